@@ -1,0 +1,138 @@
+/* The cluster metadata image: brokers, topics, partitions, configs and
+ * features, built only by applying __cluster_metadata records in log order.
+ *
+ * Invariant: the image is a pure function of the records applied to it. No
+ * other code path changes it, so replaying the log (or a snapshot plus the
+ * log after it) rebuilds exactly the state the node had. */
+#ifndef SKEIN_META_H
+#define SKEIN_META_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kp_rt.h"
+
+/* Record types of __cluster_metadata (the metadata specs' apiKey). */
+enum sk_meta_type {
+    SK_META_REGISTER_BROKER = 0,
+    SK_META_UNREGISTER_BROKER = 1,
+    SK_META_TOPIC = 2,
+    SK_META_PARTITION = 3,
+    SK_META_CONFIG = 4,
+    SK_META_PARTITION_CHANGE = 5,
+    SK_META_FENCE_BROKER = 7,
+    SK_META_UNFENCE_BROKER = 8,
+    SK_META_REMOVE_TOPIC = 9,
+    SK_META_FEATURE_LEVEL = 12,
+    SK_META_CLIENT_QUOTA = 14,
+    SK_META_PRODUCER_IDS = 15,
+    SK_META_BROKER_REGISTRATION_CHANGE = 17,
+    SK_META_NO_OP = 20,
+};
+
+/* ConfigRecord resource types (Kafka's ConfigResource.Type). */
+enum sk_config_resource {
+    SK_RESOURCE_TOPIC = 2,
+    SK_RESOURCE_BROKER = 4,
+    SK_RESOURCE_BROKER_LOGGER = 8,
+};
+
+struct sk_kv {
+    char *key;
+    char *value;
+};
+
+struct sk_kvlist {
+    struct sk_kv *v;
+    int n, cap;
+};
+
+struct sk_partition_meta {
+    int32_t id;
+    int32_t leader;
+    int32_t leader_epoch;
+    int32_t partition_epoch;
+    int32_t *replicas;
+    int32_t nreplicas;
+    int32_t *isr;
+    int32_t nisr;
+};
+
+struct sk_topic_meta {
+    char *name;
+    kp_uuid id;
+    struct sk_partition_meta *partitions;
+    int32_t npartitions;
+    struct sk_kvlist configs; /* topic-level overrides */
+};
+
+struct sk_endpoint_meta {
+    char *listener;
+    char *host;
+    uint16_t port;
+    int16_t security_protocol;
+};
+
+struct sk_broker_meta {
+    int32_t id;
+    int64_t epoch;
+    kp_uuid incarnation;
+    char *rack; /* NULL if none */
+    bool fenced;
+    struct sk_endpoint_meta *endpoints;
+    int nendpoints;
+};
+
+struct sk_feature_level {
+    char *name;
+    int16_t level;
+};
+
+struct sk_quota_entry {
+    char *entity; /* "user=alice,client-id=x" in a canonical order */
+    struct sk_kvlist values; /* key -> decimal text */
+};
+
+struct sk_meta_image {
+    struct sk_topic_meta **topics; /* ordered by creation; NULL holes never kept */
+    int ntopics, topics_cap;
+    struct sk_broker_meta *brokers;
+    int nbrokers;
+    struct sk_feature_level *features;
+    int nfeatures;
+    struct sk_kvlist broker_configs;  /* this node's dynamic configs */
+    struct sk_kvlist cluster_configs; /* dynamic cluster-wide defaults */
+    struct sk_quota_entry *quotas;
+    int nquotas;
+    int64_t next_producer_id; /* first id not yet handed out */
+    int64_t last_offset;      /* offset of the last record applied, -1 if none */
+};
+
+void sk_meta_image_init(struct sk_meta_image *img);
+void sk_meta_image_free(struct sk_meta_image *img);
+
+/* Applies one decoded record (the generated struct for its type). Returns 0, or
+ * -EINVAL if the record contradicts the image (e.g. a partition of an unknown
+ * topic), which means the log is damaged. */
+int sk_meta_apply(struct sk_meta_image *img, int16_t type, const void *record);
+
+const struct sk_topic_meta *sk_meta_topic(const struct sk_meta_image *img, const char *name,
+                                          size_t len);
+const struct sk_topic_meta *sk_meta_topic_by_id(const struct sk_meta_image *img,
+                                                const kp_uuid *id);
+const struct sk_broker_meta *sk_meta_broker(const struct sk_meta_image *img, int32_t id);
+int16_t sk_meta_feature(const struct sk_meta_image *img, const char *name);
+const char *sk_kvlist_get(const struct sk_kvlist *l, const char *key);
+
+/* The record framing of __cluster_metadata values (Kafka's MetadataRecordSerde):
+ * uvarint frame version (1), uvarint record type, uvarint record version, then
+ * the record. */
+size_t sk_meta_record_size(int16_t type, int16_t version, const void *record);
+int sk_meta_record_encode(uint8_t *buf, size_t len, int16_t type, int16_t version,
+                          const void *record);
+/* Decodes into arena memory; *record is the generated struct for *type. */
+int sk_meta_record_decode(const uint8_t *buf, size_t len, kp_arena *a, int16_t *type,
+                          int16_t *version, void **record);
+
+#endif

@@ -1,0 +1,443 @@
+/* Applying __cluster_metadata records to the in-memory image. */
+#include "skein/meta.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gen/kp_all.h"
+
+static char *dup_str(kp_str s)
+{
+    if (s.len < 0)
+        return NULL;
+    char *p = malloc((size_t)s.len + 1);
+    if (!p)
+        abort(); /* the image cannot be left half-applied */
+    memcpy(p, s.ptr, (size_t)s.len);
+    p[s.len] = 0;
+    return p;
+}
+
+static void *grow(void *arr, int *cap, int need, size_t elem)
+{
+    if (need <= *cap)
+        return arr;
+    int ncap = *cap ? *cap * 2 : 8;
+    while (ncap < need)
+        ncap *= 2;
+    void *p = realloc(arr, (size_t)ncap * elem);
+    if (!p)
+        abort();
+    *cap = ncap;
+    return p;
+}
+
+static int32_t *dup_i32(kp_arr_i32 a, int32_t *n)
+{
+    *n = a.n < 0 ? 0 : a.n;
+    int32_t *p = malloc(sizeof *p * (size_t)(*n ? *n : 1));
+    if (!p)
+        abort();
+    if (*n)
+        memcpy(p, a.v, sizeof *p * (size_t)*n);
+    return p;
+}
+
+/* ---- key/value lists ---------------------------------------------------- */
+
+const char *sk_kvlist_get(const struct sk_kvlist *l, const char *key)
+{
+    for (int i = 0; i < l->n; i++)
+        if (strcmp(l->v[i].key, key) == 0)
+            return l->v[i].value;
+    return NULL;
+}
+
+/* value NULL deletes the key, as a ConfigRecord with a null value does. */
+static void kvlist_set(struct sk_kvlist *l, kp_str key, kp_str value)
+{
+    for (int i = 0; i < l->n; i++) {
+        if ((int32_t)strlen(l->v[i].key) == key.len &&
+            memcmp(l->v[i].key, key.ptr, (size_t)key.len) == 0) {
+            free(l->v[i].value);
+            if (value.len < 0) {
+                free(l->v[i].key);
+                l->v[i] = l->v[--l->n];
+            } else {
+                l->v[i].value = dup_str(value);
+            }
+            return;
+        }
+    }
+    if (value.len < 0)
+        return;
+    l->v = grow(l->v, &l->cap, l->n + 1, sizeof *l->v);
+    l->v[l->n++] = (struct sk_kv){dup_str(key), dup_str(value)};
+}
+
+static void kvlist_free(struct sk_kvlist *l)
+{
+    for (int i = 0; i < l->n; i++) {
+        free(l->v[i].key);
+        free(l->v[i].value);
+    }
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+/* ---- lookups ------------------------------------------------------------ */
+
+void sk_meta_image_init(struct sk_meta_image *img)
+{
+    memset(img, 0, sizeof *img);
+    img->last_offset = -1;
+}
+
+const struct sk_topic_meta *sk_meta_topic(const struct sk_meta_image *img, const char *name,
+                                          size_t len)
+{
+    for (int i = 0; i < img->ntopics; i++) {
+        const struct sk_topic_meta *t = img->topics[i];
+        if (strlen(t->name) == len && memcmp(t->name, name, len) == 0)
+            return t;
+    }
+    return NULL;
+}
+
+static int topic_index_by_id(const struct sk_meta_image *img, const kp_uuid *id)
+{
+    for (int i = 0; i < img->ntopics; i++)
+        if (memcmp(img->topics[i]->id.b, id->b, 16) == 0)
+            return i;
+    return -1;
+}
+
+const struct sk_topic_meta *sk_meta_topic_by_id(const struct sk_meta_image *img,
+                                                const kp_uuid *id)
+{
+    int i = topic_index_by_id(img, id);
+    return i < 0 ? NULL : img->topics[i];
+}
+
+const struct sk_broker_meta *sk_meta_broker(const struct sk_meta_image *img, int32_t id)
+{
+    for (int i = 0; i < img->nbrokers; i++)
+        if (img->brokers[i].id == id)
+            return &img->brokers[i];
+    return NULL;
+}
+
+int16_t sk_meta_feature(const struct sk_meta_image *img, const char *name)
+{
+    for (int i = 0; i < img->nfeatures; i++)
+        if (strcmp(img->features[i].name, name) == 0)
+            return img->features[i].level;
+    return 0;
+}
+
+/* ---- topics and partitions ---------------------------------------------- */
+
+static void partition_free(struct sk_partition_meta *p)
+{
+    free(p->replicas);
+    free(p->isr);
+}
+
+static void topic_free(struct sk_topic_meta *t)
+{
+    for (int32_t i = 0; i < t->npartitions; i++)
+        partition_free(&t->partitions[i]);
+    free(t->partitions);
+    free(t->name);
+    kvlist_free(&t->configs);
+    free(t);
+}
+
+static int apply_topic(struct sk_meta_image *img, const kp_topic_record *r)
+{
+    if (sk_meta_topic(img, r->name.ptr, (size_t)r->name.len) ||
+        topic_index_by_id(img, &r->topic_id) >= 0)
+        return -EINVAL;
+    struct sk_topic_meta *t = calloc(1, sizeof *t);
+    if (!t)
+        abort();
+    t->name = dup_str(r->name);
+    t->id = r->topic_id;
+    img->topics = grow(img->topics, &img->topics_cap, img->ntopics + 1, sizeof *img->topics);
+    img->topics[img->ntopics++] = t;
+    return 0;
+}
+
+static int apply_partition(struct sk_meta_image *img, const kp_partition_record *r)
+{
+    int ti = topic_index_by_id(img, &r->topic_id);
+    if (ti < 0 || r->partition_id < 0)
+        return -EINVAL;
+    struct sk_topic_meta *t = img->topics[ti];
+    if (r->partition_id >= t->npartitions) {
+        struct sk_partition_meta *np =
+            realloc(t->partitions, sizeof *np * (size_t)(r->partition_id + 1));
+        if (!np)
+            abort();
+        memset(np + t->npartitions, 0,
+               sizeof *np * (size_t)(r->partition_id + 1 - t->npartitions));
+        t->partitions = np;
+        t->npartitions = r->partition_id + 1;
+    }
+    struct sk_partition_meta *p = &t->partitions[r->partition_id];
+    partition_free(p);
+    p->id = r->partition_id;
+    p->leader = r->leader;
+    p->leader_epoch = r->leader_epoch;
+    p->partition_epoch = r->partition_epoch;
+    p->replicas = dup_i32(r->replicas, &p->nreplicas);
+    p->isr = dup_i32(r->isr, &p->nisr);
+    return 0;
+}
+
+/* Kafka's PartitionChangeRecord: Leader -2 means unchanged, -1 no leader; a
+ * null array means unchanged. A new leader starts a new leader epoch; every
+ * change starts a new partition epoch. */
+static int apply_partition_change(struct sk_meta_image *img, const kp_partition_change_record *r)
+{
+    int ti = topic_index_by_id(img, &r->topic_id);
+    if (ti < 0 || r->partition_id < 0 || r->partition_id >= img->topics[ti]->npartitions)
+        return -EINVAL;
+    struct sk_partition_meta *p = &img->topics[ti]->partitions[r->partition_id];
+    if (r->leader != -2 && r->leader != p->leader) {
+        p->leader = r->leader;
+        p->leader_epoch++;
+    }
+    if (r->isr.n >= 0) {
+        free(p->isr);
+        p->isr = dup_i32(r->isr, &p->nisr);
+    }
+    if (r->replicas.n >= 0) {
+        free(p->replicas);
+        p->replicas = dup_i32(r->replicas, &p->nreplicas);
+    }
+    p->partition_epoch++;
+    return 0;
+}
+
+static int apply_remove_topic(struct sk_meta_image *img, const kp_remove_topic_record *r)
+{
+    int ti = topic_index_by_id(img, &r->topic_id);
+    if (ti < 0)
+        return -EINVAL;
+    topic_free(img->topics[ti]);
+    memmove(&img->topics[ti], &img->topics[ti + 1],
+            sizeof *img->topics * (size_t)(img->ntopics - ti - 1));
+    img->ntopics--;
+    return 0;
+}
+
+/* ---- brokers ------------------------------------------------------------ */
+
+static void broker_clear(struct sk_broker_meta *b)
+{
+    for (int i = 0; i < b->nendpoints; i++) {
+        free(b->endpoints[i].listener);
+        free(b->endpoints[i].host);
+    }
+    free(b->endpoints);
+    free(b->rack);
+    memset(b, 0, sizeof *b);
+}
+
+static struct sk_broker_meta *broker_slot(struct sk_meta_image *img, int32_t id)
+{
+    struct sk_broker_meta *b = (struct sk_broker_meta *)sk_meta_broker(img, id);
+    if (b)
+        return b;
+    struct sk_broker_meta *nb = realloc(img->brokers, sizeof *nb * (size_t)(img->nbrokers + 1));
+    if (!nb)
+        abort();
+    img->brokers = nb;
+    b = &img->brokers[img->nbrokers++];
+    memset(b, 0, sizeof *b);
+    b->id = id;
+    return b;
+}
+
+static int apply_register_broker(struct sk_meta_image *img, const kp_register_broker_record *r)
+{
+    struct sk_broker_meta *b = broker_slot(img, r->broker_id);
+    broker_clear(b);
+    b->id = r->broker_id;
+    b->epoch = r->broker_epoch;
+    b->incarnation = r->incarnation_id;
+    b->rack = dup_str(r->rack);
+    b->fenced = r->fenced;
+    int n = r->end_points.n < 0 ? 0 : r->end_points.n;
+    b->endpoints = calloc((size_t)(n ? n : 1), sizeof *b->endpoints);
+    if (!b->endpoints)
+        abort();
+    for (int i = 0; i < n; i++) {
+        const kp_register_broker_record_broker_endpoint *e = &r->end_points.v[i];
+        b->endpoints[i] = (struct sk_endpoint_meta){dup_str(e->name), dup_str(e->host), e->port,
+                                                    e->security_protocol};
+    }
+    b->nendpoints = n;
+    return 0;
+}
+
+static int apply_unregister_broker(struct sk_meta_image *img, const kp_unregister_broker_record *r)
+{
+    for (int i = 0; i < img->nbrokers; i++) {
+        if (img->brokers[i].id == r->broker_id) {
+            broker_clear(&img->brokers[i]);
+            img->brokers[i] = img->brokers[--img->nbrokers];
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+static int apply_fence(struct sk_meta_image *img, int32_t id, bool fenced)
+{
+    struct sk_broker_meta *b = (struct sk_broker_meta *)sk_meta_broker(img, id);
+    if (!b)
+        return -EINVAL;
+    b->fenced = fenced;
+    return 0;
+}
+
+/* ---- configs, features, quotas ------------------------------------------ */
+
+static int apply_config(struct sk_meta_image *img, const kp_config_record *r)
+{
+    switch (r->resource_type) {
+    case SK_RESOURCE_TOPIC: {
+        struct sk_topic_meta *t =
+            (struct sk_topic_meta *)sk_meta_topic(img, r->resource_name.ptr,
+                                                  (size_t)r->resource_name.len);
+        if (!t)
+            return -EINVAL;
+        kvlist_set(&t->configs, r->name, r->value);
+        return 0;
+    }
+    case SK_RESOURCE_BROKER:
+        /* An empty resource name is the cluster-wide default. */
+        kvlist_set(r->resource_name.len == 0 ? &img->cluster_configs : &img->broker_configs,
+                   r->name, r->value);
+        return 0;
+    default:
+        return 0; /* other resource types carry nothing a single node applies */
+    }
+}
+
+static int apply_feature(struct sk_meta_image *img, const kp_feature_level_record *r)
+{
+    for (int i = 0; i < img->nfeatures; i++) {
+        struct sk_feature_level *f = &img->features[i];
+        if ((int32_t)strlen(f->name) == r->name.len &&
+            memcmp(f->name, r->name.ptr, (size_t)r->name.len) == 0) {
+            f->level = r->feature_level;
+            return 0;
+        }
+    }
+    struct sk_feature_level *nf =
+        realloc(img->features, sizeof *nf * (size_t)(img->nfeatures + 1));
+    if (!nf)
+        abort();
+    img->features = nf;
+    img->features[img->nfeatures++] = (struct sk_feature_level){dup_str(r->name), r->feature_level};
+    return 0;
+}
+
+/* Entities are kept as "type=name,..." in record order, which Kafka's tools
+ * always send sorted by type. */
+static char *quota_entity(const kp_client_quota_record *r)
+{
+    size_t len = 1;
+    for (int32_t i = 0; i < r->entity.n; i++)
+        len += (size_t)r->entity.v[i].entity_type.len +
+               (size_t)(r->entity.v[i].entity_name.len < 0 ? 0 : r->entity.v[i].entity_name.len) + 3;
+    char *s = malloc(len), *p = s;
+    if (!s)
+        abort();
+    for (int32_t i = 0; i < r->entity.n; i++) {
+        const kp_client_quota_record_entity_data *e = &r->entity.v[i];
+        p += sprintf(p, "%s%.*s=%.*s", i ? "," : "", (int)e->entity_type.len, e->entity_type.ptr,
+                     (int)(e->entity_name.len < 0 ? 0 : e->entity_name.len),
+                     e->entity_name.len < 0 ? "" : e->entity_name.ptr);
+    }
+    *p = 0;
+    return s;
+}
+
+static int apply_quota(struct sk_meta_image *img, const kp_client_quota_record *r)
+{
+    char *entity = quota_entity(r);
+    struct sk_quota_entry *q = NULL;
+    for (int i = 0; i < img->nquotas && !q; i++)
+        if (strcmp(img->quotas[i].entity, entity) == 0)
+            q = &img->quotas[i];
+    if (!q) {
+        struct sk_quota_entry *nq = realloc(img->quotas, sizeof *nq * (size_t)(img->nquotas + 1));
+        if (!nq)
+            abort();
+        img->quotas = nq;
+        q = &img->quotas[img->nquotas++];
+        memset(q, 0, sizeof *q);
+        q->entity = entity;
+    } else {
+        free(entity);
+    }
+    char num[64];
+    snprintf(num, sizeof num, "%.17g", r->value);
+    kvlist_set(&q->values, r->key, r->remove ? KP_STR_NULL : kp_str_c(num));
+    return 0;
+}
+
+int sk_meta_apply(struct sk_meta_image *img, int16_t type, const void *rec)
+{
+    switch (type) {
+    case SK_META_REGISTER_BROKER: return apply_register_broker(img, rec);
+    case SK_META_UNREGISTER_BROKER: return apply_unregister_broker(img, rec);
+    case SK_META_TOPIC: return apply_topic(img, rec);
+    case SK_META_PARTITION: return apply_partition(img, rec);
+    case SK_META_CONFIG: return apply_config(img, rec);
+    case SK_META_PARTITION_CHANGE: return apply_partition_change(img, rec);
+    case SK_META_FENCE_BROKER:
+        return apply_fence(img, ((const kp_fence_broker_record *)rec)->id, true);
+    case SK_META_UNFENCE_BROKER:
+        return apply_fence(img, ((const kp_unfence_broker_record *)rec)->id, false);
+    case SK_META_REMOVE_TOPIC: return apply_remove_topic(img, rec);
+    case SK_META_FEATURE_LEVEL: return apply_feature(img, rec);
+    case SK_META_CLIENT_QUOTA: return apply_quota(img, rec);
+    case SK_META_PRODUCER_IDS: {
+        const kp_producer_ids_record *r = rec;
+        if (r->next_producer_id < img->next_producer_id)
+            return -EINVAL;
+        img->next_producer_id = r->next_producer_id;
+        return 0;
+    }
+    default:
+        return 0; /* records for features a single node does not use yet */
+    }
+}
+
+void sk_meta_image_free(struct sk_meta_image *img)
+{
+    for (int i = 0; i < img->ntopics; i++)
+        topic_free(img->topics[i]);
+    free(img->topics);
+    for (int i = 0; i < img->nbrokers; i++)
+        broker_clear(&img->brokers[i]);
+    free(img->brokers);
+    for (int i = 0; i < img->nfeatures; i++)
+        free(img->features[i].name);
+    free(img->features);
+    for (int i = 0; i < img->nquotas; i++) {
+        free(img->quotas[i].entity);
+        kvlist_free(&img->quotas[i].values);
+    }
+    free(img->quotas);
+    kvlist_free(&img->broker_configs);
+    kvlist_free(&img->cluster_configs);
+    sk_meta_image_init(img);
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Builds Skein and runs every test: the generated code check, unit tests,
+# the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer,
+# a short fuzz run, and the real-client compatibility suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+step() { printf '\n=== %s\n' "$*"; }
+
+specs=../shared/kafka-protocol
+if [ -d "$specs" ]; then
+  step "generated protocol code matches $specs"
+  python3 protocol/kpgen.py "$specs" protocol
+  git diff --exit-code --stat -- protocol/gen || {
+    echo "protocol/gen differs from what protocol/kpgen.py generates: regenerate and commit" >&2
+    exit 1
+  }
+  [ -z "$(git status --porcelain -- protocol/gen)" ] || {
+    git status --porcelain -- protocol/gen >&2
+    echo "protocol/gen has files the generator does not write (or misses some)" >&2
+    exit 1
+  }
+fi
+
+step "build (warnings are errors)"
+[ -d build ] || meson setup build
+ninja -C build -j "$jobs"
+
+step "unit tests"
+meson test -C build --suite unit --print-errorlogs --num-processes "$jobs"
+
+step "unit tests under ASan + UBSan"
+[ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
+ninja -C build-asan -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  meson test -C build-asan --suite unit --print-errorlogs --num-processes "$jobs"
+
+if [ -x tests/fuzz/run.sh ] && command -v clang >/dev/null; then
+  step "fuzz (short run; see README for longer runs)"
+  tests/fuzz/run.sh 30
+fi
+
+if meson test -C build --list 2>/dev/null | grep -q '^compat'; then
+  step "real-client compatibility suite"
+  meson test -C build --suite compat --print-errorlogs --num-processes 1
+fi
+echo
+echo "all tests passed"
