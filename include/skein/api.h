@@ -1,0 +1,62 @@
+/* Request dispatch: a frame from the reactor becomes a decoded request, a
+ * handler fills the response, and the response goes back in request order.
+ *
+ * A handler either answers at once (sk_request_respond) or parks the request
+ * and answers later from an event; it must answer exactly once, or call
+ * sk_request_drop for requests that get no response (produce acks=0). */
+#ifndef SKEIN_API_H
+#define SKEIN_API_H
+
+#include <stdint.h>
+
+#include "kp_tables.h"
+#include "skein/broker.h"
+
+struct sk_conn;
+struct sk_frame;
+
+struct sk_request {
+    struct sk_broker *broker;
+    struct sk_conn *conn;
+    uint64_t slot;
+    uint8_t *frame; /* owned; decoded strings and records point into it */
+    uint32_t frame_len;
+    kp_arena arena; /* everything decoded or built for this request */
+    const kp_api_info *api;
+    int16_t version;
+    int32_t correlation_id;
+    kp_str client_id;
+    void *body; /* the decoded request struct */
+    void *resp; /* the response struct, initialised to its defaults */
+};
+
+typedef void (*sk_handler_fn)(struct sk_request *req);
+
+struct sk_api_entry {
+    int16_t key;
+    int16_t min_version, max_version;
+    sk_handler_fn handler;
+};
+
+/* The APIs this broker serves: exactly what ApiVersions advertises. */
+const struct sk_api_entry *sk_api_entry(int16_t key);
+const struct sk_api_entry *sk_api_entries(int *n);
+
+/* The reactor's on_frame: decodes and dispatches one request. */
+void sk_api_on_frame(void *broker, struct sk_conn *conn, struct sk_frame *frame);
+
+/* Encodes req->resp at req->version, sends it, frees the request. */
+void sk_request_respond(struct sk_request *req);
+/* Completes a request that gets no response; frees it. */
+void sk_request_drop(struct sk_request *req);
+/* Arena allocation that cannot fail silently: a request out of memory is
+ * answered by closing its connection. */
+void *sk_request_alloc(struct sk_request *req, size_t n);
+kp_str sk_request_strdup(struct sk_request *req, const char *s);
+
+/* Handlers. */
+void sk_api_versions(struct sk_request *req);
+void sk_api_metadata(struct sk_request *req);
+void sk_api_describe_cluster(struct sk_request *req);
+
+#endif

@@ -1,0 +1,73 @@
+/* Reactor types: what the broker hands the reactor and what it gets back.
+ * The reactor knows nothing of Kafka beyond the 4-byte big-endian size prefix. */
+#ifndef SKEIN_NET_T_H
+#define SKEIN_NET_T_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct sk_shard;
+struct sk_conn;
+
+/* Limits, named after the Kafka settings they implement. */
+struct sk_net_config {
+	uint32_t max_frame_bytes;    /* socket.request.max.bytes */
+	uint32_t max_connections;    /* max.connections, per shard */
+	uint32_t max_inflight;       /* requests without a sent response, per connection */
+	uint64_t idle_ms;            /* connections.max.idle.ms; 0 = never reap */
+	uint32_t stop_timeout_ms;    /* how long sk_shard_stop waits for pending responses */
+	uint32_t ring_entries;       /* io_uring submission queue size */
+	uint32_t recv_buf_count;     /* provided receive buffers, a power of two */
+	uint32_t recv_buf_size;      /* bytes per provided receive buffer */
+};
+
+/* One complete request frame, size prefix stripped. The handler owns data
+ * (release with free()) so it can park the request and keep slices into it. */
+struct sk_frame {
+	uint64_t slot;               /* response sequence slot, see sk_conn_respond */
+	uint8_t *data;
+	uint32_t len;
+};
+
+struct sk_net_handler {
+	void (*on_frame)(void *arg, struct sk_conn *conn, struct sk_frame *frame);
+	/* Optional: the connection is gone; parked requests may still respond
+	 * (the response is then dropped) but need not. */
+	void (*on_close)(void *arg, struct sk_conn *conn);
+	void *arg;
+};
+
+typedef void (*sk_free_fn)(void *arg);
+
+enum sk_seg_kind { SK_SEG_MEM, SK_SEG_FILE };
+
+/* A piece of a response. The reactor owns it once handed over and calls
+ * free_fn(free_arg) when the bytes have left (or the connection died). */
+struct sk_seg {
+	enum sk_seg_kind kind;
+	size_t len;
+	union {
+		const void *mem;
+		struct { int fd; off_t off; } file;   /* sent with splice, no user-space copy */
+	} u;
+	sk_free_fn free_fn;          /* may be NULL */
+	void *free_arg;
+};
+
+struct sk_net_stats {
+	uint64_t conns_open;
+	uint64_t conns_accepted;
+	uint64_t conns_refused;      /* past max.connections */
+	uint64_t frames_in;
+	uint64_t bytes_in;
+	uint64_t bytes_out;
+};
+
+typedef uint64_t sk_timer_id;    /* 0 is never a valid timer */
+typedef void (*sk_timer_fn)(void *arg);
+typedef void (*sk_defer_fn)(void *arg);
+/* res: 0 or negative errno from fsync/fdatasync. */
+typedef void (*sk_fsync_fn)(void *arg, int res);
+
+#endif

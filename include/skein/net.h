@@ -1,0 +1,73 @@
+/* Reactor: one shard = one thread + one io_uring, owning its listeners,
+ * connections, timers and async file ops. Nothing global: every call takes
+ * the shard, and all calls except sk_shard_stop/sk_shard_stats must come
+ * from the thread running that shard. */
+#ifndef SKEIN_NET_H
+#define SKEIN_NET_H
+
+#include "skein/net-t.h"
+
+/* Kafka's defaults: 100 MiB frames, 10 min idle, unlimited connections. */
+void sk_net_config_defaults(struct sk_net_config *cfg);
+
+/* Creates the ring and the receive buffers; nothing runs until sk_shard_run. */
+int sk_shard_new(const struct sk_net_config *cfg, const struct sk_net_handler *h,
+		 struct sk_shard **out);
+/* Frees everything left. Responses for parked requests must not come after. */
+void sk_shard_destroy(struct sk_shard *s);
+
+/* Binds host:port with SO_REUSEPORT (so each shard can own a socket on the
+ * same port) and arms multishot accept. port 0 picks one; *bound_port gets it. */
+int sk_shard_listen(struct sk_shard *s, const char *host, uint16_t port,
+		    uint16_t *bound_port);
+
+/* Runs the loop until sk_shard_stop; returns 0 or negative errno. */
+int sk_shard_run(struct sk_shard *s);
+/* Async-signal-safe and thread-safe: stop accepting and reading, send what
+ * was accepted (up to stop_timeout_ms), close everything, return from run. */
+void sk_shard_stop(struct sk_shard *s);
+
+/* Runs cb(arg) once after the current batch of completions (group commit). */
+int sk_shard_defer(struct sk_shard *s, sk_defer_fn cb, void *arg);
+/* fsync (datasync: fdatasync) via the ring; cb(arg, res) on completion. */
+int sk_shard_fsync(struct sk_shard *s, int fd, int datasync, sk_fsync_fn cb, void *arg);
+
+/* Relaxed snapshot; may be read from any thread. */
+void sk_shard_stats(const struct sk_shard *s, struct sk_net_stats *out);
+/* Monotonic milliseconds as of the current loop iteration. */
+uint64_t sk_shard_now_ms(const struct sk_shard *s);
+
+/* Completes request `slot` with segs (ownership passes in all cases, also on
+ * error). Any order; bytes leave in request order. A dead connection just
+ * frees the segments and returns -ENOTCONN. */
+int sk_conn_respond(struct sk_conn *c, uint64_t slot, const struct sk_seg *segs,
+		    unsigned nsegs);
+/* Same with one malloc'd buffer, released with free(). */
+int sk_conn_respond_buf(struct sk_conn *c, uint64_t slot, void *buf, size_t len);
+/* Completes a request that gets no response (produce acks=0). */
+int sk_conn_respond_none(struct sk_conn *c, uint64_t slot);
+
+/* Closes the connection (e.g. malformed request); pending slots stay valid. */
+void sk_conn_close(struct sk_conn *c);
+int sk_conn_is_open(const struct sk_conn *c);
+const char *sk_conn_peer(const struct sk_conn *c);   /* "1.2.3.4:5678" */
+struct sk_shard *sk_conn_shard(const struct sk_conn *c);
+void sk_conn_set_user(struct sk_conn *c, void *user);  /* handler's per-conn state */
+void *sk_conn_user(const struct sk_conn *c);
+
+static inline struct sk_seg sk_seg_mem(const void *p, size_t len, sk_free_fn fn, void *arg)
+{
+	struct sk_seg s = { .kind = SK_SEG_MEM, .len = len, .u.mem = p,
+			    .free_fn = fn, .free_arg = arg };
+	return s;
+}
+
+static inline struct sk_seg sk_seg_file(int fd, off_t off, size_t len, sk_free_fn fn,
+					void *arg)
+{
+	struct sk_seg s = { .kind = SK_SEG_FILE, .len = len, .u.file = { fd, off },
+			    .free_fn = fn, .free_arg = arg };
+	return s;
+}
+
+#endif

@@ -1,0 +1,169 @@
+/* Listening sockets and multishot accept.
+ *
+ * Each shard binds its own socket with SO_REUSEPORT rather than shard 0
+ * accepting and handing fds out: the kernel spreads connections by 4-tuple
+ * hash, no cross-thread handoff sits on the connect path, and a shard never
+ * touches another's state. The cost is coarser balance, which long-lived
+ * Kafka connections tolerate. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net-int.h"
+#include "skein/logging.h"
+
+static void accept_arm(struct sk_listener *l)
+{
+	struct io_uring_sqe *sqe = sk_shard_sqe(l->shard);
+	io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, sk_op_tag(l, SK_OP_ACCEPT));
+	l->armed = true;
+	l->shard->misc_ops++;
+}
+
+static int bind_socket(const struct addrinfo *ai, uint16_t *bound_port)
+{
+	int one = 1;
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 1024))
+		goto fail;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len))
+		goto fail;
+	*bound_port = ntohs(ss.ss_family == AF_INET6 ?
+			    ((struct sockaddr_in6 *)&ss)->sin6_port :
+			    ((struct sockaddr_in *)&ss)->sin_port);
+	return fd;
+fail:;
+	int err = -errno;
+	close(fd);
+	return err;
+}
+
+int sk_shard_listen(struct sk_shard *s, const char *host, uint16_t port,
+		    uint16_t *bound_port)
+{
+	char service[8];
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE },
+			*res;
+	snprintf(service, sizeof(service), "%u", port);
+	int rc = getaddrinfo(host && *host ? host : NULL, service, &hints, &res);
+	if (rc)
+		return rc == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
+	uint16_t got = 0;
+	int fd = bind_socket(res, &got);
+	freeaddrinfo(res);
+	if (fd < 0)
+		return fd;
+	struct sk_listener *l = calloc(1, sizeof(*l));
+	if (!l) {
+		close(fd);
+		return -ENOMEM;
+	}
+	l->shard = s;
+	l->fd = fd;
+	l->next = s->listeners;
+	s->listeners = l;
+	accept_arm(l);
+	if (bound_port)
+		*bound_port = got;
+	return 0;
+}
+
+static void peer_name(int fd, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+			port = ntohs(a->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+			port = ntohs(a->sin6_port);
+		}
+	}
+	snprintf(buf, len, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+}
+
+static void accept_one(struct sk_shard *s, int fd)
+{
+	char peer[64];
+	peer_name(fd, peer, sizeof(peer));
+	if (s->stopping) {
+		close(fd);
+		return;
+	}
+	if (s->nopen >= s->cfg.max_connections) {
+		sk_warn("net: refusing connection from %s: max.connections=%u reached",
+			peer, s->cfg.max_connections);
+		sk_stat_add(&s->st.conns_refused, 1);
+		close(fd);
+		return;
+	}
+	struct sk_conn *c = sk_conn_new(s, fd);
+	if (!c) {
+		sk_warn("net: refusing connection from %s: out of memory", peer);
+		close(fd);
+		return;
+	}
+	memcpy(c->peer, peer, sizeof(peer));
+	sk_debug("net: connection from %s", peer);
+	sk_recv_arm(c);
+}
+
+void sk_listener_complete(struct sk_listener *l, struct io_uring_cqe *cqe)
+{
+	struct sk_shard *s = l->shard;
+	if (cqe->res >= 0)
+		accept_one(s, cqe->res);
+	else if (cqe->res != -ECANCELED && cqe->res != -EINVAL)
+		sk_warn("net: accept failed: %s", strerror(-cqe->res));
+	if (cqe->flags & IORING_CQE_F_MORE)
+		return;
+	l->armed = false;
+	s->misc_ops--;
+	/* Multishot ends on errors such as EMFILE; keep listening unless stopping,
+	 * where closing at once makes new clients fail fast instead of queueing. */
+	if (!s->stopping) {
+		accept_arm(l);
+	} else if (l->fd >= 0) {
+		close(l->fd);
+		l->fd = -1;
+	}
+}
+
+void sk_listeners_stop(struct sk_shard *s)
+{
+	for (struct sk_listener *l = s->listeners; l; l = l->next) {
+		if (!l->armed)
+			continue;
+		struct io_uring_sqe *sqe = sk_shard_sqe(s);
+		io_uring_prep_cancel64(sqe, sk_op_tag(l, SK_OP_ACCEPT), 0);
+		io_uring_sqe_set_data64(sqe, SK_OP_IGNORE);
+	}
+}
+
+void sk_listeners_free(struct sk_shard *s)
+{
+	while (s->listeners) {
+		struct sk_listener *l = s->listeners;
+		s->listeners = l->next;
+		if (l->fd >= 0)
+			close(l->fd);
+		free(l);
+	}
+}

@@ -1,0 +1,191 @@
+/* Reactor internals shared by the files of src/net/; nothing outside includes it. */
+#ifndef SKEIN_NET_INT_H
+#define SKEIN_NET_INT_H
+
+#include <liburing.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "skein/net.h"
+#include "skein/timer.h"
+
+/* A completion's user_data is a pointer with the op kind in its low 3 bits
+ * (every target is malloc'd, so 16-byte aligned). */
+enum sk_op {
+	SK_OP_IGNORE = 0,   /* cancel requests: result is not needed */
+	SK_OP_ACCEPT,
+	SK_OP_RECV,
+	SK_OP_SEND,
+	SK_OP_SPLICE_IN,
+	SK_OP_SPLICE_OUT,
+	SK_OP_WAKE,
+	SK_OP_FSYNC,
+};
+#define SK_OP_MASK 7u
+
+static inline uint64_t sk_op_tag(void *p, enum sk_op op)
+{
+	return (uint64_t)(uintptr_t)p | op;
+}
+
+/* A response waiting to leave; one allocation holds all its segments. */
+struct sk_out {
+	struct sk_out *next;
+	unsigned nsegs;
+	unsigned cur;                /* first segment not fully sent */
+	size_t cur_off;              /* bytes of segs[cur] already sent */
+	struct sk_seg segs[];
+};
+
+enum sk_slot_state { SK_SLOT_FREE, SK_SLOT_PENDING, SK_SLOT_READY, SK_SLOT_NONE };
+
+struct sk_slot {
+	enum sk_slot_state state;
+	struct sk_out *out;
+};
+
+#define SK_IOV_MAX 64
+
+struct sk_conn {
+	struct sk_shard *shard;
+	struct sk_conn *prev, *next;     /* shard->conns */
+	struct sk_conn *dirty_next;
+	bool dirty;
+	bool open;                       /* false once closing started */
+	bool fd_closed;
+	bool recv_armed;                 /* a multishot recv SQE is live */
+	bool recv_cancelling;            /* and a cancel for it was sent */
+	bool send_busy;                  /* a send or splice SQE is live */
+	int fd;
+	unsigned ops;                    /* SQEs in flight that point at this conn */
+	void *user;
+	uint64_t last_active_ms;
+	char peer[64];
+
+	/* framing */
+	uint8_t hdr[4];
+	unsigned hdr_have;
+	uint8_t *frame;                  /* body being filled, NULL between frames */
+	uint32_t frame_len, frame_have;
+	uint8_t *stash;                  /* bytes received while reading was paused */
+	size_t stash_len, stash_cap;
+
+	/* request slots: [head, next) are outstanding; ring of max_inflight */
+	struct sk_slot *slots;
+	uint64_t slot_head, slot_next;
+	unsigned pending;                /* slots the handler still holds */
+
+	/* send queue */
+	struct sk_out *sq_head, *sq_tail;
+	struct msghdr msg;
+	struct iovec iov[SK_IOV_MAX];
+	int pipe[2];                     /* for file segments, made on first use */
+	size_t pipe_bytes;               /* spliced in, not yet out */
+};
+
+struct sk_listener {
+	struct sk_listener *next;
+	struct sk_shard *shard;
+	int fd;
+	bool armed;
+};
+
+struct sk_timer_slot {
+	uint64_t when_ms;
+	sk_timer_fn cb;
+	void *arg;
+	uint32_t gen;
+	int32_t heap_pos;                /* -1 when free */
+};
+
+struct sk_defer { sk_defer_fn cb; void *arg; };
+
+struct sk_fsync_op { sk_fsync_fn cb; void *arg; };
+
+struct sk_stats_atomic {
+	_Atomic uint64_t conns_open, conns_accepted, conns_refused, frames_in, bytes_in,
+		bytes_out;
+};
+
+struct sk_shard {
+	struct io_uring ring;
+	struct sk_net_config cfg;
+	struct sk_net_handler h;
+	uint64_t now_ms;
+
+	struct io_uring_buf_ring *br;
+	uint8_t *bufs;
+	size_t br_bytes;
+
+	struct sk_listener *listeners;
+	struct sk_conn *conns;
+	struct sk_conn *dirty;
+	unsigned nopen;
+	unsigned misc_ops;               /* fsync and listener SQEs in flight */
+
+	struct sk_timer_slot *timers;    /* pool; heap holds indexes into it */
+	uint32_t *heap;
+	uint32_t ntimers_cap, heap_len, timer_free;   /* free list threaded via heap_pos */
+	sk_timer_id idle_timer;
+
+	struct sk_defer *defers;
+	size_t ndefers, defers_cap;
+
+	int wake_fd;
+	uint64_t wake_buf;
+	atomic_int stop_requested;
+	bool stopping;
+	uint64_t stop_deadline_ms;
+
+	struct sk_stats_atomic st;
+};
+
+/* shard.c */
+struct io_uring_sqe *sk_shard_sqe(struct sk_shard *s);
+uint64_t sk_clock_ms(void);
+void sk_stat_add(_Atomic uint64_t *c, uint64_t n);
+void sk_stat_sub(_Atomic uint64_t *c, uint64_t n);
+
+/* bufring.c */
+int sk_bufring_init(struct sk_shard *s);
+void sk_bufring_fini(struct sk_shard *s);
+void sk_bufring_recycle(struct sk_shard *s, unsigned bid);
+const uint8_t *sk_bufring_addr(struct sk_shard *s, unsigned bid);
+
+/* listen.c */
+void sk_listener_complete(struct sk_listener *l, struct io_uring_cqe *cqe);
+void sk_listeners_stop(struct sk_shard *s);
+void sk_listeners_free(struct sk_shard *s);
+
+/* conn.c */
+struct sk_conn *sk_conn_new(struct sk_shard *s, int fd);
+void sk_conn_mark_dirty(struct sk_conn *c);
+void sk_conn_process_dirty(struct sk_shard *s);
+void sk_conn_op_done(struct sk_conn *c);
+void sk_conn_maybe_free(struct sk_conn *c);
+void sk_conns_idle_scan(void *arg);
+void sk_conns_free_all(struct sk_shard *s);
+bool sk_conn_drained(const struct sk_conn *c);
+
+/* recv.c */
+void sk_recv_arm(struct sk_conn *c);
+void sk_recv_complete(struct sk_conn *c, struct io_uring_cqe *cqe);
+bool sk_recv_paused(const struct sk_conn *c);
+void sk_recv_resume(struct sk_conn *c);
+void sk_recv_stop(struct sk_conn *c);
+void sk_recv_free(struct sk_conn *c);
+
+/* sendq.c */
+void sk_sendq_flush(struct sk_conn *c);
+void sk_send_complete(struct sk_conn *c, struct io_uring_cqe *cqe, enum sk_op op);
+void sk_sendq_free(struct sk_conn *c);
+void sk_out_free(struct sk_out *o);
+
+/* timer.c */
+int sk_timers_init(struct sk_shard *s);
+void sk_timers_fini(struct sk_shard *s);
+int64_t sk_timers_next_ms(struct sk_shard *s);  /* -1 if none */
+void sk_timers_run(struct sk_shard *s);
+
+#endif

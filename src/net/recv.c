@@ -1,0 +1,195 @@
+/* Receiving: multishot recv into provided buffers, cut into frames by the
+ * 4-byte big-endian size prefix. Each frame is copied into its own heap
+ * buffer so the handler may keep it (and slices of it) for as long as the
+ * request is parked, while the provided buffer goes straight back. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net-int.h"
+#include "skein/logging.h"
+
+void sk_recv_arm(struct sk_conn *c)
+{
+	if (c->recv_armed || !c->open)
+		return;
+	struct io_uring_sqe *sqe = sk_shard_sqe(c->shard);
+	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = 0;
+	io_uring_sqe_set_data64(sqe, sk_op_tag(c, SK_OP_RECV));
+	c->recv_armed = true;
+	c->recv_cancelling = false;
+	c->ops++;
+}
+
+/* The recv's own completion (without F_MORE) says when it is really gone. */
+void sk_recv_stop(struct sk_conn *c)
+{
+	if (!c->recv_armed || c->recv_cancelling)
+		return;
+	c->recv_cancelling = true;
+	struct io_uring_sqe *sqe = sk_shard_sqe(c->shard);
+	io_uring_prep_cancel64(sqe, sk_op_tag(c, SK_OP_RECV), 0);
+	io_uring_sqe_set_data64(sqe, SK_OP_IGNORE);
+}
+
+static bool at_cap(const struct sk_conn *c)
+{
+	return c->slot_next - c->slot_head >= c->shard->cfg.max_inflight;
+}
+
+bool sk_recv_paused(const struct sk_conn *c)
+{
+	return at_cap(c) || c->stash_len > 0;
+}
+
+static void deliver(struct sk_conn *c)
+{
+	struct sk_shard *s = c->shard;
+	struct sk_frame f = { .slot = c->slot_next++, .data = c->frame, .len = c->frame_len };
+	c->slots[f.slot % s->cfg.max_inflight] = (struct sk_slot){ SK_SLOT_PENDING, NULL };
+	c->pending++;
+	c->frame = NULL;
+	c->hdr_have = 0;
+	sk_stat_add(&s->st.frames_in, 1);
+	s->h.on_frame(s->h.arg, c, &f);
+}
+
+/* Refuses a bad size before allocating anything for it. */
+static int start_frame(struct sk_conn *c)
+{
+	int32_t size = (int32_t)((uint32_t)c->hdr[0] << 24 | (uint32_t)c->hdr[1] << 16 |
+				 (uint32_t)c->hdr[2] << 8 | c->hdr[3]);
+	uint32_t max = c->shard->cfg.max_frame_bytes;
+	if (size < 0 || (uint32_t)size > max) {
+		sk_warn("net: closing connection from %s: request size %d outside 0..%u "
+			"(socket.request.max.bytes)", c->peer, size, max);
+		return -EMSGSIZE;
+	}
+	c->frame = malloc(size ? (size_t)size : 1);
+	if (!c->frame) {
+		sk_warn("net: closing connection from %s: no memory for a %d-byte request",
+			c->peer, size);
+		return -ENOMEM;
+	}
+	c->frame_len = (uint32_t)size;
+	c->frame_have = 0;
+	return 0;
+}
+
+/* Returns how many bytes were taken; fewer than n means the in-flight cap
+ * was hit before the next frame started. */
+static size_t feed(struct sk_conn *c, const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+	while (i < n && c->open) {
+		if (!c->frame) {
+			if (c->hdr_have == 0 && at_cap(c))
+				break;
+			while (c->hdr_have < 4 && i < n)
+				c->hdr[c->hdr_have++] = p[i++];
+			if (c->hdr_have < 4)
+				break;
+			if (start_frame(c)) {
+				sk_conn_close(c);
+				return n;
+			}
+		}
+		size_t take = c->frame_len - c->frame_have;
+		if (take > n - i)
+			take = n - i;
+		memcpy(c->frame + c->frame_have, p + i, take);
+		c->frame_have += take;
+		i += take;
+		if (c->frame_have == c->frame_len)
+			deliver(c);
+	}
+	return c->open ? i : n;
+}
+
+static int stash_append(struct sk_conn *c, const uint8_t *p, size_t n)
+{
+	if (c->stash_len + n > c->stash_cap) {
+		size_t cap = c->stash_cap ? c->stash_cap : 4096;
+		while (cap < c->stash_len + n)
+			cap *= 2;
+		uint8_t *b = realloc(c->stash, cap);
+		if (!b)
+			return -ENOMEM;
+		c->stash = b;
+		c->stash_cap = cap;
+	}
+	memcpy(c->stash + c->stash_len, p, n);
+	c->stash_len += n;
+	return 0;
+}
+
+/* Paused at the cap: bytes already received wait in the stash (never
+ * dropped) and the recv is cancelled so the socket buffer pushes back. */
+static void on_bytes(struct sk_conn *c, const uint8_t *p, size_t n)
+{
+	size_t used = sk_recv_paused(c) ? 0 : feed(c, p, n);
+	if (used == n || !c->open)
+		return;
+	if (stash_append(c, p + used, n - used)) {
+		sk_warn("net: closing connection from %s: no memory to hold input", c->peer);
+		sk_conn_close(c);
+		return;
+	}
+	sk_recv_stop(c);
+}
+
+void sk_recv_complete(struct sk_conn *c, struct io_uring_cqe *cqe)
+{
+	struct sk_shard *s = c->shard;
+	int res = cqe->res;
+	if (cqe->flags & IORING_CQE_F_BUFFER) {
+		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+		if (res > 0 && c->open && !s->stopping) {
+			sk_stat_add(&s->st.bytes_in, (uint64_t)res);
+			c->last_active_ms = s->now_ms;
+			on_bytes(c, sk_bufring_addr(s, bid), (size_t)res);
+		}
+		sk_bufring_recycle(s, bid);
+	}
+	if (res == 0 && c->open) {
+		sk_debug("net: connection from %s closed by peer", c->peer);
+		sk_conn_close(c);
+	} else if (res < 0 && res != -ENOBUFS && res != -ECANCELED && c->open) {
+		sk_debug("net: recv from %s failed: %s", c->peer, strerror(-res));
+		sk_conn_close(c);
+	}
+	if (cqe->flags & IORING_CQE_F_MORE)
+		return;
+	/* Multishot ended (cancel, ENOBUFS, ...): the dirty pass re-arms it if
+	 * the connection still wants input. */
+	c->recv_armed = false;
+	sk_conn_mark_dirty(c);
+	sk_conn_op_done(c);
+}
+
+void sk_recv_resume(struct sk_conn *c)
+{
+	if (at_cap(c))
+		return;
+	if (c->stash_len) {
+		size_t used = feed(c, c->stash, c->stash_len);
+		if (!c->open)
+			return;
+		memmove(c->stash, c->stash + used, c->stash_len - used);
+		c->stash_len -= used;
+		if (c->stash_len)
+			return;
+	}
+	sk_recv_arm(c);
+}
+
+void sk_recv_free(struct sk_conn *c)
+{
+	free(c->frame);
+	c->frame = NULL;
+	free(c->stash);
+	c->stash = NULL;
+	c->stash_len = c->stash_cap = 0;
+}

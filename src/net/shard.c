@@ -1,0 +1,313 @@
+/* A shard: one thread, one io_uring, and the loop that drives everything on it. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "net-int.h"
+#include "skein/logging.h"
+
+void sk_net_config_defaults(struct sk_net_config *cfg)
+{
+	*cfg = (struct sk_net_config){
+		.max_frame_bytes = 104857600,
+		.max_connections = INT32_MAX,
+		/* Kafka reads one request per connection at a time; clients pipeline
+		 * at most max.in.flight.requests.per.connection (5 by default), so 64
+		 * leaves room without letting one connection hog memory. */
+		.max_inflight = 64,
+		.idle_ms = 600000,
+		.stop_timeout_ms = 5000,
+		.ring_entries = 1024,
+		.recv_buf_count = 256,
+		.recv_buf_size = 16384,
+	};
+}
+
+uint64_t sk_clock_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Counters have one writer (the shard) and are read by tests from other
+ * threads; relaxed load+store keeps them plain moves on x86. */
+void sk_stat_add(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+void sk_stat_sub(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) - n,
+			      memory_order_relaxed);
+}
+
+/* A full SQ is flushed to the kernel rather than failing the caller. */
+struct io_uring_sqe *sk_shard_sqe(struct sk_shard *s)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
+	while (!sqe) {
+		io_uring_submit(&s->ring);
+		sqe = io_uring_get_sqe(&s->ring);
+	}
+	return sqe;
+}
+
+static void wake_arm(struct sk_shard *s)
+{
+	struct io_uring_sqe *sqe = sk_shard_sqe(s);
+	io_uring_prep_read(sqe, s->wake_fd, &s->wake_buf, sizeof(s->wake_buf), 0);
+	io_uring_sqe_set_data64(sqe, sk_op_tag(s, SK_OP_WAKE));
+}
+
+static int check_config(const struct sk_net_config *c)
+{
+	if (c->recv_buf_count == 0 || (c->recv_buf_count & (c->recv_buf_count - 1)) ||
+	    c->recv_buf_count > 32768 || c->recv_buf_size == 0 || c->max_inflight == 0 ||
+	    c->ring_entries == 0 || c->max_frame_bytes > INT32_MAX)
+		return -EINVAL;
+	return 0;
+}
+
+int sk_shard_new(const struct sk_net_config *cfg, const struct sk_net_handler *h,
+		 struct sk_shard **out)
+{
+	int rc = check_config(cfg);
+	if (rc)
+		return rc;
+	struct sk_shard *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->cfg = *cfg;
+	s->h = *h;
+	s->wake_fd = -1;
+	s->now_ms = sk_clock_ms();
+	rc = io_uring_queue_init(cfg->ring_entries, &s->ring, 0);
+	if (rc < 0) {
+		free(s);
+		return rc;
+	}
+	if ((rc = sk_bufring_init(s)) || (rc = sk_timers_init(s)))
+		goto fail;
+	s->wake_fd = eventfd(0, EFD_CLOEXEC);
+	if (s->wake_fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	wake_arm(s);
+	if (cfg->idle_ms) {
+		s->idle_timer = sk_timer_add(s, 0, sk_conns_idle_scan, s);
+		if (!s->idle_timer) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+	}
+	*out = s;
+	return 0;
+fail:
+	sk_shard_destroy(s);
+	return rc;
+}
+
+void sk_shard_destroy(struct sk_shard *s)
+{
+	if (!s)
+		return;
+	sk_conns_free_all(s);
+	sk_listeners_free(s);
+	/* Exiting the ring cancels what is left (the eventfd read) before the
+	 * buffers it points into go away. */
+	io_uring_queue_exit(&s->ring);
+	sk_bufring_fini(s);
+	sk_timers_fini(s);
+	if (s->wake_fd >= 0)
+		close(s->wake_fd);
+	free(s->defers);
+	free(s);
+}
+
+void sk_shard_stop(struct sk_shard *s)
+{
+	uint64_t one = 1;
+	atomic_store(&s->stop_requested, 1);
+	/* write(2) is async-signal-safe; an eventfd counter cannot overflow here. */
+	ssize_t n = write(s->wake_fd, &one, sizeof(one));
+	(void)n;
+}
+
+int sk_shard_defer(struct sk_shard *s, sk_defer_fn cb, void *arg)
+{
+	if (s->ndefers == s->defers_cap) {
+		size_t cap = s->defers_cap ? s->defers_cap * 2 : 16;
+		struct sk_defer *d = realloc(s->defers, cap * sizeof(*d));
+		if (!d)
+			return -ENOMEM;
+		s->defers = d;
+		s->defers_cap = cap;
+	}
+	s->defers[s->ndefers++] = (struct sk_defer){ cb, arg };
+	return 0;
+}
+
+int sk_shard_fsync(struct sk_shard *s, int fd, int datasync, sk_fsync_fn cb, void *arg)
+{
+	struct sk_fsync_op *op = malloc(sizeof(*op));
+	if (!op)
+		return -ENOMEM;
+	op->cb = cb;
+	op->arg = arg;
+	struct io_uring_sqe *sqe = sk_shard_sqe(s);
+	io_uring_prep_fsync(sqe, fd, datasync ? IORING_FSYNC_DATASYNC : 0);
+	io_uring_sqe_set_data64(sqe, sk_op_tag(op, SK_OP_FSYNC));
+	s->misc_ops++;
+	return 0;
+}
+
+void sk_shard_stats(const struct sk_shard *s, struct sk_net_stats *o)
+{
+	o->conns_open = atomic_load_explicit(&s->st.conns_open, memory_order_relaxed);
+	o->conns_accepted = atomic_load_explicit(&s->st.conns_accepted, memory_order_relaxed);
+	o->conns_refused = atomic_load_explicit(&s->st.conns_refused, memory_order_relaxed);
+	o->frames_in = atomic_load_explicit(&s->st.frames_in, memory_order_relaxed);
+	o->bytes_in = atomic_load_explicit(&s->st.bytes_in, memory_order_relaxed);
+	o->bytes_out = atomic_load_explicit(&s->st.bytes_out, memory_order_relaxed);
+}
+
+uint64_t sk_shard_now_ms(const struct sk_shard *s)
+{
+	return s->now_ms;
+}
+
+static void fsync_complete(struct sk_shard *s, struct sk_fsync_op *op, int res)
+{
+	s->misc_ops--;
+	sk_fsync_fn cb = op->cb;
+	void *arg = op->arg;
+	free(op);
+	cb(arg, res < 0 ? res : 0);
+}
+
+static void dispatch(struct sk_shard *s, struct io_uring_cqe *cqe)
+{
+	void *p = (void *)(uintptr_t)(cqe->user_data & ~(uint64_t)SK_OP_MASK);
+	switch ((enum sk_op)(cqe->user_data & SK_OP_MASK)) {
+	case SK_OP_IGNORE:
+		break;
+	case SK_OP_ACCEPT:
+		sk_listener_complete(p, cqe);
+		break;
+	case SK_OP_RECV:
+		sk_recv_complete(p, cqe);
+		break;
+	case SK_OP_SEND:
+	case SK_OP_SPLICE_IN:
+	case SK_OP_SPLICE_OUT:
+		sk_send_complete(p, cqe, (enum sk_op)(cqe->user_data & SK_OP_MASK));
+		break;
+	case SK_OP_WAKE:
+		wake_arm(s);
+		break;
+	case SK_OP_FSYNC:
+		fsync_complete(s, p, cqe->res);
+		break;
+	}
+}
+
+/* Defers may respond, responses mark conns dirty, flushing may not defer:
+ * loop until both are quiet so one iteration ends with everything submitted. */
+static void run_deferred(struct sk_shard *s)
+{
+	while (s->ndefers || s->dirty) {
+		sk_conn_process_dirty(s);
+		size_t n = s->ndefers;
+		struct sk_defer batch[64];
+		if (n > 64)
+			n = 64;
+		memcpy(batch, s->defers, n * sizeof(*batch));
+		memmove(s->defers, s->defers + n, (s->ndefers - n) * sizeof(*batch));
+		s->ndefers -= n;
+		for (size_t i = 0; i < n; i++)
+			batch[i].cb(batch[i].arg);
+	}
+}
+
+static void begin_stop(struct sk_shard *s)
+{
+	s->stopping = true;
+	s->stop_deadline_ms = s->now_ms + s->cfg.stop_timeout_ms;
+	sk_listeners_stop(s);
+	for (struct sk_conn *c = s->conns; c; c = c->next)
+		if (c->open) {
+			sk_recv_stop(c);
+			sk_conn_mark_dirty(c);
+		}
+}
+
+/* Done when every connection is closed and no SQE points into our memory.
+ * A connection closes once its accepted requests are answered, or at the
+ * deadline whatever it still owes. */
+static bool stop_finished(struct sk_shard *s)
+{
+	bool late = s->now_ms >= s->stop_deadline_ms;
+	for (struct sk_conn *c = s->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->open && (late || sk_conn_drained(c)))
+			sk_conn_close(c);
+	}
+	sk_conn_process_dirty(s);
+	if (s->misc_ops)
+		return false;
+	for (struct sk_conn *c = s->conns; c; c = c->next)
+		if (c->open || c->ops)
+			return false;
+	return true;
+}
+
+static int wait_events(struct sk_shard *s)
+{
+	int64_t next = sk_timers_next_ms(s);
+	if (s->stopping) {
+		int64_t left = (int64_t)s->stop_deadline_ms - (int64_t)s->now_ms;
+		if (left < 0)
+			left = 0;
+		if (next < 0 || left < next)
+			next = left + 1;
+	}
+	struct io_uring_cqe *cqe;
+	struct __kernel_timespec ts = { .tv_sec = next / 1000, .tv_nsec = (next % 1000) * 1000000 };
+	int rc = io_uring_submit_and_wait_timeout(&s->ring, &cqe, 1, next >= 0 ? &ts : NULL, NULL);
+	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY)
+		return rc;
+	return 0;
+}
+
+int sk_shard_run(struct sk_shard *s)
+{
+	for (;;) {
+		int rc = wait_events(s);
+		if (rc)
+			return rc;
+		s->now_ms = sk_clock_ms();
+		struct io_uring_cqe *cqe;
+		unsigned head, n = 0;
+		io_uring_for_each_cqe(&s->ring, head, cqe) {
+			dispatch(s, cqe);
+			n++;
+		}
+		io_uring_cq_advance(&s->ring, n);
+		sk_timers_run(s);
+		run_deferred(s);
+		if (!s->stopping && atomic_load(&s->stop_requested))
+			begin_stop(s);
+		if (s->stopping && stop_finished(s))
+			break;
+	}
+	io_uring_submit(&s->ring);
+	return 0;
+}

@@ -1,0 +1,619 @@
+/* Reactor tests: a shard runs on its own thread with a small echo-like
+ * handler on 127.0.0.1, and plain blocking sockets play the clients. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "skein/logging.h"
+#include "skein/net.h"
+#include "skein/timer.h"
+
+enum mode { ECHO, DELAY_EVEN, DELAY_ALL, FILE_BODY, PARK_LONG };
+
+struct srv {
+	struct sk_shard *s;
+	pthread_t th;
+	uint16_t port;
+	int run_rc;
+	enum mode mode;
+	unsigned delay_ms;
+	/* handler bookkeeping, touched only on the shard thread */
+	unsigned inflight, peak, out_of_order, late_notconn;
+	uint64_t max_slot_done;
+	int file_fd;
+	size_t file_len;
+};
+
+struct parked {
+	struct srv *v;
+	struct sk_conn *c;
+	uint64_t slot;
+	uint8_t *data;
+	uint32_t len;
+};
+
+static uint8_t *echo_bytes(const uint8_t *data, uint32_t len)
+{
+	uint8_t *r = malloc(4 + (size_t)len);
+	uint32_t be = htonl(len);
+	memcpy(r, &be, 4);
+	memcpy(r + 4, data, len);
+	return r;
+}
+
+static void respond_parked(struct parked *p)
+{
+	struct srv *v = p->v;
+	if (p->slot < v->max_slot_done)
+		v->out_of_order++;
+	else
+		v->max_slot_done = p->slot;
+	v->inflight--;
+	int rc = sk_conn_respond_buf(p->c, p->slot, echo_bytes(p->data, p->len), 4 + p->len);
+	if (rc == -ENOTCONN)
+		v->late_notconn++;
+	free(p->data);
+	free(p);
+}
+
+static void timer_fire(void *arg)
+{
+	respond_parked(arg);
+}
+
+static void respond_file(struct srv *v, struct sk_conn *c, struct sk_frame *f)
+{
+	uint32_t *hdr = malloc(4);
+	*hdr = htonl((uint32_t)v->file_len);
+	struct sk_seg segs[2] = {
+		sk_seg_mem(hdr, 4, free, hdr),
+		sk_seg_file(v->file_fd, 0, v->file_len, NULL, NULL),
+	};
+	cr_assert_eq(sk_conn_respond(c, f->slot, segs, 2), 0);
+	free(f->data);
+}
+
+static void on_frame(void *arg, struct sk_conn *c, struct sk_frame *f)
+{
+	struct srv *v = arg;
+	if (++v->inflight > v->peak)
+		v->peak = v->inflight;
+	if (v->mode == FILE_BODY) {
+		v->inflight--;
+		respond_file(v, c, f);
+		return;
+	}
+	struct parked *p = malloc(sizeof(*p));
+	*p = (struct parked){ v, c, f->slot, f->data, f->len };
+	bool delay = v->mode == DELAY_ALL || v->mode == PARK_LONG ||
+		     (v->mode == DELAY_EVEN && f->slot % 2 == 0);
+	if (!delay) {
+		respond_parked(p);
+		return;
+	}
+	cr_assert_neq(sk_timer_add(sk_conn_shard(c), v->delay_ms, timer_fire, p), 0);
+}
+
+static void *run_thread(void *arg)
+{
+	struct srv *v = arg;
+	v->run_rc = sk_shard_run(v->s);
+	return NULL;
+}
+
+static void small_config(struct sk_net_config *cfg)
+{
+	sk_net_config_defaults(cfg);
+	cfg->max_frame_bytes = 1 << 20;
+	cfg->recv_buf_count = 16;
+	cfg->recv_buf_size = 256;   /* small, so frames straddle buffers */
+}
+
+static void srv_start(struct srv *v, const struct sk_net_config *cfg, enum mode mode)
+{
+	v->mode = mode;
+	v->delay_ms = v->delay_ms ? v->delay_ms : 5;
+	struct sk_net_handler h = { .on_frame = on_frame, .arg = v };
+	cr_assert_eq(sk_shard_new(cfg, &h, &v->s), 0);
+	cr_assert_eq(sk_shard_listen(v->s, "127.0.0.1", 0, &v->port), 0);
+	cr_assert_neq(v->port, 0);
+	cr_assert_eq(pthread_create(&v->th, NULL, run_thread, v), 0);
+}
+
+static void srv_stop(struct srv *v)
+{
+	sk_shard_stop(v->s);
+	pthread_join(v->th, NULL);
+	cr_assert_eq(v->run_rc, 0, "sk_shard_run returned %d", v->run_rc);
+	sk_shard_destroy(v->s);
+}
+
+static struct sk_net_stats stats(struct srv *v)
+{
+	struct sk_net_stats st;
+	sk_shard_stats(v->s, &st);
+	return st;
+}
+
+static void wait_for(struct srv *v, uint64_t (*get)(struct sk_net_stats *), uint64_t want)
+{
+	for (int i = 0; i < 500; i++) {
+		struct sk_net_stats st = stats(v);
+		if (get(&st) == want)
+			return;
+		usleep(10000);
+	}
+	struct sk_net_stats st = stats(v);
+	cr_assert_fail("stat stayed at %llu, expected %llu", (unsigned long long)get(&st),
+		       (unsigned long long)want);
+}
+
+static uint64_t get_open(struct sk_net_stats *st) { return st->conns_open; }
+
+static int cli_connect(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_geq(fd, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0, "connect: %s",
+		     strerror(errno));
+	struct timeval tv = { .tv_sec = 5 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+static int send_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int recv_all(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	while (len) {
+		ssize_t n = recv(fd, p, len, 0);
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Frame i carries "frame-<i>" so order is checkable. */
+static size_t make_frame(uint8_t *buf, unsigned i)
+{
+	int n = sprintf((char *)buf + 4, "frame-%u", i);
+	uint32_t be = htonl((uint32_t)n);
+	memcpy(buf, &be, 4);
+	return 4 + (size_t)n;
+}
+
+static void expect_frame(int fd, unsigned i)
+{
+	uint8_t want[64], got[64];
+	size_t n = make_frame(want, i);
+	cr_assert_eq(recv_all(fd, got, 4), 0, "no response %u: %s", i, strerror(errno));
+	uint32_t len = ntohl(*(uint32_t *)got);
+	cr_assert_eq(len, n - 4, "response %u: length %u, expected %zu", i, len, n - 4);
+	cr_assert_eq(recv_all(fd, got + 4, len), 0);
+	cr_assert_arr_eq(got, want, n, "response %u out of order or corrupt", i);
+}
+
+static void roundtrip(int fd, unsigned i)
+{
+	uint8_t buf[64];
+	cr_assert_eq(send_all(fd, buf, make_frame(buf, i)), 0);
+	expect_frame(fd, i);
+}
+
+/* The peer closed: EOF, or RST if it had unread bytes. */
+static void expect_closed(int fd)
+{
+	uint8_t b[64];
+	ssize_t n;
+	while ((n = recv(fd, b, sizeof(b), 0)) > 0)
+		;
+	cr_assert(n == 0 || errno == ECONNRESET, "expected close, got %zd (%s)", n,
+		  strerror(errno));
+}
+
+static void send_size(int fd, uint32_t size)
+{
+	uint32_t be = htonl(size);
+	cr_assert_eq(send_all(fd, &be, 4), 0);
+}
+
+TestSuite(net, .init = NULL);
+
+Test(net, pipelined_out_of_order_completion_answers_in_order, .timeout = 30)
+{
+	struct srv v = { 0 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	srv_start(&v, &cfg, DELAY_EVEN);
+	int fd = cli_connect(v.port);
+	enum { N = 1000 };
+	uint8_t *all = malloc(N * 64);
+	size_t len = 0;
+	for (unsigned i = 0; i < N; i++)
+		len += make_frame(all + len, i);
+	cr_assert_eq(send_all(fd, all, len), 0);
+	free(all);
+	for (unsigned i = 0; i < N; i++)
+		expect_frame(fd, i);
+	struct sk_net_stats st = stats(&v);
+	cr_assert_eq(st.frames_in, N);
+	close(fd);
+	wait_for(&v, get_open, 0);
+	srv_stop(&v);
+	cr_assert_gt(v.out_of_order, 0, "handler never completed out of order");
+}
+
+Test(net, frames_split_byte_by_byte, .timeout = 30)
+{
+	struct srv v = { 0 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	srv_start(&v, &cfg, ECHO);
+	int fd = cli_connect(v.port);
+	for (unsigned i = 0; i < 20; i++) {
+		uint8_t buf[64];
+		size_t n = make_frame(buf, i);
+		for (size_t k = 0; k < n; k++) {
+			cr_assert_eq(send_all(fd, buf + k, 1), 0);
+			if (k % 3 == 0)
+				usleep(200);
+		}
+	}
+	for (unsigned i = 0; i < 20; i++)
+		expect_frame(fd, i);
+	close(fd);
+	srv_stop(&v);
+}
+
+Test(net, large_frame_spans_many_buffers, .timeout = 30)
+{
+	struct srv v = { 0 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	srv_start(&v, &cfg, ECHO);
+	int fd = cli_connect(v.port);
+	size_t n = 300000;
+	uint8_t *buf = malloc(4 + n), *got = malloc(4 + n);
+	*(uint32_t *)buf = htonl((uint32_t)n);
+	for (size_t i = 0; i < n; i++)
+		buf[4 + i] = (uint8_t)(i * 7);
+	cr_assert_eq(send_all(fd, buf, 4 + n), 0);
+	cr_assert_eq(recv_all(fd, got, 4 + n), 0);
+	cr_assert_arr_eq(got, buf, 4 + n);
+	free(buf);
+	free(got);
+	close(fd);
+	srv_stop(&v);
+}
+
+static void bad_size_closes_only_that_connection(uint32_t size)
+{
+	struct srv v = { 0 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	srv_start(&v, &cfg, ECHO);
+	int good = cli_connect(v.port), bad = cli_connect(v.port);
+	roundtrip(good, 1);
+	send_size(bad, size);
+	expect_closed(bad);
+	roundtrip(good, 2);
+	wait_for(&v, get_open, 1);
+	close(bad);
+	close(good);
+	srv_stop(&v);
+}
+
+Test(net, frame_of_2gib_is_refused, .timeout = 30)
+{
+	bad_size_closes_only_that_connection(0x7fffffffu);
+}
+
+Test(net, frame_over_max_is_refused, .timeout = 30)
+{
+	bad_size_closes_only_that_connection((1u << 20) + 1);
+}
+
+Test(net, negative_size_is_refused, .timeout = 30)
+{
+	bad_size_closes_only_that_connection(0xffffffffu);
+	bad_size_closes_only_that_connection(0x80000000u);
+}
+
+Test(net, frame_at_max_is_accepted, .timeout = 30)
+{
+	struct srv v = { 0 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	cfg.max_frame_bytes = 1000;
+	srv_start(&v, &cfg, ECHO);
+	int fd = cli_connect(v.port);
+	uint8_t buf[1004] = { 0 }, got[1004];
+	*(uint32_t *)buf = htonl(1000);
+	cr_assert_eq(send_all(fd, buf, sizeof(buf)), 0);
+	cr_assert_eq(recv_all(fd, got, sizeof(got)), 0);
+	close(fd);
+	srv_stop(&v);
+}
+
+Test(net, truncated_frame_then_close_frees_it, .timeout = 30)
+{
+	struct srv v = { 0 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	srv_start(&v, &cfg, ECHO);
+	int good = cli_connect(v.port), bad = cli_connect(v.port);
+	roundtrip(good, 1);
+	send_size(bad, 100);
+	cr_assert_eq(send_all(bad, "0123456789", 10), 0);
+	close(bad);
+	wait_for(&v, get_open, 1);
+	roundtrip(good, 2);
+	close(good);
+	srv_stop(&v);
+	cr_assert_eq(v.peak, 1);
+}
+
+Test(net, max_connections_refuses_extra, .timeout = 30)
+{
+	struct srv v = { 0 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	cfg.max_connections = 2;
+	srv_start(&v, &cfg, ECHO);
+	int a = cli_connect(v.port), b = cli_connect(v.port);
+	roundtrip(a, 1);
+	roundtrip(b, 1);
+	int c = cli_connect(v.port);
+	expect_closed(c);
+	cr_assert_eq(stats(&v).conns_refused, 1);
+	roundtrip(a, 2);
+	roundtrip(b, 2);
+	close(a);
+	wait_for(&v, get_open, 1);
+	int d = cli_connect(v.port);   /* room again */
+	roundtrip(d, 3);
+	close(b);
+	close(c);
+	close(d);
+	srv_stop(&v);
+}
+
+Test(net, idle_connections_are_reaped, .timeout = 30)
+{
+	struct srv v = { 0 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	cfg.idle_ms = 300;
+	srv_start(&v, &cfg, ECHO);
+	int idle = cli_connect(v.port), busy = cli_connect(v.port);
+	roundtrip(idle, 1);
+	for (unsigned i = 0; i < 16; i++) {   /* ~800 ms of chatter */
+		roundtrip(busy, i);
+		usleep(50000);
+	}
+	expect_closed(idle);
+	roundtrip(busy, 99);
+	cr_assert_eq(stats(&v).conns_open, 1);
+	close(idle);
+	close(busy);
+	srv_stop(&v);
+}
+
+Test(net, inflight_cap_pauses_reading_and_loses_nothing, .timeout = 30)
+{
+	struct srv v = { .delay_ms = 100 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	cfg.max_inflight = 4;
+	srv_start(&v, &cfg, DELAY_ALL);
+	int fd = cli_connect(v.port);
+	enum { N = 40 };
+	uint8_t all[N * 64];
+	size_t len = 0;
+	for (unsigned i = 0; i < N; i++)
+		len += make_frame(all + len, i);
+	cr_assert_eq(send_all(fd, all, len), 0);
+	usleep(50000);
+	/* Well before the first completion only the cap's worth was read. */
+	cr_assert_eq(stats(&v).frames_in, 4, "reading did not pause at the cap");
+	for (unsigned i = 0; i < N; i++)
+		expect_frame(fd, i);
+	close(fd);
+	wait_for(&v, get_open, 0);
+	srv_stop(&v);
+	cr_assert_eq(v.peak, 4, "peak in flight %u, cap 4", v.peak);
+}
+
+struct writer { int fd; unsigned sent; };
+
+static void *write_stream(void *arg)
+{
+	struct writer *w = arg;
+	uint8_t buf[64];
+	for (unsigned i = 0; i < 20000; i++, w->sent++)
+		if (send_all(w->fd, buf, make_frame(buf, i)))
+			break;
+	return NULL;
+}
+
+Test(net, stop_during_stream_answers_what_was_accepted, .timeout = 30)
+{
+	struct srv v = { .delay_ms = 2 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	srv_start(&v, &cfg, DELAY_ALL);
+	int fd = cli_connect(v.port);
+	struct writer w = { fd, 0 };
+	pthread_t th;
+	pthread_create(&th, NULL, write_stream, &w);
+	unsigned got = 0;
+	for (; got < 100; got++)
+		expect_frame(fd, got);
+	sk_shard_stop(v.s);
+	/* Responses keep coming in order until the broker closes. */
+	for (;; got++) {
+		uint8_t want[64], b[64];
+		size_t n = make_frame(want, got);
+		if (recv_all(fd, b, n))
+			break;
+		cr_assert_arr_eq(b, want, n, "response %u corrupt after stop", got);
+	}
+	pthread_join(th, NULL);
+	pthread_join(v.th, NULL);
+	cr_assert_eq(v.run_rc, 0);
+	struct sk_net_stats st = stats(&v);
+	cr_assert_geq(st.frames_in, 100);
+	cr_assert_leq(got, st.frames_in);
+	/* Every accepted frame was answered: 4 + len("frame-i") bytes each. */
+	uint64_t want_out = 0;
+	for (unsigned i = 0; i < st.frames_in; i++) {
+		uint8_t tmp[64];
+		want_out += make_frame(tmp, i);
+	}
+	cr_assert_eq(st.bytes_out, want_out, "bytes out %llu, expected %llu for %llu frames",
+		     (unsigned long long)st.bytes_out, (unsigned long long)want_out,
+		     (unsigned long long)st.frames_in);
+	cr_assert_eq(st.conns_open, 0);
+	sk_shard_destroy(v.s);
+	close(fd);
+}
+
+Test(net, late_response_after_peer_left_is_dropped, .timeout = 30)
+{
+	struct srv v = { .delay_ms = 200 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	srv_start(&v, &cfg, PARK_LONG);
+	int fd = cli_connect(v.port);
+	uint8_t buf[64];
+	cr_assert_eq(send_all(fd, buf, make_frame(buf, 1)), 0);
+	usleep(50000);
+	close(fd);
+	wait_for(&v, get_open, 0);
+	usleep(400000);
+	srv_stop(&v);
+	cr_assert_eq(v.late_notconn, 1);
+}
+
+Test(net, file_segment_is_spliced, .timeout = 30)
+{
+	struct srv v = { 0 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	char path[] = "/tmp/skein-net-XXXXXX";
+	v.file_fd = mkstemp(path);
+	cr_assert_geq(v.file_fd, 0);
+	unlink(path);
+	v.file_len = 200000;   /* several splice chunks */
+	uint8_t *data = malloc(v.file_len), *got = malloc(v.file_len);
+	for (size_t i = 0; i < v.file_len; i++)
+		data[i] = (uint8_t)(i * 13 + 1);
+	cr_assert_eq(write(v.file_fd, data, v.file_len), (ssize_t)v.file_len);
+	srv_start(&v, &cfg, FILE_BODY);
+	int fd = cli_connect(v.port);
+	for (unsigned round = 0; round < 2; round++) {
+		uint8_t req[64];
+		cr_assert_eq(send_all(fd, req, make_frame(req, round)), 0);
+		uint32_t be;
+		cr_assert_eq(recv_all(fd, &be, 4), 0);
+		cr_assert_eq(ntohl(be), v.file_len);
+		cr_assert_eq(recv_all(fd, got, v.file_len), 0);
+		cr_assert_arr_eq(got, data, v.file_len);
+	}
+	close(fd);
+	srv_stop(&v);
+	close(v.file_fd);
+	free(data);
+	free(got);
+}
+
+/* Timers, fsync and defer without any connection. */
+struct seq { struct sk_shard *s; int order[8]; int n; int fsync_res; int fd; int deferred; };
+
+static void deferred(void *arg)
+{
+	struct seq *q = arg;
+	q->deferred = 1;
+	sk_shard_stop(q->s);
+}
+
+static void fsynced(void *arg, int res)
+{
+	struct seq *q = arg;
+	q->fsync_res = res;
+	cr_assert_eq(sk_shard_defer(q->s, deferred, q), 0);
+}
+
+struct tick { struct seq *q; int id; };
+
+static void tick(void *arg)
+{
+	struct tick *t = arg;
+	t->q->order[t->q->n++] = t->id;
+	if (t->id == 30)
+		cr_assert_eq(sk_shard_fsync(t->q->s, t->q->fd, 1, fsynced, t->q), 0);
+}
+
+static void *run_plain(void *arg)
+{
+	return (void *)(intptr_t)sk_shard_run(arg);
+}
+
+Test(net, timers_fsync_and_defer, .timeout = 30)
+{
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	struct sk_net_handler h = { .on_frame = on_frame };
+	struct seq q = { 0 };
+	cr_assert_eq(sk_shard_new(&cfg, &h, &q.s), 0);
+	char path[] = "/tmp/skein-net-XXXXXX";
+	q.fd = mkstemp(path);
+	unlink(path);
+	cr_assert_eq(write(q.fd, "x", 1), 1);
+	struct tick t30 = { &q, 30 }, t10 = { &q, 10 }, t20 = { &q, 20 }, t15 = { &q, 15 };
+	sk_timer_add(q.s, 30, tick, &t30);
+	sk_timer_add(q.s, 10, tick, &t10);
+	sk_timer_id id15 = sk_timer_add(q.s, 15, tick, &t15);
+	sk_timer_add(q.s, 20, tick, &t20);
+	cr_assert_eq(sk_timer_cancel(q.s, id15), 0);
+	cr_assert_eq(sk_timer_cancel(q.s, id15), -ENOENT);
+	pthread_t th;
+	void *rc;
+	pthread_create(&th, NULL, run_plain, q.s);
+	pthread_join(th, &rc);
+	cr_assert_eq((intptr_t)rc, 0);
+	cr_assert_eq(q.n, 3);
+	cr_assert_eq(q.order[0], 10);
+	cr_assert_eq(q.order[1], 20);
+	cr_assert_eq(q.order[2], 30);
+	cr_assert_eq(q.fsync_res, 0);
+	cr_assert_eq(q.deferred, 1);
+	sk_shard_destroy(q.s);
+	close(q.fd);
+}
