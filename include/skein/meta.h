@@ -122,6 +122,9 @@ const struct sk_topic_meta *sk_meta_topic(const struct sk_meta_image *img, const
 const struct sk_topic_meta *sk_meta_topic_by_id(const struct sk_meta_image *img,
                                                 const kp_uuid *id);
 const struct sk_broker_meta *sk_meta_broker(const struct sk_meta_image *img, int32_t id);
+/* The broker's endpoint on the named listener, NULL if it has none. */
+const struct sk_endpoint_meta *sk_meta_endpoint(const struct sk_broker_meta *b,
+                                                const char *listener);
 int16_t sk_meta_feature(const struct sk_meta_image *img, const char *name);
 const char *sk_kvlist_get(const struct sk_kvlist *l, const char *key);
 

@@ -441,3 +441,12 @@ void sk_meta_image_free(struct sk_meta_image *img)
     kvlist_free(&img->cluster_configs);
     sk_meta_image_init(img);
 }
+
+const struct sk_endpoint_meta *sk_meta_endpoint(const struct sk_broker_meta *b,
+                                                const char *listener)
+{
+    for (int i = 0; i < b->nendpoints; i++)
+        if (strcmp(b->endpoints[i].listener, listener) == 0)
+            return &b->endpoints[i];
+    return NULL;
+}

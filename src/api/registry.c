@@ -1,0 +1,26 @@
+/* The APIs Skein serves and the versions it serves them at. ApiVersions
+ * advertises exactly this table: an API appears here only once every version
+ * listed is implemented with Kafka's semantics. */
+#include <stddef.h>
+
+#include "skein/api.h"
+
+static const struct sk_api_entry entries[] = {
+    {3, 0, 12, sk_api_metadata},
+    {18, 0, 4, sk_api_versions},
+    {60, 0, 1, sk_api_describe_cluster},
+};
+
+const struct sk_api_entry *sk_api_entries(int *n)
+{
+    *n = (int)(sizeof entries / sizeof entries[0]);
+    return entries;
+}
+
+const struct sk_api_entry *sk_api_entry(int16_t key)
+{
+    for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++)
+        if (entries[i].key == key)
+            return &entries[i];
+    return NULL;
+}

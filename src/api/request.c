@@ -1,0 +1,170 @@
+/* From frame to handler and from response struct to bytes. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gen/kp_all.h"
+#include "skein/api.h"
+#include "skein/errors.h"
+#include "skein/logging.h"
+#include "skein/net.h"
+
+/* Decoding may allocate at most this much per request: struct sizes exceed
+ * wire sizes by a small factor, so a legal frame stays far below it. */
+#define SK_ARENA_FACTOR 64
+#define SK_ARENA_SLACK (64 * 1024)
+
+static void request_free(struct sk_request *req)
+{
+    kp_arena_free(&req->arena);
+    free(req->frame);
+    free(req);
+}
+
+static void request_fail(struct sk_request *req, const char *what, int rc)
+{
+    sk_warn("closing connection from %s: %s (api %d v%d, correlation %d): %s",
+            sk_conn_peer(req->conn), what, req->api ? req->api->key : -1, req->version,
+            req->correlation_id, kp_strerror(rc));
+    sk_conn_close(req->conn);
+    sk_conn_respond_none(req->conn, req->slot);
+    request_free(req);
+}
+
+void *sk_request_alloc(struct sk_request *req, size_t n)
+{
+    void *p = kp_arena_calloc(&req->arena, 1, n);
+    if (!p)
+        abort(); /* the arena has no limit once decoding is done */
+    return p;
+}
+
+kp_str sk_request_strdup(struct sk_request *req, const char *s)
+{
+    if (!s)
+        return KP_STR_NULL;
+    size_t n = strlen(s);
+    char *p = sk_request_alloc(req, n + 1);
+    memcpy(p, s, n);
+    return (kp_str){p, (int32_t)n};
+}
+
+void sk_request_drop(struct sk_request *req)
+{
+    sk_conn_respond_none(req->conn, req->slot);
+    request_free(req);
+}
+
+/* Writes [size][response header][body] into one buffer. */
+void sk_request_respond(struct sk_request *req)
+{
+    const kp_api_info *api = req->api;
+    int16_t hv = kp_response_header_version(api, req->version);
+    kp_response_header hdr;
+    kp_response_header_init(&hdr);
+    hdr.correlation_id = req->correlation_id;
+    size_t hlen = kp_response_header_size(&hdr, hv);
+    size_t blen = api->response.size(req->resp, req->version);
+    size_t total = 4 + hlen + blen;
+    uint8_t *buf = malloc(total);
+    if (!buf) {
+        request_fail(req, "out of memory for the response", KP_E_NOMEM);
+        return;
+    }
+    kp_writer w;
+    kp_writer_init(&w, buf, total);
+    int rc = kp_write_i32(&w, (int32_t)(hlen + blen));
+    if (rc == 0)
+        rc = kp_response_header_encode(&hdr, &w, hv);
+    if (rc == 0)
+        rc = api->response.encode(req->resp, &w, req->version);
+    if (rc < 0) {
+        free(buf);
+        request_fail(req, "response cannot be encoded", rc);
+        return;
+    }
+    sk_conn_respond_buf(req->conn, req->slot, buf, total);
+    request_free(req);
+}
+
+/* ApiVersions at a version this broker does not know is answered at v0 with
+ * UNSUPPORTED_VERSION and the full list, so the client can pick a version. */
+static void respond_unsupported_api_versions(struct sk_request *req)
+{
+    req->version = 0;
+    req->resp = sk_request_alloc(req, req->api->response.struct_size);
+    req->api->response.init(req->resp);
+    sk_api_versions_fill(req);
+    ((kp_api_versions_response *)req->resp)->error_code = SK_ERR_UNSUPPORTED_VERSION;
+    sk_request_respond(req);
+}
+
+static int decode_request(struct sk_request *req, kp_reader *r)
+{
+    kp_request_header hdr;
+    int rc = kp_request_header_decode(&hdr, r, kp_request_header_version(req->api, req->version));
+    if (rc < 0)
+        return rc;
+    req->client_id = hdr.client_id;
+    req->body = kp_arena_alloc(&req->arena, req->api->request.struct_size);
+    if (!req->body)
+        return KP_E_NOMEM;
+    rc = req->api->request.decode(req->body, r, req->version);
+    if (rc < 0)
+        return rc;
+    /* Bytes after the body belong to no field any version has. */
+    return r->p == r->end ? 0 : KP_E_INVALID;
+}
+
+void sk_api_on_frame(void *arg, struct sk_conn *conn, struct sk_frame *frame)
+{
+    struct sk_request *req = calloc(1, sizeof *req);
+    if (!req) {
+        free(frame->data);
+        sk_conn_close(conn);
+        sk_conn_respond_none(conn, frame->slot);
+        return;
+    }
+    req->broker = arg;
+    req->conn = conn;
+    req->slot = frame->slot;
+    req->frame = frame->data;
+    req->frame_len = frame->len;
+    kp_arena_init(&req->arena, (size_t)frame->len * SK_ARENA_FACTOR + SK_ARENA_SLACK);
+
+    if (frame->len < 8) {
+        request_fail(req, "frame shorter than a request header", KP_E_SHORT);
+        return;
+    }
+    int16_t key = (int16_t)kp_be16(frame->data);
+    req->version = (int16_t)kp_be16(frame->data + 2);
+    req->correlation_id = (int32_t)kp_be32(frame->data + 4);
+    const struct sk_api_entry *e = sk_api_entry(key);
+    req->api = kp_api_get(key);
+    if (!e || !req->api) {
+        request_fail(req, "unknown or unsupported api key", KP_E_UNKNOWN);
+        return;
+    }
+    if (req->version < e->min_version || req->version > e->max_version) {
+        if (key == 18) {
+            respond_unsupported_api_versions(req);
+            return;
+        }
+        request_fail(req, "unsupported api version", KP_E_UNKNOWN);
+        return;
+    }
+    kp_reader r;
+    kp_reader_init(&r, frame->data, frame->len, &req->arena);
+    int rc = decode_request(req, &r);
+    if (rc < 0) {
+        request_fail(req, "malformed request", rc);
+        return;
+    }
+    /* Decoding is done: responses may be as large as they need to be. */
+    req->arena.limit = 0;
+    req->resp = sk_request_alloc(req, req->api->response.struct_size);
+    req->api->response.init(req->resp);
+    sk_debug("%s: api %d v%d correlation %d", sk_conn_peer(conn), key, req->version,
+             req->correlation_id);
+    e->handler(req);
+}

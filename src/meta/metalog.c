@@ -1,0 +1,161 @@
+/* Appending to and replaying __cluster_metadata. */
+#include "skein/metalog.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "skein/buf.h"
+#include "skein/plog.h"
+#include "skein/record.h"
+
+struct sk_metalog {
+    struct sk_plog *plog;
+};
+
+#define SK_METALOG_READ_CHUNK (1u << 20)
+
+static int apply_value(struct sk_meta_image *img, const uint8_t *v, int32_t len, int64_t offset)
+{
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    int16_t type, version;
+    void *rec;
+    int rc = len < 0 ? -EBADMSG : sk_meta_record_decode(v, (size_t)len, &a, &type, &version, &rec);
+    if (rc == 0)
+        rc = sk_meta_apply(img, type, rec) < 0 ? -EBADMSG : 0;
+    if (rc == 0)
+        img->last_offset = offset;
+    kp_arena_free(&a);
+    return rc;
+}
+
+static int apply_batches(struct sk_meta_image *img, const uint8_t *p, size_t len)
+{
+    struct sk_buf scratch = {0};
+    int rc = 0;
+    while (rc == 0 && len > 0) {
+        struct sk_batch_header h;
+        if (sk_batch_header_read(p, len, &h) < 0)
+            return -EBADMSG;
+        struct sk_record_iter it;
+        struct sk_record r;
+        if (sk_record_iter_init(&it, p, sk_batch_size(&h), &scratch) != 0)
+            rc = -EBADMSG;
+        int more;
+        while (rc == 0 && (more = sk_record_iter_next(&it, &r)) != 0)
+            rc = more < 0 ? -EBADMSG : apply_value(img, r.value, r.value_len, r.offset);
+        p += sk_batch_size(&h);
+        len -= sk_batch_size(&h);
+        scratch.len = 0;
+    }
+    sk_buf_free(&scratch);
+    return rc;
+}
+
+static int replay(struct sk_plog *plog, struct sk_meta_image *img)
+{
+    size_t cap = SK_METALOG_READ_CHUNK;
+    uint8_t *buf = malloc(cap);
+    int64_t off = sk_plog_log_start_offset(plog), end = sk_plog_log_end_offset(plog);
+    int rc = buf ? 0 : -ENOMEM;
+    while (rc == 0 && off < end) {
+        size_t len = 0;
+        rc = sk_plog_read_copy(plog, off, (uint32_t)cap, INT64_MAX, buf, cap, &len);
+        if (rc == 0 && len == 0) { /* one batch larger than the buffer */
+            uint8_t *nb = realloc(buf, cap * 2);
+            rc = nb ? 0 : -ENOMEM;
+            buf = nb ? nb : buf;
+            cap *= 2;
+            continue;
+        }
+        if (rc == 0)
+            rc = apply_batches(img, buf, len);
+        off = img->last_offset + 1;
+    }
+    free(buf);
+    return rc;
+}
+
+int sk_metalog_open(const char *dir, struct sk_meta_image *img, int64_t now_ms,
+                    struct sk_metalog **out)
+{
+    struct sk_plog_config cfg;
+    sk_plog_config_default(&cfg);
+    cfg.retention_ms = -1; /* the log is the state: nothing expires without a snapshot */
+    struct sk_plog_open_opts opts = {
+        .log_dir = dir, .topic = SK_METALOG_TOPIC, .partition = 0, .topic_id = NULL,
+        .recovery_point = -1, .log_start_offset = -1, .now_ms = now_ms,
+    };
+    struct sk_metalog *ml = calloc(1, sizeof *ml);
+    if (!ml)
+        return -ENOMEM;
+    int rc = sk_plog_open(&opts, &cfg, &ml->plog, NULL);
+    if (rc == 0)
+        rc = replay(ml->plog, img);
+    if (rc < 0) {
+        if (ml->plog)
+            sk_plog_close(ml->plog);
+        free(ml);
+        return rc;
+    }
+    *out = ml;
+    return 0;
+}
+
+void sk_metalog_close(struct sk_metalog *ml)
+{
+    if (!ml)
+        return;
+    sk_plog_flush(ml->plog, 0);
+    sk_plog_close(ml->plog);
+    free(ml);
+}
+
+int64_t sk_metalog_end_offset(const struct sk_metalog *ml)
+{
+    return sk_plog_log_end_offset(ml->plog);
+}
+
+static int encode_batch(const struct sk_meta_rec *recs, int n, int64_t base, int64_t now_ms,
+                        struct sk_buf *out)
+{
+    struct sk_batch_spec spec = sk_batch_spec_default();
+    spec.base_offset = base;
+    struct sk_batch_builder b;
+    sk_batch_builder_init(&b, &spec);
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        size_t len = sk_meta_record_size(recs[i].type, recs[i].version, recs[i].rec);
+        uint8_t *v = malloc(len ? len : 1);
+        rc = v ? sk_meta_record_encode(v, len, recs[i].type, recs[i].version, recs[i].rec) : -ENOMEM;
+        if (rc >= 0) {
+            struct sk_record_in in = {.timestamp = now_ms, .key_len = -1, .value = v,
+                                      .value_len = (int32_t)len};
+            rc = sk_batch_builder_add(&b, &in);
+        }
+        free(v);
+    }
+    if (rc >= 0)
+        rc = sk_batch_builder_finish(&b, out);
+    sk_batch_builder_free(&b);
+    return rc < 0 ? rc : 0;
+}
+
+int sk_metalog_append(struct sk_metalog *ml, struct sk_meta_image *img,
+                      const struct sk_meta_rec *recs, int n, int64_t now_ms)
+{
+    struct sk_buf batch = {0};
+    int64_t base = sk_plog_next_offset(ml->plog);
+    int rc = encode_batch(recs, n, base, now_ms, &batch);
+    if (rc == 0)
+        rc = sk_plog_append(ml->plog, batch.data, batch.len, now_ms, NULL);
+    /* Metadata changes are rare and must be durable before anyone sees them:
+     * a blocking fdatasync here is the simple, correct choice. */
+    if (rc == 0)
+        rc = sk_plog_flush(ml->plog, now_ms);
+    if (rc == 0)
+        rc = apply_batches(img, batch.data, batch.len);
+    sk_buf_free(&batch);
+    return rc;
+}
