@@ -220,20 +220,15 @@ static void dispatch(struct sk_shard *s, struct io_uring_cqe *cqe)
 }
 
 /* Defers may respond, responses mark conns dirty, flushing may not defer:
- * loop until both are quiet so one iteration ends with everything submitted. */
+ * loop until both are quiet so one iteration ends with everything submitted.
+ * A defer added by a defer runs in the same pass (indexing survives realloc). */
 static void run_deferred(struct sk_shard *s)
 {
 	while (s->ndefers || s->dirty) {
 		sk_conn_process_dirty(s);
-		size_t n = s->ndefers;
-		struct sk_defer batch[64];
-		if (n > 64)
-			n = 64;
-		memcpy(batch, s->defers, n * sizeof(*batch));
-		memmove(s->defers, s->defers + n, (s->ndefers - n) * sizeof(*batch));
-		s->ndefers -= n;
-		for (size_t i = 0; i < n; i++)
-			batch[i].cb(batch[i].arg);
+		for (size_t i = 0; i < s->ndefers; i++)
+			s->defers[i].cb(s->defers[i].arg);
+		s->ndefers = 0;
 	}
 }
 
