@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@
 #include "skein/net.h"
 #include "skein/timer.h"
 
-enum mode { ECHO, DELAY_EVEN, DELAY_ALL, FILE_BODY, PARK_LONG };
+enum mode { ECHO, DELAY_EVEN, DELAY_ALL, FILE_BODY, PARK_LONG, NONE_ODD };
 
 struct srv {
 	struct sk_shard *s;
@@ -91,9 +92,16 @@ static void on_frame(void *arg, struct sk_conn *c, struct sk_frame *f)
 		respond_file(v, c, f);
 		return;
 	}
+	if (v->mode == NONE_ODD && f->slot % 2) {
+		/* Like produce acks=0: done at once, ahead of the parked even slot. */
+		v->inflight--;
+		cr_assert_eq(sk_conn_respond_none(c, f->slot), 0);
+		free(f->data);
+		return;
+	}
 	struct parked *p = malloc(sizeof(*p));
 	*p = (struct parked){ v, c, f->slot, f->data, f->len };
-	bool delay = v->mode == DELAY_ALL || v->mode == PARK_LONG ||
+	bool delay = v->mode == DELAY_ALL || v->mode == PARK_LONG || v->mode == NONE_ODD ||
 		     (v->mode == DELAY_EVEN && f->slot % 2 == 0);
 	if (!delay) {
 		respond_parked(p);
@@ -267,6 +275,25 @@ Test(net, pipelined_out_of_order_completion_answers_in_order, .timeout = 30)
 	wait_for(&v, get_open, 0);
 	srv_stop(&v);
 	cr_assert_gt(v.out_of_order, 0, "handler never completed out of order");
+}
+
+Test(net, no_response_slots_keep_order, .timeout = 30)
+{
+	struct srv v = { 0 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	srv_start(&v, &cfg, NONE_ODD);
+	int fd = cli_connect(v.port);
+	uint8_t all[200 * 64];
+	size_t len = 0;
+	for (unsigned i = 0; i < 200; i++)
+		len += make_frame(all + len, i);
+	cr_assert_eq(send_all(fd, all, len), 0);
+	for (unsigned i = 0; i < 200; i += 2)
+		expect_frame(fd, i);
+	roundtrip(fd, 1000);   /* nothing extra was queued before it */
+	close(fd);
+	srv_stop(&v);
 }
 
 Test(net, frames_split_byte_by_byte, .timeout = 30)
@@ -551,6 +578,38 @@ Test(net, file_segment_is_spliced, .timeout = 30)
 	close(v.file_fd);
 	free(data);
 	free(got);
+}
+
+static struct sk_shard *signal_shard;
+
+static void on_sigusr1(int sig)
+{
+	(void)sig;
+	sk_shard_stop(signal_shard);
+}
+
+Test(net, stop_from_signal_handler, .timeout = 30)
+{
+	struct srv v = { 0 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	srv_start(&v, &cfg, ECHO);
+	int fd = cli_connect(v.port);
+	roundtrip(fd, 1);
+	signal_shard = v.s;
+	signal(SIGUSR1, on_sigusr1);
+	raise(SIGUSR1);
+	expect_closed(fd);
+	pthread_join(v.th, NULL);
+	cr_assert_eq(v.run_rc, 0);
+	/* The listener is gone too. */
+	int probe = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(v.port) };
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_neq(connect(probe, (struct sockaddr *)&a, sizeof(a)), 0);
+	close(probe);
+	sk_shard_destroy(v.s);
+	close(fd);
 }
 
 /* Timers, fsync and defer without any connection. */

@@ -32,8 +32,9 @@ struct sk_frame {
 
 struct sk_net_handler {
 	void (*on_frame)(void *arg, struct sk_conn *conn, struct sk_frame *frame);
-	/* Optional: the connection is gone; parked requests may still respond
-	 * (the response is then dropped) but need not. */
+	/* Optional: the connection is gone. Parked requests may still respond
+	 * (the bytes are dropped); once on_close returns, the conn pointer is
+	 * valid only for responding to slots the handler still holds. */
 	void (*on_close)(void *arg, struct sk_conn *conn);
 	void *arg;
 };

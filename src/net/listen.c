@@ -25,6 +25,13 @@ static void accept_arm(struct sk_listener *l)
 	l->shard->misc_ops++;
 }
 
+static void accept_rearm(void *arg)
+{
+	struct sk_listener *l = arg;
+	if (!l->shard->stopping && !l->armed)
+		accept_arm(l);
+}
+
 static int bind_socket(const struct addrinfo *ai, uint16_t *bound_port)
 {
 	int one = 1;
@@ -137,8 +144,12 @@ void sk_listener_complete(struct sk_listener *l, struct io_uring_cqe *cqe)
 	l->armed = false;
 	s->misc_ops--;
 	/* Multishot ends on errors such as EMFILE; keep listening unless stopping,
-	 * where closing at once makes new clients fail fast instead of queueing. */
-	if (!s->stopping) {
+	 * where closing at once makes new clients fail fast instead of queueing.
+	 * After an error, wait a little: re-arming at once would spin on EMFILE. */
+	if (!s->stopping && cqe->res < 0 && cqe->res != -ECANCELED) {
+		if (!sk_timer_add(s, 100, accept_rearm, l))
+			accept_arm(l);
+	} else if (!s->stopping) {
 		accept_arm(l);
 	} else if (l->fd >= 0) {
 		close(l->fd);

@@ -78,6 +78,7 @@ struct sk_conn {
 
 	/* send queue */
 	struct sk_out *sq_head, *sq_tail;
+	unsigned sq_count;               /* responses queued, not fully sent */
 	struct msghdr msg;
 	struct iovec iov[SK_IOV_MAX];
 	int pipe[2];                     /* for file segments, made on first use */

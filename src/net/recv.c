@@ -34,9 +34,11 @@ void sk_recv_stop(struct sk_conn *c)
 	io_uring_sqe_set_data64(sqe, SK_OP_IGNORE);
 }
 
+/* A request counts until its response has left, so a client that sends
+ * but never reads cannot grow our send queue without bound. */
 static bool at_cap(const struct sk_conn *c)
 {
-	return c->slot_next - c->slot_head >= c->shard->cfg.max_inflight;
+	return c->slot_next - c->slot_head + c->sq_count >= c->shard->cfg.max_inflight;
 }
 
 bool sk_recv_paused(const struct sk_conn *c)

@@ -47,6 +47,7 @@ static void advance_head(struct sk_conn *c)
 			else
 				c->sq_head = sl->out;
 			c->sq_tail = sl->out;
+			c->sq_count++;
 		}
 		*sl = (struct sk_slot){ SK_SLOT_FREE, NULL };
 		c->slot_head++;

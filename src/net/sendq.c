@@ -23,6 +23,7 @@ static void consume(struct sk_conn *c, size_t n)
 			c->sq_head = o->next;
 			if (!c->sq_head)
 				c->sq_tail = NULL;
+			c->sq_count--;
 			free(o);
 			continue;
 		}
@@ -164,5 +165,6 @@ void sk_sendq_free(struct sk_conn *c)
 		sk_out_free(o);
 	}
 	c->sq_tail = NULL;
+	c->sq_count = 0;
 	c->pipe_bytes = 0;
 }

@@ -88,7 +88,11 @@ int sk_shard_new(const struct sk_net_config *cfg, const struct sk_net_handler *h
 	s->h = *h;
 	s->wake_fd = -1;
 	s->now_ms = sk_clock_ms();
-	rc = io_uring_queue_init(cfg->ring_entries, &s->ring, 0);
+	/* Task work runs only when we enter the kernel anyway, sparing IPIs;
+	 * kernels before 5.19 lack the flag, so fall back to none. */
+	rc = io_uring_queue_init(cfg->ring_entries, &s->ring, IORING_SETUP_COOP_TASKRUN);
+	if (rc == -EINVAL)
+		rc = io_uring_queue_init(cfg->ring_entries, &s->ring, 0);
 	if (rc < 0) {
 		free(s);
 		return rc;
@@ -119,11 +123,11 @@ void sk_shard_destroy(struct sk_shard *s)
 {
 	if (!s)
 		return;
+	/* Exiting the ring first cancels what is left (the eventfd read, or
+	 * sends if run never finished) before the memory they use goes away. */
+	io_uring_queue_exit(&s->ring);
 	sk_conns_free_all(s);
 	sk_listeners_free(s);
-	/* Exiting the ring cancels what is left (the eventfd read) before the
-	 * buffers it points into go away. */
-	io_uring_queue_exit(&s->ring);
 	sk_bufring_fini(s);
 	sk_timers_fini(s);
 	if (s->wake_fd >= 0)
@@ -220,20 +224,15 @@ static void dispatch(struct sk_shard *s, struct io_uring_cqe *cqe)
 }
 
 /* Defers may respond, responses mark conns dirty, flushing may not defer:
- * loop until both are quiet so one iteration ends with everything submitted. */
+ * loop until both are quiet so one iteration ends with everything submitted.
+ * A defer added by a defer runs in the same pass (indexing survives realloc). */
 static void run_deferred(struct sk_shard *s)
 {
 	while (s->ndefers || s->dirty) {
 		sk_conn_process_dirty(s);
-		size_t n = s->ndefers;
-		struct sk_defer batch[64];
-		if (n > 64)
-			n = 64;
-		memcpy(batch, s->defers, n * sizeof(*batch));
-		memmove(s->defers, s->defers + n, (s->ndefers - n) * sizeof(*batch));
-		s->ndefers -= n;
-		for (size_t i = 0; i < n; i++)
-			batch[i].cb(batch[i].arg);
+		for (size_t i = 0; i < s->ndefers; i++)
+			s->defers[i].cb(s->defers[i].arg);
+		s->ndefers = 0;
 	}
 }
 
