@@ -1,0 +1,27 @@
+/* Broker start-up and shutdown: storage format, metadata replay, broker
+ * registration, listeners. */
+#ifndef SKEIN_SERVER_H
+#define SKEIN_SERVER_H
+
+#include <stddef.h>
+
+#include "skein/broker.h"
+
+struct sk_config;
+
+/* Reads meta.properties in dir, or writes it if the directory is new (Kafka's
+ * storage format). cluster_id is in/out: empty means "take or make one".
+ * Returns 0, or -EINVAL with err set when the directory belongs to another
+ * node or cluster. */
+int sk_storage_format(const char *dir, int32_t node_id, char *cluster_id, size_t idlen,
+                      char *err, size_t errlen);
+
+/* Opens storage, replays metadata and registers this broker. */
+int sk_server_open(struct sk_broker *b, const struct sk_config *cfg, char *err, size_t errlen);
+/* Binds the client listener and serves until stopped; returns 0 on a clean stop. */
+int sk_server_run(struct sk_broker *b);
+/* Async-signal-safe. */
+void sk_server_stop(struct sk_broker *b);
+void sk_server_close(struct sk_broker *b);
+
+#endif

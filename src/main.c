@@ -1,0 +1,70 @@
+/* skein [server.properties] [--override key=value]... */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "skein/config.h"
+#include "skein/logging.h"
+#include "skein/server.h"
+
+static struct sk_broker broker;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    sk_server_stop(&broker);
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: skein [server.properties] [--override key=value]...\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = NULL;
+    const char **overrides = calloc((size_t)argc, sizeof *overrides);
+    int n = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--override") == 0 && i + 1 < argc)
+            overrides[n++] = argv[++i];
+        else if (strncmp(argv[i], "--override=", 11) == 0)
+            overrides[n++] = argv[i] + 11;
+        else if (argv[i][0] != '-' && !path)
+            path = argv[i];
+        else
+            return usage();
+    }
+    struct sk_config cfg;
+    char err[1024];
+    int rc = sk_config_load(&cfg, path, overrides, n, err, sizeof err);
+    free(overrides);
+    if (rc != 0) {
+        sk_error("invalid configuration: %s", err);
+        return 1;
+    }
+    sk_log_set_level(cfg.log_level);
+    for (size_t i = 0; i < cfg.n_warnings; i++)
+        sk_warn("%s", cfg.warnings[i]);
+
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (sk_server_open(&broker, &cfg, err, sizeof err) < 0) {
+        sk_error("cannot start: %s", err);
+        sk_server_close(&broker);
+        sk_config_free(&cfg);
+        return 1;
+    }
+    rc = sk_server_run(&broker);
+    sk_info("shutting down");
+    sk_server_close(&broker);
+    sk_config_free(&cfg);
+    sk_info("stopped");
+    return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,179 @@
+/* Bringing a broker up and down. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gen/kp_all.h"
+#include "skein/api.h"
+#include "skein/config.h"
+#include "skein/logging.h"
+#include "skein/metalog.h"
+#include "skein/net.h"
+#include "skein/server.h"
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int16_t latest(int16_t type)
+{
+    return kp_metadata_record_get(type)->max_version;
+}
+
+/* The client listener: the first one that is not a controller listener. */
+static const struct sk_listener *client_listener(const struct sk_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_listeners; i++)
+        if (!sk_config_is_controller_listener(cfg, cfg->listeners[i].name))
+            return &cfg->listeners[i];
+    return NULL;
+}
+
+static int format_dirs(struct sk_broker *b, const struct sk_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->cluster_id)
+        snprintf(b->cluster_id, sizeof b->cluster_id, "%s", cfg->cluster_id);
+    for (size_t i = 0; i < cfg->n_log_dirs; i++) {
+        int rc = sk_storage_format(cfg->log_dirs[i], cfg->node_id, b->cluster_id,
+                                   sizeof b->cluster_id, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    const char *md = cfg->metadata_log_dir ? cfg->metadata_log_dir : cfg->log_dirs[0];
+    return sk_storage_format(md, cfg->node_id, b->cluster_id, sizeof b->cluster_id, err, errlen);
+}
+
+/* A new cluster starts at the highest metadata.version this build knows. */
+static int bootstrap(struct sk_broker *b)
+{
+    if (sk_meta_feature(&b->image, "metadata.version") > 0)
+        return 0;
+    kp_feature_level_record fl;
+    kp_feature_level_record_init(&fl);
+    fl.name = kp_str_c("metadata.version");
+    fl.feature_level = SK_METADATA_VERSION_MAX;
+    struct sk_meta_rec rec = {SK_META_FEATURE_LEVEL, latest(SK_META_FEATURE_LEVEL), &fl};
+    return sk_metalog_append(b->metalog, &b->image, &rec, 1, wall_ms());
+}
+
+/* Every start registers the broker anew, with a new epoch (the metadata log
+ * offset, as in KRaft) and its current endpoints. */
+static int register_broker(struct sk_broker *b)
+{
+    kp_register_broker_record r;
+    kp_register_broker_record_init(&r);
+    r.broker_id = b->node_id;
+    r.broker_epoch = sk_metalog_end_offset(b->metalog);
+    if (getrandom(r.incarnation_id.b, 16, 0) != 16)
+        return -EIO;
+    kp_register_broker_record_broker_endpoint ep;
+    kp_register_broker_record_broker_endpoint_init(&ep);
+    ep.name = kp_str_c(b->listener_name);
+    ep.host = kp_str_c(b->advertised_host);
+    ep.port = b->advertised_port;
+    ep.security_protocol = 0; /* PLAINTEXT */
+    r.end_points = (kp_register_broker_record_broker_endpoint_arr){1, &ep};
+    kp_register_broker_record_broker_feature feat;
+    kp_register_broker_record_broker_feature_init(&feat);
+    feat.name = kp_str_c("metadata.version");
+    feat.min_supported_version = SK_METADATA_VERSION_MIN;
+    feat.max_supported_version = SK_METADATA_VERSION_MAX;
+    r.features = (kp_register_broker_record_broker_feature_arr){1, &feat};
+    r.rack = kp_str_c(b->cfg->rack);
+    r.fenced = false;
+    struct sk_meta_rec rec = {SK_META_REGISTER_BROKER, latest(SK_META_REGISTER_BROKER), &r};
+    return sk_metalog_append(b->metalog, &b->image, &rec, 1, wall_ms());
+}
+
+static void net_config(const struct sk_config *cfg, struct sk_net_config *nc)
+{
+    sk_net_config_defaults(nc);
+    nc->max_frame_bytes = (uint32_t)cfg->net.socket_request_max_bytes;
+    nc->max_connections = (uint32_t)cfg->net.max_connections;
+    nc->idle_ms = (uint64_t)cfg->net.connections_max_idle_ms;
+}
+
+int sk_server_open(struct sk_broker *b, const struct sk_config *cfg, char *err, size_t errlen)
+{
+    memset(b, 0, sizeof *b);
+    b->cfg = cfg;
+    b->node_id = cfg->node_id;
+    sk_meta_image_init(&b->image);
+    const struct sk_listener *l = client_listener(cfg);
+    if (!l) {
+        snprintf(err, errlen, "listeners has no listener for clients (only controller listeners)");
+        return -EINVAL;
+    }
+    snprintf(b->listener_name, sizeof b->listener_name, "%s", l->name);
+    const struct sk_listener *adv = sk_config_advertised(cfg, l->name);
+    const char *host = adv && adv->host[0] ? adv->host : l->host;
+    if (!host[0])
+        host = "localhost";
+    snprintf(b->advertised_host, sizeof b->advertised_host, "%s", host);
+    b->advertised_port = adv && adv->port ? adv->port : l->port;
+
+    int rc = format_dirs(b, cfg, err, errlen);
+    if (rc < 0)
+        return rc;
+    const char *md = cfg->metadata_log_dir ? cfg->metadata_log_dir : cfg->log_dirs[0];
+    rc = sk_metalog_open(md, &b->image, wall_ms(), &b->metalog);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot load the metadata log in %s: %s", md, strerror(-rc));
+        return rc;
+    }
+    sk_info("metadata log replayed: %d topics, %d brokers, last offset %lld", b->image.ntopics,
+            b->image.nbrokers, (long long)b->image.last_offset);
+
+    struct sk_net_config nc;
+    net_config(cfg, &nc);
+    struct sk_net_handler h = {.on_frame = sk_api_on_frame, .arg = b};
+    rc = sk_shard_new(&nc, &h, &b->shard);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot create the io_uring shard: %s", strerror(-rc));
+        return rc;
+    }
+    uint16_t bound = 0;
+    rc = sk_shard_listen(b->shard, l->host[0] ? l->host : "0.0.0.0", l->port, &bound);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot listen on %s:%u: %s", l->host, l->port, strerror(-rc));
+        return rc;
+    }
+    if (b->advertised_port == 0)
+        b->advertised_port = bound;
+    sk_info("listening on %s://%s:%u (advertised as %s:%u)", l->name,
+            l->host[0] ? l->host : "0.0.0.0", bound, b->advertised_host, b->advertised_port);
+    if (bootstrap(b) < 0 || register_broker(b) < 0) {
+        snprintf(err, errlen, "cannot write the metadata log in %s", md);
+        return -EIO;
+    }
+    sk_info("Skein started: node %d, cluster %s", b->node_id, b->cluster_id);
+    return 0;
+}
+
+int sk_server_run(struct sk_broker *b)
+{
+    return sk_shard_run(b->shard);
+}
+
+void sk_server_stop(struct sk_broker *b)
+{
+    if (b->shard)
+        sk_shard_stop(b->shard);
+}
+
+void sk_server_close(struct sk_broker *b)
+{
+    if (b->shard)
+        sk_shard_destroy(b->shard);
+    sk_metalog_close(b->metalog);
+    sk_meta_image_free(&b->image);
+    b->shard = NULL;
+    b->metalog = NULL;
+}
