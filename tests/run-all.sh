@@ -35,6 +35,12 @@ step "unit tests under ASan + UBSan"
 ninja -C build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C build-asan --suite unit --print-errorlogs --num-processes "$jobs"
+# Criterion runs each test in a child process whose sanitizer report does not
+# always reach the exit code: a report anywhere in the log is a failure.
+if grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" build-asan/meson-logs/testlog.txt; then
+  echo "sanitizer reports in the unit tests (see build-asan/meson-logs/testlog.txt)" >&2
+  exit 1
+fi
 
 if [ -x tests/fuzz/run.sh ] && command -v clang >/dev/null; then
   step "fuzz (short run; see README for longer runs)"
