@@ -691,3 +691,36 @@ Test(legacy, rejections, .fini = fini)
     cr_assert_eq(sk_records_validate(set.data, set.len, &o, &s), SK_ERR_INVALID_RECORD);
     sk_buf_free(&set);
 }
+
+/* ---- hostile bytes -------------------------------------------------------------------- */
+
+/* Random byte flips with the CRC fixed up, so the deep record parser (and the
+ * decompressors) see the damage: any error code is fine, a crash is not. */
+Test(hostile, mutated_batches_never_crash, .fini = fini)
+{
+    srand(7);
+    for (size_t c = 0; c < 5; c++) {
+        struct sk_buf b = {0};
+        build(&b, codecs[c], 20, NULL);
+        uint8_t *orig = malloc(b.len);
+        memcpy(orig, b.data, b.len);
+        for (int t = 0; t < 400; t++) {
+            memcpy(b.data, orig, b.len);
+            for (int k = 0; k < 1 + t % 4; k++)
+                b.data[21 + (size_t)rand() % (b.len - 21)] ^= (uint8_t)(1 + rand() % 255);
+            sk_batch_update_crc(b.data);
+            struct sk_validate_opts o = opts();
+            scratch.limit = 1 << 20;
+            struct sk_produce_summary s;
+            (void)sk_records_validate(b.data, b.len, &o, &s);
+            struct sk_record_iter it;
+            struct sk_record r;
+            scratch.len = 0;
+            if (sk_record_iter_init(&it, b.data, b.len, &scratch) == 0)
+                while (sk_record_iter_next(&it, &r) == 1)
+                    ;
+        }
+        free(orig);
+        sk_buf_free(&b);
+    }
+}
