@@ -1,0 +1,46 @@
+/* The leader epoch cache and its leader-epoch-checkpoint file: for each leader
+ * epoch, the first offset written in it. Followers use it to find where their log
+ * diverges from the leader's (OffsetForLeaderEpoch). Entries increase in both
+ * epoch and start offset.
+ *
+ * File: "0\n<count>\n<epoch> <startOffset>\n..." written atomically on change.
+ * Epoch changes are rare (one per leader election), so the blocking write is not
+ * on the path of ordinary appends; and recovery re-derives the epochs of every
+ * batch it scans, so a checkpoint that is behind heals on the next load. */
+#ifndef SK_LOG_EPOCH_CACHE_H
+#define SK_LOG_EPOCH_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SK_EPOCH_CHECKPOINT "leader-epoch-checkpoint"
+
+struct sk_epoch_entry {
+    int32_t epoch;
+    int64_t start;
+};
+
+struct sk_epoch_cache {
+    const char *dir;
+    struct sk_epoch_entry *e;
+    size_t n, cap;
+    int dirty;       /* changed since the file was last written */
+};
+
+/* Reads the checkpoint (a missing file is an empty cache). */
+int sk_epoch_load(struct sk_epoch_cache *c, const char *dir);
+void sk_epoch_free(struct sk_epoch_cache *c);
+int sk_epoch_write(struct sk_epoch_cache *c);
+/* Records that epoch starts at start, dropping entries it contradicts. */
+int sk_epoch_assign(struct sk_epoch_cache *c, int32_t epoch, int64_t start);
+/* Drops entries starting at or after end (truncation). */
+void sk_epoch_truncate_from_end(struct sk_epoch_cache *c, int64_t end);
+/* Drops entries wholly below start; the one covering start now starts there. */
+void sk_epoch_truncate_from_start(struct sk_epoch_cache *c, int64_t start);
+int32_t sk_epoch_latest(const struct sk_epoch_cache *c);
+/* Epoch of the batch holding offset, -1 if unknown. */
+int32_t sk_epoch_for_offset(const struct sk_epoch_cache *c, int64_t offset);
+void sk_epoch_end_offset(const struct sk_epoch_cache *c, int32_t epoch, int64_t leo,
+                         int32_t *out_epoch, int64_t *out_end);
+
+#endif

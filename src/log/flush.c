@@ -1,0 +1,87 @@
+/* Durability. Appends only reach the page cache; the recovery point says how far
+ * the log is on disk. The caller (the shard's reactor) asks which files to sync,
+ * syncs them asynchronously, then moves the recovery point. Because the recovery
+ * point only moves past a segment once that segment's files were in a sync set,
+ * a rolled segment is always on disk before recovery stops checking it.
+ *
+ * A failed fdatasync must not be retried as if nothing happened (the kernel may
+ * have dropped the dirty pages): the caller treats it as a storage error for the
+ * whole log dir, as Kafka does. */
+#include <errno.h>
+#include <unistd.h>
+
+#include "plog-int.h"
+
+static bool sync_add(struct sk_plog_sync *s, int fd)
+{
+    if (s->nfds >= SK_PLOG_SYNC_MAX)
+        return false;
+    s->fds[s->nfds++] = fd;
+    return true;
+}
+
+int sk_plog_sync_fds(struct sk_plog *p, struct sk_plog_sync *s)
+{
+    int64_t leo = sk_plog_log_end_offset(p);
+    ssize_t i = sk_plog_find_segment(p, p->recovery_point);
+
+    s->nfds = 0;
+    s->upto = p->recovery_point;
+    if (p->dir_dirty) {
+        sync_add(s, p->dir_fd);
+        p->dir_dirty = false;
+    }
+    for (i = i < 0 ? 0 : i; (size_t)i < p->nsegs && s->upto < leo; i++) {
+        const struct sk_segment *seg = p->segs[i];
+        bool active = (size_t)i + 1 == p->nsegs;
+        /* an inactive segment's indexes are trusted on load once below the
+         * recovery point, so they are synced with it; the active one's are
+         * rebuilt by recovery and need not be */
+        if (s->nfds + (active ? 1 : 3) > SK_PLOG_SYNC_MAX)
+            break;
+        sync_add(s, seg->fd);
+        if (!active) {
+            sync_add(s, seg->oidx.fd);
+            sync_add(s, seg->tidx.fd);
+        }
+        s->upto = active ? leo : p->segs[i + 1]->base;
+    }
+    return s->nfds;
+}
+
+int sk_plog_mark_flushed(struct sk_plog *p, int64_t upto, int64_t now_ms)
+{
+    int64_t leo = sk_plog_log_end_offset(p);
+
+    if (upto > leo)
+        upto = leo;
+    if (upto > p->recovery_point)
+        p->recovery_point = upto;
+    p->last_flush_ms = now_ms;
+    return p->epochs.dirty ? sk_epoch_write(&p->epochs) : 0;
+}
+
+int sk_plog_flush(struct sk_plog *p, int64_t now_ms)
+{
+    struct sk_plog_sync s;
+
+    do {
+        sk_plog_sync_fds(p, &s);
+        for (int i = 0; i < s.nfds; i++)
+            if (fdatasync(s.fds[i]) < 0)
+                return -errno;
+        int r = sk_plog_mark_flushed(p, s.upto, now_ms);
+        if (r < 0)
+            return r;
+    } while (p->recovery_point < sk_plog_log_end_offset(p));
+    return 0;
+}
+
+bool sk_plog_flush_due(const struct sk_plog *p, int64_t now_ms)
+{
+    int64_t unflushed = sk_plog_log_end_offset(p) - p->recovery_point;
+
+    if (unflushed <= 0)
+        return false;
+    return unflushed >= p->cfg.flush_messages || now_ms - p->last_flush_ms >= p->cfg.flush_ms;
+}

@@ -1,0 +1,79 @@
+/* The two sparse indexes of a segment, kept in Kafka's file formats.
+ *
+ * An index file holds fixed-size big-endian entries. While its segment is active
+ * the file is preallocated to segment.index.bytes (so the page cache never needs
+ * to grow it on the append path) and trimmed to its entries when the segment rolls
+ * or the log closes, as Kafka does; Kafka's tools read every byte of the file as
+ * entries, so an untrimmed file after a crash carries zero entries at its end.
+ * Loading therefore keeps only the longest strictly increasing prefix.
+ *
+ * Entries are written with pwrite so that a full disk is an error code rather than
+ * a SIGBUS from a store into a mapping of a sparse file; lookups read through a
+ * read-only shared mapping, which sees those writes because both go through the
+ * same page cache.
+ *
+ *   .index      int32 offset - base, int32 file position     (8 bytes)
+ *   .timeindex  int64 timestamp, int32 offset - base          (12 bytes)
+ */
+#ifndef SK_LOG_INDEX_H
+#define SK_LOG_INDEX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#define SK_OIDX_ENTRY 8
+#define SK_TIDX_ENTRY 12
+
+struct sk_index {
+    int fd;
+    uint32_t esize;
+    uint32_t entries;      /* valid entries, a prefix of the file */
+    uint32_t max_entries;  /* what the file has room for */
+    const uint8_t *map;    /* read-only view of the whole file */
+    size_t map_len;
+    int64_t base;          /* the segment's base offset */
+};
+
+/* Opens (truncate: empties) the file; entries stays 0 until sk_*idx_load. */
+int sk_index_open(struct sk_index *ix, const char *path, uint32_t esize, int64_t base,
+                  bool truncate);
+void sk_index_close(struct sk_index *ix);
+/* Sets the file length to room for max(bytes / esize, entries) entries. */
+int sk_index_resize(struct sk_index *ix, uint64_t bytes);
+/* Shrinks the file to exactly its entries. */
+int sk_index_trim(struct sk_index *ix);
+/* Drops entries from n on, zeroing them on disk so a later load cannot mistake
+ * stale entries for live ones. */
+int sk_index_truncate(struct sk_index *ix, uint32_t n);
+int sk_index_append(struct sk_index *ix, const uint8_t *entry);
+static inline const uint8_t *sk_index_at(const struct sk_index *ix, uint32_t i)
+{
+    return ix->map + (size_t)i * ix->esize;
+}
+
+/* offset index */
+int64_t sk_oidx_offset(const struct sk_index *ix, uint32_t i);
+uint32_t sk_oidx_pos(const struct sk_index *ix, uint32_t i);
+bool sk_oidx_full(const struct sk_index *ix);
+/* Appends (offset, pos) if offset is beyond the last entry and there is room. */
+int sk_oidx_append(struct sk_index *ix, int64_t offset, uint32_t pos);
+/* Largest entry with offset <= target; (base, 0) if none. */
+void sk_oidx_lookup(const struct sk_index *ix, int64_t target, int64_t *offset, uint32_t *pos);
+/* Keeps the valid prefix of the file's entries (see the comment at the top). */
+void sk_oidx_load(struct sk_index *ix);
+int sk_oidx_truncate_to(struct sk_index *ix, int64_t offset);
+
+/* time index */
+int64_t sk_tidx_ts(const struct sk_index *ix, uint32_t i);
+int64_t sk_tidx_offset(const struct sk_index *ix, uint32_t i);
+/* Kafka keeps one slot free so that sealing can always add the final entry. */
+bool sk_tidx_full(const struct sk_index *ix);
+/* Appends (ts, offset) only if ts is larger than the last entry's. */
+int sk_tidx_maybe_append(struct sk_index *ix, int64_t ts, int64_t offset, bool skip_full_check);
+/* Offset of the largest entry with timestamp <= ts; base if none. */
+int64_t sk_tidx_lookup(const struct sk_index *ix, int64_t ts);
+void sk_tidx_load(struct sk_index *ix);
+int sk_tidx_truncate_to(struct sk_index *ix, int64_t offset);
+
+#endif

@@ -1,0 +1,256 @@
+/* Segment files: naming, creation, accounting of appended batches, sealing,
+ * truncation and deletion. Reading and recovery live in scan.c and recover.c. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "segment.h"
+
+static const char *const seg_suffixes[] = {".log", ".index", ".timeindex"};
+
+int sk_segment_path(char *buf, size_t cap, const char *dir, int64_t base, const char *suffix)
+{
+    int n = snprintf(buf, cap, "%s/%020" PRId64 "%s", dir, base, suffix);
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+static struct sk_segment *segment_new(int64_t base, int64_t now_ms)
+{
+    struct sk_segment *seg = calloc(1, sizeof(*seg));
+
+    if (!seg)
+        return NULL;
+    seg->base = base;
+    seg->fd = -1;
+    seg->oidx.fd = seg->tidx.fd = -1;
+    seg->next_offset = base;
+    seg->max_ts = -1;
+    seg->max_ts_offset = base;
+    seg->first_ts = -1;
+    seg->created_ms = now_ms;
+    return seg;
+}
+
+/* Opens the three files; log_flags decides whether the .log may exist. */
+static int segment_open_files(struct sk_segment *seg, const char *dir, int log_flags,
+                              bool truncate_indexes, bool *index_fresh)
+{
+    char path[SK_SEG_PATH_MAX];
+    int r;
+
+    if ((r = sk_segment_path(path, sizeof(path), dir, seg->base, ".log")) < 0)
+        return r;
+    seg->fd = open(path, O_RDWR | O_CLOEXEC | log_flags, 0644);
+    if (seg->fd < 0)
+        return -errno;
+    for (int i = 1; i <= 2; i++) {
+        struct sk_index *ix = i == 1 ? &seg->oidx : &seg->tidx;
+        if ((r = sk_segment_path(path, sizeof(path), dir, seg->base, seg_suffixes[i])) < 0)
+            return r;
+        if (index_fresh && access(path, F_OK) != 0)
+            *index_fresh = true;
+        r = sk_index_open(ix, path, i == 1 ? SK_OIDX_ENTRY : SK_TIDX_ENTRY, seg->base,
+                          truncate_indexes);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+int sk_segment_create(const char *dir, int64_t base, int64_t index_bytes, int64_t now_ms,
+                      struct sk_segment **out)
+{
+    struct sk_segment *seg = segment_new(base, now_ms);
+    int r;
+
+    if (!seg)
+        return -ENOMEM;
+    /* O_EXCL: a leftover .log with this base would hold offsets we are about to
+     * reuse; better to fail loudly than to append after someone else's data. */
+    r = segment_open_files(seg, dir, O_CREAT | O_EXCL, true, NULL);
+    if (r == -EEXIST) {
+        struct stat st;
+        char path[SK_SEG_PATH_MAX];
+        if (sk_segment_path(path, sizeof(path), dir, base, ".log") == 0 &&
+            stat(path, &st) == 0 && st.st_size == 0)
+            r = segment_open_files(seg, dir, 0, true, NULL);
+    }
+    if (r == 0)
+        r = sk_segment_unseal(seg, index_bytes);
+    if (r < 0) {
+        sk_segment_close(seg, false);
+        return r;
+    }
+    *out = seg;
+    return 0;
+}
+
+int sk_segment_open(const char *dir, int64_t base, int64_t now_ms, struct sk_segment **out,
+                    bool *index_fresh)
+{
+    struct sk_segment *seg = segment_new(base, now_ms);
+    struct stat st;
+    int r;
+
+    if (!seg)
+        return -ENOMEM;
+    *index_fresh = false;
+    r = segment_open_files(seg, dir, 0, false, index_fresh);
+    if (r == 0 && fstat(seg->fd, &st) < 0)
+        r = -errno;
+    if (r == 0 && st.st_size > INT32_MAX)
+        r = -EFBIG; /* positions in the index are int32 */
+    if (r < 0) {
+        sk_segment_close(seg, false);
+        return r;
+    }
+    seg->size = (uint32_t)st.st_size;
+    *out = seg;
+    return 0;
+}
+
+void sk_segment_close(struct sk_segment *seg, bool trim)
+{
+    if (!seg)
+        return;
+    if (trim && seg->oidx.fd >= 0 && seg->tidx.fd >= 0)
+        (void)sk_segment_seal(seg); /* best effort: a load rebuilds what is wrong */
+    sk_index_close(&seg->oidx);
+    sk_index_close(&seg->tidx);
+    if (seg->fd >= 0)
+        close(seg->fd);
+    free(seg->bad);
+    free(seg);
+}
+
+int sk_segment_index_batch(struct sk_segment *seg, const struct sk_peek *h, uint32_t pos,
+                           int64_t interval)
+{
+    int r;
+
+    if ((int64_t)(pos - seg->last_index_pos) <= interval)
+        return 0;
+    if ((r = sk_oidx_append(&seg->oidx, h->last, pos)) < 0)
+        return r;
+    if ((r = sk_tidx_maybe_append(&seg->tidx, seg->max_ts, seg->max_ts_offset, false)) < 0)
+        return r;
+    seg->last_index_pos = pos;
+    return 0;
+}
+
+int sk_segment_account(struct sk_segment *seg, const struct sk_peek *h, uint32_t pos,
+                       int64_t interval)
+{
+    if (pos == 0)
+        seg->first_ts = h->max_ts;
+    if (h->max_ts > seg->max_ts) {
+        seg->max_ts = h->max_ts;
+        seg->max_ts_offset = h->last;
+    }
+    int r = sk_segment_index_batch(seg, h, pos, interval);
+    seg->size = pos + h->size;
+    seg->next_offset = h->last + 1;
+    return r;
+}
+
+int sk_segment_seal(struct sk_segment *seg)
+{
+    int r = 0;
+
+    /* As Kafka: the largest timestamp always ends up in the time index, which is
+     * where a later load finds it without reading the segment. */
+    if (seg->max_ts >= 0)
+        r = sk_tidx_maybe_append(&seg->tidx, seg->max_ts, seg->max_ts_offset, true);
+    if (r == 0)
+        r = sk_index_trim(&seg->oidx);
+    if (r == 0)
+        r = sk_index_trim(&seg->tidx);
+    return r;
+}
+
+int sk_segment_unseal(struct sk_segment *seg, int64_t index_bytes)
+{
+    int r = sk_index_resize(&seg->oidx, (uint64_t)index_bytes);
+
+    if (r == 0)
+        r = sk_index_resize(&seg->tidx, (uint64_t)index_bytes);
+    return r;
+}
+
+int sk_segment_truncate(struct sk_segment *seg, uint32_t pos, int64_t next)
+{
+    int r;
+
+    if (ftruncate(seg->fd, pos) < 0)
+        return -errno;
+    seg->size = pos;
+    seg->next_offset = next;
+    if ((r = sk_oidx_truncate_to(&seg->oidx, next)) < 0 ||
+        (r = sk_tidx_truncate_to(&seg->tidx, next)) < 0)
+        return r;
+    seg->last_index_pos = seg->oidx.entries ? sk_oidx_pos(&seg->oidx, seg->oidx.entries - 1) : 0;
+    seg->max_ts = -1;
+    seg->max_ts_offset = seg->base;
+    if (seg->tidx.entries) {
+        seg->max_ts = sk_tidx_ts(&seg->tidx, seg->tidx.entries - 1);
+        seg->max_ts_offset = sk_tidx_offset(&seg->tidx, seg->tidx.entries - 1);
+    }
+    if (pos == 0)
+        seg->first_ts = -1;
+    while (seg->nbad > 0 && seg->bad[seg->nbad - 1].pos >= pos)
+        seg->nbad--;
+    return 0;
+}
+
+int sk_segment_delete(struct sk_segment *seg, const char *dir, bool unlink_now)
+{
+    char from[SK_SEG_PATH_MAX], to[SK_SEG_PATH_MAX + 16];
+    int err = 0;
+
+    for (int i = 0; i < 3; i++) {
+        if (sk_segment_path(from, sizeof(from), dir, seg->base, seg_suffixes[i]) < 0)
+            return -ENAMETOOLONG;
+        snprintf(to, sizeof(to), "%s.deleted", from);
+        if (rename(from, to) < 0 && errno != ENOENT && !err)
+            err = -errno;
+        if (unlink_now && unlink(to) < 0 && errno != ENOENT && !err)
+            err = -errno;
+    }
+    sk_segment_close(seg, false);
+    return err;
+}
+
+int64_t sk_segment_largest_ts(const struct sk_segment *seg)
+{
+    struct stat st;
+
+    if (seg->max_ts >= 0)
+        return seg->max_ts;
+    if (fstat(seg->fd, &st) < 0)
+        return 0;
+    return (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+}
+
+const struct sk_bad_range *sk_segment_bad_at(const struct sk_segment *seg, int64_t offset)
+{
+    for (uint32_t i = 0; i < seg->nbad; i++)
+        if (offset >= seg->bad[i].first && offset <= seg->bad[i].last)
+            return &seg->bad[i];
+    return NULL;
+}
+
+int sk_segment_add_bad(struct sk_segment *seg, const struct sk_bad_range *r)
+{
+    struct sk_bad_range *b = realloc(seg->bad, (seg->nbad + 1) * sizeof(*b));
+
+    if (!b)
+        return -ENOMEM;
+    b[seg->nbad++] = *r;
+    seg->bad = b;
+    return 0;
+}
