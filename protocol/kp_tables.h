@@ -29,7 +29,7 @@ typedef struct kp_msg_info {
     kp_decode_fn decode;
     kp_encode_fn encode;
     kp_size_fn size;
-    kp_rand_fn rand; /* defined in gen/kp_rand.c, linked by tests only */
+    kp_rand_fn rand; /* NULL except in kp_messages (tests) */
 } kp_msg_info;
 
 typedef struct kp_api_info {
@@ -42,6 +42,7 @@ typedef struct kp_api_info {
     kp_msg_info request, response;
 } kp_api_info;
 
+/* Every message with its random filler: in the test-only library (gen/kp_rand.c). */
 extern const kp_msg_info kp_messages[];
 extern const int kp_message_count;
 

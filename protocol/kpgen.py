@@ -737,6 +737,12 @@ def gen_rand_source(msgs):
     for msg in msgs:
         for s in reversed(msg.structs):
             gen_rand(e, s)
+    e("/* Every generated message, in spec order, with its random filler. */")
+    e("const kp_msg_info kp_messages[] = {")
+    for m in msgs:
+        e(f"    {msg_entry(m, True)},")
+    e("};")
+    e(f"const int kp_message_count = {len(msgs)};", "")
     return "\n".join(e.lines)
 
 
@@ -793,22 +799,17 @@ def listener_mask(msg):
     return " | ".join(bits[x] for x in msg.listeners) or "0"
 
 
-def msg_entry(m):
+def msg_entry(m, with_rand=False):
     p = m.prefix
+    rand = f"(kp_rand_fn){p}_rand" if with_rand else "NULL"
     return (f'{{"{m.name}", "{m.path}", {m.valid[0]}, {m.valid[1]}, sizeof({p}), '
             f"(kp_init_fn){p}_init, (kp_decode_fn){p}_decode, (kp_encode_fn){p}_encode, "
-            f"(kp_size_fn){p}_size, (kp_rand_fn){p}_rand}}")
+            f"(kp_size_fn){p}_size, {rand}}}")
 
 
 def gen_tables(msgs):
     e = Emitter()
     e(BANNER.format(src="every spec").rstrip(), '#include "gen/kp_all.h"', "")
-    e("/* Every generated message, in spec order. */")
-    e("const kp_msg_info kp_messages[] = {")
-    for m in msgs:
-        e(f"    {msg_entry(m)},")
-    e("};")
-    e(f"const int kp_message_count = {len(msgs)};", "")
     reqs = {m.api_key: m for m in msgs if m.kind == "request"}
     resps = {m.api_key: m for m in msgs if m.kind == "response"}
     e("/* Requests and responses by api key. */")

@@ -3,6 +3,7 @@
 
 #include "gen/kp_all.h"
 #include "skein/api.h"
+#include "skein/controller.h"
 #include "skein/errors.h"
 
 /* What Kafka reports when no authorizer is configured: every operation the

@@ -36,7 +36,8 @@ static void new_cluster_id(char *out)
 static int mkdirs(const char *dir)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s", dir);
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+        return -ENAMETOOLONG;
     for (char *p = path + 1; *p; p++) {
         if (*p != '/')
             continue;
@@ -56,8 +57,8 @@ static int read_props(const char *file, char *cluster, size_t clen, int32_t *nod
     char line[512];
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\r\n")] = 0;
-        if (strncmp(line, "cluster.id=", 11) == 0)
-            snprintf(cluster, clen, "%s", line + 11);
+        if (strncmp(line, "cluster.id=", 11) == 0 && strlen(line + 11) < clen)
+            memcpy(cluster, line + 11, strlen(line + 11) + 1);
         else if (strncmp(line, "node.id=", 8) == 0)
             *node = (int32_t)strtol(line + 8, NULL, 10);
     }
@@ -69,8 +70,9 @@ static int read_props(const char *file, char *cluster, size_t clen, int32_t *nod
  * no meta.properties or a whole one. */
 static int write_props(const char *dir, const char *file, const char *cluster, int32_t node)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", file);
+    char tmp[4200];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", file) >= (int)sizeof tmp)
+        return -ENAMETOOLONG;
     FILE *f = fopen(tmp, "w");
     if (!f)
         return -errno;
@@ -98,7 +100,8 @@ int sk_storage_format(const char *dir, int32_t node_id, char *cluster_id, size_t
         snprintf(err, errlen, "cannot create log directory %s: %s", dir, strerror(-rc));
         return rc;
     }
-    snprintf(file, sizeof file, "%s/meta.properties", dir);
+    if (snprintf(file, sizeof file, "%s/meta.properties", dir) >= (int)sizeof file)
+        return -ENAMETOOLONG;
     char found[64] = "";
     int32_t found_node = -1;
     if (read_props(file, found, sizeof found, &found_node) == 0) {
