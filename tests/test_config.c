@@ -596,3 +596,23 @@ Test(dynamic, layers_and_rules)
     cr_assert_null(v.value);
     sk_config_free(&cfg);
 }
+
+/* The shipped sample must load cleanly (meson runs tests from the build
+ * folder's tests/ directory; the source root is two levels up). */
+Test(load, shipped_sample)
+{
+    const char *paths[] = {"../../deploy/server.properties", "../deploy/server.properties",
+                           "deploy/server.properties"};
+    const char *path = NULL;
+    for (size_t i = 0; i < 3 && !path; i++)
+        if (access(paths[i], R_OK) == 0)
+            path = paths[i];
+    cr_assert_not_null(path, "deploy/server.properties not found");
+    struct sk_config cfg;
+    int rc = sk_config_load(&cfg, path, NULL, 0, err, sizeof err);
+    cr_assert_eq(rc, SK_ERR_NONE, "%s", err);
+    cr_assert_eq(cfg.n_warnings, 0);
+    cr_assert_str_eq(cfg.listeners[0].host, "");
+    cr_assert_eq(cfg.topic_defaults.retention_ms, 604800000LL);
+    sk_config_free(&cfg);
+}
