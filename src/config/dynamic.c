@@ -42,8 +42,10 @@ static int try_change(const struct sk_config *cfg, enum sk_config_scope scope,
     struct sk_config_list *layer = scope == SK_CONFIG_SCOPE_BROKER ? &out->dynamic_broker
                                                                    : &out->dynamic_default;
     struct sk_config_list copy;
-    if (sk_config_list_copy(&copy, layer) < 0)
+    if (sk_config_list_copy(&copy, layer) < 0) {
+        snprintf(err, errlen, "out of memory");
         return -ENOMEM;
+    }
     rc = value ? sk_config_list_set(&copy, name, value) : (sk_config_list_unset(&copy, name), 0);
     *layer = copy;
     if (rc == 0)
