@@ -1,0 +1,111 @@
+/* DescribeConfigs' view of the configuration: each key's effective value,
+ * where it came from, and (on request) its synonyms in Kafka's order. */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+static void fill(struct sk_config_value *out, const struct sk_config_def *def,
+                 const char *name, const char *value, enum sk_config_source src, bool read_only)
+{
+    out->def = def;
+    out->name = name;
+    out->sensitive = sk_config_def_sensitive(def);
+    /* Secrets never leave the broker, whoever asks. */
+    out->value = out->sensitive ? NULL : value;
+    out->source = src;
+    out->read_only = read_only;
+}
+
+int sk_config_describe_broker(const struct sk_config *cfg, const char *name,
+                              struct sk_config_value *out)
+{
+    const struct sk_config_def *def = sk_broker_config_find(name);
+    if (!def)
+        return -ENOENT;
+    enum sk_config_source src;
+    const char *v = sk_config_broker_value(cfg, def, &src);
+    fill(out, def, def->name, v, src, def->update_mode == SK_CONFIG_READ_ONLY);
+    return 0;
+}
+
+int sk_config_describe_topic(const struct sk_config *cfg,
+                             const struct sk_config_entry *overrides, size_t n_overrides,
+                             const char *name, struct sk_config_value *out)
+{
+    const struct sk_config_def *def = sk_topic_config_find(name);
+    if (!def)
+        return -ENOENT;
+    enum sk_config_source src;
+    const char *v = sk_topic_value(cfg, overrides, n_overrides, def, &src, out->buf);
+    fill(out, def, def->name, v, src, false);
+    return 0;
+}
+
+/* Appends one synonym if there is room; always counts it. */
+static void add(struct sk_config_value *out, size_t max, size_t *n,
+                const struct sk_config_def *def, const char *value, enum sk_config_source src)
+{
+    if (*n < max)
+        fill(&out[*n], def, def->name, value, src, def->update_mode == SK_CONFIG_READ_ONLY);
+    (*n)++;
+}
+
+/* Kafka lists synonyms layer by layer (every synonym's dynamic per-broker
+ * value, then every dynamic default, then static, then defaults). */
+static size_t layered(const struct sk_config *cfg, const struct sk_config_def *topic,
+                      const char *from, struct sk_config_value *out, size_t max, size_t n)
+{
+    const struct sk_config_list *layers[] = {&cfg->dynamic_broker, &cfg->dynamic_default,
+                                             &cfg->static_props, NULL};
+    const enum sk_config_source sources[] = {SK_CONFIG_SOURCE_DYNAMIC_BROKER,
+                                             SK_CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER,
+                                             SK_CONFIG_SOURCE_STATIC_BROKER,
+                                             SK_CONFIG_SOURCE_DEFAULT};
+    bool started = from == NULL;
+    for (int l = 0; l < 4; l++) {
+        for (int k = 0; k < SK_CONFIG_MAX_SYNONYMS && topic->synonyms[k].name; k++) {
+            const struct sk_config_def *def = sk_broker_config_find(topic->synonyms[k].name);
+            const char *v = layers[l] ? sk_config_list_get(layers[l], def->name)
+                                      : def->default_value;
+            if (!v)
+                continue;
+            /* A broker key's own list starts at its first entry, as Kafka's does. */
+            started = started || strcmp(def->name, from) == 0;
+            if (started)
+                add(out, max, &n, def, v, sources[l]);
+        }
+    }
+    return n;
+}
+
+size_t sk_config_broker_synonyms(const struct sk_config *cfg, const char *name,
+                                 struct sk_config_value *out, size_t max)
+{
+    const struct sk_config_def *def = sk_broker_config_find(name);
+    if (!def)
+        return 0;
+    const struct sk_config_def *topic = sk_topic_config_for_broker_key(name);
+    if (topic)
+        return layered(cfg, topic, name, out, max, 0);
+    /* A key without synonyms is its own single-entry group. */
+    struct sk_config_def alone = {.synonyms = {{def->name, 1}}};
+    return layered(cfg, &alone, name, out, max, 0);
+}
+
+size_t sk_config_topic_synonyms(const struct sk_config *cfg,
+                                const struct sk_config_entry *overrides, size_t n_overrides,
+                                const char *name, struct sk_config_value *out, size_t max)
+{
+    const struct sk_config_def *def = sk_topic_config_find(name);
+    if (!def)
+        return 0;
+    size_t n = 0;
+    for (size_t i = n_overrides; i-- > 0;) {
+        if (strcmp(overrides[i].name, name) == 0) {
+            add(out, max, &n, def, overrides[i].value, SK_CONFIG_SOURCE_TOPIC);
+            break;
+        }
+    }
+    return layered(cfg, def, NULL, out, max, n);
+}
