@@ -17,7 +17,7 @@ int sk_storage_format(const char *dir, int32_t node_id, char *cluster_id, size_t
                       char *err, size_t errlen);
 
 /* Opens storage, replays metadata and registers this broker. */
-int sk_server_open(struct sk_broker *b, const struct sk_config *cfg, char *err, size_t errlen);
+int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t errlen);
 /* Binds the client listener and serves until stopped; returns 0 on a clean stop. */
 int sk_server_run(struct sk_broker *b);
 /* Async-signal-safe. */

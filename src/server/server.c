@@ -100,7 +100,7 @@ static void net_config(const struct sk_config *cfg, struct sk_net_config *nc)
     nc->idle_ms = (uint64_t)cfg->net.connections_max_idle_ms;
 }
 
-int sk_server_open(struct sk_broker *b, const struct sk_config *cfg, char *err, size_t errlen)
+int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t errlen)
 {
     memset(b, 0, sizeof *b);
     b->cfg = cfg;

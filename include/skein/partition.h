@@ -1,0 +1,79 @@
+/* Partitions this broker leads: their logs, high watermarks, durability and
+ * the requests waiting on them.
+ *
+ * Durability model (DESIGN.md: "durable by default"): in the default mode an
+ * append goes to the page cache at once and the partition joins the shard's
+ * group commit: once per loop iteration every partition with unflushed data
+ * gets one io_uring fdatasync; when it completes the recovery point moves,
+ * the high watermark follows it, and acks=all producers and waiting fetches
+ * are completed. Consumers therefore never see data that a crash could take
+ * back. A topic with flush.messages or flush.ms set (or the log.flush.*
+ * broker defaults) is in relaxed mode, as in Kafka: the high watermark is the
+ * log end offset, acks=all is answered after the append, and the log is
+ * flushed when the settings say so. */
+#ifndef SKEIN_PARTITION_H
+#define SKEIN_PARTITION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kp_rt.h"
+#include "skein/broker.h"
+#include "skein/config.h"
+
+struct sk_plog;
+struct sk_partition;
+struct sk_producer_state;
+
+/* Called when the partition's high watermark reaches `offset` (err 0), or
+ * with a Kafka error code if the data cannot be made durable. */
+typedef void (*sk_durable_fn)(void *arg, int16_t err);
+
+struct sk_partition {
+    char *topic;
+    kp_uuid topic_id;
+    int32_t id;
+    int32_t leader_epoch;
+    struct sk_plog *log;
+    struct sk_topic_config cfg;
+    bool relaxed;            /* flush.* set: no fsync before acks/visibility */
+    int64_t high_watermark;  /* consumers read below this */
+    bool flush_queued;       /* in the shard's group commit list */
+    bool flush_in_flight;
+    int64_t flush_target;    /* offset the running fdatasync makes durable */
+    struct sk_waiter *waiters; /* durable-offset waiters, ordered by offset */
+    struct sk_producer_state *producers; /* idempotence state, owned by txn/ */
+    struct sk_broker *broker;
+    struct sk_partition *next_dirty;
+};
+
+/* Opens logs for every partition the image says this node leads, applies
+ * topic configs, and closes (and deletes the data of) partitions whose topic
+ * was removed. Called at start-up and after every metadata change. */
+int sk_partitions_sync(struct sk_broker *b);
+void sk_partitions_close_all(struct sk_broker *b);
+
+struct sk_partition *sk_partition_get(struct sk_broker *b, kp_str topic, int32_t id);
+struct sk_partition *sk_partition_get_by_id(struct sk_broker *b, const kp_uuid *topic_id,
+                                            int32_t id);
+
+/* Appends validated batches (base offsets not yet assigned: the partition
+ * assigns them, rewriting each batch header in place) and returns the first
+ * offset in *base. Marks the partition for the group commit. Returns a Kafka
+ * error code. */
+int16_t sk_partition_append(struct sk_partition *p, uint8_t *batches, size_t len, int64_t *base,
+                            int64_t *log_append_time);
+
+/* Calls cb once everything below `offset` is durable and visible (at once in
+ * relaxed mode). */
+void sk_partition_when_durable(struct sk_partition *p, int64_t offset, sk_durable_fn cb,
+                               void *arg);
+
+/* Wakes fetches parked on this partition (the high watermark moved). */
+typedef void (*sk_hw_listener_fn)(struct sk_broker *b, struct sk_partition *p);
+void sk_partition_set_hw_listener(struct sk_broker *b, sk_hw_listener_fn fn);
+
+/* Milliseconds of wall time, as Kafka timestamps are. */
+int64_t sk_wall_ms(void);
+
+#endif
