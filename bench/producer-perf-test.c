@@ -481,9 +481,12 @@ int main(int argc, char **argv)
                 payload[j] = (char)(java_splittable_next_int(&random, 26) + 65);
             val = payload;
             len = (size_t)record_size;
-        } else {
+        } else if (monotonic) {
             len = (size_t)snprintf(mono, sizeof(mono), "%" PRId64, i);
             val = mono;
+        } else {
+            fprintf(stderr, "no payload File Path or record Size or payload-monotonic option provided\n");
+            return 1;
         }
         if (txn && txn_size == 0) {
             rd_kafka_error_t *e = rd_kafka_begin_transaction(rk);
