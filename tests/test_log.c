@@ -230,6 +230,9 @@ Test(log, round_trip_across_rolls)
     cr_assert_eq(sk_plog_read(p, 0, 1 << 20, ex.base[2], false, &sl), 0);
     cr_assert_eq(sl.len, ex.size[0] + ex.size[1]);
     cr_assert_eq(sl.next_offset, ex.base[2]);
+    /* a batch reaching max_offset is not exposed, even by its last offset */
+    cr_assert_eq(sk_plog_read(p, 0, 1 << 20, ex.last[2], false, &sl), 0);
+    cr_assert_eq(sl.len, ex.size[0] + ex.size[1]);
     /* at the end: empty; past it: out of range */
     cr_assert_eq(sk_plog_read(p, sk_plog_log_end_offset(p), 100, INT64_MAX, true, &sl), 0);
     cr_assert_eq(sl.len, 0);
