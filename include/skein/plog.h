@@ -153,10 +153,9 @@ struct sk_plog_time_result {
     int32_t leader_epoch;    /* epoch of that offset, -1 unknown */
 };
 
-/* ListOffsets: for ts >= 0 the first offset of the first batch whose max timestamp
- * is >= ts (batch granularity: the record walk inside the batch is the caller's);
- * -1 log end offset, -2 log start offset, -3 the offset carrying the largest
- * timestamp (the batch's last offset). */
+/* ListOffsets: for ts >= 0 the first record (at or above the log start) whose
+ * timestamp is >= ts; -1 log end offset, -2 log start offset, -3 the record
+ * carrying the largest timestamp. offset -1 if there is none. */
 int sk_plog_offset_for_time(struct sk_plog *plog, int64_t ts,
                             struct sk_plog_time_result *out);
 

@@ -74,7 +74,8 @@ static int list_bases(struct sk_plog *p, int64_t **bases, size_t *n, uint32_t *s
         (*bases)[(*n)++] = b;
     }
     closedir(d);
-    qsort(*bases, *n, sizeof(**bases), cmp_i64);
+    if (*n > 1)
+        qsort(*bases, *n, sizeof(**bases), cmp_i64);
     return 0;
 }
 

@@ -1,8 +1,46 @@
-/* ListOffsets: from a timestamp (or one of the special ones) to an offset. */
+/* ListOffsets: from a timestamp (or one of the special ones) to an offset.
+ *
+ * The time index and the batch headers narrow the search to one batch; the
+ * answer is then the first record in it at or after the timestamp, as Kafka
+ * gives, so a consumer seeking by time does not see older records first. */
 #include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "skein/buf.h"
+#include "skein/record.h"
 
 #include "plog-int.h"
 #include "scan.h"
+
+/* Cap on decompressed batch size while looking inside it. */
+#define TIME_SCRATCH_LIMIT (64u << 20)
+
+/* First record of the batch at pos with timestamp >= ts and offset >= min;
+ * falls back to the batch's first offset if its records cannot be walked. */
+static void time_in_batch(const struct sk_segment *seg, const struct sk_scan_item *it,
+                          int64_t ts, int64_t min, struct sk_plog_time_result *out)
+{
+    uint8_t *b = malloc(it->h.size);
+    struct sk_buf scratch = {.limit = TIME_SCRATCH_LIMIT};
+    struct sk_record_iter ri;
+    struct sk_record r;
+
+    out->offset = it->h.base < min ? min : it->h.base;
+    out->timestamp = it->h.max_ts;
+    if (b && pread(seg->fd, b, it->h.size, it->pos) == (ssize_t)it->h.size &&
+        sk_record_iter_init(&ri, b, it->h.size, &scratch) == 0) {
+        while (sk_record_iter_next(&ri, &r) == 1) {
+            if (r.timestamp >= ts && r.offset >= min) {
+                out->offset = r.offset;
+                out->timestamp = r.timestamp;
+                break;
+            }
+        }
+    }
+    sk_buf_free(&scratch);
+    free(b);
+}
 
 /* First batch in seg at or after the time index's hint whose max timestamp is
  * >= ts and which still has offsets at or above the log start. */
@@ -22,24 +60,29 @@ static bool time_scan(const struct sk_plog *p, const struct sk_segment *seg, int
     while ((k = sk_scan_next(&s, &it)) > 0) {
         if (k != SK_SCAN_BATCH || it.h.max_ts < ts || it.h.last < p->log_start)
             continue;
-        out->offset = it.h.base < p->log_start ? p->log_start : it.h.base;
-        out->timestamp = it.h.max_ts;
+        time_in_batch(seg, &it, ts, p->log_start, out);
         return true;
     }
     return false;
 }
 
+/* The record carrying the largest timestamp of the whole log. */
 static void time_max(const struct sk_plog *p, struct sk_plog_time_result *out)
 {
     const struct sk_segment *best = NULL;
+    struct sk_scan s;
+    struct sk_scan_item it;
+    int found;
 
     for (size_t i = 0; i < p->nsegs; i++)
         if (p->segs[i]->max_ts >= 0 && (!best || p->segs[i]->max_ts > best->max_ts))
             best = p->segs[i];
-    if (best) {
-        out->offset = best->max_ts_offset;
-        out->timestamp = best->max_ts;
-    }
+    if (!best)
+        return;
+    out->offset = best->max_ts_offset;
+    out->timestamp = best->max_ts;
+    if (sk_scan_find(best, &s, best->max_ts_offset, &it, &found) == 0 && found)
+        time_in_batch(best, &it, best->max_ts, p->log_start, out);
 }
 
 int sk_plog_offset_for_time(struct sk_plog *p, int64_t ts, struct sk_plog_time_result *out)
