@@ -106,10 +106,15 @@ static void print_total(struct stats *s, bool json, int64_t errors)
     int32_t p[4] = { 0 };
     for (int i = 0; i < 4 && n; i++)
         p[i] = s->latencies[(size_t)(q[i] * (double)n)];
-    printf("%" PRId64 "%s records sent, %f records/sec (%.2f MB/sec), %.2f ms avg latency, %.2f ms max latency, "
+    /* With nothing delivered Java prints NaN where C's printf says -nan. */
+    char avg[32];
+    if (s->count)
+        snprintf(avg, sizeof(avg), "%.2f", (double)s->total_latency / (double)s->count);
+    else
+        snprintf(avg, sizeof(avg), "NaN");
+    printf("%" PRId64 "%s records sent, %f records/sec (%.2f MB/sec), %s ms avg latency, %.2f ms max latency, "
            "%d ms 50th, %d ms 95th, %d ms 99th, %d ms 99.9th.\n",
-           s->count, s->steady ? " steady state" : "", recs, mb,
-           (double)s->total_latency / (double)s->count, (double)s->max_latency, p[0], p[1], p[2], p[3]);
+           s->count, s->steady ? " steady state" : "", recs, mb, avg, (double)s->max_latency, p[0], p[1], p[2], p[3]);
     if (json) {
         bench_sort_i64(s->latencies_us, n);
         printf("{\"tool\":\"producer-perf-test\",\"steady_state\":%s,\"records\":%" PRId64 ",\"bytes\":%" PRId64
