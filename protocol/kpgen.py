@@ -700,19 +700,44 @@ def reorder_structs(msg):
     msg.structs = list(reversed(order))
 
 
+def default_checked(msg):
+    """Structs whose _is_default is called: those of tagged struct fields (an
+    equal-to-default value is not sent) and, transitively, the structs they
+    embed. Emitting it for the others would leave unused static functions,
+    an error under clang's -Wunused-function -Werror."""
+    need = set()
+
+    def add(s):
+        if s.cname in need:
+            return
+        need.add(s.cname)
+        for f in s.fields:
+            if f.struct and not f.is_array and not f.nullable:
+                add(f.struct)
+
+    for s in msg.structs:
+        for f in s.fields:
+            if f.tagged and f.struct and not f.is_array and not f.nullable:
+                add(f.struct)
+    return need
+
+
 def gen_source(msg):
     e = Emitter()
     e(BANNER.format(src=msg.path).rstrip(), f'#include "gen/{msg.prefix}.h"', "")
     structs = list(reversed(msg.structs))
+    checked = default_checked(msg)
     for s in structs:
         e(f"static int {s.cname}_dec({s.cname} *m, kp_reader *r, int16_t v);",
           f"static int {s.cname}_enc(const {s.cname} *m, kp_writer *w, int16_t v);",
-          f"static size_t {s.cname}_sz(const {s.cname} *m, int16_t v);",
-          f"static inline bool {s.cname}_is_default(const {s.cname} *m);")
+          f"static size_t {s.cname}_sz(const {s.cname} *m, int16_t v);")
+        if s.cname in checked:
+            e(f"static inline bool {s.cname}_is_default(const {s.cname} *m);")
     e("")
     for s in structs:
         gen_init(e, s)
-        gen_is_default(e, s)
+        if s.cname in checked:
+            gen_is_default(e, s)
         gen_dec(e, s)
         gen_enc(e, s)
         gen_size(e, s)

@@ -4,29 +4,18 @@
 static int kp_consumer_group_member_metadata_value_classic_protocol_dec(kp_consumer_group_member_metadata_value_classic_protocol *m, kp_reader *r, int16_t v);
 static int kp_consumer_group_member_metadata_value_classic_protocol_enc(const kp_consumer_group_member_metadata_value_classic_protocol *m, kp_writer *w, int16_t v);
 static size_t kp_consumer_group_member_metadata_value_classic_protocol_sz(const kp_consumer_group_member_metadata_value_classic_protocol *m, int16_t v);
-static inline bool kp_consumer_group_member_metadata_value_classic_protocol_is_default(const kp_consumer_group_member_metadata_value_classic_protocol *m);
 static int kp_consumer_group_member_metadata_value_classic_member_metadata_dec(kp_consumer_group_member_metadata_value_classic_member_metadata *m, kp_reader *r, int16_t v);
 static int kp_consumer_group_member_metadata_value_classic_member_metadata_enc(const kp_consumer_group_member_metadata_value_classic_member_metadata *m, kp_writer *w, int16_t v);
 static size_t kp_consumer_group_member_metadata_value_classic_member_metadata_sz(const kp_consumer_group_member_metadata_value_classic_member_metadata *m, int16_t v);
-static inline bool kp_consumer_group_member_metadata_value_classic_member_metadata_is_default(const kp_consumer_group_member_metadata_value_classic_member_metadata *m);
 static int kp_consumer_group_member_metadata_value_dec(kp_consumer_group_member_metadata_value *m, kp_reader *r, int16_t v);
 static int kp_consumer_group_member_metadata_value_enc(const kp_consumer_group_member_metadata_value *m, kp_writer *w, int16_t v);
 static size_t kp_consumer_group_member_metadata_value_sz(const kp_consumer_group_member_metadata_value *m, int16_t v);
-static inline bool kp_consumer_group_member_metadata_value_is_default(const kp_consumer_group_member_metadata_value *m);
 
 void kp_consumer_group_member_metadata_value_classic_protocol_init(kp_consumer_group_member_metadata_value_classic_protocol *m)
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
     m->metadata = (kp_bytes){NULL, 0};
-}
-
-static inline bool kp_consumer_group_member_metadata_value_classic_protocol_is_default(const kp_consumer_group_member_metadata_value_classic_protocol *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->metadata.len != 0) return false;
-    return true;
 }
 
 static int kp_consumer_group_member_metadata_value_classic_protocol_dec(kp_consumer_group_member_metadata_value_classic_protocol *m, kp_reader *r, int16_t v)
@@ -92,14 +81,6 @@ static size_t kp_consumer_group_member_metadata_value_classic_protocol_sz(const 
 void kp_consumer_group_member_metadata_value_classic_member_metadata_init(kp_consumer_group_member_metadata_value_classic_member_metadata *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_consumer_group_member_metadata_value_classic_member_metadata_is_default(const kp_consumer_group_member_metadata_value_classic_member_metadata *m)
-{
-    (void)m;
-    if (m->session_timeout_ms != 0) return false;
-    if (m->supported_protocols.n != 0) return false;
-    return true;
 }
 
 static int kp_consumer_group_member_metadata_value_classic_member_metadata_dec(kp_consumer_group_member_metadata_value_classic_member_metadata *m, kp_reader *r, int16_t v)
@@ -188,21 +169,6 @@ void kp_consumer_group_member_metadata_value_init(kp_consumer_group_member_metad
     m->subscribed_topic_regex = kp_str_c("");
     m->rebalance_timeout_ms = -1;
     m->server_assignor = kp_str_c("");
-}
-
-static inline bool kp_consumer_group_member_metadata_value_is_default(const kp_consumer_group_member_metadata_value *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->instance_id, "")) return false;
-    if (!kp_str_eq_c(m->rack_id, "")) return false;
-    if (!kp_str_eq_c(m->client_id, "")) return false;
-    if (!kp_str_eq_c(m->client_host, "")) return false;
-    if (m->subscribed_topic_names.n != 0) return false;
-    if (!kp_str_eq_c(m->subscribed_topic_regex, "")) return false;
-    if (m->rebalance_timeout_ms != -1) return false;
-    if (!kp_str_eq_c(m->server_assignor, "")) return false;
-    if (m->classic_member_metadata != NULL) return false;
-    return true;
 }
 
 static int kp_consumer_group_member_metadata_value_dec(kp_consumer_group_member_metadata_value *m, kp_reader *r, int16_t v)
