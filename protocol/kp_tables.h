@@ -29,7 +29,9 @@ typedef struct kp_msg_info {
     kp_decode_fn decode;
     kp_encode_fn encode;
     kp_size_fn size;
-    kp_rand_fn rand; /* defined in gen/kp_rand.c, linked by tests only */
+    /* Defined in gen/kp_rand.c and referenced weakly: NULL unless the binary
+     * links kp_rand whole (link_whole: proto_rand_lib), as the tests do. */
+    kp_rand_fn rand;
 } kp_msg_info;
 
 typedef struct kp_api_info {

@@ -308,7 +308,7 @@ def dec_scalar(e, f, lhs, msg, compact):
         raise SystemExit(f"{msg.path}: no decoder for {t}")
 
 
-def dec_field(e, f, lhs, msg):
+def dec_field(e, f, lhs, msg, in_tag=False):
     compact = compact_expr(f, msg)
     if f.is_array:
         e("{")
@@ -330,7 +330,23 @@ def dec_field(e, f, lhs, msg):
         e.ind -= 1
         e("}")
     elif f.struct:
-        if f.nullable:
+        if f.nullable and in_tag:
+            # Kafka marks a nullable struct inside a tagged field with an
+            # unsigned varint, 0 for null (NullableStructMessage.json in
+            # Kafka's generator tests); the untagged form below is an int8.
+            e("{")
+            e.ind += 1
+            e("uint32_t present;")
+            e("KP_TRY(kp_read_uvarint(r, &present));")
+            e(f"{lhs} = NULL;")
+            e.block("if (present > 0)")
+            e(f"{lhs} = kp_arena_alloc(r->arena, sizeof *{lhs});")
+            e(f"if (!{lhs}) return KP_E_NOMEM;")
+            e(f"KP_TRY({f.struct.cname}_dec({lhs}, r, v));")
+            e.end()
+            e.ind -= 1
+            e("}")
+        elif f.nullable:
             e("{")
             e.ind += 1
             e("int8_t present;")
@@ -383,7 +399,7 @@ def gen_dec(e, s):
             e(f"case {f.tag}:")
             e.ind += 1
             e.block(f"if ({vcond(f.tagged, msg.valid)})")
-            dec_field(e, f, f"m->{f.cname}", msg)
+            dec_field(e, f, f"m->{f.cname}", msg, in_tag=True)
             e("known = 1;")
             e.end()
             e("break;")
@@ -437,6 +453,7 @@ def enc_field(e, f, lhs, msg):
             e("KP_TRY(kp_write_i8(w, -1));")
             e.end("} else {")
             e.ind += 1
+            e("/* 1 reads as present both as an int8 and as a tagged field's uvarint. */")
             e("KP_TRY(kp_write_i8(w, 1));")
             e(f"KP_TRY({f.struct.cname}_enc({lhs}, w, v));")
             e.end()
@@ -828,6 +845,11 @@ def msg_entry(m):
 def gen_tables(msgs):
     e = Emitter()
     e(BANNER.format(src="every spec").rstrip(), '#include "gen/kp_all.h"', "")
+    e("/* The random fillers live in kp_rand.c, which only the tests link: weak",
+      " * references leave .rand NULL in the broker instead of failing its link. */")
+    for m in msgs:
+        e(f"#pragma weak {m.prefix}_rand")
+    e("")
     e("/* Every generated message, in spec order. */")
     e("const kp_msg_info kp_messages[] = {")
     for m in msgs:

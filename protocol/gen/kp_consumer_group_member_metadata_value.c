@@ -238,9 +238,10 @@ static int kp_consumer_group_member_metadata_value_dec(kp_consumer_group_member_
                 case 0:
                     if (1) {
                         {
-                            int8_t present;
-                            KP_TRY(kp_read_i8(r, &present));
-                            if (present >= 0) {
+                            uint32_t present;
+                            KP_TRY(kp_read_uvarint(r, &present));
+                            m->classic_member_metadata = NULL;
+                            if (present > 0) {
                                 m->classic_member_metadata = kp_arena_alloc(r->arena, sizeof *m->classic_member_metadata);
                                 if (!m->classic_member_metadata) return KP_E_NOMEM;
                                 KP_TRY(kp_consumer_group_member_metadata_value_classic_member_metadata_dec(m->classic_member_metadata, r, v));
@@ -296,6 +297,7 @@ static int kp_consumer_group_member_metadata_value_enc(const kp_consumer_group_m
             if (!(1)) return KP_E_NULL;
             KP_TRY(kp_write_i8(w, -1));
         } else {
+            /* 1 reads as present both as an int8 and as a tagged field's uvarint. */
             KP_TRY(kp_write_i8(w, 1));
             KP_TRY(kp_consumer_group_member_metadata_value_classic_member_metadata_enc(m->classic_member_metadata, w, v));
         }
@@ -313,6 +315,7 @@ static int kp_consumer_group_member_metadata_value_enc(const kp_consumer_group_m
                 if (!(1)) return KP_E_NULL;
                 KP_TRY(kp_write_i8(w, -1));
             } else {
+                /* 1 reads as present both as an int8 and as a tagged field's uvarint. */
                 KP_TRY(kp_write_i8(w, 1));
                 KP_TRY(kp_consumer_group_member_metadata_value_classic_member_metadata_enc(m->classic_member_metadata, w, v));
             }

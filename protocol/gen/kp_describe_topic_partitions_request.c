@@ -206,6 +206,7 @@ static int kp_describe_topic_partitions_request_enc(const kp_describe_topic_part
             if (!(1)) return KP_E_NULL;
             KP_TRY(kp_write_i8(w, -1));
         } else {
+            /* 1 reads as present both as an int8 and as a tagged field's uvarint. */
             KP_TRY(kp_write_i8(w, 1));
             KP_TRY(kp_describe_topic_partitions_request_cursor_enc(m->cursor, w, v));
         }

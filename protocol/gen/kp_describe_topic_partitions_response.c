@@ -481,6 +481,7 @@ static int kp_describe_topic_partitions_response_enc(const kp_describe_topic_par
             if (!(1)) return KP_E_NULL;
             KP_TRY(kp_write_i8(w, -1));
         } else {
+            /* 1 reads as present both as an int8 and as a tagged field's uvarint. */
             KP_TRY(kp_write_i8(w, 1));
             KP_TRY(kp_describe_topic_partitions_response_cursor_enc(m->next_cursor, w, v));
         }

@@ -246,6 +246,7 @@ static int kp_share_group_heartbeat_response_enc(const kp_share_group_heartbeat_
             if (!(1)) return KP_E_NULL;
             KP_TRY(kp_write_i8(w, -1));
         } else {
+            /* 1 reads as present both as an int8 and as a tagged field's uvarint. */
             KP_TRY(kp_write_i8(w, 1));
             KP_TRY(kp_share_group_heartbeat_response_assignment_enc(m->assignment, w, v));
         }
