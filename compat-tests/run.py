@@ -170,8 +170,9 @@ def run_client(client, scenarios, skein, verbose):
             apis, md = probe(broker)
         except (BrokerError, OSError, wire.DecodeError, wire.Closed) as e:
             for s in scenarios:
-                cells[s] = Cell("fail", "broker start", str(e))
-            return cells, "broker did not start: %s" % e
+                cells[s] = Cell("fail", "broker start", str(e).replace("\n", " | ")[:600])
+            print("  broker did not start: %s" % e)
+            return cells, {"cluster_id": None, "problem": "broker did not start: %s" % e}
         expect = {"cluster_id": md["cluster_id"], "node_id": broker.node_id,
                   "controller_id": broker.node_id, "host": "127.0.0.1", "port": broker.port}
         brokers = [(b["node_id"], b["host"], b["port"]) for b in md["brokers"]]
@@ -276,7 +277,7 @@ def main():
     broker_problems = [(c, e["problem"]) for c, e in extra.items() if e and e.get("problem")]
     for c, p in broker_problems:
         print("\n%s: %s" % (c, p))
-    ids = {e["cluster_id"] for e in extra.values() if e}
+    ids = {e["cluster_id"] for e in extra.values() if e and e["cluster_id"]}
     if len(ids) > 1:
         print("\nnote: each client had its own fresh broker, hence %d cluster ids" % len(ids))
     if not args.client and not args.scenario:

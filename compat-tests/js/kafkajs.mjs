@@ -31,7 +31,17 @@ async function metadata (ctx) {
     ctx.eq('brokers', [{ nodeId: ctx.expect.node_id, host: ctx.expect.host, port: ctx.expect.port }],
       d.brokers.map(b => ({ nodeId: b.nodeId, host: b.host, port: b.port })))
     const name = 'kafkajs-auto'
-    ctx.step(`admin.fetchTopicMetadata ${name} (auto-create)`)
+    // The kafkajs admin client never asks for auto-creation; its consumer does when
+    // it subscribes (no group API is used before run()).
+    ctx.step(`consumer.subscribe ${name} (auto-create)`)
+    const consumer = kafka(ctx).consumer({ groupId: 'skein-compat-auto' })
+    await consumer.connect()
+    try {
+      await consumer.subscribe({ topics: [name] })
+    } finally {
+      await consumer.disconnect()
+    }
+    ctx.step(`admin.fetchTopicMetadata ${name}`)
     const md = await admin.fetchTopicMetadata({ topics: [name] })
     ctx.eq('topics', [name], md.topics.map(t => t.name))
     const parts = md.topics[0].partitions

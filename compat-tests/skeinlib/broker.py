@@ -47,6 +47,7 @@ class Broker:
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="skein-compat-")
         self.port = port or free_port()
+        self.controller_port = free_port()
         self.node_id = node_id
         self.name = name
         self.proc = None
@@ -57,12 +58,20 @@ class Broker:
 
     def argv(self):
         addr = "PLAINTEXT://127.0.0.1:%d" % self.port
+        ctrl = "CONTROLLER://127.0.0.1:%d" % self.controller_port
+        # A standalone node is a one-voter KRaft quorum, configured as Kafka's
+        # config/kraft/server.properties does it.
         args = [self.skein,
-                "--override", "listeners=" + addr,
+                "--override", "process.roles=broker,controller",
+                "--override", "controller.listener.names=CONTROLLER",
+                "--override", "controller.quorum.voters=%d@127.0.0.1:%d"
+                % (self.node_id, self.controller_port),
+                "--override", "listener.security.protocol.map="
+                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "--override", "listeners=%s,%s" % (addr, ctrl),
                 "--override", "advertised.listeners=" + addr,
-                "--override", "log.dirs=" + os.path.join(self.data_dir, "logs")]
-        if self.node_id is not None:
-            args += ["--override", "node.id=%d" % self.node_id]
+                "--override", "log.dirs=" + os.path.join(self.data_dir, "logs"),
+                "--override", "node.id=%d" % self.node_id]
         for o in self.extra:
             args += ["--override", o]
         return args
