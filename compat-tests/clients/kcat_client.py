@@ -39,6 +39,8 @@ def metadata(ctx):
     brokers = sorted((b["id"], b["name"]) for b in md.get("brokers", []))
     ctx.eq("brokers", [(ctx.expect["node_id"], "%s:%d" % (ctx.expect["host"],
                                                           ctx.expect["port"]))], brokers)
+    ctx.eq("controllerid", ctx.expect["controller_id"], md.get("controllerid"))
+    # kcat -L prints no cluster id; the other clients check it.
     ctx.eq("originating broker id", ctx.expect["node_id"], md.get("originating_broker", {})
            .get("id"))
     ctx.step("kcat -L -J -t (auto-create)")
