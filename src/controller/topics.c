@@ -149,6 +149,8 @@ static int16_t append_topic(struct sk_broker *b, const struct sk_topic_spec *s, 
     }
     if (sk_metalog_append(b->metalog, &b->image, recs, nrec, wall_ms()) < 0)
         err = SK_ERR_KAFKA_STORAGE_ERROR;
+    else if (sk_broker_metadata_changed(b) < 0)
+        err = SK_ERR_KAFKA_STORAGE_ERROR;
 out:
     free(recs);
     free(pr);
