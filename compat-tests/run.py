@@ -29,6 +29,10 @@ TIMEOUTS = {"metadata": 60, "create-topic": 60, "produce": 300, "consume": 300}
 PRODUCE, FETCH, LIST_OFFSETS, METADATA, CREATE_TOPICS = 0, 1, 2, 3, 19
 GROUP_APIS = {8, 9, 10, 11, 12, 13, 14}  # commit, fetch offsets, coordinator, join..sync
 ADMIN_CREATE = {CREATE_TOPICS}
+# librdkafka turns on RecordBatch v2 (its MSGVER2 feature) only when the broker has both
+# Produce v3+ and Fetch v4+; with Produce alone it sends magic 0 sets at Produce v7,
+# which Kafka (and Skein) refuse with INVALID_RECORD.
+RDKAFKA_PRODUCE = {PRODUCE, FETCH}
 CONSUME_ASSIGNED = {FETCH, LIST_OFFSETS}
 
 
@@ -55,7 +59,7 @@ CLIENTS = {
         "cmd": py_client("kcat_client.py"),
         "available": lambda: shutil.which("kcat") is not None,
         "install": "apt-get install kcat",
-        "needs": {"create-topic": set(), "produce": {PRODUCE},
+        "needs": {"create-topic": set(), "produce": RDKAFKA_PRODUCE,
                   "consume": {PRODUCE} | CONSUME_ASSIGNED},
     },
     "kafka-python": {
@@ -69,7 +73,7 @@ CLIENTS = {
         "cmd": py_client("confluent_client.py"),
         "available": have_module("confluent_kafka"),
         "install": "apt-get install python3-confluent-kafka",
-        "needs": {"create-topic": ADMIN_CREATE, "produce": {PRODUCE},
+        "needs": {"create-topic": ADMIN_CREATE, "produce": RDKAFKA_PRODUCE,
                   "consume": {PRODUCE} | CONSUME_ASSIGNED},
     },
     "kafkajs": {
