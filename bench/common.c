@@ -214,7 +214,7 @@ void java_splittable_init(struct java_splittable *r, uint64_t seed)
 static int32_t mix32(uint64_t z)
 {
     z = (z ^ (z >> 33)) * 0x62a9d9ed799705f5ULL;
-    return (int32_t)(uint32_t)(((z ^ (z >> 28)) * 0xcb24d0f3c0eb2d5bULL) >> 32);
+    return (int32_t)(uint32_t)(((z ^ (z >> 28)) * 0xcb24d0a5c88c35b3ULL) >> 32);
 }
 
 int32_t java_splittable_next_int(struct java_splittable *r, int32_t bound)
