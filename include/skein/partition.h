@@ -52,6 +52,8 @@ struct sk_partition {
  * was removed. Called at start-up and after every metadata change. */
 int sk_partitions_sync(struct sk_broker *b);
 void sk_partitions_close_all(struct sk_broker *b);
+/* Writes the recovery-point and log-start-offset checkpoints of the log dir. */
+int sk_partitions_checkpoint(struct sk_broker *b);
 
 struct sk_partition *sk_partition_get(struct sk_broker *b, kp_str topic, int32_t id);
 struct sk_partition *sk_partition_get_by_id(struct sk_broker *b, const kp_uuid *topic_id,

@@ -6,8 +6,10 @@
 #include "skein/api.h"
 
 static const struct sk_api_entry entries[] = {
+    {0, 0, 11, sk_api_produce},
     {3, 0, 12, sk_api_metadata},
     {18, 0, 4, sk_api_versions},
+    {22, 0, 5, sk_api_init_producer_id},
     {60, 0, 1, sk_api_describe_cluster},
 };
 

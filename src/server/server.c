@@ -13,6 +13,8 @@
 #include "skein/logging.h"
 #include "skein/metalog.h"
 #include "skein/net.h"
+#include "skein/partition.h"
+#include "skein/producer_ids.h"
 #include "skein/server.h"
 
 static int64_t wall_ms(void)
@@ -153,6 +155,10 @@ int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t
         snprintf(err, errlen, "cannot write the metadata log in %s", md);
         return -EIO;
     }
+    if (sk_partitions_sync(b) < 0) {
+        snprintf(err, errlen, "cannot open the partition logs in %s", cfg->log_dirs[0]);
+        return -EIO;
+    }
     sk_info("Skein started: node %d, cluster %s", b->node_id, b->cluster_id);
     return 0;
 }
@@ -170,6 +176,10 @@ void sk_server_stop(struct sk_broker *b)
 
 void sk_server_close(struct sk_broker *b)
 {
+    /* Partitions first: their parked requests are answered (and dropped by
+     * the stopped reactor) before the shard's connections are freed. */
+    sk_partitions_close_all(b);
+    sk_producer_ids_free(b);
     if (b->shard)
         sk_shard_destroy(b->shard);
     sk_metalog_close(b->metalog);

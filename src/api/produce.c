@@ -1,0 +1,329 @@
+/* Produce (key 0): validate in place, assign offsets, append, and answer
+ * according to acks: 0 never, 1 after the append, -1 once durable. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "gen/kp_all.h"
+#include "skein/api.h"
+#include "skein/buf.h"
+#include "skein/errors.h"
+#include "skein/logging.h"
+#include "skein/meta.h"
+#include "skein/net.h"
+#include "skein/partition.h"
+#include "skein/plog.h"
+#include "skein/producer_state.h"
+#include "skein/record_legacy.h"
+#include "skein/record_validate.h"
+#include "skein/timer.h"
+
+/* Decompressing to validate may take this much per batch; more is a bomb. */
+#define SK_DECOMPRESS_LIMIT (256u << 20)
+#define SK_RECORD_ERRORS_MAX 16
+
+typedef kp_produce_response_partition_produce_response presp_t;
+
+/* An acks=-1 request waiting for its partitions to become durable. It is
+ * answered when the last partition is durable or the timeout fires, and freed
+ * when both the answer is sent and every waiter has called back. */
+struct partition_wait {
+    struct produce_wait *w;
+    presp_t *out;
+    bool done;
+};
+
+struct produce_wait {
+    struct sk_request *req;
+    int pending;
+    bool answered;
+    sk_timer_id timer;
+    struct partition_wait *pws; /* one per partition of the request */
+    int npws;
+};
+
+static bool internal_topic(const char *name)
+{
+    return strcmp(name, "__consumer_offsets") == 0 || strcmp(name, "__transaction_state") == 0 ||
+           strcmp(name, "__cluster_metadata") == 0;
+}
+
+static enum sk_compression topic_codec(const struct sk_topic_config *tc)
+{
+    return (enum sk_compression)tc->compression;
+}
+
+static int topic_level(const struct sk_topic_config *tc)
+{
+    switch (tc->compression) {
+    case SK_TOPIC_COMPRESSION_GZIP: return tc->gzip_level;
+    case SK_TOPIC_COMPRESSION_LZ4: return tc->lz4_level;
+    case SK_TOPIC_COMPRESSION_ZSTD: return tc->zstd_level;
+    default: return 0;
+    }
+}
+
+static void record_errors(struct sk_request *req, presp_t *out, const struct sk_record_error *e,
+                          size_t n, const char *msg)
+{
+    if (req->version < 8)
+        return;
+    out->record_errors.n = (int32_t)n;
+    out->record_errors.v = sk_request_alloc(req, sizeof *out->record_errors.v * (n + 1));
+    for (size_t i = 0; i < n; i++) {
+        kp_produce_response_batch_index_and_error_message *o = &out->record_errors.v[i];
+        kp_produce_response_batch_index_and_error_message_init(o);
+        o->batch_index = e[i].batch_index;
+        o->batch_index_error_message = sk_request_strdup(req, e[i].message);
+    }
+    if (msg && msg[0])
+        out->error_message = sk_request_strdup(req, msg);
+}
+
+static void validate_opts(const struct sk_partition *p, int16_t version, struct sk_buf *scratch,
+                          struct sk_record_error *errs, struct sk_validate_opts *o)
+{
+    *o = sk_validate_opts_default(sk_wall_ms());
+    o->timestamp_before_max_ms = p->cfg.timestamp_before_max_ms;
+    o->timestamp_after_max_ms = p->cfg.timestamp_after_max_ms;
+    o->log_append_time = p->cfg.timestamp_type == SK_TIMESTAMP_LOG_APPEND_TIME;
+    o->max_message_bytes = p->cfg.max_message_bytes;
+    o->compacted = p->cfg.cleanup_compact;
+    o->from_client = true;
+    o->produce_version = version;
+    o->scratch = scratch;
+    o->errors = errs;
+    o->errors_cap = SK_RECORD_ERRORS_MAX;
+}
+
+/* Brings the records into the form they are stored in: magic 2, in the
+ * topic's codec. *data may be replaced by a buffer in owned. */
+static int16_t normalise(const struct sk_partition *p, const struct sk_produce_summary *s,
+                         const struct sk_validate_opts *o, uint8_t **data, size_t *len,
+                         struct sk_buf *owned)
+{
+    enum sk_compression to = p->cfg.compression == SK_TOPIC_COMPRESSION_PRODUCER
+                                 ? s->compression
+                                 : topic_codec(&p->cfg);
+    if (s->magic < 2) {
+        struct sk_produce_summary ls;
+        int16_t err = sk_legacy_convert(*data, *len, o, to, owned, &ls);
+        if (err != SK_ERR_NONE)
+            return err;
+    } else if (p->cfg.compression != SK_TOPIC_COMPRESSION_PRODUCER && to != s->compression) {
+        struct sk_buf scratch = {.limit = SK_DECOMPRESS_LIMIT};
+        int rc = sk_batch_recompress(*data, *len, to, topic_level(&p->cfg), owned, &scratch);
+        sk_buf_free(&scratch);
+        if (rc != 0)
+            return rc > 0 ? (int16_t)rc : SK_ERR_UNKNOWN_SERVER_ERROR;
+    } else {
+        return SK_ERR_NONE;
+    }
+    *data = owned->data;
+    *len = owned->len;
+    return SK_ERR_NONE;
+}
+
+/* An idempotent batch already in the log is answered with its offset. */
+static int16_t check_producer(struct sk_partition *p, const uint8_t *data, size_t len,
+                              presp_t *out, bool *dup)
+{
+    struct sk_batch_header h;
+    *dup = false;
+    if (sk_batch_header_read(data, len, &h) < 0 || h.producer_id < 0)
+        return SK_ERR_NONE;
+    int64_t dup_base = -1;
+    int16_t err = sk_producer_check(p, &h, &dup_base);
+    if (err == SK_ERR_DUPLICATE_SEQUENCE_NUMBER) {
+        out->base_offset = dup_base;
+        *dup = true;
+        return SK_ERR_NONE;
+    }
+    return err;
+}
+
+static int16_t produce_partition(struct sk_request *req, struct sk_partition *p,
+                                 kp_bytes records, presp_t *out)
+{
+    if (records.len < 0)
+        return SK_ERR_CORRUPT_MESSAGE;
+    /* The frame belongs to this request: validation may rewrite batch headers
+     * in place, and the append writes the bytes as they are. */
+    uint8_t *data = (uint8_t *)records.ptr;
+    size_t len = (size_t)records.len;
+    struct sk_buf scratch = {.limit = SK_DECOMPRESS_LIMIT}, owned = {0};
+    struct sk_record_error errs[SK_RECORD_ERRORS_MAX];
+    struct sk_validate_opts o;
+    struct sk_produce_summary s;
+    validate_opts(p, req->version, &scratch, errs, &o);
+    int16_t err = sk_records_validate(data, len, &o, &s);
+    if (err != SK_ERR_NONE) {
+        sk_debug("produce to %s-%d refused: %s %s", p->topic, p->id, sk_err_name(err),
+                 s.error_count ? errs[0].message : s.error_message);
+        record_errors(req, out, errs, s.error_count, s.error_message);
+    } else if (s.transactional) {
+        err = SK_ERR_INVALID_TXN_STATE; /* no transaction coordinator yet */
+    } else {
+        err = normalise(p, &s, &o, &data, &len, &owned);
+    }
+    bool dup = false;
+    if (err == SK_ERR_NONE)
+        err = check_producer(p, data, len, out, &dup);
+    if (err == SK_ERR_NONE && !dup)
+        err = sk_partition_append(p, data, len, &out->base_offset, &out->log_append_time_ms);
+    sk_buf_free(&scratch);
+    sk_buf_free(&owned);
+    out->log_start_offset = sk_plog_log_start_offset(p->log);
+    return err;
+}
+
+static void finish(struct produce_wait *w)
+{
+    if (!w->answered) {
+        w->answered = true;
+        if (w->timer)
+            sk_timer_cancel(w->req->broker->shard, w->timer);
+        sk_request_respond(w->req);
+    }
+    if (w->pending == 0) {
+        free(w->pws);
+        free(w);
+    }
+}
+
+static void on_durable(void *arg, int16_t err)
+{
+    struct partition_wait *pw = arg;
+    struct produce_wait *w = pw->w;
+    if (!w->answered && err != SK_ERR_NONE)
+        pw->out->error_code = err;
+    pw->done = true;
+    w->pending--;
+    if (w->pending == 0 || w->answered)
+        finish(w);
+}
+
+static void on_timeout(void *arg)
+{
+    struct produce_wait *w = arg;
+    w->timer = 0;
+    /* Partitions still waiting time out; their data may yet become durable. */
+    for (int i = 0; i < w->npws; i++)
+        if (!w->pws[i].done)
+            w->pws[i].out->error_code = SK_ERR_REQUEST_TIMED_OUT;
+    finish(w);
+}
+
+static presp_t *partition_out(struct sk_request *req, kp_produce_response_topic_produce_response *t,
+                              int32_t index, int32_t n)
+{
+    if (!t->partition_responses.v)
+        t->partition_responses.v = sk_request_alloc(req, sizeof(presp_t) * (size_t)(n + 1));
+    presp_t *o = &t->partition_responses.v[t->partition_responses.n++];
+    kp_produce_response_partition_produce_response_init(o);
+    o->index = index;
+    return o;
+}
+
+static struct sk_partition *lookup(struct sk_request *req, kp_str topic, int32_t index,
+                                   int16_t *err)
+{
+    const struct sk_topic_meta *t =
+        sk_meta_topic(&req->broker->image, topic.ptr, (size_t)(topic.len < 0 ? 0 : topic.len));
+    if (!t || index < 0 || index >= t->npartitions) {
+        *err = SK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        return NULL;
+    }
+    if (internal_topic(t->name)) {
+        *err = SK_ERR_INVALID_TOPIC_EXCEPTION;
+        return NULL;
+    }
+    struct sk_partition *p = sk_partition_get(req->broker, topic, index);
+    *err = p ? SK_ERR_NONE : SK_ERR_NOT_LEADER_OR_FOLLOWER;
+    return p;
+}
+
+/* Appends every partition; for acks=-1 registers a durability waiter for
+ * each successful append. */
+static void append_all(struct sk_request *req, struct produce_wait *w)
+{
+    const kp_produce_request *body = req->body;
+    kp_produce_response *resp = req->resp;
+    resp->responses.n = body->topic_data.n < 0 ? 0 : body->topic_data.n;
+    resp->responses.v = sk_request_alloc(req, sizeof *resp->responses.v * (size_t)(resp->responses.n + 1));
+    for (int32_t i = 0; i < resp->responses.n; i++) {
+        const kp_produce_request_topic_produce_data *td = &body->topic_data.v[i];
+        kp_produce_response_topic_produce_response *t = &resp->responses.v[i];
+        kp_produce_response_topic_produce_response_init(t);
+        t->name = td->name;
+        for (int32_t j = 0; j < td->partition_data.n; j++) {
+            const kp_produce_request_partition_produce_data *pd = &td->partition_data.v[j];
+            presp_t *o = partition_out(req, t, pd->index, td->partition_data.n);
+            if (body->acks != 0 && body->acks != 1 && body->acks != -1) {
+                o->error_code = SK_ERR_INVALID_REQUIRED_ACKS;
+                continue;
+            }
+            struct sk_partition *p = lookup(req, td->name, pd->index, &o->error_code);
+            if (p)
+                o->error_code = produce_partition(req, p, pd->records, o);
+            if (!p || o->error_code != SK_ERR_NONE || !w)
+                continue;
+            int64_t end = sk_plog_log_end_offset(p->log);
+            struct partition_wait *pw = &w->pws[w->npws++];
+            *pw = (struct partition_wait){w, o, false};
+            w->pending++;
+            sk_partition_when_durable(p, end, on_durable, pw);
+        }
+    }
+}
+
+static int count_partitions(const kp_produce_request *body)
+{
+    int n = 0;
+    for (int32_t i = 0; i < body->topic_data.n; i++)
+        n += body->topic_data.v[i].partition_data.n < 0 ? 0 : body->topic_data.v[i].partition_data.n;
+    return n;
+}
+
+/* acks=0 gets no answer, so a failure closes the connection: that is how
+ * Kafka tells such a producer to refresh its metadata. */
+static void answer_acks0(struct sk_request *req)
+{
+    const kp_produce_response *resp = req->resp;
+    for (int32_t i = 0; i < resp->responses.n; i++)
+        for (int32_t j = 0; j < resp->responses.v[i].partition_responses.n; j++)
+            if (resp->responses.v[i].partition_responses.v[j].error_code != SK_ERR_NONE) {
+                sk_conn_close(req->conn);
+                break;
+            }
+    sk_request_drop(req);
+}
+
+void sk_api_produce(struct sk_request *req)
+{
+    const kp_produce_request *body = req->body;
+    if (body->acks != -1) {
+        append_all(req, NULL);
+        if (body->acks == 0)
+            answer_acks0(req);
+        else
+            sk_request_respond(req);
+        return;
+    }
+    struct produce_wait *w = calloc(1, sizeof *w);
+    if (w)
+        w->pws = calloc((size_t)count_partitions(body) + 1, sizeof *w->pws);
+    if (!w || !w->pws) {
+        free(w);
+        sk_conn_close(req->conn);
+        sk_request_drop(req);
+        return;
+    }
+    w->req = req;
+    w->pending = 1; /* held while appending, so callbacks cannot finish early */
+    append_all(req, w);
+    if (w->pending > 1 && body->timeout_ms >= 0)
+        w->timer = sk_timer_add(req->broker->shard, (uint64_t)body->timeout_ms, on_timeout, w);
+    w->pending--;
+    if (w->pending == 0)
+        finish(w);
+}

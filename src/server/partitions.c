@@ -1,0 +1,493 @@
+/* The partitions this broker leads: opening their logs as the metadata image
+ * says, appending, and the group commit that makes appends durable. */
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "skein/errors.h"
+#include "skein/logging.h"
+#include "skein/net.h"
+#include "skein/partition.h"
+#include "skein/plog.h"
+#include "skein/producer_state.h"
+#include "skein/record.h"
+
+struct sk_waiter {
+    int64_t offset;
+    sk_durable_fn cb;
+    void *arg;
+    struct sk_waiter *next;
+};
+
+int64_t sk_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *data_dir(const struct sk_broker *b)
+{
+    return b->cfg->log_dirs[0];
+}
+
+/* ---- lookup ---------------------------------------------------------------- */
+
+struct sk_partition *sk_partition_get(struct sk_broker *b, kp_str topic, int32_t id)
+{
+    for (int i = 0; i < b->nparts; i++) {
+        struct sk_partition *p = b->parts[i];
+        if (p->id == id && (int32_t)strlen(p->topic) == topic.len &&
+            memcmp(p->topic, topic.ptr, (size_t)topic.len) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+struct sk_partition *sk_partition_get_by_id(struct sk_broker *b, const kp_uuid *topic_id,
+                                            int32_t id)
+{
+    for (int i = 0; i < b->nparts; i++) {
+        struct sk_partition *p = b->parts[i];
+        if (p->id == id && memcmp(p->topic_id.b, topic_id->b, 16) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+void sk_partition_set_hw_listener(struct sk_broker *b, sk_hw_listener_fn fn)
+{
+    b->hw_listener = fn;
+}
+
+/* ---- configuration ----------------------------------------------------------- */
+
+static int resolve_config(struct sk_broker *b, const struct sk_topic_meta *t,
+                          struct sk_topic_config *out)
+{
+    struct sk_config_entry *e = calloc((size_t)t->configs.n + 1, sizeof *e);
+    if (!e)
+        return -ENOMEM;
+    for (int i = 0; i < t->configs.n; i++)
+        e[i] = (struct sk_config_entry){t->configs.v[i].key, t->configs.v[i].value};
+    char err[256];
+    int rc = sk_topic_config_resolve(b->cfg, e, (size_t)t->configs.n, out, err, sizeof err);
+    free(e);
+    if (rc != SK_ERR_NONE) {
+        /* Configs in the image were validated before they were written; a
+         * failure here means the broker defaults changed under them. */
+        sk_warn("topic %s: config ignored: %s", t->name, err);
+        *out = b->cfg->topic_defaults;
+    }
+    return 0;
+}
+
+static void plog_config(const struct sk_topic_config *tc, struct sk_plog_config *pc)
+{
+    sk_plog_config_default(pc);
+    pc->segment_bytes = tc->segment_bytes;
+    pc->segment_ms = tc->segment_ms;
+    pc->index_interval_bytes = tc->index_interval_bytes;
+    pc->segment_index_bytes = tc->segment_index_bytes;
+    pc->retention_ms = tc->retention_ms;
+    pc->retention_bytes = tc->retention_bytes;
+    pc->flush_messages = tc->flush_messages;
+    pc->flush_ms = tc->flush_ms;
+    pc->file_delete_delay_ms = tc->file_delete_delay_ms;
+}
+
+static void apply_config(struct sk_partition *p, const struct sk_topic_config *tc)
+{
+    struct sk_plog_config pc;
+    p->cfg = *tc;
+    plog_config(tc, &pc);
+    sk_plog_set_config(p->log, &pc);
+    /* Kafka's defaults for both are Long.MAX_VALUE: anything else is an
+     * operator's explicit choice of flush-by-count/time over fsync-per-commit. */
+    p->relaxed = tc->flush_messages != INT64_MAX || tc->flush_ms != INT64_MAX;
+}
+
+/* ---- open and close ------------------------------------------------------------ */
+
+static int64_t checkpoint_offset(struct sk_broker *b, const char *name, const char *topic,
+                                 int32_t part)
+{
+    struct sk_offset_checkpoint_entry *e = NULL;
+    size_t n = 0;
+    if (sk_offset_checkpoint_read(data_dir(b), name, &e, &n) < 0)
+        return -1;
+    int64_t off = sk_offset_checkpoint_find(e, n, topic, part);
+    free(e);
+    return off;
+}
+
+static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_topic_meta *t,
+                                           const struct sk_partition_meta *pm)
+{
+    struct sk_topic_config tc;
+    resolve_config(b, t, &tc);
+    struct sk_plog_config pc;
+    plog_config(&tc, &pc);
+    struct sk_plog_open_opts opts = {
+        .log_dir = data_dir(b),
+        .topic = t->name,
+        .partition = pm->id,
+        .topic_id = t->id.b,
+        .recovery_point = checkpoint_offset(b, SK_RECOVERY_POINT_CHECKPOINT, t->name, pm->id),
+        .log_start_offset = checkpoint_offset(b, SK_LOG_START_OFFSET_CHECKPOINT, t->name, pm->id),
+        .now_ms = sk_wall_ms(),
+    };
+    struct sk_partition *p = calloc(1, sizeof *p);
+    struct sk_plog_open_report rep = {0};
+    if (!p || sk_plog_open(&opts, &pc, &p->log, &rep) < 0) {
+        sk_error("cannot open the log of %s-%d in %s", t->name, pm->id, data_dir(b));
+        free(p);
+        return NULL;
+    }
+    if (rep.truncated_bytes || rep.indexes_rebuilt || rep.corrupt_ranges)
+        sk_warn("%s-%d recovered: %llu torn bytes truncated, %u indexes rebuilt, %u damaged "
+                "ranges", t->name, pm->id, (unsigned long long)rep.truncated_bytes,
+                rep.indexes_rebuilt, rep.corrupt_ranges);
+    p->topic = strdup(t->name);
+    p->topic_id = t->id;
+    p->id = pm->id;
+    p->leader_epoch = pm->leader_epoch;
+    p->broker = b;
+    apply_config(p, &tc);
+    /* Whatever survived on disk is made durable before anyone reads it, so the
+     * high watermark can start at the log end. */
+    sk_plog_flush(p->log, sk_wall_ms());
+    p->high_watermark = sk_plog_log_end_offset(p->log);
+    sk_producer_state_load(p);
+    return p;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void partition_free(struct sk_partition *p, bool delete_data)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", sk_plog_dir(p->log));
+    for (struct sk_waiter *w = p->waiters, *next; w; w = next) {
+        next = w->next;
+        w->cb(w->arg, delete_data ? SK_ERR_UNKNOWN_TOPIC_OR_PARTITION : SK_ERR_NOT_LEADER_OR_FOLLOWER);
+        free(w);
+    }
+    if (!delete_data) {
+        sk_plog_flush(p->log, sk_wall_ms());
+        sk_producer_state_snapshot(p);
+    }
+    sk_producer_state_free(p);
+    sk_plog_close(p->log);
+    if (delete_data)
+        nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(p->topic);
+    free(p);
+}
+
+static bool still_led(struct sk_broker *b, const struct sk_partition *p)
+{
+    const struct sk_topic_meta *t = sk_meta_topic_by_id(&b->image, &p->topic_id);
+    return t && p->id < t->npartitions && t->partitions[p->id].leader == b->node_id;
+}
+
+static void drop_removed(struct sk_broker *b)
+{
+    for (int i = 0; i < b->nparts;) {
+        struct sk_partition *p = b->parts[i];
+        if (still_led(b, p) || p->flush_in_flight) {
+            i++;
+            continue;
+        }
+        bool deleted = sk_meta_topic_by_id(&b->image, &p->topic_id) == NULL;
+        sk_info("%s partition %s-%d", deleted ? "deleting" : "closing", p->topic, p->id);
+        b->parts[i] = b->parts[--b->nparts];
+        partition_free(p, deleted);
+    }
+}
+
+static int add_partition(struct sk_broker *b, struct sk_partition *p)
+{
+    if (b->nparts == b->parts_cap) {
+        int cap = b->parts_cap ? b->parts_cap * 2 : 64;
+        struct sk_partition **np = realloc(b->parts, sizeof *np * (size_t)cap);
+        if (!np)
+            return -ENOMEM;
+        b->parts = np;
+        b->parts_cap = cap;
+    }
+    b->parts[b->nparts++] = p;
+    return 0;
+}
+
+int sk_partitions_sync(struct sk_broker *b)
+{
+    drop_removed(b);
+    for (int i = 0; i < b->image.ntopics; i++) {
+        const struct sk_topic_meta *t = b->image.topics[i];
+        for (int32_t j = 0; j < t->npartitions; j++) {
+            const struct sk_partition_meta *pm = &t->partitions[j];
+            if (pm->leader != b->node_id)
+                continue;
+            struct sk_partition *p = sk_partition_get_by_id(b, &t->id, pm->id);
+            if (p) {
+                struct sk_topic_config tc;
+                resolve_config(b, t, &tc);
+                apply_config(p, &tc);
+                p->leader_epoch = pm->leader_epoch;
+                continue;
+            }
+            p = partition_open(b, t, pm);
+            if (!p || add_partition(b, p) < 0)
+                return -EIO;
+        }
+    }
+    return 0;
+}
+
+/* Checkpoints let the next start skip recovery of what is known to be flushed. */
+int sk_partitions_checkpoint(struct sk_broker *b)
+{
+    struct sk_offset_checkpoint_entry *rp = calloc((size_t)b->nparts + 1, sizeof *rp);
+    struct sk_offset_checkpoint_entry *ls = calloc((size_t)b->nparts + 1, sizeof *ls);
+    int rc = rp && ls ? 0 : -ENOMEM;
+    for (int i = 0; rc == 0 && i < b->nparts; i++) {
+        const struct sk_partition *p = b->parts[i];
+        snprintf(rp[i].topic, sizeof rp[i].topic, "%s", p->topic);
+        snprintf(ls[i].topic, sizeof ls[i].topic, "%s", p->topic);
+        rp[i].partition = ls[i].partition = p->id;
+        rp[i].offset = sk_plog_recovery_point(p->log);
+        ls[i].offset = sk_plog_log_start_offset(p->log);
+    }
+    if (rc == 0)
+        rc = sk_offset_checkpoint_write(data_dir(b), SK_RECOVERY_POINT_CHECKPOINT, rp,
+                                        (size_t)b->nparts);
+    if (rc == 0)
+        rc = sk_offset_checkpoint_write(data_dir(b), SK_LOG_START_OFFSET_CHECKPOINT, ls,
+                                        (size_t)b->nparts);
+    free(rp);
+    free(ls);
+    return rc;
+}
+
+void sk_partitions_close_all(struct sk_broker *b)
+{
+    for (int i = 0; i < b->nparts; i++)
+        sk_plog_flush(b->parts[i]->log, sk_wall_ms());
+    if (b->nparts && sk_partitions_checkpoint(b) < 0)
+        sk_warn("cannot write offset checkpoints in %s", data_dir(b));
+    for (int i = 0; i < b->nparts; i++)
+        partition_free(b->parts[i], false);
+    free(b->parts);
+    b->parts = NULL;
+    b->nparts = b->parts_cap = 0;
+}
+
+/* ---- durability ---------------------------------------------------------------- */
+
+static void set_high_watermark(struct sk_partition *p, int64_t hw)
+{
+    if (hw <= p->high_watermark)
+        return;
+    p->high_watermark = hw;
+    while (p->waiters && p->waiters->offset <= hw) {
+        struct sk_waiter *w = p->waiters;
+        p->waiters = w->next;
+        w->cb(w->arg, SK_ERR_NONE);
+        free(w);
+    }
+    if (p->broker->hw_listener)
+        p->broker->hw_listener(p->broker, p);
+}
+
+static void fail_waiters(struct sk_partition *p, int16_t err)
+{
+    while (p->waiters) {
+        struct sk_waiter *w = p->waiters;
+        p->waiters = w->next;
+        w->cb(w->arg, err);
+        free(w);
+    }
+}
+
+void sk_partition_when_durable(struct sk_partition *p, int64_t offset, sk_durable_fn cb, void *arg)
+{
+    if (offset <= p->high_watermark) {
+        cb(arg, SK_ERR_NONE);
+        return;
+    }
+    struct sk_waiter *w = malloc(sizeof *w);
+    if (!w) {
+        cb(arg, SK_ERR_UNKNOWN_SERVER_ERROR);
+        return;
+    }
+    *w = (struct sk_waiter){offset, cb, arg, NULL};
+    struct sk_waiter **pp = &p->waiters;
+    while (*pp && (*pp)->offset <= offset)
+        pp = &(*pp)->next;
+    w->next = *pp;
+    *pp = w;
+}
+
+struct sk_sync_op {
+    struct sk_partition *p;
+    int pending;
+    int err;
+    int64_t upto;
+};
+
+static void schedule_commit(struct sk_broker *b);
+
+static void sync_done(void *arg, int res)
+{
+    struct sk_sync_op *op = arg;
+    if (res < 0)
+        op->err = res;
+    if (--op->pending > 0)
+        return;
+    struct sk_partition *p = op->p;
+    p->flush_in_flight = false;
+    if (op->err < 0) {
+        /* Kafka takes a log dir offline when a flush fails: the data may or
+         * may not be on disk, so nothing waiting on it can be told yes. */
+        sk_error("fdatasync of %s-%d failed: %s", p->topic, p->id, strerror(-op->err));
+        fail_waiters(p, SK_ERR_KAFKA_STORAGE_ERROR);
+    } else {
+        sk_plog_mark_flushed(p->log, op->upto, sk_wall_ms());
+        if (!p->relaxed)
+            set_high_watermark(p, sk_plog_recovery_point(p->log));
+    }
+    bool ok = op->err == 0;
+    free(op);
+    if (ok && !p->relaxed && sk_plog_recovery_point(p->log) < sk_plog_log_end_offset(p->log)) {
+        p->next_dirty = p->broker->dirty;
+        p->broker->dirty = p;
+        p->flush_queued = true;
+        schedule_commit(p->broker);
+    }
+}
+
+static void start_sync(struct sk_partition *p)
+{
+    struct sk_plog_sync sync;
+    int n = sk_plog_sync_fds(p->log, &sync);
+    if (n <= 0)
+        return;
+    struct sk_sync_op *op = calloc(1, sizeof *op);
+    if (!op)
+        return;
+    op->p = p;
+    op->upto = sync.upto;
+    op->pending = n;
+    p->flush_in_flight = true;
+    for (int i = 0; i < n; i++)
+        if (sk_shard_fsync(p->broker->shard, sync.fds[i], 1, sync_done, op) < 0)
+            sync_done(op, -EIO);
+}
+
+/* One fdatasync per dirty partition per loop iteration, however many
+ * produce requests appended to it in that iteration. */
+static void group_commit(void *arg)
+{
+    struct sk_broker *b = arg;
+    b->commit_scheduled = false;
+    struct sk_partition *p = b->dirty;
+    b->dirty = NULL;
+    while (p) {
+        struct sk_partition *next = p->next_dirty;
+        p->flush_queued = false;
+        p->next_dirty = NULL;
+        if (p->flush_in_flight) {
+            /* sync_done re-queues it when the running sync ends short. */
+        } else {
+            start_sync(p);
+        }
+        p = next;
+    }
+}
+
+static void schedule_commit(struct sk_broker *b)
+{
+    if (b->commit_scheduled)
+        return;
+    if (sk_shard_defer(b->shard, group_commit, b) == 0)
+        b->commit_scheduled = true;
+}
+
+static void mark_dirty(struct sk_partition *p)
+{
+    if (p->flush_queued)
+        return;
+    p->flush_queued = true;
+    p->next_dirty = p->broker->dirty;
+    p->broker->dirty = p;
+    schedule_commit(p->broker);
+}
+
+/* ---- append ------------------------------------------------------------------------ */
+
+/* Walks the batches of an append; with base >= 0 it assigns offsets and the
+ * leader epoch, otherwise it records them in the producer state. */
+static void for_batches(struct sk_partition *p, uint8_t *buf, size_t len, int64_t base,
+                        int64_t now)
+{
+    int64_t next = base;
+    while (len >= SK_BATCH_HEADER_SIZE) {
+        struct sk_batch_header h;
+        if (sk_batch_header_read(buf, len, &h) < 0)
+            return;
+        if (base >= 0) {
+            sk_batch_set_base_offset(buf, next);
+            sk_batch_set_leader_epoch(buf, p->leader_epoch);
+            next += h.last_offset_delta + 1;
+        } else {
+            sk_producer_update(p, &h, now);
+        }
+        buf += sk_batch_size(&h);
+        len -= sk_batch_size(&h);
+    }
+}
+
+int16_t sk_partition_append(struct sk_partition *p, uint8_t *batches, size_t len, int64_t *base,
+                            int64_t *log_append_time)
+{
+    int64_t now = sk_wall_ms();
+    *base = sk_plog_next_offset(p->log);
+    for_batches(p, batches, len, *base, now);
+    struct sk_plog_append_info info;
+    int rc = sk_plog_append(p->log, batches, len, now, &info);
+    if (rc < 0) {
+        sk_warn("append to %s-%d failed: %s", p->topic, p->id, strerror(-rc));
+        return sk_plog_err_to_kafka(rc);
+    }
+    for_batches(p, batches, len, -1, now);
+    /* A snapshot per segment bounds the scan that rebuilds producer state
+     * after a crash to the active segment, as in Kafka. */
+    if (info.rolled && sk_producer_state_snapshot(p) < 0)
+        sk_warn("%s-%d: cannot write a producer state snapshot", p->topic, p->id);
+    if (log_append_time)
+        *log_append_time = p->cfg.timestamp_type == SK_TIMESTAMP_LOG_APPEND_TIME ? now : -1;
+    if (!p->relaxed) {
+        mark_dirty(p);
+        return SK_ERR_NONE;
+    }
+    set_high_watermark(p, sk_plog_log_end_offset(p->log));
+    if (sk_plog_flush_due(p->log, now) && !p->flush_in_flight)
+        start_sync(p);
+    return SK_ERR_NONE;
+}
+
+int sk_broker_metadata_changed(struct sk_broker *b)
+{
+    return sk_partitions_sync(b);
+}

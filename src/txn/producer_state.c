@@ -1,0 +1,146 @@
+/* Per-partition idempotent producer state. */
+#include "skein/producer_state.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "skein/buf.h"
+#include "skein/errors.h"
+#include "skein/logging.h"
+#include "skein/partition.h"
+#include "skein/plog.h"
+
+struct sk_pbatch {
+    int32_t first_seq, last_seq;
+    int64_t first_offset, last_offset;
+};
+
+struct sk_pentry {
+    int64_t pid;
+    int16_t epoch;
+    int nbatches; /* newest last */
+    struct sk_pbatch batches[SK_PRODUCER_BATCHES_KEPT];
+    int64_t last_ts;
+};
+
+struct sk_producer_state {
+    struct sk_pentry *v;
+    int n, cap;
+};
+
+static struct sk_pentry *find(const struct sk_partition *p, int64_t pid)
+{
+    const struct sk_producer_state *s = p->producers;
+    for (int i = 0; s && i < s->n; i++)
+        if (s->v[i].pid == pid)
+            return &s->v[i];
+    return NULL;
+}
+
+static struct sk_pentry *find_or_add(struct sk_partition *p, int64_t pid)
+{
+    struct sk_pentry *e = find(p, pid);
+    if (e)
+        return e;
+    if (!p->producers && !(p->producers = calloc(1, sizeof *p->producers)))
+        abort();
+    struct sk_producer_state *s = p->producers;
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 8;
+        if (!(s->v = realloc(s->v, sizeof *s->v * (size_t)s->cap)))
+            abort();
+    }
+    e = &s->v[s->n++];
+    memset(e, 0, sizeof *e);
+    e->pid = pid;
+    e->epoch = -1;
+    return e;
+}
+
+static int32_t last_seq_of(const struct sk_batch_header *h)
+{
+    /* Sequences wrap at INT32_MAX back to 0. */
+    int64_t last = (int64_t)h->base_sequence + h->last_offset_delta;
+    return (int32_t)(last > INT32_MAX ? last - INT32_MAX - 1 : last);
+}
+
+static bool in_sequence(int32_t last, int32_t next)
+{
+    return next == (last == INT32_MAX ? 0 : last + 1);
+}
+
+/* Kafka's order of checks: a stale epoch is fenced, a retried batch is a
+ * duplicate, a new epoch (or an unknown producer) must start at sequence 0,
+ * and otherwise the batch must continue the last sequence. */
+int16_t sk_producer_check(struct sk_partition *p, const struct sk_batch_header *h,
+                          int64_t *dup_base)
+{
+    const struct sk_pentry *e = find(p, h->producer_id);
+    int16_t cur_epoch = e ? e->epoch : -1;
+    if (h->producer_epoch < cur_epoch)
+        return SK_ERR_INVALID_PRODUCER_EPOCH;
+    if (h->producer_epoch != cur_epoch) {
+        if (h->base_sequence == 0)
+            return SK_ERR_NONE;
+        return cur_epoch >= 0 ? SK_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER : SK_ERR_UNKNOWN_PRODUCER_ID;
+    }
+    int32_t last = last_seq_of(h);
+    for (int i = 0; i < e->nbatches; i++) {
+        const struct sk_pbatch *b = &e->batches[i];
+        if (b->first_seq == h->base_sequence && b->last_seq == last) {
+            *dup_base = b->first_offset;
+            return SK_ERR_DUPLICATE_SEQUENCE_NUMBER;
+        }
+    }
+    if (e->nbatches && !in_sequence(e->batches[e->nbatches - 1].last_seq, h->base_sequence))
+        return SK_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+    return SK_ERR_NONE;
+}
+
+void sk_producer_update(struct sk_partition *p, const struct sk_batch_header *h, int64_t now_ms)
+{
+    if (h->producer_id < 0)
+        return;
+    struct sk_pentry *e = find_or_add(p, h->producer_id);
+    if (h->producer_epoch != e->epoch) {
+        e->epoch = h->producer_epoch;
+        e->nbatches = 0;
+    }
+    if (e->nbatches == SK_PRODUCER_BATCHES_KEPT) {
+        memmove(e->batches, e->batches + 1, sizeof e->batches[0] * (SK_PRODUCER_BATCHES_KEPT - 1));
+        e->nbatches--;
+    }
+    e->batches[e->nbatches++] = (struct sk_pbatch){
+        h->base_sequence, last_seq_of(h), h->base_offset, h->base_offset + h->last_offset_delta};
+    e->last_ts = h->max_timestamp > 0 ? h->max_timestamp : now_ms;
+}
+
+int sk_producer_count(const struct sk_partition *p)
+{
+    return p->producers ? p->producers->n : 0;
+}
+
+int sk_producer_at(const struct sk_partition *p, int i, struct sk_producer_info *out)
+{
+    if (!p->producers || i < 0 || i >= p->producers->n)
+        return -1;
+    const struct sk_pentry *e = &p->producers->v[i];
+    const struct sk_pbatch *last = e->nbatches ? &e->batches[e->nbatches - 1] : NULL;
+    *out = (struct sk_producer_info){e->pid, e->epoch, last ? last->last_seq : -1, e->last_ts,
+                                     last ? last->last_offset : -1};
+    return 0;
+}
+
+void sk_producer_state_free(struct sk_partition *p)
+{
+    if (p->producers)
+        free(p->producers->v);
+    free(p->producers);
+    p->producers = NULL;
+}
