@@ -107,6 +107,11 @@ int16_t sk_quotas_alter(struct sk_broker *b, const struct sk_quota_entity *entit
 int16_t sk_feature_update(struct sk_broker *b, kp_str feature, int16_t level,
                           int8_t upgrade_type, bool validate_only, char *msg, size_t msglen);
 
+/* Kafka's checks on a client-chosen replica list (brokers registered, none
+ * twice, not empty). */
+int16_t sk_replica_list_check(const struct sk_meta_image *img, kp_arr_i32 brokers,
+                                     char *msg, size_t msglen);
+
 /* Kafka's default message for an error code (ApiError without a message). */
 const char *sk_err_message(int16_t code);
 

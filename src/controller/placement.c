@@ -6,6 +6,7 @@
 
 #include "gen/kp_all.h"
 #include "internal.h"
+#include "skein/controller.h"
 #include "skein/errors.h"
 
 static int cmp_i32(const void *a, const void *b)
@@ -151,4 +152,10 @@ void sk_placement_records(const struct sk_placement *p, const kp_uuid *topic_id,
         pr[i].partition_epoch = 0;
         recs[i] = (struct sk_meta_rec){SK_META_PARTITION, 0, &pr[i]};
     }
+}
+
+int16_t sk_replica_list_check(const struct sk_meta_image *img, kp_arr_i32 brokers,
+                                     char *msg, size_t msglen)
+{
+    return sk_place_check_manual(img, brokers, -1, msg, msglen);
 }
