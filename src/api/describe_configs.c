@@ -79,14 +79,14 @@ static void fill_entry(struct sk_request *req, const struct subject *s, dc_entry
     e->read_only = v->read_only;
     e->is_sensitive = v->sensitive;
     e->config_source = (int8_t)v->source;
-    e->is_default = v->source == SK_CONFIG_SOURCE_DEFAULT;
     e->config_type = (int8_t)v->def->type;
     e->documentation = body->include_documentation ? kp_str_c(v->def->doc) : KP_STR_NULL;
     struct sk_config_value syn[SK_MAX_SYNONYMS];
     size_t n = synonyms_of(req, s, v->name, syn);
     if (n > 0)
         e->config_source = (int8_t)syn[0].source;
-    e->is_default = e->config_source == SK_CONFIG_SOURCE_DEFAULT;
+    /* v0 has is_default where later versions have config_source. */
+    e->is_default = req->version == 0 && e->config_source == SK_CONFIG_SOURCE_DEFAULT;
     if (req->version >= 1 && body->include_synonyms)
         fill_synonyms(req, e, syn, n);
 }
