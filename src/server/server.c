@@ -161,6 +161,10 @@ int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t
         snprintf(err, errlen, "cannot open the partition logs in %s", cfg->log_dirs[0]);
         return -EIO;
     }
+    if (sk_maintenance_start(b) < 0) {
+        snprintf(err, errlen, "cannot schedule log maintenance");
+        return -ENOMEM;
+    }
     sk_info("Skein started: node %d, cluster %s", b->node_id, b->cluster_id);
     return 0;
 }
@@ -182,6 +186,7 @@ void sk_server_close(struct sk_broker *b)
      * the stopped reactor) before the shard's connections are freed. */
     sk_partitions_close_all(b);
     sk_producer_ids_free(b);
+    sk_maintenance_stop(b);
     if (b->shard)
         sk_shard_destroy(b->shard);
     sk_metalog_close(b->metalog);
