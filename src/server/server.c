@@ -10,6 +10,7 @@
 #include "gen/kp_all.h"
 #include "skein/api.h"
 #include "skein/config.h"
+#include "skein/controller.h"
 #include "skein/logging.h"
 #include "skein/metalog.h"
 #include "skein/net.h"
@@ -126,6 +127,7 @@ int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t
         return rc;
     const char *md = cfg->metadata_log_dir ? cfg->metadata_log_dir : cfg->log_dirs[0];
     rc = sk_metalog_open(md, &b->image, wall_ms(), &b->metalog);
+    rc = rc < 0 || sk_controller_apply_dynamic_configs(b) != -ENOMEM ? rc : -ENOMEM; /* stale keys were logged */
     if (rc < 0) {
         snprintf(err, errlen, "cannot load the metadata log in %s: %s", md, strerror(-rc));
         return rc;
