@@ -143,6 +143,8 @@ static void answer_partition(struct sk_request *req, int32_t ti, int32_t pi, lre
         old_style(req, p, rp, o);
     else
         o->error_code = offset_for(req, p, rp->timestamp, o);
+    if (req->version < 4)
+        o->leader_epoch = -1; /* not on the wire before v4 */
 }
 
 void sk_api_list_offsets(struct sk_request *req)
