@@ -41,6 +41,7 @@ struct sk_broker {
     struct sk_group_coordinator *groups; /* src/group/ */
     struct sk_txn_state *txn;            /* src/txn/: producer ids */
     struct sk_fetch_state *fetch;        /* src/api/fetch*.c: sessions, parked fetches */
+    void *maintenance;                   /* periodic tasks (src/server/maintenance.c) */
 };
 
 /* Call after every metadata log append: brings partitions, configs and
