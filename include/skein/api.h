@@ -47,6 +47,10 @@ void sk_api_on_frame(void *broker, struct sk_conn *conn, struct sk_frame *frame)
 
 /* Encodes req->resp at req->version, sends it, frees the request. */
 void sk_request_respond(struct sk_request *req);
+/* Sends [size][header] + segs (a handler's own encoding, e.g. fetch's file
+ * segments); the segments pass to the reactor in all cases. Frees the request. */
+struct sk_seg;
+void sk_request_respond_segs(struct sk_request *req, const struct sk_seg *segs, unsigned n);
 /* Completes a request that gets no response; frees it. */
 void sk_request_drop(struct sk_request *req);
 /* Arena allocation that cannot fail silently: a request out of memory is
@@ -61,6 +65,9 @@ void sk_api_versions(struct sk_request *req);
 void sk_api_versions_fill(struct sk_request *req); /* the answer, without sending it */
 void sk_api_metadata(struct sk_request *req);
 void sk_api_describe_cluster(struct sk_request *req);
+void sk_api_fetch(struct sk_request *req);
+void sk_api_list_offsets(struct sk_request *req);
+void sk_api_delete_records(struct sk_request *req);
 /* Admin: topics, configs, log dirs, elections, reassignments, quotas, features. */
 void sk_api_create_topics(struct sk_request *req);
 void sk_api_delete_topics(struct sk_request *req);
