@@ -76,6 +76,8 @@ int main(int argc, char **argv)
         return 1;
     }
     rc = sk_server_run(&broker);
+    if (rc < 0)
+        sk_error("the reactor stopped on an error: %s", strerror(-rc));
     sk_info("shutting down");
     sk_server_close(&broker);
     sk_config_free(&cfg);
