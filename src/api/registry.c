@@ -8,8 +8,19 @@
 static const struct sk_api_entry entries[] = {
     {0, 0, 11, sk_api_produce},
     {3, 0, 12, sk_api_metadata},
+    {8, 0, 9, sk_api_offset_commit},
+    {9, 0, 9, sk_api_offset_fetch},
+    {10, 0, 6, sk_api_find_coordinator},
+    {11, 0, 9, sk_api_join_group},
+    {12, 0, 4, sk_api_heartbeat},
+    {13, 0, 5, sk_api_leave_group},
+    {14, 0, 5, sk_api_sync_group},
+    {15, 0, 5, sk_api_describe_groups},
+    {16, 0, 5, sk_api_list_groups},
     {18, 0, 4, sk_api_versions},
     {22, 0, 5, sk_api_init_producer_id},
+    {42, 0, 2, sk_api_delete_groups},
+    {47, 0, 0, sk_api_offset_delete},
     {60, 0, 1, sk_api_describe_cluster},
 };
 

@@ -10,6 +10,7 @@
 #include "gen/kp_all.h"
 #include "skein/api.h"
 #include "skein/config.h"
+#include "skein/group.h"
 #include "skein/logging.h"
 #include "skein/metalog.h"
 #include "skein/net.h"
@@ -159,6 +160,10 @@ int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t
         snprintf(err, errlen, "cannot open the partition logs in %s", cfg->log_dirs[0]);
         return -EIO;
     }
+    if (sk_groups_open(b) < 0) {
+        snprintf(err, errlen, "cannot load the group coordinator's state from __consumer_offsets");
+        return -EIO;
+    }
     sk_info("Skein started: node %d, cluster %s", b->node_id, b->cluster_id);
     return 0;
 }
@@ -179,6 +184,7 @@ void sk_server_close(struct sk_broker *b)
     /* Partitions first: their parked requests are answered (and dropped by
      * the stopped reactor) before the shard's connections are freed. */
     sk_partitions_close_all(b);
+    sk_groups_close(b);
     sk_producer_ids_free(b);
     if (b->shard)
         sk_shard_destroy(b->shard);
