@@ -9,7 +9,11 @@ pkgs=(meson ninja-build pkg-config gcc python3 liburing-dev liblz4-dev libzstd-d
       libsnappy-dev zlib1g-dev)
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(libcriterion-dev librdkafka-dev kcat python3-kafka python3-confluent-kafka
-         clang libclang-rt-14-dev nodejs npm golang-go golang-github-shopify-sarama-dev)
+         clang libclang-rt-14-dev python3-snappy python3-lz4 python3-zstandard
+         golang-go golang-github-shopify-sarama-dev)
+  # Node.js may come from elsewhere (nodesource) with its own npm: Debian's
+  # packages only when there is no npm at all.
+  command -v npm >/dev/null || pkgs+=(nodejs npm)
 fi
 
 missing=()

@@ -308,7 +308,7 @@ def dec_scalar(e, f, lhs, msg, compact):
         raise SystemExit(f"{msg.path}: no decoder for {t}")
 
 
-def dec_field(e, f, lhs, msg):
+def dec_field(e, f, lhs, msg, in_tag=False):
     compact = compact_expr(f, msg)
     if f.is_array:
         e("{")
@@ -330,7 +330,23 @@ def dec_field(e, f, lhs, msg):
         e.ind -= 1
         e("}")
     elif f.struct:
-        if f.nullable:
+        if f.nullable and in_tag:
+            # Kafka marks a nullable struct inside a tagged field with an
+            # unsigned varint, 0 for null (NullableStructMessage.json in
+            # Kafka's generator tests); the untagged form below is an int8.
+            e("{")
+            e.ind += 1
+            e("uint32_t present;")
+            e("KP_TRY(kp_read_uvarint(r, &present));")
+            e(f"{lhs} = NULL;")
+            e.block("if (present > 0)")
+            e(f"{lhs} = kp_arena_alloc(r->arena, sizeof *{lhs});")
+            e(f"if (!{lhs}) return KP_E_NOMEM;")
+            e(f"KP_TRY({f.struct.cname}_dec({lhs}, r, v));")
+            e.end()
+            e.ind -= 1
+            e("}")
+        elif f.nullable:
             e("{")
             e.ind += 1
             e("int8_t present;")
@@ -383,7 +399,7 @@ def gen_dec(e, s):
             e(f"case {f.tag}:")
             e.ind += 1
             e.block(f"if ({vcond(f.tagged, msg.valid)})")
-            dec_field(e, f, f"m->{f.cname}", msg)
+            dec_field(e, f, f"m->{f.cname}", msg, in_tag=True)
             e("known = 1;")
             e.end()
             e("break;")
@@ -437,6 +453,7 @@ def enc_field(e, f, lhs, msg):
             e("KP_TRY(kp_write_i8(w, -1));")
             e.end("} else {")
             e.ind += 1
+            e("/* 1 reads as present both as an int8 and as a tagged field's uvarint. */")
             e("KP_TRY(kp_write_i8(w, 1));")
             e(f"KP_TRY({f.struct.cname}_enc({lhs}, w, v));")
             e.end()
@@ -700,19 +717,44 @@ def reorder_structs(msg):
     msg.structs = list(reversed(order))
 
 
+def default_checked(msg):
+    """Structs whose _is_default is called: those of tagged struct fields (an
+    equal-to-default value is not sent) and, transitively, the structs they
+    embed. Emitting it for the others would leave unused static functions,
+    an error under clang's -Wunused-function -Werror."""
+    need = set()
+
+    def add(s):
+        if s.cname in need:
+            return
+        need.add(s.cname)
+        for f in s.fields:
+            if f.struct and not f.is_array and not f.nullable:
+                add(f.struct)
+
+    for s in msg.structs:
+        for f in s.fields:
+            if f.tagged and f.struct and not f.is_array and not f.nullable:
+                add(f.struct)
+    return need
+
+
 def gen_source(msg):
     e = Emitter()
     e(BANNER.format(src=msg.path).rstrip(), f'#include "gen/{msg.prefix}.h"', "")
     structs = list(reversed(msg.structs))
+    checked = default_checked(msg)
     for s in structs:
         e(f"static int {s.cname}_dec({s.cname} *m, kp_reader *r, int16_t v);",
           f"static int {s.cname}_enc(const {s.cname} *m, kp_writer *w, int16_t v);",
-          f"static size_t {s.cname}_sz(const {s.cname} *m, int16_t v);",
-          f"static inline bool {s.cname}_is_default(const {s.cname} *m);")
+          f"static size_t {s.cname}_sz(const {s.cname} *m, int16_t v);")
+        if s.cname in checked:
+            e(f"static inline bool {s.cname}_is_default(const {s.cname} *m);")
     e("")
     for s in structs:
         gen_init(e, s)
-        gen_is_default(e, s)
+        if s.cname in checked:
+            gen_is_default(e, s)
         gen_dec(e, s)
         gen_enc(e, s)
         gen_size(e, s)

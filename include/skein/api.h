@@ -61,6 +61,21 @@ void sk_api_versions(struct sk_request *req);
 void sk_api_versions_fill(struct sk_request *req); /* the answer, without sending it */
 void sk_api_metadata(struct sk_request *req);
 void sk_api_describe_cluster(struct sk_request *req);
+/* Admin: topics, configs, log dirs, elections, reassignments, quotas, features. */
+void sk_api_create_topics(struct sk_request *req);
+void sk_api_delete_topics(struct sk_request *req);
+void sk_api_create_partitions(struct sk_request *req);
+void sk_api_describe_configs(struct sk_request *req);
+void sk_api_alter_configs(struct sk_request *req);
+void sk_api_incremental_alter_configs(struct sk_request *req);
+void sk_api_describe_log_dirs(struct sk_request *req);
+void sk_api_elect_leaders(struct sk_request *req);
+void sk_api_list_partition_reassignments(struct sk_request *req);
+void sk_api_alter_partition_reassignments(struct sk_request *req);
+void sk_api_describe_client_quotas(struct sk_request *req);
+void sk_api_alter_client_quotas(struct sk_request *req);
+void sk_api_update_features(struct sk_request *req);
+void sk_api_describe_topic_partitions(struct sk_request *req);
 /* Groups and committed offsets (src/api/group_*.c, offsets_*.c). */
 void sk_api_find_coordinator(struct sk_request *req);
 void sk_api_join_group(struct sk_request *req);

@@ -39,6 +39,7 @@ struct sk_broker {
 
     struct sk_group_coordinator *groups; /* src/group/ */
     struct sk_txn_state *txn;            /* src/txn/: producer ids */
+    void *maintenance;                   /* periodic tasks (src/server/maintenance.c) */
 };
 
 /* Call after every metadata log append: brings partitions, configs and

@@ -15,6 +15,12 @@
 /* Kafka's rule: 1-249 characters of [a-zA-Z0-9._-], not "." or "..". */
 bool sk_topic_name_valid(kp_str name);
 
+/* A client-chosen replica list for one partition (CreateTopics). */
+struct sk_replica_assignment {
+    int32_t partition;
+    kp_arr_i32 brokers;
+};
+
 struct sk_topic_spec {
     kp_str name;
     int32_t partitions;          /* -1: num.partitions */
@@ -22,12 +28,92 @@ struct sk_topic_spec {
     const kp_str *config_names;  /* topic config overrides */
     const kp_str *config_values;
     int nconfigs;
+    /* Manual placement (partitions and replication_factor must then be -1). */
+    const struct sk_replica_assignment *assignments;
+    int nassignments;
+};
+
+/* What a successful (or validated) creation made. */
+struct sk_topic_created {
+    kp_uuid id;
+    int32_t partitions;
+    int16_t replication_factor;
 };
 
 /* Validates and, unless validate_only, creates the topic through the metadata
  * log. Returns a Kafka error code; msg (may be NULL) gets Kafka's message. */
 int16_t sk_topic_create(struct sk_broker *b, const struct sk_topic_spec *spec, bool validate_only,
                         char *msg, size_t msglen);
+/* Same, reporting what was (or would be) created in *out. */
+int16_t sk_topic_create_ex(struct sk_broker *b, const struct sk_topic_spec *spec,
+                           bool validate_only, struct sk_topic_created *out, char *msg,
+                           size_t msglen);
+/* Kafka's message for an illegal topic name (empty if the name is legal). */
+void sk_topic_name_problem(kp_str name, char *msg, size_t msglen);
+/* Kafka's internal topics: the group and transaction state logs. */
+bool sk_topic_is_internal(const char *name);
+
+/* Removes the topics (ids that exist in the image) in one metadata batch. */
+int16_t sk_topics_delete(struct sk_broker *b, const kp_uuid *ids, int n, char *msg,
+                         size_t msglen);
+
+/* CreatePartitions for one topic: grows it to count partitions, placed by
+ * assignments (count - current lists) or automatically. */
+int16_t sk_partitions_add(struct sk_broker *b, kp_str topic, int32_t count,
+                          const kp_arr_i32 *assignments, int32_t nassignments,
+                          bool validate_only, char *msg, size_t msglen);
+
+/* One change to a config resource. op is IncrementalAlterConfigs' operation:
+ * 0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT. */
+struct sk_config_op {
+    kp_str name;
+    int8_t op;
+    kp_str value;
+};
+#define SK_CONFIG_OP_SET 0
+#define SK_CONFIG_OP_DELETE 1
+#define SK_CONFIG_OP_APPEND 2
+#define SK_CONFIG_OP_SUBTRACT 3
+
+/* Alters a TOPIC or BROKER resource (AlterConfigs when replace is true: the
+ * ops become the full set of overrides; IncrementalAlterConfigs otherwise).
+ * Validated as Kafka does, written as ConfigRecords, and applied live. */
+int16_t sk_configs_alter(struct sk_broker *b, int8_t resource_type, kp_str resource_name,
+                         const struct sk_config_op *ops, int nops, bool replace,
+                         bool validate_only, char *msg, size_t msglen);
+
+/* Re-applies the dynamic broker configs of the image to b->cfg (start-up,
+ * after the metadata log is replayed). Returns 0, or -EINVAL if a stored
+ * value no longer applies (the others are applied anyway). */
+int sk_controller_apply_dynamic_configs(struct sk_broker *b);
+
+/* AlterClientQuotas for one entity: entity types "user", "client-id", "ip";
+ * a null name is the default entity. */
+struct sk_quota_entity {
+    kp_str type;
+    kp_str name;
+};
+struct sk_quota_op {
+    kp_str key;
+    double value;
+    bool remove;
+};
+int16_t sk_quotas_alter(struct sk_broker *b, const struct sk_quota_entity *entity, int nentity,
+                        const struct sk_quota_op *ops, int nops, bool validate_only, char *msg,
+                        size_t msglen);
+
+/* UpdateFeatures for one feature. upgrade_type: 1 upgrade, 2 safe downgrade,
+ * 3 unsafe downgrade. */
+int16_t sk_feature_update(struct sk_broker *b, kp_str feature, int16_t level,
+                          int8_t upgrade_type, bool validate_only, char *msg, size_t msglen);
+
+/* Kafka's checks on a client-chosen replica list (brokers registered, none
+ * twice, not empty). */
+int16_t sk_replica_list_check(const struct sk_meta_image *img, kp_arr_i32 brokers,
+                                     char *msg, size_t msglen);
+
+/* Kafka's default message for an error code (ApiError without a message). */
+const char *sk_err_message(int16_t code);
 
 /* Metadata/Produce auto-creation: creates name with the broker defaults if
  * auto.create.topics.enable is on. 0 if the topic exists afterwards. */

@@ -71,6 +71,14 @@ int16_t sk_partition_append(struct sk_partition *p, uint8_t *batches, size_t len
 void sk_partition_when_durable(struct sk_partition *p, int64_t offset, sk_durable_fn cb,
                                void *arg);
 
+/* Starts an fdatasync of the partition's unflushed data (relaxed topics
+ * whose flush.ms or flush.messages is due). */
+void sk_partition_flush_async(struct sk_partition *p);
+
+/* Periodic retention, flushes and checkpoints on the broker's shard. */
+int sk_maintenance_start(struct sk_broker *b);
+void sk_maintenance_stop(struct sk_broker *b);
+
 /* Wakes fetches parked on this partition (the high watermark moved). */
 typedef void (*sk_hw_listener_fn)(struct sk_broker *b, struct sk_partition *p);
 void sk_partition_set_hw_listener(struct sk_broker *b, sk_hw_listener_fn fn);

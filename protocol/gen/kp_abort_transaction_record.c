@@ -4,19 +4,11 @@
 static int kp_abort_transaction_record_dec(kp_abort_transaction_record *m, kp_reader *r, int16_t v);
 static int kp_abort_transaction_record_enc(const kp_abort_transaction_record *m, kp_writer *w, int16_t v);
 static size_t kp_abort_transaction_record_sz(const kp_abort_transaction_record *m, int16_t v);
-static inline bool kp_abort_transaction_record_is_default(const kp_abort_transaction_record *m);
 
 void kp_abort_transaction_record_init(kp_abort_transaction_record *m)
 {
     memset(m, 0, sizeof *m);
     m->reason = KP_STR_NULL;
-}
-
-static inline bool kp_abort_transaction_record_is_default(const kp_abort_transaction_record *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->reason, NULL)) return false;
-    return true;
 }
 
 static int kp_abort_transaction_record_dec(kp_abort_transaction_record *m, kp_reader *r, int16_t v)

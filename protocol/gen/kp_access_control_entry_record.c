@@ -4,7 +4,6 @@
 static int kp_access_control_entry_record_dec(kp_access_control_entry_record *m, kp_reader *r, int16_t v);
 static int kp_access_control_entry_record_enc(const kp_access_control_entry_record *m, kp_writer *w, int16_t v);
 static size_t kp_access_control_entry_record_sz(const kp_access_control_entry_record *m, int16_t v);
-static inline bool kp_access_control_entry_record_is_default(const kp_access_control_entry_record *m);
 
 void kp_access_control_entry_record_init(kp_access_control_entry_record *m)
 {
@@ -12,20 +11,6 @@ void kp_access_control_entry_record_init(kp_access_control_entry_record *m)
     m->resource_name = kp_str_c("");
     m->principal = kp_str_c("");
     m->host = kp_str_c("");
-}
-
-static inline bool kp_access_control_entry_record_is_default(const kp_access_control_entry_record *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->id)) return false;
-    if (m->resource_type != 0) return false;
-    if (!kp_str_eq_c(m->resource_name, "")) return false;
-    if (m->pattern_type != 0) return false;
-    if (!kp_str_eq_c(m->principal, "")) return false;
-    if (!kp_str_eq_c(m->host, "")) return false;
-    if (m->operation != 0) return false;
-    if (m->permission_type != 0) return false;
-    return true;
 }
 
 static int kp_access_control_entry_record_dec(kp_access_control_entry_record *m, kp_reader *r, int16_t v)

@@ -4,23 +4,12 @@
 static int kp_add_offsets_to_txn_request_dec(kp_add_offsets_to_txn_request *m, kp_reader *r, int16_t v);
 static int kp_add_offsets_to_txn_request_enc(const kp_add_offsets_to_txn_request *m, kp_writer *w, int16_t v);
 static size_t kp_add_offsets_to_txn_request_sz(const kp_add_offsets_to_txn_request *m, int16_t v);
-static inline bool kp_add_offsets_to_txn_request_is_default(const kp_add_offsets_to_txn_request *m);
 
 void kp_add_offsets_to_txn_request_init(kp_add_offsets_to_txn_request *m)
 {
     memset(m, 0, sizeof *m);
     m->transactional_id = kp_str_c("");
     m->group_id = kp_str_c("");
-}
-
-static inline bool kp_add_offsets_to_txn_request_is_default(const kp_add_offsets_to_txn_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->transactional_id, "")) return false;
-    if (m->producer_id != 0) return false;
-    if (m->producer_epoch != 0) return false;
-    if (!kp_str_eq_c(m->group_id, "")) return false;
-    return true;
 }
 
 static int kp_add_offsets_to_txn_request_dec(kp_add_offsets_to_txn_request *m, kp_reader *r, int16_t v)

@@ -4,19 +4,10 @@
 static int kp_add_offsets_to_txn_response_dec(kp_add_offsets_to_txn_response *m, kp_reader *r, int16_t v);
 static int kp_add_offsets_to_txn_response_enc(const kp_add_offsets_to_txn_response *m, kp_writer *w, int16_t v);
 static size_t kp_add_offsets_to_txn_response_sz(const kp_add_offsets_to_txn_response *m, int16_t v);
-static inline bool kp_add_offsets_to_txn_response_is_default(const kp_add_offsets_to_txn_response *m);
 
 void kp_add_offsets_to_txn_response_init(kp_add_offsets_to_txn_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_add_offsets_to_txn_response_is_default(const kp_add_offsets_to_txn_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    return true;
 }
 
 static int kp_add_offsets_to_txn_response_dec(kp_add_offsets_to_txn_response *m, kp_reader *r, int16_t v)

@@ -4,28 +4,17 @@
 static int kp_add_partitions_to_txn_request_add_partitions_to_txn_topic_dec(kp_add_partitions_to_txn_request_add_partitions_to_txn_topic *m, kp_reader *r, int16_t v);
 static int kp_add_partitions_to_txn_request_add_partitions_to_txn_topic_enc(const kp_add_partitions_to_txn_request_add_partitions_to_txn_topic *m, kp_writer *w, int16_t v);
 static size_t kp_add_partitions_to_txn_request_add_partitions_to_txn_topic_sz(const kp_add_partitions_to_txn_request_add_partitions_to_txn_topic *m, int16_t v);
-static inline bool kp_add_partitions_to_txn_request_add_partitions_to_txn_topic_is_default(const kp_add_partitions_to_txn_request_add_partitions_to_txn_topic *m);
 static int kp_add_partitions_to_txn_request_add_partitions_to_txn_transaction_dec(kp_add_partitions_to_txn_request_add_partitions_to_txn_transaction *m, kp_reader *r, int16_t v);
 static int kp_add_partitions_to_txn_request_add_partitions_to_txn_transaction_enc(const kp_add_partitions_to_txn_request_add_partitions_to_txn_transaction *m, kp_writer *w, int16_t v);
 static size_t kp_add_partitions_to_txn_request_add_partitions_to_txn_transaction_sz(const kp_add_partitions_to_txn_request_add_partitions_to_txn_transaction *m, int16_t v);
-static inline bool kp_add_partitions_to_txn_request_add_partitions_to_txn_transaction_is_default(const kp_add_partitions_to_txn_request_add_partitions_to_txn_transaction *m);
 static int kp_add_partitions_to_txn_request_dec(kp_add_partitions_to_txn_request *m, kp_reader *r, int16_t v);
 static int kp_add_partitions_to_txn_request_enc(const kp_add_partitions_to_txn_request *m, kp_writer *w, int16_t v);
 static size_t kp_add_partitions_to_txn_request_sz(const kp_add_partitions_to_txn_request *m, int16_t v);
-static inline bool kp_add_partitions_to_txn_request_is_default(const kp_add_partitions_to_txn_request *m);
 
 void kp_add_partitions_to_txn_request_add_partitions_to_txn_topic_init(kp_add_partitions_to_txn_request_add_partitions_to_txn_topic *m)
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
-}
-
-static inline bool kp_add_partitions_to_txn_request_add_partitions_to_txn_topic_is_default(const kp_add_partitions_to_txn_request_add_partitions_to_txn_topic *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_add_partitions_to_txn_request_add_partitions_to_txn_topic_dec(kp_add_partitions_to_txn_request_add_partitions_to_txn_topic *m, kp_reader *r, int16_t v)
@@ -108,17 +97,6 @@ void kp_add_partitions_to_txn_request_add_partitions_to_txn_transaction_init(kp_
 {
     memset(m, 0, sizeof *m);
     m->transactional_id = kp_str_c("");
-}
-
-static inline bool kp_add_partitions_to_txn_request_add_partitions_to_txn_transaction_is_default(const kp_add_partitions_to_txn_request_add_partitions_to_txn_transaction *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->transactional_id, "")) return false;
-    if (m->producer_id != 0) return false;
-    if (m->producer_epoch != 0) return false;
-    if (m->verify_only != false) return false;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_add_partitions_to_txn_request_add_partitions_to_txn_transaction_dec(kp_add_partitions_to_txn_request_add_partitions_to_txn_transaction *m, kp_reader *r, int16_t v)
@@ -236,17 +214,6 @@ void kp_add_partitions_to_txn_request_init(kp_add_partitions_to_txn_request *m)
 {
     memset(m, 0, sizeof *m);
     m->v3_and_below_transactional_id = kp_str_c("");
-}
-
-static inline bool kp_add_partitions_to_txn_request_is_default(const kp_add_partitions_to_txn_request *m)
-{
-    (void)m;
-    if (m->transactions.n != 0) return false;
-    if (!kp_str_eq_c(m->v3_and_below_transactional_id, "")) return false;
-    if (m->v3_and_below_producer_id != 0) return false;
-    if (m->v3_and_below_producer_epoch != 0) return false;
-    if (m->v3_and_below_topics.n != 0) return false;
-    return true;
 }
 
 static int kp_add_partitions_to_txn_request_dec(kp_add_partitions_to_txn_request *m, kp_reader *r, int16_t v)

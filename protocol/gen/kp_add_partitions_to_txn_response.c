@@ -4,31 +4,19 @@
 static int kp_add_partitions_to_txn_response_add_partitions_to_txn_partition_result_dec(kp_add_partitions_to_txn_response_add_partitions_to_txn_partition_result *m, kp_reader *r, int16_t v);
 static int kp_add_partitions_to_txn_response_add_partitions_to_txn_partition_result_enc(const kp_add_partitions_to_txn_response_add_partitions_to_txn_partition_result *m, kp_writer *w, int16_t v);
 static size_t kp_add_partitions_to_txn_response_add_partitions_to_txn_partition_result_sz(const kp_add_partitions_to_txn_response_add_partitions_to_txn_partition_result *m, int16_t v);
-static inline bool kp_add_partitions_to_txn_response_add_partitions_to_txn_partition_result_is_default(const kp_add_partitions_to_txn_response_add_partitions_to_txn_partition_result *m);
 static int kp_add_partitions_to_txn_response_add_partitions_to_txn_topic_result_dec(kp_add_partitions_to_txn_response_add_partitions_to_txn_topic_result *m, kp_reader *r, int16_t v);
 static int kp_add_partitions_to_txn_response_add_partitions_to_txn_topic_result_enc(const kp_add_partitions_to_txn_response_add_partitions_to_txn_topic_result *m, kp_writer *w, int16_t v);
 static size_t kp_add_partitions_to_txn_response_add_partitions_to_txn_topic_result_sz(const kp_add_partitions_to_txn_response_add_partitions_to_txn_topic_result *m, int16_t v);
-static inline bool kp_add_partitions_to_txn_response_add_partitions_to_txn_topic_result_is_default(const kp_add_partitions_to_txn_response_add_partitions_to_txn_topic_result *m);
 static int kp_add_partitions_to_txn_response_add_partitions_to_txn_result_dec(kp_add_partitions_to_txn_response_add_partitions_to_txn_result *m, kp_reader *r, int16_t v);
 static int kp_add_partitions_to_txn_response_add_partitions_to_txn_result_enc(const kp_add_partitions_to_txn_response_add_partitions_to_txn_result *m, kp_writer *w, int16_t v);
 static size_t kp_add_partitions_to_txn_response_add_partitions_to_txn_result_sz(const kp_add_partitions_to_txn_response_add_partitions_to_txn_result *m, int16_t v);
-static inline bool kp_add_partitions_to_txn_response_add_partitions_to_txn_result_is_default(const kp_add_partitions_to_txn_response_add_partitions_to_txn_result *m);
 static int kp_add_partitions_to_txn_response_dec(kp_add_partitions_to_txn_response *m, kp_reader *r, int16_t v);
 static int kp_add_partitions_to_txn_response_enc(const kp_add_partitions_to_txn_response *m, kp_writer *w, int16_t v);
 static size_t kp_add_partitions_to_txn_response_sz(const kp_add_partitions_to_txn_response *m, int16_t v);
-static inline bool kp_add_partitions_to_txn_response_is_default(const kp_add_partitions_to_txn_response *m);
 
 void kp_add_partitions_to_txn_response_add_partitions_to_txn_partition_result_init(kp_add_partitions_to_txn_response_add_partitions_to_txn_partition_result *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_add_partitions_to_txn_response_add_partitions_to_txn_partition_result_is_default(const kp_add_partitions_to_txn_response_add_partitions_to_txn_partition_result *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->partition_error_code != 0) return false;
-    return true;
 }
 
 static int kp_add_partitions_to_txn_response_add_partitions_to_txn_partition_result_dec(kp_add_partitions_to_txn_response_add_partitions_to_txn_partition_result *m, kp_reader *r, int16_t v)
@@ -95,14 +83,6 @@ void kp_add_partitions_to_txn_response_add_partitions_to_txn_topic_result_init(k
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
-}
-
-static inline bool kp_add_partitions_to_txn_response_add_partitions_to_txn_topic_result_is_default(const kp_add_partitions_to_txn_response_add_partitions_to_txn_topic_result *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->results_by_partition.n != 0) return false;
-    return true;
 }
 
 static int kp_add_partitions_to_txn_response_add_partitions_to_txn_topic_result_dec(kp_add_partitions_to_txn_response_add_partitions_to_txn_topic_result *m, kp_reader *r, int16_t v)
@@ -187,14 +167,6 @@ void kp_add_partitions_to_txn_response_add_partitions_to_txn_result_init(kp_add_
     m->transactional_id = kp_str_c("");
 }
 
-static inline bool kp_add_partitions_to_txn_response_add_partitions_to_txn_result_is_default(const kp_add_partitions_to_txn_response_add_partitions_to_txn_result *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->transactional_id, "")) return false;
-    if (m->topic_results.n != 0) return false;
-    return true;
-}
-
 static int kp_add_partitions_to_txn_response_add_partitions_to_txn_result_dec(kp_add_partitions_to_txn_response_add_partitions_to_txn_result *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 3;
@@ -276,16 +248,6 @@ static size_t kp_add_partitions_to_txn_response_add_partitions_to_txn_result_sz(
 void kp_add_partitions_to_txn_response_init(kp_add_partitions_to_txn_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_add_partitions_to_txn_response_is_default(const kp_add_partitions_to_txn_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (m->results_by_transaction.n != 0) return false;
-    if (m->results_by_topic_v3_and_below.n != 0) return false;
-    return true;
 }
 
 static int kp_add_partitions_to_txn_response_dec(kp_add_partitions_to_txn_response *m, kp_reader *r, int16_t v)

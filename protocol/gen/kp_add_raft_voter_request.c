@@ -4,26 +4,15 @@
 static int kp_add_raft_voter_request_listener_dec(kp_add_raft_voter_request_listener *m, kp_reader *r, int16_t v);
 static int kp_add_raft_voter_request_listener_enc(const kp_add_raft_voter_request_listener *m, kp_writer *w, int16_t v);
 static size_t kp_add_raft_voter_request_listener_sz(const kp_add_raft_voter_request_listener *m, int16_t v);
-static inline bool kp_add_raft_voter_request_listener_is_default(const kp_add_raft_voter_request_listener *m);
 static int kp_add_raft_voter_request_dec(kp_add_raft_voter_request *m, kp_reader *r, int16_t v);
 static int kp_add_raft_voter_request_enc(const kp_add_raft_voter_request *m, kp_writer *w, int16_t v);
 static size_t kp_add_raft_voter_request_sz(const kp_add_raft_voter_request *m, int16_t v);
-static inline bool kp_add_raft_voter_request_is_default(const kp_add_raft_voter_request *m);
 
 void kp_add_raft_voter_request_listener_init(kp_add_raft_voter_request_listener *m)
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
     m->host = kp_str_c("");
-}
-
-static inline bool kp_add_raft_voter_request_listener_is_default(const kp_add_raft_voter_request_listener *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (!kp_str_eq_c(m->host, "")) return false;
-    if (m->port != 0) return false;
-    return true;
 }
 
 static int kp_add_raft_voter_request_listener_dec(kp_add_raft_voter_request_listener *m, kp_reader *r, int16_t v)
@@ -99,17 +88,6 @@ void kp_add_raft_voter_request_init(kp_add_raft_voter_request *m)
 {
     memset(m, 0, sizeof *m);
     m->cluster_id = kp_str_c("");
-}
-
-static inline bool kp_add_raft_voter_request_is_default(const kp_add_raft_voter_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->cluster_id, "")) return false;
-    if (m->timeout_ms != 0) return false;
-    if (m->voter_id != 0) return false;
-    if (!kp_uuid_is_zero(&m->voter_directory_id)) return false;
-    if (m->listeners.n != 0) return false;
-    return true;
 }
 
 static int kp_add_raft_voter_request_dec(kp_add_raft_voter_request *m, kp_reader *r, int16_t v)

@@ -4,20 +4,11 @@
 static int kp_allocate_producer_ids_request_dec(kp_allocate_producer_ids_request *m, kp_reader *r, int16_t v);
 static int kp_allocate_producer_ids_request_enc(const kp_allocate_producer_ids_request *m, kp_writer *w, int16_t v);
 static size_t kp_allocate_producer_ids_request_sz(const kp_allocate_producer_ids_request *m, int16_t v);
-static inline bool kp_allocate_producer_ids_request_is_default(const kp_allocate_producer_ids_request *m);
 
 void kp_allocate_producer_ids_request_init(kp_allocate_producer_ids_request *m)
 {
     memset(m, 0, sizeof *m);
     m->broker_epoch = INT64_C(-1);
-}
-
-static inline bool kp_allocate_producer_ids_request_is_default(const kp_allocate_producer_ids_request *m)
-{
-    (void)m;
-    if (m->broker_id != 0) return false;
-    if (m->broker_epoch != INT64_C(-1)) return false;
-    return true;
 }
 
 static int kp_allocate_producer_ids_request_dec(kp_allocate_producer_ids_request *m, kp_reader *r, int16_t v)

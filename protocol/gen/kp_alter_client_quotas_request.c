@@ -4,33 +4,21 @@
 static int kp_alter_client_quotas_request_entity_data_dec(kp_alter_client_quotas_request_entity_data *m, kp_reader *r, int16_t v);
 static int kp_alter_client_quotas_request_entity_data_enc(const kp_alter_client_quotas_request_entity_data *m, kp_writer *w, int16_t v);
 static size_t kp_alter_client_quotas_request_entity_data_sz(const kp_alter_client_quotas_request_entity_data *m, int16_t v);
-static inline bool kp_alter_client_quotas_request_entity_data_is_default(const kp_alter_client_quotas_request_entity_data *m);
 static int kp_alter_client_quotas_request_op_data_dec(kp_alter_client_quotas_request_op_data *m, kp_reader *r, int16_t v);
 static int kp_alter_client_quotas_request_op_data_enc(const kp_alter_client_quotas_request_op_data *m, kp_writer *w, int16_t v);
 static size_t kp_alter_client_quotas_request_op_data_sz(const kp_alter_client_quotas_request_op_data *m, int16_t v);
-static inline bool kp_alter_client_quotas_request_op_data_is_default(const kp_alter_client_quotas_request_op_data *m);
 static int kp_alter_client_quotas_request_entry_data_dec(kp_alter_client_quotas_request_entry_data *m, kp_reader *r, int16_t v);
 static int kp_alter_client_quotas_request_entry_data_enc(const kp_alter_client_quotas_request_entry_data *m, kp_writer *w, int16_t v);
 static size_t kp_alter_client_quotas_request_entry_data_sz(const kp_alter_client_quotas_request_entry_data *m, int16_t v);
-static inline bool kp_alter_client_quotas_request_entry_data_is_default(const kp_alter_client_quotas_request_entry_data *m);
 static int kp_alter_client_quotas_request_dec(kp_alter_client_quotas_request *m, kp_reader *r, int16_t v);
 static int kp_alter_client_quotas_request_enc(const kp_alter_client_quotas_request *m, kp_writer *w, int16_t v);
 static size_t kp_alter_client_quotas_request_sz(const kp_alter_client_quotas_request *m, int16_t v);
-static inline bool kp_alter_client_quotas_request_is_default(const kp_alter_client_quotas_request *m);
 
 void kp_alter_client_quotas_request_entity_data_init(kp_alter_client_quotas_request_entity_data *m)
 {
     memset(m, 0, sizeof *m);
     m->entity_type = kp_str_c("");
     m->entity_name = kp_str_c("");
-}
-
-static inline bool kp_alter_client_quotas_request_entity_data_is_default(const kp_alter_client_quotas_request_entity_data *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->entity_type, "")) return false;
-    if (!kp_str_eq_c(m->entity_name, "")) return false;
-    return true;
 }
 
 static int kp_alter_client_quotas_request_entity_data_dec(kp_alter_client_quotas_request_entity_data *m, kp_reader *r, int16_t v)
@@ -97,15 +85,6 @@ void kp_alter_client_quotas_request_op_data_init(kp_alter_client_quotas_request_
 {
     memset(m, 0, sizeof *m);
     m->key = kp_str_c("");
-}
-
-static inline bool kp_alter_client_quotas_request_op_data_is_default(const kp_alter_client_quotas_request_op_data *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->key, "")) return false;
-    if (m->value != 0) return false;
-    if (m->remove != false) return false;
-    return true;
 }
 
 static int kp_alter_client_quotas_request_op_data_dec(kp_alter_client_quotas_request_op_data *m, kp_reader *r, int16_t v)
@@ -180,14 +159,6 @@ static size_t kp_alter_client_quotas_request_op_data_sz(const kp_alter_client_qu
 void kp_alter_client_quotas_request_entry_data_init(kp_alter_client_quotas_request_entry_data *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_alter_client_quotas_request_entry_data_is_default(const kp_alter_client_quotas_request_entry_data *m)
-{
-    (void)m;
-    if (m->entity.n != 0) return false;
-    if (m->ops.n != 0) return false;
-    return true;
 }
 
 static int kp_alter_client_quotas_request_entry_data_dec(kp_alter_client_quotas_request_entry_data *m, kp_reader *r, int16_t v)
@@ -285,14 +256,6 @@ static size_t kp_alter_client_quotas_request_entry_data_sz(const kp_alter_client
 void kp_alter_client_quotas_request_init(kp_alter_client_quotas_request *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_alter_client_quotas_request_is_default(const kp_alter_client_quotas_request *m)
-{
-    (void)m;
-    if (m->entries.n != 0) return false;
-    if (m->validate_only != false) return false;
-    return true;
 }
 
 static int kp_alter_client_quotas_request_dec(kp_alter_client_quotas_request *m, kp_reader *r, int16_t v)

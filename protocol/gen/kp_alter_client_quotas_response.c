@@ -4,29 +4,18 @@
 static int kp_alter_client_quotas_response_entity_data_dec(kp_alter_client_quotas_response_entity_data *m, kp_reader *r, int16_t v);
 static int kp_alter_client_quotas_response_entity_data_enc(const kp_alter_client_quotas_response_entity_data *m, kp_writer *w, int16_t v);
 static size_t kp_alter_client_quotas_response_entity_data_sz(const kp_alter_client_quotas_response_entity_data *m, int16_t v);
-static inline bool kp_alter_client_quotas_response_entity_data_is_default(const kp_alter_client_quotas_response_entity_data *m);
 static int kp_alter_client_quotas_response_entry_data_dec(kp_alter_client_quotas_response_entry_data *m, kp_reader *r, int16_t v);
 static int kp_alter_client_quotas_response_entry_data_enc(const kp_alter_client_quotas_response_entry_data *m, kp_writer *w, int16_t v);
 static size_t kp_alter_client_quotas_response_entry_data_sz(const kp_alter_client_quotas_response_entry_data *m, int16_t v);
-static inline bool kp_alter_client_quotas_response_entry_data_is_default(const kp_alter_client_quotas_response_entry_data *m);
 static int kp_alter_client_quotas_response_dec(kp_alter_client_quotas_response *m, kp_reader *r, int16_t v);
 static int kp_alter_client_quotas_response_enc(const kp_alter_client_quotas_response *m, kp_writer *w, int16_t v);
 static size_t kp_alter_client_quotas_response_sz(const kp_alter_client_quotas_response *m, int16_t v);
-static inline bool kp_alter_client_quotas_response_is_default(const kp_alter_client_quotas_response *m);
 
 void kp_alter_client_quotas_response_entity_data_init(kp_alter_client_quotas_response_entity_data *m)
 {
     memset(m, 0, sizeof *m);
     m->entity_type = kp_str_c("");
     m->entity_name = kp_str_c("");
-}
-
-static inline bool kp_alter_client_quotas_response_entity_data_is_default(const kp_alter_client_quotas_response_entity_data *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->entity_type, "")) return false;
-    if (!kp_str_eq_c(m->entity_name, "")) return false;
-    return true;
 }
 
 static int kp_alter_client_quotas_response_entity_data_dec(kp_alter_client_quotas_response_entity_data *m, kp_reader *r, int16_t v)
@@ -93,15 +82,6 @@ void kp_alter_client_quotas_response_entry_data_init(kp_alter_client_quotas_resp
 {
     memset(m, 0, sizeof *m);
     m->error_message = kp_str_c("");
-}
-
-static inline bool kp_alter_client_quotas_response_entry_data_is_default(const kp_alter_client_quotas_response_entry_data *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, "")) return false;
-    if (m->entity.n != 0) return false;
-    return true;
 }
 
 static int kp_alter_client_quotas_response_entry_data_dec(kp_alter_client_quotas_response_entry_data *m, kp_reader *r, int16_t v)
@@ -192,14 +172,6 @@ static size_t kp_alter_client_quotas_response_entry_data_sz(const kp_alter_clien
 void kp_alter_client_quotas_response_init(kp_alter_client_quotas_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_alter_client_quotas_response_is_default(const kp_alter_client_quotas_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->entries.n != 0) return false;
-    return true;
 }
 
 static int kp_alter_client_quotas_response_dec(kp_alter_client_quotas_response *m, kp_reader *r, int16_t v)

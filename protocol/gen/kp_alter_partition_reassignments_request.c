@@ -4,28 +4,17 @@
 static int kp_alter_partition_reassignments_request_reassignable_partition_dec(kp_alter_partition_reassignments_request_reassignable_partition *m, kp_reader *r, int16_t v);
 static int kp_alter_partition_reassignments_request_reassignable_partition_enc(const kp_alter_partition_reassignments_request_reassignable_partition *m, kp_writer *w, int16_t v);
 static size_t kp_alter_partition_reassignments_request_reassignable_partition_sz(const kp_alter_partition_reassignments_request_reassignable_partition *m, int16_t v);
-static inline bool kp_alter_partition_reassignments_request_reassignable_partition_is_default(const kp_alter_partition_reassignments_request_reassignable_partition *m);
 static int kp_alter_partition_reassignments_request_reassignable_topic_dec(kp_alter_partition_reassignments_request_reassignable_topic *m, kp_reader *r, int16_t v);
 static int kp_alter_partition_reassignments_request_reassignable_topic_enc(const kp_alter_partition_reassignments_request_reassignable_topic *m, kp_writer *w, int16_t v);
 static size_t kp_alter_partition_reassignments_request_reassignable_topic_sz(const kp_alter_partition_reassignments_request_reassignable_topic *m, int16_t v);
-static inline bool kp_alter_partition_reassignments_request_reassignable_topic_is_default(const kp_alter_partition_reassignments_request_reassignable_topic *m);
 static int kp_alter_partition_reassignments_request_dec(kp_alter_partition_reassignments_request *m, kp_reader *r, int16_t v);
 static int kp_alter_partition_reassignments_request_enc(const kp_alter_partition_reassignments_request *m, kp_writer *w, int16_t v);
 static size_t kp_alter_partition_reassignments_request_sz(const kp_alter_partition_reassignments_request *m, int16_t v);
-static inline bool kp_alter_partition_reassignments_request_is_default(const kp_alter_partition_reassignments_request *m);
 
 void kp_alter_partition_reassignments_request_reassignable_partition_init(kp_alter_partition_reassignments_request_reassignable_partition *m)
 {
     memset(m, 0, sizeof *m);
     m->replicas.n = -1;
-}
-
-static inline bool kp_alter_partition_reassignments_request_reassignable_partition_is_default(const kp_alter_partition_reassignments_request_reassignable_partition *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->replicas.n != -1) return false;
-    return true;
 }
 
 static int kp_alter_partition_reassignments_request_reassignable_partition_dec(kp_alter_partition_reassignments_request_reassignable_partition *m, kp_reader *r, int16_t v)
@@ -110,14 +99,6 @@ void kp_alter_partition_reassignments_request_reassignable_topic_init(kp_alter_p
     m->name = kp_str_c("");
 }
 
-static inline bool kp_alter_partition_reassignments_request_reassignable_topic_is_default(const kp_alter_partition_reassignments_request_reassignable_topic *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_alter_partition_reassignments_request_reassignable_topic_dec(kp_alter_partition_reassignments_request_reassignable_topic *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -198,14 +179,6 @@ void kp_alter_partition_reassignments_request_init(kp_alter_partition_reassignme
 {
     memset(m, 0, sizeof *m);
     m->timeout_ms = 60000;
-}
-
-static inline bool kp_alter_partition_reassignments_request_is_default(const kp_alter_partition_reassignments_request *m)
-{
-    (void)m;
-    if (m->timeout_ms != 60000) return false;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_alter_partition_reassignments_request_dec(kp_alter_partition_reassignments_request *m, kp_reader *r, int16_t v)

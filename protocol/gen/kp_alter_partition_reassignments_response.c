@@ -4,29 +4,17 @@
 static int kp_alter_partition_reassignments_response_reassignable_partition_response_dec(kp_alter_partition_reassignments_response_reassignable_partition_response *m, kp_reader *r, int16_t v);
 static int kp_alter_partition_reassignments_response_reassignable_partition_response_enc(const kp_alter_partition_reassignments_response_reassignable_partition_response *m, kp_writer *w, int16_t v);
 static size_t kp_alter_partition_reassignments_response_reassignable_partition_response_sz(const kp_alter_partition_reassignments_response_reassignable_partition_response *m, int16_t v);
-static inline bool kp_alter_partition_reassignments_response_reassignable_partition_response_is_default(const kp_alter_partition_reassignments_response_reassignable_partition_response *m);
 static int kp_alter_partition_reassignments_response_reassignable_topic_response_dec(kp_alter_partition_reassignments_response_reassignable_topic_response *m, kp_reader *r, int16_t v);
 static int kp_alter_partition_reassignments_response_reassignable_topic_response_enc(const kp_alter_partition_reassignments_response_reassignable_topic_response *m, kp_writer *w, int16_t v);
 static size_t kp_alter_partition_reassignments_response_reassignable_topic_response_sz(const kp_alter_partition_reassignments_response_reassignable_topic_response *m, int16_t v);
-static inline bool kp_alter_partition_reassignments_response_reassignable_topic_response_is_default(const kp_alter_partition_reassignments_response_reassignable_topic_response *m);
 static int kp_alter_partition_reassignments_response_dec(kp_alter_partition_reassignments_response *m, kp_reader *r, int16_t v);
 static int kp_alter_partition_reassignments_response_enc(const kp_alter_partition_reassignments_response *m, kp_writer *w, int16_t v);
 static size_t kp_alter_partition_reassignments_response_sz(const kp_alter_partition_reassignments_response *m, int16_t v);
-static inline bool kp_alter_partition_reassignments_response_is_default(const kp_alter_partition_reassignments_response *m);
 
 void kp_alter_partition_reassignments_response_reassignable_partition_response_init(kp_alter_partition_reassignments_response_reassignable_partition_response *m)
 {
     memset(m, 0, sizeof *m);
     m->error_message = kp_str_c("");
-}
-
-static inline bool kp_alter_partition_reassignments_response_reassignable_partition_response_is_default(const kp_alter_partition_reassignments_response_reassignable_partition_response *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, "")) return false;
-    return true;
 }
 
 static int kp_alter_partition_reassignments_response_reassignable_partition_response_dec(kp_alter_partition_reassignments_response_reassignable_partition_response *m, kp_reader *r, int16_t v)
@@ -102,14 +90,6 @@ void kp_alter_partition_reassignments_response_reassignable_topic_response_init(
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
-}
-
-static inline bool kp_alter_partition_reassignments_response_reassignable_topic_response_is_default(const kp_alter_partition_reassignments_response_reassignable_topic_response *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_alter_partition_reassignments_response_reassignable_topic_response_dec(kp_alter_partition_reassignments_response_reassignable_topic_response *m, kp_reader *r, int16_t v)
@@ -192,16 +172,6 @@ void kp_alter_partition_reassignments_response_init(kp_alter_partition_reassignm
 {
     memset(m, 0, sizeof *m);
     m->error_message = kp_str_c("");
-}
-
-static inline bool kp_alter_partition_reassignments_response_is_default(const kp_alter_partition_reassignments_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, "")) return false;
-    if (m->responses.n != 0) return false;
-    return true;
 }
 
 static int kp_alter_partition_reassignments_response_dec(kp_alter_partition_reassignments_response *m, kp_reader *r, int16_t v)

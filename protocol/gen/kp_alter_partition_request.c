@@ -4,32 +4,20 @@
 static int kp_alter_partition_request_broker_state_dec(kp_alter_partition_request_broker_state *m, kp_reader *r, int16_t v);
 static int kp_alter_partition_request_broker_state_enc(const kp_alter_partition_request_broker_state *m, kp_writer *w, int16_t v);
 static size_t kp_alter_partition_request_broker_state_sz(const kp_alter_partition_request_broker_state *m, int16_t v);
-static inline bool kp_alter_partition_request_broker_state_is_default(const kp_alter_partition_request_broker_state *m);
 static int kp_alter_partition_request_partition_data_dec(kp_alter_partition_request_partition_data *m, kp_reader *r, int16_t v);
 static int kp_alter_partition_request_partition_data_enc(const kp_alter_partition_request_partition_data *m, kp_writer *w, int16_t v);
 static size_t kp_alter_partition_request_partition_data_sz(const kp_alter_partition_request_partition_data *m, int16_t v);
-static inline bool kp_alter_partition_request_partition_data_is_default(const kp_alter_partition_request_partition_data *m);
 static int kp_alter_partition_request_topic_data_dec(kp_alter_partition_request_topic_data *m, kp_reader *r, int16_t v);
 static int kp_alter_partition_request_topic_data_enc(const kp_alter_partition_request_topic_data *m, kp_writer *w, int16_t v);
 static size_t kp_alter_partition_request_topic_data_sz(const kp_alter_partition_request_topic_data *m, int16_t v);
-static inline bool kp_alter_partition_request_topic_data_is_default(const kp_alter_partition_request_topic_data *m);
 static int kp_alter_partition_request_dec(kp_alter_partition_request *m, kp_reader *r, int16_t v);
 static int kp_alter_partition_request_enc(const kp_alter_partition_request *m, kp_writer *w, int16_t v);
 static size_t kp_alter_partition_request_sz(const kp_alter_partition_request *m, int16_t v);
-static inline bool kp_alter_partition_request_is_default(const kp_alter_partition_request *m);
 
 void kp_alter_partition_request_broker_state_init(kp_alter_partition_request_broker_state *m)
 {
     memset(m, 0, sizeof *m);
     m->broker_epoch = INT64_C(-1);
-}
-
-static inline bool kp_alter_partition_request_broker_state_is_default(const kp_alter_partition_request_broker_state *m)
-{
-    (void)m;
-    if (m->broker_id != 0) return false;
-    if (m->broker_epoch != INT64_C(-1)) return false;
-    return true;
 }
 
 static int kp_alter_partition_request_broker_state_dec(kp_alter_partition_request_broker_state *m, kp_reader *r, int16_t v)
@@ -99,18 +87,6 @@ static size_t kp_alter_partition_request_broker_state_sz(const kp_alter_partitio
 void kp_alter_partition_request_partition_data_init(kp_alter_partition_request_partition_data *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_alter_partition_request_partition_data_is_default(const kp_alter_partition_request_partition_data *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->leader_epoch != 0) return false;
-    if (m->new_isr.n != 0) return false;
-    if (m->new_isr_with_epochs.n != 0) return false;
-    if (m->leader_recovery_state != 0) return false;
-    if (m->partition_epoch != 0) return false;
-    return true;
 }
 
 static int kp_alter_partition_request_partition_data_dec(kp_alter_partition_request_partition_data *m, kp_reader *r, int16_t v)
@@ -251,15 +227,6 @@ void kp_alter_partition_request_topic_data_init(kp_alter_partition_request_topic
     m->topic_name = kp_str_c("");
 }
 
-static inline bool kp_alter_partition_request_topic_data_is_default(const kp_alter_partition_request_topic_data *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic_name, "")) return false;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_alter_partition_request_topic_data_dec(kp_alter_partition_request_topic_data *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -349,15 +316,6 @@ void kp_alter_partition_request_init(kp_alter_partition_request *m)
 {
     memset(m, 0, sizeof *m);
     m->broker_epoch = INT64_C(-1);
-}
-
-static inline bool kp_alter_partition_request_is_default(const kp_alter_partition_request *m)
-{
-    (void)m;
-    if (m->broker_id != 0) return false;
-    if (m->broker_epoch != INT64_C(-1)) return false;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_alter_partition_request_dec(kp_alter_partition_request *m, kp_reader *r, int16_t v)

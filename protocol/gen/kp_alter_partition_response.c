@@ -4,32 +4,16 @@
 static int kp_alter_partition_response_partition_data_dec(kp_alter_partition_response_partition_data *m, kp_reader *r, int16_t v);
 static int kp_alter_partition_response_partition_data_enc(const kp_alter_partition_response_partition_data *m, kp_writer *w, int16_t v);
 static size_t kp_alter_partition_response_partition_data_sz(const kp_alter_partition_response_partition_data *m, int16_t v);
-static inline bool kp_alter_partition_response_partition_data_is_default(const kp_alter_partition_response_partition_data *m);
 static int kp_alter_partition_response_topic_data_dec(kp_alter_partition_response_topic_data *m, kp_reader *r, int16_t v);
 static int kp_alter_partition_response_topic_data_enc(const kp_alter_partition_response_topic_data *m, kp_writer *w, int16_t v);
 static size_t kp_alter_partition_response_topic_data_sz(const kp_alter_partition_response_topic_data *m, int16_t v);
-static inline bool kp_alter_partition_response_topic_data_is_default(const kp_alter_partition_response_topic_data *m);
 static int kp_alter_partition_response_dec(kp_alter_partition_response *m, kp_reader *r, int16_t v);
 static int kp_alter_partition_response_enc(const kp_alter_partition_response *m, kp_writer *w, int16_t v);
 static size_t kp_alter_partition_response_sz(const kp_alter_partition_response *m, int16_t v);
-static inline bool kp_alter_partition_response_is_default(const kp_alter_partition_response *m);
 
 void kp_alter_partition_response_partition_data_init(kp_alter_partition_response_partition_data *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_alter_partition_response_partition_data_is_default(const kp_alter_partition_response_partition_data *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->error_code != 0) return false;
-    if (m->leader_id != 0) return false;
-    if (m->leader_epoch != 0) return false;
-    if (m->isr.n != 0) return false;
-    if (m->leader_recovery_state != 0) return false;
-    if (m->partition_epoch != 0) return false;
-    return true;
 }
 
 static int kp_alter_partition_response_partition_data_dec(kp_alter_partition_response_partition_data *m, kp_reader *r, int16_t v)
@@ -159,15 +143,6 @@ void kp_alter_partition_response_topic_data_init(kp_alter_partition_response_top
     m->topic_name = kp_str_c("");
 }
 
-static inline bool kp_alter_partition_response_topic_data_is_default(const kp_alter_partition_response_topic_data *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic_name, "")) return false;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_alter_partition_response_topic_data_dec(kp_alter_partition_response_topic_data *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -256,15 +231,6 @@ static size_t kp_alter_partition_response_topic_data_sz(const kp_alter_partition
 void kp_alter_partition_response_init(kp_alter_partition_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_alter_partition_response_is_default(const kp_alter_partition_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_alter_partition_response_dec(kp_alter_partition_response *m, kp_reader *r, int16_t v)

@@ -4,28 +4,17 @@
 static int kp_alter_replica_log_dirs_request_alter_replica_log_dir_topic_dec(kp_alter_replica_log_dirs_request_alter_replica_log_dir_topic *m, kp_reader *r, int16_t v);
 static int kp_alter_replica_log_dirs_request_alter_replica_log_dir_topic_enc(const kp_alter_replica_log_dirs_request_alter_replica_log_dir_topic *m, kp_writer *w, int16_t v);
 static size_t kp_alter_replica_log_dirs_request_alter_replica_log_dir_topic_sz(const kp_alter_replica_log_dirs_request_alter_replica_log_dir_topic *m, int16_t v);
-static inline bool kp_alter_replica_log_dirs_request_alter_replica_log_dir_topic_is_default(const kp_alter_replica_log_dirs_request_alter_replica_log_dir_topic *m);
 static int kp_alter_replica_log_dirs_request_alter_replica_log_dir_dec(kp_alter_replica_log_dirs_request_alter_replica_log_dir *m, kp_reader *r, int16_t v);
 static int kp_alter_replica_log_dirs_request_alter_replica_log_dir_enc(const kp_alter_replica_log_dirs_request_alter_replica_log_dir *m, kp_writer *w, int16_t v);
 static size_t kp_alter_replica_log_dirs_request_alter_replica_log_dir_sz(const kp_alter_replica_log_dirs_request_alter_replica_log_dir *m, int16_t v);
-static inline bool kp_alter_replica_log_dirs_request_alter_replica_log_dir_is_default(const kp_alter_replica_log_dirs_request_alter_replica_log_dir *m);
 static int kp_alter_replica_log_dirs_request_dec(kp_alter_replica_log_dirs_request *m, kp_reader *r, int16_t v);
 static int kp_alter_replica_log_dirs_request_enc(const kp_alter_replica_log_dirs_request *m, kp_writer *w, int16_t v);
 static size_t kp_alter_replica_log_dirs_request_sz(const kp_alter_replica_log_dirs_request *m, int16_t v);
-static inline bool kp_alter_replica_log_dirs_request_is_default(const kp_alter_replica_log_dirs_request *m);
 
 void kp_alter_replica_log_dirs_request_alter_replica_log_dir_topic_init(kp_alter_replica_log_dirs_request_alter_replica_log_dir_topic *m)
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
-}
-
-static inline bool kp_alter_replica_log_dirs_request_alter_replica_log_dir_topic_is_default(const kp_alter_replica_log_dirs_request_alter_replica_log_dir_topic *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_alter_replica_log_dirs_request_alter_replica_log_dir_topic_dec(kp_alter_replica_log_dirs_request_alter_replica_log_dir_topic *m, kp_reader *r, int16_t v)
@@ -110,14 +99,6 @@ void kp_alter_replica_log_dirs_request_alter_replica_log_dir_init(kp_alter_repli
     m->path = kp_str_c("");
 }
 
-static inline bool kp_alter_replica_log_dirs_request_alter_replica_log_dir_is_default(const kp_alter_replica_log_dirs_request_alter_replica_log_dir *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->path, "")) return false;
-    if (m->topics.n != 0) return false;
-    return true;
-}
-
 static int kp_alter_replica_log_dirs_request_alter_replica_log_dir_dec(kp_alter_replica_log_dirs_request_alter_replica_log_dir *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 2;
@@ -197,13 +178,6 @@ static size_t kp_alter_replica_log_dirs_request_alter_replica_log_dir_sz(const k
 void kp_alter_replica_log_dirs_request_init(kp_alter_replica_log_dirs_request *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_alter_replica_log_dirs_request_is_default(const kp_alter_replica_log_dirs_request *m)
-{
-    (void)m;
-    if (m->dirs.n != 0) return false;
-    return true;
 }
 
 static int kp_alter_replica_log_dirs_request_dec(kp_alter_replica_log_dirs_request *m, kp_reader *r, int16_t v)

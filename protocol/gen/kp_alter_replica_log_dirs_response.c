@@ -4,27 +4,16 @@
 static int kp_alter_replica_log_dirs_response_alter_replica_log_dir_partition_result_dec(kp_alter_replica_log_dirs_response_alter_replica_log_dir_partition_result *m, kp_reader *r, int16_t v);
 static int kp_alter_replica_log_dirs_response_alter_replica_log_dir_partition_result_enc(const kp_alter_replica_log_dirs_response_alter_replica_log_dir_partition_result *m, kp_writer *w, int16_t v);
 static size_t kp_alter_replica_log_dirs_response_alter_replica_log_dir_partition_result_sz(const kp_alter_replica_log_dirs_response_alter_replica_log_dir_partition_result *m, int16_t v);
-static inline bool kp_alter_replica_log_dirs_response_alter_replica_log_dir_partition_result_is_default(const kp_alter_replica_log_dirs_response_alter_replica_log_dir_partition_result *m);
 static int kp_alter_replica_log_dirs_response_alter_replica_log_dir_topic_result_dec(kp_alter_replica_log_dirs_response_alter_replica_log_dir_topic_result *m, kp_reader *r, int16_t v);
 static int kp_alter_replica_log_dirs_response_alter_replica_log_dir_topic_result_enc(const kp_alter_replica_log_dirs_response_alter_replica_log_dir_topic_result *m, kp_writer *w, int16_t v);
 static size_t kp_alter_replica_log_dirs_response_alter_replica_log_dir_topic_result_sz(const kp_alter_replica_log_dirs_response_alter_replica_log_dir_topic_result *m, int16_t v);
-static inline bool kp_alter_replica_log_dirs_response_alter_replica_log_dir_topic_result_is_default(const kp_alter_replica_log_dirs_response_alter_replica_log_dir_topic_result *m);
 static int kp_alter_replica_log_dirs_response_dec(kp_alter_replica_log_dirs_response *m, kp_reader *r, int16_t v);
 static int kp_alter_replica_log_dirs_response_enc(const kp_alter_replica_log_dirs_response *m, kp_writer *w, int16_t v);
 static size_t kp_alter_replica_log_dirs_response_sz(const kp_alter_replica_log_dirs_response *m, int16_t v);
-static inline bool kp_alter_replica_log_dirs_response_is_default(const kp_alter_replica_log_dirs_response *m);
 
 void kp_alter_replica_log_dirs_response_alter_replica_log_dir_partition_result_init(kp_alter_replica_log_dirs_response_alter_replica_log_dir_partition_result *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_alter_replica_log_dirs_response_alter_replica_log_dir_partition_result_is_default(const kp_alter_replica_log_dirs_response_alter_replica_log_dir_partition_result *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->error_code != 0) return false;
-    return true;
 }
 
 static int kp_alter_replica_log_dirs_response_alter_replica_log_dir_partition_result_dec(kp_alter_replica_log_dirs_response_alter_replica_log_dir_partition_result *m, kp_reader *r, int16_t v)
@@ -91,14 +80,6 @@ void kp_alter_replica_log_dirs_response_alter_replica_log_dir_topic_result_init(
 {
     memset(m, 0, sizeof *m);
     m->topic_name = kp_str_c("");
-}
-
-static inline bool kp_alter_replica_log_dirs_response_alter_replica_log_dir_topic_result_is_default(const kp_alter_replica_log_dirs_response_alter_replica_log_dir_topic_result *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic_name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_alter_replica_log_dirs_response_alter_replica_log_dir_topic_result_dec(kp_alter_replica_log_dirs_response_alter_replica_log_dir_topic_result *m, kp_reader *r, int16_t v)
@@ -180,14 +161,6 @@ static size_t kp_alter_replica_log_dirs_response_alter_replica_log_dir_topic_res
 void kp_alter_replica_log_dirs_response_init(kp_alter_replica_log_dirs_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_alter_replica_log_dirs_response_is_default(const kp_alter_replica_log_dirs_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->results.n != 0) return false;
-    return true;
 }
 
 static int kp_alter_replica_log_dirs_response_dec(kp_alter_replica_log_dirs_response *m, kp_reader *r, int16_t v)

@@ -4,28 +4,17 @@
 static int kp_alter_user_scram_credentials_request_scram_credential_deletion_dec(kp_alter_user_scram_credentials_request_scram_credential_deletion *m, kp_reader *r, int16_t v);
 static int kp_alter_user_scram_credentials_request_scram_credential_deletion_enc(const kp_alter_user_scram_credentials_request_scram_credential_deletion *m, kp_writer *w, int16_t v);
 static size_t kp_alter_user_scram_credentials_request_scram_credential_deletion_sz(const kp_alter_user_scram_credentials_request_scram_credential_deletion *m, int16_t v);
-static inline bool kp_alter_user_scram_credentials_request_scram_credential_deletion_is_default(const kp_alter_user_scram_credentials_request_scram_credential_deletion *m);
 static int kp_alter_user_scram_credentials_request_scram_credential_upsertion_dec(kp_alter_user_scram_credentials_request_scram_credential_upsertion *m, kp_reader *r, int16_t v);
 static int kp_alter_user_scram_credentials_request_scram_credential_upsertion_enc(const kp_alter_user_scram_credentials_request_scram_credential_upsertion *m, kp_writer *w, int16_t v);
 static size_t kp_alter_user_scram_credentials_request_scram_credential_upsertion_sz(const kp_alter_user_scram_credentials_request_scram_credential_upsertion *m, int16_t v);
-static inline bool kp_alter_user_scram_credentials_request_scram_credential_upsertion_is_default(const kp_alter_user_scram_credentials_request_scram_credential_upsertion *m);
 static int kp_alter_user_scram_credentials_request_dec(kp_alter_user_scram_credentials_request *m, kp_reader *r, int16_t v);
 static int kp_alter_user_scram_credentials_request_enc(const kp_alter_user_scram_credentials_request *m, kp_writer *w, int16_t v);
 static size_t kp_alter_user_scram_credentials_request_sz(const kp_alter_user_scram_credentials_request *m, int16_t v);
-static inline bool kp_alter_user_scram_credentials_request_is_default(const kp_alter_user_scram_credentials_request *m);
 
 void kp_alter_user_scram_credentials_request_scram_credential_deletion_init(kp_alter_user_scram_credentials_request_scram_credential_deletion *m)
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
-}
-
-static inline bool kp_alter_user_scram_credentials_request_scram_credential_deletion_is_default(const kp_alter_user_scram_credentials_request_scram_credential_deletion *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->mechanism != 0) return false;
-    return true;
 }
 
 static int kp_alter_user_scram_credentials_request_scram_credential_deletion_dec(kp_alter_user_scram_credentials_request_scram_credential_deletion *m, kp_reader *r, int16_t v)
@@ -94,17 +83,6 @@ void kp_alter_user_scram_credentials_request_scram_credential_upsertion_init(kp_
     m->name = kp_str_c("");
     m->salt = (kp_bytes){NULL, 0};
     m->salted_password = (kp_bytes){NULL, 0};
-}
-
-static inline bool kp_alter_user_scram_credentials_request_scram_credential_upsertion_is_default(const kp_alter_user_scram_credentials_request_scram_credential_upsertion *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->mechanism != 0) return false;
-    if (m->iterations != 0) return false;
-    if (m->salt.len != 0) return false;
-    if (m->salted_password.len != 0) return false;
-    return true;
 }
 
 static int kp_alter_user_scram_credentials_request_scram_credential_upsertion_dec(kp_alter_user_scram_credentials_request_scram_credential_upsertion *m, kp_reader *r, int16_t v)
@@ -197,14 +175,6 @@ static size_t kp_alter_user_scram_credentials_request_scram_credential_upsertion
 void kp_alter_user_scram_credentials_request_init(kp_alter_user_scram_credentials_request *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_alter_user_scram_credentials_request_is_default(const kp_alter_user_scram_credentials_request *m)
-{
-    (void)m;
-    if (m->deletions.n != 0) return false;
-    if (m->upsertions.n != 0) return false;
-    return true;
 }
 
 static int kp_alter_user_scram_credentials_request_dec(kp_alter_user_scram_credentials_request *m, kp_reader *r, int16_t v)

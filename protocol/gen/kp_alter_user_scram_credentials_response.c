@@ -4,26 +4,15 @@
 static int kp_alter_user_scram_credentials_response_alter_user_scram_credentials_result_dec(kp_alter_user_scram_credentials_response_alter_user_scram_credentials_result *m, kp_reader *r, int16_t v);
 static int kp_alter_user_scram_credentials_response_alter_user_scram_credentials_result_enc(const kp_alter_user_scram_credentials_response_alter_user_scram_credentials_result *m, kp_writer *w, int16_t v);
 static size_t kp_alter_user_scram_credentials_response_alter_user_scram_credentials_result_sz(const kp_alter_user_scram_credentials_response_alter_user_scram_credentials_result *m, int16_t v);
-static inline bool kp_alter_user_scram_credentials_response_alter_user_scram_credentials_result_is_default(const kp_alter_user_scram_credentials_response_alter_user_scram_credentials_result *m);
 static int kp_alter_user_scram_credentials_response_dec(kp_alter_user_scram_credentials_response *m, kp_reader *r, int16_t v);
 static int kp_alter_user_scram_credentials_response_enc(const kp_alter_user_scram_credentials_response *m, kp_writer *w, int16_t v);
 static size_t kp_alter_user_scram_credentials_response_sz(const kp_alter_user_scram_credentials_response *m, int16_t v);
-static inline bool kp_alter_user_scram_credentials_response_is_default(const kp_alter_user_scram_credentials_response *m);
 
 void kp_alter_user_scram_credentials_response_alter_user_scram_credentials_result_init(kp_alter_user_scram_credentials_response_alter_user_scram_credentials_result *m)
 {
     memset(m, 0, sizeof *m);
     m->user = kp_str_c("");
     m->error_message = kp_str_c("");
-}
-
-static inline bool kp_alter_user_scram_credentials_response_alter_user_scram_credentials_result_is_default(const kp_alter_user_scram_credentials_response_alter_user_scram_credentials_result *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->user, "")) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, "")) return false;
-    return true;
 }
 
 static int kp_alter_user_scram_credentials_response_alter_user_scram_credentials_result_dec(kp_alter_user_scram_credentials_response_alter_user_scram_credentials_result *m, kp_reader *r, int16_t v)
@@ -98,14 +87,6 @@ static size_t kp_alter_user_scram_credentials_response_alter_user_scram_credenti
 void kp_alter_user_scram_credentials_response_init(kp_alter_user_scram_credentials_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_alter_user_scram_credentials_response_is_default(const kp_alter_user_scram_credentials_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->results.n != 0) return false;
-    return true;
 }
 
 static int kp_alter_user_scram_credentials_response_dec(kp_alter_user_scram_credentials_response *m, kp_reader *r, int16_t v)

@@ -4,21 +4,12 @@
 static int kp_api_versions_request_dec(kp_api_versions_request *m, kp_reader *r, int16_t v);
 static int kp_api_versions_request_enc(const kp_api_versions_request *m, kp_writer *w, int16_t v);
 static size_t kp_api_versions_request_sz(const kp_api_versions_request *m, int16_t v);
-static inline bool kp_api_versions_request_is_default(const kp_api_versions_request *m);
 
 void kp_api_versions_request_init(kp_api_versions_request *m)
 {
     memset(m, 0, sizeof *m);
     m->client_software_name = kp_str_c("");
     m->client_software_version = kp_str_c("");
-}
-
-static inline bool kp_api_versions_request_is_default(const kp_api_versions_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->client_software_name, "")) return false;
-    if (!kp_str_eq_c(m->client_software_version, "")) return false;
-    return true;
 }
 
 static int kp_api_versions_request_dec(kp_api_versions_request *m, kp_reader *r, int16_t v)

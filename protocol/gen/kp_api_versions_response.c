@@ -4,32 +4,19 @@
 static int kp_api_versions_response_api_version_dec(kp_api_versions_response_api_version *m, kp_reader *r, int16_t v);
 static int kp_api_versions_response_api_version_enc(const kp_api_versions_response_api_version *m, kp_writer *w, int16_t v);
 static size_t kp_api_versions_response_api_version_sz(const kp_api_versions_response_api_version *m, int16_t v);
-static inline bool kp_api_versions_response_api_version_is_default(const kp_api_versions_response_api_version *m);
 static int kp_api_versions_response_supported_feature_key_dec(kp_api_versions_response_supported_feature_key *m, kp_reader *r, int16_t v);
 static int kp_api_versions_response_supported_feature_key_enc(const kp_api_versions_response_supported_feature_key *m, kp_writer *w, int16_t v);
 static size_t kp_api_versions_response_supported_feature_key_sz(const kp_api_versions_response_supported_feature_key *m, int16_t v);
-static inline bool kp_api_versions_response_supported_feature_key_is_default(const kp_api_versions_response_supported_feature_key *m);
 static int kp_api_versions_response_finalized_feature_key_dec(kp_api_versions_response_finalized_feature_key *m, kp_reader *r, int16_t v);
 static int kp_api_versions_response_finalized_feature_key_enc(const kp_api_versions_response_finalized_feature_key *m, kp_writer *w, int16_t v);
 static size_t kp_api_versions_response_finalized_feature_key_sz(const kp_api_versions_response_finalized_feature_key *m, int16_t v);
-static inline bool kp_api_versions_response_finalized_feature_key_is_default(const kp_api_versions_response_finalized_feature_key *m);
 static int kp_api_versions_response_dec(kp_api_versions_response *m, kp_reader *r, int16_t v);
 static int kp_api_versions_response_enc(const kp_api_versions_response *m, kp_writer *w, int16_t v);
 static size_t kp_api_versions_response_sz(const kp_api_versions_response *m, int16_t v);
-static inline bool kp_api_versions_response_is_default(const kp_api_versions_response *m);
 
 void kp_api_versions_response_api_version_init(kp_api_versions_response_api_version *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_api_versions_response_api_version_is_default(const kp_api_versions_response_api_version *m)
-{
-    (void)m;
-    if (m->api_key != 0) return false;
-    if (m->min_version != 0) return false;
-    if (m->max_version != 0) return false;
-    return true;
 }
 
 static int kp_api_versions_response_api_version_dec(kp_api_versions_response_api_version *m, kp_reader *r, int16_t v)
@@ -105,15 +92,6 @@ void kp_api_versions_response_supported_feature_key_init(kp_api_versions_respons
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
-}
-
-static inline bool kp_api_versions_response_supported_feature_key_is_default(const kp_api_versions_response_supported_feature_key *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->min_version != 0) return false;
-    if (m->max_version != 0) return false;
-    return true;
 }
 
 static int kp_api_versions_response_supported_feature_key_dec(kp_api_versions_response_supported_feature_key *m, kp_reader *r, int16_t v)
@@ -197,15 +175,6 @@ void kp_api_versions_response_finalized_feature_key_init(kp_api_versions_respons
     m->name = kp_str_c("");
 }
 
-static inline bool kp_api_versions_response_finalized_feature_key_is_default(const kp_api_versions_response_finalized_feature_key *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->max_version_level != 0) return false;
-    if (m->min_version_level != 0) return false;
-    return true;
-}
-
 static int kp_api_versions_response_finalized_feature_key_dec(kp_api_versions_response_finalized_feature_key *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 3;
@@ -285,19 +254,6 @@ void kp_api_versions_response_init(kp_api_versions_response *m)
 {
     memset(m, 0, sizeof *m);
     m->finalized_features_epoch = INT64_C(-1);
-}
-
-static inline bool kp_api_versions_response_is_default(const kp_api_versions_response *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (m->api_keys.n != 0) return false;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->supported_features.n != 0) return false;
-    if (m->finalized_features_epoch != INT64_C(-1)) return false;
-    if (m->finalized_features.n != 0) return false;
-    if (m->zk_migration_ready != false) return false;
-    return true;
 }
 
 static int kp_api_versions_response_dec(kp_api_versions_response *m, kp_reader *r, int16_t v)

@@ -4,30 +4,19 @@
 static int kp_assign_replicas_to_dirs_request_partition_data_dec(kp_assign_replicas_to_dirs_request_partition_data *m, kp_reader *r, int16_t v);
 static int kp_assign_replicas_to_dirs_request_partition_data_enc(const kp_assign_replicas_to_dirs_request_partition_data *m, kp_writer *w, int16_t v);
 static size_t kp_assign_replicas_to_dirs_request_partition_data_sz(const kp_assign_replicas_to_dirs_request_partition_data *m, int16_t v);
-static inline bool kp_assign_replicas_to_dirs_request_partition_data_is_default(const kp_assign_replicas_to_dirs_request_partition_data *m);
 static int kp_assign_replicas_to_dirs_request_topic_data_dec(kp_assign_replicas_to_dirs_request_topic_data *m, kp_reader *r, int16_t v);
 static int kp_assign_replicas_to_dirs_request_topic_data_enc(const kp_assign_replicas_to_dirs_request_topic_data *m, kp_writer *w, int16_t v);
 static size_t kp_assign_replicas_to_dirs_request_topic_data_sz(const kp_assign_replicas_to_dirs_request_topic_data *m, int16_t v);
-static inline bool kp_assign_replicas_to_dirs_request_topic_data_is_default(const kp_assign_replicas_to_dirs_request_topic_data *m);
 static int kp_assign_replicas_to_dirs_request_directory_data_dec(kp_assign_replicas_to_dirs_request_directory_data *m, kp_reader *r, int16_t v);
 static int kp_assign_replicas_to_dirs_request_directory_data_enc(const kp_assign_replicas_to_dirs_request_directory_data *m, kp_writer *w, int16_t v);
 static size_t kp_assign_replicas_to_dirs_request_directory_data_sz(const kp_assign_replicas_to_dirs_request_directory_data *m, int16_t v);
-static inline bool kp_assign_replicas_to_dirs_request_directory_data_is_default(const kp_assign_replicas_to_dirs_request_directory_data *m);
 static int kp_assign_replicas_to_dirs_request_dec(kp_assign_replicas_to_dirs_request *m, kp_reader *r, int16_t v);
 static int kp_assign_replicas_to_dirs_request_enc(const kp_assign_replicas_to_dirs_request *m, kp_writer *w, int16_t v);
 static size_t kp_assign_replicas_to_dirs_request_sz(const kp_assign_replicas_to_dirs_request *m, int16_t v);
-static inline bool kp_assign_replicas_to_dirs_request_is_default(const kp_assign_replicas_to_dirs_request *m);
 
 void kp_assign_replicas_to_dirs_request_partition_data_init(kp_assign_replicas_to_dirs_request_partition_data *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_assign_replicas_to_dirs_request_partition_data_is_default(const kp_assign_replicas_to_dirs_request_partition_data *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    return true;
 }
 
 static int kp_assign_replicas_to_dirs_request_partition_data_dec(kp_assign_replicas_to_dirs_request_partition_data *m, kp_reader *r, int16_t v)
@@ -84,14 +73,6 @@ static size_t kp_assign_replicas_to_dirs_request_partition_data_sz(const kp_assi
 void kp_assign_replicas_to_dirs_request_topic_data_init(kp_assign_replicas_to_dirs_request_topic_data *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_assign_replicas_to_dirs_request_topic_data_is_default(const kp_assign_replicas_to_dirs_request_topic_data *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_assign_replicas_to_dirs_request_topic_data_dec(kp_assign_replicas_to_dirs_request_topic_data *m, kp_reader *r, int16_t v)
@@ -175,14 +156,6 @@ void kp_assign_replicas_to_dirs_request_directory_data_init(kp_assign_replicas_t
     memset(m, 0, sizeof *m);
 }
 
-static inline bool kp_assign_replicas_to_dirs_request_directory_data_is_default(const kp_assign_replicas_to_dirs_request_directory_data *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->id)) return false;
-    if (m->topics.n != 0) return false;
-    return true;
-}
-
 static int kp_assign_replicas_to_dirs_request_directory_data_dec(kp_assign_replicas_to_dirs_request_directory_data *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -263,15 +236,6 @@ void kp_assign_replicas_to_dirs_request_init(kp_assign_replicas_to_dirs_request 
 {
     memset(m, 0, sizeof *m);
     m->broker_epoch = INT64_C(-1);
-}
-
-static inline bool kp_assign_replicas_to_dirs_request_is_default(const kp_assign_replicas_to_dirs_request *m)
-{
-    (void)m;
-    if (m->broker_id != 0) return false;
-    if (m->broker_epoch != INT64_C(-1)) return false;
-    if (m->directories.n != 0) return false;
-    return true;
 }
 
 static int kp_assign_replicas_to_dirs_request_dec(kp_assign_replicas_to_dirs_request *m, kp_reader *r, int16_t v)

@@ -4,31 +4,19 @@
 static int kp_assign_replicas_to_dirs_response_partition_data_dec(kp_assign_replicas_to_dirs_response_partition_data *m, kp_reader *r, int16_t v);
 static int kp_assign_replicas_to_dirs_response_partition_data_enc(const kp_assign_replicas_to_dirs_response_partition_data *m, kp_writer *w, int16_t v);
 static size_t kp_assign_replicas_to_dirs_response_partition_data_sz(const kp_assign_replicas_to_dirs_response_partition_data *m, int16_t v);
-static inline bool kp_assign_replicas_to_dirs_response_partition_data_is_default(const kp_assign_replicas_to_dirs_response_partition_data *m);
 static int kp_assign_replicas_to_dirs_response_topic_data_dec(kp_assign_replicas_to_dirs_response_topic_data *m, kp_reader *r, int16_t v);
 static int kp_assign_replicas_to_dirs_response_topic_data_enc(const kp_assign_replicas_to_dirs_response_topic_data *m, kp_writer *w, int16_t v);
 static size_t kp_assign_replicas_to_dirs_response_topic_data_sz(const kp_assign_replicas_to_dirs_response_topic_data *m, int16_t v);
-static inline bool kp_assign_replicas_to_dirs_response_topic_data_is_default(const kp_assign_replicas_to_dirs_response_topic_data *m);
 static int kp_assign_replicas_to_dirs_response_directory_data_dec(kp_assign_replicas_to_dirs_response_directory_data *m, kp_reader *r, int16_t v);
 static int kp_assign_replicas_to_dirs_response_directory_data_enc(const kp_assign_replicas_to_dirs_response_directory_data *m, kp_writer *w, int16_t v);
 static size_t kp_assign_replicas_to_dirs_response_directory_data_sz(const kp_assign_replicas_to_dirs_response_directory_data *m, int16_t v);
-static inline bool kp_assign_replicas_to_dirs_response_directory_data_is_default(const kp_assign_replicas_to_dirs_response_directory_data *m);
 static int kp_assign_replicas_to_dirs_response_dec(kp_assign_replicas_to_dirs_response *m, kp_reader *r, int16_t v);
 static int kp_assign_replicas_to_dirs_response_enc(const kp_assign_replicas_to_dirs_response *m, kp_writer *w, int16_t v);
 static size_t kp_assign_replicas_to_dirs_response_sz(const kp_assign_replicas_to_dirs_response *m, int16_t v);
-static inline bool kp_assign_replicas_to_dirs_response_is_default(const kp_assign_replicas_to_dirs_response *m);
 
 void kp_assign_replicas_to_dirs_response_partition_data_init(kp_assign_replicas_to_dirs_response_partition_data *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_assign_replicas_to_dirs_response_partition_data_is_default(const kp_assign_replicas_to_dirs_response_partition_data *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->error_code != 0) return false;
-    return true;
 }
 
 static int kp_assign_replicas_to_dirs_response_partition_data_dec(kp_assign_replicas_to_dirs_response_partition_data *m, kp_reader *r, int16_t v)
@@ -94,14 +82,6 @@ static size_t kp_assign_replicas_to_dirs_response_partition_data_sz(const kp_ass
 void kp_assign_replicas_to_dirs_response_topic_data_init(kp_assign_replicas_to_dirs_response_topic_data *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_assign_replicas_to_dirs_response_topic_data_is_default(const kp_assign_replicas_to_dirs_response_topic_data *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_assign_replicas_to_dirs_response_topic_data_dec(kp_assign_replicas_to_dirs_response_topic_data *m, kp_reader *r, int16_t v)
@@ -185,14 +165,6 @@ void kp_assign_replicas_to_dirs_response_directory_data_init(kp_assign_replicas_
     memset(m, 0, sizeof *m);
 }
 
-static inline bool kp_assign_replicas_to_dirs_response_directory_data_is_default(const kp_assign_replicas_to_dirs_response_directory_data *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->id)) return false;
-    if (m->topics.n != 0) return false;
-    return true;
-}
-
 static int kp_assign_replicas_to_dirs_response_directory_data_dec(kp_assign_replicas_to_dirs_response_directory_data *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -272,15 +244,6 @@ static size_t kp_assign_replicas_to_dirs_response_directory_data_sz(const kp_ass
 void kp_assign_replicas_to_dirs_response_init(kp_assign_replicas_to_dirs_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_assign_replicas_to_dirs_response_is_default(const kp_assign_replicas_to_dirs_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (m->directories.n != 0) return false;
-    return true;
 }
 
 static int kp_assign_replicas_to_dirs_response_dec(kp_assign_replicas_to_dirs_response *m, kp_reader *r, int16_t v)

@@ -4,24 +4,11 @@
 static int kp_broker_heartbeat_request_dec(kp_broker_heartbeat_request *m, kp_reader *r, int16_t v);
 static int kp_broker_heartbeat_request_enc(const kp_broker_heartbeat_request *m, kp_writer *w, int16_t v);
 static size_t kp_broker_heartbeat_request_sz(const kp_broker_heartbeat_request *m, int16_t v);
-static inline bool kp_broker_heartbeat_request_is_default(const kp_broker_heartbeat_request *m);
 
 void kp_broker_heartbeat_request_init(kp_broker_heartbeat_request *m)
 {
     memset(m, 0, sizeof *m);
     m->broker_epoch = INT64_C(-1);
-}
-
-static inline bool kp_broker_heartbeat_request_is_default(const kp_broker_heartbeat_request *m)
-{
-    (void)m;
-    if (m->broker_id != 0) return false;
-    if (m->broker_epoch != INT64_C(-1)) return false;
-    if (m->current_metadata_offset != 0) return false;
-    if (m->want_fence != false) return false;
-    if (m->want_shut_down != false) return false;
-    if (m->offline_log_dirs.n != 0) return false;
-    return true;
 }
 
 static int kp_broker_heartbeat_request_dec(kp_broker_heartbeat_request *m, kp_reader *r, int16_t v)

@@ -4,23 +4,11 @@
 static int kp_broker_heartbeat_response_dec(kp_broker_heartbeat_response *m, kp_reader *r, int16_t v);
 static int kp_broker_heartbeat_response_enc(const kp_broker_heartbeat_response *m, kp_writer *w, int16_t v);
 static size_t kp_broker_heartbeat_response_sz(const kp_broker_heartbeat_response *m, int16_t v);
-static inline bool kp_broker_heartbeat_response_is_default(const kp_broker_heartbeat_response *m);
 
 void kp_broker_heartbeat_response_init(kp_broker_heartbeat_response *m)
 {
     memset(m, 0, sizeof *m);
     m->is_fenced = true;
-}
-
-static inline bool kp_broker_heartbeat_response_is_default(const kp_broker_heartbeat_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (m->is_caught_up != false) return false;
-    if (m->is_fenced != true) return false;
-    if (m->should_shut_down != false) return false;
-    return true;
 }
 
 static int kp_broker_heartbeat_response_dec(kp_broker_heartbeat_response *m, kp_reader *r, int16_t v)

@@ -4,22 +4,10 @@
 static int kp_broker_registration_change_record_dec(kp_broker_registration_change_record *m, kp_reader *r, int16_t v);
 static int kp_broker_registration_change_record_enc(const kp_broker_registration_change_record *m, kp_writer *w, int16_t v);
 static size_t kp_broker_registration_change_record_sz(const kp_broker_registration_change_record *m, int16_t v);
-static inline bool kp_broker_registration_change_record_is_default(const kp_broker_registration_change_record *m);
 
 void kp_broker_registration_change_record_init(kp_broker_registration_change_record *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_broker_registration_change_record_is_default(const kp_broker_registration_change_record *m)
-{
-    (void)m;
-    if (m->broker_id != 0) return false;
-    if (m->broker_epoch != 0) return false;
-    if (m->fenced != 0) return false;
-    if (m->in_controlled_shutdown != 0) return false;
-    if (m->log_dirs.n != 0) return false;
-    return true;
 }
 
 static int kp_broker_registration_change_record_dec(kp_broker_registration_change_record *m, kp_reader *r, int16_t v)

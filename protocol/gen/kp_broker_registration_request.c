@@ -4,31 +4,18 @@
 static int kp_broker_registration_request_listener_dec(kp_broker_registration_request_listener *m, kp_reader *r, int16_t v);
 static int kp_broker_registration_request_listener_enc(const kp_broker_registration_request_listener *m, kp_writer *w, int16_t v);
 static size_t kp_broker_registration_request_listener_sz(const kp_broker_registration_request_listener *m, int16_t v);
-static inline bool kp_broker_registration_request_listener_is_default(const kp_broker_registration_request_listener *m);
 static int kp_broker_registration_request_feature_dec(kp_broker_registration_request_feature *m, kp_reader *r, int16_t v);
 static int kp_broker_registration_request_feature_enc(const kp_broker_registration_request_feature *m, kp_writer *w, int16_t v);
 static size_t kp_broker_registration_request_feature_sz(const kp_broker_registration_request_feature *m, int16_t v);
-static inline bool kp_broker_registration_request_feature_is_default(const kp_broker_registration_request_feature *m);
 static int kp_broker_registration_request_dec(kp_broker_registration_request *m, kp_reader *r, int16_t v);
 static int kp_broker_registration_request_enc(const kp_broker_registration_request *m, kp_writer *w, int16_t v);
 static size_t kp_broker_registration_request_sz(const kp_broker_registration_request *m, int16_t v);
-static inline bool kp_broker_registration_request_is_default(const kp_broker_registration_request *m);
 
 void kp_broker_registration_request_listener_init(kp_broker_registration_request_listener *m)
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
     m->host = kp_str_c("");
-}
-
-static inline bool kp_broker_registration_request_listener_is_default(const kp_broker_registration_request_listener *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (!kp_str_eq_c(m->host, "")) return false;
-    if (m->port != 0) return false;
-    if (m->security_protocol != 0) return false;
-    return true;
 }
 
 static int kp_broker_registration_request_listener_dec(kp_broker_registration_request_listener *m, kp_reader *r, int16_t v)
@@ -115,15 +102,6 @@ void kp_broker_registration_request_feature_init(kp_broker_registration_request_
     m->name = kp_str_c("");
 }
 
-static inline bool kp_broker_registration_request_feature_is_default(const kp_broker_registration_request_feature *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->min_supported_version != 0) return false;
-    if (m->max_supported_version != 0) return false;
-    return true;
-}
-
 static int kp_broker_registration_request_feature_dec(kp_broker_registration_request_feature *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -199,21 +177,6 @@ void kp_broker_registration_request_init(kp_broker_registration_request *m)
     m->cluster_id = kp_str_c("");
     m->rack = kp_str_c("");
     m->previous_broker_epoch = INT64_C(-1);
-}
-
-static inline bool kp_broker_registration_request_is_default(const kp_broker_registration_request *m)
-{
-    (void)m;
-    if (m->broker_id != 0) return false;
-    if (!kp_str_eq_c(m->cluster_id, "")) return false;
-    if (!kp_uuid_is_zero(&m->incarnation_id)) return false;
-    if (m->listeners.n != 0) return false;
-    if (m->features.n != 0) return false;
-    if (!kp_str_eq_c(m->rack, "")) return false;
-    if (m->is_migrating_zk_broker != false) return false;
-    if (m->log_dirs.n != 0) return false;
-    if (m->previous_broker_epoch != INT64_C(-1)) return false;
-    return true;
 }
 
 static int kp_broker_registration_request_dec(kp_broker_registration_request *m, kp_reader *r, int16_t v)

@@ -4,21 +4,11 @@
 static int kp_broker_registration_response_dec(kp_broker_registration_response *m, kp_reader *r, int16_t v);
 static int kp_broker_registration_response_enc(const kp_broker_registration_response *m, kp_writer *w, int16_t v);
 static size_t kp_broker_registration_response_sz(const kp_broker_registration_response *m, int16_t v);
-static inline bool kp_broker_registration_response_is_default(const kp_broker_registration_response *m);
 
 void kp_broker_registration_response_init(kp_broker_registration_response *m)
 {
     memset(m, 0, sizeof *m);
     m->broker_epoch = INT64_C(-1);
-}
-
-static inline bool kp_broker_registration_response_is_default(const kp_broker_registration_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (m->broker_epoch != INT64_C(-1)) return false;
-    return true;
 }
 
 static int kp_broker_registration_response_dec(kp_broker_registration_response *m, kp_reader *r, int16_t v)

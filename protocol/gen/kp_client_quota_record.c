@@ -4,25 +4,15 @@
 static int kp_client_quota_record_entity_data_dec(kp_client_quota_record_entity_data *m, kp_reader *r, int16_t v);
 static int kp_client_quota_record_entity_data_enc(const kp_client_quota_record_entity_data *m, kp_writer *w, int16_t v);
 static size_t kp_client_quota_record_entity_data_sz(const kp_client_quota_record_entity_data *m, int16_t v);
-static inline bool kp_client_quota_record_entity_data_is_default(const kp_client_quota_record_entity_data *m);
 static int kp_client_quota_record_dec(kp_client_quota_record *m, kp_reader *r, int16_t v);
 static int kp_client_quota_record_enc(const kp_client_quota_record *m, kp_writer *w, int16_t v);
 static size_t kp_client_quota_record_sz(const kp_client_quota_record *m, int16_t v);
-static inline bool kp_client_quota_record_is_default(const kp_client_quota_record *m);
 
 void kp_client_quota_record_entity_data_init(kp_client_quota_record_entity_data *m)
 {
     memset(m, 0, sizeof *m);
     m->entity_type = kp_str_c("");
     m->entity_name = kp_str_c("");
-}
-
-static inline bool kp_client_quota_record_entity_data_is_default(const kp_client_quota_record_entity_data *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->entity_type, "")) return false;
-    if (!kp_str_eq_c(m->entity_name, "")) return false;
-    return true;
 }
 
 static int kp_client_quota_record_entity_data_dec(kp_client_quota_record_entity_data *m, kp_reader *r, int16_t v)
@@ -89,16 +79,6 @@ void kp_client_quota_record_init(kp_client_quota_record *m)
 {
     memset(m, 0, sizeof *m);
     m->key = kp_str_c("");
-}
-
-static inline bool kp_client_quota_record_is_default(const kp_client_quota_record *m)
-{
-    (void)m;
-    if (m->entity.n != 0) return false;
-    if (!kp_str_eq_c(m->key, "")) return false;
-    if (m->value != 0) return false;
-    if (m->remove != false) return false;
-    return true;
 }
 
 static int kp_client_quota_record_dec(kp_client_quota_record *m, kp_reader *r, int16_t v)

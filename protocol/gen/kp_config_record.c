@@ -4,7 +4,6 @@
 static int kp_config_record_dec(kp_config_record *m, kp_reader *r, int16_t v);
 static int kp_config_record_enc(const kp_config_record *m, kp_writer *w, int16_t v);
 static size_t kp_config_record_sz(const kp_config_record *m, int16_t v);
-static inline bool kp_config_record_is_default(const kp_config_record *m);
 
 void kp_config_record_init(kp_config_record *m)
 {
@@ -12,16 +11,6 @@ void kp_config_record_init(kp_config_record *m)
     m->resource_name = kp_str_c("");
     m->name = kp_str_c("");
     m->value = kp_str_c("");
-}
-
-static inline bool kp_config_record_is_default(const kp_config_record *m)
-{
-    (void)m;
-    if (m->resource_type != 0) return false;
-    if (!kp_str_eq_c(m->resource_name, "")) return false;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (!kp_str_eq_c(m->value, "")) return false;
-    return true;
 }
 
 static int kp_config_record_dec(kp_config_record *m, kp_reader *r, int16_t v)

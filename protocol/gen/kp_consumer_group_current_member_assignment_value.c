@@ -4,23 +4,13 @@
 static int kp_consumer_group_current_member_assignment_value_topic_partitions_dec(kp_consumer_group_current_member_assignment_value_topic_partitions *m, kp_reader *r, int16_t v);
 static int kp_consumer_group_current_member_assignment_value_topic_partitions_enc(const kp_consumer_group_current_member_assignment_value_topic_partitions *m, kp_writer *w, int16_t v);
 static size_t kp_consumer_group_current_member_assignment_value_topic_partitions_sz(const kp_consumer_group_current_member_assignment_value_topic_partitions *m, int16_t v);
-static inline bool kp_consumer_group_current_member_assignment_value_topic_partitions_is_default(const kp_consumer_group_current_member_assignment_value_topic_partitions *m);
 static int kp_consumer_group_current_member_assignment_value_dec(kp_consumer_group_current_member_assignment_value *m, kp_reader *r, int16_t v);
 static int kp_consumer_group_current_member_assignment_value_enc(const kp_consumer_group_current_member_assignment_value *m, kp_writer *w, int16_t v);
 static size_t kp_consumer_group_current_member_assignment_value_sz(const kp_consumer_group_current_member_assignment_value *m, int16_t v);
-static inline bool kp_consumer_group_current_member_assignment_value_is_default(const kp_consumer_group_current_member_assignment_value *m);
 
 void kp_consumer_group_current_member_assignment_value_topic_partitions_init(kp_consumer_group_current_member_assignment_value_topic_partitions *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_consumer_group_current_member_assignment_value_topic_partitions_is_default(const kp_consumer_group_current_member_assignment_value_topic_partitions *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_consumer_group_current_member_assignment_value_topic_partitions_dec(kp_consumer_group_current_member_assignment_value_topic_partitions *m, kp_reader *r, int16_t v)
@@ -102,17 +92,6 @@ static size_t kp_consumer_group_current_member_assignment_value_topic_partitions
 void kp_consumer_group_current_member_assignment_value_init(kp_consumer_group_current_member_assignment_value *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_consumer_group_current_member_assignment_value_is_default(const kp_consumer_group_current_member_assignment_value *m)
-{
-    (void)m;
-    if (m->member_epoch != 0) return false;
-    if (m->previous_member_epoch != 0) return false;
-    if (m->state != 0) return false;
-    if (m->assigned_partitions.n != 0) return false;
-    if (m->partitions_pending_revocation.n != 0) return false;
-    return true;
 }
 
 static int kp_consumer_group_current_member_assignment_value_dec(kp_consumer_group_current_member_assignment_value *m, kp_reader *r, int16_t v)

@@ -4,19 +4,10 @@
 static int kp_consumer_group_describe_request_dec(kp_consumer_group_describe_request *m, kp_reader *r, int16_t v);
 static int kp_consumer_group_describe_request_enc(const kp_consumer_group_describe_request *m, kp_writer *w, int16_t v);
 static size_t kp_consumer_group_describe_request_sz(const kp_consumer_group_describe_request *m, int16_t v);
-static inline bool kp_consumer_group_describe_request_is_default(const kp_consumer_group_describe_request *m);
 
 void kp_consumer_group_describe_request_init(kp_consumer_group_describe_request *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_consumer_group_describe_request_is_default(const kp_consumer_group_describe_request *m)
-{
-    (void)m;
-    if (m->group_ids.n != 0) return false;
-    if (m->include_authorized_operations != false) return false;
-    return true;
 }
 
 static int kp_consumer_group_describe_request_dec(kp_consumer_group_describe_request *m, kp_reader *r, int16_t v)

@@ -4,23 +4,13 @@
 static int kp_consumer_group_heartbeat_request_topic_partitions_dec(kp_consumer_group_heartbeat_request_topic_partitions *m, kp_reader *r, int16_t v);
 static int kp_consumer_group_heartbeat_request_topic_partitions_enc(const kp_consumer_group_heartbeat_request_topic_partitions *m, kp_writer *w, int16_t v);
 static size_t kp_consumer_group_heartbeat_request_topic_partitions_sz(const kp_consumer_group_heartbeat_request_topic_partitions *m, int16_t v);
-static inline bool kp_consumer_group_heartbeat_request_topic_partitions_is_default(const kp_consumer_group_heartbeat_request_topic_partitions *m);
 static int kp_consumer_group_heartbeat_request_dec(kp_consumer_group_heartbeat_request *m, kp_reader *r, int16_t v);
 static int kp_consumer_group_heartbeat_request_enc(const kp_consumer_group_heartbeat_request *m, kp_writer *w, int16_t v);
 static size_t kp_consumer_group_heartbeat_request_sz(const kp_consumer_group_heartbeat_request *m, int16_t v);
-static inline bool kp_consumer_group_heartbeat_request_is_default(const kp_consumer_group_heartbeat_request *m);
 
 void kp_consumer_group_heartbeat_request_topic_partitions_init(kp_consumer_group_heartbeat_request_topic_partitions *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_consumer_group_heartbeat_request_topic_partitions_is_default(const kp_consumer_group_heartbeat_request_topic_partitions *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_consumer_group_heartbeat_request_topic_partitions_dec(kp_consumer_group_heartbeat_request_topic_partitions *m, kp_reader *r, int16_t v)
@@ -110,21 +100,6 @@ void kp_consumer_group_heartbeat_request_init(kp_consumer_group_heartbeat_reques
     m->subscribed_topic_names.n = -1;
     m->server_assignor = KP_STR_NULL;
     m->topic_partitions.n = -1;
-}
-
-static inline bool kp_consumer_group_heartbeat_request_is_default(const kp_consumer_group_heartbeat_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->group_id, "")) return false;
-    if (!kp_str_eq_c(m->member_id, "")) return false;
-    if (m->member_epoch != 0) return false;
-    if (!kp_str_eq_c(m->instance_id, NULL)) return false;
-    if (!kp_str_eq_c(m->rack_id, NULL)) return false;
-    if (m->rebalance_timeout_ms != -1) return false;
-    if (m->subscribed_topic_names.n != -1) return false;
-    if (!kp_str_eq_c(m->server_assignor, NULL)) return false;
-    if (m->topic_partitions.n != -1) return false;
-    return true;
 }
 
 static int kp_consumer_group_heartbeat_request_dec(kp_consumer_group_heartbeat_request *m, kp_reader *r, int16_t v)

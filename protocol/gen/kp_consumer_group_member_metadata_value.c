@@ -4,29 +4,18 @@
 static int kp_consumer_group_member_metadata_value_classic_protocol_dec(kp_consumer_group_member_metadata_value_classic_protocol *m, kp_reader *r, int16_t v);
 static int kp_consumer_group_member_metadata_value_classic_protocol_enc(const kp_consumer_group_member_metadata_value_classic_protocol *m, kp_writer *w, int16_t v);
 static size_t kp_consumer_group_member_metadata_value_classic_protocol_sz(const kp_consumer_group_member_metadata_value_classic_protocol *m, int16_t v);
-static inline bool kp_consumer_group_member_metadata_value_classic_protocol_is_default(const kp_consumer_group_member_metadata_value_classic_protocol *m);
 static int kp_consumer_group_member_metadata_value_classic_member_metadata_dec(kp_consumer_group_member_metadata_value_classic_member_metadata *m, kp_reader *r, int16_t v);
 static int kp_consumer_group_member_metadata_value_classic_member_metadata_enc(const kp_consumer_group_member_metadata_value_classic_member_metadata *m, kp_writer *w, int16_t v);
 static size_t kp_consumer_group_member_metadata_value_classic_member_metadata_sz(const kp_consumer_group_member_metadata_value_classic_member_metadata *m, int16_t v);
-static inline bool kp_consumer_group_member_metadata_value_classic_member_metadata_is_default(const kp_consumer_group_member_metadata_value_classic_member_metadata *m);
 static int kp_consumer_group_member_metadata_value_dec(kp_consumer_group_member_metadata_value *m, kp_reader *r, int16_t v);
 static int kp_consumer_group_member_metadata_value_enc(const kp_consumer_group_member_metadata_value *m, kp_writer *w, int16_t v);
 static size_t kp_consumer_group_member_metadata_value_sz(const kp_consumer_group_member_metadata_value *m, int16_t v);
-static inline bool kp_consumer_group_member_metadata_value_is_default(const kp_consumer_group_member_metadata_value *m);
 
 void kp_consumer_group_member_metadata_value_classic_protocol_init(kp_consumer_group_member_metadata_value_classic_protocol *m)
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
     m->metadata = (kp_bytes){NULL, 0};
-}
-
-static inline bool kp_consumer_group_member_metadata_value_classic_protocol_is_default(const kp_consumer_group_member_metadata_value_classic_protocol *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->metadata.len != 0) return false;
-    return true;
 }
 
 static int kp_consumer_group_member_metadata_value_classic_protocol_dec(kp_consumer_group_member_metadata_value_classic_protocol *m, kp_reader *r, int16_t v)
@@ -92,14 +81,6 @@ static size_t kp_consumer_group_member_metadata_value_classic_protocol_sz(const 
 void kp_consumer_group_member_metadata_value_classic_member_metadata_init(kp_consumer_group_member_metadata_value_classic_member_metadata *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_consumer_group_member_metadata_value_classic_member_metadata_is_default(const kp_consumer_group_member_metadata_value_classic_member_metadata *m)
-{
-    (void)m;
-    if (m->session_timeout_ms != 0) return false;
-    if (m->supported_protocols.n != 0) return false;
-    return true;
 }
 
 static int kp_consumer_group_member_metadata_value_classic_member_metadata_dec(kp_consumer_group_member_metadata_value_classic_member_metadata *m, kp_reader *r, int16_t v)
@@ -190,21 +171,6 @@ void kp_consumer_group_member_metadata_value_init(kp_consumer_group_member_metad
     m->server_assignor = kp_str_c("");
 }
 
-static inline bool kp_consumer_group_member_metadata_value_is_default(const kp_consumer_group_member_metadata_value *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->instance_id, "")) return false;
-    if (!kp_str_eq_c(m->rack_id, "")) return false;
-    if (!kp_str_eq_c(m->client_id, "")) return false;
-    if (!kp_str_eq_c(m->client_host, "")) return false;
-    if (m->subscribed_topic_names.n != 0) return false;
-    if (!kp_str_eq_c(m->subscribed_topic_regex, "")) return false;
-    if (m->rebalance_timeout_ms != -1) return false;
-    if (!kp_str_eq_c(m->server_assignor, "")) return false;
-    if (m->classic_member_metadata != NULL) return false;
-    return true;
-}
-
 static int kp_consumer_group_member_metadata_value_dec(kp_consumer_group_member_metadata_value *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -272,9 +238,10 @@ static int kp_consumer_group_member_metadata_value_dec(kp_consumer_group_member_
                 case 0:
                     if (1) {
                         {
-                            int8_t present;
-                            KP_TRY(kp_read_i8(r, &present));
-                            if (present >= 0) {
+                            uint32_t present;
+                            KP_TRY(kp_read_uvarint(r, &present));
+                            m->classic_member_metadata = NULL;
+                            if (present > 0) {
                                 m->classic_member_metadata = kp_arena_alloc(r->arena, sizeof *m->classic_member_metadata);
                                 if (!m->classic_member_metadata) return KP_E_NOMEM;
                                 KP_TRY(kp_consumer_group_member_metadata_value_classic_member_metadata_dec(m->classic_member_metadata, r, v));
@@ -330,6 +297,7 @@ static int kp_consumer_group_member_metadata_value_enc(const kp_consumer_group_m
             if (!(1)) return KP_E_NULL;
             KP_TRY(kp_write_i8(w, -1));
         } else {
+            /* 1 reads as present both as an int8 and as a tagged field's uvarint. */
             KP_TRY(kp_write_i8(w, 1));
             KP_TRY(kp_consumer_group_member_metadata_value_classic_member_metadata_enc(m->classic_member_metadata, w, v));
         }
@@ -347,6 +315,7 @@ static int kp_consumer_group_member_metadata_value_enc(const kp_consumer_group_m
                 if (!(1)) return KP_E_NULL;
                 KP_TRY(kp_write_i8(w, -1));
             } else {
+                /* 1 reads as present both as an int8 and as a tagged field's uvarint. */
                 KP_TRY(kp_write_i8(w, 1));
                 KP_TRY(kp_consumer_group_member_metadata_value_classic_member_metadata_enc(m->classic_member_metadata, w, v));
             }

@@ -4,27 +4,16 @@
 static int kp_consumer_group_partition_metadata_value_partition_metadata_dec(kp_consumer_group_partition_metadata_value_partition_metadata *m, kp_reader *r, int16_t v);
 static int kp_consumer_group_partition_metadata_value_partition_metadata_enc(const kp_consumer_group_partition_metadata_value_partition_metadata *m, kp_writer *w, int16_t v);
 static size_t kp_consumer_group_partition_metadata_value_partition_metadata_sz(const kp_consumer_group_partition_metadata_value_partition_metadata *m, int16_t v);
-static inline bool kp_consumer_group_partition_metadata_value_partition_metadata_is_default(const kp_consumer_group_partition_metadata_value_partition_metadata *m);
 static int kp_consumer_group_partition_metadata_value_topic_metadata_dec(kp_consumer_group_partition_metadata_value_topic_metadata *m, kp_reader *r, int16_t v);
 static int kp_consumer_group_partition_metadata_value_topic_metadata_enc(const kp_consumer_group_partition_metadata_value_topic_metadata *m, kp_writer *w, int16_t v);
 static size_t kp_consumer_group_partition_metadata_value_topic_metadata_sz(const kp_consumer_group_partition_metadata_value_topic_metadata *m, int16_t v);
-static inline bool kp_consumer_group_partition_metadata_value_topic_metadata_is_default(const kp_consumer_group_partition_metadata_value_topic_metadata *m);
 static int kp_consumer_group_partition_metadata_value_dec(kp_consumer_group_partition_metadata_value *m, kp_reader *r, int16_t v);
 static int kp_consumer_group_partition_metadata_value_enc(const kp_consumer_group_partition_metadata_value *m, kp_writer *w, int16_t v);
 static size_t kp_consumer_group_partition_metadata_value_sz(const kp_consumer_group_partition_metadata_value *m, int16_t v);
-static inline bool kp_consumer_group_partition_metadata_value_is_default(const kp_consumer_group_partition_metadata_value *m);
 
 void kp_consumer_group_partition_metadata_value_partition_metadata_init(kp_consumer_group_partition_metadata_value_partition_metadata *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_consumer_group_partition_metadata_value_partition_metadata_is_default(const kp_consumer_group_partition_metadata_value_partition_metadata *m)
-{
-    (void)m;
-    if (m->partition != 0) return false;
-    if (m->racks.n != 0) return false;
-    return true;
 }
 
 static int kp_consumer_group_partition_metadata_value_partition_metadata_dec(kp_consumer_group_partition_metadata_value_partition_metadata *m, kp_reader *r, int16_t v)
@@ -107,16 +96,6 @@ void kp_consumer_group_partition_metadata_value_topic_metadata_init(kp_consumer_
 {
     memset(m, 0, sizeof *m);
     m->topic_name = kp_str_c("");
-}
-
-static inline bool kp_consumer_group_partition_metadata_value_topic_metadata_is_default(const kp_consumer_group_partition_metadata_value_topic_metadata *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (!kp_str_eq_c(m->topic_name, "")) return false;
-    if (m->num_partitions != 0) return false;
-    if (m->partition_metadata.n != 0) return false;
-    return true;
 }
 
 static int kp_consumer_group_partition_metadata_value_topic_metadata_dec(kp_consumer_group_partition_metadata_value_topic_metadata *m, kp_reader *r, int16_t v)
@@ -216,13 +195,6 @@ static size_t kp_consumer_group_partition_metadata_value_topic_metadata_sz(const
 void kp_consumer_group_partition_metadata_value_init(kp_consumer_group_partition_metadata_value *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_consumer_group_partition_metadata_value_is_default(const kp_consumer_group_partition_metadata_value *m)
-{
-    (void)m;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_consumer_group_partition_metadata_value_dec(kp_consumer_group_partition_metadata_value *m, kp_reader *r, int16_t v)

@@ -4,23 +4,13 @@
 static int kp_consumer_group_target_assignment_member_value_topic_partition_dec(kp_consumer_group_target_assignment_member_value_topic_partition *m, kp_reader *r, int16_t v);
 static int kp_consumer_group_target_assignment_member_value_topic_partition_enc(const kp_consumer_group_target_assignment_member_value_topic_partition *m, kp_writer *w, int16_t v);
 static size_t kp_consumer_group_target_assignment_member_value_topic_partition_sz(const kp_consumer_group_target_assignment_member_value_topic_partition *m, int16_t v);
-static inline bool kp_consumer_group_target_assignment_member_value_topic_partition_is_default(const kp_consumer_group_target_assignment_member_value_topic_partition *m);
 static int kp_consumer_group_target_assignment_member_value_dec(kp_consumer_group_target_assignment_member_value *m, kp_reader *r, int16_t v);
 static int kp_consumer_group_target_assignment_member_value_enc(const kp_consumer_group_target_assignment_member_value *m, kp_writer *w, int16_t v);
 static size_t kp_consumer_group_target_assignment_member_value_sz(const kp_consumer_group_target_assignment_member_value *m, int16_t v);
-static inline bool kp_consumer_group_target_assignment_member_value_is_default(const kp_consumer_group_target_assignment_member_value *m);
 
 void kp_consumer_group_target_assignment_member_value_topic_partition_init(kp_consumer_group_target_assignment_member_value_topic_partition *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_consumer_group_target_assignment_member_value_topic_partition_is_default(const kp_consumer_group_target_assignment_member_value_topic_partition *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_consumer_group_target_assignment_member_value_topic_partition_dec(kp_consumer_group_target_assignment_member_value_topic_partition *m, kp_reader *r, int16_t v)
@@ -102,13 +92,6 @@ static size_t kp_consumer_group_target_assignment_member_value_topic_partition_s
 void kp_consumer_group_target_assignment_member_value_init(kp_consumer_group_target_assignment_member_value *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_consumer_group_target_assignment_member_value_is_default(const kp_consumer_group_target_assignment_member_value *m)
-{
-    (void)m;
-    if (m->topic_partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_consumer_group_target_assignment_member_value_dec(kp_consumer_group_target_assignment_member_value *m, kp_reader *r, int16_t v)

@@ -4,24 +4,14 @@
 static int kp_consumer_protocol_assignment_topic_partition_dec(kp_consumer_protocol_assignment_topic_partition *m, kp_reader *r, int16_t v);
 static int kp_consumer_protocol_assignment_topic_partition_enc(const kp_consumer_protocol_assignment_topic_partition *m, kp_writer *w, int16_t v);
 static size_t kp_consumer_protocol_assignment_topic_partition_sz(const kp_consumer_protocol_assignment_topic_partition *m, int16_t v);
-static inline bool kp_consumer_protocol_assignment_topic_partition_is_default(const kp_consumer_protocol_assignment_topic_partition *m);
 static int kp_consumer_protocol_assignment_dec(kp_consumer_protocol_assignment *m, kp_reader *r, int16_t v);
 static int kp_consumer_protocol_assignment_enc(const kp_consumer_protocol_assignment *m, kp_writer *w, int16_t v);
 static size_t kp_consumer_protocol_assignment_sz(const kp_consumer_protocol_assignment *m, int16_t v);
-static inline bool kp_consumer_protocol_assignment_is_default(const kp_consumer_protocol_assignment *m);
 
 void kp_consumer_protocol_assignment_topic_partition_init(kp_consumer_protocol_assignment_topic_partition *m)
 {
     memset(m, 0, sizeof *m);
     m->topic = kp_str_c("");
-}
-
-static inline bool kp_consumer_protocol_assignment_topic_partition_is_default(const kp_consumer_protocol_assignment_topic_partition *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_consumer_protocol_assignment_topic_partition_dec(kp_consumer_protocol_assignment_topic_partition *m, kp_reader *r, int16_t v)
@@ -104,14 +94,6 @@ void kp_consumer_protocol_assignment_init(kp_consumer_protocol_assignment *m)
 {
     memset(m, 0, sizeof *m);
     m->user_data = KP_BYTES_NULL;
-}
-
-static inline bool kp_consumer_protocol_assignment_is_default(const kp_consumer_protocol_assignment *m)
-{
-    (void)m;
-    if (m->assigned_partitions.n != 0) return false;
-    if (m->user_data.len != -1) return false;
-    return true;
 }
 
 static int kp_consumer_protocol_assignment_dec(kp_consumer_protocol_assignment *m, kp_reader *r, int16_t v)

@@ -4,24 +4,14 @@
 static int kp_consumer_protocol_subscription_topic_partition_dec(kp_consumer_protocol_subscription_topic_partition *m, kp_reader *r, int16_t v);
 static int kp_consumer_protocol_subscription_topic_partition_enc(const kp_consumer_protocol_subscription_topic_partition *m, kp_writer *w, int16_t v);
 static size_t kp_consumer_protocol_subscription_topic_partition_sz(const kp_consumer_protocol_subscription_topic_partition *m, int16_t v);
-static inline bool kp_consumer_protocol_subscription_topic_partition_is_default(const kp_consumer_protocol_subscription_topic_partition *m);
 static int kp_consumer_protocol_subscription_dec(kp_consumer_protocol_subscription *m, kp_reader *r, int16_t v);
 static int kp_consumer_protocol_subscription_enc(const kp_consumer_protocol_subscription *m, kp_writer *w, int16_t v);
 static size_t kp_consumer_protocol_subscription_sz(const kp_consumer_protocol_subscription *m, int16_t v);
-static inline bool kp_consumer_protocol_subscription_is_default(const kp_consumer_protocol_subscription *m);
 
 void kp_consumer_protocol_subscription_topic_partition_init(kp_consumer_protocol_subscription_topic_partition *m)
 {
     memset(m, 0, sizeof *m);
     m->topic = kp_str_c("");
-}
-
-static inline bool kp_consumer_protocol_subscription_topic_partition_is_default(const kp_consumer_protocol_subscription_topic_partition *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_consumer_protocol_subscription_topic_partition_dec(kp_consumer_protocol_subscription_topic_partition *m, kp_reader *r, int16_t v)
@@ -110,17 +100,6 @@ void kp_consumer_protocol_subscription_init(kp_consumer_protocol_subscription *m
     m->user_data = KP_BYTES_NULL;
     m->generation_id = -1;
     m->rack_id = KP_STR_NULL;
-}
-
-static inline bool kp_consumer_protocol_subscription_is_default(const kp_consumer_protocol_subscription *m)
-{
-    (void)m;
-    if (m->topics.n != 0) return false;
-    if (m->user_data.len != -1) return false;
-    if (m->owned_partitions.n != 0) return false;
-    if (m->generation_id != -1) return false;
-    if (!kp_str_eq_c(m->rack_id, NULL)) return false;
-    return true;
 }
 
 static int kp_consumer_protocol_subscription_dec(kp_consumer_protocol_subscription *m, kp_reader *r, int16_t v)

@@ -4,24 +4,14 @@
 static int kp_controlled_shutdown_response_remaining_partition_dec(kp_controlled_shutdown_response_remaining_partition *m, kp_reader *r, int16_t v);
 static int kp_controlled_shutdown_response_remaining_partition_enc(const kp_controlled_shutdown_response_remaining_partition *m, kp_writer *w, int16_t v);
 static size_t kp_controlled_shutdown_response_remaining_partition_sz(const kp_controlled_shutdown_response_remaining_partition *m, int16_t v);
-static inline bool kp_controlled_shutdown_response_remaining_partition_is_default(const kp_controlled_shutdown_response_remaining_partition *m);
 static int kp_controlled_shutdown_response_dec(kp_controlled_shutdown_response *m, kp_reader *r, int16_t v);
 static int kp_controlled_shutdown_response_enc(const kp_controlled_shutdown_response *m, kp_writer *w, int16_t v);
 static size_t kp_controlled_shutdown_response_sz(const kp_controlled_shutdown_response *m, int16_t v);
-static inline bool kp_controlled_shutdown_response_is_default(const kp_controlled_shutdown_response *m);
 
 void kp_controlled_shutdown_response_remaining_partition_init(kp_controlled_shutdown_response_remaining_partition *m)
 {
     memset(m, 0, sizeof *m);
     m->topic_name = kp_str_c("");
-}
-
-static inline bool kp_controlled_shutdown_response_remaining_partition_is_default(const kp_controlled_shutdown_response_remaining_partition *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic_name, "")) return false;
-    if (m->partition_index != 0) return false;
-    return true;
 }
 
 static int kp_controlled_shutdown_response_remaining_partition_dec(kp_controlled_shutdown_response_remaining_partition *m, kp_reader *r, int16_t v)
@@ -87,14 +77,6 @@ static size_t kp_controlled_shutdown_response_remaining_partition_sz(const kp_co
 void kp_controlled_shutdown_response_init(kp_controlled_shutdown_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_controlled_shutdown_response_is_default(const kp_controlled_shutdown_response *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (m->remaining_partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_controlled_shutdown_response_dec(kp_controlled_shutdown_response *m, kp_reader *r, int16_t v)

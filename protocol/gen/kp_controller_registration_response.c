@@ -4,21 +4,11 @@
 static int kp_controller_registration_response_dec(kp_controller_registration_response *m, kp_reader *r, int16_t v);
 static int kp_controller_registration_response_enc(const kp_controller_registration_response *m, kp_writer *w, int16_t v);
 static size_t kp_controller_registration_response_sz(const kp_controller_registration_response *m, int16_t v);
-static inline bool kp_controller_registration_response_is_default(const kp_controller_registration_response *m);
 
 void kp_controller_registration_response_init(kp_controller_registration_response *m)
 {
     memset(m, 0, sizeof *m);
     m->error_message = kp_str_c("");
-}
-
-static inline bool kp_controller_registration_response_is_default(const kp_controller_registration_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, "")) return false;
-    return true;
 }
 
 static int kp_controller_registration_response_dec(kp_controller_registration_response *m, kp_reader *r, int16_t v)

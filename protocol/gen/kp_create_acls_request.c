@@ -4,11 +4,9 @@
 static int kp_create_acls_request_acl_creation_dec(kp_create_acls_request_acl_creation *m, kp_reader *r, int16_t v);
 static int kp_create_acls_request_acl_creation_enc(const kp_create_acls_request_acl_creation *m, kp_writer *w, int16_t v);
 static size_t kp_create_acls_request_acl_creation_sz(const kp_create_acls_request_acl_creation *m, int16_t v);
-static inline bool kp_create_acls_request_acl_creation_is_default(const kp_create_acls_request_acl_creation *m);
 static int kp_create_acls_request_dec(kp_create_acls_request *m, kp_reader *r, int16_t v);
 static int kp_create_acls_request_enc(const kp_create_acls_request *m, kp_writer *w, int16_t v);
 static size_t kp_create_acls_request_sz(const kp_create_acls_request *m, int16_t v);
-static inline bool kp_create_acls_request_is_default(const kp_create_acls_request *m);
 
 void kp_create_acls_request_acl_creation_init(kp_create_acls_request_acl_creation *m)
 {
@@ -17,19 +15,6 @@ void kp_create_acls_request_acl_creation_init(kp_create_acls_request_acl_creatio
     m->resource_pattern_type = 3;
     m->principal = kp_str_c("");
     m->host = kp_str_c("");
-}
-
-static inline bool kp_create_acls_request_acl_creation_is_default(const kp_create_acls_request_acl_creation *m)
-{
-    (void)m;
-    if (m->resource_type != 0) return false;
-    if (!kp_str_eq_c(m->resource_name, "")) return false;
-    if (m->resource_pattern_type != 3) return false;
-    if (!kp_str_eq_c(m->principal, "")) return false;
-    if (!kp_str_eq_c(m->host, "")) return false;
-    if (m->operation != 0) return false;
-    if (m->permission_type != 0) return false;
-    return true;
 }
 
 static int kp_create_acls_request_acl_creation_dec(kp_create_acls_request_acl_creation *m, kp_reader *r, int16_t v)
@@ -142,13 +127,6 @@ static size_t kp_create_acls_request_acl_creation_sz(const kp_create_acls_reques
 void kp_create_acls_request_init(kp_create_acls_request *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_create_acls_request_is_default(const kp_create_acls_request *m)
-{
-    (void)m;
-    if (m->creations.n != 0) return false;
-    return true;
 }
 
 static int kp_create_acls_request_dec(kp_create_acls_request *m, kp_reader *r, int16_t v)

@@ -4,24 +4,14 @@
 static int kp_create_acls_response_acl_creation_result_dec(kp_create_acls_response_acl_creation_result *m, kp_reader *r, int16_t v);
 static int kp_create_acls_response_acl_creation_result_enc(const kp_create_acls_response_acl_creation_result *m, kp_writer *w, int16_t v);
 static size_t kp_create_acls_response_acl_creation_result_sz(const kp_create_acls_response_acl_creation_result *m, int16_t v);
-static inline bool kp_create_acls_response_acl_creation_result_is_default(const kp_create_acls_response_acl_creation_result *m);
 static int kp_create_acls_response_dec(kp_create_acls_response *m, kp_reader *r, int16_t v);
 static int kp_create_acls_response_enc(const kp_create_acls_response *m, kp_writer *w, int16_t v);
 static size_t kp_create_acls_response_sz(const kp_create_acls_response *m, int16_t v);
-static inline bool kp_create_acls_response_is_default(const kp_create_acls_response *m);
 
 void kp_create_acls_response_acl_creation_result_init(kp_create_acls_response_acl_creation_result *m)
 {
     memset(m, 0, sizeof *m);
     m->error_message = kp_str_c("");
-}
-
-static inline bool kp_create_acls_response_acl_creation_result_is_default(const kp_create_acls_response_acl_creation_result *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, "")) return false;
-    return true;
 }
 
 static int kp_create_acls_response_acl_creation_result_dec(kp_create_acls_response_acl_creation_result *m, kp_reader *r, int16_t v)
@@ -87,14 +77,6 @@ static size_t kp_create_acls_response_acl_creation_result_sz(const kp_create_acl
 void kp_create_acls_response_init(kp_create_acls_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_create_acls_response_is_default(const kp_create_acls_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->results.n != 0) return false;
-    return true;
 }
 
 static int kp_create_acls_response_dec(kp_create_acls_response *m, kp_reader *r, int16_t v)

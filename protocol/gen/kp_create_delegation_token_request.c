@@ -4,25 +4,15 @@
 static int kp_create_delegation_token_request_creatable_renewers_dec(kp_create_delegation_token_request_creatable_renewers *m, kp_reader *r, int16_t v);
 static int kp_create_delegation_token_request_creatable_renewers_enc(const kp_create_delegation_token_request_creatable_renewers *m, kp_writer *w, int16_t v);
 static size_t kp_create_delegation_token_request_creatable_renewers_sz(const kp_create_delegation_token_request_creatable_renewers *m, int16_t v);
-static inline bool kp_create_delegation_token_request_creatable_renewers_is_default(const kp_create_delegation_token_request_creatable_renewers *m);
 static int kp_create_delegation_token_request_dec(kp_create_delegation_token_request *m, kp_reader *r, int16_t v);
 static int kp_create_delegation_token_request_enc(const kp_create_delegation_token_request *m, kp_writer *w, int16_t v);
 static size_t kp_create_delegation_token_request_sz(const kp_create_delegation_token_request *m, int16_t v);
-static inline bool kp_create_delegation_token_request_is_default(const kp_create_delegation_token_request *m);
 
 void kp_create_delegation_token_request_creatable_renewers_init(kp_create_delegation_token_request_creatable_renewers *m)
 {
     memset(m, 0, sizeof *m);
     m->principal_type = kp_str_c("");
     m->principal_name = kp_str_c("");
-}
-
-static inline bool kp_create_delegation_token_request_creatable_renewers_is_default(const kp_create_delegation_token_request_creatable_renewers *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->principal_type, "")) return false;
-    if (!kp_str_eq_c(m->principal_name, "")) return false;
-    return true;
 }
 
 static int kp_create_delegation_token_request_creatable_renewers_dec(kp_create_delegation_token_request_creatable_renewers *m, kp_reader *r, int16_t v)
@@ -90,16 +80,6 @@ void kp_create_delegation_token_request_init(kp_create_delegation_token_request 
     memset(m, 0, sizeof *m);
     m->owner_principal_type = kp_str_c("");
     m->owner_principal_name = kp_str_c("");
-}
-
-static inline bool kp_create_delegation_token_request_is_default(const kp_create_delegation_token_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->owner_principal_type, "")) return false;
-    if (!kp_str_eq_c(m->owner_principal_name, "")) return false;
-    if (m->renewers.n != 0) return false;
-    if (m->max_lifetime_ms != 0) return false;
-    return true;
 }
 
 static int kp_create_delegation_token_request_dec(kp_create_delegation_token_request *m, kp_reader *r, int16_t v)

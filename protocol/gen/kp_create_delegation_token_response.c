@@ -4,7 +4,6 @@
 static int kp_create_delegation_token_response_dec(kp_create_delegation_token_response *m, kp_reader *r, int16_t v);
 static int kp_create_delegation_token_response_enc(const kp_create_delegation_token_response *m, kp_writer *w, int16_t v);
 static size_t kp_create_delegation_token_response_sz(const kp_create_delegation_token_response *m, int16_t v);
-static inline bool kp_create_delegation_token_response_is_default(const kp_create_delegation_token_response *m);
 
 void kp_create_delegation_token_response_init(kp_create_delegation_token_response *m)
 {
@@ -15,23 +14,6 @@ void kp_create_delegation_token_response_init(kp_create_delegation_token_respons
     m->token_requester_principal_name = kp_str_c("");
     m->token_id = kp_str_c("");
     m->hmac = (kp_bytes){NULL, 0};
-}
-
-static inline bool kp_create_delegation_token_response_is_default(const kp_create_delegation_token_response *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->principal_type, "")) return false;
-    if (!kp_str_eq_c(m->principal_name, "")) return false;
-    if (!kp_str_eq_c(m->token_requester_principal_type, "")) return false;
-    if (!kp_str_eq_c(m->token_requester_principal_name, "")) return false;
-    if (m->issue_timestamp_ms != 0) return false;
-    if (m->expiry_timestamp_ms != 0) return false;
-    if (m->max_timestamp_ms != 0) return false;
-    if (!kp_str_eq_c(m->token_id, "")) return false;
-    if (m->hmac.len != 0) return false;
-    if (m->throttle_time_ms != 0) return false;
-    return true;
 }
 
 static int kp_create_delegation_token_response_dec(kp_create_delegation_token_response *m, kp_reader *r, int16_t v)

@@ -4,26 +4,16 @@
 static int kp_create_partitions_request_create_partitions_assignment_dec(kp_create_partitions_request_create_partitions_assignment *m, kp_reader *r, int16_t v);
 static int kp_create_partitions_request_create_partitions_assignment_enc(const kp_create_partitions_request_create_partitions_assignment *m, kp_writer *w, int16_t v);
 static size_t kp_create_partitions_request_create_partitions_assignment_sz(const kp_create_partitions_request_create_partitions_assignment *m, int16_t v);
-static inline bool kp_create_partitions_request_create_partitions_assignment_is_default(const kp_create_partitions_request_create_partitions_assignment *m);
 static int kp_create_partitions_request_create_partitions_topic_dec(kp_create_partitions_request_create_partitions_topic *m, kp_reader *r, int16_t v);
 static int kp_create_partitions_request_create_partitions_topic_enc(const kp_create_partitions_request_create_partitions_topic *m, kp_writer *w, int16_t v);
 static size_t kp_create_partitions_request_create_partitions_topic_sz(const kp_create_partitions_request_create_partitions_topic *m, int16_t v);
-static inline bool kp_create_partitions_request_create_partitions_topic_is_default(const kp_create_partitions_request_create_partitions_topic *m);
 static int kp_create_partitions_request_dec(kp_create_partitions_request *m, kp_reader *r, int16_t v);
 static int kp_create_partitions_request_enc(const kp_create_partitions_request *m, kp_writer *w, int16_t v);
 static size_t kp_create_partitions_request_sz(const kp_create_partitions_request *m, int16_t v);
-static inline bool kp_create_partitions_request_is_default(const kp_create_partitions_request *m);
 
 void kp_create_partitions_request_create_partitions_assignment_init(kp_create_partitions_request_create_partitions_assignment *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_create_partitions_request_create_partitions_assignment_is_default(const kp_create_partitions_request_create_partitions_assignment *m)
-{
-    (void)m;
-    if (m->broker_ids.n != 0) return false;
-    return true;
 }
 
 static int kp_create_partitions_request_create_partitions_assignment_dec(kp_create_partitions_request_create_partitions_assignment *m, kp_reader *r, int16_t v)
@@ -97,15 +87,6 @@ void kp_create_partitions_request_create_partitions_topic_init(kp_create_partiti
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
-}
-
-static inline bool kp_create_partitions_request_create_partitions_topic_is_default(const kp_create_partitions_request_create_partitions_topic *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->count != 0) return false;
-    if (m->assignments.n != 0) return false;
-    return true;
 }
 
 static int kp_create_partitions_request_create_partitions_topic_dec(kp_create_partitions_request_create_partitions_topic *m, kp_reader *r, int16_t v)
@@ -196,15 +177,6 @@ static size_t kp_create_partitions_request_create_partitions_topic_sz(const kp_c
 void kp_create_partitions_request_init(kp_create_partitions_request *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_create_partitions_request_is_default(const kp_create_partitions_request *m)
-{
-    (void)m;
-    if (m->topics.n != 0) return false;
-    if (m->timeout_ms != 0) return false;
-    if (m->validate_only != false) return false;
-    return true;
 }
 
 static int kp_create_partitions_request_dec(kp_create_partitions_request *m, kp_reader *r, int16_t v)

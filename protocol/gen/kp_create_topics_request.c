@@ -4,31 +4,19 @@
 static int kp_create_topics_request_creatable_replica_assignment_dec(kp_create_topics_request_creatable_replica_assignment *m, kp_reader *r, int16_t v);
 static int kp_create_topics_request_creatable_replica_assignment_enc(const kp_create_topics_request_creatable_replica_assignment *m, kp_writer *w, int16_t v);
 static size_t kp_create_topics_request_creatable_replica_assignment_sz(const kp_create_topics_request_creatable_replica_assignment *m, int16_t v);
-static inline bool kp_create_topics_request_creatable_replica_assignment_is_default(const kp_create_topics_request_creatable_replica_assignment *m);
 static int kp_create_topics_request_creatable_topic_config_dec(kp_create_topics_request_creatable_topic_config *m, kp_reader *r, int16_t v);
 static int kp_create_topics_request_creatable_topic_config_enc(const kp_create_topics_request_creatable_topic_config *m, kp_writer *w, int16_t v);
 static size_t kp_create_topics_request_creatable_topic_config_sz(const kp_create_topics_request_creatable_topic_config *m, int16_t v);
-static inline bool kp_create_topics_request_creatable_topic_config_is_default(const kp_create_topics_request_creatable_topic_config *m);
 static int kp_create_topics_request_creatable_topic_dec(kp_create_topics_request_creatable_topic *m, kp_reader *r, int16_t v);
 static int kp_create_topics_request_creatable_topic_enc(const kp_create_topics_request_creatable_topic *m, kp_writer *w, int16_t v);
 static size_t kp_create_topics_request_creatable_topic_sz(const kp_create_topics_request_creatable_topic *m, int16_t v);
-static inline bool kp_create_topics_request_creatable_topic_is_default(const kp_create_topics_request_creatable_topic *m);
 static int kp_create_topics_request_dec(kp_create_topics_request *m, kp_reader *r, int16_t v);
 static int kp_create_topics_request_enc(const kp_create_topics_request *m, kp_writer *w, int16_t v);
 static size_t kp_create_topics_request_sz(const kp_create_topics_request *m, int16_t v);
-static inline bool kp_create_topics_request_is_default(const kp_create_topics_request *m);
 
 void kp_create_topics_request_creatable_replica_assignment_init(kp_create_topics_request_creatable_replica_assignment *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_create_topics_request_creatable_replica_assignment_is_default(const kp_create_topics_request_creatable_replica_assignment *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->broker_ids.n != 0) return false;
-    return true;
 }
 
 static int kp_create_topics_request_creatable_replica_assignment_dec(kp_create_topics_request_creatable_replica_assignment *m, kp_reader *r, int16_t v)
@@ -114,14 +102,6 @@ void kp_create_topics_request_creatable_topic_config_init(kp_create_topics_reque
     m->value = kp_str_c("");
 }
 
-static inline bool kp_create_topics_request_creatable_topic_config_is_default(const kp_create_topics_request_creatable_topic_config *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (!kp_str_eq_c(m->value, "")) return false;
-    return true;
-}
-
 static int kp_create_topics_request_creatable_topic_config_dec(kp_create_topics_request_creatable_topic_config *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 5;
@@ -186,17 +166,6 @@ void kp_create_topics_request_creatable_topic_init(kp_create_topics_request_crea
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
-}
-
-static inline bool kp_create_topics_request_creatable_topic_is_default(const kp_create_topics_request_creatable_topic *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->num_partitions != 0) return false;
-    if (m->replication_factor != 0) return false;
-    if (m->assignments.n != 0) return false;
-    if (m->configs.n != 0) return false;
-    return true;
 }
 
 static int kp_create_topics_request_creatable_topic_dec(kp_create_topics_request_creatable_topic *m, kp_reader *r, int16_t v)
@@ -322,15 +291,6 @@ void kp_create_topics_request_init(kp_create_topics_request *m)
 {
     memset(m, 0, sizeof *m);
     m->timeout_ms = 60000;
-}
-
-static inline bool kp_create_topics_request_is_default(const kp_create_topics_request *m)
-{
-    (void)m;
-    if (m->topics.n != 0) return false;
-    if (m->timeout_ms != 60000) return false;
-    if (m->validate_only != false) return false;
-    return true;
 }
 
 static int kp_create_topics_request_dec(kp_create_topics_request *m, kp_reader *r, int16_t v)

@@ -4,15 +4,12 @@
 static int kp_create_topics_response_creatable_topic_configs_dec(kp_create_topics_response_creatable_topic_configs *m, kp_reader *r, int16_t v);
 static int kp_create_topics_response_creatable_topic_configs_enc(const kp_create_topics_response_creatable_topic_configs *m, kp_writer *w, int16_t v);
 static size_t kp_create_topics_response_creatable_topic_configs_sz(const kp_create_topics_response_creatable_topic_configs *m, int16_t v);
-static inline bool kp_create_topics_response_creatable_topic_configs_is_default(const kp_create_topics_response_creatable_topic_configs *m);
 static int kp_create_topics_response_creatable_topic_result_dec(kp_create_topics_response_creatable_topic_result *m, kp_reader *r, int16_t v);
 static int kp_create_topics_response_creatable_topic_result_enc(const kp_create_topics_response_creatable_topic_result *m, kp_writer *w, int16_t v);
 static size_t kp_create_topics_response_creatable_topic_result_sz(const kp_create_topics_response_creatable_topic_result *m, int16_t v);
-static inline bool kp_create_topics_response_creatable_topic_result_is_default(const kp_create_topics_response_creatable_topic_result *m);
 static int kp_create_topics_response_dec(kp_create_topics_response *m, kp_reader *r, int16_t v);
 static int kp_create_topics_response_enc(const kp_create_topics_response *m, kp_writer *w, int16_t v);
 static size_t kp_create_topics_response_sz(const kp_create_topics_response *m, int16_t v);
-static inline bool kp_create_topics_response_is_default(const kp_create_topics_response *m);
 
 void kp_create_topics_response_creatable_topic_configs_init(kp_create_topics_response_creatable_topic_configs *m)
 {
@@ -20,17 +17,6 @@ void kp_create_topics_response_creatable_topic_configs_init(kp_create_topics_res
     m->name = kp_str_c("");
     m->value = kp_str_c("");
     m->config_source = -1;
-}
-
-static inline bool kp_create_topics_response_creatable_topic_configs_is_default(const kp_create_topics_response_creatable_topic_configs *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (!kp_str_eq_c(m->value, "")) return false;
-    if (m->read_only != false) return false;
-    if (m->config_source != -1) return false;
-    if (m->is_sensitive != false) return false;
-    return true;
 }
 
 static int kp_create_topics_response_creatable_topic_configs_dec(kp_create_topics_response_creatable_topic_configs *m, kp_reader *r, int16_t v)
@@ -135,20 +121,6 @@ void kp_create_topics_response_creatable_topic_result_init(kp_create_topics_resp
     m->error_message = kp_str_c("");
     m->num_partitions = -1;
     m->replication_factor = -1;
-}
-
-static inline bool kp_create_topics_response_creatable_topic_result_is_default(const kp_create_topics_response_creatable_topic_result *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, "")) return false;
-    if (m->topic_config_error_code != 0) return false;
-    if (m->num_partitions != -1) return false;
-    if (m->replication_factor != -1) return false;
-    if (m->configs.n != 0) return false;
-    return true;
 }
 
 static int kp_create_topics_response_creatable_topic_result_dec(kp_create_topics_response_creatable_topic_result *m, kp_reader *r, int16_t v)
@@ -313,14 +285,6 @@ static size_t kp_create_topics_response_creatable_topic_result_sz(const kp_creat
 void kp_create_topics_response_init(kp_create_topics_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_create_topics_response_is_default(const kp_create_topics_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_create_topics_response_dec(kp_create_topics_response *m, kp_reader *r, int16_t v)

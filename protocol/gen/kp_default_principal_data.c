@@ -4,22 +4,12 @@
 static int kp_default_principal_data_dec(kp_default_principal_data *m, kp_reader *r, int16_t v);
 static int kp_default_principal_data_enc(const kp_default_principal_data *m, kp_writer *w, int16_t v);
 static size_t kp_default_principal_data_sz(const kp_default_principal_data *m, int16_t v);
-static inline bool kp_default_principal_data_is_default(const kp_default_principal_data *m);
 
 void kp_default_principal_data_init(kp_default_principal_data *m)
 {
     memset(m, 0, sizeof *m);
     m->type = kp_str_c("");
     m->name = kp_str_c("");
-}
-
-static inline bool kp_default_principal_data_is_default(const kp_default_principal_data *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->type, "")) return false;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->token_authenticated != false) return false;
-    return true;
 }
 
 static int kp_default_principal_data_dec(kp_default_principal_data *m, kp_reader *r, int16_t v)

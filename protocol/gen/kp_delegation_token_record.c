@@ -4,7 +4,6 @@
 static int kp_delegation_token_record_dec(kp_delegation_token_record *m, kp_reader *r, int16_t v);
 static int kp_delegation_token_record_enc(const kp_delegation_token_record *m, kp_writer *w, int16_t v);
 static size_t kp_delegation_token_record_sz(const kp_delegation_token_record *m, int16_t v);
-static inline bool kp_delegation_token_record_is_default(const kp_delegation_token_record *m);
 
 void kp_delegation_token_record_init(kp_delegation_token_record *m)
 {
@@ -12,19 +11,6 @@ void kp_delegation_token_record_init(kp_delegation_token_record *m)
     m->owner = kp_str_c("");
     m->requester = kp_str_c("");
     m->token_id = kp_str_c("");
-}
-
-static inline bool kp_delegation_token_record_is_default(const kp_delegation_token_record *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->owner, "")) return false;
-    if (!kp_str_eq_c(m->requester, "")) return false;
-    if (m->renewers.n != 0) return false;
-    if (m->issue_timestamp != 0) return false;
-    if (m->max_timestamp != 0) return false;
-    if (m->expiration_timestamp != 0) return false;
-    if (!kp_str_eq_c(m->token_id, "")) return false;
-    return true;
 }
 
 static int kp_delegation_token_record_dec(kp_delegation_token_record *m, kp_reader *r, int16_t v)

@@ -4,11 +4,9 @@
 static int kp_delete_acls_request_delete_acls_filter_dec(kp_delete_acls_request_delete_acls_filter *m, kp_reader *r, int16_t v);
 static int kp_delete_acls_request_delete_acls_filter_enc(const kp_delete_acls_request_delete_acls_filter *m, kp_writer *w, int16_t v);
 static size_t kp_delete_acls_request_delete_acls_filter_sz(const kp_delete_acls_request_delete_acls_filter *m, int16_t v);
-static inline bool kp_delete_acls_request_delete_acls_filter_is_default(const kp_delete_acls_request_delete_acls_filter *m);
 static int kp_delete_acls_request_dec(kp_delete_acls_request *m, kp_reader *r, int16_t v);
 static int kp_delete_acls_request_enc(const kp_delete_acls_request *m, kp_writer *w, int16_t v);
 static size_t kp_delete_acls_request_sz(const kp_delete_acls_request *m, int16_t v);
-static inline bool kp_delete_acls_request_is_default(const kp_delete_acls_request *m);
 
 void kp_delete_acls_request_delete_acls_filter_init(kp_delete_acls_request_delete_acls_filter *m)
 {
@@ -17,19 +15,6 @@ void kp_delete_acls_request_delete_acls_filter_init(kp_delete_acls_request_delet
     m->pattern_type_filter = 3;
     m->principal_filter = kp_str_c("");
     m->host_filter = kp_str_c("");
-}
-
-static inline bool kp_delete_acls_request_delete_acls_filter_is_default(const kp_delete_acls_request_delete_acls_filter *m)
-{
-    (void)m;
-    if (m->resource_type_filter != 0) return false;
-    if (!kp_str_eq_c(m->resource_name_filter, "")) return false;
-    if (m->pattern_type_filter != 3) return false;
-    if (!kp_str_eq_c(m->principal_filter, "")) return false;
-    if (!kp_str_eq_c(m->host_filter, "")) return false;
-    if (m->operation != 0) return false;
-    if (m->permission_type != 0) return false;
-    return true;
 }
 
 static int kp_delete_acls_request_delete_acls_filter_dec(kp_delete_acls_request_delete_acls_filter *m, kp_reader *r, int16_t v)
@@ -142,13 +127,6 @@ static size_t kp_delete_acls_request_delete_acls_filter_sz(const kp_delete_acls_
 void kp_delete_acls_request_init(kp_delete_acls_request *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_delete_acls_request_is_default(const kp_delete_acls_request *m)
-{
-    (void)m;
-    if (m->filters.n != 0) return false;
-    return true;
 }
 
 static int kp_delete_acls_request_dec(kp_delete_acls_request *m, kp_reader *r, int16_t v)

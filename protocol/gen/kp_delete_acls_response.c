@@ -4,15 +4,12 @@
 static int kp_delete_acls_response_delete_acls_matching_acl_dec(kp_delete_acls_response_delete_acls_matching_acl *m, kp_reader *r, int16_t v);
 static int kp_delete_acls_response_delete_acls_matching_acl_enc(const kp_delete_acls_response_delete_acls_matching_acl *m, kp_writer *w, int16_t v);
 static size_t kp_delete_acls_response_delete_acls_matching_acl_sz(const kp_delete_acls_response_delete_acls_matching_acl *m, int16_t v);
-static inline bool kp_delete_acls_response_delete_acls_matching_acl_is_default(const kp_delete_acls_response_delete_acls_matching_acl *m);
 static int kp_delete_acls_response_delete_acls_filter_result_dec(kp_delete_acls_response_delete_acls_filter_result *m, kp_reader *r, int16_t v);
 static int kp_delete_acls_response_delete_acls_filter_result_enc(const kp_delete_acls_response_delete_acls_filter_result *m, kp_writer *w, int16_t v);
 static size_t kp_delete_acls_response_delete_acls_filter_result_sz(const kp_delete_acls_response_delete_acls_filter_result *m, int16_t v);
-static inline bool kp_delete_acls_response_delete_acls_filter_result_is_default(const kp_delete_acls_response_delete_acls_filter_result *m);
 static int kp_delete_acls_response_dec(kp_delete_acls_response *m, kp_reader *r, int16_t v);
 static int kp_delete_acls_response_enc(const kp_delete_acls_response *m, kp_writer *w, int16_t v);
 static size_t kp_delete_acls_response_sz(const kp_delete_acls_response *m, int16_t v);
-static inline bool kp_delete_acls_response_is_default(const kp_delete_acls_response *m);
 
 void kp_delete_acls_response_delete_acls_matching_acl_init(kp_delete_acls_response_delete_acls_matching_acl *m)
 {
@@ -22,21 +19,6 @@ void kp_delete_acls_response_delete_acls_matching_acl_init(kp_delete_acls_respon
     m->pattern_type = 3;
     m->principal = kp_str_c("");
     m->host = kp_str_c("");
-}
-
-static inline bool kp_delete_acls_response_delete_acls_matching_acl_is_default(const kp_delete_acls_response_delete_acls_matching_acl *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, "")) return false;
-    if (m->resource_type != 0) return false;
-    if (!kp_str_eq_c(m->resource_name, "")) return false;
-    if (m->pattern_type != 3) return false;
-    if (!kp_str_eq_c(m->principal, "")) return false;
-    if (!kp_str_eq_c(m->host, "")) return false;
-    if (m->operation != 0) return false;
-    if (m->permission_type != 0) return false;
-    return true;
 }
 
 static int kp_delete_acls_response_delete_acls_matching_acl_dec(kp_delete_acls_response_delete_acls_matching_acl *m, kp_reader *r, int16_t v)
@@ -170,15 +152,6 @@ void kp_delete_acls_response_delete_acls_filter_result_init(kp_delete_acls_respo
     m->error_message = kp_str_c("");
 }
 
-static inline bool kp_delete_acls_response_delete_acls_filter_result_is_default(const kp_delete_acls_response_delete_acls_filter_result *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, "")) return false;
-    if (m->matching_acls.n != 0) return false;
-    return true;
-}
-
 static int kp_delete_acls_response_delete_acls_filter_result_dec(kp_delete_acls_response_delete_acls_filter_result *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 2;
@@ -267,14 +240,6 @@ static size_t kp_delete_acls_response_delete_acls_filter_result_sz(const kp_dele
 void kp_delete_acls_response_init(kp_delete_acls_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_delete_acls_response_is_default(const kp_delete_acls_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->filter_results.n != 0) return false;
-    return true;
 }
 
 static int kp_delete_acls_response_dec(kp_delete_acls_response *m, kp_reader *r, int16_t v)

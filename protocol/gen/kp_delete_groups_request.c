@@ -4,18 +4,10 @@
 static int kp_delete_groups_request_dec(kp_delete_groups_request *m, kp_reader *r, int16_t v);
 static int kp_delete_groups_request_enc(const kp_delete_groups_request *m, kp_writer *w, int16_t v);
 static size_t kp_delete_groups_request_sz(const kp_delete_groups_request *m, int16_t v);
-static inline bool kp_delete_groups_request_is_default(const kp_delete_groups_request *m);
 
 void kp_delete_groups_request_init(kp_delete_groups_request *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_delete_groups_request_is_default(const kp_delete_groups_request *m)
-{
-    (void)m;
-    if (m->groups_names.n != 0) return false;
-    return true;
 }
 
 static int kp_delete_groups_request_dec(kp_delete_groups_request *m, kp_reader *r, int16_t v)

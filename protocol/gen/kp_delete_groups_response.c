@@ -4,24 +4,14 @@
 static int kp_delete_groups_response_deletable_group_result_dec(kp_delete_groups_response_deletable_group_result *m, kp_reader *r, int16_t v);
 static int kp_delete_groups_response_deletable_group_result_enc(const kp_delete_groups_response_deletable_group_result *m, kp_writer *w, int16_t v);
 static size_t kp_delete_groups_response_deletable_group_result_sz(const kp_delete_groups_response_deletable_group_result *m, int16_t v);
-static inline bool kp_delete_groups_response_deletable_group_result_is_default(const kp_delete_groups_response_deletable_group_result *m);
 static int kp_delete_groups_response_dec(kp_delete_groups_response *m, kp_reader *r, int16_t v);
 static int kp_delete_groups_response_enc(const kp_delete_groups_response *m, kp_writer *w, int16_t v);
 static size_t kp_delete_groups_response_sz(const kp_delete_groups_response *m, int16_t v);
-static inline bool kp_delete_groups_response_is_default(const kp_delete_groups_response *m);
 
 void kp_delete_groups_response_deletable_group_result_init(kp_delete_groups_response_deletable_group_result *m)
 {
     memset(m, 0, sizeof *m);
     m->group_id = kp_str_c("");
-}
-
-static inline bool kp_delete_groups_response_deletable_group_result_is_default(const kp_delete_groups_response_deletable_group_result *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->group_id, "")) return false;
-    if (m->error_code != 0) return false;
-    return true;
 }
 
 static int kp_delete_groups_response_deletable_group_result_dec(kp_delete_groups_response_deletable_group_result *m, kp_reader *r, int16_t v)
@@ -87,14 +77,6 @@ static size_t kp_delete_groups_response_deletable_group_result_sz(const kp_delet
 void kp_delete_groups_response_init(kp_delete_groups_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_delete_groups_response_is_default(const kp_delete_groups_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->results.n != 0) return false;
-    return true;
 }
 
 static int kp_delete_groups_response_dec(kp_delete_groups_response *m, kp_reader *r, int16_t v)

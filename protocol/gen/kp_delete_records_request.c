@@ -4,27 +4,16 @@
 static int kp_delete_records_request_delete_records_partition_dec(kp_delete_records_request_delete_records_partition *m, kp_reader *r, int16_t v);
 static int kp_delete_records_request_delete_records_partition_enc(const kp_delete_records_request_delete_records_partition *m, kp_writer *w, int16_t v);
 static size_t kp_delete_records_request_delete_records_partition_sz(const kp_delete_records_request_delete_records_partition *m, int16_t v);
-static inline bool kp_delete_records_request_delete_records_partition_is_default(const kp_delete_records_request_delete_records_partition *m);
 static int kp_delete_records_request_delete_records_topic_dec(kp_delete_records_request_delete_records_topic *m, kp_reader *r, int16_t v);
 static int kp_delete_records_request_delete_records_topic_enc(const kp_delete_records_request_delete_records_topic *m, kp_writer *w, int16_t v);
 static size_t kp_delete_records_request_delete_records_topic_sz(const kp_delete_records_request_delete_records_topic *m, int16_t v);
-static inline bool kp_delete_records_request_delete_records_topic_is_default(const kp_delete_records_request_delete_records_topic *m);
 static int kp_delete_records_request_dec(kp_delete_records_request *m, kp_reader *r, int16_t v);
 static int kp_delete_records_request_enc(const kp_delete_records_request *m, kp_writer *w, int16_t v);
 static size_t kp_delete_records_request_sz(const kp_delete_records_request *m, int16_t v);
-static inline bool kp_delete_records_request_is_default(const kp_delete_records_request *m);
 
 void kp_delete_records_request_delete_records_partition_init(kp_delete_records_request_delete_records_partition *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_delete_records_request_delete_records_partition_is_default(const kp_delete_records_request_delete_records_partition *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->offset != 0) return false;
-    return true;
 }
 
 static int kp_delete_records_request_delete_records_partition_dec(kp_delete_records_request_delete_records_partition *m, kp_reader *r, int16_t v)
@@ -91,14 +80,6 @@ void kp_delete_records_request_delete_records_topic_init(kp_delete_records_reque
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
-}
-
-static inline bool kp_delete_records_request_delete_records_topic_is_default(const kp_delete_records_request_delete_records_topic *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_delete_records_request_delete_records_topic_dec(kp_delete_records_request_delete_records_topic *m, kp_reader *r, int16_t v)
@@ -180,14 +161,6 @@ static size_t kp_delete_records_request_delete_records_topic_sz(const kp_delete_
 void kp_delete_records_request_init(kp_delete_records_request *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_delete_records_request_is_default(const kp_delete_records_request *m)
-{
-    (void)m;
-    if (m->topics.n != 0) return false;
-    if (m->timeout_ms != 0) return false;
-    return true;
 }
 
 static int kp_delete_records_request_dec(kp_delete_records_request *m, kp_reader *r, int16_t v)

@@ -4,28 +4,16 @@
 static int kp_delete_records_response_delete_records_partition_result_dec(kp_delete_records_response_delete_records_partition_result *m, kp_reader *r, int16_t v);
 static int kp_delete_records_response_delete_records_partition_result_enc(const kp_delete_records_response_delete_records_partition_result *m, kp_writer *w, int16_t v);
 static size_t kp_delete_records_response_delete_records_partition_result_sz(const kp_delete_records_response_delete_records_partition_result *m, int16_t v);
-static inline bool kp_delete_records_response_delete_records_partition_result_is_default(const kp_delete_records_response_delete_records_partition_result *m);
 static int kp_delete_records_response_delete_records_topic_result_dec(kp_delete_records_response_delete_records_topic_result *m, kp_reader *r, int16_t v);
 static int kp_delete_records_response_delete_records_topic_result_enc(const kp_delete_records_response_delete_records_topic_result *m, kp_writer *w, int16_t v);
 static size_t kp_delete_records_response_delete_records_topic_result_sz(const kp_delete_records_response_delete_records_topic_result *m, int16_t v);
-static inline bool kp_delete_records_response_delete_records_topic_result_is_default(const kp_delete_records_response_delete_records_topic_result *m);
 static int kp_delete_records_response_dec(kp_delete_records_response *m, kp_reader *r, int16_t v);
 static int kp_delete_records_response_enc(const kp_delete_records_response *m, kp_writer *w, int16_t v);
 static size_t kp_delete_records_response_sz(const kp_delete_records_response *m, int16_t v);
-static inline bool kp_delete_records_response_is_default(const kp_delete_records_response *m);
 
 void kp_delete_records_response_delete_records_partition_result_init(kp_delete_records_response_delete_records_partition_result *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_delete_records_response_delete_records_partition_result_is_default(const kp_delete_records_response_delete_records_partition_result *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->low_watermark != 0) return false;
-    if (m->error_code != 0) return false;
-    return true;
 }
 
 static int kp_delete_records_response_delete_records_partition_result_dec(kp_delete_records_response_delete_records_partition_result *m, kp_reader *r, int16_t v)
@@ -101,14 +89,6 @@ void kp_delete_records_response_delete_records_topic_result_init(kp_delete_recor
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
-}
-
-static inline bool kp_delete_records_response_delete_records_topic_result_is_default(const kp_delete_records_response_delete_records_topic_result *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_delete_records_response_delete_records_topic_result_dec(kp_delete_records_response_delete_records_topic_result *m, kp_reader *r, int16_t v)
@@ -190,14 +170,6 @@ static size_t kp_delete_records_response_delete_records_topic_result_sz(const kp
 void kp_delete_records_response_init(kp_delete_records_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_delete_records_response_is_default(const kp_delete_records_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_delete_records_response_dec(kp_delete_records_response *m, kp_reader *r, int16_t v)

@@ -4,26 +4,16 @@
 static int kp_delete_share_group_state_request_partition_data_dec(kp_delete_share_group_state_request_partition_data *m, kp_reader *r, int16_t v);
 static int kp_delete_share_group_state_request_partition_data_enc(const kp_delete_share_group_state_request_partition_data *m, kp_writer *w, int16_t v);
 static size_t kp_delete_share_group_state_request_partition_data_sz(const kp_delete_share_group_state_request_partition_data *m, int16_t v);
-static inline bool kp_delete_share_group_state_request_partition_data_is_default(const kp_delete_share_group_state_request_partition_data *m);
 static int kp_delete_share_group_state_request_delete_state_data_dec(kp_delete_share_group_state_request_delete_state_data *m, kp_reader *r, int16_t v);
 static int kp_delete_share_group_state_request_delete_state_data_enc(const kp_delete_share_group_state_request_delete_state_data *m, kp_writer *w, int16_t v);
 static size_t kp_delete_share_group_state_request_delete_state_data_sz(const kp_delete_share_group_state_request_delete_state_data *m, int16_t v);
-static inline bool kp_delete_share_group_state_request_delete_state_data_is_default(const kp_delete_share_group_state_request_delete_state_data *m);
 static int kp_delete_share_group_state_request_dec(kp_delete_share_group_state_request *m, kp_reader *r, int16_t v);
 static int kp_delete_share_group_state_request_enc(const kp_delete_share_group_state_request *m, kp_writer *w, int16_t v);
 static size_t kp_delete_share_group_state_request_sz(const kp_delete_share_group_state_request *m, int16_t v);
-static inline bool kp_delete_share_group_state_request_is_default(const kp_delete_share_group_state_request *m);
 
 void kp_delete_share_group_state_request_partition_data_init(kp_delete_share_group_state_request_partition_data *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_delete_share_group_state_request_partition_data_is_default(const kp_delete_share_group_state_request_partition_data *m)
-{
-    (void)m;
-    if (m->partition != 0) return false;
-    return true;
 }
 
 static int kp_delete_share_group_state_request_partition_data_dec(kp_delete_share_group_state_request_partition_data *m, kp_reader *r, int16_t v)
@@ -80,14 +70,6 @@ static size_t kp_delete_share_group_state_request_partition_data_sz(const kp_del
 void kp_delete_share_group_state_request_delete_state_data_init(kp_delete_share_group_state_request_delete_state_data *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_delete_share_group_state_request_delete_state_data_is_default(const kp_delete_share_group_state_request_delete_state_data *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_delete_share_group_state_request_delete_state_data_dec(kp_delete_share_group_state_request_delete_state_data *m, kp_reader *r, int16_t v)
@@ -170,14 +152,6 @@ void kp_delete_share_group_state_request_init(kp_delete_share_group_state_reques
 {
     memset(m, 0, sizeof *m);
     m->group_id = kp_str_c("");
-}
-
-static inline bool kp_delete_share_group_state_request_is_default(const kp_delete_share_group_state_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->group_id, "")) return false;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_delete_share_group_state_request_dec(kp_delete_share_group_state_request *m, kp_reader *r, int16_t v)

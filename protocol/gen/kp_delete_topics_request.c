@@ -4,24 +4,14 @@
 static int kp_delete_topics_request_delete_topic_state_dec(kp_delete_topics_request_delete_topic_state *m, kp_reader *r, int16_t v);
 static int kp_delete_topics_request_delete_topic_state_enc(const kp_delete_topics_request_delete_topic_state *m, kp_writer *w, int16_t v);
 static size_t kp_delete_topics_request_delete_topic_state_sz(const kp_delete_topics_request_delete_topic_state *m, int16_t v);
-static inline bool kp_delete_topics_request_delete_topic_state_is_default(const kp_delete_topics_request_delete_topic_state *m);
 static int kp_delete_topics_request_dec(kp_delete_topics_request *m, kp_reader *r, int16_t v);
 static int kp_delete_topics_request_enc(const kp_delete_topics_request *m, kp_writer *w, int16_t v);
 static size_t kp_delete_topics_request_sz(const kp_delete_topics_request *m, int16_t v);
-static inline bool kp_delete_topics_request_is_default(const kp_delete_topics_request *m);
 
 void kp_delete_topics_request_delete_topic_state_init(kp_delete_topics_request_delete_topic_state *m)
 {
     memset(m, 0, sizeof *m);
     m->name = KP_STR_NULL;
-}
-
-static inline bool kp_delete_topics_request_delete_topic_state_is_default(const kp_delete_topics_request_delete_topic_state *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, NULL)) return false;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    return true;
 }
 
 static int kp_delete_topics_request_delete_topic_state_dec(kp_delete_topics_request_delete_topic_state *m, kp_reader *r, int16_t v)
@@ -91,15 +81,6 @@ static size_t kp_delete_topics_request_delete_topic_state_sz(const kp_delete_top
 void kp_delete_topics_request_init(kp_delete_topics_request *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_delete_topics_request_is_default(const kp_delete_topics_request *m)
-{
-    (void)m;
-    if (m->topics.n != 0) return false;
-    if (m->topic_names.n != 0) return false;
-    if (m->timeout_ms != 0) return false;
-    return true;
 }
 
 static int kp_delete_topics_request_dec(kp_delete_topics_request *m, kp_reader *r, int16_t v)

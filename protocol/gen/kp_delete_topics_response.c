@@ -4,27 +4,15 @@
 static int kp_delete_topics_response_deletable_topic_result_dec(kp_delete_topics_response_deletable_topic_result *m, kp_reader *r, int16_t v);
 static int kp_delete_topics_response_deletable_topic_result_enc(const kp_delete_topics_response_deletable_topic_result *m, kp_writer *w, int16_t v);
 static size_t kp_delete_topics_response_deletable_topic_result_sz(const kp_delete_topics_response_deletable_topic_result *m, int16_t v);
-static inline bool kp_delete_topics_response_deletable_topic_result_is_default(const kp_delete_topics_response_deletable_topic_result *m);
 static int kp_delete_topics_response_dec(kp_delete_topics_response *m, kp_reader *r, int16_t v);
 static int kp_delete_topics_response_enc(const kp_delete_topics_response *m, kp_writer *w, int16_t v);
 static size_t kp_delete_topics_response_sz(const kp_delete_topics_response *m, int16_t v);
-static inline bool kp_delete_topics_response_is_default(const kp_delete_topics_response *m);
 
 void kp_delete_topics_response_deletable_topic_result_init(kp_delete_topics_response_deletable_topic_result *m)
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
     m->error_message = KP_STR_NULL;
-}
-
-static inline bool kp_delete_topics_response_deletable_topic_result_is_default(const kp_delete_topics_response_deletable_topic_result *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, NULL)) return false;
-    return true;
 }
 
 static int kp_delete_topics_response_deletable_topic_result_dec(kp_delete_topics_response_deletable_topic_result *m, kp_reader *r, int16_t v)
@@ -108,14 +96,6 @@ static size_t kp_delete_topics_response_deletable_topic_result_sz(const kp_delet
 void kp_delete_topics_response_init(kp_delete_topics_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_delete_topics_response_is_default(const kp_delete_topics_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->responses.n != 0) return false;
-    return true;
 }
 
 static int kp_delete_topics_response_dec(kp_delete_topics_response *m, kp_reader *r, int16_t v)

@@ -4,7 +4,6 @@
 static int kp_describe_acls_request_dec(kp_describe_acls_request *m, kp_reader *r, int16_t v);
 static int kp_describe_acls_request_enc(const kp_describe_acls_request *m, kp_writer *w, int16_t v);
 static size_t kp_describe_acls_request_sz(const kp_describe_acls_request *m, int16_t v);
-static inline bool kp_describe_acls_request_is_default(const kp_describe_acls_request *m);
 
 void kp_describe_acls_request_init(kp_describe_acls_request *m)
 {
@@ -13,19 +12,6 @@ void kp_describe_acls_request_init(kp_describe_acls_request *m)
     m->pattern_type_filter = 3;
     m->principal_filter = kp_str_c("");
     m->host_filter = kp_str_c("");
-}
-
-static inline bool kp_describe_acls_request_is_default(const kp_describe_acls_request *m)
-{
-    (void)m;
-    if (m->resource_type_filter != 0) return false;
-    if (!kp_str_eq_c(m->resource_name_filter, "")) return false;
-    if (m->pattern_type_filter != 3) return false;
-    if (!kp_str_eq_c(m->principal_filter, "")) return false;
-    if (!kp_str_eq_c(m->host_filter, "")) return false;
-    if (m->operation != 0) return false;
-    if (m->permission_type != 0) return false;
-    return true;
 }
 
 static int kp_describe_acls_request_dec(kp_describe_acls_request *m, kp_reader *r, int16_t v)

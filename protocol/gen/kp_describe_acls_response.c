@@ -4,31 +4,18 @@
 static int kp_describe_acls_response_acl_description_dec(kp_describe_acls_response_acl_description *m, kp_reader *r, int16_t v);
 static int kp_describe_acls_response_acl_description_enc(const kp_describe_acls_response_acl_description *m, kp_writer *w, int16_t v);
 static size_t kp_describe_acls_response_acl_description_sz(const kp_describe_acls_response_acl_description *m, int16_t v);
-static inline bool kp_describe_acls_response_acl_description_is_default(const kp_describe_acls_response_acl_description *m);
 static int kp_describe_acls_response_describe_acls_resource_dec(kp_describe_acls_response_describe_acls_resource *m, kp_reader *r, int16_t v);
 static int kp_describe_acls_response_describe_acls_resource_enc(const kp_describe_acls_response_describe_acls_resource *m, kp_writer *w, int16_t v);
 static size_t kp_describe_acls_response_describe_acls_resource_sz(const kp_describe_acls_response_describe_acls_resource *m, int16_t v);
-static inline bool kp_describe_acls_response_describe_acls_resource_is_default(const kp_describe_acls_response_describe_acls_resource *m);
 static int kp_describe_acls_response_dec(kp_describe_acls_response *m, kp_reader *r, int16_t v);
 static int kp_describe_acls_response_enc(const kp_describe_acls_response *m, kp_writer *w, int16_t v);
 static size_t kp_describe_acls_response_sz(const kp_describe_acls_response *m, int16_t v);
-static inline bool kp_describe_acls_response_is_default(const kp_describe_acls_response *m);
 
 void kp_describe_acls_response_acl_description_init(kp_describe_acls_response_acl_description *m)
 {
     memset(m, 0, sizeof *m);
     m->principal = kp_str_c("");
     m->host = kp_str_c("");
-}
-
-static inline bool kp_describe_acls_response_acl_description_is_default(const kp_describe_acls_response_acl_description *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->principal, "")) return false;
-    if (!kp_str_eq_c(m->host, "")) return false;
-    if (m->operation != 0) return false;
-    if (m->permission_type != 0) return false;
-    return true;
 }
 
 static int kp_describe_acls_response_acl_description_dec(kp_describe_acls_response_acl_description *m, kp_reader *r, int16_t v)
@@ -114,16 +101,6 @@ void kp_describe_acls_response_describe_acls_resource_init(kp_describe_acls_resp
     memset(m, 0, sizeof *m);
     m->resource_name = kp_str_c("");
     m->pattern_type = 3;
-}
-
-static inline bool kp_describe_acls_response_describe_acls_resource_is_default(const kp_describe_acls_response_describe_acls_resource *m)
-{
-    (void)m;
-    if (m->resource_type != 0) return false;
-    if (!kp_str_eq_c(m->resource_name, "")) return false;
-    if (m->pattern_type != 3) return false;
-    if (m->acls.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_acls_response_describe_acls_resource_dec(kp_describe_acls_response_describe_acls_resource *m, kp_reader *r, int16_t v)
@@ -226,16 +203,6 @@ void kp_describe_acls_response_init(kp_describe_acls_response *m)
 {
     memset(m, 0, sizeof *m);
     m->error_message = kp_str_c("");
-}
-
-static inline bool kp_describe_acls_response_is_default(const kp_describe_acls_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, "")) return false;
-    if (m->resources.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_acls_response_dec(kp_describe_acls_response *m, kp_reader *r, int16_t v)

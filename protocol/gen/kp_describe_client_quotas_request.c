@@ -4,26 +4,15 @@
 static int kp_describe_client_quotas_request_component_data_dec(kp_describe_client_quotas_request_component_data *m, kp_reader *r, int16_t v);
 static int kp_describe_client_quotas_request_component_data_enc(const kp_describe_client_quotas_request_component_data *m, kp_writer *w, int16_t v);
 static size_t kp_describe_client_quotas_request_component_data_sz(const kp_describe_client_quotas_request_component_data *m, int16_t v);
-static inline bool kp_describe_client_quotas_request_component_data_is_default(const kp_describe_client_quotas_request_component_data *m);
 static int kp_describe_client_quotas_request_dec(kp_describe_client_quotas_request *m, kp_reader *r, int16_t v);
 static int kp_describe_client_quotas_request_enc(const kp_describe_client_quotas_request *m, kp_writer *w, int16_t v);
 static size_t kp_describe_client_quotas_request_sz(const kp_describe_client_quotas_request *m, int16_t v);
-static inline bool kp_describe_client_quotas_request_is_default(const kp_describe_client_quotas_request *m);
 
 void kp_describe_client_quotas_request_component_data_init(kp_describe_client_quotas_request_component_data *m)
 {
     memset(m, 0, sizeof *m);
     m->entity_type = kp_str_c("");
     m->match = kp_str_c("");
-}
-
-static inline bool kp_describe_client_quotas_request_component_data_is_default(const kp_describe_client_quotas_request_component_data *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->entity_type, "")) return false;
-    if (m->match_type != 0) return false;
-    if (!kp_str_eq_c(m->match, "")) return false;
-    return true;
 }
 
 static int kp_describe_client_quotas_request_component_data_dec(kp_describe_client_quotas_request_component_data *m, kp_reader *r, int16_t v)
@@ -98,14 +87,6 @@ static size_t kp_describe_client_quotas_request_component_data_sz(const kp_descr
 void kp_describe_client_quotas_request_init(kp_describe_client_quotas_request *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_describe_client_quotas_request_is_default(const kp_describe_client_quotas_request *m)
-{
-    (void)m;
-    if (m->components.n != 0) return false;
-    if (m->strict != false) return false;
-    return true;
 }
 
 static int kp_describe_client_quotas_request_dec(kp_describe_client_quotas_request *m, kp_reader *r, int16_t v)

@@ -4,33 +4,21 @@
 static int kp_describe_client_quotas_response_entity_data_dec(kp_describe_client_quotas_response_entity_data *m, kp_reader *r, int16_t v);
 static int kp_describe_client_quotas_response_entity_data_enc(const kp_describe_client_quotas_response_entity_data *m, kp_writer *w, int16_t v);
 static size_t kp_describe_client_quotas_response_entity_data_sz(const kp_describe_client_quotas_response_entity_data *m, int16_t v);
-static inline bool kp_describe_client_quotas_response_entity_data_is_default(const kp_describe_client_quotas_response_entity_data *m);
 static int kp_describe_client_quotas_response_value_data_dec(kp_describe_client_quotas_response_value_data *m, kp_reader *r, int16_t v);
 static int kp_describe_client_quotas_response_value_data_enc(const kp_describe_client_quotas_response_value_data *m, kp_writer *w, int16_t v);
 static size_t kp_describe_client_quotas_response_value_data_sz(const kp_describe_client_quotas_response_value_data *m, int16_t v);
-static inline bool kp_describe_client_quotas_response_value_data_is_default(const kp_describe_client_quotas_response_value_data *m);
 static int kp_describe_client_quotas_response_entry_data_dec(kp_describe_client_quotas_response_entry_data *m, kp_reader *r, int16_t v);
 static int kp_describe_client_quotas_response_entry_data_enc(const kp_describe_client_quotas_response_entry_data *m, kp_writer *w, int16_t v);
 static size_t kp_describe_client_quotas_response_entry_data_sz(const kp_describe_client_quotas_response_entry_data *m, int16_t v);
-static inline bool kp_describe_client_quotas_response_entry_data_is_default(const kp_describe_client_quotas_response_entry_data *m);
 static int kp_describe_client_quotas_response_dec(kp_describe_client_quotas_response *m, kp_reader *r, int16_t v);
 static int kp_describe_client_quotas_response_enc(const kp_describe_client_quotas_response *m, kp_writer *w, int16_t v);
 static size_t kp_describe_client_quotas_response_sz(const kp_describe_client_quotas_response *m, int16_t v);
-static inline bool kp_describe_client_quotas_response_is_default(const kp_describe_client_quotas_response *m);
 
 void kp_describe_client_quotas_response_entity_data_init(kp_describe_client_quotas_response_entity_data *m)
 {
     memset(m, 0, sizeof *m);
     m->entity_type = kp_str_c("");
     m->entity_name = kp_str_c("");
-}
-
-static inline bool kp_describe_client_quotas_response_entity_data_is_default(const kp_describe_client_quotas_response_entity_data *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->entity_type, "")) return false;
-    if (!kp_str_eq_c(m->entity_name, "")) return false;
-    return true;
 }
 
 static int kp_describe_client_quotas_response_entity_data_dec(kp_describe_client_quotas_response_entity_data *m, kp_reader *r, int16_t v)
@@ -99,14 +87,6 @@ void kp_describe_client_quotas_response_value_data_init(kp_describe_client_quota
     m->key = kp_str_c("");
 }
 
-static inline bool kp_describe_client_quotas_response_value_data_is_default(const kp_describe_client_quotas_response_value_data *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->key, "")) return false;
-    if (m->value != 0) return false;
-    return true;
-}
-
 static int kp_describe_client_quotas_response_value_data_dec(kp_describe_client_quotas_response_value_data *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 1;
@@ -170,14 +150,6 @@ static size_t kp_describe_client_quotas_response_value_data_sz(const kp_describe
 void kp_describe_client_quotas_response_entry_data_init(kp_describe_client_quotas_response_entry_data *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_describe_client_quotas_response_entry_data_is_default(const kp_describe_client_quotas_response_entry_data *m)
-{
-    (void)m;
-    if (m->entity.n != 0) return false;
-    if (m->values.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_client_quotas_response_entry_data_dec(kp_describe_client_quotas_response_entry_data *m, kp_reader *r, int16_t v)
@@ -276,16 +248,6 @@ void kp_describe_client_quotas_response_init(kp_describe_client_quotas_response 
 {
     memset(m, 0, sizeof *m);
     m->error_message = kp_str_c("");
-}
-
-static inline bool kp_describe_client_quotas_response_is_default(const kp_describe_client_quotas_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, "")) return false;
-    if (m->entries.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_client_quotas_response_dec(kp_describe_client_quotas_response *m, kp_reader *r, int16_t v)

@@ -4,20 +4,11 @@
 static int kp_describe_cluster_request_dec(kp_describe_cluster_request *m, kp_reader *r, int16_t v);
 static int kp_describe_cluster_request_enc(const kp_describe_cluster_request *m, kp_writer *w, int16_t v);
 static size_t kp_describe_cluster_request_sz(const kp_describe_cluster_request *m, int16_t v);
-static inline bool kp_describe_cluster_request_is_default(const kp_describe_cluster_request *m);
 
 void kp_describe_cluster_request_init(kp_describe_cluster_request *m)
 {
     memset(m, 0, sizeof *m);
     m->endpoint_type = 1;
-}
-
-static inline bool kp_describe_cluster_request_is_default(const kp_describe_cluster_request *m)
-{
-    (void)m;
-    if (m->include_cluster_authorized_operations != false) return false;
-    if (m->endpoint_type != 1) return false;
-    return true;
 }
 
 static int kp_describe_cluster_request_dec(kp_describe_cluster_request *m, kp_reader *r, int16_t v)

@@ -4,27 +4,15 @@
 static int kp_describe_cluster_response_describe_cluster_broker_dec(kp_describe_cluster_response_describe_cluster_broker *m, kp_reader *r, int16_t v);
 static int kp_describe_cluster_response_describe_cluster_broker_enc(const kp_describe_cluster_response_describe_cluster_broker *m, kp_writer *w, int16_t v);
 static size_t kp_describe_cluster_response_describe_cluster_broker_sz(const kp_describe_cluster_response_describe_cluster_broker *m, int16_t v);
-static inline bool kp_describe_cluster_response_describe_cluster_broker_is_default(const kp_describe_cluster_response_describe_cluster_broker *m);
 static int kp_describe_cluster_response_dec(kp_describe_cluster_response *m, kp_reader *r, int16_t v);
 static int kp_describe_cluster_response_enc(const kp_describe_cluster_response *m, kp_writer *w, int16_t v);
 static size_t kp_describe_cluster_response_sz(const kp_describe_cluster_response *m, int16_t v);
-static inline bool kp_describe_cluster_response_is_default(const kp_describe_cluster_response *m);
 
 void kp_describe_cluster_response_describe_cluster_broker_init(kp_describe_cluster_response_describe_cluster_broker *m)
 {
     memset(m, 0, sizeof *m);
     m->host = kp_str_c("");
     m->rack = KP_STR_NULL;
-}
-
-static inline bool kp_describe_cluster_response_describe_cluster_broker_is_default(const kp_describe_cluster_response_describe_cluster_broker *m)
-{
-    (void)m;
-    if (m->broker_id != 0) return false;
-    if (!kp_str_eq_c(m->host, "")) return false;
-    if (m->port != 0) return false;
-    if (!kp_str_eq_c(m->rack, NULL)) return false;
-    return true;
 }
 
 static int kp_describe_cluster_response_describe_cluster_broker_dec(kp_describe_cluster_response_describe_cluster_broker *m, kp_reader *r, int16_t v)
@@ -113,20 +101,6 @@ void kp_describe_cluster_response_init(kp_describe_cluster_response *m)
     m->cluster_id = kp_str_c("");
     m->controller_id = -1;
     m->cluster_authorized_operations = INT32_MIN;
-}
-
-static inline bool kp_describe_cluster_response_is_default(const kp_describe_cluster_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, NULL)) return false;
-    if (m->endpoint_type != 1) return false;
-    if (!kp_str_eq_c(m->cluster_id, "")) return false;
-    if (m->controller_id != -1) return false;
-    if (m->brokers.n != 0) return false;
-    if (m->cluster_authorized_operations != INT32_MIN) return false;
-    return true;
 }
 
 static int kp_describe_cluster_response_dec(kp_describe_cluster_response *m, kp_reader *r, int16_t v)

@@ -4,25 +4,14 @@
 static int kp_describe_configs_request_describe_configs_resource_dec(kp_describe_configs_request_describe_configs_resource *m, kp_reader *r, int16_t v);
 static int kp_describe_configs_request_describe_configs_resource_enc(const kp_describe_configs_request_describe_configs_resource *m, kp_writer *w, int16_t v);
 static size_t kp_describe_configs_request_describe_configs_resource_sz(const kp_describe_configs_request_describe_configs_resource *m, int16_t v);
-static inline bool kp_describe_configs_request_describe_configs_resource_is_default(const kp_describe_configs_request_describe_configs_resource *m);
 static int kp_describe_configs_request_dec(kp_describe_configs_request *m, kp_reader *r, int16_t v);
 static int kp_describe_configs_request_enc(const kp_describe_configs_request *m, kp_writer *w, int16_t v);
 static size_t kp_describe_configs_request_sz(const kp_describe_configs_request *m, int16_t v);
-static inline bool kp_describe_configs_request_is_default(const kp_describe_configs_request *m);
 
 void kp_describe_configs_request_describe_configs_resource_init(kp_describe_configs_request_describe_configs_resource *m)
 {
     memset(m, 0, sizeof *m);
     m->resource_name = kp_str_c("");
-}
-
-static inline bool kp_describe_configs_request_describe_configs_resource_is_default(const kp_describe_configs_request_describe_configs_resource *m)
-{
-    (void)m;
-    if (m->resource_type != 0) return false;
-    if (!kp_str_eq_c(m->resource_name, "")) return false;
-    if (m->configuration_keys.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_configs_request_describe_configs_resource_dec(kp_describe_configs_request_describe_configs_resource *m, kp_reader *r, int16_t v)
@@ -113,15 +102,6 @@ static size_t kp_describe_configs_request_describe_configs_resource_sz(const kp_
 void kp_describe_configs_request_init(kp_describe_configs_request *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_describe_configs_request_is_default(const kp_describe_configs_request *m)
-{
-    (void)m;
-    if (m->resources.n != 0) return false;
-    if (m->include_synonyms != false) return false;
-    if (m->include_documentation != false) return false;
-    return true;
 }
 
 static int kp_describe_configs_request_dec(kp_describe_configs_request *m, kp_reader *r, int16_t v)

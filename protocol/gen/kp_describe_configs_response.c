@@ -4,34 +4,21 @@
 static int kp_describe_configs_response_describe_configs_synonym_dec(kp_describe_configs_response_describe_configs_synonym *m, kp_reader *r, int16_t v);
 static int kp_describe_configs_response_describe_configs_synonym_enc(const kp_describe_configs_response_describe_configs_synonym *m, kp_writer *w, int16_t v);
 static size_t kp_describe_configs_response_describe_configs_synonym_sz(const kp_describe_configs_response_describe_configs_synonym *m, int16_t v);
-static inline bool kp_describe_configs_response_describe_configs_synonym_is_default(const kp_describe_configs_response_describe_configs_synonym *m);
 static int kp_describe_configs_response_describe_configs_resource_result_dec(kp_describe_configs_response_describe_configs_resource_result *m, kp_reader *r, int16_t v);
 static int kp_describe_configs_response_describe_configs_resource_result_enc(const kp_describe_configs_response_describe_configs_resource_result *m, kp_writer *w, int16_t v);
 static size_t kp_describe_configs_response_describe_configs_resource_result_sz(const kp_describe_configs_response_describe_configs_resource_result *m, int16_t v);
-static inline bool kp_describe_configs_response_describe_configs_resource_result_is_default(const kp_describe_configs_response_describe_configs_resource_result *m);
 static int kp_describe_configs_response_describe_configs_result_dec(kp_describe_configs_response_describe_configs_result *m, kp_reader *r, int16_t v);
 static int kp_describe_configs_response_describe_configs_result_enc(const kp_describe_configs_response_describe_configs_result *m, kp_writer *w, int16_t v);
 static size_t kp_describe_configs_response_describe_configs_result_sz(const kp_describe_configs_response_describe_configs_result *m, int16_t v);
-static inline bool kp_describe_configs_response_describe_configs_result_is_default(const kp_describe_configs_response_describe_configs_result *m);
 static int kp_describe_configs_response_dec(kp_describe_configs_response *m, kp_reader *r, int16_t v);
 static int kp_describe_configs_response_enc(const kp_describe_configs_response *m, kp_writer *w, int16_t v);
 static size_t kp_describe_configs_response_sz(const kp_describe_configs_response *m, int16_t v);
-static inline bool kp_describe_configs_response_is_default(const kp_describe_configs_response *m);
 
 void kp_describe_configs_response_describe_configs_synonym_init(kp_describe_configs_response_describe_configs_synonym *m)
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
     m->value = kp_str_c("");
-}
-
-static inline bool kp_describe_configs_response_describe_configs_synonym_is_default(const kp_describe_configs_response_describe_configs_synonym *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (!kp_str_eq_c(m->value, "")) return false;
-    if (m->source != 0) return false;
-    return true;
 }
 
 static int kp_describe_configs_response_describe_configs_synonym_dec(kp_describe_configs_response_describe_configs_synonym *m, kp_reader *r, int16_t v)
@@ -116,21 +103,6 @@ void kp_describe_configs_response_describe_configs_resource_result_init(kp_descr
     m->value = kp_str_c("");
     m->config_source = -1;
     m->documentation = kp_str_c("");
-}
-
-static inline bool kp_describe_configs_response_describe_configs_resource_result_is_default(const kp_describe_configs_response_describe_configs_resource_result *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (!kp_str_eq_c(m->value, "")) return false;
-    if (m->read_only != false) return false;
-    if (m->is_default != false) return false;
-    if (m->config_source != -1) return false;
-    if (m->is_sensitive != false) return false;
-    if (m->synonyms.n != 0) return false;
-    if (m->config_type != 0) return false;
-    if (!kp_str_eq_c(m->documentation, "")) return false;
-    return true;
 }
 
 static int kp_describe_configs_response_describe_configs_resource_result_dec(kp_describe_configs_response_describe_configs_resource_result *m, kp_reader *r, int16_t v)
@@ -281,17 +253,6 @@ void kp_describe_configs_response_describe_configs_result_init(kp_describe_confi
     m->resource_name = kp_str_c("");
 }
 
-static inline bool kp_describe_configs_response_describe_configs_result_is_default(const kp_describe_configs_response_describe_configs_result *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, "")) return false;
-    if (m->resource_type != 0) return false;
-    if (!kp_str_eq_c(m->resource_name, "")) return false;
-    if (m->configs.n != 0) return false;
-    return true;
-}
-
 static int kp_describe_configs_response_describe_configs_result_dec(kp_describe_configs_response_describe_configs_result *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 4;
@@ -398,14 +359,6 @@ static size_t kp_describe_configs_response_describe_configs_result_sz(const kp_d
 void kp_describe_configs_response_init(kp_describe_configs_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_describe_configs_response_is_default(const kp_describe_configs_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->results.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_configs_response_dec(kp_describe_configs_response *m, kp_reader *r, int16_t v)

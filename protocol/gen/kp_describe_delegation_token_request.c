@@ -4,25 +4,15 @@
 static int kp_describe_delegation_token_request_describe_delegation_token_owner_dec(kp_describe_delegation_token_request_describe_delegation_token_owner *m, kp_reader *r, int16_t v);
 static int kp_describe_delegation_token_request_describe_delegation_token_owner_enc(const kp_describe_delegation_token_request_describe_delegation_token_owner *m, kp_writer *w, int16_t v);
 static size_t kp_describe_delegation_token_request_describe_delegation_token_owner_sz(const kp_describe_delegation_token_request_describe_delegation_token_owner *m, int16_t v);
-static inline bool kp_describe_delegation_token_request_describe_delegation_token_owner_is_default(const kp_describe_delegation_token_request_describe_delegation_token_owner *m);
 static int kp_describe_delegation_token_request_dec(kp_describe_delegation_token_request *m, kp_reader *r, int16_t v);
 static int kp_describe_delegation_token_request_enc(const kp_describe_delegation_token_request *m, kp_writer *w, int16_t v);
 static size_t kp_describe_delegation_token_request_sz(const kp_describe_delegation_token_request *m, int16_t v);
-static inline bool kp_describe_delegation_token_request_is_default(const kp_describe_delegation_token_request *m);
 
 void kp_describe_delegation_token_request_describe_delegation_token_owner_init(kp_describe_delegation_token_request_describe_delegation_token_owner *m)
 {
     memset(m, 0, sizeof *m);
     m->principal_type = kp_str_c("");
     m->principal_name = kp_str_c("");
-}
-
-static inline bool kp_describe_delegation_token_request_describe_delegation_token_owner_is_default(const kp_describe_delegation_token_request_describe_delegation_token_owner *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->principal_type, "")) return false;
-    if (!kp_str_eq_c(m->principal_name, "")) return false;
-    return true;
 }
 
 static int kp_describe_delegation_token_request_describe_delegation_token_owner_dec(kp_describe_delegation_token_request_describe_delegation_token_owner *m, kp_reader *r, int16_t v)
@@ -88,13 +78,6 @@ static size_t kp_describe_delegation_token_request_describe_delegation_token_own
 void kp_describe_delegation_token_request_init(kp_describe_delegation_token_request *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_describe_delegation_token_request_is_default(const kp_describe_delegation_token_request *m)
-{
-    (void)m;
-    if (m->owners.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_delegation_token_request_dec(kp_describe_delegation_token_request *m, kp_reader *r, int16_t v)

@@ -4,29 +4,18 @@
 static int kp_describe_delegation_token_response_described_delegation_token_renewer_dec(kp_describe_delegation_token_response_described_delegation_token_renewer *m, kp_reader *r, int16_t v);
 static int kp_describe_delegation_token_response_described_delegation_token_renewer_enc(const kp_describe_delegation_token_response_described_delegation_token_renewer *m, kp_writer *w, int16_t v);
 static size_t kp_describe_delegation_token_response_described_delegation_token_renewer_sz(const kp_describe_delegation_token_response_described_delegation_token_renewer *m, int16_t v);
-static inline bool kp_describe_delegation_token_response_described_delegation_token_renewer_is_default(const kp_describe_delegation_token_response_described_delegation_token_renewer *m);
 static int kp_describe_delegation_token_response_described_delegation_token_dec(kp_describe_delegation_token_response_described_delegation_token *m, kp_reader *r, int16_t v);
 static int kp_describe_delegation_token_response_described_delegation_token_enc(const kp_describe_delegation_token_response_described_delegation_token *m, kp_writer *w, int16_t v);
 static size_t kp_describe_delegation_token_response_described_delegation_token_sz(const kp_describe_delegation_token_response_described_delegation_token *m, int16_t v);
-static inline bool kp_describe_delegation_token_response_described_delegation_token_is_default(const kp_describe_delegation_token_response_described_delegation_token *m);
 static int kp_describe_delegation_token_response_dec(kp_describe_delegation_token_response *m, kp_reader *r, int16_t v);
 static int kp_describe_delegation_token_response_enc(const kp_describe_delegation_token_response *m, kp_writer *w, int16_t v);
 static size_t kp_describe_delegation_token_response_sz(const kp_describe_delegation_token_response *m, int16_t v);
-static inline bool kp_describe_delegation_token_response_is_default(const kp_describe_delegation_token_response *m);
 
 void kp_describe_delegation_token_response_described_delegation_token_renewer_init(kp_describe_delegation_token_response_described_delegation_token_renewer *m)
 {
     memset(m, 0, sizeof *m);
     m->principal_type = kp_str_c("");
     m->principal_name = kp_str_c("");
-}
-
-static inline bool kp_describe_delegation_token_response_described_delegation_token_renewer_is_default(const kp_describe_delegation_token_response_described_delegation_token_renewer *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->principal_type, "")) return false;
-    if (!kp_str_eq_c(m->principal_name, "")) return false;
-    return true;
 }
 
 static int kp_describe_delegation_token_response_described_delegation_token_renewer_dec(kp_describe_delegation_token_response_described_delegation_token_renewer *m, kp_reader *r, int16_t v)
@@ -98,22 +87,6 @@ void kp_describe_delegation_token_response_described_delegation_token_init(kp_de
     m->token_requester_principal_name = kp_str_c("");
     m->token_id = kp_str_c("");
     m->hmac = (kp_bytes){NULL, 0};
-}
-
-static inline bool kp_describe_delegation_token_response_described_delegation_token_is_default(const kp_describe_delegation_token_response_described_delegation_token *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->principal_type, "")) return false;
-    if (!kp_str_eq_c(m->principal_name, "")) return false;
-    if (!kp_str_eq_c(m->token_requester_principal_type, "")) return false;
-    if (!kp_str_eq_c(m->token_requester_principal_name, "")) return false;
-    if (m->issue_timestamp != 0) return false;
-    if (m->expiry_timestamp != 0) return false;
-    if (m->max_timestamp != 0) return false;
-    if (!kp_str_eq_c(m->token_id, "")) return false;
-    if (m->hmac.len != 0) return false;
-    if (m->renewers.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_delegation_token_response_described_delegation_token_dec(kp_describe_delegation_token_response_described_delegation_token *m, kp_reader *r, int16_t v)
@@ -271,15 +244,6 @@ static size_t kp_describe_delegation_token_response_described_delegation_token_s
 void kp_describe_delegation_token_response_init(kp_describe_delegation_token_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_describe_delegation_token_response_is_default(const kp_describe_delegation_token_response *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (m->tokens.n != 0) return false;
-    if (m->throttle_time_ms != 0) return false;
-    return true;
 }
 
 static int kp_describe_delegation_token_response_dec(kp_describe_delegation_token_response *m, kp_reader *r, int16_t v)

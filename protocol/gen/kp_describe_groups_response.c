@@ -4,15 +4,12 @@
 static int kp_describe_groups_response_described_group_member_dec(kp_describe_groups_response_described_group_member *m, kp_reader *r, int16_t v);
 static int kp_describe_groups_response_described_group_member_enc(const kp_describe_groups_response_described_group_member *m, kp_writer *w, int16_t v);
 static size_t kp_describe_groups_response_described_group_member_sz(const kp_describe_groups_response_described_group_member *m, int16_t v);
-static inline bool kp_describe_groups_response_described_group_member_is_default(const kp_describe_groups_response_described_group_member *m);
 static int kp_describe_groups_response_described_group_dec(kp_describe_groups_response_described_group *m, kp_reader *r, int16_t v);
 static int kp_describe_groups_response_described_group_enc(const kp_describe_groups_response_described_group *m, kp_writer *w, int16_t v);
 static size_t kp_describe_groups_response_described_group_sz(const kp_describe_groups_response_described_group *m, int16_t v);
-static inline bool kp_describe_groups_response_described_group_is_default(const kp_describe_groups_response_described_group *m);
 static int kp_describe_groups_response_dec(kp_describe_groups_response *m, kp_reader *r, int16_t v);
 static int kp_describe_groups_response_enc(const kp_describe_groups_response *m, kp_writer *w, int16_t v);
 static size_t kp_describe_groups_response_sz(const kp_describe_groups_response *m, int16_t v);
-static inline bool kp_describe_groups_response_is_default(const kp_describe_groups_response *m);
 
 void kp_describe_groups_response_described_group_member_init(kp_describe_groups_response_described_group_member *m)
 {
@@ -23,18 +20,6 @@ void kp_describe_groups_response_described_group_member_init(kp_describe_groups_
     m->client_host = kp_str_c("");
     m->member_metadata = (kp_bytes){NULL, 0};
     m->member_assignment = (kp_bytes){NULL, 0};
-}
-
-static inline bool kp_describe_groups_response_described_group_member_is_default(const kp_describe_groups_response_described_group_member *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->member_id, "")) return false;
-    if (!kp_str_eq_c(m->group_instance_id, NULL)) return false;
-    if (!kp_str_eq_c(m->client_id, "")) return false;
-    if (!kp_str_eq_c(m->client_host, "")) return false;
-    if (m->member_metadata.len != 0) return false;
-    if (m->member_assignment.len != 0) return false;
-    return true;
 }
 
 static int kp_describe_groups_response_described_group_member_dec(kp_describe_groups_response_described_group_member *m, kp_reader *r, int16_t v)
@@ -141,19 +126,6 @@ void kp_describe_groups_response_described_group_init(kp_describe_groups_respons
     m->protocol_type = kp_str_c("");
     m->protocol_data = kp_str_c("");
     m->authorized_operations = INT32_MIN;
-}
-
-static inline bool kp_describe_groups_response_described_group_is_default(const kp_describe_groups_response_described_group *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->group_id, "")) return false;
-    if (!kp_str_eq_c(m->group_state, "")) return false;
-    if (!kp_str_eq_c(m->protocol_type, "")) return false;
-    if (!kp_str_eq_c(m->protocol_data, "")) return false;
-    if (m->members.n != 0) return false;
-    if (m->authorized_operations != INT32_MIN) return false;
-    return true;
 }
 
 static int kp_describe_groups_response_described_group_dec(kp_describe_groups_response_described_group *m, kp_reader *r, int16_t v)
@@ -282,14 +254,6 @@ static size_t kp_describe_groups_response_described_group_sz(const kp_describe_g
 void kp_describe_groups_response_init(kp_describe_groups_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_describe_groups_response_is_default(const kp_describe_groups_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->groups.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_groups_response_dec(kp_describe_groups_response *m, kp_reader *r, int16_t v)

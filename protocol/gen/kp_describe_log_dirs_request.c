@@ -4,24 +4,14 @@
 static int kp_describe_log_dirs_request_describable_log_dir_topic_dec(kp_describe_log_dirs_request_describable_log_dir_topic *m, kp_reader *r, int16_t v);
 static int kp_describe_log_dirs_request_describable_log_dir_topic_enc(const kp_describe_log_dirs_request_describable_log_dir_topic *m, kp_writer *w, int16_t v);
 static size_t kp_describe_log_dirs_request_describable_log_dir_topic_sz(const kp_describe_log_dirs_request_describable_log_dir_topic *m, int16_t v);
-static inline bool kp_describe_log_dirs_request_describable_log_dir_topic_is_default(const kp_describe_log_dirs_request_describable_log_dir_topic *m);
 static int kp_describe_log_dirs_request_dec(kp_describe_log_dirs_request *m, kp_reader *r, int16_t v);
 static int kp_describe_log_dirs_request_enc(const kp_describe_log_dirs_request *m, kp_writer *w, int16_t v);
 static size_t kp_describe_log_dirs_request_sz(const kp_describe_log_dirs_request *m, int16_t v);
-static inline bool kp_describe_log_dirs_request_is_default(const kp_describe_log_dirs_request *m);
 
 void kp_describe_log_dirs_request_describable_log_dir_topic_init(kp_describe_log_dirs_request_describable_log_dir_topic *m)
 {
     memset(m, 0, sizeof *m);
     m->topic = kp_str_c("");
-}
-
-static inline bool kp_describe_log_dirs_request_describable_log_dir_topic_is_default(const kp_describe_log_dirs_request_describable_log_dir_topic *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_log_dirs_request_describable_log_dir_topic_dec(kp_describe_log_dirs_request_describable_log_dir_topic *m, kp_reader *r, int16_t v)
@@ -103,13 +93,6 @@ static size_t kp_describe_log_dirs_request_describable_log_dir_topic_sz(const kp
 void kp_describe_log_dirs_request_init(kp_describe_log_dirs_request *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_describe_log_dirs_request_is_default(const kp_describe_log_dirs_request *m)
-{
-    (void)m;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_log_dirs_request_dec(kp_describe_log_dirs_request *m, kp_reader *r, int16_t v)

@@ -4,33 +4,19 @@
 static int kp_describe_log_dirs_response_describe_log_dirs_partition_dec(kp_describe_log_dirs_response_describe_log_dirs_partition *m, kp_reader *r, int16_t v);
 static int kp_describe_log_dirs_response_describe_log_dirs_partition_enc(const kp_describe_log_dirs_response_describe_log_dirs_partition *m, kp_writer *w, int16_t v);
 static size_t kp_describe_log_dirs_response_describe_log_dirs_partition_sz(const kp_describe_log_dirs_response_describe_log_dirs_partition *m, int16_t v);
-static inline bool kp_describe_log_dirs_response_describe_log_dirs_partition_is_default(const kp_describe_log_dirs_response_describe_log_dirs_partition *m);
 static int kp_describe_log_dirs_response_describe_log_dirs_topic_dec(kp_describe_log_dirs_response_describe_log_dirs_topic *m, kp_reader *r, int16_t v);
 static int kp_describe_log_dirs_response_describe_log_dirs_topic_enc(const kp_describe_log_dirs_response_describe_log_dirs_topic *m, kp_writer *w, int16_t v);
 static size_t kp_describe_log_dirs_response_describe_log_dirs_topic_sz(const kp_describe_log_dirs_response_describe_log_dirs_topic *m, int16_t v);
-static inline bool kp_describe_log_dirs_response_describe_log_dirs_topic_is_default(const kp_describe_log_dirs_response_describe_log_dirs_topic *m);
 static int kp_describe_log_dirs_response_describe_log_dirs_result_dec(kp_describe_log_dirs_response_describe_log_dirs_result *m, kp_reader *r, int16_t v);
 static int kp_describe_log_dirs_response_describe_log_dirs_result_enc(const kp_describe_log_dirs_response_describe_log_dirs_result *m, kp_writer *w, int16_t v);
 static size_t kp_describe_log_dirs_response_describe_log_dirs_result_sz(const kp_describe_log_dirs_response_describe_log_dirs_result *m, int16_t v);
-static inline bool kp_describe_log_dirs_response_describe_log_dirs_result_is_default(const kp_describe_log_dirs_response_describe_log_dirs_result *m);
 static int kp_describe_log_dirs_response_dec(kp_describe_log_dirs_response *m, kp_reader *r, int16_t v);
 static int kp_describe_log_dirs_response_enc(const kp_describe_log_dirs_response *m, kp_writer *w, int16_t v);
 static size_t kp_describe_log_dirs_response_sz(const kp_describe_log_dirs_response *m, int16_t v);
-static inline bool kp_describe_log_dirs_response_is_default(const kp_describe_log_dirs_response *m);
 
 void kp_describe_log_dirs_response_describe_log_dirs_partition_init(kp_describe_log_dirs_response_describe_log_dirs_partition *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_describe_log_dirs_response_describe_log_dirs_partition_is_default(const kp_describe_log_dirs_response_describe_log_dirs_partition *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->partition_size != 0) return false;
-    if (m->offset_lag != 0) return false;
-    if (m->is_future_key != false) return false;
-    return true;
 }
 
 static int kp_describe_log_dirs_response_describe_log_dirs_partition_dec(kp_describe_log_dirs_response_describe_log_dirs_partition *m, kp_reader *r, int16_t v)
@@ -117,14 +103,6 @@ void kp_describe_log_dirs_response_describe_log_dirs_topic_init(kp_describe_log_
     m->name = kp_str_c("");
 }
 
-static inline bool kp_describe_log_dirs_response_describe_log_dirs_topic_is_default(const kp_describe_log_dirs_response_describe_log_dirs_topic *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_describe_log_dirs_response_describe_log_dirs_topic_dec(kp_describe_log_dirs_response_describe_log_dirs_topic *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 2;
@@ -207,17 +185,6 @@ void kp_describe_log_dirs_response_describe_log_dirs_result_init(kp_describe_log
     m->log_dir = kp_str_c("");
     m->total_bytes = INT64_C(-1);
     m->usable_bytes = INT64_C(-1);
-}
-
-static inline bool kp_describe_log_dirs_response_describe_log_dirs_result_is_default(const kp_describe_log_dirs_response_describe_log_dirs_result *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->log_dir, "")) return false;
-    if (m->topics.n != 0) return false;
-    if (m->total_bytes != INT64_C(-1)) return false;
-    if (m->usable_bytes != INT64_C(-1)) return false;
-    return true;
 }
 
 static int kp_describe_log_dirs_response_describe_log_dirs_result_dec(kp_describe_log_dirs_response_describe_log_dirs_result *m, kp_reader *r, int16_t v)
@@ -326,15 +293,6 @@ static size_t kp_describe_log_dirs_response_describe_log_dirs_result_sz(const kp
 void kp_describe_log_dirs_response_init(kp_describe_log_dirs_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_describe_log_dirs_response_is_default(const kp_describe_log_dirs_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (m->results.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_log_dirs_response_dec(kp_describe_log_dirs_response *m, kp_reader *r, int16_t v)

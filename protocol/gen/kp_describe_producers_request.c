@@ -4,24 +4,14 @@
 static int kp_describe_producers_request_topic_request_dec(kp_describe_producers_request_topic_request *m, kp_reader *r, int16_t v);
 static int kp_describe_producers_request_topic_request_enc(const kp_describe_producers_request_topic_request *m, kp_writer *w, int16_t v);
 static size_t kp_describe_producers_request_topic_request_sz(const kp_describe_producers_request_topic_request *m, int16_t v);
-static inline bool kp_describe_producers_request_topic_request_is_default(const kp_describe_producers_request_topic_request *m);
 static int kp_describe_producers_request_dec(kp_describe_producers_request *m, kp_reader *r, int16_t v);
 static int kp_describe_producers_request_enc(const kp_describe_producers_request *m, kp_writer *w, int16_t v);
 static size_t kp_describe_producers_request_sz(const kp_describe_producers_request *m, int16_t v);
-static inline bool kp_describe_producers_request_is_default(const kp_describe_producers_request *m);
 
 void kp_describe_producers_request_topic_request_init(kp_describe_producers_request_topic_request *m)
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
-}
-
-static inline bool kp_describe_producers_request_topic_request_is_default(const kp_describe_producers_request_topic_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partition_indexes.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_producers_request_topic_request_dec(kp_describe_producers_request_topic_request *m, kp_reader *r, int16_t v)
@@ -103,13 +93,6 @@ static size_t kp_describe_producers_request_topic_request_sz(const kp_describe_p
 void kp_describe_producers_request_init(kp_describe_producers_request *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_describe_producers_request_is_default(const kp_describe_producers_request *m)
-{
-    (void)m;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_producers_request_dec(kp_describe_producers_request *m, kp_reader *r, int16_t v)

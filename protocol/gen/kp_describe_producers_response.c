@@ -4,19 +4,15 @@
 static int kp_describe_producers_response_producer_state_dec(kp_describe_producers_response_producer_state *m, kp_reader *r, int16_t v);
 static int kp_describe_producers_response_producer_state_enc(const kp_describe_producers_response_producer_state *m, kp_writer *w, int16_t v);
 static size_t kp_describe_producers_response_producer_state_sz(const kp_describe_producers_response_producer_state *m, int16_t v);
-static inline bool kp_describe_producers_response_producer_state_is_default(const kp_describe_producers_response_producer_state *m);
 static int kp_describe_producers_response_partition_response_dec(kp_describe_producers_response_partition_response *m, kp_reader *r, int16_t v);
 static int kp_describe_producers_response_partition_response_enc(const kp_describe_producers_response_partition_response *m, kp_writer *w, int16_t v);
 static size_t kp_describe_producers_response_partition_response_sz(const kp_describe_producers_response_partition_response *m, int16_t v);
-static inline bool kp_describe_producers_response_partition_response_is_default(const kp_describe_producers_response_partition_response *m);
 static int kp_describe_producers_response_topic_response_dec(kp_describe_producers_response_topic_response *m, kp_reader *r, int16_t v);
 static int kp_describe_producers_response_topic_response_enc(const kp_describe_producers_response_topic_response *m, kp_writer *w, int16_t v);
 static size_t kp_describe_producers_response_topic_response_sz(const kp_describe_producers_response_topic_response *m, int16_t v);
-static inline bool kp_describe_producers_response_topic_response_is_default(const kp_describe_producers_response_topic_response *m);
 static int kp_describe_producers_response_dec(kp_describe_producers_response *m, kp_reader *r, int16_t v);
 static int kp_describe_producers_response_enc(const kp_describe_producers_response *m, kp_writer *w, int16_t v);
 static size_t kp_describe_producers_response_sz(const kp_describe_producers_response *m, int16_t v);
-static inline bool kp_describe_producers_response_is_default(const kp_describe_producers_response *m);
 
 void kp_describe_producers_response_producer_state_init(kp_describe_producers_response_producer_state *m)
 {
@@ -24,18 +20,6 @@ void kp_describe_producers_response_producer_state_init(kp_describe_producers_re
     m->last_sequence = -1;
     m->last_timestamp = INT64_C(-1);
     m->current_txn_start_offset = INT64_C(-1);
-}
-
-static inline bool kp_describe_producers_response_producer_state_is_default(const kp_describe_producers_response_producer_state *m)
-{
-    (void)m;
-    if (m->producer_id != 0) return false;
-    if (m->producer_epoch != 0) return false;
-    if (m->last_sequence != -1) return false;
-    if (m->last_timestamp != INT64_C(-1)) return false;
-    if (m->coordinator_epoch != 0) return false;
-    if (m->current_txn_start_offset != INT64_C(-1)) return false;
-    return true;
 }
 
 static int kp_describe_producers_response_producer_state_dec(kp_describe_producers_response_producer_state *m, kp_reader *r, int16_t v)
@@ -140,16 +124,6 @@ void kp_describe_producers_response_partition_response_init(kp_describe_producer
     m->error_message = KP_STR_NULL;
 }
 
-static inline bool kp_describe_producers_response_partition_response_is_default(const kp_describe_producers_response_partition_response *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, NULL)) return false;
-    if (m->active_producers.n != 0) return false;
-    return true;
-}
-
 static int kp_describe_producers_response_partition_response_dec(kp_describe_producers_response_partition_response *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -250,14 +224,6 @@ void kp_describe_producers_response_topic_response_init(kp_describe_producers_re
     m->name = kp_str_c("");
 }
 
-static inline bool kp_describe_producers_response_topic_response_is_default(const kp_describe_producers_response_topic_response *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_describe_producers_response_topic_response_dec(kp_describe_producers_response_topic_response *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -337,14 +303,6 @@ static size_t kp_describe_producers_response_topic_response_sz(const kp_describe
 void kp_describe_producers_response_init(kp_describe_producers_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_describe_producers_response_is_default(const kp_describe_producers_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_producers_response_dec(kp_describe_producers_response *m, kp_reader *r, int16_t v)

@@ -4,26 +4,16 @@
 static int kp_describe_quorum_request_partition_data_dec(kp_describe_quorum_request_partition_data *m, kp_reader *r, int16_t v);
 static int kp_describe_quorum_request_partition_data_enc(const kp_describe_quorum_request_partition_data *m, kp_writer *w, int16_t v);
 static size_t kp_describe_quorum_request_partition_data_sz(const kp_describe_quorum_request_partition_data *m, int16_t v);
-static inline bool kp_describe_quorum_request_partition_data_is_default(const kp_describe_quorum_request_partition_data *m);
 static int kp_describe_quorum_request_topic_data_dec(kp_describe_quorum_request_topic_data *m, kp_reader *r, int16_t v);
 static int kp_describe_quorum_request_topic_data_enc(const kp_describe_quorum_request_topic_data *m, kp_writer *w, int16_t v);
 static size_t kp_describe_quorum_request_topic_data_sz(const kp_describe_quorum_request_topic_data *m, int16_t v);
-static inline bool kp_describe_quorum_request_topic_data_is_default(const kp_describe_quorum_request_topic_data *m);
 static int kp_describe_quorum_request_dec(kp_describe_quorum_request *m, kp_reader *r, int16_t v);
 static int kp_describe_quorum_request_enc(const kp_describe_quorum_request *m, kp_writer *w, int16_t v);
 static size_t kp_describe_quorum_request_sz(const kp_describe_quorum_request *m, int16_t v);
-static inline bool kp_describe_quorum_request_is_default(const kp_describe_quorum_request *m);
 
 void kp_describe_quorum_request_partition_data_init(kp_describe_quorum_request_partition_data *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_describe_quorum_request_partition_data_is_default(const kp_describe_quorum_request_partition_data *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    return true;
 }
 
 static int kp_describe_quorum_request_partition_data_dec(kp_describe_quorum_request_partition_data *m, kp_reader *r, int16_t v)
@@ -81,14 +71,6 @@ void kp_describe_quorum_request_topic_data_init(kp_describe_quorum_request_topic
 {
     memset(m, 0, sizeof *m);
     m->topic_name = kp_str_c("");
-}
-
-static inline bool kp_describe_quorum_request_topic_data_is_default(const kp_describe_quorum_request_topic_data *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic_name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_quorum_request_topic_data_dec(kp_describe_quorum_request_topic_data *m, kp_reader *r, int16_t v)
@@ -170,13 +152,6 @@ static size_t kp_describe_quorum_request_topic_data_sz(const kp_describe_quorum_
 void kp_describe_quorum_request_init(kp_describe_quorum_request *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_describe_quorum_request_is_default(const kp_describe_quorum_request *m)
-{
-    (void)m;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_quorum_request_dec(kp_describe_quorum_request *m, kp_reader *r, int16_t v)

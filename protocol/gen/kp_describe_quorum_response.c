@@ -4,44 +4,27 @@
 static int kp_describe_quorum_response_replica_state_dec(kp_describe_quorum_response_replica_state *m, kp_reader *r, int16_t v);
 static int kp_describe_quorum_response_replica_state_enc(const kp_describe_quorum_response_replica_state *m, kp_writer *w, int16_t v);
 static size_t kp_describe_quorum_response_replica_state_sz(const kp_describe_quorum_response_replica_state *m, int16_t v);
-static inline bool kp_describe_quorum_response_replica_state_is_default(const kp_describe_quorum_response_replica_state *m);
 static int kp_describe_quorum_response_partition_data_dec(kp_describe_quorum_response_partition_data *m, kp_reader *r, int16_t v);
 static int kp_describe_quorum_response_partition_data_enc(const kp_describe_quorum_response_partition_data *m, kp_writer *w, int16_t v);
 static size_t kp_describe_quorum_response_partition_data_sz(const kp_describe_quorum_response_partition_data *m, int16_t v);
-static inline bool kp_describe_quorum_response_partition_data_is_default(const kp_describe_quorum_response_partition_data *m);
 static int kp_describe_quorum_response_topic_data_dec(kp_describe_quorum_response_topic_data *m, kp_reader *r, int16_t v);
 static int kp_describe_quorum_response_topic_data_enc(const kp_describe_quorum_response_topic_data *m, kp_writer *w, int16_t v);
 static size_t kp_describe_quorum_response_topic_data_sz(const kp_describe_quorum_response_topic_data *m, int16_t v);
-static inline bool kp_describe_quorum_response_topic_data_is_default(const kp_describe_quorum_response_topic_data *m);
 static int kp_describe_quorum_response_listener_dec(kp_describe_quorum_response_listener *m, kp_reader *r, int16_t v);
 static int kp_describe_quorum_response_listener_enc(const kp_describe_quorum_response_listener *m, kp_writer *w, int16_t v);
 static size_t kp_describe_quorum_response_listener_sz(const kp_describe_quorum_response_listener *m, int16_t v);
-static inline bool kp_describe_quorum_response_listener_is_default(const kp_describe_quorum_response_listener *m);
 static int kp_describe_quorum_response_node_dec(kp_describe_quorum_response_node *m, kp_reader *r, int16_t v);
 static int kp_describe_quorum_response_node_enc(const kp_describe_quorum_response_node *m, kp_writer *w, int16_t v);
 static size_t kp_describe_quorum_response_node_sz(const kp_describe_quorum_response_node *m, int16_t v);
-static inline bool kp_describe_quorum_response_node_is_default(const kp_describe_quorum_response_node *m);
 static int kp_describe_quorum_response_dec(kp_describe_quorum_response *m, kp_reader *r, int16_t v);
 static int kp_describe_quorum_response_enc(const kp_describe_quorum_response *m, kp_writer *w, int16_t v);
 static size_t kp_describe_quorum_response_sz(const kp_describe_quorum_response *m, int16_t v);
-static inline bool kp_describe_quorum_response_is_default(const kp_describe_quorum_response *m);
 
 void kp_describe_quorum_response_replica_state_init(kp_describe_quorum_response_replica_state *m)
 {
     memset(m, 0, sizeof *m);
     m->last_fetch_timestamp = INT64_C(-1);
     m->last_caught_up_timestamp = INT64_C(-1);
-}
-
-static inline bool kp_describe_quorum_response_replica_state_is_default(const kp_describe_quorum_response_replica_state *m)
-{
-    (void)m;
-    if (m->replica_id != 0) return false;
-    if (!kp_uuid_is_zero(&m->replica_directory_id)) return false;
-    if (m->log_end_offset != 0) return false;
-    if (m->last_fetch_timestamp != INT64_C(-1)) return false;
-    if (m->last_caught_up_timestamp != INT64_C(-1)) return false;
-    return true;
 }
 
 static int kp_describe_quorum_response_replica_state_dec(kp_describe_quorum_response_replica_state *m, kp_reader *r, int16_t v)
@@ -137,20 +120,6 @@ void kp_describe_quorum_response_partition_data_init(kp_describe_quorum_response
 {
     memset(m, 0, sizeof *m);
     m->error_message = kp_str_c("");
-}
-
-static inline bool kp_describe_quorum_response_partition_data_is_default(const kp_describe_quorum_response_partition_data *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, "")) return false;
-    if (m->leader_id != 0) return false;
-    if (m->leader_epoch != 0) return false;
-    if (m->high_watermark != 0) return false;
-    if (m->current_voters.n != 0) return false;
-    if (m->observers.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_quorum_response_partition_data_dec(kp_describe_quorum_response_partition_data *m, kp_reader *r, int16_t v)
@@ -305,14 +274,6 @@ void kp_describe_quorum_response_topic_data_init(kp_describe_quorum_response_top
     m->topic_name = kp_str_c("");
 }
 
-static inline bool kp_describe_quorum_response_topic_data_is_default(const kp_describe_quorum_response_topic_data *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic_name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_describe_quorum_response_topic_data_dec(kp_describe_quorum_response_topic_data *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -396,15 +357,6 @@ void kp_describe_quorum_response_listener_init(kp_describe_quorum_response_liste
     m->host = kp_str_c("");
 }
 
-static inline bool kp_describe_quorum_response_listener_is_default(const kp_describe_quorum_response_listener *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (!kp_str_eq_c(m->host, "")) return false;
-    if (m->port != 0) return false;
-    return true;
-}
-
 static int kp_describe_quorum_response_listener_dec(kp_describe_quorum_response_listener *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -483,14 +435,6 @@ static size_t kp_describe_quorum_response_listener_sz(const kp_describe_quorum_r
 void kp_describe_quorum_response_node_init(kp_describe_quorum_response_node *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_describe_quorum_response_node_is_default(const kp_describe_quorum_response_node *m)
-{
-    (void)m;
-    if (m->node_id != 0) return false;
-    if (m->listeners.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_quorum_response_node_dec(kp_describe_quorum_response_node *m, kp_reader *r, int16_t v)
@@ -575,16 +519,6 @@ void kp_describe_quorum_response_init(kp_describe_quorum_response *m)
 {
     memset(m, 0, sizeof *m);
     m->error_message = kp_str_c("");
-}
-
-static inline bool kp_describe_quorum_response_is_default(const kp_describe_quorum_response *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, "")) return false;
-    if (m->topics.n != 0) return false;
-    if (m->nodes.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_quorum_response_dec(kp_describe_quorum_response *m, kp_reader *r, int16_t v)

@@ -4,27 +4,17 @@
 static int kp_describe_topic_partitions_request_topic_request_dec(kp_describe_topic_partitions_request_topic_request *m, kp_reader *r, int16_t v);
 static int kp_describe_topic_partitions_request_topic_request_enc(const kp_describe_topic_partitions_request_topic_request *m, kp_writer *w, int16_t v);
 static size_t kp_describe_topic_partitions_request_topic_request_sz(const kp_describe_topic_partitions_request_topic_request *m, int16_t v);
-static inline bool kp_describe_topic_partitions_request_topic_request_is_default(const kp_describe_topic_partitions_request_topic_request *m);
 static int kp_describe_topic_partitions_request_cursor_dec(kp_describe_topic_partitions_request_cursor *m, kp_reader *r, int16_t v);
 static int kp_describe_topic_partitions_request_cursor_enc(const kp_describe_topic_partitions_request_cursor *m, kp_writer *w, int16_t v);
 static size_t kp_describe_topic_partitions_request_cursor_sz(const kp_describe_topic_partitions_request_cursor *m, int16_t v);
-static inline bool kp_describe_topic_partitions_request_cursor_is_default(const kp_describe_topic_partitions_request_cursor *m);
 static int kp_describe_topic_partitions_request_dec(kp_describe_topic_partitions_request *m, kp_reader *r, int16_t v);
 static int kp_describe_topic_partitions_request_enc(const kp_describe_topic_partitions_request *m, kp_writer *w, int16_t v);
 static size_t kp_describe_topic_partitions_request_sz(const kp_describe_topic_partitions_request *m, int16_t v);
-static inline bool kp_describe_topic_partitions_request_is_default(const kp_describe_topic_partitions_request *m);
 
 void kp_describe_topic_partitions_request_topic_request_init(kp_describe_topic_partitions_request_topic_request *m)
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
-}
-
-static inline bool kp_describe_topic_partitions_request_topic_request_is_default(const kp_describe_topic_partitions_request_topic_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    return true;
 }
 
 static int kp_describe_topic_partitions_request_topic_request_dec(kp_describe_topic_partitions_request_topic_request *m, kp_reader *r, int16_t v)
@@ -82,14 +72,6 @@ void kp_describe_topic_partitions_request_cursor_init(kp_describe_topic_partitio
 {
     memset(m, 0, sizeof *m);
     m->topic_name = kp_str_c("");
-}
-
-static inline bool kp_describe_topic_partitions_request_cursor_is_default(const kp_describe_topic_partitions_request_cursor *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic_name, "")) return false;
-    if (m->partition_index != 0) return false;
-    return true;
 }
 
 static int kp_describe_topic_partitions_request_cursor_dec(kp_describe_topic_partitions_request_cursor *m, kp_reader *r, int16_t v)
@@ -158,15 +140,6 @@ void kp_describe_topic_partitions_request_init(kp_describe_topic_partitions_requ
     m->response_partition_limit = 2000;
 }
 
-static inline bool kp_describe_topic_partitions_request_is_default(const kp_describe_topic_partitions_request *m)
-{
-    (void)m;
-    if (m->topics.n != 0) return false;
-    if (m->response_partition_limit != 2000) return false;
-    if (m->cursor != NULL) return false;
-    return true;
-}
-
 static int kp_describe_topic_partitions_request_dec(kp_describe_topic_partitions_request *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -233,6 +206,7 @@ static int kp_describe_topic_partitions_request_enc(const kp_describe_topic_part
             if (!(1)) return KP_E_NULL;
             KP_TRY(kp_write_i8(w, -1));
         } else {
+            /* 1 reads as present both as an int8 and as a tagged field's uvarint. */
             KP_TRY(kp_write_i8(w, 1));
             KP_TRY(kp_describe_topic_partitions_request_cursor_enc(m->cursor, w, v));
         }

@@ -4,19 +4,15 @@
 static int kp_describe_topic_partitions_response_describe_topic_partitions_response_partition_dec(kp_describe_topic_partitions_response_describe_topic_partitions_response_partition *m, kp_reader *r, int16_t v);
 static int kp_describe_topic_partitions_response_describe_topic_partitions_response_partition_enc(const kp_describe_topic_partitions_response_describe_topic_partitions_response_partition *m, kp_writer *w, int16_t v);
 static size_t kp_describe_topic_partitions_response_describe_topic_partitions_response_partition_sz(const kp_describe_topic_partitions_response_describe_topic_partitions_response_partition *m, int16_t v);
-static inline bool kp_describe_topic_partitions_response_describe_topic_partitions_response_partition_is_default(const kp_describe_topic_partitions_response_describe_topic_partitions_response_partition *m);
 static int kp_describe_topic_partitions_response_describe_topic_partitions_response_topic_dec(kp_describe_topic_partitions_response_describe_topic_partitions_response_topic *m, kp_reader *r, int16_t v);
 static int kp_describe_topic_partitions_response_describe_topic_partitions_response_topic_enc(const kp_describe_topic_partitions_response_describe_topic_partitions_response_topic *m, kp_writer *w, int16_t v);
 static size_t kp_describe_topic_partitions_response_describe_topic_partitions_response_topic_sz(const kp_describe_topic_partitions_response_describe_topic_partitions_response_topic *m, int16_t v);
-static inline bool kp_describe_topic_partitions_response_describe_topic_partitions_response_topic_is_default(const kp_describe_topic_partitions_response_describe_topic_partitions_response_topic *m);
 static int kp_describe_topic_partitions_response_cursor_dec(kp_describe_topic_partitions_response_cursor *m, kp_reader *r, int16_t v);
 static int kp_describe_topic_partitions_response_cursor_enc(const kp_describe_topic_partitions_response_cursor *m, kp_writer *w, int16_t v);
 static size_t kp_describe_topic_partitions_response_cursor_sz(const kp_describe_topic_partitions_response_cursor *m, int16_t v);
-static inline bool kp_describe_topic_partitions_response_cursor_is_default(const kp_describe_topic_partitions_response_cursor *m);
 static int kp_describe_topic_partitions_response_dec(kp_describe_topic_partitions_response *m, kp_reader *r, int16_t v);
 static int kp_describe_topic_partitions_response_enc(const kp_describe_topic_partitions_response *m, kp_writer *w, int16_t v);
 static size_t kp_describe_topic_partitions_response_sz(const kp_describe_topic_partitions_response *m, int16_t v);
-static inline bool kp_describe_topic_partitions_response_is_default(const kp_describe_topic_partitions_response *m);
 
 void kp_describe_topic_partitions_response_describe_topic_partitions_response_partition_init(kp_describe_topic_partitions_response_describe_topic_partitions_response_partition *m)
 {
@@ -24,21 +20,6 @@ void kp_describe_topic_partitions_response_describe_topic_partitions_response_pa
     m->leader_epoch = -1;
     m->eligible_leader_replicas.n = -1;
     m->last_known_elr.n = -1;
-}
-
-static inline bool kp_describe_topic_partitions_response_describe_topic_partitions_response_partition_is_default(const kp_describe_topic_partitions_response_describe_topic_partitions_response_partition *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (m->partition_index != 0) return false;
-    if (m->leader_id != 0) return false;
-    if (m->leader_epoch != -1) return false;
-    if (m->replica_nodes.n != 0) return false;
-    if (m->isr_nodes.n != 0) return false;
-    if (m->eligible_leader_replicas.n != -1) return false;
-    if (m->last_known_elr.n != -1) return false;
-    if (m->offline_replicas.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_topic_partitions_response_describe_topic_partitions_response_partition_dec(kp_describe_topic_partitions_response_describe_topic_partitions_response_partition *m, kp_reader *r, int16_t v)
@@ -251,18 +232,6 @@ void kp_describe_topic_partitions_response_describe_topic_partitions_response_to
     m->topic_authorized_operations = INT32_MIN;
 }
 
-static inline bool kp_describe_topic_partitions_response_describe_topic_partitions_response_topic_is_default(const kp_describe_topic_partitions_response_describe_topic_partitions_response_topic *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->is_internal != false) return false;
-    if (m->partitions.n != 0) return false;
-    if (m->topic_authorized_operations != INT32_MIN) return false;
-    return true;
-}
-
 static int kp_describe_topic_partitions_response_describe_topic_partitions_response_topic_dec(kp_describe_topic_partitions_response_describe_topic_partitions_response_topic *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -381,14 +350,6 @@ void kp_describe_topic_partitions_response_cursor_init(kp_describe_topic_partiti
     m->topic_name = kp_str_c("");
 }
 
-static inline bool kp_describe_topic_partitions_response_cursor_is_default(const kp_describe_topic_partitions_response_cursor *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic_name, "")) return false;
-    if (m->partition_index != 0) return false;
-    return true;
-}
-
 static int kp_describe_topic_partitions_response_cursor_dec(kp_describe_topic_partitions_response_cursor *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -452,15 +413,6 @@ static size_t kp_describe_topic_partitions_response_cursor_sz(const kp_describe_
 void kp_describe_topic_partitions_response_init(kp_describe_topic_partitions_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_describe_topic_partitions_response_is_default(const kp_describe_topic_partitions_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->topics.n != 0) return false;
-    if (m->next_cursor != NULL) return false;
-    return true;
 }
 
 static int kp_describe_topic_partitions_response_dec(kp_describe_topic_partitions_response *m, kp_reader *r, int16_t v)
@@ -529,6 +481,7 @@ static int kp_describe_topic_partitions_response_enc(const kp_describe_topic_par
             if (!(1)) return KP_E_NULL;
             KP_TRY(kp_write_i8(w, -1));
         } else {
+            /* 1 reads as present both as an int8 and as a tagged field's uvarint. */
             KP_TRY(kp_write_i8(w, 1));
             KP_TRY(kp_describe_topic_partitions_response_cursor_enc(m->next_cursor, w, v));
         }

@@ -4,18 +4,10 @@
 static int kp_describe_transactions_request_dec(kp_describe_transactions_request *m, kp_reader *r, int16_t v);
 static int kp_describe_transactions_request_enc(const kp_describe_transactions_request *m, kp_writer *w, int16_t v);
 static size_t kp_describe_transactions_request_sz(const kp_describe_transactions_request *m, int16_t v);
-static inline bool kp_describe_transactions_request_is_default(const kp_describe_transactions_request *m);
 
 void kp_describe_transactions_request_init(kp_describe_transactions_request *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_describe_transactions_request_is_default(const kp_describe_transactions_request *m)
-{
-    (void)m;
-    if (m->transactional_ids.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_transactions_request_dec(kp_describe_transactions_request *m, kp_reader *r, int16_t v)

@@ -4,28 +4,17 @@
 static int kp_describe_transactions_response_topic_data_dec(kp_describe_transactions_response_topic_data *m, kp_reader *r, int16_t v);
 static int kp_describe_transactions_response_topic_data_enc(const kp_describe_transactions_response_topic_data *m, kp_writer *w, int16_t v);
 static size_t kp_describe_transactions_response_topic_data_sz(const kp_describe_transactions_response_topic_data *m, int16_t v);
-static inline bool kp_describe_transactions_response_topic_data_is_default(const kp_describe_transactions_response_topic_data *m);
 static int kp_describe_transactions_response_transaction_state_dec(kp_describe_transactions_response_transaction_state *m, kp_reader *r, int16_t v);
 static int kp_describe_transactions_response_transaction_state_enc(const kp_describe_transactions_response_transaction_state *m, kp_writer *w, int16_t v);
 static size_t kp_describe_transactions_response_transaction_state_sz(const kp_describe_transactions_response_transaction_state *m, int16_t v);
-static inline bool kp_describe_transactions_response_transaction_state_is_default(const kp_describe_transactions_response_transaction_state *m);
 static int kp_describe_transactions_response_dec(kp_describe_transactions_response *m, kp_reader *r, int16_t v);
 static int kp_describe_transactions_response_enc(const kp_describe_transactions_response *m, kp_writer *w, int16_t v);
 static size_t kp_describe_transactions_response_sz(const kp_describe_transactions_response *m, int16_t v);
-static inline bool kp_describe_transactions_response_is_default(const kp_describe_transactions_response *m);
 
 void kp_describe_transactions_response_topic_data_init(kp_describe_transactions_response_topic_data *m)
 {
     memset(m, 0, sizeof *m);
     m->topic = kp_str_c("");
-}
-
-static inline bool kp_describe_transactions_response_topic_data_is_default(const kp_describe_transactions_response_topic_data *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_transactions_response_topic_data_dec(kp_describe_transactions_response_topic_data *m, kp_reader *r, int16_t v)
@@ -109,20 +98,6 @@ void kp_describe_transactions_response_transaction_state_init(kp_describe_transa
     memset(m, 0, sizeof *m);
     m->transactional_id = kp_str_c("");
     m->transaction_state = kp_str_c("");
-}
-
-static inline bool kp_describe_transactions_response_transaction_state_is_default(const kp_describe_transactions_response_transaction_state *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->transactional_id, "")) return false;
-    if (!kp_str_eq_c(m->transaction_state, "")) return false;
-    if (m->transaction_timeout_ms != 0) return false;
-    if (m->transaction_start_time_ms != 0) return false;
-    if (m->producer_id != 0) return false;
-    if (m->producer_epoch != 0) return false;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_transactions_response_transaction_state_dec(kp_describe_transactions_response_transaction_state *m, kp_reader *r, int16_t v)
@@ -258,14 +233,6 @@ static size_t kp_describe_transactions_response_transaction_state_sz(const kp_de
 void kp_describe_transactions_response_init(kp_describe_transactions_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_describe_transactions_response_is_default(const kp_describe_transactions_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->transaction_states.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_transactions_response_dec(kp_describe_transactions_response *m, kp_reader *r, int16_t v)

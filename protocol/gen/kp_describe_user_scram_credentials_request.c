@@ -4,23 +4,14 @@
 static int kp_describe_user_scram_credentials_request_user_name_dec(kp_describe_user_scram_credentials_request_user_name *m, kp_reader *r, int16_t v);
 static int kp_describe_user_scram_credentials_request_user_name_enc(const kp_describe_user_scram_credentials_request_user_name *m, kp_writer *w, int16_t v);
 static size_t kp_describe_user_scram_credentials_request_user_name_sz(const kp_describe_user_scram_credentials_request_user_name *m, int16_t v);
-static inline bool kp_describe_user_scram_credentials_request_user_name_is_default(const kp_describe_user_scram_credentials_request_user_name *m);
 static int kp_describe_user_scram_credentials_request_dec(kp_describe_user_scram_credentials_request *m, kp_reader *r, int16_t v);
 static int kp_describe_user_scram_credentials_request_enc(const kp_describe_user_scram_credentials_request *m, kp_writer *w, int16_t v);
 static size_t kp_describe_user_scram_credentials_request_sz(const kp_describe_user_scram_credentials_request *m, int16_t v);
-static inline bool kp_describe_user_scram_credentials_request_is_default(const kp_describe_user_scram_credentials_request *m);
 
 void kp_describe_user_scram_credentials_request_user_name_init(kp_describe_user_scram_credentials_request_user_name *m)
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
-}
-
-static inline bool kp_describe_user_scram_credentials_request_user_name_is_default(const kp_describe_user_scram_credentials_request_user_name *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    return true;
 }
 
 static int kp_describe_user_scram_credentials_request_user_name_dec(kp_describe_user_scram_credentials_request_user_name *m, kp_reader *r, int16_t v)
@@ -77,13 +68,6 @@ static size_t kp_describe_user_scram_credentials_request_user_name_sz(const kp_d
 void kp_describe_user_scram_credentials_request_init(kp_describe_user_scram_credentials_request *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_describe_user_scram_credentials_request_is_default(const kp_describe_user_scram_credentials_request *m)
-{
-    (void)m;
-    if (m->users.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_user_scram_credentials_request_dec(kp_describe_user_scram_credentials_request *m, kp_reader *r, int16_t v)

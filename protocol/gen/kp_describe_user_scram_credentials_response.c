@@ -4,27 +4,16 @@
 static int kp_describe_user_scram_credentials_response_credential_info_dec(kp_describe_user_scram_credentials_response_credential_info *m, kp_reader *r, int16_t v);
 static int kp_describe_user_scram_credentials_response_credential_info_enc(const kp_describe_user_scram_credentials_response_credential_info *m, kp_writer *w, int16_t v);
 static size_t kp_describe_user_scram_credentials_response_credential_info_sz(const kp_describe_user_scram_credentials_response_credential_info *m, int16_t v);
-static inline bool kp_describe_user_scram_credentials_response_credential_info_is_default(const kp_describe_user_scram_credentials_response_credential_info *m);
 static int kp_describe_user_scram_credentials_response_describe_user_scram_credentials_result_dec(kp_describe_user_scram_credentials_response_describe_user_scram_credentials_result *m, kp_reader *r, int16_t v);
 static int kp_describe_user_scram_credentials_response_describe_user_scram_credentials_result_enc(const kp_describe_user_scram_credentials_response_describe_user_scram_credentials_result *m, kp_writer *w, int16_t v);
 static size_t kp_describe_user_scram_credentials_response_describe_user_scram_credentials_result_sz(const kp_describe_user_scram_credentials_response_describe_user_scram_credentials_result *m, int16_t v);
-static inline bool kp_describe_user_scram_credentials_response_describe_user_scram_credentials_result_is_default(const kp_describe_user_scram_credentials_response_describe_user_scram_credentials_result *m);
 static int kp_describe_user_scram_credentials_response_dec(kp_describe_user_scram_credentials_response *m, kp_reader *r, int16_t v);
 static int kp_describe_user_scram_credentials_response_enc(const kp_describe_user_scram_credentials_response *m, kp_writer *w, int16_t v);
 static size_t kp_describe_user_scram_credentials_response_sz(const kp_describe_user_scram_credentials_response *m, int16_t v);
-static inline bool kp_describe_user_scram_credentials_response_is_default(const kp_describe_user_scram_credentials_response *m);
 
 void kp_describe_user_scram_credentials_response_credential_info_init(kp_describe_user_scram_credentials_response_credential_info *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_describe_user_scram_credentials_response_credential_info_is_default(const kp_describe_user_scram_credentials_response_credential_info *m)
-{
-    (void)m;
-    if (m->mechanism != 0) return false;
-    if (m->iterations != 0) return false;
-    return true;
 }
 
 static int kp_describe_user_scram_credentials_response_credential_info_dec(kp_describe_user_scram_credentials_response_credential_info *m, kp_reader *r, int16_t v)
@@ -92,16 +81,6 @@ void kp_describe_user_scram_credentials_response_describe_user_scram_credentials
     memset(m, 0, sizeof *m);
     m->user = kp_str_c("");
     m->error_message = kp_str_c("");
-}
-
-static inline bool kp_describe_user_scram_credentials_response_describe_user_scram_credentials_result_is_default(const kp_describe_user_scram_credentials_response_describe_user_scram_credentials_result *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->user, "")) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, "")) return false;
-    if (m->credential_infos.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_user_scram_credentials_response_describe_user_scram_credentials_result_dec(kp_describe_user_scram_credentials_response_describe_user_scram_credentials_result *m, kp_reader *r, int16_t v)
@@ -202,16 +181,6 @@ void kp_describe_user_scram_credentials_response_init(kp_describe_user_scram_cre
 {
     memset(m, 0, sizeof *m);
     m->error_message = kp_str_c("");
-}
-
-static inline bool kp_describe_user_scram_credentials_response_is_default(const kp_describe_user_scram_credentials_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, "")) return false;
-    if (m->results.n != 0) return false;
-    return true;
 }
 
 static int kp_describe_user_scram_credentials_response_dec(kp_describe_user_scram_credentials_response *m, kp_reader *r, int16_t v)

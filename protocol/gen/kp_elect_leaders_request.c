@@ -4,24 +4,14 @@
 static int kp_elect_leaders_request_topic_partitions_dec(kp_elect_leaders_request_topic_partitions *m, kp_reader *r, int16_t v);
 static int kp_elect_leaders_request_topic_partitions_enc(const kp_elect_leaders_request_topic_partitions *m, kp_writer *w, int16_t v);
 static size_t kp_elect_leaders_request_topic_partitions_sz(const kp_elect_leaders_request_topic_partitions *m, int16_t v);
-static inline bool kp_elect_leaders_request_topic_partitions_is_default(const kp_elect_leaders_request_topic_partitions *m);
 static int kp_elect_leaders_request_dec(kp_elect_leaders_request *m, kp_reader *r, int16_t v);
 static int kp_elect_leaders_request_enc(const kp_elect_leaders_request *m, kp_writer *w, int16_t v);
 static size_t kp_elect_leaders_request_sz(const kp_elect_leaders_request *m, int16_t v);
-static inline bool kp_elect_leaders_request_is_default(const kp_elect_leaders_request *m);
 
 void kp_elect_leaders_request_topic_partitions_init(kp_elect_leaders_request_topic_partitions *m)
 {
     memset(m, 0, sizeof *m);
     m->topic = kp_str_c("");
-}
-
-static inline bool kp_elect_leaders_request_topic_partitions_is_default(const kp_elect_leaders_request_topic_partitions *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_elect_leaders_request_topic_partitions_dec(kp_elect_leaders_request_topic_partitions *m, kp_reader *r, int16_t v)
@@ -104,15 +94,6 @@ void kp_elect_leaders_request_init(kp_elect_leaders_request *m)
 {
     memset(m, 0, sizeof *m);
     m->timeout_ms = 60000;
-}
-
-static inline bool kp_elect_leaders_request_is_default(const kp_elect_leaders_request *m)
-{
-    (void)m;
-    if (m->election_type != 0) return false;
-    if (m->topic_partitions.n != 0) return false;
-    if (m->timeout_ms != 60000) return false;
-    return true;
 }
 
 static int kp_elect_leaders_request_dec(kp_elect_leaders_request *m, kp_reader *r, int16_t v)

@@ -4,29 +4,17 @@
 static int kp_elect_leaders_response_partition_result_dec(kp_elect_leaders_response_partition_result *m, kp_reader *r, int16_t v);
 static int kp_elect_leaders_response_partition_result_enc(const kp_elect_leaders_response_partition_result *m, kp_writer *w, int16_t v);
 static size_t kp_elect_leaders_response_partition_result_sz(const kp_elect_leaders_response_partition_result *m, int16_t v);
-static inline bool kp_elect_leaders_response_partition_result_is_default(const kp_elect_leaders_response_partition_result *m);
 static int kp_elect_leaders_response_replica_election_result_dec(kp_elect_leaders_response_replica_election_result *m, kp_reader *r, int16_t v);
 static int kp_elect_leaders_response_replica_election_result_enc(const kp_elect_leaders_response_replica_election_result *m, kp_writer *w, int16_t v);
 static size_t kp_elect_leaders_response_replica_election_result_sz(const kp_elect_leaders_response_replica_election_result *m, int16_t v);
-static inline bool kp_elect_leaders_response_replica_election_result_is_default(const kp_elect_leaders_response_replica_election_result *m);
 static int kp_elect_leaders_response_dec(kp_elect_leaders_response *m, kp_reader *r, int16_t v);
 static int kp_elect_leaders_response_enc(const kp_elect_leaders_response *m, kp_writer *w, int16_t v);
 static size_t kp_elect_leaders_response_sz(const kp_elect_leaders_response *m, int16_t v);
-static inline bool kp_elect_leaders_response_is_default(const kp_elect_leaders_response *m);
 
 void kp_elect_leaders_response_partition_result_init(kp_elect_leaders_response_partition_result *m)
 {
     memset(m, 0, sizeof *m);
     m->error_message = kp_str_c("");
-}
-
-static inline bool kp_elect_leaders_response_partition_result_is_default(const kp_elect_leaders_response_partition_result *m)
-{
-    (void)m;
-    if (m->partition_id != 0) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, "")) return false;
-    return true;
 }
 
 static int kp_elect_leaders_response_partition_result_dec(kp_elect_leaders_response_partition_result *m, kp_reader *r, int16_t v)
@@ -102,14 +90,6 @@ void kp_elect_leaders_response_replica_election_result_init(kp_elect_leaders_res
 {
     memset(m, 0, sizeof *m);
     m->topic = kp_str_c("");
-}
-
-static inline bool kp_elect_leaders_response_replica_election_result_is_default(const kp_elect_leaders_response_replica_election_result *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic, "")) return false;
-    if (m->partition_result.n != 0) return false;
-    return true;
 }
 
 static int kp_elect_leaders_response_replica_election_result_dec(kp_elect_leaders_response_replica_election_result *m, kp_reader *r, int16_t v)
@@ -191,15 +171,6 @@ static size_t kp_elect_leaders_response_replica_election_result_sz(const kp_elec
 void kp_elect_leaders_response_init(kp_elect_leaders_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_elect_leaders_response_is_default(const kp_elect_leaders_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (m->replica_election_results.n != 0) return false;
-    return true;
 }
 
 static int kp_elect_leaders_response_dec(kp_elect_leaders_response *m, kp_reader *r, int16_t v)

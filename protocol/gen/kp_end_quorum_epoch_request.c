@@ -4,35 +4,22 @@
 static int kp_end_quorum_epoch_request_replica_info_dec(kp_end_quorum_epoch_request_replica_info *m, kp_reader *r, int16_t v);
 static int kp_end_quorum_epoch_request_replica_info_enc(const kp_end_quorum_epoch_request_replica_info *m, kp_writer *w, int16_t v);
 static size_t kp_end_quorum_epoch_request_replica_info_sz(const kp_end_quorum_epoch_request_replica_info *m, int16_t v);
-static inline bool kp_end_quorum_epoch_request_replica_info_is_default(const kp_end_quorum_epoch_request_replica_info *m);
 static int kp_end_quorum_epoch_request_partition_data_dec(kp_end_quorum_epoch_request_partition_data *m, kp_reader *r, int16_t v);
 static int kp_end_quorum_epoch_request_partition_data_enc(const kp_end_quorum_epoch_request_partition_data *m, kp_writer *w, int16_t v);
 static size_t kp_end_quorum_epoch_request_partition_data_sz(const kp_end_quorum_epoch_request_partition_data *m, int16_t v);
-static inline bool kp_end_quorum_epoch_request_partition_data_is_default(const kp_end_quorum_epoch_request_partition_data *m);
 static int kp_end_quorum_epoch_request_topic_data_dec(kp_end_quorum_epoch_request_topic_data *m, kp_reader *r, int16_t v);
 static int kp_end_quorum_epoch_request_topic_data_enc(const kp_end_quorum_epoch_request_topic_data *m, kp_writer *w, int16_t v);
 static size_t kp_end_quorum_epoch_request_topic_data_sz(const kp_end_quorum_epoch_request_topic_data *m, int16_t v);
-static inline bool kp_end_quorum_epoch_request_topic_data_is_default(const kp_end_quorum_epoch_request_topic_data *m);
 static int kp_end_quorum_epoch_request_leader_endpoint_dec(kp_end_quorum_epoch_request_leader_endpoint *m, kp_reader *r, int16_t v);
 static int kp_end_quorum_epoch_request_leader_endpoint_enc(const kp_end_quorum_epoch_request_leader_endpoint *m, kp_writer *w, int16_t v);
 static size_t kp_end_quorum_epoch_request_leader_endpoint_sz(const kp_end_quorum_epoch_request_leader_endpoint *m, int16_t v);
-static inline bool kp_end_quorum_epoch_request_leader_endpoint_is_default(const kp_end_quorum_epoch_request_leader_endpoint *m);
 static int kp_end_quorum_epoch_request_dec(kp_end_quorum_epoch_request *m, kp_reader *r, int16_t v);
 static int kp_end_quorum_epoch_request_enc(const kp_end_quorum_epoch_request *m, kp_writer *w, int16_t v);
 static size_t kp_end_quorum_epoch_request_sz(const kp_end_quorum_epoch_request *m, int16_t v);
-static inline bool kp_end_quorum_epoch_request_is_default(const kp_end_quorum_epoch_request *m);
 
 void kp_end_quorum_epoch_request_replica_info_init(kp_end_quorum_epoch_request_replica_info *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_end_quorum_epoch_request_replica_info_is_default(const kp_end_quorum_epoch_request_replica_info *m)
-{
-    (void)m;
-    if (m->candidate_id != 0) return false;
-    if (!kp_uuid_is_zero(&m->candidate_directory_id)) return false;
-    return true;
 }
 
 static int kp_end_quorum_epoch_request_replica_info_dec(kp_end_quorum_epoch_request_replica_info *m, kp_reader *r, int16_t v)
@@ -102,17 +89,6 @@ static size_t kp_end_quorum_epoch_request_replica_info_sz(const kp_end_quorum_ep
 void kp_end_quorum_epoch_request_partition_data_init(kp_end_quorum_epoch_request_partition_data *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_end_quorum_epoch_request_partition_data_is_default(const kp_end_quorum_epoch_request_partition_data *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->leader_id != 0) return false;
-    if (m->leader_epoch != 0) return false;
-    if (m->preferred_successors.n != 0) return false;
-    if (m->preferred_candidates.n != 0) return false;
-    return true;
 }
 
 static int kp_end_quorum_epoch_request_partition_data_dec(kp_end_quorum_epoch_request_partition_data *m, kp_reader *r, int16_t v)
@@ -240,14 +216,6 @@ void kp_end_quorum_epoch_request_topic_data_init(kp_end_quorum_epoch_request_top
     m->topic_name = kp_str_c("");
 }
 
-static inline bool kp_end_quorum_epoch_request_topic_data_is_default(const kp_end_quorum_epoch_request_topic_data *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic_name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_end_quorum_epoch_request_topic_data_dec(kp_end_quorum_epoch_request_topic_data *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 1;
@@ -331,15 +299,6 @@ void kp_end_quorum_epoch_request_leader_endpoint_init(kp_end_quorum_epoch_reques
     m->host = kp_str_c("");
 }
 
-static inline bool kp_end_quorum_epoch_request_leader_endpoint_is_default(const kp_end_quorum_epoch_request_leader_endpoint *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (!kp_str_eq_c(m->host, "")) return false;
-    if (m->port != 0) return false;
-    return true;
-}
-
 static int kp_end_quorum_epoch_request_leader_endpoint_dec(kp_end_quorum_epoch_request_leader_endpoint *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 1;
@@ -419,15 +378,6 @@ void kp_end_quorum_epoch_request_init(kp_end_quorum_epoch_request *m)
 {
     memset(m, 0, sizeof *m);
     m->cluster_id = KP_STR_NULL;
-}
-
-static inline bool kp_end_quorum_epoch_request_is_default(const kp_end_quorum_epoch_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->cluster_id, NULL)) return false;
-    if (m->topics.n != 0) return false;
-    if (m->leader_endpoints.n != 0) return false;
-    return true;
 }
 
 static int kp_end_quorum_epoch_request_dec(kp_end_quorum_epoch_request *m, kp_reader *r, int16_t v)

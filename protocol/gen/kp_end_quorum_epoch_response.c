@@ -4,33 +4,19 @@
 static int kp_end_quorum_epoch_response_partition_data_dec(kp_end_quorum_epoch_response_partition_data *m, kp_reader *r, int16_t v);
 static int kp_end_quorum_epoch_response_partition_data_enc(const kp_end_quorum_epoch_response_partition_data *m, kp_writer *w, int16_t v);
 static size_t kp_end_quorum_epoch_response_partition_data_sz(const kp_end_quorum_epoch_response_partition_data *m, int16_t v);
-static inline bool kp_end_quorum_epoch_response_partition_data_is_default(const kp_end_quorum_epoch_response_partition_data *m);
 static int kp_end_quorum_epoch_response_topic_data_dec(kp_end_quorum_epoch_response_topic_data *m, kp_reader *r, int16_t v);
 static int kp_end_quorum_epoch_response_topic_data_enc(const kp_end_quorum_epoch_response_topic_data *m, kp_writer *w, int16_t v);
 static size_t kp_end_quorum_epoch_response_topic_data_sz(const kp_end_quorum_epoch_response_topic_data *m, int16_t v);
-static inline bool kp_end_quorum_epoch_response_topic_data_is_default(const kp_end_quorum_epoch_response_topic_data *m);
 static int kp_end_quorum_epoch_response_node_endpoint_dec(kp_end_quorum_epoch_response_node_endpoint *m, kp_reader *r, int16_t v);
 static int kp_end_quorum_epoch_response_node_endpoint_enc(const kp_end_quorum_epoch_response_node_endpoint *m, kp_writer *w, int16_t v);
 static size_t kp_end_quorum_epoch_response_node_endpoint_sz(const kp_end_quorum_epoch_response_node_endpoint *m, int16_t v);
-static inline bool kp_end_quorum_epoch_response_node_endpoint_is_default(const kp_end_quorum_epoch_response_node_endpoint *m);
 static int kp_end_quorum_epoch_response_dec(kp_end_quorum_epoch_response *m, kp_reader *r, int16_t v);
 static int kp_end_quorum_epoch_response_enc(const kp_end_quorum_epoch_response *m, kp_writer *w, int16_t v);
 static size_t kp_end_quorum_epoch_response_sz(const kp_end_quorum_epoch_response *m, int16_t v);
-static inline bool kp_end_quorum_epoch_response_is_default(const kp_end_quorum_epoch_response *m);
 
 void kp_end_quorum_epoch_response_partition_data_init(kp_end_quorum_epoch_response_partition_data *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_end_quorum_epoch_response_partition_data_is_default(const kp_end_quorum_epoch_response_partition_data *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->error_code != 0) return false;
-    if (m->leader_id != 0) return false;
-    if (m->leader_epoch != 0) return false;
-    return true;
 }
 
 static int kp_end_quorum_epoch_response_partition_data_dec(kp_end_quorum_epoch_response_partition_data *m, kp_reader *r, int16_t v)
@@ -117,14 +103,6 @@ void kp_end_quorum_epoch_response_topic_data_init(kp_end_quorum_epoch_response_t
     m->topic_name = kp_str_c("");
 }
 
-static inline bool kp_end_quorum_epoch_response_topic_data_is_default(const kp_end_quorum_epoch_response_topic_data *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic_name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_end_quorum_epoch_response_topic_data_dec(kp_end_quorum_epoch_response_topic_data *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 1;
@@ -207,15 +185,6 @@ void kp_end_quorum_epoch_response_node_endpoint_init(kp_end_quorum_epoch_respons
     m->host = kp_str_c("");
 }
 
-static inline bool kp_end_quorum_epoch_response_node_endpoint_is_default(const kp_end_quorum_epoch_response_node_endpoint *m)
-{
-    (void)m;
-    if (m->node_id != 0) return false;
-    if (!kp_str_eq_c(m->host, "")) return false;
-    if (m->port != 0) return false;
-    return true;
-}
-
 static int kp_end_quorum_epoch_response_node_endpoint_dec(kp_end_quorum_epoch_response_node_endpoint *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 1;
@@ -294,15 +263,6 @@ static size_t kp_end_quorum_epoch_response_node_endpoint_sz(const kp_end_quorum_
 void kp_end_quorum_epoch_response_init(kp_end_quorum_epoch_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_end_quorum_epoch_response_is_default(const kp_end_quorum_epoch_response *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (m->topics.n != 0) return false;
-    if (m->node_endpoints.n != 0) return false;
-    return true;
 }
 
 static int kp_end_quorum_epoch_response_dec(kp_end_quorum_epoch_response *m, kp_reader *r, int16_t v)

@@ -4,22 +4,11 @@
 static int kp_end_txn_request_dec(kp_end_txn_request *m, kp_reader *r, int16_t v);
 static int kp_end_txn_request_enc(const kp_end_txn_request *m, kp_writer *w, int16_t v);
 static size_t kp_end_txn_request_sz(const kp_end_txn_request *m, int16_t v);
-static inline bool kp_end_txn_request_is_default(const kp_end_txn_request *m);
 
 void kp_end_txn_request_init(kp_end_txn_request *m)
 {
     memset(m, 0, sizeof *m);
     m->transactional_id = kp_str_c("");
-}
-
-static inline bool kp_end_txn_request_is_default(const kp_end_txn_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->transactional_id, "")) return false;
-    if (m->producer_id != 0) return false;
-    if (m->producer_epoch != 0) return false;
-    if (m->committed != false) return false;
-    return true;
 }
 
 static int kp_end_txn_request_dec(kp_end_txn_request *m, kp_reader *r, int16_t v)

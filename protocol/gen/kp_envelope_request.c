@@ -4,7 +4,6 @@
 static int kp_envelope_request_dec(kp_envelope_request *m, kp_reader *r, int16_t v);
 static int kp_envelope_request_enc(const kp_envelope_request *m, kp_writer *w, int16_t v);
 static size_t kp_envelope_request_sz(const kp_envelope_request *m, int16_t v);
-static inline bool kp_envelope_request_is_default(const kp_envelope_request *m);
 
 void kp_envelope_request_init(kp_envelope_request *m)
 {
@@ -12,15 +11,6 @@ void kp_envelope_request_init(kp_envelope_request *m)
     m->request_data = (kp_bytes){NULL, 0};
     m->request_principal = (kp_bytes){NULL, 0};
     m->client_host_address = (kp_bytes){NULL, 0};
-}
-
-static inline bool kp_envelope_request_is_default(const kp_envelope_request *m)
-{
-    (void)m;
-    if (m->request_data.len != 0) return false;
-    if (m->request_principal.len != 0) return false;
-    if (m->client_host_address.len != 0) return false;
-    return true;
 }
 
 static int kp_envelope_request_dec(kp_envelope_request *m, kp_reader *r, int16_t v)

@@ -4,20 +4,11 @@
 static int kp_envelope_response_dec(kp_envelope_response *m, kp_reader *r, int16_t v);
 static int kp_envelope_response_enc(const kp_envelope_response *m, kp_writer *w, int16_t v);
 static size_t kp_envelope_response_sz(const kp_envelope_response *m, int16_t v);
-static inline bool kp_envelope_response_is_default(const kp_envelope_response *m);
 
 void kp_envelope_response_init(kp_envelope_response *m)
 {
     memset(m, 0, sizeof *m);
     m->response_data = KP_BYTES_NULL;
-}
-
-static inline bool kp_envelope_response_is_default(const kp_envelope_response *m)
-{
-    (void)m;
-    if (m->response_data.len != -1) return false;
-    if (m->error_code != 0) return false;
-    return true;
 }
 
 static int kp_envelope_response_dec(kp_envelope_response *m, kp_reader *r, int16_t v)

@@ -4,20 +4,11 @@
 static int kp_expire_delegation_token_request_dec(kp_expire_delegation_token_request *m, kp_reader *r, int16_t v);
 static int kp_expire_delegation_token_request_enc(const kp_expire_delegation_token_request *m, kp_writer *w, int16_t v);
 static size_t kp_expire_delegation_token_request_sz(const kp_expire_delegation_token_request *m, int16_t v);
-static inline bool kp_expire_delegation_token_request_is_default(const kp_expire_delegation_token_request *m);
 
 void kp_expire_delegation_token_request_init(kp_expire_delegation_token_request *m)
 {
     memset(m, 0, sizeof *m);
     m->hmac = (kp_bytes){NULL, 0};
-}
-
-static inline bool kp_expire_delegation_token_request_is_default(const kp_expire_delegation_token_request *m)
-{
-    (void)m;
-    if (m->hmac.len != 0) return false;
-    if (m->expiry_time_period_ms != 0) return false;
-    return true;
 }
 
 static int kp_expire_delegation_token_request_dec(kp_expire_delegation_token_request *m, kp_reader *r, int16_t v)

@@ -8,19 +8,15 @@ static inline bool kp_fetch_request_replica_state_is_default(const kp_fetch_requ
 static int kp_fetch_request_fetch_partition_dec(kp_fetch_request_fetch_partition *m, kp_reader *r, int16_t v);
 static int kp_fetch_request_fetch_partition_enc(const kp_fetch_request_fetch_partition *m, kp_writer *w, int16_t v);
 static size_t kp_fetch_request_fetch_partition_sz(const kp_fetch_request_fetch_partition *m, int16_t v);
-static inline bool kp_fetch_request_fetch_partition_is_default(const kp_fetch_request_fetch_partition *m);
 static int kp_fetch_request_fetch_topic_dec(kp_fetch_request_fetch_topic *m, kp_reader *r, int16_t v);
 static int kp_fetch_request_fetch_topic_enc(const kp_fetch_request_fetch_topic *m, kp_writer *w, int16_t v);
 static size_t kp_fetch_request_fetch_topic_sz(const kp_fetch_request_fetch_topic *m, int16_t v);
-static inline bool kp_fetch_request_fetch_topic_is_default(const kp_fetch_request_fetch_topic *m);
 static int kp_fetch_request_forgotten_topic_dec(kp_fetch_request_forgotten_topic *m, kp_reader *r, int16_t v);
 static int kp_fetch_request_forgotten_topic_enc(const kp_fetch_request_forgotten_topic *m, kp_writer *w, int16_t v);
 static size_t kp_fetch_request_forgotten_topic_sz(const kp_fetch_request_forgotten_topic *m, int16_t v);
-static inline bool kp_fetch_request_forgotten_topic_is_default(const kp_fetch_request_forgotten_topic *m);
 static int kp_fetch_request_dec(kp_fetch_request *m, kp_reader *r, int16_t v);
 static int kp_fetch_request_enc(const kp_fetch_request *m, kp_writer *w, int16_t v);
 static size_t kp_fetch_request_sz(const kp_fetch_request *m, int16_t v);
-static inline bool kp_fetch_request_is_default(const kp_fetch_request *m);
 
 void kp_fetch_request_replica_state_init(kp_fetch_request_replica_state *m)
 {
@@ -107,19 +103,6 @@ void kp_fetch_request_fetch_partition_init(kp_fetch_request_fetch_partition *m)
     m->current_leader_epoch = -1;
     m->last_fetched_epoch = -1;
     m->log_start_offset = INT64_C(-1);
-}
-
-static inline bool kp_fetch_request_fetch_partition_is_default(const kp_fetch_request_fetch_partition *m)
-{
-    (void)m;
-    if (m->partition != 0) return false;
-    if (m->current_leader_epoch != -1) return false;
-    if (m->fetch_offset != 0) return false;
-    if (m->last_fetched_epoch != -1) return false;
-    if (m->log_start_offset != INT64_C(-1)) return false;
-    if (m->partition_max_bytes != 0) return false;
-    if (!kp_uuid_is_zero(&m->replica_directory_id)) return false;
-    return true;
 }
 
 static int kp_fetch_request_fetch_partition_dec(kp_fetch_request_fetch_partition *m, kp_reader *r, int16_t v)
@@ -264,15 +247,6 @@ void kp_fetch_request_fetch_topic_init(kp_fetch_request_fetch_topic *m)
     m->topic = kp_str_c("");
 }
 
-static inline bool kp_fetch_request_fetch_topic_is_default(const kp_fetch_request_fetch_topic *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic, "")) return false;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_fetch_request_fetch_topic_dec(kp_fetch_request_fetch_topic *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 12;
@@ -362,15 +336,6 @@ void kp_fetch_request_forgotten_topic_init(kp_fetch_request_forgotten_topic *m)
 {
     memset(m, 0, sizeof *m);
     m->topic = kp_str_c("");
-}
-
-static inline bool kp_fetch_request_forgotten_topic_is_default(const kp_fetch_request_forgotten_topic *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic, "")) return false;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_fetch_request_forgotten_topic_dec(kp_fetch_request_forgotten_topic *m, kp_reader *r, int16_t v)
@@ -469,24 +434,6 @@ void kp_fetch_request_init(kp_fetch_request *m)
     m->max_bytes = 2147483647;
     m->session_epoch = -1;
     m->rack_id = kp_str_c("");
-}
-
-static inline bool kp_fetch_request_is_default(const kp_fetch_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->cluster_id, NULL)) return false;
-    if (m->replica_id != -1) return false;
-    if (!kp_fetch_request_replica_state_is_default(&m->replica_state)) return false;
-    if (m->max_wait_ms != 0) return false;
-    if (m->min_bytes != 0) return false;
-    if (m->max_bytes != 2147483647) return false;
-    if (m->isolation_level != 0) return false;
-    if (m->session_id != 0) return false;
-    if (m->session_epoch != -1) return false;
-    if (m->topics.n != 0) return false;
-    if (m->forgotten_topics_data.n != 0) return false;
-    if (!kp_str_eq_c(m->rack_id, "")) return false;
-    return true;
 }
 
 static int kp_fetch_request_dec(kp_fetch_request *m, kp_reader *r, int16_t v)

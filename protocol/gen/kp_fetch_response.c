@@ -16,23 +16,18 @@ static inline bool kp_fetch_response_snapshot_id_is_default(const kp_fetch_respo
 static int kp_fetch_response_aborted_transaction_dec(kp_fetch_response_aborted_transaction *m, kp_reader *r, int16_t v);
 static int kp_fetch_response_aborted_transaction_enc(const kp_fetch_response_aborted_transaction *m, kp_writer *w, int16_t v);
 static size_t kp_fetch_response_aborted_transaction_sz(const kp_fetch_response_aborted_transaction *m, int16_t v);
-static inline bool kp_fetch_response_aborted_transaction_is_default(const kp_fetch_response_aborted_transaction *m);
 static int kp_fetch_response_partition_data_dec(kp_fetch_response_partition_data *m, kp_reader *r, int16_t v);
 static int kp_fetch_response_partition_data_enc(const kp_fetch_response_partition_data *m, kp_writer *w, int16_t v);
 static size_t kp_fetch_response_partition_data_sz(const kp_fetch_response_partition_data *m, int16_t v);
-static inline bool kp_fetch_response_partition_data_is_default(const kp_fetch_response_partition_data *m);
 static int kp_fetch_response_fetchable_topic_response_dec(kp_fetch_response_fetchable_topic_response *m, kp_reader *r, int16_t v);
 static int kp_fetch_response_fetchable_topic_response_enc(const kp_fetch_response_fetchable_topic_response *m, kp_writer *w, int16_t v);
 static size_t kp_fetch_response_fetchable_topic_response_sz(const kp_fetch_response_fetchable_topic_response *m, int16_t v);
-static inline bool kp_fetch_response_fetchable_topic_response_is_default(const kp_fetch_response_fetchable_topic_response *m);
 static int kp_fetch_response_node_endpoint_dec(kp_fetch_response_node_endpoint *m, kp_reader *r, int16_t v);
 static int kp_fetch_response_node_endpoint_enc(const kp_fetch_response_node_endpoint *m, kp_writer *w, int16_t v);
 static size_t kp_fetch_response_node_endpoint_sz(const kp_fetch_response_node_endpoint *m, int16_t v);
-static inline bool kp_fetch_response_node_endpoint_is_default(const kp_fetch_response_node_endpoint *m);
 static int kp_fetch_response_dec(kp_fetch_response *m, kp_reader *r, int16_t v);
 static int kp_fetch_response_enc(const kp_fetch_response *m, kp_writer *w, int16_t v);
 static size_t kp_fetch_response_sz(const kp_fetch_response *m, int16_t v);
-static inline bool kp_fetch_response_is_default(const kp_fetch_response *m);
 
 void kp_fetch_response_epoch_end_offset_init(kp_fetch_response_epoch_end_offset *m)
 {
@@ -272,14 +267,6 @@ void kp_fetch_response_aborted_transaction_init(kp_fetch_response_aborted_transa
     memset(m, 0, sizeof *m);
 }
 
-static inline bool kp_fetch_response_aborted_transaction_is_default(const kp_fetch_response_aborted_transaction *m)
-{
-    (void)m;
-    if (m->producer_id != 0) return false;
-    if (m->first_offset != 0) return false;
-    return true;
-}
-
 static int kp_fetch_response_aborted_transaction_dec(kp_fetch_response_aborted_transaction *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 12;
@@ -354,23 +341,6 @@ void kp_fetch_response_partition_data_init(kp_fetch_response_partition_data *m)
     kp_fetch_response_snapshot_id_init(&m->snapshot_id);
     m->preferred_read_replica = -1;
     m->records = (kp_bytes){NULL, 0};
-}
-
-static inline bool kp_fetch_response_partition_data_is_default(const kp_fetch_response_partition_data *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->error_code != 0) return false;
-    if (m->high_watermark != 0) return false;
-    if (m->last_stable_offset != INT64_C(-1)) return false;
-    if (m->log_start_offset != INT64_C(-1)) return false;
-    if (!kp_fetch_response_epoch_end_offset_is_default(&m->diverging_epoch)) return false;
-    if (!kp_fetch_response_leader_id_and_epoch_is_default(&m->current_leader)) return false;
-    if (!kp_fetch_response_snapshot_id_is_default(&m->snapshot_id)) return false;
-    if (m->aborted_transactions.n != 0) return false;
-    if (m->preferred_read_replica != -1) return false;
-    if (m->records.len != 0) return false;
-    return true;
 }
 
 static int kp_fetch_response_partition_data_dec(kp_fetch_response_partition_data *m, kp_reader *r, int16_t v)
@@ -607,15 +577,6 @@ void kp_fetch_response_fetchable_topic_response_init(kp_fetch_response_fetchable
     m->topic = kp_str_c("");
 }
 
-static inline bool kp_fetch_response_fetchable_topic_response_is_default(const kp_fetch_response_fetchable_topic_response *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic, "")) return false;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_fetch_response_fetchable_topic_response_dec(kp_fetch_response_fetchable_topic_response *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 12;
@@ -708,16 +669,6 @@ void kp_fetch_response_node_endpoint_init(kp_fetch_response_node_endpoint *m)
     m->rack = KP_STR_NULL;
 }
 
-static inline bool kp_fetch_response_node_endpoint_is_default(const kp_fetch_response_node_endpoint *m)
-{
-    (void)m;
-    if (m->node_id != 0) return false;
-    if (!kp_str_eq_c(m->host, "")) return false;
-    if (m->port != 0) return false;
-    if (!kp_str_eq_c(m->rack, NULL)) return false;
-    return true;
-}
-
 static int kp_fetch_response_node_endpoint_dec(kp_fetch_response_node_endpoint *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 12;
@@ -807,17 +758,6 @@ static size_t kp_fetch_response_node_endpoint_sz(const kp_fetch_response_node_en
 void kp_fetch_response_init(kp_fetch_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_fetch_response_is_default(const kp_fetch_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (m->session_id != 0) return false;
-    if (m->responses.n != 0) return false;
-    if (m->node_endpoints.n != 0) return false;
-    return true;
 }
 
 static int kp_fetch_response_dec(kp_fetch_response *m, kp_reader *r, int16_t v)

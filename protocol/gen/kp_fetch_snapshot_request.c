@@ -4,31 +4,19 @@
 static int kp_fetch_snapshot_request_snapshot_id_dec(kp_fetch_snapshot_request_snapshot_id *m, kp_reader *r, int16_t v);
 static int kp_fetch_snapshot_request_snapshot_id_enc(const kp_fetch_snapshot_request_snapshot_id *m, kp_writer *w, int16_t v);
 static size_t kp_fetch_snapshot_request_snapshot_id_sz(const kp_fetch_snapshot_request_snapshot_id *m, int16_t v);
-static inline bool kp_fetch_snapshot_request_snapshot_id_is_default(const kp_fetch_snapshot_request_snapshot_id *m);
 static int kp_fetch_snapshot_request_partition_snapshot_dec(kp_fetch_snapshot_request_partition_snapshot *m, kp_reader *r, int16_t v);
 static int kp_fetch_snapshot_request_partition_snapshot_enc(const kp_fetch_snapshot_request_partition_snapshot *m, kp_writer *w, int16_t v);
 static size_t kp_fetch_snapshot_request_partition_snapshot_sz(const kp_fetch_snapshot_request_partition_snapshot *m, int16_t v);
-static inline bool kp_fetch_snapshot_request_partition_snapshot_is_default(const kp_fetch_snapshot_request_partition_snapshot *m);
 static int kp_fetch_snapshot_request_topic_snapshot_dec(kp_fetch_snapshot_request_topic_snapshot *m, kp_reader *r, int16_t v);
 static int kp_fetch_snapshot_request_topic_snapshot_enc(const kp_fetch_snapshot_request_topic_snapshot *m, kp_writer *w, int16_t v);
 static size_t kp_fetch_snapshot_request_topic_snapshot_sz(const kp_fetch_snapshot_request_topic_snapshot *m, int16_t v);
-static inline bool kp_fetch_snapshot_request_topic_snapshot_is_default(const kp_fetch_snapshot_request_topic_snapshot *m);
 static int kp_fetch_snapshot_request_dec(kp_fetch_snapshot_request *m, kp_reader *r, int16_t v);
 static int kp_fetch_snapshot_request_enc(const kp_fetch_snapshot_request *m, kp_writer *w, int16_t v);
 static size_t kp_fetch_snapshot_request_sz(const kp_fetch_snapshot_request *m, int16_t v);
-static inline bool kp_fetch_snapshot_request_is_default(const kp_fetch_snapshot_request *m);
 
 void kp_fetch_snapshot_request_snapshot_id_init(kp_fetch_snapshot_request_snapshot_id *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_fetch_snapshot_request_snapshot_id_is_default(const kp_fetch_snapshot_request_snapshot_id *m)
-{
-    (void)m;
-    if (m->end_offset != 0) return false;
-    if (m->epoch != 0) return false;
-    return true;
 }
 
 static int kp_fetch_snapshot_request_snapshot_id_dec(kp_fetch_snapshot_request_snapshot_id *m, kp_reader *r, int16_t v)
@@ -95,17 +83,6 @@ void kp_fetch_snapshot_request_partition_snapshot_init(kp_fetch_snapshot_request
 {
     memset(m, 0, sizeof *m);
     kp_fetch_snapshot_request_snapshot_id_init(&m->snapshot_id);
-}
-
-static inline bool kp_fetch_snapshot_request_partition_snapshot_is_default(const kp_fetch_snapshot_request_partition_snapshot *m)
-{
-    (void)m;
-    if (m->partition != 0) return false;
-    if (m->current_leader_epoch != 0) return false;
-    if (!kp_fetch_snapshot_request_snapshot_id_is_default(&m->snapshot_id)) return false;
-    if (m->position != 0) return false;
-    if (!kp_uuid_is_zero(&m->replica_directory_id)) return false;
-    return true;
 }
 
 static int kp_fetch_snapshot_request_partition_snapshot_dec(kp_fetch_snapshot_request_partition_snapshot *m, kp_reader *r, int16_t v)
@@ -230,14 +207,6 @@ void kp_fetch_snapshot_request_topic_snapshot_init(kp_fetch_snapshot_request_top
     m->name = kp_str_c("");
 }
 
-static inline bool kp_fetch_snapshot_request_topic_snapshot_is_default(const kp_fetch_snapshot_request_topic_snapshot *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_fetch_snapshot_request_topic_snapshot_dec(kp_fetch_snapshot_request_topic_snapshot *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -320,16 +289,6 @@ void kp_fetch_snapshot_request_init(kp_fetch_snapshot_request *m)
     m->cluster_id = KP_STR_NULL;
     m->replica_id = -1;
     m->max_bytes = 2147483647;
-}
-
-static inline bool kp_fetch_snapshot_request_is_default(const kp_fetch_snapshot_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->cluster_id, NULL)) return false;
-    if (m->replica_id != -1) return false;
-    if (m->max_bytes != 2147483647) return false;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_fetch_snapshot_request_dec(kp_fetch_snapshot_request *m, kp_reader *r, int16_t v)

@@ -4,7 +4,6 @@
 static int kp_fetch_snapshot_response_snapshot_id_dec(kp_fetch_snapshot_response_snapshot_id *m, kp_reader *r, int16_t v);
 static int kp_fetch_snapshot_response_snapshot_id_enc(const kp_fetch_snapshot_response_snapshot_id *m, kp_writer *w, int16_t v);
 static size_t kp_fetch_snapshot_response_snapshot_id_sz(const kp_fetch_snapshot_response_snapshot_id *m, int16_t v);
-static inline bool kp_fetch_snapshot_response_snapshot_id_is_default(const kp_fetch_snapshot_response_snapshot_id *m);
 static int kp_fetch_snapshot_response_leader_id_and_epoch_dec(kp_fetch_snapshot_response_leader_id_and_epoch *m, kp_reader *r, int16_t v);
 static int kp_fetch_snapshot_response_leader_id_and_epoch_enc(const kp_fetch_snapshot_response_leader_id_and_epoch *m, kp_writer *w, int16_t v);
 static size_t kp_fetch_snapshot_response_leader_id_and_epoch_sz(const kp_fetch_snapshot_response_leader_id_and_epoch *m, int16_t v);
@@ -12,31 +11,19 @@ static inline bool kp_fetch_snapshot_response_leader_id_and_epoch_is_default(con
 static int kp_fetch_snapshot_response_partition_snapshot_dec(kp_fetch_snapshot_response_partition_snapshot *m, kp_reader *r, int16_t v);
 static int kp_fetch_snapshot_response_partition_snapshot_enc(const kp_fetch_snapshot_response_partition_snapshot *m, kp_writer *w, int16_t v);
 static size_t kp_fetch_snapshot_response_partition_snapshot_sz(const kp_fetch_snapshot_response_partition_snapshot *m, int16_t v);
-static inline bool kp_fetch_snapshot_response_partition_snapshot_is_default(const kp_fetch_snapshot_response_partition_snapshot *m);
 static int kp_fetch_snapshot_response_topic_snapshot_dec(kp_fetch_snapshot_response_topic_snapshot *m, kp_reader *r, int16_t v);
 static int kp_fetch_snapshot_response_topic_snapshot_enc(const kp_fetch_snapshot_response_topic_snapshot *m, kp_writer *w, int16_t v);
 static size_t kp_fetch_snapshot_response_topic_snapshot_sz(const kp_fetch_snapshot_response_topic_snapshot *m, int16_t v);
-static inline bool kp_fetch_snapshot_response_topic_snapshot_is_default(const kp_fetch_snapshot_response_topic_snapshot *m);
 static int kp_fetch_snapshot_response_node_endpoint_dec(kp_fetch_snapshot_response_node_endpoint *m, kp_reader *r, int16_t v);
 static int kp_fetch_snapshot_response_node_endpoint_enc(const kp_fetch_snapshot_response_node_endpoint *m, kp_writer *w, int16_t v);
 static size_t kp_fetch_snapshot_response_node_endpoint_sz(const kp_fetch_snapshot_response_node_endpoint *m, int16_t v);
-static inline bool kp_fetch_snapshot_response_node_endpoint_is_default(const kp_fetch_snapshot_response_node_endpoint *m);
 static int kp_fetch_snapshot_response_dec(kp_fetch_snapshot_response *m, kp_reader *r, int16_t v);
 static int kp_fetch_snapshot_response_enc(const kp_fetch_snapshot_response *m, kp_writer *w, int16_t v);
 static size_t kp_fetch_snapshot_response_sz(const kp_fetch_snapshot_response *m, int16_t v);
-static inline bool kp_fetch_snapshot_response_is_default(const kp_fetch_snapshot_response *m);
 
 void kp_fetch_snapshot_response_snapshot_id_init(kp_fetch_snapshot_response_snapshot_id *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_fetch_snapshot_response_snapshot_id_is_default(const kp_fetch_snapshot_response_snapshot_id *m)
-{
-    (void)m;
-    if (m->end_offset != 0) return false;
-    if (m->epoch != 0) return false;
-    return true;
 }
 
 static int kp_fetch_snapshot_response_snapshot_id_dec(kp_fetch_snapshot_response_snapshot_id *m, kp_reader *r, int16_t v)
@@ -180,19 +167,6 @@ void kp_fetch_snapshot_response_partition_snapshot_init(kp_fetch_snapshot_respon
     m->unaligned_records = (kp_bytes){NULL, 0};
 }
 
-static inline bool kp_fetch_snapshot_response_partition_snapshot_is_default(const kp_fetch_snapshot_response_partition_snapshot *m)
-{
-    (void)m;
-    if (m->index != 0) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_fetch_snapshot_response_snapshot_id_is_default(&m->snapshot_id)) return false;
-    if (!kp_fetch_snapshot_response_leader_id_and_epoch_is_default(&m->current_leader)) return false;
-    if (m->size != 0) return false;
-    if (m->position != 0) return false;
-    if (m->unaligned_records.len != 0) return false;
-    return true;
-}
-
 static int kp_fetch_snapshot_response_partition_snapshot_dec(kp_fetch_snapshot_response_partition_snapshot *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -333,14 +307,6 @@ void kp_fetch_snapshot_response_topic_snapshot_init(kp_fetch_snapshot_response_t
     m->name = kp_str_c("");
 }
 
-static inline bool kp_fetch_snapshot_response_topic_snapshot_is_default(const kp_fetch_snapshot_response_topic_snapshot *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_fetch_snapshot_response_topic_snapshot_dec(kp_fetch_snapshot_response_topic_snapshot *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -423,15 +389,6 @@ void kp_fetch_snapshot_response_node_endpoint_init(kp_fetch_snapshot_response_no
     m->host = kp_str_c("");
 }
 
-static inline bool kp_fetch_snapshot_response_node_endpoint_is_default(const kp_fetch_snapshot_response_node_endpoint *m)
-{
-    (void)m;
-    if (m->node_id != 0) return false;
-    if (!kp_str_eq_c(m->host, "")) return false;
-    if (m->port != 0) return false;
-    return true;
-}
-
 static int kp_fetch_snapshot_response_node_endpoint_dec(kp_fetch_snapshot_response_node_endpoint *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -510,16 +467,6 @@ static size_t kp_fetch_snapshot_response_node_endpoint_sz(const kp_fetch_snapsho
 void kp_fetch_snapshot_response_init(kp_fetch_snapshot_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_fetch_snapshot_response_is_default(const kp_fetch_snapshot_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (m->topics.n != 0) return false;
-    if (m->node_endpoints.n != 0) return false;
-    return true;
 }
 
 static int kp_fetch_snapshot_response_dec(kp_fetch_snapshot_response *m, kp_reader *r, int16_t v)

@@ -4,21 +4,11 @@
 static int kp_find_coordinator_request_dec(kp_find_coordinator_request *m, kp_reader *r, int16_t v);
 static int kp_find_coordinator_request_enc(const kp_find_coordinator_request *m, kp_writer *w, int16_t v);
 static size_t kp_find_coordinator_request_sz(const kp_find_coordinator_request *m, int16_t v);
-static inline bool kp_find_coordinator_request_is_default(const kp_find_coordinator_request *m);
 
 void kp_find_coordinator_request_init(kp_find_coordinator_request *m)
 {
     memset(m, 0, sizeof *m);
     m->key = kp_str_c("");
-}
-
-static inline bool kp_find_coordinator_request_is_default(const kp_find_coordinator_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->key, "")) return false;
-    if (m->key_type != 0) return false;
-    if (m->coordinator_keys.n != 0) return false;
-    return true;
 }
 
 static int kp_find_coordinator_request_dec(kp_find_coordinator_request *m, kp_reader *r, int16_t v)

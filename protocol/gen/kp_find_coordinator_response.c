@@ -4,11 +4,9 @@
 static int kp_find_coordinator_response_coordinator_dec(kp_find_coordinator_response_coordinator *m, kp_reader *r, int16_t v);
 static int kp_find_coordinator_response_coordinator_enc(const kp_find_coordinator_response_coordinator *m, kp_writer *w, int16_t v);
 static size_t kp_find_coordinator_response_coordinator_sz(const kp_find_coordinator_response_coordinator *m, int16_t v);
-static inline bool kp_find_coordinator_response_coordinator_is_default(const kp_find_coordinator_response_coordinator *m);
 static int kp_find_coordinator_response_dec(kp_find_coordinator_response *m, kp_reader *r, int16_t v);
 static int kp_find_coordinator_response_enc(const kp_find_coordinator_response *m, kp_writer *w, int16_t v);
 static size_t kp_find_coordinator_response_sz(const kp_find_coordinator_response *m, int16_t v);
-static inline bool kp_find_coordinator_response_is_default(const kp_find_coordinator_response *m);
 
 void kp_find_coordinator_response_coordinator_init(kp_find_coordinator_response_coordinator *m)
 {
@@ -16,18 +14,6 @@ void kp_find_coordinator_response_coordinator_init(kp_find_coordinator_response_
     m->key = kp_str_c("");
     m->host = kp_str_c("");
     m->error_message = kp_str_c("");
-}
-
-static inline bool kp_find_coordinator_response_coordinator_is_default(const kp_find_coordinator_response_coordinator *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->key, "")) return false;
-    if (m->node_id != 0) return false;
-    if (!kp_str_eq_c(m->host, "")) return false;
-    if (m->port != 0) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, "")) return false;
-    return true;
 }
 
 static int kp_find_coordinator_response_coordinator_dec(kp_find_coordinator_response_coordinator *m, kp_reader *r, int16_t v)
@@ -141,19 +127,6 @@ void kp_find_coordinator_response_init(kp_find_coordinator_response *m)
     memset(m, 0, sizeof *m);
     m->error_message = kp_str_c("");
     m->host = kp_str_c("");
-}
-
-static inline bool kp_find_coordinator_response_is_default(const kp_find_coordinator_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, "")) return false;
-    if (m->node_id != 0) return false;
-    if (!kp_str_eq_c(m->host, "")) return false;
-    if (m->port != 0) return false;
-    if (m->coordinators.n != 0) return false;
-    return true;
 }
 
 static int kp_find_coordinator_response_dec(kp_find_coordinator_response *m, kp_reader *r, int16_t v)

@@ -4,18 +4,10 @@
 static int kp_get_telemetry_subscriptions_request_dec(kp_get_telemetry_subscriptions_request *m, kp_reader *r, int16_t v);
 static int kp_get_telemetry_subscriptions_request_enc(const kp_get_telemetry_subscriptions_request *m, kp_writer *w, int16_t v);
 static size_t kp_get_telemetry_subscriptions_request_sz(const kp_get_telemetry_subscriptions_request *m, int16_t v);
-static inline bool kp_get_telemetry_subscriptions_request_is_default(const kp_get_telemetry_subscriptions_request *m);
 
 void kp_get_telemetry_subscriptions_request_init(kp_get_telemetry_subscriptions_request *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_get_telemetry_subscriptions_request_is_default(const kp_get_telemetry_subscriptions_request *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->client_instance_id)) return false;
-    return true;
 }
 
 static int kp_get_telemetry_subscriptions_request_dec(kp_get_telemetry_subscriptions_request *m, kp_reader *r, int16_t v)

@@ -4,26 +4,10 @@
 static int kp_get_telemetry_subscriptions_response_dec(kp_get_telemetry_subscriptions_response *m, kp_reader *r, int16_t v);
 static int kp_get_telemetry_subscriptions_response_enc(const kp_get_telemetry_subscriptions_response *m, kp_writer *w, int16_t v);
 static size_t kp_get_telemetry_subscriptions_response_sz(const kp_get_telemetry_subscriptions_response *m, int16_t v);
-static inline bool kp_get_telemetry_subscriptions_response_is_default(const kp_get_telemetry_subscriptions_response *m);
 
 void kp_get_telemetry_subscriptions_response_init(kp_get_telemetry_subscriptions_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_get_telemetry_subscriptions_response_is_default(const kp_get_telemetry_subscriptions_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_uuid_is_zero(&m->client_instance_id)) return false;
-    if (m->subscription_id != 0) return false;
-    if (m->accepted_compression_types.n != 0) return false;
-    if (m->push_interval_ms != 0) return false;
-    if (m->telemetry_max_bytes != 0) return false;
-    if (m->delta_temporality != false) return false;
-    if (m->requested_metrics.n != 0) return false;
-    return true;
 }
 
 static int kp_get_telemetry_subscriptions_response_dec(kp_get_telemetry_subscriptions_response *m, kp_reader *r, int16_t v)

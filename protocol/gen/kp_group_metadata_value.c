@@ -4,11 +4,9 @@
 static int kp_group_metadata_value_member_metadata_dec(kp_group_metadata_value_member_metadata *m, kp_reader *r, int16_t v);
 static int kp_group_metadata_value_member_metadata_enc(const kp_group_metadata_value_member_metadata *m, kp_writer *w, int16_t v);
 static size_t kp_group_metadata_value_member_metadata_sz(const kp_group_metadata_value_member_metadata *m, int16_t v);
-static inline bool kp_group_metadata_value_member_metadata_is_default(const kp_group_metadata_value_member_metadata *m);
 static int kp_group_metadata_value_dec(kp_group_metadata_value *m, kp_reader *r, int16_t v);
 static int kp_group_metadata_value_enc(const kp_group_metadata_value *m, kp_writer *w, int16_t v);
 static size_t kp_group_metadata_value_sz(const kp_group_metadata_value *m, int16_t v);
-static inline bool kp_group_metadata_value_is_default(const kp_group_metadata_value *m);
 
 void kp_group_metadata_value_member_metadata_init(kp_group_metadata_value_member_metadata *m)
 {
@@ -20,20 +18,6 @@ void kp_group_metadata_value_member_metadata_init(kp_group_metadata_value_member
     m->rebalance_timeout = -1;
     m->subscription = (kp_bytes){NULL, 0};
     m->assignment = (kp_bytes){NULL, 0};
-}
-
-static inline bool kp_group_metadata_value_member_metadata_is_default(const kp_group_metadata_value_member_metadata *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->member_id, "")) return false;
-    if (!kp_str_eq_c(m->group_instance_id, NULL)) return false;
-    if (!kp_str_eq_c(m->client_id, "")) return false;
-    if (!kp_str_eq_c(m->client_host, "")) return false;
-    if (m->rebalance_timeout != -1) return false;
-    if (m->session_timeout != 0) return false;
-    if (m->subscription.len != 0) return false;
-    if (m->assignment.len != 0) return false;
-    return true;
 }
 
 static int kp_group_metadata_value_member_metadata_dec(kp_group_metadata_value_member_metadata *m, kp_reader *r, int16_t v)
@@ -157,18 +141,6 @@ void kp_group_metadata_value_init(kp_group_metadata_value *m)
     m->protocol = kp_str_c("");
     m->leader = kp_str_c("");
     m->current_state_timestamp = INT64_C(-1);
-}
-
-static inline bool kp_group_metadata_value_is_default(const kp_group_metadata_value *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->protocol_type, "")) return false;
-    if (m->generation != 0) return false;
-    if (!kp_str_eq_c(m->protocol, "")) return false;
-    if (!kp_str_eq_c(m->leader, "")) return false;
-    if (m->current_state_timestamp != INT64_C(-1)) return false;
-    if (m->members.n != 0) return false;
-    return true;
 }
 
 static int kp_group_metadata_value_dec(kp_group_metadata_value *m, kp_reader *r, int16_t v)

@@ -4,7 +4,6 @@
 static int kp_heartbeat_request_dec(kp_heartbeat_request *m, kp_reader *r, int16_t v);
 static int kp_heartbeat_request_enc(const kp_heartbeat_request *m, kp_writer *w, int16_t v);
 static size_t kp_heartbeat_request_sz(const kp_heartbeat_request *m, int16_t v);
-static inline bool kp_heartbeat_request_is_default(const kp_heartbeat_request *m);
 
 void kp_heartbeat_request_init(kp_heartbeat_request *m)
 {
@@ -12,16 +11,6 @@ void kp_heartbeat_request_init(kp_heartbeat_request *m)
     m->group_id = kp_str_c("");
     m->member_id = kp_str_c("");
     m->group_instance_id = KP_STR_NULL;
-}
-
-static inline bool kp_heartbeat_request_is_default(const kp_heartbeat_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->group_id, "")) return false;
-    if (m->generation_id != 0) return false;
-    if (!kp_str_eq_c(m->member_id, "")) return false;
-    if (!kp_str_eq_c(m->group_instance_id, NULL)) return false;
-    return true;
 }
 
 static int kp_heartbeat_request_dec(kp_heartbeat_request *m, kp_reader *r, int16_t v)

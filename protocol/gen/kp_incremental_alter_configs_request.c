@@ -4,30 +4,18 @@
 static int kp_incremental_alter_configs_request_alterable_config_dec(kp_incremental_alter_configs_request_alterable_config *m, kp_reader *r, int16_t v);
 static int kp_incremental_alter_configs_request_alterable_config_enc(const kp_incremental_alter_configs_request_alterable_config *m, kp_writer *w, int16_t v);
 static size_t kp_incremental_alter_configs_request_alterable_config_sz(const kp_incremental_alter_configs_request_alterable_config *m, int16_t v);
-static inline bool kp_incremental_alter_configs_request_alterable_config_is_default(const kp_incremental_alter_configs_request_alterable_config *m);
 static int kp_incremental_alter_configs_request_alter_configs_resource_dec(kp_incremental_alter_configs_request_alter_configs_resource *m, kp_reader *r, int16_t v);
 static int kp_incremental_alter_configs_request_alter_configs_resource_enc(const kp_incremental_alter_configs_request_alter_configs_resource *m, kp_writer *w, int16_t v);
 static size_t kp_incremental_alter_configs_request_alter_configs_resource_sz(const kp_incremental_alter_configs_request_alter_configs_resource *m, int16_t v);
-static inline bool kp_incremental_alter_configs_request_alter_configs_resource_is_default(const kp_incremental_alter_configs_request_alter_configs_resource *m);
 static int kp_incremental_alter_configs_request_dec(kp_incremental_alter_configs_request *m, kp_reader *r, int16_t v);
 static int kp_incremental_alter_configs_request_enc(const kp_incremental_alter_configs_request *m, kp_writer *w, int16_t v);
 static size_t kp_incremental_alter_configs_request_sz(const kp_incremental_alter_configs_request *m, int16_t v);
-static inline bool kp_incremental_alter_configs_request_is_default(const kp_incremental_alter_configs_request *m);
 
 void kp_incremental_alter_configs_request_alterable_config_init(kp_incremental_alter_configs_request_alterable_config *m)
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
     m->value = kp_str_c("");
-}
-
-static inline bool kp_incremental_alter_configs_request_alterable_config_is_default(const kp_incremental_alter_configs_request_alterable_config *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->config_operation != 0) return false;
-    if (!kp_str_eq_c(m->value, "")) return false;
-    return true;
 }
 
 static int kp_incremental_alter_configs_request_alterable_config_dec(kp_incremental_alter_configs_request_alterable_config *m, kp_reader *r, int16_t v)
@@ -103,15 +91,6 @@ void kp_incremental_alter_configs_request_alter_configs_resource_init(kp_increme
 {
     memset(m, 0, sizeof *m);
     m->resource_name = kp_str_c("");
-}
-
-static inline bool kp_incremental_alter_configs_request_alter_configs_resource_is_default(const kp_incremental_alter_configs_request_alter_configs_resource *m)
-{
-    (void)m;
-    if (m->resource_type != 0) return false;
-    if (!kp_str_eq_c(m->resource_name, "")) return false;
-    if (m->configs.n != 0) return false;
-    return true;
 }
 
 static int kp_incremental_alter_configs_request_alter_configs_resource_dec(kp_incremental_alter_configs_request_alter_configs_resource *m, kp_reader *r, int16_t v)
@@ -202,14 +181,6 @@ static size_t kp_incremental_alter_configs_request_alter_configs_resource_sz(con
 void kp_incremental_alter_configs_request_init(kp_incremental_alter_configs_request *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_incremental_alter_configs_request_is_default(const kp_incremental_alter_configs_request *m)
-{
-    (void)m;
-    if (m->resources.n != 0) return false;
-    if (m->validate_only != false) return false;
-    return true;
 }
 
 static int kp_incremental_alter_configs_request_dec(kp_incremental_alter_configs_request *m, kp_reader *r, int16_t v)

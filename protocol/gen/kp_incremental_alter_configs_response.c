@@ -4,27 +4,15 @@
 static int kp_incremental_alter_configs_response_alter_configs_resource_response_dec(kp_incremental_alter_configs_response_alter_configs_resource_response *m, kp_reader *r, int16_t v);
 static int kp_incremental_alter_configs_response_alter_configs_resource_response_enc(const kp_incremental_alter_configs_response_alter_configs_resource_response *m, kp_writer *w, int16_t v);
 static size_t kp_incremental_alter_configs_response_alter_configs_resource_response_sz(const kp_incremental_alter_configs_response_alter_configs_resource_response *m, int16_t v);
-static inline bool kp_incremental_alter_configs_response_alter_configs_resource_response_is_default(const kp_incremental_alter_configs_response_alter_configs_resource_response *m);
 static int kp_incremental_alter_configs_response_dec(kp_incremental_alter_configs_response *m, kp_reader *r, int16_t v);
 static int kp_incremental_alter_configs_response_enc(const kp_incremental_alter_configs_response *m, kp_writer *w, int16_t v);
 static size_t kp_incremental_alter_configs_response_sz(const kp_incremental_alter_configs_response *m, int16_t v);
-static inline bool kp_incremental_alter_configs_response_is_default(const kp_incremental_alter_configs_response *m);
 
 void kp_incremental_alter_configs_response_alter_configs_resource_response_init(kp_incremental_alter_configs_response_alter_configs_resource_response *m)
 {
     memset(m, 0, sizeof *m);
     m->error_message = kp_str_c("");
     m->resource_name = kp_str_c("");
-}
-
-static inline bool kp_incremental_alter_configs_response_alter_configs_resource_response_is_default(const kp_incremental_alter_configs_response_alter_configs_resource_response *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, "")) return false;
-    if (m->resource_type != 0) return false;
-    if (!kp_str_eq_c(m->resource_name, "")) return false;
-    return true;
 }
 
 static int kp_incremental_alter_configs_response_alter_configs_resource_response_dec(kp_incremental_alter_configs_response_alter_configs_resource_response *m, kp_reader *r, int16_t v)
@@ -108,14 +96,6 @@ static size_t kp_incremental_alter_configs_response_alter_configs_resource_respo
 void kp_incremental_alter_configs_response_init(kp_incremental_alter_configs_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_incremental_alter_configs_response_is_default(const kp_incremental_alter_configs_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->responses.n != 0) return false;
-    return true;
 }
 
 static int kp_incremental_alter_configs_response_dec(kp_incremental_alter_configs_response *m, kp_reader *r, int16_t v)

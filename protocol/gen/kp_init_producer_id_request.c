@@ -4,7 +4,6 @@
 static int kp_init_producer_id_request_dec(kp_init_producer_id_request *m, kp_reader *r, int16_t v);
 static int kp_init_producer_id_request_enc(const kp_init_producer_id_request *m, kp_writer *w, int16_t v);
 static size_t kp_init_producer_id_request_sz(const kp_init_producer_id_request *m, int16_t v);
-static inline bool kp_init_producer_id_request_is_default(const kp_init_producer_id_request *m);
 
 void kp_init_producer_id_request_init(kp_init_producer_id_request *m)
 {
@@ -12,16 +11,6 @@ void kp_init_producer_id_request_init(kp_init_producer_id_request *m)
     m->transactional_id = kp_str_c("");
     m->producer_id = INT64_C(-1);
     m->producer_epoch = -1;
-}
-
-static inline bool kp_init_producer_id_request_is_default(const kp_init_producer_id_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->transactional_id, "")) return false;
-    if (m->transaction_timeout_ms != 0) return false;
-    if (m->producer_id != INT64_C(-1)) return false;
-    if (m->producer_epoch != -1) return false;
-    return true;
 }
 
 static int kp_init_producer_id_request_dec(kp_init_producer_id_request *m, kp_reader *r, int16_t v)

@@ -4,22 +4,11 @@
 static int kp_init_producer_id_response_dec(kp_init_producer_id_response *m, kp_reader *r, int16_t v);
 static int kp_init_producer_id_response_enc(const kp_init_producer_id_response *m, kp_writer *w, int16_t v);
 static size_t kp_init_producer_id_response_sz(const kp_init_producer_id_response *m, int16_t v);
-static inline bool kp_init_producer_id_response_is_default(const kp_init_producer_id_response *m);
 
 void kp_init_producer_id_response_init(kp_init_producer_id_response *m)
 {
     memset(m, 0, sizeof *m);
     m->producer_id = INT64_C(-1);
-}
-
-static inline bool kp_init_producer_id_response_is_default(const kp_init_producer_id_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (m->producer_id != INT64_C(-1)) return false;
-    if (m->producer_epoch != 0) return false;
-    return true;
 }
 
 static int kp_init_producer_id_response_dec(kp_init_producer_id_response *m, kp_reader *r, int16_t v)

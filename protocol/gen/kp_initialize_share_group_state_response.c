@@ -4,29 +4,17 @@
 static int kp_initialize_share_group_state_response_partition_result_dec(kp_initialize_share_group_state_response_partition_result *m, kp_reader *r, int16_t v);
 static int kp_initialize_share_group_state_response_partition_result_enc(const kp_initialize_share_group_state_response_partition_result *m, kp_writer *w, int16_t v);
 static size_t kp_initialize_share_group_state_response_partition_result_sz(const kp_initialize_share_group_state_response_partition_result *m, int16_t v);
-static inline bool kp_initialize_share_group_state_response_partition_result_is_default(const kp_initialize_share_group_state_response_partition_result *m);
 static int kp_initialize_share_group_state_response_initialize_state_result_dec(kp_initialize_share_group_state_response_initialize_state_result *m, kp_reader *r, int16_t v);
 static int kp_initialize_share_group_state_response_initialize_state_result_enc(const kp_initialize_share_group_state_response_initialize_state_result *m, kp_writer *w, int16_t v);
 static size_t kp_initialize_share_group_state_response_initialize_state_result_sz(const kp_initialize_share_group_state_response_initialize_state_result *m, int16_t v);
-static inline bool kp_initialize_share_group_state_response_initialize_state_result_is_default(const kp_initialize_share_group_state_response_initialize_state_result *m);
 static int kp_initialize_share_group_state_response_dec(kp_initialize_share_group_state_response *m, kp_reader *r, int16_t v);
 static int kp_initialize_share_group_state_response_enc(const kp_initialize_share_group_state_response *m, kp_writer *w, int16_t v);
 static size_t kp_initialize_share_group_state_response_sz(const kp_initialize_share_group_state_response *m, int16_t v);
-static inline bool kp_initialize_share_group_state_response_is_default(const kp_initialize_share_group_state_response *m);
 
 void kp_initialize_share_group_state_response_partition_result_init(kp_initialize_share_group_state_response_partition_result *m)
 {
     memset(m, 0, sizeof *m);
     m->error_message = KP_STR_NULL;
-}
-
-static inline bool kp_initialize_share_group_state_response_partition_result_is_default(const kp_initialize_share_group_state_response_partition_result *m)
-{
-    (void)m;
-    if (m->partition != 0) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, NULL)) return false;
-    return true;
 }
 
 static int kp_initialize_share_group_state_response_partition_result_dec(kp_initialize_share_group_state_response_partition_result *m, kp_reader *r, int16_t v)
@@ -101,14 +89,6 @@ static size_t kp_initialize_share_group_state_response_partition_result_sz(const
 void kp_initialize_share_group_state_response_initialize_state_result_init(kp_initialize_share_group_state_response_initialize_state_result *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_initialize_share_group_state_response_initialize_state_result_is_default(const kp_initialize_share_group_state_response_initialize_state_result *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_initialize_share_group_state_response_initialize_state_result_dec(kp_initialize_share_group_state_response_initialize_state_result *m, kp_reader *r, int16_t v)
@@ -190,13 +170,6 @@ static size_t kp_initialize_share_group_state_response_initialize_state_result_s
 void kp_initialize_share_group_state_response_init(kp_initialize_share_group_state_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_initialize_share_group_state_response_is_default(const kp_initialize_share_group_state_response *m)
-{
-    (void)m;
-    if (m->results.n != 0) return false;
-    return true;
 }
 
 static int kp_initialize_share_group_state_response_dec(kp_initialize_share_group_state_response *m, kp_reader *r, int16_t v)

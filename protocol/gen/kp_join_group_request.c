@@ -4,25 +4,15 @@
 static int kp_join_group_request_join_group_request_protocol_dec(kp_join_group_request_join_group_request_protocol *m, kp_reader *r, int16_t v);
 static int kp_join_group_request_join_group_request_protocol_enc(const kp_join_group_request_join_group_request_protocol *m, kp_writer *w, int16_t v);
 static size_t kp_join_group_request_join_group_request_protocol_sz(const kp_join_group_request_join_group_request_protocol *m, int16_t v);
-static inline bool kp_join_group_request_join_group_request_protocol_is_default(const kp_join_group_request_join_group_request_protocol *m);
 static int kp_join_group_request_dec(kp_join_group_request *m, kp_reader *r, int16_t v);
 static int kp_join_group_request_enc(const kp_join_group_request *m, kp_writer *w, int16_t v);
 static size_t kp_join_group_request_sz(const kp_join_group_request *m, int16_t v);
-static inline bool kp_join_group_request_is_default(const kp_join_group_request *m);
 
 void kp_join_group_request_join_group_request_protocol_init(kp_join_group_request_join_group_request_protocol *m)
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
     m->metadata = (kp_bytes){NULL, 0};
-}
-
-static inline bool kp_join_group_request_join_group_request_protocol_is_default(const kp_join_group_request_join_group_request_protocol *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->metadata.len != 0) return false;
-    return true;
 }
 
 static int kp_join_group_request_join_group_request_protocol_dec(kp_join_group_request_join_group_request_protocol *m, kp_reader *r, int16_t v)
@@ -94,20 +84,6 @@ void kp_join_group_request_init(kp_join_group_request *m)
     m->group_instance_id = KP_STR_NULL;
     m->protocol_type = kp_str_c("");
     m->reason = KP_STR_NULL;
-}
-
-static inline bool kp_join_group_request_is_default(const kp_join_group_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->group_id, "")) return false;
-    if (m->session_timeout_ms != 0) return false;
-    if (m->rebalance_timeout_ms != -1) return false;
-    if (!kp_str_eq_c(m->member_id, "")) return false;
-    if (!kp_str_eq_c(m->group_instance_id, NULL)) return false;
-    if (!kp_str_eq_c(m->protocol_type, "")) return false;
-    if (m->protocols.n != 0) return false;
-    if (!kp_str_eq_c(m->reason, NULL)) return false;
-    return true;
 }
 
 static int kp_join_group_request_dec(kp_join_group_request *m, kp_reader *r, int16_t v)

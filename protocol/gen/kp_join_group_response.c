@@ -4,11 +4,9 @@
 static int kp_join_group_response_join_group_response_member_dec(kp_join_group_response_join_group_response_member *m, kp_reader *r, int16_t v);
 static int kp_join_group_response_join_group_response_member_enc(const kp_join_group_response_join_group_response_member *m, kp_writer *w, int16_t v);
 static size_t kp_join_group_response_join_group_response_member_sz(const kp_join_group_response_join_group_response_member *m, int16_t v);
-static inline bool kp_join_group_response_join_group_response_member_is_default(const kp_join_group_response_join_group_response_member *m);
 static int kp_join_group_response_dec(kp_join_group_response *m, kp_reader *r, int16_t v);
 static int kp_join_group_response_enc(const kp_join_group_response *m, kp_writer *w, int16_t v);
 static size_t kp_join_group_response_sz(const kp_join_group_response *m, int16_t v);
-static inline bool kp_join_group_response_is_default(const kp_join_group_response *m);
 
 void kp_join_group_response_join_group_response_member_init(kp_join_group_response_join_group_response_member *m)
 {
@@ -16,15 +14,6 @@ void kp_join_group_response_join_group_response_member_init(kp_join_group_respon
     m->member_id = kp_str_c("");
     m->group_instance_id = KP_STR_NULL;
     m->metadata = (kp_bytes){NULL, 0};
-}
-
-static inline bool kp_join_group_response_join_group_response_member_is_default(const kp_join_group_response_join_group_response_member *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->member_id, "")) return false;
-    if (!kp_str_eq_c(m->group_instance_id, NULL)) return false;
-    if (m->metadata.len != 0) return false;
-    return true;
 }
 
 static int kp_join_group_response_join_group_response_member_dec(kp_join_group_response_join_group_response_member *m, kp_reader *r, int16_t v)
@@ -104,21 +93,6 @@ void kp_join_group_response_init(kp_join_group_response *m)
     m->protocol_name = kp_str_c("");
     m->leader = kp_str_c("");
     m->member_id = kp_str_c("");
-}
-
-static inline bool kp_join_group_response_is_default(const kp_join_group_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (m->generation_id != -1) return false;
-    if (!kp_str_eq_c(m->protocol_type, NULL)) return false;
-    if (!kp_str_eq_c(m->protocol_name, "")) return false;
-    if (!kp_str_eq_c(m->leader, "")) return false;
-    if (m->skip_assignment != false) return false;
-    if (!kp_str_eq_c(m->member_id, "")) return false;
-    if (m->members.n != 0) return false;
-    return true;
 }
 
 static int kp_join_group_response_dec(kp_join_group_response *m, kp_reader *r, int16_t v)

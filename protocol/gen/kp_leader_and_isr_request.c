@@ -4,42 +4,20 @@
 static int kp_leader_and_isr_request_leader_and_isr_partition_state_dec(kp_leader_and_isr_request_leader_and_isr_partition_state *m, kp_reader *r, int16_t v);
 static int kp_leader_and_isr_request_leader_and_isr_partition_state_enc(const kp_leader_and_isr_request_leader_and_isr_partition_state *m, kp_writer *w, int16_t v);
 static size_t kp_leader_and_isr_request_leader_and_isr_partition_state_sz(const kp_leader_and_isr_request_leader_and_isr_partition_state *m, int16_t v);
-static inline bool kp_leader_and_isr_request_leader_and_isr_partition_state_is_default(const kp_leader_and_isr_request_leader_and_isr_partition_state *m);
 static int kp_leader_and_isr_request_leader_and_isr_topic_state_dec(kp_leader_and_isr_request_leader_and_isr_topic_state *m, kp_reader *r, int16_t v);
 static int kp_leader_and_isr_request_leader_and_isr_topic_state_enc(const kp_leader_and_isr_request_leader_and_isr_topic_state *m, kp_writer *w, int16_t v);
 static size_t kp_leader_and_isr_request_leader_and_isr_topic_state_sz(const kp_leader_and_isr_request_leader_and_isr_topic_state *m, int16_t v);
-static inline bool kp_leader_and_isr_request_leader_and_isr_topic_state_is_default(const kp_leader_and_isr_request_leader_and_isr_topic_state *m);
 static int kp_leader_and_isr_request_leader_and_isr_live_leader_dec(kp_leader_and_isr_request_leader_and_isr_live_leader *m, kp_reader *r, int16_t v);
 static int kp_leader_and_isr_request_leader_and_isr_live_leader_enc(const kp_leader_and_isr_request_leader_and_isr_live_leader *m, kp_writer *w, int16_t v);
 static size_t kp_leader_and_isr_request_leader_and_isr_live_leader_sz(const kp_leader_and_isr_request_leader_and_isr_live_leader *m, int16_t v);
-static inline bool kp_leader_and_isr_request_leader_and_isr_live_leader_is_default(const kp_leader_and_isr_request_leader_and_isr_live_leader *m);
 static int kp_leader_and_isr_request_dec(kp_leader_and_isr_request *m, kp_reader *r, int16_t v);
 static int kp_leader_and_isr_request_enc(const kp_leader_and_isr_request *m, kp_writer *w, int16_t v);
 static size_t kp_leader_and_isr_request_sz(const kp_leader_and_isr_request *m, int16_t v);
-static inline bool kp_leader_and_isr_request_is_default(const kp_leader_and_isr_request *m);
 
 void kp_leader_and_isr_request_leader_and_isr_partition_state_init(kp_leader_and_isr_request_leader_and_isr_partition_state *m)
 {
     memset(m, 0, sizeof *m);
     m->topic_name = kp_str_c("");
-}
-
-static inline bool kp_leader_and_isr_request_leader_and_isr_partition_state_is_default(const kp_leader_and_isr_request_leader_and_isr_partition_state *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic_name, "")) return false;
-    if (m->partition_index != 0) return false;
-    if (m->controller_epoch != 0) return false;
-    if (m->leader != 0) return false;
-    if (m->leader_epoch != 0) return false;
-    if (m->isr.n != 0) return false;
-    if (m->partition_epoch != 0) return false;
-    if (m->replicas.n != 0) return false;
-    if (m->adding_replicas.n != 0) return false;
-    if (m->removing_replicas.n != 0) return false;
-    if (m->is_new != false) return false;
-    if (m->leader_recovery_state != 0) return false;
-    return true;
 }
 
 static int kp_leader_and_isr_request_leader_and_isr_partition_state_dec(kp_leader_and_isr_request_leader_and_isr_partition_state *m, kp_reader *r, int16_t v)
@@ -264,15 +242,6 @@ void kp_leader_and_isr_request_leader_and_isr_topic_state_init(kp_leader_and_isr
     m->topic_name = kp_str_c("");
 }
 
-static inline bool kp_leader_and_isr_request_leader_and_isr_topic_state_is_default(const kp_leader_and_isr_request_leader_and_isr_topic_state *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic_name, "")) return false;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->partition_states.n != 0) return false;
-    return true;
-}
-
 static int kp_leader_and_isr_request_leader_and_isr_topic_state_dec(kp_leader_and_isr_request_leader_and_isr_topic_state *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 4;
@@ -366,15 +335,6 @@ void kp_leader_and_isr_request_leader_and_isr_live_leader_init(kp_leader_and_isr
     m->host_name = kp_str_c("");
 }
 
-static inline bool kp_leader_and_isr_request_leader_and_isr_live_leader_is_default(const kp_leader_and_isr_request_leader_and_isr_live_leader *m)
-{
-    (void)m;
-    if (m->broker_id != 0) return false;
-    if (!kp_str_eq_c(m->host_name, "")) return false;
-    if (m->port != 0) return false;
-    return true;
-}
-
 static int kp_leader_and_isr_request_leader_and_isr_live_leader_dec(kp_leader_and_isr_request_leader_and_isr_live_leader *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 4;
@@ -448,20 +408,6 @@ void kp_leader_and_isr_request_init(kp_leader_and_isr_request *m)
 {
     memset(m, 0, sizeof *m);
     m->broker_epoch = INT64_C(-1);
-}
-
-static inline bool kp_leader_and_isr_request_is_default(const kp_leader_and_isr_request *m)
-{
-    (void)m;
-    if (m->controller_id != 0) return false;
-    if (m->is_k_raft_controller != false) return false;
-    if (m->controller_epoch != 0) return false;
-    if (m->broker_epoch != INT64_C(-1)) return false;
-    if (m->type != 0) return false;
-    if (m->ungrouped_partition_states.n != 0) return false;
-    if (m->topic_states.n != 0) return false;
-    if (m->live_leaders.n != 0) return false;
-    return true;
 }
 
 static int kp_leader_and_isr_request_dec(kp_leader_and_isr_request *m, kp_reader *r, int16_t v)

@@ -4,29 +4,17 @@
 static int kp_leader_and_isr_response_leader_and_isr_partition_error_dec(kp_leader_and_isr_response_leader_and_isr_partition_error *m, kp_reader *r, int16_t v);
 static int kp_leader_and_isr_response_leader_and_isr_partition_error_enc(const kp_leader_and_isr_response_leader_and_isr_partition_error *m, kp_writer *w, int16_t v);
 static size_t kp_leader_and_isr_response_leader_and_isr_partition_error_sz(const kp_leader_and_isr_response_leader_and_isr_partition_error *m, int16_t v);
-static inline bool kp_leader_and_isr_response_leader_and_isr_partition_error_is_default(const kp_leader_and_isr_response_leader_and_isr_partition_error *m);
 static int kp_leader_and_isr_response_leader_and_isr_topic_error_dec(kp_leader_and_isr_response_leader_and_isr_topic_error *m, kp_reader *r, int16_t v);
 static int kp_leader_and_isr_response_leader_and_isr_topic_error_enc(const kp_leader_and_isr_response_leader_and_isr_topic_error *m, kp_writer *w, int16_t v);
 static size_t kp_leader_and_isr_response_leader_and_isr_topic_error_sz(const kp_leader_and_isr_response_leader_and_isr_topic_error *m, int16_t v);
-static inline bool kp_leader_and_isr_response_leader_and_isr_topic_error_is_default(const kp_leader_and_isr_response_leader_and_isr_topic_error *m);
 static int kp_leader_and_isr_response_dec(kp_leader_and_isr_response *m, kp_reader *r, int16_t v);
 static int kp_leader_and_isr_response_enc(const kp_leader_and_isr_response *m, kp_writer *w, int16_t v);
 static size_t kp_leader_and_isr_response_sz(const kp_leader_and_isr_response *m, int16_t v);
-static inline bool kp_leader_and_isr_response_is_default(const kp_leader_and_isr_response *m);
 
 void kp_leader_and_isr_response_leader_and_isr_partition_error_init(kp_leader_and_isr_response_leader_and_isr_partition_error *m)
 {
     memset(m, 0, sizeof *m);
     m->topic_name = kp_str_c("");
-}
-
-static inline bool kp_leader_and_isr_response_leader_and_isr_partition_error_is_default(const kp_leader_and_isr_response_leader_and_isr_partition_error *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic_name, "")) return false;
-    if (m->partition_index != 0) return false;
-    if (m->error_code != 0) return false;
-    return true;
 }
 
 static int kp_leader_and_isr_response_leader_and_isr_partition_error_dec(kp_leader_and_isr_response_leader_and_isr_partition_error *m, kp_reader *r, int16_t v)
@@ -101,14 +89,6 @@ static size_t kp_leader_and_isr_response_leader_and_isr_partition_error_sz(const
 void kp_leader_and_isr_response_leader_and_isr_topic_error_init(kp_leader_and_isr_response_leader_and_isr_topic_error *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_leader_and_isr_response_leader_and_isr_topic_error_is_default(const kp_leader_and_isr_response_leader_and_isr_topic_error *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->partition_errors.n != 0) return false;
-    return true;
 }
 
 static int kp_leader_and_isr_response_leader_and_isr_topic_error_dec(kp_leader_and_isr_response_leader_and_isr_topic_error *m, kp_reader *r, int16_t v)
@@ -192,15 +172,6 @@ static size_t kp_leader_and_isr_response_leader_and_isr_topic_error_sz(const kp_
 void kp_leader_and_isr_response_init(kp_leader_and_isr_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_leader_and_isr_response_is_default(const kp_leader_and_isr_response *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (m->partition_errors.n != 0) return false;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_leader_and_isr_response_dec(kp_leader_and_isr_response *m, kp_reader *r, int16_t v)

@@ -4,23 +4,13 @@
 static int kp_leader_change_message_voter_dec(kp_leader_change_message_voter *m, kp_reader *r, int16_t v);
 static int kp_leader_change_message_voter_enc(const kp_leader_change_message_voter *m, kp_writer *w, int16_t v);
 static size_t kp_leader_change_message_voter_sz(const kp_leader_change_message_voter *m, int16_t v);
-static inline bool kp_leader_change_message_voter_is_default(const kp_leader_change_message_voter *m);
 static int kp_leader_change_message_dec(kp_leader_change_message *m, kp_reader *r, int16_t v);
 static int kp_leader_change_message_enc(const kp_leader_change_message *m, kp_writer *w, int16_t v);
 static size_t kp_leader_change_message_sz(const kp_leader_change_message *m, int16_t v);
-static inline bool kp_leader_change_message_is_default(const kp_leader_change_message *m);
 
 void kp_leader_change_message_voter_init(kp_leader_change_message_voter *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_leader_change_message_voter_is_default(const kp_leader_change_message_voter *m)
-{
-    (void)m;
-    if (m->voter_id != 0) return false;
-    if (!kp_uuid_is_zero(&m->voter_directory_id)) return false;
-    return true;
 }
 
 static int kp_leader_change_message_voter_dec(kp_leader_change_message_voter *m, kp_reader *r, int16_t v)
@@ -88,16 +78,6 @@ static size_t kp_leader_change_message_voter_sz(const kp_leader_change_message_v
 void kp_leader_change_message_init(kp_leader_change_message *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_leader_change_message_is_default(const kp_leader_change_message *m)
-{
-    (void)m;
-    if (m->version != 0) return false;
-    if (m->leader_id != 0) return false;
-    if (m->voters.n != 0) return false;
-    if (m->granting_voters.n != 0) return false;
-    return true;
 }
 
 static int kp_leader_change_message_dec(kp_leader_change_message *m, kp_reader *r, int16_t v)

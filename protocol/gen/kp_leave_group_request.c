@@ -4,11 +4,9 @@
 static int kp_leave_group_request_member_identity_dec(kp_leave_group_request_member_identity *m, kp_reader *r, int16_t v);
 static int kp_leave_group_request_member_identity_enc(const kp_leave_group_request_member_identity *m, kp_writer *w, int16_t v);
 static size_t kp_leave_group_request_member_identity_sz(const kp_leave_group_request_member_identity *m, int16_t v);
-static inline bool kp_leave_group_request_member_identity_is_default(const kp_leave_group_request_member_identity *m);
 static int kp_leave_group_request_dec(kp_leave_group_request *m, kp_reader *r, int16_t v);
 static int kp_leave_group_request_enc(const kp_leave_group_request *m, kp_writer *w, int16_t v);
 static size_t kp_leave_group_request_sz(const kp_leave_group_request *m, int16_t v);
-static inline bool kp_leave_group_request_is_default(const kp_leave_group_request *m);
 
 void kp_leave_group_request_member_identity_init(kp_leave_group_request_member_identity *m)
 {
@@ -16,15 +14,6 @@ void kp_leave_group_request_member_identity_init(kp_leave_group_request_member_i
     m->member_id = kp_str_c("");
     m->group_instance_id = KP_STR_NULL;
     m->reason = KP_STR_NULL;
-}
-
-static inline bool kp_leave_group_request_member_identity_is_default(const kp_leave_group_request_member_identity *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->member_id, "")) return false;
-    if (!kp_str_eq_c(m->group_instance_id, NULL)) return false;
-    if (!kp_str_eq_c(m->reason, NULL)) return false;
-    return true;
 }
 
 static int kp_leave_group_request_member_identity_dec(kp_leave_group_request_member_identity *m, kp_reader *r, int16_t v)
@@ -105,15 +94,6 @@ void kp_leave_group_request_init(kp_leave_group_request *m)
     memset(m, 0, sizeof *m);
     m->group_id = kp_str_c("");
     m->member_id = kp_str_c("");
-}
-
-static inline bool kp_leave_group_request_is_default(const kp_leave_group_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->group_id, "")) return false;
-    if (!kp_str_eq_c(m->member_id, "")) return false;
-    if (m->members.n != 0) return false;
-    return true;
 }
 
 static int kp_leave_group_request_dec(kp_leave_group_request *m, kp_reader *r, int16_t v)

@@ -4,26 +4,15 @@
 static int kp_leave_group_response_member_response_dec(kp_leave_group_response_member_response *m, kp_reader *r, int16_t v);
 static int kp_leave_group_response_member_response_enc(const kp_leave_group_response_member_response *m, kp_writer *w, int16_t v);
 static size_t kp_leave_group_response_member_response_sz(const kp_leave_group_response_member_response *m, int16_t v);
-static inline bool kp_leave_group_response_member_response_is_default(const kp_leave_group_response_member_response *m);
 static int kp_leave_group_response_dec(kp_leave_group_response *m, kp_reader *r, int16_t v);
 static int kp_leave_group_response_enc(const kp_leave_group_response *m, kp_writer *w, int16_t v);
 static size_t kp_leave_group_response_sz(const kp_leave_group_response *m, int16_t v);
-static inline bool kp_leave_group_response_is_default(const kp_leave_group_response *m);
 
 void kp_leave_group_response_member_response_init(kp_leave_group_response_member_response *m)
 {
     memset(m, 0, sizeof *m);
     m->member_id = kp_str_c("");
     m->group_instance_id = kp_str_c("");
-}
-
-static inline bool kp_leave_group_response_member_response_is_default(const kp_leave_group_response_member_response *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->member_id, "")) return false;
-    if (!kp_str_eq_c(m->group_instance_id, "")) return false;
-    if (m->error_code != 0) return false;
-    return true;
 }
 
 static int kp_leave_group_response_member_response_dec(kp_leave_group_response_member_response *m, kp_reader *r, int16_t v)
@@ -104,15 +93,6 @@ static size_t kp_leave_group_response_member_response_sz(const kp_leave_group_re
 void kp_leave_group_response_init(kp_leave_group_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_leave_group_response_is_default(const kp_leave_group_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (m->members.n != 0) return false;
-    return true;
 }
 
 static int kp_leave_group_response_dec(kp_leave_group_response *m, kp_reader *r, int16_t v)

@@ -4,23 +4,14 @@
 static int kp_list_client_metrics_resources_response_client_metrics_resource_dec(kp_list_client_metrics_resources_response_client_metrics_resource *m, kp_reader *r, int16_t v);
 static int kp_list_client_metrics_resources_response_client_metrics_resource_enc(const kp_list_client_metrics_resources_response_client_metrics_resource *m, kp_writer *w, int16_t v);
 static size_t kp_list_client_metrics_resources_response_client_metrics_resource_sz(const kp_list_client_metrics_resources_response_client_metrics_resource *m, int16_t v);
-static inline bool kp_list_client_metrics_resources_response_client_metrics_resource_is_default(const kp_list_client_metrics_resources_response_client_metrics_resource *m);
 static int kp_list_client_metrics_resources_response_dec(kp_list_client_metrics_resources_response *m, kp_reader *r, int16_t v);
 static int kp_list_client_metrics_resources_response_enc(const kp_list_client_metrics_resources_response *m, kp_writer *w, int16_t v);
 static size_t kp_list_client_metrics_resources_response_sz(const kp_list_client_metrics_resources_response *m, int16_t v);
-static inline bool kp_list_client_metrics_resources_response_is_default(const kp_list_client_metrics_resources_response *m);
 
 void kp_list_client_metrics_resources_response_client_metrics_resource_init(kp_list_client_metrics_resources_response_client_metrics_resource *m)
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
-}
-
-static inline bool kp_list_client_metrics_resources_response_client_metrics_resource_is_default(const kp_list_client_metrics_resources_response_client_metrics_resource *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    return true;
 }
 
 static int kp_list_client_metrics_resources_response_client_metrics_resource_dec(kp_list_client_metrics_resources_response_client_metrics_resource *m, kp_reader *r, int16_t v)
@@ -77,15 +68,6 @@ static size_t kp_list_client_metrics_resources_response_client_metrics_resource_
 void kp_list_client_metrics_resources_response_init(kp_list_client_metrics_resources_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_list_client_metrics_resources_response_is_default(const kp_list_client_metrics_resources_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (m->client_metrics_resources.n != 0) return false;
-    return true;
 }
 
 static int kp_list_client_metrics_resources_response_dec(kp_list_client_metrics_resources_response *m, kp_reader *r, int16_t v)

@@ -4,11 +4,9 @@
 static int kp_list_groups_response_listed_group_dec(kp_list_groups_response_listed_group *m, kp_reader *r, int16_t v);
 static int kp_list_groups_response_listed_group_enc(const kp_list_groups_response_listed_group *m, kp_writer *w, int16_t v);
 static size_t kp_list_groups_response_listed_group_sz(const kp_list_groups_response_listed_group *m, int16_t v);
-static inline bool kp_list_groups_response_listed_group_is_default(const kp_list_groups_response_listed_group *m);
 static int kp_list_groups_response_dec(kp_list_groups_response *m, kp_reader *r, int16_t v);
 static int kp_list_groups_response_enc(const kp_list_groups_response *m, kp_writer *w, int16_t v);
 static size_t kp_list_groups_response_sz(const kp_list_groups_response *m, int16_t v);
-static inline bool kp_list_groups_response_is_default(const kp_list_groups_response *m);
 
 void kp_list_groups_response_listed_group_init(kp_list_groups_response_listed_group *m)
 {
@@ -17,16 +15,6 @@ void kp_list_groups_response_listed_group_init(kp_list_groups_response_listed_gr
     m->protocol_type = kp_str_c("");
     m->group_state = kp_str_c("");
     m->group_type = kp_str_c("");
-}
-
-static inline bool kp_list_groups_response_listed_group_is_default(const kp_list_groups_response_listed_group *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->group_id, "")) return false;
-    if (!kp_str_eq_c(m->protocol_type, "")) return false;
-    if (!kp_str_eq_c(m->group_state, "")) return false;
-    if (!kp_str_eq_c(m->group_type, "")) return false;
-    return true;
 }
 
 static int kp_list_groups_response_listed_group_dec(kp_list_groups_response_listed_group *m, kp_reader *r, int16_t v)
@@ -110,15 +98,6 @@ static size_t kp_list_groups_response_listed_group_sz(const kp_list_groups_respo
 void kp_list_groups_response_init(kp_list_groups_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_list_groups_response_is_default(const kp_list_groups_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (m->groups.n != 0) return false;
-    return true;
 }
 
 static int kp_list_groups_response_dec(kp_list_groups_response *m, kp_reader *r, int16_t v)

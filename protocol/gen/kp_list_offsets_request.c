@@ -4,31 +4,18 @@
 static int kp_list_offsets_request_list_offsets_partition_dec(kp_list_offsets_request_list_offsets_partition *m, kp_reader *r, int16_t v);
 static int kp_list_offsets_request_list_offsets_partition_enc(const kp_list_offsets_request_list_offsets_partition *m, kp_writer *w, int16_t v);
 static size_t kp_list_offsets_request_list_offsets_partition_sz(const kp_list_offsets_request_list_offsets_partition *m, int16_t v);
-static inline bool kp_list_offsets_request_list_offsets_partition_is_default(const kp_list_offsets_request_list_offsets_partition *m);
 static int kp_list_offsets_request_list_offsets_topic_dec(kp_list_offsets_request_list_offsets_topic *m, kp_reader *r, int16_t v);
 static int kp_list_offsets_request_list_offsets_topic_enc(const kp_list_offsets_request_list_offsets_topic *m, kp_writer *w, int16_t v);
 static size_t kp_list_offsets_request_list_offsets_topic_sz(const kp_list_offsets_request_list_offsets_topic *m, int16_t v);
-static inline bool kp_list_offsets_request_list_offsets_topic_is_default(const kp_list_offsets_request_list_offsets_topic *m);
 static int kp_list_offsets_request_dec(kp_list_offsets_request *m, kp_reader *r, int16_t v);
 static int kp_list_offsets_request_enc(const kp_list_offsets_request *m, kp_writer *w, int16_t v);
 static size_t kp_list_offsets_request_sz(const kp_list_offsets_request *m, int16_t v);
-static inline bool kp_list_offsets_request_is_default(const kp_list_offsets_request *m);
 
 void kp_list_offsets_request_list_offsets_partition_init(kp_list_offsets_request_list_offsets_partition *m)
 {
     memset(m, 0, sizeof *m);
     m->current_leader_epoch = -1;
     m->max_num_offsets = 1;
-}
-
-static inline bool kp_list_offsets_request_list_offsets_partition_is_default(const kp_list_offsets_request_list_offsets_partition *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->current_leader_epoch != -1) return false;
-    if (m->timestamp != 0) return false;
-    if (m->max_num_offsets != 1) return false;
-    return true;
 }
 
 static int kp_list_offsets_request_list_offsets_partition_dec(kp_list_offsets_request_list_offsets_partition *m, kp_reader *r, int16_t v)
@@ -117,14 +104,6 @@ void kp_list_offsets_request_list_offsets_topic_init(kp_list_offsets_request_lis
     m->name = kp_str_c("");
 }
 
-static inline bool kp_list_offsets_request_list_offsets_topic_is_default(const kp_list_offsets_request_list_offsets_topic *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_list_offsets_request_list_offsets_topic_dec(kp_list_offsets_request_list_offsets_topic *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 6;
@@ -204,15 +183,6 @@ static size_t kp_list_offsets_request_list_offsets_topic_sz(const kp_list_offset
 void kp_list_offsets_request_init(kp_list_offsets_request *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_list_offsets_request_is_default(const kp_list_offsets_request *m)
-{
-    (void)m;
-    if (m->replica_id != 0) return false;
-    if (m->isolation_level != 0) return false;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_list_offsets_request_dec(kp_list_offsets_request *m, kp_reader *r, int16_t v)

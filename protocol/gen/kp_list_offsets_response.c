@@ -4,15 +4,12 @@
 static int kp_list_offsets_response_list_offsets_partition_response_dec(kp_list_offsets_response_list_offsets_partition_response *m, kp_reader *r, int16_t v);
 static int kp_list_offsets_response_list_offsets_partition_response_enc(const kp_list_offsets_response_list_offsets_partition_response *m, kp_writer *w, int16_t v);
 static size_t kp_list_offsets_response_list_offsets_partition_response_sz(const kp_list_offsets_response_list_offsets_partition_response *m, int16_t v);
-static inline bool kp_list_offsets_response_list_offsets_partition_response_is_default(const kp_list_offsets_response_list_offsets_partition_response *m);
 static int kp_list_offsets_response_list_offsets_topic_response_dec(kp_list_offsets_response_list_offsets_topic_response *m, kp_reader *r, int16_t v);
 static int kp_list_offsets_response_list_offsets_topic_response_enc(const kp_list_offsets_response_list_offsets_topic_response *m, kp_writer *w, int16_t v);
 static size_t kp_list_offsets_response_list_offsets_topic_response_sz(const kp_list_offsets_response_list_offsets_topic_response *m, int16_t v);
-static inline bool kp_list_offsets_response_list_offsets_topic_response_is_default(const kp_list_offsets_response_list_offsets_topic_response *m);
 static int kp_list_offsets_response_dec(kp_list_offsets_response *m, kp_reader *r, int16_t v);
 static int kp_list_offsets_response_enc(const kp_list_offsets_response *m, kp_writer *w, int16_t v);
 static size_t kp_list_offsets_response_sz(const kp_list_offsets_response *m, int16_t v);
-static inline bool kp_list_offsets_response_is_default(const kp_list_offsets_response *m);
 
 void kp_list_offsets_response_list_offsets_partition_response_init(kp_list_offsets_response_list_offsets_partition_response *m)
 {
@@ -20,18 +17,6 @@ void kp_list_offsets_response_list_offsets_partition_response_init(kp_list_offse
     m->timestamp = INT64_C(-1);
     m->offset = INT64_C(-1);
     m->leader_epoch = -1;
-}
-
-static inline bool kp_list_offsets_response_list_offsets_partition_response_is_default(const kp_list_offsets_response_list_offsets_partition_response *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->error_code != 0) return false;
-    if (m->old_style_offsets.n != 0) return false;
-    if (m->timestamp != INT64_C(-1)) return false;
-    if (m->offset != INT64_C(-1)) return false;
-    if (m->leader_epoch != -1) return false;
-    return true;
 }
 
 static int kp_list_offsets_response_list_offsets_partition_response_dec(kp_list_offsets_response_list_offsets_partition_response *m, kp_reader *r, int16_t v)
@@ -160,14 +145,6 @@ void kp_list_offsets_response_list_offsets_topic_response_init(kp_list_offsets_r
     m->name = kp_str_c("");
 }
 
-static inline bool kp_list_offsets_response_list_offsets_topic_response_is_default(const kp_list_offsets_response_list_offsets_topic_response *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_list_offsets_response_list_offsets_topic_response_dec(kp_list_offsets_response_list_offsets_topic_response *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 6;
@@ -247,14 +224,6 @@ static size_t kp_list_offsets_response_list_offsets_topic_response_sz(const kp_l
 void kp_list_offsets_response_init(kp_list_offsets_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_list_offsets_response_is_default(const kp_list_offsets_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_list_offsets_response_dec(kp_list_offsets_response *m, kp_reader *r, int16_t v)

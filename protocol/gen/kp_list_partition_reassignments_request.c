@@ -4,24 +4,14 @@
 static int kp_list_partition_reassignments_request_list_partition_reassignments_topics_dec(kp_list_partition_reassignments_request_list_partition_reassignments_topics *m, kp_reader *r, int16_t v);
 static int kp_list_partition_reassignments_request_list_partition_reassignments_topics_enc(const kp_list_partition_reassignments_request_list_partition_reassignments_topics *m, kp_writer *w, int16_t v);
 static size_t kp_list_partition_reassignments_request_list_partition_reassignments_topics_sz(const kp_list_partition_reassignments_request_list_partition_reassignments_topics *m, int16_t v);
-static inline bool kp_list_partition_reassignments_request_list_partition_reassignments_topics_is_default(const kp_list_partition_reassignments_request_list_partition_reassignments_topics *m);
 static int kp_list_partition_reassignments_request_dec(kp_list_partition_reassignments_request *m, kp_reader *r, int16_t v);
 static int kp_list_partition_reassignments_request_enc(const kp_list_partition_reassignments_request *m, kp_writer *w, int16_t v);
 static size_t kp_list_partition_reassignments_request_sz(const kp_list_partition_reassignments_request *m, int16_t v);
-static inline bool kp_list_partition_reassignments_request_is_default(const kp_list_partition_reassignments_request *m);
 
 void kp_list_partition_reassignments_request_list_partition_reassignments_topics_init(kp_list_partition_reassignments_request_list_partition_reassignments_topics *m)
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
-}
-
-static inline bool kp_list_partition_reassignments_request_list_partition_reassignments_topics_is_default(const kp_list_partition_reassignments_request_list_partition_reassignments_topics *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partition_indexes.n != 0) return false;
-    return true;
 }
 
 static int kp_list_partition_reassignments_request_list_partition_reassignments_topics_dec(kp_list_partition_reassignments_request_list_partition_reassignments_topics *m, kp_reader *r, int16_t v)
@@ -105,14 +95,6 @@ void kp_list_partition_reassignments_request_init(kp_list_partition_reassignment
     memset(m, 0, sizeof *m);
     m->timeout_ms = 60000;
     m->topics.n = -1;
-}
-
-static inline bool kp_list_partition_reassignments_request_is_default(const kp_list_partition_reassignments_request *m)
-{
-    (void)m;
-    if (m->timeout_ms != 60000) return false;
-    if (m->topics.n != -1) return false;
-    return true;
 }
 
 static int kp_list_partition_reassignments_request_dec(kp_list_partition_reassignments_request *m, kp_reader *r, int16_t v)

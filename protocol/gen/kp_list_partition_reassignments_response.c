@@ -4,29 +4,16 @@
 static int kp_list_partition_reassignments_response_ongoing_partition_reassignment_dec(kp_list_partition_reassignments_response_ongoing_partition_reassignment *m, kp_reader *r, int16_t v);
 static int kp_list_partition_reassignments_response_ongoing_partition_reassignment_enc(const kp_list_partition_reassignments_response_ongoing_partition_reassignment *m, kp_writer *w, int16_t v);
 static size_t kp_list_partition_reassignments_response_ongoing_partition_reassignment_sz(const kp_list_partition_reassignments_response_ongoing_partition_reassignment *m, int16_t v);
-static inline bool kp_list_partition_reassignments_response_ongoing_partition_reassignment_is_default(const kp_list_partition_reassignments_response_ongoing_partition_reassignment *m);
 static int kp_list_partition_reassignments_response_ongoing_topic_reassignment_dec(kp_list_partition_reassignments_response_ongoing_topic_reassignment *m, kp_reader *r, int16_t v);
 static int kp_list_partition_reassignments_response_ongoing_topic_reassignment_enc(const kp_list_partition_reassignments_response_ongoing_topic_reassignment *m, kp_writer *w, int16_t v);
 static size_t kp_list_partition_reassignments_response_ongoing_topic_reassignment_sz(const kp_list_partition_reassignments_response_ongoing_topic_reassignment *m, int16_t v);
-static inline bool kp_list_partition_reassignments_response_ongoing_topic_reassignment_is_default(const kp_list_partition_reassignments_response_ongoing_topic_reassignment *m);
 static int kp_list_partition_reassignments_response_dec(kp_list_partition_reassignments_response *m, kp_reader *r, int16_t v);
 static int kp_list_partition_reassignments_response_enc(const kp_list_partition_reassignments_response *m, kp_writer *w, int16_t v);
 static size_t kp_list_partition_reassignments_response_sz(const kp_list_partition_reassignments_response *m, int16_t v);
-static inline bool kp_list_partition_reassignments_response_is_default(const kp_list_partition_reassignments_response *m);
 
 void kp_list_partition_reassignments_response_ongoing_partition_reassignment_init(kp_list_partition_reassignments_response_ongoing_partition_reassignment *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_list_partition_reassignments_response_ongoing_partition_reassignment_is_default(const kp_list_partition_reassignments_response_ongoing_partition_reassignment *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->replicas.n != 0) return false;
-    if (m->adding_replicas.n != 0) return false;
-    if (m->removing_replicas.n != 0) return false;
-    return true;
 }
 
 static int kp_list_partition_reassignments_response_ongoing_partition_reassignment_dec(kp_list_partition_reassignments_response_ongoing_partition_reassignment *m, kp_reader *r, int16_t v)
@@ -161,14 +148,6 @@ void kp_list_partition_reassignments_response_ongoing_topic_reassignment_init(kp
     m->name = kp_str_c("");
 }
 
-static inline bool kp_list_partition_reassignments_response_ongoing_topic_reassignment_is_default(const kp_list_partition_reassignments_response_ongoing_topic_reassignment *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_list_partition_reassignments_response_ongoing_topic_reassignment_dec(kp_list_partition_reassignments_response_ongoing_topic_reassignment *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -249,16 +228,6 @@ void kp_list_partition_reassignments_response_init(kp_list_partition_reassignmen
 {
     memset(m, 0, sizeof *m);
     m->error_message = kp_str_c("");
-}
-
-static inline bool kp_list_partition_reassignments_response_is_default(const kp_list_partition_reassignments_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, "")) return false;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_list_partition_reassignments_response_dec(kp_list_partition_reassignments_response *m, kp_reader *r, int16_t v)

@@ -4,21 +4,11 @@
 static int kp_list_transactions_request_dec(kp_list_transactions_request *m, kp_reader *r, int16_t v);
 static int kp_list_transactions_request_enc(const kp_list_transactions_request *m, kp_writer *w, int16_t v);
 static size_t kp_list_transactions_request_sz(const kp_list_transactions_request *m, int16_t v);
-static inline bool kp_list_transactions_request_is_default(const kp_list_transactions_request *m);
 
 void kp_list_transactions_request_init(kp_list_transactions_request *m)
 {
     memset(m, 0, sizeof *m);
     m->duration_filter = INT64_C(-1);
-}
-
-static inline bool kp_list_transactions_request_is_default(const kp_list_transactions_request *m)
-{
-    (void)m;
-    if (m->state_filters.n != 0) return false;
-    if (m->producer_id_filters.n != 0) return false;
-    if (m->duration_filter != INT64_C(-1)) return false;
-    return true;
 }
 
 static int kp_list_transactions_request_dec(kp_list_transactions_request *m, kp_reader *r, int16_t v)

@@ -4,26 +4,15 @@
 static int kp_list_transactions_response_transaction_state_dec(kp_list_transactions_response_transaction_state *m, kp_reader *r, int16_t v);
 static int kp_list_transactions_response_transaction_state_enc(const kp_list_transactions_response_transaction_state *m, kp_writer *w, int16_t v);
 static size_t kp_list_transactions_response_transaction_state_sz(const kp_list_transactions_response_transaction_state *m, int16_t v);
-static inline bool kp_list_transactions_response_transaction_state_is_default(const kp_list_transactions_response_transaction_state *m);
 static int kp_list_transactions_response_dec(kp_list_transactions_response *m, kp_reader *r, int16_t v);
 static int kp_list_transactions_response_enc(const kp_list_transactions_response *m, kp_writer *w, int16_t v);
 static size_t kp_list_transactions_response_sz(const kp_list_transactions_response *m, int16_t v);
-static inline bool kp_list_transactions_response_is_default(const kp_list_transactions_response *m);
 
 void kp_list_transactions_response_transaction_state_init(kp_list_transactions_response_transaction_state *m)
 {
     memset(m, 0, sizeof *m);
     m->transactional_id = kp_str_c("");
     m->transaction_state = kp_str_c("");
-}
-
-static inline bool kp_list_transactions_response_transaction_state_is_default(const kp_list_transactions_response_transaction_state *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->transactional_id, "")) return false;
-    if (m->producer_id != 0) return false;
-    if (!kp_str_eq_c(m->transaction_state, "")) return false;
-    return true;
 }
 
 static int kp_list_transactions_response_transaction_state_dec(kp_list_transactions_response_transaction_state *m, kp_reader *r, int16_t v)
@@ -98,16 +87,6 @@ static size_t kp_list_transactions_response_transaction_state_sz(const kp_list_t
 void kp_list_transactions_response_init(kp_list_transactions_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_list_transactions_response_is_default(const kp_list_transactions_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (m->unknown_state_filters.n != 0) return false;
-    if (m->transaction_states.n != 0) return false;
-    return true;
 }
 
 static int kp_list_transactions_response_dec(kp_list_transactions_response *m, kp_reader *r, int16_t v)

@@ -4,24 +4,14 @@
 static int kp_metadata_request_metadata_request_topic_dec(kp_metadata_request_metadata_request_topic *m, kp_reader *r, int16_t v);
 static int kp_metadata_request_metadata_request_topic_enc(const kp_metadata_request_metadata_request_topic *m, kp_writer *w, int16_t v);
 static size_t kp_metadata_request_metadata_request_topic_sz(const kp_metadata_request_metadata_request_topic *m, int16_t v);
-static inline bool kp_metadata_request_metadata_request_topic_is_default(const kp_metadata_request_metadata_request_topic *m);
 static int kp_metadata_request_dec(kp_metadata_request *m, kp_reader *r, int16_t v);
 static int kp_metadata_request_enc(const kp_metadata_request *m, kp_writer *w, int16_t v);
 static size_t kp_metadata_request_sz(const kp_metadata_request *m, int16_t v);
-static inline bool kp_metadata_request_is_default(const kp_metadata_request *m);
 
 void kp_metadata_request_metadata_request_topic_init(kp_metadata_request_metadata_request_topic *m)
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
-}
-
-static inline bool kp_metadata_request_metadata_request_topic_is_default(const kp_metadata_request_metadata_request_topic *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    return true;
 }
 
 static int kp_metadata_request_metadata_request_topic_dec(kp_metadata_request_metadata_request_topic *m, kp_reader *r, int16_t v)
@@ -88,16 +78,6 @@ void kp_metadata_request_init(kp_metadata_request *m)
 {
     memset(m, 0, sizeof *m);
     m->allow_auto_topic_creation = true;
-}
-
-static inline bool kp_metadata_request_is_default(const kp_metadata_request *m)
-{
-    (void)m;
-    if (m->topics.n != 0) return false;
-    if (m->allow_auto_topic_creation != true) return false;
-    if (m->include_cluster_authorized_operations != false) return false;
-    if (m->include_topic_authorized_operations != false) return false;
-    return true;
 }
 
 static int kp_metadata_request_dec(kp_metadata_request *m, kp_reader *r, int16_t v)

@@ -4,35 +4,21 @@
 static int kp_metadata_response_metadata_response_broker_dec(kp_metadata_response_metadata_response_broker *m, kp_reader *r, int16_t v);
 static int kp_metadata_response_metadata_response_broker_enc(const kp_metadata_response_metadata_response_broker *m, kp_writer *w, int16_t v);
 static size_t kp_metadata_response_metadata_response_broker_sz(const kp_metadata_response_metadata_response_broker *m, int16_t v);
-static inline bool kp_metadata_response_metadata_response_broker_is_default(const kp_metadata_response_metadata_response_broker *m);
 static int kp_metadata_response_metadata_response_partition_dec(kp_metadata_response_metadata_response_partition *m, kp_reader *r, int16_t v);
 static int kp_metadata_response_metadata_response_partition_enc(const kp_metadata_response_metadata_response_partition *m, kp_writer *w, int16_t v);
 static size_t kp_metadata_response_metadata_response_partition_sz(const kp_metadata_response_metadata_response_partition *m, int16_t v);
-static inline bool kp_metadata_response_metadata_response_partition_is_default(const kp_metadata_response_metadata_response_partition *m);
 static int kp_metadata_response_metadata_response_topic_dec(kp_metadata_response_metadata_response_topic *m, kp_reader *r, int16_t v);
 static int kp_metadata_response_metadata_response_topic_enc(const kp_metadata_response_metadata_response_topic *m, kp_writer *w, int16_t v);
 static size_t kp_metadata_response_metadata_response_topic_sz(const kp_metadata_response_metadata_response_topic *m, int16_t v);
-static inline bool kp_metadata_response_metadata_response_topic_is_default(const kp_metadata_response_metadata_response_topic *m);
 static int kp_metadata_response_dec(kp_metadata_response *m, kp_reader *r, int16_t v);
 static int kp_metadata_response_enc(const kp_metadata_response *m, kp_writer *w, int16_t v);
 static size_t kp_metadata_response_sz(const kp_metadata_response *m, int16_t v);
-static inline bool kp_metadata_response_is_default(const kp_metadata_response *m);
 
 void kp_metadata_response_metadata_response_broker_init(kp_metadata_response_metadata_response_broker *m)
 {
     memset(m, 0, sizeof *m);
     m->host = kp_str_c("");
     m->rack = KP_STR_NULL;
-}
-
-static inline bool kp_metadata_response_metadata_response_broker_is_default(const kp_metadata_response_metadata_response_broker *m)
-{
-    (void)m;
-    if (m->node_id != 0) return false;
-    if (!kp_str_eq_c(m->host, "")) return false;
-    if (m->port != 0) return false;
-    if (!kp_str_eq_c(m->rack, NULL)) return false;
-    return true;
 }
 
 static int kp_metadata_response_metadata_response_broker_dec(kp_metadata_response_metadata_response_broker *m, kp_reader *r, int16_t v)
@@ -117,19 +103,6 @@ void kp_metadata_response_metadata_response_partition_init(kp_metadata_response_
 {
     memset(m, 0, sizeof *m);
     m->leader_epoch = -1;
-}
-
-static inline bool kp_metadata_response_metadata_response_partition_is_default(const kp_metadata_response_metadata_response_partition *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (m->partition_index != 0) return false;
-    if (m->leader_id != 0) return false;
-    if (m->leader_epoch != -1) return false;
-    if (m->replica_nodes.n != 0) return false;
-    if (m->isr_nodes.n != 0) return false;
-    if (m->offline_replicas.n != 0) return false;
-    return true;
 }
 
 static int kp_metadata_response_metadata_response_partition_dec(kp_metadata_response_metadata_response_partition *m, kp_reader *r, int16_t v)
@@ -292,18 +265,6 @@ void kp_metadata_response_metadata_response_topic_init(kp_metadata_response_meta
     m->topic_authorized_operations = INT32_MIN;
 }
 
-static inline bool kp_metadata_response_metadata_response_topic_is_default(const kp_metadata_response_metadata_response_topic *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->is_internal != false) return false;
-    if (m->partitions.n != 0) return false;
-    if (m->topic_authorized_operations != INT32_MIN) return false;
-    return true;
-}
-
 static int kp_metadata_response_metadata_response_topic_dec(kp_metadata_response_metadata_response_topic *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 9;
@@ -424,18 +385,6 @@ void kp_metadata_response_init(kp_metadata_response *m)
     m->cluster_id = KP_STR_NULL;
     m->controller_id = -1;
     m->cluster_authorized_operations = INT32_MIN;
-}
-
-static inline bool kp_metadata_response_is_default(const kp_metadata_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->brokers.n != 0) return false;
-    if (!kp_str_eq_c(m->cluster_id, NULL)) return false;
-    if (m->controller_id != -1) return false;
-    if (m->topics.n != 0) return false;
-    if (m->cluster_authorized_operations != INT32_MIN) return false;
-    return true;
 }
 
 static int kp_metadata_response_dec(kp_metadata_response *m, kp_reader *r, int16_t v)

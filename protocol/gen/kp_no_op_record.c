@@ -4,17 +4,10 @@
 static int kp_no_op_record_dec(kp_no_op_record *m, kp_reader *r, int16_t v);
 static int kp_no_op_record_enc(const kp_no_op_record *m, kp_writer *w, int16_t v);
 static size_t kp_no_op_record_sz(const kp_no_op_record *m, int16_t v);
-static inline bool kp_no_op_record_is_default(const kp_no_op_record *m);
 
 void kp_no_op_record_init(kp_no_op_record *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_no_op_record_is_default(const kp_no_op_record *m)
-{
-    (void)m;
-    return true;
 }
 
 static int kp_no_op_record_dec(kp_no_op_record *m, kp_reader *r, int16_t v)

@@ -4,22 +4,12 @@
 static int kp_offset_commit_key_dec(kp_offset_commit_key *m, kp_reader *r, int16_t v);
 static int kp_offset_commit_key_enc(const kp_offset_commit_key *m, kp_writer *w, int16_t v);
 static size_t kp_offset_commit_key_sz(const kp_offset_commit_key *m, int16_t v);
-static inline bool kp_offset_commit_key_is_default(const kp_offset_commit_key *m);
 
 void kp_offset_commit_key_init(kp_offset_commit_key *m)
 {
     memset(m, 0, sizeof *m);
     m->group = kp_str_c("");
     m->topic = kp_str_c("");
-}
-
-static inline bool kp_offset_commit_key_is_default(const kp_offset_commit_key *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->group, "")) return false;
-    if (!kp_str_eq_c(m->topic, "")) return false;
-    if (m->partition != 0) return false;
-    return true;
 }
 
 static int kp_offset_commit_key_dec(kp_offset_commit_key *m, kp_reader *r, int16_t v)

@@ -4,15 +4,12 @@
 static int kp_offset_commit_request_offset_commit_request_partition_dec(kp_offset_commit_request_offset_commit_request_partition *m, kp_reader *r, int16_t v);
 static int kp_offset_commit_request_offset_commit_request_partition_enc(const kp_offset_commit_request_offset_commit_request_partition *m, kp_writer *w, int16_t v);
 static size_t kp_offset_commit_request_offset_commit_request_partition_sz(const kp_offset_commit_request_offset_commit_request_partition *m, int16_t v);
-static inline bool kp_offset_commit_request_offset_commit_request_partition_is_default(const kp_offset_commit_request_offset_commit_request_partition *m);
 static int kp_offset_commit_request_offset_commit_request_topic_dec(kp_offset_commit_request_offset_commit_request_topic *m, kp_reader *r, int16_t v);
 static int kp_offset_commit_request_offset_commit_request_topic_enc(const kp_offset_commit_request_offset_commit_request_topic *m, kp_writer *w, int16_t v);
 static size_t kp_offset_commit_request_offset_commit_request_topic_sz(const kp_offset_commit_request_offset_commit_request_topic *m, int16_t v);
-static inline bool kp_offset_commit_request_offset_commit_request_topic_is_default(const kp_offset_commit_request_offset_commit_request_topic *m);
 static int kp_offset_commit_request_dec(kp_offset_commit_request *m, kp_reader *r, int16_t v);
 static int kp_offset_commit_request_enc(const kp_offset_commit_request *m, kp_writer *w, int16_t v);
 static size_t kp_offset_commit_request_sz(const kp_offset_commit_request *m, int16_t v);
-static inline bool kp_offset_commit_request_is_default(const kp_offset_commit_request *m);
 
 void kp_offset_commit_request_offset_commit_request_partition_init(kp_offset_commit_request_offset_commit_request_partition *m)
 {
@@ -20,17 +17,6 @@ void kp_offset_commit_request_offset_commit_request_partition_init(kp_offset_com
     m->committed_leader_epoch = -1;
     m->commit_timestamp = INT64_C(-1);
     m->committed_metadata = kp_str_c("");
-}
-
-static inline bool kp_offset_commit_request_offset_commit_request_partition_is_default(const kp_offset_commit_request_offset_commit_request_partition *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->committed_offset != 0) return false;
-    if (m->committed_leader_epoch != -1) return false;
-    if (m->commit_timestamp != INT64_C(-1)) return false;
-    if (!kp_str_eq_c(m->committed_metadata, "")) return false;
-    return true;
 }
 
 static int kp_offset_commit_request_offset_commit_request_partition_dec(kp_offset_commit_request_offset_commit_request_partition *m, kp_reader *r, int16_t v)
@@ -128,14 +114,6 @@ void kp_offset_commit_request_offset_commit_request_topic_init(kp_offset_commit_
     m->name = kp_str_c("");
 }
 
-static inline bool kp_offset_commit_request_offset_commit_request_topic_is_default(const kp_offset_commit_request_offset_commit_request_topic *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_offset_commit_request_offset_commit_request_topic_dec(kp_offset_commit_request_offset_commit_request_topic *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 8;
@@ -220,18 +198,6 @@ void kp_offset_commit_request_init(kp_offset_commit_request *m)
     m->member_id = kp_str_c("");
     m->group_instance_id = KP_STR_NULL;
     m->retention_time_ms = INT64_C(-1);
-}
-
-static inline bool kp_offset_commit_request_is_default(const kp_offset_commit_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->group_id, "")) return false;
-    if (m->generation_id_or_member_epoch != -1) return false;
-    if (!kp_str_eq_c(m->member_id, "")) return false;
-    if (!kp_str_eq_c(m->group_instance_id, NULL)) return false;
-    if (m->retention_time_ms != INT64_C(-1)) return false;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_offset_commit_request_dec(kp_offset_commit_request *m, kp_reader *r, int16_t v)

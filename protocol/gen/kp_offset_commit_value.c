@@ -4,7 +4,6 @@
 static int kp_offset_commit_value_dec(kp_offset_commit_value *m, kp_reader *r, int16_t v);
 static int kp_offset_commit_value_enc(const kp_offset_commit_value *m, kp_writer *w, int16_t v);
 static size_t kp_offset_commit_value_sz(const kp_offset_commit_value *m, int16_t v);
-static inline bool kp_offset_commit_value_is_default(const kp_offset_commit_value *m);
 
 void kp_offset_commit_value_init(kp_offset_commit_value *m)
 {
@@ -12,17 +11,6 @@ void kp_offset_commit_value_init(kp_offset_commit_value *m)
     m->leader_epoch = -1;
     m->metadata = kp_str_c("");
     m->expire_timestamp = INT64_C(-1);
-}
-
-static inline bool kp_offset_commit_value_is_default(const kp_offset_commit_value *m)
-{
-    (void)m;
-    if (m->offset != 0) return false;
-    if (m->leader_epoch != -1) return false;
-    if (!kp_str_eq_c(m->metadata, "")) return false;
-    if (m->commit_timestamp != 0) return false;
-    if (m->expire_timestamp != INT64_C(-1)) return false;
-    return true;
 }
 
 static int kp_offset_commit_value_dec(kp_offset_commit_value *m, kp_reader *r, int16_t v)

@@ -4,26 +4,16 @@
 static int kp_offset_delete_request_offset_delete_request_partition_dec(kp_offset_delete_request_offset_delete_request_partition *m, kp_reader *r, int16_t v);
 static int kp_offset_delete_request_offset_delete_request_partition_enc(const kp_offset_delete_request_offset_delete_request_partition *m, kp_writer *w, int16_t v);
 static size_t kp_offset_delete_request_offset_delete_request_partition_sz(const kp_offset_delete_request_offset_delete_request_partition *m, int16_t v);
-static inline bool kp_offset_delete_request_offset_delete_request_partition_is_default(const kp_offset_delete_request_offset_delete_request_partition *m);
 static int kp_offset_delete_request_offset_delete_request_topic_dec(kp_offset_delete_request_offset_delete_request_topic *m, kp_reader *r, int16_t v);
 static int kp_offset_delete_request_offset_delete_request_topic_enc(const kp_offset_delete_request_offset_delete_request_topic *m, kp_writer *w, int16_t v);
 static size_t kp_offset_delete_request_offset_delete_request_topic_sz(const kp_offset_delete_request_offset_delete_request_topic *m, int16_t v);
-static inline bool kp_offset_delete_request_offset_delete_request_topic_is_default(const kp_offset_delete_request_offset_delete_request_topic *m);
 static int kp_offset_delete_request_dec(kp_offset_delete_request *m, kp_reader *r, int16_t v);
 static int kp_offset_delete_request_enc(const kp_offset_delete_request *m, kp_writer *w, int16_t v);
 static size_t kp_offset_delete_request_sz(const kp_offset_delete_request *m, int16_t v);
-static inline bool kp_offset_delete_request_is_default(const kp_offset_delete_request *m);
 
 void kp_offset_delete_request_offset_delete_request_partition_init(kp_offset_delete_request_offset_delete_request_partition *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_offset_delete_request_offset_delete_request_partition_is_default(const kp_offset_delete_request_offset_delete_request_partition *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    return true;
 }
 
 static int kp_offset_delete_request_offset_delete_request_partition_dec(kp_offset_delete_request_offset_delete_request_partition *m, kp_reader *r, int16_t v)
@@ -81,14 +71,6 @@ void kp_offset_delete_request_offset_delete_request_topic_init(kp_offset_delete_
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
-}
-
-static inline bool kp_offset_delete_request_offset_delete_request_topic_is_default(const kp_offset_delete_request_offset_delete_request_topic *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_offset_delete_request_offset_delete_request_topic_dec(kp_offset_delete_request_offset_delete_request_topic *m, kp_reader *r, int16_t v)
@@ -171,14 +153,6 @@ void kp_offset_delete_request_init(kp_offset_delete_request *m)
 {
     memset(m, 0, sizeof *m);
     m->group_id = kp_str_c("");
-}
-
-static inline bool kp_offset_delete_request_is_default(const kp_offset_delete_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->group_id, "")) return false;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_offset_delete_request_dec(kp_offset_delete_request *m, kp_reader *r, int16_t v)

@@ -4,27 +4,16 @@
 static int kp_offset_delete_response_offset_delete_response_partition_dec(kp_offset_delete_response_offset_delete_response_partition *m, kp_reader *r, int16_t v);
 static int kp_offset_delete_response_offset_delete_response_partition_enc(const kp_offset_delete_response_offset_delete_response_partition *m, kp_writer *w, int16_t v);
 static size_t kp_offset_delete_response_offset_delete_response_partition_sz(const kp_offset_delete_response_offset_delete_response_partition *m, int16_t v);
-static inline bool kp_offset_delete_response_offset_delete_response_partition_is_default(const kp_offset_delete_response_offset_delete_response_partition *m);
 static int kp_offset_delete_response_offset_delete_response_topic_dec(kp_offset_delete_response_offset_delete_response_topic *m, kp_reader *r, int16_t v);
 static int kp_offset_delete_response_offset_delete_response_topic_enc(const kp_offset_delete_response_offset_delete_response_topic *m, kp_writer *w, int16_t v);
 static size_t kp_offset_delete_response_offset_delete_response_topic_sz(const kp_offset_delete_response_offset_delete_response_topic *m, int16_t v);
-static inline bool kp_offset_delete_response_offset_delete_response_topic_is_default(const kp_offset_delete_response_offset_delete_response_topic *m);
 static int kp_offset_delete_response_dec(kp_offset_delete_response *m, kp_reader *r, int16_t v);
 static int kp_offset_delete_response_enc(const kp_offset_delete_response *m, kp_writer *w, int16_t v);
 static size_t kp_offset_delete_response_sz(const kp_offset_delete_response *m, int16_t v);
-static inline bool kp_offset_delete_response_is_default(const kp_offset_delete_response *m);
 
 void kp_offset_delete_response_offset_delete_response_partition_init(kp_offset_delete_response_offset_delete_response_partition *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_offset_delete_response_offset_delete_response_partition_is_default(const kp_offset_delete_response_offset_delete_response_partition *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->error_code != 0) return false;
-    return true;
 }
 
 static int kp_offset_delete_response_offset_delete_response_partition_dec(kp_offset_delete_response_offset_delete_response_partition *m, kp_reader *r, int16_t v)
@@ -91,14 +80,6 @@ void kp_offset_delete_response_offset_delete_response_topic_init(kp_offset_delet
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
-}
-
-static inline bool kp_offset_delete_response_offset_delete_response_topic_is_default(const kp_offset_delete_response_offset_delete_response_topic *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_offset_delete_response_offset_delete_response_topic_dec(kp_offset_delete_response_offset_delete_response_topic *m, kp_reader *r, int16_t v)
@@ -180,15 +161,6 @@ static size_t kp_offset_delete_response_offset_delete_response_topic_sz(const kp
 void kp_offset_delete_response_init(kp_offset_delete_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_offset_delete_response_is_default(const kp_offset_delete_response *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_offset_delete_response_dec(kp_offset_delete_response *m, kp_reader *r, int16_t v)

@@ -4,32 +4,20 @@
 static int kp_offset_fetch_request_offset_fetch_request_topic_dec(kp_offset_fetch_request_offset_fetch_request_topic *m, kp_reader *r, int16_t v);
 static int kp_offset_fetch_request_offset_fetch_request_topic_enc(const kp_offset_fetch_request_offset_fetch_request_topic *m, kp_writer *w, int16_t v);
 static size_t kp_offset_fetch_request_offset_fetch_request_topic_sz(const kp_offset_fetch_request_offset_fetch_request_topic *m, int16_t v);
-static inline bool kp_offset_fetch_request_offset_fetch_request_topic_is_default(const kp_offset_fetch_request_offset_fetch_request_topic *m);
 static int kp_offset_fetch_request_offset_fetch_request_topics_dec(kp_offset_fetch_request_offset_fetch_request_topics *m, kp_reader *r, int16_t v);
 static int kp_offset_fetch_request_offset_fetch_request_topics_enc(const kp_offset_fetch_request_offset_fetch_request_topics *m, kp_writer *w, int16_t v);
 static size_t kp_offset_fetch_request_offset_fetch_request_topics_sz(const kp_offset_fetch_request_offset_fetch_request_topics *m, int16_t v);
-static inline bool kp_offset_fetch_request_offset_fetch_request_topics_is_default(const kp_offset_fetch_request_offset_fetch_request_topics *m);
 static int kp_offset_fetch_request_offset_fetch_request_group_dec(kp_offset_fetch_request_offset_fetch_request_group *m, kp_reader *r, int16_t v);
 static int kp_offset_fetch_request_offset_fetch_request_group_enc(const kp_offset_fetch_request_offset_fetch_request_group *m, kp_writer *w, int16_t v);
 static size_t kp_offset_fetch_request_offset_fetch_request_group_sz(const kp_offset_fetch_request_offset_fetch_request_group *m, int16_t v);
-static inline bool kp_offset_fetch_request_offset_fetch_request_group_is_default(const kp_offset_fetch_request_offset_fetch_request_group *m);
 static int kp_offset_fetch_request_dec(kp_offset_fetch_request *m, kp_reader *r, int16_t v);
 static int kp_offset_fetch_request_enc(const kp_offset_fetch_request *m, kp_writer *w, int16_t v);
 static size_t kp_offset_fetch_request_sz(const kp_offset_fetch_request *m, int16_t v);
-static inline bool kp_offset_fetch_request_is_default(const kp_offset_fetch_request *m);
 
 void kp_offset_fetch_request_offset_fetch_request_topic_init(kp_offset_fetch_request_offset_fetch_request_topic *m)
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
-}
-
-static inline bool kp_offset_fetch_request_offset_fetch_request_topic_is_default(const kp_offset_fetch_request_offset_fetch_request_topic *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partition_indexes.n != 0) return false;
-    return true;
 }
 
 static int kp_offset_fetch_request_offset_fetch_request_topic_dec(kp_offset_fetch_request_offset_fetch_request_topic *m, kp_reader *r, int16_t v)
@@ -118,14 +106,6 @@ void kp_offset_fetch_request_offset_fetch_request_topics_init(kp_offset_fetch_re
     m->name = kp_str_c("");
 }
 
-static inline bool kp_offset_fetch_request_offset_fetch_request_topics_is_default(const kp_offset_fetch_request_offset_fetch_request_topics *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partition_indexes.n != 0) return false;
-    return true;
-}
-
 static int kp_offset_fetch_request_offset_fetch_request_topics_dec(kp_offset_fetch_request_offset_fetch_request_topics *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 6;
@@ -212,16 +192,6 @@ void kp_offset_fetch_request_offset_fetch_request_group_init(kp_offset_fetch_req
     m->group_id = kp_str_c("");
     m->member_id = KP_STR_NULL;
     m->member_epoch = -1;
-}
-
-static inline bool kp_offset_fetch_request_offset_fetch_request_group_is_default(const kp_offset_fetch_request_offset_fetch_request_group *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->group_id, "")) return false;
-    if (!kp_str_eq_c(m->member_id, NULL)) return false;
-    if (m->member_epoch != -1) return false;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_offset_fetch_request_offset_fetch_request_group_dec(kp_offset_fetch_request_offset_fetch_request_group *m, kp_reader *r, int16_t v)
@@ -324,16 +294,6 @@ void kp_offset_fetch_request_init(kp_offset_fetch_request *m)
 {
     memset(m, 0, sizeof *m);
     m->group_id = kp_str_c("");
-}
-
-static inline bool kp_offset_fetch_request_is_default(const kp_offset_fetch_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->group_id, "")) return false;
-    if (m->topics.n != 0) return false;
-    if (m->groups.n != 0) return false;
-    if (m->require_stable != false) return false;
-    return true;
 }
 
 static int kp_offset_fetch_request_dec(kp_offset_fetch_request *m, kp_reader *r, int16_t v)

@@ -4,44 +4,27 @@
 static int kp_offset_fetch_response_offset_fetch_response_partition_dec(kp_offset_fetch_response_offset_fetch_response_partition *m, kp_reader *r, int16_t v);
 static int kp_offset_fetch_response_offset_fetch_response_partition_enc(const kp_offset_fetch_response_offset_fetch_response_partition *m, kp_writer *w, int16_t v);
 static size_t kp_offset_fetch_response_offset_fetch_response_partition_sz(const kp_offset_fetch_response_offset_fetch_response_partition *m, int16_t v);
-static inline bool kp_offset_fetch_response_offset_fetch_response_partition_is_default(const kp_offset_fetch_response_offset_fetch_response_partition *m);
 static int kp_offset_fetch_response_offset_fetch_response_topic_dec(kp_offset_fetch_response_offset_fetch_response_topic *m, kp_reader *r, int16_t v);
 static int kp_offset_fetch_response_offset_fetch_response_topic_enc(const kp_offset_fetch_response_offset_fetch_response_topic *m, kp_writer *w, int16_t v);
 static size_t kp_offset_fetch_response_offset_fetch_response_topic_sz(const kp_offset_fetch_response_offset_fetch_response_topic *m, int16_t v);
-static inline bool kp_offset_fetch_response_offset_fetch_response_topic_is_default(const kp_offset_fetch_response_offset_fetch_response_topic *m);
 static int kp_offset_fetch_response_offset_fetch_response_partitions_dec(kp_offset_fetch_response_offset_fetch_response_partitions *m, kp_reader *r, int16_t v);
 static int kp_offset_fetch_response_offset_fetch_response_partitions_enc(const kp_offset_fetch_response_offset_fetch_response_partitions *m, kp_writer *w, int16_t v);
 static size_t kp_offset_fetch_response_offset_fetch_response_partitions_sz(const kp_offset_fetch_response_offset_fetch_response_partitions *m, int16_t v);
-static inline bool kp_offset_fetch_response_offset_fetch_response_partitions_is_default(const kp_offset_fetch_response_offset_fetch_response_partitions *m);
 static int kp_offset_fetch_response_offset_fetch_response_topics_dec(kp_offset_fetch_response_offset_fetch_response_topics *m, kp_reader *r, int16_t v);
 static int kp_offset_fetch_response_offset_fetch_response_topics_enc(const kp_offset_fetch_response_offset_fetch_response_topics *m, kp_writer *w, int16_t v);
 static size_t kp_offset_fetch_response_offset_fetch_response_topics_sz(const kp_offset_fetch_response_offset_fetch_response_topics *m, int16_t v);
-static inline bool kp_offset_fetch_response_offset_fetch_response_topics_is_default(const kp_offset_fetch_response_offset_fetch_response_topics *m);
 static int kp_offset_fetch_response_offset_fetch_response_group_dec(kp_offset_fetch_response_offset_fetch_response_group *m, kp_reader *r, int16_t v);
 static int kp_offset_fetch_response_offset_fetch_response_group_enc(const kp_offset_fetch_response_offset_fetch_response_group *m, kp_writer *w, int16_t v);
 static size_t kp_offset_fetch_response_offset_fetch_response_group_sz(const kp_offset_fetch_response_offset_fetch_response_group *m, int16_t v);
-static inline bool kp_offset_fetch_response_offset_fetch_response_group_is_default(const kp_offset_fetch_response_offset_fetch_response_group *m);
 static int kp_offset_fetch_response_dec(kp_offset_fetch_response *m, kp_reader *r, int16_t v);
 static int kp_offset_fetch_response_enc(const kp_offset_fetch_response *m, kp_writer *w, int16_t v);
 static size_t kp_offset_fetch_response_sz(const kp_offset_fetch_response *m, int16_t v);
-static inline bool kp_offset_fetch_response_is_default(const kp_offset_fetch_response *m);
 
 void kp_offset_fetch_response_offset_fetch_response_partition_init(kp_offset_fetch_response_offset_fetch_response_partition *m)
 {
     memset(m, 0, sizeof *m);
     m->committed_leader_epoch = -1;
     m->metadata = kp_str_c("");
-}
-
-static inline bool kp_offset_fetch_response_offset_fetch_response_partition_is_default(const kp_offset_fetch_response_offset_fetch_response_partition *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->committed_offset != 0) return false;
-    if (m->committed_leader_epoch != -1) return false;
-    if (!kp_str_eq_c(m->metadata, "")) return false;
-    if (m->error_code != 0) return false;
-    return true;
 }
 
 static int kp_offset_fetch_response_offset_fetch_response_partition_dec(kp_offset_fetch_response_offset_fetch_response_partition *m, kp_reader *r, int16_t v)
@@ -145,14 +128,6 @@ void kp_offset_fetch_response_offset_fetch_response_topic_init(kp_offset_fetch_r
     m->name = kp_str_c("");
 }
 
-static inline bool kp_offset_fetch_response_offset_fetch_response_topic_is_default(const kp_offset_fetch_response_offset_fetch_response_topic *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_offset_fetch_response_offset_fetch_response_topic_dec(kp_offset_fetch_response_offset_fetch_response_topic *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 6;
@@ -236,17 +211,6 @@ void kp_offset_fetch_response_offset_fetch_response_partitions_init(kp_offset_fe
     memset(m, 0, sizeof *m);
     m->committed_leader_epoch = -1;
     m->metadata = kp_str_c("");
-}
-
-static inline bool kp_offset_fetch_response_offset_fetch_response_partitions_is_default(const kp_offset_fetch_response_offset_fetch_response_partitions *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->committed_offset != 0) return false;
-    if (m->committed_leader_epoch != -1) return false;
-    if (!kp_str_eq_c(m->metadata, "")) return false;
-    if (m->error_code != 0) return false;
-    return true;
 }
 
 static int kp_offset_fetch_response_offset_fetch_response_partitions_dec(kp_offset_fetch_response_offset_fetch_response_partitions *m, kp_reader *r, int16_t v)
@@ -350,14 +314,6 @@ void kp_offset_fetch_response_offset_fetch_response_topics_init(kp_offset_fetch_
     m->name = kp_str_c("");
 }
 
-static inline bool kp_offset_fetch_response_offset_fetch_response_topics_is_default(const kp_offset_fetch_response_offset_fetch_response_topics *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_offset_fetch_response_offset_fetch_response_topics_dec(kp_offset_fetch_response_offset_fetch_response_topics *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 6;
@@ -440,15 +396,6 @@ void kp_offset_fetch_response_offset_fetch_response_group_init(kp_offset_fetch_r
 {
     memset(m, 0, sizeof *m);
     m->group_id = kp_str_c("");
-}
-
-static inline bool kp_offset_fetch_response_offset_fetch_response_group_is_default(const kp_offset_fetch_response_offset_fetch_response_group *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->group_id, "")) return false;
-    if (m->topics.n != 0) return false;
-    if (m->error_code != 0) return false;
-    return true;
 }
 
 static int kp_offset_fetch_response_offset_fetch_response_group_dec(kp_offset_fetch_response_offset_fetch_response_group *m, kp_reader *r, int16_t v)
@@ -543,16 +490,6 @@ static size_t kp_offset_fetch_response_offset_fetch_response_group_sz(const kp_o
 void kp_offset_fetch_response_init(kp_offset_fetch_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_offset_fetch_response_is_default(const kp_offset_fetch_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->topics.n != 0) return false;
-    if (m->error_code != 0) return false;
-    if (m->groups.n != 0) return false;
-    return true;
 }
 
 static int kp_offset_fetch_response_dec(kp_offset_fetch_response *m, kp_reader *r, int16_t v)

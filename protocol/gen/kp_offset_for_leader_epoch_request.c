@@ -4,29 +4,17 @@
 static int kp_offset_for_leader_epoch_request_offset_for_leader_partition_dec(kp_offset_for_leader_epoch_request_offset_for_leader_partition *m, kp_reader *r, int16_t v);
 static int kp_offset_for_leader_epoch_request_offset_for_leader_partition_enc(const kp_offset_for_leader_epoch_request_offset_for_leader_partition *m, kp_writer *w, int16_t v);
 static size_t kp_offset_for_leader_epoch_request_offset_for_leader_partition_sz(const kp_offset_for_leader_epoch_request_offset_for_leader_partition *m, int16_t v);
-static inline bool kp_offset_for_leader_epoch_request_offset_for_leader_partition_is_default(const kp_offset_for_leader_epoch_request_offset_for_leader_partition *m);
 static int kp_offset_for_leader_epoch_request_offset_for_leader_topic_dec(kp_offset_for_leader_epoch_request_offset_for_leader_topic *m, kp_reader *r, int16_t v);
 static int kp_offset_for_leader_epoch_request_offset_for_leader_topic_enc(const kp_offset_for_leader_epoch_request_offset_for_leader_topic *m, kp_writer *w, int16_t v);
 static size_t kp_offset_for_leader_epoch_request_offset_for_leader_topic_sz(const kp_offset_for_leader_epoch_request_offset_for_leader_topic *m, int16_t v);
-static inline bool kp_offset_for_leader_epoch_request_offset_for_leader_topic_is_default(const kp_offset_for_leader_epoch_request_offset_for_leader_topic *m);
 static int kp_offset_for_leader_epoch_request_dec(kp_offset_for_leader_epoch_request *m, kp_reader *r, int16_t v);
 static int kp_offset_for_leader_epoch_request_enc(const kp_offset_for_leader_epoch_request *m, kp_writer *w, int16_t v);
 static size_t kp_offset_for_leader_epoch_request_sz(const kp_offset_for_leader_epoch_request *m, int16_t v);
-static inline bool kp_offset_for_leader_epoch_request_is_default(const kp_offset_for_leader_epoch_request *m);
 
 void kp_offset_for_leader_epoch_request_offset_for_leader_partition_init(kp_offset_for_leader_epoch_request_offset_for_leader_partition *m)
 {
     memset(m, 0, sizeof *m);
     m->current_leader_epoch = -1;
-}
-
-static inline bool kp_offset_for_leader_epoch_request_offset_for_leader_partition_is_default(const kp_offset_for_leader_epoch_request_offset_for_leader_partition *m)
-{
-    (void)m;
-    if (m->partition != 0) return false;
-    if (m->current_leader_epoch != -1) return false;
-    if (m->leader_epoch != 0) return false;
-    return true;
 }
 
 static int kp_offset_for_leader_epoch_request_offset_for_leader_partition_dec(kp_offset_for_leader_epoch_request_offset_for_leader_partition *m, kp_reader *r, int16_t v)
@@ -102,14 +90,6 @@ void kp_offset_for_leader_epoch_request_offset_for_leader_topic_init(kp_offset_f
 {
     memset(m, 0, sizeof *m);
     m->topic = kp_str_c("");
-}
-
-static inline bool kp_offset_for_leader_epoch_request_offset_for_leader_topic_is_default(const kp_offset_for_leader_epoch_request_offset_for_leader_topic *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_offset_for_leader_epoch_request_offset_for_leader_topic_dec(kp_offset_for_leader_epoch_request_offset_for_leader_topic *m, kp_reader *r, int16_t v)
@@ -192,14 +172,6 @@ void kp_offset_for_leader_epoch_request_init(kp_offset_for_leader_epoch_request 
 {
     memset(m, 0, sizeof *m);
     m->replica_id = -2;
-}
-
-static inline bool kp_offset_for_leader_epoch_request_is_default(const kp_offset_for_leader_epoch_request *m)
-{
-    (void)m;
-    if (m->replica_id != -2) return false;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_offset_for_leader_epoch_request_dec(kp_offset_for_leader_epoch_request *m, kp_reader *r, int16_t v)

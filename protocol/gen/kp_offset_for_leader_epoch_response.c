@@ -4,31 +4,18 @@
 static int kp_offset_for_leader_epoch_response_epoch_end_offset_dec(kp_offset_for_leader_epoch_response_epoch_end_offset *m, kp_reader *r, int16_t v);
 static int kp_offset_for_leader_epoch_response_epoch_end_offset_enc(const kp_offset_for_leader_epoch_response_epoch_end_offset *m, kp_writer *w, int16_t v);
 static size_t kp_offset_for_leader_epoch_response_epoch_end_offset_sz(const kp_offset_for_leader_epoch_response_epoch_end_offset *m, int16_t v);
-static inline bool kp_offset_for_leader_epoch_response_epoch_end_offset_is_default(const kp_offset_for_leader_epoch_response_epoch_end_offset *m);
 static int kp_offset_for_leader_epoch_response_offset_for_leader_topic_result_dec(kp_offset_for_leader_epoch_response_offset_for_leader_topic_result *m, kp_reader *r, int16_t v);
 static int kp_offset_for_leader_epoch_response_offset_for_leader_topic_result_enc(const kp_offset_for_leader_epoch_response_offset_for_leader_topic_result *m, kp_writer *w, int16_t v);
 static size_t kp_offset_for_leader_epoch_response_offset_for_leader_topic_result_sz(const kp_offset_for_leader_epoch_response_offset_for_leader_topic_result *m, int16_t v);
-static inline bool kp_offset_for_leader_epoch_response_offset_for_leader_topic_result_is_default(const kp_offset_for_leader_epoch_response_offset_for_leader_topic_result *m);
 static int kp_offset_for_leader_epoch_response_dec(kp_offset_for_leader_epoch_response *m, kp_reader *r, int16_t v);
 static int kp_offset_for_leader_epoch_response_enc(const kp_offset_for_leader_epoch_response *m, kp_writer *w, int16_t v);
 static size_t kp_offset_for_leader_epoch_response_sz(const kp_offset_for_leader_epoch_response *m, int16_t v);
-static inline bool kp_offset_for_leader_epoch_response_is_default(const kp_offset_for_leader_epoch_response *m);
 
 void kp_offset_for_leader_epoch_response_epoch_end_offset_init(kp_offset_for_leader_epoch_response_epoch_end_offset *m)
 {
     memset(m, 0, sizeof *m);
     m->leader_epoch = -1;
     m->end_offset = INT64_C(-1);
-}
-
-static inline bool kp_offset_for_leader_epoch_response_epoch_end_offset_is_default(const kp_offset_for_leader_epoch_response_epoch_end_offset *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (m->partition != 0) return false;
-    if (m->leader_epoch != -1) return false;
-    if (m->end_offset != INT64_C(-1)) return false;
-    return true;
 }
 
 static int kp_offset_for_leader_epoch_response_epoch_end_offset_dec(kp_offset_for_leader_epoch_response_epoch_end_offset *m, kp_reader *r, int16_t v)
@@ -115,14 +102,6 @@ void kp_offset_for_leader_epoch_response_offset_for_leader_topic_result_init(kp_
     m->topic = kp_str_c("");
 }
 
-static inline bool kp_offset_for_leader_epoch_response_offset_for_leader_topic_result_is_default(const kp_offset_for_leader_epoch_response_offset_for_leader_topic_result *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_offset_for_leader_epoch_response_offset_for_leader_topic_result_dec(kp_offset_for_leader_epoch_response_offset_for_leader_topic_result *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 4;
@@ -202,14 +181,6 @@ static size_t kp_offset_for_leader_epoch_response_offset_for_leader_topic_result
 void kp_offset_for_leader_epoch_response_init(kp_offset_for_leader_epoch_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_offset_for_leader_epoch_response_is_default(const kp_offset_for_leader_epoch_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_offset_for_leader_epoch_response_dec(kp_offset_for_leader_epoch_response *m, kp_reader *r, int16_t v)

@@ -4,7 +4,6 @@
 static int kp_partition_change_record_dec(kp_partition_change_record *m, kp_reader *r, int16_t v);
 static int kp_partition_change_record_enc(const kp_partition_change_record *m, kp_writer *w, int16_t v);
 static size_t kp_partition_change_record_sz(const kp_partition_change_record *m, int16_t v);
-static inline bool kp_partition_change_record_is_default(const kp_partition_change_record *m);
 
 void kp_partition_change_record_init(kp_partition_change_record *m)
 {
@@ -19,23 +18,6 @@ void kp_partition_change_record_init(kp_partition_change_record *m)
     m->directories.n = -1;
     m->eligible_leader_replicas.n = -1;
     m->last_known_elr.n = -1;
-}
-
-static inline bool kp_partition_change_record_is_default(const kp_partition_change_record *m)
-{
-    (void)m;
-    if (m->partition_id != -1) return false;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->isr.n != -1) return false;
-    if (m->leader != -2) return false;
-    if (m->replicas.n != -1) return false;
-    if (m->removing_replicas.n != -1) return false;
-    if (m->adding_replicas.n != -1) return false;
-    if (m->leader_recovery_state != -1) return false;
-    if (m->directories.n != -1) return false;
-    if (m->eligible_leader_replicas.n != -1) return false;
-    if (m->last_known_elr.n != -1) return false;
-    return true;
 }
 
 static int kp_partition_change_record_dec(kp_partition_change_record *m, kp_reader *r, int16_t v)

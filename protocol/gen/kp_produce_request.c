@@ -4,28 +4,17 @@
 static int kp_produce_request_partition_produce_data_dec(kp_produce_request_partition_produce_data *m, kp_reader *r, int16_t v);
 static int kp_produce_request_partition_produce_data_enc(const kp_produce_request_partition_produce_data *m, kp_writer *w, int16_t v);
 static size_t kp_produce_request_partition_produce_data_sz(const kp_produce_request_partition_produce_data *m, int16_t v);
-static inline bool kp_produce_request_partition_produce_data_is_default(const kp_produce_request_partition_produce_data *m);
 static int kp_produce_request_topic_produce_data_dec(kp_produce_request_topic_produce_data *m, kp_reader *r, int16_t v);
 static int kp_produce_request_topic_produce_data_enc(const kp_produce_request_topic_produce_data *m, kp_writer *w, int16_t v);
 static size_t kp_produce_request_topic_produce_data_sz(const kp_produce_request_topic_produce_data *m, int16_t v);
-static inline bool kp_produce_request_topic_produce_data_is_default(const kp_produce_request_topic_produce_data *m);
 static int kp_produce_request_dec(kp_produce_request *m, kp_reader *r, int16_t v);
 static int kp_produce_request_enc(const kp_produce_request *m, kp_writer *w, int16_t v);
 static size_t kp_produce_request_sz(const kp_produce_request *m, int16_t v);
-static inline bool kp_produce_request_is_default(const kp_produce_request *m);
 
 void kp_produce_request_partition_produce_data_init(kp_produce_request_partition_produce_data *m)
 {
     memset(m, 0, sizeof *m);
     m->records = (kp_bytes){NULL, 0};
-}
-
-static inline bool kp_produce_request_partition_produce_data_is_default(const kp_produce_request_partition_produce_data *m)
-{
-    (void)m;
-    if (m->index != 0) return false;
-    if (m->records.len != 0) return false;
-    return true;
 }
 
 static int kp_produce_request_partition_produce_data_dec(kp_produce_request_partition_produce_data *m, kp_reader *r, int16_t v)
@@ -92,14 +81,6 @@ void kp_produce_request_topic_produce_data_init(kp_produce_request_topic_produce
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
-}
-
-static inline bool kp_produce_request_topic_produce_data_is_default(const kp_produce_request_topic_produce_data *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partition_data.n != 0) return false;
-    return true;
 }
 
 static int kp_produce_request_topic_produce_data_dec(kp_produce_request_topic_produce_data *m, kp_reader *r, int16_t v)
@@ -182,16 +163,6 @@ void kp_produce_request_init(kp_produce_request *m)
 {
     memset(m, 0, sizeof *m);
     m->transactional_id = KP_STR_NULL;
-}
-
-static inline bool kp_produce_request_is_default(const kp_produce_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->transactional_id, NULL)) return false;
-    if (m->acks != 0) return false;
-    if (m->timeout_ms != 0) return false;
-    if (m->topic_data.n != 0) return false;
-    return true;
 }
 
 static int kp_produce_request_dec(kp_produce_request *m, kp_reader *r, int16_t v)

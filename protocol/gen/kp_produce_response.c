@@ -4,7 +4,6 @@
 static int kp_produce_response_batch_index_and_error_message_dec(kp_produce_response_batch_index_and_error_message *m, kp_reader *r, int16_t v);
 static int kp_produce_response_batch_index_and_error_message_enc(const kp_produce_response_batch_index_and_error_message *m, kp_writer *w, int16_t v);
 static size_t kp_produce_response_batch_index_and_error_message_sz(const kp_produce_response_batch_index_and_error_message *m, int16_t v);
-static inline bool kp_produce_response_batch_index_and_error_message_is_default(const kp_produce_response_batch_index_and_error_message *m);
 static int kp_produce_response_leader_id_and_epoch_dec(kp_produce_response_leader_id_and_epoch *m, kp_reader *r, int16_t v);
 static int kp_produce_response_leader_id_and_epoch_enc(const kp_produce_response_leader_id_and_epoch *m, kp_writer *w, int16_t v);
 static size_t kp_produce_response_leader_id_and_epoch_sz(const kp_produce_response_leader_id_and_epoch *m, int16_t v);
@@ -12,32 +11,20 @@ static inline bool kp_produce_response_leader_id_and_epoch_is_default(const kp_p
 static int kp_produce_response_partition_produce_response_dec(kp_produce_response_partition_produce_response *m, kp_reader *r, int16_t v);
 static int kp_produce_response_partition_produce_response_enc(const kp_produce_response_partition_produce_response *m, kp_writer *w, int16_t v);
 static size_t kp_produce_response_partition_produce_response_sz(const kp_produce_response_partition_produce_response *m, int16_t v);
-static inline bool kp_produce_response_partition_produce_response_is_default(const kp_produce_response_partition_produce_response *m);
 static int kp_produce_response_topic_produce_response_dec(kp_produce_response_topic_produce_response *m, kp_reader *r, int16_t v);
 static int kp_produce_response_topic_produce_response_enc(const kp_produce_response_topic_produce_response *m, kp_writer *w, int16_t v);
 static size_t kp_produce_response_topic_produce_response_sz(const kp_produce_response_topic_produce_response *m, int16_t v);
-static inline bool kp_produce_response_topic_produce_response_is_default(const kp_produce_response_topic_produce_response *m);
 static int kp_produce_response_node_endpoint_dec(kp_produce_response_node_endpoint *m, kp_reader *r, int16_t v);
 static int kp_produce_response_node_endpoint_enc(const kp_produce_response_node_endpoint *m, kp_writer *w, int16_t v);
 static size_t kp_produce_response_node_endpoint_sz(const kp_produce_response_node_endpoint *m, int16_t v);
-static inline bool kp_produce_response_node_endpoint_is_default(const kp_produce_response_node_endpoint *m);
 static int kp_produce_response_dec(kp_produce_response *m, kp_reader *r, int16_t v);
 static int kp_produce_response_enc(const kp_produce_response *m, kp_writer *w, int16_t v);
 static size_t kp_produce_response_sz(const kp_produce_response *m, int16_t v);
-static inline bool kp_produce_response_is_default(const kp_produce_response *m);
 
 void kp_produce_response_batch_index_and_error_message_init(kp_produce_response_batch_index_and_error_message *m)
 {
     memset(m, 0, sizeof *m);
     m->batch_index_error_message = KP_STR_NULL;
-}
-
-static inline bool kp_produce_response_batch_index_and_error_message_is_default(const kp_produce_response_batch_index_and_error_message *m)
-{
-    (void)m;
-    if (m->batch_index != 0) return false;
-    if (!kp_str_eq_c(m->batch_index_error_message, NULL)) return false;
-    return true;
 }
 
 static int kp_produce_response_batch_index_and_error_message_dec(kp_produce_response_batch_index_and_error_message *m, kp_reader *r, int16_t v)
@@ -190,20 +177,6 @@ void kp_produce_response_partition_produce_response_init(kp_produce_response_par
     m->log_start_offset = INT64_C(-1);
     m->error_message = KP_STR_NULL;
     kp_produce_response_leader_id_and_epoch_init(&m->current_leader);
-}
-
-static inline bool kp_produce_response_partition_produce_response_is_default(const kp_produce_response_partition_produce_response *m)
-{
-    (void)m;
-    if (m->index != 0) return false;
-    if (m->error_code != 0) return false;
-    if (m->base_offset != 0) return false;
-    if (m->log_append_time_ms != INT64_C(-1)) return false;
-    if (m->log_start_offset != INT64_C(-1)) return false;
-    if (m->record_errors.n != 0) return false;
-    if (!kp_str_eq_c(m->error_message, NULL)) return false;
-    if (!kp_produce_response_leader_id_and_epoch_is_default(&m->current_leader)) return false;
-    return true;
 }
 
 static int kp_produce_response_partition_produce_response_dec(kp_produce_response_partition_produce_response *m, kp_reader *r, int16_t v)
@@ -371,14 +344,6 @@ void kp_produce_response_topic_produce_response_init(kp_produce_response_topic_p
     m->name = kp_str_c("");
 }
 
-static inline bool kp_produce_response_topic_produce_response_is_default(const kp_produce_response_topic_produce_response *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partition_responses.n != 0) return false;
-    return true;
-}
-
 static int kp_produce_response_topic_produce_response_dec(kp_produce_response_topic_produce_response *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 9;
@@ -460,16 +425,6 @@ void kp_produce_response_node_endpoint_init(kp_produce_response_node_endpoint *m
     memset(m, 0, sizeof *m);
     m->host = kp_str_c("");
     m->rack = KP_STR_NULL;
-}
-
-static inline bool kp_produce_response_node_endpoint_is_default(const kp_produce_response_node_endpoint *m)
-{
-    (void)m;
-    if (m->node_id != 0) return false;
-    if (!kp_str_eq_c(m->host, "")) return false;
-    if (m->port != 0) return false;
-    if (!kp_str_eq_c(m->rack, NULL)) return false;
-    return true;
 }
 
 static int kp_produce_response_node_endpoint_dec(kp_produce_response_node_endpoint *m, kp_reader *r, int16_t v)
@@ -561,15 +516,6 @@ static size_t kp_produce_response_node_endpoint_sz(const kp_produce_response_nod
 void kp_produce_response_init(kp_produce_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_produce_response_is_default(const kp_produce_response *m)
-{
-    (void)m;
-    if (m->responses.n != 0) return false;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->node_endpoints.n != 0) return false;
-    return true;
 }
 
 static int kp_produce_response_dec(kp_produce_response *m, kp_reader *r, int16_t v)

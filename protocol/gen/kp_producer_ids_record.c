@@ -4,21 +4,11 @@
 static int kp_producer_ids_record_dec(kp_producer_ids_record *m, kp_reader *r, int16_t v);
 static int kp_producer_ids_record_enc(const kp_producer_ids_record *m, kp_writer *w, int16_t v);
 static size_t kp_producer_ids_record_sz(const kp_producer_ids_record *m, int16_t v);
-static inline bool kp_producer_ids_record_is_default(const kp_producer_ids_record *m);
 
 void kp_producer_ids_record_init(kp_producer_ids_record *m)
 {
     memset(m, 0, sizeof *m);
     m->broker_epoch = INT64_C(-1);
-}
-
-static inline bool kp_producer_ids_record_is_default(const kp_producer_ids_record *m)
-{
-    (void)m;
-    if (m->broker_id != 0) return false;
-    if (m->broker_epoch != INT64_C(-1)) return false;
-    if (m->next_producer_id != 0) return false;
-    return true;
 }
 
 static int kp_producer_ids_record_dec(kp_producer_ids_record *m, kp_reader *r, int16_t v)

@@ -4,23 +4,11 @@
 static int kp_push_telemetry_request_dec(kp_push_telemetry_request *m, kp_reader *r, int16_t v);
 static int kp_push_telemetry_request_enc(const kp_push_telemetry_request *m, kp_writer *w, int16_t v);
 static size_t kp_push_telemetry_request_sz(const kp_push_telemetry_request *m, int16_t v);
-static inline bool kp_push_telemetry_request_is_default(const kp_push_telemetry_request *m);
 
 void kp_push_telemetry_request_init(kp_push_telemetry_request *m)
 {
     memset(m, 0, sizeof *m);
     m->metrics = (kp_bytes){NULL, 0};
-}
-
-static inline bool kp_push_telemetry_request_is_default(const kp_push_telemetry_request *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->client_instance_id)) return false;
-    if (m->subscription_id != 0) return false;
-    if (m->terminating != false) return false;
-    if (m->compression_type != 0) return false;
-    if (m->metrics.len != 0) return false;
-    return true;
 }
 
 static int kp_push_telemetry_request_dec(kp_push_telemetry_request *m, kp_reader *r, int16_t v)

@@ -4,22 +4,13 @@
 static int kp_quorum_state_data_voter_dec(kp_quorum_state_data_voter *m, kp_reader *r, int16_t v);
 static int kp_quorum_state_data_voter_enc(const kp_quorum_state_data_voter *m, kp_writer *w, int16_t v);
 static size_t kp_quorum_state_data_voter_sz(const kp_quorum_state_data_voter *m, int16_t v);
-static inline bool kp_quorum_state_data_voter_is_default(const kp_quorum_state_data_voter *m);
 static int kp_quorum_state_data_dec(kp_quorum_state_data *m, kp_reader *r, int16_t v);
 static int kp_quorum_state_data_enc(const kp_quorum_state_data *m, kp_writer *w, int16_t v);
 static size_t kp_quorum_state_data_sz(const kp_quorum_state_data *m, int16_t v);
-static inline bool kp_quorum_state_data_is_default(const kp_quorum_state_data *m);
 
 void kp_quorum_state_data_voter_init(kp_quorum_state_data_voter *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_quorum_state_data_voter_is_default(const kp_quorum_state_data_voter *m)
-{
-    (void)m;
-    if (m->voter_id != 0) return false;
-    return true;
 }
 
 static int kp_quorum_state_data_voter_dec(kp_quorum_state_data_voter *m, kp_reader *r, int16_t v)
@@ -82,19 +73,6 @@ void kp_quorum_state_data_init(kp_quorum_state_data *m)
     m->leader_id = -1;
     m->leader_epoch = -1;
     m->voted_id = -1;
-}
-
-static inline bool kp_quorum_state_data_is_default(const kp_quorum_state_data *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->cluster_id, "")) return false;
-    if (m->leader_id != -1) return false;
-    if (m->leader_epoch != -1) return false;
-    if (m->voted_id != -1) return false;
-    if (!kp_uuid_is_zero(&m->voted_directory_id)) return false;
-    if (m->applied_offset != 0) return false;
-    if (m->current_voters.n != 0) return false;
-    return true;
 }
 
 static int kp_quorum_state_data_dec(kp_quorum_state_data *m, kp_reader *r, int16_t v)

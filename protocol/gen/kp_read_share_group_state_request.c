@@ -4,27 +4,16 @@
 static int kp_read_share_group_state_request_partition_data_dec(kp_read_share_group_state_request_partition_data *m, kp_reader *r, int16_t v);
 static int kp_read_share_group_state_request_partition_data_enc(const kp_read_share_group_state_request_partition_data *m, kp_writer *w, int16_t v);
 static size_t kp_read_share_group_state_request_partition_data_sz(const kp_read_share_group_state_request_partition_data *m, int16_t v);
-static inline bool kp_read_share_group_state_request_partition_data_is_default(const kp_read_share_group_state_request_partition_data *m);
 static int kp_read_share_group_state_request_read_state_data_dec(kp_read_share_group_state_request_read_state_data *m, kp_reader *r, int16_t v);
 static int kp_read_share_group_state_request_read_state_data_enc(const kp_read_share_group_state_request_read_state_data *m, kp_writer *w, int16_t v);
 static size_t kp_read_share_group_state_request_read_state_data_sz(const kp_read_share_group_state_request_read_state_data *m, int16_t v);
-static inline bool kp_read_share_group_state_request_read_state_data_is_default(const kp_read_share_group_state_request_read_state_data *m);
 static int kp_read_share_group_state_request_dec(kp_read_share_group_state_request *m, kp_reader *r, int16_t v);
 static int kp_read_share_group_state_request_enc(const kp_read_share_group_state_request *m, kp_writer *w, int16_t v);
 static size_t kp_read_share_group_state_request_sz(const kp_read_share_group_state_request *m, int16_t v);
-static inline bool kp_read_share_group_state_request_is_default(const kp_read_share_group_state_request *m);
 
 void kp_read_share_group_state_request_partition_data_init(kp_read_share_group_state_request_partition_data *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_read_share_group_state_request_partition_data_is_default(const kp_read_share_group_state_request_partition_data *m)
-{
-    (void)m;
-    if (m->partition != 0) return false;
-    if (m->leader_epoch != 0) return false;
-    return true;
 }
 
 static int kp_read_share_group_state_request_partition_data_dec(kp_read_share_group_state_request_partition_data *m, kp_reader *r, int16_t v)
@@ -90,14 +79,6 @@ static size_t kp_read_share_group_state_request_partition_data_sz(const kp_read_
 void kp_read_share_group_state_request_read_state_data_init(kp_read_share_group_state_request_read_state_data *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_read_share_group_state_request_read_state_data_is_default(const kp_read_share_group_state_request_read_state_data *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_read_share_group_state_request_read_state_data_dec(kp_read_share_group_state_request_read_state_data *m, kp_reader *r, int16_t v)
@@ -180,14 +161,6 @@ void kp_read_share_group_state_request_init(kp_read_share_group_state_request *m
 {
     memset(m, 0, sizeof *m);
     m->group_id = kp_str_c("");
-}
-
-static inline bool kp_read_share_group_state_request_is_default(const kp_read_share_group_state_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->group_id, "")) return false;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_read_share_group_state_request_dec(kp_read_share_group_state_request *m, kp_reader *r, int16_t v)

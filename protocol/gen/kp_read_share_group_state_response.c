@@ -4,33 +4,19 @@
 static int kp_read_share_group_state_response_state_batch_dec(kp_read_share_group_state_response_state_batch *m, kp_reader *r, int16_t v);
 static int kp_read_share_group_state_response_state_batch_enc(const kp_read_share_group_state_response_state_batch *m, kp_writer *w, int16_t v);
 static size_t kp_read_share_group_state_response_state_batch_sz(const kp_read_share_group_state_response_state_batch *m, int16_t v);
-static inline bool kp_read_share_group_state_response_state_batch_is_default(const kp_read_share_group_state_response_state_batch *m);
 static int kp_read_share_group_state_response_partition_result_dec(kp_read_share_group_state_response_partition_result *m, kp_reader *r, int16_t v);
 static int kp_read_share_group_state_response_partition_result_enc(const kp_read_share_group_state_response_partition_result *m, kp_writer *w, int16_t v);
 static size_t kp_read_share_group_state_response_partition_result_sz(const kp_read_share_group_state_response_partition_result *m, int16_t v);
-static inline bool kp_read_share_group_state_response_partition_result_is_default(const kp_read_share_group_state_response_partition_result *m);
 static int kp_read_share_group_state_response_read_state_result_dec(kp_read_share_group_state_response_read_state_result *m, kp_reader *r, int16_t v);
 static int kp_read_share_group_state_response_read_state_result_enc(const kp_read_share_group_state_response_read_state_result *m, kp_writer *w, int16_t v);
 static size_t kp_read_share_group_state_response_read_state_result_sz(const kp_read_share_group_state_response_read_state_result *m, int16_t v);
-static inline bool kp_read_share_group_state_response_read_state_result_is_default(const kp_read_share_group_state_response_read_state_result *m);
 static int kp_read_share_group_state_response_dec(kp_read_share_group_state_response *m, kp_reader *r, int16_t v);
 static int kp_read_share_group_state_response_enc(const kp_read_share_group_state_response *m, kp_writer *w, int16_t v);
 static size_t kp_read_share_group_state_response_sz(const kp_read_share_group_state_response *m, int16_t v);
-static inline bool kp_read_share_group_state_response_is_default(const kp_read_share_group_state_response *m);
 
 void kp_read_share_group_state_response_state_batch_init(kp_read_share_group_state_response_state_batch *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_read_share_group_state_response_state_batch_is_default(const kp_read_share_group_state_response_state_batch *m)
-{
-    (void)m;
-    if (m->first_offset != 0) return false;
-    if (m->last_offset != 0) return false;
-    if (m->delivery_state != 0) return false;
-    if (m->delivery_count != 0) return false;
-    return true;
 }
 
 static int kp_read_share_group_state_response_state_batch_dec(kp_read_share_group_state_response_state_batch *m, kp_reader *r, int16_t v)
@@ -115,18 +101,6 @@ void kp_read_share_group_state_response_partition_result_init(kp_read_share_grou
 {
     memset(m, 0, sizeof *m);
     m->error_message = KP_STR_NULL;
-}
-
-static inline bool kp_read_share_group_state_response_partition_result_is_default(const kp_read_share_group_state_response_partition_result *m)
-{
-    (void)m;
-    if (m->partition != 0) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, NULL)) return false;
-    if (m->state_epoch != 0) return false;
-    if (m->start_offset != 0) return false;
-    if (m->state_batches.n != 0) return false;
-    return true;
 }
 
 static int kp_read_share_group_state_response_partition_result_dec(kp_read_share_group_state_response_partition_result *m, kp_reader *r, int16_t v)
@@ -246,14 +220,6 @@ void kp_read_share_group_state_response_read_state_result_init(kp_read_share_gro
     memset(m, 0, sizeof *m);
 }
 
-static inline bool kp_read_share_group_state_response_read_state_result_is_default(const kp_read_share_group_state_response_read_state_result *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_read_share_group_state_response_read_state_result_dec(kp_read_share_group_state_response_read_state_result *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -333,13 +299,6 @@ static size_t kp_read_share_group_state_response_read_state_result_sz(const kp_r
 void kp_read_share_group_state_response_init(kp_read_share_group_state_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_read_share_group_state_response_is_default(const kp_read_share_group_state_response *m)
-{
-    (void)m;
-    if (m->results.n != 0) return false;
-    return true;
 }
 
 static int kp_read_share_group_state_response_dec(kp_read_share_group_state_response *m, kp_reader *r, int16_t v)

@@ -4,31 +4,18 @@
 static int kp_register_broker_record_broker_endpoint_dec(kp_register_broker_record_broker_endpoint *m, kp_reader *r, int16_t v);
 static int kp_register_broker_record_broker_endpoint_enc(const kp_register_broker_record_broker_endpoint *m, kp_writer *w, int16_t v);
 static size_t kp_register_broker_record_broker_endpoint_sz(const kp_register_broker_record_broker_endpoint *m, int16_t v);
-static inline bool kp_register_broker_record_broker_endpoint_is_default(const kp_register_broker_record_broker_endpoint *m);
 static int kp_register_broker_record_broker_feature_dec(kp_register_broker_record_broker_feature *m, kp_reader *r, int16_t v);
 static int kp_register_broker_record_broker_feature_enc(const kp_register_broker_record_broker_feature *m, kp_writer *w, int16_t v);
 static size_t kp_register_broker_record_broker_feature_sz(const kp_register_broker_record_broker_feature *m, int16_t v);
-static inline bool kp_register_broker_record_broker_feature_is_default(const kp_register_broker_record_broker_feature *m);
 static int kp_register_broker_record_dec(kp_register_broker_record *m, kp_reader *r, int16_t v);
 static int kp_register_broker_record_enc(const kp_register_broker_record *m, kp_writer *w, int16_t v);
 static size_t kp_register_broker_record_sz(const kp_register_broker_record *m, int16_t v);
-static inline bool kp_register_broker_record_is_default(const kp_register_broker_record *m);
 
 void kp_register_broker_record_broker_endpoint_init(kp_register_broker_record_broker_endpoint *m)
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
     m->host = kp_str_c("");
-}
-
-static inline bool kp_register_broker_record_broker_endpoint_is_default(const kp_register_broker_record_broker_endpoint *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (!kp_str_eq_c(m->host, "")) return false;
-    if (m->port != 0) return false;
-    if (m->security_protocol != 0) return false;
-    return true;
 }
 
 static int kp_register_broker_record_broker_endpoint_dec(kp_register_broker_record_broker_endpoint *m, kp_reader *r, int16_t v)
@@ -115,15 +102,6 @@ void kp_register_broker_record_broker_feature_init(kp_register_broker_record_bro
     m->name = kp_str_c("");
 }
 
-static inline bool kp_register_broker_record_broker_feature_is_default(const kp_register_broker_record_broker_feature *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->min_supported_version != 0) return false;
-    if (m->max_supported_version != 0) return false;
-    return true;
-}
-
 static int kp_register_broker_record_broker_feature_dec(kp_register_broker_record_broker_feature *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -198,22 +176,6 @@ void kp_register_broker_record_init(kp_register_broker_record *m)
     memset(m, 0, sizeof *m);
     m->rack = kp_str_c("");
     m->fenced = true;
-}
-
-static inline bool kp_register_broker_record_is_default(const kp_register_broker_record *m)
-{
-    (void)m;
-    if (m->broker_id != 0) return false;
-    if (m->is_migrating_zk_broker != false) return false;
-    if (!kp_uuid_is_zero(&m->incarnation_id)) return false;
-    if (m->broker_epoch != 0) return false;
-    if (m->end_points.n != 0) return false;
-    if (m->features.n != 0) return false;
-    if (!kp_str_eq_c(m->rack, "")) return false;
-    if (m->fenced != true) return false;
-    if (m->in_controlled_shutdown != false) return false;
-    if (m->log_dirs.n != 0) return false;
-    return true;
 }
 
 static int kp_register_broker_record_dec(kp_register_broker_record *m, kp_reader *r, int16_t v)

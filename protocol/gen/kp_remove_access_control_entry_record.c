@@ -4,18 +4,10 @@
 static int kp_remove_access_control_entry_record_dec(kp_remove_access_control_entry_record *m, kp_reader *r, int16_t v);
 static int kp_remove_access_control_entry_record_enc(const kp_remove_access_control_entry_record *m, kp_writer *w, int16_t v);
 static size_t kp_remove_access_control_entry_record_sz(const kp_remove_access_control_entry_record *m, int16_t v);
-static inline bool kp_remove_access_control_entry_record_is_default(const kp_remove_access_control_entry_record *m);
 
 void kp_remove_access_control_entry_record_init(kp_remove_access_control_entry_record *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_remove_access_control_entry_record_is_default(const kp_remove_access_control_entry_record *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->id)) return false;
-    return true;
 }
 
 static int kp_remove_access_control_entry_record_dec(kp_remove_access_control_entry_record *m, kp_reader *r, int16_t v)

@@ -4,21 +4,11 @@
 static int kp_remove_raft_voter_request_dec(kp_remove_raft_voter_request *m, kp_reader *r, int16_t v);
 static int kp_remove_raft_voter_request_enc(const kp_remove_raft_voter_request *m, kp_writer *w, int16_t v);
 static size_t kp_remove_raft_voter_request_sz(const kp_remove_raft_voter_request *m, int16_t v);
-static inline bool kp_remove_raft_voter_request_is_default(const kp_remove_raft_voter_request *m);
 
 void kp_remove_raft_voter_request_init(kp_remove_raft_voter_request *m)
 {
     memset(m, 0, sizeof *m);
     m->cluster_id = kp_str_c("");
-}
-
-static inline bool kp_remove_raft_voter_request_is_default(const kp_remove_raft_voter_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->cluster_id, "")) return false;
-    if (m->voter_id != 0) return false;
-    if (!kp_uuid_is_zero(&m->voter_directory_id)) return false;
-    return true;
 }
 
 static int kp_remove_raft_voter_request_dec(kp_remove_raft_voter_request *m, kp_reader *r, int16_t v)

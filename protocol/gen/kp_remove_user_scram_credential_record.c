@@ -4,20 +4,11 @@
 static int kp_remove_user_scram_credential_record_dec(kp_remove_user_scram_credential_record *m, kp_reader *r, int16_t v);
 static int kp_remove_user_scram_credential_record_enc(const kp_remove_user_scram_credential_record *m, kp_writer *w, int16_t v);
 static size_t kp_remove_user_scram_credential_record_sz(const kp_remove_user_scram_credential_record *m, int16_t v);
-static inline bool kp_remove_user_scram_credential_record_is_default(const kp_remove_user_scram_credential_record *m);
 
 void kp_remove_user_scram_credential_record_init(kp_remove_user_scram_credential_record *m)
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
-}
-
-static inline bool kp_remove_user_scram_credential_record_is_default(const kp_remove_user_scram_credential_record *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->mechanism != 0) return false;
-    return true;
 }
 
 static int kp_remove_user_scram_credential_record_dec(kp_remove_user_scram_credential_record *m, kp_reader *r, int16_t v)

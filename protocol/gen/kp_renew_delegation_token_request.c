@@ -4,20 +4,11 @@
 static int kp_renew_delegation_token_request_dec(kp_renew_delegation_token_request *m, kp_reader *r, int16_t v);
 static int kp_renew_delegation_token_request_enc(const kp_renew_delegation_token_request *m, kp_writer *w, int16_t v);
 static size_t kp_renew_delegation_token_request_sz(const kp_renew_delegation_token_request *m, int16_t v);
-static inline bool kp_renew_delegation_token_request_is_default(const kp_renew_delegation_token_request *m);
 
 void kp_renew_delegation_token_request_init(kp_renew_delegation_token_request *m)
 {
     memset(m, 0, sizeof *m);
     m->hmac = (kp_bytes){NULL, 0};
-}
-
-static inline bool kp_renew_delegation_token_request_is_default(const kp_renew_delegation_token_request *m)
-{
-    (void)m;
-    if (m->hmac.len != 0) return false;
-    if (m->renew_period_ms != 0) return false;
-    return true;
 }
 
 static int kp_renew_delegation_token_request_dec(kp_renew_delegation_token_request *m, kp_reader *r, int16_t v)

@@ -4,20 +4,10 @@
 static int kp_renew_delegation_token_response_dec(kp_renew_delegation_token_response *m, kp_reader *r, int16_t v);
 static int kp_renew_delegation_token_response_enc(const kp_renew_delegation_token_response *m, kp_writer *w, int16_t v);
 static size_t kp_renew_delegation_token_response_sz(const kp_renew_delegation_token_response *m, int16_t v);
-static inline bool kp_renew_delegation_token_response_is_default(const kp_renew_delegation_token_response *m);
 
 void kp_renew_delegation_token_response_init(kp_renew_delegation_token_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_renew_delegation_token_response_is_default(const kp_renew_delegation_token_response *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (m->expiry_timestamp_ms != 0) return false;
-    if (m->throttle_time_ms != 0) return false;
-    return true;
 }
 
 static int kp_renew_delegation_token_response_dec(kp_renew_delegation_token_response *m, kp_reader *r, int16_t v)

@@ -4,22 +4,11 @@
 static int kp_request_header_dec(kp_request_header *m, kp_reader *r, int16_t v);
 static int kp_request_header_enc(const kp_request_header *m, kp_writer *w, int16_t v);
 static size_t kp_request_header_sz(const kp_request_header *m, int16_t v);
-static inline bool kp_request_header_is_default(const kp_request_header *m);
 
 void kp_request_header_init(kp_request_header *m)
 {
     memset(m, 0, sizeof *m);
     m->client_id = kp_str_c("");
-}
-
-static inline bool kp_request_header_is_default(const kp_request_header *m)
-{
-    (void)m;
-    if (m->request_api_key != 0) return false;
-    if (m->request_api_version != 0) return false;
-    if (m->correlation_id != 0) return false;
-    if (!kp_str_eq_c(m->client_id, "")) return false;
-    return true;
 }
 
 static int kp_request_header_dec(kp_request_header *m, kp_reader *r, int16_t v)

@@ -4,18 +4,10 @@
 static int kp_response_header_dec(kp_response_header *m, kp_reader *r, int16_t v);
 static int kp_response_header_enc(const kp_response_header *m, kp_writer *w, int16_t v);
 static size_t kp_response_header_sz(const kp_response_header *m, int16_t v);
-static inline bool kp_response_header_is_default(const kp_response_header *m);
 
 void kp_response_header_init(kp_response_header *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_response_header_is_default(const kp_response_header *m)
-{
-    (void)m;
-    if (m->correlation_id != 0) return false;
-    return true;
 }
 
 static int kp_response_header_dec(kp_response_header *m, kp_reader *r, int16_t v)

@@ -4,19 +4,11 @@
 static int kp_sasl_authenticate_request_dec(kp_sasl_authenticate_request *m, kp_reader *r, int16_t v);
 static int kp_sasl_authenticate_request_enc(const kp_sasl_authenticate_request *m, kp_writer *w, int16_t v);
 static size_t kp_sasl_authenticate_request_sz(const kp_sasl_authenticate_request *m, int16_t v);
-static inline bool kp_sasl_authenticate_request_is_default(const kp_sasl_authenticate_request *m);
 
 void kp_sasl_authenticate_request_init(kp_sasl_authenticate_request *m)
 {
     memset(m, 0, sizeof *m);
     m->auth_bytes = (kp_bytes){NULL, 0};
-}
-
-static inline bool kp_sasl_authenticate_request_is_default(const kp_sasl_authenticate_request *m)
-{
-    (void)m;
-    if (m->auth_bytes.len != 0) return false;
-    return true;
 }
 
 static int kp_sasl_authenticate_request_dec(kp_sasl_authenticate_request *m, kp_reader *r, int16_t v)

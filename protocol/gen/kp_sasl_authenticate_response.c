@@ -4,7 +4,6 @@
 static int kp_sasl_authenticate_response_dec(kp_sasl_authenticate_response *m, kp_reader *r, int16_t v);
 static int kp_sasl_authenticate_response_enc(const kp_sasl_authenticate_response *m, kp_writer *w, int16_t v);
 static size_t kp_sasl_authenticate_response_sz(const kp_sasl_authenticate_response *m, int16_t v);
-static inline bool kp_sasl_authenticate_response_is_default(const kp_sasl_authenticate_response *m);
 
 void kp_sasl_authenticate_response_init(kp_sasl_authenticate_response *m)
 {
@@ -12,16 +11,6 @@ void kp_sasl_authenticate_response_init(kp_sasl_authenticate_response *m)
     m->error_message = kp_str_c("");
     m->auth_bytes = (kp_bytes){NULL, 0};
     m->session_lifetime_ms = INT64_C(0);
-}
-
-static inline bool kp_sasl_authenticate_response_is_default(const kp_sasl_authenticate_response *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, "")) return false;
-    if (m->auth_bytes.len != 0) return false;
-    if (m->session_lifetime_ms != INT64_C(0)) return false;
-    return true;
 }
 
 static int kp_sasl_authenticate_response_dec(kp_sasl_authenticate_response *m, kp_reader *r, int16_t v)

@@ -4,19 +4,11 @@
 static int kp_sasl_handshake_request_dec(kp_sasl_handshake_request *m, kp_reader *r, int16_t v);
 static int kp_sasl_handshake_request_enc(const kp_sasl_handshake_request *m, kp_writer *w, int16_t v);
 static size_t kp_sasl_handshake_request_sz(const kp_sasl_handshake_request *m, int16_t v);
-static inline bool kp_sasl_handshake_request_is_default(const kp_sasl_handshake_request *m);
 
 void kp_sasl_handshake_request_init(kp_sasl_handshake_request *m)
 {
     memset(m, 0, sizeof *m);
     m->mechanism = kp_str_c("");
-}
-
-static inline bool kp_sasl_handshake_request_is_default(const kp_sasl_handshake_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->mechanism, "")) return false;
-    return true;
 }
 
 static int kp_sasl_handshake_request_dec(kp_sasl_handshake_request *m, kp_reader *r, int16_t v)

@@ -4,19 +4,10 @@
 static int kp_sasl_handshake_response_dec(kp_sasl_handshake_response *m, kp_reader *r, int16_t v);
 static int kp_sasl_handshake_response_enc(const kp_sasl_handshake_response *m, kp_writer *w, int16_t v);
 static size_t kp_sasl_handshake_response_sz(const kp_sasl_handshake_response *m, int16_t v);
-static inline bool kp_sasl_handshake_response_is_default(const kp_sasl_handshake_response *m);
 
 void kp_sasl_handshake_response_init(kp_sasl_handshake_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_sasl_handshake_response_is_default(const kp_sasl_handshake_response *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (m->mechanisms.n != 0) return false;
-    return true;
 }
 
 static int kp_sasl_handshake_response_dec(kp_sasl_handshake_response *m, kp_reader *r, int16_t v)

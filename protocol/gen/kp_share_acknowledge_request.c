@@ -4,32 +4,19 @@
 static int kp_share_acknowledge_request_acknowledgement_batch_dec(kp_share_acknowledge_request_acknowledgement_batch *m, kp_reader *r, int16_t v);
 static int kp_share_acknowledge_request_acknowledgement_batch_enc(const kp_share_acknowledge_request_acknowledgement_batch *m, kp_writer *w, int16_t v);
 static size_t kp_share_acknowledge_request_acknowledgement_batch_sz(const kp_share_acknowledge_request_acknowledgement_batch *m, int16_t v);
-static inline bool kp_share_acknowledge_request_acknowledgement_batch_is_default(const kp_share_acknowledge_request_acknowledgement_batch *m);
 static int kp_share_acknowledge_request_acknowledge_partition_dec(kp_share_acknowledge_request_acknowledge_partition *m, kp_reader *r, int16_t v);
 static int kp_share_acknowledge_request_acknowledge_partition_enc(const kp_share_acknowledge_request_acknowledge_partition *m, kp_writer *w, int16_t v);
 static size_t kp_share_acknowledge_request_acknowledge_partition_sz(const kp_share_acknowledge_request_acknowledge_partition *m, int16_t v);
-static inline bool kp_share_acknowledge_request_acknowledge_partition_is_default(const kp_share_acknowledge_request_acknowledge_partition *m);
 static int kp_share_acknowledge_request_acknowledge_topic_dec(kp_share_acknowledge_request_acknowledge_topic *m, kp_reader *r, int16_t v);
 static int kp_share_acknowledge_request_acknowledge_topic_enc(const kp_share_acknowledge_request_acknowledge_topic *m, kp_writer *w, int16_t v);
 static size_t kp_share_acknowledge_request_acknowledge_topic_sz(const kp_share_acknowledge_request_acknowledge_topic *m, int16_t v);
-static inline bool kp_share_acknowledge_request_acknowledge_topic_is_default(const kp_share_acknowledge_request_acknowledge_topic *m);
 static int kp_share_acknowledge_request_dec(kp_share_acknowledge_request *m, kp_reader *r, int16_t v);
 static int kp_share_acknowledge_request_enc(const kp_share_acknowledge_request *m, kp_writer *w, int16_t v);
 static size_t kp_share_acknowledge_request_sz(const kp_share_acknowledge_request *m, int16_t v);
-static inline bool kp_share_acknowledge_request_is_default(const kp_share_acknowledge_request *m);
 
 void kp_share_acknowledge_request_acknowledgement_batch_init(kp_share_acknowledge_request_acknowledgement_batch *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_share_acknowledge_request_acknowledgement_batch_is_default(const kp_share_acknowledge_request_acknowledgement_batch *m)
-{
-    (void)m;
-    if (m->first_offset != 0) return false;
-    if (m->last_offset != 0) return false;
-    if (m->acknowledge_types.n != 0) return false;
-    return true;
 }
 
 static int kp_share_acknowledge_request_acknowledgement_batch_dec(kp_share_acknowledge_request_acknowledgement_batch *m, kp_reader *r, int16_t v)
@@ -122,14 +109,6 @@ void kp_share_acknowledge_request_acknowledge_partition_init(kp_share_acknowledg
     memset(m, 0, sizeof *m);
 }
 
-static inline bool kp_share_acknowledge_request_acknowledge_partition_is_default(const kp_share_acknowledge_request_acknowledge_partition *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->acknowledgement_batches.n != 0) return false;
-    return true;
-}
-
 static int kp_share_acknowledge_request_acknowledge_partition_dec(kp_share_acknowledge_request_acknowledge_partition *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -209,14 +188,6 @@ static size_t kp_share_acknowledge_request_acknowledge_partition_sz(const kp_sha
 void kp_share_acknowledge_request_acknowledge_topic_init(kp_share_acknowledge_request_acknowledge_topic *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_share_acknowledge_request_acknowledge_topic_is_default(const kp_share_acknowledge_request_acknowledge_topic *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_share_acknowledge_request_acknowledge_topic_dec(kp_share_acknowledge_request_acknowledge_topic *m, kp_reader *r, int16_t v)
@@ -300,16 +271,6 @@ void kp_share_acknowledge_request_init(kp_share_acknowledge_request *m)
     memset(m, 0, sizeof *m);
     m->group_id = KP_STR_NULL;
     m->member_id = kp_str_c("");
-}
-
-static inline bool kp_share_acknowledge_request_is_default(const kp_share_acknowledge_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->group_id, NULL)) return false;
-    if (!kp_str_eq_c(m->member_id, "")) return false;
-    if (m->share_session_epoch != 0) return false;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_share_acknowledge_request_dec(kp_share_acknowledge_request *m, kp_reader *r, int16_t v)

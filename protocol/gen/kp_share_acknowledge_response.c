@@ -4,35 +4,22 @@
 static int kp_share_acknowledge_response_leader_id_and_epoch_dec(kp_share_acknowledge_response_leader_id_and_epoch *m, kp_reader *r, int16_t v);
 static int kp_share_acknowledge_response_leader_id_and_epoch_enc(const kp_share_acknowledge_response_leader_id_and_epoch *m, kp_writer *w, int16_t v);
 static size_t kp_share_acknowledge_response_leader_id_and_epoch_sz(const kp_share_acknowledge_response_leader_id_and_epoch *m, int16_t v);
-static inline bool kp_share_acknowledge_response_leader_id_and_epoch_is_default(const kp_share_acknowledge_response_leader_id_and_epoch *m);
 static int kp_share_acknowledge_response_partition_data_dec(kp_share_acknowledge_response_partition_data *m, kp_reader *r, int16_t v);
 static int kp_share_acknowledge_response_partition_data_enc(const kp_share_acknowledge_response_partition_data *m, kp_writer *w, int16_t v);
 static size_t kp_share_acknowledge_response_partition_data_sz(const kp_share_acknowledge_response_partition_data *m, int16_t v);
-static inline bool kp_share_acknowledge_response_partition_data_is_default(const kp_share_acknowledge_response_partition_data *m);
 static int kp_share_acknowledge_response_share_acknowledge_topic_response_dec(kp_share_acknowledge_response_share_acknowledge_topic_response *m, kp_reader *r, int16_t v);
 static int kp_share_acknowledge_response_share_acknowledge_topic_response_enc(const kp_share_acknowledge_response_share_acknowledge_topic_response *m, kp_writer *w, int16_t v);
 static size_t kp_share_acknowledge_response_share_acknowledge_topic_response_sz(const kp_share_acknowledge_response_share_acknowledge_topic_response *m, int16_t v);
-static inline bool kp_share_acknowledge_response_share_acknowledge_topic_response_is_default(const kp_share_acknowledge_response_share_acknowledge_topic_response *m);
 static int kp_share_acknowledge_response_node_endpoint_dec(kp_share_acknowledge_response_node_endpoint *m, kp_reader *r, int16_t v);
 static int kp_share_acknowledge_response_node_endpoint_enc(const kp_share_acknowledge_response_node_endpoint *m, kp_writer *w, int16_t v);
 static size_t kp_share_acknowledge_response_node_endpoint_sz(const kp_share_acknowledge_response_node_endpoint *m, int16_t v);
-static inline bool kp_share_acknowledge_response_node_endpoint_is_default(const kp_share_acknowledge_response_node_endpoint *m);
 static int kp_share_acknowledge_response_dec(kp_share_acknowledge_response *m, kp_reader *r, int16_t v);
 static int kp_share_acknowledge_response_enc(const kp_share_acknowledge_response *m, kp_writer *w, int16_t v);
 static size_t kp_share_acknowledge_response_sz(const kp_share_acknowledge_response *m, int16_t v);
-static inline bool kp_share_acknowledge_response_is_default(const kp_share_acknowledge_response *m);
 
 void kp_share_acknowledge_response_leader_id_and_epoch_init(kp_share_acknowledge_response_leader_id_and_epoch *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_share_acknowledge_response_leader_id_and_epoch_is_default(const kp_share_acknowledge_response_leader_id_and_epoch *m)
-{
-    (void)m;
-    if (m->leader_id != 0) return false;
-    if (m->leader_epoch != 0) return false;
-    return true;
 }
 
 static int kp_share_acknowledge_response_leader_id_and_epoch_dec(kp_share_acknowledge_response_leader_id_and_epoch *m, kp_reader *r, int16_t v)
@@ -100,16 +87,6 @@ void kp_share_acknowledge_response_partition_data_init(kp_share_acknowledge_resp
     memset(m, 0, sizeof *m);
     m->error_message = KP_STR_NULL;
     kp_share_acknowledge_response_leader_id_and_epoch_init(&m->current_leader);
-}
-
-static inline bool kp_share_acknowledge_response_partition_data_is_default(const kp_share_acknowledge_response_partition_data *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, NULL)) return false;
-    if (!kp_share_acknowledge_response_leader_id_and_epoch_is_default(&m->current_leader)) return false;
-    return true;
 }
 
 static int kp_share_acknowledge_response_partition_data_dec(kp_share_acknowledge_response_partition_data *m, kp_reader *r, int16_t v)
@@ -195,14 +172,6 @@ void kp_share_acknowledge_response_share_acknowledge_topic_response_init(kp_shar
     memset(m, 0, sizeof *m);
 }
 
-static inline bool kp_share_acknowledge_response_share_acknowledge_topic_response_is_default(const kp_share_acknowledge_response_share_acknowledge_topic_response *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_share_acknowledge_response_share_acknowledge_topic_response_dec(kp_share_acknowledge_response_share_acknowledge_topic_response *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -284,16 +253,6 @@ void kp_share_acknowledge_response_node_endpoint_init(kp_share_acknowledge_respo
     memset(m, 0, sizeof *m);
     m->host = kp_str_c("");
     m->rack = KP_STR_NULL;
-}
-
-static inline bool kp_share_acknowledge_response_node_endpoint_is_default(const kp_share_acknowledge_response_node_endpoint *m)
-{
-    (void)m;
-    if (m->node_id != 0) return false;
-    if (!kp_str_eq_c(m->host, "")) return false;
-    if (m->port != 0) return false;
-    if (!kp_str_eq_c(m->rack, NULL)) return false;
-    return true;
 }
 
 static int kp_share_acknowledge_response_node_endpoint_dec(kp_share_acknowledge_response_node_endpoint *m, kp_reader *r, int16_t v)
@@ -378,17 +337,6 @@ void kp_share_acknowledge_response_init(kp_share_acknowledge_response *m)
 {
     memset(m, 0, sizeof *m);
     m->error_message = KP_STR_NULL;
-}
-
-static inline bool kp_share_acknowledge_response_is_default(const kp_share_acknowledge_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, NULL)) return false;
-    if (m->responses.n != 0) return false;
-    if (m->node_endpoints.n != 0) return false;
-    return true;
 }
 
 static int kp_share_acknowledge_response_dec(kp_share_acknowledge_response *m, kp_reader *r, int16_t v)

@@ -4,36 +4,22 @@
 static int kp_share_fetch_request_acknowledgement_batch_dec(kp_share_fetch_request_acknowledgement_batch *m, kp_reader *r, int16_t v);
 static int kp_share_fetch_request_acknowledgement_batch_enc(const kp_share_fetch_request_acknowledgement_batch *m, kp_writer *w, int16_t v);
 static size_t kp_share_fetch_request_acknowledgement_batch_sz(const kp_share_fetch_request_acknowledgement_batch *m, int16_t v);
-static inline bool kp_share_fetch_request_acknowledgement_batch_is_default(const kp_share_fetch_request_acknowledgement_batch *m);
 static int kp_share_fetch_request_fetch_partition_dec(kp_share_fetch_request_fetch_partition *m, kp_reader *r, int16_t v);
 static int kp_share_fetch_request_fetch_partition_enc(const kp_share_fetch_request_fetch_partition *m, kp_writer *w, int16_t v);
 static size_t kp_share_fetch_request_fetch_partition_sz(const kp_share_fetch_request_fetch_partition *m, int16_t v);
-static inline bool kp_share_fetch_request_fetch_partition_is_default(const kp_share_fetch_request_fetch_partition *m);
 static int kp_share_fetch_request_fetch_topic_dec(kp_share_fetch_request_fetch_topic *m, kp_reader *r, int16_t v);
 static int kp_share_fetch_request_fetch_topic_enc(const kp_share_fetch_request_fetch_topic *m, kp_writer *w, int16_t v);
 static size_t kp_share_fetch_request_fetch_topic_sz(const kp_share_fetch_request_fetch_topic *m, int16_t v);
-static inline bool kp_share_fetch_request_fetch_topic_is_default(const kp_share_fetch_request_fetch_topic *m);
 static int kp_share_fetch_request_forgotten_topic_dec(kp_share_fetch_request_forgotten_topic *m, kp_reader *r, int16_t v);
 static int kp_share_fetch_request_forgotten_topic_enc(const kp_share_fetch_request_forgotten_topic *m, kp_writer *w, int16_t v);
 static size_t kp_share_fetch_request_forgotten_topic_sz(const kp_share_fetch_request_forgotten_topic *m, int16_t v);
-static inline bool kp_share_fetch_request_forgotten_topic_is_default(const kp_share_fetch_request_forgotten_topic *m);
 static int kp_share_fetch_request_dec(kp_share_fetch_request *m, kp_reader *r, int16_t v);
 static int kp_share_fetch_request_enc(const kp_share_fetch_request *m, kp_writer *w, int16_t v);
 static size_t kp_share_fetch_request_sz(const kp_share_fetch_request *m, int16_t v);
-static inline bool kp_share_fetch_request_is_default(const kp_share_fetch_request *m);
 
 void kp_share_fetch_request_acknowledgement_batch_init(kp_share_fetch_request_acknowledgement_batch *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_share_fetch_request_acknowledgement_batch_is_default(const kp_share_fetch_request_acknowledgement_batch *m)
-{
-    (void)m;
-    if (m->first_offset != 0) return false;
-    if (m->last_offset != 0) return false;
-    if (m->acknowledge_types.n != 0) return false;
-    return true;
 }
 
 static int kp_share_fetch_request_acknowledgement_batch_dec(kp_share_fetch_request_acknowledgement_batch *m, kp_reader *r, int16_t v)
@@ -126,15 +112,6 @@ void kp_share_fetch_request_fetch_partition_init(kp_share_fetch_request_fetch_pa
     memset(m, 0, sizeof *m);
 }
 
-static inline bool kp_share_fetch_request_fetch_partition_is_default(const kp_share_fetch_request_fetch_partition *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->partition_max_bytes != 0) return false;
-    if (m->acknowledgement_batches.n != 0) return false;
-    return true;
-}
-
 static int kp_share_fetch_request_fetch_partition_dec(kp_share_fetch_request_fetch_partition *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -225,14 +202,6 @@ void kp_share_fetch_request_fetch_topic_init(kp_share_fetch_request_fetch_topic 
     memset(m, 0, sizeof *m);
 }
 
-static inline bool kp_share_fetch_request_fetch_topic_is_default(const kp_share_fetch_request_fetch_topic *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_share_fetch_request_fetch_topic_dec(kp_share_fetch_request_fetch_topic *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -312,14 +281,6 @@ static size_t kp_share_fetch_request_fetch_topic_sz(const kp_share_fetch_request
 void kp_share_fetch_request_forgotten_topic_init(kp_share_fetch_request_forgotten_topic *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_share_fetch_request_forgotten_topic_is_default(const kp_share_fetch_request_forgotten_topic *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_share_fetch_request_forgotten_topic_dec(kp_share_fetch_request_forgotten_topic *m, kp_reader *r, int16_t v)
@@ -404,20 +365,6 @@ void kp_share_fetch_request_init(kp_share_fetch_request *m)
     m->group_id = KP_STR_NULL;
     m->member_id = kp_str_c("");
     m->max_bytes = 2147483647;
-}
-
-static inline bool kp_share_fetch_request_is_default(const kp_share_fetch_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->group_id, NULL)) return false;
-    if (!kp_str_eq_c(m->member_id, "")) return false;
-    if (m->share_session_epoch != 0) return false;
-    if (m->max_wait_ms != 0) return false;
-    if (m->min_bytes != 0) return false;
-    if (m->max_bytes != 2147483647) return false;
-    if (m->topics.n != 0) return false;
-    if (m->forgotten_topics_data.n != 0) return false;
-    return true;
 }
 
 static int kp_share_fetch_request_dec(kp_share_fetch_request *m, kp_reader *r, int16_t v)

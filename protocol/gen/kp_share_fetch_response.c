@@ -4,39 +4,25 @@
 static int kp_share_fetch_response_leader_id_and_epoch_dec(kp_share_fetch_response_leader_id_and_epoch *m, kp_reader *r, int16_t v);
 static int kp_share_fetch_response_leader_id_and_epoch_enc(const kp_share_fetch_response_leader_id_and_epoch *m, kp_writer *w, int16_t v);
 static size_t kp_share_fetch_response_leader_id_and_epoch_sz(const kp_share_fetch_response_leader_id_and_epoch *m, int16_t v);
-static inline bool kp_share_fetch_response_leader_id_and_epoch_is_default(const kp_share_fetch_response_leader_id_and_epoch *m);
 static int kp_share_fetch_response_acquired_records_dec(kp_share_fetch_response_acquired_records *m, kp_reader *r, int16_t v);
 static int kp_share_fetch_response_acquired_records_enc(const kp_share_fetch_response_acquired_records *m, kp_writer *w, int16_t v);
 static size_t kp_share_fetch_response_acquired_records_sz(const kp_share_fetch_response_acquired_records *m, int16_t v);
-static inline bool kp_share_fetch_response_acquired_records_is_default(const kp_share_fetch_response_acquired_records *m);
 static int kp_share_fetch_response_partition_data_dec(kp_share_fetch_response_partition_data *m, kp_reader *r, int16_t v);
 static int kp_share_fetch_response_partition_data_enc(const kp_share_fetch_response_partition_data *m, kp_writer *w, int16_t v);
 static size_t kp_share_fetch_response_partition_data_sz(const kp_share_fetch_response_partition_data *m, int16_t v);
-static inline bool kp_share_fetch_response_partition_data_is_default(const kp_share_fetch_response_partition_data *m);
 static int kp_share_fetch_response_share_fetchable_topic_response_dec(kp_share_fetch_response_share_fetchable_topic_response *m, kp_reader *r, int16_t v);
 static int kp_share_fetch_response_share_fetchable_topic_response_enc(const kp_share_fetch_response_share_fetchable_topic_response *m, kp_writer *w, int16_t v);
 static size_t kp_share_fetch_response_share_fetchable_topic_response_sz(const kp_share_fetch_response_share_fetchable_topic_response *m, int16_t v);
-static inline bool kp_share_fetch_response_share_fetchable_topic_response_is_default(const kp_share_fetch_response_share_fetchable_topic_response *m);
 static int kp_share_fetch_response_node_endpoint_dec(kp_share_fetch_response_node_endpoint *m, kp_reader *r, int16_t v);
 static int kp_share_fetch_response_node_endpoint_enc(const kp_share_fetch_response_node_endpoint *m, kp_writer *w, int16_t v);
 static size_t kp_share_fetch_response_node_endpoint_sz(const kp_share_fetch_response_node_endpoint *m, int16_t v);
-static inline bool kp_share_fetch_response_node_endpoint_is_default(const kp_share_fetch_response_node_endpoint *m);
 static int kp_share_fetch_response_dec(kp_share_fetch_response *m, kp_reader *r, int16_t v);
 static int kp_share_fetch_response_enc(const kp_share_fetch_response *m, kp_writer *w, int16_t v);
 static size_t kp_share_fetch_response_sz(const kp_share_fetch_response *m, int16_t v);
-static inline bool kp_share_fetch_response_is_default(const kp_share_fetch_response *m);
 
 void kp_share_fetch_response_leader_id_and_epoch_init(kp_share_fetch_response_leader_id_and_epoch *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_share_fetch_response_leader_id_and_epoch_is_default(const kp_share_fetch_response_leader_id_and_epoch *m)
-{
-    (void)m;
-    if (m->leader_id != 0) return false;
-    if (m->leader_epoch != 0) return false;
-    return true;
 }
 
 static int kp_share_fetch_response_leader_id_and_epoch_dec(kp_share_fetch_response_leader_id_and_epoch *m, kp_reader *r, int16_t v)
@@ -102,15 +88,6 @@ static size_t kp_share_fetch_response_leader_id_and_epoch_sz(const kp_share_fetc
 void kp_share_fetch_response_acquired_records_init(kp_share_fetch_response_acquired_records *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_share_fetch_response_acquired_records_is_default(const kp_share_fetch_response_acquired_records *m)
-{
-    (void)m;
-    if (m->first_offset != 0) return false;
-    if (m->last_offset != 0) return false;
-    if (m->delivery_count != 0) return false;
-    return true;
 }
 
 static int kp_share_fetch_response_acquired_records_dec(kp_share_fetch_response_acquired_records *m, kp_reader *r, int16_t v)
@@ -189,20 +166,6 @@ void kp_share_fetch_response_partition_data_init(kp_share_fetch_response_partiti
     m->acknowledge_error_message = KP_STR_NULL;
     kp_share_fetch_response_leader_id_and_epoch_init(&m->current_leader);
     m->records = (kp_bytes){NULL, 0};
-}
-
-static inline bool kp_share_fetch_response_partition_data_is_default(const kp_share_fetch_response_partition_data *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, NULL)) return false;
-    if (m->acknowledge_error_code != 0) return false;
-    if (!kp_str_eq_c(m->acknowledge_error_message, NULL)) return false;
-    if (!kp_share_fetch_response_leader_id_and_epoch_is_default(&m->current_leader)) return false;
-    if (m->records.len != 0) return false;
-    if (m->acquired_records.n != 0) return false;
-    return true;
 }
 
 static int kp_share_fetch_response_partition_data_dec(kp_share_fetch_response_partition_data *m, kp_reader *r, int16_t v)
@@ -340,14 +303,6 @@ void kp_share_fetch_response_share_fetchable_topic_response_init(kp_share_fetch_
     memset(m, 0, sizeof *m);
 }
 
-static inline bool kp_share_fetch_response_share_fetchable_topic_response_is_default(const kp_share_fetch_response_share_fetchable_topic_response *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_share_fetch_response_share_fetchable_topic_response_dec(kp_share_fetch_response_share_fetchable_topic_response *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -429,16 +384,6 @@ void kp_share_fetch_response_node_endpoint_init(kp_share_fetch_response_node_end
     memset(m, 0, sizeof *m);
     m->host = kp_str_c("");
     m->rack = KP_STR_NULL;
-}
-
-static inline bool kp_share_fetch_response_node_endpoint_is_default(const kp_share_fetch_response_node_endpoint *m)
-{
-    (void)m;
-    if (m->node_id != 0) return false;
-    if (!kp_str_eq_c(m->host, "")) return false;
-    if (m->port != 0) return false;
-    if (!kp_str_eq_c(m->rack, NULL)) return false;
-    return true;
 }
 
 static int kp_share_fetch_response_node_endpoint_dec(kp_share_fetch_response_node_endpoint *m, kp_reader *r, int16_t v)
@@ -523,17 +468,6 @@ void kp_share_fetch_response_init(kp_share_fetch_response *m)
 {
     memset(m, 0, sizeof *m);
     m->error_message = KP_STR_NULL;
-}
-
-static inline bool kp_share_fetch_response_is_default(const kp_share_fetch_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, NULL)) return false;
-    if (m->responses.n != 0) return false;
-    if (m->node_endpoints.n != 0) return false;
-    return true;
 }
 
 static int kp_share_fetch_response_dec(kp_share_fetch_response *m, kp_reader *r, int16_t v)

@@ -4,37 +4,23 @@
 static int kp_share_group_describe_response_topic_partitions_dec(kp_share_group_describe_response_topic_partitions *m, kp_reader *r, int16_t v);
 static int kp_share_group_describe_response_topic_partitions_enc(const kp_share_group_describe_response_topic_partitions *m, kp_writer *w, int16_t v);
 static size_t kp_share_group_describe_response_topic_partitions_sz(const kp_share_group_describe_response_topic_partitions *m, int16_t v);
-static inline bool kp_share_group_describe_response_topic_partitions_is_default(const kp_share_group_describe_response_topic_partitions *m);
 static int kp_share_group_describe_response_assignment_dec(kp_share_group_describe_response_assignment *m, kp_reader *r, int16_t v);
 static int kp_share_group_describe_response_assignment_enc(const kp_share_group_describe_response_assignment *m, kp_writer *w, int16_t v);
 static size_t kp_share_group_describe_response_assignment_sz(const kp_share_group_describe_response_assignment *m, int16_t v);
-static inline bool kp_share_group_describe_response_assignment_is_default(const kp_share_group_describe_response_assignment *m);
 static int kp_share_group_describe_response_member_dec(kp_share_group_describe_response_member *m, kp_reader *r, int16_t v);
 static int kp_share_group_describe_response_member_enc(const kp_share_group_describe_response_member *m, kp_writer *w, int16_t v);
 static size_t kp_share_group_describe_response_member_sz(const kp_share_group_describe_response_member *m, int16_t v);
-static inline bool kp_share_group_describe_response_member_is_default(const kp_share_group_describe_response_member *m);
 static int kp_share_group_describe_response_described_group_dec(kp_share_group_describe_response_described_group *m, kp_reader *r, int16_t v);
 static int kp_share_group_describe_response_described_group_enc(const kp_share_group_describe_response_described_group *m, kp_writer *w, int16_t v);
 static size_t kp_share_group_describe_response_described_group_sz(const kp_share_group_describe_response_described_group *m, int16_t v);
-static inline bool kp_share_group_describe_response_described_group_is_default(const kp_share_group_describe_response_described_group *m);
 static int kp_share_group_describe_response_dec(kp_share_group_describe_response *m, kp_reader *r, int16_t v);
 static int kp_share_group_describe_response_enc(const kp_share_group_describe_response *m, kp_writer *w, int16_t v);
 static size_t kp_share_group_describe_response_sz(const kp_share_group_describe_response *m, int16_t v);
-static inline bool kp_share_group_describe_response_is_default(const kp_share_group_describe_response *m);
 
 void kp_share_group_describe_response_topic_partitions_init(kp_share_group_describe_response_topic_partitions *m)
 {
     memset(m, 0, sizeof *m);
     m->topic_name = kp_str_c("");
-}
-
-static inline bool kp_share_group_describe_response_topic_partitions_is_default(const kp_share_group_describe_response_topic_partitions *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (!kp_str_eq_c(m->topic_name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_share_group_describe_response_topic_partitions_dec(kp_share_group_describe_response_topic_partitions *m, kp_reader *r, int16_t v)
@@ -127,13 +113,6 @@ void kp_share_group_describe_response_assignment_init(kp_share_group_describe_re
     memset(m, 0, sizeof *m);
 }
 
-static inline bool kp_share_group_describe_response_assignment_is_default(const kp_share_group_describe_response_assignment *m)
-{
-    (void)m;
-    if (m->topic_partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_share_group_describe_response_assignment_dec(kp_share_group_describe_response_assignment *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -209,19 +188,6 @@ void kp_share_group_describe_response_member_init(kp_share_group_describe_respon
     m->client_id = kp_str_c("");
     m->client_host = kp_str_c("");
     kp_share_group_describe_response_assignment_init(&m->assignment);
-}
-
-static inline bool kp_share_group_describe_response_member_is_default(const kp_share_group_describe_response_member *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->member_id, "")) return false;
-    if (!kp_str_eq_c(m->rack_id, NULL)) return false;
-    if (m->member_epoch != 0) return false;
-    if (!kp_str_eq_c(m->client_id, "")) return false;
-    if (!kp_str_eq_c(m->client_host, "")) return false;
-    if (m->subscribed_topic_names.n != 0) return false;
-    if (!kp_share_group_describe_response_assignment_is_default(&m->assignment)) return false;
-    return true;
 }
 
 static int kp_share_group_describe_response_member_dec(kp_share_group_describe_response_member *m, kp_reader *r, int16_t v)
@@ -353,21 +319,6 @@ void kp_share_group_describe_response_described_group_init(kp_share_group_descri
     m->group_state = kp_str_c("");
     m->assignor_name = kp_str_c("");
     m->authorized_operations = INT32_MIN;
-}
-
-static inline bool kp_share_group_describe_response_described_group_is_default(const kp_share_group_describe_response_described_group *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, NULL)) return false;
-    if (!kp_str_eq_c(m->group_id, "")) return false;
-    if (!kp_str_eq_c(m->group_state, "")) return false;
-    if (m->group_epoch != 0) return false;
-    if (m->assignment_epoch != 0) return false;
-    if (!kp_str_eq_c(m->assignor_name, "")) return false;
-    if (m->members.n != 0) return false;
-    if (m->authorized_operations != INT32_MIN) return false;
-    return true;
 }
 
 static int kp_share_group_describe_response_described_group_dec(kp_share_group_describe_response_described_group *m, kp_reader *r, int16_t v)
@@ -512,14 +463,6 @@ static size_t kp_share_group_describe_response_described_group_sz(const kp_share
 void kp_share_group_describe_response_init(kp_share_group_describe_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_share_group_describe_response_is_default(const kp_share_group_describe_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->groups.n != 0) return false;
-    return true;
 }
 
 static int kp_share_group_describe_response_dec(kp_share_group_describe_response *m, kp_reader *r, int16_t v)

@@ -4,7 +4,6 @@
 static int kp_share_group_heartbeat_request_dec(kp_share_group_heartbeat_request *m, kp_reader *r, int16_t v);
 static int kp_share_group_heartbeat_request_enc(const kp_share_group_heartbeat_request *m, kp_writer *w, int16_t v);
 static size_t kp_share_group_heartbeat_request_sz(const kp_share_group_heartbeat_request *m, int16_t v);
-static inline bool kp_share_group_heartbeat_request_is_default(const kp_share_group_heartbeat_request *m);
 
 void kp_share_group_heartbeat_request_init(kp_share_group_heartbeat_request *m)
 {
@@ -13,17 +12,6 @@ void kp_share_group_heartbeat_request_init(kp_share_group_heartbeat_request *m)
     m->member_id = kp_str_c("");
     m->rack_id = KP_STR_NULL;
     m->subscribed_topic_names.n = -1;
-}
-
-static inline bool kp_share_group_heartbeat_request_is_default(const kp_share_group_heartbeat_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->group_id, "")) return false;
-    if (!kp_str_eq_c(m->member_id, "")) return false;
-    if (m->member_epoch != 0) return false;
-    if (!kp_str_eq_c(m->rack_id, NULL)) return false;
-    if (m->subscribed_topic_names.n != -1) return false;
-    return true;
 }
 
 static int kp_share_group_heartbeat_request_dec(kp_share_group_heartbeat_request *m, kp_reader *r, int16_t v)

@@ -4,27 +4,16 @@
 static int kp_share_group_heartbeat_response_topic_partitions_dec(kp_share_group_heartbeat_response_topic_partitions *m, kp_reader *r, int16_t v);
 static int kp_share_group_heartbeat_response_topic_partitions_enc(const kp_share_group_heartbeat_response_topic_partitions *m, kp_writer *w, int16_t v);
 static size_t kp_share_group_heartbeat_response_topic_partitions_sz(const kp_share_group_heartbeat_response_topic_partitions *m, int16_t v);
-static inline bool kp_share_group_heartbeat_response_topic_partitions_is_default(const kp_share_group_heartbeat_response_topic_partitions *m);
 static int kp_share_group_heartbeat_response_assignment_dec(kp_share_group_heartbeat_response_assignment *m, kp_reader *r, int16_t v);
 static int kp_share_group_heartbeat_response_assignment_enc(const kp_share_group_heartbeat_response_assignment *m, kp_writer *w, int16_t v);
 static size_t kp_share_group_heartbeat_response_assignment_sz(const kp_share_group_heartbeat_response_assignment *m, int16_t v);
-static inline bool kp_share_group_heartbeat_response_assignment_is_default(const kp_share_group_heartbeat_response_assignment *m);
 static int kp_share_group_heartbeat_response_dec(kp_share_group_heartbeat_response *m, kp_reader *r, int16_t v);
 static int kp_share_group_heartbeat_response_enc(const kp_share_group_heartbeat_response *m, kp_writer *w, int16_t v);
 static size_t kp_share_group_heartbeat_response_sz(const kp_share_group_heartbeat_response *m, int16_t v);
-static inline bool kp_share_group_heartbeat_response_is_default(const kp_share_group_heartbeat_response *m);
 
 void kp_share_group_heartbeat_response_topic_partitions_init(kp_share_group_heartbeat_response_topic_partitions *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_share_group_heartbeat_response_topic_partitions_is_default(const kp_share_group_heartbeat_response_topic_partitions *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_share_group_heartbeat_response_topic_partitions_dec(kp_share_group_heartbeat_response_topic_partitions *m, kp_reader *r, int16_t v)
@@ -108,13 +97,6 @@ void kp_share_group_heartbeat_response_assignment_init(kp_share_group_heartbeat_
     memset(m, 0, sizeof *m);
 }
 
-static inline bool kp_share_group_heartbeat_response_assignment_is_default(const kp_share_group_heartbeat_response_assignment *m)
-{
-    (void)m;
-    if (m->topic_partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_share_group_heartbeat_response_assignment_dec(kp_share_group_heartbeat_response_assignment *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -187,19 +169,6 @@ void kp_share_group_heartbeat_response_init(kp_share_group_heartbeat_response *m
     memset(m, 0, sizeof *m);
     m->error_message = KP_STR_NULL;
     m->member_id = KP_STR_NULL;
-}
-
-static inline bool kp_share_group_heartbeat_response_is_default(const kp_share_group_heartbeat_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, NULL)) return false;
-    if (!kp_str_eq_c(m->member_id, NULL)) return false;
-    if (m->member_epoch != 0) return false;
-    if (m->heartbeat_interval_ms != 0) return false;
-    if (m->assignment != NULL) return false;
-    return true;
 }
 
 static int kp_share_group_heartbeat_response_dec(kp_share_group_heartbeat_response *m, kp_reader *r, int16_t v)
@@ -277,6 +246,7 @@ static int kp_share_group_heartbeat_response_enc(const kp_share_group_heartbeat_
             if (!(1)) return KP_E_NULL;
             KP_TRY(kp_write_i8(w, -1));
         } else {
+            /* 1 reads as present both as an int8 and as a tagged field's uvarint. */
             KP_TRY(kp_write_i8(w, 1));
             KP_TRY(kp_share_group_heartbeat_response_assignment_enc(m->assignment, w, v));
         }

@@ -4,7 +4,6 @@
 static int kp_share_group_member_metadata_value_dec(kp_share_group_member_metadata_value *m, kp_reader *r, int16_t v);
 static int kp_share_group_member_metadata_value_enc(const kp_share_group_member_metadata_value *m, kp_writer *w, int16_t v);
 static size_t kp_share_group_member_metadata_value_sz(const kp_share_group_member_metadata_value *m, int16_t v);
-static inline bool kp_share_group_member_metadata_value_is_default(const kp_share_group_member_metadata_value *m);
 
 void kp_share_group_member_metadata_value_init(kp_share_group_member_metadata_value *m)
 {
@@ -12,16 +11,6 @@ void kp_share_group_member_metadata_value_init(kp_share_group_member_metadata_va
     m->rack_id = kp_str_c("");
     m->client_id = kp_str_c("");
     m->client_host = kp_str_c("");
-}
-
-static inline bool kp_share_group_member_metadata_value_is_default(const kp_share_group_member_metadata_value *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->rack_id, "")) return false;
-    if (!kp_str_eq_c(m->client_id, "")) return false;
-    if (!kp_str_eq_c(m->client_host, "")) return false;
-    if (m->subscribed_topic_names.n != 0) return false;
-    return true;
 }
 
 static int kp_share_group_member_metadata_value_dec(kp_share_group_member_metadata_value *m, kp_reader *r, int16_t v)

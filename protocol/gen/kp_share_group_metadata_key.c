@@ -4,19 +4,11 @@
 static int kp_share_group_metadata_key_dec(kp_share_group_metadata_key *m, kp_reader *r, int16_t v);
 static int kp_share_group_metadata_key_enc(const kp_share_group_metadata_key *m, kp_writer *w, int16_t v);
 static size_t kp_share_group_metadata_key_sz(const kp_share_group_metadata_key *m, int16_t v);
-static inline bool kp_share_group_metadata_key_is_default(const kp_share_group_metadata_key *m);
 
 void kp_share_group_metadata_key_init(kp_share_group_metadata_key *m)
 {
     memset(m, 0, sizeof *m);
     m->group_id = kp_str_c("");
-}
-
-static inline bool kp_share_group_metadata_key_is_default(const kp_share_group_metadata_key *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->group_id, "")) return false;
-    return true;
 }
 
 static int kp_share_group_metadata_key_dec(kp_share_group_metadata_key *m, kp_reader *r, int16_t v)

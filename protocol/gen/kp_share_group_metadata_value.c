@@ -4,18 +4,10 @@
 static int kp_share_group_metadata_value_dec(kp_share_group_metadata_value *m, kp_reader *r, int16_t v);
 static int kp_share_group_metadata_value_enc(const kp_share_group_metadata_value *m, kp_writer *w, int16_t v);
 static size_t kp_share_group_metadata_value_sz(const kp_share_group_metadata_value *m, int16_t v);
-static inline bool kp_share_group_metadata_value_is_default(const kp_share_group_metadata_value *m);
 
 void kp_share_group_metadata_value_init(kp_share_group_metadata_value *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_share_group_metadata_value_is_default(const kp_share_group_metadata_value *m)
-{
-    (void)m;
-    if (m->epoch != 0) return false;
-    return true;
 }
 
 static int kp_share_group_metadata_value_dec(kp_share_group_metadata_value *m, kp_reader *r, int16_t v)

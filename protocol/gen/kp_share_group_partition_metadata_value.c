@@ -4,29 +4,17 @@
 static int kp_share_group_partition_metadata_value_topic_partitions_info_dec(kp_share_group_partition_metadata_value_topic_partitions_info *m, kp_reader *r, int16_t v);
 static int kp_share_group_partition_metadata_value_topic_partitions_info_enc(const kp_share_group_partition_metadata_value_topic_partitions_info *m, kp_writer *w, int16_t v);
 static size_t kp_share_group_partition_metadata_value_topic_partitions_info_sz(const kp_share_group_partition_metadata_value_topic_partitions_info *m, int16_t v);
-static inline bool kp_share_group_partition_metadata_value_topic_partitions_info_is_default(const kp_share_group_partition_metadata_value_topic_partitions_info *m);
 static int kp_share_group_partition_metadata_value_topic_info_dec(kp_share_group_partition_metadata_value_topic_info *m, kp_reader *r, int16_t v);
 static int kp_share_group_partition_metadata_value_topic_info_enc(const kp_share_group_partition_metadata_value_topic_info *m, kp_writer *w, int16_t v);
 static size_t kp_share_group_partition_metadata_value_topic_info_sz(const kp_share_group_partition_metadata_value_topic_info *m, int16_t v);
-static inline bool kp_share_group_partition_metadata_value_topic_info_is_default(const kp_share_group_partition_metadata_value_topic_info *m);
 static int kp_share_group_partition_metadata_value_dec(kp_share_group_partition_metadata_value *m, kp_reader *r, int16_t v);
 static int kp_share_group_partition_metadata_value_enc(const kp_share_group_partition_metadata_value *m, kp_writer *w, int16_t v);
 static size_t kp_share_group_partition_metadata_value_sz(const kp_share_group_partition_metadata_value *m, int16_t v);
-static inline bool kp_share_group_partition_metadata_value_is_default(const kp_share_group_partition_metadata_value *m);
 
 void kp_share_group_partition_metadata_value_topic_partitions_info_init(kp_share_group_partition_metadata_value_topic_partitions_info *m)
 {
     memset(m, 0, sizeof *m);
     m->topic_name = kp_str_c("");
-}
-
-static inline bool kp_share_group_partition_metadata_value_topic_partitions_info_is_default(const kp_share_group_partition_metadata_value_topic_partitions_info *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (!kp_str_eq_c(m->topic_name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_share_group_partition_metadata_value_topic_partitions_info_dec(kp_share_group_partition_metadata_value_topic_partitions_info *m, kp_reader *r, int16_t v)
@@ -120,14 +108,6 @@ void kp_share_group_partition_metadata_value_topic_info_init(kp_share_group_part
     m->topic_name = kp_str_c("");
 }
 
-static inline bool kp_share_group_partition_metadata_value_topic_info_is_default(const kp_share_group_partition_metadata_value_topic_info *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (!kp_str_eq_c(m->topic_name, "")) return false;
-    return true;
-}
-
 static int kp_share_group_partition_metadata_value_topic_info_dec(kp_share_group_partition_metadata_value_topic_info *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -191,14 +171,6 @@ static size_t kp_share_group_partition_metadata_value_topic_info_sz(const kp_sha
 void kp_share_group_partition_metadata_value_init(kp_share_group_partition_metadata_value *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_share_group_partition_metadata_value_is_default(const kp_share_group_partition_metadata_value *m)
-{
-    (void)m;
-    if (m->initialized_topics.n != 0) return false;
-    if (m->deleting_topics.n != 0) return false;
-    return true;
 }
 
 static int kp_share_group_partition_metadata_value_dec(kp_share_group_partition_metadata_value *m, kp_reader *r, int16_t v)

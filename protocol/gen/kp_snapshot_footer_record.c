@@ -4,18 +4,10 @@
 static int kp_snapshot_footer_record_dec(kp_snapshot_footer_record *m, kp_reader *r, int16_t v);
 static int kp_snapshot_footer_record_enc(const kp_snapshot_footer_record *m, kp_writer *w, int16_t v);
 static size_t kp_snapshot_footer_record_sz(const kp_snapshot_footer_record *m, int16_t v);
-static inline bool kp_snapshot_footer_record_is_default(const kp_snapshot_footer_record *m);
 
 void kp_snapshot_footer_record_init(kp_snapshot_footer_record *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_snapshot_footer_record_is_default(const kp_snapshot_footer_record *m)
-{
-    (void)m;
-    if (m->version != 0) return false;
-    return true;
 }
 
 static int kp_snapshot_footer_record_dec(kp_snapshot_footer_record *m, kp_reader *r, int16_t v)

@@ -4,36 +4,23 @@
 static int kp_stop_replica_request_stop_replica_partition_v0_dec(kp_stop_replica_request_stop_replica_partition_v0 *m, kp_reader *r, int16_t v);
 static int kp_stop_replica_request_stop_replica_partition_v0_enc(const kp_stop_replica_request_stop_replica_partition_v0 *m, kp_writer *w, int16_t v);
 static size_t kp_stop_replica_request_stop_replica_partition_v0_sz(const kp_stop_replica_request_stop_replica_partition_v0 *m, int16_t v);
-static inline bool kp_stop_replica_request_stop_replica_partition_v0_is_default(const kp_stop_replica_request_stop_replica_partition_v0 *m);
 static int kp_stop_replica_request_stop_replica_topic_v1_dec(kp_stop_replica_request_stop_replica_topic_v1 *m, kp_reader *r, int16_t v);
 static int kp_stop_replica_request_stop_replica_topic_v1_enc(const kp_stop_replica_request_stop_replica_topic_v1 *m, kp_writer *w, int16_t v);
 static size_t kp_stop_replica_request_stop_replica_topic_v1_sz(const kp_stop_replica_request_stop_replica_topic_v1 *m, int16_t v);
-static inline bool kp_stop_replica_request_stop_replica_topic_v1_is_default(const kp_stop_replica_request_stop_replica_topic_v1 *m);
 static int kp_stop_replica_request_stop_replica_partition_state_dec(kp_stop_replica_request_stop_replica_partition_state *m, kp_reader *r, int16_t v);
 static int kp_stop_replica_request_stop_replica_partition_state_enc(const kp_stop_replica_request_stop_replica_partition_state *m, kp_writer *w, int16_t v);
 static size_t kp_stop_replica_request_stop_replica_partition_state_sz(const kp_stop_replica_request_stop_replica_partition_state *m, int16_t v);
-static inline bool kp_stop_replica_request_stop_replica_partition_state_is_default(const kp_stop_replica_request_stop_replica_partition_state *m);
 static int kp_stop_replica_request_stop_replica_topic_state_dec(kp_stop_replica_request_stop_replica_topic_state *m, kp_reader *r, int16_t v);
 static int kp_stop_replica_request_stop_replica_topic_state_enc(const kp_stop_replica_request_stop_replica_topic_state *m, kp_writer *w, int16_t v);
 static size_t kp_stop_replica_request_stop_replica_topic_state_sz(const kp_stop_replica_request_stop_replica_topic_state *m, int16_t v);
-static inline bool kp_stop_replica_request_stop_replica_topic_state_is_default(const kp_stop_replica_request_stop_replica_topic_state *m);
 static int kp_stop_replica_request_dec(kp_stop_replica_request *m, kp_reader *r, int16_t v);
 static int kp_stop_replica_request_enc(const kp_stop_replica_request *m, kp_writer *w, int16_t v);
 static size_t kp_stop_replica_request_sz(const kp_stop_replica_request *m, int16_t v);
-static inline bool kp_stop_replica_request_is_default(const kp_stop_replica_request *m);
 
 void kp_stop_replica_request_stop_replica_partition_v0_init(kp_stop_replica_request_stop_replica_partition_v0 *m)
 {
     memset(m, 0, sizeof *m);
     m->topic_name = kp_str_c("");
-}
-
-static inline bool kp_stop_replica_request_stop_replica_partition_v0_is_default(const kp_stop_replica_request_stop_replica_partition_v0 *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic_name, "")) return false;
-    if (m->partition_index != 0) return false;
-    return true;
 }
 
 static int kp_stop_replica_request_stop_replica_partition_v0_dec(kp_stop_replica_request_stop_replica_partition_v0 *m, kp_reader *r, int16_t v)
@@ -104,14 +91,6 @@ void kp_stop_replica_request_stop_replica_topic_v1_init(kp_stop_replica_request_
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
-}
-
-static inline bool kp_stop_replica_request_stop_replica_topic_v1_is_default(const kp_stop_replica_request_stop_replica_topic_v1 *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partition_indexes.n != 0) return false;
-    return true;
 }
 
 static int kp_stop_replica_request_stop_replica_topic_v1_dec(kp_stop_replica_request_stop_replica_topic_v1 *m, kp_reader *r, int16_t v)
@@ -200,15 +179,6 @@ void kp_stop_replica_request_stop_replica_partition_state_init(kp_stop_replica_r
     m->leader_epoch = -1;
 }
 
-static inline bool kp_stop_replica_request_stop_replica_partition_state_is_default(const kp_stop_replica_request_stop_replica_partition_state *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->leader_epoch != -1) return false;
-    if (m->delete_partition != false) return false;
-    return true;
-}
-
 static int kp_stop_replica_request_stop_replica_partition_state_dec(kp_stop_replica_request_stop_replica_partition_state *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 2;
@@ -288,14 +258,6 @@ void kp_stop_replica_request_stop_replica_topic_state_init(kp_stop_replica_reque
 {
     memset(m, 0, sizeof *m);
     m->topic_name = kp_str_c("");
-}
-
-static inline bool kp_stop_replica_request_stop_replica_topic_state_is_default(const kp_stop_replica_request_stop_replica_topic_state *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic_name, "")) return false;
-    if (m->partition_states.n != 0) return false;
-    return true;
 }
 
 static int kp_stop_replica_request_stop_replica_topic_state_dec(kp_stop_replica_request_stop_replica_topic_state *m, kp_reader *r, int16_t v)
@@ -380,20 +342,6 @@ void kp_stop_replica_request_init(kp_stop_replica_request *m)
 {
     memset(m, 0, sizeof *m);
     m->broker_epoch = INT64_C(-1);
-}
-
-static inline bool kp_stop_replica_request_is_default(const kp_stop_replica_request *m)
-{
-    (void)m;
-    if (m->controller_id != 0) return false;
-    if (m->is_k_raft_controller != false) return false;
-    if (m->controller_epoch != 0) return false;
-    if (m->broker_epoch != INT64_C(-1)) return false;
-    if (m->delete_partitions != false) return false;
-    if (m->ungrouped_partitions.n != 0) return false;
-    if (m->topics.n != 0) return false;
-    if (m->topic_states.n != 0) return false;
-    return true;
 }
 
 static int kp_stop_replica_request_dec(kp_stop_replica_request *m, kp_reader *r, int16_t v)

@@ -4,25 +4,14 @@
 static int kp_stop_replica_response_stop_replica_partition_error_dec(kp_stop_replica_response_stop_replica_partition_error *m, kp_reader *r, int16_t v);
 static int kp_stop_replica_response_stop_replica_partition_error_enc(const kp_stop_replica_response_stop_replica_partition_error *m, kp_writer *w, int16_t v);
 static size_t kp_stop_replica_response_stop_replica_partition_error_sz(const kp_stop_replica_response_stop_replica_partition_error *m, int16_t v);
-static inline bool kp_stop_replica_response_stop_replica_partition_error_is_default(const kp_stop_replica_response_stop_replica_partition_error *m);
 static int kp_stop_replica_response_dec(kp_stop_replica_response *m, kp_reader *r, int16_t v);
 static int kp_stop_replica_response_enc(const kp_stop_replica_response *m, kp_writer *w, int16_t v);
 static size_t kp_stop_replica_response_sz(const kp_stop_replica_response *m, int16_t v);
-static inline bool kp_stop_replica_response_is_default(const kp_stop_replica_response *m);
 
 void kp_stop_replica_response_stop_replica_partition_error_init(kp_stop_replica_response_stop_replica_partition_error *m)
 {
     memset(m, 0, sizeof *m);
     m->topic_name = kp_str_c("");
-}
-
-static inline bool kp_stop_replica_response_stop_replica_partition_error_is_default(const kp_stop_replica_response_stop_replica_partition_error *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic_name, "")) return false;
-    if (m->partition_index != 0) return false;
-    if (m->error_code != 0) return false;
-    return true;
 }
 
 static int kp_stop_replica_response_stop_replica_partition_error_dec(kp_stop_replica_response_stop_replica_partition_error *m, kp_reader *r, int16_t v)
@@ -97,14 +86,6 @@ static size_t kp_stop_replica_response_stop_replica_partition_error_sz(const kp_
 void kp_stop_replica_response_init(kp_stop_replica_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_stop_replica_response_is_default(const kp_stop_replica_response *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (m->partition_errors.n != 0) return false;
-    return true;
 }
 
 static int kp_stop_replica_response_dec(kp_stop_replica_response *m, kp_reader *r, int16_t v)

@@ -4,25 +4,15 @@
 static int kp_sync_group_request_sync_group_request_assignment_dec(kp_sync_group_request_sync_group_request_assignment *m, kp_reader *r, int16_t v);
 static int kp_sync_group_request_sync_group_request_assignment_enc(const kp_sync_group_request_sync_group_request_assignment *m, kp_writer *w, int16_t v);
 static size_t kp_sync_group_request_sync_group_request_assignment_sz(const kp_sync_group_request_sync_group_request_assignment *m, int16_t v);
-static inline bool kp_sync_group_request_sync_group_request_assignment_is_default(const kp_sync_group_request_sync_group_request_assignment *m);
 static int kp_sync_group_request_dec(kp_sync_group_request *m, kp_reader *r, int16_t v);
 static int kp_sync_group_request_enc(const kp_sync_group_request *m, kp_writer *w, int16_t v);
 static size_t kp_sync_group_request_sz(const kp_sync_group_request *m, int16_t v);
-static inline bool kp_sync_group_request_is_default(const kp_sync_group_request *m);
 
 void kp_sync_group_request_sync_group_request_assignment_init(kp_sync_group_request_sync_group_request_assignment *m)
 {
     memset(m, 0, sizeof *m);
     m->member_id = kp_str_c("");
     m->assignment = (kp_bytes){NULL, 0};
-}
-
-static inline bool kp_sync_group_request_sync_group_request_assignment_is_default(const kp_sync_group_request_sync_group_request_assignment *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->member_id, "")) return false;
-    if (m->assignment.len != 0) return false;
-    return true;
 }
 
 static int kp_sync_group_request_sync_group_request_assignment_dec(kp_sync_group_request_sync_group_request_assignment *m, kp_reader *r, int16_t v)
@@ -93,19 +83,6 @@ void kp_sync_group_request_init(kp_sync_group_request *m)
     m->group_instance_id = KP_STR_NULL;
     m->protocol_type = KP_STR_NULL;
     m->protocol_name = KP_STR_NULL;
-}
-
-static inline bool kp_sync_group_request_is_default(const kp_sync_group_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->group_id, "")) return false;
-    if (m->generation_id != 0) return false;
-    if (!kp_str_eq_c(m->member_id, "")) return false;
-    if (!kp_str_eq_c(m->group_instance_id, NULL)) return false;
-    if (!kp_str_eq_c(m->protocol_type, NULL)) return false;
-    if (!kp_str_eq_c(m->protocol_name, NULL)) return false;
-    if (m->assignments.n != 0) return false;
-    return true;
 }
 
 static int kp_sync_group_request_dec(kp_sync_group_request *m, kp_reader *r, int16_t v)

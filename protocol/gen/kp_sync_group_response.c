@@ -4,7 +4,6 @@
 static int kp_sync_group_response_dec(kp_sync_group_response *m, kp_reader *r, int16_t v);
 static int kp_sync_group_response_enc(const kp_sync_group_response *m, kp_writer *w, int16_t v);
 static size_t kp_sync_group_response_sz(const kp_sync_group_response *m, int16_t v);
-static inline bool kp_sync_group_response_is_default(const kp_sync_group_response *m);
 
 void kp_sync_group_response_init(kp_sync_group_response *m)
 {
@@ -12,17 +11,6 @@ void kp_sync_group_response_init(kp_sync_group_response *m)
     m->protocol_type = KP_STR_NULL;
     m->protocol_name = KP_STR_NULL;
     m->assignment = (kp_bytes){NULL, 0};
-}
-
-static inline bool kp_sync_group_response_is_default(const kp_sync_group_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->protocol_type, NULL)) return false;
-    if (!kp_str_eq_c(m->protocol_name, NULL)) return false;
-    if (m->assignment.len != 0) return false;
-    return true;
 }
 
 static int kp_sync_group_response_dec(kp_sync_group_response *m, kp_reader *r, int16_t v)

@@ -4,19 +4,11 @@
 static int kp_transaction_log_key_dec(kp_transaction_log_key *m, kp_reader *r, int16_t v);
 static int kp_transaction_log_key_enc(const kp_transaction_log_key *m, kp_writer *w, int16_t v);
 static size_t kp_transaction_log_key_sz(const kp_transaction_log_key *m, int16_t v);
-static inline bool kp_transaction_log_key_is_default(const kp_transaction_log_key *m);
 
 void kp_transaction_log_key_init(kp_transaction_log_key *m)
 {
     memset(m, 0, sizeof *m);
     m->transactional_id = kp_str_c("");
-}
-
-static inline bool kp_transaction_log_key_is_default(const kp_transaction_log_key *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->transactional_id, "")) return false;
-    return true;
 }
 
 static int kp_transaction_log_key_dec(kp_transaction_log_key *m, kp_reader *r, int16_t v)

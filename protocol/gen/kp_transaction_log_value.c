@@ -4,24 +4,14 @@
 static int kp_transaction_log_value_partitions_schema_dec(kp_transaction_log_value_partitions_schema *m, kp_reader *r, int16_t v);
 static int kp_transaction_log_value_partitions_schema_enc(const kp_transaction_log_value_partitions_schema *m, kp_writer *w, int16_t v);
 static size_t kp_transaction_log_value_partitions_schema_sz(const kp_transaction_log_value_partitions_schema *m, int16_t v);
-static inline bool kp_transaction_log_value_partitions_schema_is_default(const kp_transaction_log_value_partitions_schema *m);
 static int kp_transaction_log_value_dec(kp_transaction_log_value *m, kp_reader *r, int16_t v);
 static int kp_transaction_log_value_enc(const kp_transaction_log_value *m, kp_writer *w, int16_t v);
 static size_t kp_transaction_log_value_sz(const kp_transaction_log_value *m, int16_t v);
-static inline bool kp_transaction_log_value_is_default(const kp_transaction_log_value *m);
 
 void kp_transaction_log_value_partitions_schema_init(kp_transaction_log_value_partitions_schema *m)
 {
     memset(m, 0, sizeof *m);
     m->topic = kp_str_c("");
-}
-
-static inline bool kp_transaction_log_value_partitions_schema_is_default(const kp_transaction_log_value_partitions_schema *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic, "")) return false;
-    if (m->partition_ids.n != 0) return false;
-    return true;
 }
 
 static int kp_transaction_log_value_partitions_schema_dec(kp_transaction_log_value_partitions_schema *m, kp_reader *r, int16_t v)
@@ -103,19 +93,6 @@ static size_t kp_transaction_log_value_partitions_schema_sz(const kp_transaction
 void kp_transaction_log_value_init(kp_transaction_log_value *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_transaction_log_value_is_default(const kp_transaction_log_value *m)
-{
-    (void)m;
-    if (m->producer_id != 0) return false;
-    if (m->producer_epoch != 0) return false;
-    if (m->transaction_timeout_ms != 0) return false;
-    if (m->transaction_status != 0) return false;
-    if (m->transaction_partitions.n != 0) return false;
-    if (m->transaction_last_update_timestamp_ms != 0) return false;
-    if (m->transaction_start_timestamp_ms != 0) return false;
-    return true;
 }
 
 static int kp_transaction_log_value_dec(kp_transaction_log_value *m, kp_reader *r, int16_t v)

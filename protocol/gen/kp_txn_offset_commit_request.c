@@ -4,31 +4,18 @@
 static int kp_txn_offset_commit_request_txn_offset_commit_request_partition_dec(kp_txn_offset_commit_request_txn_offset_commit_request_partition *m, kp_reader *r, int16_t v);
 static int kp_txn_offset_commit_request_txn_offset_commit_request_partition_enc(const kp_txn_offset_commit_request_txn_offset_commit_request_partition *m, kp_writer *w, int16_t v);
 static size_t kp_txn_offset_commit_request_txn_offset_commit_request_partition_sz(const kp_txn_offset_commit_request_txn_offset_commit_request_partition *m, int16_t v);
-static inline bool kp_txn_offset_commit_request_txn_offset_commit_request_partition_is_default(const kp_txn_offset_commit_request_txn_offset_commit_request_partition *m);
 static int kp_txn_offset_commit_request_txn_offset_commit_request_topic_dec(kp_txn_offset_commit_request_txn_offset_commit_request_topic *m, kp_reader *r, int16_t v);
 static int kp_txn_offset_commit_request_txn_offset_commit_request_topic_enc(const kp_txn_offset_commit_request_txn_offset_commit_request_topic *m, kp_writer *w, int16_t v);
 static size_t kp_txn_offset_commit_request_txn_offset_commit_request_topic_sz(const kp_txn_offset_commit_request_txn_offset_commit_request_topic *m, int16_t v);
-static inline bool kp_txn_offset_commit_request_txn_offset_commit_request_topic_is_default(const kp_txn_offset_commit_request_txn_offset_commit_request_topic *m);
 static int kp_txn_offset_commit_request_dec(kp_txn_offset_commit_request *m, kp_reader *r, int16_t v);
 static int kp_txn_offset_commit_request_enc(const kp_txn_offset_commit_request *m, kp_writer *w, int16_t v);
 static size_t kp_txn_offset_commit_request_sz(const kp_txn_offset_commit_request *m, int16_t v);
-static inline bool kp_txn_offset_commit_request_is_default(const kp_txn_offset_commit_request *m);
 
 void kp_txn_offset_commit_request_txn_offset_commit_request_partition_init(kp_txn_offset_commit_request_txn_offset_commit_request_partition *m)
 {
     memset(m, 0, sizeof *m);
     m->committed_leader_epoch = -1;
     m->committed_metadata = kp_str_c("");
-}
-
-static inline bool kp_txn_offset_commit_request_txn_offset_commit_request_partition_is_default(const kp_txn_offset_commit_request_txn_offset_commit_request_partition *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->committed_offset != 0) return false;
-    if (m->committed_leader_epoch != -1) return false;
-    if (!kp_str_eq_c(m->committed_metadata, "")) return false;
-    return true;
 }
 
 static int kp_txn_offset_commit_request_txn_offset_commit_request_partition_dec(kp_txn_offset_commit_request_txn_offset_commit_request_partition *m, kp_reader *r, int16_t v)
@@ -115,14 +102,6 @@ void kp_txn_offset_commit_request_txn_offset_commit_request_topic_init(kp_txn_of
     m->name = kp_str_c("");
 }
 
-static inline bool kp_txn_offset_commit_request_txn_offset_commit_request_topic_is_default(const kp_txn_offset_commit_request_txn_offset_commit_request_topic *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_txn_offset_commit_request_txn_offset_commit_request_topic_dec(kp_txn_offset_commit_request_txn_offset_commit_request_topic *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 3;
@@ -207,20 +186,6 @@ void kp_txn_offset_commit_request_init(kp_txn_offset_commit_request *m)
     m->generation_id = -1;
     m->member_id = kp_str_c("");
     m->group_instance_id = KP_STR_NULL;
-}
-
-static inline bool kp_txn_offset_commit_request_is_default(const kp_txn_offset_commit_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->transactional_id, "")) return false;
-    if (!kp_str_eq_c(m->group_id, "")) return false;
-    if (m->producer_id != 0) return false;
-    if (m->producer_epoch != 0) return false;
-    if (m->generation_id != -1) return false;
-    if (!kp_str_eq_c(m->member_id, "")) return false;
-    if (!kp_str_eq_c(m->group_instance_id, NULL)) return false;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_txn_offset_commit_request_dec(kp_txn_offset_commit_request *m, kp_reader *r, int16_t v)

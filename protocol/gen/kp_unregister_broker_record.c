@@ -4,19 +4,10 @@
 static int kp_unregister_broker_record_dec(kp_unregister_broker_record *m, kp_reader *r, int16_t v);
 static int kp_unregister_broker_record_enc(const kp_unregister_broker_record *m, kp_writer *w, int16_t v);
 static size_t kp_unregister_broker_record_sz(const kp_unregister_broker_record *m, int16_t v);
-static inline bool kp_unregister_broker_record_is_default(const kp_unregister_broker_record *m);
 
 void kp_unregister_broker_record_init(kp_unregister_broker_record *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_unregister_broker_record_is_default(const kp_unregister_broker_record *m)
-{
-    (void)m;
-    if (m->broker_id != 0) return false;
-    if (m->broker_epoch != 0) return false;
-    return true;
 }
 
 static int kp_unregister_broker_record_dec(kp_unregister_broker_record *m, kp_reader *r, int16_t v)

@@ -4,18 +4,10 @@
 static int kp_unregister_broker_request_dec(kp_unregister_broker_request *m, kp_reader *r, int16_t v);
 static int kp_unregister_broker_request_enc(const kp_unregister_broker_request *m, kp_writer *w, int16_t v);
 static size_t kp_unregister_broker_request_sz(const kp_unregister_broker_request *m, int16_t v);
-static inline bool kp_unregister_broker_request_is_default(const kp_unregister_broker_request *m);
 
 void kp_unregister_broker_request_init(kp_unregister_broker_request *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_unregister_broker_request_is_default(const kp_unregister_broker_request *m)
-{
-    (void)m;
-    if (m->broker_id != 0) return false;
-    return true;
 }
 
 static int kp_unregister_broker_request_dec(kp_unregister_broker_request *m, kp_reader *r, int16_t v)

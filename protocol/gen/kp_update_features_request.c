@@ -4,27 +4,15 @@
 static int kp_update_features_request_feature_update_key_dec(kp_update_features_request_feature_update_key *m, kp_reader *r, int16_t v);
 static int kp_update_features_request_feature_update_key_enc(const kp_update_features_request_feature_update_key *m, kp_writer *w, int16_t v);
 static size_t kp_update_features_request_feature_update_key_sz(const kp_update_features_request_feature_update_key *m, int16_t v);
-static inline bool kp_update_features_request_feature_update_key_is_default(const kp_update_features_request_feature_update_key *m);
 static int kp_update_features_request_dec(kp_update_features_request *m, kp_reader *r, int16_t v);
 static int kp_update_features_request_enc(const kp_update_features_request *m, kp_writer *w, int16_t v);
 static size_t kp_update_features_request_sz(const kp_update_features_request *m, int16_t v);
-static inline bool kp_update_features_request_is_default(const kp_update_features_request *m);
 
 void kp_update_features_request_feature_update_key_init(kp_update_features_request_feature_update_key *m)
 {
     memset(m, 0, sizeof *m);
     m->feature = kp_str_c("");
     m->upgrade_type = 1;
-}
-
-static inline bool kp_update_features_request_feature_update_key_is_default(const kp_update_features_request_feature_update_key *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->feature, "")) return false;
-    if (m->max_version_level != 0) return false;
-    if (m->allow_downgrade != false) return false;
-    if (m->upgrade_type != 1) return false;
-    return true;
 }
 
 static int kp_update_features_request_feature_update_key_dec(kp_update_features_request_feature_update_key *m, kp_reader *r, int16_t v)
@@ -113,15 +101,6 @@ void kp_update_features_request_init(kp_update_features_request *m)
 {
     memset(m, 0, sizeof *m);
     m->timeout_ms = 60000;
-}
-
-static inline bool kp_update_features_request_is_default(const kp_update_features_request *m)
-{
-    (void)m;
-    if (m->timeout_ms != 60000) return false;
-    if (m->feature_updates.n != 0) return false;
-    if (m->validate_only != false) return false;
-    return true;
 }
 
 static int kp_update_features_request_dec(kp_update_features_request *m, kp_reader *r, int16_t v)

@@ -4,26 +4,15 @@
 static int kp_update_features_response_updatable_feature_result_dec(kp_update_features_response_updatable_feature_result *m, kp_reader *r, int16_t v);
 static int kp_update_features_response_updatable_feature_result_enc(const kp_update_features_response_updatable_feature_result *m, kp_writer *w, int16_t v);
 static size_t kp_update_features_response_updatable_feature_result_sz(const kp_update_features_response_updatable_feature_result *m, int16_t v);
-static inline bool kp_update_features_response_updatable_feature_result_is_default(const kp_update_features_response_updatable_feature_result *m);
 static int kp_update_features_response_dec(kp_update_features_response *m, kp_reader *r, int16_t v);
 static int kp_update_features_response_enc(const kp_update_features_response *m, kp_writer *w, int16_t v);
 static size_t kp_update_features_response_sz(const kp_update_features_response *m, int16_t v);
-static inline bool kp_update_features_response_is_default(const kp_update_features_response *m);
 
 void kp_update_features_response_updatable_feature_result_init(kp_update_features_response_updatable_feature_result *m)
 {
     memset(m, 0, sizeof *m);
     m->feature = kp_str_c("");
     m->error_message = kp_str_c("");
-}
-
-static inline bool kp_update_features_response_updatable_feature_result_is_default(const kp_update_features_response_updatable_feature_result *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->feature, "")) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, "")) return false;
-    return true;
 }
 
 static int kp_update_features_response_updatable_feature_result_dec(kp_update_features_response_updatable_feature_result *m, kp_reader *r, int16_t v)
@@ -99,16 +88,6 @@ void kp_update_features_response_init(kp_update_features_response *m)
 {
     memset(m, 0, sizeof *m);
     m->error_message = kp_str_c("");
-}
-
-static inline bool kp_update_features_response_is_default(const kp_update_features_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_str_eq_c(m->error_message, "")) return false;
-    if (m->results.n != 0) return false;
-    return true;
 }
 
 static int kp_update_features_response_dec(kp_update_features_response *m, kp_reader *r, int16_t v)

@@ -4,43 +4,23 @@
 static int kp_update_metadata_request_update_metadata_partition_state_dec(kp_update_metadata_request_update_metadata_partition_state *m, kp_reader *r, int16_t v);
 static int kp_update_metadata_request_update_metadata_partition_state_enc(const kp_update_metadata_request_update_metadata_partition_state *m, kp_writer *w, int16_t v);
 static size_t kp_update_metadata_request_update_metadata_partition_state_sz(const kp_update_metadata_request_update_metadata_partition_state *m, int16_t v);
-static inline bool kp_update_metadata_request_update_metadata_partition_state_is_default(const kp_update_metadata_request_update_metadata_partition_state *m);
 static int kp_update_metadata_request_update_metadata_topic_state_dec(kp_update_metadata_request_update_metadata_topic_state *m, kp_reader *r, int16_t v);
 static int kp_update_metadata_request_update_metadata_topic_state_enc(const kp_update_metadata_request_update_metadata_topic_state *m, kp_writer *w, int16_t v);
 static size_t kp_update_metadata_request_update_metadata_topic_state_sz(const kp_update_metadata_request_update_metadata_topic_state *m, int16_t v);
-static inline bool kp_update_metadata_request_update_metadata_topic_state_is_default(const kp_update_metadata_request_update_metadata_topic_state *m);
 static int kp_update_metadata_request_update_metadata_endpoint_dec(kp_update_metadata_request_update_metadata_endpoint *m, kp_reader *r, int16_t v);
 static int kp_update_metadata_request_update_metadata_endpoint_enc(const kp_update_metadata_request_update_metadata_endpoint *m, kp_writer *w, int16_t v);
 static size_t kp_update_metadata_request_update_metadata_endpoint_sz(const kp_update_metadata_request_update_metadata_endpoint *m, int16_t v);
-static inline bool kp_update_metadata_request_update_metadata_endpoint_is_default(const kp_update_metadata_request_update_metadata_endpoint *m);
 static int kp_update_metadata_request_update_metadata_broker_dec(kp_update_metadata_request_update_metadata_broker *m, kp_reader *r, int16_t v);
 static int kp_update_metadata_request_update_metadata_broker_enc(const kp_update_metadata_request_update_metadata_broker *m, kp_writer *w, int16_t v);
 static size_t kp_update_metadata_request_update_metadata_broker_sz(const kp_update_metadata_request_update_metadata_broker *m, int16_t v);
-static inline bool kp_update_metadata_request_update_metadata_broker_is_default(const kp_update_metadata_request_update_metadata_broker *m);
 static int kp_update_metadata_request_dec(kp_update_metadata_request *m, kp_reader *r, int16_t v);
 static int kp_update_metadata_request_enc(const kp_update_metadata_request *m, kp_writer *w, int16_t v);
 static size_t kp_update_metadata_request_sz(const kp_update_metadata_request *m, int16_t v);
-static inline bool kp_update_metadata_request_is_default(const kp_update_metadata_request *m);
 
 void kp_update_metadata_request_update_metadata_partition_state_init(kp_update_metadata_request_update_metadata_partition_state *m)
 {
     memset(m, 0, sizeof *m);
     m->topic_name = kp_str_c("");
-}
-
-static inline bool kp_update_metadata_request_update_metadata_partition_state_is_default(const kp_update_metadata_request_update_metadata_partition_state *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic_name, "")) return false;
-    if (m->partition_index != 0) return false;
-    if (m->controller_epoch != 0) return false;
-    if (m->leader != 0) return false;
-    if (m->leader_epoch != 0) return false;
-    if (m->isr.n != 0) return false;
-    if (m->zk_version != 0) return false;
-    if (m->replicas.n != 0) return false;
-    if (m->offline_replicas.n != 0) return false;
-    return true;
 }
 
 static int kp_update_metadata_request_update_metadata_partition_state_dec(kp_update_metadata_request_update_metadata_partition_state *m, kp_reader *r, int16_t v)
@@ -220,15 +200,6 @@ void kp_update_metadata_request_update_metadata_topic_state_init(kp_update_metad
     m->topic_name = kp_str_c("");
 }
 
-static inline bool kp_update_metadata_request_update_metadata_topic_state_is_default(const kp_update_metadata_request_update_metadata_topic_state *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic_name, "")) return false;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->partition_states.n != 0) return false;
-    return true;
-}
-
 static int kp_update_metadata_request_update_metadata_topic_state_dec(kp_update_metadata_request_update_metadata_topic_state *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 6;
@@ -323,16 +294,6 @@ void kp_update_metadata_request_update_metadata_endpoint_init(kp_update_metadata
     m->listener = kp_str_c("");
 }
 
-static inline bool kp_update_metadata_request_update_metadata_endpoint_is_default(const kp_update_metadata_request_update_metadata_endpoint *m)
-{
-    (void)m;
-    if (m->port != 0) return false;
-    if (!kp_str_eq_c(m->host, "")) return false;
-    if (!kp_str_eq_c(m->listener, "")) return false;
-    if (m->security_protocol != 0) return false;
-    return true;
-}
-
 static int kp_update_metadata_request_update_metadata_endpoint_dec(kp_update_metadata_request_update_metadata_endpoint *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 6;
@@ -422,17 +383,6 @@ void kp_update_metadata_request_update_metadata_broker_init(kp_update_metadata_r
     memset(m, 0, sizeof *m);
     m->v0_host = kp_str_c("");
     m->rack = kp_str_c("");
-}
-
-static inline bool kp_update_metadata_request_update_metadata_broker_is_default(const kp_update_metadata_request_update_metadata_broker *m)
-{
-    (void)m;
-    if (m->id != 0) return false;
-    if (!kp_str_eq_c(m->v0_host, "")) return false;
-    if (m->v0_port != 0) return false;
-    if (m->endpoints.n != 0) return false;
-    if (!kp_str_eq_c(m->rack, "")) return false;
-    return true;
 }
 
 static int kp_update_metadata_request_update_metadata_broker_dec(kp_update_metadata_request_update_metadata_broker *m, kp_reader *r, int16_t v)
@@ -542,20 +492,6 @@ void kp_update_metadata_request_init(kp_update_metadata_request *m)
 {
     memset(m, 0, sizeof *m);
     m->broker_epoch = INT64_C(-1);
-}
-
-static inline bool kp_update_metadata_request_is_default(const kp_update_metadata_request *m)
-{
-    (void)m;
-    if (m->controller_id != 0) return false;
-    if (m->is_k_raft_controller != false) return false;
-    if (m->type != 0) return false;
-    if (m->controller_epoch != 0) return false;
-    if (m->broker_epoch != INT64_C(-1)) return false;
-    if (m->ungrouped_partition_states.n != 0) return false;
-    if (m->topic_states.n != 0) return false;
-    if (m->live_brokers.n != 0) return false;
-    return true;
 }
 
 static int kp_update_metadata_request_dec(kp_update_metadata_request *m, kp_reader *r, int16_t v)

@@ -4,30 +4,18 @@
 static int kp_update_raft_voter_request_listener_dec(kp_update_raft_voter_request_listener *m, kp_reader *r, int16_t v);
 static int kp_update_raft_voter_request_listener_enc(const kp_update_raft_voter_request_listener *m, kp_writer *w, int16_t v);
 static size_t kp_update_raft_voter_request_listener_sz(const kp_update_raft_voter_request_listener *m, int16_t v);
-static inline bool kp_update_raft_voter_request_listener_is_default(const kp_update_raft_voter_request_listener *m);
 static int kp_update_raft_voter_request_k_raft_version_feature_dec(kp_update_raft_voter_request_k_raft_version_feature *m, kp_reader *r, int16_t v);
 static int kp_update_raft_voter_request_k_raft_version_feature_enc(const kp_update_raft_voter_request_k_raft_version_feature *m, kp_writer *w, int16_t v);
 static size_t kp_update_raft_voter_request_k_raft_version_feature_sz(const kp_update_raft_voter_request_k_raft_version_feature *m, int16_t v);
-static inline bool kp_update_raft_voter_request_k_raft_version_feature_is_default(const kp_update_raft_voter_request_k_raft_version_feature *m);
 static int kp_update_raft_voter_request_dec(kp_update_raft_voter_request *m, kp_reader *r, int16_t v);
 static int kp_update_raft_voter_request_enc(const kp_update_raft_voter_request *m, kp_writer *w, int16_t v);
 static size_t kp_update_raft_voter_request_sz(const kp_update_raft_voter_request *m, int16_t v);
-static inline bool kp_update_raft_voter_request_is_default(const kp_update_raft_voter_request *m);
 
 void kp_update_raft_voter_request_listener_init(kp_update_raft_voter_request_listener *m)
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
     m->host = kp_str_c("");
-}
-
-static inline bool kp_update_raft_voter_request_listener_is_default(const kp_update_raft_voter_request_listener *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (!kp_str_eq_c(m->host, "")) return false;
-    if (m->port != 0) return false;
-    return true;
 }
 
 static int kp_update_raft_voter_request_listener_dec(kp_update_raft_voter_request_listener *m, kp_reader *r, int16_t v)
@@ -104,14 +92,6 @@ void kp_update_raft_voter_request_k_raft_version_feature_init(kp_update_raft_vot
     memset(m, 0, sizeof *m);
 }
 
-static inline bool kp_update_raft_voter_request_k_raft_version_feature_is_default(const kp_update_raft_voter_request_k_raft_version_feature *m)
-{
-    (void)m;
-    if (m->min_supported_version != 0) return false;
-    if (m->max_supported_version != 0) return false;
-    return true;
-}
-
 static int kp_update_raft_voter_request_k_raft_version_feature_dec(kp_update_raft_voter_request_k_raft_version_feature *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -177,18 +157,6 @@ void kp_update_raft_voter_request_init(kp_update_raft_voter_request *m)
     memset(m, 0, sizeof *m);
     m->cluster_id = kp_str_c("");
     kp_update_raft_voter_request_k_raft_version_feature_init(&m->k_raft_version_feature);
-}
-
-static inline bool kp_update_raft_voter_request_is_default(const kp_update_raft_voter_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->cluster_id, "")) return false;
-    if (m->current_leader_epoch != 0) return false;
-    if (m->voter_id != 0) return false;
-    if (!kp_uuid_is_zero(&m->voter_directory_id)) return false;
-    if (m->listeners.n != 0) return false;
-    if (!kp_update_raft_voter_request_k_raft_version_feature_is_default(&m->k_raft_version_feature)) return false;
-    return true;
 }
 
 static int kp_update_raft_voter_request_dec(kp_update_raft_voter_request *m, kp_reader *r, int16_t v)

@@ -8,7 +8,6 @@ static inline bool kp_update_raft_voter_response_current_leader_is_default(const
 static int kp_update_raft_voter_response_dec(kp_update_raft_voter_response *m, kp_reader *r, int16_t v);
 static int kp_update_raft_voter_response_enc(const kp_update_raft_voter_response *m, kp_writer *w, int16_t v);
 static size_t kp_update_raft_voter_response_sz(const kp_update_raft_voter_response *m, int16_t v);
-static inline bool kp_update_raft_voter_response_is_default(const kp_update_raft_voter_response *m);
 
 void kp_update_raft_voter_response_current_leader_init(kp_update_raft_voter_response_current_leader *m)
 {
@@ -110,15 +109,6 @@ void kp_update_raft_voter_response_init(kp_update_raft_voter_response *m)
 {
     memset(m, 0, sizeof *m);
     kp_update_raft_voter_response_current_leader_init(&m->current_leader);
-}
-
-static inline bool kp_update_raft_voter_response_is_default(const kp_update_raft_voter_response *m)
-{
-    (void)m;
-    if (m->throttle_time_ms != 0) return false;
-    if (m->error_code != 0) return false;
-    if (!kp_update_raft_voter_response_current_leader_is_default(&m->current_leader)) return false;
-    return true;
 }
 
 static int kp_update_raft_voter_response_dec(kp_update_raft_voter_response *m, kp_reader *r, int16_t v)

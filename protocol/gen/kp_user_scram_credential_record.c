@@ -4,7 +4,6 @@
 static int kp_user_scram_credential_record_dec(kp_user_scram_credential_record *m, kp_reader *r, int16_t v);
 static int kp_user_scram_credential_record_enc(const kp_user_scram_credential_record *m, kp_writer *w, int16_t v);
 static size_t kp_user_scram_credential_record_sz(const kp_user_scram_credential_record *m, int16_t v);
-static inline bool kp_user_scram_credential_record_is_default(const kp_user_scram_credential_record *m);
 
 void kp_user_scram_credential_record_init(kp_user_scram_credential_record *m)
 {
@@ -13,18 +12,6 @@ void kp_user_scram_credential_record_init(kp_user_scram_credential_record *m)
     m->salt = (kp_bytes){NULL, 0};
     m->stored_key = (kp_bytes){NULL, 0};
     m->server_key = (kp_bytes){NULL, 0};
-}
-
-static inline bool kp_user_scram_credential_record_is_default(const kp_user_scram_credential_record *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->mechanism != 0) return false;
-    if (m->salt.len != 0) return false;
-    if (m->stored_key.len != 0) return false;
-    if (m->server_key.len != 0) return false;
-    if (m->iterations != 0) return false;
-    return true;
 }
 
 static int kp_user_scram_credential_record_dec(kp_user_scram_credential_record *m, kp_reader *r, int16_t v)

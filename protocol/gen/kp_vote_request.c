@@ -4,32 +4,16 @@
 static int kp_vote_request_partition_data_dec(kp_vote_request_partition_data *m, kp_reader *r, int16_t v);
 static int kp_vote_request_partition_data_enc(const kp_vote_request_partition_data *m, kp_writer *w, int16_t v);
 static size_t kp_vote_request_partition_data_sz(const kp_vote_request_partition_data *m, int16_t v);
-static inline bool kp_vote_request_partition_data_is_default(const kp_vote_request_partition_data *m);
 static int kp_vote_request_topic_data_dec(kp_vote_request_topic_data *m, kp_reader *r, int16_t v);
 static int kp_vote_request_topic_data_enc(const kp_vote_request_topic_data *m, kp_writer *w, int16_t v);
 static size_t kp_vote_request_topic_data_sz(const kp_vote_request_topic_data *m, int16_t v);
-static inline bool kp_vote_request_topic_data_is_default(const kp_vote_request_topic_data *m);
 static int kp_vote_request_dec(kp_vote_request *m, kp_reader *r, int16_t v);
 static int kp_vote_request_enc(const kp_vote_request *m, kp_writer *w, int16_t v);
 static size_t kp_vote_request_sz(const kp_vote_request *m, int16_t v);
-static inline bool kp_vote_request_is_default(const kp_vote_request *m);
 
 void kp_vote_request_partition_data_init(kp_vote_request_partition_data *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_vote_request_partition_data_is_default(const kp_vote_request_partition_data *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->candidate_epoch != 0) return false;
-    if (m->candidate_id != 0) return false;
-    if (!kp_uuid_is_zero(&m->candidate_directory_id)) return false;
-    if (!kp_uuid_is_zero(&m->voter_directory_id)) return false;
-    if (m->last_offset_epoch != 0) return false;
-    if (m->last_offset != 0) return false;
-    return true;
 }
 
 static int kp_vote_request_partition_data_dec(kp_vote_request_partition_data *m, kp_reader *r, int16_t v)
@@ -143,14 +127,6 @@ void kp_vote_request_topic_data_init(kp_vote_request_topic_data *m)
     m->topic_name = kp_str_c("");
 }
 
-static inline bool kp_vote_request_topic_data_is_default(const kp_vote_request_topic_data *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic_name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_vote_request_topic_data_dec(kp_vote_request_topic_data *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -232,15 +208,6 @@ void kp_vote_request_init(kp_vote_request *m)
     memset(m, 0, sizeof *m);
     m->cluster_id = KP_STR_NULL;
     m->voter_id = -1;
-}
-
-static inline bool kp_vote_request_is_default(const kp_vote_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->cluster_id, NULL)) return false;
-    if (m->voter_id != -1) return false;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_vote_request_dec(kp_vote_request *m, kp_reader *r, int16_t v)

@@ -4,34 +4,19 @@
 static int kp_vote_response_partition_data_dec(kp_vote_response_partition_data *m, kp_reader *r, int16_t v);
 static int kp_vote_response_partition_data_enc(const kp_vote_response_partition_data *m, kp_writer *w, int16_t v);
 static size_t kp_vote_response_partition_data_sz(const kp_vote_response_partition_data *m, int16_t v);
-static inline bool kp_vote_response_partition_data_is_default(const kp_vote_response_partition_data *m);
 static int kp_vote_response_topic_data_dec(kp_vote_response_topic_data *m, kp_reader *r, int16_t v);
 static int kp_vote_response_topic_data_enc(const kp_vote_response_topic_data *m, kp_writer *w, int16_t v);
 static size_t kp_vote_response_topic_data_sz(const kp_vote_response_topic_data *m, int16_t v);
-static inline bool kp_vote_response_topic_data_is_default(const kp_vote_response_topic_data *m);
 static int kp_vote_response_node_endpoint_dec(kp_vote_response_node_endpoint *m, kp_reader *r, int16_t v);
 static int kp_vote_response_node_endpoint_enc(const kp_vote_response_node_endpoint *m, kp_writer *w, int16_t v);
 static size_t kp_vote_response_node_endpoint_sz(const kp_vote_response_node_endpoint *m, int16_t v);
-static inline bool kp_vote_response_node_endpoint_is_default(const kp_vote_response_node_endpoint *m);
 static int kp_vote_response_dec(kp_vote_response *m, kp_reader *r, int16_t v);
 static int kp_vote_response_enc(const kp_vote_response *m, kp_writer *w, int16_t v);
 static size_t kp_vote_response_sz(const kp_vote_response *m, int16_t v);
-static inline bool kp_vote_response_is_default(const kp_vote_response *m);
 
 void kp_vote_response_partition_data_init(kp_vote_response_partition_data *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_vote_response_partition_data_is_default(const kp_vote_response_partition_data *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->error_code != 0) return false;
-    if (m->leader_id != 0) return false;
-    if (m->leader_epoch != 0) return false;
-    if (m->vote_granted != false) return false;
-    return true;
 }
 
 static int kp_vote_response_partition_data_dec(kp_vote_response_partition_data *m, kp_reader *r, int16_t v)
@@ -127,14 +112,6 @@ void kp_vote_response_topic_data_init(kp_vote_response_topic_data *m)
     m->topic_name = kp_str_c("");
 }
 
-static inline bool kp_vote_response_topic_data_is_default(const kp_vote_response_topic_data *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->topic_name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_vote_response_topic_data_dec(kp_vote_response_topic_data *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -217,15 +194,6 @@ void kp_vote_response_node_endpoint_init(kp_vote_response_node_endpoint *m)
     m->host = kp_str_c("");
 }
 
-static inline bool kp_vote_response_node_endpoint_is_default(const kp_vote_response_node_endpoint *m)
-{
-    (void)m;
-    if (m->node_id != 0) return false;
-    if (!kp_str_eq_c(m->host, "")) return false;
-    if (m->port != 0) return false;
-    return true;
-}
-
 static int kp_vote_response_node_endpoint_dec(kp_vote_response_node_endpoint *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -304,15 +272,6 @@ static size_t kp_vote_response_node_endpoint_sz(const kp_vote_response_node_endp
 void kp_vote_response_init(kp_vote_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_vote_response_is_default(const kp_vote_response *m)
-{
-    (void)m;
-    if (m->error_code != 0) return false;
-    if (m->topics.n != 0) return false;
-    if (m->node_endpoints.n != 0) return false;
-    return true;
 }
 
 static int kp_vote_response_dec(kp_vote_response *m, kp_reader *r, int16_t v)

@@ -4,34 +4,21 @@
 static int kp_voters_record_endpoint_dec(kp_voters_record_endpoint *m, kp_reader *r, int16_t v);
 static int kp_voters_record_endpoint_enc(const kp_voters_record_endpoint *m, kp_writer *w, int16_t v);
 static size_t kp_voters_record_endpoint_sz(const kp_voters_record_endpoint *m, int16_t v);
-static inline bool kp_voters_record_endpoint_is_default(const kp_voters_record_endpoint *m);
 static int kp_voters_record_k_raft_version_feature_dec(kp_voters_record_k_raft_version_feature *m, kp_reader *r, int16_t v);
 static int kp_voters_record_k_raft_version_feature_enc(const kp_voters_record_k_raft_version_feature *m, kp_writer *w, int16_t v);
 static size_t kp_voters_record_k_raft_version_feature_sz(const kp_voters_record_k_raft_version_feature *m, int16_t v);
-static inline bool kp_voters_record_k_raft_version_feature_is_default(const kp_voters_record_k_raft_version_feature *m);
 static int kp_voters_record_voter_dec(kp_voters_record_voter *m, kp_reader *r, int16_t v);
 static int kp_voters_record_voter_enc(const kp_voters_record_voter *m, kp_writer *w, int16_t v);
 static size_t kp_voters_record_voter_sz(const kp_voters_record_voter *m, int16_t v);
-static inline bool kp_voters_record_voter_is_default(const kp_voters_record_voter *m);
 static int kp_voters_record_dec(kp_voters_record *m, kp_reader *r, int16_t v);
 static int kp_voters_record_enc(const kp_voters_record *m, kp_writer *w, int16_t v);
 static size_t kp_voters_record_sz(const kp_voters_record *m, int16_t v);
-static inline bool kp_voters_record_is_default(const kp_voters_record *m);
 
 void kp_voters_record_endpoint_init(kp_voters_record_endpoint *m)
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
     m->host = kp_str_c("");
-}
-
-static inline bool kp_voters_record_endpoint_is_default(const kp_voters_record_endpoint *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (!kp_str_eq_c(m->host, "")) return false;
-    if (m->port != 0) return false;
-    return true;
 }
 
 static int kp_voters_record_endpoint_dec(kp_voters_record_endpoint *m, kp_reader *r, int16_t v)
@@ -108,14 +95,6 @@ void kp_voters_record_k_raft_version_feature_init(kp_voters_record_k_raft_versio
     memset(m, 0, sizeof *m);
 }
 
-static inline bool kp_voters_record_k_raft_version_feature_is_default(const kp_voters_record_k_raft_version_feature *m)
-{
-    (void)m;
-    if (m->min_supported_version != 0) return false;
-    if (m->max_supported_version != 0) return false;
-    return true;
-}
-
 static int kp_voters_record_k_raft_version_feature_dec(kp_voters_record_k_raft_version_feature *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -180,16 +159,6 @@ void kp_voters_record_voter_init(kp_voters_record_voter *m)
 {
     memset(m, 0, sizeof *m);
     kp_voters_record_k_raft_version_feature_init(&m->k_raft_version_feature);
-}
-
-static inline bool kp_voters_record_voter_is_default(const kp_voters_record_voter *m)
-{
-    (void)m;
-    if (m->voter_id != 0) return false;
-    if (!kp_uuid_is_zero(&m->voter_directory_id)) return false;
-    if (m->endpoints.n != 0) return false;
-    if (!kp_voters_record_k_raft_version_feature_is_default(&m->k_raft_version_feature)) return false;
-    return true;
 }
 
 static int kp_voters_record_voter_dec(kp_voters_record_voter *m, kp_reader *r, int16_t v)
@@ -289,14 +258,6 @@ static size_t kp_voters_record_voter_sz(const kp_voters_record_voter *m, int16_t
 void kp_voters_record_init(kp_voters_record *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_voters_record_is_default(const kp_voters_record *m)
-{
-    (void)m;
-    if (m->version != 0) return false;
-    if (m->voters.n != 0) return false;
-    return true;
 }
 
 static int kp_voters_record_dec(kp_voters_record *m, kp_reader *r, int16_t v)

@@ -4,33 +4,19 @@
 static int kp_write_share_group_state_request_state_batch_dec(kp_write_share_group_state_request_state_batch *m, kp_reader *r, int16_t v);
 static int kp_write_share_group_state_request_state_batch_enc(const kp_write_share_group_state_request_state_batch *m, kp_writer *w, int16_t v);
 static size_t kp_write_share_group_state_request_state_batch_sz(const kp_write_share_group_state_request_state_batch *m, int16_t v);
-static inline bool kp_write_share_group_state_request_state_batch_is_default(const kp_write_share_group_state_request_state_batch *m);
 static int kp_write_share_group_state_request_partition_data_dec(kp_write_share_group_state_request_partition_data *m, kp_reader *r, int16_t v);
 static int kp_write_share_group_state_request_partition_data_enc(const kp_write_share_group_state_request_partition_data *m, kp_writer *w, int16_t v);
 static size_t kp_write_share_group_state_request_partition_data_sz(const kp_write_share_group_state_request_partition_data *m, int16_t v);
-static inline bool kp_write_share_group_state_request_partition_data_is_default(const kp_write_share_group_state_request_partition_data *m);
 static int kp_write_share_group_state_request_write_state_data_dec(kp_write_share_group_state_request_write_state_data *m, kp_reader *r, int16_t v);
 static int kp_write_share_group_state_request_write_state_data_enc(const kp_write_share_group_state_request_write_state_data *m, kp_writer *w, int16_t v);
 static size_t kp_write_share_group_state_request_write_state_data_sz(const kp_write_share_group_state_request_write_state_data *m, int16_t v);
-static inline bool kp_write_share_group_state_request_write_state_data_is_default(const kp_write_share_group_state_request_write_state_data *m);
 static int kp_write_share_group_state_request_dec(kp_write_share_group_state_request *m, kp_reader *r, int16_t v);
 static int kp_write_share_group_state_request_enc(const kp_write_share_group_state_request *m, kp_writer *w, int16_t v);
 static size_t kp_write_share_group_state_request_sz(const kp_write_share_group_state_request *m, int16_t v);
-static inline bool kp_write_share_group_state_request_is_default(const kp_write_share_group_state_request *m);
 
 void kp_write_share_group_state_request_state_batch_init(kp_write_share_group_state_request_state_batch *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_write_share_group_state_request_state_batch_is_default(const kp_write_share_group_state_request_state_batch *m)
-{
-    (void)m;
-    if (m->first_offset != 0) return false;
-    if (m->last_offset != 0) return false;
-    if (m->delivery_state != 0) return false;
-    if (m->delivery_count != 0) return false;
-    return true;
 }
 
 static int kp_write_share_group_state_request_state_batch_dec(kp_write_share_group_state_request_state_batch *m, kp_reader *r, int16_t v)
@@ -114,17 +100,6 @@ static size_t kp_write_share_group_state_request_state_batch_sz(const kp_write_s
 void kp_write_share_group_state_request_partition_data_init(kp_write_share_group_state_request_partition_data *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_write_share_group_state_request_partition_data_is_default(const kp_write_share_group_state_request_partition_data *m)
-{
-    (void)m;
-    if (m->partition != 0) return false;
-    if (m->state_epoch != 0) return false;
-    if (m->leader_epoch != 0) return false;
-    if (m->start_offset != 0) return false;
-    if (m->state_batches.n != 0) return false;
-    return true;
 }
 
 static int kp_write_share_group_state_request_partition_data_dec(kp_write_share_group_state_request_partition_data *m, kp_reader *r, int16_t v)
@@ -235,14 +210,6 @@ void kp_write_share_group_state_request_write_state_data_init(kp_write_share_gro
     memset(m, 0, sizeof *m);
 }
 
-static inline bool kp_write_share_group_state_request_write_state_data_is_default(const kp_write_share_group_state_request_write_state_data *m)
-{
-    (void)m;
-    if (!kp_uuid_is_zero(&m->topic_id)) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
-}
-
 static int kp_write_share_group_state_request_write_state_data_dec(kp_write_share_group_state_request_write_state_data *m, kp_reader *r, int16_t v)
 {
     const bool flex = 1;
@@ -323,14 +290,6 @@ void kp_write_share_group_state_request_init(kp_write_share_group_state_request 
 {
     memset(m, 0, sizeof *m);
     m->group_id = kp_str_c("");
-}
-
-static inline bool kp_write_share_group_state_request_is_default(const kp_write_share_group_state_request *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->group_id, "")) return false;
-    if (m->topics.n != 0) return false;
-    return true;
 }
 
 static int kp_write_share_group_state_request_dec(kp_write_share_group_state_request *m, kp_reader *r, int16_t v)

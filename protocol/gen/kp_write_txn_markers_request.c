@@ -4,28 +4,17 @@
 static int kp_write_txn_markers_request_writable_txn_marker_topic_dec(kp_write_txn_markers_request_writable_txn_marker_topic *m, kp_reader *r, int16_t v);
 static int kp_write_txn_markers_request_writable_txn_marker_topic_enc(const kp_write_txn_markers_request_writable_txn_marker_topic *m, kp_writer *w, int16_t v);
 static size_t kp_write_txn_markers_request_writable_txn_marker_topic_sz(const kp_write_txn_markers_request_writable_txn_marker_topic *m, int16_t v);
-static inline bool kp_write_txn_markers_request_writable_txn_marker_topic_is_default(const kp_write_txn_markers_request_writable_txn_marker_topic *m);
 static int kp_write_txn_markers_request_writable_txn_marker_dec(kp_write_txn_markers_request_writable_txn_marker *m, kp_reader *r, int16_t v);
 static int kp_write_txn_markers_request_writable_txn_marker_enc(const kp_write_txn_markers_request_writable_txn_marker *m, kp_writer *w, int16_t v);
 static size_t kp_write_txn_markers_request_writable_txn_marker_sz(const kp_write_txn_markers_request_writable_txn_marker *m, int16_t v);
-static inline bool kp_write_txn_markers_request_writable_txn_marker_is_default(const kp_write_txn_markers_request_writable_txn_marker *m);
 static int kp_write_txn_markers_request_dec(kp_write_txn_markers_request *m, kp_reader *r, int16_t v);
 static int kp_write_txn_markers_request_enc(const kp_write_txn_markers_request *m, kp_writer *w, int16_t v);
 static size_t kp_write_txn_markers_request_sz(const kp_write_txn_markers_request *m, int16_t v);
-static inline bool kp_write_txn_markers_request_is_default(const kp_write_txn_markers_request *m);
 
 void kp_write_txn_markers_request_writable_txn_marker_topic_init(kp_write_txn_markers_request_writable_txn_marker_topic *m)
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
-}
-
-static inline bool kp_write_txn_markers_request_writable_txn_marker_topic_is_default(const kp_write_txn_markers_request_writable_txn_marker_topic *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partition_indexes.n != 0) return false;
-    return true;
 }
 
 static int kp_write_txn_markers_request_writable_txn_marker_topic_dec(kp_write_txn_markers_request_writable_txn_marker_topic *m, kp_reader *r, int16_t v)
@@ -107,17 +96,6 @@ static size_t kp_write_txn_markers_request_writable_txn_marker_topic_sz(const kp
 void kp_write_txn_markers_request_writable_txn_marker_init(kp_write_txn_markers_request_writable_txn_marker *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_write_txn_markers_request_writable_txn_marker_is_default(const kp_write_txn_markers_request_writable_txn_marker *m)
-{
-    (void)m;
-    if (m->producer_id != 0) return false;
-    if (m->producer_epoch != 0) return false;
-    if (m->transaction_result != false) return false;
-    if (m->topics.n != 0) return false;
-    if (m->coordinator_epoch != 0) return false;
-    return true;
 }
 
 static int kp_write_txn_markers_request_writable_txn_marker_dec(kp_write_txn_markers_request_writable_txn_marker *m, kp_reader *r, int16_t v)
@@ -226,13 +204,6 @@ static size_t kp_write_txn_markers_request_writable_txn_marker_sz(const kp_write
 void kp_write_txn_markers_request_init(kp_write_txn_markers_request *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_write_txn_markers_request_is_default(const kp_write_txn_markers_request *m)
-{
-    (void)m;
-    if (m->markers.n != 0) return false;
-    return true;
 }
 
 static int kp_write_txn_markers_request_dec(kp_write_txn_markers_request *m, kp_reader *r, int16_t v)

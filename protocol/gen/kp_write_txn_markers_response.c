@@ -4,31 +4,19 @@
 static int kp_write_txn_markers_response_writable_txn_marker_partition_result_dec(kp_write_txn_markers_response_writable_txn_marker_partition_result *m, kp_reader *r, int16_t v);
 static int kp_write_txn_markers_response_writable_txn_marker_partition_result_enc(const kp_write_txn_markers_response_writable_txn_marker_partition_result *m, kp_writer *w, int16_t v);
 static size_t kp_write_txn_markers_response_writable_txn_marker_partition_result_sz(const kp_write_txn_markers_response_writable_txn_marker_partition_result *m, int16_t v);
-static inline bool kp_write_txn_markers_response_writable_txn_marker_partition_result_is_default(const kp_write_txn_markers_response_writable_txn_marker_partition_result *m);
 static int kp_write_txn_markers_response_writable_txn_marker_topic_result_dec(kp_write_txn_markers_response_writable_txn_marker_topic_result *m, kp_reader *r, int16_t v);
 static int kp_write_txn_markers_response_writable_txn_marker_topic_result_enc(const kp_write_txn_markers_response_writable_txn_marker_topic_result *m, kp_writer *w, int16_t v);
 static size_t kp_write_txn_markers_response_writable_txn_marker_topic_result_sz(const kp_write_txn_markers_response_writable_txn_marker_topic_result *m, int16_t v);
-static inline bool kp_write_txn_markers_response_writable_txn_marker_topic_result_is_default(const kp_write_txn_markers_response_writable_txn_marker_topic_result *m);
 static int kp_write_txn_markers_response_writable_txn_marker_result_dec(kp_write_txn_markers_response_writable_txn_marker_result *m, kp_reader *r, int16_t v);
 static int kp_write_txn_markers_response_writable_txn_marker_result_enc(const kp_write_txn_markers_response_writable_txn_marker_result *m, kp_writer *w, int16_t v);
 static size_t kp_write_txn_markers_response_writable_txn_marker_result_sz(const kp_write_txn_markers_response_writable_txn_marker_result *m, int16_t v);
-static inline bool kp_write_txn_markers_response_writable_txn_marker_result_is_default(const kp_write_txn_markers_response_writable_txn_marker_result *m);
 static int kp_write_txn_markers_response_dec(kp_write_txn_markers_response *m, kp_reader *r, int16_t v);
 static int kp_write_txn_markers_response_enc(const kp_write_txn_markers_response *m, kp_writer *w, int16_t v);
 static size_t kp_write_txn_markers_response_sz(const kp_write_txn_markers_response *m, int16_t v);
-static inline bool kp_write_txn_markers_response_is_default(const kp_write_txn_markers_response *m);
 
 void kp_write_txn_markers_response_writable_txn_marker_partition_result_init(kp_write_txn_markers_response_writable_txn_marker_partition_result *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_write_txn_markers_response_writable_txn_marker_partition_result_is_default(const kp_write_txn_markers_response_writable_txn_marker_partition_result *m)
-{
-    (void)m;
-    if (m->partition_index != 0) return false;
-    if (m->error_code != 0) return false;
-    return true;
 }
 
 static int kp_write_txn_markers_response_writable_txn_marker_partition_result_dec(kp_write_txn_markers_response_writable_txn_marker_partition_result *m, kp_reader *r, int16_t v)
@@ -95,14 +83,6 @@ void kp_write_txn_markers_response_writable_txn_marker_topic_result_init(kp_writ
 {
     memset(m, 0, sizeof *m);
     m->name = kp_str_c("");
-}
-
-static inline bool kp_write_txn_markers_response_writable_txn_marker_topic_result_is_default(const kp_write_txn_markers_response_writable_txn_marker_topic_result *m)
-{
-    (void)m;
-    if (!kp_str_eq_c(m->name, "")) return false;
-    if (m->partitions.n != 0) return false;
-    return true;
 }
 
 static int kp_write_txn_markers_response_writable_txn_marker_topic_result_dec(kp_write_txn_markers_response_writable_txn_marker_topic_result *m, kp_reader *r, int16_t v)
@@ -186,14 +166,6 @@ void kp_write_txn_markers_response_writable_txn_marker_result_init(kp_write_txn_
     memset(m, 0, sizeof *m);
 }
 
-static inline bool kp_write_txn_markers_response_writable_txn_marker_result_is_default(const kp_write_txn_markers_response_writable_txn_marker_result *m)
-{
-    (void)m;
-    if (m->producer_id != 0) return false;
-    if (m->topics.n != 0) return false;
-    return true;
-}
-
 static int kp_write_txn_markers_response_writable_txn_marker_result_dec(kp_write_txn_markers_response_writable_txn_marker_result *m, kp_reader *r, int16_t v)
 {
     const bool flex = v >= 1;
@@ -273,13 +245,6 @@ static size_t kp_write_txn_markers_response_writable_txn_marker_result_sz(const 
 void kp_write_txn_markers_response_init(kp_write_txn_markers_response *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_write_txn_markers_response_is_default(const kp_write_txn_markers_response *m)
-{
-    (void)m;
-    if (m->markers.n != 0) return false;
-    return true;
 }
 
 static int kp_write_txn_markers_response_dec(kp_write_txn_markers_response *m, kp_reader *r, int16_t v)

@@ -4,18 +4,10 @@
 static int kp_zk_migration_state_record_dec(kp_zk_migration_state_record *m, kp_reader *r, int16_t v);
 static int kp_zk_migration_state_record_enc(const kp_zk_migration_state_record *m, kp_writer *w, int16_t v);
 static size_t kp_zk_migration_state_record_sz(const kp_zk_migration_state_record *m, int16_t v);
-static inline bool kp_zk_migration_state_record_is_default(const kp_zk_migration_state_record *m);
 
 void kp_zk_migration_state_record_init(kp_zk_migration_state_record *m)
 {
     memset(m, 0, sizeof *m);
-}
-
-static inline bool kp_zk_migration_state_record_is_default(const kp_zk_migration_state_record *m)
-{
-    (void)m;
-    if (m->zk_migration_state != 0) return false;
-    return true;
 }
 
 static int kp_zk_migration_state_record_dec(kp_zk_migration_state_record *m, kp_reader *r, int16_t v)

@@ -22,6 +22,21 @@ static const struct sk_api_entry entries[] = {
     {42, 0, 2, sk_api_delete_groups},
     {47, 0, 0, sk_api_offset_delete},
     {60, 0, 1, sk_api_describe_cluster},
+    /* Admin. */
+    {19, 0, 7, sk_api_create_topics},
+    {20, 0, 6, sk_api_delete_topics},
+    {32, 0, 4, sk_api_describe_configs},
+    {33, 0, 2, sk_api_alter_configs},
+    {35, 0, 4, sk_api_describe_log_dirs},
+    {37, 0, 3, sk_api_create_partitions},
+    {43, 0, 2, sk_api_elect_leaders},
+    {44, 0, 1, sk_api_incremental_alter_configs},
+    {45, 0, 0, sk_api_alter_partition_reassignments},
+    {46, 0, 0, sk_api_list_partition_reassignments},
+    {48, 0, 1, sk_api_describe_client_quotas},
+    {49, 0, 1, sk_api_alter_client_quotas},
+    {57, 0, 1, sk_api_update_features},
+    {75, 0, 0, sk_api_describe_topic_partitions},
 };
 
 const struct sk_api_entry *sk_api_entries(int *n)

@@ -4,72 +4,111 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 
 #include "gen/kp_all.h"
+#include "internal.h"
 #include "skein/config.h"
 #include "skein/controller.h"
 #include "skein/errors.h"
-#include "skein/metalog.h"
 
 #define SK_TOPIC_NAME_MAX 249
 
-bool sk_topic_name_valid(kp_str name)
+static bool legal_char(char c)
 {
-    if (name.len <= 0 || name.len > SK_TOPIC_NAME_MAX)
-        return false;
-    if ((name.len == 1 && name.ptr[0] == '.') ||
-        (name.len == 2 && name.ptr[0] == '.' && name.ptr[1] == '.'))
-        return false;
-    for (int32_t i = 0; i < name.len; i++) {
-        char c = name.ptr[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-';
 }
 
-static int64_t wall_ms(void)
+void sk_topic_name_problem(kp_str name, char *msg, size_t msglen)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    msg[0] = 0;
+    int32_t len = name.len < 0 ? 0 : name.len;
+    if (len == 0) {
+        snprintf(msg, msglen, "Topic name is illegal, it can't be empty");
+        return;
+    }
+    if ((len == 1 && name.ptr[0] == '.') || (len == 2 && name.ptr[0] == '.' && name.ptr[1] == '.')) {
+        snprintf(msg, msglen, "Topic name cannot be \".\" or \"..\"");
+        return;
+    }
+    if (len > SK_TOPIC_NAME_MAX) {
+        snprintf(msg, msglen, "Topic name is illegal, it can't be longer than %d characters, "
+                 "topic name: %.*s", SK_TOPIC_NAME_MAX, (int)len, name.ptr);
+        return;
+    }
+    for (int32_t i = 0; i < len; i++) {
+        if (!legal_char(name.ptr[i])) {
+            snprintf(msg, msglen, "Topic name \"%.*s\" is illegal, it contains a character "
+                     "other than ASCII alphanumerics, '.', '_' and '-'", (int)len, name.ptr);
+            return;
+        }
+    }
+}
+
+bool sk_topic_name_valid(kp_str name)
+{
+    char msg[8];
+    if (name.len > SK_TOPIC_NAME_MAX)
+        return false;
+    sk_topic_name_problem(name, msg, sizeof msg);
+    return msg[0] == 0;
+}
+
+bool sk_topic_is_internal(const char *name)
+{
+    return strcmp(name, "__consumer_offsets") == 0 || strcmp(name, "__transaction_state") == 0;
 }
 
 /* Topic ids are random v4-style UUIDs; the all-zero id and Kafka's reserved
  * metadata topic id (0...01) are never handed out. */
 static void new_topic_id(kp_uuid *id)
 {
+    static const kp_uuid metadata_id = {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}};
     do {
         if (getrandom(id->b, sizeof id->b, 0) != sizeof id->b)
             abort();
         id->b[6] = (uint8_t)((id->b[6] & 0x0f) | 0x40);
         id->b[8] = (uint8_t)((id->b[8] & 0x3f) | 0x80);
-    } while (kp_uuid_is_zero(id));
+    } while (kp_uuid_is_zero(id) || memcmp(id->b, metadata_id.b, 16) == 0);
 }
 
-static char *cstr(kp_str s)
+/* '.' and '_' collide in metric names, so Kafka refuses names that differ
+ * from an existing one only there. */
+static const struct sk_topic_meta *colliding_topic(const struct sk_meta_image *img, kp_str name)
 {
-    char *p = malloc((size_t)(s.len < 0 ? 0 : s.len) + 1);
-    if (!p)
-        abort();
-    if (s.len > 0)
-        memcpy(p, s.ptr, (size_t)s.len);
-    p[s.len < 0 ? 0 : s.len] = 0;
-    return p;
+    if (!memchr(name.ptr, '.', (size_t)name.len) && !memchr(name.ptr, '_', (size_t)name.len))
+        return NULL;
+    for (int i = 0; i < img->ntopics; i++) {
+        const char *t = img->topics[i]->name;
+        if ((int32_t)strlen(t) != name.len)
+            continue;
+        int32_t k = 0;
+        while (k < name.len && (t[k] == name.ptr[k] || ((t[k] == '.' || t[k] == '_') &&
+                                                        (name.ptr[k] == '.' || name.ptr[k] == '_'))))
+            k++;
+        if (k == name.len)
+            return img->topics[i];
+    }
+    return NULL;
 }
 
 /* Topic configs are checked by resolving them as the log would. */
 static int16_t topic_configs_check(struct sk_broker *b, const struct sk_topic_spec *s, char *msg,
                                    size_t msglen)
 {
+    for (int i = 0; i < s->nconfigs; i++) {
+        if (s->config_values[i].len < 0) {
+            snprintf(msg, msglen, "Null value not supported for topic configs: %.*s",
+                     (int)s->config_names[i].len, s->config_names[i].ptr);
+            return SK_ERR_INVALID_CONFIG;
+        }
+    }
     struct sk_config_entry *e = calloc((size_t)s->nconfigs + 1, sizeof *e);
     if (!e)
         abort();
     for (int i = 0; i < s->nconfigs; i++) {
-        e[i].name = cstr(s->config_names[i]);
-        e[i].value = s->config_values[i].len < 0 ? NULL : cstr(s->config_values[i]);
+        e[i].name = sk_ctl_cstr(s->config_names[i]);
+        e[i].value = sk_ctl_cstr(s->config_values[i]);
     }
     struct sk_topic_config tc;
     int rc = sk_topic_config_resolve(b->cfg, e, (size_t)s->nconfigs, &tc, msg, msglen);
@@ -81,85 +120,125 @@ static int16_t topic_configs_check(struct sk_broker *b, const struct sk_topic_sp
     return rc == SK_ERR_NONE ? SK_ERR_NONE : SK_ERR_INVALID_CONFIG;
 }
 
-static int16_t validate_spec(struct sk_broker *b, const struct sk_topic_spec *s, int32_t parts,
-                             int16_t rf, char *msg, size_t msglen)
+static int16_t check_identity(struct sk_broker *b, const struct sk_topic_spec *s, char *msg,
+                              size_t msglen)
 {
-    if (!sk_topic_name_valid(s->name)) {
-        snprintf(msg, msglen, "Topic name \"%.*s\" is illegal, it contains a character other "
-                 "than ASCII alphanumerics, '.', '_' and '-', or is empty, '.', '..' or longer "
-                 "than 249 characters", (int)(s->name.len < 0 ? 0 : s->name.len), s->name.ptr);
+    sk_topic_name_problem(s->name, msg, msglen);
+    if (msg[0])
         return SK_ERR_INVALID_TOPIC_EXCEPTION;
-    }
     if (sk_meta_topic(&b->image, s->name.ptr, (size_t)s->name.len)) {
         snprintf(msg, msglen, "Topic '%.*s' already exists.", (int)s->name.len, s->name.ptr);
         return SK_ERR_TOPIC_ALREADY_EXISTS;
     }
-    if (parts <= 0) {
+    const struct sk_topic_meta *c = colliding_topic(&b->image, s->name);
+    if (c) {
+        snprintf(msg, msglen, "Topic '%.*s' collides with existing topic: %s", (int)s->name.len,
+                 s->name.ptr, c->name);
+        return SK_ERR_INVALID_TOPIC_EXCEPTION;
+    }
+    return SK_ERR_NONE;
+}
+
+/* Manual assignments, in request order as Kafka checks them: no partition
+ * twice, each list valid and as long as the first, then 0..n-1 complete. */
+static int16_t place_manual(struct sk_broker *b, const struct sk_topic_spec *s,
+                            struct sk_placement *pl, char *msg, size_t msglen)
+{
+    int32_t n = s->nassignments;
+    kp_arr_i32 *lists = calloc((size_t)n + 1, sizeof *lists);
+    if (!lists)
+        abort();
+    int16_t err = SK_ERR_NONE;
+    for (int32_t i = 0; i < n && !err; i++) {
+        const struct sk_replica_assignment *a = &s->assignments[i];
+        for (int32_t j = 0; j < i && !err; j++) {
+            if (s->assignments[j].partition == a->partition) {
+                snprintf(msg, msglen, "Found multiple manual partition assignments for "
+                         "partition %d", a->partition);
+                err = SK_ERR_INVALID_REPLICA_ASSIGNMENT;
+            }
+        }
+        if (!err)
+            err = sk_place_check_manual(&b->image, a->brokers,
+                                        i ? (int16_t)s->assignments[0].brokers.n : -1, msg,
+                                        msglen);
+        if (!err && (a->partition < 0 || a->partition >= n)) {
+            snprintf(msg, msglen, "partitions should be a consecutive 0-based integer sequence");
+            err = SK_ERR_INVALID_REPLICA_ASSIGNMENT;
+        }
+        if (!err)
+            lists[a->partition] = a->brokers;
+    }
+    if (!err)
+        err = sk_place_manual(&b->image, 0, lists, n, pl, msg, msglen);
+    free(lists);
+    return err;
+}
+
+static int16_t place(struct sk_broker *b, const struct sk_topic_spec *s, struct sk_placement *pl,
+                     char *msg, size_t msglen)
+{
+    if (s->nassignments > 0) {
+        if (s->replication_factor != -1) {
+            snprintf(msg, msglen, "A manual partition assignment was specified, but replication "
+                     "factor was not set to -1.");
+            return SK_ERR_INVALID_REQUEST;
+        }
+        if (s->partitions != -1) {
+            snprintf(msg, msglen, "A manual partition assignment was specified, but "
+                     "numPartitions was not set to -1.");
+            return SK_ERR_INVALID_REQUEST;
+        }
+        return place_manual(b, s, pl, msg, msglen);
+    }
+    if (s->replication_factor < -1 || s->replication_factor == 0) {
+        snprintf(msg, msglen, "Replication factor must be larger than 0, or -1 to use the "
+                 "default value.");
+        return SK_ERR_INVALID_REPLICATION_FACTOR;
+    }
+    if (s->partitions < -1 || s->partitions == 0) {
         snprintf(msg, msglen, "Number of partitions was set to an invalid non-positive value.");
         return SK_ERR_INVALID_PARTITIONS;
     }
-    if (rf <= 0) {
-        snprintf(msg, msglen, "Replication factor must be larger than 0, or -1 to use the default value.");
-        return SK_ERR_INVALID_REPLICATION_FACTOR;
-    }
-    if (rf > b->image.nbrokers) {
-        snprintf(msg, msglen, "Unable to replicate the partition %d time(s): The target "
-                 "replication factor of %d cannot be reached because only %d broker(s) are "
-                 "registered.", rf, rf, b->image.nbrokers);
-        return SK_ERR_INVALID_REPLICATION_FACTOR;
-    }
-    return topic_configs_check(b, s, msg, msglen);
+    int32_t parts = s->partitions == -1 ? b->cfg->log.num_partitions : s->partitions;
+    int16_t rf = s->replication_factor == -1 ? (int16_t)b->cfg->log.default_replication_factor
+                                             : s->replication_factor;
+    return sk_place_auto(&b->image, 0, parts, rf, pl, msg, msglen);
 }
 
-static int16_t append_topic(struct sk_broker *b, const struct sk_topic_spec *s, int32_t parts)
+static int16_t append_topic(struct sk_broker *b, const struct sk_topic_spec *s,
+                            const struct sk_placement *pl, const kp_uuid *id, char *msg,
+                            size_t msglen)
 {
-    int nrec = 1 + parts + s->nconfigs;
+    int nrec = 1 + pl->count + s->nconfigs;
     struct sk_meta_rec *recs = calloc((size_t)nrec, sizeof *recs);
-    kp_partition_record *pr = calloc((size_t)parts, sizeof *pr);
+    kp_partition_record *pr = calloc((size_t)pl->count + 1, sizeof *pr);
     kp_config_record *cr = calloc((size_t)(s->nconfigs + 1), sizeof *cr);
+    if (!recs || !pr || !cr)
+        abort();
     kp_topic_record tr;
-    int32_t self = b->node_id;
-    int16_t err = SK_ERR_NONE;
-    if (!recs || !pr || !cr) {
-        err = SK_ERR_UNKNOWN_SERVER_ERROR;
-        goto out;
-    }
     kp_topic_record_init(&tr);
     tr.name = s->name;
-    new_topic_id(&tr.topic_id);
+    tr.topic_id = *id;
     recs[0] = (struct sk_meta_rec){SK_META_TOPIC, 0, &tr};
-    for (int32_t i = 0; i < parts; i++) {
-        kp_partition_record_init(&pr[i]);
-        pr[i].partition_id = i;
-        pr[i].topic_id = tr.topic_id;
-        pr[i].replicas = (kp_arr_i32){1, &self};
-        pr[i].isr = (kp_arr_i32){1, &self};
-        pr[i].leader = self;
-        pr[i].leader_epoch = 0;
-        pr[i].partition_epoch = 0;
-        recs[1 + i] = (struct sk_meta_rec){SK_META_PARTITION, 0, &pr[i]};
-    }
+    sk_placement_records(pl, id, pr, recs + 1);
     for (int i = 0; i < s->nconfigs; i++) {
         kp_config_record_init(&cr[i]);
         cr[i].resource_type = SK_RESOURCE_TOPIC;
         cr[i].resource_name = s->name;
         cr[i].name = s->config_names[i];
         cr[i].value = s->config_values[i];
-        recs[1 + parts + i] = (struct sk_meta_rec){SK_META_CONFIG, 0, &cr[i]};
+        recs[1 + pl->count + i] = (struct sk_meta_rec){SK_META_CONFIG, 0, &cr[i]};
     }
-    if (sk_metalog_append(b->metalog, &b->image, recs, nrec, wall_ms()) < 0)
-        err = SK_ERR_KAFKA_STORAGE_ERROR;
-    else if (sk_broker_metadata_changed(b) < 0)
-        err = SK_ERR_KAFKA_STORAGE_ERROR;
-out:
+    int16_t err = sk_ctl_commit(b, recs, nrec, msg, msglen);
     free(recs);
     free(pr);
     free(cr);
     return err;
 }
 
-int16_t sk_topic_create(struct sk_broker *b, const struct sk_topic_spec *s, bool validate_only,
-                        char *msg, size_t msglen)
+int16_t sk_topic_create_ex(struct sk_broker *b, const struct sk_topic_spec *s, bool validate_only,
+                           struct sk_topic_created *out, char *msg, size_t msglen)
 {
     char scratch[512];
     if (!msg) {
@@ -167,13 +246,28 @@ int16_t sk_topic_create(struct sk_broker *b, const struct sk_topic_spec *s, bool
         msglen = sizeof scratch;
     }
     msg[0] = 0;
-    int32_t parts = s->partitions == -1 ? b->cfg->log.num_partitions : s->partitions;
-    int16_t rf = s->replication_factor == -1 ? (int16_t)b->cfg->log.default_replication_factor
-                                             : s->replication_factor;
-    int16_t err = validate_spec(b, s, parts, rf, msg, msglen);
-    if (err != SK_ERR_NONE || validate_only)
+    int16_t err = check_identity(b, s, msg, msglen);
+    if (!err)
+        err = topic_configs_check(b, s, msg, msglen);
+    struct sk_placement pl = {0};
+    if (!err)
+        err = place(b, s, &pl, msg, msglen);
+    if (err)
         return err;
-    return append_topic(b, s, parts);
+    kp_uuid id;
+    new_topic_id(&id);
+    if (!validate_only)
+        err = append_topic(b, s, &pl, &id, msg, msglen);
+    if (!err && out)
+        *out = (struct sk_topic_created){id, pl.count, pl.rf};
+    sk_placement_free(&pl);
+    return err;
+}
+
+int16_t sk_topic_create(struct sk_broker *b, const struct sk_topic_spec *s, bool validate_only,
+                        char *msg, size_t msglen)
+{
+    return sk_topic_create_ex(b, s, validate_only, NULL, msg, msglen);
 }
 
 int sk_topic_auto_create(struct sk_broker *b, kp_str name)

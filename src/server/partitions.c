@@ -377,7 +377,7 @@ static void sync_done(void *arg, int res)
     }
 }
 
-static void start_sync(struct sk_partition *p)
+void sk_partition_flush_async(struct sk_partition *p)
 {
     struct sk_plog_sync sync;
     int n = sk_plog_sync_fds(p->log, &sync);
@@ -410,7 +410,7 @@ static void group_commit(void *arg)
         if (p->flush_in_flight) {
             /* sync_done re-queues it when the running sync ends short. */
         } else {
-            start_sync(p);
+            sk_partition_flush_async(p);
         }
         p = next;
     }
@@ -483,7 +483,7 @@ int16_t sk_partition_append(struct sk_partition *p, uint8_t *batches, size_t len
     }
     set_high_watermark(p, sk_plog_log_end_offset(p->log));
     if (sk_plog_flush_due(p->log, now) && !p->flush_in_flight)
-        start_sync(p);
+        sk_partition_flush_async(p);
     return SK_ERR_NONE;
 }
 

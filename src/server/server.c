@@ -11,6 +11,7 @@
 #include "skein/api.h"
 #include "skein/config.h"
 #include "skein/group.h"
+#include "skein/controller.h"
 #include "skein/logging.h"
 #include "skein/metalog.h"
 #include "skein/net.h"
@@ -127,6 +128,7 @@ int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t
         return rc;
     const char *md = cfg->metadata_log_dir ? cfg->metadata_log_dir : cfg->log_dirs[0];
     rc = sk_metalog_open(md, &b->image, wall_ms(), &b->metalog);
+    rc = rc < 0 || sk_controller_apply_dynamic_configs(b) != -ENOMEM ? rc : -ENOMEM; /* stale keys were logged */
     if (rc < 0) {
         snprintf(err, errlen, "cannot load the metadata log in %s: %s", md, strerror(-rc));
         return rc;
@@ -164,6 +166,10 @@ int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t
         snprintf(err, errlen, "cannot load the group coordinator's state from __consumer_offsets");
         return -EIO;
     }
+    if (sk_maintenance_start(b) < 0) {
+        snprintf(err, errlen, "cannot schedule log maintenance");
+        return -ENOMEM;
+    }
     sk_info("Skein started: node %d, cluster %s", b->node_id, b->cluster_id);
     return 0;
 }
@@ -186,6 +192,7 @@ void sk_server_close(struct sk_broker *b)
     sk_partitions_close_all(b);
     sk_groups_close(b);
     sk_producer_ids_free(b);
+    sk_maintenance_stop(b);
     if (b->shard)
         sk_shard_destroy(b->shard);
     sk_metalog_close(b->metalog);

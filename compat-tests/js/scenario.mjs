@@ -1,0 +1,49 @@
+// The contract with compat-tests/run.py (see skeinlib/scenario.py): argv is
+// SCENARIO --bootstrap HOST:PORT --expect JSON --apis K,K..; the last stdout line is
+// RESULT {"status", "step", "detail", "notes"}.
+export class Fail extends Error {}
+export class Skip extends Error {}
+export class Unsupported extends Error {}
+
+export function parseArgs (argv) {
+  const a = { scenario: argv[0], bootstrap: '', expect: {}, apis: new Set() }
+  for (let i = 1; i < argv.length; i += 2) {
+    if (argv[i] === '--bootstrap') a.bootstrap = argv[i + 1]
+    else if (argv[i] === '--expect') a.expect = argv[i + 1] ? JSON.parse(argv[i + 1]) : {}
+    else if (argv[i] === '--apis') a.apis = new Set(argv[i + 1].split(',').filter(Boolean).map(Number))
+  }
+  return a
+}
+
+export async function run (scenarios) {
+  const args = parseArgs(process.argv.slice(2))
+  const ctx = {
+    ...args,
+    current: 'start',
+    notes: [],
+    step (name) { this.current = name; console.log('step:', name) },
+    note (t) { this.notes.push(t); console.log('note:', t) },
+    has (k) { return this.apis.has(k) },
+    eq (what, expected, got) {
+      const e = JSON.stringify(expected); const g = JSON.stringify(got)
+      if (e !== g) throw new Fail(`${what}: expected ${e}, got ${g}`)
+    },
+    check (cond, what, expected, got) {
+      if (!cond) throw new Fail(`${what}: expected ${expected}, got ${JSON.stringify(got)}`)
+    }
+  }
+  const emit = (status, step = '', detail = '') =>
+    console.log('RESULT ' + JSON.stringify({ status, step, detail, notes: ctx.notes }))
+  const fn = scenarios[args.scenario]
+  if (!fn) { emit('unsupported', '', `no scenario ${args.scenario} for this client`); process.exit(0) }
+  try {
+    await fn(ctx)
+    emit('pass')
+  } catch (e) {
+    if (e instanceof Unsupported) emit('unsupported', ctx.current, e.message)
+    else if (e instanceof Skip) emit('skip', ctx.current, e.message)
+    else if (e instanceof Fail) emit('fail', ctx.current, e.message)
+    else { console.error(e); emit('fail', ctx.current, `${e.name}: ${e.message}`) }
+  }
+  process.exit(0)
+}

@@ -1,0 +1,1 @@
+"""Helpers shared by the compatibility runner and the broker-process tests."""

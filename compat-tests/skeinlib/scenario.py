@@ -1,0 +1,85 @@
+"""The contract between the runner and one client's scenario program.
+
+The program is run as `PROGRAM SCENARIO --bootstrap HOST:PORT --expect JSON --apis K,K..`
+and prints, as its last stdout line, `RESULT {"status": ..., "step": ..., "detail": ...}`
+where status is pass, fail, unsupported (the client cannot do it) or skip (the client
+can, but something this machine lacks stops it; the detail says what)."""
+import argparse
+import json
+import sys
+import traceback
+
+
+class Fail(Exception):
+    pass
+
+
+class Unsupported(Exception):
+    pass
+
+
+class Skip(Exception):
+    pass
+
+
+class Context:
+    def __init__(self, args):
+        self.bootstrap = args.bootstrap
+        self.host, port = args.bootstrap.rsplit(":", 1)
+        self.port = int(port)
+        self.expect = json.loads(args.expect) if args.expect else {}
+        self.apis = set(int(k) for k in args.apis.split(",") if k) if args.apis else set()
+        self.current = "start"
+        self.notes = []
+
+    def step(self, name):
+        self.current = name
+        print("step:", name, flush=True)
+
+    def note(self, text):
+        self.notes.append(text)
+        print("note:", text, flush=True)
+
+    def check(self, cond, what, expected, got):
+        if not cond:
+            raise Fail("%s: expected %r, got %r" % (what, expected, got))
+
+    def eq(self, what, expected, got):
+        self.check(expected == got, what, expected, got)
+
+    def has(self, api_key):
+        return api_key in self.apis
+
+
+def emit(status, step="", detail="", notes=()):
+    print("RESULT " + json.dumps({"status": status, "step": step, "detail": detail,
+                                  "notes": list(notes)}), flush=True)
+
+
+def main(scenarios):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("scenario")
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--expect", default="")
+    ap.add_argument("--apis", default="")
+    args = ap.parse_args()
+    ctx = Context(args)
+    fn = scenarios.get(args.scenario)
+    if fn is None:
+        emit("unsupported", detail="no scenario %s for this client" % args.scenario)
+        return 0
+    try:
+        fn(ctx)
+    except Fail as e:
+        emit("fail", ctx.current, str(e), ctx.notes)
+    except Unsupported as e:
+        emit("unsupported", ctx.current, str(e), ctx.notes)
+    except Skip as e:
+        emit("skip", ctx.current, str(e), ctx.notes)
+    except Exception as e:  # a client exception is a failure of that step
+        traceback.print_exc()
+        emit("fail", ctx.current, "%s: %s" % (type(e).__name__, e), ctx.notes)
+    else:
+        emit("pass", "", "", ctx.notes)
+    sys.stdout.flush()
+    return 0

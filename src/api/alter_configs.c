@@ -1,0 +1,195 @@
+/* AlterConfigs (key 33, v0-v2) and IncrementalAlterConfigs (key 44, v0-v1):
+ * both become sk_configs_alter calls; BROKER_LOGGER changes (incremental
+ * only) set the log level at once and are not persisted, as in Kafka. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "admin.h"
+#include "gen/kp_all.h"
+#include "skein/controller.h"
+#include "skein/errors.h"
+#include "skein/logging.h"
+
+typedef kp_alter_configs_request_alter_configs_resource ac_resource;
+typedef kp_incremental_alter_configs_request_alter_configs_resource iac_resource;
+
+typedef kp_alter_configs_response_alter_configs_resource_response ac_result;
+typedef kp_incremental_alter_configs_response_alter_configs_resource_response iac_result;
+
+static void set_result(struct sk_request *req, ac_result *o, int8_t type, kp_str name,
+                       int16_t err, const char *msg)
+{
+    kp_alter_configs_response_alter_configs_resource_response_init(o);
+    o->resource_type = type;
+    o->resource_name = name;
+    o->error_code = err;
+    o->error_message = sk_admin_msg(req, msg);
+}
+
+static void set_iresult(struct sk_request *req, iac_result *o, int8_t type, kp_str name,
+                        int16_t err, const char *msg)
+{
+    kp_incremental_alter_configs_response_alter_configs_resource_response_init(o);
+    o->resource_type = type;
+    o->resource_name = name;
+    o->error_code = err;
+    o->error_message = sk_admin_msg(req, msg);
+}
+
+/* Kafka answers every copy of a resource named twice with INVALID_REQUEST. */
+static bool repeated(int8_t type, kp_str name, const int8_t *types, const kp_str *names, int32_t n,
+                     int32_t self)
+{
+    for (int32_t j = 0; j < n; j++)
+        if (j != self && types[j] == type && kp_str_eq(names[j], name))
+            return true;
+    return false;
+}
+
+/* ---- BROKER_LOGGER ------------------------------------------------------- */
+
+static int16_t logger_op(const kp_incremental_alter_configs_request_alterable_config *c,
+                         bool validate_only, char *msg, size_t msglen)
+{
+    const char *ops[] = {"SET", "DELETE", "APPEND", "SUBTRACT"};
+    if (!kp_str_eq_c(c->name, "root")) {
+        snprintf(msg, msglen, "Logger %.*s does not exist!", (int)c->name.len, c->name.ptr);
+        return SK_ERR_INVALID_CONFIG;
+    }
+    if (c->config_operation == SK_CONFIG_OP_DELETE) {
+        snprintf(msg, msglen, "Removing the log level of the root logger is not allowed");
+        return SK_ERR_INVALID_REQUEST;
+    }
+    if (c->config_operation != SK_CONFIG_OP_SET) {
+        if (c->config_operation == SK_CONFIG_OP_APPEND || c->config_operation == SK_CONFIG_OP_SUBTRACT)
+            snprintf(msg, msglen, "%s operation is not allowed for the BROKER_LOGGER resource",
+                     ops[c->config_operation]);
+        else
+            snprintf(msg, msglen, "Unknown operation type %d is not allowed for the "
+                     "BROKER_LOGGER resource", c->config_operation);
+        return SK_ERR_INVALID_REQUEST;
+    }
+    char level[16];
+    snprintf(level, sizeof level, "%.*s", (int)(c->value.len < 0 ? 0 : c->value.len), c->value.ptr);
+    int l = c->value.len > 0 && c->value.len < 16 ? sk_log_level_parse(level) : -1;
+    if (l < 0) {
+        snprintf(msg, msglen, "Cannot set the log level of root to %s as it is not a supported "
+                 "log level. Valid log levels are DEBUG, ERROR, INFO, WARN", level);
+        return SK_ERR_INVALID_CONFIG;
+    }
+    if (!validate_only)
+        sk_log_set_level((enum sk_log_level)l);
+    return SK_ERR_NONE;
+}
+
+static int16_t alter_logger(struct sk_request *req, const iac_resource *r, bool validate_only,
+                            char *msg, size_t msglen)
+{
+    const char *node = sk_admin_cstr(req, r->resource_name);
+    char *end;
+    long id = strtol(node, &end, 10);
+    if (!*node || *end) {
+        snprintf(msg, msglen, "Node id must be an integer, but it is: %s", node);
+        return SK_ERR_INVALID_REQUEST;
+    }
+    if (id != req->broker->node_id) {
+        snprintf(msg, msglen, "Unexpected broker id, expected %d or empty string, but received %s",
+                 req->broker->node_id, node);
+        return SK_ERR_INVALID_REQUEST;
+    }
+    /* Checked whole before anything changes. */
+    for (int32_t i = 0; i < r->configs.n; i++) {
+        int16_t err = logger_op(&r->configs.v[i], true, msg, msglen);
+        if (err)
+            return err;
+    }
+    for (int32_t i = 0; i < r->configs.n && !validate_only; i++)
+        logger_op(&r->configs.v[i], false, msg, msglen);
+    return SK_ERR_NONE;
+}
+
+/* ---- IncrementalAlterConfigs --------------------------------------------- */
+
+static int16_t incremental_one(struct sk_request *req, const iac_resource *r, bool validate_only,
+                               char *msg, size_t msglen)
+{
+    if (r->resource_type == SK_RESOURCE_BROKER_LOGGER)
+        return alter_logger(req, r, validate_only, msg, msglen);
+    int32_t n = r->configs.n < 0 ? 0 : r->configs.n;
+    struct sk_config_op *ops = sk_request_alloc(req, sizeof *ops * (size_t)(n + 1));
+    for (int32_t i = 0; i < n; i++)
+        ops[i] = (struct sk_config_op){r->configs.v[i].name, r->configs.v[i].config_operation,
+                                       r->configs.v[i].value};
+    return sk_configs_alter(req->broker, r->resource_type, r->resource_name, ops, n, false,
+                            validate_only, msg, msglen);
+}
+
+void sk_api_incremental_alter_configs(struct sk_request *req)
+{
+    const kp_incremental_alter_configs_request *body = req->body;
+    kp_incremental_alter_configs_response *resp = req->resp;
+    int32_t n = body->resources.n < 0 ? 0 : body->resources.n;
+    int8_t *types = sk_request_alloc(req, (size_t)n + 1);
+    kp_str *names = sk_request_alloc(req, sizeof *names * (size_t)(n + 1));
+    for (int32_t i = 0; i < n; i++) {
+        types[i] = body->resources.v[i].resource_type;
+        names[i] = body->resources.v[i].resource_name;
+    }
+    resp->responses.n = n;
+    resp->responses.v = sk_request_alloc(req, sizeof *resp->responses.v * (size_t)(n + 1));
+    for (int32_t i = 0; i < n; i++) {
+        char msg[1024] = "";
+        int16_t err = SK_ERR_INVALID_REQUEST;
+        if (repeated(types[i], names[i], types, names, n, i))
+            snprintf(msg, sizeof msg, "Each resource must appear at most once.");
+        else
+            err = incremental_one(req, &body->resources.v[i], body->validate_only, msg, sizeof msg);
+        set_iresult(req, &resp->responses.v[i], types[i], names[i], err, msg);
+    }
+    sk_request_respond(req);
+}
+
+/* ---- AlterConfigs ---------------------------------------------------------- */
+
+static int16_t legacy_one(struct sk_request *req, const ac_resource *r, bool validate_only,
+                          char *msg, size_t msglen)
+{
+    if (r->resource_type != SK_RESOURCE_TOPIC && r->resource_type != SK_RESOURCE_BROKER) {
+        snprintf(msg, msglen, "Unknown resource type %d", r->resource_type);
+        return SK_ERR_INVALID_REQUEST;
+    }
+    int32_t n = r->configs.n < 0 ? 0 : r->configs.n;
+    struct sk_config_op *ops = sk_request_alloc(req, sizeof *ops * (size_t)(n + 1));
+    for (int32_t i = 0; i < n; i++)
+        ops[i] = (struct sk_config_op){r->configs.v[i].name, SK_CONFIG_OP_SET,
+                                       r->configs.v[i].value};
+    return sk_configs_alter(req->broker, r->resource_type, r->resource_name, ops, n, true,
+                            validate_only, msg, msglen);
+}
+
+void sk_api_alter_configs(struct sk_request *req)
+{
+    const kp_alter_configs_request *body = req->body;
+    kp_alter_configs_response *resp = req->resp;
+    int32_t n = body->resources.n < 0 ? 0 : body->resources.n;
+    int8_t *types = sk_request_alloc(req, (size_t)n + 1);
+    kp_str *names = sk_request_alloc(req, sizeof *names * (size_t)(n + 1));
+    for (int32_t i = 0; i < n; i++) {
+        types[i] = body->resources.v[i].resource_type;
+        names[i] = body->resources.v[i].resource_name;
+    }
+    resp->responses.n = n;
+    resp->responses.v = sk_request_alloc(req, sizeof *resp->responses.v * (size_t)(n + 1));
+    for (int32_t i = 0; i < n; i++) {
+        char msg[1024] = "";
+        int16_t err = SK_ERR_INVALID_REQUEST;
+        if (repeated(types[i], names[i], types, names, n, i))
+            snprintf(msg, sizeof msg, "Each resource must appear at most once.");
+        else
+            err = legacy_one(req, &body->resources.v[i], body->validate_only, msg, sizeof msg);
+        set_result(req, &resp->responses.v[i], types[i], names[i], err, msg);
+    }
+    sk_request_respond(req);
+}

@@ -1,0 +1,59 @@
+/* CreatePartitions (key 37), v0-v3. */
+#include "admin.h"
+#include "gen/kp_all.h"
+#include "skein/controller.h"
+#include "skein/errors.h"
+
+typedef kp_create_partitions_request_create_partitions_topic cp_topic;
+
+static bool duplicated(const kp_create_partitions_request *body, int32_t i, bool *first)
+{
+    bool dup = false;
+    *first = true;
+    for (int32_t j = 0; j < body->topics.n; j++) {
+        if (j != i && kp_str_eq(body->topics.v[j].name, body->topics.v[i].name)) {
+            dup = true;
+            *first = *first && j > i;
+        }
+    }
+    return dup;
+}
+
+static int16_t grow(struct sk_request *req, const cp_topic *t, bool validate_only, char *msg,
+                    size_t msglen)
+{
+    int32_t na = t->assignments.n;
+    kp_arr_i32 *lists = sk_request_alloc(req, sizeof *lists * (size_t)(na > 0 ? na : 1));
+    for (int32_t i = 0; i < na; i++)
+        lists[i] = t->assignments.v[i].broker_ids;
+    return sk_partitions_add(req->broker, t->name, t->count, lists, na, validate_only, msg,
+                             msglen);
+}
+
+void sk_api_create_partitions(struct sk_request *req)
+{
+    const kp_create_partitions_request *body = req->body;
+    kp_create_partitions_response *resp = req->resp;
+    int32_t n = body->topics.n < 0 ? 0 : body->topics.n;
+    resp->results.v = sk_request_alloc(req, sizeof *resp->results.v * (size_t)(n + 1));
+    for (int32_t i = 0; i < n; i++) {
+        const cp_topic *t = &body->topics.v[i];
+        bool first;
+        bool dup = duplicated(body, i, &first);
+        if (dup && !first)
+            continue;
+        kp_create_partitions_response_create_partitions_topic_result *o =
+            &resp->results.v[resp->results.n++];
+        kp_create_partitions_response_create_partitions_topic_result_init(o);
+        o->name = t->name;
+        char msg[512] = "";
+        if (dup) {
+            o->error_code = SK_ERR_INVALID_REQUEST;
+            o->error_message = kp_str_c("Duplicate topic name.");
+            continue;
+        }
+        o->error_code = grow(req, t, body->validate_only, msg, sizeof msg);
+        o->error_message = sk_admin_msg(req, msg);
+    }
+    sk_request_respond(req);
+}

@@ -1,0 +1,130 @@
+/* CreateTopics (key 19), v0-v7. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin.h"
+#include "gen/kp_all.h"
+#include "skein/api.h"
+#include "skein/config.h"
+#include "skein/controller.h"
+#include "skein/errors.h"
+
+typedef kp_create_topics_request_creatable_topic ct_topic;
+typedef kp_create_topics_response_creatable_topic_result ct_result;
+typedef kp_create_topics_response_creatable_topic_configs ct_config;
+
+static int cmp_def_name(const void *a, const void *b)
+{
+    return strcmp((*(const struct sk_config_def *const *)a)->name,
+                  (*(const struct sk_config_def *const *)b)->name);
+}
+
+/* v5+: the topic's effective configs, sorted by name as Kafka lists them. */
+static void fill_configs(struct sk_request *req, ct_result *o, const ct_topic *t)
+{
+    size_t ndefs;
+    const struct sk_config_def *defs = sk_topic_config_defs(&ndefs);
+    const struct sk_config_def **sorted = sk_request_alloc(req, sizeof *sorted * (ndefs + 1));
+    for (size_t i = 0; i < ndefs; i++)
+        sorted[i] = &defs[i];
+    qsort(sorted, ndefs, sizeof *sorted, cmp_def_name);
+    struct sk_config_entry *ov = sk_request_alloc(req, sizeof *ov * (size_t)(t->configs.n + 1));
+    for (int32_t i = 0; i < t->configs.n; i++)
+        ov[i] = (struct sk_config_entry){sk_admin_cstr(req, t->configs.v[i].name),
+                                         sk_admin_cstr(req, t->configs.v[i].value)};
+    o->configs.v = sk_request_alloc(req, sizeof *o->configs.v * (ndefs + 1));
+    for (size_t i = 0; i < ndefs; i++) {
+        struct sk_config_value cv;
+        if (sk_config_describe_topic(req->broker->cfg, ov, (size_t)t->configs.n, sorted[i]->name,
+                                     &cv) != 0)
+            continue;
+        ct_config *c = &o->configs.v[o->configs.n++];
+        kp_create_topics_response_creatable_topic_configs_init(c);
+        c->name = kp_str_c(sorted[i]->name);
+        c->value = sk_request_strdup(req, cv.value);
+        c->read_only = cv.read_only;
+        c->config_source = (int8_t)cv.source;
+        c->is_sensitive = cv.sensitive;
+    }
+}
+
+static struct sk_topic_spec spec_of(struct sk_request *req, const ct_topic *t)
+{
+    struct sk_topic_spec s = {.name = t->name, .partitions = t->num_partitions,
+                              .replication_factor = t->replication_factor};
+    int32_t nc = t->configs.n < 0 ? 0 : t->configs.n;
+    kp_str *names = sk_request_alloc(req, sizeof *names * (size_t)(nc + 1));
+    kp_str *values = sk_request_alloc(req, sizeof *values * (size_t)(nc + 1));
+    for (int32_t i = 0; i < nc; i++) {
+        names[i] = t->configs.v[i].name;
+        values[i] = t->configs.v[i].value;
+    }
+    int32_t na = t->assignments.n < 0 ? 0 : t->assignments.n;
+    struct sk_replica_assignment *as = sk_request_alloc(req, sizeof *as * (size_t)(na + 1));
+    for (int32_t i = 0; i < na; i++)
+        as[i] = (struct sk_replica_assignment){t->assignments.v[i].partition_index,
+                                               t->assignments.v[i].broker_ids};
+    s.config_names = names;
+    s.config_values = values;
+    s.nconfigs = nc;
+    s.assignments = as;
+    s.nassignments = na;
+    return s;
+}
+
+static bool duplicated(const kp_create_topics_request *body, int32_t i)
+{
+    for (int32_t j = 0; j < body->topics.n; j++)
+        if (j != i && kp_str_eq(body->topics.v[j].name, body->topics.v[i].name))
+            return true;
+    return false;
+}
+
+static bool reported_before(const kp_create_topics_request *body, int32_t i)
+{
+    for (int32_t j = 0; j < i; j++)
+        if (kp_str_eq(body->topics.v[j].name, body->topics.v[i].name))
+            return true;
+    return false;
+}
+
+static void create_one(struct sk_request *req, const ct_topic *t, bool validate_only, ct_result *o)
+{
+    char msg[512];
+    struct sk_topic_spec spec = spec_of(req, t);
+    struct sk_topic_created made;
+    o->error_code = sk_topic_create_ex(req->broker, &spec, validate_only, &made, msg, sizeof msg);
+    o->error_message = sk_admin_msg(req, msg);
+    if (o->error_code != SK_ERR_NONE)
+        return;
+    if (!validate_only)
+        o->topic_id = made.id;
+    o->num_partitions = made.partitions;
+    o->replication_factor = made.replication_factor;
+    if (req->version >= 5)
+        fill_configs(req, o, t);
+}
+
+void sk_api_create_topics(struct sk_request *req)
+{
+    const kp_create_topics_request *body = req->body;
+    kp_create_topics_response *resp = req->resp;
+    int32_t n = body->topics.n < 0 ? 0 : body->topics.n;
+    resp->topics.v = sk_request_alloc(req, sizeof *resp->topics.v * (size_t)(n + 1));
+    /* A name given twice gets one INVALID_REQUEST answer and is not created. */
+    for (int32_t i = 0; i < n; i++) {
+        const ct_topic *t = &body->topics.v[i];
+        if (reported_before(body, i))
+            continue;
+        ct_result *o = &resp->topics.v[resp->topics.n++];
+        kp_create_topics_response_creatable_topic_result_init(o);
+        o->name = t->name;
+        if (duplicated(body, i)) {
+            o->error_code = SK_ERR_INVALID_REQUEST;
+            o->error_message = kp_str_c("Duplicate topic name.");
+            continue;
+        }
+        create_one(req, t, body->validate_only, o);
+    }
+    sk_request_respond(req);
+}

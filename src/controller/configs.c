@@ -1,0 +1,389 @@
+/* AlterConfigs and IncrementalAlterConfigs on TOPIC and BROKER resources:
+ * the new override set is computed as Kafka's ConfigurationControlManager
+ * does, validated, written as ConfigRecords and applied to the running
+ * broker (dynamic broker layers in b->cfg, topic configs via the partition
+ * manager). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gen/kp_all.h"
+#include "internal.h"
+#include "skein/config.h"
+#include "skein/controller.h"
+#include "skein/errors.h"
+#include "skein/logging.h"
+
+/* One key's change: value NULL removes the override. */
+struct change {
+    char *name;
+    char *value;
+    char *old; /* override before the change (NULL: none) */
+};
+
+struct plan {
+    int8_t type;
+    enum sk_config_scope scope;
+    const struct sk_topic_meta *topic;
+    const struct sk_kvlist *current;
+    struct change *v;
+    int n;
+};
+
+static void plan_free(struct plan *p)
+{
+    for (int i = 0; i < p->n; i++) {
+        free(p->v[i].name);
+        free(p->v[i].value);
+        free(p->v[i].old);
+    }
+    free(p->v);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? sk_ctl_cstr(kp_str_c(s)) : NULL;
+}
+
+static void plan_add(struct plan *p, char *name, char *value)
+{
+    p->v[p->n++] = (struct change){name, value, dup_or_null(sk_kvlist_get(p->current, name))};
+}
+
+/* ---- resource ---------------------------------------------------------- */
+
+static int16_t broker_resource(struct sk_broker *b, kp_str name, struct plan *p, char *msg,
+                               size_t msglen)
+{
+    p->scope = name.len <= 0 ? SK_CONFIG_SCOPE_DEFAULT : SK_CONFIG_SCOPE_BROKER;
+    p->current = name.len <= 0 ? &b->image.cluster_configs : &b->image.broker_configs;
+    if (name.len <= 0)
+        return SK_ERR_NONE;
+    char *s = sk_ctl_cstr(name), *end;
+    long id = strtol(s, &end, 10);
+    int16_t err = SK_ERR_NONE;
+    if (*s == 0 || *end != 0) {
+        snprintf(msg, msglen, "Node id must be an integer, but it is: %s", s);
+        err = SK_ERR_INVALID_REQUEST;
+    } else if (id != b->node_id) {
+        snprintf(msg, msglen, "Unexpected broker id, expected %d or empty string, but received "
+                 "%s", b->node_id, s);
+        err = SK_ERR_INVALID_REQUEST;
+    }
+    free(s);
+    return err;
+}
+
+static int16_t topic_resource(struct sk_broker *b, kp_str name, struct plan *p, char *msg,
+                              size_t msglen)
+{
+    if (name.len <= 0) {
+        snprintf(msg, msglen, "Default topic resources are not allowed.");
+        return SK_ERR_INVALID_REQUEST;
+    }
+    sk_topic_name_problem(name, msg, msglen);
+    if (msg[0])
+        return SK_ERR_INVALID_TOPIC_EXCEPTION;
+    p->topic = sk_meta_topic(&b->image, name.ptr, (size_t)name.len);
+    if (!p->topic) {
+        snprintf(msg, msglen, "The topic '%.*s' does not exist.", (int)name.len, name.ptr);
+        return SK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    }
+    p->current = &p->topic->configs;
+    return SK_ERR_NONE;
+}
+
+/* ---- request shape (ConfigAdminManager.preprocess) ---------------------- */
+
+static int16_t check_ops(const struct sk_config_op *ops, int n, char *msg, size_t msglen)
+{
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++)
+            if (kp_str_eq(ops[i].name, ops[j].name)) {
+                snprintf(msg, msglen, "Error due to duplicate config keys");
+                return SK_ERR_INVALID_REQUEST;
+            }
+    size_t used = 0;
+    msg[0] = 0;
+    for (int i = 0; i < n; i++) {
+        if (ops[i].op != SK_CONFIG_OP_DELETE && ops[i].value.len < 0 && used < msglen)
+            used += (size_t)snprintf(msg + used, msglen - used, "%s%.*s",
+                                     used ? ", " : "Null value not supported for : ",
+                                     (int)ops[i].name.len, ops[i].name.ptr);
+    }
+    if (used)
+        return SK_ERR_INVALID_REQUEST;
+    for (int i = 0; i < n; i++) {
+        if (ops[i].op < SK_CONFIG_OP_SET || ops[i].op > SK_CONFIG_OP_SUBTRACT) {
+            snprintf(msg, msglen, "Unknown operation type %d", ops[i].op);
+            return SK_ERR_INVALID_REQUEST;
+        }
+    }
+    return SK_ERR_NONE;
+}
+
+/* ---- new values --------------------------------------------------------- */
+
+static const struct sk_config_def *def_of(int8_t type, const char *name)
+{
+    return type == SK_RESOURCE_TOPIC ? sk_topic_config_find(name) : sk_broker_config_find(name);
+}
+
+static bool list_has(const char *list, const char *item, size_t len)
+{
+    struct sk_config_items it;
+    const char *s;
+    size_t n;
+    sk_config_items_init(&it, list);
+    while (sk_config_items_next(&it, &s, &n))
+        if (n == len && memcmp(s, item, len) == 0)
+            return true;
+    return false;
+}
+
+/* Java's String.split(","): items untrimmed, empty ones dropped when the
+ * list is rebuilt (Kafka's getParts). */
+static void list_append(char **out, size_t *used, size_t *cap, const char *item, size_t len)
+{
+    if (len == 0)
+        return;
+    if (*used + len + 2 > *cap) {
+        *cap = (*used + len + 2) * 2;
+        *out = realloc(*out, *cap);
+        if (!*out)
+            abort();
+    }
+    if (*used)
+        (*out)[(*used)++] = ',';
+    memcpy(*out + *used, item, len);
+    *used += len;
+    (*out)[*used] = 0;
+}
+
+static char *list_edit(const char *base, const char *arg, bool append)
+{
+    size_t used = 0, cap = 16;
+    char *out = calloc(1, cap);
+    if (!out)
+        abort();
+    for (const char *s = base ? base : ""; *s;) {
+        size_t n = strcspn(s, ",");
+        if (append || !list_has(arg, s, n))
+            list_append(&out, &used, &cap, s, n);
+        s += n + (s[n] == ',');
+    }
+    for (const char *s = arg; append && *s;) {
+        size_t n = strcspn(s, ",");
+        if (!list_has(out, s, n))
+            list_append(&out, &used, &cap, s, n);
+        s += n + (s[n] == ',');
+    }
+    return out;
+}
+
+static int16_t new_value(const struct plan *p, const struct sk_config_op *op, char *name,
+                         char **out, char *msg, size_t msglen)
+{
+    *out = NULL;
+    if (op->op == SK_CONFIG_OP_DELETE)
+        return SK_ERR_NONE;
+    char *arg = sk_ctl_cstr(op->value);
+    if (op->op == SK_CONFIG_OP_SET) {
+        *out = arg;
+        return SK_ERR_NONE;
+    }
+    const struct sk_config_def *def = def_of(p->type, name);
+    if (!def || def->type != SK_CONFIG_LIST) {
+        snprintf(msg, msglen, "Can't %s to key %s because its type is not LIST.",
+                 op->op == SK_CONFIG_OP_APPEND ? "APPEND" : "SUBTRACT", name);
+        free(arg);
+        return SK_ERR_INVALID_CONFIG;
+    }
+    const char *cur = sk_kvlist_get(p->current, name);
+    *out = list_edit(cur ? cur : def->default_value, arg, op->op == SK_CONFIG_OP_APPEND);
+    free(arg);
+    return SK_ERR_NONE;
+}
+
+static int16_t build_plan(struct plan *p, const struct sk_config_op *ops, int n, bool replace,
+                          char *msg, size_t msglen)
+{
+    p->v = calloc((size_t)(n + p->current->n) + 1, sizeof *p->v);
+    if (!p->v)
+        abort();
+    for (int i = 0; i < n; i++) {
+        char *name = sk_ctl_cstr(ops[i].name), *value;
+        int16_t err = new_value(p, &ops[i], name, &value, msg, msglen);
+        if (err) {
+            free(name);
+            return err;
+        }
+        plan_add(p, name, value);
+    }
+    /* AlterConfigs replaces the whole set: what it leaves out goes away. */
+    for (int i = 0; replace && i < p->current->n; i++) {
+        bool named = false;
+        for (int j = 0; j < n && !named; j++)
+            named = kp_str_eq_c(ops[j].name, p->current->v[i].key);
+        if (!named)
+            plan_add(p, sk_ctl_cstr(kp_str_c(p->current->v[i].key)), NULL);
+    }
+    return SK_ERR_NONE;
+}
+
+/* ---- validation --------------------------------------------------------- */
+
+static int16_t validate_topic(struct sk_broker *b, const struct plan *p, char *msg, size_t msglen)
+{
+    const struct sk_kvlist *cur = p->current;
+    struct sk_config_entry *e = calloc((size_t)(cur->n + p->n) + 1, sizeof *e);
+    if (!e)
+        abort();
+    size_t n = 0;
+    for (int i = 0; i < cur->n; i++)
+        e[n++] = (struct sk_config_entry){cur->v[i].key, cur->v[i].value};
+    for (int i = 0; i < p->n; i++) {
+        size_t k = 0;
+        while (k < n && strcmp(e[k].name, p->v[i].name) != 0)
+            k++;
+        if (p->v[i].value) {
+            e[k] = (struct sk_config_entry){p->v[i].name, p->v[i].value};
+            n += k == n;
+        } else if (k < n) {
+            e[k] = e[--n];
+        }
+    }
+    int rc = SK_ERR_NONE;
+    for (int i = 0; i < p->n && rc == SK_ERR_NONE; i++)
+        if (p->v[i].value)
+            rc = sk_topic_config_validate(p->v[i].name, p->v[i].value, msg, msglen);
+    struct sk_topic_config tc;
+    if (rc == SK_ERR_NONE)
+        rc = sk_topic_config_resolve(b->cfg, e, n, &tc, msg, msglen);
+    free(e);
+    return rc == SK_ERR_NONE ? SK_ERR_NONE : SK_ERR_INVALID_CONFIG;
+}
+
+/* Puts the broker layers back as the plan found them (first k changes). */
+static void broker_rollback(struct sk_broker *b, const struct plan *p, int k)
+{
+    char err[256];
+    for (int i = k - 1; i >= 0; i--)
+        if (sk_config_set_dynamic(b->cfg, p->scope, p->v[i].name, p->v[i].old, err,
+                                  sizeof err) != SK_ERR_NONE)
+            sk_warn("dynamic config %s could not be restored: %s", p->v[i].name, err);
+}
+
+/* Broker changes are tried on the live configuration one by one (so keys
+ * that depend on each other are checked together) and undone on failure.
+ * Kafka answers a broker config that fails validation with INVALID_REQUEST
+ * (KAFKA-13609), not INVALID_CONFIG. */
+static int16_t broker_apply(struct sk_broker *b, const struct plan *p, char *msg, size_t msglen)
+{
+    for (int i = 0; i < p->n; i++) {
+        int rc = sk_config_set_dynamic(b->cfg, p->scope, p->v[i].name, p->v[i].value, msg,
+                                       msglen);
+        if (rc != SK_ERR_NONE) {
+            broker_rollback(b, p, i);
+            return rc == SK_ERR_INVALID_CONFIG ? SK_ERR_INVALID_REQUEST
+                                               : SK_ERR_UNKNOWN_SERVER_ERROR;
+        }
+    }
+    return SK_ERR_NONE;
+}
+
+/* ---- records ------------------------------------------------------------ */
+
+static int16_t write_records(struct sk_broker *b, const struct plan *p, kp_str resource,
+                             char *msg, size_t msglen)
+{
+    struct sk_meta_rec *recs = calloc((size_t)p->n + 1, sizeof *recs);
+    kp_config_record *cr = calloc((size_t)p->n + 1, sizeof *cr);
+    if (!recs || !cr)
+        abort();
+    int n = 0;
+    for (int i = 0; i < p->n; i++) {
+        const struct change *c = &p->v[i];
+        bool same = (c->old == NULL) == (c->value == NULL) &&
+                    (!c->old || strcmp(c->old, c->value) == 0);
+        /* Kafka skips unchanged topic keys but always records broker ones. */
+        if (same && p->type == SK_RESOURCE_TOPIC)
+            continue;
+        kp_config_record_init(&cr[n]);
+        cr[n].resource_type = p->type;
+        cr[n].resource_name = p->type == SK_RESOURCE_TOPIC ? kp_str_c(p->topic->name) : resource;
+        if (cr[n].resource_name.len < 0)
+            cr[n].resource_name = kp_str_c("");
+        cr[n].name = kp_str_c(c->name);
+        cr[n].value = kp_str_c(c->value);
+        recs[n] = (struct sk_meta_rec){SK_META_CONFIG, 0, &cr[n]};
+        n++;
+    }
+    int16_t err = sk_ctl_commit(b, recs, n, msg, msglen);
+    free(recs);
+    free(cr);
+    return err;
+}
+
+int16_t sk_configs_alter(struct sk_broker *b, int8_t type, kp_str resource,
+                         const struct sk_config_op *ops, int nops, bool replace,
+                         bool validate_only, char *msg, size_t msglen)
+{
+    struct plan p = {.type = type};
+    msg[0] = 0;
+    int16_t err;
+    if (type == SK_RESOURCE_TOPIC)
+        err = topic_resource(b, resource, &p, msg, msglen);
+    else if (type == SK_RESOURCE_BROKER)
+        err = broker_resource(b, resource, &p, msg, msglen);
+    else {
+        snprintf(msg, msglen, "Unknown resource type %d", type);
+        return SK_ERR_INVALID_REQUEST;
+    }
+    if (!err)
+        err = check_ops(ops, nops, msg, msglen);
+    if (!err)
+        err = build_plan(&p, ops, nops, replace, msg, msglen);
+    if (!err && type == SK_RESOURCE_TOPIC)
+        err = validate_topic(b, &p, msg, msglen);
+    if (!err && type == SK_RESOURCE_BROKER)
+        err = broker_apply(b, &p, msg, msglen);
+    if (!err && type == SK_RESOURCE_BROKER && validate_only)
+        broker_rollback(b, &p, p.n);
+    if (!err && !validate_only) {
+        err = write_records(b, &p, resource, msg, msglen);
+        if (err && type == SK_RESOURCE_BROKER)
+            broker_rollback(b, &p, p.n);
+    }
+    if (!err)
+        msg[0] = 0;
+    plan_free(&p);
+    return err;
+}
+
+static int apply_layer(struct sk_broker *b, const struct sk_kvlist *l, enum sk_config_scope scope)
+{
+    int rc = 0;
+    for (int i = 0; i < l->n; i++) {
+        char err[512];
+        int r = sk_config_set_dynamic(b->cfg, scope, l->v[i].key, l->v[i].value, err, sizeof err);
+        if (r == -ENOMEM)
+            return -ENOMEM;
+        if (r != SK_ERR_NONE) {
+            sk_warn("dynamic config %s=%s from the metadata log does not apply: %s",
+                    l->v[i].key, l->v[i].value, err);
+            rc = -EINVAL;
+        }
+    }
+    return rc;
+}
+
+int sk_controller_apply_dynamic_configs(struct sk_broker *b)
+{
+    int rc = apply_layer(b, &b->image.cluster_configs, SK_CONFIG_SCOPE_DEFAULT);
+    if (rc == -ENOMEM)
+        return rc;
+    int rc2 = apply_layer(b, &b->image.broker_configs, SK_CONFIG_SCOPE_BROKER);
+    return rc2 ? rc2 : rc;
+}

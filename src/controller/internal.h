@@ -1,0 +1,50 @@
+/* What the controller's files share: the clock, record versions, and the one
+ * path every change takes (metadata log, then the broker catches up). */
+#ifndef SKEIN_CONTROLLER_INTERNAL_H
+#define SKEIN_CONTROLLER_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kp_rt.h"
+#include "skein/broker.h"
+#include "skein/metalog.h"
+
+int64_t sk_ctl_now_ms(void);
+
+/* NUL-terminated heap copy; out of memory aborts, as the image does, because
+ * a half-built change must never reach the log. */
+char *sk_ctl_cstr(kp_str s);
+
+/* Appends recs as one batch and brings the broker in line with the new image.
+ * Returns a Kafka error code (KAFKA_STORAGE_ERROR with msg set on failure). */
+int16_t sk_ctl_commit(struct sk_broker *b, const struct sk_meta_rec *recs, int n, char *msg,
+                      size_t msglen);
+
+/* Replica lists for a run of new partitions, and their in-sync sets. */
+struct sk_placement {
+    int32_t first;     /* partition id of the first row */
+    int32_t count;
+    int16_t rf;
+    int32_t *replicas; /* count rows of rf ids */
+    int32_t *isr;      /* count rows of rf ids, nisr[i] used */
+    int32_t *nisr;
+};
+
+/* Spreads count partitions over the unfenced brokers, as Kafka's placer
+ * does: rf distinct brokers each, leaders rotating. */
+int16_t sk_place_auto(const struct sk_meta_image *img, int32_t first, int32_t count, int16_t rf,
+                      struct sk_placement *out, char *msg, size_t msglen);
+/* Checks one manual replica list (Kafka's validateManualPartitionAssignment);
+ * rf < 0 means any size. */
+int16_t sk_place_check_manual(const struct sk_meta_image *img, kp_arr_i32 brokers, int16_t rf,
+                              char *msg, size_t msglen);
+/* Takes already checked manual lists, one per partition from first on. */
+int16_t sk_place_manual(const struct sk_meta_image *img, int32_t first, const kp_arr_i32 *lists,
+                        int32_t count, struct sk_placement *out, char *msg, size_t msglen);
+void sk_placement_free(struct sk_placement *p);
+/* Fills pr[0..count) and recs[0..count) with the PartitionRecords. */
+void sk_placement_records(const struct sk_placement *p, const kp_uuid *topic_id, void *pr,
+                          struct sk_meta_rec *recs);
+
+#endif

@@ -1,0 +1,86 @@
+/* Periodic partition work, as Kafka's LogManager schedules it: retention
+ * (log.retention.check.interval.ms), time-based flushes of relaxed topics
+ * (log.flush.scheduler.interval.ms, flush.ms) and the offset checkpoints
+ * (log.flush.offset.checkpoint.interval.ms). */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "skein/logging.h"
+#include "skein/net.h"
+#include "skein/partition.h"
+#include "skein/plog.h"
+#include "skein/timer.h"
+
+struct sk_maint_task {
+    struct sk_broker *b;
+    int64_t interval_ms;
+    void (*run)(struct sk_broker *b);
+};
+
+static void retention(struct sk_broker *b)
+{
+    int64_t now = sk_wall_ms();
+    for (int i = 0; i < b->nparts; i++) {
+        struct sk_partition *p = b->parts[i];
+        /* An fsync in flight holds segment fds: leave that partition for
+         * the next round rather than close a file under it. */
+        if (p->flush_in_flight)
+            continue;
+        int n = sk_plog_retention(p->log, now, p->high_watermark);
+        if (n > 0)
+            sk_info("%s-%d: retention deleted %d segment(s), log start offset now %lld",
+                    p->topic, p->id, n, (long long)sk_plog_log_start_offset(p->log));
+        sk_plog_purge_deleted(p->log, now);
+    }
+}
+
+static void flush_due(struct sk_broker *b)
+{
+    int64_t now = sk_wall_ms();
+    for (int i = 0; i < b->nparts; i++) {
+        struct sk_partition *p = b->parts[i];
+        if (p->relaxed && !p->flush_in_flight && sk_plog_flush_due(p->log, now))
+            sk_partition_flush_async(p);
+    }
+}
+
+static void checkpoint(struct sk_broker *b)
+{
+    if (b->nparts && sk_partitions_checkpoint(b) < 0)
+        sk_warn("cannot write the offset checkpoints in %s", b->cfg->log_dirs[0]);
+}
+
+static void tick(void *arg)
+{
+    struct sk_maint_task *t = arg;
+    t->run(t->b);
+    sk_timer_add(t->b->shard, (uint64_t)t->interval_ms, tick, t);
+}
+
+/* Kafka's "never" for the flush scheduler is Long.MAX_VALUE; a relaxed topic
+ * with flush.ms still needs someone to look, so check at least every second. */
+#define SK_FLUSH_CHECK_MAX_MS 1000
+
+int sk_maintenance_start(struct sk_broker *b)
+{
+    struct sk_maint_task *tasks = calloc(3, sizeof *tasks);
+    if (!tasks)
+        return -1;
+    b->maintenance = tasks;
+    int64_t flush_every = b->cfg->log.flush_scheduler_interval_ms;
+    if (flush_every <= 0 || flush_every > SK_FLUSH_CHECK_MAX_MS)
+        flush_every = SK_FLUSH_CHECK_MAX_MS;
+    tasks[0] = (struct sk_maint_task){b, b->cfg->log.retention_check_interval_ms, retention};
+    tasks[1] = (struct sk_maint_task){b, flush_every, flush_due};
+    tasks[2] = (struct sk_maint_task){b, b->cfg->log.flush_offset_checkpoint_interval_ms, checkpoint};
+    for (int i = 0; i < 3; i++)
+        if (!sk_timer_add(b->shard, (uint64_t)tasks[i].interval_ms, tick, &tasks[i]))
+            return -1;
+    return 0;
+}
+
+void sk_maintenance_stop(struct sk_broker *b)
+{
+    free(b->maintenance);
+    b->maintenance = NULL;
+}

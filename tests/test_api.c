@@ -1,0 +1,221 @@
+/* Controller logic behind the admin APIs, on a broker with a real metadata
+ * log in a temporary folder (no network). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gen/kp_all.h"
+#include "skein/broker.h"
+#include "skein/config.h"
+#include "skein/controller.h"
+#include "skein/errors.h"
+#include "skein/metalog.h"
+#include "skein/partition.h"
+
+static char dir[64];
+static struct sk_config cfg;
+static struct sk_broker b;
+static char msg[512];
+
+static void open_broker(void)
+{
+    char logdirs[128];
+    snprintf(logdirs, sizeof logdirs, "log.dirs=%s", dir);
+    const char *ov[] = {logdirs};
+    char err[256];
+    cr_assert_eq(sk_config_load(&cfg, NULL, ov, 1, err, sizeof err), 0, "%s", err);
+    memset(&b, 0, sizeof b);
+    b.cfg = &cfg;
+    b.node_id = cfg.node_id;
+    sk_meta_image_init(&b.image);
+    cr_assert_eq(sk_metalog_open(dir, &b.image, sk_wall_ms(), &b.metalog), 0);
+    cr_assert_geq(sk_controller_apply_dynamic_configs(&b), 0);
+    kp_register_broker_record r;
+    kp_register_broker_record_init(&r);
+    r.broker_id = b.node_id;
+    r.fenced = false;
+    struct sk_meta_rec rec = {SK_META_REGISTER_BROKER, 0, &r};
+    cr_assert_eq(sk_metalog_append(b.metalog, &b.image, &rec, 1, sk_wall_ms()), 0);
+}
+
+static void close_broker(void)
+{
+    sk_partitions_close_all(&b);
+    free(b.parts);
+    b.parts = NULL;
+    b.nparts = 0;
+    sk_metalog_close(b.metalog);
+    sk_meta_image_free(&b.image);
+    sk_config_free(&cfg);
+}
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/skein-api-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    open_broker();
+}
+
+static void teardown(void)
+{
+    close_broker();
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+static int16_t create(const char *name, int32_t parts, int16_t rf, const char *k, const char *v)
+{
+    kp_str kn = kp_str_c(k), kv = kp_str_c(v);
+    struct sk_topic_spec s = {.name = kp_str_c(name), .partitions = parts,
+                              .replication_factor = rf, .config_names = &kn,
+                              .config_values = &kv, .nconfigs = k ? 1 : 0};
+    return sk_topic_create(&b, &s, false, msg, sizeof msg);
+}
+
+TestSuite(admin, .init = setup, .fini = teardown);
+
+Test(admin, create_validates_before_writing)
+{
+    cr_assert_eq(create("t", 3, 1, "retention.ms", "1000"), SK_ERR_NONE, "%s", msg);
+    cr_assert_eq(create("t", 1, 1, NULL, NULL), SK_ERR_TOPIC_ALREADY_EXISTS);
+    cr_assert_eq(create("u", 1, 2, NULL, NULL), SK_ERR_INVALID_REPLICATION_FACTOR);
+    cr_assert_eq(create("u", 0, 1, NULL, NULL), SK_ERR_INVALID_PARTITIONS);
+    cr_assert_eq(create("u", 1, 1, "retention.ms", "-5"), SK_ERR_INVALID_CONFIG);
+    cr_assert(strstr(msg, "Value must be at least -1"), "%s", msg);
+    cr_assert_eq(create("u", 1, 1, "nope", "1"), SK_ERR_INVALID_CONFIG);
+    cr_assert_str_eq(msg, "Unknown topic config name: nope");
+    cr_assert_eq(create("a.b", 1, 1, NULL, NULL), SK_ERR_NONE);
+    cr_assert_eq(create("a_b", 1, 1, NULL, NULL), SK_ERR_INVALID_TOPIC_EXCEPTION);
+    cr_assert_eq(b.image.ntopics, 2);
+    cr_assert_str_eq(sk_kvlist_get(&b.image.topics[0]->configs, "retention.ms"), "1000");
+}
+
+Test(admin, manual_assignments_are_checked)
+{
+    int32_t one = b.node_id, two[] = {b.node_id, b.node_id}, other = 99;
+    struct sk_replica_assignment a[] = {{0, {1, &one}}, {1, {1, &one}}};
+    struct sk_topic_spec s = {.name = kp_str_c("m"), .partitions = -1, .replication_factor = -1,
+                              .assignments = a, .nassignments = 2};
+    struct sk_topic_created out;
+    cr_assert_eq(sk_topic_create_ex(&b, &s, false, &out, msg, sizeof msg), SK_ERR_NONE, "%s", msg);
+    cr_assert_eq(out.partitions, 2);
+    a[1] = (struct sk_replica_assignment){1, {2, two}};
+    s.name = kp_str_c("m2");
+    cr_assert_eq(sk_topic_create(&b, &s, false, msg, sizeof msg), SK_ERR_INVALID_REPLICA_ASSIGNMENT);
+    a[1] = (struct sk_replica_assignment){1, {1, &other}};
+    cr_assert_eq(sk_topic_create(&b, &s, false, msg, sizeof msg), SK_ERR_INVALID_REPLICA_ASSIGNMENT);
+    cr_assert(strstr(msg, "broker 99"), "%s", msg);
+    a[1] = (struct sk_replica_assignment){0, {1, &one}};
+    cr_assert_eq(sk_topic_create(&b, &s, false, msg, sizeof msg), SK_ERR_INVALID_REPLICA_ASSIGNMENT);
+    a[1] = (struct sk_replica_assignment){5, {1, &one}};
+    cr_assert_eq(sk_topic_create(&b, &s, false, msg, sizeof msg), SK_ERR_INVALID_REPLICA_ASSIGNMENT);
+    s.partitions = 2;
+    cr_assert_eq(sk_topic_create(&b, &s, false, msg, sizeof msg), SK_ERR_INVALID_REQUEST);
+}
+
+Test(admin, partitions_grow_only)
+{
+    cr_assert_eq(create("p", 2, 1, NULL, NULL), SK_ERR_NONE);
+    cr_assert_eq(sk_partitions_add(&b, kp_str_c("p"), 2, NULL, -1, false, msg, sizeof msg),
+                 SK_ERR_INVALID_PARTITIONS);
+    cr_assert_eq(sk_partitions_add(&b, kp_str_c("p"), 1, NULL, -1, false, msg, sizeof msg),
+                 SK_ERR_INVALID_PARTITIONS);
+    cr_assert_eq(sk_partitions_add(&b, kp_str_c("p"), 4, NULL, -1, true, msg, sizeof msg),
+                 SK_ERR_NONE);
+    cr_assert_eq(b.image.topics[0]->npartitions, 2, "validate_only changed nothing");
+    cr_assert_eq(sk_partitions_add(&b, kp_str_c("p"), 4, NULL, -1, false, msg, sizeof msg),
+                 SK_ERR_NONE, "%s", msg);
+    cr_assert_eq(b.image.topics[0]->npartitions, 4);
+    cr_assert_eq(sk_partitions_add(&b, kp_str_c("zz"), 4, NULL, -1, false, msg, sizeof msg),
+                 SK_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+}
+
+Test(admin, delete_removes_topic_and_configs)
+{
+    cr_assert_eq(create("d", 1, 1, "retention.ms", "5"), SK_ERR_NONE);
+    kp_uuid id = b.image.topics[0]->id;
+    cr_assert_eq(sk_topics_delete(&b, &id, 1, msg, sizeof msg), SK_ERR_NONE);
+    cr_assert_eq(b.image.ntopics, 0);
+    cr_assert_eq(create("d", 1, 1, NULL, NULL), SK_ERR_NONE);
+    cr_assert_eq(b.image.topics[0]->configs.n, 0);
+}
+
+static int16_t alter(int8_t type, const char *res, const char *k, int8_t op, const char *v,
+                     bool replace, bool validate_only)
+{
+    struct sk_config_op o = {kp_str_c(k), op, kp_str_c(v)};
+    return sk_configs_alter(&b, type, kp_str_c(res), &o, 1, replace, validate_only, msg,
+                            sizeof msg);
+}
+
+Test(admin, topic_config_operations)
+{
+    cr_assert_eq(create("c", 1, 1, "cleanup.policy", "compact"), SK_ERR_NONE);
+    const struct sk_kvlist *l = &b.image.topics[0]->configs;
+    cr_assert_eq(alter(2, "c", "cleanup.policy", SK_CONFIG_OP_APPEND, "delete", false, false), 0);
+    cr_assert_str_eq(sk_kvlist_get(l, "cleanup.policy"), "compact,delete");
+    cr_assert_eq(alter(2, "c", "cleanup.policy", SK_CONFIG_OP_SUBTRACT, "compact", false, false), 0);
+    cr_assert_str_eq(sk_kvlist_get(l, "cleanup.policy"), "delete");
+    cr_assert_eq(alter(2, "c", "retention.ms", SK_CONFIG_OP_APPEND, "1", false, false),
+                 SK_ERR_INVALID_CONFIG);
+    cr_assert_eq(alter(2, "c", "retention.ms", SK_CONFIG_OP_SET, "-5", false, false),
+                 SK_ERR_INVALID_CONFIG);
+    cr_assert_eq(alter(2, "c", "retention.ms", SK_CONFIG_OP_SET, "7", false, true), 0);
+    cr_assert_null(sk_kvlist_get(l, "retention.ms"), "validate_only wrote nothing");
+    cr_assert_eq(alter(2, "c", "retention.ms", 7, "7", false, false), SK_ERR_INVALID_REQUEST);
+    cr_assert_eq(alter(2, "c", "retention.ms", SK_CONFIG_OP_SET, NULL, false, false),
+                 SK_ERR_INVALID_REQUEST);
+    /* AlterConfigs replaces the whole set. */
+    cr_assert_eq(alter(2, "c", "retention.ms", SK_CONFIG_OP_SET, "9", true, false), 0);
+    cr_assert_str_eq(sk_kvlist_get(l, "retention.ms"), "9");
+    cr_assert_null(sk_kvlist_get(l, "cleanup.policy"));
+    cr_assert_eq(alter(2, "nope", "retention.ms", SK_CONFIG_OP_SET, "9", false, false),
+                 SK_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+    cr_assert_eq(alter(2, "", "retention.ms", SK_CONFIG_OP_SET, "9", false, false),
+                 SK_ERR_INVALID_REQUEST);
+}
+
+Test(admin, broker_configs_apply_live_and_after_restart)
+{
+    cr_assert_eq(alter(4, "", "log.retention.ms", SK_CONFIG_OP_SET, "1234", false, false), 0,
+                 "%s", msg);
+    cr_assert_eq(cfg.topic_defaults.retention_ms, 1234);
+    cr_assert_eq(alter(4, "1", "log.retention.ms", SK_CONFIG_OP_SET, "999", false, true), 0);
+    cr_assert_eq(cfg.topic_defaults.retention_ms, 1234, "validate_only left cfg alone");
+    cr_assert_eq(alter(4, "2", "log.retention.ms", SK_CONFIG_OP_SET, "1", false, false),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert_eq(alter(4, "x", "log.retention.ms", SK_CONFIG_OP_SET, "1", false, false),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert_eq(alter(4, "1", "log.dirs", SK_CONFIG_OP_SET, "/x", false, false),
+                 SK_ERR_INVALID_REQUEST);
+    close_broker();
+    open_broker();
+    cr_assert_eq(cfg.topic_defaults.retention_ms, 1234, "re-applied from the metadata log");
+}
+
+Test(admin, quotas_and_features)
+{
+    struct sk_quota_entity e = {kp_str_c("user"), kp_str_c("alice")};
+    struct sk_quota_op op = {kp_str_c("producer_byte_rate"), 1024, false};
+    cr_assert_eq(sk_quotas_alter(&b, &e, 1, &op, 1, false, msg, sizeof msg), 0, "%s", msg);
+    cr_assert_eq(b.image.nquotas, 1);
+    cr_assert_str_eq(b.image.quotas[0].entity, "user=alice");
+    op.key = kp_str_c("connection_creation_rate");
+    cr_assert_eq(sk_quotas_alter(&b, &e, 1, &op, 1, false, msg, sizeof msg), SK_ERR_INVALID_REQUEST);
+    e.type = kp_str_c("bogus");
+    cr_assert_eq(sk_quotas_alter(&b, &e, 1, &op, 1, false, msg, sizeof msg), SK_ERR_INVALID_REQUEST);
+
+    kp_str mv = kp_str_c("metadata.version");
+    cr_assert_eq(sk_feature_update(&b, mv, SK_METADATA_VERSION_MAX + 1, 1, false, msg, sizeof msg),
+                 SK_ERR_INVALID_UPDATE_VERSION);
+    cr_assert_eq(sk_feature_update(&b, mv, SK_METADATA_VERSION_MAX, 1, false, msg, sizeof msg),
+                 SK_ERR_NONE);
+    cr_assert_eq(sk_feature_update(&b, mv, 10, 1, false, msg, sizeof msg),
+                 SK_ERR_INVALID_UPDATE_VERSION);
+    cr_assert_eq(sk_feature_update(&b, mv, 10, 2, false, msg, sizeof msg),
+                 SK_ERR_INVALID_UPDATE_VERSION);
+    cr_assert(strstr(msg, "Refusing"), "%s", msg);
+}
