@@ -61,6 +61,7 @@ kp_str sk_request_strdup(struct sk_request *req, const char *s);
 /* Handlers. */
 void sk_api_produce(struct sk_request *req);
 void sk_api_init_producer_id(struct sk_request *req);
+void sk_api_describe_producers(struct sk_request *req);
 void sk_api_versions(struct sk_request *req);
 void sk_api_versions_fill(struct sk_request *req); /* the answer, without sending it */
 void sk_api_metadata(struct sk_request *req);
