@@ -134,6 +134,9 @@ int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t
         snprintf(err, errlen, "cannot load the metadata log in %s: %s", md, strerror(-rc));
         return rc;
     }
+    struct sk_config_value snap;
+    if (sk_config_describe_broker(cfg, "metadata.log.max.record.bytes.between.snapshots", &snap) == 0)
+        sk_metalog_set_snapshot_policy(b->metalog, b->node_id, strtoll(snap.value, NULL, 10));
     sk_info("metadata log replayed: %d topics, %d brokers, last offset %lld", b->image.ntopics,
             b->image.nbrokers, (long long)b->image.last_offset);
 
