@@ -103,6 +103,8 @@ static void net_config(const struct sk_config *cfg, struct sk_net_config *nc)
     nc->max_frame_bytes = (uint32_t)cfg->net.socket_request_max_bytes;
     nc->max_connections = (uint32_t)cfg->net.max_connections;
     nc->idle_ms = (uint64_t)cfg->net.connections_max_idle_ms;
+    nc->send_buffer_bytes = cfg->net.socket_send_buffer_bytes;
+    nc->recv_buffer_bytes = cfg->net.socket_receive_buffer_bytes;
 }
 
 int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t errlen)
