@@ -366,7 +366,7 @@ struct sk_sync_op {
     int64_t upto;
 };
 
-static void schedule_commit(struct sk_broker *b);
+static void mark_dirty(struct sk_partition *p);
 
 static void sync_done(void *arg, int res)
 {
@@ -389,12 +389,10 @@ static void sync_done(void *arg, int res)
     }
     bool ok = op->err == 0;
     free(op);
-    if (ok && !p->relaxed && sk_plog_recovery_point(p->log) < sk_plog_log_end_offset(p->log)) {
-        p->next_dirty = p->broker->dirty;
-        p->broker->dirty = p;
-        p->flush_queued = true;
-        schedule_commit(p->broker);
-    }
+    /* Appends that came while the sync ran need another one. The partition
+     * may already be queued by them: mark_dirty keeps it in the list once. */
+    if (ok && !p->relaxed && sk_plog_recovery_point(p->log) < sk_plog_log_end_offset(p->log))
+        mark_dirty(p);
 }
 
 void sk_partition_flush_async(struct sk_partition *p)
