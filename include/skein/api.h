@@ -47,6 +47,10 @@ void sk_api_on_frame(void *broker, struct sk_conn *conn, struct sk_frame *frame)
 
 /* Encodes req->resp at req->version, sends it, frees the request. */
 void sk_request_respond(struct sk_request *req);
+/* Sends [size][header] + segs (a handler's own encoding, e.g. fetch's file
+ * segments); the segments pass to the reactor in all cases. Frees the request. */
+struct sk_seg;
+void sk_request_respond_segs(struct sk_request *req, const struct sk_seg *segs, unsigned n);
 /* Completes a request that gets no response; frees it. */
 void sk_request_drop(struct sk_request *req);
 /* Arena allocation that cannot fail silently: a request out of memory is
@@ -76,5 +80,8 @@ void sk_api_describe_client_quotas(struct sk_request *req);
 void sk_api_alter_client_quotas(struct sk_request *req);
 void sk_api_update_features(struct sk_request *req);
 void sk_api_describe_topic_partitions(struct sk_request *req);
+void sk_api_fetch(struct sk_request *req);
+void sk_api_list_offsets(struct sk_request *req);
+void sk_api_delete_records(struct sk_request *req);
 
 #endif

@@ -13,6 +13,7 @@ struct sk_config;
 struct sk_partition;
 struct sk_group_coordinator;
 struct sk_txn_state;
+struct sk_fetch_state;
 
 /* metadata.version levels this broker implements (Kafka 3.9's MetadataVersion). */
 #define SK_METADATA_VERSION_MIN 1
@@ -40,6 +41,7 @@ struct sk_broker {
     struct sk_group_coordinator *groups; /* src/group/ */
     struct sk_txn_state *txn;            /* src/txn/: producer ids */
     void *maintenance;                   /* periodic tasks (src/server/maintenance.c) */
+    struct sk_fetch_state *fetch;        /* src/api/fetch*.c: sessions, parked fetches */
 };
 
 /* Call after every metadata log append: brings partitions, configs and

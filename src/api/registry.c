@@ -7,8 +7,11 @@
 
 static const struct sk_api_entry entries[] = {
     {0, 0, 11, sk_api_produce},
+    {1, 4, 17, sk_api_fetch},        /* v0-3 need down-conversion to message format v0/v1 */
+    {2, 0, 9, sk_api_list_offsets},
     {3, 0, 12, sk_api_metadata},
     {18, 0, 4, sk_api_versions},
+    {21, 0, 2, sk_api_delete_records},
     {22, 0, 5, sk_api_init_producer_id},
     {60, 0, 1, sk_api_describe_cluster},
     /* Admin. */

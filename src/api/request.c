@@ -87,6 +87,42 @@ void sk_request_respond(struct sk_request *req)
     request_free(req);
 }
 
+/* Sends [size][response header] followed by body segments the handler
+ * encoded itself (fetch: records stay in their files). The segments are the
+ * reactor's from here on, also on failure. */
+void sk_request_respond_segs(struct sk_request *req, const struct sk_seg *segs, unsigned n)
+{
+    int16_t hv = kp_response_header_version(req->api, req->version);
+    kp_response_header hdr;
+    kp_response_header_init(&hdr);
+    hdr.correlation_id = req->correlation_id;
+    size_t hlen = kp_response_header_size(&hdr, hv);
+    size_t blen = 0;
+    for (unsigned i = 0; i < n; i++)
+        blen += segs[i].len;
+    uint8_t *head = malloc(4 + hlen);
+    struct sk_seg *all = malloc(sizeof *all * (n + 1));
+    kp_writer w;
+    kp_writer_init(&w, head, 4 + hlen);
+    int rc = head && all ? kp_write_i32(&w, (int32_t)(hlen + blen)) : KP_E_NOMEM;
+    if (rc == 0)
+        rc = kp_response_header_encode(&hdr, &w, hv);
+    if (rc < 0) {
+        for (unsigned i = 0; i < n; i++)
+            if (segs[i].free_fn)
+                segs[i].free_fn(segs[i].free_arg);
+        free(head);
+        free(all);
+        request_fail(req, "response header cannot be encoded", rc);
+        return;
+    }
+    all[0] = sk_seg_mem(head, 4 + hlen, free, head);
+    memcpy(all + 1, segs, sizeof *segs * n);
+    sk_conn_respond(req->conn, req->slot, all, n + 1);
+    free(all);
+    request_free(req);
+}
+
 /* ApiVersions at a version this broker does not know is answered at v0 with
  * UNSUPPORTED_VERSION and the full list, so the client can pick a version. */
 static void respond_unsupported_api_versions(struct sk_request *req)

@@ -11,6 +11,7 @@
 #include "skein/api.h"
 #include "skein/config.h"
 #include "skein/controller.h"
+#include "skein/fetch.h"
 #include "skein/logging.h"
 #include "skein/metalog.h"
 #include "skein/net.h"
@@ -184,6 +185,7 @@ void sk_server_close(struct sk_broker *b)
 {
     /* Partitions first: their parked requests are answered (and dropped by
      * the stopped reactor) before the shard's connections are freed. */
+    sk_fetch_close(b);
     sk_partitions_close_all(b);
     sk_producer_ids_free(b);
     sk_maintenance_stop(b);

@@ -1,0 +1,297 @@
+"""Fetch, ListOffsets and DeleteRecords against real clients.
+
+usage: fetch_test.py [path/to/skein]
+
+10,000 records produced with keys, values, headers and timestamps come back
+identical (offsets included) through confluent-kafka (librdkafka), kafka-python
+and kcat; a waiting consumer gets a later record within milliseconds rather
+than at fetch.wait.max.ms; offsets for a timestamp and seeking work; and
+DeleteRecords moves the log start offset. Exits non-zero naming what was
+expected and what came back."""
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from skeinlib.broker import Broker, default_skein  # noqa: E402
+from skeinlib import wire  # noqa: E402
+
+import confluent_kafka  # noqa: E402
+from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
+import kafka  # noqa: E402
+
+N = 10000
+TOPIC = "fetch-roundtrip"
+BASE_TS = 1_700_000_000_000
+
+
+class Failure(Exception):
+    pass
+
+
+def expect(cond, what):
+    if not cond:
+        raise Failure(what)
+
+
+def record(i):
+    key = None if i % 97 == 0 else b"key-%d" % i
+    value = b"" if i % 89 == 0 else (b"value-%d-" % i) * (1 + i % 13)
+    headers = [("h", b"%d" % i), ("empty", b"")] if i % 3 == 0 else []
+    return key, value, headers, BASE_TS + i
+
+
+def produce_all(bootstrap):
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
+                  "batch.num.messages": 500, "compression.type": "lz4"})
+    errors = []
+    for i in range(N):
+        key, value, headers, ts = record(i)
+        p.produce(TOPIC, value=value, key=key, headers=headers, timestamp=ts, partition=0,
+                  on_delivery=lambda err, msg: errors.append(err) if err else None)
+        if i % 1000 == 0:
+            p.poll(0)
+    left = p.flush(30)
+    expect(left == 0 and not errors, "all %d produced (left %d, errors %s)" % (N, left, errors[:3]))
+
+
+def check_record(client, i, offset, key, value, headers, ts):
+    wk, wv, wh, wts = record(i)
+    expect(offset == i, "%s: offset %d, expected %d" % (client, offset, i))
+    expect(key == wk, "%s: offset %d key %r, expected %r" % (client, i, key, wk))
+    expect(value == wv, "%s: offset %d value %r, expected %r" % (client, i, value[:40], wv[:40]))
+    expect(list(headers) == wh, "%s: offset %d headers %r, expected %r" % (client, i, headers, wh))
+    expect(ts == wts, "%s: offset %d timestamp %d, expected %d" % (client, i, ts, wts))
+
+
+def confluent_consumer(bootstrap, **extra):
+    conf = {"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False,
+            "enable.partition.eof": True}
+    conf.update(extra)
+    return Consumer(conf)
+
+
+def consume_confluent(bootstrap):
+    c = confluent_consumer(bootstrap, **{"fetch.max.bytes": 64 * 1024, "message.max.bytes": 64 * 1024,
+                                         "max.partition.fetch.bytes": 16 * 1024})
+    c.assign([TopicPartition(TOPIC, 0, confluent_kafka.OFFSET_BEGINNING)])
+    n = 0
+    deadline = time.time() + 60
+    while n < N and time.time() < deadline:
+        m = c.poll(1.0)
+        if m is None or (m.error() and m.error().code() == confluent_kafka.KafkaError._PARTITION_EOF):
+            continue
+        expect(not m.error(), "confluent-kafka: fetch error %s" % m.error())
+        check_record("confluent-kafka", n, m.offset(), m.key(), m.value(),
+                     [(k, v) for k, v in (m.headers() or [])], m.timestamp()[1])
+        n += 1
+    c.close()
+    expect(n == N, "confluent-kafka read %d of %d records" % (n, N))
+
+
+def consume_kafka_python(bootstrap):
+    c = kafka.KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                            enable_auto_commit=False, consumer_timeout_ms=10000,
+                            max_partition_fetch_bytes=32 * 1024)
+    tp = kafka.TopicPartition(TOPIC, 0)
+    c.assign([tp])
+    c.seek_to_beginning(tp)
+    n = 0
+    for m in c:
+        check_record("kafka-python", n, m.offset, m.key, m.value or b"",
+                     [(k, v or b"") for k, v in m.headers], m.timestamp)
+        n += 1
+        if n == N:
+            break
+    c.close()
+    expect(n == N, "kafka-python read %d of %d records" % (n, N))
+
+
+def kcat(bootstrap, args, stdin=None):
+    r = subprocess.run(["kcat", "-b", bootstrap] + args, input=stdin, capture_output=True,
+                       timeout=120)
+    expect(r.returncode == 0, "kcat %s: exit %d: %s" % (args, r.returncode, r.stderr[-500:]))
+    return r.stdout
+
+
+def check_kcat(bootstrap):
+    out = kcat(bootstrap, ["-C", "-t", TOPIC, "-o", "beginning", "-e", "-q",
+                           "-f", "%o|%T|%S\n"])
+    lines = out.decode().splitlines()
+    expect(len(lines) == N, "kcat -C read %d of %d records" % (len(lines), N))
+    for i, line in enumerate(lines):
+        off, ts, size = (int(x) for x in line.split("|"))
+        _, value, _, wts = record(i)
+        expect((off, ts, size) == (i, wts, len(value)),
+               "kcat: record %d is %s, expected %d|%d|%d" % (i, line, i, wts, len(value)))
+    lines_in = b"".join(b"line-%d\n" % i for i in range(100))
+    kcat(bootstrap, ["-P", "-t", "kcat-topic"], stdin=lines_in)
+    out = kcat(bootstrap, ["-C", "-t", "kcat-topic", "-o", "beginning", "-e", "-q"])
+    expect(out == lines_in, "kcat -P then -C gave %r..., expected %r..." % (out[:60], lines_in[:60]))
+
+
+def check_long_poll(bootstrap):
+    """A consumer parked on an empty partition gets a new record at once."""
+    topic = "long-poll"
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0})
+    p.produce(topic, b"first", partition=0)
+    p.flush(10)
+    c = confluent_consumer(bootstrap, **{"fetch.wait.max.ms": 5000, "fetch.min.bytes": 1})
+    c.assign([TopicPartition(topic, 0, 1)])
+    got = {}
+
+    def reader():
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            m = c.poll(0.05)
+            if m is not None and not m.error():
+                got["at"] = time.monotonic()
+                got["value"] = m.value()
+                return
+
+    t = threading.Thread(target=reader)
+    t.start()
+    time.sleep(1.5)  # the consumer's fetch is parked on the broker by now
+    sent = time.monotonic()
+    p.produce(topic, b"later", partition=0)
+    p.flush(10)
+    t.join()
+    c.close()
+    expect(got.get("value") == b"later", "long poll: got %r, expected b'later'" % got.get("value"))
+    latency_ms = (got["at"] - sent) * 1000
+    print("long poll: record arrived %.1f ms after produce (fetch.wait.max.ms 5000)" % latency_ms)
+    expect(latency_ms < 500, "long poll: record arrived after %.0f ms, expected well under "
+           "fetch.wait.max.ms" % latency_ms)
+
+
+def check_offsets_for_times(bootstrap):
+    c = confluent_consumer(bootstrap)
+    for i in (0, 1, 4321, N - 1):
+        r = c.offsets_for_times([TopicPartition(TOPIC, 0, BASE_TS + i)], timeout=10)
+        expect(r[0].error is None and r[0].offset == i,
+               "offsets_for_times(%d): offset %d error %s, expected %d" %
+               (BASE_TS + i, r[0].offset, r[0].error, i))
+    r = c.offsets_for_times([TopicPartition(TOPIC, 0, BASE_TS + N + 5)], timeout=10)
+    expect(r[0].offset in (-1, N), "offsets_for_times past the end: %d" % r[0].offset)
+    lo, hi = c.get_watermark_offsets(TopicPartition(TOPIC, 0), timeout=10)
+    expect((lo, hi) == (0, N), "watermarks (%d, %d), expected (0, %d)" % (lo, hi, N))
+    # Seek to the offset found for a timestamp and read from there.
+    c.assign([TopicPartition(TOPIC, 0, 7777)])
+    m = None
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        m = c.poll(1.0)
+        if m is not None and not m.error():
+            break
+    expect(m is not None and m.offset() == 7777 and m.value() == record(7777)[1],
+           "seek to 7777 read %s" % (m and m.offset()))
+    c.close()
+
+    kc = kafka.KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    tp = kafka.TopicPartition(TOPIC, 0)
+    found = kc.offsets_for_times({tp: BASE_TS + 2500})[tp]
+    expect(found is not None and found.offset == 2500 and found.timestamp == BASE_TS + 2500,
+           "kafka-python offsets_for_times: %s" % (found,))
+    expect(kc.beginning_offsets([tp])[tp] == 0 and kc.end_offsets([tp])[tp] == N,
+           "kafka-python beginning/end offsets")
+    kc.close()
+
+
+def delete_records(port, topic, partition, offset):
+    """DeleteRecords v1 by hand: no installed client has it."""
+    body = (struct.pack(">i", 1) + wire.string(topic) + struct.pack(">i", 1) +
+            struct.pack(">iq", partition, offset) + struct.pack(">i", 10000))
+    c = wire.Conn(port)
+    try:
+        c.send(wire.frame(wire.header(21, 1, 99) + body))
+        corr, resp = c.recv_frame()
+    finally:
+        c.close()
+    r = wire.Reader(resp)
+    r.take(4)  # throttle
+    expect(struct.unpack(">i", r.take(4))[0] == 1, "DeleteRecords: one topic back")
+    r.take(struct.unpack(">h", r.take(2))[0])
+    expect(struct.unpack(">i", r.take(4))[0] == 1, "DeleteRecords: one partition back")
+    part, low, err = struct.unpack(">iqh", r.take(14))
+    return low, err
+
+
+def check_delete_records(broker):
+    low, err = delete_records(broker.port, TOPIC, 0, 3000)
+    expect((low, err) == (3000, 0), "DeleteRecords(3000): low %d error %d" % (low, err))
+    low, err = delete_records(broker.port, TOPIC, 0, N + 1)
+    expect(err == 1, "DeleteRecords beyond the high watermark: error %d, expected 1" % err)
+    c = confluent_consumer(broker.bootstrap)
+    lo, hi = c.get_watermark_offsets(TopicPartition(TOPIC, 0), timeout=10)
+    expect((lo, hi) == (3000, N), "after DeleteRecords watermarks (%d, %d)" % (lo, hi))
+    c.assign([TopicPartition(TOPIC, 0, confluent_kafka.OFFSET_BEGINNING)])
+    m = None
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        m = c.poll(1.0)
+        if m is not None and not m.error():
+            break
+    expect(m is not None and m.offset() == 3000, "first record after DeleteRecords: %s"
+           % (m and m.offset()))
+    c.close()
+    low, err = delete_records(broker.port, TOPIC, 0, -1)
+    expect((low, err) == (N, 0), "DeleteRecords(-1 = high watermark): low %d error %d" % (low, err))
+
+
+def throughput(bootstrap):
+    """Rough consumer throughput over the 10,000-record topic (librdkafka)."""
+    c = confluent_consumer(bootstrap)
+    c.assign([TopicPartition(TOPIC, 0, confluent_kafka.OFFSET_BEGINNING)])
+    n = size = 0
+    t0 = time.monotonic()
+    while n < N:
+        m = c.poll(1.0)
+        if m is None or m.error():
+            continue
+        n += 1
+        size += len(m.value())
+    dt = time.monotonic() - t0
+    c.close()
+    print("fetch: %d records, %.1f MB in %.3f s with confluent-kafka" % (n, size / 1e6, dt))
+
+
+def main():
+    skein = sys.argv[1] if len(sys.argv) > 1 else default_skein()
+    broker = Broker(skein)
+    broker.start()
+    try:
+        steps = [("produce", lambda: produce_all(broker.bootstrap)),
+                 ("confluent-kafka", lambda: consume_confluent(broker.bootstrap)),
+                 ("kafka-python", lambda: consume_kafka_python(broker.bootstrap)),
+                 ("throughput", lambda: throughput(broker.bootstrap)),
+                 ("offsets-for-times", lambda: check_offsets_for_times(broker.bootstrap)),
+                 ("long-poll", lambda: check_long_poll(broker.bootstrap))]
+        if shutil.which("kcat"):
+            steps.append(("kcat", lambda: check_kcat(broker.bootstrap)))
+        steps.append(("delete-records", lambda: check_delete_records(broker)))
+        for name, step in steps:
+            t0 = time.monotonic()
+            step()
+            print("ok   %-18s %.2fs" % (name, time.monotonic() - t0))
+    except Failure as e:
+        print("FAIL %s\n--- broker stderr (tail) ---\n%s" % (e, broker.tail(40)))
+        return 1
+    finally:
+        rc = broker.stop()
+        report = broker.sanitizer_report()
+        broker.cleanup()
+    if report:
+        print("FAIL sanitizer report:\n%s" % report)
+        return 1
+    if rc not in (0, None):
+        print("FAIL broker exited with %s" % rc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,324 @@
+/* Fetch (key 1): turn the request into the list of partitions to read (from
+ * the request itself or from its fetch session), read them, and answer now or
+ * park until enough data or max_wait_ms. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "fetch_int.h"
+#include "skein/config.h"
+#include "skein/errors.h"
+#include "skein/net.h"
+#include "skein/partition.h"
+#include "skein/timer.h"
+
+typedef kp_fetch_request_fetch_topic ftopic_t;
+typedef kp_fetch_request_fetch_partition fpart_t;
+
+static int slots_setting(const struct sk_broker *b)
+{
+    struct sk_config_value v;
+    if (sk_config_describe_broker(b->cfg, "max.incremental.fetch.session.cache.slots", &v) < 0 ||
+        !v.value)
+        return 1000;
+    return atoi(v.value);
+}
+
+static void on_hw(struct sk_broker *b, struct sk_partition *p);
+
+struct sk_fetch_state *sk_fetch_state(struct sk_broker *b)
+{
+    if (b->fetch)
+        return b->fetch;
+    struct sk_fetch_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return NULL;
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
+        seed = (uint64_t)sk_wall_ms();
+    sk_fetch_sessions_init(&st->sessions, slots_setting(b), SK_FETCH_SESSION_EVICTION_MS, seed);
+    b->fetch = st;
+    sk_partition_set_hw_listener(b, on_hw);
+    return st;
+}
+
+static int32_t replica_id(const struct sk_request *req)
+{
+    const kp_fetch_request *body = req->body;
+    return req->version >= 15 ? body->replica_state.replica_id : body->replica_id;
+}
+
+static void part_from_request(struct sk_fetch_part *p, const ftopic_t *t, const fpart_t *fp)
+{
+    *p = (struct sk_fetch_part){
+        .topic = t->topic,
+        .topic_id = t->topic_id,
+        .partition = fp->partition,
+        .fetch_offset = fp->fetch_offset,
+        .max_bytes = fp->partition_max_bytes,
+        .current_leader_epoch = fp->current_leader_epoch,
+        .last_fetched_epoch = fp->last_fetched_epoch,
+        .session_index = -1,
+    };
+}
+
+static int count_request_parts(const kp_fetch_request *body)
+{
+    int n = 0;
+    for (int32_t i = 0; i < body->topics.n; i++)
+        n += body->topics.v[i].partitions.n > 0 ? body->topics.v[i].partitions.n : 0;
+    return n;
+}
+
+static void parts_from_request(struct sk_fetch_op *op)
+{
+    const kp_fetch_request *body = op->req->body;
+    int n = count_request_parts(body);
+    op->parts = sk_request_alloc(op->req, sizeof *op->parts * (size_t)(n + 1));
+    for (int32_t i = 0; i < body->topics.n; i++)
+        for (int32_t j = 0; j < body->topics.v[i].partitions.n; j++)
+            part_from_request(&op->parts[op->nparts++], &body->topics.v[i],
+                              &body->topics.v[i].partitions.v[j]);
+}
+
+static void parts_from_session(struct sk_fetch_op *op, const struct sk_fetch_session *s)
+{
+    op->parts = sk_request_alloc(op->req, sizeof *op->parts * (size_t)(s->nparts + 1));
+    for (int i = 0; i < s->nparts; i++) {
+        const struct sk_fetch_session_part *sp = &s->parts[i];
+        op->parts[op->nparts++] = (struct sk_fetch_part){
+            .topic = sk_request_strdup(op->req, sp->topic),
+            .topic_id = sp->topic_id,
+            .partition = sp->partition,
+            .fetch_offset = sp->fetch_offset,
+            .max_bytes = sp->max_bytes,
+            .current_leader_epoch = sp->current_leader_epoch,
+            .last_fetched_epoch = sp->last_fetched_epoch,
+            .session_index = i,
+        };
+    }
+}
+
+/* The request's partitions and forgotten topics applied to its session. */
+static int update_session(struct sk_fetch_op *op, struct sk_fetch_session *s)
+{
+    const kp_fetch_request *body = op->req->body;
+    for (int i = 0; i < op->nparts; i++) {
+        const struct sk_fetch_part *p = &op->parts[i];
+        char *name = p->topic.len >= 0 && !op->by_id ? strndup(p->topic.ptr, (size_t)p->topic.len)
+                                                     : NULL;
+        struct sk_fetch_session_part sp = {
+            .topic = name, .topic_id = p->topic_id, .partition = p->partition,
+            .fetch_offset = p->fetch_offset, .max_bytes = p->max_bytes,
+            .current_leader_epoch = p->current_leader_epoch,
+            .last_fetched_epoch = p->last_fetched_epoch,
+        };
+        int rc = sk_fetch_session_upsert(s, &sp);
+        free(name);
+        if (rc < 0)
+            return rc;
+    }
+    for (int32_t i = 0; i < body->forgotten_topics_data.n; i++) {
+        const kp_fetch_request_forgotten_topic *f = &body->forgotten_topics_data.v[i];
+        for (int32_t j = 0; j < f->partitions.n; j++)
+            sk_fetch_session_forget(s, op->by_id, f->topic, &f->topic_id, f->partitions.v[j]);
+    }
+    return 0;
+}
+
+static void incremental_context(struct sk_fetch_op *op, struct sk_fetch_state *st)
+{
+    const kp_fetch_request *body = op->req->body;
+    struct sk_fetch_session *s = sk_fetch_session_get(&st->sessions, body->session_id);
+    op->ctx = SK_FETCH_ERROR;
+    if (!s) {
+        op->ctx_error = SK_ERR_FETCH_SESSION_ID_NOT_FOUND;
+        return;
+    }
+    if (s->epoch != body->session_epoch) {
+        op->ctx_error = SK_ERR_INVALID_FETCH_SESSION_EPOCH;
+        return;
+    }
+    if (s->uses_topic_ids != op->by_id) {
+        op->ctx_error = SK_ERR_FETCH_SESSION_TOPIC_ID_ERROR;
+        return;
+    }
+    if (update_session(op, s) < 0) {
+        op->ctx_error = SK_ERR_UNKNOWN_SERVER_ERROR;
+        return;
+    }
+    if (s->nparts == 0) {
+        /* Everything forgotten: the session ends, the answer is sessionless. */
+        sk_fetch_session_remove(&st->sessions, s->id);
+        op->ctx = SK_FETCH_SESSIONLESS;
+        return;
+    }
+    sk_fetch_session_touch(s, (int64_t)sk_shard_now_ms(op->req->broker->shard));
+    s->epoch = sk_fetch_next_epoch(s->epoch);
+    op->ctx = SK_FETCH_INCREMENTAL;
+    op->session_id = s->id;
+    op->session_epoch = s->epoch;
+    op->nparts = 0;
+    parts_from_session(op, s);
+}
+
+/* Kafka's FetchManager.newContext. */
+static void make_context(struct sk_fetch_op *op, struct sk_fetch_state *st)
+{
+    const kp_fetch_request *body = op->req->body;
+    parts_from_request(op);
+    if (op->req->version < 7) {
+        op->ctx = SK_FETCH_SESSIONLESS;
+        return;
+    }
+    bool full = body->session_epoch == SK_FETCH_INITIAL_EPOCH ||
+                body->session_epoch == SK_FETCH_FINAL_EPOCH;
+    if (!full) {
+        incremental_context(op, st);
+        return;
+    }
+    if (body->session_id != SK_FETCH_INVALID_SESSION_ID)
+        sk_fetch_session_remove(&st->sessions, body->session_id);
+    op->ctx = body->session_epoch == SK_FETCH_FINAL_EPOCH ? SK_FETCH_SESSIONLESS : SK_FETCH_FULL;
+}
+
+static uint32_t response_limit(const struct sk_request *req)
+{
+    const kp_fetch_request *body = req->body;
+    int32_t cfg = req->broker->cfg->log.fetch_max_bytes;
+    int32_t lim = req->version >= 3 && body->max_bytes < cfg ? body->max_bytes : cfg;
+    return lim < 0 ? 0 : (uint32_t)lim;
+}
+
+static struct sk_fetch_op *op_new(struct sk_request *req)
+{
+    const kp_fetch_request *body = req->body;
+    struct sk_fetch_op *op = calloc(1, sizeof *op);
+    if (!op)
+        return NULL;
+    op->req = req;
+    op->by_id = req->version >= 13;
+    op->follower = replica_id(req) >= 0;
+    op->isolation_level = req->version >= 4 ? body->isolation_level : 0;
+    op->min_bytes = body->min_bytes;
+    op->max_bytes = response_limit(req);
+    return op;
+}
+
+void sk_api_fetch(struct sk_request *req)
+{
+    const kp_fetch_request *body = req->body;
+    struct sk_fetch_state *st = sk_fetch_state(req->broker);
+    struct sk_fetch_op *op = st ? op_new(req) : NULL;
+    if (!op) {
+        sk_conn_close(req->conn);
+        sk_request_drop(req);
+        return;
+    }
+    make_context(op, st);
+    op->results = sk_request_alloc(req, sizeof *op->results * (size_t)(op->nparts + 1));
+    struct sk_fetch_readout ro = {0};
+    if (op->ctx != SK_FETCH_ERROR)
+        sk_fetch_read_all(op, &ro);
+    bool now = op->ctx == SK_FETCH_ERROR || body->max_wait_ms <= 0 || ro.interesting == 0 ||
+               ro.bytes >= (uint64_t)(body->min_bytes > 0 ? body->min_bytes : 0) ||
+               ro.must_answer;
+    if (now)
+        sk_fetch_answer(op);
+    else
+        sk_fetch_park(op, body->max_wait_ms);
+}
+
+/* ---- waiting -------------------------------------------------------------------- */
+
+static void unpark(struct sk_fetch_op *op)
+{
+    struct sk_fetch_state *st = op->req->broker->fetch;
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        st->parked = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+    op->prev = op->next = NULL;
+}
+
+static void complete(struct sk_fetch_op *op)
+{
+    struct sk_fetch_readout ro;
+    unpark(op);
+    if (op->timer)
+        sk_timer_cancel(op->req->broker->shard, op->timer);
+    op->timer = 0;
+    sk_fetch_read_all(op, &ro);
+    sk_fetch_answer(op);
+}
+
+static void on_timeout(void *arg)
+{
+    struct sk_fetch_op *op = arg;
+    op->timer = 0;
+    complete(op);
+}
+
+void sk_fetch_park(struct sk_fetch_op *op, int32_t max_wait_ms)
+{
+    struct sk_broker *b = op->req->broker;
+    op->timer = sk_timer_add(b->shard, (uint64_t)max_wait_ms, on_timeout, op);
+    if (!op->timer) {
+        sk_fetch_answer(op);
+        return;
+    }
+    op->next = b->fetch->parked;
+    if (op->next)
+        op->next->prev = op;
+    b->fetch->parked = op;
+}
+
+static bool reads(const struct sk_fetch_op *op, const struct sk_partition *p)
+{
+    for (int i = 0; i < op->nparts; i++) {
+        const struct sk_fetch_part *fp = &op->parts[i];
+        if (fp->partition != p->id)
+            continue;
+        if (op->by_id ? memcmp(fp->topic_id.b, p->topic_id.b, 16) == 0
+                      : kp_str_eq_c(fp->topic, p->topic))
+            return true;
+    }
+    return false;
+}
+
+/* Kafka's DelayedFetch.tryComplete, run when a partition's high watermark
+ * moves: a parked fetch reading it answers once min_bytes are readable. */
+static void on_hw(struct sk_broker *b, struct sk_partition *p)
+{
+    struct sk_fetch_op *op = b->fetch ? b->fetch->parked : NULL;
+    while (op) {
+        struct sk_fetch_op *next = op->next;
+        if (reads(op, p)) {
+            struct sk_fetch_readout ro;
+            sk_fetch_read_all(op, &ro);
+            if (ro.must_answer || ro.bytes >= (uint64_t)op->min_bytes)
+                complete(op);
+        }
+        op = next;
+    }
+}
+
+void sk_fetch_close(struct sk_broker *b)
+{
+    struct sk_fetch_state *st = b->fetch;
+    if (!st)
+        return;
+    while (st->parked) {
+        struct sk_fetch_op *op = st->parked;
+        unpark(op);
+        if (op->timer)
+            sk_timer_cancel(b->shard, op->timer);
+        sk_request_drop(op->req);
+        free(op);
+    }
+    sk_fetch_sessions_free(&st->sessions);
+    free(st);
+    b->fetch = NULL;
+}

@@ -1,0 +1,80 @@
+/* What the fetch files share: one fetch request on its way to an answer. */
+#ifndef SKEIN_API_FETCH_INT_H
+#define SKEIN_API_FETCH_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gen/kp_all.h"
+#include "skein/api.h"
+#include "skein/fetch_session.h"
+#include "skein/net-t.h"
+#include "skein/plog.h"
+
+/* How the request relates to a fetch session (Kafka's FetchContext kinds). */
+enum sk_fetch_ctx {
+    SK_FETCH_SESSIONLESS, /* pre-v7, FINAL epoch, or no session wanted */
+    SK_FETCH_FULL,        /* epoch 0: answer everything, then open a session */
+    SK_FETCH_INCREMENTAL, /* read the session's partitions, answer changes */
+    SK_FETCH_ERROR,       /* top-level session error, no partitions */
+};
+
+/* One partition the fetch reads. Strings live in the request's arena. */
+struct sk_fetch_part {
+    kp_str topic; /* v0-12: the name asked for */
+    kp_uuid topic_id;
+    int32_t partition;
+    int64_t fetch_offset;
+    int32_t max_bytes;
+    int32_t current_leader_epoch;
+    int32_t last_fetched_epoch;
+    int session_index; /* incremental: where it was in the session */
+};
+
+/* The answer for one partition: response fields plus records left in a file. */
+struct sk_fetch_result {
+    kp_fetch_response_partition_data data;
+    struct sk_plog_slice slice;
+    bool metadata_error; /* unknown topic or id: does not make the fetch wait less */
+};
+
+struct sk_fetch_op {
+    struct sk_request *req;
+    enum sk_fetch_ctx ctx;
+    int16_t ctx_error;
+    int32_t session_id;     /* incremental: the session */
+    int32_t session_epoch;  /* incremental: its epoch once this request is in */
+    bool by_id;             /* v13+: topics by id */
+    bool follower;
+    int8_t isolation_level;
+    int32_t min_bytes;
+    uint32_t max_bytes;     /* for the whole response */
+    struct sk_fetch_part *parts;
+    int nparts;
+    struct sk_fetch_result *results; /* nparts, rewritten by each read */
+    sk_timer_id timer;
+    struct sk_fetch_op *prev, *next; /* parked */
+};
+
+struct sk_fetch_state {
+    struct sk_fetch_sessions sessions;
+    struct sk_fetch_op *parked;
+};
+
+struct sk_fetch_state *sk_fetch_state(struct sk_broker *b);
+
+/* What a read found, to decide between answering and waiting. */
+struct sk_fetch_readout {
+    uint64_t bytes;
+    bool must_answer; /* an error or divergence: answer now */
+    int interesting;  /* partitions that can get data */
+};
+
+/* Reads every partition of op into op->results (fds not yet duplicated). */
+void sk_fetch_read_all(struct sk_fetch_op *op, struct sk_fetch_readout *out);
+/* Builds the response from op->results, sends it, frees op and its request. */
+void sk_fetch_answer(struct sk_fetch_op *op);
+/* Parks op until min_bytes are there or max_wait_ms passes. */
+void sk_fetch_park(struct sk_fetch_op *op, int32_t max_wait_ms);
+
+#endif

@@ -1,0 +1,357 @@
+/* Reading the partitions of a fetch and turning the results into the
+ * response: Kafka's ReplicaManager.readFromLog for one broker that leads
+ * everything it has, and the session bookkeeping of the fetch contexts. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fetch_int.h"
+#include "skein/errors.h"
+#include "skein/fetch.h"
+#include "skein/logging.h"
+#include "skein/meta.h"
+#include "skein/net.h"
+#include "skein/partition.h"
+
+typedef kp_fetch_response_partition_data part_t;
+
+static int64_t now_ms(const struct sk_fetch_op *op)
+{
+    return (int64_t)sk_shard_now_ms(op->req->broker->shard);
+}
+
+static void error_result(struct sk_fetch_result *r, int16_t err)
+{
+    r->data.error_code = err;
+    r->data.high_watermark = -1;
+    r->data.last_stable_offset = -1;
+    r->data.log_start_offset = -1;
+    r->data.aborted_transactions.n = -1;
+}
+
+/* Where the partition's leader is, for clients told to go elsewhere. */
+static void point_to_leader(struct sk_fetch_result *r, const struct sk_topic_meta *t,
+                            int32_t partition)
+{
+    r->data.current_leader.leader_id = t->partitions[partition].leader;
+    r->data.current_leader.leader_epoch = t->partitions[partition].leader_epoch;
+}
+
+static int16_t check_epoch(const struct sk_partition *p, int32_t requested)
+{
+    if (requested < 0 || requested == p->leader_epoch)
+        return SK_ERR_NONE;
+    return requested < p->leader_epoch ? SK_ERR_FENCED_LEADER_EPOCH : SK_ERR_UNKNOWN_LEADER_EPOCH;
+}
+
+/* The partition this fetch may read, or NULL with the error set. */
+static struct sk_partition *resolve(const struct sk_fetch_op *op, const struct sk_fetch_part *fp,
+                                    struct sk_fetch_result *r)
+{
+    struct sk_broker *b = op->req->broker;
+    const struct sk_topic_meta *t =
+        op->by_id ? sk_meta_topic_by_id(&b->image, &fp->topic_id)
+                  : sk_meta_topic(&b->image, fp->topic.ptr, (size_t)(fp->topic.len < 0 ? 0 : fp->topic.len));
+    if (!t || fp->partition < 0 || fp->partition >= t->npartitions) {
+        r->metadata_error = true;
+        error_result(r, op->by_id && !t ? SK_ERR_UNKNOWN_TOPIC_ID
+                                        : SK_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+        return NULL;
+    }
+    struct sk_partition *p = sk_partition_get(b, kp_str_c(t->name), fp->partition);
+    /* A single node has no followers: a replica fetch is from a stranger. */
+    if (!p || op->follower) {
+        error_result(r, SK_ERR_NOT_LEADER_OR_FOLLOWER);
+        point_to_leader(r, t, fp->partition);
+        return NULL;
+    }
+    int16_t err = check_epoch(p, fp->current_leader_epoch);
+    if (err != SK_ERR_NONE) {
+        error_result(r, err);
+        if (err == SK_ERR_FENCED_LEADER_EPOCH)
+            point_to_leader(r, t, fp->partition);
+        return NULL;
+    }
+    return p;
+}
+
+/* KIP-320: a fetcher whose last fetched epoch ends earlier here than its
+ * offset has diverged and must truncate before reading on. */
+static bool diverged(const struct sk_partition *p, const struct sk_fetch_part *fp,
+                     struct sk_fetch_result *r)
+{
+    if (fp->last_fetched_epoch < 0)
+        return false;
+    int32_t epoch;
+    int64_t end;
+    sk_plog_epoch_end_offset(p->log, fp->last_fetched_epoch, &epoch, &end);
+    if (epoch < 0 || (epoch == fp->last_fetched_epoch && end >= fp->fetch_offset))
+        return false;
+    r->data.diverging_epoch.epoch = epoch;
+    r->data.diverging_epoch.end_offset = end;
+    return true;
+}
+
+static int16_t read_records(struct sk_partition *p, const struct sk_fetch_part *fp,
+                            uint32_t *budget, bool *min_one, struct sk_fetch_result *r)
+{
+    uint32_t max = fp->max_bytes < 0 ? 0 : (uint32_t)fp->max_bytes;
+    if (max > *budget)
+        max = *budget;
+    int rc = sk_plog_read(p->log, fp->fetch_offset, max, p->high_watermark, *min_one, &r->slice);
+    if (rc < 0) {
+        r->slice.len = 0;
+        if (rc != -ERANGE)
+            sk_warn("fetch from %s-%d at %lld failed: %s", p->topic, p->id,
+                    (long long)fp->fetch_offset, strerror(-rc));
+        return sk_plog_err_to_kafka(rc);
+    }
+    if (r->slice.len > 0) {
+        *budget -= r->slice.len;
+        *min_one = false;
+        r->data.records = (kp_bytes){NULL, (int32_t)r->slice.len};
+    }
+    return SK_ERR_NONE;
+}
+
+static void read_one(const struct sk_fetch_op *op, const struct sk_fetch_part *fp,
+                     uint32_t *budget, bool *min_one, struct sk_fetch_result *r,
+                     struct sk_fetch_readout *ro)
+{
+    kp_fetch_response_partition_data_init(&r->data);
+    r->slice = (struct sk_plog_slice){.fd = -1};
+    r->metadata_error = false;
+    r->data.partition_index = fp->partition;
+    struct sk_partition *p = resolve(op, fp, r);
+    if (!p) {
+        ro->must_answer |= !r->metadata_error;
+        return;
+    }
+    ro->interesting++;
+    r->data.high_watermark = p->high_watermark;
+    /* No transactions yet: everything below the high watermark is stable. */
+    r->data.last_stable_offset = p->high_watermark;
+    r->data.log_start_offset = sk_plog_log_start_offset(p->log);
+    r->data.aborted_transactions.n = op->isolation_level == 1 ? 0 : -1;
+    if (op->req->version >= 12 && diverged(p, fp, r)) {
+        ro->must_answer = true;
+        return;
+    }
+    r->data.error_code = read_records(p, fp, budget, min_one, r);
+    if (r->data.error_code != SK_ERR_NONE) {
+        r->data.aborted_transactions.n = -1;
+        ro->must_answer = true;
+    }
+    ro->bytes += r->slice.len;
+}
+
+void sk_fetch_read_all(struct sk_fetch_op *op, struct sk_fetch_readout *out)
+{
+    *out = (struct sk_fetch_readout){0};
+    uint32_t budget = op->max_bytes;
+    /* KIP-74: the first batch goes out whole even beyond the limits, so a
+     * large batch cannot stall a consumer; v0-2 limits are hard. */
+    bool min_one = op->req->version >= 3;
+    for (int i = 0; i < op->nparts; i++)
+        read_one(op, &op->parts[i], &budget, &min_one, &op->results[i], out);
+}
+
+/* ---- sessions --------------------------------------------------------------------- */
+
+/* Kafka's CachedPartition.maybeUpdateResponseData: does the partition go in
+ * an incremental answer, and what the session remembers as sent. */
+static bool news(struct sk_fetch_session_part *sp, const part_t *d)
+{
+    bool must = d->records.len > 0;
+    if (sp->high_watermark != d->high_watermark) {
+        must = true;
+        sp->high_watermark = d->high_watermark;
+    }
+    if (sp->log_start_offset != d->log_start_offset) {
+        must = true;
+        sp->log_start_offset = d->log_start_offset;
+    }
+    if (d->error_code != SK_ERR_NONE) {
+        sp->high_watermark = -1; /* resend once the error clears */
+        must = true;
+    }
+    return must || d->diverging_epoch.epoch != -1;
+}
+
+static int session_slot(const struct sk_fetch_op *op, const struct sk_fetch_session *s, int i)
+{
+    const struct sk_fetch_part *fp = &op->parts[i];
+    int k = fp->session_index;
+    if (k >= 0 && k < s->nparts && s->parts[k].partition == fp->partition)
+        return k;
+    return sk_fetch_session_find(s, op->by_id, fp->topic, &fp->topic_id, fp->partition);
+}
+
+/* Marks in `keep` the partitions an incremental answer includes. Returns
+ * false if the session moved on meanwhile (a duplicate request). */
+static bool select_incremental(struct sk_fetch_op *op, bool *keep)
+{
+    struct sk_fetch_state *st = op->req->broker->fetch;
+    struct sk_fetch_session *s = sk_fetch_session_get(&st->sessions, op->session_id);
+    if (!s || s->epoch != op->session_epoch)
+        return false;
+    bool *sent = calloc((size_t)s->nparts + 1, sizeof *sent);
+    for (int i = 0; i < op->nparts; i++) {
+        int k = session_slot(op, s, i);
+        keep[i] = k < 0 || news(&s->parts[k], &op->results[i].data);
+        if (sent && k >= 0)
+            sent[k] = keep[i];
+    }
+    if (sent)
+        sk_fetch_session_rotate(s, sent);
+    free(sent);
+    return true;
+}
+
+static int32_t open_session(struct sk_fetch_op *op)
+{
+    struct sk_fetch_state *st = op->req->broker->fetch;
+    struct sk_fetch_session_part *sp = calloc((size_t)op->nparts + 1, sizeof *sp);
+    if (!sp)
+        return SK_FETCH_INVALID_SESSION_ID;
+    for (int i = 0; i < op->nparts; i++) {
+        const struct sk_fetch_part *fp = &op->parts[i];
+        const part_t *d = &op->results[i].data;
+        sp[i] = (struct sk_fetch_session_part){
+            .topic = op->by_id || fp->topic.len < 0 ? NULL : strndup(fp->topic.ptr, (size_t)fp->topic.len),
+            .topic_id = fp->topic_id, .partition = fp->partition,
+            .fetch_offset = fp->fetch_offset, .max_bytes = fp->max_bytes,
+            .current_leader_epoch = fp->current_leader_epoch,
+            .last_fetched_epoch = fp->last_fetched_epoch,
+            .high_watermark = d->error_code ? -1 : d->high_watermark,
+            .log_start_offset = d->log_start_offset,
+        };
+    }
+    int32_t id = sk_fetch_session_create(&st->sessions, now_ms(op), op->follower, op->by_id, sp,
+                                         op->nparts);
+    for (int i = 0; i < op->nparts; i++)
+        free(sp[i].topic);
+    free(sp);
+    return id;
+}
+
+/* ---- the response ------------------------------------------------------------------ */
+
+static bool same_topic(const struct sk_fetch_op *op, int a, int b)
+{
+    if (op->by_id)
+        return memcmp(op->parts[a].topic_id.b, op->parts[b].topic_id.b, 16) == 0;
+    return kp_str_eq(op->parts[a].topic, op->parts[b].topic);
+}
+
+/* Consecutive partitions of one topic share a topic entry, as in Kafka. */
+static void group_topics(struct sk_fetch_op *op, const bool *keep, kp_fetch_response *resp)
+{
+    resp->responses.v = sk_request_alloc(op->req, sizeof *resp->responses.v * (size_t)(op->nparts + 1));
+    kp_fetch_response_fetchable_topic_response *t = NULL;
+    int last = -1;
+    for (int i = 0; i < op->nparts; i++) {
+        if (!keep[i])
+            continue;
+        if (!t || !same_topic(op, last, i)) {
+            t = &resp->responses.v[resp->responses.n++];
+            kp_fetch_response_fetchable_topic_response_init(t);
+            t->topic = op->parts[i].topic;
+            t->topic_id = op->parts[i].topic_id;
+            t->partitions.v = sk_request_alloc(op->req, sizeof(part_t) * (size_t)(op->nparts - i + 1));
+        }
+        t->partitions.v[t->partitions.n++] = op->results[i].data;
+        last = i;
+    }
+}
+
+/* v16+: endpoints of the leaders named in current_leader. */
+static void add_endpoints(struct sk_fetch_op *op, kp_fetch_response *resp)
+{
+    struct sk_broker *b = op->req->broker;
+    resp->node_endpoints.v = sk_request_alloc(op->req, sizeof *resp->node_endpoints.v * (size_t)(b->image.nbrokers + 1));
+    for (int i = 0; i < b->image.nbrokers; i++) {
+        const struct sk_broker_meta *bm = &b->image.brokers[i];
+        bool named = false;
+        for (int j = 0; j < op->nparts && !named; j++)
+            named = op->results[j].data.current_leader.leader_id == bm->id;
+        const struct sk_endpoint_meta *ep = sk_meta_endpoint(bm, b->listener_name);
+        if (!named || !ep)
+            continue;
+        kp_fetch_response_node_endpoint *e = &resp->node_endpoints.v[resp->node_endpoints.n++];
+        kp_fetch_response_node_endpoint_init(e);
+        e->node_id = bm->id;
+        e->host = kp_str_c(ep->host);
+        e->port = ep->port;
+        e->rack = kp_str_c(bm->rack);
+    }
+}
+
+/* Duplicates the fds of the slices sent: the log may drop a segment
+ * (retention, DeleteRecords) while the reactor is still splicing from it. */
+static size_t take_files(struct sk_fetch_op *op, const bool *keep, struct sk_fetch_file *files)
+{
+    size_t n = 0;
+    for (int i = 0; i < op->nparts; i++) {
+        struct sk_fetch_result *r = &op->results[i];
+        if (!keep[i] || r->slice.len == 0)
+            continue;
+        int fd = dup(r->slice.fd);
+        if (fd < 0) {
+            /* Nothing sent for it this time; the fetcher asks again. */
+            sk_warn("fetch: cannot duplicate a segment fd: %s", strerror(errno));
+            r->data.records = (kp_bytes){NULL, 0};
+            continue;
+        }
+        files[n++] = (struct sk_fetch_file){fd, r->slice.pos, r->slice.len};
+    }
+    return n;
+}
+
+static void fill_response(struct sk_fetch_op *op, bool *keep, kp_fetch_response *resp)
+{
+    for (int i = 0; i < op->nparts; i++)
+        keep[i] = true;
+    if (op->ctx == SK_FETCH_INCREMENTAL && !select_incremental(op, keep)) {
+        resp->error_code = SK_ERR_INVALID_FETCH_SESSION_EPOCH;
+        resp->session_id = op->session_id;
+        memset(keep, 0, sizeof *keep * (size_t)op->nparts);
+        return;
+    }
+    if (op->ctx == SK_FETCH_INCREMENTAL)
+        resp->session_id = op->session_id;
+    else if (op->ctx == SK_FETCH_FULL)
+        resp->session_id = open_session(op);
+}
+
+void sk_fetch_answer(struct sk_fetch_op *op)
+{
+    struct sk_request *req = op->req;
+    kp_fetch_response *resp = req->resp;
+    bool *keep = sk_request_alloc(req, sizeof *keep * (size_t)(op->nparts + 1));
+    struct sk_fetch_file *files = sk_request_alloc(req, sizeof *files * (size_t)(op->nparts + 1));
+    size_t nfiles = 0;
+    if (op->ctx == SK_FETCH_ERROR) {
+        resp->error_code = op->ctx_error;
+    } else {
+        fill_response(op, keep, resp);
+        /* Files first: a failed dup empties a partition's records. */
+        nfiles = take_files(op, keep, files);
+        group_topics(op, keep, resp);
+        if (req->version >= 16)
+            add_endpoints(op, resp);
+    }
+    free(op);
+    struct sk_fetch_frame frame;
+    int rc = sk_fetch_frame_encode(resp, req->version, files, nfiles, &frame);
+    if (rc < 0) {
+        sk_warn("fetch response for %s cannot be encoded: %s", sk_conn_peer(req->conn),
+                kp_strerror(rc));
+        sk_conn_close(req->conn);
+        sk_request_drop(req);
+        return;
+    }
+    sk_request_respond_segs(req, frame.segs, frame.nsegs);
+    free(frame.segs);
+}
