@@ -83,5 +83,17 @@ void sk_api_describe_topic_partitions(struct sk_request *req);
 void sk_api_fetch(struct sk_request *req);
 void sk_api_list_offsets(struct sk_request *req);
 void sk_api_delete_records(struct sk_request *req);
+/* Groups and committed offsets (src/api/group_*.c, offsets_*.c). */
+void sk_api_find_coordinator(struct sk_request *req);
+void sk_api_join_group(struct sk_request *req);
+void sk_api_sync_group(struct sk_request *req);
+void sk_api_heartbeat(struct sk_request *req);
+void sk_api_leave_group(struct sk_request *req);
+void sk_api_describe_groups(struct sk_request *req);
+void sk_api_list_groups(struct sk_request *req);
+void sk_api_delete_groups(struct sk_request *req);
+void sk_api_offset_commit(struct sk_request *req);
+void sk_api_offset_fetch(struct sk_request *req);
+void sk_api_offset_delete(struct sk_request *req);
 
 #endif

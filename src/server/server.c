@@ -10,6 +10,7 @@
 #include "gen/kp_all.h"
 #include "skein/api.h"
 #include "skein/config.h"
+#include "skein/group.h"
 #include "skein/controller.h"
 #include "skein/fetch.h"
 #include "skein/logging.h"
@@ -162,6 +163,10 @@ int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t
         snprintf(err, errlen, "cannot open the partition logs in %s", cfg->log_dirs[0]);
         return -EIO;
     }
+    if (sk_groups_open(b) < 0) {
+        snprintf(err, errlen, "cannot load the group coordinator's state from __consumer_offsets");
+        return -EIO;
+    }
     if (sk_maintenance_start(b) < 0) {
         snprintf(err, errlen, "cannot schedule log maintenance");
         return -ENOMEM;
@@ -187,6 +192,7 @@ void sk_server_close(struct sk_broker *b)
      * the stopped reactor) before the shard's connections are freed. */
     sk_fetch_close(b);
     sk_partitions_close_all(b);
+    sk_groups_close(b);
     sk_producer_ids_free(b);
     sk_maintenance_stop(b);
     if (b->shard)

@@ -1,0 +1,73 @@
+/* FindCoordinator (key 10): this node coordinates every group and
+ * transactional id. Creates __consumer_offsets on first use, as Kafka does. */
+#include <stdio.h>
+
+#include "gen/kp_all.h"
+#include "group_api.h"
+#include "skein/errors.h"
+
+#define SK_KEY_TYPE_GROUP 0
+#define SK_KEY_TYPE_TRANSACTION 1
+
+static int16_t coordinator_error(struct sk_request *req, int8_t key_type)
+{
+    struct sk_broker *b = req->broker;
+    if (key_type == SK_KEY_TYPE_TRANSACTION)
+        return SK_ERR_NONE;
+    if (key_type != SK_KEY_TYPE_GROUP)
+        return SK_ERR_INVALID_REQUEST;
+    if (b->groups && !b->groups->available && !b->groups->loading)
+        sk_groups_ensure_topic(b);
+    return sk_group_coordinator_error(b->groups);
+}
+
+struct answer {
+    int16_t err;
+    kp_str msg, host;
+    int32_t node, port;
+};
+
+static struct answer answer_for(struct sk_request *req, int8_t key_type)
+{
+    struct sk_broker *b = req->broker;
+    struct answer a = {coordinator_error(req, key_type), KP_STR_NULL, kp_str_c(""), -1, -1};
+    if (a.err) {
+        a.msg = kp_str_c(sk_err_name(a.err));
+        return a;
+    }
+    a.node = b->node_id;
+    a.host = kp_str_c(b->advertised_host);
+    a.port = b->advertised_port;
+    return a;
+}
+
+void sk_api_find_coordinator(struct sk_request *req)
+{
+    const kp_find_coordinator_request *body = req->body;
+    kp_find_coordinator_response *resp = req->resp;
+    if (req->version < 4) {
+        struct answer a = answer_for(req, body->key_type);
+        resp->error_code = a.err;
+        resp->error_message = a.msg;
+        resp->node_id = a.node;
+        resp->host = a.host;
+        resp->port = a.port;
+        sk_request_respond(req);
+        return;
+    }
+    int32_t n = body->coordinator_keys.n > 0 ? body->coordinator_keys.n : 0;
+    resp->coordinators.n = n;
+    resp->coordinators.v = sk_request_alloc(req, sizeof *resp->coordinators.v * (size_t)(n + 1));
+    for (int32_t i = 0; i < n; i++) {
+        kp_find_coordinator_response_coordinator *c = &resp->coordinators.v[i];
+        kp_find_coordinator_response_coordinator_init(c);
+        struct answer a = answer_for(req, body->key_type);
+        c->key = body->coordinator_keys.v[i];
+        c->error_code = a.err;
+        c->error_message = a.msg;
+        c->node_id = a.node;
+        c->host = a.host;
+        c->port = a.port;
+    }
+    sk_request_respond(req);
+}

@@ -1,0 +1,228 @@
+/* The coordinator inside the broker: shard timers, the partition manager as
+ * its store, __consumer_offsets creation and loading at start. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "skein/config.h"
+#include "skein/controller.h"
+#include "skein/errors.h"
+#include "skein/group.h"
+#include "skein/group_records.h"
+#include "skein/logging.h"
+#include "skein/partition.h"
+#include "skein/plog.h"
+#include "skein/record.h"
+#include "skein/timer.h"
+
+static uint64_t env_timer_add(void *ctx, uint64_t ms, sk_group_timer_fn fn, void *arg)
+{
+    struct sk_broker *b = ctx;
+    return sk_timer_add(b->shard, ms, fn, arg);
+}
+
+static void env_timer_cancel(void *ctx, uint64_t id)
+{
+    struct sk_broker *b = ctx;
+    sk_timer_cancel(b->shard, id);
+}
+
+static int64_t env_now(void *ctx)
+{
+    (void)ctx;
+    return sk_wall_ms();
+}
+
+static void env_append(void *ctx, int32_t partition, const struct sk_record_in *recs, size_t n,
+                       sk_group_done_fn done, void *arg)
+{
+    struct sk_broker *b = ctx;
+    struct sk_partition *p = sk_partition_get(b, kp_str_c(SK_GROUP_OFFSETS_TOPIC), partition);
+    if (!p) {
+        done(arg, SK_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+        return;
+    }
+    struct sk_buf buf = {0};
+    struct sk_batch_spec spec = sk_batch_spec_default();
+    int64_t base = 0;
+    int16_t err = sk_batch_build(&buf, &spec, recs, n) < 0 ? SK_ERR_UNKNOWN_SERVER_ERROR
+                                                            : SK_ERR_NONE;
+    if (!err)
+        err = sk_partition_append(p, buf.data, buf.len, &base, NULL);
+    sk_buf_free(&buf);
+    if (err) {
+        done(arg, err);
+        return;
+    }
+    /* acks=all: answered once the records are below the high watermark. */
+    sk_partition_when_durable(p, base + (int64_t)n, done, arg);
+}
+
+static bool topic_exists(struct sk_broker *b)
+{
+    return sk_meta_topic(&b->image, SK_GROUP_OFFSETS_TOPIC, strlen(SK_GROUP_OFFSETS_TOPIC)) != NULL;
+}
+
+int sk_groups_ensure_topic(struct sk_broker *b)
+{
+    struct sk_group_coordinator *co = b->groups;
+    if (topic_exists(b)) {
+        if (co)
+            co->available = true;
+        return 0;
+    }
+    const struct sk_config *cfg = b->cfg;
+    char seg[32];
+    snprintf(seg, sizeof seg, "%d", cfg->offsets.segment_bytes);
+    const kp_str names[] = {kp_str_c("cleanup.policy"), kp_str_c("segment.bytes"),
+                            kp_str_c("compression.type")};
+    const kp_str values[] = {kp_str_c("compact"), kp_str_c(seg), kp_str_c("producer")};
+    int16_t rf = cfg->offsets.replication_factor;
+    /* A cluster smaller than the configured factor still gets its offsets
+     * topic, as a single-node Kafka set up for development would be. */
+    if (rf > b->image.nbrokers)
+        rf = (int16_t)(b->image.nbrokers > 0 ? b->image.nbrokers : 1);
+    struct sk_topic_spec spec = {
+        .name = kp_str_c(SK_GROUP_OFFSETS_TOPIC),
+        .partitions = cfg->offsets.num_partitions,
+        .replication_factor = rf,
+        .config_names = names,
+        .config_values = values,
+        .nconfigs = 3,
+    };
+    char msg[256];
+    int16_t err = sk_topic_create(b, &spec, false, msg, sizeof msg);
+    if (err && err != SK_ERR_TOPIC_ALREADY_EXISTS) {
+        sk_warn("cannot create %s: %s %s", SK_GROUP_OFFSETS_TOPIC, sk_err_name(err), msg);
+        return -EIO;
+    }
+    sk_info("created %s with %d partitions", SK_GROUP_OFFSETS_TOPIC, cfg->offsets.num_partitions);
+    if (co)
+        co->available = true;
+    return 0;
+}
+
+static int load_batches(struct sk_group_coordinator *co, const uint8_t *buf, size_t len,
+                        int64_t *next, struct sk_buf *scratch)
+{
+    while (len >= SK_BATCH_HEADER_SIZE) {
+        struct sk_batch_header h;
+        if (sk_batch_header_read(buf, len, &h) < 0)
+            break;
+        *next = h.base_offset + h.last_offset_delta + 1;
+        struct sk_record_iter it;
+        scratch->len = 0;
+        if (!(h.attributes & SK_BATCH_CONTROL) &&
+            sk_record_iter_init(&it, buf, sk_batch_size(&h), scratch) == 0) {
+            struct sk_record r;
+            while (sk_record_iter_next(&it, &r) == 1) {
+                int rc = sk_group_apply_record(co, r.key, r.key_len, r.value, r.value_len);
+                if (rc == -ENOMEM)
+                    return rc;
+                if (rc < 0)
+                    sk_warn("%s: skipping a record at offset %lld that does not parse",
+                            SK_GROUP_OFFSETS_TOPIC, (long long)r.offset);
+            }
+        }
+        buf += sk_batch_size(&h);
+        len -= sk_batch_size(&h);
+    }
+    return 0;
+}
+
+static int load_partition(struct sk_group_coordinator *co, struct sk_partition *p)
+{
+    size_t cap = 1 << 20;
+    uint8_t *buf = malloc(cap);
+    struct sk_buf scratch = {.limit = 64u << 20};
+    int64_t off = sk_plog_log_start_offset(p->log), end = sk_plog_log_end_offset(p->log);
+    int rc = buf ? 0 : -ENOMEM;
+    while (rc == 0 && off < end) {
+        size_t len = 0;
+        rc = sk_plog_read_copy(p->log, off, (uint32_t)cap, INT64_MAX, buf, cap, &len);
+        if (rc == 0 && len == 0) { /* one batch larger than the buffer */
+            uint8_t *nb = realloc(buf, cap * 2);
+            rc = nb ? 0 : -ENOMEM;
+            buf = nb ? nb : buf;
+            cap *= 2;
+            continue;
+        }
+        int64_t next = off;
+        if (rc == 0)
+            rc = load_batches(co, buf, len, &next, &scratch);
+        off = next > off ? next : end;
+    }
+    free(buf);
+    sk_buf_free(&scratch);
+    return rc;
+}
+
+static void start_sessions(struct sk_group *g, void *arg)
+{
+    (void)arg;
+    /* Members loaded from the log get a fresh session: they either
+     * heartbeat this broker in time or expire and trigger a rebalance. */
+    for (struct sk_member *m = g->members; m; m = m->next)
+        sk_member_schedule_session(m, m->session_timeout_ms);
+}
+
+static int load_all(struct sk_broker *b, struct sk_group_coordinator *co)
+{
+    const struct sk_topic_meta *t =
+        sk_meta_topic(&b->image, SK_GROUP_OFFSETS_TOPIC, strlen(SK_GROUP_OFFSETS_TOPIC));
+    if (!t)
+        return 0;
+    co->lim.num_partitions = t->npartitions;
+    for (int32_t i = 0; i < t->npartitions; i++) {
+        struct sk_partition *p = sk_partition_get(b, kp_str_c(SK_GROUP_OFFSETS_TOPIC), i);
+        if (!p)
+            continue;
+        int rc = load_partition(co, p);
+        if (rc < 0)
+            return rc;
+    }
+    sk_group_each(co, start_sessions, NULL);
+    return 0;
+}
+
+static void limits(const struct sk_config *cfg, struct sk_group_limits *lim)
+{
+    lim->initial_rebalance_delay_ms = cfg->group.initial_rebalance_delay_ms;
+    lim->min_session_timeout_ms = cfg->group.min_session_timeout_ms;
+    lim->max_session_timeout_ms = cfg->group.max_session_timeout_ms;
+    lim->max_size = cfg->group.max_size;
+    lim->metadata_max_bytes = cfg->offsets.metadata_max_bytes;
+    lim->retention_ms = cfg->offsets.retention_ms;
+    lim->retention_check_ms = cfg->offsets.retention_check_interval_ms;
+    lim->num_partitions = cfg->offsets.num_partitions;
+}
+
+int sk_groups_open(struct sk_broker *b)
+{
+    struct sk_group_env env = {b, env_timer_add, env_timer_cancel, env_now, env_append};
+    struct sk_group_limits lim;
+    limits(b->cfg, &lim);
+    struct sk_group_coordinator *co = sk_group_coordinator_new(&env, &lim);
+    if (!co)
+        return -ENOMEM;
+    co->broker = b;
+    co->loading = true;
+    b->groups = co;
+    int rc = load_all(b, co);
+    co->loading = false;
+    co->available = topic_exists(b);
+    if (rc < 0) {
+        sk_error("cannot load %s: %s", SK_GROUP_OFFSETS_TOPIC, strerror(-rc));
+        return rc;
+    }
+    sk_info("group coordinator: %zu groups loaded", co->ngroups);
+    sk_group_schedule_expiry(co);
+    return 0;
+}
+
+void sk_groups_close(struct sk_broker *b)
+{
+    sk_group_coordinator_free(b->groups);
+    b->groups = NULL;
+}
