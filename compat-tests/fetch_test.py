@@ -151,7 +151,9 @@ def check_long_poll(bootstrap):
             if m is not None and not m.error():
                 got["at"] = time.monotonic()
                 got["value"] = m.value()
+                got["offset"] = m.offset()
                 return
+        got["timeout"] = True
 
     t = threading.Thread(target=reader)
     t.start()
@@ -161,7 +163,7 @@ def check_long_poll(bootstrap):
     p.flush(10)
     t.join()
     c.close()
-    expect(got.get("value") == b"later", "long poll: got %r, expected b'later'" % got.get("value"))
+    expect(got.get("value") == b"later", "long poll: got %r, expected b'later'" % (got,))
     latency_ms = (got["at"] - sent) * 1000
     print("long poll: record arrived %.1f ms after produce (fetch.wait.max.ms 5000)" % latency_ms)
     expect(latency_ms < 500, "long poll: record arrived after %.0f ms, expected well under "
@@ -242,6 +244,58 @@ def check_delete_records(broker):
     expect((low, err) == (N, 0), "DeleteRecords(-1 = high watermark): low %d error %d" % (low, err))
 
 
+def fetch_v7(conn, corr, session_id, epoch, parts, forgotten=(), max_wait=0):
+    """One Fetch v7 by hand (sessions are KIP-227; the installed clients send
+    none). parts: [(topic, partition, offset)]. Returns (error, session, {(t, p): (err, hw, nbytes)})."""
+    body = struct.pack(">iiiibii", -1, max_wait, 1, 1 << 20, 0, session_id, epoch)
+    body += struct.pack(">i", len(parts))
+    for t, p, off in parts:
+        body += wire.string(t) + struct.pack(">i", 1) + struct.pack(">iqqi", p, off, -1, 1 << 20)
+    body += struct.pack(">i", len(forgotten))
+    for t, p in forgotten:
+        body += wire.string(t) + struct.pack(">ii", 1, p)
+    conn.send(wire.frame(wire.header(1, 7, corr) + body))
+    got_corr, resp = conn.recv_frame()
+    expect(got_corr == corr, "Fetch v7: correlation %d, expected %d" % (got_corr, corr))
+    r = wire.Reader(resp)
+    _, err, sid, nt = struct.unpack(">ihii", r.take(14))
+    out = {}
+    for _ in range(nt):
+        name = r.take(struct.unpack(">h", r.take(2))[0]).decode()
+        for _ in range(struct.unpack(">i", r.take(4))[0]):
+            p, perr, hw, lso, lstart, naborted = struct.unpack(">ihqqqi", r.take(34))
+            r.take(16 * max(naborted, 0))
+            n = struct.unpack(">i", r.take(4))[0]
+            r.take(max(n, 0))
+            out[(name, p)] = (perr, hw, n)
+    return err, sid, out
+
+
+def check_sessions(port):
+    c = wire.Conn(port)
+    try:
+        parts = [(TOPIC, 0, N), ("kcat-topic", 0, 0)]
+        err, sid, out = fetch_v7(c, 1, 0, 0, parts)
+        expect(err == 0 and sid > 0, "full fetch: error %d session %d" % (err, sid))
+        expect(len(out) == 2 and out[("kcat-topic", 0)][2] > 0, "full fetch answers every partition")
+        # Nothing changed and no new offsets: an incremental fetch answers nothing.
+        err, sid2, out = fetch_v7(c, 2, sid, 1, [("kcat-topic", 0, 100)], max_wait=10)
+        expect((err, sid2, out) == (0, sid, {}), "incremental without news: %s %s %s" % (err, sid2, out))
+        # A moved fetch offset is news only if it brings data; forgetting shrinks the session.
+        err, _, out = fetch_v7(c, 3, sid, 2, [], forgotten=[("kcat-topic", 0)], max_wait=10)
+        expect(err == 0 and out == {}, "forgetting a partition: %s %s" % (err, out))
+        err, _, _ = fetch_v7(c, 4, sid, 2, [])
+        expect(err == 71, "a repeated epoch gives INVALID_FETCH_SESSION_EPOCH, got %d" % err)
+        err, _, _ = fetch_v7(c, 5, sid + 1, 1, [])
+        expect(err == 70, "an unknown session gives FETCH_SESSION_ID_NOT_FOUND, got %d" % err)
+        err, sid3, out = fetch_v7(c, 6, sid, -1, parts)
+        expect(err == 0 and sid3 == 0 and len(out) == 2, "FINAL epoch closes the session: %s %s" % (err, sid3))
+        err, _, _ = fetch_v7(c, 7, sid, 3, [])
+        expect(err == 70, "the closed session is gone, got %d" % err)
+    finally:
+        c.close()
+
+
 def throughput(bootstrap):
     """Rough consumer throughput over the 10,000-record topic (librdkafka)."""
     c = confluent_consumer(bootstrap)
@@ -272,6 +326,7 @@ def main():
                  ("long-poll", lambda: check_long_poll(broker.bootstrap))]
         if shutil.which("kcat"):
             steps.append(("kcat", lambda: check_kcat(broker.bootstrap)))
+            steps.append(("sessions", lambda: check_sessions(broker.port)))
         steps.append(("delete-records", lambda: check_delete_records(broker)))
         for name, step in steps:
             t0 = time.monotonic()

@@ -110,10 +110,13 @@ if sys.argv[3] != "-":
     conf["group.instance.id"] = sys.argv[3]
 c = Consumer(conf)
 c.subscribe([sys.argv[4]])
+last = 0
 while True:
     c.poll(0.1)
-    if c.assignment():
-        print("assigned", len(c.assignment()), flush=True)
+    n = len(c.assignment())
+    if n != last:
+        print("assigned", n, flush=True)
+        last = n
 '''
 
 
@@ -156,7 +159,8 @@ def test_membership(b):
     check(True, "a member left cleanly and the other three got 2/2/2")
 
     k = child(b, "g-members")
-    poll_until(cs, lambda: sizes(cs) == [1, 1, 2], 60, "child member joined")
+    # Range gives the two extra partitions to whichever members sort first.
+    poll_until(cs, lambda: sizes(cs) in ([1, 1, 2], [1, 2, 2]), 60, "child member joined")
     k.send_signal(signal.SIGKILL)
     k.wait()
     t0 = time.time()

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "skein/config.h"
 #include "skein/logging.h"
@@ -14,6 +15,18 @@ static void on_signal(int sig)
 {
     (void)sig;
     sk_server_stop(&broker);
+}
+
+/* Every connection and segment is a file descriptor: take all the system
+ * allows this process rather than the usual soft limit of 1024. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            sk_warn("cannot raise the open file limit to %llu", (unsigned long long)rl.rlim_max);
+    }
 }
 
 static int usage(void)
@@ -49,6 +62,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < cfg.n_warnings; i++)
         sk_warn("%s", cfg.warnings[i]);
 
+    raise_fd_limit();
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
@@ -62,6 +76,8 @@ int main(int argc, char **argv)
         return 1;
     }
     rc = sk_server_run(&broker);
+    if (rc < 0)
+        sk_error("the reactor stopped on an error: %s", strerror(-rc));
     sk_info("shutting down");
     sk_server_close(&broker);
     sk_config_free(&cfg);

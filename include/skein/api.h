@@ -61,10 +61,14 @@ kp_str sk_request_strdup(struct sk_request *req, const char *s);
 /* Handlers. */
 void sk_api_produce(struct sk_request *req);
 void sk_api_init_producer_id(struct sk_request *req);
+void sk_api_describe_producers(struct sk_request *req);
 void sk_api_versions(struct sk_request *req);
 void sk_api_versions_fill(struct sk_request *req); /* the answer, without sending it */
 void sk_api_metadata(struct sk_request *req);
 void sk_api_describe_cluster(struct sk_request *req);
+void sk_api_fetch(struct sk_request *req);
+void sk_api_list_offsets(struct sk_request *req);
+void sk_api_delete_records(struct sk_request *req);
 /* Admin: topics, configs, log dirs, elections, reassignments, quotas, features. */
 void sk_api_create_topics(struct sk_request *req);
 void sk_api_delete_topics(struct sk_request *req);
@@ -80,9 +84,6 @@ void sk_api_describe_client_quotas(struct sk_request *req);
 void sk_api_alter_client_quotas(struct sk_request *req);
 void sk_api_update_features(struct sk_request *req);
 void sk_api_describe_topic_partitions(struct sk_request *req);
-void sk_api_fetch(struct sk_request *req);
-void sk_api_list_offsets(struct sk_request *req);
-void sk_api_delete_records(struct sk_request *req);
 /* Groups and committed offsets (src/api/group_*.c, offsets_*.c). */
 void sk_api_find_coordinator(struct sk_request *req);
 void sk_api_join_group(struct sk_request *req);

@@ -34,4 +34,7 @@ int sk_metalog_append(struct sk_metalog *ml, struct sk_meta_image *img,
 
 int64_t sk_metalog_end_offset(const struct sk_metalog *ml);
 
+/* Snapshot the image after `bytes` of records (0: never). */
+void sk_metalog_set_snapshot_policy(struct sk_metalog *ml, int32_t node_id, int64_t bytes);
+
 #endif

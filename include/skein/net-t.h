@@ -20,6 +20,8 @@ struct sk_net_config {
 	uint32_t ring_entries;       /* io_uring submission queue size */
 	uint32_t recv_buf_count;     /* provided receive buffers, a power of two */
 	uint32_t recv_buf_size;      /* bytes per provided receive buffer */
+	int send_buffer_bytes;       /* socket.send.buffer.bytes; <= 0: kernel default */
+	int recv_buffer_bytes;       /* socket.receive.buffer.bytes; <= 0: kernel default */
 };
 
 /* One complete request frame, size prefix stripped. The handler owns data

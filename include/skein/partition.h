@@ -59,6 +59,12 @@ struct sk_partition *sk_partition_get(struct sk_broker *b, kp_str topic, int32_t
 struct sk_partition *sk_partition_get_by_id(struct sk_broker *b, const kp_uuid *topic_id,
                                             int32_t id);
 
+/* A client's view: UNKNOWN_TOPIC_OR_PARTITION for what the image lacks,
+ * NOT_LEADER_OR_FOLLOWER for what this node does not lead, and with
+ * client_write INVALID_TOPIC_EXCEPTION for internal topics. */
+struct sk_partition *sk_partition_lookup(struct sk_broker *b, kp_str topic, int32_t index,
+                                         bool client_write, int16_t *err);
+
 /* Appends validated batches (base offsets not yet assigned: the partition
  * assigns them, rewriting each batch header in place) and returns the first
  * offset in *base. Marks the partition for the group commit. Returns a Kafka

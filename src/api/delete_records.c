@@ -15,30 +15,6 @@
 
 typedef kp_delete_records_response_delete_records_partition_result dresult_t;
 
-static bool internal_topic(const char *name)
-{
-    return strcmp(name, "__consumer_offsets") == 0 || strcmp(name, "__transaction_state") == 0 ||
-           strcmp(name, "__cluster_metadata") == 0;
-}
-
-static struct sk_partition *lookup(struct sk_request *req, kp_str topic, int32_t index,
-                                   int16_t *err)
-{
-    const struct sk_topic_meta *t =
-        sk_meta_topic(&req->broker->image, topic.ptr, (size_t)(topic.len < 0 ? 0 : topic.len));
-    if (!t || index < 0 || index >= t->npartitions) {
-        *err = SK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-        return NULL;
-    }
-    if (internal_topic(t->name)) {
-        *err = SK_ERR_INVALID_TOPIC_EXCEPTION;
-        return NULL;
-    }
-    struct sk_partition *p = sk_partition_get(req->broker, topic, index);
-    *err = p ? SK_ERR_NONE : SK_ERR_NOT_LEADER_OR_FOLLOWER;
-    return p;
-}
-
 static int16_t delete_below(struct sk_partition *p, int64_t offset, int64_t *low)
 {
     if (!p->cfg.cleanup_delete)
@@ -74,7 +50,8 @@ static void answer_topic(struct sk_request *req,
         kp_delete_records_response_delete_records_partition_result_init(r);
         r->partition_index = rp->partition_index;
         r->low_watermark = -1;
-        struct sk_partition *p = lookup(req, t->name, rp->partition_index, &r->error_code);
+        struct sk_partition *p = sk_partition_lookup(req->broker, t->name, rp->partition_index,
+                                                     true, &r->error_code);
         if (p)
             r->error_code = delete_below(p, rp->offset, &r->low_watermark);
         *moved |= p && r->error_code == SK_ERR_NONE;

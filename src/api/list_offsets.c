@@ -34,20 +34,6 @@ static int64_t last_fetchable(const struct sk_request *req, const struct sk_part
     return p->high_watermark;
 }
 
-static struct sk_partition *lookup(struct sk_request *req, kp_str topic, int32_t index,
-                                   int16_t *err)
-{
-    const struct sk_topic_meta *t =
-        sk_meta_topic(&req->broker->image, topic.ptr, (size_t)(topic.len < 0 ? 0 : topic.len));
-    if (!t || index < 0 || index >= t->npartitions) {
-        *err = SK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-        return NULL;
-    }
-    struct sk_partition *p = sk_partition_get(req->broker, topic, index);
-    *err = p ? SK_ERR_NONE : SK_ERR_NOT_LEADER_OR_FOLLOWER;
-    return p;
-}
-
 static int16_t check_epoch(const struct sk_partition *p, int32_t requested)
 {
     if (requested < 0 || requested == p->leader_epoch)
@@ -133,7 +119,8 @@ static void answer_partition(struct sk_request *req, int32_t ti, int32_t pi, lre
         o->error_code = SK_ERR_INVALID_REQUEST;
         return;
     }
-    struct sk_partition *p = lookup(req, t->name, rp->partition_index, &o->error_code);
+    struct sk_partition *p =
+        sk_partition_lookup(req->broker, t->name, rp->partition_index, false, &o->error_code);
     if (!p)
         return;
     o->error_code = check_epoch(p, req->version >= 4 ? rp->current_leader_epoch : -1);

@@ -67,8 +67,7 @@ static void fill_topic(struct sk_request *req, md_topic *o, const struct sk_topi
     kp_metadata_response_metadata_response_topic_init(o);
     o->name = kp_str_c(t->name);
     o->topic_id = t->id;
-    o->is_internal = t->name[0] == '_' && (strcmp(t->name, "__consumer_offsets") == 0 ||
-                                           strcmp(t->name, "__transaction_state") == 0);
+    o->is_internal = sk_topic_is_internal(t->name);
     o->topic_authorized_operations = with_ops ? SK_TOPIC_OPERATIONS : SK_OPERATIONS_OMITTED;
     fill_partitions(req, o, t);
 }

@@ -41,12 +41,6 @@ struct produce_wait {
     int npws;
 };
 
-static bool internal_topic(const char *name)
-{
-    return strcmp(name, "__consumer_offsets") == 0 || strcmp(name, "__transaction_state") == 0 ||
-           strcmp(name, "__cluster_metadata") == 0;
-}
-
 static enum sk_compression topic_codec(const struct sk_topic_config *tc)
 {
     return (enum sk_compression)tc->compression;
@@ -224,24 +218,6 @@ static presp_t *partition_out(struct sk_request *req, kp_produce_response_topic_
     return o;
 }
 
-static struct sk_partition *lookup(struct sk_request *req, kp_str topic, int32_t index,
-                                   int16_t *err)
-{
-    const struct sk_topic_meta *t =
-        sk_meta_topic(&req->broker->image, topic.ptr, (size_t)(topic.len < 0 ? 0 : topic.len));
-    if (!t || index < 0 || index >= t->npartitions) {
-        *err = SK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-        return NULL;
-    }
-    if (internal_topic(t->name)) {
-        *err = SK_ERR_INVALID_TOPIC_EXCEPTION;
-        return NULL;
-    }
-    struct sk_partition *p = sk_partition_get(req->broker, topic, index);
-    *err = p ? SK_ERR_NONE : SK_ERR_NOT_LEADER_OR_FOLLOWER;
-    return p;
-}
-
 /* Appends every partition; for acks=-1 registers a durability waiter for
  * each successful append. */
 static void append_all(struct sk_request *req, struct produce_wait *w)
@@ -262,7 +238,8 @@ static void append_all(struct sk_request *req, struct produce_wait *w)
                 o->error_code = SK_ERR_INVALID_REQUIRED_ACKS;
                 continue;
             }
-            struct sk_partition *p = lookup(req, td->name, pd->index, &o->error_code);
+            struct sk_partition *p =
+                sk_partition_lookup(req->broker, td->name, pd->index, true, &o->error_code);
             if (p)
                 o->error_code = produce_partition(req, p, pd->records, o);
             if (!p || o->error_code != SK_ERR_NONE || !w)

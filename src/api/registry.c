@@ -25,6 +25,7 @@ static const struct sk_api_entry entries[] = {
     {42, 0, 2, sk_api_delete_groups},
     {47, 0, 0, sk_api_offset_delete},
     {60, 0, 1, sk_api_describe_cluster},
+    {61, 0, 0, sk_api_describe_producers},
     /* Admin. */
     {19, 0, 7, sk_api_create_topics},
     {20, 0, 6, sk_api_delete_topics},

@@ -6,11 +6,16 @@
 #include <string.h>
 
 #include "skein/buf.h"
+#include "skein/logging.h"
+#include "skein/meta_snapshot.h"
 #include "skein/plog.h"
 #include "skein/record.h"
 
 struct sk_metalog {
     struct sk_plog *plog;
+    int32_t node_id;
+    int64_t snapshot_bytes;   /* metadata.log.max.record.bytes.between.snapshots */
+    int64_t since_snapshot;   /* bytes appended since the last snapshot */
 };
 
 #define SK_METALOG_READ_CHUNK (1u << 20)
@@ -30,7 +35,8 @@ static int apply_value(struct sk_meta_image *img, const uint8_t *v, int32_t len,
     return rc;
 }
 
-static int apply_batches(struct sk_meta_image *img, const uint8_t *p, size_t len)
+int sk_meta_apply_batches(struct sk_meta_image *img, const uint8_t *p, size_t len,
+                          bool skip_control)
 {
     struct sk_buf scratch = {0};
     int rc = 0;
@@ -40,6 +46,11 @@ static int apply_batches(struct sk_meta_image *img, const uint8_t *p, size_t len
             return -EBADMSG;
         struct sk_record_iter it;
         struct sk_record r;
+        if (skip_control && (h.attributes & SK_BATCH_CONTROL)) {
+            p += sk_batch_size(&h);
+            len -= sk_batch_size(&h);
+            continue;
+        }
         if (sk_record_iter_init(&it, p, sk_batch_size(&h), &scratch) != 0)
             rc = -EBADMSG;
         int more;
@@ -58,6 +69,20 @@ static int replay(struct sk_plog *plog, struct sk_meta_image *img)
     size_t cap = SK_METALOG_READ_CHUNK;
     uint8_t *buf = malloc(cap);
     int64_t off = sk_plog_log_start_offset(plog), end = sk_plog_log_end_offset(plog);
+    /* Start from the newest snapshot the log continues; a log that starts
+     * later than every snapshot has lost records the image needs. */
+    int64_t snap = sk_meta_snapshot_latest(sk_plog_dir(plog), end);
+    if (snap >= off) {
+        int rc = sk_meta_snapshot_load(sk_plog_dir(plog), snap, img);
+        if (rc < 0) {
+            free(buf);
+            return rc;
+        }
+        off = snap;
+    } else if (off > 0) {
+        free(buf);
+        return -EBADMSG;
+    }
     int rc = buf ? 0 : -ENOMEM;
     while (rc == 0 && off < end) {
         size_t len = 0;
@@ -70,7 +95,7 @@ static int replay(struct sk_plog *plog, struct sk_meta_image *img)
             continue;
         }
         if (rc == 0)
-            rc = apply_batches(img, buf, len);
+            rc = sk_meta_apply_batches(img, buf, len, true);
         off = img->last_offset + 1;
     }
     free(buf);
@@ -110,6 +135,31 @@ void sk_metalog_close(struct sk_metalog *ml)
     sk_plog_flush(ml->plog, 0);
     sk_plog_close(ml->plog);
     free(ml);
+}
+
+void sk_metalog_set_snapshot_policy(struct sk_metalog *ml, int32_t node_id, int64_t bytes)
+{
+    ml->node_id = node_id;
+    ml->snapshot_bytes = bytes;
+}
+
+/* Once enough has been appended, the image is written as a snapshot and the
+ * log below it deleted: start-up then reads the snapshot and a short tail. */
+static void maybe_snapshot(struct sk_metalog *ml, const struct sk_meta_image *img, int64_t now)
+{
+    if (ml->snapshot_bytes <= 0 || ml->since_snapshot < ml->snapshot_bytes)
+        return;
+    const char *dir = sk_plog_dir(ml->plog);
+    int64_t end = img->last_offset + 1;
+    if (sk_meta_snapshot_write(dir, img, ml->node_id, now) < 0) {
+        sk_warn("cannot write a metadata snapshot in %s", dir);
+        return;
+    }
+    ml->since_snapshot = 0;
+    sk_meta_snapshot_prune(dir, end);
+    if (sk_plog_delete_records(ml->plog, end) < 0)
+        sk_warn("cannot delete metadata log segments below offset %lld", (long long)end);
+    sk_info("metadata snapshot at offset %lld written", (long long)end);
 }
 
 int64_t sk_metalog_end_offset(const struct sk_metalog *ml)
@@ -155,7 +205,11 @@ int sk_metalog_append(struct sk_metalog *ml, struct sk_meta_image *img,
     if (rc == 0)
         rc = sk_plog_flush(ml->plog, now_ms);
     if (rc == 0)
-        rc = apply_batches(img, batch.data, batch.len);
+        rc = sk_meta_apply_batches(img, batch.data, batch.len, false);
+    if (rc == 0) {
+        ml->since_snapshot += (int64_t)batch.len;
+        maybe_snapshot(ml, img, now_ms);
+    }
     sk_buf_free(&batch);
     return rc;
 }

@@ -7,6 +7,8 @@
  * Kafka connections tolerate. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +108,21 @@ static void peer_name(int fd, char *buf, size_t len)
 	snprintf(buf, len, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
 }
 
+/* Kafka's socket options: no Nagle (a response must not wait for the
+ * client's delayed ACK: that is 40 ms of latency per request), and the
+ * configured buffer sizes, where set (-1 keeps the kernel's autotuning). */
+static void tune_socket(const struct sk_shard *s, int fd)
+{
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (s->cfg.send_buffer_bytes > 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &s->cfg.send_buffer_bytes,
+			   sizeof(s->cfg.send_buffer_bytes));
+	if (s->cfg.recv_buffer_bytes > 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &s->cfg.recv_buffer_bytes,
+			   sizeof(s->cfg.recv_buffer_bytes));
+}
+
 static void accept_one(struct sk_shard *s, int fd)
 {
 	char peer[64];
@@ -121,6 +138,7 @@ static void accept_one(struct sk_shard *s, int fd)
 		close(fd);
 		return;
 	}
+	tune_socket(s, fd);
 	struct sk_conn *c = sk_conn_new(s, fd);
 	if (!c) {
 		sk_warn("net: refusing connection from %s: out of memory", peer);

@@ -281,6 +281,13 @@ static int wait_events(struct sk_shard *s)
 	struct io_uring_cqe *cqe;
 	struct __kernel_timespec ts = { .tv_sec = next / 1000, .tv_nsec = (next % 1000) * 1000000 };
 	int rc = io_uring_submit_and_wait_timeout(&s->ring, &cqe, 1, next >= 0 ? &ts : NULL, NULL);
+	if (rc == -EAGAIN || rc == -ENOMEM) {
+		/* The kernel is short of memory for requests: a broker that stops
+		 * here would drop every client, so wait a little and go on. */
+		sk_warn("io_uring submit: %s; retrying", strerror(-rc));
+		usleep(1000);
+		return 0;
+	}
 	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY)
 		return rc;
 	return 0;

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "skein/controller.h"
 #include "skein/errors.h"
 #include "skein/logging.h"
 #include "skein/net.h"
@@ -57,6 +58,25 @@ struct sk_partition *sk_partition_get_by_id(struct sk_broker *b, const kp_uuid *
             return p;
     }
     return NULL;
+}
+
+struct sk_partition *sk_partition_lookup(struct sk_broker *b, kp_str topic, int32_t index,
+                                         bool client_write, int16_t *err)
+{
+    const struct sk_topic_meta *t =
+        sk_meta_topic(&b->image, topic.ptr, (size_t)(topic.len < 0 ? 0 : topic.len));
+    if (!t || index < 0 || index >= t->npartitions) {
+        *err = SK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        return NULL;
+    }
+    /* Kafka's ReplicaManager: clients never append to internal topics. */
+    if (client_write && sk_topic_is_internal(t->name)) {
+        *err = SK_ERR_INVALID_TOPIC_EXCEPTION;
+        return NULL;
+    }
+    struct sk_partition *p = sk_partition_get(b, topic, index);
+    *err = p ? SK_ERR_NONE : SK_ERR_NOT_LEADER_OR_FOLLOWER;
+    return p;
 }
 
 void sk_partition_set_hw_listener(struct sk_broker *b, sk_hw_listener_fn fn)

@@ -103,6 +103,8 @@ static void net_config(const struct sk_config *cfg, struct sk_net_config *nc)
     nc->max_frame_bytes = (uint32_t)cfg->net.socket_request_max_bytes;
     nc->max_connections = (uint32_t)cfg->net.max_connections;
     nc->idle_ms = (uint64_t)cfg->net.connections_max_idle_ms;
+    nc->send_buffer_bytes = cfg->net.socket_send_buffer_bytes;
+    nc->recv_buffer_bytes = cfg->net.socket_receive_buffer_bytes;
 }
 
 int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t errlen)
@@ -134,6 +136,9 @@ int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t
         snprintf(err, errlen, "cannot load the metadata log in %s: %s", md, strerror(-rc));
         return rc;
     }
+    struct sk_config_value snap;
+    if (sk_config_describe_broker(cfg, "metadata.log.max.record.bytes.between.snapshots", &snap) == 0)
+        sk_metalog_set_snapshot_policy(b->metalog, b->node_id, strtoll(snap.value, NULL, 10));
     sk_info("metadata log replayed: %d topics, %d brokers, last offset %lld", b->image.ntopics,
             b->image.nbrokers, (long long)b->image.last_offset);
 

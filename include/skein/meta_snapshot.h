@@ -1,0 +1,26 @@
+/* Snapshots of the metadata image (see src/meta/snapshot.c). */
+#ifndef SKEIN_META_SNAPSHOT_H
+#define SKEIN_META_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "skein/meta.h"
+
+/* Writes the image as dir/<end>-<epoch>.checkpoint, end = last offset + 1. */
+int sk_meta_snapshot_write(const char *dir, const struct sk_meta_image *img, int32_t node,
+                           int64_t now_ms);
+/* End offset of the newest snapshot at or below max_end, -1 if none. */
+int64_t sk_meta_snapshot_latest(const char *dir, int64_t max_end);
+/* Applies the snapshot ending at end to a fresh image. */
+int sk_meta_snapshot_load(const char *dir, int64_t end, struct sk_meta_image *img);
+/* Removes snapshots older than keep_end. */
+void sk_meta_snapshot_prune(const char *dir, int64_t keep_end);
+
+/* Applies every metadata record in a buffer of batches; control batches
+ * (snapshot header and footer) carry no metadata and are skipped. */
+int sk_meta_apply_batches(struct sk_meta_image *img, const uint8_t *p, size_t len,
+                          bool skip_control);
+
+#endif

@@ -1,0 +1,321 @@
+/* Metadata snapshots: the image written as records, so the log before it can
+ * be deleted and start-up replays only what came after.
+ *
+ * As in KRaft, a snapshot is <log dir>/__cluster_metadata-0/
+ * <20-digit end offset>-<10-digit epoch>.checkpoint: a control batch with a
+ * SnapshotHeaderRecord, batches of metadata records that rebuild the image,
+ * and a control batch with a SnapshotFooterRecord. Invariant: applying a
+ * snapshot of end offset E to an empty image gives the image the log had
+ * after applying every record below E. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gen/kp_all.h"
+#include "skein/buf.h"
+#include "skein/meta_snapshot.h"
+#include "skein/record.h"
+
+#define SNAP_SUFFIX ".checkpoint"
+#define CONTROL_SNAPSHOT_HEADER 3
+#define CONTROL_SNAPSHOT_FOOTER 4
+#define RECORDS_PER_BATCH 1000
+
+/* Collects encoded metadata records and cuts them into batches. */
+struct snap_writer {
+    struct sk_buf out;
+    struct sk_batch_builder b;
+    int count;
+    int64_t next_offset;
+    int64_t now;
+    int err;
+};
+
+static void flush_batch(struct snap_writer *w)
+{
+    if (w->count == 0 || w->err)
+        return;
+    w->err = sk_batch_builder_finish(&w->b, &w->out);
+    sk_batch_builder_free(&w->b);
+    w->next_offset += w->count;
+    w->count = 0;
+}
+
+static void add_value(struct snap_writer *w, const void *key, int32_t klen, const void *v,
+                      int32_t vlen, bool control)
+{
+    if (w->err)
+        return;
+    if (w->count == 0) {
+        struct sk_batch_spec spec = sk_batch_spec_default();
+        spec.base_offset = w->next_offset;
+        spec.flags = control ? SK_BATCH_CONTROL : 0;
+        sk_batch_builder_init(&w->b, &spec);
+    }
+    struct sk_record_in in = {.timestamp = w->now, .key = key, .key_len = klen,
+                              .value = v, .value_len = vlen};
+    w->err = sk_batch_builder_add(&w->b, &in);
+    w->count++;
+    if (control || w->count == RECORDS_PER_BATCH)
+        flush_batch(w);
+}
+
+static void add_record(struct snap_writer *w, int16_t type, const void *rec)
+{
+    int16_t version = kp_metadata_record_get(type)->max_version;
+    size_t len = sk_meta_record_size(type, version, rec);
+    uint8_t *v = malloc(len ? len : 1);
+    if (!v || sk_meta_record_encode(v, len, type, version, rec) < 0)
+        w->err = -ENOMEM;
+    else
+        add_value(w, NULL, -1, v, (int32_t)len, false);
+    free(v);
+}
+
+/* Control records: key = int16 version 0, int16 type; value = int16 version 0
+ * then the record (SnapshotHeaderRecord or SnapshotFooterRecord, version 0). */
+static void add_control(struct snap_writer *w, int16_t type, int64_t now_ms)
+{
+    uint8_t key[4] = {0, 0, (uint8_t)(type >> 8), (uint8_t)type};
+    uint8_t v[16] = {0};
+    kp_writer wr;
+    kp_writer_init(&wr, v + 2, sizeof v - 2);
+    int rc;
+    if (type == CONTROL_SNAPSHOT_HEADER) {
+        kp_snapshot_header_record h;
+        kp_snapshot_header_record_init(&h);
+        h.last_contained_log_timestamp = now_ms;
+        rc = kp_snapshot_header_record_encode(&h, &wr, 0);
+    } else {
+        kp_snapshot_footer_record f;
+        kp_snapshot_footer_record_init(&f);
+        rc = kp_snapshot_footer_record_encode(&f, &wr, 0);
+    }
+    if (rc < 0)
+        w->err = -EINVAL;
+    else
+        add_value(w, key, 4, v, (int32_t)(wr.p - v), true);
+}
+
+static void write_features(struct snap_writer *w, const struct sk_meta_image *img)
+{
+    for (int i = 0; i < img->nfeatures; i++) {
+        kp_feature_level_record r;
+        kp_feature_level_record_init(&r);
+        r.name = kp_str_c(img->features[i].name);
+        r.feature_level = img->features[i].level;
+        add_record(w, SK_META_FEATURE_LEVEL, &r);
+    }
+}
+
+static void write_broker(struct snap_writer *w, const struct sk_broker_meta *b)
+{
+    kp_register_broker_record r;
+    kp_register_broker_record_init(&r);
+    r.broker_id = b->id;
+    r.broker_epoch = b->epoch;
+    r.incarnation_id = b->incarnation;
+    r.rack = kp_str_c(b->rack);
+    r.fenced = b->fenced;
+    kp_register_broker_record_broker_endpoint *ep = calloc((size_t)b->nendpoints + 1, sizeof *ep);
+    if (!ep) {
+        w->err = -ENOMEM;
+        return;
+    }
+    for (int i = 0; i < b->nendpoints; i++) {
+        kp_register_broker_record_broker_endpoint_init(&ep[i]);
+        ep[i].name = kp_str_c(b->endpoints[i].listener);
+        ep[i].host = kp_str_c(b->endpoints[i].host);
+        ep[i].port = b->endpoints[i].port;
+        ep[i].security_protocol = b->endpoints[i].security_protocol;
+    }
+    r.end_points = (kp_register_broker_record_broker_endpoint_arr){b->nendpoints, ep};
+    add_record(w, SK_META_REGISTER_BROKER, &r);
+    free(ep);
+}
+
+static void write_config(struct snap_writer *w, int8_t type, const char *resource,
+                         const struct sk_kvlist *l)
+{
+    for (int i = 0; i < l->n; i++) {
+        kp_config_record r;
+        kp_config_record_init(&r);
+        r.resource_type = type;
+        r.resource_name = kp_str_c(resource);
+        r.name = kp_str_c(l->v[i].key);
+        r.value = kp_str_c(l->v[i].value);
+        add_record(w, SK_META_CONFIG, &r);
+    }
+}
+
+static void write_topic(struct snap_writer *w, const struct sk_topic_meta *t)
+{
+    kp_topic_record tr;
+    kp_topic_record_init(&tr);
+    tr.name = kp_str_c(t->name);
+    tr.topic_id = t->id;
+    add_record(w, SK_META_TOPIC, &tr);
+    for (int32_t i = 0; i < t->npartitions; i++) {
+        const struct sk_partition_meta *p = &t->partitions[i];
+        kp_partition_record pr;
+        kp_partition_record_init(&pr);
+        pr.partition_id = p->id;
+        pr.topic_id = t->id;
+        pr.replicas = (kp_arr_i32){p->nreplicas, p->replicas};
+        pr.isr = (kp_arr_i32){p->nisr, p->isr};
+        pr.leader = p->leader;
+        pr.leader_epoch = p->leader_epoch;
+        pr.partition_epoch = p->partition_epoch;
+        add_record(w, SK_META_PARTITION, &pr);
+    }
+    write_config(w, SK_RESOURCE_TOPIC, t->name, &t->configs);
+}
+
+/* Quota entities are kept as "type=name,type=name"; a record needs them split. */
+static void write_quota(struct snap_writer *w, const struct sk_quota_entry *q)
+{
+    kp_client_quota_record_entity_data ents[8];
+    char *copy = strdup(q->entity);
+    int n = 0;
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok && n < 8;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq)
+            continue;
+        *eq = 0;
+        kp_client_quota_record_entity_data_init(&ents[n]);
+        ents[n].entity_type = kp_str_c(tok);
+        ents[n].entity_name = eq[1] ? kp_str_c(eq + 1) : KP_STR_NULL;
+        n++;
+    }
+    for (int i = 0; i < q->values.n; i++) {
+        kp_client_quota_record r;
+        kp_client_quota_record_init(&r);
+        r.entity = (kp_client_quota_record_entity_data_arr){n, ents};
+        r.key = kp_str_c(q->values.v[i].key);
+        r.value = strtod(q->values.v[i].value, NULL);
+        add_record(w, SK_META_CLIENT_QUOTA, &r);
+    }
+    free(copy);
+}
+
+static void write_image(struct snap_writer *w, const struct sk_meta_image *img, int32_t node)
+{
+    char id[16];
+    snprintf(id, sizeof id, "%d", node);
+    write_features(w, img);
+    for (int i = 0; i < img->nbrokers; i++)
+        write_broker(w, &img->brokers[i]);
+    write_config(w, SK_RESOURCE_BROKER, "", &img->cluster_configs);
+    /* The image keeps only this node's dynamic broker configs. */
+    write_config(w, SK_RESOURCE_BROKER, id, &img->broker_configs);
+    for (int i = 0; i < img->ntopics; i++)
+        write_topic(w, img->topics[i]);
+    for (int i = 0; i < img->nquotas; i++)
+        write_quota(w, &img->quotas[i]);
+    if (img->next_producer_id > 0) {
+        kp_producer_ids_record r;
+        kp_producer_ids_record_init(&r);
+        r.broker_id = img->nbrokers ? img->brokers[0].id : -1;
+        r.next_producer_id = img->next_producer_id;
+        add_record(w, SK_META_PRODUCER_IDS, &r);
+    }
+}
+
+static void snapshot_path(char *out, size_t len, const char *dir, int64_t end)
+{
+    snprintf(out, len, "%s/%020" PRId64 "-%010d" SNAP_SUFFIX, dir, end, 0);
+}
+
+int sk_meta_snapshot_write(const char *dir, const struct sk_meta_image *img, int32_t node,
+                           int64_t now_ms)
+{
+    struct snap_writer w = {.now = now_ms};
+    int64_t end = img->last_offset + 1;
+    add_control(&w, CONTROL_SNAPSHOT_HEADER, now_ms);
+    write_image(&w, img, node);
+    flush_batch(&w);
+    add_control(&w, CONTROL_SNAPSHOT_FOOTER, now_ms);
+    char path[4400], tmp[4420];
+    snapshot_path(path, sizeof path, dir, end);
+    snprintf(tmp, sizeof tmp, "%s.part", path);
+    int rc = w.err;
+    int fd = rc == 0 ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+    if (rc == 0 && fd < 0)
+        rc = -errno;
+    if (rc == 0 && (write(fd, w.out.data, w.out.len) != (ssize_t)w.out.len || fsync(fd) < 0))
+        rc = -EIO;
+    if (fd >= 0)
+        close(fd);
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = -errno;
+    if (rc < 0)
+        unlink(tmp);
+    sk_buf_free(&w.out);
+    return rc;
+}
+
+int64_t sk_meta_snapshot_latest(const char *dir, int64_t max_end)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int64_t best = -1;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t n = strlen(de->d_name);
+        if (n != 20 + 1 + 10 + strlen(SNAP_SUFFIX) || strcmp(de->d_name + 31, SNAP_SUFFIX) != 0)
+            continue;
+        int64_t end = strtoll(de->d_name, NULL, 10);
+        if (end <= max_end && end > best)
+            best = end;
+    }
+    closedir(d);
+    return best;
+}
+
+int sk_meta_snapshot_load(const char *dir, int64_t end, struct sk_meta_image *img)
+{
+    char path[4400];
+    snapshot_path(path, sizeof path, dir, end);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -errno;
+    struct sk_buf buf = {0};
+    uint8_t chunk[65536];
+    size_t n;
+    int rc = 0;
+    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = sk_buf_append(&buf, chunk, n);
+    fclose(f);
+    if (rc == 0)
+        rc = sk_meta_apply_batches(img, buf.data, buf.len, true);
+    if (rc == 0)
+        img->last_offset = end - 1;
+    sk_buf_free(&buf);
+    return rc;
+}
+
+void sk_meta_snapshot_prune(const char *dir, int64_t keep_end)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t n = strlen(de->d_name);
+        if (n < strlen(SNAP_SUFFIX) || strcmp(de->d_name + n - strlen(SNAP_SUFFIX), SNAP_SUFFIX))
+            continue;
+        if (strtoll(de->d_name, NULL, 10) < keep_end) {
+            char path[4400];
+            snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
+}
