@@ -1,0 +1,51 @@
+/* The broker: what every API handler sees of the node it runs on. */
+#ifndef SKEIN_BROKER_H
+#define SKEIN_BROKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "skein/meta.h"
+
+struct sk_shard;
+struct sk_metalog;
+struct sk_config;
+struct sk_partition;
+struct sk_group_coordinator;
+struct sk_txn_state;
+struct sk_fetch_state;
+
+/* metadata.version levels this broker implements (Kafka 3.9's MetadataVersion). */
+#define SK_METADATA_VERSION_MIN 1
+#define SK_METADATA_VERSION_MAX 21 /* 3.9-IV0 */
+
+struct sk_broker {
+    struct sk_config *cfg; /* dynamic configs change it, on the shard thread */
+    int32_t node_id;
+    char cluster_id[32];
+    /* The listener clients reach us on, and what Metadata advertises for it. */
+    char listener_name[64];
+    char advertised_host[256];
+    uint16_t advertised_port;
+    struct sk_meta_image image;
+    struct sk_metalog *metalog;
+    struct sk_shard *shard; /* shard 0; more shards are a setting later */
+
+    /* Partitions this node leads (src/server/partitions.c). */
+    struct sk_partition **parts;
+    int nparts, parts_cap;
+    struct sk_partition *dirty; /* waiting for the next group commit */
+    bool commit_scheduled;
+    void (*hw_listener)(struct sk_broker *b, struct sk_partition *p);
+
+    struct sk_group_coordinator *groups; /* src/group/ */
+    struct sk_txn_state *txn;            /* src/txn/: producer ids */
+    struct sk_fetch_state *fetch;        /* src/api/fetch*.c: sessions, parked fetches */
+    void *maintenance;                   /* periodic tasks (src/server/maintenance.c) */
+};
+
+/* Call after every metadata log append: brings partitions, configs and
+ * coordinators in line with the image. */
+int sk_broker_metadata_changed(struct sk_broker *b);
+
+#endif
