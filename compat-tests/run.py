@@ -183,7 +183,7 @@ class Cell:
         if self.status == "unsupported":
             return "not supported by client"
         return self.status + (": " + self.detail if self.detail and
-                              self.status in ("pending", "skip", "todo") else "")
+                              self.status in ("pending", "skip") else "")
 
     def failed(self):
         return self.status == "fail"
@@ -488,7 +488,7 @@ def write_matrix(path, clients, scenarios, results, extra, pairs, seconds):
         cons = sorted({q for _, q in pairs}, key=clients.index)
         prods = sorted({p for p, _ in pairs}, key=clients.index)
         lines += ["", "## Cross-client: rows produced, columns consumed", "",
-                  "| producer \\\\ consumer | " + " | ".join(cons) + " |",
+                  "| producer / consumer | " + " | ".join(cons) + " |",
                   "|---|" + "---|" * len(cons)]
         for p in prods:
             lines.append("| %s | %s |" % (p, " | ".join(
