@@ -58,6 +58,25 @@ void sk_request_drop(struct sk_request *req);
 void *sk_request_alloc(struct sk_request *req, size_t n);
 kp_str sk_request_strdup(struct sk_request *req, const char *s);
 
+/* What Kafka reports when no authorizer is configured: every operation the
+ * resource type supports (AclOperation bit positions). */
+#define SK_TOPIC_OPERATIONS                                                                    \
+    ((1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11))
+#define SK_CLUSTER_OPERATIONS                                                                  \
+    ((1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12) |           \
+     (1 << 13) | (1 << 14))
+#define SK_OPERATIONS_OMITTED INT32_MIN
+
+/* A broker as clients see it: unfenced, on the listener the request came in on. */
+struct sk_live_broker {
+    int32_t id;
+    kp_str host;
+    int32_t port;
+    kp_str rack;
+};
+/* The live brokers, in the request's arena; returns how many. */
+int sk_api_live_brokers(struct sk_request *req, struct sk_live_broker **out);
+
 /* Handlers. */
 void sk_api_produce(struct sk_request *req);
 void sk_api_init_producer_id(struct sk_request *req);

@@ -38,7 +38,7 @@ static int32_t fill_topic(struct sk_request *req, dt_topic *o, const struct sk_t
     o->name = kp_str_c(t->name);
     o->topic_id = t->id;
     o->is_internal = sk_topic_is_internal(t->name);
-    o->topic_authorized_operations = SK_ADMIN_TOPIC_OPERATIONS;
+    o->topic_authorized_operations = SK_TOPIC_OPERATIONS;
     int32_t end = t->npartitions - start > room ? start + room : t->npartitions;
     if (end < start)
         end = start;
@@ -75,7 +75,7 @@ static void missing(dt_topic *o, kp_str name)
     o->name = name;
     o->error_code = sk_topic_name_valid(name) ? SK_ERR_UNKNOWN_TOPIC_OR_PARTITION
                                               : SK_ERR_INVALID_TOPIC_EXCEPTION;
-    o->topic_authorized_operations = INT32_MIN;
+    o->topic_authorized_operations = SK_OPERATIONS_OMITTED;
     o->partitions.n = 0;
 }
 

@@ -6,14 +6,6 @@
 #include "skein/controller.h"
 #include "skein/errors.h"
 
-/* What Kafka reports when no authorizer is configured: every operation the
- * resource type supports (AclOperation bit positions). */
-#define SK_TOPIC_OPERATIONS                                                                    \
-    ((1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11))
-#define SK_CLUSTER_OPERATIONS                                                                  \
-    ((1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12) |           \
-     (1 << 13) | (1 << 14))
-#define SK_OPERATIONS_OMITTED INT32_MIN
 
 typedef kp_metadata_response_metadata_response_topic md_topic;
 typedef kp_metadata_response_metadata_response_partition md_partition;
@@ -27,19 +19,13 @@ static kp_arr_i32 copy_ids(struct sk_request *req, const int32_t *v, int32_t n)
 
 static void fill_brokers(struct sk_request *req, kp_metadata_response *resp)
 {
-    const struct sk_meta_image *img = &req->broker->image;
-    resp->brokers.v = sk_request_alloc(req, sizeof *resp->brokers.v * (size_t)(img->nbrokers + 1));
-    for (int i = 0; i < img->nbrokers; i++) {
-        const struct sk_broker_meta *b = &img->brokers[i];
-        const struct sk_endpoint_meta *ep = sk_meta_endpoint(b, req->broker->listener_name);
-        if (!ep || b->fenced)
-            continue;
-        kp_metadata_response_metadata_response_broker *o = &resp->brokers.v[resp->brokers.n++];
-        kp_metadata_response_metadata_response_broker_init(o);
-        o->node_id = b->id;
-        o->host = kp_str_c(ep->host);
-        o->port = ep->port;
-        o->rack = kp_str_c(b->rack);
+    struct sk_live_broker *lb;
+    int n = sk_api_live_brokers(req, &lb);
+    resp->brokers.n = n;
+    resp->brokers.v = sk_request_alloc(req, sizeof *resp->brokers.v * (size_t)(n + 1));
+    for (int i = 0; i < n; i++) {
+        resp->brokers.v[i] = (kp_metadata_response_metadata_response_broker){
+            lb[i].id, lb[i].host, lb[i].port, lb[i].rack};
     }
 }
 

@@ -204,3 +204,18 @@ void sk_api_on_frame(void *arg, struct sk_conn *conn, struct sk_frame *frame)
              req->correlation_id);
     e->handler(req);
 }
+
+int sk_api_live_brokers(struct sk_request *req, struct sk_live_broker **out)
+{
+    const struct sk_meta_image *img = &req->broker->image;
+    struct sk_live_broker *v = sk_request_alloc(req, sizeof *v * (size_t)(img->nbrokers + 1));
+    int n = 0;
+    for (int i = 0; i < img->nbrokers; i++) {
+        const struct sk_broker_meta *b = &img->brokers[i];
+        const struct sk_endpoint_meta *ep = sk_meta_endpoint(b, req->broker->listener_name);
+        if (ep && !b->fenced)
+            v[n++] = (struct sk_live_broker){b->id, kp_str_c(ep->host), ep->port, kp_str_c(b->rack)};
+    }
+    *out = v;
+    return n;
+}
