@@ -12,21 +12,30 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from skeinlib import wire  # noqa: E402
+from skeinlib import records, wire  # noqa: E402
 from skeinlib.broker import Broker, BrokerError, default_skein  # noqa: E402
 
 PY = "/usr/bin/python3"
-SCENARIOS = ["metadata", "create-topic", "produce", "consume"]
-TIMEOUTS = {"metadata": 60, "create-topic": 60, "produce": 300, "consume": 300}
+SCENARIOS = ["metadata", "create-topic", "produce", "consume", "idempotent", "group",
+             "offsets", "admin", "large", "restart-term", "restart-kill", "cross-client"]
+TIMEOUTS = {"metadata": 60, "create-topic": 60, "produce": 300, "consume": 300,
+            "idempotent": 120, "group": 180, "offsets": 120, "admin": 120, "large": 120,
+            "restart-term": 180, "restart-kill": 180, "xc-produce": 120, "xc-consume": 180}
+RESTART_SIGNAL = {"restart-term": signal.SIGTERM, "restart-kill": signal.SIGKILL}
 
-PRODUCE, FETCH, LIST_OFFSETS, METADATA, CREATE_TOPICS = 0, 1, 2, 3, 19
+(PRODUCE, FETCH, LIST_OFFSETS, METADATA, CREATE_TOPICS, DELETE_TOPICS, DELETE_RECORDS,
+ INIT_PRODUCER_ID, DESCRIBE_CONFIGS, ALTER_CONFIGS, CREATE_PARTITIONS,
+ INCREMENTAL_ALTER_CONFIGS) = 0, 1, 2, 3, 19, 20, 21, 22, 32, 33, 37, 44
 GROUP_APIS = {8, 9, 10, 11, 12, 13, 14}  # commit, fetch offsets, coordinator, join..sync
 ADMIN_CREATE = {CREATE_TOPICS}
 # librdkafka turns on RecordBatch v2 (its MSGVER2 feature) only when the broker has both
@@ -34,6 +43,16 @@ ADMIN_CREATE = {CREATE_TOPICS}
 # which Kafka (and Skein) refuse with INVALID_RECORD.
 RDKAFKA_PRODUCE = {PRODUCE, FETCH}
 CONSUME_ASSIGNED = {FETCH, LIST_OFFSETS}
+ROUND_TRIP = {PRODUCE} | CONSUME_ASSIGNED
+ADMIN_ALL = {DESCRIBE_CONFIGS, ALTER_CONFIGS, CREATE_PARTITIONS, DELETE_RECORDS, DELETE_TOPICS}
+
+# What a scenario needs from the broker, unless a client says otherwise. A cell whose
+# APIs the broker does not advertise (ApiVersions) is "pending: broker lacks ...".
+NEEDS = {"metadata": set(), "create-topic": ADMIN_CREATE, "produce": {PRODUCE},
+         "consume": ROUND_TRIP, "idempotent": ROUND_TRIP | {INIT_PRODUCER_ID},
+         "group": ROUND_TRIP | GROUP_APIS, "offsets": ROUND_TRIP,
+         "admin": ROUND_TRIP | ADMIN_ALL | ADMIN_CREATE, "large": ROUND_TRIP | ADMIN_CREATE,
+         "restart-term": ROUND_TRIP, "restart-kill": ROUND_TRIP, "cross-client": ROUND_TRIP}
 
 
 def py_client(script):
@@ -53,43 +72,100 @@ def have_node_module(mod):
                     os.path.isdir(os.path.join(HERE, "js", "node_modules", mod)))
 
 
-# needs: scenario -> API keys the broker must advertise before the cell can run.
+BUILT = {}  # client -> path of the program built for it (Go, C)
+
+
+def built(name):
+    return lambda: [BUILT[name]] if BUILT.get(name) else None
+
+
+def build_sarama(workdir):
+    """sarama comes from Debian's Go packages: GOPATH mode, no module proxy."""
+    if shutil.which("go") is None or not os.path.isdir(
+            "/usr/share/gocode/src/github.com/Shopify/sarama"):
+        return None
+    out = os.path.join(workdir, "sarama-compat")
+    env = dict(os.environ, GO111MODULE="off", GOPATH="/usr/share/gocode", GOFLAGS="")
+    env.setdefault("GOCACHE", os.path.join(os.path.expanduser("~"), ".cache", "go-build"))
+    p = subprocess.run(["go", "build", "-o", out, "."], cwd=os.path.join(HERE, "go"),
+                       env=env, capture_output=True, timeout=600)
+    if p.returncode != 0:
+        raise RuntimeError("go build of compat-tests/go failed:\n" + p.stderr.decode()[-3000:])
+    return out
+
+
+ALL_SCENARIOS = list(SCENARIOS)
+
+# cmd: argv prefix (or a function giving it, None if not built); scenarios: the ones
+# written for the client; unsupported: scenario -> why the client cannot do it;
+# needs: per-client changes to NEEDS.
 CLIENTS = {
+    "librdkafka": {
+        # A C program on librdkafka-dev (compat-tests/c) is not written yet; the Python
+        # binding exercises the same library meanwhile.
+        "cmd": built("librdkafka"),
+        "available": lambda: True,
+        "install": "apt-get install librdkafka-dev, then meson setup",
+        "needs": {"produce": RDKAFKA_PRODUCE | ADMIN_CREATE},
+        "scenarios": [],
+    },
     "kcat": {
         "cmd": py_client("kcat_client.py"),
         "available": lambda: shutil.which("kcat") is not None,
         "install": "apt-get install kcat",
-        "needs": {"create-topic": set(), "produce": RDKAFKA_PRODUCE,
-                  "consume": {PRODUCE} | CONSUME_ASSIGNED},
+        "needs": {"create-topic": set(), "produce": RDKAFKA_PRODUCE, "large": ROUND_TRIP},
+        "scenarios": ["metadata", "create-topic", "produce", "consume"],
+        "unsupported": {"idempotent": "kcat has no per-record delivery reports to check",
+                        "group": "kcat -G cannot commit or be restarted under control",
+                        "admin": "kcat has no admin commands",
+                        "restart-term": "one kcat run is not a controllable loop",
+                        "restart-kill": "one kcat run is not a controllable loop"},
     },
     "kafka-python": {
         "cmd": py_client("kafka_python_client.py"),
         "available": have_module("kafka"),
         "install": "apt-get install python3-kafka",
-        "needs": {"create-topic": ADMIN_CREATE, "produce": {PRODUCE},
-                  "consume": {PRODUCE} | CONSUME_ASSIGNED},
+        "needs": {"produce": {PRODUCE} | ADMIN_CREATE,
+                  # kafka-python 2.0.2 has no delete_records in its admin client.
+                  "admin": ROUND_TRIP | ADMIN_CREATE | {DESCRIBE_CONFIGS, ALTER_CONFIGS,
+                                                        CREATE_PARTITIONS, DELETE_TOPICS}},
+        "scenarios": ALL_SCENARIOS,
+        "unsupported": {"idempotent": "kafka-python 2.0.2 has no idempotent producer"},
     },
     "confluent-kafka-python": {
         "cmd": py_client("confluent_client.py"),
         "available": have_module("confluent_kafka"),
         "install": "apt-get install python3-confluent-kafka",
-        "needs": {"create-topic": ADMIN_CREATE, "produce": RDKAFKA_PRODUCE,
-                  "consume": {PRODUCE} | CONSUME_ASSIGNED},
+        "needs": {"produce": RDKAFKA_PRODUCE | ADMIN_CREATE,
+                  # confluent-kafka-python 1.7 has no delete_records in its AdminClient.
+                  "admin": ROUND_TRIP | ADMIN_CREATE | {DESCRIBE_CONFIGS, ALTER_CONFIGS,
+                                                        CREATE_PARTITIONS, DELETE_TOPICS}},
+        "scenarios": ALL_SCENARIOS,
     },
     "kafkajs": {
         "cmd": node_client("kafkajs.mjs"),
         "available": have_node_module("kafkajs"),
-        "install": "cd compat-tests/js && npm install",
+        "install": "cd compat-tests/js && npm ci",
         # kafkajs can only consume through a consumer group.
-        "needs": {"create-topic": ADMIN_CREATE, "produce": {PRODUCE},
-                  "consume": {PRODUCE} | CONSUME_ASSIGNED | GROUP_APIS},
+        "needs": {"produce": {PRODUCE} | ADMIN_CREATE,
+                  **{s: NEEDS[s] | GROUP_APIS for s in
+                     ("consume", "idempotent", "offsets", "admin", "large", "restart-term",
+                      "restart-kill", "cross-client")}},
+        "scenarios": ["metadata", "create-topic", "produce", "consume"],
     },
     "platformatic-kafka": {
         "cmd": node_client("platformatic.mjs"),
         "available": have_node_module("@platformatic/kafka"),
-        "install": "cd compat-tests/js && npm install",
-        "needs": {"create-topic": ADMIN_CREATE},
+        "install": "cd compat-tests/js && npm ci",
+        "needs": {"produce": {PRODUCE} | ADMIN_CREATE},
         "scenarios": ["metadata", "create-topic"],
+    },
+    "sarama": {
+        "cmd": built("sarama"),
+        "available": lambda: bool(BUILT.get("sarama")),
+        "install": "apt-get install golang-go golang-github-shopify-sarama-dev",
+        "needs": {"produce": {PRODUCE} | ADMIN_CREATE},
+        "scenarios": ALL_SCENARIOS,
     },
 }
 
@@ -107,7 +183,7 @@ class Cell:
         if self.status == "unsupported":
             return "not supported by client"
         return self.status + (": " + self.detail if self.detail and
-                              self.status in ("pending", "skip", "todo") else "")
+                              self.status in ("pending", "skip") else "")
 
     def failed(self):
         return self.status == "fail"
@@ -122,111 +198,302 @@ def probe(broker):
     return av["apis"], md
 
 
-def run_scenario(client, scenario, broker, expect, apis):
-    cmd = CLIENTS[client]["cmd"] + [scenario, "--bootstrap", broker.bootstrap,
+class Run:
+    """One client program run: reads its stdout as it comes, restarts the broker when
+    the program asks (`control: restart`), and collects the RESULT line."""
+
+    def __init__(self, client, scenario, broker, expect, apis, extra_args=(), env=None,
+                 restart_signal=None):
+        self.client, self.scenario, self.broker = client, scenario, broker
+        self.restart_signal = restart_signal
+        cmd = client_cmd(client) + [scenario, "--bootstrap", broker.bootstrap,
                                     "--expect", json.dumps(expect),
                                     "--apis", ",".join(str(k) for k in sorted(apis))]
-    t0 = time.monotonic()
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    try:
-        p = subprocess.run(cmd, capture_output=True, timeout=TIMEOUTS[scenario], env=env,
-                           cwd=HERE)
-    except subprocess.TimeoutExpired as e:
-        out = (e.stdout or b"").decode(errors="replace")
-        steps = [ln[6:] for ln in out.splitlines() if ln.startswith("step: ")]
-        return Cell("fail", steps[-1] if steps else "", "timed out after %ss"
-                    % TIMEOUTS[scenario], seconds=time.monotonic() - t0)
-    dt = time.monotonic() - t0
-    out = p.stdout.decode(errors="replace")
-    result = None
-    for ln in out.splitlines():
-        if ln.startswith("RESULT "):
-            try:
-                result = json.loads(ln[7:])
-            except ValueError:
-                pass
-    if result is None:
-        err = p.stderr.decode(errors="replace")
-        return Cell("fail", "", "no RESULT line (exit %d): %s" % (p.returncode, err[-1500:]),
-                    seconds=dt)
-    cell = Cell(result["status"], result.get("step", ""), result.get("detail", ""),
-                result.get("notes", ()), dt)
-    if cell.failed():
-        cell.stderr = p.stderr.decode(errors="replace")[-3000:]
-    return cell
+        cmd += list(extra_args)
+        self.env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", **(env or {}))
+        self.cmd = cmd
+        self.lines, self.notes = [], []
+        self.restart_problem = None
+
+    def _restart(self, proc):
+        sig = self.restart_signal
+        if sig is None:
+            self.restart_problem = "the program asked for a restart outside a restart scenario"
+            return
+        self.broker.signal(sig)
+        rc = self.broker.wait(30)
+        if sig == signal.SIGTERM and rc != 0:
+            self.restart_problem = "broker exit status after SIGTERM was %r, expected 0: %s" % (
+                rc, self.broker.tail(8))
+        if rc is None:
+            self.broker.kill()
+        try:
+            self.broker.start()
+        except BrokerError as e:
+            self.restart_problem = "broker did not come back: %s" % e
+            return
+        try:
+            proc.stdin.write(b"restarted\n")
+            proc.stdin.flush()
+        except OSError:
+            pass
+
+    def run(self, timeout):
+        t0 = time.monotonic()
+        proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=self.env, cwd=HERE)
+        err_chunks = []
+        et = threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()),
+                              daemon=True)
+        et.start()
+
+        def out():
+            for raw in proc.stdout:
+                ln = raw.decode(errors="replace").rstrip("\n")
+                self.lines.append(ln)
+                if ln.startswith("control: restart"):
+                    self._restart(proc)
+        ot = threading.Thread(target=out, daemon=True)
+        ot.start()
+        try:
+            proc.wait(timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            timed_out = True
+        ot.join(10)
+        et.join(10)
+        dt = time.monotonic() - t0
+        stderr = (err_chunks[0] if err_chunks else b"").decode(errors="replace")
+        steps = [ln[6:] for ln in self.lines if ln.startswith("step: ")]
+        if timed_out:
+            c = Cell("fail", steps[-1] if steps else "", "timed out after %ss" % timeout,
+                     seconds=dt)
+            c.stderr = stderr[-3000:]
+            return c, None
+        result = None
+        for ln in self.lines:
+            if ln.startswith("RESULT "):
+                try:
+                    result = json.loads(ln[7:])
+                except ValueError:
+                    pass
+        if result is None:
+            c = Cell("fail", steps[-1] if steps else "",
+                     "no RESULT line (exit %d): %s" % (proc.returncode, stderr[-1500:]),
+                     seconds=dt)
+            c.stderr = stderr[-3000:]
+            return c, None
+        cell = Cell(result["status"], result.get("step", ""), result.get("detail", ""),
+                    result.get("notes", ()), dt)
+        if self.restart_problem and cell.status == "pass":
+            cell = Cell("fail", "broker restart", self.restart_problem, cell.notes, dt)
+        cell.stderr = stderr[-3000:]
+        return cell, result
+
+
+def client_cmd(client):
+    c = CLIENTS[client]["cmd"]
+    return c() if callable(c) else c
+
+
+def run_scenario(client, scenario, broker, expect, apis):
+    r = Run(client, scenario, broker, expect, apis,
+            restart_signal=RESTART_SIGNAL.get(scenario))
+    return r.run(TIMEOUTS[scenario])[0]
 
 
 def missing_apis(needs, apis):
     return [wire.API_NAMES.get(k, str(k)) for k in sorted(needs) if k not in apis]
 
 
-def run_client(client, scenarios, skein, verbose):
+def needs(client, scenario):
+    return CLIENTS[client].get("needs", {}).get(scenario, NEEDS[scenario])
+
+
+def gate(client, scenario, apis):
+    """The cell a scenario gets without running, or None if it is to run."""
+    spec = CLIENTS[client]
+    if scenario in spec.get("unsupported", {}):
+        return Cell("unsupported", detail=spec["unsupported"][scenario])
+    if scenario not in spec.get("scenarios", SCENARIOS):
+        return Cell("todo", detail="scenario not written for this client yet")
+    lacking = missing_apis(needs(client, scenario), apis)
+    if lacking:
+        return Cell("pending", detail="broker lacks " + ", ".join(lacking))
+    return None
+
+
+def print_cell(client, s, c, verbose):
+    print("  %-22s %-14s %6.1fs  %s" % (client, s, c.seconds, c.short()), flush=True)
+    if c.failed():
+        print("      %s" % c.detail)
+        if verbose and getattr(c, "stderr", ""):
+            print("      client stderr:\n" + c.stderr)
+    for n in c.notes:
+        print("      note: %s" % n)
+
+
+def start_broker(name):
+    broker = Broker(SKEIN, name=name)
+    broker.start()
+    apis, md = probe(broker)
+    expect = {"cluster_id": md["cluster_id"], "node_id": broker.node_id,
+              "controller_id": broker.node_id, "host": "127.0.0.1", "port": broker.port}
+    brokers = [(b["node_id"], b["host"], b["port"]) for b in md["brokers"]]
+    if brokers != [(1, "127.0.0.1", broker.port)] or md["controller_id"] != 1 \
+            or not md["cluster_id"]:
+        print("  raw Metadata v9 disagrees with the configuration: brokers %r "
+              "controller %r cluster %r" % (brokers, md["controller_id"], md["cluster_id"]))
+    return broker, apis, md, expect
+
+
+def stop_problem(broker):
+    problem = None
+    rc = broker.stop()
+    if rc != 0:
+        problem = "broker exit status after SIGTERM was %r, expected 0; stderr tail:\n%s" % (
+            rc, broker.tail())
+    report = broker.sanitizer_report()
+    if report:
+        problem = (problem or "") + "\nsanitizer report in broker stderr:\n" + report[-4000:]
+    return problem
+
+
+def run_client(client, scenarios, verbose):
     spec = CLIENTS[client]
     cells = {}
+    own = [s for s in scenarios if s != "cross-client"]
     if not spec["available"]():
-        for s in scenarios:
+        for s in own:
             cells[s] = Cell("skip", detail="client not installed (%s)" % spec["install"])
         return cells, None
-    broker = Broker(skein, name=client)
+    gated = {s: gate(client, s, APIS) for s in own}
+    if all(gated.values()):
+        for s in own:
+            cells[s] = gated[s]
+            print_cell(client, s, cells[s], verbose)
+        return cells, None
+    broker = None
     try:
         try:
-            broker.start()
-            apis, md = probe(broker)
+            broker, apis, md, expect = start_broker(client)
         except (BrokerError, OSError, wire.DecodeError, wire.Closed) as e:
-            for s in scenarios:
+            for s in own:
                 cells[s] = Cell("fail", "broker start", str(e).replace("\n", " | ")[:600])
             print("  broker did not start: %s" % e)
             return cells, {"cluster_id": None, "problem": "broker did not start: %s" % e}
-        expect = {"cluster_id": md["cluster_id"], "node_id": broker.node_id,
-                  "controller_id": broker.node_id, "host": "127.0.0.1", "port": broker.port}
-        brokers = [(b["node_id"], b["host"], b["port"]) for b in md["brokers"]]
-        if brokers != [(1, "127.0.0.1", broker.port)] or md["controller_id"] != 1 \
-                or not md["cluster_id"]:
-            print("  raw Metadata v9 disagrees with the configuration: brokers %r "
-                  "controller %r cluster %r" % (brokers, md["controller_id"], md["cluster_id"]))
-        for s in scenarios:
-            if s not in spec.get("scenarios", SCENARIOS):
-                cells[s] = Cell("todo", detail="scenario not written for this client yet")
-                continue
-            lacking = missing_apis(spec["needs"].get(s, set()), apis)
-            if lacking:
-                cells[s] = Cell("pending", detail="broker lacks " + ", ".join(lacking))
-            else:
-                cells[s] = run_scenario(client, s, broker, expect, apis)
-            c = cells[s]
-            print("  %-22s %-14s %6.1fs  %s" % (client, s, c.seconds, c.short()), flush=True)
-            if c.failed():
-                print("      %s" % c.detail)
-                if verbose and getattr(c, "stderr", ""):
-                    print("      client stderr:\n" + c.stderr)
-            for n in c.notes:
-                print("      note: %s" % n)
-        problem = None
-        rc = broker.stop()
-        if rc != 0:
-            problem = "broker exit status after SIGTERM was %r, expected 0; stderr tail:\n%s" % (
-                rc, broker.tail())
-        report = broker.sanitizer_report()
-        if report:
-            problem = (problem or "") + "\nsanitizer report in broker stderr:\n" + report[-4000:]
-        return cells, cluster_summary(md, problem)
+        for s in own:
+            cells[s] = gate(client, s, apis) or run_scenario(client, s, broker, expect, apis)
+            print_cell(client, s, cells[s], verbose)
+        return cells, cluster_summary(md, stop_problem(broker))
     finally:
-        broker.cleanup()
+        if broker:
+            broker.cleanup()
 
 
 def cluster_summary(md, problem):
     return {"cluster_id": md["cluster_id"], "problem": problem}
 
 
-def write_matrix(path, clients, scenarios, results, extra):
+def run_cross(clients, verbose):
+    """One broker for all: each client produces xc-<client>, then every client consumes
+    every such topic and reports what it saw; the runner compares all the views."""
+    cells = {c: Cell("skip", detail="client not installed (%s)" % CLIENTS[c]["install"])
+             for c in clients if not CLIENTS[c]["available"]()}
+    pairs = {}
+    live = [c for c in clients if c not in cells]
+    for c in live:
+        g = gate(c, "cross-client", APIS)
+        if g:
+            cells[c] = g
+    live = [c for c in live if c not in cells]
+    if not live:
+        return cells, pairs, None
+    broker, apis, md, expect = start_broker("cross-client")
+    tmp = tempfile.mkdtemp(prefix="skein-xc-")
+    try:
+        produced, failed = [], {}
+        for c in live:
+            cell, res = Run(c, "xc-produce", broker, expect, apis).run(TIMEOUTS["xc-produce"])
+            print_cell(c, "xc-produce", cell, verbose)
+            if cell.status == "pass":
+                produced.append((c, (res or {}).get("timestamps", True)))
+            else:
+                failed[c] = cell
+        topics = [records.xc_topic(c) for c, _ in produced]
+        views = {}
+        for c in live:
+            out = os.path.join(tmp, c + ".jsonl")
+            cell, res = Run(c, "xc-consume", broker, expect, apis,
+                            ["--topics", ",".join(topics), "--out", out]).run(
+                TIMEOUTS["xc-consume"])
+            print_cell(c, "xc-consume", cell, verbose)
+            if cell.status != "pass":
+                failed.setdefault(c, cell)
+                continue
+            views[c] = {}
+            with open(out) as f:
+                for ln in f:
+                    o = json.loads(ln)
+                    views[c].setdefault(o[0], []).append(o)
+        for p, has_ts in produced:
+            t = records.xc_topic(p)
+            exp = [records.observation(t, i, records.key(i), records.value(i, t),
+                                       records.headers(i), records.timestamp(i))
+                   for i in range(records.XC_N)]
+            for c in views:
+                got = views[c].get(t, [])
+                pairs[(p, c)] = xc_compare(exp, got, has_ts)
+        for c in live:
+            if c in failed:
+                cells[c] = failed[c]
+                continue
+            bad = ["%s -> %s: %s" % (p, q, e) for (p, q), e in pairs.items()
+                   if e and c in (p, q)]
+            if bad:
+                cells[c] = Cell("fail", "compare", "; ".join(bad)[:1500])
+            else:
+                cells[c] = Cell("pass", seconds=0.0)
+        return cells, pairs, cluster_summary(md, stop_problem(broker))
+    finally:
+        broker.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def xc_compare(exp, got, has_ts):
+    if len(got) != len(exp):
+        return "consumed %d records, expected %d" % (len(got), len(exp))
+    for e, g in zip(exp, got):
+        if not has_ts:  # the producer cannot set timestamps (kcat): any CreateTime
+            e = e[:5] + [g[5]]
+        if e != g:
+            return "expected %s, got %s" % (json.dumps(e), json.dumps(g))
+    return None
+
+
+def write_matrix(path, clients, scenarios, results, extra, pairs, seconds):
     lines = ["# Skein client compatibility matrix", "",
-             "Written by `compat-tests/run.py`. `pending` cells wait for the broker to "
-             "advertise the APIs named; `skip` cells lack something on this machine; "
-             "`pass *` has notes below.", "",
+             "Written by `compat-tests/run.py` (%d records per codec and acks, %d per "
+             "cross-client topic; %.0f s in all). `pending` cells wait for the broker to "
+             "advertise the APIs named (read from ApiVersions); `skip` cells lack something "
+             "on this machine; `todo` cells have no scenario written yet; `pass *` has notes "
+             "below." % (records.N, records.XC_N, seconds), "",
              "| client | " + " | ".join(scenarios) + " |",
              "|---|" + "---|" * len(scenarios)]
     for c in clients:
         lines.append("| %s | %s |" % (c, " | ".join(results[c][s].short() for s in scenarios)))
+    if pairs:
+        cons = sorted({q for _, q in pairs}, key=clients.index)
+        prods = sorted({p for p, _ in pairs}, key=clients.index)
+        lines += ["", "## Cross-client: rows produced, columns consumed", "",
+                  "| producer / consumer | " + " | ".join(cons) + " |",
+                  "|---|" + "---|" * len(cons)]
+        for p in prods:
+            lines.append("| %s | %s |" % (p, " | ".join(
+                ("pass" if pairs.get((p, q)) is None else "FAIL") if (p, q) in pairs else "-"
+                for q in cons)))
     details = []
     for c in clients:
         for s in scenarios:
@@ -247,29 +514,61 @@ def write_matrix(path, clients, scenarios, results, extra):
         f.write("\n".join(lines) + "\n")
 
 
+SKEIN = None
+APIS = {}
+
+
 def main():
+    global SKEIN, APIS
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--client", action="append", choices=sorted(CLIENTS),
                     help="run only this client (repeatable)")
     ap.add_argument("--scenario", action="append", choices=SCENARIOS,
                     help="run only this scenario (repeatable)")
     ap.add_argument("--skein", default=default_skein(), help="the broker binary")
+    ap.add_argument("--rdkafka-program", default=None,
+                    help="the built compat-tests/c program (default: next to the broker's "
+                         "build folder)")
     ap.add_argument("--matrix", default=os.path.join(HERE, "MATRIX.md"))
     ap.add_argument("-v", "--verbose", action="store_true", help="print client stderr on failure")
     args = ap.parse_args()
     clients = args.client or list(CLIENTS)
     scenarios = [s for s in SCENARIOS if not args.scenario or s in args.scenario]
-    skein = os.path.abspath(args.skein)
-    if not os.access(skein, os.X_OK):
+    SKEIN = os.path.abspath(args.skein)
+    if not os.access(SKEIN, os.X_OK):
         print("broker binary %s is missing or not executable (meson setup build && "
-              "ninja -C build)" % skein)
+              "ninja -C build)" % SKEIN)
         return 2
-    print("Skein compatibility: broker %s" % skein)
-    results, extra = {}, {}
+    print("Skein compatibility: broker %s" % SKEIN)
     t0 = time.monotonic()
-    for c in clients:
-        print("%s:" % c, flush=True)
-        results[c], extra[c] = run_client(c, scenarios, skein, args.verbose)
+    work = tempfile.mkdtemp(prefix="skein-compat-bin-")
+    try:
+        if "sarama" in clients:
+            BUILT["sarama"] = build_sarama(work)
+        prog = args.rdkafka_program or os.path.join(
+            os.path.dirname(os.path.dirname(SKEIN)), "compat-tests", "rdkafka_compat")
+        if os.access(prog, os.X_OK):
+            BUILT["librdkafka"] = prog
+        # What the broker serves decides pending cells; read it once from a scratch broker.
+        b, APIS, _, _ = start_broker("probe")
+        b.stop()
+        b.cleanup()
+        results, extra = {}, {}
+        for c in clients:
+            print("%s:" % c, flush=True)
+            results[c], extra[c] = run_client(c, scenarios, args.verbose)
+        pairs = {}
+        if "cross-client" in scenarios:
+            print("cross-client:", flush=True)
+            xc, pairs, extra["cross-client"] = run_cross(clients, args.verbose)
+            for c in clients:
+                results[c]["cross-client"] = xc[c]
+            for (p, q), e in sorted(pairs.items()):
+                if e:
+                    print("  %s -> %s: %s" % (p, q, e))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    seconds = time.monotonic() - t0
     width = max(len(c) for c in clients)
     colw = {s: max(len(s), max(len(results[c][s].short()) for c in clients)) for s in scenarios}
     print()
@@ -281,14 +580,11 @@ def main():
     broker_problems = [(c, e["problem"]) for c, e in extra.items() if e and e.get("problem")]
     for c, p in broker_problems:
         print("\n%s: %s" % (c, p))
-    ids = {e["cluster_id"] for e in extra.values() if e and e["cluster_id"]}
-    if len(ids) > 1:
-        print("\nnote: each client had its own fresh broker, hence %d cluster ids" % len(ids))
     if not args.client and not args.scenario:
-        write_matrix(args.matrix, clients, scenarios, results, extra)
+        write_matrix(args.matrix, clients, scenarios, results, extra, pairs, seconds)
         print("\nwrote %s" % args.matrix)
     print("%d failing cell(s), %d broker problem(s), %.0fs" % (len(failed), len(broker_problems),
-                                                                time.monotonic() - t0))
+                                                                seconds))
     return 1 if failed or broker_problems else 0
 
 

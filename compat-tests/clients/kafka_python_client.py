@@ -167,6 +167,312 @@ def consume(ctx):
         raise Skip("no codec available")
 
 
+def admin_client(ctx):
+    return KafkaAdminClient(bootstrap_servers=ctx.bootstrap, client_id="skein-compat",
+                            request_timeout_ms=15000)
+
+
+def new_topic(ctx, name, partitions=1, config=None):
+    a = admin_client(ctx)
+    try:
+        a.create_topics([NewTopic(name, partitions, 1, topic_configs=config or {})],
+                        timeout_ms=10000)
+    finally:
+        a.close()
+
+
+def producer(ctx, **kw):
+    conf = {"bootstrap_servers": ctx.bootstrap, "client_id": "skein-compat", "linger_ms": 5}
+    conf.update(kw)
+    return KafkaProducer(**conf)
+
+
+def send_all(p, t, items):
+    futs = [p.send(t, partition=part, key=k, value=v, headers=h or [], timestamp_ms=ts)
+            for part, k, v, h, ts in items]
+    p.flush(60)
+    return [(f.get(timeout=30).partition, f.get(timeout=30).offset) for f in futs]
+
+
+def assigned(ctx, t, part=0, **kw):
+    conf = {"bootstrap_servers": ctx.bootstrap, "client_id": "skein-compat", "group_id": None,
+            "enable_auto_commit": False, "auto_offset_reset": "earliest"}
+    conf.update(kw)
+    c = KafkaConsumer(**conf)
+    c.assign([TopicPartition(t, part)])
+    return c
+
+
+def poll_n(c, n, timeout=60):
+    got = []
+    deadline = time.monotonic() + timeout
+    while len(got) < n and time.monotonic() < deadline:
+        for msgs in c.poll(timeout_ms=500, max_records=5000).values():
+            got.extend(msgs)
+    return got
+
+
+def group(ctx):
+    import threading
+    t, g = "kafka-python-group", "kafka-python-group-g"
+    P, N1, N2 = records.GROUP_PARTITIONS, records.GROUP_FIRST, records.GROUP_SECOND
+    ctx.step("create_topics %s partitions=%d" % (t, P))
+    new_topic(ctx, t, P)
+    ctx.step("produce %d records" % N1)
+    prod = producer(ctx)
+    send_all(prod, t, [(i % P, None, b"g%d" % i, None, None) for i in range(N1)])
+    seen = {}
+    lock = threading.Lock()
+
+    class Member(threading.Thread):
+        def __init__(self, n):
+            super().__init__(daemon=True)
+            self.c = KafkaConsumer(bootstrap_servers=ctx.bootstrap, group_id=g,
+                                   client_id="m%d" % n, enable_auto_commit=False,
+                                   auto_offset_reset="earliest", session_timeout_ms=10000,
+                                   heartbeat_interval_ms=500, max_poll_interval_ms=30000)
+            self.c.subscribe([t])
+            self.stop = threading.Event()
+            self.parts = 0
+            self.error = None
+
+        def run(self):
+            try:
+                while not self.stop.is_set():
+                    batch = self.c.poll(timeout_ms=200)
+                    for msgs in batch.values():
+                        for m in msgs:
+                            with lock:
+                                seen.setdefault(int(m.value[1:]), []).append(self.name)
+                    if batch:
+                        self.c.commit()
+                    self.parts = len(self.c.assignment())
+                self.c.close()
+            except Exception as e:  # noqa: BLE001
+                self.error = e
+
+    def wait(cond, timeout, what, ms):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            errs = [m.error for m in ms if m.error]
+            if errs:
+                raise Fail("%s: a member failed: %r" % (what, errs[0]))
+            if cond():
+                return
+            time.sleep(0.1)
+        raise Fail("%s: not reached in %ss (seen %d, assignments %r)"
+                   % (what, timeout, len(seen), [m.parts for m in ms]))
+    ctx.step("one member takes all %d partitions" % P)
+    m1 = Member(1)
+    m1.start()
+    wait(lambda: m1.parts == P and seen, 30, "first member", [m1])
+    ctx.step("two more members join: rebalance to 2 partitions each")
+    ms = [m1, Member(2), Member(3)]
+    for m in ms[1:]:
+        m.start()
+    wait(lambda: sorted(m.parts for m in ms) == [2, 2, 2] and len(seen) == N1, 60,
+         "rebalance", ms)
+    ctx.step("close the members")
+    for m in ms:
+        m.stop.set()
+    for m in ms:
+        m.join(30)
+    ctx.step("produce %d more, restart three members: they resume at the commits" % N2)
+    send_all(prod, t, [(i % P, None, b"g%d" % i, None, None) for i in range(N1, N1 + N2)])
+    seen.clear()
+    ms = [Member(n) for n in (4, 5, 6)]
+    for m in ms:
+        m.start()
+    wait(lambda: len(seen) >= N2, 60, "resume", ms)
+    time.sleep(1)
+    for m in ms:
+        m.stop.set()
+    for m in ms:
+        m.join(30)
+    ctx.eq("records after the restart", list(range(N1, N1 + N2)), sorted(seen))
+    ctx.eq("records delivered twice after the restart", [],
+           [k for k, v in seen.items() if len(v) > 1])
+
+
+def offsets(ctx):
+    t = "kafka-python-times"
+    n, step = records.TIMES_N, records.TIMES_STEP
+    new_topic(ctx, t)
+    ctx.step("produce %d records with timestamps" % n)
+    send_all(producer(ctx), t, [(0, records.key(i), records.value(i, t), records.headers(i),
+                                 records.BASE_TS + i * step) for i in range(n)])
+    c = assigned(ctx, t)
+    tp = TopicPartition(t, 0)
+    ctx.step("offsets_for_times")
+    for i in (0, n // 2, n - 1):
+        r = c.offsets_for_times({tp: records.BASE_TS + i * step})[tp]
+        ctx.eq("offset for timestamp of record %d" % i, (i, records.BASE_TS + i * step),
+               (r.offset, r.timestamp))
+    ctx.eq("offset for a timestamp after the last", None,
+           c.offsets_for_times({tp: records.BASE_TS + n * step})[tp])
+    ctx.step("beginning_offsets, end_offsets")
+    ctx.eq("beginning, end", (0, n), (c.beginning_offsets([tp])[tp], c.end_offsets([tp])[tp]))
+    ctx.step("seek to the middle, consume to the end")
+    c.seek(tp, n // 2)
+    got = poll_n(c, n - n // 2)
+    ctx.eq("offsets from the middle", list(range(n // 2, n)), [m.offset for m in got])
+    ctx.eq("timestamps from the middle", [records.BASE_TS + i * step for i in range(n // 2, n)],
+           [m.timestamp for m in got])
+    ctx.step("seek back to 100")
+    c.seek(tp, 100)
+    got = poll_n(c, 10)
+    ctx.eq("offsets after seek", list(range(100, 110)), [m.offset for m in got[:10]])
+    ctx.eq("value after seek", records.value(100, t), got[0].value)
+    c.close()
+
+
+def admin_scenario(ctx):
+    from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions
+    t = "kafka-python-admin"
+    ctx.step("create_topics " + t)
+    new_topic(ctx, t, 1, {"retention.ms": "86400000"})
+    a = admin_client(ctx)
+    try:
+        def topic_configs():
+            r = a.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t)])
+            r = r[0] if isinstance(r, list) else r
+            res = r.resources[0]
+            ctx.eq("describe_configs error", 0, res[0])
+            return {e[0]: e[1] for e in res[4]}
+        ctx.step("describe_configs")
+        cfg = topic_configs()
+        ctx.eq("retention.ms", "86400000", cfg.get("retention.ms"))
+        ctx.eq("cleanup.policy", "delete", cfg.get("cleanup.policy"))
+        ctx.step("alter_configs")
+        r = a.alter_configs([ConfigResource(ConfigResourceType.TOPIC, t,
+                                            configs={"retention.ms": "123456789",
+                                                     "segment.bytes": "10485760"})])
+        ctx.eq("alter_configs errors", [0], [x[0] for x in r.resources])
+        cfg = topic_configs()
+        ctx.eq("retention.ms after alter", "123456789", cfg.get("retention.ms"))
+        ctx.eq("segment.bytes after alter", "10485760", cfg.get("segment.bytes"))
+        ctx.step("create_partitions to 3")
+        a.create_partitions({t: NewPartitions(3)})
+        ctx.step("produce to the new partition 2")
+        p = producer(ctx)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(p.partitions_for(t) or ()) != 3:
+            time.sleep(0.3)
+        ctx.eq("partitions seen by the producer", {0, 1, 2}, p.partitions_for(t))
+        ctx.eq("offsets in partition 2", [(2, i) for i in range(10)],
+               send_all(p, t, [(2, None, b"p2-%d" % i, None, None) for i in range(10)]))
+        p.close(10)
+        ctx.step("delete_topics " + t)
+        a.delete_topics([t], timeout_ms=10000)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and t in a.list_topics():
+            time.sleep(0.2)
+        ctx.check(t not in a.list_topics(), "topics after delete", "no " + t, t)
+    finally:
+        a.close()
+    ctx.note("delete records: kafka-python 2.0.2 has no delete_records")
+
+
+def large(ctx):
+    from kafka.errors import MessageSizeTooLargeError
+    t = "kafka-python-large"
+    ctx.step("create_topics %s max.message.bytes=%d" % (t, records.TOPIC_MAX_MESSAGE))
+    new_topic(ctx, t, 1, {"max.message.bytes": str(records.TOPIC_MAX_MESSAGE)})
+    p = producer(ctx, max_request_size=4 << 20, buffer_memory=64 << 20, retries=0,
+                 linger_ms=0)
+    big = bytes(range(256)) * (records.LARGE // 256)
+    ctx.step("produce a %d-byte record" % len(big))
+    ctx.eq("offset", [(0, 0)], send_all(p, t, [(0, b"big", big, [("h", b"1")], None)]))
+    ctx.step("consume the large record")
+    c = assigned(ctx, t, max_partition_fetch_bytes=4 << 20, fetch_max_bytes=8 << 20)
+    got = poll_n(c, 1)
+    c.close()
+    ctx.check(len(got) == 1 and got[0].value == big and got[0].key == b"big",
+              "large record", "the same %d bytes" % len(big), [len(m.value) for m in got])
+    ctx.step("produce a %d-byte record over the topic's limit" % records.TOO_LARGE)
+    f = p.send(t, partition=0, value=b"x" * records.TOO_LARGE)
+    try:
+        f.get(timeout=30)
+    except MessageSizeTooLargeError:
+        pass
+    else:
+        raise Fail("a %d-byte record to a topic with max.message.bytes=%d was accepted"
+                   % (records.TOO_LARGE, records.TOPIC_MAX_MESSAGE))
+    ctx.step("the topic still works")
+    ctx.eq("offset after the rejected record", [(0, 1)],
+           send_all(p, t, [(0, None, b"small", None, None)]))
+    p.close(10)
+
+
+def restart(ctx, name):
+    t = "kafka-python-" + name
+    new_topic(ctx, t)
+    p = producer(ctx, acks="all", retries=100, retry_backoff_ms=100, linger_ms=2,
+                 reconnect_backoff_ms=50, reconnect_backoff_max_ms=500,
+                 max_in_flight_requests_per_connection=1, request_timeout_ms=10000)
+    c = assigned(ctx, t, reconnect_backoff_ms=50, reconnect_backoff_max_ms=500)
+    acked, consumed, futs = {}, {}, []
+    restarted, after, i = None, None, 0
+    ctx.step("produce and consume in a loop; the broker restarts in the middle")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if len(acked) < records.RESTART_ACKS * 3 and len(futs) < 200:
+            futs.append((i, p.send(t, partition=0, value=b"r%d" % i)))
+            i += 1
+        keep = []
+        for j, f in futs:
+            if f.is_done:
+                if f.succeeded():
+                    acked[f.value.offset] = b"r%d" % j
+            else:
+                keep.append((j, f))
+        futs = keep
+        for msgs in c.poll(timeout_ms=5).values():
+            for m in msgs:
+                consumed[m.offset] = m.value
+        if restarted is None and len(acked) >= records.RESTART_ACKS:
+            restarted = ctx.request_restart()
+        if restarted is not None and restarted.is_set() and after is None:
+            ctx.step("broker back; keep going")
+            after = len(acked)
+        if after is not None and len(acked) >= after + records.RESTART_ACKS \
+                and all(o in consumed for o in acked):
+            break
+    ctx.check(after is not None, "broker restart", "done", "not done")
+    ctx.check(len(acked) >= after + records.RESTART_ACKS, "acknowledged after the restart",
+              ">= %d" % records.RESTART_ACKS, len(acked) - after)
+    missing = [o for o in sorted(acked) if consumed.get(o) != acked[o]]
+    ctx.eq("acknowledged records the consumer did not get back (first 5)", [], missing[:5])
+    p.close(5)
+    c.close()
+
+
+def xc_produce(ctx):
+    t = records.xc_topic("kafka-python")
+    new_topic(ctx, t)
+    ctx.step("produce %d records to %s" % (records.XC_N, t))
+    p = producer(ctx)
+    send_all(p, t, [(0, records.key(i), records.value(i, t), records.headers(i),
+                     records.timestamp(i)) for i in range(records.XC_N)])
+    p.close(10)
+
+
+def xc_consume(ctx):
+    import json
+    with open(ctx.out, "w") as f:
+        for t in ctx.topics:
+            ctx.step("consume " + t)
+            c = assigned(ctx, t)
+            for m in poll_n(c, records.XC_N):
+                f.write(json.dumps(records.observation(t, m.offset, m.key, m.value,
+                                                       list(m.headers), m.timestamp)) + "\n")
+            c.close()
+
+
 if __name__ == "__main__":
     sys.exit(main({"metadata": metadata, "create-topic": create_topic_scenario,
-                   "produce": produce, "consume": consume}))
+                   "produce": produce, "consume": consume, "group": group,
+                   "offsets": offsets, "admin": admin_scenario, "large": large,
+                   "restart-term": lambda ctx: restart(ctx, "restart-term"),
+                   "restart-kill": lambda ctx: restart(ctx, "restart-kill"),
+                   "xc-produce": xc_produce, "xc-consume": xc_consume}))

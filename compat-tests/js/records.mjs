@@ -36,3 +36,14 @@ export function compare (got, t, n = N) {
   }
   return null
 }
+
+export const XC_N = parseInt(process.env.COMPAT_XC_RECORDS || '1000', 10)
+export const BASE_TS = 1700000000000
+export const xcTopic = (client) => `xc-${client}`
+export const timestamp = (i) => BASE_TS + i
+const hx = (b) => (b === null || b === undefined ? null : Buffer.from(b).toString('hex'))
+export const observation = (t, offset, k, v, h, ts) => [t, Number(offset), hx(k), hx(v), h.map(([n, x]) => [n, hx(x)]), Number(ts)]
+export const GROUP_PARTITIONS = 6; export const GROUP_FIRST = 600; export const GROUP_SECOND = 300
+export const TIMES_N = 1000; export const TIMES_STEP = 10
+export const LARGE = 1 << 20; export const TOPIC_MAX_MESSAGE = 2 << 20; export const TOO_LARGE = (5 << 20) / 2
+export const RESTART_ACKS = 300

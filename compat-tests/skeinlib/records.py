@@ -47,3 +47,32 @@ def compare(got, topic_name, n=None):
             return ("record %d: expected offset=%r key=%r value=%r headers=%r, got offset=%r "
                     "key=%r value=%r headers=%r" % ((i,) + exp[1:] + (off, k, v, list(h))))
     return None
+
+
+# Cross-client records: each client produces XC_N records to xc_topic(client) with
+# these contents and CreateTime timestamps; every client consumes every such topic.
+XC_N = int(os.environ.get("COMPAT_XC_RECORDS", "1000"))
+BASE_TS = 1_700_000_000_000
+
+
+def xc_topic(client):
+    return "xc-" + client
+
+
+def timestamp(i):
+    return BASE_TS + i
+
+
+def observation(topic_name, offset, k, v, h, ts):
+    """One consumed record as the runner compares them (JSON-friendly)."""
+    hx = lambda b: None if b is None else bytes(b).hex()  # noqa: E731
+    return [topic_name, offset, hx(k), hx(v), [[n, hx(x)] for n, x in h], ts]
+
+
+# Sizes shared by the scenarios of every client.
+GROUP_PARTITIONS, GROUP_FIRST, GROUP_SECOND = 6, 600, 300
+TIMES_N, TIMES_STEP = 1000, 10      # offsets: record i has timestamp BASE_TS + i*TIMES_STEP
+LARGE = 1 << 20                     # scenario large: accepted with raised limits
+TOPIC_MAX_MESSAGE = 2 << 20         # the topic's max.message.bytes
+TOO_LARGE = (5 << 20) // 2          # over the topic's limit, under the client's
+RESTART_ACKS = 300                  # acknowledged records before and after the restart

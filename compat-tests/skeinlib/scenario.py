@@ -7,6 +7,7 @@ can, but something this machine lacks stops it; the detail says what)."""
 import argparse
 import json
 import sys
+import threading
 import traceback
 
 
@@ -29,8 +30,25 @@ class Context:
         self.port = int(port)
         self.expect = json.loads(args.expect) if args.expect else {}
         self.apis = set(int(k) for k in args.apis.split(",") if k) if args.apis else set()
+        self.topics = [t for t in (args.topics or "").split(",") if t]
+        self.out = args.out
         self.current = "start"
         self.notes = []
+        self._restarted = None
+
+    def request_restart(self):
+        """Asks the runner to stop the broker (SIGTERM or SIGKILL, by scenario) and
+        start it again; returns an Event set once it is back. The caller keeps its
+        produce/consume loop going meanwhile."""
+        self._restarted = threading.Event()
+        ev = self._restarted
+
+        def wait():
+            sys.stdin.readline()
+            ev.set()
+        threading.Thread(target=wait, daemon=True).start()
+        print("control: restart", flush=True)
+        return ev
 
     def step(self, name):
         self.current = name
@@ -62,6 +80,8 @@ def main(scenarios):
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--expect", default="")
     ap.add_argument("--apis", default="")
+    ap.add_argument("--topics", default="")
+    ap.add_argument("--out", default="")
     args = ap.parse_args()
     ctx = Context(args)
     fn = scenarios.get(args.scenario)

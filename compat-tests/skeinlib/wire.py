@@ -8,8 +8,10 @@ import time
 API_NAMES = {0: "Produce", 1: "Fetch", 2: "ListOffsets", 3: "Metadata", 8: "OffsetCommit",
              9: "OffsetFetch", 10: "FindCoordinator", 11: "JoinGroup", 12: "Heartbeat",
              13: "LeaveGroup", 14: "SyncGroup", 15: "DescribeGroups", 16: "ListGroups",
-             18: "ApiVersions", 19: "CreateTopics", 20: "DeleteTopics", 22: "InitProducerId",
-             32: "DescribeConfigs", 37: "CreatePartitions", 60: "DescribeCluster"}
+             18: "ApiVersions", 19: "CreateTopics", 20: "DeleteTopics", 21: "DeleteRecords",
+             22: "InitProducerId", 32: "DescribeConfigs", 33: "AlterConfigs",
+             35: "DescribeLogDirs", 37: "CreatePartitions", 42: "DeleteGroups",
+             44: "IncrementalAlterConfigs", 47: "OffsetDelete", 60: "DescribeCluster"}
 
 
 def uvarint(n):
