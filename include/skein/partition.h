@@ -1,16 +1,17 @@
 /* Partitions this broker leads: their logs, high watermarks, durability and
  * the requests waiting on them.
  *
- * Durability model (DESIGN.md: "durable by default"): in the default mode an
- * append goes to the page cache at once and the partition joins the shard's
- * group commit: once per loop iteration every partition with unflushed data
- * gets one io_uring fdatasync; when it completes the recovery point moves,
- * the high watermark follows it, and acks=all producers and waiting fetches
- * are completed. Consumers therefore never see data that a crash could take
- * back. A topic with flush.messages or flush.ms set (or the log.flush.*
- * broker defaults) is in relaxed mode, as in Kafka: the high watermark is the
- * log end offset, acks=all is answered after the append, and the log is
- * flushed when the settings say so. */
+ * Durability model (DESIGN.md: "durable by default"): an append goes to the
+ * page cache at once and, as in Kafka with a single replica, moves the high
+ * watermark to the log end: consumers see it and acks=1 is answered. In the
+ * default mode the partition also joins the shard's group commit: once per
+ * loop iteration every partition with unflushed data gets one io_uring
+ * fdatasync; when it completes the recovery point moves and acks=all
+ * producers waiting below it are answered. So nothing acknowledged to an
+ * acks=all producer is ever lost. A topic with flush.messages or flush.ms
+ * set (or the log.flush.* broker defaults) is in relaxed mode, as in Kafka:
+ * acks=all is answered after the append, and the log is flushed when the
+ * settings say so. */
 #ifndef SKEIN_PARTITION_H
 #define SKEIN_PARTITION_H
 
@@ -25,8 +26,8 @@ struct sk_plog;
 struct sk_partition;
 struct sk_producer_state;
 
-/* Called when the partition's high watermark reaches `offset` (err 0), or
- * with a Kafka error code if the data cannot be made durable. */
+/* Called when everything below `offset` is durable (err 0), or with a Kafka
+ * error code if the data cannot be made durable. */
 typedef void (*sk_durable_fn)(void *arg, int16_t err);
 
 struct sk_partition {
@@ -72,8 +73,8 @@ struct sk_partition *sk_partition_lookup(struct sk_broker *b, kp_str topic, int3
 int16_t sk_partition_append(struct sk_partition *p, uint8_t *batches, size_t len, int64_t *base,
                             int64_t *log_append_time);
 
-/* Calls cb once everything below `offset` is durable and visible (at once in
- * relaxed mode). */
+/* Calls cb once everything below `offset` is durable (at once in relaxed
+ * mode). */
 void sk_partition_when_durable(struct sk_partition *p, int64_t offset, sk_durable_fn cb,
                                void *arg);
 

@@ -340,19 +340,33 @@ void sk_partitions_close_all(struct sk_broker *b)
 
 /* ---- durability ---------------------------------------------------------------- */
 
+/* As in Kafka with one replica, the high watermark is the log end offset
+ * from the moment of the append: consumers and ListOffsets see what acks=1
+ * producers were told is written. */
 static void set_high_watermark(struct sk_partition *p, int64_t hw)
 {
     if (hw <= p->high_watermark)
         return;
     p->high_watermark = hw;
-    while (p->waiters && p->waiters->offset <= hw) {
+    if (p->broker->hw_listener)
+        p->broker->hw_listener(p->broker, p);
+}
+
+/* What is below the durable offset survives a crash: acks=all waits for it. */
+static int64_t durable_offset(const struct sk_partition *p)
+{
+    return p->relaxed ? sk_plog_log_end_offset(p->log) : sk_plog_recovery_point(p->log);
+}
+
+static void complete_waiters(struct sk_partition *p)
+{
+    int64_t durable = durable_offset(p);
+    while (p->waiters && p->waiters->offset <= durable) {
         struct sk_waiter *w = p->waiters;
         p->waiters = w->next;
         w->cb(w->arg, SK_ERR_NONE);
         free(w);
     }
-    if (p->broker->hw_listener)
-        p->broker->hw_listener(p->broker, p);
 }
 
 static void fail_waiters(struct sk_partition *p, int16_t err)
@@ -367,7 +381,7 @@ static void fail_waiters(struct sk_partition *p, int16_t err)
 
 void sk_partition_when_durable(struct sk_partition *p, int64_t offset, sk_durable_fn cb, void *arg)
 {
-    if (offset <= p->high_watermark) {
+    if (offset <= durable_offset(p)) {
         cb(arg, SK_ERR_NONE);
         return;
     }
@@ -409,8 +423,7 @@ static void sync_done(void *arg, int res)
         fail_waiters(p, SK_ERR_KAFKA_STORAGE_ERROR);
     } else {
         sk_plog_mark_flushed(p->log, op->upto, sk_wall_ms());
-        if (!p->relaxed)
-            set_high_watermark(p, sk_plog_recovery_point(p->log));
+        complete_waiters(p);
     }
     bool ok = op->err == 0;
     free(op);
@@ -520,11 +533,12 @@ int16_t sk_partition_append(struct sk_partition *p, uint8_t *batches, size_t len
         sk_warn("%s-%d: cannot write a producer state snapshot", p->topic, p->id);
     if (log_append_time)
         *log_append_time = p->cfg.timestamp_type == SK_TIMESTAMP_LOG_APPEND_TIME ? now : -1;
+    set_high_watermark(p, sk_plog_log_end_offset(p->log));
     if (!p->relaxed) {
         mark_dirty(p);
         return SK_ERR_NONE;
     }
-    set_high_watermark(p, sk_plog_log_end_offset(p->log));
+    complete_waiters(p);
     if (sk_plog_flush_due(p->log, now) && !p->flush_in_flight)
         sk_partition_flush_async(p);
     return SK_ERR_NONE;
