@@ -101,13 +101,12 @@ ALL_SCENARIOS = list(SCENARIOS)
 # needs: per-client changes to NEEDS.
 CLIENTS = {
     "librdkafka": {
-        # A C program on librdkafka-dev (compat-tests/c) is not written yet; the Python
-        # binding exercises the same library meanwhile.
+        # compat-tests/c/rdkafka_compat.c on librdkafka-dev, built by meson.
         "cmd": built("librdkafka"),
-        "available": lambda: True,
+        "available": lambda: bool(BUILT.get("librdkafka")),
         "install": "apt-get install librdkafka-dev, then meson setup",
         "needs": {"produce": RDKAFKA_PRODUCE | ADMIN_CREATE},
-        "scenarios": [],
+        "scenarios": ALL_SCENARIOS,
     },
     "kcat": {
         "cmd": py_client("kcat_client.py"),
