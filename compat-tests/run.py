@@ -150,7 +150,7 @@ CLIENTS = {
                   **{s: NEEDS[s] | GROUP_APIS for s in
                      ("consume", "idempotent", "offsets", "admin", "large", "restart-term",
                       "restart-kill", "cross-client")}},
-        "scenarios": ["metadata", "create-topic", "produce", "consume"],
+        "scenarios": ALL_SCENARIOS,
     },
     "platformatic-kafka": {
         "cmd": node_client("platformatic.mjs"),
