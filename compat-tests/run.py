@@ -158,7 +158,7 @@ CLIENTS = {
         "available": have_node_module("@platformatic/kafka"),
         "install": "cd compat-tests/js && npm ci",
         "needs": {"produce": {PRODUCE} | ADMIN_CREATE},
-        "scenarios": ["metadata", "create-topic"],
+        "scenarios": ALL_SCENARIOS,
     },
     "sarama": {
         "cmd": built("sarama"),
