@@ -112,7 +112,8 @@ def main():
         for pname, produce, cname, consume in producers:
             for codec in CODECS:
                 topic = "bulk-%s-%s" % (pname, codec)
-                big = codec == "zstd"
+                # kafka-python 2.0.2 caps zstd output at 1 MiB, so the big one rides lz4.
+                big = codec == "lz4"
                 cfg = {"max.message.bytes": str(2 * BIG)} if big else {}
                 admin.create_topics([NewTopic(topic, 1, 1, config=cfg)])[topic].result(10)
                 t0 = time.monotonic()
