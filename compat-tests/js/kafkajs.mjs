@@ -136,33 +136,42 @@ const fromKjsHeaders = (h) => {
   return out
 }
 
+// One consumer group subscribed to every topic: a kafkajs group join takes seconds.
+async function consumeTopics (ctx, k, topics, n, timeout = 120000) {
+  const consumer = k.consumer({ groupId: `skein-compat-${topics[0]}-${Date.now()}`, sessionTimeout: 10000, heartbeatInterval: 1000, maxWaitTimeInMs: 200, maxBytes: 64 << 20 })
+  await consumer.connect()
+  const got = new Map(topics.map(t => [t, []]))
+  let left = topics.length * n
+  try {
+    await consumer.subscribe({ topics, fromBeginning: true })
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(resolve, timeout)
+      consumer.run({
+        autoCommit: false,
+        partitionsConsumedConcurrently: topics.length,
+        eachMessage: async ({ topic, message }) => {
+          const g = got.get(topic)
+          if (g.length >= n) return
+          g.push({ offset: message.offset, key: message.key, value: message.value, headers: fromKjsHeaders(message.headers), timestamp: message.timestamp })
+          if (--left === 0) { clearTimeout(timer); resolve() }
+        }
+      }).catch(reject)
+    })
+  } finally {
+    await consumer.disconnect()
+  }
+  return got
+}
+
 async function consume (ctx) {
   const k = kafka(ctx)
-  for (const codec of codecs(ctx)) {
-    for (const acks of R.ACKS) {
-      const t = R.topic(CLIENT, codec, acks)
-      ctx.step(`consume ${t} from the beginning (consumer group)`)
-      const consumer = k.consumer({ groupId: `skein-compat-${t}`, sessionTimeout: 10000, heartbeatInterval: 1000 })
-      await consumer.connect()
-      const got = []
-      try {
-        await consumer.subscribe({ topics: [t], fromBeginning: true })
-        await new Promise((resolve, reject) => {
-          const timer = setTimeout(resolve, 60000)
-          consumer.run({
-            autoCommit: false,
-            eachMessage: async ({ message }) => {
-              got.push({ offset: message.offset, key: message.key, value: message.value, headers: fromKjsHeaders(message.headers) })
-              if (got.length >= R.N) { clearTimeout(timer); resolve() }
-            }
-          }).catch(reject)
-        })
-      } finally {
-        await consumer.disconnect()
-      }
-      const err = R.compare(got, t)
-      if (err) throw new Fail(`${t}: ${err}`)
-    }
+  const ts = []
+  for (const codec of codecs(ctx)) for (const acks of R.ACKS) ts.push(R.topic(CLIENT, codec, acks))
+  ctx.step(`consume ${ts.join(', ')} from the beginning (one consumer group)`)
+  const got = await consumeTopics(ctx, k, ts, R.N)
+  for (const t of ts) {
+    const err = R.compare(got.get(t), t)
+    if (err) throw new Fail(`${t}: ${err}`)
   }
 }
 
@@ -500,9 +509,10 @@ async function xcProduce (ctx) {
 async function xcConsume (ctx) {
   const k = kafka(ctx)
   const lines = []
+  ctx.step(`consume ${ctx.topics.join(', ')} (one consumer group)`)
+  const got = await consumeTopics(ctx, k, ctx.topics, R.XC_N)
   for (const t of ctx.topics) {
-    ctx.step(`consume ${t}`)
-    for (const m of await consumeGroup(ctx, k, t, R.XC_N)) {
+    for (const m of got.get(t)) {
       lines.push(JSON.stringify(R.observation(t, m.offset, m.key, m.value, m.headers, m.timestamp)))
     }
   }

@@ -109,19 +109,24 @@ async function produce (ctx) {
   }
 }
 
-// Reads n records of t/part from offset `from` with a stream in manual mode (no group
-// assignment: the offsets are given).
-async function consumeFrom (ctx, t, from, n, { part = 0, extra = {}, timeout = 60000 } = {}) {
-  const consumer = new Consumer({ ...base(ctx), groupId: `skein-compat-${t}-${Date.now()}`, maxWaitTime: 500, ...extra })
-  const got = []
+// Reads records with one stream in manual mode (no group assignment: the offsets are
+// given): wants is [[topic, partition, from, n]]; returns a Map topic -> records.
+async function consumeMany (ctx, wants, { extra = {}, timeout = 60000 } = {}) {
+  const topics = [...new Set(wants.map(w => w[0]))]
+  const consumer = new Consumer({ ...base(ctx), groupId: `skein-compat-${topics[0]}-${Date.now()}`, maxWaitTime: 500, ...extra })
+  const got = new Map(topics.map(t => [t, []]))
+  const need = new Map(topics.map(t => [t, 0]))
+  for (const w of wants) need.set(w[0], need.get(w[0]) + w[3])
+  let left = wants.reduce((s, w) => s + w[3], 0)
   try {
-    const stream = await consumer.consume({ topics: [t], mode: 'manual', autocommit: false, offsets: [{ topic: t, partition: part, offset: BigInt(from) }] })
+    const stream = await consumer.consume({ topics, mode: 'manual', autocommit: false, offsets: wants.map(([topic, partition, offset]) => ({ topic, partition, offset: BigInt(offset) })) })
     await new Promise((resolve, reject) => {
       const timer = setTimeout(resolve, timeout)
       stream.on('data', (m) => {
-        if (got.length >= n) return
-        got.push({ partition: m.partition, offset: m.offset, key: m.key && m.key.length ? m.key : null, value: m.value, headers: fromPHeaders(m.headers), timestamp: m.timestamp })
-        if (got.length >= n) { clearTimeout(timer); resolve() }
+        const g = got.get(m.topic)
+        if (!g || g.length >= need.get(m.topic)) return
+        g.push({ partition: m.partition, offset: m.offset, key: m.key && m.key.length ? m.key : null, value: m.value, headers: fromPHeaders(m.headers), timestamp: m.timestamp })
+        if (--left === 0) { clearTimeout(timer); resolve() }
       })
       stream.on('error', reject)
     })
@@ -132,14 +137,17 @@ async function consumeFrom (ctx, t, from, n, { part = 0, extra = {}, timeout = 6
   return got
 }
 
+const consumeFrom = async (ctx, t, from, n, { part = 0, extra = {}, timeout = 60000 } = {}) =>
+  (await consumeMany(ctx, [[t, part, from, n]], { extra, timeout })).get(t)
+
 async function consume (ctx) {
-  for (const codec of codecs(ctx)) {
-    for (const acks of R.ACKS) {
-      const t = R.topic(PREFIX, codec, acks)
-      ctx.step(`consume ${t} from offset 0`)
-      const err = R.compare(await consumeFrom(ctx, t, 0, R.N), t)
-      if (err) throw new Fail(`${t}: ${err}`)
-    }
+  const ts = []
+  for (const codec of codecs(ctx)) for (const acks of R.ACKS) ts.push(R.topic(PREFIX, codec, acks))
+  ctx.step(`consume ${ts.join(', ')} from offset 0 (one stream)`)
+  const got = await consumeMany(ctx, ts.map(t => [t, 0, 0, R.N]), { timeout: 120000 })
+  for (const t of ts) {
+    const err = R.compare(got.get(t), t)
+    if (err) throw new Fail(`${t}: ${err}`)
   }
 }
 
@@ -431,9 +439,10 @@ async function xcProduce (ctx) {
 
 async function xcConsume (ctx) {
   const lines = []
+  ctx.step(`consume ${ctx.topics.join(', ')} (one stream)`)
+  const got = await consumeMany(ctx, ctx.topics.map(t => [t, 0, 0, R.XC_N]))
   for (const t of ctx.topics) {
-    ctx.step(`consume ${t}`)
-    for (const m of await consumeFrom(ctx, t, 0, R.XC_N)) {
+    for (const m of got.get(t)) {
       lines.push(JSON.stringify(R.observation(t, m.offset, m.key, m.value, m.headers, m.timestamp)))
     }
   }
