@@ -395,7 +395,7 @@ async function restart (ctx, name) {
   let streamError = null
   stream.on('data', (m) => consumed.set(Number(m.offset), m.value.toString()))
   stream.on('error', (e) => { streamError = e })
-  let i = 0; let restarted = null; let after = -1
+  let i = 0; let restarted = null; let after = -1; let lastError = null
   ctx.step('produce and consume in a loop; the broker restarts in the middle')
   const deadline = Date.now() + 120000
   try {
@@ -406,7 +406,10 @@ async function restart (ctx, name) {
           const r = await producer.send({ messages: batch, acks: -1 })
           const base0 = Number(r.offsets[0].offset)
           batch.forEach((m, j) => acked.set(base0 + j, m.value.toString()))
-        } catch (e) { await sleep(100) }
+        } catch (e) {
+          lastError = [e.message, ...(e.errors || []).map(x => x.message)].join(' / ')
+          await sleep(100)
+        }
       } else {
         await sleep(20)
       }
@@ -415,7 +418,7 @@ async function restart (ctx, name) {
       if (after >= 0 && acked.size >= after + R.RESTART_ACKS && [...acked.keys()].every(o => consumed.has(o))) break
     }
     ctx.check(after >= 0, 'broker restart', 'done', 'not done')
-    ctx.check(acked.size >= after + R.RESTART_ACKS, 'acknowledged after the restart', `>= ${R.RESTART_ACKS}`, acked.size - after)
+    ctx.check(acked.size >= after + R.RESTART_ACKS, `acknowledged after the restart (last send error: ${lastError}; consumed ${consumed.size})`, `>= ${R.RESTART_ACKS}`, acked.size - after)
     const missing = [...acked.entries()].filter(([o, v]) => consumed.get(o) !== v).map(([o]) => o)
     ctx.eq(`acknowledged records the consumer did not get back (first 5; stream error ${streamError && streamError.message})`, [], missing.slice(0, 5))
   } finally {
