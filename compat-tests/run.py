@@ -101,20 +101,20 @@ ALL_SCENARIOS = list(SCENARIOS)
 # needs: per-client changes to NEEDS.
 CLIENTS = {
     "librdkafka": {
-        # A C program on librdkafka-dev (compat-tests/c) is not written yet; the Python
-        # binding exercises the same library meanwhile.
+        # compat-tests/c/rdkafka_compat.c on librdkafka-dev, built by meson.
         "cmd": built("librdkafka"),
-        "available": lambda: True,
+        "available": lambda: bool(BUILT.get("librdkafka")),
         "install": "apt-get install librdkafka-dev, then meson setup",
         "needs": {"produce": RDKAFKA_PRODUCE | ADMIN_CREATE},
-        "scenarios": [],
+        "scenarios": ALL_SCENARIOS,
     },
     "kcat": {
         "cmd": py_client("kcat_client.py"),
         "available": lambda: shutil.which("kcat") is not None,
         "install": "apt-get install kcat",
         "needs": {"create-topic": set(), "produce": RDKAFKA_PRODUCE, "large": ROUND_TRIP},
-        "scenarios": ["metadata", "create-topic", "produce", "consume"],
+        "scenarios": ["metadata", "create-topic", "produce", "consume", "offsets", "large",
+                      "cross-client"],
         "unsupported": {"idempotent": "kcat has no per-record delivery reports to check",
                         "group": "kcat -G cannot commit or be restarted under control",
                         "admin": "kcat has no admin commands",
@@ -151,14 +151,14 @@ CLIENTS = {
                   **{s: NEEDS[s] | GROUP_APIS for s in
                      ("consume", "idempotent", "offsets", "admin", "large", "restart-term",
                       "restart-kill", "cross-client")}},
-        "scenarios": ["metadata", "create-topic", "produce", "consume"],
+        "scenarios": ALL_SCENARIOS,
     },
     "platformatic-kafka": {
         "cmd": node_client("platformatic.mjs"),
         "available": have_node_module("@platformatic/kafka"),
         "install": "cd compat-tests/js && npm ci",
         "needs": {"produce": {PRODUCE} | ADMIN_CREATE},
-        "scenarios": ["metadata", "create-topic"],
+        "scenarios": ALL_SCENARIOS,
     },
     "sarama": {
         "cmd": built("sarama"),

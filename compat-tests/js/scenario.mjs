@@ -6,11 +6,13 @@ export class Skip extends Error {}
 export class Unsupported extends Error {}
 
 export function parseArgs (argv) {
-  const a = { scenario: argv[0], bootstrap: '', expect: {}, apis: new Set() }
+  const a = { scenario: argv[0], bootstrap: '', expect: {}, apis: new Set(), topics: [], out: '' }
   for (let i = 1; i < argv.length; i += 2) {
     if (argv[i] === '--bootstrap') a.bootstrap = argv[i + 1]
     else if (argv[i] === '--expect') a.expect = argv[i + 1] ? JSON.parse(argv[i + 1]) : {}
     else if (argv[i] === '--apis') a.apis = new Set(argv[i + 1].split(',').filter(Boolean).map(Number))
+    else if (argv[i] === '--topics') a.topics = argv[i + 1].split(',').filter(Boolean)
+    else if (argv[i] === '--out') a.out = argv[i + 1]
   }
   return a
 }
@@ -24,6 +26,15 @@ export async function run (scenarios) {
     step (name) { this.current = name; console.log('step:', name) },
     note (t) { this.notes.push(t); console.log('note:', t) },
     has (k) { return this.apis.has(k) },
+    // Asks the runner to stop and start the broker; the returned object's done turns
+    // true once it is back. The caller keeps producing and consuming meanwhile.
+    requestRestart () {
+      const st = { done: false }
+      process.stdin.once('data', () => { st.done = true; process.stdin.pause() })
+      process.stdin.resume()
+      console.log('control: restart')
+      return st
+    },
     eq (what, expected, got) {
       const e = JSON.stringify(expected); const g = JSON.stringify(got)
       if (e !== g) throw new Fail(`${what}: expected ${e}, got ${g}`)

@@ -34,6 +34,7 @@ class Context:
         self.out = args.out
         self.current = "start"
         self.notes = []
+        self.extra = {}  # more fields for the RESULT line (e.g. timestamps: False)
         self._restarted = None
 
     def request_restart(self):
@@ -69,9 +70,10 @@ class Context:
         return api_key in self.apis
 
 
-def emit(status, step="", detail="", notes=()):
-    print("RESULT " + json.dumps({"status": status, "step": step, "detail": detail,
-                                  "notes": list(notes)}), flush=True)
+def emit(status, step="", detail="", notes=(), extra=None):
+    r = {"status": status, "step": step, "detail": detail, "notes": list(notes)}
+    r.update(extra or {})
+    print("RESULT " + json.dumps(r), flush=True)
 
 
 def main(scenarios):
@@ -100,6 +102,6 @@ def main(scenarios):
         traceback.print_exc()
         emit("fail", ctx.current, "%s: %s" % (type(e).__name__, e), ctx.notes)
     else:
-        emit("pass", "", "", ctx.notes)
+        emit("pass", "", "", ctx.notes, ctx.extra)
     sys.stdout.flush()
     return 0

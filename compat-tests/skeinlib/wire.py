@@ -302,3 +302,31 @@ def metadata(port, topics=None, auto_create=False, version=9, timeout=10):
         return decode_metadata(body, version)
     finally:
         c.close()
+
+
+def create_topic(port, name, partitions=1, configs=None, timeout=10):
+    """CreateTopics v2 for one topic (replication factor 1); returns (error, message).
+    For setting up a topic a client cannot create itself (kcat has no admin)."""
+    body = struct.pack(">i", 1) + string(name) + struct.pack(">ihi", partitions, 1, 0)
+    cfg = list((configs or {}).items())
+    body += struct.pack(">i", len(cfg))
+    for k, v in cfg:
+        body += string(k) + string(v)
+    body += struct.pack(">ib", 15000, 0)
+    c = Conn(port, timeout=timeout)
+    try:
+        c.send(frame(header(19, 2, 9) + body))
+        corr, resp = c.recv_frame(timeout)
+        if corr != 9:
+            raise DecodeError("CreateTopics response has correlation id %d, expected 9" % corr)
+        # throttle_time_ms, [name, error_code, error_message]
+        (count,) = struct.unpack_from(">i", resp, 4)
+        if count != 1:
+            raise DecodeError("CreateTopics response has %d topics, expected 1" % count)
+        (n,) = struct.unpack_from(">h", resp, 8)
+        pos = 10 + n
+        (err, mlen) = struct.unpack_from(">hh", resp, pos)
+        msg = None if mlen < 0 else resp[pos + 4:pos + 4 + mlen].decode(errors="replace")
+        return err, msg
+    finally:
+        c.close()
