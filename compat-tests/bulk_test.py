@@ -29,19 +29,23 @@ def record(i):
     return key, value, headers, 1700000000000 + i
 
 
+def produce_one(p, topic, **kw):
+    while True:
+        try:
+            p.produce(topic, **kw)
+            return
+        except BufferError:  # the local queue is full: let deliveries drain it
+            p.poll(0.1)
+
+
 def produce_librdkafka(bootstrap, topic, codec, n, big):
     p = Producer({"bootstrap.servers": bootstrap, "compression.type": codec, "acks": "all",
                   "linger.ms": 5, "message.max.bytes": 2 * BIG, "enable.idempotence": True})
     for i in range(n):
         k, v, h, ts = record(i)
-        while True:
-            try:
-                p.produce(topic, key=k, value=v, headers=h, timestamp=ts)
-                break
-            except BufferError:
-                p.poll(0.1)
+        produce_one(p, topic, key=k, value=v, headers=h, timestamp=ts)
     if big:
-        p.produce(topic, key=b"big", value=b"B" * BIG, timestamp=1700000000000 + n)
+        produce_one(p, topic, key=b"big", value=b"B" * BIG, timestamp=1700000000000 + n)
     assert p.flush(120) == 0, "librdkafka: undelivered records"
 
 
@@ -123,7 +127,8 @@ def main():
                 t2 = time.monotonic()
                 check(topic, got, n, big)
                 print("%-13s -> %-13s %-6s %d records%s: produce %.1fs, consume %.1fs: identical"
-                      % (pname, cname, codec, n, " + 1 MiB" if big else "", t1 - t0, t2 - t1))
+                      % (pname, cname, codec, n, " + 1 MiB" if big else "", t1 - t0, t2 - t1),
+                      flush=True)
         # Over the topic's limit: refused cleanly, the connection keeps working.
         p = Producer({"bootstrap.servers": b.bootstrap, "message.max.bytes": 4 * BIG,
                       "compression.type": "none"})

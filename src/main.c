@@ -17,12 +17,28 @@ static void on_signal(int sig)
     sk_server_stop(&broker);
 }
 
-/* Every connection and segment is a file descriptor: take all the system
- * allows this process rather than the usual soft limit of 1024. */
+/* Every connection and every segment file is a file descriptor, and a broker
+ * with thousands of partitions needs tens of thousands: take what the system
+ * allows (fs.nr_open when privileged, else the hard limit), as operators of
+ * Kafka do with ulimit -n. */
 static void raise_fd_limit(void)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    FILE *f = fopen("/proc/sys/fs/nr_open", "r");
+    unsigned long long nr_open = 0;
+    if (f) {
+        if (fscanf(f, "%llu", &nr_open) != 1)
+            nr_open = 0;
+        fclose(f);
+    }
+    if (nr_open > rl.rlim_max) {
+        struct rlimit want = {nr_open, nr_open};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            return;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
             sk_warn("cannot raise the open file limit to %llu", (unsigned long long)rl.rlim_max);

@@ -133,21 +133,36 @@ static void apply_config(struct sk_partition *p, const struct sk_topic_config *t
 
 /* ---- open and close ------------------------------------------------------------ */
 
-static int64_t checkpoint_offset(struct sk_broker *b, const char *name, const char *topic,
-                                 int32_t part)
+/* The log dir's checkpoints, read once per sync rather than once per
+ * partition: opening thousands of partitions must not re-read them each time. */
+struct sk_checkpoints {
+    struct sk_offset_checkpoint_entry *rp, *ls;
+    size_t nrp, nls;
+    bool loaded;
+};
+
+static void checkpoints_load(struct sk_broker *b, struct sk_checkpoints *c)
 {
-    struct sk_offset_checkpoint_entry *e = NULL;
-    size_t n = 0;
-    if (sk_offset_checkpoint_read(data_dir(b), name, &e, &n) < 0)
-        return -1;
-    int64_t off = sk_offset_checkpoint_find(e, n, topic, part);
-    free(e);
-    return off;
+    if (c->loaded)
+        return;
+    c->loaded = true;
+    if (sk_offset_checkpoint_read(data_dir(b), SK_RECOVERY_POINT_CHECKPOINT, &c->rp, &c->nrp) < 0)
+        c->nrp = 0;
+    if (sk_offset_checkpoint_read(data_dir(b), SK_LOG_START_OFFSET_CHECKPOINT, &c->ls, &c->nls) < 0)
+        c->nls = 0;
+}
+
+static void checkpoints_free(struct sk_checkpoints *c)
+{
+    free(c->rp);
+    free(c->ls);
 }
 
 static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_topic_meta *t,
-                                           const struct sk_partition_meta *pm)
+                                           const struct sk_partition_meta *pm,
+                                           struct sk_checkpoints *cp)
 {
+    checkpoints_load(b, cp);
     struct sk_topic_config tc;
     resolve_config(b, t, &tc);
     struct sk_plog_config pc;
@@ -157,14 +172,16 @@ static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_
         .topic = t->name,
         .partition = pm->id,
         .topic_id = t->id.b,
-        .recovery_point = checkpoint_offset(b, SK_RECOVERY_POINT_CHECKPOINT, t->name, pm->id),
-        .log_start_offset = checkpoint_offset(b, SK_LOG_START_OFFSET_CHECKPOINT, t->name, pm->id),
+        .recovery_point = cp->nrp ? sk_offset_checkpoint_find(cp->rp, cp->nrp, t->name, pm->id) : -1,
+        .log_start_offset = cp->nls ? sk_offset_checkpoint_find(cp->ls, cp->nls, t->name, pm->id) : -1,
         .now_ms = sk_wall_ms(),
     };
     struct sk_partition *p = calloc(1, sizeof *p);
     struct sk_plog_open_report rep = {0};
-    if (!p || sk_plog_open(&opts, &pc, &p->log, &rep) < 0) {
-        sk_error("cannot open the log of %s-%d in %s", t->name, pm->id, data_dir(b));
+    int rc = p ? sk_plog_open(&opts, &pc, &p->log, &rep) : -ENOMEM;
+    if (rc < 0) {
+        sk_error("cannot open the log of %s-%d in %s: %s", t->name, pm->id, data_dir(b),
+                 strerror(-rc));
         free(p);
         return NULL;
     }
@@ -179,8 +196,10 @@ static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_
     p->broker = b;
     apply_config(p, &tc);
     /* Whatever survived on disk is made durable before anyone reads it, so the
-     * high watermark can start at the log end. */
-    sk_plog_flush(p->log, sk_wall_ms());
+     * high watermark can start at the log end. A new or cleanly closed log has
+     * nothing to flush, and its directory is synced with its first data. */
+    if (sk_plog_recovery_point(p->log) < sk_plog_log_end_offset(p->log))
+        sk_plog_flush(p->log, sk_wall_ms());
     p->high_watermark = sk_plog_log_end_offset(p->log);
     sk_producer_state_load(p);
     return p;
@@ -252,6 +271,8 @@ static int add_partition(struct sk_broker *b, struct sk_partition *p)
 
 int sk_partitions_sync(struct sk_broker *b)
 {
+    struct sk_checkpoints cp = {0};
+    int rc = 0;
     drop_removed(b);
     for (int i = 0; i < b->image.ntopics; i++) {
         const struct sk_topic_meta *t = b->image.topics[i];
@@ -267,12 +288,16 @@ int sk_partitions_sync(struct sk_broker *b)
                 p->leader_epoch = pm->leader_epoch;
                 continue;
             }
-            p = partition_open(b, t, pm);
-            if (!p || add_partition(b, p) < 0)
-                return -EIO;
+            p = partition_open(b, t, pm, &cp);
+            if (!p || add_partition(b, p) < 0) {
+                rc = -EIO;
+                goto out;
+            }
         }
     }
-    return 0;
+out:
+    checkpoints_free(&cp);
+    return rc;
 }
 
 /* Checkpoints let the next start skip recovery of what is known to be flushed. */
