@@ -16,6 +16,8 @@
 #include "skein/logging.h"
 #include "skein/net.h"
 #include "skein/timer.h"
+/* Internal counters (bytes read straight into frames); test only. */
+#include "../src/net/net-int.h"
 
 enum mode { ECHO, DELAY_EVEN, DELAY_ALL, FILE_BODY, PARK_LONG, NONE_ODD };
 
@@ -337,6 +339,161 @@ Test(net, large_frame_spans_many_buffers, .timeout = 30)
 	free(got);
 	close(fd);
 	srv_stop(&v);
+}
+
+static uint64_t direct_bytes(struct srv *v)
+{
+	return atomic_load_explicit(&v->s->st.bytes_in_direct, memory_order_relaxed);
+}
+
+/* A stream of small frames with large ones among them. */
+enum { BIG_LEN = 300000, BIG_N = 4 };
+
+static uint8_t big_byte(unsigned k, size_t i)
+{
+	return (uint8_t)(i * 7 + k * 31 + (i >> 11));
+}
+
+struct chunked { int fd; const uint8_t *p; size_t len; int rc; };
+
+/* Writes in pieces of 1..1500 bytes, pausing now and then, so frames
+ * (and the large frames' size prefixes) straddle writes and receives. */
+static void *write_chunked(void *arg)
+{
+	struct chunked *w = arg;
+	uint32_t r = 12345;
+	size_t off = 0;
+	unsigned n = 0;
+	while (off < w->len) {
+		r = r * 1103515245u + 12345u;
+		size_t k = 1 + (r >> 16) % 1500;
+		if (k > w->len - off)
+			k = w->len - off;
+		if (send_all(w->fd, w->p + off, k)) {
+			w->rc = -1;
+			return NULL;
+		}
+		off += k;
+		if (++n % 16 == 0)
+			usleep(100);
+	}
+	return NULL;
+}
+
+Test(net, large_frames_in_small_writes_are_read_directly, .timeout = 30)
+{
+	struct srv v = { 0 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	srv_start(&v, &cfg, DELAY_EVEN);
+	int fd = cli_connect(v.port);
+	/* small 0, big 0, big 1, small 1, big 2, small 2, small 3, big 3 */
+	uint8_t *all = malloc(BIG_N * (4 + BIG_LEN + 3 * 64) + 64);
+	size_t len = 0;
+	unsigned small = 0;
+	len += make_frame(all + len, small++);
+	for (unsigned k = 0; k < BIG_N; k++) {
+		uint32_t be = htonl(BIG_LEN);
+		memcpy(all + len, &be, 4);
+		for (size_t i = 0; i < BIG_LEN; i++)
+			all[len + 4 + i] = big_byte(k, i);
+		len += 4 + BIG_LEN;
+		for (unsigned j = 0; j < k % 3; j++)
+			len += make_frame(all + len, small++);
+	}
+	struct chunked w = { fd, all, len, 0 };
+	pthread_t th;
+	pthread_create(&th, NULL, write_chunked, &w);
+	uint8_t *got = malloc(BIG_LEN);
+	small = 0;
+	expect_frame(fd, small++);
+	for (unsigned k = 0; k < BIG_N; k++) {
+		uint32_t be;
+		cr_assert_eq(recv_all(fd, &be, 4), 0, "no response to large frame %u", k);
+		cr_assert_eq(ntohl(be), BIG_LEN);
+		cr_assert_eq(recv_all(fd, got, BIG_LEN), 0);
+		size_t bad = 0;
+		while (bad < BIG_LEN && got[bad] == big_byte(k, bad))
+			bad++;
+		cr_assert_eq(bad, BIG_LEN, "large frame %u corrupt at %zu", k, bad);
+		for (unsigned j = 0; j < k % 3; j++)
+			expect_frame(fd, small++);
+	}
+	pthread_join(th, NULL);
+	cr_assert_eq(w.rc, 0);
+	roundtrip(fd, 1000);   /* back on the provided buffers */
+	struct sk_net_stats st = stats(&v);
+	cr_assert_eq(st.frames_in, BIG_N + small + 1);
+	cr_assert_eq(st.bytes_in, len + make_frame(all, 1000));
+	/* Only what multishot had already taken (16 x 256 bytes here) is copied. */
+	cr_assert_geq(direct_bytes(&v), (uint64_t)BIG_N * (BIG_LEN - 64 * 1024),
+		      "only %llu bytes read directly",
+		      (unsigned long long)direct_bytes(&v));
+	free(all);
+	free(got);
+	close(fd);
+	wait_for(&v, get_open, 0);
+	srv_stop(&v);
+}
+
+/* Sends the size of a large frame and part of its body. */
+static void send_partial_big(int fd, size_t body)
+{
+	send_size(fd, BIG_LEN);
+	uint8_t *b = calloc(1, body);
+	cr_assert_eq(send_all(fd, b, body), 0);
+	free(b);
+}
+
+static void wait_direct(struct srv *v, uint64_t want)
+{
+	for (int i = 0; i < 500 && direct_bytes(v) < want; i++)
+		usleep(10000);
+	cr_assert_geq(direct_bytes(v), want, "no direct recv happened");
+}
+
+Test(net, peer_closing_inside_large_frame_frees_it, .timeout = 30)
+{
+	struct srv v = { 0 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	srv_start(&v, &cfg, ECHO);
+	int good = cli_connect(v.port), bad = cli_connect(v.port);
+	roundtrip(good, 1);
+	send_partial_big(bad, 100000);
+	wait_direct(&v, 1);   /* the direct recv is live */
+	close(bad);
+	wait_for(&v, get_open, 1);
+	roundtrip(good, 2);
+	close(good);
+	wait_for(&v, get_open, 0);
+	cr_assert_eq(stats(&v).frames_in, 2);
+	srv_stop(&v);
+	cr_assert_eq(v.peak, 1, "the truncated frame was delivered");
+}
+
+Test(net, stop_and_idle_reap_inside_large_frame, .timeout = 30)
+{
+	struct srv v = { 0 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	cfg.idle_ms = 400;
+	srv_start(&v, &cfg, ECHO);
+	int stalled = cli_connect(v.port);
+	send_partial_big(stalled, 100000);
+	wait_direct(&v, 1);
+	expect_closed(stalled);   /* nothing more came: idle, even mid-frame */
+	close(stalled);
+	wait_for(&v, get_open, 0);
+	/* A pending direct recv does not hold up stop. */
+	int open_fd = cli_connect(v.port);
+	uint64_t before = direct_bytes(&v);
+	send_partial_big(open_fd, 100000);
+	wait_direct(&v, before + 1);
+	cr_assert_eq(stats(&v).frames_in, 0);
+	srv_stop(&v);
+	expect_closed(open_fd);
+	close(open_fd);
 }
 
 static void bad_size_closes_only_that_connection(uint32_t size)

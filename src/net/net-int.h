@@ -10,7 +10,7 @@
 #include "skein/net.h"
 #include "skein/timer.h"
 
-/* A completion's user_data is a pointer with the op kind in its low 3 bits
+/* A completion's user_data is a pointer with the op kind in its low 4 bits
  * (every target is malloc'd, so 16-byte aligned). */
 enum sk_op {
 	SK_OP_IGNORE = 0,   /* cancel requests: result is not needed */
@@ -21,8 +21,9 @@ enum sk_op {
 	SK_OP_SPLICE_OUT,
 	SK_OP_WAKE,
 	SK_OP_FSYNC,
+	SK_OP_RECV_DIRECT,  /* plain recv straight into a large frame's buffer */
 };
-#define SK_OP_MASK 7u
+#define SK_OP_MASK 15u
 
 static inline uint64_t sk_op_tag(void *p, enum sk_op op)
 {
@@ -54,8 +55,12 @@ struct sk_conn {
 	bool dirty;
 	bool open;                       /* false once closing started */
 	bool fd_closed;
-	bool recv_armed;                 /* a multishot recv SQE is live */
+	bool recv_armed;                 /* a provided-buffer recv SQE is live */
+	bool recv_oneshot;               /* it is a single-shot one (one buffer) */
 	bool recv_cancelling;            /* and a cancel for it was sent */
+	bool big_last;                   /* the last frame started was a large one */
+	bool direct_armed;               /* a direct recv into frame is live */
+	bool direct_cancelling;          /* and a cancel for it was sent */
 	bool send_busy;                  /* a send or splice SQE is live */
 	int fd;
 	unsigned ops;                    /* SQEs in flight that point at this conn */
@@ -107,6 +112,7 @@ struct sk_fsync_op { sk_fsync_fn cb; void *arg; };
 struct sk_stats_atomic {
 	_Atomic uint64_t conns_open, conns_accepted, conns_refused, frames_in, bytes_in,
 		bytes_out;
+	_Atomic uint64_t bytes_in_direct;   /* of bytes_in, read straight into frames */
 };
 
 struct sk_shard {
@@ -172,6 +178,7 @@ bool sk_conn_drained(const struct sk_conn *c);
 /* recv.c */
 void sk_recv_arm(struct sk_conn *c);
 void sk_recv_complete(struct sk_conn *c, struct io_uring_cqe *cqe);
+void sk_recv_direct_complete(struct sk_conn *c, struct io_uring_cqe *cqe);
 bool sk_recv_paused(const struct sk_conn *c);
 void sk_recv_resume(struct sk_conn *c);
 void sk_recv_stop(struct sk_conn *c);

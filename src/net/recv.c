@@ -1,7 +1,17 @@
 /* Receiving: multishot recv into provided buffers, cut into frames by the
  * 4-byte big-endian size prefix. Each frame is copied into its own heap
  * buffer so the handler may keep it (and slices of it) for as long as the
- * request is parked, while the provided buffer goes straight back. */
+ * request is parked, while the provided buffer goes straight back.
+ *
+ * Large frames skip that copy for all but their first bytes: once the size
+ * says the body is large, the provided-buffer recv is ended and, when it
+ * has (its last bytes still copied, so order holds), the rest is read with
+ * plain recvs straight into the frame's buffer. A multishot recv drains
+ * everything the socket holds before we see its first completion, so
+ * after a large frame the next one is read with a single-shot recv of one
+ * provided buffer: if it is large too, at most that buffer is copied. Once
+ * a small frame comes, multishot again. At most one recv is live per
+ * connection. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,12 +19,51 @@
 #include "net-int.h"
 #include "skein/logging.h"
 
+/* A 1 MiB produce costs more to copy out of 16 KiB buffers than a few
+ * extra trips through the ring cost; small requests, many to a recv, stay
+ * on the provided buffers. */
+#define SK_DIRECT_MIN (64u * 1024)
+
+static bool is_large(const struct sk_conn *c, uint32_t len)
+{
+	uint32_t min = c->shard->cfg.recv_buf_size;
+	if (min < SK_DIRECT_MIN)
+		min = SK_DIRECT_MIN;
+	return len > min;
+}
+
+static bool frame_direct(const struct sk_conn *c)
+{
+	return c->frame && is_large(c, c->frame_len);
+}
+
+/* No MSG_WAITALL: each completion shows progress, so a peer trickling a
+ * large frame is not idle, and one that stops mid-frame still is. */
+static void direct_arm(struct sk_conn *c)
+{
+	struct io_uring_sqe *sqe = sk_shard_sqe(c->shard);
+	io_uring_prep_recv(sqe, c->fd, c->frame + c->frame_have,
+			   c->frame_len - c->frame_have, 0);
+	io_uring_sqe_set_data64(sqe, sk_op_tag(c, SK_OP_RECV_DIRECT));
+	c->direct_armed = true;
+	c->direct_cancelling = false;
+	c->ops++;
+}
+
 void sk_recv_arm(struct sk_conn *c)
 {
-	if (c->recv_armed || !c->open)
+	if (c->recv_armed || c->direct_armed || !c->open)
 		return;
+	if (frame_direct(c)) {
+		direct_arm(c);
+		return;
+	}
 	struct io_uring_sqe *sqe = sk_shard_sqe(c->shard);
-	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	c->recv_oneshot = c->big_last;
+	if (c->recv_oneshot)
+		io_uring_prep_recv(sqe, c->fd, NULL, c->shard->cfg.recv_buf_size, 0);
+	else
+		io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = 0;
 	io_uring_sqe_set_data64(sqe, sk_op_tag(c, SK_OP_RECV));
@@ -23,15 +72,30 @@ void sk_recv_arm(struct sk_conn *c)
 	c->ops++;
 }
 
-/* The recv's own completion (without F_MORE) says when it is really gone. */
-void sk_recv_stop(struct sk_conn *c)
+static void cancel(struct sk_conn *c, enum sk_op op)
+{
+	struct io_uring_sqe *sqe = sk_shard_sqe(c->shard);
+	io_uring_prep_cancel64(sqe, sk_op_tag(c, op), 0);
+	io_uring_sqe_set_data64(sqe, SK_OP_IGNORE);
+}
+
+static void buffered_stop(struct sk_conn *c)
 {
 	if (!c->recv_armed || c->recv_cancelling)
 		return;
 	c->recv_cancelling = true;
-	struct io_uring_sqe *sqe = sk_shard_sqe(c->shard);
-	io_uring_prep_cancel64(sqe, sk_op_tag(c, SK_OP_RECV), 0);
-	io_uring_sqe_set_data64(sqe, SK_OP_IGNORE);
+	cancel(c, SK_OP_RECV);
+}
+
+/* The recv's own completion (without F_MORE for multishot) says when it is
+ * really gone; until then ops keeps the conn and its frame buffer alive. */
+void sk_recv_stop(struct sk_conn *c)
+{
+	buffered_stop(c);
+	if (c->direct_armed && !c->direct_cancelling) {
+		c->direct_cancelling = true;
+		cancel(c, SK_OP_RECV_DIRECT);
+	}
 }
 
 /* A request counts until its response has left, so a client that sends
@@ -77,6 +141,7 @@ static int start_frame(struct sk_conn *c)
 	}
 	c->frame_len = (uint32_t)size;
 	c->frame_have = 0;
+	c->big_last = is_large(c, c->frame_len);
 	return 0;
 }
 
@@ -107,6 +172,11 @@ static size_t feed(struct sk_conn *c, const uint8_t *p, size_t n)
 		if (c->frame_have == c->frame_len)
 			deliver(c);
 	}
+	/* Everything was taken and a large body is still to come: end the
+	 * multishot recv (a single-shot one ends by itself); the dirty pass
+	 * then reads the rest directly. */
+	if (c->open && frame_direct(c) && !c->recv_oneshot)
+		buffered_stop(c);
 	return c->open ? i : n;
 }
 
@@ -164,9 +234,34 @@ void sk_recv_complete(struct sk_conn *c, struct io_uring_cqe *cqe)
 	}
 	if (cqe->flags & IORING_CQE_F_MORE)
 		return;
-	/* Multishot ended (cancel, ENOBUFS, ...): the dirty pass re-arms it if
-	 * the connection still wants input. */
+	/* Single-shot done or multishot ended (cancel, ENOBUFS, ...): the dirty
+	 * pass re-arms if the connection still wants input. */
 	c->recv_armed = false;
+	sk_conn_mark_dirty(c);
+	sk_conn_op_done(c);
+}
+
+void sk_recv_direct_complete(struct sk_conn *c, struct io_uring_cqe *cqe)
+{
+	struct sk_shard *s = c->shard;
+	int res = cqe->res;
+	c->direct_armed = false;
+	if (res > 0 && c->open && !s->stopping) {
+		sk_stat_add(&s->st.bytes_in, (uint64_t)res);
+		sk_stat_add(&s->st.bytes_in_direct, (uint64_t)res);
+		c->last_active_ms = s->now_ms;
+		c->frame_have += (uint32_t)res;
+		if (c->frame_have == c->frame_len)
+			deliver(c);
+	} else if (res == 0 && c->open) {
+		sk_debug("net: connection from %s closed by peer inside a %u-byte request",
+			 c->peer, c->frame_len);
+		sk_conn_close(c);
+	} else if (res < 0 && res != -ECANCELED && c->open) {
+		sk_debug("net: recv from %s failed: %s", c->peer, strerror(-res));
+		sk_conn_close(c);
+	}
+	/* The dirty pass re-arms: the rest of the frame, or multishot again. */
 	sk_conn_mark_dirty(c);
 	sk_conn_op_done(c);
 }

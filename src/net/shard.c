@@ -209,6 +209,9 @@ static void dispatch(struct sk_shard *s, struct io_uring_cqe *cqe)
 	case SK_OP_RECV:
 		sk_recv_complete(p, cqe);
 		break;
+	case SK_OP_RECV_DIRECT:
+		sk_recv_direct_complete(p, cqe);
+		break;
 	case SK_OP_SEND:
 	case SK_OP_SPLICE_IN:
 	case SK_OP_SPLICE_OUT:
