@@ -18,25 +18,15 @@ typedef kp_incremental_alter_configs_request_alter_configs_resource iac_resource
 typedef kp_alter_configs_response_alter_configs_resource_response ac_result;
 typedef kp_incremental_alter_configs_response_alter_configs_resource_response iac_result;
 
-static void set_result(struct sk_request *req, ac_result *o, int8_t type, kp_str name,
-                       int16_t err, const char *msg)
-{
-    kp_alter_configs_response_alter_configs_resource_response_init(o);
-    o->resource_type = type;
-    o->resource_name = name;
-    o->error_code = err;
-    o->error_message = sk_admin_msg(req, msg);
-}
-
-static void set_iresult(struct sk_request *req, iac_result *o, int8_t type, kp_str name,
-                        int16_t err, const char *msg)
-{
-    kp_incremental_alter_configs_response_alter_configs_resource_response_init(o);
-    o->resource_type = type;
-    o->resource_name = name;
-    o->error_code = err;
-    o->error_message = sk_admin_msg(req, msg);
-}
+/* What the two APIs differ in: where the i-th resource is read from and its
+ * answer written to. The loop over resources is shared. */
+struct alter_api {
+    int32_t (*prepare)(struct sk_request *req); /* sizes the answer; returns the count */
+    void (*key)(const struct sk_request *req, int32_t i, int8_t *type, kp_str *name);
+    int16_t (*alter)(struct sk_request *req, int32_t i, char *msg, size_t msglen);
+    void (*answer)(struct sk_request *req, int32_t i, int8_t type, kp_str name, int16_t err,
+                   kp_str msg);
+};
 
 /* Kafka answers every copy of a resource named twice with INVALID_REQUEST. */
 static bool repeated(int8_t type, kp_str name, const int8_t *types, const kp_str *names, int32_t n,
@@ -46,6 +36,25 @@ static bool repeated(int8_t type, kp_str name, const int8_t *types, const kp_str
         if (j != self && types[j] == type && kp_str_eq(names[j], name))
             return true;
     return false;
+}
+
+static void alter_each(struct sk_request *req, const struct alter_api *api)
+{
+    int32_t n = api->prepare(req);
+    int8_t *types = sk_request_alloc(req, (size_t)n + 1);
+    kp_str *names = sk_request_alloc(req, sizeof *names * (size_t)(n + 1));
+    for (int32_t i = 0; i < n; i++)
+        api->key(req, i, &types[i], &names[i]);
+    for (int32_t i = 0; i < n; i++) {
+        char msg[1024] = "";
+        int16_t err = SK_ERR_INVALID_REQUEST;
+        if (repeated(types[i], names[i], types, names, n, i))
+            snprintf(msg, sizeof msg, "Each resource must appear at most once.");
+        else
+            err = api->alter(req, i, msg, sizeof msg);
+        api->answer(req, i, types[i], names[i], err, sk_admin_msg(req, msg));
+    }
+    sk_request_respond(req);
 }
 
 /* ---- BROKER_LOGGER ------------------------------------------------------- */
@@ -126,29 +135,46 @@ static int16_t incremental_one(struct sk_request *req, const iac_resource *r, bo
                             validate_only, msg, msglen);
 }
 
-void sk_api_incremental_alter_configs(struct sk_request *req)
+static int32_t incremental_prepare(struct sk_request *req)
 {
     const kp_incremental_alter_configs_request *body = req->body;
     kp_incremental_alter_configs_response *resp = req->resp;
     int32_t n = body->resources.n < 0 ? 0 : body->resources.n;
-    int8_t *types = sk_request_alloc(req, (size_t)n + 1);
-    kp_str *names = sk_request_alloc(req, sizeof *names * (size_t)(n + 1));
-    for (int32_t i = 0; i < n; i++) {
-        types[i] = body->resources.v[i].resource_type;
-        names[i] = body->resources.v[i].resource_name;
-    }
     resp->responses.n = n;
     resp->responses.v = sk_request_alloc(req, sizeof *resp->responses.v * (size_t)(n + 1));
-    for (int32_t i = 0; i < n; i++) {
-        char msg[1024] = "";
-        int16_t err = SK_ERR_INVALID_REQUEST;
-        if (repeated(types[i], names[i], types, names, n, i))
-            snprintf(msg, sizeof msg, "Each resource must appear at most once.");
-        else
-            err = incremental_one(req, &body->resources.v[i], body->validate_only, msg, sizeof msg);
-        set_iresult(req, &resp->responses.v[i], types[i], names[i], err, msg);
-    }
-    sk_request_respond(req);
+    return n;
+}
+
+static void incremental_key(const struct sk_request *req, int32_t i, int8_t *type, kp_str *name)
+{
+    const kp_incremental_alter_configs_request *body = req->body;
+    const iac_resource *r = &body->resources.v[i];
+    *type = r->resource_type;
+    *name = r->resource_name;
+}
+
+static int16_t incremental_alter(struct sk_request *req, int32_t i, char *msg, size_t msglen)
+{
+    const kp_incremental_alter_configs_request *body = req->body;
+    return incremental_one(req, &body->resources.v[i], body->validate_only, msg, msglen);
+}
+
+static void incremental_answer(struct sk_request *req, int32_t i, int8_t type, kp_str name,
+                               int16_t err, kp_str msg)
+{
+    iac_result *o = &((kp_incremental_alter_configs_response *)req->resp)->responses.v[i];
+    kp_incremental_alter_configs_response_alter_configs_resource_response_init(o);
+    o->resource_type = type;
+    o->resource_name = name;
+    o->error_code = err;
+    o->error_message = msg;
+}
+
+void sk_api_incremental_alter_configs(struct sk_request *req)
+{
+    static const struct alter_api api = {incremental_prepare, incremental_key, incremental_alter,
+                                         incremental_answer};
+    alter_each(req, &api);
 }
 
 /* ---- AlterConfigs ---------------------------------------------------------- */
@@ -169,27 +195,42 @@ static int16_t legacy_one(struct sk_request *req, const ac_resource *r, bool val
                             validate_only, msg, msglen);
 }
 
-void sk_api_alter_configs(struct sk_request *req)
+static int32_t legacy_prepare(struct sk_request *req)
 {
     const kp_alter_configs_request *body = req->body;
     kp_alter_configs_response *resp = req->resp;
     int32_t n = body->resources.n < 0 ? 0 : body->resources.n;
-    int8_t *types = sk_request_alloc(req, (size_t)n + 1);
-    kp_str *names = sk_request_alloc(req, sizeof *names * (size_t)(n + 1));
-    for (int32_t i = 0; i < n; i++) {
-        types[i] = body->resources.v[i].resource_type;
-        names[i] = body->resources.v[i].resource_name;
-    }
     resp->responses.n = n;
     resp->responses.v = sk_request_alloc(req, sizeof *resp->responses.v * (size_t)(n + 1));
-    for (int32_t i = 0; i < n; i++) {
-        char msg[1024] = "";
-        int16_t err = SK_ERR_INVALID_REQUEST;
-        if (repeated(types[i], names[i], types, names, n, i))
-            snprintf(msg, sizeof msg, "Each resource must appear at most once.");
-        else
-            err = legacy_one(req, &body->resources.v[i], body->validate_only, msg, sizeof msg);
-        set_result(req, &resp->responses.v[i], types[i], names[i], err, msg);
-    }
-    sk_request_respond(req);
+    return n;
+}
+
+static void legacy_key(const struct sk_request *req, int32_t i, int8_t *type, kp_str *name)
+{
+    const ac_resource *r = &((const kp_alter_configs_request *)req->body)->resources.v[i];
+    *type = r->resource_type;
+    *name = r->resource_name;
+}
+
+static int16_t legacy_alter(struct sk_request *req, int32_t i, char *msg, size_t msglen)
+{
+    const kp_alter_configs_request *body = req->body;
+    return legacy_one(req, &body->resources.v[i], body->validate_only, msg, msglen);
+}
+
+static void legacy_answer(struct sk_request *req, int32_t i, int8_t type, kp_str name,
+                          int16_t err, kp_str msg)
+{
+    ac_result *o = &((kp_alter_configs_response *)req->resp)->responses.v[i];
+    kp_alter_configs_response_alter_configs_resource_response_init(o);
+    o->resource_type = type;
+    o->resource_name = name;
+    o->error_code = err;
+    o->error_message = msg;
+}
+
+void sk_api_alter_configs(struct sk_request *req)
+{
+    static const struct alter_api api = {legacy_prepare, legacy_key, legacy_alter, legacy_answer};
+    alter_each(req, &api);
 }
