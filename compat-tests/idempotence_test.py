@@ -8,11 +8,13 @@ usage: idempotence_test.py SKEIN_BIN"""
 import os
 import random
 import socket
+import struct
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from skeinlib import wire  # noqa: E402
 from skeinlib.broker import Broker, free_port  # noqa: E402
 
 from confluent_kafka import Consumer, Producer  # noqa: E402
@@ -73,6 +75,45 @@ class CuttingProxy:
         self.cuts += 1 if pairs else 0
 
 
+def describe_producers(port, topic):
+    """DescribeProducers v0 (flexible) for partition 0: [(id, epoch, last_sequence)]."""
+    body = (wire.uvarint(2) + wire.compact_string(topic) + wire.uvarint(2)
+            + struct.pack(">i", 0) + b"\0" + b"\0")
+    c = wire.Conn(port)
+    try:
+        c.send(wire.frame(wire.header(61, 0, 5, flexible=True) + body))
+        corr, resp = c.recv_frame()
+    finally:
+        c.close()
+    r = wire.Reader(resp)
+    r.tags()  # response header v1
+    r.i32()  # throttle
+
+    def producer():
+        pid, epoch, last_seq = r.i64(), r.i32(), r.i32()
+        r.i64(), r.i32(), r.i64()
+        r.tags()
+        return pid, epoch, last_seq
+
+    def partition():
+        r.i32()
+        err = r.i16()
+        r.cstring()
+        prods = r.carray(producer)
+        r.tags()
+        return err, prods
+
+    def topic_():
+        r.cstring()
+        parts = r.carray(partition)
+        r.tags()
+        return parts
+
+    (err, prods), = r.carray(topic_)[0]
+    assert err == 0, "DescribeProducers error %d" % err
+    return prods
+
+
 def main():
     skein = sys.argv[1]
     proxy_port = free_port()
@@ -127,8 +168,12 @@ def main():
             gaps = sorted(set(range(N)) - set(got))[:5]
             raise AssertionError("read %d records, %d duplicates, missing e.g. %s"
                                  % (len(got), dup, gaps))
-        print("idempotence: %d records through %d connection cuts: exactly once, in order"
-              % (N, proxy.cuts))
+        prods = describe_producers(b.port, TOPIC)
+        assert len(prods) == 1 and prods[0][2] == N - 1, \
+            "DescribeProducers: %r, expected one producer with last sequence %d" % (prods, N - 1)
+        print("idempotence: %d records through %d connection cuts: exactly once, in order; "
+              "DescribeProducers shows producer %d epoch %d at sequence %d"
+              % (N, proxy.cuts, prods[0][0], prods[0][1], prods[0][2]))
     finally:
         rc = b.stop()
         b.cleanup()
