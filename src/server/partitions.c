@@ -160,13 +160,12 @@ static void checkpoints_free(struct sk_checkpoints *c)
 
 static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_topic_meta *t,
                                            const struct sk_partition_meta *pm,
+                                           const struct sk_topic_config *tc,
                                            struct sk_checkpoints *cp)
 {
     checkpoints_load(b, cp);
-    struct sk_topic_config tc;
-    resolve_config(b, t, &tc);
     struct sk_plog_config pc;
-    plog_config(&tc, &pc);
+    plog_config(tc, &pc);
     struct sk_plog_open_opts opts = {
         .log_dir = data_dir(b),
         .topic = t->name,
@@ -194,7 +193,7 @@ static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_
     p->id = pm->id;
     p->leader_epoch = pm->leader_epoch;
     p->broker = b;
-    apply_config(p, &tc);
+    apply_config(p, tc);
     /* Whatever survived on disk is made durable before anyone reads it, so the
      * high watermark can start at the log end. A new or cleanly closed log has
      * nothing to flush, and its directory is synced with its first data. */
@@ -276,19 +275,20 @@ int sk_partitions_sync(struct sk_broker *b)
     drop_removed(b);
     for (int i = 0; i < b->image.ntopics; i++) {
         const struct sk_topic_meta *t = b->image.topics[i];
+        /* One resolution per topic: all its partitions share the config. */
+        struct sk_topic_config tc;
+        resolve_config(b, t, &tc);
         for (int32_t j = 0; j < t->npartitions; j++) {
             const struct sk_partition_meta *pm = &t->partitions[j];
             if (pm->leader != b->node_id)
                 continue;
             struct sk_partition *p = sk_partition_get_by_id(b, &t->id, pm->id);
             if (p) {
-                struct sk_topic_config tc;
-                resolve_config(b, t, &tc);
                 apply_config(p, &tc);
                 p->leader_epoch = pm->leader_epoch;
                 continue;
             }
-            p = partition_open(b, t, pm, &cp);
+            p = partition_open(b, t, pm, &tc, &cp);
             if (!p || add_partition(b, p) < 0) {
                 rc = -EIO;
                 goto out;
