@@ -234,7 +234,13 @@ async function group (ctx) {
     await wait(() => seen.size >= N2, 60000, 'resume')
     await sleep(1500)
     const keys = [...seen.keys()].sort((a, b) => a - b)
-    ctx.eq('records after the restart', Array.from({ length: N2 }, (_, j) => N1 + j), keys)
+    // Without a revoke barrier an old owner can commit a partition's earlier offset after
+    // it moved (the broker, like Kafka's classic protocol, does not check ownership), so a
+    // few records of the first phase may come again: allowed by commit semantics (at least
+    // once), and noted. Every new record must arrive, and nothing else.
+    const again = keys.filter(v => v < N1)
+    ctx.eq('records after the restart', Array.from({ length: N2 }, (_, j) => N1 + j), keys.filter(v => v >= N1))
+    if (again.length) ctx.note(`group: ${again.length} first-phase records redelivered after the restart (an old owner's late commit)`)
     // No revoke barrier in @platformatic/kafka: while the new members join, the old
     // owner of a partition keeps handing out and committing its records until its own
     // SyncGroup answer arrives, and the new owner starts from the commit it read. The
