@@ -24,6 +24,7 @@ sys.path.insert(0, HERE)
 
 from skeinlib import records, wire  # noqa: E402
 from skeinlib.broker import Broker, BrokerError, default_skein  # noqa: E402
+from skeinlib.sarama import build_sarama  # noqa: E402
 
 PY = "/usr/bin/python3"
 SCENARIOS = ["metadata", "create-topic", "produce", "consume", "idempotent", "group",
@@ -77,21 +78,6 @@ BUILT = {}  # client -> path of the program built for it (Go, C)
 
 def built(name):
     return lambda: [BUILT[name]] if BUILT.get(name) else None
-
-
-def build_sarama(workdir):
-    """sarama comes from Debian's Go packages: GOPATH mode, no module proxy."""
-    if shutil.which("go") is None or not os.path.isdir(
-            "/usr/share/gocode/src/github.com/Shopify/sarama"):
-        return None
-    out = os.path.join(workdir, "sarama-compat")
-    env = dict(os.environ, GO111MODULE="off", GOPATH="/usr/share/gocode", GOFLAGS="")
-    env.setdefault("GOCACHE", os.path.join(os.path.expanduser("~"), ".cache", "go-build"))
-    p = subprocess.run(["go", "build", "-o", out, "."], cwd=os.path.join(HERE, "go"),
-                       env=env, capture_output=True, timeout=600)
-    if p.returncode != 0:
-        raise RuntimeError("go build of compat-tests/go failed:\n" + p.stderr.decode()[-3000:])
-    return out
 
 
 ALL_SCENARIOS = list(SCENARIOS)

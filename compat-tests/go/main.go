@@ -777,6 +777,10 @@ func main() {
 	fs.String("apis", "", "")
 	topics := fs.String("topics", "", "")
 	out := fs.String("out", "", "")
+	grp := fs.String("group", "", "")
+	topic := fs.String("topic", "", "")
+	instance := fs.String("instance", "-", "")
+	session := fs.Int("session", 6000, "")
 	fs.Parse(os.Args[2:])
 	bootstrap = *bs
 	expect := map[string]interface{}{}
@@ -794,6 +798,10 @@ func main() {
 			}
 		}
 	}()
+	if scenario == "member" {
+		groupMember(*grp, *topic, *instance, *session)
+		return
+	}
 	switch scenario {
 	case "metadata":
 		metadata(expect)
