@@ -393,17 +393,28 @@ class Run:
                 m.kill()
 
 
-def commit_rate(b, topic):
-    """Synchronous commits one consumer sustains, each answered once durable."""
-    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "life-commit-rate",
-                  "enable.auto.commit": False, "log_level": 2})
-    n, t0 = 0, time.time()
-    while time.time() - t0 < 2:
-        c.commit(offsets=[TopicPartition(topic, n % PARTITIONS, n + 1)],
-                 asynchronous=False)
-        n += 1
-    print(f"# synchronous commits by one consumer: {n / (time.time() - t0):.0f}/s", flush=True)
-    c.close()
+def commit_rate(b, topic, committers):
+    """Synchronous commits to one group, each answered once durable: committers
+    consumers commit in a loop for 2 s (concurrent ones share the group commit)."""
+    counts = [0] * committers
+
+    def loop(i):
+        c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "life-commit-rate",
+                      "enable.auto.commit": False, "log_level": 2})
+        c.commit(offsets=[TopicPartition(topic, i % PARTITIONS, 1)], asynchronous=False)
+        t0 = time.time()
+        while time.time() - t0 < 2:
+            counts[i] += 1
+            c.commit(offsets=[TopicPartition(topic, i % PARTITIONS, counts[i] + 1)],
+                     asynchronous=False)
+        c.close()
+    ts = [threading.Thread(target=loop, args=(i,)) for i in range(committers)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    print(f"# synchronous commits to one group by {committers} consumer(s): "
+          f"{sum(counts) / 2:.0f}/s", flush=True)
 
 
 def main():
@@ -420,7 +431,8 @@ def main():
     try:
         for name in names:
             Run(b, name).run()
-        commit_rate(b, f"life-{names[0]}")
+        for n in (1, 4):
+            commit_rate(b, f"life-{names[0]}", n)
         check(b.stop() == 0, "broker exited 0 on SIGTERM")
         report = b.sanitizer_report()
         check(report is None, "no sanitizer report from the broker")
