@@ -50,6 +50,13 @@ fi
 step "real-client compatibility suite (a real broker per test)"
 meson test -C build --suite compat --print-errorlogs --num-processes 1
 
+step "compatibility tests against the ASan + UBSan broker"
+# A leak or UB report makes the broker's exit status non-zero, and each test requires
+# status 0 from SIGTERM (and greps stderr for reports).
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  meson test -C build-asan --suite compat --print-errorlogs --num-processes 1 \
+  broker-process admin groups fetch idempotence retention
+
 step "benchmark smoke run (the tools work; speed is not judged here)"
 meson test -C build --suite bench --print-errorlogs --num-processes 1
 echo
