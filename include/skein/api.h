@@ -28,6 +28,7 @@ struct sk_request {
     kp_str client_id;
     void *body; /* the decoded request struct */
     void *resp; /* the response struct, initialised to its defaults */
+    int32_t throttle_ms; /* quota throttle: the connection is muted this long */
 };
 
 typedef void (*sk_handler_fn)(struct sk_request *req);
@@ -53,6 +54,12 @@ struct sk_seg;
 void sk_request_respond_segs(struct sk_request *req, const struct sk_seg *segs, unsigned n);
 /* Completes a request that gets no response; frees it. */
 void sk_request_drop(struct sk_request *req);
+/* The principal quotas see for a connection without authentication. */
+#define SK_PRINCIPAL_ANONYMOUS "ANONYMOUS"
+/* Records bytes against the client's quota of type t (enum sk_quota_type)
+ * and returns its throttle time, also kept in req->throttle_ms. */
+int32_t sk_request_quota(struct sk_request *req, int t, double bytes);
+
 /* Arena allocation that cannot fail silently: a request out of memory is
  * answered by closing its connection. */
 void *sk_request_alloc(struct sk_request *req, size_t n);

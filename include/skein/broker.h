@@ -14,6 +14,7 @@ struct sk_partition;
 struct sk_group_coordinator;
 struct sk_txn_state;
 struct sk_fetch_state;
+struct sk_quotas;
 
 /* metadata.version levels this broker implements (Kafka 3.9's MetadataVersion). */
 #define SK_METADATA_VERSION_MIN 1
@@ -41,6 +42,7 @@ struct sk_broker {
     struct sk_group_coordinator *groups; /* src/group/ */
     struct sk_txn_state *txn;            /* src/txn/: producer ids */
     struct sk_fetch_state *fetch;        /* src/api/fetch*.c: sessions, parked fetches */
+    struct sk_quotas *quotas;            /* src/quota/: client rates */
     void *maintenance;                   /* periodic tasks (src/server/maintenance.c) */
 };
 

@@ -155,6 +155,11 @@ struct sk_config {
     } group;
 
     struct {
+        int32_t window_num;          /* quota.window.num */
+        int32_t window_size_seconds; /* quota.window.size.seconds */
+    } quota;
+
+    struct {
         int32_t log_num_partitions;
         int16_t log_replication_factor;
         int32_t log_min_isr;

@@ -5,6 +5,8 @@
 #ifndef SKEIN_NET_H
 #define SKEIN_NET_H
 
+#include <stdbool.h>
+
 #include "skein/net-t.h"
 
 /* Kafka's defaults: 100 MiB frames, 10 min idle, unlimited connections. */
@@ -46,6 +48,11 @@ int sk_conn_respond(struct sk_conn *c, uint64_t slot, const struct sk_seg *segs,
 int sk_conn_respond_buf(struct sk_conn *c, uint64_t slot, void *buf, size_t len);
 /* Completes a request that gets no response (produce acks=0). */
 int sk_conn_respond_none(struct sk_conn *c, uint64_t slot);
+
+/* Quota throttling (Kafka mutes the channel): reads nothing more from the
+ * connection for ms; with hold, responses wait too (clients too old to
+ * throttle themselves get theirs late). A longer mute in force stays. */
+void sk_conn_throttle(struct sk_conn *c, uint32_t ms, bool hold);
 
 /* Closes the connection (e.g. malformed request); pending slots stay valid. */
 void sk_conn_close(struct sk_conn *c);

@@ -10,6 +10,7 @@
 #include "skein/errors.h"
 #include "skein/net.h"
 #include "skein/partition.h"
+#include "skein/quota.h"
 #include "skein/timer.h"
 
 typedef kp_fetch_request_fetch_topic ftopic_t;
@@ -200,8 +201,17 @@ static struct sk_fetch_op *op_new(struct sk_request *req)
     op->by_id = req->version >= 13;
     op->follower = replica_id(req) >= 0;
     op->isolation_level = req->version >= 4 ? body->isolation_level : 0;
-    op->min_bytes = body->min_bytes;
     op->max_bytes = response_limit(req);
+    /* One response never exceeds what the quota allows in its whole window,
+     * or it would be throttled however long the client waited. */
+    struct sk_broker *b = req->broker;
+    if (!op->follower && b->quotas && b->image.nquotas) {
+        uint32_t q = sk_quota_max_in_window(b->quotas, &b->image, SK_QUOTA_FETCH,
+                                            SK_PRINCIPAL_ANONYMOUS, req->client_id);
+        op->max_bytes = q < op->max_bytes ? q : op->max_bytes;
+    }
+    op->min_bytes = body->min_bytes < (int32_t)op->max_bytes ? body->min_bytes
+                                                             : (int32_t)op->max_bytes;
     return op;
 }
 

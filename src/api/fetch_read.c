@@ -13,6 +13,7 @@
 #include "skein/meta.h"
 #include "skein/net.h"
 #include "skein/partition.h"
+#include "skein/quota.h"
 
 typedef kp_fetch_response_partition_data part_t;
 
@@ -325,6 +326,29 @@ static void fill_response(struct sk_fetch_op *op, bool *keep, kp_fetch_response 
         resp->session_id = open_session(op);
 }
 
+/* A consumer over its quota gets an empty answer and its throttle time;
+ * the bytes it did not get are taken back off its rate (as Kafka does). */
+static size_t apply_quota(struct sk_fetch_op *op, struct sk_fetch_file *files, size_t nfiles,
+                          kp_fetch_response *resp)
+{
+    struct sk_request *req = op->req;
+    if (op->follower)
+        return nfiles;
+    double bytes = 0;
+    for (size_t i = 0; i < nfiles; i++)
+        bytes += (double)files[i].len;
+    resp->throttle_time_ms = sk_request_quota(req, SK_QUOTA_FETCH, bytes);
+    if (resp->throttle_time_ms == 0)
+        return nfiles;
+    struct sk_broker *b = req->broker;
+    sk_quota_unrecord(b->quotas, &b->image, SK_QUOTA_FETCH, SK_PRINCIPAL_ANONYMOUS,
+                      req->client_id, bytes, sk_shard_now_ms(b->shard));
+    for (size_t i = 0; i < nfiles; i++)
+        close(files[i].fd);
+    resp->responses.n = 0;
+    return 0;
+}
+
 void sk_fetch_answer(struct sk_fetch_op *op)
 {
     struct sk_request *req = op->req;
@@ -339,6 +363,7 @@ void sk_fetch_answer(struct sk_fetch_op *op)
         /* Files first: a failed dup empties a partition's records. */
         nfiles = take_files(op, keep, files);
         group_topics(op, keep, resp);
+        nfiles = apply_quota(op, files, nfiles, resp);
         if (req->version >= 16)
             add_endpoints(op, resp);
     }

@@ -13,6 +13,7 @@
 #include "skein/partition.h"
 #include "skein/plog.h"
 #include "skein/producer_state.h"
+#include "skein/quota.h"
 #include "skein/record_legacy.h"
 #include "skein/record_validate.h"
 #include "skein/timer.h"
@@ -278,6 +279,9 @@ static void answer_acks0(struct sk_request *req)
 void sk_api_produce(struct sk_request *req)
 {
     const kp_produce_request *body = req->body;
+    int32_t throttle = sk_request_quota(req, SK_QUOTA_PRODUCE, req->frame_len);
+    if (req->version >= 1)
+        ((kp_produce_response *)req->resp)->throttle_time_ms = throttle;
     if (body->acks != -1) {
         append_all(req, NULL);
         if (body->acks == 0)

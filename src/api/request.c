@@ -5,6 +5,7 @@
 
 #include "gen/kp_all.h"
 #include "skein/api.h"
+#include "skein/quota.h"
 #include "skein/errors.h"
 #include "skein/logging.h"
 #include "skein/net.h"
@@ -49,8 +50,40 @@ kp_str sk_request_strdup(struct sk_request *req, const char *s)
     return (kp_str){p, (int32_t)n};
 }
 
+/* Produce from v6 and Fetch from v8 on, clients wait out throttle_time_ms
+ * themselves (KIP-219): their answer goes at once and only reading stops.
+ * Older ones learn nothing from the field, so their answer waits too. */
+static bool client_throttles(const struct sk_request *req)
+{
+    switch (req->api->key) {
+    case 0: return req->version >= 6;
+    case 1: return req->version >= 8;
+    default: return true;
+    }
+}
+
+static void mute_for_quota(struct sk_request *req)
+{
+    if (req->throttle_ms > 0)
+        sk_conn_throttle(req->conn, (uint32_t)req->throttle_ms, !client_throttles(req));
+}
+
+int32_t sk_request_quota(struct sk_request *req, int t, double bytes)
+{
+    struct sk_broker *b = req->broker;
+    if (!b->quotas || b->image.nquotas == 0)
+        return 0;
+    int32_t ms = sk_quota_record(b->quotas, &b->image, (enum sk_quota_type)t,
+                                 SK_PRINCIPAL_ANONYMOUS, req->client_id, bytes,
+                                 sk_shard_now_ms(b->shard));
+    if (ms > req->throttle_ms)
+        req->throttle_ms = ms;
+    return ms;
+}
+
 void sk_request_drop(struct sk_request *req)
 {
+    mute_for_quota(req);
     sk_conn_respond_none(req->conn, req->slot);
     request_free(req);
 }
@@ -83,6 +116,7 @@ void sk_request_respond(struct sk_request *req)
         request_fail(req, "response cannot be encoded", rc);
         return;
     }
+    mute_for_quota(req);
     sk_conn_respond_buf(req->conn, req->slot, buf, total);
     request_free(req);
 }
@@ -118,6 +152,7 @@ void sk_request_respond_segs(struct sk_request *req, const struct sk_seg *segs, 
     }
     all[0] = sk_seg_mem(head, 4 + hlen, free, head);
     memcpy(all + 1, segs, sizeof *segs * n);
+    mute_for_quota(req);
     sk_conn_respond(req->conn, req->slot, all, n + 1);
     free(all);
     request_free(req);

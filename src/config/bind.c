@@ -53,6 +53,8 @@ static const struct binding bindings[] = {
     B("group.min.session.timeout.ms", group.min_session_timeout_ms, I32),
     B("group.max.session.timeout.ms", group.max_session_timeout_ms, I32),
     B("group.max.size", group.max_size, I32),
+    B("quota.window.num", quota.window_num, I32),
+    B("quota.window.size.seconds", quota.window_size_seconds, I32),
     B("transaction.state.log.num.partitions", txn.log_num_partitions, I32),
     B("transaction.state.log.replication.factor", txn.log_replication_factor, I16),
     B("transaction.state.log.min.isr", txn.log_min_isr, I32),

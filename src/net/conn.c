@@ -107,6 +107,7 @@ void sk_conn_close(struct sk_conn *c)
 	 * for a peer that may never speak again. */
 	shutdown(c->fd, SHUT_RDWR);
 	sk_recv_stop(c);
+	sk_conn_unmute_on_close(c);
 	if (s->h.on_close)
 		s->h.on_close(s->h.arg, c);
 }

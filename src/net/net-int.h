@@ -68,6 +68,12 @@ struct sk_conn {
 	uint64_t last_active_ms;
 	char peer[64];
 
+	/* quota throttling (throttle.c): no request is read before mute_until_ms,
+	 * and with mute_holds no response leaves before it either */
+	uint64_t mute_until_ms;
+	bool mute_holds;
+	sk_timer_id mute_timer;          /* holds one ops reference while set */
+
 	/* framing */
 	uint8_t hdr[4];
 	unsigned hdr_have;
@@ -189,6 +195,10 @@ void sk_sendq_flush(struct sk_conn *c);
 void sk_send_complete(struct sk_conn *c, struct io_uring_cqe *cqe, enum sk_op op);
 void sk_sendq_free(struct sk_conn *c);
 void sk_out_free(struct sk_out *o);
+
+/* throttle.c */
+bool sk_conn_muted(const struct sk_conn *c);
+void sk_conn_unmute_on_close(struct sk_conn *c);
 
 /* timer.c */
 int sk_timers_init(struct sk_shard *s);

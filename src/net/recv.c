@@ -102,7 +102,8 @@ void sk_recv_stop(struct sk_conn *c)
  * but never reads cannot grow our send queue without bound. */
 static bool at_cap(const struct sk_conn *c)
 {
-	return c->slot_next - c->slot_head + c->sq_count >= c->shard->cfg.max_inflight;
+	return c->slot_next - c->slot_head + c->sq_count >= c->shard->cfg.max_inflight ||
+	       sk_conn_muted(c);
 }
 
 bool sk_recv_paused(const struct sk_conn *c)

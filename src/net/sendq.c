@@ -96,7 +96,7 @@ static unsigned gather(struct sk_conn *c)
 
 void sk_sendq_flush(struct sk_conn *c)
 {
-	if (c->send_busy || !c->open)
+	if (c->send_busy || !c->open || (c->mute_holds && sk_conn_muted(c)))
 		return;
 	consume(c, 0);
 	if (!c->sq_head)

@@ -18,6 +18,7 @@
 #include "skein/net.h"
 #include "skein/partition.h"
 #include "skein/producer_ids.h"
+#include "skein/quota.h"
 #include "skein/server.h"
 
 static int64_t wall_ms(void)
@@ -107,6 +108,18 @@ static void net_config(const struct sk_config *cfg, struct sk_net_config *nc)
     nc->recv_buffer_bytes = cfg->net.socket_receive_buffer_bytes;
 }
 
+static int quotas_open(struct sk_broker *b)
+{
+    b->quotas = malloc(sizeof *b->quotas);
+    if (!b->quotas || sk_quotas_init(b->quotas, b->cfg->quota.window_num,
+                                     (uint64_t)b->cfg->quota.window_size_seconds * 1000)) {
+        free(b->quotas);
+        b->quotas = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t errlen)
 {
     memset(b, 0, sizeof *b);
@@ -172,6 +185,10 @@ int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t
         snprintf(err, errlen, "cannot load the group coordinator's state from __consumer_offsets");
         return -EIO;
     }
+    if (quotas_open(b) < 0) {
+        snprintf(err, errlen, "cannot set up client quotas");
+        return -ENOMEM;
+    }
     if (sk_maintenance_start(b) < 0) {
         snprintf(err, errlen, "cannot schedule log maintenance");
         return -ENOMEM;
@@ -198,6 +215,9 @@ void sk_server_close(struct sk_broker *b)
     sk_fetch_close(b);
     sk_partitions_close_all(b);
     sk_groups_close(b);
+    if (b->quotas)
+        sk_quotas_free(b->quotas);
+    free(b->quotas);
     sk_producer_ids_free(b);
     sk_maintenance_stop(b);
     if (b->shard)

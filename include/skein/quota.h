@@ -1,0 +1,68 @@
+/* Client quotas (Kafka's ClientQuotaManager): producer_byte_rate and
+ * consumer_byte_rate from ClientQuotaRecords, measured per quota entity over
+ * quota.window.num samples of quota.window.size.seconds, and turned into a
+ * throttle time when a client goes over. Shard-local: no locks. */
+#ifndef SKEIN_QUOTA_H
+#define SKEIN_QUOTA_H
+
+#include <stdint.h>
+
+#include "kp_rt.h"
+#include "skein/meta.h"
+
+/* Kafka's windowed Rate: a ring of samples; the rate is their sum over the
+ * time they span, and that span is never taken as shorter than samples - 1
+ * windows, so a fresh client is not judged on its first milliseconds. */
+struct sk_rate {
+    double *value;
+    uint64_t *start_ms; /* when each sample began; 0 = unused */
+    int n, cur;
+    uint64_t window_ms;
+};
+
+int sk_rate_init(struct sk_rate *r, int samples, uint64_t window_ms);
+void sk_rate_free(struct sk_rate *r);
+void sk_rate_record(struct sk_rate *r, double v, uint64_t now_ms);
+/* Span in ms the rate divides by (Kafka's Rate.windowSize). */
+uint64_t sk_rate_window(struct sk_rate *r, uint64_t now_ms);
+/* Units per second. */
+double sk_rate_measure(struct sk_rate *r, uint64_t now_ms);
+/* Time to add so the observed rate falls back to bound: (O - T) / T * W. */
+int32_t sk_rate_throttle_ms(struct sk_rate *r, double bound, uint64_t now_ms);
+
+enum sk_quota_type { SK_QUOTA_PRODUCE, SK_QUOTA_FETCH, SK_QUOTA_TYPES };
+
+struct sk_quota_sensor;
+
+struct sk_quotas {
+    struct sk_quota_sensor **buckets;
+    unsigned nbuckets, count;
+    int samples;
+    uint64_t window_ms;
+    uint64_t last_purge_ms;
+};
+
+int sk_quotas_init(struct sk_quotas *q, int samples, uint64_t window_ms);
+void sk_quotas_free(struct sk_quotas *q);
+
+/* The limit (bytes/s) that applies to user/client_id, or < 0 for none; the
+ * most specific entity wins, in Kafka's order. bucket gets the sensor name:
+ * clients that resolve to the same one share the rate. */
+double sk_quota_limit(const struct sk_meta_image *img, enum sk_quota_type t, const char *user,
+                      kp_str client_id, char *bucket, size_t bucket_len);
+
+/* Records value (bytes) for the client and returns its throttle time in ms,
+ * 0 when within quota or without one. */
+int32_t sk_quota_record(struct sk_quotas *q, const struct sk_meta_image *img,
+                        enum sk_quota_type t, const char *user, kp_str client_id, double value,
+                        uint64_t now_ms);
+/* Takes back a recorded value (a throttled fetch sends no records). */
+void sk_quota_unrecord(struct sk_quotas *q, const struct sk_meta_image *img,
+                       enum sk_quota_type t, const char *user, kp_str client_id, double value,
+                       uint64_t now_ms);
+/* The most one request may carry without certain throttling: quota times
+ * samples - 1 windows (Kafka caps fetch sizes with it); UINT32_MAX without. */
+uint32_t sk_quota_max_in_window(const struct sk_quotas *q, const struct sk_meta_image *img,
+                                enum sk_quota_type t, const char *user, kp_str client_id);
+
+#endif

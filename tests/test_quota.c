@@ -1,0 +1,134 @@
+/* Client quotas: Kafka's windowed rate and throttle time, and which quota
+ * entity applies to a client. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "gen/kp_all.h"
+#include "skein/meta.h"
+#include "skein/quota.h"
+
+#define W 1000u /* quota.window.size.seconds=1 */
+
+Test(rate, a_fresh_client_is_measured_over_samples_minus_one_windows)
+{
+    struct sk_rate r;
+    cr_assert_eq(sk_rate_init(&r, 11, W), 0);
+    sk_rate_record(&r, 1000, 5000);
+    cr_assert_eq(sk_rate_window(&r, 5000), 10 * W);
+    cr_assert_float_eq(sk_rate_measure(&r, 5000), 100.0, 1e-9);
+    sk_rate_free(&r);
+}
+
+Test(rate, throttle_brings_the_rate_back_to_the_bound)
+{
+    struct sk_rate r;
+    sk_rate_init(&r, 11, W);
+    sk_rate_record(&r, 1000, 5000);
+    /* (O - T) / T * W = (100 - 50) / 50 * 10 s */
+    cr_assert_eq(sk_rate_throttle_ms(&r, 50, 5000), 10000);
+    cr_assert_eq(sk_rate_throttle_ms(&r, 100, 5000), 0, "at the bound is within it");
+    cr_assert_eq(sk_rate_throttle_ms(&r, 0, 5000), 11 * W, "a zero quota waits the span");
+    sk_rate_free(&r);
+}
+
+Test(rate, the_span_grows_past_the_minimum_and_old_samples_expire)
+{
+    struct sk_rate r;
+    sk_rate_init(&r, 3, W);
+    for (uint64_t t = 1000; t <= 3500; t += 500)
+        sk_rate_record(&r, 100, t);
+    /* samples start at 1000, 2000, 3000: span 2.5 s, 600 units */
+    cr_assert_eq(sk_rate_window(&r, 3500), 2500);
+    cr_assert_float_eq(sk_rate_measure(&r, 3500), 240.0, 1e-9);
+    /* 3 windows after the last sample began, everything is obsolete */
+    cr_assert_float_eq(sk_rate_measure(&r, 6000), 0.0, 1e-9);
+    sk_rate_free(&r);
+}
+
+Test(rate, unrecording_takes_a_value_back)
+{
+    struct sk_rate r;
+    sk_rate_init(&r, 11, W);
+    sk_rate_record(&r, 700, 1000);
+    sk_rate_record(&r, 500, 1200);
+    sk_rate_record(&r, -500, 1200);
+    cr_assert_float_eq(sk_rate_measure(&r, 1200), 700.0 / 10.2, 1e-9); /* span 0.2 + 10 s */
+    sk_rate_free(&r);
+}
+
+/* Applies a ClientQuotaRecord; a NULL name is the default entity. */
+static void quota(struct sk_meta_image *img, const char *user, const char *client,
+                  const char *key, double value)
+{
+    kp_client_quota_record_entity_data e[2];
+    int n = 0;
+    if (client) {
+        kp_client_quota_record_entity_data_init(&e[n]);
+        e[n].entity_type = kp_str_c("client-id");
+        e[n++].entity_name = *client ? kp_str_c(client) : KP_STR_NULL;
+    }
+    if (user) {
+        kp_client_quota_record_entity_data_init(&e[n]);
+        e[n].entity_type = kp_str_c("user");
+        e[n++].entity_name = *user ? kp_str_c(user) : KP_STR_NULL;
+    }
+    kp_client_quota_record r;
+    kp_client_quota_record_init(&r);
+    r.entity = (kp_client_quota_record_entity_data_arr){n, e};
+    r.key = kp_str_c(key);
+    r.value = value;
+    cr_assert_eq(sk_meta_apply(img, SK_META_CLIENT_QUOTA, &r), 0);
+}
+
+static double limit(struct sk_meta_image *img, const char *client, char *bucket)
+{
+    char b[256];
+    double v = sk_quota_limit(img, SK_QUOTA_PRODUCE, "ANONYMOUS", kp_str_c(client),
+                              bucket ? bucket : b, sizeof b);
+    return v;
+}
+
+Test(quota, the_most_specific_entity_wins_in_kafkas_order)
+{
+    struct sk_meta_image img;
+    sk_meta_image_init(&img);
+    char b1[256], b2[256];
+    cr_assert_lt(limit(&img, "app", NULL), 0, "no quotas, no limit");
+    quota(&img, NULL, "", "producer_byte_rate", 1000); /* default client-id */
+    cr_assert_float_eq(limit(&img, "app", b1), 1000, 1e-9);
+    cr_assert_float_eq(limit(&img, "other", b2), 1000, 1e-9);
+    cr_assert_str_neq(b1, b2, "a default client-id quota meters each client apart");
+    quota(&img, NULL, "app", "producer_byte_rate", 2000);
+    cr_assert_float_eq(limit(&img, "app", NULL), 2000, 1e-9);
+    quota(&img, "", NULL, "producer_byte_rate", 3000); /* default user */
+    cr_assert_float_eq(limit(&img, "app", b1), 3000, 1e-9, "a user quota outranks client-id");
+    limit(&img, "other", b2);
+    cr_assert_str_eq(b1, b2, "a user quota is shared by the user's clients");
+    quota(&img, "ANONYMOUS", "app", "producer_byte_rate", 4000);
+    cr_assert_float_eq(limit(&img, "app", NULL), 4000, 1e-9);
+    cr_assert_float_eq(limit(&img, "other", NULL), 3000, 1e-9);
+    quota(&img, NULL, "other", "consumer_byte_rate", 5);
+    cr_assert_float_eq(limit(&img, "other", NULL), 3000, 1e-9, "another type does not count");
+    sk_meta_image_free(&img);
+}
+
+Test(quota, record_throttles_and_caps_the_window)
+{
+    struct sk_meta_image img;
+    sk_meta_image_init(&img);
+    struct sk_quotas q;
+    cr_assert_eq(sk_quotas_init(&q, 11, W), 0);
+    kp_str app = kp_str_c("app");
+    cr_assert_eq(sk_quota_record(&q, &img, SK_QUOTA_PRODUCE, "ANONYMOUS", app, 1e9, 1000), 0);
+    quota(&img, NULL, "app", "producer_byte_rate", 100);
+    cr_assert_eq(sk_quota_record(&q, &img, SK_QUOTA_PRODUCE, "ANONYMOUS", app, 1000, 1000), 0);
+    cr_assert_eq(sk_quota_record(&q, &img, SK_QUOTA_PRODUCE, "ANONYMOUS", app, 1000, 1000),
+                 10000, "200 B/s against 100 B/s over 10 s");
+    sk_quota_unrecord(&q, &img, SK_QUOTA_PRODUCE, "ANONYMOUS", app, 1000, 1000);
+    cr_assert_eq(sk_quota_record(&q, &img, SK_QUOTA_FETCH, "ANONYMOUS", app, 1e9, 1000), 0,
+                 "no consumer quota");
+    cr_assert_eq(sk_quota_max_in_window(&q, &img, SK_QUOTA_PRODUCE, "ANONYMOUS", app), 1000);
+    cr_assert_eq(sk_quota_max_in_window(&q, &img, SK_QUOTA_FETCH, "ANONYMOUS", app), UINT32_MAX);
+    sk_quotas_free(&q);
+    sk_meta_image_free(&img);
+}
