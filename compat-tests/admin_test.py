@@ -231,6 +231,31 @@ def partitions_and_delete(admin, kadmin):
     check(all(t[1] == 0 for t in resp.topic_error_codes), "kafka-python delete_topics")
 
 
+def acls_without_authorizer(kadmin):
+    """No authorizer: Kafka answers the ACL APIs with SECURITY_DISABLED (kafka-python;
+    confluent-kafka-python 1.7 has no ACL calls)."""
+    from kafka.admin import (ACL, ACLFilter, ACLOperation, ACLPermissionType, ACLResourcePatternType,
+                             ResourcePattern, ResourcePatternFilter, ResourceType)
+    from kafka.errors import SecurityDisabledError
+    acl = ACL(principal="User:alice", host="*", operation=ACLOperation.READ,
+              permission_type=ACLPermissionType.ALLOW,
+              resource_pattern=ResourcePattern(ResourceType.TOPIC, "acl-t"))
+    f = ACLFilter(principal=None, host="*", operation=ACLOperation.ANY,
+                  permission_type=ACLPermissionType.ANY,
+                  resource_pattern=ResourcePatternFilter(ResourceType.TOPIC, "acl-t",
+                                                             ACLResourcePatternType.LITERAL))
+    for what, call in (("describe_acls", lambda: kadmin.describe_acls(f)),
+                       ("create_acls", lambda: kadmin.create_acls([acl])),
+                       ("delete_acls", lambda: kadmin.delete_acls([f]))):
+        try:
+            got = call()
+        except SecurityDisabledError as e:
+            got = e
+        text = repr(got)
+        check("SecurityDisabled" in text or "No Authorizer" in text,
+              "kafka-python %s without an authorizer: %s" % (what, text[:160]))
+
+
 def restart_keeps_configs(broker):
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     fs = admin.create_topics([CNewTopic("keep-topic", 1, 1, config={"retention.ms": "4242"})])
@@ -257,6 +282,7 @@ def main():
         bad_input(admin, broker.port)
         broker_configs(admin, broker.port)
         partitions_and_delete(admin, kadmin)
+        acls_without_authorizer(kadmin)
         kadmin.close()
         restart_keeps_configs(broker)
         report = broker.sanitizer_report()

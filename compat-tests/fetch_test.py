@@ -244,6 +244,53 @@ def check_delete_records(broker):
     expect((low, err) == (N, 0), "DeleteRecords(-1 = high watermark): low %d error %d" % (low, err))
 
 
+def leader_epoch_end(port, version, parts):
+    """OffsetForLeaderEpoch by hand (v2 or flexible v4): parts [(topic, partition,
+    current_leader_epoch, leader_epoch)] -> [(error, leader_epoch, end_offset)]."""
+    flex = version >= 4
+    arr = (lambda n: wire.uvarint(n + 1)) if flex else (lambda n: struct.pack(">i", n))
+    st = wire.compact_string if flex else wire.string
+    tag = wire.uvarint(0) if flex else b""
+    body = (struct.pack(">i", -1) if version >= 3 else b"") + arr(len(parts))
+    for t, p, cur, ep in parts:
+        body += st(t) + arr(1) + struct.pack(">iii", p, cur, ep) + tag + tag
+    body += tag
+    c = wire.Conn(port)
+    try:
+        c.send(wire.frame(wire.header(23, version, 7, flexible=flex) + body))
+        corr, resp = c.recv_frame()
+    finally:
+        c.close()
+    r = wire.Reader(resp)
+    if flex:
+        r.uvarint()  # response header tags
+    r.take(4)  # throttle
+    out = []
+    for _ in range((r.uvarint() - 1) if flex else struct.unpack(">i", r.take(4))[0]):
+        if flex:
+            r.take(r.uvarint() - 1)
+        else:
+            r.take(struct.unpack(">h", r.take(2))[0])
+        for _ in range((r.uvarint() - 1) if flex else struct.unpack(">i", r.take(4))[0]):
+            err, _p, ep, end = struct.unpack(">hiiq", r.take(18))
+            out.append((err, ep, end))
+            if flex:
+                r.uvarint()
+        if flex:
+            r.uvarint()
+    return out
+
+
+def check_leader_epochs(port):
+    for v in (2, 4):
+        got = leader_epoch_end(port, v, [(TOPIC, 0, -1, 0), (TOPIC, 0, -1, 7),
+                                         (TOPIC, 0, 5, 0), ("no-such-topic", 0, -1, 0)])
+        expect(got == [(0, 0, N), (0, -1, -1), (75, -1, -1), (3, -1, -1)],
+               "OffsetForLeaderEpoch v%d: epoch 0 ends at the log end, a future epoch is "
+               "unknown, a newer current epoch is UNKNOWN_LEADER_EPOCH, a missing topic "
+               "UNKNOWN_TOPIC_OR_PARTITION: %r" % (v, got))
+
+
 def fetch_v7(conn, corr, session_id, epoch, parts, forgotten=(), max_wait=0):
     """One Fetch v7 by hand (sessions are KIP-227; the installed clients send
     none). parts: [(topic, partition, offset)]. Returns (error, session, {(t, p): (err, hw, nbytes)})."""
@@ -327,6 +374,7 @@ def main():
         if shutil.which("kcat"):
             steps.append(("kcat", lambda: check_kcat(broker.bootstrap)))
             steps.append(("sessions", lambda: check_sessions(broker.port)))
+        steps.append(("leader-epochs", lambda: check_leader_epochs(broker.port)))
         steps.append(("delete-records", lambda: check_delete_records(broker)))
         for name, step in steps:
             t0 = time.monotonic()

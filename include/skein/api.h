@@ -88,6 +88,10 @@ int sk_api_live_brokers(struct sk_request *req, struct sk_live_broker **out);
 void sk_api_produce(struct sk_request *req);
 void sk_api_init_producer_id(struct sk_request *req);
 void sk_api_describe_producers(struct sk_request *req);
+void sk_api_offset_for_leader_epoch(struct sk_request *req);
+void sk_api_describe_acls(struct sk_request *req);
+void sk_api_create_acls(struct sk_request *req);
+void sk_api_delete_acls(struct sk_request *req);
 void sk_api_versions(struct sk_request *req);
 void sk_api_versions_fill(struct sk_request *req); /* the answer, without sending it */
 void sk_api_metadata(struct sk_request *req);

@@ -65,6 +65,9 @@ struct sk_partition *sk_partition_get_by_id(struct sk_broker *b, const kp_uuid *
  * client_write INVALID_TOPIC_EXCEPTION for internal topics. */
 struct sk_partition *sk_partition_lookup(struct sk_broker *b, kp_str topic, int32_t index,
                                          bool client_write, int16_t *err);
+/* A client's current_leader_epoch against ours (KIP-320): -1 skips the check;
+ * older is FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH. */
+int16_t sk_partition_check_epoch(const struct sk_partition *p, int32_t current_leader_epoch);
 
 /* Appends validated batches (base offsets not yet assigned: the partition
  * assigns them, rewriting each batch header in place) and returns the first

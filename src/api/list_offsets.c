@@ -34,13 +34,6 @@ static int64_t last_fetchable(const struct sk_request *req, const struct sk_part
     return p->high_watermark;
 }
 
-static int16_t check_epoch(const struct sk_partition *p, int32_t requested)
-{
-    if (requested < 0 || requested == p->leader_epoch)
-        return SK_ERR_NONE;
-    return requested < p->leader_epoch ? SK_ERR_FENCED_LEADER_EPOCH : SK_ERR_UNKNOWN_LEADER_EPOCH;
-}
-
 /* v1+: one offset with its timestamp and epoch. */
 static int16_t offset_for(struct sk_request *req, struct sk_partition *p, int64_t ts, lresp_t *o)
 {
@@ -123,7 +116,7 @@ static void answer_partition(struct sk_request *req, int32_t ti, int32_t pi, lre
         sk_partition_lookup(req->broker, t->name, rp->partition_index, false, &o->error_code);
     if (!p)
         return;
-    o->error_code = check_epoch(p, req->version >= 4 ? rp->current_leader_epoch : -1);
+    o->error_code = sk_partition_check_epoch(p, req->version >= 4 ? rp->current_leader_epoch : -1);
     if (o->error_code != SK_ERR_NONE)
         return;
     if (req->version == 0)

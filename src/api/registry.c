@@ -41,6 +41,11 @@ static const struct sk_api_entry entries[] = {
     {49, 0, 1, sk_api_alter_client_quotas},
     {57, 0, 1, sk_api_update_features},
     {75, 0, 0, sk_api_describe_topic_partitions},
+    {23, 0, 4, sk_api_offset_for_leader_epoch},
+    /* No authorizer yet: answered SECURITY_DISABLED, as Kafka does. */
+    {29, 0, 3, sk_api_describe_acls},
+    {30, 0, 3, sk_api_create_acls},
+    {31, 0, 3, sk_api_delete_acls},
 };
 
 const struct sk_api_entry *sk_api_entries(int *n)

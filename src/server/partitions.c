@@ -548,3 +548,11 @@ int sk_broker_metadata_changed(struct sk_broker *b)
 {
     return sk_partitions_sync(b);
 }
+
+int16_t sk_partition_check_epoch(const struct sk_partition *p, int32_t current_leader_epoch)
+{
+    if (current_leader_epoch < 0 || current_leader_epoch == p->leader_epoch)
+        return SK_ERR_NONE;
+    return current_leader_epoch < p->leader_epoch ? SK_ERR_FENCED_LEADER_EPOCH
+                                                  : SK_ERR_UNKNOWN_LEADER_EPOCH;
+}
