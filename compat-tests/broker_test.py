@@ -185,6 +185,30 @@ def test_connection_flood(b):
     served(b.port, "a flood of %d connections" % n)
 
 
+SASL_CLIENT = r"""
+import sys
+from confluent_kafka import Producer
+p = Producer({"bootstrap.servers": sys.argv[1], "security.protocol": "SASL_PLAINTEXT",
+              "sasl.mechanism": "PLAIN", "sasl.username": "u", "sasl.password": "p"})
+try:
+    p.list_topics(timeout=3)
+except Exception:
+    pass
+"""
+
+
+def test_sasl_client_on_plaintext(b):
+    """A client set up for SASL gets Kafka's answer on a PLAINTEXT listener:
+    ILLEGAL_SASL_STATE to its SaslHandshake, and the connection goes on serving."""
+    import subprocess
+    out = subprocess.run(["/usr/bin/python3", "-c", SASL_CLIENT, b.bootstrap],
+                         capture_output=True, timeout=60).stderr.decode()
+    expect("Request not valid in current SASL state" in out,
+           "librdkafka's SASL handshake on a PLAINTEXT listener",
+           "ILLEGAL_SASL_STATE", out.strip().splitlines()[-1:] or out)
+    served(b.port, "after a SASL handshake")
+
+
 def test_sigterm_during_pipeline(skein):
     b = Broker(skein).start()
     try:
@@ -309,6 +333,7 @@ def test_unknown_key_warns(skein):
 
 
 SHARED = [test_pipelined_api_versions, test_bad_input, test_api_versions_unsupported_version,
+          test_sasl_client_on_plaintext,
           test_connection_flood]
 OWN = [test_sigterm_during_pipeline, test_restart_keeps_identity, test_bad_config_value,
        test_unknown_key_warns]

@@ -92,6 +92,8 @@ void sk_api_offset_for_leader_epoch(struct sk_request *req);
 void sk_api_describe_acls(struct sk_request *req);
 void sk_api_create_acls(struct sk_request *req);
 void sk_api_delete_acls(struct sk_request *req);
+void sk_api_sasl_handshake(struct sk_request *req);
+void sk_api_sasl_authenticate(struct sk_request *req);
 void sk_api_versions(struct sk_request *req);
 void sk_api_versions_fill(struct sk_request *req); /* the answer, without sending it */
 void sk_api_metadata(struct sk_request *req);

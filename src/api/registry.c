@@ -46,6 +46,9 @@ static const struct sk_api_entry entries[] = {
     {29, 0, 3, sk_api_describe_acls},
     {30, 0, 3, sk_api_create_acls},
     {31, 0, 3, sk_api_delete_acls},
+    /* PLAINTEXT only: ILLEGAL_SASL_STATE, as Kafka answers on such a listener. */
+    {17, 0, 1, sk_api_sasl_handshake},
+    {36, 0, 2, sk_api_sasl_authenticate},
 };
 
 const struct sk_api_entry *sk_api_entries(int *n)
