@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,7 @@
 /* Internal counters (bytes read straight into frames); test only. */
 #include "../src/net/net-int.h"
 
-enum mode { ECHO, DELAY_EVEN, DELAY_ALL, FILE_BODY, PARK_LONG, NONE_ODD };
+enum mode { ECHO, DELAY_EVEN, DELAY_ALL, FILE_BODY, PARK_LONG, NONE_ODD, THROTTLE, THROTTLE_HOLD };
 
 struct srv {
 	struct sk_shard *s;
@@ -101,6 +102,8 @@ static void on_frame(void *arg, struct sk_conn *c, struct sk_frame *f)
 		free(f->data);
 		return;
 	}
+	if (v->mode == THROTTLE || v->mode == THROTTLE_HOLD)
+		sk_conn_throttle(c, v->delay_ms, v->mode == THROTTLE_HOLD);
 	struct parked *p = malloc(sizeof(*p));
 	*p = (struct parked){ v, c, f->slot, f->data, f->len };
 	bool delay = v->mode == DELAY_ALL || v->mode == PARK_LONG || v->mode == NONE_ODD ||
@@ -703,6 +706,64 @@ Test(net, late_response_after_peer_left_is_dropped, .timeout = 30)
 	usleep(400000);
 	srv_stop(&v);
 	cr_assert_eq(v.late_notconn, 1);
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* A throttled connection gets its answer at once but is not read from until
+ * the throttle time is over (clients that throttle themselves, KIP-219). */
+Test(net, throttle_mutes_reading_not_the_answer, .timeout = 30)
+{
+	struct srv v = { .delay_ms = 300 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	srv_start(&v, &cfg, THROTTLE);
+	int fd = cli_connect(v.port);
+	double t0 = now_ms();
+	roundtrip(fd, 1);
+	cr_assert_lt(now_ms() - t0, 250, "the answer is not held");
+	roundtrip(fd, 2);
+	cr_assert_geq(now_ms() - t0, 290, "the next request waits for the mute to end");
+	close(fd);
+	wait_for(&v, get_open, 0);
+	srv_stop(&v);
+}
+
+/* Older clients ignore throttle_time_ms: their answer waits instead. */
+Test(net, throttle_with_hold_delays_the_answer, .timeout = 30)
+{
+	struct srv v = { .delay_ms = 300 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	srv_start(&v, &cfg, THROTTLE_HOLD);
+	int fd = cli_connect(v.port);
+	double t0 = now_ms();
+	roundtrip(fd, 1);
+	cr_assert_geq(now_ms() - t0, 290);
+	close(fd);
+	wait_for(&v, get_open, 0);
+	srv_stop(&v);
+}
+
+/* Closing while muted drops the mute timer's hold on the connection. */
+Test(net, close_while_throttled_frees_the_connection, .timeout = 30)
+{
+	struct srv v = { .delay_ms = 5000 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	srv_start(&v, &cfg, THROTTLE);
+	int fd = cli_connect(v.port);
+	roundtrip(fd, 1);
+	close(fd);
+	wait_for(&v, get_open, 0);
+	double t0 = now_ms();
+	srv_stop(&v);
+	cr_assert_lt(now_ms() - t0, 4000, "stop does not wait for the mute");
 }
 
 Test(net, file_segment_is_spliced, .timeout = 30)
