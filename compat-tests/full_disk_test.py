@@ -74,13 +74,51 @@ def read_back(b, n):
     return got
 
 
-def one_produce(b):
+def one_produce(b, topic=TOPIC):
     p = Producer({"bootstrap.servers": b.bootstrap, "acks": "all", "message.timeout.ms": 10000,
                   "log_level": 2})
     res = []
-    p.produce(TOPIC, b"after", partition=0, on_delivery=lambda e, m: res.append((e, m)))
+    p.produce(topic, b"after", partition=0, on_delivery=lambda e, m: res.append((e, m)))
     p.flush(15)
     return res[0] if res else (None, None)
+
+
+def fill_rest(mnt):
+    """Takes every byte the log left, so nothing at all can be written."""
+    path = os.path.join(mnt, "filler-rest")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        while os.write(fd, b"\0" * 4096) > 0:
+            pass
+    except OSError:
+        pass
+    os.close(fd)
+    return path
+
+
+def metadata_and_commits_refused(b):
+    """The metadata log and __consumer_offsets live on the same full disk."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+    a = AdminClient({"bootstrap.servers": b.bootstrap})
+    f = a.create_topics([NewTopic("full-new", 1, 1)])["full-new"]
+    try:
+        f.result(30)
+        err = None
+    except Exception as e:  # noqa: BLE001
+        err = e
+    check(err is None or "KAFKA_STORAGE_ERROR" in str(err),
+          f"create_topics on a full disk: {err or 'created (it fit)'}")
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "full-g", "log_level": 2})
+    try:
+        c.commit(offsets=[TopicPartition(TOPIC, 0, 7)], asynchronous=False)
+        cerr = None
+    except Exception as e:  # noqa: BLE001
+        cerr = e
+    c.close()
+    # Kafka answers a storage error on __consumer_offsets with NOT_COORDINATOR.
+    check(cerr is None or "NOT_COORDINATOR" in str(cerr),
+          f"offset commit on a full disk: {cerr or 'stored (it fit)'}")
+    check(b.proc.poll() is None, "the broker is still running after metadata and commit writes")
 
 
 def main():
@@ -111,10 +149,16 @@ def main():
         check(errors and len(more) < 2000,
               f"still full: {len(more)} more acknowledged (slack freed inside the log), then {errors}")
         acked += more
+        rest = fill_rest(mnt)
+        metadata_and_commits_refused(b)
         os.unlink(filler)
+        os.unlink(rest)
         err, m = one_produce(b)
         check(err is None and m.offset() >= len(acked),
               f"space freed: a produce succeeds again at offset {m and m.offset()}")
+        err, m = one_produce(b, "full-new")
+        check(err is None and m.offset() == 0,
+              f"the topic created while the disk was full works once space is freed: {err}")
         b.kill()
         b.start()
         got = read_back(b, len(acked) + 1)

@@ -44,10 +44,15 @@ struct sk_broker {
     struct sk_fetch_state *fetch;        /* src/api/fetch*.c: sessions, parked fetches */
     struct sk_quotas *quotas;            /* src/quota/: client rates */
     void *maintenance;                   /* periodic tasks (src/server/maintenance.c) */
+    uint64_t sync_retry;                 /* timer retrying partition logs that did not open */
 };
 
 /* Call after every metadata log append: brings partitions, configs and
- * coordinators in line with the image. */
+ * coordinators in line with the image. A partition log that cannot be opened
+ * (full disk) is retried every second until it opens; the error is returned
+ * so the request that made the change can say so. */
 int sk_broker_metadata_changed(struct sk_broker *b);
+/* Stops those retries (shutdown). */
+void sk_broker_sync_retry_stop(struct sk_broker *b);
 
 #endif

@@ -544,11 +544,6 @@ int16_t sk_partition_append(struct sk_partition *p, uint8_t *batches, size_t len
     return SK_ERR_NONE;
 }
 
-int sk_broker_metadata_changed(struct sk_broker *b)
-{
-    return sk_partitions_sync(b);
-}
-
 int16_t sk_partition_check_epoch(const struct sk_partition *p, int32_t current_leader_epoch)
 {
     if (current_leader_epoch < 0 || current_leader_epoch == p->leader_epoch)

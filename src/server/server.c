@@ -213,6 +213,7 @@ void sk_server_close(struct sk_broker *b)
     /* Partitions first: their parked requests are answered (and dropped by
      * the stopped reactor) before the shard's connections are freed. */
     sk_fetch_close(b);
+    sk_broker_sync_retry_stop(b);
     sk_partitions_close_all(b);
     sk_groups_close(b);
     if (b->quotas)

@@ -1,0 +1,49 @@
+/* Opening partition logs again after a failure. A change in the metadata log
+ * is durable before the broker acts on it, so when a log cannot be created
+ * (the disk is full) the image already holds the partition: it is retried
+ * here until it opens, instead of waiting for a restart. */
+#include <string.h>
+
+#include "skein/broker.h"
+#include "skein/logging.h"
+#include "skein/partition.h"
+#include "skein/timer.h"
+
+#define SK_SYNC_RETRY_MS 1000
+
+static void retry(void *arg);
+
+static void schedule(struct sk_broker *b)
+{
+    if (!b->sync_retry && b->shard)
+        b->sync_retry = sk_timer_add(b->shard, SK_SYNC_RETRY_MS, retry, b);
+}
+
+static void retry(void *arg)
+{
+    struct sk_broker *b = arg;
+    b->sync_retry = 0;
+    if (sk_partitions_sync(b) < 0) {
+        schedule(b);
+        return;
+    }
+    sk_info("partition logs that could not be opened before are open now");
+}
+
+int sk_broker_metadata_changed(struct sk_broker *b)
+{
+    int rc = sk_partitions_sync(b);
+    if (rc < 0) {
+        sk_warn("some partition logs could not be opened; retrying every %d ms",
+                SK_SYNC_RETRY_MS);
+        schedule(b);
+    }
+    return rc;
+}
+
+void sk_broker_sync_retry_stop(struct sk_broker *b)
+{
+    if (b->sync_retry)
+        sk_timer_cancel(b->shard, b->sync_retry);
+    b->sync_retry = 0;
+}
