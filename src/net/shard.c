@@ -17,10 +17,12 @@ void sk_net_config_defaults(struct sk_net_config *cfg)
 	*cfg = (struct sk_net_config){
 		.max_frame_bytes = 104857600,
 		.max_connections = INT32_MAX,
-		/* Kafka reads one request per connection at a time; clients pipeline
-		 * at most max.in.flight.requests.per.connection (5 by default), so 64
-		 * leaves room without letting one connection hog memory. */
-		.max_inflight = 64,
+		/* Java clients pipeline 5 requests per connection, librdkafka up to
+		 * a million: with linger.ms=0 and acks=all each fdatasync cycle
+		 * answers every request that arrived during the previous one, and a
+		 * cap below what arrives per cycle holds the rest back a whole
+		 * cycle. The slot ring starts small and grows to this. */
+		.max_inflight = 256,
 		.idle_ms = 600000,
 		.stop_timeout_ms = 5000,
 		.ring_entries = 1024,
