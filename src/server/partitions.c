@@ -445,6 +445,18 @@ static bool needs_sync(const struct sk_partition *p)
     return sync_covered(p) < sk_plog_log_end_offset(p->log);
 }
 
+/* A sync beside a running one only pays off for an acks=all request waiting
+ * past what the running one covers; acks=1 appends wait for it to end. */
+static bool sync_wanted(const struct sk_partition *p)
+{
+    if (!needs_sync(p))
+        return false;
+    if (p->nsyncs == 0)
+        return true;
+    return p->nsyncs < SK_SYNC_DEPTH && p->waiters_tail &&
+           p->waiters_tail->offset > sync_covered(p);
+}
+
 /* Applies one finished sync. A failed fdatasync also fails the later ones of
  * the partition: they may have been told nothing of pages the kernel dropped
  * (the error is reported once per file), so they prove nothing. */
@@ -538,8 +550,8 @@ static void group_commit(void *arg)
         struct sk_partition *next = p->next_dirty;
         p->flush_queued = false;
         p->next_dirty = NULL;
-        /* At full depth sync_done re-queues it when the oldest sync ends. */
-        if (p->nsyncs < SK_SYNC_DEPTH && needs_sync(p))
+        /* Otherwise sync_done re-queues it when the oldest sync ends. */
+        if (sync_wanted(p))
             sk_partition_flush_async(p);
         p = next;
     }
