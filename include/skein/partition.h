@@ -82,6 +82,10 @@ int16_t sk_partition_append(struct sk_partition *p, uint8_t *batches, size_t len
 void sk_partition_when_durable(struct sk_partition *p, int64_t offset, sk_durable_fn cb,
                                void *arg);
 
+/* Retention may delete the segments wholly below this offset: the high
+ * watermark, or lower where a running fdatasync still holds segment fds. */
+int64_t sk_partition_retention_limit(const struct sk_partition *p);
+
 /* Starts an fdatasync of the partition's unflushed data (relaxed topics
  * whose flush.ms or flush.messages is due). */
 void sk_partition_flush_async(struct sk_partition *p);

@@ -429,7 +429,7 @@ struct sk_sync_op {
     int pending;
     int err;
     bool done;
-    int64_t upto;
+    int64_t from, upto;
 };
 
 static void mark_dirty(struct sk_partition *p);
@@ -506,6 +506,15 @@ static void sync_done(void *arg, int res)
         mark_dirty(p);
 }
 
+/* Syncs start at the segment holding the recovery point of their start, and
+ * the oldest running one started lowest (the point only moves up). */
+int64_t sk_partition_retention_limit(const struct sk_partition *p)
+{
+    if (p->syncs && p->syncs->from < p->high_watermark)
+        return p->syncs->from;
+    return p->high_watermark;
+}
+
 static void sync_push(struct sk_partition *p, struct sk_sync_op *op)
 {
     if (p->syncs_tail)
@@ -527,6 +536,7 @@ void sk_partition_flush_async(struct sk_partition *p)
     if (!op)
         return;
     op->p = p;
+    op->from = sk_plog_recovery_point(p->log);
     op->upto = sync.upto;
     /* Held while submitting so that an inline failure cannot retire it
      * before every fd has its fdatasync. */
