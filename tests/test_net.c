@@ -637,6 +637,32 @@ Test(net, inflight_cap_pauses_reading_and_loses_nothing, .timeout = 30)
 	cr_assert_eq(v.peak, 4, "peak in flight %u, cap 4", v.peak);
 }
 
+/* The slot ring starts small and grows while requests are outstanding:
+ * responses must still leave in request order across the growth. */
+Test(net, slot_ring_grows_under_pipelining, .timeout = 30)
+{
+	struct srv v = { .delay_ms = 100 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	cfg.max_inflight = 100;
+	srv_start(&v, &cfg, DELAY_ALL);
+	int fd = cli_connect(v.port);
+	enum { N = 150 };
+	uint8_t all[N * 64];
+	size_t len = 0;
+	for (unsigned i = 0; i < N; i++)
+		len += make_frame(all + len, i);
+	cr_assert_eq(send_all(fd, all, len), 0);
+	usleep(50000);
+	cr_assert_eq(stats(&v).frames_in, 100, "reading did not pause at the cap");
+	for (unsigned i = 0; i < N; i++)
+		expect_frame(fd, i);
+	close(fd);
+	wait_for(&v, get_open, 0);
+	srv_stop(&v);
+	cr_assert_eq(v.peak, 100, "peak in flight %u, cap 100", v.peak);
+}
+
 struct writer { int fd; unsigned sent; };
 
 static void *write_stream(void *arg)

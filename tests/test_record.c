@@ -146,6 +146,30 @@ Test(crc32c, hw_equals_sw)
     }
 }
 
+/* Long inputs take the three-stream paths (blocks of 8 KiB and 256 B) whose
+ * partial CRCs are joined by table shifts. */
+Test(crc32c, hw_equals_sw_long)
+{
+    srand(7);
+    size_t cap = 200000;
+    uint8_t *buf = malloc(cap + 16);
+    for (size_t i = 0; i < cap + 16; i++)
+        buf[i] = (uint8_t)rand();
+    size_t lens[] = {767, 768, 769, 1536, 24575, 24576, 24577, 49152 + 768 + 9, cap};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
+        for (size_t off = 0; off < 16; off += 5) {
+            uint32_t seed = (uint32_t)rand();
+            cr_assert_eq(sk_crc32c_hw(seed, buf + off, lens[i]), sk_crc32c_sw(seed, buf + off, lens[i]),
+                         "off %zu len %zu", off, lens[i]);
+        }
+    for (int t = 0; t < 50; t++) {
+        size_t off = (size_t)rand() % 16, len = (size_t)rand() % cap;
+        cr_assert_eq(sk_crc32c_hw(0, buf + off, len), sk_crc32c_sw(0, buf + off, len),
+                     "off %zu len %zu", off, len);
+    }
+    free(buf);
+}
+
 /* ---- codecs ----------------------------------------------------------------------- */
 
 Test(codec, round_trip_all, .fini = fini)

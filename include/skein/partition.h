@@ -25,6 +25,8 @@
 struct sk_plog;
 struct sk_partition;
 struct sk_producer_state;
+struct sk_sync_op;
+struct sk_waiter;
 
 /* Called when everything below `offset` is durable (err 0), or with a Kafka
  * error code if the data cannot be made durable. */
@@ -40,9 +42,11 @@ struct sk_partition {
     bool relaxed;            /* flush.* set: no fsync before acks/visibility */
     int64_t high_watermark;  /* consumers read below this */
     bool flush_queued;       /* in the shard's group commit list */
-    bool flush_in_flight;
-    int64_t flush_target;    /* offset the running fdatasync makes durable */
+    bool flush_in_flight;    /* some fdatasync holds the segment fds */
+    struct sk_sync_op *syncs, *syncs_tail; /* in flight, oldest first */
+    int nsyncs;
     struct sk_waiter *waiters; /* durable-offset waiters, ordered by offset */
+    struct sk_waiter *waiters_tail;
     struct sk_producer_state *producers; /* idempotence state, owned by txn/ */
     struct sk_broker *broker;
     struct sk_partition *next_dirty;
@@ -80,6 +84,10 @@ int16_t sk_partition_append(struct sk_partition *p, uint8_t *batches, size_t len
  * mode). */
 void sk_partition_when_durable(struct sk_partition *p, int64_t offset, sk_durable_fn cb,
                                void *arg);
+
+/* Retention may delete the segments wholly below this offset: the high
+ * watermark, or lower where a running fdatasync still holds segment fds. */
+int64_t sk_partition_retention_limit(const struct sk_partition *p);
 
 /* Starts an fdatasync of the partition's unflushed data (relaxed topics
  * whose flush.ms or flush.messages is due). */

@@ -10,12 +10,15 @@
 #include "net-int.h"
 #include "skein/logging.h"
 
+#define SK_SLOTS_FIRST 16u
+
 struct sk_conn *sk_conn_new(struct sk_shard *s, int fd)
 {
 	struct sk_conn *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	c->slots = calloc(s->cfg.max_inflight, sizeof(*c->slots));
+	c->slots_cap = s->cfg.max_inflight < SK_SLOTS_FIRST ? s->cfg.max_inflight : SK_SLOTS_FIRST;
+	c->slots = calloc(c->slots_cap, sizeof(*c->slots));
 	if (!c->slots) {
 		free(c);
 		return NULL;
@@ -33,6 +36,28 @@ struct sk_conn *sk_conn_new(struct sk_shard *s, int fd)
 	sk_stat_add(&s->st.conns_open, 1);
 	sk_stat_add(&s->st.conns_accepted, 1);
 	return c;
+}
+
+/* Makes room for one more outstanding request: the ring doubles (up to
+ * max_inflight) with its slots kept at their sequence numbers' places. */
+int sk_conn_slots_reserve(struct sk_conn *c)
+{
+	if (c->slot_next - c->slot_head < c->slots_cap)
+		return 0;
+	unsigned cap = c->slots_cap * 2;
+	if (cap > c->shard->cfg.max_inflight)
+		cap = c->shard->cfg.max_inflight;
+	if (cap <= c->slots_cap)
+		return -ENOBUFS;
+	struct sk_slot *n = calloc(cap, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	for (uint64_t q = c->slot_head; q < c->slot_next; q++)
+		n[q % cap] = *sk_conn_slot(c, q);
+	free(c->slots);
+	c->slots = n;
+	c->slots_cap = cap;
+	return 0;
 }
 
 void sk_conn_mark_dirty(struct sk_conn *c)
@@ -58,7 +83,7 @@ static void unlink_conn(struct sk_conn *c)
 static void free_conn(struct sk_conn *c)
 {
 	for (uint64_t q = c->slot_head; q < c->slot_next; q++)
-		sk_out_free(c->slots[q % c->shard->cfg.max_inflight].out);
+		sk_out_free(sk_conn_slot(c, q)->out);
 	free(c->slots);
 	free(c);
 }

@@ -82,8 +82,10 @@ struct sk_conn {
 	uint8_t *stash;                  /* bytes received while reading was paused */
 	size_t stash_len, stash_cap;
 
-	/* request slots: [head, next) are outstanding; ring of max_inflight */
+	/* request slots: [head, next) are outstanding; a ring of slots_cap that
+	 * grows up to max_inflight, so idle connections stay small */
 	struct sk_slot *slots;
+	unsigned slots_cap;
 	uint64_t slot_head, slot_next;
 	unsigned pending;                /* slots the handler still holds */
 
@@ -171,8 +173,14 @@ void sk_listener_complete(struct sk_listener *l, struct io_uring_cqe *cqe);
 void sk_listeners_stop(struct sk_shard *s);
 void sk_listeners_free(struct sk_shard *s);
 
+static inline struct sk_slot *sk_conn_slot(struct sk_conn *c, uint64_t q)
+{
+	return &c->slots[q % c->slots_cap];
+}
+
 /* conn.c */
 struct sk_conn *sk_conn_new(struct sk_shard *s, int fd);
+int sk_conn_slots_reserve(struct sk_conn *c);
 void sk_conn_mark_dirty(struct sk_conn *c);
 void sk_conn_process_dirty(struct sk_shard *s);
 void sk_conn_op_done(struct sk_conn *c);

@@ -115,7 +115,7 @@ static void deliver(struct sk_conn *c)
 {
 	struct sk_shard *s = c->shard;
 	struct sk_frame f = { .slot = c->slot_next++, .data = c->frame, .len = c->frame_len };
-	c->slots[f.slot % s->cfg.max_inflight] = (struct sk_slot){ SK_SLOT_PENDING, NULL };
+	*sk_conn_slot(c, f.slot) = (struct sk_slot){ SK_SLOT_PENDING, NULL };
 	c->pending++;
 	c->frame = NULL;
 	c->hdr_have = 0;
@@ -133,6 +133,10 @@ static int start_frame(struct sk_conn *c)
 		sk_warn("net: closing connection from %s: request size %d outside 0..%u "
 			"(socket.request.max.bytes)", c->peer, size, max);
 		return -EMSGSIZE;
+	}
+	if (sk_conn_slots_reserve(c)) {
+		sk_warn("net: closing connection from %s: no memory for a request slot", c->peer);
+		return -ENOMEM;
 	}
 	c->frame = malloc(size ? (size_t)size : 1);
 	if (!c->frame) {

@@ -29,16 +29,15 @@ static struct sk_slot *find_pending(struct sk_conn *c, uint64_t slot)
 {
 	if (slot < c->slot_head || slot >= c->slot_next)
 		return NULL;
-	struct sk_slot *sl = &c->slots[slot % c->shard->cfg.max_inflight];
+	struct sk_slot *sl = sk_conn_slot(c, slot);
 	return sl->state == SK_SLOT_PENDING ? sl : NULL;
 }
 
 /* Moves the completed prefix of the slot window to the send queue. */
 static void advance_head(struct sk_conn *c)
 {
-	unsigned cap = c->shard->cfg.max_inflight;
 	while (c->slot_head < c->slot_next) {
-		struct sk_slot *sl = &c->slots[c->slot_head % cap];
+		struct sk_slot *sl = sk_conn_slot(c, c->slot_head);
 		if (sl->state == SK_SLOT_PENDING)
 			break;
 		if (sl->out) {

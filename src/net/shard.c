@@ -10,15 +10,19 @@
 #include "net-int.h"
 #include "skein/logging.h"
 
+#define SK_IOWQ_BOUNDED 64
+
 void sk_net_config_defaults(struct sk_net_config *cfg)
 {
 	*cfg = (struct sk_net_config){
 		.max_frame_bytes = 104857600,
 		.max_connections = INT32_MAX,
-		/* Kafka reads one request per connection at a time; clients pipeline
-		 * at most max.in.flight.requests.per.connection (5 by default), so 64
-		 * leaves room without letting one connection hog memory. */
-		.max_inflight = 64,
+		/* Java clients pipeline 5 requests per connection, librdkafka up to
+		 * a million: with linger.ms=0 and acks=all each fdatasync cycle
+		 * answers every request that arrived during the previous one, and a
+		 * cap below what arrives per cycle holds the rest back a whole
+		 * cycle. The slot ring starts small and grows to this. */
+		.max_inflight = 256,
 		.idle_ms = 600000,
 		.stop_timeout_ms = 5000,
 		.ring_entries = 1024,
@@ -75,6 +79,17 @@ static int check_config(const struct sk_net_config *c)
 	return 0;
 }
 
+/* fdatasync always runs on io-wq threads, and the kernel bounds them to
+ * 4 per CPU: with more dirty partitions than that, a partition's sync would
+ * queue behind others' instead of joining the same journal commit. The
+ * threads mostly sleep on the disk, so a wider pool costs little. Older
+ * kernels without the call keep their default. */
+static void widen_iowq(struct sk_shard *s)
+{
+	unsigned int max[2] = { SK_IOWQ_BOUNDED, 0 };
+	(void)io_uring_register_iowq_max_workers(&s->ring, max);
+}
+
 int sk_shard_new(const struct sk_net_config *cfg, const struct sk_net_handler *h,
 		 struct sk_shard **out)
 {
@@ -99,6 +114,7 @@ int sk_shard_new(const struct sk_net_config *cfg, const struct sk_net_handler *h
 	}
 	if ((rc = sk_bufring_init(s)) || (rc = sk_timers_init(s)))
 		goto fail;
+	widen_iowq(s);
 	s->wake_fd = eventfd(0, EFD_CLOEXEC);
 	if (s->wake_fd < 0) {
 		rc = -errno;

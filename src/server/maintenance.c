@@ -22,11 +22,9 @@ static void retention(struct sk_broker *b)
     int64_t now = sk_wall_ms();
     for (int i = 0; i < b->nparts; i++) {
         struct sk_partition *p = b->parts[i];
-        /* An fsync in flight holds segment fds: leave that partition for
-         * the next round rather than close a file under it. */
-        if (p->flush_in_flight)
-            continue;
-        int n = sk_plog_retention(p->log, now, p->high_watermark);
+        /* Under steady acks=all load some fdatasync is nearly always in
+         * flight, so the segments it holds are spared, not the partition. */
+        int n = sk_plog_retention(p->log, now, sk_partition_retention_limit(p));
         if (n > 0)
             sk_info("%s-%d: retention deleted %d segment(s), log start offset now %lld",
                     p->topic, p->id, n, (long long)sk_plog_log_start_offset(p->log));

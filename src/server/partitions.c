@@ -367,6 +367,8 @@ static void complete_waiters(struct sk_partition *p)
         w->cb(w->arg, SK_ERR_NONE);
         free(w);
     }
+    if (!p->waiters)
+        p->waiters_tail = NULL;
 }
 
 static void fail_waiters(struct sk_partition *p, int16_t err)
@@ -377,6 +379,27 @@ static void fail_waiters(struct sk_partition *p, int16_t err)
         w->cb(w->arg, err);
         free(w);
     }
+    p->waiters_tail = NULL;
+}
+
+/* Waiters come in offset order almost always (appends only grow the log),
+ * so the tail is checked first: a deep pipeline must not make each new
+ * request walk every waiting one. */
+static void insert_waiter(struct sk_partition *p, struct sk_waiter *w)
+{
+    if (!p->waiters_tail || p->waiters_tail->offset <= w->offset) {
+        if (p->waiters_tail)
+            p->waiters_tail->next = w;
+        else
+            p->waiters = w;
+        p->waiters_tail = w;
+        return;
+    }
+    struct sk_waiter **pp = &p->waiters;
+    while ((*pp)->offset <= w->offset)
+        pp = &(*pp)->next;
+    w->next = *pp;
+    *pp = w;
 }
 
 void sk_partition_when_durable(struct sk_partition *p, int64_t offset, sk_durable_fn cb, void *arg)
@@ -391,46 +414,116 @@ void sk_partition_when_durable(struct sk_partition *p, int64_t offset, sk_durabl
         return;
     }
     *w = (struct sk_waiter){offset, cb, arg, NULL};
-    struct sk_waiter **pp = &p->waiters;
-    while (*pp && (*pp)->offset <= offset)
-        pp = &(*pp)->next;
-    w->next = *pp;
-    *pp = w;
+    insert_waiter(p, w);
 }
+
+/* Syncs of one partition overlap: a second fdatasync may start while the
+ * first runs, so data appended meanwhile does not wait for the first to end
+ * before its own sync begins. Two are enough to keep the disk busy; more
+ * would only add io-wq threads on a small machine. */
+#define SK_SYNC_DEPTH 2
 
 struct sk_sync_op {
     struct sk_partition *p;
+    struct sk_sync_op *next;
     int pending;
     int err;
-    int64_t upto;
+    bool done;
+    int64_t from, upto;
 };
 
 static void mark_dirty(struct sk_partition *p);
 
-static void sync_done(void *arg, int res)
+/* What the syncs started so far will make durable once they all end. */
+static int64_t sync_covered(const struct sk_partition *p)
 {
-    struct sk_sync_op *op = arg;
-    if (res < 0)
-        op->err = res;
-    if (--op->pending > 0)
-        return;
-    struct sk_partition *p = op->p;
-    p->flush_in_flight = false;
+    return p->syncs_tail ? p->syncs_tail->upto : sk_plog_recovery_point(p->log);
+}
+
+static bool needs_sync(const struct sk_partition *p)
+{
+    return sync_covered(p) < sk_plog_log_end_offset(p->log);
+}
+
+/* A sync beside a running one only pays off for an acks=all request waiting
+ * past what the running one covers; acks=1 appends wait for it to end. */
+static bool sync_wanted(const struct sk_partition *p)
+{
+    if (!needs_sync(p))
+        return false;
+    if (p->nsyncs == 0)
+        return true;
+    return p->nsyncs < SK_SYNC_DEPTH && p->waiters_tail &&
+           p->waiters_tail->offset > sync_covered(p);
+}
+
+/* Applies one finished sync. A failed fdatasync also fails the later ones of
+ * the partition: they may have been told nothing of pages the kernel dropped
+ * (the error is reported once per file), so they prove nothing. */
+static void sync_retire(struct sk_partition *p, struct sk_sync_op *op)
+{
     if (op->err < 0) {
         /* Kafka takes a log dir offline when a flush fails: the data may or
          * may not be on disk, so nothing waiting on it can be told yes. */
         sk_error("fdatasync of %s-%d failed: %s", p->topic, p->id, strerror(-op->err));
+        for (struct sk_sync_op *o = op->next; o; o = o->next)
+            o->err = op->err;
         fail_waiters(p, SK_ERR_KAFKA_STORAGE_ERROR);
-    } else {
-        sk_plog_mark_flushed(p->log, op->upto, sk_wall_ms());
-        complete_waiters(p);
+        return;
     }
-    bool ok = op->err == 0;
-    free(op);
+    sk_plog_mark_flushed(p->log, op->upto, sk_wall_ms());
+    complete_waiters(p);
+}
+
+/* Syncs are applied in the order they started, whatever order they end in:
+ * only the first after a roll carries the directory and the old segment's
+ * indexes, so a later one alone does not make its range recoverable. The
+ * waiters are answered here, on the completion itself. */
+static void sync_done(void *arg, int res)
+{
+    struct sk_sync_op *op = arg;
+    if (res < 0 && op->err == 0)
+        op->err = res;
+    if (--op->pending > 0)
+        return;
+    op->done = true;
+    struct sk_partition *p = op->p;
+    bool ok = true;
+    while (p->syncs && p->syncs->done) {
+        struct sk_sync_op *head = p->syncs;
+        p->syncs = head->next;
+        p->nsyncs--;
+        ok = head->err == 0;
+        sync_retire(p, head);
+        free(head);
+    }
+    if (!p->syncs)
+        p->syncs_tail = NULL;
+    p->flush_in_flight = p->syncs != NULL;
     /* Appends that came while the sync ran need another one. The partition
      * may already be queued by them: mark_dirty keeps it in the list once. */
-    if (ok && !p->relaxed && sk_plog_recovery_point(p->log) < sk_plog_log_end_offset(p->log))
+    if (ok && !p->relaxed && needs_sync(p))
         mark_dirty(p);
+}
+
+/* Syncs start at the segment holding the recovery point of their start, and
+ * the oldest running one started lowest (the point only moves up). */
+int64_t sk_partition_retention_limit(const struct sk_partition *p)
+{
+    if (p->syncs && p->syncs->from < p->high_watermark)
+        return p->syncs->from;
+    return p->high_watermark;
+}
+
+static void sync_push(struct sk_partition *p, struct sk_sync_op *op)
+{
+    if (p->syncs_tail)
+        p->syncs_tail->next = op;
+    else
+        p->syncs = op;
+    p->syncs_tail = op;
+    p->nsyncs++;
+    p->flush_in_flight = true;
 }
 
 void sk_partition_flush_async(struct sk_partition *p)
@@ -443,12 +536,16 @@ void sk_partition_flush_async(struct sk_partition *p)
     if (!op)
         return;
     op->p = p;
+    op->from = sk_plog_recovery_point(p->log);
     op->upto = sync.upto;
-    op->pending = n;
-    p->flush_in_flight = true;
+    /* Held while submitting so that an inline failure cannot retire it
+     * before every fd has its fdatasync. */
+    op->pending = n + 1;
+    sync_push(p, op);
     for (int i = 0; i < n; i++)
         if (sk_shard_fsync(p->broker->shard, sync.fds[i], 1, sync_done, op) < 0)
             sync_done(op, -EIO);
+    sync_done(op, 0);
 }
 
 /* One fdatasync per dirty partition per loop iteration, however many
@@ -463,11 +560,9 @@ static void group_commit(void *arg)
         struct sk_partition *next = p->next_dirty;
         p->flush_queued = false;
         p->next_dirty = NULL;
-        if (p->flush_in_flight) {
-            /* sync_done re-queues it when the running sync ends short. */
-        } else {
+        /* Otherwise sync_done re-queues it when the oldest sync ends. */
+        if (sync_wanted(p))
             sk_partition_flush_async(p);
-        }
         p = next;
     }
 }
