@@ -7,6 +7,8 @@
 
 #include "gen/kp_all.h"
 #include "skein/api.h"
+#include "skein/buf.h"
+#include "skein/config.h"
 #include "skein/fetch_session.h"
 #include "skein/net-t.h"
 #include "skein/plog.h"
@@ -74,6 +76,16 @@ struct sk_fetch_readout {
 void sk_fetch_read_all(struct sk_fetch_op *op, struct sk_fetch_readout *out);
 /* Builds the response from op->results, sends it, frees op and its request. */
 void sk_fetch_answer(struct sk_fetch_op *op);
+/* The message format a Fetch version reads: 0, 1, or 2 (as stored). */
+int8_t sk_fetch_magic(int16_t version);
+/* Kafka's per-topic refusals for old fetch versions: a zstd topic before v10,
+ * down-conversion switched off (message.downconversion.enable) before v4. */
+int16_t sk_fetch_topic_check(const struct sk_topic_config *tc, int16_t version);
+/* Fetch v0-v3: converts the records of the kept partitions to the version's
+ * message format in memory; the returned nparts buffers back the records
+ * until the response is encoded (free with sk_fetch_downconvert_free). */
+struct sk_buf *sk_fetch_downconvert(struct sk_fetch_op *op, const bool *keep);
+void sk_fetch_downconvert_free(struct sk_buf *bufs, int n);
 /* Parks op until min_bytes are there or max_wait_ms passes. */
 void sk_fetch_park(struct sk_fetch_op *op, int32_t max_wait_ms);
 

@@ -94,7 +94,7 @@ static bool diverged(const struct sk_partition *p, const struct sk_fetch_part *f
 }
 
 static int16_t read_records(struct sk_partition *p, const struct sk_fetch_part *fp,
-                            uint32_t *budget, bool *min_one, struct sk_fetch_result *r)
+                            int16_t version, uint32_t *budget, bool *min_one, struct sk_fetch_result *r)
 {
     uint32_t max = fp->max_bytes < 0 ? 0 : (uint32_t)fp->max_bytes;
     if (max > *budget)
@@ -105,7 +105,9 @@ static int16_t read_records(struct sk_partition *p, const struct sk_fetch_part *
         if (rc != -ERANGE)
             sk_warn("fetch from %s-%d at %lld failed: %s", p->topic, p->id,
                     (long long)fp->fetch_offset, strerror(-rc));
-        return sk_plog_err_to_kafka(rc);
+        int16_t err = sk_plog_err_to_kafka(rc);
+        /* Kafka: fetchers before v6 do not know KAFKA_STORAGE_ERROR as retriable. */
+        return err == SK_ERR_KAFKA_STORAGE_ERROR && version <= 5 ? SK_ERR_NOT_LEADER_OR_FOLLOWER : err;
     }
     if (r->slice.len > 0) {
         *budget -= r->slice.len;
@@ -128,6 +130,12 @@ static void read_one(const struct sk_fetch_op *op, const struct sk_fetch_part *f
         ro->must_answer |= !r->metadata_error;
         return;
     }
+    int16_t refused = sk_fetch_topic_check(&p->cfg, op->req->version);
+    if (refused != SK_ERR_NONE) {
+        /* Not worth waiting for: this partition gets no data at this version. */
+        error_result(r, refused);
+        return;
+    }
     ro->interesting++;
     r->data.high_watermark = p->high_watermark;
     /* No transactions yet: everything below the high watermark is stable. */
@@ -138,7 +146,7 @@ static void read_one(const struct sk_fetch_op *op, const struct sk_fetch_part *f
         ro->must_answer = true;
         return;
     }
-    r->data.error_code = read_records(p, fp, budget, min_one, r);
+    r->data.error_code = read_records(p, fp, op->req->version, budget, min_one, r);
     if (r->data.error_code != SK_ERR_NONE) {
         r->data.aborted_transactions.n = -1;
         ro->must_answer = true;
@@ -332,10 +340,14 @@ void sk_fetch_answer(struct sk_fetch_op *op)
     bool *keep = sk_request_alloc(req, sizeof *keep * (size_t)(op->nparts + 1));
     struct sk_fetch_file *files = sk_request_alloc(req, sizeof *files * (size_t)(op->nparts + 1));
     size_t nfiles = 0;
+    struct sk_buf *converted = NULL;
+    int nparts = op->nparts;
     if (op->ctx == SK_FETCH_ERROR) {
         resp->error_code = op->ctx_error;
     } else {
         fill_response(op, keep, resp);
+        if (sk_fetch_magic(req->version) < 2)
+            converted = sk_fetch_downconvert(op, keep);
         /* Files first: a failed dup empties a partition's records. */
         nfiles = take_files(op, keep, files);
         group_topics(op, keep, resp);
@@ -345,6 +357,7 @@ void sk_fetch_answer(struct sk_fetch_op *op)
     free(op);
     struct sk_fetch_frame frame;
     int rc = sk_fetch_frame_encode(resp, req->version, files, nfiles, &frame);
+    sk_fetch_downconvert_free(converted, nparts); /* the frame holds a copy */
     if (rc < 0) {
         sk_warn("fetch response for %s cannot be encoded: %s", sk_conn_peer(req->conn),
                 kp_strerror(rc));

@@ -69,3 +69,49 @@ int sk_lz4_compress(int level, const uint8_t *in, size_t len, struct sk_buf *out
     out->len += n;
     return 0;
 }
+
+/* xxHash32 (seed 0) of fewer than 16 bytes: all a frame descriptor needs. */
+static uint32_t rotl32(uint32_t x, int r)
+{
+    return x << r | x >> (32 - r);
+}
+
+static uint32_t xxh32_short(const uint8_t *p, size_t len)
+{
+    const uint32_t p1 = 2654435761u, p2 = 2246822519u, p3 = 3266489917u, p4 = 668265263u,
+                   p5 = 374761393u;
+    uint32_t h = p5 + (uint32_t)len;
+    size_t i = 0;
+    for (; i + 4 <= len; i += 4) {
+        uint32_t w = (uint32_t)p[i] | (uint32_t)p[i + 1] << 8 | (uint32_t)p[i + 2] << 16 |
+                     (uint32_t)p[i + 3] << 24;
+        h = rotl32(h + w * p3, 17) * p4;
+    }
+    for (; i < len; i++)
+        h = rotl32(h + p[i] * p5, 11) * p1;
+    h ^= h >> 15;
+    h *= p2;
+    h ^= h >> 13;
+    h *= p3;
+    return h ^ h >> 16;
+}
+
+int sk_lz4_compress_kafka08(const uint8_t *in, size_t len, struct sk_buf *out)
+{
+    size_t start = out->len;
+    int rc = sk_lz4_compress(SK_COMPRESSION_LEVEL_DEFAULT, in, len, out);
+    if (rc < 0)
+        return rc;
+    /* No content size is written, so the descriptor is FLG BD and HC is byte
+     * 6. Kafka 0.8 hashed the magic number too; magic-0 readers check that. */
+    uint8_t *f = out->data + start;
+    if (out->len - start < 7 || (f[4] & 0x08))
+        return -EIO;
+    f[6] = (uint8_t)(xxh32_short(f, 6) >> 8);
+    return 0;
+}
+
+uint8_t sk_lz4_header_checksum(const uint8_t *descriptor, size_t len)
+{
+    return (uint8_t)(xxh32_short(descriptor, len) >> 8);
+}

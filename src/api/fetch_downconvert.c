@@ -1,0 +1,106 @@
+/* Fetch v0-v3: consumers older than 0.11 read message format 0 (v0-v1) or 1
+ * (v2-v3), while the log holds magic-2 batches only. As Kafka does, the read
+ * is sized on the stored bytes and converted when the answer is built; the
+ * converted sets are answered from memory instead of spliced from the file.
+ * Kafka's per-topic switches (KafkaApis.maybeConvertFetchedData) are applied
+ * when the partition is read. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fetch_int.h"
+#include "skein/errors.h"
+#include "skein/logging.h"
+#include "skein/net.h"
+#include "skein/record_downconvert.h"
+
+int8_t sk_fetch_magic(int16_t version)
+{
+    if (version <= 1)
+        return 0;
+    return version <= 3 ? 1 : 2;
+}
+
+int16_t sk_fetch_topic_check(const struct sk_topic_config *tc, int16_t version)
+{
+    /* zstd arrived with Fetch v10; older consumers cannot decode it. */
+    if (version < 10 && tc->compression == SK_TOPIC_COMPRESSION_ZSTD)
+        return SK_ERR_UNSUPPORTED_COMPRESSION_TYPE;
+    if (sk_fetch_magic(version) < 2 && !tc->message_downconversion)
+        return SK_ERR_UNSUPPORTED_VERSION;
+    return SK_ERR_NONE;
+}
+
+static int read_slice(const struct sk_plog_slice *s, uint8_t *buf)
+{
+    for (uint32_t got = 0; got < s->len;) {
+        ssize_t n = pread(s->fd, buf + got, s->len - got, (off_t)(s->pos + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        got += (uint32_t)n;
+    }
+    return 0;
+}
+
+/* As Kafka's FetchResponse.partitionResponse: the error and nothing else. */
+static void convert_error(kp_fetch_response_partition_data *d, int16_t err)
+{
+    d->error_code = err;
+    d->high_watermark = -1;
+    d->last_stable_offset = -1;
+    d->log_start_offset = -1;
+    d->records = (kp_bytes){NULL, 0};
+}
+
+static void convert_one(struct sk_fetch_result *r, int64_t fetch_offset, int8_t magic,
+                        struct sk_buf *out, struct sk_buf *stored, struct sk_buf *scratch)
+{
+    struct sk_downconvert_opts o = {magic, fetch_offset, r->slice.len};
+    stored->len = 0;
+    int rc = sk_buf_reserve(stored, r->slice.len);
+    if (rc == 0)
+        rc = read_slice(&r->slice, stored->data);
+    if (rc < 0) {
+        /* The stored bytes cannot be had now: nothing this time, the consumer asks again. */
+        sk_warn("fetch: cannot read %u bytes to down-convert: %s", r->slice.len, strerror(-rc));
+        r->data.records = (kp_bytes){NULL, 0};
+    } else {
+        int16_t err = (int16_t)sk_downconvert(stored->data, r->slice.len, &o, out, scratch);
+        if (err != SK_ERR_NONE || out->len > INT32_MAX)
+            convert_error(&r->data, err != SK_ERR_NONE ? err : SK_ERR_UNKNOWN_SERVER_ERROR);
+        else
+            r->data.records = (kp_bytes){out->data, (int32_t)out->len};
+    }
+    r->slice.len = 0; /* nothing left to splice from the file */
+}
+
+struct sk_buf *sk_fetch_downconvert(struct sk_fetch_op *op, const bool *keep)
+{
+    int8_t magic = sk_fetch_magic(op->req->version);
+    struct sk_buf *bufs = calloc((size_t)op->nparts + 1, sizeof *bufs);
+    struct sk_buf stored = {0}, scratch = {0};
+    for (int i = 0; i < op->nparts; i++) {
+        struct sk_fetch_result *r = &op->results[i];
+        if (!keep[i] || r->slice.len == 0)
+            continue;
+        if (bufs) {
+            convert_one(r, op->parts[i].fetch_offset, magic, &bufs[i], &stored, &scratch);
+        } else {
+            convert_error(&r->data, SK_ERR_UNKNOWN_SERVER_ERROR);
+            r->slice.len = 0;
+        }
+    }
+    sk_buf_free(&stored);
+    sk_buf_free(&scratch);
+    return bufs;
+}
+
+void sk_fetch_downconvert_free(struct sk_buf *bufs, int n)
+{
+    for (int i = 0; bufs && i < n; i++)
+        sk_buf_free(&bufs[i]);
+    free(bufs);
+}
