@@ -7,7 +7,10 @@ values, headers and timestamps, uncompressed and with gzip, snappy and lz4.
 Old-protocol consumers then read them back through down-conversion:
 kafka-python with api_version (0, 10, 0) (Fetch v2, message format 1) and
 (0, 9) (Fetch v1, format 0), and sarama at V0_10_0_0 (Fetch v2) and at its
-default version (V0_8_2_0 in Debian's 1.22: Fetch v0, format 0). Keys, values
+default version (V0_8_2_0 in Debian's 1.22: Fetch v0, format 0), and
+librdkafka without ApiVersions (broker.version.fallback 0.9.0: Fetch v1;
+0.8.2: Fetch v0). librdkafka at 0.9.0 also produces format-0 LZ4 (Kafka 0.8's
+frame header checksum), which must be accepted and read back. Keys, values
 and offsets must match, timestamps too where format 1 carries them, headers
 must be gone. A topic with message.downconversion.enable=false answers
 UNSUPPORTED_VERSION to Fetch v2 and still serves Fetch v4+; a zstd batch
@@ -23,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from skeinlib.broker import Broker, default_skein  # noqa: E402
 from skeinlib.sarama import build_sarama  # noqa: E402
 
+import confluent_kafka  # noqa: E402
 from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 import kafka  # noqa: E402
@@ -135,6 +139,61 @@ def check_kafka_python(bootstrap):
             check("kafka-python Fetch v%d" % fetch_versions_sent(api_version), t, got, with_ts)
 
 
+def librdkafka_read(bootstrap, t, fallback):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False,
+                  "api.version.request": False, "broker.version.fallback": fallback,
+                  "max.partition.fetch.bytes": 64 * 1024})
+    c.assign([TopicPartition(t, 0, 0)])
+    got, deadline = [], time.time() + 60
+    while len(got) < N and time.time() < deadline:
+        m = c.poll(1.0)
+        if m is None:
+            continue
+        expect(not m.error(), "librdkafka %s %s: %s" % (fallback, t, m.error()))
+        ts_type, ts = m.timestamp()
+        got.append((m.offset(), m.key(), m.value(), len(m.headers() or []),
+                    ts if ts_type != confluent_kafka.TIMESTAMP_NOT_AVAILABLE else None))
+    c.close()
+    return got
+
+
+def check_librdkafka(bootstrap):
+    """librdkafka without ApiVersions: Fetch v1 at 0.9.0, v0 at 0.8.2 (at 0.10.0
+    and later it asks for ApiVersions anyway and fetches at v4+)."""
+    for fallback, with_ts in (("0.9.0", False), ("0.8.2", False)):
+        for codec in CODECS:
+            got = librdkafka_read(bootstrap, topic(codec), fallback)
+            check("librdkafka fallback " + fallback, topic(codec), got, with_ts)
+
+
+def check_old_produce(bootstrap):
+    """Produce v1 (format 0) from librdkafka at 0.9.0, LZ4 frames with Kafka 0.8's
+    header checksum included, read back by a current consumer and an old one."""
+    t = "dc-old-lz4"
+    p = Producer({"bootstrap.servers": bootstrap, "compression.type": "lz4", "linger.ms": 20,
+                  "api.version.request": False, "broker.version.fallback": "0.9.0"})
+    errors = []
+    for i in range(N):
+        key, value, _, _ = record(i)
+        p.produce(t, value=value, key=key, partition=0,
+                  on_delivery=lambda err, msg: errors.append(err) if err else None)
+    expect(p.flush(30) == 0 and not errors, "%s: produce v1 lz4 errors %s" % (t, errors[:3]))
+    for fallback in (None, "0.9.0"):
+        if fallback:
+            got = librdkafka_read(bootstrap, t, fallback)
+        else:
+            c = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused",
+                          "enable.auto.commit": False})
+            c.assign([TopicPartition(t, 0, 0)])
+            got, deadline = [], time.time() + 60
+            while len(got) < N and time.time() < deadline:
+                m = c.poll(1.0)
+                if m is not None and not m.error():
+                    got.append((m.offset(), m.key(), m.value(), 0, None))
+            c.close()
+        check("librdkafka %s" % (fallback or "current"), t, got, False)
+
+
 def check_sarama(bootstrap, tmp):
     sarama = build_sarama(tmp)
     if sarama is None:
@@ -226,7 +285,9 @@ def main():
         steps += [("produce-" + c, lambda c=c: produce(broker.bootstrap, topic(c), c, N))
                   for c in CODECS]
         steps += [("kafka-python", lambda: check_kafka_python(broker.bootstrap)),
+                  ("librdkafka", lambda: check_librdkafka(broker.bootstrap)),
                   ("sarama", lambda: check_sarama(broker.bootstrap, tmp)),
+                  ("old-produce", lambda: check_old_produce(broker.bootstrap)),
                   ("refusals", lambda: check_refusals(broker.bootstrap))]
         for name, step in steps:
             t0 = time.monotonic()

@@ -358,9 +358,20 @@ Test(downconvert, lz4_kafka08_checksum)
     cr_assert_eq(sk_lz4_compress_kafka08(data, sizeof data, &z), 0);
     cr_assert_eq(z.data[6], sk_lz4_header_checksum(z.data, 6));
     cr_assert_neq(sk_decompress(SK_COMPRESSION_LZ4, z.data, z.len, &plain), 0);
+    /* Kafka reads magic-0 LZ4 without checking the header checksum. */
+    cr_assert_eq(sk_lz4_decompress_kafka08(z.data, z.len, &plain), 0);
+    cr_assert_eq(plain.len, sizeof data);
+    cr_assert_eq(memcmp(plain.data, data, sizeof data), 0);
+    plain.len = 0;
     z.data[6] = sk_lz4_header_checksum(z.data + 4, 2);
     cr_assert_eq(sk_decompress(SK_COMPRESSION_LZ4, z.data, z.len, &plain), 0);
     cr_assert_eq(plain.len, sizeof data);
+    plain.len = 0;
+    cr_assert_eq(sk_lz4_decompress_kafka08(z.data, z.len, &plain), 0);
+    cr_assert_eq(plain.len, sizeof data);
+    plain.len = 0;
+    cr_assert_neq(sk_lz4_decompress_kafka08(z.data, 5, &plain), 0);
+    cr_assert_eq(plain.len, 0u);
     sk_buf_free(&z);
     sk_buf_free(&plain);
 }
