@@ -14,7 +14,8 @@ frame header checksum), which must be accepted and read back. Keys, values
 and offsets must match, timestamps too where format 1 carries them, headers
 must be gone. A topic with message.downconversion.enable=false answers
 UNSUPPORTED_VERSION to Fetch v2 and still serves Fetch v4+; a zstd batch
-answers UNSUPPORTED_COMPRESSION_TYPE. Exits non-zero naming what was expected
+answers UNSUPPORTED_COMPRESSION_TYPE, and so does a topic with
+compression.type=zstd to any fetch before v10. Exits non-zero naming what was expected
 and what came back."""
 import json
 import os
@@ -61,6 +62,7 @@ def create_topics(bootstrap):
     a = AdminClient({"bootstrap.servers": bootstrap})
     new = [NewTopic(topic(c), 1, 1) for c in CODECS + ["zstd"]]
     new.append(NewTopic("dc-disabled", 1, 1, config={"message.downconversion.enable": "false"}))
+    new.append(NewTopic("dc-zstd-topic", 1, 1, config={"compression.type": "zstd"}))
     for t, f in a.create_topics(new).items():
         f.result(30)
 
@@ -245,7 +247,8 @@ def raw_fetch_error(bootstrap, t, version):
         while not client.ready(node) and time.time() < deadline:
             client.poll(timeout_ms=100)
         limit = [1 << 20] if version >= 3 else []
-        req = FetchRequest[version](*([-1, 500, 1] + limit + [[(t, [(0, 0, 1 << 20)])]]))
+        isolation = [0] if version >= 4 else []
+        req = FetchRequest[version](*([-1, 500, 1] + limit + isolation + [[(t, [(0, 0, 1 << 20)])]]))
         fut = client.send(node, req)
         client.poll(future=fut, timeout_ms=10000)
         expect(fut.succeeded(), "raw Fetch v%d on %s: %s" % (version, t, fut.exception))
@@ -262,6 +265,11 @@ def check_refusals(bootstrap):
     err = raw_fetch_error(bootstrap, topic("zstd"), 2)
     expect(err == 76, "dc-zstd: Fetch v2 error %d, expected 76 (UNSUPPORTED_COMPRESSION_TYPE)"
            % err)
+    # Kafka refuses a zstd topic to every fetch before v10 (zstd arrived in v10).
+    produce(bootstrap, "dc-zstd-topic", "none", 10)
+    for v in (2, 4):
+        err = raw_fetch_error(bootstrap, "dc-zstd-topic", v)
+        expect(err == 76, "dc-zstd-topic: Fetch v%d error %d, expected 76" % (v, err))
     # A current consumer still reads the topic where down-conversion is off.
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused",
                   "enable.auto.commit": False})
