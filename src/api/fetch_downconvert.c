@@ -5,7 +5,6 @@
  * Kafka's per-topic switches (KafkaApis.maybeConvertFetchedData) are applied
  * when the partition is read. */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -55,52 +54,63 @@ static void convert_error(kp_fetch_response_partition_data *d, int16_t err)
     d->records = (kp_bytes){NULL, 0};
 }
 
-static void convert_one(struct sk_fetch_result *r, int64_t fetch_offset, int8_t magic,
-                        struct sk_buf *out, struct sk_buf *stored, struct sk_buf *scratch)
+/* Buffers above this are not kept for the next fetch. */
+#define KEEP_BYTES (8u << 20)
+
+static void convert_one(struct sk_fetch_state *st, struct sk_fetch_result *r,
+                        int64_t fetch_offset, int8_t magic)
 {
     struct sk_downconvert_opts o = {magic, fetch_offset, r->slice.len};
-    stored->len = 0;
-    int rc = sk_buf_reserve(stored, r->slice.len);
+    struct sk_buf out = {0};
+    int rc = sk_buf_reserve(&st->dc_stored, r->slice.len);
     if (rc == 0)
-        rc = read_slice(&r->slice, stored->data);
+        rc = read_slice(&r->slice, st->dc_stored.data);
+    /* Room for the usual answer, which is at most the stored size. */
+    if (rc == 0)
+        rc = sk_buf_reserve(&out, r->slice.len);
     if (rc < 0) {
-        /* The stored bytes cannot be had now: nothing this time, the consumer asks again. */
+        /* Nothing this time: the consumer asks again. */
         sk_warn("fetch: cannot read %u bytes to down-convert: %s", r->slice.len, strerror(-rc));
         r->data.records = (kp_bytes){NULL, 0};
     } else {
-        int16_t err = (int16_t)sk_downconvert(stored->data, r->slice.len, &o, out, scratch);
-        if (err != SK_ERR_NONE || out->len > INT32_MAX)
+        int16_t err = (int16_t)sk_downconvert(st->dc_stored.data, r->slice.len, &o, &out,
+                                              &st->dc_scratch);
+        if (err != SK_ERR_NONE || out.len > INT32_MAX) {
             convert_error(&r->data, err != SK_ERR_NONE ? err : SK_ERR_UNKNOWN_SERVER_ERROR);
-        else
-            r->data.records = (kp_bytes){out->data, (int32_t)out->len};
+        } else if (out.len > 0) {
+            r->data.records = (kp_bytes){NULL, (int32_t)out.len};
+            r->converted = out.data; /* the response frame frees it once sent */
+            out.data = NULL;
+        } else {
+            r->data.records = (kp_bytes){NULL, 0};
+        }
     }
+    sk_buf_free(&out);
     r->slice.len = 0; /* nothing left to splice from the file */
 }
 
-struct sk_buf *sk_fetch_downconvert(struct sk_fetch_op *op, const bool *keep)
+static void trim(struct sk_buf *b)
 {
-    int8_t magic = sk_fetch_magic(op->req->version);
-    struct sk_buf *bufs = calloc((size_t)op->nparts + 1, sizeof *bufs);
-    struct sk_buf stored = {0}, scratch = {0};
-    for (int i = 0; i < op->nparts; i++) {
-        struct sk_fetch_result *r = &op->results[i];
-        if (!keep[i] || r->slice.len == 0)
-            continue;
-        if (bufs) {
-            convert_one(r, op->parts[i].fetch_offset, magic, &bufs[i], &stored, &scratch);
-        } else {
-            convert_error(&r->data, SK_ERR_UNKNOWN_SERVER_ERROR);
-            r->slice.len = 0;
-        }
-    }
-    sk_buf_free(&stored);
-    sk_buf_free(&scratch);
-    return bufs;
+    b->len = 0;
+    if (b->cap > KEEP_BYTES)
+        sk_buf_free(b);
 }
 
-void sk_fetch_downconvert_free(struct sk_buf *bufs, int n)
+void sk_fetch_downconvert(struct sk_fetch_op *op, const bool *keep)
 {
-    for (int i = 0; bufs && i < n; i++)
-        sk_buf_free(&bufs[i]);
-    free(bufs);
+    struct sk_fetch_state *st = op->req->broker->fetch;
+    int8_t magic = sk_fetch_magic(op->req->version);
+    for (int i = 0; i < op->nparts; i++) {
+        struct sk_fetch_result *r = &op->results[i];
+        if (keep[i] && r->slice.len > 0)
+            convert_one(st, r, op->parts[i].fetch_offset, magic);
+    }
+    trim(&st->dc_stored);
+    trim(&st->dc_scratch);
+}
+
+void sk_fetch_downconvert_close(struct sk_fetch_state *st)
+{
+    sk_buf_free(&st->dc_stored);
+    sk_buf_free(&st->dc_scratch);
 }

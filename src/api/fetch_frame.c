@@ -29,8 +29,12 @@ static void close_fd(void *arg)
 
 static void close_files(const struct sk_fetch_file *files, size_t from, size_t n)
 {
-    for (size_t i = from; i < n; i++)
-        close(files[i].fd);
+    for (size_t i = from; i < n; i++) {
+        if (files[i].mem)
+            free(files[i].mem);
+        else
+            close(files[i].fd);
+    }
 }
 
 /* Closes the memory segment written since mark (if any bytes). */
@@ -50,8 +54,11 @@ static int put_file(struct frame_writer *fw, int32_t len)
         return KP_E_INVALID;
     end_mem(fw);
     fw->next_file++;
-    fw->segs[fw->nsegs++] = sk_seg_file(f->fd, (off_t)f->pos, f->len, close_fd,
-                                        (void *)(intptr_t)f->fd);
+    if (f->mem)
+        fw->segs[fw->nsegs++] = sk_seg_mem(f->mem, f->len, free, f->mem);
+    else
+        fw->segs[fw->nsegs++] = sk_seg_file(f->fd, (off_t)f->pos, f->len, close_fd,
+                                            (void *)(intptr_t)f->fd);
     return 0;
 }
 

@@ -37,6 +37,7 @@ struct sk_fetch_part {
 struct sk_fetch_result {
     kp_fetch_response_partition_data data;
     struct sk_plog_slice slice;
+    uint8_t *converted;  /* v0-3: down-converted records (malloc'd), sent instead of slice */
     bool metadata_error; /* unknown topic or id: does not make the fetch wait less */
 };
 
@@ -61,6 +62,7 @@ struct sk_fetch_op {
 struct sk_fetch_state {
     struct sk_fetch_sessions sessions;
     struct sk_fetch_op *parked;
+    struct sk_buf dc_stored, dc_scratch; /* down-conversion input, kept between fetches */
 };
 
 struct sk_fetch_state *sk_fetch_state(struct sk_broker *b);
@@ -82,10 +84,10 @@ int8_t sk_fetch_magic(int16_t version);
  * down-conversion switched off (message.downconversion.enable) before v4. */
 int16_t sk_fetch_topic_check(const struct sk_topic_config *tc, int16_t version);
 /* Fetch v0-v3: converts the records of the kept partitions to the version's
- * message format in memory; the returned nparts buffers back the records
- * until the response is encoded (free with sk_fetch_downconvert_free). */
-struct sk_buf *sk_fetch_downconvert(struct sk_fetch_op *op, const bool *keep);
-void sk_fetch_downconvert_free(struct sk_buf *bufs, int n);
+ * message format into their results' converted buffers. */
+void sk_fetch_downconvert(struct sk_fetch_op *op, const bool *keep);
+/* Drops the buffers conversion keeps between fetches. */
+void sk_fetch_downconvert_close(struct sk_fetch_state *st);
 /* Parks op until min_bytes are there or max_wait_ms passes. */
 void sk_fetch_park(struct sk_fetch_op *op, int32_t max_wait_ms);
 

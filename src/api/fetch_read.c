@@ -123,6 +123,7 @@ static void read_one(const struct sk_fetch_op *op, const struct sk_fetch_part *f
 {
     kp_fetch_response_partition_data_init(&r->data);
     r->slice = (struct sk_plog_slice){.fd = -1};
+    r->converted = NULL;
     r->metadata_error = false;
     r->data.partition_index = fp->partition;
     struct sk_partition *p = resolve(op, fp, r);
@@ -303,6 +304,12 @@ static size_t take_files(struct sk_fetch_op *op, const bool *keep, struct sk_fet
     size_t n = 0;
     for (int i = 0; i < op->nparts; i++) {
         struct sk_fetch_result *r = &op->results[i];
+        if (keep[i] && r->converted) {
+            files[n++] = (struct sk_fetch_file){.fd = -1, .len = (uint32_t)r->data.records.len,
+                                                .mem = r->converted};
+            r->converted = NULL;
+            continue;
+        }
         if (!keep[i] || r->slice.len == 0)
             continue;
         int fd = dup(r->slice.fd);
@@ -312,7 +319,7 @@ static size_t take_files(struct sk_fetch_op *op, const bool *keep, struct sk_fet
             r->data.records = (kp_bytes){NULL, 0};
             continue;
         }
-        files[n++] = (struct sk_fetch_file){fd, r->slice.pos, r->slice.len};
+        files[n++] = (struct sk_fetch_file){.fd = fd, .pos = r->slice.pos, .len = r->slice.len};
     }
     return n;
 }
@@ -340,14 +347,12 @@ void sk_fetch_answer(struct sk_fetch_op *op)
     bool *keep = sk_request_alloc(req, sizeof *keep * (size_t)(op->nparts + 1));
     struct sk_fetch_file *files = sk_request_alloc(req, sizeof *files * (size_t)(op->nparts + 1));
     size_t nfiles = 0;
-    struct sk_buf *converted = NULL;
-    int nparts = op->nparts;
     if (op->ctx == SK_FETCH_ERROR) {
         resp->error_code = op->ctx_error;
     } else {
         fill_response(op, keep, resp);
         if (sk_fetch_magic(req->version) < 2)
-            converted = sk_fetch_downconvert(op, keep);
+            sk_fetch_downconvert(op, keep);
         /* Files first: a failed dup empties a partition's records. */
         nfiles = take_files(op, keep, files);
         group_topics(op, keep, resp);
@@ -357,7 +362,6 @@ void sk_fetch_answer(struct sk_fetch_op *op)
     free(op);
     struct sk_fetch_frame frame;
     int rc = sk_fetch_frame_encode(resp, req->version, files, nfiles, &frame);
-    sk_fetch_downconvert_free(converted, nparts); /* the frame holds a copy */
     if (rc < 0) {
         sk_warn("fetch response for %s cannot be encoded: %s", sk_conn_peer(req->conn),
                 kp_strerror(rc));
