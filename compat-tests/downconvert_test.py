@@ -5,8 +5,8 @@ usage: downconvert_test.py [path/to/skein]
 librdkafka (confluent-kafka) produces records with keys, null keys, empty
 values, headers and timestamps, uncompressed and with gzip, snappy and lz4.
 Old-protocol consumers then read them back through down-conversion:
-kafka-python with api_version (0, 10, 0) (Fetch v2, message format 1) and
-(0, 9) (Fetch v1, format 0), and sarama at V0_10_0_0 (Fetch v2) and at its
+kafka-python with api_version (0, 10, 0) (Fetch v2, message format 1),
+(0, 9) (Fetch v1, format 0) and (0, 8, 2) (Fetch v0), and sarama at V0_10_0_0 (Fetch v2) and at its
 default version (V0_8_2_0 in Debian's 1.22: Fetch v0, format 0), and
 librdkafka without ApiVersions (broker.version.fallback 0.9.0: Fetch v1;
 0.8.2: Fetch v0). librdkafka at 0.9.0 also produces format-0 LZ4 (Kafka 0.8's
@@ -117,7 +117,7 @@ def kafka_python_read(bootstrap, t, api_version):
 
 def fetch_versions_sent(api_version):
     """The Fetch version kafka-python uses at api_version (to name it in the report)."""
-    return {(0, 10, 0): 2, (0, 9): 1}[api_version]
+    return {(0, 10, 0): 2, (0, 9): 1, (0, 8, 2): 0}[api_version]
 
 
 def has_xxhash():
@@ -129,13 +129,14 @@ def has_xxhash():
 
 
 def check_kafka_python(bootstrap):
-    for api_version, with_ts in (((0, 10, 0), True), ((0, 9), False)):
+    for api_version, with_ts in (((0, 10, 0), True), ((0, 9), False), ((0, 8, 2), False)):
         for codec in CODECS:
             t = topic(codec)
-            if codec == "lz4" and api_version == (0, 9) and not has_xxhash():
+            if codec == "lz4" and api_version < (0, 10) and not has_xxhash():
                 # kafka-python reads format-0 LZ4 (Kafka 0.8's header checksum) with
                 # the xxhash module only; Debian's python3-kafka does not pull it in.
-                print("skip kafka-python Fetch v1 %s: python3-xxhash not installed" % t)
+                print("skip kafka-python Fetch v%d %s: python3-xxhash not installed"
+                      % (fetch_versions_sent(api_version), t))
                 continue
             got = kafka_python_read(bootstrap, t, api_version)
             check("kafka-python Fetch v%d" % fetch_versions_sent(api_version), t, got, with_ts)
@@ -252,14 +253,22 @@ def raw_fetch_error(bootstrap, t, version):
         fut = client.send(node, req)
         client.poll(future=fut, timeout_ms=10000)
         expect(fut.succeeded(), "raw Fetch v%d on %s: %s" % (version, t, fut.exception))
-        return fut.value.topics[0][1][0][1]
+        part = fut.value.topics[0][1][0]
+        if os.environ.get("DC_DEBUG"):
+            print("raw Fetch v%d %s: %r" % (version, t, part))
+        return part[1]
     finally:
         client.close()
 
 
 def check_refusals(bootstrap):
     produce(bootstrap, "dc-disabled", "lz4", 10)
-    produce(bootstrap, topic("zstd"), "zstd", 10)
+    # librdkafka sends a batch uncompressed when the codec does not shrink it:
+    # one long lingering batch of repetitive values makes sure it is zstd.
+    p = Producer({"bootstrap.servers": bootstrap, "compression.type": "zstd", "linger.ms": 200})
+    for i in range(10):
+        p.produce(topic("zstd"), value=b"zstd " * 200, partition=0)
+    expect(p.flush(30) == 0, "%s: produced" % topic("zstd"))
     err = raw_fetch_error(bootstrap, "dc-disabled", 2)
     expect(err == 35, "dc-disabled: Fetch v2 error %d, expected 35 (UNSUPPORTED_VERSION)" % err)
     err = raw_fetch_error(bootstrap, topic("zstd"), 2)

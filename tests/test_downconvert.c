@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
+#include <lz4frame.h>
 #include <zlib.h>
 
 #include "skein/codec.h"
@@ -373,5 +374,26 @@ Test(downconvert, lz4_kafka08_checksum)
     cr_assert_neq(sk_lz4_decompress_kafka08(z.data, 5, &plain), 0);
     cr_assert_eq(plain.len, 0u);
     sk_buf_free(&z);
+    sk_buf_free(&plain);
+}
+
+Test(downconvert, lz4_header_checksum_matches_liblz4)
+{
+    /* With the content size in it the descriptor is 10 bytes: liblz4's own
+     * checksum checks the word-at-a-time part of the hash too. */
+    static const uint8_t data[] = "some bytes some bytes some bytes some bytes";
+    LZ4F_preferences_t prefs = {0};
+    prefs.frameInfo.contentSize = sizeof data;
+    uint8_t z[256];
+    size_t n = LZ4F_compressFrame(z, sizeof z, data, sizeof data, &prefs);
+    cr_assert(!LZ4F_isError(n));
+    cr_assert(z[4] & 0x08, "content size flag");
+    cr_assert_eq(z[14], sk_lz4_header_checksum(z + 4, 10));
+    /* Kafka 0.8's variant of the same frame is read as Kafka reads magic 0. */
+    z[14] = sk_lz4_header_checksum(z, 14);
+    struct sk_buf plain = {0};
+    cr_assert_eq(sk_lz4_decompress_kafka08(z, n, &plain), 0);
+    cr_assert_eq(plain.len, sizeof data);
+    cr_assert_eq(memcmp(plain.data, data, sizeof data), 0);
     sk_buf_free(&plain);
 }
