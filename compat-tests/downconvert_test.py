@@ -12,7 +12,10 @@ librdkafka without ApiVersions (broker.version.fallback 0.9.0: Fetch v1;
 0.8.2: Fetch v0). librdkafka at 0.9.0 also produces format-0 LZ4 (Kafka 0.8's
 frame header checksum), which must be accepted and read back. Keys, values
 and offsets must match, timestamps too where format 1 carries them, headers
-must be gone. A topic with message.downconversion.enable=false answers
+must be gone. With a fetch size below one stored batch (Fetch v2's hard
+limit) Kafka's overflow stub must make sarama grow its fetch size and read
+everything, and kafka-python raise RecordTooLargeError.
+A topic with message.downconversion.enable=false answers
 UNSUPPORTED_VERSION to Fetch v2 and still serves Fetch v4+; a zstd batch
 answers UNSUPPORTED_COMPRESSION_TYPE, and so does a topic with
 compression.type=zstd to any fetch before v10. Exits non-zero naming what was expected
@@ -31,6 +34,7 @@ import confluent_kafka  # noqa: E402
 from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 import kafka  # noqa: E402
+from kafka.consumer.fetcher import RecordTooLargeError  # noqa: E402
 from kafka.protocol.fetch import FetchRequest  # noqa: E402
 
 N = 3000
@@ -142,6 +146,25 @@ def check_kafka_python(bootstrap):
             check("kafka-python Fetch v%d" % fetch_versions_sent(api_version), t, got, with_ts)
 
 
+def check_too_large(bootstrap):
+    """Fetch v2 with a fetch size below one stored batch: as with Kafka,
+    kafka-python is told the message is larger than its fetch size."""
+    c = kafka.KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, api_version=(0, 10, 0),
+                            enable_auto_commit=False, consumer_timeout_ms=5000,
+                            max_partition_fetch_bytes=512)
+    tp = kafka.TopicPartition(topic("none"), 0)
+    c.assign([tp])
+    c.seek_to_beginning(tp)
+    try:
+        got = [m.offset for m in c]
+        raise Failure("kafka-python fetch 512 B: read %d records, expected RecordTooLargeError"
+                      % len(got))
+    except RecordTooLargeError:
+        pass
+    finally:
+        c.close()
+
+
 def librdkafka_read(bootstrap, t, fallback):
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False,
                   "api.version.request": False, "broker.version.fallback": fallback,
@@ -203,7 +226,10 @@ def check_sarama(bootstrap, tmp):
         print("skip sarama: go or Debian's sarama not installed")
         return
     import subprocess
-    for version, with_ts in (("0.10.0.0", True), ("default", False)):
+    # The last run fetches 1 KiB at a time, less than one stored batch: at
+    # Fetch v2 nothing fits, the overflow stub tells sarama to grow its fetch.
+    for version, with_ts, fetch in (("0.10.0.0", True, 64 * 1024), ("default", False, 64 * 1024),
+                                    ("0.10.0.0", True, 1024)):
         codecs = CODECS
         if version == "default":
             # Format-0 LZ4 carries Kafka 0.8's frame header checksum, which Kafka
@@ -211,15 +237,18 @@ def check_sarama(bootstrap, tmp):
             # sarama itself requires V0_10_0_0 for LZ4.
             codecs = [c for c in CODECS if c != "lz4"]
             print("skip sarama default %s: sarama cannot read format-0 LZ4" % topic("lz4"))
-        out = os.path.join(tmp, "sarama-%s.jsonl" % version)
+        if fetch < 64 * 1024:
+            codecs = ["none"]
+        out = os.path.join(tmp, "sarama-%s-%d.jsonl" % (version, fetch))
         r = subprocess.run([sarama, "dc-consume", "-bootstrap", bootstrap,
                             "-topics", ",".join(topic(c) for c in codecs), "-out", out,
-                            "-version", version, "-count", str(N)],
+                            "-version", version, "-count", str(N), "-fetch", str(fetch)],
                            capture_output=True, timeout=300)
         lines = r.stdout.decode().splitlines()
         result = [l for l in lines if l.startswith("RESULT ")]
         expect(result and json.loads(result[-1][7:])["status"] == "pass",
-               "sarama %s: %s" % (version, result[-1] if result else r.stderr.decode()[-800:]))
+               "sarama %s fetch %d: %s"
+               % (version, fetch, result[-1] if result else r.stderr.decode()[-800:]))
         by_topic = {}
         with open(out) as f:
             for line in f:
@@ -232,7 +261,7 @@ def check_sarama(bootstrap, tmp):
             if not with_ts:
                 # sarama reports a format-0 message's missing timestamp as the zero time.
                 got = [g[:4] + (None,) for g in got]
-            check("sarama " + version, topic(codec), got, with_ts)
+            check("sarama %s fetch %d" % (version, fetch), topic(codec), got, with_ts)
 
 
 def raw_fetch_error(bootstrap, t, version):
@@ -302,6 +331,7 @@ def main():
         steps += [("produce-" + c, lambda c=c: produce(broker.bootstrap, topic(c), c, N))
                   for c in CODECS]
         steps += [("kafka-python", lambda: check_kafka_python(broker.bootstrap)),
+                  ("too-large", lambda: check_too_large(broker.bootstrap)),
                   ("librdkafka", lambda: check_librdkafka(broker.bootstrap)),
                   ("sarama", lambda: check_sarama(broker.bootstrap, tmp)),
                   ("old-produce", lambda: check_old_produce(broker.bootstrap)),

@@ -767,7 +767,7 @@ func xcConsume(topics []string, out string) {
 // dcConsume reads n records of each topic at an old protocol version, so the
 // broker answers Fetch v0-v3 with down-converted message sets. version "default"
 // keeps sarama's own default (V0_8_2_0 in Debian's 1.22: Fetch v0, magic 0).
-func dcConsume(topics []string, out string, version string, n int) {
+func dcConsume(topics []string, out string, version string, n int, fetch int) {
 	cfg := config()
 	cfg.Version = sarama.NewConfig().Version
 	if version != "default" {
@@ -775,7 +775,7 @@ func dcConsume(topics []string, out string, version string, n int) {
 		must(err, "version "+version)
 		cfg.Version = v
 	}
-	cfg.Consumer.Fetch.Default = 64 * 1024
+	cfg.Consumer.Fetch.Default = int32(fetch)
 	f, err := os.Create(out)
 	must(err, "create "+out)
 	defer f.Close()
@@ -807,6 +807,7 @@ func main() {
 	session := fs.Int("session", 6000, "")
 	version := fs.String("version", "default", "")
 	count := fs.Int("count", XCN, "")
+	fetch := fs.Int("fetch", 64*1024, "")
 	fs.Parse(os.Args[2:])
 	bootstrap = *bs
 	expect := map[string]interface{}{}
@@ -854,7 +855,7 @@ func main() {
 	case "xc-consume":
 		xcConsume(strings.Split(*topics, ","), *out)
 	case "dc-consume":
-		dcConsume(strings.Split(*topics, ","), *out, *version, *count)
+		dcConsume(strings.Split(*topics, ","), *out, *version, *count, *fetch)
 	default:
 		emit("unsupported", "no scenario "+scenario)
 		return

@@ -5,6 +5,7 @@
  * Kafka's per-topic switches (KafkaApis.maybeConvertFetchedData) are applied
  * when the partition is read. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -89,6 +90,30 @@ static void convert_one(struct sk_fetch_state *st, struct sk_fetch_result *r,
     r->slice.len = 0; /* nothing left to splice from the file */
 }
 
+/* Fetch v0-v2 limits are hard: a first batch larger than the fetch size is
+ * not read at all. Kafka then sends the header of an "overflow" message
+ * (offset -1, a size past the end) so the consumer knows to raise its fetch
+ * size (sarama doubles it, kafka-python reports RecordTooLargeError) instead
+ * of asking again for nothing forever. */
+static void overflow_stub(struct sk_fetch_result *r)
+{
+    enum { STUB = 12, BATCH_OVERHEAD = 61 };
+    uint8_t *p = malloc(STUB);
+    if (!p)
+        return;
+    memset(p, 0xff, 8);
+    p[8] = p[9] = p[10] = 0;
+    p[11] = BATCH_OVERHEAD;
+    r->data.records = (kp_bytes){NULL, STUB};
+    r->converted = p;
+}
+
+static bool too_large(const struct sk_fetch_op *op, const struct sk_fetch_result *r, int i)
+{
+    return op->req->version <= 2 && r->slice.len == 0 && r->data.error_code == SK_ERR_NONE &&
+           op->parts[i].fetch_offset < r->data.high_watermark;
+}
+
 static void trim(struct sk_buf *b)
 {
     b->len = 0;
@@ -104,6 +129,8 @@ void sk_fetch_downconvert(struct sk_fetch_op *op, const bool *keep)
         struct sk_fetch_result *r = &op->results[i];
         if (keep[i] && r->slice.len > 0)
             convert_one(st, r, op->parts[i].fetch_offset, magic);
+        else if (keep[i] && too_large(op, r, i))
+            overflow_stub(r);
     }
     trim(&st->dc_stored);
     trim(&st->dc_scratch);
