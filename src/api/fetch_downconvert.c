@@ -2,8 +2,8 @@
  * (v2-v3), while the log holds magic-2 batches only. As Kafka does, the read
  * is sized on the stored bytes and converted when the answer is built; the
  * converted sets are answered from memory instead of spliced from the file.
- * Kafka's per-topic switches (KafkaApis.maybeConvertFetchedData) are applied
- * when the partition is read. */
+ * Kafka's per-topic refusals (KafkaApis.maybeConvertFetchedData) are applied
+ * at the same point, for every version. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +52,7 @@ static void convert_error(kp_fetch_response_partition_data *d, int16_t err)
     d->high_watermark = -1;
     d->last_stable_offset = -1;
     d->log_start_offset = -1;
+    d->aborted_transactions.n = -1;
     d->records = (kp_bytes){NULL, 0};
 }
 
@@ -121,17 +122,25 @@ static void trim(struct sk_buf *b)
         sk_buf_free(b);
 }
 
-void sk_fetch_downconvert(struct sk_fetch_op *op, const bool *keep)
+void sk_fetch_convert(struct sk_fetch_op *op, const bool *keep)
 {
     struct sk_fetch_state *st = op->req->broker->fetch;
     int8_t magic = sk_fetch_magic(op->req->version);
     for (int i = 0; i < op->nparts; i++) {
         struct sk_fetch_result *r = &op->results[i];
-        if (keep[i] && r->slice.len > 0)
+        if (!keep[i])
+            continue;
+        if (r->refused != SK_ERR_NONE) {
+            convert_error(&r->data, r->refused);
+            r->slice.len = 0;
+        } else if (magic < 2 && r->slice.len > 0) {
             convert_one(st, r, op->parts[i].fetch_offset, magic);
-        else if (keep[i] && too_large(op, r, i))
+        } else if (magic < 2 && too_large(op, r, i)) {
             overflow_stub(r);
+        }
     }
+    if (magic == 2)
+        return;
     trim(&st->dc_stored);
     trim(&st->dc_scratch);
 }

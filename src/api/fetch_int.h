@@ -38,6 +38,7 @@ struct sk_fetch_result {
     kp_fetch_response_partition_data data;
     struct sk_plog_slice slice;
     uint8_t *converted;  /* v0-3: down-converted records (malloc'd), sent instead of slice */
+    int16_t refused;     /* per-topic refusal at this version (sk_fetch_topic_check) */
     bool metadata_error; /* unknown topic or id: does not make the fetch wait less */
 };
 
@@ -83,9 +84,10 @@ int8_t sk_fetch_magic(int16_t version);
 /* Kafka's per-topic refusals for old fetch versions: a zstd topic before v10,
  * down-conversion switched off (message.downconversion.enable) before v4. */
 int16_t sk_fetch_topic_check(const struct sk_topic_config *tc, int16_t version);
-/* Fetch v0-v3: converts the records of the kept partitions to the version's
- * message format into their results' converted buffers. */
-void sk_fetch_downconvert(struct sk_fetch_op *op, const bool *keep);
+/* Kafka's maybeConvertFetchedData for the kept partitions, when the answer
+ * is built: refused partitions become their error, and for v0-v3 records
+ * are converted to the version's message format into `converted`. */
+void sk_fetch_convert(struct sk_fetch_op *op, const bool *keep);
 /* Drops the buffers conversion keeps between fetches. */
 void sk_fetch_downconvert_close(struct sk_fetch_state *st);
 /* Parks op until min_bytes are there or max_wait_ms passes. */

@@ -124,6 +124,7 @@ static void read_one(const struct sk_fetch_op *op, const struct sk_fetch_part *f
     kp_fetch_response_partition_data_init(&r->data);
     r->slice = (struct sk_plog_slice){.fd = -1};
     r->converted = NULL;
+    r->refused = SK_ERR_NONE;
     r->metadata_error = false;
     r->data.partition_index = fp->partition;
     struct sk_partition *p = resolve(op, fp, r);
@@ -131,12 +132,8 @@ static void read_one(const struct sk_fetch_op *op, const struct sk_fetch_part *f
         ro->must_answer |= !r->metadata_error;
         return;
     }
-    int16_t refused = sk_fetch_topic_check(&p->cfg, op->req->version);
-    if (refused != SK_ERR_NONE) {
-        /* Not worth waiting for: this partition gets no data at this version. */
-        error_result(r, refused);
-        return;
-    }
+    /* Read (and waited for) as usual, refused when answered: as in Kafka. */
+    r->refused = sk_fetch_topic_check(&p->cfg, op->req->version);
     ro->interesting++;
     r->data.high_watermark = p->high_watermark;
     /* No transactions yet: everything below the high watermark is stable. */
@@ -351,8 +348,7 @@ void sk_fetch_answer(struct sk_fetch_op *op)
         resp->error_code = op->ctx_error;
     } else {
         fill_response(op, keep, resp);
-        if (sk_fetch_magic(req->version) < 2)
-            sk_fetch_downconvert(op, keep);
+        sk_fetch_convert(op, keep);
         /* Files first: a failed dup empties a partition's records. */
         nfiles = take_files(op, keep, files);
         group_topics(op, keep, resp);
