@@ -96,7 +96,8 @@ static void build(struct fixture *f, int16_t v)
     }
 }
 
-/* Holes for partitions with records, files pointing at the same bytes. */
+/* Holes for partitions with records, files pointing at the same bytes;
+ * partition 2's records are in memory instead (as down-converted sets are). */
 static size_t holes(struct fixture *f, struct sk_fetch_file *files)
 {
     size_t n = 0;
@@ -104,7 +105,13 @@ static size_t holes(struct fixture *f, struct sk_fetch_file *files)
         if (f->len[i] == 0)
             continue;
         f->parts[i].records = (kp_bytes){NULL, f->len[i]};
-        files[n++] = (struct sk_fetch_file){dup(f->fd), (uint64_t)i * 300, (uint32_t)f->len[i]};
+        if (i == 2) {
+            uint8_t *mem = malloc((size_t)f->len[i]);
+            memcpy(mem, f->data[i], (size_t)f->len[i]);
+            files[n++] = (struct sk_fetch_file){.fd = -1, .len = (uint32_t)f->len[i], .mem = mem};
+            continue;
+        }
+        files[n++] = (struct sk_fetch_file){.fd = dup(f->fd), .pos = (uint64_t)i * 300, .len = (uint32_t)f->len[i]};
     }
     return n;
 }
@@ -139,10 +146,13 @@ static void check_version(struct fixture *f, int16_t v)
     struct sk_fetch_frame fr;
     cr_assert_eq(sk_fetch_frame_encode(&f->resp, v, files, n, &fr), 0, "v%d: frame encode", v);
     cr_assert_eq(fr.len, len, "v%d: %zu bytes, generated %zu", v, fr.len, len);
-    unsigned nfile = 0;
-    for (unsigned i = 0; i < fr.nsegs; i++)
+    unsigned nfile = 0, nowned = 0;
+    for (unsigned i = 0; i < fr.nsegs; i++) {
         nfile += fr.segs[i].kind == SK_SEG_FILE;
-    cr_assert_eq(nfile, n, "v%d: every record set is a file segment", v);
+        nowned += fr.segs[i].kind == SK_SEG_MEM && fr.segs[i].u.mem == files[1].mem;
+    }
+    cr_assert_eq(nfile, n - 1, "v%d: every file record set is a file segment", v);
+    cr_assert_eq(nowned, 1, "v%d: memory records are sent from their own buffer", v);
     uint8_t *got = flatten(&fr);
     cr_assert_eq(memcmp(got, want, len), 0, "v%d: bytes differ from the generated encoder", v);
 
@@ -183,6 +193,19 @@ Test(fetch_frame, refuses_a_hole_without_a_file)
     struct sk_fetch_frame fr;
     cr_assert_lt(sk_fetch_frame_encode(&f.resp, 12, NULL, 0, &fr), 0);
     close(f.fd);
+}
+
+Test(fetch_frame, frees_memory_records_on_error)
+{
+    struct fixture f;
+    fill_data(&f);
+    build(&f, 4);
+    struct sk_fetch_file files[NPARTS];
+    size_t n = holes(&f, files);
+    files[n - 1].len--; /* no longer matches its partition: the encode fails */
+    struct sk_fetch_frame fr;
+    cr_assert_lt(sk_fetch_frame_encode(&f.resp, 4, files, n, &fr), 0);
+    close(f.fd); /* the memory and the dup'd fds are released by the frame (ASan checks) */
 }
 
 Test(fetch_frame, empty_response_is_one_buffer)

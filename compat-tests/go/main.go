@@ -764,6 +764,30 @@ func xcConsume(topics []string, out string) {
 	}
 }
 
+// dcConsume reads n records of each topic at an old protocol version, so the
+// broker answers Fetch v0-v3 with down-converted message sets. version "default"
+// keeps sarama's own default (V0_8_2_0 in Debian's 1.22: Fetch v0, magic 0).
+func dcConsume(topics []string, out string, version string, n int, fetch int) {
+	cfg := config()
+	cfg.Version = sarama.NewConfig().Version
+	if version != "default" {
+		v, err := sarama.ParseKafkaVersion(version)
+		must(err, "version "+version)
+		cfg.Version = v
+	}
+	cfg.Consumer.Fetch.Default = int32(fetch)
+	f, err := os.Create(out)
+	must(err, "create "+out)
+	defer f.Close()
+	for _, t := range topics {
+		setStep("consume " + t + " at " + cfg.Version.String())
+		for _, m := range consumeN(cfg, t, 0, sarama.OffsetOldest, n) {
+			b, _ := json.Marshal([]interface{}{t, m.Offset, hx(m.Key), hx(m.Value), len(m.Headers), m.Timestamp.UnixNano() / 1e6})
+			f.Write(append(b, '\n'))
+		}
+	}
+}
+
 func emit(status, detail string) {
 	b, _ := json.Marshal(map[string]interface{}{"status": status, "step": step, "detail": detail, "notes": notes})
 	fmt.Println("RESULT " + string(b))
@@ -781,6 +805,9 @@ func main() {
 	topic := fs.String("topic", "", "")
 	instance := fs.String("instance", "-", "")
 	session := fs.Int("session", 6000, "")
+	version := fs.String("version", "default", "")
+	count := fs.Int("count", XCN, "")
+	fetch := fs.Int("fetch", 64*1024, "")
 	fs.Parse(os.Args[2:])
 	bootstrap = *bs
 	expect := map[string]interface{}{}
@@ -827,6 +854,8 @@ func main() {
 		xcProduce()
 	case "xc-consume":
 		xcConsume(strings.Split(*topics, ","), *out)
+	case "dc-consume":
+		dcConsume(strings.Split(*topics, ","), *out, *version, *count, *fetch)
 	default:
 		emit("unsupported", "no scenario "+scenario)
 		return

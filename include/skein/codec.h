@@ -31,6 +31,13 @@ int sk_snappy_compress(const uint8_t *in, size_t len, struct sk_buf *out); /* xe
 int sk_snappy_compress_raw(const uint8_t *in, size_t len, struct sk_buf *out);
 int sk_lz4_decompress(const uint8_t *in, size_t len, struct sk_buf *out);
 int sk_lz4_compress(int level, const uint8_t *in, size_t len, struct sk_buf *out);
+/* LZ4 as Kafka writes it in magic-0 messages: the frame header checksum
+ * covers the magic number too (Kafka 0.8's bug, kept for its readers). */
+int sk_lz4_compress_kafka08(const uint8_t *in, size_t len, struct sk_buf *out);
+/* Reads magic-0 LZ4 as Kafka does: either header checksum is accepted. */
+int sk_lz4_decompress_kafka08(const uint8_t *in, size_t len, struct sk_buf *out);
+/* The frame header checksum byte of a descriptor (tests). */
+uint8_t sk_lz4_header_checksum(const uint8_t *descriptor, size_t len);
 int sk_zstd_decompress(const uint8_t *in, size_t len, struct sk_buf *out);
 int sk_zstd_compress(int level, const uint8_t *in, size_t len, struct sk_buf *out);
 

@@ -16,12 +16,17 @@
 
 struct sk_broker;
 
-/* Records of one partition that stay in a segment file. */
+/* Records of one partition that stay in a segment file, or (mem set) that
+ * were built in memory, such as down-converted message sets. */
 struct sk_fetch_file {
     int fd;
     uint64_t pos;
     uint32_t len;
+    uint8_t *mem; /* malloc'd; freed once sent (fd unused) */
 };
+
+/* Closes or frees files[from, n) that will not be sent after all. */
+void sk_fetch_files_release(const struct sk_fetch_file *files, size_t from, size_t n);
 
 /* An encoded FetchResponse body as reactor segments. */
 struct sk_fetch_frame {
@@ -32,9 +37,10 @@ struct sk_fetch_frame {
 
 /* Encodes resp at version. A partition whose records are {NULL, len > 0}
  * takes them from the next entry of files, in response order, and its
- * records.len must equal that entry's len. The fds are owned by the frame in
- * every case: each file segment closes its fd once sent (or dropped); on
- * error they are closed here. Returns 0 or a KP_E_* code. */
+ * records.len must equal that entry's len. The fds and memory are owned by
+ * the frame in every case: each segment closes its fd or frees its memory
+ * once sent (or dropped); on error that is done here. Returns 0 or a KP_E_*
+ * code. */
 int sk_fetch_frame_encode(const kp_fetch_response *resp, int16_t version,
                           const struct sk_fetch_file *files, size_t nfiles,
                           struct sk_fetch_frame *out);

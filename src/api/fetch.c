@@ -329,6 +329,7 @@ void sk_fetch_close(struct sk_broker *b)
         free(op);
     }
     sk_fetch_sessions_free(&st->sessions);
+    sk_fetch_downconvert_close(st);
     free(st);
     b->fetch = NULL;
 }

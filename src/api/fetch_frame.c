@@ -27,10 +27,14 @@ static void close_fd(void *arg)
     close((int)(intptr_t)arg);
 }
 
-static void close_files(const struct sk_fetch_file *files, size_t from, size_t n)
+void sk_fetch_files_release(const struct sk_fetch_file *files, size_t from, size_t n)
 {
-    for (size_t i = from; i < n; i++)
-        close(files[i].fd);
+    for (size_t i = from; i < n; i++) {
+        if (files[i].mem)
+            free(files[i].mem);
+        else
+            close(files[i].fd);
+    }
 }
 
 /* Closes the memory segment written since mark (if any bytes). */
@@ -50,8 +54,11 @@ static int put_file(struct frame_writer *fw, int32_t len)
         return KP_E_INVALID;
     end_mem(fw);
     fw->next_file++;
-    fw->segs[fw->nsegs++] = sk_seg_file(f->fd, (off_t)f->pos, f->len, close_fd,
-                                        (void *)(intptr_t)f->fd);
+    if (f->mem)
+        fw->segs[fw->nsegs++] = sk_seg_mem(f->mem, f->len, free, f->mem);
+    else
+        fw->segs[fw->nsegs++] = sk_seg_file(f->fd, (off_t)f->pos, f->len, close_fd,
+                                            (void *)(intptr_t)f->fd);
     return 0;
 }
 
@@ -228,7 +235,7 @@ int sk_fetch_frame_encode(const kp_fetch_response *resp, int16_t version,
         in_files += files[i].len;
     struct frame_writer fw = {.files = files, .nfiles = nfiles, .cap = 2 * (unsigned)nfiles + 2};
     if (in_files > len) {
-        close_files(files, 0, nfiles);
+        sk_fetch_files_release(files, 0, nfiles);
         return KP_E_INVALID;
     }
     fw.buf = malloc(len - in_files + 1);
@@ -246,7 +253,7 @@ int sk_fetch_frame_encode(const kp_fetch_response *resp, int16_t version,
         for (unsigned i = 0; fw.segs && i < fw.nsegs; i++)
             if (fw.segs[i].free_fn)
                 fw.segs[i].free_fn(fw.segs[i].free_arg);
-        close_files(files, fw.next_file, nfiles);
+        sk_fetch_files_release(files, fw.next_file, nfiles);
         free(fw.buf);
         free(fw.segs);
     }

@@ -7,6 +7,8 @@
 
 #include "gen/kp_all.h"
 #include "skein/api.h"
+#include "skein/buf.h"
+#include "skein/config.h"
 #include "skein/fetch_session.h"
 #include "skein/net-t.h"
 #include "skein/plog.h"
@@ -35,6 +37,8 @@ struct sk_fetch_part {
 struct sk_fetch_result {
     kp_fetch_response_partition_data data;
     struct sk_plog_slice slice;
+    uint8_t *converted;  /* v0-3: down-converted records (malloc'd), sent instead of slice */
+    int16_t refused;     /* per-topic refusal at this version (sk_fetch_topic_check) */
     bool metadata_error; /* unknown topic or id: does not make the fetch wait less */
 };
 
@@ -59,6 +63,7 @@ struct sk_fetch_op {
 struct sk_fetch_state {
     struct sk_fetch_sessions sessions;
     struct sk_fetch_op *parked;
+    struct sk_buf dc_stored, dc_scratch; /* down-conversion input, kept between fetches */
 };
 
 struct sk_fetch_state *sk_fetch_state(struct sk_broker *b);
@@ -74,6 +79,17 @@ struct sk_fetch_readout {
 void sk_fetch_read_all(struct sk_fetch_op *op, struct sk_fetch_readout *out);
 /* Builds the response from op->results, sends it, frees op and its request. */
 void sk_fetch_answer(struct sk_fetch_op *op);
+/* The message format a Fetch version reads: 0, 1, or 2 (as stored). */
+int8_t sk_fetch_magic(int16_t version);
+/* Kafka's per-topic refusals for old fetch versions: a zstd topic before v10,
+ * down-conversion switched off (message.downconversion.enable) before v4. */
+int16_t sk_fetch_topic_check(const struct sk_topic_config *tc, int16_t version);
+/* Kafka's maybeConvertFetchedData for the kept partitions, when the answer
+ * is built: refused partitions become their error, and for v0-v3 records
+ * are converted to the version's message format into `converted`. */
+void sk_fetch_convert(struct sk_fetch_op *op, const bool *keep);
+/* Drops the buffers conversion keeps between fetches. */
+void sk_fetch_downconvert_close(struct sk_fetch_state *st);
 /* Parks op until min_bytes are there or max_wait_ms passes. */
 void sk_fetch_park(struct sk_fetch_op *op, int32_t max_wait_ms);
 

@@ -39,13 +39,6 @@ static void point_to_leader(struct sk_fetch_result *r, const struct sk_topic_met
     r->data.current_leader.leader_epoch = t->partitions[partition].leader_epoch;
 }
 
-static int16_t check_epoch(const struct sk_partition *p, int32_t requested)
-{
-    if (requested < 0 || requested == p->leader_epoch)
-        return SK_ERR_NONE;
-    return requested < p->leader_epoch ? SK_ERR_FENCED_LEADER_EPOCH : SK_ERR_UNKNOWN_LEADER_EPOCH;
-}
-
 /* The partition this fetch may read, or NULL with the error set. */
 static struct sk_partition *resolve(const struct sk_fetch_op *op, const struct sk_fetch_part *fp,
                                     struct sk_fetch_result *r)
@@ -67,7 +60,7 @@ static struct sk_partition *resolve(const struct sk_fetch_op *op, const struct s
         point_to_leader(r, t, fp->partition);
         return NULL;
     }
-    int16_t err = check_epoch(p, fp->current_leader_epoch);
+    int16_t err = sk_partition_check_epoch(p, fp->current_leader_epoch);
     if (err != SK_ERR_NONE) {
         error_result(r, err);
         if (err == SK_ERR_FENCED_LEADER_EPOCH)
@@ -95,7 +88,7 @@ static bool diverged(const struct sk_partition *p, const struct sk_fetch_part *f
 }
 
 static int16_t read_records(struct sk_partition *p, const struct sk_fetch_part *fp,
-                            uint32_t *budget, bool *min_one, struct sk_fetch_result *r)
+                            int16_t version, uint32_t *budget, bool *min_one, struct sk_fetch_result *r)
 {
     uint32_t max = fp->max_bytes < 0 ? 0 : (uint32_t)fp->max_bytes;
     if (max > *budget)
@@ -106,7 +99,9 @@ static int16_t read_records(struct sk_partition *p, const struct sk_fetch_part *
         if (rc != -ERANGE)
             sk_warn("fetch from %s-%d at %lld failed: %s", p->topic, p->id,
                     (long long)fp->fetch_offset, strerror(-rc));
-        return sk_plog_err_to_kafka(rc);
+        int16_t err = sk_plog_err_to_kafka(rc);
+        /* Kafka: fetchers before v6 do not know KAFKA_STORAGE_ERROR as retriable. */
+        return err == SK_ERR_KAFKA_STORAGE_ERROR && version <= 5 ? SK_ERR_NOT_LEADER_OR_FOLLOWER : err;
     }
     if (r->slice.len > 0) {
         *budget -= r->slice.len;
@@ -122,6 +117,8 @@ static void read_one(const struct sk_fetch_op *op, const struct sk_fetch_part *f
 {
     kp_fetch_response_partition_data_init(&r->data);
     r->slice = (struct sk_plog_slice){.fd = -1};
+    r->converted = NULL;
+    r->refused = SK_ERR_NONE;
     r->metadata_error = false;
     r->data.partition_index = fp->partition;
     struct sk_partition *p = resolve(op, fp, r);
@@ -129,6 +126,8 @@ static void read_one(const struct sk_fetch_op *op, const struct sk_fetch_part *f
         ro->must_answer |= !r->metadata_error;
         return;
     }
+    /* Read (and waited for) as usual, refused when answered: as in Kafka. */
+    r->refused = sk_fetch_topic_check(&p->cfg, op->req->version);
     ro->interesting++;
     r->data.high_watermark = p->high_watermark;
     /* No transactions yet: everything below the high watermark is stable. */
@@ -139,7 +138,7 @@ static void read_one(const struct sk_fetch_op *op, const struct sk_fetch_part *f
         ro->must_answer = true;
         return;
     }
-    r->data.error_code = read_records(p, fp, budget, min_one, r);
+    r->data.error_code = read_records(p, fp, op->req->version, budget, min_one, r);
     if (r->data.error_code != SK_ERR_NONE) {
         r->data.aborted_transactions.n = -1;
         ro->must_answer = true;
@@ -296,6 +295,12 @@ static size_t take_files(struct sk_fetch_op *op, const bool *keep, struct sk_fet
     size_t n = 0;
     for (int i = 0; i < op->nparts; i++) {
         struct sk_fetch_result *r = &op->results[i];
+        if (keep[i] && r->converted) {
+            files[n++] = (struct sk_fetch_file){.fd = -1, .len = (uint32_t)r->data.records.len,
+                                                .mem = r->converted};
+            r->converted = NULL;
+            continue;
+        }
         if (!keep[i] || r->slice.len == 0)
             continue;
         int fd = dup(r->slice.fd);
@@ -305,7 +310,7 @@ static size_t take_files(struct sk_fetch_op *op, const bool *keep, struct sk_fet
             r->data.records = (kp_bytes){NULL, 0};
             continue;
         }
-        files[n++] = (struct sk_fetch_file){fd, r->slice.pos, r->slice.len};
+        files[n++] = (struct sk_fetch_file){.fd = fd, .pos = r->slice.pos, .len = r->slice.len};
     }
     return n;
 }
@@ -343,8 +348,7 @@ static size_t apply_quota(struct sk_fetch_op *op, struct sk_fetch_file *files, s
     struct sk_broker *b = req->broker;
     sk_quota_unrecord(b->quotas, &b->image, SK_QUOTA_FETCH, SK_PRINCIPAL_ANONYMOUS,
                       req->client_id, bytes, sk_shard_now_ms(b->shard));
-    for (size_t i = 0; i < nfiles; i++)
-        close(files[i].fd);
+    sk_fetch_files_release(files, 0, nfiles);
     resp->responses.n = 0;
     return 0;
 }
@@ -360,6 +364,7 @@ void sk_fetch_answer(struct sk_fetch_op *op)
         resp->error_code = op->ctx_error;
     } else {
         fill_response(op, keep, resp);
+        sk_fetch_convert(op, keep);
         /* Files first: a failed dup empties a partition's records. */
         nfiles = take_files(op, keep, files);
         group_topics(op, keep, resp);

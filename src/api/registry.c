@@ -7,7 +7,7 @@
 
 static const struct sk_api_entry entries[] = {
     {0, 0, 11, sk_api_produce},
-    {1, 4, 17, sk_api_fetch},        /* v0-3 need down-conversion to message format v0/v1 */
+    {1, 0, 17, sk_api_fetch},        /* v0-3 down-convert to message format 0/1 */
     {2, 0, 9, sk_api_list_offsets},
     {3, 0, 12, sk_api_metadata},
     {8, 0, 9, sk_api_offset_commit},

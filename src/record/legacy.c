@@ -182,7 +182,11 @@ static int16_t wrapper_walk(struct lwalk *w, const struct lmsg *m)
     w->s->compression = c;
     struct sk_buf none = {0}, *scratch = w->o->scratch ? w->o->scratch : &none;
     size_t start = scratch->len;
-    int rc = m->value_len > 0 ? sk_decompress(c, m->value, (size_t)m->value_len, scratch) : -EBADMSG;
+    int rc = -EBADMSG;
+    if (m->value_len > 0 && c == SK_COMPRESSION_LZ4 && m->magic == 0)
+        rc = sk_lz4_decompress_kafka08(m->value, (size_t)m->value_len, scratch);
+    else if (m->value_len > 0)
+        rc = sk_decompress(c, m->value, (size_t)m->value_len, scratch);
     int16_t err;
     if (rc == -EFBIG)
         err = lfail(w->s, SK_ERR_MESSAGE_TOO_LARGE, "Decompressed records exceed the configured limit");
