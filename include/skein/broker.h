@@ -44,6 +44,7 @@ struct sk_broker {
     struct sk_fetch_state *fetch;        /* src/api/fetch*.c: sessions, parked fetches */
     struct sk_quotas *quotas;            /* src/quota/: client rates */
     void *maintenance;                   /* periodic tasks (src/server/maintenance.c) */
+    struct sk_log_cleaner *cleaner;      /* compaction (src/server/log_cleaner.c) */
 };
 
 /* Call after every metadata log append: brings partitions, configs and
