@@ -30,6 +30,7 @@ struct sk_clean_job {
     bool scanning;
     size_t gend;                 /* end of the group being rewritten */
     struct sk_segment *out;      /* its .cleaned segment */
+    struct sk_clean_sync *sync;  /* out being made durable */
     uint32_t wb_started;         /* out's bytes handed to writeback */
     uint8_t *buf;                /* one stored batch */
     size_t cap;
@@ -157,6 +158,8 @@ void sk_clean_free(struct sk_clean_job *j)
 {
     if (!j)
         return;
+    if (j->sync)
+        sk_clean_sync_cancel(j->sync);
     if (j->out)
         sk_clean_segment_discard(j->dir, j->out);
     sk_clean_map_free(&j->map);
@@ -314,21 +317,33 @@ static int group_open(struct sk_clean_job *j)
                                    j->f.now_ms, &j->out);
 }
 
+/* The group's input is all written: make it durable away from the shard. */
+static int group_seal(struct sk_clean_job *j)
+{
+    return sk_clean_sync_start(j->dir, j->out, &j->sync);
+}
+
+/* Once durable, the cleaned segment replaces the group in the log. */
 static int group_close(struct sk_clean_job *j)
 {
+    int r = sk_clean_sync_poll(j->sync);
+
+    if (r == 1)
+        return 1;
+    j->sync = NULL;
+    if (r < 0)
+        return r;
     ssize_t at = job_locate(j);
     size_t n = j->gend - j->done;
-    int r;
-
     if (at < 0)
-        return (int)at;
+        return (int)at; /* freeing the job removes the .swap files */
     j->wb_started = 0;
-    r = sk_plog_replace_segments(j->p, (size_t)at, n, j->out);
+    sk_plog_replace_segments(j->p, (size_t)at, n, j->out);
     j->out = NULL;
     j->st.segments_in += (uint32_t)n;
     j->st.segments_out++;
     j->done = j->gend;
-    return r;
+    return 0;
 }
 
 static int write_out(struct sk_clean_job *j)
@@ -369,7 +384,7 @@ static int rewrite_one(struct sk_clean_job *j, int64_t *budget)
         return r;
     if (r == 0) {
         if (++j->si == j->gend)
-            return group_close(j);
+            return group_seal(j);
         return 0;
     }
     *budget -= it.h.size;
@@ -383,10 +398,18 @@ static int rewrite_step(struct sk_clean_job *j, int64_t *budget)
 {
     int r;
 
-    while (*budget > 0 && j->si < j->nsrc)
+    while (*budget > 0) {
+        if (j->sync) {
+            if ((r = group_close(j)) != 0)
+                return r; /* 1: the sync is still running, come back later */
+            continue;
+        }
+        if (j->si >= j->nsrc)
+            break;
         if ((r = rewrite_one(j, budget)) < 0)
             return r;
-    if (j->si >= j->nsrc) {
+    }
+    if (j->si >= j->nsrc && !j->sync) {
         j->phase = PHASE_DONE;
         j->st.end = j->end;
         j->st.records_kept = j->f.kept;
@@ -421,6 +444,7 @@ int sk_clean_step(struct sk_clean_job *j, uint64_t budget)
         r = rewrite_step(j, &left);
     if (r < 0)
         return r;
+    r = 0;
     start_writeback(j);
     return j->phase == PHASE_DONE ? 0 : 1;
 }

@@ -60,11 +60,18 @@ int sk_clean_map_batch(struct sk_clean_map *m, const uint8_t *b, size_t len, int
 /* A new segment at base whose files are <base>.log.cleaned etc. */
 int sk_clean_segment_create(const char *dir, int64_t base, int64_t index_bytes, int64_t now_ms,
                             struct sk_segment **out);
-/* Closes and removes the .cleaned files of an unfinished segment. */
+/* Closes and removes the .cleaned (or .swap) files of an unfinished segment. */
 void sk_clean_segment_discard(const char *dir, struct sk_segment *seg);
+/* Seals seg and, on a helper thread, makes its files durable and renames them
+ * .cleaned -> .swap (steps 1-2 in cleaner_swap.c). */
+struct sk_clean_sync;
+int sk_clean_sync_start(const char *dir, struct sk_segment *seg, struct sk_clean_sync **out);
+/* 1: still running; else the result (0 or -errno), and s is freed. */
+int sk_clean_sync_poll(struct sk_clean_sync *s);
+/* Waits for the thread and undoes its rename; frees s. */
+void sk_clean_sync_cancel(struct sk_clean_sync *s);
 struct sk_plog;
-/* The .cleaned segment seg takes the place of the log's segments [from, from + n)
- * (see cleaner_swap.c for the crash-safe order). */
-int sk_plog_replace_segments(struct sk_plog *p, size_t from, size_t n, struct sk_segment *seg);
+/* The .swap segment seg takes the place of the log's segments [from, from + n). */
+void sk_plog_replace_segments(struct sk_plog *p, size_t from, size_t n, struct sk_segment *seg);
 
 #endif

@@ -11,6 +11,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,9 +71,12 @@ void sk_clean_segment_discard(const char *dir, struct sk_segment *seg)
 
     if (!seg)
         return;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 3; i++) {
         if (file_path(path, sizeof(path), dir, seg->base, i, ".cleaned") == 0)
             unlink(path);
+        if (file_path(path, sizeof(path), dir, seg->base, i, ".swap") == 0)
+            unlink(path);
+    }
     sk_segment_close(seg, false);
 }
 
@@ -90,36 +95,105 @@ static int rename_state(const char *dir, int64_t base, const char *from, const c
     return err;
 }
 
-static int seal_and_sync(struct sk_segment *seg)
-{
-    int r = sk_segment_seal(seg);
+/* ---- steps 1 and 2, off the shard ---------------------------------------------------
+ * fdatasync of a freshly written group and a directory fsync can take long
+ * (hundreds of ms for a large group on a busy disk); they touch only files no
+ * one else knows of yet, so a short-lived thread does them on dup'ed fds while
+ * the shard goes on serving. */
 
-    if (r == 0 && (fdatasync(seg->fd) < 0 || fdatasync(seg->oidx.fd) < 0 ||
-                   fdatasync(seg->tidx.fd) < 0))
-        r = -errno;
+struct sk_clean_sync {
+    pthread_t thread;
+    char *dir;
+    int64_t base;
+    int fds[3];
+    atomic_int state;   /* 1 running, 0 done */
+    int result;
+};
+
+static void *sync_main(void *arg)
+{
+    struct sk_clean_sync *s = arg;
+    int r = 0;
+
+    for (int i = 0; i < 3 && r == 0; i++)
+        if (fdatasync(s->fds[i]) < 0)
+            r = -errno;
+    if (r == 0 && (r = rename_state(s->dir, s->base, ".cleaned", ".swap")) == 0)
+        r = sk_fsync_dir(s->dir);
+    s->result = r;
+    atomic_store(&s->state, 0);
+    return NULL;
+}
+
+static void sync_free(struct sk_clean_sync *s)
+{
+    for (int i = 0; i < 3; i++)
+        if (s->fds[i] >= 0)
+            close(s->fds[i]);
+    free(s->dir);
+    free(s);
+}
+
+int sk_clean_sync_start(const char *dir, struct sk_segment *seg, struct sk_clean_sync **out)
+{
+    struct sk_clean_sync *s = calloc(1, sizeof(*s));
+    int r;
+
+    if (!s)
+        return -ENOMEM;
+    s->fds[0] = s->fds[1] = s->fds[2] = -1;
+    s->base = seg->base;
+    atomic_init(&s->state, 1);
+    if ((r = sk_segment_seal(seg)) < 0 || !(s->dir = strdup(dir))) {
+        sync_free(s);
+        return r < 0 ? r : -ENOMEM;
+    }
+    const int src[3] = {seg->fd, seg->oidx.fd, seg->tidx.fd};
+    for (int i = 0; i < 3; i++)
+        if ((s->fds[i] = dup(src[i])) < 0) {
+            r = -errno;
+            sync_free(s);
+            return r;
+        }
+    if ((r = pthread_create(&s->thread, NULL, sync_main, s)) != 0) {
+        sync_free(s);
+        return -r;
+    }
+    *out = s;
+    return 0;
+}
+
+int sk_clean_sync_poll(struct sk_clean_sync *s)
+{
+    if (atomic_load(&s->state))
+        return 1;
+    pthread_join(s->thread, NULL);
+    int r = s->result;
+    sync_free(s);
     return r;
 }
 
-/* The .cleaned segment seg takes the place of p->segs[from, from + n). */
-int sk_plog_replace_segments(struct sk_plog *p, size_t from, size_t n, struct sk_segment *seg)
+void sk_clean_sync_cancel(struct sk_clean_sync *s)
 {
-    int r;
+    pthread_join(s->thread, NULL);
+    /* not committed after all: the .swap names would make a load install it */
+    if (s->result == 0)
+        (void)rename_state(s->dir, s->base, ".swap", ".cleaned");
+    sync_free(s);
+}
 
-    if ((r = seal_and_sync(seg)) < 0 || (r = rename_state(p->dir, seg->base, ".cleaned", ".swap")) < 0 ||
-        (r = sk_fsync_dir(p->dir)) < 0) {
-        (void)rename_state(p->dir, seg->base, ".swap", ".cleaned");
-        return r;
-    }
-    /* Committed: whatever fails now, a load completes the swap. */
+/* Steps 3 and 4, once the .swap files are durable. No directory fsync after
+ * the final renames: a crash that loses them leaves the .swap, which the load
+ * completes, and journaling file systems keep the unlinks ordered before the
+ * renames that follow them, as Kafka also relies on. */
+void sk_plog_replace_segments(struct sk_plog *p, size_t from, size_t n, struct sk_segment *seg)
+{
     for (size_t i = 0; i < n; i++)
         (void)sk_segment_delete(p->segs[from + i], p->dir, true);
-    r = rename_state(p->dir, seg->base, ".swap", "");
-    if (r == 0)
-        r = sk_fsync_dir(p->dir);
+    (void)rename_state(p->dir, seg->base, ".swap", "");
     p->segs[from] = seg;
     memmove(p->segs + from + 1, p->segs + from + n, (p->nsegs - from - n) * sizeof(*p->segs));
     p->nsegs -= n - 1;
-    return r;
 }
 
 /* ---- at load ------------------------------------------------------------------ */

@@ -4,11 +4,13 @@
  * whose dirty ratio is highest above its min.cleanable.dirty.ratio (or whose
  * oldest dirty record passed max.compaction.lag.ms, or whose tombstones passed
  * their delete horizon) and starts a job on it. The job then runs in slices on
- * the shard's timer: each slice reads at most SLICE_BYTES of the log (the
- * cleaner's reads are page-cache preads and its writes pwrites, synchronous), so
- * a request waits at most one slice; between slices the reactor serves I/O. A
- * dedicated thread would need the partition log to be shared across threads,
- * which it is not (DESIGN.md: all state is shard-local).
+ * the shard's timer, one slice per millisecond at most: each slice reads at most
+ * SLICE_BYTES of the log and stops early past SLICE_NS (the cleaner's reads are
+ * page-cache preads and its writes pwrites, synchronous), so a request waits at
+ * most about one slice; between slices the reactor serves I/O. The fdatasyncs
+ * that make a cleaned group durable run on a helper thread (cleaner_swap.c).
+ * Running the whole job on a thread would need the segment list and fds shared
+ * across threads, which they are not (DESIGN.md: all state is shard-local).
  *
  * The first dirty offset of each log is kept in cleaner-offset-checkpoint in the
  * log dir, written after each completed clean. */
@@ -25,7 +27,12 @@
 #include "skein/producer_state.h"
 #include "skein/timer.h"
 
+/* A slice ends after SLICE_BYTES or once SLICE_NS have passed, checked every
+ * STEP_BYTES: under heavy writeback a single pread or pwrite of the page cache
+ * can block for milliseconds, so bytes alone do not bound the stall. */
 #define SLICE_BYTES (2u << 20)
+#define STEP_BYTES (128u << 10)
+#define SLICE_NS 4000000u
 #define SLICE_GAP_MS 1
 
 struct cleaner_entry {
@@ -205,6 +212,7 @@ static int job_start(struct sk_log_cleaner *c, struct cleaner_entry *e, int64_t 
     free(prod);
     c->job_entry = (size_t)(e - c->e);
     c->job_ns = 0;
+    c->max_slice_ns = 0;
     if (r == 0 && !c->job)
         e->horizon = -1; /* nothing below the active segment */
     return r;
@@ -255,9 +263,12 @@ static bool job_slice(struct sk_log_cleaner *c)
     }
     if (p->flush_in_flight)
         return true; /* its fsync holds segment fds the swap would close */
-    uint64_t t0 = mono_ns();
-    int r = sk_clean_step(c->job, SLICE_BYTES);
-    uint64_t dt = mono_ns() - t0;
+    uint64_t t0 = mono_ns(), dt = 0;
+    int r = 1;
+    for (uint32_t done = 0; r == 1 && done < SLICE_BYTES && dt < SLICE_NS; done += STEP_BYTES) {
+        r = sk_clean_step(c->job, STEP_BYTES);
+        dt = mono_ns() - t0;
+    }
     c->job_ns += dt;
     if (dt > c->max_slice_ns)
         c->max_slice_ns = dt;
