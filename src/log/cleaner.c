@@ -54,7 +54,12 @@ void sk_plog_clean_range(const struct sk_plog *p, int64_t checkpoint, int64_t no
 
     memset(out, 0, sizeof(*out));
     out->end = clean_end(p, now_ms, min_lag_ms);
-    out->first_dirty = checkpoint < start || checkpoint > out->end ? start : checkpoint;
+    /* as Kafka: a checkpoint outside the log restarts from its start; one past
+     * the end (min.compaction.lag.ms moved it back) leaves nothing dirty */
+    if (checkpoint < start || checkpoint > sk_plog_log_end_offset(p))
+        out->first_dirty = start;
+    else
+        out->first_dirty = checkpoint < out->end ? checkpoint : out->end;
     out->dirty_since = -1;
     for (size_t i = 0; i + 1 < p->nsegs && p->segs[i]->base < out->end; i++) {
         const struct sk_segment *s = p->segs[i];

@@ -4,7 +4,7 @@
  *   1. <base>.log.cleaned (+ .index.cleaned, .timeindex.cleaned) written, fsynced;
  *   2. renamed to *.swap, directory fsynced: from here on the new data wins;
  *   3. the old segments' files removed;
- *   4. *.swap renamed to the final names, directory fsynced.
+ *   4. *.swap renamed to the final names.
  * A load that finds a .log.swap redoes 3 and 4 (sk_plog_complete_swaps); a
  * .cleaned file is an unfinished step 1 and is removed with the other strays.
  * Open fds of the old files (a fetch's dup'ed fd) keep their data readable. */
