@@ -179,6 +179,8 @@ def main():
         b.start()
         assert committed(b.bootstrap) == COMMITS, "committed offset after SIGKILL"
         assert check_latest(b.bootstrap, latest, tombstones_gone=True), "contents after SIGKILL"
+        rc = b.stop()
+        assert rc == 0, "exit status %s after SIGTERM" % rc
         report = b.sanitizer_report()
         assert not report, report
         print("compaction: OK")
