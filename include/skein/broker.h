@@ -45,6 +45,7 @@ struct sk_broker {
     struct sk_quotas *quotas;            /* src/quota/: client rates */
     void *maintenance;                   /* periodic tasks (src/server/maintenance.c) */
     uint64_t sync_retry;                 /* timer retrying partition logs that did not open */
+    struct sk_log_cleaner *cleaner;      /* compaction (src/server/log_cleaner.c) */
 };
 
 /* Call after every metadata log append: brings partitions, configs and

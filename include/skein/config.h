@@ -134,6 +134,7 @@ struct sk_config {
         bool cleaner_enable;
         int32_t cleaner_threads;
         int64_t cleaner_backoff_ms;
+        int64_t cleaner_dedupe_buffer_size;
         int64_t replica_lag_time_max_ms;
     } log;
 

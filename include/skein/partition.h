@@ -96,6 +96,9 @@ void sk_partition_flush_async(struct sk_partition *p);
 /* Periodic retention, flushes and checkpoints on the broker's shard. */
 int sk_maintenance_start(struct sk_broker *b);
 void sk_maintenance_stop(struct sk_broker *b);
+/* Compaction of cleanup.policy=compact partitions (log.cleaner.enable). */
+int sk_log_cleaner_start(struct sk_broker *b);
+void sk_log_cleaner_stop(struct sk_broker *b);
 
 /* Wakes fetches parked on this partition (the high watermark moved). */
 typedef void (*sk_hw_listener_fn)(struct sk_broker *b, struct sk_partition *p);

@@ -42,6 +42,7 @@ static const struct binding bindings[] = {
     B("log.cleaner.enable", log.cleaner_enable, BOOL),
     B("log.cleaner.threads", log.cleaner_threads, I32),
     B("log.cleaner.backoff.ms", log.cleaner_backoff_ms, I64),
+    B("log.cleaner.dedupe.buffer.size", log.cleaner_dedupe_buffer_size, I64),
     B("replica.lag.time.max.ms", log.replica_lag_time_max_ms, I64),
     B("offsets.topic.num.partitions", offsets.num_partitions, I32),
     B("offsets.topic.replication.factor", offsets.replication_factor, I16),

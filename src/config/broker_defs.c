@@ -254,7 +254,7 @@ static const struct sk_config_def defs[] = {
       .doc = "Number of cleaner threads."),
     D("log.cleaner.io.max.bytes.per.second", DOUBLE, DOUBLE_MAX_S, MEDIUM, CLUSTER_WIDE,
       .doc = "Throttle on the cleaner's reads plus writes."),
-    D("log.cleaner.dedupe.buffer.size", LONG, "134217728", MEDIUM, CLUSTER_WIDE, IGNORED,
+    D("log.cleaner.dedupe.buffer.size", LONG, "134217728", MEDIUM, CLUSTER_WIDE, AT_LEAST(0),
       .doc = "Memory for the cleaner's key map, over all cleaner threads."),
     D("log.cleaner.io.buffer.size", INT, "524288", MEDIUM, CLUSTER_WIDE, AT_LEAST(0), IGNORED,
       .doc = "I/O buffer memory per cleaner thread."),

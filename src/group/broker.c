@@ -141,7 +141,9 @@ static int load_partition(struct sk_group_coordinator *co, struct sk_partition *
     while (rc == 0 && off < end) {
         size_t len = 0;
         rc = sk_plog_read_copy(p->log, off, (uint32_t)cap, INT64_MAX, buf, cap, &len);
-        if (rc == 0 && len == 0) { /* one batch larger than the buffer */
+        if (rc == 0 && len == 0)
+            break; /* nothing left below the end: compaction removed the tail */
+        if (rc == -ENOBUFS) { /* one batch larger than the buffer */
             uint8_t *nb = realloc(buf, cap * 2);
             rc = nb ? 0 : -ENOMEM;
             buf = nb ? nb : buf;

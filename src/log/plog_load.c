@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "skein/log_cleaner.h"
+
 #include "plog-int.h"
 #include "recover.h"
 #include "scan.h"
@@ -238,7 +240,9 @@ int sk_plog_load(struct sk_plog *p, const struct sk_plog_open_opts *o,
     size_t n;
     int r;
 
-    if ((r = list_bases(p, &bases, &n, &rep->stray_files_removed)) < 0)
+    /* before strays go: a .swap may be the only copy of cleaned data */
+    if ((r = sk_plog_complete_swaps(p->dir, &rep->stray_files_removed)) < 0 ||
+        (r = list_bases(p, &bases, &n, &rep->stray_files_removed)) < 0)
         return r;
     if ((r = remove_orphan_indexes(p, &rep->stray_files_removed)) == 0)
         r = load_segments(p, o, bases, n, rep);

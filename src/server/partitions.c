@@ -113,8 +113,10 @@ static void plog_config(const struct sk_topic_config *tc, struct sk_plog_config 
     pc->segment_ms = tc->segment_ms;
     pc->index_interval_bytes = tc->index_interval_bytes;
     pc->segment_index_bytes = tc->segment_index_bytes;
-    pc->retention_ms = tc->retention_ms;
-    pc->retention_bytes = tc->retention_bytes;
+    /* Kafka deletes by time or size only under cleanup.policy=delete: a
+     * compacted topic (__consumer_offsets) keeps every key's latest record. */
+    pc->retention_ms = tc->cleanup_delete ? tc->retention_ms : -1;
+    pc->retention_bytes = tc->cleanup_delete ? tc->retention_bytes : -1;
     pc->flush_messages = tc->flush_messages;
     pc->flush_ms = tc->flush_ms;
     pc->file_delete_delay_ms = tc->file_delete_delay_ms;

@@ -193,6 +193,10 @@ int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t
         snprintf(err, errlen, "cannot schedule log maintenance");
         return -ENOMEM;
     }
+    if (sk_log_cleaner_start(b) < 0) {
+        snprintf(err, errlen, "cannot start the log cleaner");
+        return -ENOMEM;
+    }
     sk_info("Skein started: node %d, cluster %s", b->node_id, b->cluster_id);
     return 0;
 }
@@ -214,6 +218,7 @@ void sk_server_close(struct sk_broker *b)
      * the stopped reactor) before the shard's connections are freed. */
     sk_fetch_close(b);
     sk_broker_sync_retry_stop(b);
+    sk_log_cleaner_stop(b);
     sk_partitions_close_all(b);
     sk_groups_close(b);
     if (b->quotas)

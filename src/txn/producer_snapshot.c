@@ -161,7 +161,9 @@ static int scan_batches(struct sk_partition *p, int64_t from)
     while (rc == 0 && from < end) {
         size_t len = 0;
         rc = sk_plog_read_copy(p->log, from, (uint32_t)cap, INT64_MAX, buf, cap, &len);
-        if (rc == 0 && len == 0) {
+        if (rc == 0 && len == 0)
+            break; /* nothing left below the end: compaction removed the tail */
+        if (rc == -ENOBUFS) { /* one batch larger than the buffer */
             uint8_t *nb = realloc(buf, cap * 2);
             rc = nb ? 0 : -ENOMEM;
             buf = nb ? nb : buf;

@@ -1,0 +1,295 @@
+/* Putting a cleaned segment in place of the segments it was made from, so that a
+ * crash at any point leaves either the old segments or the new one, never a mix
+ * and never neither (Kafka's replaceSegments):
+ *   1. <base>.log.cleaned (+ .index.cleaned, .timeindex.cleaned) written, fsynced;
+ *   2. renamed to *.swap, directory fsynced: from here on the new data wins;
+ *   3. the old segments' files removed;
+ *   4. *.swap renamed to the final names.
+ * A load that finds a .log.swap redoes 3 and 4 (sk_plog_complete_swaps); a
+ * .cleaned file is an unfinished step 1 and is removed with the other strays.
+ * Open fds of the old files (a fetch's dup'ed fd) keep their data readable. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "atomic_file.h"
+#include "cleaner_int.h"
+#include "plog-int.h"
+
+static const char *const suffixes[] = {".log", ".index", ".timeindex"};
+
+static int file_path(char *buf, size_t cap, const char *dir, int64_t base, int i,
+                     const char *state)
+{
+    char s[32];
+
+    snprintf(s, sizeof(s), "%s%s", suffixes[i], state);
+    return sk_segment_path(buf, cap, dir, base, s);
+}
+
+int sk_clean_segment_create(const char *dir, int64_t base, int64_t index_bytes, int64_t now_ms,
+                            struct sk_segment **out)
+{
+    struct sk_segment *seg = calloc(1, sizeof(*seg));
+    char path[SK_SEG_PATH_MAX];
+    int r;
+
+    if (!seg)
+        return -ENOMEM;
+    *seg = (struct sk_segment){.base = base, .fd = -1, .next_offset = base, .max_ts = -1,
+                               .max_ts_offset = base, .first_ts = -1, .created_ms = now_ms};
+    seg->oidx.fd = seg->tidx.fd = -1;
+    if ((r = file_path(path, sizeof(path), dir, base, 0, ".cleaned")) == 0) {
+        seg->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        r = seg->fd < 0 ? -errno : 0;
+    }
+    for (int i = 1; r == 0 && i <= 2; i++) {
+        if ((r = file_path(path, sizeof(path), dir, base, i, ".cleaned")) < 0)
+            break;
+        r = sk_index_open(i == 1 ? &seg->oidx : &seg->tidx, path,
+                          i == 1 ? SK_OIDX_ENTRY : SK_TIDX_ENTRY, base, true);
+    }
+    if (r == 0)
+        r = sk_segment_unseal(seg, index_bytes);
+    if (r < 0) {
+        sk_clean_segment_discard(dir, seg);
+        return r;
+    }
+    *out = seg;
+    return 0;
+}
+
+void sk_clean_segment_discard(const char *dir, struct sk_segment *seg)
+{
+    char path[SK_SEG_PATH_MAX];
+
+    if (!seg)
+        return;
+    for (int i = 0; i < 3; i++) {
+        if (file_path(path, sizeof(path), dir, seg->base, i, ".cleaned") == 0)
+            unlink(path);
+        if (file_path(path, sizeof(path), dir, seg->base, i, ".swap") == 0)
+            unlink(path);
+    }
+    sk_segment_close(seg, false);
+}
+
+static int rename_state(const char *dir, int64_t base, const char *from, const char *to)
+{
+    char a[SK_SEG_PATH_MAX], b[SK_SEG_PATH_MAX];
+    int err = 0;
+
+    for (int i = 0; i < 3; i++) {
+        if (file_path(a, sizeof(a), dir, base, i, from) < 0 ||
+            file_path(b, sizeof(b), dir, base, i, to) < 0)
+            return -ENAMETOOLONG;
+        if (rename(a, b) < 0 && !err)
+            err = -errno;
+    }
+    return err;
+}
+
+/* ---- steps 1 and 2, off the shard ---------------------------------------------------
+ * fdatasync of a freshly written group and a directory fsync can take long
+ * (hundreds of ms for a large group on a busy disk); they touch only files no
+ * one else knows of yet, so a short-lived thread does them on dup'ed fds while
+ * the shard goes on serving. */
+
+struct sk_clean_sync {
+    pthread_t thread;
+    char *dir;
+    int64_t base;
+    int fds[3];
+    atomic_int state;   /* 1 running, 0 done */
+    int result;
+};
+
+static void *sync_main(void *arg)
+{
+    struct sk_clean_sync *s = arg;
+    int r = 0;
+
+    for (int i = 0; i < 3 && r == 0; i++)
+        if (fdatasync(s->fds[i]) < 0)
+            r = -errno;
+    if (r == 0 && (r = rename_state(s->dir, s->base, ".cleaned", ".swap")) == 0)
+        r = sk_fsync_dir(s->dir);
+    s->result = r;
+    atomic_store(&s->state, 0);
+    return NULL;
+}
+
+static void sync_free(struct sk_clean_sync *s)
+{
+    for (int i = 0; i < 3; i++)
+        if (s->fds[i] >= 0)
+            close(s->fds[i]);
+    free(s->dir);
+    free(s);
+}
+
+int sk_clean_sync_start(const char *dir, struct sk_segment *seg, struct sk_clean_sync **out)
+{
+    struct sk_clean_sync *s = calloc(1, sizeof(*s));
+    int r;
+
+    if (!s)
+        return -ENOMEM;
+    s->fds[0] = s->fds[1] = s->fds[2] = -1;
+    s->base = seg->base;
+    atomic_init(&s->state, 1);
+    if ((r = sk_segment_seal(seg)) < 0 || !(s->dir = strdup(dir))) {
+        sync_free(s);
+        return r < 0 ? r : -ENOMEM;
+    }
+    const int src[3] = {seg->fd, seg->oidx.fd, seg->tidx.fd};
+    for (int i = 0; i < 3; i++)
+        if ((s->fds[i] = dup(src[i])) < 0) {
+            r = -errno;
+            sync_free(s);
+            return r;
+        }
+    if ((r = pthread_create(&s->thread, NULL, sync_main, s)) != 0) {
+        sync_free(s);
+        return -r;
+    }
+    *out = s;
+    return 0;
+}
+
+int sk_clean_sync_poll(struct sk_clean_sync *s)
+{
+    if (atomic_load(&s->state))
+        return 1;
+    pthread_join(s->thread, NULL);
+    int r = s->result;
+    sync_free(s);
+    return r;
+}
+
+void sk_clean_sync_cancel(struct sk_clean_sync *s)
+{
+    pthread_join(s->thread, NULL);
+    /* not committed after all: the .swap names would make a load install it */
+    if (s->result == 0)
+        (void)rename_state(s->dir, s->base, ".swap", ".cleaned");
+    sync_free(s);
+}
+
+/* Steps 3 and 4, once the .swap files are durable. No directory fsync after
+ * the final renames: a crash that loses them leaves the .swap, which the load
+ * completes, and journaling file systems keep the unlinks ordered before the
+ * renames that follow them, as Kafka also relies on. */
+void sk_plog_replace_segments(struct sk_plog *p, size_t from, size_t n, struct sk_segment *seg)
+{
+    for (size_t i = 0; i < n; i++)
+        (void)sk_segment_delete(p->segs[from + i], p->dir, true);
+    (void)rename_state(p->dir, seg->base, ".swap", "");
+    p->segs[from] = seg;
+    memmove(p->segs + from + 1, p->segs + from + n, (p->nsegs - from - n) * sizeof(*p->segs));
+    p->nsegs -= n - 1;
+}
+
+/* ---- at load ------------------------------------------------------------------ */
+
+/* Last offset of the batches in a .log.swap file (framing only), base - 1 if none. */
+static int64_t swap_last_offset(const char *path, int64_t base)
+{
+    uint8_t head[SK_BATCH_HEADER_SIZE];
+    struct sk_peek h;
+    int64_t last = base - 1;
+    uint64_t pos = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return last;
+    while (pread(fd, head, sizeof(head), (off_t)pos) == (ssize_t)sizeof(head) &&
+           sk_peek_read(head, UINT32_MAX, &h)) {
+        last = h.last;
+        pos += h.size;
+    }
+    close(fd);
+    return last;
+}
+
+static int64_t name_base(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), sl = strlen(suffix);
+    int64_t v = 0;
+
+    if (n != 20 + sl || strcmp(name + 20, suffix) != 0)
+        return -1;
+    for (int i = 0; i < 20; i++) {
+        if (name[i] < '0' || name[i] > '9' || v > (INT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (name[i] - '0');
+    }
+    return v;
+}
+
+/* Removes the old segments [base, last] the swap replaces, then renames it in. */
+static int complete_one(const char *dir, int64_t base, uint32_t *fixed)
+{
+    char path[SK_SEG_PATH_MAX];
+    DIR *d = opendir(dir);
+    struct dirent *de;
+
+    if (!d)
+        return -errno;
+    if (file_path(path, sizeof(path), dir, base, 0, ".swap") < 0) {
+        closedir(d);
+        return -ENAMETOOLONG;
+    }
+    int64_t last = swap_last_offset(path, base);
+    while ((de = readdir(d))) {
+        int64_t b = name_base(de->d_name, ".log");
+        if (b < 0 || b < base || (b > last && b != base))
+            continue;
+        for (int i = 0; i < 3; i++)
+            if (file_path(path, sizeof(path), dir, b, i, "") == 0 && unlink(path) == 0)
+                (*fixed)++;
+    }
+    closedir(d);
+    /* an index .swap that is missing was already renamed, or the load rebuilds it */
+    (void)rename_state(dir, base, ".swap", "");
+    (*fixed)++;
+    return sk_fsync_dir(dir);
+}
+
+int sk_plog_complete_swaps(const char *dir, uint32_t *fixed)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int64_t *bases = NULL;
+    size_t n = 0, cap = 0;
+    int r = 0;
+
+    if (!d)
+        return -errno;
+    while ((de = readdir(d))) {
+        int64_t b = name_base(de->d_name, ".log.swap");
+        if (b < 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 4;
+            int64_t *nb = realloc(bases, cap * sizeof(*nb));
+            if (!nb) {
+                r = -ENOMEM;
+                break;
+            }
+            bases = nb;
+        }
+        bases[n++] = b;
+    }
+    closedir(d);
+    for (size_t i = 0; r == 0 && i < n; i++)
+        r = complete_one(dir, bases[i], fixed);
+    free(bases);
+    return r;
+}
