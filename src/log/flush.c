@@ -8,6 +8,7 @@
  * have dropped the dirty pages): the caller treats it as a storage error for the
  * whole log dir, as Kafka does. */
 #include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "plog-int.h"
@@ -20,25 +21,40 @@ static bool sync_add(struct sk_plog_sync *s, int fd)
     return true;
 }
 
+/* The directory is opened only while a sync of it is pending: held open, it
+ * would cost an fd per partition for an event that happens once per roll. */
+static int sync_dir(struct sk_plog *p, struct sk_plog_sync *s)
+{
+    if (!p->dir_dirty)
+        return 0;
+    if (p->dir_fd < 0 && (p->dir_fd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return -errno;
+    sync_add(s, p->dir_fd);
+    p->dir_dirty = false;
+    return 0;
+}
+
 int sk_plog_sync_fds(struct sk_plog *p, struct sk_plog_sync *s)
 {
     int64_t leo = sk_plog_log_end_offset(p);
     ssize_t i = sk_plog_find_segment(p, p->recovery_point);
+    int r;
 
     s->nfds = 0;
     s->upto = p->recovery_point;
-    if (p->dir_dirty) {
-        sync_add(s, p->dir_fd);
-        p->dir_dirty = false;
-    }
+    if ((r = sync_dir(p, s)) < 0)
+        return r;
     for (i = i < 0 ? 0 : i; (size_t)i < p->nsegs && s->upto < leo; i++) {
-        const struct sk_segment *seg = p->segs[i];
+        struct sk_segment *seg = p->segs[i];
         bool active = (size_t)i + 1 == p->nsegs;
         /* an inactive segment's indexes are trusted on load once below the
          * recovery point, so they are synced with it; the active one's are
          * rebuilt by recovery and need not be */
         if (s->nfds + (active ? 1 : 3) > SK_PLOG_SYNC_MAX)
             break;
+        /* held until mark_flushed: the fds must outlive the sync */
+        if ((r = active ? sk_segment_log_fd(seg) : sk_segment_hold(seg)) < 0)
+            return s->nfds > 0 ? s->nfds : r;
         sync_add(s, seg->fd);
         if (!active) {
             sync_add(s, seg->oidx.fd);
@@ -49,15 +65,33 @@ int sk_plog_sync_fds(struct sk_plog *p, struct sk_plog_sync *s)
     return s->nfds;
 }
 
+/* Closes the files of segments that became durable, and the directory once
+ * its sync is done; nothing else needs them until a read reopens the .log. */
+static void release_durable(struct sk_plog *p, int64_t from)
+{
+    ssize_t i = sk_plog_find_segment(p, from);
+
+    for (i = i < 0 ? 0 : i; (size_t)i + 1 < p->nsegs; i++) {
+        if (p->segs[i + 1]->base > p->recovery_point)
+            break;
+        sk_segment_release(p->segs[i]);
+    }
+    if (!p->dir_dirty && p->dir_fd >= 0) {
+        close(p->dir_fd);
+        p->dir_fd = -1;
+    }
+}
+
 int sk_plog_mark_flushed(struct sk_plog *p, int64_t upto, int64_t now_ms)
 {
-    int64_t leo = sk_plog_log_end_offset(p);
+    int64_t leo = sk_plog_log_end_offset(p), was = p->recovery_point;
 
     if (upto > leo)
         upto = leo;
     if (upto > p->recovery_point)
         p->recovery_point = upto;
     p->last_flush_ms = now_ms;
+    release_durable(p, was);
     return p->epochs.dirty ? sk_epoch_write(&p->epochs) : 0;
 }
 
@@ -66,7 +100,9 @@ int sk_plog_flush(struct sk_plog *p, int64_t now_ms)
     struct sk_plog_sync s;
 
     do {
-        sk_plog_sync_fds(p, &s);
+        int n = sk_plog_sync_fds(p, &s);
+        if (n < 0)
+            return n;
         for (int i = 0; i < s.nfds; i++)
             if (fdatasync(s.fds[i]) < 0)
                 return -errno;

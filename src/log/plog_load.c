@@ -118,7 +118,7 @@ static int load_trusted(struct sk_segment *seg)
     if (seg->oidx.entries) {
         int64_t off = sk_oidx_offset(&seg->oidx, seg->oidx.entries - 1);
         start = sk_oidx_pos(&seg->oidx, seg->oidx.entries - 1);
-        sk_scan_init(s, seg, start, seg->size);
+        sk_scan_init(s, seg, seg->fd, start, seg->size);
         k = start < seg->size ? sk_scan_next(s, &it) : -EBADMSG;
         if (k != SK_SCAN_BATCH || it.h.base > off || it.h.last < off) {
             free(s);
@@ -130,7 +130,7 @@ static int load_trusted(struct sk_segment *seg)
         seg->max_ts_offset = sk_tidx_offset(&seg->tidx, seg->tidx.entries - 1);
     }
     seg->last_index_pos = start;
-    sk_scan_init(s, seg, start, seg->size);
+    sk_scan_init(s, seg, seg->fd, start, seg->size);
     while ((k = sk_scan_next(s, &it)) == SK_SCAN_BATCH) {
         if (it.pos == 0)
             seg->first_ts = it.h.max_ts;
@@ -152,7 +152,7 @@ static void load_first_ts(struct sk_segment *seg)
 
     if (!s)
         return;
-    sk_scan_init(s, seg, 0, seg->size);
+    sk_scan_init(s, seg, seg->fd, 0, seg->size);
     if (seg->size && sk_scan_next(s, &it) == SK_SCAN_BATCH)
         seg->first_ts = it.h.max_ts;
     free(s);
@@ -187,7 +187,10 @@ static int load_one(struct sk_plog *p, size_t i, bool index_fresh, int64_t rp,
     struct sk_segment *seg = p->segs[i];
     bool last = i + 1 == p->nsegs;
     int64_t next_base = last ? INT64_MAX : p->segs[i + 1]->base;
+    int r;
 
+    if ((r = sk_segment_log_fd(seg)) < 0)
+        return r;
     if (!index_fresh && load_trusted(seg) == 0 && seg->next_offset <= rp)
         return last ? 0 : sk_segment_seal(seg);
     if (last || next_base > rp)
@@ -225,6 +228,10 @@ static int load_segments(struct sk_plog *p, const struct sk_plog_open_opts *o,
         r = load_one(p, i, fresh[i], rp, rep);
         if (r == 0 && p->segs[i]->first_ts < 0)
             load_first_ts(p->segs[i]);
+        /* one segment's files at a time: a log of thousands of segments
+         * must load within the fd limit; a sync reopens what it needs */
+        if (i + 1 < n)
+            sk_segment_release(p->segs[i]);
     }
     free(fresh);
     rep->segments_loaded = (uint32_t)n;

@@ -437,7 +437,14 @@ void sk_partition_flush_async(struct sk_partition *p)
 {
     struct sk_plog_sync sync;
     int n = sk_plog_sync_fds(p->log, &sync);
-    if (n <= 0)
+    if (n < 0) {
+        /* A file to sync could not be opened (EMFILE?): as a failed sync,
+         * nothing waiting can be told the data is on disk. */
+        sk_error("cannot sync %s-%d: %s", p->topic, p->id, strerror(-n));
+        fail_waiters(p, SK_ERR_KAFKA_STORAGE_ERROR);
+        return;
+    }
+    if (n == 0)
         return;
     struct sk_sync_op *op = calloc(1, sizeof *op);
     if (!op)
