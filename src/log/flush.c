@@ -9,6 +9,7 @@
  * whole log dir, as Kafka does. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "plog-int.h"
@@ -21,17 +22,54 @@ static bool sync_add(struct sk_plog_sync *s, int fd)
     return true;
 }
 
-/* The directory is opened only while a sync of it is pending: held open, it
- * would cost an fd per partition for an event that happens once per roll. */
-static int sync_dir(struct sk_plog *p, struct sk_plog_sync *s)
+/* Opens path into *fd (unless open) and adds it to the sync. */
+static int sync_open(struct sk_plog_sync *s, int *fd, const char *path, int flags)
 {
-    if (!p->dir_dirty)
-        return 0;
-    if (p->dir_fd < 0 && (p->dir_fd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+    if (*fd < 0 && (*fd = open(path, O_RDONLY | O_CLOEXEC | flags)) < 0)
         return -errno;
-    sync_add(s, p->dir_fd);
-    p->dir_dirty = false;
+    sync_add(s, *fd);
     return 0;
+}
+
+/* The directories and partition.metadata are opened only while a sync of them
+ * is pending: held open, they would cost fds per partition for events that
+ * happen once per roll, or once in the partition's life. */
+static int sync_meta(struct sk_plog *p, struct sk_plog_sync *s)
+{
+    char path[SK_SEG_PATH_MAX];
+    int r;
+
+    if (p->parent_dirty) {
+        if ((r = sync_open(s, &p->parent_fd, p->log_dir, O_DIRECTORY)) < 0)
+            return r;
+        p->parent_dirty = false;
+    }
+    if (p->meta_dirty) {
+        snprintf(path, sizeof(path), "%s/%s", p->dir, SK_PARTITION_META_FILE);
+        if ((r = sync_open(s, &p->meta_fd, path, 0)) < 0)
+            return r;
+        p->meta_dirty = false;
+    }
+    if (p->dir_dirty) {
+        if ((r = sync_open(s, &p->dir_fd, p->dir, O_DIRECTORY)) < 0)
+            return r;
+        p->dir_dirty = false;
+    }
+    return 0;
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+void sk_plog_close_sync_fds(struct sk_plog *p)
+{
+    close_fd(&p->parent_fd);
+    close_fd(&p->meta_fd);
+    close_fd(&p->dir_fd);
 }
 
 int sk_plog_sync_fds(struct sk_plog *p, struct sk_plog_sync *s)
@@ -42,7 +80,7 @@ int sk_plog_sync_fds(struct sk_plog *p, struct sk_plog_sync *s)
 
     s->nfds = 0;
     s->upto = p->recovery_point;
-    if ((r = sync_dir(p, s)) < 0)
+    if ((r = sync_meta(p, s)) < 0)
         return r;
     for (i = i < 0 ? 0 : i; (size_t)i < p->nsegs && s->upto < leo; i++) {
         struct sk_segment *seg = p->segs[i];
@@ -76,10 +114,12 @@ static void release_durable(struct sk_plog *p, int64_t from)
             break;
         sk_segment_release(p->segs[i]);
     }
-    if (!p->dir_dirty && p->dir_fd >= 0) {
-        close(p->dir_fd);
-        p->dir_fd = -1;
-    }
+    if (!p->parent_dirty)
+        close_fd(&p->parent_fd);
+    if (!p->meta_dirty)
+        close_fd(&p->meta_fd);
+    if (!p->dir_dirty)
+        close_fd(&p->dir_fd);
 }
 
 int sk_plog_mark_flushed(struct sk_plog *p, int64_t upto, int64_t now_ms)

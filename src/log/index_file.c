@@ -35,6 +35,10 @@ static int index_map(struct sk_index *ix, int fd, size_t len)
     void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED)
         return -errno;
+    /* Entries are appended a page at a time and looked up by binary search:
+     * read-around would fill and zero a window of the mostly empty file on
+     * every first touch of a page, which costs more than the appends. */
+    (void)madvise(m, len, MADV_RANDOM);
     ix->map = m;
     ix->map_len = len;
     return 0;
