@@ -241,15 +241,19 @@ static int load_segments(struct sk_plog *p, const struct sk_plog_open_opts *o,
 int sk_plog_load(struct sk_plog *p, const struct sk_plog_open_opts *o,
                  struct sk_plog_open_report *rep)
 {
-    int64_t *bases;
-    size_t n;
-    int r;
+    int64_t *bases = NULL;
+    size_t n = 0;
+    int r = 0;
 
-    if ((r = list_bases(p, &bases, &n, &rep->stray_files_removed)) < 0)
-        return r;
-    if ((r = remove_orphan_indexes(p, &rep->stray_files_removed)) == 0)
-        r = load_segments(p, o, bases, n, rep);
-    free(bases);
+    /* a directory created just now has nothing to list: creating thousands of
+     * partitions should not read each empty directory twice */
+    if (!p->parent_dirty) {
+        if ((r = list_bases(p, &bases, &n, &rep->stray_files_removed)) < 0)
+            return r;
+        if ((r = remove_orphan_indexes(p, &rep->stray_files_removed)) == 0)
+            r = load_segments(p, o, bases, n, rep);
+        free(bases);
+    }
     if (r == 0 && p->nsegs == 0) {
         struct sk_segment *seg;
         int64_t base = o->log_start_offset > 0 ? o->log_start_offset : 0;
