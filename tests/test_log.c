@@ -917,7 +917,8 @@ Test(log, rolled_segment_files_held_until_synced)
     seg_name(name, sizeof(name), 0, ".log");
     cr_assert(file_is_open(name), "the rolled .log was closed before its sync");
     int n = sk_plog_sync_fds(p, &s);
-    cr_assert_eq(n, 5, "dir, rolled .log + 2 indexes, active .log: got %d", n);
+    /* the first epoch's checkpoint was written lazily: it and the dir join */
+    cr_assert_eq(n, 6, "checkpoint, dir, rolled .log + 2 indexes, active .log: got %d", n);
     seg_name(name, sizeof(name), 0, ".index");
     cr_assert(file_is_open(name));
     for (int i = 0; i < n; i++)
@@ -1037,4 +1038,50 @@ Test(log, new_partition_made_durable_by_first_sync)
     fputs("version: 0\ntopic_id: ???", f);
     fclose(f);
     cr_assert_eq(sk_plog_open(&o, &cfg, &p, NULL), -EBADMSG, "a damaged one is not torn");
+}
+
+/* A new partition's first leader-epoch-checkpoint is written without fsync and
+ * synced with the data it describes; torn by a crash, it loads empty and
+ * recovery derives the epochs again. Once durable, it is replaced durably. */
+Test(log, first_epoch_checkpoint_synced_with_its_data)
+{
+    struct sk_plog_config cfg = small_cfg();
+    struct sk_plog *p = open_log(&cfg, -1, -1, NULL);
+    struct sk_plog_sync s;
+
+    append_one(p, 3, 1000, 4, 10);
+    cr_assert(file_size("leader-epoch-checkpoint") > 0);
+    int n = sk_plog_sync_fds(p, &s);
+    cr_assert(file_is_open("leader-epoch-checkpoint"), "not in the sync");
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(fdatasync(s.fds[i]), 0);
+    cr_assert_eq(sk_plog_mark_flushed(p, s.upto, NOW), 0);
+    cr_assert_not(file_is_open("leader-epoch-checkpoint"));
+    append_one(p, 2, 1000, 6, 10);
+    n = sk_plog_sync_fds(p, &s);
+    cr_assert_not(file_is_open("leader-epoch-checkpoint"), "a durable checkpoint went lazy");
+    cr_assert_eq(n, 1, "got %d fds", n);
+    cr_assert_eq(fdatasync(s.fds[0]), 0);
+    cr_assert_eq(sk_plog_mark_flushed(p, s.upto, NOW), 0);
+    sk_plog_close(p);
+    ex.n = 0;
+
+    /* a new log whose checkpoint a crash left empty */
+    char path[512];
+    snprintf(path, sizeof(path), "%s/orders-3", root);
+    nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    p = open_log(&cfg, -1, -1, NULL);
+    append_one(p, 3, 1000, 4, 10);
+    append_one(p, 3, 1000, 7, 10);
+    sk_plog_close(p);
+    snprintf(path, sizeof(path), "%s/orders-3/leader-epoch-checkpoint", root);
+    FILE *f = fopen(path, "w");
+    fclose(f);
+    p = open_log(&cfg, 0, -1, NULL);
+    cr_assert_eq(sk_plog_latest_epoch(p), 7);
+    int32_t e;
+    int64_t end;
+    sk_plog_epoch_end_offset(p, 4, &e, &end);
+    cr_assert(e == 4 && end == 3, "got %d %" PRId64, e, end);
+    sk_plog_close(p);
 }

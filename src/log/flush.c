@@ -50,6 +50,14 @@ static int sync_meta(struct sk_plog *p, struct sk_plog_sync *s)
             return r;
         p->meta_dirty = false;
     }
+    if (p->epochs.unsynced) {
+        snprintf(path, sizeof(path), "%s/%s", p->dir, SK_EPOCH_CHECKPOINT);
+        if ((r = sync_open(s, &p->epoch_fd, path, 0)) < 0)
+            return r;
+        p->epochs.unsynced = false;
+        p->epochs.syncing = true;
+        p->dir_dirty = true; /* it was renamed into place */
+    }
     if (p->dir_dirty) {
         if ((r = sync_open(s, &p->dir_fd, p->dir, O_DIRECTORY)) < 0)
             return r;
@@ -69,6 +77,7 @@ void sk_plog_close_sync_fds(struct sk_plog *p)
 {
     close_fd(&p->parent_fd);
     close_fd(&p->meta_fd);
+    close_fd(&p->epoch_fd);
     close_fd(&p->dir_fd);
 }
 
@@ -118,6 +127,10 @@ static void release_durable(struct sk_plog *p, int64_t from)
         close_fd(&p->parent_fd);
     if (!p->meta_dirty)
         close_fd(&p->meta_fd);
+    if (!p->epochs.unsynced) {
+        sk_epoch_synced(&p->epochs);
+        close_fd(&p->epoch_fd);
+    }
     if (!p->dir_dirty)
         close_fd(&p->dir_fd);
 }

@@ -44,7 +44,7 @@ struct sk_plog {
     bool dir_dirty;           /* segment files created since the last dir fsync */
     bool parent_dirty;        /* this directory created in the log dir */
     bool meta_dirty;          /* partition.metadata written, not yet synced */
-    int dir_fd, parent_fd, meta_fd;
+    int dir_fd, parent_fd, meta_fd, epoch_fd;
     char *log_dir;
 
     struct sk_epoch_cache epochs;

@@ -86,7 +86,7 @@ int sk_plog_open(const struct sk_plog_open_opts *opts, const struct sk_plog_conf
         return -EINVAL;
     if (!(p = calloc(1, sizeof(*p))))
         return -ENOMEM;
-    p->dir_fd = p->parent_fd = p->meta_fd = -1;
+    p->dir_fd = p->parent_fd = p->meta_fd = p->epoch_fd = -1;
     p->cfg = *cfg;
     p->partition = opts->partition;
     p->last_flush_ms = opts->now_ms;
