@@ -1064,6 +1064,8 @@ Test(log, first_epoch_checkpoint_synced_with_its_data)
     cr_assert_eq(fdatasync(s.fds[0]), 0);
     cr_assert_eq(sk_plog_mark_flushed(p, s.upto, NOW), 0);
     sk_plog_close(p);
+    for (int i = 0; i < ex.n; i++)
+        free(ex.bytes[i]);
     ex.n = 0;
 
     /* a new log whose checkpoint a crash left empty */
