@@ -21,6 +21,7 @@
 #include "kp_rt.h"
 #include "skein/broker.h"
 #include "skein/config.h"
+#include "skein/net-t.h"
 
 struct sk_plog;
 struct sk_partition;
@@ -41,6 +42,7 @@ struct sk_partition {
     int64_t high_watermark;  /* consumers read below this */
     bool flush_queued;       /* in the shard's group commit list */
     bool flush_in_flight;
+    sk_timer_id sync_retry;     /* a sync waiting for fds to free up */
     int64_t flush_target;    /* offset the running fdatasync makes durable */
     struct sk_waiter *waiters; /* durable-offset waiters, ordered by offset */
     struct sk_producer_state *producers; /* idempotence state, owned by txn/ */

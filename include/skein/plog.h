@@ -181,7 +181,8 @@ struct sk_plog_sync {
 };
 
 /* Fills sync; returns the number of fds (0: nothing to flush), or -errno if a
- * file could not be opened. */
+ * file could not be opened: -EAGAIN (too many syncs hold files right now),
+ * -EMFILE or -ENFILE mean try again shortly. */
 int sk_plog_sync_fds(struct sk_plog *plog, struct sk_plog_sync *sync);
 /* Moves the recovery point to min(upto, log end offset) if beyond it. */
 /* (also writes a leader-epoch-checkpoint left dirty by a failed write) */

@@ -9,6 +9,7 @@
  * whole log dir, as Kafka does. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -22,11 +23,25 @@ static bool sync_add(struct sk_plog_sync *s, int fd)
     return true;
 }
 
+/* Files opened for pending syncs, across every log of the process. Thousands
+ * of new partitions syncing at once would each open four; the budget keeps the
+ * fds that accept, reads and appends need, and the syncs over it wait. */
+#define SYNC_FD_BUDGET 1024
+static atomic_int sync_fds_open;
+
 /* Opens path into *fd (unless open) and adds it to the sync. */
 static int sync_open(struct sk_plog_sync *s, int *fd, const char *path, int flags)
 {
-    if (*fd < 0 && (*fd = open(path, O_RDONLY | O_CLOEXEC | flags)) < 0)
-        return -errno;
+    if (*fd < 0) {
+        if (atomic_fetch_add(&sync_fds_open, 1) >= SYNC_FD_BUDGET) {
+            atomic_fetch_sub(&sync_fds_open, 1);
+            return -EAGAIN;
+        }
+        if ((*fd = open(path, O_RDONLY | O_CLOEXEC | flags)) < 0) {
+            atomic_fetch_sub(&sync_fds_open, 1);
+            return -errno;
+        }
+    }
     sync_add(s, *fd);
     return 0;
 }
@@ -37,40 +52,43 @@ static int sync_open(struct sk_plog_sync *s, int *fd, const char *path, int flag
 static int sync_meta(struct sk_plog *p, struct sk_plog_sync *s)
 {
     char path[SK_SEG_PATH_MAX];
-    int r;
+    bool epoch = p->epochs.unsynced, dir = p->dir_dirty || epoch;
+    int n = s->nfds, r = 0;
 
-    if (p->parent_dirty) {
-        if ((r = sync_open(s, &p->parent_fd, p->log_dir, O_DIRECTORY)) < 0)
-            return r;
-        p->parent_dirty = false;
-    }
-    if (p->meta_dirty) {
+    /* the flags are cleared only once every file is open: a failed open (fds
+     * exhausted) leaves them for the retry, and keeps what it did open */
+    if (p->parent_dirty)
+        r = sync_open(s, &p->parent_fd, p->log_dir, O_DIRECTORY);
+    if (r == 0 && p->meta_dirty) {
         snprintf(path, sizeof(path), "%s/%s", p->dir, SK_PARTITION_META_FILE);
-        if ((r = sync_open(s, &p->meta_fd, path, 0)) < 0)
-            return r;
-        p->meta_dirty = false;
+        r = sync_open(s, &p->meta_fd, path, 0);
     }
-    if (p->epochs.unsynced) {
+    if (r == 0 && epoch) {
+        /* renamed into place, so its directory goes too */
         snprintf(path, sizeof(path), "%s/%s", p->dir, SK_EPOCH_CHECKPOINT);
-        if ((r = sync_open(s, &p->epoch_fd, path, 0)) < 0)
-            return r;
+        r = sync_open(s, &p->epoch_fd, path, 0);
+    }
+    if (r == 0 && dir)
+        r = sync_open(s, &p->dir_fd, p->dir, O_DIRECTORY);
+    if (r < 0) {
+        s->nfds = n;
+        return r;
+    }
+    p->parent_dirty = p->meta_dirty = p->dir_dirty = false;
+    if (epoch) {
         p->epochs.unsynced = false;
         p->epochs.syncing = true;
-        p->dir_dirty = true; /* it was renamed into place */
-    }
-    if (p->dir_dirty) {
-        if ((r = sync_open(s, &p->dir_fd, p->dir, O_DIRECTORY)) < 0)
-            return r;
-        p->dir_dirty = false;
     }
     return 0;
 }
 
 static void close_fd(int *fd)
 {
-    if (*fd >= 0)
-        close(*fd);
+    if (*fd < 0)
+        return;
+    close(*fd);
     *fd = -1;
+    atomic_fetch_sub(&sync_fds_open, 1);
 }
 
 void sk_plog_close_sync_fds(struct sk_plog *p)

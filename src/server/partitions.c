@@ -16,6 +16,7 @@
 #include "skein/plog.h"
 #include "skein/producer_state.h"
 #include "skein/record.h"
+#include "skein/timer.h"
 
 struct sk_waiter {
     int64_t offset;
@@ -221,6 +222,8 @@ static void partition_free(struct sk_partition *p, bool delete_data)
         w->cb(w->arg, delete_data ? SK_ERR_UNKNOWN_TOPIC_OR_PARTITION : SK_ERR_NOT_LEADER_OR_FOLLOWER);
         free(w);
     }
+    if (p->sync_retry)
+        sk_timer_cancel(p->broker->shard, p->sync_retry);
     if (!delete_data) {
         sk_plog_flush(p->log, sk_wall_ms());
         sk_producer_state_snapshot(p);
@@ -433,13 +436,37 @@ static void sync_done(void *arg, int res)
         mark_dirty(p);
 }
 
+static void sync_retry(void *arg)
+{
+    struct sk_partition *p = arg;
+    p->sync_retry = 0;
+    p->flush_in_flight = false;
+    sk_partition_flush_async(p);
+}
+
+/* The files a sync needs (directories and small files of a new partition, an
+ * older segment's after a roll) are opened for it. When thousands of new
+ * partitions sync at once those can exhaust the fd limit for a moment; the
+ * sync is then tried again shortly, as the ones in flight close theirs. It
+ * counts as in flight meanwhile, so the partition is not closed under it. */
+static bool sync_later(struct sk_partition *p)
+{
+    p->sync_retry = sk_timer_add(p->broker->shard, 5, sync_retry, p);
+    if (!p->sync_retry)
+        return false;
+    p->flush_in_flight = true;
+    return true;
+}
+
 void sk_partition_flush_async(struct sk_partition *p)
 {
     struct sk_plog_sync sync;
     int n = sk_plog_sync_fds(p->log, &sync);
+    if ((n == -EAGAIN || n == -EMFILE || n == -ENFILE) && sync_later(p))
+        return;
     if (n < 0) {
-        /* A file to sync could not be opened (EMFILE?): as a failed sync,
-         * nothing waiting can be told the data is on disk. */
+        /* A file to sync could not be opened: as a failed sync, nothing
+         * waiting can be told the data is on disk. */
         sk_error("cannot sync %s-%d: %s", p->topic, p->id, strerror(-n));
         fail_waiters(p, SK_ERR_KAFKA_STORAGE_ERROR);
         return;
