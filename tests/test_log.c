@@ -1087,3 +1087,41 @@ Test(log, first_epoch_checkpoint_synced_with_its_data)
     cr_assert(e == 4 && end == 3, "got %d %" PRId64, e, end);
     sk_plog_close(p);
 }
+
+/* Files opened for pending syncs are budgeted across logs: when thousands of
+ * new partitions sync at once, the rest wait (-EAGAIN) instead of exhausting
+ * the fd limit; a blocking flush is outside the budget. */
+Test(log, sync_files_are_budgeted)
+{
+    enum { N = 400 }; /* 3 files each: over the budget of 1,024 */
+    struct sk_plog_config cfg = small_cfg();
+    static struct sk_plog *logs[N];
+    static struct sk_plog_sync s[N];
+    uint8_t id[16] = {1};
+    int waiting = 0;
+
+    for (int i = 0; i < N; i++) {
+        struct sk_plog_open_opts o = {.log_dir = root, .topic = "many", .partition = i,
+                                      .topic_id = id, .recovery_point = -1,
+                                      .log_start_offset = -1, .now_ms = NOW};
+        cr_assert_eq(sk_plog_open(&o, &cfg, &logs[i], NULL), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        int n = sk_plog_sync_fds(logs[i], &s[i]);
+        cr_assert(n == 3 || n == -EAGAIN, "partition %d: %d", i, n);
+        waiting += n == -EAGAIN;
+    }
+    cr_assert_gt(waiting, 0, "every sync opened its files");
+    cr_assert_lt(waiting, N);
+    cr_assert_eq(sk_plog_flush(logs[N - 1], NOW), 0, "a blocking flush waited for the budget");
+    for (int i = 0; i < N; i++) {
+        if (s[i].nfds > 0)
+            cr_assert_eq(sk_plog_mark_flushed(logs[i], s[i].upto, NOW), 0);
+    }
+    int n = sk_plog_sync_fds(logs[0], &s[0]);
+    cr_assert_eq(n, 0, "partition 0 synced again: %d", n);
+    n = sk_plog_sync_fds(logs[N - 2], &s[N - 2]);
+    cr_assert_eq(n, 3, "a sync that waited finds room once others completed: %d", n);
+    for (int i = 0; i < N; i++)
+        sk_plog_close(logs[i]);
+}

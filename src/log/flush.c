@@ -29,11 +29,13 @@ static bool sync_add(struct sk_plog_sync *s, int fd)
 #define SYNC_FD_BUDGET 1024
 static atomic_int sync_fds_open;
 
-/* Opens path into *fd (unless open) and adds it to the sync. */
-static int sync_open(struct sk_plog_sync *s, int *fd, const char *path, int flags)
+/* Opens path into *fd (unless open) and adds it to the sync. A blocking flush
+ * (start-up, shutdown) is outside the budget: it closes its files before it
+ * returns, and must not wait for asynchronous syncs that may never complete. */
+static int sync_open(struct sk_plog_sync *s, int *fd, const char *path, int flags, bool budget)
 {
     if (*fd < 0) {
-        if (atomic_fetch_add(&sync_fds_open, 1) >= SYNC_FD_BUDGET) {
+        if (atomic_fetch_add(&sync_fds_open, 1) >= SYNC_FD_BUDGET && budget) {
             atomic_fetch_sub(&sync_fds_open, 1);
             return -EAGAIN;
         }
@@ -49,7 +51,7 @@ static int sync_open(struct sk_plog_sync *s, int *fd, const char *path, int flag
 /* The directories and partition.metadata are opened only while a sync of them
  * is pending: held open, they would cost fds per partition for events that
  * happen once per roll, or once in the partition's life. */
-static int sync_meta(struct sk_plog *p, struct sk_plog_sync *s)
+static int sync_meta(struct sk_plog *p, struct sk_plog_sync *s, bool budget)
 {
     char path[SK_SEG_PATH_MAX];
     bool epoch = p->epochs.unsynced, dir = p->dir_dirty || epoch;
@@ -58,18 +60,18 @@ static int sync_meta(struct sk_plog *p, struct sk_plog_sync *s)
     /* the flags are cleared only once every file is open: a failed open (fds
      * exhausted) leaves them for the retry, and keeps what it did open */
     if (p->parent_dirty)
-        r = sync_open(s, &p->parent_fd, p->log_dir, O_DIRECTORY);
+        r = sync_open(s, &p->parent_fd, p->log_dir, O_DIRECTORY, budget);
     if (r == 0 && p->meta_dirty) {
         snprintf(path, sizeof(path), "%s/%s", p->dir, SK_PARTITION_META_FILE);
-        r = sync_open(s, &p->meta_fd, path, 0);
+        r = sync_open(s, &p->meta_fd, path, 0, budget);
     }
     if (r == 0 && epoch) {
         /* renamed into place, so its directory goes too */
         snprintf(path, sizeof(path), "%s/%s", p->dir, SK_EPOCH_CHECKPOINT);
-        r = sync_open(s, &p->epoch_fd, path, 0);
+        r = sync_open(s, &p->epoch_fd, path, 0, budget);
     }
     if (r == 0 && dir)
-        r = sync_open(s, &p->dir_fd, p->dir, O_DIRECTORY);
+        r = sync_open(s, &p->dir_fd, p->dir, O_DIRECTORY, budget);
     if (r < 0) {
         s->nfds = n;
         return r;
@@ -99,7 +101,7 @@ void sk_plog_close_sync_fds(struct sk_plog *p)
     close_fd(&p->dir_fd);
 }
 
-int sk_plog_sync_fds(struct sk_plog *p, struct sk_plog_sync *s)
+static int plog_sync_fds(struct sk_plog *p, struct sk_plog_sync *s, bool budget)
 {
     int64_t leo = sk_plog_log_end_offset(p);
     ssize_t i = sk_plog_find_segment(p, p->recovery_point);
@@ -107,7 +109,7 @@ int sk_plog_sync_fds(struct sk_plog *p, struct sk_plog_sync *s)
 
     s->nfds = 0;
     s->upto = p->recovery_point;
-    if ((r = sync_meta(p, s)) < 0)
+    if ((r = sync_meta(p, s, budget)) < 0)
         return r;
     for (i = i < 0 ? 0 : i; (size_t)i < p->nsegs && s->upto < leo; i++) {
         struct sk_segment *seg = p->segs[i];
@@ -128,6 +130,11 @@ int sk_plog_sync_fds(struct sk_plog *p, struct sk_plog_sync *s)
         s->upto = active ? leo : p->segs[i + 1]->base;
     }
     return s->nfds;
+}
+
+int sk_plog_sync_fds(struct sk_plog *p, struct sk_plog_sync *s)
+{
+    return plog_sync_fds(p, s, true);
 }
 
 /* Closes the files of segments that became durable, and the directory once
@@ -171,7 +178,7 @@ int sk_plog_flush(struct sk_plog *p, int64_t now_ms)
     struct sk_plog_sync s;
 
     do {
-        int n = sk_plog_sync_fds(p, &s);
+        int n = plog_sync_fds(p, &s, false);
         if (n < 0)
             return n;
         for (int i = 0; i < s.nfds; i++)
