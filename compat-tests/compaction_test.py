@@ -172,7 +172,8 @@ def main():
                  lambda: log_bytes(b.data_dir, part_dir) < 3 * 65536, 60)
         print("%s: %d records written, %d bytes of log left"
               % (part_dir, ends[busy], log_bytes(b.data_dir, part_dir)))
-        assert committed(b.bootstrap) == COMMITS
+        got = committed(b.bootstrap)
+        assert got == COMMITS, "committed %r" % got
         assert os.path.exists(os.path.join(b.data_dir, "logs", "cleaner-offset-checkpoint"))
 
         b.kill()

@@ -17,10 +17,11 @@ static void on_signal(int sig)
     sk_server_stop(&broker);
 }
 
-/* Every connection and every segment file is a file descriptor, and a broker
- * with thousands of partitions needs tens of thousands: take what the system
- * allows (fs.nr_open when privileged, else the hard limit), as operators of
- * Kafka do with ulimit -n. */
+/* Every connection and every partition's active segment is a file descriptor
+ * (plus a few for segments waiting for their sync), and a broker with thousands
+ * of partitions needs tens of thousands: take what the system allows
+ * (fs.nr_open when privileged, else the hard limit), as operators of Kafka do
+ * with ulimit -n. */
 static void raise_fd_limit(void)
 {
     struct rlimit rl;

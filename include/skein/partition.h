@@ -21,6 +21,7 @@
 #include "kp_rt.h"
 #include "skein/broker.h"
 #include "skein/config.h"
+#include "skein/net-t.h"
 
 struct sk_plog;
 struct sk_partition;
@@ -42,9 +43,10 @@ struct sk_partition {
     bool relaxed;            /* flush.* set: no fsync before acks/visibility */
     int64_t high_watermark;  /* consumers read below this */
     bool flush_queued;       /* in the shard's group commit list */
-    bool flush_in_flight;    /* some fdatasync holds the segment fds */
+    bool flush_in_flight;    /* a sync runs, or waits for fds (sync_retry) */
     struct sk_sync_op *syncs, *syncs_tail; /* in flight, oldest first */
     int nsyncs;
+    sk_timer_id sync_retry;  /* a sync waiting for fds to free up */
     struct sk_waiter *waiters; /* durable-offset waiters, ordered by offset */
     struct sk_waiter *waiters_tail;
     struct sk_producer_state *producers; /* idempotence state, owned by txn/ */

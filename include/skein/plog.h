@@ -119,9 +119,11 @@ int sk_plog_roll(struct sk_plog *plog, int64_t now_ms);
 
 /* ---- read ------------------------------------------------------------------ */
 
-/* A byte range of one segment file made of whole batches, for sendfile/splice. The
- * fd stays valid until the next call that removes segments (retention,
- * delete_records, truncate, close); the caller must finish with it first. */
+/* A byte range of one segment file made of whole batches, for sendfile/splice.
+ * The slice owns its fd (when len > 0): it stays valid whatever happens to the
+ * log, even if the segment is deleted, until sk_plog_slice_release; a splice in
+ * flight keeps it until it completes. Older segments' files are closed at rest,
+ * so this is the only way to read them. */
 struct sk_plog_slice {
     int fd;
     uint64_t pos;
@@ -137,6 +139,9 @@ struct sk_plog_slice {
  * comes from one segment only, as in Kafka; fetch again from next_offset for more. */
 int sk_plog_read(struct sk_plog *plog, int64_t offset, uint32_t max_bytes, int64_t max_offset,
                  bool min_one, struct sk_plog_slice *out);
+
+/* Closes the slice's fd (if any); safe to call twice. */
+void sk_plog_slice_release(struct sk_plog_slice *slice);
 
 /* Same, copied into buf (cap bytes); *len gets the number of bytes copied. */
 int sk_plog_read_copy(struct sk_plog *plog, int64_t offset, uint32_t max_bytes,
@@ -166,14 +171,18 @@ int sk_plog_offset_for_time(struct sk_plog *plog, int64_t ts,
 /* The files to fdatasync so that everything below `upto` is durable. Submit them
  * (io_uring IORING_OP_FSYNC with IORING_FSYNC_DATASYNC), and when all completed
  * call sk_plog_mark_flushed(plog, upto). If more files were needed than fit,
- * upto stops short and another round is needed. The fds stay valid as for slices. */
+ * upto stops short and another round is needed. The fds belong to the log and
+ * stay open until sk_plog_mark_flushed (or a call that removes segments): the
+ * files of older segments are opened for the sync and closed once durable. */
 struct sk_plog_sync {
     int64_t upto;
     int nfds;
     int fds[SK_PLOG_SYNC_MAX];
 };
 
-/* Fills sync; returns the number of fds (0: nothing to flush). */
+/* Fills sync; returns the number of fds (0: nothing to flush), or -errno if a
+ * file could not be opened: -EAGAIN (too many syncs hold files right now),
+ * -EMFILE or -ENFILE mean try again shortly. */
 int sk_plog_sync_fds(struct sk_plog *plog, struct sk_plog_sync *sync);
 /* Moves the recovery point to min(upto, log end offset) if beyond it. */
 /* (also writes a leader-epoch-checkpoint left dirty by a failed write) */

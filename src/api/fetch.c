@@ -227,6 +227,8 @@ void sk_api_fetch(struct sk_request *req)
     }
     make_context(op, st);
     op->results = sk_request_alloc(req, sizeof *op->results * (size_t)(op->nparts + 1));
+    for (int i = 0; i < op->nparts; i++)
+        op->results[i].slice.fd = -1;
     struct sk_fetch_readout ro = {0};
     if (op->ctx != SK_FETCH_ERROR)
         sk_fetch_read_all(op, &ro);
@@ -279,6 +281,7 @@ void sk_fetch_park(struct sk_fetch_op *op, int32_t max_wait_ms)
         sk_fetch_answer(op);
         return;
     }
+    sk_fetch_release(op);
     op->next = b->fetch->parked;
     if (op->next)
         op->next->prev = op;
@@ -310,6 +313,8 @@ static void on_hw(struct sk_broker *b, struct sk_partition *p)
             sk_fetch_read_all(op, &ro);
             if (ro.must_answer || ro.bytes >= (uint64_t)op->min_bytes)
                 complete(op);
+            else
+                sk_fetch_release(op);
         }
         op = next;
     }
@@ -325,6 +330,7 @@ void sk_fetch_close(struct sk_broker *b)
         unpark(op);
         if (op->timer)
             sk_timer_cancel(b->shard, op->timer);
+        sk_fetch_release(op);
         sk_request_drop(op->req);
         free(op);
     }

@@ -75,8 +75,12 @@ struct sk_fetch_readout {
     int interesting;  /* partitions that can get data */
 };
 
-/* Reads every partition of op into op->results (fds not yet duplicated). */
+/* Reads every partition of op into op->results; each slice read holds an fd
+ * until the answer takes it or sk_fetch_release closes it. */
 void sk_fetch_read_all(struct sk_fetch_op *op, struct sk_fetch_readout *out);
+/* Closes the fds of op's slices: a parked fetch reads again when it answers,
+ * and must not hold files open while it waits. */
+void sk_fetch_release(struct sk_fetch_op *op);
 /* Builds the response from op->results, sends it, frees op and its request. */
 void sk_fetch_answer(struct sk_fetch_op *op);
 /* The message format a Fetch version reads: 0, 1, or 2 (as stored). */

@@ -116,6 +116,7 @@ static void read_one(const struct sk_fetch_op *op, const struct sk_fetch_part *f
                      struct sk_fetch_readout *ro)
 {
     kp_fetch_response_partition_data_init(&r->data);
+    sk_plog_slice_release(&r->slice); /* from an earlier read of a parked fetch */
     r->slice = (struct sk_plog_slice){.fd = -1};
     r->converted = NULL;
     r->refused = SK_ERR_NONE;
@@ -288,8 +289,16 @@ static void add_endpoints(struct sk_fetch_op *op, kp_fetch_response *resp)
     }
 }
 
-/* Duplicates the fds of the slices sent: the log may drop a segment
- * (retention, DeleteRecords) while the reactor is still splicing from it. */
+void sk_fetch_release(struct sk_fetch_op *op)
+{
+    for (int i = 0; op->results && i < op->nparts; i++)
+        sk_plog_slice_release(&op->results[i].slice);
+}
+
+/* Moves the slices' fds (each its own, see sk_plog_slice) to the frame, which
+ * closes them once the splice is done: the log may drop a segment (retention,
+ * DeleteRecords) or close an older segment's file while the reactor is still
+ * splicing from it. */
 static size_t take_files(struct sk_fetch_op *op, const bool *keep, struct sk_fetch_file *files)
 {
     size_t n = 0;
@@ -303,15 +312,11 @@ static size_t take_files(struct sk_fetch_op *op, const bool *keep, struct sk_fet
         }
         if (!keep[i] || r->slice.len == 0)
             continue;
-        int fd = dup(r->slice.fd);
-        if (fd < 0) {
-            /* Nothing sent for it this time; the fetcher asks again. */
-            sk_warn("fetch: cannot duplicate a segment fd: %s", strerror(errno));
-            r->data.records = (kp_bytes){NULL, 0};
-            continue;
-        }
-        files[n++] = (struct sk_fetch_file){.fd = fd, .pos = r->slice.pos, .len = r->slice.len};
+        files[n++] = (struct sk_fetch_file){.fd = r->slice.fd, .pos = r->slice.pos,
+                                            .len = r->slice.len};
+        r->slice.fd = -1;
     }
+    sk_fetch_release(op); /* the slices no answer carries */
     return n;
 }
 
@@ -372,6 +377,7 @@ void sk_fetch_answer(struct sk_fetch_op *op)
         if (req->version >= 16)
             add_endpoints(op, resp);
     }
+    sk_fetch_release(op);
     free(op);
     struct sk_fetch_frame frame;
     int rc = sk_fetch_frame_encode(resp, req->version, files, nfiles, &frame);

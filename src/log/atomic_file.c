@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -30,7 +31,8 @@ static int write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
-int sk_atomic_write(const char *dir, const char *name, const void *data, size_t len)
+static int atomic_write(const char *dir, const char *name, const void *data, size_t len,
+                        bool sync)
 {
     char tmp[4096], path[4096];
     int r;
@@ -42,7 +44,7 @@ int sk_atomic_write(const char *dir, const char *name, const void *data, size_t 
     if (fd < 0)
         return -errno;
     r = write_all(fd, data, len);
-    if (r == 0 && fsync(fd) < 0)
+    if (r == 0 && sync && fsync(fd) < 0)
         r = -errno;
     if (close(fd) < 0 && r == 0)
         r = -errno;
@@ -52,5 +54,15 @@ int sk_atomic_write(const char *dir, const char *name, const void *data, size_t 
         unlink(tmp);
         return r;
     }
-    return sk_fsync_dir(dir);
+    return sync ? sk_fsync_dir(dir) : 0;
+}
+
+int sk_atomic_write(const char *dir, const char *name, const void *data, size_t len)
+{
+    return atomic_write(dir, name, data, len, true);
+}
+
+int sk_atomic_write_lazy(const char *dir, const char *name, const void *data, size_t len)
+{
+    return atomic_write(dir, name, data, len, false);
 }

@@ -7,6 +7,9 @@
 #include <stddef.h>
 
 int sk_atomic_write(const char *dir, const char *name, const void *data, size_t len);
+/* The same without either fsync: a crash may leave the old file, the new one, or
+ * an empty one; for files the caller syncs later with the data they describe. */
+int sk_atomic_write_lazy(const char *dir, const char *name, const void *data, size_t len);
 /* fsync of a directory, so entries created or renamed in it survive a crash. */
 int sk_fsync_dir(const char *dir);
 

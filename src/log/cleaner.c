@@ -28,6 +28,8 @@ struct sk_clean_job {
     size_t si;                   /* current source segment */
     struct sk_scan scan;
     bool scanning;
+    int src_fd;                  /* src[si]'s .log while scanning it, -1 if none */
+    bool src_own;                /* opened for the scan (older segments keep none) */
     size_t gend;                 /* end of the group being rewritten */
     struct sk_segment *out;      /* its .cleaned segment */
     struct sk_clean_sync *sync;  /* out being made durable */
@@ -39,11 +41,25 @@ struct sk_clean_job {
 
 /* ---- range ------------------------------------------------------------------ */
 
+static void release_src(struct sk_clean_job *j)
+{
+    if (j->src_fd >= 0 && j->src_own)
+        close(j->src_fd);
+    j->src_fd = -1;
+    j->scanning = false;
+}
+
+/* Only segments wholly below the recovery point are cleaned: a rolled segment
+ * keeps its files open until a sync makes it durable, and the sync relies on
+ * them; cleaning it first would pull them away. */
 static int64_t clean_end(const struct sk_plog *p, int64_t now_ms, int64_t min_lag_ms)
 {
-    for (size_t i = 0; i + 1 < p->nsegs; i++)
+    for (size_t i = 0; i + 1 < p->nsegs; i++) {
         if (min_lag_ms > 0 && sk_segment_largest_ts(p->segs[i]) > now_ms - min_lag_ms)
             return p->segs[i]->base;
+        if (p->segs[i]->next_offset > p->recovery_point)
+            return p->segs[i]->base;
+    }
     return sk_plog_active(p)->base;
 }
 
@@ -117,7 +133,7 @@ static int job_producers(struct sk_clean_job *j, const struct sk_clean_opts *o)
 static void job_start_phase(struct sk_clean_job *j)
 {
     j->si = 0;
-    j->scanning = false;
+    release_src(j);
     if (j->phase == PHASE_MAP) {
         while (j->si + 1 < j->nsrc && j->src_base[j->si + 1] <= j->first_dirty)
             j->si++;
@@ -138,6 +154,7 @@ int sk_clean_begin(struct sk_plog *p, int64_t checkpoint, const struct sk_clean_
     if (!(j = calloc(1, sizeof(*j))))
         return -ENOMEM;
     j->p = p;
+    j->src_fd = -1;
     if (!(j->dir = strdup(p->dir))) {
         free(j);
         return -ENOMEM;
@@ -171,6 +188,7 @@ void sk_clean_free(struct sk_clean_job *j)
     sk_buf_free(&j->f.dec);
     sk_buf_free(&j->f.recs);
     sk_buf_free(&j->obuf);
+    release_src(j);
     free(j->producers);
     free(j->src);
     free(j->src_base);
@@ -205,8 +223,7 @@ static ssize_t job_locate(const struct sk_clean_job *j)
     return at;
 }
 
-static int read_batch(struct sk_clean_job *j, const struct sk_segment *seg, uint32_t pos,
-                      uint32_t size)
+static int read_batch(struct sk_clean_job *j, uint32_t pos, uint32_t size)
 {
     if (j->cap < size) {
         uint8_t *b = realloc(j->buf, size);
@@ -216,7 +233,7 @@ static int read_batch(struct sk_clean_job *j, const struct sk_segment *seg, uint
         j->cap = size;
     }
     for (uint32_t done = 0; done < size;) {
-        ssize_t n = pread(seg->fd, j->buf + done, size - done, (off_t)pos + done);
+        ssize_t n = pread(j->src_fd, j->buf + done, size - done, (off_t)pos + done);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -233,17 +250,21 @@ static int next_batch(struct sk_clean_job *j, struct sk_scan_item *it)
     const struct sk_segment *seg = j->src[j->si];
 
     if (!j->scanning) {
-        sk_scan_init(&j->scan, seg, 0, seg->size);
+        int fd = sk_segment_borrow_fd(seg, &j->src_own);
+        if (fd < 0)
+            return fd;
+        j->src_fd = fd;
+        sk_scan_init(&j->scan, seg, fd, 0, seg->size);
         j->scanning = true;
     }
     int k = sk_scan_next(&j->scan, it);
     if (k == SK_SCAN_END) {
-        j->scanning = false;
+        release_src(j);
         return 0;
     }
     if (k != SK_SCAN_BATCH)
         return k == SK_SCAN_BAD ? -EBADMSG : k; /* damaged data is not rewritten */
-    int r = read_batch(j, seg, it->pos, it->h.size);
+    int r = read_batch(j, it->pos, it->h.size);
     return r < 0 ? r : 1;
 }
 

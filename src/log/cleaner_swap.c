@@ -45,18 +45,19 @@ int sk_clean_segment_create(const char *dir, int64_t base, int64_t index_bytes, 
     *seg = (struct sk_segment){.base = base, .fd = -1, .next_offset = base, .max_ts = -1,
                                .max_ts_offset = base, .first_ts = -1, .created_ms = now_ms};
     seg->oidx.fd = seg->tidx.fd = -1;
-    if ((r = file_path(path, sizeof(path), dir, base, 0, ".cleaned")) == 0) {
+    if ((r = file_path(path, sizeof(path), dir, base, 0, ".cleaned")) == 0 &&
+        !(seg->path = strdup(path)))
+        r = -ENOMEM;
+    if (r == 0) {
         seg->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         r = seg->fd < 0 ? -errno : 0;
     }
     for (int i = 1; r == 0 && i <= 2; i++) {
         if ((r = file_path(path, sizeof(path), dir, base, i, ".cleaned")) < 0)
             break;
-        r = sk_index_open(i == 1 ? &seg->oidx : &seg->tidx, path,
-                          i == 1 ? SK_OIDX_ENTRY : SK_TIDX_ENTRY, base, true);
+        r = sk_index_create(i == 1 ? &seg->oidx : &seg->tidx, path,
+                            i == 1 ? SK_OIDX_ENTRY : SK_TIDX_ENTRY, base, (uint64_t)index_bytes);
     }
-    if (r == 0)
-        r = sk_segment_unseal(seg, index_bytes);
     if (r < 0) {
         sk_clean_segment_discard(dir, seg);
         return r;
@@ -148,13 +149,21 @@ int sk_clean_sync_start(const char *dir, struct sk_segment *seg, struct sk_clean
         sync_free(s);
         return r < 0 ? r : -ENOMEM;
     }
+    /* The indexes are mapped with their files closed: open all three for the
+     * thread, then let the segment go back to holding none. */
+    if ((r = sk_segment_hold(seg)) < 0) {
+        sync_free(s);
+        return r;
+    }
     const int src[3] = {seg->fd, seg->oidx.fd, seg->tidx.fd};
-    for (int i = 0; i < 3; i++)
-        if ((s->fds[i] = dup(src[i])) < 0) {
+    for (int i = 0; i < 3 && r == 0; i++)
+        if ((s->fds[i] = dup(src[i])) < 0)
             r = -errno;
-            sync_free(s);
-            return r;
-        }
+    sk_segment_release(seg);
+    if (r < 0) {
+        sync_free(s);
+        return r;
+    }
     if ((r = pthread_create(&s->thread, NULL, sync_main, s)) != 0) {
         sync_free(s);
         return -r;
@@ -186,11 +195,28 @@ void sk_clean_sync_cancel(struct sk_clean_sync *s)
  * the final renames: a crash that loses them leaves the .swap, which the load
  * completes, and journaling file systems keep the unlinks ordered before the
  * renames that follow them, as Kafka also relies on. */
+/* The segment's files go by their final names from here on (its .log and
+ * indexes are reopened by path when needed). */
+static void adopt_final_paths(struct sk_segment *seg, const char *dir)
+{
+    char path[SK_SEG_PATH_MAX];
+    char **slot[3] = {&seg->path, &seg->oidx.path, &seg->tidx.path};
+
+    for (int i = 0; i < 3; i++) {
+        char *c = file_path(path, sizeof(path), dir, seg->base, i, "") == 0 ? strdup(path) : NULL;
+        if (!c)
+            continue; /* keeps the .cleaned name: a later open fails, as a lost file would */
+        free(*slot[i]);
+        *slot[i] = c;
+    }
+}
+
 void sk_plog_replace_segments(struct sk_plog *p, size_t from, size_t n, struct sk_segment *seg)
 {
     for (size_t i = 0; i < n; i++)
         (void)sk_segment_delete(p->segs[from + i], p->dir, true);
     (void)rename_state(p->dir, seg->base, ".swap", "");
+    adopt_final_paths(seg, p->dir);
     p->segs[from] = seg;
     memmove(p->segs + from + 1, p->segs + from + n, (p->nsegs - from - n) * sizeof(*p->segs));
     p->nsegs -= n - 1;

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,9 +41,19 @@ static int epoch_parse(struct sk_epoch_cache *c, FILE *f)
     return 0;
 }
 
+/* Empty or zeros (its start is enough to tell): a lazily written file torn by
+ * a crash. */
+static bool epoch_torn(const char *text, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (text[i])
+            return false;
+    return true;
+}
+
 int sk_epoch_load(struct sk_epoch_cache *c, const char *dir)
 {
-    char path[4096];
+    char path[4096], text[64];
 
     memset(c, 0, sizeof(*c));
     c->dir = dir;
@@ -50,9 +61,17 @@ int sk_epoch_load(struct sk_epoch_cache *c, const char *dir)
     FILE *f = fopen(path, "re");
     if (!f)
         return errno == ENOENT ? 0 : -errno;
-    int r = epoch_parse(c, f);
+    size_t n = fread(text, 1, sizeof(text), f);
+    bool torn = !ferror(f) && epoch_torn(text, n);
+    if (!torn) {
+        rewind(f);
+        int r = epoch_parse(c, f);
+        fclose(f);
+        c->durable = r == 0;
+        return r;
+    }
     fclose(f);
-    return r;
+    return 0;
 }
 
 void sk_epoch_free(struct sk_epoch_cache *c)
@@ -74,11 +93,24 @@ int sk_epoch_write(struct sk_epoch_cache *c)
     for (size_t i = 0; i < c->n; i++)
         len += (size_t)snprintf(buf + len, cap - len, "%" PRId32 " %" PRId64 "\n",
                                 c->e[i].epoch, c->e[i].start);
-    int r = sk_atomic_write(c->dir, SK_EPOCH_CHECKPOINT, buf, len);
+    bool lazy = !c->durable && !c->syncing;
+    int r = lazy ? sk_atomic_write_lazy(c->dir, SK_EPOCH_CHECKPOINT, buf, len)
+                 : sk_atomic_write(c->dir, SK_EPOCH_CHECKPOINT, buf, len);
     free(buf);
-    if (r == 0)
+    if (r == 0) {
         c->dirty = 0;
+        c->unsynced = lazy;
+        c->durable = !lazy;
+    }
     return r;
+}
+
+void sk_epoch_synced(struct sk_epoch_cache *c)
+{
+    if (!c->syncing)
+        return;
+    c->syncing = false;
+    c->durable = true;
 }
 
 int sk_epoch_assign(struct sk_epoch_cache *c, int32_t epoch, int64_t start)

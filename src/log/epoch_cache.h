@@ -6,10 +6,19 @@
  * File: "0\n<count>\n<epoch> <startOffset>\n..." written atomically on change.
  * Epoch changes are rare (one per leader election), so the blocking write is not
  * on the path of ordinary appends; and recovery re-derives the epochs of every
- * batch it scans, so a checkpoint that is behind heals on the next load. */
+ * batch it scans, so a checkpoint that is behind heals on the next load.
+ *
+ * The exception is a log whose file on disk was never made durable (a new
+ * partition's first epoch): every entry then describes data above the recovery
+ * point, which recovery re-derives, so the file is written without fsync and
+ * synced with that data by the log's next sync (as Kafka does since 3.7 for all
+ * writes). Ten thousand new partitions would otherwise block the shard on
+ * twenty thousand fsyncs at their first appends. Such a file torn by a crash
+ * (empty or zeros) loads as an empty cache. */
 #ifndef SK_LOG_EPOCH_CACHE_H
 #define SK_LOG_EPOCH_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,12 +34,19 @@ struct sk_epoch_cache {
     struct sk_epoch_entry *e;
     size_t n, cap;
     int dirty;       /* changed since the file was last written */
+    bool durable;    /* the file on disk was fsynced: replace it durably only */
+    bool unsynced;   /* written without fsync; the log's next sync takes it */
+    bool syncing;    /* in a log sync that has not completed */
 };
 
 /* Reads the checkpoint (a missing file is an empty cache). */
 int sk_epoch_load(struct sk_epoch_cache *c, const char *dir);
 void sk_epoch_free(struct sk_epoch_cache *c);
+/* Writes the file: lazily (no fsync) while no durable file exists, else with
+ * the full atomic write. */
 int sk_epoch_write(struct sk_epoch_cache *c);
+/* A log sync that included the file (taken while unsynced) completed. */
+void sk_epoch_synced(struct sk_epoch_cache *c);
 /* Records that epoch starts at start, dropping entries it contradicts. */
 int sk_epoch_assign(struct sk_epoch_cache *c, int32_t epoch, int64_t start);
 /* Drops entries starting at or after end (truncation). */

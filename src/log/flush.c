@@ -8,6 +8,9 @@
  * have dropped the dirty pages): the caller treats it as a storage error for the
  * whole log dir, as Kafka does. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "plog-int.h"
@@ -20,25 +23,105 @@ static bool sync_add(struct sk_plog_sync *s, int fd)
     return true;
 }
 
-int sk_plog_sync_fds(struct sk_plog *p, struct sk_plog_sync *s)
+/* Files opened for pending syncs, across every log of the process. Thousands
+ * of new partitions syncing at once would each open four; the budget keeps the
+ * fds that accept, reads and appends need, and the syncs over it wait. */
+#define SYNC_FD_BUDGET 1024
+static atomic_int sync_fds_open;
+
+/* Opens path into *fd (unless open) and adds it to the sync. A blocking flush
+ * (start-up, shutdown) is outside the budget: it closes its files before it
+ * returns, and must not wait for asynchronous syncs that may never complete. */
+static int sync_open(struct sk_plog_sync *s, int *fd, const char *path, int flags, bool budget)
+{
+    if (*fd < 0) {
+        if (atomic_fetch_add(&sync_fds_open, 1) >= SYNC_FD_BUDGET && budget) {
+            atomic_fetch_sub(&sync_fds_open, 1);
+            return -EAGAIN;
+        }
+        if ((*fd = open(path, O_RDONLY | O_CLOEXEC | flags)) < 0) {
+            atomic_fetch_sub(&sync_fds_open, 1);
+            return -errno;
+        }
+    }
+    sync_add(s, *fd);
+    return 0;
+}
+
+/* The directories and partition.metadata are opened only while a sync of them
+ * is pending: held open, they would cost fds per partition for events that
+ * happen once per roll, or once in the partition's life. */
+static int sync_meta(struct sk_plog *p, struct sk_plog_sync *s, bool budget)
+{
+    char path[SK_SEG_PATH_MAX];
+    bool epoch = p->epochs.unsynced, dir = p->dir_dirty || epoch;
+    int n = s->nfds, r = 0;
+
+    /* the flags are cleared only once every file is open: a failed open (fds
+     * exhausted) leaves them for the retry, and keeps what it did open */
+    if (p->parent_dirty)
+        r = sync_open(s, &p->parent_fd, p->log_dir, O_DIRECTORY, budget);
+    if (r == 0 && p->meta_dirty) {
+        snprintf(path, sizeof(path), "%s/%s", p->dir, SK_PARTITION_META_FILE);
+        r = sync_open(s, &p->meta_fd, path, 0, budget);
+    }
+    if (r == 0 && epoch) {
+        /* renamed into place, so its directory goes too */
+        snprintf(path, sizeof(path), "%s/%s", p->dir, SK_EPOCH_CHECKPOINT);
+        r = sync_open(s, &p->epoch_fd, path, 0, budget);
+    }
+    if (r == 0 && dir)
+        r = sync_open(s, &p->dir_fd, p->dir, O_DIRECTORY, budget);
+    if (r < 0) {
+        s->nfds = n;
+        return r;
+    }
+    p->parent_dirty = p->meta_dirty = p->dir_dirty = false;
+    if (epoch) {
+        p->epochs.unsynced = false;
+        p->epochs.syncing = true;
+    }
+    return 0;
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd < 0)
+        return;
+    close(*fd);
+    *fd = -1;
+    atomic_fetch_sub(&sync_fds_open, 1);
+}
+
+void sk_plog_close_sync_fds(struct sk_plog *p)
+{
+    close_fd(&p->parent_fd);
+    close_fd(&p->meta_fd);
+    close_fd(&p->epoch_fd);
+    close_fd(&p->dir_fd);
+}
+
+static int plog_sync_fds(struct sk_plog *p, struct sk_plog_sync *s, bool budget)
 {
     int64_t leo = sk_plog_log_end_offset(p);
     ssize_t i = sk_plog_find_segment(p, p->recovery_point);
+    int r;
 
     s->nfds = 0;
     s->upto = p->recovery_point;
-    if (p->dir_dirty) {
-        sync_add(s, p->dir_fd);
-        p->dir_dirty = false;
-    }
+    if ((r = sync_meta(p, s, budget)) < 0)
+        return r;
     for (i = i < 0 ? 0 : i; (size_t)i < p->nsegs && s->upto < leo; i++) {
-        const struct sk_segment *seg = p->segs[i];
+        struct sk_segment *seg = p->segs[i];
         bool active = (size_t)i + 1 == p->nsegs;
         /* an inactive segment's indexes are trusted on load once below the
          * recovery point, so they are synced with it; the active one's are
          * rebuilt by recovery and need not be */
         if (s->nfds + (active ? 1 : 3) > SK_PLOG_SYNC_MAX)
             break;
+        /* held until mark_flushed: the fds must outlive the sync */
+        if ((r = active ? sk_segment_log_fd(seg) : sk_segment_hold(seg)) < 0)
+            return s->nfds > 0 ? s->nfds : r;
         sync_add(s, seg->fd);
         if (!active) {
             sync_add(s, seg->oidx.fd);
@@ -49,15 +132,44 @@ int sk_plog_sync_fds(struct sk_plog *p, struct sk_plog_sync *s)
     return s->nfds;
 }
 
+int sk_plog_sync_fds(struct sk_plog *p, struct sk_plog_sync *s)
+{
+    return plog_sync_fds(p, s, true);
+}
+
+/* Closes the files of segments that became durable, and the directory once
+ * its sync is done; nothing else needs them until a read reopens the .log. */
+static void release_durable(struct sk_plog *p, int64_t from)
+{
+    ssize_t i = sk_plog_find_segment(p, from);
+
+    for (i = i < 0 ? 0 : i; (size_t)i + 1 < p->nsegs; i++) {
+        if (p->segs[i + 1]->base > p->recovery_point)
+            break;
+        sk_segment_release(p->segs[i]);
+    }
+    if (!p->parent_dirty)
+        close_fd(&p->parent_fd);
+    if (!p->meta_dirty)
+        close_fd(&p->meta_fd);
+    if (!p->epochs.unsynced) {
+        sk_epoch_synced(&p->epochs);
+        close_fd(&p->epoch_fd);
+    }
+    if (!p->dir_dirty)
+        close_fd(&p->dir_fd);
+}
+
 int sk_plog_mark_flushed(struct sk_plog *p, int64_t upto, int64_t now_ms)
 {
-    int64_t leo = sk_plog_log_end_offset(p);
+    int64_t leo = sk_plog_log_end_offset(p), was = p->recovery_point;
 
     if (upto > leo)
         upto = leo;
     if (upto > p->recovery_point)
         p->recovery_point = upto;
     p->last_flush_ms = now_ms;
+    release_durable(p, was);
     return p->epochs.dirty ? sk_epoch_write(&p->epochs) : 0;
 }
 
@@ -66,7 +178,9 @@ int sk_plog_flush(struct sk_plog *p, int64_t now_ms)
     struct sk_plog_sync s;
 
     do {
-        sk_plog_sync_fds(p, &s);
+        int n = plog_sync_fds(p, &s, false);
+        if (n < 0)
+            return n;
         for (int i = 0; i < s.nfds; i++)
             if (fdatasync(s.fds[i]) < 0)
                 return -errno;

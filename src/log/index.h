@@ -7,10 +7,15 @@
  * entries, so an untrimmed file after a crash carries zero entries at its end.
  * Loading therefore keeps only the longest strictly increasing prefix.
  *
- * Entries are written with pwrite so that a full disk is an error code rather than
- * a SIGBUS from a store into a mapping of a sparse file; lookups read through a
- * read-only shared mapping, which sees those writes because both go through the
- * same page cache.
+ * As in Kafka the file is memory-mapped read-write and its fd closed: a broker
+ * with tens of thousands of segments cannot hold an fd per index. Operations that
+ * need one (resizing, disk reservation) open the file for the moment, unless the
+ * segment holds the fd because a sync of it is pending (sk_index_hold_fd).
+ *
+ * Entries are stored through the mapping. A store into a hole of a sparse file
+ * needs a disk block, and on a full disk the kernel answers that with SIGBUS, not
+ * an error; so blocks are reserved with fallocate a chunk ahead of the entries,
+ * and a full disk shows up as -ENOSPC from an append instead.
  *
  *   .index      int32 offset - base, int32 file position     (8 bytes)
  *   .timeindex  int64 timestamp, int32 offset - base          (12 bytes)
@@ -26,19 +31,27 @@
 #define SK_TIDX_ENTRY 12
 
 struct sk_index {
-    int fd;
+    int fd;                /* -1 unless held for a pending sync */
+    char *path;
     uint32_t esize;
     uint32_t entries;      /* valid entries, a prefix of the file */
     uint32_t max_entries;  /* what the file has room for */
-    const uint8_t *map;    /* read-only view of the whole file */
+    uint8_t *map;          /* shared read-write view of the whole file */
     size_t map_len;
+    size_t reserved;       /* bytes from 0 known to have disk blocks */
     int64_t base;          /* the segment's base offset */
 };
 
-/* Opens (truncate: empties) the file; entries stays 0 until sk_*idx_load. */
-int sk_index_open(struct sk_index *ix, const char *path, uint32_t esize, int64_t base,
-                  bool truncate);
+/* Maps an existing (or new, empty) file; entries stays 0 until sk_*idx_load. */
+int sk_index_open(struct sk_index *ix, const char *path, uint32_t esize, int64_t base);
+/* Creates the file empty (truncating any leftover) and sizes it for bytes. */
+int sk_index_create(struct sk_index *ix, const char *path, uint32_t esize, int64_t base,
+                    uint64_t bytes);
+/* Unmaps the file and closes a held fd. */
 void sk_index_close(struct sk_index *ix);
+/* Keeps an fd to the file open, for a sync to use; released by sk_index_drop_fd. */
+int sk_index_hold_fd(struct sk_index *ix);
+void sk_index_drop_fd(struct sk_index *ix);
 /* Sets the file length to room for max(bytes / esize, entries) entries. */
 int sk_index_resize(struct sk_index *ix, uint64_t bytes);
 /* Shrinks the file to exactly its entries. */

@@ -1,6 +1,8 @@
-/* The file underneath both indexes: preallocation, trimming, the read-only map. */
+/* The file underneath both indexes: preallocation, trimming, the shared map, and
+ * the fd that is open only while something needs it. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -8,60 +10,87 @@
 
 #include "index.h"
 
+/* Disk blocks are reserved this far at a time: one open and one fallocate per
+ * 8,192 offset index entries (~32 MiB of log at the default interval). */
+#define INDEX_RESERVE_CHUNK (64u << 10)
+
 static void index_unmap(struct sk_index *ix)
 {
     if (ix->map)
-        munmap((void *)ix->map, ix->map_len);
+        munmap(ix->map, ix->map_len);
     ix->map = NULL;
     ix->map_len = 0;
 }
 
 /* Maps the whole file. Called after every length change: touching a mapping past
  * the end of its file is a SIGBUS, so the view must never be longer than the file. */
-static int index_map(struct sk_index *ix, size_t len)
+static int index_map(struct sk_index *ix, int fd, size_t len)
 {
     index_unmap(ix);
     ix->max_entries = (uint32_t)(len / ix->esize);
+    if (ix->reserved > len)
+        ix->reserved = len;
     if (len == 0)
         return 0;
-    void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, ix->fd, 0);
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED)
         return -errno;
+    /* Entries are appended a page at a time and looked up by binary search:
+     * read-around would fill and zero a window of the mostly empty file on
+     * every first touch of a page, which costs more than the appends. */
+    (void)madvise(m, len, MADV_RANDOM);
     ix->map = m;
     ix->map_len = len;
     return 0;
 }
 
-int sk_index_open(struct sk_index *ix, const char *path, uint32_t esize, int64_t base,
-                  bool truncate)
+/* The held fd, or a fresh one the caller closes (*tmp set). */
+static int index_fd(const struct sk_index *ix, bool *tmp)
 {
-    struct stat st;
-    int flags = O_RDWR | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : 0);
+    *tmp = ix->fd < 0;
+    if (!*tmp)
+        return ix->fd;
+    int fd = open(ix->path, O_RDWR | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
 
+static void index_fd_done(int fd, bool tmp)
+{
+    if (tmp)
+        close(fd);
+}
+
+static int index_init(struct sk_index *ix, const char *path, uint32_t esize, int64_t base)
+{
     memset(ix, 0, sizeof(*ix));
+    ix->fd = -1;
     ix->esize = esize;
     ix->base = base;
-    ix->fd = open(path, flags, 0644);
-    if (ix->fd < 0)
-        return -errno;
-    if (fstat(ix->fd, &st) < 0 || index_map(ix, (size_t)st.st_size) < 0) {
-        int err = -errno;
-        close(ix->fd);
-        ix->fd = -1;
-        return err;
-    }
-    return 0;
+    ix->path = strdup(path);
+    return ix->path ? 0 : -ENOMEM;
 }
 
-void sk_index_close(struct sk_index *ix)
+/* Opens with flags, sets the length to len if len >= 0, maps it, closes. */
+static int index_setup(struct sk_index *ix, int flags, int64_t len)
 {
-    index_unmap(ix);
-    if (ix->fd >= 0)
-        close(ix->fd);
-    ix->fd = -1;
+    struct stat st;
+    int fd = open(ix->path, O_RDWR | O_CREAT | O_CLOEXEC | flags, 0644);
+    int r = 0;
+
+    if (fd < 0)
+        return -errno;
+    if (len >= 0 && ftruncate(fd, (off_t)len) < 0)
+        r = -errno;
+    else if (len < 0 && fstat(fd, &st) < 0)
+        r = -errno;
+    if (r == 0)
+        r = index_map(ix, fd, len >= 0 ? (size_t)len : (size_t)st.st_size);
+    close(fd);
+    return r;
 }
 
-int sk_index_resize(struct sk_index *ix, uint64_t bytes)
+/* Room for max(bytes / esize, entries) entries, capped so offsets stay uint32. */
+static size_t index_len_for(const struct sk_index *ix, uint64_t bytes)
 {
     uint64_t n = bytes / ix->esize;
 
@@ -69,13 +98,71 @@ int sk_index_resize(struct sk_index *ix, uint64_t bytes)
         n = ix->entries;
     if (n > UINT32_MAX / ix->esize)
         n = UINT32_MAX / ix->esize;
-    size_t len = (size_t)n * ix->esize;
-    if (len == ix->map_len && ix->max_entries == n)
-        return 0;
+    return (size_t)n * ix->esize;
+}
+
+int sk_index_open(struct sk_index *ix, const char *path, uint32_t esize, int64_t base)
+{
+    int r = index_init(ix, path, esize, base);
+
+    if (r == 0 && (r = index_setup(ix, 0, -1)) < 0)
+        sk_index_close(ix);
+    return r;
+}
+
+int sk_index_create(struct sk_index *ix, const char *path, uint32_t esize, int64_t base,
+                    uint64_t bytes)
+{
+    int r = index_init(ix, path, esize, base);
+
+    if (r == 0 && (r = index_setup(ix, O_TRUNC, (int64_t)index_len_for(ix, bytes))) < 0)
+        sk_index_close(ix);
+    return r;
+}
+
+void sk_index_close(struct sk_index *ix)
+{
     index_unmap(ix);
-    if (ftruncate(ix->fd, (off_t)len) < 0)
-        return -errno;
-    return index_map(ix, len);
+    sk_index_drop_fd(ix);
+    free(ix->path);
+    ix->path = NULL;
+}
+
+int sk_index_hold_fd(struct sk_index *ix)
+{
+    bool tmp;
+    int fd = index_fd(ix, &tmp);
+
+    if (fd < 0)
+        return fd;
+    ix->fd = fd;
+    return 0;
+}
+
+void sk_index_drop_fd(struct sk_index *ix)
+{
+    if (ix->fd >= 0)
+        close(ix->fd);
+    ix->fd = -1;
+}
+
+int sk_index_resize(struct sk_index *ix, uint64_t bytes)
+{
+    size_t len = index_len_for(ix, bytes);
+    bool tmp;
+    int fd, r = 0;
+
+    if (len == ix->map_len && ix->max_entries == len / ix->esize)
+        return 0;
+    if ((fd = index_fd(ix, &tmp)) < 0)
+        return fd;
+    index_unmap(ix);
+    if (ftruncate(fd, (off_t)len) < 0)
+        r = -errno;
+    if (r == 0)
+        r = index_map(ix, fd, len);
+    index_fd_done(fd, tmp);
+    return r;
 }
 
 int sk_index_trim(struct sk_index *ix)
@@ -85,32 +172,54 @@ int sk_index_trim(struct sk_index *ix)
 
 int sk_index_truncate(struct sk_index *ix, uint32_t n)
 {
-    static const uint8_t zero[4096];
-
     if (n >= ix->entries)
         return 0;
-    uint64_t at = (uint64_t)n * ix->esize;
-    uint64_t end = (uint64_t)ix->entries * ix->esize;
+    /* those bytes held entries, so their blocks exist: no SIGBUS here */
+    memset(ix->map + (size_t)n * ix->esize, 0, (size_t)(ix->entries - n) * ix->esize);
     ix->entries = n;
-    while (at < end) {
-        size_t chunk = end - at < sizeof(zero) ? (size_t)(end - at) : sizeof(zero);
-        ssize_t w = pwrite(ix->fd, zero, chunk, (off_t)at);
-        if (w < 0)
-            return -errno;
-        at += (uint64_t)w;
-    }
     return 0;
+}
+
+/* Gives [reserved, end) disk blocks, a chunk ahead. Filesystems without
+ * fallocate get zeros written past the entries instead, which allocates just the
+ * same. */
+static int index_reserve(struct sk_index *ix, size_t end)
+{
+    static const uint8_t zero[4096];
+    size_t used = (size_t)ix->entries * ix->esize;
+    size_t to = end + INDEX_RESERVE_CHUNK < ix->map_len ? end + INDEX_RESERVE_CHUNK : ix->map_len;
+    bool tmp;
+    int fd = index_fd(ix, &tmp), r = 0;
+
+    if (fd < 0)
+        return fd;
+    if (fallocate(fd, 0, (off_t)ix->reserved, (off_t)(to - ix->reserved)) < 0) {
+        r = errno == EOPNOTSUPP ? 0 : -errno;
+        for (size_t at = used > ix->reserved ? used : ix->reserved; r == 0 && at < to;) {
+            size_t chunk = to - at < sizeof(zero) ? to - at : sizeof(zero);
+            ssize_t w = pwrite(fd, zero, chunk, (off_t)at);
+            if (w < 0)
+                r = -errno;
+            else
+                at += (size_t)w;
+        }
+    }
+    index_fd_done(fd, tmp);
+    if (r == 0)
+        ix->reserved = to;
+    return r;
 }
 
 int sk_index_append(struct sk_index *ix, const uint8_t *entry)
 {
+    size_t at = (size_t)ix->entries * ix->esize;
+    int r;
+
     if (ix->entries >= ix->max_entries)
         return -ENOSPC;
-    ssize_t w = pwrite(ix->fd, entry, ix->esize, (off_t)ix->entries * ix->esize);
-    if (w < 0)
-        return -errno;
-    if ((uint32_t)w != ix->esize)
-        return -EIO;
+    if (at + ix->esize > ix->reserved && (r = index_reserve(ix, at + ix->esize)) < 0)
+        return r;
+    memcpy(ix->map + at, entry, ix->esize);
     ix->entries++;
     return 0;
 }

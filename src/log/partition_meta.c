@@ -3,13 +3,12 @@
  * "version: 0\ntopic_id: <id>" where the id is the 16-byte UUID in URL-safe
  * base64 without padding (22 characters). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "atomic_file.h"
 #include "plog-int.h"
-
-#define PMETA_FILE "partition.metadata"
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -57,22 +56,39 @@ int sk_partition_meta_write(const char *dir, const uint8_t id[16])
 
     uuid_encode(id, enc);
     int len = snprintf(text, sizeof(text), "version: 0\ntopic_id: %s", enc);
-    return sk_atomic_write(dir, PMETA_FILE, text, (size_t)len);
+    return sk_atomic_write_lazy(dir, SK_PARTITION_META_FILE, text, (size_t)len);
+}
+
+/* Empty or zeros: written lazily and torn by a crash before its first sync,
+ * when nothing in the partition had been acknowledged. */
+static bool meta_torn(const char *text, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (text[i])
+            return false;
+    return true;
 }
 
 int sk_partition_meta_read(const char *dir, uint8_t id[16], bool *found)
 {
-    char path[4096], enc[64];
+    char path[4096], text[128], enc[64];
     int version;
 
     *found = false;
-    snprintf(path, sizeof(path), "%s/%s", dir, PMETA_FILE);
+    snprintf(path, sizeof(path), "%s/%s", dir, SK_PARTITION_META_FILE);
     FILE *f = fopen(path, "re");
     if (!f)
         return errno == ENOENT ? 0 : -errno;
-    int n = fscanf(f, "version: %d topic_id: %63s", &version, enc);
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    bool err = ferror(f);
     fclose(f);
-    if (n != 2 || version != 0 || uuid_decode(enc, id) < 0)
+    if (err)
+        return -EIO;
+    text[n] = 0;
+    if (meta_torn(text, n))
+        return 0;
+    if (sscanf(text, "version: %d topic_id: %63s", &version, enc) != 2 || version != 0 ||
+        uuid_decode(enc, id) < 0)
         return -EBADMSG;
     *found = true;
     return 0;

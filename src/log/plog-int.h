@@ -38,8 +38,14 @@ struct sk_plog {
     int64_t log_start;
     int64_t recovery_point;
     int64_t last_flush_ms;
+    /* What the next sync must make durable besides data, and the fds opened
+     * for it (held until sk_plog_mark_flushed, -1 otherwise). A new partition
+     * is made durable by its first sync, not on the shard while it is created. */
     bool dir_dirty;           /* segment files created since the last dir fsync */
-    int dir_fd;
+    bool parent_dirty;        /* this directory created in the log dir */
+    bool meta_dirty;          /* partition.metadata written, not yet synced */
+    int dir_fd, parent_fd, meta_fd, epoch_fd;
+    char *log_dir;
 
     struct sk_epoch_cache epochs;
     struct sk_pending_delete *pending;
@@ -64,6 +70,8 @@ int sk_plog_drop_front(struct sk_plog *p, size_t n);
 int sk_plog_drop_back(struct sk_plog *p, size_t from);
 /* Makes a new empty active segment at base, sealing the current one. */
 int sk_plog_roll_at(struct sk_plog *p, int64_t base, int64_t now_ms);
+/* Closes the fds sk_plog_sync_fds opened for directories and partition.metadata. */
+void sk_plog_close_sync_fds(struct sk_plog *p);
 /* Loads the segments found in the directory (plog_load.c). */
 int sk_plog_load(struct sk_plog *p, const struct sk_plog_open_opts *o,
                  struct sk_plog_open_report *rep);
@@ -71,8 +79,11 @@ int sk_plog_load(struct sk_plog *p, const struct sk_plog_open_opts *o,
  * its checkpoint if it changed. */
 int sk_plog_set_log_start(struct sk_plog *p, int64_t offset);
 
-/* partition.metadata */
+/* partition.metadata. A torn file (empty, a crash before its first sync) reads
+ * as not found. */
 int sk_partition_meta_read(const char *dir, uint8_t id[16], bool *found);
+/* Written without fsync: the caller syncs the file and its directory. */
 int sk_partition_meta_write(const char *dir, const uint8_t id[16]);
+#define SK_PARTITION_META_FILE "partition.metadata"
 
 #endif

@@ -46,17 +46,13 @@ static bool topic_name_ok(const char *t)
     return true;
 }
 
-static int plog_make_dir(struct sk_plog *p, const char *log_dir)
+static int plog_make_dir(struct sk_plog *p)
 {
-    if (mkdir(p->dir, 0755) == 0) {
-        int r = sk_fsync_dir(log_dir);
-        if (r < 0)
-            return r;
-    } else if (errno != EEXIST) {
+    if (mkdir(p->dir, 0755) == 0)
+        p->parent_dirty = p->dir_dirty = true;
+    else if (errno != EEXIST)
         return -errno;
-    }
-    p->dir_fd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    return p->dir_fd < 0 ? -errno : 0;
+    return 0;
 }
 
 /* partition.metadata: adopt the stored id; a different one from the caller means
@@ -75,6 +71,7 @@ static int plog_topic_id(struct sk_plog *p, const uint8_t *want)
         return memcmp(want, p->topic_id, 16) == 0 ? 0 : -EEXIST;
     memcpy(p->topic_id, want, 16);
     p->has_topic_id = true;
+    p->meta_dirty = p->dir_dirty = true;
     return sk_partition_meta_write(p->dir, want);
 }
 
@@ -89,18 +86,19 @@ int sk_plog_open(const struct sk_plog_open_opts *opts, const struct sk_plog_conf
         return -EINVAL;
     if (!(p = calloc(1, sizeof(*p))))
         return -ENOMEM;
-    p->dir_fd = -1;
+    p->dir_fd = p->parent_fd = p->meta_fd = p->epoch_fd = -1;
     p->cfg = *cfg;
     p->partition = opts->partition;
     p->last_flush_ms = opts->now_ms;
     p->topic = strdup(opts->topic);
-    if (!p->topic || asprintf(&p->dir, "%s/%s-%d", opts->log_dir, opts->topic, opts->partition) < 0) {
+    p->log_dir = strdup(opts->log_dir);
+    if (!p->topic || !p->log_dir || asprintf(&p->dir, "%s/%s-%d", opts->log_dir, opts->topic, opts->partition) < 0) {
         p->dir = NULL;
         sk_plog_close(p);
         return -ENOMEM;
     }
     memset(report ? report : &local, 0, sizeof(local));
-    if ((r = plog_make_dir(p, opts->log_dir)) < 0 || (r = plog_topic_id(p, opts->topic_id)) < 0 ||
+    if ((r = plog_make_dir(p)) < 0 || (r = plog_topic_id(p, opts->topic_id)) < 0 ||
         (r = sk_epoch_load(&p->epochs, p->dir)) < 0 ||
         (r = sk_plog_load(p, opts, report ? report : &local)) < 0) {
         sk_plog_close(p);
@@ -121,8 +119,8 @@ void sk_plog_close(struct sk_plog *p)
     free(p->pending);
     free(p->segs);
     sk_epoch_free(&p->epochs);
-    if (p->dir_fd >= 0)
-        close(p->dir_fd);
+    sk_plog_close_sync_fds(p);
+    free(p->log_dir);
     free(p->scratch);
     free(p->dir);
     free(p->topic);

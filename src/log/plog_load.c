@@ -120,7 +120,7 @@ static int load_trusted(struct sk_segment *seg)
     if (seg->oidx.entries) {
         int64_t off = sk_oidx_offset(&seg->oidx, seg->oidx.entries - 1);
         start = sk_oidx_pos(&seg->oidx, seg->oidx.entries - 1);
-        sk_scan_init(s, seg, start, seg->size);
+        sk_scan_init(s, seg, seg->fd, start, seg->size);
         k = start < seg->size ? sk_scan_next(s, &it) : -EBADMSG;
         if (k != SK_SCAN_BATCH || it.h.base > off || it.h.last < off) {
             free(s);
@@ -132,7 +132,7 @@ static int load_trusted(struct sk_segment *seg)
         seg->max_ts_offset = sk_tidx_offset(&seg->tidx, seg->tidx.entries - 1);
     }
     seg->last_index_pos = start;
-    sk_scan_init(s, seg, start, seg->size);
+    sk_scan_init(s, seg, seg->fd, start, seg->size);
     while ((k = sk_scan_next(s, &it)) == SK_SCAN_BATCH) {
         if (it.pos == 0)
             seg->first_ts = it.h.max_ts;
@@ -154,7 +154,7 @@ static void load_first_ts(struct sk_segment *seg)
 
     if (!s)
         return;
-    sk_scan_init(s, seg, 0, seg->size);
+    sk_scan_init(s, seg, seg->fd, 0, seg->size);
     if (seg->size && sk_scan_next(s, &it) == SK_SCAN_BATCH)
         seg->first_ts = it.h.max_ts;
     free(s);
@@ -189,7 +189,10 @@ static int load_one(struct sk_plog *p, size_t i, bool index_fresh, int64_t rp,
     struct sk_segment *seg = p->segs[i];
     bool last = i + 1 == p->nsegs;
     int64_t next_base = last ? INT64_MAX : p->segs[i + 1]->base;
+    int r;
 
+    if ((r = sk_segment_log_fd(seg)) < 0)
+        return r;
     if (!index_fresh && load_trusted(seg) == 0 && seg->next_offset <= rp)
         return last ? 0 : sk_segment_seal(seg);
     if (last || next_base > rp)
@@ -227,6 +230,10 @@ static int load_segments(struct sk_plog *p, const struct sk_plog_open_opts *o,
         r = load_one(p, i, fresh[i], rp, rep);
         if (r == 0 && p->segs[i]->first_ts < 0)
             load_first_ts(p->segs[i]);
+        /* one segment's files at a time: a log of thousands of segments
+         * must load within the fd limit; a sync reopens what it needs */
+        if (i + 1 < n)
+            sk_segment_release(p->segs[i]);
     }
     free(fresh);
     rep->segments_loaded = (uint32_t)n;
@@ -236,17 +243,21 @@ static int load_segments(struct sk_plog *p, const struct sk_plog_open_opts *o,
 int sk_plog_load(struct sk_plog *p, const struct sk_plog_open_opts *o,
                  struct sk_plog_open_report *rep)
 {
-    int64_t *bases;
-    size_t n;
-    int r;
+    int64_t *bases = NULL;
+    size_t n = 0;
+    int r = 0;
 
-    /* before strays go: a .swap may be the only copy of cleaned data */
-    if ((r = sk_plog_complete_swaps(p->dir, &rep->stray_files_removed)) < 0 ||
-        (r = list_bases(p, &bases, &n, &rep->stray_files_removed)) < 0)
-        return r;
-    if ((r = remove_orphan_indexes(p, &rep->stray_files_removed)) == 0)
-        r = load_segments(p, o, bases, n, rep);
-    free(bases);
+    /* a directory created just now has nothing to list: creating thousands of
+     * partitions should not read each empty directory twice; before strays
+     * go, a .swap may be the only copy of cleaned data */
+    if (!p->parent_dirty) {
+        if ((r = sk_plog_complete_swaps(p->dir, &rep->stray_files_removed)) < 0 ||
+            (r = list_bases(p, &bases, &n, &rep->stray_files_removed)) < 0)
+            return r;
+        if ((r = remove_orphan_indexes(p, &rep->stray_files_removed)) == 0)
+            r = load_segments(p, o, bases, n, rep);
+        free(bases);
+    }
     if (r == 0 && p->nsegs == 0) {
         struct sk_segment *seg;
         int64_t base = o->log_start_offset > 0 ? o->log_start_offset : 0;

@@ -1,6 +1,7 @@
 /* Reading: from an offset to a byte range of whole batches in one segment file,
  * which the fetch path can hand to sendfile/splice without copying. */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -48,16 +49,31 @@ int sk_plog_read(struct sk_plog *p, int64_t offset, uint32_t max_bytes, int64_t 
         return -ERANGE;
     ssize_t i = sk_plog_find_segment(p, offset);
     for (i = i < 0 ? 0 : i; (size_t)i < p->nsegs; i++) {
-        const struct sk_segment *seg = p->segs[i];
-        if ((r = sk_scan_find(seg, &s, offset, &it, &found)) < 0)
-            return r;
-        if (!found)
+        bool own;
+        int fd = sk_segment_borrow_fd(p->segs[i], &own);
+        if (fd < 0)
+            return fd;
+        if ((r = sk_scan_find(p->segs[i], fd, &s, offset, &it, &found)) == 0 && found)
+            read_extend(&s, &it, &lim, out);
+        if (r < 0 || !found || out->len == 0) {
+            if (own)
+                close(fd);
+            if (r < 0 || found)
+                return r;
             continue; /* offset lies past this segment's last batch */
-        out->fd = seg->fd;
-        read_extend(&s, &it, &lim, out);
-        return 0;
+        }
+        /* the slice outlives this call, and the segment may close its fd */
+        out->fd = own ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        return out->fd < 0 ? -errno : 0;
     }
     return 0; /* offset == log end offset */
+}
+
+void sk_plog_slice_release(struct sk_plog_slice *sl)
+{
+    if (sl->fd >= 0)
+        close(sl->fd);
+    sl->fd = -1;
 }
 
 int sk_plog_read_copy(struct sk_plog *p, int64_t offset, uint32_t max_bytes, int64_t max_offset,
@@ -67,18 +83,19 @@ int sk_plog_read_copy(struct sk_plog *p, int64_t offset, uint32_t max_bytes, int
     int r = sk_plog_read(p, offset, max_bytes, max_offset, true, &sl);
 
     *len = 0;
-    if (r < 0)
-        return r;
-    if (sl.len > cap)
-        return -ENOBUFS;
-    for (size_t done = 0; done < sl.len;) {
+    if (r == 0 && sl.len > cap)
+        r = -ENOBUFS;
+    for (size_t done = 0; r == 0 && done < sl.len;) {
         ssize_t n = pread(sl.fd, buf + done, sl.len - done, (off_t)(sl.pos + done));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return n < 0 ? -errno : -EIO;
-        done += (size_t)n;
+            r = n < 0 ? -errno : -EIO;
+        else
+            done += (size_t)n;
     }
-    *len = sl.len;
-    return 0;
+    sk_plog_slice_release(&sl);
+    if (r == 0)
+        *len = sl.len;
+    return r;
 }

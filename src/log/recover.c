@@ -137,6 +137,8 @@ int sk_segment_recover(struct sk_segment *seg, struct sk_recover_ctx *ctx)
 
     ctx->truncated = 0;
     ctx->bad = 0;
+    if ((r = sk_segment_log_fd(seg)) < 0)
+        return r;
     if ((r = recover_reset(seg, ctx)) < 0)
         return r;
     while (pos < file_size) {

@@ -4,9 +4,11 @@
 
 #include "scan.h"
 
-void sk_scan_init(struct sk_scan *s, const struct sk_segment *seg, uint32_t pos, uint32_t end)
+void sk_scan_init(struct sk_scan *s, const struct sk_segment *seg, int fd, uint32_t pos,
+                  uint32_t end)
 {
     s->seg = seg;
+    s->fd = fd;
     s->pos = pos;
     s->end = end;
     s->buf_at = 0;
@@ -19,7 +21,7 @@ static int scan_fill(struct sk_scan *s, uint32_t need)
     if (s->pos >= s->buf_at && (uint64_t)s->pos + need <= s->buf_at + s->buf_len)
         return 0;
     uint32_t want = s->end - s->pos < SK_SCAN_BUF ? s->end - s->pos : SK_SCAN_BUF;
-    ssize_t n = pread(s->seg->fd, s->buf, want, s->pos);
+    ssize_t n = pread(s->fd, s->buf, want, s->pos);
     if (n < 0)
         return -errno;
     s->buf_at = s->pos;
@@ -57,7 +59,7 @@ int sk_scan_next(struct sk_scan *s, struct sk_scan_item *it)
     return SK_SCAN_BATCH;
 }
 
-int sk_scan_find(const struct sk_segment *seg, struct sk_scan *s, int64_t offset,
+int sk_scan_find(const struct sk_segment *seg, int fd, struct sk_scan *s, int64_t offset,
                  struct sk_scan_item *it, int *found)
 {
     int64_t ioff;
@@ -68,7 +70,7 @@ int sk_scan_find(const struct sk_segment *seg, struct sk_scan *s, int64_t offset
     if (sk_segment_bad_at(seg, offset))
         return -EBADMSG;
     sk_oidx_lookup(&seg->oidx, offset, &ioff, &ipos);
-    sk_scan_init(s, seg, ipos, seg->size);
+    sk_scan_init(s, seg, fd, ipos, seg->size);
     while ((k = sk_scan_next(s, it)) > 0) {
         if (k == SK_SCAN_BAD) {
             if (offset <= it->bad->last)

@@ -11,6 +11,7 @@
 
 struct sk_scan {
     const struct sk_segment *seg;
+    int fd;               /* of the .log, see sk_segment_borrow_fd */
     uint32_t pos;         /* next batch */
     uint32_t end;
     uint64_t buf_at;      /* file position of buf[0] */
@@ -26,7 +27,8 @@ struct sk_scan_item {
     const struct sk_bad_range *bad;   /* for SK_SCAN_BAD */
 };
 
-void sk_scan_init(struct sk_scan *s, const struct sk_segment *seg, uint32_t pos, uint32_t end);
+void sk_scan_init(struct sk_scan *s, const struct sk_segment *seg, int fd, uint32_t pos,
+                  uint32_t end);
 /* Returns an sk_scan_kind, or -EBADMSG when framing is broken where no bad range
  * was recorded (the file changed under us), or -errno from pread. */
 int sk_scan_next(struct sk_scan *s, struct sk_scan_item *it);
@@ -34,7 +36,7 @@ int sk_scan_next(struct sk_scan *s, struct sk_scan_item *it);
 /* Position of the batch containing offset (or the first batch after it), starting
  * from the offset index. *found is 0 if no batch in the segment reaches offset.
  * -EBADMSG if offset lies in a bad range. */
-int sk_scan_find(const struct sk_segment *seg, struct sk_scan *s, int64_t offset,
+int sk_scan_find(const struct sk_segment *seg, int fd, struct sk_scan *s, int64_t offset,
                  struct sk_scan_item *it, int *found);
 
 #endif

@@ -19,9 +19,10 @@ int sk_segment_path(char *buf, size_t cap, const char *dir, int64_t base, const 
     return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
-static struct sk_segment *segment_new(int64_t base, int64_t now_ms)
+static struct sk_segment *segment_new(const char *dir, int64_t base, int64_t now_ms)
 {
     struct sk_segment *seg = calloc(1, sizeof(*seg));
+    char path[SK_SEG_PATH_MAX];
 
     if (!seg)
         return NULL;
@@ -33,55 +34,64 @@ static struct sk_segment *segment_new(int64_t base, int64_t now_ms)
     seg->max_ts_offset = base;
     seg->first_ts = -1;
     seg->created_ms = now_ms;
+    if (sk_segment_path(path, sizeof(path), dir, base, ".log") < 0 ||
+        !(seg->path = strdup(path))) {
+        free(seg);
+        return NULL;
+    }
     return seg;
 }
 
-/* Opens the three files; log_flags decides whether the .log may exist. */
-static int segment_open_files(struct sk_segment *seg, const char *dir, int log_flags,
-                              bool truncate_indexes, bool *index_fresh)
+/* Opens (create: creates, emptied) both indexes. */
+static int segment_indexes(struct sk_segment *seg, const char *dir, bool create,
+                           int64_t index_bytes, bool *index_fresh)
 {
     char path[SK_SEG_PATH_MAX];
     int r;
 
-    if ((r = sk_segment_path(path, sizeof(path), dir, seg->base, ".log")) < 0)
-        return r;
-    seg->fd = open(path, O_RDWR | O_CLOEXEC | log_flags, 0644);
-    if (seg->fd < 0)
-        return -errno;
     for (int i = 1; i <= 2; i++) {
         struct sk_index *ix = i == 1 ? &seg->oidx : &seg->tidx;
+        uint32_t esize = i == 1 ? SK_OIDX_ENTRY : SK_TIDX_ENTRY;
         if ((r = sk_segment_path(path, sizeof(path), dir, seg->base, seg_suffixes[i])) < 0)
             return r;
         if (index_fresh && access(path, F_OK) != 0)
             *index_fresh = true;
-        r = sk_index_open(ix, path, i == 1 ? SK_OIDX_ENTRY : SK_TIDX_ENTRY, seg->base,
-                          truncate_indexes);
+        r = create ? sk_index_create(ix, path, esize, seg->base, (uint64_t)index_bytes)
+                   : sk_index_open(ix, path, esize, seg->base);
         if (r < 0)
             return r;
     }
     return 0;
 }
 
+/* O_EXCL: a leftover .log with this base would hold offsets we are about to
+ * reuse; better to fail loudly than to append after someone else's data. An
+ * empty leftover (a crash right after a roll) is adopted. */
+static int segment_create_log(struct sk_segment *seg)
+{
+    struct stat st;
+
+    seg->fd = open(seg->path, O_RDWR | O_CLOEXEC | O_CREAT | O_EXCL, 0644);
+    if (seg->fd >= 0)
+        return 0;
+    if (errno != EEXIST)
+        return -errno;
+    if (stat(seg->path, &st) < 0 || st.st_size != 0)
+        return -EEXIST;
+    return sk_segment_log_fd(seg);
+}
+
 int sk_segment_create(const char *dir, int64_t base, int64_t index_bytes, int64_t now_ms,
                       struct sk_segment **out)
 {
-    struct sk_segment *seg = segment_new(base, now_ms);
+    struct sk_segment *seg = segment_new(dir, base, now_ms);
     int r;
 
     if (!seg)
         return -ENOMEM;
-    /* O_EXCL: a leftover .log with this base would hold offsets we are about to
-     * reuse; better to fail loudly than to append after someone else's data. */
-    r = segment_open_files(seg, dir, O_CREAT | O_EXCL, true, NULL);
-    if (r == -EEXIST) {
-        struct stat st;
-        char path[SK_SEG_PATH_MAX];
-        if (sk_segment_path(path, sizeof(path), dir, base, ".log") == 0 &&
-            stat(path, &st) == 0 && st.st_size == 0)
-            r = segment_open_files(seg, dir, 0, true, NULL);
-    }
+    r = segment_create_log(seg);
     if (r == 0)
-        r = sk_segment_unseal(seg, index_bytes);
+        r = segment_indexes(seg, dir, true, index_bytes, NULL);
     if (r < 0) {
         sk_segment_close(seg, false);
         return r;
@@ -93,18 +103,19 @@ int sk_segment_create(const char *dir, int64_t base, int64_t index_bytes, int64_
 int sk_segment_open(const char *dir, int64_t base, int64_t now_ms, struct sk_segment **out,
                     bool *index_fresh)
 {
-    struct sk_segment *seg = segment_new(base, now_ms);
+    struct sk_segment *seg = segment_new(dir, base, now_ms);
     struct stat st;
-    int r;
+    int r = 0;
 
     if (!seg)
         return -ENOMEM;
     *index_fresh = false;
-    r = segment_open_files(seg, dir, 0, false, index_fresh);
-    if (r == 0 && fstat(seg->fd, &st) < 0)
+    if (stat(seg->path, &st) < 0)
         r = -errno;
-    if (r == 0 && st.st_size > INT32_MAX)
+    else if (st.st_size > INT32_MAX)
         r = -EFBIG; /* positions in the index are int32 */
+    if (r == 0)
+        r = segment_indexes(seg, dir, false, 0, index_fresh);
     if (r < 0) {
         sk_segment_close(seg, false);
         return r;
@@ -118,14 +129,51 @@ void sk_segment_close(struct sk_segment *seg, bool trim)
 {
     if (!seg)
         return;
-    if (trim && seg->oidx.fd >= 0 && seg->tidx.fd >= 0)
+    if (trim && seg->oidx.path && seg->tidx.path)
         (void)sk_segment_seal(seg); /* best effort: a load rebuilds what is wrong */
     sk_index_close(&seg->oidx);
     sk_index_close(&seg->tidx);
     if (seg->fd >= 0)
         close(seg->fd);
+    free(seg->path);
     free(seg->bad);
     free(seg);
+}
+
+int sk_segment_log_fd(struct sk_segment *seg)
+{
+    if (seg->fd < 0 && (seg->fd = open(seg->path, O_RDWR | O_CLOEXEC)) < 0)
+        return -errno;
+    return seg->fd;
+}
+
+int sk_segment_borrow_fd(const struct sk_segment *seg, bool *own)
+{
+    *own = seg->fd < 0;
+    if (!*own)
+        return seg->fd;
+    int fd = open(seg->path, O_RDONLY | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+int sk_segment_hold(struct sk_segment *seg)
+{
+    int r = sk_segment_log_fd(seg);
+
+    if (r >= 0)
+        r = sk_index_hold_fd(&seg->oidx);
+    if (r >= 0)
+        r = sk_index_hold_fd(&seg->tidx);
+    return r < 0 ? r : 0;
+}
+
+void sk_segment_release(struct sk_segment *seg)
+{
+    sk_index_drop_fd(&seg->oidx);
+    sk_index_drop_fd(&seg->tidx);
+    if (seg->fd >= 0)
+        close(seg->fd);
+    seg->fd = -1;
 }
 
 int sk_segment_index_batch(struct sk_segment *seg, const struct sk_peek *h, uint32_t pos,
@@ -179,6 +227,8 @@ int sk_segment_unseal(struct sk_segment *seg, int64_t index_bytes)
 
     if (r == 0)
         r = sk_index_resize(&seg->tidx, (uint64_t)index_bytes);
+    if (r == 0 && (r = sk_segment_log_fd(seg)) >= 0)
+        r = 0;
     return r;
 }
 
@@ -186,6 +236,8 @@ int sk_segment_truncate(struct sk_segment *seg, uint32_t pos, int64_t next)
 {
     int r;
 
+    if ((r = sk_segment_log_fd(seg)) < 0)
+        return r;
     if (ftruncate(seg->fd, pos) < 0)
         return -errno;
     seg->size = pos;
@@ -231,7 +283,7 @@ int64_t sk_segment_largest_ts(const struct sk_segment *seg)
 
     if (seg->max_ts >= 0)
         return seg->max_ts;
-    if (fstat(seg->fd, &st) < 0)
+    if (seg->fd >= 0 ? fstat(seg->fd, &st) < 0 : stat(seg->path, &st) < 0)
         return 0;
     return (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
 }

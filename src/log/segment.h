@@ -8,7 +8,12 @@
  *   - every index entry points at the start of a batch in [0, size) that is not
  *     inside a bad range;
  *   - bad ranges (damage found by recovery in a segment that is not the last) are
- *     sorted by position and cover whole byte spans that must never be served. */
+ *     sorted by position and cover whole byte spans that must never be served.
+ *
+ * Open files: the active segment holds its .log fd; an older segment holds its
+ * fds only from its roll until a sync made it durable (so that the sync has
+ * them), then closes them. Its indexes stay mapped; reads open the .log for the
+ * moment (sk_segment_borrow_fd). So a partition costs one fd at rest. */
 #ifndef SK_LOG_SEGMENT_H
 #define SK_LOG_SEGMENT_H
 
@@ -25,7 +30,8 @@ struct sk_bad_range {
 
 struct sk_segment {
     int64_t base;
-    int fd;
+    int fd;                   /* the .log, -1 while closed */
+    char *path;               /* of the .log */
     uint32_t size;
     int64_t next_offset;      /* last offset + 1, base when empty */
     int64_t max_ts;           /* largest batch max timestamp, -1 if none */
@@ -43,15 +49,26 @@ struct sk_segment {
 /* <dir>/<20-digit base><suffix> */
 int sk_segment_path(char *buf, size_t cap, const char *dir, int64_t base, const char *suffix);
 
-/* New empty segment with indexes preallocated to index_bytes. */
+/* New empty segment with indexes preallocated to index_bytes; its .log fd is open. */
 int sk_segment_create(const char *dir, int64_t base, int64_t index_bytes, int64_t now_ms,
                       struct sk_segment **out);
-/* Opens an existing segment's files; the caller then loads or recovers it.
- * *index_fresh is set if an index file had to be created. */
+/* Maps an existing segment's indexes and sizes its .log, which stays closed; the
+ * caller then loads or recovers it. *index_fresh is set if an index file had to
+ * be created. */
 int sk_segment_open(const char *dir, int64_t base, int64_t now_ms, struct sk_segment **out,
                     bool *index_fresh);
-/* Closes fds, trimming the indexes first if trim is set. */
+/* Closes fds and maps, trimming the indexes first if trim is set. */
 void sk_segment_close(struct sk_segment *seg, bool trim);
+
+/* Opens the .log for writing if it is closed; returns the fd or -errno. */
+int sk_segment_log_fd(struct sk_segment *seg);
+/* An fd to read the .log through: the open one (*own false) or a fresh read-only
+ * one the caller closes (*own true). -errno if it cannot be opened. */
+int sk_segment_borrow_fd(const struct sk_segment *seg, bool *own);
+/* Opens every file of the segment for a sync to use. */
+int sk_segment_hold(struct sk_segment *seg);
+/* Closes every fd of the segment; the maps stay. */
+void sk_segment_release(struct sk_segment *seg);
 
 /* The one indexing rule, shared by append and recovery so that a rebuilt index
  * equals the one written while appending: a batch gets an entry when more than
@@ -63,7 +80,8 @@ int sk_segment_account(struct sk_segment *seg, const struct sk_peek *h, uint32_t
                        int64_t interval);
 /* Makes the segment inactive: final time index entry, indexes trimmed. */
 int sk_segment_seal(struct sk_segment *seg);
-/* Reopens a sealed segment for appends (after truncation made it the last). */
+/* Reopens a sealed segment for appends (after truncation made it the last):
+ * indexes preallocated again, .log fd open. */
 int sk_segment_unseal(struct sk_segment *seg, int64_t index_bytes);
 /* Drops the batches from byte pos on; next_offset becomes next. */
 int sk_segment_truncate(struct sk_segment *seg, uint32_t pos, int64_t next);

@@ -18,8 +18,8 @@
 
 /* First record of the batch at pos with timestamp >= ts and offset >= min;
  * falls back to the batch's first offset if its records cannot be walked. */
-static void time_in_batch(const struct sk_segment *seg, const struct sk_scan_item *it,
-                          int64_t ts, int64_t min, struct sk_plog_time_result *out)
+static void time_in_batch(int fd, const struct sk_scan_item *it, int64_t ts, int64_t min,
+                          struct sk_plog_time_result *out)
 {
     uint8_t *b = malloc(it->h.size);
     struct sk_buf scratch = {.limit = TIME_SCRATCH_LIMIT};
@@ -28,7 +28,7 @@ static void time_in_batch(const struct sk_segment *seg, const struct sk_scan_ite
 
     out->offset = it->h.base < min ? min : it->h.base;
     out->timestamp = it->h.max_ts;
-    if (b && pread(seg->fd, b, it->h.size, it->pos) == (ssize_t)it->h.size &&
+    if (b && pread(fd, b, it->h.size, it->pos) == (ssize_t)it->h.size &&
         sk_record_iter_init(&ri, b, it->h.size, &scratch) == 0) {
         while (sk_record_iter_next(&ri, &r) == 1) {
             if (r.timestamp >= ts && r.offset >= min) {
@@ -51,19 +51,24 @@ static bool time_scan(const struct sk_plog *p, const struct sk_segment *seg, int
     uint32_t pos;
     struct sk_scan s;
     struct sk_scan_item it;
-    int k;
+    bool own, hit = false;
+    int k, fd = sk_segment_borrow_fd(seg, &own);
 
+    if (fd < 0)
+        return false;
     if (from < p->log_start)
         from = p->log_start;
     sk_oidx_lookup(&seg->oidx, from, &ioff, &pos);
-    sk_scan_init(&s, seg, pos, seg->size);
-    while ((k = sk_scan_next(&s, &it)) > 0) {
+    sk_scan_init(&s, seg, fd, pos, seg->size);
+    while (!hit && (k = sk_scan_next(&s, &it)) > 0) {
         if (k != SK_SCAN_BATCH || it.h.max_ts < ts || it.h.last < p->log_start)
             continue;
-        time_in_batch(seg, &it, ts, p->log_start, out);
-        return true;
+        time_in_batch(fd, &it, ts, p->log_start, out);
+        hit = true;
     }
-    return false;
+    if (own)
+        close(fd);
+    return hit;
 }
 
 /* The record carrying the largest timestamp of the whole log. */
@@ -72,7 +77,8 @@ static void time_max(const struct sk_plog *p, struct sk_plog_time_result *out)
     const struct sk_segment *best = NULL;
     struct sk_scan s;
     struct sk_scan_item it;
-    int found;
+    bool own;
+    int found, fd;
 
     for (size_t i = 0; i < p->nsegs; i++)
         if (p->segs[i]->max_ts >= 0 && (!best || p->segs[i]->max_ts > best->max_ts))
@@ -81,8 +87,12 @@ static void time_max(const struct sk_plog *p, struct sk_plog_time_result *out)
         return;
     out->offset = best->max_ts_offset;
     out->timestamp = best->max_ts;
-    if (sk_scan_find(best, &s, best->max_ts_offset, &it, &found) == 0 && found)
-        time_in_batch(best, &it, best->max_ts, p->log_start, out);
+    if ((fd = sk_segment_borrow_fd(best, &own)) < 0)
+        return;
+    if (sk_scan_find(best, fd, &s, best->max_ts_offset, &it, &found) == 0 && found)
+        time_in_batch(fd, &it, best->max_ts, p->log_start, out);
+    if (own)
+        close(fd);
 }
 
 int sk_plog_offset_for_time(struct sk_plog *p, int64_t ts, struct sk_plog_time_result *out)

@@ -1,6 +1,7 @@
 /* Truncation for replication: a follower whose log diverged from the leader's
  * drops its tail (truncate_to) or everything (truncate_fully). */
 #include <errno.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "plog-int.h"
@@ -21,7 +22,14 @@ static int truncate_point(const struct sk_segment *seg, int64_t offset, uint32_t
         *next = bad->first < offset ? bad->first : offset;
         return 0;
     }
-    if ((r = sk_scan_find(seg, &s, offset, &it, &found)) < 0)
+    bool own;
+    int fd = sk_segment_borrow_fd(seg, &own);
+    if (fd < 0)
+        return fd;
+    r = sk_scan_find(seg, fd, &s, offset, &it, &found);
+    if (own)
+        close(fd);
+    if (r < 0)
         return r;
     *pos = found ? it.pos : seg->size;
     *next = found && it.h.base < offset ? it.h.base : offset;

@@ -1,6 +1,7 @@
 /* The partitions this broker leads: opening their logs as the metadata image
  * says, appending, and the group commit that makes appends durable. */
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "skein/plog.h"
 #include "skein/producer_state.h"
 #include "skein/record.h"
+#include "skein/timer.h"
 
 struct sk_waiter {
     int64_t offset;
@@ -223,6 +225,8 @@ static void partition_free(struct sk_partition *p, bool delete_data)
         w->cb(w->arg, delete_data ? SK_ERR_UNKNOWN_TOPIC_OR_PARTITION : SK_ERR_NOT_LEADER_OR_FOLLOWER);
         free(w);
     }
+    if (p->sync_retry)
+        sk_timer_cancel(p->broker->shard, p->sync_retry);
     if (!delete_data) {
         sk_plog_flush(p->log, sk_wall_ms());
         sk_producer_state_snapshot(p);
@@ -425,6 +429,9 @@ void sk_partition_when_durable(struct sk_partition *p, int64_t offset, sk_durabl
  * would only add io-wq threads on a small machine. */
 #define SK_SYNC_DEPTH 2
 
+/* A sync owns duplicates of the fds it syncs: io_uring may resolve an fd only
+ * when a worker runs the fdatasync, after an earlier sync's completion let the
+ * log close its own copy (an older segment's files close once durable). */
 struct sk_sync_op {
     struct sk_partition *p;
     struct sk_sync_op *next;
@@ -432,7 +439,33 @@ struct sk_sync_op {
     int err;
     bool done;
     int64_t from, upto;
+    int nfds;
+    int fds[SK_PLOG_SYNC_MAX];
 };
+
+static void sync_op_free(struct sk_sync_op *op)
+{
+    for (int i = 0; i < op->nfds; i++)
+        close(op->fds[i]);
+    free(op);
+}
+
+/* 0, or -errno with nothing kept. */
+static int sync_op_take_fds(struct sk_sync_op *op, const struct sk_plog_sync *sync, int n)
+{
+    for (op->nfds = 0; op->nfds < n; op->nfds++) {
+        int fd = fcntl(sync->fds[op->nfds], F_DUPFD_CLOEXEC, 0);
+        if (fd < 0) {
+            int err = -errno;
+            for (int i = 0; i < op->nfds; i++)
+                close(op->fds[i]);
+            op->nfds = 0;
+            return err;
+        }
+        op->fds[op->nfds] = fd;
+    }
+    return 0;
+}
 
 static void mark_dirty(struct sk_partition *p);
 
@@ -451,7 +484,7 @@ static bool needs_sync(const struct sk_partition *p)
  * past what the running one covers; acks=1 appends wait for it to end. */
 static bool sync_wanted(const struct sk_partition *p)
 {
-    if (!needs_sync(p))
+    if (!needs_sync(p) || p->sync_retry)
         return false;
     if (p->nsyncs == 0)
         return true;
@@ -497,11 +530,11 @@ static void sync_done(void *arg, int res)
         p->nsyncs--;
         ok = head->err == 0;
         sync_retire(p, head);
-        free(head);
+        sync_op_free(head);
     }
     if (!p->syncs)
         p->syncs_tail = NULL;
-    p->flush_in_flight = p->syncs != NULL;
+    p->flush_in_flight = p->syncs != NULL || p->sync_retry;
     /* Appends that came while the sync ran need another one. The partition
      * may already be queued by them: mark_dirty keeps it in the list once. */
     if (ok && !p->relaxed && needs_sync(p))
@@ -528,15 +561,55 @@ static void sync_push(struct sk_partition *p, struct sk_sync_op *op)
     p->flush_in_flight = true;
 }
 
+static void sync_retry(void *arg)
+{
+    struct sk_partition *p = arg;
+    p->sync_retry = 0;
+    p->flush_in_flight = p->syncs != NULL;
+    sk_partition_flush_async(p);
+}
+
+/* The files a sync needs (directories and small files of a new partition, an
+ * older segment's after a roll) are opened for it. When thousands of new
+ * partitions sync at once those can exhaust the fd limit for a moment; the
+ * sync is then tried again shortly, as the ones in flight close theirs. It
+ * counts as in flight meanwhile, so the partition is not closed under it. */
+static bool sync_later(struct sk_partition *p)
+{
+    p->sync_retry = sk_timer_add(p->broker->shard, 5, sync_retry, p);
+    if (!p->sync_retry)
+        return false;
+    p->flush_in_flight = true;
+    return true;
+}
+
 void sk_partition_flush_async(struct sk_partition *p)
 {
     struct sk_plog_sync sync;
     int n = sk_plog_sync_fds(p->log, &sync);
-    if (n <= 0)
+    if ((n == -EAGAIN || n == -EMFILE || n == -ENFILE) && sync_later(p))
+        return;
+    if (n < 0) {
+        /* A file to sync could not be opened: as a failed sync, nothing
+         * waiting can be told the data is on disk. */
+        sk_error("cannot sync %s-%d: %s", p->topic, p->id, strerror(-n));
+        fail_waiters(p, SK_ERR_KAFKA_STORAGE_ERROR);
+        return;
+    }
+    if (n == 0)
         return;
     struct sk_sync_op *op = calloc(1, sizeof *op);
     if (!op)
         return;
+    int r = sync_op_take_fds(op, &sync, n);
+    if (r < 0) {
+        free(op);
+        if ((r == -EMFILE || r == -ENFILE) && sync_later(p))
+            return;
+        sk_error("cannot sync %s-%d: %s", p->topic, p->id, strerror(-r));
+        fail_waiters(p, SK_ERR_KAFKA_STORAGE_ERROR);
+        return;
+    }
     op->p = p;
     op->from = sk_plog_recovery_point(p->log);
     op->upto = sync.upto;
@@ -545,7 +618,7 @@ void sk_partition_flush_async(struct sk_partition *p)
     op->pending = n + 1;
     sync_push(p, op);
     for (int i = 0; i < n; i++)
-        if (sk_shard_fsync(p->broker->shard, sync.fds[i], 1, sync_done, op) < 0)
+        if (sk_shard_fsync(p->broker->shard, op->fds[i], 1, sync_done, op) < 0)
             sync_done(op, -EIO);
     sync_done(op, 0);
 }
