@@ -16,19 +16,9 @@
 
 #include "be.h"
 #include "cleaner_int.h"
+#include "kp_rt.h"
 
 /* ---- encoding ------------------------------------------------------------- */
-
-static size_t varlong_size(int64_t v)
-{
-    uint64_t u = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-    size_t n = 1;
-    while (u >= 0x80) {
-        u >>= 7;
-        n++;
-    }
-    return n;
-}
 
 static uint8_t *varlong_put(uint8_t *p, int64_t v)
 {
@@ -53,15 +43,15 @@ static uint8_t *bytes_put(uint8_t *p, const uint8_t *d, int32_t len)
 
 static size_t bytes_size(int32_t len)
 {
-    return varlong_size(len < 0 ? -1 : len) + (len > 0 ? (size_t)len : 0);
+    return kp_varlong_size(len < 0 ? -1 : len) + (len > 0 ? (size_t)len : 0);
 }
 
 /* r carries raw deltas (sk_record_parse); ts_delta is against the new base. */
 static int record_put(struct sk_buf *out, const struct sk_record *r, int64_t ts_delta)
 {
-    size_t body = 1 + varlong_size(ts_delta) + varlong_size(r->offset_delta) +
+    size_t body = 1 + kp_varlong_size(ts_delta) + kp_varlong_size(r->offset_delta) +
                   bytes_size(r->key_len) + bytes_size(r->value_len) +
-                  varlong_size(r->header_count) + r->headers_len;
+                  kp_varlong_size(r->header_count) + r->headers_len;
     int rc = sk_buf_reserve(out, body + 10);
     if (rc < 0)
         return rc;

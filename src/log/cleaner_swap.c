@@ -244,21 +244,6 @@ static int64_t swap_last_offset(const char *path, int64_t base)
     return last;
 }
 
-static int64_t name_base(const char *name, const char *suffix)
-{
-    size_t n = strlen(name), sl = strlen(suffix);
-    int64_t v = 0;
-
-    if (n != 20 + sl || strcmp(name + 20, suffix) != 0)
-        return -1;
-    for (int i = 0; i < 20; i++) {
-        if (name[i] < '0' || name[i] > '9' || v > (INT64_MAX - 9) / 10)
-            return -1;
-        v = v * 10 + (name[i] - '0');
-    }
-    return v;
-}
-
 /* Removes the old segments [base, last] the swap replaces, then renames it in. */
 static int complete_one(const char *dir, int64_t base, uint32_t *fixed)
 {
@@ -274,7 +259,7 @@ static int complete_one(const char *dir, int64_t base, uint32_t *fixed)
     }
     int64_t last = swap_last_offset(path, base);
     while ((de = readdir(d))) {
-        int64_t b = name_base(de->d_name, ".log");
+        int64_t b = sk_segment_name_base(de->d_name, ".log");
         if (b < 0 || b < base || (b > last && b != base))
             continue;
         for (int i = 0; i < 3; i++)
@@ -299,7 +284,7 @@ int sk_plog_complete_swaps(const char *dir, uint32_t *fixed)
     if (!d)
         return -errno;
     while ((de = readdir(d))) {
-        int64_t b = name_base(de->d_name, ".log.swap");
+        int64_t b = sk_segment_name_base(de->d_name, ".log.swap");
         if (b < 0)
             continue;
         if (n == cap) {

@@ -13,22 +13,6 @@
 #include "recover.h"
 #include "scan.h"
 
-/* Parses "<20 digits><suffix>"; -1 if name is not exactly that. */
-static int64_t seg_name_base(const char *name, const char *suffix)
-{
-    size_t n = strlen(name), sl = strlen(suffix);
-    int64_t v = 0;
-
-    if (n != 20 + sl || strcmp(name + 20, suffix) != 0)
-        return -1;
-    for (int i = 0; i < 20; i++) {
-        if (name[i] < '0' || name[i] > '9' || v > (INT64_MAX - 9) / 10)
-            return -1;
-        v = v * 10 + (name[i] - '0');
-    }
-    return v;
-}
-
 static bool has_suffix(const char *name, const char *suffix)
 {
     size_t n = strlen(name), sl = strlen(suffix);
@@ -59,7 +43,7 @@ static int list_bases(struct sk_plog *p, int64_t **bases, size_t *n, uint32_t *s
     if (!d)
         return -errno;
     while ((de = readdir(d))) {
-        int64_t b = seg_name_base(de->d_name, ".log");
+        int64_t b = sk_segment_name_base(de->d_name, ".log");
         if (stray_file(de->d_name) && unlinkat(dirfd(d), de->d_name, 0) == 0)
             (*strays)++;
         if (b < 0)
@@ -92,9 +76,9 @@ static int remove_orphan_indexes(struct sk_plog *p, uint32_t *strays)
     if (!d)
         return -errno;
     while ((de = readdir(d))) {
-        int64_t b = seg_name_base(de->d_name, ".index");
+        int64_t b = sk_segment_name_base(de->d_name, ".index");
         if (b < 0)
-            b = seg_name_base(de->d_name, ".timeindex");
+            b = sk_segment_name_base(de->d_name, ".timeindex");
         if (b < 0 || sk_segment_path(path, sizeof(path), p->dir, b, ".log") < 0)
             continue;
         if (access(path, F_OK) != 0 && unlinkat(dirfd(d), de->d_name, 0) == 0)

@@ -306,3 +306,19 @@ int sk_segment_add_bad(struct sk_segment *seg, const struct sk_bad_range *r)
     seg->bad = b;
     return 0;
 }
+
+/* Parses "<20 digits><suffix>"; -1 if name is not exactly that. */
+int64_t sk_segment_name_base(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), sl = strlen(suffix);
+    int64_t v = 0;
+
+    if (n != 20 + sl || strcmp(name + 20, suffix) != 0)
+        return -1;
+    for (int i = 0; i < 20; i++) {
+        if (name[i] < '0' || name[i] > '9' || v > (INT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (name[i] - '0');
+    }
+    return v;
+}

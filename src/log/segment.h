@@ -48,6 +48,8 @@ struct sk_segment {
 
 /* <dir>/<20-digit base><suffix> */
 int sk_segment_path(char *buf, size_t cap, const char *dir, int64_t base, const char *suffix);
+/* The base of a file named "<20 digits><suffix>"; -1 if name is not exactly that. */
+int64_t sk_segment_name_base(const char *name, const char *suffix);
 
 /* New empty segment with indexes preallocated to index_bytes; its .log fd is open. */
 int sk_segment_create(const char *dir, int64_t base, int64_t index_bytes, int64_t now_ms,
