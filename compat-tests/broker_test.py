@@ -132,6 +132,40 @@ def test_bad_input(b):
         good.close()
 
 
+def test_trailing_bytes_ignored(b):
+    """librdkafka 2.3+ sends Metadata v12 with 3 zero bytes after the body: Kafka
+    parses the body and ignores the rest. A body one byte short is still refused."""
+    cases = [("Metadata v12 (all topics) + 3 zero bytes", wire.metadata_request(12, 7), 12,
+              b"\0\0\0"),
+             ("Metadata v9 (all topics) + 5 bytes", wire.metadata_request(9, 7), 9, b"junk!"),
+             ("Metadata v1 + 1 byte", wire.metadata_request(1, 7), 1, b"\x01")]
+    for name, req, version, extra in cases:
+        c = wire.Conn(b.port)
+        try:
+            c.send(wire.frame(req[4:] + extra))
+            corr, body = c.recv_frame(5)
+            md = wire.decode_metadata(body, version)
+            expect(corr == 7 and md["controller_id"] == 1, name, "an answer to correlation 7",
+                   "correlation %d" % corr)
+            c.send(wire.frame(wire.api_versions_request(3, 8)[4:] + b"\0"))
+            corr, body = c.recv_frame(5)
+            expect(corr == 8 and wire.decode_api_versions(body, 3)["error"] == 0,
+                   name + ", then ApiVersions v3 + 1 byte on the same connection",
+                   "correlation 8, error 0", "correlation %d" % corr)
+        finally:
+            c.close()
+    # A body cut short: the last tagged-field count is missing.
+    short = wire.metadata_request(12, 9)
+    c = wire.Conn(b.port)
+    try:
+        c.send(wire.frame(short[4:-1]))
+        expect(c.closed_by_peer(5), "Metadata v12 one byte short", "the connection closed",
+               "still open")
+    finally:
+        c.close()
+    served(b.port, "trailing and missing bytes")
+
+
 def test_api_versions_unsupported_version(b):
     c = wire.Conn(b.port)
     try:
@@ -332,8 +366,8 @@ def test_unknown_key_warns(skein):
         b.cleanup()
 
 
-SHARED = [test_pipelined_api_versions, test_bad_input, test_api_versions_unsupported_version,
-          test_sasl_client_on_plaintext,
+SHARED = [test_pipelined_api_versions, test_trailing_bytes_ignored, test_bad_input,
+          test_api_versions_unsupported_version, test_sasl_client_on_plaintext,
           test_connection_flood]
 OWN = [test_sigterm_during_pipeline, test_restart_keeps_identity, test_bad_config_value,
        test_unknown_key_warns]

@@ -59,14 +59,16 @@ def api_versions_request(version, corr):
 
 
 def metadata_request(version, corr, topics=None, auto_create=False):
-    """v1 (classic) or v9 (flexible). topics=None asks for all topics."""
+    """v1 (classic), v9 or v12 (flexible). topics=None asks for all topics."""
     if version >= 9:
+        topic_id = bytes(16) if version >= 10 else b""
         if topics is None:
             t = uvarint(0)
         else:
-            t = uvarint(len(topics) + 1) + b"".join(compact_string(n) + uvarint(0)
+            t = uvarint(len(topics) + 1) + b"".join(topic_id + compact_string(n) + uvarint(0)
                                                    for n in topics)
-        body = t + struct.pack(">???", auto_create, False, False) + uvarint(0)
+        flags = (auto_create, False) if version >= 11 else (auto_create, False, False)
+        body = t + struct.pack(">" + "?" * len(flags), *flags) + uvarint(0)
         return frame(header(3, version, corr, flexible=True) + body)
     if topics is None:
         t = struct.pack(">i", -1)
@@ -167,7 +169,7 @@ def decode_api_versions(body, version):
 
 
 def decode_metadata(body, version):
-    """body: after the correlation id. v1 or v9. Returns a dict."""
+    """body: after the correlation id. v1, v9 or v12. Returns a dict."""
     r = Reader(body)
     out = {"cluster_id": None}
     if version >= 9:
@@ -191,12 +193,15 @@ def decode_metadata(body, version):
             return p
 
         def topic():
-            t = {"error": r.i16(), "name": r.cstring(), "internal": bool(r.i8()),
-                 "partitions": r.carray(part), "ops": r.i32()}
+            t = {"error": r.i16(), "name": r.cstring()}
+            if version >= 10:
+                t["topic_id"] = r.take(16)
+            t.update({"internal": bool(r.i8()), "partitions": r.carray(part), "ops": r.i32()})
             r.tags()
             return t
         out["topics"] = r.carray(topic)
-        out["cluster_ops"] = r.i32()
+        if version <= 10:
+            out["cluster_ops"] = r.i32()
         r.tags()
     else:
         out["brokers"] = r.array(lambda: {"node_id": r.i32(), "host": r.string(),

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "gen/kp_all.h"
+#include "kp_frame.h"
 #include "skein/api.h"
 #include "skein/quota.h"
 #include "skein/errors.h"
@@ -170,21 +171,16 @@ static void respond_unsupported_api_versions(struct sk_request *req)
     sk_request_respond(req);
 }
 
-static int decode_request(struct sk_request *req, kp_reader *r)
+static int decode_request(struct sk_request *req)
 {
-    kp_request_header hdr;
-    int rc = kp_request_header_decode(&hdr, r, kp_request_header_version(req->api, req->version));
+    kp_request_frame f;
+    int rc = kp_request_frame_decode(&f, req->api, req->version, req->frame,
+                                     (size_t)req->frame_len, &req->arena);
     if (rc < 0)
         return rc;
-    req->client_id = hdr.client_id;
-    req->body = kp_arena_alloc(&req->arena, req->api->request.struct_size);
-    if (!req->body)
-        return KP_E_NOMEM;
-    rc = req->api->request.decode(req->body, r, req->version);
-    if (rc < 0)
-        return rc;
-    /* Bytes after the body belong to no field any version has. */
-    return r->p == r->end ? 0 : KP_E_INVALID;
+    req->client_id = f.hdr.client_id;
+    req->body = f.body;
+    return 0;
 }
 
 void sk_api_on_frame(void *arg, struct sk_conn *conn, struct sk_frame *frame)
@@ -224,9 +220,7 @@ void sk_api_on_frame(void *arg, struct sk_conn *conn, struct sk_frame *frame)
         request_fail(req, "unsupported api version", KP_E_UNKNOWN);
         return;
     }
-    kp_reader r;
-    kp_reader_init(&r, frame->data, frame->len, &req->arena);
-    int rc = decode_request(req, &r);
+    int rc = decode_request(req);
     if (rc < 0) {
         request_fail(req, "malformed request", rc);
         return;
