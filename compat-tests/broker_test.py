@@ -169,6 +169,25 @@ def test_trailing_bytes_ignored(b):
     served(b.port, "trailing and missing bytes")
 
 
+def test_features(b):
+    """Kafka 3.9's features with the levels Skein implements; metadata.version finalized."""
+    c = wire.Conn(b.port)
+    try:
+        c.send(wire.api_versions_request(3, 5))
+        corr, body = c.recv_frame(5)
+    finally:
+        c.close()
+    r = wire.decode_api_versions(body, 3)
+    want = {"metadata.version": (1, 21), "kraft.version": (0, 0), "group.version": (0, 0),
+            "transaction.version": (0, 0)}
+    expect(r["supported_features"] == want, "ApiVersions v3 supported features", want,
+           r["supported_features"])
+    expect(r["finalized_features"] == {"metadata.version": (21, 21)},
+           "ApiVersions v3 finalized features", {"metadata.version": (21, 21)},
+           r["finalized_features"])
+    expect(r["finalized_epoch"] >= 0, "finalized features epoch", ">= 0", r["finalized_epoch"])
+
+
 def test_api_versions_unsupported_version(b):
     c = wire.Conn(b.port)
     try:
@@ -469,7 +488,8 @@ def test_unknown_key_warns(skein):
         b.cleanup()
 
 
-SHARED = [test_pipelined_api_versions, test_trailing_bytes_ignored, test_bad_input,
+SHARED = [test_pipelined_api_versions, test_trailing_bytes_ignored, test_features,
+          test_bad_input,
           test_api_versions_unsupported_version, test_sasl_client_on_plaintext,
           test_connection_flood]
 OWN = [test_sigterm_during_pipeline, test_restart_keeps_identity, test_second_broker_same_port,
