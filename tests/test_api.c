@@ -196,6 +196,45 @@ Test(admin, broker_configs_apply_live_and_after_restart)
     cr_assert_eq(cfg.topic_defaults.retention_ms, 1234, "re-applied from the metadata log");
 }
 
+/* Kafka 3.9's answers for broker keys (ConfigAdminManager before the
+ * controller): every Kafka key is known, unknown names are stored, and the
+ * refusals are INVALID_REQUEST in Kafka's words. */
+Test(admin, broker_configs_follow_kafka_rules)
+{
+    const char *k = "sasl.kerberos.min.time.before.relogin";
+    cr_assert_eq(alter(4, "1", k, SK_CONFIG_OP_SET, "30000", false, false), 0, "%s", msg);
+    cr_assert_str_eq(sk_kvlist_get(&b.image.broker_configs, k), "30000");
+    cr_assert_eq(alter(4, "", k, SK_CONFIG_OP_SET, "30000", false, false),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert_str_eq(msg, "Cannot update these configs at default cluster level, broker id must "
+                          "be specified: Set(sasl.kerberos.min.time.before.relogin)");
+    cr_assert_eq(alter(4, "1", "broker.id", SK_CONFIG_OP_SET, "5", false, false),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert_str_eq(msg, "Cannot update these configs dynamically: Set(broker.id)");
+    cr_assert_eq(alter(4, "1", "log.cleaner.threads", SK_CONFIG_OP_SET, "-1", false, false),
+                 SK_ERR_INVALID_REQUEST, "a bad value is INVALID_REQUEST too (KAFKA-13609)");
+    cr_assert_str_eq(msg, "Invalid value -1 for configuration log.cleaner.threads: "
+                          "Value must be at least 0");
+    cr_assert_eq(alter(4, "", "acme.plugin.mode", SK_CONFIG_OP_SET, "fast", false, false), 0,
+                 "%s", msg);
+
+    /* One refused key leaves the whole request unapplied. */
+    struct sk_config_op two[] = {{kp_str_c("message.max.bytes"), SK_CONFIG_OP_SET,
+                                  kp_str_c("2000000")},
+                                 {kp_str_c("listeners"), SK_CONFIG_OP_SET,
+                                  kp_str_c("PLAINTEXT://:1")}};
+    cr_assert_eq(sk_configs_alter(&b, 4, kp_str_c(""), two, 2, false, false, msg, sizeof msg),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert_null(sk_kvlist_get(&b.image.cluster_configs, "message.max.bytes"));
+
+    close_broker();
+    open_broker();
+    cr_assert_str_eq(sk_kvlist_get(&b.image.broker_configs, k), "30000");
+    cr_assert_str_eq(sk_config_list_get(&cfg.dynamic_broker, k), "30000",
+                     "re-applied from the metadata log");
+    cr_assert_str_eq(sk_config_list_get(&cfg.dynamic_default, "acme.plugin.mode"), "fast");
+}
+
 Test(admin, quotas_and_features)
 {
     struct sk_quota_entity e = {kp_str_c("user"), kp_str_c("alice")};

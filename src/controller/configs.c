@@ -275,12 +275,33 @@ static void broker_rollback(struct sk_broker *b, const struct plan *p, int k)
             sk_warn("dynamic config %s could not be restored: %s", p->v[i].name, err);
 }
 
-/* Broker changes are tried on the live configuration one by one (so keys
- * that depend on each other are checked together) and undone on failure.
- * Kafka answers a broker config that fails validation with INVALID_REQUEST
- * (KAFKA-13609), not INVALID_CONFIG. */
+/* The request's keys are first checked together as Kafka's
+ * ConfigAdminManager does before forwarding to the controller; then the
+ * changes are tried on the live configuration one by one (so keys that
+ * depend on each other are checked together) and undone on failure. Kafka
+ * answers a broker config that fails validation, a bad value included, with
+ * INVALID_REQUEST (KAFKA-13609), not INVALID_CONFIG. */
+static int16_t broker_check(const struct plan *p, char *msg, size_t msglen)
+{
+    const char **names = calloc((size_t)p->n + 1, sizeof *names);
+    const char **values = calloc((size_t)p->n + 1, sizeof *values);
+    if (!names || !values)
+        abort();
+    for (int i = 0; i < p->n; i++) {
+        names[i] = p->v[i].name;
+        values[i] = p->v[i].value;
+    }
+    int rc = sk_config_check_dynamic_keys(p->scope, names, values, (size_t)p->n, msg, msglen);
+    free(names);
+    free(values);
+    return rc == SK_ERR_NONE ? SK_ERR_NONE : SK_ERR_INVALID_REQUEST;
+}
+
 static int16_t broker_apply(struct sk_broker *b, const struct plan *p, char *msg, size_t msglen)
 {
+    int16_t err = broker_check(p, msg, msglen);
+    if (err)
+        return err;
     for (int i = 0; i < p->n; i++) {
         int rc = sk_config_set_dynamic(b->cfg, p->scope, p->v[i].name, p->v[i].value, msg,
                                        msglen);
