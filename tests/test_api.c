@@ -217,6 +217,12 @@ Test(admin, broker_configs_follow_kafka_rules)
                           "Value must be at least 0");
     cr_assert_eq(alter(4, "", "acme.plugin.mode", SK_CONFIG_OP_SET, "fast", false, false), 0,
                  "%s", msg);
+    cr_assert_eq(alter(4, "", "log.cleaner.threads", SK_CONFIG_OP_APPEND, "1", false, false),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert_str_eq(msg, "Config value append is not allowed for config key: log.cleaner.threads");
+    cr_assert_eq(alter(4, "", "metric.reporters", SK_CONFIG_OP_APPEND, "a.B", false, false), 0,
+                 "%s", msg);
+    cr_assert_str_eq(sk_kvlist_get(&b.image.cluster_configs, "metric.reporters"), "a.B");
 
     /* One refused key leaves the whole request unapplied. */
     struct sk_config_op two[] = {{kp_str_c("message.max.bytes"), SK_CONFIG_OP_SET,

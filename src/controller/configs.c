@@ -194,6 +194,15 @@ static int16_t new_value(const struct plan *p, const struct sk_config_op *op, ch
         return SK_ERR_NONE;
     }
     const struct sk_config_def *def = def_of(p->type, name);
+    bool append = op->op == SK_CONFIG_OP_APPEND;
+    /* A broker resource is checked on the broker (ConfigAdminManager), in
+     * other words than the controller uses for topics. */
+    if (def && def->type != SK_CONFIG_LIST && p->type == SK_RESOURCE_BROKER) {
+        snprintf(msg, msglen, "Config value %s is not allowed for config key: %s",
+                 append ? "append" : "subtract", name);
+        free(arg);
+        return SK_ERR_INVALID_REQUEST;
+    }
     if (!def || def->type != SK_CONFIG_LIST) {
         snprintf(msg, msglen, "Can't %s to key %s because its type is not LIST.",
                  op->op == SK_CONFIG_OP_APPEND ? "APPEND" : "SUBTRACT", name);
