@@ -31,17 +31,11 @@ from confluent_kafka.admin import AdminClient, ConfigResource as CRes  # noqa: E
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient  # noqa: E402
 
 from skeinlib.broker import Broker  # noqa: E402
+from skeinlib.checks import check, run  # noqa: E402
 
 INVALID_REQUEST = 42
 KERBEROS = "sasl.kerberos.min.time.before.relogin"
 SET, DELETE = 0, 1
-FAILURES = []
-
-
-def check(cond, what):
-    print(("ok: " if cond else "FAIL: ") + what, flush=True)
-    if not cond:
-        FAILURES.append(what)
 
 
 def platformatic(b, *args):
@@ -152,24 +146,8 @@ def restart_keeps(b):
 
 def main():
     skein = sys.argv[1] if len(sys.argv) > 1 else None
-    b = Broker(os.path.abspath(skein))
-    try:
-        b.start()
-        accepted_and_described(b)
-        dynamic_key_applies(b)
-        refusals(b)
-        unknown_name(b)
-        restart_keeps(b)
-        report = b.sanitizer_report()
-        check(not report, "no sanitizer report: %s" % report)
-    except Exception as e:  # a crash of the broker shows up here
-        FAILURES.append(repr(e))
-        print("FAIL: %r\n%s" % (e, b.tail()), flush=True)
-    finally:
-        b.stop()
-        b.cleanup()
-    print("%d failure(s)" % len(FAILURES), flush=True)
-    sys.exit(1 if FAILURES else 0)
+    run(Broker(os.path.abspath(skein)),
+        [accepted_and_described, dynamic_key_applies, refusals, unknown_name, restart_keeps])
 
 
 if __name__ == "__main__":
