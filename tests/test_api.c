@@ -241,6 +241,36 @@ Test(admin, broker_configs_follow_kafka_rules)
     cr_assert_str_eq(sk_config_list_get(&cfg.dynamic_default, "acme.plugin.mode"), "fast");
 }
 
+/* Kafka's log cleaner and thread pools judge a change against their running
+ * size (BrokerReconfigurable.validateReconfiguration). */
+Test(admin, thread_counts_change_at_most_twofold)
+{
+    cr_assert_eq(alter(4, "1", "log.cleaner.threads", SK_CONFIG_OP_SET, "3", false, false),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert_str_eq(msg, "Invalid value org.apache.kafka.common.config.ConfigException: Log "
+                          "cleaner threads cannot be increased to more than double the current "
+                          "value 1 for configuration Invalid dynamic configuration");
+    cr_assert_null(sk_config_list_get(&cfg.dynamic_broker, "log.cleaner.threads"),
+                   "a refused change is undone");
+    cr_assert_eq(alter(4, "1", "log.cleaner.threads", SK_CONFIG_OP_SET, "0", false, false),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert(strstr(msg, "Log cleaner threads should be at least 1"), "%s", msg);
+    cr_assert_eq(alter(4, "1", "log.cleaner.threads", SK_CONFIG_OP_SET, "2", false, false), 0,
+                 "%s", msg);
+    cr_assert_eq(alter(4, "", "num.io.threads", SK_CONFIG_OP_SET, "17", false, false),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert_str_eq(msg, "Invalid value org.apache.kafka.common.config.ConfigException: Dynamic "
+                          "thread count update validation failed for num.io.threads=17, value "
+                          "should not be greater than double the current value 8 for "
+                          "configuration Invalid dynamic configuration");
+    cr_assert_eq(alter(4, "", "num.io.threads", SK_CONFIG_OP_SET, "3", false, false),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert(strstr(msg, "value should be at least half the current value 8"), "%s", msg);
+    cr_assert_eq(alter(4, "", "num.io.threads", SK_CONFIG_OP_SET, "16", false, false), 0,
+                 "%s", msg);
+    cr_assert_str_eq(sk_config_list_get(&cfg.dynamic_default, "num.io.threads"), "16");
+}
+
 Test(admin, quotas_and_features)
 {
     struct sk_quota_entity e = {kp_str_c("user"), kp_str_c("alice")};

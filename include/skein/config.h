@@ -256,6 +256,21 @@ int sk_config_set_dynamic(struct sk_config *cfg, enum sk_config_scope scope,
 int sk_config_check_dynamic(const struct sk_config *cfg, enum sk_config_scope scope,
                             const char *name, const char *value, char *err, size_t errlen);
 
+/* The running values Kafka's reconfigurable components (log cleaner, thread
+ * pools) judge a change against, copied so they outlive the change. */
+#define SK_CONFIG_SNAP_KEYS 12
+#define SK_CONFIG_SNAP_LEN 64
+struct sk_config_snapshot {
+    char v[SK_CONFIG_SNAP_KEYS][SK_CONFIG_SNAP_LEN];
+};
+void sk_config_snapshot(const struct sk_config *cfg, struct sk_config_snapshot *s);
+/* Kafka's validateReconfiguration of those components between the values in
+ * before and cfg now: a thread count more than halved or doubled in one
+ * step, or a log cleaner left without threads, is SK_ERR_INVALID_CONFIG with
+ * Kafka's wrapped message. */
+int sk_config_check_reconfigure(const struct sk_config_snapshot *before,
+                                const struct sk_config *after, char *err, size_t errlen);
+
 /* Listener lookups by (upper-case) name; NULL if absent. */
 const struct sk_listener *sk_config_listener(const struct sk_config *cfg, const char *name);
 const struct sk_listener *sk_config_advertised(const struct sk_config *cfg, const char *name);

@@ -311,16 +311,19 @@ static int16_t broker_apply(struct sk_broker *b, const struct plan *p, char *msg
     int16_t err = broker_check(p, msg, msglen);
     if (err)
         return err;
-    for (int i = 0; i < p->n; i++) {
-        int rc = sk_config_set_dynamic(b->cfg, p->scope, p->v[i].name, p->v[i].value, msg,
-                                       msglen);
-        if (rc != SK_ERR_NONE) {
-            broker_rollback(b, p, i);
-            return rc == SK_ERR_INVALID_CONFIG ? SK_ERR_INVALID_REQUEST
-                                               : SK_ERR_UNKNOWN_SERVER_ERROR;
-        }
-    }
-    return SK_ERR_NONE;
+    struct sk_config_snapshot before;
+    sk_config_snapshot(b->cfg, &before);
+    int rc = SK_ERR_NONE, i;
+    for (i = 0; i < p->n && rc == SK_ERR_NONE; i++)
+        rc = sk_config_set_dynamic(b->cfg, p->scope, p->v[i].name, p->v[i].value, msg, msglen);
+    if (rc == SK_ERR_NONE)
+        rc = sk_config_check_reconfigure(&before, b->cfg, msg, msglen);
+    else
+        i--; /* the failed change was not made */
+    if (rc == SK_ERR_NONE)
+        return SK_ERR_NONE;
+    broker_rollback(b, p, i);
+    return rc == SK_ERR_INVALID_CONFIG ? SK_ERR_INVALID_REQUEST : SK_ERR_UNKNOWN_SERVER_ERROR;
 }
 
 /* ---- records ------------------------------------------------------------ */
