@@ -11,7 +11,8 @@ KafkaAdminClient (AlterConfigs):
     larger record is refused;
   - read-only keys (broker.id, log.dirs) are refused with Kafka's INVALID_REQUEST and
     message, a bad value with Kafka's validator message (INVALID_REQUEST too, as
-    Kafka's ConfigAdminManager answers: KAFKA-13609);
+    Kafka's ConfigAdminManager answers: KAFKA-13609), a log.cleaner.threads step
+    Kafka's log cleaner refuses with its message, a step it takes is stored;
   - a name Kafka does not define is stored, as Kafka does for a broker resource, and
     described as sensitive;
   - after a restart the stored values are still there.
@@ -117,6 +118,17 @@ def refusals(b):
     check(got == (INVALID_REQUEST, "Invalid value -1 for configuration log.cleaner.threads: "
                                    "Value must be at least 0"),
           "bad value refused with Kafka's validator message: %r" % (got,))
+    got = refusal(platformatic(b, "alter", "1", "log.cleaner.threads", str(SET), "4"))
+    check(got == (INVALID_REQUEST, "Invalid value org.apache.kafka.common.config.ConfigException: "
+                                   "Log cleaner threads cannot be increased to more than double "
+                                   "the current value 1 for configuration Invalid dynamic "
+                                   "configuration"),
+          "a cleaner thread count Kafka's log cleaner would refuse as a change: %r" % (got,))
+    check(platformatic(b, "alter", "1", "log.cleaner.threads", str(SET), "2") == {"ok": True},
+          "log.cleaner.threads=2, within Kafka's twofold step")
+    e = describe(b, "1").get("log.cleaner.threads")
+    check(e is not None and e.value == "2", "log.cleaner.threads described back: %r" %
+          ((e and e.value),))
     got = refusal(platformatic(b, "alter", "1", KERBEROS, str(SET), "soon"))
     check(got is not None and got[0] == INVALID_REQUEST and "Not a number of type LONG" in got[1],
           "bad value of a key Skein does not act on refused too: %r" % (got,))
