@@ -187,6 +187,7 @@ Test(admin, broker_configs_apply_live_and_after_restart)
     cr_assert_eq(cfg.topic_defaults.retention_ms, 1234, "validate_only left cfg alone");
     cr_assert_eq(alter(4, "2", "log.retention.ms", SK_CONFIG_OP_SET, "1", false, false),
                  SK_ERR_INVALID_REQUEST);
+    cr_assert_str_eq(msg, "Unexpected broker id, expected 1, but received 2");
     cr_assert_eq(alter(4, "x", "log.retention.ms", SK_CONFIG_OP_SET, "1", false, false),
                  SK_ERR_INVALID_REQUEST);
     cr_assert_eq(alter(4, "1", "log.dirs", SK_CONFIG_OP_SET, "/x", false, false),

@@ -67,8 +67,9 @@ static int16_t broker_resource(struct sk_broker *b, kp_str name, struct plan *p,
         snprintf(msg, msglen, "Node id must be an integer, but it is: %s", s);
         err = SK_ERR_INVALID_REQUEST;
     } else if (id != b->node_id) {
-        snprintf(msg, msglen, "Unexpected broker id, expected %d or empty string, but received "
-                 "%s", b->node_id, s);
+        /* ConfigAdminManager's words; DescribeConfigs answers "or empty string". */
+        snprintf(msg, msglen, "Unexpected broker id, expected %d, but received %s", b->node_id,
+                 s);
         err = SK_ERR_INVALID_REQUEST;
     }
     free(s);
