@@ -737,6 +737,18 @@ Test(dynamic, kafka_rules_for_every_key)
                  SK_ERR_NONE, "%s", err);
     cr_assert_eq(sk_config_set_dynamic(&cfg, SK_CONFIG_SCOPE_DEFAULT, lk, "/k", err, sizeof err),
                  SK_ERR_INVALID_CONFIG);
+    cr_assert_eq(sk_config_set_dynamic(&cfg, SK_CONFIG_SCOPE_BROKER,
+                                       "listener.name.internal.ssl.keystore.password", "s", err,
+                                       sizeof err), SK_ERR_NONE, "%s", err);
+    cr_assert_eq(sk_config_describe_broker(&cfg, "listener.name.internal.ssl.keystore.password",
+                                           &v), 0);
+    cr_assert(v.sensitive && !v.read_only, "described with its base key's type and mode");
+    cr_assert_null(v.value);
+    cr_assert_eq(sk_config_describe_broker(&cfg, lk, &v), 0);
+    cr_assert_str_eq(v.value, "/k");
+    struct sk_config_value syn[4];
+    cr_assert_eq(sk_config_broker_synonyms(&cfg, lk, syn, 4), 1);
+    cr_assert_str_eq(syn[0].value, "/k");
     cr_assert_eq(sk_config_set_dynamic(&cfg, SK_CONFIG_SCOPE_DEFAULT,
                                        "listener.name.internal.max.connections", "10", err,
                                        sizeof err), SK_ERR_NONE, "%s", err);

@@ -17,6 +17,16 @@ static bool read_only(const struct sk_config_def *def)
     return def->update_mode == SK_CONFIG_READ_ONLY || (def->flags & SK_CONFIG_F_DYNAMIC_ONLY);
 }
 
+/* The definition a broker layer's key is described with: its own, its base
+ * key's for a listener's own setting, else the custom one. */
+static const struct sk_config_def *def_for(const char *name)
+{
+    const struct sk_config_def *def = sk_broker_config_find(name);
+    const char *base = def ? NULL : sk_config_listener_base(name);
+    def = base ? sk_broker_config_find(base) : def;
+    return def ? def : &custom;
+}
+
 static void fill(struct sk_config_value *out, const struct sk_config_def *def,
                  const char *name, const char *value, enum sk_config_source src, bool read_only)
 {
@@ -38,7 +48,8 @@ int sk_config_describe_broker(const struct sk_config *cfg, const char *name,
         const char *v = sk_config_layer_value(cfg, name, &src);
         if (!v)
             return -ENOENT;
-        fill(out, &custom, name, v, src, true);
+        def = def_for(name);
+        fill(out, def, name, v, src, read_only(def));
         return 0;
     }
     const char *v = sk_config_broker_value(cfg, def, &src);
@@ -84,9 +95,11 @@ static size_t layered(const struct sk_config *cfg, const struct sk_config_def *t
     for (int l = 0; l < 4; l++) {
         for (int k = 0; k < SK_CONFIG_MAX_SYNONYMS && topic->synonyms[k].name; k++) {
             const char *name = topic->synonyms[k].name;
-            const struct sk_config_def *def = sk_broker_config_find(name);
-            def = def ? def : &custom;
-            const char *v = layers[l] ? sk_config_list_get(layers[l], name) : def->default_value;
+            const struct sk_config_def *def = def_for(name);
+            /* A listener's own setting has no default of its own. */
+            bool own = def->name && strcmp(def->name, name) == 0;
+            const char *v = layers[l] ? sk_config_list_get(layers[l], name)
+                                      : own ? def->default_value : NULL;
             if (!v)
                 continue;
             /* A broker key's own list starts at its first entry, as Kafka's does. */

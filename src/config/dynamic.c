@@ -32,16 +32,6 @@ static bool in(const char *const *set, const char *name)
     return false;
 }
 
-/* Kafka's ListenerConfigRegex, listener\.name\.[^.]*\.(.*): the key without
- * its listener prefix, or NULL when it has none. */
-static const char *listener_base(const char *name)
-{
-    if (strncmp(name, "listener.name.", 14) != 0)
-        return NULL;
-    const char *dot = strchr(name + 14, '.');
-    return dot ? dot + 1 : NULL;
-}
-
 static bool non_dynamic(const char *name)
 {
     const struct sk_config_def *def = sk_broker_config_find(name);
@@ -55,7 +45,7 @@ static bool unprefixed_security(const char *name)
 
 static bool per_broker(const char *name)
 {
-    const char *base = listener_base(name);
+    const char *base = sk_config_listener_base(name);
     if (base)
         return !in(cluster_level_listener, base);
     const struct sk_config_def *def = sk_broker_config_find(name);
@@ -90,7 +80,7 @@ static int check_values(const char *const *names, const char *const *values, siz
     for (size_t i = 0; i < n; i++) {
         if (!values[i])
             continue;
-        const char *base = listener_base(names[i]);
+        const char *base = sk_config_listener_base(names[i]);
         const struct sk_config_def *def = sk_broker_config_find(base ? base : names[i]);
         int rc = def ? sk_config_def_validate(def, values[i], err, errlen) : SK_ERR_NONE;
         if (rc != SK_ERR_NONE)
