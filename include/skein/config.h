@@ -178,6 +178,8 @@ struct sk_config {
         int32_t transactional_id_expiration_ms;
         int32_t max_timeout_ms;
         int32_t producer_id_expiration_ms;
+        int32_t producer_id_expiration_check_ms;
+        int32_t max_producers_per_partition;
         bool partition_verification;
     } txn;
 

@@ -64,6 +64,8 @@ static const struct binding bindings[] = {
     B("transactional.id.expiration.ms", txn.transactional_id_expiration_ms, I32),
     B("transaction.max.timeout.ms", txn.max_timeout_ms, I32),
     B("producer.id.expiration.ms", txn.producer_id_expiration_ms, I32),
+    B("producer.id.expiration.check.interval.ms", txn.producer_id_expiration_check_ms, I32),
+    B("skein.max.producers.per.partition", txn.max_producers_per_partition, I32),
     B("transaction.partition.verification.enable", txn.partition_verification, BOOL),
     B("metadata.log.segment.bytes", metadata.log_segment_bytes, I32),
     B("metadata.log.segment.ms", metadata.log_segment_ms, I64),
