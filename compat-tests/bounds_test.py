@@ -115,6 +115,15 @@ def serves(broker, topic="alive"):
     produces(broker, topic)
 
 
+def finish(b):
+    """Stops the broker: it must exit 0 after SIGTERM, with no sanitizer report."""
+    rc = b.stop()
+    report = b.sanitizer_report()
+    b.cleanup()
+    expect(report is None, "sanitizer report:\n%s" % report)
+    expect(rc == 0, "the broker exited with %s after SIGTERM" % rc)
+
+
 def topic_names(broker):
     md = AdminClient({"bootstrap.servers": broker.bootstrap}).list_topics(timeout=60)
     return set(md.topics)
@@ -146,9 +155,10 @@ def metadata_autocreate(skein):
         grew = rss_kb(b) - before
         expect(grew < 200 * 1024, "RSS grew by %d KiB" % grew)
         print("     100,000 names answered in %.1fs, RSS +%d KiB" % (took, grew))
-    finally:
-        b.stop()
+    except BaseException:
         b.cleanup()
+        raise
+    finish(b)
 
 
 def init_producer_id(conn, corr):
@@ -219,9 +229,10 @@ def producer_flood(skein):
         c.close()
         serves(b, "pids")
         print("     50,000 ids RSS +%d KiB; 2,000 producers kept %d" % (grew, kept))
-    finally:
-        b.stop()
+    except BaseException:
         b.cleanup()
+        raise
+    finish(b)
 
 
 def fetch_full(conn, corr, topic):
@@ -247,9 +258,10 @@ def fetch_sessions(skein):
                "20 sessions opened, the other 40 answered without one: %d" % len(sids))
         c.close()
         serves(b, "sessions")
-    finally:
-        b.stop()
+    except BaseException:
         b.cleanup()
+        raise
+    finish(b)
 
 
 def join_10mb(skein):
@@ -280,9 +292,10 @@ def join_10mb(skein):
         serves(b)
         grew = rss_kb(b) - before
         expect(grew < 128 * 1024, "RSS grew by %d KiB" % grew)
-    finally:
-        b.stop()
+    except BaseException:
         b.cleanup()
+        raise
+    finish(b)
 
 
 def closed_at_once(port):
@@ -310,9 +323,10 @@ def per_ip(skein):
         for c in held:
             c.close()
         produces(b, "per-ip")
-    finally:
-        b.stop()
+    except BaseException:
         b.cleanup()
+        raise
+    finish(b)
 
 
 def group_max_size(skein):
@@ -341,9 +355,10 @@ def group_max_size(skein):
         finally:
             for c in consumers:
                 c.close()
-    finally:
-        b.stop()
+    except BaseException:
         b.cleanup()
+        raise
+    finish(b)
 
 
 def main():

@@ -80,19 +80,6 @@ static void fill_missing(md_topic *o, const kp_metadata_request_metadata_request
 
 typedef kp_metadata_request_metadata_request_topic md_req_topic;
 
-static const struct sk_topic_meta *lookup(const struct sk_meta_image *img, const md_req_topic *rt)
-{
-    return rt->name.len >= 0 ? sk_meta_topic(img, rt->name.ptr, (size_t)rt->name.len)
-                             : sk_meta_topic_by_id(img, &rt->topic_id);
-}
-
-/* Kafka's AutoTopicCreationManager takes a name if it is legal and new. */
-static bool creatable(struct sk_request *req, const md_req_topic *rt)
-{
-    return rt->name.len >= 0 && sk_topic_name_valid(rt->name) &&
-           !lookup(&req->broker->image, rt);
-}
-
 /* Names compare with '.' and '_' as one character: Kafka refuses topics
  * that differ only there, so within one request the later one is dropped. */
 static int name_cmp(const void *pa, const void *pb)
@@ -107,14 +94,14 @@ static int name_cmp(const void *pa, const void *pb)
     return (a->len > b->len) - (a->len < b->len);
 }
 
-/* The distinct creatable names, in the request's arena. */
-static int collect_creatable(struct sk_request *req, kp_str *out)
+/* The distinct names among the wanted ones, in the request's arena. */
+static int distinct_names(struct sk_request *req, const bool *wanted, kp_str *out)
 {
     const kp_metadata_request *body = req->body;
     const kp_str **v = sk_request_alloc(req, sizeof *v * (size_t)(body->topics.n + 1));
     int n = 0, k = 0;
     for (int32_t i = 0; i < body->topics.n; i++)
-        if (creatable(req, &body->topics.v[i]))
+        if (wanted[i])
             v[n++] = &body->topics.v[i].name;
     qsort(v, (size_t)n, sizeof *v, name_cmp);
     for (int i = 0; i < n; i++)
@@ -126,38 +113,50 @@ static int collect_creatable(struct sk_request *req, kp_str *out)
 /* One controller operation for every name the request would create; Kafka
  * answers them LEADER_NOT_AVAILABLE while the controller works, and only
  * logs what the controller refused. */
-static void auto_create(struct sk_request *req)
+static void auto_create(struct sk_request *req, const bool *wanted)
 {
     const kp_metadata_request *body = req->body;
-    struct sk_broker *b = req->broker;
-    if (!body->allow_auto_topic_creation || !b->cfg->log.auto_create_topics)
-        return;
     kp_str *names = sk_request_alloc(req, sizeof *names * (size_t)(body->topics.n + 1));
-    int n = collect_creatable(req, names);
+    int n = distinct_names(req, wanted, names);
     if (n == 0)
         return;
     int16_t *errs = sk_request_alloc(req, sizeof *errs * (size_t)n);
     char msg[256] = "";
-    int16_t err = sk_topics_auto_create(b, names, n, errs, msg, sizeof msg);
+    int16_t err = sk_topics_auto_create(req->broker, names, n, errs, msg, sizeof msg);
     if (err)
         sk_warn("auto-creation of %d topic(s) for a Metadata request from %s refused: %s (%s)",
                 n, sk_conn_peer(req->conn), sk_err_name(err), msg);
 }
 
+static const struct sk_topic_meta *lookup(const struct sk_meta_image *img, const md_req_topic *rt)
+{
+    return rt->name.len >= 0 ? sk_meta_topic(img, rt->name.ptr, (size_t)rt->name.len)
+                             : sk_meta_topic_by_id(img, &rt->topic_id);
+}
+
+/* Kafka's AutoTopicCreationManager takes a name that is legal and new. */
 static void fill_requested(struct sk_request *req, kp_metadata_response *resp, bool with_ops)
 {
     const kp_metadata_request *body = req->body;
     const struct sk_meta_image *img = &req->broker->image;
     bool auto_on = body->allow_auto_topic_creation && req->broker->cfg->log.auto_create_topics;
-    resp->topics.n = body->topics.n;
-    resp->topics.v = sk_request_alloc(req, sizeof *resp->topics.v * (size_t)(body->topics.n + 1));
-    bool *wanted = sk_request_alloc(req, sizeof *wanted * (size_t)(body->topics.n + 1));
-    for (int32_t i = 0; i < body->topics.n; i++)
-        wanted[i] = auto_on && creatable(req, &body->topics.v[i]);
-    auto_create(req);
-    for (int32_t i = 0; i < body->topics.n; i++) {
+    int32_t n = body->topics.n;
+    resp->topics.n = n;
+    resp->topics.v = sk_request_alloc(req, sizeof *resp->topics.v * (size_t)(n + 1));
+    const struct sk_topic_meta **found = sk_request_alloc(req, sizeof *found * (size_t)(n + 1));
+    bool *wanted = sk_request_alloc(req, sizeof *wanted * (size_t)(n + 1));
+    bool any = false;
+    for (int32_t i = 0; i < n; i++) {
         const md_req_topic *rt = &body->topics.v[i];
-        const struct sk_topic_meta *t = lookup(img, rt);
+        found[i] = lookup(img, rt);
+        wanted[i] = auto_on && !found[i] && rt->name.len >= 0 && sk_topic_name_valid(rt->name);
+        any = any || wanted[i];
+    }
+    if (any)
+        auto_create(req, wanted);
+    for (int32_t i = 0; i < n; i++) {
+        const md_req_topic *rt = &body->topics.v[i];
+        const struct sk_topic_meta *t = wanted[i] ? lookup(img, rt) : found[i];
         if (t) {
             fill_topic(req, &resp->topics.v[i], t, with_ops);
             continue;

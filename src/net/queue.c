@@ -33,8 +33,10 @@ static void set_waiting(struct sk_conn *c, bool w)
 
 bool sk_queue_full(struct sk_conn *c)
 {
-	if (c->pending == 0)
+	if (c->pending == 0) {
+		set_waiting(c, false);
 		return false;
+	}
 	if (c->held_bytes >= c->shard->cfg.max_frame_bytes)
 		return true;   /* answers free it; the connection's own dirty pass resumes */
 	bool full = over_limits(c->shard);
