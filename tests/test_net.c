@@ -1014,7 +1014,7 @@ static void send_frames(int fd, unsigned first, unsigned n)
 
 /* queued.max.requests bounds what the shard holds; each connection may
  * still have its one request in, so a parked one never starves another. */
-Test(net, queued_max_requests_bounds_the_shard, .timeout = 60)
+Test(net, queued_max_requests_bounds_the_shard, .timeout = 30)
 {
 	struct srv v = { .delay_ms = 2000 };
 	struct sk_net_config cfg;
@@ -1063,7 +1063,7 @@ static void expect_big_frame(int fd, unsigned i, uint32_t len)
 
 /* One connection holds at most socket.request.max.bytes of unanswered
  * requests (plus the one that crosses it); the next waits for answers. */
-Test(net, connection_bytes_bound_pipelining, .timeout = 60)
+Test(net, connection_bytes_bound_pipelining, .timeout = 30)
 {
 	struct srv v = { .delay_ms = 2000 };
 	struct sk_net_config cfg;
@@ -1084,7 +1084,7 @@ Test(net, connection_bytes_bound_pipelining, .timeout = 60)
 }
 
 /* queued.max.request.bytes: past it, only idle connections are read. */
-Test(net, queued_max_bytes_bounds_the_shard, .timeout = 60)
+Test(net, queued_max_bytes_bounds_the_shard, .timeout = 30)
 {
 	struct srv v = { .delay_ms = 2000 };
 	struct sk_net_config cfg;
