@@ -22,6 +22,8 @@ within a bound:
   __consumer_offsets (max.message.bytes): SyncGroup gets UNKNOWN_SERVER_ERROR.
 - per-ip: with max.connections.per.ip=3 the fourth connection from
   127.0.0.1 is closed at once, and a real client gets in once they close.
+- per-ip-dynamic: set through AlterConfigs (for broker 1), the limit
+  applies to the next connections.
 - group-max-size: with group.max.size=2 a third librdkafka consumer is told
   GROUP_MAX_SIZE_REACHED while the two members stay.
 
@@ -38,7 +40,7 @@ from skeinlib.broker import Broker, default_skein  # noqa: E402
 from skeinlib import wire  # noqa: E402
 
 from confluent_kafka import Consumer, KafkaError, Producer  # noqa: E402
-from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # noqa: E402
 from kafka.protocol.api import RequestHeader  # noqa: E402
 from kafka.protocol.commit import GroupCoordinatorRequest  # noqa: E402
 from kafka.protocol.group import JoinGroupRequest, SyncGroupRequest  # noqa: E402
@@ -340,6 +342,43 @@ def per_ip(skein):
     finish(b)
 
 
+def over_limit_closed(port, limit):
+    """limit connections are served and one more is closed at once."""
+    held = []
+    try:
+        for i in range(limit):
+            c = wire.Conn(port)
+            held.append(c)
+            c.send(wire.api_versions_request(0, i))
+            c.recv_frame()
+        return closed_at_once(port)
+    except (OSError, wire.Closed):
+        return False
+    finally:
+        for c in held:
+            c.close()
+
+
+def per_ip_dynamic(skein):
+    """max.connections.per.ip is a cluster-wide dynamic setting in Kafka."""
+    b = Broker(skein).start()
+    try:
+        expect(not closed_at_once(b.port), "no limit by default")
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        res = ConfigResource(ConfigResource.Type.BROKER, "1",
+                             set_config={"max.connections.per.ip": "2"})
+        admin.alter_configs([res])[res].result(60)
+        del admin
+        # The admin client's own connections close asynchronously.
+        wait_until(lambda: over_limit_closed(b.port, 2),
+                   "the dynamic max.connections.per.ip=2 to close a third connection",
+                   timeout=60, step=0.5)
+    except BaseException:
+        b.cleanup()
+        raise
+    finish(b)
+
+
 def group_max_size(skein):
     b = Broker(skein, ["group.max.size=2", "group.initial.rebalance.delay.ms=0"]).start()
     try:
@@ -376,6 +415,7 @@ def main():
     skein = sys.argv[1] if len(sys.argv) > 1 else default_skein()
     steps = [("metadata-autocreate", metadata_autocreate), ("init-producer-id", producer_flood),
              ("fetch-sessions", fetch_sessions), ("join-10mb", join_10mb), ("per-ip", per_ip),
+             ("per-ip-dynamic", per_ip_dynamic),
              ("group-max-size", group_max_size)]
     only = set(sys.argv[2:])
     failed = 0

@@ -104,6 +104,24 @@ static int copy_overrides(struct sk_shard *s, const struct sk_net_config *cfg)
 	return 0;
 }
 
+int sk_shard_set_conn_limits(struct sk_shard *s, uint32_t max_connections, uint32_t per_ip,
+			     const struct sk_net_ip_limit *overrides, size_t n)
+{
+	struct sk_net_config want = { .ip_overrides = overrides, .n_ip_overrides = n };
+	const struct sk_net_ip_limit *old = s->cfg.ip_overrides;
+	s->cfg.ip_overrides = NULL;
+	int rc = copy_overrides(s, &want);
+	if (rc) {
+		s->cfg.ip_overrides = old;
+		return rc;
+	}
+	free((void *)old);
+	s->cfg.n_ip_overrides = n;
+	s->cfg.max_connections = max_connections;
+	s->cfg.max_connections_per_ip = per_ip;
+	return 0;
+}
+
 int sk_shard_new(const struct sk_net_config *cfg, const struct sk_net_handler *h,
 		 struct sk_shard **out)
 {
