@@ -4,31 +4,29 @@
  * arrives, the shard gets the limits the configuration now says. As in
  * Kafka's ConnectionQuotas, connections already open stay; the new limits
  * apply to the next accepts. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "skein/broker.h"
 #include "skein/config.h"
-#include "skein/logging.h"
 #include "skein/net.h"
 
-void sk_broker_net_limits_apply(struct sk_broker *b)
+int sk_broker_net_limits_apply(struct sk_broker *b)
 {
     if (!b->shard)
-        return;
+        return 0;
     const struct sk_config *cfg = b->cfg;
     size_t n = cfg->net.n_ip_overrides;
     struct sk_net_ip_limit *v = calloc(n + 1, sizeof *v);
-    if (!v) {
-        sk_warn("net: no memory to apply new connection limits; the old ones stay");
-        return;
-    }
+    if (!v)
+        return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
         memcpy(v[i].addr, cfg->net.ip_overrides[i].addr, 16);
         v[i].max = (uint32_t)cfg->net.ip_overrides[i].max;
     }
-    if (sk_shard_set_conn_limits(b->shard, (uint32_t)cfg->net.max_connections,
-                                 (uint32_t)cfg->net.max_connections_per_ip, v, n) < 0)
-        sk_warn("net: no memory to apply new connection limits; the old ones stay");
+    int rc = sk_shard_set_conn_limits(b->shard, (uint32_t)cfg->net.max_connections,
+                                      (uint32_t)cfg->net.max_connections_per_ip, v, n);
     free(v);
+    return rc;
 }
