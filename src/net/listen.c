@@ -72,6 +72,13 @@ int sk_shard_listen(struct sk_shard *s, const char *host, uint16_t port,
 		return rc == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
 	uint16_t got = 0;
 	int fd = bind_socket(res, &got);
+	/* A port no live process holds is the listener of a broker killed a
+	 * moment ago (port_holder.c): wait for the kernel to let it go. */
+	for (int tries = 0; fd == -EADDRINUSE && port && tries < SK_BIND_RETRIES &&
+			    !sk_port_held_by_process(port); tries++) {
+		usleep(SK_BIND_RETRY_US);
+		fd = bind_socket(res, &got);
+	}
 	freeaddrinfo(res);
 	if (fd < 0)
 		return fd;
