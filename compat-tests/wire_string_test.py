@@ -261,9 +261,9 @@ def incremental_alter(cl, name, value):
     return res[0][0], res[0][1]
 
 
-def describe_config(cl, name):
-    """DescribeConfigs v1 of one key of TOPIC: (error, value)."""
-    body = arr([b"\x02" + s16(TOPIC.encode()) + arr([s16(name)])]) + b"\x00"
+def describe_config(cl, name, topic=TOPIC):
+    """DescribeConfigs v1 of one key of a topic: (error, value)."""
+    body = arr([b"\x02" + s16(topic.encode()) + arr([s16(name)])]) + b"\x00"
     r = cl.call(32, 1, body)
     r.i32()
     out = []
@@ -281,6 +281,34 @@ def describe_config(cl, name):
     return err, values.get(name)
 
 
+THROTTLED = (b"follower.replication.throttled.replicas", b"0:1,\x002:3")
+
+
+def create_with_configs(cl):
+    """CreateTopics v2 of ws-c with configs holding zero bytes Kafka accepts."""
+    cfgs = [s16(THROTTLED[0]) + s16(THROTTLED[1]), s16(b"retention.ms") + s16(b"7\x00")]
+    body = (arr([s16(b"ws-c") + struct.pack(">ihi", 1, 1, 0) + arr(cfgs)])
+            + struct.pack(">ib", 15000, 0))
+    r = cl.call(19, 2, body)
+    r.i32()
+    res = r.array(lambda: (rstr(r), r.i16(), rstr(r)))
+    check(res[0][1] == 0, "CreateTopics with a throttled list holding a zero byte and "
+          "retention.ms \"7\\0\"", 0, res[0])
+
+
+def check_configs(port, when):
+    cl = Client(port)
+    try:
+        for topic, key, want in [(TOPIC, THROTTLED[0], THROTTLED[1]),
+                                 (TOPIC, b"retention.ms", b"1000"),
+                                 ("ws-c", THROTTLED[0], THROTTLED[1]),
+                                 ("ws-c", b"retention.ms", b"7")]:
+            got = describe_config(cl, key, topic)
+            check(got == (0, want), "%s %s %s" % (topic, key.decode(), when), (0, want), got)
+    finally:
+        cl.close()
+
+
 def configs(port):
     cl = Client(port)
     try:
@@ -292,15 +320,28 @@ def configs(port):
         check(err == 0, "a throttled-replicas list with a zero byte is accepted", 0, (err, msg))
         got = describe_config(cl, key)
         check(got == (0, value), "and described back intact", (0, value), got)
+        # The message names it escaped: error messages are text.
         err, msg = incremental_alter(cl, b"retention.ms\x00x", b"1000")
-        check(err == 40 and msg == b"Unknown topic config name: retention.ms\x00x",
+        check(err == 40 and msg == b"Unknown topic config name: retention.ms\\x00x",
               "a config name that is a known one plus a zero byte is unknown (INVALID_CONFIG)",
-              (40, b"Unknown topic config name: retention.ms\x00x"), (err, msg))
-        err, msg = incremental_alter(cl, b"retention.ms", b"1000\x00 7")
-        check(err == 40, "a number with a zero byte inside is not a number (INVALID_CONFIG)",
-              40, (err, msg))
+              (40, b"Unknown topic config name: retention.ms\\x00x"), (err, msg))
         got = describe_config(cl, b"retention.ms")
         check(got == (0, b"604800000"), "and retention.ms is unchanged", (0, b"604800000"), got)
+        err, msg = incremental_alter(cl, b"retention.ms", b"1000\x00 7")
+        want = b"Invalid value 1000\\x00 7 for configuration retention.ms: Not a number of type LONG"
+        check((err, msg) == (40, want),
+              "a number with a zero byte inside is not a number (INVALID_CONFIG)", (40, want),
+              (err, msg))
+        got = describe_config(cl, b"retention.ms")
+        check(got == (0, b"604800000"), "and retention.ms is unchanged", (0, b"604800000"), got)
+        # A broker resource named "1\0x" is not broker 1.
+        cfg = s16(b"log.retention.ms") + b"\x00" + s16(b"86400000")
+        r = cl.call(44, 0, arr([b"\x04" + s16(b"1\x00x") + arr([cfg])]) + b"\x00")
+        r.i32()
+        res = r.array(lambda: (r.i16(), rstr(r), r.i8(), rstr(r)))
+        check(res[0][0] == 42 and res[0][3] == b"1\x00x",
+              "IncrementalAlterConfigs of broker \"1\\0x\": INVALID_REQUEST, name echoed",
+              (42, b"1\x00x"), (res[0][0], res[0][3]))
         # Java's trim also takes a zero byte at either end: Kafka accepts the number and
         # shows it as parsed.
         err, msg = incremental_alter(cl, b"retention.ms", b"\x001000\x00")
@@ -308,6 +349,7 @@ def configs(port):
               (err, msg))
         got = describe_config(cl, b"retention.ms")
         check(got == (0, b"1000"), "and described as the number", (0, b"1000"), got)
+        create_with_configs(cl)
         # CreateTopics: a topic name with a zero byte is not a legal topic name.
         body = (arr([s16(b"bad\x00topic") + struct.pack(">ihi", 1, 1, 0) + arr([])])
                 + struct.pack(">ib", 15000, 0))
@@ -317,6 +359,10 @@ def configs(port):
         check(res[0][0] == b"bad\x00topic" and res[0][1] == 17,
               "CreateTopics of a name with a zero byte: INVALID_TOPIC_EXCEPTION, name echoed",
               (b"bad\x00topic", 17), res[0][:2])
+        want = (b'Topic name "bad\\x00topic" is illegal, it contains a character other than '
+                b"ASCII alphanumerics, '.', '_' and '-'")
+        check(res[0][2] == want, "and a message naming it whole (escaped, not cut)", want,
+              res[0][2])
     finally:
         cl.close()
 
@@ -333,8 +379,10 @@ def main():
         mid = join_static(b.port)
         check_described(b.port, mid, "from memory")
         configs(b.port)
+        check_configs(b.port, "from memory")
         check(b.stop() == 0, "broker stops cleanly", 0, b.proc.returncode)
         b.start()
+        check_configs(b.port, "after a restart")
         check_offsets(b.port, "after a restart")
         check_described(b.port, mid, "after a restart")
         report = b.sanitizer_report()

@@ -38,9 +38,14 @@ enum sk_config_resource {
     SK_RESOURCE_BROKER_LOGGER = 8,
 };
 
+/* Key and value keep their bytes and lengths as the records carry them (a
+ * value may hold a zero byte, see sk_config_from_wire); each is also
+ * NUL-terminated, so code that parses a value as text sees it up to its
+ * first zero byte. */
 struct sk_kv {
     char *key;
     char *value;
+    int32_t key_len, value_len;
 };
 
 struct sk_kvlist {
@@ -127,6 +132,8 @@ const struct sk_endpoint_meta *sk_meta_endpoint(const struct sk_broker_meta *b,
                                                 const char *listener);
 int16_t sk_meta_feature(const struct sk_meta_image *img, const char *name);
 const char *sk_kvlist_get(const struct sk_kvlist *l, const char *key);
+/* The value's bytes; null if the key is not set. */
+kp_str sk_kvlist_bytes(const struct sk_kvlist *l, const char *key);
 
 /* The record framing of __cluster_metadata values (Kafka's MetadataRecordSerde):
  * uvarint frame version (1), uvarint record type, uvarint record version, then

@@ -20,6 +20,10 @@ void sk_wire_str_free(kp_str *s);
 int sk_wire_str_set(kp_str *dst, kp_str s);
 /* Byte order, shorter first on a common prefix; null sorts before empty. */
 int sk_wire_str_cmp(kp_str a, kp_str b);
+/* Java's Integer.parseInt over all the bytes (a sign, then decimal digits,
+ * within int32): 0, or -EINVAL if they are not one number ("1\0x" is not
+ * 1). */
+int sk_wire_str_to_i32(kp_str s, int32_t *out);
 /* A printable form for logs and messages: bytes outside 0x20-0x7e and the
  * backslash become \xNN, cut with "..." to fit; returns buf (always
  * NUL-terminated, n > 4). */

@@ -11,6 +11,7 @@
 #include "skein/controller.h"
 #include "skein/errors.h"
 #include "skein/logging.h"
+#include "skein/wire_str.h"
 
 typedef kp_alter_configs_request_alter_configs_resource ac_resource;
 typedef kp_incremental_alter_configs_request_alter_configs_resource iac_resource;
@@ -96,10 +97,10 @@ static int16_t logger_op(const kp_incremental_alter_configs_request_alterable_co
 static int16_t alter_logger(struct sk_request *req, const iac_resource *r, bool validate_only,
                             char *msg, size_t msglen)
 {
-    const char *node = sk_admin_cstr(req, r->resource_name);
-    char *end;
-    long id = strtol(node, &end, 10);
-    if (!*node || *end) {
+    char node[128];
+    int32_t id;
+    sk_wire_str_escape(r->resource_name, node, sizeof node);
+    if (sk_wire_str_to_i32(r->resource_name, &id) < 0) {
         snprintf(msg, msglen, "Node id must be an integer, but it is: %s", node);
         return SK_ERR_INVALID_REQUEST;
     }

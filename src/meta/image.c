@@ -47,34 +47,45 @@ static int32_t *dup_i32(kp_arr_i32 a, int32_t *n)
 
 /* ---- key/value lists ---------------------------------------------------- */
 
-const char *sk_kvlist_get(const struct sk_kvlist *l, const char *key)
+static int kvlist_find(const struct sk_kvlist *l, kp_str key)
 {
     for (int i = 0; i < l->n; i++)
-        if (strcmp(l->v[i].key, key) == 0)
-            return l->v[i].value;
-    return NULL;
+        if (kp_str_eq((kp_str){l->v[i].key, l->v[i].key_len}, key))
+            return i;
+    return -1;
 }
 
-/* value NULL deletes the key, as a ConfigRecord with a null value does. */
+const char *sk_kvlist_get(const struct sk_kvlist *l, const char *key)
+{
+    int i = kvlist_find(l, kp_str_c(key));
+    return i < 0 ? NULL : l->v[i].value;
+}
+
+kp_str sk_kvlist_bytes(const struct sk_kvlist *l, const char *key)
+{
+    int i = kvlist_find(l, kp_str_c(key));
+    return i < 0 ? KP_STR_NULL : (kp_str){l->v[i].value, l->v[i].value_len};
+}
+
+/* value null deletes the key, as a ConfigRecord with a null value does. */
 static void kvlist_set(struct sk_kvlist *l, kp_str key, kp_str value)
 {
-    for (int i = 0; i < l->n; i++) {
-        if ((int32_t)strlen(l->v[i].key) == key.len &&
-            memcmp(l->v[i].key, key.ptr, (size_t)key.len) == 0) {
-            free(l->v[i].value);
-            if (value.len < 0) {
-                free(l->v[i].key);
-                l->v[i] = l->v[--l->n];
-            } else {
-                l->v[i].value = dup_str(value);
-            }
-            return;
+    int i = kvlist_find(l, key);
+    if (i >= 0) {
+        free(l->v[i].value);
+        if (value.len < 0) {
+            free(l->v[i].key);
+            l->v[i] = l->v[--l->n];
+        } else {
+            l->v[i].value = dup_str(value);
+            l->v[i].value_len = value.len;
         }
+        return;
     }
-    if (value.len < 0)
+    if (value.len < 0 || key.len < 0)
         return;
     l->v = grow(l->v, &l->cap, l->n + 1, sizeof *l->v);
-    l->v[l->n++] = (struct sk_kv){dup_str(key), dup_str(value)};
+    l->v[l->n++] = (struct sk_kv){dup_str(key), dup_str(value), key.len, value.len};
 }
 
 static void kvlist_free(struct sk_kvlist *l)

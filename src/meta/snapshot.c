@@ -147,8 +147,8 @@ static void write_config(struct snap_writer *w, int8_t type, const char *resourc
         kp_config_record_init(&r);
         r.resource_type = type;
         r.resource_name = kp_str_c(resource);
-        r.name = kp_str_c(l->v[i].key);
-        r.value = kp_str_c(l->v[i].value);
+        r.name = (kp_str){l->v[i].key, l->v[i].key_len};
+        r.value = (kp_str){l->v[i].value, l->v[i].value_len};
         add_record(w, SK_META_CONFIG, &r);
     }
 }

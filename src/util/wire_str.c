@@ -48,6 +48,26 @@ int sk_wire_str_cmp(kp_str a, kp_str b)
     return c ? c : (a.len > b.len) - (a.len < b.len);
 }
 
+int sk_wire_str_to_i32(kp_str s, int32_t *out)
+{
+    int32_t i = 0;
+    bool neg = s.len > 0 && s.ptr[0] == '-';
+    if (s.len > 0 && (s.ptr[0] == '-' || s.ptr[0] == '+'))
+        i = 1;
+    if (i >= s.len)
+        return -EINVAL;
+    int64_t v = 0;
+    for (; i < s.len; i++) {
+        if (s.ptr[i] < '0' || s.ptr[i] > '9')
+            return -EINVAL;
+        v = v * 10 + (s.ptr[i] - '0');
+        if (v > (int64_t)INT32_MAX + neg)
+            return -EINVAL;
+    }
+    *out = (int32_t)(neg ? -v : v);
+    return 0;
+}
+
 const char *sk_wire_str_escape(kp_str s, char *buf, size_t n)
 {
     size_t used = 0;
