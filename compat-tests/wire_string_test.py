@@ -10,6 +10,8 @@ a C string. Hand-encoded requests (clients differ in what they let through):
   name and member metadata hold zero bytes, described back intact (DescribeGroups,
   ListGroups, JoinGroup's member id made from the instance id), also after a restart;
   a topic config value with a zero byte that Kafka accepts, described back intact;
+  a client-quota entity whose client id holds a zero byte, a comma and '=' described
+  back intact (and not under the id cut at the zero byte), also after a restart;
   a config name or value that a zero byte makes invalid refused as Kafka does;
   a topic name with a zero byte refused with INVALID_TOPIC_EXCEPTION.
 
@@ -309,6 +311,41 @@ def check_configs(port, when):
         cl.close()
 
 
+QCLIENT = b"c\x00q,user=z"
+
+
+def alter_quota(cl):
+    """AlterClientQuotas v0: producer_byte_rate 1024 for client-id QCLIENT."""
+    body = (arr([arr([s16(b"client-id") + s16(QCLIENT)])
+                 + arr([s16(b"producer_byte_rate") + struct.pack(">d?", 1024.0, False)])])
+            + b"\x00")
+    r = cl.call(49, 0, body)
+    r.i32()
+    res = r.array(lambda: (r.i16(), rstr(r), r.array(lambda: (rstr(r), rstr(r)))))
+    check(res[0][0] == 0 and res[0][2] == [(b"client-id", QCLIENT)],
+          "AlterClientQuotas for a client id with a zero byte, a comma and '='",
+          (0, [(b"client-id", QCLIENT)]), res[0])
+
+
+def check_quota(port, when):
+    """DescribeClientQuotas v0, exact match on QCLIENT, and on it cut at the zero byte."""
+    cl = Client(port)
+    try:
+        for match, want in [(QCLIENT, [([(b"client-id", QCLIENT)], [(b"producer_byte_rate",
+                                                                      1024.0)])]),
+                            (b"c", [])]:
+            body = arr([s16(b"client-id") + b"\x00" + s16(match)]) + b"\x00"
+            r = cl.call(48, 0, body)
+            r.i32()
+            err, _ = r.i16(), rstr(r)
+            got = r.array(lambda: (r.array(lambda: (rstr(r), rstr(r))),
+                                   r.array(lambda: (rstr(r), struct.unpack(">d", r.take(8))[0]))))
+            check(err == 0 and got == want, "DescribeClientQuotas %s of %r" % (when, match),
+                  want, (err, got))
+    finally:
+        cl.close()
+
+
 def configs(port):
     cl = Client(port)
     try:
@@ -350,6 +387,7 @@ def configs(port):
         got = describe_config(cl, b"retention.ms")
         check(got == (0, b"1000"), "and described as the number", (0, b"1000"), got)
         create_with_configs(cl)
+        alter_quota(cl)
         # CreateTopics: a topic name with a zero byte is not a legal topic name.
         body = (arr([s16(b"bad\x00topic") + struct.pack(">ihi", 1, 1, 0) + arr([])])
                 + struct.pack(">ib", 15000, 0))
@@ -380,9 +418,11 @@ def main():
         check_described(b.port, mid, "from memory")
         configs(b.port)
         check_configs(b.port, "from memory")
+        check_quota(b.port, "from memory")
         check(b.stop() == 0, "broker stops cleanly", 0, b.proc.returncode)
         b.start()
         check_configs(b.port, "after a restart")
+        check_quota(b.port, "after a restart")
         check_offsets(b.port, "after a restart")
         check_described(b.port, mid, "after a restart")
         report = b.sanitizer_report()

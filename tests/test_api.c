@@ -202,7 +202,8 @@ Test(admin, quotas_and_features)
     struct sk_quota_op op = {kp_str_c("producer_byte_rate"), 1024, false};
     cr_assert_eq(sk_quotas_alter(&b, &e, 1, &op, 1, false, msg, sizeof msg), 0, "%s", msg);
     cr_assert_eq(b.image.nquotas, 1);
-    cr_assert_str_eq(b.image.quotas[0].entity, "user=alice");
+    struct sk_quota_part alice = {kp_str_c("user"), kp_str_c("alice")};
+    cr_assert(sk_quota_entry_is(&b.image.quotas[0], &alice, 1));
     op.key = kp_str_c("connection_creation_rate");
     cr_assert_eq(sk_quotas_alter(&b, &e, 1, &op, 1, false, msg, sizeof msg), SK_ERR_INVALID_REQUEST);
     e.type = kp_str_c("bogus");

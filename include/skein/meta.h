@@ -94,10 +94,24 @@ struct sk_feature_level {
     int16_t level;
 };
 
+/* A client-quota entity has at most one part per type: user, client-id, ip. */
+#define SK_QUOTA_MAX_PARTS 3
+
+/* One part of an entity: its type and name, null for the default entity.
+ * Names are any bytes (a principal "CN=a,OU=b", a client id with a zero
+ * byte), so parts are kept apart, never joined into one string. */
+struct sk_quota_part {
+    kp_str type, name; /* owned wire strings (skein/wire_str.h) in the image */
+};
+
 struct sk_quota_entry {
-    char *entity; /* "user=alice,client-id=x" in a canonical order */
+    struct sk_quota_part parts[SK_QUOTA_MAX_PARTS]; /* in record order */
+    int nparts;
     struct sk_kvlist values; /* key -> decimal text */
 };
+
+/* True if q's entity is made of exactly these parts, in any order. */
+bool sk_quota_entry_is(const struct sk_quota_entry *q, const struct sk_quota_part *parts, int n);
 
 struct sk_meta_image {
     struct sk_topic_meta **topics; /* ordered by creation; NULL holes never kept */

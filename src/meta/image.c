@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "gen/kp_all.h"
+#include "skein/wire_str.h"
 
 static char *dup_str(kp_str s)
 {
@@ -359,33 +360,31 @@ static int apply_feature(struct sk_meta_image *img, const kp_feature_level_recor
     return 0;
 }
 
-/* Entities are kept as "type=name,..." in record order, which Kafka's tools
- * always send sorted by type. */
-static char *quota_entity(const kp_client_quota_record *r)
+bool sk_quota_entry_is(const struct sk_quota_entry *q, const struct sk_quota_part *parts, int n)
 {
-    size_t len = 1;
-    for (int32_t i = 0; i < r->entity.n; i++)
-        len += (size_t)r->entity.v[i].entity_type.len +
-               (size_t)(r->entity.v[i].entity_name.len < 0 ? 0 : r->entity.v[i].entity_name.len) + 3;
-    char *s = malloc(len), *p = s;
-    if (!s)
-        abort();
-    for (int32_t i = 0; i < r->entity.n; i++) {
-        const kp_client_quota_record_entity_data *e = &r->entity.v[i];
-        p += sprintf(p, "%s%.*s=%.*s", i ? "," : "", (int)e->entity_type.len, e->entity_type.ptr,
-                     (int)(e->entity_name.len < 0 ? 0 : e->entity_name.len),
-                     e->entity_name.len < 0 ? "" : e->entity_name.ptr);
+    if (q->nparts != n)
+        return false;
+    for (int i = 0; i < n; i++) {
+        bool found = false;
+        for (int j = 0; j < q->nparts && !found; j++)
+            found = kp_str_eq(q->parts[j].type, parts[i].type) &&
+                    kp_str_eq(q->parts[j].name, parts[i].name);
+        if (!found)
+            return false;
     }
-    *p = 0;
-    return s;
+    return true;
 }
 
 static int apply_quota(struct sk_meta_image *img, const kp_client_quota_record *r)
 {
-    char *entity = quota_entity(r);
+    struct sk_quota_part parts[SK_QUOTA_MAX_PARTS];
+    if (r->entity.n < 0 || r->entity.n > SK_QUOTA_MAX_PARTS)
+        return -EINVAL; /* the controller never writes one */
+    for (int32_t i = 0; i < r->entity.n; i++)
+        parts[i] = (struct sk_quota_part){r->entity.v[i].entity_type, r->entity.v[i].entity_name};
     struct sk_quota_entry *q = NULL;
     for (int i = 0; i < img->nquotas && !q; i++)
-        if (strcmp(img->quotas[i].entity, entity) == 0)
+        if (sk_quota_entry_is(&img->quotas[i], parts, r->entity.n))
             q = &img->quotas[i];
     if (!q) {
         struct sk_quota_entry *nq = realloc(img->quotas, sizeof *nq * (size_t)(img->nquotas + 1));
@@ -394,9 +393,11 @@ static int apply_quota(struct sk_meta_image *img, const kp_client_quota_record *
         img->quotas = nq;
         q = &img->quotas[img->nquotas++];
         memset(q, 0, sizeof *q);
-        q->entity = entity;
-    } else {
-        free(entity);
+        for (int32_t i = 0; i < r->entity.n; i++)
+            if (sk_wire_str_dup(&q->parts[i].type, parts[i].type) < 0 ||
+                sk_wire_str_dup(&q->parts[i].name, parts[i].name) < 0)
+                abort(); /* as dup_str */
+        q->nparts = r->entity.n;
     }
     char num[64];
     snprintf(num, sizeof num, "%.17g", r->value);
@@ -444,7 +445,10 @@ void sk_meta_image_free(struct sk_meta_image *img)
         free(img->features[i].name);
     free(img->features);
     for (int i = 0; i < img->nquotas; i++) {
-        free(img->quotas[i].entity);
+        for (int k = 0; k < img->quotas[i].nparts; k++) {
+            sk_wire_str_free(&img->quotas[i].parts[k].type);
+            sk_wire_str_free(&img->quotas[i].parts[k].name);
+        }
         kvlist_free(&img->quotas[i].values);
     }
     free(img->quotas);
