@@ -13,7 +13,8 @@ a C string. Hand-encoded requests (clients differ in what they let through):
   a client-quota entity whose client id holds a zero byte, a comma and '=' described
   back intact (and not under the id cut at the zero byte), also after a restart;
   a config name or value that a zero byte makes invalid refused as Kafka does;
-  a topic name with a zero byte refused with INVALID_TOPIC_EXCEPTION.
+  a topic name with a zero byte refused with INVALID_TOPIC_EXCEPTION, and a fetch
+  session on one answers for that name, not for the topic named like its cut form.
 
 usage: wire_string_test.py SKEIN"""
 import os
@@ -251,6 +252,51 @@ def check_described(port, mid, when):
         cl.close()
 
 
+# ---- fetch sessions ----------------------------------------------------------
+
+def fetch_v7(cl, session, epoch, topics):
+    """Fetch v7 (sessions, by name); topics: [(name, partition)]. Returns (error,
+    session id, [(topic, partition, error)])."""
+    body = struct.pack(">iiiibii", -1, 100, 1, 1 << 20, 0, session, epoch)
+    body += arr([s16(t) + arr([struct.pack(">iqqi", p, 0, -1, 1 << 20)]) for t, p in topics])
+    body += arr([])
+    r = cl.call(1, 7, body)
+    r.i32()
+    err, sid = r.i16(), r.i32()
+    out = []
+
+    def part(topic):
+        p, perr = r.i32(), r.i16()
+        r.i64(), r.i64(), r.i64()
+        r.array(lambda: (r.i64(), r.i64()))
+        rbytes(r)
+        out.append((topic, p, perr))
+
+    def topic():
+        name = rstr(r)
+        r.array(lambda: part(name))
+    r.array(topic)
+    return err, sid, out
+
+
+def fetch_session(port):
+    """A session on an unknown topic whose name is a real topic's plus a zero byte
+    answers for that name, not for the real topic."""
+    cl = Client(port)
+    try:
+        name = TOPIC.encode() + b"\x00x"
+        err, sid, parts = fetch_v7(cl, 0, 0, [(name, 0)])
+        check(err == 0 and sid > 0 and parts == [(name, 0, 3)],
+              "a full fetch of an unknown topic with a zero byte: UNKNOWN_TOPIC_OR_PARTITION",
+              [(name, 0, 3)], (err, sid, parts))
+        err, sid2, parts = fetch_v7(cl, sid, 1, [])
+        check(err == 0 and sid2 == sid and parts == [(name, 0, 3)],
+              "the incremental fetch answers for the same name, still unknown",
+              [(name, 0, 3)], (err, sid2, parts))
+    finally:
+        cl.close()
+
+
 # ---- configs and topic names -----------------------------------------------
 
 def incremental_alter(cl, name, value):
@@ -416,6 +462,7 @@ def main():
         check_offsets(b.port, "from memory")
         mid = join_static(b.port)
         check_described(b.port, mid, "from memory")
+        fetch_session(b.port)
         configs(b.port)
         check_configs(b.port, "from memory")
         check_quota(b.port, "from memory")

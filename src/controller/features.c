@@ -6,6 +6,7 @@
 #include "internal.h"
 #include "skein/controller.h"
 #include "skein/errors.h"
+#include "skein/wire_str.h"
 
 #define SK_UPGRADE 1
 #define SK_SAFE_DOWNGRADE 2
@@ -43,21 +44,23 @@ int16_t sk_feature_update(struct sk_broker *b, kp_str feature, int16_t level, in
                           bool validate_only, char *msg, size_t msglen)
 {
     msg[0] = 0;
+    char shown[128]; /* messages are text: the name escaped, not cut */
+    sk_wire_str_escape(feature, shown, sizeof shown);
     if (type < SK_UPGRADE || type > SK_UNSAFE_DOWNGRADE) {
         snprintf(msg, msglen, "Unknown upgrade type %d", type);
         return SK_ERR_INVALID_REQUEST;
     }
     if (level < 0) {
-        snprintf(msg, msglen, "Invalid update version %d for feature %.*s. The lower version "
-                 "bound cannot be negative.", level, (int)feature.len, feature.ptr);
+        snprintf(msg, msglen, "Invalid update version %d for feature %s. The lower version "
+                 "bound cannot be negative.", level, shown);
         return SK_ERR_INVALID_UPDATE_VERSION;
     }
     if (!kp_str_eq_c(feature, "metadata.version")) {
         /* Features this build does not implement may only stay disabled. */
         if (level == 0)
             return SK_ERR_NONE;
-        snprintf(msg, msglen, "Invalid update version %d for feature %.*s. The controller does "
-                 "not support the given feature.", level, (int)feature.len, feature.ptr);
+        snprintf(msg, msglen, "Invalid update version %d for feature %s. The controller does "
+                 "not support the given feature.", level, shown);
         return SK_ERR_INVALID_UPDATE_VERSION;
     }
     int16_t err = metadata_version_check(b, level, type, msg, msglen);
