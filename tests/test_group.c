@@ -594,21 +594,3 @@ Test(group, member_strings_keep_zero_bytes)
     cr_assert(m2->assignment_len == 4 && memcmp(m2->assignment, md, 4) == 0);
     sk_group_coordinator_free(co2);
 }
-
-Test(group, wire_str_helpers)
-{
-    kp_str s;
-    cr_assert_eq(sk_wire_str_dup(&s, WS("a\0b")), 0);
-    cr_assert(bytes_are(s, WS("a\0b")));
-    cr_assert_lt(sk_wire_str_cmp(WS("a\0a"), s), 0);
-    cr_assert_gt(sk_wire_str_cmp(s, kp_str_c("a")), 0, "a longer string sorts after its prefix");
-    cr_assert_lt(sk_wire_str_cmp(KP_STR_NULL, kp_str_c("")), 0);
-    char buf[16];
-    cr_assert_str_eq(sk_wire_str_escape(s, buf, sizeof buf), "a\\x00b");
-    cr_assert_str_eq(sk_wire_str_escape(kp_str_c("abcdefghijklmnopq"), buf, sizeof buf),
-                     "abcdefghijkl...");
-    sk_wire_str_free(&s);
-    cr_assert_eq(s.len, -1);
-    cr_assert_eq(sk_wire_str_dup(&s, KP_STR_NULL), 0);
-    cr_assert_eq(s.len, -1);
-}
