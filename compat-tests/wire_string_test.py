@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Wire strings are bytes with a length: a zero byte inside one is an ordinary
 character that the broker keeps, compares and echoes as Kafka does, never the end of
-a C string. Hand-encoded requests (clients differ in what they let through):
+a C string. Hand-encoded requests (clients differ in what they let through), and
+kafka-python for the offset metadata (committed and read back by a real client):
 
   OffsetCommit metadata "Hello\\0world!" fetched back whole, from memory and again
   after a restart (the __consumer_offsets record round trip); two group ids that
@@ -24,6 +25,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition  # noqa: E402
+from kafka.structs import OffsetAndMetadata  # noqa: E402
 
 from skeinlib import wire  # noqa: E402
 from skeinlib.broker import Broker  # noqa: E402
@@ -161,6 +165,33 @@ def commit_offsets(port):
         check(err == 0, "OffsetCommit into a group id differing only after a zero byte", 0, err)
     finally:
         cl.close()
+
+
+# kafka-python passes offset metadata, group ids and client ids through as bytes
+# (confluent-kafka-python 1.7 has no offset metadata at all).
+KP_GROUP = "kp-g\x00x"
+
+
+def kafka_python_commit(b):
+    c = KafkaConsumer(bootstrap_servers=b.bootstrap, group_id=KP_GROUP, client_id="kp\x00cli",
+                      enable_auto_commit=False, request_timeout_ms=30000)
+    try:
+        # Raises if the commit fails.
+        c.commit({TopicPartition(TOPIC, 0): OffsetAndMetadata(42, META.decode())})
+    finally:
+        c.close()
+
+
+def kafka_python_fetch(b, when):
+    a = KafkaAdminClient(bootstrap_servers=b.bootstrap, request_timeout_ms=30000)
+    try:
+        got = a.list_consumer_group_offsets(KP_GROUP)
+        cut = a.list_consumer_group_offsets("kp-g")
+    finally:
+        a.close()
+    want = {TopicPartition(TOPIC, 0): OffsetAndMetadata(42, META.decode())}
+    check(got == want and cut == {}, "kafka-python reads it back %s, not under kp-g" % when,
+          (want, {}), (got, cut))
 
 
 # ---- a static member -------------------------------------------------------
@@ -460,6 +491,8 @@ def main():
         check(err == 0, "create " + TOPIC, 0, (err, msg))
         commit_offsets(b.port)
         check_offsets(b.port, "from memory")
+        kafka_python_commit(b)
+        kafka_python_fetch(b, "from memory")
         mid = join_static(b.port)
         check_described(b.port, mid, "from memory")
         fetch_session(b.port)
@@ -471,6 +504,7 @@ def main():
         check_configs(b.port, "after a restart")
         check_quota(b.port, "after a restart")
         check_offsets(b.port, "after a restart")
+        kafka_python_fetch(b, "after a restart")
         check_described(b.port, mid, "after a restart")
         report = b.sanitizer_report()
         check(report is None, "no sanitizer report", None, report and report[-2000:])

@@ -88,14 +88,16 @@ static bool protocols_match(const struct sk_member *m, const struct sk_join_para
     return true;
 }
 
-static void update_member(struct sk_member *m, const struct sk_join_params *p)
+/* 0, or -ENOMEM with the member's protocols unchanged (its client id and
+ * host may be the new ones already: still the same client). */
+static int update_member(struct sk_member *m, const struct sk_join_params *p)
 {
     m->session_timeout_ms = p->session_timeout_ms;
     m->rebalance_timeout_ms = p->rebalance_timeout_ms;
-    set_protocols(m, p);
-    /* Out of memory keeps the previous values: still the same client. */
-    sk_wire_str_set(&m->client_id, p->client_id.len >= 0 ? p->client_id : kp_str_c(""));
-    sk_wire_str_set(&m->client_host, p->client_host);
+    if (sk_wire_str_set(&m->client_id, p->client_id.len >= 0 ? p->client_id : kp_str_c("")) < 0 ||
+        sk_wire_str_set(&m->client_host, p->client_host) < 0)
+        return -ENOMEM;
+    return set_protocols(m, p);
 }
 
 static void park_join(struct sk_member *m, sk_join_fn cb, void *arg)
@@ -180,7 +182,8 @@ static void add_member(struct sk_group *g, kp_str id, const struct sk_join_param
                        sk_join_fn cb, void *arg)
 {
     struct sk_member *m = new_member(g, id, p->instance_id);
-    if (!m || (g->nmembers == 0 && sk_wire_str_set(&g->protocol_type, p->protocol_type) < 0)) {
+    if (!m || update_member(m, p) < 0 ||
+        (g->nmembers == 0 && sk_wire_str_set(&g->protocol_type, p->protocol_type) < 0)) {
         fail(cb, arg, SK_ERR_UNKNOWN_SERVER_ERROR, id);
         if (m)
             sk_member_free(m);
@@ -189,7 +192,6 @@ static void add_member(struct sk_group *g, kp_str id, const struct sk_join_param
         return;
     }
     m->is_new = true;
-    update_member(m, p);
     m->next = NULL;
     struct sk_member **pp = &g->members;
     while (*pp)
@@ -241,7 +243,11 @@ static void replace_static(struct sk_group *g, struct sk_member *m, kp_str id,
         sk_wire_str_free(&g->leader); /* elected again at the next join */
     sk_wire_str_free(&m->id);
     m->id = id;
-    update_member(m, p);
+    if (update_member(m, p) < 0) {
+        /* The old incarnation is fenced either way; the client rejoins. */
+        fail(cb, arg, SK_ERR_UNKNOWN_SERVER_ERROR, m->id);
+        return;
+    }
     kp_str next;
     switch (g->state) {
     case SK_GROUP_STABLE:
@@ -365,7 +371,10 @@ static void join_known(struct sk_group *g, const struct sk_join_params *p, sk_jo
         sk_group_join_answer(g, m, false, cb, arg);
         return;
     }
-    update_member(m, p);
+    if (update_member(m, p) < 0) {
+        fail(cb, arg, SK_ERR_UNKNOWN_SERVER_ERROR, m->id);
+        return;
+    }
     park_join(m, cb, arg);
     trigger(g);
 }
