@@ -15,17 +15,20 @@ kafka-python for the offset metadata (committed and read back by a real client):
   back intact (and not under the id cut at the zero byte), also after a restart;
   a config name or value that a zero byte makes invalid refused as Kafka does;
   a topic name with a zero byte refused with INVALID_TOPIC_EXCEPTION, and a fetch
-  session on one answers for that name, not for the topic named like its cut form.
+  session on one answers for that name, not for the topic named like its cut form;
+  skein-dump-log prints a record's key and value whole.
 
 usage: wire_string_test.py SKEIN"""
 import os
 import struct
+import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+from confluent_kafka import Producer  # noqa: E402
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition  # noqa: E402
 from kafka.structs import OffsetAndMetadata  # noqa: E402
 
@@ -482,6 +485,22 @@ def configs(port):
         cl.close()
 
 
+def dump_log(b, skein):
+    """A record whose key and value hold zero bytes, printed whole by skein-dump-log
+    --print-data-log (kafka-dump-log prints the bytes as they are)."""
+    p = Producer({"bootstrap.servers": b.bootstrap})
+    p.produce("ws-c", key=b"k\x00k", value=b"v\x00v", partition=0)
+    left = p.flush(30)
+    check(left == 0, "produce a record with zero bytes in key and value", 0, left)
+    dump = os.path.join(os.path.dirname(os.path.dirname(skein)), "tools", "skein-dump-log")
+    part = os.path.join(b.data_dir, "logs", "ws-c-0")
+    segs = sorted(os.path.join(part, f) for f in os.listdir(part) if f.endswith(".log"))
+    out = subprocess.run([dump, "--print-data-log", "--files"] + segs, capture_output=True,
+                         timeout=60).stdout
+    want = b" key: k\x00k payload: v\x00v\n"
+    check(want in out, "skein-dump-log prints them whole", want, out[-300:])
+
+
 def main():
     skein = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/src/skein")
     b = Broker(skein)
@@ -499,6 +518,7 @@ def main():
         configs(b.port)
         check_configs(b.port, "from memory")
         check_quota(b.port, "from memory")
+        dump_log(b, skein)
         check(b.stop() == 0, "broker stops cleanly", 0, b.proc.returncode)
         b.start()
         check_configs(b.port, "after a restart")
