@@ -520,12 +520,15 @@ def main():
         check_quota(b.port, "from memory")
         dump_log(b, skein)
         check(b.stop() == 0, "broker stops cleanly", 0, b.proc.returncode)
+        report = b.sanitizer_report()  # before the restart clears the output
+        check(report is None, "no sanitizer report", None, report and report[-2000:])
         b.start()
         check_configs(b.port, "after a restart")
         check_quota(b.port, "after a restart")
         check_offsets(b.port, "after a restart")
         kafka_python_fetch(b, "after a restart")
         check_described(b.port, mid, "after a restart")
+        check(b.stop() == 0, "broker stops cleanly", 0, b.proc.returncode)
         report = b.sanitizer_report()
         check(report is None, "no sanitizer report", None, report and report[-2000:])
     except Exception as e:
