@@ -187,6 +187,7 @@ Test(admin, broker_configs_apply_live_and_after_restart)
     cr_assert_eq(cfg.topic_defaults.retention_ms, 1234, "validate_only left cfg alone");
     cr_assert_eq(alter(4, "2", "log.retention.ms", SK_CONFIG_OP_SET, "1", false, false),
                  SK_ERR_INVALID_REQUEST);
+    cr_assert_str_eq(msg, "Unexpected broker id, expected 1, but received 2");
     cr_assert_eq(alter(4, "x", "log.retention.ms", SK_CONFIG_OP_SET, "1", false, false),
                  SK_ERR_INVALID_REQUEST);
     cr_assert_eq(alter(4, "1", "log.dirs", SK_CONFIG_OP_SET, "/x", false, false),
@@ -194,6 +195,81 @@ Test(admin, broker_configs_apply_live_and_after_restart)
     close_broker();
     open_broker();
     cr_assert_eq(cfg.topic_defaults.retention_ms, 1234, "re-applied from the metadata log");
+}
+
+/* Kafka 3.9's answers for broker keys (ConfigAdminManager before the
+ * controller): every Kafka key is known, unknown names are stored, and the
+ * refusals are INVALID_REQUEST in Kafka's words. */
+Test(admin, broker_configs_follow_kafka_rules)
+{
+    const char *k = "sasl.kerberos.min.time.before.relogin";
+    cr_assert_eq(alter(4, "1", k, SK_CONFIG_OP_SET, "30000", false, false), 0, "%s", msg);
+    cr_assert_str_eq(sk_kvlist_get(&b.image.broker_configs, k), "30000");
+    cr_assert_eq(alter(4, "", k, SK_CONFIG_OP_SET, "30000", false, false),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert_str_eq(msg, "Cannot update these configs at default cluster level, broker id must "
+                          "be specified: Set(sasl.kerberos.min.time.before.relogin)");
+    cr_assert_eq(alter(4, "1", "broker.id", SK_CONFIG_OP_SET, "5", false, false),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert_str_eq(msg, "Cannot update these configs dynamically: Set(broker.id)");
+    cr_assert_eq(alter(4, "1", "log.cleaner.threads", SK_CONFIG_OP_SET, "-1", false, false),
+                 SK_ERR_INVALID_REQUEST, "a bad value is INVALID_REQUEST too (KAFKA-13609)");
+    cr_assert_str_eq(msg, "Invalid value -1 for configuration log.cleaner.threads: "
+                          "Value must be at least 0");
+    cr_assert_eq(alter(4, "", "acme.plugin.mode", SK_CONFIG_OP_SET, "fast", false, false), 0,
+                 "%s", msg);
+    cr_assert_eq(alter(4, "", "log.cleaner.threads", SK_CONFIG_OP_APPEND, "1", false, false),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert_str_eq(msg, "Config value append is not allowed for config key: log.cleaner.threads");
+    cr_assert_eq(alter(4, "", "metric.reporters", SK_CONFIG_OP_APPEND, "a.B", false, false), 0,
+                 "%s", msg);
+    cr_assert_str_eq(sk_kvlist_get(&b.image.cluster_configs, "metric.reporters"), "a.B");
+
+    /* One refused key leaves the whole request unapplied. */
+    struct sk_config_op two[] = {{kp_str_c("message.max.bytes"), SK_CONFIG_OP_SET,
+                                  kp_str_c("2000000")},
+                                 {kp_str_c("listeners"), SK_CONFIG_OP_SET,
+                                  kp_str_c("PLAINTEXT://:1")}};
+    cr_assert_eq(sk_configs_alter(&b, 4, kp_str_c(""), two, 2, false, false, msg, sizeof msg),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert_null(sk_kvlist_get(&b.image.cluster_configs, "message.max.bytes"));
+
+    close_broker();
+    open_broker();
+    cr_assert_str_eq(sk_kvlist_get(&b.image.broker_configs, k), "30000");
+    cr_assert_str_eq(sk_config_list_get(&cfg.dynamic_broker, k), "30000",
+                     "re-applied from the metadata log");
+    cr_assert_str_eq(sk_config_list_get(&cfg.dynamic_default, "acme.plugin.mode"), "fast");
+}
+
+/* Kafka's log cleaner and thread pools judge a change against their running
+ * size (BrokerReconfigurable.validateReconfiguration). */
+Test(admin, thread_counts_change_at_most_twofold)
+{
+    cr_assert_eq(alter(4, "1", "log.cleaner.threads", SK_CONFIG_OP_SET, "3", false, false),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert_str_eq(msg, "Invalid value org.apache.kafka.common.config.ConfigException: Log "
+                          "cleaner threads cannot be increased to more than double the current "
+                          "value 1 for configuration Invalid dynamic configuration");
+    cr_assert_null(sk_config_list_get(&cfg.dynamic_broker, "log.cleaner.threads"),
+                   "a refused change is undone");
+    cr_assert_eq(alter(4, "1", "log.cleaner.threads", SK_CONFIG_OP_SET, "0", false, false),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert(strstr(msg, "Log cleaner threads should be at least 1"), "%s", msg);
+    cr_assert_eq(alter(4, "1", "log.cleaner.threads", SK_CONFIG_OP_SET, "2", false, false), 0,
+                 "%s", msg);
+    cr_assert_eq(alter(4, "", "num.io.threads", SK_CONFIG_OP_SET, "17", false, false),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert_str_eq(msg, "Invalid value org.apache.kafka.common.config.ConfigException: Dynamic "
+                          "thread count update validation failed for num.io.threads=17, value "
+                          "should not be greater than double the current value 8 for "
+                          "configuration Invalid dynamic configuration");
+    cr_assert_eq(alter(4, "", "num.io.threads", SK_CONFIG_OP_SET, "3", false, false),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert(strstr(msg, "value should be at least half the current value 8"), "%s", msg);
+    cr_assert_eq(alter(4, "", "num.io.threads", SK_CONFIG_OP_SET, "16", false, false), 0,
+                 "%s", msg);
+    cr_assert_str_eq(sk_config_list_get(&cfg.dynamic_default, "num.io.threads"), "16");
 }
 
 Test(admin, quotas_and_features)
@@ -219,6 +295,21 @@ Test(admin, quotas_and_features)
     cr_assert_eq(sk_feature_update(&b, mv, 10, 2, false, msg, sizeof msg),
                  SK_ERR_INVALID_UPDATE_VERSION);
     cr_assert(strstr(msg, "Refusing"), "%s", msg);
+
+    /* Level 0 of Kafka 3.9's other features is what this build implements. */
+    kp_str gv = kp_str_c("group.version");
+    cr_assert_eq(sk_feature_update(&b, gv, 0, 1, false, msg, sizeof msg), SK_ERR_NONE);
+    cr_assert_eq(sk_feature_update(&b, gv, 1, 1, false, msg, sizeof msg),
+                 SK_ERR_INVALID_UPDATE_VERSION);
+    cr_assert(strstr(msg, "only supports versions 0-0"), "%s", msg);
+    cr_assert_eq(sk_feature_update(&b, kp_str_c("bogus.version"), 1, 1, false, msg, sizeof msg),
+                 SK_ERR_INVALID_UPDATE_VERSION);
+    cr_assert(strstr(msg, "does not support the given feature"), "%s", msg);
+    size_t n;
+    const struct sk_feature_range *f = sk_features_supported(&n);
+    cr_assert_eq(n, 4);
+    cr_assert_str_eq(f[0].name, "metadata.version");
+    cr_assert_eq(f[0].max, SK_METADATA_VERSION_MAX);
 }
 
 /* ---- config names and values with zero bytes (Kafka's reading of them) ---- */

@@ -26,7 +26,17 @@ int16_t sk_producer_check(struct sk_partition *p, const struct sk_batch_header *
 void sk_producer_update(struct sk_partition *p, const struct sk_batch_header *h, int64_t now_ms);
 
 void sk_producer_state_load(struct sk_partition *p);
+/* Writes and syncs a snapshot of the producers at the log end offset. */
 int sk_producer_state_snapshot(struct sk_partition *p);
+/* The same in two steps, for many partitions at once: the file is written to
+ * <name>.tmp (synced if sync), its fd left open in sw for the caller to sync,
+ * then commit renames it into place. fd is -1 when there was nothing to write. */
+struct sk_snapshot_write {
+    int fd;
+    char path[4400], tmp[4420];
+};
+int sk_producer_snapshot_write(struct sk_partition *p, struct sk_snapshot_write *sw, bool sync);
+int sk_producer_snapshot_commit(struct sk_snapshot_write *sw);
 void sk_producer_state_free(struct sk_partition *p);
 /* Number of producers with state on the partition (DescribeProducers). */
 int sk_producer_count(const struct sk_partition *p);

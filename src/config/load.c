@@ -10,14 +10,16 @@
 #include <string.h>
 
 /* Same content as Kafka's config/kraft/server.properties, trimmed to what a
- * one-node cluster needs, with data under the working directory. */
+ * one-node cluster needs, with data under the working directory.
+ * advertised.listeners is left to its default, the listeners without the
+ * controller's, so that overriding only `listeners` advertises what is
+ * actually listened on. */
 static const char default_properties[] =
     "process.roles=broker,controller\n"
     "node.id=1\n"
     "controller.quorum.voters=1@localhost:9093\n"
     "listeners=PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093\n"
     "inter.broker.listener.name=PLAINTEXT\n"
-    "advertised.listeners=PLAINTEXT://localhost:9092\n"
     "controller.listener.names=CONTROLLER\n"
     "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,"
     "SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL\n"
@@ -66,6 +68,9 @@ static int check_static(struct sk_config *cfg, char *err, size_t errlen)
         const struct sk_config_entry *e = &cfg->static_props.items[i];
         const struct sk_config_def *def = sk_broker_config_find(e->name);
         int rc = SK_ERR_NONE;
+        /* Kafka's KafkaConfig does not know the dynamic-only throttles either. */
+        if (def && (def->flags & SK_CONFIG_F_DYNAMIC_ONLY))
+            def = NULL;
         if (def)
             rc = sk_config_def_validate(def, e->value, err, errlen);
         else if (!listener_prefixed(e->name) && warn_unknown(cfg, e->name) < 0)

@@ -14,7 +14,11 @@
  *    with Kafka's message; a throttled-replica list (Kafka trims each item)
  *    may keep one, as Kafka keeps it, and is stored as its bytes;
  *  - other free-form strings with a zero byte inside are refused: Kafka
- *    would keep them, but they are read as text here. */
+ *    would keep them, but they are read as text here. So are broker keys
+ *    with a zero byte in their name, or an unknown broker key with one in
+ *    its value: Kafka stores keys it does not define as sent, and so does
+ *    Skein, but as text. (A known broker key's value is stored trimmed, as
+ *    it takes effect; Kafka would describe it as sent.) */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,10 +117,11 @@ static const struct sk_config_def *def_of(int8_t type, kp_str name)
     return type == SK_RESOURCE_TOPIC ? sk_topic_config_find(cname) : sk_broker_config_find(cname);
 }
 
-/* A value with a zero byte inside its trimmed bytes. */
-static int16_t inner_zero(const struct sk_config_def *def, kp_str v, kp_str *out, char *msg,
+/* A value with a zero byte inside its trimmed bytes, for the key name. */
+static int16_t inner_zero(int8_t type, kp_str name, kp_str v, kp_str *out, char *msg,
                           size_t msglen)
 {
+    const struct sk_config_def *def = def_of(type, name);
     char shown[SK_SHOWN_MAX];
     sk_wire_str_escape(v, shown, sizeof shown);
     if (def && def->check == SK_CHECK_THROTTLED_REPLICAS) {
@@ -126,7 +131,7 @@ static int16_t inner_zero(const struct sk_config_def *def, kp_str v, kp_str *out
         if (rc == 0)
             return SK_ERR_NONE;
     }
-    /* An unknown name gets the usual answer later, whatever its value. */
+    /* An unknown topic key gets the usual answer later, whatever its value. */
     if (!def) {
         if (sk_wire_str_dup(out, kp_str_c(shown)) < 0)
             abort();
@@ -146,14 +151,26 @@ int16_t sk_config_from_wire(int8_t type, kp_str name, kp_str value, kp_str *name
                             kp_str *value_out, char *msg, size_t msglen)
 {
     *name_out = *value_out = KP_STR_NULL;
+    char shown[SK_SHOWN_MAX];
     if (has_zero(name)) {
-        char shown[SK_SHOWN_MAX];
-        name = kp_str_c(sk_wire_str_escape(name, shown, sizeof shown));
-        if (sk_wire_str_dup(name_out, name) < 0)
-            abort();
-    } else if (sk_wire_str_dup(name_out, name) < 0) {
-        abort();
+        sk_wire_str_escape(name, shown, sizeof shown);
+        if (type == SK_RESOURCE_BROKER) {
+            snprintf(msg, msglen, "Invalid config name %s: a zero byte inside a broker config "
+                     "name is not supported", shown);
+            return SK_ERR_INVALID_CONFIG;
+        }
+        name = kp_str_c(shown);
     }
+    /* Kafka stores a broker key it does not define as sent, unparsed. */
+    if (type == SK_RESOURCE_BROKER && has_zero(value) && !def_of(type, name)) {
+        sk_wire_str_escape(value, shown, sizeof shown);
+        snprintf(msg, msglen, "Invalid value %s for configuration %.*s: a zero byte in the value "
+                 "of a broker config Kafka does not define is not supported", shown,
+                 (int)name.len, name.ptr);
+        return SK_ERR_INVALID_CONFIG;
+    }
+    if (sk_wire_str_dup(name_out, name) < 0)
+        abort();
     if (!has_zero(value)) {
         if (sk_wire_str_dup(value_out, value) < 0)
             abort();
@@ -165,7 +182,7 @@ int16_t sk_config_from_wire(int8_t type, kp_str name, kp_str value, kp_str *name
             abort();
         return SK_ERR_NONE;
     }
-    int16_t err = inner_zero(def_of(type, *name_out), t, value_out, msg, msglen);
+    int16_t err = inner_zero(type, *name_out, t, value_out, msg, msglen);
     if (err != SK_ERR_NONE)
         sk_wire_str_free(name_out);
     return err;

@@ -84,8 +84,9 @@ static int16_t broker_resource(struct sk_broker *b, kp_str name, struct plan *p,
         return SK_ERR_INVALID_REQUEST;
     }
     if (id != b->node_id) {
-        snprintf(msg, msglen, "Unexpected broker id, expected %d or empty string, but received "
-                 "%s", b->node_id, shown);
+        /* ConfigAdminManager's words; DescribeConfigs answers "or empty string". */
+        snprintf(msg, msglen, "Unexpected broker id, expected %d, but received %s", b->node_id,
+                 shown);
         return SK_ERR_INVALID_REQUEST;
     }
     return SK_ERR_NONE;
@@ -242,8 +243,16 @@ static int16_t new_value(const struct plan *p, const struct sk_config_op *op, ch
         *out = owned(op->value);
         return SK_ERR_NONE;
     }
-    const char *verb = op->op == SK_CONFIG_OP_APPEND ? "APPEND" : "SUBTRACT";
+    bool append = op->op == SK_CONFIG_OP_APPEND;
+    const char *verb = append ? "APPEND" : "SUBTRACT";
     const struct sk_config_def *def = def_of(p->type, name);
+    /* A broker resource is checked on the broker (ConfigAdminManager), in
+     * other words than the controller uses for topics. */
+    if (def && def->type != SK_CONFIG_LIST && p->type == SK_RESOURCE_BROKER) {
+        snprintf(msg, msglen, "Config value %s is not allowed for config key: %s",
+                 append ? "append" : "subtract", name);
+        return SK_ERR_INVALID_REQUEST;
+    }
     if (!def || def->type != SK_CONFIG_LIST) {
         snprintf(msg, msglen, "Can't %s to key %s because its type is not LIST.", verb, name);
         return SK_ERR_INVALID_CONFIG;
@@ -256,8 +265,7 @@ static int16_t new_value(const struct plan *p, const struct sk_config_op *op, ch
         return SK_ERR_INVALID_CONFIG;
     }
     char *arg = sk_ctl_cstr(op->value);
-    char *edited = list_edit(cur.len >= 0 ? cur.ptr : def->default_value, arg,
-                             op->op == SK_CONFIG_OP_APPEND);
+    char *edited = list_edit(cur.len >= 0 ? cur.ptr : def->default_value, arg, append);
     *out = owned(kp_str_c(edited));
     free(edited);
     free(arg);
@@ -334,22 +342,47 @@ static void broker_rollback(struct sk_broker *b, const struct plan *p, int k)
             sk_warn("dynamic config %s could not be restored: %s", p->v[i].name, err);
 }
 
-/* Broker changes are tried on the live configuration one by one (so keys
- * that depend on each other are checked together) and undone on failure.
- * Kafka answers a broker config that fails validation with INVALID_REQUEST
- * (KAFKA-13609), not INVALID_CONFIG. */
+/* The request's keys are first checked together as Kafka's
+ * ConfigAdminManager does before forwarding to the controller; then the
+ * changes are tried on the live configuration one by one (so keys that
+ * depend on each other are checked together) and undone on failure. Kafka
+ * answers a broker config that fails validation, a bad value included, with
+ * INVALID_REQUEST (KAFKA-13609), not INVALID_CONFIG. */
+static int16_t broker_check(const struct plan *p, char *msg, size_t msglen)
+{
+    const char **names = calloc((size_t)p->n + 1, sizeof *names);
+    const char **values = calloc((size_t)p->n + 1, sizeof *values);
+    if (!names || !values)
+        abort();
+    for (int i = 0; i < p->n; i++) {
+        names[i] = p->v[i].name;
+        values[i] = p->v[i].value.ptr;
+    }
+    int rc = sk_config_check_dynamic_keys(p->scope, names, values, (size_t)p->n, msg, msglen);
+    free(names);
+    free(values);
+    return rc == SK_ERR_NONE ? SK_ERR_NONE : SK_ERR_INVALID_REQUEST;
+}
+
 static int16_t broker_apply(struct sk_broker *b, const struct plan *p, char *msg, size_t msglen)
 {
-    for (int i = 0; i < p->n; i++) {
-        int rc = sk_config_set_dynamic(b->cfg, p->scope, p->v[i].name, p->v[i].value.ptr, msg,
-                                       msglen);
-        if (rc != SK_ERR_NONE) {
-            broker_rollback(b, p, i);
-            return rc == SK_ERR_INVALID_CONFIG ? SK_ERR_INVALID_REQUEST
-                                               : SK_ERR_UNKNOWN_SERVER_ERROR;
-        }
-    }
-    return SK_ERR_NONE;
+    int16_t err = broker_check(p, msg, msglen);
+    if (err)
+        return err;
+    struct sk_config_snapshot before;
+    sk_config_snapshot(b->cfg, &before);
+    int rc = SK_ERR_NONE, i;
+    for (i = 0; i < p->n && rc == SK_ERR_NONE; i++)
+        rc = sk_config_set_dynamic(b->cfg, p->scope, p->v[i].name, p->v[i].value.ptr, msg,
+                                   msglen);
+    if (rc == SK_ERR_NONE)
+        rc = sk_config_check_reconfigure(&before, b->cfg, msg, msglen);
+    else
+        i--; /* the failed change was not made */
+    if (rc == SK_ERR_NONE)
+        return SK_ERR_NONE;
+    broker_rollback(b, p, i);
+    return rc == SK_ERR_INVALID_CONFIG ? SK_ERR_INVALID_REQUEST : SK_ERR_UNKNOWN_SERVER_ERROR;
 }
 
 /* ---- records ------------------------------------------------------------ */

@@ -331,11 +331,58 @@ int sk_partitions_checkpoint(struct sk_broker *b)
     return rc;
 }
 
+/* Partitions closed together at shutdown: their data, index and snapshot
+ * syncs are in flight at once, then their directories', so a stop costs a few
+ * journal commits per chunk rather than two per partition. The chunk bounds
+ * the files held open for it. */
+#define CLOSE_CHUNK 256
+
+static int close_chunk(struct sk_partition **parts, size_t n)
+{
+    struct sk_snapshot_write *sw = malloc(sizeof *sw * n);
+    struct sk_plog **logs = malloc(sizeof *logs * n);
+    int *fds = malloc(sizeof *fds * n);
+    int rc = sw && logs && fds ? 0 : -ENOMEM;
+    size_t nf = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        logs[i] = parts[i]->log;
+        if (sk_producer_snapshot_write(parts[i], &sw[i], false) < 0)
+            sk_warn("%s-%d: cannot write a producer state snapshot", parts[i]->topic, parts[i]->id);
+        if (sw[i].fd >= 0)
+            fds[nf++] = sw[i].fd;
+    }
+    if (rc == 0)
+        rc = sk_plog_flush_many(logs, n, fds, nf, sk_wall_ms());
+    nf = 0;
+    for (size_t i = 0; sw && logs && fds && i < n; i++) {
+        bool had = sw[i].fd >= 0;
+        if (rc == 0 ? sk_producer_snapshot_commit(&sw[i]) < 0 : (close(sw[i].fd), false))
+            sk_warn("%s-%d: cannot rename a producer state snapshot", parts[i]->topic, parts[i]->id);
+        if (rc == 0 && had && (fds[nf] = open(sk_plog_dir(logs[i]), O_RDONLY | O_DIRECTORY |
+                                                                      O_CLOEXEC)) >= 0)
+            nf++;
+    }
+    if (rc == 0)
+        rc = sk_sync_many(fds, nf, false);
+    while (fds && nf > 0)
+        close(fds[--nf]);
+    free(sw);
+    free(logs);
+    free(fds);
+    return rc;
+}
+
 void sk_partitions_close_all(struct sk_broker *b)
 {
-    for (int i = 0; i < b->nparts; i++)
-        sk_plog_flush(b->parts[i]->log, sk_wall_ms());
-    if (b->nparts && sk_partitions_checkpoint(b) < 0)
+    int rc = 0;
+    for (int i = 0; i < b->nparts && rc == 0; i += CLOSE_CHUNK) {
+        size_t n = (size_t)(b->nparts - i < CLOSE_CHUNK ? b->nparts - i : CLOSE_CHUNK);
+        rc = close_chunk(b->parts + i, n);
+    }
+    if (rc < 0)
+        sk_warn("cannot flush the partition logs in %s at shutdown: %s", data_dir(b),
+                strerror(-rc));
+    else if (b->nparts && sk_partitions_checkpoint(b) < 0)
         sk_warn("cannot write offset checkpoints in %s", data_dir(b));
     for (int i = 0; i < b->nparts; i++)
         partition_free(b->parts[i], false);
