@@ -374,6 +374,17 @@ Test(admin, throttled_list_keeps_its_zero_byte)
                           WS(" 0:1 ,\t\0" "2:3 \0")), 0, "%s", msg);
     cr_assert(kp_str_eq(sk_kvlist_bytes(l, "leader.replication.throttled.replicas"),
                         WS("0:1,\0" "2:3")));
+    /* A broker key Kafka does not define is stored as sent: one with a zero
+     * byte in its name or value cannot be, so it is refused rather than
+     * stored as something else. */
+    cr_assert_eq(alter_ws(4, kp_str_c("1"), WS("my.plugin\0key"), kp_str_c("x")),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert(strstr(msg, "my.plugin\\x00key"), "%s", msg);
+    cr_assert_eq(alter_ws(4, kp_str_c("1"), kp_str_c("my.plugin.key"), WS("x\0")),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert_null(sk_kvlist_get(&b.image.broker_configs, "my.plugin.key"));
+    cr_assert_eq(alter_ws(4, kp_str_c("1"), kp_str_c("my.plugin.key"), kp_str_c("x")), 0, "%s",
+                 msg);
     /* Free-form text cannot hold one: refused rather than cut. */
     cr_assert_eq(alter_ws(4, kp_str_c("1"), kp_str_c("ssl.keystore.location"), WS("/a\0b")),
                  SK_ERR_INVALID_REQUEST);
