@@ -396,3 +396,34 @@ Test(admin, throttled_list_keeps_its_zero_byte)
     l = &b.image.topics[0]->configs;
     cr_assert(kp_str_eq(sk_kvlist_bytes(l, "follower.replication.throttled.replicas"), value));
 }
+
+/* Metadata auto-creation is one controller operation: past Kafka's 10,000
+ * records it writes nothing, below it every topic lands in one batch. */
+Test(admin, auto_create_is_one_bounded_operation)
+{
+    enum { N = 5001 }; /* 2 records each with num.partitions=1 */
+    static kp_str names[N];
+    static char text[N][16];
+    static int16_t errs[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(text[i], sizeof text[i], "auto-%d", i);
+        names[i] = kp_str_c(text[i]);
+    }
+    int64_t end = sk_metalog_end_offset(b.metalog);
+    cr_assert_eq(sk_topics_auto_create(&b, names, N, errs, msg, sizeof msg),
+                 SK_ERR_POLICY_VIOLATION);
+    cr_assert_str_eq(msg, "Unable to perform excessively large batch operation.");
+    cr_assert_eq(errs[0], SK_ERR_POLICY_VIOLATION);
+    cr_assert_eq(b.image.ntopics, 0);
+    cr_assert_eq(sk_metalog_end_offset(b.metalog), end, "nothing was written");
+    cr_assert_eq(create("x.y", 1, 1, NULL, NULL), SK_ERR_NONE);
+    kp_str some[] = {kp_str_c("a"), kp_str_c("b"), kp_str_c("x_y")};
+    cr_assert_eq(sk_topics_auto_create(&b, some, 3, errs, msg, sizeof msg), SK_ERR_NONE, "%s",
+                 msg);
+    cr_assert_eq(errs[0], SK_ERR_NONE);
+    cr_assert_eq(errs[1], SK_ERR_NONE);
+    cr_assert_eq(errs[2], SK_ERR_INVALID_TOPIC_EXCEPTION, "collides with x.y");
+    cr_assert_eq(b.image.ntopics, 3);
+    cr_assert_eq(sk_metalog_end_offset(b.metalog), end + 2 + 4,
+                 "x.y's two records, then a's and b's four");
+}

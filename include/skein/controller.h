@@ -134,4 +134,16 @@ const char *sk_err_message(int16_t code);
  * auto.create.topics.enable is on. 0 if the topic exists afterwards. */
 int sk_topic_auto_create(struct sk_broker *b, kp_str name);
 
+/* Kafka's QuorumController.MAX_RECORDS_PER_USER_OP: no single operation may
+ * write more metadata records than this. */
+#define SK_MAX_RECORDS_PER_USER_OP 10000
+
+/* Metadata auto-creation of the n distinct, legal, not yet existing names
+ * as one controller operation (Kafka's AutoTopicCreationManager sends them
+ * as one CreateTopics): all with the broker defaults, in one metadata batch.
+ * More than SK_MAX_RECORDS_PER_USER_OP records refuses them all with
+ * POLICY_VIOLATION; otherwise errs[i] says what became of names[i]. */
+int16_t sk_topics_auto_create(struct sk_broker *b, const kp_str *names, int n, int16_t *errs,
+                              char *msg, size_t msglen);
+
 #endif

@@ -711,6 +711,10 @@ static const struct sk_config_def defs[] = {
              "Kafka takes it from kafka-storage.sh format instead."),
     D("skein.log.level", STRING, "INFO", MEDIUM, CLUSTER_WIDE, ONE_OF_CI(log_levels),
       .doc = "Lowest level of broker log lines written to stderr: DEBUG, INFO, WARN or ERROR."),
+    D("skein.max.producers.per.partition", INT, "10000", LOW, READ_ONLY, AT_LEAST(1),
+      .doc = "Most idempotent producers whose state a partition keeps; past it the one "
+             "with the oldest last write is dropped, as if it had expired. Kafka has no "
+             "such bound (only producer.id.expiration.ms)."),
     D("skein.num.shards", INT, "0", HIGH, READ_ONLY, AT_LEAST(0),
       .doc = "Number of shards (threads, each with its own io_uring, connections and "
              "partitions); 0 means one per online CPU."),
