@@ -104,7 +104,8 @@ static void check_image(const struct sk_meta_image *img)
     cr_assert_eq(b->endpoints[0].port, 9092);
     cr_assert_eq(sk_meta_feature(img, "metadata.version"), 21);
     cr_assert_eq(img->nquotas, 1);
-    cr_assert_str_eq(img->quotas[0].entity, "user=alice");
+    struct sk_quota_part alice = {kp_str_c("user"), kp_str_c("alice")};
+    cr_assert(sk_quota_entry_is(&img->quotas[0], &alice, 1));
     cr_assert_eq(img->next_producer_id, 1000);
 }
 
@@ -172,5 +173,75 @@ Test(meta, contradicting_records_are_refused)
     kp_partition_record_init(&pr);
     pr.partition_id = 0; /* of a topic the image does not have */
     cr_assert_lt(sk_meta_apply(&img, SK_META_PARTITION, &pr), 0);
+    sk_meta_image_free(&img);
+}
+
+/* Names and values are bytes: a zero byte or a comma inside one survives
+ * the image, the log replay and a snapshot. */
+static void check_wire_strings(const struct sk_meta_image *img)
+{
+    kp_str value = {"0:1,\0" "2:3", 8};
+    const struct sk_topic_meta *t = sk_meta_topic(img, "ws", 2);
+    cr_assert_not_null(t);
+    cr_assert(kp_str_eq(sk_kvlist_bytes(&t->configs, "follower.replication.throttled.replicas"),
+                        value));
+    struct sk_quota_part want[2] = {{kp_str_c("user"), kp_str_c("CN=a,OU=b")},
+                                    {kp_str_c("client-id"), {"x\0y", 3}}};
+    struct sk_quota_part cut[2] = {{kp_str_c("user"), kp_str_c("CN=a")},
+                                   {kp_str_c("client-id"), kp_str_c("x")}};
+    cr_assert_eq(img->nquotas, 1);
+    cr_assert(sk_quota_entry_is(&img->quotas[0], want, 2));
+    cr_assert(!sk_quota_entry_is(&img->quotas[0], cut, 2));
+}
+
+Test(meta, wire_strings_survive_replay_and_snapshot, .init = setup, .fini = teardown)
+{
+    struct sk_meta_image img;
+    struct sk_metalog *ml;
+    sk_meta_image_init(&img);
+    cr_assert_eq(sk_metalog_open(dir, &img, 1000, &ml), 0);
+    sk_metalog_set_snapshot_policy(ml, 1, 1);
+    kp_topic_record tr;
+    kp_topic_record_init(&tr);
+    tr.name = kp_str_c("ws");
+    tr.topic_id.b[0] = 7;
+    kp_config_record tc;
+    kp_config_record_init(&tc);
+    tc.resource_type = SK_RESOURCE_TOPIC;
+    tc.resource_name = kp_str_c("ws");
+    tc.name = kp_str_c("follower.replication.throttled.replicas");
+    tc.value = (kp_str){"0:1,\0" "2:3", 8};
+    kp_client_quota_record q;
+    kp_client_quota_record_init(&q);
+    kp_client_quota_record_entity_data ent[2];
+    kp_client_quota_record_entity_data_init(&ent[0]);
+    kp_client_quota_record_entity_data_init(&ent[1]);
+    ent[0].entity_type = kp_str_c("user");
+    ent[0].entity_name = kp_str_c("CN=a,OU=b");
+    ent[1].entity_type = kp_str_c("client-id");
+    ent[1].entity_name = (kp_str){"x\0y", 3};
+    q.entity = (kp_client_quota_record_entity_data_arr){2, ent};
+    q.key = kp_str_c("producer_byte_rate");
+    q.value = 10;
+    struct sk_meta_rec recs[] = {{SK_META_TOPIC, 0, &tr}, {SK_META_CONFIG, 0, &tc},
+                                 {SK_META_CLIENT_QUOTA, 0, &q}};
+    cr_assert_eq(sk_metalog_append(ml, &img, recs, 3, 1000), 0);
+    check_wire_strings(&img);
+    sk_metalog_close(ml);
+    sk_meta_image_free(&img);
+
+    sk_meta_image_init(&img);
+    cr_assert_eq(sk_metalog_open(dir, &img, 2000, &ml), 0);
+    check_wire_strings(&img);
+    sk_metalog_close(ml);
+    sk_meta_image_free(&img);
+
+    char part[400];
+    snprintf(part, sizeof part, "%s/__cluster_metadata-0", dir);
+    int64_t end = sk_meta_snapshot_latest(part, INT64_MAX);
+    cr_assert_gt(end, 0);
+    sk_meta_image_init(&img);
+    cr_assert_eq(sk_meta_snapshot_load(part, end, &img), 0);
+    check_wire_strings(&img);
     sk_meta_image_free(&img);
 }

@@ -64,6 +64,9 @@ int32_t sk_request_quota(struct sk_request *req, int t, double bytes);
  * answered by closing its connection. */
 void *sk_request_alloc(struct sk_request *req, size_t n);
 kp_str sk_request_strdup(struct sk_request *req, const char *s);
+/* A wire string copied into the request's arena with its length (zero bytes
+ * and all); null stays null. */
+kp_str sk_request_keep(struct sk_request *req, kp_str s);
 
 /* What Kafka reports when no authorizer is configured: every operation the
  * resource type supports (AclOperation bit positions). */

@@ -48,6 +48,13 @@ int16_t sk_topic_create(struct sk_broker *b, const struct sk_topic_spec *spec, b
 int16_t sk_topic_create_ex(struct sk_broker *b, const struct sk_topic_spec *spec,
                            bool validate_only, struct sk_topic_created *out, char *msg,
                            size_t msglen);
+/* A config name and value as Kafka reads them from the wire when they hold
+ * a zero byte (see src/controller/config_wire.c); without one they are copied
+ * as they are. On SK_ERR_NONE, *name_out and *value_out are owned copies
+ * (skein/wire_str.h; a null value stays null); otherwise the error (of a
+ * config check, INVALID_CONFIG for topics) with msg set and nothing owned. */
+int16_t sk_config_from_wire(int8_t type, kp_str name, kp_str value, kp_str *name_out,
+                            kp_str *value_out, char *msg, size_t msglen);
 /* Kafka's message for an illegal topic name (empty if the name is legal). */
 void sk_topic_name_problem(kp_str name, char *msg, size_t msglen);
 /* Kafka's internal topics: the group and transaction state logs. */

@@ -45,11 +45,19 @@ struct sk_quotas {
 int sk_quotas_init(struct sk_quotas *q, int samples, uint64_t window_ms);
 void sk_quotas_free(struct sk_quotas *q);
 
+/* Which entity a client's quota comes from, per tag: 0 the entity has no such
+ * part, 1 the client's own name, 2 the default. Clients with the same type,
+ * match and tag values (the user and client id where the match is not 0)
+ * share one sensor. */
+struct sk_quota_match {
+    int user, client;
+};
+
 /* The limit (bytes/s) that applies to user/client_id, or < 0 for none; the
- * most specific entity wins, in Kafka's order. bucket gets the sensor name:
- * clients that resolve to the same one share the rate. */
+ * most specific entity wins, in Kafka's order. *match (if not NULL) says
+ * which entity that is. */
 double sk_quota_limit(const struct sk_meta_image *img, enum sk_quota_type t, const char *user,
-                      kp_str client_id, char *bucket, size_t bucket_len);
+                      kp_str client_id, struct sk_quota_match *match);
 
 /* Records value (bytes) for the client and returns its throttle time in ms,
  * 0 when within quota or without one. */

@@ -8,6 +8,7 @@
 #include "skein/config.h"
 #include "skein/controller.h"
 #include "skein/errors.h"
+#include "skein/wire_str.h"
 
 typedef kp_create_topics_request_creatable_topic ct_topic;
 typedef kp_create_topics_response_creatable_topic_result ct_result;
@@ -29,19 +30,35 @@ static void fill_configs(struct sk_request *req, ct_result *o, const ct_topic *t
         sorted[i] = &defs[i];
     qsort(sorted, ndefs, sizeof *sorted, cmp_def_name);
     struct sk_config_entry *ov = sk_request_alloc(req, sizeof *ov * (size_t)(t->configs.n + 1));
-    for (int32_t i = 0; i < t->configs.n; i++)
-        ov[i] = (struct sk_config_entry){sk_admin_cstr(req, t->configs.v[i].name),
-                                         sk_admin_cstr(req, t->configs.v[i].value)};
+    kp_str *bytes = sk_request_alloc(req, sizeof *bytes * (size_t)(t->configs.n + 1));
+    size_t nov = 0;
+    for (int32_t i = 0; i < t->configs.n; i++) {
+        /* As the controller stored them (the creation succeeded). */
+        kp_str name, value;
+        char msg[8];
+        if (sk_config_from_wire(SK_RESOURCE_TOPIC, t->configs.v[i].name, t->configs.v[i].value,
+                                &name, &value, msg, sizeof msg) != 0)
+            continue;
+        bytes[nov] = sk_request_keep(req, value);
+        ov[nov] = (struct sk_config_entry){sk_admin_cstr(req, name), bytes[nov].ptr};
+        nov++;
+        sk_wire_str_free(&name);
+        sk_wire_str_free(&value);
+    }
     o->configs.v = sk_request_alloc(req, sizeof *o->configs.v * (ndefs + 1));
     for (size_t i = 0; i < ndefs; i++) {
         struct sk_config_value cv;
-        if (sk_config_describe_topic(req->broker->cfg, ov, (size_t)t->configs.n, sorted[i]->name,
+        if (sk_config_describe_topic(req->broker->cfg, ov, nov, sorted[i]->name,
                                      &cv) != 0)
             continue;
         ct_config *c = &o->configs.v[o->configs.n++];
         kp_create_topics_response_creatable_topic_configs_init(c);
         c->name = kp_str_c(sorted[i]->name);
         c->value = sk_request_strdup(req, cv.value);
+        /* An override is shown as its bytes, which may hold a zero byte. */
+        for (size_t k = 0; k < nov && cv.source == SK_CONFIG_SOURCE_TOPIC; k++)
+            if (strcmp(ov[k].name, sorted[i]->name) == 0)
+                c->value = bytes[k];
         c->read_only = cv.read_only;
         c->config_source = (int8_t)cv.source;
         c->is_sensitive = cv.sensitive;

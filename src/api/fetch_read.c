@@ -220,7 +220,7 @@ static int32_t open_session(struct sk_fetch_op *op)
         const struct sk_fetch_part *fp = &op->parts[i];
         const part_t *d = &op->results[i].data;
         sp[i] = (struct sk_fetch_session_part){
-            .topic = op->by_id || fp->topic.len < 0 ? NULL : strndup(fp->topic.ptr, (size_t)fp->topic.len),
+            .topic = op->by_id ? KP_STR_NULL : fp->topic, /* the session copies it */
             .topic_id = fp->topic_id, .partition = fp->partition,
             .fetch_offset = fp->fetch_offset, .max_bytes = fp->max_bytes,
             .current_leader_epoch = fp->current_leader_epoch,
@@ -231,8 +231,6 @@ static int32_t open_session(struct sk_fetch_op *op)
     }
     int32_t id = sk_fetch_session_create(&st->sessions, now_ms(op), op->follower, op->by_id, sp,
                                          op->nparts);
-    for (int i = 0; i < op->nparts; i++)
-        free(sp[i].topic);
     free(sp);
     return id;
 }

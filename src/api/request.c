@@ -41,6 +41,16 @@ void *sk_request_alloc(struct sk_request *req, size_t n)
     return p;
 }
 
+kp_str sk_request_keep(struct sk_request *req, kp_str s)
+{
+    if (s.len < 0)
+        return KP_STR_NULL;
+    char *p = sk_request_alloc(req, (size_t)s.len + 1);
+    if (s.len)
+        memcpy(p, s.ptr, (size_t)s.len);
+    return (kp_str){p, s.len};
+}
+
 kp_str sk_request_strdup(struct sk_request *req, const char *s)
 {
     if (!s)
