@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "skein/admission.h"
 #include "skein/meta.h"
 
 struct sk_shard;
@@ -46,6 +47,7 @@ struct sk_broker {
     void *maintenance;                   /* periodic tasks (src/server/maintenance.c) */
     uint64_t sync_retry;                 /* timer retrying partition logs that did not open */
     struct sk_log_cleaner *cleaner;      /* compaction (src/server/log_cleaner.c) */
+    struct sk_partition_budget budget;   /* partitions this node may host (admission.h) */
 };
 
 /* Call after every metadata log append: brings partitions, configs and

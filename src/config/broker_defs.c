@@ -102,6 +102,11 @@ static const struct sk_config_def defs[] = {
              "partitions); 0 means one per online CPU."),
     D("skein.log.level", STRING, "INFO", MEDIUM, CLUSTER_WIDE, ONE_OF_CI(log_levels),
       .doc = "Lowest level of broker log lines written to stderr: DEBUG, INFO, WARN or ERROR."),
+    D("skein.max.partitions.per.shard", INT, "-1", HIGH, READ_ONLY, AT_LEAST(-1),
+      .doc = "Most partition replicas one shard hosts. CreateTopics, CreatePartitions and "
+             "auto-creation beyond it are refused with POLICY_VIOLATION before anything is "
+             "recorded. -1 derives it from the open-file limit (less a reserve for "
+             "connections and the metadata log) and memory; a set value is capped by that."),
 
     /* KRaft quorum and metadata log */
     D("controller.quorum.voters", LIST, "", HIGH, READ_ONLY, .check = SK_CHECK_VOTERS,
@@ -133,6 +138,10 @@ static const struct sk_config_def defs[] = {
              "snapshot exists; -1 for no limit."),
     D("metadata.log.max.record.bytes.between.snapshots", LONG, "20971520", HIGH, READ_ONLY,
       AT_LEAST(1), .doc = "Metadata bytes appended since the last snapshot that trigger a new one."),
+    D("skein.metadata.log.truncate.unloadable", BOOLEAN, "false", HIGH, READ_ONLY,
+      .doc = "Way out of a metadata log that cannot be loaded: start-up cuts the log at the "
+             "first batch that fails to load (losing it and every later change) instead of "
+             "refusing to start. Set it for one start, after reading the start-up error."),
     D("metadata.log.max.snapshot.interval.ms", LONG, "3600000", HIGH, READ_ONLY, AT_LEAST(0),
       .doc = "Longest time between metadata snapshots while records are appended; 0 disables."),
     D("metadata.max.idle.interval.ms", INT, "500", LOW, READ_ONLY, AT_LEAST(0),
