@@ -22,6 +22,7 @@ enum sk_op {
 	SK_OP_WAKE,
 	SK_OP_FSYNC,
 	SK_OP_RECV_DIRECT,  /* plain recv straight into a large frame's buffer */
+	SK_OP_ACCEPT_POLL,  /* a listener out of fds waits for a connection to shed */
 };
 #define SK_OP_MASK 15u
 
@@ -103,6 +104,10 @@ struct sk_listener {
 	struct sk_shard *shard;
 	int fd;
 	bool armed;
+	bool polling;                    /* SK_OP_ACCEPT_POLL is live */
+	int reserve_fd;                  /* given up to shed a connection on EMFILE */
+	uint64_t shed;                   /* connections shed since the last report */
+	uint64_t shed_reported_ms;
 };
 
 struct sk_timer_slot {
@@ -170,6 +175,7 @@ const uint8_t *sk_bufring_addr(struct sk_shard *s, unsigned bid);
 
 /* listen.c */
 void sk_listener_complete(struct sk_listener *l, struct io_uring_cqe *cqe);
+void sk_listener_poll_complete(struct sk_listener *l, struct io_uring_cqe *cqe);
 void sk_listeners_stop(struct sk_shard *s);
 void sk_listeners_free(struct sk_shard *s);
 

@@ -209,10 +209,9 @@ int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t
         snprintf(err, errlen, "cannot write the metadata log in %s", md);
         return -EIO;
     }
-    if (sk_partitions_sync(b) < 0) {
-        snprintf(err, errlen, "cannot open the partition logs in %s", cfg->log_dirs[0]);
-        return -EIO;
-    }
+    /* A partition that does not open stays offline and is retried; the node
+     * serves the others rather than refusing to start. */
+    sk_broker_metadata_changed(b);
     if (sk_groups_open(b) < 0) {
         snprintf(err, errlen, "cannot load the group coordinator's state from __consumer_offsets");
         return -EIO;
@@ -242,6 +241,11 @@ void sk_server_stop(struct sk_broker *b)
 {
     if (b->shard)
         sk_shard_stop(b->shard);
+}
+
+bool sk_server_stopping(const struct sk_broker *b)
+{
+    return b->shard && sk_shard_stopping(b->shard);
 }
 
 void sk_server_close(struct sk_broker *b)

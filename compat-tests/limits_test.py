@@ -1,0 +1,367 @@
+#!/usr/bin/python3
+"""No request can take a Skein node down: admission, loadable metadata, a
+network that keeps its descriptors, and a bounded shutdown.
+
+Scenarios, each with its own broker:
+  huge      confluent-kafka-python's AdminClient creates NewTopic("huge", 100000, 1):
+            refused with POLICY_VIOLATION "Unable to perform excessively large
+            batch operation.", the metadata log unchanged, another client
+            produces, and after a restart "huge" does not exist.
+  budget    under an open-file limit of 20,000: the largest operation the limits
+            allow (one topic of 9,999 partitions, 10,000 records), then topics of
+            3,000 partitions until the partition budget refuses one with a
+            message naming the limit and the setting; the node serves, and after
+            kill -9 it starts again with every partition created.
+  emfile    under an open-file limit of 128: connections beyond the descriptors
+            are closed at once (not left hanging), the broker does not spin, the
+            connections it holds are served, and new ones are once fds free up.
+  offline   a partition whose log cannot be opened (its folder replaced by a file)
+            is offline (Metadata: LEADER_NOT_AVAILABLE, the node as offline
+            replica) while the node serves the others; SIGTERM ends it with
+            exit 0 promptly while the open is retried.
+
+usage: limits_test.py SKEIN [scenario...]"""
+import ctypes
+import os
+import resource
+import signal
+import socket
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition  # noqa: E402
+from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+
+from skeinlib import wire  # noqa: E402
+from skeinlib.broker import Broker  # noqa: E402
+
+POLICY_VIOLATION = 44
+LEADER_NOT_AVAILABLE = 5
+EXCESSIVE = "Unable to perform excessively large batch operation."
+CAP_SYS_RESOURCE = 24
+PR_CAPBSET_DROP = 24
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+    print("ok -", msg, flush=True)
+
+
+def wait_for(what, cond, timeout=60, every=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(every)
+    raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+
+
+def limit_fds(n):
+    """preexec_fn: the broker gets n descriptors and cannot raise them (it takes
+    fs.nr_open when it holds CAP_SYS_RESOURCE)."""
+    def fn():
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_CAPBSET_DROP, CAP_SYS_RESOURCE, 0, 0, 0)
+        except OSError:
+            pass
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+    return fn
+
+
+class LimitedBroker(Broker):
+    """A broker started with a lower open-file limit."""
+
+    def __init__(self, skein, nofile, **kw):
+        super().__init__(skein, **kw)
+        self.nofile = nofile
+
+    def launch(self):
+        import subprocess
+        import threading
+        self._ready.clear()
+        self.lines = []
+        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     preexec_fn=limit_fds(self.nofile))
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        return self.proc
+
+
+def admin(b):
+    return AdminClient({"bootstrap.servers": b.bootstrap, "log_level": 2})
+
+
+def create(b, name, partitions, timeout=120):
+    """Returns (error code, message) of one CreateTopics for one topic; 0 on success."""
+    a = admin(b)  # kept alive until the answer: a destroyed client fails its futures
+    fs = a.create_topics([NewTopic(name, partitions, 1)], request_timeout=timeout,
+                         operation_timeout=timeout)
+    try:
+        fs[name].result(timeout)
+        return 0, ""
+    except KafkaException as e:
+        err = e.args[0]
+        return err.code(), err.str()
+
+
+def topic_partitions(b, name):
+    """The topic's partitions from a Metadata v9 that does not auto-create, or None."""
+    t = partition_state(b.port, name)
+    if t is None or t["error"] != 0:
+        return None
+    return {p["partition"]: p for p in t["partitions"]}
+
+
+def produce_ok(b, topic, partition=0, n=10):
+    p = Producer({"bootstrap.servers": b.bootstrap, "acks": "all", "message.timeout.ms": 30000,
+                  "log_level": 2})
+    acked = []
+    for i in range(n):
+        p.produce(topic, b"v%d" % i, partition=partition,
+                  on_delivery=lambda err, m: acked.append(err))
+    p.flush(40)
+    return len(acked) == n and all(e is None for e in acked)
+
+
+def consume_count(b, topic, partition, n):
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "limits-reader",
+                  "enable.auto.commit": False, "log_level": 2})
+    c.assign([TopicPartition(topic, partition, 0)])
+    got, deadline = 0, time.monotonic() + 30
+    while got < n and time.monotonic() < deadline:
+        for m in c.consume(100, 0.5):
+            if m.error() is None:
+                got += 1
+    c.close()
+    return got
+
+
+def partition_state(port, topic):
+    md = wire.metadata(port, [topic], auto_create=False, timeout=30)
+    for t in md["topics"]:
+        if t["name"] == topic:
+            return t
+    return None
+
+
+def metadata_log_bytes(b):
+    d = os.path.join(b.data_dir, "logs", "__cluster_metadata-0")
+    return sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d) if f.endswith(".log"))
+
+
+def budget_of(b):
+    for line in b.lines:
+        if "partition budget " in line:
+            return int(line.split("partition budget ")[1].split()[0])
+    raise AssertionError("the broker did not log its partition budget")
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+# ---- scenarios -------------------------------------------------------------------
+
+
+def scenario_huge(skein):
+    b = Broker(skein).start()
+    try:
+        check(create(b, "small", 1) == (0, ""), "huge: a small topic is created")
+        before = metadata_log_bytes(b)
+        code, msg = create(b, "huge", 100000)
+        check(code == POLICY_VIOLATION and msg == EXCESSIVE,
+              "huge: NewTopic('huge', 100000, 1) refused with POLICY_VIOLATION '%s' (got %s '%s')"
+              % (EXCESSIVE, code, msg))
+        check(metadata_log_bytes(b) == before, "huge: the metadata log is unchanged (%d bytes)"
+              % before)
+        check(topic_partitions(b, "huge") is None, "huge: the topic does not exist")
+        check(produce_ok(b, "small"), "huge: another client produces to another topic")
+        check(b.stop() == 0, "huge: SIGTERM stops the broker with exit 0")
+        b.start()
+        check(topic_partitions(b, "huge") is None and topic_partitions(b, "small") is not None,
+              "huge: after a restart 'huge' is absent and 'small' is there")
+    finally:
+        b.cleanup()
+
+
+def scenario_budget(skein):
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    nofile = 20000 if hard == resource.RLIM_INFINITY else min(20000, hard)
+    b = LimitedBroker(skein, nofile).start(timeout=60)
+    try:
+        budget = budget_of(b)
+        print("# open-file limit %d gives a partition budget of %d" % (nofile, budget))
+        check(budget > 9999 + 3000, "budget: the budget (%d) takes the largest operation and a "
+              "3,000-partition topic" % budget)
+        t0 = time.monotonic()
+        check(create(b, "largest", 9999) == (0, ""),
+              "budget: one topic of 9,999 partitions (10,000 records, the most one operation "
+              "writes) is created in %.1f s" % (time.monotonic() - t0))
+        hosted, made, refused = 9999, [], None
+        while refused is None:
+            name = "t%d" % len(made)
+            code, msg = create(b, name, 3000)
+            if code == 0:
+                made.append(name)
+                hosted += 3000
+                check(hosted <= budget, "budget: %s created, %d partitions hosted" % (name, hosted))
+            else:
+                refused = (code, msg)
+        check(hosted + 3000 > budget, "budget: refused only past the budget (%d + 3000 > %d)"
+              % (hosted, budget))
+        code, msg = refused
+        check(code == POLICY_VIOLATION and "limit of %d" % budget in msg
+              and "skein.max.partitions.per.shard" in msg and "open-file limit %d" % nofile in msg,
+              "budget: the last topic is refused with POLICY_VIOLATION naming the limit and the "
+              "setting: %s" % msg)
+        check(produce_ok(b, "largest", 9998), "budget: the node serves (produce to largest-9998)")
+        check(wire.api_versions(b.port) is not None, "budget: a new connection is served")
+        fds = open_fds(b.proc.pid)
+        check(fds < nofile - 3000, "budget: %d fds open of %d, the connection reserve is free"
+              % (fds, nofile))
+        b.kill()
+        t0 = time.monotonic()
+        b.start(timeout=120)
+        check(True, "budget: after kill -9 the node starts again in %.1f s"
+              % (time.monotonic() - t0))
+        parts = topic_partitions(b, "largest")
+        check(parts is not None and len(parts) == 9999, "budget: largest has its 9,999 "
+              "partitions after the restart")
+        for name in made:
+            check(len(topic_partitions(b, name) or {}) == 3000, "budget: %s has 3,000 partitions"
+                  % name)
+        check(produce_ok(b, "largest", 9998) and consume_count(b, "largest", 9998, 20) == 20,
+              "budget: what was produced before and after kill -9 reads back")
+        check(b.stop(60) == 0, "budget: SIGTERM stops the broker with exit 0")
+    finally:
+        b.cleanup()
+
+
+def connect_all(port, n):
+    """Opens n connections, each sending ApiVersions; returns (served, shed, hanging)."""
+    served, shed, hanging = [], 0, 0
+    for i in range(n):
+        try:
+            c = wire.Conn(port, timeout=10)
+            c.send(wire.api_versions_request(3, i))
+        except OSError:
+            shed += 1
+            continue
+        try:
+            c.recv_frame(5)
+            served.append(c)
+        except wire.Closed:
+            shed += 1
+            c.close()
+        except socket.timeout:
+            hanging += 1
+            c.close()
+    return served, shed, hanging
+
+
+def scenario_emfile(skein):
+    nofile = 128
+    b = LimitedBroker(skein, nofile).start()
+    try:
+        served, shed, hanging = connect_all(b.port, 200)
+        print("# %d connections served, %d shed, %d hanging" % (len(served), shed, hanging))
+        check(shed > 0 and hanging == 0, "emfile: connections past the descriptors are closed at "
+              "once (%d shed), none left hanging (%d)" % (shed, hanging))
+        check(len(served) > 50, "emfile: the broker served %d connections" % len(served))
+        pid = b.proc.pid
+        cpu0 = cpu_seconds(pid)
+        time.sleep(2)
+        cpu = cpu_seconds(pid) - cpu0
+        check(cpu < 0.5, "emfile: the broker does not spin while out of fds (%.2f CPU s in 2 s)"
+              % cpu)
+        for i, c in enumerate(served[:5]):
+            c.send(wire.api_versions_request(3, 1000 + i))
+            c.recv_frame(10)
+        check(True, "emfile: connections it holds are still served")
+        for c in served[:40]:
+            c.close()
+        def fresh():
+            try:
+                return wire.api_versions(b.port, timeout=5) is not None
+            except (wire.Closed, OSError):
+                return False
+        wait_for("a new connection to be served once fds are freed", fresh, timeout=30,
+                 every=0.2)
+        check(True, "emfile: a new connection is served once fds free up")
+        warns = [l for l in b.lines if "out of file descriptors" in l]
+        spam = [l for l in b.lines if "accept failed" in l]
+        check(warns and len(warns) <= 3 and not spam, "emfile: logged once per interval (%d "
+              "lines), no accept error per attempt (%d)" % (len(warns), len(spam)))
+        for c in served[40:]:
+            c.close()
+        check(b.stop() == 0, "emfile: SIGTERM stops the broker with exit 0")
+    finally:
+        b.cleanup()
+
+
+def scenario_offline(skein):
+    b = Broker(skein).start()
+    try:
+        check(create(b, "good", 2) == (0, "") and create(b, "stuck", 2) == (0, ""),
+              "offline: topics good and stuck created")
+        check(produce_ok(b, "good"), "offline: good takes records")
+        b.kill()
+        d = os.path.join(b.data_dir, "logs", "stuck-1")
+        for f in os.listdir(d):
+            os.unlink(os.path.join(d, f))
+        os.rmdir(d)
+        with open(d, "w") as f:
+            f.write("not a directory\n")
+        b.start()
+        check(any("stuck-1 is offline" in l for l in b.lines),
+              "offline: the broker logs stuck-1 offline and starts")
+        parts = topic_partitions(b, "stuck")
+        p0, p1 = parts[0], parts[1]
+        check(p1["leader"] == -1 and p1["error"] == LEADER_NOT_AVAILABLE and p1["offline"] == [1],
+              "offline: Metadata says stuck-1 has no leader (LEADER_NOT_AVAILABLE) and node 1 "
+              "as offline replica (%s)" % p1)
+        check(p0["leader"] == 1 and p0["error"] == 0, "offline: stuck-0 is led by node 1")
+        check(produce_ok(b, "good") and produce_ok(b, "stuck", 0),
+              "offline: the other partitions take records")
+        time.sleep(2.5)  # let at least two retries of the open run
+        t0 = time.monotonic()
+        rc = b.stop(15)
+        took = time.monotonic() - t0
+        check(rc == 0 and took < 8, "offline: SIGTERM while the open is retried exits %s in "
+              "%.1f s" % (rc, took))
+    finally:
+        b.cleanup()
+
+
+SCENARIOS = {"huge": scenario_huge, "budget": scenario_budget, "emfile": scenario_emfile,
+             "offline": scenario_offline}
+
+
+def main():
+    if len(sys.argv) < 2:
+        print(__doc__)
+        return 2
+    skein = sys.argv[1]
+    names = sys.argv[2:] or list(SCENARIOS)
+    t0 = time.monotonic()
+    for n in names:
+        print("# scenario", n, flush=True)
+        SCENARIOS[n](skein)
+    print("# all passed in %.1f s" % (time.monotonic() - t0))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
