@@ -15,6 +15,11 @@ Scenarios, each with its own broker:
   emfile    under an open-file limit of 128: connections beyond the descriptors
             are closed at once (not left hanging), the broker does not spin, the
             connections it holds are served, and new ones are once fds free up.
+  mutations controller_mutation_rate=1 for one client id (set with @platformatic/kafka's
+            admin client): its CreateTopics v7 of two 20-partition topics creates
+            the first and refuses the second with THROTTLING_QUOTA_EXCEEDED (KIP-599
+            strict mode); another client id creates at once; a CreateTopics v2 of
+            that client id (permissive mode) succeeds with throttle_time_ms set.
   offline   a partition whose log cannot be opened (its folder replaced by a file)
             is offline (Metadata: LEADER_NOT_AVAILABLE, the node as offline
             replica) while the node serves the others; SIGTERM ends it with
@@ -22,10 +27,12 @@ Scenarios, each with its own broker:
 
 usage: limits_test.py SKEIN [scenario...]"""
 import ctypes
+import json
 import os
 import resource
-import signal
 import socket
+import struct
+import subprocess
 import sys
 import time
 
@@ -40,6 +47,8 @@ from skeinlib.broker import Broker  # noqa: E402
 
 POLICY_VIOLATION = 44
 LEADER_NOT_AVAILABLE = 5
+THROTTLING_QUOTA_EXCEEDED = 89
+THROTTLED = "The throttling quota has been exceeded."
 EXCESSIVE = "Unable to perform excessively large batch operation."
 CAP_SYS_RESOURCE = 24
 PR_CAPBSET_DROP = 24
@@ -81,7 +90,6 @@ class LimitedBroker(Broker):
         self.nofile = nofile
 
     def launch(self):
-        import subprocess
         import threading
         self._ready.clear()
         self.lines = []
@@ -354,8 +362,56 @@ def scenario_offline(skein):
         b.cleanup()
 
 
+def node(script, *args):
+    out = subprocess.run(["node", os.path.join(HERE, "js", script), *args], capture_output=True,
+                         timeout=90)
+    lines = out.stdout.decode().strip().splitlines()
+    if out.returncode != 0 or not lines:
+        raise AssertionError("%s %s failed: %s %s" % (script, args, out.stdout.decode(),
+                                                      out.stderr.decode()[-2000:]))
+    return json.loads(lines[-1])
+
+
+def create_v2(port, name, partitions, client_id):
+    """CreateTopics v2 (before KIP-599's strict mode): (error code, throttle_time_ms)."""
+    body = struct.pack(">i", 1) + wire.string(name) + struct.pack(">ihi", partitions, 1, 0)
+    body += struct.pack(">i", 0) + struct.pack(">ib", 15000, 0)
+    c = wire.Conn(port, timeout=30)
+    try:
+        c.send(wire.frame(wire.header(19, 2, 5, client_id=client_id) + body))
+        corr, resp = c.recv_frame(30)
+    finally:
+        c.close()
+    throttle, count = struct.unpack_from(">ii", resp, 0)
+    nlen = struct.unpack_from(">h", resp, 8)[0]
+    (err,) = struct.unpack_from(">h", resp, 10 + nlen)
+    return err, throttle
+
+
+def scenario_mutations(skein):
+    b = Broker(skein).start()
+    try:
+        node("quotas.mjs", "set", b.bootstrap, "mut", "controller_mutation_rate", "1")
+        out = node("mutations.mjs", b.bootstrap, "mut", "20", "m1+m2")["m1+m2"]
+        check(out["code"] == THROTTLING_QUOTA_EXCEEDED and out["message"] == THROTTLED,
+              "mutations: a CreateTopics v7 over controller_mutation_rate=1 is refused with "
+              "THROTTLING_QUOTA_EXCEEDED '%s' (%s)" % (THROTTLED, out))
+        check(topic_partitions(b, "m1") is not None and topic_partitions(b, "m2") is None,
+              "mutations: the first topic (within the burst) was created, the second not")
+        t0 = time.monotonic()
+        out = node("mutations.mjs", b.bootstrap, "other", "20", "o1")["o1"]
+        check(out["code"] == 0 and time.monotonic() - t0 < 10,
+              "mutations: another client id creates at once (%s)" % out)
+        err, throttle = create_v2(b.port, "p1", 5, "mut")
+        check(err == 0 and throttle > 0, "mutations: CreateTopics v2 of the throttled client is "
+              "done but throttled (error %d, throttle_time_ms %d)" % (err, throttle))
+        check(stop_clean(b), "mutations: SIGTERM stops the broker with exit 0")
+    finally:
+        b.cleanup()
+
+
 SCENARIOS = {"huge": scenario_huge, "budget": scenario_budget, "emfile": scenario_emfile,
-             "offline": scenario_offline}
+             "mutations": scenario_mutations, "offline": scenario_offline}
 
 
 def main():

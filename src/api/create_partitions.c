@@ -2,6 +2,7 @@
 #include "admin.h"
 #include "gen/kp_all.h"
 #include "skein/admission.h"
+#include "skein/api.h"
 #include "skein/broker.h"
 #include "skein/controller.h"
 #include "skein/errors.h"
@@ -19,6 +20,13 @@ static bool duplicated(const kp_create_partitions_request *body, int32_t i, bool
         }
     }
     return dup;
+}
+
+static int32_t partitions_of(struct sk_request *req, kp_str name)
+{
+    const struct sk_topic_meta *t =
+        sk_meta_topic(&req->broker->image, name.ptr, (size_t)(name.len > 0 ? name.len : 0));
+    return t ? t->npartitions : 0;
 }
 
 static int16_t grow(struct sk_request *req, const cp_topic *t, bool validate_only, char *msg,
@@ -95,8 +103,18 @@ void sk_api_create_partitions(struct sk_request *req)
             o->error_message = kp_str_c("Duplicate topic name.");
             continue;
         }
+        /* KIP-599: refused over controller_mutation_rate from v3, throttled before. */
+        if (!body->validate_only && !sk_request_mutation(req, 0, req->version >= 3)) {
+            o->error_code = SK_ERR_THROTTLING_QUOTA_EXCEEDED;
+            o->error_message = kp_str_c(SK_THROTTLED_MSG);
+            continue;
+        }
+        int32_t before = partitions_of(req, t->name);
         o->error_code = grow(req, t, body->validate_only, msg, sizeof msg);
         o->error_message = sk_admin_msg(req, msg);
+        if (o->error_code == SK_ERR_NONE && !body->validate_only)
+            sk_request_mutation(req, t->count - before, false);
     }
+    resp->throttle_time_ms = req->throttle_ms;
     sk_request_respond(req);
 }

@@ -89,15 +89,30 @@ static bool reported_before(const kp_create_topics_request *body, int32_t i)
     return false;
 }
 
+/* KIP-599: from v6 a client over its controller_mutation_rate is refused;
+ * older ones are only throttled. Partitions made are the permits. */
+static bool mutation_allowed(struct sk_request *req, bool validate_only, ct_result *o)
+{
+    if (validate_only || sk_request_mutation(req, 0, req->version >= 6))
+        return true;
+    o->error_code = SK_ERR_THROTTLING_QUOTA_EXCEEDED;
+    o->error_message = kp_str_c(SK_THROTTLED_MSG);
+    return false;
+}
+
 static void create_one(struct sk_request *req, const ct_topic *t, bool validate_only, ct_result *o)
 {
     char msg[512];
     struct sk_topic_spec spec = spec_of(req, t);
     struct sk_topic_created made;
+    if (!mutation_allowed(req, validate_only, o))
+        return;
     o->error_code = sk_topic_create_ex(req->broker, &spec, validate_only, &made, msg, sizeof msg);
     o->error_message = sk_admin_msg(req, msg);
     if (o->error_code != SK_ERR_NONE)
         return;
+    if (!validate_only)
+        sk_request_mutation(req, made.partitions, false);
     if (!validate_only)
         o->topic_id = made.id;
     o->num_partitions = made.partitions;
@@ -173,5 +188,6 @@ void sk_api_create_topics(struct sk_request *req)
         }
         create_one(req, t, body->validate_only, o);
     }
+    resp->throttle_time_ms = req->throttle_ms;
     sk_request_respond(req);
 }
