@@ -314,8 +314,13 @@ static void sync_one(struct sk_broker *b, const struct sk_topic_meta *t,
         sp->over_budget++;
         return;
     }
+    /* A stop asked for ends the pass: shutdown must not wait on opens. */
+    if (sk_server_stopping(b)) {
+        sp->failed++;
+        return;
+    }
     int err = -EMFILE;
-    if (!sp->out_of_fds && !sk_server_stopping(b))
+    if (!sp->out_of_fds)
         p = partition_open(b, t, pm, tc, &sp->cp, &err);
     if (p && add_partition(b, p) < 0) {
         partition_free(p, false);
