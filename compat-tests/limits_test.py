@@ -331,19 +331,22 @@ def scenario_emfile(skein):
 def scenario_offline(skein):
     b = Broker(skein).start()
     try:
-        check(create(b, "good", 2) == (0, "") and create(b, "stuck", 2) == (0, ""),
-              "offline: topics good and stuck created")
+        check(create(b, "good", 2) == (0, "") and create(b, "stuck", 200) == (0, ""),
+              "offline: topics good (2 partitions) and stuck (200) created")
         check(produce_ok(b, "good"), "offline: good takes records")
         b.kill()
-        d = os.path.join(b.data_dir, "logs", "stuck-1")
-        for f in os.listdir(d):
-            os.unlink(os.path.join(d, f))
-        os.rmdir(d)
-        with open(d, "w") as f:
-            f.write("not a directory\n")
+        for i in range(1, 200):
+            d = os.path.join(b.data_dir, "logs", "stuck-%d" % i)
+            for f in os.listdir(d):
+                os.unlink(os.path.join(d, f))
+            os.rmdir(d)
+            with open(d, "w") as f:
+                f.write("not a directory\n")
         b.start()
-        check(any("stuck-1 is offline" in l for l in b.lines),
-              "offline: the broker logs stuck-1 offline and starts")
+        offline = [l for l in b.lines if "is offline: cannot open its log" in l]
+        check(len(offline) == 199 and any("stuck-1 is offline" in l for l in offline),
+              "offline: the broker starts and logs each of stuck-1..199 offline once (%d lines)"
+              % len(offline))
         parts = topic_partitions(b, "stuck")
         p0, p1 = parts[0], parts[1]
         check(p1["leader"] == -1 and p1["error"] == LEADER_NOT_AVAILABLE and p1["offline"] == [1],
@@ -352,7 +355,10 @@ def scenario_offline(skein):
         check(p0["leader"] == 1 and p0["error"] == 0, "offline: stuck-0 is led by node 1")
         check(produce_ok(b, "good") and produce_ok(b, "stuck", 0),
               "offline: the other partitions take records")
-        time.sleep(2.5)  # let at least two retries of the open run
+        wait_for("two retries of the opens", lambda: "retried" in b.stderr_text(), 30)
+        time.sleep(2.5)  # and a couple more
+        check(len([l for l in b.lines if "is offline: cannot open its log" in l]) == 199,
+              "offline: retries do not log each partition again")
         t0 = time.monotonic()
         ok = stop_clean(b, 15)
         took = time.monotonic() - t0
