@@ -8,9 +8,12 @@ import argparse
 import os
 import random
 import signal
+import shutil
 import socket
 import struct
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -164,6 +167,25 @@ def test_trailing_bytes_ignored(b):
     finally:
         c.close()
     served(b.port, "trailing and missing bytes")
+
+
+def test_features(b):
+    """Kafka 3.9's features with the levels Skein implements; metadata.version finalized."""
+    c = wire.Conn(b.port)
+    try:
+        c.send(wire.api_versions_request(3, 5))
+        corr, body = c.recv_frame(5)
+    finally:
+        c.close()
+    r = wire.decode_api_versions(body, 3)
+    want = {"metadata.version": (1, 21), "kraft.version": (0, 0), "group.version": (0, 0),
+            "transaction.version": (0, 0)}
+    expect(r["supported_features"] == want, "ApiVersions v3 supported features", want,
+           r["supported_features"])
+    expect(r["finalized_features"] == {"metadata.version": (21, 21)},
+           "ApiVersions v3 finalized features", {"metadata.version": (21, 21)},
+           r["finalized_features"])
+    expect(r["finalized_epoch"] >= 0, "finalized features epoch", ">= 0", r["finalized_epoch"])
 
 
 def test_api_versions_unsupported_version(b):
@@ -337,6 +359,106 @@ def test_restart_keeps_identity(skein):
         b.cleanup()
 
 
+def refused_start(b, what, needle):
+    """b must exit non-zero within 30 s, saying needle."""
+    b.launch()
+    rc = b.wait(30)
+    if rc is None:
+        b.kill()
+    expect(rc not in (None, 0), what + ": exit status", "non-zero within 30 s", rc)
+    expect(needle in b.stderr_text(), what + ": the reason", repr(needle), b.tail(5))
+
+
+def test_second_broker_same_port(skein):
+    """Kafka fails start-up on an address in use; the kernel must not split one
+    port's connections between two brokers."""
+    a = Broker(skein).start()
+    try:
+        b = Broker(skein, port=a.port)
+        try:
+            refused_start(b, "a second broker on port %d" % a.port, "Address already in use")
+        finally:
+            b.cleanup()
+        for i in range(20):  # every new connection still reaches the first broker
+            served(a.port, "a second broker tried port %d (connection %d)" % (a.port, i))
+        expect(a.stop() == 0, "first broker's exit status after SIGTERM", 0, a.proc.returncode)
+    finally:
+        a.cleanup()
+
+
+def test_second_broker_same_dirs(skein):
+    """The `.lock` in each log dir and in the metadata dir keeps a second process out."""
+    lock_msg = "Failed to acquire lock on file .lock in "
+    a = Broker(skein).start()
+    logs = os.path.join(a.data_dir, "logs")
+    meta_dir = tempfile.mkdtemp(prefix="skein-meta-")
+    a2 = None
+    try:
+        b = Broker(skein, data_dir=a.data_dir)
+        try:
+            refused_start(b, "a second broker on the same log.dirs", lock_msg + logs)
+        finally:
+            b.cleanup()
+        served(a.port, "a second broker tried its log.dirs")
+        # Another log dir, but the first broker's log dir as metadata.log.dir.
+        b = Broker(skein, overrides=["metadata.log.dir=" + logs])
+        try:
+            refused_start(b, "a second broker with the first one's log dir as its metadata "
+                          "dir", lock_msg + logs)
+        finally:
+            b.cleanup()
+        # A broker with its own metadata dir holds that one too.
+        a2 = Broker(skein, overrides=["metadata.log.dir=" + meta_dir]).start()
+        b = Broker(skein, overrides=["log.dirs=" + os.path.join(meta_dir, "x"),
+                                     "metadata.log.dir=" + meta_dir])
+        try:
+            refused_start(b, "a second broker on another broker's metadata.log.dir",
+                          lock_msg + meta_dir)
+        finally:
+            b.cleanup()
+        served(a.port, "second brokers were refused")
+        served(a2.port, "second brokers were refused")
+        expect(a.stop() == 0, "first broker's exit status after SIGTERM", 0, a.proc.returncode)
+        # The lock dies with its holder: a restart after SIGKILL takes it again.
+        a2.kill()
+        a2 = Broker(skein, data_dir=a2.data_dir,
+                    overrides=["metadata.log.dir=" + meta_dir]).start()
+        a2.own_dir = True
+        served(a2.port, "a restart after SIGKILL")
+    finally:
+        a.cleanup()
+        if a2:
+            a2.cleanup()
+        shutil.rmtree(meta_dir, ignore_errors=True)
+
+
+def test_advertised_follows_listeners(skein):
+    """Without advertised.listeners, clients are given the listener's address."""
+    b = Broker(skein, advertise=False).start()
+    try:
+        md = wire.metadata(b.port)
+        got = [(x["node_id"], x["host"], x["port"]) for x in md["brokers"]]
+        expect(got == [(1, "127.0.0.1", b.port)], "brokers in Metadata",
+               [(1, "127.0.0.1", b.port)], got)
+    finally:
+        b.stop()
+        b.cleanup()
+
+
+def test_version_and_help(skein):
+    out = subprocess.run([skein, "--version"], capture_output=True, text=True, timeout=10)
+    expect(out.returncode == 0 and out.stdout.startswith("skein ") and "commit " in out.stdout,
+           "skein --version", "exit 0, 'skein <version> (commit <id>)'",
+           (out.returncode, out.stdout, out.stderr))
+    out = subprocess.run([skein, "--help"], capture_output=True, text=True, timeout=10)
+    expect(out.returncode == 0 and "--override" in out.stdout and "server.properties" in
+           out.stdout, "skein --help", "exit 0, the options and where keys are documented",
+           (out.returncode, out.stdout, out.stderr))
+    out = subprocess.run([skein, "--bogus"], capture_output=True, text=True, timeout=10)
+    expect(out.returncode == 2 and "usage" in out.stderr, "skein --bogus",
+           "exit 2 with the usage", (out.returncode, out.stderr))
+
+
 def test_bad_config_value(skein):
     b = Broker(skein, overrides=["num.partitions=abc"])
     try:
@@ -366,10 +488,13 @@ def test_unknown_key_warns(skein):
         b.cleanup()
 
 
-SHARED = [test_pipelined_api_versions, test_trailing_bytes_ignored, test_bad_input,
+SHARED = [test_pipelined_api_versions, test_trailing_bytes_ignored, test_features,
+          test_bad_input,
           test_api_versions_unsupported_version, test_sasl_client_on_plaintext,
           test_connection_flood]
-OWN = [test_sigterm_during_pipeline, test_restart_keeps_identity, test_bad_config_value,
+OWN = [test_sigterm_during_pipeline, test_restart_keeps_identity, test_second_broker_same_port,
+       test_second_broker_same_dirs, test_advertised_follows_listeners, test_version_and_help,
+       test_bad_config_value,
        test_unknown_key_warns]
 
 

@@ -1,4 +1,4 @@
-/* skein [server.properties] [--override key=value]... */
+/* skein [server.properties] [--override key=value]... | --version | --help */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +8,7 @@
 #include "skein/config.h"
 #include "skein/logging.h"
 #include "skein/server.h"
+#include "version.h"
 
 static struct sk_broker broker;
 
@@ -46,14 +47,45 @@ static void raise_fd_limit(void)
     }
 }
 
+static const char usage_text[] =
+    "usage: skein [server.properties] [--override key=value]...\n"
+    "       skein --version | --help\n";
+
 static int usage(void)
 {
-    fprintf(stderr, "usage: skein [server.properties] [--override key=value]...\n");
+    fputs(usage_text, stderr);
     return 2;
+}
+
+static int help(void)
+{
+    printf("%s\n"
+           "Starts a Skein node (broker and controller) and serves until SIGTERM or SIGINT.\n"
+           "\n"
+           "  server.properties     Kafka-style properties file; without one, the embedded\n"
+           "                        single-node default: PLAINTEXT://localhost:9092, data in\n"
+           "                        ./data\n"
+           "  --override key=value  sets one config key, after the file (repeatable)\n"
+           "  --version             prints the version and the commit it was built from\n"
+           "  --help                prints this\n"
+           "\n"
+           "Config keys are Apache Kafka's broker keys, with Kafka's defaults; the ones\n"
+           "Skein acts on are documented in deploy/server.properties, and DescribeConfigs\n"
+           "on a broker (e.g. kafka-configs --describe --entity-type brokers --all) lists\n"
+           "every key with its value and documentation. An unknown key is a warning; a bad\n"
+           "value stops start-up naming the key.\n",
+           usage_text);
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("skein %s (commit %s)\n", SKEIN_VERSION, SKEIN_COMMIT);
+        return 0;
+    }
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
+        return help();
     const char *path = NULL;
     const char **overrides = calloc((size_t)argc, sizeof *overrides);
     int n = 0;
@@ -64,8 +96,10 @@ int main(int argc, char **argv)
             overrides[n++] = argv[i] + 11;
         else if (argv[i][0] != '-' && !path)
             path = argv[i];
-        else
+        else {
+            free(overrides);
             return usage();
+        }
     }
     struct sk_config cfg;
     char err[1024];

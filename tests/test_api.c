@@ -218,4 +218,19 @@ Test(admin, quotas_and_features)
     cr_assert_eq(sk_feature_update(&b, mv, 10, 2, false, msg, sizeof msg),
                  SK_ERR_INVALID_UPDATE_VERSION);
     cr_assert(strstr(msg, "Refusing"), "%s", msg);
+
+    /* Level 0 of Kafka 3.9's other features is what this build implements. */
+    kp_str gv = kp_str_c("group.version");
+    cr_assert_eq(sk_feature_update(&b, gv, 0, 1, false, msg, sizeof msg), SK_ERR_NONE);
+    cr_assert_eq(sk_feature_update(&b, gv, 1, 1, false, msg, sizeof msg),
+                 SK_ERR_INVALID_UPDATE_VERSION);
+    cr_assert(strstr(msg, "only supports versions 0-0"), "%s", msg);
+    cr_assert_eq(sk_feature_update(&b, kp_str_c("bogus.version"), 1, 1, false, msg, sizeof msg),
+                 SK_ERR_INVALID_UPDATE_VERSION);
+    cr_assert(strstr(msg, "does not support the given feature"), "%s", msg);
+    size_t n;
+    const struct sk_feature_range *f = sk_features_supported(&n);
+    cr_assert_eq(n, 4);
+    cr_assert_str_eq(f[0].name, "metadata.version");
+    cr_assert_eq(f[0].max, SK_METADATA_VERSION_MAX);
 }

@@ -328,6 +328,8 @@ Test(load, embedded_default)
     cr_assert_eq(cfg.listeners[0].port, 9092);
     cr_assert_eq(cfg.listeners[1].port, 9093);
     cr_assert_eq(cfg.n_advertised, 1);
+    cr_assert_str_eq(cfg.advertised[0].host, "localhost");
+    cr_assert_eq(cfg.advertised[0].port, 9092);
     cr_assert_str_eq(cfg.controller_listener, "CONTROLLER");
     cr_assert_str_eq(cfg.inter_broker_listener, "PLAINTEXT");
     cr_assert_eq(cfg.n_voters, 1);
@@ -353,6 +355,27 @@ Test(load, embedded_default)
     cr_assert(cfg.topic_defaults.cleanup_delete);
     cr_assert(!cfg.topic_defaults.cleanup_compact);
     cr_assert_eq(cfg.n_warnings, 0);
+    sk_config_free(&cfg);
+}
+
+/* Kafka's advertised.listeners defaults to listeners minus the controller's:
+ * overriding only listeners must not leave clients pointed at 9092. */
+Test(load, advertised_defaults_to_listeners)
+{
+    const char *ov[] = {"listeners=PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"};
+    struct sk_config cfg;
+    load_ok(&cfg, ov, 1);
+    cr_assert_eq(cfg.n_advertised, 1);
+    cr_assert_str_eq(cfg.advertised[0].name, "PLAINTEXT");
+    cr_assert_str_eq(cfg.advertised[0].host, "127.0.0.1");
+    cr_assert_eq(cfg.advertised[0].port, 19092);
+    sk_config_free(&cfg);
+
+    const char *ov2[] = {"listeners=PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093",
+                         "advertised.listeners=PLAINTEXT://broker1.example.com:29092"};
+    load_ok(&cfg, ov2, 2);
+    cr_assert_str_eq(cfg.advertised[0].host, "broker1.example.com");
+    cr_assert_eq(cfg.advertised[0].port, 29092);
     sk_config_free(&cfg);
 }
 

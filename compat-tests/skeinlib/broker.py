@@ -41,7 +41,7 @@ class Broker:
     """One broker process. overrides: extra key=value strings."""
 
     def __init__(self, skein, overrides=(), data_dir=None, port=None, node_id=1,
-                 name="skein"):
+                 name="skein", advertise=True):
         self.skein = skein
         self.extra = list(overrides)
         self.own_dir = data_dir is None
@@ -50,6 +50,7 @@ class Broker:
         self.controller_port = free_port()
         self.node_id = node_id
         self.name = name
+        self.advertise = advertise
         self.proc = None
         self.lines = []
         self._lock = threading.Lock()
@@ -69,9 +70,10 @@ class Broker:
                 "--override", "listener.security.protocol.map="
                 "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
                 "--override", "listeners=%s,%s" % (addr, ctrl),
-                "--override", "advertised.listeners=" + addr,
                 "--override", "log.dirs=" + os.path.join(self.data_dir, "logs"),
                 "--override", "node.id=%d" % self.node_id]
+        if self.advertise:
+            args += ["--override", "advertised.listeners=" + addr]
         for o in self.extra:
             args += ["--override", o]
         return args

@@ -155,7 +155,7 @@ def decode_api_versions(body, version):
             apis[k] = (lo, hi)
         r.carray(one)
         throttle = r.i32()
-        r.tags()
+        features = _api_versions_tags(r)
     else:
         def one():
             k, lo, hi = r.i16(), r.i16(), r.i16()
@@ -165,7 +165,40 @@ def decode_api_versions(body, version):
     if not r.done():
         raise DecodeError("%d bytes left after ApiVersions v%d body"
                           % (len(body) - r.p, version))
-    return {"error": err, "apis": apis, "throttle": throttle}
+    out = {"error": err, "apis": apis, "throttle": throttle}
+    if version >= 3:
+        out.update(features)
+    return out
+
+
+def _api_versions_tags(r):
+    """ApiVersions v3+ tagged fields: supported features {name: (min, max)} (tag 0),
+    the finalized features' epoch (tag 1) and finalized features {name: (min, max)}
+    (tag 2)."""
+    out = {"supported_features": {}, "finalized_epoch": -1, "finalized_features": {}}
+
+    def ranges(into):
+        def one():
+            name = r.cstring()
+            into[name] = (r.i16(), r.i16())
+            r.tags()
+        r.carray(one)
+
+    for _ in range(r.uvarint()):
+        tag, size = r.uvarint(), r.uvarint()
+        end = r.p + size
+        if tag == 0:
+            ranges(out["supported_features"])
+        elif tag == 1:
+            out["finalized_epoch"] = r.i64()
+        elif tag == 2:
+            ranges(out["finalized_features"])
+        else:
+            r.take(size)
+        if r.p != end:
+            raise DecodeError("ApiVersions tag %d: %d bytes declared, %d read"
+                              % (tag, size, r.p - end + size))
+    return out
 
 
 def decode_metadata(body, version):

@@ -31,6 +31,8 @@ struct sk_broker {
     uint16_t advertised_port;
     struct sk_meta_image image;
     struct sk_metalog *metalog;
+    int *dir_locks; /* `.lock` descriptors of the log and metadata dirs */
+    size_t n_dir_locks;
     struct sk_shard *shard; /* shard 0; more shards are a setting later */
 
     /* Partitions this node leads (src/server/partitions.c). */

@@ -102,6 +102,14 @@ int16_t sk_quotas_alter(struct sk_broker *b, const struct sk_quota_entity *entit
                         const struct sk_quota_op *ops, int nops, bool validate_only, char *msg,
                         size_t msglen);
 
+/* A feature this build implements and the levels it can run at. */
+struct sk_feature_range {
+    const char *name;
+    int16_t min, max;
+};
+/* Every feature a Kafka 3.9 node knows, with the levels Skein implements. */
+const struct sk_feature_range *sk_features_supported(size_t *n);
+
 /* UpdateFeatures for one feature. upgrade_type: 1 upgrade, 2 safe downgrade,
  * 3 unsafe downgrade. */
 int16_t sk_feature_update(struct sk_broker *b, kp_str feature, int16_t level,

@@ -17,6 +17,14 @@ struct sk_config;
 int sk_storage_format(const char *dir, int32_t node_id, char *cluster_id, size_t idlen,
                       char *err, size_t errlen);
 
+/* Creates dir and its missing parents; 0 or -errno. */
+int sk_storage_mkdirs(const char *dir);
+
+/* Takes the `.lock` file lock in dir (created if missing) and returns the
+ * descriptor holding it, to be kept open while the directory is in use.
+ * Returns -EAGAIN with Kafka's message in err when another process holds it. */
+int sk_dir_lock(const char *dir, int *fd_out, char *err, size_t errlen);
+
 /* Opens storage, replays metadata and registers this broker. */
 int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t errlen);
 /* Binds the client listener and serves until stopped; returns 0 on a clean stop. */

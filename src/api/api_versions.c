@@ -1,30 +1,36 @@
 /* ApiVersions (key 18): the versions this broker serves, and its features. */
 #include "gen/kp_all.h"
 #include "skein/api.h"
+#include "skein/controller.h"
 #include "skein/errors.h"
 
+/* Supported: every feature this build knows, with its levels. Finalized:
+ * those the metadata log has set above 0 (a feature at 0 has no record). */
 static void fill_features(struct sk_request *req, kp_api_versions_response *resp)
 {
     const struct sk_meta_image *img = &req->broker->image;
-    resp->supported_features.n = 1;
-    resp->supported_features.v = sk_request_alloc(req, sizeof *resp->supported_features.v);
-    kp_api_versions_response_supported_feature_key *sf = &resp->supported_features.v[0];
-    kp_api_versions_response_supported_feature_key_init(sf);
-    sf->name = kp_str_c("metadata.version");
-    sf->min_version = SK_METADATA_VERSION_MIN;
-    sf->max_version = SK_METADATA_VERSION_MAX;
-
-    int16_t level = sk_meta_feature(img, "metadata.version");
+    size_t n;
+    const struct sk_feature_range *f = sk_features_supported(&n);
+    resp->supported_features.v = sk_request_alloc(req, sizeof *resp->supported_features.v * n);
+    resp->finalized_features.v = sk_request_alloc(req, sizeof *resp->finalized_features.v * n);
     resp->finalized_features_epoch = img->last_offset;
-    if (level <= 0)
-        return;
-    resp->finalized_features.n = 1;
-    resp->finalized_features.v = sk_request_alloc(req, sizeof *resp->finalized_features.v);
-    kp_api_versions_response_finalized_feature_key *ff = &resp->finalized_features.v[0];
-    kp_api_versions_response_finalized_feature_key_init(ff);
-    ff->name = kp_str_c("metadata.version");
-    ff->min_version_level = level;
-    ff->max_version_level = level;
+    for (size_t i = 0; i < n; i++) {
+        kp_api_versions_response_supported_feature_key *sf =
+            &resp->supported_features.v[resp->supported_features.n++];
+        kp_api_versions_response_supported_feature_key_init(sf);
+        sf->name = kp_str_c(f[i].name);
+        sf->min_version = f[i].min;
+        sf->max_version = f[i].max;
+        int16_t level = sk_meta_feature(img, f[i].name);
+        if (level <= 0)
+            continue;
+        kp_api_versions_response_finalized_feature_key *ff =
+            &resp->finalized_features.v[resp->finalized_features.n++];
+        kp_api_versions_response_finalized_feature_key_init(ff);
+        ff->name = kp_str_c(f[i].name);
+        ff->min_version_level = level;
+        ff->max_version_level = level;
+    }
 }
 
 /* KIP-511: software names and versions must look like "apache-kafka-java" and

@@ -10,14 +10,16 @@
 #include <string.h>
 
 /* Same content as Kafka's config/kraft/server.properties, trimmed to what a
- * one-node cluster needs, with data under the working directory. */
+ * one-node cluster needs, with data under the working directory.
+ * advertised.listeners is left to its default, the listeners without the
+ * controller's, so that overriding only `listeners` advertises what is
+ * actually listened on. */
 static const char default_properties[] =
     "process.roles=broker,controller\n"
     "node.id=1\n"
     "controller.quorum.voters=1@localhost:9093\n"
     "listeners=PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093\n"
     "inter.broker.listener.name=PLAINTEXT\n"
-    "advertised.listeners=PLAINTEXT://localhost:9092\n"
     "controller.listener.names=CONTROLLER\n"
     "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,"
     "SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL\n"

@@ -7,6 +7,35 @@
 #include "skein/controller.h"
 #include "skein/errors.h"
 
+/* Kafka 3.9's features. Skein implements level 0 of the three besides
+ * metadata.version: kraft.version 0 is the static voter set of
+ * controller.quorum.voters (1 is KIP-853's dynamic quorum), group.version 0
+ * the classic group protocol (1 adds KIP-848's consumer protocol), and
+ * transaction.version 0 the transaction protocol before KIP-890's epoch bumps.
+ * Kafka leaves a feature out of ApiVersions when it supports level 0 only;
+ * Skein lists them at 0-0 so that `kafka-features describe` says which levels
+ * this node lacks instead of leaving the feature unmentioned. */
+static const struct sk_feature_range supported[] = {
+    {"metadata.version", SK_METADATA_VERSION_MIN, SK_METADATA_VERSION_MAX},
+    {"kraft.version", 0, 0},
+    {"group.version", 0, 0},
+    {"transaction.version", 0, 0},
+};
+
+const struct sk_feature_range *sk_features_supported(size_t *n)
+{
+    *n = sizeof supported / sizeof supported[0];
+    return supported;
+}
+
+static const struct sk_feature_range *find_supported(kp_str name)
+{
+    for (size_t i = 0; i < sizeof supported / sizeof supported[0]; i++)
+        if (kp_str_eq_c(name, supported[i].name))
+            return &supported[i];
+    return NULL;
+}
+
 #define SK_UPGRADE 1
 #define SK_SAFE_DOWNGRADE 2
 #define SK_UNSAFE_DOWNGRADE 3
@@ -52,12 +81,19 @@ int16_t sk_feature_update(struct sk_broker *b, kp_str feature, int16_t level, in
                  "bound cannot be negative.", level, (int)feature.len, feature.ptr);
         return SK_ERR_INVALID_UPDATE_VERSION;
     }
+    const struct sk_feature_range *f = find_supported(feature);
     if (!kp_str_eq_c(feature, "metadata.version")) {
-        /* Features this build does not implement may only stay disabled. */
+        /* Only level 0 of the others is implemented: they may only stay there. */
         if (level == 0)
             return SK_ERR_NONE;
-        snprintf(msg, msglen, "Invalid update version %d for feature %.*s. The controller does "
-                 "not support the given feature.", level, (int)feature.len, feature.ptr);
+        if (f)
+            snprintf(msg, msglen, "Invalid update version %d for feature %s. Local controller "
+                     "%d only supports versions %d-%d", level, f->name, b->node_id, f->min,
+                     f->max);
+        else
+            snprintf(msg, msglen, "Invalid update version %d for feature %.*s. The controller "
+                     "does not support the given feature.", level, (int)feature.len,
+                     feature.ptr);
         return SK_ERR_INVALID_UPDATE_VERSION;
     }
     int16_t err = metadata_version_check(b, level, type, msg, msglen);

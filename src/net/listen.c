@@ -1,10 +1,13 @@
 /* Listening sockets and multishot accept.
  *
- * Each shard binds its own socket with SO_REUSEPORT rather than shard 0
- * accepting and handing fds out: the kernel spreads connections by 4-tuple
- * hash, no cross-thread handoff sits on the connect path, and a shard never
- * touches another's state. The cost is coarser balance, which long-lived
- * Kafka connections tolerate. */
+ * A listening socket is bound without SO_REUSEPORT: with it, a second
+ * process of the same user could bind the same address and the kernel would
+ * split new connections between the two (clients of one cluster talking to a
+ * stale broker). Binding fails with EADDRINUSE instead, as Kafka's does. The
+ * shards of one process that serve a listener are to accept from the one
+ * socket's queue, each with its own multishot accept, rather than from a
+ * socket group another process may join. SO_REUSEADDR stays: it only lets a
+ * restarted broker bind while old connections sit in TIME_WAIT. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -57,7 +60,6 @@ static int bind_socket(const struct addrinfo *ai, uint16_t *bound_port)
 	if (fd < 0)
 		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 1024))
 		goto fail;
 	struct sockaddr_storage ss;

@@ -33,7 +33,7 @@ static void new_cluster_id(char *out)
     out[o] = 0;
 }
 
-static int mkdirs(const char *dir)
+int sk_storage_mkdirs(const char *dir)
 {
     char path[4096];
     if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
@@ -95,7 +95,7 @@ int sk_storage_format(const char *dir, int32_t node_id, char *cluster_id, size_t
                       char *err, size_t errlen)
 {
     char file[4096];
-    int rc = mkdirs(dir);
+    int rc = sk_storage_mkdirs(dir);
     if (rc < 0) {
         snprintf(err, errlen, "cannot create log directory %s: %s", dir, strerror(-rc));
         return rc;

@@ -1,9 +1,12 @@
 /* Bringing a broker up and down. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,8 +45,65 @@ static const struct sk_listener *client_listener(const struct sk_config *cfg)
     return NULL;
 }
 
+/* Whether fd's file is one this broker already holds a lock on: one directory
+ * named twice (the metadata dir is usually the first log dir) is locked once,
+ * since a second lock on it would conflict with the first. */
+static bool already_locked(const struct sk_broker *b, int fd)
+{
+    struct stat a, o;
+    if (fstat(fd, &a) < 0)
+        return false;
+    for (size_t i = 0; i < b->n_dir_locks; i++)
+        if (fstat(b->dir_locks[i], &o) == 0 && o.st_dev == a.st_dev && o.st_ino == a.st_ino)
+            return true;
+    return false;
+}
+
+static int lock_dir(struct sk_broker *b, const char *dir, char *err, size_t errlen)
+{
+    int fd;
+    int rc = sk_dir_lock(dir, &fd, err, errlen);
+    if (rc == -EAGAIN && b->n_dir_locks > 0) {
+        /* Maybe our own lock under another name: check before refusing. */
+        char probe[4096];
+        snprintf(probe, sizeof probe, "%s/.lock", dir);
+        int pfd = open(probe, O_RDONLY | O_CLOEXEC);
+        bool ours = pfd >= 0 && already_locked(b, pfd);
+        if (pfd >= 0)
+            close(pfd);
+        return ours ? 0 : rc;
+    }
+    if (rc < 0)
+        return rc;
+    int *v = realloc(b->dir_locks, sizeof *v * (b->n_dir_locks + 1));
+    if (!v) {
+        close(fd);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    b->dir_locks = v;
+    b->dir_locks[b->n_dir_locks++] = fd;
+    return 0;
+}
+
+static void unlock_dirs(struct sk_broker *b)
+{
+    for (size_t i = 0; i < b->n_dir_locks; i++)
+        close(b->dir_locks[i]);
+    free(b->dir_locks);
+    b->dir_locks = NULL;
+    b->n_dir_locks = 0;
+}
+
+/* Every directory is locked before anything in it is read or written. */
 static int format_dirs(struct sk_broker *b, const struct sk_config *cfg, char *err, size_t errlen)
 {
+    const char *md = cfg->metadata_log_dir ? cfg->metadata_log_dir : cfg->log_dirs[0];
+    for (size_t i = 0; i <= cfg->n_log_dirs; i++) {
+        int rc = lock_dir(b, i < cfg->n_log_dirs ? cfg->log_dirs[i] : md, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
     if (cfg->cluster_id)
         snprintf(b->cluster_id, sizeof b->cluster_id, "%s", cfg->cluster_id);
     for (size_t i = 0; i < cfg->n_log_dirs; i++) {
@@ -52,7 +112,6 @@ static int format_dirs(struct sk_broker *b, const struct sk_config *cfg, char *e
         if (rc < 0)
             return rc;
     }
-    const char *md = cfg->metadata_log_dir ? cfg->metadata_log_dir : cfg->log_dirs[0];
     return sk_storage_format(md, cfg->node_id, b->cluster_id, sizeof b->cluster_id, err, errlen);
 }
 
@@ -198,7 +257,8 @@ int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t
     uint16_t bound = 0;
     rc = sk_shard_listen(b->shard, l->host[0] ? l->host : "0.0.0.0", l->port, &bound);
     if (rc < 0) {
-        snprintf(err, errlen, "cannot listen on %s:%u: %s", l->host, l->port, strerror(-rc));
+        snprintf(err, errlen, "Socket server failed to bind to %s:%u: %s.",
+                 l->host[0] ? l->host : "0.0.0.0", l->port, strerror(-rc));
         return rc;
     }
     if (b->advertised_port == 0)
@@ -266,6 +326,7 @@ void sk_server_close(struct sk_broker *b)
         sk_shard_destroy(b->shard);
     sk_metalog_close(b->metalog);
     sk_meta_image_free(&b->image);
+    unlock_dirs(b);
     b->shard = NULL;
     b->metalog = NULL;
 }
