@@ -112,11 +112,12 @@ static int replay_log(struct sk_plog *plog, struct sk_meta_image *img, int64_t o
         if (rc == -ENOBUFS || (rc == 0 && len == 0)) {
             rc = grow(&buf, &cap);
             if (rc < 0)
-                fail(why, off, rc, "the batch there is larger than the loader's bound");
+                fail(why, off, rc, rc == -EMSGSIZE ? "the batch there is larger than the loader's "
+                     "bound" : "there is no memory to read the batch there");
             continue;
         }
         if (rc < 0) {
-            fail(why, off, rc, "it cannot be read");
+            fail(why, off, rc, "the log cannot be read");
             break;
         }
         int64_t failed = off, next = off;
