@@ -20,6 +20,10 @@ Scenarios, each with its own broker:
             the first and refuses the second with THROTTLING_QUOTA_EXCEEDED (KIP-599
             strict mode); another client id creates at once; a CreateTopics v2 of
             that client id (permissive mode) succeeds with throttle_time_ms set.
+  unloadable a metadata log batch whose record does not decode (valid CRC) stops
+            start-up with its offset, the reason and the way out; started once with
+            skein.metadata.log.truncate.unloadable=true the node cuts the log there
+            and serves, and starts again without it.
   offline   a partition whose log cannot be opened (its folder replaced by a file)
             is offline (Metadata: LEADER_NOT_AVAILABLE, the node as offline
             replica) while the node serves the others; SIGTERM ends it with
@@ -416,8 +420,84 @@ def scenario_mutations(skein):
         b.cleanup()
 
 
+def crc32c(data):
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def zigzag(n):
+    n = (n << 1) ^ (n >> 63)
+    out = b""
+    while True:
+        low, n = n & 0x7F, n >> 7
+        if not n:
+            return out + bytes([low])
+        out += bytes([low | 0x80])
+
+
+def record_batch(base, value, ts):
+    """A RecordBatch v2 of one record (no key, no headers) with a valid CRC-32C."""
+    rec = b"\x00" + zigzag(0) + zigzag(0) + zigzag(-1) + zigzag(len(value)) + value + zigzag(0)
+    rec = zigzag(len(rec)) + rec
+    after_crc = struct.pack(">hiqqqhii", 0, 0, ts, ts, -1, -1, -1, 1) + rec
+    body = struct.pack(">ibI", 0, 2, crc32c(after_crc)) + after_crc
+    return struct.pack(">qi", base, len(body)) + body
+
+
+def segment_end(path):
+    data = open(path, "rb").read()
+    p, end = 0, 0
+    while p + 27 <= len(data):
+        base, blen = struct.unpack_from(">qi", data, p)
+        (delta,) = struct.unpack_from(">i", data, p + 23)
+        end, p = base + delta + 1, p + 12 + blen
+    return end
+
+
+def scenario_unloadable(skein):
+    b = Broker(skein).start()
+    try:
+        check(create(b, "before", 1) == (0, ""), "unloadable: topic 'before' created")
+        check(stop_clean(b), "unloadable: SIGTERM stops the broker with exit 0")
+        d = os.path.join(b.data_dir, "logs", "__cluster_metadata-0")
+        seg = os.path.join(d, sorted(f for f in os.listdir(d) if f.endswith(".log"))[-1])
+        end = segment_end(seg)
+        with open(seg, "ab") as f:
+            f.write(record_batch(end, b"\x00\x63\x00\x01\x02", int(time.time() * 1000)))
+        b.launch()
+        rc = b.wait(30)
+        err = b.stderr_text()
+        check(rc == 1 and "at offset %d" % end in err
+              and "skein.metadata.log.truncate.unloadable=true" in err,
+              "unloadable: start-up stops naming offset %d, the reason and the way out: %s"
+              % (end, err.strip().splitlines()[-1] if err.strip() else "(nothing)"))
+        b.extra.append("skein.metadata.log.truncate.unloadable=true")
+        b.start()
+        check(any("dropped offsets %d" % end in line for line in b.lines),
+              "unloadable: with the option the log is cut at offset %d, logged" % end)
+        check(topic_partitions(b, "before") is not None and produce_ok(b, "before"),
+              "unloadable: the node serves what was recorded before")
+        check(stop_clean(b), "unloadable: SIGTERM stops the broker with exit 0")
+        b.extra.pop()
+        b.start()
+        check(topic_partitions(b, "before") is not None,
+              "unloadable: it starts again without the option")
+        check(stop_clean(b), "unloadable: SIGTERM stops the broker with exit 0")
+    finally:
+        b.cleanup()
+
+
 SCENARIOS = {"huge": scenario_huge, "budget": scenario_budget, "emfile": scenario_emfile,
-             "mutations": scenario_mutations, "offline": scenario_offline}
+             "mutations": scenario_mutations, "unloadable": scenario_unloadable,
+             "offline": scenario_offline}
 
 
 def main():
