@@ -8,6 +8,7 @@
 #ifndef SKEIN_PRODUCER_STATE_H
 #define SKEIN_PRODUCER_STATE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "skein/record.h"
@@ -27,6 +28,9 @@ void sk_producer_update(struct sk_partition *p, const struct sk_batch_header *h,
 
 void sk_producer_state_load(struct sk_partition *p);
 int sk_producer_state_snapshot(struct sk_partition *p);
+/* Same; without sync the file is not fdatasynced (the caller syncs the file
+ * system once for many: a snapshot lost to a crash is rebuilt from the log). */
+int sk_producer_state_snapshot_ex(struct sk_partition *p, bool sync);
 void sk_producer_state_free(struct sk_partition *p);
 /* Number of producers with state on the partition (DescribeProducers). */
 int sk_producer_count(const struct sk_partition *p);

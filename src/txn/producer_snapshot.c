@@ -86,6 +86,11 @@ static void put_entry(uint8_t *p, const struct sk_producer_info *pi, int32_t del
 
 int sk_producer_state_snapshot(struct sk_partition *p)
 {
+    return sk_producer_state_snapshot_ex(p, true);
+}
+
+int sk_producer_state_snapshot_ex(struct sk_partition *p, bool sync)
+{
     int n = sk_producer_count(p);
     size_t len = 10 + (size_t)n * SNAP_ENTRY;
     uint8_t *buf = malloc(len);
@@ -109,7 +114,7 @@ int sk_producer_state_snapshot(struct sk_partition *p)
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int rc = fd < 0 ? -errno : 0;
-    if (rc == 0 && (write(fd, buf, len) != (ssize_t)len || fdatasync(fd) < 0))
+    if (rc == 0 && (write(fd, buf, len) != (ssize_t)len || (sync && fdatasync(fd) < 0)))
         rc = -EIO;
     if (fd >= 0)
         close(fd);
