@@ -187,6 +187,7 @@ Test(admin, broker_configs_apply_live_and_after_restart)
     cr_assert_eq(cfg.topic_defaults.retention_ms, 1234, "validate_only left cfg alone");
     cr_assert_eq(alter(4, "2", "log.retention.ms", SK_CONFIG_OP_SET, "1", false, false),
                  SK_ERR_INVALID_REQUEST);
+    cr_assert_str_eq(msg, "Unexpected broker id, expected 1, but received 2");
     cr_assert_eq(alter(4, "x", "log.retention.ms", SK_CONFIG_OP_SET, "1", false, false),
                  SK_ERR_INVALID_REQUEST);
     cr_assert_eq(alter(4, "1", "log.dirs", SK_CONFIG_OP_SET, "/x", false, false),
@@ -194,6 +195,81 @@ Test(admin, broker_configs_apply_live_and_after_restart)
     close_broker();
     open_broker();
     cr_assert_eq(cfg.topic_defaults.retention_ms, 1234, "re-applied from the metadata log");
+}
+
+/* Kafka 3.9's answers for broker keys (ConfigAdminManager before the
+ * controller): every Kafka key is known, unknown names are stored, and the
+ * refusals are INVALID_REQUEST in Kafka's words. */
+Test(admin, broker_configs_follow_kafka_rules)
+{
+    const char *k = "sasl.kerberos.min.time.before.relogin";
+    cr_assert_eq(alter(4, "1", k, SK_CONFIG_OP_SET, "30000", false, false), 0, "%s", msg);
+    cr_assert_str_eq(sk_kvlist_get(&b.image.broker_configs, k), "30000");
+    cr_assert_eq(alter(4, "", k, SK_CONFIG_OP_SET, "30000", false, false),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert_str_eq(msg, "Cannot update these configs at default cluster level, broker id must "
+                          "be specified: Set(sasl.kerberos.min.time.before.relogin)");
+    cr_assert_eq(alter(4, "1", "broker.id", SK_CONFIG_OP_SET, "5", false, false),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert_str_eq(msg, "Cannot update these configs dynamically: Set(broker.id)");
+    cr_assert_eq(alter(4, "1", "log.cleaner.threads", SK_CONFIG_OP_SET, "-1", false, false),
+                 SK_ERR_INVALID_REQUEST, "a bad value is INVALID_REQUEST too (KAFKA-13609)");
+    cr_assert_str_eq(msg, "Invalid value -1 for configuration log.cleaner.threads: "
+                          "Value must be at least 0");
+    cr_assert_eq(alter(4, "", "acme.plugin.mode", SK_CONFIG_OP_SET, "fast", false, false), 0,
+                 "%s", msg);
+    cr_assert_eq(alter(4, "", "log.cleaner.threads", SK_CONFIG_OP_APPEND, "1", false, false),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert_str_eq(msg, "Config value append is not allowed for config key: log.cleaner.threads");
+    cr_assert_eq(alter(4, "", "metric.reporters", SK_CONFIG_OP_APPEND, "a.B", false, false), 0,
+                 "%s", msg);
+    cr_assert_str_eq(sk_kvlist_get(&b.image.cluster_configs, "metric.reporters"), "a.B");
+
+    /* One refused key leaves the whole request unapplied. */
+    struct sk_config_op two[] = {{kp_str_c("message.max.bytes"), SK_CONFIG_OP_SET,
+                                  kp_str_c("2000000")},
+                                 {kp_str_c("listeners"), SK_CONFIG_OP_SET,
+                                  kp_str_c("PLAINTEXT://:1")}};
+    cr_assert_eq(sk_configs_alter(&b, 4, kp_str_c(""), two, 2, false, false, msg, sizeof msg),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert_null(sk_kvlist_get(&b.image.cluster_configs, "message.max.bytes"));
+
+    close_broker();
+    open_broker();
+    cr_assert_str_eq(sk_kvlist_get(&b.image.broker_configs, k), "30000");
+    cr_assert_str_eq(sk_config_list_get(&cfg.dynamic_broker, k), "30000",
+                     "re-applied from the metadata log");
+    cr_assert_str_eq(sk_config_list_get(&cfg.dynamic_default, "acme.plugin.mode"), "fast");
+}
+
+/* Kafka's log cleaner and thread pools judge a change against their running
+ * size (BrokerReconfigurable.validateReconfiguration). */
+Test(admin, thread_counts_change_at_most_twofold)
+{
+    cr_assert_eq(alter(4, "1", "log.cleaner.threads", SK_CONFIG_OP_SET, "3", false, false),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert_str_eq(msg, "Invalid value org.apache.kafka.common.config.ConfigException: Log "
+                          "cleaner threads cannot be increased to more than double the current "
+                          "value 1 for configuration Invalid dynamic configuration");
+    cr_assert_null(sk_config_list_get(&cfg.dynamic_broker, "log.cleaner.threads"),
+                   "a refused change is undone");
+    cr_assert_eq(alter(4, "1", "log.cleaner.threads", SK_CONFIG_OP_SET, "0", false, false),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert(strstr(msg, "Log cleaner threads should be at least 1"), "%s", msg);
+    cr_assert_eq(alter(4, "1", "log.cleaner.threads", SK_CONFIG_OP_SET, "2", false, false), 0,
+                 "%s", msg);
+    cr_assert_eq(alter(4, "", "num.io.threads", SK_CONFIG_OP_SET, "17", false, false),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert_str_eq(msg, "Invalid value org.apache.kafka.common.config.ConfigException: Dynamic "
+                          "thread count update validation failed for num.io.threads=17, value "
+                          "should not be greater than double the current value 8 for "
+                          "configuration Invalid dynamic configuration");
+    cr_assert_eq(alter(4, "", "num.io.threads", SK_CONFIG_OP_SET, "3", false, false),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert(strstr(msg, "value should be at least half the current value 8"), "%s", msg);
+    cr_assert_eq(alter(4, "", "num.io.threads", SK_CONFIG_OP_SET, "16", false, false), 0,
+                 "%s", msg);
+    cr_assert_str_eq(sk_config_list_get(&cfg.dynamic_default, "num.io.threads"), "16");
 }
 
 Test(admin, quotas_and_features)
@@ -233,4 +309,35 @@ Test(admin, quotas_and_features)
     cr_assert_eq(n, 4);
     cr_assert_str_eq(f[0].name, "metadata.version");
     cr_assert_eq(f[0].max, SK_METADATA_VERSION_MAX);
+}
+
+/* Metadata auto-creation is one controller operation: past Kafka's 10,000
+ * records it writes nothing, below it every topic lands in one batch. */
+Test(admin, auto_create_is_one_bounded_operation)
+{
+    enum { N = 5001 }; /* 2 records each with num.partitions=1 */
+    static kp_str names[N];
+    static char text[N][16];
+    static int16_t errs[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(text[i], sizeof text[i], "auto-%d", i);
+        names[i] = kp_str_c(text[i]);
+    }
+    int64_t end = sk_metalog_end_offset(b.metalog);
+    cr_assert_eq(sk_topics_auto_create(&b, names, N, errs, msg, sizeof msg),
+                 SK_ERR_POLICY_VIOLATION);
+    cr_assert_str_eq(msg, "Unable to perform excessively large batch operation.");
+    cr_assert_eq(errs[0], SK_ERR_POLICY_VIOLATION);
+    cr_assert_eq(b.image.ntopics, 0);
+    cr_assert_eq(sk_metalog_end_offset(b.metalog), end, "nothing was written");
+    cr_assert_eq(create("x.y", 1, 1, NULL, NULL), SK_ERR_NONE);
+    kp_str some[] = {kp_str_c("a"), kp_str_c("b"), kp_str_c("x_y")};
+    cr_assert_eq(sk_topics_auto_create(&b, some, 3, errs, msg, sizeof msg), SK_ERR_NONE, "%s",
+                 msg);
+    cr_assert_eq(errs[0], SK_ERR_NONE);
+    cr_assert_eq(errs[1], SK_ERR_NONE);
+    cr_assert_eq(errs[2], SK_ERR_INVALID_TOPIC_EXCEPTION, "collides with x.y");
+    cr_assert_eq(b.image.ntopics, 3);
+    cr_assert_eq(sk_metalog_end_offset(b.metalog), end + 2 + 4,
+                 "x.y's two records, then a's and b's four");
 }

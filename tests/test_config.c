@@ -181,12 +181,89 @@ Test(catalogue, broker_defaults_are_valid_and_unique)
     }
 }
 
+/* Lookups are a binary search: the table must stay sorted. */
+Test(catalogue, broker_keys_sorted_by_name)
+{
+    size_t n;
+    const struct sk_config_def *defs = sk_broker_config_defs(&n);
+    for (size_t i = 1; i < n; i++)
+        cr_assert_lt(strcmp(defs[i - 1].name, defs[i].name), 0, "%s listed before %s",
+                     defs[i - 1].name, defs[i].name);
+}
+
+/* Keys of Kafka 3.9's KafkaConfig beyond what Skein acts on, with Kafka's
+ * type, default, importance and update mode. */
+Test(catalogue, kafka_39_broker_keys)
+{
+    size_t n;
+    sk_broker_config_defs(&n);
+    cr_assert_geq(n, 320);
+    const struct {
+        const char *name;
+        enum sk_config_type type;
+        const char *def;
+        enum sk_config_update_mode mode;
+    } want[] = {
+        {"sasl.kerberos.min.time.before.relogin", SK_CONFIG_LONG, "60000", SK_CONFIG_PER_BROKER},
+        {"sasl.login.refresh.buffer.seconds", SK_CONFIG_SHORT, "300", SK_CONFIG_PER_BROKER},
+        {"principal.builder.class", SK_CONFIG_CLASS,
+         "org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder",
+         SK_CONFIG_PER_BROKER},
+        {"remote.log.storage.system.enable", SK_CONFIG_BOOLEAN, "false", SK_CONFIG_READ_ONLY},
+        {"remote.log.manager.copy.max.bytes.per.second", SK_CONFIG_LONG, "9223372036854775807",
+         SK_CONFIG_CLUSTER_WIDE},
+        {"group.share.max.size", SK_CONFIG_SHORT, "200", SK_CONFIG_READ_ONLY},
+        {"zookeeper.ssl.protocol", SK_CONFIG_STRING, "TLSv1.2", SK_CONFIG_READ_ONLY},
+        {"eligible.leader.replicas.enable", SK_CONFIG_BOOLEAN, "false", SK_CONFIG_READ_ONLY},
+        {"log.dirs", SK_CONFIG_STRING, NULL, SK_CONFIG_READ_ONLY},
+        {"log.roll.hours", SK_CONFIG_INT, "168", SK_CONFIG_READ_ONLY},
+        {"log.roll.ms", SK_CONFIG_LONG, NULL, SK_CONFIG_CLUSTER_WIDE},
+        {"password.encoder.secret", SK_CONFIG_PASSWORD, NULL, SK_CONFIG_READ_ONLY},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const struct sk_config_def *d = sk_broker_config_find(want[i].name);
+        cr_assert_not_null(d, "%s unknown", want[i].name);
+        cr_assert_eq(d->type, want[i].type, "%s type", want[i].name);
+        cr_assert_eq(d->update_mode, want[i].mode, "%s mode", want[i].name);
+        if (want[i].def)
+            cr_assert_str_eq(d->default_value, want[i].def, "%s default", want[i].name);
+        else
+            cr_assert_null(d->default_value, "%s default", want[i].name);
+    }
+    cr_assert_null(sk_broker_config_find("sasl.kerberos.min.time.before"));
+}
+
+Test(catalogue, kafka_39_validators)
+{
+    char e[256];
+    cr_assert_eq(sk_broker_config_validate("compression.gzip.level", "0", e, sizeof e),
+                 SK_ERR_INVALID_CONFIG);
+    cr_assert_str_eq(e, "Invalid value 0 for configuration compression.gzip.level: "
+                        "Value must be between 1 and 9, or -1");
+    cr_assert_eq(sk_broker_config_validate("compression.gzip.level", "-1", e, sizeof e), 0);
+    cr_assert_eq(sk_topic_config_validate("compression.gzip.level", "10", e, sizeof e),
+                 SK_ERR_INVALID_CONFIG);
+    cr_assert_eq(sk_broker_config_validate("remote.log.storage.manager.impl.prefix", "", e,
+                                           sizeof e), SK_ERR_INVALID_CONFIG);
+    cr_assert_str_eq(e, "Invalid value  for configuration remote.log.storage.manager.impl.prefix: "
+                        "String must be non-empty");
+    cr_assert_eq(sk_broker_config_validate("group.share.delivery.count.limit", "11", e, sizeof e),
+                 SK_ERR_INVALID_CONFIG);
+    cr_assert_str_eq(e, "Invalid value 11 for configuration group.share.delivery.count.limit: "
+                        "Value must be no more than 10");
+    cr_assert_eq(sk_broker_config_validate("sasl.kerberos.ticket.renew.jitter", "x", e, sizeof e),
+                 SK_ERR_INVALID_CONFIG);
+    cr_assert_eq(sk_broker_config_validate("group.coordinator.rebalance.protocols",
+                                           "classic,share", e, sizeof e), 0, "%s", e);
+}
+
 Test(catalogue, kafka_metadata_of_some_keys)
 {
     const struct sk_config_def *d = sk_broker_config_find("log.retention.hours");
     cr_assert_str_eq(d->default_value, "168");
     cr_assert_eq(d->type, SK_CONFIG_INT);
-    cr_assert_eq(d->update_mode, SK_CONFIG_CLUSTER_WIDE);
+    /* Only log.retention.ms is in Kafka's DynamicLogConfig. */
+    cr_assert_eq(d->update_mode, SK_CONFIG_READ_ONLY);
     d = sk_broker_config_find("listeners");
     cr_assert_eq(d->update_mode, SK_CONFIG_PER_BROKER);
     d = sk_broker_config_find("num.io.threads");
@@ -467,6 +544,25 @@ Test(load, bad_values_name_the_key)
     load_fails_with(f, 1, "No security protocol defined for listener");
 }
 
+/* server.properties written for Kafka 3.9 loads without warnings, and a bad
+ * value of any of its keys stops start-up naming the key. */
+Test(load, kafka_39_keys)
+{
+    struct sk_config cfg;
+    const char *ov[] = {"sasl.kerberos.min.time.before.relogin=120000",
+                        "remote.log.storage.system.enable=false",
+                        "group.share.max.groups=20", "zookeeper.ssl.client.enable=false",
+                        "delegation.token.max.lifetime.ms=1000",
+                        "listener.name.internal.ssl.keystore.location=/k"};
+    load_ok(&cfg, ov, 6);
+    cr_assert_eq(cfg.n_warnings, 0, "%s", cfg.n_warnings ? cfg.warnings[0] : "");
+    sk_config_free(&cfg);
+    const char *bad[] = {"sasl.kerberos.min.time.before.relogin=often"};
+    load_fails_with(bad, 1, "sasl.kerberos.min.time.before.relogin");
+    const char *range[] = {"group.share.max.groups=0"};
+    load_fails_with(range, 1, "Invalid value 0 for configuration group.share.max.groups");
+}
+
 Test(load, cross_key_rules)
 {
     const char *a[] = {"node.id=2"};
@@ -620,6 +716,112 @@ Test(dynamic, layers_and_rules)
     sk_config_free(&cfg);
 }
 
+/* Kafka 3.9's DynamicBrokerConfig rules for keys Skein does not act on. */
+Test(dynamic, kafka_rules_for_every_key)
+{
+    struct sk_config cfg;
+    load_ok(&cfg, NULL, 0);
+    const char *k = "sasl.kerberos.min.time.before.relogin";
+    cr_assert_eq(sk_config_set_dynamic(&cfg, SK_CONFIG_SCOPE_BROKER, k, "30000", err, sizeof err),
+                 SK_ERR_NONE, "%s", err);
+    struct sk_config_value v;
+    cr_assert_eq(sk_config_describe_broker(&cfg, k, &v), 0);
+    cr_assert_str_eq(v.value, "30000");
+    cr_assert_eq(v.source, SK_CONFIG_SOURCE_DYNAMIC_BROKER);
+    cr_assert(!v.read_only);
+    cr_assert_eq(sk_config_set_dynamic(&cfg, SK_CONFIG_SCOPE_DEFAULT, k, "30000", err, sizeof err),
+                 SK_ERR_INVALID_CONFIG);
+    cr_assert_str_eq(err, "Cannot update these configs at default cluster level, broker id must "
+                          "be specified: Set(sasl.kerberos.min.time.before.relogin)");
+    cr_assert_eq(sk_config_set_dynamic(&cfg, SK_CONFIG_SCOPE_BROKER, k, "soon", err, sizeof err),
+                 SK_ERR_INVALID_CONFIG);
+    cr_assert_str_eq(err, "Invalid value soon for configuration "
+                          "sasl.kerberos.min.time.before.relogin: Not a number of type LONG");
+
+    /* Every offending key of the request is named, read-only ones first. */
+    const char *names[] = {"log.cleaner.threads", "broker.id", "log.dirs", "message.max.bytes"};
+    const char *values[] = {"2", "7", "/x", "-1"};
+    cr_assert_eq(sk_config_check_dynamic_keys(SK_CONFIG_SCOPE_BROKER, names, values, 4, err,
+                                              sizeof err), SK_ERR_INVALID_CONFIG);
+    cr_assert_str_eq(err, "Cannot update these configs dynamically: Set(broker.id, log.dirs)");
+    cr_assert_eq(sk_config_check_dynamic_keys(SK_CONFIG_SCOPE_BROKER, names, values + 0, 1, err,
+                                              sizeof err), SK_ERR_NONE, "%s", err);
+    const char *removed[] = {NULL, NULL, NULL, "5"};
+    cr_assert_eq(sk_config_check_dynamic_keys(SK_CONFIG_SCOPE_BROKER, names, removed, 4, err,
+                                              sizeof err), SK_ERR_NONE, "removals are not checked");
+
+    /* Key stores change only per listener, and those only per broker. */
+    cr_assert_eq(sk_config_set_dynamic(&cfg, SK_CONFIG_SCOPE_BROKER, "ssl.keystore.location",
+                                       "/k", err, sizeof err), SK_ERR_INVALID_CONFIG);
+    cr_assert_str_eq(err, "These security configs can be dynamically updated only per-listener "
+                          "using the listener prefix: Set(ssl.keystore.location)");
+    const char *lk = "listener.name.internal.ssl.keystore.location";
+    cr_assert_eq(sk_config_set_dynamic(&cfg, SK_CONFIG_SCOPE_BROKER, lk, "/k", err, sizeof err),
+                 SK_ERR_NONE, "%s", err);
+    cr_assert_eq(sk_config_set_dynamic(&cfg, SK_CONFIG_SCOPE_DEFAULT, lk, "/k", err, sizeof err),
+                 SK_ERR_INVALID_CONFIG);
+    cr_assert_eq(sk_config_set_dynamic(&cfg, SK_CONFIG_SCOPE_BROKER,
+                                       "listener.name.internal.ssl.keystore.password", "s", err,
+                                       sizeof err), SK_ERR_NONE, "%s", err);
+    cr_assert_eq(sk_config_describe_broker(&cfg, "listener.name.internal.ssl.keystore.password",
+                                           &v), 0);
+    cr_assert(v.sensitive && !v.read_only, "described with its base key's type and mode");
+    cr_assert_null(v.value);
+    cr_assert_eq(sk_config_describe_broker(&cfg, lk, &v), 0);
+    cr_assert_str_eq(v.value, "/k");
+    struct sk_config_value syn[4];
+    cr_assert_eq(sk_config_broker_synonyms(&cfg, lk, syn, 4), 1);
+    cr_assert_str_eq(syn[0].value, "/k");
+    cr_assert_eq(sk_config_set_dynamic(&cfg, SK_CONFIG_SCOPE_DEFAULT,
+                                       "listener.name.internal.max.connections", "10", err,
+                                       sizeof err), SK_ERR_NONE, "%s", err);
+    cr_assert_eq(sk_config_set_dynamic(&cfg, SK_CONFIG_SCOPE_DEFAULT,
+                                       "listener.name.internal.max.connections", "x", err,
+                                       sizeof err), SK_ERR_INVALID_CONFIG);
+    sk_config_free(&cfg);
+}
+
+/* Kafka stores a name it does not define on a broker resource (a plugin's
+ * setting) and describes it as sensitive and read-only, of unknown type. */
+Test(dynamic, unknown_names_are_stored_and_described)
+{
+    struct sk_config cfg;
+    load_ok(&cfg, NULL, 0);
+    cr_assert_eq(sk_config_set_dynamic(&cfg, SK_CONFIG_SCOPE_DEFAULT, "acme.plugin.mode", "fast",
+                                       err, sizeof err), SK_ERR_NONE, "%s", err);
+    struct sk_config_value v;
+    cr_assert_eq(sk_config_describe_broker(&cfg, "acme.plugin.mode", &v), 0);
+    cr_assert_null(v.value);
+    cr_assert(v.sensitive && v.read_only);
+    cr_assert_eq(v.def->type, SK_CONFIG_UNKNOWN);
+    cr_assert_eq(v.source, SK_CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER);
+    struct sk_config_value syn[4];
+    cr_assert_eq(sk_config_broker_synonyms(&cfg, "acme.plugin.mode", syn, 4), 1);
+    cr_assert_null(syn[0].value);
+    cr_assert_eq(sk_config_set_dynamic(&cfg, SK_CONFIG_SCOPE_DEFAULT, "acme.plugin.mode", NULL,
+                                       err, sizeof err), SK_ERR_NONE);
+    cr_assert_eq(sk_config_describe_broker(&cfg, "acme.plugin.mode", &v), -ENOENT);
+    cr_assert_eq(sk_config_broker_synonyms(&cfg, "acme.plugin.mode", syn, 4), 0);
+
+    /* The replication throttles exist only as dynamic keys. */
+    cr_assert_eq(sk_config_set_dynamic(&cfg, SK_CONFIG_SCOPE_DEFAULT,
+                                       "leader.replication.throttled.rate", "1000", err,
+                                       sizeof err), SK_ERR_NONE, "%s", err);
+    cr_assert_eq(sk_config_describe_broker(&cfg, "leader.replication.throttled.rate", &v), 0);
+    cr_assert(v.read_only, "Kafka shows the throttles read-only");
+    cr_assert_eq(sk_config_set_dynamic(&cfg, SK_CONFIG_SCOPE_BROKER,
+                                       "leader.replication.throttled.rate", "-1", err,
+                                       sizeof err), SK_ERR_INVALID_CONFIG);
+    sk_config_free(&cfg);
+
+    const char *ov[] = {"follower.replication.throttled.rate=5", "zookeeper.set.acl=true"};
+    load_ok(&cfg, ov, 2);
+    cr_assert_eq(cfg.n_warnings, 1);
+    cr_assert(strstr(cfg.warnings[0], "follower.replication.throttled.rate"), "%s",
+              cfg.warnings[0]);
+    sk_config_free(&cfg);
+}
+
 /* The shipped sample must load cleanly (meson runs tests from the build
  * folder's tests/ directory; the source root is two levels up). */
 Test(load, shipped_sample)
@@ -637,5 +839,33 @@ Test(load, shipped_sample)
     cr_assert_eq(cfg.n_warnings, 0);
     cr_assert_str_eq(cfg.listeners[0].host, "");
     cr_assert_eq(cfg.topic_defaults.retention_ms, 604800000LL);
+    sk_config_free(&cfg);
+}
+
+/* KafkaConfig's socket-server rules and the per-IP overrides, resolved. */
+Test(checks, connection_and_queue_limits)
+{
+    const char *zero[] = {"max.connections.per.ip=0"};
+    load_fails_with(zero, 1, "can be set to zero only if max.connections.per.ip.overrides");
+    const char *bad_host[] = {"max.connections.per.ip.overrides=no_such_host.invalid:3"};
+    load_fails_with(bad_host, 1, "contains invalid addresses");
+    const char *bad_count[] = {"max.connections.per.ip.overrides=127.0.0.1:x"};
+    load_fails_with(bad_count, 1, "max.connections.per.ip.overrides");
+    const char *small[] = {"queued.max.request.bytes=1000"};
+    load_fails_with(small, 1, "queued.max.request.bytes must be larger or equal to "
+                              "socket.request.max.bytes");
+    struct sk_config cfg;
+    const char *ok[] = {"max.connections.per.ip=0",
+                        "max.connections.per.ip.overrides=127.0.0.2:5, ::1:7",
+                        "queued.max.request.bytes=104857600"};
+    load_ok(&cfg, ok, 3);
+    cr_assert_eq(cfg.net.n_ip_overrides, 2);
+    const uint8_t v4[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 2};
+    const uint8_t v6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    cr_assert_arr_eq(cfg.net.ip_overrides[0].addr, v4, 16);
+    cr_assert_eq(cfg.net.ip_overrides[0].max, 5);
+    cr_assert_arr_eq(cfg.net.ip_overrides[1].addr, v6, 16);
+    cr_assert_eq(cfg.net.ip_overrides[1].max, 7);
+    cr_assert_eq(cfg.net.queued_max_request_bytes, 104857600);
     sk_config_free(&cfg);
 }

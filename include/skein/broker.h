@@ -59,6 +59,10 @@ struct sk_broker {
  * (full disk) is retried every second until it opens; the error is returned
  * so the request that made the change can say so. */
 int sk_broker_metadata_changed(struct sk_broker *b);
+/* Hands the shard the connection limits the configuration says now
+ * (max.connections, max.connections.per.ip and its overrides); 0 or
+ * -ENOMEM, when the old ones stay. */
+int sk_broker_net_limits_apply(struct sk_broker *b);
 /* Stops those retries (shutdown). */
 void sk_broker_sync_retry_stop(struct sk_broker *b);
 

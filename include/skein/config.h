@@ -76,6 +76,13 @@ struct sk_topic_config {
     bool remote_storage;
 };
 
+/* A max.connections.per.ip.overrides entry, its host resolved to an
+ * address in IPv6 form (IPv4 as ::ffff:a.b.c.d). */
+struct sk_config_ip_limit {
+    uint8_t addr[16];
+    int32_t max;
+};
+
 #define SK_ROLE_BROKER 0x1u
 #define SK_ROLE_CONTROLLER 0x2u
 
@@ -116,8 +123,11 @@ struct sk_config {
         int32_t socket_listen_backlog;
         int32_t max_connections;
         int32_t max_connections_per_ip;
+        struct sk_config_ip_limit *ip_overrides; /* max.connections.per.ip.overrides */
+        size_t n_ip_overrides;
         int64_t connections_max_idle_ms;
         int32_t queued_max_requests;
+        int64_t queued_max_request_bytes; /* <= 0: no limit */
     } net;
 
     struct {
@@ -168,6 +178,8 @@ struct sk_config {
         int32_t transactional_id_expiration_ms;
         int32_t max_timeout_ms;
         int32_t producer_id_expiration_ms;
+        int32_t producer_id_expiration_check_ms;
+        int32_t max_producers_per_partition;
         bool partition_verification;
     } txn;
 
@@ -242,15 +254,39 @@ enum sk_config_scope {
     SK_CONFIG_SCOPE_DEFAULT, /* cluster-wide default (empty resource name) */
 };
 
+/* Kafka's DynamicBrokerConfig.validateConfigs over the keys one request
+ * sets (values[i] NULL: removed, not checked): read-only keys, then SSL key
+ * store keys without a listener prefix, then bad values, then (at the
+ * cluster default) per-broker keys are SK_ERR_INVALID_CONFIG with err in
+ * Kafka's words ("Cannot update these configs dynamically: Set(a, b)").
+ * Names Kafka does not define pass: a broker resource may hold them. */
+int sk_config_check_dynamic_keys(enum sk_config_scope scope, const char *const *names,
+                                 const char *const *values, size_t n, char *err, size_t errlen);
 /* Sets (value non-NULL) or removes (value NULL) a dynamic broker setting and
- * re-resolves the typed fields. Read-only keys, per-broker keys at the
- * cluster default, unknown keys and bad values are SK_ERR_INVALID_CONFIG
- * with err set and cfg unchanged. Returns SK_ERR_NONE or -ENOMEM. */
+ * re-resolves the typed fields. What sk_config_check_dynamic_keys refuses,
+ * and values breaking a rule across keys, are SK_ERR_INVALID_CONFIG with err
+ * set and cfg unchanged; unknown names are stored. Returns SK_ERR_NONE or
+ * -ENOMEM. */
 int sk_config_set_dynamic(struct sk_config *cfg, enum sk_config_scope scope,
                           const char *name, const char *value, char *err, size_t errlen);
 /* Only checks what sk_config_set_dynamic would (for validate_only requests). */
 int sk_config_check_dynamic(const struct sk_config *cfg, enum sk_config_scope scope,
                             const char *name, const char *value, char *err, size_t errlen);
+
+/* The running values Kafka's reconfigurable components (log cleaner, thread
+ * pools) judge a change against, copied so they outlive the change. */
+#define SK_CONFIG_SNAP_KEYS 12
+#define SK_CONFIG_SNAP_LEN 64
+struct sk_config_snapshot {
+    char v[SK_CONFIG_SNAP_KEYS][SK_CONFIG_SNAP_LEN];
+};
+void sk_config_snapshot(const struct sk_config *cfg, struct sk_config_snapshot *s);
+/* Kafka's validateReconfiguration of those components between the values in
+ * before and cfg now: a thread count more than halved or doubled in one
+ * step, or a log cleaner left without threads, is SK_ERR_INVALID_CONFIG with
+ * Kafka's wrapped message. */
+int sk_config_check_reconfigure(const struct sk_config_snapshot *before,
+                                const struct sk_config *after, char *err, size_t errlen);
 
 /* Listener lookups by (upper-case) name; NULL if absent. */
 const struct sk_listener *sk_config_listener(const struct sk_config *cfg, const char *name);

@@ -11,6 +11,7 @@
 
 /* Values are DescribeConfigs' ConfigType codes, so handlers can send them. */
 enum sk_config_type {
+    SK_CONFIG_UNKNOWN = 0, /* a key Kafka does not define */
     SK_CONFIG_BOOLEAN = 1,
     SK_CONFIG_STRING = 2,
     SK_CONFIG_INT = 3,
@@ -44,6 +45,8 @@ enum sk_config_check {
     SK_CHECK_VOTERS,     /* id@host:port list */
     SK_CHECK_NO_DUPLICATES, /* non-empty list items, none repeated */
     SK_CHECK_THROTTLED_REPLICAS, /* "*" or partition:broker pairs */
+    SK_CHECK_NON_EMPTY,  /* Kafka's NonEmptyString */
+    SK_CHECK_GZIP_LEVEL, /* 1 to 9, or -1 */
 };
 
 /* A broker key a topic key falls back to, and the factor turning its unit
@@ -59,6 +62,10 @@ struct sk_config_synonym {
 #define SK_CONFIG_F_IGNORED 0x1u
 /* Deprecated in Kafka 3.9; still honoured where it makes sense. */
 #define SK_CONFIG_F_DEPRECATED 0x2u
+/* Not a KafkaConfig key but one DynamicConfig.Broker adds (the replication
+ * throttles): settable only through AlterConfigs, unknown to server.properties,
+ * described only when set, and then read-only as Kafka shows it. */
+#define SK_CONFIG_F_DYNAMIC_ONLY 0x4u
 
 struct sk_config_def {
     const char *name;
@@ -76,9 +83,10 @@ struct sk_config_def {
     const char *doc;
 };
 
+/* Kafka treats a key of unknown type as sensitive, to be safe. */
 static inline bool sk_config_def_sensitive(const struct sk_config_def *def)
 {
-    return def->type == SK_CONFIG_PASSWORD;
+    return def->type == SK_CONFIG_PASSWORD || def->type == SK_CONFIG_UNKNOWN;
 }
 
 const struct sk_config_def *sk_broker_config_defs(size_t *n);

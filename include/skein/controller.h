@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "kp_rt.h"
+#include "skein/admission.h" /* SK_MAX_RECORDS_PER_USER_OP */
 #include "skein/broker.h"
 
 /* Kafka's rule: 1-249 characters of [a-zA-Z0-9._-], not "." or "..". */
@@ -126,5 +127,13 @@ const char *sk_err_message(int16_t code);
 /* Metadata/Produce auto-creation: creates name with the broker defaults if
  * auto.create.topics.enable is on. 0 if the topic exists afterwards. */
 int sk_topic_auto_create(struct sk_broker *b, kp_str name);
+
+/* Metadata auto-creation of the n distinct, legal, not yet existing names
+ * as one controller operation (Kafka's AutoTopicCreationManager sends them
+ * as one CreateTopics): all with the broker defaults, in one metadata batch.
+ * More than SK_MAX_RECORDS_PER_USER_OP records refuses them all with
+ * POLICY_VIOLATION; otherwise errs[i] says what became of names[i]. */
+int16_t sk_topics_auto_create(struct sk_broker *b, const kp_str *names, int n, int16_t *errs,
+                              char *msg, size_t msglen);
 
 #endif

@@ -23,6 +23,11 @@ void sk_shard_destroy(struct sk_shard *s);
 int sk_shard_listen(struct sk_shard *s, const char *host, uint16_t port,
 		    uint16_t *bound_port);
 
+/* New max.connections / max.connections.per.ip limits (overrides copied);
+ * they apply to the next accepts. 0 or -ENOMEM (then the old ones stay). */
+int sk_shard_set_conn_limits(struct sk_shard *s, uint32_t max_connections, uint32_t per_ip,
+			     const struct sk_net_ip_limit *overrides, size_t n);
+
 /* Runs the loop until sk_shard_stop; returns 0 or negative errno. */
 int sk_shard_run(struct sk_shard *s);
 /* Async-signal-safe and thread-safe: stop accepting and reading, send what

@@ -189,6 +189,14 @@ int sk_plog_sync_fds(struct sk_plog *plog, struct sk_plog_sync *sync);
 int sk_plog_mark_flushed(struct sk_plog *plog, int64_t upto, int64_t now_ms);
 /* Blocking fdatasync of all unflushed data; for shutdown and tests. */
 int sk_plog_flush(struct sk_plog *plog, int64_t now_ms);
+/* sk_plog_flush for many logs, with every file's sync (and those of the
+ * caller's extra fds) in flight at once: shutdown costs a few journal commits,
+ * not one per partition. */
+int sk_plog_flush_many(struct sk_plog **logs, size_t n, const int *extra, size_t nextra,
+                       int64_t now_ms);
+/* fdatasync (data_only) or fsync of n files, all in flight together; returns
+ * the first error. */
+int sk_sync_many(const int *fds, size_t n, bool data_only);
 /* flush.messages / flush.ms say a flush is due. */
 bool sk_plog_flush_due(const struct sk_plog *plog, int64_t now_ms);
 

@@ -16,6 +16,8 @@
 struct sk_partition;
 
 #define SK_PRODUCER_BATCHES_KEPT 5
+/* skein.max.producers.per.partition's default, used without a broker. */
+#define SK_PRODUCERS_PER_PARTITION_DEFAULT 10000
 
 /* Checks a batch against the producer's state. Returns SK_ERR_NONE to append,
  * SK_ERR_DUPLICATE_SEQUENCE_NUMBER with *dup_base set when the batch was
@@ -27,11 +29,21 @@ int16_t sk_producer_check(struct sk_partition *p, const struct sk_batch_header *
 void sk_producer_update(struct sk_partition *p, const struct sk_batch_header *h, int64_t now_ms);
 
 void sk_producer_state_load(struct sk_partition *p);
+/* Writes and syncs a snapshot of the producers at the log end offset. */
 int sk_producer_state_snapshot(struct sk_partition *p);
-/* Same; without sync the file is not fdatasynced (the caller syncs the file
- * system once for many: a snapshot lost to a crash is rebuilt from the log). */
-int sk_producer_state_snapshot_ex(struct sk_partition *p, bool sync);
+/* The same in two steps, for many partitions at once: the file is written to
+ * <name>.tmp (synced if sync), its fd left open in sw for the caller to sync,
+ * then commit renames it into place. fd is -1 when there was nothing to write. */
+struct sk_snapshot_write {
+    int fd;
+    char path[4400], tmp[4420];
+};
+int sk_producer_snapshot_write(struct sk_partition *p, struct sk_snapshot_write *sw, bool sync);
+int sk_producer_snapshot_commit(struct sk_snapshot_write *sw);
 void sk_producer_state_free(struct sk_partition *p);
+/* Kafka's removeExpiredProducers: drops producers whose last batch's
+ * timestamp is expiration_ms or more before now_ms. Returns how many. */
+int sk_producer_expire(struct sk_partition *p, int64_t now_ms, int64_t expiration_ms);
 /* Number of producers with state on the partition (DescribeProducers). */
 int sk_producer_count(const struct sk_partition *p);
 

@@ -104,7 +104,8 @@ static int16_t alter_logger(struct sk_request *req, const iac_resource *r, bool 
         return SK_ERR_INVALID_REQUEST;
     }
     if (id != req->broker->node_id) {
-        snprintf(msg, msglen, "Unexpected broker id, expected %d or empty string, but received %s",
+        /* ConfigAdminManager's words; DescribeConfigs answers "or empty string". */
+        snprintf(msg, msglen, "Unexpected broker id, expected %d, but received %s",
                  req->broker->node_id, node);
         return SK_ERR_INVALID_REQUEST;
     }

@@ -106,6 +106,44 @@ static int describe_key(struct sk_request *req, const struct subject *s, const c
     return 0;
 }
 
+static bool set_dynamically(const struct sk_config *cfg, const char *name, bool default_only)
+{
+    return sk_config_list_get(&cfg->dynamic_default, name) ||
+           (!default_only && sk_config_list_get(&cfg->dynamic_broker, name));
+}
+
+static void add_key(struct sk_request *req, const dc_resource *r, const struct subject *s,
+                    dc_result *o, const char *name)
+{
+    struct sk_config_value v;
+    if (!wanted(r, name))
+        return;
+    memset(&v, 0, sizeof v);
+    if (describe_key(req, s, name, &v) == 0)
+        fill_entry(req, s, &o->configs.v[o->configs.n++], &v);
+}
+
+/* Keys Kafka does not define that a broker layer holds, each once (Kafka
+ * lists a broker's originals, whatever their name). */
+static void add_custom_keys(struct sk_request *req, const dc_resource *r,
+                            const struct subject *s, dc_result *o)
+{
+    const struct sk_config *cfg = req->broker->cfg;
+    const struct sk_config_list *layers[] = {&cfg->dynamic_default, &cfg->dynamic_broker,
+                                             &cfg->static_props};
+    size_t nlayers = s->cluster_default ? 1 : 3;
+    for (size_t l = 0; l < nlayers; l++) {
+        for (size_t i = 0; i < layers[l]->n; i++) {
+            const char *name = layers[l]->items[i].name;
+            bool seen = false;
+            for (size_t k = 0; k < l && !seen; k++)
+                seen = sk_config_list_get(layers[k], name) != NULL;
+            if (!seen && !sk_broker_config_find(name))
+                add_key(req, r, s, o, name);
+        }
+    }
+}
+
 static void fill_keys(struct sk_request *req, const dc_resource *r, const struct subject *s,
                       dc_result *o)
 {
@@ -113,18 +151,22 @@ static void fill_keys(struct sk_request *req, const dc_resource *r, const struct
     size_t ndefs;
     const struct sk_config_def *defs = s->type == SK_RESOURCE_TOPIC ? sk_topic_config_defs(&ndefs)
                                                                    : sk_broker_config_defs(&ndefs);
-    o->configs.v = sk_request_alloc(req, sizeof *o->configs.v * (ndefs + 1));
+    size_t room = ndefs;
+    if (s->type == SK_RESOURCE_BROKER)
+        room += cfg->dynamic_default.n + cfg->dynamic_broker.n + cfg->static_props.n;
+    o->configs.v = sk_request_alloc(req, sizeof *o->configs.v * (room + 1));
     for (size_t i = 0; i < ndefs; i++) {
         const char *name = defs[i].name;
-        if (!wanted(r, name))
-            continue;
         if (s->cluster_default && !sk_config_list_get(&cfg->dynamic_default, name))
             continue;
-        struct sk_config_value v;
-        memset(&v, 0, sizeof v);
-        if (describe_key(req, s, name, &v) == 0)
-            fill_entry(req, s, &o->configs.v[o->configs.n++], &v);
+        /* Kafka's dynamic-only throttles are no KafkaConfig key: shown once set. */
+        if ((defs[i].flags & SK_CONFIG_F_DYNAMIC_ONLY) &&
+            !set_dynamically(cfg, name, s->cluster_default))
+            continue;
+        add_key(req, r, s, o, name);
     }
+    if (s->type == SK_RESOURCE_BROKER)
+        add_custom_keys(req, r, s, o);
 }
 
 static void fail(struct sk_request *req, dc_result *o, int16_t err, const char *msg)

@@ -5,6 +5,28 @@
 #include <errno.h>
 #include <string.h>
 
+/* A key Kafka does not define that a layer holds (a plugin's setting): of
+ * unknown type, so Kafka shows it sensitive (no value) and read-only. */
+static const struct sk_config_def custom = {.type = SK_CONFIG_UNKNOWN,
+                                            .update_mode = SK_CONFIG_READ_ONLY};
+
+/* Kafka's read-only flag: not in DynamicBrokerConfig.AllDynamicConfigs,
+ * which leaves out the throttles DynamicConfig.Broker adds. */
+static bool read_only(const struct sk_config_def *def)
+{
+    return def->update_mode == SK_CONFIG_READ_ONLY || (def->flags & SK_CONFIG_F_DYNAMIC_ONLY);
+}
+
+/* The definition a broker layer's key is described with: its own, its base
+ * key's for a listener's own setting, else the custom one. */
+static const struct sk_config_def *def_for(const char *name)
+{
+    const struct sk_config_def *def = sk_broker_config_find(name);
+    const char *base = def ? NULL : sk_config_listener_base(name);
+    def = base ? sk_broker_config_find(base) : def;
+    return def ? def : &custom;
+}
+
 static void fill(struct sk_config_value *out, const struct sk_config_def *def,
                  const char *name, const char *value, enum sk_config_source src, bool read_only)
 {
@@ -21,11 +43,17 @@ int sk_config_describe_broker(const struct sk_config *cfg, const char *name,
                               struct sk_config_value *out)
 {
     const struct sk_config_def *def = sk_broker_config_find(name);
-    if (!def)
-        return -ENOENT;
     enum sk_config_source src;
+    if (!def) {
+        const char *v = sk_config_layer_value(cfg, name, &src);
+        if (!v)
+            return -ENOENT;
+        def = def_for(name);
+        fill(out, def, name, v, src, read_only(def));
+        return 0;
+    }
     const char *v = sk_config_broker_value(cfg, def, &src);
-    fill(out, def, def->name, v, src, def->update_mode == SK_CONFIG_READ_ONLY);
+    fill(out, def, def->name, v, src, read_only(def));
     return 0;
 }
 
@@ -44,10 +72,11 @@ int sk_config_describe_topic(const struct sk_config *cfg,
 
 /* Appends one synonym if there is room; always counts it. */
 static void add(struct sk_config_value *out, size_t max, size_t *n,
-                const struct sk_config_def *def, const char *value, enum sk_config_source src)
+                const struct sk_config_def *def, const char *name, const char *value,
+                enum sk_config_source src)
 {
     if (*n < max)
-        fill(&out[*n], def, def->name, value, src, def->update_mode == SK_CONFIG_READ_ONLY);
+        fill(&out[*n], def, name, value, src, read_only(def));
     (*n)++;
 }
 
@@ -65,15 +94,18 @@ static size_t layered(const struct sk_config *cfg, const struct sk_config_def *t
     bool started = from == NULL;
     for (int l = 0; l < 4; l++) {
         for (int k = 0; k < SK_CONFIG_MAX_SYNONYMS && topic->synonyms[k].name; k++) {
-            const struct sk_config_def *def = sk_broker_config_find(topic->synonyms[k].name);
-            const char *v = layers[l] ? sk_config_list_get(layers[l], def->name)
-                                      : def->default_value;
+            const char *name = topic->synonyms[k].name;
+            const struct sk_config_def *def = def_for(name);
+            /* A listener's own setting has no default of its own. */
+            bool own = def->name && strcmp(def->name, name) == 0;
+            const char *v = layers[l] ? sk_config_list_get(layers[l], name)
+                                      : own ? def->default_value : NULL;
             if (!v)
                 continue;
             /* A broker key's own list starts at its first entry, as Kafka's does. */
-            started = started || strcmp(def->name, from) == 0;
+            started = started || strcmp(name, from) == 0;
             if (started)
-                add(out, max, &n, def, v, sources[l]);
+                add(out, max, &n, def, name, v, sources[l]);
         }
     }
     return n;
@@ -82,14 +114,14 @@ static size_t layered(const struct sk_config *cfg, const struct sk_config_def *t
 size_t sk_config_broker_synonyms(const struct sk_config *cfg, const char *name,
                                  struct sk_config_value *out, size_t max)
 {
-    const struct sk_config_def *def = sk_broker_config_find(name);
-    if (!def)
+    enum sk_config_source src;
+    if (!sk_broker_config_find(name) && !sk_config_layer_value(cfg, name, &src))
         return 0;
     const struct sk_config_def *topic = sk_topic_config_for_broker_key(name);
     if (topic)
         return layered(cfg, topic, name, out, max, 0);
     /* A key without synonyms is its own single-entry group. */
-    struct sk_config_def alone = {.synonyms = {{def->name, 1}}};
+    struct sk_config_def alone = {.synonyms = {{name, 1}}};
     return layered(cfg, &alone, name, out, max, 0);
 }
 
@@ -103,7 +135,7 @@ size_t sk_config_topic_synonyms(const struct sk_config *cfg,
     size_t n = 0;
     for (size_t i = n_overrides; i-- > 0;) {
         if (strcmp(overrides[i].name, name) == 0) {
-            add(out, max, &n, def, overrides[i].value, SK_CONFIG_SOURCE_TOPIC);
+            add(out, max, &n, def, def->name, overrides[i].value, SK_CONFIG_SOURCE_TOPIC);
             break;
         }
     }

@@ -39,3 +39,11 @@ const struct sk_config_def *sk_topic_config_for_broker_key(const char *name)
                 return &defs[i];
     return NULL;
 }
+
+const char *sk_config_listener_base(const char *name)
+{
+    if (strncmp(name, "listener.name.", 14) != 0)
+        return NULL;
+    const char *dot = strchr(name + 14, '.');
+    return dot ? dot + 1 : NULL;
+}

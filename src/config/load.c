@@ -68,6 +68,9 @@ static int check_static(struct sk_config *cfg, char *err, size_t errlen)
         const struct sk_config_entry *e = &cfg->static_props.items[i];
         const struct sk_config_def *def = sk_broker_config_find(e->name);
         int rc = SK_ERR_NONE;
+        /* Kafka's KafkaConfig does not know the dynamic-only throttles either. */
+        if (def && (def->flags & SK_CONFIG_F_DYNAMIC_ONLY))
+            def = NULL;
         if (def)
             rc = sk_config_def_validate(def, e->value, err, errlen);
         else if (!listener_prefixed(e->name) && warn_unknown(cfg, e->name) < 0)

@@ -21,7 +21,8 @@ static const struct sk_config_def defs[] = {
       SYN1("compression.type"),
       .doc = "Codec batches are stored with: uncompressed, gzip, snappy, lz4, zstd, or "
              "producer to keep what the producer sent."),
-    T("compression.gzip.level", INT, "-1", SYN1("compression.gzip.level"),
+    T("compression.gzip.level", INT, "-1", .check = SK_CHECK_GZIP_LEVEL,
+      SYN1("compression.gzip.level"),
       .doc = "gzip level (1-9, or -1 for the default) when compression.type is gzip."),
     T("compression.lz4.level", INT, "9", BETWEEN(1, 17), SYN1("compression.lz4.level"),
       .doc = "lz4 level when compression.type is lz4."),

@@ -13,6 +13,7 @@
 const char *sk_config_type_name(enum sk_config_type type)
 {
     switch (type) {
+    case SK_CONFIG_UNKNOWN: return "UNKNOWN";
     case SK_CONFIG_BOOLEAN: return "BOOLEAN";
     case SK_CONFIG_STRING: return "STRING";
     case SK_CONFIG_INT: return "INT";
@@ -223,6 +224,16 @@ static int check_throttled(const struct sk_config_def *def, const char *v, char 
                 "[partitionId]:[brokerId],[partitionId]:[brokerId],...");
 }
 
+static int check_gzip_level(const struct sk_config_def *def, const char *v, char *err,
+                            size_t errlen)
+{
+    int32_t level;
+    sk_config_parse_int(v, &level);
+    if ((level >= 1 && level <= 9) || level == -1)
+        return SK_ERR_NONE;
+    return fail(def, v, err, errlen, "Value must be between 1 and 9, or -1");
+}
+
 /* Structured strings reuse their parsers so validation and use agree. */
 static int check_structured(const struct sk_config_def *def, const char *v,
                             char *err, size_t errlen)
@@ -256,6 +267,9 @@ int sk_config_def_validate(const struct sk_config_def *def, const char *value,
     case SK_CHECK_LIST_OF: return check_list_of(def, value, err, errlen);
     case SK_CHECK_NO_DUPLICATES: return check_no_duplicates(def, value, err, errlen);
     case SK_CHECK_THROTTLED_REPLICAS: return check_throttled(def, value, err, errlen);
+    case SK_CHECK_NON_EMPTY:
+        return value[0] ? SK_ERR_NONE : fail(def, value, err, errlen, "String must be non-empty");
+    case SK_CHECK_GZIP_LEVEL: return check_gzip_level(def, value, err, errlen);
     case SK_CHECK_LISTENERS:
     case SK_CHECK_PROTOCOL_MAP:
     case SK_CHECK_VOTERS: return check_structured(def, value, err, errlen);

@@ -23,15 +23,29 @@ int64_t sk_ctl_hosted_partitions(const struct sk_meta_image *img, int32_t node)
     return n;
 }
 
+static int64_t placed_here(const struct sk_placement *pl, int32_t node)
+{
+    int64_t n = 0;
+    for (int32_t i = 0; i < pl->count; i++)
+        n += hosts(pl->replicas + (size_t)i * (size_t)pl->rf, pl->rf, node);
+    return n;
+}
+
+int16_t sk_ctl_admit_placements(struct sk_broker *b, const struct sk_placement *pl, int n,
+                                char *msg, size_t msglen)
+{
+    if (!b->budget.set)
+        return SK_ERR_NONE;
+    int64_t adding = 0;
+    for (int i = 0; i < n; i++)
+        adding += placed_here(&pl[i], b->node_id);
+    return sk_admit_partitions(&b->budget, b->node_id, sk_ctl_hosted_partitions(&b->image,
+                               b->node_id), adding, msg, msglen);
+}
+
 int16_t sk_ctl_admit_placement(struct sk_broker *b, const struct sk_placement *pl,
                                int64_t other_records, char *msg, size_t msglen)
 {
     int16_t err = sk_admit_records((int64_t)pl->count + other_records, msg, msglen);
-    if (err || !b->budget.set)
-        return err;
-    int64_t adding = 0;
-    for (int32_t i = 0; i < pl->count; i++)
-        adding += hosts(pl->replicas + (size_t)i * (size_t)pl->rf, pl->rf, b->node_id);
-    return sk_admit_partitions(&b->budget, b->node_id, sk_ctl_hosted_partitions(&b->image,
-                               b->node_id), adding, msg, msglen);
+    return err ? err : sk_ctl_admit_placements(b, pl, 1, msg, msglen);
 }

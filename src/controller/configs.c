@@ -67,8 +67,9 @@ static int16_t broker_resource(struct sk_broker *b, kp_str name, struct plan *p,
         snprintf(msg, msglen, "Node id must be an integer, but it is: %s", s);
         err = SK_ERR_INVALID_REQUEST;
     } else if (id != b->node_id) {
-        snprintf(msg, msglen, "Unexpected broker id, expected %d or empty string, but received "
-                 "%s", b->node_id, s);
+        /* ConfigAdminManager's words; DescribeConfigs answers "or empty string". */
+        snprintf(msg, msglen, "Unexpected broker id, expected %d, but received %s", b->node_id,
+                 s);
         err = SK_ERR_INVALID_REQUEST;
     }
     free(s);
@@ -194,6 +195,15 @@ static int16_t new_value(const struct plan *p, const struct sk_config_op *op, ch
         return SK_ERR_NONE;
     }
     const struct sk_config_def *def = def_of(p->type, name);
+    bool append = op->op == SK_CONFIG_OP_APPEND;
+    /* A broker resource is checked on the broker (ConfigAdminManager), in
+     * other words than the controller uses for topics. */
+    if (def && def->type != SK_CONFIG_LIST && p->type == SK_RESOURCE_BROKER) {
+        snprintf(msg, msglen, "Config value %s is not allowed for config key: %s",
+                 append ? "append" : "subtract", name);
+        free(arg);
+        return SK_ERR_INVALID_REQUEST;
+    }
     if (!def || def->type != SK_CONFIG_LIST) {
         snprintf(msg, msglen, "Can't %s to key %s because its type is not LIST.",
                  op->op == SK_CONFIG_OP_APPEND ? "APPEND" : "SUBTRACT", name);
@@ -275,22 +285,46 @@ static void broker_rollback(struct sk_broker *b, const struct plan *p, int k)
             sk_warn("dynamic config %s could not be restored: %s", p->v[i].name, err);
 }
 
-/* Broker changes are tried on the live configuration one by one (so keys
- * that depend on each other are checked together) and undone on failure.
- * Kafka answers a broker config that fails validation with INVALID_REQUEST
- * (KAFKA-13609), not INVALID_CONFIG. */
+/* The request's keys are first checked together as Kafka's
+ * ConfigAdminManager does before forwarding to the controller; then the
+ * changes are tried on the live configuration one by one (so keys that
+ * depend on each other are checked together) and undone on failure. Kafka
+ * answers a broker config that fails validation, a bad value included, with
+ * INVALID_REQUEST (KAFKA-13609), not INVALID_CONFIG. */
+static int16_t broker_check(const struct plan *p, char *msg, size_t msglen)
+{
+    const char **names = calloc((size_t)p->n + 1, sizeof *names);
+    const char **values = calloc((size_t)p->n + 1, sizeof *values);
+    if (!names || !values)
+        abort();
+    for (int i = 0; i < p->n; i++) {
+        names[i] = p->v[i].name;
+        values[i] = p->v[i].value;
+    }
+    int rc = sk_config_check_dynamic_keys(p->scope, names, values, (size_t)p->n, msg, msglen);
+    free(names);
+    free(values);
+    return rc == SK_ERR_NONE ? SK_ERR_NONE : SK_ERR_INVALID_REQUEST;
+}
+
 static int16_t broker_apply(struct sk_broker *b, const struct plan *p, char *msg, size_t msglen)
 {
-    for (int i = 0; i < p->n; i++) {
-        int rc = sk_config_set_dynamic(b->cfg, p->scope, p->v[i].name, p->v[i].value, msg,
-                                       msglen);
-        if (rc != SK_ERR_NONE) {
-            broker_rollback(b, p, i);
-            return rc == SK_ERR_INVALID_CONFIG ? SK_ERR_INVALID_REQUEST
-                                               : SK_ERR_UNKNOWN_SERVER_ERROR;
-        }
-    }
-    return SK_ERR_NONE;
+    int16_t err = broker_check(p, msg, msglen);
+    if (err)
+        return err;
+    struct sk_config_snapshot before;
+    sk_config_snapshot(b->cfg, &before);
+    int rc = SK_ERR_NONE, i;
+    for (i = 0; i < p->n && rc == SK_ERR_NONE; i++)
+        rc = sk_config_set_dynamic(b->cfg, p->scope, p->v[i].name, p->v[i].value, msg, msglen);
+    if (rc == SK_ERR_NONE)
+        rc = sk_config_check_reconfigure(&before, b->cfg, msg, msglen);
+    else
+        i--; /* the failed change was not made */
+    if (rc == SK_ERR_NONE)
+        return SK_ERR_NONE;
+    broker_rollback(b, p, i);
+    return rc == SK_ERR_INVALID_CONFIG ? SK_ERR_INVALID_REQUEST : SK_ERR_UNKNOWN_SERVER_ERROR;
 }
 
 /* ---- records ------------------------------------------------------------ */

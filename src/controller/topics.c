@@ -61,7 +61,7 @@ bool sk_topic_is_internal(const char *name)
 
 /* Topic ids are random v4-style UUIDs; the all-zero id and Kafka's reserved
  * metadata topic id (0...01) are never handed out. */
-static void new_topic_id(kp_uuid *id)
+void sk_topic_new_id(kp_uuid *id)
 {
     static const kp_uuid metadata_id = {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}};
     do {
@@ -120,8 +120,8 @@ static int16_t topic_configs_check(struct sk_broker *b, const struct sk_topic_sp
     return rc == SK_ERR_NONE ? SK_ERR_NONE : SK_ERR_INVALID_CONFIG;
 }
 
-static int16_t check_identity(struct sk_broker *b, const struct sk_topic_spec *s, char *msg,
-                              size_t msglen)
+int16_t sk_topic_check_identity(struct sk_broker *b, const struct sk_topic_spec *s, char *msg,
+                                size_t msglen)
 {
     sk_topic_name_problem(s->name, msg, msglen);
     if (msg[0])
@@ -246,7 +246,7 @@ int16_t sk_topic_create_ex(struct sk_broker *b, const struct sk_topic_spec *s, b
         msglen = sizeof scratch;
     }
     msg[0] = 0;
-    int16_t err = check_identity(b, s, msg, msglen);
+    int16_t err = sk_topic_check_identity(b, s, msg, msglen);
     if (!err)
         err = topic_configs_check(b, s, msg, msglen);
     struct sk_placement pl = {0};
@@ -259,7 +259,7 @@ int16_t sk_topic_create_ex(struct sk_broker *b, const struct sk_topic_spec *s, b
         return err;
     }
     kp_uuid id;
-    new_topic_id(&id);
+    sk_topic_new_id(&id);
     if (!validate_only)
         err = append_topic(b, s, &pl, &id, msg, msglen);
     if (!err && out)

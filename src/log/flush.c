@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "plog-int.h"
@@ -198,4 +200,53 @@ bool sk_plog_flush_due(const struct sk_plog *p, int64_t now_ms)
     if (unflushed <= 0)
         return false;
     return unflushed >= p->cfg.flush_messages || now_ms - p->last_flush_ms >= p->cfg.flush_ms;
+}
+
+/* One round of sk_plog_flush_many: every log's next sync set, all in flight at
+ * once with the caller's extra files. Returns 1 if some recovery point moved
+ * and a log is still behind, 0 when done, or -errno. */
+static int flush_round(struct sk_plog **logs, size_t n, struct sk_plog_sync *s, int *fds,
+                       size_t nf, bool first, int64_t now_ms)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        s[i].nfds = 0;
+        if (!first && logs[i]->recovery_point >= sk_plog_log_end_offset(logs[i]))
+            continue;
+        int r = plog_sync_fds(logs[i], &s[i], false);
+        if (r < 0) {
+            s[i].nfds = 0;
+            rc = rc ? rc : r;
+            continue;
+        }
+        memcpy(fds + nf, s[i].fds, sizeof *fds * (size_t)s[i].nfds);
+        nf += (size_t)s[i].nfds;
+    }
+    int r = sk_sync_many(fds, nf, true);
+    if (r < 0)
+        return r; /* nothing is marked: the pages may be gone (see the top) */
+    bool moved = false, behind = false;
+    for (size_t i = 0; i < n; i++) {
+        int64_t was = logs[i]->recovery_point;
+        if ((first || s[i].nfds > 0) && (r = sk_plog_mark_flushed(logs[i], s[i].upto, now_ms)) < 0)
+            rc = rc ? rc : r;
+        moved |= logs[i]->recovery_point > was;
+        behind |= logs[i]->recovery_point < sk_plog_log_end_offset(logs[i]);
+    }
+    return rc < 0 ? rc : moved && behind;
+}
+
+int sk_plog_flush_many(struct sk_plog **logs, size_t n, const int *extra, size_t nextra,
+                       int64_t now_ms)
+{
+    struct sk_plog_sync *s = malloc(sizeof *s * (n ? n : 1));
+    int *fds = malloc(sizeof *fds * (n * SK_PLOG_SYNC_MAX + nextra + 1));
+    int r = s && fds ? 1 : -ENOMEM;
+    if (fds && nextra)
+        memcpy(fds, extra, sizeof *fds * nextra);
+    for (bool first = true; r > 0; first = false)
+        r = flush_round(logs, n, s, fds, first ? nextra : 0, first, now_ms);
+    free(s);
+    free(fds);
+    return r;
 }

@@ -110,21 +110,27 @@ int sk_shard_listen(struct sk_shard *s, const char *host, uint16_t port,
 	return 0;
 }
 
-static void peer_name(int fd, char *buf, size_t len)
+/* The peer as text for logs, and as 16 bytes (IPv4 mapped into IPv6) for
+ * the per-address count. */
+static void peer_of(int fd, char *buf, size_t len, uint8_t addr[16])
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	char host[INET6_ADDRSTRLEN] = "?";
 	unsigned port = 0;
+	memset(addr, 0, 16);
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
 		if (ss.ss_family == AF_INET) {
 			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
 			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
 			port = ntohs(a->sin_port);
+			addr[10] = addr[11] = 0xff;
+			memcpy(addr + 12, &a->sin_addr, 4);
 		} else if (ss.ss_family == AF_INET6) {
 			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
 			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
 			port = ntohs(a->sin6_port);
+			memcpy(addr, &a->sin6_addr, 16);
 		}
 	}
 	snprintf(buf, len, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
@@ -145,10 +151,29 @@ static void tune_socket(const struct sk_shard *s, int fd)
 			   sizeof(s->cfg.recv_buffer_bytes));
 }
 
+/* Kafka's ConnectionQuotas: over max.connections.per.ip (or the address's
+ * override) the new connection is closed at once, before any byte is read. */
+static bool over_ip_limit(struct sk_shard *s, const uint8_t *addr, const char *peer)
+{
+	uint32_t max = sk_ip_limit(s, addr);
+	if (sk_ip_count(&s->ips, addr) < max)
+		return false;
+	sk_info("net: rejected connection from %s, address already has the configured "
+		"maximum of %u connections (max.connections.per.ip)", peer, max);
+	return true;
+}
+
+static void refuse(struct sk_shard *s, int fd)
+{
+	sk_stat_add(&s->st.conns_refused, 1);
+	close(fd);
+}
+
 static void accept_one(struct sk_shard *s, int fd)
 {
 	char peer[64];
-	peer_name(fd, peer, sizeof(peer));
+	uint8_t addr[16];
+	peer_of(fd, peer, sizeof(peer), addr);
 	if (s->stopping) {
 		close(fd);
 		return;
@@ -156,17 +181,24 @@ static void accept_one(struct sk_shard *s, int fd)
 	if (s->nopen >= s->cfg.max_connections) {
 		sk_warn("net: refusing connection from %s: max.connections=%u reached",
 			peer, s->cfg.max_connections);
-		sk_stat_add(&s->st.conns_refused, 1);
-		close(fd);
+		refuse(s, fd);
+		return;
+	}
+	if (over_ip_limit(s, addr, peer)) {
+		refuse(s, fd);
 		return;
 	}
 	tune_socket(s, fd);
-	struct sk_conn *c = sk_conn_new(s, fd);
+	struct sk_conn *c = NULL;
+	if (sk_ip_count_inc(&s->ips, addr) == 0 && !(c = sk_conn_new(s, fd)))
+		sk_ip_count_dec(&s->ips, addr);
 	if (!c) {
 		sk_warn("net: refusing connection from %s: out of memory", peer);
 		close(fd);
 		return;
 	}
+	c->ip_counted = true;
+	memcpy(c->addr, addr, 16);
 	memcpy(c->peer, peer, sizeof(peer));
 	sk_debug("net: connection from %s", peer);
 	sk_recv_arm(c);

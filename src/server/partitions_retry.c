@@ -34,10 +34,11 @@ static void retry(void *arg)
 
 int sk_broker_metadata_changed(struct sk_broker *b)
 {
+    int net = sk_broker_net_limits_apply(b);
     int rc = sk_partitions_sync(b);
     if (rc < 0)
         schedule(b);
-    return rc;
+    return rc < 0 ? rc : net;
 }
 
 void sk_broker_sync_retry_stop(struct sk_broker *b)

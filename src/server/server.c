@@ -157,11 +157,23 @@ static int register_broker(struct sk_broker *b)
     return sk_metalog_append(b->metalog, &b->image, &rec, 1, wall_ms());
 }
 
-static void net_config(const struct sk_config *cfg, struct sk_net_config *nc)
+/* ip_limits has room for cfg's overrides; the shard copies it. */
+static void net_config(const struct sk_config *cfg, struct sk_net_config *nc,
+                       struct sk_net_ip_limit *ip_limits)
 {
     sk_net_config_defaults(nc);
     nc->max_frame_bytes = (uint32_t)cfg->net.socket_request_max_bytes;
     nc->max_connections = (uint32_t)cfg->net.max_connections;
+    nc->max_connections_per_ip = (uint32_t)cfg->net.max_connections_per_ip;
+    nc->ip_overrides = ip_limits;
+    nc->n_ip_overrides = cfg->net.n_ip_overrides;
+    for (size_t i = 0; i < cfg->net.n_ip_overrides; i++) {
+        memcpy(ip_limits[i].addr, cfg->net.ip_overrides[i].addr, 16);
+        ip_limits[i].max = (uint32_t)cfg->net.ip_overrides[i].max;
+    }
+    nc->queued_max_requests = (uint32_t)cfg->net.queued_max_requests;
+    nc->queued_max_bytes =
+        cfg->net.queued_max_request_bytes > 0 ? (uint64_t)cfg->net.queued_max_request_bytes : 0;
     nc->idle_ms = (uint64_t)cfg->net.connections_max_idle_ms;
     nc->send_buffer_bytes = cfg->net.socket_send_buffer_bytes;
     nc->recv_buffer_bytes = cfg->net.socket_receive_buffer_bytes;
@@ -247,9 +259,15 @@ int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t
             b->image.nbrokers, (long long)b->image.last_offset);
 
     struct sk_net_config nc;
-    net_config(cfg, &nc);
+    struct sk_net_ip_limit *ip_limits = calloc(cfg->net.n_ip_overrides + 1, sizeof *ip_limits);
+    if (!ip_limits) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    net_config(cfg, &nc, ip_limits);
     struct sk_net_handler h = {.on_frame = sk_api_on_frame, .arg = b};
     rc = sk_shard_new(&nc, &h, &b->shard);
+    free(ip_limits);
     if (rc < 0) {
         snprintf(err, errlen, "cannot create the io_uring shard: %s", strerror(-rc));
         return rc;

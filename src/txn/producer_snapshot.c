@@ -84,18 +84,13 @@ static void put_entry(uint8_t *p, const struct sk_producer_info *pi, int32_t del
     kp_write_i64(&w, -1);
 }
 
-int sk_producer_state_snapshot(struct sk_partition *p)
-{
-    return sk_producer_state_snapshot_ex(p, true);
-}
-
-int sk_producer_state_snapshot_ex(struct sk_partition *p, bool sync)
+static size_t snapshot_encode(struct sk_partition *p, uint8_t **out)
 {
     int n = sk_producer_count(p);
     size_t len = 10 + (size_t)n * SNAP_ENTRY;
     uint8_t *buf = malloc(len);
     if (!buf)
-        return -ENOMEM;
+        return 0;
     buf[0] = 0;
     buf[1] = SNAP_VERSION;
     for (int i = 0; i < n; i++) {
@@ -108,20 +103,50 @@ int sk_producer_state_snapshot_ex(struct sk_partition *p, bool sync)
     kp_write_i32(&w, n);
     kp_writer_init(&w, buf + 2, 4);
     kp_write_u32(&w, sk_crc32c(0, buf + 6, len - 6));
-    char path[4400], tmp[4420];
-    snprintf(path, sizeof path, "%s/%020" PRId64 ".snapshot", sk_plog_dir(p->log),
+    *out = buf;
+    return len;
+}
+
+/* As Kafka's takeSnapshot, nothing is written when a snapshot at the log end
+ * already exists: producer state changes only with appends, so it is this
+ * one (a restart followed by a stop writes nothing). */
+int sk_producer_snapshot_write(struct sk_partition *p, struct sk_snapshot_write *sw, bool sync)
+{
+    sw->fd = -1;
+    snprintf(sw->path, sizeof sw->path, "%s/%020" PRId64 ".snapshot", sk_plog_dir(p->log),
              sk_plog_log_end_offset(p->log));
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    snprintf(sw->tmp, sizeof sw->tmp, "%s.tmp", sw->path);
+    if (access(sw->path, F_OK) == 0)
+        return 0;
+    uint8_t *buf;
+    size_t len = snapshot_encode(p, &buf);
+    if (len == 0)
+        return -ENOMEM;
+    int fd = open(sw->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int rc = fd < 0 ? -errno : 0;
     if (rc == 0 && (write(fd, buf, len) != (ssize_t)len || (sync && fdatasync(fd) < 0)))
         rc = -EIO;
-    if (fd >= 0)
-        close(fd);
-    if (rc == 0 && rename(tmp, path) < 0)
-        rc = -errno;
     free(buf);
+    if (rc < 0 && fd >= 0)
+        close(fd);
+    sw->fd = rc == 0 ? fd : -1;
     return rc;
+}
+
+int sk_producer_snapshot_commit(struct sk_snapshot_write *sw)
+{
+    if (sw->fd < 0)
+        return 0;
+    close(sw->fd);
+    sw->fd = -1;
+    return rename(sw->tmp, sw->path) < 0 ? -errno : 0;
+}
+
+int sk_producer_state_snapshot(struct sk_partition *p)
+{
+    struct sk_snapshot_write sw;
+    int rc = sk_producer_snapshot_write(p, &sw, true);
+    return rc < 0 ? rc : sk_producer_snapshot_commit(&sw);
 }
 
 static int load_snapshot(struct sk_partition *p, const char *path)
@@ -204,4 +229,7 @@ void sk_producer_state_load(struct sk_partition *p)
     }
     if (scan_batches(p, snap >= start ? snap : start) < 0)
         sk_warn("%s-%d: producer state rebuilt only partly", p->topic, p->id);
+    /* As Kafka's loadFromSnapshot: producers already expired are not kept. */
+    if (p->broker && p->broker->cfg)
+        sk_producer_expire(p, sk_wall_ms(), p->broker->cfg->txn.producer_id_expiration_ms);
 }
