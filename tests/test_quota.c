@@ -132,6 +132,37 @@ Test(quota, record_throttles_and_caps_the_window)
     sk_meta_image_free(&img);
 }
 
+Test(quota, mutations_spend_a_burst_then_strict_mode_refuses_until_tokens_return)
+{
+    struct sk_meta_image img;
+    sk_meta_image_init(&img);
+    struct sk_quotas q;
+    cr_assert_eq(sk_quotas_init(&q, 11, W), 0);
+    kp_str app = kp_str_c("app");
+    int32_t ms;
+    cr_assert(sk_quota_mutation(&q, &img, "ANONYMOUS", app, 1e6, true, 1000, &ms));
+    cr_assert_eq(ms, 0, "no quota, no throttle");
+    quota(&img, NULL, "app", "controller_mutation_rate", 2);
+    /* Burst: 2/s x 11 samples x 1 s = 22 partitions; 30 goes 8 below. */
+    cr_assert(sk_quota_mutation(&q, &img, "ANONYMOUS", app, 30, true, 1000, &ms),
+              "a quota not yet exceeded lets the whole operation through");
+    cr_assert_eq(ms, 4000, "8 tokens short at 2/s is 4 s");
+    cr_assert_not(sk_quota_mutation(&q, &img, "ANONYMOUS", app, 1, true, 2000, &ms),
+                  "strict: refused while exceeded");
+    cr_assert_eq(ms, 3000);
+    cr_assert(sk_quota_mutation(&q, &img, "ANONYMOUS", app, 1, false, 2000, &ms),
+              "permissive: recorded and throttled");
+    cr_assert_eq(ms, 3500);
+    cr_assert(sk_quota_mutation(&q, &img, "ANONYMOUS", app, 1, true, 5500, &ms),
+              "accepted once the tokens are back");
+    cr_assert_eq(ms, 500);
+    kp_str other = kp_str_c("other");
+    cr_assert(sk_quota_mutation(&q, &img, "ANONYMOUS", other, 5, true, 5500, &ms));
+    cr_assert_eq(ms, 0, "a client without the quota is not throttled");
+    sk_quotas_free(&q);
+    sk_meta_image_free(&img);
+}
+
 Test(quota, client_ids_are_bytes)
 {
     struct sk_meta_image img;

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "skein/admission.h"
 #include "skein/meta.h"
 
 struct sk_shard;
@@ -47,7 +48,10 @@ struct sk_broker {
     struct sk_quotas *quotas;            /* src/quota/: client rates */
     void *maintenance;                   /* periodic tasks (src/server/maintenance.c) */
     uint64_t sync_retry;                 /* timer retrying partition logs that did not open */
+    int offline_failed;                  /* partitions led here whose logs did not open */
+    int offline_over_budget;             /* and those left closed beyond the budget */
     struct sk_log_cleaner *cleaner;      /* compaction (src/server/log_cleaner.c) */
+    struct sk_partition_budget budget;   /* partitions this node may host (admission.h) */
 };
 
 /* Call after every metadata log append: brings partitions, configs and

@@ -190,6 +190,11 @@ struct sk_config {
         int64_t max_retention_ms;
     } metadata;
 
+    struct {
+        int32_t max_partitions_per_shard;  /* -1: derived from fds and memory */
+        bool metadata_truncate_unloadable; /* way out of an unloadable metadata log */
+    } admission;
+
     /* What a topic without overrides gets. */
     struct sk_topic_config topic_defaults;
 };

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "kp_rt.h"
+#include "skein/admission.h" /* SK_MAX_RECORDS_PER_USER_OP */
 #include "skein/broker.h"
 
 /* Kafka's rule: 1-249 characters of [a-zA-Z0-9._-], not "." or "..". */
@@ -133,10 +134,6 @@ const char *sk_err_message(int16_t code);
 /* Metadata/Produce auto-creation: creates name with the broker defaults if
  * auto.create.topics.enable is on. 0 if the topic exists afterwards. */
 int sk_topic_auto_create(struct sk_broker *b, kp_str name);
-
-/* Kafka's QuorumController.MAX_RECORDS_PER_USER_OP: no single operation may
- * write more metadata records than this. */
-#define SK_MAX_RECORDS_PER_USER_OP 10000
 
 /* Metadata auto-creation of the n distinct, legal, not yet existing names
  * as one controller operation (Kafka's AutoTopicCreationManager sends them

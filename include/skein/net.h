@@ -33,6 +33,8 @@ int sk_shard_run(struct sk_shard *s);
 /* Async-signal-safe and thread-safe: stop accepting and reading, send what
  * was accepted (up to stop_timeout_ms), close everything, return from run. */
 void sk_shard_stop(struct sk_shard *s);
+/* Thread-safe: true once sk_shard_stop was called. */
+bool sk_shard_stopping(const struct sk_shard *s);
 
 /* Runs cb(arg) once after the current batch of completions (group commit). */
 int sk_shard_defer(struct sk_shard *s, sk_defer_fn cb, void *arg);

@@ -58,6 +58,12 @@ struct sk_partition {
  * topic configs, and closes (and deletes the data of) partitions whose topic
  * was removed. Called at start-up and after every metadata change. */
 int sk_partitions_sync(struct sk_broker *b);
+/* Same; quiet leaves out the line per partition that stays offline (retries
+ * report counts only). */
+int sk_partitions_sync_ex(struct sk_broker *b, bool quiet);
+/* True if this node leads partition index of t but its log is not open (it
+ * could not be opened, or is beyond the node's budget). */
+bool sk_partition_offline(struct sk_broker *b, const struct sk_topic_meta *t, int32_t index);
 void sk_partitions_close_all(struct sk_broker *b);
 /* Writes the recovery-point and log-start-offset checkpoints of the log dir. */
 int sk_partitions_checkpoint(struct sk_broker *b);

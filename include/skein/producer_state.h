@@ -8,6 +8,7 @@
 #ifndef SKEIN_PRODUCER_STATE_H
 #define SKEIN_PRODUCER_STATE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "skein/record.h"

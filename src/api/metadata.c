@@ -9,6 +9,7 @@
 #include "skein/errors.h"
 #include "skein/logging.h"
 #include "skein/net.h"
+#include "skein/partition.h"
 
 
 typedef kp_metadata_response_metadata_response_topic md_topic;
@@ -48,6 +49,13 @@ static void fill_partitions(struct sk_request *req, md_topic *o, const struct sk
         op->isr_nodes = copy_ids(req, p->isr, p->nisr);
         op->offline_replicas = (kp_arr_i32){0, NULL};
         op->error_code = p->leader < 0 ? SK_ERR_LEADER_NOT_AVAILABLE : SK_ERR_NONE;
+        /* A log that did not open is an offline replica; with no other one
+         * to lead, Kafka's controller leaves the partition without a leader. */
+        if (sk_partition_offline(req->broker, t, p->id)) {
+            op->leader_id = -1;
+            op->offline_replicas = copy_ids(req, &p->leader, 1);
+            op->error_code = SK_ERR_LEADER_NOT_AVAILABLE;
+        }
     }
 }
 

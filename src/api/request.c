@@ -92,6 +92,19 @@ int32_t sk_request_quota(struct sk_request *req, int t, double bytes)
     return ms;
 }
 
+bool sk_request_mutation(struct sk_request *req, double permits, bool strict)
+{
+    struct sk_broker *b = req->broker;
+    if (!b->quotas || b->image.nquotas == 0)
+        return true;
+    int32_t ms = 0;
+    bool ok = sk_quota_mutation(b->quotas, &b->image, SK_PRINCIPAL_ANONYMOUS, req->client_id,
+                                permits, strict, sk_shard_now_ms(b->shard), &ms);
+    if (ms > req->throttle_ms)
+        req->throttle_ms = ms;
+    return ok;
+}
+
 void sk_request_drop(struct sk_request *req)
 {
     mute_for_quota(req);

@@ -30,6 +30,8 @@ static const struct binding bindings[] = {
     B("connections.max.idle.ms", net.connections_max_idle_ms, I64),
     B("queued.max.requests", net.queued_max_requests, I32),
     B("queued.max.request.bytes", net.queued_max_request_bytes, I64),
+    B("skein.max.partitions.per.shard", admission.max_partitions_per_shard, I32),
+    B("skein.metadata.log.truncate.unloadable", admission.metadata_truncate_unloadable, BOOL),
     B("num.partitions", log.num_partitions, I32),
     B("default.replication.factor", log.default_replication_factor, I32),
     B("auto.create.topics.enable", log.auto_create_topics, BOOL),

@@ -80,7 +80,10 @@ int16_t sk_topics_auto_create(struct sk_broker *b, const kp_str *names, int n, i
     char why[256];
     for (int i = 0; i < n; i++)
         add_topic(b, &bt, names[i], i, &errs[i], why, sizeof why);
-    int16_t err = sk_ctl_commit(b, bt.recs, (int)bt.nrec, msg, msglen);
+    /* The node's partition budget holds for auto-creation as for CreateTopics. */
+    int16_t err = sk_ctl_admit_placements(b, bt.pl, n, msg, msglen);
+    if (!err)
+        err = sk_ctl_commit(b, bt.recs, (int)bt.nrec, msg, msglen);
     for (int i = 0; err && i < n; i++)
         if (errs[i] == SK_ERR_NONE)
             errs[i] = err;

@@ -286,8 +286,12 @@ static int16_t create_checked(struct sk_broker *b, const struct sk_topic_spec *s
     struct sk_placement pl = {0};
     if (!err)
         err = place(b, s, &pl, msg, msglen);
-    if (err)
+    if (!err)
+        err = sk_ctl_admit_placement(b, &pl, 1 + (int64_t)s->nconfigs, msg, msglen);
+    if (err) {
+        sk_placement_free(&pl);
         return err;
+    }
     kp_uuid id;
     sk_topic_new_id(&id);
     if (!validate_only)

@@ -10,9 +10,11 @@
  * restarted broker bind while old connections sit in TIME_WAIT. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,10 +32,24 @@ static void accept_arm(struct sk_listener *l)
 	l->shard->misc_ops++;
 }
 
+/* io_uring's accept takes a descriptor before it looks for a connection, so
+ * out of fds it fails at once even with none waiting: re-armed, it would
+ * spin. A poll waits for a connection instead, to accept or shed it. */
+static void poll_arm(struct sk_listener *l)
+{
+	struct io_uring_sqe *sqe = sk_shard_sqe(l->shard);
+	io_uring_prep_poll_add(sqe, l->fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, sk_op_tag(l, SK_OP_ACCEPT_POLL));
+	l->polling = true;
+	l->shard->misc_ops++;
+}
+
 static void accept_rearm(void *arg)
 {
 	struct sk_listener *l = arg;
-	if (!l->shard->stopping && !l->armed)
+	if (l->reserve_fd < 0)
+		l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (!l->shard->stopping && !l->armed && !l->polling)
 		accept_arm(l);
 }
 
@@ -87,8 +103,12 @@ int sk_shard_listen(struct sk_shard *s, const char *host, uint16_t port,
 		close(fd);
 		return -ENOMEM;
 	}
+	/* Non-blocking so that shedding (below) never waits on an empty queue;
+	 * io_uring's accept polls either way. */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	l->shard = s;
 	l->fd = fd;
+	l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	l->next = s->listeners;
 	s->listeners = l;
 	accept_arm(l);
@@ -191,11 +211,47 @@ static void accept_one(struct sk_shard *s, int fd)
 	sk_recv_arm(c);
 }
 
+#define SK_SHED_REPORT_MS 10000
+
+/* Out of descriptors, a connection waiting in the backlog can be neither
+ * served nor refused, and accept fails on it again at once. As event-loop
+ * servers do (libuv, nginx), a descriptor kept in reserve is given back to
+ * take the waiting connections and close them: their clients hear at once
+ * and retry, the ones already connected go on, and the loop does not spin.
+ * Returns true when the reserve is back (accept may be re-armed at once). */
+static bool shed(struct sk_listener *l)
+{
+	if (l->reserve_fd >= 0) {
+		close(l->reserve_fd);
+		l->reserve_fd = -1;
+		for (int i = 0; i < 64; i++) {
+			int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+			if (fd < 0)
+				break;
+			close(fd);
+			l->shed++;
+		}
+		l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	uint64_t now = l->shard->now_ms;
+	if (l->shed_reported_ms == 0 || now - l->shed_reported_ms >= SK_SHED_REPORT_MS) {
+		sk_warn("net: out of file descriptors; %llu new connections closed unserved "
+			"since the last report", (unsigned long long)l->shed);
+		l->shed = 0;
+		l->shed_reported_ms = now;
+	}
+	return l->reserve_fd >= 0;
+}
+
 void sk_listener_complete(struct sk_listener *l, struct io_uring_cqe *cqe)
 {
 	struct sk_shard *s = l->shard;
+	bool out_of_fds = cqe->res == -EMFILE || cqe->res == -ENFILE;
+	bool reserve_back = false;
 	if (cqe->res >= 0)
 		accept_one(s, cqe->res);
+	else if (out_of_fds)
+		reserve_back = shed(l);
 	else if (cqe->res != -ECANCELED && cqe->res != -EINVAL)
 		sk_warn("net: accept failed: %s", strerror(-cqe->res));
 	if (cqe->flags & IORING_CQE_F_MORE)
@@ -204,8 +260,11 @@ void sk_listener_complete(struct sk_listener *l, struct io_uring_cqe *cqe)
 	s->misc_ops--;
 	/* Multishot ends on errors such as EMFILE; keep listening unless stopping,
 	 * where closing at once makes new clients fail fast instead of queueing.
-	 * After an error, wait a little: re-arming at once would spin on EMFILE. */
-	if (!s->stopping && cqe->res < 0 && cqe->res != -ECANCELED) {
+	 * Out of fds with the reserve back, wait for the next connection; after
+	 * other errors wait a little: re-arming at once would spin. */
+	if (!s->stopping && reserve_back) {
+		poll_arm(l);
+	} else if (!s->stopping && cqe->res < 0 && cqe->res != -ECANCELED) {
 		if (!sk_timer_add(s, 100, accept_rearm, l))
 			accept_arm(l);
 	} else if (!s->stopping) {
@@ -216,14 +275,38 @@ void sk_listener_complete(struct sk_listener *l, struct io_uring_cqe *cqe)
 	}
 }
 
+void sk_listener_poll_complete(struct sk_listener *l, struct io_uring_cqe *cqe)
+{
+	struct sk_shard *s = l->shard;
+	l->polling = false;
+	s->misc_ops--;
+	if (s->stopping) {
+		if (!l->armed && l->fd >= 0) {
+			close(l->fd);
+			l->fd = -1;
+		}
+	} else if (cqe->res < 0 && cqe->res != -ECANCELED) {
+		if (!sk_timer_add(s, 100, accept_rearm, l))
+			accept_arm(l);
+	} else {
+		accept_arm(l);
+	}
+}
+
+static void cancel(struct sk_shard *s, struct sk_listener *l, enum sk_op op)
+{
+	struct io_uring_sqe *sqe = sk_shard_sqe(s);
+	io_uring_prep_cancel64(sqe, sk_op_tag(l, op), 0);
+	io_uring_sqe_set_data64(sqe, SK_OP_IGNORE);
+}
+
 void sk_listeners_stop(struct sk_shard *s)
 {
 	for (struct sk_listener *l = s->listeners; l; l = l->next) {
-		if (!l->armed)
-			continue;
-		struct io_uring_sqe *sqe = sk_shard_sqe(s);
-		io_uring_prep_cancel64(sqe, sk_op_tag(l, SK_OP_ACCEPT), 0);
-		io_uring_sqe_set_data64(sqe, SK_OP_IGNORE);
+		if (l->armed)
+			cancel(s, l, SK_OP_ACCEPT);
+		if (l->polling)
+			cancel(s, l, SK_OP_ACCEPT_POLL);
 	}
 }
 
@@ -234,6 +317,8 @@ void sk_listeners_free(struct sk_shard *s)
 		s->listeners = l->next;
 		if (l->fd >= 0)
 			close(l->fd);
+		if (l->reserve_fd >= 0)
+			close(l->reserve_fd);
 		free(l);
 	}
 }

@@ -22,6 +22,7 @@ enum sk_op {
 	SK_OP_WAKE,
 	SK_OP_FSYNC,
 	SK_OP_RECV_DIRECT,  /* plain recv straight into a large frame's buffer */
+	SK_OP_ACCEPT_POLL,  /* a listener out of fds waits for a connection to shed */
 };
 #define SK_OP_MASK 15u
 
@@ -108,6 +109,10 @@ struct sk_listener {
 	struct sk_shard *shard;
 	int fd;
 	bool armed;
+	bool polling;                    /* SK_OP_ACCEPT_POLL is live */
+	int reserve_fd;                  /* given up to shed a connection on EMFILE */
+	uint64_t shed;                   /* connections shed since the last report */
+	uint64_t shed_reported_ms;
 };
 
 struct sk_timer_slot {
@@ -197,6 +202,7 @@ void sk_queue_forget(struct sk_conn *c);
 
 /* listen.c */
 void sk_listener_complete(struct sk_listener *l, struct io_uring_cqe *cqe);
+void sk_listener_poll_complete(struct sk_listener *l, struct io_uring_cqe *cqe);
 void sk_listeners_stop(struct sk_shard *s);
 void sk_listeners_free(struct sk_shard *s);
 

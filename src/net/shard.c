@@ -196,6 +196,11 @@ void sk_shard_stop(struct sk_shard *s)
 	(void)n;
 }
 
+bool sk_shard_stopping(const struct sk_shard *s)
+{
+	return atomic_load(&s->stop_requested) != 0;
+}
+
 int sk_shard_defer(struct sk_shard *s, sk_defer_fn cb, void *arg)
 {
 	if (s->ndefers == s->defers_cap) {
@@ -258,6 +263,9 @@ static void dispatch(struct sk_shard *s, struct io_uring_cqe *cqe)
 		break;
 	case SK_OP_ACCEPT:
 		sk_listener_complete(p, cqe);
+		break;
+	case SK_OP_ACCEPT_POLL:
+		sk_listener_poll_complete(p, cqe);
 		break;
 	case SK_OP_RECV:
 		sk_recv_complete(p, cqe);

@@ -15,12 +15,14 @@ struct sk_quota_sensor {
     struct sk_quota_sensor *next;
     uint64_t last_ms;
     struct sk_rate rate;
+    struct sk_token_bucket bucket; /* controller_mutation_rate only */
     size_t key_len;
     char key[]; /* see sensor_key */
 };
 
 static const char *const quota_key[SK_QUOTA_TYPES] = {"producer_byte_rate",
-                                                      "consumer_byte_rate"};
+                                                      "consumer_byte_rate",
+                                                      "controller_mutation_rate"};
 
 int sk_quotas_init(struct sk_quotas *q, int samples, uint64_t window_ms)
 {
@@ -215,6 +217,24 @@ void sk_quota_unrecord(struct sk_quotas *q, const struct sk_meta_image *img,
     struct sk_quota_sensor *s = lookup(q, img, t, user, client_id, now_ms, &limit);
     if (s)
         sk_rate_record(&s->rate, -value, now_ms);
+}
+
+bool sk_quota_mutation(struct sk_quotas *q, const struct sk_meta_image *img, const char *user,
+                       kp_str client_id, double permits, bool strict, uint64_t now_ms,
+                       int32_t *throttle_ms)
+{
+    double limit;
+    *throttle_ms = 0;
+    struct sk_quota_sensor *s =
+        lookup(q, img, SK_QUOTA_CONTROLLER_MUTATION, user, client_id, now_ms, &limit);
+    if (!s)
+        return true;
+    double burst = limit * SK_MUTATION_QUOTA_SAMPLES * SK_MUTATION_QUOTA_WINDOW_MS / 1000.0;
+    bool over = sk_token_bucket_exceeded(&s->bucket, limit, burst, now_ms);
+    if (!(over && strict))
+        sk_token_bucket_record(&s->bucket, limit, burst, permits, now_ms);
+    *throttle_ms = sk_token_bucket_throttle_ms(&s->bucket, limit);
+    return !(over && strict);
 }
 
 uint32_t sk_quota_max_in_window(const struct sk_quotas *q, const struct sk_meta_image *img,

@@ -17,6 +17,7 @@
 #include "skein/plog.h"
 #include "skein/producer_state.h"
 #include "skein/record.h"
+#include "skein/server.h"
 #include "skein/timer.h"
 
 struct sk_waiter {
@@ -77,7 +78,12 @@ struct sk_partition *sk_partition_lookup(struct sk_broker *b, kp_str topic, int3
         return NULL;
     }
     struct sk_partition *p = sk_partition_get(b, topic, index);
-    *err = p ? SK_ERR_NONE : SK_ERR_NOT_LEADER_OR_FOLLOWER;
+    /* Led here but its log did not open: as from a Kafka broker whose log
+     * dir is offline. */
+    if (!p && t->partitions[index].leader == b->node_id)
+        *err = SK_ERR_KAFKA_STORAGE_ERROR;
+    else
+        *err = p ? SK_ERR_NONE : SK_ERR_NOT_LEADER_OR_FOLLOWER;
     return p;
 }
 
@@ -165,7 +171,7 @@ static void checkpoints_free(struct sk_checkpoints *c)
 static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_topic_meta *t,
                                            const struct sk_partition_meta *pm,
                                            const struct sk_topic_config *tc,
-                                           struct sk_checkpoints *cp)
+                                           struct sk_checkpoints *cp, int *err)
 {
     checkpoints_load(b, cp);
     struct sk_plog_config pc;
@@ -183,8 +189,7 @@ static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_
     struct sk_plog_open_report rep = {0};
     int rc = p ? sk_plog_open(&opts, &pc, &p->log, &rep) : -ENOMEM;
     if (rc < 0) {
-        sk_error("cannot open the log of %s-%d in %s: %s", t->name, pm->id, data_dir(b),
-                 strerror(-rc));
+        *err = rc;
         free(p);
         return NULL;
     }
@@ -274,36 +279,111 @@ static int add_partition(struct sk_broker *b, struct sk_partition *p)
     return 0;
 }
 
-int sk_partitions_sync(struct sk_broker *b)
+/* What one pass over the image left undone. */
+struct sync_pass {
+    struct sk_checkpoints cp;
+    int failed, over_budget;
+    int first_err;
+    char first[300]; /* the first partition that failed, "topic-p" */
+    bool out_of_fds; /* once EMFILE/ENFILE, the pass stops trying */
+};
+
+static void note_failure(struct sync_pass *sp, const struct sk_topic_meta *t, int32_t id, int err)
 {
-    struct sk_checkpoints cp = {0};
-    int rc = 0;
+    if (sp->failed++ == 0) {
+        sp->first_err = err;
+        snprintf(sp->first, sizeof sp->first, "%s-%d", t->name, id);
+    }
+    sp->out_of_fds = sp->out_of_fds || err == -EMFILE || err == -ENFILE;
+}
+
+/* One partition this node leads: kept in line with the image, or opened. A
+ * partition that cannot be opened, or would take the node past its budget,
+ * stays offline; the others go on. */
+static void sync_one(struct sk_broker *b, const struct sk_topic_meta *t,
+                     const struct sk_partition_meta *pm, const struct sk_topic_config *tc,
+                     struct sync_pass *sp, bool quiet)
+{
+    struct sk_partition *p = sk_partition_get_by_id(b, &t->id, pm->id);
+    if (p) {
+        apply_config(p, tc);
+        p->leader_epoch = pm->leader_epoch;
+        return;
+    }
+    if (b->budget.set && b->nparts >= b->budget.limit) {
+        sp->over_budget++;
+        return;
+    }
+    /* A stop asked for ends the pass: shutdown must not wait on opens. */
+    if (sk_server_stopping(b)) {
+        sp->failed++;
+        return;
+    }
+    int err = -EMFILE;
+    if (!sp->out_of_fds)
+        p = partition_open(b, t, pm, tc, &sp->cp, &err);
+    if (p && add_partition(b, p) < 0) {
+        partition_free(p, false);
+        p = NULL;
+        err = -ENOMEM;
+    }
+    if (p)
+        return;
+    if (!quiet && !sp->out_of_fds)
+        sk_error("partition %s-%d is offline: cannot open its log in %s: %s", t->name, pm->id,
+                 data_dir(b), strerror(-err));
+    note_failure(sp, t, pm->id, err);
+}
+
+/* Said once per change of the counts, not on every retry. */
+static void report(struct sk_broker *b, const struct sync_pass *sp)
+{
+    if (sp->failed != b->offline_failed && sp->failed)
+        sk_warn("%d partition logs are offline (first %s: %s); the others serve, and these "
+                "are retried", sp->failed, sp->first, strerror(-sp->first_err));
+    if (sp->over_budget != b->offline_over_budget && sp->over_budget)
+        sk_error("%d partitions stay offline: this node's partition budget is %lld "
+                 "(skein.max.partitions.per.shard, the open-file limit and memory); raise "
+                 "the limit and restart to open them", sp->over_budget,
+                 (long long)b->budget.limit);
+    b->offline_failed = sp->failed;
+    b->offline_over_budget = sp->over_budget;
+}
+
+int sk_partitions_sync_ex(struct sk_broker *b, bool quiet)
+{
+    struct sync_pass sp = {0};
     drop_removed(b);
     for (int i = 0; i < b->image.ntopics; i++) {
         const struct sk_topic_meta *t = b->image.topics[i];
         /* One resolution per topic: all its partitions share the config. */
         struct sk_topic_config tc;
-        resolve_config(b, t, &tc);
+        bool resolved = false;
         for (int32_t j = 0; j < t->npartitions; j++) {
             const struct sk_partition_meta *pm = &t->partitions[j];
             if (pm->leader != b->node_id)
                 continue;
-            struct sk_partition *p = sk_partition_get_by_id(b, &t->id, pm->id);
-            if (p) {
-                apply_config(p, &tc);
-                p->leader_epoch = pm->leader_epoch;
-                continue;
-            }
-            p = partition_open(b, t, pm, &tc, &cp);
-            if (!p || add_partition(b, p) < 0) {
-                rc = -EIO;
-                goto out;
-            }
+            if (!resolved)
+                resolve_config(b, t, &tc);
+            resolved = true;
+            sync_one(b, t, pm, &tc, &sp, quiet);
         }
     }
-out:
-    checkpoints_free(&cp);
-    return rc;
+    checkpoints_free(&sp.cp);
+    report(b, &sp);
+    return sp.failed ? -EIO : 0;
+}
+
+int sk_partitions_sync(struct sk_broker *b)
+{
+    return sk_partitions_sync_ex(b, false);
+}
+
+bool sk_partition_offline(struct sk_broker *b, const struct sk_topic_meta *t, int32_t index)
+{
+    if (b->offline_failed + b->offline_over_budget == 0 || index < 0 || index >= t->npartitions)
+        return false;
+    return t->partitions[index].leader == b->node_id && !sk_partition_get_by_id(b, &t->id, index);
 }
 
 /* Checkpoints let the next start skip recovery of what is known to be flushed. */

@@ -191,6 +191,27 @@ static int quotas_open(struct sk_broker *b)
     return 0;
 }
 
+/* A node that cannot load its metadata log says where and why, and how to
+ * start anyway (losing the changes from there on) instead of just failing. */
+static void metalog_problem(const char *md, const struct sk_metalog_failure *why, int rc,
+                            char *err, size_t errlen)
+{
+    if (why->offset < 0) {
+        snprintf(err, errlen, "cannot load the metadata log in %s: %s: %s", md, why->what,
+                 strerror(-rc));
+        return;
+    }
+    if (why->in_snapshot) {
+        snprintf(err, errlen, "cannot load the metadata log in %s: at offset %lld %s (%s)", md,
+                 (long long)why->offset, why->what, strerror(-rc));
+        return;
+    }
+    snprintf(err, errlen, "cannot load the metadata log in %s: at offset %lld %s (%s). "
+             "To start without that change and every later one, start once with "
+             "--override skein.metadata.log.truncate.unloadable=true", md,
+             (long long)why->offset, why->what, strerror(-rc));
+}
+
 int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t errlen)
 {
     memset(b, 0, sizeof *b);
@@ -214,12 +235,23 @@ int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t
     if (rc < 0)
         return rc;
     const char *md = cfg->metadata_log_dir ? cfg->metadata_log_dir : cfg->log_dirs[0];
-    rc = sk_metalog_open(md, &b->image, wall_ms(), &b->metalog);
-    rc = rc < 0 || sk_controller_apply_dynamic_configs(b) != -ENOMEM ? rc : -ENOMEM; /* stale keys were logged */
+    struct sk_metalog_failure why;
+    rc = sk_metalog_open_ex(md, &b->image, wall_ms(), cfg->admission.metadata_truncate_unloadable,
+                            &why, &b->metalog);
     if (rc < 0) {
-        snprintf(err, errlen, "cannot load the metadata log in %s: %s", md, strerror(-rc));
+        metalog_problem(md, &why, rc, err, errlen);
         return rc;
     }
+    if (sk_controller_apply_dynamic_configs(b) == -ENOMEM) { /* stale keys were logged */
+        snprintf(err, errlen, "cannot load the metadata log in %s: %s", md, strerror(ENOMEM));
+        return -ENOMEM;
+    }
+    struct sk_budget_inputs in;
+    sk_budget_inputs_probe(cfg->net.max_connections, cfg->admission.max_partitions_per_shard, &in);
+    sk_partition_budget_compute(&in, &b->budget);
+    char line[512];
+    sk_partition_budget_describe(&b->budget, line, sizeof line);
+    sk_info("%s", line);
     struct sk_config_value snap;
     if (sk_config_describe_broker(cfg, "metadata.log.max.record.bytes.between.snapshots", &snap) == 0)
         sk_metalog_set_snapshot_policy(b->metalog, b->node_id, strtoll(snap.value, NULL, 10));
@@ -255,10 +287,9 @@ int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t
         snprintf(err, errlen, "cannot write the metadata log in %s", md);
         return -EIO;
     }
-    if (sk_partitions_sync(b) < 0) {
-        snprintf(err, errlen, "cannot open the partition logs in %s", cfg->log_dirs[0]);
-        return -EIO;
-    }
+    /* A partition that does not open stays offline and is retried; the node
+     * serves the others rather than refusing to start. */
+    sk_broker_metadata_changed(b);
     if (sk_groups_open(b) < 0) {
         snprintf(err, errlen, "cannot load the group coordinator's state from __consumer_offsets");
         return -EIO;
@@ -288,6 +319,11 @@ void sk_server_stop(struct sk_broker *b)
 {
     if (b->shard)
         sk_shard_stop(b->shard);
+}
+
+bool sk_server_stopping(const struct sk_broker *b)
+{
+    return b->shard && sk_shard_stopping(b->shard);
 }
 
 void sk_server_close(struct sk_broker *b)
