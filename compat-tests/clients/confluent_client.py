@@ -6,13 +6,22 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition  # noqa: E402
+from confluent_kafka import (Consumer, KafkaError, Producer, TopicPartition,  # noqa: E402
+                             libversion)
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
 from skeinlib import records  # noqa: E402
-from skeinlib.scenario import Fail, main  # noqa: E402
+from skeinlib.scenario import Fail, expected_librdkafka, main, row  # noqa: E402
 
 CLIENT = "confluent"
+
+
+def check_librdkafka(ctx):
+    # confluent_kafka loads librdkafka.so.1 at import: LD_LIBRARY_PATH picks which.
+    want = expected_librdkafka()
+    if want:
+        ctx.step("librdkafka version")
+        ctx.eq("confluent_kafka.libversion()", want, libversion()[0])
 
 
 def base(ctx):
@@ -454,7 +463,7 @@ def restart(ctx, name):
 
 
 def xc_produce(ctx):
-    t = records.xc_topic("confluent-kafka-python")
+    t = records.xc_topic(row("confluent-kafka-python"))
     new_topic(ctx, t)
     ctx.step("produce %d records to %s" % (records.XC_N, t))
     produce_acked(ctx, Producer(dict(base(ctx))), t,
@@ -480,4 +489,5 @@ if __name__ == "__main__":
                    "group": group, "offsets": offsets, "admin": admin_scenario,
                    "large": large, "restart-term": lambda ctx: restart(ctx, "restart-term"),
                    "restart-kill": lambda ctx: restart(ctx, "restart-kill"),
-                   "xc-produce": xc_produce, "xc-consume": xc_consume}))
+                   "xc-produce": xc_produce, "xc-consume": xc_consume},
+                  preflight=check_librdkafka))

@@ -1,6 +1,7 @@
 """kcat (librdkafka's command-line tool) scenarios, driven from Python."""
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -9,7 +10,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from skeinlib import records, wire  # noqa: E402
-from skeinlib.scenario import Fail, Unsupported, main  # noqa: E402
+from skeinlib.scenario import Fail, Unsupported, expected_librdkafka, main, row  # noqa: E402
 
 CLIENT = "kcat"
 KCAT = os.environ.get("KCAT", "kcat")
@@ -25,6 +26,17 @@ def kcat(ctx, args, stdin=None, timeout=60):
         raise Fail("%s exited %d: %s" % (" ".join(cmd[:8]), p.returncode,
                                          p.stderr.decode(errors="replace")[-1500:]))
     return p
+
+
+def check_librdkafka(ctx):
+    # kcat loads librdkafka.so.1 at start: LD_LIBRARY_PATH picks which, and -V says.
+    want = expected_librdkafka()
+    if not want:
+        return
+    ctx.step("kcat -V: librdkafka version")
+    p = subprocess.run([KCAT, "-V"], capture_output=True, timeout=30)
+    m = re.search(rb"librdkafka (\S+)", p.stdout + p.stderr)
+    ctx.eq("librdkafka in kcat -V", want, m and m.group(1).decode(errors="replace"))
 
 
 def list_metadata(ctx, extra=()):
@@ -257,7 +269,7 @@ def large(ctx):
 def xc_produce(ctx):
     # keys with -K, headers with -H (per run, one run per header block); kcat cannot set
     # timestamps, so the runner accepts any CreateTime from it.
-    t = records.xc_topic("kcat")
+    t = records.xc_topic(row("kcat"))
     ctx.step("produce %d records to %s" % (records.XC_N, t))
     for start in range(0, records.XC_N, 1000):
         produce_lines(ctx, t, start, min(records.XC_N, start + 1000))
@@ -279,4 +291,5 @@ if __name__ == "__main__":
     _ = Unsupported
     sys.exit(main({"metadata": metadata, "create-topic": create_topic,
                    "produce": produce, "consume": consume, "offsets": offsets,
-                   "large": large, "xc-produce": xc_produce, "xc-consume": xc_consume}))
+                   "large": large, "xc-produce": xc_produce, "xc-consume": xc_consume},
+                  preflight=check_librdkafka))
