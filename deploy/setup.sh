@@ -31,6 +31,7 @@ if [ "${1:-}" = "--test" ] && [ -f compat-tests/js/package.json ]; then
   (cd compat-tests/js && { [ -d node_modules ] || npm install --no-audit --no-fund --silent; })
 fi
 
+# A current librdkafka for the compatibility matrix beside Debian's 2.0.2 (built once).
 if [ "${1:-}" = "--test" ]; then
   deploy/build-librdkafka.sh
 fi
