@@ -1109,3 +1109,80 @@ Test(net, queued_max_bytes_bounds_the_shard, .timeout = 30)
 	wait_for(&v, get_open, 0);
 	srv_stop(&v);
 }
+
+/* A listening socket on 127.0.0.1:0, as a predecessor process would hold it. */
+static int hold_port(uint16_t *port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	cr_assert(fd >= 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(fd, 16), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+struct release { int fd; unsigned after_ms; };
+
+static void *release_later(void *arg)
+{
+	struct release *r = arg;
+	struct timespec ts = { .tv_sec = r->after_ms / 1000,
+			       .tv_nsec = (long)(r->after_ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+	close(r->fd);
+	return NULL;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A broker killed with SIGKILL keeps its listening socket for some
+ * milliseconds after the process is gone (the kernel releases a dead ring's
+ * files from a worker): the restart binds once the socket is released. */
+Test(net, listen_waits_for_a_released_address, .timeout = 30)
+{
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	cfg.bind_wait_ms = 10000;
+	struct release r = { .after_ms = 150 };
+	uint16_t port, bound = 0;
+	r.fd = hold_port(&port);
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, release_later, &r), 0);
+	struct sk_net_handler h = { .on_frame = on_frame };
+	struct sk_shard *s;
+	cr_assert_eq(sk_shard_new(&cfg, &h, &s), 0);
+	int rc = sk_shard_listen(s, "127.0.0.1", port, &bound);
+	pthread_join(th, NULL);
+	cr_assert_eq(rc, 0, "sk_shard_listen returned %d (%s)", rc, strerror(-rc));
+	cr_assert_eq(bound, port);
+	sk_shard_destroy(s);
+}
+
+/* An address a live process keeps is still refused, as Kafka refuses it,
+ * once the wait is over. */
+Test(net, listen_refuses_an_address_in_use_after_the_wait, .timeout = 30)
+{
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	cfg.bind_wait_ms = 200;
+	uint16_t port, bound = 0;
+	int fd = hold_port(&port);
+	struct sk_net_handler h = { .on_frame = on_frame };
+	struct sk_shard *s;
+	cr_assert_eq(sk_shard_new(&cfg, &h, &s), 0);
+	uint64_t t0 = mono_ms();
+	int rc = sk_shard_listen(s, "127.0.0.1", port, &bound);
+	uint64_t waited = mono_ms() - t0;
+	close(fd);
+	cr_assert_eq(rc, -EADDRINUSE, "sk_shard_listen returned %d", rc);
+	cr_assert(waited >= 200 && waited < 10000, "waited %llu ms", (unsigned long long)waited);
+	sk_shard_destroy(s);
+}

@@ -39,6 +39,7 @@ struct sk_net_config {
 	uint32_t recv_buf_size;      /* bytes per provided receive buffer */
 	int send_buffer_bytes;       /* socket.send.buffer.bytes; <= 0: kernel default */
 	int recv_buffer_bytes;       /* socket.receive.buffer.bytes; <= 0: kernel default */
+	uint32_t bind_wait_ms;       /* how long sk_shard_listen retries an address in use */
 };
 
 /* One complete request frame, size prefix stripped. The handler owns data

@@ -18,8 +18,8 @@ int sk_shard_new(const struct sk_net_config *cfg, const struct sk_net_handler *h
 /* Frees everything left. Responses for parked requests must not come after. */
 void sk_shard_destroy(struct sk_shard *s);
 
-/* Binds host:port with SO_REUSEPORT (so each shard can own a socket on the
- * same port) and arms multishot accept. port 0 picks one; *bound_port gets it. */
+/* Binds host:port (an address in use is retried for cfg.bind_wait_ms, then
+ * -EADDRINUSE) and arms multishot accept. port 0 picks one; *bound_port gets it. */
 int sk_shard_listen(struct sk_shard *s, const char *host, uint16_t port,
 		    uint16_t *bound_port);
 

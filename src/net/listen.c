@@ -7,7 +7,15 @@
  * shards of one process that serve a listener are to accept from the one
  * socket's queue, each with its own multishot accept, rather than from a
  * socket group another process may join. SO_REUSEADDR stays: it only lets a
- * restarted broker bind while old connections sit in TIME_WAIT. */
+ * restarted broker bind while old connections sit in TIME_WAIT.
+ *
+ * Without SO_REUSEPORT a restart right after SIGKILL can find the address
+ * still taken: the dead process's listening socket lives on for some
+ * milliseconds, until the kernel worker that tears down its io_uring drops
+ * the ring's reference to it (a JVM's sockets close with the process). So an
+ * address in use that no other live process holds (port_holder.c) is retried
+ * for bind_wait_ms before start-up fails with it; one that another process
+ * holds (a second broker, Kafka) fails at once, as Kafka's bind does. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "net-int.h"
@@ -76,6 +85,25 @@ fail:;
 	return err;
 }
 
+#define BIND_RETRY_NS 10000000L
+
+static int bind_waiting(const struct addrinfo *ai, uint32_t wait_ms, const char *host,
+			uint16_t port, uint16_t *bound_port)
+{
+	uint64_t deadline = sk_clock_ms() + wait_ms;
+	for (bool logged = false;; logged = true) {
+		int fd = bind_socket(ai, bound_port);
+		if (fd != -EADDRINUSE || sk_clock_ms() >= deadline ||
+		    sk_port_held_by_other_process(port))
+			return fd;
+		if (!logged)
+			sk_info("%s:%u is in use; retrying for up to %u ms in case a stopped "
+				"process's socket is still being released", host, port, wait_ms);
+		struct timespec ts = { .tv_nsec = BIND_RETRY_NS };
+		nanosleep(&ts, NULL);
+	}
+}
+
 int sk_shard_listen(struct sk_shard *s, const char *host, uint16_t port,
 		    uint16_t *bound_port)
 {
@@ -87,14 +115,7 @@ int sk_shard_listen(struct sk_shard *s, const char *host, uint16_t port,
 	if (rc)
 		return rc == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
 	uint16_t got = 0;
-	int fd = bind_socket(res, &got);
-	/* A port no live process holds is the listener of a broker killed a
-	 * moment ago (port_holder.c): wait for the kernel to let it go. */
-	for (int tries = 0; fd == -EADDRINUSE && port && tries < SK_BIND_RETRIES &&
-			    !sk_port_held_by_process(port); tries++) {
-		usleep(SK_BIND_RETRY_US);
-		fd = bind_socket(res, &got);
-	}
+	int fd = bind_waiting(res, s->cfg.bind_wait_ms, host && *host ? host : "*", port, &got);
 	freeaddrinfo(res);
 	if (fd < 0)
 		return fd;

@@ -247,10 +247,8 @@ void sk_timers_fini(struct sk_shard *s);
 int64_t sk_timers_next_ms(struct sk_shard *s);  /* -1 if none */
 void sk_timers_run(struct sk_shard *s);
 
-/* Whether a live process holds a listening socket on port (port_holder.c).
- * A bind that fails on a port nobody holds is retried every 10 ms for 10 s. */
-bool sk_port_held_by_process(uint16_t port);
-#define SK_BIND_RETRIES 1000
-#define SK_BIND_RETRY_US 10000
+/* Whether a live process other than this one holds a listening socket on
+ * port (port_holder.c). */
+bool sk_port_held_by_other_process(uint16_t port);
 
 #endif

@@ -3,8 +3,9 @@
  * A listener a killed broker armed with io_uring outlives the process by a
  * few milliseconds (the ring is torn down after exit, off the process), so
  * the restart that follows kill -9 at once meets EADDRINUSE from a socket no
- * process owns. Such a bind is retried; one that a live process holds (a
- * second broker, Kafka, anything) fails at once, as Kafka's does. The owner is
+ * process owns. Such a bind is retried; one that another live process holds
+ * (a second broker, Kafka, anything) fails at once, as Kafka's does. A socket
+ * of this process's own is one it is closing (tests), so it is waited for. The owner is
  * found as `ss -lp` finds it: the port's LISTEN sockets in /proc/net/tcp{,6},
  * then a /proc/<pid>/fd link to one of their inodes. */
 #include <dirent.h>
@@ -61,19 +62,21 @@ static bool fd_dir_holds(const char *pid, const unsigned long *ino, int n)
 	return found;
 }
 
-bool sk_port_held_by_process(uint16_t port)
+bool sk_port_held_by_other_process(uint16_t port)
 {
 	unsigned long ino[MAX_INODES];
 	int n = listen_inodes("/proc/net/tcp", port, ino, 0);
 	n = listen_inodes("/proc/net/tcp6", port, ino, n);
 	if (n == 0)
 		return false;
+	char self[24];
+	snprintf(self, sizeof self, "%d", (int)getpid());
 	DIR *d = opendir("/proc");
 	if (!d)
 		return true; /* cannot tell: assume it is held */
 	bool held = false;
 	for (struct dirent *e; !held && (e = readdir(d));)
-		if (e->d_name[0] >= '1' && e->d_name[0] <= '9')
+		if (e->d_name[0] >= '1' && e->d_name[0] <= '9' && strcmp(e->d_name, self) != 0)
 			held = fd_dir_holds(e->d_name, ino, n);
 	closedir(d);
 	return held;

@@ -30,6 +30,7 @@ void sk_net_config_defaults(struct sk_net_config *cfg)
 		.ring_entries = 1024,
 		.recv_buf_count = 256,
 		.recv_buf_size = 16384,
+		.bind_wait_ms = 5000,
 	};
 }
 
