@@ -78,7 +78,17 @@ struct sk_partition *sk_partition_lookup(struct sk_broker *b, kp_str topic, int3
     }
     struct sk_partition *p = sk_partition_get(b, topic, index);
     *err = p ? SK_ERR_NONE : SK_ERR_NOT_LEADER_OR_FOLLOWER;
+    /* Offline after a failed sync, as Kafka's offline replicas answer. */
+    if (p && sk_partition_offline(p)) {
+        *err = SK_ERR_KAFKA_STORAGE_ERROR;
+        return NULL;
+    }
     return p;
+}
+
+bool sk_partition_offline(const struct sk_partition *p)
+{
+    return sk_plog_sync_error(p->log) != 0;
 }
 
 void sk_partition_set_hw_listener(struct sk_broker *b, sk_hw_listener_fn fn)
@@ -457,6 +467,10 @@ static void insert_waiter(struct sk_partition *p, struct sk_waiter *w)
 
 void sk_partition_when_durable(struct sk_partition *p, int64_t offset, sk_durable_fn cb, void *arg)
 {
+    if (sk_partition_offline(p) && offset > sk_plog_recovery_point(p->log)) {
+        cb(arg, SK_ERR_KAFKA_STORAGE_ERROR);
+        return;
+    }
     if (offset <= durable_offset(p)) {
         cb(arg, SK_ERR_NONE);
         return;
@@ -546,8 +560,13 @@ static void sync_retire(struct sk_partition *p, struct sk_sync_op *op)
 {
     if (op->err < 0) {
         /* Kafka takes a log dir offline when a flush fails: the data may or
-         * may not be on disk, so nothing waiting on it can be told yes. */
-        sk_error("fdatasync of %s-%d failed: %s", p->topic, p->id, strerror(-op->err));
+         * may not be on disk, so nothing waiting on it can be told yes, and
+         * a retried sync would succeed on pages the kernel may have dropped.
+         * The partition stays offline until a restart recovers it from disk. */
+        if (!sk_partition_offline(p))
+            sk_error("fdatasync of %s-%d failed: %s; the partition is offline until restart",
+                     p->topic, p->id, strerror(-op->err));
+        sk_plog_sync_failed(p->log, op->err);
         for (struct sk_sync_op *o = op->next; o; o = o->next)
             o->err = op->err;
         fail_waiters(p, SK_ERR_KAFKA_STORAGE_ERROR);
