@@ -104,18 +104,38 @@ class RdkafkaProducer(Worker):
                 self.h.record(type="produce", client=self.client, value=value, seq=self.seq,
                               partition=part, status="failed", error="local queue full", t0=t0)
                 self.seq += 1
+            except KafkaException as e:
+                # a fatal idempotence error (the broker forgot acknowledged
+                # sequences): the producer refuses everything; start anew
+                self.h.record(type="produce", client=self.client, value=value, seq=self.seq,
+                              partition=part, status="failed", error=e.args[0].name(), t0=t0)
+                self.seq += 1
+                if e.args[0].fatal() and not pending:
+                    pending.append("fatal")
             p.poll(0)
-            if pending and pending[0] == "fatal":
+            try:
+                if pending and pending[0] == "fatal":
+                    raise KafkaException(KafkaError(KafkaError._FATAL, "seen in a report",
+                                                    fatal=True))
+                next_t += interval
+                delay = next_t - time.monotonic()
+                if delay > 0:
+                    p.poll(delay)
+                else:
+                    next_t = time.monotonic()
+            except KafkaException as e:
+                if not e.args[0].fatal():
+                    raise
+                # what the old producer still held gets no report: those
+                # values count as unacknowledged wherever they turn up
                 pending.clear()
-                p.flush(30)
+                self.h.record(type="client-note", client=self.client,
+                              note="fatal idempotence error (%s): new producer" % e.args[0].str())
                 p = self.make()
-            next_t += interval
-            delay = next_t - time.monotonic()
-            if delay > 0:
-                p.poll(delay)
-            else:
-                next_t = time.monotonic()
-        p.flush(40)
+        try:
+            p.flush(40)
+        except KafkaException:
+            pass
         # whatever is still queued was never answered
         left = len(p)
         if left:
