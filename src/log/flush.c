@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "plog-int.h"
+#include "skein/fault.h"
 
 static bool sync_add(struct sk_plog_sync *s, int fd)
 {
@@ -199,11 +200,15 @@ int sk_plog_flush(struct sk_plog *p, int64_t now_ms)
         int n = plog_sync_fds(p, &s, false);
         if (n < 0)
             return n;
-        for (int i = 0; i < s.nfds; i++)
-            if (fdatasync(s.fds[i]) < 0) {
-                sk_plog_sync_failed(p, -errno);
+        for (int i = 0; i < s.nfds; i++) {
+            int r = sk_fault_sync(s.fds[i]);
+            if (r == 0 && fdatasync(s.fds[i]) < 0)
+                r = -errno;
+            if (r < 0) {
+                sk_plog_sync_failed(p, r);
                 return p->sync_err;
             }
+        }
         int r = sk_plog_mark_flushed(p, s.upto, now_ms);
         if (r < 0)
             return r;

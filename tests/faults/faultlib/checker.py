@@ -13,7 +13,10 @@ Failures (any makes the verdict FAIL):
   lower than one committed successfully before (as committed, or as handed to
   a member on assignment);
 - read past the high watermark: a consumer got offset o, and the high
-  watermark sampled afterwards from the same broker process was <= o.
+  watermark sampled afterwards from the same broker process was <= o;
+- acknowledged after a failed sync: a write sent while the node's syncs
+  failed, to a partition whose sync failed, acknowledged once syncs worked
+  again but before a restart recovered the partition from disk.
 
 Reported, not failures: an offset that held a value no one was told was
 written, read before a crash, and given to another value after it, or such a
@@ -100,9 +103,12 @@ def check(ops, relaxed=False):
 
     # order per producer per partition, in the final read
     seqs = defaultdict(list)
+    seen = set()
     for o in sorted(final, key=lambda o: (o["partition"], o["offset"])):
         client, _, seq = o["value"].rpartition("-")
-        if seq.isdigit():
+        # a duplicate is reported as one; its second copy is not also a reorder
+        if seq.isdigit() and (o["partition"], o["value"]) not in seen:
+            seen.add((o["partition"], o["value"]))
             seqs[(client, o["partition"])].append((int(seq), o["offset"]))
     for (client, part), lst in seqs.items():
         for (s0, o0), (s1, o1) in zip(lst, lst[1:]):
@@ -178,8 +184,11 @@ def check(ops, relaxed=False):
             found("read_past_hw", {"partition": o["partition"], "offset": o["offset"],
                                    "hw_after": lst[i][1], "t": o["t"]})
 
+    # acknowledgements after a failed sync, before the restart ("fsyncgate")
+    _check_failed_syncs(ops, acked, found)
+
     failures = ("lost", "duplicate", "reorder", "offset_conflict", "commit_regression",
-                "read_past_hw")
+                "read_past_hw", "acked_after_failed_sync")
     for k in failures + ("lost_expected", "offset_conflict_after_loss",
                          "offset_reused_after_crash_unacknowledged",
                          "rewritten_after_crash_unacknowledged"):
@@ -188,6 +197,26 @@ def check(ops, relaxed=False):
     ok = not bad and counts["final_records"] > 0 and counts["acknowledged"] > 0
     return {"valid": ok, "relaxed": relaxed, "failures": bad, "counts": dict(counts),
             "examples": dict(examples)}
+
+
+def _check_failed_syncs(ops, acked, found):
+    """A write sent while the node's syncs failed, to a partition whose sync
+    failed, acknowledged after the fault was disarmed but before the node was
+    restarted: a later sync was taken as proof for pages an earlier one lost."""
+    start = None
+    for i, o in enumerate(ops):
+        if o["type"] == "fault" and o["phase"] == "start" and o["fault"] == "fsync":
+            start = o["t"]
+        if not (o["type"] == "fault-note" and o.get("phase") == "disarmed") or start is None:
+            continue
+        stop = next((x["t"] for x in ops[i:] if x["type"] == "node" and x["event"] == "stopped"),
+                    float("inf"))
+        parts = set(o["partitions_failed"])
+        for v, a in acked.items():
+            if a["partition"] in parts and a["t0"] >= start and o["t"] <= a["t"] <= stop:
+                found("acked_after_failed_sync", {"value": v, "partition": a["partition"],
+                                                  "acked_at": a["t"], "disarmed_at": o["t"]})
+        start = None
 
 
 def summary(result):
