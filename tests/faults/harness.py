@@ -60,7 +60,11 @@ def parse_args(argv):
     ap.add_argument("--disk-mb", type=int, default=192)
     ap.add_argument("--no-netns", action="store_true", help="loopback even if namespaces work")
     ap.add_argument("--out", default=None, help="folder for history, report and PNG")
+    ap.add_argument("--check", metavar="HISTORY", default=None,
+                    help="only check a recorded history.jsonl (with --relaxed if it was)")
     a = ap.parse_args(argv)
+    if a.check:
+        return a
     if a.nodes != 1:
         ap.error("--nodes %d: Skein has no replication or Raft quorum yet, so a run has one "
                  "node; the harness's Cluster takes 3-5 once they land" % a.nodes)
@@ -266,9 +270,15 @@ def run(a):
     return 0 if ok else 1
 
 
+def recheck(a):
+    result = checker.check(history.load(a.check), relaxed=a.relaxed)
+    print(checker.summary(result))
+    return 0 if result["valid"] else 1
+
+
 def main(argv=None):
     a = parse_args(argv if argv is not None else sys.argv[1:])
-    return run(a)
+    return recheck(a) if a.check else run(a)
 
 
 if __name__ == "__main__":

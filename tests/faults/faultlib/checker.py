@@ -228,9 +228,10 @@ def summary(result):
                                                   c["unknown"], c["failed"], c["reads"],
                                                   c["final_records"], c.get("hw_samples", 0)),
              "lost %d, duplicates %d, reorderings %d, offset conflicts %d, committed offsets "
-             "going back %d, reads past the high watermark %d" % (
-                 c["lost"], c["duplicate"], c["reorder"], c["offset_conflict"],
-                 c["commit_regression"], c["read_past_hw"])]
+             "going back %d, reads past the high watermark %d, acknowledged after a failed "
+             "sync %d" % (c["lost"], c["duplicate"], c["reorder"], c["offset_conflict"],
+                          c["commit_regression"], c["read_past_hw"],
+                          c["acked_after_failed_sync"])]
     if result["relaxed"] or c["lost_expected"]:
         lines.append("expected under relaxed durability: lost %d, offset conflicts %d"
                      % (c["lost_expected"], c["offset_conflict_after_loss"]))
