@@ -53,6 +53,9 @@ def parse_args(argv):
     ap.add_argument("--relaxed", action="store_true",
                     help="topic with flush.messages/flush.ms set high; kill -9 with page "
                          "cache loss; the checker reports the loss as expected")
+    ap.add_argument("--expect-loss", action="store_true",
+                    help="with --relaxed: fail unless some acknowledged loss was seen (proves "
+                         "the power-loss model and the checker see it)")
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--rate", type=float, default=300, help="writes/s per librdkafka producer")
     ap.add_argument("--producers", type=int, default=2, help="librdkafka producers")
@@ -80,7 +83,7 @@ def parse_args(argv):
     else:
         a.faults = CI_FAULTS if a.ci else LONG_FAULTS
     if a.rounds is None:
-        a.rounds = len(a.faults) if a.ci else (10**9 if a.minutes else 20)
+        a.rounds = 2 * len(a.faults) if a.ci else (10**9 if a.minutes else 20)
     if a.ci and a.minutes is None:
         a.minutes = 3.0
     if a.out is None:
@@ -267,6 +270,9 @@ def run(a):
     if a.relaxed:
         print("relaxed durability: %d acknowledged writes lost, reported as expected" %
               result["counts"]["lost_expected"])
+        if a.expect_loss and not result["counts"]["lost_expected"]:
+            print("FAIL: --expect-loss, and no loss was seen")
+            ok = False
     return 0 if ok else 1
 
 
