@@ -137,7 +137,8 @@ def check(ops, relaxed=False):
             if src == "read":
                 per_gen[g].add(v)
         conflict = len(firm) > 1 or any(len(s) > 1 for s in per_gen.values())
-        what = {"partition": key[0], "offset": key[1], "values": sorted(values)}
+        what = {"partition": key[0], "offset": key[1], "values": len(values),
+                "some": sorted(values)[:4]}
         if conflict:
             if relaxed and (values & lost):
                 found("offset_conflict_after_loss", what)

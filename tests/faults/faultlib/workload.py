@@ -112,8 +112,8 @@ class RdkafkaProducer(Worker):
                 self.seq += 1
                 if e.args[0].fatal() and not pending:
                     pending.append("fatal")
-            p.poll(0)
             try:
+                p.poll(0)
                 if pending and pending[0] == "fatal":
                     raise KafkaException(KafkaError(KafkaError._FATAL, "seen in a report",
                                                     fatal=True))
@@ -256,7 +256,7 @@ class GroupConsumer(Worker):
                       "socket.timeout.ms": 5000, "reconnect.backoff.max.ms": 500,
                       "topic.metadata.refresh.interval.ms": 2000})
         c.subscribe([TOPIC], on_assign=self.on_assign, on_revoke=self.on_revoke)
-        since_commit, last_commit, last_hw = 0, time.monotonic(), 0.0
+        since_commit, last_commit, last_hw, last_committed = 0, time.monotonic(), 0.0, 0.0
         while not self.stop.is_set():
             msgs = c.consume(200, 0.2)
             for m in msgs:
@@ -271,8 +271,27 @@ class GroupConsumer(Worker):
             if time.monotonic() - last_hw > 0.5:
                 last_hw = time.monotonic()
                 self.sample_hw(c)
+            if time.monotonic() - last_committed > 2:
+                last_committed = time.monotonic()
+                self.sample_committed(c)
         self.commit(c)
         c.close()
+
+    def sample_committed(self, c):
+        """What the coordinator says is committed, now and then: after a
+        restart it must not have gone back (checked against the commits)."""
+        parts = [TopicPartition(TOPIC, p) for p in self.assigned]
+        if not parts:
+            return
+        t0 = self.h.now()
+        try:
+            got = c.committed(parts, timeout=5)
+        except KafkaException:
+            return
+        for tp in got:
+            if tp.error is None:
+                self.h.record(type="committed", client=self.client, group=GROUP,
+                              partition=tp.partition, offset=tp.offset, t0=t0)
 
     def sample_hw(self, c):
         for p in list(self.assigned):
