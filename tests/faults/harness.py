@@ -184,6 +184,8 @@ def run(a):
     cluster = node.Cluster(a.skein, a.nodes, root, os.getpid(), shim, overrides, a.disk_mb,
                            use_netns=not a.no_netns)
     cleanup.cluster = cluster
+    for n in cluster.nodes:
+        n.stderr_path = os.path.join(a.out, "node%d-stderr.log" % n.index)
     log("nodes: %s" % cluster.describe())
     workload.log_clients_to(os.path.join(a.out, "clients.log"))
     h = history.History(os.path.join(a.out, "history.jsonl"))
@@ -242,9 +244,12 @@ def run(a):
     h.record(type="end", rounds=rounds_done, stalls=stalls, highs=highs)
     h.close()
     errors = [w.error for w in producers + consumers if w.error]
-    sanitizer = [n.sanitizer_report() for n in cluster.nodes if n.sanitizer_report()]
+    sanitizer = [n.sanitized for n in cluster.nodes if n.sanitized]
     cluster.close()
     ops = history.load(os.path.join(a.out, "history.jsonl"))
+    # a clean stop exits 0 (SIGTERM, and the stop before the fsync fault's restart)
+    errors += ["node%d generation %d stopped with status %s" % (o["node"], o["gen"], o["rc"])
+               for o in ops if o["type"] == "node" and o["event"] == "stopped" and o["rc"] != 0]
     result = checker.check(ops, relaxed=a.relaxed)
     result.update(seed=a.seed, rounds=rounds_done, stalls=stalls, client_errors=errors,
                   faults_skipped=nem.skipped, network=cluster.describe(),
@@ -266,7 +271,7 @@ def run(a):
     print(text, flush=True)
     ok = result["valid"] and not errors and not sanitizer
     if sanitizer:
-        print("sanitizer report from the broker:\n%s" % sanitizer[0][-4000:])
+        print("sanitizer report from the broker (its stderr.log has the rest): %s" % sanitizer[0])
     if a.relaxed:
         print("relaxed durability: %d acknowledged writes lost, reported as expected" %
               result["counts"]["lost_expected"])

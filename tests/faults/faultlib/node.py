@@ -15,7 +15,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "compat-tests"))
-from skeinlib.broker import Broker, BrokerError  # noqa: E402
+from skeinlib.broker import SANITIZER_MARKS, Broker, BrokerError  # noqa: E402
 
 from . import net  # noqa: E402
 
@@ -45,6 +45,7 @@ class Node(Broker):
         self.ctl = os.path.join(self.root, "fault.ctl")
         self.synclog = os.path.join(self.root, "synced.log")
         self.stderr_path = os.path.join(self.root, "stderr.log")
+        self.sanitized = None  # the first sanitizer line of any generation
 
     @property
     def log_dir(self):
@@ -87,6 +88,8 @@ class Node(Broker):
                         del self.lines[:1000]
                 if "Skein started" in line:
                     self._ready.set()
+                if any(m in line for m in SANITIZER_MARKS) and not self.sanitized:
+                    self.sanitized = "generation %d: %s" % (self.generation, line)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -192,6 +195,9 @@ class Cluster:
                    "SKEIN_FAULT_SYNCLOG": os.path.join(node_root, "synced.log")}
             if shim:
                 env["LD_PRELOAD"] = shim
+                # an ASan broker refuses a preloaded library ahead of its runtime
+                env["ASAN_OPTIONS"] = ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"),
+                                                             "verify_asan_link_order=0"]))
             self.nodes.append(Node(skein, i, root, addr, port, cport, ns, veth,
                                    overrides, env, disk_mb))
 
