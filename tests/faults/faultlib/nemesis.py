@@ -12,7 +12,7 @@ import subprocess
 import time
 
 from . import net
-from .node import BrokerError, wait_for
+from .node import BrokerError, _pid_alive, wait_for
 
 
 class Fault:
@@ -330,13 +330,10 @@ def cleanup_leftover_cgroups():
     for base in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/memory"):
         for path in glob.glob(os.path.join(base, "skf*mem")):
             try:
-                pid = int(os.path.basename(path)[3:-3])
-                os.kill(pid, 0)
-                continue
-            except (ValueError, ProcessLookupError):
+                if _pid_alive(int(os.path.basename(path)[3:-3])):
+                    continue
+            except ValueError:
                 pass
-            except PermissionError:
-                continue
             if _rmdir(path):
                 removed.append(path)
     return removed

@@ -1,6 +1,7 @@
 """Network namespaces for nodes: one bridge per run, one namespace and veth
-pair per node, addresses made by the harness (10.77.<run>.<node+1>/24, the
-bridge .254 in the root namespace where the clients run).
+pair per node, addresses made by the harness (10.77.<run>.<node+1>/24 in a
+subnet no other run holds, the bridge .254 in the root namespace where the
+clients run).
 
 Every name starts with PREFIX, so leftovers of a run that died without its
 cleanup (kill -9 of the harness) are found and removed by the next run.
@@ -57,13 +58,8 @@ def _alive(name):
         digits += c
     if not digits:
         return False
-    try:
-        os.kill(int(digits), 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+    from .node import _pid_alive
+    return _pid_alive(int(digits))
 
 
 class Network:
@@ -71,7 +67,7 @@ class Network:
 
     def __init__(self, run_id):
         self.pid = os.getpid()
-        self.subnet = 10 + run_id % 200
+        self.subnet = _free_subnet(run_id)
         self.bridge = "%s%dbr" % (PREFIX, self.pid)
         self.namespaces = []
         self.links = []
@@ -107,6 +103,17 @@ class Network:
         for link in self.links:
             _ip("link", "del", link, check=False)
         self.namespaces, self.links = [], []
+
+
+def _free_subnet(run_id):
+    """A 10.77.x.0/24 no interface holds yet: runs side by side must not
+    share one (a second bridge with the same address breaks both)."""
+    used = _ip("-o", "-4", "addr", "show", check=False).stdout
+    for i in range(250):
+        x = 10 + (run_id + i) % 240
+        if " 10.77.%d." % x not in used:
+            return x
+    raise RuntimeError("no free 10.77.x.0/24 subnet")
 
 
 def set_link(dev, up):
