@@ -206,7 +206,7 @@ int sk_plog_flush(struct sk_plog *p, int64_t now_ms)
                 r = -errno;
             if (r < 0) {
                 sk_plog_sync_failed(p, r);
-                return p->sync_err;
+                return r;
             }
         }
         int r = sk_plog_mark_flushed(p, s.upto, now_ms);
