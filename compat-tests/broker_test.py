@@ -386,6 +386,23 @@ def test_second_broker_same_port(skein):
         a.cleanup()
 
 
+def test_restart_same_port_after_kill(skein):
+    """The listener of a broker killed with -9 is released by the kernel a moment
+    after the process is gone; the restart on the same port waits for it."""
+    b = Broker(skein).start()
+    try:
+        for i in range(5):
+            conns = [wire.Conn(b.port) for _ in range(3)]
+            b.kill()
+            b.start()
+            served(b.port, "SIGKILL and an immediate restart on the same port (%d)" % i)
+            for c in conns:
+                c.close()
+        expect(b.stop() == 0, "exit status after SIGTERM", 0, b.proc.returncode)
+    finally:
+        b.cleanup()
+
+
 def test_second_broker_same_dirs(skein):
     """The `.lock` in each log dir and in the metadata dir keeps a second process out."""
     lock_msg = "Failed to acquire lock on file .lock in "
@@ -493,6 +510,7 @@ SHARED = [test_pipelined_api_versions, test_trailing_bytes_ignored, test_feature
           test_api_versions_unsupported_version, test_sasl_client_on_plaintext,
           test_connection_flood]
 OWN = [test_sigterm_during_pipeline, test_restart_keeps_identity, test_second_broker_same_port,
+       test_restart_same_port_after_kill,
        test_second_broker_same_dirs, test_advertised_follows_listeners, test_version_and_help,
        test_bad_config_value,
        test_unknown_key_warns]

@@ -84,7 +84,7 @@ ALL_SCENARIOS = list(SCENARIOS)
 
 # cmd: argv prefix (or a function giving it, None if not built); scenarios: the ones
 # written for the client; unsupported: scenario -> why the client cannot do it;
-# needs: per-client changes to NEEDS.
+# needs: per-client changes to NEEDS; env: set for each of the client's runs.
 CLIENTS = {
     "librdkafka": {
         # compat-tests/c/rdkafka_compat.c on librdkafka-dev, built by meson.
@@ -156,6 +156,58 @@ CLIENTS = {
 }
 
 
+# A current librdkafka beside Debian's 2.0.2 (deploy/build-librdkafka.sh builds it into
+# build-deps/): it sends newer protocol versions. The rows on it set
+# COMPAT_LIBRDKAFKA_VERSION, and each of their runs first checks that the library it
+# loaded is that one, so a row cannot pass on Debian's library by mistake.
+RDKAFKA_NEW = "2.12.0"
+RDKAFKA_NEW_LIB = os.path.join(os.path.dirname(HERE), "build-deps",
+                               "librdkafka-" + RDKAFKA_NEW, "lib")
+RDKAFKA_NEW_INSTALL = "deploy/setup.sh --test (deploy/build-librdkafka.sh)"
+
+
+def rdkafka_new_built():
+    return os.path.isfile(os.path.join(RDKAFKA_NEW_LIB, "librdkafka.so.1"))
+
+
+def on_rdkafka_new(base, preload, **changes):
+    """The spec of client `base` over the new librdkafka. preload: the program loads
+    librdkafka.so.1 by name (Python module, kcat), so LD_LIBRARY_PATH points the loader
+    at the new one; the C program is built against it and finds it through its rpath."""
+    spec = dict(CLIENTS[base])
+    spec["install"] = RDKAFKA_NEW_INSTALL + ", then " + spec["install"]
+    spec.update(changes)
+    env = {"COMPAT_ROW": base + "-" + RDKAFKA_NEW, "COMPAT_LIBRDKAFKA_VERSION": RDKAFKA_NEW}
+    if preload:
+        env["LD_LIBRARY_PATH"] = ":".join(
+            p for p in (RDKAFKA_NEW_LIB, os.environ.get("LD_LIBRARY_PATH")) if p)
+    spec["env"] = env
+    was_available = spec["available"]
+    spec["available"] = lambda: rdkafka_new_built() and was_available()
+    return spec
+
+
+def with_rdkafka_new_rows():
+    """CLIENTS with a row over the new librdkafka right below each client built on it."""
+    c_row = "librdkafka-" + RDKAFKA_NEW
+    new = {"librdkafka": (False, {"cmd": built(c_row),
+                                  "available": lambda: bool(BUILT.get(c_row)),
+                                  "install": RDKAFKA_NEW_INSTALL +
+                                  ", then meson setup --reconfigure"}),
+           "kcat": (True, {}),
+           "confluent-kafka-python": (True, {})}
+    rows = {}
+    for name, spec in CLIENTS.items():
+        rows[name] = spec
+        if name in new:
+            preload, changes = new[name]
+            rows[name + "-" + RDKAFKA_NEW] = on_rdkafka_new(name, preload, **changes)
+    return rows
+
+
+CLIENTS = with_rdkafka_new_rows()
+
+
 class Cell:
     def __init__(self, status, step="", detail="", notes=(), seconds=0.0):
         self.status, self.step, self.detail = status, step, detail
@@ -196,7 +248,9 @@ class Run:
                                     "--expect", json.dumps(expect),
                                     "--apis", ",".join(str(k) for k in sorted(apis))]
         cmd += list(extra_args)
-        self.env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", **(env or {}))
+        self.env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        self.env.update(CLIENTS[client].get("env", {}))
+        self.env.update(env or {})
         self.cmd = cmd
         self.lines, self.notes = [], []
         self.restart_problem = None
@@ -514,7 +568,8 @@ def main():
     ap.add_argument("--skein", default=default_skein(), help="the broker binary")
     ap.add_argument("--rdkafka-program", default=None,
                     help="the built compat-tests/c program (default: next to the broker's "
-                         "build folder)")
+                         "build folder); the one on librdkafka %s is beside it, its name "
+                         "ending in -%s" % (RDKAFKA_NEW, RDKAFKA_NEW))
     ap.add_argument("--matrix", default=os.path.join(HERE, "MATRIX.md"))
     ap.add_argument("-v", "--verbose", action="store_true", help="print client stderr on failure")
     args = ap.parse_args()
@@ -535,6 +590,8 @@ def main():
             os.path.dirname(os.path.dirname(SKEIN)), "compat-tests", "rdkafka_compat")
         if os.access(prog, os.X_OK):
             BUILT["librdkafka"] = prog
+        if os.access(prog + "-" + RDKAFKA_NEW, os.X_OK):
+            BUILT["librdkafka-" + RDKAFKA_NEW] = prog + "-" + RDKAFKA_NEW
         # What the broker serves decides pending cells; read it once from a scratch broker.
         b, APIS, _, _ = start_broker("probe")
         b.stop()

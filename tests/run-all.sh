@@ -55,7 +55,8 @@ step "compatibility tests against the ASan + UBSan broker"
 # status 0 from SIGTERM (and greps stderr for reports).
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C build-asan --suite compat --print-errorlogs --num-processes 1 \
-  broker-process admin groups group-admin fetch idempotence retention quotas full-disk compaction
+  broker-process admin groups group-admin fetch idempotence retention quotas full-disk compaction \
+  limits broker-configs wire-strings bounds
 
 step "benchmark smoke run (the tools work; speed is not judged here)"
 meson test -C build --suite bench --print-errorlogs --num-processes 1

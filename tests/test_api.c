@@ -278,7 +278,8 @@ Test(admin, quotas_and_features)
     struct sk_quota_op op = {kp_str_c("producer_byte_rate"), 1024, false};
     cr_assert_eq(sk_quotas_alter(&b, &e, 1, &op, 1, false, msg, sizeof msg), 0, "%s", msg);
     cr_assert_eq(b.image.nquotas, 1);
-    cr_assert_str_eq(b.image.quotas[0].entity, "user=alice");
+    struct sk_quota_part alice = {kp_str_c("user"), kp_str_c("alice")};
+    cr_assert(sk_quota_entry_is(&b.image.quotas[0], &alice, 1));
     op.key = kp_str_c("connection_creation_rate");
     cr_assert_eq(sk_quotas_alter(&b, &e, 1, &op, 1, false, msg, sizeof msg), SK_ERR_INVALID_REQUEST);
     e.type = kp_str_c("bogus");
@@ -309,4 +310,120 @@ Test(admin, quotas_and_features)
     cr_assert_eq(n, 4);
     cr_assert_str_eq(f[0].name, "metadata.version");
     cr_assert_eq(f[0].max, SK_METADATA_VERSION_MAX);
+}
+
+/* ---- config names and values with zero bytes (Kafka's reading of them) ---- */
+
+#define WS(lit) ((kp_str){(lit), (int32_t)sizeof(lit) - 1})
+
+static int16_t alter_ws(int8_t type, kp_str res, kp_str k, kp_str v)
+{
+    struct sk_config_op o = {k, SK_CONFIG_OP_SET, v};
+    return sk_configs_alter(&b, type, res, &o, 1, false, false, msg, sizeof msg);
+}
+
+Test(admin, config_zero_bytes_are_not_cut)
+{
+    cr_assert_eq(create("z", 1, 1, NULL, NULL), SK_ERR_NONE);
+    const struct sk_kvlist *l = &b.image.topics[0]->configs;
+    /* A known name plus a zero byte is an unknown name. */
+    cr_assert_eq(alter_ws(2, kp_str_c("z"), WS("retention.ms\0x"), kp_str_c("1000")),
+                 SK_ERR_INVALID_CONFIG);
+    cr_assert_str_eq(msg, "Unknown topic config name: retention.ms\\x00x");
+    cr_assert_null(sk_kvlist_get(l, "retention.ms"));
+    /* A zero byte inside a number makes it no number. */
+    cr_assert_eq(alter_ws(2, kp_str_c("z"), kp_str_c("retention.ms"), WS("1000\0 7")),
+                 SK_ERR_INVALID_CONFIG);
+    cr_assert_str_eq(msg, "Invalid value 1000\\x00 7 for configuration retention.ms: Not a "
+                          "number of type LONG");
+    cr_assert_null(sk_kvlist_get(l, "retention.ms"));
+    /* Java's trim takes zero bytes off the ends: the number is what is kept. */
+    cr_assert_eq(alter_ws(2, kp_str_c("z"), kp_str_c("retention.ms"), WS("\0 1000\0")), 0, "%s",
+                 msg);
+    cr_assert_str_eq(sk_kvlist_get(l, "retention.ms"), "1000");
+    cr_assert_eq(alter_ws(2, kp_str_c("z"), kp_str_c("cleanup.policy"), WS("compact\0")), 0);
+    cr_assert_eq(alter_ws(2, kp_str_c("z"), kp_str_c("compression.type"), WS("gz\0ip")),
+                 SK_ERR_INVALID_CONFIG);
+    /* Not broker 1. */
+    cr_assert_eq(alter_ws(4, WS("1\0x"), kp_str_c("log.retention.ms"), kp_str_c("5")),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert_str_eq(msg, "Node id must be an integer, but it is: 1\\x00x");
+    /* CreateTopics reads them the same way. */
+    kp_str kn = WS("retention.ms\0x"), kv = kp_str_c("5");
+    struct sk_topic_spec s = {.name = kp_str_c("z2"), .partitions = 1, .replication_factor = 1,
+                              .config_names = &kn, .config_values = &kv, .nconfigs = 1};
+    cr_assert_eq(sk_topic_create(&b, &s, false, msg, sizeof msg), SK_ERR_INVALID_CONFIG);
+    cr_assert_eq(b.image.ntopics, 1, "nothing created");
+}
+
+Test(admin, throttled_list_keeps_its_zero_byte)
+{
+    kp_str value = WS("0:1,\0" "2:3");
+    cr_assert_eq(create("y", 1, 1, NULL, NULL), SK_ERR_NONE);
+    const struct sk_kvlist *l = &b.image.topics[0]->configs;
+    cr_assert_eq(alter_ws(2, kp_str_c("y"), kp_str_c("follower.replication.throttled.replicas"),
+                          value), 0, "%s", msg);
+    cr_assert(kp_str_eq(sk_kvlist_bytes(l, "follower.replication.throttled.replicas"), value));
+    /* Items are trimmed for the check only; one that a trim does not make valid is refused. */
+    cr_assert_eq(alter_ws(2, kp_str_c("y"), kp_str_c("leader.replication.throttled.replicas"),
+                          WS("0:1,2\0:3")), SK_ERR_INVALID_CONFIG);
+    cr_assert_eq(alter_ws(2, kp_str_c("y"), kp_str_c("leader.replication.throttled.replicas"),
+                          WS("0:1 , \0*")), SK_ERR_INVALID_CONFIG);
+    /* Split on \s*,\s* and joined with ",", as Kafka shows a list. */
+    cr_assert_eq(alter_ws(2, kp_str_c("y"), kp_str_c("leader.replication.throttled.replicas"),
+                          WS(" 0:1 ,\t\0" "2:3 \0")), 0, "%s", msg);
+    cr_assert(kp_str_eq(sk_kvlist_bytes(l, "leader.replication.throttled.replicas"),
+                        WS("0:1,\0" "2:3")));
+    /* A broker key Kafka does not define is stored as sent: one with a zero
+     * byte in its name or value cannot be, so it is refused rather than
+     * stored as something else. */
+    cr_assert_eq(alter_ws(4, kp_str_c("1"), WS("my.plugin\0key"), kp_str_c("x")),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert(strstr(msg, "my.plugin\\x00key"), "%s", msg);
+    cr_assert_eq(alter_ws(4, kp_str_c("1"), kp_str_c("my.plugin.key"), WS("x\0")),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert_null(sk_kvlist_get(&b.image.broker_configs, "my.plugin.key"));
+    cr_assert_eq(alter_ws(4, kp_str_c("1"), kp_str_c("my.plugin.key"), kp_str_c("x")), 0, "%s",
+                 msg);
+    /* Free-form text cannot hold one: refused rather than cut. */
+    cr_assert_eq(alter_ws(4, kp_str_c("1"), kp_str_c("ssl.keystore.location"), WS("/a\0b")),
+                 SK_ERR_INVALID_REQUEST);
+    cr_assert(strstr(msg, "zero byte"), "%s", msg);
+
+    /* The ConfigRecord carries the bytes: a replay of the metadata log keeps them. */
+    close_broker();
+    open_broker();
+    l = &b.image.topics[0]->configs;
+    cr_assert(kp_str_eq(sk_kvlist_bytes(l, "follower.replication.throttled.replicas"), value));
+}
+
+/* Metadata auto-creation is one controller operation: past Kafka's 10,000
+ * records it writes nothing, below it every topic lands in one batch. */
+Test(admin, auto_create_is_one_bounded_operation)
+{
+    enum { N = 5001 }; /* 2 records each with num.partitions=1 */
+    static kp_str names[N];
+    static char text[N][16];
+    static int16_t errs[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(text[i], sizeof text[i], "auto-%d", i);
+        names[i] = kp_str_c(text[i]);
+    }
+    int64_t end = sk_metalog_end_offset(b.metalog);
+    cr_assert_eq(sk_topics_auto_create(&b, names, N, errs, msg, sizeof msg),
+                 SK_ERR_POLICY_VIOLATION);
+    cr_assert_str_eq(msg, "Unable to perform excessively large batch operation.");
+    cr_assert_eq(errs[0], SK_ERR_POLICY_VIOLATION);
+    cr_assert_eq(b.image.ntopics, 0);
+    cr_assert_eq(sk_metalog_end_offset(b.metalog), end, "nothing was written");
+    cr_assert_eq(create("x.y", 1, 1, NULL, NULL), SK_ERR_NONE);
+    kp_str some[] = {kp_str_c("a"), kp_str_c("b"), kp_str_c("x_y")};
+    cr_assert_eq(sk_topics_auto_create(&b, some, 3, errs, msg, sizeof msg), SK_ERR_NONE, "%s",
+                 msg);
+    cr_assert_eq(errs[0], SK_ERR_NONE);
+    cr_assert_eq(errs[1], SK_ERR_NONE);
+    cr_assert_eq(errs[2], SK_ERR_INVALID_TOPIC_EXCEPTION, "collides with x.y");
+    cr_assert_eq(b.image.ntopics, 3);
+    cr_assert_eq(sk_metalog_end_offset(b.metalog), end + 2 + 4,
+                 "x.y's two records, then a's and b's four");
 }

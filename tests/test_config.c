@@ -841,3 +841,31 @@ Test(load, shipped_sample)
     cr_assert_eq(cfg.topic_defaults.retention_ms, 604800000LL);
     sk_config_free(&cfg);
 }
+
+/* KafkaConfig's socket-server rules and the per-IP overrides, resolved. */
+Test(checks, connection_and_queue_limits)
+{
+    const char *zero[] = {"max.connections.per.ip=0"};
+    load_fails_with(zero, 1, "can be set to zero only if max.connections.per.ip.overrides");
+    const char *bad_host[] = {"max.connections.per.ip.overrides=no_such_host.invalid:3"};
+    load_fails_with(bad_host, 1, "contains invalid addresses");
+    const char *bad_count[] = {"max.connections.per.ip.overrides=127.0.0.1:x"};
+    load_fails_with(bad_count, 1, "max.connections.per.ip.overrides");
+    const char *small[] = {"queued.max.request.bytes=1000"};
+    load_fails_with(small, 1, "queued.max.request.bytes must be larger or equal to "
+                              "socket.request.max.bytes");
+    struct sk_config cfg;
+    const char *ok[] = {"max.connections.per.ip=0",
+                        "max.connections.per.ip.overrides=127.0.0.2:5, ::1:7",
+                        "queued.max.request.bytes=104857600"};
+    load_ok(&cfg, ok, 3);
+    cr_assert_eq(cfg.net.n_ip_overrides, 2);
+    const uint8_t v4[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 2};
+    const uint8_t v6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    cr_assert_arr_eq(cfg.net.ip_overrides[0].addr, v4, 16);
+    cr_assert_eq(cfg.net.ip_overrides[0].max, 5);
+    cr_assert_arr_eq(cfg.net.ip_overrides[1].addr, v6, 16);
+    cr_assert_eq(cfg.net.ip_overrides[1].max, 7);
+    cr_assert_eq(cfg.net.queued_max_request_bytes, 104857600);
+    sk_config_free(&cfg);
+}

@@ -224,7 +224,7 @@ Test(fetch_frame, empty_response_is_one_buffer)
 static struct sk_fetch_session_part sp(const char *topic, int32_t partition, int64_t off)
 {
     return (struct sk_fetch_session_part){
-        .topic = (char *)topic, .partition = partition, .fetch_offset = off, .max_bytes = 1 << 20,
+        .topic = kp_str_c(topic), .partition = partition, .fetch_offset = off, .max_bytes = 1 << 20,
         .current_leader_epoch = -1, .last_fetched_epoch = -1, .high_watermark = 5,
         .log_start_offset = 0};
 }
@@ -240,7 +240,7 @@ Test(fetch_session, create_get_and_epochs)
     cr_assert_not_null(s);
     cr_assert_eq(s->epoch, 1);
     cr_assert_eq(s->nparts, 2);
-    cr_assert_str_eq(s->parts[1].topic, "a");
+    cr_assert(kp_str_eq_c(s->parts[1].topic, "a"));
     cr_assert_null(sk_fetch_session_get(&c, id + 1));
     cr_assert_eq(sk_fetch_next_epoch(INT32_MAX), 1);
     cr_assert_eq(sk_fetch_next_epoch(SK_FETCH_FINAL_EPOCH), SK_FETCH_FINAL_EPOCH);
@@ -267,7 +267,7 @@ Test(fetch_session, upsert_keeps_sent_state_and_forget_removes)
     cr_assert_eq(s->parts[1].high_watermark, -1, "a new partition is always sent next");
     sk_fetch_session_forget(s, false, kp_str_c("a"), &add.topic_id, 0);
     cr_assert_eq(s->nparts, 1);
-    cr_assert_str_eq(s->parts[0].topic, "b");
+    cr_assert(kp_str_eq_c(s->parts[0].topic, "b"));
     sk_fetch_sessions_free(&c);
 }
 
@@ -322,5 +322,26 @@ Test(fetch_session, zero_slots_means_no_sessions)
     sk_fetch_sessions_init(&c, 0, SK_FETCH_SESSION_EVICTION_MS, 1);
     struct sk_fetch_session_part parts[1] = {sp("a", 0, 0)};
     cr_assert_eq(sk_fetch_session_create(&c, 0, false, false, parts, 1), SK_FETCH_INVALID_SESSION_ID);
+    sk_fetch_sessions_free(&c);
+}
+
+Test(fetch_session, topic_names_are_bytes)
+{
+    struct sk_fetch_sessions c;
+    sk_fetch_sessions_init(&c, 10, SK_FETCH_SESSION_EVICTION_MS, 3);
+    kp_str unknown = {"a\0b", 3};
+    struct sk_fetch_session_part parts[1] = {sp("a", 0, 1)};
+    parts[0].topic = unknown;
+    struct sk_fetch_session *s =
+        sk_fetch_session_get(&c, sk_fetch_session_create(&c, 0, false, false, parts, 1));
+    cr_assert(kp_str_eq(s->parts[0].topic, unknown), "kept whole, not cut at its zero byte");
+    cr_assert_eq(sk_fetch_session_find(s, false, kp_str_c("a"), &parts[0].topic_id, 0), -1,
+                 "a topic named like the cut name is another topic");
+    struct sk_fetch_session_part a = sp("a", 0, 5);
+    cr_assert_eq(sk_fetch_session_upsert(s, &a), 0);
+    cr_assert_eq(s->nparts, 2);
+    cr_assert_eq(s->parts[0].fetch_offset, 1, "the unknown topic's part is untouched");
+    sk_fetch_session_forget(s, false, unknown, &a.topic_id, 0);
+    cr_assert(s->nparts == 1 && kp_str_eq_c(s->parts[0].topic, "a"));
     sk_fetch_sessions_free(&c);
 }

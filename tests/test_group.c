@@ -122,8 +122,21 @@ struct join_out {
     int16_t err;
     int32_t generation;
     char member_id[128], leader[128], protocol[32];
+    int32_t member_id_len, leader_len, protocol_len; /* -1: null */
     int nmembers;
 };
+
+/* Keeps a result string's bytes, zero bytes included, NUL-terminated after
+ * its length so tests without zero bytes can compare it as a C string. */
+static void keep(char *dst, size_t cap, int32_t *len, kp_str s)
+{
+    *len = s.len;
+    size_t n = s.len > 0 ? (size_t)s.len : 0;
+    cr_assert(n < cap, "a %zu-byte string does not fit the test's %zu", n, cap);
+    if (n)
+        memcpy(dst, s.ptr, n);
+    dst[n] = 0;
+}
 
 static void on_join(void *arg, const struct sk_join_result *r)
 {
@@ -132,9 +145,9 @@ static void on_join(void *arg, const struct sk_join_result *r)
     o->done = true;
     o->err = r->err;
     o->generation = r->generation;
-    snprintf(o->member_id, sizeof o->member_id, "%s", r->member_id ? r->member_id : "");
-    snprintf(o->leader, sizeof o->leader, "%s", r->leader ? r->leader : "");
-    snprintf(o->protocol, sizeof o->protocol, "%s", r->protocol_name ? r->protocol_name : "");
+    keep(o->member_id, sizeof o->member_id, &o->member_id_len, r->member_id);
+    keep(o->leader, sizeof o->leader, &o->leader_len, r->leader);
+    keep(o->protocol, sizeof o->protocol, &o->protocol_len, r->protocol_name);
     o->nmembers = r->nmembers;
 }
 
@@ -352,7 +365,7 @@ Test(group, session_timeout_bounds_and_max_size)
     struct sk_group *g = sk_group_find(co, kp_str_c("g"));
     for (int i = 0; i < 3; i++)
         if (!m[i].done || m[i].generation != g->generation) {
-            join("g", g->members->id, NULL, range_rr, 2, &m[3]);
+            join("g", g->members->id.ptr, NULL, range_rr, 2, &m[3]);
             break;
         }
     cr_assert_eq(g->nmembers, 3);
@@ -408,7 +421,7 @@ Test(group, commits_checks_and_replay)
     cr_assert_eq(items[1].err, SK_ERR_OFFSET_METADATA_TOO_LARGE);
     const struct sk_offset_entry *e = sk_offsets_get(&g->offsets, kp_str_c("t"), 0);
     cr_assert(e && e->offset == 42 && e->leader_epoch == 7);
-    cr_assert_str_eq(e->metadata, "meta");
+    cr_assert(kp_str_eq_c(e->metadata, "meta"));
     cr_assert_eq(sk_group_commit_check(co, kp_str_c("nogroup"), 5, kp_str_c("m"), KP_STR_NULL, &g),
                  SK_ERR_ILLEGAL_GENERATION);
 
@@ -452,4 +465,132 @@ Test(group, state_names)
     cr_assert_str_eq(sk_group_state_name(SK_GROUP_COMPLETING_REBALANCE), "CompletingRebalance");
     cr_assert_eq(sk_group_state_parse(kp_str_c("stable")), SK_GROUP_STABLE);
     cr_assert_eq(sk_group_state_parse(kp_str_c("nope")), -1);
+}
+
+/* ---- wire strings with zero bytes ------------------------------------------- */
+
+#define WS(lit) ((kp_str){(lit), (int32_t)sizeof(lit) - 1})
+
+static bool bytes_are(kp_str got, kp_str want)
+{
+    return got.len == want.len && (want.len <= 0 || memcmp(got.ptr, want.ptr, (size_t)want.len) == 0);
+}
+
+Test(group, offset_metadata_and_ids_keep_zero_bytes)
+{
+    kp_str meta = WS("Hello\0world!"), one = WS("g\0one"), two = WS("g\0two");
+    struct sk_group *g1 = NULL, *g2 = NULL;
+    cr_assert_eq(sk_group_commit_check(co, one, -1, kp_str_c(""), KP_STR_NULL, &g1), 0);
+    cr_assert_eq(sk_group_commit_check(co, two, -1, kp_str_c(""), KP_STR_NULL, &g2), 0);
+    cr_assert_neq(g1, g2, "group ids that differ after a zero byte are two groups");
+    cr_assert_eq(co->ngroups, 2);
+    struct sk_commit_in a = {kp_str_c("t"), 0, 42, 7, meta, -1, 0};
+    struct sk_commit_in b = {kp_str_c("t"), 0, 9, -1, kp_str_c("two"), -1, 0};
+    sk_group_commit(g1, &a, 1, on_done, NULL);
+    sk_group_commit(g2, &b, 1, on_done, NULL);
+    cr_assert_eq(a.err + b.err, 0);
+    const struct sk_offset_entry *e = sk_offsets_get(&g1->offsets, kp_str_c("t"), 0);
+    cr_assert(e && bytes_are(e->metadata, meta), "all 12 metadata bytes are kept, got %d",
+              e ? e->metadata.len : -2);
+
+    /* The records replayed into a new coordinator give the same bytes. */
+    struct sk_group_coordinator *co2 = new_co(0);
+    for (int i = 0; i < F.nrecs; i++)
+        cr_assert_eq(sk_group_apply_record(co2, F.keys[i], F.klen[i], F.vals[i], F.vlen[i]), 0);
+    cr_assert_eq(co2->ngroups, 2);
+    e = sk_offsets_get(&sk_group_find(co2, one)->offsets, kp_str_c("t"), 0);
+    cr_assert(e && e->offset == 42 && bytes_are(e->metadata, meta));
+    e = sk_offsets_get(&sk_group_find(co2, two)->offsets, kp_str_c("t"), 0);
+    cr_assert(e && e->offset == 9 && bytes_are(e->metadata, kp_str_c("two")));
+    cr_assert_null(sk_group_find(co2, kp_str_c("g")), "no group under the id cut at its zero byte");
+    sk_group_coordinator_free(co2);
+}
+
+Test(group, offset_topics_differing_after_zero_byte_are_distinct)
+{
+    struct sk_offset_table t = {0};
+    cr_assert_eq(sk_offsets_put(&t, WS("t\0a"), 0, 1, -1, KP_STR_NULL, 0, -1), 0);
+    cr_assert_eq(sk_offsets_put(&t, WS("t\0b"), 0, 2, -1, KP_STR_NULL, 0, -1), 0);
+    cr_assert_eq(t.n, 2);
+    cr_assert_eq(sk_offsets_get(&t, WS("t\0b"), 0)->offset, 2);
+    cr_assert_null(sk_offsets_get(&t, kp_str_c("t"), 0));
+    cr_assert(kp_str_eq_c(sk_offsets_get(&t, WS("t\0a"), 0)->metadata, ""),
+              "null metadata is kept as empty, as Kafka stores it");
+    size_t n;
+    struct sk_offset_entry **v = sk_offsets_sorted(&t, &n);
+    cr_assert(n == 2 && v[0]->offset == 1 && v[1]->offset == 2, "sorted by bytes");
+    free(v);
+    sk_offsets_free(&t);
+}
+
+struct ws_join {
+    int16_t err;
+    char member_id[128];
+    int32_t member_id_len;
+};
+
+static void on_ws_join(void *arg, const struct sk_join_result *r)
+{
+    struct ws_join *o = arg;
+    o->err = r->err;
+    keep(o->member_id, sizeof o->member_id, &o->member_id_len, r->member_id);
+}
+
+Test(group, member_strings_keep_zero_bytes)
+{
+    const uint8_t md[] = {0, 1, 0, 2};
+    const struct sk_join_protocol_in protos[] = {{WS("ra\0nge"), {md, 4}}};
+    struct sk_join_params p = {
+        .group_id = WS("g\0x"), .member_id = kp_str_c(""), .instance_id = WS("in\0st"),
+        .protocol_type = WS("con\0sumer"), .client_id = WS("cl\0i"), .client_host = WS("/h\0"),
+        .session_timeout_ms = 10000, .rebalance_timeout_ms = 30000, .protocols = protos,
+        .nprotocols = 1, .require_known_member = true,
+    };
+    struct ws_join o = {0};
+    sk_group_join(co, &p, on_ws_join, &o);
+    cr_assert_eq(o.err, 0);
+    cr_assert(o.member_id_len == 5 + 1 + 36 && memcmp(o.member_id, "in\0st-", 6) == 0,
+              "the member id is the whole instance id, a dash and a UUID (%d bytes)",
+              o.member_id_len);
+    struct sk_group *g = sk_group_find(co, WS("g\0x"));
+    cr_assert(g && !sk_group_find(co, kp_str_c("g")));
+    struct sk_member *m = g->members;
+    kp_str mid = {o.member_id, o.member_id_len};
+    cr_assert(bytes_are(m->id, mid) && bytes_are(g->leader, mid));
+    cr_assert(bytes_are(m->instance_id, WS("in\0st")) && bytes_are(m->client_id, WS("cl\0i")) &&
+              bytes_are(m->client_host, WS("/h\0")));
+    cr_assert(bytes_are(g->protocol_type, WS("con\0sumer")) &&
+              bytes_are(g->protocol_name, WS("ra\0nge")));
+    cr_assert_eq(sk_member_find_instance(g, kp_str_c("in")), NULL);
+    cr_assert_eq(sk_member_find_instance(g, WS("in\0st")), m);
+    cr_assert_eq(sk_group_heartbeat(co, WS("g\0x"), mid, WS("in\0st"), 1), SK_ERR_NONE,
+                 "the member is found by its whole id");
+    cr_assert_eq(sk_group_heartbeat(co, WS("g\0x"), kp_str_c("in"), KP_STR_NULL, 1),
+                 SK_ERR_UNKNOWN_MEMBER_ID, "not by the id cut at its zero byte");
+
+    /* The group record written on the rebalance carries the same bytes back. */
+    struct sk_sync_assignment_in as = {mid, {md, 4}};
+    struct sk_sync_params sp = {
+        .group_id = WS("g\0x"), .member_id = mid, .instance_id = WS("in\0st"),
+        .protocol_type = WS("con\0sumer"), .protocol_name = WS("ra\0nge"), .generation = 1,
+        .assignments = &as, .nassignments = 1,
+    };
+    struct sync_out so;
+    memset(&so, 0, sizeof so);
+    sk_group_sync(co, &sp, on_sync, &so);
+    cr_assert(so.done && so.err == 0 && g->state == SK_GROUP_STABLE);
+    struct sk_group_coordinator *co2 = new_co(0);
+    for (int i = 0; i < F.nrecs; i++)
+        cr_assert_eq(sk_group_apply_record(co2, F.keys[i], F.klen[i], F.vals[i], F.vlen[i]), 0);
+    struct sk_group *g2 = sk_group_find(co2, WS("g\0x"));
+    cr_assert(g2 && g2->nmembers == 1);
+    struct sk_member *m2 = g2->members;
+    cr_assert(bytes_are(m2->id, mid) && bytes_are(g2->leader, mid) &&
+              bytes_are(m2->instance_id, WS("in\0st")) && bytes_are(m2->client_id, WS("cl\0i")) &&
+              bytes_are(m2->client_host, WS("/h\0")));
+    cr_assert(bytes_are(g2->protocol_type, WS("con\0sumer")) &&
+              bytes_are(g2->protocol_name, WS("ra\0nge")) &&
+              bytes_are(m2->protocols[0].name, WS("ra\0nge")));
+    cr_assert(m2->assignment_len == 4 && memcmp(m2->assignment, md, 4) == 0);
+    sk_group_coordinator_free(co2);
 }

@@ -920,3 +920,269 @@ Test(net, timers_fsync_and_defer, .timeout = 30)
 	sk_shard_destroy(q.s);
 	close(q.fd);
 }
+
+static int cli_connect_from(uint16_t port, const char *src)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_geq(fd, 0);
+	struct sockaddr_in b = { .sin_family = AF_INET };
+	inet_pton(AF_INET, src, &b.sin_addr);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&b, sizeof(b)), 0, "bind %s: %s", src,
+		     strerror(errno));
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0, "connect: %s",
+		     strerror(errno));
+	struct timeval tv = { .tv_sec = 5 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/* Kafka's ConnectionQuotas: one address past its limit is closed at once,
+ * other addresses are not affected, and a closed one makes room. */
+Test(net, max_connections_per_ip_closes_extra, .timeout = 30)
+{
+	struct srv v = { 0 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	cfg.max_connections_per_ip = 2;
+	srv_start(&v, &cfg, ECHO);
+	int a = cli_connect_from(v.port, "127.0.0.1"), b = cli_connect_from(v.port, "127.0.0.1");
+	roundtrip(a, 1);
+	roundtrip(b, 1);
+	int c = cli_connect_from(v.port, "127.0.0.1");
+	expect_closed(c);
+	cr_assert_eq(stats(&v).conns_refused, 1);
+	int other = cli_connect_from(v.port, "127.0.0.2");
+	roundtrip(other, 1);
+	close(a);
+	wait_for(&v, get_open, 2);
+	int d = cli_connect_from(v.port, "127.0.0.1");
+	roundtrip(d, 2);
+	close(b);
+	close(c);
+	close(d);
+	close(other);
+	srv_stop(&v);
+}
+
+/* max.connections.per.ip.overrides wins over the default for its address. */
+Test(net, max_connections_per_ip_override, .timeout = 30)
+{
+	struct srv v = { 0 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	cfg.max_connections_per_ip = 0;
+	struct sk_net_ip_limit ov = { .max = 1 };
+	ov.addr[10] = ov.addr[11] = 0xff;
+	inet_pton(AF_INET, "127.0.0.2", ov.addr + 12);
+	cfg.ip_overrides = &ov;
+	cfg.n_ip_overrides = 1;
+	srv_start(&v, &cfg, ECHO);
+	int refused = cli_connect_from(v.port, "127.0.0.1");
+	expect_closed(refused);
+	int a = cli_connect_from(v.port, "127.0.0.2");
+	roundtrip(a, 1);
+	int b = cli_connect_from(v.port, "127.0.0.2");
+	expect_closed(b);
+	roundtrip(a, 2);
+	cr_assert_eq(stats(&v).conns_refused, 2);
+	close(a);
+	close(b);
+	close(refused);
+	srv_stop(&v);
+}
+
+static uint64_t get_frames(struct sk_net_stats *st) { return st->frames_in; }
+
+/* Waits until frames_in reaches want, then checks it stays there: reading
+ * has paused (the handler holds every request for seconds). */
+static void expect_paused_at(struct srv *v, uint64_t want)
+{
+	wait_for(v, get_frames, want);
+	usleep(200000);
+	cr_assert_eq(stats(v).frames_in, want, "reading did not pause at %llu frames",
+		     (unsigned long long)want);
+}
+
+static void send_frames(int fd, unsigned first, unsigned n)
+{
+	uint8_t buf[64];
+	for (unsigned i = first; i < first + n; i++)
+		cr_assert_eq(send_all(fd, buf, make_frame(buf, i)), 0);
+}
+
+/* queued.max.requests bounds what the shard holds; each connection may
+ * still have its one request in, so a parked one never starves another. */
+Test(net, queued_max_requests_bounds_the_shard, .timeout = 30)
+{
+	struct srv v = { .delay_ms = 2000 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	cfg.queued_max_requests = 3;
+	srv_start(&v, &cfg, DELAY_ALL);
+	int a = cli_connect(v.port), b = cli_connect(v.port), c = cli_connect(v.port);
+	send_frames(a, 0, 10);
+	expect_paused_at(&v, 3);
+	send_frames(b, 100, 10);
+	expect_paused_at(&v, 4);
+	send_frames(c, 200, 10);
+	expect_paused_at(&v, 5);
+	cr_assert_eq(stats(&v).queued_requests, 5);
+	for (unsigned i = 0; i < 10; i++) {
+		expect_frame(a, i);
+		expect_frame(b, 100 + i);
+		expect_frame(c, 200 + i);
+	}
+	cr_assert_eq(stats(&v).queued_requests, 0);
+	close(a);
+	close(b);
+	close(c);
+	wait_for(&v, get_open, 0);
+	srv_stop(&v);
+}
+
+/* Frame i carries "frame-<i>" padded to len bytes of body. */
+static size_t make_big_frame(uint8_t *buf, unsigned i, uint32_t len)
+{
+	memset(buf + 4, 'x', len);
+	memcpy(buf + 4, "frame-", 6);
+	buf[10] = (uint8_t)('0' + i);
+	uint32_t be = htonl(len);
+	memcpy(buf, &be, 4);
+	return 4 + (size_t)len;
+}
+
+static void expect_big_frame(int fd, unsigned i, uint32_t len)
+{
+	uint8_t want[1024], got[1024];
+	size_t n = make_big_frame(want, i, len);
+	cr_assert_eq(recv_all(fd, got, n), 0, "no response %u: %s", i, strerror(errno));
+	cr_assert_arr_eq(got, want, n, "response %u out of order or corrupt", i);
+}
+
+/* One connection holds at most socket.request.max.bytes of unanswered
+ * requests (plus the one that crosses it); the next waits for answers. */
+Test(net, connection_bytes_bound_pipelining, .timeout = 30)
+{
+	struct srv v = { .delay_ms = 2000 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	cfg.max_frame_bytes = 1000;
+	srv_start(&v, &cfg, DELAY_ALL);
+	int fd = cli_connect(v.port);
+	uint8_t buf[1024];
+	for (unsigned i = 0; i < 5; i++)
+		cr_assert_eq(send_all(fd, buf, make_big_frame(buf, i, 600)), 0);
+	expect_paused_at(&v, 2);
+	cr_assert_eq(stats(&v).queued_bytes, 1200);
+	for (unsigned i = 0; i < 5; i++)
+		expect_big_frame(fd, i, 600);
+	close(fd);
+	wait_for(&v, get_open, 0);
+	srv_stop(&v);
+}
+
+/* queued.max.request.bytes: past it, only idle connections are read. */
+Test(net, queued_max_bytes_bounds_the_shard, .timeout = 30)
+{
+	struct srv v = { .delay_ms = 2000 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	cfg.max_frame_bytes = 4000;
+	cfg.queued_max_bytes = 1000;
+	srv_start(&v, &cfg, DELAY_ALL);
+	int a = cli_connect(v.port), b = cli_connect(v.port);
+	uint8_t buf[1024];
+	for (unsigned i = 0; i < 3; i++)
+		cr_assert_eq(send_all(a, buf, make_big_frame(buf, i, 600)), 0);
+	expect_paused_at(&v, 2);
+	for (unsigned i = 0; i < 3; i++)
+		cr_assert_eq(send_all(b, buf, make_big_frame(buf, i, 600)), 0);
+	expect_paused_at(&v, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		expect_big_frame(a, i, 600);
+		expect_big_frame(b, i, 600);
+	}
+	close(a);
+	close(b);
+	wait_for(&v, get_open, 0);
+	srv_stop(&v);
+}
+
+/* A listening socket on 127.0.0.1:0, as a predecessor process would hold it. */
+static int hold_port(uint16_t *port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	cr_assert(fd >= 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(fd, 16), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+struct release { int fd; unsigned after_ms; };
+
+static void *release_later(void *arg)
+{
+	struct release *r = arg;
+	struct timespec ts = { .tv_sec = r->after_ms / 1000,
+			       .tv_nsec = (long)(r->after_ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+	close(r->fd);
+	return NULL;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A broker killed with SIGKILL keeps its listening socket for some
+ * milliseconds after the process is gone (the kernel releases a dead ring's
+ * files from a worker): the restart binds once the socket is released. */
+Test(net, listen_waits_for_a_released_address, .timeout = 30)
+{
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	cfg.bind_wait_ms = 10000;
+	struct release r = { .after_ms = 150 };
+	uint16_t port, bound = 0;
+	r.fd = hold_port(&port);
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, release_later, &r), 0);
+	struct sk_net_handler h = { .on_frame = on_frame };
+	struct sk_shard *s;
+	cr_assert_eq(sk_shard_new(&cfg, &h, &s), 0);
+	int rc = sk_shard_listen(s, "127.0.0.1", port, &bound);
+	pthread_join(th, NULL);
+	cr_assert_eq(rc, 0, "sk_shard_listen returned %d (%s)", rc, strerror(-rc));
+	cr_assert_eq(bound, port);
+	sk_shard_destroy(s);
+}
+
+/* An address a live process keeps is still refused, as Kafka refuses it,
+ * once the wait is over. */
+Test(net, listen_refuses_an_address_in_use_after_the_wait, .timeout = 30)
+{
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	cfg.bind_wait_ms = 200;
+	uint16_t port, bound = 0;
+	int fd = hold_port(&port);
+	struct sk_net_handler h = { .on_frame = on_frame };
+	struct sk_shard *s;
+	cr_assert_eq(sk_shard_new(&cfg, &h, &s), 0);
+	uint64_t t0 = mono_ms();
+	int rc = sk_shard_listen(s, "127.0.0.1", port, &bound);
+	uint64_t waited = mono_ms() - t0;
+	close(fd);
+	cr_assert_eq(rc, -EADDRINUSE, "sk_shard_listen returned %d", rc);
+	cr_assert(waited >= 200 && waited < 10000, "waited %llu ms", (unsigned long long)waited);
+	sk_shard_destroy(s);
+}

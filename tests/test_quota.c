@@ -80,30 +80,29 @@ static void quota(struct sk_meta_image *img, const char *user, const char *clien
     cr_assert_eq(sk_meta_apply(img, SK_META_CLIENT_QUOTA, &r), 0);
 }
 
-static double limit(struct sk_meta_image *img, const char *client, char *bucket)
+static double limit(struct sk_meta_image *img, const char *client, struct sk_quota_match *m)
 {
-    char b[256];
-    double v = sk_quota_limit(img, SK_QUOTA_PRODUCE, "ANONYMOUS", kp_str_c(client),
-                              bucket ? bucket : b, sizeof b);
-    return v;
+    return sk_quota_limit(img, SK_QUOTA_PRODUCE, "ANONYMOUS", kp_str_c(client), m);
 }
 
 Test(quota, the_most_specific_entity_wins_in_kafkas_order)
 {
     struct sk_meta_image img;
     sk_meta_image_init(&img);
-    char b1[256], b2[256];
+    struct sk_quota_match b1, b2;
     cr_assert_lt(limit(&img, "app", NULL), 0, "no quotas, no limit");
     quota(&img, NULL, "", "producer_byte_rate", 1000); /* default client-id */
-    cr_assert_float_eq(limit(&img, "app", b1), 1000, 1e-9);
-    cr_assert_float_eq(limit(&img, "other", b2), 1000, 1e-9);
-    cr_assert_str_neq(b1, b2, "a default client-id quota meters each client apart");
+    cr_assert_float_eq(limit(&img, "app", &b1), 1000, 1e-9);
+    cr_assert_float_eq(limit(&img, "other", &b2), 1000, 1e-9);
+    cr_assert(b1.client == 2 && b1.user == 0 && b2.client == 2,
+              "a default client-id quota keeps the client id: each client is metered apart");
     quota(&img, NULL, "app", "producer_byte_rate", 2000);
     cr_assert_float_eq(limit(&img, "app", NULL), 2000, 1e-9);
     quota(&img, "", NULL, "producer_byte_rate", 3000); /* default user */
-    cr_assert_float_eq(limit(&img, "app", b1), 3000, 1e-9, "a user quota outranks client-id");
-    limit(&img, "other", b2);
-    cr_assert_str_eq(b1, b2, "a user quota is shared by the user's clients");
+    cr_assert_float_eq(limit(&img, "app", &b1), 3000, 1e-9, "a user quota outranks client-id");
+    limit(&img, "other", &b2);
+    cr_assert(b1.user == 2 && b1.client == 0 && b2.user == 2 && b2.client == 0,
+              "a user quota keeps no client id: it is shared by the user's clients");
     quota(&img, "ANONYMOUS", "app", "producer_byte_rate", 4000);
     cr_assert_float_eq(limit(&img, "app", NULL), 4000, 1e-9);
     cr_assert_float_eq(limit(&img, "other", NULL), 3000, 1e-9);
@@ -129,6 +128,71 @@ Test(quota, record_throttles_and_caps_the_window)
                  "no consumer quota");
     cr_assert_eq(sk_quota_max_in_window(&q, &img, SK_QUOTA_PRODUCE, "ANONYMOUS", app), 1000);
     cr_assert_eq(sk_quota_max_in_window(&q, &img, SK_QUOTA_FETCH, "ANONYMOUS", app), UINT32_MAX);
+    sk_quotas_free(&q);
+    sk_meta_image_free(&img);
+}
+
+Test(quota, mutations_spend_a_burst_then_strict_mode_refuses_until_tokens_return)
+{
+    struct sk_meta_image img;
+    sk_meta_image_init(&img);
+    struct sk_quotas q;
+    cr_assert_eq(sk_quotas_init(&q, 11, W), 0);
+    kp_str app = kp_str_c("app");
+    int32_t ms;
+    cr_assert(sk_quota_mutation(&q, &img, "ANONYMOUS", app, 1e6, true, 1000, &ms));
+    cr_assert_eq(ms, 0, "no quota, no throttle");
+    quota(&img, NULL, "app", "controller_mutation_rate", 2);
+    /* Burst: 2/s x 11 samples x 1 s = 22 partitions; 30 goes 8 below. */
+    cr_assert(sk_quota_mutation(&q, &img, "ANONYMOUS", app, 30, true, 1000, &ms),
+              "a quota not yet exceeded lets the whole operation through");
+    cr_assert_eq(ms, 4000, "8 tokens short at 2/s is 4 s");
+    cr_assert_not(sk_quota_mutation(&q, &img, "ANONYMOUS", app, 1, true, 2000, &ms),
+                  "strict: refused while exceeded");
+    cr_assert_eq(ms, 3000);
+    cr_assert(sk_quota_mutation(&q, &img, "ANONYMOUS", app, 1, false, 2000, &ms),
+              "permissive: recorded and throttled");
+    cr_assert_eq(ms, 3500);
+    cr_assert(sk_quota_mutation(&q, &img, "ANONYMOUS", app, 1, true, 5500, &ms),
+              "accepted once the tokens are back");
+    cr_assert_eq(ms, 500);
+    kp_str other = kp_str_c("other");
+    cr_assert(sk_quota_mutation(&q, &img, "ANONYMOUS", other, 5, true, 5500, &ms));
+    cr_assert_eq(ms, 0, "a client without the quota is not throttled");
+    sk_quotas_free(&q);
+    sk_meta_image_free(&img);
+}
+
+Test(quota, client_ids_are_bytes)
+{
+    struct sk_meta_image img;
+    sk_meta_image_init(&img);
+    kp_str ab = {"a\0b", 3}, ac = {"a\0c", 3};
+    kp_client_quota_record_entity_data e;
+    kp_client_quota_record_entity_data_init(&e);
+    e.entity_type = kp_str_c("client-id");
+    e.entity_name = ab;
+    kp_client_quota_record r;
+    kp_client_quota_record_init(&r);
+    r.entity = (kp_client_quota_record_entity_data_arr){1, &e};
+    r.key = kp_str_c("producer_byte_rate");
+    r.value = 100;
+    cr_assert_eq(sk_meta_apply(&img, SK_META_CLIENT_QUOTA, &r), 0);
+    cr_assert_float_eq(sk_quota_limit(&img, SK_QUOTA_PRODUCE, "ANONYMOUS", ab, NULL), 100, 1e-9);
+    cr_assert_lt(sk_quota_limit(&img, SK_QUOTA_PRODUCE, "ANONYMOUS", kp_str_c("a"), NULL), 0,
+                 "not the client id cut at its zero byte");
+    cr_assert_lt(sk_quota_limit(&img, SK_QUOTA_PRODUCE, "ANONYMOUS", ac, NULL), 0);
+
+    /* A default client-id quota meters clients apart, whatever bytes tell them apart. */
+    quota(&img, NULL, "", "producer_byte_rate", 100);
+    struct sk_quotas q;
+    cr_assert_eq(sk_quotas_init(&q, 11, W), 0);
+    kp_str x1 = {"x\0" "1", 3}, x2 = {"x\0" "2", 3};
+    sk_quota_record(&q, &img, SK_QUOTA_PRODUCE, "ANONYMOUS", x1, 1000, 1000);
+    cr_assert_gt(sk_quota_record(&q, &img, SK_QUOTA_PRODUCE, "ANONYMOUS", x1, 1000, 1000), 0);
+    cr_assert_eq(sk_quota_record(&q, &img, SK_QUOTA_PRODUCE, "ANONYMOUS", x2, 1000, 1000), 0,
+                 "another client's bytes are not counted against this one");
+    cr_assert_eq(q.count, 2);
     sk_quotas_free(&q);
     sk_meta_image_free(&img);
 }

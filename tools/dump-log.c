@@ -33,7 +33,10 @@ static void print_bytes(const char *label, const uint8_t *p, int32_t len)
         printf(" %s: null", label);
         return;
     }
-    printf(" %s: %.*s", label, (int)len, (const char *)p);
+    /* The bytes as they are, as kafka-dump-log prints them: %.*s would stop
+     * at a zero byte. */
+    printf(" %s: ", label);
+    fwrite(p, 1, (size_t)len, stdout);
 }
 
 static void print_records(const uint8_t *batch, const struct sk_batch_header *h)
@@ -54,8 +57,10 @@ static void print_records(const uint8_t *batch, const struct sk_batch_header *h)
         struct sk_header_iter hi;
         struct sk_header hd;
         sk_header_iter_init(&hi, &r);
-        for (int i = 0; sk_header_iter_next(&hi, &hd) == 1; i++)
-            printf("%s%.*s", i ? "," : "", (int)hd.key_len, (const char *)hd.key);
+        for (int i = 0; sk_header_iter_next(&hi, &hd) == 1; i++) {
+            printf("%s", i ? "," : "");
+            fwrite(hd.key, 1, (size_t)hd.key_len, stdout);
+        }
         printf("]");
         print_bytes("key", r.key, r.key_len);
         print_bytes("payload", r.value, r.value_len);

@@ -1,6 +1,7 @@
 """kcat (librdkafka's command-line tool) scenarios, driven from Python."""
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -9,7 +10,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from skeinlib import records, wire  # noqa: E402
-from skeinlib.scenario import Fail, Unsupported, main  # noqa: E402
+from skeinlib.scenario import Fail, Unsupported, expected_librdkafka, main, row  # noqa: E402
 
 CLIENT = "kcat"
 KCAT = os.environ.get("KCAT", "kcat")
@@ -25,6 +26,35 @@ def kcat(ctx, args, stdin=None, timeout=60):
         raise Fail("%s exited %d: %s" % (" ".join(cmd[:8]), p.returncode,
                                          p.stderr.decode(errors="replace")[-1500:]))
     return p
+
+
+def librdkafka_version():
+    """The librdkafka kcat loads (at start, by name: LD_LIBRARY_PATH picks which), as
+    kcat -V reports it."""
+    p = subprocess.run([KCAT, "-V"], capture_output=True, timeout=30)
+    m = re.search(rb"librdkafka (\S+)", p.stdout + p.stderr)
+    return m and m.group(1).decode(errors="replace")
+
+
+def check_librdkafka(ctx):
+    want = expected_librdkafka()
+    if want:
+        ctx.step("kcat -V: librdkafka version")
+        ctx.eq("librdkafka in kcat -V", want, librdkafka_version())
+
+
+def check_originating_broker(ctx, md):
+    """From librdkafka 2.10 on (its #4557: brokers are known by id only) the bootstrap
+    connection stays a handle of its own, id -1, and kcat -L asks through it: the
+    originating broker is then -1 from any broker, Kafka's too. The broker list above
+    has checked the id the broker gives itself."""
+    orig = md.get("originating_broker", {})
+    version = tuple(int(x) for x in re.findall(r"\d+", librdkafka_version() or "")[:2])
+    if orig.get("id") == -1 and version >= (2, 10):
+        ctx.check(orig.get("name", "").endswith("/bootstrap"), "originating broker -1",
+                  "the bootstrap connection", orig)
+        return
+    ctx.eq("originating broker id", ctx.expect["node_id"], orig.get("id"))
 
 
 def list_metadata(ctx, extra=()):
@@ -43,8 +73,7 @@ def metadata(ctx):
                                                           ctx.expect["port"]))], brokers)
     ctx.eq("controllerid", ctx.expect["controller_id"], md.get("controllerid"))
     # kcat -L prints no cluster id; the other clients check it.
-    ctx.eq("originating broker id", ctx.expect["node_id"], md.get("originating_broker", {})
-           .get("id"))
+    check_originating_broker(ctx, md)
     ctx.step("kcat -L -J -t (auto-create)")
     name = "kcat-auto"
     md = list_metadata(ctx, ["-t", name, "-X", "allow.auto.create.topics=true"])
@@ -257,7 +286,7 @@ def large(ctx):
 def xc_produce(ctx):
     # keys with -K, headers with -H (per run, one run per header block); kcat cannot set
     # timestamps, so the runner accepts any CreateTime from it.
-    t = records.xc_topic("kcat")
+    t = records.xc_topic(row("kcat"))
     ctx.step("produce %d records to %s" % (records.XC_N, t))
     for start in range(0, records.XC_N, 1000):
         produce_lines(ctx, t, start, min(records.XC_N, start + 1000))
@@ -279,4 +308,5 @@ if __name__ == "__main__":
     _ = Unsupported
     sys.exit(main({"metadata": metadata, "create-topic": create_topic,
                    "produce": produce, "consume": consume, "offsets": offsets,
-                   "large": large, "xc-produce": xc_produce, "xc-consume": xc_consume}))
+                   "large": large, "xc-produce": xc_produce, "xc-consume": xc_consume},
+                  preflight=check_librdkafka))

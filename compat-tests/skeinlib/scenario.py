@@ -6,6 +6,7 @@ where status is pass, fail, unsupported (the client cannot do it) or skip (the c
 can, but something this machine lacks stops it; the detail says what)."""
 import argparse
 import json
+import os
 import sys
 import threading
 import traceback
@@ -70,13 +71,25 @@ class Context:
         return api_key in self.apis
 
 
+def row(default):
+    """The matrix row this run is for: one program may serve several rows (the same
+    client over two librdkafka builds), and cross-client topics are named after rows."""
+    return os.environ.get("COMPAT_ROW", default)
+
+
+def expected_librdkafka():
+    """The librdkafka version the row names, or None for the system's own."""
+    return os.environ.get("COMPAT_LIBRDKAFKA_VERSION")
+
+
 def emit(status, step="", detail="", notes=(), extra=None):
     r = {"status": status, "step": step, "detail": detail, "notes": list(notes)}
     r.update(extra or {})
     print("RESULT " + json.dumps(r), flush=True)
 
 
-def main(scenarios):
+def main(scenarios, preflight=None):
+    """preflight(ctx), if given, runs before every scenario as its first step."""
     ap = argparse.ArgumentParser()
     ap.add_argument("scenario")
     ap.add_argument("--bootstrap", required=True)
@@ -91,6 +104,8 @@ def main(scenarios):
         emit("unsupported", detail="no scenario %s for this client" % args.scenario)
         return 0
     try:
+        if preflight:
+            preflight(ctx)
         fn(ctx)
     except Fail as e:
         emit("fail", ctx.current, str(e), ctx.notes)

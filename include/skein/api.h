@@ -59,11 +59,20 @@ void sk_request_drop(struct sk_request *req);
 /* Records bytes against the client's quota of type t (enum sk_quota_type)
  * and returns its throttle time, also kept in req->throttle_ms. */
 int32_t sk_request_quota(struct sk_request *req, int t, double bytes);
+/* controller_mutation_rate (KIP-599): records permits (partitions created or
+ * deleted) for the client; strict refuses (false, nothing recorded) while it
+ * is already over. req->throttle_ms gets the throttle time. */
+bool sk_request_mutation(struct sk_request *req, double permits, bool strict);
+/* Kafka's message for THROTTLING_QUOTA_EXCEEDED. */
+#define SK_THROTTLED_MSG "The throttling quota has been exceeded."
 
 /* Arena allocation that cannot fail silently: a request out of memory is
  * answered by closing its connection. */
 void *sk_request_alloc(struct sk_request *req, size_t n);
 kp_str sk_request_strdup(struct sk_request *req, const char *s);
+/* A wire string copied into the request's arena with its length (zero bytes
+ * and all); null stays null. */
+kp_str sk_request_keep(struct sk_request *req, kp_str s);
 
 /* What Kafka reports when no authorizer is configured: every operation the
  * resource type supports (AclOperation bit positions). */

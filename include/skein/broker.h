@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "skein/admission.h"
 #include "skein/meta.h"
 
 struct sk_shard;
@@ -47,7 +48,11 @@ struct sk_broker {
     struct sk_quotas *quotas;            /* src/quota/: client rates */
     void *maintenance;                   /* periodic tasks (src/server/maintenance.c) */
     uint64_t sync_retry;                 /* timer retrying partition logs that did not open */
+    int offline_failed;                  /* partitions led here whose logs did not open */
+    int offline_over_budget;             /* and those left closed beyond the budget */
+    int offline_sync_failed;             /* and open ones a failed sync took offline */
     struct sk_log_cleaner *cleaner;      /* compaction (src/server/log_cleaner.c) */
+    struct sk_partition_budget budget;   /* partitions this node may host (admission.h) */
 };
 
 /* Call after every metadata log append: brings partitions, configs and
@@ -55,6 +60,10 @@ struct sk_broker {
  * (full disk) is retried every second until it opens; the error is returned
  * so the request that made the change can say so. */
 int sk_broker_metadata_changed(struct sk_broker *b);
+/* Hands the shard the connection limits the configuration says now
+ * (max.connections, max.connections.per.ip and its overrides); 0 or
+ * -ENOMEM, when the old ones stay. */
+int sk_broker_net_limits_apply(struct sk_broker *b);
 /* Stops those retries (shutdown). */
 void sk_broker_sync_retry_stop(struct sk_broker *b);
 

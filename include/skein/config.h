@@ -76,6 +76,13 @@ struct sk_topic_config {
     bool remote_storage;
 };
 
+/* A max.connections.per.ip.overrides entry, its host resolved to an
+ * address in IPv6 form (IPv4 as ::ffff:a.b.c.d). */
+struct sk_config_ip_limit {
+    uint8_t addr[16];
+    int32_t max;
+};
+
 #define SK_ROLE_BROKER 0x1u
 #define SK_ROLE_CONTROLLER 0x2u
 
@@ -116,8 +123,11 @@ struct sk_config {
         int32_t socket_listen_backlog;
         int32_t max_connections;
         int32_t max_connections_per_ip;
+        struct sk_config_ip_limit *ip_overrides; /* max.connections.per.ip.overrides */
+        size_t n_ip_overrides;
         int64_t connections_max_idle_ms;
         int32_t queued_max_requests;
+        int64_t queued_max_request_bytes; /* <= 0: no limit */
     } net;
 
     struct {
@@ -168,6 +178,8 @@ struct sk_config {
         int32_t transactional_id_expiration_ms;
         int32_t max_timeout_ms;
         int32_t producer_id_expiration_ms;
+        int32_t producer_id_expiration_check_ms;
+        int32_t max_producers_per_partition;
         bool partition_verification;
     } txn;
 
@@ -177,6 +189,11 @@ struct sk_config {
         int64_t max_retention_bytes;
         int64_t max_retention_ms;
     } metadata;
+
+    struct {
+        int32_t max_partitions_per_shard;  /* -1: derived from fds and memory */
+        bool metadata_truncate_unloadable; /* way out of an unloadable metadata log */
+    } admission;
 
     /* What a topic without overrides gets. */
     struct sk_topic_config topic_defaults;

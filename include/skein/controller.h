@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "kp_rt.h"
+#include "skein/admission.h" /* SK_MAX_RECORDS_PER_USER_OP */
 #include "skein/broker.h"
 
 /* Kafka's rule: 1-249 characters of [a-zA-Z0-9._-], not "." or "..". */
@@ -48,6 +49,13 @@ int16_t sk_topic_create(struct sk_broker *b, const struct sk_topic_spec *spec, b
 int16_t sk_topic_create_ex(struct sk_broker *b, const struct sk_topic_spec *spec,
                            bool validate_only, struct sk_topic_created *out, char *msg,
                            size_t msglen);
+/* A config name and value as Kafka reads them from the wire when they hold
+ * a zero byte (see src/controller/config_wire.c); without one they are copied
+ * as they are. On SK_ERR_NONE, *name_out and *value_out are owned copies
+ * (skein/wire_str.h; a null value stays null); otherwise the error (of a
+ * config check, INVALID_CONFIG for topics) with msg set and nothing owned. */
+int16_t sk_config_from_wire(int8_t type, kp_str name, kp_str value, kp_str *name_out,
+                            kp_str *value_out, char *msg, size_t msglen);
 /* Kafka's message for an illegal topic name (empty if the name is legal). */
 void sk_topic_name_problem(kp_str name, char *msg, size_t msglen);
 /* Kafka's internal topics: the group and transaction state logs. */
@@ -126,5 +134,13 @@ const char *sk_err_message(int16_t code);
 /* Metadata/Produce auto-creation: creates name with the broker defaults if
  * auto.create.topics.enable is on. 0 if the topic exists afterwards. */
 int sk_topic_auto_create(struct sk_broker *b, kp_str name);
+
+/* Metadata auto-creation of the n distinct, legal, not yet existing names
+ * as one controller operation (Kafka's AutoTopicCreationManager sends them
+ * as one CreateTopics): all with the broker defaults, in one metadata batch.
+ * More than SK_MAX_RECORDS_PER_USER_OP records refuses them all with
+ * POLICY_VIOLATION; otherwise errs[i] says what became of names[i]. */
+int16_t sk_topics_auto_create(struct sk_broker *b, const kp_str *names, int n, int16_t *errs,
+                              char *msg, size_t msglen);
 
 #endif

@@ -29,7 +29,8 @@
 /* One partition of a session: what the fetcher asked for last, and what it
  * was last told, so unchanged partitions can be left out. */
 struct sk_fetch_session_part {
-    char *topic;        /* owned; NULL for sessions by topic id whose id is unknown */
+    kp_str topic;       /* owned wire string (skein/wire_str.h): the name as the fetcher
+                           sent it, unknown ones too; null in sessions by topic id */
     kp_uuid topic_id;
     int32_t partition;
     int64_t fetch_offset;

@@ -27,6 +27,7 @@
 
 #include "kp_rt.h"
 #include "skein/broker.h"
+#include "skein/wire_str.h"
 
 struct sk_record_in;
 
@@ -73,8 +74,10 @@ struct sk_group_limits {
     int32_t num_partitions;             /* offsets.topic.num.partitions */
 };
 
+/* Every string below is an owned wire string (skein/wire_str.h): bytes with a
+ * length, zero bytes included, as the client sent them. */
 struct sk_group_protocol {
-    char *name;
+    kp_str name;
     uint8_t *metadata;
     int32_t metadata_len;
 };
@@ -88,10 +91,10 @@ struct sk_group;
 
 struct sk_member {
     struct sk_group *group;
-    char *id;
-    char *instance_id; /* static membership (KIP-345), NULL if dynamic */
-    char *client_id;
-    char *client_host;
+    kp_str id;
+    kp_str instance_id; /* static membership (KIP-345), null if dynamic */
+    kp_str client_id;
+    kp_str client_host;
     int32_t session_timeout_ms;
     int32_t rebalance_timeout_ms;
     struct sk_group_protocol *protocols; /* in the member's order of preference */
@@ -116,14 +119,14 @@ struct sk_offset_table {
 
 struct sk_group {
     struct sk_group_coordinator *co;
-    char *id;
+    kp_str id;
     int32_t partition; /* of __consumer_offsets */
     enum sk_group_state state;
     int64_t state_ts; /* wall ms of the last state change */
     int32_t generation;
-    char *protocol_type; /* NULL until a member joins (or for simple commit groups) */
-    char *protocol_name; /* the selected protocol, NULL while none */
-    char *leader;        /* member id, NULL if no members */
+    kp_str protocol_type; /* null until a member joins (or for simple commit groups) */
+    kp_str protocol_name; /* the selected protocol, null while none */
+    kp_str leader;        /* member id, null if no members */
     struct sk_member *members;
     int nmembers;
     struct sk_member *pending; /* MEMBER_ID_REQUIRED, waiting for their rejoin */
@@ -195,11 +198,13 @@ int sk_groups_ensure_topic(struct sk_broker *b);
 struct sk_member *sk_member_find(const struct sk_group *g, kp_str id);
 struct sk_member *sk_member_find_instance(const struct sk_group *g, kp_str instance_id);
 /* The member's metadata for a protocol, NULL if it does not support it. */
-const struct sk_group_protocol *sk_member_protocol(const struct sk_member *m, const char *name);
+const struct sk_group_protocol *sk_member_protocol(const struct sk_member *m, kp_str name);
+/* True if m is the group's leader. */
+bool sk_member_is_leader(const struct sk_member *m);
 /* Kafka's selectProtocol: among the protocols every member supports, the one
  * most members list first; ties go to the leader's (else the first member's)
- * preference. NULL if there are no members or no common protocol. */
-const char *sk_group_select_protocol(const struct sk_group *g);
+ * preference. Null if there are no members or no common protocol. */
+kp_str sk_group_select_protocol(const struct sk_group *g);
 
 /* ---- JoinGroup --------------------------------------------------------------- */
 
@@ -218,20 +223,30 @@ struct sk_join_params {
 };
 
 struct sk_join_member_out {
-    const char *member_id, *instance_id;
+    kp_str member_id, instance_id;
     const uint8_t *metadata;
     int32_t metadata_len;
 };
 
-/* Valid only during the callback: copy what is kept. */
+/* Valid only during the callback: copy what is kept. A null member_id means
+ * the request's own. */
 struct sk_join_result {
     int16_t err;
     int32_t generation;
-    const char *protocol_type, *protocol_name, *leader, *member_id;
+    kp_str protocol_type, protocol_name, leader, member_id;
     bool skip_assignment;
     const struct sk_join_member_out *members; /* the leader's view; empty for followers */
     int nmembers;
 };
+
+/* A failed JoinGroup: no generation, null protocol type and name, empty
+ * leader, as Kafka answers one. */
+static inline struct sk_join_result sk_join_failed(int16_t err, kp_str member_id)
+{
+    return (struct sk_join_result){.err = err, .generation = -1, .protocol_type = KP_STR_NULL,
+                                   .protocol_name = KP_STR_NULL, .leader = KP_STR_NULL,
+                                   .member_id = member_id};
+}
 
 void sk_group_join(struct sk_group_coordinator *co, const struct sk_join_params *p,
                    sk_join_fn cb, void *arg);
@@ -252,7 +267,7 @@ struct sk_sync_params {
 
 struct sk_sync_result {
     int16_t err;
-    const char *protocol_type, *protocol_name;
+    kp_str protocol_type, protocol_name;
     const uint8_t *assignment;
     int32_t assignment_len;
 };

@@ -12,11 +12,11 @@
 #include "skein/group.h"
 
 struct sk_offset_entry {
-    char *topic;
+    kp_str topic;         /* owned wire strings (skein/wire_str.h) */
     int32_t partition;
     int64_t offset;
     int32_t leader_epoch; /* -1: none */
-    char *metadata;       /* never NULL */
+    kp_str metadata;      /* never null */
     int64_t commit_ts;
     int64_t expire_ts;    /* -1: by offsets.retention.minutes */
     struct sk_offset_entry *next;

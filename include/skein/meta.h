@@ -38,9 +38,14 @@ enum sk_config_resource {
     SK_RESOURCE_BROKER_LOGGER = 8,
 };
 
+/* Key and value keep their bytes and lengths as the records carry them (a
+ * value may hold a zero byte, see sk_config_from_wire); each is also
+ * NUL-terminated, so code that parses a value as text sees it up to its
+ * first zero byte. */
 struct sk_kv {
     char *key;
     char *value;
+    int32_t key_len, value_len;
 };
 
 struct sk_kvlist {
@@ -89,10 +94,24 @@ struct sk_feature_level {
     int16_t level;
 };
 
+/* A client-quota entity has at most one part per type: user, client-id, ip. */
+#define SK_QUOTA_MAX_PARTS 3
+
+/* One part of an entity: its type and name, null for the default entity.
+ * Names are any bytes (a principal "CN=a,OU=b", a client id with a zero
+ * byte), so parts are kept apart, never joined into one string. */
+struct sk_quota_part {
+    kp_str type, name; /* owned wire strings (skein/wire_str.h) in the image */
+};
+
 struct sk_quota_entry {
-    char *entity; /* "user=alice,client-id=x" in a canonical order */
+    struct sk_quota_part parts[SK_QUOTA_MAX_PARTS]; /* in record order */
+    int nparts;
     struct sk_kvlist values; /* key -> decimal text */
 };
+
+/* True if q's entity is made of exactly these parts, in any order. */
+bool sk_quota_entry_is(const struct sk_quota_entry *q, const struct sk_quota_part *parts, int n);
 
 struct sk_meta_image {
     struct sk_topic_meta **topics; /* ordered by creation; NULL holes never kept */
@@ -127,6 +146,8 @@ const struct sk_endpoint_meta *sk_meta_endpoint(const struct sk_broker_meta *b,
                                                 const char *listener);
 int16_t sk_meta_feature(const struct sk_meta_image *img, const char *name);
 const char *sk_kvlist_get(const struct sk_kvlist *l, const char *key);
+/* The value's bytes; null if the key is not set. */
+kp_str sk_kvlist_bytes(const struct sk_kvlist *l, const char *key);
 
 /* The record framing of __cluster_metadata values (Kafka's MetadataRecordSerde):
  * uvarint frame version (1), uvarint record type, uvarint record version, then

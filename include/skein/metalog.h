@@ -6,6 +6,7 @@
 #ifndef SKEIN_METALOG_H
 #define SKEIN_METALOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "skein/meta.h"
@@ -13,6 +14,24 @@
 #define SK_METALOG_TOPIC "__cluster_metadata"
 
 struct sk_metalog;
+
+/* KRaft's bounds on one batch (the controller's 10,000 records per batch and
+ * per user operation, the Raft client's 8 MiB): a change is one batch, so
+ * they bound a change too; a larger one is refused with -EMSGSIZE before
+ * anything is written. The loader takes batches up to MAX_LOAD_BYTES, so logs
+ * written before these bounds existed still load. */
+#define SK_METALOG_MAX_BATCH_RECORDS 10000
+#define SK_METALOG_MAX_BATCH_BYTES (8 * 1024 * 1024)
+#define SK_METALOG_MAX_LOAD_BYTES (256 * 1024 * 1024)
+
+/* Why a replay stopped: the offset of the batch (or snapshot) that did not
+ * load, the errno, and what went wrong there. */
+struct sk_metalog_failure {
+    int64_t offset; /* -1: not at a batch (the files did not open) */
+    bool in_snapshot;
+    int rc;
+    char what[96];
+};
 
 struct sk_meta_rec {
     int16_t type;
@@ -25,10 +44,18 @@ struct sk_meta_rec {
  * record does not decode or apply (the log is damaged: refuse to start). */
 int sk_metalog_open(const char *dir, struct sk_meta_image *img, int64_t now_ms,
                     struct sk_metalog **out);
+/* Same; why (may be NULL) says where a failed replay stopped. With
+ * truncate_unloadable, a log batch that does not load is cut off with
+ * everything after it (logged) and the rest is replayed: the operator's way
+ * out of a node that would otherwise not start. */
+int sk_metalog_open_ex(const char *dir, struct sk_meta_image *img, int64_t now_ms,
+                       bool truncate_unloadable, struct sk_metalog_failure *why,
+                       struct sk_metalog **out);
 void sk_metalog_close(struct sk_metalog *ml);
 
 /* Appends recs as one batch, syncs, then applies them to img. On error
- * nothing was applied. */
+ * nothing was applied; -EMSGSIZE: the batch is over a bound above, and
+ * nothing was written either. */
 int sk_metalog_append(struct sk_metalog *ml, struct sk_meta_image *img,
                       const struct sk_meta_rec *recs, int n, int64_t now_ms);
 

@@ -10,10 +10,27 @@
 struct sk_shard;
 struct sk_conn;
 
+/* One max.connections.per.ip.overrides entry: an address in IPv6 form
+ * (IPv4 as ::ffff:a.b.c.d) and its own limit. */
+struct sk_net_ip_limit {
+	uint8_t addr[16];
+	uint32_t max;
+};
+
 /* Limits, named after the Kafka settings they implement. */
 struct sk_net_config {
-	uint32_t max_frame_bytes;    /* socket.request.max.bytes */
+	uint32_t max_frame_bytes;    /* socket.request.max.bytes; also what one
+				      * connection may hold in unanswered requests
+				      * before it stops pipelining more */
 	uint32_t max_connections;    /* max.connections, per shard */
+	uint32_t max_connections_per_ip;       /* max.connections.per.ip, per shard */
+	const struct sk_net_ip_limit *ip_overrides;   /* copied by sk_shard_new */
+	size_t n_ip_overrides;
+	/* queued.max.requests / queued.max.request.bytes (0: no limit), per
+	 * shard: requests read and not yet answered, beyond the one every
+	 * connection may always have (Kafka's one in flight per channel). */
+	uint32_t queued_max_requests;
+	uint64_t queued_max_bytes;
 	uint32_t max_inflight;       /* requests without a sent response, per connection */
 	uint64_t idle_ms;            /* connections.max.idle.ms; 0 = never reap */
 	uint32_t stop_timeout_ms;    /* how long sk_shard_stop waits for pending responses */
@@ -22,6 +39,7 @@ struct sk_net_config {
 	uint32_t recv_buf_size;      /* bytes per provided receive buffer */
 	int send_buffer_bytes;       /* socket.send.buffer.bytes; <= 0: kernel default */
 	int recv_buffer_bytes;       /* socket.receive.buffer.bytes; <= 0: kernel default */
+	uint32_t bind_wait_ms;       /* how long sk_shard_listen retries an address in use */
 };
 
 /* One complete request frame, size prefix stripped. The handler owns data
@@ -61,7 +79,9 @@ struct sk_seg {
 struct sk_net_stats {
 	uint64_t conns_open;
 	uint64_t conns_accepted;
-	uint64_t conns_refused;      /* past max.connections */
+	uint64_t conns_refused;      /* past max.connections or max.connections.per.ip */
+	uint64_t queued_requests;    /* read, not yet answered */
+	uint64_t queued_bytes;       /* their frame bytes */
 	uint64_t frames_in;
 	uint64_t bytes_in;
 	uint64_t bytes_out;

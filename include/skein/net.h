@@ -18,16 +18,23 @@ int sk_shard_new(const struct sk_net_config *cfg, const struct sk_net_handler *h
 /* Frees everything left. Responses for parked requests must not come after. */
 void sk_shard_destroy(struct sk_shard *s);
 
-/* Binds host:port with SO_REUSEPORT (so each shard can own a socket on the
- * same port) and arms multishot accept. port 0 picks one; *bound_port gets it. */
+/* Binds host:port (an address in use is retried for cfg.bind_wait_ms, then
+ * -EADDRINUSE) and arms multishot accept. port 0 picks one; *bound_port gets it. */
 int sk_shard_listen(struct sk_shard *s, const char *host, uint16_t port,
 		    uint16_t *bound_port);
+
+/* New max.connections / max.connections.per.ip limits (overrides copied);
+ * they apply to the next accepts. 0 or -ENOMEM (then the old ones stay). */
+int sk_shard_set_conn_limits(struct sk_shard *s, uint32_t max_connections, uint32_t per_ip,
+			     const struct sk_net_ip_limit *overrides, size_t n);
 
 /* Runs the loop until sk_shard_stop; returns 0 or negative errno. */
 int sk_shard_run(struct sk_shard *s);
 /* Async-signal-safe and thread-safe: stop accepting and reading, send what
  * was accepted (up to stop_timeout_ms), close everything, return from run. */
 void sk_shard_stop(struct sk_shard *s);
+/* Thread-safe: true once sk_shard_stop was called. */
+bool sk_shard_stopping(const struct sk_shard *s);
 
 /* Runs cb(arg) once after the current batch of completions (group commit). */
 int sk_shard_defer(struct sk_shard *s, sk_defer_fn cb, void *arg);

@@ -58,6 +58,13 @@ struct sk_partition {
  * topic configs, and closes (and deletes the data of) partitions whose topic
  * was removed. Called at start-up and after every metadata change. */
 int sk_partitions_sync(struct sk_broker *b);
+/* Same; quiet leaves out the line per partition that stays offline (retries
+ * report counts only). */
+int sk_partitions_sync_ex(struct sk_broker *b, bool quiet);
+/* True if this node leads partition index of t but its log is not open (it
+ * could not be opened, or is beyond the node's budget), or a failed sync took
+ * it offline. */
+bool sk_partition_offline(struct sk_broker *b, const struct sk_topic_meta *t, int32_t index);
 void sk_partitions_close_all(struct sk_broker *b);
 /* Writes the recovery-point and log-start-offset checkpoints of the log dir. */
 int sk_partitions_checkpoint(struct sk_broker *b);
@@ -68,7 +75,7 @@ struct sk_partition *sk_partition_get_by_id(struct sk_broker *b, const kp_uuid *
 
 /* A failed sync took the partition's log offline (sk_plog_sync_failed): it
  * takes no appends, serves no reads and acknowledges nothing until restart. */
-bool sk_partition_offline(const struct sk_partition *p);
+bool sk_partition_sync_failed(const struct sk_partition *p);
 /* A client's view: UNKNOWN_TOPIC_OR_PARTITION for what the image lacks,
  * NOT_LEADER_OR_FOLLOWER for what this node does not lead, KAFKA_STORAGE_ERROR
  * for an offline partition, and with client_write INVALID_TOPIC_EXCEPTION for

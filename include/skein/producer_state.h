@@ -8,6 +8,7 @@
 #ifndef SKEIN_PRODUCER_STATE_H
 #define SKEIN_PRODUCER_STATE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "skein/record.h"
@@ -15,6 +16,8 @@
 struct sk_partition;
 
 #define SK_PRODUCER_BATCHES_KEPT 5
+/* skein.max.producers.per.partition's default, used without a broker. */
+#define SK_PRODUCERS_PER_PARTITION_DEFAULT 10000
 
 /* Checks a batch against the producer's state. Returns SK_ERR_NONE to append,
  * SK_ERR_DUPLICATE_SEQUENCE_NUMBER with *dup_base set when the batch was
@@ -38,6 +41,9 @@ struct sk_snapshot_write {
 int sk_producer_snapshot_write(struct sk_partition *p, struct sk_snapshot_write *sw, bool sync);
 int sk_producer_snapshot_commit(struct sk_snapshot_write *sw);
 void sk_producer_state_free(struct sk_partition *p);
+/* Kafka's removeExpiredProducers: drops producers whose last batch's
+ * timestamp is expiration_ms or more before now_ms. Returns how many. */
+int sk_producer_expire(struct sk_partition *p, int64_t now_ms, int64_t expiration_ms);
 /* Number of producers with state on the partition (DescribeProducers). */
 int sk_producer_count(const struct sk_partition *p);
 

@@ -3,6 +3,7 @@
 #ifndef SKEIN_SERVER_H
 #define SKEIN_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "skein/broker.h"
@@ -31,5 +32,7 @@ int sk_server_run(struct sk_broker *b);
 /* Async-signal-safe. */
 void sk_server_stop(struct sk_broker *b);
 void sk_server_close(struct sk_broker *b);
+/* True once a stop was asked for: long work (opening partitions) gives way. */
+bool sk_server_stopping(const struct sk_broker *b);
 
 #endif

@@ -11,6 +11,7 @@
 #include "skein/controller.h"
 #include "skein/errors.h"
 #include "skein/logging.h"
+#include "skein/wire_str.h"
 
 typedef kp_alter_configs_request_alter_configs_resource ac_resource;
 typedef kp_incremental_alter_configs_request_alter_configs_resource iac_resource;
@@ -63,8 +64,10 @@ static int16_t logger_op(const kp_incremental_alter_configs_request_alterable_co
                          bool validate_only, char *msg, size_t msglen)
 {
     const char *ops[] = {"SET", "DELETE", "APPEND", "SUBTRACT"};
+    char shown[128]; /* messages are text: names and values escaped, not cut */
     if (!kp_str_eq_c(c->name, "root")) {
-        snprintf(msg, msglen, "Logger %.*s does not exist!", (int)c->name.len, c->name.ptr);
+        snprintf(msg, msglen, "Logger %s does not exist!",
+                 sk_wire_str_escape(c->name, shown, sizeof shown));
         return SK_ERR_INVALID_CONFIG;
     }
     if (c->config_operation == SK_CONFIG_OP_DELETE) {
@@ -80,12 +83,19 @@ static int16_t logger_op(const kp_incremental_alter_configs_request_alterable_co
                      "BROKER_LOGGER resource", c->config_operation);
         return SK_ERR_INVALID_REQUEST;
     }
+    /* The whole value is the level: "INFO\0x" is none. */
     char level[16];
-    snprintf(level, sizeof level, "%.*s", (int)(c->value.len < 0 ? 0 : c->value.len), c->value.ptr);
-    int l = c->value.len > 0 && c->value.len < 16 ? sk_log_level_parse(level) : -1;
+    bool fits = c->value.len > 0 && c->value.len < (int32_t)sizeof level &&
+                !memchr(c->value.ptr, 0, (size_t)c->value.len);
+    if (fits) {
+        memcpy(level, c->value.ptr, (size_t)c->value.len);
+        level[c->value.len] = 0;
+    }
+    int l = fits ? sk_log_level_parse(level) : -1;
     if (l < 0) {
         snprintf(msg, msglen, "Cannot set the log level of root to %s as it is not a supported "
-                 "log level. Valid log levels are DEBUG, ERROR, INFO, WARN", level);
+                 "log level. Valid log levels are DEBUG, ERROR, INFO, WARN",
+                 sk_wire_str_escape(c->value, shown, sizeof shown));
         return SK_ERR_INVALID_CONFIG;
     }
     if (!validate_only)
@@ -96,10 +106,10 @@ static int16_t logger_op(const kp_incremental_alter_configs_request_alterable_co
 static int16_t alter_logger(struct sk_request *req, const iac_resource *r, bool validate_only,
                             char *msg, size_t msglen)
 {
-    const char *node = sk_admin_cstr(req, r->resource_name);
-    char *end;
-    long id = strtol(node, &end, 10);
-    if (!*node || *end) {
+    char node[128];
+    int32_t id;
+    sk_wire_str_escape(r->resource_name, node, sizeof node);
+    if (sk_wire_str_to_i32(r->resource_name, &id) < 0) {
         snprintf(msg, msglen, "Node id must be an integer, but it is: %s", node);
         return SK_ERR_INVALID_REQUEST;
     }

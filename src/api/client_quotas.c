@@ -1,6 +1,6 @@
 /* DescribeClientQuotas (key 48) and AlterClientQuotas (key 49), v0-v1.
- * The image keeps each entity as "type=name,..." sorted by type, with an
- * empty name for the default entity (Kafka refuses empty names). */
+ * The image keeps each entity as its parts (type, name; a null name for the
+ * default entity), in record order. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,49 +16,15 @@
 
 typedef kp_describe_client_quotas_response_entity_data dq_entity;
 
-static const char *const entity_types[] = {"client-id", "ip", "user"};
-
-static bool starts_part(const char *p)
+/* The entity's parts as the response shows them (bytes with a length). */
+static int entity_of(struct sk_request *req, const struct sk_quota_entry *q, dq_entity *out)
 {
-    for (size_t t = 0; t < sizeof entity_types / sizeof entity_types[0]; t++) {
-        size_t n = strlen(entity_types[t]);
-        if (strncmp(p, entity_types[t], n) == 0 && p[n] == '=')
-            return true;
+    for (int i = 0; i < q->nparts; i++) {
+        kp_describe_client_quotas_response_entity_data_init(&out[i]);
+        out[i].entity_type = sk_request_keep(req, q->parts[i].type);
+        out[i].entity_name = sk_request_keep(req, q->parts[i].name);
     }
-    return false;
-}
-
-/* The ',' that starts the next "type=" part, or the end of the string. */
-static const char *part_end(const char *p)
-{
-    for (; *p; p++)
-        if (*p == ',' && starts_part(p + 1))
-            return p;
-    return p;
-}
-
-static kp_str arena_str(struct sk_request *req, const char *p, const char *end)
-{
-    return (kp_str){sk_admin_cstr(req, (kp_str){p, (int32_t)(end - p)}), (int32_t)(end - p)};
-}
-
-/* Splits at ",<type>=" so names containing ',' or '=' (principals such as
- * "CN=a,OU=b") survive. Returns the number of parts. */
-static int parse_entity(struct sk_request *req, const char *s, dq_entity *out)
-{
-    int n = 0;
-    while (*s && n < SK_MAX_ENTITY_PARTS) {
-        const char *eq = strchr(s, '=');
-        if (!eq)
-            break;
-        const char *end = part_end(eq + 1);
-        kp_describe_client_quotas_response_entity_data_init(&out[n]);
-        out[n].entity_type = arena_str(req, s, eq);
-        out[n].entity_name = end == eq + 1 ? KP_STR_NULL : arena_str(req, eq + 1, end);
-        n++;
-        s = *end ? end + 1 : end;
-    }
-    return n;
+    return q->nparts;
 }
 
 static bool component_matches(const kp_describe_client_quotas_request_component_data *c,
@@ -134,7 +100,7 @@ void sk_api_describe_client_quotas(struct sk_request *req)
     for (int i = 0; i < img->nquotas; i++) {
         const struct sk_quota_entry *q = &img->quotas[i];
         dq_entity *parts = sk_request_alloc(req, sizeof *parts * SK_MAX_ENTITY_PARTS);
-        int n = parse_entity(req, q->entity, parts);
+        int n = entity_of(req, q, parts);
         if (q->values.n == 0 || !entry_matches(body, parts, n))
             continue;
         fill_entry(req, &resp->entries.v[resp->entries.n++], parts, n, q);

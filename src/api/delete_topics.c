@@ -88,6 +88,7 @@ static void delete_resolved(struct sk_request *req, const struct target *t, int3
     kp_uuid *ids = sk_request_alloc(req, sizeof *ids * (size_t)(n + 1));
     dt_result **pending = sk_request_alloc(req, sizeof *pending * (size_t)(n + 1));
     int32_t nids = 0;
+    double permits = 0;
     for (int32_t i = 0; i < n; i++) {
         bool first;
         if (duplicate(t, n, i, &first)) {
@@ -112,6 +113,14 @@ static void delete_resolved(struct sk_request *req, const struct target *t, int3
                        "The provided topic name maps to an ID that was already supplied.");
             continue;
         }
+        /* KIP-599: refused over controller_mutation_rate from v5, throttled
+         * before; the topic's partitions are the permits. */
+        if (!sk_request_mutation(req, 0, req->version >= 5)) {
+            add_result(req, sk_request_strdup(req, tm->name), &tm->id,
+                       SK_ERR_THROTTLING_QUOTA_EXCEEDED, SK_THROTTLED_MSG);
+            continue;
+        }
+        permits += tm->npartitions;
         /* Copied: the image frees the name once the topic is gone. */
         pending[nids] = add_result(req, sk_request_strdup(req, tm->name), &tm->id, SK_ERR_NONE,
                                    NULL);
@@ -119,6 +128,8 @@ static void delete_resolved(struct sk_request *req, const struct target *t, int3
     }
     char msg[512];
     int16_t err = sk_topics_delete(req->broker, ids, nids, msg, sizeof msg);
+    if (!err)
+        sk_request_mutation(req, permits, false);
     for (int32_t k = 0; err && k < nids; k++) {
         pending[k]->error_code = err;
         pending[k]->error_message = sk_admin_msg(req, msg);
@@ -145,5 +156,6 @@ void sk_api_delete_topics(struct sk_request *req)
         deletion_disabled(req, t, n);
     else
         delete_resolved(req, t, n);
+    resp->throttle_time_ms = req->throttle_ms;
     sk_request_respond(req);
 }

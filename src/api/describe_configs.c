@@ -10,6 +10,7 @@
 #include "skein/controller.h"
 #include "skein/errors.h"
 #include "skein/logging.h"
+#include "skein/wire_str.h"
 
 typedef kp_describe_configs_request_describe_configs_resource dc_resource;
 typedef kp_describe_configs_response_describe_configs_result dc_result;
@@ -25,7 +26,18 @@ struct subject {
     bool cluster_default;
     struct sk_config_entry *overrides;
     size_t noverrides;
+    const struct sk_kvlist *topic_configs; /* the overrides' bytes (TOPIC only) */
 };
+
+/* A topic override is shown as its bytes: it may hold a zero byte that the
+ * text in v->value stops at (see sk_config_from_wire). */
+static kp_str value_of(struct sk_request *req, const struct subject *s,
+                       const struct sk_config_value *v)
+{
+    if (s->topic_configs && v->source == SK_CONFIG_SOURCE_TOPIC && v->value)
+        return sk_request_keep(req, sk_kvlist_bytes(s->topic_configs, v->name));
+    return sk_request_strdup(req, v->value);
+}
 
 static bool wanted(const dc_resource *r, const char *name)
 {
@@ -56,15 +68,15 @@ static size_t synonyms_of(struct sk_request *req, const struct subject *s, const
     return k;
 }
 
-static void fill_synonyms(struct sk_request *req, dc_entry *e, const struct sk_config_value *syn,
-                          size_t n)
+static void fill_synonyms(struct sk_request *req, const struct subject *s, dc_entry *e,
+                          const struct sk_config_value *syn, size_t n)
 {
     e->synonyms.v = sk_request_alloc(req, sizeof *e->synonyms.v * (n + 1));
     e->synonyms.n = (int32_t)n;
     for (size_t i = 0; i < n; i++) {
         kp_describe_configs_response_describe_configs_synonym_init(&e->synonyms.v[i]);
         e->synonyms.v[i].name = kp_str_c(syn[i].name);
-        e->synonyms.v[i].value = sk_request_strdup(req, syn[i].value);
+        e->synonyms.v[i].value = value_of(req, s, &syn[i]);
         e->synonyms.v[i].source = (int8_t)syn[i].source;
     }
 }
@@ -75,7 +87,7 @@ static void fill_entry(struct sk_request *req, const struct subject *s, dc_entry
     const kp_describe_configs_request *body = req->body;
     kp_describe_configs_response_describe_configs_resource_result_init(e);
     e->name = kp_str_c(v->name);
-    e->value = sk_request_strdup(req, v->value);
+    e->value = value_of(req, s, v);
     e->read_only = v->read_only;
     e->is_sensitive = v->sensitive;
     e->config_source = (int8_t)v->source;
@@ -88,7 +100,7 @@ static void fill_entry(struct sk_request *req, const struct subject *s, dc_entry
     /* v0 has is_default where later versions have config_source. */
     e->is_default = req->version == 0 && e->config_source == SK_CONFIG_SOURCE_DEFAULT;
     if (req->version >= 1 && body->include_synonyms)
-        fill_synonyms(req, e, syn, n);
+        fill_synonyms(req, s, e, syn, n);
 }
 
 static int describe_key(struct sk_request *req, const struct subject *s, const char *name,
@@ -189,7 +201,8 @@ static void describe_topic(struct sk_request *req, const dc_resource *r, dc_resu
         o->error_code = SK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
         return;
     }
-    struct subject s = {.type = SK_RESOURCE_TOPIC, .noverrides = (size_t)t->configs.n};
+    struct subject s = {.type = SK_RESOURCE_TOPIC, .noverrides = (size_t)t->configs.n,
+                        .topic_configs = &t->configs};
     s.overrides = sk_request_alloc(req, sizeof *s.overrides * (s.noverrides + 1));
     for (size_t i = 0; i < s.noverrides; i++)
         s.overrides[i] = (struct sk_config_entry){t->configs.v[i].key, t->configs.v[i].value};
@@ -199,13 +212,13 @@ static void describe_topic(struct sk_request *req, const dc_resource *r, dc_resu
 /* "" is the cluster default; anything else must be this node's id. */
 static int check_node(struct sk_request *req, const dc_resource *r, dc_result *o, bool logger)
 {
-    char msg[256];
-    const char *name = sk_admin_cstr(req, r->resource_name);
-    char *end;
-    long id = strtol(name, &end, 10);
-    if (!*name || *end) {
-        snprintf(msg, sizeof msg, *name ? "Broker id must be an integer, but it is: %s"
-                                        : "Broker id must not be empty", name);
+    char msg[256], name[128];
+    int32_t id;
+    sk_wire_str_escape(r->resource_name, name, sizeof name);
+    if (sk_wire_str_to_i32(r->resource_name, &id) < 0) {
+        snprintf(msg, sizeof msg, r->resource_name.len > 0
+                                      ? "Broker id must be an integer, but it is: %s"
+                                      : "Broker id must not be empty", name);
     } else if (id != req->broker->node_id) {
         snprintf(msg, sizeof msg, logger ? "Unexpected broker id, expected %d but received %s"
                                          : "Unexpected broker id, expected %d or empty string, "

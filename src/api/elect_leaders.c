@@ -8,6 +8,7 @@
 #include "gen/kp_all.h"
 #include "skein/controller.h"
 #include "skein/errors.h"
+#include "skein/wire_str.h"
 
 #define SK_ELECTION_PREFERRED 0
 #define SK_ELECTION_UNCLEAN 1
@@ -22,10 +23,12 @@ static int16_t elect_one(struct sk_request *req, const struct sk_topic_meta *t, 
     const struct sk_partition_meta *p = t && id >= 0 && id < t->npartitions ? &t->partitions[id]
                                                                            : NULL;
     if (!t || !p) {
+        char shown[256]; /* messages are text: the name escaped, not cut */
+        sk_wire_str_escape(topic, shown, sizeof shown);
         if (!t)
-            snprintf(buf, sizeof buf, "No such topic as %.*s", (int)topic.len, topic.ptr);
+            snprintf(buf, sizeof buf, "No such topic as %s", shown);
         else
-            snprintf(buf, sizeof buf, "No such partition as %.*s-%d", (int)topic.len, topic.ptr, id);
+            snprintf(buf, sizeof buf, "No such partition as %s-%d", shown, id);
         *msg = sk_request_strdup(req, buf);
         return SK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
     }

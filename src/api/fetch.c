@@ -88,7 +88,7 @@ static void parts_from_session(struct sk_fetch_op *op, const struct sk_fetch_ses
     for (int i = 0; i < s->nparts; i++) {
         const struct sk_fetch_session_part *sp = &s->parts[i];
         op->parts[op->nparts++] = (struct sk_fetch_part){
-            .topic = sk_request_strdup(op->req, sp->topic),
+            .topic = sk_request_keep(op->req, sp->topic),
             .topic_id = sp->topic_id,
             .partition = sp->partition,
             .fetch_offset = sp->fetch_offset,
@@ -106,16 +106,15 @@ static int update_session(struct sk_fetch_op *op, struct sk_fetch_session *s)
     const kp_fetch_request *body = op->req->body;
     for (int i = 0; i < op->nparts; i++) {
         const struct sk_fetch_part *p = &op->parts[i];
-        char *name = p->topic.len >= 0 && !op->by_id ? strndup(p->topic.ptr, (size_t)p->topic.len)
-                                                     : NULL;
+        /* The session keeps its own copy, with the name's length. */
         struct sk_fetch_session_part sp = {
-            .topic = name, .topic_id = p->topic_id, .partition = p->partition,
+            .topic = op->by_id ? KP_STR_NULL : p->topic, .topic_id = p->topic_id,
+            .partition = p->partition,
             .fetch_offset = p->fetch_offset, .max_bytes = p->max_bytes,
             .current_leader_epoch = p->current_leader_epoch,
             .last_fetched_epoch = p->last_fetched_epoch,
         };
         int rc = sk_fetch_session_upsert(s, &sp);
-        free(name);
         if (rc < 0)
             return rc;
     }

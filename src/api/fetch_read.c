@@ -60,7 +60,7 @@ static struct sk_partition *resolve(const struct sk_fetch_op *op, const struct s
         point_to_leader(r, t, fp->partition);
         return NULL;
     }
-    int16_t err = sk_partition_offline(p) ? SK_ERR_KAFKA_STORAGE_ERROR
+    int16_t err = sk_partition_sync_failed(p) ? SK_ERR_KAFKA_STORAGE_ERROR
                                           : sk_partition_check_epoch(p, fp->current_leader_epoch);
     if (err != SK_ERR_NONE) {
         error_result(r, err);
@@ -221,7 +221,7 @@ static int32_t open_session(struct sk_fetch_op *op)
         const struct sk_fetch_part *fp = &op->parts[i];
         const part_t *d = &op->results[i].data;
         sp[i] = (struct sk_fetch_session_part){
-            .topic = op->by_id || fp->topic.len < 0 ? NULL : strndup(fp->topic.ptr, (size_t)fp->topic.len),
+            .topic = op->by_id ? KP_STR_NULL : fp->topic, /* the session copies it */
             .topic_id = fp->topic_id, .partition = fp->partition,
             .fetch_offset = fp->fetch_offset, .max_bytes = fp->max_bytes,
             .current_leader_epoch = fp->current_leader_epoch,
@@ -232,8 +232,6 @@ static int32_t open_session(struct sk_fetch_op *op)
     }
     int32_t id = sk_fetch_session_create(&st->sessions, now_ms(op), op->follower, op->by_id, sp,
                                          op->nparts);
-    for (int i = 0; i < op->nparts; i++)
-        free(sp[i].topic);
     free(sp);
     return id;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "skein/fetch_session.h"
+#include "skein/wire_str.h"
 
 void sk_fetch_sessions_init(struct sk_fetch_sessions *c, int max_slots, int64_t eviction_ms,
                             uint64_t seed)
@@ -16,7 +17,7 @@ void sk_fetch_sessions_init(struct sk_fetch_sessions *c, int max_slots, int64_t 
 
 static void part_free(struct sk_fetch_session_part *p)
 {
-    free(p->topic);
+    sk_wire_str_free(&p->topic);
 }
 
 static void session_free(struct sk_fetch_session *s)
@@ -150,10 +151,7 @@ static bool try_evict(struct sk_fetch_sessions *c, int64_t now, bool privileged,
 static int copy_part(struct sk_fetch_session_part *dst, const struct sk_fetch_session_part *src)
 {
     *dst = *src;
-    dst->topic = NULL;
-    if (src->topic && !(dst->topic = strdup(src->topic)))
-        return -ENOMEM;
-    return 0;
+    return sk_wire_str_dup(&dst->topic, src->topic);
 }
 
 static struct sk_fetch_session *session_new(const struct sk_fetch_session_part *parts, int n)
@@ -208,7 +206,7 @@ static bool part_is(const struct sk_fetch_session_part *p, bool by_id, kp_str to
         return false;
     if (by_id)
         return memcmp(p->topic_id.b, id->b, 16) == 0;
-    return p->topic && kp_str_eq_c(topic, p->topic);
+    return p->topic.len >= 0 && kp_str_eq(topic, p->topic);
 }
 
 int sk_fetch_session_find(const struct sk_fetch_session *s, bool by_id, kp_str topic,
@@ -222,8 +220,7 @@ int sk_fetch_session_find(const struct sk_fetch_session *s, bool by_id, kp_str t
 
 int sk_fetch_session_upsert(struct sk_fetch_session *s, const struct sk_fetch_session_part *p)
 {
-    kp_str name = p->topic ? kp_str_c(p->topic) : KP_STR_NULL;
-    int i = sk_fetch_session_find(s, s->uses_topic_ids, name, &p->topic_id, p->partition);
+    int i = sk_fetch_session_find(s, s->uses_topic_ids, p->topic, &p->topic_id, p->partition);
     if (i >= 0) {
         struct sk_fetch_session_part *q = &s->parts[i];
         q->fetch_offset = p->fetch_offset;

@@ -5,16 +5,16 @@
 #include "skein/api.h"
 #include "skein/group.h"
 
-/* A C string copied into the request's arena (results of the coordinator
- * live only during its callbacks); NULL stays null. */
-static inline kp_str sk_api_keep(struct sk_request *req, const char *s)
+/* A coordinator string copied into the request's arena (results of the
+ * coordinator live only during its callbacks); null stays null. */
+static inline kp_str sk_api_keep(struct sk_request *req, kp_str s)
 {
-    return s ? sk_request_strdup(req, s) : KP_STR_NULL;
+    return sk_request_keep(req, s);
 }
 
-static inline kp_str sk_api_keep_or_empty(struct sk_request *req, const char *s)
+static inline kp_str sk_api_keep_or_empty(struct sk_request *req, kp_str s)
 {
-    return sk_request_strdup(req, s ? s : "");
+    return s.len >= 0 ? sk_request_keep(req, s) : kp_str_c("");
 }
 
 static inline kp_bytes sk_api_keep_bytes(struct sk_request *req, const uint8_t *p, int32_t len)

@@ -21,7 +21,7 @@ static void fill_members(struct sk_request *req, described *o, const struct sk_g
     for (struct sk_member *m = g->members; m; m = m->next, i++) {
         described_member *dm = &o->members.v[i];
         kp_describe_groups_response_described_group_member_init(dm);
-        dm->member_id = sk_request_strdup(req, m->id);
+        dm->member_id = sk_api_keep(req, m->id);
         dm->group_instance_id = sk_api_keep(req, m->instance_id);
         dm->client_id = sk_api_keep_or_empty(req, m->client_id);
         dm->client_host = sk_api_keep_or_empty(req, m->client_host);
@@ -52,7 +52,7 @@ static void describe_one(struct sk_request *req, described *o, kp_str id, int16_
     o->group_state = kp_str_c(sk_group_state_name(g->state));
     o->protocol_type = sk_api_keep_or_empty(req, g->protocol_type);
     o->protocol_data =
-        sk_api_keep_or_empty(req, g->state == SK_GROUP_STABLE ? g->protocol_name : NULL);
+        sk_api_keep_or_empty(req, g->state == SK_GROUP_STABLE ? g->protocol_name : KP_STR_NULL);
     fill_members(req, o, g);
 }
 

@@ -31,13 +31,13 @@ static void joined(void *arg, const struct sk_join_result *r)
                                             : sk_api_keep_or_empty(req, r->protocol_name);
     resp->leader = sk_api_keep_or_empty(req, r->leader);
     resp->skip_assignment = r->skip_assignment;
-    resp->member_id = r->member_id ? sk_request_strdup(req, r->member_id) : body->member_id;
+    resp->member_id = r->member_id.len >= 0 ? sk_api_keep(req, r->member_id) : body->member_id;
     resp->members.n = r->nmembers;
     resp->members.v = sk_request_alloc(req, sizeof *resp->members.v * (size_t)(r->nmembers + 1));
     for (int i = 0; i < r->nmembers; i++) {
         kp_join_group_response_join_group_response_member *o = &resp->members.v[i];
         kp_join_group_response_join_group_response_member_init(o);
-        o->member_id = sk_request_strdup(req, r->members[i].member_id);
+        o->member_id = sk_api_keep(req, r->members[i].member_id);
         o->group_instance_id = sk_api_keep(req, r->members[i].instance_id);
         o->metadata = sk_api_keep_bytes(req, r->members[i].metadata, r->members[i].metadata_len);
     }

@@ -42,7 +42,7 @@ static void add_group(struct sk_group *g, void *arg)
         return;
     kp_list_groups_response_listed_group *o = &c->resp->groups.v[c->resp->groups.n++];
     kp_list_groups_response_listed_group_init(o);
-    o->group_id = sk_request_strdup(c->req, g->id);
+    o->group_id = sk_api_keep(c->req, g->id);
     o->protocol_type = sk_api_keep_or_empty(c->req, g->protocol_type);
     o->group_state = kp_str_c(sk_group_state_name(g->state));
     o->group_type = kp_str_c("classic");

@@ -1,10 +1,15 @@
 /* Metadata (key 3): brokers, cluster id, controller, topics and partitions. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "gen/kp_all.h"
 #include "skein/api.h"
+#include "skein/config.h"
 #include "skein/controller.h"
 #include "skein/errors.h"
+#include "skein/logging.h"
+#include "skein/net.h"
+#include "skein/partition.h"
 
 
 typedef kp_metadata_response_metadata_response_topic md_topic;
@@ -44,6 +49,13 @@ static void fill_partitions(struct sk_request *req, md_topic *o, const struct sk
         op->isr_nodes = copy_ids(req, p->isr, p->nisr);
         op->offline_replicas = (kp_arr_i32){0, NULL};
         op->error_code = p->leader < 0 ? SK_ERR_LEADER_NOT_AVAILABLE : SK_ERR_NONE;
+        /* A log that did not open is an offline replica; with no other one
+         * to lead, Kafka's controller leaves the partition without a leader. */
+        if (sk_partition_offline(req->broker, t, p->id)) {
+            op->leader_id = -1;
+            op->offline_replicas = copy_ids(req, &p->leader, 1);
+            op->error_code = SK_ERR_LEADER_NOT_AVAILABLE;
+        }
     }
 }
 
@@ -74,24 +86,92 @@ static void fill_missing(md_topic *o, const kp_metadata_request_metadata_request
         o->error_code = SK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 }
 
+typedef kp_metadata_request_metadata_request_topic md_req_topic;
+
+/* Names compare with '.' and '_' as one character: Kafka refuses topics
+ * that differ only there, so within one request the later one is dropped. */
+static int name_cmp(const void *pa, const void *pb)
+{
+    const kp_str *a = *(const kp_str *const *)pa, *b = *(const kp_str *const *)pb;
+    int32_t n = a->len < b->len ? a->len : b->len;
+    for (int32_t i = 0; i < n; i++) {
+        char x = a->ptr[i] == '.' ? '_' : a->ptr[i], y = b->ptr[i] == '.' ? '_' : b->ptr[i];
+        if (x != y)
+            return (unsigned char)x - (unsigned char)y;
+    }
+    return (a->len > b->len) - (a->len < b->len);
+}
+
+/* The distinct names among the wanted ones, in the request's arena. */
+static int distinct_names(struct sk_request *req, const bool *wanted, kp_str *out)
+{
+    const kp_metadata_request *body = req->body;
+    const kp_str **v = sk_request_alloc(req, sizeof *v * (size_t)(body->topics.n + 1));
+    int n = 0, k = 0;
+    for (int32_t i = 0; i < body->topics.n; i++)
+        if (wanted[i])
+            v[n++] = &body->topics.v[i].name;
+    qsort(v, (size_t)n, sizeof *v, name_cmp);
+    for (int i = 0; i < n; i++)
+        if (i == 0 || name_cmp(&v[i - 1], &v[i]) != 0)
+            out[k++] = *v[i];
+    return k;
+}
+
+/* One controller operation for every name the request would create; Kafka
+ * answers them LEADER_NOT_AVAILABLE while the controller works, and only
+ * logs what the controller refused. */
+static void auto_create(struct sk_request *req, const bool *wanted)
+{
+    const kp_metadata_request *body = req->body;
+    kp_str *names = sk_request_alloc(req, sizeof *names * (size_t)(body->topics.n + 1));
+    int n = distinct_names(req, wanted, names);
+    if (n == 0)
+        return;
+    int16_t *errs = sk_request_alloc(req, sizeof *errs * (size_t)n);
+    char msg[256] = "";
+    int16_t err = sk_topics_auto_create(req->broker, names, n, errs, msg, sizeof msg);
+    if (err)
+        sk_warn("auto-creation of %d topic(s) for a Metadata request from %s refused: %s (%s)",
+                n, sk_conn_peer(req->conn), sk_err_name(err), msg);
+}
+
+static const struct sk_topic_meta *lookup(const struct sk_meta_image *img, const md_req_topic *rt)
+{
+    return rt->name.len >= 0 ? sk_meta_topic(img, rt->name.ptr, (size_t)rt->name.len)
+                             : sk_meta_topic_by_id(img, &rt->topic_id);
+}
+
+/* Kafka's AutoTopicCreationManager takes a name that is legal and new. */
 static void fill_requested(struct sk_request *req, kp_metadata_response *resp, bool with_ops)
 {
     const kp_metadata_request *body = req->body;
     const struct sk_meta_image *img = &req->broker->image;
-    resp->topics.n = body->topics.n;
-    resp->topics.v = sk_request_alloc(req, sizeof *resp->topics.v * (size_t)(body->topics.n + 1));
-    for (int32_t i = 0; i < body->topics.n; i++) {
-        const kp_metadata_request_metadata_request_topic *rt = &body->topics.v[i];
-        const struct sk_topic_meta *t =
-            rt->name.len >= 0 ? sk_meta_topic(img, rt->name.ptr, (size_t)rt->name.len)
-                              : sk_meta_topic_by_id(img, &rt->topic_id);
-        if (!t && rt->name.len >= 0 && body->allow_auto_topic_creation &&
-            sk_topic_auto_create(req->broker, rt->name) == 0)
-            t = sk_meta_topic(img, rt->name.ptr, (size_t)rt->name.len);
-        if (t)
+    bool auto_on = body->allow_auto_topic_creation && req->broker->cfg->log.auto_create_topics;
+    int32_t n = body->topics.n;
+    resp->topics.n = n;
+    resp->topics.v = sk_request_alloc(req, sizeof *resp->topics.v * (size_t)(n + 1));
+    const struct sk_topic_meta **found = sk_request_alloc(req, sizeof *found * (size_t)(n + 1));
+    bool *wanted = sk_request_alloc(req, sizeof *wanted * (size_t)(n + 1));
+    bool any = false;
+    for (int32_t i = 0; i < n; i++) {
+        const md_req_topic *rt = &body->topics.v[i];
+        found[i] = lookup(img, rt);
+        wanted[i] = auto_on && !found[i] && rt->name.len >= 0 && sk_topic_name_valid(rt->name);
+        any = any || wanted[i];
+    }
+    if (any)
+        auto_create(req, wanted);
+    for (int32_t i = 0; i < n; i++) {
+        const md_req_topic *rt = &body->topics.v[i];
+        const struct sk_topic_meta *t = wanted[i] ? lookup(img, rt) : found[i];
+        if (t) {
             fill_topic(req, &resp->topics.v[i], t, with_ops);
-        else
-            fill_missing(&resp->topics.v[i], rt);
+            continue;
+        }
+        fill_missing(&resp->topics.v[i], rt);
+        if (wanted[i])
+            resp->topics.v[i].error_code = SK_ERR_LEADER_NOT_AVAILABLE;
     }
 }
 

@@ -31,7 +31,7 @@ static struct part_out lookup(struct sk_request *req, const struct sk_group *g, 
     if (e) {
         o.offset = e->offset;
         o.epoch = e->leader_epoch;
-        o.metadata = sk_request_strdup(req, e->metadata);
+        o.metadata = sk_request_keep(req, e->metadata);
     }
     return o;
 }
@@ -45,10 +45,10 @@ static struct topic_out *all_offsets(struct sk_request *req, const struct sk_gro
     *nt = 0;
     for (size_t i = 0; i < n;) {
         size_t j = i;
-        while (j < n && strcmp(v[j]->topic, v[i]->topic) == 0)
+        while (j < n && kp_str_eq(v[j]->topic, v[i]->topic))
             j++;
         struct topic_out *o = &t[(*nt)++];
-        o->name = sk_request_strdup(req, v[i]->topic);
+        o->name = sk_request_keep(req, v[i]->topic);
         o->n = (int32_t)(j - i);
         o->parts = sk_request_alloc(req, sizeof *o->parts * (j - i));
         for (size_t k = i; k < j; k++)

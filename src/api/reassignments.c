@@ -8,6 +8,7 @@
 #include "gen/kp_all.h"
 #include "skein/controller.h"
 #include "skein/errors.h"
+#include "skein/wire_str.h"
 
 typedef kp_alter_partition_reassignments_request_reassignable_partition ar_partition;
 typedef kp_alter_partition_reassignments_response_reassignable_partition_response ar_result;
@@ -32,13 +33,14 @@ static int16_t alter_one(struct sk_request *req, kp_str topic, const ar_partitio
 {
     const struct sk_topic_meta *t =
         sk_meta_topic(&req->broker->image, topic.ptr, (size_t)topic.len);
+    char shown[256];
+    sk_wire_str_escape(topic, shown, sizeof shown); /* messages are text: not cut, escaped */
     if (!t) {
-        snprintf(msg, msglen, "Unable to find a topic named %.*s.", (int)topic.len, topic.ptr);
+        snprintf(msg, msglen, "Unable to find a topic named %s.", shown);
         return SK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
     }
     if (rp->partition_index < 0 || rp->partition_index >= t->npartitions) {
-        snprintf(msg, msglen, "Unable to find partition %.*s:%d.", (int)topic.len, topic.ptr,
-                 rp->partition_index);
+        snprintf(msg, msglen, "Unable to find partition %s:%d.", shown, rp->partition_index);
         return SK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
     }
     if (rp->replicas.n < 0) {

@@ -41,6 +41,16 @@ void *sk_request_alloc(struct sk_request *req, size_t n)
     return p;
 }
 
+kp_str sk_request_keep(struct sk_request *req, kp_str s)
+{
+    if (s.len < 0)
+        return KP_STR_NULL;
+    char *p = sk_request_alloc(req, (size_t)s.len + 1);
+    if (s.len)
+        memcpy(p, s.ptr, (size_t)s.len);
+    return (kp_str){p, s.len};
+}
+
 kp_str sk_request_strdup(struct sk_request *req, const char *s)
 {
     if (!s)
@@ -80,6 +90,19 @@ int32_t sk_request_quota(struct sk_request *req, int t, double bytes)
     if (ms > req->throttle_ms)
         req->throttle_ms = ms;
     return ms;
+}
+
+bool sk_request_mutation(struct sk_request *req, double permits, bool strict)
+{
+    struct sk_broker *b = req->broker;
+    if (!b->quotas || b->image.nquotas == 0)
+        return true;
+    int32_t ms = 0;
+    bool ok = sk_quota_mutation(b->quotas, &b->image, SK_PRINCIPAL_ANONYMOUS, req->client_id,
+                                permits, strict, sk_shard_now_ms(b->shard), &ms);
+    if (ms > req->throttle_ms)
+        req->throttle_ms = ms;
+    return ok;
 }
 
 void sk_request_drop(struct sk_request *req)

@@ -29,6 +29,9 @@ static const struct binding bindings[] = {
     B("max.connections.per.ip", net.max_connections_per_ip, I32),
     B("connections.max.idle.ms", net.connections_max_idle_ms, I64),
     B("queued.max.requests", net.queued_max_requests, I32),
+    B("queued.max.request.bytes", net.queued_max_request_bytes, I64),
+    B("skein.max.partitions.per.shard", admission.max_partitions_per_shard, I32),
+    B("skein.metadata.log.truncate.unloadable", admission.metadata_truncate_unloadable, BOOL),
     B("num.partitions", log.num_partitions, I32),
     B("default.replication.factor", log.default_replication_factor, I32),
     B("auto.create.topics.enable", log.auto_create_topics, BOOL),
@@ -63,6 +66,8 @@ static const struct binding bindings[] = {
     B("transactional.id.expiration.ms", txn.transactional_id_expiration_ms, I32),
     B("transaction.max.timeout.ms", txn.max_timeout_ms, I32),
     B("producer.id.expiration.ms", txn.producer_id_expiration_ms, I32),
+    B("producer.id.expiration.check.interval.ms", txn.producer_id_expiration_check_ms, I32),
+    B("skein.max.producers.per.partition", txn.max_producers_per_partition, I32),
     B("transaction.partition.verification.enable", txn.partition_verification, BOOL),
     B("metadata.log.segment.bytes", metadata.log_segment_bytes, I32),
     B("metadata.log.segment.ms", metadata.log_segment_ms, I64),
@@ -242,6 +247,9 @@ void sk_config_free_typed(struct sk_config *cfg)
     free(cfg->metadata_log_dir);
     free(cfg->cluster_id);
     free(cfg->rack);
+    free(cfg->net.ip_overrides);
+    cfg->net.ip_overrides = NULL;
+    cfg->net.n_ip_overrides = 0;
     cfg->log_dirs = NULL;
     cfg->n_log_dirs = 0;
     cfg->metadata_log_dir = cfg->cluster_id = cfg->rack = NULL;
@@ -252,12 +260,17 @@ int sk_config_resolve(struct sk_config *cfg, char *err, size_t errlen)
     cfg->log_dirs = NULL;
     cfg->n_log_dirs = 0;
     cfg->metadata_log_dir = cfg->cluster_id = cfg->rack = NULL;
+    cfg->net.ip_overrides = NULL;
+    cfg->net.n_ip_overrides = 0;
     bind_scalars(cfg);
     int rc = bind_identity(cfg, err, errlen);
     if (rc == SK_ERR_NONE)
         rc = bind_listeners(cfg, err, errlen);
     if (rc == SK_ERR_NONE && (rc = bind_strings(cfg)) == -ENOMEM)
         snprintf(err, errlen, "out of memory");
+    if (rc == SK_ERR_NONE)
+        rc = sk_config_bind_ip_overrides(cfg, value_of(cfg, "max.connections.per.ip.overrides"),
+                                         err, errlen);
     if (rc == SK_ERR_NONE)
         rc = sk_topic_config_resolve(cfg, NULL, 0, &cfg->topic_defaults, err, errlen);
     if (rc == SK_ERR_NONE)

@@ -154,9 +154,24 @@ static int check_broker(const struct sk_config *cfg, char *err, size_t errlen)
     return check_advertised(cfg, err, errlen);
 }
 
+/* KafkaConfig's socket-server rules, with its words. */
+static int check_socket_server(const struct sk_config *cfg, char *err, size_t errlen)
+{
+    int64_t qb = cfg->net.queued_max_request_bytes;
+    if (qb > 0 && qb < cfg->net.socket_request_max_bytes)
+        return refuse(err, errlen, "queued.max.request.bytes must be larger or equal to "
+                                   "socket.request.max.bytes");
+    if (cfg->net.max_connections_per_ip == 0 && cfg->net.n_ip_overrides == 0)
+        return refuse(err, errlen, "max.connections.per.ip can be set to zero only if "
+                                   "max.connections.per.ip.overrides property is set.");
+    return SK_ERR_NONE;
+}
+
 int sk_config_check_cross(const struct sk_config *cfg, char *err, size_t errlen)
 {
     int rc = check_identity(cfg, err, errlen);
+    if (rc == SK_ERR_NONE)
+        rc = check_socket_server(cfg, err, errlen);
     if (rc == SK_ERR_NONE)
         rc = check_quorum(cfg, err, errlen);
     if (rc == SK_ERR_NONE)

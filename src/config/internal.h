@@ -17,6 +17,9 @@ const char *sk_config_broker_value(const struct sk_config *cfg, const struct sk_
  * left freed and the code is SK_ERR_INVALID_CONFIG or -ENOMEM. */
 int sk_config_resolve(struct sk_config *cfg, char *err, size_t errlen);
 void sk_config_free_typed(struct sk_config *cfg);
+/* Parses and resolves max.connections.per.ip.overrides into cfg->net. */
+int sk_config_bind_ip_overrides(struct sk_config *cfg, const char *value, char *err,
+                                size_t errlen);
 int sk_config_check_cross(const struct sk_config *cfg, char *err, size_t errlen);
 
 /* Kafka's ListenerConfigRegex, listener\.name\.[^.]*\.(.*): the key without

@@ -191,9 +191,13 @@ static int check_no_duplicates(const struct sk_config_def *def, const char *v,
     return SK_ERR_NONE;
 }
 
-/* Kafka's ThrottledReplicaListValidator: "*" alone, or partition:broker. */
+/* Kafka 3.9's ThrottledReplicaListValidator: each trimmed item matches
+ * ([0-9]+:[0-9]+)? (so an empty item is fine: "0:1," is valid), or the
+ * items together are "*". */
 static bool throttled_item_ok(const char *s, size_t n)
 {
+    if (n == 0)
+        return true;
     const char *colon = memchr(s, ':', n);
     if (!colon || colon == s || colon == s + n - 1)
         return false;
@@ -211,7 +215,7 @@ static int check_throttled(const struct sk_config_def *def, const char *v, char 
     bool star = false, ok = true;
     sk_config_items_init(&it, v);
     while (sk_config_items_next(&it, &item, &len)) {
-        n++;
+        n += len > 0;
         if (len == 1 && item[0] == '*')
             star = true;
         else if (!throttled_item_ok(item, len))

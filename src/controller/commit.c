@@ -1,10 +1,12 @@
 /* The single path from a controller decision to a changed cluster. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "internal.h"
+#include "skein/admission.h"
 #include "skein/errors.h"
 
 int64_t sk_ctl_now_ms(void)
@@ -31,7 +33,14 @@ int16_t sk_ctl_commit(struct sk_broker *b, const struct sk_meta_rec *recs, int n
 {
     if (n == 0)
         return SK_ERR_NONE;
+    /* Every path to the log passes here: whatever a caller checked, an
+     * operation the loader could not read back is never written. */
+    int16_t err = sk_admit_records(n, msg, msglen);
+    if (err)
+        return err;
     int rc = sk_metalog_append(b->metalog, &b->image, recs, n, sk_ctl_now_ms());
+    if (rc == -EMSGSIZE)
+        return sk_admit_records(SK_MAX_RECORDS_PER_USER_OP + 1, msg, msglen);
     if (rc < 0) {
         snprintf(msg, msglen, "The metadata log could not be written: %s", strerror(-rc));
         return SK_ERR_KAFKA_STORAGE_ERROR;

@@ -14,12 +14,16 @@
 #include "skein/controller.h"
 #include "skein/errors.h"
 #include "skein/logging.h"
+#include "skein/wire_str.h"
 
-/* One key's change: value NULL removes the override. */
+/* One key's change: a null value removes the override. Values are owned
+ * wire strings (skein/wire_str.h): a throttled-replica list may hold a zero
+ * byte (see config_wire.c); code that reads them as text uses .ptr, which is
+ * NUL-terminated. */
 struct change {
     char *name;
-    char *value;
-    char *old; /* override before the change (NULL: none) */
+    kp_str value;
+    kp_str old; /* override before the change (null: none) */
 };
 
 struct plan {
@@ -35,20 +39,32 @@ static void plan_free(struct plan *p)
 {
     for (int i = 0; i < p->n; i++) {
         free(p->v[i].name);
-        free(p->v[i].value);
-        free(p->v[i].old);
+        sk_wire_str_free(&p->v[i].value);
+        sk_wire_str_free(&p->v[i].old);
     }
     free(p->v);
 }
 
-static char *dup_or_null(const char *s)
+/* Takes name and value. */
+static void plan_add(struct plan *p, char *name, kp_str value)
 {
-    return s ? sk_ctl_cstr(kp_str_c(s)) : NULL;
+    kp_str old;
+    if (sk_wire_str_dup(&old, sk_kvlist_bytes(p->current, name)) < 0)
+        abort(); /* as sk_ctl_cstr */
+    p->v[p->n++] = (struct change){name, value, old};
 }
 
-static void plan_add(struct plan *p, char *name, char *value)
+static kp_str owned(kp_str s)
 {
-    p->v[p->n++] = (struct change){name, value, dup_or_null(sk_kvlist_get(p->current, name))};
+    kp_str c;
+    if (sk_wire_str_dup(&c, s) < 0)
+        abort();
+    return c;
+}
+
+static bool has_zero(kp_str s)
+{
+    return s.len > 0 && memchr(s.ptr, 0, (size_t)s.len) != NULL;
 }
 
 /* ---- resource ---------------------------------------------------------- */
@@ -60,20 +76,20 @@ static int16_t broker_resource(struct sk_broker *b, kp_str name, struct plan *p,
     p->current = name.len <= 0 ? &b->image.cluster_configs : &b->image.broker_configs;
     if (name.len <= 0)
         return SK_ERR_NONE;
-    char *s = sk_ctl_cstr(name), *end;
-    long id = strtol(s, &end, 10);
-    int16_t err = SK_ERR_NONE;
-    if (*s == 0 || *end != 0) {
-        snprintf(msg, msglen, "Node id must be an integer, but it is: %s", s);
-        err = SK_ERR_INVALID_REQUEST;
-    } else if (id != b->node_id) {
+    char shown[128];
+    int32_t id;
+    sk_wire_str_escape(name, shown, sizeof shown);
+    if (sk_wire_str_to_i32(name, &id) < 0) {
+        snprintf(msg, msglen, "Node id must be an integer, but it is: %s", shown);
+        return SK_ERR_INVALID_REQUEST;
+    }
+    if (id != b->node_id) {
         /* ConfigAdminManager's words; DescribeConfigs answers "or empty string". */
         snprintf(msg, msglen, "Unexpected broker id, expected %d, but received %s", b->node_id,
-                 s);
-        err = SK_ERR_INVALID_REQUEST;
+                 shown);
+        return SK_ERR_INVALID_REQUEST;
     }
-    free(s);
-    return err;
+    return SK_ERR_NONE;
 }
 
 static int16_t topic_resource(struct sk_broker *b, kp_str name, struct plan *p, char *msg,
@@ -108,10 +124,11 @@ static int16_t check_ops(const struct sk_config_op *ops, int n, char *msg, size_
     size_t used = 0;
     msg[0] = 0;
     for (int i = 0; i < n; i++) {
+        char shown[128];
         if (ops[i].op != SK_CONFIG_OP_DELETE && ops[i].value.len < 0 && used < msglen)
-            used += (size_t)snprintf(msg + used, msglen - used, "%s%.*s",
+            used += (size_t)snprintf(msg + used, msglen - used, "%s%s",
                                      used ? ", " : "Null value not supported for : ",
-                                     (int)ops[i].name.len, ops[i].name.ptr);
+                                     sk_wire_str_escape(ops[i].name, shown, sizeof shown));
     }
     if (used)
         return SK_ERR_INVALID_REQUEST;
@@ -122,6 +139,38 @@ static int16_t check_ops(const struct sk_config_op *ops, int n, char *msg, size_
         }
     }
     return SK_ERR_NONE;
+}
+
+/* The ops with names and values read as Kafka reads them (owned); NULL with
+ * *err set if a value is refused. Kafka answers a broker config that fails
+ * validation with INVALID_REQUEST (KAFKA-13609), see broker_apply. */
+static void free_ops(struct sk_config_op *v, int n)
+{
+    for (int i = 0; v && i < n; i++) {
+        sk_wire_str_free(&v[i].name);
+        sk_wire_str_free(&v[i].value);
+    }
+    free(v);
+}
+
+static struct sk_config_op *read_ops(int8_t type, const struct sk_config_op *ops, int n,
+                                     int16_t *err, char *msg, size_t msglen)
+{
+    struct sk_config_op *v = calloc((size_t)n + 1, sizeof *v);
+    if (!v)
+        abort();
+    for (int i = 0; i < n; i++) {
+        v[i].op = ops[i].op;
+        *err = sk_config_from_wire(type, ops[i].name, ops[i].value, &v[i].name, &v[i].value, msg,
+                                   msglen);
+        if (*err) {
+            free_ops(v, i);
+            if (type == SK_RESOURCE_BROKER && *err == SK_ERR_INVALID_CONFIG)
+                *err = SK_ERR_INVALID_REQUEST;
+            return NULL;
+        }
+    }
+    return v;
 }
 
 /* ---- new values --------------------------------------------------------- */
@@ -183,35 +232,42 @@ static char *list_edit(const char *base, const char *arg, bool append)
     return out;
 }
 
+/* op's value is already read as Kafka reads it (sk_config_from_wire). */
 static int16_t new_value(const struct plan *p, const struct sk_config_op *op, char *name,
-                         char **out, char *msg, size_t msglen)
+                         kp_str *out, char *msg, size_t msglen)
 {
-    *out = NULL;
+    *out = KP_STR_NULL;
     if (op->op == SK_CONFIG_OP_DELETE)
         return SK_ERR_NONE;
-    char *arg = sk_ctl_cstr(op->value);
     if (op->op == SK_CONFIG_OP_SET) {
-        *out = arg;
+        *out = owned(op->value);
         return SK_ERR_NONE;
     }
-    const struct sk_config_def *def = def_of(p->type, name);
     bool append = op->op == SK_CONFIG_OP_APPEND;
+    const char *verb = append ? "APPEND" : "SUBTRACT";
+    const struct sk_config_def *def = def_of(p->type, name);
     /* A broker resource is checked on the broker (ConfigAdminManager), in
      * other words than the controller uses for topics. */
     if (def && def->type != SK_CONFIG_LIST && p->type == SK_RESOURCE_BROKER) {
         snprintf(msg, msglen, "Config value %s is not allowed for config key: %s",
                  append ? "append" : "subtract", name);
-        free(arg);
         return SK_ERR_INVALID_REQUEST;
     }
     if (!def || def->type != SK_CONFIG_LIST) {
-        snprintf(msg, msglen, "Can't %s to key %s because its type is not LIST.",
-                 op->op == SK_CONFIG_OP_APPEND ? "APPEND" : "SUBTRACT", name);
-        free(arg);
+        snprintf(msg, msglen, "Can't %s to key %s because its type is not LIST.", verb, name);
         return SK_ERR_INVALID_CONFIG;
     }
-    const char *cur = sk_kvlist_get(p->current, name);
-    *out = list_edit(cur ? cur : def->default_value, arg, op->op == SK_CONFIG_OP_APPEND);
+    kp_str cur = sk_kvlist_bytes(p->current, name);
+    /* Lists are edited as text. */
+    if (has_zero(op->value) || has_zero(cur)) {
+        snprintf(msg, msglen, "Can't %s to key %s: a zero byte inside a list item is not "
+                 "supported.", verb, name);
+        return SK_ERR_INVALID_CONFIG;
+    }
+    char *arg = sk_ctl_cstr(op->value);
+    char *edited = list_edit(cur.len >= 0 ? cur.ptr : def->default_value, arg, append);
+    *out = owned(kp_str_c(edited));
+    free(edited);
     free(arg);
     return SK_ERR_NONE;
 }
@@ -223,7 +279,8 @@ static int16_t build_plan(struct plan *p, const struct sk_config_op *ops, int n,
     if (!p->v)
         abort();
     for (int i = 0; i < n; i++) {
-        char *name = sk_ctl_cstr(ops[i].name), *value;
+        char *name = sk_ctl_cstr(ops[i].name);
+        kp_str value;
         int16_t err = new_value(p, &ops[i], name, &value, msg, msglen);
         if (err) {
             free(name);
@@ -237,7 +294,7 @@ static int16_t build_plan(struct plan *p, const struct sk_config_op *ops, int n,
         for (int j = 0; j < n && !named; j++)
             named = kp_str_eq_c(ops[j].name, p->current->v[i].key);
         if (!named)
-            plan_add(p, sk_ctl_cstr(kp_str_c(p->current->v[i].key)), NULL);
+            plan_add(p, sk_ctl_cstr(kp_str_c(p->current->v[i].key)), KP_STR_NULL);
     }
     return SK_ERR_NONE;
 }
@@ -257,8 +314,8 @@ static int16_t validate_topic(struct sk_broker *b, const struct plan *p, char *m
         size_t k = 0;
         while (k < n && strcmp(e[k].name, p->v[i].name) != 0)
             k++;
-        if (p->v[i].value) {
-            e[k] = (struct sk_config_entry){p->v[i].name, p->v[i].value};
+        if (p->v[i].value.len >= 0) {
+            e[k] = (struct sk_config_entry){p->v[i].name, p->v[i].value.ptr};
             n += k == n;
         } else if (k < n) {
             e[k] = e[--n];
@@ -266,8 +323,8 @@ static int16_t validate_topic(struct sk_broker *b, const struct plan *p, char *m
     }
     int rc = SK_ERR_NONE;
     for (int i = 0; i < p->n && rc == SK_ERR_NONE; i++)
-        if (p->v[i].value)
-            rc = sk_topic_config_validate(p->v[i].name, p->v[i].value, msg, msglen);
+        if (p->v[i].value.len >= 0)
+            rc = sk_topic_config_validate(p->v[i].name, p->v[i].value.ptr, msg, msglen);
     struct sk_topic_config tc;
     if (rc == SK_ERR_NONE)
         rc = sk_topic_config_resolve(b->cfg, e, n, &tc, msg, msglen);
@@ -280,7 +337,7 @@ static void broker_rollback(struct sk_broker *b, const struct plan *p, int k)
 {
     char err[256];
     for (int i = k - 1; i >= 0; i--)
-        if (sk_config_set_dynamic(b->cfg, p->scope, p->v[i].name, p->v[i].old, err,
+        if (sk_config_set_dynamic(b->cfg, p->scope, p->v[i].name, p->v[i].old.ptr, err,
                                   sizeof err) != SK_ERR_NONE)
             sk_warn("dynamic config %s could not be restored: %s", p->v[i].name, err);
 }
@@ -299,7 +356,7 @@ static int16_t broker_check(const struct plan *p, char *msg, size_t msglen)
         abort();
     for (int i = 0; i < p->n; i++) {
         names[i] = p->v[i].name;
-        values[i] = p->v[i].value;
+        values[i] = p->v[i].value.ptr;
     }
     int rc = sk_config_check_dynamic_keys(p->scope, names, values, (size_t)p->n, msg, msglen);
     free(names);
@@ -316,7 +373,8 @@ static int16_t broker_apply(struct sk_broker *b, const struct plan *p, char *msg
     sk_config_snapshot(b->cfg, &before);
     int rc = SK_ERR_NONE, i;
     for (i = 0; i < p->n && rc == SK_ERR_NONE; i++)
-        rc = sk_config_set_dynamic(b->cfg, p->scope, p->v[i].name, p->v[i].value, msg, msglen);
+        rc = sk_config_set_dynamic(b->cfg, p->scope, p->v[i].name, p->v[i].value.ptr, msg,
+                                   msglen);
     if (rc == SK_ERR_NONE)
         rc = sk_config_check_reconfigure(&before, b->cfg, msg, msglen);
     else
@@ -339,8 +397,7 @@ static int16_t write_records(struct sk_broker *b, const struct plan *p, kp_str r
     int n = 0;
     for (int i = 0; i < p->n; i++) {
         const struct change *c = &p->v[i];
-        bool same = (c->old == NULL) == (c->value == NULL) &&
-                    (!c->old || strcmp(c->old, c->value) == 0);
+        bool same = kp_str_eq(c->old, c->value);
         /* Kafka skips unchanged topic keys but always records broker ones. */
         if (same && p->type == SK_RESOURCE_TOPIC)
             continue;
@@ -350,7 +407,7 @@ static int16_t write_records(struct sk_broker *b, const struct plan *p, kp_str r
         if (cr[n].resource_name.len < 0)
             cr[n].resource_name = kp_str_c("");
         cr[n].name = kp_str_c(c->name);
-        cr[n].value = kp_str_c(c->value);
+        cr[n].value = c->value;
         recs[n] = (struct sk_meta_rec){SK_META_CONFIG, 0, &cr[n]};
         n++;
     }
@@ -377,8 +434,9 @@ int16_t sk_configs_alter(struct sk_broker *b, int8_t type, kp_str resource,
     }
     if (!err)
         err = check_ops(ops, nops, msg, msglen);
+    struct sk_config_op *read = err ? NULL : read_ops(type, ops, nops, &err, msg, msglen);
     if (!err)
-        err = build_plan(&p, ops, nops, replace, msg, msglen);
+        err = build_plan(&p, read, nops, replace, msg, msglen);
     if (!err && type == SK_RESOURCE_TOPIC)
         err = validate_topic(b, &p, msg, msglen);
     if (!err && type == SK_RESOURCE_BROKER)
@@ -392,6 +450,7 @@ int16_t sk_configs_alter(struct sk_broker *b, int8_t type, kp_str resource,
     }
     if (!err)
         msg[0] = 0;
+    free_ops(read, nops);
     plan_free(&p);
     return err;
 }

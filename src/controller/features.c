@@ -6,6 +6,7 @@
 #include "internal.h"
 #include "skein/controller.h"
 #include "skein/errors.h"
+#include "skein/wire_str.h"
 
 /* Kafka 3.9's features. Skein implements level 0 of the three besides
  * metadata.version: kraft.version 0 is the static voter set of
@@ -72,13 +73,15 @@ int16_t sk_feature_update(struct sk_broker *b, kp_str feature, int16_t level, in
                           bool validate_only, char *msg, size_t msglen)
 {
     msg[0] = 0;
+    char shown[128]; /* messages are text: the name escaped, not cut */
+    sk_wire_str_escape(feature, shown, sizeof shown);
     if (type < SK_UPGRADE || type > SK_UNSAFE_DOWNGRADE) {
         snprintf(msg, msglen, "Unknown upgrade type %d", type);
         return SK_ERR_INVALID_REQUEST;
     }
     if (level < 0) {
-        snprintf(msg, msglen, "Invalid update version %d for feature %.*s. The lower version "
-                 "bound cannot be negative.", level, (int)feature.len, feature.ptr);
+        snprintf(msg, msglen, "Invalid update version %d for feature %s. The lower version "
+                 "bound cannot be negative.", level, shown);
         return SK_ERR_INVALID_UPDATE_VERSION;
     }
     const struct sk_feature_range *f = find_supported(feature);
@@ -91,9 +94,8 @@ int16_t sk_feature_update(struct sk_broker *b, kp_str feature, int16_t level, in
                      "%d only supports versions %d-%d", level, f->name, b->node_id, f->min,
                      f->max);
         else
-            snprintf(msg, msglen, "Invalid update version %d for feature %.*s. The controller "
-                     "does not support the given feature.", level, (int)feature.len,
-                     feature.ptr);
+            snprintf(msg, msglen, "Invalid update version %d for feature %s. The controller "
+                     "does not support the given feature.", level, shown);
         return SK_ERR_INVALID_UPDATE_VERSION;
     }
     int16_t err = metadata_version_check(b, level, type, msg, msglen);

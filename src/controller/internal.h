@@ -21,6 +21,14 @@ char *sk_ctl_cstr(kp_str s);
 int16_t sk_ctl_commit(struct sk_broker *b, const struct sk_meta_rec *recs, int n, char *msg,
                       size_t msglen);
 
+struct sk_topic_spec;
+/* A fresh random topic id (never zero, never the metadata topic's). */
+void sk_topic_new_id(kp_uuid *id);
+/* Kafka's checks on a new topic's name: legal, not taken, no '.'/'_'
+ * collision with an existing one. */
+int16_t sk_topic_check_identity(struct sk_broker *b, const struct sk_topic_spec *s, char *msg,
+                                size_t msglen);
+
 /* Replica lists for a run of new partitions, and their in-sync sets. */
 struct sk_placement {
     int32_t first;     /* partition id of the first row */
@@ -43,6 +51,16 @@ int16_t sk_place_check_manual(const struct sk_meta_image *img, kp_arr_i32 broker
 int16_t sk_place_manual(const struct sk_meta_image *img, int32_t first, const kp_arr_i32 *lists,
                         int32_t count, struct sk_placement *out, char *msg, size_t msglen);
 void sk_placement_free(struct sk_placement *p);
+/* Partition replicas the image puts on node. */
+int64_t sk_ctl_hosted_partitions(const struct sk_meta_image *img, int32_t node);
+/* Admission of a placement before it is recorded: its records plus
+ * other_records within one operation's bound, and the partitions it puts on
+ * this node within the node's budget. A Kafka error code, msg set. */
+int16_t sk_ctl_admit_placement(struct sk_broker *b, const struct sk_placement *pl,
+                               int64_t other_records, char *msg, size_t msglen);
+/* The budget alone, for n placements of one operation together. */
+int16_t sk_ctl_admit_placements(struct sk_broker *b, const struct sk_placement *pl, int n,
+                                char *msg, size_t msglen);
 /* Fills pr[0..count) and recs[0..count) with the PartitionRecords. */
 void sk_placement_records(const struct sk_placement *p, const kp_uuid *topic_id, void *pr,
                           struct sk_meta_rec *recs);

@@ -58,6 +58,8 @@ int16_t sk_partitions_add(struct sk_broker *b, kp_str topic, int32_t count,
     struct sk_placement pl = {0};
     if (!err)
         err = place_new(b, t, count, assignments, nassignments, &pl, msg, msglen);
+    if (!err)
+        err = sk_ctl_admit_placement(b, &pl, 0, msg, msglen);
     if (err || validate_only) {
         sk_placement_free(&pl);
         return err;

@@ -9,6 +9,7 @@
 #include "internal.h"
 #include "skein/controller.h"
 #include "skein/errors.h"
+#include "skein/wire_str.h"
 
 enum quota_kind { QUOTA_DOUBLE, QUOTA_LONG, QUOTA_INT };
 
@@ -30,7 +31,8 @@ static bool ip_valid(kp_str name)
 {
     char s[64];
     unsigned char buf[16];
-    if (name.len <= 0 || name.len >= (int32_t)sizeof s)
+    /* inet_pton would stop at a zero byte: "1.2.3.4\0x" is no address. */
+    if (name.len <= 0 || name.len >= (int32_t)sizeof s || memchr(name.ptr, 0, (size_t)name.len))
         return false;
     memcpy(s, name.ptr, (size_t)name.len);
     s[name.len] = 0;
@@ -45,26 +47,29 @@ static int16_t check_entity(const struct sk_quota_entity *e, int n, bool *is_ip,
         return SK_ERR_INVALID_REQUEST;
     }
     bool user_or_client = false;
+    char type[128], name[128];
     *is_ip = false;
     for (int i = 0; i < n; i++) {
+        /* Messages are text: names show escaped, not cut at a zero byte. */
+        sk_wire_str_escape(e[i].type, type, sizeof type);
+        sk_wire_str_escape(e[i].name, name, sizeof name);
         for (int j = 0; j < i; j++)
             if (kp_str_eq(e[i].type, e[j].type)) {
                 snprintf(msg, msglen, "Invalid empty client quota entity, duplicate entity "
-                         "entry %.*s", (int)e[i].type.len, e[i].type.ptr);
+                         "entry %s", type);
                 return SK_ERR_INVALID_REQUEST;
             }
         bool ip = kp_str_eq_c(e[i].type, "ip");
         if (!ip && !kp_str_eq_c(e[i].type, "user") && !kp_str_eq_c(e[i].type, "client-id")) {
-            snprintf(msg, msglen, "Unhandled client quota entity type: %.*s",
-                     (int)(e[i].type.len < 0 ? 0 : e[i].type.len), e[i].type.ptr);
+            snprintf(msg, msglen, "Unhandled client quota entity type: %s", type);
             return SK_ERR_INVALID_REQUEST;
         }
         if (ip && e[i].name.len > 0 && !ip_valid(e[i].name)) {
-            snprintf(msg, msglen, "Invalid IP address %.*s", (int)e[i].name.len, e[i].name.ptr);
+            snprintf(msg, msglen, "Invalid IP address %s", name);
             return SK_ERR_INVALID_REQUEST;
         }
         if (e[i].name.len == 0) {
-            snprintf(msg, msglen, "Empty %.*s not supported", (int)e[i].type.len, e[i].type.ptr);
+            snprintf(msg, msglen, "Empty %s not supported", type);
             return SK_ERR_INVALID_REQUEST;
         }
         *is_ip = *is_ip || ip;
@@ -85,8 +90,9 @@ static int16_t check_op(const struct sk_quota_op *op, bool is_ip, char *msg, siz
         if (kp_str_eq_c(op->key, quota_keys[i].name) && quota_keys[i].ip == is_ip)
             k = &quota_keys[i];
     if (!k) {
-        snprintf(msg, msglen, "Invalid configuration key %.*s",
-                 (int)(op->key.len < 0 ? 0 : op->key.len), op->key.ptr);
+        char key[128];
+        snprintf(msg, msglen, "Invalid configuration key %s",
+                 sk_wire_str_escape(op->key, key, sizeof key));
         return SK_ERR_INVALID_REQUEST;
     }
     if (op->remove || k->kind == QUOTA_DOUBLE)

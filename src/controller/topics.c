@@ -10,6 +10,7 @@
 #include "skein/config.h"
 #include "skein/controller.h"
 #include "skein/errors.h"
+#include "skein/wire_str.h"
 
 #define SK_TOPIC_NAME_MAX 249
 
@@ -31,15 +32,20 @@ void sk_topic_name_problem(kp_str name, char *msg, size_t msglen)
         snprintf(msg, msglen, "Topic name cannot be \".\" or \"..\"");
         return;
     }
+    /* The message is text: a zero byte (or any other byte a C string or a
+     * terminal mangles) shows escaped instead of cutting the name short. */
+    char shown[4 * SK_TOPIC_NAME_MAX + 8];
     if (len > SK_TOPIC_NAME_MAX) {
         snprintf(msg, msglen, "Topic name is illegal, it can't be longer than %d characters, "
-                 "topic name: %.*s", SK_TOPIC_NAME_MAX, (int)len, name.ptr);
+                 "topic name: %s", SK_TOPIC_NAME_MAX,
+                 sk_wire_str_escape(name, shown, sizeof shown));
         return;
     }
     for (int32_t i = 0; i < len; i++) {
         if (!legal_char(name.ptr[i])) {
-            snprintf(msg, msglen, "Topic name \"%.*s\" is illegal, it contains a character "
-                     "other than ASCII alphanumerics, '.', '_' and '-'", (int)len, name.ptr);
+            snprintf(msg, msglen, "Topic name \"%s\" is illegal, it contains a character "
+                     "other than ASCII alphanumerics, '.', '_' and '-'",
+                     sk_wire_str_escape(name, shown, sizeof shown));
             return;
         }
     }
@@ -61,7 +67,7 @@ bool sk_topic_is_internal(const char *name)
 
 /* Topic ids are random v4-style UUIDs; the all-zero id and Kafka's reserved
  * metadata topic id (0...01) are never handed out. */
-static void new_topic_id(kp_uuid *id)
+void sk_topic_new_id(kp_uuid *id)
 {
     static const kp_uuid metadata_id = {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}};
     do {
@@ -98,6 +104,7 @@ static int16_t topic_configs_check(struct sk_broker *b, const struct sk_topic_sp
 {
     for (int i = 0; i < s->nconfigs; i++) {
         if (s->config_values[i].len < 0) {
+            /* The name is read already: no zero byte cuts it here. */
             snprintf(msg, msglen, "Null value not supported for topic configs: %.*s",
                      (int)s->config_names[i].len, s->config_names[i].ptr);
             return SK_ERR_INVALID_CONFIG;
@@ -120,8 +127,8 @@ static int16_t topic_configs_check(struct sk_broker *b, const struct sk_topic_sp
     return rc == SK_ERR_NONE ? SK_ERR_NONE : SK_ERR_INVALID_CONFIG;
 }
 
-static int16_t check_identity(struct sk_broker *b, const struct sk_topic_spec *s, char *msg,
-                              size_t msglen)
+int16_t sk_topic_check_identity(struct sk_broker *b, const struct sk_topic_spec *s, char *msg,
+                                size_t msglen)
 {
     sk_topic_name_problem(s->name, msg, msglen);
     if (msg[0])
@@ -237,6 +244,64 @@ static int16_t append_topic(struct sk_broker *b, const struct sk_topic_spec *s,
     return err;
 }
 
+static void free_configs(kp_str *names, kp_str *values, int n)
+{
+    for (int i = 0; i < n; i++) {
+        sk_wire_str_free(&names[i]);
+        sk_wire_str_free(&values[i]);
+    }
+    free(names);
+    free(values);
+}
+
+/* The spec with its config names and values read as Kafka reads them
+ * (sk_config_from_wire); w owns them on success. */
+static int16_t read_configs(const struct sk_topic_spec *s, struct sk_topic_spec *w, char *msg,
+                            size_t msglen)
+{
+    *w = *s;
+    kp_str *names = calloc((size_t)s->nconfigs + 1, sizeof *names);
+    kp_str *values = calloc((size_t)s->nconfigs + 1, sizeof *values);
+    if (!names || !values)
+        abort();
+    for (int i = 0; i < s->nconfigs; i++) {
+        int16_t err = sk_config_from_wire(SK_RESOURCE_TOPIC, s->config_names[i],
+                                          s->config_values[i], &names[i], &values[i], msg,
+                                          msglen);
+        if (err) {
+            free_configs(names, values, i);
+            return err;
+        }
+    }
+    w->config_names = names;
+    w->config_values = values;
+    return SK_ERR_NONE;
+}
+
+static int16_t create_checked(struct sk_broker *b, const struct sk_topic_spec *s,
+                              bool validate_only, struct sk_topic_created *out, char *msg,
+                              size_t msglen)
+{
+    int16_t err = topic_configs_check(b, s, msg, msglen);
+    struct sk_placement pl = {0};
+    if (!err)
+        err = place(b, s, &pl, msg, msglen);
+    if (!err)
+        err = sk_ctl_admit_placement(b, &pl, 1 + (int64_t)s->nconfigs, msg, msglen);
+    if (err) {
+        sk_placement_free(&pl);
+        return err;
+    }
+    kp_uuid id;
+    sk_topic_new_id(&id);
+    if (!validate_only)
+        err = append_topic(b, s, &pl, &id, msg, msglen);
+    if (!err && out)
+        *out = (struct sk_topic_created){id, pl.count, pl.rf};
+    sk_placement_free(&pl);
+    return err;
+}
+
 int16_t sk_topic_create_ex(struct sk_broker *b, const struct sk_topic_spec *s, bool validate_only,
                            struct sk_topic_created *out, char *msg, size_t msglen)
 {
@@ -246,21 +311,14 @@ int16_t sk_topic_create_ex(struct sk_broker *b, const struct sk_topic_spec *s, b
         msglen = sizeof scratch;
     }
     msg[0] = 0;
-    int16_t err = check_identity(b, s, msg, msglen);
+    struct sk_topic_spec w;
+    int16_t err = sk_topic_check_identity(b, s, msg, msglen);
     if (!err)
-        err = topic_configs_check(b, s, msg, msglen);
-    struct sk_placement pl = {0};
-    if (!err)
-        err = place(b, s, &pl, msg, msglen);
+        err = read_configs(s, &w, msg, msglen);
     if (err)
         return err;
-    kp_uuid id;
-    new_topic_id(&id);
-    if (!validate_only)
-        err = append_topic(b, s, &pl, &id, msg, msglen);
-    if (!err && out)
-        *out = (struct sk_topic_created){id, pl.count, pl.rf};
-    sk_placement_free(&pl);
+    err = create_checked(b, &w, validate_only, out, msg, msglen);
+    free_configs((kp_str *)w.config_names, (kp_str *)w.config_values, w.nconfigs);
     return err;
 }
 

@@ -48,6 +48,12 @@ static void env_append(void *ctx, int32_t partition, const struct sk_record_in *
     int64_t base = 0;
     int16_t err = sk_batch_build(&buf, &spec, recs, n) < 0 ? SK_ERR_UNKNOWN_SERVER_ERROR
                                                             : SK_ERR_NONE;
+    /* Kafka's log refuses a coordinator's batch over the offsets topic's
+     * max.message.bytes as any other (RecordTooLargeException): a group
+     * whose members' metadata is too big to store cannot complete a
+     * rebalance, and the callers map the error as Kafka does. */
+    if (!err && buf.len > (size_t)p->cfg.max_message_bytes)
+        err = SK_ERR_MESSAGE_TOO_LARGE;
     if (!err)
         err = sk_partition_append(p, buf.data, buf.len, &base, NULL);
     sk_buf_free(&buf);

@@ -112,7 +112,7 @@ void sk_group_commit(struct sk_group *g, struct sk_commit_in *items, int n, sk_g
     }
     *op = (struct commit_op){g, items, n, co->env.now_ms(co->env.ctx), done, arg};
     struct sk_rec_set s = {0};
-    kp_str gid = kp_str_c(g->id);
+    kp_str gid = g->id;
     for (int i = 0; i < n; i++) {
         struct sk_commit_in *c = &items[i];
         if (c->err)

@@ -119,7 +119,7 @@ struct sk_group *sk_group_find(struct sk_group_coordinator *co, kp_str id)
     if (id.len < 0)
         return NULL;
     for (struct sk_group *g = co->buckets[fnv(id) % co->nbuckets]; g; g = g->hnext)
-        if (kp_str_eq_c(id, g->id))
+        if (kp_str_eq(id, g->id))
             return g;
     return NULL;
 }
@@ -133,7 +133,7 @@ static void grow(struct sk_group_coordinator *co)
     for (size_t i = 0; i < co->nbuckets; i++)
         for (struct sk_group *g = co->buckets[i], *next; g; g = next) {
             next = g->hnext;
-            size_t k = fnv(kp_str_c(g->id)) % n;
+            size_t k = fnv(g->id) % n;
             g->hnext = b[k];
             b[k] = g;
         }
@@ -148,16 +148,12 @@ struct sk_group *sk_group_get_or_create(struct sk_group_coordinator *co, kp_str 
     if (g)
         return g;
     g = calloc(1, sizeof *g);
-    char *name = malloc((size_t)id.len + 1);
-    if (!g || !name) {
+    if (!g || sk_wire_str_dup(&g->id, id) < 0) {
         free(g);
-        free(name);
         return NULL;
     }
-    memcpy(name, id.ptr, (size_t)id.len);
-    name[id.len] = 0;
     g->co = co;
-    g->id = name;
+    g->protocol_type = g->protocol_name = g->leader = KP_STR_NULL;
     g->partition = sk_group_partition_for(id, co->lim.num_partitions);
     g->state = SK_GROUP_EMPTY;
     g->state_ts = co->env.now_ms(co->env.ctx);
@@ -204,10 +200,10 @@ static void group_clear(struct sk_group *g)
 static void group_free(struct sk_group *g)
 {
     sk_offsets_free(&g->offsets);
-    free(g->protocol_type);
-    free(g->protocol_name);
-    free(g->leader);
-    free(g->id);
+    sk_wire_str_free(&g->protocol_type);
+    sk_wire_str_free(&g->protocol_name);
+    sk_wire_str_free(&g->leader);
+    sk_wire_str_free(&g->id);
     free(g);
 }
 
@@ -216,7 +212,7 @@ void sk_group_remove(struct sk_group *g)
     struct sk_group_coordinator *co = g->co;
     if (g->removed)
         return;
-    struct sk_group **pp = &co->buckets[fnv(kp_str_c(g->id)) % co->nbuckets];
+    struct sk_group **pp = &co->buckets[fnv(g->id) % co->nbuckets];
     while (*pp && *pp != g)
         pp = &(*pp)->hnext;
     if (*pp) {

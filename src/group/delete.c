@@ -60,7 +60,7 @@ int16_t sk_group_delete(struct sk_group_coordinator *co, kp_str group_id, sk_gro
     size_t n = 0;
     struct sk_offset_entry **v = sk_offsets_sorted(&g->offsets, &n);
     for (size_t i = 0; i < n; i++)
-        add_offset_tombstone(&s, group_id, kp_str_c(v[i]->topic), v[i]->partition);
+        add_offset_tombstone(&s, group_id, v[i]->topic, v[i]->partition);
     free(v);
     size_t k = s.buf.len;
     if (!s.err)
@@ -100,9 +100,9 @@ static bool topic_listed(const struct sk_group_protocol *p, kp_str topic)
 
 bool sk_group_subscribed(const struct sk_group *g, kp_str topic)
 {
-    if (!g->protocol_type || strcmp(g->protocol_type, "consumer") != 0 || !g->nmembers)
+    if (!kp_str_eq_c(g->protocol_type, "consumer") || !g->nmembers)
         return false;
-    if (!g->protocol_name)
+    if (g->protocol_name.len < 0)
         return true; /* subscriptions not settled yet */
     for (struct sk_member *m = g->members; m; m = m->next)
         if (topic_listed(sk_member_protocol(m, g->protocol_name), topic))
@@ -147,7 +147,7 @@ int16_t sk_group_offsets_delete(struct sk_group_coordinator *co, kp_str group_id
     struct sk_group *g = group_id.len > 0 ? sk_group_find(co, group_id) : NULL;
     if (!g || g->state == SK_GROUP_DEAD)
         return SK_ERR_GROUP_ID_NOT_FOUND;
-    bool consumer = g->protocol_type && strcmp(g->protocol_type, "consumer") == 0;
+    bool consumer = kp_str_eq_c(g->protocol_type, "consumer");
     if (g->state != SK_GROUP_EMPTY && !consumer)
         return SK_ERR_NON_EMPTY_GROUP;
     struct odel_op *op = malloc(sizeof *op);

@@ -17,9 +17,9 @@ static bool expired(const struct sk_group *g, const struct sk_offset_entry *e, i
         return now >= e->expire_ts;
     int64_t base = e->commit_ts;
     if (g->state == SK_GROUP_EMPTY) {
-        if (g->protocol_type)
+        if (g->protocol_type.len >= 0)
             base = g->state_ts;
-    } else if (sk_group_subscribed(g, kp_str_c(e->topic)) || !g->protocol_type) {
+    } else if (sk_group_subscribed(g, e->topic) || g->protocol_type.len < 0) {
         return false;
     }
     return now - base >= retention;
@@ -40,15 +40,15 @@ static int expire_group(struct sk_group *g, int64_t now)
     struct sk_offset_entry **v = sk_offsets_sorted(&g->offsets, &n);
     struct sk_rec_set s = {0};
     int count = 0;
-    kp_str gid = kp_str_c(g->id);
+    kp_str gid = g->id;
     for (size_t i = 0; i < n; i++) {
         if (!expired(g, v[i], now, co->lim.retention_ms))
             continue;
         size_t k = s.buf.len;
         if (!s.err)
-            s.err = sk_group_offset_key(&s.buf, gid, kp_str_c(v[i]->topic), v[i]->partition);
+            s.err = sk_group_offset_key(&s.buf, gid, v[i]->topic, v[i]->partition);
         sk_rec_set_add(&s, k, s.buf.len, true);
-        sk_offsets_del(&g->offsets, kp_str_c(v[i]->topic), v[i]->partition);
+        sk_offsets_del(&g->offsets, v[i]->topic, v[i]->partition);
         count++;
     }
     free(v);

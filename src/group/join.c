@@ -1,5 +1,6 @@
 /* JoinGroup: admitting members, static membership (KIP-345), the
  * MEMBER_ID_REQUIRED round trip (KIP-394) and triggering rebalances. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,62 +9,64 @@
 #include "skein/errors.h"
 #include "skein/group.h"
 
-static void fail(sk_join_fn cb, void *arg, int16_t err, const char *member_id)
+static void fail(sk_join_fn cb, void *arg, int16_t err, kp_str member_id)
 {
-    struct sk_join_result r = {.err = err, .generation = -1, .member_id = member_id};
+    struct sk_join_result r = sk_join_failed(err, member_id);
     cb(arg, &r);
 }
 
-static char *dup_str(kp_str s)
-{
-    if (s.len < 0)
-        return NULL;
-    char *p = malloc((size_t)s.len + 1);
-    if (p) {
-        memcpy(p, s.ptr, (size_t)s.len);
-        p[s.len] = 0;
-    }
-    return p;
-}
+#define UUID_TEXT_LEN 36
 
 /* "<prefix>-<uuid v4>", as Kafka names members after their client id (or
- * their instance id for static members). */
-static char *new_member_id(kp_str prefix)
+ * their instance id for static members); the prefix is copied as bytes, so
+ * one with a zero byte is kept whole. Null on failure. */
+static kp_str new_member_id(kp_str prefix)
 {
     uint8_t u[16];
     if (getrandom(u, sizeof u, 0) != sizeof u)
-        return NULL;
+        return KP_STR_NULL;
     u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);
     u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
-    int plen = prefix.len > 0 ? prefix.len : 0;
-    char *s = malloc((size_t)plen + 38);
+    size_t plen = prefix.len > 0 ? (size_t)prefix.len : 0;
+    char *s = malloc(plen + 1 + UUID_TEXT_LEN + 1);
     if (!s)
-        return NULL;
-    snprintf(s, (size_t)plen + 38,
-             "%.*s-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", plen,
-             prefix.ptr ? prefix.ptr : "", u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8],
-             u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
-    return s;
+        return KP_STR_NULL;
+    if (plen)
+        memcpy(s, prefix.ptr, plen);
+    snprintf(s + plen, 1 + UUID_TEXT_LEN + 1,
+             "-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
+             u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
+             u[15]);
+    return (kp_str){s, (int32_t)(plen + 1 + UUID_TEXT_LEN)};
 }
 
+static void free_protocols(struct sk_group_protocol *v, int n)
+{
+    for (int i = 0; i < n; i++) {
+        sk_wire_str_free(&v[i].name);
+        free(v[i].metadata);
+    }
+    free(v);
+}
+
+/* All or nothing: on -ENOMEM the member keeps its previous protocols. */
 static int set_protocols(struct sk_member *m, const struct sk_join_params *p)
 {
     struct sk_group_protocol *v = calloc((size_t)p->nprotocols + 1, sizeof *v);
     if (!v)
-        return -1;
+        return -ENOMEM;
     for (int i = 0; i < p->nprotocols; i++) {
         int32_t len = p->protocols[i].metadata.len > 0 ? p->protocols[i].metadata.len : 0;
-        v[i].name = dup_str(p->protocols[i].name);
         v[i].metadata = malloc((size_t)len + 1);
         v[i].metadata_len = len;
-        if (v[i].metadata && len)
+        if (!v[i].metadata || sk_wire_str_dup(&v[i].name, p->protocols[i].name) < 0) {
+            free_protocols(v, i + 1);
+            return -ENOMEM;
+        }
+        if (len)
             memcpy(v[i].metadata, p->protocols[i].metadata.ptr, (size_t)len);
     }
-    for (int i = 0; i < m->nprotocols; i++) {
-        free(m->protocols[i].name);
-        free(m->protocols[i].metadata);
-    }
-    free(m->protocols);
+    free_protocols(m->protocols, m->nprotocols);
     m->protocols = v;
     m->nprotocols = p->nprotocols;
     return 0;
@@ -78,28 +81,23 @@ static bool protocols_match(const struct sk_member *m, const struct sk_join_para
         const struct sk_group_protocol *a = &m->protocols[i];
         const struct sk_join_protocol_in *b = &p->protocols[i];
         int32_t blen = b->metadata.len > 0 ? b->metadata.len : 0;
-        if (!kp_str_eq_c(b->name, a->name) || a->metadata_len != blen ||
+        if (!kp_str_eq(b->name, a->name) || a->metadata_len != blen ||
             (blen && memcmp(a->metadata, b->metadata.ptr, (size_t)blen) != 0))
             return false;
     }
     return true;
 }
 
-static void update_member(struct sk_member *m, const struct sk_join_params *p)
+/* 0, or -ENOMEM with the member's protocols unchanged (its client id and
+ * host may be the new ones already: still the same client). */
+static int update_member(struct sk_member *m, const struct sk_join_params *p)
 {
     m->session_timeout_ms = p->session_timeout_ms;
     m->rebalance_timeout_ms = p->rebalance_timeout_ms;
-    set_protocols(m, p);
-    char *cid = dup_str(p->client_id.len >= 0 ? p->client_id : kp_str_c(""));
-    char *host = dup_str(p->client_host);
-    if (cid) {
-        free(m->client_id);
-        m->client_id = cid;
-    }
-    if (host) {
-        free(m->client_host);
-        m->client_host = host;
-    }
+    if (sk_wire_str_set(&m->client_id, p->client_id.len >= 0 ? p->client_id : kp_str_c("")) < 0 ||
+        sk_wire_str_set(&m->client_host, p->client_host) < 0)
+        return -ENOMEM;
+    return set_protocols(m, p);
 }
 
 static void park_join(struct sk_member *m, sk_join_fn cb, void *arg)
@@ -117,14 +115,14 @@ static bool group_accepts(const struct sk_group *g, const struct sk_join_params 
 {
     if (g->nmembers == 0)
         return true;
-    if (!g->protocol_type || !kp_str_eq_c(p->protocol_type, g->protocol_type))
+    if (!kp_str_eq(p->protocol_type, g->protocol_type))
         return false;
     for (int i = 0; i < p->nprotocols; i++) {
         bool all = true;
         for (struct sk_member *m = g->members; m && all; m = m->next) {
             bool has = false;
             for (int j = 0; j < m->nprotocols && !has; j++)
-                has = kp_str_eq_c(p->protocols[i].name, m->protocols[j].name);
+                has = kp_str_eq(p->protocols[i].name, m->protocols[j].name);
             all = has;
         }
         if (all)
@@ -165,32 +163,43 @@ static void trigger(struct sk_group *g)
         sk_group_maybe_complete_join(g);
 }
 
-static void add_member(struct sk_group *g, char *id, const struct sk_join_params *p,
-                       sk_join_fn cb, void *arg)
+/* A member with its strings; takes id. NULL on out of memory. */
+static struct sk_member *new_member(struct sk_group *g, kp_str id, kp_str instance_id)
 {
     struct sk_member *m = calloc(1, sizeof *m);
-    if (!m) {
-        fail(cb, arg, SK_ERR_UNKNOWN_SERVER_ERROR, id);
-        free(id);
-        return;
+    if (!m || sk_wire_str_dup(&m->instance_id, instance_id) < 0) {
+        free(m);
+        return NULL;
     }
     m->group = g;
     m->id = id;
-    m->instance_id = dup_str(p->instance_id);
-    m->is_new = true;
-    update_member(m, p);
-    if (g->nmembers == 0) {
-        free(g->protocol_type);
-        g->protocol_type = dup_str(p->protocol_type);
+    m->client_id = m->client_host = KP_STR_NULL;
+    return m;
+}
+
+/* Takes id. */
+static void add_member(struct sk_group *g, kp_str id, const struct sk_join_params *p,
+                       sk_join_fn cb, void *arg)
+{
+    struct sk_member *m = new_member(g, id, p->instance_id);
+    if (!m || update_member(m, p) < 0 ||
+        (g->nmembers == 0 && sk_wire_str_set(&g->protocol_type, p->protocol_type) < 0)) {
+        fail(cb, arg, SK_ERR_UNKNOWN_SERVER_ERROR, id);
+        if (m)
+            sk_member_free(m);
+        else
+            sk_wire_str_free(&id);
+        return;
     }
+    m->is_new = true;
     m->next = NULL;
     struct sk_member **pp = &g->members;
     while (*pp)
         pp = &(*pp)->next;
     *pp = m;
     g->nmembers++;
-    if (!g->leader)
-        g->leader = strdup(id);
+    if (g->leader.len < 0)
+        sk_wire_str_dup(&g->leader, m->id); /* out of memory: elected at the join's end */
     if (g->state == SK_GROUP_PREPARING_REBALANCE && g->initial_delay)
         g->new_member_added = true;
     park_join(m, cb, arg);
@@ -200,7 +209,7 @@ static void add_member(struct sk_group *g, char *id, const struct sk_join_params
 struct static_store {
     struct sk_group *g;
     int32_t generation;
-    char *member_id;
+    kp_str member_id;
     bool skip;
     sk_join_fn cb;
     void *arg;
@@ -210,7 +219,7 @@ static void static_stored(void *arg, int16_t err)
 {
     struct static_store *s = arg;
     struct sk_group *g = s->g;
-    struct sk_member *m = g->removed ? NULL : sk_member_find(g, kp_str_c(s->member_id));
+    struct sk_member *m = g->removed ? NULL : sk_member_find(g, s->member_id);
     if (err)
         fail(s->cb, s->arg, sk_group_store_error(err), s->member_id);
     else if (!m || g->generation != s->generation)
@@ -218,38 +227,41 @@ static void static_stored(void *arg, int16_t err)
     else
         sk_group_join_answer(g, m, s->skip, s->cb, s->arg);
     sk_group_unref(g);
-    free(s->member_id);
+    sk_wire_str_free(&s->member_id);
     free(s);
 }
 
 /* A static member rejoining with no member id takes over its instance's
  * membership under a new id; the old id is fenced. A Stable group whose
  * selected protocol stays the same keeps its assignment: no rebalance. */
-static void replace_static(struct sk_group *g, struct sk_member *m, char *id,
+static void replace_static(struct sk_group *g, struct sk_member *m, kp_str id,
                            const struct sk_join_params *p, sk_join_fn cb, void *arg)
 {
     sk_member_complete_join(m, SK_ERR_FENCED_INSTANCE_ID);
     sk_member_complete_sync(m, SK_ERR_FENCED_INSTANCE_ID);
-    if (g->leader && strcmp(g->leader, m->id) == 0) {
-        free(g->leader);
-        g->leader = strdup(id);
-    }
-    free(m->id);
+    if (sk_member_is_leader(m) && sk_wire_str_set(&g->leader, id) < 0)
+        sk_wire_str_free(&g->leader); /* elected again at the next join */
+    sk_wire_str_free(&m->id);
     m->id = id;
-    update_member(m, p);
-    const char *next = NULL;
+    if (update_member(m, p) < 0) {
+        /* The old incarnation is fenced either way; the client rejoins. */
+        fail(cb, arg, SK_ERR_UNKNOWN_SERVER_ERROR, m->id);
+        return;
+    }
+    kp_str next;
     switch (g->state) {
     case SK_GROUP_STABLE:
         next = sk_group_select_protocol(g);
-        if (next && g->protocol_name && strcmp(next, g->protocol_name) == 0) {
+        if (next.len >= 0 && kp_str_eq(next, g->protocol_name)) {
             struct static_store *s = calloc(1, sizeof *s);
-            if (!s || !(s->member_id = strdup(id))) {
+            kp_str copy;
+            if (!s || sk_wire_str_dup(&copy, id) < 0) {
                 free(s);
                 fail(cb, arg, SK_ERR_UNKNOWN_SERVER_ERROR, id);
                 return;
             }
-            *s = (struct static_store){g, g->generation, s->member_id,
-                                        p->supports_skip_assignment, cb, arg};
+            *s = (struct static_store){g, g->generation, copy, p->supports_skip_assignment, cb,
+                                        arg};
             sk_member_schedule_session(m, m->session_timeout_ms);
             sk_group_ref(g);
             sk_group_store_metadata(g, static_stored, s);
@@ -272,13 +284,13 @@ static void replace_static(struct sk_group *g, struct sk_member *m, char *id,
 static void join_new(struct sk_group *g, const struct sk_join_params *p, sk_join_fn cb, void *arg)
 {
     if (!has_room(g, NULL)) {
-        fail(cb, arg, SK_ERR_GROUP_MAX_SIZE_REACHED, "");
+        fail(cb, arg, SK_ERR_GROUP_MAX_SIZE_REACHED, kp_str_c(""));
         return;
     }
     bool is_static = p->instance_id.len >= 0;
-    char *id = new_member_id(is_static ? p->instance_id : p->client_id);
-    if (!id) {
-        fail(cb, arg, SK_ERR_UNKNOWN_SERVER_ERROR, "");
+    kp_str id = new_member_id(is_static ? p->instance_id : p->client_id);
+    if (id.len < 0) {
+        fail(cb, arg, SK_ERR_UNKNOWN_SERVER_ERROR, kp_str_c(""));
         return;
     }
     struct sk_member *old = is_static ? sk_member_find_instance(g, p->instance_id) : NULL;
@@ -292,14 +304,12 @@ static void join_new(struct sk_group *g, const struct sk_join_params *p, sk_join
     }
     /* KIP-394: the member must come back with this id, so that a client
      * retrying after a lost response does not leave a ghost member behind. */
-    struct sk_member *pm = calloc(1, sizeof *pm);
+    struct sk_member *pm = new_member(g, id, KP_STR_NULL);
     if (!pm) {
-        free(id);
-        fail(cb, arg, SK_ERR_UNKNOWN_SERVER_ERROR, "");
+        sk_wire_str_free(&id);
+        fail(cb, arg, SK_ERR_UNKNOWN_SERVER_ERROR, kp_str_c(""));
         return;
     }
-    pm->group = g;
-    pm->id = id;
     pm->pending = true;
     pm->next = g->pending;
     g->pending = pm;
@@ -312,7 +322,7 @@ static struct sk_member *take_pending(struct sk_group *g, kp_str id)
 {
     for (struct sk_member **pp = &g->pending; *pp; pp = &(*pp)->next) {
         struct sk_member *m = *pp;
-        if (kp_str_eq_c(id, m->id)) {
+        if (kp_str_eq(id, m->id)) {
             *pp = m->next;
             g->npending--;
             return m;
@@ -326,25 +336,25 @@ static void join_known(struct sk_group *g, const struct sk_join_params *p, sk_jo
 {
     struct sk_member *pm = take_pending(g, p->member_id);
     if (pm) {
-        char *id = pm->id;
-        pm->id = NULL;
+        kp_str id = pm->id;
+        pm->id = KP_STR_NULL;
         sk_member_free(pm);
         if (!has_room(g, NULL)) {
             fail(cb, arg, SK_ERR_GROUP_MAX_SIZE_REACHED, id);
-            free(id);
+            sk_wire_str_free(&id);
             return;
         }
         add_member(g, id, p, cb, arg);
         return;
     }
     struct sk_member *si = sk_member_find_instance(g, p->instance_id);
-    if (si && !kp_str_eq_c(p->member_id, si->id)) {
-        fail(cb, arg, SK_ERR_FENCED_INSTANCE_ID, NULL);
+    if (si && !kp_str_eq(p->member_id, si->id)) {
+        fail(cb, arg, SK_ERR_FENCED_INSTANCE_ID, KP_STR_NULL);
         return;
     }
     struct sk_member *m = sk_member_find(g, p->member_id);
     if (!m || g->state == SK_GROUP_EMPTY) {
-        fail(cb, arg, SK_ERR_UNKNOWN_MEMBER_ID, NULL);
+        fail(cb, arg, SK_ERR_UNKNOWN_MEMBER_ID, KP_STR_NULL);
         return;
     }
     if (!has_room(g, m)) {
@@ -352,7 +362,7 @@ static void join_known(struct sk_group *g, const struct sk_join_params *p, sk_jo
         return;
     }
     bool same = protocols_match(m, p);
-    bool leader = g->leader && strcmp(g->leader, m->id) == 0;
+    bool leader = sk_member_is_leader(m);
     if (g->state == SK_GROUP_COMPLETING_REBALANCE && same) {
         sk_group_join_answer(g, m, false, cb, arg);
         return;
@@ -361,7 +371,10 @@ static void join_known(struct sk_group *g, const struct sk_join_params *p, sk_jo
         sk_group_join_answer(g, m, false, cb, arg);
         return;
     }
-    update_member(m, p);
+    if (update_member(m, p) < 0) {
+        fail(cb, arg, SK_ERR_UNKNOWN_SERVER_ERROR, m->id);
+        return;
+    }
     park_join(m, cb, arg);
     trigger(g);
 }
@@ -393,7 +406,7 @@ void sk_group_join(struct sk_group_coordinator *co, const struct sk_join_params 
     if (!err && !group_accepts(g, p))
         err = SK_ERR_INCONSISTENT_GROUP_PROTOCOL;
     if (err) {
-        fail(cb, arg, err, NULL);
+        fail(cb, arg, err, KP_STR_NULL);
         return;
     }
     if (known)

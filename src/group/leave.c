@@ -11,12 +11,12 @@ int16_t sk_group_leave(struct sk_group *g, kp_str member_id, kp_str instance_id)
         if (!m)
             return SK_ERR_UNKNOWN_MEMBER_ID;
         /* An empty member id is an admin removing the instance (KIP-345). */
-        if (member_id.len > 0 && !kp_str_eq_c(member_id, m->id))
+        if (member_id.len > 0 && !kp_str_eq(member_id, m->id))
             return SK_ERR_FENCED_INSTANCE_ID;
     } else {
         for (struct sk_member **pp = &g->pending; *pp; pp = &(*pp)->next) {
             struct sk_member *pm = *pp;
-            if (kp_str_eq_c(member_id, pm->id)) {
+            if (kp_str_eq(member_id, pm->id)) {
                 *pp = pm->next;
                 g->npending--;
                 sk_member_free(pm);

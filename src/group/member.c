@@ -10,7 +10,7 @@ struct sk_member *sk_member_find(const struct sk_group *g, kp_str id)
     if (id.len <= 0)
         return NULL;
     for (struct sk_member *m = g->members; m; m = m->next)
-        if (kp_str_eq_c(id, m->id))
+        if (kp_str_eq(id, m->id))
             return m;
     return NULL;
 }
@@ -20,25 +20,30 @@ struct sk_member *sk_member_find_instance(const struct sk_group *g, kp_str insta
     if (instance_id.len < 0)
         return NULL;
     for (struct sk_member *m = g->members; m; m = m->next)
-        if (m->instance_id && kp_str_eq_c(instance_id, m->instance_id))
+        if (kp_str_eq(instance_id, m->instance_id))
             return m;
     return NULL;
 }
 
-const struct sk_group_protocol *sk_member_protocol(const struct sk_member *m, const char *name)
+const struct sk_group_protocol *sk_member_protocol(const struct sk_member *m, kp_str name)
 {
-    if (!name)
+    if (name.len < 0)
         return NULL;
     for (int i = 0; i < m->nprotocols; i++)
-        if (strcmp(m->protocols[i].name, name) == 0)
+        if (kp_str_eq(m->protocols[i].name, name))
             return &m->protocols[i];
     return NULL;
+}
+
+bool sk_member_is_leader(const struct sk_member *m)
+{
+    return m->group->leader.len >= 0 && kp_str_eq(m->group->leader, m->id);
 }
 
 static void free_protocols(struct sk_member *m)
 {
     for (int i = 0; i < m->nprotocols; i++) {
-        free(m->protocols[i].name);
+        sk_wire_str_free(&m->protocols[i].name);
         free(m->protocols[i].metadata);
     }
     free(m->protocols);
@@ -50,10 +55,10 @@ void sk_member_free(struct sk_member *m)
 {
     sk_member_cancel_session(m);
     free_protocols(m);
-    free(m->id);
-    free(m->instance_id);
-    free(m->client_id);
-    free(m->client_host);
+    sk_wire_str_free(&m->id);
+    sk_wire_str_free(&m->instance_id);
+    sk_wire_str_free(&m->client_id);
+    sk_wire_str_free(&m->client_host);
     free(m->assignment);
     free(m);
 }
@@ -97,14 +102,13 @@ void sk_member_schedule_session(struct sk_member *m, int32_t timeout_ms)
  * that is rejoining (it gets the member list in its JoinGroup response). */
 static void reelect_leader(struct sk_group *g)
 {
-    free(g->leader);
-    g->leader = NULL;
+    sk_wire_str_free(&g->leader);
     struct sk_member *pick = NULL;
     for (struct sk_member *m = g->members; m; m = m->next)
         if (!pick || (m->join_cb && !pick->join_cb))
             pick = m;
     if (pick)
-        g->leader = strdup(pick->id);
+        sk_wire_str_dup(&g->leader, pick->id); /* out of memory: no leader, as if empty */
 }
 
 void sk_member_remove(struct sk_member *m, int16_t err_for_parked)
@@ -117,7 +121,7 @@ void sk_member_remove(struct sk_member *m, int16_t err_for_parked)
         pp = &(*pp)->next;
     *pp = m->next;
     g->nmembers--;
-    bool was_leader = g->leader && strcmp(g->leader, m->id) == 0;
+    bool was_leader = sk_member_is_leader(m);
     sk_member_free(m);
     if (was_leader)
         reelect_leader(g);
@@ -160,7 +164,8 @@ static struct sk_join_member_out *member_list(const struct sk_group *g, int *n)
     for (struct sk_member *m = g->members; m; m = m->next) {
         const struct sk_group_protocol *p = sk_member_protocol(m, g->protocol_name);
         v[(*n)++] = (struct sk_join_member_out){
-            m->id, m->instance_id, p ? p->metadata : (const uint8_t *)"", p ? p->metadata_len : 0};
+            m->id, m->instance_id, p ? p->metadata : (const uint8_t *)"",
+            p ? p->metadata_len : 0};
     }
     return v;
 }
@@ -170,7 +175,7 @@ static struct sk_join_member_out *member_list(const struct sk_group *g, int *n)
 void sk_group_join_answer(struct sk_group *g, struct sk_member *m, bool skip, sk_join_fn cb,
                           void *arg)
 {
-    bool leader = g->leader && strcmp(g->leader, m->id) == 0;
+    bool leader = sk_member_is_leader(m);
     struct sk_join_result r = {
         .err = SK_ERR_NONE,
         .generation = g->generation,
@@ -201,6 +206,6 @@ void sk_member_complete_join(struct sk_member *m, int16_t err)
         sk_group_join_answer(m->group, m, false, cb, m->join_arg);
         return;
     }
-    struct sk_join_result r = {.err = err, .generation = -1, .member_id = m->id};
+    struct sk_join_result r = sk_join_failed(err, m->id);
     cb(m->join_arg, &r);
 }

@@ -20,7 +20,7 @@ struct sk_offset_entry *sk_offsets_get(const struct sk_offset_table *t, kp_str t
         return NULL;
     for (struct sk_offset_entry *e = t->buckets[key_hash(topic, partition) % t->nbuckets]; e;
          e = e->next)
-        if (e->partition == partition && kp_str_eq_c(topic, e->topic))
+        if (e->partition == partition && kp_str_eq(topic, e->topic))
             return e;
     return NULL;
 }
@@ -34,7 +34,7 @@ static int grow(struct sk_offset_table *t)
     for (size_t i = 0; i < t->nbuckets; i++)
         for (struct sk_offset_entry *e = t->buckets[i], *next; e; e = next) {
             next = e->next;
-            size_t k = key_hash(kp_str_c(e->topic), e->partition) % n;
+            size_t k = key_hash(e->topic, e->partition) % n;
             e->next = b[k];
             b[k] = e;
         }
@@ -44,34 +44,22 @@ static int grow(struct sk_offset_table *t)
     return 0;
 }
 
-static char *dup_str(kp_str s)
-{
-    size_t n = s.len > 0 ? (size_t)s.len : 0;
-    char *p = malloc(n + 1);
-    if (p) {
-        if (n)
-            memcpy(p, s.ptr, n);
-        p[n] = 0;
-    }
-    return p;
-}
-
 int sk_offsets_put(struct sk_offset_table *t, kp_str topic, int32_t partition, int64_t offset,
                    int32_t leader_epoch, kp_str metadata, int64_t commit_ts, int64_t expire_ts)
 {
-    char *md = dup_str(metadata);
-    if (!md)
+    kp_str md;
+    if (sk_wire_str_dup(&md, metadata.len >= 0 ? metadata : kp_str_c("")) < 0)
         return -ENOMEM;
     struct sk_offset_entry *e = sk_offsets_get(t, topic, partition);
     if (!e) {
         if (t->n >= t->nbuckets && grow(t) < 0) {
-            free(md);
+            sk_wire_str_free(&md);
             return -ENOMEM;
         }
         e = calloc(1, sizeof *e);
-        if (!e || !(e->topic = dup_str(topic))) {
+        if (!e || sk_wire_str_dup(&e->topic, topic) < 0) {
             free(e);
-            free(md);
+            sk_wire_str_free(&md);
             return -ENOMEM;
         }
         e->partition = partition;
@@ -80,7 +68,7 @@ int sk_offsets_put(struct sk_offset_table *t, kp_str topic, int32_t partition, i
         t->buckets[k] = e;
         t->n++;
     }
-    free(e->metadata);
+    sk_wire_str_free(&e->metadata);
     e->metadata = md;
     e->offset = offset;
     e->leader_epoch = leader_epoch;
@@ -96,10 +84,10 @@ void sk_offsets_del(struct sk_offset_table *t, kp_str topic, int32_t partition)
     struct sk_offset_entry **pp = &t->buckets[key_hash(topic, partition) % t->nbuckets];
     for (; *pp; pp = &(*pp)->next) {
         struct sk_offset_entry *e = *pp;
-        if (e->partition == partition && kp_str_eq_c(topic, e->topic)) {
+        if (e->partition == partition && kp_str_eq(topic, e->topic)) {
             *pp = e->next;
-            free(e->topic);
-            free(e->metadata);
+            sk_wire_str_free(&e->topic);
+            sk_wire_str_free(&e->metadata);
             free(e);
             t->n--;
             return;
@@ -112,8 +100,8 @@ void sk_offsets_free(struct sk_offset_table *t)
     for (size_t i = 0; i < t->nbuckets; i++)
         for (struct sk_offset_entry *e = t->buckets[i], *next; e; e = next) {
             next = e->next;
-            free(e->topic);
-            free(e->metadata);
+            sk_wire_str_free(&e->topic);
+            sk_wire_str_free(&e->metadata);
             free(e);
         }
     free(t->buckets);
@@ -124,7 +112,7 @@ static int by_topic_partition(const void *a, const void *b)
 {
     const struct sk_offset_entry *x = *(struct sk_offset_entry *const *)a;
     const struct sk_offset_entry *y = *(struct sk_offset_entry *const *)b;
-    int c = strcmp(x->topic, y->topic);
+    int c = sk_wire_str_cmp(x->topic, y->topic);
     return c ? c : (x->partition > y->partition) - (x->partition < y->partition);
 }
 

@@ -5,7 +5,7 @@
 
 #include "skein/group.h"
 
-static bool all_support(const struct sk_group *g, const char *name)
+static bool all_support(const struct sk_group *g, kp_str name)
 {
     for (struct sk_member *m = g->members; m; m = m->next)
         if (!sk_member_protocol(m, name))
@@ -14,38 +14,36 @@ static bool all_support(const struct sk_group *g, const char *name)
 }
 
 /* The first protocol in m's list that every member supports. */
-static const char *vote(const struct sk_group *g, const struct sk_member *m)
+static kp_str vote(const struct sk_group *g, const struct sk_member *m)
 {
     for (int i = 0; i < m->nprotocols; i++)
         if (all_support(g, m->protocols[i].name))
             return m->protocols[i].name;
-    return NULL;
+    return KP_STR_NULL;
 }
 
-static int votes_for(const struct sk_group *g, const char *name)
+static int votes_for(const struct sk_group *g, kp_str name)
 {
     int n = 0;
-    for (struct sk_member *m = g->members; m; m = m->next) {
-        const char *v = vote(g, m);
-        n += v && strcmp(v, name) == 0;
-    }
+    for (struct sk_member *m = g->members; m; m = m->next)
+        n += kp_str_eq(vote(g, m), name);
     return n;
 }
 
-const char *sk_group_select_protocol(const struct sk_group *g)
+kp_str sk_group_select_protocol(const struct sk_group *g)
 {
     const struct sk_member *first = NULL;
     for (struct sk_member *m = g->members; m; m = m->next)
-        if (!first || (g->leader && strcmp(m->id, g->leader) == 0))
+        if (!first || sk_member_is_leader(m))
             first = m;
     if (!first)
-        return NULL;
+        return KP_STR_NULL;
     /* Walking candidates in one member's preference order makes ties
      * deterministic (Kafka breaks them by hash order). */
-    const char *best = NULL;
+    kp_str best = KP_STR_NULL;
     int best_votes = 0;
     for (int i = 0; i < first->nprotocols; i++) {
-        const char *name = first->protocols[i].name;
+        kp_str name = first->protocols[i].name;
         if (!all_support(g, name))
             continue;
         int v = votes_for(g, name);

@@ -96,17 +96,15 @@ static void drop_absent_members(struct sk_group *g)
     struct sk_member **pp = &g->members;
     while (*pp) {
         struct sk_member *m = *pp;
-        if (m->join_cb || m->instance_id) {
+        if (m->join_cb || m->instance_id.len >= 0) {
             pp = &m->next;
             continue;
         }
         *pp = m->next;
         g->nmembers--;
         sk_member_complete_sync(m, SK_ERR_UNKNOWN_MEMBER_ID);
-        if (g->leader && strcmp(g->leader, m->id) == 0) {
-            free(g->leader);
-            g->leader = NULL;
-        }
+        if (sk_member_is_leader(m))
+            sk_wire_str_free(&g->leader);
         sk_member_free(m);
     }
 }
@@ -114,14 +112,12 @@ static void drop_absent_members(struct sk_group *g)
 /* Keeps the leader if it rejoined, else picks a member that did. */
 static bool elect_joined_leader(struct sk_group *g)
 {
-    struct sk_member *cur = g->leader ? sk_member_find(g, kp_str_c(g->leader)) : NULL;
+    struct sk_member *cur = sk_member_find(g, g->leader);
     if (cur && cur->join_cb)
         return true;
     for (struct sk_member *m = g->members; m; m = m->next)
         if (m->join_cb) {
-            free(g->leader);
-            g->leader = strdup(m->id);
-            return g->leader != NULL;
+            return sk_wire_str_set(&g->leader, m->id) == 0;
         }
     return false;
 }
@@ -143,18 +139,17 @@ static void complete_join(struct sk_group *g)
         return;
     }
     g->generation++;
-    free(g->protocol_name);
-    g->protocol_name = NULL;
+    sk_wire_str_free(&g->protocol_name);
     if (g->nmembers == 0) {
-        free(g->leader);
-        g->leader = NULL;
+        sk_wire_str_free(&g->leader);
         sk_group_set_state(g, SK_GROUP_EMPTY);
         sk_group_ref(g);
         sk_group_store_metadata(g, stored_empty, g);
         return;
     }
-    const char *p = sk_group_select_protocol(g);
-    g->protocol_name = p ? strdup(p) : NULL;
+    /* Out of memory leaves no protocol: members then see an inconsistent
+     * group and rejoin, as after a failed selection. */
+    sk_wire_str_dup(&g->protocol_name, sk_group_select_protocol(g));
     sk_group_set_state(g, SK_GROUP_COMPLETING_REBALANCE);
     for (struct sk_member *m = g->members; m; m = m->next)
         m->awaiting_sync = true;
@@ -188,16 +183,14 @@ static void on_sync_timeout(void *arg)
         g->nmembers--;
         sk_member_complete_sync(m, SK_ERR_UNKNOWN_MEMBER_ID);
         sk_member_complete_join(m, SK_ERR_UNKNOWN_MEMBER_ID);
-        if (g->leader && strcmp(g->leader, m->id) == 0) {
-            free(g->leader);
-            g->leader = NULL;
-        }
+        if (sk_member_is_leader(m))
+            sk_wire_str_free(&g->leader);
         sk_member_free(m);
         removed = true;
     }
     if (removed) {
-        if (!g->leader && g->members)
-            g->leader = strdup(g->members->id);
+        if (g->leader.len < 0 && g->members)
+            sk_wire_str_dup(&g->leader, g->members->id);
         sk_group_prepare_rebalance(g);
     }
 }

@@ -67,10 +67,10 @@ int sk_group_metadata_value(struct sk_buf *out, const struct sk_group *g, int64_
 {
     kp_group_metadata_value v;
     kp_group_metadata_value_init(&v);
-    v.protocol_type = kp_str_c(g->protocol_type ? g->protocol_type : "");
+    v.protocol_type = g->protocol_type.len >= 0 ? g->protocol_type : kp_str_c("");
     v.generation = g->generation;
-    v.protocol = kp_str_c(g->protocol_name);
-    v.leader = kp_str_c(g->leader);
+    v.protocol = g->protocol_name;
+    v.leader = g->leader;
     v.current_state_timestamp = now_ms;
     kp_group_metadata_value_member_metadata *mm = calloc((size_t)g->nmembers + 1, sizeof *mm);
     if (!mm)
@@ -80,10 +80,10 @@ int sk_group_metadata_value(struct sk_buf *out, const struct sk_group *g, int64_
         kp_group_metadata_value_member_metadata *o = &mm[n++];
         kp_group_metadata_value_member_metadata_init(o);
         const struct sk_group_protocol *p = sk_member_protocol(m, g->protocol_name);
-        o->member_id = kp_str_c(m->id);
-        o->group_instance_id = kp_str_c(m->instance_id);
-        o->client_id = kp_str_c(m->client_id ? m->client_id : "");
-        o->client_host = kp_str_c(m->client_host ? m->client_host : "");
+        o->member_id = m->id;
+        o->group_instance_id = m->instance_id;
+        o->client_id = m->client_id.len >= 0 ? m->client_id : kp_str_c("");
+        o->client_host = m->client_host.len >= 0 ? m->client_host : kp_str_c("");
         o->rebalance_timeout = m->rebalance_timeout_ms;
         o->session_timeout = m->session_timeout_ms;
         o->subscription = p ? (kp_bytes){p->metadata, p->metadata_len} : (kp_bytes){NULL, 0};
@@ -125,18 +125,6 @@ static int apply_offset(struct sk_group_coordinator *co, kp_reader *kr, int16_t 
                           v.commit_timestamp, v.expire_timestamp);
 }
 
-static char *dup_str(kp_str s)
-{
-    if (s.len < 0)
-        return NULL;
-    char *p = malloc((size_t)s.len + 1);
-    if (p) {
-        memcpy(p, s.ptr, (size_t)s.len);
-        p[s.len] = 0;
-    }
-    return p;
-}
-
 static void *dup_bytes(kp_bytes b, int32_t *len)
 {
     *len = b.len > 0 ? b.len : 0;
@@ -157,17 +145,21 @@ static struct sk_member *load_member(struct sk_group *g, const kp_group_metadata
         return NULL;
     }
     m->group = g;
-    m->id = dup_str(o->member_id);
-    m->instance_id = dup_str(o->group_instance_id);
-    m->client_id = dup_str(o->client_id);
-    m->client_host = dup_str(o->client_host);
-    m->rebalance_timeout_ms = o->rebalance_timeout;
-    m->session_timeout_ms = o->session_timeout;
-    p->name = dup_str(v->protocol.len >= 0 ? v->protocol : kp_str_c(""));
-    p->metadata = dup_bytes(o->subscription, &p->metadata_len);
     m->protocols = p;
     m->nprotocols = 1;
+    m->rebalance_timeout_ms = o->rebalance_timeout;
+    m->session_timeout_ms = o->session_timeout;
+    p->metadata = dup_bytes(o->subscription, &p->metadata_len);
     m->assignment = dup_bytes(o->assignment, &m->assignment_len);
+    if (sk_wire_str_dup(&m->id, o->member_id) < 0 ||
+        sk_wire_str_dup(&m->instance_id, o->group_instance_id) < 0 ||
+        sk_wire_str_dup(&m->client_id, o->client_id) < 0 ||
+        sk_wire_str_dup(&m->client_host, o->client_host) < 0 ||
+        sk_wire_str_dup(&p->name, v->protocol.len >= 0 ? v->protocol : kp_str_c("")) < 0 ||
+        !p->metadata || !m->assignment) {
+        sk_member_free(m);
+        return NULL;
+    }
     return m;
 }
 
@@ -203,12 +195,12 @@ static int apply_group(struct sk_group_coordinator *co, kp_reader *kr, const uin
     if (!g && !(g = sk_group_get_or_create(co, k.group)))
         return -ENOMEM;
     clear_members(g);
-    free(g->protocol_type);
-    free(g->protocol_name);
-    free(g->leader);
-    g->protocol_type = v.protocol_type.len > 0 ? dup_str(v.protocol_type) : NULL;
-    g->protocol_name = dup_str(v.protocol);
-    g->leader = dup_str(v.leader);
+    /* An empty protocol type is how Kafka writes a group without one. */
+    if (sk_wire_str_set(&g->protocol_type, v.protocol_type.len > 0 ? v.protocol_type
+                                                                    : KP_STR_NULL) < 0 ||
+        sk_wire_str_set(&g->protocol_name, v.protocol) < 0 ||
+        sk_wire_str_set(&g->leader, v.leader) < 0)
+        return -ENOMEM;
     g->generation = v.generation;
     struct sk_member **tail = &g->members;
     for (int32_t i = 0; i < v.members.n; i++) {

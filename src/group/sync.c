@@ -8,7 +8,8 @@
 
 static void fail(sk_sync_fn cb, void *arg, int16_t err)
 {
-    struct sk_sync_result r = {.err = err};
+    struct sk_sync_result r = {.err = err, .protocol_type = KP_STR_NULL,
+                               .protocol_name = KP_STR_NULL};
     cb(arg, &r);
 }
 
@@ -18,7 +19,7 @@ int16_t sk_group_check_member(const struct sk_group *g, kp_str member_id, kp_str
                               struct sk_member **out)
 {
     struct sk_member *si = sk_member_find_instance(g, instance_id);
-    if (si && !kp_str_eq_c(member_id, si->id))
+    if (si && !kp_str_eq(member_id, si->id))
         return SK_ERR_FENCED_INSTANCE_ID;
     struct sk_member *m = sk_member_find(g, member_id);
     if (!m)
@@ -73,7 +74,7 @@ static void leader_assigns(struct sk_group *g, const struct sk_sync_params *p)
     for (struct sk_member *m = g->members; m; m = m->next) {
         const struct sk_sync_assignment_in *a = NULL;
         for (int i = 0; i < p->nassignments && !a; i++)
-            if (kp_str_eq_c(p->assignments[i].member_id, m->id))
+            if (kp_str_eq(p->assignments[i].member_id, m->id))
                 a = &p->assignments[i];
         set_assignment(m, a ? a->assignment.ptr : NULL, a ? a->assignment.len : 0);
     }
@@ -101,8 +102,8 @@ void sk_group_sync(struct sk_group_coordinator *co, const struct sk_sync_params 
         err = sk_group_check_member(g, p->member_id, p->instance_id, &m);
     if (!err && p->generation != g->generation)
         err = SK_ERR_ILLEGAL_GENERATION;
-    if (!err && ((p->protocol_type.len >= 0 && !kp_str_eq_c(p->protocol_type, g->protocol_type)) ||
-                 (p->protocol_name.len >= 0 && !kp_str_eq_c(p->protocol_name, g->protocol_name))))
+    if (!err && ((p->protocol_type.len >= 0 && !kp_str_eq(p->protocol_type, g->protocol_type)) ||
+                 (p->protocol_name.len >= 0 && !kp_str_eq(p->protocol_name, g->protocol_name))))
         err = SK_ERR_INCONSISTENT_GROUP_PROTOCOL;
     if (!err && g->state == SK_GROUP_EMPTY)
         err = SK_ERR_UNKNOWN_MEMBER_ID;
@@ -124,6 +125,6 @@ void sk_group_sync(struct sk_group_coordinator *co, const struct sk_sync_params 
     sk_member_complete_sync(m, SK_ERR_REBALANCE_IN_PROGRESS);
     m->sync_cb = cb;
     m->sync_arg = arg;
-    if (g->leader && strcmp(g->leader, m->id) == 0)
+    if (sk_member_is_leader(m))
         leader_assigns(g, p);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "gen/kp_all.h"
+#include "skein/wire_str.h"
 
 static char *dup_str(kp_str s)
 {
@@ -47,34 +48,45 @@ static int32_t *dup_i32(kp_arr_i32 a, int32_t *n)
 
 /* ---- key/value lists ---------------------------------------------------- */
 
-const char *sk_kvlist_get(const struct sk_kvlist *l, const char *key)
+static int kvlist_find(const struct sk_kvlist *l, kp_str key)
 {
     for (int i = 0; i < l->n; i++)
-        if (strcmp(l->v[i].key, key) == 0)
-            return l->v[i].value;
-    return NULL;
+        if (kp_str_eq((kp_str){l->v[i].key, l->v[i].key_len}, key))
+            return i;
+    return -1;
 }
 
-/* value NULL deletes the key, as a ConfigRecord with a null value does. */
+const char *sk_kvlist_get(const struct sk_kvlist *l, const char *key)
+{
+    int i = kvlist_find(l, kp_str_c(key));
+    return i < 0 ? NULL : l->v[i].value;
+}
+
+kp_str sk_kvlist_bytes(const struct sk_kvlist *l, const char *key)
+{
+    int i = kvlist_find(l, kp_str_c(key));
+    return i < 0 ? KP_STR_NULL : (kp_str){l->v[i].value, l->v[i].value_len};
+}
+
+/* value null deletes the key, as a ConfigRecord with a null value does. */
 static void kvlist_set(struct sk_kvlist *l, kp_str key, kp_str value)
 {
-    for (int i = 0; i < l->n; i++) {
-        if ((int32_t)strlen(l->v[i].key) == key.len &&
-            memcmp(l->v[i].key, key.ptr, (size_t)key.len) == 0) {
-            free(l->v[i].value);
-            if (value.len < 0) {
-                free(l->v[i].key);
-                l->v[i] = l->v[--l->n];
-            } else {
-                l->v[i].value = dup_str(value);
-            }
-            return;
+    int i = kvlist_find(l, key);
+    if (i >= 0) {
+        free(l->v[i].value);
+        if (value.len < 0) {
+            free(l->v[i].key);
+            l->v[i] = l->v[--l->n];
+        } else {
+            l->v[i].value = dup_str(value);
+            l->v[i].value_len = value.len;
         }
+        return;
     }
-    if (value.len < 0)
+    if (value.len < 0 || key.len < 0)
         return;
     l->v = grow(l->v, &l->cap, l->n + 1, sizeof *l->v);
-    l->v[l->n++] = (struct sk_kv){dup_str(key), dup_str(value)};
+    l->v[l->n++] = (struct sk_kv){dup_str(key), dup_str(value), key.len, value.len};
 }
 
 static void kvlist_free(struct sk_kvlist *l)
@@ -348,33 +360,31 @@ static int apply_feature(struct sk_meta_image *img, const kp_feature_level_recor
     return 0;
 }
 
-/* Entities are kept as "type=name,..." in record order, which Kafka's tools
- * always send sorted by type. */
-static char *quota_entity(const kp_client_quota_record *r)
+bool sk_quota_entry_is(const struct sk_quota_entry *q, const struct sk_quota_part *parts, int n)
 {
-    size_t len = 1;
-    for (int32_t i = 0; i < r->entity.n; i++)
-        len += (size_t)r->entity.v[i].entity_type.len +
-               (size_t)(r->entity.v[i].entity_name.len < 0 ? 0 : r->entity.v[i].entity_name.len) + 3;
-    char *s = malloc(len), *p = s;
-    if (!s)
-        abort();
-    for (int32_t i = 0; i < r->entity.n; i++) {
-        const kp_client_quota_record_entity_data *e = &r->entity.v[i];
-        p += sprintf(p, "%s%.*s=%.*s", i ? "," : "", (int)e->entity_type.len, e->entity_type.ptr,
-                     (int)(e->entity_name.len < 0 ? 0 : e->entity_name.len),
-                     e->entity_name.len < 0 ? "" : e->entity_name.ptr);
+    if (q->nparts != n)
+        return false;
+    for (int i = 0; i < n; i++) {
+        bool found = false;
+        for (int j = 0; j < q->nparts && !found; j++)
+            found = kp_str_eq(q->parts[j].type, parts[i].type) &&
+                    kp_str_eq(q->parts[j].name, parts[i].name);
+        if (!found)
+            return false;
     }
-    *p = 0;
-    return s;
+    return true;
 }
 
 static int apply_quota(struct sk_meta_image *img, const kp_client_quota_record *r)
 {
-    char *entity = quota_entity(r);
+    struct sk_quota_part parts[SK_QUOTA_MAX_PARTS];
+    if (r->entity.n < 0 || r->entity.n > SK_QUOTA_MAX_PARTS)
+        return -EINVAL; /* the controller never writes one */
+    for (int32_t i = 0; i < r->entity.n; i++)
+        parts[i] = (struct sk_quota_part){r->entity.v[i].entity_type, r->entity.v[i].entity_name};
     struct sk_quota_entry *q = NULL;
     for (int i = 0; i < img->nquotas && !q; i++)
-        if (strcmp(img->quotas[i].entity, entity) == 0)
+        if (sk_quota_entry_is(&img->quotas[i], parts, r->entity.n))
             q = &img->quotas[i];
     if (!q) {
         struct sk_quota_entry *nq = realloc(img->quotas, sizeof *nq * (size_t)(img->nquotas + 1));
@@ -383,9 +393,11 @@ static int apply_quota(struct sk_meta_image *img, const kp_client_quota_record *
         img->quotas = nq;
         q = &img->quotas[img->nquotas++];
         memset(q, 0, sizeof *q);
-        q->entity = entity;
-    } else {
-        free(entity);
+        for (int32_t i = 0; i < r->entity.n; i++)
+            if (sk_wire_str_dup(&q->parts[i].type, parts[i].type) < 0 ||
+                sk_wire_str_dup(&q->parts[i].name, parts[i].name) < 0)
+                abort(); /* as dup_str */
+        q->nparts = r->entity.n;
     }
     char num[64];
     snprintf(num, sizeof num, "%.17g", r->value);
@@ -433,7 +445,10 @@ void sk_meta_image_free(struct sk_meta_image *img)
         free(img->features[i].name);
     free(img->features);
     for (int i = 0; i < img->nquotas; i++) {
-        free(img->quotas[i].entity);
+        for (int k = 0; k < img->quotas[i].nparts; k++) {
+            sk_wire_str_free(&img->quotas[i].parts[k].type);
+            sk_wire_str_free(&img->quotas[i].parts[k].name);
+        }
         kvlist_free(&img->quotas[i].values);
     }
     free(img->quotas);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "skein/buf.h"
@@ -35,27 +36,31 @@ static int apply_value(struct sk_meta_image *img, const uint8_t *v, int32_t len,
     return rc;
 }
 
-int sk_meta_apply_batches(struct sk_meta_image *img, const uint8_t *p, size_t len,
-                          bool skip_control)
+/* Applies whole batches; *next gets the offset after the last one read and,
+ * on failure, *failed the base offset of the batch that did not apply. */
+static int apply_batches(struct sk_meta_image *img, const uint8_t *p, size_t len,
+                         bool skip_control, int64_t *next, int64_t *failed)
 {
     struct sk_buf scratch = {0};
     int rc = 0;
     while (rc == 0 && len > 0) {
         struct sk_batch_header h;
-        if (sk_batch_header_read(p, len, &h) < 0)
-            return -EBADMSG;
+        if (sk_batch_header_read(p, len, &h) < 0) {
+            rc = -EBADMSG;
+            break;
+        }
+        if (failed)
+            *failed = h.base_offset;
         struct sk_record_iter it;
         struct sk_record r;
-        if (skip_control && (h.attributes & SK_BATCH_CONTROL)) {
-            p += sk_batch_size(&h);
-            len -= sk_batch_size(&h);
-            continue;
-        }
-        if (sk_record_iter_init(&it, p, sk_batch_size(&h), &scratch) != 0)
+        bool skip = skip_control && (h.attributes & SK_BATCH_CONTROL);
+        if (!skip && sk_record_iter_init(&it, p, sk_batch_size(&h), &scratch) != 0)
             rc = -EBADMSG;
         int more;
-        while (rc == 0 && (more = sk_record_iter_next(&it, &r)) != 0)
+        while (!skip && rc == 0 && (more = sk_record_iter_next(&it, &r)) != 0)
             rc = more < 0 ? -EBADMSG : apply_value(img, r.value, r.value_len, r.offset);
+        if (rc == 0 && next)
+            *next = h.base_offset + h.last_offset_delta + 1;
         p += sk_batch_size(&h);
         len -= sk_batch_size(&h);
         scratch.len = 0;
@@ -64,10 +69,69 @@ int sk_meta_apply_batches(struct sk_meta_image *img, const uint8_t *p, size_t le
     return rc;
 }
 
-static int replay(struct sk_plog *plog, struct sk_meta_image *img)
+int sk_meta_apply_batches(struct sk_meta_image *img, const uint8_t *p, size_t len,
+                          bool skip_control)
+{
+    return apply_batches(img, p, len, skip_control, NULL, NULL);
+}
+
+static void fail(struct sk_metalog_failure *why, int64_t offset, int rc, const char *what)
+{
+    if (!why)
+        return;
+    why->offset = offset;
+    why->rc = rc;
+    snprintf(why->what, sizeof why->what, "%s", what);
+}
+
+/* A batch bigger than the read buffer is read whole into a bigger one, up to
+ * a bound far above what the writer makes (SK_METALOG_MAX_BATCH_BYTES): logs
+ * written before that bound existed still load. */
+static int grow(uint8_t **buf, size_t *cap)
+{
+    if (*cap >= SK_METALOG_MAX_LOAD_BYTES)
+        return -EMSGSIZE;
+    uint8_t *nb = realloc(*buf, *cap * 2);
+    if (!nb)
+        return -ENOMEM;
+    *buf = nb;
+    *cap *= 2;
+    return 0;
+}
+
+static int replay_log(struct sk_plog *plog, struct sk_meta_image *img, int64_t off,
+                      struct sk_metalog_failure *why)
 {
     size_t cap = SK_METALOG_READ_CHUNK;
     uint8_t *buf = malloc(cap);
+    int64_t end = sk_plog_log_end_offset(plog);
+    int rc = buf ? 0 : -ENOMEM;
+    while (rc == 0 && off < end) {
+        size_t len = 0;
+        rc = sk_plog_read_copy(plog, off, (uint32_t)cap, INT64_MAX, buf, cap, &len);
+        if (rc == -ENOBUFS || (rc == 0 && len == 0)) {
+            rc = grow(&buf, &cap);
+            if (rc < 0)
+                fail(why, off, rc, rc == -EMSGSIZE ? "the batch there is larger than the loader's "
+                     "bound" : "there is no memory to read the batch there");
+            continue;
+        }
+        if (rc < 0) {
+            fail(why, off, rc, "the log cannot be read");
+            break;
+        }
+        int64_t failed = off, next = off;
+        rc = apply_batches(img, buf, len, true, &next, &failed);
+        if (rc < 0)
+            fail(why, failed, rc, "a record of the batch there does not decode or apply");
+        off = next > off ? next : end;
+    }
+    free(buf);
+    return rc;
+}
+
+static int replay(struct sk_plog *plog, struct sk_meta_image *img, struct sk_metalog_failure *why)
+{
     int64_t off = sk_plog_log_start_offset(plog), end = sk_plog_log_end_offset(plog);
     /* Start from the newest snapshot the log continues; a log that starts
      * later than every snapshot has lost records the image needs. */
@@ -75,35 +139,42 @@ static int replay(struct sk_plog *plog, struct sk_meta_image *img)
     if (snap >= off) {
         int rc = sk_meta_snapshot_load(sk_plog_dir(plog), snap, img);
         if (rc < 0) {
-            free(buf);
+            fail(why, snap, rc, "the snapshot there does not load");
+            why->in_snapshot = true;
             return rc;
         }
         off = snap;
     } else if (off > 0) {
-        free(buf);
+        fail(why, off, -EBADMSG, "the log starts there but no snapshot covers what is below");
+        why->in_snapshot = true;
         return -EBADMSG;
     }
-    int rc = buf ? 0 : -ENOMEM;
-    while (rc == 0 && off < end) {
-        size_t len = 0;
-        rc = sk_plog_read_copy(plog, off, (uint32_t)cap, INT64_MAX, buf, cap, &len);
-        if (rc == 0 && len == 0) { /* one batch larger than the buffer */
-            uint8_t *nb = realloc(buf, cap * 2);
-            rc = nb ? 0 : -ENOMEM;
-            buf = nb ? nb : buf;
-            cap *= 2;
-            continue;
-        }
-        if (rc == 0)
-            rc = sk_meta_apply_batches(img, buf, len, true);
-        off = img->last_offset + 1;
-    }
-    free(buf);
+    return replay_log(plog, img, off, why);
+}
+
+/* The way out an operator chose: drop the batch that does not load and
+ * everything after it, then rebuild the image from what is left. */
+static int truncate_and_replay(struct sk_plog *plog, struct sk_meta_image *img,
+                               struct sk_metalog_failure *why)
+{
+    int64_t at = why->offset, end = sk_plog_log_end_offset(plog);
+    int rc = sk_plog_truncate_to(plog, at);
+    if (rc < 0)
+        return rc;
+    sk_warn("metadata log: dropped offsets %lld to %lld (skein.metadata.log.truncate.unloadable)",
+            (long long)at, (long long)end - 1);
+    sk_meta_image_free(img);
+    sk_meta_image_init(img);
+    struct sk_metalog_failure again = {0};
+    rc = replay(plog, img, &again);
+    if (rc < 0)
+        *why = again;
     return rc;
 }
 
-int sk_metalog_open(const char *dir, struct sk_meta_image *img, int64_t now_ms,
-                    struct sk_metalog **out)
+int sk_metalog_open_ex(const char *dir, struct sk_meta_image *img, int64_t now_ms,
+                       bool truncate_unloadable, struct sk_metalog_failure *why,
+                       struct sk_metalog **out)
 {
     struct sk_plog_config cfg;
     sk_plog_config_default(&cfg);
@@ -112,12 +183,20 @@ int sk_metalog_open(const char *dir, struct sk_meta_image *img, int64_t now_ms,
         .log_dir = dir, .topic = SK_METALOG_TOPIC, .partition = 0, .topic_id = NULL,
         .recovery_point = -1, .log_start_offset = -1, .now_ms = now_ms,
     };
+    struct sk_metalog_failure scratch = {0};
+    if (!why)
+        why = &scratch;
+    *why = (struct sk_metalog_failure){.offset = -1};
     struct sk_metalog *ml = calloc(1, sizeof *ml);
     if (!ml)
         return -ENOMEM;
     int rc = sk_plog_open(&opts, &cfg, &ml->plog, NULL);
+    if (rc < 0)
+        fail(why, -1, rc, "the log files cannot be opened");
     if (rc == 0)
-        rc = replay(ml->plog, img);
+        rc = replay(ml->plog, img, why);
+    if (rc < 0 && ml->plog && truncate_unloadable && why->offset >= 0 && !why->in_snapshot)
+        rc = truncate_and_replay(ml->plog, img, why);
     if (rc < 0) {
         if (ml->plog)
             sk_plog_close(ml->plog);
@@ -126,6 +205,12 @@ int sk_metalog_open(const char *dir, struct sk_meta_image *img, int64_t now_ms,
     }
     *out = ml;
     return 0;
+}
+
+int sk_metalog_open(const char *dir, struct sk_meta_image *img, int64_t now_ms,
+                    struct sk_metalog **out)
+{
+    return sk_metalog_open_ex(dir, img, now_ms, false, NULL, out);
 }
 
 void sk_metalog_close(struct sk_metalog *ml)
@@ -195,9 +280,15 @@ static int encode_batch(const struct sk_meta_rec *recs, int n, int64_t base, int
 int sk_metalog_append(struct sk_metalog *ml, struct sk_meta_image *img,
                       const struct sk_meta_rec *recs, int n, int64_t now_ms)
 {
+    if (n > SK_METALOG_MAX_BATCH_RECORDS)
+        return -EMSGSIZE;
     struct sk_buf batch = {0};
     int64_t base = sk_plog_next_offset(ml->plog);
     int rc = encode_batch(recs, n, base, now_ms, &batch);
+    /* Checked before anything is written: a batch the loader would refuse
+     * must never reach the log. */
+    if (rc == 0 && batch.len > SK_METALOG_MAX_BATCH_BYTES)
+        rc = -EMSGSIZE;
     if (rc == 0)
         rc = sk_plog_append(ml->plog, batch.data, batch.len, now_ms, NULL);
     /* Metadata changes are rare and must be durable before anyone sees them:

@@ -147,8 +147,8 @@ static void write_config(struct snap_writer *w, int8_t type, const char *resourc
         kp_config_record_init(&r);
         r.resource_type = type;
         r.resource_name = kp_str_c(resource);
-        r.name = kp_str_c(l->v[i].key);
-        r.value = kp_str_c(l->v[i].value);
+        r.name = (kp_str){l->v[i].key, l->v[i].key_len};
+        r.value = (kp_str){l->v[i].value, l->v[i].value_len};
         add_record(w, SK_META_CONFIG, &r);
     }
 }
@@ -176,22 +176,14 @@ static void write_topic(struct snap_writer *w, const struct sk_topic_meta *t)
     write_config(w, SK_RESOURCE_TOPIC, t->name, &t->configs);
 }
 
-/* Quota entities are kept as "type=name,type=name"; a record needs them split. */
 static void write_quota(struct snap_writer *w, const struct sk_quota_entry *q)
 {
-    kp_client_quota_record_entity_data ents[8];
-    char *copy = strdup(q->entity);
-    int n = 0;
-    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok && n < 8;
-         tok = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(tok, '=');
-        if (!eq)
-            continue;
-        *eq = 0;
-        kp_client_quota_record_entity_data_init(&ents[n]);
-        ents[n].entity_type = kp_str_c(tok);
-        ents[n].entity_name = eq[1] ? kp_str_c(eq + 1) : KP_STR_NULL;
-        n++;
+    kp_client_quota_record_entity_data ents[SK_QUOTA_MAX_PARTS];
+    int n = q->nparts;
+    for (int k = 0; k < n; k++) {
+        kp_client_quota_record_entity_data_init(&ents[k]);
+        ents[k].entity_type = q->parts[k].type;
+        ents[k].entity_name = q->parts[k].name;
     }
     for (int i = 0; i < q->values.n; i++) {
         kp_client_quota_record r;
@@ -201,7 +193,6 @@ static void write_quota(struct snap_writer *w, const struct sk_quota_entry *q)
         r.value = strtod(q->values.v[i].value, NULL);
         add_record(w, SK_META_CLIENT_QUOTA, &r);
     }
-    free(copy);
 }
 
 static void write_image(struct snap_writer *w, const struct sk_meta_image *img, int32_t node)

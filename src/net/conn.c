@@ -124,6 +124,10 @@ void sk_conn_close(struct sk_conn *c)
 	c->open = false;
 	s->nopen--;
 	sk_stat_sub(&s->st.conns_open, 1);
+	if (c->ip_counted)
+		sk_ip_count_dec(&s->ips, c->addr);
+	c->ip_counted = false;
+	sk_queue_forget(c);
 	sk_debug("net: closing connection from %s", c->peer);
 	/* Dirty keeps it alive through on_close, whose late responses may drop
 	 * the last reference; the loop frees it afterwards. */

@@ -7,15 +7,26 @@
  * shards of one process that serve a listener are to accept from the one
  * socket's queue, each with its own multishot accept, rather than from a
  * socket group another process may join. SO_REUSEADDR stays: it only lets a
- * restarted broker bind while old connections sit in TIME_WAIT. */
+ * restarted broker bind while old connections sit in TIME_WAIT.
+ *
+ * Without SO_REUSEPORT a restart right after SIGKILL can find the address
+ * still taken: the dead process's listening socket lives on for some
+ * milliseconds, until the kernel worker that tears down its io_uring drops
+ * the ring's reference to it (a JVM's sockets close with the process). So an
+ * address in use that no other live process holds (port_holder.c) is retried
+ * for bind_wait_ms before start-up fails with it; one that another process
+ * holds (a second broker, Kafka) fails at once, as Kafka's bind does. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "net-int.h"
@@ -30,10 +41,24 @@ static void accept_arm(struct sk_listener *l)
 	l->shard->misc_ops++;
 }
 
+/* io_uring's accept takes a descriptor before it looks for a connection, so
+ * out of fds it fails at once even with none waiting: re-armed, it would
+ * spin. A poll waits for a connection instead, to accept or shed it. */
+static void poll_arm(struct sk_listener *l)
+{
+	struct io_uring_sqe *sqe = sk_shard_sqe(l->shard);
+	io_uring_prep_poll_add(sqe, l->fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, sk_op_tag(l, SK_OP_ACCEPT_POLL));
+	l->polling = true;
+	l->shard->misc_ops++;
+}
+
 static void accept_rearm(void *arg)
 {
 	struct sk_listener *l = arg;
-	if (!l->shard->stopping && !l->armed)
+	if (l->reserve_fd < 0)
+		l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (!l->shard->stopping && !l->armed && !l->polling)
 		accept_arm(l);
 }
 
@@ -60,6 +85,25 @@ fail:;
 	return err;
 }
 
+#define BIND_RETRY_NS 10000000L
+
+static int bind_waiting(const struct addrinfo *ai, uint32_t wait_ms, const char *host,
+			uint16_t port, uint16_t *bound_port)
+{
+	uint64_t deadline = sk_clock_ms() + wait_ms;
+	for (bool logged = false;; logged = true) {
+		int fd = bind_socket(ai, bound_port);
+		if (fd != -EADDRINUSE || sk_clock_ms() >= deadline ||
+		    sk_port_held_by_other_process(port))
+			return fd;
+		if (!logged)
+			sk_info("%s:%u is in use; retrying for up to %u ms in case a stopped "
+				"process's socket is still being released", host, port, wait_ms);
+		struct timespec ts = { .tv_nsec = BIND_RETRY_NS };
+		nanosleep(&ts, NULL);
+	}
+}
+
 int sk_shard_listen(struct sk_shard *s, const char *host, uint16_t port,
 		    uint16_t *bound_port)
 {
@@ -71,7 +115,7 @@ int sk_shard_listen(struct sk_shard *s, const char *host, uint16_t port,
 	if (rc)
 		return rc == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
 	uint16_t got = 0;
-	int fd = bind_socket(res, &got);
+	int fd = bind_waiting(res, s->cfg.bind_wait_ms, host && *host ? host : "*", port, &got);
 	freeaddrinfo(res);
 	if (fd < 0)
 		return fd;
@@ -80,8 +124,12 @@ int sk_shard_listen(struct sk_shard *s, const char *host, uint16_t port,
 		close(fd);
 		return -ENOMEM;
 	}
+	/* Non-blocking so that shedding (below) never waits on an empty queue;
+	 * io_uring's accept polls either way. */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	l->shard = s;
 	l->fd = fd;
+	l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	l->next = s->listeners;
 	s->listeners = l;
 	accept_arm(l);
@@ -90,21 +138,27 @@ int sk_shard_listen(struct sk_shard *s, const char *host, uint16_t port,
 	return 0;
 }
 
-static void peer_name(int fd, char *buf, size_t len)
+/* The peer as text for logs, and as 16 bytes (IPv4 mapped into IPv6) for
+ * the per-address count. */
+static void peer_of(int fd, char *buf, size_t len, uint8_t addr[16])
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	char host[INET6_ADDRSTRLEN] = "?";
 	unsigned port = 0;
+	memset(addr, 0, 16);
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
 		if (ss.ss_family == AF_INET) {
 			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
 			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
 			port = ntohs(a->sin_port);
+			addr[10] = addr[11] = 0xff;
+			memcpy(addr + 12, &a->sin_addr, 4);
 		} else if (ss.ss_family == AF_INET6) {
 			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
 			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
 			port = ntohs(a->sin6_port);
+			memcpy(addr, &a->sin6_addr, 16);
 		}
 	}
 	snprintf(buf, len, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
@@ -125,10 +179,29 @@ static void tune_socket(const struct sk_shard *s, int fd)
 			   sizeof(s->cfg.recv_buffer_bytes));
 }
 
+/* Kafka's ConnectionQuotas: over max.connections.per.ip (or the address's
+ * override) the new connection is closed at once, before any byte is read. */
+static bool over_ip_limit(struct sk_shard *s, const uint8_t *addr, const char *peer)
+{
+	uint32_t max = sk_ip_limit(s, addr);
+	if (sk_ip_count(&s->ips, addr) < max)
+		return false;
+	sk_info("net: rejected connection from %s, address already has the configured "
+		"maximum of %u connections (max.connections.per.ip)", peer, max);
+	return true;
+}
+
+static void refuse(struct sk_shard *s, int fd)
+{
+	sk_stat_add(&s->st.conns_refused, 1);
+	close(fd);
+}
+
 static void accept_one(struct sk_shard *s, int fd)
 {
 	char peer[64];
-	peer_name(fd, peer, sizeof(peer));
+	uint8_t addr[16];
+	peer_of(fd, peer, sizeof(peer), addr);
 	if (s->stopping) {
 		close(fd);
 		return;
@@ -136,27 +209,70 @@ static void accept_one(struct sk_shard *s, int fd)
 	if (s->nopen >= s->cfg.max_connections) {
 		sk_warn("net: refusing connection from %s: max.connections=%u reached",
 			peer, s->cfg.max_connections);
-		sk_stat_add(&s->st.conns_refused, 1);
-		close(fd);
+		refuse(s, fd);
+		return;
+	}
+	if (over_ip_limit(s, addr, peer)) {
+		refuse(s, fd);
 		return;
 	}
 	tune_socket(s, fd);
-	struct sk_conn *c = sk_conn_new(s, fd);
+	struct sk_conn *c = NULL;
+	if (sk_ip_count_inc(&s->ips, addr) == 0 && !(c = sk_conn_new(s, fd)))
+		sk_ip_count_dec(&s->ips, addr);
 	if (!c) {
 		sk_warn("net: refusing connection from %s: out of memory", peer);
 		close(fd);
 		return;
 	}
+	c->ip_counted = true;
+	memcpy(c->addr, addr, 16);
 	memcpy(c->peer, peer, sizeof(peer));
 	sk_debug("net: connection from %s", peer);
 	sk_recv_arm(c);
 }
 
+#define SK_SHED_REPORT_MS 10000
+
+/* Out of descriptors, a connection waiting in the backlog can be neither
+ * served nor refused, and accept fails on it again at once. As event-loop
+ * servers do (libuv, nginx), a descriptor kept in reserve is given back to
+ * take the waiting connections and close them: their clients hear at once
+ * and retry, the ones already connected go on, and the loop does not spin.
+ * Returns true when the reserve is back (accept may be re-armed at once). */
+static bool shed(struct sk_listener *l)
+{
+	if (l->reserve_fd >= 0) {
+		close(l->reserve_fd);
+		l->reserve_fd = -1;
+		for (int i = 0; i < 64; i++) {
+			int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+			if (fd < 0)
+				break;
+			close(fd);
+			l->shed++;
+		}
+		l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	uint64_t now = l->shard->now_ms;
+	if (l->shed_reported_ms == 0 || now - l->shed_reported_ms >= SK_SHED_REPORT_MS) {
+		sk_warn("net: out of file descriptors; %llu new connections closed unserved "
+			"since the last report", (unsigned long long)l->shed);
+		l->shed = 0;
+		l->shed_reported_ms = now;
+	}
+	return l->reserve_fd >= 0;
+}
+
 void sk_listener_complete(struct sk_listener *l, struct io_uring_cqe *cqe)
 {
 	struct sk_shard *s = l->shard;
+	bool out_of_fds = cqe->res == -EMFILE || cqe->res == -ENFILE;
+	bool reserve_back = false;
 	if (cqe->res >= 0)
 		accept_one(s, cqe->res);
+	else if (out_of_fds)
+		reserve_back = shed(l);
 	else if (cqe->res != -ECANCELED && cqe->res != -EINVAL)
 		sk_warn("net: accept failed: %s", strerror(-cqe->res));
 	if (cqe->flags & IORING_CQE_F_MORE)
@@ -165,8 +281,11 @@ void sk_listener_complete(struct sk_listener *l, struct io_uring_cqe *cqe)
 	s->misc_ops--;
 	/* Multishot ends on errors such as EMFILE; keep listening unless stopping,
 	 * where closing at once makes new clients fail fast instead of queueing.
-	 * After an error, wait a little: re-arming at once would spin on EMFILE. */
-	if (!s->stopping && cqe->res < 0 && cqe->res != -ECANCELED) {
+	 * Out of fds with the reserve back, wait for the next connection; after
+	 * other errors wait a little: re-arming at once would spin. */
+	if (!s->stopping && reserve_back) {
+		poll_arm(l);
+	} else if (!s->stopping && cqe->res < 0 && cqe->res != -ECANCELED) {
 		if (!sk_timer_add(s, 100, accept_rearm, l))
 			accept_arm(l);
 	} else if (!s->stopping) {
@@ -177,14 +296,38 @@ void sk_listener_complete(struct sk_listener *l, struct io_uring_cqe *cqe)
 	}
 }
 
+void sk_listener_poll_complete(struct sk_listener *l, struct io_uring_cqe *cqe)
+{
+	struct sk_shard *s = l->shard;
+	l->polling = false;
+	s->misc_ops--;
+	if (s->stopping) {
+		if (!l->armed && l->fd >= 0) {
+			close(l->fd);
+			l->fd = -1;
+		}
+	} else if (cqe->res < 0 && cqe->res != -ECANCELED) {
+		if (!sk_timer_add(s, 100, accept_rearm, l))
+			accept_arm(l);
+	} else {
+		accept_arm(l);
+	}
+}
+
+static void cancel(struct sk_shard *s, struct sk_listener *l, enum sk_op op)
+{
+	struct io_uring_sqe *sqe = sk_shard_sqe(s);
+	io_uring_prep_cancel64(sqe, sk_op_tag(l, op), 0);
+	io_uring_sqe_set_data64(sqe, SK_OP_IGNORE);
+}
+
 void sk_listeners_stop(struct sk_shard *s)
 {
 	for (struct sk_listener *l = s->listeners; l; l = l->next) {
-		if (!l->armed)
-			continue;
-		struct io_uring_sqe *sqe = sk_shard_sqe(s);
-		io_uring_prep_cancel64(sqe, sk_op_tag(l, SK_OP_ACCEPT), 0);
-		io_uring_sqe_set_data64(sqe, SK_OP_IGNORE);
+		if (l->armed)
+			cancel(s, l, SK_OP_ACCEPT);
+		if (l->polling)
+			cancel(s, l, SK_OP_ACCEPT_POLL);
 	}
 }
 
@@ -195,6 +338,8 @@ void sk_listeners_free(struct sk_shard *s)
 		s->listeners = l->next;
 		if (l->fd >= 0)
 			close(l->fd);
+		if (l->reserve_fd >= 0)
+			close(l->reserve_fd);
 		free(l);
 	}
 }

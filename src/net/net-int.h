@@ -22,6 +22,7 @@ enum sk_op {
 	SK_OP_WAKE,
 	SK_OP_FSYNC,
 	SK_OP_RECV_DIRECT,  /* plain recv straight into a large frame's buffer */
+	SK_OP_ACCEPT_POLL,  /* a listener out of fds waits for a connection to shed */
 };
 #define SK_OP_MASK 15u
 
@@ -44,6 +45,7 @@ enum sk_slot_state { SK_SLOT_FREE, SK_SLOT_PENDING, SK_SLOT_READY, SK_SLOT_NONE 
 struct sk_slot {
 	enum sk_slot_state state;
 	struct sk_out *out;
+	uint32_t len;                    /* the request's frame bytes, while pending */
 };
 
 #define SK_IOV_MAX 64
@@ -67,6 +69,10 @@ struct sk_conn {
 	void *user;
 	uint64_t last_active_ms;
 	char peer[64];
+	uint8_t addr[16];                /* peer address, IPv6 form (ip_count.c) */
+	bool ip_counted;                 /* counted in shard->ips */
+	bool waits_queue;                /* paused at the shard's queued.max.* */
+	uint64_t held_bytes;             /* frame bytes of pending requests */
 
 	/* quota throttling (throttle.c): no request is read before mute_until_ms,
 	 * and with mute_holds no response leaves before it either */
@@ -103,6 +109,10 @@ struct sk_listener {
 	struct sk_shard *shard;
 	int fd;
 	bool armed;
+	bool polling;                    /* SK_OP_ACCEPT_POLL is live */
+	int reserve_fd;                  /* given up to shed a connection on EMFILE */
+	uint64_t shed;                   /* connections shed since the last report */
+	uint64_t shed_reported_ms;
 };
 
 struct sk_timer_slot {
@@ -117,9 +127,14 @@ struct sk_defer { sk_defer_fn cb; void *arg; };
 
 struct sk_fsync_op { sk_fsync_fn cb; void *arg; };
 
+struct sk_ip_counts {
+	struct sk_ip_entry **buckets;    /* a power of two of them, or none yet */
+	size_t nbuckets, nentries;
+};
+
 struct sk_stats_atomic {
 	_Atomic uint64_t conns_open, conns_accepted, conns_refused, frames_in, bytes_in,
-		bytes_out;
+		bytes_out, queued_requests, queued_bytes;
 	_Atomic uint64_t bytes_in_direct;   /* of bytes_in, read straight into frames */
 };
 
@@ -137,6 +152,10 @@ struct sk_shard {
 	struct sk_conn *conns;
 	struct sk_conn *dirty;
 	unsigned nopen;
+	struct sk_ip_counts ips;         /* open connections per peer address */
+	uint32_t queued_reqs;            /* pending requests over all connections */
+	uint64_t queued_bytes;           /* and their frame bytes */
+	unsigned queue_waiters;          /* conns with waits_queue set */
 	unsigned misc_ops;               /* fsync and listener SQEs in flight */
 
 	struct sk_timer_slot *timers;    /* pool; heap holds indexes into it */
@@ -168,8 +187,22 @@ void sk_bufring_fini(struct sk_shard *s);
 void sk_bufring_recycle(struct sk_shard *s, unsigned bid);
 const uint8_t *sk_bufring_addr(struct sk_shard *s, unsigned bid);
 
+/* ip_count.c */
+uint32_t sk_ip_count(struct sk_ip_counts *t, const uint8_t *addr);
+int sk_ip_count_inc(struct sk_ip_counts *t, const uint8_t *addr);
+void sk_ip_count_dec(struct sk_ip_counts *t, const uint8_t *addr);
+void sk_ip_counts_free(struct sk_ip_counts *t);
+uint32_t sk_ip_limit(const struct sk_shard *s, const uint8_t *addr);
+
+/* queue.c */
+bool sk_queue_full(struct sk_conn *c);
+void sk_queue_add(struct sk_conn *c, struct sk_slot *sl, uint32_t len);
+void sk_queue_remove(struct sk_conn *c, struct sk_slot *sl);
+void sk_queue_forget(struct sk_conn *c);
+
 /* listen.c */
 void sk_listener_complete(struct sk_listener *l, struct io_uring_cqe *cqe);
+void sk_listener_poll_complete(struct sk_listener *l, struct io_uring_cqe *cqe);
 void sk_listeners_stop(struct sk_shard *s);
 void sk_listeners_free(struct sk_shard *s);
 
@@ -193,7 +226,7 @@ bool sk_conn_drained(const struct sk_conn *c);
 void sk_recv_arm(struct sk_conn *c);
 void sk_recv_complete(struct sk_conn *c, struct io_uring_cqe *cqe);
 void sk_recv_direct_complete(struct sk_conn *c, struct io_uring_cqe *cqe);
-bool sk_recv_paused(const struct sk_conn *c);
+bool sk_recv_paused(struct sk_conn *c);
 void sk_recv_resume(struct sk_conn *c);
 void sk_recv_stop(struct sk_conn *c);
 void sk_recv_free(struct sk_conn *c);
@@ -213,5 +246,9 @@ int sk_timers_init(struct sk_shard *s);
 void sk_timers_fini(struct sk_shard *s);
 int64_t sk_timers_next_ms(struct sk_shard *s);  /* -1 if none */
 void sk_timers_run(struct sk_shard *s);
+
+/* Whether a live process other than this one holds a listening socket on
+ * port (port_holder.c). */
+bool sk_port_held_by_other_process(uint16_t port);
 
 #endif

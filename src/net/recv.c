@@ -99,14 +99,15 @@ void sk_recv_stop(struct sk_conn *c)
 }
 
 /* A request counts until its response has left, so a client that sends
- * but never reads cannot grow our send queue without bound. */
-static bool at_cap(const struct sk_conn *c)
+ * but never reads cannot grow our send queue without bound; queue.c adds
+ * the byte and shard-wide bounds. */
+static bool at_cap(struct sk_conn *c)
 {
 	return c->slot_next - c->slot_head + c->sq_count >= c->shard->cfg.max_inflight ||
-	       sk_conn_muted(c);
+	       sk_conn_muted(c) || sk_queue_full(c);
 }
 
-bool sk_recv_paused(const struct sk_conn *c)
+bool sk_recv_paused(struct sk_conn *c)
 {
 	return at_cap(c) || c->stash_len > 0;
 }
@@ -115,8 +116,9 @@ static void deliver(struct sk_conn *c)
 {
 	struct sk_shard *s = c->shard;
 	struct sk_frame f = { .slot = c->slot_next++, .data = c->frame, .len = c->frame_len };
-	*sk_conn_slot(c, f.slot) = (struct sk_slot){ SK_SLOT_PENDING, NULL };
-	c->pending++;
+	struct sk_slot *sl = sk_conn_slot(c, f.slot);
+	*sl = (struct sk_slot){ SK_SLOT_PENDING, NULL, 0 };
+	sk_queue_add(c, sl, c->frame_len);
 	c->frame = NULL;
 	c->hdr_have = 0;
 	sk_stat_add(&s->st.frames_in, 1);

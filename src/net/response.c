@@ -48,7 +48,7 @@ static void advance_head(struct sk_conn *c)
 			c->sq_tail = sl->out;
 			c->sq_count++;
 		}
-		*sl = (struct sk_slot){ SK_SLOT_FREE, NULL };
+		*sl = (struct sk_slot){ SK_SLOT_FREE, NULL, 0 };
 		c->slot_head++;
 	}
 }
@@ -57,7 +57,7 @@ static void advance_head(struct sk_conn *c)
  * may free it. */
 static int complete(struct sk_conn *c, struct sk_slot *sl, struct sk_out *out)
 {
-	c->pending--;
+	sk_queue_remove(c, sl);
 	if (!c->open) {
 		sl->state = SK_SLOT_FREE;
 		sk_out_free(out);

@@ -18,6 +18,8 @@ void sk_net_config_defaults(struct sk_net_config *cfg)
 	*cfg = (struct sk_net_config){
 		.max_frame_bytes = 104857600,
 		.max_connections = INT32_MAX,
+		.max_connections_per_ip = INT32_MAX,
+		.queued_max_requests = 500,
 		/* Java clients pipeline 5 requests per connection, librdkafka up to
 		 * a million: with linger.ms=0 and acks=all each fdatasync cycle
 		 * answers every request that arrived during the previous one, and a
@@ -29,6 +31,7 @@ void sk_net_config_defaults(struct sk_net_config *cfg)
 		.ring_entries = 1024,
 		.recv_buf_count = 256,
 		.recv_buf_size = 16384,
+		.bind_wait_ms = 5000,
 	};
 }
 
@@ -91,6 +94,36 @@ static void widen_iowq(struct sk_shard *s)
 	(void)io_uring_register_iowq_max_workers(&s->ring, max);
 }
 
+static int copy_overrides(struct sk_shard *s, const struct sk_net_config *cfg)
+{
+	if (!cfg->n_ip_overrides)
+		return 0;
+	struct sk_net_ip_limit *v = malloc(cfg->n_ip_overrides * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	memcpy(v, cfg->ip_overrides, cfg->n_ip_overrides * sizeof(*v));
+	s->cfg.ip_overrides = v;
+	return 0;
+}
+
+int sk_shard_set_conn_limits(struct sk_shard *s, uint32_t max_connections, uint32_t per_ip,
+			     const struct sk_net_ip_limit *overrides, size_t n)
+{
+	struct sk_net_config want = { .ip_overrides = overrides, .n_ip_overrides = n };
+	const struct sk_net_ip_limit *old = s->cfg.ip_overrides;
+	s->cfg.ip_overrides = NULL;
+	int rc = copy_overrides(s, &want);
+	if (rc) {
+		s->cfg.ip_overrides = old;
+		return rc;
+	}
+	free((void *)old);
+	s->cfg.n_ip_overrides = n;
+	s->cfg.max_connections = max_connections;
+	s->cfg.max_connections_per_ip = per_ip;
+	return 0;
+}
+
 int sk_shard_new(const struct sk_net_config *cfg, const struct sk_net_handler *h,
 		 struct sk_shard **out)
 {
@@ -101,6 +134,7 @@ int sk_shard_new(const struct sk_net_config *cfg, const struct sk_net_handler *h
 	if (!s)
 		return -ENOMEM;
 	s->cfg = *cfg;
+	s->cfg.ip_overrides = NULL;
 	s->h = *h;
 	s->wake_fd = -1;
 	s->now_ms = sk_clock_ms();
@@ -113,7 +147,7 @@ int sk_shard_new(const struct sk_net_config *cfg, const struct sk_net_handler *h
 		free(s);
 		return rc;
 	}
-	if ((rc = sk_bufring_init(s)) || (rc = sk_timers_init(s)))
+	if ((rc = copy_overrides(s, cfg)) || (rc = sk_bufring_init(s)) || (rc = sk_timers_init(s)))
 		goto fail;
 	widen_iowq(s);
 	s->wake_fd = eventfd(0, EFD_CLOEXEC);
@@ -144,6 +178,8 @@ void sk_shard_destroy(struct sk_shard *s)
 	 * sends if run never finished) before the memory they use goes away. */
 	io_uring_queue_exit(&s->ring);
 	sk_conns_free_all(s);
+	sk_ip_counts_free(&s->ips);
+	free((void *)s->cfg.ip_overrides);
 	sk_listeners_free(s);
 	sk_bufring_fini(s);
 	sk_timers_fini(s);
@@ -160,6 +196,11 @@ void sk_shard_stop(struct sk_shard *s)
 	/* write(2) is async-signal-safe; an eventfd counter cannot overflow here. */
 	ssize_t n = write(s->wake_fd, &one, sizeof(one));
 	(void)n;
+}
+
+bool sk_shard_stopping(const struct sk_shard *s)
+{
+	return atomic_load(&s->stop_requested) != 0;
 }
 
 int sk_shard_defer(struct sk_shard *s, sk_defer_fn cb, void *arg)
@@ -201,6 +242,8 @@ void sk_shard_stats(const struct sk_shard *s, struct sk_net_stats *o)
 	o->frames_in = atomic_load_explicit(&s->st.frames_in, memory_order_relaxed);
 	o->bytes_in = atomic_load_explicit(&s->st.bytes_in, memory_order_relaxed);
 	o->bytes_out = atomic_load_explicit(&s->st.bytes_out, memory_order_relaxed);
+	o->queued_requests = atomic_load_explicit(&s->st.queued_requests, memory_order_relaxed);
+	o->queued_bytes = atomic_load_explicit(&s->st.queued_bytes, memory_order_relaxed);
 }
 
 uint64_t sk_shard_now_ms(const struct sk_shard *s)
@@ -225,6 +268,9 @@ static void dispatch(struct sk_shard *s, struct io_uring_cqe *cqe)
 		break;
 	case SK_OP_ACCEPT:
 		sk_listener_complete(p, cqe);
+		break;
+	case SK_OP_ACCEPT_POLL:
+		sk_listener_poll_complete(p, cqe);
 		break;
 	case SK_OP_RECV:
 		sk_recv_complete(p, cqe);

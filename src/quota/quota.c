@@ -1,7 +1,7 @@
-/* Quota entities and their sensors. An entity is stored in the metadata image
- * as "client-id=<name>,user=<name>" (types sorted, an empty name meaning the
- * default entity); a sensor is the rate shared by every client that resolves
- * to the same entity tags, as Kafka's DefaultQuotaCallback groups them. */
+/* Quota entities and their sensors. An entity is kept in the metadata image
+ * as its parts (a null name meaning the default entity); a sensor is the rate
+ * shared by every client that resolves to the same entity tags, as Kafka's
+ * DefaultQuotaCallback groups them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +15,14 @@ struct sk_quota_sensor {
     struct sk_quota_sensor *next;
     uint64_t last_ms;
     struct sk_rate rate;
-    char name[];
+    struct sk_token_bucket bucket; /* controller_mutation_rate only */
+    size_t key_len;
+    char key[]; /* see sensor_key */
 };
 
 static const char *const quota_key[SK_QUOTA_TYPES] = {"producer_byte_rate",
-                                                      "consumer_byte_rate"};
+                                                      "consumer_byte_rate",
+                                                      "controller_mutation_rate"};
 
 int sk_quotas_init(struct sk_quotas *q, int samples, uint64_t window_ms)
 {
@@ -48,58 +51,84 @@ void sk_quotas_free(struct sk_quotas *q)
     q->buckets = NULL;
 }
 
-static const char *entity_value(const struct sk_meta_image *img, const char *entity,
-                                const char *key)
+/* Kafka's precedence, most specific first. */
+static const struct sk_quota_match order[] = {{1, 1}, {1, 2}, {1, 0}, {2, 1},
+                                              {2, 2}, {2, 0}, {0, 1}, {0, 2}};
+
+/* The entity a match names for this user and client id: its parts, the
+ * default (null name) where the match says 2. */
+static int entity_parts(struct sk_quota_part *out, struct sk_quota_match m, const char *user,
+                        kp_str client)
 {
+    int n = 0;
+    if (m.user)
+        out[n++] = (struct sk_quota_part){kp_str_c("user"),
+                                          m.user == 1 ? kp_str_c(user) : KP_STR_NULL};
+    if (m.client)
+        out[n++] = (struct sk_quota_part){kp_str_c("client-id"),
+                                          m.client == 1 ? client : KP_STR_NULL};
+    return n;
+}
+
+static const char *entity_value(const struct sk_meta_image *img, struct sk_quota_match m,
+                                const char *user, kp_str client, const char *key)
+{
+    struct sk_quota_part parts[SK_QUOTA_MAX_PARTS];
+    int n = entity_parts(parts, m, user, client);
     for (int i = 0; i < img->nquotas; i++)
-        if (strcmp(img->quotas[i].entity, entity) == 0)
+        if (sk_quota_entry_is(&img->quotas[i], parts, n))
             return sk_kvlist_get(&img->quotas[i].values, key);
     return NULL;
 }
 
-/* Kafka's precedence, most specific first. with_user/with_client say which
- * tags the sensor keeps: a default entity still meters each client apart. */
-static const struct {
-    int user, client; /* 0 absent, 1 this one, 2 the default */
-} order[] = {{1, 1}, {1, 2}, {1, 0}, {2, 1}, {2, 2}, {2, 0}, {0, 1}, {0, 2}};
-
-static void entity_name(char *out, size_t len, int user_kind, const char *user, int client_kind,
-                        kp_str client)
-{
-    int n = 0;
-    if (client_kind)
-        n = snprintf(out, len, "client-id=%.*s", client_kind == 1 ? (int)client.len : 0,
-                     client_kind == 1 ? client.ptr : "");
-    if (user_kind && n >= 0 && (size_t)n < len)
-        snprintf(out + n, len - (size_t)n, "%suser=%s", client_kind ? "," : "",
-                 user_kind == 1 ? user : "");
-}
-
 double sk_quota_limit(const struct sk_meta_image *img, enum sk_quota_type t, const char *user,
-                      kp_str client_id, char *bucket, size_t bucket_len)
+                      kp_str client_id, struct sk_quota_match *match)
 {
     if (img->nquotas == 0)
         return -1;
     if (client_id.len < 0)
         client_id = (kp_str){"", 0};
-    char entity[600];
+    user = user ? user : "";
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
-        entity_name(entity, sizeof entity, order[i].user, user, order[i].client, client_id);
-        const char *v = entity_value(img, entity, quota_key[t]);
+        const char *v = entity_value(img, order[i], user, client_id, quota_key[t]);
         if (!v)
             continue;
-        snprintf(bucket, bucket_len, "%d\x1f%s\x1f%.*s", (int)t, order[i].user ? user : "",
-                 order[i].client ? (int)client_id.len : 0, client_id.ptr);
+        if (match)
+            *match = order[i];
         return strtod(v, NULL);
     }
     return -1;
 }
 
-static unsigned hash(const char *s)
+/* A sensor's key: the quota type, the match, then the tag values it keeps,
+ * each after its length, so any bytes (a zero byte included) keep two
+ * clients apart. Written to buf if it fits; returns its length. */
+static size_t sensor_key(char *buf, size_t cap, enum sk_quota_type t, struct sk_quota_match m,
+                         const char *user, kp_str client)
+{
+    kp_str vals[2] = {m.user ? kp_str_c(user) : kp_str_c(""),
+                      m.client ? client : kp_str_c("")};
+    size_t need = 3 + 2 * sizeof(int32_t) + (size_t)vals[0].len + (size_t)vals[1].len;
+    if (need > cap)
+        return need;
+    char *p = buf;
+    *p++ = (char)t;
+    *p++ = (char)m.user;
+    *p++ = (char)m.client;
+    for (int i = 0; i < 2; i++) {
+        memcpy(p, &vals[i].len, sizeof vals[i].len);
+        p += sizeof vals[i].len;
+        memcpy(p, vals[i].ptr, (size_t)vals[i].len);
+        p += vals[i].len;
+    }
+    return need;
+}
+
+static unsigned hash(const char *s, size_t n)
 {
     unsigned h = 2166136261u;
-    while (*s)
-        h = (h ^ (unsigned char)*s++) * 16777619u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
     return h;
 }
 
@@ -119,21 +148,22 @@ static void purge_idle(struct sk_quotas *q, uint64_t now_ms)
         }
 }
 
-static struct sk_quota_sensor *sensor(struct sk_quotas *q, const char *name, uint64_t now_ms)
+static struct sk_quota_sensor *sensor(struct sk_quotas *q, const char *key, size_t len,
+                                      uint64_t now_ms)
 {
     if (now_ms - q->last_purge_ms >= SK_QUOTA_IDLE_MS)
         purge_idle(q, now_ms);
-    struct sk_quota_sensor **head = &q->buckets[hash(name) % q->nbuckets];
+    struct sk_quota_sensor **head = &q->buckets[hash(key, len) % q->nbuckets];
     for (struct sk_quota_sensor *s = *head; s; s = s->next)
-        if (strcmp(s->name, name) == 0)
+        if (s->key_len == len && memcmp(s->key, key, len) == 0)
             return s;
-    size_t len = strlen(name) + 1;
     struct sk_quota_sensor *s = calloc(1, sizeof *s + len);
     if (!s || sk_rate_init(&s->rate, q->samples, q->window_ms)) {
         free(s);
         return NULL;
     }
-    memcpy(s->name, name, len);
+    memcpy(s->key, key, len);
+    s->key_len = len;
     s->next = *head;
     *head = s;
     q->count++;
@@ -144,11 +174,24 @@ static struct sk_quota_sensor *lookup(struct sk_quotas *q, const struct sk_meta_
                                       enum sk_quota_type t, const char *user, kp_str client_id,
                                       uint64_t now_ms, double *limit)
 {
-    char name[700];
-    *limit = sk_quota_limit(img, t, user, client_id, name, sizeof name);
+    struct sk_quota_match m;
+    *limit = sk_quota_limit(img, t, user, client_id, &m);
     if (*limit < 0)
         return NULL;
-    struct sk_quota_sensor *s = sensor(q, name, now_ms);
+    if (client_id.len < 0)
+        client_id = (kp_str){"", 0};
+    user = user ? user : "";
+    /* A client id is at most 32767 bytes; most fit on the stack. */
+    char small[512], *key = small;
+    size_t len = sensor_key(small, sizeof small, t, m, user, client_id);
+    if (len > sizeof small) {
+        if (!(key = malloc(len)))
+            return NULL;
+        sensor_key(key, len, t, m, user, client_id);
+    }
+    struct sk_quota_sensor *s = sensor(q, key, len, now_ms);
+    if (key != small)
+        free(key);
     if (s)
         s->last_ms = now_ms;
     return s;
@@ -176,11 +219,28 @@ void sk_quota_unrecord(struct sk_quotas *q, const struct sk_meta_image *img,
         sk_rate_record(&s->rate, -value, now_ms);
 }
 
+bool sk_quota_mutation(struct sk_quotas *q, const struct sk_meta_image *img, const char *user,
+                       kp_str client_id, double permits, bool strict, uint64_t now_ms,
+                       int32_t *throttle_ms)
+{
+    double limit;
+    *throttle_ms = 0;
+    struct sk_quota_sensor *s =
+        lookup(q, img, SK_QUOTA_CONTROLLER_MUTATION, user, client_id, now_ms, &limit);
+    if (!s)
+        return true;
+    double burst = limit * SK_MUTATION_QUOTA_SAMPLES * SK_MUTATION_QUOTA_WINDOW_MS / 1000.0;
+    bool over = sk_token_bucket_exceeded(&s->bucket, limit, burst, now_ms);
+    if (!(over && strict))
+        sk_token_bucket_record(&s->bucket, limit, burst, permits, now_ms);
+    *throttle_ms = sk_token_bucket_throttle_ms(&s->bucket, limit);
+    return !(over && strict);
+}
+
 uint32_t sk_quota_max_in_window(const struct sk_quotas *q, const struct sk_meta_image *img,
                                 enum sk_quota_type t, const char *user, kp_str client_id)
 {
-    char name[700];
-    double limit = sk_quota_limit(img, t, user, client_id, name, sizeof name);
+    double limit = sk_quota_limit(img, t, user, client_id, NULL);
     if (limit < 0)
         return UINT32_MAX;
     double max = limit * (double)(q->samples - 1) * (double)q->window_ms / 1000.0;

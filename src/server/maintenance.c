@@ -1,7 +1,8 @@
 /* Periodic partition work, as Kafka's LogManager schedules it: retention
  * (log.retention.check.interval.ms), time-based flushes of relaxed topics
  * (log.flush.scheduler.interval.ms, flush.ms) and the offset checkpoints
- * (log.flush.offset.checkpoint.interval.ms). */
+ * (log.flush.offset.checkpoint.interval.ms), and the expiry of idle
+ * producers' state (producer.id.expiration.check.interval.ms). */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -9,6 +10,7 @@
 #include "skein/net.h"
 #include "skein/partition.h"
 #include "skein/plog.h"
+#include "skein/producer_state.h"
 #include "skein/timer.h"
 
 struct sk_maint_task {
@@ -48,6 +50,13 @@ static void checkpoint(struct sk_broker *b)
         sk_warn("cannot write the offset checkpoints in %s", b->cfg->log_dirs[0]);
 }
 
+static void expire_producers(struct sk_broker *b)
+{
+    int64_t now = sk_wall_ms();
+    for (int i = 0; i < b->nparts; i++)
+        sk_producer_expire(b->parts[i], now, b->cfg->txn.producer_id_expiration_ms);
+}
+
 static void tick(void *arg)
 {
     struct sk_maint_task *t = arg;
@@ -61,7 +70,8 @@ static void tick(void *arg)
 
 int sk_maintenance_start(struct sk_broker *b)
 {
-    struct sk_maint_task *tasks = calloc(3, sizeof *tasks);
+    enum { NTASKS = 4 };
+    struct sk_maint_task *tasks = calloc(NTASKS, sizeof *tasks);
     if (!tasks)
         return -1;
     b->maintenance = tasks;
@@ -71,7 +81,9 @@ int sk_maintenance_start(struct sk_broker *b)
     tasks[0] = (struct sk_maint_task){b, b->cfg->log.retention_check_interval_ms, retention};
     tasks[1] = (struct sk_maint_task){b, flush_every, flush_due};
     tasks[2] = (struct sk_maint_task){b, b->cfg->log.flush_offset_checkpoint_interval_ms, checkpoint};
-    for (int i = 0; i < 3; i++)
+    tasks[3] = (struct sk_maint_task){b, b->cfg->txn.producer_id_expiration_check_ms,
+                                      expire_producers};
+    for (int i = 0; i < NTASKS; i++)
         if (!sk_timer_add(b->shard, (uint64_t)tasks[i].interval_ms, tick, &tasks[i]))
             return -1;
     return 0;

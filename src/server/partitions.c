@@ -17,6 +17,7 @@
 #include "skein/plog.h"
 #include "skein/producer_state.h"
 #include "skein/record.h"
+#include "skein/server.h"
 #include "skein/timer.h"
 
 struct sk_waiter {
@@ -77,16 +78,17 @@ struct sk_partition *sk_partition_lookup(struct sk_broker *b, kp_str topic, int3
         return NULL;
     }
     struct sk_partition *p = sk_partition_get(b, topic, index);
-    *err = p ? SK_ERR_NONE : SK_ERR_NOT_LEADER_OR_FOLLOWER;
-    /* Offline after a failed sync, as Kafka's offline replicas answer. */
-    if (p && sk_partition_offline(p)) {
+    /* Led here but its log did not open, or offline after a failed sync: as
+     * from a Kafka broker whose log dir is offline. */
+    if ((!p && t->partitions[index].leader == b->node_id) || (p && sk_partition_sync_failed(p))) {
         *err = SK_ERR_KAFKA_STORAGE_ERROR;
         return NULL;
     }
+    *err = p ? SK_ERR_NONE : SK_ERR_NOT_LEADER_OR_FOLLOWER;
     return p;
 }
 
-bool sk_partition_offline(const struct sk_partition *p)
+bool sk_partition_sync_failed(const struct sk_partition *p)
 {
     return sk_plog_sync_error(p->log) != 0;
 }
@@ -172,10 +174,23 @@ static void checkpoints_free(struct sk_checkpoints *c)
     free(c->ls);
 }
 
+/* Counted once per partition, so that metadata answers can tell offline
+ * partitions apart without a lookup each while none is. recorded: the log
+ * already knows (a blocking flush records its own failure). */
+static void note_sync_failed(struct sk_partition *p, int err, bool recorded)
+{
+    if (!recorded && sk_partition_sync_failed(p))
+        return;
+    sk_plog_sync_failed(p->log, err);
+    p->broker->offline_sync_failed++;
+    sk_error("a sync of %s-%d failed: %s; the partition is offline until restart", p->topic,
+             p->id, strerror(-err));
+}
+
 static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_topic_meta *t,
                                            const struct sk_partition_meta *pm,
                                            const struct sk_topic_config *tc,
-                                           struct sk_checkpoints *cp)
+                                           struct sk_checkpoints *cp, int *err)
 {
     checkpoints_load(b, cp);
     struct sk_plog_config pc;
@@ -193,8 +208,7 @@ static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_
     struct sk_plog_open_report rep = {0};
     int rc = p ? sk_plog_open(&opts, &pc, &p->log, &rep) : -ENOMEM;
     if (rc < 0) {
-        sk_error("cannot open the log of %s-%d in %s: %s", t->name, pm->id, data_dir(b),
-                 strerror(-rc));
+        *err = rc;
         free(p);
         return NULL;
     }
@@ -211,8 +225,11 @@ static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_
     /* Whatever survived on disk is made durable before anyone reads it, so the
      * high watermark can start at the log end. A new or cleanly closed log has
      * nothing to flush, and its directory is synced with its first data. */
+    rc = 0;
     if (sk_plog_recovery_point(p->log) < sk_plog_log_end_offset(p->log))
-        sk_plog_flush(p->log, sk_wall_ms());
+        rc = sk_plog_flush(p->log, sk_wall_ms());
+    if (rc < 0 && sk_plog_sync_error(p->log))
+        note_sync_failed(p, rc, true);
     p->high_watermark = sk_plog_log_end_offset(p->log);
     sk_producer_state_load(p);
     return p;
@@ -228,6 +245,7 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 
 static void partition_free(struct sk_partition *p, bool delete_data)
 {
+    bool counted = sk_partition_sync_failed(p);
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", sk_plog_dir(p->log));
     for (struct sk_waiter *w = p->waiters, *next; w; w = next) {
@@ -243,6 +261,8 @@ static void partition_free(struct sk_partition *p, bool delete_data)
     }
     sk_producer_state_free(p);
     sk_plog_close(p->log);
+    if (counted)
+        p->broker->offline_sync_failed--;
     if (delete_data)
         nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(p->topic);
@@ -284,36 +304,113 @@ static int add_partition(struct sk_broker *b, struct sk_partition *p)
     return 0;
 }
 
-int sk_partitions_sync(struct sk_broker *b)
+/* What one pass over the image left undone. */
+struct sync_pass {
+    struct sk_checkpoints cp;
+    int failed, over_budget;
+    int first_err;
+    char first[300]; /* the first partition that failed, "topic-p" */
+    bool out_of_fds; /* once EMFILE/ENFILE, the pass stops trying */
+};
+
+static void note_failure(struct sync_pass *sp, const struct sk_topic_meta *t, int32_t id, int err)
 {
-    struct sk_checkpoints cp = {0};
-    int rc = 0;
+    if (sp->failed++ == 0) {
+        sp->first_err = err;
+        snprintf(sp->first, sizeof sp->first, "%s-%d", t->name, id);
+    }
+    sp->out_of_fds = sp->out_of_fds || err == -EMFILE || err == -ENFILE;
+}
+
+/* One partition this node leads: kept in line with the image, or opened. A
+ * partition that cannot be opened, or would take the node past its budget,
+ * stays offline; the others go on. */
+static void sync_one(struct sk_broker *b, const struct sk_topic_meta *t,
+                     const struct sk_partition_meta *pm, const struct sk_topic_config *tc,
+                     struct sync_pass *sp, bool quiet)
+{
+    struct sk_partition *p = sk_partition_get_by_id(b, &t->id, pm->id);
+    if (p) {
+        apply_config(p, tc);
+        p->leader_epoch = pm->leader_epoch;
+        return;
+    }
+    if (b->budget.set && b->nparts >= b->budget.limit) {
+        sp->over_budget++;
+        return;
+    }
+    /* A stop asked for ends the pass: shutdown must not wait on opens. */
+    if (sk_server_stopping(b)) {
+        sp->failed++;
+        return;
+    }
+    int err = -EMFILE;
+    if (!sp->out_of_fds)
+        p = partition_open(b, t, pm, tc, &sp->cp, &err);
+    if (p && add_partition(b, p) < 0) {
+        partition_free(p, false);
+        p = NULL;
+        err = -ENOMEM;
+    }
+    if (p)
+        return;
+    if (!quiet && !sp->out_of_fds)
+        sk_error("partition %s-%d is offline: cannot open its log in %s: %s", t->name, pm->id,
+                 data_dir(b), strerror(-err));
+    note_failure(sp, t, pm->id, err);
+}
+
+/* Said once per change of the counts, not on every retry. */
+static void report(struct sk_broker *b, const struct sync_pass *sp)
+{
+    if (sp->failed != b->offline_failed && sp->failed)
+        sk_warn("%d partition logs are offline (first %s: %s); the others serve, and these "
+                "are retried", sp->failed, sp->first, strerror(-sp->first_err));
+    if (sp->over_budget != b->offline_over_budget && sp->over_budget)
+        sk_error("%d partitions stay offline: this node's partition budget is %lld "
+                 "(skein.max.partitions.per.shard, the open-file limit and memory); raise "
+                 "the limit and restart to open them", sp->over_budget,
+                 (long long)b->budget.limit);
+    b->offline_failed = sp->failed;
+    b->offline_over_budget = sp->over_budget;
+}
+
+int sk_partitions_sync_ex(struct sk_broker *b, bool quiet)
+{
+    struct sync_pass sp = {0};
     drop_removed(b);
     for (int i = 0; i < b->image.ntopics; i++) {
         const struct sk_topic_meta *t = b->image.topics[i];
         /* One resolution per topic: all its partitions share the config. */
         struct sk_topic_config tc;
-        resolve_config(b, t, &tc);
+        bool resolved = false;
         for (int32_t j = 0; j < t->npartitions; j++) {
             const struct sk_partition_meta *pm = &t->partitions[j];
             if (pm->leader != b->node_id)
                 continue;
-            struct sk_partition *p = sk_partition_get_by_id(b, &t->id, pm->id);
-            if (p) {
-                apply_config(p, &tc);
-                p->leader_epoch = pm->leader_epoch;
-                continue;
-            }
-            p = partition_open(b, t, pm, &tc, &cp);
-            if (!p || add_partition(b, p) < 0) {
-                rc = -EIO;
-                goto out;
-            }
+            if (!resolved)
+                resolve_config(b, t, &tc);
+            resolved = true;
+            sync_one(b, t, pm, &tc, &sp, quiet);
         }
     }
-out:
-    checkpoints_free(&cp);
-    return rc;
+    checkpoints_free(&sp.cp);
+    report(b, &sp);
+    return sp.failed ? -EIO : 0;
+}
+
+int sk_partitions_sync(struct sk_broker *b)
+{
+    return sk_partitions_sync_ex(b, false);
+}
+
+bool sk_partition_offline(struct sk_broker *b, const struct sk_topic_meta *t, int32_t index)
+{
+    if (b->offline_failed + b->offline_over_budget + b->offline_sync_failed == 0 || index < 0 ||
+        index >= t->npartitions || t->partitions[index].leader != b->node_id)
+        return false;
+    const struct sk_partition *p = sk_partition_get_by_id(b, &t->id, index);
+    return !p || sk_partition_sync_failed(p);
 }
 
 /* Checkpoints let the next start skip recovery of what is known to be flushed. */
@@ -467,7 +564,7 @@ static void insert_waiter(struct sk_partition *p, struct sk_waiter *w)
 
 void sk_partition_when_durable(struct sk_partition *p, int64_t offset, sk_durable_fn cb, void *arg)
 {
-    if (sk_partition_offline(p) && offset > sk_plog_recovery_point(p->log)) {
+    if (sk_partition_sync_failed(p) && offset > sk_plog_recovery_point(p->log)) {
         cb(arg, SK_ERR_KAFKA_STORAGE_ERROR);
         return;
     }
@@ -563,10 +660,7 @@ static void sync_retire(struct sk_partition *p, struct sk_sync_op *op)
          * may not be on disk, so nothing waiting on it can be told yes, and
          * a retried sync would succeed on pages the kernel may have dropped.
          * The partition stays offline until a restart recovers it from disk. */
-        if (!sk_partition_offline(p))
-            sk_error("fdatasync of %s-%d failed: %s; the partition is offline until restart",
-                     p->topic, p->id, strerror(-op->err));
-        sk_plog_sync_failed(p->log, op->err);
+        note_sync_failed(p, op->err, false);
         for (struct sk_sync_op *o = op->next; o; o = o->next)
             o->err = op->err;
         fail_waiters(p, SK_ERR_KAFKA_STORAGE_ERROR);

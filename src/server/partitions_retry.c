@@ -7,6 +7,7 @@
 #include "skein/broker.h"
 #include "skein/logging.h"
 #include "skein/partition.h"
+#include "skein/server.h"
 #include "skein/timer.h"
 
 #define SK_SYNC_RETRY_MS 1000
@@ -15,7 +16,8 @@ static void retry(void *arg);
 
 static void schedule(struct sk_broker *b)
 {
-    if (!b->sync_retry && b->shard)
+    /* A stopping node does not retry: shutdown must not wait on opens. */
+    if (!b->sync_retry && b->shard && !sk_server_stopping(b))
         b->sync_retry = sk_timer_add(b->shard, SK_SYNC_RETRY_MS, retry, b);
 }
 
@@ -23,7 +25,7 @@ static void retry(void *arg)
 {
     struct sk_broker *b = arg;
     b->sync_retry = 0;
-    if (sk_partitions_sync(b) < 0) {
+    if (sk_partitions_sync_ex(b, true) < 0) {
         schedule(b);
         return;
     }
@@ -32,13 +34,11 @@ static void retry(void *arg)
 
 int sk_broker_metadata_changed(struct sk_broker *b)
 {
+    int net = sk_broker_net_limits_apply(b);
     int rc = sk_partitions_sync(b);
-    if (rc < 0) {
-        sk_warn("some partition logs could not be opened; retrying every %d ms",
-                SK_SYNC_RETRY_MS);
+    if (rc < 0)
         schedule(b);
-    }
-    return rc;
+    return rc < 0 ? rc : net;
 }
 
 void sk_broker_sync_retry_stop(struct sk_broker *b)

@@ -157,11 +157,23 @@ static int register_broker(struct sk_broker *b)
     return sk_metalog_append(b->metalog, &b->image, &rec, 1, wall_ms());
 }
 
-static void net_config(const struct sk_config *cfg, struct sk_net_config *nc)
+/* ip_limits has room for cfg's overrides; the shard copies it. */
+static void net_config(const struct sk_config *cfg, struct sk_net_config *nc,
+                       struct sk_net_ip_limit *ip_limits)
 {
     sk_net_config_defaults(nc);
     nc->max_frame_bytes = (uint32_t)cfg->net.socket_request_max_bytes;
     nc->max_connections = (uint32_t)cfg->net.max_connections;
+    nc->max_connections_per_ip = (uint32_t)cfg->net.max_connections_per_ip;
+    nc->ip_overrides = ip_limits;
+    nc->n_ip_overrides = cfg->net.n_ip_overrides;
+    for (size_t i = 0; i < cfg->net.n_ip_overrides; i++) {
+        memcpy(ip_limits[i].addr, cfg->net.ip_overrides[i].addr, 16);
+        ip_limits[i].max = (uint32_t)cfg->net.ip_overrides[i].max;
+    }
+    nc->queued_max_requests = (uint32_t)cfg->net.queued_max_requests;
+    nc->queued_max_bytes =
+        cfg->net.queued_max_request_bytes > 0 ? (uint64_t)cfg->net.queued_max_request_bytes : 0;
     nc->idle_ms = (uint64_t)cfg->net.connections_max_idle_ms;
     nc->send_buffer_bytes = cfg->net.socket_send_buffer_bytes;
     nc->recv_buffer_bytes = cfg->net.socket_receive_buffer_bytes;
@@ -177,6 +189,27 @@ static int quotas_open(struct sk_broker *b)
         return -1;
     }
     return 0;
+}
+
+/* A node that cannot load its metadata log says where and why, and how to
+ * start anyway (losing the changes from there on) instead of just failing. */
+static void metalog_problem(const char *md, const struct sk_metalog_failure *why, int rc,
+                            char *err, size_t errlen)
+{
+    if (why->offset < 0) {
+        snprintf(err, errlen, "cannot load the metadata log in %s: %s: %s", md, why->what,
+                 strerror(-rc));
+        return;
+    }
+    if (why->in_snapshot) {
+        snprintf(err, errlen, "cannot load the metadata log in %s: at offset %lld %s (%s)", md,
+                 (long long)why->offset, why->what, strerror(-rc));
+        return;
+    }
+    snprintf(err, errlen, "cannot load the metadata log in %s: at offset %lld %s (%s). "
+             "To start without that change and every later one, start once with "
+             "--override skein.metadata.log.truncate.unloadable=true", md,
+             (long long)why->offset, why->what, strerror(-rc));
 }
 
 int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t errlen)
@@ -202,12 +235,23 @@ int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t
     if (rc < 0)
         return rc;
     const char *md = cfg->metadata_log_dir ? cfg->metadata_log_dir : cfg->log_dirs[0];
-    rc = sk_metalog_open(md, &b->image, wall_ms(), &b->metalog);
-    rc = rc < 0 || sk_controller_apply_dynamic_configs(b) != -ENOMEM ? rc : -ENOMEM; /* stale keys were logged */
+    struct sk_metalog_failure why;
+    rc = sk_metalog_open_ex(md, &b->image, wall_ms(), cfg->admission.metadata_truncate_unloadable,
+                            &why, &b->metalog);
     if (rc < 0) {
-        snprintf(err, errlen, "cannot load the metadata log in %s: %s", md, strerror(-rc));
+        metalog_problem(md, &why, rc, err, errlen);
         return rc;
     }
+    if (sk_controller_apply_dynamic_configs(b) == -ENOMEM) { /* stale keys were logged */
+        snprintf(err, errlen, "cannot load the metadata log in %s: %s", md, strerror(ENOMEM));
+        return -ENOMEM;
+    }
+    struct sk_budget_inputs in;
+    sk_budget_inputs_probe(cfg->net.max_connections, cfg->admission.max_partitions_per_shard, &in);
+    sk_partition_budget_compute(&in, &b->budget);
+    char line[512];
+    sk_partition_budget_describe(&b->budget, line, sizeof line);
+    sk_info("%s", line);
     struct sk_config_value snap;
     if (sk_config_describe_broker(cfg, "metadata.log.max.record.bytes.between.snapshots", &snap) == 0)
         sk_metalog_set_snapshot_policy(b->metalog, b->node_id, strtoll(snap.value, NULL, 10));
@@ -215,9 +259,15 @@ int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t
             b->image.nbrokers, (long long)b->image.last_offset);
 
     struct sk_net_config nc;
-    net_config(cfg, &nc);
+    struct sk_net_ip_limit *ip_limits = calloc(cfg->net.n_ip_overrides + 1, sizeof *ip_limits);
+    if (!ip_limits) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    net_config(cfg, &nc, ip_limits);
     struct sk_net_handler h = {.on_frame = sk_api_on_frame, .arg = b};
     rc = sk_shard_new(&nc, &h, &b->shard);
+    free(ip_limits);
     if (rc < 0) {
         snprintf(err, errlen, "cannot create the io_uring shard: %s", strerror(-rc));
         return rc;
@@ -237,10 +287,9 @@ int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t
         snprintf(err, errlen, "cannot write the metadata log in %s", md);
         return -EIO;
     }
-    if (sk_partitions_sync(b) < 0) {
-        snprintf(err, errlen, "cannot open the partition logs in %s", cfg->log_dirs[0]);
-        return -EIO;
-    }
+    /* A partition that does not open stays offline and is retried; the node
+     * serves the others rather than refusing to start. */
+    sk_broker_metadata_changed(b);
     if (sk_groups_open(b) < 0) {
         snprintf(err, errlen, "cannot load the group coordinator's state from __consumer_offsets");
         return -EIO;
@@ -270,6 +319,11 @@ void sk_server_stop(struct sk_broker *b)
 {
     if (b->shard)
         sk_shard_stop(b->shard);
+}
+
+bool sk_server_stopping(const struct sk_broker *b)
+{
+    return b->shard && sk_shard_stopping(b->shard);
 }
 
 void sk_server_close(struct sk_broker *b)

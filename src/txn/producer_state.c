@@ -1,4 +1,13 @@
-/* Per-partition idempotent producer state. */
+/* Per-partition idempotent producer state, bounded two ways: Kafka's
+ * producer.id.expiration.ms drops a producer whose last batch is that old
+ * (ProducerStateManager.removeExpiredProducers, on the
+ * producer.id.expiration.check.interval.ms schedule and at load), and
+ * skein.max.producers.per.partition caps how many a partition keeps, so a
+ * flood of new producer ids cannot grow it without bound within the
+ * expiration time. At the cap the producer with the oldest last batch goes
+ * first, as if it had expired: if it writes again it gets
+ * UNKNOWN_PRODUCER_ID (or starts over at sequence 0), which idempotent
+ * clients handle since KIP-360. */
 #include "skein/producer_state.h"
 
 #include <dirent.h>
@@ -43,6 +52,27 @@ static struct sk_pentry *find(const struct sk_partition *p, int64_t pid)
     return NULL;
 }
 
+static int max_producers(const struct sk_partition *p)
+{
+    if (p->broker && p->broker->cfg)
+        return p->broker->cfg->txn.max_producers_per_partition;
+    return SK_PRODUCERS_PER_PARTITION_DEFAULT;
+}
+
+static void remove_at(struct sk_producer_state *s, int i)
+{
+    s->v[i] = s->v[--s->n];
+}
+
+static void evict_oldest(struct sk_producer_state *s)
+{
+    int oldest = 0;
+    for (int i = 1; i < s->n; i++)
+        if (s->v[i].last_ts < s->v[oldest].last_ts)
+            oldest = i;
+    remove_at(s, oldest);
+}
+
 static struct sk_pentry *find_or_add(struct sk_partition *p, int64_t pid)
 {
     struct sk_pentry *e = find(p, pid);
@@ -51,6 +81,8 @@ static struct sk_pentry *find_or_add(struct sk_partition *p, int64_t pid)
     if (!p->producers && !(p->producers = calloc(1, sizeof *p->producers)))
         abort();
     struct sk_producer_state *s = p->producers;
+    while (s->n > 0 && s->n >= max_producers(p))
+        evict_oldest(s);
     if (s->n == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 8;
         if (!(s->v = realloc(s->v, sizeof *s->v * (size_t)s->cap)))
@@ -119,6 +151,21 @@ void sk_producer_update(struct sk_partition *p, const struct sk_batch_header *h,
     e->batches[e->nbatches++] = (struct sk_pbatch){
         h->base_sequence, last_seq_of(h), h->base_offset, h->base_offset + h->last_offset_delta};
     e->last_ts = h->max_timestamp > 0 ? h->max_timestamp : now_ms;
+}
+
+int sk_producer_expire(struct sk_partition *p, int64_t now_ms, int64_t expiration_ms)
+{
+    struct sk_producer_state *s = p->producers;
+    int removed = 0;
+    for (int i = 0; s && i < s->n;) {
+        if (now_ms - s->v[i].last_ts >= expiration_ms) {
+            remove_at(s, i);
+            removed++;
+        } else {
+            i++;
+        }
+    }
+    return removed;
 }
 
 int sk_producer_count(const struct sk_partition *p)

@@ -24,6 +24,22 @@ int sk_log_level_parse(const char *name)
     return -1;
 }
 
+/* A line holds one event: control bytes in it (a newline inside a client id or
+ * a config value quoted in a message, say) are written as \xNN, so nothing a
+ * client sends can forge or split log lines. */
+static void escape_controls(const char *in, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; *in && n + 5 < cap; in++) {
+        unsigned char c = (unsigned char)*in;
+        if (c < 0x20 || c == 0x7f)
+            n += (size_t)snprintf(out + n, cap - n, "\\x%02x", c);
+        else
+            out[n++] = (char)c;
+    }
+    out[n] = 0;
+}
+
 void sk_log(enum sk_log_level level, const char *fmt, ...)
 {
     static const char *tags[] = {"DEBUG", "INFO", "WARN", "ERROR"};
@@ -33,15 +49,18 @@ void sk_log(enum sk_log_level level, const char *fmt, ...)
     gettimeofday(&tv, NULL);
     struct tm tm;
     localtime_r(&tv.tv_sec, &tm);
-    char line[2048];
+    char line[2048 + 64];
     int n = snprintf(line, sizeof line, "[%04d-%02d-%02d %02d:%02d:%02d,%03d] %s ",
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                      tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000), tags[level]);
+    char msg[2048], shown[2048];
     va_list ap;
     va_start(ap, fmt);
-    if (n > 0 && (size_t)n < sizeof line)
-        vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    escape_controls(msg, shown, sizeof shown);
+    if (n > 0 && (size_t)n < sizeof line)
+        snprintf(line + n, sizeof line - (size_t)n, "%s", shown);
     /* One fputs per line keeps lines from different shards whole. */
     fprintf(stderr, "%s\n", line);
 }

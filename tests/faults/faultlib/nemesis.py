@@ -200,7 +200,7 @@ class SyncError(Fault):
     def heal(self, node, h):
         time.sleep(0.5)
         failed = sorted({int(m.group(1)) for m in
-                         re.finditer(r"fdatasync of skf-data-(\d+) failed", node.stderr_text())})
+                         re.finditer(r"sync of skf-data-(\d+) failed", node.stderr_text())})
         node.set_fault([])
         # Until the restart, nothing appended while syncs failed may be
         # acknowledged: a sync now succeeds, on pages that may be gone. The
