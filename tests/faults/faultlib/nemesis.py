@@ -17,7 +17,6 @@ from .node import BrokerError, _pid_alive, wait_for
 
 class Fault:
     name = "?"
-    restarts = False  # the heal starts a new broker process
 
     def available(self, cluster):
         return True, ""
@@ -46,7 +45,6 @@ def kill9(node, h):
 
 class Kill(Fault):
     name = "kill"
-    restarts = True
 
     def inject(self, node, h):
         kill9(node, h)
@@ -61,7 +59,6 @@ class PowerLoss(Fault):
     cut would take. Files never synced are left whole (the model keeps more
     than a real cut, never less than an acknowledged sync made durable)."""
     name = "powerloss"
-    restarts = True
 
     def inject(self, node, h):
         kill9(node, h)
@@ -88,7 +85,6 @@ class PowerLoss(Fault):
 
 class Terminate(Fault):
     name = "term"
-    restarts = True
 
     def inject(self, node, h):
         rc = node.stop(60)
@@ -192,7 +188,6 @@ class SyncError(Fault):
     partitions that see it go offline; an operator's restart brings them
     back, recovered from what is on disk."""
     name = "fsync"
-    restarts = True
 
     def inject(self, node, h):
         node.set_fault(["fsync"])

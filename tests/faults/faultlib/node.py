@@ -6,7 +6,6 @@ when replication and the Raft quorum exist, a Cluster of 3-5 gives every
 node the same controller.quorum.voters and the nemesis picks its targets
 (a minority, the leader) from cluster.nodes: nothing else changes."""
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "compat-tests"))
-from skeinlib.broker import SANITIZER_MARKS, Broker, BrokerError  # noqa: E402
+from skeinlib.broker import SANITIZER_MARKS, Broker, BrokerError  # noqa: E402,F401 (BrokerError for nemesis)
 
 from . import net  # noqa: E402
 
@@ -235,5 +234,3 @@ def wait_for(cond, timeout, step=0.1):
             return v
         time.sleep(step)
 
-
-__all__ = ["Node", "Cluster", "BrokerError", "wait_for", "cleanup_leftover_mounts", "shutil"]
