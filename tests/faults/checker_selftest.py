@@ -143,6 +143,22 @@ class CheckerSelfTest(unittest.TestCase):
         find(ops, value="rdkafka0-50", type="produce")["t"] = 14.5
         self.assertTrue(self.verdict(ops)["valid"])
 
+    def test_read_past_high_watermark_after_a_restart(self):
+        ops = clean_history()
+        ops.append({"type": "node", "event": "start", "node": 0, "gen": 2, "t": 20.0})
+        ops.append({"type": "read", "client": "consumer0", "partition": 0, "offset": 30,
+                    "value": "kpython0-3", "t": 21.0})
+        ops.append({"type": "hw", "client": "consumer0", "partition": 0, "high": 20,
+                    "t0": 21.1, "t": 21.2})
+        # right after the restart: the client may hand out what it fetched before
+        r = self.verdict(ops)
+        self.assertEqual(r["counts"]["read_past_hw"], 0, r["counts"])
+        self.assertEqual(r["counts"]["reads_unchecked_after_restart"], 1)
+        for o in ops[-2:]:
+            o["t"] += 5
+        ops[-1]["t0"] += 5
+        self.assertIn("read_past_hw", self.verdict(ops)["failures"])
+
     def test_unacknowledged_data_lost_in_a_crash_is_not_a_failure(self):
         ops = clean_history()
         # a consumer saw an unacknowledged value at offset 20 of partition 0,
