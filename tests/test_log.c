@@ -738,6 +738,56 @@ Test(log, flush_protocol)
     sk_plog_close(p);
 }
 
+/* "fsyncgate": after a failed fdatasync the kernel may have dropped the dirty
+ * pages and the next fdatasync of the file succeeds, so a retried sync proves
+ * nothing. The failure is injected through skein/fault.h (as the fault
+ * harness does); once it is healed, the log must still refuse to call the
+ * data durable, and refuse new appends, until it is reopened. */
+Test(log, failed_sync_takes_the_log_offline)
+{
+    char ctl[96];
+    snprintf(ctl, sizeof ctl, "%s.fault", root);
+    cr_assert_eq(setenv("SKEIN_FAULT_CTL", ctl, 1), 0);
+    cr_assert_eq(setenv("SKEIN_FAULT_DIR", root, 1), 0);
+    struct sk_plog_config cfg = small_cfg();
+    struct sk_plog *p = open_log(&cfg, -1, -1, NULL);
+    append_many(p, 40, 1000);
+    cr_assert_eq(sk_plog_flush_many(&p, 1, NULL, 0, NOW), 0);
+    int64_t durable = sk_plog_recovery_point(p);
+    append_many(p, 40, 1000);
+    int64_t leo = sk_plog_log_end_offset(p);
+
+    FILE *f = fopen(ctl, "w");
+    cr_assert_not_null(f);
+    fputs("fsync\n", f);
+    fclose(f);
+    cr_assert_eq(sk_plog_flush_many(&p, 1, NULL, 0, NOW), -EIO);
+    cr_assert_eq(unlink(ctl), 0);
+
+    int r = sk_plog_flush_many(&p, 1, NULL, 0, NOW);
+    cr_assert_eq(r, -EIO, "a sync after a failed one returned %d", r);
+    cr_assert_eq(sk_plog_recovery_point(p), durable, "the unsynced range became durable");
+    cr_assert_eq(sk_plog_flush(p, NOW), -EIO);
+    struct sk_plog_sync s;
+    cr_assert_eq(sk_plog_sync_fds(p, &s), -EIO);
+    cr_assert_eq(sk_plog_mark_flushed(p, leo, NOW), -EIO);
+    cr_assert_eq(sk_plog_recovery_point(p), durable);
+    struct sk_buf b = {0};
+    build(&b, leo, 1, NOW, 0, 10);
+    r = sk_plog_append(p, b.data, b.len, NOW, NULL);
+    cr_assert_eq(sk_plog_err_to_kafka(r), SK_ERR_KAFKA_STORAGE_ERROR, "append gave %d", r);
+    cr_assert_eq(sk_plog_log_end_offset(p), leo);
+    free(b.data);
+    sk_plog_close(p);
+
+    /* a new process recovers whatever the disk holds, and syncs again */
+    p = open_log(&cfg, durable, -1, NULL);
+    cr_assert_eq(sk_plog_sync_error(p), 0);
+    cr_assert_eq(sk_plog_flush(p, NOW), 0);
+    check_all_offsets(p, 0);
+    sk_plog_close(p);
+}
+
 Test(log, leader_epoch_checkpoint)
 {
     struct sk_plog_config cfg = small_cfg();

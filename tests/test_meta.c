@@ -424,3 +424,53 @@ Test(meta, wire_strings_survive_replay_and_snapshot, .init = setup, .fini = tear
     check_wire_strings(&img);
     sk_meta_image_free(&img);
 }
+
+static int append_topic(struct sk_metalog *ml, struct sk_meta_image *img, const char *name,
+                        uint8_t id)
+{
+    kp_topic_record tr;
+    kp_topic_record_init(&tr);
+    tr.name = kp_str_c(name);
+    tr.topic_id.b[0] = id;
+    struct sk_meta_rec rec = {SK_META_TOPIC, 0, &tr};
+    return sk_metalog_append(ml, img, &rec, 1, 1000);
+}
+
+/* A change whose sync failed is not applied, and none after it is taken
+ * until a restart: a later sync could succeed on pages the kernel dropped
+ * (the partition log's rule, tests/test_log.c). Injected through
+ * skein/fault.h as the fault harness does. */
+Test(meta, failed_sync_stops_changes_until_restart, .init = setup, .fini = teardown)
+{
+    char ctl[300];
+    snprintf(ctl, sizeof ctl, "%s.fault", dir);
+    cr_assert_eq(setenv("SKEIN_FAULT_CTL", ctl, 1), 0);
+    cr_assert_eq(setenv("SKEIN_FAULT_DIR", dir, 1), 0);
+    struct sk_meta_image img;
+    struct sk_metalog *ml;
+    sk_meta_image_init(&img);
+    cr_assert_eq(sk_metalog_open(dir, &img, 1000, &ml), 0);
+    cr_assert_eq(append_topic(ml, &img, "before", 1), 0);
+    FILE *f = fopen(ctl, "w");
+    cr_assert_not_null(f);
+    fputs("fsync\n", f);
+    fclose(f);
+    cr_assert_lt(append_topic(ml, &img, "failed", 2), 0);
+    cr_assert_eq(unlink(ctl), 0);
+    int rc = append_topic(ml, &img, "after", 3);
+    cr_assert_lt(rc, 0, "a change was taken after a failed sync");
+    cr_assert_not_null(sk_meta_topic(&img, "before", 6));
+    cr_assert_null(sk_meta_topic(&img, "failed", 6));
+    cr_assert_null(sk_meta_topic(&img, "after", 5));
+    sk_metalog_close(ml);
+    sk_meta_image_free(&img);
+
+    /* a restart replays what the disk holds and takes changes again */
+    sk_meta_image_init(&img);
+    cr_assert_eq(sk_metalog_open(dir, &img, 2000, &ml), 0);
+    cr_assert_not_null(sk_meta_topic(&img, "before", 6));
+    cr_assert_eq(append_topic(ml, &img, "after", 3), 0);
+    cr_assert_not_null(sk_meta_topic(&img, "after", 5));
+    sk_metalog_close(ml);
+    sk_meta_image_free(&img);
+}

@@ -50,6 +50,7 @@ struct sk_broker {
     uint64_t sync_retry;                 /* timer retrying partition logs that did not open */
     int offline_failed;                  /* partitions led here whose logs did not open */
     int offline_over_budget;             /* and those left closed beyond the budget */
+    int offline_sync_failed;             /* and open ones a failed sync took offline */
     struct sk_log_cleaner *cleaner;      /* compaction (src/server/log_cleaner.c) */
     struct sk_partition_budget budget;   /* partitions this node may host (admission.h) */
 };

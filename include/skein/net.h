@@ -38,7 +38,8 @@ bool sk_shard_stopping(const struct sk_shard *s);
 
 /* Runs cb(arg) once after the current batch of completions (group commit). */
 int sk_shard_defer(struct sk_shard *s, sk_defer_fn cb, void *arg);
-/* fsync (datasync: fdatasync) via the ring; cb(arg, res) on completion. */
+/* fsync (datasync: fdatasync) via the ring; cb(arg, res) on completion.
+ * -EIO without submitting when the fault harness asks (skein/fault.h). */
 int sk_shard_fsync(struct sk_shard *s, int fd, int datasync, sk_fsync_fn cb, void *arg);
 
 /* Relaxed snapshot; may be read from any thread. */

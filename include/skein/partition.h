@@ -62,7 +62,8 @@ int sk_partitions_sync(struct sk_broker *b);
  * report counts only). */
 int sk_partitions_sync_ex(struct sk_broker *b, bool quiet);
 /* True if this node leads partition index of t but its log is not open (it
- * could not be opened, or is beyond the node's budget). */
+ * could not be opened, or is beyond the node's budget), or a failed sync took
+ * it offline. */
 bool sk_partition_offline(struct sk_broker *b, const struct sk_topic_meta *t, int32_t index);
 void sk_partitions_close_all(struct sk_broker *b);
 /* Writes the recovery-point and log-start-offset checkpoints of the log dir. */
@@ -72,9 +73,13 @@ struct sk_partition *sk_partition_get(struct sk_broker *b, kp_str topic, int32_t
 struct sk_partition *sk_partition_get_by_id(struct sk_broker *b, const kp_uuid *topic_id,
                                             int32_t id);
 
+/* A failed sync took the partition's log offline (sk_plog_sync_failed): it
+ * takes no appends, serves no reads and acknowledges nothing until restart. */
+bool sk_partition_sync_failed(const struct sk_partition *p);
 /* A client's view: UNKNOWN_TOPIC_OR_PARTITION for what the image lacks,
- * NOT_LEADER_OR_FOLLOWER for what this node does not lead, and with
- * client_write INVALID_TOPIC_EXCEPTION for internal topics. */
+ * NOT_LEADER_OR_FOLLOWER for what this node does not lead, KAFKA_STORAGE_ERROR
+ * for an offline partition, and with client_write INVALID_TOPIC_EXCEPTION for
+ * internal topics. */
 struct sk_partition *sk_partition_lookup(struct sk_broker *b, kp_str topic, int32_t index,
                                          bool client_write, int16_t *err);
 /* A client's current_leader_epoch against ours (KIP-320): -1 skips the check;

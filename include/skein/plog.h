@@ -189,6 +189,14 @@ int sk_plog_sync_fds(struct sk_plog *plog, struct sk_plog_sync *sync);
 int sk_plog_mark_flushed(struct sk_plog *plog, int64_t upto, int64_t now_ms);
 /* Blocking fdatasync of all unflushed data; for shutdown and tests. */
 int sk_plog_flush(struct sk_plog *plog, int64_t now_ms);
+/* Records that a sync of the log's files failed with err (-errno): from then on
+ * appends, sk_plog_sync_fds and sk_plog_mark_flushed return the error and the
+ * recovery point stays where it was, until the log is closed and recovered by
+ * a new process ("fsyncgate": a retried fsync can succeed on pages the kernel
+ * already dropped). */
+void sk_plog_sync_failed(struct sk_plog *plog, int err);
+/* The error sk_plog_sync_failed recorded, or 0. */
+int sk_plog_sync_error(const struct sk_plog *plog);
 /* sk_plog_flush for many logs, with every file's sync (and those of the
  * caller's extra fds) in flight at once: shutdown costs a few journal commits,
  * not one per partition. */

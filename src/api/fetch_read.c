@@ -60,7 +60,8 @@ static struct sk_partition *resolve(const struct sk_fetch_op *op, const struct s
         point_to_leader(r, t, fp->partition);
         return NULL;
     }
-    int16_t err = sk_partition_check_epoch(p, fp->current_leader_epoch);
+    int16_t err = sk_partition_sync_failed(p) ? SK_ERR_KAFKA_STORAGE_ERROR
+                                          : sk_partition_check_epoch(p, fp->current_leader_epoch);
     if (err != SK_ERR_NONE) {
         error_result(r, err);
         if (err == SK_ERR_FENCED_LEADER_EPOCH)

@@ -148,6 +148,8 @@ int sk_plog_append(struct sk_plog *p, const uint8_t *buf, size_t len, int64_t no
     bool rolled = false;
     int r;
 
+    if (p->sync_err)
+        return p->sync_err; /* offline: see sk_plog_sync_failed */
     if ((r = append_plan(p, buf, len, &a)) < 0)
         return r;
     if (should_roll(p, sk_plog_active(p), len, &a, now_ms)) {

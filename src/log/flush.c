@@ -5,8 +5,9 @@
  * a rolled segment is always on disk before recovery stops checking it.
  *
  * A failed fdatasync must not be retried as if nothing happened (the kernel may
- * have dropped the dirty pages): the caller treats it as a storage error for the
- * whole log dir, as Kafka does. */
+ * have dropped the dirty pages, and the next fdatasync of the file reports
+ * success): the log records the failure and stays offline for the rest of the
+ * process's life (sk_plog_sync_failed). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "plog-int.h"
+#include "skein/fault.h"
 
 static bool sync_add(struct sk_plog_sync *s, int fd)
 {
@@ -103,6 +105,17 @@ void sk_plog_close_sync_fds(struct sk_plog *p)
     close_fd(&p->dir_fd);
 }
 
+void sk_plog_sync_failed(struct sk_plog *p, int err)
+{
+    if (p->sync_err == 0)
+        p->sync_err = err < 0 ? err : -EIO;
+}
+
+int sk_plog_sync_error(const struct sk_plog *p)
+{
+    return p->sync_err;
+}
+
 static int plog_sync_fds(struct sk_plog *p, struct sk_plog_sync *s, bool budget)
 {
     int64_t leo = sk_plog_log_end_offset(p);
@@ -111,6 +124,8 @@ static int plog_sync_fds(struct sk_plog *p, struct sk_plog_sync *s, bool budget)
 
     s->nfds = 0;
     s->upto = p->recovery_point;
+    if (p->sync_err)
+        return p->sync_err;
     if ((r = sync_meta(p, s, budget)) < 0)
         return r;
     for (i = i < 0 ? 0 : i; (size_t)i < p->nsegs && s->upto < leo; i++) {
@@ -166,6 +181,8 @@ int sk_plog_mark_flushed(struct sk_plog *p, int64_t upto, int64_t now_ms)
 {
     int64_t leo = sk_plog_log_end_offset(p), was = p->recovery_point;
 
+    if (p->sync_err)
+        return p->sync_err;
     if (upto > leo)
         upto = leo;
     if (upto > p->recovery_point)
@@ -183,9 +200,15 @@ int sk_plog_flush(struct sk_plog *p, int64_t now_ms)
         int n = plog_sync_fds(p, &s, false);
         if (n < 0)
             return n;
-        for (int i = 0; i < s.nfds; i++)
-            if (fdatasync(s.fds[i]) < 0)
-                return -errno;
+        for (int i = 0; i < s.nfds; i++) {
+            int r = sk_fault_sync(s.fds[i]);
+            if (r == 0 && fdatasync(s.fds[i]) < 0)
+                r = -errno;
+            if (r < 0) {
+                sk_plog_sync_failed(p, r);
+                return r;
+            }
+        }
         int r = sk_plog_mark_flushed(p, s.upto, now_ms);
         if (r < 0)
             return r;
@@ -223,8 +246,14 @@ static int flush_round(struct sk_plog **logs, size_t n, struct sk_plog_sync *s, 
         nf += (size_t)s[i].nfds;
     }
     int r = sk_sync_many(fds, nf, true);
-    if (r < 0)
-        return r; /* nothing is marked: the pages may be gone (see the top) */
+    if (r < 0) {
+        /* nothing is marked: the pages may be gone (see the top), and which
+         * file failed is not known, so every log of the round is suspect */
+        for (size_t i = 0; i < n; i++)
+            if (s[i].nfds > 0)
+                sk_plog_sync_failed(logs[i], r);
+        return r;
+    }
     bool moved = false, behind = false;
     for (size_t i = 0; i < n; i++) {
         int64_t was = logs[i]->recovery_point;

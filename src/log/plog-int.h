@@ -46,6 +46,11 @@ struct sk_plog {
     bool meta_dirty;          /* partition.metadata written, not yet synced */
     int dir_fd, parent_fd, meta_fd, epoch_fd;
     char *log_dir;
+    /* The first failed sync (-errno), 0 while none failed. Once set the log is
+     * offline: its dirty pages may be gone while reads still see them, and a
+     * later fdatasync of the same file reports success, so nothing past the
+     * recovery point may ever be called durable by this process again. */
+    int sync_err;
 
     struct sk_epoch_cache epochs;
     struct sk_pending_delete *pending;

@@ -10,6 +10,7 @@
 #include <liburing.h>
 #include <unistd.h>
 
+#include "skein/fault.h"
 #include "skein/plog.h"
 
 #define SYNC_MANY_DEPTH 256
@@ -33,6 +34,9 @@ static int sync_serial(const int *fds, size_t n, bool data_only)
 int sk_sync_many(const int *fds, size_t n, bool data_only)
 {
     struct io_uring ring;
+    for (size_t i = 0; i < n; i++)
+        if (sk_fault_sync(fds[i]) < 0)
+            return -EIO;
     if (n < 2 || io_uring_queue_init(SYNC_MANY_DEPTH, &ring, 0) < 0)
         return sync_serial(fds, n, data_only);
     size_t next = 0, inflight = 0;

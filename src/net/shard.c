@@ -9,6 +9,7 @@
 
 #include "net-int.h"
 #include "skein/logging.h"
+#include "skein/fault.h"
 
 #define SK_IOWQ_BOUNDED 64
 
@@ -218,6 +219,9 @@ int sk_shard_defer(struct sk_shard *s, sk_defer_fn cb, void *arg)
 
 int sk_shard_fsync(struct sk_shard *s, int fd, int datasync, sk_fsync_fn cb, void *arg)
 {
+	int fault = sk_fault_sync(fd);
+	if (fault < 0)
+		return fault;
 	struct sk_fsync_op *op = malloc(sizeof(*op));
 	if (!op)
 		return -ENOMEM;

@@ -78,13 +78,19 @@ struct sk_partition *sk_partition_lookup(struct sk_broker *b, kp_str topic, int3
         return NULL;
     }
     struct sk_partition *p = sk_partition_get(b, topic, index);
-    /* Led here but its log did not open: as from a Kafka broker whose log
-     * dir is offline. */
-    if (!p && t->partitions[index].leader == b->node_id)
+    /* Led here but its log did not open, or offline after a failed sync: as
+     * from a Kafka broker whose log dir is offline. */
+    if ((!p && t->partitions[index].leader == b->node_id) || (p && sk_partition_sync_failed(p))) {
         *err = SK_ERR_KAFKA_STORAGE_ERROR;
-    else
-        *err = p ? SK_ERR_NONE : SK_ERR_NOT_LEADER_OR_FOLLOWER;
+        return NULL;
+    }
+    *err = p ? SK_ERR_NONE : SK_ERR_NOT_LEADER_OR_FOLLOWER;
     return p;
+}
+
+bool sk_partition_sync_failed(const struct sk_partition *p)
+{
+    return sk_plog_sync_error(p->log) != 0;
 }
 
 void sk_partition_set_hw_listener(struct sk_broker *b, sk_hw_listener_fn fn)
@@ -168,6 +174,19 @@ static void checkpoints_free(struct sk_checkpoints *c)
     free(c->ls);
 }
 
+/* Counted once per partition, so that metadata answers can tell offline
+ * partitions apart without a lookup each while none is. recorded: the log
+ * already knows (a blocking flush records its own failure). */
+static void note_sync_failed(struct sk_partition *p, int err, bool recorded)
+{
+    if (!recorded && sk_partition_sync_failed(p))
+        return;
+    sk_plog_sync_failed(p->log, err);
+    p->broker->offline_sync_failed++;
+    sk_error("a sync of %s-%d failed: %s; the partition is offline until restart", p->topic,
+             p->id, strerror(-err));
+}
+
 static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_topic_meta *t,
                                            const struct sk_partition_meta *pm,
                                            const struct sk_topic_config *tc,
@@ -206,8 +225,11 @@ static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_
     /* Whatever survived on disk is made durable before anyone reads it, so the
      * high watermark can start at the log end. A new or cleanly closed log has
      * nothing to flush, and its directory is synced with its first data. */
+    rc = 0;
     if (sk_plog_recovery_point(p->log) < sk_plog_log_end_offset(p->log))
-        sk_plog_flush(p->log, sk_wall_ms());
+        rc = sk_plog_flush(p->log, sk_wall_ms());
+    if (rc < 0 && sk_plog_sync_error(p->log))
+        note_sync_failed(p, rc, true);
     p->high_watermark = sk_plog_log_end_offset(p->log);
     sk_producer_state_load(p);
     return p;
@@ -223,6 +245,7 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 
 static void partition_free(struct sk_partition *p, bool delete_data)
 {
+    bool counted = sk_partition_sync_failed(p);
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", sk_plog_dir(p->log));
     for (struct sk_waiter *w = p->waiters, *next; w; w = next) {
@@ -238,6 +261,8 @@ static void partition_free(struct sk_partition *p, bool delete_data)
     }
     sk_producer_state_free(p);
     sk_plog_close(p->log);
+    if (counted)
+        p->broker->offline_sync_failed--;
     if (delete_data)
         nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(p->topic);
@@ -381,9 +406,11 @@ int sk_partitions_sync(struct sk_broker *b)
 
 bool sk_partition_offline(struct sk_broker *b, const struct sk_topic_meta *t, int32_t index)
 {
-    if (b->offline_failed + b->offline_over_budget == 0 || index < 0 || index >= t->npartitions)
+    if (b->offline_failed + b->offline_over_budget + b->offline_sync_failed == 0 || index < 0 ||
+        index >= t->npartitions || t->partitions[index].leader != b->node_id)
         return false;
-    return t->partitions[index].leader == b->node_id && !sk_partition_get_by_id(b, &t->id, index);
+    const struct sk_partition *p = sk_partition_get_by_id(b, &t->id, index);
+    return !p || sk_partition_sync_failed(p);
 }
 
 /* Checkpoints let the next start skip recovery of what is known to be flushed. */
@@ -537,6 +564,10 @@ static void insert_waiter(struct sk_partition *p, struct sk_waiter *w)
 
 void sk_partition_when_durable(struct sk_partition *p, int64_t offset, sk_durable_fn cb, void *arg)
 {
+    if (sk_partition_sync_failed(p) && offset > sk_plog_recovery_point(p->log)) {
+        cb(arg, SK_ERR_KAFKA_STORAGE_ERROR);
+        return;
+    }
     if (offset <= durable_offset(p)) {
         cb(arg, SK_ERR_NONE);
         return;
@@ -626,8 +657,10 @@ static void sync_retire(struct sk_partition *p, struct sk_sync_op *op)
 {
     if (op->err < 0) {
         /* Kafka takes a log dir offline when a flush fails: the data may or
-         * may not be on disk, so nothing waiting on it can be told yes. */
-        sk_error("fdatasync of %s-%d failed: %s", p->topic, p->id, strerror(-op->err));
+         * may not be on disk, so nothing waiting on it can be told yes, and
+         * a retried sync would succeed on pages the kernel may have dropped.
+         * The partition stays offline until a restart recovers it from disk. */
+        note_sync_failed(p, op->err, false);
         for (struct sk_sync_op *o = op->next; o; o = o->next)
             o->err = op->err;
         fail_waiters(p, SK_ERR_KAFKA_STORAGE_ERROR);

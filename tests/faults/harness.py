@@ -1,0 +1,296 @@
+#!/usr/bin/python3
+"""Skein's fault harness: real clients against a node in its own network
+namespace while a seeded nemesis kills, pauses, cuts off, fills the disk of
+and fails the syncs of the node; then a checker over the recorded history.
+
+  tests/faults/harness.py --ci                      # the short run CI does
+  tests/faults/harness.py --rounds 120 --minutes 30 # a long run
+  tests/faults/harness.py --relaxed --rounds 10     # flush.messages: loss expected
+  tests/faults/harness.py --seed 1234 ...           # replay a schedule
+
+See tests/faults/README.md."""
+import argparse
+import atexit
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from faultlib import checker, history, nemesis, net, node, plot, workload  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(HERE))
+CI_FAULTS = ["kill", "pause", "disk", "fsync", "resource", "powerloss", "term"]
+LONG_FAULTS = ["kill", "powerloss", "term", "pause", "disk", "fsync", "write", "resource",
+               "partition", "loss", "delay", "oneway"]
+
+
+def log(msg):
+    print("[faults %s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--skein", default=os.path.join(ROOT, "build", "src", "skein"))
+    ap.add_argument("--shim", default=os.path.join(ROOT, "build", "tests", "faults",
+                                                   "skein_fault_shim.so"),
+                    help="the LD_PRELOAD I/O-error shim (built by meson)")
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--rounds", type=int, default=None, help="fault rounds (default 20)")
+    ap.add_argument("--minutes", type=float, default=None, help="stop after this long")
+    ap.add_argument("--nodes", type=int, default=1)
+    ap.add_argument("--faults", default=None, help="comma list of " + ",".join(nemesis.ALL))
+    ap.add_argument("--ci", action="store_true",
+                    help="the bounded CI run: %s, a few minutes" % ",".join(CI_FAULTS))
+    ap.add_argument("--relaxed", action="store_true",
+                    help="topic with flush.messages/flush.ms set high; kill -9 with page "
+                         "cache loss; the checker reports the loss as expected")
+    ap.add_argument("--expect-loss", action="store_true",
+                    help="with --relaxed: fail unless some acknowledged loss was seen (proves "
+                         "the power-loss model and the checker see it)")
+    ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--rate", type=float, default=300, help="writes/s per librdkafka producer")
+    ap.add_argument("--producers", type=int, default=2, help="librdkafka producers")
+    ap.add_argument("--consumers", type=int, default=2)
+    ap.add_argument("--disk-mb", type=int, default=192)
+    ap.add_argument("--no-netns", action="store_true", help="loopback even if namespaces work")
+    ap.add_argument("--out", default=None, help="folder for history, report and PNG")
+    ap.add_argument("--check", metavar="HISTORY", default=None,
+                    help="only check a recorded history.jsonl (with --relaxed if it was)")
+    a = ap.parse_args(argv)
+    if a.check:
+        return a
+    if a.nodes != 1:
+        ap.error("--nodes %d: Skein has no replication or Raft quorum yet, so a run has one "
+                 "node; the harness's Cluster takes 3-5 once they land" % a.nodes)
+    if a.seed is None:
+        a.seed = random.SystemRandom().randrange(1, 2**31)
+    if a.faults:
+        a.faults = a.faults.split(",")
+        bad = [f for f in a.faults if f not in nemesis.ALL]
+        if bad:
+            ap.error("unknown faults %s; known: %s" % (bad, ",".join(nemesis.ALL)))
+    elif a.relaxed:
+        a.faults = ["powerloss"]
+    else:
+        a.faults = CI_FAULTS if a.ci else LONG_FAULTS
+    if a.rounds is None:
+        a.rounds = 2 * len(a.faults) if a.ci else (10**9 if a.minutes else 20)
+    if a.ci and a.minutes is None:
+        a.minutes = 3.0
+    if a.out is None:
+        a.out = os.path.join(os.getcwd(), "faults-%d" % a.seed)
+    return a
+
+
+# ---- cleanup ---------------------------------------------------------------
+
+class Cleanup:
+    """Everything a run made, undone once: at exit, on SIGINT/SIGTERM, or by
+    the next run when this one was killed (names carry the harness's pid)."""
+
+    def __init__(self):
+        self.cluster = None
+        self.root = None
+        self.stop = None
+        self.done = False
+        self.lock = threading.Lock()
+
+    def __call__(self):
+        with self.lock:
+            if self.done:
+                return
+            self.done = True
+        if self.stop:
+            self.stop.set()
+        if self.cluster:
+            self.cluster.close()
+        for p in nemesis.cleanup_leftover_cgroups():
+            log("removed cgroup %s" % p)
+        if self.root and os.path.isdir(self.root):
+            subprocess.run(["umount", "-l"] + _mounts_under(self.root), capture_output=True)
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _mounts_under(root):
+    with open("/proc/mounts") as f:
+        return [m.split()[1] for m in f if m.split()[1].startswith(root + "/")] or ["/nonexistent"]
+
+
+def cleanup_leftovers():
+    """Brokers, namespaces, mounts and cgroups of earlier runs that died."""
+    for pid_dir in os.listdir("/proc"):
+        if not pid_dir.isdigit():
+            continue
+        try:
+            with open("/proc/%s/environ" % pid_dir, "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        for kv in env:
+            if kv.startswith(b"SKEIN_FAULT_CTL=") and b"/skein-faults-" in kv:
+                owner = node._owner_pid(kv.decode(errors="replace").split("=", 1)[1])
+                if owner and not node._pid_alive(owner):
+                    os.kill(int(pid_dir), signal.SIGKILL)
+                    log("killed leftover broker %s of dead run %d" % (pid_dir, owner))
+    for m in node.cleanup_leftover_mounts():
+        log("unmounted leftover %s" % m)
+    for name in net.cleanup_leftovers():
+        log("removed leftover %s" % name)
+    for p in nemesis.cleanup_leftover_cgroups():
+        log("removed leftover cgroup %s" % p)
+    tmp = "/tmp"
+    for d in os.listdir(tmp):
+        if d.startswith("skein-faults-"):
+            owner = node._owner_pid(os.path.join(tmp, d))
+            if owner and not node._pid_alive(owner):
+                shutil.rmtree(os.path.join(tmp, d), ignore_errors=True)
+
+
+def on_signal(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+# ---- a run -----------------------------------------------------------------
+
+def run(a):
+    cleanup = Cleanup()
+    atexit.register(cleanup)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    cleanup_leftovers()
+    os.makedirs(a.out, exist_ok=True)
+    rng = random.Random(a.seed)
+    log("seed %d (replay: --seed %d); faults: %s; out: %s" % (a.seed, a.seed,
+                                                             ",".join(a.faults), a.out))
+    if not os.path.exists(a.skein):
+        raise SystemExit("no broker at %s (ninja -C build)" % a.skein)
+    shim = a.shim if a.shim and os.path.exists(a.shim) else None
+    if not shim:
+        log("no shim at %s: libc write/fsync errors not injected" % a.shim)
+    root = "/tmp/skein-faults-%d" % os.getpid()
+    os.makedirs(root, exist_ok=True)
+    cleanup.root = root
+    overrides = ["log.segment.bytes=1048576", "group.initial.rebalance.delay.ms=0",
+                 "offsets.topic.num.partitions=4", "auto.create.topics.enable=false"]
+    cluster = node.Cluster(a.skein, a.nodes, root, os.getpid(), shim, overrides, a.disk_mb,
+                           use_netns=not a.no_netns)
+    cleanup.cluster = cluster
+    for n in cluster.nodes:
+        n.stderr_path = os.path.join(a.out, "node%d-stderr.log" % n.index)
+    log("nodes: %s" % cluster.describe())
+    workload.log_clients_to(os.path.join(a.out, "clients.log"))
+    h = history.History(os.path.join(a.out, "history.jsonl"))
+    h.record(type="run", seed=a.seed, faults=a.faults, relaxed=a.relaxed, nodes=a.nodes,
+             network=cluster.describe(), wall=h.wall0)
+    cluster.start(120)
+    for n in cluster.nodes:
+        h.record(type="node", event="start", node=n.index, gen=n.generation, pid=n.proc.pid)
+    configs = {"min.insync.replicas": "1"}
+    if a.relaxed:
+        configs.update({"flush.messages": "100000", "flush.ms": "60000"})
+    workload.create_topic(cluster.bootstrap, a.partitions, configs)
+    stop = threading.Event()
+    cleanup.stop = stop
+    producers = [workload.RdkafkaProducer("rdkafka%d" % i, h, stop, cluster.bootstrap,
+                                          a.partitions, a.rate) for i in range(a.producers)]
+    producers.append(workload.KafkaPythonProducer("kpython0", h, stop, cluster.bootstrap,
+                                                  a.partitions, 50))
+    consumers = [workload.GroupConsumer("consumer%d" % i, h, stop, cluster.bootstrap,
+                                        a.partitions) for i in range(a.consumers)]
+    for w in producers + consumers:
+        w.start()
+    started = time.monotonic()
+    if not node.wait_for(lambda: all(p.last_ok for p in producers), 90, 0.2):
+        raise SystemExit("producers got no acknowledgement within 90 s: %s" %
+                         [p.error for p in producers])
+    nem = nemesis.Nemesis(cluster, h, a.faults, rng, log)
+    for name, why in nem.skipped.items():
+        log("fault %s skipped: %s" % (name, why))
+        h.record(type="fault-skipped", fault=name, reason=why)
+    if not nem.faults:
+        raise SystemExit("no fault available")
+    deadline = started + a.minutes * 60 if a.minutes else None
+    schedule = []
+    rounds_done, stalls = 0, 0
+    while rounds_done < a.rounds and (deadline is None or time.monotonic() < deadline):
+        if not schedule:
+            schedule = list(nem.faults)
+            rng.shuffle(schedule)
+        fault = schedule.pop()
+        hold = rng.uniform(1.0, 3.0)
+        if not nem.round(rounds_done, fault, hold, producers, 90):
+            stalls += 1
+        rounds_done += 1
+        time.sleep(rng.uniform(0.5, 1.5))
+    log("%d rounds in %.0fs; letting the workload settle" % (rounds_done,
+                                                             time.monotonic() - started))
+    time.sleep(3)
+    stop.set()
+    for w in producers + consumers:
+        w.join(90)
+    for n in cluster.nodes:
+        if not n.alive():
+            nemesis.restart(n, h)
+    highs = workload.final_read(cluster.bootstrap, a.partitions, h)
+    h.record(type="end", rounds=rounds_done, stalls=stalls, highs=highs)
+    h.close()
+    errors = [w.error for w in producers + consumers if w.error]
+    sanitizer = [n.sanitized for n in cluster.nodes if n.sanitized]
+    cluster.close()
+    ops = history.load(os.path.join(a.out, "history.jsonl"))
+    # a clean stop exits 0 (SIGTERM, and the stop before the fsync fault's restart)
+    errors += ["node%d generation %d stopped with status %s" % (o["node"], o["gen"], o["rc"])
+               for o in ops if o["type"] == "node" and o["event"] == "stopped" and o["rc"] != 0]
+    result = checker.check(ops, relaxed=a.relaxed)
+    result.update(seed=a.seed, rounds=rounds_done, stalls=stalls, client_errors=errors,
+                  faults_skipped=nem.skipped, network=cluster.describe(),
+                  fault_rounds={f.name: sum(1 for o in ops if o["type"] == "fault" and
+                                            o["phase"] == "start" and o["fault"] == f.name)
+                                for f in nem.faults},
+                  notes=[o for o in ops if o["type"] == "fault-note"][:50])
+    result["plot"] = plot.timeline(ops, os.path.join(a.out, "timeline.png"))
+    with open(os.path.join(a.out, "report.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    text = checker.summary(result)
+    text += "\nrounds %d (%s), stalled recoveries %d, seed %d\n%s" % (
+        rounds_done, ", ".join("%s %d" % kv for kv in result["fault_rounds"].items()),
+        stalls, a.seed, result["plot"])
+    if errors:
+        text += "\nclient errors: %s" % errors
+    with open(os.path.join(a.out, "summary.txt"), "w") as f:
+        f.write(text + "\n")
+    print(text, flush=True)
+    ok = result["valid"] and not errors and not sanitizer
+    if sanitizer:
+        print("sanitizer report from the broker (its stderr.log has the rest): %s" % sanitizer[0])
+    if a.relaxed:
+        print("relaxed durability: %d acknowledged writes lost, reported as expected" %
+              result["counts"]["lost_expected"])
+        if a.expect_loss and not result["counts"]["lost_expected"]:
+            print("FAIL: --expect-loss, and no loss was seen")
+            ok = False
+    return 0 if ok else 1
+
+
+def recheck(a):
+    result = checker.check(history.load(a.check), relaxed=a.relaxed)
+    print(checker.summary(result))
+    return 0 if result["valid"] else 1
+
+
+def main(argv=None):
+    a = parse_args(argv if argv is not None else sys.argv[1:])
+    return recheck(a) if a.check else run(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
