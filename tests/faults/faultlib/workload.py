@@ -68,9 +68,8 @@ class Worker(threading.Thread):
             self.h.record(type="client-error", client=self.client, error=repr(e))
 
 
-class RdkafkaProducer(Worker):
-    """Idempotent acks=all producer; a fatal idempotence error (possible when
-    the broker lost acknowledged state) is recorded and a new producer made."""
+class ProducerWorker(Worker):
+    """A producer of unique values at a rate over the given partitions."""
 
     def __init__(self, name, history, stop, bootstrap, partitions, rate):
         super().__init__(name, history, stop)
@@ -78,6 +77,11 @@ class RdkafkaProducer(Worker):
         self.partitions = partitions
         self.rate = rate
         self.seq = 0
+
+
+class RdkafkaProducer(ProducerWorker):
+    """Idempotent acks=all producer; a fatal idempotence error (possible when
+    the broker lost acknowledged state) is recorded and a new producer made."""
 
     def make(self):
         return Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": True,
@@ -161,14 +165,7 @@ class RdkafkaProducer(Worker):
         return cb
 
 
-class KafkaPythonProducer(Worker):
-    def __init__(self, name, history, stop, bootstrap, partitions, rate):
-        super().__init__(name, history, stop)
-        self.bootstrap = bootstrap
-        self.partitions = partitions
-        self.rate = rate
-        self.seq = 0
-
+class KafkaPythonProducer(ProducerWorker):
     def work(self):
         from kafka import KafkaProducer
         from kafka.errors import KafkaTimeoutError
