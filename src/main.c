@@ -10,6 +10,7 @@
 #include "skein/server.h"
 #include "version.h"
 
+static struct sk_node node;
 static struct sk_broker broker;
 
 static void on_signal(int sig)
@@ -120,7 +121,7 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (sk_server_open(&broker, &cfg, err, sizeof err) < 0) {
+    if (sk_server_open(&node, &broker, &cfg, err, sizeof err) < 0) {
         sk_error("cannot start: %s", err);
         sk_server_close(&broker);
         sk_config_free(&cfg);

@@ -88,6 +88,7 @@ Test(admission, partitions_past_the_budget_are_refused_naming_it_and_the_setting
 
 static char dir[64];
 static struct sk_config cfg;
+static struct sk_node brnode;
 static struct sk_broker br;
 
 static void open_broker(void)
@@ -100,23 +101,26 @@ static void open_broker(void)
     char err[256];
     cr_assert_eq(sk_config_load(&cfg, NULL, ov, 1, err, sizeof err), 0, "%s", err);
     memset(&br, 0, sizeof br);
-    br.cfg = &cfg;
-    br.node_id = cfg.node_id;
-    sk_meta_image_init(&br.image);
-    cr_assert_eq(sk_metalog_open(dir, &br.image, sk_wall_ms(), &br.metalog), 0);
+    memset(&brnode, 0, sizeof brnode);
+    br.node = &brnode;
+    br.image = &brnode.image;
+    brnode.cfg = &cfg;
+    brnode.node_id = cfg.node_id;
+    sk_meta_image_init(br.image);
+    cr_assert_eq(sk_metalog_open(dir, br.image, sk_wall_ms(), &brnode.metalog), 0);
     kp_register_broker_record r;
     kp_register_broker_record_init(&r);
-    r.broker_id = br.node_id;
+    r.broker_id = brnode.node_id;
     r.fenced = false;
     struct sk_meta_rec rec = {SK_META_REGISTER_BROKER, 0, &r};
-    cr_assert_eq(sk_metalog_append(br.metalog, &br.image, &rec, 1, sk_wall_ms()), 0);
+    cr_assert_eq(sk_metalog_append(brnode.metalog, br.image, &rec, 1, sk_wall_ms()), 0);
 }
 
 static void close_broker(void)
 {
     sk_partitions_close_all(&br);
-    sk_metalog_close(br.metalog);
-    sk_meta_image_free(&br.image);
+    sk_metalog_close(brnode.metalog);
+    sk_meta_image_free(br.image);
     sk_config_free(&cfg);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
@@ -134,13 +138,13 @@ Test(admission, a_topic_of_ten_thousand_partitions_is_refused_unrecorded, .init 
      .fini = close_broker)
 {
     char msg[512];
-    int64_t end = sk_metalog_end_offset(br.metalog);
+    int64_t end = sk_metalog_end_offset(brnode.metalog);
     /* A TopicRecord and 10,000 PartitionRecords: one record too many. */
     cr_assert_eq(create("huge", 10000, true, msg), SK_ERR_POLICY_VIOLATION);
     cr_assert_eq(create("huge", 10000, false, msg), SK_ERR_POLICY_VIOLATION);
     cr_assert_str_eq(msg, "Unable to perform excessively large batch operation.");
-    cr_assert_eq(sk_metalog_end_offset(br.metalog), end, "nothing was recorded");
-    cr_assert_null(sk_meta_topic(&br.image, "huge", 4));
+    cr_assert_eq(sk_metalog_end_offset(brnode.metalog), end, "nothing was recorded");
+    cr_assert_null(sk_meta_topic(br.image, "huge", 4));
 }
 
 Test(admission, the_budget_refuses_creations_and_new_partitions_unrecorded, .init = open_broker,
@@ -148,24 +152,24 @@ Test(admission, the_budget_refuses_creations_and_new_partitions_unrecorded, .ini
 {
     char msg[512];
     struct sk_budget_inputs in = {20000, INT32_MAX, 24 * GIB, 5};
-    sk_partition_budget_compute(&in, &br.budget);
+    sk_partition_budget_compute(&in, &brnode.budget);
     cr_assert_eq(create("a", 3, false, msg), SK_ERR_NONE, "%s", msg);
-    int64_t end = sk_metalog_end_offset(br.metalog);
+    int64_t end = sk_metalog_end_offset(brnode.metalog);
     cr_assert_eq(create("b", 3, false, msg), SK_ERR_POLICY_VIOLATION);
     cr_assert(strstr(msg, "limit of 5"), "%s", msg);
     cr_assert_eq(sk_partitions_add(&br, kp_str_c("a"), 6, NULL, -1, false, msg, sizeof msg),
                  SK_ERR_POLICY_VIOLATION);
-    cr_assert_eq(sk_metalog_end_offset(br.metalog), end, "nothing was recorded");
+    cr_assert_eq(sk_metalog_end_offset(brnode.metalog), end, "nothing was recorded");
     cr_assert_eq(sk_partitions_add(&br, kp_str_c("a"), 5, NULL, -1, false, msg, sizeof msg),
                  SK_ERR_NONE, "%s", msg);
     /* Auto-creation obeys the same budget, one topic or a Metadata request's. */
     cr_assert_neq(sk_topic_auto_create(&br, kp_str_c("auto")), 0);
-    cr_assert_null(sk_meta_topic(&br.image, "auto", 4));
+    cr_assert_null(sk_meta_topic(br.image, "auto", 4));
     kp_str names[] = {kp_str_c("auto1"), kp_str_c("auto2")};
     int16_t errs[2];
     cr_assert_eq(sk_topics_auto_create(&br, names, 2, errs, msg, sizeof msg),
                  SK_ERR_POLICY_VIOLATION);
     cr_assert(strstr(msg, "limit of 5"), "%s", msg);
-    cr_assert_null(sk_meta_topic(&br.image, "auto1", 5));
-    cr_assert_eq(sk_metalog_end_offset(br.metalog), end + 2, "only the 2 new partitions were recorded");
+    cr_assert_null(sk_meta_topic(br.image, "auto1", 5));
+    cr_assert_eq(sk_metalog_end_offset(brnode.metalog), end + 2, "only the 2 new partitions were recorded");
 }

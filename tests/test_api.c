@@ -16,6 +16,7 @@
 
 static char dir[64];
 static struct sk_config cfg;
+static struct sk_node bnode;
 static struct sk_broker b;
 static char msg[512];
 
@@ -27,17 +28,20 @@ static void open_broker(void)
     char err[256];
     cr_assert_eq(sk_config_load(&cfg, NULL, ov, 1, err, sizeof err), 0, "%s", err);
     memset(&b, 0, sizeof b);
-    b.cfg = &cfg;
-    b.node_id = cfg.node_id;
-    sk_meta_image_init(&b.image);
-    cr_assert_eq(sk_metalog_open(dir, &b.image, sk_wall_ms(), &b.metalog), 0);
+    memset(&bnode, 0, sizeof bnode);
+    b.node = &bnode;
+    b.image = &bnode.image;
+    bnode.cfg = &cfg;
+    bnode.node_id = cfg.node_id;
+    sk_meta_image_init(b.image);
+    cr_assert_eq(sk_metalog_open(dir, b.image, sk_wall_ms(), &bnode.metalog), 0);
     cr_assert_geq(sk_controller_apply_dynamic_configs(&b), 0);
     kp_register_broker_record r;
     kp_register_broker_record_init(&r);
-    r.broker_id = b.node_id;
+    r.broker_id = bnode.node_id;
     r.fenced = false;
     struct sk_meta_rec rec = {SK_META_REGISTER_BROKER, 0, &r};
-    cr_assert_eq(sk_metalog_append(b.metalog, &b.image, &rec, 1, sk_wall_ms()), 0);
+    cr_assert_eq(sk_metalog_append(bnode.metalog, b.image, &rec, 1, sk_wall_ms()), 0);
 }
 
 static void close_broker(void)
@@ -46,8 +50,8 @@ static void close_broker(void)
     free(b.parts);
     b.parts = NULL;
     b.nparts = 0;
-    sk_metalog_close(b.metalog);
-    sk_meta_image_free(&b.image);
+    sk_metalog_close(bnode.metalog);
+    sk_meta_image_free(b.image);
     sk_config_free(&cfg);
 }
 
@@ -89,13 +93,13 @@ Test(admin, create_validates_before_writing)
     cr_assert_str_eq(msg, "Unknown topic config name: nope");
     cr_assert_eq(create("a.b", 1, 1, NULL, NULL), SK_ERR_NONE);
     cr_assert_eq(create("a_b", 1, 1, NULL, NULL), SK_ERR_INVALID_TOPIC_EXCEPTION);
-    cr_assert_eq(b.image.ntopics, 2);
-    cr_assert_str_eq(sk_kvlist_get(&b.image.topics[0]->configs, "retention.ms"), "1000");
+    cr_assert_eq(b.image->ntopics, 2);
+    cr_assert_str_eq(sk_kvlist_get(&b.image->topics[0]->configs, "retention.ms"), "1000");
 }
 
 Test(admin, manual_assignments_are_checked)
 {
-    int32_t one = b.node_id, two[] = {b.node_id, b.node_id}, other = 99;
+    int32_t one = bnode.node_id, two[] = {bnode.node_id, bnode.node_id}, other = 99;
     struct sk_replica_assignment a[] = {{0, {1, &one}}, {1, {1, &one}}};
     struct sk_topic_spec s = {.name = kp_str_c("m"), .partitions = -1, .replication_factor = -1,
                               .assignments = a, .nassignments = 2};
@@ -125,10 +129,10 @@ Test(admin, partitions_grow_only)
                  SK_ERR_INVALID_PARTITIONS);
     cr_assert_eq(sk_partitions_add(&b, kp_str_c("p"), 4, NULL, -1, true, msg, sizeof msg),
                  SK_ERR_NONE);
-    cr_assert_eq(b.image.topics[0]->npartitions, 2, "validate_only changed nothing");
+    cr_assert_eq(b.image->topics[0]->npartitions, 2, "validate_only changed nothing");
     cr_assert_eq(sk_partitions_add(&b, kp_str_c("p"), 4, NULL, -1, false, msg, sizeof msg),
                  SK_ERR_NONE, "%s", msg);
-    cr_assert_eq(b.image.topics[0]->npartitions, 4);
+    cr_assert_eq(b.image->topics[0]->npartitions, 4);
     cr_assert_eq(sk_partitions_add(&b, kp_str_c("zz"), 4, NULL, -1, false, msg, sizeof msg),
                  SK_ERR_UNKNOWN_TOPIC_OR_PARTITION);
 }
@@ -136,11 +140,11 @@ Test(admin, partitions_grow_only)
 Test(admin, delete_removes_topic_and_configs)
 {
     cr_assert_eq(create("d", 1, 1, "retention.ms", "5"), SK_ERR_NONE);
-    kp_uuid id = b.image.topics[0]->id;
+    kp_uuid id = b.image->topics[0]->id;
     cr_assert_eq(sk_topics_delete(&b, &id, 1, msg, sizeof msg), SK_ERR_NONE);
-    cr_assert_eq(b.image.ntopics, 0);
+    cr_assert_eq(b.image->ntopics, 0);
     cr_assert_eq(create("d", 1, 1, NULL, NULL), SK_ERR_NONE);
-    cr_assert_eq(b.image.topics[0]->configs.n, 0);
+    cr_assert_eq(b.image->topics[0]->configs.n, 0);
 }
 
 static int16_t alter(int8_t type, const char *res, const char *k, int8_t op, const char *v,
@@ -154,7 +158,7 @@ static int16_t alter(int8_t type, const char *res, const char *k, int8_t op, con
 Test(admin, topic_config_operations)
 {
     cr_assert_eq(create("c", 1, 1, "cleanup.policy", "compact"), SK_ERR_NONE);
-    const struct sk_kvlist *l = &b.image.topics[0]->configs;
+    const struct sk_kvlist *l = &b.image->topics[0]->configs;
     cr_assert_eq(alter(2, "c", "cleanup.policy", SK_CONFIG_OP_APPEND, "delete", false, false), 0);
     cr_assert_str_eq(sk_kvlist_get(l, "cleanup.policy"), "compact,delete");
     cr_assert_eq(alter(2, "c", "cleanup.policy", SK_CONFIG_OP_SUBTRACT, "compact", false, false), 0);
@@ -204,7 +208,7 @@ Test(admin, broker_configs_follow_kafka_rules)
 {
     const char *k = "sasl.kerberos.min.time.before.relogin";
     cr_assert_eq(alter(4, "1", k, SK_CONFIG_OP_SET, "30000", false, false), 0, "%s", msg);
-    cr_assert_str_eq(sk_kvlist_get(&b.image.broker_configs, k), "30000");
+    cr_assert_str_eq(sk_kvlist_get(&b.image->broker_configs, k), "30000");
     cr_assert_eq(alter(4, "", k, SK_CONFIG_OP_SET, "30000", false, false),
                  SK_ERR_INVALID_REQUEST);
     cr_assert_str_eq(msg, "Cannot update these configs at default cluster level, broker id must "
@@ -223,7 +227,7 @@ Test(admin, broker_configs_follow_kafka_rules)
     cr_assert_str_eq(msg, "Config value append is not allowed for config key: log.cleaner.threads");
     cr_assert_eq(alter(4, "", "metric.reporters", SK_CONFIG_OP_APPEND, "a.B", false, false), 0,
                  "%s", msg);
-    cr_assert_str_eq(sk_kvlist_get(&b.image.cluster_configs, "metric.reporters"), "a.B");
+    cr_assert_str_eq(sk_kvlist_get(&b.image->cluster_configs, "metric.reporters"), "a.B");
 
     /* One refused key leaves the whole request unapplied. */
     struct sk_config_op two[] = {{kp_str_c("message.max.bytes"), SK_CONFIG_OP_SET,
@@ -232,11 +236,11 @@ Test(admin, broker_configs_follow_kafka_rules)
                                   kp_str_c("PLAINTEXT://:1")}};
     cr_assert_eq(sk_configs_alter(&b, 4, kp_str_c(""), two, 2, false, false, msg, sizeof msg),
                  SK_ERR_INVALID_REQUEST);
-    cr_assert_null(sk_kvlist_get(&b.image.cluster_configs, "message.max.bytes"));
+    cr_assert_null(sk_kvlist_get(&b.image->cluster_configs, "message.max.bytes"));
 
     close_broker();
     open_broker();
-    cr_assert_str_eq(sk_kvlist_get(&b.image.broker_configs, k), "30000");
+    cr_assert_str_eq(sk_kvlist_get(&b.image->broker_configs, k), "30000");
     cr_assert_str_eq(sk_config_list_get(&cfg.dynamic_broker, k), "30000",
                      "re-applied from the metadata log");
     cr_assert_str_eq(sk_config_list_get(&cfg.dynamic_default, "acme.plugin.mode"), "fast");
@@ -277,9 +281,9 @@ Test(admin, quotas_and_features)
     struct sk_quota_entity e = {kp_str_c("user"), kp_str_c("alice")};
     struct sk_quota_op op = {kp_str_c("producer_byte_rate"), 1024, false};
     cr_assert_eq(sk_quotas_alter(&b, &e, 1, &op, 1, false, msg, sizeof msg), 0, "%s", msg);
-    cr_assert_eq(b.image.nquotas, 1);
+    cr_assert_eq(b.image->nquotas, 1);
     struct sk_quota_part alice = {kp_str_c("user"), kp_str_c("alice")};
-    cr_assert(sk_quota_entry_is(&b.image.quotas[0], &alice, 1));
+    cr_assert(sk_quota_entry_is(&b.image->quotas[0], &alice, 1));
     op.key = kp_str_c("connection_creation_rate");
     cr_assert_eq(sk_quotas_alter(&b, &e, 1, &op, 1, false, msg, sizeof msg), SK_ERR_INVALID_REQUEST);
     e.type = kp_str_c("bogus");
@@ -325,7 +329,7 @@ static int16_t alter_ws(int8_t type, kp_str res, kp_str k, kp_str v)
 Test(admin, config_zero_bytes_are_not_cut)
 {
     cr_assert_eq(create("z", 1, 1, NULL, NULL), SK_ERR_NONE);
-    const struct sk_kvlist *l = &b.image.topics[0]->configs;
+    const struct sk_kvlist *l = &b.image->topics[0]->configs;
     /* A known name plus a zero byte is an unknown name. */
     cr_assert_eq(alter_ws(2, kp_str_c("z"), WS("retention.ms\0x"), kp_str_c("1000")),
                  SK_ERR_INVALID_CONFIG);
@@ -353,14 +357,14 @@ Test(admin, config_zero_bytes_are_not_cut)
     struct sk_topic_spec s = {.name = kp_str_c("z2"), .partitions = 1, .replication_factor = 1,
                               .config_names = &kn, .config_values = &kv, .nconfigs = 1};
     cr_assert_eq(sk_topic_create(&b, &s, false, msg, sizeof msg), SK_ERR_INVALID_CONFIG);
-    cr_assert_eq(b.image.ntopics, 1, "nothing created");
+    cr_assert_eq(b.image->ntopics, 1, "nothing created");
 }
 
 Test(admin, throttled_list_keeps_its_zero_byte)
 {
     kp_str value = WS("0:1,\0" "2:3");
     cr_assert_eq(create("y", 1, 1, NULL, NULL), SK_ERR_NONE);
-    const struct sk_kvlist *l = &b.image.topics[0]->configs;
+    const struct sk_kvlist *l = &b.image->topics[0]->configs;
     cr_assert_eq(alter_ws(2, kp_str_c("y"), kp_str_c("follower.replication.throttled.replicas"),
                           value), 0, "%s", msg);
     cr_assert(kp_str_eq(sk_kvlist_bytes(l, "follower.replication.throttled.replicas"), value));
@@ -382,7 +386,7 @@ Test(admin, throttled_list_keeps_its_zero_byte)
     cr_assert(strstr(msg, "my.plugin\\x00key"), "%s", msg);
     cr_assert_eq(alter_ws(4, kp_str_c("1"), kp_str_c("my.plugin.key"), WS("x\0")),
                  SK_ERR_INVALID_REQUEST);
-    cr_assert_null(sk_kvlist_get(&b.image.broker_configs, "my.plugin.key"));
+    cr_assert_null(sk_kvlist_get(&b.image->broker_configs, "my.plugin.key"));
     cr_assert_eq(alter_ws(4, kp_str_c("1"), kp_str_c("my.plugin.key"), kp_str_c("x")), 0, "%s",
                  msg);
     /* Free-form text cannot hold one: refused rather than cut. */
@@ -393,7 +397,7 @@ Test(admin, throttled_list_keeps_its_zero_byte)
     /* The ConfigRecord carries the bytes: a replay of the metadata log keeps them. */
     close_broker();
     open_broker();
-    l = &b.image.topics[0]->configs;
+    l = &b.image->topics[0]->configs;
     cr_assert(kp_str_eq(sk_kvlist_bytes(l, "follower.replication.throttled.replicas"), value));
 }
 
@@ -409,13 +413,13 @@ Test(admin, auto_create_is_one_bounded_operation)
         snprintf(text[i], sizeof text[i], "auto-%d", i);
         names[i] = kp_str_c(text[i]);
     }
-    int64_t end = sk_metalog_end_offset(b.metalog);
+    int64_t end = sk_metalog_end_offset(bnode.metalog);
     cr_assert_eq(sk_topics_auto_create(&b, names, N, errs, msg, sizeof msg),
                  SK_ERR_POLICY_VIOLATION);
     cr_assert_str_eq(msg, "Unable to perform excessively large batch operation.");
     cr_assert_eq(errs[0], SK_ERR_POLICY_VIOLATION);
-    cr_assert_eq(b.image.ntopics, 0);
-    cr_assert_eq(sk_metalog_end_offset(b.metalog), end, "nothing was written");
+    cr_assert_eq(b.image->ntopics, 0);
+    cr_assert_eq(sk_metalog_end_offset(bnode.metalog), end, "nothing was written");
     cr_assert_eq(create("x.y", 1, 1, NULL, NULL), SK_ERR_NONE);
     kp_str some[] = {kp_str_c("a"), kp_str_c("b"), kp_str_c("x_y")};
     cr_assert_eq(sk_topics_auto_create(&b, some, 3, errs, msg, sizeof msg), SK_ERR_NONE, "%s",
@@ -423,7 +427,7 @@ Test(admin, auto_create_is_one_bounded_operation)
     cr_assert_eq(errs[0], SK_ERR_NONE);
     cr_assert_eq(errs[1], SK_ERR_NONE);
     cr_assert_eq(errs[2], SK_ERR_INVALID_TOPIC_EXCEPTION, "collides with x.y");
-    cr_assert_eq(b.image.ntopics, 3);
-    cr_assert_eq(sk_metalog_end_offset(b.metalog), end + 2 + 4,
+    cr_assert_eq(b.image->ntopics, 3);
+    cr_assert_eq(sk_metalog_end_offset(bnode.metalog), end + 2 + 4,
                  "x.y's two records, then a's and b's four");
 }

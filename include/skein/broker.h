@@ -21,7 +21,10 @@ struct sk_quotas;
 #define SK_METADATA_VERSION_MIN 1
 #define SK_METADATA_VERSION_MAX 21 /* 3.9-IV0 */
 
-struct sk_broker {
+/* The node: what one process holds once, whatever its number of shards.
+ * Handlers read it; only the node's own start-up, the controller's commit
+ * path and dynamic configs change it. */
+struct sk_node {
     struct sk_config *cfg; /* dynamic configs change it, on the shard thread */
     int32_t node_id;
     char cluster_id[32];
@@ -29,11 +32,21 @@ struct sk_broker {
     char listener_name[64];
     char advertised_host[256];
     uint16_t advertised_port;
-    struct sk_meta_image image;
+    struct sk_meta_image image; /* the current metadata image */
     struct sk_metalog *metalog;
     int *dir_locks; /* `.lock` descriptors of the log and metadata dirs */
     size_t n_dir_locks;
-    struct sk_shard *shard; /* shard 0; more shards are a setting later */
+    struct sk_txn_state *txn;          /* src/txn/: producer ids */
+    struct sk_partition_budget budget; /* partitions this node may host (admission.h) */
+};
+
+/* One shard's context: the node it belongs to and the state only this
+ * shard's thread touches (its reactor, partitions, coordinators, sessions,
+ * quota sensors). Handlers get it as req->broker. */
+struct sk_broker {
+    struct sk_node *node;
+    struct sk_meta_image *image; /* the node's image, as this shard sees it */
+    struct sk_shard *shard;      /* this shard's reactor */
 
     /* Partitions this node leads (src/server/partitions.c). */
     struct sk_partition **parts;
@@ -43,7 +56,6 @@ struct sk_broker {
     void (*hw_listener)(struct sk_broker *b, struct sk_partition *p);
 
     struct sk_group_coordinator *groups; /* src/group/ */
-    struct sk_txn_state *txn;            /* src/txn/: producer ids */
     struct sk_fetch_state *fetch;        /* src/api/fetch*.c: sessions, parked fetches */
     struct sk_quotas *quotas;            /* src/quota/: client rates */
     void *maintenance;                   /* periodic tasks (src/server/maintenance.c) */
@@ -52,7 +64,6 @@ struct sk_broker {
     int offline_over_budget;             /* and those left closed beyond the budget */
     int offline_sync_failed;             /* and open ones a failed sync took offline */
     struct sk_log_cleaner *cleaner;      /* compaction (src/server/log_cleaner.c) */
-    struct sk_partition_budget budget;   /* partitions this node may host (admission.h) */
 };
 
 /* Call after every metadata log append: brings partitions, configs and

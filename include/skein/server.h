@@ -26,7 +26,8 @@ int sk_storage_mkdirs(const char *dir);
 int sk_dir_lock(const char *dir, int *fd_out, char *err, size_t errlen);
 
 /* Opens storage, replays metadata and registers this broker. */
-int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t errlen);
+int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *cfg, char *err,
+                   size_t errlen);
 /* Binds the client listener and serves until stopped; returns 0 on a clean stop. */
 int sk_server_run(struct sk_broker *b);
 /* Async-signal-safe. */

@@ -113,10 +113,10 @@ static int16_t alter_logger(struct sk_request *req, const iac_resource *r, bool 
         snprintf(msg, msglen, "Node id must be an integer, but it is: %s", node);
         return SK_ERR_INVALID_REQUEST;
     }
-    if (id != req->broker->node_id) {
+    if (id != req->broker->node->node_id) {
         /* ConfigAdminManager's words; DescribeConfigs answers "or empty string". */
         snprintf(msg, msglen, "Unexpected broker id, expected %d, but received %s",
-                 req->broker->node_id, node);
+                 req->broker->node->node_id, node);
         return SK_ERR_INVALID_REQUEST;
     }
     /* Checked whole before anything changes. */

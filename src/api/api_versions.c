@@ -8,7 +8,7 @@
  * those the metadata log has set above 0 (a feature at 0 has no record). */
 static void fill_features(struct sk_request *req, kp_api_versions_response *resp)
 {
-    const struct sk_meta_image *img = &req->broker->image;
+    const struct sk_meta_image *img = req->broker->image;
     size_t n;
     const struct sk_feature_range *f = sk_features_supported(&n);
     resp->supported_features.v = sk_request_alloc(req, sizeof *resp->supported_features.v * n);

@@ -87,7 +87,7 @@ void sk_api_describe_client_quotas(struct sk_request *req)
 {
     const kp_describe_client_quotas_request *body = req->body;
     kp_describe_client_quotas_response *resp = req->resp;
-    const struct sk_meta_image *img = &req->broker->image;
+    const struct sk_meta_image *img = req->broker->image;
     const char *msg = NULL;
     resp->error_code = check_filter(body, &msg);
     resp->error_message = msg ? kp_str_c(msg) : KP_STR_NULL;

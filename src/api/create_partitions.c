@@ -25,7 +25,7 @@ static bool duplicated(const kp_create_partitions_request *body, int32_t i, bool
 static int32_t partitions_of(struct sk_request *req, kp_str name)
 {
     const struct sk_topic_meta *t =
-        sk_meta_topic(&req->broker->image, name.ptr, (size_t)(name.len > 0 ? name.len : 0));
+        sk_meta_topic(req->broker->image, name.ptr, (size_t)(name.len > 0 ? name.len : 0));
     return t ? t->npartitions : 0;
 }
 
@@ -48,7 +48,7 @@ static int64_t records_of(struct sk_request *req, const kp_create_partitions_req
     for (int32_t i = 0; i < body->topics.n; i++) {
         const cp_topic *t = &body->topics.v[i];
         const struct sk_topic_meta *tm =
-            sk_meta_topic(&req->broker->image, t->name.ptr, (size_t)(t->name.len > 0 ? t->name.len : 0));
+            sk_meta_topic(req->broker->image, t->name.ptr, (size_t)(t->name.len > 0 ? t->name.len : 0));
         if (tm && !duplicated(body, i, &first) && t->count > tm->npartitions)
             n += t->count - tm->npartitions;
     }

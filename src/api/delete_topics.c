@@ -76,7 +76,7 @@ static bool duplicate(const struct target *t, int32_t n, int32_t i, bool *first)
 
 static const struct sk_topic_meta *resolve(struct sk_request *req, const struct target *t)
 {
-    const struct sk_meta_image *img = &req->broker->image;
+    const struct sk_meta_image *img = req->broker->image;
     if (t->by_id)
         return sk_meta_topic_by_id(img, &t->id);
     return sk_meta_topic(img, t->name.ptr, (size_t)t->name.len);
@@ -152,7 +152,7 @@ void sk_api_delete_topics(struct sk_request *req)
     resp->responses.v = sk_request_alloc(req, sizeof *resp->responses.v * (size_t)(max + 1));
     struct target *t = sk_request_alloc(req, sizeof *t * (size_t)(max + 1));
     int32_t n = collect(req, t);
-    if (!req->broker->cfg->log.delete_topic_enable)
+    if (!req->broker->node->cfg->log.delete_topic_enable)
         deletion_disabled(req, t, n);
     else
         delete_resolved(req, t, n);

@@ -20,8 +20,8 @@ void sk_api_describe_cluster(struct sk_request *req)
         return;
     }
     resp->endpoint_type = SK_ENDPOINT_TYPE_BROKER;
-    resp->cluster_id = kp_str_c(req->broker->cluster_id);
-    resp->controller_id = req->broker->node_id;
+    resp->cluster_id = kp_str_c(req->broker->node->cluster_id);
+    resp->controller_id = req->broker->node->node_id;
     struct sk_live_broker *lb;
     int n = sk_api_live_brokers(req, &lb);
     resp->brokers.n = n;

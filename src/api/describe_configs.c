@@ -52,7 +52,7 @@ static bool wanted(const dc_resource *r, const char *name)
 static size_t synonyms_of(struct sk_request *req, const struct subject *s, const char *name,
                           struct sk_config_value *out)
 {
-    const struct sk_config *cfg = req->broker->cfg;
+    const struct sk_config *cfg = req->broker->node->cfg;
     size_t n = s->type == SK_RESOURCE_TOPIC
                    ? sk_config_topic_synonyms(cfg, s->overrides, s->noverrides, name, out,
                                               SK_MAX_SYNONYMS)
@@ -106,7 +106,7 @@ static void fill_entry(struct sk_request *req, const struct subject *s, dc_entry
 static int describe_key(struct sk_request *req, const struct subject *s, const char *name,
                         struct sk_config_value *v)
 {
-    const struct sk_config *cfg = req->broker->cfg;
+    const struct sk_config *cfg = req->broker->node->cfg;
     if (s->type == SK_RESOURCE_TOPIC)
         return sk_config_describe_topic(cfg, s->overrides, s->noverrides, name, v);
     if (sk_config_describe_broker(cfg, name, v) != 0)
@@ -140,7 +140,7 @@ static void add_key(struct sk_request *req, const dc_resource *r, const struct s
 static void add_custom_keys(struct sk_request *req, const dc_resource *r,
                             const struct subject *s, dc_result *o)
 {
-    const struct sk_config *cfg = req->broker->cfg;
+    const struct sk_config *cfg = req->broker->node->cfg;
     const struct sk_config_list *layers[] = {&cfg->dynamic_default, &cfg->dynamic_broker,
                                              &cfg->static_props};
     size_t nlayers = s->cluster_default ? 1 : 3;
@@ -159,7 +159,7 @@ static void add_custom_keys(struct sk_request *req, const dc_resource *r,
 static void fill_keys(struct sk_request *req, const dc_resource *r, const struct subject *s,
                       dc_result *o)
 {
-    const struct sk_config *cfg = req->broker->cfg;
+    const struct sk_config *cfg = req->broker->node->cfg;
     size_t ndefs;
     const struct sk_config_def *defs = s->type == SK_RESOURCE_TOPIC ? sk_topic_config_defs(&ndefs)
                                                                    : sk_broker_config_defs(&ndefs);
@@ -195,7 +195,7 @@ static void describe_topic(struct sk_request *req, const dc_resource *r, dc_resu
         fail(req, o, SK_ERR_INVALID_TOPIC_EXCEPTION, msg);
         return;
     }
-    const struct sk_topic_meta *t = sk_meta_topic(&req->broker->image, r->resource_name.ptr,
+    const struct sk_topic_meta *t = sk_meta_topic(req->broker->image, r->resource_name.ptr,
                                                   (size_t)r->resource_name.len);
     if (!t) {
         o->error_code = SK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
@@ -219,11 +219,11 @@ static int check_node(struct sk_request *req, const dc_resource *r, dc_result *o
         snprintf(msg, sizeof msg, r->resource_name.len > 0
                                       ? "Broker id must be an integer, but it is: %s"
                                       : "Broker id must not be empty", name);
-    } else if (id != req->broker->node_id) {
+    } else if (id != req->broker->node->node_id) {
         snprintf(msg, sizeof msg, logger ? "Unexpected broker id, expected %d but received %s"
                                          : "Unexpected broker id, expected %d or empty string, "
                                            "but received %s",
-                 req->broker->node_id, name);
+                 req->broker->node->node_id, name);
     } else {
         return 0;
     }

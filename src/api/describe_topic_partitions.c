@@ -94,7 +94,7 @@ static void describe(struct sk_request *req, kp_str *names, int32_t n, bool all)
             return;
         }
         const struct sk_topic_meta *t =
-            sk_meta_topic(&req->broker->image, names[i].ptr, (size_t)names[i].len);
+            sk_meta_topic(req->broker->image, names[i].ptr, (size_t)names[i].len);
         if (!t) {
             if (!all)
                 missing(&resp->topics.v[resp->topics.n++], names[i]);
@@ -139,7 +139,7 @@ static bool invalid_cursor(struct sk_request *req, kp_str *names, int32_t n, boo
 void sk_api_describe_topic_partitions(struct sk_request *req)
 {
     const kp_describe_topic_partitions_request *body = req->body;
-    const struct sk_meta_image *img = &req->broker->image;
+    const struct sk_meta_image *img = req->broker->image;
     bool all = body->topics.n <= 0;
     int32_t n = all ? img->ntopics : body->topics.n;
     kp_str *names = sk_request_alloc(req, sizeof *names * (size_t)(n + 1));

@@ -70,7 +70,7 @@ static void elect_requested(struct sk_request *req, int8_t type)
         o->partition_result.v = sk_request_alloc(req, sizeof(el_partition) *
                                                           (size_t)(tp->partitions.n + 1));
         const struct sk_topic_meta *t =
-            sk_meta_topic(&req->broker->image, tp->topic.ptr, (size_t)tp->topic.len);
+            sk_meta_topic(req->broker->image, tp->topic.ptr, (size_t)tp->topic.len);
         for (int32_t k = 0; k < tp->partitions.n; k++) {
             kp_str msg;
             int16_t err = elect_one(req, t, tp->topic, tp->partitions.v[k], type, &msg);
@@ -82,7 +82,7 @@ static void elect_requested(struct sk_request *req, int8_t type)
 /* Null partitions: every partition, leaving out those that need nothing. */
 static void elect_all(struct sk_request *req, int8_t type)
 {
-    const struct sk_meta_image *img = &req->broker->image;
+    const struct sk_meta_image *img = req->broker->image;
     kp_elect_leaders_response *resp = req->resp;
     resp->replica_election_results.v = sk_request_alloc(req, sizeof(el_topic) * (size_t)(img->ntopics + 1));
     for (int i = 0; i < img->ntopics; i++) {

@@ -45,8 +45,8 @@ static struct sk_partition *resolve(const struct sk_fetch_op *op, const struct s
 {
     struct sk_broker *b = op->req->broker;
     const struct sk_topic_meta *t =
-        op->by_id ? sk_meta_topic_by_id(&b->image, &fp->topic_id)
-                  : sk_meta_topic(&b->image, fp->topic.ptr, (size_t)(fp->topic.len < 0 ? 0 : fp->topic.len));
+        op->by_id ? sk_meta_topic_by_id(b->image, &fp->topic_id)
+                  : sk_meta_topic(b->image, fp->topic.ptr, (size_t)(fp->topic.len < 0 ? 0 : fp->topic.len));
     if (!t || fp->partition < 0 || fp->partition >= t->npartitions) {
         r->metadata_error = true;
         error_result(r, op->by_id && !t ? SK_ERR_UNKNOWN_TOPIC_ID
@@ -270,13 +270,13 @@ static void group_topics(struct sk_fetch_op *op, const bool *keep, kp_fetch_resp
 static void add_endpoints(struct sk_fetch_op *op, kp_fetch_response *resp)
 {
     struct sk_broker *b = op->req->broker;
-    resp->node_endpoints.v = sk_request_alloc(op->req, sizeof *resp->node_endpoints.v * (size_t)(b->image.nbrokers + 1));
-    for (int i = 0; i < b->image.nbrokers; i++) {
-        const struct sk_broker_meta *bm = &b->image.brokers[i];
+    resp->node_endpoints.v = sk_request_alloc(op->req, sizeof *resp->node_endpoints.v * (size_t)(b->image->nbrokers + 1));
+    for (int i = 0; i < b->image->nbrokers; i++) {
+        const struct sk_broker_meta *bm = &b->image->brokers[i];
         bool named = false;
         for (int j = 0; j < op->nparts && !named; j++)
             named = op->results[j].data.current_leader.leader_id == bm->id;
-        const struct sk_endpoint_meta *ep = sk_meta_endpoint(bm, b->listener_name);
+        const struct sk_endpoint_meta *ep = sk_meta_endpoint(bm, b->node->listener_name);
         if (!named || !ep)
             continue;
         kp_fetch_response_node_endpoint *e = &resp->node_endpoints.v[resp->node_endpoints.n++];
@@ -350,7 +350,7 @@ static size_t apply_quota(struct sk_fetch_op *op, struct sk_fetch_file *files, s
     if (resp->throttle_time_ms == 0)
         return nfiles;
     struct sk_broker *b = req->broker;
-    sk_quota_unrecord(b->quotas, &b->image, SK_QUOTA_FETCH, SK_PRINCIPAL_ANONYMOUS,
+    sk_quota_unrecord(b->quotas, b->image, SK_QUOTA_FETCH, SK_PRINCIPAL_ANONYMOUS,
                       req->client_id, bytes, sk_shard_now_ms(b->shard));
     sk_fetch_files_release(files, 0, nfiles);
     resp->responses.n = 0;

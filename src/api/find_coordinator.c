@@ -35,9 +35,9 @@ static struct answer answer_for(struct sk_request *req, int8_t key_type)
         a.msg = kp_str_c(sk_err_name(a.err));
         return a;
     }
-    a.node = b->node_id;
-    a.host = kp_str_c(b->advertised_host);
-    a.port = b->advertised_port;
+    a.node = b->node->node_id;
+    a.host = kp_str_c(b->node->advertised_host);
+    a.port = b->node->advertised_port;
     return a;
 }
 

@@ -146,8 +146,8 @@ static const struct sk_topic_meta *lookup(const struct sk_meta_image *img, const
 static void fill_requested(struct sk_request *req, kp_metadata_response *resp, bool with_ops)
 {
     const kp_metadata_request *body = req->body;
-    const struct sk_meta_image *img = &req->broker->image;
-    bool auto_on = body->allow_auto_topic_creation && req->broker->cfg->log.auto_create_topics;
+    const struct sk_meta_image *img = req->broker->image;
+    bool auto_on = body->allow_auto_topic_creation && req->broker->node->cfg->log.auto_create_topics;
     int32_t n = body->topics.n;
     resp->topics.n = n;
     resp->topics.v = sk_request_alloc(req, sizeof *resp->topics.v * (size_t)(n + 1));
@@ -177,7 +177,7 @@ static void fill_requested(struct sk_request *req, kp_metadata_response *resp, b
 
 static void fill_all(struct sk_request *req, kp_metadata_response *resp, bool with_ops)
 {
-    const struct sk_meta_image *img = &req->broker->image;
+    const struct sk_meta_image *img = req->broker->image;
     resp->topics.n = img->ntopics;
     resp->topics.v = sk_request_alloc(req, sizeof *resp->topics.v * (size_t)(img->ntopics + 1));
     for (int i = 0; i < img->ntopics; i++)
@@ -189,8 +189,8 @@ void sk_api_metadata(struct sk_request *req)
     const kp_metadata_request *body = req->body;
     kp_metadata_response *resp = req->resp;
     fill_brokers(req, resp);
-    resp->cluster_id = kp_str_c(req->broker->cluster_id);
-    resp->controller_id = req->broker->node_id;
+    resp->cluster_id = kp_str_c(req->broker->node->cluster_id);
+    resp->controller_id = req->broker->node->node_id;
     bool with_ops = req->version >= 8 && body->include_topic_authorized_operations;
     /* v0: an empty list means all topics; v1+: null means all, empty none. */
     bool all = body->topics.n < 0 || (req->version == 0 && body->topics.n == 0);

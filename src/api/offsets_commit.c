@@ -17,7 +17,7 @@ struct commit_ctx {
 static bool partition_exists(struct sk_request *req, kp_str topic, int32_t partition)
 {
     const struct sk_topic_meta *t =
-        topic.len > 0 ? sk_meta_topic(&req->broker->image, topic.ptr, (size_t)topic.len) : NULL;
+        topic.len > 0 ? sk_meta_topic(req->broker->image, topic.ptr, (size_t)topic.len) : NULL;
     return t && partition >= 0 && partition < t->npartitions;
 }
 

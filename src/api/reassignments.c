@@ -32,7 +32,7 @@ static int16_t alter_one(struct sk_request *req, kp_str topic, const ar_partitio
                          size_t msglen)
 {
     const struct sk_topic_meta *t =
-        sk_meta_topic(&req->broker->image, topic.ptr, (size_t)topic.len);
+        sk_meta_topic(req->broker->image, topic.ptr, (size_t)topic.len);
     char shown[256];
     sk_wire_str_escape(topic, shown, sizeof shown); /* messages are text: not cut, escaped */
     if (!t) {
@@ -47,7 +47,7 @@ static int16_t alter_one(struct sk_request *req, kp_str topic, const ar_partitio
         snprintf(msg, msglen, "%s", sk_err_message(SK_ERR_NO_REASSIGNMENT_IN_PROGRESS));
         return SK_ERR_NO_REASSIGNMENT_IN_PROGRESS;
     }
-    int16_t err = sk_replica_list_check(&req->broker->image, rp->replicas, msg, msglen);
+    int16_t err = sk_replica_list_check(req->broker->image, rp->replicas, msg, msglen);
     if (err)
         return err;
     if (same_replicas(&t->partitions[rp->partition_index], rp->replicas))

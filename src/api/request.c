@@ -82,9 +82,9 @@ static void mute_for_quota(struct sk_request *req)
 int32_t sk_request_quota(struct sk_request *req, int t, double bytes)
 {
     struct sk_broker *b = req->broker;
-    if (!b->quotas || b->image.nquotas == 0)
+    if (!b->quotas || b->image->nquotas == 0)
         return 0;
-    int32_t ms = sk_quota_record(b->quotas, &b->image, (enum sk_quota_type)t,
+    int32_t ms = sk_quota_record(b->quotas, b->image, (enum sk_quota_type)t,
                                  SK_PRINCIPAL_ANONYMOUS, req->client_id, bytes,
                                  sk_shard_now_ms(b->shard));
     if (ms > req->throttle_ms)
@@ -95,10 +95,10 @@ int32_t sk_request_quota(struct sk_request *req, int t, double bytes)
 bool sk_request_mutation(struct sk_request *req, double permits, bool strict)
 {
     struct sk_broker *b = req->broker;
-    if (!b->quotas || b->image.nquotas == 0)
+    if (!b->quotas || b->image->nquotas == 0)
         return true;
     int32_t ms = 0;
-    bool ok = sk_quota_mutation(b->quotas, &b->image, SK_PRINCIPAL_ANONYMOUS, req->client_id,
+    bool ok = sk_quota_mutation(b->quotas, b->image, SK_PRINCIPAL_ANONYMOUS, req->client_id,
                                 permits, strict, sk_shard_now_ms(b->shard), &ms);
     if (ms > req->throttle_ms)
         req->throttle_ms = ms;
@@ -259,12 +259,12 @@ void sk_api_on_frame(void *arg, struct sk_conn *conn, struct sk_frame *frame)
 
 int sk_api_live_brokers(struct sk_request *req, struct sk_live_broker **out)
 {
-    const struct sk_meta_image *img = &req->broker->image;
+    const struct sk_meta_image *img = req->broker->image;
     struct sk_live_broker *v = sk_request_alloc(req, sizeof *v * (size_t)(img->nbrokers + 1));
     int n = 0;
     for (int i = 0; i < img->nbrokers; i++) {
         const struct sk_broker_meta *b = &img->brokers[i];
-        const struct sk_endpoint_meta *ep = sk_meta_endpoint(b, req->broker->listener_name);
+        const struct sk_endpoint_meta *ep = sk_meta_endpoint(b, req->broker->node->listener_name);
         if (ep && !b->fenced)
             v[n++] = (struct sk_live_broker){b->id, kp_str_c(ep->host), ep->port, kp_str_c(b->rack)};
     }

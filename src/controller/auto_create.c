@@ -45,8 +45,8 @@ static void add_topic(struct sk_broker *b, struct batch *bt, kp_str name, int i,
     *err = sk_topic_check_identity(b, &spec, msg, msglen);
     if (*err)
         return;
-    int16_t rf = (int16_t)b->cfg->log.default_replication_factor;
-    *err = sk_place_auto(&b->image, 0, b->cfg->log.num_partitions, rf, &bt->pl[i], msg, msglen);
+    int16_t rf = (int16_t)b->node->cfg->log.default_replication_factor;
+    *err = sk_place_auto(b->image, 0, b->node->cfg->log.num_partitions, rf, &bt->pl[i], msg, msglen);
     if (*err)
         return;
     kp_topic_record *tr = &bt->tr[i];
@@ -62,7 +62,7 @@ static void add_topic(struct sk_broker *b, struct batch *bt, kp_str name, int i,
 int16_t sk_topics_auto_create(struct sk_broker *b, const kp_str *names, int n, int16_t *errs,
                               char *msg, size_t msglen)
 {
-    int64_t per_topic = 1 + (int64_t)b->cfg->log.num_partitions;
+    int64_t per_topic = 1 + (int64_t)b->node->cfg->log.num_partitions;
     if ((int64_t)n * per_topic > SK_MAX_RECORDS_PER_USER_OP) {
         snprintf(msg, msglen, "Unable to perform excessively large batch operation.");
         for (int i = 0; i < n; i++)

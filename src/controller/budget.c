@@ -34,13 +34,13 @@ static int64_t placed_here(const struct sk_placement *pl, int32_t node)
 int16_t sk_ctl_admit_placements(struct sk_broker *b, const struct sk_placement *pl, int n,
                                 char *msg, size_t msglen)
 {
-    if (!b->budget.set)
+    if (!b->node->budget.set)
         return SK_ERR_NONE;
     int64_t adding = 0;
     for (int i = 0; i < n; i++)
-        adding += placed_here(&pl[i], b->node_id);
-    return sk_admit_partitions(&b->budget, b->node_id, sk_ctl_hosted_partitions(&b->image,
-                               b->node_id), adding, msg, msglen);
+        adding += placed_here(&pl[i], b->node->node_id);
+    return sk_admit_partitions(&b->node->budget, b->node->node_id, sk_ctl_hosted_partitions(b->image,
+                               b->node->node_id), adding, msg, msglen);
 }
 
 int16_t sk_ctl_admit_placement(struct sk_broker *b, const struct sk_placement *pl,

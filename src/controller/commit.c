@@ -38,7 +38,7 @@ int16_t sk_ctl_commit(struct sk_broker *b, const struct sk_meta_rec *recs, int n
     int16_t err = sk_admit_records(n, msg, msglen);
     if (err)
         return err;
-    int rc = sk_metalog_append(b->metalog, &b->image, recs, n, sk_ctl_now_ms());
+    int rc = sk_metalog_append(b->node->metalog, b->image, recs, n, sk_ctl_now_ms());
     if (rc == -EMSGSIZE)
         return sk_admit_records(SK_MAX_RECORDS_PER_USER_OP + 1, msg, msglen);
     if (rc < 0) {

@@ -1,7 +1,7 @@
 /* AlterConfigs and IncrementalAlterConfigs on TOPIC and BROKER resources:
  * the new override set is computed as Kafka's ConfigurationControlManager
  * does, validated, written as ConfigRecords and applied to the running
- * broker (dynamic broker layers in b->cfg, topic configs via the partition
+ * broker (dynamic broker layers in b->node->cfg, topic configs via the partition
  * manager). */
 #include <errno.h>
 #include <stdio.h>
@@ -73,7 +73,7 @@ static int16_t broker_resource(struct sk_broker *b, kp_str name, struct plan *p,
                                size_t msglen)
 {
     p->scope = name.len <= 0 ? SK_CONFIG_SCOPE_DEFAULT : SK_CONFIG_SCOPE_BROKER;
-    p->current = name.len <= 0 ? &b->image.cluster_configs : &b->image.broker_configs;
+    p->current = name.len <= 0 ? &b->image->cluster_configs : &b->image->broker_configs;
     if (name.len <= 0)
         return SK_ERR_NONE;
     char shown[128];
@@ -83,9 +83,9 @@ static int16_t broker_resource(struct sk_broker *b, kp_str name, struct plan *p,
         snprintf(msg, msglen, "Node id must be an integer, but it is: %s", shown);
         return SK_ERR_INVALID_REQUEST;
     }
-    if (id != b->node_id) {
+    if (id != b->node->node_id) {
         /* ConfigAdminManager's words; DescribeConfigs answers "or empty string". */
-        snprintf(msg, msglen, "Unexpected broker id, expected %d, but received %s", b->node_id,
+        snprintf(msg, msglen, "Unexpected broker id, expected %d, but received %s", b->node->node_id,
                  shown);
         return SK_ERR_INVALID_REQUEST;
     }
@@ -102,7 +102,7 @@ static int16_t topic_resource(struct sk_broker *b, kp_str name, struct plan *p, 
     sk_topic_name_problem(name, msg, msglen);
     if (msg[0])
         return SK_ERR_INVALID_TOPIC_EXCEPTION;
-    p->topic = sk_meta_topic(&b->image, name.ptr, (size_t)name.len);
+    p->topic = sk_meta_topic(b->image, name.ptr, (size_t)name.len);
     if (!p->topic) {
         snprintf(msg, msglen, "The topic '%.*s' does not exist.", (int)name.len, name.ptr);
         return SK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
@@ -327,7 +327,7 @@ static int16_t validate_topic(struct sk_broker *b, const struct plan *p, char *m
             rc = sk_topic_config_validate(p->v[i].name, p->v[i].value.ptr, msg, msglen);
     struct sk_topic_config tc;
     if (rc == SK_ERR_NONE)
-        rc = sk_topic_config_resolve(b->cfg, e, n, &tc, msg, msglen);
+        rc = sk_topic_config_resolve(b->node->cfg, e, n, &tc, msg, msglen);
     free(e);
     return rc == SK_ERR_NONE ? SK_ERR_NONE : SK_ERR_INVALID_CONFIG;
 }
@@ -337,7 +337,7 @@ static void broker_rollback(struct sk_broker *b, const struct plan *p, int k)
 {
     char err[256];
     for (int i = k - 1; i >= 0; i--)
-        if (sk_config_set_dynamic(b->cfg, p->scope, p->v[i].name, p->v[i].old.ptr, err,
+        if (sk_config_set_dynamic(b->node->cfg, p->scope, p->v[i].name, p->v[i].old.ptr, err,
                                   sizeof err) != SK_ERR_NONE)
             sk_warn("dynamic config %s could not be restored: %s", p->v[i].name, err);
 }
@@ -370,13 +370,13 @@ static int16_t broker_apply(struct sk_broker *b, const struct plan *p, char *msg
     if (err)
         return err;
     struct sk_config_snapshot before;
-    sk_config_snapshot(b->cfg, &before);
+    sk_config_snapshot(b->node->cfg, &before);
     int rc = SK_ERR_NONE, i;
     for (i = 0; i < p->n && rc == SK_ERR_NONE; i++)
-        rc = sk_config_set_dynamic(b->cfg, p->scope, p->v[i].name, p->v[i].value.ptr, msg,
+        rc = sk_config_set_dynamic(b->node->cfg, p->scope, p->v[i].name, p->v[i].value.ptr, msg,
                                    msglen);
     if (rc == SK_ERR_NONE)
-        rc = sk_config_check_reconfigure(&before, b->cfg, msg, msglen);
+        rc = sk_config_check_reconfigure(&before, b->node->cfg, msg, msglen);
     else
         i--; /* the failed change was not made */
     if (rc == SK_ERR_NONE)
@@ -460,7 +460,7 @@ static int apply_layer(struct sk_broker *b, const struct sk_kvlist *l, enum sk_c
     int rc = 0;
     for (int i = 0; i < l->n; i++) {
         char err[512];
-        int r = sk_config_set_dynamic(b->cfg, scope, l->v[i].key, l->v[i].value, err, sizeof err);
+        int r = sk_config_set_dynamic(b->node->cfg, scope, l->v[i].key, l->v[i].value, err, sizeof err);
         if (r == -ENOMEM)
             return -ENOMEM;
         if (r != SK_ERR_NONE) {
@@ -474,9 +474,9 @@ static int apply_layer(struct sk_broker *b, const struct sk_kvlist *l, enum sk_c
 
 int sk_controller_apply_dynamic_configs(struct sk_broker *b)
 {
-    int rc = apply_layer(b, &b->image.cluster_configs, SK_CONFIG_SCOPE_DEFAULT);
+    int rc = apply_layer(b, &b->image->cluster_configs, SK_CONFIG_SCOPE_DEFAULT);
     if (rc == -ENOMEM)
         return rc;
-    int rc2 = apply_layer(b, &b->image.broker_configs, SK_CONFIG_SCOPE_BROKER);
+    int rc2 = apply_layer(b, &b->image->broker_configs, SK_CONFIG_SCOPE_BROKER);
     return rc2 ? rc2 : rc;
 }

@@ -118,7 +118,7 @@ static int16_t topic_configs_check(struct sk_broker *b, const struct sk_topic_sp
         e[i].value = sk_ctl_cstr(s->config_values[i]);
     }
     struct sk_topic_config tc;
-    int rc = sk_topic_config_resolve(b->cfg, e, (size_t)s->nconfigs, &tc, msg, msglen);
+    int rc = sk_topic_config_resolve(b->node->cfg, e, (size_t)s->nconfigs, &tc, msg, msglen);
     for (int i = 0; i < s->nconfigs; i++) {
         free((char *)e[i].name);
         free((char *)e[i].value);
@@ -133,11 +133,11 @@ int16_t sk_topic_check_identity(struct sk_broker *b, const struct sk_topic_spec 
     sk_topic_name_problem(s->name, msg, msglen);
     if (msg[0])
         return SK_ERR_INVALID_TOPIC_EXCEPTION;
-    if (sk_meta_topic(&b->image, s->name.ptr, (size_t)s->name.len)) {
+    if (sk_meta_topic(b->image, s->name.ptr, (size_t)s->name.len)) {
         snprintf(msg, msglen, "Topic '%.*s' already exists.", (int)s->name.len, s->name.ptr);
         return SK_ERR_TOPIC_ALREADY_EXISTS;
     }
-    const struct sk_topic_meta *c = colliding_topic(&b->image, s->name);
+    const struct sk_topic_meta *c = colliding_topic(b->image, s->name);
     if (c) {
         snprintf(msg, msglen, "Topic '%.*s' collides with existing topic: %s", (int)s->name.len,
                  s->name.ptr, c->name);
@@ -166,7 +166,7 @@ static int16_t place_manual(struct sk_broker *b, const struct sk_topic_spec *s,
             }
         }
         if (!err)
-            err = sk_place_check_manual(&b->image, a->brokers,
+            err = sk_place_check_manual(b->image, a->brokers,
                                         i ? (int16_t)s->assignments[0].brokers.n : -1, msg,
                                         msglen);
         if (!err && (a->partition < 0 || a->partition >= n)) {
@@ -177,7 +177,7 @@ static int16_t place_manual(struct sk_broker *b, const struct sk_topic_spec *s,
             lists[a->partition] = a->brokers;
     }
     if (!err)
-        err = sk_place_manual(&b->image, 0, lists, n, pl, msg, msglen);
+        err = sk_place_manual(b->image, 0, lists, n, pl, msg, msglen);
     free(lists);
     return err;
 }
@@ -207,10 +207,10 @@ static int16_t place(struct sk_broker *b, const struct sk_topic_spec *s, struct 
         snprintf(msg, msglen, "Number of partitions was set to an invalid non-positive value.");
         return SK_ERR_INVALID_PARTITIONS;
     }
-    int32_t parts = s->partitions == -1 ? b->cfg->log.num_partitions : s->partitions;
-    int16_t rf = s->replication_factor == -1 ? (int16_t)b->cfg->log.default_replication_factor
+    int32_t parts = s->partitions == -1 ? b->node->cfg->log.num_partitions : s->partitions;
+    int16_t rf = s->replication_factor == -1 ? (int16_t)b->node->cfg->log.default_replication_factor
                                              : s->replication_factor;
-    return sk_place_auto(&b->image, 0, parts, rf, pl, msg, msglen);
+    return sk_place_auto(b->image, 0, parts, rf, pl, msg, msglen);
 }
 
 static int16_t append_topic(struct sk_broker *b, const struct sk_topic_spec *s,
@@ -330,7 +330,7 @@ int16_t sk_topic_create(struct sk_broker *b, const struct sk_topic_spec *s, bool
 
 int sk_topic_auto_create(struct sk_broker *b, kp_str name)
 {
-    if (!b->cfg->log.auto_create_topics)
+    if (!b->node->cfg->log.auto_create_topics)
         return -EPERM;
     struct sk_topic_spec spec = {.name = name, .partitions = -1, .replication_factor = -1};
     return sk_topic_create(b, &spec, false, NULL, 0) == SK_ERR_NONE ? 0 : -EINVAL;

@@ -67,7 +67,7 @@ static void env_append(void *ctx, int32_t partition, const struct sk_record_in *
 
 static bool topic_exists(struct sk_broker *b)
 {
-    return sk_meta_topic(&b->image, SK_GROUP_OFFSETS_TOPIC, strlen(SK_GROUP_OFFSETS_TOPIC)) != NULL;
+    return sk_meta_topic(b->image, SK_GROUP_OFFSETS_TOPIC, strlen(SK_GROUP_OFFSETS_TOPIC)) != NULL;
 }
 
 int sk_groups_ensure_topic(struct sk_broker *b)
@@ -78,7 +78,7 @@ int sk_groups_ensure_topic(struct sk_broker *b)
             co->available = true;
         return 0;
     }
-    const struct sk_config *cfg = b->cfg;
+    const struct sk_config *cfg = b->node->cfg;
     char seg[32];
     snprintf(seg, sizeof seg, "%d", cfg->offsets.segment_bytes);
     const kp_str names[] = {kp_str_c("cleanup.policy"), kp_str_c("segment.bytes"),
@@ -87,8 +87,8 @@ int sk_groups_ensure_topic(struct sk_broker *b)
     int16_t rf = cfg->offsets.replication_factor;
     /* A cluster smaller than the configured factor still gets its offsets
      * topic, as a single-node Kafka set up for development would be. */
-    if (rf > b->image.nbrokers)
-        rf = (int16_t)(b->image.nbrokers > 0 ? b->image.nbrokers : 1);
+    if (rf > b->image->nbrokers)
+        rf = (int16_t)(b->image->nbrokers > 0 ? b->image->nbrokers : 1);
     struct sk_topic_spec spec = {
         .name = kp_str_c(SK_GROUP_OFFSETS_TOPIC),
         .partitions = cfg->offsets.num_partitions,
@@ -178,7 +178,7 @@ static void start_sessions(struct sk_group *g, void *arg)
 static int load_all(struct sk_broker *b, struct sk_group_coordinator *co)
 {
     const struct sk_topic_meta *t =
-        sk_meta_topic(&b->image, SK_GROUP_OFFSETS_TOPIC, strlen(SK_GROUP_OFFSETS_TOPIC));
+        sk_meta_topic(b->image, SK_GROUP_OFFSETS_TOPIC, strlen(SK_GROUP_OFFSETS_TOPIC));
     if (!t)
         return 0;
     co->lim.num_partitions = t->npartitions;
@@ -210,7 +210,7 @@ int sk_groups_open(struct sk_broker *b)
 {
     struct sk_group_env env = {b, env_timer_add, env_timer_cancel, env_now, env_append};
     struct sk_group_limits lim;
-    limits(b->cfg, &lim);
+    limits(b->node->cfg, &lim);
     struct sk_group_coordinator *co = sk_group_coordinator_new(&env, &lim);
     if (!co)
         return -ENOMEM;

@@ -47,14 +47,14 @@ static void flush_due(struct sk_broker *b)
 static void checkpoint(struct sk_broker *b)
 {
     if (b->nparts && sk_partitions_checkpoint(b) < 0)
-        sk_warn("cannot write the offset checkpoints in %s", b->cfg->log_dirs[0]);
+        sk_warn("cannot write the offset checkpoints in %s", b->node->cfg->log_dirs[0]);
 }
 
 static void expire_producers(struct sk_broker *b)
 {
     int64_t now = sk_wall_ms();
     for (int i = 0; i < b->nparts; i++)
-        sk_producer_expire(b->parts[i], now, b->cfg->txn.producer_id_expiration_ms);
+        sk_producer_expire(b->parts[i], now, b->node->cfg->txn.producer_id_expiration_ms);
 }
 
 static void tick(void *arg)
@@ -75,13 +75,13 @@ int sk_maintenance_start(struct sk_broker *b)
     if (!tasks)
         return -1;
     b->maintenance = tasks;
-    int64_t flush_every = b->cfg->log.flush_scheduler_interval_ms;
+    int64_t flush_every = b->node->cfg->log.flush_scheduler_interval_ms;
     if (flush_every <= 0 || flush_every > SK_FLUSH_CHECK_MAX_MS)
         flush_every = SK_FLUSH_CHECK_MAX_MS;
-    tasks[0] = (struct sk_maint_task){b, b->cfg->log.retention_check_interval_ms, retention};
+    tasks[0] = (struct sk_maint_task){b, b->node->cfg->log.retention_check_interval_ms, retention};
     tasks[1] = (struct sk_maint_task){b, flush_every, flush_due};
-    tasks[2] = (struct sk_maint_task){b, b->cfg->log.flush_offset_checkpoint_interval_ms, checkpoint};
-    tasks[3] = (struct sk_maint_task){b, b->cfg->txn.producer_id_expiration_check_ms,
+    tasks[2] = (struct sk_maint_task){b, b->node->cfg->log.flush_offset_checkpoint_interval_ms, checkpoint};
+    tasks[3] = (struct sk_maint_task){b, b->node->cfg->txn.producer_id_expiration_check_ms,
                                       expire_producers};
     for (int i = 0; i < NTASKS; i++)
         if (!sk_timer_add(b->shard, (uint64_t)tasks[i].interval_ms, tick, &tasks[i]))

@@ -36,7 +36,7 @@ int64_t sk_wall_ms(void)
 
 static const char *data_dir(const struct sk_broker *b)
 {
-    return b->cfg->log_dirs[0];
+    return b->node->cfg->log_dirs[0];
 }
 
 /* ---- lookup ---------------------------------------------------------------- */
@@ -67,7 +67,7 @@ struct sk_partition *sk_partition_lookup(struct sk_broker *b, kp_str topic, int3
                                          bool client_write, int16_t *err)
 {
     const struct sk_topic_meta *t =
-        sk_meta_topic(&b->image, topic.ptr, (size_t)(topic.len < 0 ? 0 : topic.len));
+        sk_meta_topic(b->image, topic.ptr, (size_t)(topic.len < 0 ? 0 : topic.len));
     if (!t || index < 0 || index >= t->npartitions) {
         *err = SK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
         return NULL;
@@ -80,7 +80,7 @@ struct sk_partition *sk_partition_lookup(struct sk_broker *b, kp_str topic, int3
     struct sk_partition *p = sk_partition_get(b, topic, index);
     /* Led here but its log did not open, or offline after a failed sync: as
      * from a Kafka broker whose log dir is offline. */
-    if ((!p && t->partitions[index].leader == b->node_id) || (p && sk_partition_sync_failed(p))) {
+    if ((!p && t->partitions[index].leader == b->node->node_id) || (p && sk_partition_sync_failed(p))) {
         *err = SK_ERR_KAFKA_STORAGE_ERROR;
         return NULL;
     }
@@ -109,13 +109,13 @@ static int resolve_config(struct sk_broker *b, const struct sk_topic_meta *t,
     for (int i = 0; i < t->configs.n; i++)
         e[i] = (struct sk_config_entry){t->configs.v[i].key, t->configs.v[i].value};
     char err[256];
-    int rc = sk_topic_config_resolve(b->cfg, e, (size_t)t->configs.n, out, err, sizeof err);
+    int rc = sk_topic_config_resolve(b->node->cfg, e, (size_t)t->configs.n, out, err, sizeof err);
     free(e);
     if (rc != SK_ERR_NONE) {
         /* Configs in the image were validated before they were written; a
          * failure here means the broker defaults changed under them. */
         sk_warn("topic %s: config ignored: %s", t->name, err);
-        *out = b->cfg->topic_defaults;
+        *out = b->node->cfg->topic_defaults;
     }
     return 0;
 }
@@ -271,8 +271,8 @@ static void partition_free(struct sk_partition *p, bool delete_data)
 
 static bool still_led(struct sk_broker *b, const struct sk_partition *p)
 {
-    const struct sk_topic_meta *t = sk_meta_topic_by_id(&b->image, &p->topic_id);
-    return t && p->id < t->npartitions && t->partitions[p->id].leader == b->node_id;
+    const struct sk_topic_meta *t = sk_meta_topic_by_id(b->image, &p->topic_id);
+    return t && p->id < t->npartitions && t->partitions[p->id].leader == b->node->node_id;
 }
 
 static void drop_removed(struct sk_broker *b)
@@ -283,7 +283,7 @@ static void drop_removed(struct sk_broker *b)
             i++;
             continue;
         }
-        bool deleted = sk_meta_topic_by_id(&b->image, &p->topic_id) == NULL;
+        bool deleted = sk_meta_topic_by_id(b->image, &p->topic_id) == NULL;
         sk_info("%s partition %s-%d", deleted ? "deleting" : "closing", p->topic, p->id);
         b->parts[i] = b->parts[--b->nparts];
         partition_free(p, deleted);
@@ -335,7 +335,7 @@ static void sync_one(struct sk_broker *b, const struct sk_topic_meta *t,
         p->leader_epoch = pm->leader_epoch;
         return;
     }
-    if (b->budget.set && b->nparts >= b->budget.limit) {
+    if (b->node->budget.set && b->nparts >= b->node->budget.limit) {
         sp->over_budget++;
         return;
     }
@@ -370,7 +370,7 @@ static void report(struct sk_broker *b, const struct sync_pass *sp)
         sk_error("%d partitions stay offline: this node's partition budget is %lld "
                  "(skein.max.partitions.per.shard, the open-file limit and memory); raise "
                  "the limit and restart to open them", sp->over_budget,
-                 (long long)b->budget.limit);
+                 (long long)b->node->budget.limit);
     b->offline_failed = sp->failed;
     b->offline_over_budget = sp->over_budget;
 }
@@ -379,14 +379,14 @@ int sk_partitions_sync_ex(struct sk_broker *b, bool quiet)
 {
     struct sync_pass sp = {0};
     drop_removed(b);
-    for (int i = 0; i < b->image.ntopics; i++) {
-        const struct sk_topic_meta *t = b->image.topics[i];
+    for (int i = 0; i < b->image->ntopics; i++) {
+        const struct sk_topic_meta *t = b->image->topics[i];
         /* One resolution per topic: all its partitions share the config. */
         struct sk_topic_config tc;
         bool resolved = false;
         for (int32_t j = 0; j < t->npartitions; j++) {
             const struct sk_partition_meta *pm = &t->partitions[j];
-            if (pm->leader != b->node_id)
+            if (pm->leader != b->node->node_id)
                 continue;
             if (!resolved)
                 resolve_config(b, t, &tc);
@@ -407,7 +407,7 @@ int sk_partitions_sync(struct sk_broker *b)
 bool sk_partition_offline(struct sk_broker *b, const struct sk_topic_meta *t, int32_t index)
 {
     if (b->offline_failed + b->offline_over_budget + b->offline_sync_failed == 0 || index < 0 ||
-        index >= t->npartitions || t->partitions[index].leader != b->node_id)
+        index >= t->npartitions || t->partitions[index].leader != b->node->node_id)
         return false;
     const struct sk_partition *p = sk_partition_get_by_id(b, &t->id, index);
     return !p || sk_partition_sync_failed(p);

@@ -53,8 +53,8 @@ static bool already_locked(const struct sk_broker *b, int fd)
     struct stat a, o;
     if (fstat(fd, &a) < 0)
         return false;
-    for (size_t i = 0; i < b->n_dir_locks; i++)
-        if (fstat(b->dir_locks[i], &o) == 0 && o.st_dev == a.st_dev && o.st_ino == a.st_ino)
+    for (size_t i = 0; i < b->node->n_dir_locks; i++)
+        if (fstat(b->node->dir_locks[i], &o) == 0 && o.st_dev == a.st_dev && o.st_ino == a.st_ino)
             return true;
     return false;
 }
@@ -63,7 +63,7 @@ static int lock_dir(struct sk_broker *b, const char *dir, char *err, size_t errl
 {
     int fd;
     int rc = sk_dir_lock(dir, &fd, err, errlen);
-    if (rc == -EAGAIN && b->n_dir_locks > 0) {
+    if (rc == -EAGAIN && b->node->n_dir_locks > 0) {
         /* Maybe our own lock under another name: check before refusing. */
         char probe[4096];
         snprintf(probe, sizeof probe, "%s/.lock", dir);
@@ -75,24 +75,24 @@ static int lock_dir(struct sk_broker *b, const char *dir, char *err, size_t errl
     }
     if (rc < 0)
         return rc;
-    int *v = realloc(b->dir_locks, sizeof *v * (b->n_dir_locks + 1));
+    int *v = realloc(b->node->dir_locks, sizeof *v * (b->node->n_dir_locks + 1));
     if (!v) {
         close(fd);
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    b->dir_locks = v;
-    b->dir_locks[b->n_dir_locks++] = fd;
+    b->node->dir_locks = v;
+    b->node->dir_locks[b->node->n_dir_locks++] = fd;
     return 0;
 }
 
 static void unlock_dirs(struct sk_broker *b)
 {
-    for (size_t i = 0; i < b->n_dir_locks; i++)
-        close(b->dir_locks[i]);
-    free(b->dir_locks);
-    b->dir_locks = NULL;
-    b->n_dir_locks = 0;
+    for (size_t i = 0; i < b->node->n_dir_locks; i++)
+        close(b->node->dir_locks[i]);
+    free(b->node->dir_locks);
+    b->node->dir_locks = NULL;
+    b->node->n_dir_locks = 0;
 }
 
 /* Every directory is locked before anything in it is read or written. */
@@ -105,27 +105,27 @@ static int format_dirs(struct sk_broker *b, const struct sk_config *cfg, char *e
             return rc;
     }
     if (cfg->cluster_id)
-        snprintf(b->cluster_id, sizeof b->cluster_id, "%s", cfg->cluster_id);
+        snprintf(b->node->cluster_id, sizeof b->node->cluster_id, "%s", cfg->cluster_id);
     for (size_t i = 0; i < cfg->n_log_dirs; i++) {
-        int rc = sk_storage_format(cfg->log_dirs[i], cfg->node_id, b->cluster_id,
-                                   sizeof b->cluster_id, err, errlen);
+        int rc = sk_storage_format(cfg->log_dirs[i], cfg->node_id, b->node->cluster_id,
+                                   sizeof b->node->cluster_id, err, errlen);
         if (rc < 0)
             return rc;
     }
-    return sk_storage_format(md, cfg->node_id, b->cluster_id, sizeof b->cluster_id, err, errlen);
+    return sk_storage_format(md, cfg->node_id, b->node->cluster_id, sizeof b->node->cluster_id, err, errlen);
 }
 
 /* A new cluster starts at the highest metadata.version this build knows. */
 static int bootstrap(struct sk_broker *b)
 {
-    if (sk_meta_feature(&b->image, "metadata.version") > 0)
+    if (sk_meta_feature(b->image, "metadata.version") > 0)
         return 0;
     kp_feature_level_record fl;
     kp_feature_level_record_init(&fl);
     fl.name = kp_str_c("metadata.version");
     fl.feature_level = SK_METADATA_VERSION_MAX;
     struct sk_meta_rec rec = {SK_META_FEATURE_LEVEL, latest(SK_META_FEATURE_LEVEL), &fl};
-    return sk_metalog_append(b->metalog, &b->image, &rec, 1, wall_ms());
+    return sk_metalog_append(b->node->metalog, b->image, &rec, 1, wall_ms());
 }
 
 /* Every start registers the broker anew, with a new epoch (the metadata log
@@ -134,15 +134,15 @@ static int register_broker(struct sk_broker *b)
 {
     kp_register_broker_record r;
     kp_register_broker_record_init(&r);
-    r.broker_id = b->node_id;
-    r.broker_epoch = sk_metalog_end_offset(b->metalog);
+    r.broker_id = b->node->node_id;
+    r.broker_epoch = sk_metalog_end_offset(b->node->metalog);
     if (getrandom(r.incarnation_id.b, 16, 0) != 16)
         return -EIO;
     kp_register_broker_record_broker_endpoint ep;
     kp_register_broker_record_broker_endpoint_init(&ep);
-    ep.name = kp_str_c(b->listener_name);
-    ep.host = kp_str_c(b->advertised_host);
-    ep.port = b->advertised_port;
+    ep.name = kp_str_c(b->node->listener_name);
+    ep.host = kp_str_c(b->node->advertised_host);
+    ep.port = b->node->advertised_port;
     ep.security_protocol = 0; /* PLAINTEXT */
     r.end_points = (kp_register_broker_record_broker_endpoint_arr){1, &ep};
     kp_register_broker_record_broker_feature feat;
@@ -151,10 +151,10 @@ static int register_broker(struct sk_broker *b)
     feat.min_supported_version = SK_METADATA_VERSION_MIN;
     feat.max_supported_version = SK_METADATA_VERSION_MAX;
     r.features = (kp_register_broker_record_broker_feature_arr){1, &feat};
-    r.rack = kp_str_c(b->cfg->rack);
+    r.rack = kp_str_c(b->node->cfg->rack);
     r.fenced = false;
     struct sk_meta_rec rec = {SK_META_REGISTER_BROKER, latest(SK_META_REGISTER_BROKER), &r};
-    return sk_metalog_append(b->metalog, &b->image, &rec, 1, wall_ms());
+    return sk_metalog_append(b->node->metalog, b->image, &rec, 1, wall_ms());
 }
 
 /* ip_limits has room for cfg's overrides; the shard copies it. */
@@ -182,8 +182,8 @@ static void net_config(const struct sk_config *cfg, struct sk_net_config *nc,
 static int quotas_open(struct sk_broker *b)
 {
     b->quotas = malloc(sizeof *b->quotas);
-    if (!b->quotas || sk_quotas_init(b->quotas, b->cfg->quota.window_num,
-                                     (uint64_t)b->cfg->quota.window_size_seconds * 1000)) {
+    if (!b->quotas || sk_quotas_init(b->quotas, b->node->cfg->quota.window_num,
+                                     (uint64_t)b->node->cfg->quota.window_size_seconds * 1000)) {
         free(b->quotas);
         b->quotas = NULL;
         return -1;
@@ -212,32 +212,36 @@ static void metalog_problem(const char *md, const struct sk_metalog_failure *why
              (long long)why->offset, why->what, strerror(-rc));
 }
 
-int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t errlen)
+int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *cfg, char *err,
+                   size_t errlen)
 {
+    memset(node, 0, sizeof *node);
     memset(b, 0, sizeof *b);
-    b->cfg = cfg;
-    b->node_id = cfg->node_id;
-    sk_meta_image_init(&b->image);
+    b->node = node;
+    b->image = &node->image;
+    b->node->cfg = cfg;
+    b->node->node_id = cfg->node_id;
+    sk_meta_image_init(b->image);
     const struct sk_listener *l = client_listener(cfg);
     if (!l) {
         snprintf(err, errlen, "listeners has no listener for clients (only controller listeners)");
         return -EINVAL;
     }
-    snprintf(b->listener_name, sizeof b->listener_name, "%s", l->name);
+    snprintf(b->node->listener_name, sizeof b->node->listener_name, "%s", l->name);
     const struct sk_listener *adv = sk_config_advertised(cfg, l->name);
     const char *host = adv && adv->host[0] ? adv->host : l->host;
     if (!host[0])
         host = "localhost";
-    snprintf(b->advertised_host, sizeof b->advertised_host, "%s", host);
-    b->advertised_port = adv && adv->port ? adv->port : l->port;
+    snprintf(b->node->advertised_host, sizeof b->node->advertised_host, "%s", host);
+    b->node->advertised_port = adv && adv->port ? adv->port : l->port;
 
     int rc = format_dirs(b, cfg, err, errlen);
     if (rc < 0)
         return rc;
     const char *md = cfg->metadata_log_dir ? cfg->metadata_log_dir : cfg->log_dirs[0];
     struct sk_metalog_failure why;
-    rc = sk_metalog_open_ex(md, &b->image, wall_ms(), cfg->admission.metadata_truncate_unloadable,
-                            &why, &b->metalog);
+    rc = sk_metalog_open_ex(md, b->image, wall_ms(), cfg->admission.metadata_truncate_unloadable,
+                            &why, &b->node->metalog);
     if (rc < 0) {
         metalog_problem(md, &why, rc, err, errlen);
         return rc;
@@ -248,15 +252,15 @@ int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t
     }
     struct sk_budget_inputs in;
     sk_budget_inputs_probe(cfg->net.max_connections, cfg->admission.max_partitions_per_shard, &in);
-    sk_partition_budget_compute(&in, &b->budget);
+    sk_partition_budget_compute(&in, &b->node->budget);
     char line[512];
-    sk_partition_budget_describe(&b->budget, line, sizeof line);
+    sk_partition_budget_describe(&b->node->budget, line, sizeof line);
     sk_info("%s", line);
     struct sk_config_value snap;
     if (sk_config_describe_broker(cfg, "metadata.log.max.record.bytes.between.snapshots", &snap) == 0)
-        sk_metalog_set_snapshot_policy(b->metalog, b->node_id, strtoll(snap.value, NULL, 10));
-    sk_info("metadata log replayed: %d topics, %d brokers, last offset %lld", b->image.ntopics,
-            b->image.nbrokers, (long long)b->image.last_offset);
+        sk_metalog_set_snapshot_policy(b->node->metalog, b->node->node_id, strtoll(snap.value, NULL, 10));
+    sk_info("metadata log replayed: %d topics, %d brokers, last offset %lld", b->image->ntopics,
+            b->image->nbrokers, (long long)b->image->last_offset);
 
     struct sk_net_config nc;
     struct sk_net_ip_limit *ip_limits = calloc(cfg->net.n_ip_overrides + 1, sizeof *ip_limits);
@@ -279,10 +283,10 @@ int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t
                  l->host[0] ? l->host : "0.0.0.0", l->port, strerror(-rc));
         return rc;
     }
-    if (b->advertised_port == 0)
-        b->advertised_port = bound;
+    if (b->node->advertised_port == 0)
+        b->node->advertised_port = bound;
     sk_info("listening on %s://%s:%u (advertised as %s:%u)", l->name,
-            l->host[0] ? l->host : "0.0.0.0", bound, b->advertised_host, b->advertised_port);
+            l->host[0] ? l->host : "0.0.0.0", bound, b->node->advertised_host, b->node->advertised_port);
     if (bootstrap(b) < 0 || register_broker(b) < 0) {
         snprintf(err, errlen, "cannot write the metadata log in %s", md);
         return -EIO;
@@ -306,7 +310,7 @@ int sk_server_open(struct sk_broker *b, struct sk_config *cfg, char *err, size_t
         snprintf(err, errlen, "cannot start the log cleaner");
         return -ENOMEM;
     }
-    sk_info("Skein started: node %d, cluster %s", b->node_id, b->cluster_id);
+    sk_info("Skein started: node %d, cluster %s", b->node->node_id, b->node->cluster_id);
     return 0;
 }
 
@@ -342,9 +346,9 @@ void sk_server_close(struct sk_broker *b)
     sk_maintenance_stop(b);
     if (b->shard)
         sk_shard_destroy(b->shard);
-    sk_metalog_close(b->metalog);
-    sk_meta_image_free(&b->image);
+    sk_metalog_close(b->node->metalog);
+    sk_meta_image_free(b->image);
     unlock_dirs(b);
     b->shard = NULL;
-    b->metalog = NULL;
+    b->node->metalog = NULL;
 }

@@ -17,12 +17,12 @@ static int claim_block(struct sk_broker *b, struct sk_txn_state *t)
 {
     kp_producer_ids_record r;
     kp_producer_ids_record_init(&r);
-    int64_t start = b->image.next_producer_id;
-    r.broker_id = b->node_id;
-    r.broker_epoch = sk_metalog_end_offset(b->metalog);
+    int64_t start = b->image->next_producer_id;
+    r.broker_id = b->node->node_id;
+    r.broker_epoch = sk_metalog_end_offset(b->node->metalog);
     r.next_producer_id = start + SK_PRODUCER_ID_BLOCK;
     struct sk_meta_rec rec = {SK_META_PRODUCER_IDS, 0, &r};
-    int rc = sk_metalog_append(b->metalog, &b->image, &rec, 1, sk_wall_ms());
+    int rc = sk_metalog_append(b->node->metalog, b->image, &rec, 1, sk_wall_ms());
     if (rc < 0)
         return rc;
     t->next = start;
@@ -32,9 +32,9 @@ static int claim_block(struct sk_broker *b, struct sk_txn_state *t)
 
 int64_t sk_producer_id_next(struct sk_broker *b)
 {
-    if (!b->txn && !(b->txn = calloc(1, sizeof *b->txn)))
+    if (!b->node->txn && !(b->node->txn = calloc(1, sizeof *b->node->txn)))
         return -ENOMEM;
-    struct sk_txn_state *t = b->txn;
+    struct sk_txn_state *t = b->node->txn;
     if (t->next >= t->end) {
         int rc = claim_block(b, t);
         if (rc < 0)
@@ -45,6 +45,6 @@ int64_t sk_producer_id_next(struct sk_broker *b)
 
 void sk_producer_ids_free(struct sk_broker *b)
 {
-    free(b->txn);
-    b->txn = NULL;
+    free(b->node->txn);
+    b->node->txn = NULL;
 }
