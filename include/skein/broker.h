@@ -38,6 +38,8 @@ struct sk_node {
     size_t n_dir_locks;
     struct sk_txn_state *txn;          /* src/txn/: producer ids */
     struct sk_partition_budget budget; /* partitions this node may host (admission.h) */
+    struct sk_broker **shards; /* the shard contexts, shards[i]->index == i */
+    int nshards;
 };
 
 /* One shard's context: the node it belongs to and the state only this
@@ -45,6 +47,7 @@ struct sk_node {
  * quota sensors). Handlers get it as req->broker. */
 struct sk_broker {
     struct sk_node *node;
+    int index;                   /* in node->shards */
     struct sk_meta_image *image; /* the node's image, as this shard sees it */
     struct sk_shard *shard;      /* this shard's reactor */
 

@@ -219,6 +219,13 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
     memset(b, 0, sizeof *b);
     b->node = node;
     b->image = &node->image;
+    node->shards = malloc(sizeof *node->shards);
+    if (!node->shards) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    node->shards[0] = b;
+    node->nshards = 1;
     b->node->cfg = cfg;
     b->node->node_id = cfg->node_id;
     sk_meta_image_init(b->image);
@@ -351,4 +358,7 @@ void sk_server_close(struct sk_broker *b)
     unlock_dirs(b);
     b->shard = NULL;
     b->node->metalog = NULL;
+    free(b->node->shards);
+    b->node->shards = NULL;
+    b->node->nshards = 0;
 }
