@@ -1186,3 +1186,127 @@ Test(net, listen_refuses_an_address_in_use_after_the_wait, .timeout = 30)
 	cr_assert(waited >= 200 && waited < 10000, "waited %llu ms", (unsigned long long)waited);
 	sk_shard_destroy(s);
 }
+
+/* Cross-thread posts into a shard's inbox (src/net/inbox.c). */
+
+#define POSTERS 4
+#define POSTS_EACH 20000
+
+struct inbox_probe {
+	struct sk_shard *s;
+	uint32_t next_seq[POSTERS];      /* shard thread only */
+	unsigned out_of_order, wrong_thread;
+	atomic_uint ran;
+};
+
+struct inbox_msg {
+	struct inbox_probe *p;
+	unsigned sender;
+	uint32_t seq;
+};
+
+static void inbox_msg_run(void *arg)
+{
+	struct inbox_msg *m = arg;
+	struct inbox_probe *p = m->p;
+	if (sk_shard_current() != p->s)
+		p->wrong_thread++;
+	if (m->seq != p->next_seq[m->sender])
+		p->out_of_order++;
+	p->next_seq[m->sender] = m->seq + 1;
+	atomic_fetch_add(&p->ran, 1);
+	free(m);
+}
+
+struct poster {
+	struct inbox_probe *p;
+	unsigned sender;
+	pthread_t th;
+};
+
+static void *poster_thread(void *arg)
+{
+	struct poster *w = arg;
+	for (uint32_t i = 0; i < POSTS_EACH; i++) {
+		struct inbox_msg *m = malloc(sizeof(*m));
+		*m = (struct inbox_msg){ w->p, w->sender, i };
+		cr_assert_eq(sk_shard_post(w->p->s, inbox_msg_run, m), 0);
+	}
+	return NULL;
+}
+
+static bool wait_ran(struct inbox_probe *p, unsigned want)
+{
+	for (int i = 0; i < 30000 && atomic_load(&p->ran) < want; i++)
+		usleep(1000);
+	return atomic_load(&p->ran) == want;
+}
+
+static void idle_config(struct sk_net_config *cfg)
+{
+	small_config(cfg);
+	cfg->idle_ms = 0;   /* no timer: the ring sleeps until someone wakes it */
+}
+
+Test(net, posts_from_many_threads_run_on_the_shard_in_order_per_sender, .timeout = 60)
+{
+	struct sk_net_config cfg;
+	idle_config(&cfg);
+	struct srv v = { 0 };
+	srv_start(&v, &cfg, ECHO);
+	struct inbox_probe p = { .s = v.s };
+	struct poster w[POSTERS];
+	for (unsigned i = 0; i < POSTERS; i++) {
+		w[i] = (struct poster){ &p, i, 0 };
+		cr_assert_eq(pthread_create(&w[i].th, NULL, poster_thread, &w[i]), 0);
+	}
+	for (unsigned i = 0; i < POSTERS; i++)
+		pthread_join(w[i].th, NULL);
+	cr_assert(wait_ran(&p, POSTERS * POSTS_EACH), "ran %u", atomic_load(&p.ran));
+	srv_stop(&v);
+	cr_assert_eq(p.out_of_order, 0);
+	cr_assert_eq(p.wrong_thread, 0);
+	for (unsigned i = 0; i < POSTERS; i++)
+		cr_assert_eq(p.next_seq[i], POSTS_EACH);
+}
+
+Test(net, post_wakes_an_idle_ring, .timeout = 30)
+{
+	struct sk_net_config cfg;
+	idle_config(&cfg);
+	struct srv v = { 0 };
+	srv_start(&v, &cfg, ECHO);
+	struct inbox_probe p = { .s = v.s };
+	for (uint32_t i = 0; i < 3; i++) {
+		/* Let the loop go back to sleep in the kernel between posts. */
+		usleep(50000);
+		struct inbox_msg *m = malloc(sizeof(*m));
+		*m = (struct inbox_msg){ &p, 0, i };
+		cr_assert_eq(sk_shard_post(v.s, inbox_msg_run, m), 0);
+		cr_assert(wait_ran(&p, i + 1), "post %u never ran", i);
+	}
+	srv_stop(&v);
+	cr_assert_eq(p.out_of_order, 0);
+}
+
+Test(net, post_to_a_stopping_shard_fails_and_accepted_posts_still_run, .timeout = 30)
+{
+	struct sk_net_config cfg;
+	idle_config(&cfg);
+	struct sk_net_handler h = { .on_frame = on_frame, .arg = NULL };
+	struct sk_shard *s;
+	cr_assert_eq(sk_shard_new(&cfg, &h, &s), 0);
+	struct inbox_probe p = { .s = NULL };
+	/* Accepted before the stop, never run by a loop: destroy runs them. */
+	for (uint32_t i = 0; i < 5; i++) {
+		struct inbox_msg *m = malloc(sizeof(*m));
+		*m = (struct inbox_msg){ &p, 0, i };
+		cr_assert_eq(sk_shard_post(s, inbox_msg_run, m), 0);
+	}
+	sk_shard_stop(s);
+	int marker = 0;
+	cr_assert_eq(sk_shard_post(s, (sk_defer_fn)free, &marker), -ESHUTDOWN);
+	sk_shard_destroy(s);
+	cr_assert_eq(atomic_load(&p.ran), 5);
+	cr_assert_eq(p.out_of_order, 0);
+}

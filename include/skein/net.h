@@ -38,6 +38,13 @@ bool sk_shard_stopping(const struct sk_shard *s);
 
 /* Runs cb(arg) once after the current batch of completions (group commit). */
 int sk_shard_defer(struct sk_shard *s, sk_defer_fn cb, void *arg);
+/* Thread-safe: runs cb(arg) on shard s's thread, in post order per posting
+ * thread, waking its ring if idle. 0, or -ESHUTDOWN once s is stopping /
+ * -ENOMEM (cb will not run). A post accepted before the stop always runs,
+ * at the latest when the shard's loop ends or it is destroyed. */
+int sk_shard_post(struct sk_shard *s, sk_defer_fn cb, void *arg);
+/* The shard whose loop runs on the calling thread, or NULL. */
+struct sk_shard *sk_shard_current(void);
 /* fsync (datasync: fdatasync) via the ring; cb(arg, res) on completion.
  * -EIO without submitting when the fault harness asks (skein/fault.h). */
 int sk_shard_fsync(struct sk_shard *s, int fd, int datasync, sk_fsync_fn cb, void *arg);

@@ -125,6 +125,24 @@ struct sk_timer_slot {
 
 struct sk_defer { sk_defer_fn cb; void *arg; };
 
+/* One message in a shard's inbox (inbox.c); `next` is the only field
+ * another thread writes after the cell is published. */
+struct sk_msg {
+	_Atomic(struct sk_msg *) next;
+	sk_defer_fn cb;
+	void *arg;
+};
+
+/* Multi-producer single-consumer queue (intrusive, Vyukov's): producers
+ * swap `tail`, the shard alone walks from `head`; `stub` keeps it non-empty. */
+struct sk_inbox {
+	_Atomic(struct sk_msg *) tail;
+	struct sk_msg *head;
+	struct sk_msg stub;
+	atomic_int posting;              /* posters between their stop check and push */
+	atomic_int wake_pending;         /* an eventfd write is on its way */
+};
+
 struct sk_fsync_op { sk_fsync_fn cb; void *arg; };
 
 struct sk_ip_counts {
@@ -169,6 +187,7 @@ struct sk_shard {
 	int wake_fd;
 	uint64_t wake_buf;
 	atomic_int stop_requested;
+	struct sk_inbox inbox;
 	bool stopping;
 	uint64_t stop_deadline_ms;
 
@@ -177,6 +196,15 @@ struct sk_shard {
 
 /* shard.c */
 struct io_uring_sqe *sk_shard_sqe(struct sk_shard *s);
+void sk_shard_wake(struct sk_shard *s);
+
+/* inbox.c */
+void sk_inbox_init(struct sk_inbox *q);
+void sk_shard_set_current(struct sk_shard *s);
+/* Runs every message posted so far; returns how many ran. */
+size_t sk_inbox_run(struct sk_shard *s);
+/* After stop: waits out posters in flight, then runs what they left. */
+void sk_inbox_drain_final(struct sk_shard *s);
 uint64_t sk_clock_ms(void);
 void sk_stat_add(_Atomic uint64_t *c, uint64_t n);
 void sk_stat_sub(_Atomic uint64_t *c, uint64_t n);

@@ -137,6 +137,7 @@ int sk_shard_new(const struct sk_net_config *cfg, const struct sk_net_handler *h
 	s->cfg.ip_overrides = NULL;
 	s->h = *h;
 	s->wake_fd = -1;
+	sk_inbox_init(&s->inbox);
 	s->now_ms = sk_clock_ms();
 	/* Task work runs only when we enter the kernel anyway, sparing IPIs;
 	 * kernels before 5.19 lack the flag, so fall back to none. */
@@ -174,6 +175,9 @@ void sk_shard_destroy(struct sk_shard *s)
 {
 	if (!s)
 		return;
+	/* Posts accepted before the stop run even if the loop never did. */
+	atomic_store(&s->stop_requested, 1);
+	sk_inbox_drain_final(s);
 	/* Exiting the ring first cancels what is left (the eventfd read, or
 	 * sends if run never finished) before the memory they use goes away. */
 	io_uring_queue_exit(&s->ring);
@@ -189,13 +193,18 @@ void sk_shard_destroy(struct sk_shard *s)
 	free(s);
 }
 
-void sk_shard_stop(struct sk_shard *s)
+void sk_shard_wake(struct sk_shard *s)
 {
 	uint64_t one = 1;
-	atomic_store(&s->stop_requested, 1);
 	/* write(2) is async-signal-safe; an eventfd counter cannot overflow here. */
 	ssize_t n = write(s->wake_fd, &one, sizeof(one));
 	(void)n;
+}
+
+void sk_shard_stop(struct sk_shard *s)
+{
+	atomic_store(&s->stop_requested, 1);
+	sk_shard_wake(s);
 }
 
 bool sk_shard_stopping(const struct sk_shard *s)
@@ -362,7 +371,7 @@ static int wait_events(struct sk_shard *s)
 	return 0;
 }
 
-int sk_shard_run(struct sk_shard *s)
+static int loop(struct sk_shard *s)
 {
 	for (;;) {
 		int rc = wait_events(s);
@@ -377,12 +386,23 @@ int sk_shard_run(struct sk_shard *s)
 		}
 		io_uring_cq_advance(&s->ring, n);
 		sk_timers_run(s);
+		sk_inbox_run(s);
 		run_deferred(s);
 		if (!s->stopping && atomic_load(&s->stop_requested))
 			begin_stop(s);
 		if (s->stopping && stop_finished(s))
-			break;
+			return 0;
 	}
+}
+
+int sk_shard_run(struct sk_shard *s)
+{
+	sk_shard_set_current(s);
+	int rc = loop(s);
+	/* What was posted before the stop still runs, on this thread. */
+	sk_inbox_drain_final(s);
+	run_deferred(s);
 	io_uring_submit(&s->ring);
-	return 0;
+	sk_shard_set_current(NULL);
+	return rc;
 }

@@ -1,7 +1,8 @@
 /* Shard ownership and the hand-off of work between shards (skein/node.h).
  *
  * A posted task is a small heap cell: it outlives the call and is freed by
- * the trampoline on the target shard, after fn ran. */
+ * the trampoline on the target shard, after fn ran. A task for another
+ * thread's shard goes through that shard's lock-free inbox (src/net/inbox.c). */
 #include <errno.h>
 #include <stdlib.h>
 
@@ -35,7 +36,10 @@ int sk_node_post(struct sk_node *n, int shard, sk_node_task_fn fn, void *arg)
     if (!t)
         return -ENOMEM;
     *t = (struct node_task){to, fn, arg};
-    int rc = sk_shard_defer(to->shard, run_task, t);
+    /* Another thread's shard (or none, at start-up) takes it by its inbox;
+     * our own runs it after the current batch, as before. */
+    int rc = sk_shard_current() == to->shard ? sk_shard_defer(to->shard, run_task, t)
+                                             : sk_shard_post(to->shard, run_task, t);
     if (rc < 0)
         free(t);
     return rc;
