@@ -29,6 +29,7 @@ struct sk_request {
     void *body; /* the decoded request struct */
     void *resp; /* the response struct, initialised to its defaults */
     int32_t throttle_ms; /* quota throttle: the connection is muted this long */
+    struct sk_broker *home; /* forwarded (skein/forward.h): the connection's shard */
 };
 
 typedef void (*sk_handler_fn)(struct sk_request *req);

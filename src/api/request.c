@@ -8,6 +8,7 @@
 #include "skein/api.h"
 #include "skein/quota.h"
 #include "skein/errors.h"
+#include "skein/forward.h"
 #include "skein/logging.h"
 #include "skein/net.h"
 
@@ -23,13 +24,32 @@ static void request_free(struct sk_request *req)
     free(req);
 }
 
+static bool client_throttles(const struct sk_request *req);
+
+/* The answer (n == 0: none) goes to the connection, or back to its shard
+ * when the request was forwarded. Takes segs. */
+static void deliver(struct sk_request *req, const struct sk_seg *segs, unsigned n, bool close)
+{
+    uint32_t mute = !close && req->throttle_ms > 0 ? (uint32_t)req->throttle_ms : 0;
+    bool hold = mute && !client_throttles(req);
+    if (sk_forward_reply(req, segs, n, mute, hold, close))
+        return;
+    if (close)
+        sk_conn_close(req->conn);
+    if (mute)
+        sk_conn_throttle(req->conn, mute, hold);
+    if (n)
+        sk_conn_respond(req->conn, req->slot, segs, n);
+    else
+        sk_conn_respond_none(req->conn, req->slot);
+}
+
 static void request_fail(struct sk_request *req, const char *what, int rc)
 {
     sk_warn("closing connection from %s: %s (api %d v%d, correlation %d): %s",
             sk_conn_peer(req->conn), what, req->api ? req->api->key : -1, req->version,
             req->correlation_id, kp_strerror(rc));
-    sk_conn_close(req->conn);
-    sk_conn_respond_none(req->conn, req->slot);
+    deliver(req, NULL, 0, true);
     request_free(req);
 }
 
@@ -73,12 +93,6 @@ static bool client_throttles(const struct sk_request *req)
     }
 }
 
-static void mute_for_quota(struct sk_request *req)
-{
-    if (req->throttle_ms > 0)
-        sk_conn_throttle(req->conn, (uint32_t)req->throttle_ms, !client_throttles(req));
-}
-
 int32_t sk_request_quota(struct sk_request *req, int t, double bytes)
 {
     struct sk_broker *b = req->broker;
@@ -107,8 +121,7 @@ bool sk_request_mutation(struct sk_request *req, double permits, bool strict)
 
 void sk_request_drop(struct sk_request *req)
 {
-    mute_for_quota(req);
-    sk_conn_respond_none(req->conn, req->slot);
+    deliver(req, NULL, 0, false);
     request_free(req);
 }
 
@@ -140,8 +153,8 @@ void sk_request_respond(struct sk_request *req)
         request_fail(req, "response cannot be encoded", rc);
         return;
     }
-    mute_for_quota(req);
-    sk_conn_respond_buf(req->conn, req->slot, buf, total);
+    struct sk_seg seg = sk_seg_mem(buf, total, free, buf);
+    deliver(req, &seg, 1, false);
     request_free(req);
 }
 
@@ -176,8 +189,7 @@ void sk_request_respond_segs(struct sk_request *req, const struct sk_seg *segs, 
     }
     all[0] = sk_seg_mem(head, 4 + hlen, free, head);
     memcpy(all + 1, segs, sizeof *segs * n);
-    mute_for_quota(req);
-    sk_conn_respond(req->conn, req->slot, all, n + 1);
+    deliver(req, all, n + 1, false);
     free(all);
     request_free(req);
 }
@@ -204,6 +216,26 @@ static int decode_request(struct sk_request *req)
     req->client_id = f.hdr.client_id;
     req->body = f.body;
     return 0;
+}
+
+/* Runs the handler here, or on the shard that owns the request's state; an
+ * owner that is stopping cannot take it, and the connection is closed as a
+ * stopping node closes it (Kafka's clients retry elsewhere). */
+static void dispatch(struct sk_request *req, sk_handler_fn fn)
+{
+    int owner = sk_forward_owner(req);
+    if (owner < 0 || owner == req->broker->index) {
+        fn(req);
+        return;
+    }
+    int rc = sk_forward_request(req, owner, fn);
+    if (rc < 0) {
+        sk_warn("closing connection from %s: shard %d cannot take api %d (correlation %d): %s",
+                sk_conn_peer(req->conn), owner, req->api->key, req->correlation_id,
+                strerror(-rc));
+        deliver(req, NULL, 0, true);
+        request_free(req);
+    }
 }
 
 void sk_api_on_frame(void *arg, struct sk_conn *conn, struct sk_frame *frame)
@@ -254,7 +286,7 @@ void sk_api_on_frame(void *arg, struct sk_conn *conn, struct sk_frame *frame)
     req->api->response.init(req->resp);
     sk_debug("%s: api %d v%d correlation %d", sk_conn_peer(conn), key, req->version,
              req->correlation_id);
-    e->handler(req);
+    dispatch(req, e->handler);
 }
 
 int sk_api_live_brokers(struct sk_request *req, struct sk_live_broker **out)

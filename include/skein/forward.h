@@ -1,0 +1,36 @@
+/* Whole-request forwarding between the shards of a node.
+ *
+ * A request read on one shard (its "home": the connection's) whose state
+ * lives on another (a group's coordinator shard, the controller shard) runs
+ * its handler on that owner: the handler finds req->broker set to the
+ * owner's context and answers as always (sk_request_respond...). Its bytes
+ * are encoded on the owner and handed back to the home shard, which alone
+ * touches the connection. A connection closed meanwhile keeps its pending
+ * slot valid, so the late answer is just dropped there. */
+#ifndef SKEIN_FORWARD_H
+#define SKEIN_FORWARD_H
+
+#include <stdbool.h>
+
+#include "skein/api.h"
+#include "skein/net-t.h"
+
+/* The shard that must run req (decoded, on its home shard), or -1 when any
+ * shard may, its own included. Group APIs go to their group's shard
+ * (sk_shard_of_group), controller and admin APIs and InitProducerId to
+ * shard 0. */
+int sk_forward_owner(const struct sk_request *req);
+
+/* Runs fn(req) on shard `shard` with req->broker its context and req->home
+ * the current one. 0, or -ESHUTDOWN (owner stopping) / -ENOMEM / -EINVAL:
+ * then nothing was posted and req is still the caller's. */
+int sk_forward_request(struct sk_request *req, int shard, sk_handler_fn fn);
+
+/* On the owner: sends segs (n == 0: no response) back to req's home shard,
+ * with the quota mute in throttle_ms/hold and, with close, closing the
+ * connection. Takes the segments in all cases. False when req was not
+ * forwarded (nothing was taken: answer on the connection directly). */
+bool sk_forward_reply(struct sk_request *req, const struct sk_seg *segs, unsigned n,
+                      uint32_t throttle_ms, bool hold, bool close);
+
+#endif
