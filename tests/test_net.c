@@ -1310,3 +1310,56 @@ Test(net, post_to_a_stopping_shard_fails_and_accepted_posts_still_run, .timeout 
 	cr_assert_eq(atomic_load(&p.ran), 5);
 	cr_assert_eq(p.out_of_order, 0);
 }
+
+struct racer {
+	struct inbox_probe *p;
+	unsigned sender;
+	uint32_t accepted;
+	pthread_t th;
+};
+
+static void *racer_thread(void *arg)
+{
+	struct racer *w = arg;
+	for (;;) {
+		struct inbox_msg *m = malloc(sizeof(*m));
+		*m = (struct inbox_msg){ w->p, w->sender, w->accepted };
+		int rc = sk_shard_post(w->p->s, inbox_msg_run, m);
+		if (rc == -ESHUTDOWN) {
+			free(m);
+			return NULL;
+		}
+		cr_assert_eq(rc, 0);
+		w->accepted++;
+	}
+}
+
+/* Posters racing the stop: each post is either refused (and stays the
+ * poster's) or runs exactly once, in order, before the shard is gone. */
+Test(net, posts_racing_a_stop_run_once_or_are_refused, .timeout = 60)
+{
+	struct sk_net_config cfg;
+	idle_config(&cfg);
+	struct srv v = { 0 };
+	srv_start(&v, &cfg, ECHO);
+	struct inbox_probe p = { .s = v.s };
+	struct racer w[POSTERS];
+	for (unsigned i = 0; i < POSTERS; i++) {
+		w[i] = (struct racer){ &p, i, 0, 0 };
+		cr_assert_eq(pthread_create(&w[i].th, NULL, racer_thread, &w[i]), 0);
+	}
+	for (int i = 0; i < 30000 && atomic_load(&p.ran) < 10000; i++)
+		usleep(1000);
+	sk_shard_stop(v.s);
+	pthread_join(v.th, NULL);
+	cr_assert_eq(v.run_rc, 0);
+	unsigned total = 0;
+	for (unsigned i = 0; i < POSTERS; i++) {
+		pthread_join(w[i].th, NULL);
+		total += w[i].accepted;
+		cr_assert_eq(p.next_seq[i], w[i].accepted);
+	}
+	sk_shard_destroy(v.s);
+	cr_assert_eq(atomic_load(&p.ran), total);
+	cr_assert_eq(p.out_of_order, 0);
+}

@@ -41,7 +41,8 @@ int sk_shard_defer(struct sk_shard *s, sk_defer_fn cb, void *arg);
 /* Thread-safe: runs cb(arg) on shard s's thread, in post order per posting
  * thread, waking its ring if idle. 0, or -ESHUTDOWN once s is stopping /
  * -ENOMEM (cb will not run). A post accepted before the stop always runs,
- * at the latest when the shard's loop ends or it is destroyed. */
+ * at the latest when the shard's loop ends or it is destroyed; every
+ * poster must be done with s before sk_shard_destroy. */
 int sk_shard_post(struct sk_shard *s, sk_defer_fn cb, void *arg);
 /* The shard whose loop runs on the calling thread, or NULL. */
 struct sk_shard *sk_shard_current(void);
