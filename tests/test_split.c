@@ -253,3 +253,60 @@ Test(split, produce_over_every_shard_answers_in_request_order)
         }
     close(fd);
 }
+
+static void list_offsets(int fd, int16_t version, int64_t ts, kp_arena *a,
+                         kp_list_offsets_response *resp)
+{
+    kp_list_offsets_request req;
+    kp_list_offsets_request_init(&req);
+    req.replica_id = -1;
+    kp_list_offsets_request_list_offsets_topic t;
+    kp_list_offsets_request_list_offsets_topic_init(&t);
+    t.name = kp_str_c("t");
+    kp_list_offsets_request_list_offsets_partition lp[NPARTS];
+    for (int i = 0; i < NPARTS; i++) {
+        kp_list_offsets_request_list_offsets_partition_init(&lp[i]);
+        lp[i].partition_index = order[i];
+        lp[i].timestamp = ts;
+        lp[i].max_num_offsets = version == 0 ? 2 : 1;
+    }
+    t.partitions = (kp_list_offsets_request_list_offsets_partition_arr){NPARTS, lp};
+    req.topics = (kp_list_offsets_request_list_offsets_topic_arr){1, &t};
+    call(fd, 2, version, &req, resp, a);
+    cr_assert_eq(resp->topics.n, 1);
+    cr_assert_eq(resp->topics.v[0].partitions.n, NPARTS);
+}
+
+Test(split, list_offsets_over_every_shard_answers_in_request_order)
+{
+    int fd = connect_node();
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_produce_response presp;
+    produce(fd, 1, &a, &presp);
+    produce(fd, 1, &a, &presp);
+    check_produced(&presp, 1);
+    kp_list_offsets_response resp;
+    list_offsets(fd, 7, -1, &a, &resp);
+    for (int i = 0; i < NPARTS; i++) {
+        const kp_list_offsets_response_list_offsets_partition_response *r =
+            &resp.topics.v[0].partitions.v[i];
+        cr_assert_eq(r->partition_index, order[i]);
+        cr_assert_eq(r->error_code, SK_ERR_NONE, "partition %d: %s", order[i], sk_err_name(r->error_code));
+        cr_assert_eq(r->offset, 2 * (order[i] % 3 + 1), "partition %d: latest %lld", order[i],
+                     (long long)r->offset);
+    }
+    /* v0 answers with a list each shard allocates for itself. */
+    list_offsets(fd, 0, -1, &a, &resp);
+    for (int i = 0; i < NPARTS; i++) {
+        const kp_list_offsets_response_list_offsets_partition_response *r =
+            &resp.topics.v[0].partitions.v[i];
+        cr_assert_eq(r->partition_index, order[i]);
+        cr_assert_eq(r->old_style_offsets.n, 2, "partition %d: %d offsets", order[i],
+                     r->old_style_offsets.n);
+        cr_assert_eq(r->old_style_offsets.v[0], 2 * (order[i] % 3 + 1));
+        cr_assert_eq(r->old_style_offsets.v[1], 0);
+    }
+    kp_arena_free(&a);
+    close(fd);
+}
