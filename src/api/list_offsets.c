@@ -229,7 +229,7 @@ static void list_split(struct sk_request *req, int total)
             o->old_style_offsets = (kp_arr_i64){0, NULL};
             ls->items[ls->n++] = (struct lo_item){i, j, o};
         }
-    struct sk_split *sp = sk_split_new(req, ls->n, lo_owner, &lo_ops, ls);
+    struct sk_split *sp = sk_split_new(req->broker, ls->n, lo_owner, &lo_ops, ls);
     if (!sp) {
         lo_free(ls);
         sk_conn_close(req->conn);

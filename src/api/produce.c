@@ -446,13 +446,14 @@ static void produce_split(struct sk_request *req)
     *ps = (struct produce_split){req, NULL, req->version, body->acks, 0, ps->items, 0};
     split_items(req, ps);
     int timeout = body->timeout_ms;
-    ps->sp = sk_split_new(req, ps->n, split_owner, &split_ops, ps);
+    ps->sp = sk_split_new(req->broker, ps->n, split_owner, &split_ops, ps);
     if (!ps->sp) {
         split_free_ctx(ps);
         sk_conn_close(req->conn);
         sk_request_drop(req);
         return;
     }
+    sk_split_keep_request(ps->sp, req);
     if (ps->acks == -1 && timeout >= 0)
         ps->timer = sk_timer_add(req->broker->shard, (uint64_t)timeout, split_timeout, ps);
     sk_split_start(ps->sp);

@@ -75,14 +75,14 @@ static void group_items(struct sk_split *sp, int (*owner_of)(void *ctx, int i))
     }
 }
 
-struct sk_split *sk_split_new(struct sk_request *req, int nitems, int (*owner_of)(void *ctx, int i),
+struct sk_split *sk_split_new(struct sk_broker *home, int nitems, int (*owner_of)(void *ctx, int i),
                               const struct sk_split_ops *ops, void *ctx)
 {
     struct sk_split *sp = calloc(1, sizeof *sp);
     if (!sp)
         return NULL;
-    int n = req->broker->node->nshards;
-    sp->home = req->broker;
+    int n = home->node->nshards;
+    sp->home = home;
     sp->ops = ops;
     sp->ctx = ctx;
     sp->nitems = nitems;
@@ -101,12 +101,18 @@ struct sk_split *sk_split_new(struct sk_request *req, int nitems, int (*owner_of
         sp->batches[s] = (struct batch){sp, s, -1, 0, 0, {0}};
         kp_arena_init(&sp->batches[s].arena, 0);
     }
+    kp_arena_init(&sp->req_arena, 0);
     group_items(sp, owner_of);
+    return sp;
+}
+
+void sk_split_keep_request(struct sk_split *sp, struct sk_request *req)
+{
+    kp_arena_free(&sp->req_arena);
     sp->frame = req->frame;
     sp->req_arena = req->arena;
     req->frame = NULL;
     kp_arena_init(&req->arena, 0);
-    return sp;
 }
 
 /* Home: one batch (or the start's hold) less to wait for. */

@@ -43,11 +43,14 @@ struct sk_split_ops {
     void (*free_ctx)(void *ctx);
 };
 
-/* A split of nitems items of req, owned by owner_of(ctx, i); NULL without
- * memory. Takes over req's frame and arena (req keeps a fresh arena for
- * the answer). */
-struct sk_split *sk_split_new(struct sk_request *req, int nitems, int (*owner_of)(void *ctx, int i),
+/* A split of nitems items, owned by owner_of(ctx, i), answered on home;
+ * NULL without memory. */
+struct sk_split *sk_split_new(struct sk_broker *home, int nitems, int (*owner_of)(void *ctx, int i),
                               const struct sk_split_ops *ops, void *ctx);
+/* For a request that may be answered before its items are back: the split
+ * takes over req's frame and arena, which the items read, and req keeps a
+ * fresh arena for the answer. */
+void sk_split_keep_request(struct sk_split *sp, struct sk_request *req);
 /* Posts the remote batches, runs home's items inline; done may run inside. */
 void sk_split_start(struct sk_split *sp);
 /* On the owner's thread: the item's result is complete. */
