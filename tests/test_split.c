@@ -404,45 +404,65 @@ Test(split, fetch_over_every_shard_answers_in_request_order)
     close(fd);
 }
 
-/* A fetch parked at the log end of every partition is woken by a produce
- * to a partition of the connection's own shard, and reads the others on
- * their shards when it answers. */
-Test(split, parked_fetch_over_every_shard_wakes_on_new_data)
+/* One record to one partition, acks=1. */
+static void produce_to(int fd, int32_t partition, kp_arena *a)
+{
+    kp_produce_request req;
+    kp_produce_request_init(&req);
+    req.acks = 1;
+    req.timeout_ms = 30000;
+    kp_produce_request_topic_produce_data td;
+    kp_produce_request_topic_produce_data_init(&td);
+    td.name = kp_str_c("t");
+    kp_produce_request_partition_produce_data pd;
+    kp_produce_request_partition_produce_data_init(&pd);
+    pd.index = partition;
+    pd.records = batch_of(a, partition, 1);
+    td.partition_data = (kp_produce_request_partition_produce_data_arr){1, &pd};
+    req.topic_data = (kp_produce_request_topic_produce_data_arr){1, &td};
+    kp_produce_response resp;
+    call(fd, 0, 9, &req, &resp, a);
+    cr_assert_eq(resp.responses.v[0].partition_responses.v[0].error_code, SK_ERR_NONE);
+}
+
+/* A fetch waiting at the log end of every partition is woken by a record
+ * appended on another shard, whether it comes before the owners read,
+ * while they read, or once the fetch waits; each round a different shard. */
+Test(split, parked_fetch_wakes_on_another_shards_append)
 {
     int fd = connect_node(), pfd = connect_node();
     kp_arena a;
     kp_arena_init(&a, 0);
-    kp_produce_response presp;
-    produce(pfd, 1, &a, &presp);
-    int64_t from[NPARTS];
-    for (int i = 0; i < NPARTS; i++)
-        from[i] = order[i] % 3 + 1;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    /* The wait is far beyond the test's bound: only a wake-up answers in time. */
-    int32_t id = fetch_send(fd, 100000, 1, from);
-    /* Whether the produce comes before the fetch reads, while the owners
-     * read, or once it waits, the fetch must see it. */
-    produce(pfd, 1, &a, &presp);
-    check_produced(&presp, 1);
-    kp_fetch_response resp;
-    fetch_recv(fd, id, &a, &resp);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    cr_assert_lt(t1.tv_sec - t0.tv_sec, 60, "the fetch waited for its max wait");
-    int with_data = 0;
-    for (int i = 0; i < NPARTS; i++) {
-        const kp_fetch_response_partition_data *d = &resp.responses.v[0].partitions.v[i];
-        cr_assert_eq(d->partition_index, order[i]);
-        cr_assert_eq(d->error_code, SK_ERR_NONE);
-        int64_t first;
-        int count;
-        records_of(d, &first, &count);
-        if (count) {
-            cr_assert_eq(first, from[i]);
-            with_data++;
+    int64_t end[NPARTS] = {0};
+    for (int round = 0; round < 6; round++) {
+        int target = -1;
+        for (int i = 0; i < NPARTS && target < 0; i++)
+            if (sk_shard_of_partition(&node, kp_str_c("t"), order[i]) == 1 + round % (NSHARDS - 1))
+                target = i;
+        cr_assert_geq(target, 0);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        /* The wait is far beyond the test's bound: only a wake-up answers in time. */
+        int32_t id = fetch_send(fd, 100000, 1, end);
+        produce_to(pfd, order[target], &a);
+        kp_fetch_response resp;
+        fetch_recv(fd, id, &a, &resp);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        cr_assert_lt(t1.tv_sec - t0.tv_sec, 60, "the fetch waited for its max wait");
+        for (int i = 0; i < NPARTS; i++) {
+            const kp_fetch_response_partition_data *d = &resp.responses.v[0].partitions.v[i];
+            cr_assert_eq(d->partition_index, order[i]);
+            cr_assert_eq(d->error_code, SK_ERR_NONE);
+            int64_t first;
+            int count;
+            records_of(d, &first, &count);
+            cr_assert_eq(count, i == target ? 1 : 0, "round %d, partition %d: %d records", round,
+                         order[i], count);
+            if (count)
+                cr_assert_eq(first, end[i]);
         }
+        end[target]++;
     }
-    cr_assert_gt(with_data, 0);
     kp_arena_free(&a);
     close(fd);
     close(pfd);
