@@ -50,6 +50,7 @@ struct sk_partition {
     struct sk_waiter *waiters; /* durable-offset waiters, ordered by offset */
     struct sk_waiter *waiters_tail;
     struct sk_producer_state *producers; /* idempotence state, owned by txn/ */
+    struct sk_atomic_writer *snapshots;  /* producer snapshots in flight (txn/) */
     struct sk_broker *broker;
     struct sk_partition *next_dirty;
 };

@@ -859,7 +859,7 @@ int16_t sk_partition_append(struct sk_partition *p, uint8_t *batches, size_t len
     for_batches(p, batches, len, -1, now);
     /* A snapshot per segment bounds the scan that rebuilds producer state
      * after a crash to the active segment, as in Kafka. */
-    if (info.rolled && sk_producer_state_snapshot(p) < 0)
+    if (info.rolled && sk_producer_snapshot_async(p, &p->broker->syncer) < 0)
         sk_warn("%s-%d: cannot write a producer state snapshot", p->topic, p->id);
     if (log_append_time)
         *log_append_time = p->cfg.timestamp_type == SK_TIMESTAMP_LOG_APPEND_TIME ? now : -1;

@@ -283,6 +283,7 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
         snprintf(err, errlen, "cannot create the io_uring shard: %s", strerror(-rc));
         return rc;
     }
+    b->syncer = sk_shard_syncer(b->shard);
     uint16_t bound = 0;
     rc = sk_shard_listen(b->shard, l->host[0] ? l->host : "0.0.0.0", l->port, &bound);
     if (rc < 0) {
