@@ -569,3 +569,34 @@ Test(producer_snapshot, crash_with_snapshot_in_flight_recovers_from_the_log, .in
     cr_assert_eq(sk_producer_check(p, &h, &dup), SK_ERR_NONE);
     sk_buf_free(&fresh);
 }
+
+/* ---- periodic checkpoints through the syncer --------------------------------- */
+
+Test(checkpoint, failed_sync_is_retried_next_period, .init = setup, .fini = teardown)
+{
+    ds_init(&ds);
+    b.syncer = ds.syncer;
+    struct sk_partition *p = rolling_partition("cp");
+    append_seq(p, 7, 0);
+    cr_assert_eq(sk_plog_flush(p->log, sk_wall_ms()), 0);
+    cr_assert_eq(sk_maintenance_init(&b), 0);
+    sk_maintenance_checkpoint(&b);
+    cr_assert_eq(ds_pending(&ds), 2, "checkpoint data syncs not handed to the syncer");
+    ds_complete_all(&ds, -EIO);
+    struct sk_offset_checkpoint_entry *e;
+    size_t n;
+    cr_assert_eq(sk_offset_checkpoint_read(dir, SK_RECOVERY_POINT_CHECKPOINT, &e, &n), 0);
+    cr_assert_eq(n, 0, "a checkpoint whose sync failed was put in place");
+    free(e);
+    sk_maintenance_checkpoint(&b); /* the next period */
+    cr_assert_gt(ds_pending(&ds), 0, "nothing written in the period after the failure");
+    ds_complete_all(&ds, 0);
+    cr_assert_eq(sk_offset_checkpoint_read(dir, SK_RECOVERY_POINT_CHECKPOINT, &e, &n), 0);
+    cr_assert_eq(sk_offset_checkpoint_find(e, n, "cp", 0), sk_plog_recovery_point(p->log));
+    cr_assert_gt(sk_plog_recovery_point(p->log), 0);
+    free(e);
+    cr_assert_eq(sk_offset_checkpoint_read(dir, SK_LOG_START_OFFSET_CHECKPOINT, &e, &n), 0);
+    cr_assert_eq(sk_offset_checkpoint_find(e, n, "cp", 0), 0);
+    free(e);
+    sk_maintenance_stop(&b);
+}

@@ -248,6 +248,13 @@ struct sk_offset_checkpoint_entry {
 /* Writes <dir>/<name> atomically (temp file, fsync, rename, fsync dir). */
 int sk_offset_checkpoint_write(const char *dir, const char *name,
                                const struct sk_offset_checkpoint_entry *e, size_t n);
+/* The same through a writer (skein/atomic_writer.h) in w's directory: returns
+ * at once, done(arg, err) once the file is durable or the write failed (the old
+ * file then stays). 0, or -errno when nothing was started. */
+struct sk_atomic_writer;
+int sk_offset_checkpoint_write_async(struct sk_atomic_writer *w, const char *name,
+                                     const struct sk_offset_checkpoint_entry *e, size_t n,
+                                     void (*done)(void *arg, int err), void *arg);
 /* Reads it into a malloc'd array (free it); a missing file gives 0 entries. */
 int sk_offset_checkpoint_read(const char *dir, const char *name,
                               struct sk_offset_checkpoint_entry **out, size_t *n);

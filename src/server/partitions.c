@@ -416,6 +416,12 @@ bool sk_partition_offline(struct sk_broker *b, const struct sk_topic_meta *t, in
 /* Checkpoints let the next start skip recovery of what is known to be flushed. */
 int sk_partitions_checkpoint(struct sk_broker *b)
 {
+    return sk_partitions_checkpoint_async(b, NULL, NULL, NULL);
+}
+
+int sk_partitions_checkpoint_async(struct sk_broker *b, struct sk_atomic_writer *const w[2],
+                                   void (*done)(void *arg, int err), void *arg)
+{
     struct sk_offset_checkpoint_entry *rp = calloc((size_t)b->nparts + 1, sizeof *rp);
     struct sk_offset_checkpoint_entry *ls = calloc((size_t)b->nparts + 1, sizeof *ls);
     int rc = rp && ls ? 0 : -ENOMEM;
@@ -427,12 +433,15 @@ int sk_partitions_checkpoint(struct sk_broker *b)
         rp[i].offset = sk_plog_recovery_point(p->log);
         ls[i].offset = sk_plog_log_start_offset(p->log);
     }
+    size_t n = (size_t)b->nparts;
     if (rc == 0)
-        rc = sk_offset_checkpoint_write(data_dir(b), SK_RECOVERY_POINT_CHECKPOINT, rp,
-                                        (size_t)b->nparts);
+        rc = w ? sk_offset_checkpoint_write_async(w[0], SK_RECOVERY_POINT_CHECKPOINT, rp, n,
+                                                  done, arg)
+               : sk_offset_checkpoint_write(data_dir(b), SK_RECOVERY_POINT_CHECKPOINT, rp, n);
     if (rc == 0)
-        rc = sk_offset_checkpoint_write(data_dir(b), SK_LOG_START_OFFSET_CHECKPOINT, ls,
-                                        (size_t)b->nparts);
+        rc = w ? sk_offset_checkpoint_write_async(w[1], SK_LOG_START_OFFSET_CHECKPOINT, ls, n,
+                                                  done, arg)
+               : sk_offset_checkpoint_write(data_dir(b), SK_LOG_START_OFFSET_CHECKPOINT, ls, n);
     free(rp);
     free(ls);
     return rc;
