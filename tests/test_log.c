@@ -1329,3 +1329,34 @@ Test(atomic_writer, blocking_write_is_the_same_steps, .init = setup, .fini = tea
     cr_assert_str_eq(file_text(root, "cp"), "new");
     sk_atomic_writer_free(w);
 }
+
+/* Once the checkpoint is durable, a new epoch's rewrite goes through the
+ * log's syncer: the append does not wait, the old file stays until the new
+ * one is synced, and a failed rewrite is written again by the next flush. */
+Test(log, durable_epoch_checkpoint_rewritten_through_the_syncer)
+{
+    struct sk_plog_config cfg = small_cfg();
+    struct deferred_syncer ds;
+    ds_init(&ds);
+    struct sk_plog_open_opts o = {.log_dir = root, .topic = "orders", .partition = 3,
+                                  .recovery_point = -1, .log_start_offset = -1, .now_ms = NOW,
+                                  .syncer = &ds.syncer};
+    struct sk_plog *p = NULL;
+    cr_assert_eq(sk_plog_open(&o, &cfg, &p, NULL), 0);
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/orders-3", root);
+    append_one(p, 3, 1000, 4, 10);
+    cr_assert_eq(sk_plog_flush(p, NOW), 0); /* the first file, synced with its data */
+    cr_assert_eq(ds_pending(&ds), 0);
+    cr_assert_str_eq(file_text(dir, "leader-epoch-checkpoint"), "0\n1\n4 0\n");
+    append_one(p, 2, 1000, 6, 10);
+    cr_assert_eq(ds_pending(&ds), 1, "the rewrite did not go to the syncer");
+    cr_assert_str_eq(file_text(dir, "leader-epoch-checkpoint"), "0\n1\n4 0\n");
+    ds_complete_all(&ds, -EIO);
+    cr_assert_str_eq(file_text(dir, "leader-epoch-checkpoint"), "0\n1\n4 0\n");
+    cr_assert_eq(sk_plog_flush(p, NOW), 0);
+    cr_assert_eq(ds_pending(&ds), 1, "the failed rewrite was not retried by the next flush");
+    ds_complete_all(&ds, 0);
+    cr_assert_str_eq(file_text(dir, "leader-epoch-checkpoint"), "0\n2\n4 0\n6 3\n");
+    sk_plog_close(p);
+}

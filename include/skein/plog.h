@@ -50,6 +50,8 @@ struct sk_plog_config {
 /* Kafka's defaults. */
 void sk_plog_config_default(struct sk_plog_config *cfg);
 
+struct sk_syncer;
+
 struct sk_plog_open_opts {
     const char *log_dir;      /* must exist */
     const char *topic;
@@ -58,6 +60,7 @@ struct sk_plog_open_opts {
     int64_t recovery_point;   /* from recovery-point-offset-checkpoint, -1 if absent */
     int64_t log_start_offset; /* from log-start-offset-checkpoint, -1 if absent */
     int64_t now_ms;           /* wall clock, for segment.ms of a fresh segment */
+    const struct sk_syncer *syncer; /* durable checkpoint rewrites; NULL: blocking */
 };
 
 /* What loading found, so the caller can log it. */

@@ -203,6 +203,7 @@ static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_
         .recovery_point = cp->nrp ? sk_offset_checkpoint_find(cp->rp, cp->nrp, t->name, pm->id) : -1,
         .log_start_offset = cp->nls ? sk_offset_checkpoint_find(cp->ls, cp->nls, t->name, pm->id) : -1,
         .now_ms = sk_wall_ms(),
+        .syncer = &b->syncer,
     };
     struct sk_partition *p = calloc(1, sizeof *p);
     struct sk_plog_open_report rep = {0};
