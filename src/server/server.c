@@ -284,6 +284,7 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
         return rc;
     }
     b->syncer = sk_shard_syncer(b->shard);
+    sk_metalog_set_syncer(b->node->metalog, &b->syncer);
     uint16_t bound = 0;
     rc = sk_shard_listen(b->shard, l->host[0] ? l->host : "0.0.0.0", l->port, &bound);
     if (rc < 0) {
