@@ -341,6 +341,9 @@ bool sk_server_stopping(const struct sk_broker *b)
 
 void sk_server_close(struct sk_broker *b)
 {
+    /* The reactor has stopped: what is written from here on (a checkpoint
+     * the closing logs rewrite) must sync on this thread, or never would. */
+    b->syncer = sk_syncer_blocking;
     /* Partitions first: their parked requests are answered (and dropped by
      * the stopped reactor) before the shard's connections are freed. */
     sk_fetch_close(b);
