@@ -244,22 +244,6 @@ int sk_meta_snapshot_write_async(struct sk_atomic_writer *aw, const struct sk_me
     return rc;
 }
 
-static void store_result(void *arg, int err)
-{
-    *(int *)arg = err;
-}
-
-int sk_meta_snapshot_write(const char *dir, const struct sk_meta_image *img, int32_t node,
-                           int64_t now_ms)
-{
-    struct sk_atomic_writer *aw = sk_atomic_writer_new(NULL, dir);
-    int result = -EINPROGRESS;
-    if (!aw)
-        return -ENOMEM;
-    int rc = sk_meta_snapshot_write_async(aw, img, node, now_ms, store_result, &result);
-    sk_atomic_writer_free(aw);
-    return rc < 0 ? rc : result;
-}
 
 int64_t sk_meta_snapshot_latest(const char *dir, int64_t max_end)
 {
