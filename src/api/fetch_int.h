@@ -71,6 +71,7 @@ struct sk_fetch_state {
     struct sk_fetch_op *parked;
     uint64_t next_op_id;
     struct sk_fetch_watch *watches; /* split fetches of other shards waiting here */
+    size_t nwatches, sweep_at;
     struct sk_buf dc_stored, dc_scratch; /* down-conversion input, kept between fetches */
 };
 

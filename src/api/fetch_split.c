@@ -139,9 +139,32 @@ struct sk_fetch_watch {
     uint64_t expires_ms;
 };
 
+static void watch_free(struct sk_fetch_watch *w);
+
+/* Watches of partitions that never move would pile up: once their number
+ * doubles, the expired ones go (amortised constant per watch). */
+static void sweep(struct sk_fetch_state *st, uint64_t now)
+{
+    if (st->nwatches < st->sweep_at)
+        return;
+    for (struct sk_fetch_watch **pw = &st->watches; *pw;) {
+        struct sk_fetch_watch *w = *pw;
+        if (now < w->expires_ms) {
+            pw = &w->next;
+            continue;
+        }
+        *pw = w->next;
+        watch_free(w);
+        st->nwatches--;
+    }
+    st->sweep_at = st->nwatches * 2 > 64 ? st->nwatches * 2 : 64;
+}
+
 int sk_fetch_watch_add(struct sk_broker *owner, const struct sk_fetch_op *op, int i)
 {
     struct sk_fetch_state *st = sk_fetch_state(owner);
+    if (st)
+        sweep(st, sk_shard_now_ms(owner->shard));
     const struct sk_fetch_part *fp = &op->parts[i];
     const char *name = NULL;
     size_t len = 0;
@@ -165,6 +188,7 @@ int sk_fetch_watch_add(struct sk_broker *owner, const struct sk_fetch_op *op, in
     *w = (struct sk_fetch_watch){st->watches, copy, fp->partition, op->req->broker->index,
                                  op->id, op->deadline_ms + 1000};
     st->watches = w;
+    st->nwatches++;
     return 0;
 }
 
@@ -193,6 +217,7 @@ void sk_fetch_watches_fire(struct sk_broker *b, struct sk_partition *p)
             continue;
         }
         *pw = w->next;
+        st->nwatches--;
         if (!hit || sk_node_post(b->node, w->home, on_wake, w) < 0)
             watch_free(w); /* expired, or home stopping: its fetch goes with it */
     }
@@ -205,4 +230,5 @@ void sk_fetch_watches_free(struct sk_fetch_state *st)
         st->watches = w->next;
         watch_free(w);
     }
+    st->nwatches = 0;
 }
