@@ -467,3 +467,40 @@ Test(split, parked_fetch_wakes_on_another_shards_append)
     close(fd);
     close(pfd);
 }
+
+Test(split, offset_for_leader_epoch_over_every_shard_answers_in_request_order)
+{
+    int fd = connect_node();
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_produce_response presp;
+    produce(fd, 1, &a, &presp);
+    kp_offset_for_leader_epoch_request req;
+    kp_offset_for_leader_epoch_request_init(&req);
+    req.replica_id = -1;
+    kp_offset_for_leader_epoch_request_offset_for_leader_topic t;
+    kp_offset_for_leader_epoch_request_offset_for_leader_topic_init(&t);
+    t.topic = kp_str_c("t");
+    kp_offset_for_leader_epoch_request_offset_for_leader_partition ep[NPARTS];
+    for (int i = 0; i < NPARTS; i++) {
+        kp_offset_for_leader_epoch_request_offset_for_leader_partition_init(&ep[i]);
+        ep[i].partition = order[i];
+        ep[i].leader_epoch = 0;
+    }
+    t.partitions = (kp_offset_for_leader_epoch_request_offset_for_leader_partition_arr){NPARTS, ep};
+    req.topics = (kp_offset_for_leader_epoch_request_offset_for_leader_topic_arr){1, &t};
+    kp_offset_for_leader_epoch_response resp;
+    call(fd, 23, 3, &req, &resp, &a);
+    cr_assert_eq(resp.topics.n, 1);
+    cr_assert_eq(resp.topics.v[0].partitions.n, NPARTS);
+    for (int i = 0; i < NPARTS; i++) {
+        const kp_offset_for_leader_epoch_response_epoch_end_offset *r = &resp.topics.v[0].partitions.v[i];
+        cr_assert_eq(r->partition, order[i]);
+        cr_assert_eq(r->error_code, SK_ERR_NONE, "partition %d: %s", order[i], sk_err_name(r->error_code));
+        cr_assert_eq(r->leader_epoch, 0);
+        cr_assert_eq(r->end_offset, order[i] % 3 + 1, "partition %d: end %lld", order[i],
+                     (long long)r->end_offset);
+    }
+    kp_arena_free(&a);
+    close(fd);
+}

@@ -4,6 +4,7 @@
  * message there and one back per shard it touches, whatever its number of
  * partitions. A batch's pending count and arena belong to its owner's
  * thread while it is out; everything else in the split belongs to home. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -209,4 +210,63 @@ void sk_split_release(struct sk_split *sp)
     sp->released = true;
     if (sp->outstanding == 0 && !sp->in_done)
         split_free(sp);
+}
+
+/* ---- partitions answered at once ------------------------------------------ */
+
+struct parts_run {
+    struct sk_request *req;
+    const struct sk_split_parts *parts;
+    void *ctx;
+    struct sk_split_ops ops;
+};
+
+static int parts_owner(void *ctx, int i)
+{
+    struct parts_run *pr = ctx;
+    return pr->parts->owner_of(pr->ctx, i);
+}
+
+static void parts_answer(void *ctx, struct sk_split_item *it)
+{
+    struct parts_run *pr = ctx;
+    pr->parts->answer(pr->ctx, it->owner, it->arena, it->index, it->out);
+    sk_split_item_done(it);
+}
+
+static void parts_done(void *ctx, struct sk_split *sp)
+{
+    struct parts_run *pr = ctx;
+    for (int i = 0; i < sp->nitems; i++) {
+        int err = sk_split_item_error(sp, i);
+        pr->parts->place(pr->ctx, i, err == SK_ERR_NONE ? sk_split_out(sp, i) : NULL,
+                         (int16_t)err);
+    }
+    sk_request_respond(pr->req);
+    sk_split_release(sp);
+}
+
+static void parts_free(void *ctx)
+{
+    struct parts_run *pr = ctx;
+    if (pr->parts->free_ctx)
+        pr->parts->free_ctx(pr->ctx);
+    free(pr);
+}
+
+int sk_split_parts_run(struct sk_request *req, int nitems, const struct sk_split_parts *parts,
+                       void *ctx)
+{
+    struct parts_run *pr = malloc(sizeof *pr);
+    if (!pr)
+        return -ENOMEM;
+    *pr = (struct parts_run){req, parts, ctx,
+                             {parts->out_size, parts_answer, parts_done, parts_free}};
+    struct sk_split *sp = sk_split_new(req->broker, nitems, parts_owner, &pr->ops, pr);
+    if (!sp) {
+        free(pr);
+        return -ENOMEM;
+    }
+    sk_split_start(sp);
+    return 0;
 }

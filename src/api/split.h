@@ -64,4 +64,19 @@ int sk_split_item_error(const struct sk_split *sp, int item);
  * freed once every batch is back. */
 void sk_split_release(struct sk_split *sp);
 
+/* The common case, a request of partitions each answered at once on its
+ * owner: answer(ctx, owner, arena, i, out) runs there; on home,
+ * place(ctx, i, out, err) puts each answer into the response (err not
+ * SK_ERR_NONE: the item did not run, out is NULL), then req is answered
+ * and free_ctx(ctx) called. Returns 0, or -ENOMEM with nothing done. */
+struct sk_split_parts {
+    size_t out_size;
+    int (*owner_of)(void *ctx, int i);
+    void (*answer)(void *ctx, struct sk_broker *owner, kp_arena *a, int i, void *out);
+    void (*place)(void *ctx, int i, const void *out, int16_t err);
+    void (*free_ctx)(void *ctx);
+};
+int sk_split_parts_run(struct sk_request *req, int nitems, const struct sk_split_parts *sp,
+                       void *ctx);
+
 #endif
