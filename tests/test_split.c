@@ -191,7 +191,17 @@ static void call(int fd, int16_t key, int16_t version, const void *body, void *r
 /* Partitions in an order unlike their shards'. */
 static const int32_t order[NPARTS] = {5, 2, 7, 0, 3, 6, 1, 4};
 
+static kp_bytes batch_spec(kp_arena *a, int32_t partition, int records,
+                           const struct sk_batch_spec *spec);
+
 static kp_bytes batch_of(kp_arena *a, int32_t partition, int records)
+{
+    struct sk_batch_spec spec = sk_batch_spec_default();
+    return batch_spec(a, partition, records, &spec);
+}
+
+static kp_bytes batch_spec(kp_arena *a, int32_t partition, int records,
+                           const struct sk_batch_spec *spec)
 {
     struct sk_buf out = {0};
     struct sk_record_in in[4];
@@ -201,8 +211,7 @@ static kp_bytes batch_of(kp_arena *a, int32_t partition, int records)
         in[i] = (struct sk_record_in){.timestamp = sk_wall_ms(), .key_len = -1, .value = val[i],
                                       .value_len = (int32_t)strlen(val[i])};
     }
-    struct sk_batch_spec spec = sk_batch_spec_default();
-    cr_assert_eq(sk_batch_build(&out, &spec, in, (size_t)records), 0);
+    cr_assert_eq(sk_batch_build(&out, spec, in, (size_t)records), 0);
     uint8_t *p = kp_arena_alloc(a, out.len);
     memcpy(p, out.data, out.len);
     kp_bytes b = {p, (int32_t)out.len};
@@ -500,6 +509,59 @@ Test(split, offset_for_leader_epoch_over_every_shard_answers_in_request_order)
         cr_assert_eq(r->leader_epoch, 0);
         cr_assert_eq(r->end_offset, order[i] % 3 + 1, "partition %d: end %lld", order[i],
                      (long long)r->end_offset);
+    }
+    kp_arena_free(&a);
+    close(fd);
+}
+
+Test(split, describe_producers_over_every_shard_answers_in_request_order)
+{
+    int fd = connect_node();
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    /* Partition p gets one batch from idempotent producer 1000 + p. */
+    kp_produce_request preq;
+    kp_produce_request_init(&preq);
+    preq.acks = -1;
+    preq.timeout_ms = 30000;
+    kp_produce_request_topic_produce_data td;
+    kp_produce_request_topic_produce_data_init(&td);
+    td.name = kp_str_c("t");
+    kp_produce_request_partition_produce_data pd[NPARTS];
+    for (int i = 0; i < NPARTS; i++) {
+        struct sk_batch_spec spec = sk_batch_spec_default();
+        spec.producer_id = 1000 + order[i];
+        spec.producer_epoch = 0;
+        spec.base_sequence = 0;
+        kp_produce_request_partition_produce_data_init(&pd[i]);
+        pd[i].index = order[i];
+        pd[i].records = batch_spec(&a, order[i], order[i] % 3 + 1, &spec);
+    }
+    td.partition_data = (kp_produce_request_partition_produce_data_arr){NPARTS, pd};
+    preq.topic_data = (kp_produce_request_topic_produce_data_arr){1, &td};
+    kp_produce_response presp;
+    call(fd, 0, 9, &preq, &presp, &a);
+    check_produced(&presp, 0);
+
+    kp_describe_producers_request req;
+    kp_describe_producers_request_init(&req);
+    kp_describe_producers_request_topic_request t;
+    kp_describe_producers_request_topic_request_init(&t);
+    t.name = kp_str_c("t");
+    t.partition_indexes = (kp_arr_i32){NPARTS, (int32_t *)order};
+    req.topics = (kp_describe_producers_request_topic_request_arr){1, &t};
+    kp_describe_producers_response resp;
+    call(fd, 61, 0, &req, &resp, &a);
+    cr_assert_eq(resp.topics.n, 1);
+    cr_assert_eq(resp.topics.v[0].partitions.n, NPARTS);
+    for (int i = 0; i < NPARTS; i++) {
+        const kp_describe_producers_response_partition_response *r = &resp.topics.v[0].partitions.v[i];
+        cr_assert_eq(r->partition_index, order[i]);
+        cr_assert_eq(r->error_code, SK_ERR_NONE, "partition %d: %s", order[i], sk_err_name(r->error_code));
+        cr_assert_eq(r->active_producers.n, 1, "partition %d: %d producers", order[i],
+                     r->active_producers.n);
+        cr_assert_eq(r->active_producers.v[0].producer_id, 1000 + order[i]);
+        cr_assert_eq(r->active_producers.v[0].last_sequence, order[i] % 3);
     }
     kp_arena_free(&a);
     close(fd);
