@@ -35,7 +35,8 @@
 #define PHASE_MS 60000
 #define STEP_MS 5
 
-enum phase { P_READY, P_PIPE, P_KILLED, P_RESTARTED, P_STOPPED, P_RESUMED, P_BIG, P_DONE };
+enum phase { P_READY, P_PIPE, P_KILLED, P_RESTARTED, P_STOPPING, P_STOPPED, P_RESUMED, P_BIG,
+             P_DONE };
 
 struct slot {
     struct ct *t;
@@ -53,6 +54,7 @@ struct ct {
     char dir[64];
     enum phase phase;
     uint64_t deadline;
+    uint64_t stopped_at;
     char failure[256];
     struct slot slots[NPIPE + NKILL + NSTOP + 1];
     unsigned used;
@@ -233,9 +235,18 @@ static bool advance(struct ct *t)
     case P_RESTARTED:
         if (sk_kclient_handshakes(t->kc) < 2)
             return false;
-        send_some(t, NSTOP);
+        send_some(t, 1);
         kill(t->pid, SIGSTOP);
+        t->stopped_at = sk_shard_now_ms(t->s);
         mark = t->nreasons;
+        next_phase(t, P_STOPPING);
+        return true;
+    case P_STOPPING:
+        /* Sent well after the first, so not expired when it expires: they
+         * fail with it all the same, as Kafka fails the whole connection. */
+        if (sk_shard_now_ms(t->s) < t->stopped_at + 500)
+            return false;
+        send_some(t, NSTOP - 1);
         next_phase(t, P_STOPPED);
         return true;
     case P_STOPPED:
@@ -243,6 +254,8 @@ static bool advance(struct ct *t)
             return false;
         if (t->nreasons == mark || t->reasons[mark] != -ETIMEDOUT)
             fail(t, "request timeout did not reset the connection");
+        if (sk_shard_now_ms(t->s) < t->stopped_at + 1500)
+            fail(t, "timed out before request.timeout.ms");
         kill(t->pid, SIGCONT);
         next_phase(t, P_RESUMED);
         return true;

@@ -25,8 +25,9 @@ struct sk_kclient_config {
 /* err is SK_ERR_NONE with resp the decoded response body (the api's
  * kp_*_response struct at version), valid only during the call; or, with
  * resp NULL: SK_ERR_NETWORK_EXCEPTION (the connection dropped or was reset
- * before the answer), SK_ERR_REQUEST_TIMED_OUT (no answer or no connection
- * within request.timeout.ms) or SK_ERR_UNSUPPORTED_VERSION (the broker has
+ * before the answer), SK_ERR_REQUEST_TIMED_OUT (a request on the connection
+ * got no answer within request.timeout.ms, which resets it and fails every
+ * request in flight on it so, or no connection came within that time) or SK_ERR_UNSUPPORTED_VERSION (the broker has
  * no version of the api that we have). */
 typedef void (*sk_kclient_cb)(void *arg, int16_t err, int16_t version, const void *resp);
 

@@ -45,9 +45,8 @@ struct sk_kclient {
 /* kreq.c */
 void sk_kreq_push(struct sk_kreq_list *l, struct sk_kreq *r);
 struct sk_kreq *sk_kreq_pop(struct sk_kreq_list *l);
-/* Detaches the list, then fails each with err (expired ones, deadline <=
- * now, with SK_ERR_REQUEST_TIMED_OUT); callbacks may add to the lists. */
-void sk_kreq_fail_all(struct sk_kreq_list *l, int16_t err, uint64_t now);
+/* Detaches the list, then fails each with err; callbacks may add to the lists. */
+void sk_kreq_fail_all(struct sk_kreq_list *l, int16_t err);
 void sk_kreq_finish(struct sk_kreq *r, int16_t err, const void *resp);
 
 /* handshake.c */

@@ -6,9 +6,11 @@
  * error that resets the connection, as in Kafka's NetworkClient).
  *
  * request.timeout.ms runs from the send; when it expires the connection is
- * reset, the expired requests fail with REQUEST_TIMED_OUT and the rest in
- * flight with NETWORK_EXCEPTION, as a dropped connection fails them. A
- * request still waiting for a connection after the timeout fails too. */
+ * reset and every request in flight on it fails with REQUEST_TIMED_OUT: in
+ * Kafka's NetworkClient they all come back disconnected and timed out, and
+ * its producer reads that as REQUEST_TIMED_OUT. A drop for any other reason
+ * fails them with NETWORK_EXCEPTION. A request still waiting for a
+ * connection after the timeout fails with REQUEST_TIMED_OUT too. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,7 +168,7 @@ static void on_timer(void *arg)
         sk_warn("client: request %d got no answer within request.timeout.ms=%u; "
                 "resetting the connection", kc->inflight.head->corr, kc->cfg.request_timeout_ms);
         kc->ready = false;
-        sk_kreq_fail_all(&kc->inflight, SK_ERR_NETWORK_EXCEPTION, now);
+        sk_kreq_fail_all(&kc->inflight, SK_ERR_REQUEST_TIMED_OUT);
         if (!kc->closing)
             sk_outconn_disconnect(kc->oc, -ETIMEDOUT);
     }
@@ -191,7 +193,7 @@ static void on_disconnected(void *arg, struct sk_outconn *oc, int reason)
     struct sk_kclient *kc = arg;
     enter(kc);
     kc->ready = false;
-    sk_kreq_fail_all(&kc->inflight, SK_ERR_NETWORK_EXCEPTION, 0);
+    sk_kreq_fail_all(&kc->inflight, SK_ERR_NETWORK_EXCEPTION);
     if (!kc->closing && kc->h.on_disconnected)
         kc->h.on_disconnected(kc->h.arg, kc, reason);
     if (!kc->closing)
@@ -324,8 +326,8 @@ void sk_kclient_close(struct sk_kclient *kc)
     kc->closing = true;
     kc->ready = false;
     sk_outconn_close(kc->oc);
-    sk_kreq_fail_all(&kc->inflight, SK_ERR_NETWORK_EXCEPTION, 0);
-    sk_kreq_fail_all(&kc->waiting, SK_ERR_NETWORK_EXCEPTION, 0);
+    sk_kreq_fail_all(&kc->inflight, SK_ERR_NETWORK_EXCEPTION);
+    sk_kreq_fail_all(&kc->waiting, SK_ERR_NETWORK_EXCEPTION);
     leave(kc);
 }
 

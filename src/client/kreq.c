@@ -36,13 +36,13 @@ void sk_kreq_finish(struct sk_kreq *r, int16_t err, const void *resp)
     cb(arg, err, version, resp);
 }
 
-void sk_kreq_fail_all(struct sk_kreq_list *l, int16_t err, uint64_t now)
+void sk_kreq_fail_all(struct sk_kreq_list *l, int16_t err)
 {
     struct sk_kreq *r = l->head;
     *l = (struct sk_kreq_list){ 0 };
     while (r) {
         struct sk_kreq *next = r->next;
-        sk_kreq_finish(r, r->deadline_ms <= now ? SK_ERR_REQUEST_TIMED_OUT : err, NULL);
+        sk_kreq_finish(r, err, NULL);
         r = next;
     }
 }
