@@ -54,8 +54,10 @@ int sk_kclient_new(struct sk_shard *s, const char *host, uint16_t port,
 int sk_kclient_send(struct sk_kclient *kc, int16_t api_key, int16_t max_version,
                     const void *body, sk_kclient_cb cb, void *arg);
 
-/* Fails every request with SK_ERR_NETWORK_EXCEPTION, then closes; safe
- * inside a callback. No callback after it returns. */
+/* Closes and fails every request with SK_ERR_NETWORK_EXCEPTION; safe inside
+ * a callback. Every request gets exactly one callback: those of a batch
+ * being failed when a callback closes still get theirs after it returns;
+ * nothing else calls back. Close before the shard is destroyed. */
 void sk_kclient_close(struct sk_kclient *kc);
 
 bool sk_kclient_ready(const struct sk_kclient *kc);

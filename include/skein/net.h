@@ -73,7 +73,8 @@ void *sk_conn_user(const struct sk_conn *c);
 /* Outbound connections (outconn.c): a client connection owned by one shard
  * that keeps itself connected to host:port. A numeric host is used as is;
  * a name is resolved with getaddrinfo (blocking) when the connection is
- * created and before each reconnect, never per frame. Connects run through
+ * created and before each reconnect, never per frame; failed attempts try
+ * its addresses in turn. Connects run through
  * the ring under cfg.connect_timeout_ms; after a failure or a drop the next
  * attempt waits an exponential backoff with jitter. */
 void sk_outconn_config_defaults(struct sk_outconn_config *cfg);

@@ -113,7 +113,10 @@ static void lost(struct sk_outconn *oc, int reason)
 }
 
 /* Numeric first, so the common case never blocks; a name is looked up
- * here, once per attempt. */
+ * here, once per attempt, and successive failed attempts go through its
+ * addresses in turn (as Kafka's client.dns.lookup=use_all_dns_ips), so a
+ * name whose first address is dead, e.g. localhost as ::1 before
+ * 127.0.0.1, still connects. */
 static int resolve(struct sk_outconn *oc)
 {
 	char port[8];
@@ -130,8 +133,14 @@ static int resolve(struct sk_outconn *oc)
 		sk_debug("net: cannot resolve %s: %s", oc->peer, gai_strerror(rc));
 		return rc == EAI_MEMORY ? -ENOMEM : -EHOSTUNREACH;
 	}
-	memcpy(&oc->sa, res->ai_addr, res->ai_addrlen);
-	oc->salen = res->ai_addrlen;
+	unsigned n = 0;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+		n++;
+	struct addrinfo *pick = res;
+	for (unsigned i = oc->failures % n; i > 0; i--)
+		pick = pick->ai_next;
+	memcpy(&oc->sa, pick->ai_addr, pick->ai_addrlen);
+	oc->salen = pick->ai_addrlen;
 	freeaddrinfo(res);
 	return 0;
 }
