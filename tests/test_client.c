@@ -17,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gen/kp_all.h"
@@ -55,6 +56,7 @@ struct ct {
     enum phase phase;
     uint64_t deadline;
     uint64_t stopped_at;
+    uint64_t pipe_start, pipe_ms, killed_at, handshake_again_ms;
     char failure[256];
     struct slot slots[NPIPE + NKILL + NSTOP + 1];
     unsigned used;
@@ -65,6 +67,13 @@ struct ct {
     kp_metadata_request md;
     kp_api_versions_request av;
 };
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static void fail(struct ct *t, const char *fmt, ...)
 {
@@ -211,6 +220,7 @@ static bool advance(struct ct *t)
     case P_READY:
         if (sk_kclient_handshakes(t->kc) < 1)
             return false;
+        t->pipe_start = mono_ms();
         send_some(t, NPIPE);
         t->peak_inflight = sk_kclient_inflight(t->kc);
         next_phase(t, P_PIPE);
@@ -218,6 +228,7 @@ static bool advance(struct ct *t)
     case P_PIPE:
         if (!all_done(t, 0, NPIPE, SK_ERR_NONE))
             return false;
+        t->pipe_ms = mono_ms() - t->pipe_start;
         send_some(t, NKILL);
         /* Dead before the frames even leave (they go out after this pass). */
         reap(t, SIGKILL);
@@ -230,11 +241,13 @@ static bool advance(struct ct *t)
             refused_since(t, mark) < 2)
             return false;
         spawn(t);
+        t->killed_at = mono_ms();
         next_phase(t, P_RESTARTED);
         return true;
     case P_RESTARTED:
         if (sk_kclient_handshakes(t->kc) < 2)
             return false;
+        t->handshake_again_ms = mono_ms() - t->killed_at;
         send_some(t, 1);
         kill(t->pid, SIGSTOP);
         t->stopped_at = sk_shard_now_ms(t->s);
@@ -348,5 +361,8 @@ Test(client, against_a_real_broker, .timeout = 600)
     cr_assert_eq(rc, 0);
     cr_assert(!t.failure[0], "%s", t.failure);
     cr_assert_eq(t.phase, P_DONE);
+    cr_log_info("%d pipelined Metadata/ApiVersions round trips: %llu ms; restarted broker "
+                "handshaken again after %llu ms", NPIPE, (unsigned long long)t.pipe_ms,
+                (unsigned long long)t.handshake_again_ms);
     cr_assert_eq(t.peak_inflight, 16, "pipelined up to the cap at once: %u", t.peak_inflight);
 }
