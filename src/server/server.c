@@ -283,6 +283,8 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
         snprintf(err, errlen, "cannot create the io_uring shard: %s", strerror(-rc));
         return rc;
     }
+    b->syncer = sk_shard_syncer(b->shard);
+    sk_metalog_set_syncer(b->node->metalog, &b->syncer);
     uint16_t bound = 0;
     rc = sk_shard_listen(b->shard, l->host[0] ? l->host : "0.0.0.0", l->port, &bound);
     if (rc < 0) {
@@ -339,6 +341,9 @@ bool sk_server_stopping(const struct sk_broker *b)
 
 void sk_server_close(struct sk_broker *b)
 {
+    /* The reactor has stopped: what is written from here on (a checkpoint
+     * the closing logs rewrite) must sync on this thread, or never would. */
+    b->syncer = sk_syncer_blocking;
     /* Partitions first: their parked requests are answered (and dropped by
      * the stopped reactor) before the shard's connections are freed. */
     sk_fetch_close(b);
