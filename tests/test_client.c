@@ -33,6 +33,7 @@
 #define NPIPE 200
 #define NKILL 12
 #define NSTOP 3
+#define NQUEUED 4   /* made while the broker is down */
 #define PHASE_MS 60000
 #define STEP_MS 5
 /* Long enough that a loaded machine does not time out a live broker. */
@@ -60,7 +61,7 @@ struct ct {
     uint64_t stopped_at;
     uint64_t pipe_start, pipe_ms, killed_at, handshake_again_ms;
     char failure[256];
-    struct slot slots[NPIPE + NKILL + NSTOP + 1];
+    struct slot slots[NPIPE + NKILL + NQUEUED + NSTOP];
     unsigned used;
     uint32_t peak_inflight;
     int reasons[64];
@@ -242,12 +243,15 @@ static bool advance(struct ct *t)
         if (!all_done(t, NPIPE, NPIPE + NKILL, SK_ERR_NETWORK_EXCEPTION) ||
             refused_since(t, mark) < 2)
             return false;
+        send_some(t, NQUEUED);
         spawn(t);
         t->killed_at = mono_ms();
         next_phase(t, P_RESTARTED);
         return true;
     case P_RESTARTED:
-        if (sk_kclient_handshakes(t->kc) < 2)
+        /* The requests made while it was down waited and were answered. */
+        if (sk_kclient_handshakes(t->kc) < 2 ||
+            !all_done(t, NPIPE + NKILL, NPIPE + NKILL + NQUEUED, SK_ERR_NONE))
             return false;
         t->handshake_again_ms = mono_ms() - t->killed_at;
         send_some(t, 1);
@@ -265,7 +269,8 @@ static bool advance(struct ct *t)
         next_phase(t, P_STOPPED);
         return true;
     case P_STOPPED:
-        if (!all_done(t, NPIPE + NKILL, NPIPE + NKILL + NSTOP, SK_ERR_REQUEST_TIMED_OUT))
+        if (!all_done(t, NPIPE + NKILL + NQUEUED, NPIPE + NKILL + NQUEUED + NSTOP,
+                      SK_ERR_REQUEST_TIMED_OUT))
             return false;
         if (t->nreasons == mark || t->reasons[mark] != -ETIMEDOUT)
             fail(t, "request timeout did not reset the connection");
