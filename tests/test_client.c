@@ -239,11 +239,16 @@ static bool advance(struct ct *t)
         next_phase(t, P_KILLED);
         return true;
     case P_KILLED:
-        /* Every request in flight failed, then at least two reconnects were refused. */
-        if (!all_done(t, NPIPE, NPIPE + NKILL, SK_ERR_NETWORK_EXCEPTION) ||
-            refused_since(t, mark) < 2)
+        /* Every request in flight failed; requests made then wait through
+         * at least two refused reconnects. */
+        if (!all_done(t, NPIPE, NPIPE + NKILL, SK_ERR_NETWORK_EXCEPTION))
             return false;
-        send_some(t, NQUEUED);
+        if (t->used == NPIPE + NKILL) {
+            send_some(t, NQUEUED);
+            mark = t->nreasons;
+        }
+        if (refused_since(t, mark) < 2)
+            return false;
         spawn(t);
         t->killed_at = mono_ms();
         next_phase(t, P_RESTARTED);
