@@ -21,6 +21,7 @@
 #include "skein/net.h"
 #include "skein/partition.h"
 #include "skein/producer_ids.h"
+#include "skein/publisher.h"
 #include "skein/quota.h"
 #include "skein/server.h"
 
@@ -212,6 +213,14 @@ static void metalog_problem(const char *md, const struct sk_metalog_failure *why
              (long long)why->offset, why->what, strerror(-rc));
 }
 
+/* The shard's subscriber to new images: partitions (and the connection
+ * limits dynamic configs may have changed) follow the image. */
+static int image_changed(struct sk_broker *b, const struct sk_meta_image *old)
+{
+    (void)old;
+    return sk_broker_metadata_changed(b);
+}
+
 int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *cfg, char *err,
                    size_t errlen)
 {
@@ -226,6 +235,7 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
     }
     node->shards[0] = b;
     node->nshards = 1;
+    node->subscriber = image_changed;
     b->node->cfg = cfg;
     b->node->node_id = cfg->node_id;
     sk_meta_image_init(b->image);
@@ -300,7 +310,7 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
     }
     /* A partition that does not open stays offline and is retried; the node
      * serves the others rather than refusing to start. */
-    sk_broker_metadata_changed(b);
+    sk_publish(b);
     if (sk_groups_open(b) < 0) {
         snprintf(err, errlen, "cannot load the group coordinator's state from __consumer_offsets");
         return -EIO;
@@ -354,7 +364,8 @@ void sk_server_close(struct sk_broker *b)
     if (b->shard)
         sk_shard_destroy(b->shard);
     sk_metalog_close(b->node->metalog);
-    sk_meta_image_free(b->image);
+    sk_publish_close(b);
+    sk_meta_image_free(&b->node->image);
     unlock_dirs(b);
     b->shard = NULL;
     b->node->metalog = NULL;
