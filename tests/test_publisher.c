@@ -99,7 +99,12 @@ Test(publisher, an_older_image_stays_as_published_while_held, .init = setup, .fi
     cr_assert_str_eq(sk_kvlist_get(&sk_meta_topic(v2, "a", 1)->configs, "retention.ms"), "10");
     cr_assert_eq(sk_meta_topic(v1, "b", 1), sk_meta_topic(v2, "b", 1));
     cr_assert_eq(sk_meta_topic(&node.image, "b", 1), sk_meta_topic(v2, "b", 1));
-    /* The shard let go of v1 at the swap; ours is the last hold and frees it
-     * (ASan reports the image as leaked otherwise). */
+    /* Topic b is held by the committed image, v1 and v2. The shard let go of
+     * v1 at the swap; ours is the last hold, and releasing it frees v1 and
+     * with it v1's hold on b. */
+    const struct sk_topic_meta *b = sk_meta_topic(v2, "b", 1);
+    cr_assert_eq(atomic_load(&b->refs), 3);
+    cr_assert_eq(atomic_load(&v1->refs), 1);
     sk_meta_image_release(v1);
+    cr_assert_eq(atomic_load(&b->refs), 2);
 }
