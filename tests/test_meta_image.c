@@ -177,3 +177,51 @@ Test(meta_image, the_last_holder_frees_the_image)
     sk_meta_image_release(held); /* ASan reports a leak if this did not free it */
     sk_meta_image_release(NULL);
 }
+
+struct diff_seen {
+    int created, deleted, changed;
+    const struct sk_topic_meta *changed_was, *changed_now;
+};
+
+static void count_change(void *arg, const struct sk_topic_meta *was,
+                         const struct sk_topic_meta *now)
+{
+    struct diff_seen *d = arg;
+    if (!was) {
+        d->created++;
+    } else if (!now) {
+        d->deleted++;
+    } else {
+        d->changed++;
+        d->changed_was = was;
+        d->changed_now = now;
+    }
+}
+
+Test(meta_image, the_diff_names_exactly_the_topics_a_change_touched)
+{
+    struct sk_meta_image base;
+    sk_meta_image_init(&base);
+    for (int i = 0; i < 100; i++)
+        add_topic(&base, i, 2);
+    struct sk_meta_image *v1 = sk_meta_image_clone(&base);
+    set_topic_config(&base, "topic-7", "5");
+    remove_topic(&base, 8);
+    add_topic(&base, 1000, 1);
+    struct sk_meta_image *v2 = sk_meta_image_clone(&base);
+
+    struct diff_seen d = {0};
+    sk_meta_topics_diff(v1, v2, count_change, &d);
+    cr_assert_eq(d.created, 1);
+    cr_assert_eq(d.deleted, 1);
+    cr_assert_eq(d.changed, 1, "the other 97 topics are shared, not changed");
+    cr_assert_eq(d.changed_was, by_name(v1, 7));
+    cr_assert_eq(d.changed_now, by_name(v2, 7));
+
+    struct diff_seen none = {0};
+    sk_meta_topics_diff(v2, v2, count_change, &none);
+    cr_assert_eq(none.created + none.deleted + none.changed, 0);
+    sk_meta_image_release(v1);
+    sk_meta_image_release(v2);
+    sk_meta_image_free(&base);
+}

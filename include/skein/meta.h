@@ -157,6 +157,17 @@ struct sk_meta_image *sk_meta_image_ref(struct sk_meta_image *img);
  * image shares). NULL is ignored. */
 void sk_meta_image_release(struct sk_meta_image *img);
 
+/* A topic that differs between two images: was NULL if it was created, now
+ * NULL if it was deleted, both set if it changed (partitions, configs). */
+typedef void (*sk_topic_change_fn)(void *arg, const struct sk_topic_meta *was,
+                                   const struct sk_topic_meta *now);
+/* Calls fn for every topic that differs between old and cur, cur's topics
+ * in order first, then the deleted ones. Only for images related by
+ * sk_meta_image_clone: a topic counts as changed when it is not the same
+ * object in both. */
+void sk_meta_topics_diff(const struct sk_meta_image *old, const struct sk_meta_image *cur,
+                         sk_topic_change_fn fn, void *arg);
+
 /* Applies one decoded record (the generated struct for its type). Returns 0, or
  * -EINVAL if the record contradicts the image (e.g. a partition of an unknown
  * topic), which means the log is damaged. */
