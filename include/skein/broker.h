@@ -7,6 +7,7 @@
 
 #include "skein/admission.h"
 #include "skein/meta.h"
+#include "skein/syncer.h"
 
 struct sk_shard;
 struct sk_broker;
@@ -53,6 +54,7 @@ struct sk_broker {
     int index;                   /* in node->shards */
     struct sk_meta_image *image; /* the image last published to this shard */
     struct sk_shard *shard;      /* this shard's reactor */
+    struct sk_syncer syncer;     /* fsyncs on shard's ring (unset: blocking) */
 
     /* Partitions this node leads (src/server/partitions.c). */
     struct sk_partition **parts;

@@ -126,7 +126,7 @@ static int bootstrap(struct sk_broker *b)
     fl.name = kp_str_c("metadata.version");
     fl.feature_level = SK_METADATA_VERSION_MAX;
     struct sk_meta_rec rec = {SK_META_FEATURE_LEVEL, latest(SK_META_FEATURE_LEVEL), &fl};
-    return sk_metalog_append(b->node->metalog, b->image, &rec, 1, wall_ms());
+    return sk_metalog_append(b->node->metalog, &b->node->image, &rec, 1, wall_ms());
 }
 
 /* Every start registers the broker anew, with a new epoch (the metadata log
@@ -155,7 +155,7 @@ static int register_broker(struct sk_broker *b)
     r.rack = kp_str_c(b->node->cfg->rack);
     r.fenced = false;
     struct sk_meta_rec rec = {SK_META_REGISTER_BROKER, latest(SK_META_REGISTER_BROKER), &r};
-    return sk_metalog_append(b->node->metalog, b->image, &rec, 1, wall_ms());
+    return sk_metalog_append(b->node->metalog, &b->node->image, &rec, 1, wall_ms());
 }
 
 /* ip_limits has room for cfg's overrides; the shard copies it. */
@@ -293,6 +293,8 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
         snprintf(err, errlen, "cannot create the io_uring shard: %s", strerror(-rc));
         return rc;
     }
+    b->syncer = sk_shard_syncer(b->shard);
+    sk_metalog_set_syncer(b->node->metalog, &b->syncer);
     uint16_t bound = 0;
     rc = sk_shard_listen(b->shard, l->host[0] ? l->host : "0.0.0.0", l->port, &bound);
     if (rc < 0) {
@@ -349,6 +351,9 @@ bool sk_server_stopping(const struct sk_broker *b)
 
 void sk_server_close(struct sk_broker *b)
 {
+    /* The reactor has stopped: what is written from here on (a checkpoint
+     * the closing logs rewrite) must sync on this thread, or never would. */
+    b->syncer = sk_syncer_blocking;
     /* Partitions first: their parked requests are answered (and dropped by
      * the stopped reactor) before the shard's connections are freed. */
     sk_fetch_close(b);
