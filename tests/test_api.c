@@ -15,6 +15,7 @@
 #include "skein/partition.h"
 #include "skein/plog.h"
 #include "skein/producer_state.h"
+#include "skein/publisher.h"
 #include "skein/record.h"
 
 #include "deferred_syncer.h"
@@ -24,6 +25,13 @@ static struct sk_config cfg;
 static struct sk_node bnode;
 static struct sk_broker b;
 static char msg[512];
+
+/* What the server subscribes a shard with: partitions follow the image. */
+static int follow_image(struct sk_broker *shard, const struct sk_meta_image *old)
+{
+    (void)old;
+    return sk_broker_metadata_changed(shard);
+}
 
 static void open_broker(void)
 {
@@ -38,6 +46,7 @@ static void open_broker(void)
     b.image = &bnode.image;
     bnode.cfg = &cfg;
     bnode.node_id = cfg.node_id;
+    bnode.subscriber = follow_image;
     sk_meta_image_init(b.image);
     cr_assert_eq(sk_metalog_open(dir, b.image, sk_wall_ms(), &bnode.metalog), 0);
     cr_assert_geq(sk_controller_apply_dynamic_configs(&b), 0);
@@ -56,7 +65,8 @@ static void close_broker(void)
     b.parts = NULL;
     b.nparts = 0;
     sk_metalog_close(bnode.metalog);
-    sk_meta_image_free(b.image);
+    sk_publish_close(&b);
+    sk_meta_image_free(&bnode.image);
     sk_config_free(&cfg);
 }
 
@@ -152,6 +162,13 @@ Test(admin, delete_removes_topic_and_configs)
     cr_assert_eq(b.image->topics[0]->configs.n, 0);
 }
 
+/* Read anew after every change: a commit publishes a new image, and the one
+ * read before it keeps the configs it was published with. */
+static const struct sk_kvlist *first_topic_configs(void)
+{
+    return &b.image->topics[0]->configs;
+}
+
 static int16_t alter(int8_t type, const char *res, const char *k, int8_t op, const char *v,
                      bool replace, bool validate_only)
 {
@@ -163,24 +180,23 @@ static int16_t alter(int8_t type, const char *res, const char *k, int8_t op, con
 Test(admin, topic_config_operations)
 {
     cr_assert_eq(create("c", 1, 1, "cleanup.policy", "compact"), SK_ERR_NONE);
-    const struct sk_kvlist *l = &b.image->topics[0]->configs;
     cr_assert_eq(alter(2, "c", "cleanup.policy", SK_CONFIG_OP_APPEND, "delete", false, false), 0);
-    cr_assert_str_eq(sk_kvlist_get(l, "cleanup.policy"), "compact,delete");
+    cr_assert_str_eq(sk_kvlist_get(first_topic_configs(), "cleanup.policy"), "compact,delete");
     cr_assert_eq(alter(2, "c", "cleanup.policy", SK_CONFIG_OP_SUBTRACT, "compact", false, false), 0);
-    cr_assert_str_eq(sk_kvlist_get(l, "cleanup.policy"), "delete");
+    cr_assert_str_eq(sk_kvlist_get(first_topic_configs(), "cleanup.policy"), "delete");
     cr_assert_eq(alter(2, "c", "retention.ms", SK_CONFIG_OP_APPEND, "1", false, false),
                  SK_ERR_INVALID_CONFIG);
     cr_assert_eq(alter(2, "c", "retention.ms", SK_CONFIG_OP_SET, "-5", false, false),
                  SK_ERR_INVALID_CONFIG);
     cr_assert_eq(alter(2, "c", "retention.ms", SK_CONFIG_OP_SET, "7", false, true), 0);
-    cr_assert_null(sk_kvlist_get(l, "retention.ms"), "validate_only wrote nothing");
+    cr_assert_null(sk_kvlist_get(first_topic_configs(), "retention.ms"), "validate_only wrote nothing");
     cr_assert_eq(alter(2, "c", "retention.ms", 7, "7", false, false), SK_ERR_INVALID_REQUEST);
     cr_assert_eq(alter(2, "c", "retention.ms", SK_CONFIG_OP_SET, NULL, false, false),
                  SK_ERR_INVALID_REQUEST);
     /* AlterConfigs replaces the whole set. */
     cr_assert_eq(alter(2, "c", "retention.ms", SK_CONFIG_OP_SET, "9", true, false), 0);
-    cr_assert_str_eq(sk_kvlist_get(l, "retention.ms"), "9");
-    cr_assert_null(sk_kvlist_get(l, "cleanup.policy"));
+    cr_assert_str_eq(sk_kvlist_get(first_topic_configs(), "retention.ms"), "9");
+    cr_assert_null(sk_kvlist_get(first_topic_configs(), "cleanup.policy"));
     cr_assert_eq(alter(2, "nope", "retention.ms", SK_CONFIG_OP_SET, "9", false, false),
                  SK_ERR_UNKNOWN_TOPIC_OR_PARTITION);
     cr_assert_eq(alter(2, "", "retention.ms", SK_CONFIG_OP_SET, "9", false, false),
@@ -334,22 +350,21 @@ static int16_t alter_ws(int8_t type, kp_str res, kp_str k, kp_str v)
 Test(admin, config_zero_bytes_are_not_cut)
 {
     cr_assert_eq(create("z", 1, 1, NULL, NULL), SK_ERR_NONE);
-    const struct sk_kvlist *l = &b.image->topics[0]->configs;
     /* A known name plus a zero byte is an unknown name. */
     cr_assert_eq(alter_ws(2, kp_str_c("z"), WS("retention.ms\0x"), kp_str_c("1000")),
                  SK_ERR_INVALID_CONFIG);
     cr_assert_str_eq(msg, "Unknown topic config name: retention.ms\\x00x");
-    cr_assert_null(sk_kvlist_get(l, "retention.ms"));
+    cr_assert_null(sk_kvlist_get(first_topic_configs(), "retention.ms"));
     /* A zero byte inside a number makes it no number. */
     cr_assert_eq(alter_ws(2, kp_str_c("z"), kp_str_c("retention.ms"), WS("1000\0 7")),
                  SK_ERR_INVALID_CONFIG);
     cr_assert_str_eq(msg, "Invalid value 1000\\x00 7 for configuration retention.ms: Not a "
                           "number of type LONG");
-    cr_assert_null(sk_kvlist_get(l, "retention.ms"));
+    cr_assert_null(sk_kvlist_get(first_topic_configs(), "retention.ms"));
     /* Java's trim takes zero bytes off the ends: the number is what is kept. */
     cr_assert_eq(alter_ws(2, kp_str_c("z"), kp_str_c("retention.ms"), WS("\0 1000\0")), 0, "%s",
                  msg);
-    cr_assert_str_eq(sk_kvlist_get(l, "retention.ms"), "1000");
+    cr_assert_str_eq(sk_kvlist_get(first_topic_configs(), "retention.ms"), "1000");
     cr_assert_eq(alter_ws(2, kp_str_c("z"), kp_str_c("cleanup.policy"), WS("compact\0")), 0);
     cr_assert_eq(alter_ws(2, kp_str_c("z"), kp_str_c("compression.type"), WS("gz\0ip")),
                  SK_ERR_INVALID_CONFIG);
@@ -369,10 +384,9 @@ Test(admin, throttled_list_keeps_its_zero_byte)
 {
     kp_str value = WS("0:1,\0" "2:3");
     cr_assert_eq(create("y", 1, 1, NULL, NULL), SK_ERR_NONE);
-    const struct sk_kvlist *l = &b.image->topics[0]->configs;
     cr_assert_eq(alter_ws(2, kp_str_c("y"), kp_str_c("follower.replication.throttled.replicas"),
                           value), 0, "%s", msg);
-    cr_assert(kp_str_eq(sk_kvlist_bytes(l, "follower.replication.throttled.replicas"), value));
+    cr_assert(kp_str_eq(sk_kvlist_bytes(first_topic_configs(), "follower.replication.throttled.replicas"), value));
     /* Items are trimmed for the check only; one that a trim does not make valid is refused. */
     cr_assert_eq(alter_ws(2, kp_str_c("y"), kp_str_c("leader.replication.throttled.replicas"),
                           WS("0:1,2\0:3")), SK_ERR_INVALID_CONFIG);
@@ -381,7 +395,7 @@ Test(admin, throttled_list_keeps_its_zero_byte)
     /* Split on \s*,\s* and joined with ",", as Kafka shows a list. */
     cr_assert_eq(alter_ws(2, kp_str_c("y"), kp_str_c("leader.replication.throttled.replicas"),
                           WS(" 0:1 ,\t\0" "2:3 \0")), 0, "%s", msg);
-    cr_assert(kp_str_eq(sk_kvlist_bytes(l, "leader.replication.throttled.replicas"),
+    cr_assert(kp_str_eq(sk_kvlist_bytes(first_topic_configs(), "leader.replication.throttled.replicas"),
                         WS("0:1,\0" "2:3")));
     /* A broker key Kafka does not define is stored as sent: one with a zero
      * byte in its name or value cannot be, so it is refused rather than
@@ -402,8 +416,7 @@ Test(admin, throttled_list_keeps_its_zero_byte)
     /* The ConfigRecord carries the bytes: a replay of the metadata log keeps them. */
     close_broker();
     open_broker();
-    l = &b.image->topics[0]->configs;
-    cr_assert(kp_str_eq(sk_kvlist_bytes(l, "follower.replication.throttled.replicas"), value));
+    cr_assert(kp_str_eq(sk_kvlist_bytes(first_topic_configs(), "follower.replication.throttled.replicas"), value));
 }
 
 /* Metadata auto-creation is one controller operation: past Kafka's 10,000

@@ -23,6 +23,7 @@
 #include "skein/errors.h"
 #include "skein/node.h"
 #include "skein/partition.h"
+#include "skein/publisher.h"
 #include "skein/record.h"
 #include "skein/server.h"
 
@@ -90,18 +91,21 @@ static void setup(void)
     char err[256];
     cr_assert_eq(sk_config_load(&cfg, NULL, ov, 7, err, sizeof err), 0, "%s", err);
     cr_assert_eq(sk_server_open(&node, &home, &cfg, err, sizeof err), 0, "%s", err);
-    node.shards = realloc(node.shards, sizeof *node.shards * NSHARDS);
-    for (int s = 1; s < NSHARDS; s++) {
-        struct sk_broker *b = &others[s - 1];
-        memset(b, 0, sizeof *b);
-        *b = (struct sk_broker){.node = &node, .index = s, .image = &node.image, .shard = home.shard};
-        node.shards[s] = b;
-    }
-    node.nshards = NSHARDS;
     char msg[256];
     struct sk_topic_spec ts = {.name = kp_str_c("t"), .partitions = NPARTS, .replication_factor = 1};
     cr_assert_eq(sk_topic_create(&home, &ts, false, msg, sizeof msg), SK_ERR_NONE, "%s", msg);
     cr_assert_eq(home.nparts, NPARTS);
+    /* The other shards join once the topic is open on shard 0, which then
+     * hands them what they own. */
+    node.shards = realloc(node.shards, sizeof *node.shards * NSHARDS);
+    for (int s = 1; s < NSHARDS; s++) {
+        struct sk_broker *b = &others[s - 1];
+        memset(b, 0, sizeof *b);
+        *b = (struct sk_broker){.node = &node, .index = s, .image = sk_meta_image_ref(home.image),
+                                .shard = home.shard};
+        node.shards[s] = b;
+    }
+    node.nshards = NSHARDS;
     distribute();
     for (int s = 0; s < NSHARDS; s++)
         cr_assert_gt(node.shards[s]->nparts, 0, "shard %d owns none of the partitions", s);
@@ -114,6 +118,8 @@ static void teardown(void)
     sk_server_stop(&home);
     pthread_join(loop, NULL);
     gather();
+    for (int s = 1; s < NSHARDS; s++)
+        sk_publish_close(node.shards[s]);
     sk_server_close(&home);
     sk_config_free(&cfg);
     char cmd[128];

@@ -13,6 +13,7 @@
 #include "skein/errors.h"
 #include "skein/logging.h"
 #include "skein/net.h"
+#include "skein/node.h"
 #include "skein/partition.h"
 #include "skein/plog.h"
 #include "skein/producer_state.h"
@@ -387,7 +388,8 @@ int sk_partitions_sync_ex(struct sk_broker *b, bool quiet)
         bool resolved = false;
         for (int32_t j = 0; j < t->npartitions; j++) {
             const struct sk_partition_meta *pm = &t->partitions[j];
-            if (pm->leader != b->node->node_id)
+            if (pm->leader != b->node->node_id ||
+                sk_shard_of_partition(b->node, kp_str_c(t->name), pm->id) != b->index)
                 continue;
             if (!resolved)
                 resolve_config(b, t, &tc);

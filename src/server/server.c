@@ -21,6 +21,7 @@
 #include "skein/net.h"
 #include "skein/partition.h"
 #include "skein/producer_ids.h"
+#include "skein/publisher.h"
 #include "skein/quota.h"
 #include "skein/server.h"
 
@@ -125,7 +126,7 @@ static int bootstrap(struct sk_broker *b)
     fl.name = kp_str_c("metadata.version");
     fl.feature_level = SK_METADATA_VERSION_MAX;
     struct sk_meta_rec rec = {SK_META_FEATURE_LEVEL, latest(SK_META_FEATURE_LEVEL), &fl};
-    return sk_metalog_append(b->node->metalog, b->image, &rec, 1, wall_ms());
+    return sk_metalog_append(b->node->metalog, &b->node->image, &rec, 1, wall_ms());
 }
 
 /* Every start registers the broker anew, with a new epoch (the metadata log
@@ -154,7 +155,7 @@ static int register_broker(struct sk_broker *b)
     r.rack = kp_str_c(b->node->cfg->rack);
     r.fenced = false;
     struct sk_meta_rec rec = {SK_META_REGISTER_BROKER, latest(SK_META_REGISTER_BROKER), &r};
-    return sk_metalog_append(b->node->metalog, b->image, &rec, 1, wall_ms());
+    return sk_metalog_append(b->node->metalog, &b->node->image, &rec, 1, wall_ms());
 }
 
 /* ip_limits has room for cfg's overrides; the shard copies it. */
@@ -212,6 +213,14 @@ static void metalog_problem(const char *md, const struct sk_metalog_failure *why
              (long long)why->offset, why->what, strerror(-rc));
 }
 
+/* The shard's subscriber to new images: partitions (and the connection
+ * limits dynamic configs may have changed) follow the image. */
+static int image_changed(struct sk_broker *b, const struct sk_meta_image *old)
+{
+    (void)old;
+    return sk_broker_metadata_changed(b);
+}
+
 int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *cfg, char *err,
                    size_t errlen)
 {
@@ -226,6 +235,7 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
     }
     node->shards[0] = b;
     node->nshards = 1;
+    node->subscriber = image_changed;
     b->node->cfg = cfg;
     b->node->node_id = cfg->node_id;
     sk_meta_image_init(b->image);
@@ -302,7 +312,7 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
     }
     /* A partition that does not open stays offline and is retried; the node
      * serves the others rather than refusing to start. */
-    sk_broker_metadata_changed(b);
+    sk_publish(b);
     if (sk_groups_open(b) < 0) {
         snprintf(err, errlen, "cannot load the group coordinator's state from __consumer_offsets");
         return -EIO;
@@ -359,7 +369,8 @@ void sk_server_close(struct sk_broker *b)
     if (b->shard)
         sk_shard_destroy(b->shard);
     sk_metalog_close(b->node->metalog);
-    sk_meta_image_free(b->image);
+    sk_publish_close(b);
+    sk_meta_image_free(&b->node->image);
     unlock_dirs(b);
     b->shard = NULL;
     b->node->metalog = NULL;
