@@ -16,6 +16,7 @@
 #include "skein/errors.h"
 #include "skein/metalog.h"
 #include "skein/partition.h"
+#include "skein/publisher.h"
 
 #define GIB (1024ull * 1024 * 1024)
 
@@ -91,6 +92,13 @@ static struct sk_config cfg;
 static struct sk_node brnode;
 static struct sk_broker br;
 
+/* What the server subscribes a shard with: partitions follow the image. */
+static int follow_image(struct sk_broker *shard, const struct sk_meta_image *old)
+{
+    (void)old;
+    return sk_broker_metadata_changed(shard);
+}
+
 static void open_broker(void)
 {
     snprintf(dir, sizeof dir, "/tmp/skein-adm-XXXXXX");
@@ -106,6 +114,7 @@ static void open_broker(void)
     br.image = &brnode.image;
     brnode.cfg = &cfg;
     brnode.node_id = cfg.node_id;
+    brnode.subscriber = follow_image;
     sk_meta_image_init(br.image);
     cr_assert_eq(sk_metalog_open(dir, br.image, sk_wall_ms(), &brnode.metalog), 0);
     kp_register_broker_record r;
@@ -120,7 +129,8 @@ static void close_broker(void)
 {
     sk_partitions_close_all(&br);
     sk_metalog_close(brnode.metalog);
-    sk_meta_image_free(br.image);
+    sk_publish_close(&br);
+    sk_meta_image_free(&brnode.image);
     sk_config_free(&cfg);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

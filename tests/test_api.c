@@ -13,12 +13,25 @@
 #include "skein/errors.h"
 #include "skein/metalog.h"
 #include "skein/partition.h"
+#include "skein/plog.h"
+#include "skein/producer_state.h"
+#include "skein/publisher.h"
+#include "skein/record.h"
+
+#include "deferred_syncer.h"
 
 static char dir[64];
 static struct sk_config cfg;
 static struct sk_node bnode;
 static struct sk_broker b;
 static char msg[512];
+
+/* What the server subscribes a shard with: partitions follow the image. */
+static int follow_image(struct sk_broker *shard, const struct sk_meta_image *old)
+{
+    (void)old;
+    return sk_broker_metadata_changed(shard);
+}
 
 static void open_broker(void)
 {
@@ -33,6 +46,7 @@ static void open_broker(void)
     b.image = &bnode.image;
     bnode.cfg = &cfg;
     bnode.node_id = cfg.node_id;
+    bnode.subscriber = follow_image;
     sk_meta_image_init(b.image);
     cr_assert_eq(sk_metalog_open(dir, b.image, sk_wall_ms(), &bnode.metalog), 0);
     cr_assert_geq(sk_controller_apply_dynamic_configs(&b), 0);
@@ -51,7 +65,8 @@ static void close_broker(void)
     b.parts = NULL;
     b.nparts = 0;
     sk_metalog_close(bnode.metalog);
-    sk_meta_image_free(b.image);
+    sk_publish_close(&b);
+    sk_meta_image_free(&bnode.image);
     sk_config_free(&cfg);
 }
 
@@ -147,6 +162,13 @@ Test(admin, delete_removes_topic_and_configs)
     cr_assert_eq(b.image->topics[0]->configs.n, 0);
 }
 
+/* Read anew after every change: a commit publishes a new image, and the one
+ * read before it keeps the configs it was published with. */
+static const struct sk_kvlist *first_topic_configs(void)
+{
+    return &b.image->topics[0]->configs;
+}
+
 static int16_t alter(int8_t type, const char *res, const char *k, int8_t op, const char *v,
                      bool replace, bool validate_only)
 {
@@ -158,24 +180,23 @@ static int16_t alter(int8_t type, const char *res, const char *k, int8_t op, con
 Test(admin, topic_config_operations)
 {
     cr_assert_eq(create("c", 1, 1, "cleanup.policy", "compact"), SK_ERR_NONE);
-    const struct sk_kvlist *l = &b.image->topics[0]->configs;
     cr_assert_eq(alter(2, "c", "cleanup.policy", SK_CONFIG_OP_APPEND, "delete", false, false), 0);
-    cr_assert_str_eq(sk_kvlist_get(l, "cleanup.policy"), "compact,delete");
+    cr_assert_str_eq(sk_kvlist_get(first_topic_configs(), "cleanup.policy"), "compact,delete");
     cr_assert_eq(alter(2, "c", "cleanup.policy", SK_CONFIG_OP_SUBTRACT, "compact", false, false), 0);
-    cr_assert_str_eq(sk_kvlist_get(l, "cleanup.policy"), "delete");
+    cr_assert_str_eq(sk_kvlist_get(first_topic_configs(), "cleanup.policy"), "delete");
     cr_assert_eq(alter(2, "c", "retention.ms", SK_CONFIG_OP_APPEND, "1", false, false),
                  SK_ERR_INVALID_CONFIG);
     cr_assert_eq(alter(2, "c", "retention.ms", SK_CONFIG_OP_SET, "-5", false, false),
                  SK_ERR_INVALID_CONFIG);
     cr_assert_eq(alter(2, "c", "retention.ms", SK_CONFIG_OP_SET, "7", false, true), 0);
-    cr_assert_null(sk_kvlist_get(l, "retention.ms"), "validate_only wrote nothing");
+    cr_assert_null(sk_kvlist_get(first_topic_configs(), "retention.ms"), "validate_only wrote nothing");
     cr_assert_eq(alter(2, "c", "retention.ms", 7, "7", false, false), SK_ERR_INVALID_REQUEST);
     cr_assert_eq(alter(2, "c", "retention.ms", SK_CONFIG_OP_SET, NULL, false, false),
                  SK_ERR_INVALID_REQUEST);
     /* AlterConfigs replaces the whole set. */
     cr_assert_eq(alter(2, "c", "retention.ms", SK_CONFIG_OP_SET, "9", true, false), 0);
-    cr_assert_str_eq(sk_kvlist_get(l, "retention.ms"), "9");
-    cr_assert_null(sk_kvlist_get(l, "cleanup.policy"));
+    cr_assert_str_eq(sk_kvlist_get(first_topic_configs(), "retention.ms"), "9");
+    cr_assert_null(sk_kvlist_get(first_topic_configs(), "cleanup.policy"));
     cr_assert_eq(alter(2, "nope", "retention.ms", SK_CONFIG_OP_SET, "9", false, false),
                  SK_ERR_UNKNOWN_TOPIC_OR_PARTITION);
     cr_assert_eq(alter(2, "", "retention.ms", SK_CONFIG_OP_SET, "9", false, false),
@@ -329,22 +350,21 @@ static int16_t alter_ws(int8_t type, kp_str res, kp_str k, kp_str v)
 Test(admin, config_zero_bytes_are_not_cut)
 {
     cr_assert_eq(create("z", 1, 1, NULL, NULL), SK_ERR_NONE);
-    const struct sk_kvlist *l = &b.image->topics[0]->configs;
     /* A known name plus a zero byte is an unknown name. */
     cr_assert_eq(alter_ws(2, kp_str_c("z"), WS("retention.ms\0x"), kp_str_c("1000")),
                  SK_ERR_INVALID_CONFIG);
     cr_assert_str_eq(msg, "Unknown topic config name: retention.ms\\x00x");
-    cr_assert_null(sk_kvlist_get(l, "retention.ms"));
+    cr_assert_null(sk_kvlist_get(first_topic_configs(), "retention.ms"));
     /* A zero byte inside a number makes it no number. */
     cr_assert_eq(alter_ws(2, kp_str_c("z"), kp_str_c("retention.ms"), WS("1000\0 7")),
                  SK_ERR_INVALID_CONFIG);
     cr_assert_str_eq(msg, "Invalid value 1000\\x00 7 for configuration retention.ms: Not a "
                           "number of type LONG");
-    cr_assert_null(sk_kvlist_get(l, "retention.ms"));
+    cr_assert_null(sk_kvlist_get(first_topic_configs(), "retention.ms"));
     /* Java's trim takes zero bytes off the ends: the number is what is kept. */
     cr_assert_eq(alter_ws(2, kp_str_c("z"), kp_str_c("retention.ms"), WS("\0 1000\0")), 0, "%s",
                  msg);
-    cr_assert_str_eq(sk_kvlist_get(l, "retention.ms"), "1000");
+    cr_assert_str_eq(sk_kvlist_get(first_topic_configs(), "retention.ms"), "1000");
     cr_assert_eq(alter_ws(2, kp_str_c("z"), kp_str_c("cleanup.policy"), WS("compact\0")), 0);
     cr_assert_eq(alter_ws(2, kp_str_c("z"), kp_str_c("compression.type"), WS("gz\0ip")),
                  SK_ERR_INVALID_CONFIG);
@@ -364,10 +384,9 @@ Test(admin, throttled_list_keeps_its_zero_byte)
 {
     kp_str value = WS("0:1,\0" "2:3");
     cr_assert_eq(create("y", 1, 1, NULL, NULL), SK_ERR_NONE);
-    const struct sk_kvlist *l = &b.image->topics[0]->configs;
     cr_assert_eq(alter_ws(2, kp_str_c("y"), kp_str_c("follower.replication.throttled.replicas"),
                           value), 0, "%s", msg);
-    cr_assert(kp_str_eq(sk_kvlist_bytes(l, "follower.replication.throttled.replicas"), value));
+    cr_assert(kp_str_eq(sk_kvlist_bytes(first_topic_configs(), "follower.replication.throttled.replicas"), value));
     /* Items are trimmed for the check only; one that a trim does not make valid is refused. */
     cr_assert_eq(alter_ws(2, kp_str_c("y"), kp_str_c("leader.replication.throttled.replicas"),
                           WS("0:1,2\0:3")), SK_ERR_INVALID_CONFIG);
@@ -376,7 +395,7 @@ Test(admin, throttled_list_keeps_its_zero_byte)
     /* Split on \s*,\s* and joined with ",", as Kafka shows a list. */
     cr_assert_eq(alter_ws(2, kp_str_c("y"), kp_str_c("leader.replication.throttled.replicas"),
                           WS(" 0:1 ,\t\0" "2:3 \0")), 0, "%s", msg);
-    cr_assert(kp_str_eq(sk_kvlist_bytes(l, "leader.replication.throttled.replicas"),
+    cr_assert(kp_str_eq(sk_kvlist_bytes(first_topic_configs(), "leader.replication.throttled.replicas"),
                         WS("0:1,\0" "2:3")));
     /* A broker key Kafka does not define is stored as sent: one with a zero
      * byte in its name or value cannot be, so it is refused rather than
@@ -397,8 +416,7 @@ Test(admin, throttled_list_keeps_its_zero_byte)
     /* The ConfigRecord carries the bytes: a replay of the metadata log keeps them. */
     close_broker();
     open_broker();
-    l = &b.image->topics[0]->configs;
-    cr_assert(kp_str_eq(sk_kvlist_bytes(l, "follower.replication.throttled.replicas"), value));
+    cr_assert(kp_str_eq(sk_kvlist_bytes(first_topic_configs(), "follower.replication.throttled.replicas"), value));
 }
 
 /* Metadata auto-creation is one controller operation: past Kafka's 10,000
@@ -430,4 +448,168 @@ Test(admin, auto_create_is_one_bounded_operation)
     cr_assert_eq(b.image->ntopics, 3);
     cr_assert_eq(sk_metalog_end_offset(bnode.metalog), end + 2 + 4,
                  "x.y's two records, then a's and b's four");
+}
+
+/* ---- producer snapshots off the append path ---------------------------------- */
+
+static struct deferred_syncer ds;
+
+/* Small segments roll every few batches; flush.messages makes the topic
+ * relaxed, so appends need no reactor for their group commit. */
+static struct sk_partition *rolling_partition(const char *name)
+{
+    kp_str k[] = {kp_str_c("segment.bytes"), kp_str_c("flush.messages")};
+    kp_str v[] = {kp_str_c("1024"), kp_str_c("1000000")};
+    struct sk_topic_spec s = {.name = kp_str_c(name), .partitions = 1, .replication_factor = 1,
+                              .config_names = k, .config_values = v, .nconfigs = 2};
+    cr_assert_eq(sk_topic_create(&b, &s, false, msg, sizeof msg), 0, "%s", msg);
+    struct sk_partition *p = sk_partition_get(&b, kp_str_c(name), 0);
+    cr_assert_not_null(p);
+    return p;
+}
+
+static struct sk_buf idempotent_batch(int64_t pid, int32_t seq)
+{
+    struct sk_batch_spec spec = sk_batch_spec_default();
+    spec.producer_id = pid;
+    spec.producer_epoch = 0;
+    spec.base_sequence = seq;
+    char value[300];
+    memset(value, 'v', sizeof value);
+    struct sk_record_in r = {.timestamp = sk_wall_ms(), .key = "k", .key_len = 1,
+                             .value = value, .value_len = sizeof value};
+    struct sk_buf out = {0};
+    cr_assert_eq(sk_batch_build(&out, &spec, &r, 1), 0);
+    return out;
+}
+
+static int64_t append_seq(struct sk_partition *p, int64_t pid, int32_t seq)
+{
+    struct sk_buf out = idempotent_batch(pid, seq);
+    int64_t base = -1;
+    cr_assert_eq(sk_partition_append(p, out.data, out.len, &base, NULL), SK_ERR_NONE);
+    sk_buf_free(&out);
+    return base;
+}
+
+/* Appends until a roll asks for a snapshot sync; returns the next sequence. */
+static int32_t append_until_snapshot(struct sk_partition *p, int64_t pid, int64_t *snap_at)
+{
+    for (int32_t seq = 0; seq < 100; seq++) {
+        append_seq(p, pid, seq);
+        if (ds_pending(&ds) > 0) {
+            *snap_at = sk_plog_log_end_offset(p->log);
+            return seq + 1;
+        }
+    }
+    cr_assert_fail("no producer snapshot went to the syncer in 100 rolling appends");
+    return -1;
+}
+
+static bool snapshot_file(const char *d, const char *topic, int64_t off, const char *suffix)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s-0/%020lld.snapshot%s", d, topic, (long long)off, suffix);
+    return access(path, F_OK) == 0;
+}
+
+Test(producer_snapshot, roll_returns_before_the_snapshot_is_synced, .init = setup,
+     .fini = teardown)
+{
+    ds_init(&ds);
+    b.syncer = ds.syncer;
+    struct sk_partition *p = rolling_partition("snap");
+    int64_t at = -1;
+    int32_t next = append_until_snapshot(p, 7, &at);
+    cr_assert_not(snapshot_file(dir, "snap", at, ""), "snapshot in place before its data sync");
+    cr_assert(snapshot_file(dir, "snap", at, ".tmp"));
+    append_seq(p, 7, next); /* appends go on while it is in flight */
+    ds_complete_all(&ds, 0);
+    cr_assert(snapshot_file(dir, "snap", at, ""), "snapshot not renamed once synced");
+    cr_assert_not(snapshot_file(dir, "snap", at, ".tmp"));
+}
+
+Test(producer_snapshot, failed_sync_leaves_no_snapshot, .init = setup, .fini = teardown)
+{
+    ds_init(&ds);
+    b.syncer = ds.syncer;
+    struct sk_partition *p = rolling_partition("snapfail");
+    int64_t at = -1;
+    append_until_snapshot(p, 7, &at);
+    ds_complete_all(&ds, -EIO);
+    cr_assert_not(snapshot_file(dir, "snapfail", at, ""), "an unsynced snapshot took its name");
+    cr_assert_not(snapshot_file(dir, "snapfail", at, ".tmp"));
+}
+
+/* kill -9 while the snapshot's sync is in flight: the files are what they are
+ * at that moment (a copy of the directory), the snapshot is only a temp
+ * file, and the restarted partition must still know every producer's last
+ * batches, rebuilt from the log after the newest snapshot that made it. */
+Test(producer_snapshot, crash_with_snapshot_in_flight_recovers_from_the_log, .init = setup,
+     .fini = teardown)
+{
+    ds_init(&ds);
+    b.syncer = ds.syncer;
+    struct sk_partition *p = rolling_partition("crash");
+    int64_t at = -1;
+    int32_t next = append_until_snapshot(p, 7, &at);
+    int64_t last_base = append_seq(p, 7, next);
+    char copy[sizeof dir], cmd[200];
+    cr_assert_lt(snprintf(copy, sizeof copy, "%.50s-crash", dir), (int)sizeof copy);
+    snprintf(cmd, sizeof cmd, "cp -a %s %s", dir, copy);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_not(snapshot_file(copy, "crash", at, ""));
+    cr_assert(snapshot_file(copy, "crash", at, ".tmp"));
+    ds_complete_all(&ds, 0);
+    close_broker();
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+    memcpy(dir, copy, sizeof dir);
+    open_broker();
+    cr_assert_eq(sk_partitions_sync(&b), 0);
+    p = sk_partition_get(&b, kp_str_c("crash"), 0);
+    cr_assert_not_null(p);
+    struct sk_buf again = idempotent_batch(7, next);
+    struct sk_batch_header h;
+    cr_assert_eq(sk_batch_header_read(again.data, again.len, &h), 0);
+    int64_t dup = -1;
+    cr_assert_eq(sk_producer_check(p, &h, &dup), SK_ERR_DUPLICATE_SEQUENCE_NUMBER,
+                 "the retried last batch is not recognised after the crash");
+    cr_assert_eq(dup, last_base);
+    sk_buf_free(&again);
+    struct sk_buf fresh = idempotent_batch(7, next + 1);
+    cr_assert_eq(sk_batch_header_read(fresh.data, fresh.len, &h), 0);
+    cr_assert_eq(sk_producer_check(p, &h, &dup), SK_ERR_NONE);
+    sk_buf_free(&fresh);
+}
+
+/* ---- periodic checkpoints through the syncer --------------------------------- */
+
+Test(checkpoint, failed_sync_is_retried_next_period, .init = setup, .fini = teardown)
+{
+    ds_init(&ds);
+    b.syncer = ds.syncer;
+    struct sk_partition *p = rolling_partition("cp");
+    append_seq(p, 7, 0);
+    cr_assert_eq(sk_plog_flush(p->log, sk_wall_ms()), 0);
+    cr_assert_eq(sk_maintenance_init(&b), 0);
+    sk_maintenance_checkpoint(&b);
+    cr_assert_eq(ds_pending(&ds), 2, "checkpoint data syncs not handed to the syncer");
+    ds_complete_all(&ds, -EIO);
+    struct sk_offset_checkpoint_entry *e;
+    size_t n;
+    cr_assert_eq(sk_offset_checkpoint_read(dir, SK_RECOVERY_POINT_CHECKPOINT, &e, &n), 0);
+    cr_assert_eq(n, 0, "a checkpoint whose sync failed was put in place");
+    free(e);
+    sk_maintenance_checkpoint(&b); /* the next period */
+    cr_assert_gt(ds_pending(&ds), 0, "nothing written in the period after the failure");
+    ds_complete_all(&ds, 0);
+    cr_assert_eq(sk_offset_checkpoint_read(dir, SK_RECOVERY_POINT_CHECKPOINT, &e, &n), 0);
+    cr_assert_eq(sk_offset_checkpoint_find(e, n, "cp", 0), sk_plog_recovery_point(p->log));
+    cr_assert_gt(sk_plog_recovery_point(p->log), 0);
+    free(e);
+    cr_assert_eq(sk_offset_checkpoint_read(dir, SK_LOG_START_OFFSET_CHECKPOINT, &e, &n), 0);
+    cr_assert_eq(sk_offset_checkpoint_find(e, n, "cp", 0), 0);
+    free(e);
+    sk_maintenance_stop(&b);
 }

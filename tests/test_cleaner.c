@@ -15,6 +15,8 @@
 #include "skein/plog.h"
 #include "skein/record.h"
 
+#include "deferred_syncer.h"
+
 #define NOW 1700000000000LL
 #define DAY 86400000LL
 
@@ -509,4 +511,120 @@ Test(cleaner, checkpoint_file_round_trip)
     cr_assert_eq(n, 2);
     cr_assert_eq(sk_offset_checkpoint_find(back, n, "compacted", 3), 5);
     free(back);
+}
+
+/* ---- the swap's syncs through the syncer --------------------------------------- */
+
+static int count_suffix(const char *dir, const char *suffix)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "ls %s/compacted-3 | grep -c '%s$'", dir, suffix);
+    FILE *f = popen(cmd, "r");
+    int n = -1;
+    cr_assert(fscanf(f, "%d", &n) == 1);
+    pclose(f);
+    return n;
+}
+
+/* Steps the job until its first group waits for the syncer. */
+static void step_until_sync(struct sk_clean_job *j, struct deferred_syncer *ds)
+{
+    for (int i = 0; i < 10000 && ds_pending(ds) == 0; i++)
+        cr_assert_eq(sk_clean_step(j, 100), 1, "the job ended without asking for a sync");
+    cr_assert_eq(ds_pending(ds), 3, "a group's three files are not synced together");
+}
+
+Test(cleaner, swap_waits_for_its_syncs_then_renames)
+{
+    struct sk_plog_config c = cfg_small();
+    static struct seen before[2000], after[2000];
+    int nb;
+    struct deferred_syncer ds;
+    ds_init(&ds);
+    struct sk_plog *p = open_in(root, &c, NULL);
+    fill_updates(p, 60);
+    cr_assert_eq(sk_plog_flush(p, NOW), 0);
+    int n = read_all(p, before, 2000, &nb);
+    struct sk_clean_opts o = {.now_ms = NOW, .delete_retention_ms = DAY, .map_bytes = 1 << 20,
+                              .syncer = &ds.syncer};
+    struct sk_clean_job *j;
+    cr_assert_eq(sk_clean_begin(p, -1, &o, &j), 0);
+    step_until_sync(j, &ds);
+    cr_assert_eq(sk_clean_step(j, 100), 1, "the job went on before its sync completed");
+    cr_assert_eq(count_suffix(root, ".swap"), 0, "renamed to .swap before the data sync");
+    for (int i = 0; i < 3; i++)
+        ds_complete(&ds, 0);
+    cr_assert_eq(ds_pending(&ds), 1);
+    cr_assert(ds.q[3].is_dir, "no directory sync after the rename");
+    cr_assert_eq(count_suffix(root, ".log.swap"), 1);
+    cr_assert_eq(sk_clean_step(j, 100), 1, "swapped in before the rename was durable");
+    int r;
+    while ((r = sk_clean_step(j, 100)) == 1)
+        ds_complete_all(&ds, 0);
+    cr_assert_eq(r, 0, "step: %s", strerror(-r));
+    sk_clean_free(j);
+    cr_assert_lt(read_all(p, after, 2000, &nb), n, "nothing was compacted");
+    sk_plog_close(p);
+}
+
+/* fsyncgate: after a failed fsync the page cache proves nothing, so the
+ * cleaned segment must never replace the durable old ones. */
+Test(cleaner, failed_swap_sync_aborts_and_keeps_the_old_segments)
+{
+    struct sk_plog_config c = cfg_small();
+    static struct seen before[2000], after[2000];
+    int nb;
+    struct deferred_syncer ds;
+    ds_init(&ds);
+    struct sk_plog *p = open_in(root, &c, NULL);
+    fill_updates(p, 60);
+    cr_assert_eq(sk_plog_flush(p, NOW), 0);
+    int n = read_all(p, before, 2000, &nb);
+    size_t segs = sk_plog_segment_count(p);
+    struct sk_clean_opts o = {.now_ms = NOW, .delete_retention_ms = DAY, .map_bytes = 1 << 20,
+                              .syncer = &ds.syncer};
+    struct sk_clean_job *j;
+    cr_assert_eq(sk_clean_begin(p, -1, &o, &j), 0);
+    step_until_sync(j, &ds);
+    ds_complete(&ds, 0);
+    ds_complete(&ds, -EIO);
+    ds_complete(&ds, 0);
+    cr_assert_eq(ds_pending(&ds), 0, "went on to the directory sync after a failed sync");
+    cr_assert_eq(count_suffix(root, ".swap"), 0, "renamed after a failed sync");
+    cr_assert_eq(sk_clean_step(j, 100), -EIO);
+    sk_clean_free(j);
+    cr_assert_eq(count_suffix(root, ".cleaned"), 0, "the aborted segment's files stay behind");
+    cr_assert_eq(sk_plog_segment_count(p), segs);
+    cr_assert_eq(read_all(p, after, 2000, &nb), n);
+    cr_assert_eq(memcmp(before, after, sizeof(before[0]) * (size_t)n), 0);
+    sk_plog_close(p);
+    p = open_in(root, &c, NULL);
+    cr_assert_eq(read_all(p, after, 2000, &nb), n, "the old segments did not survive a reload");
+    sk_plog_close(p);
+}
+
+Test(cleaner, job_freed_with_its_sync_in_flight)
+{
+    struct sk_plog_config c = cfg_small();
+    static struct seen got[2000];
+    int nb;
+    struct deferred_syncer ds;
+    ds_init(&ds);
+    struct sk_plog *p = open_in(root, &c, NULL);
+    fill_updates(p, 60);
+    cr_assert_eq(sk_plog_flush(p, NOW), 0);
+    int n = read_all(p, got, 2000, &nb);
+    struct sk_clean_opts o = {.now_ms = NOW, .delete_retention_ms = DAY, .map_bytes = 1 << 20,
+                              .syncer = &ds.syncer};
+    struct sk_clean_job *j;
+    cr_assert_eq(sk_clean_begin(p, -1, &o, &j), 0);
+    step_until_sync(j, &ds);
+    sk_clean_free(j);
+    ds_complete_all(&ds, 0);
+    cr_assert_eq(count_suffix(root, ".swap"), 0, "a cancelled swap was renamed into place");
+    cr_assert_eq(count_suffix(root, ".cleaned"), 0);
+    sk_plog_close(p);
+    p = open_in(root, &c, NULL);
+    cr_assert_eq(read_all(p, got, 2000, &nb), n);
+    sk_plog_close(p);
 }

@@ -14,10 +14,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "skein/atomic_writer.h"
 #include "skein/buf.h"
 #include "skein/errors.h"
 #include "skein/plog.h"
 #include "skein/record.h"
+
+#include "deferred_syncer.h"
 
 #define NOW 1700000000000LL
 #define MAXB 512
@@ -1174,4 +1177,186 @@ Test(log, sync_files_are_budgeted)
     cr_assert_eq(n, 3, "a sync that waited finds room once others completed: %d", n);
     for (int i = 0; i < N; i++)
         sk_plog_close(logs[i]);
+}
+
+/* ---- the asynchronous atomic write ------------------------------------------ */
+
+static char *file_text(const char *dir, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return NULL;
+    static char buf[4][256];
+    static int turn;
+    char *out = buf[turn++ % 4];
+    size_t n = fread(out, 1, 255, f);
+    out[n] = '\0';
+    fclose(f);
+    return out;
+}
+
+static bool file_exists(const char *dir, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+struct results {
+    int err[8];
+    int n;
+};
+
+static void record_result(void *arg, int err)
+{
+    struct results *r = arg;
+    r->err[r->n++] = err;
+}
+
+static void put_old(void)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/cp", root);
+    FILE *f = fopen(path, "we");
+    cr_assert_not_null(f);
+    fputs("old", f);
+    fclose(f);
+}
+
+Test(atomic_writer, renames_after_the_data_sync_and_syncs_the_dir_after, .init = setup,
+     .fini = teardown)
+{
+    struct deferred_syncer ds;
+    ds_init(&ds);
+    put_old();
+    struct sk_atomic_writer *w = sk_atomic_writer_new(&ds.syncer, root);
+    struct results res = {0};
+    cr_assert_eq(sk_atomic_writer_write(w, "cp", "new", 3, record_result, &res), 0);
+    cr_assert_eq(ds_pending(&ds), 1);
+    cr_assert(ds.q[0].datasync && !ds.q[0].is_dir, "first the data sync of the temp file");
+    cr_assert_str_eq(file_text(root, "cp"), "old", "renamed before its data was synced");
+    cr_assert(file_exists(root, "cp.tmp"));
+    cr_assert(ds_complete(&ds, 0));
+    cr_assert_str_eq(file_text(root, "cp"), "new", "not renamed once the data sync completed");
+    cr_assert_eq(ds_pending(&ds), 1);
+    cr_assert(ds.q[1].is_dir && !ds.q[1].datasync, "then an fsync of the directory");
+    cr_assert_eq(res.n, 0, "done before the rename was durable");
+    cr_assert(sk_atomic_writer_busy(w));
+    cr_assert(ds_complete(&ds, 0));
+    cr_assert_eq(res.n, 1);
+    cr_assert_eq(res.err[0], 0);
+    cr_assert_not(sk_atomic_writer_busy(w));
+    cr_assert_not(file_exists(root, "cp.tmp"));
+    sk_atomic_writer_free(w);
+}
+
+Test(atomic_writer, failed_data_sync_leaves_the_old_file, .init = setup, .fini = teardown)
+{
+    struct deferred_syncer ds;
+    ds_init(&ds);
+    put_old();
+    struct sk_atomic_writer *w = sk_atomic_writer_new(&ds.syncer, root);
+    struct results res = {0};
+    cr_assert_eq(sk_atomic_writer_write(w, "cp", "new", 3, record_result, &res), 0);
+    cr_assert(ds_complete(&ds, -EIO));
+    cr_assert_eq(res.n, 1);
+    cr_assert_eq(res.err[0], -EIO);
+    cr_assert_eq(ds_pending(&ds), 0, "went on to sync the directory after a failed data sync");
+    cr_assert_str_eq(file_text(root, "cp"), "old");
+    cr_assert_not(file_exists(root, "cp.tmp"), "the unsynced temp file stays behind");
+    /* A sync the syncer refuses to start fails the same way, at once. */
+    ds.refuse = -EAGAIN;
+    cr_assert_eq(sk_atomic_writer_write(w, "cp", "newer", 5, record_result, &res), 0);
+    cr_assert_eq(res.n, 2);
+    cr_assert_eq(res.err[1], -EAGAIN);
+    cr_assert_str_eq(file_text(root, "cp"), "old");
+    sk_atomic_writer_free(w);
+}
+
+Test(atomic_writer, newer_requests_supersede_waiting_ones_in_order, .init = setup,
+     .fini = teardown)
+{
+    struct deferred_syncer ds;
+    ds_init(&ds);
+    struct sk_atomic_writer *w = sk_atomic_writer_new(&ds.syncer, root);
+    struct results a = {0}, b = {0}, c = {0};
+    cr_assert_eq(sk_atomic_writer_write(w, "cp", "A", 1, record_result, &a), 0);
+    cr_assert_eq(sk_atomic_writer_write(w, "cp", "B", 1, record_result, &b), 0);
+    cr_assert_eq(sk_atomic_writer_write(w, "cp", "C", 1, record_result, &c), 0);
+    cr_assert_eq(ds_pending(&ds), 1, "a second write started beside the first");
+    ds_complete(&ds, 0);
+    cr_assert_str_eq(file_text(root, "cp"), "A");
+    ds_complete(&ds, 0);
+    cr_assert_eq(a.n, 1);
+    cr_assert_eq(b.n + c.n, 0, "a waiting write reported before it was done");
+    cr_assert_eq(ds_pending(&ds), 1, "the waiting write did not start after the first");
+    ds_complete(&ds, 0);
+    cr_assert_str_eq(file_text(root, "cp"), "C", "B was written after the newer C, or C lost");
+    ds_complete(&ds, 0);
+    cr_assert_eq(ds.n, 4, "the superseded B was written: %d syncs", ds.n);
+    cr_assert_eq(b.n, 1, "the superseded write was never answered");
+    cr_assert_eq(c.n, 1);
+    cr_assert_eq(b.err[0], 0);
+    sk_atomic_writer_free(w);
+}
+
+Test(atomic_writer, freed_in_flight_completes_without_calling_back, .init = setup,
+     .fini = teardown)
+{
+    struct deferred_syncer ds;
+    ds_init(&ds);
+    struct sk_atomic_writer *w = sk_atomic_writer_new(&ds.syncer, root);
+    struct results a = {0}, b = {0};
+    cr_assert_eq(sk_atomic_writer_write(w, "cp", "A", 1, record_result, &a), 0);
+    cr_assert_eq(sk_atomic_writer_write(w, "cp", "B", 1, record_result, &b), 0);
+    sk_atomic_writer_free(w);
+    ds_complete_all(&ds, 0);
+    cr_assert_eq(a.n + b.n, 0);
+    cr_assert_str_eq(file_text(root, "cp"), "A");
+    cr_assert_eq(ds.n, 2, "the dropped waiting write was started");
+}
+
+Test(atomic_writer, blocking_write_is_the_same_steps, .init = setup, .fini = teardown)
+{
+    put_old();
+    struct sk_atomic_writer *w = sk_atomic_writer_new(NULL, root);
+    struct results res = {0};
+    cr_assert_eq(sk_atomic_writer_write(w, "cp", "new", 3, record_result, &res), 0);
+    cr_assert_eq(res.n, 1, "the blocking syncer did not complete before returning");
+    cr_assert_eq(res.err[0], 0);
+    cr_assert_str_eq(file_text(root, "cp"), "new");
+    sk_atomic_writer_free(w);
+}
+
+/* Once the checkpoint is durable, a new epoch's rewrite goes through the
+ * log's syncer: the append does not wait, the old file stays until the new
+ * one is synced, and a failed rewrite is written again by the next flush. */
+Test(log, durable_epoch_checkpoint_rewritten_through_the_syncer)
+{
+    struct sk_plog_config cfg = small_cfg();
+    struct deferred_syncer ds;
+    ds_init(&ds);
+    struct sk_plog_open_opts o = {.log_dir = root, .topic = "orders", .partition = 3,
+                                  .recovery_point = -1, .log_start_offset = -1, .now_ms = NOW,
+                                  .syncer = &ds.syncer};
+    struct sk_plog *p = NULL;
+    cr_assert_eq(sk_plog_open(&o, &cfg, &p, NULL), 0);
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/orders-3", root);
+    append_one(p, 3, 1000, 4, 10);
+    cr_assert_eq(sk_plog_flush(p, NOW), 0); /* the first file, synced with its data */
+    cr_assert_eq(ds_pending(&ds), 0);
+    cr_assert_str_eq(file_text(dir, "leader-epoch-checkpoint"), "0\n1\n4 0\n");
+    append_one(p, 2, 1000, 6, 10);
+    cr_assert_eq(ds_pending(&ds), 1, "the rewrite did not go to the syncer");
+    cr_assert_str_eq(file_text(dir, "leader-epoch-checkpoint"), "0\n1\n4 0\n");
+    ds_complete_all(&ds, -EIO);
+    cr_assert_str_eq(file_text(dir, "leader-epoch-checkpoint"), "0\n1\n4 0\n");
+    cr_assert_eq(sk_plog_flush(p, NOW), 0);
+    cr_assert_eq(ds_pending(&ds), 1, "the failed rewrite was not retried by the next flush");
+    ds_complete_all(&ds, 0);
+    cr_assert_str_eq(file_text(dir, "leader-epoch-checkpoint"), "0\n2\n4 0\n6 3\n");
+    sk_plog_close(p);
 }

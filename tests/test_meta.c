@@ -8,6 +8,8 @@
 
 #include "gen/kp_all.h"
 #include "skein/meta_snapshot.h"
+
+#include "deferred_syncer.h"
 #include "skein/metalog.h"
 #include "skein/plog.h"
 #include "skein/record.h"
@@ -471,6 +473,49 @@ Test(meta, failed_sync_stops_changes_until_restart, .init = setup, .fini = teard
     cr_assert_not_null(sk_meta_topic(&img, "before", 6));
     cr_assert_eq(append_topic(ml, &img, "after", 3), 0);
     cr_assert_not_null(sk_meta_topic(&img, "after", 5));
+    sk_metalog_close(ml);
+    sk_meta_image_free(&img);
+}
+
+/* While serving, a snapshot goes through the shard's syncer: the append that
+ * triggers it does not wait, the log below it stays until the snapshot is
+ * durable, and a failed one keeps the log and is tried again. */
+Test(meta, snapshot_through_the_syncer_deletes_the_log_only_once_durable, .init = setup,
+     .fini = teardown)
+{
+    struct sk_meta_image img;
+    struct sk_metalog *ml;
+    struct deferred_syncer ds;
+    ds_init(&ds);
+    char part[400];
+    snprintf(part, sizeof part, "%s/__cluster_metadata-0", dir);
+    sk_meta_image_init(&img);
+    cr_assert_eq(sk_metalog_open(dir, &img, 1000, &ml), 0);
+    sk_metalog_set_syncer(ml, &ds.syncer);
+    sk_metalog_set_snapshot_policy(ml, 1, 1);
+    kp_feature_level_record fl;
+    kp_feature_level_record_init(&fl);
+    fl.name = kp_str_c("metadata.version");
+    fl.feature_level = 20;
+    struct sk_meta_rec rec = {SK_META_FEATURE_LEVEL, 0, &fl};
+    cr_assert_eq(sk_metalog_append(ml, &img, &rec, 1, 2000), 0);
+    cr_assert_eq(ds_pending(&ds), 1, "the snapshot's sync did not go to the syncer");
+    cr_assert_eq(sk_meta_snapshot_latest(part, INT64_MAX), -1, "in place before its sync");
+    ds_complete_all(&ds, -EIO);
+    cr_assert_eq(sk_meta_snapshot_latest(part, INT64_MAX), -1, "in place after a failed sync");
+    fl.feature_level = 21;
+    cr_assert_eq(sk_metalog_append(ml, &img, &rec, 1, 3000), 0);
+    cr_assert_eq(ds_pending(&ds), 1, "not tried again after the failure");
+    ds_complete_all(&ds, 0);
+    cr_assert_eq(sk_meta_snapshot_latest(part, INT64_MAX), 2);
+    sk_metalog_close(ml);
+    sk_meta_image_free(&img);
+
+    /* both records were kept: by the snapshot, the log or both */
+    sk_meta_image_init(&img);
+    cr_assert_eq(sk_metalog_open(dir, &img, 4000, &ml), 0);
+    cr_assert_eq(img.last_offset, 1);
+    cr_assert_eq(sk_meta_feature(&img, "metadata.version"), 21);
     sk_metalog_close(ml);
     sk_meta_image_free(&img);
 }

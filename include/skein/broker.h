@@ -7,8 +7,10 @@
 
 #include "skein/admission.h"
 #include "skein/meta.h"
+#include "skein/syncer.h"
 
 struct sk_shard;
+struct sk_broker;
 struct sk_metalog;
 struct sk_config;
 struct sk_partition;
@@ -32,7 +34,9 @@ struct sk_node {
     char listener_name[64];
     char advertised_host[256];
     uint16_t advertised_port;
-    struct sk_meta_image image; /* the current metadata image */
+    struct sk_meta_image image; /* the committed image: the controller's, shards read clones */
+    /* What a shard runs on a newly published image (skein/publisher.h). */
+    int (*subscriber)(struct sk_broker *b, const struct sk_meta_image *old);
     struct sk_metalog *metalog;
     int *dir_locks; /* `.lock` descriptors of the log and metadata dirs */
     size_t n_dir_locks;
@@ -48,8 +52,9 @@ struct sk_node {
 struct sk_broker {
     struct sk_node *node;
     int index;                   /* in node->shards */
-    struct sk_meta_image *image; /* the node's image, as this shard sees it */
+    struct sk_meta_image *image; /* the image last published to this shard */
     struct sk_shard *shard;      /* this shard's reactor */
+    struct sk_syncer syncer;     /* fsyncs on shard's ring (unset: blocking) */
 
     /* Partitions this node leads (src/server/partitions.c). */
     struct sk_partition **parts;

@@ -50,6 +50,8 @@ struct sk_clean_producer {
     int64_t last_offset;
 };
 
+struct sk_syncer;
+
 struct sk_clean_opts {
     int64_t now_ms;
     int64_t min_lag_ms;          /* min.compaction.lag.ms */
@@ -57,6 +59,7 @@ struct sk_clean_opts {
     size_t map_bytes;            /* log.cleaner.dedupe.buffer.size */
     const struct sk_clean_producer *producers;
     size_t nproducers;
+    const struct sk_syncer *syncer; /* the swap's syncs (the shard's); NULL: blocking */
 };
 
 struct sk_clean_stats {

@@ -7,6 +7,7 @@
 #ifndef SKEIN_META_H
 #define SKEIN_META_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -64,8 +65,13 @@ struct sk_partition_meta {
     int32_t nisr;
 };
 
+/* A topic may be shared by several images (copy-on-write): refs counts
+ * them, atomically since images are released on any shard. A shared topic
+ * is never changed; an image that must change it changes its own copy. */
 struct sk_topic_meta {
     char *name;
+    int32_t name_len;
+    atomic_int refs;
     kp_uuid id;
     struct sk_partition_meta *partitions;
     int32_t npartitions;
@@ -113,9 +119,17 @@ struct sk_quota_entry {
 /* True if q's entity is made of exactly these parts, in any order. */
 bool sk_quota_entry_is(const struct sk_quota_entry *q, const struct sk_quota_part *parts, int n);
 
+/* Topics by name or by id (src/meta/topic_table.c). */
+struct sk_topic_table {
+    struct sk_topic_meta **slots;
+    uint32_t cap, n;
+    bool by_id;
+};
+
 struct sk_meta_image {
     struct sk_topic_meta **topics; /* ordered by creation; NULL holes never kept */
     int ntopics, topics_cap;
+    struct sk_topic_table by_name, by_id;
     struct sk_broker_meta *brokers;
     int nbrokers;
     struct sk_feature_level *features;
@@ -126,10 +140,33 @@ struct sk_meta_image {
     int nquotas;
     int64_t next_producer_id; /* first id not yet handed out */
     int64_t last_offset;      /* offset of the last record applied, -1 if none */
+    atomic_int refs;          /* holders of an image from sk_meta_image_clone */
 };
 
 void sk_meta_image_init(struct sk_meta_image *img);
 void sk_meta_image_free(struct sk_meta_image *img);
+
+/* A new image (one reference) equal to img that shares img's topics: only
+ * the lists of pointers are copied, and applying records to either image
+ * copies just the topics they change. The small parts (brokers, configs,
+ * features, quotas) are copied. */
+struct sk_meta_image *sk_meta_image_clone(const struct sk_meta_image *img);
+/* Another holder of a cloned image; any thread. */
+struct sk_meta_image *sk_meta_image_ref(struct sk_meta_image *img);
+/* Drops a holder; the last one frees the image (and the topics no other
+ * image shares). NULL is ignored. */
+void sk_meta_image_release(struct sk_meta_image *img);
+
+/* A topic that differs between two images: was NULL if it was created, now
+ * NULL if it was deleted, both set if it changed (partitions, configs). */
+typedef void (*sk_topic_change_fn)(void *arg, const struct sk_topic_meta *was,
+                                   const struct sk_topic_meta *now);
+/* Calls fn for every topic that differs between old and cur, cur's topics
+ * in order first, then the deleted ones. Only for images related by
+ * sk_meta_image_clone: a topic counts as changed when it is not the same
+ * object in both. */
+void sk_meta_topics_diff(const struct sk_meta_image *old, const struct sk_meta_image *cur,
+                         sk_topic_change_fn fn, void *arg);
 
 /* Applies one decoded record (the generated struct for its type). Returns 0, or
  * -EINVAL if the record contradicts the image (e.g. a partition of an unknown

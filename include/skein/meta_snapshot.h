@@ -6,11 +6,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "skein/atomic_writer.h"
 #include "skein/meta.h"
 
-/* Writes the image as dir/<end>-<epoch>.checkpoint, end = last offset + 1. */
-int sk_meta_snapshot_write(const char *dir, const struct sk_meta_image *img, int32_t node,
-                           int64_t now_ms);
+/* Writes the image as <end>-<epoch>.checkpoint in w's directory, end = last
+ * offset + 1, through w (a blocking one if its syncer is): done(arg, err)
+ * once it is durable or failed. 0, or -errno when nothing was started. */
+int sk_meta_snapshot_write_async(struct sk_atomic_writer *w, const struct sk_meta_image *img,
+                                 int32_t node, int64_t now_ms, sk_atomic_done_fn done, void *arg);
 /* End offset of the newest snapshot at or below max_end, -1 if none. */
 int64_t sk_meta_snapshot_latest(const char *dir, int64_t max_end);
 /* Applies the snapshot ending at end to a fresh image. */

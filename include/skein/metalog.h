@@ -63,5 +63,9 @@ int64_t sk_metalog_end_offset(const struct sk_metalog *ml);
 
 /* Snapshot the image after `bytes` of records (0: never). */
 void sk_metalog_set_snapshot_policy(struct sk_metalog *ml, int32_t node_id, int64_t bytes);
+/* Snapshots are then synced through syncer (the shard's), not waited for;
+ * until this is called they block. The syncer must outlive ml. */
+struct sk_syncer;
+void sk_metalog_set_syncer(struct sk_metalog *ml, const struct sk_syncer *syncer);
 
 #endif

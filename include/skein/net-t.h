@@ -9,6 +9,7 @@
 
 struct sk_shard;
 struct sk_conn;
+struct sk_outconn;
 
 /* One max.connections.per.ip.overrides entry: an address in IPv6 form
  * (IPv4 as ::ffff:a.b.c.d) and its own limit. */
@@ -60,6 +61,28 @@ struct sk_net_handler {
 };
 
 typedef void (*sk_free_fn)(void *arg);
+
+/* An outbound connection's settings, named after the Kafka client settings
+ * they implement. */
+struct sk_outconn_config {
+	uint32_t connect_timeout_ms;  /* socket.connection.setup.timeout.ms */
+	uint32_t backoff_ms;          /* reconnect.backoff.ms */
+	uint32_t backoff_max_ms;      /* reconnect.backoff.max.ms */
+	uint32_t max_frame_bytes;     /* larger incoming frames close the connection */
+};
+
+/* Callbacks of an outbound connection, all on its shard's thread. */
+struct sk_outconn_handler {
+	void (*on_connected)(void *arg, struct sk_outconn *oc);
+	/* One whole frame, size prefix stripped; the callee owns data (free()). */
+	void (*on_frame)(void *arg, struct sk_outconn *oc, uint8_t *data, uint32_t len);
+	/* A connect attempt failed or the connection ended; reason is a negative
+	 * errno: -ETIMEDOUT (connect timeout), -EMSGSIZE (frame above the
+	 * maximum), -ECONNRESET (peer closed), -ECONNREFUSED, what the owner
+	 * gave sk_outconn_disconnect, ... A reconnect follows after the backoff. */
+	void (*on_disconnected)(void *arg, struct sk_outconn *oc, int reason);
+	void *arg;
+};
 
 enum sk_seg_kind { SK_SEG_MEM, SK_SEG_FILE };
 

@@ -78,6 +78,33 @@ struct sk_shard *sk_conn_shard(const struct sk_conn *c);
 void sk_conn_set_user(struct sk_conn *c, void *user);  /* handler's per-conn state */
 void *sk_conn_user(const struct sk_conn *c);
 
+/* Outbound connections (outconn.c): a client connection owned by one shard
+ * that keeps itself connected to host:port. A numeric host is used as is;
+ * a name is resolved with getaddrinfo (blocking) when the connection is
+ * created and before each reconnect, never per frame; failed attempts try
+ * its addresses in turn. Connects run through
+ * the ring under cfg.connect_timeout_ms; after a failure or a drop the next
+ * attempt waits an exponential backoff with jitter. */
+void sk_outconn_config_defaults(struct sk_outconn_config *cfg);
+/* Starts the first connect at once. 0, -EINVAL or -ENOMEM. */
+int sk_outconn_new(struct sk_shard *s, const char *host, uint16_t port,
+		   const struct sk_outconn_config *cfg, const struct sk_outconn_handler *h,
+		   struct sk_outconn **out);
+/* Queues one or more whole frames (size prefix included) behind those
+ * already sent, so many may be outstanding. Ownership of segs passes in all
+ * cases; -ENOTCONN (segs freed) unless connected. */
+int sk_outconn_send(struct sk_outconn *oc, const struct sk_seg *segs, unsigned nsegs);
+int sk_outconn_send_buf(struct sk_outconn *oc, void *buf, size_t len);
+/* Drops the live connection with reason (e.g. a protocol error); the usual
+ * on_disconnected and reconnect with backoff follow. No-op unless connected. */
+void sk_outconn_disconnect(struct sk_outconn *oc, int reason);
+/* Closes for good: no callback after this returns; oc is gone. */
+void sk_outconn_close(struct sk_outconn *oc);
+bool sk_outconn_connected(const struct sk_outconn *oc);
+/* Connect attempts that failed since the last successful one. */
+uint32_t sk_outconn_failures(const struct sk_outconn *oc);
+struct sk_shard *sk_outconn_shard(const struct sk_outconn *oc);
+
 static inline struct sk_seg sk_seg_mem(const void *p, size_t len, sk_free_fn fn, void *arg)
 {
 	struct sk_seg s = { .kind = SK_SEG_MEM, .len = len, .u.mem = p,

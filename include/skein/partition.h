@@ -50,6 +50,7 @@ struct sk_partition {
     struct sk_waiter *waiters; /* durable-offset waiters, ordered by offset */
     struct sk_waiter *waiters_tail;
     struct sk_producer_state *producers; /* idempotence state, owned by txn/ */
+    struct sk_atomic_writer *snapshots;  /* producer snapshots in flight (txn/) */
     struct sk_broker *broker;
     struct sk_partition *next_dirty;
 };
@@ -68,6 +69,12 @@ bool sk_partition_offline(struct sk_broker *b, const struct sk_topic_meta *t, in
 void sk_partitions_close_all(struct sk_broker *b);
 /* Writes the recovery-point and log-start-offset checkpoints of the log dir. */
 int sk_partitions_checkpoint(struct sk_broker *b);
+/* The same through writers for those two files (in the log dir), without
+ * waiting: done(arg, err) runs once per file. 0, or -errno when a file's
+ * write could not be started (then done does not run for it). */
+struct sk_atomic_writer;
+int sk_partitions_checkpoint_async(struct sk_broker *b, struct sk_atomic_writer *const w[2],
+                                   void (*done)(void *arg, int err), void *arg);
 
 struct sk_partition *sk_partition_get(struct sk_broker *b, kp_str topic, int32_t id);
 struct sk_partition *sk_partition_get_by_id(struct sk_broker *b, const kp_uuid *topic_id,
@@ -109,6 +116,11 @@ void sk_partition_flush_async(struct sk_partition *p);
 /* Periodic retention, flushes and checkpoints on the broker's shard. */
 int sk_maintenance_start(struct sk_broker *b);
 void sk_maintenance_stop(struct sk_broker *b);
+/* Their state without the timers, for driving a task by hand (tests). */
+int sk_maintenance_init(struct sk_broker *b);
+/* The checkpoint task: both offset checkpoints written through the shard's
+ * syncer, not waited for; a failure is logged and the next period retries. */
+void sk_maintenance_checkpoint(struct sk_broker *b);
 /* Compaction of cleanup.policy=compact partitions (log.cleaner.enable). */
 int sk_log_cleaner_start(struct sk_broker *b);
 void sk_log_cleaner_stop(struct sk_broker *b);

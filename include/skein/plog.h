@@ -50,6 +50,8 @@ struct sk_plog_config {
 /* Kafka's defaults. */
 void sk_plog_config_default(struct sk_plog_config *cfg);
 
+struct sk_syncer;
+
 struct sk_plog_open_opts {
     const char *log_dir;      /* must exist */
     const char *topic;
@@ -58,6 +60,7 @@ struct sk_plog_open_opts {
     int64_t recovery_point;   /* from recovery-point-offset-checkpoint, -1 if absent */
     int64_t log_start_offset; /* from log-start-offset-checkpoint, -1 if absent */
     int64_t now_ms;           /* wall clock, for segment.ms of a fresh segment */
+    const struct sk_syncer *syncer; /* durable checkpoint rewrites; NULL: blocking */
 };
 
 /* What loading found, so the caller can log it. */
@@ -248,6 +251,13 @@ struct sk_offset_checkpoint_entry {
 /* Writes <dir>/<name> atomically (temp file, fsync, rename, fsync dir). */
 int sk_offset_checkpoint_write(const char *dir, const char *name,
                                const struct sk_offset_checkpoint_entry *e, size_t n);
+/* The same through a writer (skein/atomic_writer.h) in w's directory: returns
+ * at once, done(arg, err) once the file is durable or the write failed (the old
+ * file then stays). 0, or -errno when nothing was started. */
+struct sk_atomic_writer;
+int sk_offset_checkpoint_write_async(struct sk_atomic_writer *w, const char *name,
+                                     const struct sk_offset_checkpoint_entry *e, size_t n,
+                                     void (*done)(void *arg, int err), void *arg);
 /* Reads it into a malloc'd array (free it); a missing file gives 0 entries. */
 int sk_offset_checkpoint_read(const char *dir, const char *name,
                               struct sk_offset_checkpoint_entry **out, size_t *n);

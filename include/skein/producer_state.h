@@ -31,6 +31,10 @@ void sk_producer_update(struct sk_partition *p, const struct sk_batch_header *h,
 void sk_producer_state_load(struct sk_partition *p);
 /* Writes and syncs a snapshot of the producers at the log end offset. */
 int sk_producer_state_snapshot(struct sk_partition *p);
+/* The same without waiting: the snapshot is written and synced through
+ * syncer (NULL: blocking) in the background; a failure is logged. */
+struct sk_syncer;
+int sk_producer_snapshot_async(struct sk_partition *p, const struct sk_syncer *syncer);
 /* The same in two steps, for many partitions at once: the file is written to
  * <name>.tmp (synced if sync), its fd left open in sw for the caller to sync,
  * then commit renames it into place. fd is -1 when there was nothing to write. */

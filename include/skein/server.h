@@ -25,6 +25,10 @@ int sk_storage_mkdirs(const char *dir);
  * Returns -EAGAIN with Kafka's message in err when another process holds it. */
 int sk_dir_lock(const char *dir, int *fd_out, char *err, size_t errlen);
 
+/* A syncer that submits fsyncs to the shard's ring (sk_shard_fsync). */
+struct sk_shard;
+struct sk_syncer sk_shard_syncer(struct sk_shard *s);
+
 /* Opens storage, replays metadata and registers this broker. */
 int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *cfg, char *err,
                    size_t errlen);

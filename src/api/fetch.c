@@ -214,9 +214,35 @@ static struct sk_fetch_op *op_new(struct sk_request *req)
     return op;
 }
 
+static void unpark(struct sk_fetch_op *op);
+static void split_start(struct sk_fetch_op *op, struct sk_fetch_state *st);
+
+/* Out of memory mid-way: the client reconnects and fetches again. */
+static void fail(struct sk_fetch_op *op)
+{
+    struct sk_request *req = op->req;
+    if (op->linked)
+        unpark(op);
+    sk_fetch_release(op);
+    free(op);
+    sk_conn_close(req->conn);
+    sk_request_drop(req);
+}
+
+static void first_read(struct sk_fetch_op *op, const struct sk_fetch_readout *ro)
+{
+    const kp_fetch_request *body = op->req->body;
+    bool now = op->ctx == SK_FETCH_ERROR || body->max_wait_ms <= 0 || ro->interesting == 0 ||
+               ro->bytes >= (uint64_t)(body->min_bytes > 0 ? body->min_bytes : 0) ||
+               ro->must_answer;
+    if (now)
+        sk_fetch_answer(op);
+    else
+        sk_fetch_park(op, body->max_wait_ms);
+}
+
 void sk_api_fetch(struct sk_request *req)
 {
-    const kp_fetch_request *body = req->body;
     struct sk_fetch_state *st = sk_fetch_state(req->broker);
     struct sk_fetch_op *op = st ? op_new(req) : NULL;
     if (!op) {
@@ -229,22 +255,32 @@ void sk_api_fetch(struct sk_request *req)
     for (int i = 0; i < op->nparts; i++)
         op->results[i].slice.fd = -1;
     struct sk_fetch_readout ro = {0};
+    op->split = op->ctx != SK_FETCH_ERROR && sk_fetch_spans_shards(op);
+    if (op->split) {
+        split_start(op, st);
+        return;
+    }
     if (op->ctx != SK_FETCH_ERROR)
         sk_fetch_read_all(op, &ro);
-    bool now = op->ctx == SK_FETCH_ERROR || body->max_wait_ms <= 0 || ro.interesting == 0 ||
-               ro.bytes >= (uint64_t)(body->min_bytes > 0 ? body->min_bytes : 0) ||
-               ro.must_answer;
-    if (now)
-        sk_fetch_answer(op);
-    else
-        sk_fetch_park(op, body->max_wait_ms);
+    first_read(op, &ro);
 }
 
 /* ---- waiting -------------------------------------------------------------------- */
 
+static void link_parked(struct sk_fetch_op *op)
+{
+    struct sk_fetch_state *st = op->req->broker->fetch;
+    op->next = st->parked;
+    if (op->next)
+        op->next->prev = op;
+    st->parked = op;
+    op->linked = true;
+}
+
 static void unpark(struct sk_fetch_op *op)
 {
     struct sk_fetch_state *st = op->req->broker->fetch;
+    op->linked = false;
     if (op->prev)
         op->prev->next = op->next;
     else
@@ -254,6 +290,12 @@ static void unpark(struct sk_fetch_op *op)
     op->prev = op->next = NULL;
 }
 
+static void answer_read(struct sk_fetch_op *op, const struct sk_fetch_readout *ro)
+{
+    (void)ro;
+    sk_fetch_answer(op);
+}
+
 static void complete(struct sk_fetch_op *op)
 {
     struct sk_fetch_readout ro;
@@ -261,6 +303,11 @@ static void complete(struct sk_fetch_op *op)
     if (op->timer)
         sk_timer_cancel(op->req->broker->shard, op->timer);
     op->timer = 0;
+    if (op->split) {
+        if (sk_fetch_read_split(op, answer_read) < 0)
+            fail(op);
+        return;
+    }
     sk_fetch_read_all(op, &ro);
     sk_fetch_answer(op);
 }
@@ -281,10 +328,7 @@ void sk_fetch_park(struct sk_fetch_op *op, int32_t max_wait_ms)
         return;
     }
     sk_fetch_release(op);
-    op->next = b->fetch->parked;
-    if (op->next)
-        op->next->prev = op;
-    b->fetch->parked = op;
+    link_parked(op);
 }
 
 static bool reads(const struct sk_fetch_op *op, const struct sk_partition *p)
@@ -304,10 +348,11 @@ static bool reads(const struct sk_fetch_op *op, const struct sk_partition *p)
  * moves: a parked fetch reading it answers once min_bytes are readable. */
 static void on_hw(struct sk_broker *b, struct sk_partition *p)
 {
+    sk_fetch_watches_fire(b, p);
     struct sk_fetch_op *op = b->fetch ? b->fetch->parked : NULL;
     while (op) {
         struct sk_fetch_op *next = op->next;
-        if (reads(op, p)) {
+        if (!op->split && reads(op, p)) {
             struct sk_fetch_readout ro;
             sk_fetch_read_all(op, &ro);
             if (ro.must_answer || ro.bytes >= (uint64_t)op->min_bytes)
@@ -317,6 +362,73 @@ static void on_hw(struct sk_broker *b, struct sk_partition *p)
         }
         op = next;
     }
+}
+
+/* ---- waiting on partitions of other shards (fetch_split.c) ------------------------ */
+
+/* A split fetch stays in the parked list from its first read to its
+ * answer, reading or waiting, so that a wake-up from an owner shard always
+ * finds it: one that comes during a read makes it read again rather than
+ * wait. Owners' watches (not on_hw) wake it. */
+static void split_settle(struct sk_fetch_op *op, const struct sk_fetch_readout *ro)
+{
+    const kp_fetch_request *body = op->req->body;
+    struct sk_shard *shard = op->req->broker->shard;
+    uint64_t now = sk_shard_now_ms(shard);
+    op->reading = false;
+    bool now_ok = body->max_wait_ms <= 0 || ro->interesting == 0 || ro->must_answer ||
+                  ro->bytes >= (uint64_t)(op->min_bytes > 0 ? op->min_bytes : 0) ||
+                  now >= op->deadline_ms;
+    if (now_ok) {
+        unpark(op);
+        sk_fetch_answer(op);
+        return;
+    }
+    if (op->rewake) {
+        op->rewake = false;
+        op->reading = true;
+        if (sk_fetch_read_split(op, split_settle) < 0)
+            fail(op);
+        return;
+    }
+    op->timer = sk_timer_add(shard, op->deadline_ms - now, on_timeout, op);
+    if (!op->timer) {
+        unpark(op);
+        sk_fetch_answer(op);
+        return;
+    }
+    sk_fetch_release(op);
+}
+
+static void split_start(struct sk_fetch_op *op, struct sk_fetch_state *st)
+{
+    const kp_fetch_request *body = op->req->body;
+    op->id = ++st->next_op_id;
+    op->deadline_ms = sk_shard_now_ms(op->req->broker->shard) +
+                      (uint64_t)(body->max_wait_ms > 0 ? body->max_wait_ms : 0);
+    op->reading = true;
+    link_parked(op);
+    if (sk_fetch_read_split(op, split_settle) < 0)
+        fail(op);
+}
+
+void sk_fetch_wake(struct sk_broker *b, uint64_t op_id)
+{
+    struct sk_fetch_op *op = b->fetch ? b->fetch->parked : NULL;
+    while (op && op->id != op_id)
+        op = op->next;
+    if (!op)
+        return; /* answered meanwhile */
+    if (op->reading) {
+        op->rewake = true;
+        return;
+    }
+    if (op->timer)
+        sk_timer_cancel(b->shard, op->timer);
+    op->timer = 0;
+    op->reading = true;
+    if (sk_fetch_read_split(op, split_settle) < 0)
+        fail(op);
 }
 
 void sk_fetch_close(struct sk_broker *b)
@@ -333,6 +445,7 @@ void sk_fetch_close(struct sk_broker *b)
         sk_request_drop(op->req);
         free(op);
     }
+    sk_fetch_watches_free(st);
     sk_fetch_sessions_free(&st->sessions);
     sk_fetch_downconvert_close(st);
     free(st);

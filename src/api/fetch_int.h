@@ -57,12 +57,21 @@ struct sk_fetch_op {
     int nparts;
     struct sk_fetch_result *results; /* nparts, rewritten by each read */
     sk_timer_id timer;
+    bool split;           /* reads partitions of other shards (fetch_split.c) */
+    bool linked;          /* in the parked list */
+    bool reading;         /* split: the owners are reading */
+    bool rewake;          /* split: woken while reading, read again */
+    uint64_t id;          /* split: what owners' watches name it by */
+    uint64_t deadline_ms; /* split: when max_wait_ms is up */
     struct sk_fetch_op *prev, *next; /* parked */
 };
 
 struct sk_fetch_state {
     struct sk_fetch_sessions sessions;
     struct sk_fetch_op *parked;
+    uint64_t next_op_id;
+    struct sk_fetch_watch *watches; /* split fetches of other shards waiting here */
+    size_t nwatches, sweep_at;
     struct sk_buf dc_stored, dc_scratch; /* down-conversion input, kept between fetches */
 };
 
@@ -78,6 +87,26 @@ struct sk_fetch_readout {
 /* Reads every partition of op into op->results; each slice read holds an fd
  * until the answer takes it or sk_fetch_release closes it. */
 void sk_fetch_read_all(struct sk_fetch_op *op, struct sk_fetch_readout *out);
+/* Reads partition i of op into op->results[i] on shard b, its owner, within
+ * *budget; adds what it found to *ro. */
+void sk_fetch_read_one(struct sk_broker *b, const struct sk_fetch_op *op, int i, uint32_t *budget,
+                       bool *min_one, struct sk_fetch_readout *ro);
+/* An answer of err for a partition, without data. */
+void sk_fetch_result_error(struct sk_fetch_result *r, int16_t err);
+/* True when some of op's partitions live on other shards than op's. */
+bool sk_fetch_spans_shards(const struct sk_fetch_op *op);
+/* Reads op's partitions, each on its owner shard, then calls then(op, ro)
+ * on op's shard; 0, or -ENOMEM (then is not called). */
+typedef void (*sk_fetch_read_fn)(struct sk_fetch_op *op, const struct sk_fetch_readout *ro);
+int sk_fetch_read_split(struct sk_fetch_op *op, sk_fetch_read_fn then);
+/* Owner side: a split fetch of shard `home` waits for partition i of op
+ * (read empty here) until its high watermark moves or expires_ms. */
+int sk_fetch_watch_add(struct sk_broker *owner, const struct sk_fetch_op *op, int i);
+/* Owner side, when p's high watermark moved: wakes the fetches watching it. */
+void sk_fetch_watches_fire(struct sk_broker *b, struct sk_partition *p);
+void sk_fetch_watches_free(struct sk_fetch_state *st);
+/* Home side: op_id's partition on another shard has news. */
+void sk_fetch_wake(struct sk_broker *b, uint64_t op_id);
 /* Closes the fds of op's slices: a parked fetch reads again when it answers,
  * and must not hold files open while it waits. */
 void sk_fetch_release(struct sk_fetch_op *op);

@@ -22,7 +22,7 @@ static int64_t now_ms(const struct sk_fetch_op *op)
     return (int64_t)sk_shard_now_ms(op->req->broker->shard);
 }
 
-static void error_result(struct sk_fetch_result *r, int16_t err)
+void sk_fetch_result_error(struct sk_fetch_result *r, int16_t err)
 {
     r->data.error_code = err;
     r->data.high_watermark = -1;
@@ -40,30 +40,29 @@ static void point_to_leader(struct sk_fetch_result *r, const struct sk_topic_met
 }
 
 /* The partition this fetch may read, or NULL with the error set. */
-static struct sk_partition *resolve(const struct sk_fetch_op *op, const struct sk_fetch_part *fp,
-                                    struct sk_fetch_result *r)
+static struct sk_partition *resolve(struct sk_broker *b, const struct sk_fetch_op *op,
+                                    const struct sk_fetch_part *fp, struct sk_fetch_result *r)
 {
-    struct sk_broker *b = op->req->broker;
     const struct sk_topic_meta *t =
         op->by_id ? sk_meta_topic_by_id(b->image, &fp->topic_id)
                   : sk_meta_topic(b->image, fp->topic.ptr, (size_t)(fp->topic.len < 0 ? 0 : fp->topic.len));
     if (!t || fp->partition < 0 || fp->partition >= t->npartitions) {
         r->metadata_error = true;
-        error_result(r, op->by_id && !t ? SK_ERR_UNKNOWN_TOPIC_ID
+        sk_fetch_result_error(r, op->by_id && !t ? SK_ERR_UNKNOWN_TOPIC_ID
                                         : SK_ERR_UNKNOWN_TOPIC_OR_PARTITION);
         return NULL;
     }
     struct sk_partition *p = sk_partition_get(b, kp_str_c(t->name), fp->partition);
     /* A single node has no followers: a replica fetch is from a stranger. */
     if (!p || op->follower) {
-        error_result(r, SK_ERR_NOT_LEADER_OR_FOLLOWER);
+        sk_fetch_result_error(r, SK_ERR_NOT_LEADER_OR_FOLLOWER);
         point_to_leader(r, t, fp->partition);
         return NULL;
     }
     int16_t err = sk_partition_sync_failed(p) ? SK_ERR_KAFKA_STORAGE_ERROR
                                           : sk_partition_check_epoch(p, fp->current_leader_epoch);
     if (err != SK_ERR_NONE) {
-        error_result(r, err);
+        sk_fetch_result_error(r, err);
         if (err == SK_ERR_FENCED_LEADER_EPOCH)
             point_to_leader(r, t, fp->partition);
         return NULL;
@@ -112,10 +111,11 @@ static int16_t read_records(struct sk_partition *p, const struct sk_fetch_part *
     return SK_ERR_NONE;
 }
 
-static void read_one(const struct sk_fetch_op *op, const struct sk_fetch_part *fp,
-                     uint32_t *budget, bool *min_one, struct sk_fetch_result *r,
-                     struct sk_fetch_readout *ro)
+void sk_fetch_read_one(struct sk_broker *b, const struct sk_fetch_op *op, int i, uint32_t *budget,
+                       bool *min_one, struct sk_fetch_readout *ro)
 {
+    const struct sk_fetch_part *fp = &op->parts[i];
+    struct sk_fetch_result *r = &op->results[i];
     kp_fetch_response_partition_data_init(&r->data);
     sk_plog_slice_release(&r->slice); /* from an earlier read of a parked fetch */
     r->slice = (struct sk_plog_slice){.fd = -1};
@@ -123,7 +123,7 @@ static void read_one(const struct sk_fetch_op *op, const struct sk_fetch_part *f
     r->refused = SK_ERR_NONE;
     r->metadata_error = false;
     r->data.partition_index = fp->partition;
-    struct sk_partition *p = resolve(op, fp, r);
+    struct sk_partition *p = resolve(b, op, fp, r);
     if (!p) {
         ro->must_answer |= !r->metadata_error;
         return;
@@ -156,7 +156,7 @@ void sk_fetch_read_all(struct sk_fetch_op *op, struct sk_fetch_readout *out)
      * large batch cannot stall a consumer; v0-2 limits are hard. */
     bool min_one = op->req->version >= 3;
     for (int i = 0; i < op->nparts; i++)
-        read_one(op, &op->parts[i], &budget, &min_one, &op->results[i], out);
+        sk_fetch_read_one(op->req->broker, op, i, &budget, &min_one, out);
 }
 
 /* ---- sessions --------------------------------------------------------------------- */

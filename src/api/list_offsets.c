@@ -2,14 +2,18 @@
  * timestamps: -1 latest (the high watermark for consumers), -2 earliest,
  * -3 the record with the largest timestamp, -4 earliest local (= earliest
  * without tiered storage), -5 latest tiered (none without tiered storage). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "gen/kp_all.h"
 #include "skein/api.h"
 #include "skein/errors.h"
 #include "skein/meta.h"
+#include "skein/net.h"
+#include "skein/node.h"
 #include "skein/partition.h"
 #include "skein/plog.h"
+#include "split.h"
 
 #define LATEST (-1)
 #define EARLIEST (-2)
@@ -26,18 +30,18 @@ typedef kp_list_offsets_response_list_offsets_partition_response lresp_t;
 /* Consumers see up to the high watermark; followers and debugging tools up
  * to the log end. read_committed would stop at the LSO, which equals the
  * high watermark until transactions exist. */
-static int64_t last_fetchable(const struct sk_request *req, const struct sk_partition *p)
+static int64_t last_fetchable(const kp_list_offsets_request *body, const struct sk_partition *p)
 {
-    const kp_list_offsets_request *body = req->body;
     if (body->replica_id != CONSUMER_REPLICA_ID)
         return sk_plog_log_end_offset(p->log);
     return p->high_watermark;
 }
 
 /* v1+: one offset with its timestamp and epoch. */
-static int16_t offset_for(struct sk_request *req, struct sk_partition *p, int64_t ts, lresp_t *o)
+static int16_t offset_for(const kp_list_offsets_request *body, struct sk_partition *p, int64_t ts,
+                          lresp_t *o)
 {
-    int64_t limit = last_fetchable(req, p);
+    int64_t limit = last_fetchable(body, p);
     if (ts == LATEST) {
         o->offset = limit;
         o->leader_epoch = p->leader_epoch;
@@ -66,13 +70,17 @@ static int16_t offset_for(struct sk_request *req, struct sk_partition *p, int64_
 
 /* v0: Kafka's offsets-before-time over segment boundaries. Skein reports
  * the log as one segment: its start and the high watermark, newest first. */
-static void old_style(struct sk_request *req, struct sk_partition *p, const lreq_t *rp,
-                      lresp_t *o)
+static void old_style(const kp_list_offsets_request *body, kp_arena *a, struct sk_partition *p,
+                      const lreq_t *rp, lresp_t *o)
 {
     int64_t start = sk_plog_log_start_offset(p->log);
-    int64_t end = last_fetchable(req, p);
-    int64_t *v = sk_request_alloc(req, sizeof *v * 2);
+    int64_t end = last_fetchable(body, p);
+    int64_t *v = kp_arena_alloc(a, sizeof *v * 2);
     int32_t n = 0;
+    if (!v) {
+        o->error_code = SK_ERR_UNKNOWN_SERVER_ERROR;
+        return;
+    }
     if (rp->timestamp == EARLIEST) {
         v[n++] = start;
     } else if (rp->timestamp == LATEST || rp->timestamp >= sk_wall_ms()) {
@@ -100,37 +108,143 @@ static bool duplicate(const kp_list_offsets_request *body, int32_t ti, int32_t p
     return false;
 }
 
-static void answer_partition(struct sk_request *req, int32_t ti, int32_t pi, lresp_t *o)
+/* Runs on the partition's owner shard b; what it allocates goes to a. */
+static void answer_partition(struct sk_broker *b, kp_arena *a, const kp_list_offsets_request *body,
+                             int16_t version, int32_t ti, int32_t pi, lresp_t *o)
 {
-    const kp_list_offsets_request *body = req->body;
     const kp_list_offsets_request_list_offsets_topic *t = &body->topics.v[ti];
     const lreq_t *rp = &t->partitions.v[pi];
     kp_list_offsets_response_list_offsets_partition_response_init(o);
     o->partition_index = rp->partition_index;
     o->old_style_offsets = (kp_arr_i64){0, NULL};
-    if (req->version >= 1 && duplicate(body, ti, pi)) {
+    if (version >= 1 && duplicate(body, ti, pi)) {
         o->error_code = SK_ERR_INVALID_REQUEST;
         return;
     }
     struct sk_partition *p =
-        sk_partition_lookup(req->broker, t->name, rp->partition_index, false, &o->error_code);
+        sk_partition_lookup(b, t->name, rp->partition_index, false, &o->error_code);
     if (!p)
         return;
-    o->error_code = sk_partition_check_epoch(p, req->version >= 4 ? rp->current_leader_epoch : -1);
+    o->error_code = sk_partition_check_epoch(p, version >= 4 ? rp->current_leader_epoch : -1);
     if (o->error_code != SK_ERR_NONE)
         return;
-    if (req->version == 0)
-        old_style(req, p, rp, o);
+    if (version == 0)
+        old_style(body, a, p, rp, o);
     else
-        o->error_code = offset_for(req, p, rp->timestamp, o);
-    if (req->version < 4)
+        o->error_code = offset_for(body, p, rp->timestamp, o);
+    if (version < 4)
         o->leader_epoch = -1; /* not on the wire before v4 */
+}
+
+/* ---- partitions on several shards (split.h) ------------------------------ */
+
+struct lo_split {
+    struct sk_request *req; /* home only */
+    const kp_list_offsets_request *body;
+    int16_t version;
+    int n;
+    struct lo_item {
+        int32_t ti, pi;
+        lresp_t *resp; /* home only */
+    } *items;
+};
+
+static int lo_owner(void *ctx, int i)
+{
+    const struct lo_split *ls = ctx;
+    const kp_list_offsets_request_list_offsets_topic *t = &ls->body->topics.v[ls->items[i].ti];
+    return sk_shard_of_partition(ls->req->broker->node, t->name,
+                                 t->partitions.v[ls->items[i].pi].partition_index);
+}
+
+static void lo_run(void *ctx, struct sk_split_item *it)
+{
+    const struct lo_split *ls = ctx;
+    const struct lo_item *li = &ls->items[it->index];
+    answer_partition(it->owner, it->arena, ls->body, ls->version, li->ti, li->pi, it->out);
+    sk_split_item_done(it);
+}
+
+static void lo_done(void *ctx, struct sk_split *sp)
+{
+    struct lo_split *ls = ctx;
+    for (int i = 0; i < ls->n; i++) {
+        int err = sk_split_item_error(sp, i);
+        if (err == SK_ERR_NONE)
+            *ls->items[i].resp = *(lresp_t *)sk_split_out(sp, i);
+        else
+            ls->items[i].resp->error_code = (int16_t)err;
+    }
+    sk_request_respond(ls->req);
+    sk_split_release(sp);
+}
+
+static void lo_free(void *ctx)
+{
+    struct lo_split *ls = ctx;
+    free(ls->items);
+    free(ls);
+}
+
+static const struct sk_split_ops lo_ops = {
+    .out_size = sizeof(lresp_t), .run = lo_run, .done = lo_done, .free_ctx = lo_free};
+
+static bool spans_shards(const struct sk_request *req)
+{
+    const struct sk_broker *b = req->broker;
+    const kp_list_offsets_request *body = req->body;
+    if (b->node->nshards <= 1)
+        return false;
+    for (int32_t i = 0; i < body->topics.n; i++)
+        for (int32_t j = 0; j < body->topics.v[i].partitions.n; j++)
+            if (sk_shard_of_partition(b->node, body->topics.v[i].name,
+                                      body->topics.v[i].partitions.v[j].partition_index) != b->index)
+                return true;
+    return false;
+}
+
+/* Answers the partitions on their owners; the skeleton of the answer is
+ * built (in request order) already. */
+static void list_split(struct sk_request *req, int total)
+{
+    const kp_list_offsets_request *body = req->body;
+    kp_list_offsets_response *resp = req->resp;
+    struct lo_split *ls = calloc(1, sizeof *ls);
+    if (ls)
+        ls->items = calloc((size_t)total + 1, sizeof *ls->items);
+    if (!ls || !ls->items) {
+        free(ls);
+        sk_conn_close(req->conn);
+        sk_request_drop(req);
+        return;
+    }
+    ls->req = req;
+    ls->body = body;
+    ls->version = req->version;
+    for (int32_t i = 0; i < resp->topics.n; i++)
+        for (int32_t j = 0; j < resp->topics.v[i].partitions.n; j++) {
+            lresp_t *o = &resp->topics.v[i].partitions.v[j];
+            kp_list_offsets_response_list_offsets_partition_response_init(o);
+            o->partition_index = body->topics.v[i].partitions.v[j].partition_index;
+            o->old_style_offsets = (kp_arr_i64){0, NULL};
+            ls->items[ls->n++] = (struct lo_item){i, j, o};
+        }
+    struct sk_split *sp = sk_split_new(req->broker, ls->n, lo_owner, &lo_ops, ls);
+    if (!sp) {
+        lo_free(ls);
+        sk_conn_close(req->conn);
+        sk_request_drop(req);
+        return;
+    }
+    sk_split_start(sp);
 }
 
 void sk_api_list_offsets(struct sk_request *req)
 {
     const kp_list_offsets_request *body = req->body;
     kp_list_offsets_response *resp = req->resp;
+    bool split = spans_shards(req);
+    int total = 0;
     int32_t nt = body->topics.n < 0 ? 0 : body->topics.n;
     resp->topics.n = nt;
     resp->topics.v = sk_request_alloc(req, sizeof *resp->topics.v * (size_t)(nt + 1));
@@ -142,8 +256,14 @@ void sk_api_list_offsets(struct sk_request *req)
         int32_t np = t->partitions.n < 0 ? 0 : t->partitions.n;
         o->partitions.n = np;
         o->partitions.v = sk_request_alloc(req, sizeof *o->partitions.v * (size_t)(np + 1));
-        for (int32_t j = 0; j < np; j++)
-            answer_partition(req, i, j, &o->partitions.v[j]);
+        total += np;
+        for (int32_t j = 0; j < np && !split; j++)
+            answer_partition(req->broker, &req->arena, body, req->version, i, j,
+                             &o->partitions.v[j]);
+    }
+    if (split) {
+        list_split(req, total);
+        return;
     }
     sk_request_respond(req);
 }

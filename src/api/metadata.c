@@ -160,8 +160,10 @@ static void fill_requested(struct sk_request *req, kp_metadata_response *resp, b
         wanted[i] = auto_on && !found[i] && rt->name.len >= 0 && sk_topic_name_valid(rt->name);
         any = any || wanted[i];
     }
-    if (any)
+    if (any) {
         auto_create(req, wanted);
+        img = req->broker->image; /* the commit published a new one */
+    }
     for (int32_t i = 0; i < n; i++) {
         const md_req_topic *rt = &body->topics.v[i];
         const struct sk_topic_meta *t = wanted[i] ? lookup(img, rt) : found[i];

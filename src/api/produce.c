@@ -10,6 +10,7 @@
 #include "skein/logging.h"
 #include "skein/meta.h"
 #include "skein/net.h"
+#include "skein/node.h"
 #include "skein/partition.h"
 #include "skein/plog.h"
 #include "skein/producer_state.h"
@@ -17,6 +18,7 @@
 #include "skein/record_legacy.h"
 #include "skein/record_validate.h"
 #include "skein/timer.h"
+#include "split.h"
 
 /* Decompressing to validate may take this much per batch; more is a bomb. */
 #define SK_DECOMPRESS_LIMIT (256u << 20)
@@ -57,21 +59,37 @@ static int topic_level(const struct sk_topic_config *tc)
     }
 }
 
-static void record_errors(struct sk_request *req, presp_t *out, const struct sk_record_error *e,
-                          size_t n, const char *msg)
+/* A copy of s in a, with its length; null without memory (the message is
+ * only an explanation). The arena is the request's or, for a partition on
+ * another shard, that shard's batch arena (split.h). */
+static kp_str arena_str(kp_arena *a, const char *s)
 {
-    if (req->version < 8)
+    size_t n = strlen(s);
+    char *p = kp_arena_alloc(a, n + 1);
+    if (!p)
+        return KP_STR_NULL;
+    memcpy(p, s, n + 1);
+    return (kp_str){p, (int32_t)n};
+}
+
+static void record_errors(int16_t version, kp_arena *a, presp_t *out,
+                          const struct sk_record_error *e, size_t n, const char *msg)
+{
+    if (version < 8)
+        return;
+    kp_produce_response_batch_index_and_error_message *v =
+        kp_arena_calloc(a, n + 1, sizeof *out->record_errors.v);
+    if (!v)
         return;
     out->record_errors.n = (int32_t)n;
-    out->record_errors.v = sk_request_alloc(req, sizeof *out->record_errors.v * (n + 1));
+    out->record_errors.v = v;
     for (size_t i = 0; i < n; i++) {
-        kp_produce_response_batch_index_and_error_message *o = &out->record_errors.v[i];
-        kp_produce_response_batch_index_and_error_message_init(o);
-        o->batch_index = e[i].batch_index;
-        o->batch_index_error_message = sk_request_strdup(req, e[i].message);
+        kp_produce_response_batch_index_and_error_message_init(&v[i]);
+        v[i].batch_index = e[i].batch_index;
+        v[i].batch_index_error_message = arena_str(a, e[i].message);
     }
     if (msg && msg[0])
-        out->error_message = sk_request_strdup(req, msg);
+        out->error_message = arena_str(a, msg);
 }
 
 static void validate_opts(const struct sk_partition *p, int16_t version, struct sk_buf *scratch,
@@ -136,7 +154,7 @@ static int16_t check_producer(struct sk_partition *p, const uint8_t *data, size_
     return err;
 }
 
-static int16_t produce_partition(struct sk_request *req, struct sk_partition *p,
+static int16_t produce_partition(int16_t version, kp_arena *a, struct sk_partition *p,
                                  kp_bytes records, presp_t *out)
 {
     if (records.len < 0)
@@ -149,12 +167,12 @@ static int16_t produce_partition(struct sk_request *req, struct sk_partition *p,
     struct sk_record_error errs[SK_RECORD_ERRORS_MAX];
     struct sk_validate_opts o;
     struct sk_produce_summary s;
-    validate_opts(p, req->version, &scratch, errs, &o);
+    validate_opts(p, version, &scratch, errs, &o);
     int16_t err = sk_records_validate(data, len, &o, &s);
     if (err != SK_ERR_NONE) {
         sk_debug("produce to %s-%d refused: %s %s", p->topic, p->id, sk_err_name(err),
                  s.error_count ? errs[0].message : s.error_message);
-        record_errors(req, out, errs, s.error_count, s.error_message);
+        record_errors(version, a, out, errs, s.error_count, s.error_message);
     } else if (s.transactional) {
         err = SK_ERR_INVALID_TXN_STATE; /* no transaction coordinator yet */
     } else {
@@ -242,7 +260,7 @@ static void append_all(struct sk_request *req, struct produce_wait *w)
             struct sk_partition *p =
                 sk_partition_lookup(req->broker, td->name, pd->index, true, &o->error_code);
             if (p)
-                o->error_code = produce_partition(req, p, pd->records, o);
+                o->error_code = produce_partition(req->version, &req->arena, p, pd->records, o);
             if (!p || o->error_code != SK_ERR_NONE || !w)
                 continue;
             int64_t end = sk_plog_log_end_offset(p->log);
@@ -276,12 +294,181 @@ static void answer_acks0(struct sk_request *req)
     sk_request_drop(req);
 }
 
+/* ---- a produce whose partitions live on several shards ------------------ */
+
+/* What the owner shards read (never the request itself, which may be
+ * answered and freed first) and what home fills in. */
+struct produce_split {
+    struct sk_request *req; /* home only */
+    struct sk_split *sp;
+    int16_t version, acks;
+    int n;
+    struct split_item {
+        kp_str topic;
+        const kp_produce_request_partition_produce_data *pd;
+        presp_t *resp; /* its place in the answer: home only */
+    } *items;
+    sk_timer_id timer;
+};
+
+static int split_owner(void *ctx, int i)
+{
+    struct produce_split *ps = ctx;
+    return sk_shard_of_partition(ps->req->broker->node, ps->items[i].topic, ps->items[i].pd->index);
+}
+
+static bool spans_shards(const struct sk_request *req)
+{
+    const struct sk_broker *b = req->broker;
+    const kp_produce_request *body = req->body;
+    if (b->node->nshards <= 1)
+        return false;
+    for (int32_t i = 0; i < body->topic_data.n; i++)
+        for (int32_t j = 0; j < body->topic_data.v[i].partition_data.n; j++)
+            if (sk_shard_of_partition(b->node, body->topic_data.v[i].name,
+                                      body->topic_data.v[i].partition_data.v[j].index) != b->index)
+                return true;
+    return false;
+}
+
+static void split_durable(void *arg, int16_t err)
+{
+    struct sk_split_item *it = arg;
+    if (err != SK_ERR_NONE)
+        ((presp_t *)it->out)->error_code = err;
+    sk_split_item_done(it);
+}
+
+/* On the partition's owner shard. */
+static void split_run(void *ctx, struct sk_split_item *it)
+{
+    const struct produce_split *ps = ctx;
+    const struct split_item *si = &ps->items[it->index];
+    presp_t *o = it->out;
+    kp_produce_response_partition_produce_response_init(o);
+    o->index = si->pd->index;
+    if (ps->acks != 0 && ps->acks != 1 && ps->acks != -1) {
+        o->error_code = SK_ERR_INVALID_REQUIRED_ACKS;
+        sk_split_item_done(it);
+        return;
+    }
+    struct sk_partition *p = sk_partition_lookup(it->owner, si->topic, si->pd->index, true,
+                                                 &o->error_code);
+    if (p)
+        o->error_code = produce_partition(ps->version, it->arena, p, si->pd->records, o);
+    if (!p || o->error_code != SK_ERR_NONE || ps->acks != -1) {
+        sk_split_item_done(it);
+        return;
+    }
+    sk_partition_when_durable(p, sk_plog_log_end_offset(p->log), split_durable, it);
+}
+
+/* Home: fills the answer from what came back; what did not timed out. */
+static void split_answer(struct produce_split *ps)
+{
+    for (int i = 0; i < ps->n; i++) {
+        presp_t *r = ps->items[i].resp;
+        int err = sk_split_item_error(ps->sp, i);
+        if (err == SK_ERR_NONE)
+            *r = *(presp_t *)sk_split_out(ps->sp, i);
+        else
+            r->error_code = (int16_t)(err < 0 ? SK_ERR_REQUEST_TIMED_OUT : err);
+    }
+    if (ps->timer)
+        sk_timer_cancel(ps->req->broker->shard, ps->timer);
+    ps->timer = 0;
+    if (ps->acks == 0)
+        answer_acks0(ps->req);
+    else
+        sk_request_respond(ps->req);
+    sk_split_release(ps->sp);
+}
+
+static void split_done(void *ctx, struct sk_split *sp)
+{
+    (void)sp;
+    split_answer(ctx);
+}
+
+static void split_timeout(void *arg)
+{
+    struct produce_split *ps = arg;
+    ps->timer = 0;
+    split_answer(ps);
+}
+
+static void split_free_ctx(void *ctx)
+{
+    struct produce_split *ps = ctx;
+    free(ps->items);
+    free(ps);
+}
+
+static const struct sk_split_ops split_ops = {
+    .out_size = sizeof(presp_t),
+    .run = split_run,
+    .done = split_done,
+    .free_ctx = split_free_ctx,
+};
+
+/* The answer's skeleton in the request's order, one item per partition. */
+static void split_items(struct sk_request *req, struct produce_split *ps)
+{
+    const kp_produce_request *body = req->body;
+    kp_produce_response *resp = req->resp;
+    resp->responses.n = body->topic_data.n < 0 ? 0 : body->topic_data.n;
+    resp->responses.v = sk_request_alloc(req, sizeof *resp->responses.v * (size_t)(resp->responses.n + 1));
+    for (int32_t i = 0; i < resp->responses.n; i++) {
+        const kp_produce_request_topic_produce_data *td = &body->topic_data.v[i];
+        kp_produce_response_topic_produce_response *t = &resp->responses.v[i];
+        kp_produce_response_topic_produce_response_init(t);
+        t->name = td->name;
+        for (int32_t j = 0; j < td->partition_data.n; j++) {
+            const kp_produce_request_partition_produce_data *pd = &td->partition_data.v[j];
+            ps->items[ps->n++] = (struct split_item){td->name, pd,
+                                                     partition_out(req, t, pd->index, td->partition_data.n)};
+        }
+    }
+}
+
+static void produce_split(struct sk_request *req)
+{
+    const kp_produce_request *body = req->body;
+    struct produce_split *ps = calloc(1, sizeof *ps);
+    if (ps)
+        ps->items = calloc((size_t)count_partitions(body) + 1, sizeof *ps->items);
+    if (!ps || !ps->items) {
+        free(ps);
+        sk_conn_close(req->conn);
+        sk_request_drop(req);
+        return;
+    }
+    *ps = (struct produce_split){req, NULL, req->version, body->acks, 0, ps->items, 0};
+    split_items(req, ps);
+    int timeout = body->timeout_ms;
+    ps->sp = sk_split_new(req->broker, ps->n, split_owner, &split_ops, ps);
+    if (!ps->sp) {
+        split_free_ctx(ps);
+        sk_conn_close(req->conn);
+        sk_request_drop(req);
+        return;
+    }
+    sk_split_keep_request(ps->sp, req);
+    if (ps->acks == -1 && timeout >= 0)
+        ps->timer = sk_timer_add(req->broker->shard, (uint64_t)timeout, split_timeout, ps);
+    sk_split_start(ps->sp);
+}
+
 void sk_api_produce(struct sk_request *req)
 {
     const kp_produce_request *body = req->body;
     int32_t throttle = sk_request_quota(req, SK_QUOTA_PRODUCE, req->frame_len);
     if (req->version >= 1)
         ((kp_produce_response *)req->resp)->throttle_time_ms = throttle;
+    if (spans_shards(req)) {
+        produce_split(req);
+        return;
+    }
     if (body->acks != -1) {
         append_all(req, NULL);
         if (body->acks == 0)

@@ -8,6 +8,7 @@
 #include "internal.h"
 #include "skein/admission.h"
 #include "skein/errors.h"
+#include "skein/publisher.h"
 
 int64_t sk_ctl_now_ms(void)
 {
@@ -38,7 +39,7 @@ int16_t sk_ctl_commit(struct sk_broker *b, const struct sk_meta_rec *recs, int n
     int16_t err = sk_admit_records(n, msg, msglen);
     if (err)
         return err;
-    int rc = sk_metalog_append(b->node->metalog, b->image, recs, n, sk_ctl_now_ms());
+    int rc = sk_metalog_append(b->node->metalog, &b->node->image, recs, n, sk_ctl_now_ms());
     if (rc == -EMSGSIZE)
         return sk_admit_records(SK_MAX_RECORDS_PER_USER_OP + 1, msg, msglen);
     if (rc < 0) {
@@ -47,7 +48,7 @@ int16_t sk_ctl_commit(struct sk_broker *b, const struct sk_meta_rec *recs, int n
     }
     /* The change is durable from here on; if the broker cannot act on it
      * (a partition log will not open) the client still has to hear so. */
-    rc = sk_broker_metadata_changed(b);
+    rc = sk_publish(b);
     if (rc < 0) {
         snprintf(msg, msglen, "The change was recorded but could not be applied: %s",
                  strerror(-rc));

@@ -1,8 +1,9 @@
 #include <errno.h>
 #include <fcntl.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <unistd.h>
+
+#include "skein/atomic_writer.h"
 
 #include "atomic_file.h"
 
@@ -31,11 +32,10 @@ static int write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
-static int atomic_write(const char *dir, const char *name, const void *data, size_t len,
-                        bool sync)
+/* The lazy form: no sync at all, so nothing to wait for. */
+int sk_atomic_write_lazy(const char *dir, const char *name, const void *data, size_t len)
 {
     char tmp[4096], path[4096];
-    int r;
 
     if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path) ||
         snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name) >= (int)sizeof(tmp))
@@ -43,26 +43,31 @@ static int atomic_write(const char *dir, const char *name, const void *data, siz
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return -errno;
-    r = write_all(fd, data, len);
-    if (r == 0 && sync && fsync(fd) < 0)
-        r = -errno;
+    int r = write_all(fd, data, len);
     if (close(fd) < 0 && r == 0)
         r = -errno;
     if (r == 0 && rename(tmp, path) < 0)
         r = -errno;
-    if (r < 0) {
+    if (r < 0)
         unlink(tmp);
-        return r;
-    }
-    return sync ? sk_fsync_dir(dir) : 0;
+    return r;
 }
 
+static void store_result(void *arg, int err)
+{
+    *(int *)arg = err;
+}
+
+/* The asynchronous write on the blocking syncer, which completes it before
+ * returning: one implementation of the steps and their order. */
 int sk_atomic_write(const char *dir, const char *name, const void *data, size_t len)
 {
-    return atomic_write(dir, name, data, len, true);
-}
+    struct sk_atomic_writer *w = sk_atomic_writer_new(NULL, dir);
+    int result = -EINPROGRESS;
 
-int sk_atomic_write_lazy(const char *dir, const char *name, const void *data, size_t len)
-{
-    return atomic_write(dir, name, data, len, false);
+    if (!w)
+        return -ENOMEM;
+    int r = sk_atomic_writer_write(w, name, data, len, store_result, &result);
+    sk_atomic_writer_free(w);
+    return r < 0 ? r : result;
 }

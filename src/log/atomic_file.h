@@ -1,6 +1,9 @@
 /* Replacing a small file so that a crash leaves either the old or the new one:
  * write <name>.tmp, fsync it, rename over <name>, fsync the directory so the
- * rename itself is durable. Kafka's checkpoint files are written this way. */
+ * rename itself is durable. Kafka's checkpoint files are written this way.
+ * These block the caller (start-up, shutdown, tools); the shard writes through
+ * skein/atomic_writer.h, whose steps sk_atomic_write runs on the blocking
+ * syncer. */
 #ifndef SK_LOG_ATOMIC_FILE_H
 #define SK_LOG_ATOMIC_FILE_H
 

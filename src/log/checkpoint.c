@@ -8,23 +8,48 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "skein/atomic_writer.h"
 #include "skein/plog.h"
 
 #include "atomic_file.h"
 
-int sk_offset_checkpoint_write(const char *dir, const char *name,
-                               const struct sk_offset_checkpoint_entry *e, size_t n)
+static char *encode(const struct sk_offset_checkpoint_entry *e, size_t n, size_t *len)
 {
-    size_t cap = 32 + n * (sizeof(e->topic) + 40), len;
+    size_t cap = 32 + n * (sizeof(e->topic) + 40);
     char *buf = malloc(cap);
 
     if (!buf)
-        return -ENOMEM;
-    len = (size_t)snprintf(buf, cap, "0\n%zu\n", n);
+        return NULL;
+    *len = (size_t)snprintf(buf, cap, "0\n%zu\n", n);
     for (size_t i = 0; i < n; i++)
-        len += (size_t)snprintf(buf + len, cap - len, "%s %" PRId32 " %" PRId64 "\n",
-                                e[i].topic, e[i].partition, e[i].offset);
+        *len += (size_t)snprintf(buf + *len, cap - *len, "%s %" PRId32 " %" PRId64 "\n",
+                                 e[i].topic, e[i].partition, e[i].offset);
+    return buf;
+}
+
+int sk_offset_checkpoint_write(const char *dir, const char *name,
+                               const struct sk_offset_checkpoint_entry *e, size_t n)
+{
+    size_t len;
+    char *buf = encode(e, n, &len);
+
+    if (!buf)
+        return -ENOMEM;
     int r = sk_atomic_write(dir, name, buf, len);
+    free(buf);
+    return r;
+}
+
+int sk_offset_checkpoint_write_async(struct sk_atomic_writer *w, const char *name,
+                                     const struct sk_offset_checkpoint_entry *e, size_t n,
+                                     void (*done)(void *arg, int err), void *arg)
+{
+    size_t len;
+    char *buf = encode(e, n, &len);
+
+    if (!buf)
+        return -ENOMEM;
+    int r = sk_atomic_writer_write(w, name, buf, len, done, arg);
     free(buf);
     return r;
 }

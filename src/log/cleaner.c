@@ -33,6 +33,7 @@ struct sk_clean_job {
     size_t gend;                 /* end of the group being rewritten */
     struct sk_segment *out;      /* its .cleaned segment */
     struct sk_clean_sync *sync;  /* out being made durable */
+    const struct sk_syncer *syncer;
     uint32_t wb_started;         /* out's bytes handed to writeback */
     uint8_t *buf;                /* one stored batch */
     size_t cap;
@@ -155,6 +156,7 @@ int sk_clean_begin(struct sk_plog *p, int64_t checkpoint, const struct sk_clean_
         return -ENOMEM;
     j->p = p;
     j->src_fd = -1;
+    j->syncer = o->syncer;
     if (!(j->dir = strdup(p->dir))) {
         free(j);
         return -ENOMEM;
@@ -346,7 +348,7 @@ static int group_open(struct sk_clean_job *j)
 /* The group's input is all written: make it durable away from the shard. */
 static int group_seal(struct sk_clean_job *j)
 {
-    return sk_clean_sync_start(j->dir, j->out, &j->sync);
+    return sk_clean_sync_start(j->dir, j->out, j->syncer, &j->sync);
 }
 
 /* Once durable, the cleaned segment replaces the group in the log. */

@@ -62,13 +62,17 @@ int sk_clean_segment_create(const char *dir, int64_t base, int64_t index_bytes, 
                             struct sk_segment **out);
 /* Closes and removes the .cleaned (or .swap) files of an unfinished segment. */
 void sk_clean_segment_discard(const char *dir, struct sk_segment *seg);
-/* Seals seg and, on a helper thread, makes its files durable and renames them
- * .cleaned -> .swap (steps 1-2 in cleaner_swap.c). */
+/* Seals seg and, through syncer (NULL: blocking), makes its files durable and
+ * renames them .cleaned -> .swap (steps 1-2 in cleaner_swap.c); a failed sync
+ * ends it with the error and no rename. */
 struct sk_clean_sync;
-int sk_clean_sync_start(const char *dir, struct sk_segment *seg, struct sk_clean_sync **out);
+struct sk_syncer;
+int sk_clean_sync_start(const char *dir, struct sk_segment *seg, const struct sk_syncer *syncer,
+                        struct sk_clean_sync **out);
 /* 1: still running; else the result (0 or -errno), and s is freed. */
 int sk_clean_sync_poll(struct sk_clean_sync *s);
-/* Waits for the thread and undoes its rename; frees s. */
+/* Undoes its rename and frees s; one still in flight frees itself when its
+ * syncs complete, without renaming (the caller discards the files). */
 void sk_clean_sync_cancel(struct sk_clean_sync *s);
 struct sk_plog;
 /* The .swap segment seg takes the place of the log's segments [from, from + n). */

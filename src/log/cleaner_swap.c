@@ -11,12 +11,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "skein/syncer.h"
 
 #include "atomic_file.h"
 #include "cleaner_int.h"
@@ -96,61 +97,94 @@ static int rename_state(const char *dir, int64_t base, const char *from, const c
     return err;
 }
 
-/* ---- steps 1 and 2, off the shard ---------------------------------------------------
+/* ---- steps 1 and 2, through the syncer ----------------------------------------
  * fdatasync of a freshly written group and a directory fsync can take long
- * (hundreds of ms for a large group on a busy disk); they touch only files no
- * one else knows of yet, so a short-lived thread does them on dup'ed fds while
- * the shard goes on serving. */
+ * (hundreds of ms for a large group on a busy disk); they go to the shard's
+ * syncer (its io_uring) on dup'ed fds, and the job polls until they are done
+ * while the shard goes on serving. The files are ones no one else knows of
+ * yet, so nothing waits on them but the job.
+ *
+ * A failed sync aborts the swap: the .cleaned files are never renamed, and
+ * the job's failure removes them, leaving the old segments. Never retry, and
+ * never treat what the page cache holds as good after a failed fsync: Linux
+ * may have dropped the dirty pages and report success for the next fsync of
+ * the same file ("fsyncgate", PostgreSQL 2018), so the new segment could be
+ * missing data that the old ones, already durable, still hold. */
 
 struct sk_clean_sync {
-    pthread_t thread;
+    const struct sk_syncer *syncer;
     char *dir;
     int64_t base;
     int fds[3];
-    atomic_int state;   /* 1 running, 0 done */
+    int dirfd;
+    int pending;     /* data syncs not yet completed (+1 while submitting) */
     int result;
+    bool running;    /* the job may poll; false once steps 1-2 ended */
+    bool cancelled;  /* the job is gone: the completion frees s */
 };
-
-static void *sync_main(void *arg)
-{
-    struct sk_clean_sync *s = arg;
-    int r = 0;
-
-    for (int i = 0; i < 3 && r == 0; i++)
-        if (fdatasync(s->fds[i]) < 0)
-            r = -errno;
-    if (r == 0 && (r = rename_state(s->dir, s->base, ".cleaned", ".swap")) == 0)
-        r = sk_fsync_dir(s->dir);
-    s->result = r;
-    atomic_store(&s->state, 0);
-    return NULL;
-}
 
 static void sync_free(struct sk_clean_sync *s)
 {
     for (int i = 0; i < 3; i++)
         if (s->fds[i] >= 0)
             close(s->fds[i]);
+    if (s->dirfd >= 0)
+        close(s->dirfd);
     free(s->dir);
     free(s);
 }
 
-int sk_clean_sync_start(const char *dir, struct sk_segment *seg, struct sk_clean_sync **out)
+static void sync_end(struct sk_clean_sync *s, int r)
+{
+    s->result = r;
+    s->running = false;
+    if (s->cancelled)
+        sync_free(s); /* the job's discard removed the files, .swap names too */
+}
+
+static void dir_synced(void *arg, int res)
+{
+    sync_end(arg, res);
+}
+
+/* Step 2 only once every file's data is on disk: .swap wins at a load. */
+static void data_synced(void *arg, int res)
+{
+    struct sk_clean_sync *s = arg;
+    if (res < 0 && s->result == 0)
+        s->result = res;
+    if (--s->pending > 0)
+        return;
+    int r = s->result;
+    if (r == 0 && s->cancelled)
+        r = -ECANCELED;
+    if (r == 0)
+        r = rename_state(s->dir, s->base, ".cleaned", ".swap");
+    if (r == 0 && (s->dirfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        r = -errno;
+    if (r == 0)
+        r = s->syncer->sync(s->syncer->ctx, s->dirfd, false, dir_synced, s);
+    if (r < 0)
+        sync_end(s, r);
+}
+
+int sk_clean_sync_start(const char *dir, struct sk_segment *seg, const struct sk_syncer *syncer,
+                        struct sk_clean_sync **out)
 {
     struct sk_clean_sync *s = calloc(1, sizeof(*s));
     int r;
 
     if (!s)
         return -ENOMEM;
-    s->fds[0] = s->fds[1] = s->fds[2] = -1;
+    s->fds[0] = s->fds[1] = s->fds[2] = s->dirfd = -1;
     s->base = seg->base;
-    atomic_init(&s->state, 1);
+    s->syncer = sk_syncer_or_blocking(syncer);
     if ((r = sk_segment_seal(seg)) < 0 || !(s->dir = strdup(dir))) {
         sync_free(s);
         return r < 0 ? r : -ENOMEM;
     }
     /* The indexes are mapped with their files closed: open all three for the
-     * thread, then let the segment go back to holding none. */
+     * syncs, then let the segment go back to holding none. */
     if ((r = sk_segment_hold(seg)) < 0) {
         sync_free(s);
         return r;
@@ -164,19 +198,22 @@ int sk_clean_sync_start(const char *dir, struct sk_segment *seg, struct sk_clean
         sync_free(s);
         return r;
     }
-    if ((r = pthread_create(&s->thread, NULL, sync_main, s)) != 0) {
-        sync_free(s);
-        return -r;
-    }
+    s->running = true;
+    s->pending = 4; /* the three syncs and this submission, so none ends it early */
     *out = s;
+    for (int i = 0; i < 3; i++) {
+        r = s->syncer->sync(s->syncer->ctx, s->fds[i], true, data_synced, s);
+        if (r < 0)
+            data_synced(s, r);
+    }
+    data_synced(s, 0);
     return 0;
 }
 
 int sk_clean_sync_poll(struct sk_clean_sync *s)
 {
-    if (atomic_load(&s->state))
+    if (s->running)
         return 1;
-    pthread_join(s->thread, NULL);
     int r = s->result;
     sync_free(s);
     return r;
@@ -184,7 +221,10 @@ int sk_clean_sync_poll(struct sk_clean_sync *s)
 
 void sk_clean_sync_cancel(struct sk_clean_sync *s)
 {
-    pthread_join(s->thread, NULL);
+    if (s->running) {
+        s->cancelled = true;
+        return;
+    }
     /* not committed after all: the .swap names would make a load install it */
     if (s->result == 0)
         (void)rename_state(s->dir, s->base, ".swap", ".cleaned");

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "skein/atomic_writer.h"
+
 #include "atomic_file.h"
 #include "epoch_cache.h"
 
@@ -51,12 +53,13 @@ static bool epoch_torn(const char *text, size_t n)
     return true;
 }
 
-int sk_epoch_load(struct sk_epoch_cache *c, const char *dir)
+int sk_epoch_load(struct sk_epoch_cache *c, const char *dir, const struct sk_syncer *syncer)
 {
     char path[4096], text[64];
 
     memset(c, 0, sizeof(*c));
     c->dir = dir;
+    c->syncer = syncer && syncer->sync ? syncer : NULL;
     snprintf(path, sizeof(path), "%s/%s", dir, SK_EPOCH_CHECKPOINT);
     FILE *f = fopen(path, "re");
     if (!f)
@@ -76,9 +79,29 @@ int sk_epoch_load(struct sk_epoch_cache *c, const char *dir)
 
 void sk_epoch_free(struct sk_epoch_cache *c)
 {
+    sk_atomic_writer_free(c->writer); /* a rewrite in flight completes alone */
+    c->writer = NULL;
     free(c->e);
     c->e = NULL;
     c->n = c->cap = 0;
+}
+
+static void rewritten(void *arg, int err)
+{
+    struct sk_epoch_cache *c = arg;
+    if (err < 0)
+        c->dirty = 1; /* the next flush tries again */
+}
+
+/* Through the syncer without waiting when there is one; the old file stays
+ * until the new one is durable, and a failure marks the cache dirty again. */
+static int durable_write(struct sk_epoch_cache *c, const char *buf, size_t len)
+{
+    if (!c->syncer)
+        return sk_atomic_write(c->dir, SK_EPOCH_CHECKPOINT, buf, len);
+    if (!c->writer && !(c->writer = sk_atomic_writer_new(c->syncer, c->dir)))
+        return -ENOMEM;
+    return sk_atomic_writer_write(c->writer, SK_EPOCH_CHECKPOINT, buf, len, rewritten, c);
 }
 
 int sk_epoch_write(struct sk_epoch_cache *c)
@@ -94,15 +117,18 @@ int sk_epoch_write(struct sk_epoch_cache *c)
         len += (size_t)snprintf(buf + len, cap - len, "%" PRId32 " %" PRId64 "\n",
                                 c->e[i].epoch, c->e[i].start);
     bool lazy = !c->durable && !c->syncing;
+    /* Cleared first: an asynchronous write that fails at once sets it again. */
+    c->dirty = 0;
     int r = lazy ? sk_atomic_write_lazy(c->dir, SK_EPOCH_CHECKPOINT, buf, len)
-                 : sk_atomic_write(c->dir, SK_EPOCH_CHECKPOINT, buf, len);
+                 : durable_write(c, buf, len);
     free(buf);
-    if (r == 0) {
-        c->dirty = 0;
-        c->unsynced = lazy;
-        c->durable = !lazy;
+    if (r < 0) {
+        c->dirty = 1;
+        return r;
     }
-    return r;
+    c->unsynced = lazy;
+    c->durable = !lazy;
+    return 0;
 }
 
 void sk_epoch_synced(struct sk_epoch_cache *c)

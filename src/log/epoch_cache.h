@@ -14,7 +14,13 @@
  * synced with that data by the log's next sync (as Kafka does since 3.7 for all
  * writes). Ten thousand new partitions would otherwise block the shard on
  * twenty thousand fsyncs at their first appends. Such a file torn by a crash
- * (empty or zeros) loads as an empty cache. */
+ * (empty or zeros) loads as an empty cache.
+ *
+ * Durable rewrites go through the log's syncer (the shard's ring) when it
+ * has one and are not waited for: the append or the flush that changed the
+ * epochs goes on. One that fails leaves the cache dirty, so the next flush
+ * writes it again; until then the older file stays, which recovery corrects
+ * as above. */
 #ifndef SK_LOG_EPOCH_CACHE_H
 #define SK_LOG_EPOCH_CACHE_H
 
@@ -37,10 +43,13 @@ struct sk_epoch_cache {
     bool durable;    /* the file on disk was fsynced: replace it durably only */
     bool unsynced;   /* written without fsync; the log's next sync takes it */
     bool syncing;    /* in a log sync that has not completed */
+    const struct sk_syncer *syncer;  /* for durable rewrites; NULL: blocking */
+    struct sk_atomic_writer *writer; /* made on the first durable rewrite */
 };
 
 /* Reads the checkpoint (a missing file is an empty cache). */
-int sk_epoch_load(struct sk_epoch_cache *c, const char *dir);
+struct sk_syncer;
+int sk_epoch_load(struct sk_epoch_cache *c, const char *dir, const struct sk_syncer *syncer);
 void sk_epoch_free(struct sk_epoch_cache *c);
 /* Writes the file: lazily (no fsync) while no durable file exists, else with
  * the full atomic write. */

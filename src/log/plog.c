@@ -99,7 +99,7 @@ int sk_plog_open(const struct sk_plog_open_opts *opts, const struct sk_plog_conf
     }
     memset(report ? report : &local, 0, sizeof(local));
     if ((r = plog_make_dir(p)) < 0 || (r = plog_topic_id(p, opts->topic_id)) < 0 ||
-        (r = sk_epoch_load(&p->epochs, p->dir)) < 0 ||
+        (r = sk_epoch_load(&p->epochs, p->dir, opts->syncer)) < 0 ||
         (r = sk_plog_load(p, opts, report ? report : &local)) < 0) {
         sk_plog_close(p);
         return r;

@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "gen/kp_all.h"
+#include "image_int.h"
 #include "skein/wire_str.h"
+#include "topic_table.h"
 
 static char *dup_str(kp_str s)
 {
@@ -104,33 +106,49 @@ static void kvlist_free(struct sk_kvlist *l)
 void sk_meta_image_init(struct sk_meta_image *img)
 {
     memset(img, 0, sizeof *img);
+    sk_topic_table_init(&img->by_name, false);
+    sk_topic_table_init(&img->by_id, true);
     img->last_offset = -1;
 }
 
 const struct sk_topic_meta *sk_meta_topic(const struct sk_meta_image *img, const char *name,
                                           size_t len)
 {
-    for (int i = 0; i < img->ntopics; i++) {
-        const struct sk_topic_meta *t = img->topics[i];
-        if (strlen(t->name) == len && memcmp(t->name, name, len) == 0)
-            return t;
-    }
-    return NULL;
-}
-
-static int topic_index_by_id(const struct sk_meta_image *img, const kp_uuid *id)
-{
-    for (int i = 0; i < img->ntopics; i++)
-        if (memcmp(img->topics[i]->id.b, id->b, 16) == 0)
-            return i;
-    return -1;
+    return sk_topic_table_by_name(&img->by_name, name, len);
 }
 
 const struct sk_topic_meta *sk_meta_topic_by_id(const struct sk_meta_image *img,
                                                 const kp_uuid *id)
 {
-    int i = topic_index_by_id(img, id);
-    return i < 0 ? NULL : img->topics[i];
+    return sk_topic_table_by_id(&img->by_id, id);
+}
+
+static int topic_index(const struct sk_meta_image *img, const struct sk_topic_meta *t)
+{
+    for (int i = 0; i < img->ntopics; i++)
+        if (img->topics[i] == t)
+            return i;
+    return -1;
+}
+
+/* The topic as this image may change it: a topic another image shares is
+ * copied first, so the other image keeps seeing what it was published with. */
+static struct sk_topic_meta *topic_mut(struct sk_meta_image *img, struct sk_topic_meta *t)
+{
+    if (atomic_load_explicit(&t->refs, memory_order_acquire) == 1)
+        return t;
+    struct sk_topic_meta *copy = sk_meta_topic_copy(t);
+    img->topics[topic_index(img, t)] = copy;
+    sk_topic_table_replace(&img->by_name, t, copy);
+    sk_topic_table_replace(&img->by_id, t, copy);
+    sk_meta_topic_release(t);
+    return copy;
+}
+
+static struct sk_topic_meta *topic_mut_by_id(struct sk_meta_image *img, const kp_uuid *id)
+{
+    struct sk_topic_meta *t = sk_topic_table_by_id(&img->by_id, id);
+    return t ? topic_mut(img, t) : NULL;
 }
 
 const struct sk_broker_meta *sk_meta_broker(const struct sk_meta_image *img, int32_t id)
@@ -157,8 +175,10 @@ static void partition_free(struct sk_partition_meta *p)
     free(p->isr);
 }
 
-static void topic_free(struct sk_topic_meta *t)
+void sk_meta_topic_release(struct sk_topic_meta *t)
 {
+    if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
+        return;
     for (int32_t i = 0; i < t->npartitions; i++)
         partition_free(&t->partitions[i]);
     free(t->partitions);
@@ -169,25 +189,30 @@ static void topic_free(struct sk_topic_meta *t)
 
 static int apply_topic(struct sk_meta_image *img, const kp_topic_record *r)
 {
-    if (sk_meta_topic(img, r->name.ptr, (size_t)r->name.len) ||
-        topic_index_by_id(img, &r->topic_id) >= 0)
+    if (r->name.len < 0 || sk_meta_topic(img, r->name.ptr, (size_t)r->name.len) ||
+        sk_meta_topic_by_id(img, &r->topic_id))
         return -EINVAL;
     struct sk_topic_meta *t = calloc(1, sizeof *t);
     if (!t)
         abort();
     t->name = dup_str(r->name);
+    t->name_len = r->name.len;
+    atomic_init(&t->refs, 1);
     t->id = r->topic_id;
     img->topics = grow(img->topics, &img->topics_cap, img->ntopics + 1, sizeof *img->topics);
     img->topics[img->ntopics++] = t;
+    sk_topic_table_put(&img->by_name, t);
+    sk_topic_table_put(&img->by_id, t);
     return 0;
 }
 
 static int apply_partition(struct sk_meta_image *img, const kp_partition_record *r)
 {
-    int ti = topic_index_by_id(img, &r->topic_id);
-    if (ti < 0 || r->partition_id < 0)
+    if (r->partition_id < 0)
         return -EINVAL;
-    struct sk_topic_meta *t = img->topics[ti];
+    struct sk_topic_meta *t = topic_mut_by_id(img, &r->topic_id);
+    if (!t)
+        return -EINVAL;
     if (r->partition_id >= t->npartitions) {
         struct sk_partition_meta *np =
             realloc(t->partitions, sizeof *np * (size_t)(r->partition_id + 1));
@@ -214,10 +239,11 @@ static int apply_partition(struct sk_meta_image *img, const kp_partition_record 
  * change starts a new partition epoch. */
 static int apply_partition_change(struct sk_meta_image *img, const kp_partition_change_record *r)
 {
-    int ti = topic_index_by_id(img, &r->topic_id);
-    if (ti < 0 || r->partition_id < 0 || r->partition_id >= img->topics[ti]->npartitions)
+    const struct sk_topic_meta *seen = sk_meta_topic_by_id(img, &r->topic_id);
+    if (!seen || r->partition_id < 0 || r->partition_id >= seen->npartitions)
         return -EINVAL;
-    struct sk_partition_meta *p = &img->topics[ti]->partitions[r->partition_id];
+    struct sk_topic_meta *t = topic_mut(img, (struct sk_topic_meta *)seen);
+    struct sk_partition_meta *p = &t->partitions[r->partition_id];
     if (r->leader != -2 && r->leader != p->leader) {
         p->leader = r->leader;
         p->leader_epoch++;
@@ -236,10 +262,13 @@ static int apply_partition_change(struct sk_meta_image *img, const kp_partition_
 
 static int apply_remove_topic(struct sk_meta_image *img, const kp_remove_topic_record *r)
 {
-    int ti = topic_index_by_id(img, &r->topic_id);
-    if (ti < 0)
+    struct sk_topic_meta *t = sk_topic_table_by_id(&img->by_id, &r->topic_id);
+    if (!t)
         return -EINVAL;
-    topic_free(img->topics[ti]);
+    int ti = topic_index(img, t);
+    sk_topic_table_del(&img->by_name, t);
+    sk_topic_table_del(&img->by_id, t);
+    sk_meta_topic_release(t);
     memmove(&img->topics[ti], &img->topics[ti + 1],
             sizeof *img->topics * (size_t)(img->ntopics - ti - 1));
     img->ntopics--;
@@ -324,10 +353,13 @@ static int apply_config(struct sk_meta_image *img, const kp_config_record *r)
     switch (r->resource_type) {
     case SK_RESOURCE_TOPIC: {
         struct sk_topic_meta *t =
-            (struct sk_topic_meta *)sk_meta_topic(img, r->resource_name.ptr,
-                                                  (size_t)r->resource_name.len);
+            r->resource_name.len < 0
+                ? NULL
+                : sk_topic_table_by_name(&img->by_name, r->resource_name.ptr,
+                                         (size_t)r->resource_name.len);
         if (!t)
             return -EINVAL;
+        t = topic_mut(img, t);
         kvlist_set(&t->configs, r->name, r->value);
         return 0;
     }
@@ -436,8 +468,10 @@ int sk_meta_apply(struct sk_meta_image *img, int16_t type, const void *rec)
 void sk_meta_image_free(struct sk_meta_image *img)
 {
     for (int i = 0; i < img->ntopics; i++)
-        topic_free(img->topics[i]);
+        sk_meta_topic_release(img->topics[i]);
     free(img->topics);
+    sk_topic_table_free(&img->by_name);
+    sk_topic_table_free(&img->by_id);
     for (int i = 0; i < img->nbrokers; i++)
         broker_clear(&img->brokers[i]);
     free(img->brokers);

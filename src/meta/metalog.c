@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "skein/atomic_writer.h"
 #include "skein/buf.h"
 #include "skein/logging.h"
 #include "skein/meta_snapshot.h"
@@ -17,6 +18,9 @@ struct sk_metalog {
     int32_t node_id;
     int64_t snapshot_bytes;   /* metadata.log.max.record.bytes.between.snapshots */
     int64_t since_snapshot;   /* bytes appended since the last snapshot */
+    const struct sk_syncer *syncer;   /* snapshots' syncs (the shard's); NULL: blocking */
+    struct sk_atomic_writer *snapper; /* made at the first snapshot */
+    int64_t snapshot_end;             /* of the snapshot in flight */
 };
 
 #define SK_METALOG_READ_CHUNK (1u << 20)
@@ -217,6 +221,7 @@ void sk_metalog_close(struct sk_metalog *ml)
 {
     if (!ml)
         return;
+    sk_atomic_writer_free(ml->snapper); /* one in flight completes alone */
     sk_plog_flush(ml->plog, 0);
     sk_plog_close(ml->plog);
     free(ml);
@@ -228,23 +233,50 @@ void sk_metalog_set_snapshot_policy(struct sk_metalog *ml, int32_t node_id, int6
     ml->snapshot_bytes = bytes;
 }
 
+void sk_metalog_set_syncer(struct sk_metalog *ml, const struct sk_syncer *syncer)
+{
+    ml->syncer = syncer;
+    sk_atomic_writer_free(ml->snapper); /* made on the blocking syncer */
+    ml->snapper = NULL;
+}
+
+/* The log below a snapshot goes only once the snapshot is durable; a failed
+ * one keeps the log, and the next append tries again. */
+static void snapshot_written(void *arg, int err)
+{
+    struct sk_metalog *ml = arg;
+    const char *dir = sk_plog_dir(ml->plog);
+    int64_t end = ml->snapshot_end;
+    if (err < 0) {
+        sk_warn("cannot write a metadata snapshot in %s: %s", dir, strerror(-err));
+        ml->since_snapshot += ml->snapshot_bytes;
+        return;
+    }
+    sk_meta_snapshot_prune(dir, end);
+    if (sk_plog_delete_records(ml->plog, end) < 0)
+        sk_warn("cannot delete metadata log segments below offset %lld", (long long)end);
+    sk_info("metadata snapshot at offset %lld written", (long long)end);
+}
+
 /* Once enough has been appended, the image is written as a snapshot and the
- * log below it deleted: start-up then reads the snapshot and a short tail. */
+ * log below it deleted: start-up then reads the snapshot and a short tail.
+ * The write goes through the syncer and is not waited for; one at a time. */
 static void maybe_snapshot(struct sk_metalog *ml, const struct sk_meta_image *img, int64_t now)
 {
     if (ml->snapshot_bytes <= 0 || ml->since_snapshot < ml->snapshot_bytes)
         return;
     const char *dir = sk_plog_dir(ml->plog);
-    int64_t end = img->last_offset + 1;
-    if (sk_meta_snapshot_write(dir, img, ml->node_id, now) < 0) {
-        sk_warn("cannot write a metadata snapshot in %s", dir);
+    if (!ml->snapper && !(ml->snapper = sk_atomic_writer_new(ml->syncer, dir))) {
+        sk_warn("cannot write a metadata snapshot in %s: %s", dir, strerror(ENOMEM));
         return;
     }
+    if (sk_atomic_writer_busy(ml->snapper))
+        return;
     ml->since_snapshot = 0;
-    sk_meta_snapshot_prune(dir, end);
-    if (sk_plog_delete_records(ml->plog, end) < 0)
-        sk_warn("cannot delete metadata log segments below offset %lld", (long long)end);
-    sk_info("metadata snapshot at offset %lld written", (long long)end);
+    ml->snapshot_end = img->last_offset + 1;
+    int rc = sk_meta_snapshot_write_async(ml->snapper, img, ml->node_id, now, snapshot_written, ml);
+    if (rc < 0)
+        snapshot_written(ml, rc);
 }
 
 int64_t sk_metalog_end_offset(const struct sk_metalog *ml)

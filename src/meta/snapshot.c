@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "gen/kp_all.h"
+#include "skein/atomic_writer.h"
 #include "skein/buf.h"
 #include "skein/meta_snapshot.h"
 #include "skein/record.h"
@@ -223,8 +224,10 @@ static void snapshot_path(char *out, size_t len, const char *dir, int64_t end)
     snprintf(out, len, "%s/%020" PRId64 "-%010d" SNAP_SUFFIX, dir, end, 0);
 }
 
-int sk_meta_snapshot_write(const char *dir, const struct sk_meta_image *img, int32_t node,
-                           int64_t now_ms)
+/* The file is put in place by the atomic writer: written, synced, renamed,
+ * its directory synced, so a snapshot by its final name is always whole. */
+int sk_meta_snapshot_write_async(struct sk_atomic_writer *aw, const struct sk_meta_image *img,
+                                 int32_t node, int64_t now_ms, sk_atomic_done_fn done, void *arg)
 {
     struct snap_writer w = {.now = now_ms};
     int64_t end = img->last_offset + 1;
@@ -232,24 +235,15 @@ int sk_meta_snapshot_write(const char *dir, const struct sk_meta_image *img, int
     write_image(&w, img, node);
     flush_batch(&w);
     add_control(&w, CONTROL_SNAPSHOT_FOOTER, now_ms);
-    char path[4400], tmp[4420];
-    snapshot_path(path, sizeof path, dir, end);
-    snprintf(tmp, sizeof tmp, "%s.part", path);
+    char name[64];
+    snapshot_path(name, sizeof name, "", end);
     int rc = w.err;
-    int fd = rc == 0 ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
-    if (rc == 0 && fd < 0)
-        rc = -errno;
-    if (rc == 0 && (write(fd, w.out.data, w.out.len) != (ssize_t)w.out.len || fsync(fd) < 0))
-        rc = -EIO;
-    if (fd >= 0)
-        close(fd);
-    if (rc == 0 && rename(tmp, path) < 0)
-        rc = -errno;
-    if (rc < 0)
-        unlink(tmp);
+    if (rc == 0)
+        rc = sk_atomic_writer_write(aw, name + 1, w.out.data, w.out.len, done, arg);
     sk_buf_free(&w.out);
     return rc;
 }
+
 
 int64_t sk_meta_snapshot_latest(const char *dir, int64_t max_end)
 {

@@ -12,7 +12,7 @@
 
 #define SK_SLOTS_FIRST 16u
 
-struct sk_conn *sk_conn_new(struct sk_shard *s, int fd)
+struct sk_conn *sk_conn_new(struct sk_shard *s, int fd, bool outbound)
 {
 	struct sk_conn *c = calloc(1, sizeof(*c));
 	if (!c)
@@ -26,14 +26,18 @@ struct sk_conn *sk_conn_new(struct sk_shard *s, int fd)
 	c->shard = s;
 	c->fd = fd;
 	c->open = true;
+	c->outbound = outbound;
+	c->max_frame = s->cfg.max_frame_bytes;
 	c->pipe[0] = c->pipe[1] = -1;
 	c->last_active_ms = s->now_ms;
 	c->next = s->conns;
 	if (s->conns)
 		s->conns->prev = c;
 	s->conns = c;
-	s->nopen++;
 	sk_stat_add(&s->st.conns_open, 1);
+	if (outbound)
+		return c;
+	s->nopen++;
 	sk_stat_add(&s->st.conns_accepted, 1);
 	return c;
 }
@@ -122,7 +126,8 @@ void sk_conn_close(struct sk_conn *c)
 		return;
 	struct sk_shard *s = c->shard;
 	c->open = false;
-	s->nopen--;
+	if (!c->outbound)
+		s->nopen--;
 	sk_stat_sub(&s->st.conns_open, 1);
 	if (c->ip_counted)
 		sk_ip_count_dec(&s->ips, c->addr);
@@ -137,8 +142,17 @@ void sk_conn_close(struct sk_conn *c)
 	shutdown(c->fd, SHUT_RDWR);
 	sk_recv_stop(c);
 	sk_conn_unmute_on_close(c);
-	if (s->h.on_close)
+	if (c->outbound)
+		sk_outconn_conn_closed(c);
+	else if (s->h.on_close)
 		s->h.on_close(s->h.arg, c);
+}
+
+void sk_conn_fail(struct sk_conn *c, int err)
+{
+	if (c->open && !c->close_err)
+		c->close_err = err;
+	sk_conn_close(c);
 }
 
 /* Responses and completions mark a conn dirty; once per loop iteration its
@@ -170,8 +184,9 @@ void sk_conns_idle_scan(void *arg)
 	uint64_t idle = s->cfg.idle_ms;
 	for (struct sk_conn *c = s->conns, *next; c; c = next) {
 		next = c->next;
-		/* A connection waiting on us (parked fetch, acks=all) is not idle. */
-		if (c->open && c->slot_head == c->slot_next &&
+		/* A connection waiting on us (parked fetch, acks=all) is not idle;
+		 * outbound ones are their owner's to end. */
+		if (c->open && !c->outbound && c->slot_head == c->slot_next &&
 		    s->now_ms - c->last_active_ms >= idle) {
 			sk_info("net: closing connection from %s: idle for more than "
 				"connections.max.idle.ms=%llu", c->peer, (unsigned long long)idle);
@@ -189,7 +204,8 @@ void sk_conns_free_all(struct sk_shard *s)
 		struct sk_conn *c = s->conns;
 		if (c->open) {
 			c->open = false;
-			s->nopen--;
+			if (!c->outbound)
+				s->nopen--;
 			sk_stat_sub(&s->st.conns_open, 1);
 		}
 		c->ops = 0;

@@ -218,7 +218,7 @@ static void accept_one(struct sk_shard *s, int fd)
 	}
 	tune_socket(s, fd);
 	struct sk_conn *c = NULL;
-	if (sk_ip_count_inc(&s->ips, addr) == 0 && !(c = sk_conn_new(s, fd)))
+	if (sk_ip_count_inc(&s->ips, addr) == 0 && !(c = sk_conn_new(s, fd, false)))
 		sk_ip_count_dec(&s->ips, addr);
 	if (!c) {
 		sk_warn("net: refusing connection from %s: out of memory", peer);

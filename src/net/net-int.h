@@ -23,6 +23,7 @@ enum sk_op {
 	SK_OP_FSYNC,
 	SK_OP_RECV_DIRECT,  /* plain recv straight into a large frame's buffer */
 	SK_OP_ACCEPT_POLL,  /* a listener out of fds waits for a connection to shed */
+	SK_OP_CONNECT,      /* an outbound connection's connect */
 };
 #define SK_OP_MASK 15u
 
@@ -64,6 +65,10 @@ struct sk_conn {
 	bool direct_armed;               /* a direct recv into frame is live */
 	bool direct_cancelling;          /* and a cancel for it was sent */
 	bool send_busy;                  /* a send or splice SQE is live */
+	bool outbound;                   /* ours to a server (outconn.c), not accepted */
+	struct sk_outconn *outconn;      /* its owner, NULL once it let go */
+	int close_err;                   /* why it closed, negative errno; 0 = unknown */
+	uint32_t max_frame;              /* larger frames are refused */
 	int fd;
 	unsigned ops;                    /* SQEs in flight that point at this conn */
 	void *user;
@@ -168,6 +173,7 @@ struct sk_shard {
 
 	struct sk_listener *listeners;
 	struct sk_conn *conns;
+	struct sk_outconn *outconns;
 	struct sk_conn *dirty;
 	unsigned nopen;
 	struct sk_ip_counts ips;         /* open connections per peer address */
@@ -239,8 +245,17 @@ static inline struct sk_slot *sk_conn_slot(struct sk_conn *c, uint64_t q)
 	return &c->slots[q % c->slots_cap];
 }
 
-/* conn.c */
-struct sk_conn *sk_conn_new(struct sk_shard *s, int fd);
+/* outconn.c */
+void sk_outconn_connect_complete(struct sk_outconn *oc, struct io_uring_cqe *cqe);
+void sk_outconn_frame(struct sk_conn *c, uint8_t *data, uint32_t len);
+void sk_outconn_conn_closed(struct sk_conn *c);
+void sk_outconns_stop(struct sk_shard *s);
+void sk_outconns_free_all(struct sk_shard *s);
+
+/* conn.c; outbound conns do not count against max.connections */
+struct sk_conn *sk_conn_new(struct sk_shard *s, int fd, bool outbound);
+/* Closes with a reason the first time (outbound owners get it). */
+void sk_conn_fail(struct sk_conn *c, int err);
 int sk_conn_slots_reserve(struct sk_conn *c);
 void sk_conn_mark_dirty(struct sk_conn *c);
 void sk_conn_process_dirty(struct sk_shard *s);
@@ -261,6 +276,7 @@ void sk_recv_free(struct sk_conn *c);
 
 /* sendq.c */
 void sk_sendq_flush(struct sk_conn *c);
+void sk_sendq_push(struct sk_conn *c, struct sk_out *o);
 void sk_send_complete(struct sk_conn *c, struct io_uring_cqe *cqe, enum sk_op op);
 void sk_sendq_free(struct sk_conn *c);
 void sk_out_free(struct sk_out *o);

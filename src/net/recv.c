@@ -103,6 +103,10 @@ void sk_recv_stop(struct sk_conn *c)
  * the byte and shard-wide bounds. */
 static bool at_cap(struct sk_conn *c)
 {
+	/* An outbound conn's sends are our requests, its frames their answers:
+	 * reading them is what frees the peer, so it never pauses. */
+	if (c->outbound)
+		return false;
 	return c->slot_next - c->slot_head + c->sq_count >= c->shard->cfg.max_inflight ||
 	       sk_conn_muted(c) || sk_queue_full(c);
 }
@@ -115,6 +119,14 @@ bool sk_recv_paused(struct sk_conn *c)
 static void deliver(struct sk_conn *c)
 {
 	struct sk_shard *s = c->shard;
+	if (c->outbound) {
+		uint8_t *data = c->frame;
+		c->frame = NULL;
+		c->hdr_have = 0;
+		sk_stat_add(&s->st.frames_in, 1);
+		sk_outconn_frame(c, data, c->frame_len);
+		return;
+	}
 	struct sk_frame f = { .slot = c->slot_next++, .data = c->frame, .len = c->frame_len };
 	struct sk_slot *sl = sk_conn_slot(c, f.slot);
 	*sl = (struct sk_slot){ SK_SLOT_PENDING, NULL, 0 };
@@ -130,10 +142,11 @@ static int start_frame(struct sk_conn *c)
 {
 	int32_t size = (int32_t)((uint32_t)c->hdr[0] << 24 | (uint32_t)c->hdr[1] << 16 |
 				 (uint32_t)c->hdr[2] << 8 | c->hdr[3]);
-	uint32_t max = c->shard->cfg.max_frame_bytes;
+	uint32_t max = c->max_frame;
 	if (size < 0 || (uint32_t)size > max) {
-		sk_warn("net: closing connection from %s: request size %d outside 0..%u "
-			"(socket.request.max.bytes)", c->peer, size, max);
+		sk_warn("net: closing connection %s %s: frame size %d outside 0..%u%s",
+			c->outbound ? "to" : "from", c->peer, size, max,
+			c->outbound ? "" : " (socket.request.max.bytes)");
 		return -EMSGSIZE;
 	}
 	if (sk_conn_slots_reserve(c)) {
@@ -165,8 +178,9 @@ static size_t feed(struct sk_conn *c, const uint8_t *p, size_t n)
 				c->hdr[c->hdr_have++] = p[i++];
 			if (c->hdr_have < 4)
 				break;
-			if (start_frame(c)) {
-				sk_conn_close(c);
+			int rc = start_frame(c);
+			if (rc) {
+				sk_conn_fail(c, rc);
 				return n;
 			}
 		}
@@ -213,7 +227,7 @@ static void on_bytes(struct sk_conn *c, const uint8_t *p, size_t n)
 		return;
 	if (stash_append(c, p + used, n - used)) {
 		sk_warn("net: closing connection from %s: no memory to hold input", c->peer);
-		sk_conn_close(c);
+		sk_conn_fail(c, -ENOMEM);
 		return;
 	}
 	sk_recv_stop(c);
@@ -234,10 +248,10 @@ void sk_recv_complete(struct sk_conn *c, struct io_uring_cqe *cqe)
 	}
 	if (res == 0 && c->open) {
 		sk_debug("net: connection from %s closed by peer", c->peer);
-		sk_conn_close(c);
+		sk_conn_fail(c, -ECONNRESET);
 	} else if (res < 0 && res != -ENOBUFS && res != -ECANCELED && c->open) {
 		sk_debug("net: recv from %s failed: %s", c->peer, strerror(-res));
-		sk_conn_close(c);
+		sk_conn_fail(c, res);
 	}
 	if (cqe->flags & IORING_CQE_F_MORE)
 		return;
@@ -263,10 +277,10 @@ void sk_recv_direct_complete(struct sk_conn *c, struct io_uring_cqe *cqe)
 	} else if (res == 0 && c->open) {
 		sk_debug("net: connection from %s closed by peer inside a %u-byte request",
 			 c->peer, c->frame_len);
-		sk_conn_close(c);
+		sk_conn_fail(c, -ECONNRESET);
 	} else if (res < 0 && res != -ECANCELED && c->open) {
 		sk_debug("net: recv from %s failed: %s", c->peer, strerror(-res));
-		sk_conn_close(c);
+		sk_conn_fail(c, res);
 	}
 	/* The dirty pass re-arms: the rest of the frame, or multishot again. */
 	sk_conn_mark_dirty(c);

@@ -40,14 +40,8 @@ static void advance_head(struct sk_conn *c)
 		struct sk_slot *sl = sk_conn_slot(c, c->slot_head);
 		if (sl->state == SK_SLOT_PENDING)
 			break;
-		if (sl->out) {
-			if (c->sq_tail)
-				c->sq_tail->next = sl->out;
-			else
-				c->sq_head = sl->out;
-			c->sq_tail = sl->out;
-			c->sq_count++;
-		}
+		if (sl->out)
+			sk_sendq_push(c, sl->out);
 		*sl = (struct sk_slot){ SK_SLOT_FREE, NULL, 0 };
 		c->slot_head++;
 	}

@@ -94,6 +94,17 @@ static unsigned gather(struct sk_conn *c)
 	return n;
 }
 
+void sk_sendq_push(struct sk_conn *c, struct sk_out *o)
+{
+	o->next = NULL;
+	if (c->sq_tail)
+		c->sq_tail->next = o;
+	else
+		c->sq_head = o;
+	c->sq_tail = o;
+	c->sq_count++;
+}
+
 void sk_sendq_flush(struct sk_conn *c)
 {
 	if (c->send_busy || !c->open || (c->mute_holds && sk_conn_muted(c)))
@@ -142,7 +153,7 @@ void sk_send_complete(struct sk_conn *c, struct io_uring_cqe *cqe, enum sk_op op
 	if (res < 0) {
 		if (c->open)
 			sk_debug("net: send to %s failed: %s", c->peer, strerror(-res));
-		sk_conn_close(c);
+		sk_conn_fail(c, res);
 	} else if (c->open) {
 		if (op == SK_OP_SPLICE_IN) {
 			if (splice_in_done(c, res))

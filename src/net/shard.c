@@ -182,6 +182,7 @@ void sk_shard_destroy(struct sk_shard *s)
 	 * sends if run never finished) before the memory they use goes away. */
 	io_uring_queue_exit(&s->ring);
 	sk_conns_free_all(s);
+	sk_outconns_free_all(s);
 	sk_ip_counts_free(&s->ips);
 	free((void *)s->cfg.ip_overrides);
 	sk_listeners_free(s);
@@ -298,6 +299,9 @@ static void dispatch(struct sk_shard *s, struct io_uring_cqe *cqe)
 	case SK_OP_FSYNC:
 		fsync_complete(s, p, cqe->res);
 		break;
+	case SK_OP_CONNECT:
+		sk_outconn_connect_complete(p, cqe);
+		break;
 	}
 }
 
@@ -319,6 +323,7 @@ static void begin_stop(struct sk_shard *s)
 	s->stopping = true;
 	s->stop_deadline_ms = s->now_ms + s->cfg.stop_timeout_ms;
 	sk_listeners_stop(s);
+	sk_outconns_stop(s);
 	for (struct sk_conn *c = s->conns; c; c = c->next)
 		if (c->open) {
 			sk_recv_stop(c);

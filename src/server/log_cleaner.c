@@ -8,18 +8,22 @@
  * SLICE_BYTES of the log and stops early past SLICE_NS (the cleaner's reads are
  * page-cache preads and its writes pwrites, synchronous), so a request waits at
  * most about one slice; between slices the reactor serves I/O. The fdatasyncs
- * that make a cleaned group durable run on a helper thread (cleaner_swap.c).
+ * that make a cleaned group durable go to the shard's ring through its syncer
+ * (cleaner_swap.c), and the job waits for them between slices.
  * Running the whole job on a thread would need the segment list and fds shared
  * across threads, which they are not (DESIGN.md: all state is shard-local).
  *
  * The first dirty offset of each log is kept in cleaner-offset-checkpoint in the
- * log dir, written after each completed clean. */
+ * log dir, written after each completed clean through the syncer, not waited
+ * for: a failed write is logged and the next clean writes it again (a stale
+ * checkpoint only makes the next clean of that log redo work). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "skein/atomic_writer.h"
 #include "skein/log_cleaner.h"
 #include "skein/logging.h"
 #include "skein/partition.h"
@@ -52,6 +56,7 @@ struct sk_log_cleaner {
     uint64_t job_ns;          /* time spent in the job's slices */
     uint64_t max_slice_ns;
     sk_timer_id timer;
+    struct sk_atomic_writer *checkpoint; /* cleaner-offset-checkpoint */
 };
 
 static uint64_t mono_ns(void)
@@ -118,6 +123,14 @@ static struct sk_partition *entry_partition(struct sk_log_cleaner *c, const stru
     return NULL;
 }
 
+static void checkpoint_done(void *arg, int err)
+{
+    struct sk_log_cleaner *c = arg;
+    if (err < 0)
+        sk_warn("cannot write %s/%s: %s", log_dir(c), SK_CLEANER_OFFSET_CHECKPOINT,
+                strerror(-err));
+}
+
 /* Only the logs this broker still holds are written, as Kafka does. */
 static int checkpoint_write(struct sk_log_cleaner *c)
 {
@@ -133,7 +146,8 @@ static int checkpoint_write(struct sk_log_cleaner *c)
         cp[n].partition = c->e[i].partition;
         cp[n++].offset = c->e[i].first_dirty;
     }
-    int r = sk_offset_checkpoint_write(log_dir(c), SK_CLEANER_OFFSET_CHECKPOINT, cp, n);
+    int r = sk_offset_checkpoint_write_async(c->checkpoint, SK_CLEANER_OFFSET_CHECKPOINT, cp, n,
+                                             checkpoint_done, c);
     free(cp);
     return r;
 }
@@ -207,6 +221,7 @@ static int job_start(struct sk_log_cleaner *c, struct cleaner_entry *e, int64_t 
         .map_bytes = (size_t)c->b->node->cfg->log.cleaner_dedupe_buffer_size,
         .producers = prod,
         .nproducers = np,
+        .syncer = &c->b->syncer,
     };
     int r = sk_clean_begin(p->log, e->first_dirty, &o, &c->job);
     free(prod);
@@ -306,6 +321,10 @@ int sk_log_cleaner_start(struct sk_broker *b)
     if (!c)
         return -ENOMEM;
     c->b = b;
+    if (!(c->checkpoint = sk_atomic_writer_new(&b->syncer, log_dir(c)))) {
+        free(c);
+        return -ENOMEM;
+    }
     checkpoint_load(c);
     b->cleaner = c;
     c->timer = sk_timer_add(b->shard, (uint64_t)b->node->cfg->log.cleaner_backoff_ms, tick, c);
@@ -321,6 +340,7 @@ void sk_log_cleaner_stop(struct sk_broker *b)
     if (c->timer)
         sk_timer_cancel(b->shard, c->timer);
     sk_clean_free(c->job); /* its .cleaned files go at the next load */
+    sk_atomic_writer_free(c->checkpoint);
     free(c->e);
     free(c);
     b->cleaner = NULL;

@@ -2,10 +2,17 @@
  * (log.retention.check.interval.ms), time-based flushes of relaxed topics
  * (log.flush.scheduler.interval.ms, flush.ms) and the offset checkpoints
  * (log.flush.offset.checkpoint.interval.ms), and the expiry of idle
- * producers' state (producer.id.expiration.check.interval.ms). */
+ * producers' state (producer.id.expiration.check.interval.ms).
+ *
+ * The checkpoints are written through the shard's syncer and never waited
+ * for. A failed one is only logged: the files are recovery hints (a start
+ * with an older recovery point recovers more of the log, nothing is lost),
+ * and the next period writes the then current offsets anew. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "skein/atomic_writer.h"
 #include "skein/logging.h"
 #include "skein/net.h"
 #include "skein/partition.h"
@@ -17,6 +24,13 @@ struct sk_maint_task {
     struct sk_broker *b;
     int64_t interval_ms;
     void (*run)(struct sk_broker *b);
+};
+
+enum { NTASKS = 4 };
+
+struct sk_maintenance {
+    struct sk_maint_task tasks[NTASKS];
+    struct sk_atomic_writer *checkpoints[2]; /* recovery points, log start offsets */
 };
 
 static void retention(struct sk_broker *b)
@@ -44,10 +58,23 @@ static void flush_due(struct sk_broker *b)
     }
 }
 
-static void checkpoint(struct sk_broker *b)
+static void checkpoint_done(void *arg, int err)
 {
-    if (b->nparts && sk_partitions_checkpoint(b) < 0)
-        sk_warn("cannot write the offset checkpoints in %s", b->node->cfg->log_dirs[0]);
+    struct sk_broker *b = arg;
+    if (err < 0)
+        sk_warn("cannot write an offset checkpoint in %s: %s; retried in %lld ms",
+                b->node->cfg->log_dirs[0], strerror(-err),
+                (long long)b->node->cfg->log.flush_offset_checkpoint_interval_ms);
+}
+
+void sk_maintenance_checkpoint(struct sk_broker *b)
+{
+    struct sk_maintenance *m = b->maintenance;
+    if (!b->nparts)
+        return;
+    int rc = sk_partitions_checkpoint_async(b, m->checkpoints, checkpoint_done, b);
+    if (rc < 0)
+        checkpoint_done(b, rc);
 }
 
 static void expire_producers(struct sk_broker *b)
@@ -68,19 +95,30 @@ static void tick(void *arg)
  * with flush.ms still needs someone to look, so check at least every second. */
 #define SK_FLUSH_CHECK_MAX_MS 1000
 
+int sk_maintenance_init(struct sk_broker *b)
+{
+    struct sk_maintenance *m = calloc(1, sizeof *m);
+    if (!m)
+        return -1;
+    b->maintenance = m;
+    for (int i = 0; i < 2; i++)
+        if (!(m->checkpoints[i] = sk_atomic_writer_new(&b->syncer, b->node->cfg->log_dirs[0])))
+            return -1;
+    return 0;
+}
+
 int sk_maintenance_start(struct sk_broker *b)
 {
-    enum { NTASKS = 4 };
-    struct sk_maint_task *tasks = calloc(NTASKS, sizeof *tasks);
-    if (!tasks)
+    if (sk_maintenance_init(b) < 0)
         return -1;
-    b->maintenance = tasks;
+    struct sk_maint_task *tasks = ((struct sk_maintenance *)b->maintenance)->tasks;
     int64_t flush_every = b->node->cfg->log.flush_scheduler_interval_ms;
     if (flush_every <= 0 || flush_every > SK_FLUSH_CHECK_MAX_MS)
         flush_every = SK_FLUSH_CHECK_MAX_MS;
     tasks[0] = (struct sk_maint_task){b, b->node->cfg->log.retention_check_interval_ms, retention};
     tasks[1] = (struct sk_maint_task){b, flush_every, flush_due};
-    tasks[2] = (struct sk_maint_task){b, b->node->cfg->log.flush_offset_checkpoint_interval_ms, checkpoint};
+    tasks[2] = (struct sk_maint_task){b, b->node->cfg->log.flush_offset_checkpoint_interval_ms,
+                                      sk_maintenance_checkpoint};
     tasks[3] = (struct sk_maint_task){b, b->node->cfg->txn.producer_id_expiration_check_ms,
                                       expire_producers};
     for (int i = 0; i < NTASKS; i++)
@@ -91,6 +129,9 @@ int sk_maintenance_start(struct sk_broker *b)
 
 void sk_maintenance_stop(struct sk_broker *b)
 {
+    struct sk_maintenance *m = b->maintenance;
+    for (int i = 0; m && i < 2; i++)
+        sk_atomic_writer_free(m->checkpoints[i]);
     free(b->maintenance);
     b->maintenance = NULL;
 }

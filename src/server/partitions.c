@@ -13,6 +13,7 @@
 #include "skein/errors.h"
 #include "skein/logging.h"
 #include "skein/net.h"
+#include "skein/node.h"
 #include "skein/partition.h"
 #include "skein/plog.h"
 #include "skein/producer_state.h"
@@ -203,6 +204,7 @@ static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_
         .recovery_point = cp->nrp ? sk_offset_checkpoint_find(cp->rp, cp->nrp, t->name, pm->id) : -1,
         .log_start_offset = cp->nls ? sk_offset_checkpoint_find(cp->ls, cp->nls, t->name, pm->id) : -1,
         .now_ms = sk_wall_ms(),
+        .syncer = &b->syncer,
     };
     struct sk_partition *p = calloc(1, sizeof *p);
     struct sk_plog_open_report rep = {0};
@@ -386,7 +388,8 @@ int sk_partitions_sync_ex(struct sk_broker *b, bool quiet)
         bool resolved = false;
         for (int32_t j = 0; j < t->npartitions; j++) {
             const struct sk_partition_meta *pm = &t->partitions[j];
-            if (pm->leader != b->node->node_id)
+            if (pm->leader != b->node->node_id ||
+                sk_shard_of_partition(b->node, kp_str_c(t->name), pm->id) != b->index)
                 continue;
             if (!resolved)
                 resolve_config(b, t, &tc);
@@ -416,6 +419,12 @@ bool sk_partition_offline(struct sk_broker *b, const struct sk_topic_meta *t, in
 /* Checkpoints let the next start skip recovery of what is known to be flushed. */
 int sk_partitions_checkpoint(struct sk_broker *b)
 {
+    return sk_partitions_checkpoint_async(b, NULL, NULL, NULL);
+}
+
+int sk_partitions_checkpoint_async(struct sk_broker *b, struct sk_atomic_writer *const w[2],
+                                   void (*done)(void *arg, int err), void *arg)
+{
     struct sk_offset_checkpoint_entry *rp = calloc((size_t)b->nparts + 1, sizeof *rp);
     struct sk_offset_checkpoint_entry *ls = calloc((size_t)b->nparts + 1, sizeof *ls);
     int rc = rp && ls ? 0 : -ENOMEM;
@@ -427,12 +436,15 @@ int sk_partitions_checkpoint(struct sk_broker *b)
         rp[i].offset = sk_plog_recovery_point(p->log);
         ls[i].offset = sk_plog_log_start_offset(p->log);
     }
+    size_t n = (size_t)b->nparts;
     if (rc == 0)
-        rc = sk_offset_checkpoint_write(data_dir(b), SK_RECOVERY_POINT_CHECKPOINT, rp,
-                                        (size_t)b->nparts);
+        rc = w ? sk_offset_checkpoint_write_async(w[0], SK_RECOVERY_POINT_CHECKPOINT, rp, n,
+                                                  done, arg)
+               : sk_offset_checkpoint_write(data_dir(b), SK_RECOVERY_POINT_CHECKPOINT, rp, n);
     if (rc == 0)
-        rc = sk_offset_checkpoint_write(data_dir(b), SK_LOG_START_OFFSET_CHECKPOINT, ls,
-                                        (size_t)b->nparts);
+        rc = w ? sk_offset_checkpoint_write_async(w[1], SK_LOG_START_OFFSET_CHECKPOINT, ls, n,
+                                                  done, arg)
+               : sk_offset_checkpoint_write(data_dir(b), SK_LOG_START_OFFSET_CHECKPOINT, ls, n);
     free(rp);
     free(ls);
     return rc;
@@ -859,7 +871,7 @@ int16_t sk_partition_append(struct sk_partition *p, uint8_t *batches, size_t len
     for_batches(p, batches, len, -1, now);
     /* A snapshot per segment bounds the scan that rebuilds producer state
      * after a crash to the active segment, as in Kafka. */
-    if (info.rolled && sk_producer_state_snapshot(p) < 0)
+    if (info.rolled && sk_producer_snapshot_async(p, &p->broker->syncer) < 0)
         sk_warn("%s-%d: cannot write a producer state snapshot", p->topic, p->id);
     if (log_append_time)
         *log_append_time = p->cfg.timestamp_type == SK_TIMESTAMP_LOG_APPEND_TIME ? now : -1;

@@ -21,6 +21,7 @@
 #include "skein/net.h"
 #include "skein/partition.h"
 #include "skein/producer_ids.h"
+#include "skein/publisher.h"
 #include "skein/quota.h"
 #include "skein/server.h"
 
@@ -125,7 +126,7 @@ static int bootstrap(struct sk_broker *b)
     fl.name = kp_str_c("metadata.version");
     fl.feature_level = SK_METADATA_VERSION_MAX;
     struct sk_meta_rec rec = {SK_META_FEATURE_LEVEL, latest(SK_META_FEATURE_LEVEL), &fl};
-    return sk_metalog_append(b->node->metalog, b->image, &rec, 1, wall_ms());
+    return sk_metalog_append(b->node->metalog, &b->node->image, &rec, 1, wall_ms());
 }
 
 /* Every start registers the broker anew, with a new epoch (the metadata log
@@ -154,7 +155,7 @@ static int register_broker(struct sk_broker *b)
     r.rack = kp_str_c(b->node->cfg->rack);
     r.fenced = false;
     struct sk_meta_rec rec = {SK_META_REGISTER_BROKER, latest(SK_META_REGISTER_BROKER), &r};
-    return sk_metalog_append(b->node->metalog, b->image, &rec, 1, wall_ms());
+    return sk_metalog_append(b->node->metalog, &b->node->image, &rec, 1, wall_ms());
 }
 
 /* ip_limits has room for cfg's overrides; the shard copies it. */
@@ -212,6 +213,14 @@ static void metalog_problem(const char *md, const struct sk_metalog_failure *why
              (long long)why->offset, why->what, strerror(-rc));
 }
 
+/* The shard's subscriber to new images: partitions (and the connection
+ * limits dynamic configs may have changed) follow the image. */
+static int image_changed(struct sk_broker *b, const struct sk_meta_image *old)
+{
+    (void)old;
+    return sk_broker_metadata_changed(b);
+}
+
 int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *cfg, char *err,
                    size_t errlen)
 {
@@ -226,6 +235,7 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
     }
     node->shards[0] = b;
     node->nshards = 1;
+    node->subscriber = image_changed;
     b->node->cfg = cfg;
     b->node->node_id = cfg->node_id;
     sk_meta_image_init(b->image);
@@ -283,6 +293,8 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
         snprintf(err, errlen, "cannot create the io_uring shard: %s", strerror(-rc));
         return rc;
     }
+    b->syncer = sk_shard_syncer(b->shard);
+    sk_metalog_set_syncer(b->node->metalog, &b->syncer);
     uint16_t bound = 0;
     rc = sk_shard_listen(b->shard, l->host[0] ? l->host : "0.0.0.0", l->port, &bound);
     if (rc < 0) {
@@ -300,7 +312,7 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
     }
     /* A partition that does not open stays offline and is retried; the node
      * serves the others rather than refusing to start. */
-    sk_broker_metadata_changed(b);
+    sk_publish(b);
     if (sk_groups_open(b) < 0) {
         snprintf(err, errlen, "cannot load the group coordinator's state from __consumer_offsets");
         return -EIO;
@@ -339,6 +351,9 @@ bool sk_server_stopping(const struct sk_broker *b)
 
 void sk_server_close(struct sk_broker *b)
 {
+    /* The reactor has stopped: what is written from here on (a checkpoint
+     * the closing logs rewrite) must sync on this thread, or never would. */
+    b->syncer = sk_syncer_blocking;
     /* Partitions first: their parked requests are answered (and dropped by
      * the stopped reactor) before the shard's connections are freed. */
     sk_fetch_close(b);
@@ -354,7 +369,8 @@ void sk_server_close(struct sk_broker *b)
     if (b->shard)
         sk_shard_destroy(b->shard);
     sk_metalog_close(b->node->metalog);
-    sk_meta_image_free(b->image);
+    sk_publish_close(b);
+    sk_meta_image_free(&b->node->image);
     unlock_dirs(b);
     b->shard = NULL;
     b->node->metalog = NULL;

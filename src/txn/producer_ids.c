@@ -17,12 +17,14 @@ static int claim_block(struct sk_broker *b, struct sk_txn_state *t)
 {
     kp_producer_ids_record r;
     kp_producer_ids_record_init(&r);
-    int64_t start = b->image->next_producer_id;
+    /* The committed image: ids handed out must never be reused, whatever a
+     * shard's published image says. */
+    int64_t start = b->node->image.next_producer_id;
     r.broker_id = b->node->node_id;
     r.broker_epoch = sk_metalog_end_offset(b->node->metalog);
     r.next_producer_id = start + SK_PRODUCER_ID_BLOCK;
     struct sk_meta_rec rec = {SK_META_PRODUCER_IDS, 0, &r};
-    int rc = sk_metalog_append(b->node->metalog, b->image, &rec, 1, sk_wall_ms());
+    int rc = sk_metalog_append(b->node->metalog, &b->node->image, &rec, 1, sk_wall_ms());
     if (rc < 0)
         return rc;
     t->next = start;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "kp_rt.h"
+#include "skein/atomic_writer.h"
 #include "skein/buf.h"
 #include "skein/logging.h"
 #include "skein/partition.h"
@@ -147,6 +148,36 @@ int sk_producer_state_snapshot(struct sk_partition *p)
     struct sk_snapshot_write sw;
     int rc = sk_producer_snapshot_write(p, &sw, true);
     return rc < 0 ? rc : sk_producer_snapshot_commit(&sw);
+}
+
+static void snapshot_done(void *arg, int err)
+{
+    struct sk_partition *p = arg;
+    if (err < 0)
+        sk_warn("%s-%d: cannot write a producer state snapshot: %s", p->topic, p->id,
+                strerror(-err));
+}
+
+/* A missing or failed snapshot costs only a longer scan at the next load,
+ * which rebuilds producer state from the log after the newest snapshot that
+ * made it to disk; so the append that rolled goes on without waiting. */
+int sk_producer_snapshot_async(struct sk_partition *p, const struct sk_syncer *syncer)
+{
+    const char *dir = sk_plog_dir(p->log);
+    char name[32], path[4400];
+    snprintf(name, sizeof name, "%020" PRId64 ".snapshot", sk_plog_log_end_offset(p->log));
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (access(path, F_OK) == 0)
+        return 0;
+    if (!p->snapshots && !(p->snapshots = sk_atomic_writer_new(syncer, dir)))
+        return -ENOMEM;
+    uint8_t *buf;
+    size_t len = snapshot_encode(p, &buf);
+    if (len == 0)
+        return -ENOMEM;
+    int rc = sk_atomic_writer_write(p->snapshots, name, buf, len, snapshot_done, p);
+    free(buf);
+    return rc;
 }
 
 static int load_snapshot(struct sk_partition *p, const char *path)

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "skein/atomic_writer.h"
 #include "skein/buf.h"
 #include "skein/errors.h"
 #include "skein/logging.h"
@@ -186,6 +187,8 @@ int sk_producer_at(const struct sk_partition *p, int i, struct sk_producer_info 
 
 void sk_producer_state_free(struct sk_partition *p)
 {
+    sk_atomic_writer_free(p->snapshots); /* a snapshot in flight completes alone */
+    p->snapshots = NULL;
     if (p->producers)
         free(p->producers->v);
     free(p->producers);

@@ -93,3 +93,22 @@ int sk_fault_sync(int fd)
         journal(fd);
     return 0;
 }
+
+static bool is_snapshot_tmp(int fd)
+{
+    static const char suffix[] = ".snapshot.tmp";
+    char link[64], path[4096];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof path - 1);
+    size_t len = sizeof suffix - 1;
+    if (n < (ssize_t)len)
+        return false;
+    path[n] = '\0';
+    return strcmp(path + n - (ssize_t)len, suffix) == 0;
+}
+
+bool sk_fault_hold_sync(int fd)
+{
+    pthread_once(&once, fault_init);
+    return ctl_path && armed("hold-snapshot") && is_snapshot_tmp(fd);
+}
