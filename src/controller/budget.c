@@ -39,7 +39,7 @@ int16_t sk_ctl_admit_placements(struct sk_broker *b, const struct sk_placement *
     int64_t adding = 0;
     for (int i = 0; i < n; i++)
         adding += placed_here(&pl[i], b->node->node_id);
-    return sk_admit_partitions(&b->node->budget, b->node->node_id, sk_ctl_hosted_partitions(b->image,
+    return sk_admit_partitions(&b->node->budget, b->node->node_id, sk_ctl_hosted_partitions(sk_ctl_working(b),
                                b->node->node_id), adding, msg, msglen);
 }
 

@@ -9,8 +9,17 @@
 #include "kp_rt.h"
 #include "skein/broker.h"
 #include "skein/metalog.h"
+#include "skein/submit.h"
 
 int64_t sk_ctl_now_ms(void);
+
+/* What a change is checked against: the controller's working state, which
+ * includes the changes still in flight (skein/submit.h), not the image its
+ * shard last published. Only on the controller's shard. */
+static inline struct sk_meta_image *sk_ctl_working(struct sk_broker *b)
+{
+    return &b->node->image;
+}
 
 /* NUL-terminated heap copy; out of memory aborts, as the image does, because
  * a half-built change must never reach the log. */
@@ -20,6 +29,14 @@ char *sk_ctl_cstr(kp_str s);
  * Returns a Kafka error code (KAFKA_STORAGE_ERROR with msg set on failure). */
 int16_t sk_ctl_commit(struct sk_broker *b, const struct sk_meta_rec *recs, int n, char *msg,
                       size_t msglen);
+
+/* sk_ctl_submit's hand-off to the controller's shard; 0 once posted. */
+int sk_ctl_post_submit(struct sk_broker *b, const struct sk_meta_rec *recs, int n,
+                       sk_ctl_done_fn done, void *arg);
+/* What the posted task runs there, on behalf of shard `submitter`. */
+void sk_ctl_submit_on_controller(struct sk_broker *ctl, int submitter,
+                                 const struct sk_meta_rec *recs, int n, sk_ctl_done_fn done,
+                                 void *arg);
 
 struct sk_topic_spec;
 /* A fresh random topic id (never zero, never the metadata topic's). */
