@@ -13,6 +13,7 @@ struct sk_shard;
 struct sk_broker;
 struct sk_metalog;
 struct sk_ctl_queue;
+struct sk_ctl_park;
 struct sk_config;
 struct sk_partition;
 struct sk_group_coordinator;
@@ -57,6 +58,7 @@ struct sk_broker {
     struct sk_meta_image *image; /* the image last published to this shard */
     struct sk_shard *shard;      /* this shard's reactor */
     struct sk_syncer syncer;     /* fsyncs on shard's ring (unset: blocking) */
+    struct sk_ctl_park *ctl_park; /* the running admin handler's (skein/ctl_park.h) */
 
     /* Partitions this node leads (src/server/partitions.c). */
     struct sk_partition **parts;

@@ -28,7 +28,8 @@ void sk_ctl_submit(struct sk_broker *b, const struct sk_meta_rec *recs, int n,
 /* Batches submitted and not yet committed or failed. */
 int sk_ctl_in_flight(const struct sk_node *n);
 
-/* Frees the submit state (shutdown; nothing may be in flight). */
+/* Frees the submit state at shutdown, once the shard's reactor is gone;
+ * batches still in flight are dropped without their done. */
 void sk_ctl_submit_close(struct sk_node *n);
 
 #endif

@@ -197,8 +197,8 @@ static int16_t append(struct sk_ctl_queue *q, struct ctl_batch *bt, const struct
     return SK_ERR_NONE;
 }
 
-static void submit_here(struct sk_broker *b, int submitter, const struct sk_meta_rec *recs, int n,
-                        sk_ctl_done_fn done, void *arg)
+static void submit_here(struct sk_broker *b, const struct sk_syncer *syncer, int submitter,
+                        const struct sk_meta_rec *recs, int n, sk_ctl_done_fn done, void *arg)
 {
     struct sk_ctl_queue *q = queue_of(b);
     struct ctl_batch *bt = calloc(1, sizeof *bt);
@@ -219,7 +219,7 @@ static void submit_here(struct sk_broker *b, int submitter, const struct sk_meta
     q->tail = bt;
     q->n++;
     bt->syncing = true;
-    int rc = sk_metalog_sync(b->node->metalog, &b->syncer, synced, bt);
+    int rc = sk_metalog_sync(b->node->metalog, syncer, synced, bt);
     if (rc < 0) {
         bt->syncing = false;
         fail_all(q, rc);
@@ -235,14 +235,20 @@ void sk_ctl_submit(struct sk_broker *b, const struct sk_meta_rec *recs, int n,
         done(arg, SK_ERR_KAFKA_STORAGE_ERROR, "The controller cannot be reached");
         return;
     }
-    submit_here(b, b->index, recs, n, done, arg);
+    submit_here(b, &b->syncer, b->index, recs, n, done, arg);
+}
+
+void sk_ctl_submit_via(struct sk_broker *b, const struct sk_syncer *syncer,
+                       const struct sk_meta_rec *recs, int n, sk_ctl_done_fn done, void *arg)
+{
+    submit_here(b, syncer, b->index, recs, n, done, arg);
 }
 
 void sk_ctl_submit_on_controller(struct sk_broker *ctl, int submitter,
                                  const struct sk_meta_rec *recs, int n, sk_ctl_done_fn done,
                                  void *arg)
 {
-    submit_here(ctl, submitter, recs, n, done, arg);
+    submit_here(ctl, &ctl->syncer, submitter, recs, n, done, arg);
 }
 
 int sk_ctl_in_flight(const struct sk_node *n)
@@ -254,6 +260,9 @@ void sk_ctl_submit_close(struct sk_node *n)
 {
     if (!n->ctlq)
         return;
+    /* The reactor is gone: no sync completes any more, so no done runs. */
+    while (n->ctlq->head)
+        batch_free(pop(n->ctlq));
     sk_meta_image_release(n->ctlq->committed);
     free(n->ctlq);
     n->ctlq = NULL;
