@@ -17,8 +17,10 @@ struct sk_ctl_park {
     struct sk_broker *b;
     kp_arena *arena; /* where late messages are copied (the request's) */
     int pending;     /* commits in flight, plus one while the handler runs */
-    int16_t *err;    /* the current result slot */
-    kp_str *msg;
+    /* Where the next commits' late failures go: fail(fail_arg, err, msg),
+     * msg in the arena. */
+    void (*fail)(void *arg, int16_t err, kp_str msg);
+    void *fail_arg;
     void (*finish)(void *ctx);
     void *ctx;
 };
@@ -27,8 +29,12 @@ struct sk_ctl_park {
  * after sk_ctl_park_end and every parked commit's answer. */
 void sk_ctl_park_begin(struct sk_ctl_park *p, struct sk_broker *b, kp_arena *arena,
                        void (*finish)(void *ctx), void *ctx);
-/* Where the next commits' late errors go (NULL msg: none kept). */
+/* Where the next commits' late failures go: one result's error code and
+ * message (both in memory that outlives the park, the request's). */
 void sk_ctl_park_slot(struct sk_ctl_park *p, int16_t *err, kp_str *msg);
+/* Or any handler's own way of recording one (a commit covering many). */
+void sk_ctl_park_on_fail(struct sk_ctl_park *p, void (*fail)(void *arg, int16_t err, kp_str msg),
+                         void *arg);
 /* The handler is done; finish runs now if nothing is in flight. */
 void sk_ctl_park_end(struct sk_ctl_park *p);
 

@@ -18,10 +18,32 @@ void sk_ctl_park_begin(struct sk_ctl_park *p, struct sk_broker *b, kp_arena *are
     b->ctl_park = p;
 }
 
+struct result_slot {
+    int16_t *err;
+    kp_str *msg;
+};
+
+static void fill_slot(void *arg, int16_t err, kp_str msg)
+{
+    struct result_slot *s = arg;
+    *s->err = err;
+    *s->msg = msg;
+}
+
+void sk_ctl_park_on_fail(struct sk_ctl_park *p, void (*fail)(void *arg, int16_t err, kp_str msg),
+                         void *arg)
+{
+    p->fail = fail;
+    p->fail_arg = arg;
+}
+
 void sk_ctl_park_slot(struct sk_ctl_park *p, int16_t *err, kp_str *msg)
 {
-    p->err = err;
-    p->msg = msg;
+    struct result_slot *s = kp_arena_alloc(p->arena, sizeof *s);
+    if (!s)
+        abort(); /* as sk_request_alloc: a handler out of memory cannot answer */
+    *s = (struct result_slot){err, msg};
+    sk_ctl_park_on_fail(p, fill_slot, s);
 }
 
 static void release(struct sk_ctl_park *p)
@@ -42,8 +64,8 @@ void sk_ctl_park_end(struct sk_ctl_park *p)
  * one, since the caller is about to store what it returns. */
 struct parked {
     struct sk_ctl_park *park;
-    int16_t *err;
-    kp_str *msg;
+    void (*fail)(void *arg, int16_t err, kp_str msg);
+    void *fail_arg;
     bool returned;        /* sk_ctl_submit has returned */
     bool answered;        /* done ran */
     int16_t early_err;    /* what done said before the return */
@@ -52,16 +74,16 @@ struct parked {
 
 static void late_answer(struct parked *c, int16_t err, const char *msg)
 {
-    if (err && c->err)
-        *c->err = err;
-    if (err && c->msg && msg) {
-        size_t n = strlen(msg);
-        char *copy = kp_arena_alloc(c->park->arena, n + 1);
-        if (copy) {
-            memcpy(copy, msg, n + 1);
-            *c->msg = (kp_str){copy, (int32_t)n};
-        }
+    if (!err || !c->fail)
+        return;
+    kp_str m = KP_STR_NULL;
+    size_t n = msg ? strlen(msg) : 0;
+    char *copy = n ? kp_arena_alloc(c->park->arena, n + 1) : NULL;
+    if (copy) {
+        memcpy(copy, msg, n + 1);
+        m = (kp_str){copy, (int32_t)n};
     }
+    c->fail(c->fail_arg, err, m);
 }
 
 static void parked_done(void *arg, int16_t err, const char *msg)
@@ -86,7 +108,7 @@ int16_t sk_ctl_commit_parked(struct sk_broker *b, const struct sk_meta_rec *recs
     struct parked *c = calloc(1, sizeof *c);
     if (!c)
         abort();
-    *c = (struct parked){.park = p, .err = p->err, .msg = p->msg};
+    *c = (struct parked){.park = p, .fail = p->fail, .fail_arg = p->fail_arg};
     p->pending++;
     sk_ctl_submit(b, recs, n, parked_done, c);
     c->returned = true;

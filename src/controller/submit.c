@@ -11,6 +11,7 @@
 
 #include "internal.h"
 #include "skein/admission.h"
+#include "skein/controller.h"
 #include "skein/errors.h"
 #include "skein/logging.h"
 #include "skein/node.h"
@@ -172,6 +173,20 @@ static void synced(void *arg, int res)
     commit_ready(bt->q);
 }
 
+/* Whether the batch applies to the working state: one that does not must
+ * never be written, since the log could not be replayed past it. Handlers
+ * check against the working state, so this refuses only a race the checks
+ * missed. */
+static bool applies(const struct sk_meta_image *working, const struct sk_meta_rec *recs, int n)
+{
+    struct sk_meta_image *probe = sk_meta_image_clone(working);
+    bool ok = true;
+    for (int i = 0; i < n && ok; i++)
+        ok = sk_meta_apply(probe, recs[i].type, recs[i].rec) == 0;
+    sk_meta_image_release(probe);
+    return ok;
+}
+
 /* Appends and applies the batch; a Kafka error with msg set if it could not. */
 static int16_t append(struct sk_ctl_queue *q, struct ctl_batch *bt, const struct sk_meta_rec *recs,
                       int n, char *msg, size_t msglen)
@@ -185,6 +200,10 @@ static int16_t append(struct sk_ctl_queue *q, struct ctl_batch *bt, const struct
         sk_meta_image_release(q->committed);
         q->committed = sk_meta_image_clone(&node->image);
         q->committed_end = sk_metalog_end_offset(node->metalog);
+    }
+    if (!applies(&node->image, recs, n)) {
+        snprintf(msg, msglen, "The change contradicts the cluster metadata.");
+        return SK_ERR_INVALID_REQUEST;
     }
     int rc = sk_metalog_write(node->metalog, &node->image, recs, n, sk_ctl_now_ms(), &bt->end);
     if (rc == -EMSGSIZE)
@@ -249,6 +268,11 @@ void sk_ctl_submit_on_controller(struct sk_broker *ctl, int submitter,
                                  void *arg)
 {
     submit_here(ctl, &ctl->syncer, submitter, recs, n, done, arg);
+}
+
+const struct sk_meta_image *sk_controller_image(struct sk_broker *b)
+{
+    return sk_ctl_working(b);
 }
 
 int sk_ctl_in_flight(const struct sk_node *n)
