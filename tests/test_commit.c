@@ -222,3 +222,32 @@ Test(commit, a_blocking_syncer_commits_before_submit_returns, .init = setup, .fi
     cr_assert_eq(calls[0].err, SK_ERR_NONE);
     cr_assert(calls[0].shard_had_topic);
 }
+
+Test(commit, a_sync_that_cannot_be_submitted_fails_the_batch_but_not_the_log, .init = setup,
+     .fini = teardown)
+{
+    int first;
+    ds.refuse = -EAGAIN;
+    cr_assert_eq(submit_topic("a", 1, &first), 0);
+    cr_assert_eq(ncalls, 1);
+    cr_assert_eq(calls[0].err, SK_ERR_KAFKA_STORAGE_ERROR);
+    cr_assert_null(sk_meta_topic(&node.image, "a", 1), "rolled back");
+    ds.refuse = 0;
+    int n = submit_topic("b", 2, &first);
+    cr_assert_gt(n, 0, "the log still takes changes");
+    complete_range(first, n, 0);
+    ds.done = ds.n;
+    cr_assert_eq(ncalls, 2);
+    cr_assert_eq(calls[1].err, SK_ERR_NONE);
+
+    sk_metalog_close(node.metalog);
+    node.metalog = NULL;
+    struct sk_meta_image again;
+    sk_meta_image_init(&again);
+    struct sk_metalog *ml;
+    cr_assert_eq(sk_metalog_open(dir, &again, 2000, &ml), 0);
+    cr_assert_null(sk_meta_topic(&again, "a", 1), "the batch that was not synced is cut off");
+    cr_assert_not_null(sk_meta_topic(&again, "b", 1));
+    sk_meta_image_free(&again);
+    node.metalog = ml;
+}

@@ -77,9 +77,10 @@ int sk_metalog_sync(struct sk_metalog *ml, const struct sk_syncer *syncer,
  * the recovery point and takes a snapshot when one is due. */
 void sk_metalog_committed(struct sk_metalog *ml, const struct sk_meta_image *img, int64_t end,
                           int64_t now_ms);
-/* A sync failed with err: drops every batch from offset `from` on and takes
- * the log offline (writes fail with err) until it is reopened. */
-int sk_metalog_discard(struct sk_metalog *ml, int64_t from, int err);
+/* Drops every batch from offset `from` on. When a sync failed (err from its
+ * completion, not a sync that could not be submitted) the log also goes
+ * offline (writes fail with err) until it is reopened. */
+int sk_metalog_discard(struct sk_metalog *ml, int64_t from, int err, bool sync_failed);
 
 /* Snapshot the image after `bytes` of records (0: never). */
 void sk_metalog_set_snapshot_policy(struct sk_metalog *ml, int32_t node_id, int64_t bytes);

@@ -109,13 +109,13 @@ static void retire(struct ctl_batch *bt)
 
 /* Every batch in flight fails: none may commit after one before it did not,
  * since each was checked against a working state that included it. */
-static void fail_all(struct sk_ctl_queue *q, int err)
+static void fail_all(struct sk_ctl_queue *q, int err, bool sync_failed)
 {
     struct sk_node *n = q->ctl->node;
     char msg[256];
     snprintf(msg, sizeof msg, "The metadata log could not be written: %s", strerror(-err));
     if (q->head) {
-        int rc = sk_metalog_discard(n->metalog, q->committed_end, err);
+        int rc = sk_metalog_discard(n->metalog, q->committed_end, err, sync_failed);
         if (rc < 0)
             sk_warn("metadata log: cannot cut off the failed changes from offset %lld: %s",
                     (long long)q->committed_end, strerror(-rc));
@@ -166,7 +166,7 @@ static void synced(void *arg, int res)
         return;
     }
     if (res < 0) {
-        fail_all(bt->q, res);
+        fail_all(bt->q, res, true);
         return;
     }
     bt->synced = true;
@@ -241,7 +241,9 @@ static void submit_here(struct sk_broker *b, const struct sk_syncer *syncer, int
     int rc = sk_metalog_sync(b->node->metalog, syncer, synced, bt);
     if (rc < 0) {
         bt->syncing = false;
-        fail_all(q, rc);
+        /* Nothing reached the disk's error path: the batches are cut off,
+         * but the log stays writable. */
+        fail_all(q, rc, false);
     }
 }
 

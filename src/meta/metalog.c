@@ -402,7 +402,9 @@ static void sync_fd_done(void *arg, int res)
         sync_finish(s);
 }
 
-/* Submits a round; s->pending is 0 afterwards if nothing was submitted. */
+/* Submits a round; s->pending is 0 afterwards if nothing is in flight.
+ * Returns -errno only if no sync could be submitted at all: then no sync
+ * failed, the caller just could not start one. */
 static int sync_round(struct metalog_sync *s)
 {
     struct sk_plog_sync fds;
@@ -413,16 +415,21 @@ static int sync_round(struct metalog_sync *s)
     }
     s->upto = fds.upto;
     s->pending = 1; /* the round's own hold, so no completion finishes it early */
-    int rc = 0;
+    int rc = 0, submitted = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         s->pending++;
         rc = s->syncer->sync(s->syncer->ctx, fds.fds[i], true, sync_fd_done, s);
         if (rc < 0)
             s->pending--;
+        else
+            submitted++;
     }
+    s->pending--;
+    if (rc < 0 && submitted == 0)
+        return rc;
+    /* Part of the round is in flight: the rest counts as a failed sync. */
     if (rc < 0 && s->err == 0)
         s->err = rc;
-    s->pending--;
     return 0;
 }
 
@@ -445,7 +452,7 @@ int sk_metalog_sync(struct sk_metalog *ml, const struct sk_syncer *syncer,
     return 0;
 }
 
-int sk_metalog_discard(struct sk_metalog *ml, int64_t from, int err)
+int sk_metalog_discard(struct sk_metalog *ml, int64_t from, int err, bool sync_failed)
 {
     /* fsyncgate: after a failed fsync the kernel may have dropped the dirty
      * pages and a retried fsync can report success for data that never
@@ -453,6 +460,7 @@ int sk_metalog_discard(struct sk_metalog *ml, int64_t from, int err)
      * trusted or retried. The log goes offline (later writes fail) and what
      * failed is cut off, so that a restart does not replay changes whose
      * clients were told they failed. */
-    sk_plog_sync_failed(ml->plog, err);
+    if (sync_failed)
+        sk_plog_sync_failed(ml->plog, err);
     return sk_plog_truncate_to(ml->plog, from);
 }
