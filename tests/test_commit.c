@@ -12,6 +12,7 @@
 #include "gen/kp_all.h"
 #include "skein/broker.h"
 #include "skein/controller.h"
+#include "skein/ctl_park.h"
 #include "skein/errors.h"
 #include "skein/metalog.h"
 #include "skein/publisher.h"
@@ -250,4 +251,74 @@ Test(commit, a_sync_that_cannot_be_submitted_fails_the_batch_but_not_the_log, .i
     cr_assert_not_null(sk_meta_topic(&again, "b", 1));
     sk_meta_image_free(&again);
     node.metalog = ml;
+}
+
+/* ---- parked handlers (skein/ctl_park.h) ------------------------------------ */
+
+static int finished;
+static bool finished_with_topic;
+
+static void finish(void *ctx)
+{
+    finished++;
+    finished_with_topic = sk_meta_topic(shard.image, ctx, strlen(ctx)) != NULL;
+}
+
+static int16_t commit_topic(const char *name, uint8_t id, char *msg, size_t msglen)
+{
+    kp_topic_record tr;
+    kp_topic_record_init(&tr);
+    tr.name = kp_str_c(name);
+    tr.topic_id.b[0] = id;
+    struct sk_meta_rec rec = {SK_META_TOPIC, 0, &tr};
+    return sk_ctl_commit(&shard, &rec, 1, msg, msglen);
+}
+
+Test(commit, a_parked_handler_answers_after_its_commits, .init = setup, .fini = teardown)
+{
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    struct sk_ctl_park park;
+    int16_t err[2] = {-1, -1};
+    kp_str msg[2] = {KP_STR_NULL, KP_STR_NULL};
+    char buf[256];
+    finished = 0;
+    sk_ctl_park_begin(&park, &shard, &a, finish, "b");
+    for (int i = 0; i < 2; i++) {
+        sk_ctl_park_slot(&park, &err[i], &msg[i]);
+        err[i] = commit_topic(i ? "b" : "a", (uint8_t)(i + 1), buf, sizeof buf);
+    }
+    sk_ctl_park_end(&park);
+    cr_assert_eq(err[0], SK_ERR_NONE, "submitted");
+    cr_assert_eq(err[1], SK_ERR_NONE);
+    cr_assert_eq(finished, 0, "the answer waits for both syncs");
+    ds_complete_all(&ds, 0);
+    cr_assert_eq(finished, 1);
+    cr_assert(finished_with_topic, "answered once the shard has the change");
+    kp_arena_free(&a);
+}
+
+Test(commit, a_parked_commit_that_fails_later_answers_its_error, .init = setup,
+     .fini = teardown)
+{
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    struct sk_ctl_park park;
+    int16_t err = -1;
+    kp_str msg = KP_STR_NULL;
+    char buf[256];
+    finished = 0;
+    sk_ctl_park_begin(&park, &shard, &a, finish, "a");
+    sk_ctl_park_slot(&park, &err, &msg);
+    err = commit_topic("a", 1, buf, sizeof buf);
+    sk_ctl_park_end(&park);
+    cr_assert_eq(err, SK_ERR_NONE);
+    ds_complete_all(&ds, -EIO);
+    cr_assert_eq(finished, 1);
+    cr_assert_eq(err, SK_ERR_KAFKA_STORAGE_ERROR);
+    cr_assert_eq(msg.len, (int32_t)strlen("The metadata log could not be written: Input/output error"));
+    cr_assert(memcmp(msg.ptr, "The metadata log could not be written: Input/output error",
+                     (size_t)msg.len) == 0);
+    cr_assert_not(finished_with_topic);
+    kp_arena_free(&a);
 }
