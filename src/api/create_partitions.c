@@ -24,8 +24,9 @@ static bool duplicated(const kp_create_partitions_request *body, int32_t i, bool
 
 static int32_t partitions_of(struct sk_request *req, kp_str name)
 {
+    const struct sk_meta_image *img = sk_controller_image(req->broker);
     const struct sk_topic_meta *t =
-        sk_meta_topic(sk_controller_image(req->broker), name.ptr, (size_t)(name.len > 0 ? name.len : 0));
+        sk_meta_topic(img, name.ptr, (size_t)(name.len > 0 ? name.len : 0));
     return t ? t->npartitions : 0;
 }
 
@@ -48,7 +49,8 @@ static int64_t records_of(struct sk_request *req, const kp_create_partitions_req
     for (int32_t i = 0; i < body->topics.n; i++) {
         const cp_topic *t = &body->topics.v[i];
         const struct sk_topic_meta *tm =
-            sk_meta_topic(sk_controller_image(req->broker), t->name.ptr, (size_t)(t->name.len > 0 ? t->name.len : 0));
+            sk_meta_topic(sk_controller_image(req->broker), t->name.ptr,
+                          (size_t)(t->name.len > 0 ? t->name.len : 0));
         if (tm && !duplicated(body, i, &first) && t->count > tm->npartitions)
             n += t->count - tm->npartitions;
     }

@@ -42,7 +42,8 @@ static int16_t place_new(struct sk_broker *b, const struct sk_topic_meta *t, int
         if (err)
             return err;
     }
-    return sk_place_manual(sk_ctl_working(b), t->npartitions, assignments, additional, pl, msg, msglen);
+    return sk_place_manual(sk_ctl_working(b), t->npartitions, assignments, additional, pl, msg,
+                           msglen);
 }
 
 int16_t sk_partitions_add(struct sk_broker *b, kp_str topic, int32_t count,
