@@ -17,6 +17,7 @@
 #include "skein/metalog.h"
 #include "skein/partition.h"
 #include "skein/publisher.h"
+#include "skein/submit.h"
 
 #define GIB (1024ull * 1024 * 1024)
 
@@ -128,6 +129,7 @@ static void open_broker(void)
 static void close_broker(void)
 {
     sk_partitions_close_all(&br);
+    sk_ctl_submit_close(&brnode);
     sk_metalog_close(brnode.metalog);
     sk_publish_close(&br);
     sk_meta_image_free(&brnode.image);

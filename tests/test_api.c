@@ -17,6 +17,7 @@
 #include "skein/producer_state.h"
 #include "skein/publisher.h"
 #include "skein/record.h"
+#include "skein/submit.h"
 
 #include "deferred_syncer.h"
 
@@ -64,6 +65,7 @@ static void close_broker(void)
     free(b.parts);
     b.parts = NULL;
     b.nparts = 0;
+    sk_ctl_submit_close(&bnode);
     sk_metalog_close(bnode.metalog);
     sk_publish_close(&b);
     sk_meta_image_free(&bnode.image);

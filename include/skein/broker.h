@@ -12,6 +12,8 @@
 struct sk_shard;
 struct sk_broker;
 struct sk_metalog;
+struct sk_ctl_queue;
+struct sk_ctl_park;
 struct sk_config;
 struct sk_partition;
 struct sk_group_coordinator;
@@ -38,6 +40,7 @@ struct sk_node {
     /* What a shard runs on a newly published image (skein/publisher.h). */
     int (*subscriber)(struct sk_broker *b, const struct sk_meta_image *old);
     struct sk_metalog *metalog;
+    struct sk_ctl_queue *ctlq; /* batches in flight (skein/submit.h); controller's */
     int *dir_locks; /* `.lock` descriptors of the log and metadata dirs */
     size_t n_dir_locks;
     struct sk_txn_state *txn;          /* src/txn/: producer ids */
@@ -55,6 +58,7 @@ struct sk_broker {
     struct sk_meta_image *image; /* the image last published to this shard */
     struct sk_shard *shard;      /* this shard's reactor */
     struct sk_syncer syncer;     /* fsyncs on shard's ring (unset: blocking) */
+    struct sk_ctl_park *ctl_park; /* the running admin handler's (skein/ctl_park.h) */
 
     /* Partitions this node leads (src/server/partitions.c). */
     struct sk_partition **parts;

@@ -143,4 +143,8 @@ int sk_topic_auto_create(struct sk_broker *b, kp_str name);
 int16_t sk_topics_auto_create(struct sk_broker *b, const kp_str *names, int n, int16_t *errs,
                               char *msg, size_t msglen);
 
+/* The controller's working state: the committed image plus the changes in
+ * flight, what an admin request is decided against (skein/submit.h). */
+const struct sk_meta_image *sk_controller_image(struct sk_broker *b);
+
 #endif

@@ -151,6 +151,9 @@ void sk_meta_image_free(struct sk_meta_image *img);
  * copies just the topics they change. The small parts (brokers, configs,
  * features, quotas) are copied. */
 struct sk_meta_image *sk_meta_image_clone(const struct sk_meta_image *img);
+/* Makes the embedded image dst (refs 0) equal to src, sharing src's topics:
+ * the controller's rollback of its working state to the committed image. */
+void sk_meta_image_reset_to(struct sk_meta_image *dst, const struct sk_meta_image *src);
 /* Another holder of a cloned image; any thread. */
 struct sk_meta_image *sk_meta_image_ref(struct sk_meta_image *img);
 /* Drops a holder; the last one frees the image (and the topics no other

@@ -61,11 +61,31 @@ int sk_metalog_append(struct sk_metalog *ml, struct sk_meta_image *img,
 
 int64_t sk_metalog_end_offset(const struct sk_metalog *ml);
 
+/* The asynchronous commit, in three steps (src/controller/submit.c drives it).
+ * sk_metalog_write appends recs as one batch and applies them to img (the
+ * controller's working state) without syncing; *end gets the offset after
+ * the batch. Errors as sk_metalog_append, nothing applied. */
+int sk_metalog_write(struct sk_metalog *ml, struct sk_meta_image *img,
+                     const struct sk_meta_rec *recs, int n, int64_t now_ms, int64_t *end);
+/* Makes everything written so far durable through syncer: done(arg, 0 or
+ * -errno) runs once, on the syncer's completion. Returns 0, or -errno and
+ * done never runs. */
+struct sk_syncer;
+int sk_metalog_sync(struct sk_metalog *ml, const struct sk_syncer *syncer,
+                    void (*done)(void *arg, int res), void *arg);
+/* Everything below end is committed and img is the committed image: moves
+ * the recovery point and takes a snapshot when one is due. */
+void sk_metalog_committed(struct sk_metalog *ml, const struct sk_meta_image *img, int64_t end,
+                          int64_t now_ms);
+/* Drops every batch from offset `from` on. When a sync failed (err from its
+ * completion, not a sync that could not be submitted) the log also goes
+ * offline (writes fail with err) until it is reopened. */
+int sk_metalog_discard(struct sk_metalog *ml, int64_t from, int err, bool sync_failed);
+
 /* Snapshot the image after `bytes` of records (0: never). */
 void sk_metalog_set_snapshot_policy(struct sk_metalog *ml, int32_t node_id, int64_t bytes);
 /* Snapshots are then synced through syncer (the shard's), not waited for;
  * until this is called they block. The syncer must outlive ml. */
-struct sk_syncer;
 void sk_metalog_set_syncer(struct sk_metalog *ml, const struct sk_syncer *syncer);
 
 #endif

@@ -23,6 +23,10 @@ typedef int (*sk_image_subscriber_fn)(struct sk_broker *b, const struct sk_meta_
  * result; on the others through sk_node_post. Returns 0 or -errno. */
 int sk_publish(struct sk_broker *b);
 
+/* Same for img, a committed image (the caller's reference passes to the
+ * publisher), when the node's image has already moved past it. */
+int sk_publish_image(struct sk_broker *b, struct sk_meta_image *img);
+
 /* Swaps b->image to img (the caller's reference passes to b) and runs the
  * node's subscriber. The image it replaced is released once the running
  * handler is done with it (on b's next turn), not under its feet. */

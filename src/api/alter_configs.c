@@ -39,6 +39,21 @@ static bool repeated(int8_t type, kp_str name, const int8_t *types, const kp_str
     return false;
 }
 
+/* A resource whose change failed after its handler answered: answered again. */
+struct late_answer {
+    struct sk_request *req;
+    const struct alter_api *api;
+    int32_t i;
+    int8_t type;
+    kp_str name;
+};
+
+static void answer_late(void *arg, int16_t err, kp_str msg)
+{
+    struct late_answer *l = arg;
+    l->api->answer(l->req, l->i, l->type, l->name, err, msg);
+}
+
 static void alter_each(struct sk_request *req, const struct alter_api *api)
 {
     int32_t n = api->prepare(req);
@@ -46,8 +61,12 @@ static void alter_each(struct sk_request *req, const struct alter_api *api)
     kp_str *names = sk_request_alloc(req, sizeof *names * (size_t)(n + 1));
     for (int32_t i = 0; i < n; i++)
         api->key(req, i, &types[i], &names[i]);
+    struct sk_ctl_park *park = sk_admin_park(req);
     for (int32_t i = 0; i < n; i++) {
         char msg[1024] = "";
+        struct late_answer *late = sk_request_alloc(req, sizeof *late);
+        *late = (struct late_answer){req, api, i, types[i], names[i]};
+        sk_ctl_park_on_fail(park, answer_late, late);
         int16_t err = SK_ERR_INVALID_REQUEST;
         if (repeated(types[i], names[i], types, names, n, i))
             snprintf(msg, sizeof msg, "Each resource must appear at most once.");
@@ -55,7 +74,7 @@ static void alter_each(struct sk_request *req, const struct alter_api *api)
             err = api->alter(req, i, msg, sizeof msg);
         api->answer(req, i, types[i], names[i], err, sk_admin_msg(req, msg));
     }
-    sk_request_respond(req);
+    sk_ctl_park_end(park);
 }
 
 /* ---- BROKER_LOGGER ------------------------------------------------------- */

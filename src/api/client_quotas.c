@@ -115,6 +115,7 @@ void sk_api_alter_client_quotas(struct sk_request *req)
     int32_t n = body->entries.n < 0 ? 0 : body->entries.n;
     resp->entries.n = n;
     resp->entries.v = sk_request_alloc(req, sizeof *resp->entries.v * (size_t)(n + 1));
+    struct sk_ctl_park *park = sk_admin_park(req);
     for (int32_t i = 0; i < n; i++) {
         const kp_alter_client_quotas_request_entry_data *e = &body->entries.v[i];
         kp_alter_client_quotas_response_entry_data *o = &resp->entries.v[i];
@@ -133,9 +134,10 @@ void sk_api_alter_client_quotas(struct sk_request *req)
         for (int32_t k = 0; k < no; k++)
             ops[k] = (struct sk_quota_op){e->ops.v[k].key, e->ops.v[k].value, e->ops.v[k].remove};
         char msg[512] = "";
+        sk_ctl_park_slot(park, &o->error_code, &o->error_message);
         o->error_code = sk_quotas_alter(req->broker, ent, ne, ops, no, body->validate_only, msg,
                                         sizeof msg);
         o->error_message = sk_admin_msg(req, msg);
     }
-    sk_request_respond(req);
+    sk_ctl_park_end(park);
 }

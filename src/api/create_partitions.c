@@ -24,8 +24,9 @@ static bool duplicated(const kp_create_partitions_request *body, int32_t i, bool
 
 static int32_t partitions_of(struct sk_request *req, kp_str name)
 {
+    const struct sk_meta_image *img = sk_controller_image(req->broker);
     const struct sk_topic_meta *t =
-        sk_meta_topic(req->broker->image, name.ptr, (size_t)(name.len > 0 ? name.len : 0));
+        sk_meta_topic(img, name.ptr, (size_t)(name.len > 0 ? name.len : 0));
     return t ? t->npartitions : 0;
 }
 
@@ -48,7 +49,8 @@ static int64_t records_of(struct sk_request *req, const kp_create_partitions_req
     for (int32_t i = 0; i < body->topics.n; i++) {
         const cp_topic *t = &body->topics.v[i];
         const struct sk_topic_meta *tm =
-            sk_meta_topic(req->broker->image, t->name.ptr, (size_t)(t->name.len > 0 ? t->name.len : 0));
+            sk_meta_topic(sk_controller_image(req->broker), t->name.ptr,
+                          (size_t)(t->name.len > 0 ? t->name.len : 0));
         if (tm && !duplicated(body, i, &first) && t->count > tm->npartitions)
             n += t->count - tm->npartitions;
     }
@@ -87,6 +89,7 @@ void sk_api_create_partitions(struct sk_request *req)
         sk_request_respond(req);
         return;
     }
+    struct sk_ctl_park *park = sk_admin_park(req);
     for (int32_t i = 0; i < n; i++) {
         const cp_topic *t = &body->topics.v[i];
         bool first;
@@ -110,11 +113,12 @@ void sk_api_create_partitions(struct sk_request *req)
             continue;
         }
         int32_t before = partitions_of(req, t->name);
+        sk_ctl_park_slot(park, &o->error_code, &o->error_message);
         o->error_code = grow(req, t, body->validate_only, msg, sizeof msg);
         o->error_message = sk_admin_msg(req, msg);
         if (o->error_code == SK_ERR_NONE && !body->validate_only)
             sk_request_mutation(req, t->count - before, false);
     }
     resp->throttle_time_ms = req->throttle_ms;
-    sk_request_respond(req);
+    sk_ctl_park_end(park);
 }

@@ -142,7 +142,7 @@ static void create_one(struct sk_request *req, const ct_topic *t, bool validate_
  * PartitionRecords and ConfigRecords. */
 static int64_t records_of(struct sk_request *req, const kp_create_topics_request *body)
 {
-    const struct sk_meta_image *img = req->broker->image;
+    const struct sk_meta_image *img = sk_controller_image(req->broker);
     int64_t n = 0;
     for (int32_t i = 0; i < body->topics.n; i++) {
         const ct_topic *t = &body->topics.v[i];
@@ -190,6 +190,8 @@ void sk_api_create_topics(struct sk_request *req)
         sk_request_respond(req);
         return;
     }
+    /* Every topic's creation is its own commit, all in flight together. */
+    struct sk_ctl_park *park = sk_admin_park(req);
     /* A name given twice gets one INVALID_REQUEST answer and is not created. */
     for (int32_t i = 0; i < n; i++) {
         const ct_topic *t = &body->topics.v[i];
@@ -203,8 +205,9 @@ void sk_api_create_topics(struct sk_request *req)
             o->error_message = kp_str_c("Duplicate topic name.");
             continue;
         }
+        sk_ctl_park_slot(park, &o->error_code, &o->error_message);
         create_one(req, t, body->validate_only, o);
     }
     resp->throttle_time_ms = req->throttle_ms;
-    sk_request_respond(req);
+    sk_ctl_park_end(park);
 }

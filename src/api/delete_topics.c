@@ -76,14 +76,30 @@ static bool duplicate(const struct target *t, int32_t n, int32_t i, bool *first)
 
 static const struct sk_topic_meta *resolve(struct sk_request *req, const struct target *t)
 {
-    const struct sk_meta_image *img = req->broker->image;
+    const struct sk_meta_image *img = sk_controller_image(req->broker);
     if (t->by_id)
         return sk_meta_topic_by_id(img, &t->id);
     return sk_meta_topic(img, t->name.ptr, (size_t)t->name.len);
 }
 
 /* Resolves every target; the ones that exist are deleted together. */
-static void delete_resolved(struct sk_request *req, const struct target *t, int32_t n)
+/* The topics of one deletion, which commits (or fails) as one. */
+struct deletion {
+    dt_result **pending;
+    int32_t n;
+};
+
+static void deletion_failed(void *arg, int16_t err, kp_str msg)
+{
+    struct deletion *d = arg;
+    for (int32_t k = 0; k < d->n; k++) {
+        d->pending[k]->error_code = err;
+        d->pending[k]->error_message = msg;
+    }
+}
+
+static void delete_resolved(struct sk_request *req, struct sk_ctl_park *park,
+                            const struct target *t, int32_t n)
 {
     kp_uuid *ids = sk_request_alloc(req, sizeof *ids * (size_t)(n + 1));
     dt_result **pending = sk_request_alloc(req, sizeof *pending * (size_t)(n + 1));
@@ -127,6 +143,9 @@ static void delete_resolved(struct sk_request *req, const struct target *t, int3
         ids[nids++] = tm->id;
     }
     char msg[512];
+    struct deletion *d = sk_request_alloc(req, sizeof *d);
+    *d = (struct deletion){pending, nids};
+    sk_ctl_park_on_fail(park, deletion_failed, d);
     int16_t err = sk_topics_delete(req->broker, ids, nids, msg, sizeof msg);
     if (!err)
         sk_request_mutation(req, permits, false);
@@ -152,10 +171,11 @@ void sk_api_delete_topics(struct sk_request *req)
     resp->responses.v = sk_request_alloc(req, sizeof *resp->responses.v * (size_t)(max + 1));
     struct target *t = sk_request_alloc(req, sizeof *t * (size_t)(max + 1));
     int32_t n = collect(req, t);
+    struct sk_ctl_park *park = sk_admin_park(req);
     if (!req->broker->node->cfg->log.delete_topic_enable)
         deletion_disabled(req, t, n);
     else
-        delete_resolved(req, t, n);
+        delete_resolved(req, park, t, n);
     resp->throttle_time_ms = req->throttle_ms;
-    sk_request_respond(req);
+    sk_ctl_park_end(park);
 }

@@ -46,7 +46,8 @@ static void add_topic(struct sk_broker *b, struct batch *bt, kp_str name, int i,
     if (*err)
         return;
     int16_t rf = (int16_t)b->node->cfg->log.default_replication_factor;
-    *err = sk_place_auto(b->image, 0, b->node->cfg->log.num_partitions, rf, &bt->pl[i], msg, msglen);
+    *err = sk_place_auto(sk_ctl_working(b), 0, b->node->cfg->log.num_partitions, rf, &bt->pl[i],
+                         msg, msglen);
     if (*err)
         return;
     kp_topic_record *tr = &bt->tr[i];

@@ -39,8 +39,8 @@ int16_t sk_ctl_admit_placements(struct sk_broker *b, const struct sk_placement *
     int64_t adding = 0;
     for (int i = 0; i < n; i++)
         adding += placed_here(&pl[i], b->node->node_id);
-    return sk_admit_partitions(&b->node->budget, b->node->node_id, sk_ctl_hosted_partitions(b->image,
-                               b->node->node_id), adding, msg, msglen);
+    int64_t hosted = sk_ctl_hosted_partitions(sk_ctl_working(b), b->node->node_id);
+    return sk_admit_partitions(&b->node->budget, b->node->node_id, hosted, adding, msg, msglen);
 }
 
 int16_t sk_ctl_admit_placement(struct sk_broker *b, const struct sk_placement *pl,

@@ -1,5 +1,6 @@
 /* The single path from a controller decision to a changed cluster. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,9 @@
 #include "internal.h"
 #include "skein/admission.h"
 #include "skein/errors.h"
+#include "skein/logging.h"
 #include "skein/publisher.h"
+#include "skein/syncer.h"
 
 int64_t sk_ctl_now_ms(void)
 {
@@ -29,30 +32,52 @@ char *sk_ctl_cstr(kp_str s)
     return p;
 }
 
+/* A commit its caller waits for. done may run inside the submit (nothing
+ * in flight: the blocking syncer commits at once), or later, when the
+ * change queued behind others; then there is no one left to tell but the
+ * log, and the caller has answered as if it were done. */
+struct waited {
+    bool returned, answered;
+    int16_t err;
+    char msg[512];
+};
+
+static void waited_done(void *arg, int16_t err, const char *msg)
+{
+    struct waited *w = arg;
+    if (w->returned) {
+        if (err)
+            sk_warn("a queued metadata change failed: %s", msg ? msg : "");
+        free(w);
+        return;
+    }
+    w->answered = true;
+    w->err = err;
+    snprintf(w->msg, sizeof w->msg, "%s", msg ? msg : "");
+}
+
 int16_t sk_ctl_commit(struct sk_broker *b, const struct sk_meta_rec *recs, int n, char *msg,
                       size_t msglen)
 {
     if (n == 0)
         return SK_ERR_NONE;
-    /* Every path to the log passes here: whatever a caller checked, an
-     * operation the loader could not read back is never written. */
-    int16_t err = sk_admit_records(n, msg, msglen);
+    if (b->ctl_park)
+        return sk_ctl_commit_parked(b, recs, n, msg, msglen);
+    struct waited *w = calloc(1, sizeof *w);
+    if (!w)
+        abort();
+    /* Blocking only when nothing is in flight: the commit is then done on
+     * return, as auto-creation's callers expect (they answer with the new
+     * topic). Behind other changes it must not block, nor commit before
+     * them, so it joins their queue on the ring. */
+    bool idle = sk_ctl_in_flight(b->node) == 0;
+    sk_ctl_submit_via(b, idle ? &sk_syncer_blocking : &b->syncer, recs, n, waited_done, w);
+    w->returned = true;
+    if (!w->answered)
+        return SK_ERR_NONE;
+    int16_t err = w->err;
     if (err)
-        return err;
-    int rc = sk_metalog_append(b->node->metalog, &b->node->image, recs, n, sk_ctl_now_ms());
-    if (rc == -EMSGSIZE)
-        return sk_admit_records(SK_MAX_RECORDS_PER_USER_OP + 1, msg, msglen);
-    if (rc < 0) {
-        snprintf(msg, msglen, "The metadata log could not be written: %s", strerror(-rc));
-        return SK_ERR_KAFKA_STORAGE_ERROR;
-    }
-    /* The change is durable from here on; if the broker cannot act on it
-     * (a partition log will not open) the client still has to hear so. */
-    rc = sk_publish(b);
-    if (rc < 0) {
-        snprintf(msg, msglen, "The change was recorded but could not be applied: %s",
-                 strerror(-rc));
-        return SK_ERR_KAFKA_STORAGE_ERROR;
-    }
-    return SK_ERR_NONE;
+        snprintf(msg, msglen, "%s", w->msg);
+    free(w);
+    return err;
 }

@@ -73,7 +73,8 @@ static int16_t broker_resource(struct sk_broker *b, kp_str name, struct plan *p,
                                size_t msglen)
 {
     p->scope = name.len <= 0 ? SK_CONFIG_SCOPE_DEFAULT : SK_CONFIG_SCOPE_BROKER;
-    p->current = name.len <= 0 ? &b->image->cluster_configs : &b->image->broker_configs;
+    p->current = name.len <= 0 ? &sk_ctl_working(b)->cluster_configs
+                             : &sk_ctl_working(b)->broker_configs;
     if (name.len <= 0)
         return SK_ERR_NONE;
     char shown[128];
@@ -102,7 +103,7 @@ static int16_t topic_resource(struct sk_broker *b, kp_str name, struct plan *p, 
     sk_topic_name_problem(name, msg, msglen);
     if (msg[0])
         return SK_ERR_INVALID_TOPIC_EXCEPTION;
-    p->topic = sk_meta_topic(b->image, name.ptr, (size_t)name.len);
+    p->topic = sk_meta_topic(sk_ctl_working(b), name.ptr, (size_t)name.len);
     if (!p->topic) {
         snprintf(msg, msglen, "The topic '%.*s' does not exist.", (int)name.len, name.ptr);
         return SK_ERR_UNKNOWN_TOPIC_OR_PARTITION;

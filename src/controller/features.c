@@ -49,7 +49,7 @@ static int16_t metadata_version_check(struct sk_broker *b, int16_t level, int8_t
                  level, SK_METADATA_VERSION_MIN, SK_METADATA_VERSION_MAX);
         return SK_ERR_INVALID_UPDATE_VERSION;
     }
-    int16_t cur = sk_meta_feature(b->image, "metadata.version");
+    int16_t cur = sk_meta_feature(sk_ctl_working(b), "metadata.version");
     if (level >= cur)
         return SK_ERR_NONE;
     if (type == SK_UPGRADE) {
@@ -99,7 +99,7 @@ int16_t sk_feature_update(struct sk_broker *b, kp_str feature, int16_t level, in
         return SK_ERR_INVALID_UPDATE_VERSION;
     }
     int16_t err = metadata_version_check(b, level, type, msg, msglen);
-    if (err || validate_only || level == sk_meta_feature(b->image, "metadata.version"))
+    if (err || validate_only || level == sk_meta_feature(sk_ctl_working(b), "metadata.version"))
         return err;
     kp_feature_level_record fl;
     kp_feature_level_record_init(&fl);

@@ -9,17 +9,46 @@
 #include "kp_rt.h"
 #include "skein/broker.h"
 #include "skein/metalog.h"
+#include "skein/submit.h"
 
 int64_t sk_ctl_now_ms(void);
+
+/* What a change is checked against: the controller's working state, which
+ * includes the changes still in flight (skein/submit.h), not the image its
+ * shard last published. Only on the controller's shard. */
+static inline struct sk_meta_image *sk_ctl_working(struct sk_broker *b)
+{
+    return &b->node->image;
+}
 
 /* NUL-terminated heap copy; out of memory aborts, as the image does, because
  * a half-built change must never reach the log. */
 char *sk_ctl_cstr(kp_str s);
 
 /* Appends recs as one batch and brings the broker in line with the new image.
- * Returns a Kafka error code (KAFKA_STORAGE_ERROR with msg set on failure). */
+ * Returns a Kafka error code (KAFKA_STORAGE_ERROR with msg set on failure).
+ * Inside a parked handler (skein/ctl_park.h) the commit is asynchronous: 0
+ * means submitted, and a later failure goes to the park's slot. Otherwise
+ * (auto-creation) it commits before returning when nothing else is in
+ * flight, and joins the queue behind what is, committing later, when
+ * something is. */
 int16_t sk_ctl_commit(struct sk_broker *b, const struct sk_meta_rec *recs, int n, char *msg,
                       size_t msglen);
+/* The parked form of sk_ctl_commit (b->ctl_park is open). */
+int16_t sk_ctl_commit_parked(struct sk_broker *b, const struct sk_meta_rec *recs, int n,
+                             char *msg, size_t msglen);
+/* sk_ctl_submit on the controller's shard with the given syncer. */
+struct sk_syncer;
+void sk_ctl_submit_via(struct sk_broker *b, const struct sk_syncer *syncer,
+                       const struct sk_meta_rec *recs, int n, sk_ctl_done_fn done, void *arg);
+
+/* sk_ctl_submit's hand-off to the controller's shard; 0 once posted. */
+int sk_ctl_post_submit(struct sk_broker *b, const struct sk_meta_rec *recs, int n,
+                       sk_ctl_done_fn done, void *arg);
+/* What the posted task runs there, on behalf of shard `submitter`. */
+void sk_ctl_submit_on_controller(struct sk_broker *ctl, int submitter,
+                                 const struct sk_meta_rec *recs, int n, sk_ctl_done_fn done,
+                                 void *arg);
 
 struct sk_topic_spec;
 /* A fresh random topic id (never zero, never the metadata topic's). */

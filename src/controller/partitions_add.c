@@ -36,20 +36,21 @@ static int16_t place_new(struct sk_broker *b, const struct sk_topic_meta *t, int
     int16_t rf = (int16_t)t->partitions[0].nreplicas;
     int32_t additional = count - t->npartitions;
     if (nassignments < 0)
-        return sk_place_auto(b->image, t->npartitions, additional, rf, pl, msg, msglen);
+        return sk_place_auto(sk_ctl_working(b), t->npartitions, additional, rf, pl, msg, msglen);
     for (int32_t i = 0; i < nassignments; i++) {
-        int16_t err = sk_place_check_manual(b->image, assignments[i], rf, msg, msglen);
+        int16_t err = sk_place_check_manual(sk_ctl_working(b), assignments[i], rf, msg, msglen);
         if (err)
             return err;
     }
-    return sk_place_manual(b->image, t->npartitions, assignments, additional, pl, msg, msglen);
+    return sk_place_manual(sk_ctl_working(b), t->npartitions, assignments, additional, pl, msg,
+                           msglen);
 }
 
 int16_t sk_partitions_add(struct sk_broker *b, kp_str topic, int32_t count,
                           const kp_arr_i32 *assignments, int32_t nassignments, bool validate_only,
                           char *msg, size_t msglen)
 {
-    const struct sk_topic_meta *t = sk_meta_topic(b->image, topic.ptr, (size_t)topic.len);
+    const struct sk_topic_meta *t = sk_meta_topic(sk_ctl_working(b), topic.ptr, (size_t)topic.len);
     if (!t || t->npartitions == 0) {
         snprintf(msg, msglen, "%s", sk_err_message(SK_ERR_UNKNOWN_TOPIC_OR_PARTITION));
         return SK_ERR_UNKNOWN_TOPIC_OR_PARTITION;

@@ -45,9 +45,13 @@ static void apply_task(struct sk_broker *b, void *arg)
 
 int sk_publish(struct sk_broker *b)
 {
-    struct sk_node *n = b->node;
     /* One clone for all: shards only read it, and the last to let go frees it. */
-    struct sk_meta_image *img = sk_meta_image_clone(&n->image);
+    return sk_publish_image(b, sk_meta_image_clone(&b->node->image));
+}
+
+int sk_publish_image(struct sk_broker *b, struct sk_meta_image *img)
+{
+    struct sk_node *n = b->node;
     for (int i = 0; i < n->nshards; i++) {
         if (n->shards[i] == b)
             continue;

@@ -133,11 +133,11 @@ int16_t sk_topic_check_identity(struct sk_broker *b, const struct sk_topic_spec 
     sk_topic_name_problem(s->name, msg, msglen);
     if (msg[0])
         return SK_ERR_INVALID_TOPIC_EXCEPTION;
-    if (sk_meta_topic(b->image, s->name.ptr, (size_t)s->name.len)) {
+    if (sk_meta_topic(sk_ctl_working(b), s->name.ptr, (size_t)s->name.len)) {
         snprintf(msg, msglen, "Topic '%.*s' already exists.", (int)s->name.len, s->name.ptr);
         return SK_ERR_TOPIC_ALREADY_EXISTS;
     }
-    const struct sk_topic_meta *c = colliding_topic(b->image, s->name);
+    const struct sk_topic_meta *c = colliding_topic(sk_ctl_working(b), s->name);
     if (c) {
         snprintf(msg, msglen, "Topic '%.*s' collides with existing topic: %s", (int)s->name.len,
                  s->name.ptr, c->name);
@@ -166,7 +166,7 @@ static int16_t place_manual(struct sk_broker *b, const struct sk_topic_spec *s,
             }
         }
         if (!err)
-            err = sk_place_check_manual(b->image, a->brokers,
+            err = sk_place_check_manual(sk_ctl_working(b), a->brokers,
                                         i ? (int16_t)s->assignments[0].brokers.n : -1, msg,
                                         msglen);
         if (!err && (a->partition < 0 || a->partition >= n)) {
@@ -177,7 +177,7 @@ static int16_t place_manual(struct sk_broker *b, const struct sk_topic_spec *s,
             lists[a->partition] = a->brokers;
     }
     if (!err)
-        err = sk_place_manual(b->image, 0, lists, n, pl, msg, msglen);
+        err = sk_place_manual(sk_ctl_working(b), 0, lists, n, pl, msg, msglen);
     free(lists);
     return err;
 }
@@ -210,7 +210,7 @@ static int16_t place(struct sk_broker *b, const struct sk_topic_spec *s, struct 
     int32_t parts = s->partitions == -1 ? b->node->cfg->log.num_partitions : s->partitions;
     int16_t rf = s->replication_factor == -1 ? (int16_t)b->node->cfg->log.default_replication_factor
                                              : s->replication_factor;
-    return sk_place_auto(b->image, 0, parts, rf, pl, msg, msglen);
+    return sk_place_auto(sk_ctl_working(b), 0, parts, rf, pl, msg, msglen);
 }
 
 static int16_t append_topic(struct sk_broker *b, const struct sk_topic_spec *s,

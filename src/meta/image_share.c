@@ -127,6 +127,16 @@ struct sk_meta_image *sk_meta_image_clone(const struct sk_meta_image *img)
     return c;
 }
 
+void sk_meta_image_reset_to(struct sk_meta_image *dst, const struct sk_meta_image *src)
+{
+    struct sk_meta_image *c = sk_meta_image_clone(src);
+    sk_meta_image_free(dst);
+    /* The tables point at topics, never into the image: moving it is safe. */
+    *dst = *c;
+    atomic_init(&dst->refs, 0);
+    free(c);
+}
+
 struct sk_meta_image *sk_meta_image_ref(struct sk_meta_image *img)
 {
     atomic_fetch_add_explicit(&img->refs, 1, memory_order_relaxed);

@@ -12,6 +12,7 @@
 #include "skein/meta_snapshot.h"
 #include "skein/plog.h"
 #include "skein/record.h"
+#include "skein/syncer.h"
 
 struct sk_metalog {
     struct sk_plog *plog;
@@ -309,30 +310,157 @@ static int encode_batch(const struct sk_meta_rec *recs, int n, int64_t base, int
     return rc < 0 ? rc : 0;
 }
 
-int sk_metalog_append(struct sk_metalog *ml, struct sk_meta_image *img,
-                      const struct sk_meta_rec *recs, int n, int64_t now_ms)
+/* Encodes and appends one batch; *batch keeps its bytes for the caller. */
+static int write_batch(struct sk_metalog *ml, const struct sk_meta_rec *recs, int n,
+                       int64_t now_ms, struct sk_buf *batch)
 {
     if (n > SK_METALOG_MAX_BATCH_RECORDS)
         return -EMSGSIZE;
-    struct sk_buf batch = {0};
-    int64_t base = sk_plog_next_offset(ml->plog);
-    int rc = encode_batch(recs, n, base, now_ms, &batch);
+    int rc = encode_batch(recs, n, sk_plog_next_offset(ml->plog), now_ms, batch);
     /* Checked before anything is written: a batch the loader would refuse
      * must never reach the log. */
-    if (rc == 0 && batch.len > SK_METALOG_MAX_BATCH_BYTES)
+    if (rc == 0 && batch->len > SK_METALOG_MAX_BATCH_BYTES)
         rc = -EMSGSIZE;
     if (rc == 0)
-        rc = sk_plog_append(ml->plog, batch.data, batch.len, now_ms, NULL);
-    /* Metadata changes are rare and must be durable before anyone sees them:
-     * a blocking fdatasync here is the simple, correct choice. */
+        rc = sk_plog_append(ml->plog, batch->data, batch->len, now_ms, NULL);
+    if (rc == 0)
+        ml->since_snapshot += (int64_t)batch->len;
+    return rc;
+}
+
+int sk_metalog_write(struct sk_metalog *ml, struct sk_meta_image *img,
+                     const struct sk_meta_rec *recs, int n, int64_t now_ms, int64_t *end)
+{
+    struct sk_buf batch = {0};
+    int rc = write_batch(ml, recs, n, now_ms, &batch);
+    if (rc == 0)
+        rc = sk_meta_apply_batches(img, batch.data, batch.len, false);
+    if (rc == 0 && end)
+        *end = sk_plog_log_end_offset(ml->plog);
+    sk_buf_free(&batch);
+    return rc;
+}
+
+int sk_metalog_append(struct sk_metalog *ml, struct sk_meta_image *img,
+                      const struct sk_meta_rec *recs, int n, int64_t now_ms)
+{
+    struct sk_buf batch = {0};
+    int rc = write_batch(ml, recs, n, now_ms, &batch);
+    /* Start-up, tools and tests: nothing is served yet, so blocking in
+     * fdatasync is harmless here; serving shards use sk_metalog_sync. */
     if (rc == 0)
         rc = sk_plog_flush(ml->plog, now_ms);
     if (rc == 0)
         rc = sk_meta_apply_batches(img, batch.data, batch.len, false);
-    if (rc == 0) {
-        ml->since_snapshot += (int64_t)batch.len;
-        maybe_snapshot(ml, img, now_ms);
-    }
+    if (rc == 0)
+        sk_metalog_committed(ml, img, sk_plog_log_end_offset(ml->plog), now_ms);
     sk_buf_free(&batch);
     return rc;
+}
+
+void sk_metalog_committed(struct sk_metalog *ml, const struct sk_meta_image *img, int64_t end,
+                          int64_t now_ms)
+{
+    /* Only a committed image is snapshotted: a snapshot of records whose
+     * sync then failed would bring them back at the next start. */
+    (void)sk_plog_mark_flushed(ml->plog, end, now_ms);
+    maybe_snapshot(ml, img, now_ms);
+}
+
+/* One sync of the log's files: done runs once every fd of every round has
+ * completed, with the first error. A round covers what SK_PLOG_SYNC_MAX fds
+ * reach; a log with more unflushed segments than that needs more rounds,
+ * each marking its part durable so that the next starts after it. */
+struct metalog_sync {
+    struct sk_metalog *ml;
+    const struct sk_syncer *syncer;
+    int64_t target, upto;
+    int pending, err;
+    void (*done)(void *arg, int res);
+    void *arg;
+};
+
+static int sync_round(struct metalog_sync *s);
+
+static void sync_finish(struct metalog_sync *s)
+{
+    while (s->err == 0 && s->upto < s->target) {
+        s->err = sk_plog_mark_flushed(s->ml->plog, s->upto, 0);
+        if (s->err == 0 && (s->err = sync_round(s)) == 0 && s->pending > 0)
+            return;
+    }
+    s->done(s->arg, s->err);
+    free(s);
+}
+
+static void sync_fd_done(void *arg, int res)
+{
+    struct metalog_sync *s = arg;
+    if (res < 0 && s->err == 0)
+        s->err = res;
+    if (--s->pending == 0)
+        sync_finish(s);
+}
+
+/* Submits a round; s->pending is 0 afterwards if nothing is in flight.
+ * Returns -errno only if no sync could be submitted at all: then no sync
+ * failed, the caller just could not start one. */
+static int sync_round(struct metalog_sync *s)
+{
+    struct sk_plog_sync fds;
+    int n = sk_plog_sync_fds(s->ml->plog, &fds);
+    if (n <= 0) {
+        s->upto = s->target;
+        return n;
+    }
+    s->upto = fds.upto;
+    s->pending = 1; /* the round's own hold, so no completion finishes it early */
+    int rc = 0, submitted = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        s->pending++;
+        rc = s->syncer->sync(s->syncer->ctx, fds.fds[i], true, sync_fd_done, s);
+        if (rc < 0)
+            s->pending--;
+        else
+            submitted++;
+    }
+    s->pending--;
+    if (rc < 0 && submitted == 0)
+        return rc;
+    /* Part of the round is in flight: the rest counts as a failed sync. */
+    if (rc < 0 && s->err == 0)
+        s->err = rc;
+    return 0;
+}
+
+int sk_metalog_sync(struct sk_metalog *ml, const struct sk_syncer *syncer,
+                    void (*done)(void *arg, int res), void *arg)
+{
+    struct metalog_sync *s = malloc(sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    *s = (struct metalog_sync){.ml = ml, .syncer = sk_syncer_or_blocking(syncer),
+                               .target = sk_plog_log_end_offset(ml->plog), .done = done,
+                               .arg = arg};
+    int rc = sync_round(s);
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
+    if (s->pending == 0)
+        sync_finish(s);
+    return 0;
+}
+
+int sk_metalog_discard(struct sk_metalog *ml, int64_t from, int err, bool sync_failed)
+{
+    /* fsyncgate: after a failed fsync the kernel may have dropped the dirty
+     * pages and a retried fsync can report success for data that never
+     * reached the disk, so nothing written since the last commit can be
+     * trusted or retried. The log goes offline (later writes fail) and what
+     * failed is cut off, so that a restart does not replay changes whose
+     * clients were told they failed. */
+    if (sync_failed)
+        sk_plog_sync_failed(ml->plog, err);
+    return sk_plog_truncate_to(ml->plog, from);
 }

@@ -22,6 +22,7 @@
 #include "skein/partition.h"
 #include "skein/producer_ids.h"
 #include "skein/publisher.h"
+#include "skein/submit.h"
 #include "skein/quota.h"
 #include "skein/server.h"
 
@@ -368,6 +369,7 @@ void sk_server_close(struct sk_broker *b)
     sk_maintenance_stop(b);
     if (b->shard)
         sk_shard_destroy(b->shard);
+    sk_ctl_submit_close(b->node);
     sk_metalog_close(b->node->metalog);
     sk_publish_close(b);
     sk_meta_image_free(&b->node->image);

@@ -1,0 +1,295 @@
+/* The asynchronous commit (skein/submit.h): batches in flight, committed in
+ * order as their syncs complete, all failed and rolled back when one sync
+ * fails. */
+#include "skein/submit.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "skein/admission.h"
+#include "skein/controller.h"
+#include "skein/errors.h"
+#include "skein/logging.h"
+#include "skein/node.h"
+#include "skein/publisher.h"
+
+struct ctl_batch {
+    struct ctl_batch *next;
+    struct sk_ctl_queue *q;
+    int submitter; /* shard whose done this is */
+    sk_ctl_done_fn done;
+    void *arg;
+    struct sk_meta_image *img; /* the working state right after this batch */
+    int64_t end;               /* log offset after the batch */
+    bool synced, syncing, failed;
+};
+
+struct sk_ctl_queue {
+    struct sk_broker *ctl;
+    struct ctl_batch *head, *tail;
+    struct sk_meta_image *committed; /* the image to roll back to */
+    int64_t committed_end;           /* and where its log ends */
+    int n;
+};
+
+/* A done for another shard: runs there, after the image posted before it. */
+struct remote_done {
+    sk_ctl_done_fn done;
+    void *arg;
+    int16_t err;
+    bool has_msg;
+    char msg[256];
+};
+
+static void remote_done_task(struct sk_broker *b, void *arg)
+{
+    (void)b;
+    struct remote_done *r = arg;
+    r->done(r->arg, r->err, r->has_msg ? r->msg : NULL);
+    free(r);
+}
+
+static void deliver(struct sk_ctl_queue *q, const struct ctl_batch *bt, int16_t err,
+                    const char *msg)
+{
+    struct remote_done *r = NULL;
+    if (bt->submitter != q->ctl->index && (r = malloc(sizeof *r))) {
+        *r = (struct remote_done){bt->done, bt->arg, err, msg != NULL, ""};
+        if (msg)
+            snprintf(r->msg, sizeof r->msg, "%s", msg);
+        if (sk_node_post(q->ctl->node, bt->submitter, remote_done_task, r) == 0)
+            return;
+        free(r);
+    }
+    /* A shard that takes no tasks (stopping) has no client left to answer;
+     * done still runs, so its owner can free what it parked. */
+    bt->done(bt->arg, err, msg);
+}
+
+static struct sk_ctl_queue *queue_of(struct sk_broker *b)
+{
+    struct sk_node *n = b->node;
+    if (!n->ctlq) {
+        n->ctlq = calloc(1, sizeof *n->ctlq);
+        if (!n->ctlq)
+            abort();
+    }
+    n->ctlq->ctl = b;
+    return n->ctlq;
+}
+
+static void batch_free(struct ctl_batch *bt)
+{
+    if (bt->img)
+        sk_meta_image_release(bt->img);
+    free(bt);
+}
+
+static struct ctl_batch *pop(struct sk_ctl_queue *q)
+{
+    struct ctl_batch *bt = q->head;
+    q->head = bt->next;
+    if (!q->head)
+        q->tail = NULL;
+    q->n--;
+    return bt;
+}
+
+/* A batch's sync still running owns it until its completion, which frees it. */
+static void retire(struct ctl_batch *bt)
+{
+    bt->failed = true;
+    if (!bt->syncing)
+        batch_free(bt);
+}
+
+/* Every batch in flight fails: none may commit after one before it did not,
+ * since each was checked against a working state that included it. */
+static void fail_all(struct sk_ctl_queue *q, int err, bool sync_failed)
+{
+    struct sk_node *n = q->ctl->node;
+    char msg[256];
+    snprintf(msg, sizeof msg, "The metadata log could not be written: %s", strerror(-err));
+    if (q->head) {
+        int rc = sk_metalog_discard(n->metalog, q->committed_end, err, sync_failed);
+        if (rc < 0)
+            sk_warn("metadata log: cannot cut off the failed changes from offset %lld: %s",
+                    (long long)q->committed_end, strerror(-rc));
+        sk_meta_image_reset_to(&n->image, q->committed);
+    }
+    while (q->head) {
+        struct ctl_batch *bt = pop(q);
+        deliver(q, bt, SK_ERR_KAFKA_STORAGE_ERROR, msg);
+        retire(bt);
+    }
+}
+
+/* The commit: where the Raft quorum will decide once there is one. The
+ * batch is durable; its image becomes the committed one and is published. */
+static void commit(struct sk_ctl_queue *q, struct ctl_batch *bt)
+{
+    struct sk_node *n = q->ctl->node;
+    sk_meta_image_release(q->committed);
+    q->committed = sk_meta_image_ref(bt->img);
+    q->committed_end = bt->end;
+    sk_metalog_committed(n->metalog, bt->img, bt->end, sk_ctl_now_ms());
+    int rc = sk_publish_image(q->ctl, sk_meta_image_ref(bt->img));
+    if (rc < 0 && bt->submitter == q->ctl->index) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "The change was recorded but could not be applied: %s",
+                 strerror(-rc));
+        deliver(q, bt, SK_ERR_KAFKA_STORAGE_ERROR, msg);
+        return;
+    }
+    deliver(q, bt, SK_ERR_NONE, NULL);
+}
+
+static void commit_ready(struct sk_ctl_queue *q)
+{
+    while (q->head && q->head->synced) {
+        struct ctl_batch *bt = pop(q);
+        commit(q, bt);
+        batch_free(bt);
+    }
+}
+
+static void synced(void *arg, int res)
+{
+    struct ctl_batch *bt = arg;
+    bt->syncing = false;
+    if (bt->failed) {
+        batch_free(bt);
+        return;
+    }
+    if (res < 0) {
+        fail_all(bt->q, res, true);
+        return;
+    }
+    bt->synced = true;
+    commit_ready(bt->q);
+}
+
+/* Whether the batch applies to the working state: one that does not must
+ * never be written, since the log could not be replayed past it. Handlers
+ * check against the working state, so this refuses only a race the checks
+ * missed. */
+static bool applies(const struct sk_meta_image *working, const struct sk_meta_rec *recs, int n)
+{
+    struct sk_meta_image *probe = sk_meta_image_clone(working);
+    bool ok = true;
+    for (int i = 0; i < n && ok; i++)
+        ok = sk_meta_apply(probe, recs[i].type, recs[i].rec) == 0;
+    sk_meta_image_release(probe);
+    return ok;
+}
+
+/* Appends and applies the batch; a Kafka error with msg set if it could not. */
+static int16_t append(struct sk_ctl_queue *q, struct ctl_batch *bt, const struct sk_meta_rec *recs,
+                      int n, char *msg, size_t msglen)
+{
+    struct sk_node *node = q->ctl->node;
+    int16_t err = sk_admit_records(n, msg, msglen);
+    if (err)
+        return err;
+    if (!q->head) {
+        /* Nothing in flight: the working state is the committed image. */
+        sk_meta_image_release(q->committed);
+        q->committed = sk_meta_image_clone(&node->image);
+        q->committed_end = sk_metalog_end_offset(node->metalog);
+    }
+    if (!applies(&node->image, recs, n)) {
+        snprintf(msg, msglen, "The change contradicts the cluster metadata.");
+        return SK_ERR_INVALID_REQUEST;
+    }
+    int rc = sk_metalog_write(node->metalog, &node->image, recs, n, sk_ctl_now_ms(), &bt->end);
+    if (rc == -EMSGSIZE)
+        return sk_admit_records(SK_MAX_RECORDS_PER_USER_OP + 1, msg, msglen);
+    if (rc < 0) {
+        snprintf(msg, msglen, "The metadata log could not be written: %s", strerror(-rc));
+        return SK_ERR_KAFKA_STORAGE_ERROR;
+    }
+    bt->img = sk_meta_image_clone(&node->image);
+    return SK_ERR_NONE;
+}
+
+static void submit_here(struct sk_broker *b, const struct sk_syncer *syncer, int submitter,
+                        const struct sk_meta_rec *recs, int n, sk_ctl_done_fn done, void *arg)
+{
+    struct sk_ctl_queue *q = queue_of(b);
+    struct ctl_batch *bt = calloc(1, sizeof *bt);
+    if (!bt)
+        abort();
+    *bt = (struct ctl_batch){.q = q, .submitter = submitter, .done = done, .arg = arg};
+    char msg[256] = "";
+    int16_t err = n == 0 ? SK_ERR_NONE : append(q, bt, recs, n, msg, sizeof msg);
+    if (err || n == 0) {
+        deliver(q, bt, err, err ? msg : NULL);
+        batch_free(bt);
+        return;
+    }
+    if (q->tail)
+        q->tail->next = bt;
+    else
+        q->head = bt;
+    q->tail = bt;
+    q->n++;
+    bt->syncing = true;
+    int rc = sk_metalog_sync(b->node->metalog, syncer, synced, bt);
+    if (rc < 0) {
+        bt->syncing = false;
+        /* Nothing reached the disk's error path: the batches are cut off,
+         * but the log stays writable. */
+        fail_all(q, rc, false);
+    }
+}
+
+void sk_ctl_submit(struct sk_broker *b, const struct sk_meta_rec *recs, int n,
+                   sk_ctl_done_fn done, void *arg)
+{
+    if (b->index != 0 && sk_ctl_post_submit(b, recs, n, done, arg) == 0)
+        return;
+    if (b->index != 0) {
+        done(arg, SK_ERR_KAFKA_STORAGE_ERROR, "The controller cannot be reached");
+        return;
+    }
+    submit_here(b, &b->syncer, b->index, recs, n, done, arg);
+}
+
+void sk_ctl_submit_via(struct sk_broker *b, const struct sk_syncer *syncer,
+                       const struct sk_meta_rec *recs, int n, sk_ctl_done_fn done, void *arg)
+{
+    submit_here(b, syncer, b->index, recs, n, done, arg);
+}
+
+void sk_ctl_submit_on_controller(struct sk_broker *ctl, int submitter,
+                                 const struct sk_meta_rec *recs, int n, sk_ctl_done_fn done,
+                                 void *arg)
+{
+    submit_here(ctl, &ctl->syncer, submitter, recs, n, done, arg);
+}
+
+const struct sk_meta_image *sk_controller_image(struct sk_broker *b)
+{
+    return sk_ctl_working(b);
+}
+
+int sk_ctl_in_flight(const struct sk_node *n)
+{
+    return n->ctlq ? n->ctlq->n : 0;
+}
+
+void sk_ctl_submit_close(struct sk_node *n)
+{
+    if (!n->ctlq)
+        return;
+    /* The reactor is gone: no sync completes any more, so no done runs. */
+    while (n->ctlq->head)
+        batch_free(pop(n->ctlq));
+    sk_meta_image_release(n->ctlq->committed);
+    free(n->ctlq);
+    n->ctlq = NULL;
+}
