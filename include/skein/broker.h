@@ -51,12 +51,13 @@ struct sk_broker {
     struct sk_meta_image *image; /* the node's image, as this shard sees it */
     struct sk_shard *shard;      /* this shard's reactor */
 
-    /* Partitions this node leads (src/server/partitions.c). */
+    /* Partitions this shard owns and this node leads (src/replica/). */
     struct sk_partition **parts;
     int nparts, parts_cap;
+    struct sk_partition **by_name, **by_id; /* hash buckets */
+    size_t nbuckets;
     struct sk_partition *dirty; /* waiting for the next group commit */
     bool commit_scheduled;
-    void (*hw_listener)(struct sk_broker *b, struct sk_partition *p);
 
     struct sk_group_coordinator *groups; /* src/group/ */
     struct sk_fetch_state *fetch;        /* src/api/fetch*.c: sessions, parked fetches */

@@ -58,6 +58,7 @@ struct sk_fetch_op {
     struct sk_fetch_result *results; /* nparts, rewritten by each read */
     sk_timer_id timer;
     struct sk_fetch_op *prev, *next; /* parked */
+    struct sk_hw_waiter *watches;    /* parked: one per part, on its partition */
 };
 
 struct sk_fetch_state {
