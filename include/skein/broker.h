@@ -56,6 +56,7 @@ struct sk_broker {
     int nparts, parts_cap;
     struct sk_partition **by_name, **by_id; /* hash buckets */
     size_t nbuckets;
+    const struct sk_replica_io *replica_io; /* NULL: the reactor's (skein/partition.h) */
     struct sk_partition *dirty; /* waiting for the next group commit */
     bool commit_scheduled;
 

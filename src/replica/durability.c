@@ -183,7 +183,7 @@ static void sync_retry(void *arg)
  * counts as in flight meanwhile, so the partition is not closed under it. */
 static bool sync_later(struct sk_partition *p)
 {
-    p->sync_retry = sk_timer_add(p->broker->shard, 5, sync_retry, p);
+    p->sync_retry = sk_replica_io_timer_add(p->broker, 5, sync_retry, p);
     if (!p->sync_retry)
         return false;
     p->flush_in_flight = true;
@@ -225,7 +225,7 @@ void sk_partition_flush_async(struct sk_partition *p)
     op->pending = n + 1;
     sync_push(p, op);
     for (int i = 0; i < n; i++)
-        if (sk_shard_fsync(p->broker->shard, op->fds[i], 1, sync_done, op) < 0)
+        if (sk_replica_io_fsync(p->broker, op->fds[i], sync_done, op) < 0)
             sync_done(op, -EIO);
     sync_done(op, 0);
 }
@@ -253,7 +253,7 @@ static void schedule_commit(struct sk_broker *b)
 {
     if (b->commit_scheduled)
         return;
-    if (sk_shard_defer(b->shard, group_commit, b) == 0)
+    if (sk_replica_io_defer(b, group_commit, b) == 0)
         b->commit_scheduled = true;
 }
 
@@ -279,4 +279,35 @@ void sk_replica_unmark_dirty(struct sk_partition *p)
         *pp = p->next_dirty;
     p->flush_queued = false;
     p->next_dirty = NULL;
+}
+
+/* ---- the reactor, or a substitute --------------------------------------------------- */
+
+int sk_replica_io_fsync(struct sk_broker *b, int fd, sk_fsync_fn cb, void *arg)
+{
+    if (b->replica_io)
+        return b->replica_io->fsync(b->replica_io->ctx, fd, cb, arg);
+    return sk_shard_fsync(b->shard, fd, 1, cb, arg);
+}
+
+int sk_replica_io_defer(struct sk_broker *b, sk_defer_fn cb, void *arg)
+{
+    if (b->replica_io)
+        return b->replica_io->defer(b->replica_io->ctx, cb, arg);
+    return sk_shard_defer(b->shard, cb, arg);
+}
+
+sk_timer_id sk_replica_io_timer_add(struct sk_broker *b, uint64_t ms, sk_timer_fn cb, void *arg)
+{
+    if (b->replica_io)
+        return b->replica_io->timer_add(b->replica_io->ctx, ms, cb, arg);
+    return sk_timer_add(b->shard, ms, cb, arg);
+}
+
+void sk_replica_io_timer_cancel(struct sk_broker *b, sk_timer_id id)
+{
+    if (b->replica_io)
+        b->replica_io->timer_cancel(b->replica_io->ctx, id);
+    else
+        sk_timer_cancel(b->shard, id);
 }

@@ -167,7 +167,7 @@ static void partition_free(struct sk_partition *p, bool delete_data)
                                            : SK_ERR_NOT_LEADER_OR_FOLLOWER);
     sk_replica_detach_hw_waiters(p);
     if (p->sync_retry)
-        sk_timer_cancel(p->broker->shard, p->sync_retry);
+        sk_replica_io_timer_cancel(p->broker, p->sync_retry);
     if (!delete_data) {
         sk_plog_flush(p->log, sk_wall_ms());
         sk_producer_state_snapshot(p);

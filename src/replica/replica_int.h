@@ -40,6 +40,12 @@ void sk_replica_mark_dirty(struct sk_partition *p);
  * log already knows (a blocking flush records its own failure). */
 void sk_replica_note_sync_failed(struct sk_partition *p, int err, bool recorded);
 
+/* durability.c: the reactor's calls, or b->replica_io's. */
+int sk_replica_io_fsync(struct sk_broker *b, int fd, sk_fsync_fn cb, void *arg);
+int sk_replica_io_defer(struct sk_broker *b, sk_defer_fn cb, void *arg);
+sk_timer_id sk_replica_io_timer_add(struct sk_broker *b, uint64_t ms, sk_timer_fn cb, void *arg);
+void sk_replica_io_timer_cancel(struct sk_broker *b, sk_timer_id id);
+
 /* Where the oldest running sync started, or -1: its segments' fds are held. */
 int64_t sk_replica_oldest_sync_start(const struct sk_partition *p);
 
