@@ -16,7 +16,7 @@
 #include "skein/logging.h"
 #include "skein/plog.h"
 #include "skein/producer_state.h"
-#include "skein/server.h"
+#include "skein/net.h"
 #include "skein/timer.h"
 
 static const char *data_dir(const struct sk_broker *b)
@@ -279,7 +279,7 @@ static void sync_one(struct sk_broker *b, const struct sk_topic_meta *t,
         return;
     }
     /* A stop asked for ends the pass: shutdown must not wait on opens. */
-    if (sk_server_stopping(b)) {
+    if (b->shard && sk_shard_stopping(b->shard)) {
         sp->failed++;
         return;
     }
