@@ -521,6 +521,21 @@ Test(replica, topic_changes_open_close_and_reconfigure_one_topic)
     topics[0] = &topic_a;
 }
 
+Test(replica, broker_config_change_rederives_every_partitions_config)
+{
+    cr_assert(!part("orders", 0)->relaxed);
+    /* The broker default log.flush.interval.ms is set. */
+    char dirs[128], err[256];
+    snprintf(dirs, sizeof dirs, "log.dirs=%s", root);
+    const char *ov[] = {dirs, "log.flush.interval.ms=1000"};
+    sk_config_free(&cfg);
+    cr_assert_eq(sk_config_load(&cfg, NULL, ov, 2, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sk_replicas_broker_config_changed(&shard), 0);
+    cr_assert(part("orders", 0)->relaxed);
+    cr_assert(part("orders", 1)->relaxed);
+    cr_assert_eq(part("metrics", 0)->cfg.flush_messages, 1000, "the topic override was lost");
+}
+
 /* ---- hash tables ------------------------------------------------------------------------------- */
 
 static struct sk_partition *fake_part(const char *topic, uint8_t id, int32_t index)
