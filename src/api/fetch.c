@@ -292,13 +292,13 @@ static void on_hw(void *arg, struct sk_partition *p)
 }
 
 /* Each partition read here (on this shard) wakes the fetch when its high
- * watermark moves; the others never will. */
-static void watch_parts(struct sk_fetch_op *op)
+ * watermark moves; the others never will. False if there was no memory. */
+static bool watch_parts(struct sk_fetch_op *op)
 {
     struct sk_broker *b = op->req->broker;
     op->watches = sk_request_alloc(op->req, sizeof *op->watches * (size_t)(op->nparts + 1));
     if (!op->watches)
-        return;
+        return false;
     memset(op->watches, 0, sizeof *op->watches * (size_t)op->nparts);
     for (int i = 0; i < op->nparts; i++) {
         const struct sk_fetch_part *fp = &op->parts[i];
@@ -307,6 +307,7 @@ static void watch_parts(struct sk_fetch_op *op)
         if (p)
             sk_partition_watch_hw(p, &op->watches[i], on_hw, op);
     }
+    return true;
 }
 
 void sk_fetch_park(struct sk_fetch_op *op, int32_t max_wait_ms)
@@ -317,8 +318,14 @@ void sk_fetch_park(struct sk_fetch_op *op, int32_t max_wait_ms)
         sk_fetch_answer(op);
         return;
     }
+    /* A fetch nothing could wake is answered now rather than at its timeout. */
+    if (!watch_parts(op)) {
+        sk_timer_cancel(b->shard, op->timer);
+        op->timer = 0;
+        sk_fetch_answer(op);
+        return;
+    }
     sk_fetch_release(op);
-    watch_parts(op);
     op->next = b->fetch->parked;
     if (op->next)
         op->next->prev = op;
