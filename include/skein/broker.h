@@ -60,12 +60,14 @@ struct sk_broker {
     struct sk_syncer syncer;     /* fsyncs on shard's ring (unset: blocking) */
     struct sk_ctl_park *ctl_park; /* the running admin handler's (skein/ctl_park.h) */
 
-    /* Partitions this node leads (src/server/partitions.c). */
+    /* Partitions this shard owns and this node leads (src/replica/). */
     struct sk_partition **parts;
     int nparts, parts_cap;
+    struct sk_partition **by_name, **by_id; /* hash buckets */
+    size_t nbuckets;
+    const struct sk_replica_io *replica_io; /* NULL: the reactor's (skein/partition.h) */
     struct sk_partition *dirty; /* waiting for the next group commit */
     bool commit_scheduled;
-    void (*hw_listener)(struct sk_broker *b, struct sk_partition *p);
 
     struct sk_group_coordinator *groups; /* src/group/ */
     struct sk_fetch_state *fetch;        /* src/api/fetch*.c: sessions, parked fetches */

@@ -33,6 +33,35 @@ struct sk_waiter;
  * error code if the data cannot be made durable. */
 typedef void (*sk_durable_fn)(void *arg, int16_t err);
 
+/* A fetch watching a partition's high watermark (sk_partition_watch_hw). The
+ * watcher owns the memory; the list is circular so that unwatching needs no
+ * list head and is safe from inside a wake-up. */
+struct sk_hw_waiter {
+    struct sk_hw_waiter *prev, *next;
+    void (*fn)(void *arg, struct sk_partition *p);
+    void *arg;
+};
+
+/* A single node leads every partition today; the role stays explicit so that
+ * followers can be added without guessing where leadership is assumed. */
+enum sk_replica_role { SK_REPLICA_LEADER, SK_REPLICA_FOLLOWER };
+
+/* How the durability pipeline reaches the reactor: fdatasyncs, the deferred
+ * group commit and the fd-exhaustion retry timer. A shard with none set
+ * (b->replica_io NULL) uses its own reactor; tests substitute one that
+ * completes syncs in any order, fails them, and fires timers at will. */
+struct sk_replica_io {
+    int (*fsync)(void *ctx, int fd, sk_fsync_fn cb, void *arg);
+    int (*defer)(void *ctx, sk_defer_fn cb, void *arg);
+    sk_timer_id (*timer_add)(void *ctx, uint64_t ms, sk_timer_fn cb, void *arg);
+    void (*timer_cancel)(void *ctx, sk_timer_id id);
+    void *ctx;
+};
+
+/* Not a Kafka error code: the partition belongs to another shard of this
+ * node; the request goes to sk_partition_owner_shard() instead. */
+#define SK_PARTITION_OTHER_SHARD INT16_MIN
+
 struct sk_partition {
     char *topic;
     kp_uuid topic_id;
@@ -53,12 +82,27 @@ struct sk_partition {
     struct sk_atomic_writer *snapshots;  /* producer snapshots in flight (txn/) */
     struct sk_broker *broker;
     struct sk_partition *next_dirty;
+    enum sk_replica_role role;
+    struct sk_hw_waiter hw_waiters; /* fetches parked on this partition */
+    int slot;                       /* in broker->parts */
+    bool marked;                    /* a full reconciliation found it in the image */
+    bool unhosted;                  /* to close once its sync ends */
+    struct sk_partition *hnext_name, *hnext_id; /* hash chains (src/replica/table.c) */
 };
 
-/* Opens logs for every partition the image says this node leads, applies
- * topic configs, and closes (and deletes the data of) partitions whose topic
- * was removed. Called at start-up and after every metadata change. */
+/* Opens logs for every partition of this shard the image says this node
+ * leads, applies topic configs, and closes (and deletes the data of)
+ * partitions whose topic was removed: O(partitions) with hash lookups. Called
+ * at start-up and, until metadata changes come as deltas, after each one. */
 int sk_partitions_sync(struct sk_broker *b);
+/* One topic changed (created: old NULL; deleted: new NULL; partitions added,
+ * configs or leaders changed): costs O(the topic's partitions), whatever the
+ * node hosts. The image must already be the new one. */
+int sk_replicas_topic_changed(struct sk_broker *b, const struct sk_topic_meta *old,
+                              const struct sk_topic_meta *new);
+/* Broker-level configs changed: every partition's topic config is derived
+ * again (the topic overrides stay). */
+int sk_replicas_broker_config_changed(struct sk_broker *b);
 /* Same; quiet leaves out the line per partition that stays offline (retries
  * report counts only). */
 int sk_partitions_sync_ex(struct sk_broker *b, bool quiet);
@@ -76,9 +120,14 @@ struct sk_atomic_writer;
 int sk_partitions_checkpoint_async(struct sk_broker *b, struct sk_atomic_writer *const w[2],
                                    void (*done)(void *arg, int err), void *arg);
 
+/* O(1): this shard's open partition, or NULL (also for one another shard
+ * owns). */
 struct sk_partition *sk_partition_get(struct sk_broker *b, kp_str topic, int32_t id);
 struct sk_partition *sk_partition_get_by_id(struct sk_broker *b, const kp_uuid *topic_id,
                                             int32_t id);
+/* The shard of this node that owns (topic, index), and whether it is b's. */
+int sk_partition_owner_shard(const struct sk_broker *b, kp_str topic, int32_t index);
+bool sk_partition_is_mine(const struct sk_broker *b, kp_str topic, int32_t index);
 
 /* A failed sync took the partition's log offline (sk_plog_sync_failed): it
  * takes no appends, serves no reads and acknowledges nothing until restart. */
@@ -86,7 +135,8 @@ bool sk_partition_sync_failed(const struct sk_partition *p);
 /* A client's view: UNKNOWN_TOPIC_OR_PARTITION for what the image lacks,
  * NOT_LEADER_OR_FOLLOWER for what this node does not lead, KAFKA_STORAGE_ERROR
  * for an offline partition, and with client_write INVALID_TOPIC_EXCEPTION for
- * internal topics. */
+ * internal topics. SK_PARTITION_OTHER_SHARD when another shard of this node
+ * owns it. */
 struct sk_partition *sk_partition_lookup(struct sk_broker *b, kp_str topic, int32_t index,
                                          bool client_write, int16_t *err);
 /* A client's current_leader_epoch against ours (KIP-320): -1 skips the check;
@@ -125,9 +175,12 @@ void sk_maintenance_checkpoint(struct sk_broker *b);
 int sk_log_cleaner_start(struct sk_broker *b);
 void sk_log_cleaner_stop(struct sk_broker *b);
 
-/* Wakes fetches parked on this partition (the high watermark moved). */
-typedef void (*sk_hw_listener_fn)(struct sk_broker *b, struct sk_partition *p);
-void sk_partition_set_hw_listener(struct sk_broker *b, sk_hw_listener_fn fn);
+/* w->fn(w->arg, p) runs each time p's high watermark moves, until
+ * sk_partition_unwatch_hw(w) (which is a no-op if the partition went away
+ * meanwhile). A wake-up may unwatch any watcher, itself included. */
+void sk_partition_watch_hw(struct sk_partition *p, struct sk_hw_waiter *w,
+                           void (*fn)(void *arg, struct sk_partition *p), void *arg);
+void sk_partition_unwatch_hw(struct sk_hw_waiter *w);
 
 /* Milliseconds of wall time, as Kafka timestamps are. */
 int64_t sk_wall_ms(void);

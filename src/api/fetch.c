@@ -25,8 +25,6 @@ static int slots_setting(const struct sk_broker *b)
     return atoi(v.value);
 }
 
-static void on_hw(struct sk_broker *b, struct sk_partition *p);
-
 struct sk_fetch_state *sk_fetch_state(struct sk_broker *b)
 {
     if (b->fetch)
@@ -39,7 +37,6 @@ struct sk_fetch_state *sk_fetch_state(struct sk_broker *b)
         seed = (uint64_t)sk_wall_ms();
     sk_fetch_sessions_init(&st->sessions, slots_setting(b), SK_FETCH_SESSION_EVICTION_MS, seed);
     b->fetch = st;
-    sk_partition_set_hw_listener(b, on_hw);
     return st;
 }
 
@@ -277,10 +274,17 @@ static void link_parked(struct sk_fetch_op *op)
     op->linked = true;
 }
 
+static void unwatch_all(struct sk_fetch_op *op)
+{
+    for (int i = 0; op->watches && i < op->nparts; i++)
+        sk_partition_unwatch_hw(&op->watches[i]);
+}
+
 static void unpark(struct sk_fetch_op *op)
 {
     struct sk_fetch_state *st = op->req->broker->fetch;
     op->linked = false;
+    unwatch_all(op);
     if (op->prev)
         op->prev->next = op->next;
     else
@@ -319,6 +323,40 @@ static void on_timeout(void *arg)
     complete(op);
 }
 
+/* Kafka's DelayedFetch.tryComplete, run when the high watermark of a
+ * partition the parked fetch reads moves: it answers once min_bytes are
+ * readable. */
+static void on_hw(void *arg, struct sk_partition *p)
+{
+    struct sk_fetch_op *op = arg;
+    struct sk_fetch_readout ro;
+    (void)p;
+    sk_fetch_read_all(op, &ro);
+    if (ro.must_answer || ro.bytes >= (uint64_t)op->min_bytes)
+        complete(op);
+    else
+        sk_fetch_release(op);
+}
+
+/* Each partition read here (on this shard) wakes the fetch when its high
+ * watermark moves; the others never will. False if there was no memory. */
+static bool watch_parts(struct sk_fetch_op *op)
+{
+    struct sk_broker *b = op->req->broker;
+    op->watches = sk_request_alloc(op->req, sizeof *op->watches * (size_t)(op->nparts + 1));
+    if (!op->watches)
+        return false;
+    memset(op->watches, 0, sizeof *op->watches * (size_t)op->nparts);
+    for (int i = 0; i < op->nparts; i++) {
+        const struct sk_fetch_part *fp = &op->parts[i];
+        struct sk_partition *p = op->by_id ? sk_partition_get_by_id(b, &fp->topic_id, fp->partition)
+                                           : sk_partition_get(b, fp->topic, fp->partition);
+        if (p)
+            sk_partition_watch_hw(p, &op->watches[i], on_hw, op);
+    }
+    return true;
+}
+
 void sk_fetch_park(struct sk_fetch_op *op, int32_t max_wait_ms)
 {
     struct sk_broker *b = op->req->broker;
@@ -327,41 +365,15 @@ void sk_fetch_park(struct sk_fetch_op *op, int32_t max_wait_ms)
         sk_fetch_answer(op);
         return;
     }
+    /* A fetch nothing could wake is answered now rather than at its timeout. */
+    if (!watch_parts(op)) {
+        sk_timer_cancel(b->shard, op->timer);
+        op->timer = 0;
+        sk_fetch_answer(op);
+        return;
+    }
     sk_fetch_release(op);
     link_parked(op);
-}
-
-static bool reads(const struct sk_fetch_op *op, const struct sk_partition *p)
-{
-    for (int i = 0; i < op->nparts; i++) {
-        const struct sk_fetch_part *fp = &op->parts[i];
-        if (fp->partition != p->id)
-            continue;
-        if (op->by_id ? memcmp(fp->topic_id.b, p->topic_id.b, 16) == 0
-                      : kp_str_eq_c(fp->topic, p->topic))
-            return true;
-    }
-    return false;
-}
-
-/* Kafka's DelayedFetch.tryComplete, run when a partition's high watermark
- * moves: a parked fetch reading it answers once min_bytes are readable. */
-static void on_hw(struct sk_broker *b, struct sk_partition *p)
-{
-    sk_fetch_watches_fire(b, p);
-    struct sk_fetch_op *op = b->fetch ? b->fetch->parked : NULL;
-    while (op) {
-        struct sk_fetch_op *next = op->next;
-        if (!op->split && reads(op, p)) {
-            struct sk_fetch_readout ro;
-            sk_fetch_read_all(op, &ro);
-            if (ro.must_answer || ro.bytes >= (uint64_t)op->min_bytes)
-                complete(op);
-            else
-                sk_fetch_release(op);
-        }
-        op = next;
-    }
 }
 
 /* ---- waiting on partitions of other shards (fetch_split.c) ------------------------ */

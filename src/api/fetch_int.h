@@ -64,6 +64,7 @@ struct sk_fetch_op {
     uint64_t id;          /* split: what owners' watches name it by */
     uint64_t deadline_ms; /* split: when max_wait_ms is up */
     struct sk_fetch_op *prev, *next; /* parked */
+    struct sk_hw_waiter *watches;    /* parked: one per part, on its partition */
 };
 
 struct sk_fetch_state {
@@ -102,8 +103,6 @@ int sk_fetch_read_split(struct sk_fetch_op *op, sk_fetch_read_fn then);
 /* Owner side: a split fetch of shard `home` waits for partition i of op
  * (read empty here) until its high watermark moves or expires_ms. */
 int sk_fetch_watch_add(struct sk_broker *owner, const struct sk_fetch_op *op, int i);
-/* Owner side, when p's high watermark moved: wakes the fetches watching it. */
-void sk_fetch_watches_fire(struct sk_broker *b, struct sk_partition *p);
 void sk_fetch_watches_free(struct sk_fetch_state *st);
 /* Home side: op_id's partition on another shard has news. */
 void sk_fetch_wake(struct sk_broker *b, uint64_t op_id);

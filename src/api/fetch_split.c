@@ -128,18 +128,30 @@ int sk_fetch_read_split(struct sk_fetch_op *op, sk_fetch_read_fn then)
 
 /* ---- watches: owners wake split fetches parked on other shards ------------- */
 
-/* A partition a split fetch of shard `home` waits on. Dropped when it
- * fires or when the fetch's wait is over, whichever is first. */
+/* A partition a split fetch of shard `home` waits on: a high-watermark
+ * waiter on the owner's partition. Dropped when it fires, when the fetch's
+ * wait is over (swept), or with the partition (its waiter list goes). */
 struct sk_fetch_watch {
-    struct sk_fetch_watch *next;
-    char *topic;
-    int32_t partition;
+    struct sk_fetch_watch *prev, *next; /* the owner's watches, for sweeping */
+    struct sk_hw_waiter hw;
+    struct sk_fetch_state *st;
     int home;
     uint64_t op_id;
     uint64_t expires_ms;
 };
 
-static void watch_free(struct sk_fetch_watch *w);
+static void watch_drop(struct sk_fetch_watch *w)
+{
+    struct sk_fetch_state *st = w->st;
+    sk_partition_unwatch_hw(&w->hw);
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        st->watches = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    st->nwatches--;
+}
 
 /* Watches of partitions that never move would pile up: once their number
  * doubles, the expired ones go (amortised constant per watch). */
@@ -147,88 +159,64 @@ static void sweep(struct sk_fetch_state *st, uint64_t now)
 {
     if (st->nwatches < st->sweep_at)
         return;
-    for (struct sk_fetch_watch **pw = &st->watches; *pw;) {
-        struct sk_fetch_watch *w = *pw;
-        if (now < w->expires_ms) {
-            pw = &w->next;
-            continue;
+    for (struct sk_fetch_watch *w = st->watches, *next; w; w = next) {
+        next = w->next;
+        if (now >= w->expires_ms) {
+            watch_drop(w);
+            free(w);
         }
-        *pw = w->next;
-        watch_free(w);
-        st->nwatches--;
     }
     st->sweep_at = st->nwatches * 2 > 64 ? st->nwatches * 2 : 64;
-}
-
-int sk_fetch_watch_add(struct sk_broker *owner, const struct sk_fetch_op *op, int i)
-{
-    struct sk_fetch_state *st = sk_fetch_state(owner);
-    if (st)
-        sweep(st, sk_shard_now_ms(owner->shard));
-    const struct sk_fetch_part *fp = &op->parts[i];
-    const char *name = NULL;
-    size_t len = 0;
-    if (op->by_id) {
-        const struct sk_topic_meta *t = sk_meta_topic_by_id(owner->image, &fp->topic_id);
-        name = t ? t->name : NULL;
-        len = name ? strlen(name) : 0;
-    } else {
-        name = fp->topic.ptr;
-        len = fp->topic.len > 0 ? (size_t)fp->topic.len : 0;
-    }
-    struct sk_fetch_watch *w = st && name ? malloc(sizeof *w) : NULL;
-    char *copy = w ? malloc(len + 1) : NULL;
-    if (!copy) {
-        free(w);
-        return -ENOMEM;
-    }
-    memcpy(copy, name, len);
-    copy[len] = 0;
-    /* A watch outlives its fetch's wait by a little: the fetch ignores it. */
-    *w = (struct sk_fetch_watch){st->watches, copy, fp->partition, op->req->broker->index,
-                                 op->id, op->deadline_ms + 1000};
-    st->watches = w;
-    st->nwatches++;
-    return 0;
-}
-
-static void watch_free(struct sk_fetch_watch *w)
-{
-    free(w->topic);
-    free(w);
 }
 
 static void on_wake(struct sk_broker *home, void *arg)
 {
     struct sk_fetch_watch *w = arg;
     sk_fetch_wake(home, w->op_id);
-    watch_free(w);
+    free(w);
 }
 
-void sk_fetch_watches_fire(struct sk_broker *b, struct sk_partition *p)
+/* The owner's partition moved: tell the fetch's shard, once. */
+static void on_watched_hw(void *arg, struct sk_partition *p)
 {
-    struct sk_fetch_state *st = b->fetch;
-    uint64_t now = sk_shard_now_ms(b->shard);
-    for (struct sk_fetch_watch **pw = &st->watches; *pw;) {
-        struct sk_fetch_watch *w = *pw;
-        bool hit = w->partition == p->id && strcmp(w->topic, p->topic) == 0;
-        if (!hit && now < w->expires_ms) {
-            pw = &w->next;
-            continue;
-        }
-        *pw = w->next;
-        st->nwatches--;
-        if (!hit || sk_node_post(b->node, w->home, on_wake, w) < 0)
-            watch_free(w); /* expired, or home stopping: its fetch goes with it */
-    }
+    struct sk_fetch_watch *w = arg;
+    (void)p;
+    watch_drop(w);
+    if (sk_node_post(p->broker->node, w->home, on_wake, w) < 0)
+        free(w); /* home stopping: its fetch goes with it */
+}
+
+int sk_fetch_watch_add(struct sk_broker *owner, const struct sk_fetch_op *op, int i)
+{
+    struct sk_fetch_state *st = sk_fetch_state(owner);
+    if (!st)
+        return -ENOMEM;
+    sweep(st, sk_shard_now_ms(owner->shard));
+    const struct sk_fetch_part *fp = &op->parts[i];
+    struct sk_partition *p = op->by_id ? sk_partition_get_by_id(owner, &fp->topic_id, fp->partition)
+                                       : sk_partition_get(owner, fp->topic, fp->partition);
+    if (!p)
+        return 0; /* nothing here to move: the fetch waits out its time */
+    struct sk_fetch_watch *w = malloc(sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    /* A watch outlives its fetch's wait by a little: the fetch ignores it. */
+    *w = (struct sk_fetch_watch){NULL, st->watches, {0}, st, op->req->broker->index, op->id,
+                                 op->deadline_ms + 1000};
+    if (w->next)
+        w->next->prev = w;
+    st->watches = w;
+    st->nwatches++;
+    sk_partition_watch_hw(p, &w->hw, on_watched_hw, w);
+    return 0;
 }
 
 void sk_fetch_watches_free(struct sk_fetch_state *st)
 {
     while (st->watches) {
         struct sk_fetch_watch *w = st->watches;
-        st->watches = w->next;
-        watch_free(w);
+        watch_drop(w);
+        free(w);
     }
     st->nwatches = 0;
 }

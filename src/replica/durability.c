@@ -1,0 +1,313 @@
+/* The durability pipeline of the default mode: an append joins the shard's
+ * group commit; once per loop iteration each dirty partition gets an io_uring
+ * fdatasync (two may overlap); completions are applied in the order the syncs
+ * started, move the recovery point and answer acks=all waiters. A sync that
+ * cannot get fds is retried shortly; a failed one takes the partition offline
+ * and acknowledges nothing it covered. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "replica_int.h"
+#include "skein/errors.h"
+#include "skein/logging.h"
+#include "skein/net.h"
+#include "skein/plog.h"
+#include "skein/timer.h"
+
+/* Counted once per partition, so that metadata answers can tell offline
+ * partitions apart without a lookup each while none is. recorded: the log
+ * already knows (a blocking flush records its own failure). */
+void sk_replica_note_sync_failed(struct sk_partition *p, int err, bool recorded)
+{
+    if (!recorded && sk_partition_sync_failed(p))
+        return;
+    sk_plog_sync_failed(p->log, err);
+    p->broker->offline_sync_failed++;
+    sk_error("a sync of %s-%d failed: %s; the partition is offline until restart", p->topic,
+             p->id, strerror(-err));
+}
+
+/* Syncs of one partition overlap: a second fdatasync may start while the
+ * first runs, so data appended meanwhile does not wait for the first to end
+ * before its own sync begins. Two are enough to keep the disk busy; more
+ * would only add io-wq threads on a small machine. */
+#define SK_SYNC_DEPTH 2
+
+/* A sync owns duplicates of the fds it syncs: io_uring may resolve an fd only
+ * when a worker runs the fdatasync, after an earlier sync's completion let the
+ * log close its own copy (an older segment's files close once durable). */
+struct sk_sync_op {
+    struct sk_partition *p;
+    struct sk_sync_op *next;
+    int pending;
+    int err;
+    bool done;
+    int64_t from, upto;
+    int nfds;
+    int fds[SK_PLOG_SYNC_MAX];
+};
+
+static void sync_op_free(struct sk_sync_op *op)
+{
+    for (int i = 0; i < op->nfds; i++)
+        close(op->fds[i]);
+    free(op);
+}
+
+/* 0, or -errno with nothing kept. */
+static int sync_op_take_fds(struct sk_sync_op *op, const struct sk_plog_sync *sync, int n)
+{
+    for (op->nfds = 0; op->nfds < n; op->nfds++) {
+        int fd = fcntl(sync->fds[op->nfds], F_DUPFD_CLOEXEC, 0);
+        if (fd < 0) {
+            int err = -errno;
+            for (int i = 0; i < op->nfds; i++)
+                close(op->fds[i]);
+            op->nfds = 0;
+            return err;
+        }
+        op->fds[op->nfds] = fd;
+    }
+    return 0;
+}
+
+/* What the syncs started so far will make durable once they all end. */
+static int64_t sync_covered(const struct sk_partition *p)
+{
+    return p->syncs_tail ? p->syncs_tail->upto : sk_plog_recovery_point(p->log);
+}
+
+static bool needs_sync(const struct sk_partition *p)
+{
+    return sync_covered(p) < sk_plog_log_end_offset(p->log);
+}
+
+/* A sync beside a running one only pays off for an acks=all request waiting
+ * past what the running one covers; acks=1 appends wait for it to end. */
+static bool sync_wanted(const struct sk_partition *p)
+{
+    if (!needs_sync(p) || p->sync_retry)
+        return false;
+    if (p->nsyncs == 0)
+        return true;
+    return p->nsyncs < SK_SYNC_DEPTH && sk_replica_waiting_past(p, sync_covered(p));
+}
+
+/* Applies one finished sync. A failed fdatasync also fails the later ones of
+ * the partition: they may have been told nothing of pages the kernel dropped
+ * (the error is reported once per file), so they prove nothing. */
+static void sync_retire(struct sk_partition *p, struct sk_sync_op *op)
+{
+    if (op->err < 0) {
+        /* Kafka takes a log dir offline when a flush fails: the data may or
+         * may not be on disk, so nothing waiting on it can be told yes, and
+         * a retried sync would succeed on pages the kernel may have dropped.
+         * The partition stays offline until a restart recovers it from disk. */
+        sk_replica_note_sync_failed(p, op->err, false);
+        for (struct sk_sync_op *o = op->next; o; o = o->next)
+            o->err = op->err;
+        sk_replica_fail_waiters(p, SK_ERR_KAFKA_STORAGE_ERROR);
+        return;
+    }
+    sk_plog_mark_flushed(p->log, op->upto, sk_wall_ms());
+    sk_replica_complete_waiters(p);
+    sk_replica_update_hw(p);
+}
+
+/* Syncs are applied in the order they started, whatever order they end in:
+ * only the first after a roll carries the directory and the old segment's
+ * indexes, so a later one alone does not make its range recoverable. The
+ * waiters are answered here, on the completion itself. */
+static void sync_done(void *arg, int res)
+{
+    struct sk_sync_op *op = arg;
+    if (res < 0 && op->err == 0)
+        op->err = res;
+    if (--op->pending > 0)
+        return;
+    op->done = true;
+    struct sk_partition *p = op->p;
+    bool ok = true;
+    while (p->syncs && p->syncs->done) {
+        struct sk_sync_op *head = p->syncs;
+        p->syncs = head->next;
+        p->nsyncs--;
+        ok = head->err == 0;
+        sync_retire(p, head);
+        sync_op_free(head);
+    }
+    if (!p->syncs)
+        p->syncs_tail = NULL;
+    p->flush_in_flight = p->syncs != NULL || p->sync_retry;
+    if (p->unhosted && !p->flush_in_flight) {
+        sk_replica_close_if_unhosted(p);
+        return;
+    }
+    /* Appends that came while the sync ran need another one. The partition
+     * may already be queued by them: mark_dirty keeps it in the list once. */
+    if (ok && !p->relaxed && needs_sync(p))
+        sk_replica_mark_dirty(p);
+}
+
+int64_t sk_replica_oldest_sync_start(const struct sk_partition *p)
+{
+    return p->syncs ? p->syncs->from : -1;
+}
+
+static void sync_push(struct sk_partition *p, struct sk_sync_op *op)
+{
+    if (p->syncs_tail)
+        p->syncs_tail->next = op;
+    else
+        p->syncs = op;
+    p->syncs_tail = op;
+    p->nsyncs++;
+    p->flush_in_flight = true;
+}
+
+static void sync_retry(void *arg)
+{
+    struct sk_partition *p = arg;
+    p->sync_retry = 0;
+    p->flush_in_flight = p->syncs != NULL;
+    sk_partition_flush_async(p);
+}
+
+/* The files a sync needs (directories and small files of a new partition, an
+ * older segment's after a roll) are opened for it. When thousands of new
+ * partitions sync at once those can exhaust the fd limit for a moment; the
+ * sync is then tried again shortly, as the ones in flight close theirs. It
+ * counts as in flight meanwhile, so the partition is not closed under it. */
+static bool sync_later(struct sk_partition *p)
+{
+    p->sync_retry = sk_replica_io_timer_add(p->broker, 5, sync_retry, p);
+    if (!p->sync_retry)
+        return false;
+    p->flush_in_flight = true;
+    return true;
+}
+
+void sk_partition_flush_async(struct sk_partition *p)
+{
+    struct sk_plog_sync sync;
+    int n = sk_plog_sync_fds(p->log, &sync);
+    if ((n == -EAGAIN || n == -EMFILE || n == -ENFILE) && sync_later(p))
+        return;
+    if (n < 0) {
+        /* A file to sync could not be opened: as a failed sync, nothing
+         * waiting can be told the data is on disk. */
+        sk_error("cannot sync %s-%d: %s", p->topic, p->id, strerror(-n));
+        sk_replica_fail_waiters(p, SK_ERR_KAFKA_STORAGE_ERROR);
+        return;
+    }
+    if (n == 0)
+        return;
+    struct sk_sync_op *op = calloc(1, sizeof *op);
+    if (!op)
+        return;
+    int r = sync_op_take_fds(op, &sync, n);
+    if (r < 0) {
+        free(op);
+        if ((r == -EMFILE || r == -ENFILE) && sync_later(p))
+            return;
+        sk_error("cannot sync %s-%d: %s", p->topic, p->id, strerror(-r));
+        sk_replica_fail_waiters(p, SK_ERR_KAFKA_STORAGE_ERROR);
+        return;
+    }
+    op->p = p;
+    op->from = sk_plog_recovery_point(p->log);
+    op->upto = sync.upto;
+    /* Held while submitting so that an inline failure cannot retire it
+     * before every fd has its fdatasync. */
+    op->pending = n + 1;
+    sync_push(p, op);
+    for (int i = 0; i < n; i++)
+        if (sk_replica_io_fsync(p->broker, op->fds[i], sync_done, op) < 0)
+            sync_done(op, -EIO);
+    sync_done(op, 0);
+}
+
+/* One fdatasync per dirty partition per loop iteration, however many
+ * produce requests appended to it in that iteration. */
+static void group_commit(void *arg)
+{
+    struct sk_broker *b = arg;
+    b->commit_scheduled = false;
+    struct sk_partition *p = b->dirty;
+    b->dirty = NULL;
+    while (p) {
+        struct sk_partition *next = p->next_dirty;
+        p->flush_queued = false;
+        p->next_dirty = NULL;
+        /* Otherwise sync_done re-queues it when the oldest sync ends. */
+        if (sync_wanted(p))
+            sk_partition_flush_async(p);
+        p = next;
+    }
+}
+
+static void schedule_commit(struct sk_broker *b)
+{
+    if (b->commit_scheduled)
+        return;
+    if (sk_replica_io_defer(b, group_commit, b) == 0)
+        b->commit_scheduled = true;
+}
+
+void sk_replica_mark_dirty(struct sk_partition *p)
+{
+    if (p->flush_queued)
+        return;
+    p->flush_queued = true;
+    p->next_dirty = p->broker->dirty;
+    p->broker->dirty = p;
+    schedule_commit(p->broker);
+}
+
+
+void sk_replica_unmark_dirty(struct sk_partition *p)
+{
+    if (!p->flush_queued)
+        return;
+    struct sk_partition **pp = &p->broker->dirty;
+    while (*pp && *pp != p)
+        pp = &(*pp)->next_dirty;
+    if (*pp)
+        *pp = p->next_dirty;
+    p->flush_queued = false;
+    p->next_dirty = NULL;
+}
+
+/* ---- the reactor, or a substitute --------------------------------------------------- */
+
+int sk_replica_io_fsync(struct sk_broker *b, int fd, sk_fsync_fn cb, void *arg)
+{
+    if (b->replica_io)
+        return b->replica_io->fsync(b->replica_io->ctx, fd, cb, arg);
+    return sk_shard_fsync(b->shard, fd, 1, cb, arg);
+}
+
+int sk_replica_io_defer(struct sk_broker *b, sk_defer_fn cb, void *arg)
+{
+    if (b->replica_io)
+        return b->replica_io->defer(b->replica_io->ctx, cb, arg);
+    return sk_shard_defer(b->shard, cb, arg);
+}
+
+sk_timer_id sk_replica_io_timer_add(struct sk_broker *b, uint64_t ms, sk_timer_fn cb, void *arg)
+{
+    if (b->replica_io)
+        return b->replica_io->timer_add(b->replica_io->ctx, ms, cb, arg);
+    return sk_timer_add(b->shard, ms, cb, arg);
+}
+
+void sk_replica_io_timer_cancel(struct sk_broker *b, sk_timer_id id)
+{
+    if (b->replica_io)
+        b->replica_io->timer_cancel(b->replica_io->ctx, id);
+    else
+        sk_timer_cancel(b->shard, id);
+}

@@ -1,0 +1,52 @@
+/* What the files of src/replica/ share and nothing outside them sees. */
+#ifndef SKEIN_REPLICA_INT_H
+#define SKEIN_REPLICA_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "skein/partition.h"
+
+/* table.c: the shard's partitions by (name, index) and by (id, index). */
+int sk_replica_table_add(struct sk_broker *b, struct sk_partition *p);
+void sk_replica_table_remove(struct sk_broker *b, struct sk_partition *p);
+void sk_replica_table_free(struct sk_broker *b);
+
+/* waiters.c: acks=all producers waiting for the durable offset. */
+void sk_replica_complete_waiters(struct sk_partition *p);
+void sk_replica_fail_waiters(struct sk_partition *p, int16_t err);
+/* Whether a producer waits past `offset` (a second sync would help it). */
+bool sk_replica_waiting_past(const struct sk_partition *p, int64_t offset);
+/* The high watermark rose: every fetch watching p is called. */
+void sk_replica_wake_hw_waiters(struct sk_partition *p);
+/* The partition goes away: fetches stop watching it. */
+void sk_replica_detach_hw_waiters(struct sk_partition *p);
+
+/* hwm.c: applies the high watermark rule after the log or the durable offset
+ * moved, waking the fetches watching the partition if it rose. */
+void sk_replica_update_hw(struct sk_partition *p);
+/* What survives a crash: acks=all waits for it. */
+int64_t sk_replica_durable_offset(const struct sk_partition *p);
+
+/* lifecycle.c: a partition left without a host while its sync ran is closed
+ * (or deleted) once the sync ends. p may be freed. */
+void sk_replica_close_if_unhosted(struct sk_partition *p);
+/* durability.c: takes p out of the shard's group commit list. */
+void sk_replica_unmark_dirty(struct sk_partition *p);
+
+/* durability.c: queues the partition for the shard's next group commit. */
+void sk_replica_mark_dirty(struct sk_partition *p);
+/* Counts a failed sync once and takes the partition offline; recorded: the
+ * log already knows (a blocking flush records its own failure). */
+void sk_replica_note_sync_failed(struct sk_partition *p, int err, bool recorded);
+
+/* durability.c: the reactor's calls, or b->replica_io's. */
+int sk_replica_io_fsync(struct sk_broker *b, int fd, sk_fsync_fn cb, void *arg);
+int sk_replica_io_defer(struct sk_broker *b, sk_defer_fn cb, void *arg);
+sk_timer_id sk_replica_io_timer_add(struct sk_broker *b, uint64_t ms, sk_timer_fn cb, void *arg);
+void sk_replica_io_timer_cancel(struct sk_broker *b, sk_timer_id id);
+
+/* Where the oldest running sync started, or -1: its segments' fds are held. */
+int64_t sk_replica_oldest_sync_start(const struct sk_partition *p);
+
+#endif

@@ -1,0 +1,692 @@
+/* src/replica/: the durability state machine driven through a substitute
+ * reactor (syncs completed in any order or failed, timers fired at will),
+ * the high watermark waiters, and the partition hash tables. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "../src/replica/replica_int.h"
+#include "../src/meta/topic_table.h"
+#include "skein/broker.h"
+#include "skein/buf.h"
+#include "skein/config.h"
+#include "skein/errors.h"
+#include "skein/partition.h"
+#include "skein/plog.h"
+#include "skein/record.h"
+
+/* ---- a reactor the test drives -------------------------------------------------------- */
+
+#define MAX_FSYNCS 64
+
+struct fake_fsync {
+    int fd;
+    sk_fsync_fn cb;
+    void *arg;
+    bool done;
+};
+
+struct fake_io {
+    struct fake_fsync fsyncs[MAX_FSYNCS];
+    int nfsyncs;
+    sk_defer_fn defer_cb;
+    void *defer_arg;
+    sk_timer_fn timer_cb;
+    void *timer_arg;
+    sk_timer_id next_timer;
+};
+
+static int f_fsync(void *ctx, int fd, sk_fsync_fn cb, void *arg)
+{
+    struct fake_io *io = ctx;
+    cr_assert_lt(io->nfsyncs, MAX_FSYNCS);
+    io->fsyncs[io->nfsyncs++] = (struct fake_fsync){fd, cb, arg, false};
+    return 0;
+}
+
+static int f_defer(void *ctx, sk_defer_fn cb, void *arg)
+{
+    struct fake_io *io = ctx;
+    io->defer_cb = cb;
+    io->defer_arg = arg;
+    return 0;
+}
+
+static sk_timer_id f_timer_add(void *ctx, uint64_t ms, sk_timer_fn cb, void *arg)
+{
+    struct fake_io *io = ctx;
+    (void)ms;
+    io->timer_cb = cb;
+    io->timer_arg = arg;
+    return ++io->next_timer;
+}
+
+static void f_timer_cancel(void *ctx, sk_timer_id id)
+{
+    struct fake_io *io = ctx;
+    (void)id;
+    io->timer_cb = NULL;
+}
+
+static struct fake_io io;
+static const struct sk_replica_io fake = {f_fsync, f_defer, f_timer_add, f_timer_cancel, &io};
+
+/* The end of a loop iteration: the group commit runs. */
+static void run_deferred(void)
+{
+    sk_defer_fn cb = io.defer_cb;
+    io.defer_cb = NULL;
+    if (cb)
+        cb(io.defer_arg);
+}
+
+/* The syncs started so far, as the ops that own them (one op per partition
+ * sync, each with one fsync per file). */
+static int nsyncs(void)
+{
+    int n = 0;
+    for (int i = 0; i < io.nfsyncs; i++) {
+        bool seen = false;
+        for (int j = 0; j < i; j++)
+            seen = seen || io.fsyncs[j].arg == io.fsyncs[i].arg;
+        n += !seen;
+    }
+    return n;
+}
+
+static void *sync_arg(int k)
+{
+    int n = 0;
+    for (int i = 0; i < io.nfsyncs; i++) {
+        bool seen = false;
+        for (int j = 0; j < i; j++)
+            seen = seen || io.fsyncs[j].arg == io.fsyncs[i].arg;
+        if (!seen && n++ == k)
+            return io.fsyncs[i].arg;
+    }
+    cr_assert_fail("no sync %d", k);
+    return NULL;
+}
+
+/* Completes every fdatasync of the k-th sync with res (the real fdatasync
+ * runs first on success, so the log's files are as the broker expects). */
+static void complete_sync(int k, int res)
+{
+    void *arg = sync_arg(k);
+    for (int i = 0; i < io.nfsyncs; i++)
+        if (io.fsyncs[i].arg == arg && !io.fsyncs[i].done) {
+            io.fsyncs[i].done = true;
+            if (res == 0)
+                cr_assert_eq(fdatasync(io.fsyncs[i].fd), 0);
+            io.fsyncs[i].cb(arg, res);
+        }
+}
+
+/* ---- a shard with partitions from a hand-made image -------------------------------------- */
+
+static char root[] = "/tmp/skein-replica-XXXXXX";
+static struct sk_config cfg;
+static struct sk_node node;
+static struct sk_broker shard;
+static struct sk_topic_meta topic_a, topic_relaxed;
+static struct sk_topic_meta *topics[2];
+static struct sk_partition_meta parts_a[2], parts_relaxed[1];
+static struct sk_kv relaxed_kv = {"flush.messages", "1000", 14, 4};
+
+/* Points img at the topics v[0..n) and indexes them, as an image built by
+ * applying records would be. */
+static void set_topics(struct sk_meta_image *img, struct sk_topic_meta **v, int n)
+{
+    sk_topic_table_free(&img->by_name);
+    sk_topic_table_free(&img->by_id);
+    sk_topic_table_init(&img->by_name, false);
+    sk_topic_table_init(&img->by_id, true);
+    img->topics = v;
+    img->ntopics = n;
+    for (int i = 0; i < n; i++) {
+        sk_topic_table_put(&img->by_name, v[i]);
+        sk_topic_table_put(&img->by_id, v[i]);
+    }
+}
+
+static void topic_init(struct sk_topic_meta *t, const char *name, uint8_t id,
+                       struct sk_partition_meta *pm, int n)
+{
+    *t = (struct sk_topic_meta){.name = (char *)name, .name_len = (int32_t)strlen(name), .partitions = pm, .npartitions = n};
+    memset(t->id.b, id, 16);
+    for (int i = 0; i < n; i++)
+        pm[i] = (struct sk_partition_meta){.id = i, .leader = 1};
+}
+
+static void setup(void)
+{
+    cr_assert_not_null(mkdtemp(root));
+    char dirs[128];
+    snprintf(dirs, sizeof dirs, "log.dirs=%s", root);
+    const char *ov[] = {dirs};
+    char err[256];
+    cr_assert_eq(sk_config_load(&cfg, NULL, ov, 1, err, sizeof err), 0, "%s", err);
+    memset(&io, 0, sizeof io);
+    node = (struct sk_node){.cfg = &cfg, .node_id = 1, .nshards = 1};
+    shard = (struct sk_broker){.node = &node, .image = &node.image, .replica_io = &fake};
+    topic_init(&topic_a, "orders", 1, parts_a, 2);
+    topic_init(&topic_relaxed, "metrics", 2, parts_relaxed, 1);
+    topic_relaxed.configs = (struct sk_kvlist){&relaxed_kv, 1, 1};
+    topics[0] = &topic_a;
+    topics[1] = &topic_relaxed;
+    set_topics(&node.image, topics, 2);
+    cr_assert_eq(sk_partitions_sync(&shard), 0);
+    cr_assert_eq(shard.nparts, 3);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void teardown(void)
+{
+    /* Syncs still held by the test end as the reactor would end them. */
+    for (int i = 0; i < io.nfsyncs; i++)
+        if (!io.fsyncs[i].done) {
+            io.fsyncs[i].done = true;
+            io.fsyncs[i].cb(io.fsyncs[i].arg, -ECANCELED);
+        }
+    shard.replica_io = NULL;
+    sk_partitions_close_all(&shard);
+    sk_topic_table_free(&node.image.by_name);
+    sk_topic_table_free(&node.image.by_id);
+    sk_config_free(&cfg);
+    nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static struct sk_partition *part(const char *topic, int32_t index)
+{
+    struct sk_partition *p = sk_partition_get(&shard, kp_str_c(topic), index);
+    cr_assert_not_null(p, "%s-%d not open", topic, index);
+    return p;
+}
+
+/* Appends n records; returns the log end after them. */
+static int64_t append(struct sk_partition *p, int n, int16_t want)
+{
+    struct sk_batch_spec spec = sk_batch_spec_default();
+    struct sk_record_in recs[16];
+    static char val[256];
+    memset(val, 'v', sizeof val);
+    for (int i = 0; i < n; i++)
+        recs[i] = (struct sk_record_in){.timestamp = 1000 + i, .key_len = -1, .value = val,
+                                        .value_len = (int32_t)sizeof val};
+    struct sk_buf b = {0};
+    cr_assert_eq(sk_batch_build(&b, &spec, recs, (size_t)n), 0);
+    int64_t base = -1;
+    int16_t rc = sk_partition_append(p, b.data, b.len, &base, NULL);
+    sk_buf_free(&b);
+    cr_assert_eq(rc, want, "append: error %d, want %d", rc, want);
+    return base + n;
+}
+
+struct acks {
+    int n;
+    int16_t err[16];
+};
+
+static void on_durable(void *arg, int16_t err)
+{
+    struct acks *a = arg;
+    cr_assert_lt(a->n, 16);
+    a->err[a->n++] = err;
+}
+
+TestSuite(replica, .init = setup, .fini = teardown);
+
+Test(replica, append_moves_the_high_watermark_and_acks_after_the_group_commit)
+{
+    struct sk_partition *p = part("orders", 0);
+    struct acks a = {0};
+    int64_t end = append(p, 3, SK_ERR_NONE);
+    cr_assert_eq(end, 3);
+    /* Default mode: visible at once, as in Kafka with one replica. */
+    cr_assert_eq(p->high_watermark, 3);
+    sk_partition_when_durable(p, end, on_durable, &a);
+    cr_assert_eq(a.n, 0, "acknowledged before any sync");
+    cr_assert_eq(nsyncs(), 0, "synced before the loop iteration ended");
+    append(p, 2, SK_ERR_NONE);
+    run_deferred();
+    cr_assert_eq(nsyncs(), 1, "one fdatasync per partition per iteration");
+    complete_sync(0, 0);
+    cr_assert_eq(a.n, 1);
+    cr_assert_eq(a.err[0], SK_ERR_NONE);
+    cr_assert_eq(sk_plog_recovery_point(p->log), 5);
+}
+
+Test(replica, overlapping_syncs_completing_out_of_order_ack_in_offset_order)
+{
+    struct sk_partition *p = part("orders", 0);
+    struct acks first = {0}, second = {0};
+    sk_partition_when_durable(p, append(p, 2, SK_ERR_NONE), on_durable, &first);
+    run_deferred();
+    cr_assert_eq(nsyncs(), 1);
+    sk_partition_when_durable(p, append(p, 2, SK_ERR_NONE), on_durable, &second);
+    run_deferred();
+    cr_assert_eq(nsyncs(), 2, "a waiter past the running sync starts a second one");
+    complete_sync(1, 0);
+    cr_assert_eq(first.n + second.n, 0, "the later sync alone proves nothing");
+    cr_assert_eq(sk_plog_recovery_point(p->log), 0);
+    complete_sync(0, 0);
+    cr_assert_eq(first.n, 1);
+    cr_assert_eq(second.n, 1);
+    cr_assert_eq(sk_plog_recovery_point(p->log), 4);
+}
+
+Test(replica, overlapping_syncs_completing_in_order_ack_each_at_its_offset)
+{
+    struct sk_partition *p = part("orders", 1);
+    struct acks first = {0}, second = {0};
+    sk_partition_when_durable(p, append(p, 1, SK_ERR_NONE), on_durable, &first);
+    run_deferred();
+    sk_partition_when_durable(p, append(p, 3, SK_ERR_NONE), on_durable, &second);
+    run_deferred();
+    cr_assert_eq(nsyncs(), 2);
+    complete_sync(0, 0);
+    cr_assert_eq(first.n, 1);
+    cr_assert_eq(second.n, 0, "answered below its offset");
+    cr_assert_eq(sk_plog_recovery_point(p->log), 1);
+    complete_sync(1, 0);
+    cr_assert_eq(second.n, 1);
+    cr_assert_eq(sk_plog_recovery_point(p->log), 4);
+}
+
+Test(replica, no_third_sync_while_two_run)
+{
+    struct sk_partition *p = part("orders", 0);
+    struct acks a = {0};
+    for (int i = 0; i < 3; i++) {
+        sk_partition_when_durable(p, append(p, 1, SK_ERR_NONE), on_durable, &a);
+        run_deferred();
+    }
+    cr_assert_eq(nsyncs(), 2);
+    complete_sync(0, 0);
+    cr_assert_eq(a.n, 1);
+    /* The first ending re-queues the partition for what the others lack. */
+    run_deferred();
+    cr_assert_eq(nsyncs(), 3);
+    complete_sync(1, 0);
+    complete_sync(2, 0);
+    cr_assert_eq(a.n, 3);
+}
+
+Test(replica, failed_fdatasync_takes_the_partition_offline_and_acks_nothing)
+{
+    struct sk_partition *p = part("orders", 0);
+    struct acks first = {0}, second = {0}, later = {0};
+    sk_partition_when_durable(p, append(p, 2, SK_ERR_NONE), on_durable, &first);
+    run_deferred();
+    sk_partition_when_durable(p, append(p, 2, SK_ERR_NONE), on_durable, &second);
+    run_deferred();
+    cr_assert_eq(nsyncs(), 2);
+    /* The later sync succeeds first, then the earlier one fails: the kernel
+     * may have dropped pages the later one was never told about. */
+    complete_sync(1, 0);
+    complete_sync(0, -EIO);
+    cr_assert_eq(first.n, 1);
+    cr_assert_eq(first.err[0], SK_ERR_KAFKA_STORAGE_ERROR);
+    cr_assert_eq(second.n, 1);
+    cr_assert_eq(second.err[0], SK_ERR_KAFKA_STORAGE_ERROR);
+    cr_assert_eq(sk_plog_recovery_point(p->log), 0, "a failed range became durable");
+    cr_assert(sk_partition_sync_failed(p));
+    cr_assert_eq(shard.offline_sync_failed, 1);
+    sk_partition_when_durable(p, 4, on_durable, &later);
+    cr_assert_eq(later.err[0], SK_ERR_KAFKA_STORAGE_ERROR);
+    int16_t err;
+    cr_assert_null(sk_partition_lookup(&shard, kp_str_c("orders"), 0, true, &err));
+    cr_assert_eq(err, SK_ERR_KAFKA_STORAGE_ERROR);
+    cr_assert(sk_partition_offline(&shard, &topic_a, 0));
+    cr_assert(!sk_partition_offline(&shard, &topic_a, 1));
+}
+
+Test(replica, sync_without_fds_is_retried_when_fds_free_up)
+{
+    struct sk_partition *p = part("orders", 1);
+    struct acks a = {0};
+    sk_partition_when_durable(p, append(p, 2, SK_ERR_NONE), on_durable, &a);
+    struct rlimit old;
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int top = dup(0);
+    close(top);
+    struct rlimit tight = {(rlim_t)top, old.rlim_max};
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &tight), 0);
+    run_deferred();
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    cr_assert_eq(nsyncs(), 0, "a sync started without its fds");
+    cr_assert_not_null(io.timer_cb, "no retry scheduled");
+    cr_assert(p->flush_in_flight, "the partition could be closed under the retry");
+    cr_assert_eq(a.n, 0);
+    sk_timer_fn retry = io.timer_cb;
+    io.timer_cb = NULL;
+    retry(io.timer_arg);
+    cr_assert_eq(nsyncs(), 1);
+    complete_sync(0, 0);
+    cr_assert_eq(a.n, 1);
+    cr_assert_eq(a.err[0], SK_ERR_NONE);
+    cr_assert(!p->flush_in_flight);
+}
+
+Test(replica, relaxed_topic_acks_at_the_append_without_a_sync)
+{
+    struct sk_partition *p = part("metrics", 0);
+    cr_assert(p->relaxed);
+    struct acks a = {0};
+    int64_t end = append(p, 4, SK_ERR_NONE);
+    sk_partition_when_durable(p, end, on_durable, &a);
+    cr_assert_eq(a.n, 1);
+    cr_assert_eq(a.err[0], SK_ERR_NONE);
+    cr_assert_eq(p->high_watermark, end);
+    run_deferred();
+    cr_assert_eq(nsyncs(), 0, "flush.messages=1000 not reached, yet synced");
+}
+
+Test(replica, append_on_a_full_disk_fails_and_moves_nothing)
+{
+    struct sk_partition *p = part("orders", 0);
+    int64_t end = append(p, 1, SK_ERR_NONE);
+    /* A file size limit makes the next write fail as a full disk would. */
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit old, tight;
+    cr_assert_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    tight = (struct rlimit){(rlim_t)sk_plog_size_bytes(p->log), old.rlim_max};
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &tight), 0);
+    struct sk_batch_spec spec = sk_batch_spec_default();
+    struct sk_record_in rec = {.timestamp = 1, .key_len = -1, .value = "x", .value_len = 1};
+    struct sk_buf b = {0};
+    cr_assert_eq(sk_batch_build(&b, &spec, &rec, 1), 0);
+    int64_t base;
+    int16_t rc = sk_partition_append(p, b.data, b.len, &base, NULL);
+    sk_buf_free(&b);
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+    cr_assert_neq(rc, SK_ERR_NONE, "append past the limit succeeded");
+    cr_assert_eq(p->high_watermark, end, "a failed append became visible");
+    cr_assert_eq(sk_plog_log_end_offset(p->log), end);
+    /* The partition goes on once space is back. */
+    cr_assert_eq(append(p, 1, SK_ERR_NONE), end + 1);
+}
+
+/* ---- high watermark waiters -------------------------------------------------------------------- */
+
+struct watcher {
+    struct sk_hw_waiter w;
+    int calls;
+    bool unwatch;
+};
+
+static void on_hw(void *arg, struct sk_partition *p)
+{
+    struct watcher *x = arg;
+    (void)p;
+    x->calls++;
+    if (x->unwatch)
+        sk_partition_unwatch_hw(&x->w);
+}
+
+Test(replica, a_high_watermark_move_wakes_only_that_partitions_waiters)
+{
+    struct sk_partition *p0 = part("orders", 0), *p1 = part("orders", 1);
+    struct watcher a = {0}, b = {.unwatch = true}, c = {0};
+    sk_partition_watch_hw(p0, &a.w, on_hw, &a);
+    sk_partition_watch_hw(p0, &b.w, on_hw, &b);
+    sk_partition_watch_hw(p1, &c.w, on_hw, &c);
+    append(p0, 1, SK_ERR_NONE);
+    cr_assert_eq(a.calls, 1);
+    cr_assert_eq(b.calls, 1);
+    cr_assert_eq(c.calls, 0, "another partition's append woke it");
+    append(p0, 1, SK_ERR_NONE);
+    cr_assert_eq(a.calls, 2);
+    cr_assert_eq(b.calls, 1, "woken after it unwatched");
+    /* A sync completing does not move the high watermark in default mode. */
+    run_deferred();
+    complete_sync(0, 0);
+    cr_assert_eq(a.calls, 2);
+    sk_partition_unwatch_hw(&a.w);
+    sk_partition_unwatch_hw(&c.w);
+    append(p0, 1, SK_ERR_NONE);
+    cr_assert_eq(a.calls, 2);
+}
+
+Test(replica, closing_a_partition_detaches_its_waiters)
+{
+    struct watcher a = {0};
+    sk_partition_watch_hw(part("metrics", 0), &a.w, on_hw, &a);
+    set_topics(&node.image, topics, 1); /* metrics deleted */
+    cr_assert_eq(sk_replicas_topic_changed(&shard, &topic_relaxed, NULL), 0);
+    cr_assert_null(sk_partition_get(&shard, kp_str_c("metrics"), 0));
+    sk_partition_unwatch_hw(&a.w); /* after the partition is gone: harmless */
+    cr_assert_eq(a.calls, 0);
+}
+
+Test(replica, deleting_a_partition_queued_for_the_group_commit)
+{
+    struct acks a = {0};
+    struct sk_partition *p = part("orders", 1);
+    sk_partition_when_durable(p, append(p, 1, SK_ERR_NONE), on_durable, &a);
+    topics[0] = &topic_relaxed;
+    set_topics(&node.image, topics, 1); /* orders deleted before the iteration ended */
+    cr_assert_eq(sk_replicas_topic_changed(&shard, &topic_a, NULL), 0);
+    cr_assert_eq(a.n, 1);
+    cr_assert_eq(a.err[0], SK_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+    cr_assert_null(sk_partition_get(&shard, kp_str_c("orders"), 1));
+    run_deferred(); /* must not reach the freed partition */
+    cr_assert_eq(nsyncs(), 0);
+}
+
+Test(replica, deleting_a_partition_while_it_syncs_waits_for_the_sync)
+{
+    struct acks a = {0};
+    struct sk_partition *p = part("orders", 0);
+    sk_partition_when_durable(p, append(p, 1, SK_ERR_NONE), on_durable, &a);
+    run_deferred();
+    cr_assert_eq(nsyncs(), 1);
+    topics[0] = &topic_relaxed;
+    set_topics(&node.image, topics, 1);
+    cr_assert_eq(sk_replicas_topic_changed(&shard, &topic_a, NULL), 0);
+    cr_assert_eq(sk_partition_get(&shard, kp_str_c("orders"), 0), p, "closed under its sync");
+    complete_sync(0, 0);
+    cr_assert_eq(a.n, 1);
+    cr_assert_null(sk_partition_get(&shard, kp_str_c("orders"), 0), "left open after the sync");
+    cr_assert_eq(shard.nparts, 1);
+}
+
+/* ---- metadata changes ----------------------------------------------------------------------- */
+
+Test(replica, topic_changes_open_close_and_reconfigure_one_topic)
+{
+    struct sk_partition_meta more[4];
+    struct sk_topic_meta grown = topic_a;
+    memcpy(more, parts_a, sizeof parts_a);
+    for (int i = 2; i < 4; i++)
+        more[i] = (struct sk_partition_meta){.id = i, .leader = 1};
+    grown.partitions = more;
+    grown.npartitions = 4;
+    topics[0] = &grown;
+    set_topics(&node.image, topics, node.image.ntopics);
+    cr_assert_eq(sk_replicas_topic_changed(&shard, &topic_a, &grown), 0);
+    cr_assert_eq(shard.nparts, 5);
+    cr_assert_not_null(sk_partition_get(&shard, kp_str_c("orders"), 3));
+    /* Led elsewhere now: closed, its data kept. */
+    struct sk_topic_meta moved = grown;
+    struct sk_partition_meta away[4];
+    memcpy(away, more, sizeof more);
+    away[3].leader = 2;
+    moved.partitions = away;
+    topics[0] = &moved;
+    set_topics(&node.image, topics, node.image.ntopics);
+    cr_assert_eq(sk_replicas_topic_changed(&shard, &grown, &moved), 0);
+    cr_assert_null(sk_partition_get(&shard, kp_str_c("orders"), 3));
+    int16_t err;
+    cr_assert_null(sk_partition_lookup(&shard, kp_str_c("orders"), 3, false, &err));
+    cr_assert_eq(err, SK_ERR_NOT_LEADER_OR_FOLLOWER);
+    /* A config override: relaxed from now on. */
+    struct sk_kv kv = {"flush.ms", "1000", 8, 4};
+    moved.configs = (struct sk_kvlist){&kv, 1, 1};
+    cr_assert_eq(sk_replicas_topic_changed(&shard, &moved, &moved), 0);
+    cr_assert(part("orders", 0)->relaxed);
+    topics[0] = &topic_a;
+    set_topics(&node.image, topics, node.image.ntopics);
+}
+
+Test(replica, broker_config_change_rederives_every_partitions_config)
+{
+    cr_assert(!part("orders", 0)->relaxed);
+    /* The broker default log.flush.interval.ms is set. */
+    char dirs[128], err[256];
+    snprintf(dirs, sizeof dirs, "log.dirs=%s", root);
+    const char *ov[] = {dirs, "log.flush.interval.ms=1000"};
+    sk_config_free(&cfg);
+    cr_assert_eq(sk_config_load(&cfg, NULL, ov, 2, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sk_replicas_broker_config_changed(&shard), 0);
+    cr_assert(part("orders", 0)->relaxed);
+    cr_assert(part("orders", 1)->relaxed);
+    cr_assert_eq(part("metrics", 0)->cfg.flush_messages, 1000, "the topic override was lost");
+}
+
+/* ---- hash tables ------------------------------------------------------------------------------- */
+
+static struct sk_partition *fake_part(const char *topic, uint8_t id, int32_t index)
+{
+    struct sk_partition *p = calloc(1, sizeof *p);
+    cr_assert_not_null(p);
+    p->topic = strdup(topic);
+    memset(p->topic_id.b, id, 16);
+    p->id = index;
+    return p;
+}
+
+static void fake_free(struct sk_partition *p)
+{
+    free(p->topic);
+    free(p);
+}
+
+Test(replica_table, many_partitions_found_by_name_and_id)
+{
+    struct sk_broker b = {0};
+    enum { NT = 100, NP = 100 };
+    char name[32];
+    for (int t = 0; t < NT; t++)
+        for (int i = 0; i < NP; i++) {
+            snprintf(name, sizeof name, "topic-%d", t);
+            cr_assert_eq(sk_replica_table_add(&b, fake_part(name, (uint8_t)t, i)), 0);
+        }
+    cr_assert_eq(b.nparts, NT * NP);
+    cr_assert_geq(b.nbuckets, (size_t)(NT * NP), "the table did not grow");
+    for (int t = 0; t < NT; t++)
+        for (int i = 0; i < NP; i++) {
+            snprintf(name, sizeof name, "topic-%d", t);
+            struct sk_partition *p = sk_partition_get(&b, kp_str_c(name), i);
+            cr_assert_not_null(p, "%s-%d", name, i);
+            cr_assert_str_eq(p->topic, name);
+            cr_assert_eq(p->id, i);
+            kp_uuid id;
+            memset(id.b, t, 16);
+            cr_assert_eq(sk_partition_get_by_id(&b, &id, i), p);
+        }
+    cr_assert_null(sk_partition_get(&b, kp_str_c("topic-1"), NP));
+    cr_assert_null(sk_partition_get(&b, kp_str_c("topic-"), 0));
+    while (b.nparts) {
+        struct sk_partition *p = b.parts[b.nparts - 1];
+        sk_replica_table_remove(&b, p);
+        fake_free(p);
+    }
+    sk_replica_table_free(&b);
+}
+
+Test(replica_table, delete_and_recreate_under_a_new_id)
+{
+    struct sk_broker b = {0};
+    struct sk_partition *old[8], *fresh[8];
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(sk_replica_table_add(&b, old[i] = fake_part("t", 1, i)), 0);
+    /* Removed from the middle: the others keep their slots valid. */
+    for (int i = 0; i < 8; i += 2) {
+        sk_replica_table_remove(&b, old[i]);
+        fake_free(old[i]);
+    }
+    for (int i = 1; i < 8; i += 2)
+        cr_assert_eq(sk_partition_get(&b, kp_str_c("t"), i), old[i]);
+    for (int i = 1; i < 8; i += 2) {
+        sk_replica_table_remove(&b, old[i]);
+        fake_free(old[i]);
+    }
+    cr_assert_eq(b.nparts, 0);
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(sk_replica_table_add(&b, fresh[i] = fake_part("t", 2, i)), 0);
+    kp_uuid gone, now;
+    memset(gone.b, 1, 16);
+    memset(now.b, 2, 16);
+    for (int i = 0; i < 8; i++) {
+        cr_assert_eq(sk_partition_get(&b, kp_str_c("t"), i), fresh[i]);
+        cr_assert_null(sk_partition_get_by_id(&b, &gone, i));
+        cr_assert_eq(sk_partition_get_by_id(&b, &now, i), fresh[i]);
+        cr_assert_eq(b.parts[fresh[i]->slot], fresh[i]);
+    }
+    for (int i = 0; i < 8; i++)
+        fake_free(fresh[i]);
+    sk_replica_table_free(&b);
+}
+
+Test(replica_table, names_are_bytes_with_a_length)
+{
+    struct sk_broker b = {0};
+    struct sk_partition *p = fake_part("ab", 1, 0);
+    cr_assert_eq(sk_replica_table_add(&b, p), 0);
+    /* A zero byte in a wire name must not make it match a shorter one. */
+    cr_assert_null(sk_partition_get(&b, (kp_str){"ab\0c", 4}, 0));
+    cr_assert_null(sk_partition_get(&b, (kp_str){"abc", 1}, 0));
+    cr_assert_eq(sk_partition_get(&b, (kp_str){"abc", 2}, 0), p);
+    cr_assert_null(sk_partition_get(&b, (kp_str){NULL, -1}, 0));
+    sk_replica_table_remove(&b, p);
+    fake_free(p);
+    sk_replica_table_free(&b);
+}
+
+Test(replica_table, another_shards_partition_is_not_not_leader)
+{
+    char dirs[] = "log.dirs=/nonexistent";
+    const char *ov[] = {dirs};
+    char err[256];
+    struct sk_config c;
+    cr_assert_eq(sk_config_load(&c, NULL, ov, 1, err, sizeof err), 0, "%s", err);
+    struct sk_node n = {.cfg = &c, .node_id = 1, .nshards = 4};
+    struct sk_broker s = {.node = &n, .image = &n.image, .offline_failed = 1};
+    struct sk_partition_meta pm[8];
+    struct sk_topic_meta t;
+    topic_init(&t, "spread", 3, pm, 8);
+    struct sk_topic_meta *tl[] = {&t};
+    set_topics(&n.image, tl, 1);
+    int other = 0;
+    for (int i = 0; i < 8; i++) {
+        int owner = sk_partition_owner_shard(&s, kp_str_c("spread"), i);
+        cr_assert(owner >= 0 && owner < 4);
+        int16_t e;
+        cr_assert_null(sk_partition_lookup(&s, kp_str_c("spread"), i, false, &e));
+        if (owner != 0) {
+            other++;
+            cr_assert_eq(e, SK_PARTITION_OTHER_SHARD, "partition %d of shard %d: %d", i, owner, e);
+            cr_assert(!sk_partition_offline(&s, &t, i));
+        } else {
+            cr_assert_eq(e, SK_ERR_KAFKA_STORAGE_ERROR, "led here, owned here, not open");
+        }
+    }
+    cr_assert_gt(other, 0);
+    sk_topic_table_free(&n.image.by_name);
+    sk_topic_table_free(&n.image.by_id);
+    sk_config_free(&c);
+}
