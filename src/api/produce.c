@@ -237,9 +237,13 @@ static presp_t *partition_out(struct sk_request *req, kp_produce_response_topic_
     return o;
 }
 
-/* Appends every partition; for acks=-1 registers a durability waiter for
- * each successful append. */
-static void append_all(struct sk_request *req, struct produce_wait *w)
+typedef void (*partition_visit_fn)(struct sk_request *req, void *ctx, kp_str topic,
+                                   const kp_produce_request_partition_produce_data *pd,
+                                   presp_t *out);
+
+/* Lays out the answer in the request's order (one entry per topic and
+ * partition asked for) and hands each partition's entry to visit. */
+static void walk_partitions(struct sk_request *req, partition_visit_fn visit, void *ctx)
 {
     const kp_produce_request *body = req->body;
     kp_produce_response *resp = req->resp;
@@ -252,24 +256,37 @@ static void append_all(struct sk_request *req, struct produce_wait *w)
         t->name = td->name;
         for (int32_t j = 0; j < td->partition_data.n; j++) {
             const kp_produce_request_partition_produce_data *pd = &td->partition_data.v[j];
-            presp_t *o = partition_out(req, t, pd->index, td->partition_data.n);
-            if (body->acks != 0 && body->acks != 1 && body->acks != -1) {
-                o->error_code = SK_ERR_INVALID_REQUIRED_ACKS;
-                continue;
-            }
-            struct sk_partition *p =
-                sk_partition_lookup(req->broker, td->name, pd->index, true, &o->error_code);
-            if (p)
-                o->error_code = produce_partition(req->version, &req->arena, p, pd->records, o);
-            if (!p || o->error_code != SK_ERR_NONE || !w)
-                continue;
-            int64_t end = sk_plog_log_end_offset(p->log);
-            struct partition_wait *pw = &w->pws[w->npws++];
-            *pw = (struct partition_wait){w, o, false};
-            w->pending++;
-            sk_partition_when_durable(p, end, on_durable, pw);
+            visit(req, ctx, td->name, pd, partition_out(req, t, pd->index, td->partition_data.n));
         }
     }
+}
+
+/* Appends one partition; for acks=-1 (w set) registers a durability waiter
+ * for a successful append. */
+static void append_one(struct sk_request *req, void *ctx, kp_str topic,
+                       const kp_produce_request_partition_produce_data *pd, presp_t *o)
+{
+    struct produce_wait *w = ctx;
+    const kp_produce_request *body = req->body;
+    if (body->acks != 0 && body->acks != 1 && body->acks != -1) {
+        o->error_code = SK_ERR_INVALID_REQUIRED_ACKS;
+        return;
+    }
+    struct sk_partition *p = sk_partition_lookup(req->broker, topic, pd->index, true, &o->error_code);
+    if (p)
+        o->error_code = produce_partition(req->version, &req->arena, p, pd->records, o);
+    if (!p || o->error_code != SK_ERR_NONE || !w)
+        return;
+    int64_t end = sk_plog_log_end_offset(p->log);
+    struct partition_wait *pw = &w->pws[w->npws++];
+    *pw = (struct partition_wait){w, o, false};
+    w->pending++;
+    sk_partition_when_durable(p, end, on_durable, pw);
+}
+
+static void append_all(struct sk_request *req, struct produce_wait *w)
+{
+    walk_partitions(req, append_one, w);
 }
 
 static int count_partitions(const kp_produce_request *body)
@@ -411,24 +428,18 @@ static const struct sk_split_ops split_ops = {
     .free_ctx = split_free_ctx,
 };
 
+static void split_item(struct sk_request *req, void *ctx, kp_str topic,
+                       const kp_produce_request_partition_produce_data *pd, presp_t *o)
+{
+    struct produce_split *ps = ctx;
+    (void)req;
+    ps->items[ps->n++] = (struct split_item){topic, pd, o};
+}
+
 /* The answer's skeleton in the request's order, one item per partition. */
 static void split_items(struct sk_request *req, struct produce_split *ps)
 {
-    const kp_produce_request *body = req->body;
-    kp_produce_response *resp = req->resp;
-    resp->responses.n = body->topic_data.n < 0 ? 0 : body->topic_data.n;
-    resp->responses.v = sk_request_alloc(req, sizeof *resp->responses.v * (size_t)(resp->responses.n + 1));
-    for (int32_t i = 0; i < resp->responses.n; i++) {
-        const kp_produce_request_topic_produce_data *td = &body->topic_data.v[i];
-        kp_produce_response_topic_produce_response *t = &resp->responses.v[i];
-        kp_produce_response_topic_produce_response_init(t);
-        t->name = td->name;
-        for (int32_t j = 0; j < td->partition_data.n; j++) {
-            const kp_produce_request_partition_produce_data *pd = &td->partition_data.v[j];
-            ps->items[ps->n++] = (struct split_item){td->name, pd,
-                                                     partition_out(req, t, pd->index, td->partition_data.n)};
-        }
-    }
+    walk_partitions(req, split_item, ps);
 }
 
 static void produce_split(struct sk_request *req)
