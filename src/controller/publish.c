@@ -26,8 +26,10 @@ int sk_publish_apply(struct sk_broker *b, struct sk_meta_image *img)
     struct sk_meta_image *old = b->image;
     b->image = img;
     int rc = b->node->subscriber ? b->node->subscriber(b, old) : 0;
-    if (old == img)
+    if (old == img) {
+        release(old); /* the caller's reference, beside the one b already holds */
         return rc;
+    }
     /* The handler that committed may still hold topics of the old image; it
      * finishes before a posted task runs. A shard that takes no more tasks
      * (stopping, or none at all in a test) runs no more handlers either. */
