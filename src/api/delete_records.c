@@ -69,6 +69,15 @@ static void fail_moved(kp_delete_records_response *resp)
         }
 }
 
+/* The node's log-start-offset checkpoint holding the moves is durable. */
+static void checkpointed(void *arg, int err)
+{
+    struct sk_request *req = arg;
+    if (err < 0)
+        fail_moved(req->resp);
+    sk_request_respond(req);
+}
+
 void sk_api_delete_records(struct sk_request *req)
 {
     const kp_delete_records_request *body = req->body;
@@ -79,8 +88,12 @@ void sk_api_delete_records(struct sk_request *req)
     bool moved = false;
     for (int32_t i = 0; i < nt; i++)
         answer_topic(req, &body->topics.v[i], &resp->topics.v[i], &moved);
-    /* The new log start must survive a restart, or deleted records return. */
-    if (moved && sk_partitions_checkpoint(req->broker) < 0)
+    /* The new log start must survive a restart, or deleted records return:
+     * the answer waits for the checkpoint, written on the node's writer. */
+    if (moved &&
+        sk_partitions_checkpoint(req->broker, SK_CHECKPOINT_LOG_START, checkpointed, req) == 0)
+        return;
+    if (moved)
         fail_moved(resp);
     sk_request_respond(req);
 }

@@ -7,6 +7,9 @@
 
 #include "gen/kp_all.h"
 #include "skein/broker.h"
+#include "skein/config.h"
+#include "skein/controller.h"
+#include "skein/group.h"
 #include "skein/forward.h"
 #include "skein/net.h"
 #include "skein/node.h"
@@ -35,11 +38,36 @@ static int owner_of_groups(const struct sk_request *req)
     return -1;
 }
 
+/* Creating a topic is the controller's work, on shard 0: a Metadata request
+ * that would auto-create one runs there (its answer reaches the home shard
+ * after the new image does, both being messages from shard 0), as does a
+ * FindCoordinator that would create __consumer_offsets. Both are rare; the
+ * usual ones are answered where they arrive. */
+static bool would_create(const struct sk_request *req)
+{
+    const struct sk_meta_image *img = req->broker->image;
+    if (req->api->key == 10)
+        return !sk_meta_topic(img, SK_GROUP_OFFSETS_TOPIC, strlen(SK_GROUP_OFFSETS_TOPIC));
+    const kp_metadata_request *r = req->body;
+    if (!r->allow_auto_topic_creation || !req->broker->node->cfg->log.auto_create_topics)
+        return false;
+    for (int32_t i = 0; i < r->topics.n; i++) {
+        kp_str name = r->topics.v[i].name;
+        if (name.len > 0 && !sk_meta_topic(img, name.ptr, (size_t)name.len) &&
+            sk_topic_name_valid(name))
+            return true;
+    }
+    return false;
+}
+
 int sk_forward_owner(const struct sk_request *req)
 {
     if (req->broker->node->nshards <= 1)
         return -1;
     switch (req->api->key) {
+    case 3:
+    case 10:
+        return would_create(req) ? 0 : -1;
     case 11: return group_owner(req, ((const kp_join_group_request *)req->body)->group_id);
     case 14: return group_owner(req, ((const kp_sync_group_request *)req->body)->group_id);
     case 12: return group_owner(req, ((const kp_heartbeat_request *)req->body)->group_id);
