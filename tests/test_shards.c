@@ -306,6 +306,106 @@ Test(shards, each_connection_reaches_partitions_and_groups_of_both_shards)
     cr_assert_eq(stop_node(), 0);
 }
 
+static void commit_offset(int fd, const char *group, int64_t offset)
+{
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_offset_commit_request req;
+    kp_offset_commit_request_init(&req);
+    req.group_id = kp_str_c(group);
+    req.generation_id_or_member_epoch = -1; /* a simple commit, no membership */
+    req.member_id = kp_str_c("");
+    kp_offset_commit_request_offset_commit_request_partition p;
+    kp_offset_commit_request_offset_commit_request_partition_init(&p);
+    p.partition_index = 0;
+    p.committed_offset = offset;
+    kp_offset_commit_request_offset_commit_request_topic t;
+    kp_offset_commit_request_offset_commit_request_topic_init(&t);
+    t.name = kp_str_c("t");
+    t.partitions = (kp_offset_commit_request_offset_commit_request_partition_arr){1, &p};
+    req.topics = (kp_offset_commit_request_offset_commit_request_topic_arr){1, &t};
+    kp_offset_commit_response resp;
+    call(fd, 8, 8, &req, &resp, &a);
+    cr_assert_eq(resp.topics.n, 1);
+    cr_assert_eq(resp.topics.v[0].partitions.v[0].error_code, SK_ERR_NONE, "commit to %s: %s",
+                 group, sk_err_name(resp.topics.v[0].partitions.v[0].error_code));
+    kp_arena_free(&a);
+}
+
+/* Requests naming groups of both shards run on each in turn (a relay), and
+ * every group is answered by its own coordinator. */
+Test(shards, several_groups_requests_reach_every_groups_coordinator)
+{
+    int fd = connect_port(node.advertised_port);
+    cr_assert_geq(fd, 0);
+    create_topic(fd, "t", NPARTS);
+    char g[4][16];
+    group_on(0, g[0], sizeof g[0]);
+    group_on(1, g[1], sizeof g[1]);
+    snprintf(g[2], sizeof g[2], "%s", "missing-0");
+    snprintf(g[3], sizeof g[3], "%s", "missing-1");
+    wait_coordinator(fd, g[0]);
+    wait_coordinator(fd, g[1]);
+    commit_offset(fd, g[0], 40);
+    commit_offset(fd, g[1], 41);
+    for (int c = 0; c < 2; c++) { /* from a connection on each shard */
+        int conn = connect_port(node.advertised_port);
+        kp_arena a;
+        kp_arena_init(&a, 0);
+        kp_offset_fetch_request req;
+        kp_offset_fetch_request_init(&req);
+        kp_offset_fetch_request_offset_fetch_request_group rg[3];
+        const char *names[3] = {g[1], g[2], g[0]};
+        for (int i = 0; i < 3; i++) {
+            kp_offset_fetch_request_offset_fetch_request_group_init(&rg[i]);
+            rg[i].group_id = kp_str_c(names[i]);
+            rg[i].topics = (kp_offset_fetch_request_offset_fetch_request_topics_arr){-1, NULL};
+        }
+        req.groups = (kp_offset_fetch_request_offset_fetch_request_group_arr){3, rg};
+        kp_offset_fetch_response resp;
+        call(conn, 9, 8, &req, &resp, &a);
+        cr_assert_eq(resp.groups.n, 3);
+        for (int i = 0; i < 3; i++) {
+            const kp_offset_fetch_response_offset_fetch_response_group *o = &resp.groups.v[i];
+            cr_assert(kp_str_eq_c(o->group_id, names[i]), "group %d out of order", i);
+            cr_assert_eq(o->error_code, SK_ERR_NONE, "%s: %s", names[i], sk_err_name(o->error_code));
+            int64_t want = i == 0 ? 41 : i == 2 ? 40 : -1;
+            int64_t got = o->topics.n ? o->topics.v[0].partitions.v[0].committed_offset : -1;
+            cr_assert_eq(got, want, "%s: committed %lld, expected %lld", names[i], (long long)got,
+                         (long long)want);
+        }
+        kp_describe_groups_request dreq;
+        kp_describe_groups_request_init(&dreq);
+        kp_str dnames[4] = {kp_str_c(g[0]), kp_str_c(g[3]), kp_str_c(g[1]), kp_str_c(g[2])};
+        dreq.groups = (kp_arr_str){4, dnames};
+        kp_describe_groups_response dresp;
+        call(conn, 15, 5, &dreq, &dresp, &a);
+        cr_assert_eq(dresp.groups.n, 4);
+        for (int i = 0; i < 4; i++) {
+            const kp_describe_groups_response_described_group *o = &dresp.groups.v[i];
+            cr_assert(kp_str_eq(o->group_id, dnames[i]), "group %d out of order", i);
+            cr_assert_eq(o->error_code, SK_ERR_NONE);
+            const char *want = i == 0 || i == 2 ? "Empty" : "Dead";
+            cr_assert(kp_str_eq_c(o->group_state, want), "%.*s is %.*s, expected %s",
+                      (int)o->group_id.len, o->group_id.ptr, (int)o->group_state.len,
+                      o->group_state.ptr, want);
+        }
+        kp_list_groups_request lreq;
+        kp_list_groups_request_init(&lreq);
+        kp_list_groups_response lresp;
+        call(conn, 16, 4, &lreq, &lresp, &a);
+        cr_assert_eq(lresp.error_code, SK_ERR_NONE);
+        int seen = 0;
+        for (int32_t i = 0; i < lresp.groups.n; i++)
+            seen += kp_str_eq_c(lresp.groups.v[i].group_id, g[0]) +
+                    kp_str_eq_c(lresp.groups.v[i].group_id, g[1]);
+        cr_assert_eq(seen, 2, "ListGroups saw %d of the 2 groups (on both shards)", seen);
+        kp_arena_free(&a);
+        close(conn);
+    }
+    close(fd);
+}
+
 /* One recovery-point file for the node, with the lines of both shards:
  * neither shard's write drops the other's partitions. */
 Test(shards, checkpoints_hold_every_shards_partitions)
