@@ -406,14 +406,51 @@ Test(shards, several_groups_requests_reach_every_groups_coordinator)
     close(fd);
 }
 
+/* DeleteRecords of every partition of t, each on its owner shard. */
+static void delete_below(int fd, int64_t offset)
+{
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_delete_records_request req;
+    kp_delete_records_request_init(&req);
+    kp_delete_records_request_delete_records_partition p[NPARTS];
+    for (int i = 0; i < NPARTS; i++) {
+        kp_delete_records_request_delete_records_partition_init(&p[i]);
+        p[i].partition_index = NPARTS - 1 - i;
+        p[i].offset = offset;
+    }
+    kp_delete_records_request_delete_records_topic t;
+    kp_delete_records_request_delete_records_topic_init(&t);
+    t.name = kp_str_c("t");
+    t.partitions = (kp_delete_records_request_delete_records_partition_arr){NPARTS, p};
+    req.topics = (kp_delete_records_request_delete_records_topic_arr){1, &t};
+    req.timeout_ms = 30000;
+    kp_delete_records_response resp;
+    call(fd, 21, 2, &req, &resp, &a);
+    cr_assert_eq(resp.topics.n, 1);
+    cr_assert_eq(resp.topics.v[0].partitions.n, NPARTS);
+    for (int i = 0; i < NPARTS; i++) {
+        const kp_delete_records_response_delete_records_partition_result *r =
+            &resp.topics.v[0].partitions.v[i];
+        cr_assert_eq(r->partition_index, p[i].partition_index);
+        cr_assert_eq(r->error_code, SK_ERR_NONE, "t-%d: %s", r->partition_index,
+                     sk_err_name(r->error_code));
+        cr_assert_eq(r->low_watermark, offset);
+    }
+    kp_arena_free(&a);
+}
+
 /* One recovery-point file for the node, with the lines of both shards:
- * neither shard's write drops the other's partitions. */
+ * neither shard's write drops the other's partitions. Log start offsets
+ * moved by DeleteRecords on both shards are in theirs. */
 Test(shards, checkpoints_hold_every_shards_partitions)
 {
     int fd = connect_port(node.advertised_port);
     cr_assert_geq(fd, 0);
     create_topic(fd, "t", NPARTS);
     produce_all(fd, 0);
+    produce_all(fd, 1);
+    delete_below(fd, 1);
     close(fd);
     int owner[NPARTS];
     for (int p = 0; p < NPARTS; p++)
@@ -427,7 +464,7 @@ Test(shards, checkpoints_hold_every_shards_partitions)
         size_t n;
         cr_assert_eq(sk_offset_checkpoint_read(dir, files[f], &e, &n), 0);
         for (int p = 0; p < NPARTS; p++) {
-            int64_t want = f == 0 ? 1 : 0;
+            int64_t want = f == 0 ? 2 : 1;
             cr_assert_eq(sk_offset_checkpoint_find(e, n, "t", p), want,
                          "%s: t-%d (shard %d) at %lld, expected %lld", files[f], p,
                          owner[p], (long long)sk_offset_checkpoint_find(e, n, "t", p), (long long)want);

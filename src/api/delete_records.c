@@ -140,9 +140,7 @@ void sk_api_delete_records(struct sk_request *req)
     struct dr_split *ds = calloc(1, sizeof *ds);
     if (ds)
         ds->items = calloc((size_t)total + 1, sizeof *ds->items);
-    struct sk_split *sp = ds && ds->items ? sk_split_new(req->broker, total, dr_owner, &dr_ops, ds)
-                                          : NULL;
-    if (!sp) {
+    if (!ds || !ds->items) {
         if (ds)
             free(ds->items);
         free(ds);
@@ -150,7 +148,8 @@ void sk_api_delete_records(struct sk_request *req)
         sk_request_drop(req);
         return;
     }
-    *ds = (struct dr_split){req, body, 0, ds->items};
+    ds->req = req;
+    ds->body = body;
     for (int32_t i = 0; i < nt; i++) {
         const kp_delete_records_request_delete_records_topic *t = &body->topics.v[i];
         kp_delete_records_response_delete_records_topic_result *o = &resp->topics.v[i];
@@ -166,6 +165,14 @@ void sk_api_delete_records(struct sk_request *req)
             r->low_watermark = -1;
             ds->items[ds->n++] = (struct dr_item){i, j, r};
         }
+    }
+    /* Laid out first: the split asks each item's owner as it is made. */
+    struct sk_split *sp = sk_split_new(req->broker, total, dr_owner, &dr_ops, ds);
+    if (!sp) {
+        dr_free(ds);
+        sk_conn_close(req->conn);
+        sk_request_drop(req);
+        return;
     }
     sk_split_start(sp);
 }
