@@ -16,8 +16,8 @@ struct sk_net_config;
 int sk_shard_count(const struct sk_config *cfg);
 /* b's reactor, with the server's handler, and its syncer. 0 or -errno. */
 int sk_shard_reactor_new(struct sk_broker *b, const struct sk_net_config *nc);
-/* Contexts and reactors for shards [n->nshards, count); n->nserved follows
- * each one made. 0 or -errno (the ones made stay, for sk_shards_free). */
+/* Contexts and reactors for shards [n->nshards, count) (n->shards has room
+ * for count); n->nserved follows each one made. 0 or -errno (the ones made stay, for sk_shards_free). */
 int sk_shards_create(struct sk_node *n, int count, const struct sk_net_config *nc);
 /* A shard's groups, quotas and periodic tasks, on its thread; err says what
  * failed. Its partitions come with its first image. */

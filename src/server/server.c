@@ -230,7 +230,7 @@ static void publish_first(struct sk_broker *b)
 /* Shards are a start-up setting: ownership is a function of their number,
  * so it is fixed before anything is opened. */
 static int shards_open(struct sk_node *node, struct sk_broker *b, const struct sk_config *cfg,
-                       char *err, size_t errlen)
+                       int count, char *err, size_t errlen)
 {
     struct sk_net_config nc;
     struct sk_net_ip_limit *ip_limits = calloc(cfg->net.n_ip_overrides + 1, sizeof *ip_limits);
@@ -242,7 +242,6 @@ static int shards_open(struct sk_node *node, struct sk_broker *b, const struct s
     int rc = sk_shard_reactor_new(b, &nc);
     if (rc == 0)
         atomic_store(&node->nserved, 1);
-    int count = sk_shard_count(cfg);
     if (rc == 0 && count > 1)
         rc = sk_shards_create(node, count, &nc);
     free(ip_limits);
@@ -292,7 +291,9 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
     memset(b, 0, sizeof *b);
     b->node = node;
     b->image = &node->image;
-    node->shards = malloc(sizeof *node->shards);
+    /* Sized once: the signal handler may walk it while shards are made. */
+    int count = sk_shard_count(cfg);
+    node->shards = calloc((size_t)count, sizeof *node->shards);
     if (!node->shards) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
@@ -343,7 +344,7 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
     sk_info("metadata log replayed: %d topics, %d brokers, last offset %lld", b->image->ntopics,
             b->image->nbrokers, (long long)b->image->last_offset);
 
-    if ((rc = shards_open(node, b, cfg, err, errlen)) < 0)
+    if ((rc = shards_open(node, b, cfg, count, err, errlen)) < 0)
         return rc;
     sk_metalog_set_syncer(b->node->metalog, &b->syncer);
     if ((rc = listen_client(b, l, err, errlen)) < 0)

@@ -84,10 +84,6 @@ int sk_shard_reactor_new(struct sk_broker *b, const struct sk_net_config *nc)
 
 int sk_shards_create(struct sk_node *n, int count, const struct sk_net_config *nc)
 {
-    struct sk_broker **v = realloc(n->shards, sizeof *v * (size_t)count);
-    if (!v)
-        return -ENOMEM;
-    n->shards = v;
     for (int i = n->nshards; i < count; i++) {
         struct sk_broker *b = calloc(1, sizeof *b);
         if (!b)
@@ -185,7 +181,9 @@ static void *shard_main(void *arg)
 {
     struct sk_broker *b = arg;
     struct sk_shard_threads *t = b->node->threads;
-    char err[256] = "";
+    char err[256] = "", name[16];
+    snprintf(name, sizeof name, "skein-shard-%d", b->index); /* for top -H, perf, gdb */
+    pthread_setname_np(pthread_self(), name);
     /* The image was handed over before the thread began (sk_server_open);
      * its partitions open here, on the thread that will serve them. A log
      * that does not open stays offline and is retried, as on shard 0. */
