@@ -26,10 +26,8 @@ int sk_publish_apply(struct sk_broker *b, struct sk_meta_image *img)
     struct sk_meta_image *old = b->image;
     b->image = img;
     int rc = b->node->subscriber ? b->node->subscriber(b, old) : 0;
-    /* Already b's (a shard that took the image before its posted copy
-     * came): the caller's reference is one too many. */
     if (old == img) {
-        release(img);
+        release(old); /* the caller's reference, beside the one b already holds */
         return rc;
     }
     /* The handler that committed may still hold topics of the old image; it
