@@ -108,3 +108,18 @@ Test(publisher, an_older_image_stays_as_published_while_held, .init = setup, .fi
     sk_meta_image_release(v1);
     cr_assert_eq(atomic_load(&b->refs), 2);
 }
+
+/* A shard can be handed the image it already has (one taken directly at
+ * start-up, then its posted copy): the second reference is let go, so the
+ * image is freed with its last real holder. */
+Test(publisher, the_same_image_twice_keeps_one_reference, .init = setup, .fini = teardown)
+{
+    commit_topic("a", 1);
+    struct sk_meta_image *img = sk_meta_image_clone(&node.image);
+    cr_assert_eq(sk_publish_apply(&shard, img), 0);
+    int refs = atomic_load(&img->refs);
+    cr_assert_eq(sk_publish_apply(&shard, sk_meta_image_ref(img)), 0);
+    cr_assert_eq(atomic_load(&img->refs), refs, "%d references, expected %d",
+                 atomic_load(&img->refs), refs);
+    cr_assert_eq(shard.image, img);
+}

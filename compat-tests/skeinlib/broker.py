@@ -74,6 +74,11 @@ class Broker:
                 "--override", "node.id=%d" % self.node_id]
         if self.advertise:
             args += ["--override", "advertised.listeners=" + addr]
+        # SKEIN_TEST_SHARDS=N runs every test's broker with N shards; a test's
+        # own skein.num.shards override comes later and wins.
+        shards = os.environ.get("SKEIN_TEST_SHARDS")
+        if shards:
+            args += ["--override", "skein.num.shards=%d" % int(shards)]
         for o in self.extra:
             args += ["--override", o]
         return args

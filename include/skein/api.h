@@ -30,6 +30,8 @@ struct sk_request {
     void *resp; /* the response struct, initialised to its defaults */
     int32_t throttle_ms; /* quota throttle: the connection is muted this long */
     struct sk_broker *home; /* forwarded (skein/forward.h): the connection's shard */
+    uint64_t relay;         /* shards still to run it (skein/forward.h), a bit each */
+    int relay_hops;         /* shards that ran it before this one */
 };
 
 typedef void (*sk_handler_fn)(struct sk_request *req);

@@ -2,6 +2,7 @@
 #ifndef SKEIN_BROKER_H
 #define SKEIN_BROKER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -20,6 +21,8 @@ struct sk_group_coordinator;
 struct sk_txn_state;
 struct sk_fetch_state;
 struct sk_quotas;
+struct sk_checkpoints;
+struct sk_shard_threads;
 
 /* metadata.version levels this broker implements (Kafka 3.9's MetadataVersion). */
 #define SK_METADATA_VERSION_MIN 1
@@ -47,6 +50,13 @@ struct sk_node {
     struct sk_partition_budget budget; /* partitions this node may host (admission.h) */
     struct sk_broker **shards; /* the shard contexts, shards[i]->index == i */
     int nshards;
+    /* shards[0..nserved) are the server's own (src/server/shards.c): run on
+     * their threads, drained together and stopped together. */
+    atomic_int nserved;
+    atomic_int stop_asked; /* sk_server_stop was called */
+    atomic_int nquiet;     /* served shards drained since */
+    struct sk_shard_threads *threads;
+    struct sk_checkpoints *checkpoints; /* the log dir's checkpoint files, on shard 0 */
 };
 
 /* One shard's context: the node it belongs to and the state only this
@@ -78,6 +88,7 @@ struct sk_broker {
     int offline_over_budget;             /* and those left closed beyond the budget */
     int offline_sync_failed;             /* and open ones a failed sync took offline */
     struct sk_log_cleaner *cleaner;      /* compaction (src/server/log_cleaner.c) */
+    bool state_open;                     /* the above are set up (src/server/shards.c) */
 };
 
 /* Call after every metadata log append: brings partitions, configs and

@@ -16,10 +16,25 @@
 #include "skein/net-t.h"
 
 /* The shard that must run req (decoded, on its home shard), or -1 when any
- * shard may, its own included. Group APIs go to their group's shard
- * (sk_shard_of_group), controller and admin APIs and InitProducerId to
- * shard 0. */
+ * shard may, its own included, or SK_FORWARD_RELAY. Group APIs go to their
+ * group's shard (sk_shard_of_group), controller and admin APIs and
+ * InitProducerId to shard 0. */
+#define SK_FORWARD_RELAY (-2)
 int sk_forward_owner(const struct sk_request *req);
+
+/* A request that names groups of several shards (DescribeGroups,
+ * DeleteGroups, OffsetFetch v8+; SK_FORWARD_RELAY above) runs on each of
+ * those shards in turn, the request passing from one to the next as a
+ * message, so only one thread has it at a time. Each run answers the
+ * groups its shard coordinates (sk_request_group_here) and then responds as
+ * usual; that response moves it on, and the last one is sent. The first
+ * run (req->relay_hops == 0) lays out the whole response, a shard that
+ * cannot be reached leaving its groups as laid out. */
+int sk_forward_relay_start(struct sk_request *req, sk_handler_fn fn);
+/* In sk_request_respond: true when req went on to its next shard. */
+bool sk_forward_relay_next(struct sk_request *req);
+/* Whether this run of req answers group (always, unless relayed). */
+bool sk_request_group_here(const struct sk_request *req, kp_str group);
 
 /* Runs fn(req) on shard `shard` with req->broker its context and req->home
  * the current one. 0, or -ESHUTDOWN (owner stopping) / -ENOMEM / -EINVAL:

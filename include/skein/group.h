@@ -190,6 +190,8 @@ void sk_group_each(struct sk_group_coordinator *co, void (*fn)(struct sk_group *
 int sk_groups_open(struct sk_broker *b);
 /* Before the shard goes away: parked requests are answered first. */
 void sk_groups_close(struct sk_broker *b);
+/* After a new image: the coordinator serves once __consumer_offsets exists. */
+void sk_groups_image_changed(struct sk_broker *b);
 /* Creates __consumer_offsets with the offsets.topic.* settings if missing. */
 int sk_groups_ensure_topic(struct sk_broker *b);
 

@@ -23,8 +23,8 @@ struct sk_net_config {
 	uint32_t max_frame_bytes;    /* socket.request.max.bytes; also what one
 				      * connection may hold in unanswered requests
 				      * before it stops pipelining more */
-	uint32_t max_connections;    /* max.connections, per shard */
-	uint32_t max_connections_per_ip;       /* max.connections.per.ip, per shard */
+	uint32_t max_connections;    /* max.connections, for every shard the listener serves */
+	uint32_t max_connections_per_ip;       /* max.connections.per.ip, likewise */
 	const struct sk_net_ip_limit *ip_overrides;   /* copied by sk_shard_new */
 	size_t n_ip_overrides;
 	/* queued.max.requests / queued.max.request.bytes (0: no limit), per
@@ -57,6 +57,10 @@ struct sk_net_handler {
 	 * (the bytes are dropped); once on_close returns, the conn pointer is
 	 * valid only for responding to slots the handler still holds. */
 	void (*on_close)(void *arg, struct sk_conn *conn);
+	/* Optional: after sk_shard_quiesce, every accepted connection has
+	 * closed (their requests answered, or the stop deadline passed). Runs
+	 * once, on the shard's thread. */
+	void (*on_quiet)(void *arg);
 	void *arg;
 };
 

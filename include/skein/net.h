@@ -23,6 +23,15 @@ void sk_shard_destroy(struct sk_shard *s);
 int sk_shard_listen(struct sk_shard *s, const char *host, uint16_t port,
 		    uint16_t *bound_port);
 
+/* Makes s the acceptor of a group of shards: every connection its listeners
+ * accept goes to the next of targets in turn (s may be one of them), handed
+ * to that shard's thread, which serves it as its own. max.connections and
+ * max.connections.per.ip are counted on s for all of them; a connection
+ * closing on another shard gives its place back by a message. Call before
+ * sk_shard_run; targets must outlive s's loop, and s must be destroyed after
+ * them. 0 or -ENOMEM. */
+int sk_shard_distribute(struct sk_shard *s, struct sk_shard *const *targets, size_t n);
+
 /* New max.connections / max.connections.per.ip limits (overrides copied);
  * they apply to the next accepts. 0 or -ENOMEM (then the old ones stay). */
 int sk_shard_set_conn_limits(struct sk_shard *s, uint32_t max_connections, uint32_t per_ip,
@@ -35,6 +44,12 @@ int sk_shard_run(struct sk_shard *s);
 void sk_shard_stop(struct sk_shard *s);
 /* Thread-safe: true once sk_shard_stop was called. */
 bool sk_shard_stopping(const struct sk_shard *s);
+/* Async-signal-safe and thread-safe: the first half of a stop. The shard
+ * accepts and reads nothing more, answers what it read (up to
+ * stop_timeout_ms), closes its connections and then calls the handler's
+ * on_quiet; unlike a stop it goes on running timers and posts, so shards
+ * that wait on each other can all drain before any of them ends. */
+void sk_shard_quiesce(struct sk_shard *s);
 
 /* Runs cb(arg) once after the current batch of completions (group commit). */
 int sk_shard_defer(struct sk_shard *s, sk_defer_fn cb, void *arg);

@@ -20,6 +20,7 @@
 
 #include "kp_rt.h"
 #include "skein/broker.h"
+#include "skein/checkpoints.h"
 #include "skein/config.h"
 #include "skein/net-t.h"
 
@@ -111,14 +112,12 @@ int sk_partitions_sync_ex(struct sk_broker *b, bool quiet);
  * it offline. */
 bool sk_partition_offline(struct sk_broker *b, const struct sk_topic_meta *t, int32_t index);
 void sk_partitions_close_all(struct sk_broker *b);
-/* Writes the recovery-point and log-start-offset checkpoints of the log dir. */
-int sk_partitions_checkpoint(struct sk_broker *b);
-/* The same through writers for those two files (in the log dir), without
- * waiting: done(arg, err) runs once per file. 0, or -errno when a file's
- * write could not be started (then done does not run for it). */
-struct sk_atomic_writer;
-int sk_partitions_checkpoint_async(struct sk_broker *b, struct sk_atomic_writer *const w[2],
-                                   void (*done)(void *arg, int err), void *arg);
+/* Hands this shard's lines of the recovery-point or log-start-offset
+ * checkpoint to the node's writer (skein/checkpoints.h); done (may be NULL)
+ * runs here once the file holding them is durable. 0, or -errno (done does
+ * not run). */
+int sk_partitions_checkpoint(struct sk_broker *b, enum sk_checkpoint_kind kind,
+                             sk_checkpoint_done_fn done, void *arg);
 
 /* O(1): this shard's open partition, or NULL (also for one another shard
  * owns). */
@@ -168,8 +167,9 @@ int sk_maintenance_start(struct sk_broker *b);
 void sk_maintenance_stop(struct sk_broker *b);
 /* Their state without the timers, for driving a task by hand (tests). */
 int sk_maintenance_init(struct sk_broker *b);
-/* The checkpoint task: both offset checkpoints written through the shard's
- * syncer, not waited for; a failure is logged and the next period retries. */
+/* The checkpoint task: this shard's lines of both offset checkpoints handed
+ * to the node's writer, not waited for; a failure is logged and the next
+ * period retries. */
 void sk_maintenance_checkpoint(struct sk_broker *b);
 /* Compaction of cleanup.policy=compact partitions (log.cleaner.enable). */
 int sk_log_cleaner_start(struct sk_broker *b);

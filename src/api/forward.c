@@ -7,6 +7,9 @@
 
 #include "gen/kp_all.h"
 #include "skein/broker.h"
+#include "skein/config.h"
+#include "skein/controller.h"
+#include "skein/group.h"
 #include "skein/forward.h"
 #include "skein/net.h"
 #include "skein/node.h"
@@ -16,23 +19,71 @@ static int group_owner(const struct sk_request *req, kp_str group)
     return sk_shard_of_group(req->broker->node, group);
 }
 
-/* OffsetFetch from v8 and DescribeGroups name several groups: one alone is
- * forwarded, several are answered where they arrived (not split yet). */
-static int owner_of_groups(const struct sk_request *req)
+/* The i-th group a several-groups request names. */
+static kp_str nth_group(const struct sk_request *req, int32_t i)
 {
     switch (req->api->key) {
-    case 9: {
-        const kp_offset_fetch_request *r = req->body;
-        if (req->version < 8)
-            return group_owner(req, r->group_id);
-        return r->groups.n == 1 ? group_owner(req, r->groups.v[0].group_id) : -1;
+    case 9: return ((const kp_offset_fetch_request *)req->body)->groups.v[i].group_id;
+    case 15: return ((const kp_describe_groups_request *)req->body)->groups.v[i];
+    default: return ((const kp_delete_groups_request *)req->body)->groups_names.v[i];
     }
-    case 15: {
-        const kp_describe_groups_request *r = req->body;
-        return r->groups.n == 1 ? group_owner(req, r->groups.v[0]) : -1;
+}
+
+static int32_t count_groups(const struct sk_request *req)
+{
+    int32_t n;
+    switch (req->api->key) {
+    case 9: n = ((const kp_offset_fetch_request *)req->body)->groups.n; break;
+    case 15: n = ((const kp_describe_groups_request *)req->body)->groups.n; break;
+    default: n = ((const kp_delete_groups_request *)req->body)->groups_names.n; break;
     }
+    return n > 0 ? n : 0;
+}
+
+/* The shards of the groups it names, a bit each. */
+static uint64_t group_shards(const struct sk_request *req)
+{
+    uint64_t mask = 0;
+    for (int32_t i = 0, n = count_groups(req); i < n; i++)
+        mask |= UINT64_C(1) << group_owner(req, nth_group(req, i));
+    return mask;
+}
+
+/* OffsetFetch from v8, DescribeGroups and DeleteGroups name several groups:
+ * on one shard they run there, on several they are relayed. */
+static int owner_of_groups(const struct sk_request *req)
+{
+    if (req->api->key == 9 && req->version < 8)
+        return group_owner(req, ((const kp_offset_fetch_request *)req->body)->group_id);
+    uint64_t mask = group_shards(req);
+    if (mask == 0)
+        return -1;
+    if ((mask & (mask - 1)) == 0)
+        return __builtin_ctzll(mask);
+    /* Relayed, while a bit per shard holds them. */
+    return req->broker->node->nshards <= 64 ? SK_FORWARD_RELAY : -1;
+}
+
+/* Creating a topic is the controller's work, on shard 0: a Metadata request
+ * that would auto-create one runs there (its answer reaches the home shard
+ * after the new image does, both being messages from shard 0), as does a
+ * FindCoordinator that would create __consumer_offsets. Both are rare; the
+ * usual ones are answered where they arrive. */
+static bool would_create(const struct sk_request *req)
+{
+    const struct sk_meta_image *img = req->broker->image;
+    if (req->api->key == 10)
+        return !sk_meta_topic(img, SK_GROUP_OFFSETS_TOPIC, strlen(SK_GROUP_OFFSETS_TOPIC));
+    const kp_metadata_request *r = req->body;
+    if (!r->allow_auto_topic_creation || !req->broker->node->cfg->log.auto_create_topics)
+        return false;
+    for (int32_t i = 0; i < r->topics.n; i++) {
+        kp_str name = r->topics.v[i].name;
+        if (name.len > 0 && !sk_meta_topic(img, name.ptr, (size_t)name.len) &&
+            sk_topic_name_valid(name))
+            return true;
     }
-    return -1;
+    return false;
 }
 
 int sk_forward_owner(const struct sk_request *req)
@@ -40,6 +91,9 @@ int sk_forward_owner(const struct sk_request *req)
     if (req->broker->node->nshards <= 1)
         return -1;
     switch (req->api->key) {
+    case 3:
+    case 10:
+        return would_create(req) ? 0 : -1;
     case 11: return group_owner(req, ((const kp_join_group_request *)req->body)->group_id);
     case 14: return group_owner(req, ((const kp_sync_group_request *)req->body)->group_id);
     case 12: return group_owner(req, ((const kp_heartbeat_request *)req->body)->group_id);
@@ -49,6 +103,7 @@ int sk_forward_owner(const struct sk_request *req)
     case 47: return group_owner(req, ((const kp_offset_delete_request *)req->body)->group_id);
     case 9:
     case 15:
+    case 42:
         return owner_of_groups(req);
     /* The controller's: topics, configs, quotas, features, ACLs, elections,
      * reassignments, producer ids. */
@@ -70,8 +125,12 @@ static void run_on_owner(struct sk_broker *owner, void *arg)
     struct sk_request *req = t->req;
     sk_handler_fn fn = t->fn;
     free(t);
-    req->home = req->broker;
+    /* A relayed request keeps its first home; back there, it is home's own. */
+    if (!req->home)
+        req->home = req->broker;
     req->broker = owner;
+    if (req->home == owner)
+        req->home = NULL;
     fn(req);
 }
 
@@ -85,6 +144,45 @@ int sk_forward_request(struct sk_request *req, int shard, sk_handler_fn fn)
     if (rc < 0)
         free(t);
     return rc;
+}
+
+/* ---- relay over several shards ------------------------------------------- */
+
+bool sk_request_group_here(const struct sk_request *req, kp_str group)
+{
+    return req->relay_hops == 0 && req->relay == 0 ? true
+           : group_owner(req, group) == req->broker->index;
+}
+
+/* The connection's shard runs first when it has groups, so a relay that
+ * ends early (a shard stopping) still has them. */
+int sk_forward_relay_start(struct sk_request *req, sk_handler_fn fn)
+{
+    uint64_t mask = group_shards(req);
+    int first = mask & (UINT64_C(1) << req->broker->index) ? req->broker->index
+                                                          : __builtin_ctzll(mask);
+    req->relay = mask & ~(UINT64_C(1) << first);
+    if (first == req->broker->index) {
+        fn(req);
+        return 0;
+    }
+    int rc = sk_forward_request(req, first, fn);
+    if (rc < 0)
+        req->relay = 0;
+    return rc;
+}
+
+bool sk_forward_relay_next(struct sk_request *req)
+{
+    while (req->relay) {
+        int next = __builtin_ctzll(req->relay);
+        req->relay &= req->relay - 1;
+        req->relay_hops++;
+        const struct sk_api_entry *e = sk_api_entry(req->api->key);
+        if (e && sk_forward_request(req, next, e->handler) == 0)
+            return true;
+    }
+    return false;
 }
 
 struct fwd_reply {

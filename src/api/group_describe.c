@@ -1,6 +1,7 @@
 /* DescribeGroups (key 15). */
 #include "gen/kp_all.h"
 #include "group_api.h"
+#include "skein/forward.h"
 #include "skein/errors.h"
 
 /* With no authorizer every group operation is allowed: READ, DELETE, DESCRIBE. */
@@ -63,9 +64,17 @@ void sk_api_describe_groups(struct sk_request *req)
     int16_t err = sk_group_coordinator_error(req->broker->groups);
     int32_t n = body->groups.n > 0 ? body->groups.n : 0;
     bool with_ops = req->version >= 3 && body->include_authorized_operations;
-    resp->groups.n = n;
-    resp->groups.v = sk_request_alloc(req, sizeof *resp->groups.v * (size_t)(n + 1));
-    for (int32_t i = 0; i < n; i++)
-        describe_one(req, &resp->groups.v[i], body->groups.v[i], err, with_ops);
+    /* Relayed over several shards (skein/forward.h): the first run lays out
+     * every group, each run answers its shard's. */
+    if (req->relay_hops == 0) {
+        resp->groups.n = n;
+        resp->groups.v = sk_request_alloc(req, sizeof *resp->groups.v * (size_t)(n + 1));
+    }
+    for (int32_t i = 0; i < n; i++) {
+        bool here = sk_request_group_here(req, body->groups.v[i]);
+        if (here || req->relay_hops == 0)
+            describe_one(req, &resp->groups.v[i], body->groups.v[i],
+                         here ? err : SK_ERR_COORDINATOR_NOT_AVAILABLE, with_ops);
+    }
     sk_request_respond(req);
 }

@@ -4,6 +4,7 @@
 
 #include "gen/kp_all.h"
 #include "group_api.h"
+#include "skein/forward.h"
 #include "skein/errors.h"
 #include "skein/group_offsets.h"
 
@@ -189,10 +190,23 @@ void sk_api_offset_fetch(struct sk_request *req)
         respond_single(req);
     } else {
         int32_t n = body->groups.n > 0 ? body->groups.n : 0;
-        resp->groups.n = n;
-        resp->groups.v = sk_request_alloc(req, sizeof *resp->groups.v * (size_t)(n + 1));
-        for (int32_t i = 0; i < n; i++)
-            fill_group(req, &resp->groups.v[i], &body->groups.v[i]);
+        /* Relayed over several shards (skein/forward.h): the first run
+         * lays out every group, each run answers its shard's. */
+        if (req->relay_hops == 0) {
+            resp->groups.n = n;
+            resp->groups.v = sk_request_alloc(req, sizeof *resp->groups.v * (size_t)(n + 1));
+        }
+        for (int32_t i = 0; i < n; i++) {
+            kp_offset_fetch_response_offset_fetch_response_group *o = &resp->groups.v[i];
+            if (sk_request_group_here(req, body->groups.v[i].group_id)) {
+                fill_group(req, o, &body->groups.v[i]);
+            } else if (req->relay_hops == 0) {
+                kp_offset_fetch_response_offset_fetch_response_group_init(o);
+                o->group_id = body->groups.v[i].group_id;
+                o->error_code = SK_ERR_COORDINATOR_NOT_AVAILABLE;
+                o->topics.n = 0;
+            }
+        }
     }
     sk_request_respond(req);
 }

@@ -128,6 +128,8 @@ void sk_request_drop(struct sk_request *req)
 /* Writes [size][response header][body] into one buffer. */
 void sk_request_respond(struct sk_request *req)
 {
+    if (req->relay && sk_forward_relay_next(req))
+        return;
     const kp_api_info *api = req->api;
     int16_t hv = kp_response_header_version(api, req->version);
     kp_response_header hdr;
@@ -224,11 +226,12 @@ static int decode_request(struct sk_request *req)
 static void dispatch(struct sk_request *req, sk_handler_fn fn)
 {
     int owner = sk_forward_owner(req);
-    if (owner < 0 || owner == req->broker->index) {
+    if (owner == -1 || owner == req->broker->index) {
         fn(req);
         return;
     }
-    int rc = sk_forward_request(req, owner, fn);
+    int rc = owner == SK_FORWARD_RELAY ? sk_forward_relay_start(req, fn)
+                                       : sk_forward_request(req, owner, fn);
     if (rc < 0) {
         sk_warn("closing connection from %s: shard %d cannot take api %d (correlation %d): %s",
                 sk_conn_peer(req->conn), owner, req->api->key, req->correlation_id,

@@ -726,7 +726,8 @@ static const struct sk_config_def defs[] = {
              "refusing to start. Set it for one start, after reading the start-up error."),
     D("skein.num.shards", INT, "0", HIGH, READ_ONLY, AT_LEAST(0),
       .doc = "Number of shards (threads, each with its own io_uring, connections and "
-             "partitions); 0 means one per online CPU."),
+             "partitions). 0 is to mean one per online CPU; while several shards are "
+             "experimental it runs one, and a number runs that many."),
     D("socket.connection.setup.timeout.max.ms", LONG, "30000", MEDIUM, READ_ONLY,
       .flags = SK_CONFIG_F_IGNORED,
       .doc = "Longest wait for an outgoing connection, after backing off. Accepted and ignored."),

@@ -64,6 +64,12 @@ int16_t sk_topics_auto_create(struct sk_broker *b, const kp_str *names, int n, i
                               char *msg, size_t msglen)
 {
     int64_t per_topic = 1 + (int64_t)b->node->cfg->log.num_partitions;
+    if (b->index != 0) { /* the controller's state is shard 0's (src/api/forward.c) */
+        snprintf(msg, msglen, "topics are created on the controller's shard");
+        for (int i = 0; i < n; i++)
+            errs[i] = SK_ERR_NOT_CONTROLLER;
+        return SK_ERR_NOT_CONTROLLER;
+    }
     if ((int64_t)n * per_topic > SK_MAX_RECORDS_PER_USER_OP) {
         snprintf(msg, msglen, "Unable to perform excessively large batch operation.");
         for (int i = 0; i < n; i++)

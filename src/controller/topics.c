@@ -311,6 +311,12 @@ int16_t sk_topic_create_ex(struct sk_broker *b, const struct sk_topic_spec *s, b
         msglen = sizeof scratch;
     }
     msg[0] = 0;
+    /* The controller's state is shard 0's alone (requests that create are
+     * forwarded there, src/api/forward.c). */
+    if (b->index != 0) {
+        snprintf(msg, msglen, "topics are created on the controller's shard");
+        return SK_ERR_NOT_CONTROLLER;
+    }
     struct sk_topic_spec w;
     int16_t err = sk_topic_check_identity(b, s, msg, msglen);
     if (!err)

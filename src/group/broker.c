@@ -70,6 +70,15 @@ static bool topic_exists(struct sk_broker *b)
     return sk_meta_topic(b->image, SK_GROUP_OFFSETS_TOPIC, strlen(SK_GROUP_OFFSETS_TOPIC)) != NULL;
 }
 
+void sk_groups_image_changed(struct sk_broker *b)
+{
+    /* Another shard (the controller's) may have created the topic: this
+     * shard's coordinator serves from the image that has it, its new
+     * partitions being empty and open by now. */
+    if (b->groups && !b->groups->available && !b->groups->loading && topic_exists(b))
+        b->groups->available = true;
+}
+
 int sk_groups_ensure_topic(struct sk_broker *b)
 {
     struct sk_group_coordinator *co = b->groups;

@@ -129,9 +129,7 @@ void sk_conn_close(struct sk_conn *c)
 	if (!c->outbound)
 		s->nopen--;
 	sk_stat_sub(&s->st.conns_open, 1);
-	if (c->ip_counted)
-		sk_ip_count_dec(&s->ips, c->addr);
-	c->ip_counted = false;
+	sk_conn_uncount(c);
 	sk_queue_forget(c);
 	sk_debug("net: closing connection from %s", c->peer);
 	/* Dirty keeps it alive through on_close, whose late responses may drop
@@ -166,7 +164,7 @@ void sk_conn_process_dirty(struct sk_shard *s)
 		c->dirty = false;
 		if (c->open) {
 			sk_sendq_flush(c);
-			if (!s->stopping)
+			if (!s->closing)
 				sk_recv_resume(c);
 		}
 		sk_conn_maybe_free(c);

@@ -58,7 +58,7 @@ static void accept_rearm(void *arg)
 	struct sk_listener *l = arg;
 	if (l->reserve_fd < 0)
 		l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (!l->shard->stopping && !l->armed && !l->polling)
+	if (!l->shard->closing && !l->armed && !l->polling)
 		accept_arm(l);
 }
 
@@ -167,7 +167,7 @@ static void peer_of(int fd, char *buf, size_t len, uint8_t addr[16])
 /* Kafka's socket options: no Nagle (a response must not wait for the
  * client's delayed ACK: that is 40 ms of latency per request), and the
  * configured buffer sizes, where set (-1 keeps the kernel's autotuning). */
-static void tune_socket(const struct sk_shard *s, int fd)
+void sk_net_tune_socket(const struct sk_shard *s, int fd)
 {
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -197,16 +197,36 @@ static void refuse(struct sk_shard *s, int fd)
 	close(fd);
 }
 
+static void serve_here(struct sk_shard *s, int fd, const uint8_t *addr, const char *peer)
+{
+	sk_net_tune_socket(s, fd);
+	struct sk_conn *c = NULL;
+	if (sk_ip_count_inc(&s->ips, addr) == 0 && !(c = sk_conn_new(s, fd, false)))
+		sk_ip_count_dec(&s->ips, addr);
+	if (!c) {
+		sk_warn("net: refusing connection from %s: out of memory", peer);
+		close(fd);
+		return;
+	}
+	c->counted_by = s;
+	memcpy(c->addr, addr, 16);
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	sk_debug("net: connection from %s", peer);
+	sk_recv_arm(c);
+}
+
+/* The limits are checked here for every shard the acceptor serves
+ * (handoff.c): those it handed off count as open until they close. */
 static void accept_one(struct sk_shard *s, int fd)
 {
 	char peer[64];
 	uint8_t addr[16];
 	peer_of(fd, peer, sizeof(peer), addr);
-	if (s->stopping) {
+	if (s->closing) {
 		close(fd);
 		return;
 	}
-	if (s->nopen >= s->cfg.max_connections) {
+	if (s->nopen + s->nhanded >= s->cfg.max_connections) {
 		sk_warn("net: refusing connection from %s: max.connections=%u reached",
 			peer, s->cfg.max_connections);
 		refuse(s, fd);
@@ -216,20 +236,17 @@ static void accept_one(struct sk_shard *s, int fd)
 		refuse(s, fd);
 		return;
 	}
-	tune_socket(s, fd);
-	struct sk_conn *c = NULL;
-	if (sk_ip_count_inc(&s->ips, addr) == 0 && !(c = sk_conn_new(s, fd, false)))
-		sk_ip_count_dec(&s->ips, addr);
-	if (!c) {
-		sk_warn("net: refusing connection from %s: out of memory", peer);
-		close(fd);
+	struct sk_shard *to = sk_handoff_next(s);
+	if (to == s) {
+		serve_here(s, fd, addr, peer);
 		return;
 	}
-	c->ip_counted = true;
-	memcpy(c->addr, addr, 16);
-	memcpy(c->peer, peer, sizeof(peer));
-	sk_debug("net: connection from %s", peer);
-	sk_recv_arm(c);
+	int rc = sk_handoff(s, to, fd, addr, peer);
+	if (rc < 0) {
+		sk_warn("net: refusing connection from %s: cannot hand it to its shard: %s",
+			peer, strerror(-rc));
+		close(fd);
+	}
 }
 
 #define SK_SHED_REPORT_MS 10000
@@ -283,12 +300,12 @@ void sk_listener_complete(struct sk_listener *l, struct io_uring_cqe *cqe)
 	 * where closing at once makes new clients fail fast instead of queueing.
 	 * Out of fds with the reserve back, wait for the next connection; after
 	 * other errors wait a little: re-arming at once would spin. */
-	if (!s->stopping && reserve_back) {
+	if (!s->closing && reserve_back) {
 		poll_arm(l);
-	} else if (!s->stopping && cqe->res < 0 && cqe->res != -ECANCELED) {
+	} else if (!s->closing && cqe->res < 0 && cqe->res != -ECANCELED) {
 		if (!sk_timer_add(s, 100, accept_rearm, l))
 			accept_arm(l);
-	} else if (!s->stopping) {
+	} else if (!s->closing) {
 		accept_arm(l);
 	} else if (l->fd >= 0) {
 		close(l->fd);
@@ -301,7 +318,7 @@ void sk_listener_poll_complete(struct sk_listener *l, struct io_uring_cqe *cqe)
 	struct sk_shard *s = l->shard;
 	l->polling = false;
 	s->misc_ops--;
-	if (s->stopping) {
+	if (s->closing) {
 		if (!l->armed && l->fd >= 0) {
 			close(l->fd);
 			l->fd = -1;

@@ -75,7 +75,7 @@ struct sk_conn {
 	uint64_t last_active_ms;
 	char peer[64];
 	uint8_t addr[16];                /* peer address, IPv6 form (ip_count.c) */
-	bool ip_counted;                 /* counted in shard->ips */
+	struct sk_shard *counted_by;     /* whose ips count it: its acceptor (handoff.c) */
 	bool waits_queue;                /* paused at the shard's queued.max.* */
 	uint64_t held_bytes;             /* frame bytes of pending requests */
 
@@ -176,7 +176,11 @@ struct sk_shard {
 	struct sk_outconn *outconns;
 	struct sk_conn *dirty;
 	unsigned nopen;
-	struct sk_ip_counts ips;         /* open connections per peer address */
+	struct sk_ip_counts ips;         /* open connections per peer address, on the
+					  * acceptor for every shard it serves */
+	struct sk_shard **targets;       /* acceptor: the shards it hands connections to */
+	size_t ntargets, next_target;
+	uint32_t nhanded;                /* acceptor: open connections it handed off */
 	uint32_t queued_reqs;            /* pending requests over all connections */
 	uint64_t queued_bytes;           /* and their frame bytes */
 	unsigned queue_waiters;          /* conns with waits_queue set */
@@ -193,7 +197,11 @@ struct sk_shard {
 	int wake_fd;
 	uint64_t wake_buf;
 	atomic_int stop_requested;
+	atomic_int quiesce_requested;
 	struct sk_inbox inbox;
+	bool closing;                    /* quiescing or stopping: no new input */
+	bool quiescing;                  /* no new input; the loop and inbox go on */
+	bool quiet;                      /* and every accepted connection is closed */
 	bool stopping;
 	uint64_t stop_deadline_ms;
 
@@ -235,6 +243,7 @@ void sk_queue_remove(struct sk_conn *c, struct sk_slot *sl);
 void sk_queue_forget(struct sk_conn *c);
 
 /* listen.c */
+void sk_net_tune_socket(const struct sk_shard *s, int fd);
 void sk_listener_complete(struct sk_listener *l, struct io_uring_cqe *cqe);
 void sk_listener_poll_complete(struct sk_listener *l, struct io_uring_cqe *cqe);
 void sk_listeners_stop(struct sk_shard *s);
@@ -251,6 +260,15 @@ void sk_outconn_frame(struct sk_conn *c, uint8_t *data, uint32_t len);
 void sk_outconn_conn_closed(struct sk_conn *c);
 void sk_outconns_stop(struct sk_shard *s);
 void sk_outconns_free_all(struct sk_shard *s);
+
+/* handoff.c: the acceptor's round robin, node-wide connection counts */
+struct sk_shard *sk_handoff_next(struct sk_shard *s);
+/* Counts fd's connection on the acceptor and posts it to `to`. 0, or
+ * -errno (nothing counted; fd is still the caller's). */
+int sk_handoff(struct sk_shard *acceptor, struct sk_shard *to, int fd, const uint8_t *addr,
+	       const char *peer);
+/* At close: gives the connection's place back to whoever counted it. */
+void sk_conn_uncount(struct sk_conn *c);
 
 /* conn.c; outbound conns do not count against max.connections */
 struct sk_conn *sk_conn_new(struct sk_shard *s, int fd, bool outbound);

@@ -239,7 +239,7 @@ void sk_recv_complete(struct sk_conn *c, struct io_uring_cqe *cqe)
 	int res = cqe->res;
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
 		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-		if (res > 0 && c->open && !s->stopping) {
+		if (res > 0 && c->open && !s->closing) {
 			sk_stat_add(&s->st.bytes_in, (uint64_t)res);
 			c->last_active_ms = s->now_ms;
 			on_bytes(c, sk_bufring_addr(s, bid), (size_t)res);
@@ -267,7 +267,7 @@ void sk_recv_direct_complete(struct sk_conn *c, struct io_uring_cqe *cqe)
 	struct sk_shard *s = c->shard;
 	int res = cqe->res;
 	c->direct_armed = false;
-	if (res > 0 && c->open && !s->stopping) {
+	if (res > 0 && c->open && !s->closing) {
 		sk_stat_add(&s->st.bytes_in, (uint64_t)res);
 		sk_stat_add(&s->st.bytes_in_direct, (uint64_t)res);
 		c->last_active_ms = s->now_ms;

@@ -185,6 +185,7 @@ void sk_shard_destroy(struct sk_shard *s)
 	sk_outconns_free_all(s);
 	sk_ip_counts_free(&s->ips);
 	free((void *)s->cfg.ip_overrides);
+	free(s->targets);
 	sk_listeners_free(s);
 	sk_bufring_fini(s);
 	sk_timers_fini(s);
@@ -211,6 +212,12 @@ void sk_shard_stop(struct sk_shard *s)
 bool sk_shard_stopping(const struct sk_shard *s)
 {
 	return atomic_load(&s->stop_requested) != 0;
+}
+
+void sk_shard_quiesce(struct sk_shard *s)
+{
+	atomic_store(&s->quiesce_requested, 1);
+	sk_shard_wake(s);
 }
 
 int sk_shard_defer(struct sk_shard *s, sk_defer_fn cb, void *arg)
@@ -318,12 +325,14 @@ static void run_deferred(struct sk_shard *s)
 	}
 }
 
-static void begin_stop(struct sk_shard *s)
+/* No new connections, no new requests: what was read is still answered. */
+static void close_input(struct sk_shard *s)
 {
-	s->stopping = true;
+	if (s->closing)
+		return;
+	s->closing = true;
 	s->stop_deadline_ms = s->now_ms + s->cfg.stop_timeout_ms;
 	sk_listeners_stop(s);
-	sk_outconns_stop(s);
 	for (struct sk_conn *c = s->conns; c; c = c->next)
 		if (c->open) {
 			sk_recv_stop(c);
@@ -331,18 +340,36 @@ static void begin_stop(struct sk_shard *s)
 		}
 }
 
-/* Done when every connection is closed and no SQE points into our memory.
- * A connection closes once its accepted requests are answered, or at the
- * deadline whatever it still owes. */
-static bool stop_finished(struct sk_shard *s)
+static void begin_stop(struct sk_shard *s)
+{
+	bool quiet = s->quiet;
+	close_input(s);
+	s->stopping = true;
+	/* After a quiesce the connections are gone: only the ring's own
+	 * operations (fsyncs) are left, and they get a deadline of their own. */
+	if (quiet)
+		s->stop_deadline_ms = s->now_ms + s->cfg.stop_timeout_ms;
+	sk_outconns_stop(s);
+}
+
+/* Closes each accepted connection once its requests are answered, or at
+ * the deadline whatever it still owes; true when none is open. */
+static bool close_drained(struct sk_shard *s)
 {
 	bool late = s->now_ms >= s->stop_deadline_ms;
 	for (struct sk_conn *c = s->conns, *next; c; c = next) {
 		next = c->next;
-		if (c->open && (late || sk_conn_drained(c)))
+		if (c->open && (late || sk_conn_drained(c)) && (s->stopping || !c->outbound))
 			sk_conn_close(c);
 	}
 	sk_conn_process_dirty(s);
+	return s->nopen == 0;
+}
+
+/* Done when every connection is closed and no SQE points into our memory. */
+static bool stop_finished(struct sk_shard *s)
+{
+	close_drained(s);
 	if (s->misc_ops)
 		return false;
 	for (struct sk_conn *c = s->conns; c; c = c->next)
@@ -351,10 +378,26 @@ static bool stop_finished(struct sk_shard *s)
 	return true;
 }
 
+/* A quiescing shard tells its owner once, when its last accepted
+ * connection has closed; it goes on running posts and timers (other shards
+ * may still need it to answer their requests) until it is stopped. */
+static void quiesce_step(struct sk_shard *s)
+{
+	if (!s->quiescing && atomic_load(&s->quiesce_requested)) {
+		s->quiescing = true;
+		close_input(s);
+	}
+	if (!s->quiescing || s->quiet || !close_drained(s))
+		return;
+	s->quiet = true;
+	if (s->h.on_quiet)
+		s->h.on_quiet(s->h.arg);
+}
+
 static int wait_events(struct sk_shard *s)
 {
 	int64_t next = sk_timers_next_ms(s);
-	if (s->stopping) {
+	if ((s->closing && !s->quiet) || s->stopping) {
 		int64_t left = (int64_t)s->stop_deadline_ms - (int64_t)s->now_ms;
 		if (left < 0)
 			left = 0;
@@ -393,6 +436,8 @@ static int loop(struct sk_shard *s)
 		sk_timers_run(s);
 		sk_inbox_run(s);
 		run_deferred(s);
+		if (!s->stopping)
+			quiesce_step(s);
 		if (!s->stopping && atomic_load(&s->stop_requested))
 			begin_stop(s);
 		if (s->stopping && stop_finished(s))

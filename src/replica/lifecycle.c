@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "replica_int.h"
+#include "skein/checkpoints.h"
 #include "skein/controller.h"
 #include "skein/errors.h"
 #include "skein/logging.h"
@@ -402,38 +403,30 @@ int sk_replicas_broker_config_changed(struct sk_broker *b)
     return 0;
 }
 
-/* Checkpoints let the next start skip recovery of what is known to be flushed. */
-int sk_partitions_checkpoint(struct sk_broker *b)
+/* This shard's lines of a checkpoint: recovery points or log start offsets. */
+static struct sk_offset_checkpoint_entry *checkpoint_lines(struct sk_broker *b,
+                                                           enum sk_checkpoint_kind kind)
 {
-    return sk_partitions_checkpoint_async(b, NULL, NULL, NULL);
+    struct sk_offset_checkpoint_entry *e = calloc((size_t)b->nparts + 1, sizeof *e);
+    for (int i = 0; e && i < b->nparts; i++) {
+        const struct sk_partition *p = b->parts[i];
+        snprintf(e[i].topic, sizeof e[i].topic, "%s", p->topic);
+        e[i].partition = p->id;
+        e[i].offset = kind == SK_CHECKPOINT_RECOVERY_POINT ? sk_plog_recovery_point(p->log)
+                                                           : sk_plog_log_start_offset(p->log);
+    }
+    return e;
 }
 
-int sk_partitions_checkpoint_async(struct sk_broker *b, struct sk_atomic_writer *const w[2],
-                                   void (*done)(void *arg, int err), void *arg)
+/* Checkpoints let the next start skip recovery of what is known to be
+ * flushed, and keep deleted records deleted. */
+int sk_partitions_checkpoint(struct sk_broker *b, enum sk_checkpoint_kind kind,
+                             sk_checkpoint_done_fn done, void *arg)
 {
-    struct sk_offset_checkpoint_entry *rp = calloc((size_t)b->nparts + 1, sizeof *rp);
-    struct sk_offset_checkpoint_entry *ls = calloc((size_t)b->nparts + 1, sizeof *ls);
-    int rc = rp && ls ? 0 : -ENOMEM;
-    for (int i = 0; rc == 0 && i < b->nparts; i++) {
-        const struct sk_partition *p = b->parts[i];
-        snprintf(rp[i].topic, sizeof rp[i].topic, "%s", p->topic);
-        snprintf(ls[i].topic, sizeof ls[i].topic, "%s", p->topic);
-        rp[i].partition = ls[i].partition = p->id;
-        rp[i].offset = sk_plog_recovery_point(p->log);
-        ls[i].offset = sk_plog_log_start_offset(p->log);
-    }
-    size_t n = (size_t)b->nparts;
-    if (rc == 0)
-        rc = w ? sk_offset_checkpoint_write_async(w[0], SK_RECOVERY_POINT_CHECKPOINT, rp, n,
-                                                  done, arg)
-               : sk_offset_checkpoint_write(data_dir(b), SK_RECOVERY_POINT_CHECKPOINT, rp, n);
-    if (rc == 0)
-        rc = w ? sk_offset_checkpoint_write_async(w[1], SK_LOG_START_OFFSET_CHECKPOINT, ls, n,
-                                                  done, arg)
-               : sk_offset_checkpoint_write(data_dir(b), SK_LOG_START_OFFSET_CHECKPOINT, ls, n);
-    free(rp);
-    free(ls);
-    return rc;
+    struct sk_offset_checkpoint_entry *e = checkpoint_lines(b, kind);
+    if (!e)
+        return -ENOMEM;
+    return sk_checkpoint_offer(b, kind, e, (size_t)b->nparts, done, arg);
 }
 
 /* Partitions closed together at shutdown: their data, index and snapshot
@@ -487,8 +480,14 @@ void sk_partitions_close_all(struct sk_broker *b)
     if (rc < 0)
         sk_warn("cannot flush the partition logs in %s at shutdown: %s", data_dir(b),
                 strerror(-rc));
-    else if (b->nparts && sk_partitions_checkpoint(b) < 0)
-        sk_warn("cannot write offset checkpoints in %s", data_dir(b));
+    /* The node writes the files once every shard has closed its own. */
+    for (int k = 0; rc == 0 && k < SK_CHECKPOINT_CLEANER; k++) {
+        struct sk_offset_checkpoint_entry *e = checkpoint_lines(b, (enum sk_checkpoint_kind)k);
+        if (e)
+            sk_checkpoint_set_final(b, (enum sk_checkpoint_kind)k, e, (size_t)b->nparts);
+        else
+            sk_warn("cannot write offset checkpoints in %s: out of memory", data_dir(b));
+    }
     for (int i = 0; i < b->nparts; i++)
         partition_free(b->parts[i], false);
     sk_replica_table_free(b);

@@ -14,16 +14,17 @@
  * across threads, which they are not (DESIGN.md: all state is shard-local).
  *
  * The first dirty offset of each log is kept in cleaner-offset-checkpoint in the
- * log dir, written after each completed clean through the syncer, not waited
- * for: a failed write is logged and the next clean writes it again (a stale
- * checkpoint only makes the next clean of that log redo work). */
+ * log dir, a node-wide file (skein/checkpoints.h): after each completed clean
+ * the shard hands its lines to the node's writer, not waited for; a failed
+ * write is logged and the next clean writes it again (a stale checkpoint only
+ * makes the next clean of that log redo work). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "skein/atomic_writer.h"
+#include "skein/checkpoints.h"
 #include "skein/log_cleaner.h"
 #include "skein/logging.h"
 #include "skein/partition.h"
@@ -56,7 +57,6 @@ struct sk_log_cleaner {
     uint64_t job_ns;          /* time spent in the job's slices */
     uint64_t max_slice_ns;
     sk_timer_id timer;
-    struct sk_atomic_writer *checkpoint; /* cleaner-offset-checkpoint */
 };
 
 static uint64_t mono_ns(void)
@@ -123,15 +123,8 @@ static struct sk_partition *entry_partition(struct sk_log_cleaner *c, const stru
     return NULL;
 }
 
-static void checkpoint_done(void *arg, int err)
-{
-    struct sk_log_cleaner *c = arg;
-    if (err < 0)
-        sk_warn("cannot write %s/%s: %s", log_dir(c), SK_CLEANER_OFFSET_CHECKPOINT,
-                strerror(-err));
-}
-
-/* Only the logs this broker still holds are written, as Kafka does. */
+/* Only the logs this shard still holds are written, as Kafka does for its
+ * own; the other shards' lines are theirs. */
 static int checkpoint_write(struct sk_log_cleaner *c)
 {
     struct sk_offset_checkpoint_entry *cp = calloc(c->n + 1, sizeof(*cp));
@@ -146,10 +139,7 @@ static int checkpoint_write(struct sk_log_cleaner *c)
         cp[n].partition = c->e[i].partition;
         cp[n++].offset = c->e[i].first_dirty;
     }
-    int r = sk_offset_checkpoint_write_async(c->checkpoint, SK_CLEANER_OFFSET_CHECKPOINT, cp, n,
-                                             checkpoint_done, c);
-    free(cp);
-    return r;
+    return sk_checkpoint_offer(c->b, SK_CHECKPOINT_CLEANER, cp, n, NULL, NULL);
 }
 
 /* ---- choosing a log -------------------------------------------------------------- */
@@ -321,10 +311,6 @@ int sk_log_cleaner_start(struct sk_broker *b)
     if (!c)
         return -ENOMEM;
     c->b = b;
-    if (!(c->checkpoint = sk_atomic_writer_new(&b->syncer, log_dir(c)))) {
-        free(c);
-        return -ENOMEM;
-    }
     checkpoint_load(c);
     b->cleaner = c;
     c->timer = sk_timer_add(b->shard, (uint64_t)b->node->cfg->log.cleaner_backoff_ms, tick, c);
@@ -340,7 +326,6 @@ void sk_log_cleaner_stop(struct sk_broker *b)
     if (c->timer)
         sk_timer_cancel(b->shard, c->timer);
     sk_clean_free(c->job); /* its .cleaned files go at the next load */
-    sk_atomic_writer_free(c->checkpoint);
     free(c->e);
     free(c);
     b->cleaner = NULL;

@@ -4,15 +4,16 @@
  * (log.flush.offset.checkpoint.interval.ms), and the expiry of idle
  * producers' state (producer.id.expiration.check.interval.ms).
  *
- * The checkpoints are written through the shard's syncer and never waited
- * for. A failed one is only logged: the files are recovery hints (a start
- * with an older recovery point recovers more of the log, nothing is lost),
- * and the next period writes the then current offsets anew. */
+ * The checkpoints are node-wide files (skein/checkpoints.h): each shard
+ * hands its lines to the node's writer and never waits. A failed write is
+ * only logged: the files are recovery hints (a start with an older recovery
+ * point recovers more of the log, nothing is lost), and the next period
+ * writes the then current offsets anew. A shard with no partitions still
+ * sends its (empty) lines, so those of partitions it no longer has go. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "skein/atomic_writer.h"
 #include "skein/logging.h"
 #include "skein/net.h"
 #include "skein/partition.h"
@@ -30,7 +31,6 @@ enum { NTASKS = 4 };
 
 struct sk_maintenance {
     struct sk_maint_task tasks[NTASKS];
-    struct sk_atomic_writer *checkpoints[2]; /* recovery points, log start offsets */
 };
 
 static void retention(struct sk_broker *b)
@@ -58,23 +58,14 @@ static void flush_due(struct sk_broker *b)
     }
 }
 
-static void checkpoint_done(void *arg, int err)
-{
-    struct sk_broker *b = arg;
-    if (err < 0)
-        sk_warn("cannot write an offset checkpoint in %s: %s; retried in %lld ms",
-                b->node->cfg->log_dirs[0], strerror(-err),
-                (long long)b->node->cfg->log.flush_offset_checkpoint_interval_ms);
-}
-
 void sk_maintenance_checkpoint(struct sk_broker *b)
 {
-    struct sk_maintenance *m = b->maintenance;
-    if (!b->nparts)
-        return;
-    int rc = sk_partitions_checkpoint_async(b, m->checkpoints, checkpoint_done, b);
-    if (rc < 0)
-        checkpoint_done(b, rc);
+    for (int k = 0; k < SK_CHECKPOINT_CLEANER; k++) {
+        int rc = sk_partitions_checkpoint(b, (enum sk_checkpoint_kind)k, NULL, NULL);
+        if (rc < 0)
+            sk_warn("cannot hand over this shard's offset checkpoint: %s; retried in %lld ms",
+                    strerror(-rc), (long long)b->node->cfg->log.flush_offset_checkpoint_interval_ms);
+    }
 }
 
 static void expire_producers(struct sk_broker *b)
@@ -101,9 +92,6 @@ int sk_maintenance_init(struct sk_broker *b)
     if (!m)
         return -1;
     b->maintenance = m;
-    for (int i = 0; i < 2; i++)
-        if (!(m->checkpoints[i] = sk_atomic_writer_new(&b->syncer, b->node->cfg->log_dirs[0])))
-            return -1;
     return 0;
 }
 
@@ -129,9 +117,6 @@ int sk_maintenance_start(struct sk_broker *b)
 
 void sk_maintenance_stop(struct sk_broker *b)
 {
-    struct sk_maintenance *m = b->maintenance;
-    for (int i = 0; m && i < 2; i++)
-        sk_atomic_writer_free(m->checkpoints[i]);
     free(b->maintenance);
     b->maintenance = NULL;
 }

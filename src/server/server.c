@@ -25,6 +25,8 @@
 #include "skein/submit.h"
 #include "skein/quota.h"
 #include "skein/server.h"
+#include "skein/checkpoints.h"
+#include "server-int.h"
 
 static int64_t wall_ms(void)
 {
@@ -181,18 +183,6 @@ static void net_config(const struct sk_config *cfg, struct sk_net_config *nc,
     nc->recv_buffer_bytes = cfg->net.socket_receive_buffer_bytes;
 }
 
-static int quotas_open(struct sk_broker *b)
-{
-    b->quotas = malloc(sizeof *b->quotas);
-    if (!b->quotas || sk_quotas_init(b->quotas, b->node->cfg->quota.window_num,
-                                     (uint64_t)b->node->cfg->quota.window_size_seconds * 1000)) {
-        free(b->quotas);
-        b->quotas = NULL;
-        return -1;
-    }
-    return 0;
-}
-
 /* A node that cannot load its metadata log says where and why, and how to
  * start anyway (losing the changes from there on) instead of just failing. */
 static void metalog_problem(const char *md, const struct sk_metalog_failure *why, int rc,
@@ -219,7 +209,79 @@ static void metalog_problem(const char *md, const struct sk_metalog_failure *why
 static int image_changed(struct sk_broker *b, const struct sk_meta_image *old)
 {
     (void)old;
-    return sk_broker_metadata_changed(b);
+    int rc = sk_broker_metadata_changed(b);
+    sk_groups_image_changed(b);
+    return rc;
+}
+
+/* Every shard gets the first image before any serves: shard 0 applies it
+ * here, the others on their threads as they start (src/server/shards.c). */
+static void publish_first(struct sk_broker *b)
+{
+    struct sk_node *n = b->node;
+    struct sk_meta_image *img = sk_meta_image_clone(&n->image);
+    for (int i = 1; i < n->nshards; i++)
+        n->shards[i]->image = sk_meta_image_ref(img);
+    /* A partition that does not open stays offline and is retried; the node
+     * serves the others rather than refusing to start. */
+    (void)sk_publish_apply(b, img);
+}
+
+/* Shards are a start-up setting: ownership is a function of their number,
+ * so it is fixed before anything is opened. */
+static int shards_open(struct sk_node *node, struct sk_broker *b, const struct sk_config *cfg,
+                       int count, char *err, size_t errlen)
+{
+    struct sk_net_config nc;
+    struct sk_net_ip_limit *ip_limits = calloc(cfg->net.n_ip_overrides + 1, sizeof *ip_limits);
+    if (!ip_limits) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    net_config(cfg, &nc, ip_limits);
+    int rc = sk_shard_reactor_new(b, &nc);
+    if (rc == 0)
+        atomic_store(&node->nserved, 1);
+    if (rc == 0 && count > 1)
+        rc = sk_shards_create(node, count, &nc);
+    free(ip_limits);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot create the io_uring shards: %s", strerror(-rc));
+        return rc;
+    }
+    sk_info("%d shard(s) (skein.num.shards=%d)", node->nshards, cfg->num_shards);
+    return 0;
+}
+
+/* Shard 0 accepts for the node and hands each connection to the next shard. */
+static int listen_client(struct sk_broker *b, const struct sk_listener *l, char *err,
+                         size_t errlen)
+{
+    struct sk_node *n = b->node;
+    const char *host = l->host[0] ? l->host : "0.0.0.0";
+    uint16_t bound = 0;
+    int rc = sk_shard_listen(b->shard, host, l->port, &bound);
+    if (rc < 0) {
+        snprintf(err, errlen, "Socket server failed to bind to %s:%u: %s.", host, l->port,
+                 strerror(-rc));
+        return rc;
+    }
+    if (n->nshards > 1) {
+        struct sk_shard **targets = malloc(sizeof *targets * (size_t)n->nshards);
+        for (int i = 0; targets && i < n->nshards; i++)
+            targets[i] = n->shards[i]->shard;
+        rc = targets ? sk_shard_distribute(b->shard, targets, (size_t)n->nshards) : -ENOMEM;
+        free(targets);
+        if (rc < 0) {
+            snprintf(err, errlen, "out of memory");
+            return rc;
+        }
+    }
+    if (n->advertised_port == 0)
+        n->advertised_port = bound;
+    sk_info("listening on %s://%s:%u (advertised as %s:%u)", l->name, host, bound,
+            n->advertised_host, n->advertised_port);
+    return 0;
 }
 
 int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *cfg, char *err,
@@ -229,7 +291,9 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
     memset(b, 0, sizeof *b);
     b->node = node;
     b->image = &node->image;
-    node->shards = malloc(sizeof *node->shards);
+    /* Sized once: the signal handler may walk it while shards are made. */
+    int count = sk_shard_count(cfg);
+    node->shards = calloc((size_t)count, sizeof *node->shards);
     if (!node->shards) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
@@ -280,103 +344,73 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
     sk_info("metadata log replayed: %d topics, %d brokers, last offset %lld", b->image->ntopics,
             b->image->nbrokers, (long long)b->image->last_offset);
 
-    struct sk_net_config nc;
-    struct sk_net_ip_limit *ip_limits = calloc(cfg->net.n_ip_overrides + 1, sizeof *ip_limits);
-    if (!ip_limits) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    net_config(cfg, &nc, ip_limits);
-    struct sk_net_handler h = {.on_frame = sk_api_on_frame, .arg = b};
-    rc = sk_shard_new(&nc, &h, &b->shard);
-    free(ip_limits);
-    if (rc < 0) {
-        snprintf(err, errlen, "cannot create the io_uring shard: %s", strerror(-rc));
+    if ((rc = shards_open(node, b, cfg, count, err, errlen)) < 0)
         return rc;
-    }
-    b->syncer = sk_shard_syncer(b->shard);
     sk_metalog_set_syncer(b->node->metalog, &b->syncer);
-    uint16_t bound = 0;
-    rc = sk_shard_listen(b->shard, l->host[0] ? l->host : "0.0.0.0", l->port, &bound);
-    if (rc < 0) {
-        snprintf(err, errlen, "Socket server failed to bind to %s:%u: %s.",
-                 l->host[0] ? l->host : "0.0.0.0", l->port, strerror(-rc));
+    if ((rc = listen_client(b, l, err, errlen)) < 0)
         return rc;
-    }
-    if (b->node->advertised_port == 0)
-        b->node->advertised_port = bound;
-    sk_info("listening on %s://%s:%u (advertised as %s:%u)", l->name,
-            l->host[0] ? l->host : "0.0.0.0", bound, b->node->advertised_host, b->node->advertised_port);
     if (bootstrap(b) < 0 || register_broker(b) < 0) {
         snprintf(err, errlen, "cannot write the metadata log in %s", md);
         return -EIO;
     }
-    /* A partition that does not open stays offline and is retried; the node
-     * serves the others rather than refusing to start. */
-    sk_publish(b);
-    if (sk_groups_open(b) < 0) {
-        snprintf(err, errlen, "cannot load the group coordinator's state from __consumer_offsets");
-        return -EIO;
-    }
-    if (quotas_open(b) < 0) {
-        snprintf(err, errlen, "cannot set up client quotas");
+    if (sk_checkpoints_open(node) < 0) {
+        snprintf(err, errlen, "cannot read the offset checkpoints in %s: out of memory",
+                 cfg->log_dirs[0]);
         return -ENOMEM;
     }
-    if (sk_maintenance_start(b) < 0) {
-        snprintf(err, errlen, "cannot schedule log maintenance");
-        return -ENOMEM;
-    }
-    if (sk_log_cleaner_start(b) < 0) {
-        snprintf(err, errlen, "cannot start the log cleaner");
-        return -ENOMEM;
-    }
-    sk_info("Skein started: node %d, cluster %s", b->node->node_id, b->node->cluster_id);
-    return 0;
+    publish_first(b);
+    return sk_shard_state_open(b, err, errlen);
 }
 
 int sk_server_run(struct sk_broker *b)
 {
-    return sk_shard_run(b->shard);
+    struct sk_node *n = b->node;
+    int rc = sk_shards_start(n);
+    if (rc == 0) {
+        sk_info("Skein started: node %d, cluster %s, %d shard(s)", n->node_id, n->cluster_id,
+                n->nshards);
+        rc = sk_shard_run(b->shard);
+    }
+    sk_shard_state_close(b);
+    int other = sk_shards_join(n);
+    return rc < 0 ? rc : other;
 }
 
 void sk_server_stop(struct sk_broker *b)
 {
-    if (b->shard)
-        sk_shard_stop(b->shard);
+    if (b->node)
+        sk_shards_stop(b->node);
 }
 
 bool sk_server_stopping(const struct sk_broker *b)
 {
-    return b->shard && sk_shard_stopping(b->shard);
+    return atomic_load(&b->node->stop_asked) || (b->shard && sk_shard_stopping(b->shard));
 }
 
 void sk_server_close(struct sk_broker *b)
 {
-    /* The reactor has stopped: what is written from here on (a checkpoint
-     * the closing logs rewrite) must sync on this thread, or never would. */
-    b->syncer = sk_syncer_blocking;
-    /* Partitions first: their parked requests are answered (and dropped by
-     * the stopped reactor) before the shard's connections are freed. */
-    sk_fetch_close(b);
-    sk_broker_sync_retry_stop(b);
-    sk_log_cleaner_stop(b);
-    sk_partitions_close_all(b);
-    sk_groups_close(b);
-    if (b->quotas)
-        sk_quotas_free(b->quotas);
-    free(b->quotas);
+    struct sk_node *n = b->node;
+    if (!n)
+        return;
+    sk_shard_state_close(b);
+    sk_shards_free(n);
+    n->nshards = 1;
+    atomic_store(&n->nserved, 0);
+    /* Every shard has closed its partitions: the files get their last lines. */
+    if (sk_checkpoints_write_final(n) < 0)
+        sk_warn("cannot write the offset checkpoints in %s at shutdown", n->cfg->log_dirs[0]);
+    sk_checkpoints_close(n);
     sk_producer_ids_free(b);
-    sk_maintenance_stop(b);
     if (b->shard)
         sk_shard_destroy(b->shard);
-    sk_ctl_submit_close(b->node);
-    sk_metalog_close(b->node->metalog);
+    sk_ctl_submit_close(n);
+    sk_metalog_close(n->metalog);
     sk_publish_close(b);
-    sk_meta_image_free(&b->node->image);
+    sk_meta_image_free(&n->image);
     unlock_dirs(b);
     b->shard = NULL;
-    b->node->metalog = NULL;
-    free(b->node->shards);
-    b->node->shards = NULL;
-    b->node->nshards = 0;
+    n->metalog = NULL;
+    free(n->shards);
+    n->shards = NULL;
+    n->nshards = 0;
 }

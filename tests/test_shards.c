@@ -1,0 +1,560 @@
+/* A node with two shards on two threads, as skein.num.shards=2 runs it:
+ * in process (sk_server_open / sk_server_run / sk_server_stop, what main()
+ * and its SIGTERM handler call) and as the broker process itself.
+ *
+ * Connections are handed to the shards in turn, so of two connections one
+ * is served by each shard: each must produce to partitions of both shards,
+ * and reach a group coordinated by either. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gen/kp_all.h"
+#include "skein/broker.h"
+#include "skein/buf.h"
+#include "skein/config.h"
+#include "skein/errors.h"
+#include "skein/group.h"
+#include "skein/node.h"
+#include "skein/partition.h"
+#include "skein/plog.h"
+#include "skein/record.h"
+#include "skein/server.h"
+
+#ifndef SK_SKEIN_BIN
+#error "meson passes the broker's path as SK_SKEIN_BIN"
+#endif
+
+#define NPARTS 6
+
+static char dir[64];
+static struct sk_config cfg;
+static struct sk_node node;
+static struct sk_broker home;
+static pthread_t runner;
+static int run_rc = -1;
+static bool running, closed;
+static int32_t corr;
+
+static void *run_node(void *arg)
+{
+    (void)arg;
+    run_rc = sk_server_run(&home);
+    return NULL;
+}
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/skein-shards-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    char logdirs[128];
+    snprintf(logdirs, sizeof logdirs, "log.dirs=%s", dir);
+    const char *ov[] = {logdirs, "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
+                        "process.roles=broker,controller", "controller.listener.names=CONTROLLER",
+                        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                        "controller.quorum.voters=1@127.0.0.1:9", "node.id=1",
+                        "skein.num.shards=2", "offsets.topic.num.partitions=8"};
+    char err[256];
+    cr_assert_eq(sk_config_load(&cfg, NULL, ov, 9, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sk_server_open(&node, &home, &cfg, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(node.nshards, 2);
+    cr_assert_eq(pthread_create(&runner, NULL, run_node, NULL), 0);
+    running = true;
+}
+
+/* What the SIGTERM handler does; the run returns once every shard drained. */
+static int stop_node(void)
+{
+    if (running) {
+        sk_server_stop(&home);
+        pthread_join(runner, NULL);
+        running = false;
+    }
+    return run_rc;
+}
+
+static void teardown(void)
+{
+    stop_node();
+    if (!closed)
+        sk_server_close(&home);
+    closed = false;
+    sk_config_free(&cfg);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(shards, .init = setup, .fini = teardown, .timeout = 120);
+
+static int connect_port(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        close(fd);
+        return -1;
+    }
+    struct timeval tv = {60, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+static void read_full(int fd, void *buf, size_t n)
+{
+    for (size_t got = 0; got < n;) {
+        ssize_t r = recv(fd, (char *)buf + got, n - got, 0);
+        cr_assert_gt(r, 0, "the node did not answer (%zd, %s)", r, strerror(errno));
+        got += (size_t)r;
+    }
+}
+
+/* Sends body as api `key` v`version` and decodes the answer into resp. */
+static void call(int fd, int16_t key, int16_t version, const void *body, void *resp, kp_arena *a)
+{
+    const kp_api_info *api = kp_api_get(key);
+    int16_t hv = kp_request_header_version(api, version);
+    kp_request_header h;
+    kp_request_header_init(&h);
+    h.request_api_key = key;
+    h.request_api_version = version;
+    h.correlation_id = ++corr;
+    h.client_id = kp_str_c("shards-test");
+    size_t n = kp_request_header_size(&h, hv) + api->request.size(body, version);
+    uint8_t *out = malloc(4 + n);
+    kp_writer w;
+    kp_writer_init(&w, out, 4 + n);
+    cr_assert_eq(kp_write_i32(&w, (int32_t)n), 0);
+    cr_assert_eq(kp_request_header_encode(&h, &w, hv), 0);
+    cr_assert_eq(api->request.encode(body, &w, version), 0);
+    cr_assert_eq(send(fd, out, 4 + n, 0), (ssize_t)(4 + n));
+    free(out);
+    uint8_t len[4];
+    read_full(fd, len, 4);
+    size_t rn = kp_be32(len);
+    uint8_t *in = kp_arena_alloc(a, rn);
+    read_full(fd, in, rn);
+    kp_reader r;
+    kp_reader_init(&r, in, rn, a);
+    kp_response_header rh;
+    cr_assert_eq(kp_response_header_decode(&rh, &r, kp_response_header_version(api, version)), 0);
+    cr_assert_eq(rh.correlation_id, h.correlation_id);
+    cr_assert_eq(api->response.decode(resp, &r, version), 0);
+}
+
+static void create_topic(int fd, const char *name, int32_t partitions)
+{
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_create_topics_request req;
+    kp_create_topics_request_init(&req);
+    kp_create_topics_request_creatable_topic t;
+    kp_create_topics_request_creatable_topic_init(&t);
+    t.name = kp_str_c(name);
+    t.num_partitions = partitions;
+    t.replication_factor = 1;
+    req.topics = (kp_create_topics_request_creatable_topic_arr){1, &t};
+    req.timeout_ms = 30000;
+    kp_create_topics_response resp;
+    call(fd, 19, 5, &req, &resp, &a);
+    cr_assert_eq(resp.topics.n, 1);
+    cr_assert_eq(resp.topics.v[0].error_code, SK_ERR_NONE, "CreateTopics: %s",
+                 sk_err_name(resp.topics.v[0].error_code));
+    kp_arena_free(&a);
+}
+
+static kp_bytes batch_of(kp_arena *a, int32_t partition, int round)
+{
+    struct sk_buf out = {0};
+    char val[32];
+    snprintf(val, sizeof val, "p%d-r%d", partition, round);
+    struct sk_record_in in = {.timestamp = sk_wall_ms(), .key_len = -1, .value = val,
+                              .value_len = (int32_t)strlen(val)};
+    struct sk_batch_spec spec = sk_batch_spec_default();
+    cr_assert_eq(sk_batch_build(&out, &spec, &in, 1), 0);
+    uint8_t *p = kp_arena_alloc(a, out.len);
+    memcpy(p, out.data, out.len);
+    kp_bytes b = {p, (int32_t)out.len};
+    sk_buf_free(&out);
+    return b;
+}
+
+/* One record to every partition of "t", acks=all; each answer in order,
+ * at offset `round`. */
+static void produce_all(int fd, int round)
+{
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_produce_request req;
+    kp_produce_request_init(&req);
+    req.acks = -1;
+    req.timeout_ms = 30000;
+    kp_produce_request_topic_produce_data td;
+    kp_produce_request_topic_produce_data_init(&td);
+    td.name = kp_str_c("t");
+    kp_produce_request_partition_produce_data pd[NPARTS];
+    for (int i = 0; i < NPARTS; i++) {
+        kp_produce_request_partition_produce_data_init(&pd[i]);
+        pd[i].index = NPARTS - 1 - i;
+        pd[i].records = batch_of(&a, pd[i].index, round);
+    }
+    td.partition_data = (kp_produce_request_partition_produce_data_arr){NPARTS, pd};
+    req.topic_data = (kp_produce_request_topic_produce_data_arr){1, &td};
+    kp_produce_response resp;
+    call(fd, 0, 9, &req, &resp, &a);
+    cr_assert_eq(resp.responses.n, 1);
+    cr_assert_eq(resp.responses.v[0].partition_responses.n, NPARTS);
+    for (int i = 0; i < NPARTS; i++) {
+        const kp_produce_response_partition_produce_response *r =
+            &resp.responses.v[0].partition_responses.v[i];
+        cr_assert_eq(r->index, pd[i].index, "answer %d is partition %d", i, r->index);
+        cr_assert_eq(r->error_code, SK_ERR_NONE, "partition %d: %s", r->index,
+                     sk_err_name(r->error_code));
+        cr_assert_eq(r->base_offset, round, "partition %d at %lld, expected %d", r->index,
+                     (long long)r->base_offset, round);
+    }
+    kp_arena_free(&a);
+}
+
+static int16_t find_coordinator(int fd, const char *group)
+{
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_find_coordinator_request req;
+    kp_find_coordinator_request_init(&req);
+    req.key = kp_str_c(group);
+    kp_find_coordinator_response resp;
+    call(fd, 10, 1, &req, &resp, &a);
+    int16_t err = resp.error_code;
+    kp_arena_free(&a);
+    return err;
+}
+
+static int16_t heartbeat(int fd, const char *group)
+{
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_heartbeat_request req;
+    kp_heartbeat_request_init(&req);
+    req.group_id = kp_str_c(group);
+    req.generation_id = 1;
+    req.member_id = kp_str_c("m");
+    kp_heartbeat_response resp;
+    call(fd, 12, 0, &req, &resp, &a);
+    int16_t err = resp.error_code;
+    kp_arena_free(&a);
+    return err;
+}
+
+static const char *group_on(int shard, char *buf, size_t len)
+{
+    for (int i = 0;; i++) {
+        snprintf(buf, len, "g%d", i);
+        if (sk_shard_of_group(&node, kp_str_c(buf)) == shard)
+            return buf;
+    }
+}
+
+/* The offsets topic is created on first use, on the controller's shard;
+ * a coordinator answers once its shard has the new image. */
+static void wait_coordinator(int fd, const char *group)
+{
+    int16_t err = -1;
+    for (int i = 0; i < 600 && (err = find_coordinator(fd, group)) != SK_ERR_NONE; i++)
+        usleep(50000);
+    cr_assert_eq(err, SK_ERR_NONE, "FindCoordinator(%s): %s", group, sk_err_name(err));
+}
+
+Test(shards, each_connection_reaches_partitions_and_groups_of_both_shards)
+{
+    int owners[2] = {0, 0};
+    for (int p = 0; p < NPARTS; p++)
+        owners[sk_shard_of_partition(&node, kp_str_c("t"), p)]++;
+    cr_assert(owners[0] && owners[1], "partitions of t all on one shard");
+    int fd[2] = {connect_port(node.advertised_port), connect_port(node.advertised_port)};
+    cr_assert(fd[0] >= 0 && fd[1] >= 0);
+    create_topic(fd[0], "t", NPARTS);
+    for (int round = 0; round < 4; round++)
+        produce_all(fd[round % 2], round);
+    char g0[16], g1[16];
+    group_on(0, g0, sizeof g0);
+    group_on(1, g1, sizeof g1);
+    wait_coordinator(fd[1], g0);
+    wait_coordinator(fd[0], g1);
+    for (int c = 0; c < 2; c++) {
+        /* Each coordinator runs the heartbeat: it knows no such member. */
+        cr_assert_eq(heartbeat(fd[c], g0), SK_ERR_UNKNOWN_MEMBER_ID);
+        cr_assert_eq(heartbeat(fd[c], g1), SK_ERR_UNKNOWN_MEMBER_ID, "%s",
+                     sk_err_name(heartbeat(fd[c], g1)));
+    }
+    close(fd[0]);
+    close(fd[1]);
+    cr_assert_eq(stop_node(), 0);
+}
+
+static void commit_offset(int fd, const char *group, int64_t offset)
+{
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_offset_commit_request req;
+    kp_offset_commit_request_init(&req);
+    req.group_id = kp_str_c(group);
+    req.generation_id_or_member_epoch = -1; /* a simple commit, no membership */
+    req.member_id = kp_str_c("");
+    kp_offset_commit_request_offset_commit_request_partition p;
+    kp_offset_commit_request_offset_commit_request_partition_init(&p);
+    p.partition_index = 0;
+    p.committed_offset = offset;
+    kp_offset_commit_request_offset_commit_request_topic t;
+    kp_offset_commit_request_offset_commit_request_topic_init(&t);
+    t.name = kp_str_c("t");
+    t.partitions = (kp_offset_commit_request_offset_commit_request_partition_arr){1, &p};
+    req.topics = (kp_offset_commit_request_offset_commit_request_topic_arr){1, &t};
+    kp_offset_commit_response resp;
+    call(fd, 8, 8, &req, &resp, &a);
+    cr_assert_eq(resp.topics.n, 1);
+    cr_assert_eq(resp.topics.v[0].partitions.v[0].error_code, SK_ERR_NONE, "commit to %s: %s",
+                 group, sk_err_name(resp.topics.v[0].partitions.v[0].error_code));
+    kp_arena_free(&a);
+}
+
+/* Requests naming groups of both shards run on each in turn (a relay), and
+ * every group is answered by its own coordinator. */
+Test(shards, several_groups_requests_reach_every_groups_coordinator)
+{
+    int fd = connect_port(node.advertised_port);
+    cr_assert_geq(fd, 0);
+    create_topic(fd, "t", NPARTS);
+    char g[4][16];
+    group_on(0, g[0], sizeof g[0]);
+    group_on(1, g[1], sizeof g[1]);
+    snprintf(g[2], sizeof g[2], "%s", "missing-0");
+    snprintf(g[3], sizeof g[3], "%s", "missing-1");
+    wait_coordinator(fd, g[0]);
+    wait_coordinator(fd, g[1]);
+    commit_offset(fd, g[0], 40);
+    commit_offset(fd, g[1], 41);
+    for (int c = 0; c < 2; c++) { /* from a connection on each shard */
+        int conn = connect_port(node.advertised_port);
+        kp_arena a;
+        kp_arena_init(&a, 0);
+        kp_offset_fetch_request req;
+        kp_offset_fetch_request_init(&req);
+        kp_offset_fetch_request_offset_fetch_request_group rg[3];
+        const char *names[3] = {g[1], g[2], g[0]};
+        for (int i = 0; i < 3; i++) {
+            kp_offset_fetch_request_offset_fetch_request_group_init(&rg[i]);
+            rg[i].group_id = kp_str_c(names[i]);
+            rg[i].topics = (kp_offset_fetch_request_offset_fetch_request_topics_arr){-1, NULL};
+        }
+        req.groups = (kp_offset_fetch_request_offset_fetch_request_group_arr){3, rg};
+        kp_offset_fetch_response resp;
+        call(conn, 9, 8, &req, &resp, &a);
+        cr_assert_eq(resp.groups.n, 3);
+        for (int i = 0; i < 3; i++) {
+            const kp_offset_fetch_response_offset_fetch_response_group *o = &resp.groups.v[i];
+            cr_assert(kp_str_eq_c(o->group_id, names[i]), "group %d out of order", i);
+            cr_assert_eq(o->error_code, SK_ERR_NONE, "%s: %s", names[i], sk_err_name(o->error_code));
+            int64_t want = i == 0 ? 41 : i == 2 ? 40 : -1;
+            int64_t got = o->topics.n ? o->topics.v[0].partitions.v[0].committed_offset : -1;
+            cr_assert_eq(got, want, "%s: committed %lld, expected %lld", names[i], (long long)got,
+                         (long long)want);
+        }
+        kp_describe_groups_request dreq;
+        kp_describe_groups_request_init(&dreq);
+        kp_str dnames[4] = {kp_str_c(g[0]), kp_str_c(g[3]), kp_str_c(g[1]), kp_str_c(g[2])};
+        dreq.groups = (kp_arr_str){4, dnames};
+        kp_describe_groups_response dresp;
+        call(conn, 15, 5, &dreq, &dresp, &a);
+        cr_assert_eq(dresp.groups.n, 4);
+        for (int i = 0; i < 4; i++) {
+            const kp_describe_groups_response_described_group *o = &dresp.groups.v[i];
+            cr_assert(kp_str_eq(o->group_id, dnames[i]), "group %d out of order", i);
+            cr_assert_eq(o->error_code, SK_ERR_NONE);
+            const char *want = i == 0 || i == 2 ? "Empty" : "Dead";
+            cr_assert(kp_str_eq_c(o->group_state, want), "%.*s is %.*s, expected %s",
+                      (int)o->group_id.len, o->group_id.ptr, (int)o->group_state.len,
+                      o->group_state.ptr, want);
+        }
+        kp_list_groups_request lreq;
+        kp_list_groups_request_init(&lreq);
+        kp_list_groups_response lresp;
+        call(conn, 16, 4, &lreq, &lresp, &a);
+        cr_assert_eq(lresp.error_code, SK_ERR_NONE);
+        int seen = 0;
+        for (int32_t i = 0; i < lresp.groups.n; i++)
+            seen += kp_str_eq_c(lresp.groups.v[i].group_id, g[0]) +
+                    kp_str_eq_c(lresp.groups.v[i].group_id, g[1]);
+        cr_assert_eq(seen, 2, "ListGroups saw %d of the 2 groups (on both shards)", seen);
+        kp_arena_free(&a);
+        close(conn);
+    }
+    close(fd);
+}
+
+/* DeleteRecords of every partition of t, each on its owner shard. */
+static void delete_below(int fd, int64_t offset)
+{
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_delete_records_request req;
+    kp_delete_records_request_init(&req);
+    kp_delete_records_request_delete_records_partition p[NPARTS];
+    for (int i = 0; i < NPARTS; i++) {
+        kp_delete_records_request_delete_records_partition_init(&p[i]);
+        p[i].partition_index = NPARTS - 1 - i;
+        p[i].offset = offset;
+    }
+    kp_delete_records_request_delete_records_topic t;
+    kp_delete_records_request_delete_records_topic_init(&t);
+    t.name = kp_str_c("t");
+    t.partitions = (kp_delete_records_request_delete_records_partition_arr){NPARTS, p};
+    req.topics = (kp_delete_records_request_delete_records_topic_arr){1, &t};
+    req.timeout_ms = 30000;
+    kp_delete_records_response resp;
+    call(fd, 21, 2, &req, &resp, &a);
+    cr_assert_eq(resp.topics.n, 1);
+    cr_assert_eq(resp.topics.v[0].partitions.n, NPARTS);
+    for (int i = 0; i < NPARTS; i++) {
+        const kp_delete_records_response_delete_records_partition_result *r =
+            &resp.topics.v[0].partitions.v[i];
+        cr_assert_eq(r->partition_index, p[i].partition_index);
+        cr_assert_eq(r->error_code, SK_ERR_NONE, "t-%d: %s", r->partition_index,
+                     sk_err_name(r->error_code));
+        cr_assert_eq(r->low_watermark, offset);
+    }
+    kp_arena_free(&a);
+}
+
+/* One recovery-point file for the node, with the lines of both shards:
+ * neither shard's write drops the other's partitions. Log start offsets
+ * moved by DeleteRecords on both shards are in theirs. */
+Test(shards, checkpoints_hold_every_shards_partitions)
+{
+    int fd = connect_port(node.advertised_port);
+    cr_assert_geq(fd, 0);
+    create_topic(fd, "t", NPARTS);
+    produce_all(fd, 0);
+    produce_all(fd, 1);
+    delete_below(fd, 1);
+    close(fd);
+    int owner[NPARTS];
+    for (int p = 0; p < NPARTS; p++)
+        owner[p] = sk_shard_of_partition(&node, kp_str_c("t"), p);
+    cr_assert_eq(stop_node(), 0);
+    sk_server_close(&home);
+    closed = true;
+    const char *files[] = {SK_RECOVERY_POINT_CHECKPOINT, SK_LOG_START_OFFSET_CHECKPOINT};
+    for (int f = 0; f < 2; f++) {
+        struct sk_offset_checkpoint_entry *e;
+        size_t n;
+        cr_assert_eq(sk_offset_checkpoint_read(dir, files[f], &e, &n), 0);
+        for (int p = 0; p < NPARTS; p++) {
+            int64_t want = f == 0 ? 2 : 1;
+            cr_assert_eq(sk_offset_checkpoint_find(e, n, "t", p), want,
+                         "%s: t-%d (shard %d) at %lld, expected %lld", files[f], p,
+                         owner[p], (long long)sk_offset_checkpoint_find(e, n, "t", p), (long long)want);
+        }
+        free(e);
+    }
+}
+
+/* ---- the broker process ------------------------------------------------------- */
+
+static uint16_t free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(fd, (struct sockaddr *)&a, sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static pid_t spawn(const char *pdir, uint16_t port, uint16_t ctrl)
+{
+    char listeners[128], voters[64], logs[128], out[128];
+    snprintf(listeners, sizeof listeners,
+             "listeners=PLAINTEXT://127.0.0.1:%u,CONTROLLER://127.0.0.1:%u", port, ctrl);
+    snprintf(voters, sizeof voters, "controller.quorum.voters=1@127.0.0.1:%u", ctrl);
+    snprintf(logs, sizeof logs, "log.dirs=%s/logs", pdir);
+    snprintf(out, sizeof out, "%s/broker.log", pdir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a crashed test */
+        int fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execl(SK_SKEIN_BIN, SK_SKEIN_BIN, "--override", "process.roles=broker,controller",
+              "--override", "controller.listener.names=CONTROLLER", "--override", voters,
+              "--override", "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+              "--override", listeners, "--override", logs, "--override", "node.id=1",
+              "--override", "skein.num.shards=2", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The process: a produce over both shards on a connection of each, then
+ * SIGTERM; it exits 0. */
+Test(shards_process, produce_on_both_shards_then_sigterm_exits_0, .timeout = 120)
+{
+    char pdir[64];
+    snprintf(pdir, sizeof pdir, "/tmp/skein-shards-proc-XXXXXX");
+    cr_assert_not_null(mkdtemp(pdir));
+    uint16_t port = free_port(), ctrl = free_port();
+    pid_t pid = spawn(pdir, port, ctrl);
+    int fd[2] = {-1, -1};
+    for (uint64_t end = mono_ms() + 60000; fd[0] < 0 && mono_ms() < end;)
+        if ((fd[0] = connect_port(port)) < 0)
+            usleep(20000);
+    cr_assert_geq(fd[0], 0, "the broker never listened on %u", port);
+    fd[1] = connect_port(port);
+    cr_assert_geq(fd[1], 0);
+    create_topic(fd[0], "t", NPARTS);
+    for (int round = 0; round < 2; round++)
+        produce_all(fd[round], round);
+    cr_assert_eq(kill(pid, SIGTERM), 0);
+    int status = 0;
+    pid_t got = 0;
+    for (uint64_t end = mono_ms() + 60000; got == 0 && mono_ms() < end;)
+        if ((got = waitpid(pid, &status, WNOHANG)) == 0)
+            usleep(20000);
+    if (got == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        cr_assert_fail("the broker did not exit within 60 s of SIGTERM");
+    }
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status %d (signal %d)",
+              WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+              WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    close(fd[0]);
+    close(fd[1]);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", pdir);
+    cr_assert_eq(system(cmd), 0);
+}
