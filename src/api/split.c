@@ -130,11 +130,16 @@ static void settle(struct sk_split *sp)
         split_free(sp);
 }
 
-/* Home: a batch is back; its items' results may be read. */
-static void batch_back(struct sk_split *sp, struct batch *b, int16_t err)
+static void mark_batch(struct sk_split *sp, const struct batch *b, int16_t err)
 {
     for (int i = b->first; i >= 0; i = sp->slots[i].next)
         sp->slots[i].err = err;
+}
+
+/* Home: a batch is back; its items' results may be read. */
+static void batch_back(struct sk_split *sp, struct batch *b, int16_t err)
+{
+    mark_batch(sp, b, err);
     settle(sp);
 }
 
@@ -186,8 +191,11 @@ void sk_split_start(struct sk_split *sp)
         struct batch *b = &sp->batches[s];
         if (!b->count || s == sp->home->index)
             continue;
-        if (sk_node_post(sp->home->node, s, run_batch, b) < 0)
-            batch_back(sp, b, SK_ERR_NOT_LEADER_OR_FOLLOWER);
+        if (sk_node_post(sp->home->node, s, run_batch, b) < 0) {
+            /* The start's hold keeps outstanding above zero here. */
+            mark_batch(sp, b, SK_ERR_NOT_LEADER_OR_FOLLOWER);
+            sp->outstanding--;
+        }
     }
     struct batch *mine = &sp->batches[sp->home->index];
     if (mine->count)
