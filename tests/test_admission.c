@@ -114,6 +114,7 @@ static void open_broker(void)
     br.node = &brnode;
     br.image = &brnode.image;
     brnode.cfg = &cfg;
+    br.cfg = &cfg;
     brnode.node_id = cfg.node_id;
     brnode.subscriber = follow_image;
     sk_meta_image_init(br.image);

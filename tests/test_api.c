@@ -48,6 +48,7 @@ static void open_broker(void)
     b.node = &bnode;
     b.image = &bnode.image;
     bnode.cfg = &cfg;
+    b.cfg = &cfg;
     bnode.node_id = cfg.node_id;
     bnode.subscriber = follow_image;
     /* One shard, as a node runs by default: it writes the checkpoints. */

@@ -55,7 +55,7 @@ static void setup(void)
     cr_assert_eq(sk_config_load(&cfg, NULL, ov, 7, err, sizeof err), 0, "%s", err);
     cr_assert_eq(sk_server_open(&node, &home, &cfg, err, sizeof err), 0, "%s", err);
     node.shards = realloc(node.shards, sizeof *node.shards * 2);
-    other = (struct sk_broker){.node = &node, .index = 1, .image = &node.image};
+    other = (struct sk_broker){.node = &node, .index = 1, .image = &node.image, .cfg = &cfg};
     struct sk_net_config nc;
     sk_net_config_defaults(&nc);
     nc.idle_ms = 0;

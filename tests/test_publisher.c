@@ -6,6 +6,9 @@
 
 #include "gen/kp_all.h"
 #include "skein/broker.h"
+#include "skein/config.h"
+#include "skein/config_shared.h"
+#include "skein/errors.h"
 #include "skein/publisher.h"
 
 static struct sk_node node;
@@ -44,6 +47,7 @@ static void setup(void)
 static void teardown(void)
 {
     sk_publish_close(&shard);
+    sk_publish_node_close(&node);
     sk_meta_image_free(&node.image);
 }
 
@@ -122,4 +126,79 @@ Test(publisher, the_same_image_twice_keeps_one_reference, .init = setup, .fini =
     cr_assert_eq(atomic_load(&img->refs), refs, "%d references, expected %d",
                  atomic_load(&img->refs), refs);
     cr_assert_eq(shard.image, img);
+}
+
+/* ---- the configuration published with the image ------------------------- */
+
+static struct sk_config cfg;
+
+static void setup_config(void)
+{
+    setup();
+    char err[256];
+    cr_assert_eq(sk_config_load(&cfg, NULL, NULL, 0, err, sizeof err), SK_ERR_NONE, "%s", err);
+    node.cfg = &cfg;
+    shard.cfg = &cfg;
+}
+
+static void teardown_config(void)
+{
+    teardown();
+    sk_config_free(&cfg);
+}
+
+static void commit_broker_config(const char *name, const char *value)
+{
+    kp_config_record c;
+    kp_config_record_init(&c);
+    c.resource_type = SK_RESOURCE_BROKER;
+    c.resource_name = kp_str_c("1");
+    c.name = kp_str_c(name);
+    c.value = kp_str_c(value);
+    cr_assert_eq(sk_meta_apply(&node.image, SK_META_CONFIG, &c), 0);
+}
+
+/* Another shard reads its configuration while the controller's shard
+ * decides a change (which rebuilds the working configuration's lists): what
+ * a shard holds is a copy that nothing changes, replaced by a new one only
+ * when the change is committed and published. */
+Test(publisher, a_config_change_reaches_the_shards_as_a_new_copy, .init = setup_config,
+     .fini = teardown_config)
+{
+    cr_assert_eq(sk_publish(&shard), 0);
+    const struct sk_config *v1 = shard.cfg;
+    cr_assert_neq(v1, node.cfg, "shards never read the working configuration");
+    struct sk_config_shared *held = sk_config_shared_ref(shard.cfg_held);
+    cr_assert_eq(v1->net.n_ip_overrides, 0);
+
+    char err[256];
+    cr_assert_eq(sk_config_set_dynamic(node.cfg, SK_CONFIG_SCOPE_BROKER,
+                                       "max.connections.per.ip.overrides", "127.0.0.1:5", err,
+                                       sizeof err), SK_ERR_NONE, "%s", err);
+    cr_assert_eq(shard.cfg, v1, "a change being decided is not seen");
+    cr_assert_eq(v1->net.n_ip_overrides, 0);
+
+    commit_broker_config("max.connections.per.ip.overrides", "127.0.0.1:5");
+    cr_assert_eq(sk_publish(&shard), 0);
+    cr_assert_neq(shard.cfg, v1);
+    cr_assert_eq(shard.cfg->net.n_ip_overrides, 1);
+    cr_assert_eq(shard.cfg->net.ip_overrides[0].max, 5);
+    cr_assert_eq(v1->net.n_ip_overrides, 0, "a copy a handler still holds stays as it was");
+    sk_config_shared_release(held);
+}
+
+Test(publisher, an_image_without_config_changes_keeps_the_shards_copy, .init = setup_config,
+     .fini = teardown_config)
+{
+    commit_broker_config("log.retention.ms", "1000");
+    cr_assert_eq(sk_publish(&shard), 0);
+    const struct sk_config *v1 = shard.cfg;
+    cr_assert_eq(v1->topic_defaults.retention_ms, 1000);
+    commit_topic("a", 1);
+    cr_assert_eq(sk_publish(&shard), 0);
+    cr_assert_eq(shard.cfg, v1);
+    /* A stored value that no longer applies is left out, as at start-up. */
+    commit_broker_config("log.retention.ms", "not-a-number");
+    cr_assert_eq(sk_publish(&shard), 0);
+    cr_assert_eq(shard.cfg->topic_defaults.retention_ms, 604800000LL);
 }

@@ -174,7 +174,7 @@ static void setup(void)
     cr_assert_eq(sk_config_load(&cfg, NULL, ov, 1, err, sizeof err), 0, "%s", err);
     memset(&io, 0, sizeof io);
     node = (struct sk_node){.cfg = &cfg, .node_id = 1, .nshards = 1};
-    shard = (struct sk_broker){.node = &node, .image = &node.image, .replica_io = &fake};
+    shard = (struct sk_broker){.node = &node, .image = &node.image, .cfg = &cfg, .replica_io = &fake};
     topic_init(&topic_a, "orders", 1, parts_a, 2);
     topic_init(&topic_relaxed, "metrics", 2, parts_relaxed, 1);
     topic_relaxed.configs = (struct sk_kvlist){&relaxed_kv, 1, 1};
@@ -665,7 +665,7 @@ Test(replica_table, another_shards_partition_is_not_not_leader)
     struct sk_config c;
     cr_assert_eq(sk_config_load(&c, NULL, ov, 1, err, sizeof err), 0, "%s", err);
     struct sk_node n = {.cfg = &c, .node_id = 1, .nshards = 4};
-    struct sk_broker s = {.node = &n, .image = &n.image, .offline_failed = 1};
+    struct sk_broker s = {.node = &n, .image = &n.image, .cfg = &c, .offline_failed = 1};
     struct sk_partition_meta pm[8];
     struct sk_topic_meta t;
     topic_init(&t, "spread", 3, pm, 8);

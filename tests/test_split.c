@@ -61,7 +61,7 @@ static void setup(void)
     node.shards = realloc(node.shards, sizeof *node.shards * NSHARDS);
     for (int s = 1; s < NSHARDS; s++) {
         struct sk_broker *b = &others[s - 1];
-        *b = (struct sk_broker){.node = &node, .index = s, .image = sk_meta_image_ref(home.image),
+        *b = (struct sk_broker){.node = &node, .index = s, .cfg = &cfg, .image = sk_meta_image_ref(home.image),
                                 .shard = home.shard, .syncer = home.syncer};
         node.shards[s] = b;
     }

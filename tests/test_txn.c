@@ -52,7 +52,7 @@ Test(producer_state, cap_drops_the_oldest_writer)
     struct sk_config cfg = {0};
     cfg.txn.max_producers_per_partition = 3;
     struct sk_node bn = {.cfg = &cfg};
-    struct sk_broker b = {.node = &bn, .image = &bn.image};
+    struct sk_broker b = {.node = &bn, .image = &bn.image, .cfg = &cfg};
     struct sk_partition p = {.broker = &b};
     for (int64_t pid = 1; pid <= 3; pid++) {
         struct sk_batch_header h = batch(pid, 0, pid, 100 * pid);

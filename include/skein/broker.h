@@ -14,6 +14,7 @@ struct sk_shard;
 struct sk_broker;
 struct sk_metalog;
 struct sk_ctl_queue;
+struct sk_config_shared;
 struct sk_ctl_park;
 struct sk_config;
 struct sk_partition;
@@ -32,7 +33,13 @@ struct sk_shard_threads;
  * Handlers read it; only the node's own start-up, the controller's commit
  * path and dynamic configs change it. */
 struct sk_node {
-    struct sk_config *cfg; /* dynamic configs change it, on the shard thread */
+    /* The controller's working configuration: only the controller's shard
+     * reads it, since deciding a dynamic change rebuilds it. Shards read
+     * b->cfg, made from the committed image (skein/config_shared.h). */
+    struct sk_config *cfg;
+    struct sk_config_shared *cfg_pub; /* the latest made for the shards */
+    uint64_t cfg_pub_version;         /* the image configs_version it was made from */
+    int32_t group_partitions;         /* offsets.topic.num.partitions (read-only) */
     int32_t node_id;
     char cluster_id[32];
     /* The listener clients reach us on, and what Metadata advertises for it. */
@@ -66,6 +73,8 @@ struct sk_broker {
     struct sk_node *node;
     int index;                   /* in node->shards */
     struct sk_meta_image *image; /* the image last published to this shard */
+    const struct sk_config *cfg; /* the configuration published with it */
+    struct sk_config_shared *cfg_held; /* cfg's reference; NULL if cfg is not shared */
     struct sk_shard *shard;      /* this shard's reactor */
     struct sk_syncer syncer;     /* fsyncs on shard's ring (unset: blocking) */
     struct sk_ctl_park *ctl_park; /* the running admin handler's (skein/ctl_park.h) */

@@ -13,6 +13,8 @@
 #include "skein/admission.h" /* SK_MAX_RECORDS_PER_USER_OP */
 #include "skein/broker.h"
 
+struct sk_config_shared;
+
 /* Kafka's rule: 1-249 characters of [a-zA-Z0-9._-], not "." or "..". */
 bool sk_topic_name_valid(kp_str name);
 
@@ -90,10 +92,16 @@ int16_t sk_configs_alter(struct sk_broker *b, int8_t resource_type, kp_str resou
                          const struct sk_config_op *ops, int nops, bool replace,
                          bool validate_only, char *msg, size_t msglen);
 
-/* Re-applies the dynamic broker configs of the image to b->cfg (start-up,
+/* Re-applies the dynamic broker configs of b's image to the node's working
+ * configuration (start-up,
  * after the metadata log is replayed). Returns 0, or -EINVAL if a stored
  * value no longer applies (the others are applied anyway). */
 int sk_controller_apply_dynamic_configs(struct sk_broker *b);
+/* What the shards read while img is current: base's static layer with img's
+ * dynamic layers applied as the controller applies them (one reference;
+ * NULL when out of memory). */
+struct sk_config_shared *sk_controller_config_of(const struct sk_config *base,
+                                                 const struct sk_meta_image *img);
 
 /* AlterClientQuotas for one entity: entity types "user", "client-id", "ip";
  * a null name is the default entity. */

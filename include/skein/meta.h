@@ -136,6 +136,7 @@ struct sk_meta_image {
     int nfeatures;
     struct sk_kvlist broker_configs;  /* this node's dynamic configs */
     struct sk_kvlist cluster_configs; /* dynamic cluster-wide defaults */
+    uint64_t configs_version;         /* moves with every broker ConfigRecord applied */
     struct sk_quota_entry *quotas;
     int nquotas;
     int64_t next_producer_id; /* first id not yet handed out */

@@ -32,7 +32,18 @@ int sk_publish_image(struct sk_broker *b, struct sk_meta_image *img);
  * handler is done with it (on b's next turn), not under its feet. */
 int sk_publish_apply(struct sk_broker *b, struct sk_meta_image *img);
 
-/* Drops b's image (shutdown). */
+/* Every shard's first image and configuration, before any thread runs
+ * (start-up): the others' are set, b's applied. 0 or -ENOMEM. */
+int sk_publish_first(struct sk_broker *b);
+
+/* Swaps b->cfg to s (the caller's reference passes to b), releasing the
+ * old one once the running handler is done, like an image. */
+void sk_publish_config_apply(struct sk_broker *b, struct sk_config_shared *s);
+
+/* Drops b's image and configuration (shutdown). */
 void sk_publish_close(struct sk_broker *b);
+/* Drops the node's last published configuration (shutdown, after every
+ * shard's sk_publish_close). */
+void sk_publish_node_close(struct sk_node *n);
 
 #endif

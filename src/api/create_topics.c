@@ -49,7 +49,7 @@ static void fill_configs(struct sk_request *req, ct_result *o, const ct_topic *t
     o->configs.v = sk_request_alloc(req, sizeof *o->configs.v * (ndefs + 1));
     for (size_t i = 0; i < ndefs; i++) {
         struct sk_config_value cv;
-        if (sk_config_describe_topic(req->broker->node->cfg, ov, nov, sorted[i]->name,
+        if (sk_config_describe_topic(req->broker->cfg, ov, nov, sorted[i]->name,
                                      &cv) != 0)
             continue;
         ct_config *c = &o->configs.v[o->configs.n++];
@@ -151,7 +151,7 @@ static int64_t records_of(struct sk_request *req, const kp_create_topics_request
             continue;
         int64_t parts = t->assignments.n > 0 ? t->assignments.n : t->num_partitions;
         if (parts == -1)
-            parts = req->broker->node->cfg->log.num_partitions;
+            parts = req->broker->cfg->log.num_partitions;
         if (parts > 0)
             n += 1 + parts + (t->configs.n > 0 ? t->configs.n : 0);
     }

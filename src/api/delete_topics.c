@@ -172,7 +172,7 @@ void sk_api_delete_topics(struct sk_request *req)
     struct target *t = sk_request_alloc(req, sizeof *t * (size_t)(max + 1));
     int32_t n = collect(req, t);
     struct sk_ctl_park *park = sk_admin_park(req);
-    if (!req->broker->node->cfg->log.delete_topic_enable)
+    if (!req->broker->cfg->log.delete_topic_enable)
         deletion_disabled(req, t, n);
     else
         delete_resolved(req, park, t, n);

@@ -52,7 +52,7 @@ static bool wanted(const dc_resource *r, const char *name)
 static size_t synonyms_of(struct sk_request *req, const struct subject *s, const char *name,
                           struct sk_config_value *out)
 {
-    const struct sk_config *cfg = req->broker->node->cfg;
+    const struct sk_config *cfg = req->broker->cfg;
     size_t n = s->type == SK_RESOURCE_TOPIC
                    ? sk_config_topic_synonyms(cfg, s->overrides, s->noverrides, name, out,
                                               SK_MAX_SYNONYMS)
@@ -106,7 +106,7 @@ static void fill_entry(struct sk_request *req, const struct subject *s, dc_entry
 static int describe_key(struct sk_request *req, const struct subject *s, const char *name,
                         struct sk_config_value *v)
 {
-    const struct sk_config *cfg = req->broker->node->cfg;
+    const struct sk_config *cfg = req->broker->cfg;
     if (s->type == SK_RESOURCE_TOPIC)
         return sk_config_describe_topic(cfg, s->overrides, s->noverrides, name, v);
     if (sk_config_describe_broker(cfg, name, v) != 0)
@@ -140,7 +140,7 @@ static void add_key(struct sk_request *req, const dc_resource *r, const struct s
 static void add_custom_keys(struct sk_request *req, const dc_resource *r,
                             const struct subject *s, dc_result *o)
 {
-    const struct sk_config *cfg = req->broker->node->cfg;
+    const struct sk_config *cfg = req->broker->cfg;
     const struct sk_config_list *layers[] = {&cfg->dynamic_default, &cfg->dynamic_broker,
                                              &cfg->static_props};
     size_t nlayers = s->cluster_default ? 1 : 3;
@@ -159,7 +159,7 @@ static void add_custom_keys(struct sk_request *req, const dc_resource *r,
 static void fill_keys(struct sk_request *req, const dc_resource *r, const struct subject *s,
                       dc_result *o)
 {
-    const struct sk_config *cfg = req->broker->node->cfg;
+    const struct sk_config *cfg = req->broker->cfg;
     size_t ndefs;
     const struct sk_config_def *defs = s->type == SK_RESOURCE_TOPIC ? sk_topic_config_defs(&ndefs)
                                                                    : sk_broker_config_defs(&ndefs);

@@ -113,7 +113,7 @@ static void fill_space(ld_result *r, const char *dir)
 static void answer(struct sk_request *req, const struct ld_shard *shards, int nshards)
 {
     kp_describe_log_dirs_response *resp = req->resp;
-    const struct sk_config *cfg = req->broker->node->cfg;
+    const struct sk_config *cfg = req->broker->cfg;
     resp->error_code = SK_ERR_NONE;
     resp->results.n = (int32_t)cfg->n_log_dirs;
     resp->results.v = sk_request_alloc(req, sizeof *resp->results.v * (cfg->n_log_dirs + 1));

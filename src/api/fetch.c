@@ -19,7 +19,7 @@ typedef kp_fetch_request_fetch_partition fpart_t;
 static int slots_setting(const struct sk_broker *b)
 {
     struct sk_config_value v;
-    if (sk_config_describe_broker(b->node->cfg, "max.incremental.fetch.session.cache.slots", &v) < 0 ||
+    if (sk_config_describe_broker(b->cfg, "max.incremental.fetch.session.cache.slots", &v) < 0 ||
         !v.value)
         return 1000;
     return atoi(v.value);
@@ -182,7 +182,7 @@ static void make_context(struct sk_fetch_op *op, struct sk_fetch_state *st)
 static uint32_t response_limit(const struct sk_request *req)
 {
     const kp_fetch_request *body = req->body;
-    int32_t cfg = req->broker->node->cfg->log.fetch_max_bytes;
+    int32_t cfg = req->broker->cfg->log.fetch_max_bytes;
     int32_t lim = req->version >= 3 && body->max_bytes < cfg ? body->max_bytes : cfg;
     return lim < 0 ? 0 : (uint32_t)lim;
 }

@@ -75,7 +75,7 @@ static bool would_create(const struct sk_request *req)
     if (req->api->key == 10)
         return !sk_meta_topic(img, SK_GROUP_OFFSETS_TOPIC, strlen(SK_GROUP_OFFSETS_TOPIC));
     const kp_metadata_request *r = req->body;
-    if (!r->allow_auto_topic_creation || !req->broker->node->cfg->log.auto_create_topics)
+    if (!r->allow_auto_topic_creation || !req->broker->cfg->log.auto_create_topics)
         return false;
     for (int32_t i = 0; i < r->topics.n; i++) {
         kp_str name = r->topics.v[i].name;

@@ -147,7 +147,7 @@ static void fill_requested(struct sk_request *req, kp_metadata_response *resp, b
 {
     const kp_metadata_request *body = req->body;
     const struct sk_meta_image *img = req->broker->image;
-    bool auto_on = body->allow_auto_topic_creation && req->broker->node->cfg->log.auto_create_topics;
+    bool auto_on = body->allow_auto_topic_creation && req->broker->cfg->log.auto_create_topics;
     int32_t n = body->topics.n;
     resp->topics.n = n;
     resp->topics.v = sk_request_alloc(req, sizeof *resp->topics.v * (size_t)(n + 1));

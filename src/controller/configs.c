@@ -11,6 +11,7 @@
 #include "gen/kp_all.h"
 #include "internal.h"
 #include "skein/config.h"
+#include "skein/config_shared.h"
 #include "skein/controller.h"
 #include "skein/errors.h"
 #include "skein/logging.h"
@@ -456,28 +457,46 @@ int16_t sk_configs_alter(struct sk_broker *b, int8_t type, kp_str resource,
     return err;
 }
 
-static int apply_layer(struct sk_broker *b, const struct sk_kvlist *l, enum sk_config_scope scope)
+/* quiet: the layer was applied (and its stale keys logged) before. */
+static int apply_layer(struct sk_config *cfg, const struct sk_kvlist *l,
+                       enum sk_config_scope scope, bool quiet)
 {
     int rc = 0;
     for (int i = 0; i < l->n; i++) {
         char err[512];
-        int r = sk_config_set_dynamic(b->node->cfg, scope, l->v[i].key, l->v[i].value, err, sizeof err);
+        int r = sk_config_set_dynamic(cfg, scope, l->v[i].key, l->v[i].value, err, sizeof err);
         if (r == -ENOMEM)
             return -ENOMEM;
-        if (r != SK_ERR_NONE) {
+        if (r != SK_ERR_NONE && !quiet)
             sk_warn("dynamic config %s=%s from the metadata log does not apply: %s",
                     l->v[i].key, l->v[i].value, err);
+        if (r != SK_ERR_NONE)
             rc = -EINVAL;
-        }
     }
     return rc;
 }
 
-int sk_controller_apply_dynamic_configs(struct sk_broker *b)
+static int apply_layers(struct sk_config *cfg, const struct sk_meta_image *img, bool quiet)
 {
-    int rc = apply_layer(b, &b->image->cluster_configs, SK_CONFIG_SCOPE_DEFAULT);
+    int rc = apply_layer(cfg, &img->cluster_configs, SK_CONFIG_SCOPE_DEFAULT, quiet);
     if (rc == -ENOMEM)
         return rc;
-    int rc2 = apply_layer(b, &b->image->broker_configs, SK_CONFIG_SCOPE_BROKER);
+    int rc2 = apply_layer(cfg, &img->broker_configs, SK_CONFIG_SCOPE_BROKER, quiet);
     return rc2 ? rc2 : rc;
+}
+
+int sk_controller_apply_dynamic_configs(struct sk_broker *b)
+{
+    return apply_layers(b->node->cfg, b->image, false);
+}
+
+struct sk_config_shared *sk_controller_config_of(const struct sk_config *base,
+                                                 const struct sk_meta_image *img)
+{
+    struct sk_config_shared *s = sk_config_shared_static(base);
+    if (s && apply_layers(&s->cfg, img, true) == -ENOMEM) {
+        sk_config_shared_release(s);
+        return NULL;
+    }
+    return s;
 }

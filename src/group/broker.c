@@ -87,7 +87,7 @@ int sk_groups_ensure_topic(struct sk_broker *b)
             co->available = true;
         return 0;
     }
-    const struct sk_config *cfg = b->node->cfg;
+    const struct sk_config *cfg = b->cfg;
     char seg[32];
     snprintf(seg, sizeof seg, "%d", cfg->offsets.segment_bytes);
     const kp_str names[] = {kp_str_c("cleanup.policy"), kp_str_c("segment.bytes"),
@@ -219,7 +219,7 @@ int sk_groups_open(struct sk_broker *b)
 {
     struct sk_group_env env = {b, env_timer_add, env_timer_cancel, env_now, env_append};
     struct sk_group_limits lim;
-    limits(b->node->cfg, &lim);
+    limits(b->cfg, &lim);
     struct sk_group_coordinator *co = sk_group_coordinator_new(&env, &lim);
     if (!co)
         return -ENOMEM;

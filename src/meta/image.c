@@ -367,6 +367,7 @@ static int apply_config(struct sk_meta_image *img, const kp_config_record *r)
         /* An empty resource name is the cluster-wide default. */
         kvlist_set(r->resource_name.len == 0 ? &img->cluster_configs : &img->broker_configs,
                    r->name, r->value);
+        img->configs_version++;
         return 0;
     default:
         return 0; /* other resource types carry nothing a single node applies */

@@ -120,6 +120,7 @@ struct sk_meta_image *sk_meta_image_clone(const struct sk_meta_image *img)
     features_copy(c, img);
     kvlist_copy(&c->broker_configs, &img->broker_configs);
     kvlist_copy(&c->cluster_configs, &img->cluster_configs);
+    c->configs_version = img->configs_version;
     quotas_copy(c, img);
     c->next_producer_id = img->next_producer_id;
     c->last_offset = img->last_offset;

@@ -22,7 +22,7 @@
 
 static const char *data_dir(const struct sk_broker *b)
 {
-    return b->node->cfg->log_dirs[0];
+    return b->cfg->log_dirs[0];
 }
 
 /* ---- configuration ----------------------------------------------------------- */
@@ -36,13 +36,13 @@ static int resolve_config(struct sk_broker *b, const struct sk_topic_meta *t,
     for (int i = 0; i < t->configs.n; i++)
         e[i] = (struct sk_config_entry){t->configs.v[i].key, t->configs.v[i].value};
     char err[256];
-    int rc = sk_topic_config_resolve(b->node->cfg, e, (size_t)t->configs.n, out, err, sizeof err);
+    int rc = sk_topic_config_resolve(b->cfg, e, (size_t)t->configs.n, out, err, sizeof err);
     free(e);
     if (rc != SK_ERR_NONE) {
         /* Configs in the image were validated before they were written; a
          * failure here means the broker defaults changed under them. */
         sk_warn("topic %s: config ignored: %s", t->name, err);
-        *out = b->node->cfg->topic_defaults;
+        *out = b->cfg->topic_defaults;
     }
     return 0;
 }

@@ -68,7 +68,7 @@ static uint64_t mono_ns(void)
 
 static const char *log_dir(const struct sk_log_cleaner *c)
 {
-    return c->b->node->cfg->log_dirs[0];
+    return c->b->cfg->log_dirs[0];
 }
 
 /* ---- entries and their checkpoint ------------------------------------------------ */
@@ -208,7 +208,7 @@ static int job_start(struct sk_log_cleaner *c, struct cleaner_entry *e, int64_t 
         .now_ms = now,
         .min_lag_ms = p->cfg.min_compaction_lag_ms,
         .delete_retention_ms = p->cfg.delete_retention_ms,
-        .map_bytes = (size_t)c->b->node->cfg->log.cleaner_dedupe_buffer_size,
+        .map_bytes = (size_t)c->b->cfg->log.cleaner_dedupe_buffer_size,
         .producers = prod,
         .nproducers = np,
         .syncer = &c->b->syncer,
@@ -288,7 +288,7 @@ static void tick(void *arg)
 {
     struct sk_log_cleaner *c = arg;
     int64_t now = sk_wall_ms();
-    uint64_t next = (uint64_t)c->b->node->cfg->log.cleaner_backoff_ms;
+    uint64_t next = (uint64_t)c->b->cfg->log.cleaner_backoff_ms;
 
     if (c->job && job_slice(c)) {
         next = SLICE_GAP_MS;
@@ -305,7 +305,7 @@ static void tick(void *arg)
 
 int sk_log_cleaner_start(struct sk_broker *b)
 {
-    if (!b->node->cfg->log.cleaner_enable)
+    if (!b->cfg->log.cleaner_enable)
         return 0;
     struct sk_log_cleaner *c = calloc(1, sizeof(*c));
     if (!c)
@@ -313,7 +313,7 @@ int sk_log_cleaner_start(struct sk_broker *b)
     c->b = b;
     checkpoint_load(c);
     b->cleaner = c;
-    c->timer = sk_timer_add(b->shard, (uint64_t)b->node->cfg->log.cleaner_backoff_ms, tick, c);
+    c->timer = sk_timer_add(b->shard, (uint64_t)b->cfg->log.cleaner_backoff_ms, tick, c);
     return c->timer ? 0 : -ENOMEM;
 }
 

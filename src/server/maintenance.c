@@ -64,7 +64,7 @@ void sk_maintenance_checkpoint(struct sk_broker *b)
         int rc = sk_partitions_checkpoint(b, (enum sk_checkpoint_kind)k, NULL, NULL);
         if (rc < 0)
             sk_warn("cannot hand over this shard's offset checkpoint: %s; retried in %lld ms",
-                    strerror(-rc), (long long)b->node->cfg->log.flush_offset_checkpoint_interval_ms);
+                    strerror(-rc), (long long)b->cfg->log.flush_offset_checkpoint_interval_ms);
     }
 }
 
@@ -72,7 +72,7 @@ static void expire_producers(struct sk_broker *b)
 {
     int64_t now = sk_wall_ms();
     for (int i = 0; i < b->nparts; i++)
-        sk_producer_expire(b->parts[i], now, b->node->cfg->txn.producer_id_expiration_ms);
+        sk_producer_expire(b->parts[i], now, b->cfg->txn.producer_id_expiration_ms);
 }
 
 static void tick(void *arg)
@@ -100,14 +100,14 @@ int sk_maintenance_start(struct sk_broker *b)
     if (sk_maintenance_init(b) < 0)
         return -1;
     struct sk_maint_task *tasks = ((struct sk_maintenance *)b->maintenance)->tasks;
-    int64_t flush_every = b->node->cfg->log.flush_scheduler_interval_ms;
+    int64_t flush_every = b->cfg->log.flush_scheduler_interval_ms;
     if (flush_every <= 0 || flush_every > SK_FLUSH_CHECK_MAX_MS)
         flush_every = SK_FLUSH_CHECK_MAX_MS;
-    tasks[0] = (struct sk_maint_task){b, b->node->cfg->log.retention_check_interval_ms, retention};
+    tasks[0] = (struct sk_maint_task){b, b->cfg->log.retention_check_interval_ms, retention};
     tasks[1] = (struct sk_maint_task){b, flush_every, flush_due};
-    tasks[2] = (struct sk_maint_task){b, b->node->cfg->log.flush_offset_checkpoint_interval_ms,
+    tasks[2] = (struct sk_maint_task){b, b->cfg->log.flush_offset_checkpoint_interval_ms,
                                       sk_maintenance_checkpoint};
-    tasks[3] = (struct sk_maint_task){b, b->node->cfg->txn.producer_id_expiration_check_ms,
+    tasks[3] = (struct sk_maint_task){b, b->cfg->txn.producer_id_expiration_check_ms,
                                       expire_producers};
     for (int i = 0; i < NTASKS; i++)
         if (!sk_timer_add(b->shard, (uint64_t)tasks[i].interval_ms, tick, &tasks[i]))

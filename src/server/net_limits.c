@@ -16,7 +16,7 @@ int sk_broker_net_limits_apply(struct sk_broker *b)
 {
     if (!b->shard)
         return 0;
-    const struct sk_config *cfg = b->node->cfg;
+    const struct sk_config *cfg = b->cfg;
     size_t n = cfg->net.n_ip_overrides;
     struct sk_net_ip_limit *v = calloc(n + 1, sizeof *v);
     if (!v)

@@ -69,7 +69,9 @@ int sk_shard_of_group(const struct sk_node *n, kp_str group_id)
 {
     if (n->nshards <= 1)
         return 0;
-    int32_t np = n->cfg->offsets.num_partitions;
+    /* Read-only, so kept apart from the working configuration: a
+     * dynamic change rebuilds that on the controller's shard. */
+    int32_t np = n->group_partitions ? n->group_partitions : n->cfg->offsets.num_partitions;
     return sk_shard_of_partition(n, kp_str_c("__consumer_offsets"),
                                  sk_group_partition_for(group_id, np > 0 ? np : 1));
 }

@@ -155,7 +155,7 @@ static int register_broker(struct sk_broker *b)
     feat.min_supported_version = SK_METADATA_VERSION_MIN;
     feat.max_supported_version = SK_METADATA_VERSION_MAX;
     r.features = (kp_register_broker_record_broker_feature_arr){1, &feat};
-    r.rack = kp_str_c(b->node->cfg->rack);
+    r.rack = kp_str_c(b->cfg->rack);
     r.fenced = false;
     struct sk_meta_rec rec = {SK_META_REGISTER_BROKER, latest(SK_META_REGISTER_BROKER), &r};
     return sk_metalog_append(b->node->metalog, &b->node->image, &rec, 1, wall_ms());
@@ -212,19 +212,6 @@ static int image_changed(struct sk_broker *b, const struct sk_meta_image *old)
     int rc = sk_broker_metadata_changed(b);
     sk_groups_image_changed(b);
     return rc;
-}
-
-/* Every shard gets the first image before any serves: shard 0 applies it
- * here, the others on their threads as they start (src/server/shards.c). */
-static void publish_first(struct sk_broker *b)
-{
-    struct sk_node *n = b->node;
-    struct sk_meta_image *img = sk_meta_image_clone(&n->image);
-    for (int i = 1; i < n->nshards; i++)
-        n->shards[i]->image = sk_meta_image_ref(img);
-    /* A partition that does not open stays offline and is retried; the node
-     * serves the others rather than refusing to start. */
-    (void)sk_publish_apply(b, img);
 }
 
 /* Shards are a start-up setting: ownership is a function of their number,
@@ -291,6 +278,7 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
     memset(b, 0, sizeof *b);
     b->node = node;
     b->image = &node->image;
+    b->cfg = cfg;
     /* Sized once: the signal handler may walk it while shards are made. */
     int count = sk_shard_count(cfg);
     node->shards = calloc((size_t)count, sizeof *node->shards);
@@ -301,7 +289,8 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
     node->shards[0] = b;
     node->nshards = 1;
     node->subscriber = image_changed;
-    b->node->cfg = cfg;
+    node->cfg = cfg;
+    node->group_partitions = cfg->offsets.num_partitions;
     b->node->node_id = cfg->node_id;
     sk_meta_image_init(b->image);
     const struct sk_listener *l = client_listener(cfg);
@@ -358,7 +347,12 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
                  cfg->log_dirs[0]);
         return -ENOMEM;
     }
-    publish_first(b);
+    /* Every shard gets its first image before any serves: shard 0 applies
+     * it here, the others on their threads as they start (shards.c). */
+    if (sk_publish_first(b) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
     return sk_shard_state_open(b, err, errlen);
 }
 
@@ -406,6 +400,7 @@ void sk_server_close(struct sk_broker *b)
     sk_ctl_submit_close(n);
     sk_metalog_close(n->metalog);
     sk_publish_close(b);
+    sk_publish_node_close(n);
     sk_meta_image_free(&n->image);
     unlock_dirs(b);
     b->shard = NULL;

@@ -88,7 +88,7 @@ int sk_shards_create(struct sk_node *n, int count, const struct sk_net_config *n
         struct sk_broker *b = calloc(1, sizeof *b);
         if (!b)
             return -ENOMEM;
-        *b = (struct sk_broker){.node = n, .index = i, .image = &n->image};
+        *b = (struct sk_broker){.node = n, .index = i, .image = &n->image, .cfg = n->cfg};
         n->shards[i] = b;
         n->nshards = i + 1;
         int rc = sk_shard_reactor_new(b, nc);
@@ -107,8 +107,8 @@ int sk_shards_create(struct sk_node *n, int count, const struct sk_net_config *n
 static int quotas_open(struct sk_broker *b)
 {
     b->quotas = malloc(sizeof *b->quotas);
-    if (!b->quotas || sk_quotas_init(b->quotas, b->node->cfg->quota.window_num,
-                                     (uint64_t)b->node->cfg->quota.window_size_seconds * 1000)) {
+    if (!b->quotas || sk_quotas_init(b->quotas, b->cfg->quota.window_num,
+                                     (uint64_t)b->cfg->quota.window_size_seconds * 1000)) {
         free(b->quotas);
         b->quotas = NULL;
         return -ENOMEM;

@@ -261,6 +261,6 @@ void sk_producer_state_load(struct sk_partition *p)
     if (scan_batches(p, snap >= start ? snap : start) < 0)
         sk_warn("%s-%d: producer state rebuilt only partly", p->topic, p->id);
     /* As Kafka's loadFromSnapshot: producers already expired are not kept. */
-    if (p->broker && p->broker->node->cfg)
-        sk_producer_expire(p, sk_wall_ms(), p->broker->node->cfg->txn.producer_id_expiration_ms);
+    if (p->broker && p->broker->cfg)
+        sk_producer_expire(p, sk_wall_ms(), p->broker->cfg->txn.producer_id_expiration_ms);
 }

@@ -55,8 +55,8 @@ static struct sk_pentry *find(const struct sk_partition *p, int64_t pid)
 
 static int max_producers(const struct sk_partition *p)
 {
-    if (p->broker && p->broker->node->cfg)
-        return p->broker->node->cfg->txn.max_producers_per_partition;
+    if (p->broker && p->broker->cfg)
+        return p->broker->cfg->txn.max_producers_per_partition;
     return SK_PRODUCERS_PER_PARTITION_DEFAULT;
 }
 
