@@ -47,13 +47,24 @@ if [ -x tests/fuzz/run.sh ] && command -v clang >/dev/null; then
   tests/fuzz/run.sh 30
 fi
 
-step "real-client compatibility suite (a real broker per test)"
-meson test -C build --suite compat --print-errorlogs --num-processes 1
+# Partitions and groups are spread over the broker's shards: the whole
+# suite runs with two, the quicker tests again with one and with four.
+step "real-client compatibility suite (a real broker per test, 2 shards)"
+SKEIN_TEST_SHARDS=2 meson test -C build --suite compat --print-errorlogs --num-processes 1
 
-step "compatibility tests against the ASan + UBSan broker"
+quick="broker-process durability admin broker-configs fetch group-admin idempotence snapshot-crash
+  retention full-disk compaction downconvert wire-strings bounds limits"
+for shards in 1 4; do
+  step "quicker compatibility tests with $shards shard(s)"
+  # shellcheck disable=SC2086
+  SKEIN_TEST_SHARDS=$shards meson test -C build --suite compat --print-errorlogs \
+    --num-processes 1 $quick
+done
+
+step "compatibility tests against the ASan + UBSan broker (2 shards)"
 # A leak or UB report makes the broker's exit status non-zero, and each test requires
 # status 0 from SIGTERM (and greps stderr for reports).
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+SKEIN_TEST_SHARDS=2 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C build-asan --suite compat --print-errorlogs --num-processes 1 \
   broker-process admin groups group-admin fetch idempotence retention quotas full-disk compaction \
   limits broker-configs wire-strings bounds

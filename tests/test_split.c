@@ -54,9 +54,10 @@ static void setup(void)
     const char *ov[] = {logdirs, "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
                         "process.roles=broker,controller", "controller.listener.names=CONTROLLER",
                         "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-                        "controller.quorum.voters=1@127.0.0.1:9", "node.id=1"};
+                        "controller.quorum.voters=1@127.0.0.1:9", "node.id=1",
+                        /* the test makes its own shard contexts */ "skein.num.shards=1"};
     char err[256];
-    cr_assert_eq(sk_config_load(&cfg, NULL, ov, 7, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sk_config_load(&cfg, NULL, ov, 8, err, sizeof err), 0, "%s", err);
     cr_assert_eq(sk_server_open(&node, &home, &cfg, err, sizeof err), 0, "%s", err);
     node.shards = realloc(node.shards, sizeof *node.shards * NSHARDS);
     for (int s = 1; s < NSHARDS; s++) {

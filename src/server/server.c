@@ -162,7 +162,21 @@ static int register_broker(struct sk_broker *b)
 }
 
 /* ip_limits has room for cfg's overrides; the shard copies it. */
-static void net_config(const struct sk_config *cfg, struct sk_net_config *nc,
+/* queued.max.requests and queued.max.request.bytes bound the node, as
+ * Kafka's request channel and memory pool do: each of count shards holds
+ * its share, and at least one request of the largest size a client may
+ * send, so a big request is never refused for the split. */
+static void queue_limits(const struct sk_config *cfg, int count, struct sk_net_config *nc)
+{
+    uint32_t n = (uint32_t)count;
+    nc->queued_max_requests = ((uint32_t)cfg->net.queued_max_requests + n - 1) / n;
+    uint64_t bytes = cfg->net.queued_max_request_bytes > 0
+                         ? (uint64_t)cfg->net.queued_max_request_bytes : 0;
+    uint64_t share = (bytes + n - 1) / n, frame = (uint64_t)cfg->net.socket_request_max_bytes;
+    nc->queued_max_bytes = bytes && share < frame ? frame : share;
+}
+
+static void net_config(const struct sk_config *cfg, int count, struct sk_net_config *nc,
                        struct sk_net_ip_limit *ip_limits)
 {
     sk_net_config_defaults(nc);
@@ -175,9 +189,7 @@ static void net_config(const struct sk_config *cfg, struct sk_net_config *nc,
         memcpy(ip_limits[i].addr, cfg->net.ip_overrides[i].addr, 16);
         ip_limits[i].max = (uint32_t)cfg->net.ip_overrides[i].max;
     }
-    nc->queued_max_requests = (uint32_t)cfg->net.queued_max_requests;
-    nc->queued_max_bytes =
-        cfg->net.queued_max_request_bytes > 0 ? (uint64_t)cfg->net.queued_max_request_bytes : 0;
+    queue_limits(cfg, count, nc);
     nc->idle_ms = (uint64_t)cfg->net.connections_max_idle_ms;
     nc->send_buffer_bytes = cfg->net.socket_send_buffer_bytes;
     nc->recv_buffer_bytes = cfg->net.socket_receive_buffer_bytes;
@@ -225,7 +237,7 @@ static int shards_open(struct sk_node *node, struct sk_broker *b, const struct s
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    net_config(cfg, &nc, ip_limits);
+    net_config(cfg, count, &nc, ip_limits);
     int rc = sk_shard_reactor_new(b, &nc);
     if (rc == 0)
         atomic_store(&node->nserved, 1);

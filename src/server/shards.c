@@ -17,6 +17,7 @@
  * closes its own partitions on its own thread. */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,19 +46,18 @@ struct sk_shard_threads {
     int nstarted;
 };
 
-/* Several shards are served only when asked for by number: the default
- * ("0", one per CPU) runs one shard until every API is split or forwarded
- * across shards (see README, skein.num.shards). */
+/* The default ("0") is a shard per CPU this process may run on: its
+ * affinity mask, which a container's cpuset or taskset narrows, rather
+ * than every CPU online. */
 int sk_shard_count(const struct sk_config *cfg)
 {
     if (cfg->num_shards > 0)
         return cfg->num_shards;
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    if (cpus > 1)
-        sk_info("skein.num.shards=0 would run %ld shards (one per online CPU); several shards "
-                "are experimental, so this node runs one: set skein.num.shards explicitly to "
-                "run more", cpus);
-    return 1;
+    cpu_set_t set;
+    int cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+    if (cpus <= 0)
+        cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus > 0 ? cpus : 1;
 }
 
 /* ---- contexts ------------------------------------------------------------------ */
