@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,8 +125,8 @@ static void read_full(int fd, void *buf, size_t n)
     }
 }
 
-/* Sends body as api `key` v`version` and decodes the answer into resp. */
-static void call(int fd, int16_t key, int16_t version, const void *body, void *resp, kp_arena *a)
+/* Sends body as api `key` v`version`; returns its correlation id. */
+static int32_t send_request(int fd, int16_t key, int16_t version, const void *body)
 {
     const kp_api_info *api = kp_api_get(key);
     int16_t hv = kp_request_header_version(api, version);
@@ -143,6 +145,13 @@ static void call(int fd, int16_t key, int16_t version, const void *body, void *r
     cr_assert_eq(api->request.encode(body, &w, version), 0);
     cr_assert_eq(send(fd, out, 4 + n, 0), (ssize_t)(4 + n));
     free(out);
+    return h.correlation_id;
+}
+
+/* Reads the answer to request `id` (api `key` v`version`) into resp. */
+static void receive(int fd, int32_t id, int16_t key, int16_t version, void *resp, kp_arena *a)
+{
+    const kp_api_info *api = kp_api_get(key);
     uint8_t len[4];
     read_full(fd, len, 4);
     size_t rn = kp_be32(len);
@@ -152,8 +161,14 @@ static void call(int fd, int16_t key, int16_t version, const void *body, void *r
     kp_reader_init(&r, in, rn, a);
     kp_response_header rh;
     cr_assert_eq(kp_response_header_decode(&rh, &r, kp_response_header_version(api, version)), 0);
-    cr_assert_eq(rh.correlation_id, h.correlation_id);
+    cr_assert_eq(rh.correlation_id, id);
     cr_assert_eq(api->response.decode(resp, &r, version), 0);
+}
+
+/* Sends body as api `key` v`version` and decodes the answer into resp. */
+static void call(int fd, int16_t key, int16_t version, const void *body, void *resp, kp_arena *a)
+{
+    receive(fd, send_request(fd, key, version, body), key, version, resp, a);
 }
 
 static void create_topic(int fd, const char *name, int32_t partitions)
@@ -438,6 +453,139 @@ static void delete_below(int fd, int64_t offset)
         cr_assert_eq(r->low_watermark, offset);
     }
     kp_arena_free(&a);
+}
+
+/* ---- a shard held up ------------------------------------------------------ */
+
+/* 0: not yet, 1: shard 1 is held, 2: let go. */
+static atomic_int hold_state;
+
+/* Holds shard 1's thread, as a long task would, until the test lets go
+ * (bounded, so a failing test cannot hang the node). */
+static void hold(struct sk_broker *b, void *arg)
+{
+    (void)b;
+    (void)arg;
+    atomic_store(&hold_state, 1);
+    for (int i = 0; i < 120000 && atomic_load(&hold_state) != 2; i++)
+        usleep(1000);
+}
+
+static int32_t send_api_versions(int fd)
+{
+    kp_api_versions_request req;
+    kp_api_versions_request_init(&req);
+    return send_request(fd, 18, 0, &req);
+}
+
+static void receive_api_versions(int fd, int32_t id)
+{
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_api_versions_response resp;
+    receive(fd, id, 18, 0, &resp, &a);
+    cr_assert_eq(resp.error_code, SK_ERR_NONE);
+    kp_arena_free(&a);
+}
+
+/* Of two connections in a row (handed to the shards in turn, so one on
+ * each), the one answered while shard 1 is held: shard 0's. The other's
+ * ApiVersions stays unread, its id in *pending. */
+static int served_by_shard0(const int fd[2], int32_t pending[2])
+{
+    int32_t id[2] = {send_api_versions(fd[0]), send_api_versions(fd[1])};
+    struct pollfd p[2] = {{.fd = fd[0], .events = POLLIN}, {.fd = fd[1], .events = POLLIN}};
+    cr_assert_eq(poll(p, 2, 60000), 1, "exactly one connection is served while shard 1 is held");
+    int i = (p[1].revents & POLLIN) != 0;
+    receive_api_versions(fd[i], id[i]);
+    pending[0] = id[0];
+    pending[1] = id[1];
+    return i;
+}
+
+static int32_t send_produce(int fd, const int32_t *parts, int n, kp_arena *a)
+{
+    kp_produce_request req;
+    kp_produce_request_init(&req);
+    req.acks = -1;
+    req.timeout_ms = 30000;
+    kp_produce_request_topic_produce_data td;
+    kp_produce_request_topic_produce_data_init(&td);
+    td.name = kp_str_c("t");
+    kp_produce_request_partition_produce_data *pd = kp_arena_alloc(a, sizeof *pd * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        kp_produce_request_partition_produce_data_init(&pd[i]);
+        pd[i].index = parts[i];
+        pd[i].records = batch_of(a, parts[i], 0);
+    }
+    td.partition_data = (kp_produce_request_partition_produce_data_arr){n, pd};
+    req.topic_data = (kp_produce_request_topic_produce_data_arr){1, &td};
+    return send_request(fd, 0, 9, &req);
+}
+
+static void receive_produce(int fd, int32_t id, const int32_t *parts, int n)
+{
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_produce_response resp;
+    receive(fd, id, 0, 9, &resp, &a);
+    cr_assert_eq(resp.responses.n, 1);
+    cr_assert_eq(resp.responses.v[0].partition_responses.n, n);
+    for (int i = 0; i < n; i++) {
+        const kp_produce_response_partition_produce_response *r =
+            &resp.responses.v[0].partition_responses.v[i];
+        cr_assert_eq(r->index, parts[i]);
+        cr_assert_eq(r->error_code, SK_ERR_NONE, "t-%d: %s", r->index, sk_err_name(r->error_code));
+    }
+    kp_arena_free(&a);
+}
+
+/* A request that needs a shard held up waits for it, alone: the held
+ * shard's partner keeps serving its other connections, and the waiting
+ * request is answered whole once the shard is free again. */
+Test(shards, a_held_shard_blocks_no_connection_of_another_shard)
+{
+    int32_t mine[NPARTS], theirs[NPARTS];
+    int nmine = 0, ntheirs = 0;
+    for (int p = 0; p < NPARTS; p++) {
+        if (sk_shard_of_partition(&node, kp_str_c("t"), p) == 0)
+            mine[nmine++] = p;
+        else
+            theirs[ntheirs++] = p;
+    }
+    cr_assert(nmine && ntheirs, "partitions of t all on one shard");
+    int fd[4];
+    for (int i = 0; i < 4; i++)
+        cr_assert_geq(fd[i] = connect_port(node.advertised_port), 0);
+    create_topic(fd[0], "t", NPARTS);
+
+    atomic_store(&hold_state, 0);
+    cr_assert_eq(sk_node_post(&node, 1, hold, NULL), 0);
+    for (int i = 0; i < 60000 && atomic_load(&hold_state) != 1; i++)
+        usleep(1000);
+    cr_assert_eq(atomic_load(&hold_state), 1, "shard 1 never ran the hold");
+    int32_t pend_a[2], pend_b[2];
+    int x = served_by_shard0(&fd[0], pend_a), y = served_by_shard0(&fd[2], pend_b);
+    int both = fd[x], only = fd[2 + y];
+
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    int32_t mixed[2] = {mine[0], theirs[0]};
+    int32_t waits = send_produce(both, mixed, 2, &a);
+    int32_t goes = send_produce(only, mine, nmine, &a);
+    receive_produce(only, goes, mine, nmine);
+    struct pollfd p = {.fd = both, .events = POLLIN};
+    cr_assert_eq(poll(&p, 1, 0), 0, "answered before the held shard wrote its partition");
+    cr_assert_eq(atomic_load(&hold_state), 1);
+
+    atomic_store(&hold_state, 2);
+    receive_produce(both, waits, mixed, 2);
+    receive_api_versions(fd[1 - x], pend_a[1 - x]);
+    receive_api_versions(fd[2 + 1 - y], pend_b[1 - y]);
+    kp_arena_free(&a);
+    for (int i = 0; i < 4; i++)
+        close(fd[i]);
+    cr_assert_eq(stop_node(), 0);
 }
 
 /* One recovery-point file for the node, with the lines of both shards:
