@@ -50,6 +50,7 @@ static pthread_t runner;
 static int run_rc = -1;
 static bool running, closed;
 static int32_t corr;
+static const char *client_id = "shards-test";
 
 static void *run_node(void *arg)
 {
@@ -68,9 +69,11 @@ static void setup(void)
                         "process.roles=broker,controller", "controller.listener.names=CONTROLLER",
                         "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
                         "controller.quorum.voters=1@127.0.0.1:9", "node.id=1",
-                        "skein.num.shards=2", "offsets.topic.num.partitions=8"};
+                        "skein.num.shards=2", "offsets.topic.num.partitions=8",
+                        /* quota rates over 30 s: no test runs into a window's end */
+                        "quota.window.num=2", "quota.window.size.seconds=30"};
     char err[256];
-    cr_assert_eq(sk_config_load(&cfg, NULL, ov, 9, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sk_config_load(&cfg, NULL, ov, 11, err, sizeof err), 0, "%s", err);
     cr_assert_eq(sk_server_open(&node, &home, &cfg, err, sizeof err), 0, "%s", err);
     cr_assert_eq(node.nshards, 2);
     cr_assert_eq(pthread_create(&runner, NULL, run_node, NULL), 0);
@@ -135,7 +138,7 @@ static int32_t send_request(int fd, int16_t key, int16_t version, const void *bo
     h.request_api_key = key;
     h.request_api_version = version;
     h.correlation_id = ++corr;
-    h.client_id = kp_str_c("shards-test");
+    h.client_id = kp_str_c(client_id);
     size_t n = kp_request_header_size(&h, hv) + api->request.size(body, version);
     uint8_t *out = malloc(4 + n);
     kp_writer w;
@@ -585,6 +588,80 @@ Test(shards, a_held_shard_blocks_no_connection_of_another_shard)
     kp_arena_free(&a);
     for (int i = 0; i < 4; i++)
         close(fd[i]);
+    cr_assert_eq(stop_node(), 0);
+}
+
+/* ---- client quotas count for the node -------------------------------------- */
+
+static void set_produce_quota(int fd, const char *client, double rate)
+{
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_alter_client_quotas_request_entity_data ent = {kp_str_c("client-id"), kp_str_c(client)};
+    kp_alter_client_quotas_request_op_data op = {kp_str_c("producer_byte_rate"), rate, false};
+    kp_alter_client_quotas_request_entry_data e = {{1, &ent}, {1, &op}};
+    kp_alter_client_quotas_request req;
+    kp_alter_client_quotas_request_init(&req);
+    req.entries = (kp_alter_client_quotas_request_entry_data_arr){1, &e};
+    kp_alter_client_quotas_response resp;
+    call(fd, 49, 1, &req, &resp, &a);
+    cr_assert_eq(resp.entries.n, 1);
+    cr_assert_eq(resp.entries.v[0].error_code, SK_ERR_NONE);
+    kp_arena_free(&a);
+}
+
+/* One record of `bytes` to t-0; returns the answer's throttle time. */
+static int32_t produce_big(int fd, size_t bytes)
+{
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    char *val = kp_arena_alloc(&a, bytes);
+    memset(val, 'q', bytes);
+    struct sk_buf out = {0};
+    struct sk_record_in in = {.timestamp = sk_wall_ms(), .key_len = -1, .value = val,
+                              .value_len = (int32_t)bytes};
+    struct sk_batch_spec spec = sk_batch_spec_default();
+    cr_assert_eq(sk_batch_build(&out, &spec, &in, 1), 0);
+    kp_produce_request_partition_produce_data pd;
+    kp_produce_request_partition_produce_data_init(&pd);
+    pd.records = (kp_bytes){out.data, (int32_t)out.len};
+    kp_produce_request_topic_produce_data td;
+    kp_produce_request_topic_produce_data_init(&td);
+    td.name = kp_str_c("t");
+    td.partition_data = (kp_produce_request_partition_produce_data_arr){1, &pd};
+    kp_produce_request req;
+    kp_produce_request_init(&req);
+    req.acks = 1;
+    req.timeout_ms = 30000;
+    req.topic_data = (kp_produce_request_topic_produce_data_arr){1, &td};
+    kp_produce_response resp;
+    call(fd, 0, 9, &req, &resp, &a);
+    sk_buf_free(&out);
+    cr_assert_eq(resp.responses.v[0].partition_responses.v[0].error_code, SK_ERR_NONE);
+    int32_t ms = resp.throttle_time_ms;
+    kp_arena_free(&a);
+    return ms;
+}
+
+/* Kafka bounds what a client id takes from the broker, however many
+ * connections it has: two connections on two shards, each under the quota
+ * alone, are throttled together once their sum is over it. */
+Test(shards, a_client_quota_counts_every_shards_connections)
+{
+    int fd[2] = {connect_port(node.advertised_port), connect_port(node.advertised_port)};
+    cr_assert(fd[0] >= 0 && fd[1] >= 0);
+    create_topic(fd[0], "t", NPARTS);
+    /* Through both: each answer comes after its shard has the quota. */
+    set_produce_quota(fd[0], "q", 10000);
+    set_produce_quota(fd[1], "q", 10000);
+    client_id = "q";
+    /* Rates are over at least one 30 s window: 200 KB is 6.8 KB/s. */
+    cr_assert_eq(produce_big(fd[0], 200000), 0, "one connection alone is within the quota");
+    int32_t ms = produce_big(fd[1], 200000);
+    client_id = "shards-test";
+    cr_assert_gt(ms, 0, "13.6 KB/s from the two connections is over 10 KB/s, yet not throttled");
+    close(fd[0]);
+    close(fd[1]);
     cr_assert_eq(stop_node(), 0);
 }
 

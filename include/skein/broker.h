@@ -64,6 +64,7 @@ struct sk_node {
     atomic_int nquiet;     /* served shards drained since */
     struct sk_shard_threads *threads;
     struct sk_checkpoints *checkpoints; /* the log dir's checkpoint files, on shard 0 */
+    struct sk_quotas *quotas; /* client quota sensors, every shard's (skein/quota.h) */
 };
 
 /* One shard's context: the node it belongs to and the state only this
@@ -90,7 +91,7 @@ struct sk_broker {
 
     struct sk_group_coordinator *groups; /* src/group/ */
     struct sk_fetch_state *fetch;        /* src/api/fetch*.c: sessions, parked fetches */
-    struct sk_quotas *quotas;            /* src/quota/: client rates */
+    struct sk_quotas *quotas;            /* the node's (src/quota/): client rates */
     void *maintenance;                   /* periodic tasks (src/server/maintenance.c) */
     uint64_t sync_retry;                 /* timer retrying partition logs that did not open */
     int offline_failed;                  /* partitions led here whose logs did not open */

@@ -1,10 +1,17 @@
 /* Client quotas (Kafka's ClientQuotaManager): producer_byte_rate and
  * consumer_byte_rate from ClientQuotaRecords, measured per quota entity over
  * quota.window.num samples of quota.window.size.seconds, and turned into a
- * throttle time when a client goes over. Shard-local: no locks. */
+ * throttle time when a client goes over.
+ *
+ * A quota bounds what a client takes from the node, whichever shards its
+ * connections landed on, so the node keeps one table of sensors that every
+ * shard records into. Its mutex is taken only for requests a quota may
+ * apply to (the caller skips the table while the image names no quota
+ * entity), so traffic without quotas stays lock-free. */
 #ifndef SKEIN_QUOTA_H
 #define SKEIN_QUOTA_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -60,6 +67,7 @@ enum sk_quota_type {
 struct sk_quota_sensor;
 
 struct sk_quotas {
+    pthread_mutex_t lock; /* guards everything below */
     struct sk_quota_sensor **buckets;
     unsigned nbuckets, count;
     int samples;

@@ -31,7 +31,12 @@ int sk_quotas_init(struct sk_quotas *q, int samples, uint64_t window_ms)
     q->window_ms = window_ms;
     q->nbuckets = 64;
     q->buckets = calloc(q->nbuckets, sizeof *q->buckets);
-    return q->buckets ? 0 : -1;
+    if (!q->buckets || pthread_mutex_init(&q->lock, NULL) != 0) {
+        free(q->buckets);
+        q->buckets = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 static void sensor_free(struct sk_quota_sensor *s)
@@ -47,6 +52,8 @@ void sk_quotas_free(struct sk_quotas *q)
             n = s->next;
             sensor_free(s);
         }
+    if (q->buckets)
+        pthread_mutex_destroy(&q->lock);
     free(q->buckets);
     q->buckets = NULL;
 }
@@ -202,11 +209,15 @@ int32_t sk_quota_record(struct sk_quotas *q, const struct sk_meta_image *img,
                         uint64_t now_ms)
 {
     double limit;
+    int32_t ms = 0;
+    pthread_mutex_lock(&q->lock);
     struct sk_quota_sensor *s = lookup(q, img, t, user, client_id, now_ms, &limit);
-    if (!s)
-        return 0;
-    sk_rate_record(&s->rate, value, now_ms);
-    return sk_rate_throttle_ms(&s->rate, limit, now_ms);
+    if (s) {
+        sk_rate_record(&s->rate, value, now_ms);
+        ms = sk_rate_throttle_ms(&s->rate, limit, now_ms);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return ms;
 }
 
 void sk_quota_unrecord(struct sk_quotas *q, const struct sk_meta_image *img,
@@ -214,9 +225,11 @@ void sk_quota_unrecord(struct sk_quotas *q, const struct sk_meta_image *img,
                        uint64_t now_ms)
 {
     double limit;
+    pthread_mutex_lock(&q->lock);
     struct sk_quota_sensor *s = lookup(q, img, t, user, client_id, now_ms, &limit);
     if (s)
         sk_rate_record(&s->rate, -value, now_ms);
+    pthread_mutex_unlock(&q->lock);
 }
 
 bool sk_quota_mutation(struct sk_quotas *q, const struct sk_meta_image *img, const char *user,
@@ -225,15 +238,18 @@ bool sk_quota_mutation(struct sk_quotas *q, const struct sk_meta_image *img, con
 {
     double limit;
     *throttle_ms = 0;
+    bool over = false;
+    pthread_mutex_lock(&q->lock);
     struct sk_quota_sensor *s =
         lookup(q, img, SK_QUOTA_CONTROLLER_MUTATION, user, client_id, now_ms, &limit);
-    if (!s)
-        return true;
-    double burst = limit * SK_MUTATION_QUOTA_SAMPLES * SK_MUTATION_QUOTA_WINDOW_MS / 1000.0;
-    bool over = sk_token_bucket_exceeded(&s->bucket, limit, burst, now_ms);
-    if (!(over && strict))
-        sk_token_bucket_record(&s->bucket, limit, burst, permits, now_ms);
-    *throttle_ms = sk_token_bucket_throttle_ms(&s->bucket, limit);
+    if (s) {
+        double burst = limit * SK_MUTATION_QUOTA_SAMPLES * SK_MUTATION_QUOTA_WINDOW_MS / 1000.0;
+        over = sk_token_bucket_exceeded(&s->bucket, limit, burst, now_ms);
+        if (!(over && strict))
+            sk_token_bucket_record(&s->bucket, limit, burst, permits, now_ms);
+        *throttle_ms = sk_token_bucket_throttle_ms(&s->bucket, limit);
+    }
+    pthread_mutex_unlock(&q->lock);
     return !(over && strict);
 }
 

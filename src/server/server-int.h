@@ -25,6 +25,8 @@ int sk_shard_state_open(struct sk_broker *b, char *err, size_t errlen);
 /* Its partitions, groups, fetch sessions, quotas and tasks, on its thread
  * after its loop ended (or on the only thread, when it never ran). Once. */
 void sk_shard_state_close(struct sk_broker *b);
+/* Frees the node's quota table, once every shard's state is closed. */
+void sk_node_quotas_close(struct sk_node *n);
 /* Starts a thread for every served shard but 0 and waits until each has
  * set up its state. 0, or -errno when one failed (all are told not to
  * serve; sk_shards_join still collects them). */

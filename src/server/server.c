@@ -406,6 +406,7 @@ void sk_server_close(struct sk_broker *b)
     if (sk_checkpoints_write_final(n) < 0)
         sk_warn("cannot write the offset checkpoints in %s at shutdown", n->cfg->log_dirs[0]);
     sk_checkpoints_close(n);
+    sk_node_quotas_close(n);
     sk_producer_ids_free(b);
     if (b->shard)
         sk_shard_destroy(b->shard);

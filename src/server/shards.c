@@ -104,16 +104,30 @@ int sk_shards_create(struct sk_node *n, int count, const struct sk_net_config *n
 
 /* ---- one shard's state -------------------------------------------------------- */
 
+/* The node's one table of quota sensors (skein/quota.h), made by the first
+ * shard to open (shard 0, before the others' threads start). */
 static int quotas_open(struct sk_broker *b)
 {
-    b->quotas = malloc(sizeof *b->quotas);
-    if (!b->quotas || sk_quotas_init(b->quotas, b->cfg->quota.window_num,
-                                     (uint64_t)b->cfg->quota.window_size_seconds * 1000)) {
-        free(b->quotas);
-        b->quotas = NULL;
-        return -ENOMEM;
+    struct sk_node *n = b->node;
+    if (!n->quotas) {
+        struct sk_quotas *q = malloc(sizeof *q);
+        if (!q || sk_quotas_init(q, b->cfg->quota.window_num,
+                                 (uint64_t)b->cfg->quota.window_size_seconds * 1000)) {
+            free(q);
+            return -ENOMEM;
+        }
+        n->quotas = q;
     }
+    b->quotas = n->quotas;
     return 0;
+}
+
+void sk_node_quotas_close(struct sk_node *n)
+{
+    if (n->quotas)
+        sk_quotas_free(n->quotas);
+    free(n->quotas);
+    n->quotas = NULL;
 }
 
 int sk_shard_state_open(struct sk_broker *b, char *err, size_t errlen)
@@ -153,10 +167,7 @@ void sk_shard_state_close(struct sk_broker *b)
     sk_log_cleaner_stop(b);
     sk_partitions_close_all(b);
     sk_groups_close(b);
-    if (b->quotas)
-        sk_quotas_free(b->quotas);
-    free(b->quotas);
-    b->quotas = NULL;
+    b->quotas = NULL; /* the node's, freed with it */
     sk_maintenance_stop(b);
 }
 
