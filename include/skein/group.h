@@ -27,6 +27,7 @@
 
 #include "kp_rt.h"
 #include "skein/broker.h"
+#include "skein/java_hash.h" /* sk_group_partition_for */
 #include "skein/wire_str.h"
 
 struct sk_record_in;
@@ -166,10 +167,6 @@ void sk_group_coordinator_free(struct sk_group_coordinator *co);
  * progress or no __consumer_offsets yet; SK_ERR_NONE when ready. */
 int16_t sk_group_coordinator_error(const struct sk_group_coordinator *co);
 
-/* abs(Java's String.hashCode(group_id)) % n, so a group lives in the same
- * __consumer_offsets partition as with Kafka. */
-int32_t sk_group_partition_for(kp_str group_id, int32_t n);
-int32_t sk_java_string_hash(kp_str s);
 
 struct sk_group *sk_group_find(struct sk_group_coordinator *co, kp_str id);
 /* Finds or creates (Empty); NULL on out of memory. */

@@ -8,7 +8,7 @@
 
 #include "skein/broker.h"
 #include "skein/config.h"
-#include "skein/group.h"
+#include "skein/java_hash.h"
 #include "skein/net.h"
 #include "skein/node.h"
 
