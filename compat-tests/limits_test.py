@@ -352,6 +352,11 @@ def scenario_offline(skein):
         check(create(b, "good", 2) == (0, "") and create(b, "stuck", 200) == (0, ""),
               "offline: topics good (2 partitions) and stuck (200) created")
         check(produce_ok(b, "good"), "offline: good takes records")
+        # Each shard opens the logs of its partitions when it applies the
+        # new image, after CreateTopics is answered (as Kafka's brokers do).
+        logs = os.path.join(b.data_dir, "logs")
+        wait_for("every partition of stuck has its log",
+                 lambda: all(os.path.isdir(os.path.join(logs, "stuck-%d" % i)) for i in range(200)))
         b.kill()
         for i in range(1, 200):
             d = os.path.join(b.data_dir, "logs", "stuck-%d" % i)
