@@ -19,6 +19,7 @@
 #include "skein/net.h"
 #include "skein/node.h"
 #include "skein/server.h"
+#include "wire.h"
 
 static char dir[64];
 static struct sk_config cfg;
@@ -102,12 +103,8 @@ TestSuite(forward, .init = setup, .fini = teardown, .timeout = 120);
 
 static int connect_node(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(node.advertised_port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    struct timeval tv = {60, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int fd = sk_test_connect(node.advertised_port);
+    cr_assert_geq(fd, 0);
     return fd;
 }
 

@@ -35,6 +35,7 @@
 #include "skein/plog.h"
 #include "skein/record.h"
 #include "skein/server.h"
+#include "wire.h"
 
 #ifndef SK_SKEIN_BIN
 #error "meson passes the broker's path as SK_SKEIN_BIN"
@@ -49,7 +50,6 @@ static struct sk_broker home;
 static pthread_t runner;
 static int run_rc = -1;
 static bool running, closed;
-static int32_t corr;
 static const char *client_id = "shards-test";
 
 static void *run_node(void *arg)
@@ -107,71 +107,22 @@ TestSuite(shards, .init = setup, .fini = teardown, .timeout = 120);
 
 static int connect_port(uint16_t port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-        close(fd);
-        return -1;
-    }
-    struct timeval tv = {60, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    return fd;
+    return sk_test_connect(port);
 }
 
-static void read_full(int fd, void *buf, size_t n)
-{
-    for (size_t got = 0; got < n;) {
-        ssize_t r = recv(fd, (char *)buf + got, n - got, 0);
-        cr_assert_gt(r, 0, "the node did not answer (%zd, %s)", r, strerror(errno));
-        got += (size_t)r;
-    }
-}
-
-/* Sends body as api `key` v`version`; returns its correlation id. */
 static int32_t send_request(int fd, int16_t key, int16_t version, const void *body)
 {
-    const kp_api_info *api = kp_api_get(key);
-    int16_t hv = kp_request_header_version(api, version);
-    kp_request_header h;
-    kp_request_header_init(&h);
-    h.request_api_key = key;
-    h.request_api_version = version;
-    h.correlation_id = ++corr;
-    h.client_id = kp_str_c(client_id);
-    size_t n = kp_request_header_size(&h, hv) + api->request.size(body, version);
-    uint8_t *out = malloc(4 + n);
-    kp_writer w;
-    kp_writer_init(&w, out, 4 + n);
-    cr_assert_eq(kp_write_i32(&w, (int32_t)n), 0);
-    cr_assert_eq(kp_request_header_encode(&h, &w, hv), 0);
-    cr_assert_eq(api->request.encode(body, &w, version), 0);
-    cr_assert_eq(send(fd, out, 4 + n, 0), (ssize_t)(4 + n));
-    free(out);
-    return h.correlation_id;
+    return sk_test_send(fd, client_id, key, version, body);
 }
 
-/* Reads the answer to request `id` (api `key` v`version`) into resp. */
 static void receive(int fd, int32_t id, int16_t key, int16_t version, void *resp, kp_arena *a)
 {
-    const kp_api_info *api = kp_api_get(key);
-    uint8_t len[4];
-    read_full(fd, len, 4);
-    size_t rn = kp_be32(len);
-    uint8_t *in = kp_arena_alloc(a, rn);
-    read_full(fd, in, rn);
-    kp_reader r;
-    kp_reader_init(&r, in, rn, a);
-    kp_response_header rh;
-    cr_assert_eq(kp_response_header_decode(&rh, &r, kp_response_header_version(api, version)), 0);
-    cr_assert_eq(rh.correlation_id, id);
-    cr_assert_eq(api->response.decode(resp, &r, version), 0);
+    sk_test_receive(fd, id, key, version, resp, a);
 }
 
-/* Sends body as api `key` v`version` and decodes the answer into resp. */
 static void call(int fd, int16_t key, int16_t version, const void *body, void *resp, kp_arena *a)
 {
-    receive(fd, send_request(fd, key, version, body), key, version, resp, a);
+    sk_test_call(fd, client_id, key, version, body, resp, a);
 }
 
 static void create_topic(int fd, const char *name, int32_t partitions)
