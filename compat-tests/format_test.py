@@ -144,10 +144,35 @@ def check_quorum_node_needs_format(skein, root):
     print("start-up: the same node starts once formatted")
 
 
+def check_config_refusals(skein, root):
+    """A config without node.id or process.roles cannot be formatted."""
+    cluster = run([skein, "random-uuid"]).stdout.strip()
+    base = ("controller.listener.names=CONTROLLER\n"
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n"
+            "listeners=PLAINTEXT://127.0.0.1:1,CONTROLLER://127.0.0.1:2\n"
+            "controller.quorum.voters=1@127.0.0.1:2\nlog.dirs=%s\n" % os.path.join(root, "d"))
+    for missing, text, needle in (
+            ("node.id", base + "process.roles=broker,controller\n", "`node.id`"),
+            ("process.roles", base + "node.id=1\n", "process.roles")):
+        path = os.path.join(root, "no-" + missing + ".properties")
+        with open(path, "w") as f:
+            f.write(text)
+        p = run([skein, "format", "-t", cluster, "-c", path])
+        assert p.returncode == 1 and needle in p.stderr, (missing, p)
+        assert not os.path.exists(os.path.join(root, "d", "meta.properties"))
+    path = os.path.join(root, "good.properties")
+    with open(path, "w") as f:
+        f.write(base + "node.id=1\nprocess.roles=broker,controller\n")
+    p = run([skein, "format", "-t", "not-a-uuid", "-c", path])
+    assert "does not appear to be a valid UUID" in p.stderr, p
+    print("format: configs without node.id or process.roles, a bad id: refused")
+
+
 def main():
     skein = sys.argv[1]
     check_random_uuid(skein)
-    for check in (check_format_and_start, check_quorum_node_needs_format):
+    for check in (check_config_refusals, check_format_and_start,
+                  check_quorum_node_needs_format):
         root = tempfile.mkdtemp(prefix="skein-format-")
         try:
             check(skein, root)
