@@ -199,6 +199,8 @@ Test(meta_props, refuses_what_meta_properties_builder_refuses)
     cr_assert_eq(sk_meta_props_read(d, &p, err, sizeof err), -ENOENT);
     read_fails(d, "version=1\ncluster.id=x\n", "Failed to find required property node.id.");
     read_fails(d, "version=1\nnode.id=1\n", "cluster.id was not found.");
+    read_fails(d, "version=1\nnode.id=1\ncluster.id=0123456789012345678901234567890123\n",
+               "cluster.id is empty or too long");
     read_fails(d, "version=1\nnode.id=one\ncluster.id=x\n", "node.id as a base-10 number");
     read_fails(d, "version=2\nnode.id=1\ncluster.id=x\n", "Unknown meta.properties version");
     read_fails(d, "version=1\nnode.id=1\ncluster.id=x\ndirectory.id=nope\n",

@@ -9,7 +9,9 @@
 #include <stdint.h>
 
 #define SK_META_PROPS_NAME "meta.properties"
-#define SK_CLUSTER_ID_MAX 64
+/* Kafka's ids are 22 characters; a longer one is refused, never cut (the
+ * node keeps it in struct sk_node's 32 bytes). */
+#define SK_CLUSTER_ID_MAX 32
 
 struct sk_meta_props {
     int version;                        /* 0 (ZooKeeper era) or 1 (KRaft) */
@@ -51,6 +53,9 @@ struct sk_meta_dirs {
 int sk_meta_dirs_load(struct sk_meta_dirs *d, char *const *log_dirs, size_t n_log_dirs,
                       const char *metadata_dir);
 void sk_meta_dirs_free(struct sk_meta_dirs *d);
+
+/* A new directory id that no formatted directory of d carries. */
+void sk_meta_dirs_new_dir_id(const struct sk_meta_dirs *d, uint8_t id[16]);
 
 /* The directory entry for path, or NULL. */
 struct sk_meta_dir *sk_meta_dirs_find(struct sk_meta_dirs *d, const char *path);

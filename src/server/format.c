@@ -60,22 +60,6 @@ static void hint(const struct sk_config *cfg, char *err, size_t errlen)
              "(skein random-uuid prints a new id).", why);
 }
 
-static bool dir_id_taken(const struct sk_meta_dirs *d, const uint8_t id[16])
-{
-    for (size_t i = 0; i < d->n; i++)
-        if (d->dirs[i].state == SK_META_DIR_OK && d->dirs[i].props.has_dir_id &&
-            memcmp(d->dirs[i].props.dir_id, id, 16) == 0)
-            return true;
-    return false;
-}
-
-static void new_dir_id(const struct sk_meta_dirs *d, uint8_t id[16])
-{
-    do
-        sk_uuid_random_dir(id);
-    while (dir_id_taken(d, id));
-}
-
 static const char *found_cluster_id(const struct sk_meta_dirs *d)
 {
     for (size_t i = 0; i < d->n; i++)
@@ -100,7 +84,7 @@ static int complete_dir(struct sk_meta_dirs *d, struct sk_meta_dir *dir, const c
         dir->props = (struct sk_meta_props){.version = 1, .node_id = node_id};
         snprintf(dir->props.cluster_id, sizeof dir->props.cluster_id, "%s", cluster);
     }
-    new_dir_id(d, dir->props.dir_id);
+    sk_meta_dirs_new_dir_id(d, dir->props.dir_id);
     dir->props.has_dir_id = true;
     int rc = sk_meta_props_write(dir->path, &dir->props, err, errlen);
     if (rc == 0)

@@ -87,8 +87,6 @@ static int check_args(const struct sk_config *cfg, const struct sk_format_opts *
                  o->cluster_id, why);
         return -EINVAL;
     }
-    if (strlen(o->cluster_id) >= SK_CLUSTER_ID_MAX)
-        return fail(err, errlen, -EINVAL, "cluster id too long");
     return check_release(o->release_version, err, errlen);
 }
 
@@ -146,15 +144,6 @@ static const char *dir_kind(const struct sk_config *cfg, const struct sk_meta_di
                                                     : "dynamic metadata non-voter directory";
 }
 
-static bool dir_id_taken(const struct sk_meta_dirs *d, const uint8_t id[16])
-{
-    for (size_t i = 0; i < d->n; i++)
-        if (d->dirs[i].state == SK_META_DIR_OK && d->dirs[i].props.has_dir_id &&
-            memcmp(d->dirs[i].props.dir_id, id, 16) == 0)
-            return true;
-    return false;
-}
-
 static void choose_dir_id(const struct sk_config *cfg, const struct sk_meta_dirs *d,
                           const struct sk_meta_dir *dir, const struct sk_dynamic_voters *vs,
                           uint8_t id[16])
@@ -164,9 +153,7 @@ static void choose_dir_id(const struct sk_config *cfg, const struct sk_meta_dirs
         memcpy(id, me->dir_id, 16);
         return;
     }
-    do
-        sk_uuid_random_dir(id);
-    while (dir_id_taken(d, id));
+    sk_meta_dirs_new_dir_id(d, id);
 }
 
 static int format_dir(const struct sk_config *cfg, const struct sk_format_opts *o,

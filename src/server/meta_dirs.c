@@ -22,6 +22,22 @@ struct sk_meta_dir *sk_meta_dirs_find(struct sk_meta_dirs *d, const char *path)
     return NULL;
 }
 
+static bool dir_id_taken(const struct sk_meta_dirs *d, const uint8_t id[16])
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (d->dirs[i].state == SK_META_DIR_OK && d->dirs[i].props.has_dir_id &&
+            memcmp(d->dirs[i].props.dir_id, id, 16) == 0)
+            return true;
+    return false;
+}
+
+void sk_meta_dirs_new_dir_id(const struct sk_meta_dirs *d, uint8_t id[16])
+{
+    do
+        sk_uuid_random_dir(id);
+    while (dir_id_taken(d, id));
+}
+
 static int add(struct sk_meta_dirs *d, const char *path)
 {
     if (sk_meta_dirs_find(d, path))
@@ -72,6 +88,7 @@ void sk_meta_dirs_free(struct sk_meta_dirs *d)
     *d = (struct sk_meta_dirs){0};
 }
 
+/* Kafka's messages name up to three things (paths, ids). */
 static int refuse(char *err, size_t errlen, const char *fmt, const char *a, const char *b,
                   const char *c)
 {
@@ -112,8 +129,8 @@ static int check_dir_id(const struct sk_meta_dirs *d, size_t i, char *err, size_
     char id[SK_UUID_STR_LEN + 1];
     sk_uuid_format(dir->props.dir_id, id);
     if (sk_uuid_dir_reserved(dir->props.dir_id))
-        return refuse(err, errlen, "Invalid reserved directory ID %s found in %s%s", id,
-                      dir->path, "");
+        return refuse(err, errlen, "Invalid reserved directory ID %s found in %s", id,
+                      dir->path, NULL);
     for (size_t j = 0; j < i; j++) {
         const struct sk_meta_dir *o = &d->dirs[j];
         if (o->state == SK_META_DIR_OK && o->props.has_dir_id &&
@@ -147,6 +164,6 @@ int sk_meta_dirs_verify(const struct sk_meta_dirs *d, const char *cluster_id, in
     for (size_t i = 0; i < d->n; i++)
         if (d->dirs[i].state == SK_META_DIR_ERROR && d->dirs[i].path == d->metadata_dir)
             return refuse(err, errlen, "Encountered I/O error in metadata log directory %s. "
-                          "Cannot continue. (%s)%s", d->metadata_dir, d->dirs[i].error, "");
+                          "Cannot continue. (%s)", d->metadata_dir, d->dirs[i].error, NULL);
     return 0;
 }
