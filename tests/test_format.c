@@ -234,6 +234,18 @@ Test(startup, a_one_voter_node_formats_its_empty_dirs)
     free(root), free(a), free(b), free(m);
 }
 
+Test(startup, the_embedded_default_still_formats_itself)
+{
+    struct sk_config cfg;
+    cr_assert_eq(sk_config_load(&cfg, NULL, NULL, 0, err, sizeof err), SK_ERR_NONE, "%s", err);
+    cr_assert(sk_storage_may_self_format(&cfg));
+    sk_config_free(&cfg);
+    const char *ov[] = {"controller.quorum.bootstrap.servers=localhost:9093"};
+    cr_assert_eq(sk_config_load(&cfg, NULL, ov, 1, err, sizeof err), SK_ERR_NONE, "%s", err);
+    cr_assert_not(sk_storage_may_self_format(&cfg));
+    sk_config_free(&cfg);
+}
+
 Test(startup, adds_a_directory_id_to_an_older_file)
 {
     char *root = temp_dir(), *a = sub(root, "a");
