@@ -77,7 +77,7 @@ def check_format_and_start(skein, root):
     dirs = [os.path.join(root, "a"), os.path.join(root, "b")]
     b = Broker(skein, data_dir=root, overrides=["log.dirs=" + ",".join(dirs)])
     p = run([skein, "format", "--cluster-id", cluster] + storage_args(b))
-    assert p.returncode == 0, p.stderr
+    assert p.returncode == 0 and "Sanitizer" not in p.stderr, p.stderr
     for d in dirs:
         text = open(os.path.join(d, "meta.properties")).read()
         assert "cluster.id=%s\n" % cluster in text, text
@@ -90,7 +90,8 @@ def check_format_and_start(skein, root):
         got = describe_cluster_id(b.port)
         assert got == cluster, "DescribeCluster says %s, formatted %s" % (got, cluster)
     finally:
-        assert b.stop() == 0
+        assert b.stop() == 0, b.tail()
+        assert not b.sanitizer_report(), b.sanitizer_report()
     print("format: two dirs formatted, DescribeCluster answers the given id")
 
     other = run([skein, "random-uuid"]).stdout.strip()
@@ -140,7 +141,8 @@ def check_quorum_node_needs_format(skein, root):
     try:
         assert describe_cluster_id(b.port) == cluster
     finally:
-        b.stop()
+        assert b.stop() == 0, b.tail()
+        assert not b.sanitizer_report(), b.sanitizer_report()
     print("start-up: the same node starts once formatted")
 
 
