@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Skein's fault harness: real clients against a node in its own network
-namespace while a seeded nemesis kills, pauses, cuts off, fills the disk of
-and fails the syncs of the node; then a checker over the recorded history.
+namespace while a seeded nemesis kills, pauses, cuts off, drops and delays
+the packets of, jumps the wall clock of, fills the disk of and fails the
+syncs of the node; then a checker over the recorded history.
 
   tests/faults/harness.py --ci                      # the short run CI does
   tests/faults/harness.py --rounds 120 --minutes 30 # a long run

@@ -189,7 +189,7 @@ class ClockJump(Fault):
 
     def available(self, cluster):
         return (cluster.nodes[0].faketime is not None,
-                "needs libfaketime (Debian's libfaketime) and --clock-preload")
+                "needs Debian's libfaketime (apt-get install libfaketime)")
 
     def inject(self, node, h):
         offset = self.rng.choice((1, -1)) * self.rng.randint(self.MIN_S, self.MAX_S)
