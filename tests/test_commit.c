@@ -12,6 +12,7 @@
 #include "gen/kp_all.h"
 #include "skein/broker.h"
 #include "skein/controller.h"
+#include "skein/config.h"
 #include "skein/ctl_park.h"
 #include "skein/errors.h"
 #include "skein/metalog.h"
@@ -427,4 +428,94 @@ Test(commit, a_failed_sync_during_a_claim_fails_init_producer_id_and_repeats_no_
     cr_assert_gt(later.id, highest, "id %lld was handed out before the restart (up to %lld)",
                  (long long)later.id, (long long)highest);
     sk_producer_ids_free(&shard);
+}
+
+/* ---- auto-creation (Metadata, FindCoordinator) ----------------------------- */
+
+static struct sk_config cfg;
+
+/* A registered broker to place partitions on, and the broker defaults
+ * auto-creation uses (two partitions a topic). */
+static void setup_auto(void)
+{
+    setup();
+    char logdirs[300];
+    snprintf(logdirs, sizeof logdirs, "log.dirs=%s", dir);
+    const char *ov[] = {logdirs, "num.partitions=2"};
+    char err[256];
+    cr_assert_eq(sk_config_load(&cfg, NULL, ov, 2, err, sizeof err), 0, "%s", err);
+    node.cfg = &cfg;
+    shard.cfg = &cfg;
+    node.node_id = cfg.node_id;
+    kp_register_broker_record r;
+    kp_register_broker_record_init(&r);
+    r.broker_id = cfg.node_id;
+    r.fenced = false;
+    struct sk_meta_rec rec = {SK_META_REGISTER_BROKER, 0, &r};
+    /* As start-up does, before the node serves. */
+    cr_assert_eq(sk_metalog_append(node.metalog, &node.image, &rec, 1, 1000), 0);
+    cr_assert_eq(sk_publish(&shard), 0);
+}
+
+static void teardown_auto(void)
+{
+    teardown();
+    sk_config_free(&cfg);
+}
+
+static int16_t auto_create(const char *tag, const char *const *names, int n)
+{
+    kp_str v[4];
+    static int16_t errs[4];
+    for (int i = 0; i < n; i++)
+        v[i] = kp_str_c(names[i]);
+    char msg[256] = "";
+    return sk_topics_auto_create(&shard, v, n, errs, msg, sizeof msg, done, (void *)tag);
+}
+
+Test(commit, auto_creation_answers_once_committed, .init = setup_auto, .fini = teardown_auto)
+{
+    const char *names[] = {"a"};
+    cr_assert_eq(auto_create("a", names, 1), SK_ERR_NONE);
+    cr_assert_eq(ncalls, 0, "the requester waits for the commit");
+    cr_assert_gt(ds_pending(&ds), 0, "the sync is on the shard's syncer, not this thread");
+    cr_assert_not(shard_has("a"));
+    ds_complete_all(&ds, 0);
+    cr_assert_eq(ncalls, 1);
+    cr_assert_eq(calls[0].err, SK_ERR_NONE, "%s", calls[0].msg);
+    cr_assert(calls[0].shard_had_topic, "answered once the shard's image has the topic");
+    cr_assert_eq(sk_meta_topic(shard.image, "a", 1)->npartitions, 2);
+}
+
+/* The auto-created topics queue behind an admin batch whose sync fails: the
+ * requester hears of it, and neither the working state, the shard, nor the
+ * log after a restart has any record of them. */
+Test(commit, a_failed_sync_during_auto_creation_leaves_no_half_created_topic,
+     .init = setup_auto, .fini = teardown_auto)
+{
+    int fx;
+    int nx = submit_topic("x", 9, &fx);
+    const char *names[] = {"a", "b"};
+    cr_assert_eq(auto_create("a", names, 2), SK_ERR_NONE);
+    cr_assert_eq(ncalls, 0);
+    complete_range(fx, nx, -EIO);
+    ds.done = fx + nx;
+    ds_complete_all(&ds, 0);
+    cr_assert_eq(ncalls, 2);
+    cr_assert_str_eq(calls[1].tag, "a");
+    cr_assert_eq(calls[1].err, SK_ERR_KAFKA_STORAGE_ERROR);
+    cr_assert_not(calls[1].shard_had_topic);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_null(sk_meta_topic(&node.image, names[i], 1), "working state rolled back");
+        cr_assert_not(shard_has(names[i]));
+    }
+
+    restart();
+    cr_assert_eq(node.image.ntopics, 0, "nothing of the failed batches is replayed");
+    cr_assert_eq(auto_create("a", names, 2), SK_ERR_NONE, "the client's retry");
+    ds_complete_all(&ds, 0);
+    cr_assert_eq(ncalls, 3);
+    cr_assert_eq(calls[2].err, SK_ERR_NONE, "%s", calls[2].msg);
+    cr_assert_eq(node.image.ntopics, 2);
+    cr_assert_eq(sk_meta_topic(shard.image, "b", 1)->npartitions, 2);
 }
