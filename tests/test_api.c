@@ -431,6 +431,16 @@ Test(admin, throttled_list_keeps_its_zero_byte)
     cr_assert(kp_str_eq(sk_kvlist_bytes(first_topic_configs(), "follower.replication.throttled.replicas"), value));
 }
 
+/* What an auto-creation's done said (the blocking syncer: before the return). */
+static int16_t created_err = -1;
+
+static void created(void *arg, int16_t err, const char *m)
+{
+    (void)arg;
+    (void)m;
+    created_err = err;
+}
+
 /* Metadata auto-creation is one controller operation: past Kafka's 10,000
  * records it writes nothing, below it every topic lands in one batch. */
 Test(admin, auto_create_is_one_bounded_operation)
@@ -444,16 +454,18 @@ Test(admin, auto_create_is_one_bounded_operation)
         names[i] = kp_str_c(text[i]);
     }
     int64_t end = sk_metalog_end_offset(bnode.metalog);
-    cr_assert_eq(sk_topics_auto_create(&b, names, N, errs, msg, sizeof msg),
+    cr_assert_eq(sk_topics_auto_create(&b, names, N, errs, msg, sizeof msg, created, NULL),
                  SK_ERR_POLICY_VIOLATION);
+    cr_assert_eq(created_err, -1, "a refusal of the whole is returned, not done");
     cr_assert_str_eq(msg, "Unable to perform excessively large batch operation.");
     cr_assert_eq(errs[0], SK_ERR_POLICY_VIOLATION);
     cr_assert_eq(b.image->ntopics, 0);
     cr_assert_eq(sk_metalog_end_offset(bnode.metalog), end, "nothing was written");
     cr_assert_eq(create("x.y", 1, 1, NULL, NULL), SK_ERR_NONE);
     kp_str some[] = {kp_str_c("a"), kp_str_c("b"), kp_str_c("x_y")};
-    cr_assert_eq(sk_topics_auto_create(&b, some, 3, errs, msg, sizeof msg), SK_ERR_NONE, "%s",
-                 msg);
+    cr_assert_eq(sk_topics_auto_create(&b, some, 3, errs, msg, sizeof msg, created, NULL),
+                 SK_ERR_NONE, "%s", msg);
+    cr_assert_eq(created_err, SK_ERR_NONE, "committed");
     cr_assert_eq(errs[0], SK_ERR_NONE);
     cr_assert_eq(errs[1], SK_ERR_NONE);
     cr_assert_eq(errs[2], SK_ERR_INVALID_TOPIC_EXCEPTION, "collides with x.y");

@@ -12,9 +12,11 @@
 #include "gen/kp_all.h"
 #include "skein/broker.h"
 #include "skein/controller.h"
+#include "skein/config.h"
 #include "skein/ctl_park.h"
 #include "skein/errors.h"
 #include "skein/metalog.h"
+#include "skein/producer_ids.h"
 #include "skein/publisher.h"
 #include "skein/submit.h"
 
@@ -322,4 +324,199 @@ Test(commit, a_parked_commit_that_fails_later_answers_its_error, .init = setup,
                      (size_t)msg.len) == 0);
     cr_assert_not(finished_with_topic);
     kp_arena_free(&a);
+}
+
+/* ---- producer-id blocks (skein/producer_ids.h) ---------------------------- */
+
+struct pid_answer {
+    int calls;
+    int16_t err;
+    int64_t id;
+};
+
+static void pid_done(void *arg, int16_t err, int64_t id)
+{
+    struct pid_answer *a = arg;
+    a->calls++;
+    a->err = err;
+    a->id = id;
+}
+
+static void request_pid(struct sk_producer_id_wait *w, struct pid_answer *a)
+{
+    *a = (struct pid_answer){0, -1, -1};
+    sk_producer_id_request(&shard, w, pid_done, a);
+}
+
+/* What a restart finds: the log replayed into a fresh working state, and no
+ * block in memory. */
+static void restart(void)
+{
+    sk_producer_ids_free(&shard);
+    sk_ctl_submit_close(&node);
+    sk_metalog_close(node.metalog);
+    sk_publish_close(&shard);
+    sk_meta_image_free(&node.image);
+    sk_meta_image_init(&node.image);
+    cr_assert_eq(sk_metalog_open(dir, &node.image, 3000, &node.metalog), 0);
+    shard.image = &node.image;
+    cr_assert_eq(sk_publish(&shard), 0);
+}
+
+Test(commit, an_id_block_waits_for_its_commit, .init = setup, .fini = teardown)
+{
+    /* Static: a failed assertion leaves them to the teardown's completions. */
+    static struct sk_producer_id_wait w[2];
+    static struct pid_answer a[2];
+    request_pid(&w[0], &a[0]);
+    request_pid(&w[1], &a[1]);
+    cr_assert_eq(a[0].calls, 0, "no id before its block is durable");
+    cr_assert_eq(a[1].calls, 0);
+    cr_assert_gt(ds_pending(&ds), 0, "the claim's sync is on the shard's syncer");
+    cr_assert_eq(sk_ctl_in_flight(&node), 1, "one claim for both requests");
+    ds_complete_all(&ds, 0);
+    cr_assert_eq(a[0].calls, 1);
+    cr_assert_eq(a[1].calls, 1);
+    cr_assert_eq(a[0].err, SK_ERR_NONE);
+    cr_assert_eq(a[0].id, 0);
+    cr_assert_eq(a[1].id, 1);
+    static struct pid_answer c;
+    request_pid(&w[0], &c);
+    cr_assert_eq(c.calls, 1, "the committed block serves at once");
+    cr_assert_eq(c.id, 2);
+    cr_assert_eq(ds_pending(&ds), 0);
+    sk_producer_ids_free(&shard);
+}
+
+/* The claim queues behind an admin batch whose sync then fails: the failure
+ * cuts the log back past both, so the claim must fail too, and no id of its
+ * block may be out, or a restart hands it out again. */
+Test(commit, a_failed_sync_during_a_claim_fails_init_producer_id_and_repeats_no_id,
+     .init = setup, .fini = teardown)
+{
+    static struct sk_producer_id_wait w;
+    static struct pid_answer first, failed, later;
+    request_pid(&w, &first);
+    ds_complete_all(&ds, 0);
+    cr_assert_eq(first.err, SK_ERR_NONE);
+    int64_t highest = first.id;
+    /* Use up the block, so the next request claims. */
+    for (int i = 1; i < SK_PRODUCER_ID_BLOCK; i++) {
+        static struct pid_answer x;
+        request_pid(&w, &x);
+        cr_assert_eq(x.calls, 1);
+        highest = x.id;
+    }
+    int fa;
+    int na = submit_topic("a", 1, &fa);
+    cr_assert_gt(na, 0);
+    request_pid(&w, &failed);
+    cr_assert_eq(failed.calls, 0, "parked behind a's batch");
+    complete_range(fa, na, -EIO);
+    ds.done = fa + na;
+    ds_complete_all(&ds, 0); /* the claim's own sync: too late to matter */
+    cr_assert_eq(failed.calls, 1);
+    cr_assert_eq(failed.err, SK_ERR_COORDINATOR_LOAD_IN_PROGRESS,
+                 "retriable, as Kafka answers while it waits for a block (got %d)", failed.err);
+    cr_assert_eq(calls[ncalls - 1].err, SK_ERR_KAFKA_STORAGE_ERROR, "a's batch failed");
+    if (failed.calls && failed.err == SK_ERR_NONE)
+        highest = failed.id; /* a client has it */
+
+    restart();
+    request_pid(&w, &later);
+    ds_complete_all(&ds, 0);
+    cr_assert_eq(later.err, SK_ERR_NONE);
+    cr_assert_gt(later.id, highest, "id %lld was handed out before the restart (up to %lld)",
+                 (long long)later.id, (long long)highest);
+    sk_producer_ids_free(&shard);
+}
+
+/* ---- auto-creation (Metadata, FindCoordinator) ----------------------------- */
+
+static struct sk_config cfg;
+
+/* A registered broker to place partitions on, and the broker defaults
+ * auto-creation uses (two partitions a topic). */
+static void setup_auto(void)
+{
+    setup();
+    char logdirs[300];
+    snprintf(logdirs, sizeof logdirs, "log.dirs=%s", dir);
+    const char *ov[] = {logdirs, "num.partitions=2"};
+    char err[256];
+    cr_assert_eq(sk_config_load(&cfg, NULL, ov, 2, err, sizeof err), 0, "%s", err);
+    node.cfg = &cfg;
+    shard.cfg = &cfg;
+    node.node_id = cfg.node_id;
+    kp_register_broker_record r;
+    kp_register_broker_record_init(&r);
+    r.broker_id = cfg.node_id;
+    r.fenced = false;
+    struct sk_meta_rec rec = {SK_META_REGISTER_BROKER, 0, &r};
+    /* As start-up does, before the node serves. */
+    cr_assert_eq(sk_metalog_append(node.metalog, &node.image, &rec, 1, 1000), 0);
+    cr_assert_eq(sk_publish(&shard), 0);
+}
+
+static void teardown_auto(void)
+{
+    teardown();
+    sk_config_free(&cfg);
+}
+
+static int16_t auto_create(const char *tag, const char *const *names, int n)
+{
+    kp_str v[4];
+    static int16_t errs[4];
+    for (int i = 0; i < n; i++)
+        v[i] = kp_str_c(names[i]);
+    char msg[256] = "";
+    return sk_topics_auto_create(&shard, v, n, errs, msg, sizeof msg, done, (void *)tag);
+}
+
+Test(commit, auto_creation_answers_once_committed, .init = setup_auto, .fini = teardown_auto)
+{
+    const char *names[] = {"a"};
+    cr_assert_eq(auto_create("a", names, 1), SK_ERR_NONE);
+    cr_assert_eq(ncalls, 0, "the requester waits for the commit");
+    cr_assert_gt(ds_pending(&ds), 0, "the sync is on the shard's syncer, not this thread");
+    cr_assert_not(shard_has("a"));
+    ds_complete_all(&ds, 0);
+    cr_assert_eq(ncalls, 1);
+    cr_assert_eq(calls[0].err, SK_ERR_NONE, "%s", calls[0].msg);
+    cr_assert(calls[0].shard_had_topic, "answered once the shard's image has the topic");
+    cr_assert_eq(sk_meta_topic(shard.image, "a", 1)->npartitions, 2);
+}
+
+/* The auto-created topics queue behind an admin batch whose sync fails: the
+ * requester hears of it, and neither the working state, the shard, nor the
+ * log after a restart has any record of them. */
+Test(commit, a_failed_sync_during_auto_creation_leaves_no_half_created_topic,
+     .init = setup_auto, .fini = teardown_auto)
+{
+    int fx;
+    int nx = submit_topic("x", 9, &fx);
+    const char *names[] = {"a", "b"};
+    cr_assert_eq(auto_create("a", names, 2), SK_ERR_NONE);
+    cr_assert_eq(ncalls, 0);
+    complete_range(fx, nx, -EIO);
+    ds.done = fx + nx;
+    ds_complete_all(&ds, 0);
+    cr_assert_eq(ncalls, 2);
+    cr_assert_str_eq(calls[1].tag, "a");
+    cr_assert_eq(calls[1].err, SK_ERR_KAFKA_STORAGE_ERROR);
+    cr_assert_not(calls[1].shard_had_topic);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_null(sk_meta_topic(&node.image, names[i], 1), "working state rolled back");
+        cr_assert_not(shard_has(names[i]));
+    }
+
+    restart();
+    cr_assert_eq(node.image.ntopics, 0, "nothing of the failed batches is replayed");
+    cr_assert_eq(auto_create("a", names, 2), SK_ERR_NONE, "the client's retry");
+    ds_complete_all(&ds, 0);
+    cr_assert_eq(ncalls, 3);
+    cr_assert_eq(calls[2].err, SK_ERR_NONE, "%s", calls[2].msg);
+    cr_assert_eq(node.image.ntopics, 2);
+    cr_assert_eq(sk_meta_topic(shard.image, "b", 1)->npartitions, 2);
 }

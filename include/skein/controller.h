@@ -12,6 +12,7 @@
 #include "kp_rt.h"
 #include "skein/admission.h" /* SK_MAX_RECORDS_PER_USER_OP */
 #include "skein/broker.h"
+#include "skein/submit.h"
 
 struct sk_config_shared;
 
@@ -139,17 +140,18 @@ int16_t sk_replica_list_check(const struct sk_meta_image *img, kp_arr_i32 broker
 /* Kafka's default message for an error code (ApiError without a message). */
 const char *sk_err_message(int16_t code);
 
-/* Metadata/Produce auto-creation: creates name with the broker defaults if
- * auto.create.topics.enable is on. 0 if the topic exists afterwards. */
-int sk_topic_auto_create(struct sk_broker *b, kp_str name);
-
 /* Metadata auto-creation of the n distinct, legal, not yet existing names
  * as one controller operation (Kafka's AutoTopicCreationManager sends them
  * as one CreateTopics): all with the broker defaults, in one metadata batch.
  * More than SK_MAX_RECORDS_PER_USER_OP records refuses them all with
- * POLICY_VIOLATION; otherwise errs[i] says what became of names[i]. */
+ * POLICY_VIOLATION. A refusal of the whole (that bound, the node's
+ * partition budget) is returned with msg set, and done is not called;
+ * otherwise errs[i] says whether names[i] was refused on its own, the
+ * others go to the controller as one batch (skein/submit.h) and done runs
+ * once it committed, and this shard's image has the topics, or failed and
+ * was rolled back. done may run before the return. */
 int16_t sk_topics_auto_create(struct sk_broker *b, const kp_str *names, int n, int16_t *errs,
-                              char *msg, size_t msglen);
+                              char *msg, size_t msglen, sk_ctl_done_fn done, void *arg);
 
 /* The controller's working state: the committed image plus the changes in
  * flight, what an admin request is decided against (skein/submit.h). */

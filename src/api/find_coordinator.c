@@ -1,10 +1,13 @@
 /* FindCoordinator (key 10): this node coordinates every group and
- * transactional id. Creates __consumer_offsets on first use, as Kafka does. */
+ * transactional id. Creates __consumer_offsets on first use, as Kafka does,
+ * and answers once the controller has committed it. */
 #include <stdio.h>
 
 #include "gen/kp_all.h"
 #include "group_api.h"
+#include "skein/ctl_park.h"
 #include "skein/errors.h"
+#include "skein/logging.h"
 
 #define SK_KEY_TYPE_GROUP 0
 #define SK_KEY_TYPE_TRANSACTION 1
@@ -16,8 +19,6 @@ static int16_t coordinator_error(struct sk_request *req, int8_t key_type)
         return SK_ERR_NONE;
     if (key_type != SK_KEY_TYPE_GROUP)
         return SK_ERR_INVALID_REQUEST;
-    if (b->groups && !b->groups->available && !b->groups->loading)
-        sk_groups_ensure_topic(b);
     return sk_group_coordinator_error(b->groups);
 }
 
@@ -41,7 +42,7 @@ static struct answer answer_for(struct sk_request *req, int8_t key_type)
     return a;
 }
 
-void sk_api_find_coordinator(struct sk_request *req)
+static void answer(struct sk_request *req)
 {
     const kp_find_coordinator_request *body = req->body;
     kp_find_coordinator_response *resp = req->resp;
@@ -70,4 +71,34 @@ void sk_api_find_coordinator(struct sk_request *req)
         c->port = a.port;
     }
     sk_request_respond(req);
+}
+
+static void answer_parked(void *ctx)
+{
+    answer(ctx);
+}
+
+static void creation_failed(void *arg, int16_t err, kp_str msg)
+{
+    (void)arg;
+    sk_warn("cannot create %s: %s %.*s", SK_GROUP_OFFSETS_TOPIC, sk_err_name(err),
+            msg.len > 0 ? (int)msg.len : 0, msg.ptr ? msg.ptr : "");
+}
+
+/* Without __consumer_offsets the request parks while the controller
+ * creates it: committed, the coordinator is available when it answers;
+ * not, it answers COORDINATOR_NOT_AVAILABLE and the client asks again. */
+void sk_api_find_coordinator(struct sk_request *req)
+{
+    const kp_find_coordinator_request *body = req->body;
+    const struct sk_group_coordinator *co = req->broker->groups;
+    if (body->key_type != SK_KEY_TYPE_GROUP || !co || co->available || co->loading) {
+        answer(req);
+        return;
+    }
+    struct sk_ctl_park *park = sk_request_alloc(req, sizeof *park);
+    sk_ctl_park_begin(park, req->broker, &req->arena, answer_parked, req);
+    sk_ctl_park_on_fail(park, creation_failed, NULL);
+    sk_groups_ensure_topic(req->broker);
+    sk_ctl_park_end(park);
 }

@@ -118,22 +118,46 @@ static int distinct_names(struct sk_request *req, const bool *wanted, kp_str *ou
     return k;
 }
 
-/* One controller operation for every name the request would create; Kafka
- * answers them LEADER_NOT_AVAILABLE while the controller works, and only
- * logs what the controller refused. */
-static void auto_create(struct sk_request *req, const bool *wanted)
+/* A Metadata request parked on its auto-creation: the wanted names, and
+ * how to answer once the controller has committed (or refused) them. */
+struct md_park {
+    struct sk_request *req;
+    const bool *wanted;
+    bool with_ops;
+};
+
+static void answer(struct sk_request *req, const bool *wanted, bool with_ops);
+
+static void created(void *arg, int16_t err, const char *msg)
+{
+    struct md_park *p = arg;
+    if (err)
+        sk_warn("auto-creation for a Metadata request from %s failed: %s (%s)",
+                sk_conn_peer(p->req->conn), sk_err_name(err), msg ? msg : "");
+    answer(p->req, p->wanted, p->with_ops);
+}
+
+/* One controller operation for every name the request would create. The
+ * request parks until it is committed, so it answers with the new topics;
+ * what the controller refused or failed to write answers
+ * LEADER_NOT_AVAILABLE, as Kafka answers a topic it is still creating, and
+ * the client's next Metadata tries again. True if the request parked. */
+static bool auto_create(struct sk_request *req, const bool *wanted, bool with_ops)
 {
     const kp_metadata_request *body = req->body;
     kp_str *names = sk_request_alloc(req, sizeof *names * (size_t)(body->topics.n + 1));
     int n = distinct_names(req, wanted, names);
     if (n == 0)
-        return;
+        return false;
     int16_t *errs = sk_request_alloc(req, sizeof *errs * (size_t)n);
+    struct md_park *p = sk_request_alloc(req, sizeof *p);
+    *p = (struct md_park){req, wanted, with_ops};
     char msg[256] = "";
-    int16_t err = sk_topics_auto_create(req->broker, names, n, errs, msg, sizeof msg);
+    int16_t err = sk_topics_auto_create(req->broker, names, n, errs, msg, sizeof msg, created, p);
     if (err)
         sk_warn("auto-creation of %d topic(s) for a Metadata request from %s refused: %s (%s)",
                 n, sk_conn_peer(req->conn), sk_err_name(err), msg);
+    return err == SK_ERR_NONE;
 }
 
 static const struct sk_topic_meta *lookup(const struct sk_meta_image *img, const md_req_topic *rt)
@@ -142,37 +166,43 @@ static const struct sk_topic_meta *lookup(const struct sk_meta_image *img, const
                              : sk_meta_topic_by_id(img, &rt->topic_id);
 }
 
-/* Kafka's AutoTopicCreationManager takes a name that is legal and new. */
-static void fill_requested(struct sk_request *req, kp_metadata_response *resp, bool with_ops)
+/* Kafka's AutoTopicCreationManager takes a name that is legal and new;
+ * NULL if none is. */
+static const bool *creatable(struct sk_request *req)
 {
     const kp_metadata_request *body = req->body;
     const struct sk_meta_image *img = req->broker->image;
-    bool auto_on = body->allow_auto_topic_creation && req->broker->cfg->log.auto_create_topics;
+    if (!body->allow_auto_topic_creation || !req->broker->cfg->log.auto_create_topics)
+        return NULL;
     int32_t n = body->topics.n;
-    resp->topics.n = n;
-    resp->topics.v = sk_request_alloc(req, sizeof *resp->topics.v * (size_t)(n + 1));
-    const struct sk_topic_meta **found = sk_request_alloc(req, sizeof *found * (size_t)(n + 1));
     bool *wanted = sk_request_alloc(req, sizeof *wanted * (size_t)(n + 1));
     bool any = false;
     for (int32_t i = 0; i < n; i++) {
         const md_req_topic *rt = &body->topics.v[i];
-        found[i] = lookup(img, rt);
-        wanted[i] = auto_on && !found[i] && rt->name.len >= 0 && sk_topic_name_valid(rt->name);
+        wanted[i] = rt->name.len >= 0 && !lookup(img, rt) && sk_topic_name_valid(rt->name);
         any = any || wanted[i];
     }
-    if (any) {
-        auto_create(req, wanted);
-        img = req->broker->image; /* the commit published a new one */
-    }
+    return any ? wanted : NULL;
+}
+
+/* The requested topics as this shard's image has them now. */
+static void fill_requested(struct sk_request *req, kp_metadata_response *resp,
+                           const bool *wanted, bool with_ops)
+{
+    const kp_metadata_request *body = req->body;
+    const struct sk_meta_image *img = req->broker->image;
+    int32_t n = body->topics.n;
+    resp->topics.n = n;
+    resp->topics.v = sk_request_alloc(req, sizeof *resp->topics.v * (size_t)(n + 1));
     for (int32_t i = 0; i < n; i++) {
         const md_req_topic *rt = &body->topics.v[i];
-        const struct sk_topic_meta *t = wanted[i] ? lookup(img, rt) : found[i];
+        const struct sk_topic_meta *t = lookup(img, rt);
         if (t) {
             fill_topic(req, &resp->topics.v[i], t, with_ops);
             continue;
         }
         fill_missing(&resp->topics.v[i], rt);
-        if (wanted[i])
+        if (wanted && wanted[i])
             resp->topics.v[i].error_code = SK_ERR_LEADER_NOT_AVAILABLE;
     }
 }
@@ -186,23 +216,35 @@ static void fill_all(struct sk_request *req, kp_metadata_response *resp, bool wi
         fill_topic(req, &resp->topics.v[i], img->topics[i], with_ops);
 }
 
-void sk_api_metadata(struct sk_request *req)
+/* Everything from the image the shard has when the answer leaves, so a
+ * parked request's brokers and topics are of one image. */
+static void answer(struct sk_request *req, const bool *wanted, bool with_ops)
 {
     const kp_metadata_request *body = req->body;
     kp_metadata_response *resp = req->resp;
     fill_brokers(req, resp);
     resp->cluster_id = kp_str_c(req->broker->node->cluster_id);
     resp->controller_id = req->broker->node->node_id;
-    bool with_ops = req->version >= 8 && body->include_topic_authorized_operations;
     /* v0: an empty list means all topics; v1+: null means all, empty none. */
     bool all = body->topics.n < 0 || (req->version == 0 && body->topics.n == 0);
     if (all)
         fill_all(req, resp, with_ops);
     else
-        fill_requested(req, resp, with_ops);
+        fill_requested(req, resp, wanted, with_ops);
     resp->cluster_authorized_operations =
         req->version >= 8 && req->version <= 10 && body->include_cluster_authorized_operations
             ? SK_CLUSTER_OPERATIONS
             : SK_OPERATIONS_OMITTED;
     sk_request_respond(req);
+}
+
+void sk_api_metadata(struct sk_request *req)
+{
+    const kp_metadata_request *body = req->body;
+    bool with_ops = req->version >= 8 && body->include_topic_authorized_operations;
+    bool all = body->topics.n < 0 || (req->version == 0 && body->topics.n == 0);
+    const bool *wanted = all ? NULL : creatable(req);
+    if (wanted && auto_create(req, wanted, with_ops))
+        return;
+    answer(req, wanted, with_ops);
 }

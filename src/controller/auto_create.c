@@ -6,8 +6,10 @@
  * large batch operation." The bound is checked from the counts alone,
  * before anything is placed or allocated per partition, so the work such a
  * request costs is one pass over its names. Below the bound the topics are
- * placed and committed in one metadata batch: one fsync and one
- * partition sync, not one per topic. */
+ * placed and submitted in one metadata batch: one fsync and one
+ * partition sync, not one per topic. The requester waits for the commit
+ * (skein/submit.h), as an admin request does, so a batch whose sync fails
+ * is rolled back whole and no client ever saw a topic of it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +63,7 @@ static void add_topic(struct sk_broker *b, struct batch *bt, kp_str name, int i,
 }
 
 int16_t sk_topics_auto_create(struct sk_broker *b, const kp_str *names, int n, int16_t *errs,
-                              char *msg, size_t msglen)
+                              char *msg, size_t msglen, sk_ctl_done_fn done, void *arg)
 {
     int64_t per_topic = 1 + (int64_t)b->node->cfg->log.num_partitions;
     if (b->index != 0) { /* the controller's state is shard 0's (src/api/forward.c) */
@@ -89,11 +91,12 @@ int16_t sk_topics_auto_create(struct sk_broker *b, const kp_str *names, int n, i
         add_topic(b, &bt, names[i], i, &errs[i], why, sizeof why);
     /* The node's partition budget holds for auto-creation as for CreateTopics. */
     int16_t err = sk_ctl_admit_placements(b, bt.pl, n, msg, msglen);
-    if (!err)
-        err = sk_ctl_commit(b, bt.recs, (int)bt.nrec, msg, msglen);
     for (int i = 0; err && i < n; i++)
         if (errs[i] == SK_ERR_NONE)
             errs[i] = err;
+    /* Never a commit on the calling thread: the requester parks on done. */
+    if (!err)
+        sk_ctl_submit(b, bt.recs, (int)bt.nrec, done, arg);
     batch_free(&bt);
     return err;
 }

@@ -32,10 +32,11 @@ char *sk_ctl_cstr(kp_str s)
     return p;
 }
 
-/* A commit its caller waits for. done may run inside the submit (nothing
- * in flight: the blocking syncer commits at once), or later, when the
- * change queued behind others; then there is no one left to tell but the
- * log, and the caller has answered as if it were done. */
+/* A commit outside a park, which no request makes any more (each parks,
+ * skein/ctl_park.h): start-up and in-process tests. done may run inside
+ * the submit (nothing in flight: the blocking syncer commits at once), or
+ * later, when the change queued behind others; then there is no one left
+ * to tell but the log. */
 struct waited {
     bool returned, answered;
     int16_t err;
@@ -67,8 +68,7 @@ int16_t sk_ctl_commit(struct sk_broker *b, const struct sk_meta_rec *recs, int n
     if (!w)
         abort();
     /* Blocking only when nothing is in flight: the commit is then done on
-     * return, as auto-creation's callers expect (they answer with the new
-     * topic). Behind other changes it must not block, nor commit before
+     * return, as a caller that cannot park expects. Behind other changes it must not block, nor commit before
      * them, so it joins their queue on the ring. */
     bool idle = sk_ctl_in_flight(b->node) == 0;
     sk_ctl_submit_via(b, idle ? &sk_syncer_blocking : &b->syncer, recs, n, waited_done, w);

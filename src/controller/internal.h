@@ -29,7 +29,7 @@ char *sk_ctl_cstr(kp_str s);
  * Returns a Kafka error code (KAFKA_STORAGE_ERROR with msg set on failure).
  * Inside a parked handler (skein/ctl_park.h) the commit is asynchronous: 0
  * means submitted, and a later failure goes to the park's slot. Otherwise
- * (auto-creation) it commits before returning when nothing else is in
+ * (start-up and tests: every request that changes metadata parks) it commits before returning when nothing else is in
  * flight, and joins the queue behind what is, committing later, when
  * something is. */
 int16_t sk_ctl_commit(struct sk_broker *b, const struct sk_meta_rec *recs, int n, char *msg,

@@ -333,11 +333,3 @@ int16_t sk_topic_create(struct sk_broker *b, const struct sk_topic_spec *s, bool
 {
     return sk_topic_create_ex(b, s, validate_only, NULL, msg, msglen);
 }
-
-int sk_topic_auto_create(struct sk_broker *b, kp_str name)
-{
-    if (!b->node->cfg->log.auto_create_topics)
-        return -EPERM;
-    struct sk_topic_spec spec = {.name = name, .partitions = -1, .replication_factor = -1};
-    return sk_topic_create(b, &spec, false, NULL, 0) == SK_ERR_NONE ? 0 : -EINVAL;
-}

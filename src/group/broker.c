@@ -112,8 +112,10 @@ int sk_groups_ensure_topic(struct sk_broker *b)
         sk_warn("cannot create %s: %s %s", SK_GROUP_OFFSETS_TOPIC, sk_err_name(err), msg);
         return -EIO;
     }
-    sk_info("created %s with %d partitions", SK_GROUP_OFFSETS_TOPIC, cfg->offsets.num_partitions);
-    if (co)
+    /* Inside a parked request the topic is only submitted: the coordinator
+     * becomes available when the image that has it is published here
+     * (sk_groups_image_changed), never before it is committed. */
+    if (co && topic_exists(b))
         co->available = true;
     return 0;
 }

@@ -343,6 +343,8 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
     sk_metalog_set_syncer(b->node->metalog, &b->syncer);
     if ((rc = listen_client(b, l, err, errlen)) < 0)
         return rc;
+    /* The only metadata written outside the controller's submit queue:
+     * nothing is served yet, so the synchronous append blocks no one. */
     if (bootstrap(b) < 0 || register_broker(b) < 0) {
         snprintf(err, errlen, "cannot write the metadata log in %s", md);
         return -EIO;
