@@ -211,10 +211,12 @@ static void close_partition(struct sk_broker *b, struct sk_partition *p, bool de
  * topics, so none is made per partition. */
 static void drop_removed(struct sk_broker *b)
 {
+    b->parts_visited += 2 * (uint64_t)b->nparts;
     for (int i = 0; i < b->nparts; i++)
         b->parts[i]->marked = false;
     for (int i = 0; i < b->image->ntopics; i++) {
         const struct sk_topic_meta *t = b->image->topics[i];
+        b->parts_visited += (uint64_t)t->npartitions;
         for (int32_t j = 0; j < t->npartitions; j++) {
             struct sk_partition *p = sk_partition_get_by_id(b, &t->id, j);
             if (p && hosted_here(b, t, &t->partitions[j]))
@@ -322,6 +324,7 @@ static void sync_topic(struct sk_broker *b, const struct sk_topic_meta *t, struc
     /* One resolution per topic: all its partitions share the config. */
     struct sk_topic_config tc;
     bool resolved = false;
+    b->parts_visited += (uint64_t)t->npartitions;
     for (int32_t j = 0; j < t->npartitions; j++) {
         const struct sk_partition_meta *pm = &t->partitions[j];
         if (!hosted_here(b, t, pm))
@@ -354,6 +357,7 @@ int sk_partitions_sync(struct sk_broker *b)
 static void close_unhosted(struct sk_broker *b, const struct sk_topic_meta *old,
                            const struct sk_topic_meta *new)
 {
+    b->parts_visited += (uint64_t)old->npartitions;
     for (int32_t j = 0; j < old->npartitions; j++) {
         struct sk_partition *p = sk_partition_get_by_id(b, &old->id, j);
         if (!p)
@@ -392,6 +396,7 @@ int sk_replicas_broker_config_changed(struct sk_broker *b)
 {
     /* Partitions of one topic lie anywhere in the array: each resolves its
      * topic's config, which is O(the topic's overrides). */
+    b->parts_visited += (uint64_t)b->nparts;
     for (int i = 0; i < b->nparts; i++) {
         struct sk_partition *p = b->parts[i];
         const struct sk_topic_meta *t = sk_meta_topic(b->image, p->topic, strlen(p->topic));
