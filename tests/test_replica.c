@@ -651,6 +651,31 @@ Test(replica, a_broker_config_change_visits_the_hosted_partitions_only)
     images_free(&im);
 }
 
+Test(replica, a_new_partition_takes_no_checkpoint_line_of_a_deleted_namesake)
+{
+    /* The log-start checkpoint still has a line of an earlier "fresh",
+     * deleted before the file was written again. */
+    struct sk_offset_checkpoint_entry line = {.partition = 0, .offset = 100};
+    snprintf(line.topic, sizeof line.topic, "fresh");
+    cr_assert_eq(sk_offset_checkpoint_write(root, SK_LOG_START_OFFSET_CHECKPOINT, &line, 1), 0);
+    struct sk_partition_meta pm[1];
+    struct sk_topic_meta fresh;
+    topic_init(&fresh, "fresh", 4, pm, 1);
+    struct sk_topic_meta *v[3] = {&topic_a, &topic_relaxed, &fresh};
+    struct sk_meta_image img;
+    sk_meta_image_init(&img);
+    set_topics(&img, v, 3);
+    shard.image = &img;
+    cr_assert_eq(sk_replicas_topic_changed(&shard, NULL, &fresh), 0);
+    struct sk_partition *p = part("fresh", 0);
+    cr_assert_eq(sk_plog_log_start_offset(p->log), 0, "a new log starts at %lld",
+                 (long long)sk_plog_log_start_offset(p->log));
+    cr_assert_eq(sk_plog_log_end_offset(p->log), 0);
+    shard.image = &node.image;
+    sk_topic_table_free(&img.by_name);
+    sk_topic_table_free(&img.by_id);
+}
+
 /* ---- hash tables ------------------------------------------------------------------------------- */
 
 static struct sk_partition *fake_part(const char *topic, uint8_t id, int32_t index)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "replica_int.h"
@@ -101,12 +102,27 @@ static void checkpoints_free(struct sk_checkpoints *c)
     free(c->ls);
 }
 
+/* A partition without a directory is new, as in Kafka, whose checkpoints
+ * serve only the logs found on disk: a line of a deleted topic of the same
+ * name must not give it a start offset, and a create of 1,000 partitions
+ * must not parse and search the lines of every partition already hosted
+ * (O(added x hosted)). */
+static bool log_exists(const struct sk_broker *b, const struct sk_topic_meta *t, int32_t id)
+{
+    char dir[4096];
+    struct stat st;
+    snprintf(dir, sizeof dir, "%s/%s-%d", data_dir(b), t->name, id);
+    return stat(dir, &st) == 0;
+}
+
 static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_topic_meta *t,
                                            const struct sk_partition_meta *pm,
                                            const struct sk_topic_config *tc,
                                            struct sk_checkpoints *cp, int *err)
 {
-    checkpoints_load(b, cp);
+    bool existed = log_exists(b, t, pm->id);
+    if (existed)
+        checkpoints_load(b, cp);
     struct sk_plog_config pc;
     plog_config(tc, &pc);
     struct sk_plog_open_opts opts = {
@@ -114,8 +130,10 @@ static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_
         .topic = t->name,
         .partition = pm->id,
         .topic_id = t->id.b,
-        .recovery_point = cp->nrp ? sk_offset_checkpoint_find(cp->rp, cp->nrp, t->name, pm->id) : -1,
-        .log_start_offset = cp->nls ? sk_offset_checkpoint_find(cp->ls, cp->nls, t->name, pm->id) : -1,
+        .recovery_point = existed && cp->nrp
+                              ? sk_offset_checkpoint_find(cp->rp, cp->nrp, t->name, pm->id) : -1,
+        .log_start_offset = existed && cp->nls
+                                ? sk_offset_checkpoint_find(cp->ls, cp->nls, t->name, pm->id) : -1,
         .now_ms = sk_wall_ms(),
         .syncer = &b->syncer,
     };
