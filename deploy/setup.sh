@@ -11,7 +11,7 @@ if [ "${1:-}" = "--test" ]; then
   pkgs+=(libcriterion-dev librdkafka-dev kcat python3-kafka python3-confluent-kafka
          clang libclang-rt-14-dev python3-snappy python3-lz4 python3-zstandard
          golang-go golang-github-shopify-sarama-dev make
-         gnuplot-nox iproute2 iptables util-linux)
+         gnuplot-nox iproute2 iptables util-linux libfaketime)
   # Node.js may come from elsewhere (nodesource) with its own npm: Debian's
   # packages only when there is no npm at all.
   command -v npm >/dev/null || pkgs+=(nodejs npm)

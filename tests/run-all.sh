@@ -34,6 +34,7 @@ step "unit tests under ASan + UBSan"
 [ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
 ninja -C build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp" \
   meson test -C build-asan --suite unit --print-errorlogs --num-processes "$jobs"
 # Criterion runs each test in a child process whose sanitizer report does not
 # always reach the exit code: a report anywhere in the log is a failure.
@@ -67,7 +68,7 @@ step "compatibility tests against the ASan + UBSan broker (2 shards)"
 SKEIN_TEST_SHARDS=2 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C build-asan --suite compat --print-errorlogs --num-processes 1 \
   broker-process admin groups group-admin fetch idempotence retention quotas full-disk compaction \
-  limits broker-configs wire-strings bounds
+  limits broker-configs wire-strings bounds clock-jump faults-asan
 
 step "benchmark smoke run (the tools work; speed is not judged here)"
 meson test -C build --suite bench --print-errorlogs --num-processes 1

@@ -133,6 +133,7 @@ static void close_broker(void)
     sk_ctl_submit_close(&brnode);
     sk_metalog_close(brnode.metalog);
     sk_publish_close(&br);
+    sk_publish_node_close(&brnode);
     sk_meta_image_free(&brnode.image);
     sk_config_free(&cfg);
     char cmd[128];

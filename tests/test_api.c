@@ -77,6 +77,7 @@ static void close_broker(void)
     sk_ctl_submit_close(&bnode);
     sk_metalog_close(bnode.metalog);
     sk_publish_close(&b);
+    sk_publish_node_close(&bnode);
     sk_meta_image_free(&bnode.image);
     sk_config_free(&cfg);
 }

@@ -79,6 +79,7 @@ static void teardown(void)
     ds_complete_all(&ds, 0);
     sk_ctl_submit_close(&node);
     sk_publish_close(&shard);
+    sk_publish_node_close(&node);
     sk_metalog_close(node.metalog);
     sk_meta_image_free(&node.image);
     char cmd[300];

@@ -220,7 +220,8 @@ int sk_plog_retention(struct sk_plog *plog, int64_t now_ms, int64_t high_waterma
 /* DeleteRecords: moves the log start offset to offset (<= log end offset) and drops
  * the segments wholly below it. Reads below it give -ERANGE. */
 int sk_plog_delete_records(struct sk_plog *plog, int64_t offset);
-/* Removes files renamed *.deleted whose file.delete.delay.ms has passed. */
+/* Removes files renamed *.deleted whose file.delete.delay.ms has passed;
+ * now_ms is a monotonic clock (sk_clock_ms), never the wall clock. */
 int sk_plog_purge_deleted(struct sk_plog *plog, int64_t now_ms);
 /* Drops every batch at or beyond offset (the batch containing it goes whole), for
  * replication. No-op if offset >= log end offset. */

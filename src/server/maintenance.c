@@ -36,6 +36,10 @@ struct sk_maintenance {
 static void retention(struct sk_broker *b)
 {
     int64_t now = sk_wall_ms();
+    /* file.delete.delay.ms is a duration, as Kafka's scheduler runs it: on
+     * the wall clock a jump back would keep deleted segments on disk for
+     * as long as the jump, and a jump forward would remove them at once. */
+    int64_t mono = (int64_t)sk_shard_now_ms(b->shard);
     for (int i = 0; i < b->nparts; i++) {
         struct sk_partition *p = b->parts[i];
         /* Under steady acks=all load some fdatasync is nearly always in
@@ -44,7 +48,7 @@ static void retention(struct sk_broker *b)
         if (n > 0)
             sk_info("%s-%d: retention deleted %d segment(s), log start offset now %lld",
                     p->topic, p->id, n, (long long)sk_plog_log_start_offset(p->log));
-        sk_plog_purge_deleted(p->log, now);
+        sk_plog_purge_deleted(p->log, mono);
     }
 }
 

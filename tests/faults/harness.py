@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Skein's fault harness: real clients against a node in its own network
-namespace while a seeded nemesis kills, pauses, cuts off, fills the disk of
-and fails the syncs of the node; then a checker over the recorded history.
+namespace while a seeded nemesis kills, pauses, cuts off, drops and delays
+the packets of, jumps the wall clock of, fills the disk of and fails the
+syncs of the node; then a checker over the recorded history.
 
   tests/faults/harness.py --ci                      # the short run CI does
   tests/faults/harness.py --rounds 120 --minutes 30 # a long run
@@ -27,9 +28,18 @@ sys.path.insert(0, HERE)
 from faultlib import checker, history, nemesis, net, node, plot, workload  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
-CI_FAULTS = ["kill", "pause", "disk", "fsync", "resource", "powerloss", "term"]
+CI_FAULTS = ["kill", "pause", "disk", "fsync", "resource", "powerloss", "term", "loss", "delay",
+             "clock"]
 LONG_FAULTS = ["kill", "powerloss", "term", "pause", "disk", "fsync", "write", "resource",
-               "partition", "loss", "delay", "oneway"]
+               "partition", "loss", "delay", "oneway", "clock"]
+
+# With clock jumps the broker stamps the records (LogAppendTime), so its
+# clock reaches the timestamps, the time index and the segments' ages;
+# segment.ms is below the largest jump, so a forward jump rolls segments by
+# time; retention.ms is far above it, so no jump may legitimately delete
+# anything and every acknowledged write must still be read at the end.
+CLOCK_TOPIC = {"message.timestamp.type": "LogAppendTime", "segment.ms": "3600000",
+               "retention.ms": "86400000"}
 
 
 def log(msg):
@@ -181,8 +191,11 @@ def run(a):
     cleanup.root = root
     overrides = ["log.segment.bytes=1048576", "group.initial.rebalance.delay.ms=0",
                  "offsets.topic.num.partitions=4", "auto.create.topics.enable=false"]
+    faketime = node.faketime_library() if "clock" in a.faults else None
+    if "clock" in a.faults and not faketime:
+        log("no libfaketime (apt-get install libfaketime): clock jumps not injected")
     cluster = node.Cluster(a.skein, a.nodes, root, os.getpid(), shim, overrides, a.disk_mb,
-                           use_netns=not a.no_netns)
+                           use_netns=not a.no_netns, faketime=faketime)
     cleanup.cluster = cluster
     for n in cluster.nodes:
         n.stderr_path = os.path.join(a.out, "node%d-stderr.log" % n.index)
@@ -197,6 +210,8 @@ def run(a):
     configs = {"min.insync.replicas": "1"}
     if a.relaxed:
         configs.update({"flush.messages": "100000", "flush.ms": "60000"})
+    if faketime:
+        configs.update(CLOCK_TOPIC)
     workload.create_topic(cluster.bootstrap, a.partitions, configs)
     stop = threading.Event()
     cleanup.stop = stop
@@ -241,10 +256,15 @@ def run(a):
         if not n.alive():
             nemesis.restart(n, h)
     highs = workload.final_read(cluster.bootstrap, a.partitions, h)
+    # The run ends with a clean stop: its exit status is checked, and an
+    # ASan broker's leak check runs at exit (a SIGKILL would skip it).
+    for n in cluster.nodes:
+        rc = n.stop(120)
+        h.record(type="node", event="stopped", node=n.index, gen=n.generation, rc=rc)
     h.record(type="end", rounds=rounds_done, stalls=stalls, highs=highs)
     h.close()
     errors = [w.error for w in producers + consumers if w.error]
-    sanitizer = [n.sanitized for n in cluster.nodes if n.sanitized]
+    sanitizer = ["node%d %s" % (n.index, n.sanitized) for n in cluster.nodes if n.sanitized]
     cluster.close()
     ops = history.load(os.path.join(a.out, "history.jsonl"))
     # a clean stop exits 0 (SIGTERM, and the stop before the fsync fault's restart)
@@ -256,7 +276,8 @@ def run(a):
                   fault_rounds={f.name: sum(1 for o in ops if o["type"] == "fault" and
                                             o["phase"] == "start" and o["fault"] == f.name)
                                 for f in nem.faults},
-                  notes=[o for o in ops if o["type"] == "fault-note"][:50])
+                  notes=[o for o in ops if o["type"] == "fault-note"][:50],
+                  clock=clock_evidence(ops))
     result["plot"] = plot.timeline(ops, os.path.join(a.out, "timeline.png"))
     with open(os.path.join(a.out, "report.json"), "w") as f:
         json.dump(result, f, indent=1)
@@ -264,14 +285,17 @@ def run(a):
     text += "\nrounds %d (%s), stalled recoveries %d, seed %d\n%s" % (
         rounds_done, ", ".join("%s %d" % kv for kv in result["fault_rounds"].items()),
         stalls, a.seed, result["plot"])
+    if result["clock"]:
+        text += "\nbroker LogAppendTime against true time: %s" % result["clock"]
     if errors:
         text += "\nclient errors: %s" % errors
+    if sanitizer:
+        text += ("\nFAIL: sanitizer report from the broker (its nodeN-stderr.log has the "
+                 "rest): %s" % "; ".join(sanitizer))
     with open(os.path.join(a.out, "summary.txt"), "w") as f:
         f.write(text + "\n")
     print(text, flush=True)
     ok = result["valid"] and not errors and not sanitizer
-    if sanitizer:
-        print("sanitizer report from the broker (its stderr.log has the rest): %s" % sanitizer[0])
     if a.relaxed:
         print("relaxed durability: %d acknowledged writes lost, reported as expected" %
               result["counts"]["lost_expected"])
@@ -279,6 +303,20 @@ def run(a):
             print("FAIL: --expect-loss, and no loss was seen")
             ok = False
     return 0 if ok else 1
+
+
+def clock_evidence(ops):
+    """How far the broker's LogAppendTime stamps strayed from the harness's
+    own clock: proof that the clock jumps reached the broker's records (the
+    jump is seen, or the fault did nothing)."""
+    wall0 = next((o["wall"] for o in ops if o["type"] == "run"), None)
+    skews = [o["append_ts"] / 1000.0 - (wall0 + o["t"]) for o in ops
+             if o["type"] == "produce" and "append_ts" in o]
+    if wall0 is None or not skews:
+        return None
+    return {"stamped_acks": len(skews), "ahead_over_60s": sum(1 for x in skews if x > 60),
+            "behind_over_60s": sum(1 for x in skews if x < -60),
+            "max_ahead_s": round(max(skews), 1), "max_behind_s": round(-min(skews), 1)}
 
 
 def recheck(a):

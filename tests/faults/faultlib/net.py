@@ -136,13 +136,57 @@ def netem_available(ns):
 
 
 def netem(ns, spec):
-    """spec e.g. ["loss", "20%"] or ["delay", "200ms", "50ms"]; None removes it."""
+    """spec e.g. ["delay", "200ms", "50ms"]; None removes it."""
     base = ["ip", "netns", "exec", ns, "tc", "qdisc"]
     if spec is None:
         subprocess.run(base + ["del", "dev", "eth0", "root"], capture_output=True)
         return
     subprocess.run(base + ["replace", "dev", "eth0", "root", "netem"] + list(spec),
                    check=True, capture_output=True)
+
+
+def random_loss(ns, port, probability, on):
+    """Each TCP segment to or from the node's port dropped with the given
+    probability, both ways (iptables' statistic match: this kernel has no
+    sch_netem, and a drop rule needs none)."""
+    op = "-A" if on else "-D"
+    rules = (["INPUT", "-p", "tcp", "--dport", str(port)],
+             ["OUTPUT", "-p", "tcp", "--sport", str(port)])
+    for rule in rules:
+        p = subprocess.run(["ip", "netns", "exec", ns, "iptables", op] + rule +
+                           ["-m", "statistic", "--mode", "random", "--probability",
+                            "%.2f" % probability, "-j", "DROP"], capture_output=True, text=True)
+        if on and p.returncode != 0:
+            raise RuntimeError("iptables statistic: %s" % p.stderr.strip())
+
+
+def tbf_available(ns):
+    if not shutil.which("tc"):
+        return False
+    p = subprocess.run(["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "lo", "root",
+                        "tbf", "rate", "1mbit", "burst", "1600", "latency", "10ms"],
+                       capture_output=True)
+    if p.returncode != 0:
+        return False
+    subprocess.run(["ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", "lo", "root"],
+                   capture_output=True)
+    return True
+
+
+def shape(ns, outer, spec):
+    """A token bucket (tc tbf) on both ends of the node's veth, so what the
+    node sends and what it is sent queue behind a small rate: the delay is
+    the queue's, growing with the load up to the bucket's latency bound,
+    and what overflows it is dropped. spec e.g. ["rate", "512kbit", "burst",
+    "1600", "latency", "800ms"]; None removes both."""
+    for pre, dev in ((["ip", "netns", "exec", ns], "eth0"), ([], outer)):
+        if spec is None:
+            subprocess.run(pre + ["tc", "qdisc", "del", "dev", dev, "root"], capture_output=True)
+            continue
+        p = subprocess.run(pre + ["tc", "qdisc", "replace", "dev", dev, "root", "tbf"] +
+                           list(spec), capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError("tc tbf on %s: %s" % (dev, p.stderr.strip()))
 
 
 def iptables_available(ns):

@@ -20,6 +20,14 @@ from . import net  # noqa: E402
 
 PORT = 9092
 CONTROLLER_PORT = 9093
+FAKETIME_CACHE_S = 1
+FAKETIME_LIBS = ("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
+                 "/usr/lib/faketime/libfaketimeMT.so.1")
+
+
+def faketime_library():
+    """Debian's libfaketime (the multi-threaded variant), or None."""
+    return next((p for p in FAKETIME_LIBS if os.path.exists(p)), None)
 
 
 class Node(Broker):
@@ -45,6 +53,10 @@ class Node(Broker):
         self.synclog = os.path.join(self.root, "synced.log")
         self.stderr_path = os.path.join(self.root, "stderr.log")
         self.sanitized = None  # the first sanitizer line of any generation
+        self.faketime = None  # libfaketime's timestamp file when preloaded
+        if "FAKETIME_TIMESTAMP_FILE" in self.env:
+            self.faketime = self.env["FAKETIME_TIMESTAMP_FILE"]
+            self.set_clock(0, wait=False)
 
     @property
     def log_dir(self):
@@ -105,6 +117,15 @@ class Node(Broker):
             os.rename(self.ctl + ".tmp", self.ctl)
         elif os.path.exists(self.ctl):
             os.unlink(self.ctl)
+
+    def set_clock(self, offset_s, wait=True):
+        """The broker's wall clock offset from true time; libfaketime reads
+        the file again after FAKETIME_CACHE_DURATION, so wait that out."""
+        with open(self.faketime + ".tmp", "w") as f:
+            f.write("%+d\n" % offset_s)
+        os.rename(self.faketime + ".tmp", self.faketime)
+        if wait:
+            time.sleep(FAKETIME_CACHE_S + 0.2)
 
     def destroy(self):
         try:
@@ -169,12 +190,13 @@ class Cluster:
     """The nodes of a run and what they run in."""
 
     def __init__(self, skein, nodes, root, run_id, shim=None, overrides=(), disk_mb=0,
-                 use_netns=True):
+                 use_netns=True, faketime=None):
         if nodes != 1:
             raise ValueError("--nodes %d: Skein has no replication or Raft quorum yet, so "
                              "only a single node can run; the harness takes 3-5 nodes once "
                              "they exist" % nodes)
         self.root = root
+        self.shim = shim
         self.network = None
         if use_netns and net.available():
             self.network = net.Network(run_id)
@@ -191,11 +213,17 @@ class Cluster:
             env = {"SKEIN_FAULT_CTL": os.path.join(node_root, "fault.ctl"),
                    "SKEIN_FAULT_DIR": os.path.join(node_root, "disk"),
                    "SKEIN_FAULT_SYNCLOG": os.path.join(node_root, "synced.log")}
-            if shim:
-                env["LD_PRELOAD"] = shim
+            preload = [lib for lib in (shim, faketime) if lib]
+            if preload:
+                env["LD_PRELOAD"] = " ".join(preload)
                 # an ASan broker refuses a preloaded library ahead of its runtime
                 env["ASAN_OPTIONS"] = ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"),
                                                              "verify_asan_link_order=0"]))
+            if faketime:
+                # only the wall clock moves; re-read the offset every second
+                env.update(FAKETIME_TIMESTAMP_FILE=os.path.join(node_root, "faketime.rc"),
+                           FAKETIME_DONT_FAKE_MONOTONIC="1",
+                           FAKETIME_CACHE_DURATION=str(FAKETIME_CACHE_S))
             self.nodes.append(Node(skein, i, root, addr, port, cport, ns, veth,
                                    overrides, env, disk_mb))
 

@@ -38,7 +38,8 @@ def timeline(ops, png):
             windows.append((t0, o["t"], name))
     colours = {"kill": "#ff9999", "powerloss": "#ff6666", "term": "#ffcc99", "pause": "#99ccff",
                "disk": "#cccccc", "fsync": "#ff99ff", "write": "#cc99ff", "resource": "#99ff99",
-               "partition": "#ffff99", "loss": "#99ffff", "delay": "#ccffcc", "oneway": "#ffffcc"}
+               "partition": "#ffff99", "loss": "#99ffff", "delay": "#ccffcc", "oneway": "#ffffcc",
+               "clock": "#8080ff"}
     objs = []
     for i, (t0, t1, name) in enumerate(windows):
         objs.append('set object %d rect from %.3f, graph 0 to %.3f, graph 1 behind '

@@ -13,7 +13,8 @@ import threading
 import time
 import uuid
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import (TIMESTAMP_LOG_APPEND_TIME, Consumer, KafkaError, KafkaException,
+                             Producer, TopicPartition)
 from confluent_kafka.admin import AdminClient, NewTopic
 
 TOPIC = "skf-data"
@@ -151,9 +152,11 @@ class RdkafkaProducer(ProducerWorker):
             t1 = self.h.now()
             if err is None:
                 self.last_ok = time.monotonic()
+                kind, ts = msg.timestamp()
+                extra = {"append_ts": ts} if kind == TIMESTAMP_LOG_APPEND_TIME else {}
                 self.h.record(type="produce", client=self.client, value=value, seq=seq,
                               partition=msg.partition(), offset=msg.offset(), status="ok",
-                              t0=t0, t=t1)
+                              t0=t0, t=t1, **extra)
                 return
             # A timeout or any broker error may follow a write that happened.
             status = "failed" if err.code() in (KafkaError._QUEUE_FULL,
