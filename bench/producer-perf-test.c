@@ -204,6 +204,17 @@ static void throttle(struct throttler *t, rd_kafka_t *rk)
     t->sleep_deficit_ns = 0;
 }
 
+/* The topic's partition count, from a metadata request (0 if unknown). */
+static int32_t topic_partitions(rd_kafka_t *rk, rd_kafka_topic_t *rkt)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(rk, 0, rkt, &md, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return 0;
+    int32_t n = md->topic_cnt == 1 && !md->topics[0].err ? md->topics[0].partition_cnt : 0;
+    rd_kafka_metadata_destroy(md);
+    return n;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -213,9 +224,11 @@ static void usage(FILE *f)
         "                 [--producer-props PROP-NAME=PROP-VALUE [PROP-NAME=PROP-VALUE ...]]\n"
         "                 [--producer.config CONFIG-FILE] [--print-metrics] [--transactional-id TRANSACTIONAL-ID]\n"
         "                 [--transaction-duration-ms TRANSACTION-DURATION] [--warmup-records WARMUP-RECORDS]\n"
-        "                 [--bootstrap-server BOOTSTRAP-SERVER] [--json]\n\n"
+        "                 [--bootstrap-server BOOTSTRAP-SERVER] [--json] [--records-per-partition N]\n\n"
         "This tool is used to verify the producer performance.\n"
-        "--json (not in Kafka's tool) adds one JSON summary line with millisecond decimals.\n");
+        "--json (not in Kafka's tool) adds one JSON summary line with millisecond decimals.\n"
+        "--records-per-partition N (not in Kafka's tool) sends N consecutive records to each\n"
+        "partition in turn, cycling over all of them, instead of letting the partitioner choose.\n");
 }
 
 static void die_arg(const char *msg)
@@ -279,6 +292,7 @@ int main(int argc, char **argv)
     int64_t num_records = -1, record_size = -1, txn_duration = -1, warmup = 0;
     double throughput = 0;
     bool have_throughput = false, monotonic = false, print_metrics = false, json = false;
+    int64_t per_partition = 0; /* --records-per-partition; 0: the partitioner chooses */
     char **props_args = NULL;
     int nprops = -1, payload_opts = 0;
 
@@ -356,6 +370,9 @@ int main(int argc, char **argv)
             bootstrap = NEXT();
         } else if (!strcmp(a, "--json")) {
             json = true;
+        } else if (!strcmp(a, "--records-per-partition")) {
+            if (bench_parse_i64(NEXT(), &per_partition) || per_partition <= 0)
+                die_arg("argument --records-per-partition: a positive number is required");
         } else {
             char msg[256];
             snprintf(msg, sizeof(msg), "unrecognized arguments: '%s'", argv[i]);
@@ -451,6 +468,11 @@ int main(int argc, char **argv)
         return 1;
     }
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    int32_t nparts = per_partition > 0 ? topic_partitions(rk, rkt) : 0;
+    if (per_partition > 0 && nparts <= 0) {
+        fprintf(stderr, "cannot read the partition count of %s from the metadata\n", topic);
+        return 1;
+    }
     if (txn) {
         rd_kafka_error_t *e = rd_kafka_init_transactions(rk, -1);
         if (e) {
@@ -509,7 +531,8 @@ int main(int argc, char **argv)
             g_stats.suppress = true;
         }
         uintptr_t tag = ((uintptr_t)send_us << 1) | (uintptr_t)(warmup > 0 && i >= warmup);
-        while (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, (void *)val, len, NULL, 0,
+        int32_t part = nparts ? (int32_t)((i / per_partition) % nparts) : RD_KAFKA_PARTITION_UA;
+        while (rd_kafka_produce(rkt, part, RD_KAFKA_MSG_F_COPY, (void *)val, len, NULL, 0,
                                 (void *)tag) == -1) {
             rd_kafka_resp_err_t err = rd_kafka_last_error();
             if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {

@@ -557,6 +557,125 @@ Test(replica, broker_config_change_rederives_every_partitions_config)
     cr_assert_eq(part("metrics", 0)->cfg.flush_messages, 1000, "the topic override was lost");
 }
 
+/* A change to one topic of a node with 10,000 partitions costs that topic's
+ * partitions, not the node's: the shard diffs the images it is handed. */
+#define BIG_PARTITIONS 10000
+static struct sk_partition_meta big_parts[BIG_PARTITIONS];
+
+struct images {
+    struct sk_topic_meta big, grown;
+    struct sk_partition_meta more[4];
+    struct sk_topic_meta *v1[3], *v2[3];
+    struct sk_meta_image img1, img2;
+};
+
+static void images_init(struct images *im)
+{
+    /* Led by another node, so the test opens no 10,000 logs; a full pass
+     * still has to look at every one to know that. */
+    topic_init(&im->big, "big", 3, big_parts, BIG_PARTITIONS);
+    for (int i = 0; i < BIG_PARTITIONS; i++)
+        big_parts[i].leader = 2;
+    im->grown = topic_a;
+    memcpy(im->more, parts_a, sizeof parts_a);
+    for (int i = 2; i < 4; i++)
+        im->more[i] = (struct sk_partition_meta){.id = i, .leader = 1};
+    im->grown.partitions = im->more;
+    im->grown.npartitions = 4;
+    struct sk_topic_meta *v1[3] = {&topic_a, &topic_relaxed, &im->big};
+    struct sk_topic_meta *v2[3] = {&im->grown, &topic_relaxed, &im->big};
+    memcpy(im->v1, v1, sizeof v1);
+    memcpy(im->v2, v2, sizeof v2);
+    sk_meta_image_init(&im->img1);
+    sk_meta_image_init(&im->img2);
+    set_topics(&im->img1, im->v1, 3);
+    set_topics(&im->img2, im->v2, 3);
+}
+
+static void images_free(struct images *im)
+{
+    shard.image = &node.image;
+    sk_topic_table_free(&im->img1.by_name);
+    sk_topic_table_free(&im->img1.by_id);
+    sk_topic_table_free(&im->img2.by_name);
+    sk_topic_table_free(&im->img2.by_id);
+}
+
+Test(replica, a_change_to_one_topic_visits_only_its_partitions)
+{
+    struct images im;
+    images_init(&im);
+    shard.image = &im.img1;
+    cr_assert_eq(sk_broker_image_changed(&shard, NULL), 0);
+    cr_assert_geq(shard.parts_visited, BIG_PARTITIONS, "a first image is applied whole");
+    shard.image = &im.img2;
+    shard.parts_visited = 0;
+    cr_assert_eq(sk_broker_image_changed(&shard, &im.img1), 0);
+    cr_assert_leq(shard.parts_visited, (uint64_t)(topic_a.npartitions + im.grown.npartitions),
+                  "visited %llu partitions for a change to a topic of %d",
+                  (unsigned long long)shard.parts_visited, im.grown.npartitions);
+    cr_assert_eq(shard.nparts, 5);
+    cr_assert_not_null(sk_partition_get(&shard, kp_str_c("orders"), 3));
+    /* And back: the partitions added are closed (their topic shrank, so
+     * they are gone from the image), the others stay open. */
+    shard.image = &im.img1;
+    shard.parts_visited = 0;
+    cr_assert_eq(sk_broker_image_changed(&shard, &im.img2), 0);
+    cr_assert_leq(shard.parts_visited, (uint64_t)(topic_a.npartitions + im.grown.npartitions));
+    cr_assert_eq(shard.nparts, 3);
+    cr_assert_null(sk_partition_get(&shard, kp_str_c("orders"), 3));
+    images_free(&im);
+}
+
+Test(replica, a_broker_config_change_visits_the_hosted_partitions_only)
+{
+    struct images im;
+    images_init(&im);
+    shard.image = &im.img1;
+    cr_assert_eq(sk_broker_image_changed(&shard, NULL), 0);
+    /* A dynamic broker config: every hosted partition's config derives from
+     * the broker defaults, so those are walked, but not the image. */
+    im.img2.configs_version = im.img1.configs_version + 1;
+    im.v2[0] = &topic_a;
+    set_topics(&im.img2, im.v2, 3);
+    char dirs[128], err[256];
+    snprintf(dirs, sizeof dirs, "log.dirs=%s", root);
+    const char *ov[] = {dirs, "log.flush.interval.ms=1000"};
+    sk_config_free(&cfg);
+    cr_assert_eq(sk_config_load(&cfg, NULL, ov, 2, err, sizeof err), 0, "%s", err);
+    shard.image = &im.img2;
+    shard.parts_visited = 0;
+    cr_assert_eq(sk_broker_image_changed(&shard, &im.img1), 0);
+    cr_assert_leq(shard.parts_visited, (uint64_t)shard.nparts);
+    cr_assert(part("orders", 0)->relaxed, "the broker default did not reach the partition");
+    images_free(&im);
+}
+
+Test(replica, a_new_partition_takes_no_checkpoint_line_of_a_deleted_namesake)
+{
+    /* The log-start checkpoint still has a line of an earlier "fresh",
+     * deleted before the file was written again. */
+    struct sk_offset_checkpoint_entry line = {.partition = 0, .offset = 100};
+    snprintf(line.topic, sizeof line.topic, "fresh");
+    cr_assert_eq(sk_offset_checkpoint_write(root, SK_LOG_START_OFFSET_CHECKPOINT, &line, 1), 0);
+    struct sk_partition_meta pm[1];
+    struct sk_topic_meta fresh;
+    topic_init(&fresh, "fresh", 4, pm, 1);
+    struct sk_topic_meta *v[3] = {&topic_a, &topic_relaxed, &fresh};
+    struct sk_meta_image img;
+    sk_meta_image_init(&img);
+    set_topics(&img, v, 3);
+    shard.image = &img;
+    cr_assert_eq(sk_replicas_topic_changed(&shard, NULL, &fresh), 0);
+    struct sk_partition *p = part("fresh", 0);
+    cr_assert_eq(sk_plog_log_start_offset(p->log), 0, "a new log starts at %lld",
+                 (long long)sk_plog_log_start_offset(p->log));
+    cr_assert_eq(sk_plog_log_end_offset(p->log), 0);
+    shard.image = &node.image;
+    sk_topic_table_free(&img.by_name);
+    sk_topic_table_free(&img.by_id);
+}
+
 /* ---- hash tables ------------------------------------------------------------------------------- */
 
 static struct sk_partition *fake_part(const char *topic, uint8_t id, int32_t index)

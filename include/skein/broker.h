@@ -97,6 +97,7 @@ struct sk_broker {
     int offline_failed;                  /* partitions led here whose logs did not open */
     int offline_over_budget;             /* and those left closed beyond the budget */
     int offline_sync_failed;             /* and open ones a failed sync took offline */
+    uint64_t parts_visited; /* image partitions reconciliation looked at: what a change costs */
     struct sk_log_cleaner *cleaner;      /* compaction (src/server/log_cleaner.c) */
     bool state_open;                     /* the above are set up (src/server/shards.c) */
 };
@@ -106,6 +107,9 @@ struct sk_broker {
  * (full disk) is retried every second until it opens; the error is returned
  * so the request that made the change can say so. */
 int sk_broker_metadata_changed(struct sk_broker *b);
+/* The shard's subscriber (skein/publisher.h): b->image replaced old. Same
+ * effect and errors as sk_broker_metadata_changed. */
+int sk_broker_image_changed(struct sk_broker *b, const struct sk_meta_image *old);
 /* Hands the shard the connection limits the configuration says now
  * (max.connections, max.connections.per.ip and its overrides); 0 or
  * -ENOMEM, when the old ones stay. */

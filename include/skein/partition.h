@@ -94,7 +94,8 @@ struct sk_partition {
 /* Opens logs for every partition of this shard the image says this node
  * leads, applies topic configs, and closes (and deletes the data of)
  * partitions whose topic was removed: O(partitions) with hash lookups. Called
- * at start-up and, until metadata changes come as deltas, after each one. */
+ * for a shard's first image and by the retry of logs that did not open; later
+ * images come as topic deltas (sk_broker_image_changed). */
 int sk_partitions_sync(struct sk_broker *b);
 /* One topic changed (created: old NULL; deleted: new NULL; partitions added,
  * configs or leaders changed): costs O(the topic's partitions), whatever the

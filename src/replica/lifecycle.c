@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "replica_int.h"
@@ -101,12 +102,27 @@ static void checkpoints_free(struct sk_checkpoints *c)
     free(c->ls);
 }
 
+/* A partition without a directory is new, as in Kafka, whose checkpoints
+ * serve only the logs found on disk: a line of a deleted topic of the same
+ * name must not give it a start offset, and a create of 1,000 partitions
+ * must not parse and search the lines of every partition already hosted
+ * (O(added x hosted)). */
+static bool log_exists(const struct sk_broker *b, const struct sk_topic_meta *t, int32_t id)
+{
+    char dir[4096];
+    struct stat st;
+    snprintf(dir, sizeof dir, "%s/%s-%d", data_dir(b), t->name, id);
+    return stat(dir, &st) == 0;
+}
+
 static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_topic_meta *t,
                                            const struct sk_partition_meta *pm,
                                            const struct sk_topic_config *tc,
                                            struct sk_checkpoints *cp, int *err)
 {
-    checkpoints_load(b, cp);
+    bool existed = log_exists(b, t, pm->id);
+    if (existed)
+        checkpoints_load(b, cp);
     struct sk_plog_config pc;
     plog_config(tc, &pc);
     struct sk_plog_open_opts opts = {
@@ -114,8 +130,10 @@ static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_
         .topic = t->name,
         .partition = pm->id,
         .topic_id = t->id.b,
-        .recovery_point = cp->nrp ? sk_offset_checkpoint_find(cp->rp, cp->nrp, t->name, pm->id) : -1,
-        .log_start_offset = cp->nls ? sk_offset_checkpoint_find(cp->ls, cp->nls, t->name, pm->id) : -1,
+        .recovery_point = existed && cp->nrp
+                              ? sk_offset_checkpoint_find(cp->rp, cp->nrp, t->name, pm->id) : -1,
+        .log_start_offset = existed && cp->nls
+                                ? sk_offset_checkpoint_find(cp->ls, cp->nls, t->name, pm->id) : -1,
         .now_ms = sk_wall_ms(),
         .syncer = &b->syncer,
     };
@@ -211,10 +229,12 @@ static void close_partition(struct sk_broker *b, struct sk_partition *p, bool de
  * topics, so none is made per partition. */
 static void drop_removed(struct sk_broker *b)
 {
+    b->parts_visited += 2 * (uint64_t)b->nparts;
     for (int i = 0; i < b->nparts; i++)
         b->parts[i]->marked = false;
     for (int i = 0; i < b->image->ntopics; i++) {
         const struct sk_topic_meta *t = b->image->topics[i];
+        b->parts_visited += (uint64_t)t->npartitions;
         for (int32_t j = 0; j < t->npartitions; j++) {
             struct sk_partition *p = sk_partition_get_by_id(b, &t->id, j);
             if (p && hosted_here(b, t, &t->partitions[j]))
@@ -322,6 +342,7 @@ static void sync_topic(struct sk_broker *b, const struct sk_topic_meta *t, struc
     /* One resolution per topic: all its partitions share the config. */
     struct sk_topic_config tc;
     bool resolved = false;
+    b->parts_visited += (uint64_t)t->npartitions;
     for (int32_t j = 0; j < t->npartitions; j++) {
         const struct sk_partition_meta *pm = &t->partitions[j];
         if (!hosted_here(b, t, pm))
@@ -354,6 +375,7 @@ int sk_partitions_sync(struct sk_broker *b)
 static void close_unhosted(struct sk_broker *b, const struct sk_topic_meta *old,
                            const struct sk_topic_meta *new)
 {
+    b->parts_visited += (uint64_t)old->npartitions;
     for (int32_t j = 0; j < old->npartitions; j++) {
         struct sk_partition *p = sk_partition_get_by_id(b, &old->id, j);
         if (!p)
@@ -392,6 +414,7 @@ int sk_replicas_broker_config_changed(struct sk_broker *b)
 {
     /* Partitions of one topic lie anywhere in the array: each resolves its
      * topic's config, which is O(the topic's overrides). */
+    b->parts_visited += (uint64_t)b->nparts;
     for (int i = 0; i < b->nparts; i++) {
         struct sk_partition *p = b->parts[i];
         const struct sk_topic_meta *t = sk_meta_topic(b->image, p->topic, strlen(p->topic));

@@ -41,6 +41,41 @@ int sk_broker_metadata_changed(struct sk_broker *b)
     return rc < 0 ? rc : net;
 }
 
+struct delta {
+    struct sk_broker *b;
+    int rc;
+};
+
+static void topic_changed(void *arg, const struct sk_topic_meta *was,
+                          const struct sk_topic_meta *now)
+{
+    struct delta *d = arg;
+    int rc = sk_replicas_topic_changed(d->b, was, now);
+    if (rc < 0 && d->rc == 0)
+        d->rc = rc;
+}
+
+/* Only what differs from the image this shard applied last: images share the
+ * topics a change left alone, so the diff skips them by pointer and a change
+ * costs the partitions of the topics it touched, whatever the node hosts. */
+int sk_broker_image_changed(struct sk_broker *b, const struct sk_meta_image *old)
+{
+    /* No image applied before (start-up: the node's own, or none), or the
+     * same one again: nothing to diff against, so the whole image. */
+    if (!old || old == &b->node->image || old == b->image)
+        return sk_broker_metadata_changed(b);
+    int net = sk_broker_net_limits_apply(b);
+    /* Every partition's config derives from the broker defaults: a dynamic
+     * broker config reaches each hosted partition, so that one walks them. */
+    if (old->configs_version != b->image->configs_version)
+        (void)sk_replicas_broker_config_changed(b);
+    struct delta d = {b, 0};
+    sk_meta_topics_diff(old, b->image, topic_changed, &d);
+    if (d.rc < 0)
+        schedule(b);
+    return d.rc < 0 ? d.rc : net;
+}
+
 void sk_broker_sync_retry_stop(struct sk_broker *b)
 {
     if (b->sync_retry)

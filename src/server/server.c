@@ -213,8 +213,7 @@ static void metalog_problem(const char *md, const struct sk_metalog_failure *why
  * limits dynamic configs may have changed) follow the image. */
 static int image_changed(struct sk_broker *b, const struct sk_meta_image *old)
 {
-    (void)old;
-    int rc = sk_broker_metadata_changed(b);
+    int rc = sk_broker_image_changed(b, old);
     sk_groups_image_changed(b);
     return rc;
 }
