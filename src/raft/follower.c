@@ -76,7 +76,7 @@ static void learn_hw(struct sk_raft *r, int64_t leader_hw)
 
 int sk_raft_on_fetch_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
 {
-    if (r->role != SK_RAFT_FOLLOWER || m->corr != r->fetch_corr)
+    if (r->role != SK_RAFT_FOLLOWER || !r->fetch_corr || m->corr != r->fetch_corr)
         return SK_ERR_NONE;
     r->fetch_corr = 0;
     int err = sk_raft_observe(r, m->epoch, m->leader_id, now);

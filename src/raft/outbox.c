@@ -45,7 +45,9 @@ struct sk_raft_msg *sk_raft_request(struct sk_raft *r, enum sk_raft_msg_type t, 
     if (m) {
         m->type = t;
         m->dst = dst;
-        m->corr = ++r->next_corr;
+        if (++r->next_corr == 0) /* 0 stands for no request */
+            ++r->next_corr;
+        m->corr = r->next_corr;
     }
     return m;
 }

@@ -164,6 +164,9 @@ struct sk_raft *sk_raft_new(const struct sk_raft_config *cfg, const struct sk_ra
     apply_defaults(&r->cfg);
     r->self = self;
     r->hw = -1;
+    /* Like a fresh connection's: answers meant for a former life of this
+     * node must not pair with the new one's requests. */
+    r->next_corr = (uint32_t)r->cfg.rand(r->cfg.rand_ctx);
     for (int32_t i = 0; i < cfg->n_voters; i++)
         r->peers[i].id = cfg->voters[i];
     /* Whatever survived the restart was flushed. */
