@@ -39,7 +39,8 @@ int64_t sk_raft_high_watermark(const struct sk_raft *r);
 enum sk_raft_role sk_raft_role(const struct sk_raft *r);
 int32_t sk_raft_epoch(const struct sk_raft *r);
 int32_t sk_raft_leader(const struct sk_raft *r);
-/* The earliest time a timer is due: when to tick next. */
+/* When to tick next: the earliest time a timer is due (in the past when
+ * work is waiting, such as a flush on the leader). */
 int64_t sk_raft_next_deadline(const struct sk_raft *r);
 
 /* An in-memory log and quorum-state store for tests and simulations: the

@@ -89,15 +89,25 @@ static int flush(struct sk_raft *r)
     return SK_ERR_NONE;
 }
 
-/* The majority-th most recent fetch, the leader itself counting as now. */
-static bool quorum_lost(struct sk_raft *r, int64_t now)
+/* When the majority-th most recent fetch grows too old to count, the leader
+ * itself counting as always current. */
+static int64_t quorum_expiry(const struct sk_raft *r)
 {
     int64_t seen[SK_RAFT_MAX_VOTERS];
     for (int32_t i = 0; i < r->cfg.n_voters; i++)
-        seen[i] = i == r->self ? now : r->peers[i].last_fetch_ms;
+        seen[i] = i == r->self ? INT64_MAX : r->peers[i].last_fetch_ms;
     qsort(seen, (size_t)r->cfg.n_voters, sizeof(seen[0]), cmp_desc);
-    int64_t check_ms = (int64_t)r->cfg.fetch_timeout_ms * 3 / 2;
-    return now - seen[sk_raft_majority(r) - 1] > check_ms;
+    int64_t last = seen[sk_raft_majority(r) - 1];
+    return last == INT64_MAX ? INT64_MAX : last + (int64_t)r->cfg.fetch_timeout_ms * 3 / 2;
+}
+
+int64_t sk_raft_leader_deadline(const struct sk_raft *r)
+{
+    int64_t t = quorum_expiry(r);
+    for (int32_t i = 0; i < r->cfg.n_voters; i++)
+        if (!r->peers[i].acked && r->peers[i].retry_at_ms < t)
+            t = r->peers[i].retry_at_ms;
+    return t;
 }
 
 int sk_raft_tick_leader(struct sk_raft *r, int64_t now)
@@ -105,7 +115,7 @@ int sk_raft_tick_leader(struct sk_raft *r, int64_t now)
     int err = flush(r);
     if (err)
         return err;
-    if (quorum_lost(r, now))
+    if (now > quorum_expiry(r))
         return sk_raft_to_resigned(r, now);
     for (int32_t i = 0; i < r->cfg.n_voters; i++) {
         struct sk_raft_peer *p = &r->peers[i];

@@ -78,6 +78,7 @@ int sk_raft_on_vote_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_t
 /* leader.c */
 int sk_raft_to_leader(struct sk_raft *r, int64_t now);
 int sk_raft_tick_leader(struct sk_raft *r, int64_t now);
+int64_t sk_raft_leader_deadline(const struct sk_raft *r);
 int sk_raft_to_resigned(struct sk_raft *r, int64_t now);
 int sk_raft_tick_resigned(struct sk_raft *r, int64_t now);
 int sk_raft_on_begin_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now);
