@@ -228,15 +228,26 @@ static int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
+/* The requests still owed an answer, per role: votes, BeginQuorumEpoch,
+ * EndQuorumEpoch. */
+static bool awaits(const struct sk_raft *r, const struct sk_raft_peer *p)
+{
+    if (r->role == SK_RAFT_CANDIDATE)
+        return !p->answered && !r->backoff_until_ms;
+    return (r->role == SK_RAFT_LEADER || r->role == SK_RAFT_RESIGNED) && !p->acked;
+}
+
 int64_t sk_raft_next_deadline(const struct sk_raft *r)
 {
+    if (r->role == SK_RAFT_LEADER)
+        return r->unflushed ? INT64_MIN : sk_raft_leader_deadline(r);
     int64_t t = r->election_at_ms;
     if (r->role == SK_RAFT_CANDIDATE && r->backoff_until_ms)
         t = r->backoff_until_ms;
     if (r->role == SK_RAFT_FOLLOWER)
         t = min64(t, r->fetch_corr ? r->fetch_retry_ms : r->fetch_at_ms);
     for (int32_t i = 0; i < r->cfg.n_voters; i++)
-        if (i != r->self && r->role != SK_RAFT_FOLLOWER)
+        if (i != r->self && awaits(r, &r->peers[i]))
             t = min64(t, r->peers[i].retry_at_ms);
     return t;
 }
