@@ -478,3 +478,31 @@ Test(raft, restarted_leader_comes_back_resigned)
                  SK_ERR_NOT_LEADER_OR_FOLLOWER);
     fix_free(&f);
 }
+
+Test(raft, describe_quorum_on_the_leader_only)
+{
+    struct fix f;
+    elect(&f);
+    f.now += 10;
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE); /* flushes the LeaderChange batch */
+    drain(&f);
+    struct sk_raft_msg resp = answer(&f, fetch_from(2, 1, 1, 1));
+    sk_raft_msg_release(&resp);
+    struct sk_raft_quorum_view v;
+    cr_assert_eq(sk_raft_describe(f.r, f.now + 5, &v), SK_ERR_NONE);
+    cr_assert_eq(v.leader_id, 1);
+    cr_assert_eq(v.epoch, 1);
+    cr_assert_eq(v.high_watermark, 1);
+    cr_assert_eq(v.n_voters, 3);
+    cr_assert_eq(v.voters[0].log_end_offset, 1);
+    cr_assert_eq(v.voters[1].log_end_offset, 1);
+    cr_assert_eq(v.voters[1].last_fetch_ms, 2010);
+    cr_assert_eq(v.voters[1].last_caught_up_ms, 2010);
+    cr_assert_eq(v.voters[2].log_end_offset, -1);
+    cr_assert_eq(v.voters[2].last_fetch_ms, -1);
+    fix_free(&f);
+
+    voter_with_log(&f);
+    cr_assert_eq(sk_raft_describe(f.r, f.now, &v), SK_ERR_NOT_LEADER_OR_FOLLOWER);
+    fix_free(&f);
+}

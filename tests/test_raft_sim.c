@@ -477,7 +477,7 @@ static uint64_t env_u64(const char *name, uint64_t dflt)
 static void run_many(int n)
 {
     const char *one = getenv("SKEIN_RAFT_SEED");
-    uint64_t count = env_u64("SKEIN_RAFT_SEEDS", 1000);
+    uint64_t count = env_u64("SKEIN_RAFT_SEEDS", 1500);
     char why[300];
     for (uint64_t i = 0; i < count; i++) {
         uint64_t seed = one && *one ? strtoull(one, NULL, 10) : 2 * i + (n == 5);

@@ -163,6 +163,23 @@ struct sk_raft_config {
     void *rand_ctx;
 };
 
+/* What DescribeQuorum answers for one voter: -1 where the leader has not
+ * heard from it in this epoch. */
+struct sk_raft_replica_view {
+    int32_t id;
+    int64_t log_end_offset;
+    int64_t last_fetch_ms;
+    int64_t last_caught_up_ms;
+};
+
+struct sk_raft_quorum_view {
+    int32_t leader_id;
+    int32_t epoch;
+    int64_t high_watermark;
+    int32_t n_voters;
+    struct sk_raft_replica_view voters[SK_RAFT_MAX_VOTERS];
+};
+
 enum sk_raft_role {
     SK_RAFT_UNATTACHED,
     SK_RAFT_VOTED,

@@ -33,6 +33,10 @@ int sk_raft_resign(struct sk_raft *r, int64_t now_ms);
 bool sk_raft_poll_out(struct sk_raft *r, struct sk_raft_msg *out);
 void sk_raft_msg_release(struct sk_raft_msg *m);
 
+/* The leader's view for DescribeQuorum; NOT_LEADER_OR_FOLLOWER elsewhere,
+ * as Kafka answers. */
+int sk_raft_describe(const struct sk_raft *r, int64_t now_ms, struct sk_raft_quorum_view *out);
+
 /* Offsets below it are committed; -1 until this node has learned one in its
  * lifetime. Never goes back. */
 int64_t sk_raft_high_watermark(const struct sk_raft *r);

@@ -48,6 +48,8 @@ int sk_raft_to_leader(struct sk_raft *r, int64_t now)
         p->acked = i == r->self;
         p->end_offset = -1;
         p->last_fetch_ms = now;
+        p->caught_up_ms = -1;
+        p->fetched = false;
         p->retry_at_ms = now;
     }
     err = append(r, SK_RAFT_BATCH_LEADER_CHANGE, NULL, 0, 1, &r->epoch_start_offset);
@@ -211,7 +213,11 @@ static void record_fetch(struct sk_raft *r, const struct sk_raft_msg *m, int64_t
         return;
     p->end_offset = m->u.fetch.fetch_offset;
     p->last_fetch_ms = now;
+    p->fetched = true;
     p->acked = true;
+    /* Caught up: it asked for nothing we had not yet given it. */
+    if (p->end_offset >= r->cfg.log.end_offset(r->cfg.log_ctx))
+        p->caught_up_ms = now;
     update_hw(r);
 }
 
@@ -311,4 +317,28 @@ int sk_raft_on_end_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_t 
     if (!err && r->role == SK_RAFT_RESIGNED && m->epoch == r->q.epoch && !m->error)
         sk_raft_peer(r, m->src)->acked = true;
     return err;
+}
+
+int sk_raft_describe(const struct sk_raft *r, int64_t now, struct sk_raft_quorum_view *out)
+{
+    if (r->role != SK_RAFT_LEADER)
+        return SK_ERR_NOT_LEADER_OR_FOLLOWER;
+    out->leader_id = r->cfg.node_id;
+    out->epoch = r->q.epoch;
+    out->high_watermark = r->hw;
+    out->n_voters = r->cfg.n_voters;
+    for (int32_t i = 0; i < r->cfg.n_voters; i++) {
+        const struct sk_raft_peer *p = &r->peers[i];
+        struct sk_raft_replica_view *v = &out->voters[i];
+        v->id = p->id;
+        if (i == r->self) {
+            v->log_end_offset = r->cfg.log.end_offset(r->cfg.log_ctx);
+            v->last_fetch_ms = v->last_caught_up_ms = now;
+            continue;
+        }
+        v->log_end_offset = p->end_offset;
+        v->last_fetch_ms = p->fetched ? p->last_fetch_ms : -1;
+        v->last_caught_up_ms = p->caught_up_ms;
+    }
+    return SK_ERR_NONE;
 }

@@ -20,6 +20,8 @@ struct sk_raft_peer {
     bool acked;
     int64_t end_offset;
     int64_t last_fetch_ms;
+    int64_t caught_up_ms;
+    bool fetched;
     int64_t retry_at_ms;
 };
 
