@@ -73,6 +73,7 @@ struct sim {
     size_t n_flights;
     uint64_t seq;
     int loss_pct, dup_pct, max_delay;
+    int crash_permille; /* per step */
     struct entry *committed;
     int32_t leader_of[4096]; /* the leader seen in each epoch */
     uint64_t appended;
@@ -143,9 +144,10 @@ static void sim_init(struct sim *s, uint64_t seed, int n)
     s->flights = calloc(MAX_FLIGHTS, sizeof(*s->flights));
     s->committed = calloc(MAX_OFFSETS, sizeof(*s->committed));
     cr_assert(s->flights && s->committed);
-    s->loss_pct = (int)rnd(s, 25);
+    s->loss_pct = (int)rnd(s, 35);
     s->dup_pct = (int)rnd(s, 10);
     s->max_delay = 2 + (int)rnd(s, 60);
+    s->crash_permille = 1 + (int)rnd(s, 6);
     for (size_t e = 0; e < sizeof(s->leader_of) / sizeof(s->leader_of[0]); e++)
         s->leader_of[e] = -1;
     for (int i = 0; i < n; i++)
@@ -374,11 +376,16 @@ static void chaos_events(struct sim *s)
         check_rc(s, l, sk_raft_resign(l->raft, s->now), "resign");
     if (rnd(s, 1000) < 5)
         repartition(s);
-    if (rnd(s, 1000) < 3) {
+    if ((int)rnd(s, 1000) < s->crash_permille) {
         struct node *nd = &s->nodes[rnd(s, (uint64_t)s->n)];
         if (nd->up)
             crash(s, nd);
     }
+    /* A power cut: every node at once, only flushed data survives. */
+    if (rnd(s, 4000) == 0)
+        for (int i = 0; i < s->n; i++)
+            if (s->nodes[i].up)
+                crash(s, &s->nodes[i]);
 }
 
 static void step(struct sim *s)
