@@ -74,6 +74,7 @@ struct sim {
     uint64_t seq;
     int loss_pct, dup_pct, max_delay;
     int crash_permille; /* per step */
+    int stall_pct;      /* a due tick put off, as by a slow disk or CPU */
     struct entry *committed;
     int32_t leader_of[4096]; /* the leader seen in each epoch */
     uint64_t appended;
@@ -148,6 +149,7 @@ static void sim_init(struct sim *s, uint64_t seed, int n)
     s->dup_pct = (int)rnd(s, 10);
     s->max_delay = 2 + (int)rnd(s, 60);
     s->crash_permille = 1 + (int)rnd(s, 6);
+    s->stall_pct = (int)rnd(s, 80);
     for (size_t e = 0; e < sizeof(s->leader_of) / sizeof(s->leader_of[0]); e++)
         s->leader_of[e] = -1;
     for (int i = 0; i < n; i++)
@@ -401,7 +403,8 @@ static void step(struct sim *s)
         struct node *nd = &s->nodes[i];
         /* Ticked only when due, as a reactor would: a late deadline shows as
          * a liveness failure. */
-        if (!nd->up || s->now < sk_raft_next_deadline(nd->raft))
+        if (!nd->up || s->now < sk_raft_next_deadline(nd->raft) ||
+            (int)rnd(s, 100) < s->stall_pct)
             continue;
         check_rc(s, nd, sk_raft_tick(nd->raft, s->now), "tick");
         send_out(s, nd);
