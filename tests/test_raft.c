@@ -316,7 +316,7 @@ Test(raft, fetch_errors_on_the_leader)
     bad.cluster_id.bytes[0] = 'z';
     cr_assert_eq(answer(&f, bad).error, SK_ERR_INCONSISTENT_CLUSTER_ID);
     int64_t off;
-    cr_assert_eq(sk_raft_append(f.r, (const uint8_t *)"x", 1, 1, f.now, &off), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_append(f.r, (const uint8_t *)"x", 1, 1, &off), SK_ERR_NONE);
     cr_assert_eq(off, 1);
     fix_free(&f);
 }
@@ -329,7 +329,7 @@ Test(raft, fetch_on_a_follower_is_refused)
     struct sk_raft_msg req = fetch_from(3, 4, 0, 0);
     cr_assert_eq(answer(&f, req).error, SK_ERR_NOT_LEADER_OR_FOLLOWER);
     int64_t off;
-    cr_assert_eq(sk_raft_append(f.r, (const uint8_t *)"x", 1, 1, f.now, &off),
+    cr_assert_eq(sk_raft_append(f.r, (const uint8_t *)"x", 1, 1, &off),
                  SK_ERR_NOT_LEADER_OR_FOLLOWER);
     fix_free(&f);
 }
@@ -339,7 +339,7 @@ Test(raft, high_watermark_needs_a_majority_and_the_leaders_epoch)
     struct fix f;
     elect(&f);
     int64_t off;
-    cr_assert_eq(sk_raft_append(f.r, (const uint8_t *)"x", 1, 1, f.now, &off), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_append(f.r, (const uint8_t *)"x", 1, 1, &off), SK_ERR_NONE);
     cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
     drain(&f);
     cr_assert_eq(sk_raft_high_watermark(f.r), -1, "the leader alone is no majority");
@@ -400,7 +400,7 @@ Test(raft, single_voter_commits_alone)
     cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
     cr_assert_eq(sk_raft_role(f.r), SK_RAFT_LEADER);
     int64_t off;
-    cr_assert_eq(sk_raft_append(f.r, (const uint8_t *)"x", 1, 1, f.now, &off), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_append(f.r, (const uint8_t *)"x", 1, 1, &off), SK_ERR_NONE);
     cr_assert_eq(sk_raft_high_watermark(f.r), -1, "nothing counts before the flush");
     cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
     cr_assert_eq(sk_raft_high_watermark(f.r), 2);
@@ -474,7 +474,7 @@ Test(raft, restarted_leader_comes_back_resigned)
     fix_start(&f, 1, 3, st);
     cr_assert_eq(sk_raft_role(f.r), SK_RAFT_RESIGNED);
     int64_t off;
-    cr_assert_eq(sk_raft_append(f.r, (const uint8_t *)"x", 1, 1, f.now, &off),
+    cr_assert_eq(sk_raft_append(f.r, (const uint8_t *)"x", 1, 1, &off),
                  SK_ERR_NOT_LEADER_OR_FOLLOWER);
     fix_free(&f);
 }
@@ -504,5 +504,18 @@ Test(raft, describe_quorum_on_the_leader_only)
 
     voter_with_log(&f);
     cr_assert_eq(sk_raft_describe(f.r, f.now, &v), SK_ERR_NOT_LEADER_OR_FOLLOWER);
+    fix_free(&f);
+}
+
+Test(raft, restart_follows_only_a_voter)
+{
+    struct fix f;
+    memset(&f, 0, sizeof(f));
+    fix_start(&f, 1, 3, (struct sk_raft_qstate){4, 2, SK_RAFT_NO_ID});
+    cr_assert_eq(sk_raft_role(f.r), SK_RAFT_FOLLOWER);
+    cr_assert_eq(sk_raft_leader(f.r), 2);
+    sk_raft_free(f.r);
+    fix_start(&f, 1, 3, (struct sk_raft_qstate){4, 8, 3});
+    cr_assert_eq(sk_raft_role(f.r), SK_RAFT_VOTED, "a leader outside the voters is not fetched from");
     fix_free(&f);
 }

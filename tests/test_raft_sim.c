@@ -339,7 +339,7 @@ static int append_one(struct sim *s, struct node *nd, int64_t *offset)
 {
     uint8_t data[16];
     int len = snprintf((char *)data, sizeof(data), "r%" PRIu64, s->appended++);
-    return sk_raft_append(nd->raft, data, (size_t)len, 1, s->now, offset);
+    return sk_raft_append(nd->raft, data, (size_t)len, 1, offset);
 }
 
 static void crash(struct sim *s, struct node *nd)

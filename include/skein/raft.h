@@ -23,7 +23,7 @@ int sk_raft_receive(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now_
 /* On the leader: appends one batch of count records in the current epoch
  * and sets *offset to its base offset. */
 int sk_raft_append(struct sk_raft *r, const uint8_t *data, size_t len, int32_t count,
-                   int64_t now_ms, int64_t *offset);
+                   int64_t *offset);
 /* Graceful shutdown of a leader: resigns and tells the voters, preferring
  * the most caught-up ones as successors (EndQuorumEpoch). */
 int sk_raft_resign(struct sk_raft *r, int64_t now_ms);

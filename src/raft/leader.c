@@ -127,10 +127,9 @@ int sk_raft_tick_leader(struct sk_raft *r, int64_t now)
     return SK_ERR_NONE;
 }
 
-int sk_raft_append(struct sk_raft *r, const uint8_t *data, size_t len, int32_t count, int64_t now,
+int sk_raft_append(struct sk_raft *r, const uint8_t *data, size_t len, int32_t count,
                    int64_t *offset)
 {
-    (void)now;
     if (r->failed)
         return r->failed;
     if (r->role != SK_RAFT_LEADER)

@@ -131,7 +131,7 @@ int sk_raft_observe(struct sk_raft *r, int32_t epoch, int32_t leader, int64_t no
 }
 
 /* As Kafka restarts: a former leader comes back resigned, a follower follows
- * again, a voter keeps its vote. */
+ * again (if its leader is still a voter), a voter keeps its vote. */
 static int restore(struct sk_raft *r, const struct sk_raft_qstate *s, int64_t now)
 {
     r->q = *s;
@@ -139,7 +139,7 @@ static int restore(struct sk_raft *r, const struct sk_raft_qstate *s, int64_t no
         enter(r, SK_RAFT_RESIGNED, now);
         return SK_ERR_NONE;
     }
-    if (s->leader_id >= 0) {
+    if (s->leader_id >= 0 && sk_raft_peer(r, s->leader_id)) {
         enter(r, SK_RAFT_FOLLOWER, now);
         r->election_at_ms = now + r->cfg.fetch_timeout_ms;
         r->fetch_at_ms = now;
