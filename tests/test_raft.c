@@ -57,7 +57,7 @@ static void log_batch(struct fix *f, int32_t epoch, const char *data)
     struct sk_raft_batch b = {.base_offset = cfg.log.end_offset(f->log), .epoch = epoch, .count = 1,
                               .data = (const uint8_t *)data, .len = strlen(data)};
     cr_assert_eq(cfg.log.append(f->log, &b), 0);
-    cr_assert_eq(cfg.log.flush(f->log), 0);
+    cr_assert_eq(cfg.log.flush(f->log, 0), 0);
 }
 
 /* The one message the core queued; fails if there is not exactly one. */

@@ -75,6 +75,7 @@ struct sim {
     int loss_pct, dup_pct, max_delay;
     int crash_permille; /* per step */
     int stall_pct;      /* a due tick put off, as by a slow disk or CPU */
+    int flush_pct;      /* a pending flush completing in a step; 100: sync */
     struct entry *committed;
     int32_t leader_of[4096]; /* the leader seen in each epoch */
     uint64_t appended;
@@ -150,6 +151,7 @@ static void sim_init(struct sim *s, uint64_t seed, int n)
     s->max_delay = 2 + (int)rnd(s, 60);
     s->crash_permille = 1 + (int)rnd(s, 6);
     s->stall_pct = (int)rnd(s, 80);
+    s->flush_pct = rnd(s, 4) == 0 ? 100 : 10 + (int)rnd(s, 80);
     for (size_t e = 0; e < sizeof(s->leader_of) / sizeof(s->leader_of[0]); e++)
         s->leader_of[e] = -1;
     for (int i = 0; i < n; i++)
@@ -158,6 +160,7 @@ static void sim_init(struct sim *s, uint64_t seed, int n)
         struct node *nd = &s->nodes[i];
         nd->rng = seed ^ ((uint64_t)(i + 1) << 48);
         nd->log = sk_raft_memlog_new();
+        sk_raft_memlog_set_async(nd->log, s->flush_pct < 100);
         nd->store.state = (struct sk_raft_qstate){0, SK_RAFT_NO_ID, SK_RAFT_NO_ID};
         start_node(s, nd);
     }
@@ -390,6 +393,18 @@ static void chaos_events(struct sim *s)
                 crash(s, &s->nodes[i]);
 }
 
+/* A disk that takes its time: pending flushes complete at the seed's rate. */
+static void complete_flushes(struct sim *s, struct node *nd)
+{
+    uint64_t token;
+    int64_t end;
+    while ((int)rnd(s, 100) < s->flush_pct && sk_raft_memlog_complete_flush(nd->log, &token, &end)) {
+        check_rc(s, nd, sk_raft_flushed(nd->raft, token, end), "flushed");
+        send_out(s, nd);
+        check(s, false);
+    }
+}
+
 static void step(struct sim *s)
 {
     s->now += STEP_MS;
@@ -397,6 +412,8 @@ static void step(struct sim *s)
         struct node *nd = &s->nodes[i];
         if (!nd->up && nd->up_at <= s->now)
             start_node(s, nd);
+        else if (nd->up)
+            complete_flushes(s, nd);
     }
     deliver_due(s);
     for (int i = 0; i < s->n && !s->fail[0]; i++) {

@@ -103,14 +103,19 @@ struct sk_raft_msg {
 
 /* The log: __cluster_metadata later, an in-memory log in tests. Every
  * function returns 0 or a negative errno; the core stops and returns
- * KAFKA_STORAGE_ERROR on a failure. Appends are not durable until flush. */
+ * KAFKA_STORAGE_ERROR on a failure. Appends are not durable until a flush
+ * completes. */
 struct sk_raft_log_ops {
     /* b->base_offset is the current end offset. */
     int (*append)(void *ctx, const struct sk_raft_batch *b);
     /* Drops every offset >= offset (a batch boundary). */
     int (*truncate)(void *ctx, int64_t offset);
-    /* Makes everything appended so far survive a crash. */
-    int (*flush)(void *ctx);
+    /* Starts making everything appended so far survive a crash (an io_uring
+     * fdatasync, say). Returns 0 when that is done already, 1 when the
+     * caller will report it with sk_raft_flushed(token, the end offset at
+     * this call). A flush started before a truncation proves nothing about
+     * what was appended after it: the token tells them apart. */
+    int (*flush)(void *ctx, uint64_t token);
     int64_t (*end_offset)(void *ctx);
     /* The epoch of the last batch, 0 for an empty log. */
     int32_t (*last_epoch)(void *ctx);

@@ -24,6 +24,9 @@ int sk_raft_receive(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now_
  * and sets *offset to its base offset. */
 int sk_raft_append(struct sk_raft *r, const uint8_t *data, size_t len, int32_t count,
                    int64_t *offset);
+/* A flush the log started (its flush op returned 1) has completed: every
+ * offset below end_offset is durable, if nothing was truncated since. */
+int sk_raft_flushed(struct sk_raft *r, uint64_t token, int64_t end_offset);
 /* Graceful shutdown of a leader: resigns and tells the voters, preferring
  * the most caught-up ones as successors (EndQuorumEpoch). */
 int sk_raft_resign(struct sk_raft *r, int64_t now_ms);
@@ -56,6 +59,11 @@ void sk_raft_memlog_free(struct sk_raft_memlog *l);
 void sk_raft_memlog_crash(struct sk_raft_memlog *l);
 /* Makes the next flush (n = 1) or appends fail, to test error returns. */
 void sk_raft_memlog_fail_next(struct sk_raft_memlog *l, int n);
+/* Asynchronous flushes: each one waits until completed, oldest first. */
+void sk_raft_memlog_set_async(struct sk_raft_memlog *l, bool async);
+/* Completes the oldest pending flush; false when none. *token and *end are
+ * what to pass to sk_raft_flushed. */
+bool sk_raft_memlog_complete_flush(struct sk_raft_memlog *l, uint64_t *token, int64_t *end);
 size_t sk_raft_memlog_count(const struct sk_raft_memlog *l);
 const struct sk_raft_batch *sk_raft_memlog_at(const struct sk_raft_memlog *l, size_t i);
 /* Fills cfg->log and cfg->log_ctx. */

@@ -23,7 +23,7 @@ int sk_raft_tick_follower(struct sk_raft *r, int64_t now)
 {
     if (now >= r->election_at_ms)
         return sk_raft_start_election(r, now);
-    if (r->fetch_corr ? now >= r->fetch_retry_ms : now >= r->fetch_at_ms)
+    if (r->fetch_corr ? now >= r->fetch_retry_ms : now >= r->fetch_at_ms && sk_raft_all_flushed(r))
         return send_fetch(r, now);
     return SK_ERR_NONE;
 }
@@ -40,11 +40,7 @@ static int truncate_log(struct sk_raft *r, int32_t epoch, int64_t end)
         return sk_raft_fail(r, SK_ERR_UNKNOWN_SERVER_ERROR);
     if (to >= r->cfg.log.end_offset(r->cfg.log_ctx))
         return SK_ERR_NONE;
-    if (r->cfg.log.truncate(r->cfg.log_ctx, to) < 0)
-        return sk_raft_fail(r, SK_ERR_KAFKA_STORAGE_ERROR);
-    if (r->flushed_end > to)
-        r->flushed_end = to;
-    return SK_ERR_NONE;
+    return sk_raft_truncate_log(r, to);
 }
 
 static int append_all(struct sk_raft *r, const struct sk_raft_fetch_resp *f)
@@ -58,18 +54,16 @@ static int append_all(struct sk_raft *r, const struct sk_raft_fetch_resp *f)
             break;
         if (r->cfg.log.append(r->cfg.log_ctx, b) < 0)
             return sk_raft_fail(r, SK_ERR_KAFKA_STORAGE_ERROR);
+        r->unflushed = true;
     }
-    if (f->n_batches == 0)
-        return SK_ERR_NONE;
-    if (r->cfg.log.flush(r->cfg.log_ctx) < 0)
-        return sk_raft_fail(r, SK_ERR_KAFKA_STORAGE_ERROR);
-    r->flushed_end = r->cfg.log.end_offset(r->cfg.log_ctx);
-    return SK_ERR_NONE;
+    return sk_raft_flush(r);
 }
 
-static void learn_hw(struct sk_raft *r, int64_t leader_hw)
+/* Only as far as this node's log is durable: a committed offset must survive
+ * its crash too. flush.c calls it again as flushes complete. */
+void sk_raft_learn_hw(struct sk_raft *r)
 {
-    int64_t hw = leader_hw < r->flushed_end ? leader_hw : r->flushed_end;
+    int64_t hw = r->leader_hw < r->flushed_end ? r->leader_hw : r->flushed_end;
     if (hw > r->hw)
         r->hw = hw;
 }
@@ -92,10 +86,12 @@ int sk_raft_on_fetch_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_
         r->fetch_at_ms = now;
         return truncate_log(r, f->diverging_epoch, f->diverging_end_offset);
     }
+    if (f->high_watermark > r->leader_hw)
+        r->leader_hw = f->high_watermark;
     err = append_all(r, f);
     if (err)
         return err;
-    learn_hw(r, f->high_watermark);
+    sk_raft_learn_hw(r);
     r->fetch_at_ms = f->n_batches ? now : now + r->cfg.fetch_idle_ms;
     return SK_ERR_NONE;
 }

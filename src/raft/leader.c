@@ -68,7 +68,7 @@ static int cmp_desc(const void *a, const void *b)
 /* The majority-th largest end offset among the voters, once it covers the
  * start of this epoch: entries of older epochs commit only under an entry of
  * the leader's own (Raft's rule, Kafka's LeaderState). */
-static void update_hw(struct sk_raft *r)
+void sk_raft_update_hw(struct sk_raft *r)
 {
     int64_t ends[SK_RAFT_MAX_VOTERS];
     for (int32_t i = 0; i < r->cfg.n_voters; i++)
@@ -77,18 +77,6 @@ static void update_hw(struct sk_raft *r)
     int64_t hw = ends[sk_raft_majority(r) - 1];
     if (hw > r->epoch_start_offset && hw > r->hw)
         r->hw = hw;
-}
-
-static int flush(struct sk_raft *r)
-{
-    if (!r->unflushed)
-        return SK_ERR_NONE;
-    if (r->cfg.log.flush(r->cfg.log_ctx) < 0)
-        return sk_raft_fail(r, SK_ERR_KAFKA_STORAGE_ERROR);
-    r->unflushed = false;
-    r->flushed_end = r->cfg.log.end_offset(r->cfg.log_ctx);
-    update_hw(r);
-    return SK_ERR_NONE;
 }
 
 /* When the majority-th most recent fetch grows too old to count, the leader
@@ -114,7 +102,7 @@ int64_t sk_raft_leader_deadline(const struct sk_raft *r)
 
 int sk_raft_tick_leader(struct sk_raft *r, int64_t now)
 {
-    int err = flush(r);
+    int err = sk_raft_flush(r);
     if (err)
         return err;
     if (now > quorum_expiry(r))
@@ -217,7 +205,7 @@ static void record_fetch(struct sk_raft *r, const struct sk_raft_msg *m, int64_t
     /* Caught up: it asked for nothing we had not yet given it. */
     if (p->end_offset >= r->cfg.log.end_offset(r->cfg.log_ctx))
         p->caught_up_ms = now;
-    update_hw(r);
+    sk_raft_update_hw(r);
 }
 
 int sk_raft_on_fetch_req(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
@@ -299,7 +287,7 @@ int sk_raft_resign(struct sk_raft *r, int64_t now)
         return r->failed;
     if (r->role != SK_RAFT_LEADER)
         return SK_ERR_NOT_LEADER_OR_FOLLOWER;
-    int err = flush(r);
+    int err = sk_raft_flush(r);
     return err ? err : sk_raft_to_resigned(r, now);
 }
 

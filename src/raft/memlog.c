@@ -14,6 +14,18 @@ struct sk_raft_memlog {
     size_t cap;
     size_t flushed; /* batches below this survive a crash */
     int fail_next;
+    bool async;
+    /* Flushes started and not yet completed, oldest first. A truncation
+     * bumps gen: a flush of an older generation completes without making
+     * anything durable, as its sync covered data since dropped. */
+    struct pending_flush {
+        uint64_t token;
+        int64_t end;
+        size_t batches;
+        uint64_t gen;
+    } pending[64];
+    size_t n_pending;
+    uint64_t gen;
 };
 
 struct sk_raft_memlog *sk_raft_memlog_new(void)
@@ -42,6 +54,26 @@ void sk_raft_memlog_free(struct sk_raft_memlog *l)
 void sk_raft_memlog_crash(struct sk_raft_memlog *l)
 {
     drop_from(l, l->flushed);
+    l->n_pending = 0;
+    l->gen++;
+}
+
+void sk_raft_memlog_set_async(struct sk_raft_memlog *l, bool async)
+{
+    l->async = async;
+}
+
+bool sk_raft_memlog_complete_flush(struct sk_raft_memlog *l, uint64_t *token, int64_t *end)
+{
+    if (l->n_pending == 0)
+        return false;
+    struct pending_flush p = l->pending[0];
+    memmove(l->pending, l->pending + 1, --l->n_pending * sizeof(p));
+    if (p.gen == l->gen && p.batches > l->flushed)
+        l->flushed = p.batches;
+    *token = p.token;
+    *end = p.end;
+    return true;
 }
 
 void sk_raft_memlog_fail_next(struct sk_raft_memlog *l, int n)
@@ -121,16 +153,23 @@ static int truncate_to(void *ctx, int64_t offset)
     if (i < l->n && l->batches[i].base_offset != offset)
         return -EINVAL;
     drop_from(l, i);
+    l->gen++;
     return 0;
 }
 
-static int flush(void *ctx)
+static int flush(void *ctx, uint64_t token)
 {
     struct sk_raft_memlog *l = ctx;
     if (failing(l))
         return -EIO;
-    l->flushed = l->n;
-    return 0;
+    if (!l->async) {
+        l->flushed = l->n;
+        return 0;
+    }
+    if (l->n_pending == sizeof(l->pending) / sizeof(l->pending[0]))
+        return -EAGAIN;
+    l->pending[l->n_pending++] = (struct pending_flush){token, end_offset(l), l->n, l->gen};
+    return 1;
 }
 
 static int32_t last_epoch(void *ctx)

@@ -39,8 +39,15 @@ struct sk_raft {
     struct sk_raft_peer peers[SK_RAFT_MAX_VOTERS];
     int32_t self; /* index of this node in peers */
     int64_t hw;
+    /* Durability of the log (flush.c): below flushed_end survives a crash.
+     * A truncation bumps flush_gen so that a flush started before it does
+     * not count for what was appended after. */
     int64_t flushed_end;
     bool unflushed;
+    bool flush_pending;
+    uint64_t flush_gen;
+    /* Follower: the largest high watermark the leader of this epoch sent. */
+    int64_t leader_hw;
     /* Unattached, voted, candidate, resigned: when to start an election.
      * Follower: the fetch timeout, after which it does. */
     int64_t election_at_ms;
@@ -71,6 +78,11 @@ struct sk_raft_peer *sk_raft_peer(struct sk_raft *r, int32_t id);
 int32_t sk_raft_majority(const struct sk_raft *r);
 int16_t sk_raft_fail(struct sk_raft *r, int16_t err);
 
+/* flush.c */
+int sk_raft_flush(struct sk_raft *r);
+int sk_raft_truncate_log(struct sk_raft *r, int64_t offset);
+bool sk_raft_all_flushed(const struct sk_raft *r);
+
 /* election.c */
 int sk_raft_start_election(struct sk_raft *r, int64_t now);
 int sk_raft_tick_candidate(struct sk_raft *r, int64_t now);
@@ -78,6 +90,7 @@ int sk_raft_on_vote_req(struct sk_raft *r, const struct sk_raft_msg *m, int64_t 
 int sk_raft_on_vote_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now);
 
 /* leader.c */
+void sk_raft_update_hw(struct sk_raft *r);
 int sk_raft_to_leader(struct sk_raft *r, int64_t now);
 int sk_raft_tick_leader(struct sk_raft *r, int64_t now);
 int64_t sk_raft_leader_deadline(const struct sk_raft *r);
@@ -88,6 +101,7 @@ int sk_raft_on_end_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_t 
 int sk_raft_on_fetch_req(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now);
 
 /* follower.c */
+void sk_raft_learn_hw(struct sk_raft *r);
 int sk_raft_tick_follower(struct sk_raft *r, int64_t now);
 int sk_raft_on_begin_req(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now);
 int sk_raft_on_end_req(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now);

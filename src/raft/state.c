@@ -113,6 +113,7 @@ int sk_raft_to_follower(struct sk_raft *r, int32_t epoch, int32_t leader, int64_
     enter(r, SK_RAFT_FOLLOWER, now);
     r->election_at_ms = now + r->cfg.fetch_timeout_ms;
     r->fetch_at_ms = now;
+    r->leader_hw = -1;
     r->election_retries = 0;
     return SK_ERR_NONE;
 }
@@ -143,6 +144,7 @@ static int restore(struct sk_raft *r, const struct sk_raft_qstate *s, int64_t no
         enter(r, SK_RAFT_FOLLOWER, now);
         r->election_at_ms = now + r->cfg.fetch_timeout_ms;
         r->fetch_at_ms = now;
+        r->leader_hw = -1;
         return SK_ERR_NONE;
     }
     enter(r, s->voted_id >= 0 ? SK_RAFT_VOTED : SK_RAFT_UNATTACHED, now);
@@ -240,11 +242,13 @@ static bool awaits(const struct sk_raft *r, const struct sk_raft_peer *p)
 int64_t sk_raft_next_deadline(const struct sk_raft *r)
 {
     if (r->role == SK_RAFT_LEADER)
-        return r->unflushed ? INT64_MIN : sk_raft_leader_deadline(r);
+        return r->unflushed && !r->flush_pending ? INT64_MIN : sk_raft_leader_deadline(r);
     int64_t t = r->election_at_ms;
     if (r->role == SK_RAFT_CANDIDATE && r->backoff_until_ms)
         t = r->backoff_until_ms;
-    if (r->role == SK_RAFT_FOLLOWER)
+    /* A follower fetches again only once its log is durable: the flush's
+     * completion is the caller's event, not a timer. */
+    if (r->role == SK_RAFT_FOLLOWER && (r->fetch_corr || sk_raft_all_flushed(r)))
         t = min64(t, r->fetch_corr ? r->fetch_retry_ms : r->fetch_at_ms);
     for (int32_t i = 0; i < r->cfg.n_voters; i++)
         if (i != r->self && awaits(r, &r->peers[i]))
