@@ -519,3 +519,60 @@ Test(raft, restart_follows_only_a_voter)
     cr_assert_eq(sk_raft_role(f.r), SK_RAFT_VOTED, "a leader outside the voters is not fetched from");
     fix_free(&f);
 }
+
+Test(raft, follower_fetches_again_only_once_durable)
+{
+    struct fix f;
+    voter_with_log(&f);
+    sk_raft_memlog_set_async(f.log, true);
+    struct sk_raft_msg fetch = follow(&f, 4);
+    struct sk_raft_batch b = {.base_offset = 3, .epoch = 4, .count = 1, .data = (const uint8_t *)"L", .len = 1};
+    struct sk_raft_msg resp = {.type = SK_RAFT_FETCH_RESP, .src = 2, .dst = 1, .corr = fetch.corr,
+                               .cluster_id = cluster, .epoch = 4, .leader_id = 2,
+                               .u.fetch_resp = {.high_watermark = 4, .diverging_epoch = -1,
+                                                .diverging_end_offset = -1, .batches = &b, .n_batches = 1}};
+    cr_assert_eq(sk_raft_receive(f.r, &resp, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_high_watermark(f.r), 3, "offset 3 is not durable here yet");
+    f.now += 100;
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    struct sk_raft_msg m;
+    cr_assert_not(sk_raft_poll_out(f.r, &m), "a fetch at 4 would acknowledge an unflushed offset");
+    cr_assert_gt(sk_raft_next_deadline(f.r), f.now, "nothing to tick for until the flush completes");
+    uint64_t token;
+    int64_t end;
+    cr_assert(sk_raft_memlog_complete_flush(f.log, &token, &end));
+    cr_assert_eq(end, 4);
+    cr_assert_eq(sk_raft_flushed(f.r, token, end), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_high_watermark(f.r), 4);
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    fetch = one_out(&f);
+    cr_assert_eq(fetch.u.fetch.fetch_offset, 4);
+    fix_free(&f);
+}
+
+Test(raft, leader_counts_its_own_tail_once_flushed)
+{
+    struct fix f;
+    memset(&f, 0, sizeof(f));
+    f.log = sk_raft_memlog_new();
+    sk_raft_memlog_set_async(f.log, true);
+    fix_start(&f, 1, 1, fresh);
+    f.now = 2000;
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_role(f.r), SK_RAFT_LEADER);
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    int64_t off;
+    cr_assert_eq(sk_raft_append(f.r, (const uint8_t *)"x", 1, 1, &off), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_high_watermark(f.r), -1);
+    uint64_t token;
+    int64_t end;
+    cr_assert(sk_raft_memlog_complete_flush(f.log, &token, &end));
+    cr_assert_eq(end, 1, "the LeaderChange batch alone; the append waits for the next flush");
+    cr_assert_eq(sk_raft_flushed(f.r, token, end), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_high_watermark(f.r), 1);
+    cr_assert(sk_raft_memlog_complete_flush(f.log, &token, &end), "started on the completion");
+    cr_assert_eq(sk_raft_flushed(f.r, token, end), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_high_watermark(f.r), 2);
+    fix_free(&f);
+}

@@ -151,7 +151,7 @@ static void sim_init(struct sim *s, uint64_t seed, int n)
     s->max_delay = 2 + (int)rnd(s, 60);
     s->crash_permille = 1 + (int)rnd(s, 6);
     s->stall_pct = (int)rnd(s, 80);
-    s->flush_pct = rnd(s, 4) == 0 ? 100 : 10 + (int)rnd(s, 80);
+    s->flush_pct = rnd(s, 4) == 0 ? 100 : 3 + (int)rnd(s, 60);
     for (size_t e = 0; e < sizeof(s->leader_of) / sizeof(s->leader_of[0]); e++)
         s->leader_of[e] = -1;
     for (int i = 0; i < n; i++)
