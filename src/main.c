@@ -1,4 +1,5 @@
-/* skein [server.properties] [--override key=value]... | --version | --help */
+/* skein [server.properties] [--override key=value]... | format ... | random-uuid |
+ *       --version | --help */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include "skein/config.h"
 #include "skein/logging.h"
 #include "skein/server.h"
+#include "main_format.h"
 #include "version.h"
 
 static struct sk_node node;
@@ -50,6 +52,10 @@ static void raise_fd_limit(void)
 
 static const char usage_text[] =
     "usage: skein [server.properties] [--override key=value]...\n"
+    "       skein format --cluster-id ID [server.properties] [--override key=value]...\n"
+    "                    [--standalone | --initial-controllers LIST] [--ignore-formatted]\n"
+    "                    [--release-version V]\n"
+    "       skein random-uuid\n"
     "       skein --version | --help\n";
 
 static int usage(void)
@@ -70,6 +76,20 @@ static int help(void)
            "  --version             prints the version and the commit it was built from\n"
            "  --help                prints this\n"
            "\n"
+           "skein format writes meta.properties (cluster.id, node.id, directory.id) into\n"
+           "every log dir and the metadata log dir of the config, as Kafka's kafka-storage\n"
+           "format does; the config is read as the node reads it (-c/--config PATH also\n"
+           "names it). Every node of a cluster is formatted with the same id:\n"
+           "  -t, --cluster-id ID          the cluster id (skein random-uuid makes one)\n"
+           "  -g, --ignore-formatted       format the unformatted dirs, skip the others\n"
+           "  -r, --release-version V      metadata.version to start at (3.9-IV0 only)\n"
+           "  -s, --standalone             KIP-853: this controller is the one initial voter\n"
+           "  -I, --initial-controllers L  KIP-853: id@host:port:directoryId,... voters\n"
+           "  (the KIP-853 flags are checked; the voters snapshot is not written yet)\n"
+           "A node whose controller.quorum.voters names only itself formats its empty dirs\n"
+           "itself at start-up; any other node must be formatted first.\n"
+           "skein random-uuid prints a new cluster id.\n"
+           "\n"
            "Config keys are Apache Kafka's broker keys, with Kafka's defaults; the ones\n"
            "Skein acts on are documented in deploy/server.properties, and DescribeConfigs\n"
            "on a broker (e.g. kafka-configs --describe --entity-type brokers --all) lists\n"
@@ -81,6 +101,10 @@ static int help(void)
 
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "format") == 0)
+        return sk_main_format(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "random-uuid") == 0)
+        return sk_main_random_uuid(argc - 1, argv + 1);
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
         printf("skein %s (commit %s)\n", SKEIN_VERSION, SKEIN_COMMIT);
         return 0;

@@ -34,6 +34,7 @@ step "unit tests under ASan + UBSan"
 [ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
 ninja -C build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp" \
   meson test -C build-asan --suite unit --print-errorlogs --num-processes "$jobs"
 # Criterion runs each test in a child process whose sanitizer report does not
 # always reach the exit code: a report anywhere in the log is a failure.

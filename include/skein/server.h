@@ -10,12 +10,18 @@
 
 struct sk_config;
 
-/* Reads meta.properties in dir, or writes it if the directory is new (Kafka's
- * storage format). cluster_id is in/out: empty means "take or make one".
- * Returns 0, or -EINVAL with err set when the directory belongs to another
- * node or cluster. */
-int sk_storage_format(const char *dir, int32_t node_id, char *cluster_id, size_t idlen,
-                      char *err, size_t errlen);
+/* Checks every log dir's and the metadata dir's meta.properties (one cluster
+ * id, this node's id, distinct directory ids) before anything else reads
+ * them, and adds a directory.id where one is missing. Unformatted dirs are
+ * formatted only on a node that is its own one-voter quorum (with the id
+ * found in the other dirs, skein.cluster.id, or a new one); any other node
+ * refuses with Kafka's message and a hint to run `skein format`. Sets
+ * cluster_id; 0, or a negative errno with err set. */
+int sk_storage_open_dirs(const struct sk_config *cfg, char *cluster_id, size_t idlen, char *err,
+                         size_t errlen);
+
+/* True when cfg names this node as the only voter and no bootstrap servers. */
+bool sk_storage_may_self_format(const struct sk_config *cfg);
 
 /* Creates dir and its missing parents; 0 or -errno. */
 int sk_storage_mkdirs(const char *dir);

@@ -706,9 +706,10 @@ static const struct sk_config_def defs[] = {
     D("security.providers", STRING, NULL, LOW, READ_ONLY, .flags = SK_CONFIG_F_IGNORED,
       .doc = "Classes creating security providers. Accepted and ignored."),
     D("skein.cluster.id", STRING, NULL, HIGH, READ_ONLY,
-      .doc = "Cluster id (22-character base64 UUID) written to meta.properties when an empty "
-             "data folder is formatted at start-up; a random one is chosen when unset. "
-             "Kafka takes it from kafka-storage.sh format instead."),
+      .doc = "Cluster id (22-character base64 UUID) written to meta.properties when a "
+             "one-voter node formats its empty data folders at start-up; a random one is "
+             "chosen when unset. Other nodes are formatted with skein format --cluster-id, "
+             "as Kafka's are with kafka-storage.sh format."),
     D("skein.log.level", STRING, "INFO", MEDIUM, CLUSTER_WIDE, ONE_OF_CI(log_levels),
       .doc = "Lowest level of broker log lines written to stderr: DEBUG, INFO, WARN or ERROR."),
     D("skein.max.partitions.per.shard", INT, "-1", HIGH, READ_ONLY, AT_LEAST(-1),

@@ -8,53 +8,14 @@
 #include <string.h>
 
 #include "atomic_file.h"
+#include "skein/uuid.h"
 #include "plog-int.h"
-
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static void uuid_encode(const uint8_t id[16], char out[23])
-{
-    uint32_t acc = 0;
-    int bits = 0, n = 0;
-
-    for (int i = 0; i < 16; i++) {
-        acc = acc << 8 | id[i];
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out[n++] = b64[(acc >> bits) & 63];
-        }
-    }
-    out[n++] = b64[(acc << (6 - bits)) & 63]; /* 128 = 21*6 + 2 */
-    out[n] = 0;
-}
-
-static int uuid_decode(const char *s, uint8_t id[16])
-{
-    uint32_t acc = 0;
-    int bits = 0, n = 0;
-
-    if (strlen(s) != 22)
-        return -EBADMSG;
-    for (int i = 0; i < 22; i++) {
-        const char *c = strchr(b64, s[i]);
-        if (!c || !s[i])
-            return -EBADMSG;
-        acc = acc << 6 | (uint32_t)(c - b64);
-        bits += 6;
-        if (bits >= 8 && n < 16) {
-            bits -= 8;
-            id[n++] = (uint8_t)(acc >> bits);
-        }
-    }
-    return 0;
-}
 
 int sk_partition_meta_write(const char *dir, const uint8_t id[16])
 {
-    char text[64], enc[23];
+    char text[64], enc[SK_UUID_STR_LEN + 1];
 
-    uuid_encode(id, enc);
+    sk_uuid_format(id, enc);
     int len = snprintf(text, sizeof(text), "version: 0\ntopic_id: %s", enc);
     return sk_atomic_write_lazy(dir, SK_PARTITION_META_FILE, text, (size_t)len);
 }
@@ -88,7 +49,7 @@ int sk_partition_meta_read(const char *dir, uint8_t id[16], bool *found)
     if (meta_torn(text, n))
         return 0;
     if (sscanf(text, "version: %d topic_id: %63s", &version, enc) != 2 || version != 0 ||
-        uuid_decode(enc, id) < 0)
+        sk_uuid_parse(enc, strlen(enc), id, NULL, 0) < 0)
         return -EBADMSG;
     *found = true;
     return 0;

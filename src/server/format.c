@@ -1,37 +1,16 @@
-/* meta.properties: which cluster and node a data directory belongs to. */
+/* The node's directories at start-up: checked as Kafka's KafkaRaftServer
+ * checks them before anything reads them, and formatted here only where
+ * Skein's single-node promise needs it (README: "Formatting"). */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "skein/config.h"
+#include "skein/meta_props.h"
 #include "skein/server.h"
-
-/* Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding. */
-static void new_cluster_id(char *out)
-{
-    static const char b64[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    uint8_t r[16];
-    if (getrandom(r, sizeof r, 0) != sizeof r)
-        abort();
-    int o = 0;
-    for (int i = 0; i < 16; i += 3) {
-        uint32_t v = (uint32_t)r[i] << 16 | (i + 1 < 16 ? (uint32_t)r[i + 1] << 8 : 0) |
-                     (i + 2 < 16 ? r[i + 2] : 0);
-        out[o++] = b64[v >> 18 & 63];
-        out[o++] = b64[v >> 12 & 63];
-        if (i + 1 < 16)
-            out[o++] = b64[v >> 6 & 63];
-        if (i + 2 < 16)
-            out[o++] = b64[v & 63];
-    }
-    out[o] = 0;
-}
+#include "skein/uuid.h"
 
 int sk_storage_mkdirs(const char *dir)
 {
@@ -49,79 +28,116 @@ int sk_storage_mkdirs(const char *dir)
     return mkdir(path, 0755) < 0 && errno != EEXIST ? -errno : 0;
 }
 
-static int read_props(const char *file, char *cluster, size_t clen, int32_t *node)
+static const char *bootstrap_servers(const struct sk_config *cfg)
 {
-    FILE *f = fopen(file, "r");
-    if (!f)
-        return -errno;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\r\n")] = 0;
-        if (strncmp(line, "cluster.id=", 11) == 0 && strlen(line + 11) < clen)
-            memcpy(cluster, line + 11, strlen(line + 11) + 1);
-        else if (strncmp(line, "node.id=", 8) == 0)
-            *node = (int32_t)strtol(line + 8, NULL, 10);
-    }
-    fclose(f);
-    return 0;
+    struct sk_config_value v;
+    if (sk_config_describe_broker(cfg, "controller.quorum.bootstrap.servers", &v) < 0)
+        return NULL;
+    return v.value && v.value[0] ? v.value : NULL;
 }
 
-/* Written to a temporary file, synced and renamed, so a crash leaves either
- * no meta.properties or a whole one. */
-static int write_props(const char *dir, const char *file, const char *cluster, int32_t node)
+/* A node that is its own whole quorum can make up a cluster id: no other
+ * node has to agree with it. That keeps `skein` with no arguments (and any
+ * one-voter config) starting on an empty directory. A node of a larger
+ * quorum cannot, or each would found a cluster of its own. */
+bool sk_storage_may_self_format(const struct sk_config *cfg)
 {
-    char tmp[4200];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", file) >= (int)sizeof tmp)
-        return -ENAMETOOLONG;
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -errno;
-    time_t now = time(NULL);
-    fprintf(f, "#\n#%s", ctime(&now));
-    fprintf(f, "cluster.id=%s\nnode.id=%d\nversion=1\n", cluster, node);
-    int rc = fflush(f) == 0 && fdatasync(fileno(f)) == 0 ? 0 : -errno;
-    fclose(f);
-    if (rc == 0 && rename(tmp, file) < 0)
-        rc = -errno;
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
+    return !bootstrap_servers(cfg) && cfg->n_voters == 1 && cfg->voters[0].id == cfg->node_id;
+}
+
+static void hint(const struct sk_config *cfg, char *err, size_t errlen)
+{
+    char why[128];
+    if (bootstrap_servers(cfg))
+        snprintf(why, sizeof why, "this node finds its quorum through "
+                 "controller.quorum.bootstrap.servers");
+    else
+        snprintf(why, sizeof why, "controller.quorum.voters names %zu voter(s)%s",
+                 cfg->n_voters, cfg->n_voters == 1 ? ", not this node" : "");
+    size_t n = strlen(err);
+    snprintf(err + n, errlen - n, " Since %s, format every node's directories with the same "
+             "cluster id first: skein format --cluster-id <id> <server.properties> "
+             "(skein random-uuid prints a new id).", why);
+}
+
+static const char *found_cluster_id(const struct sk_meta_dirs *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (d->dirs[i].state == SK_META_DIR_OK && d->dirs[i].props.cluster_id[0])
+            return d->dirs[i].props.cluster_id;
+    return NULL;
+}
+
+/* An unformatted directory of a one-voter node gets the cluster's id; a
+ * formatted one without a directory.id gets one, as Kafka adds it on start. */
+static int complete_dir(struct sk_meta_dirs *d, struct sk_meta_dir *dir, const char *cluster,
+                        int32_t node_id, char *err, size_t errlen)
+{
+    if (dir->state == SK_META_DIR_OK && (dir->props.has_dir_id || dir->props.version != 1))
+        return 0;
+    if (dir->state == SK_META_DIR_EMPTY) {
+        int rc = sk_storage_mkdirs(dir->path);
+        if (rc < 0) {
+            snprintf(err, errlen, "cannot create log directory %s: %s", dir->path, strerror(-rc));
+            return rc;
+        }
+        dir->props = (struct sk_meta_props){.version = 1, .node_id = node_id};
+        snprintf(dir->props.cluster_id, sizeof dir->props.cluster_id, "%s", cluster);
+    }
+    sk_meta_dirs_new_dir_id(d, dir->props.dir_id);
+    dir->props.has_dir_id = true;
+    int rc = sk_meta_props_write(dir->path, &dir->props, err, errlen);
+    if (rc == 0)
+        dir->state = SK_META_DIR_OK;
+    return rc;
+}
+
+static int check_dirs(const struct sk_config *cfg, const struct sk_meta_dirs *d, bool self,
+                      char *err, size_t errlen)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        if (d->dirs[i].state == SK_META_DIR_ERROR) {
+            snprintf(err, errlen, "%s", d->dirs[i].error);
+            return -EINVAL;
+        }
+    }
+    int rc = sk_meta_dirs_verify(d, cfg->cluster_id, cfg->node_id,
+                                 self ? 0 : SK_META_REQUIRE_ONE_VALID, err, errlen);
+    if (rc < 0 && !found_cluster_id(d))
+        hint(cfg, err, errlen);
+    for (size_t i = 0; rc == 0 && !self && i < d->n; i++) {
+        if (d->dirs[i].state == SK_META_DIR_EMPTY) {
+            snprintf(err, errlen, "No `meta.properties` found in %s (have you run `skein "
+                     "format` to format the directory?)", d->dirs[i].path);
+            rc = -EINVAL;
+        }
     }
     return rc;
 }
 
-int sk_storage_format(const char *dir, int32_t node_id, char *cluster_id, size_t idlen,
-                      char *err, size_t errlen)
+int sk_storage_open_dirs(const struct sk_config *cfg, char *cluster_id, size_t idlen, char *err,
+                         size_t errlen)
 {
-    char file[4096];
-    int rc = sk_storage_mkdirs(dir);
-    if (rc < 0) {
-        snprintf(err, errlen, "cannot create log directory %s: %s", dir, strerror(-rc));
-        return rc;
+    const char *md = cfg->metadata_log_dir ? cfg->metadata_log_dir : cfg->log_dirs[0];
+    struct sk_meta_dirs d;
+    if (sk_meta_dirs_load(&d, cfg->log_dirs, cfg->n_log_dirs, md) < 0) {
+        snprintf(err, errlen, "out of memory reading meta.properties");
+        return -ENOMEM;
     }
-    if (snprintf(file, sizeof file, "%s/meta.properties", dir) >= (int)sizeof file)
-        return -ENAMETOOLONG;
-    char found[64] = "";
-    int32_t found_node = -1;
-    if (read_props(file, found, sizeof found, &found_node) == 0) {
-        if (found_node != node_id) {
-            snprintf(err, errlen, "%s belongs to node.id %d, but this broker is node.id %d",
-                     file, found_node, node_id);
-            return -EINVAL;
-        }
-        if (cluster_id[0] && strcmp(cluster_id, found) != 0) {
-            snprintf(err, errlen, "%s has cluster.id %s, but other directories have %s", file,
-                     found, cluster_id);
-            return -EINVAL;
-        }
-        snprintf(cluster_id, idlen, "%s", found);
-        return 0;
+    bool self = sk_storage_may_self_format(cfg);
+    int rc = check_dirs(cfg, &d, self, err, errlen);
+    char made[SK_UUID_STR_LEN + 1];
+    const char *cluster = found_cluster_id(&d) ? found_cluster_id(&d) : cfg->cluster_id;
+    if (rc == 0 && !cluster) {
+        uint8_t id[16];
+        sk_uuid_random(id);
+        sk_uuid_format(id, made);
+        cluster = made;
     }
-    if (!cluster_id[0])
-        new_cluster_id(cluster_id);
-    rc = write_props(dir, file, cluster_id, node_id);
-    if (rc < 0)
-        snprintf(err, errlen, "cannot write %s: %s", file, strerror(-rc));
+    for (size_t i = 0; rc == 0 && i < d.n; i++)
+        rc = complete_dir(&d, &d.dirs[i], cluster, cfg->node_id, err, errlen);
+    if (rc == 0)
+        snprintf(cluster_id, idlen, "%s", cluster);
+    sk_meta_dirs_free(&d);
     return rc;
 }

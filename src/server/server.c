@@ -108,15 +108,8 @@ static int format_dirs(struct sk_broker *b, const struct sk_config *cfg, char *e
         if (rc < 0)
             return rc;
     }
-    if (cfg->cluster_id)
-        snprintf(b->node->cluster_id, sizeof b->node->cluster_id, "%s", cfg->cluster_id);
-    for (size_t i = 0; i < cfg->n_log_dirs; i++) {
-        int rc = sk_storage_format(cfg->log_dirs[i], cfg->node_id, b->node->cluster_id,
-                                   sizeof b->node->cluster_id, err, errlen);
-        if (rc < 0)
-            return rc;
-    }
-    return sk_storage_format(md, cfg->node_id, b->node->cluster_id, sizeof b->node->cluster_id, err, errlen);
+    return sk_storage_open_dirs(cfg, b->node->cluster_id, sizeof b->node->cluster_id, err,
+                                errlen);
 }
 
 /* A new cluster starts at the highest metadata.version this build knows. */

@@ -1,0 +1,493 @@
+/* Unit tests of storage formatting: Kafka's Uuid text form, meta.properties
+ * files, the checks over a node's directories at start-up, `skein format`
+ * and the KIP-853 initial controllers it takes. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "skein/config.h"
+#include "skein/dynamic_voters.h"
+#include "skein/errors.h"
+#include "skein/format.h"
+#include "skein/meta_props.h"
+#include "skein/server.h"
+#include "skein/uuid.h"
+
+static char err[2048];
+
+/* ---- helpers ---- */
+
+static char *temp_dir(void)
+{
+    char *d = strdup("/tmp/skein-format-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(d));
+    return d;
+}
+
+static void remove_tree(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+static void write_text(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static bool file_exists(const char *dir, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* A node of the given voters ("1@h:1,2@h:2,...") whose dirs are root/a and
+ * root/b and whose metadata dir is root/m; extra: more overrides, one a line
+ * (NULL: node.id=1). */
+static void load_node(struct sk_config *cfg, const char *root, const char *voters,
+                      const char *extra)
+{
+    char dirs[512], md[512], v[256], more[512];
+    snprintf(dirs, sizeof dirs, "log.dirs=%s/a,%s/b", root, root);
+    snprintf(md, sizeof md, "metadata.log.dir=%s/m", root);
+    snprintf(v, sizeof v, "controller.quorum.voters=%s", voters);
+    snprintf(more, sizeof more, "%s", extra ? extra : "node.id=1");
+    const char *ov[8] = {dirs, md, v};
+    int n = 3;
+    for (char *line = strtok(more, "\n"); line && n < 8; line = strtok(NULL, "\n"))
+        ov[n++] = line;
+    int rc = sk_config_load(cfg, NULL, ov, n, err, sizeof err);
+    cr_assert_eq(rc, SK_ERR_NONE, "config: %s", err);
+}
+
+static const char *BROKER = "process.roles=broker\nlisteners=PLAINTEXT://127.0.0.1:0";
+
+static struct sk_meta_props props_of(const char *dir)
+{
+    struct sk_meta_props p;
+    cr_assert_eq(sk_meta_props_read(dir, &p, err, sizeof err), 0, "read %s: %s", dir, err);
+    return p;
+}
+
+static char *sub(const char *root, const char *name)
+{
+    char *p = malloc(strlen(root) + strlen(name) + 2);
+    sprintf(p, "%s/%s", root, name);
+    return p;
+}
+
+/* ---- Uuid ---- */
+
+Test(uuid, formats_and_parses_as_kafka)
+{
+    uint8_t id[16], back[16];
+    for (int i = 0; i < 16; i++)
+        id[i] = (uint8_t)(i * 17);
+    char text[SK_UUID_STR_LEN + 1];
+    sk_uuid_format(id, text);
+    cr_assert_str_eq(text, "ABEiM0RVZneImaq7zN3u_w"); /* base64url of 00 11 22 .. ff */
+    cr_assert_eq(sk_uuid_parse(text, strlen(text), back, err, sizeof err), 0, "%s", err);
+    cr_assert_arr_eq(id, back, 16);
+}
+
+Test(uuid, random_ids_follow_uuid_random_uuid)
+{
+    for (int i = 0; i < 4000; i++) {
+        uint8_t id[16];
+        char text[SK_UUID_STR_LEN + 1];
+        sk_uuid_random(id);
+        sk_uuid_format(id, text);
+        cr_assert_eq(strlen(text), 22);
+        cr_assert_neq(text[0], '-', "%s starts with '-'", text);
+        cr_assert_eq(id[6] >> 4, 4, "not version 4");
+        cr_assert_eq(id[8] >> 6, 2, "not the IETF variant");
+        sk_uuid_random_dir(id);
+        sk_uuid_format(id, text);
+        cr_assert_neq(text[0], '-');
+        cr_assert_not(sk_uuid_dir_reserved(id));
+    }
+}
+
+Test(uuid, refuses_what_uuid_from_string_refuses)
+{
+    uint8_t id[16];
+    cr_assert_eq(sk_uuid_parse("AAAAAAAAAAAAAAAAAAAAAAA", 23, id, err, sizeof err), -EINVAL);
+    cr_assert(strstr(err, "is too long to be decoded as a base64 UUID"), "%s", err);
+    cr_assert_eq(sk_uuid_parse("AAAAAAAAAAAAAAAAAAAA+A", 22, id, err, sizeof err), -EINVAL);
+    cr_assert(strstr(err, "Illegal base64 character 2b"), "%s", err);
+    cr_assert_eq(sk_uuid_parse("AAAAAAAAAAAAAAAAAAAA", 20, id, err, sizeof err), -EINVAL);
+    cr_assert(strstr(err, "decoded as 15 bytes"), "%s", err);
+    cr_assert_eq(sk_uuid_parse("AAAAAAAAAAAAAAAAAAAAA", 21, id, err, sizeof err), -EINVAL);
+    /* a NUL inside the length is a bad character, not an end */
+    cr_assert_eq(sk_uuid_parse("AAAAAAAAAAA\0AAAAAAAAAA", 22, id, err, sizeof err), -EINVAL);
+}
+
+Test(uuid, the_first_hundred_directory_ids_are_reserved)
+{
+    uint8_t id[16] = {0};
+    id[15] = 99;
+    cr_assert(sk_uuid_dir_reserved(id));
+    id[15] = 100;
+    cr_assert_not(sk_uuid_dir_reserved(id));
+    id[15] = 1;
+    id[0] = 1;
+    cr_assert_not(sk_uuid_dir_reserved(id));
+}
+
+/* ---- meta.properties ---- */
+
+Test(meta_props, written_as_kafka_writes_it_and_read_back)
+{
+    char *d = temp_dir();
+    struct sk_meta_props p = {.version = 1, .node_id = 7, .has_dir_id = true};
+    strcpy(p.cluster_id, "ABEiM0RVZneImaq7zN3u_w");
+    sk_uuid_random_dir(p.dir_id);
+    cr_assert_eq(sk_meta_props_write(d, &p, err, sizeof err), 0, "%s", err);
+    struct sk_meta_props q = props_of(d);
+    cr_assert_eq(q.version, 1);
+    cr_assert_eq(q.node_id, 7);
+    cr_assert_str_eq(q.cluster_id, p.cluster_id);
+    cr_assert(q.has_dir_id);
+    cr_assert_arr_eq(q.dir_id, p.dir_id, 16);
+    cr_assert_not(file_exists(d, "meta.properties.tmp"));
+    remove_tree(d);
+    free(d);
+}
+
+Test(meta_props, reads_files_kafka_wrote)
+{
+    char *d = temp_dir();
+    write_text(d, "meta.properties",
+               "#\n#Thu Oct 10 10:10:10 UTC 2024\n! another comment\r\n"
+               "  node.id = 3\ndirectory.id:ABEiM0RVZneImaq7zN3u_w\n"
+               "version=1\ncluster.id=MkU3OEVBNTcwNTJENDM2Qk\n");
+    struct sk_meta_props p = props_of(d);
+    cr_assert_eq(p.node_id, 3);
+    cr_assert_str_eq(p.cluster_id, "MkU3OEVBNTcwNTJENDM2Qk");
+    cr_assert(p.has_dir_id);
+    write_text(d, "meta.properties", "broker.id=5\n"); /* version 0: ZooKeeper era */
+    p = props_of(d);
+    cr_assert_eq(p.version, 0);
+    cr_assert_eq(p.node_id, 5);
+    cr_assert_str_eq(p.cluster_id, "");
+    remove_tree(d);
+    free(d);
+}
+
+static void read_fails(const char *dir, const char *text, const char *needle)
+{
+    struct sk_meta_props p;
+    write_text(dir, "meta.properties", text);
+    cr_assert_eq(sk_meta_props_read(dir, &p, err, sizeof err), -EINVAL, "%s", text);
+    cr_assert(strstr(err, needle), "'%s' lacks '%s'", err, needle);
+}
+
+Test(meta_props, refuses_what_meta_properties_builder_refuses)
+{
+    char *d = temp_dir();
+    struct sk_meta_props p;
+    cr_assert_eq(sk_meta_props_read(d, &p, err, sizeof err), -ENOENT);
+    read_fails(d, "version=1\ncluster.id=x\n", "Failed to find required property node.id.");
+    read_fails(d, "version=1\nnode.id=1\n", "cluster.id was not found.");
+    read_fails(d, "version=1\nnode.id=1\ncluster.id=0123456789012345678901234567890123\n",
+               "cluster.id is empty or too long");
+    read_fails(d, "version=1\nnode.id=one\ncluster.id=x\n", "node.id as a base-10 number");
+    read_fails(d, "version=2\nnode.id=1\ncluster.id=x\n", "Unknown meta.properties version");
+    read_fails(d, "version=1\nnode.id=1\ncluster.id=x\ndirectory.id=nope\n",
+               "Unable to read directory.id as a Uuid");
+    remove_tree(d);
+    free(d);
+}
+
+/* ---- start-up ---- */
+
+Test(startup, a_one_voter_node_formats_its_empty_dirs)
+{
+    char *root = temp_dir(), *a = sub(root, "a"), *b = sub(root, "b"), *m = sub(root, "m");
+    struct sk_config cfg;
+    load_node(&cfg, root, "1@127.0.0.1:9", NULL);
+    char id[32];
+    cr_assert_eq(sk_storage_open_dirs(&cfg, id, sizeof id, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(strlen(id), 22);
+    struct sk_meta_props pa = props_of(a), pb = props_of(b), pm = props_of(m);
+    cr_assert_str_eq(pa.cluster_id, id);
+    cr_assert_str_eq(pm.cluster_id, id);
+    cr_assert(pa.has_dir_id && pb.has_dir_id && pm.has_dir_id);
+    cr_assert_arr_neq(pa.dir_id, pb.dir_id, 16);
+    /* a second start finds the same cluster */
+    char again[32];
+    cr_assert_eq(sk_storage_open_dirs(&cfg, again, sizeof again, err, sizeof err), 0);
+    cr_assert_str_eq(again, id);
+    cr_assert_arr_eq(props_of(a).dir_id, pa.dir_id, 16);
+    sk_config_free(&cfg);
+    remove_tree(root);
+    free(root), free(a), free(b), free(m);
+}
+
+Test(startup, the_embedded_default_still_formats_itself)
+{
+    struct sk_config cfg;
+    cr_assert_eq(sk_config_load(&cfg, NULL, NULL, 0, err, sizeof err), SK_ERR_NONE, "%s", err);
+    cr_assert(sk_storage_may_self_format(&cfg));
+    sk_config_free(&cfg);
+    const char *ov[] = {"controller.quorum.bootstrap.servers=localhost:9093"};
+    cr_assert_eq(sk_config_load(&cfg, NULL, ov, 1, err, sizeof err), SK_ERR_NONE, "%s", err);
+    cr_assert_not(sk_storage_may_self_format(&cfg));
+    sk_config_free(&cfg);
+}
+
+Test(startup, adds_a_directory_id_to_an_older_file)
+{
+    char *root = temp_dir(), *a = sub(root, "a");
+    cr_assert_eq(sk_storage_mkdirs(a), 0);
+    write_text(a, "meta.properties", "cluster.id=MkU3OEVBNTcwNTJENDM2Qk\nnode.id=1\nversion=1\n");
+    struct sk_config cfg;
+    load_node(&cfg, root, "1@127.0.0.1:9", NULL);
+    char id[32];
+    cr_assert_eq(sk_storage_open_dirs(&cfg, id, sizeof id, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(id, "MkU3OEVBNTcwNTJENDM2Qk");
+    cr_assert(props_of(a).has_dir_id);
+    char *m = sub(root, "m");
+    cr_assert_str_eq(props_of(m).cluster_id, id);
+    sk_config_free(&cfg);
+    remove_tree(root);
+    free(root), free(a), free(m);
+}
+
+static void open_fails(const char *root, const char *voters, const char *extra,
+                       const char *needle)
+{
+    struct sk_config cfg;
+    load_node(&cfg, root, voters, extra);
+    char id[32];
+    int rc = sk_storage_open_dirs(&cfg, id, sizeof id, err, sizeof err);
+    sk_config_free(&cfg);
+    cr_assert_lt(rc, 0, "started, expected '%s'", needle);
+    cr_assert(strstr(err, needle), "'%s' lacks '%s'", err, needle);
+    cr_assert_null(strchr(err, '\n'), "not one line: %s", err);
+}
+
+Test(startup, a_node_of_a_larger_quorum_refuses_unformatted_dirs)
+{
+    char *root = temp_dir(), *a = sub(root, "a");
+    open_fails(root, "1@127.0.0.1:9,2@127.0.0.1:10,3@127.0.0.1:11", NULL,
+               "No readable meta.properties files found.");
+    cr_assert(strstr(err, "skein format --cluster-id"), "no hint: %s", err);
+    cr_assert_not(file_exists(a, "meta.properties"));
+    /* a broker whose one voter is another node cannot found the cluster either */
+    open_fails(root, "2@127.0.0.1:9", BROKER, "No readable meta.properties files found.");
+    sk_storage_mkdirs(a);
+    write_text(a, "meta.properties", "cluster.id=MkU3OEVBNTcwNTJENDM2Qk\nnode.id=1\nversion=1\n");
+    open_fails(root, "1@127.0.0.1:9,2@127.0.0.1:10,3@127.0.0.1:11", NULL,
+               "No `meta.properties` found in ");
+    remove_tree(root);
+    free(root), free(a);
+}
+
+Test(startup, refuses_dirs_of_two_clusters_or_another_node)
+{
+    char *root = temp_dir(), *a = sub(root, "a"), *b = sub(root, "b");
+    sk_storage_mkdirs(a);
+    sk_storage_mkdirs(b);
+    write_text(a, "meta.properties", "cluster.id=MkU3OEVBNTcwNTJENDM2Qk\nnode.id=1\nversion=1\n");
+    write_text(b, "meta.properties", "cluster.id=ABEiM0RVZneImaq7zN3u_w\nnode.id=1\nversion=1\n");
+    open_fails(root, "1@127.0.0.1:9", NULL, "Invalid cluster.id in: ");
+    cr_assert(strstr(err, "Expected MkU3OEVBNTcwNTJENDM2Qk, but read ABEiM0RVZneImaq7zN3u_w"),
+              "%s", err);
+    write_text(b, "meta.properties", "cluster.id=MkU3OEVBNTcwNTJENDM2Qk\nnode.id=1\nversion=1\n");
+    open_fails(root, "2@127.0.0.1:9", "node.id=2",
+               "Stored node id 1 doesn't match previous node id 2 in ");
+    write_text(b, "meta.properties", "cluster.id=MkU3OEVBNTcwNTJENDM2Qk\nnode.id=1\nversion=1\n"
+                                     "directory.id=ABEiM0RVZneImaq7zN3u_w\n");
+    write_text(a, "meta.properties", "cluster.id=MkU3OEVBNTcwNTJENDM2Qk\nnode.id=1\nversion=1\n"
+                                     "directory.id=ABEiM0RVZneImaq7zN3u_w\n");
+    open_fails(root, "1@127.0.0.1:9", NULL, "Duplicate directory ID ABEiM0RVZneImaq7zN3u_w");
+    remove_tree(root);
+    free(root), free(a), free(b);
+}
+
+/* ---- skein format ---- */
+
+static const char *ID = "MkU3OEVBNTcwNTJENDM2Qk";
+
+static int format(const char *root, const char *voters, const char *extra,
+                  struct sk_format_opts o)
+{
+    struct sk_config cfg;
+    load_node(&cfg, root, voters, extra);
+    FILE *out = tmpfile();
+    int rc = sk_format_run(&cfg, &o, out, err, sizeof err);
+    fclose(out);
+    sk_config_free(&cfg);
+    return rc;
+}
+
+static void format_fails(const char *root, const char *voters, const char *extra,
+                         struct sk_format_opts o, const char *needle)
+{
+    int rc = format(root, voters, extra, o);
+    cr_assert_lt(rc, 0, "formatted, expected '%s'", needle);
+    cr_assert(strstr(err, needle), "'%s' lacks '%s'", err, needle);
+}
+
+Test(format_cmd, writes_every_dir_then_refuses_to_do_it_again)
+{
+    char *root = temp_dir(), *a = sub(root, "a"), *b = sub(root, "b"), *m = sub(root, "m");
+    const char *v3 = "1@127.0.0.1:9,2@127.0.0.1:10,3@127.0.0.1:11";
+    cr_assert_eq(format(root, v3, NULL, (struct sk_format_opts){.cluster_id = ID}), 0, "%s",
+                 err);
+    cr_assert_str_eq(props_of(a).cluster_id, ID);
+    cr_assert_str_eq(props_of(m).cluster_id, ID);
+    cr_assert_eq(props_of(b).node_id, 1);
+    format_fails(root, v3, NULL, (struct sk_format_opts){.cluster_id = ID},
+                 "is already formatted. Use --ignore-formatted to ignore this directory");
+    cr_assert_eq(format(root, v3, NULL,
+                        (struct sk_format_opts){.cluster_id = ID, .ignore_formatted = true}),
+                 0, "%s", err);
+    format_fails(root, v3, NULL,
+                 (struct sk_format_opts){.cluster_id = "ABEiM0RVZneImaq7zN3u_w",
+                                         .ignore_formatted = true},
+                 "Invalid cluster.id in: ");
+    /* and the node now starts on them, with that id */
+    struct sk_config cfg;
+    load_node(&cfg, root, v3, NULL);
+    char id[32];
+    cr_assert_eq(sk_storage_open_dirs(&cfg, id, sizeof id, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(id, ID);
+    sk_config_free(&cfg);
+    remove_tree(root);
+    free(root), free(a), free(b), free(m);
+}
+
+Test(format_cmd, ignore_formatted_formats_only_the_new_dirs)
+{
+    char *root = temp_dir(), *a = sub(root, "a"), *b = sub(root, "b");
+    sk_storage_mkdirs(a);
+    write_text(a, "meta.properties", "cluster.id=MkU3OEVBNTcwNTJENDM2Qk\nnode.id=1\nversion=1\n"
+                                     "directory.id=ABEiM0RVZneImaq7zN3u_w\n");
+    cr_assert_eq(format(root, "1@127.0.0.1:9", NULL,
+                        (struct sk_format_opts){.cluster_id = ID, .ignore_formatted = true}),
+                 0, "%s", err);
+    struct sk_meta_props pa = props_of(a), pb = props_of(b);
+    cr_assert(pa.has_dir_id && pb.has_dir_id);
+    cr_assert_arr_neq(pa.dir_id, pb.dir_id, 16);
+    remove_tree(root);
+    free(root), free(a), free(b);
+}
+
+Test(format_cmd, refuses_bad_arguments_with_kafkas_words)
+{
+    char *root = temp_dir(), *a = sub(root, "a");
+    const char *one = "1@127.0.0.1:9";
+    format_fails(root, one, NULL, (struct sk_format_opts){.cluster_id = "not-a-cluster-id"},
+                 "Cluster ID string not-a-cluster-id does not appear to be a valid UUID: ");
+    format_fails(root, one, NULL, (struct sk_format_opts){0}, "--cluster-id/-t is required");
+    format_fails(root, one, NULL,
+                 (struct sk_format_opts){.cluster_id = ID, .standalone = true,
+                                         .initial_controllers = "1@h:1:" /* any */},
+                 "argument --initial-controllers/-I: not allowed with argument --standalone/-s");
+    format_fails(root, "2@127.0.0.1:9", BROKER,
+                 (struct sk_format_opts){.cluster_id = ID, .standalone = true},
+                 "You cannot use --standalone on a broker node.");
+    format_fails(root, one, NULL, (struct sk_format_opts){.cluster_id = ID, .standalone = true},
+                 "when controller.quorum.voters is set");
+    format_fails(root, one, NULL,
+                 (struct sk_format_opts){.cluster_id = ID, .release_version = "3.99"},
+                 "Unknown metadata.version '3.99'");
+    format_fails(root, one, NULL,
+                 (struct sk_format_opts){.cluster_id = ID, .release_version = "3.7"},
+                 "metadata.version 3.7-IV4 (level 19) is not supported");
+    cr_assert_not(file_exists(a, "meta.properties"), "a refused format wrote a file");
+    cr_assert_eq(format(root, one, NULL,
+                        (struct sk_format_opts){.cluster_id = ID, .release_version = "3.9"}),
+                 0, "%s", err);
+    remove_tree(root);
+    free(root), free(a);
+}
+
+/* A node found through bootstrap servers: the KIP-853 flags apply. */
+static const char *DYNAMIC = "controller.quorum.bootstrap.servers=127.0.0.1:9";
+
+static int format_dynamic(const char *root, struct sk_format_opts o)
+{
+    struct sk_config cfg;
+    char dirs[512], md[512];
+    snprintf(dirs, sizeof dirs, "log.dirs=%s/a,%s/b", root, root);
+    snprintf(md, sizeof md, "metadata.log.dir=%s/m", root);
+    const char *ov[] = {dirs, md, "controller.quorum.voters=", DYNAMIC};
+    cr_assert_eq(sk_config_load(&cfg, NULL, ov, 4, err, sizeof err), SK_ERR_NONE, "%s", err);
+    FILE *out = tmpfile();
+    int rc = sk_format_run(&cfg, &o, out, err, sizeof err);
+    fclose(out);
+    sk_config_free(&cfg);
+    return rc;
+}
+
+Test(format_cmd, the_voter_directory_takes_the_voters_directory_id)
+{
+    char *root = temp_dir(), *m = sub(root, "m"), *a = sub(root, "a");
+    const char *voters = "1@localhost:9093:ABEiM0RVZneImaq7zN3u_w,"
+                         "2@[::1]:9094:MkU3OEVBNTcwNTJENDM2Qk";
+    cr_assert_eq(format_dynamic(root, (struct sk_format_opts){.cluster_id = ID,
+                                                              .initial_controllers = voters}),
+                 0, "%s", err);
+    uint8_t want[16];
+    sk_uuid_parse("ABEiM0RVZneImaq7zN3u_w", 22, want, err, sizeof err);
+    cr_assert_arr_eq(props_of(m).dir_id, want, 16);
+    cr_assert_arr_neq(props_of(a).dir_id, want, 16);
+    remove_tree(root);
+    cr_assert_eq(format_dynamic(root, (struct sk_format_opts){.cluster_id = ID,
+                                                              .standalone = true}),
+                 0, "%s", err);
+    cr_assert(props_of(m).has_dir_id);
+    remove_tree(root);
+    free(root), free(m), free(a);
+}
+
+/* ---- initial controllers ---- */
+
+static void voters_fail(const char *s, const char *needle)
+{
+    struct sk_dynamic_voters vs;
+    cr_assert_eq(sk_dynamic_voters_parse(s, strlen(s), &vs, err, sizeof err), -EINVAL, "%s", s);
+    cr_assert(strstr(err, needle), "'%s': '%s' lacks '%s'", s, err, needle);
+}
+
+Test(dynamic_voters, parses_as_dynamic_voters_parse)
+{
+    struct sk_dynamic_voters vs;
+    const char *s = " 0@localhost:8082:JEXY6aqzQY-32P5TStzaFg,1@[::1]:8083:MvDxzVmcRsaTz33bUuRU6A ";
+    cr_assert_eq(sk_dynamic_voters_parse(s, strlen(s), &vs, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(vs.n, 2);
+    cr_assert_eq(vs.v[0].id, 0);
+    cr_assert_str_eq(vs.v[0].host, "localhost");
+    cr_assert_eq(vs.v[0].port, 8082);
+    cr_assert_str_eq(vs.v[1].host, "::1");
+    cr_assert_eq(vs.v[1].port, 8083);
+    cr_assert_not_null(sk_dynamic_voters_find(&vs, 1));
+    voters_fail("", "No voters given.");
+    voters_fail("localhost:1:JEXY6aqzQY-32P5TStzaFg", "No @ found in dynamic voter string.");
+    voters_fail("@localhost:1:JEXY6aqzQY-32P5TStzaFg", "Invalid @ at beginning");
+    voters_fail("x@localhost:1:JEXY6aqzQY-32P5TStzaFg", "Failed to parse node id");
+    voters_fail("-1@localhost:1:JEXY6aqzQY-32P5TStzaFg", "Invalid negative node id -1");
+    voters_fail("1@", "No hostname found after node id.");
+    voters_fail("1@[::1:1:JEXY6aqzQY-32P5TStzaFg", "no right bracket was found");
+    voters_fail("1@localhost", "No colon following hostname could be found.");
+    voters_fail("1@[::1]1:JEXY6aqzQY-32P5TStzaFg", "Port section must start with a colon.");
+    voters_fail("1@localhost:1", "No colon following port could be found.");
+    voters_fail("1@localhost:p:JEXY6aqzQY-32P5TStzaFg", "Failed to parse port");
+    voters_fail("1@localhost:70000:JEXY6aqzQY-32P5TStzaFg", "Invalid port 70000");
+    voters_fail("1@localhost:1:nope", "Failed to parse directory ID");
+    voters_fail("1@a:1:JEXY6aqzQY-32P5TStzaFg,1@b:2:MvDxzVmcRsaTz33bUuRU6A",
+                "Node id 1 was specified more than once.");
+}
