@@ -576,3 +576,20 @@ Test(raft, leader_counts_its_own_tail_once_flushed)
     cr_assert_eq(sk_raft_high_watermark(f.r), 2);
     fix_free(&f);
 }
+
+Test(raft, a_hopeless_candidate_does_not_hold_off_elections)
+{
+    struct fix f;
+    voter_with_log(&f);
+    int64_t due = sk_raft_next_deadline(f.r);
+    /* Node 2, whose log is behind, asks again and again in new epochs. */
+    for (int32_t epoch = 4; f.now + 50 < due; epoch++) {
+        f.now += 50;
+        cr_assert_not(ask_vote(&f, vote_req(2, epoch, 1, 1)));
+        cr_assert_eq(sk_raft_next_deadline(f.r), due, "the election deadline stays");
+    }
+    f.now = due;
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_role(f.r), SK_RAFT_CANDIDATE);
+    fix_free(&f);
+}

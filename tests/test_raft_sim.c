@@ -448,6 +448,12 @@ static void liveness(struct sim *s)
     int64_t off = -1;
     while (s->now < deadline && !s->fail[0]) {
         step(s);
+        if (getenv("SKEIN_RAFT_TRACE") && getenv("SKEIN_RAFT_TRACE")[0] == '3' && s->now % 250 == 0)
+            for (int i = 0; i < s->n; i++)
+                if (s->nodes[i].up)
+                    fprintf(stderr, "t=%" PRId64 " node %d role %d epoch %d next %" PRId64 " log %zu\n", s->now,
+                            s->nodes[i].id, (int)sk_raft_role(s->nodes[i].raft), sk_raft_epoch(s->nodes[i].raft),
+                            sk_raft_next_deadline(s->nodes[i].raft), sk_raft_memlog_count(s->nodes[i].log));
         struct node *l = a_leader(s);
         if (!l)
             continue;

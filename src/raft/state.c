@@ -83,12 +83,32 @@ static void enter(struct sk_raft *r, enum sk_raft_role role, int64_t now)
     }
 }
 
+/* A node that was already waiting for an election keeps its deadline, as
+ * Kafka's QuorumState does: otherwise a candidate whose log can never win
+ * would, by bumping the epoch again and again, keep every other voter from
+ * ever timing out and standing itself. */
+static int64_t election_wait_left(const struct sk_raft *r, int64_t now)
+{
+    switch (r->role) {
+    case SK_RAFT_CANDIDATE:
+        return (r->backoff_until_ms ? r->backoff_until_ms : r->election_at_ms) - now;
+    case SK_RAFT_UNATTACHED:
+    case SK_RAFT_VOTED:
+        return r->election_at_ms - now;
+    default:
+        return -1;
+    }
+}
+
 int sk_raft_to_unattached(struct sk_raft *r, int32_t epoch, int64_t now)
 {
+    int64_t left = election_wait_left(r, now);
     int err = sk_raft_persist(r, epoch, SK_RAFT_NO_ID, SK_RAFT_NO_ID);
     if (err)
         return err;
     enter(r, SK_RAFT_UNATTACHED, now);
+    if (left >= 0)
+        r->election_at_ms = now + left;
     r->election_retries = 0;
     return SK_ERR_NONE;
 }
