@@ -1,9 +1,12 @@
 /* The Raft core of the KRaft metadata quorum: a deterministic state machine.
  * Time, messages and appends go in; messages to send, log and quorum-state
  * writes and the committed high watermark come out. Every entry point
- * returns Kafka's error code: NONE, NOT_LEADER_OR_FOLLOWER for an append off
- * the leader, KAFKA_STORAGE_ERROR when the log or the store failed (the core
- * is then unusable, as Kafka's raft client is after a failed write). */
+ * returns Kafka's error code: NONE; NOT_LEADER_OR_FOLLOWER for an append off
+ * the leader, INVALID_REQUEST for one of no records; KAFKA_STORAGE_ERROR when
+ * the log or the store failed, UNKNOWN_SERVER_ERROR when memory ran out or a
+ * leader asked to truncate below the high watermark. After those last two
+ * the core is stopped and says so at every call, as Kafka's raft client
+ * stops after a failed write. */
 #ifndef SKEIN_RAFT_H
 #define SKEIN_RAFT_H
 
