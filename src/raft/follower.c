@@ -96,13 +96,20 @@ int sk_raft_on_fetch_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_
     return SK_ERR_NONE;
 }
 
+/* In the same epoch nothing changes for the node that led it (one leader per
+ * epoch) or for one already following the sender (its fetch goes on). */
+static bool stays(const struct sk_raft *r, const struct sk_raft_msg *m)
+{
+    if (r->q.epoch != m->epoch)
+        return false;
+    return r->role == SK_RAFT_LEADER || r->role == SK_RAFT_RESIGNED || r->q.leader_id == m->src;
+}
+
 int sk_raft_on_begin_req(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
 {
     int16_t bad = sk_raft_check_voter_request(r, m);
     int err = SK_ERR_NONE;
-    bool stays = r->q.epoch == m->epoch && (r->role == SK_RAFT_LEADER || r->role == SK_RAFT_RESIGNED ||
-                                            r->q.leader_id == m->src);
-    if (!bad && !stays)
+    if (!bad && !stays(r, m))
         err = sk_raft_to_follower(r, m->epoch, m->src, now);
     if (err)
         return err;

@@ -227,8 +227,8 @@ int sk_raft_on_fetch_req(struct sk_raft *r, const struct sk_raft_msg *m, int64_t
     return fill_records(r, resp, m->u.fetch.fetch_offset);
 }
 
-static int send_end(struct sk_raft *r, struct sk_raft_peer *p, const struct sk_raft_end_epoch_req *e,
-                    int64_t now)
+static int send_end(struct sk_raft *r, struct sk_raft_peer *p,
+                    const struct sk_raft_end_epoch_req *e, int64_t now)
 {
     struct sk_raft_msg *m = sk_raft_request(r, SK_RAFT_END_EPOCH_REQ, p->id);
     if (!m)
