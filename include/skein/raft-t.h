@@ -1,0 +1,199 @@
+/* The types of the Raft core (src/raft/): the messages it takes and gives as
+ * plain structs with the fields of Kafka's KRaft messages (KIP-595), and the
+ * two interfaces through which it touches storage. The core does no I/O of its
+ * own, so a simulation can drive it on a fake clock and network and a node can
+ * wire it to the CONTROLLER listener and the __cluster_metadata log later. */
+#ifndef SKEIN_RAFT_T_H
+#define SKEIN_RAFT_T_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Static voters only for now (controller.quorum.voters); KIP-853 later. */
+#define SK_RAFT_MAX_VOTERS 9
+/* Kafka's cluster ids are 22 base64 characters; room for any sane one. */
+#define SK_RAFT_CLUSTER_ID_MAX 64
+#define SK_RAFT_NO_ID (-1)
+
+/* Wire bytes with a length; len < 0 is the null of a nullable string (old
+ * request versions carry no cluster id, and Kafka then skips the check). */
+struct sk_raft_cluster_id {
+    int16_t len;
+    uint8_t bytes[SK_RAFT_CLUSTER_ID_MAX];
+};
+
+enum sk_raft_batch_kind {
+    SK_RAFT_BATCH_DATA,
+    /* The control batch a leader writes first in its epoch, as Kafka's
+     * LeaderChange record: the log adapter encodes it, data is empty. */
+    SK_RAFT_BATCH_LEADER_CHANGE,
+};
+
+/* One record batch of the log: records opaque to the core, counted in
+ * offsets, stamped with the epoch of the leader that appended them. */
+struct sk_raft_batch {
+    int64_t base_offset;
+    int32_t epoch;
+    int32_t count;
+    enum sk_raft_batch_kind kind;
+    const uint8_t *data;
+    size_t len;
+};
+
+enum sk_raft_msg_type {
+    SK_RAFT_VOTE_REQ,
+    SK_RAFT_VOTE_RESP,
+    SK_RAFT_BEGIN_EPOCH_REQ,
+    SK_RAFT_BEGIN_EPOCH_RESP,
+    SK_RAFT_END_EPOCH_REQ,
+    SK_RAFT_END_EPOCH_RESP,
+    SK_RAFT_FETCH_REQ,
+    SK_RAFT_FETCH_RESP,
+};
+
+struct sk_raft_vote_req {
+    int32_t last_epoch;  /* LastOffsetEpoch */
+    int64_t last_offset; /* LastOffset: the candidate's log end offset */
+};
+
+struct sk_raft_end_epoch_req {
+    int32_t preferred[SK_RAFT_MAX_VOTERS]; /* PreferredCandidates, best first */
+    int32_t n_preferred;
+};
+
+struct sk_raft_fetch_req {
+    int64_t fetch_offset;
+    int32_t last_fetched_epoch;
+};
+
+struct sk_raft_fetch_resp {
+    int64_t high_watermark;
+    /* DivergingEpoch; epoch < 0 when the fetch did not diverge. */
+    int32_t diverging_epoch;
+    int64_t diverging_end_offset;
+    const struct sk_raft_batch *batches;
+    size_t n_batches;
+};
+
+/* A decoded request or response. src and dst are node ids: a request's src is
+ * its CandidateId / LeaderId / ReplicaState.ReplicaId. epoch is the
+ * CandidateEpoch, LeaderEpoch or CurrentLeaderEpoch of a request and the
+ * responder's LeaderEpoch in a response; leader_id is the LeaderId the
+ * message names (the responder's known leader in a response). corr pairs a
+ * response with its request, as the wire's correlation id does. */
+struct sk_raft_msg {
+    enum sk_raft_msg_type type;
+    int32_t src;
+    int32_t dst;
+    uint32_t corr;
+    struct sk_raft_cluster_id cluster_id;
+    int16_t error; /* responses: Kafka's error code, top level or partition */
+    int32_t epoch;
+    int32_t leader_id;
+    union {
+        struct sk_raft_vote_req vote;
+        bool vote_granted;
+        struct sk_raft_end_epoch_req end;
+        struct sk_raft_fetch_req fetch;
+        struct sk_raft_fetch_resp fetch_resp;
+    } u;
+    void *owned; /* outgoing messages: the copy of the batches, see release */
+};
+
+/* The log: __cluster_metadata later, an in-memory log in tests. Every
+ * function returns 0 or a negative errno; the core stops and returns
+ * KAFKA_STORAGE_ERROR on a failure. Appends are not durable until a flush
+ * completes. */
+struct sk_raft_log_ops {
+    /* b->base_offset is the current end offset. */
+    int (*append)(void *ctx, const struct sk_raft_batch *b);
+    /* Drops every offset >= offset (a batch boundary). */
+    int (*truncate)(void *ctx, int64_t offset);
+    /* Starts making everything appended so far survive a crash (an io_uring
+     * fdatasync, say). Returns 0 when that is done already, 1 when the
+     * caller will report it with sk_raft_flushed(token, the end offset at
+     * this call). A flush started before a truncation proves nothing about
+     * what was appended after it: the token tells them apart. */
+    int (*flush)(void *ctx, uint64_t token);
+    int64_t (*end_offset)(void *ctx);
+    /* The epoch of the last batch, 0 for an empty log. */
+    int32_t (*last_epoch)(void *ctx);
+    /* Kafka's endOffsetForEpoch: the largest epoch <= epoch in the log and
+     * the offset where it ends (the next epoch's start, or the log end). An
+     * epoch below every batch gives epoch -1, offset 0. */
+    void (*end_for_epoch)(void *ctx, int32_t epoch, int32_t *out_epoch, int64_t *out_end);
+    /* Batches from the one holding offset, at most max_bytes of data (at
+     * least one batch); pointers valid until the next log call. */
+    int (*read)(void *ctx, int64_t offset, size_t max_bytes, struct sk_raft_batch *out,
+                size_t max_out, size_t *n_out);
+};
+
+/* What Kafka keeps in the quorum-state file (QuorumStateData v1). */
+struct sk_raft_qstate {
+    int32_t epoch;
+    int32_t leader_id;
+    int32_t voted_id;
+};
+
+/* Durable on return: the core writes it before any message that depends on
+ * it leaves. Returns 0 or a negative errno. */
+struct sk_raft_store_ops {
+    int (*write)(void *ctx, const struct sk_raft_qstate *s);
+};
+
+/* Election jitter comes from the caller so a run is reproducible. */
+typedef uint64_t (*sk_raft_rand_fn)(void *ctx);
+
+/* Kafka's controller.quorum.* settings; 0 takes Kafka's default. */
+struct sk_raft_config {
+    int32_t node_id;
+    int32_t voters[SK_RAFT_MAX_VOTERS];
+    int32_t n_voters;
+    struct sk_raft_cluster_id cluster_id;
+    int32_t election_timeout_ms;     /* controller.quorum.election.timeout.ms */
+    int32_t fetch_timeout_ms;        /* controller.quorum.fetch.timeout.ms */
+    int32_t election_backoff_max_ms; /* controller.quorum.election.backoff.max.ms */
+    int32_t request_timeout_ms;      /* controller.quorum.request.timeout.ms */
+    int32_t retry_backoff_ms;        /* controller.quorum.retry.backoff.ms */
+    /* How long a follower waits before fetching again after an empty answer
+     * (the leader answers at once; the long poll belongs to the wiring). */
+    int32_t fetch_idle_ms;
+    size_t fetch_max_bytes;
+    struct sk_raft_log_ops log;
+    void *log_ctx;
+    struct sk_raft_store_ops store;
+    void *store_ctx;
+    sk_raft_rand_fn rand;
+    void *rand_ctx;
+};
+
+/* What DescribeQuorum answers for one voter: -1 where the leader has not
+ * heard from it in this epoch. */
+struct sk_raft_replica_view {
+    int32_t id;
+    int64_t log_end_offset;
+    int64_t last_fetch_ms;
+    int64_t last_caught_up_ms;
+};
+
+struct sk_raft_quorum_view {
+    int32_t leader_id;
+    int32_t epoch;
+    int64_t high_watermark;
+    int32_t n_voters;
+    struct sk_raft_replica_view voters[SK_RAFT_MAX_VOTERS];
+};
+
+enum sk_raft_role {
+    SK_RAFT_UNATTACHED,
+    SK_RAFT_VOTED,
+    SK_RAFT_CANDIDATE,
+    SK_RAFT_LEADER,
+    SK_RAFT_FOLLOWER,
+    SK_RAFT_RESIGNED,
+};
+
+struct sk_raft;
+
+#endif

@@ -1,0 +1,82 @@
+/* The Raft core of the KRaft metadata quorum: a deterministic state machine.
+ * Time, messages and appends go in; messages to send, log and quorum-state
+ * writes and the committed high watermark come out. Every entry point
+ * returns Kafka's error code: NONE; NOT_LEADER_OR_FOLLOWER for an append off
+ * the leader, INVALID_REQUEST for one of no records; KAFKA_STORAGE_ERROR when
+ * the log or the store failed, UNKNOWN_SERVER_ERROR when memory ran out or a
+ * leader asked to truncate below the high watermark. After those last two
+ * the core is stopped and says so at every call, as Kafka's raft client
+ * stops after a failed write. */
+#ifndef SKEIN_RAFT_H
+#define SKEIN_RAFT_H
+
+#include "skein/raft-t.h"
+
+/* restored is what the quorum-state store holds (zeroes and NO_ID for a
+ * fresh node). NULL on ENOMEM or a config whose node id is not a voter. */
+struct sk_raft *sk_raft_new(const struct sk_raft_config *cfg, const struct sk_raft_qstate *restored,
+                            int64_t now_ms);
+void sk_raft_free(struct sk_raft *r);
+
+/* Fires timers due at now_ms: elections, fetches, retries, check-quorum. */
+int sk_raft_tick(struct sk_raft *r, int64_t now_ms);
+/* One decoded request or response addressed to this node. Requests are
+ * answered through the outbox; records in a message are only borrowed. */
+int sk_raft_receive(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now_ms);
+/* On the leader: appends one batch of count records in the current epoch
+ * and sets *offset to its base offset. */
+int sk_raft_append(struct sk_raft *r, const uint8_t *data, size_t len, int32_t count,
+                   int64_t *offset);
+/* A flush the log started (its flush op returned 1) has completed: every
+ * offset below end_offset is durable, if nothing was truncated since. */
+int sk_raft_flushed(struct sk_raft *r, uint64_t token, int64_t end_offset);
+/* Graceful shutdown of a leader: resigns and tells the voters, preferring
+ * the most caught-up ones as successors (EndQuorumEpoch). */
+int sk_raft_resign(struct sk_raft *r, int64_t now_ms);
+
+/* Takes the next message to send, oldest first; false when none. The caller
+ * owns it and gives it back with sk_raft_msg_release. */
+bool sk_raft_poll_out(struct sk_raft *r, struct sk_raft_msg *out);
+void sk_raft_msg_release(struct sk_raft_msg *m);
+
+/* The leader's view for DescribeQuorum; NOT_LEADER_OR_FOLLOWER elsewhere,
+ * as Kafka answers. */
+int sk_raft_describe(const struct sk_raft *r, int64_t now_ms, struct sk_raft_quorum_view *out);
+
+/* Offsets below it are committed; -1 until this node has learned one in its
+ * lifetime. Never goes back. */
+int64_t sk_raft_high_watermark(const struct sk_raft *r);
+enum sk_raft_role sk_raft_role(const struct sk_raft *r);
+int32_t sk_raft_epoch(const struct sk_raft *r);
+int32_t sk_raft_leader(const struct sk_raft *r);
+/* When to tick next: the earliest time a timer is due (in the past when
+ * work is waiting, such as a flush on the leader). */
+int64_t sk_raft_next_deadline(const struct sk_raft *r);
+
+/* An in-memory log and quorum-state store for tests and simulations: the
+ * log keeps a flushed mark and "crashes" back to it. */
+struct sk_raft_memlog;
+struct sk_raft_memlog *sk_raft_memlog_new(void);
+void sk_raft_memlog_free(struct sk_raft_memlog *l);
+/* Loses everything appended since the last flush, as a power cut would. */
+void sk_raft_memlog_crash(struct sk_raft_memlog *l);
+/* Makes the next flush (n = 1) or appends fail, to test error returns. */
+void sk_raft_memlog_fail_next(struct sk_raft_memlog *l, int n);
+/* Asynchronous flushes: each one waits until completed, oldest first. */
+void sk_raft_memlog_set_async(struct sk_raft_memlog *l, bool async);
+/* Completes the oldest pending flush; false when none. *token and *end are
+ * what to pass to sk_raft_flushed. */
+bool sk_raft_memlog_complete_flush(struct sk_raft_memlog *l, uint64_t *token, int64_t *end);
+size_t sk_raft_memlog_count(const struct sk_raft_memlog *l);
+const struct sk_raft_batch *sk_raft_memlog_at(const struct sk_raft_memlog *l, size_t i);
+/* Fills cfg->log and cfg->log_ctx. */
+void sk_raft_memlog_bind(struct sk_raft_memlog *l, struct sk_raft_config *cfg);
+
+struct sk_raft_memstore {
+    struct sk_raft_qstate state;
+    int writes;
+    int fail_next;
+};
+void sk_raft_memstore_bind(struct sk_raft_memstore *s, struct sk_raft_config *cfg);
+
+#endif

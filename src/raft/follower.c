@@ -1,0 +1,144 @@
+/* The follower: fetches from the leader at its log end with the epoch of its
+ * last batch, truncates where the leader answers with a DivergingEpoch,
+ * appends and flushes what it gets before it fetches again (the next fetch
+ * offset is its acknowledgement, so it must be durable), and takes the high
+ * watermark from the answer. A leader silent for fetch.timeout.ms starts an
+ * election. BeginQuorumEpoch makes a voter a follower; EndQuorumEpoch
+ * hastens the election, soonest for the first preferred successor. */
+#include "raft_int.h"
+
+static int send_fetch(struct sk_raft *r, int64_t now)
+{
+    struct sk_raft_msg *m = sk_raft_request(r, SK_RAFT_FETCH_REQ, r->q.leader_id);
+    if (!m)
+        return r->failed;
+    m->u.fetch.fetch_offset = r->cfg.log.end_offset(r->cfg.log_ctx);
+    m->u.fetch.last_fetched_epoch = r->cfg.log.last_epoch(r->cfg.log_ctx);
+    r->fetch_corr = m->corr;
+    r->fetch_retry_ms = now + r->cfg.request_timeout_ms;
+    return SK_ERR_NONE;
+}
+
+int sk_raft_tick_follower(struct sk_raft *r, int64_t now)
+{
+    if (now >= r->election_at_ms)
+        return sk_raft_start_election(r, now);
+    if (r->fetch_corr ? now >= r->fetch_retry_ms : now >= r->fetch_at_ms && sk_raft_all_flushed(r))
+        return send_fetch(r, now);
+    return SK_ERR_NONE;
+}
+
+/* Never below the high watermark: that would drop a committed entry, a
+ * broken invariant rather than a condition to recover from. */
+static int truncate_log(struct sk_raft *r, int32_t epoch, int64_t end)
+{
+    int32_t local_epoch;
+    int64_t local_end;
+    r->cfg.log.end_for_epoch(r->cfg.log_ctx, epoch, &local_epoch, &local_end);
+    int64_t to = local_end < end ? local_end : end;
+    if (to < r->hw)
+        return sk_raft_fail(r, SK_ERR_UNKNOWN_SERVER_ERROR);
+    if (to >= r->cfg.log.end_offset(r->cfg.log_ctx))
+        return SK_ERR_NONE;
+    return sk_raft_truncate_log(r, to);
+}
+
+static int append_all(struct sk_raft *r, const struct sk_raft_fetch_resp *f)
+{
+    for (size_t i = 0; i < f->n_batches; i++) {
+        const struct sk_raft_batch *b = &f->batches[i];
+        int64_t end = r->cfg.log.end_offset(r->cfg.log_ctx);
+        if (b->base_offset + b->count <= end)
+            continue;
+        if (b->base_offset != end || b->count <= 0)
+            break;
+        if (r->cfg.log.append(r->cfg.log_ctx, b) < 0)
+            return sk_raft_fail(r, SK_ERR_KAFKA_STORAGE_ERROR);
+        r->unflushed = true;
+    }
+    return sk_raft_flush(r);
+}
+
+/* Only as far as this node's log is durable: a committed offset must survive
+ * its crash too. flush.c calls it again as flushes complete. */
+void sk_raft_learn_hw(struct sk_raft *r)
+{
+    int64_t hw = r->leader_hw < r->flushed_end ? r->leader_hw : r->flushed_end;
+    if (hw > r->hw)
+        r->hw = hw;
+}
+
+int sk_raft_on_fetch_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
+{
+    if (r->role != SK_RAFT_FOLLOWER || !r->fetch_corr || m->corr != r->fetch_corr)
+        return SK_ERR_NONE;
+    r->fetch_corr = 0;
+    int err = sk_raft_observe(r, m->epoch, m->leader_id, now);
+    if (err || r->role != SK_RAFT_FOLLOWER)
+        return err;
+    if (m->error || m->epoch != r->q.epoch || m->src != r->q.leader_id) {
+        r->fetch_at_ms = now + r->cfg.retry_backoff_ms;
+        return SK_ERR_NONE;
+    }
+    const struct sk_raft_fetch_resp *f = &m->u.fetch_resp;
+    r->election_at_ms = now + r->cfg.fetch_timeout_ms;
+    if (f->diverging_epoch >= 0 || f->diverging_end_offset >= 0) {
+        r->fetch_at_ms = now;
+        return truncate_log(r, f->diverging_epoch, f->diverging_end_offset);
+    }
+    if (f->high_watermark > r->leader_hw)
+        r->leader_hw = f->high_watermark;
+    err = append_all(r, f);
+    if (err)
+        return err;
+    sk_raft_learn_hw(r);
+    r->fetch_at_ms = f->n_batches ? now : now + r->cfg.fetch_idle_ms;
+    return SK_ERR_NONE;
+}
+
+/* In the same epoch nothing changes for the node that led it (one leader per
+ * epoch) or for one already following the sender (its fetch goes on). */
+static bool stays(const struct sk_raft *r, const struct sk_raft_msg *m)
+{
+    if (r->q.epoch != m->epoch)
+        return false;
+    return r->role == SK_RAFT_LEADER || r->role == SK_RAFT_RESIGNED || r->q.leader_id == m->src;
+}
+
+int sk_raft_on_begin_req(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
+{
+    int16_t bad = sk_raft_check_voter_request(r, m);
+    int err = SK_ERR_NONE;
+    if (!bad && !stays(r, m))
+        err = sk_raft_to_follower(r, m->epoch, m->src, now);
+    if (err)
+        return err;
+    return sk_raft_reply(r, m, bad) ? SK_ERR_NONE : r->failed;
+}
+
+/* Kafka's strict exponential backoff by place in the successor list: the
+ * first candidate goes at once, the next after retry.backoff, then doubling;
+ * a voter not on the list waits a whole election timeout. */
+static int64_t end_epoch_backoff(struct sk_raft *r, const struct sk_raft_end_epoch_req *e)
+{
+    for (int32_t i = 0; i < e->n_preferred && i < SK_RAFT_MAX_VOTERS; i++) {
+        if (e->preferred[i] != r->cfg.node_id)
+            continue;
+        if (i == 0)
+            return 0;
+        int64_t ms = (int64_t)r->cfg.retry_backoff_ms << (i - 1);
+        return ms < r->cfg.election_backoff_max_ms ? ms : r->cfg.election_backoff_max_ms;
+    }
+    return sk_raft_random_timeout(r);
+}
+
+int sk_raft_on_end_req(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
+{
+    int16_t bad = sk_raft_check_voter_request(r, m);
+    int err = bad ? SK_ERR_NONE : sk_raft_observe(r, m->epoch, m->leader_id, now);
+    if (err)
+        return err;
+    if (!bad && r->role == SK_RAFT_FOLLOWER && r->q.epoch == m->epoch && r->q.leader_id == m->src)
+        r->election_at_ms = now + end_epoch_backoff(r, &m->u.end);
+    return sk_raft_reply(r, m, bad) ? SK_ERR_NONE : r->failed;
+}

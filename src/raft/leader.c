@@ -1,0 +1,331 @@
+/* The leader: it opens its epoch with a LeaderChange control batch, tells the
+ * voters with BeginQuorumEpoch until each acknowledges (an answer or a fetch
+ * in the epoch), serves their fetches and moves the high watermark. It counts
+ * its own log only as far as it has flushed. Kafka 3.9's check-quorum: a
+ * leader that has not heard a fetch from a majority within 1.5 fetch
+ * timeouts resigns, so a partitioned leader cannot hold the epoch forever. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "raft_int.h"
+
+static int send_begin(struct sk_raft *r, struct sk_raft_peer *p, int64_t now)
+{
+    if (!sk_raft_request(r, SK_RAFT_BEGIN_EPOCH_REQ, p->id))
+        return r->failed;
+    p->retry_at_ms = now + r->cfg.request_timeout_ms;
+    return SK_ERR_NONE;
+}
+
+static int append(struct sk_raft *r, enum sk_raft_batch_kind kind, const uint8_t *data, size_t len,
+                  int32_t count, int64_t *offset)
+{
+    struct sk_raft_batch b = {
+        .base_offset = r->cfg.log.end_offset(r->cfg.log_ctx),
+        .epoch = r->q.epoch,
+        .count = count,
+        .kind = kind,
+        .data = data,
+        .len = len,
+    };
+    if (r->cfg.log.append(r->cfg.log_ctx, &b) < 0)
+        return sk_raft_fail(r, SK_ERR_KAFKA_STORAGE_ERROR);
+    r->unflushed = true;
+    *offset = b.base_offset;
+    return SK_ERR_NONE;
+}
+
+int sk_raft_to_leader(struct sk_raft *r, int64_t now)
+{
+    int err = sk_raft_persist(r, r->q.epoch, r->cfg.node_id, r->q.voted_id);
+    if (err)
+        return err;
+    r->role = SK_RAFT_LEADER;
+    r->backoff_until_ms = 0;
+    r->election_retries = 0;
+    for (int32_t i = 0; i < r->cfg.n_voters; i++) {
+        struct sk_raft_peer *p = &r->peers[i];
+        p->acked = i == r->self;
+        p->end_offset = -1;
+        p->last_fetch_ms = now;
+        p->caught_up_ms = -1;
+        p->fetched = false;
+        p->retry_at_ms = now;
+    }
+    err = append(r, SK_RAFT_BATCH_LEADER_CHANGE, NULL, 0, 1, &r->epoch_start_offset);
+    for (int32_t i = 0; !err && i < r->cfg.n_voters; i++)
+        if (i != r->self)
+            err = send_begin(r, &r->peers[i], now);
+    return err;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x < y) - (x > y);
+}
+
+/* The majority-th largest end offset among the voters, once it covers the
+ * start of this epoch: entries of older epochs commit only under an entry of
+ * the leader's own (Raft's rule, Kafka's LeaderState). */
+void sk_raft_update_hw(struct sk_raft *r)
+{
+    int64_t ends[SK_RAFT_MAX_VOTERS];
+    for (int32_t i = 0; i < r->cfg.n_voters; i++)
+        ends[i] = i == r->self ? r->flushed_end : r->peers[i].end_offset;
+    qsort(ends, (size_t)r->cfg.n_voters, sizeof(ends[0]), cmp_desc);
+    int64_t hw = ends[sk_raft_majority(r) - 1];
+    if (hw > r->epoch_start_offset && hw > r->hw)
+        r->hw = hw;
+}
+
+/* When the majority-th most recent fetch grows too old to count, the leader
+ * itself counting as always current. */
+static int64_t quorum_expiry(const struct sk_raft *r)
+{
+    int64_t seen[SK_RAFT_MAX_VOTERS];
+    for (int32_t i = 0; i < r->cfg.n_voters; i++)
+        seen[i] = i == r->self ? INT64_MAX : r->peers[i].last_fetch_ms;
+    qsort(seen, (size_t)r->cfg.n_voters, sizeof(seen[0]), cmp_desc);
+    int64_t last = seen[sk_raft_majority(r) - 1];
+    return last == INT64_MAX ? INT64_MAX : last + (int64_t)r->cfg.fetch_timeout_ms * 3 / 2;
+}
+
+int64_t sk_raft_leader_deadline(const struct sk_raft *r)
+{
+    int64_t t = quorum_expiry(r);
+    for (int32_t i = 0; i < r->cfg.n_voters; i++)
+        if (!r->peers[i].acked && r->peers[i].retry_at_ms < t)
+            t = r->peers[i].retry_at_ms;
+    return t;
+}
+
+int sk_raft_tick_leader(struct sk_raft *r, int64_t now)
+{
+    int err = sk_raft_flush(r);
+    if (err)
+        return err;
+    if (now > quorum_expiry(r))
+        return sk_raft_to_resigned(r, now);
+    for (int32_t i = 0; i < r->cfg.n_voters; i++) {
+        struct sk_raft_peer *p = &r->peers[i];
+        if (!p->acked && now >= p->retry_at_ms && (err = send_begin(r, p, now)))
+            return err;
+    }
+    return SK_ERR_NONE;
+}
+
+int sk_raft_append(struct sk_raft *r, const uint8_t *data, size_t len, int32_t count,
+                   int64_t *offset)
+{
+    if (r->failed)
+        return r->failed;
+    if (r->role != SK_RAFT_LEADER)
+        return SK_ERR_NOT_LEADER_OR_FOLLOWER;
+    if (count <= 0)
+        return SK_ERR_INVALID_REQUEST;
+    return append(r, SK_RAFT_BATCH_DATA, data, len, count, offset);
+}
+
+int sk_raft_on_begin_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
+{
+    int err = sk_raft_observe(r, m->epoch, m->leader_id, now);
+    if (!err && r->role == SK_RAFT_LEADER && m->epoch == r->q.epoch && !m->error)
+        sk_raft_peer(r, m->src)->acked = true;
+    return err;
+}
+
+/* Kafka's validateOffsetAndEpoch: the fetch is valid when our log holds the
+ * fetcher's last epoch up to at least its fetch offset; otherwise the answer
+ * names the largest epoch we share and where it ends. */
+static bool diverges(struct sk_raft *r, const struct sk_raft_fetch_req *f, int32_t *epoch,
+                     int64_t *end)
+{
+    if (f->fetch_offset == 0)
+        return false;
+    r->cfg.log.end_for_epoch(r->cfg.log_ctx, f->last_fetched_epoch, epoch, end);
+    return *epoch != f->last_fetched_epoch || *end < f->fetch_offset;
+}
+
+/* Copies the batches into one block the message owns. */
+static int fill_records(struct sk_raft *r, struct sk_raft_msg *resp, int64_t offset)
+{
+    struct sk_raft_batch got[64];
+    size_t n = 0, bytes = 0;
+    if (offset >= r->cfg.log.end_offset(r->cfg.log_ctx))
+        return SK_ERR_NONE;
+    if (r->cfg.log.read(r->cfg.log_ctx, offset, r->cfg.fetch_max_bytes, got, 64, &n) < 0)
+        return sk_raft_fail(r, SK_ERR_KAFKA_STORAGE_ERROR);
+    for (size_t i = 0; i < n; i++)
+        bytes += got[i].len;
+    uint8_t *block = malloc(n * sizeof(got[0]) + bytes + 1);
+    if (!block)
+        return sk_raft_fail(r, SK_ERR_UNKNOWN_SERVER_ERROR);
+    struct sk_raft_batch *out = (struct sk_raft_batch *)block;
+    uint8_t *data = block + n * sizeof(got[0]);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = got[i];
+        out[i].data = data;
+        if (got[i].len)
+            memcpy(data, got[i].data, got[i].len);
+        data += got[i].len;
+    }
+    resp->owned = block;
+    resp->u.fetch_resp.batches = out;
+    resp->u.fetch_resp.n_batches = n;
+    return SK_ERR_NONE;
+}
+
+/* Kafka's validateLeaderOnlyRequest. */
+static int16_t check_fetch(const struct sk_raft *r, const struct sk_raft_msg *m)
+{
+    int16_t err = sk_raft_check_cluster(r, m);
+    if (err)
+        return err;
+    if (m->epoch < r->q.epoch)
+        return SK_ERR_FENCED_LEADER_EPOCH;
+    if (m->epoch > r->q.epoch)
+        return SK_ERR_UNKNOWN_LEADER_EPOCH;
+    if (r->role != SK_RAFT_LEADER)
+        return SK_ERR_NOT_LEADER_OR_FOLLOWER;
+    return SK_ERR_NONE;
+}
+
+/* A valid fetch from a voter is its acknowledgement of everything below the
+ * fetch offset, and of the epoch. Observers may fetch; they do not count. */
+static void record_fetch(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
+{
+    struct sk_raft_peer *p = sk_raft_peer(r, m->src);
+    if (!p)
+        return;
+    p->end_offset = m->u.fetch.fetch_offset;
+    p->last_fetch_ms = now;
+    p->fetched = true;
+    p->acked = true;
+    /* Caught up: it asked for nothing we had not yet given it. */
+    if (p->end_offset >= r->cfg.log.end_offset(r->cfg.log_ctx))
+        p->caught_up_ms = now;
+    sk_raft_update_hw(r);
+}
+
+int sk_raft_on_fetch_req(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
+{
+    int16_t bad = check_fetch(r, m);
+    int32_t div_epoch = -1;
+    int64_t div_end = -1;
+    bool diverged = !bad && diverges(r, &m->u.fetch, &div_epoch, &div_end);
+    if (!bad && !diverged)
+        record_fetch(r, m, now);
+    struct sk_raft_msg *resp = sk_raft_reply(r, m, bad);
+    if (!resp)
+        return r->failed;
+    resp->u.fetch_resp.high_watermark = r->hw;
+    resp->u.fetch_resp.diverging_epoch = diverged ? div_epoch : -1;
+    resp->u.fetch_resp.diverging_end_offset = diverged ? div_end : -1;
+    if (bad || diverged)
+        return SK_ERR_NONE;
+    return fill_records(r, resp, m->u.fetch.fetch_offset);
+}
+
+static int send_end(struct sk_raft *r, struct sk_raft_peer *p,
+                    const struct sk_raft_end_epoch_req *e, int64_t now)
+{
+    struct sk_raft_msg *m = sk_raft_request(r, SK_RAFT_END_EPOCH_REQ, p->id);
+    if (!m)
+        return r->failed;
+    m->u.end = *e;
+    p->retry_at_ms = now + r->cfg.request_timeout_ms;
+    return SK_ERR_NONE;
+}
+
+/* The successors, most caught up first, so the likeliest winner of the next
+ * election stands first (Kafka sorts them the same way). */
+static void successors(struct sk_raft *r, struct sk_raft_end_epoch_req *e)
+{
+    e->n_preferred = 0;
+    for (int32_t i = 0; i < r->cfg.n_voters; i++) {
+        if (i == r->self)
+            continue;
+        int32_t j = e->n_preferred++;
+        while (j > 0 && sk_raft_peer(r, e->preferred[j - 1])->end_offset < r->peers[i].end_offset) {
+            e->preferred[j] = e->preferred[j - 1];
+            j--;
+        }
+        e->preferred[j] = r->peers[i].id;
+    }
+}
+
+static int broadcast_end(struct sk_raft *r, int64_t now, bool all)
+{
+    struct sk_raft_end_epoch_req e;
+    successors(r, &e);
+    for (int32_t i = 0; i < r->cfg.n_voters; i++) {
+        struct sk_raft_peer *p = &r->peers[i];
+        if (i == r->self || p->acked || (!all && now < p->retry_at_ms))
+            continue;
+        int err = send_end(r, p, &e, now);
+        if (err)
+            return err;
+    }
+    return SK_ERR_NONE;
+}
+
+/* The epoch and the leader id stay written: this node led the epoch, and a
+ * restart comes back resigned, never leader. */
+int sk_raft_to_resigned(struct sk_raft *r, int64_t now)
+{
+    r->role = SK_RAFT_RESIGNED;
+    r->election_at_ms = now + sk_raft_random_timeout(r);
+    for (int32_t i = 0; i < r->cfg.n_voters; i++)
+        r->peers[i].acked = i == r->self;
+    return broadcast_end(r, now, true);
+}
+
+int sk_raft_resign(struct sk_raft *r, int64_t now)
+{
+    if (r->failed)
+        return r->failed;
+    if (r->role != SK_RAFT_LEADER)
+        return SK_ERR_NOT_LEADER_OR_FOLLOWER;
+    int err = sk_raft_flush(r);
+    return err ? err : sk_raft_to_resigned(r, now);
+}
+
+int sk_raft_tick_resigned(struct sk_raft *r, int64_t now)
+{
+    if (now >= r->election_at_ms)
+        return sk_raft_start_election(r, now);
+    return broadcast_end(r, now, false);
+}
+
+int sk_raft_on_end_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
+{
+    int err = sk_raft_observe(r, m->epoch, m->leader_id, now);
+    if (!err && r->role == SK_RAFT_RESIGNED && m->epoch == r->q.epoch && !m->error)
+        sk_raft_peer(r, m->src)->acked = true;
+    return err;
+}
+
+int sk_raft_describe(const struct sk_raft *r, int64_t now, struct sk_raft_quorum_view *out)
+{
+    if (r->role != SK_RAFT_LEADER)
+        return SK_ERR_NOT_LEADER_OR_FOLLOWER;
+    out->leader_id = r->cfg.node_id;
+    out->epoch = r->q.epoch;
+    out->high_watermark = r->hw;
+    out->n_voters = r->cfg.n_voters;
+    for (int32_t i = 0; i < r->cfg.n_voters; i++) {
+        const struct sk_raft_peer *p = &r->peers[i];
+        struct sk_raft_replica_view *v = &out->voters[i];
+        v->id = p->id;
+        if (i == r->self) {
+            v->log_end_offset = r->cfg.log.end_offset(r->cfg.log_ctx);
+            v->last_fetch_ms = v->last_caught_up_ms = now;
+            continue;
+        }
+        v->log_end_offset = p->end_offset;
+        v->last_fetch_ms = p->fetched ? p->last_fetch_ms : -1;
+        v->last_caught_up_ms = p->caught_up_ms;
+    }
+    return SK_ERR_NONE;
+}

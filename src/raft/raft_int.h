@@ -1,0 +1,120 @@
+/* The Raft core's private state, shared by its files: state.c (the epoch
+ * states and the quorum-state writes), election.c (candidates and votes),
+ * leader.c (BeginQuorumEpoch, appends, the high watermark, check-quorum,
+ * resignation), follower.c (fetching and truncation), receive.c (request
+ * validation) and outbox.c (the messages the caller drains). */
+#ifndef SKEIN_RAFT_INT_H
+#define SKEIN_RAFT_INT_H
+
+#include "skein/errors.h"
+#include "skein/raft.h"
+
+/* What the node knows of each voter, itself included. Which fields mean
+ * something depends on the role: a candidate's answered/granted, a leader's
+ * end_offset/last_fetch_ms/acked (BeginQuorumEpoch), a resigned leader's
+ * acked (EndQuorumEpoch). */
+struct sk_raft_peer {
+    int32_t id;
+    bool answered;
+    bool granted;
+    bool acked;
+    int64_t end_offset;
+    int64_t last_fetch_ms;
+    int64_t caught_up_ms;
+    bool fetched;
+    int64_t retry_at_ms;
+};
+
+struct sk_raft_outq {
+    struct sk_raft_msg *msgs;
+    size_t head;
+    size_t len;
+    size_t cap;
+};
+
+struct sk_raft {
+    struct sk_raft_config cfg;
+    enum sk_raft_role role;
+    struct sk_raft_qstate q;
+    struct sk_raft_peer peers[SK_RAFT_MAX_VOTERS];
+    int32_t self; /* index of this node in peers */
+    int64_t hw;
+    /* Durability of the log (flush.c): below flushed_end survives a crash.
+     * A truncation bumps flush_gen so that a flush started before it does
+     * not count for what was appended after. */
+    int64_t flushed_end;
+    bool unflushed;
+    bool flush_pending;
+    uint64_t flush_gen;
+    /* Follower: the largest high watermark the leader of this epoch sent. */
+    int64_t leader_hw;
+    /* Unattached, voted, candidate, resigned: when to start an election.
+     * Follower: the fetch timeout, after which it does. */
+    int64_t election_at_ms;
+    /* Candidate: a lost election waits until then; 0 when not backing off. */
+    int64_t backoff_until_ms;
+    int32_t election_retries;
+    /* Leader: the offset of its LeaderChange batch; nothing before it
+     * counts toward moving the high watermark in this epoch. */
+    int64_t epoch_start_offset;
+    /* Follower: the outstanding fetch (0 for none), when it is resent, and
+     * when the next one goes. */
+    uint32_t fetch_corr;
+    int64_t fetch_retry_ms;
+    int64_t fetch_at_ms;
+    uint32_t next_corr;
+    int16_t failed; /* a storage error stops the core */
+    struct sk_raft_outq out;
+};
+
+/* state.c */
+int sk_raft_persist(struct sk_raft *r, int32_t epoch, int32_t leader, int32_t voted);
+int sk_raft_to_unattached(struct sk_raft *r, int32_t epoch, int64_t now);
+int sk_raft_to_voted(struct sk_raft *r, int32_t epoch, int32_t candidate, int64_t now);
+int sk_raft_to_follower(struct sk_raft *r, int32_t epoch, int32_t leader, int64_t now);
+int sk_raft_observe(struct sk_raft *r, int32_t epoch, int32_t leader, int64_t now);
+int64_t sk_raft_random_timeout(struct sk_raft *r);
+struct sk_raft_peer *sk_raft_peer(struct sk_raft *r, int32_t id);
+int32_t sk_raft_majority(const struct sk_raft *r);
+int16_t sk_raft_fail(struct sk_raft *r, int16_t err);
+
+/* flush.c */
+int sk_raft_flush(struct sk_raft *r);
+int sk_raft_truncate_log(struct sk_raft *r, int64_t offset);
+bool sk_raft_all_flushed(const struct sk_raft *r);
+
+/* election.c */
+int sk_raft_start_election(struct sk_raft *r, int64_t now);
+int sk_raft_tick_candidate(struct sk_raft *r, int64_t now);
+int sk_raft_on_vote_req(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now);
+int sk_raft_on_vote_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now);
+
+/* leader.c */
+void sk_raft_update_hw(struct sk_raft *r);
+int sk_raft_to_leader(struct sk_raft *r, int64_t now);
+int sk_raft_tick_leader(struct sk_raft *r, int64_t now);
+int64_t sk_raft_leader_deadline(const struct sk_raft *r);
+int sk_raft_to_resigned(struct sk_raft *r, int64_t now);
+int sk_raft_tick_resigned(struct sk_raft *r, int64_t now);
+int sk_raft_on_begin_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now);
+int sk_raft_on_end_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now);
+int sk_raft_on_fetch_req(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now);
+
+/* follower.c */
+void sk_raft_learn_hw(struct sk_raft *r);
+int sk_raft_tick_follower(struct sk_raft *r, int64_t now);
+int sk_raft_on_begin_req(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now);
+int sk_raft_on_end_req(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now);
+int sk_raft_on_fetch_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now);
+
+/* receive.c */
+int16_t sk_raft_check_cluster(const struct sk_raft *r, const struct sk_raft_msg *m);
+int16_t sk_raft_check_voter_request(const struct sk_raft *r, const struct sk_raft_msg *m);
+
+/* outbox.c: each returns NULL on ENOMEM, which the core reports as
+ * UNKNOWN_SERVER_ERROR. */
+struct sk_raft_msg *sk_raft_request(struct sk_raft *r, enum sk_raft_msg_type t, int32_t dst);
+struct sk_raft_msg *sk_raft_reply(struct sk_raft *r, const struct sk_raft_msg *req, int16_t err);
+void sk_raft_outq_free(struct sk_raft_outq *q);
+
+#endif

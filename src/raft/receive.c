@@ -1,0 +1,75 @@
+/* Entry point for decoded messages, and the checks Kafka makes before a
+ * request reaches the state machine: the cluster id (INCONSISTENT_CLUSTER_ID),
+ * the epoch (FENCED_LEADER_EPOCH for a stale one) and the sender's place in
+ * the voter set (INCONSISTENT_VOTER_SET). */
+#include <string.h>
+
+#include "raft_int.h"
+
+/* A null cluster id comes from request versions that had none; Kafka lets
+ * those through. */
+int16_t sk_raft_check_cluster(const struct sk_raft *r, const struct sk_raft_msg *m)
+{
+    const struct sk_raft_cluster_id *a = &m->cluster_id, *b = &r->cfg.cluster_id;
+    if (a->len < 0)
+        return SK_ERR_NONE;
+    if (a->len != b->len || memcmp(a->bytes, b->bytes, (size_t)a->len) != 0)
+        return SK_ERR_INCONSISTENT_CLUSTER_ID;
+    return SK_ERR_NONE;
+}
+
+/* Vote, BeginQuorumEpoch and EndQuorumEpoch come only from voters, in an
+ * epoch no older than ours. */
+int16_t sk_raft_check_voter_request(const struct sk_raft *r, const struct sk_raft_msg *m)
+{
+    int16_t err = sk_raft_check_cluster(r, m);
+    if (err)
+        return err;
+    if (m->epoch < r->q.epoch)
+        return SK_ERR_FENCED_LEADER_EPOCH;
+    if (m->src < 0)
+        return SK_ERR_INVALID_REQUEST;
+    if (!sk_raft_peer((struct sk_raft *)r, m->src))
+        return SK_ERR_INCONSISTENT_VOTER_SET;
+    return SK_ERR_NONE;
+}
+
+/* Responses from nodes outside the voter set are dropped: nothing in them
+ * can be trusted to move our epoch. */
+static int on_response(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
+{
+    if (!sk_raft_peer(r, m->src) || sk_raft_check_cluster(r, m))
+        return SK_ERR_NONE;
+    switch (m->type) {
+    case SK_RAFT_VOTE_RESP:
+        return sk_raft_on_vote_resp(r, m, now);
+    case SK_RAFT_BEGIN_EPOCH_RESP:
+        return sk_raft_on_begin_resp(r, m, now);
+    case SK_RAFT_END_EPOCH_RESP:
+        return sk_raft_on_end_resp(r, m, now);
+    case SK_RAFT_FETCH_RESP:
+        return sk_raft_on_fetch_resp(r, m, now);
+    default:
+        return SK_ERR_NONE;
+    }
+}
+
+int sk_raft_receive(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
+{
+    if (r->failed)
+        return r->failed;
+    if (m->dst != r->cfg.node_id)
+        return SK_ERR_NONE;
+    switch (m->type) {
+    case SK_RAFT_VOTE_REQ:
+        return sk_raft_on_vote_req(r, m, now);
+    case SK_RAFT_BEGIN_EPOCH_REQ:
+        return sk_raft_on_begin_req(r, m, now);
+    case SK_RAFT_END_EPOCH_REQ:
+        return sk_raft_on_end_req(r, m, now);
+    case SK_RAFT_FETCH_REQ:
+        return sk_raft_on_fetch_req(r, m, now);
+    default:
+        return on_response(r, m, now);
+    }
+}

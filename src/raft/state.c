@@ -1,0 +1,277 @@
+/* The epoch states of KRaft (Kafka's QuorumState): unattached, voted,
+ * candidate, leader, follower, resigned. Every change of epoch, leader or
+ * vote is written to the quorum-state store here, before the caller can
+ * drain a message that depends on it; a restart resumes from what was
+ * written, so a node never votes twice in one epoch. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "raft_int.h"
+
+/* Kafka's defaults for the controller.quorum.* settings. */
+static void apply_defaults(struct sk_raft_config *c)
+{
+    if (c->election_timeout_ms <= 0)
+        c->election_timeout_ms = 1000;
+    if (c->fetch_timeout_ms <= 0)
+        c->fetch_timeout_ms = 2000;
+    if (c->election_backoff_max_ms <= 0)
+        c->election_backoff_max_ms = 1000;
+    if (c->request_timeout_ms <= 0)
+        c->request_timeout_ms = 2000;
+    if (c->retry_backoff_ms <= 0)
+        c->retry_backoff_ms = 20;
+    if (c->fetch_idle_ms <= 0)
+        c->fetch_idle_ms = 50;
+    if (c->fetch_max_bytes == 0)
+        c->fetch_max_bytes = 8u << 20;
+}
+
+static int32_t index_of(const struct sk_raft_config *c, int32_t id)
+{
+    for (int32_t i = 0; i < c->n_voters; i++)
+        if (c->voters[i] == id)
+            return i;
+    return -1;
+}
+
+int16_t sk_raft_fail(struct sk_raft *r, int16_t err)
+{
+    if (!r->failed)
+        r->failed = err;
+    return err;
+}
+
+int sk_raft_persist(struct sk_raft *r, int32_t epoch, int32_t leader, int32_t voted)
+{
+    struct sk_raft_qstate s = {.epoch = epoch, .leader_id = leader, .voted_id = voted};
+    if (r->cfg.store.write(r->cfg.store_ctx, &s) < 0)
+        return sk_raft_fail(r, SK_ERR_KAFKA_STORAGE_ERROR);
+    r->q = s;
+    return SK_ERR_NONE;
+}
+
+int64_t sk_raft_random_timeout(struct sk_raft *r)
+{
+    uint64_t t = (uint64_t)r->cfg.election_timeout_ms;
+    return (int64_t)(t + r->cfg.rand(r->cfg.rand_ctx) % t);
+}
+
+struct sk_raft_peer *sk_raft_peer(struct sk_raft *r, int32_t id)
+{
+    int32_t i = index_of(&r->cfg, id);
+    return i < 0 ? NULL : &r->peers[i];
+}
+
+int32_t sk_raft_majority(const struct sk_raft *r)
+{
+    return r->cfg.n_voters / 2 + 1;
+}
+
+static void enter(struct sk_raft *r, enum sk_raft_role role, int64_t now)
+{
+    r->role = role;
+    r->election_at_ms = now + sk_raft_random_timeout(r);
+    r->backoff_until_ms = 0;
+    r->fetch_corr = 0;
+    for (int32_t i = 0; i < r->cfg.n_voters; i++) {
+        struct sk_raft_peer *p = &r->peers[i];
+        p->answered = p->granted = p->acked = false;
+        p->end_offset = -1;
+        p->last_fetch_ms = now;
+        p->retry_at_ms = now;
+    }
+}
+
+/* A node that was already waiting for an election keeps its deadline, as
+ * Kafka's QuorumState does: otherwise a candidate whose log can never win
+ * would, by bumping the epoch again and again, keep every other voter from
+ * ever timing out and standing itself. */
+static int64_t election_wait_left(const struct sk_raft *r, int64_t now)
+{
+    switch (r->role) {
+    case SK_RAFT_CANDIDATE:
+        return (r->backoff_until_ms ? r->backoff_until_ms : r->election_at_ms) - now;
+    case SK_RAFT_UNATTACHED:
+    case SK_RAFT_VOTED:
+        return r->election_at_ms - now;
+    default:
+        return -1;
+    }
+}
+
+int sk_raft_to_unattached(struct sk_raft *r, int32_t epoch, int64_t now)
+{
+    int64_t left = election_wait_left(r, now);
+    int err = sk_raft_persist(r, epoch, SK_RAFT_NO_ID, SK_RAFT_NO_ID);
+    if (err)
+        return err;
+    enter(r, SK_RAFT_UNATTACHED, now);
+    if (left >= 0)
+        r->election_at_ms = now + left;
+    r->election_retries = 0;
+    return SK_ERR_NONE;
+}
+
+int sk_raft_to_voted(struct sk_raft *r, int32_t epoch, int32_t candidate, int64_t now)
+{
+    int err = sk_raft_persist(r, epoch, SK_RAFT_NO_ID, candidate);
+    if (err)
+        return err;
+    enter(r, SK_RAFT_VOTED, now);
+    return SK_ERR_NONE;
+}
+
+/* The vote of this epoch is kept with the leader: a node that restarts as a
+ * follower must still refuse a second candidate in the same epoch. */
+int sk_raft_to_follower(struct sk_raft *r, int32_t epoch, int32_t leader, int64_t now)
+{
+    int32_t voted = epoch == r->q.epoch ? r->q.voted_id : SK_RAFT_NO_ID;
+    int err = sk_raft_persist(r, epoch, leader, voted);
+    if (err)
+        return err;
+    enter(r, SK_RAFT_FOLLOWER, now);
+    r->election_at_ms = now + r->cfg.fetch_timeout_ms;
+    r->fetch_at_ms = now;
+    r->leader_hw = -1;
+    r->election_retries = 0;
+    return SK_ERR_NONE;
+}
+
+/* What any message tells of the quorum: a higher epoch ends ours, and a
+ * leader named for our epoch ends an election we were waiting on. */
+int sk_raft_observe(struct sk_raft *r, int32_t epoch, int32_t leader, int64_t now)
+{
+    bool known = leader >= 0 && leader != r->cfg.node_id && sk_raft_peer(r, leader);
+    if (epoch > r->q.epoch)
+        return known ? sk_raft_to_follower(r, epoch, leader, now)
+                     : sk_raft_to_unattached(r, epoch, now);
+    if (epoch == r->q.epoch && known && r->q.leader_id == SK_RAFT_NO_ID)
+        return sk_raft_to_follower(r, epoch, leader, now);
+    return SK_ERR_NONE;
+}
+
+/* As Kafka restarts: a former leader comes back resigned, a follower follows
+ * again (if its leader is still a voter), a voter keeps its vote. */
+static int restore(struct sk_raft *r, const struct sk_raft_qstate *s, int64_t now)
+{
+    r->q = *s;
+    if (s->leader_id == r->cfg.node_id) {
+        enter(r, SK_RAFT_RESIGNED, now);
+        return SK_ERR_NONE;
+    }
+    if (s->leader_id >= 0 && sk_raft_peer(r, s->leader_id)) {
+        enter(r, SK_RAFT_FOLLOWER, now);
+        r->election_at_ms = now + r->cfg.fetch_timeout_ms;
+        r->fetch_at_ms = now;
+        r->leader_hw = -1;
+        return SK_ERR_NONE;
+    }
+    enter(r, s->voted_id >= 0 ? SK_RAFT_VOTED : SK_RAFT_UNATTACHED, now);
+    return SK_ERR_NONE;
+}
+
+struct sk_raft *sk_raft_new(const struct sk_raft_config *cfg, const struct sk_raft_qstate *restored,
+                            int64_t now_ms)
+{
+    if (cfg->n_voters <= 0 || cfg->n_voters > SK_RAFT_MAX_VOTERS || !cfg->rand)
+        return NULL;
+    int32_t self = index_of(cfg, cfg->node_id);
+    if (self < 0)
+        return NULL;
+    struct sk_raft *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->cfg = *cfg;
+    apply_defaults(&r->cfg);
+    r->self = self;
+    r->hw = -1;
+    /* Like a fresh connection's: answers meant for a former life of this
+     * node must not pair with the new one's requests. */
+    r->next_corr = (uint32_t)r->cfg.rand(r->cfg.rand_ctx);
+    for (int32_t i = 0; i < cfg->n_voters; i++)
+        r->peers[i].id = cfg->voters[i];
+    /* Whatever survived the restart was flushed. */
+    r->flushed_end = r->cfg.log.end_offset(r->cfg.log_ctx);
+    restore(r, restored, now_ms);
+    return r;
+}
+
+void sk_raft_free(struct sk_raft *r)
+{
+    if (!r)
+        return;
+    sk_raft_outq_free(&r->out);
+    free(r);
+}
+
+int sk_raft_tick(struct sk_raft *r, int64_t now)
+{
+    if (r->failed)
+        return r->failed;
+    switch (r->role) {
+    case SK_RAFT_LEADER:
+        return sk_raft_tick_leader(r, now);
+    case SK_RAFT_FOLLOWER:
+        return sk_raft_tick_follower(r, now);
+    case SK_RAFT_RESIGNED:
+        return sk_raft_tick_resigned(r, now);
+    case SK_RAFT_CANDIDATE:
+        return sk_raft_tick_candidate(r, now);
+    case SK_RAFT_UNATTACHED:
+    case SK_RAFT_VOTED:
+        break;
+    }
+    return now >= r->election_at_ms ? sk_raft_start_election(r, now) : SK_ERR_NONE;
+}
+
+int64_t sk_raft_high_watermark(const struct sk_raft *r)
+{
+    return r->hw;
+}
+
+enum sk_raft_role sk_raft_role(const struct sk_raft *r)
+{
+    return r->role;
+}
+
+int32_t sk_raft_epoch(const struct sk_raft *r)
+{
+    return r->q.epoch;
+}
+
+int32_t sk_raft_leader(const struct sk_raft *r)
+{
+    return r->q.leader_id;
+}
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* The requests still owed an answer, per role: votes, BeginQuorumEpoch,
+ * EndQuorumEpoch. */
+static bool awaits(const struct sk_raft *r, const struct sk_raft_peer *p)
+{
+    if (r->role == SK_RAFT_CANDIDATE)
+        return !p->answered && !r->backoff_until_ms;
+    return (r->role == SK_RAFT_LEADER || r->role == SK_RAFT_RESIGNED) && !p->acked;
+}
+
+int64_t sk_raft_next_deadline(const struct sk_raft *r)
+{
+    if (r->role == SK_RAFT_LEADER)
+        return r->unflushed && !r->flush_pending ? INT64_MIN : sk_raft_leader_deadline(r);
+    int64_t t = r->election_at_ms;
+    if (r->role == SK_RAFT_CANDIDATE && r->backoff_until_ms)
+        t = r->backoff_until_ms;
+    /* A follower fetches again only once its log is durable: the flush's
+     * completion is the caller's event, not a timer. */
+    if (r->role == SK_RAFT_FOLLOWER && (r->fetch_corr || sk_raft_all_flushed(r)))
+        t = min64(t, r->fetch_corr ? r->fetch_retry_ms : r->fetch_at_ms);
+    for (int32_t i = 0; i < r->cfg.n_voters; i++)
+        if (i != r->self && awaits(r, &r->peers[i]))
+            t = min64(t, r->peers[i].retry_at_ms);
+    return t;
+}

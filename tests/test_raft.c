@@ -1,0 +1,595 @@
+/* The Raft core message by message: the answers Kafka gives to bad requests
+ * (stale epoch, foreign cluster, unknown voter), the vote rule, truncation on
+ * a DivergingEpoch, the high watermark rule and storage errors. The whole
+ * protocol under faults is tests/test_raft_sim.c. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "skein/errors.h"
+#include "skein/raft.h"
+
+struct fix {
+    struct sk_raft *r;
+    struct sk_raft_memlog *log;
+    struct sk_raft_memstore store;
+    uint64_t rng;
+    int64_t now;
+};
+
+static uint64_t lcg(void *ctx)
+{
+    uint64_t *s = ctx;
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return *s >> 33;
+}
+
+static const struct sk_raft_cluster_id cluster = {.len = 5, .bytes = "abcde"};
+
+static void fix_start(struct fix *f, int32_t self, int n_voters, struct sk_raft_qstate st)
+{
+    struct sk_raft_config cfg = {.node_id = self, .n_voters = n_voters, .cluster_id = cluster};
+    for (int i = 0; i < n_voters; i++)
+        cfg.voters[i] = i + 1;
+    cfg.rand = lcg;
+    cfg.rand_ctx = &f->rng;
+    if (!f->log)
+        f->log = sk_raft_memlog_new();
+    sk_raft_memlog_bind(f->log, &cfg);
+    f->store.state = st;
+    sk_raft_memstore_bind(&f->store, &cfg);
+    f->r = sk_raft_new(&cfg, &st, f->now);
+    cr_assert(f->r);
+}
+
+static void fix_free(struct fix *f)
+{
+    struct sk_raft_msg m;
+    while (sk_raft_poll_out(f->r, &m))
+        sk_raft_msg_release(&m);
+    sk_raft_free(f->r);
+    sk_raft_memlog_free(f->log);
+}
+
+static void log_batch(struct fix *f, int32_t epoch, const char *data)
+{
+    struct sk_raft_config cfg = {0};
+    sk_raft_memlog_bind(f->log, &cfg);
+    struct sk_raft_batch b = {.base_offset = cfg.log.end_offset(f->log), .epoch = epoch, .count = 1,
+                              .data = (const uint8_t *)data, .len = strlen(data)};
+    cr_assert_eq(cfg.log.append(f->log, &b), 0);
+    cr_assert_eq(cfg.log.flush(f->log, 0), 0);
+}
+
+/* The one message the core queued; fails if there is not exactly one. */
+static struct sk_raft_msg one_out(struct fix *f)
+{
+    struct sk_raft_msg m, extra;
+    cr_assert(sk_raft_poll_out(f->r, &m), "nothing was sent");
+    cr_assert_not(sk_raft_poll_out(f->r, &extra), "more than one message was sent");
+    return m;
+}
+
+static void drain(struct fix *f)
+{
+    struct sk_raft_msg m;
+    while (sk_raft_poll_out(f->r, &m))
+        sk_raft_msg_release(&m);
+}
+
+static struct sk_raft_msg vote_req(int32_t from, int32_t epoch, int32_t last_epoch, int64_t last_offset)
+{
+    return (struct sk_raft_msg){.type = SK_RAFT_VOTE_REQ, .src = from, .dst = 1, .corr = 7,
+                                .cluster_id = cluster, .epoch = epoch, .leader_id = -1,
+                                .u.vote = {.last_epoch = last_epoch, .last_offset = last_offset}};
+}
+
+static const struct sk_raft_qstate fresh = {0, SK_RAFT_NO_ID, SK_RAFT_NO_ID};
+
+/* Node 1 of three, its log at epoch 3 with 3 entries. */
+static void voter_with_log(struct fix *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->log = sk_raft_memlog_new();
+    log_batch(f, 1, "a");
+    log_batch(f, 3, "b");
+    log_batch(f, 3, "c");
+    fix_start(f, 1, 3, (struct sk_raft_qstate){3, SK_RAFT_NO_ID, SK_RAFT_NO_ID});
+}
+
+static bool ask_vote(struct fix *f, struct sk_raft_msg req)
+{
+    cr_assert_eq(sk_raft_receive(f->r, &req, f->now), SK_ERR_NONE);
+    struct sk_raft_msg resp = one_out(f);
+    cr_assert_eq(resp.type, SK_RAFT_VOTE_RESP);
+    cr_assert_eq(resp.error, SK_ERR_NONE);
+    cr_assert_eq(resp.corr, 7);
+    return resp.u.vote_granted;
+}
+
+Test(raft, vote_refused_to_a_stale_log)
+{
+    struct fix f;
+    voter_with_log(&f);
+    cr_assert_not(ask_vote(&f, vote_req(2, 4, 2, 100)), "older last epoch, longer log");
+    cr_assert_not(ask_vote(&f, vote_req(2, 5, 3, 2)), "same last epoch, shorter log");
+    cr_assert_eq(sk_raft_role(f.r), SK_RAFT_UNATTACHED);
+    cr_assert_eq(sk_raft_epoch(f.r), 5, "a higher epoch is adopted even when the vote is refused");
+    cr_assert(ask_vote(&f, vote_req(3, 5, 3, 3)), "as up to date");
+    fix_free(&f);
+}
+
+Test(raft, one_vote_per_epoch_written_before_the_answer)
+{
+    struct fix f;
+    voter_with_log(&f);
+    cr_assert(ask_vote(&f, vote_req(2, 4, 3, 3)));
+    cr_assert_eq(f.store.state.epoch, 4);
+    cr_assert_eq(f.store.state.voted_id, 2);
+    cr_assert_not(ask_vote(&f, vote_req(3, 4, 4, 10)), "a second candidate in the same epoch");
+    cr_assert(ask_vote(&f, vote_req(2, 4, 3, 3)), "the same candidate asking again");
+    sk_raft_free(f.r);
+    /* A restart keeps the vote. */
+    fix_start(&f, 1, 3, f.store.state);
+    cr_assert_eq(sk_raft_role(f.r), SK_RAFT_VOTED);
+    cr_assert_not(ask_vote(&f, vote_req(3, 4, 4, 10)));
+    fix_free(&f);
+}
+
+Test(raft, stale_epoch_is_fenced)
+{
+    struct fix f;
+    voter_with_log(&f);
+    struct sk_raft_msg req = vote_req(2, 2, 3, 3);
+    cr_assert_eq(sk_raft_receive(f.r, &req, f.now), SK_ERR_NONE);
+    struct sk_raft_msg resp = one_out(&f);
+    cr_assert_eq(resp.error, SK_ERR_FENCED_LEADER_EPOCH);
+    cr_assert_eq(resp.epoch, 3, "the answer names the current epoch");
+    cr_assert_not(resp.u.vote_granted);
+    struct sk_raft_msg begin = {.type = SK_RAFT_BEGIN_EPOCH_REQ, .src = 2, .dst = 1, .cluster_id = cluster,
+                                .epoch = 1, .leader_id = 2};
+    cr_assert_eq(sk_raft_receive(f.r, &begin, f.now), SK_ERR_NONE);
+    resp = one_out(&f);
+    cr_assert_eq(resp.error, SK_ERR_FENCED_LEADER_EPOCH);
+    cr_assert_eq(sk_raft_role(f.r), SK_RAFT_UNATTACHED, "a stale leader is not followed");
+    fix_free(&f);
+}
+
+Test(raft, cluster_id_mismatch)
+{
+    struct fix f;
+    voter_with_log(&f);
+    struct sk_raft_msg req = vote_req(2, 9, 9, 9);
+    req.cluster_id = (struct sk_raft_cluster_id){.len = 5, .bytes = "abcdX"};
+    cr_assert_eq(sk_raft_receive(f.r, &req, f.now), SK_ERR_NONE);
+    struct sk_raft_msg resp = one_out(&f);
+    cr_assert_eq(resp.error, SK_ERR_INCONSISTENT_CLUSTER_ID);
+    cr_assert_not(resp.u.vote_granted);
+    cr_assert_eq(sk_raft_epoch(f.r), 3, "a foreign cluster's epoch is not adopted");
+    req.cluster_id = (struct sk_raft_cluster_id){.len = 4, .bytes = "abcd"};
+    cr_assert_eq(sk_raft_receive(f.r, &req, f.now), SK_ERR_NONE);
+    cr_assert_eq(one_out(&f).error, SK_ERR_INCONSISTENT_CLUSTER_ID, "a prefix is not the id");
+    req.cluster_id = (struct sk_raft_cluster_id){.len = -1};
+    cr_assert(ask_vote(&f, req), "a null cluster id (old versions) is not checked");
+    fix_free(&f);
+}
+
+Test(raft, request_from_an_unknown_voter)
+{
+    struct fix f;
+    voter_with_log(&f);
+    struct sk_raft_msg req = vote_req(7, 9, 9, 9);
+    cr_assert_eq(sk_raft_receive(f.r, &req, f.now), SK_ERR_NONE);
+    struct sk_raft_msg resp = one_out(&f);
+    cr_assert_eq(resp.error, SK_ERR_INCONSISTENT_VOTER_SET);
+    cr_assert_eq(resp.dst, 7);
+    struct sk_raft_msg begin = {.type = SK_RAFT_BEGIN_EPOCH_REQ, .src = 7, .dst = 1, .cluster_id = cluster,
+                                .epoch = 9, .leader_id = 7};
+    cr_assert_eq(sk_raft_receive(f.r, &begin, f.now), SK_ERR_NONE);
+    cr_assert_eq(one_out(&f).error, SK_ERR_INCONSISTENT_VOTER_SET);
+    cr_assert_eq(sk_raft_epoch(f.r), 3);
+    cr_assert_eq(sk_raft_leader(f.r), SK_RAFT_NO_ID);
+    fix_free(&f);
+}
+
+/* Node 1 follows leader 2 in epoch 4. */
+static struct sk_raft_msg follow(struct fix *f, int32_t epoch)
+{
+    struct sk_raft_msg begin = {.type = SK_RAFT_BEGIN_EPOCH_REQ, .src = 2, .dst = 1, .cluster_id = cluster,
+                                .epoch = epoch, .leader_id = 2};
+    cr_assert_eq(sk_raft_receive(f->r, &begin, f->now), SK_ERR_NONE);
+    cr_assert_eq(one_out(f).error, SK_ERR_NONE);
+    cr_assert_eq(sk_raft_role(f->r), SK_RAFT_FOLLOWER);
+    cr_assert_eq(f->store.state.leader_id, 2);
+    cr_assert_eq(sk_raft_tick(f->r, f->now), SK_ERR_NONE);
+    struct sk_raft_msg fetch = one_out(f);
+    cr_assert_eq(fetch.type, SK_RAFT_FETCH_REQ);
+    cr_assert_eq(fetch.dst, 2);
+    return fetch;
+}
+
+Test(raft, diverging_epoch_truncates)
+{
+    struct fix f;
+    voter_with_log(&f);
+    struct sk_raft_msg fetch = follow(&f, 4);
+    cr_assert_eq(fetch.u.fetch.fetch_offset, 3);
+    cr_assert_eq(fetch.u.fetch.last_fetched_epoch, 3);
+    /* The leader had epoch 3 end at offset 2: our offset 2 diverges. */
+    struct sk_raft_msg resp = {.type = SK_RAFT_FETCH_RESP, .src = 2, .dst = 1, .corr = fetch.corr,
+                               .cluster_id = cluster, .epoch = 4, .leader_id = 2,
+                               .u.fetch_resp = {.high_watermark = 1, .diverging_epoch = 3,
+                                                .diverging_end_offset = 2}};
+    cr_assert_eq(sk_raft_receive(f.r, &resp, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_memlog_count(f.log), 2);
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    fetch = one_out(&f);
+    cr_assert_eq(fetch.u.fetch.fetch_offset, 2);
+    cr_assert_eq(fetch.u.fetch.last_fetched_epoch, 3);
+    /* Then the leader's entry replaces ours, and the high watermark follows. */
+    struct sk_raft_batch b = {.base_offset = 2, .epoch = 4, .count = 1, .data = (const uint8_t *)"L", .len = 1};
+    resp.corr = fetch.corr;
+    resp.u.fetch_resp = (struct sk_raft_fetch_resp){.high_watermark = 3, .diverging_epoch = -1,
+                                                    .diverging_end_offset = -1, .batches = &b, .n_batches = 1};
+    cr_assert_eq(sk_raft_receive(f.r, &resp, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_memlog_count(f.log), 3);
+    cr_assert_eq(sk_raft_memlog_at(f.log, 2)->epoch, 4);
+    cr_assert_eq(sk_raft_high_watermark(f.r), 3);
+    /* A duplicate of an answer already taken is ignored. */
+    cr_assert_eq(sk_raft_receive(f.r, &resp, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_memlog_count(f.log), 3);
+    fix_free(&f);
+}
+
+Test(raft, no_truncation_below_the_high_watermark)
+{
+    struct fix f;
+    voter_with_log(&f);
+    struct sk_raft_msg fetch = follow(&f, 4);
+    struct sk_raft_msg resp = {.type = SK_RAFT_FETCH_RESP, .src = 2, .dst = 1, .corr = fetch.corr,
+                               .cluster_id = cluster, .epoch = 4, .leader_id = 2,
+                               .u.fetch_resp = {.high_watermark = 3, .diverging_epoch = -1,
+                                                .diverging_end_offset = -1}};
+    cr_assert_eq(sk_raft_receive(f.r, &resp, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_high_watermark(f.r), 3);
+    f.now += 100;
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    fetch = one_out(&f);
+    resp.corr = fetch.corr;
+    resp.u.fetch_resp.diverging_epoch = 1;
+    resp.u.fetch_resp.diverging_end_offset = 1;
+    cr_assert_neq(sk_raft_receive(f.r, &resp, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_memlog_count(f.log), 3, "committed entries stay");
+    fix_free(&f);
+}
+
+/* Node 1 of three wins epoch 1 with node 2's vote. */
+static void elect(struct fix *f)
+{
+    memset(f, 0, sizeof(*f));
+    fix_start(f, 1, 3, fresh);
+    f->now = 2000;
+    cr_assert_eq(sk_raft_tick(f->r, f->now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_role(f->r), SK_RAFT_CANDIDATE);
+    cr_assert_eq(f->store.state.voted_id, 1, "the self-vote is written before the requests leave");
+    struct sk_raft_msg m;
+    uint32_t corr = 0;
+    while (sk_raft_poll_out(f->r, &m)) {
+        cr_assert_eq(m.type, SK_RAFT_VOTE_REQ);
+        if (m.dst == 2)
+            corr = m.corr;
+    }
+    struct sk_raft_msg grant = {.type = SK_RAFT_VOTE_RESP, .src = 2, .dst = 1, .corr = corr,
+                                .cluster_id = cluster, .epoch = 1, .leader_id = -1,
+                                .u.vote_granted = true};
+    cr_assert_eq(sk_raft_receive(f->r, &grant, f->now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_role(f->r), SK_RAFT_LEADER);
+    cr_assert_eq(sk_raft_memlog_count(f->log), 1, "the epoch opens with a LeaderChange batch");
+    cr_assert_eq(sk_raft_memlog_at(f->log, 0)->kind, SK_RAFT_BATCH_LEADER_CHANGE);
+    drain(f);
+}
+
+static struct sk_raft_msg fetch_from(int32_t from, int32_t epoch, int64_t offset, int32_t last_epoch)
+{
+    return (struct sk_raft_msg){.type = SK_RAFT_FETCH_REQ, .src = from, .dst = 1, .corr = 9,
+                                .cluster_id = cluster, .epoch = epoch, .leader_id = 1,
+                                .u.fetch = {.fetch_offset = offset, .last_fetched_epoch = last_epoch}};
+}
+
+static struct sk_raft_msg answer(struct fix *f, struct sk_raft_msg req)
+{
+    cr_assert_eq(sk_raft_receive(f->r, &req, f->now), SK_ERR_NONE);
+    struct sk_raft_msg resp = one_out(f);
+    cr_assert_eq(resp.type, SK_RAFT_FETCH_RESP);
+    return resp;
+}
+
+Test(raft, fetch_errors_on_the_leader)
+{
+    struct fix f;
+    elect(&f);
+    struct sk_raft_msg resp = answer(&f, fetch_from(2, 0, 0, 0));
+    cr_assert_eq(resp.error, SK_ERR_FENCED_LEADER_EPOCH);
+    cr_assert_eq(resp.epoch, 1);
+    cr_assert_eq(resp.leader_id, 1);
+    cr_assert_eq(answer(&f, fetch_from(2, 2, 0, 0)).error, SK_ERR_UNKNOWN_LEADER_EPOCH);
+    struct sk_raft_msg bad = fetch_from(2, 1, 0, 0);
+    bad.cluster_id.bytes[0] = 'z';
+    cr_assert_eq(answer(&f, bad).error, SK_ERR_INCONSISTENT_CLUSTER_ID);
+    int64_t off;
+    cr_assert_eq(sk_raft_append(f.r, (const uint8_t *)"x", 1, 1, &off), SK_ERR_NONE);
+    cr_assert_eq(off, 1);
+    fix_free(&f);
+}
+
+Test(raft, fetch_on_a_follower_is_refused)
+{
+    struct fix f;
+    voter_with_log(&f);
+    follow(&f, 4);
+    struct sk_raft_msg req = fetch_from(3, 4, 0, 0);
+    cr_assert_eq(answer(&f, req).error, SK_ERR_NOT_LEADER_OR_FOLLOWER);
+    int64_t off;
+    cr_assert_eq(sk_raft_append(f.r, (const uint8_t *)"x", 1, 1, &off),
+                 SK_ERR_NOT_LEADER_OR_FOLLOWER);
+    fix_free(&f);
+}
+
+Test(raft, high_watermark_needs_a_majority_and_the_leaders_epoch)
+{
+    struct fix f;
+    elect(&f);
+    int64_t off;
+    cr_assert_eq(sk_raft_append(f.r, (const uint8_t *)"x", 1, 1, &off), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    drain(&f);
+    cr_assert_eq(sk_raft_high_watermark(f.r), -1, "the leader alone is no majority");
+    /* Node 2 has only the LeaderChange batch: offset 1 is not yet on two. */
+    struct sk_raft_msg resp = answer(&f, fetch_from(2, 1, 1, 1));
+    cr_assert_eq(resp.error, SK_ERR_NONE);
+    cr_assert_eq(resp.u.fetch_resp.n_batches, 1);
+    cr_assert_eq(resp.u.fetch_resp.batches[0].base_offset, 1);
+    cr_assert_eq(resp.u.fetch_resp.high_watermark, 1);
+    sk_raft_msg_release(&resp);
+    resp = answer(&f, fetch_from(3, 1, 2, 1));
+    cr_assert_eq(sk_raft_high_watermark(f.r), 2);
+    cr_assert_eq(resp.u.fetch_resp.high_watermark, 2);
+    /* A diverging fetch says where to truncate and acknowledges nothing. */
+    resp = answer(&f, fetch_from(2, 1, 5, 1));
+    cr_assert_eq(resp.u.fetch_resp.diverging_epoch, 1);
+    cr_assert_eq(resp.u.fetch_resp.diverging_end_offset, 2);
+    cr_assert_eq(resp.u.fetch_resp.n_batches, 0);
+    fix_free(&f);
+}
+
+Test(raft, old_epoch_entries_commit_only_under_the_leaders_own)
+{
+    struct fix f;
+    memset(&f, 0, sizeof(f));
+    f.log = sk_raft_memlog_new();
+    log_batch(&f, 1, "old");
+    /* elect()'s steps on this log: epoch 2, LeaderChange at offset 1. */
+    fix_start(&f, 1, 3, (struct sk_raft_qstate){1, SK_RAFT_NO_ID, SK_RAFT_NO_ID});
+    f.now = 2000;
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    struct sk_raft_msg m;
+    uint32_t corr = 0;
+    while (sk_raft_poll_out(f.r, &m))
+        if (m.dst == 2)
+            corr = m.corr;
+    struct sk_raft_msg grant = {.type = SK_RAFT_VOTE_RESP, .src = 2, .dst = 1, .corr = corr,
+                                .cluster_id = cluster, .epoch = 2, .leader_id = -1, .u.vote_granted = true};
+    cr_assert_eq(sk_raft_receive(f.r, &grant, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_role(f.r), SK_RAFT_LEADER);
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    drain(&f);
+    /* Node 2 holds the old entry: a majority has offset 0, not the epoch's start. */
+    struct sk_raft_msg resp = answer(&f, fetch_from(2, 2, 1, 1));
+    sk_raft_msg_release(&resp);
+    cr_assert_eq(sk_raft_high_watermark(f.r), -1);
+    resp = answer(&f, fetch_from(2, 2, 2, 2));
+    cr_assert_eq(sk_raft_high_watermark(f.r), 2);
+    fix_free(&f);
+}
+
+Test(raft, single_voter_commits_alone)
+{
+    struct fix f;
+    memset(&f, 0, sizeof(f));
+    fix_start(&f, 1, 1, fresh);
+    f.now = 2000;
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_role(f.r), SK_RAFT_LEADER);
+    int64_t off;
+    cr_assert_eq(sk_raft_append(f.r, (const uint8_t *)"x", 1, 1, &off), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_high_watermark(f.r), -1, "nothing counts before the flush");
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_high_watermark(f.r), 2);
+    fix_free(&f);
+}
+
+Test(raft, storage_errors_are_returned)
+{
+    struct fix f;
+    memset(&f, 0, sizeof(f));
+    fix_start(&f, 1, 3, fresh);
+    f.store.fail_next = 1;
+    f.now = 2000;
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_KAFKA_STORAGE_ERROR);
+    struct sk_raft_msg m;
+    cr_assert_not(sk_raft_poll_out(f.r, &m), "no vote request without the written vote");
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_KAFKA_STORAGE_ERROR, "the core stays stopped");
+    fix_free(&f);
+
+    memset(&f, 0, sizeof(f));
+    fix_start(&f, 1, 1, fresh);
+    f.now = 2000;
+    sk_raft_memlog_fail_next(f.log, 1);
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_KAFKA_STORAGE_ERROR, "the LeaderChange append");
+    fix_free(&f);
+}
+
+Test(raft, resign_names_the_most_caught_up_first)
+{
+    struct fix f;
+    elect(&f);
+    struct sk_raft_msg resp = answer(&f, fetch_from(3, 1, 1, 1));
+    sk_raft_msg_release(&resp);
+    cr_assert_eq(sk_raft_resign(f.r, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_role(f.r), SK_RAFT_RESIGNED);
+    struct sk_raft_msg m;
+    int n = 0;
+    while (sk_raft_poll_out(f.r, &m)) {
+        cr_assert_eq(m.type, SK_RAFT_END_EPOCH_REQ);
+        cr_assert_eq(m.u.end.n_preferred, 2);
+        cr_assert_eq(m.u.end.preferred[0], 3);
+        cr_assert_eq(m.u.end.preferred[1], 2);
+        n++;
+    }
+    cr_assert_eq(n, 2);
+    fix_free(&f);
+}
+
+Test(raft, end_quorum_epoch_hastens_the_first_successor)
+{
+    struct fix f;
+    voter_with_log(&f);
+    follow(&f, 4);
+    struct sk_raft_msg end = {.type = SK_RAFT_END_EPOCH_REQ, .src = 2, .dst = 1, .cluster_id = cluster,
+                              .epoch = 4, .leader_id = 2,
+                              .u.end = {.preferred = {1, 3}, .n_preferred = 2}};
+    cr_assert_eq(sk_raft_receive(f.r, &end, f.now), SK_ERR_NONE);
+    cr_assert_eq(one_out(&f).error, SK_ERR_NONE);
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_role(f.r), SK_RAFT_CANDIDATE);
+    cr_assert_eq(sk_raft_epoch(f.r), 5);
+    fix_free(&f);
+}
+
+Test(raft, restarted_leader_comes_back_resigned)
+{
+    struct fix f;
+    elect(&f);
+    struct sk_raft_qstate st = f.store.state;
+    sk_raft_free(f.r);
+    fix_start(&f, 1, 3, st);
+    cr_assert_eq(sk_raft_role(f.r), SK_RAFT_RESIGNED);
+    int64_t off;
+    cr_assert_eq(sk_raft_append(f.r, (const uint8_t *)"x", 1, 1, &off),
+                 SK_ERR_NOT_LEADER_OR_FOLLOWER);
+    fix_free(&f);
+}
+
+Test(raft, describe_quorum_on_the_leader_only)
+{
+    struct fix f;
+    elect(&f);
+    f.now += 10;
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE); /* flushes the LeaderChange batch */
+    drain(&f);
+    struct sk_raft_msg resp = answer(&f, fetch_from(2, 1, 1, 1));
+    sk_raft_msg_release(&resp);
+    struct sk_raft_quorum_view v;
+    cr_assert_eq(sk_raft_describe(f.r, f.now + 5, &v), SK_ERR_NONE);
+    cr_assert_eq(v.leader_id, 1);
+    cr_assert_eq(v.epoch, 1);
+    cr_assert_eq(v.high_watermark, 1);
+    cr_assert_eq(v.n_voters, 3);
+    cr_assert_eq(v.voters[0].log_end_offset, 1);
+    cr_assert_eq(v.voters[1].log_end_offset, 1);
+    cr_assert_eq(v.voters[1].last_fetch_ms, 2010);
+    cr_assert_eq(v.voters[1].last_caught_up_ms, 2010);
+    cr_assert_eq(v.voters[2].log_end_offset, -1);
+    cr_assert_eq(v.voters[2].last_fetch_ms, -1);
+    fix_free(&f);
+
+    voter_with_log(&f);
+    cr_assert_eq(sk_raft_describe(f.r, f.now, &v), SK_ERR_NOT_LEADER_OR_FOLLOWER);
+    fix_free(&f);
+}
+
+Test(raft, restart_follows_only_a_voter)
+{
+    struct fix f;
+    memset(&f, 0, sizeof(f));
+    fix_start(&f, 1, 3, (struct sk_raft_qstate){4, 2, SK_RAFT_NO_ID});
+    cr_assert_eq(sk_raft_role(f.r), SK_RAFT_FOLLOWER);
+    cr_assert_eq(sk_raft_leader(f.r), 2);
+    sk_raft_free(f.r);
+    fix_start(&f, 1, 3, (struct sk_raft_qstate){4, 8, 3});
+    cr_assert_eq(sk_raft_role(f.r), SK_RAFT_VOTED, "a leader outside the voters is not fetched from");
+    fix_free(&f);
+}
+
+Test(raft, follower_fetches_again_only_once_durable)
+{
+    struct fix f;
+    voter_with_log(&f);
+    sk_raft_memlog_set_async(f.log, true);
+    struct sk_raft_msg fetch = follow(&f, 4);
+    struct sk_raft_batch b = {.base_offset = 3, .epoch = 4, .count = 1, .data = (const uint8_t *)"L", .len = 1};
+    struct sk_raft_msg resp = {.type = SK_RAFT_FETCH_RESP, .src = 2, .dst = 1, .corr = fetch.corr,
+                               .cluster_id = cluster, .epoch = 4, .leader_id = 2,
+                               .u.fetch_resp = {.high_watermark = 4, .diverging_epoch = -1,
+                                                .diverging_end_offset = -1, .batches = &b, .n_batches = 1}};
+    cr_assert_eq(sk_raft_receive(f.r, &resp, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_high_watermark(f.r), 3, "offset 3 is not durable here yet");
+    f.now += 100;
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    struct sk_raft_msg m;
+    cr_assert_not(sk_raft_poll_out(f.r, &m), "a fetch at 4 would acknowledge an unflushed offset");
+    cr_assert_gt(sk_raft_next_deadline(f.r), f.now, "nothing to tick for until the flush completes");
+    uint64_t token;
+    int64_t end;
+    cr_assert(sk_raft_memlog_complete_flush(f.log, &token, &end));
+    cr_assert_eq(end, 4);
+    cr_assert_eq(sk_raft_flushed(f.r, token, end), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_high_watermark(f.r), 4);
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    fetch = one_out(&f);
+    cr_assert_eq(fetch.u.fetch.fetch_offset, 4);
+    fix_free(&f);
+}
+
+Test(raft, leader_counts_its_own_tail_once_flushed)
+{
+    struct fix f;
+    memset(&f, 0, sizeof(f));
+    f.log = sk_raft_memlog_new();
+    sk_raft_memlog_set_async(f.log, true);
+    fix_start(&f, 1, 1, fresh);
+    f.now = 2000;
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_role(f.r), SK_RAFT_LEADER);
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    int64_t off;
+    cr_assert_eq(sk_raft_append(f.r, (const uint8_t *)"x", 1, 1, &off), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_high_watermark(f.r), -1);
+    uint64_t token;
+    int64_t end;
+    cr_assert(sk_raft_memlog_complete_flush(f.log, &token, &end));
+    cr_assert_eq(end, 1, "the LeaderChange batch alone; the append waits for the next flush");
+    cr_assert_eq(sk_raft_flushed(f.r, token, end), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_high_watermark(f.r), 1);
+    cr_assert(sk_raft_memlog_complete_flush(f.log, &token, &end), "started on the completion");
+    cr_assert_eq(sk_raft_flushed(f.r, token, end), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_high_watermark(f.r), 2);
+    fix_free(&f);
+}
+
+Test(raft, a_hopeless_candidate_does_not_hold_off_elections)
+{
+    struct fix f;
+    voter_with_log(&f);
+    int64_t due = sk_raft_next_deadline(f.r);
+    /* Node 2, whose log is behind, asks again and again in new epochs. */
+    for (int32_t epoch = 4; f.now + 50 < due; epoch++) {
+        f.now += 50;
+        cr_assert_not(ask_vote(&f, vote_req(2, epoch, 1, 1)));
+        cr_assert_eq(sk_raft_next_deadline(f.r), due, "the election deadline stays");
+    }
+    f.now = due;
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_role(f.r), SK_RAFT_CANDIDATE);
+    fix_free(&f);
+}

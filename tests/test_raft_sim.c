@@ -1,0 +1,543 @@
+/* Deterministic simulation of the Raft core, after Kafka's
+ * RaftEventSimulationTest: 3 or 5 voters on a simulated clock and network
+ * that loses, delays, duplicates and reorders messages, partitions nodes and
+ * restarts them (a restart keeps only what the log flushed and the
+ * quorum-state store wrote), every choice drawn from one seed. After every
+ * event the invariants are checked; then the network heals and a leader must
+ * be elected and commit a new append within a bounded simulated time.
+ *
+ * SKEIN_RAFT_SEED=n replays one seed; SKEIN_RAFT_SEEDS=n runs n seeds per
+ * cluster size instead of the default. */
+#include <criterion/criterion.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "skein/errors.h"
+#include "skein/raft.h"
+
+#define MAX_NODES 5
+#define STEP_MS 5
+#define CHAOS_MS 8000
+#define HEAL_BOUND_MS 15000
+#define MAX_FLIGHTS 4096
+#define MAX_OFFSETS 65536
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t node_rand(void *ctx)
+{
+    return splitmix(ctx);
+}
+
+struct node {
+    int32_t id;
+    bool up;
+    int64_t up_at;
+    struct sk_raft *raft;
+    struct sk_raft_memlog *log;
+    struct sk_raft_memstore store;
+    uint64_t rng;
+    int64_t last_hw; /* in this lifetime */
+    int group;       /* nodes talk only within a group */
+};
+
+struct flight {
+    struct sk_raft_msg m;
+    int64_t at;
+    uint64_t seq;
+};
+
+struct entry {
+    bool set;
+    int32_t epoch;
+    int kind;
+    uint64_t hash;
+};
+
+struct sim {
+    uint64_t seed;
+    uint64_t rng;
+    int n;
+    int64_t now;
+    struct node nodes[MAX_NODES];
+    struct flight *flights;
+    size_t n_flights;
+    uint64_t seq;
+    int loss_pct, dup_pct, max_delay;
+    int crash_permille; /* per step */
+    int stall_pct;      /* a due tick put off, as by a slow disk or CPU */
+    int flush_pct;      /* a pending flush completing in a step; 100: sync */
+    struct entry *committed;
+    int32_t leader_of[4096]; /* the leader seen in each epoch */
+    uint64_t appended;
+    char fail[256];
+};
+
+/* What the seeds exercised, to show the runs are not vacuous. */
+static struct {
+    uint64_t epochs, restarts, partitions, committed, truncations, delivered;
+} stats;
+
+static uint64_t rnd(struct sim *s, uint64_t n)
+{
+    return n ? splitmix(&s->rng) % n : 0;
+}
+
+static void failf(struct sim *s, const char *fmt, ...)
+{
+    if (s->fail[0])
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = snprintf(s->fail, sizeof(s->fail), "t=%" PRId64 " ", s->now);
+    vsnprintf(s->fail + k, sizeof(s->fail) - (size_t)k, fmt, ap);
+    va_end(ap);
+}
+
+static uint64_t hash_bytes(const uint8_t *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+static void start_node(struct sim *s, struct node *nd)
+{
+    struct sk_raft_config cfg = {
+        .node_id = nd->id,
+        .n_voters = s->n,
+        .cluster_id = {.len = 4, .bytes = "simc"},
+        .election_timeout_ms = 200,
+        .fetch_timeout_ms = 400,
+        .election_backoff_max_ms = 200,
+        .request_timeout_ms = 100,
+        .retry_backoff_ms = 10,
+        .fetch_idle_ms = 20,
+        .fetch_max_bytes = 256,
+        .rand = node_rand,
+        .rand_ctx = &nd->rng,
+    };
+    for (int i = 0; i < s->n; i++)
+        cfg.voters[i] = s->nodes[i].id;
+    sk_raft_memlog_bind(nd->log, &cfg);
+    sk_raft_memstore_bind(&nd->store, &cfg);
+    nd->raft = sk_raft_new(&cfg, &nd->store.state, s->now);
+    cr_assert(nd->raft);
+    nd->up = true;
+    nd->last_hw = -1;
+}
+
+static void sim_init(struct sim *s, uint64_t seed, int n)
+{
+    memset(s, 0, sizeof(*s));
+    s->seed = seed;
+    s->rng = seed * 0x2545f4914f6cdd1dull + 1;
+    s->n = n;
+    s->flights = calloc(MAX_FLIGHTS, sizeof(*s->flights));
+    s->committed = calloc(MAX_OFFSETS, sizeof(*s->committed));
+    cr_assert(s->flights && s->committed);
+    s->loss_pct = (int)rnd(s, 35);
+    s->dup_pct = (int)rnd(s, 10);
+    s->max_delay = 2 + (int)rnd(s, 60);
+    s->crash_permille = 1 + (int)rnd(s, 6);
+    s->stall_pct = (int)rnd(s, 80);
+    s->flush_pct = rnd(s, 4) == 0 ? 100 : 3 + (int)rnd(s, 60);
+    for (size_t e = 0; e < sizeof(s->leader_of) / sizeof(s->leader_of[0]); e++)
+        s->leader_of[e] = -1;
+    for (int i = 0; i < n; i++)
+        s->nodes[i].id = i + 1;
+    for (int i = 0; i < n; i++) {
+        struct node *nd = &s->nodes[i];
+        nd->rng = seed ^ ((uint64_t)(i + 1) << 48);
+        nd->log = sk_raft_memlog_new();
+        sk_raft_memlog_set_async(nd->log, s->flush_pct < 100);
+        nd->store.state = (struct sk_raft_qstate){0, SK_RAFT_NO_ID, SK_RAFT_NO_ID};
+        start_node(s, nd);
+    }
+}
+
+static void drop_outbox(struct node *nd)
+{
+    struct sk_raft_msg m;
+    while (sk_raft_poll_out(nd->raft, &m))
+        sk_raft_msg_release(&m);
+}
+
+static void sim_free(struct sim *s)
+{
+    for (int i = 0; i < s->n; i++) {
+        if (s->nodes[i].raft) {
+            drop_outbox(&s->nodes[i]);
+            sk_raft_free(s->nodes[i].raft);
+        }
+        sk_raft_memlog_free(s->nodes[i].log);
+    }
+    for (size_t i = 0; i < s->n_flights; i++)
+        sk_raft_msg_release(&s->flights[i].m);
+    free(s->flights);
+    free(s->committed);
+}
+
+static struct node *node_by_id(struct sim *s, int32_t id)
+{
+    return id >= 1 && id <= s->n ? &s->nodes[id - 1] : NULL;
+}
+
+/* A duplicate needs its own copy of the batches. */
+static bool clone_msg(struct sk_raft_msg *dst, const struct sk_raft_msg *src)
+{
+    *dst = *src;
+    dst->owned = NULL;
+    if (src->type != SK_RAFT_FETCH_RESP || src->u.fetch_resp.n_batches == 0)
+        return true;
+    const struct sk_raft_fetch_resp *f = &src->u.fetch_resp;
+    size_t bytes = f->n_batches * sizeof(struct sk_raft_batch);
+    for (size_t i = 0; i < f->n_batches; i++)
+        bytes += f->batches[i].len;
+    uint8_t *block = malloc(bytes + 1);
+    if (!block)
+        return false;
+    struct sk_raft_batch *b = (struct sk_raft_batch *)block;
+    uint8_t *data = block + f->n_batches * sizeof(*b);
+    for (size_t i = 0; i < f->n_batches; i++) {
+        b[i] = f->batches[i];
+        b[i].data = data;
+        memcpy(data, f->batches[i].data, f->batches[i].len);
+        data += f->batches[i].len;
+    }
+    dst->owned = block;
+    dst->u.fetch_resp.batches = b;
+    return true;
+}
+
+/* Keeps flights sorted by delivery time, then by send order. */
+static void enqueue(struct sim *s, struct sk_raft_msg *m, int64_t at)
+{
+    if (s->n_flights == MAX_FLIGHTS) {
+        sk_raft_msg_release(m);
+        return;
+    }
+    size_t i = s->n_flights++;
+    while (i > 0 && s->flights[i - 1].at > at) {
+        s->flights[i] = s->flights[i - 1];
+        i--;
+    }
+    s->flights[i] = (struct flight){.m = *m, .at = at, .seq = s->seq++};
+}
+
+static void send_out(struct sim *s, struct node *nd)
+{
+    struct sk_raft_msg m;
+    while (sk_raft_poll_out(nd->raft, &m)) {
+        struct node *to = node_by_id(s, m.dst);
+        if (!to || to->group != nd->group || (int)rnd(s, 100) < s->loss_pct) {
+            sk_raft_msg_release(&m);
+            continue;
+        }
+        if ((int)rnd(s, 100) < s->dup_pct) {
+            struct sk_raft_msg dup;
+            if (clone_msg(&dup, &m))
+                enqueue(s, &dup, s->now + 1 + (int64_t)rnd(s, (uint64_t)s->max_delay));
+        }
+        enqueue(s, &m, s->now + 1 + (int64_t)rnd(s, (uint64_t)s->max_delay));
+    }
+}
+
+static void check_rc(struct sim *s, struct node *nd, int rc, const char *what)
+{
+    if (rc != SK_ERR_NONE)
+        failf(s, "node %d: %s returned %d", nd->id, what, rc);
+}
+
+/* Every entry below a node's high watermark is committed: it must equal what
+ * any node ever reported committed at that offset. */
+static void check_log(struct sim *s, struct node *nd, int64_t from)
+{
+    int64_t hw = sk_raft_high_watermark(nd->raft);
+    size_t count = sk_raft_memlog_count(nd->log);
+    if (hw > (int64_t)count) {
+        failf(s, "node %d: high watermark %" PRId64 " past its log end %zu", nd->id, hw, count);
+        return;
+    }
+    for (int64_t off = from < 0 ? 0 : from; off < hw && off < MAX_OFFSETS; off++) {
+        const struct sk_raft_batch *b = sk_raft_memlog_at(nd->log, (size_t)off);
+        struct entry *e = &s->committed[off];
+        uint64_t h = hash_bytes(b->data, b->len);
+        if (!e->set) {
+            *e = (struct entry){true, b->epoch, (int)b->kind, h};
+        } else if (e->epoch != b->epoch || e->kind != (int)b->kind || e->hash != h) {
+            failf(s, "node %d: committed offset %" PRId64 " changed (epoch %d -> %d)", nd->id, off,
+                  e->epoch, b->epoch);
+            return;
+        }
+    }
+}
+
+static void check(struct sim *s, bool full)
+{
+    for (int i = 0; i < s->n && !s->fail[0]; i++) {
+        struct node *nd = &s->nodes[i];
+        if (!nd->up)
+            continue;
+        int32_t epoch = sk_raft_epoch(nd->raft);
+        if (sk_raft_role(nd->raft) == SK_RAFT_LEADER && epoch < 4096) {
+            if (s->leader_of[epoch] >= 0 && s->leader_of[epoch] != nd->id)
+                failf(s, "two leaders in epoch %d: %d and %d", epoch, s->leader_of[epoch], nd->id);
+            s->leader_of[epoch] = nd->id;
+        }
+        int64_t hw = sk_raft_high_watermark(nd->raft);
+        if (hw < nd->last_hw)
+            failf(s, "node %d: high watermark went back %" PRId64 " -> %" PRId64, nd->id,
+                  nd->last_hw, hw);
+        check_log(s, nd, full ? 0 : nd->last_hw);
+        nd->last_hw = hw;
+    }
+}
+
+static void deliver_due(struct sim *s)
+{
+    while (s->n_flights > 0 && s->flights[0].at <= s->now && !s->fail[0]) {
+        struct sk_raft_msg m = s->flights[0].m;
+        memmove(s->flights, s->flights + 1, (s->n_flights - 1) * sizeof(*s->flights));
+        s->n_flights--;
+        struct node *to = node_by_id(s, m.dst), *from = node_by_id(s, m.src);
+        if (getenv("SKEIN_RAFT_TRACE") && getenv("SKEIN_RAFT_TRACE")[0] == '2')
+            fprintf(stderr, "t=%" PRId64 " %d->%d type %d epoch %d err %d corr %u\n", s->now, m.src,
+                    m.dst, (int)m.type, m.epoch, m.error, m.corr);
+        if (to->up && to->group == from->group) {
+            size_t before = sk_raft_memlog_count(to->log);
+            stats.delivered++;
+            check_rc(s, to, sk_raft_receive(to->raft, &m, s->now), "receive");
+            send_out(s, to);
+            check(s, false);
+            stats.truncations += sk_raft_memlog_count(to->log) < before;
+        }
+        sk_raft_msg_release(&m);
+    }
+}
+
+static struct node *a_leader(struct sim *s)
+{
+    struct node *best = NULL;
+    for (int i = 0; i < s->n; i++) {
+        struct node *nd = &s->nodes[i];
+        if (nd->up && sk_raft_role(nd->raft) == SK_RAFT_LEADER &&
+            (!best || sk_raft_epoch(nd->raft) > sk_raft_epoch(best->raft)))
+            best = nd;
+    }
+    return best;
+}
+
+static int append_one(struct sim *s, struct node *nd, int64_t *offset)
+{
+    uint8_t data[16];
+    int len = snprintf((char *)data, sizeof(data), "r%" PRIu64, s->appended++);
+    return sk_raft_append(nd->raft, data, (size_t)len, 1, offset);
+}
+
+static void crash(struct sim *s, struct node *nd)
+{
+    drop_outbox(nd);
+    sk_raft_free(nd->raft);
+    nd->raft = NULL;
+    nd->up = false;
+    sk_raft_memlog_crash(nd->log);
+    nd->up_at = s->now + (int64_t)rnd(s, 1500);
+    stats.restarts++;
+}
+
+/* Majority/minority splits, an isolated node (often the leader), or a heal. */
+static void repartition(struct sim *s)
+{
+    uint64_t how = rnd(s, 3);
+    stats.partitions++;
+    for (int i = 0; i < s->n; i++)
+        s->nodes[i].group = how == 0 ? 0 : (int)rnd(s, 2);
+    if (how == 2) {
+        struct node *l = a_leader(s);
+        int victim = l ? l->id - 1 : (int)rnd(s, (uint64_t)s->n);
+        for (int i = 0; i < s->n; i++)
+            s->nodes[i].group = i == victim;
+    }
+}
+
+static void chaos_events(struct sim *s)
+{
+    struct node *l = a_leader(s);
+    int64_t off;
+    if (l && rnd(s, 100) < 30)
+        check_rc(s, l, append_one(s, l, &off), "append");
+    if (l && rnd(s, 1000) < 2)
+        check_rc(s, l, sk_raft_resign(l->raft, s->now), "resign");
+    if (rnd(s, 1000) < 5)
+        repartition(s);
+    if ((int)rnd(s, 1000) < s->crash_permille) {
+        struct node *nd = &s->nodes[rnd(s, (uint64_t)s->n)];
+        if (nd->up)
+            crash(s, nd);
+    }
+    /* A power cut: every node at once, only flushed data survives. */
+    if (rnd(s, 4000) == 0)
+        for (int i = 0; i < s->n; i++)
+            if (s->nodes[i].up)
+                crash(s, &s->nodes[i]);
+}
+
+/* A disk that takes its time: pending flushes complete at the seed's rate. */
+static void complete_flushes(struct sim *s, struct node *nd)
+{
+    uint64_t token;
+    int64_t end;
+    while ((int)rnd(s, 100) < s->flush_pct && sk_raft_memlog_complete_flush(nd->log, &token, &end)) {
+        check_rc(s, nd, sk_raft_flushed(nd->raft, token, end), "flushed");
+        send_out(s, nd);
+        check(s, false);
+    }
+}
+
+static void step(struct sim *s)
+{
+    s->now += STEP_MS;
+    for (int i = 0; i < s->n; i++) {
+        struct node *nd = &s->nodes[i];
+        if (!nd->up && nd->up_at <= s->now)
+            start_node(s, nd);
+        else if (nd->up)
+            complete_flushes(s, nd);
+    }
+    deliver_due(s);
+    for (int i = 0; i < s->n && !s->fail[0]; i++) {
+        struct node *nd = &s->nodes[i];
+        /* Ticked only when due, as a reactor would: a late deadline shows as
+         * a liveness failure. */
+        if (!nd->up || s->now < sk_raft_next_deadline(nd->raft) ||
+            (int)rnd(s, 100) < s->stall_pct)
+            continue;
+        check_rc(s, nd, sk_raft_tick(nd->raft, s->now), "tick");
+        send_out(s, nd);
+        check(s, false);
+    }
+    /* The per-event checks look at what is newly committed; now and then
+     * every node's whole committed prefix is compared again. */
+    if (s->now % 500 == 0)
+        check(s, true);
+}
+
+/* After the heal: every node up, one network, no loss. */
+static void liveness(struct sim *s)
+{
+    for (int i = 0; i < s->n; i++) {
+        s->nodes[i].group = 0;
+        if (!s->nodes[i].up)
+            s->nodes[i].up_at = s->now;
+    }
+    s->loss_pct = 0;
+    int64_t deadline = s->now + HEAL_BOUND_MS;
+    struct node *by = NULL;
+    int32_t epoch = -1;
+    int64_t off = -1;
+    while (s->now < deadline && !s->fail[0]) {
+        step(s);
+        if (getenv("SKEIN_RAFT_TRACE") && getenv("SKEIN_RAFT_TRACE")[0] == '3' && s->now % 250 == 0)
+            for (int i = 0; i < s->n; i++)
+                if (s->nodes[i].up)
+                    fprintf(stderr, "t=%" PRId64 " node %d role %d epoch %d next %" PRId64 " log %zu\n", s->now,
+                            s->nodes[i].id, (int)sk_raft_role(s->nodes[i].raft), sk_raft_epoch(s->nodes[i].raft),
+                            sk_raft_next_deadline(s->nodes[i].raft), sk_raft_memlog_count(s->nodes[i].log));
+        struct node *l = a_leader(s);
+        if (!l)
+            continue;
+        if (l != by || sk_raft_epoch(l->raft) != epoch) {
+            by = l;
+            epoch = sk_raft_epoch(l->raft);
+            check_rc(s, l, append_one(s, l, &off), "append");
+        }
+        if (sk_raft_high_watermark(l->raft) > off)
+            return;
+    }
+    if (getenv("SKEIN_RAFT_TRACE"))
+        for (int i = 0; i < s->n; i++)
+            fprintf(stderr, "node %d up %d role %d epoch %d leader %d hw %" PRId64 " log %zu\n",
+                    s->nodes[i].id, s->nodes[i].up, s->nodes[i].up ? (int)sk_raft_role(s->nodes[i].raft) : -1,
+                    s->nodes[i].up ? sk_raft_epoch(s->nodes[i].raft) : -1,
+                    s->nodes[i].up ? sk_raft_leader(s->nodes[i].raft) : -1,
+                    s->nodes[i].up ? sk_raft_high_watermark(s->nodes[i].raft) : -1,
+                    sk_raft_memlog_count(s->nodes[i].log));
+    failf(s, "no leader committed a new append within %d ms of the heal", HEAL_BOUND_MS);
+}
+
+static const char *run_seed(uint64_t seed, int n, char *why, size_t why_len)
+{
+    struct sim *s = malloc(sizeof(*s));
+    cr_assert(s);
+    sim_init(s, seed, n);
+    while (s->now < CHAOS_MS && !s->fail[0]) {
+        chaos_events(s);
+        step(s);
+    }
+    if (!s->fail[0])
+        liveness(s);
+    if (!s->fail[0])
+        check(s, true);
+    for (int32_t e = 0; e < 4096; e++)
+        stats.epochs += s->leader_of[e] >= 0;
+    for (int64_t off = 0; off < MAX_OFFSETS && s->committed[off].set; off++)
+        stats.committed++;
+    const char *res = NULL;
+    if (s->fail[0]) {
+        snprintf(why, why_len, "%s", s->fail);
+        res = why;
+    }
+    sim_free(s);
+    free(s);
+    return res;
+}
+
+static uint64_t env_u64(const char *name, uint64_t dflt)
+{
+    const char *v = getenv(name);
+    return v && *v ? strtoull(v, NULL, 10) : dflt;
+}
+
+/* Seeds of one cluster size: 3 voters take the even ones, 5 the odd, so a
+ * seed names one run whatever the size. */
+static void run_many(int n)
+{
+    const char *one = getenv("SKEIN_RAFT_SEED");
+    uint64_t count = env_u64("SKEIN_RAFT_SEEDS", 1500);
+    char why[300];
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t seed = one && *one ? strtoull(one, NULL, 10) : 2 * i + (n == 5);
+        if (one && *one && (seed % 2 == 1) != (n == 5))
+            return;
+        const char *err = run_seed(seed, n, why, sizeof(why));
+        cr_assert_null(err, "SKEIN_RAFT_SEED=%" PRIu64 " (%d voters) fails: %s", seed, n, err);
+        if (one && *one)
+            return;
+    }
+    cr_log_info("%d voters, %" PRIu64 " seeds: %" PRIu64 " leader epochs, %" PRIu64
+                " committed entries, %" PRIu64 " restarts, %" PRIu64 " partitions, %" PRIu64
+                " truncations, %" PRIu64 " messages delivered",
+                n, count, stats.epochs, stats.committed, stats.restarts, stats.partitions,
+                stats.truncations, stats.delivered);
+}
+
+Test(raft_sim, three_voters, .timeout = 600)
+{
+    run_many(3);
+}
+
+Test(raft_sim, five_voters, .timeout = 600)
+{
+    run_many(5);
+}
