@@ -38,4 +38,8 @@ bool sk_atomic_writer_busy(const struct sk_atomic_writer *w);
  * write is dropped without calling back. */
 void sk_atomic_writer_free(struct sk_atomic_writer *w);
 
+/* The same steps on the calling thread, done on return (start-up, tools):
+ * 0 or -errno. */
+int sk_atomic_write(const char *dir, const char *name, const void *data, size_t len);
+
 #endif

@@ -9,8 +9,8 @@
 
 #include <stddef.h>
 
-int sk_atomic_write(const char *dir, const char *name, const void *data, size_t len);
-/* The same without either fsync: a crash may leave the old file, the new one, or
+/* sk_atomic_write (skein/atomic_writer.h) is the durable form. The one
+ * without either fsync: a crash may leave the old file, the new one, or
  * an empty one; for files the caller syncs later with the data they describe. */
 int sk_atomic_write_lazy(const char *dir, const char *name, const void *data, size_t len);
 /* fsync of a directory, so entries created or renamed in it survive a crash. */

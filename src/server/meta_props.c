@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "skein/atomic_writer.h"
 #include "skein/meta_props.h"
 #include "skein/uuid.h"
 
@@ -236,60 +237,13 @@ static int render(const struct sk_meta_props *p, char *out, size_t outlen)
     return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : n;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
-        return -errno;
-    int rc = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return rc;
-}
-
-/* A crash leaves the old file or the whole new one, never a torn one. */
-static int replace_file(const char *dir, const char *file, const char *buf, size_t len)
-{
-    char tmp[4200];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", file) >= (int)sizeof tmp)
-        return -ENAMETOOLONG;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -errno;
-    int rc = write_all(fd, buf, len);
-    if (rc == 0 && fdatasync(fd) < 0)
-        rc = -errno;
-    if (close(fd) < 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && rename(tmp, file) < 0)
-        rc = -errno;
-    if (rc < 0) {
-        unlink(tmp);
-        return rc;
-    }
-    return sync_dir(dir);
-}
-
 int sk_meta_props_write(const char *dir, const struct sk_meta_props *p, char *err,
                         size_t errlen)
 {
-    char file[4096], buf[512];
-    int rc = path_of(file, sizeof file, dir, SK_META_PROPS_NAME);
-    int len = rc < 0 ? rc : render(p, buf, sizeof buf);
-    rc = len < 0 ? len : replace_file(dir, file, buf, (size_t)len);
+    char buf[512];
+    /* A crash leaves the old file or the whole new one, never a torn one. */
+    int len = render(p, buf, sizeof buf);
+    int rc = len < 0 ? len : sk_atomic_write(dir, SK_META_PROPS_NAME, buf, (size_t)len);
     if (rc < 0)
         snprintf(err, errlen, "Error while writing meta.properties file %s: %s", dir,
                  strerror(-rc));
