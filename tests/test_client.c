@@ -23,6 +23,7 @@
 #include "gen/kp_all.h"
 #include "skein/errors.h"
 #include "skein/kclient.h"
+#include "testnode.h"
 #include "skein/net.h"
 #include "skein/timer.h"
 
@@ -88,42 +89,9 @@ static void fail(struct ct *t, const char *fmt, ...)
     va_end(ap);
 }
 
-static uint16_t free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    bind(fd, (struct sockaddr *)&a, sizeof(a));
-    socklen_t len = sizeof(a);
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static void spawn(struct ct *t)
 {
-    char listeners[128], voters[64], logs[128], out[128];
-    snprintf(listeners, sizeof(listeners),
-             "listeners=PLAINTEXT://127.0.0.1:%u,CONTROLLER://127.0.0.1:%u", t->port, t->ctrl_port);
-    snprintf(voters, sizeof(voters), "controller.quorum.voters=1@127.0.0.1:%u", t->ctrl_port);
-    snprintf(logs, sizeof(logs), "log.dirs=%s/logs", t->dir);
-    snprintf(out, sizeof(out), "%s/broker.log", t->dir);
-    pid_t pid = fork();
-    if (pid == 0) {
-        /* The broker must not outlive a test that crashes. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execl(SK_SKEIN_BIN, SK_SKEIN_BIN, "--override", "process.roles=broker,controller",
-              "--override", "controller.listener.names=CONTROLLER", "--override", voters,
-              "--override", "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-              "--override", listeners, "--override", logs, "--override", "node.id=1",
-              (char *)NULL);
-        _exit(127);
-    }
-    t->pid = pid;
+    t->pid = sk_test_spawn_broker(SK_SKEIN_BIN, t->dir, t->port, t->ctrl_port, NULL, 0);
 }
 
 static void reap(struct ct *t, int sig)
@@ -343,8 +311,8 @@ Test(client, against_a_real_broker, .timeout = 600)
     static struct ct t;
     snprintf(t.dir, sizeof(t.dir), "/tmp/skein-client-XXXXXX");
     cr_assert_not_null(mkdtemp(t.dir));
-    t.port = free_port();
-    t.ctrl_port = free_port();
+    t.port = sk_test_free_port();
+    t.ctrl_port = sk_test_free_port();
     kp_metadata_request_init(&t.md);
     kp_api_versions_request_init(&t.av);
     t.av.client_software_name = (kp_str){ "test", 4 };

@@ -35,6 +35,7 @@
 #include "skein/plog.h"
 #include "skein/record.h"
 #include "skein/server.h"
+#include "testnode.h"
 #include "wire.h"
 
 #ifndef SK_SKEIN_BIN
@@ -63,17 +64,11 @@ static void setup(void)
 {
     snprintf(dir, sizeof dir, "/tmp/skein-shards-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
-    char logdirs[128];
-    snprintf(logdirs, sizeof logdirs, "log.dirs=%s", dir);
-    const char *ov[] = {logdirs, "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
-                        "process.roles=broker,controller", "controller.listener.names=CONTROLLER",
-                        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-                        "controller.quorum.voters=1@127.0.0.1:9", "node.id=1",
-                        "skein.num.shards=2", "offsets.topic.num.partitions=8",
+    const char *ov[] = {"skein.num.shards=2", "offsets.topic.num.partitions=8",
                         /* quota rates over 30 s: no test runs into a window's end */
                         "quota.window.num=2", "quota.window.size.seconds=30"};
+    sk_test_node_config(&cfg, dir, ov, 4);
     char err[256];
-    cr_assert_eq(sk_config_load(&cfg, NULL, ov, 11, err, sizeof err), 0, "%s", err);
     cr_assert_eq(sk_server_open(&node, &home, &cfg, err, sizeof err), 0, "%s", err);
     cr_assert_eq(node.nshards, 2);
     cr_assert_eq(pthread_create(&runner, NULL, run_node, NULL), 0);
@@ -651,41 +646,10 @@ Test(shards, checkpoints_hold_every_shards_partitions)
 
 /* ---- the broker process ------------------------------------------------------- */
 
-static uint16_t free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(fd, (struct sockaddr *)&a, sizeof a);
-    socklen_t len = sizeof a;
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static pid_t spawn(const char *pdir, uint16_t port, uint16_t ctrl)
 {
-    char listeners[128], voters[64], logs[128], out[128];
-    snprintf(listeners, sizeof listeners,
-             "listeners=PLAINTEXT://127.0.0.1:%u,CONTROLLER://127.0.0.1:%u", port, ctrl);
-    snprintf(voters, sizeof voters, "controller.quorum.voters=1@127.0.0.1:%u", ctrl);
-    snprintf(logs, sizeof logs, "log.dirs=%s/logs", pdir);
-    snprintf(out, sizeof out, "%s/broker.log", pdir);
-    pid_t pid = fork();
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a crashed test */
-        int fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execl(SK_SKEIN_BIN, SK_SKEIN_BIN, "--override", "process.roles=broker,controller",
-              "--override", "controller.listener.names=CONTROLLER", "--override", voters,
-              "--override", "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-              "--override", listeners, "--override", logs, "--override", "node.id=1",
-              "--override", "skein.num.shards=2", (char *)NULL);
-        _exit(127);
-    }
-    return pid;
+    const char *shards[] = {"skein.num.shards=2"};
+    return sk_test_spawn_broker(SK_SKEIN_BIN, pdir, port, ctrl, shards, 1);
 }
 
 static uint64_t mono_ms(void)
@@ -702,7 +666,7 @@ Test(shards_process, produce_on_both_shards_then_sigterm_exits_0, .timeout = 120
     char pdir[64];
     snprintf(pdir, sizeof pdir, "/tmp/skein-shards-proc-XXXXXX");
     cr_assert_not_null(mkdtemp(pdir));
-    uint16_t port = free_port(), ctrl = free_port();
+    uint16_t port = sk_test_free_port(), ctrl = sk_test_free_port();
     pid_t pid = spawn(pdir, port, ctrl);
     int fd[2] = {-1, -1};
     for (uint64_t end = mono_ms() + 60000; fd[0] < 0 && mono_ms() < end;)

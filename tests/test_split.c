@@ -26,6 +26,7 @@
 #include "skein/publisher.h"
 #include "skein/record.h"
 #include "skein/server.h"
+#include "testnode.h"
 #include "wire.h"
 
 #define NSHARDS 4
@@ -49,15 +50,9 @@ static void setup(void)
 {
     snprintf(dir, sizeof dir, "/tmp/skein-split-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
-    char logdirs[128];
-    snprintf(logdirs, sizeof logdirs, "log.dirs=%s", dir);
-    const char *ov[] = {logdirs, "listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
-                        "process.roles=broker,controller", "controller.listener.names=CONTROLLER",
-                        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-                        "controller.quorum.voters=1@127.0.0.1:9", "node.id=1",
-                        /* the test makes its own shard contexts */ "skein.num.shards=1"};
+    const char *ov[] = {"skein.num.shards=1"}; /* the test makes its own shard contexts */
+    sk_test_node_config(&cfg, dir, ov, 1);
     char err[256];
-    cr_assert_eq(sk_config_load(&cfg, NULL, ov, 8, err, sizeof err), 0, "%s", err);
     cr_assert_eq(sk_server_open(&node, &home, &cfg, err, sizeof err), 0, "%s", err);
     node.shards = realloc(node.shards, sizeof *node.shards * NSHARDS);
     for (int s = 1; s < NSHARDS; s++) {
