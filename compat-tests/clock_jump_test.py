@@ -15,8 +15,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from skeinlib.broker import Broker  # noqa: E402
+from skeinlib.poll import produce_small, wait_for  # noqa: E402
 
-from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
+from confluent_kafka import Consumer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # noqa: E402
 
 FAKETIME_LIBS = ("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
@@ -39,15 +40,6 @@ def low_watermark(bootstrap, topic):
 
 def deleted_files(seg_dir):
     return [x for x in os.listdir(seg_dir) if x.endswith(".deleted")]
-
-
-def wait_for(cond, timeout, step=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(step)
 
 
 def start_faked(skein, rc):
@@ -73,15 +65,6 @@ def start_faked(skein, rc):
     return b
 
 
-def produce(bootstrap, topic, n):
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "batch.num.messages": 10})
-    for i in range(n):
-        p.produce(topic, value=b"x" * 200 + b"%d" % i)
-        if i % 10 == 9:
-            p.flush()
-    assert p.flush(10) == 0
-
-
 def main():
     with tempfile.TemporaryDirectory(prefix="skein-clock-") as tmp:
         rc = os.path.join(tmp, "faketime.rc")
@@ -102,7 +85,7 @@ def run(b, rc):
     topic = "jumped"
     cfg = {"segment.bytes": "4096", "file.delete.delay.ms": str(DELETE_DELAY_MS)}
     a.create_topics([NewTopic(topic, 1, 1, config=cfg)])[topic].result(10)
-    produce(b.bootstrap, topic, 400)
+    produce_small(b.bootstrap, topic, 400)
     seg_dir = os.path.join(b.data_dir, "logs", topic + "-0")
     # retention.bytes cut live: the next pass renames the old segments
     r = ConfigResource("topic", topic, set_config=dict(cfg, **{"retention.bytes": "8192"}))

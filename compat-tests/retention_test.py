@@ -11,18 +11,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from skeinlib.broker import Broker  # noqa: E402
+from skeinlib.poll import produce_small  # noqa: E402
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition  # noqa: E402
+from confluent_kafka import Consumer, KafkaError, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # noqa: E402
-
-
-def produce(bootstrap, topic, n):
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "batch.num.messages": 10})
-    for i in range(n):
-        p.produce(topic, value=b"x" * 200 + b"%d" % i)
-        if i % 10 == 9:
-            p.flush()
-    assert p.flush(10) == 0
 
 
 def watermarks(bootstrap, topic):
@@ -59,7 +51,7 @@ def main():
         f = a.create_topics([NewTopic(topic, 1, 1, config={
             "segment.bytes": "4096", "retention.ms": "3600000"})])[topic]
         f.result(10)
-        produce(b.bootstrap, topic, 400)
+        produce_small(b.bootstrap, topic, 400)
         lo, hi = watermarks(b.bootstrap, topic)
         assert (lo, hi) == (0, 400), "before retention: watermarks %s" % ((lo, hi),)
         seg_dir = os.path.join(b.data_dir, "logs", topic + "-0")
@@ -80,7 +72,7 @@ def main():
         r = ConfigResource("topic", topic, set_config={"retention.ms": "3600000",
                                                        "segment.bytes": "4096"})
         a.alter_configs([r])[r].result(10)
-        produce(b.bootstrap, topic, 10)
+        produce_small(b.bootstrap, topic, 10)
         lo, hi = watermarks(b.bootstrap, topic)
         assert segs_after < segs_before, "segments %d -> %d" % (segs_before, segs_after)
         got = first_offset_from_zero(b.bootstrap, topic, "earliest")
