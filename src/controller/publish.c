@@ -24,6 +24,15 @@ static void release_task(struct sk_broker *b, void *arg)
     release(arg);
 }
 
+/* The handler that committed may still hold what b let go of; it finishes
+ * before a posted task runs. A shard that takes no more tasks (stopping, or
+ * none at all in a test) runs no more handlers either: release at once. */
+static void release_later(struct sk_broker *b, sk_node_task_fn release_fn, void *arg)
+{
+    if (!b->shard || sk_node_post(b->node, b->index, release_fn, arg) < 0)
+        release_fn(b, arg);
+}
+
 int sk_publish_apply(struct sk_broker *b, struct sk_meta_image *img)
 {
     struct sk_meta_image *old = b->image;
@@ -33,11 +42,7 @@ int sk_publish_apply(struct sk_broker *b, struct sk_meta_image *img)
         release(old); /* the caller's reference, beside the one b already holds */
         return rc;
     }
-    /* The handler that committed may still hold topics of the old image; it
-     * finishes before a posted task runs. A shard that takes no more tasks
-     * (stopping, or none at all in a test) runs no more handlers either. */
-    if (!b->shard || sk_node_post(b->node, b->index, release_task, old) < 0)
-        release(old);
+    release_later(b, release_task, old);
     return rc;
 }
 
@@ -52,8 +57,8 @@ void sk_publish_config_apply(struct sk_broker *b, struct sk_config_shared *s)
     struct sk_config_shared *old = b->cfg_held;
     b->cfg = &s->cfg;
     b->cfg_held = s;
-    if (old && (!b->shard || sk_node_post(b->node, b->index, release_config_task, old) < 0))
-        sk_config_shared_release(old);
+    if (old)
+        release_later(b, release_config_task, old);
 }
 
 static void config_task(struct sk_broker *b, void *arg)
