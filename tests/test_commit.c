@@ -520,3 +520,20 @@ Test(commit, a_failed_sync_during_auto_creation_leaves_no_half_created_topic,
     cr_assert_eq(node.image.ntopics, 2);
     cr_assert_eq(sk_meta_topic(shard.image, "b", 1)->npartitions, 2);
 }
+
+/* Two Metadata requests for one new topic, the second while the first's
+ * creation is in flight (librdkafka 2.x pipelines them): the second has
+ * nothing to write, yet answers only once the topic is committed, with it. */
+Test(commit, a_second_auto_creation_of_a_name_in_flight_waits_for_its_commit,
+     .init = setup_auto, .fini = teardown_auto)
+{
+    const char *names[] = {"a"};
+    cr_assert_eq(auto_create("a", names, 1), SK_ERR_NONE);
+    int pending = ds_pending(&ds);
+    cr_assert_eq(auto_create("a", names, 1), SK_ERR_NONE);
+    cr_assert_eq(ds_pending(&ds), pending, "the second writes nothing");
+    cr_assert_eq(ncalls, 0, "neither answers before the topic is committed");
+    ds_complete_all(&ds, 0);
+    cr_assert_eq(ncalls, 2);
+    cr_assert(calls[0].shard_had_topic && calls[1].shard_had_topic);
+}

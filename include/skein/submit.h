@@ -21,7 +21,10 @@ typedef void (*sk_ctl_done_fn)(void *arg, int16_t err, const char *msg);
  * once the batch is committed (published, and b applied it), in submission
  * order whatever order the syncs complete in, or with KAFKA_STORAGE_ERROR
  * when it, or a batch before it, could not be written or synced; it may run
- * before sk_ctl_submit returns (a refused batch, a blocking syncer). */
+ * before sk_ctl_submit returns (a refused batch, a blocking syncer). An
+ * empty batch writes nothing and waits its turn: a requester whose change
+ * is already in flight (a topic another request is auto-creating) answers
+ * once that change has committed. */
 void sk_ctl_submit(struct sk_broker *b, const struct sk_meta_rec *recs, int n,
                    sk_ctl_done_fn done, void *arg);
 

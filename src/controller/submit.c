@@ -23,7 +23,8 @@ struct ctl_batch {
     int submitter; /* shard whose done this is */
     sk_ctl_done_fn done;
     void *arg;
-    struct sk_meta_image *img; /* the working state right after this batch */
+    struct sk_meta_image *img; /* the working state right after this batch; NULL:
+                                  an empty batch, which only waits its turn */
     int64_t end;               /* log offset after the batch */
     bool synced, syncing, failed;
 };
@@ -152,7 +153,10 @@ static void commit_ready(struct sk_ctl_queue *q)
 {
     while (q->head && q->head->synced) {
         struct ctl_batch *bt = pop(q);
-        commit(q, bt);
+        if (bt->img)
+            commit(q, bt);
+        else
+            deliver(q, bt, SK_ERR_NONE, NULL);
         batch_free(bt);
     }
 }
@@ -226,7 +230,7 @@ static void submit_here(struct sk_broker *b, const struct sk_syncer *syncer, int
     *bt = (struct ctl_batch){.q = q, .submitter = submitter, .done = done, .arg = arg};
     char msg[256] = "";
     int16_t err = n == 0 ? SK_ERR_NONE : append(q, bt, recs, n, msg, sizeof msg);
-    if (err || n == 0) {
+    if (err || (n == 0 && !q->head)) {
         deliver(q, bt, err, err ? msg : NULL);
         batch_free(bt);
         return;
@@ -237,6 +241,10 @@ static void submit_here(struct sk_broker *b, const struct sk_syncer *syncer, int
         q->head = bt;
     q->tail = bt;
     q->n++;
+    if (n == 0) { /* nothing to write: it commits when the batches before it do */
+        bt->synced = true;
+        return;
+    }
     bt->syncing = true;
     int rc = sk_metalog_sync(b->node->metalog, syncer, synced, bt);
     if (rc < 0) {
