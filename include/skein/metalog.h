@@ -82,6 +82,18 @@ void sk_metalog_committed(struct sk_metalog *ml, const struct sk_meta_image *img
  * offline (writes fail with err) until it is reopened. */
 int sk_metalog_discard(struct sk_metalog *ml, int64_t from, int err, bool sync_failed);
 
+/* The pieces the Raft log (skein/meta_raftlog.h) is made of. encode makes
+ * recs one batch at base (-EMSGSIZE over the bounds above); append_batch
+ * appends whole batches that start at the log end, counting them toward
+ * the next snapshot. */
+struct sk_buf;
+struct sk_plog;
+int sk_metalog_encode(const struct sk_meta_rec *recs, int n, int64_t base, int64_t now_ms,
+                      struct sk_buf *out);
+int sk_metalog_append_batch(struct sk_metalog *ml, const uint8_t *p, size_t len, int64_t now_ms);
+/* The log's files: reads, truncation and leader epochs go straight to them. */
+struct sk_plog *sk_metalog_plog(struct sk_metalog *ml);
+
 /* Snapshot the image after `bytes` of records (0: never). */
 void sk_metalog_set_snapshot_policy(struct sk_metalog *ml, int32_t node_id, int64_t bytes);
 /* Snapshots are then synced through syncer (the shard's), not waited for;

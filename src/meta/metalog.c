@@ -310,21 +310,39 @@ static int encode_batch(const struct sk_meta_rec *recs, int n, int64_t base, int
     return rc < 0 ? rc : 0;
 }
 
+int sk_metalog_encode(const struct sk_meta_rec *recs, int n, int64_t base, int64_t now_ms,
+                      struct sk_buf *out)
+{
+    if (n > SK_METALOG_MAX_BATCH_RECORDS)
+        return -EMSGSIZE;
+    int rc = encode_batch(recs, n, base, now_ms, out);
+    /* Checked before anything is written: a batch the loader would refuse
+     * must never reach the log. */
+    if (rc == 0 && out->len > SK_METALOG_MAX_BATCH_BYTES)
+        rc = -EMSGSIZE;
+    return rc;
+}
+
+int sk_metalog_append_batch(struct sk_metalog *ml, const uint8_t *p, size_t len, int64_t now_ms)
+{
+    int rc = sk_plog_append(ml->plog, p, len, now_ms, NULL);
+    if (rc == 0)
+        ml->since_snapshot += (int64_t)len;
+    return rc;
+}
+
+struct sk_plog *sk_metalog_plog(struct sk_metalog *ml)
+{
+    return ml->plog;
+}
+
 /* Encodes and appends one batch; *batch keeps its bytes for the caller. */
 static int write_batch(struct sk_metalog *ml, const struct sk_meta_rec *recs, int n,
                        int64_t now_ms, struct sk_buf *batch)
 {
-    if (n > SK_METALOG_MAX_BATCH_RECORDS)
-        return -EMSGSIZE;
-    int rc = encode_batch(recs, n, sk_plog_next_offset(ml->plog), now_ms, batch);
-    /* Checked before anything is written: a batch the loader would refuse
-     * must never reach the log. */
-    if (rc == 0 && batch->len > SK_METALOG_MAX_BATCH_BYTES)
-        rc = -EMSGSIZE;
+    int rc = sk_metalog_encode(recs, n, sk_plog_next_offset(ml->plog), now_ms, batch);
     if (rc == 0)
-        rc = sk_plog_append(ml->plog, batch->data, batch->len, now_ms, NULL);
-    if (rc == 0)
-        ml->since_snapshot += (int64_t)batch->len;
+        rc = sk_metalog_append_batch(ml, batch->data, batch->len, now_ms);
     return rc;
 }
 
