@@ -18,6 +18,7 @@ struct flush {
     struct flush *next;
     struct sk_meta_raftlog *l;
     uint64_t token;
+    uint64_t gen;
     int64_t end;
     bool in_call; /* the syncer may complete before sk_metalog_sync returns */
     bool done;
@@ -28,6 +29,7 @@ struct sk_meta_raftlog {
     struct sk_metalog *ml;
     struct sk_meta_raftlog_config cfg;
     struct flush *flushes;
+    uint64_t gen; /* truncations so far */
     struct sk_buf scratch; /* the batch being appended */
     uint8_t *rbuf;         /* what the last read returned */
     size_t rcap;
@@ -118,7 +120,21 @@ static int append(void *ctx, const struct sk_raft_batch *b)
 
 static int truncate_to(void *ctx, int64_t offset)
 {
-    return sk_plog_truncate_to(plog_of(ctx), offset);
+    struct sk_meta_raftlog *l = ctx;
+    l->gen++;
+    return sk_plog_truncate_to(plog_of(l), offset);
+}
+
+/* The recovery point moves with each flush, so a restart trusts what is
+ * durable; not after a truncation, past which the flush covered batches
+ * that are gone while their offsets now hold new, unsynced ones. */
+static int flush_result(struct sk_meta_raftlog *l, const struct flush *f, int err)
+{
+    if (err < 0) {
+        sk_plog_sync_failed(plog_of(l), err);
+        return err;
+    }
+    return f->gen == l->gen ? sk_plog_mark_flushed(plog_of(l), f->end, 0) : 0;
 }
 
 static void unlink_flush(struct sk_meta_raftlog *l, struct flush *f)
@@ -140,8 +156,7 @@ static void flush_done(void *arg, int res)
     struct sk_meta_raftlog *l = f->l;
     if (l) {
         unlink_flush(l, f);
-        if (res < 0)
-            sk_plog_sync_failed(plog_of(l), res);
+        res = flush_result(l, f, res);
         if (l->cfg.flushed)
             l->cfg.flushed(l->cfg.arg, f->token, f->end, res);
     }
@@ -154,14 +169,13 @@ static int flush(void *ctx, uint64_t token)
     struct flush *f = calloc(1, sizeof *f);
     if (!f)
         return -ENOMEM;
-    *f = (struct flush){.next = l->flushes, .l = l, .token = token, .end = end_offset(l),
-                        .in_call = true};
+    *f = (struct flush){.next = l->flushes, .l = l, .token = token, .gen = l->gen,
+                        .end = end_offset(l), .in_call = true};
     int rc = sk_metalog_sync(l->ml, l->cfg.syncer, flush_done, f);
     f->in_call = false;
     if (rc < 0 || f->done) {
-        rc = rc < 0 ? rc : f->err;
-        if (f->done && rc < 0)
-            sk_plog_sync_failed(plog_of(l), rc);
+        if (rc == 0)
+            rc = flush_result(l, f, f->err);
         free(f);
         return rc;
     }
@@ -186,7 +200,8 @@ static void end_for_epoch(void *ctx, int32_t epoch, int32_t *out_epoch, int64_t 
     int32_t latest = sk_plog_latest_epoch(p);
     *out_epoch = -1;
     *out_end = 0;
-    if (latest < 0 || epoch < 0)
+    /* No leader appends in epoch 0: the first election makes epoch 1. */
+    if (latest < 0 || epoch <= 0)
         return;
     if (epoch >= latest) {
         *out_epoch = latest;
