@@ -401,3 +401,288 @@ Test(meta_raftlog, a_damaged_quorum_state_is_refused, .init = setup, .fini = tea
     const char *frac = "{\"leaderId\":2,\"leaderEpoch\":5.5,\"votedId\":2,\"data_version\":1}";
     expect_damaged(frac, strlen(frac));
 }
+
+/* ---- the Raft core on these files ----------------------------------------- */
+
+#define MAX_NODES 3
+
+struct node {
+    int32_t id;
+    char dir[300];
+    bool up;
+    bool hold; /* its fdatasyncs do not complete */
+    struct sk_meta_image img;
+    struct sk_metalog *ml;
+    struct sk_meta_raftlog *log;
+    struct sk_quorum_store store;
+    struct deferred_syncer ds;
+    struct sk_raft *r;
+    struct sk_raft_config cfg;
+    uint64_t rng;
+    int64_t durable; /* what the completed flushes made durable */
+    int64_t hw_seen; /* the largest high watermark seen, which never goes back */
+};
+
+struct cluster {
+    struct node n[MAX_NODES];
+    int size;
+    int64_t now;
+};
+
+static const struct sk_raft_cluster_id cid = {.len = 22, .bytes = "MkU3OEVBNTcwNTJENDM2Qk"};
+
+static uint64_t lcg(void *ctx)
+{
+    uint64_t *s = ctx;
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return *s >> 33;
+}
+
+static void node_flushed(void *arg, uint64_t token, int64_t end, int err)
+{
+    struct node *nd = arg;
+    cr_assert_eq(err, 0);
+    if (end > nd->durable)
+        nd->durable = end;
+    sk_raft_flushed(nd->r, token, end);
+}
+
+static void node_start(struct cluster *c, struct node *nd)
+{
+    sk_meta_image_init(&nd->img);
+    cr_assert_eq(sk_metalog_open(nd->dir, &nd->img, c->now, &nd->ml), 0);
+    ds_init(&nd->ds);
+    struct sk_meta_raftlog_config lc = {.node_id = nd->id, .n_voters = c->size,
+                                        .syncer = &nd->ds.syncer, .flushed = node_flushed,
+                                        .arg = nd};
+    struct sk_raft_config cfg = {.node_id = nd->id, .n_voters = c->size, .cluster_id = cid,
+                                 .rand = lcg, .rand_ctx = &nd->rng};
+    for (int i = 0; i < c->size; i++)
+        lc.voters[i] = cfg.voters[i] = i + 1;
+    cr_assert_eq(sk_meta_raftlog_new(nd->ml, &lc, &nd->log), 0);
+    sk_meta_raftlog_bind(nd->log, &cfg);
+    cr_assert_eq(sk_quorum_store_init(&nd->store, sk_plog_dir(sk_metalog_plog(nd->ml)),
+                                      cfg.voters, c->size), 0);
+    sk_quorum_store_bind(&nd->store, &cfg);
+    struct sk_raft_qstate st;
+    char err[512];
+    int rc = sk_quorum_state_read(nd->store.dir, &st, err, sizeof err);
+    cr_assert(rc == 0 || rc == -ENOENT, "%s", err);
+    nd->cfg = cfg;
+    nd->durable = sk_plog_log_end_offset(sk_metalog_plog(nd->ml));
+    nd->hw_seen = -1; /* per lifetime: a restarted node learns it again */
+    nd->r = sk_raft_new(&nd->cfg, &st, c->now);
+    cr_assert_not_null(nd->r);
+    nd->up = true;
+}
+
+/* A crash: whatever no completed flush covered is lost, as after a power
+ * cut; the flushes still in flight fail with the process. */
+static void node_kill(struct node *nd)
+{
+    struct sk_raft_msg m;
+    while (sk_raft_poll_out(nd->r, &m))
+        sk_raft_msg_release(&m);
+    sk_raft_free(nd->r);
+    sk_meta_raftlog_free(nd->log);
+    ds_complete_all(&nd->ds, -EIO);
+    cr_assert_eq(sk_plog_truncate_to(sk_metalog_plog(nd->ml), nd->durable), 0);
+    sk_metalog_close(nd->ml);
+    sk_meta_image_free(&nd->img);
+    nd->up = false;
+}
+
+static void cluster_init(struct cluster *c, int size)
+{
+    memset(c, 0, sizeof *c);
+    c->size = size;
+    c->now = 1000;
+    for (int i = 0; i < size; i++) {
+        struct node *nd = &c->n[i];
+        nd->id = i + 1;
+        nd->rng = 77 + (uint64_t)i;
+        snprintf(nd->dir, sizeof nd->dir, "%s/n%d", base, nd->id);
+        cr_assert_eq(mkdir(nd->dir, 0755), 0);
+        node_start(c, nd);
+    }
+}
+
+static void cluster_free(struct cluster *c)
+{
+    for (int i = 0; i < c->size; i++)
+        if (c->n[i].up)
+            node_kill(&c->n[i]);
+}
+
+/* Messages go straight to their voter (a down one loses them), flushes
+ * complete, timers fire: one round of a loss-free network. */
+static void step(struct cluster *c)
+{
+    for (int i = 0; i < c->size; i++) {
+        struct node *nd = &c->n[i];
+        if (!nd->up)
+            continue;
+        if (!nd->hold) {
+            ds_complete_all(&nd->ds, 0);
+            nd->ds.n = nd->ds.done = 0;
+        }
+        struct sk_raft_msg m;
+        while (sk_raft_poll_out(nd->r, &m)) {
+            struct node *to = m.dst >= 1 && m.dst <= c->size ? &c->n[m.dst - 1] : NULL;
+            if (to && to->up)
+                cr_assert_eq(sk_raft_receive(to->r, &m, c->now), SK_ERR_NONE);
+            sk_raft_msg_release(&m);
+        }
+        cr_assert_eq(sk_raft_tick(nd->r, c->now), SK_ERR_NONE);
+        int64_t hw = sk_raft_high_watermark(nd->r);
+        cr_assert_geq(hw, nd->hw_seen, "the high watermark went back on %d", nd->id);
+        nd->hw_seen = hw;
+    }
+    c->now += 5;
+}
+
+static struct node *leader(struct cluster *c)
+{
+    for (int i = 0; i < c->size; i++)
+        if (c->n[i].up && sk_raft_role(c->n[i].r) == SK_RAFT_LEADER)
+            return &c->n[i];
+    return NULL;
+}
+
+/* Steps until a leader of an epoch above min_epoch has committed its
+ * LeaderChange; bounded in simulated time. */
+static struct node *await_leader(struct cluster *c, int32_t min_epoch)
+{
+    for (int i = 0; i < 20000; i++) {
+        struct node *l = leader(c);
+        if (l && sk_raft_epoch(l->r) > min_epoch &&
+            sk_raft_high_watermark(l->r) >= l->cfg.log.end_offset(l->cfg.log_ctx))
+            return l;
+        step(c);
+    }
+    cr_assert_fail("no leader was elected");
+    return NULL;
+}
+
+static int64_t propose(struct node *l, int64_t pid)
+{
+    struct sk_buf b = {0};
+    data_batch(pid, &b);
+    int64_t off;
+    cr_assert_eq(sk_raft_append(l->r, b.data, b.len, 1, &off), SK_ERR_NONE);
+    sk_buf_free(&b);
+    return off;
+}
+
+static void await_hw(struct cluster *c, struct node *nd, int64_t past)
+{
+    for (int i = 0; i < 20000 && sk_raft_high_watermark(nd->r) <= past; i++)
+        step(c);
+    cr_assert_gt(sk_raft_high_watermark(nd->r), past, "node %d never committed %lld", nd->id,
+                 (long long)past);
+}
+
+/* Every live node's log holds the same bytes as the leader's below the
+ * leader's high watermark. */
+static void check_logs_match(struct cluster *c, struct node *l)
+{
+    int64_t hw = sk_raft_high_watermark(l->r);
+    for (int i = 0; i < c->size; i++) {
+        struct node *nd = &c->n[i];
+        if (!nd->up || nd == l)
+            continue;
+        await_hw(c, nd, hw - 1);
+        for (int64_t off = 0; off < hw; off++) {
+            struct sk_raft_batch a, b;
+            size_t na = 0, nb = 0;
+            struct sk_buf copy = {0};
+            cr_assert_eq(l->cfg.log.read(l->cfg.log_ctx, off, 1, &a, 1, &na), 0);
+            cr_assert_eq(na, 1);
+            cr_assert_eq(sk_buf_append(&copy, a.data, a.len), 0);
+            cr_assert_eq(nd->cfg.log.read(nd->cfg.log_ctx, off, 1, &b, 1, &nb), 0);
+            cr_assert_eq(nb, 1);
+            cr_assert_eq(b.len, copy.len, "batch %lld differs on %d", (long long)off, nd->id);
+            cr_assert_eq(memcmp(b.data, copy.data, copy.len), 0, "batch %lld on %d",
+                         (long long)off, nd->id);
+            sk_buf_free(&copy);
+        }
+    }
+}
+
+Test(meta_raftlog, one_voter_commits_only_what_fdatasync_made_durable, .init = setup,
+     .fini = teardown)
+{
+    struct cluster c;
+    cluster_init(&c, 1);
+    struct node *l = await_leader(&c, 0);
+    cr_expect_eq(sk_raft_epoch(l->r), 1);
+    int64_t hw = sk_raft_high_watermark(l->r);
+    int64_t off = propose(l, 100);
+    cr_assert_eq(sk_raft_tick(l->r, c.now), SK_ERR_NONE);
+    cr_expect_eq(sk_raft_high_watermark(l->r), hw, "committed before its fdatasync completed");
+    cr_assert(ds_pending(&l->ds) > 0, "no fdatasync was asked for");
+    step(&c);
+    cr_expect_eq(sk_raft_high_watermark(l->r), off + 1);
+    /* The state the core persisted is Kafka's file, read back at start. */
+    struct sk_raft_qstate st;
+    char err[256];
+    cr_assert_eq(sk_quorum_state_read(l->store.dir, &st, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(st.epoch, 1);
+    cr_expect_eq(st.leader_id, 1);
+    /* A restart keeps the committed record and opens a new epoch. */
+    node_kill(l);
+    node_start(&c, l);
+    cr_expect_eq(l->img.next_producer_id, 100);
+    l = await_leader(&c, 1);
+    cr_expect_eq(sk_raft_epoch(l->r), 2);
+    cluster_free(&c);
+}
+
+Test(meta_raftlog, three_voters_replicate_and_survive_kills, .init = setup, .fini = teardown,
+     .timeout = 120)
+{
+    struct cluster c;
+    cluster_init(&c, 3);
+    struct node *l = await_leader(&c, 0);
+    int64_t pid = 0, last = 0;
+    for (int i = 0; i < 5; i++)
+        last = propose(l, pid += 10);
+    await_hw(&c, l, last);
+    check_logs_match(&c, l);
+
+    /* A follower dies with appends it never flushed: it comes back with a
+     * shorter log and catches up. */
+    struct node *f = &c.n[l->id % 3];
+    f->hold = true;
+    for (int i = 0; i < 3; i++)
+        last = propose(l, pid += 10);
+    struct sk_plog *fp = sk_metalog_plog(f->ml);
+    for (int i = 0; i < 1000 && sk_plog_log_end_offset(fp) <= last; i++)
+        step(&c);
+    cr_assert_gt(sk_plog_log_end_offset(fp), f->durable, "the follower has an unflushed tail");
+    node_kill(f);
+    f->hold = false;
+    node_start(&c, f);
+    cr_assert_leq(sk_plog_log_end_offset(sk_metalog_plog(f->ml)), last, "the tail was lost");
+    await_hw(&c, l, last);
+    check_logs_match(&c, l);
+
+    /* The leader dies right after appending: a new leader is elected in a
+     * later epoch, and every committed record is still there. */
+    int64_t committed = sk_raft_high_watermark(l->r);
+    int32_t epoch = sk_raft_epoch(l->r);
+    (void)propose(l, pid += 10);
+    node_kill(l);
+    struct node *l2 = await_leader(&c, epoch);
+    cr_assert_neq(l2, l);
+    cr_assert_geq(sk_raft_high_watermark(l2->r), committed);
+    last = propose(l2, pid += 10);
+    await_hw(&c, l2, last);
+    node_start(&c, l);
+    check_logs_match(&c, l2);
+    /* What a restarted node replays is the committed metadata. */
+    node_kill(l);
+    node_start(&c, l);
+    cr_expect_eq(l->img.next_producer_id, pid);
+    cluster_free(&c);
+}
