@@ -317,6 +317,38 @@ Test(meta_raftlog, a_torn_tail_is_cut_off_on_open, .init = setup, .fini = teardo
     one_close(&o);
 }
 
+Test(meta_raftlog, start_up_applies_only_what_is_known_committed, .init = setup,
+     .fini = teardown)
+{
+    struct one o;
+    one_open(&o, false);
+    fill(&o);
+    one_close(&o);
+    /* Offsets 0..5 as fill() wrote them; the quorum committed up to 2. */
+    struct sk_meta_image img;
+    struct sk_metalog *ml;
+    int64_t applied = -1, next = -1;
+    sk_meta_image_init(&img);
+    cr_assert_eq(sk_metalog_open_upto(base, &img, 1000, false, 2, NULL, &applied, &ml), 0);
+    cr_expect_eq(img.next_producer_id, 10, "a batch past the high watermark was applied");
+    cr_expect_eq(applied, 2);
+    /* The high watermark moves: the standby applies what it passed. */
+    cr_assert_eq(sk_metalog_apply_range(ml, &img, applied, 5, &next), 0);
+    cr_expect_eq(img.next_producer_id, 30);
+    cr_expect_eq(next, 5);
+    cr_assert_eq(sk_metalog_apply_range(ml, &img, next, 6, &next), 0);
+    cr_expect_eq(img.next_producer_id, 40);
+    cr_expect_eq(next, 6);
+    sk_metalog_close(ml);
+    sk_meta_image_free(&img);
+    sk_meta_image_init(&img);
+    cr_assert_eq(sk_metalog_open_upto(base, &img, 1000, false, 0, NULL, &applied, &ml), 0);
+    cr_expect_eq(img.next_producer_id, 0, "upto 0 replays nothing past the snapshot");
+    cr_expect_eq(applied, 0);
+    sk_metalog_close(ml);
+    sk_meta_image_free(&img);
+}
+
 /* ---- the quorum-state file ------------------------------------------------ */
 
 Test(meta_raftlog, quorum_state_round_trips_in_kafkas_json, .init = setup, .fini = teardown)

@@ -51,6 +51,21 @@ int sk_metalog_open(const char *dir, struct sk_meta_image *img, int64_t now_ms,
 int sk_metalog_open_ex(const char *dir, struct sk_meta_image *img, int64_t now_ms,
                        bool truncate_unloadable, struct sk_metalog_failure *why,
                        struct sk_metalog **out);
+/* Same, replaying only the batches that end at or below upto (INT64_MAX:
+ * all; 0 or below: the snapshot alone). A member of a multi-voter quorum
+ * opens so: its log may end in batches no quorum committed, which a new
+ * leader can truncate, so they are applied only once the high watermark
+ * passes them (sk_metalog_apply_range). *applied_end (may be NULL) gets
+ * the offset after what the image holds. */
+int sk_metalog_open_upto(const char *dir, struct sk_meta_image *img, int64_t now_ms,
+                         bool truncate_unloadable, int64_t upto, struct sk_metalog_failure *why,
+                         int64_t *applied_end, struct sk_metalog **out);
+/* Applies the batches from the one at from that end at or below upto, in
+ * order, control batches skipped: a standby controller's replay of what the
+ * quorum committed. *next gets the offset after the last one applied. 0, or
+ * -EBADMSG (a record does not apply: img is then partly changed), -errno. */
+int sk_metalog_apply_range(struct sk_metalog *ml, struct sk_meta_image *img, int64_t from,
+                           int64_t upto, int64_t *next);
 void sk_metalog_close(struct sk_metalog *ml);
 
 /* Appends recs as one batch, syncs, then applies them to img. On error
