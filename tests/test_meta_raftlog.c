@@ -74,6 +74,7 @@ static void one_flushed(void *arg, uint64_t token, int64_t end, int err)
 
 static void one_open(struct one *o, bool deferred)
 {
+    memset(o, 0, sizeof *o);
     sk_meta_image_init(&o->img);
     cr_assert_eq(sk_metalog_open(base, &o->img, 1000, &o->ml), 0);
     ds_init(&o->ds);
