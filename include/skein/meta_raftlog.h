@@ -49,6 +49,8 @@ int sk_meta_raftlog_new(struct sk_metalog *ml, const struct sk_meta_raftlog_conf
                         struct sk_meta_raftlog **out);
 /* Flushes in flight complete without reporting. */
 void sk_meta_raftlog_free(struct sk_meta_raftlog *l);
+/* Later flushes go through syncer (the shard's, once its ring runs). */
+void sk_meta_raftlog_set_syncer(struct sk_meta_raftlog *l, const struct sk_syncer *syncer);
 /* Fills cfg->log and cfg->log_ctx. */
 void sk_meta_raftlog_bind(struct sk_meta_raftlog *l, struct sk_raft_config *cfg);
 

@@ -55,6 +55,12 @@ void sk_ctl_set_quorum(struct sk_broker *ctl, const struct sk_ctl_quorum *q, int
  * as Kafka's controller claims leadership only then. */
 void sk_ctl_quorum_changed(struct sk_broker *ctl);
 
+/* A flush of the quorum's log failed (err): the log is offline, as after
+ * any failed fdatasync, so the batches in flight fail with
+ * KAFKA_STORAGE_ERROR, are cut from the log and rolled back, and no change
+ * is taken until a restart. */
+void sk_ctl_quorum_failed(struct sk_broker *ctl, int err);
+
 /* Batches submitted and not yet committed or failed. */
 int sk_ctl_in_flight(const struct sk_node *n);
 

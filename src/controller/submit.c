@@ -42,6 +42,7 @@ struct sk_ctl_queue {
     /* Through a quorum: active once this node, leader in epoch, has applied
      * everything up to claim_at (the end of its LeaderChange). */
     bool has_quorum, active;
+    bool log_failed; /* a flush failed: no claim until a restart */
     struct sk_ctl_quorum quorum;
     int32_t epoch;
     int64_t claim_at;
@@ -437,6 +438,15 @@ void sk_ctl_quorum_changed(struct sk_broker *ctl)
         commit_upto(q, hw);
     else
         replay_committed(q, hw);
-    if (leader && !q->active && q->epoch == epoch && q->committed_end >= q->claim_at)
+    if (leader && !q->active && !q->log_failed && q->epoch == epoch &&
+        q->committed_end >= q->claim_at)
         q->active = true;
+}
+
+void sk_ctl_quorum_failed(struct sk_broker *ctl, int err)
+{
+    struct sk_ctl_queue *q = queue_of(ctl);
+    q->active = false;
+    q->log_failed = true;
+    fail_all(q, err, true);
 }

@@ -59,6 +59,11 @@ int sk_meta_raftlog_new(struct sk_metalog *ml, const struct sk_meta_raftlog_conf
     return 0;
 }
 
+void sk_meta_raftlog_set_syncer(struct sk_meta_raftlog *l, const struct sk_syncer *syncer)
+{
+    l->cfg.syncer = syncer;
+}
+
 void sk_meta_raftlog_free(struct sk_meta_raftlog *l)
 {
     if (!l)

@@ -17,6 +17,7 @@
 #include "skein/controller.h"
 #include "skein/fetch.h"
 #include "skein/logging.h"
+#include "skein/meta_quorum.h"
 #include "skein/metalog.h"
 #include "skein/net.h"
 #include "skein/partition.h"
@@ -348,6 +349,9 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
         snprintf(err, errlen, "cannot write the metadata log in %s", md);
         return -EIO;
     }
+    /* From here on every metadata change is committed by the quorum. */
+    if ((rc = sk_meta_quorum_open(b, cfg, err, errlen)) < 0)
+        return rc;
     if (sk_checkpoints_open(node) < 0) {
         snprintf(err, errlen, "cannot read the offset checkpoints in %s: out of memory",
                  cfg->log_dirs[0]);
@@ -402,6 +406,7 @@ void sk_server_close(struct sk_broker *b)
     sk_checkpoints_close(n);
     sk_node_quotas_close(n);
     sk_producer_ids_free(b);
+    sk_meta_quorum_close(n);
     if (b->shard)
         sk_shard_destroy(b->shard);
     sk_ctl_submit_close(n);
