@@ -100,6 +100,17 @@ def main():
         expect(rc == 0, "exit status after SIGTERM", 0, rc)
         report = b.sanitizer_report()
         expect(report is None, "no sanitizer report", None, report and report[-2000:])
+        # A torn quorum-state would forget a vote: the node refuses to start.
+        qs_path = os.path.join(find_data(b), "__cluster_metadata-0", "quorum-state")
+        with open(qs_path, "r+") as f:
+            f.truncate(20)
+        b = Broker(skein, data_dir=data)
+        b.launch()
+        rc = b.wait(30)
+        expect(rc not in (None, 0), "a damaged quorum-state refuses start-up",
+               "non-zero exit", rc)
+        expect("quorum-state is damaged" in b.stderr_text(), "the reason names the file",
+               "quorum-state is damaged", b.tail(3))
     finally:
         b.own_dir = True
         b.cleanup()

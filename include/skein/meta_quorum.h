@@ -12,11 +12,13 @@ struct sk_config;
 struct sk_node;
 
 /* Starts the quorum on b, the controller's shard, once the metadata log is
- * open and replayed. A sole voter is elected and its LeaderChange made
- * durable before this returns, so the controller takes changes from the
- * first request on. A node of a larger quorum is left on the log's own
- * syncs for now: it needs the CONTROLLER transport. 0, or -errno with err
- * set (a damaged quorum-state file refuses start-up). */
+ * open and replayed: reads the quorum-state file now (a damaged one refuses
+ * start-up: -EBADMSG with err set) and starts the core on the shard's first
+ * pass, after the blocking start-up writes and before any request. A sole
+ * voter is then elected and its LeaderChange made durable at once, so the
+ * controller takes changes from the first request on. A node of a larger
+ * quorum stays on the log's own syncs for now: it needs the CONTROLLER
+ * transport. 0 or -errno. */
 int sk_meta_quorum_open(struct sk_broker *b, const struct sk_config *cfg, char *err,
                         size_t errlen);
 /* Stops the core, while the shard still runs its timers. */

@@ -16,9 +16,12 @@
 #include "skein/quorum.h"
 #include "skein/quorum_state.h"
 #include "skein/submit.h"
+#include "skein/timer.h"
 
 struct sk_meta_quorum {
     struct sk_quorum *q;
+    struct sk_raft_qstate restored;
+    sk_timer_id start_timer;
     struct sk_meta_raftlog *log;
     struct sk_quorum_store store;
     struct sk_broker *ctl;
@@ -82,16 +85,10 @@ static void raft_config(struct sk_meta_quorum *mq, const struct sk_node *n,
     sk_quorum_store_bind(&mq->store, rc);
 }
 
-static int start(struct sk_meta_quorum *mq, struct sk_broker *b, char *err, size_t errlen)
+static int start(struct sk_meta_quorum *mq, struct sk_broker *b)
 {
     struct sk_node *n = b->node;
-    const char *dir = sk_plog_dir(sk_metalog_plog(n->metalog));
-    struct sk_raft_qstate st;
-    int rc = sk_quorum_state_read(dir, &st, err, errlen);
-    if (rc < 0 && rc != -ENOENT)
-        return rc;
-    if ((rc = sk_quorum_store_init(&mq->store, dir, &n->node_id, 1)) < 0)
-        return rc;
+    int rc;
     /* Blocking until the core is up: the sole voter's LeaderChange is
      * durable, so committed, before the first request. */
     struct sk_meta_raftlog_config lc = {.node_id = n->node_id, .voters = {n->node_id},
@@ -103,13 +100,32 @@ static int start(struct sk_meta_quorum *mq, struct sk_broker *b, char *err, size
     struct sk_raft_config rcfg;
     raft_config(mq, n, &rcfg);
     int64_t applied_end = sk_metalog_end_offset(n->metalog);
-    if ((rc = sk_quorum_new(b->shard, &rcfg, &st, &mq->q)) < 0)
+    if ((rc = sk_quorum_new(b->shard, &rcfg, &mq->restored, &mq->q)) < 0)
         return rc;
     sk_quorum_set_listener(mq->q, &(struct sk_quorum_listener){changed, mq});
     sk_meta_raftlog_set_syncer(mq->log, &b->syncer);
     sk_ctl_set_quorum(b, &(struct sk_ctl_quorum){q_append, q_raft, mq->q}, applied_end);
     sk_ctl_quorum_changed(b);
     return 0;
+}
+
+/* On the shard's first pass, once the commits made before it (start-up,
+ * in-process tests' set-up, all blocking) are done: a change is either
+ * written directly before the quorum or through it, never half of each. */
+static void start_later(void *arg)
+{
+    struct sk_meta_quorum *mq = arg;
+    struct sk_broker *b = mq->ctl;
+    mq->start_timer = 0;
+    if (sk_ctl_in_flight(b->node) > 0) {
+        if (!(mq->start_timer = sk_timer_add(b->shard, 1, start_later, mq)))
+            sk_warn("metadata quorum: cannot arm its start; changes stay on the log's syncs");
+        return;
+    }
+    int rc = start(mq, b);
+    if (rc < 0)
+        sk_warn("metadata quorum: cannot start (%s); changes stay on the log's syncs",
+                strerror(-rc));
 }
 
 int sk_meta_quorum_open(struct sk_broker *b, const struct sk_config *cfg, char *err,
@@ -122,11 +138,17 @@ int sk_meta_quorum_open(struct sk_broker *b, const struct sk_config *cfg, char *
         return -ENOMEM;
     mq->ctl = b;
     b->node->mquorum = mq;
-    err[0] = '\0';
-    int rc = start(mq, b, err, errlen);
-    if (rc < 0 && !err[0])
-        snprintf(err, errlen, "cannot start the metadata quorum: %s", strerror(-rc));
-    return rc;
+    const char *dir = sk_plog_dir(sk_metalog_plog(b->node->metalog));
+    int rc = sk_quorum_state_read(dir, &mq->restored, err, errlen);
+    if (rc < 0 && rc != -ENOENT)
+        return rc;
+    if ((rc = sk_quorum_store_init(&mq->store, dir, &b->node->node_id, 1)) < 0 ||
+        !(mq->start_timer = sk_timer_add(b->shard, 0, start_later, mq))) {
+        snprintf(err, errlen, "cannot start the metadata quorum: %s",
+                 strerror(rc < 0 ? -rc : ENOMEM));
+        return rc < 0 ? rc : -ENOMEM;
+    }
+    return 0;
 }
 
 void sk_meta_quorum_close(struct sk_node *n)
@@ -134,6 +156,8 @@ void sk_meta_quorum_close(struct sk_node *n)
     struct sk_meta_quorum *mq = n->mquorum;
     if (!mq)
         return;
+    if (mq->start_timer)
+        sk_timer_cancel(mq->ctl->shard, mq->start_timer);
     sk_quorum_free(mq->q);
     sk_meta_raftlog_free(mq->log);
     free(mq);
