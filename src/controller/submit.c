@@ -15,8 +15,8 @@
 #include "skein/buf.h"
 #include "skein/controller.h"
 #include "skein/errors.h"
-#include "skein/meta_snapshot.h"
 #include "skein/logging.h"
+#include "skein/meta_snapshot.h"
 #include "skein/node.h"
 #include "skein/publisher.h"
 #include "skein/raft.h"
@@ -149,8 +149,8 @@ static void fail_all(struct sk_ctl_queue *q, int err, bool sync_failed)
     fail_batches(q, SK_ERR_KAFKA_STORAGE_ERROR, msg);
 }
 
-/* The commit: where the Raft quorum will decide once there is one. The
- * batch is durable; its image becomes the committed one and is published. */
+/* The commit: the batch is durable, or the quorum committed it; its image
+ * becomes the committed one and is published. */
 static void commit(struct sk_ctl_queue *q, struct ctl_batch *bt)
 {
     struct sk_node *n = q->ctl->node;
