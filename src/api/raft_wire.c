@@ -354,9 +354,11 @@ static int fetch_out(const struct sk_raft_msg *m, int16_t version, kp_fetch_resp
     p->error_code = m->error;
     p->high_watermark = f->high_watermark;
     p->log_start_offset = 0;
-    p->current_leader.leader_id = m->leader_id;
-    p->current_leader.leader_epoch = m->epoch;
-    if (f->diverging_epoch >= 0) {
+    if (version >= 12) {
+        p->current_leader.leader_id = m->leader_id;
+        p->current_leader.leader_epoch = m->epoch;
+    }
+    if (version >= 12 && f->diverging_epoch >= 0) {
         p->diverging_epoch.epoch = f->diverging_epoch;
         p->diverging_epoch.end_offset = f->diverging_end_offset;
     }
@@ -503,9 +505,13 @@ static int fetch_req_out(const struct sk_raft_msg *m, int16_t version, kp_fetch_
     else
         t->topic = kp_str_c(SK_RAFT_TOPIC);
     t->partitions = (kp_fetch_request_fetch_partition_arr){1, p};
-    p->current_leader_epoch = m->epoch;
+    /* Older versions cannot carry the epochs: a peer at such a version
+     * gets the fetch without them, as Kafka's encoder leaves them out. */
+    if (version >= 9)
+        p->current_leader_epoch = m->epoch;
     p->fetch_offset = m->u.fetch.fetch_offset;
-    p->last_fetched_epoch = m->u.fetch.last_fetched_epoch;
+    if (version >= 12)
+        p->last_fetched_epoch = m->u.fetch.last_fetched_epoch;
     p->partition_max_bytes = 8 * 1024 * 1024;
     q->topics = (kp_fetch_request_fetch_topic_arr){1, t};
     return 0;
@@ -545,7 +551,9 @@ int sk_raft_wire_request_out(const struct sk_raft_msg *m, int16_t version, void 
 
 static int16_t fetch_resp_in(const kp_fetch_response *r, struct sk_raft_msg *m, kp_arena *a)
 {
+    /* Both -1: the core reads either one set as a divergence. */
     m->u.fetch_resp.diverging_epoch = -1;
+    m->u.fetch_resp.diverging_end_offset = -1;
     if (r->error_code || r->responses.n != 1 || r->responses.v[0].partitions.n != 1) {
         m->error = r->error_code ? r->error_code : SK_ERR_INVALID_REQUEST;
         return SK_ERR_NONE;
