@@ -46,7 +46,12 @@ class Controller(Broker):
                 "--override", "listeners=CONTROLLER://127.0.0.1:%d" % self.controller_port,
                 "--override", "listener.security.protocol.map=CONTROLLER:PLAINTEXT",
                 "--override", "controller.quorum.voters=" + self.voters,
-                "--override", "log.dirs=" + os.path.join(self.data_dir, "logs")]
+                "--override", "log.dirs=" + os.path.join(self.data_dir, "logs")] + self.shards()
+
+    @staticmethod
+    def shards():
+        n = os.environ.get("SKEIN_TEST_SHARDS")
+        return ["--override", "skein.num.shards=%d" % int(n)] if n else []
 
 
 def request(port, api, version, body, corr=1):
