@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Three Skein controllers (process.roles=controller) as a KRaft quorum over
-the wire: each formatted with one cluster id, on its own free loopback port.
+"""Three Skein controllers (two process.roles=controller, one combined with a
+broker) as a KRaft quorum over the wire: each formatted with one cluster id, on its own free loopback port.
 They elect one leader that all three name in one epoch, and the leader's
 LeaderChange batch commits (DescribeQuorum shows a high watermark and every
 voter's log end offset past it). Bad Vote requests get Kafka's errors and do
@@ -30,21 +30,27 @@ NONE, NOT_LEADER, FENCED, VOTER_SET, CLUSTER = 0, 6, 74, 94, 104
 
 
 class Controller(Broker):
-    """A controller-only node: its CONTROLLER listener and nothing else."""
+    """A controller-only node: its CONTROLLER listener and nothing else; with
+    combined, a broker too, with a client listener beside it."""
 
-    def __init__(self, skein, root, node_id, voters, ports):
+    def __init__(self, skein, root, node_id, voters, ports, combined=False):
         super().__init__(skein, data_dir=os.path.join(root, "n%d" % node_id), node_id=node_id,
                          name="controller-%d" % node_id)
         self.controller_port = ports[node_id]
         self.voters = voters
+        self.combined = combined
 
     def argv(self):
+        ctrl = "CONTROLLER://127.0.0.1:%d" % self.controller_port
+        client = "PLAINTEXT://127.0.0.1:%d" % self.port
         return [self.skein,
-                "--override", "process.roles=controller",
+                "--override", "process.roles=" + ("broker,controller" if self.combined
+                                                  else "controller"),
                 "--override", "node.id=%d" % self.node_id,
                 "--override", "controller.listener.names=CONTROLLER",
-                "--override", "listeners=CONTROLLER://127.0.0.1:%d" % self.controller_port,
-                "--override", "listener.security.protocol.map=CONTROLLER:PLAINTEXT",
+                "--override", "listeners=" + (client + "," + ctrl if self.combined else ctrl),
+                "--override", "listener.security.protocol.map="
+                "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
                 "--override", "controller.quorum.voters=" + self.voters,
                 "--override", "log.dirs=" + os.path.join(self.data_dir, "logs")] + self.shards()
 
@@ -72,6 +78,41 @@ def one_partition(fields):
     part = struct.pack(">i", 0) + fields + wire.uvarint(0)
     return (wire.uvarint(2) + wire.compact_string(TOPIC) + wire.uvarint(2) + part
             + wire.uvarint(0))
+
+
+def api_versions(port):
+    conn = wire.Conn(port, timeout=TIMEOUT)
+    try:
+        conn.send(wire.api_versions_request(3, 5))
+        corr, body = conn.recv_frame(timeout=TIMEOUT)
+        assert corr == 5
+        return wire.decode_api_versions(body, 3)["apis"]
+    finally:
+        conn.close()
+
+
+def check_listeners(nodes):
+    """The CONTROLLER listener serves the quorum's APIs and nothing of a
+    broker's: a Metadata request there closes the connection, as Kafka's
+    socket server does with an API the listener does not enable. A combined
+    node answers DescribeQuorum on its client listener too."""
+    ctl = nodes[0]
+    assert set(api_versions(ctl.controller_port)) == {1, 18, 52, 53, 54, 55}, \
+        api_versions(ctl.controller_port)
+    conn = wire.Conn(ctl.controller_port, timeout=TIMEOUT)
+    try:
+        conn.send(wire.metadata_request(0, 9))
+        assert conn.closed_by_peer(TIMEOUT), "Metadata answered on the CONTROLLER listener"
+    finally:
+        conn.close()
+    combined = next(n for n in nodes if n.combined)
+    assert 55 in api_versions(combined.port) and 3 in api_versions(combined.port)
+    via_client = describe_quorum(combined.port)
+    via_ctl = describe_quorum(combined.controller_port)
+    assert via_client["leader"] == via_ctl["leader"] and via_client["error"] == via_ctl["error"], \
+        (via_client, via_ctl)
+    print("listeners: controller APIs only on CONTROLLER; DescribeQuorum on a combined "
+          "node's client listener")
 
 
 def describe_quorum(port):
@@ -186,7 +227,7 @@ def round_trip(skein, rounds):
     voters = ",".join("%d@127.0.0.1:%d" % (i, p) for i, p in sorted(ports.items()))
     cluster = subprocess.run([skein, "random-uuid"], capture_output=True, text=True,
                              timeout=TIMEOUT).stdout.strip()
-    nodes = [Controller(skein, root, i, voters, ports) for i in (1, 2, 3)]
+    nodes = [Controller(skein, root, i, voters, ports, combined=i == 3) for i in (1, 2, 3)]
     try:
         for n in nodes:
             p = subprocess.run([skein, "format", "-t", cluster] + n.argv()[1:],
@@ -197,6 +238,7 @@ def round_trip(skein, rounds):
         assert v, "no agreed leader: %r\n%s" % (views(nodes), nodes[0].tail())
         print("elected: leader %d in epoch %d, high watermark %d" % (v["leader"], v["epoch"], v["hw"]))
         check_bad_votes(nodes, cluster, v)
+        check_listeners(nodes)
         for i in range(rounds):
             old = next(n for n in nodes if n.node_id == v["leader"])
             old.kill()
