@@ -67,6 +67,7 @@ struct sk_node {
     struct sk_shard_threads *threads;
     struct sk_checkpoints *checkpoints; /* the log dir's checkpoint files, on shard 0 */
     struct sk_quotas *quotas; /* client quota sensors, every shard's (skein/quota.h) */
+    struct sk_raftnet *raftnet; /* the Raft quorum on the wire, on shard 0 (skein/raftnet.h) */
 };
 
 /* One shard's context: the node it belongs to and the state only this
