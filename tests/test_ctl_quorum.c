@@ -81,7 +81,11 @@ static uint64_t lcg(void *ctx)
 static void flushed(void *arg, uint64_t token, int64_t end, int err)
 {
     struct voter *x = arg;
-    cr_assert_eq(err, 0);
+    if (err < 0) { /* as the node's quorum does (src/server/meta_quorum.c) */
+        cr_assert_eq(x, &v[0]);
+        sk_ctl_quorum_failed(&shard, err);
+        return;
+    }
     cr_assert_eq(sk_raft_flushed(x->r, token, end), SK_ERR_NONE);
     if (x == &v[0])
         sk_ctl_quorum_changed(&shard);
@@ -372,4 +376,23 @@ Test(ctl_quorum, losing_leadership_fails_what_is_in_flight_and_rolls_back,
     cr_expect_not(shard_has("lost"));
     submit_topic("no-longer", 4);
     cr_expect_eq(calls[2].err, SK_ERR_NOT_CONTROLLER);
+}
+
+Test(ctl_quorum, a_failed_flush_fails_the_change_and_every_later_one, .init = start_one,
+     .fini = teardown)
+{
+    for (int k = 0; k < 100 && sk_raft_high_watermark(v[0].r) < 1; k++)
+        round_of(false, 1);
+    submit_topic("a", 1);
+    round_of(true, 1);
+    cr_assert(ds_pending(&v[0].ds) > 0);
+    ds_complete_all(&v[0].ds, -EIO);
+    cr_assert_eq(ncalls, 1);
+    cr_expect_eq(calls[0].err, SK_ERR_KAFKA_STORAGE_ERROR);
+    cr_expect_null(sk_meta_topic(&node.image, "a", 1), "rolled back");
+    cr_expect_not(shard_has("a"));
+    cr_expect_eq(sk_metalog_end_offset(node.metalog), 1, "cut from the log");
+    submit_topic("b", 2);
+    cr_assert_eq(ncalls, 2);
+    cr_expect_eq(calls[1].err, SK_ERR_KAFKA_STORAGE_ERROR, "no change after a failed sync");
 }

@@ -247,6 +247,10 @@ static int16_t append(struct sk_ctl_queue *q, struct ctl_batch *bt, const struct
     int16_t err = sk_admit_records(n, msg, msglen);
     if (err)
         return err;
+    if (q->log_failed) { /* as the log itself refuses writes after a failed sync */
+        snprintf(msg, msglen, "The metadata log could not be written: a sync failed.");
+        return SK_ERR_KAFKA_STORAGE_ERROR;
+    }
     if (q->has_quorum && !q->active) {
         snprintf(msg, msglen, "%s", not_controller);
         return SK_ERR_NOT_CONTROLLER;

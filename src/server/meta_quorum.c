@@ -102,6 +102,14 @@ static int start(struct sk_meta_quorum *mq, struct sk_broker *b)
     int64_t applied_end = sk_metalog_end_offset(n->metalog);
     if ((rc = sk_quorum_new(b->shard, &rcfg, &mq->restored, &mq->q)) < 0)
         return rc;
+    /* A sole voter that is not leader now failed to write its vote or its
+     * LeaderChange: it never will be, and the controller would refuse
+     * every change. */
+    if (sk_raft_role(sk_quorum_raft(mq->q)) != SK_RAFT_LEADER) {
+        sk_quorum_free(mq->q);
+        mq->q = NULL;
+        return -EIO;
+    }
     sk_quorum_set_listener(mq->q, &(struct sk_quorum_listener){changed, mq});
     sk_meta_raftlog_set_syncer(mq->log, &b->syncer);
     sk_ctl_set_quorum(b, &(struct sk_ctl_quorum){q_append, q_raft, mq->q}, applied_end);
