@@ -3,7 +3,9 @@
 time, until the broker is killed with SIGKILL at a random moment; after a
 restart every topic whose creation was acknowledged is there. The node is a
 one-voter Raft quorum: each start is a new leader epoch, which the
-quorum-state file records as Kafka writes it. Repeated ROUNDS times.
+quorum-state file records as Kafka writes it. Metadata snapshots are taken
+every few changes, so the log below them goes while the quorum runs on it.
+Repeated ROUNDS times.
 
 usage: metadata_kill_test.py SKEIN_BIN [ROUNDS]"""
 import json
@@ -68,7 +70,8 @@ def main():
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     rng = random.Random(int(os.environ.get("SKEIN_SEED", time.time())))
     all_acked = []
-    b = Broker(skein).start()
+    snaps = ["metadata.log.max.record.bytes.between.snapshots=4096"]
+    b = Broker(skein, overrides=snaps).start()
     data = b.data_dir
     try:
         for r in range(rounds):
@@ -86,7 +89,7 @@ def main():
             all_acked += acked
             expect(len(acked) >= 3, f"round {r}: creations acknowledged before the kill",
                    ">= 3", len(acked))
-            b = Broker(skein, data_dir=data).start()
+            b = Broker(skein, overrides=snaps, data_dir=data).start()
             got = topics_of(b.port)
             lost = [n for n in all_acked if n not in got]
             expect(not lost, f"round {r}: every acknowledged creation survives SIGKILL",
@@ -96,6 +99,9 @@ def main():
                    and qs.get("data_version") == 0,
                    f"round {r}: quorum-state names this node leader of epoch {r + 2}",
                    {"leaderId": 1, "leaderEpoch": r + 2, "data_version": 0}, qs)
+        md = os.path.join(find_data(b), "__cluster_metadata-0")
+        snapshots = [f for f in os.listdir(md) if f.endswith(".checkpoint")]
+        expect(len(snapshots) > 0, "metadata snapshots were taken", "at least one", snapshots)
         rc = b.stop()
         expect(rc == 0, "exit status after SIGTERM", 0, rc)
         report = b.sanitizer_report()

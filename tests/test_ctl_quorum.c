@@ -289,6 +289,9 @@ Test(ctl_quorum, one_voter_acks_only_once_the_quorum_committed, .init = start_on
     cr_assert_eq(n, 1);
     cr_expect_eq(got[0].epoch, sk_raft_epoch(v[0].r));
     cr_expect_eq(got[0].kind, SK_RAFT_BATCH_DATA);
+    /* The image knows where it stands in the log: snapshots are named so. */
+    cr_expect_eq(node.image.last_offset, end - 1);
+    cr_expect_eq(shard.image->last_offset, end - 1);
 }
 
 /* A batch as another leader's controller would write it. */

@@ -20,6 +20,7 @@
 #include "skein/node.h"
 #include "skein/publisher.h"
 #include "skein/raft.h"
+#include "skein/record.h"
 
 struct ctl_batch {
     struct ctl_batch *next;
@@ -229,6 +230,10 @@ static int16_t quorum_write(struct sk_ctl_queue *q, const struct sk_meta_rec *re
         err = (int16_t)q->quorum.append(q->quorum.ctx, batch.data, batch.len, n, &offset);
     if (err == SK_ERR_NOT_LEADER_OR_FOLLOWER)
         err = SK_ERR_NOT_CONTROLLER;
+    /* The image records the offset of what it applied, which names its
+     * snapshots: the batch is applied as the log holds it. */
+    if (!err)
+        sk_batch_set_base_offset(batch.data, offset);
     if (!err && sk_meta_apply_batches(&node->image, batch.data, batch.len, false) < 0)
         err = SK_ERR_KAFKA_STORAGE_ERROR; /* applies() said it would: the image is broken */
     if (err && !msg[0])
