@@ -18,6 +18,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from skeinlib import wire  # noqa: E402
@@ -242,17 +243,20 @@ def round_trip(skein, rounds):
         for i in range(rounds):
             old = next(n for n in nodes if n.node_id == v["leader"])
             old.kill()
+            killed_at = time.monotonic()
             rest = [n for n in nodes if n is not old]
-            nv = wait_for(lambda: settled(rest, v["epoch"]), TIMEOUT)
+            nv = wait_for(lambda: settled(rest, v["epoch"]), TIMEOUT, step=0.02)
             assert nv, "no new leader after kill -9 of %d: %r" % (old.node_id, views(rest))
             assert nv["leader"] != old.node_id
+            elected_ms = (time.monotonic() - killed_at) * 1000
             old.start(timeout=TIMEOUT)
             back = wait_for(lambda: settled(nodes, v["epoch"]), TIMEOUT)
             assert back, "node %d did not rejoin: %r" % (old.node_id, views(nodes))
             assert back["voters"][old.node_id] >= back["hw"]
-            print("round %d: killed leader %d, new leader %d in epoch %d; %d rejoined, "
-                  "log end offset %d" % (i + 1, old.node_id, back["leader"], back["epoch"],
-                                         old.node_id, back["voters"][old.node_id]))
+            print("round %d: killed leader %d, new leader %d in epoch %d committed %.0f ms "
+                  "after the kill; %d rejoined, log end offset %d"
+                  % (i + 1, old.node_id, nv["leader"], nv["epoch"], elected_ms, old.node_id,
+                     back["voters"][old.node_id]))
             v = back
         for n in nodes:
             assert n.stop() == 0, n.tail()
