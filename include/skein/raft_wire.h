@@ -28,6 +28,13 @@
 /* Kafka's Uuid.METADATA_TOPIC_ID, AAAAAAAAAAAAAAAAAAAAAQ in base64. */
 extern const kp_uuid sk_raft_topic_id;
 
+/* Request q (a Vote, BeginQuorumEpoch, EndQuorumEpoch or DescribeQuorum)
+ * names __cluster_metadata partition 0 and nothing else. */
+#define SK_RAFT_NAMES_OURS(q)                                                                   \
+    ((q)->topics.n == 1 && (q)->topics.v[0].partitions.n == 1 &&                                \
+     kp_str_eq_c((q)->topics.v[0].topic_name, SK_RAFT_TOPIC) &&                                 \
+     (q)->topics.v[0].partitions.v[0].partition_index == 0)
+
 /* The api key a message travels as. */
 int16_t sk_raft_wire_api(enum sk_raft_msg_type t);
 

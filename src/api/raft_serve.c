@@ -64,12 +64,6 @@ void sk_api_raft(struct sk_request *req)
     "the current leader. For requests intended for any replica, this error indicates that the " \
     "broker is not a replica of the topic partition."
 
-static bool names_metadata_partition(const kp_describe_quorum_request *q)
-{
-    return q->topics.n == 1 && kp_str_eq_c(q->topics.v[0].topic_name, SK_RAFT_TOPIC) &&
-           q->topics.v[0].partitions.n == 1 && q->topics.v[0].partitions.v[0].partition_index == 0;
-}
-
 /* The core keeps the shard's monotonic clock; Kafka reports wall time. */
 static int64_t wall_of(int64_t mono, int64_t mono_now, int64_t wall_now)
 {
@@ -116,7 +110,8 @@ void sk_api_describe_quorum(struct sk_request *req)
 {
     kp_describe_quorum_response *r = req->resp;
     struct sk_raftnet *rn = req->broker->node->raftnet;
-    if (!rn || !names_metadata_partition(req->body)) {
+    const kp_describe_quorum_request *q = req->body;
+    if (!rn || !SK_RAFT_NAMES_OURS(q)) {
         r->error_code = SK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
         sk_request_respond(req);
         return;
