@@ -40,8 +40,9 @@ int16_t sk_raft_wire_api(enum sk_raft_msg_type t);
 
 /* A decoded request of api key at version, received by node self, as the
  * core's message (corr left 0 for the caller). SK_ERR_NONE, or the error
- * Kafka answers a request it cannot take (INVALID_REQUEST for another topic
- * or partition, or not exactly one). */
+ * Kafka answers a request it cannot take: INVALID_REQUEST for another topic
+ * or partition, or not exactly one; INVALID_VOTER_KEY for a Vote or
+ * BeginQuorumEpoch v1 meant for another voter. */
 int16_t sk_raft_wire_request_in(int16_t key, int16_t version, const void *body, int32_t self,
                                 struct sk_raft_msg *m);
 /* The core's response m into the api's response struct resp (initialised). */

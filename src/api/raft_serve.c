@@ -29,6 +29,22 @@ static void refuse(struct sk_request *req, int16_t err)
     sk_request_respond(req);
 }
 
+/* A Vote or BeginQuorumEpoch refused before the core saw it, answered as
+ * the core would: the error where Kafka puts it, with this node's epoch and
+ * leader (and no vote granted). */
+static void refuse_as_core(struct sk_request *req, const struct sk_raftnet *rn,
+                           const struct sk_raft_msg *in, int16_t err)
+{
+    const struct sk_raft *raft = sk_quorum_raft(rn->q);
+    struct sk_raft_msg m = {.type = (enum sk_raft_msg_type)(in->type + 1), .src = rn->cfg.node_id,
+                            .dst = in->src, .error = err, .epoch = sk_raft_epoch(raft),
+                            .leader_id = sk_raft_leader(raft)};
+    m.cluster_id.len = -1;
+    if (sk_raft_wire_response_out(&m, req->version, req->resp, &req->arena) != 0)
+        sk_raft_wire_error_response(req->api->key, SK_ERR_UNKNOWN_SERVER_ERROR, req->resp);
+    sk_request_respond(req);
+}
+
 void sk_api_raft(struct sk_request *req)
 {
     struct sk_raftnet *rn = req->broker->node->raftnet;
@@ -39,6 +55,10 @@ void sk_api_raft(struct sk_request *req)
     struct sk_raft_msg m;
     int16_t err = sk_raft_wire_request_in(req->api->key, req->version, req->body,
                                           rn->cfg.node_id, &m);
+    if (err == SK_ERR_INVALID_VOTER_KEY) {
+        refuse_as_core(req, rn, &m, err);
+        return;
+    }
     if (err != SK_ERR_NONE) {
         refuse(req, err);
         return;
