@@ -6,7 +6,8 @@ LeaderChange batch commits (DescribeQuorum shows a high watermark and every
 voter's log end offset past it). Bad Vote requests get Kafka's errors and do
 not disturb the quorum: a foreign cluster id (INCONSISTENT_CLUSTER_ID), a
 stale epoch (FENCED_LEADER_EPOCH), a node that is no voter
-(INCONSISTENT_VOTER_SET). DescribeQuorum off the leader answers
+(INCONSISTENT_VOTER_SET), a v1 Vote meant for another voter
+(INVALID_VOTER_KEY). DescribeQuorum off the leader answers
 NOT_LEADER_OR_FOLLOWER. kill -9 of the leader: the other two elect a new
 leader in a higher epoch; the killed one restarts and rejoins as a follower
 whose log end offset catches up on the leader.
@@ -18,6 +19,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from skeinlib import wire  # noqa: E402
@@ -26,7 +28,7 @@ from skeinlib.poll import wait_for  # noqa: E402
 
 TIMEOUT = 60  # generous: the machine may be loaded and the election jittered
 TOPIC = "__cluster_metadata"
-NONE, NOT_LEADER, FENCED, VOTER_SET, CLUSTER = 0, 6, 74, 94, 104
+NONE, NOT_LEADER, FENCED, VOTER_SET, CLUSTER, VOTER_KEY = 0, 6, 74, 94, 104, 125
 
 
 class Controller(Broker):
@@ -148,12 +150,18 @@ def describe_quorum(port):
     return ps[0]
 
 
-def vote(port, cluster, candidate, epoch, last_epoch=0, last_offset=0):
-    """Vote v0: (top-level error, partition error, vote granted)."""
-    body = (wire.compact_string(cluster)
-            + one_partition(struct.pack(">iiiq", epoch, candidate, last_epoch, last_offset))
-            + wire.uvarint(0))
-    r = request(port, 52, 0, body)
+def vote(port, cluster, candidate, epoch, last_epoch=0, last_offset=0, voter=None):
+    """Vote v0, or v1 (KIP-853) naming voter: (top-level error, partition
+    error, vote granted)."""
+    if voter is None:
+        fields = struct.pack(">iiiq", epoch, candidate, last_epoch, last_offset)
+        body = wire.compact_string(cluster) + one_partition(fields) + wire.uvarint(0)
+    else:
+        fields = (struct.pack(">ii", epoch, candidate) + bytes(32)
+                  + struct.pack(">iq", last_epoch, last_offset))
+        body = (wire.compact_string(cluster) + struct.pack(">i", voter) + one_partition(fields)
+                + wire.uvarint(0))
+    r = request(port, 52, 0 if voter is None else 1, body)
     top = r.i16()
 
     def part():
@@ -214,11 +222,15 @@ def check_bad_votes(nodes, cluster, v):
     assert top == NONE and err == FENCED and not granted, (top, err)
     top, err, granted = vote(follower.controller_port, cluster, 99, v["epoch"] + 5, 99, 1 << 40)
     assert top == NONE and err == VOTER_SET and not granted, (top, err)
+    top, err, granted = vote(follower.controller_port, cluster, leader.node_id, v["epoch"] + 5,
+                             99, 1 << 40, voter=leader.node_id)
+    assert top == NONE and err == VOTER_KEY and not granted, (top, err)
     p = describe_quorum(follower.controller_port)
     assert p["error"] == NOT_LEADER and p["leader"] == v["leader"], p
     after = describe_quorum(leader.controller_port)
     assert after["error"] == NONE and after["epoch"] == v["epoch"], after
-    print("bad votes: foreign cluster, stale epoch, no voter refused; quorum undisturbed")
+    print("bad votes: foreign cluster, stale epoch, no voter, another voter's key refused; "
+          "quorum undisturbed")
 
 
 def round_trip(skein, rounds):
@@ -242,17 +254,20 @@ def round_trip(skein, rounds):
         for i in range(rounds):
             old = next(n for n in nodes if n.node_id == v["leader"])
             old.kill()
+            killed_at = time.monotonic()
             rest = [n for n in nodes if n is not old]
-            nv = wait_for(lambda: settled(rest, v["epoch"]), TIMEOUT)
+            nv = wait_for(lambda: settled(rest, v["epoch"]), TIMEOUT, step=0.02)
             assert nv, "no new leader after kill -9 of %d: %r" % (old.node_id, views(rest))
             assert nv["leader"] != old.node_id
+            elected_ms = (time.monotonic() - killed_at) * 1000
             old.start(timeout=TIMEOUT)
             back = wait_for(lambda: settled(nodes, v["epoch"]), TIMEOUT)
             assert back, "node %d did not rejoin: %r" % (old.node_id, views(nodes))
             assert back["voters"][old.node_id] >= back["hw"]
-            print("round %d: killed leader %d, new leader %d in epoch %d; %d rejoined, "
-                  "log end offset %d" % (i + 1, old.node_id, back["leader"], back["epoch"],
-                                         old.node_id, back["voters"][old.node_id]))
+            print("round %d: killed leader %d, new leader %d in epoch %d committed %.0f ms "
+                  "after the kill; %d rejoined, log end offset %d"
+                  % (i + 1, old.node_id, nv["leader"], nv["epoch"], elected_ms, old.node_id,
+                     back["voters"][old.node_id]))
             v = back
         for n in nodes:
             assert n.stop() == 0, n.tail()

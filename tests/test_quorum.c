@@ -68,8 +68,13 @@ static void land(void *arg)
     struct net *n = f->net;
     unlink_flight(n, f);
     struct node *dst = f->m.dst >= 1 && f->m.dst <= N ? &n->nodes[f->m.dst - 1] : NULL;
-    if (dst && dst->q && dst->id != n->killed)
+    if (dst && dst->q && dst->id != n->killed) {
+        /* Delivering is the owner's call: votes and fetch answers change
+         * roles, epochs and high watermarks inside it. */
+        n->in_owner_call = true;
         sk_quorum_deliver(dst->q, &f->m);
+        n->in_owner_call = false;
+    }
     sk_raft_msg_release(&f->m);
     free(f);
 }

@@ -193,3 +193,20 @@ Test(raft_wire, a_foreign_cluster_goes_top_level_a_stale_epoch_per_partition)
     cr_assert_eq(resp->topics.v[0].partitions.v[0].error_code, SK_ERR_FENCED_LEADER_EPOCH);
     kp_arena_free(&a);
 }
+
+Test(raft_wire, a_vote_for_another_voter_is_an_invalid_voter_key)
+{
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    struct sk_raft_msg m = {.type = SK_RAFT_VOTE_REQ, .src = 2, .dst = 3, .cluster_id = cluster,
+                            .epoch = 7, .leader_id = SK_RAFT_NO_ID};
+    kp_vote_request *q = new_struct(SK_RAFT_API_VOTE, true, &a);
+    cr_assert_eq(sk_raft_wire_request_out(&m, 1, q, &a), 0);
+    cr_assert_eq(q->voter_id, 3);
+    struct sk_raft_msg in;
+    cr_assert_eq(sk_raft_wire_request_in(SK_RAFT_API_VOTE, 1, q, 1, &in), SK_ERR_INVALID_VOTER_KEY);
+    cr_assert_eq(sk_raft_wire_request_in(SK_RAFT_API_VOTE, 1, q, 3, &in), SK_ERR_NONE);
+    /* v0 names no voter: any node takes it. */
+    cr_assert_eq(sk_raft_wire_request_in(SK_RAFT_API_VOTE, 0, q, 1, &in), SK_ERR_NONE);
+    kp_arena_free(&a);
+}

@@ -28,13 +28,21 @@
 /* Kafka's Uuid.METADATA_TOPIC_ID, AAAAAAAAAAAAAAAAAAAAAQ in base64. */
 extern const kp_uuid sk_raft_topic_id;
 
+/* Request q (a Vote, BeginQuorumEpoch, EndQuorumEpoch or DescribeQuorum)
+ * names __cluster_metadata partition 0 and nothing else. */
+#define SK_RAFT_NAMES_OURS(q)                                                                   \
+    ((q)->topics.n == 1 && (q)->topics.v[0].partitions.n == 1 &&                                \
+     kp_str_eq_c((q)->topics.v[0].topic_name, SK_RAFT_TOPIC) &&                                 \
+     (q)->topics.v[0].partitions.v[0].partition_index == 0)
+
 /* The api key a message travels as. */
 int16_t sk_raft_wire_api(enum sk_raft_msg_type t);
 
 /* A decoded request of api key at version, received by node self, as the
  * core's message (corr left 0 for the caller). SK_ERR_NONE, or the error
- * Kafka answers a request it cannot take (INVALID_REQUEST for another topic
- * or partition, or not exactly one). */
+ * Kafka answers a request it cannot take: INVALID_REQUEST for another topic
+ * or partition, or not exactly one; INVALID_VOTER_KEY for a Vote or
+ * BeginQuorumEpoch v1 meant for another voter. */
 int16_t sk_raft_wire_request_in(int16_t key, int16_t version, const void *body, int32_t self,
                                 struct sk_raft_msg *m);
 /* The core's response m into the api's response struct resp (initialised). */

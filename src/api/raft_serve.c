@@ -29,6 +29,22 @@ static void refuse(struct sk_request *req, int16_t err)
     sk_request_respond(req);
 }
 
+/* A Vote or BeginQuorumEpoch refused before the core saw it, answered as
+ * the core would: the error where Kafka puts it, with this node's epoch and
+ * leader (and no vote granted). */
+static void refuse_as_core(struct sk_request *req, const struct sk_raftnet *rn,
+                           const struct sk_raft_msg *in, int16_t err)
+{
+    const struct sk_raft *raft = sk_quorum_raft(rn->q);
+    struct sk_raft_msg m = {.type = (enum sk_raft_msg_type)(in->type + 1), .src = rn->cfg.node_id,
+                            .dst = in->src, .error = err, .epoch = sk_raft_epoch(raft),
+                            .leader_id = sk_raft_leader(raft)};
+    m.cluster_id.len = -1;
+    if (sk_raft_wire_response_out(&m, req->version, req->resp, &req->arena) != 0)
+        sk_raft_wire_error_response(req->api->key, SK_ERR_UNKNOWN_SERVER_ERROR, req->resp);
+    sk_request_respond(req);
+}
+
 void sk_api_raft(struct sk_request *req)
 {
     struct sk_raftnet *rn = req->broker->node->raftnet;
@@ -39,6 +55,10 @@ void sk_api_raft(struct sk_request *req)
     struct sk_raft_msg m;
     int16_t err = sk_raft_wire_request_in(req->api->key, req->version, req->body,
                                           rn->cfg.node_id, &m);
+    if (err == SK_ERR_INVALID_VOTER_KEY) {
+        refuse_as_core(req, rn, &m, err);
+        return;
+    }
     if (err != SK_ERR_NONE) {
         refuse(req, err);
         return;
@@ -63,12 +83,6 @@ void sk_api_raft(struct sk_request *req)
     "For requests intended only for the leader, this error indicates that the broker is not "   \
     "the current leader. For requests intended for any replica, this error indicates that the " \
     "broker is not a replica of the topic partition."
-
-static bool names_metadata_partition(const kp_describe_quorum_request *q)
-{
-    return q->topics.n == 1 && kp_str_eq_c(q->topics.v[0].topic_name, SK_RAFT_TOPIC) &&
-           q->topics.v[0].partitions.n == 1 && q->topics.v[0].partitions.v[0].partition_index == 0;
-}
 
 /* The core keeps the shard's monotonic clock; Kafka reports wall time. */
 static int64_t wall_of(int64_t mono, int64_t mono_now, int64_t wall_now)
@@ -116,7 +130,8 @@ void sk_api_describe_quorum(struct sk_request *req)
 {
     kp_describe_quorum_response *r = req->resp;
     struct sk_raftnet *rn = req->broker->node->raftnet;
-    if (!rn || !names_metadata_partition(req->body)) {
+    const kp_describe_quorum_request *q = req->body;
+    if (!rn || !SK_RAFT_NAMES_OURS(q)) {
         r->error_code = SK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
         sk_request_respond(req);
         return;

@@ -52,17 +52,11 @@ static kp_str cluster_out(const struct sk_raft_cluster_id *c)
     return c->len < 0 ? KP_STR_NULL : (kp_str){(const char *)c->bytes, c->len};
 }
 
-static bool ours(kp_str topic, int32_t n_parts, int32_t partition)
-{
-    return kp_str_eq_c(topic, SK_RAFT_TOPIC) && n_parts == 1 && partition == 0;
-}
-
 /* ---- requests in -------------------------------------------------------- */
 
 static int16_t vote_in(const kp_vote_request *q, struct sk_raft_msg *m)
 {
-    if (q->topics.n != 1 || !ours(q->topics.v[0].topic_name, q->topics.v[0].partitions.n,
-                                  q->topics.v[0].partitions.n ? q->topics.v[0].partitions.v[0].partition_index : -1))
+    if (!SK_RAFT_NAMES_OURS(q))
         return SK_ERR_INVALID_REQUEST;
     const kp_vote_request_partition_data *p = &q->topics.v[0].partitions.v[0];
     m->type = SK_RAFT_VOTE_REQ;
@@ -77,8 +71,7 @@ static int16_t vote_in(const kp_vote_request *q, struct sk_raft_msg *m)
 
 static int16_t begin_in(const kp_begin_quorum_epoch_request *q, struct sk_raft_msg *m)
 {
-    if (q->topics.n != 1 || !ours(q->topics.v[0].topic_name, q->topics.v[0].partitions.n,
-                                  q->topics.v[0].partitions.n ? q->topics.v[0].partitions.v[0].partition_index : -1))
+    if (!SK_RAFT_NAMES_OURS(q))
         return SK_ERR_INVALID_REQUEST;
     const kp_begin_quorum_epoch_request_partition_data *p = &q->topics.v[0].partitions.v[0];
     m->type = SK_RAFT_BEGIN_EPOCH_REQ;
@@ -91,8 +84,7 @@ static int16_t begin_in(const kp_begin_quorum_epoch_request *q, struct sk_raft_m
 
 static int16_t end_in(const kp_end_quorum_epoch_request *q, int16_t version, struct sk_raft_msg *m)
 {
-    if (q->topics.n != 1 || !ours(q->topics.v[0].topic_name, q->topics.v[0].partitions.n,
-                                  q->topics.v[0].partitions.n ? q->topics.v[0].partitions.v[0].partition_index : -1))
+    if (!SK_RAFT_NAMES_OURS(q))
         return SK_ERR_INVALID_REQUEST;
     const kp_end_quorum_epoch_request_partition_data *p = &q->topics.v[0].partitions.v[0];
     m->type = SK_RAFT_END_EPOCH_REQ;
@@ -130,17 +122,31 @@ static int16_t fetch_in(const kp_fetch_request *q, int16_t version, struct sk_ra
     return SK_ERR_NONE;
 }
 
+/* KIP-853 (v1) names the voter a Vote or BeginQuorumEpoch is meant for:
+ * one that reached another node is refused, as KafkaRaftClient refuses a
+ * voter key that is not its own. */
+static bool meant_for(int16_t version, int32_t voter_id, int32_t self)
+{
+    return version < 1 || voter_id == self;
+}
+
 int16_t sk_raft_wire_request_in(int16_t key, int16_t version, const void *body, int32_t self,
                                 struct sk_raft_msg *m)
 {
     memset(m, 0, sizeof(*m));
     m->dst = self;
     m->cluster_id.len = -1;
+    int16_t err;
     switch (key) {
     case SK_RAFT_API_VOTE:
-        return vote_in(body, m);
+        err = vote_in(body, m);
+        return err ? err : meant_for(version, ((const kp_vote_request *)body)->voter_id, self)
+                               ? SK_ERR_NONE : SK_ERR_INVALID_VOTER_KEY;
     case SK_RAFT_API_BEGIN_EPOCH:
-        return begin_in(body, m);
+        err = begin_in(body, m);
+        return err ? err
+                   : meant_for(version, ((const kp_begin_quorum_epoch_request *)body)->voter_id, self)
+                         ? SK_ERR_NONE : SK_ERR_INVALID_VOTER_KEY;
     case SK_RAFT_API_END_EPOCH:
         return end_in(body, version, m);
     case SK_RAFT_API_FETCH:

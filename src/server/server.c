@@ -277,6 +277,18 @@ static int listen_client(struct sk_broker *b, const struct sk_listener *l, char 
     return 0;
 }
 
+/* What Metadata tells clients to reach this broker at on listener l. */
+static void advertise(struct sk_node *n, const struct sk_config *cfg, const struct sk_listener *l)
+{
+    snprintf(n->listener_name, sizeof n->listener_name, "%s", l->name);
+    const struct sk_listener *adv = sk_config_advertised(cfg, l->name);
+    const char *host = adv && adv->host[0] ? adv->host : l->host;
+    if (!host[0])
+        host = "localhost";
+    snprintf(n->advertised_host, sizeof n->advertised_host, "%s", host);
+    n->advertised_port = adv && adv->port ? adv->port : l->port;
+}
+
 int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *cfg, char *err,
                    size_t errlen)
 {
@@ -307,15 +319,8 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
         snprintf(err, errlen, "listeners has no listener for clients (only controller listeners)");
         return -EINVAL;
     }
-    if (l) {
-        snprintf(b->node->listener_name, sizeof b->node->listener_name, "%s", l->name);
-        const struct sk_listener *adv = sk_config_advertised(cfg, l->name);
-        const char *host = adv && adv->host[0] ? adv->host : l->host;
-        if (!host[0])
-            host = "localhost";
-        snprintf(b->node->advertised_host, sizeof b->node->advertised_host, "%s", host);
-        b->node->advertised_port = adv && adv->port ? adv->port : l->port;
-    }
+    if (l)
+        advertise(b->node, cfg, l);
 
     int rc = format_dirs(b, cfg, err, errlen);
     if (rc < 0)
