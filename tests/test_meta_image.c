@@ -1,6 +1,7 @@
 /* Images as the publisher hands them out: O(1) topic lookups, clones that
  * share unchanged topics, and reference counts that free what nobody holds. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -224,4 +225,44 @@ Test(meta_image, the_diff_names_exactly_the_topics_a_change_touched)
     sk_meta_image_release(v1);
     sk_meta_image_release(v2);
     sk_meta_image_free(&base);
+}
+
+/* Kafka 3.3+ controllers fence and unfence with BrokerRegistrationChangeRecord;
+ * a change for another registration's epoch means a damaged log. */
+Test(meta_image, registration_changes_fence_and_unfence_one_epoch)
+{
+    struct sk_meta_image img;
+    sk_meta_image_init(&img);
+    kp_register_broker_record rb;
+    kp_register_broker_record_init(&rb);
+    rb.broker_id = 2;
+    rb.broker_epoch = 40;
+    rb.fenced = true;
+    cr_assert_eq(sk_meta_apply(&img, SK_META_REGISTER_BROKER, &rb), 0);
+    cr_assert(sk_meta_broker(&img, 2)->fenced);
+
+    kp_broker_registration_change_record ch;
+    kp_broker_registration_change_record_init(&ch);
+    ch.broker_id = 2;
+    ch.broker_epoch = 40;
+    ch.fenced = -1;
+    cr_assert_eq(sk_meta_apply(&img, SK_META_BROKER_REGISTRATION_CHANGE, &ch), 0);
+    cr_assert_not(sk_meta_broker(&img, 2)->fenced);
+    ch.fenced = 0;
+    ch.in_controlled_shutdown = 1;
+    cr_assert_eq(sk_meta_apply(&img, SK_META_BROKER_REGISTRATION_CHANGE, &ch), 0);
+    cr_assert_not(sk_meta_broker(&img, 2)->fenced);
+    cr_assert(sk_meta_broker(&img, 2)->in_controlled_shutdown);
+    ch.fenced = 1;
+    cr_assert_eq(sk_meta_apply(&img, SK_META_BROKER_REGISTRATION_CHANGE, &ch), 0);
+    cr_assert(sk_meta_broker(&img, 2)->fenced);
+
+    ch.broker_epoch = 39;
+    ch.fenced = -1;
+    cr_assert_eq(sk_meta_apply(&img, SK_META_BROKER_REGISTRATION_CHANGE, &ch), -EINVAL);
+    ch.broker_id = 3;
+    ch.broker_epoch = 40;
+    cr_assert_eq(sk_meta_apply(&img, SK_META_BROKER_REGISTRATION_CHANGE, &ch), -EINVAL);
+    cr_assert(sk_meta_broker(&img, 2)->fenced);
+    sk_meta_image_free(&img);
 }

@@ -91,6 +91,7 @@ struct sk_broker_meta {
     kp_uuid incarnation;
     char *rack; /* NULL if none */
     bool fenced;
+    bool in_controlled_shutdown;
     struct sk_endpoint_meta *endpoints;
     int nendpoints;
 };

@@ -312,6 +312,7 @@ static int apply_register_broker(struct sk_meta_image *img, const kp_register_br
     b->incarnation = r->incarnation_id;
     b->rack = dup_str(r->rack);
     b->fenced = r->fenced;
+    b->in_controlled_shutdown = r->in_controlled_shutdown;
     int n = r->end_points.n < 0 ? 0 : r->end_points.n;
     b->endpoints = calloc((size_t)(n ? n : 1), sizeof *b->endpoints);
     if (!b->endpoints)
@@ -343,6 +344,23 @@ static int apply_fence(struct sk_meta_image *img, int32_t id, bool fenced)
     if (!b)
         return -EINVAL;
     b->fenced = fenced;
+    return 0;
+}
+
+/* What Kafka 3.3+ controllers write for fencing and controlled shutdown:
+ * fenced -1 unfences, 0 leaves it, 1 fences. A change for another epoch
+ * than the registration's contradicts the log, as Kafka's replay says. */
+static int apply_registration_change(struct sk_meta_image *img,
+                                     const kp_broker_registration_change_record *r)
+{
+    struct sk_broker_meta *b = (struct sk_broker_meta *)sk_meta_broker(img, r->broker_id);
+    if (!b || b->epoch != r->broker_epoch || r->fenced < -1 || r->fenced > 1 ||
+        r->in_controlled_shutdown < 0 || r->in_controlled_shutdown > 1)
+        return -EINVAL;
+    if (r->fenced != 0)
+        b->fenced = r->fenced == 1;
+    if (r->in_controlled_shutdown == 1)
+        b->in_controlled_shutdown = true;
     return 0;
 }
 
@@ -451,6 +469,7 @@ int sk_meta_apply(struct sk_meta_image *img, int16_t type, const void *rec)
         return apply_fence(img, ((const kp_fence_broker_record *)rec)->id, true);
     case SK_META_UNFENCE_BROKER:
         return apply_fence(img, ((const kp_unfence_broker_record *)rec)->id, false);
+    case SK_META_BROKER_REGISTRATION_CHANGE: return apply_registration_change(img, rec);
     case SK_META_REMOVE_TOPIC: return apply_remove_topic(img, rec);
     case SK_META_FEATURE_LEVEL: return apply_feature(img, rec);
     case SK_META_CLIENT_QUOTA: return apply_quota(img, rec);
