@@ -132,6 +132,9 @@ void sk_api_alter_partition_reassignments(struct sk_request *req);
 void sk_api_describe_client_quotas(struct sk_request *req);
 void sk_api_alter_client_quotas(struct sk_request *req);
 void sk_api_update_features(struct sk_request *req);
+/* The CONTROLLER listener's broker lifecycle (src/api/broker_registration.c). */
+void sk_api_broker_registration(struct sk_request *req);
+void sk_api_broker_heartbeat(struct sk_request *req);
 void sk_api_describe_topic_partitions(struct sk_request *req);
 /* Groups and committed offsets (src/api/group_*.c, offsets_*.c). */
 void sk_api_find_coordinator(struct sk_request *req);

@@ -54,7 +54,8 @@ static const struct sk_api_entry entries[] = {
 };
 
 /* The CONTROLLER listener: what Kafka's ControllerApis serves that Skein
- * has, the Raft quorum's APIs. Anything else there is refused as an API the
+ * has, the Raft quorum's APIs and the brokers'
+ * registration and heartbeats. Anything else there is refused as an API the
  * listener does not enable. */
 static const struct sk_api_entry controller_entries[] = {
     {18, 0, 4, sk_api_versions},
@@ -63,6 +64,8 @@ static const struct sk_api_entry controller_entries[] = {
     {53, 0, 1, sk_api_raft},
     {54, 0, 1, sk_api_raft},
     {55, 0, 2, sk_api_describe_quorum},
+    {62, 0, 4, sk_api_broker_registration},
+    {63, 0, 1, sk_api_broker_heartbeat},
 };
 
 /* A combined node answers DescribeQuorum on its client listener too, as

@@ -3,6 +3,7 @@
 #ifndef SKEIN_CONTROLLER_INTERNAL_H
 #define SKEIN_CONTROLLER_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,10 @@ int16_t sk_ctl_commit_parked(struct sk_broker *b, const struct sk_meta_rec *recs
 struct sk_syncer;
 void sk_ctl_submit_via(struct sk_broker *b, const struct sk_syncer *syncer,
                        const struct sk_meta_rec *recs, int n, sk_ctl_done_fn done, void *arg);
+
+/* Whether ctl takes changes: always without a quorum, on the leader that
+ * claimed its epoch with one (skein/submit.h). */
+bool sk_ctl_is_active(struct sk_broker *ctl);
 
 /* sk_ctl_submit's hand-off to the controller's shard; 0 once posted. */
 int sk_ctl_post_submit(struct sk_broker *b, const struct sk_meta_rec *recs, int n,

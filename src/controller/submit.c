@@ -354,6 +354,12 @@ const struct sk_meta_image *sk_controller_image(struct sk_broker *b)
     return sk_ctl_working(b);
 }
 
+bool sk_ctl_is_active(struct sk_broker *ctl)
+{
+    struct sk_ctl_queue *q = queue_of(ctl);
+    return !q->has_quorum || q->active;
+}
+
 int sk_ctl_in_flight(const struct sk_node *n)
 {
     return n->ctlq ? n->ctlq->n : 0;

@@ -27,6 +27,7 @@
 #include "skein/quota.h"
 #include "skein/raftnet.h"
 #include "skein/server.h"
+#include "skein/broker_sessions.h"
 #include "skein/checkpoints.h"
 #include "server-int.h"
 
@@ -424,6 +425,7 @@ void sk_server_close(struct sk_broker *b)
     if (b->shard)
         sk_shard_destroy(b->shard);
     sk_ctl_submit_close(n);
+    sk_brokers_close(n);
     sk_metalog_close(n->metalog);
     sk_publish_close(b);
     sk_publish_node_close(n);

@@ -1,0 +1,64 @@
+/* The active controller's side of broker registration and liveness, as
+ * Kafka 3.9's ClusterControlManager, BrokerHeartbeatManager and
+ * ReplicationControlManager do it: BrokerRegistration and BrokerHeartbeat
+ * are decided against the controller's working image and become
+ * RegisterBrokerRecord and BrokerRegistrationChangeRecord batches committed
+ * through the controller (skein/submit.h); a broker whose heartbeats stop
+ * for broker.session.timeout.ms is fenced, and its partitions lose their
+ * leader until it is unfenced again (replication is absent, so RF is 1 and
+ * there is no other replica to elect).
+ *
+ * The sessions (last heartbeat per broker) are the active controller's
+ * memory only, as in Kafka: a controller that becomes active treats every
+ * broker it tracks as having heartbeated at that moment, so a failover
+ * does not fence anyone. Only brokers that registered or heartbeated over
+ * the wire are tracked: a node's own start-up registration, written
+ * locally, is never fenced by time. Everything here runs on the controller
+ * shard. */
+#ifndef SKEIN_BROKER_SESSIONS_H
+#define SKEIN_BROKER_SESSIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "skein/broker.h"
+
+typedef struct kp_broker_registration_request kp_broker_registration_request;
+typedef struct kp_broker_heartbeat_request kp_broker_heartbeat_request;
+
+/* What a heartbeat answer says besides its error. */
+struct sk_heartbeat_reply {
+    bool caught_up;
+    bool fenced;
+    bool shut_down;
+};
+
+/* Kafka's registration checks (cluster id, a live session of another
+ * incarnation, feature levels) and the fenced RegisterBrokerRecord, whose
+ * epoch (*epoch) is the log offset it is written at. In a parked handler
+ * (skein/ctl_park.h) the commit's late failure goes to the park's slot. */
+int16_t sk_brokers_register(struct sk_broker *ctl, const kp_broker_registration_request *req,
+                            int64_t now_ms, int64_t *epoch, char *msg, size_t msglen);
+
+/* One heartbeat: STALE_BROKER_EPOCH for an epoch that is not the
+ * registration's; otherwise the session is renewed and the broker
+ * unfenced once its metadata offset reached its registration, fenced on
+ * WantFence, and let go (fenced, ShouldShutDown) on WantShutDown. */
+int16_t sk_brokers_heartbeat(struct sk_broker *ctl, const kp_broker_heartbeat_request *req,
+                             int64_t now_ms, struct sk_heartbeat_reply *out, char *msg,
+                             size_t msglen);
+
+/* Fences every tracked, unfenced broker whose last heartbeat is more than
+ * the session timeout before now_ms. Returns how many it fenced. Only the
+ * active controller fences. */
+int sk_brokers_expire(struct sk_broker *ctl, int64_t now_ms);
+
+/* broker.session.timeout.ms as the controller reads it. */
+int32_t sk_brokers_session_ms(const struct sk_node *n);
+
+/* Frees the sessions at shutdown, once the shard's reactor (and with it
+ * the expiry timer) is gone. */
+void sk_brokers_close(struct sk_node *n);
+
+#endif

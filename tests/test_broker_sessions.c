@@ -1,0 +1,244 @@
+/* The active controller's broker registration, heartbeats and fencing
+ * (skein/broker_sessions.h), on a node with a real metadata log in a
+ * temporary folder and no network: Kafka's errors for a foreign cluster id,
+ * a duplicate incarnation, unsupported features and stale epochs, and the
+ * fencing that moves a broker's partitions off and back. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gen/kp_all.h"
+#include "skein/broker.h"
+#include "skein/broker_sessions.h"
+#include "skein/config.h"
+#include "skein/controller.h"
+#include "skein/errors.h"
+#include "skein/metalog.h"
+#include "skein/partition.h"
+#include "skein/publisher.h"
+#include "skein/submit.h"
+
+#define SESSION_MS 3000
+
+static char dir[64];
+static struct sk_config cfg;
+static struct sk_node bnode;
+static struct sk_broker b;
+static struct sk_broker *shard_list[1] = {&b};
+static char msg[512];
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/skein-sessions-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    char logdirs[128];
+    snprintf(logdirs, sizeof logdirs, "log.dirs=%s", dir);
+    const char *ov[] = {logdirs, "broker.session.timeout.ms=3000"};
+    char err[256];
+    cr_assert_eq(sk_config_load(&cfg, NULL, ov, 2, err, sizeof err), 0, "%s", err);
+    memset(&b, 0, sizeof b);
+    memset(&bnode, 0, sizeof bnode);
+    b.node = &bnode;
+    b.image = &bnode.image;
+    bnode.cfg = &cfg;
+    b.cfg = &cfg;
+    bnode.node_id = cfg.node_id;
+    snprintf(bnode.cluster_id, sizeof bnode.cluster_id, "MkU3OEVBNTcwNTJENDM2Qg");
+    bnode.shards = shard_list;
+    bnode.nshards = 1;
+    sk_meta_image_init(b.image);
+    cr_assert_eq(sk_metalog_open(dir, b.image, sk_wall_ms(), &bnode.metalog), 0);
+    kp_str mv = kp_str_c("metadata.version");
+    cr_assert_eq(sk_feature_update(&b, mv, SK_METADATA_VERSION_MAX, 1, false, msg, sizeof msg),
+                 SK_ERR_NONE, "%s", msg);
+}
+
+static void teardown(void)
+{
+    sk_brokers_close(&bnode);
+    sk_ctl_submit_close(&bnode);
+    sk_metalog_close(bnode.metalog);
+    sk_publish_close(&b);
+    sk_publish_node_close(&bnode);
+    sk_meta_image_free(&bnode.image);
+    sk_config_free(&cfg);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(broker_sessions, .init = setup, .fini = teardown);
+
+/* A request as a Kafka 3.9 broker sends it; incarnation n. */
+static kp_broker_registration_request_listener listener;
+static kp_broker_registration_request_feature mv_feature;
+
+static kp_broker_registration_request request(int32_t id, int incarnation)
+{
+    kp_broker_registration_request r;
+    kp_broker_registration_request_init(&r);
+    r.broker_id = id;
+    r.cluster_id = kp_str_c(bnode.cluster_id);
+    memset(r.incarnation_id.b, 0, 16);
+    r.incarnation_id.b[0] = (uint8_t)incarnation;
+    r.incarnation_id.b[15] = 1;
+    kp_broker_registration_request_listener_init(&listener);
+    listener.name = kp_str_c("PLAINTEXT");
+    listener.host = kp_str_c("127.0.0.1");
+    listener.port = (uint16_t)(29090 + id);
+    r.listeners = (kp_broker_registration_request_listener_arr){1, &listener};
+    kp_broker_registration_request_feature_init(&mv_feature);
+    mv_feature.name = kp_str_c("metadata.version");
+    mv_feature.min_supported_version = 1;
+    mv_feature.max_supported_version = SK_METADATA_VERSION_MAX;
+    r.features = (kp_broker_registration_request_feature_arr){1, &mv_feature};
+    r.rack = kp_str_c("rack-a");
+    return r;
+}
+
+static int64_t register_ok(int32_t id, int incarnation, int64_t now)
+{
+    kp_broker_registration_request r = request(id, incarnation);
+    int64_t epoch = -2;
+    int64_t next = sk_metalog_end_offset(bnode.metalog);
+    cr_assert_eq(sk_brokers_register(&b, &r, now, &epoch, msg, sizeof msg), SK_ERR_NONE, "%s",
+                 msg);
+    cr_assert_eq(epoch, next, "the epoch is the record's offset");
+    return epoch;
+}
+
+static int16_t beat(int32_t id, int64_t epoch, int64_t offset, int64_t now,
+                    struct sk_heartbeat_reply *out)
+{
+    kp_broker_heartbeat_request h;
+    kp_broker_heartbeat_request_init(&h);
+    h.broker_id = id;
+    h.broker_epoch = epoch;
+    h.current_metadata_offset = offset;
+    return sk_brokers_heartbeat(&b, &h, now, out, msg, sizeof msg);
+}
+
+Test(broker_sessions, registration_is_fenced_and_checked_as_kafka_checks_it)
+{
+    kp_broker_registration_request r = request(2, 1);
+    int64_t epoch;
+    r.cluster_id = kp_str_c("another-cluster");
+    cr_assert_eq(sk_brokers_register(&b, &r, 1000, &epoch, msg, sizeof msg),
+                 SK_ERR_INCONSISTENT_CLUSTER_ID);
+    cr_assert_eq(epoch, -1);
+    cr_assert(strstr(msg, "but got cluster ID another-cluster"), "%s", msg);
+
+    mv_feature.max_supported_version = 5; /* finalized is 21 */
+    r = request(2, 1);
+    mv_feature.max_supported_version = 5;
+    cr_assert_eq(sk_brokers_register(&b, &r, 1000, &epoch, msg, sizeof msg),
+                 SK_ERR_UNSUPPORTED_VERSION);
+    cr_assert(strstr(msg, "does not support version 21 of metadata.version"), "%s", msg);
+    r = request(2, 1);
+    r.features.n = 0; /* taken as 3.0-IV1 only */
+    cr_assert_eq(sk_brokers_register(&b, &r, 1000, &epoch, msg, sizeof msg),
+                 SK_ERR_UNSUPPORTED_VERSION);
+    cr_assert_null(sk_meta_broker(b.image, 2));
+
+    register_ok(2, 1, 1000);
+    const struct sk_broker_meta *bm = sk_meta_broker(b.image, 2);
+    cr_assert_not_null(bm);
+    cr_assert(bm->fenced, "a new registration starts fenced");
+    cr_assert_str_eq(bm->rack, "rack-a");
+    cr_assert_eq(sk_meta_endpoint(bm, "PLAINTEXT")->port, 29092);
+
+    /* Another incarnation while the session lives; the same one re-registers. */
+    r = request(2, 7);
+    cr_assert_eq(sk_brokers_register(&b, &r, 1000 + SESSION_MS, &epoch, msg, sizeof msg),
+                 SK_ERR_DUPLICATE_BROKER_REGISTRATION);
+    cr_assert_str_eq(msg, "Another broker is registered with that broker id.");
+    register_ok(2, 1, 1500);
+    /* Once the session lapsed, a new incarnation takes the id over. */
+    register_ok(2, 7, 1500 + SESSION_MS + 1);
+}
+
+Test(broker_sessions, heartbeats_unfence_a_caught_up_broker_and_refuse_stale_epochs)
+{
+    struct sk_heartbeat_reply out;
+    cr_assert_eq(beat(3, 0, 0, 1000, &out), SK_ERR_STALE_BROKER_EPOCH);
+    cr_assert(strstr(msg, "No broker registration found for broker id 3"), "%s", msg);
+    int64_t epoch = register_ok(3, 1, 1000);
+    cr_assert_eq(beat(3, epoch - 1, epoch, 1000, &out), SK_ERR_STALE_BROKER_EPOCH);
+    cr_assert(strstr(msg, "Expected broker epoch"), "%s", msg);
+
+    cr_assert_eq(beat(3, epoch, epoch - 1, 1100, &out), SK_ERR_NONE, "%s", msg);
+    cr_assert_not(out.caught_up);
+    cr_assert(out.fenced, "not caught up with its own registration yet");
+    cr_assert(sk_meta_broker(b.image, 3)->fenced);
+
+    cr_assert_eq(beat(3, epoch, epoch, 1200, &out), SK_ERR_NONE, "%s", msg);
+    cr_assert(out.caught_up);
+    cr_assert_not(out.fenced);
+    cr_assert_not(sk_meta_broker(b.image, 3)->fenced);
+
+    /* A re-registration makes the old epoch stale. */
+    int64_t again = register_ok(3, 1, 1300);
+    cr_assert_gt(again, epoch);
+    cr_assert_eq(beat(3, epoch, again, 1400, &out), SK_ERR_STALE_BROKER_EPOCH);
+}
+
+static const struct sk_partition_meta *partition0(const char *topic)
+{
+    const struct sk_topic_meta *t = sk_meta_topic(b.image, topic, strlen(topic));
+    cr_assert_not_null(t);
+    return &t->partitions[0];
+}
+
+Test(broker_sessions, a_lapsed_session_fences_the_broker_and_its_partitions_lose_their_leader)
+{
+    struct sk_heartbeat_reply out;
+    int64_t epoch = register_ok(4, 1, 1000);
+    cr_assert_eq(beat(4, epoch, epoch, 1000, &out), SK_ERR_NONE, "%s", msg);
+    int32_t on4 = 4;
+    struct sk_replica_assignment a = {0, {1, &on4}};
+    struct sk_topic_spec s = {.name = kp_str_c("on-four"), .partitions = -1,
+                              .replication_factor = -1, .assignments = &a, .nassignments = 1};
+    cr_assert_eq(sk_topic_create(&b, &s, false, msg, sizeof msg), SK_ERR_NONE, "%s", msg);
+    cr_assert_eq(partition0("on-four")->leader, 4);
+
+    cr_assert_eq(sk_brokers_expire(&b, 1000 + SESSION_MS), 0, "the session has not lapsed");
+    cr_assert_eq(sk_brokers_expire(&b, 1000 + SESSION_MS + 1), 1);
+    cr_assert(sk_meta_broker(b.image, 4)->fenced);
+    cr_assert_eq(partition0("on-four")->leader, -1);
+    cr_assert_eq(sk_brokers_expire(&b, 1000 + 2 * SESSION_MS), 0, "fenced once");
+
+    /* Back: it heartbeats again, caught up, and leads its partition again. */
+    int64_t end = sk_metalog_end_offset(bnode.metalog);
+    cr_assert_eq(beat(4, epoch, end, 1000 + 3 * SESSION_MS, &out), SK_ERR_NONE, "%s", msg);
+    cr_assert_not(out.fenced);
+    cr_assert_not(sk_meta_broker(b.image, 4)->fenced);
+    cr_assert_eq(partition0("on-four")->leader, 4);
+}
+
+Test(broker_sessions, want_shut_down_lets_an_unfenced_broker_go)
+{
+    struct sk_heartbeat_reply out;
+    int64_t epoch = register_ok(5, 1, 1000);
+    cr_assert_eq(beat(5, epoch, epoch, 1000, &out), SK_ERR_NONE, "%s", msg);
+    cr_assert_not(out.fenced);
+    kp_broker_heartbeat_request h;
+    kp_broker_heartbeat_request_init(&h);
+    h.broker_id = 5;
+    h.broker_epoch = epoch;
+    h.current_metadata_offset = epoch;
+    h.want_shut_down = true;
+    cr_assert_eq(sk_brokers_heartbeat(&b, &h, 1100, &out, msg, sizeof msg), SK_ERR_NONE, "%s",
+                 msg);
+    cr_assert(out.shut_down);
+    cr_assert(out.fenced);
+    cr_assert(sk_meta_broker(b.image, 5)->fenced);
+    cr_assert(sk_meta_broker(b.image, 5)->in_controlled_shutdown);
+    /* WantFence keeps a fenced broker fenced, caught up or not. */
+    h.want_shut_down = false;
+    h.want_fence = true;
+    cr_assert_eq(sk_brokers_heartbeat(&b, &h, 1200, &out, msg, sizeof msg), SK_ERR_NONE);
+    cr_assert(out.fenced);
+    cr_assert(sk_meta_broker(b.image, 5)->fenced);
+}
