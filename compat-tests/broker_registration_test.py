@@ -1,0 +1,154 @@
+#!/usr/bin/python3
+"""Broker registration, heartbeats and fencing on the active controller of a
+three-node KRaft quorum (combined nodes, each formatted with one cluster id,
+on free loopback ports), driven with hand-encoded BrokerRegistration v4 and
+BrokerHeartbeat v1 on the CONTROLLER listeners, as a Kafka 3.9 broker sends
+them:
+
+- a standby controller answers NOT_CONTROLLER;
+- a foreign cluster id gets INCONSISTENT_CLUSTER_ID;
+- a registration gets an epoch and starts fenced (Metadata does not list it);
+- another incarnation of the same id while its session lives gets
+  DUPLICATE_BROKER_REGISTRATION;
+- a heartbeat with another epoch gets STALE_BROKER_EPOCH;
+- a heartbeat caught up to the registration unfences it (Metadata lists it
+  with its endpoint and rack);
+- once its heartbeats stop for broker.session.timeout.ms it is fenced
+  (Metadata drops it), and a new heartbeat brings it back.
+
+usage: broker_registration_test.py SKEIN_BIN"""
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from quorum_test import TIMEOUT, Controller, settled, views  # noqa: E402
+from skeinlib import wire  # noqa: E402
+from skeinlib.broker import free_port  # noqa: E402
+from skeinlib.poll import wait_for  # noqa: E402
+
+SESSION_MS = 3000
+NONE, STALE_EPOCH, NOT_CONTROLLER, DUPLICATE, CLUSTER = 0, 77, 41, 101, 104
+FAKE_ID, FAKE_PORT = 7, 19997
+
+
+class Node(Controller):
+    """A combined node with a short broker session, so fencing is quick."""
+
+    def argv(self):
+        return super().argv() + ["--override", "broker.session.timeout.ms=%d" % SESSION_MS]
+
+
+def call(port, api, version, body):
+    conn = wire.Conn(port, timeout=TIMEOUT)
+    try:
+        conn.send(wire.frame(wire.header(api, version, 9, flexible=True) + body))
+        got, resp = conn.recv_frame(timeout=TIMEOUT)
+        assert got == 9, got
+        r = wire.Reader(resp)
+        r.tags()
+        return r
+    finally:
+        conn.close()
+
+
+def register(port, cluster, incarnation, broker_id=FAKE_ID):
+    """BrokerRegistration v4: (error, broker epoch)."""
+    listener = (wire.compact_string("PLAINTEXT") + wire.compact_string("127.0.0.1")
+                + struct.pack(">Hh", FAKE_PORT, 0) + wire.uvarint(0))
+    feature = (wire.compact_string("metadata.version") + struct.pack(">hh", 1, 21)
+               + wire.uvarint(0))
+    body = (struct.pack(">i", broker_id) + wire.compact_string(cluster)
+            + bytes([incarnation] * 16)
+            + wire.uvarint(2) + listener + wire.uvarint(2) + feature
+            + wire.compact_string("rack-r") + b"\x00"  # IsMigratingZkBroker
+            + wire.uvarint(2) + bytes([0x5a] * 16)    # LogDirs
+            + struct.pack(">q", -1) + wire.uvarint(0))
+    r = call(port, 62, 4, body)
+    r.i32()
+    return r.i16(), r.i64()
+
+
+def heartbeat(port, epoch, offset, broker_id=FAKE_ID):
+    """BrokerHeartbeat v1: (error, caught up, fenced, shut down)."""
+    body = struct.pack(">iqq??", broker_id, epoch, offset, False, False) + wire.uvarint(0)
+    r = call(port, 63, 1, body)
+    r.i32()
+    return r.i16(), bool(r.i8()), bool(r.i8()), bool(r.i8())
+
+
+def listed(node):
+    md = wire.metadata(node.port, topics=[], version=12, timeout=TIMEOUT)
+    return {b["node_id"]: b for b in md["brokers"]}
+
+
+def run(skein):
+    root = tempfile.mkdtemp(prefix="skein-brokerreg-")
+    ports = {i: free_port() for i in (1, 2, 3)}
+    voters = ",".join("%d@127.0.0.1:%d" % (i, p) for i, p in sorted(ports.items()))
+    cluster = subprocess.run([skein, "random-uuid"], capture_output=True, text=True,
+                             timeout=TIMEOUT).stdout.strip()
+    nodes = [Node(skein, root, i, voters, ports, combined=True) for i in (1, 2, 3)]
+    try:
+        for n in nodes:
+            p = subprocess.run([skein, "format", "-t", cluster] + n.argv()[1:],
+                               capture_output=True, text=True, timeout=TIMEOUT)
+            assert p.returncode == 0, p.stderr
+            n.start(timeout=TIMEOUT)
+        v = wait_for(lambda: settled(nodes), TIMEOUT)
+        assert v, "no agreed leader: %r" % views(nodes)
+        leader = next(n for n in nodes if n.node_id == v["leader"])
+        standby = next(n for n in nodes if n is not leader)
+        lp = leader.controller_port
+
+        err, epoch = register(standby.controller_port, cluster, 1)
+        assert err == NOT_CONTROLLER and epoch == -1, (err, epoch)
+        other = "AAAAAAAAAAAAAAAAAAAAAA" if cluster != "AAAAAAAAAAAAAAAAAAAAAA" else "AQAAAAAAAAAAAAAAAAAAAA"
+        err, epoch = register(lp, other, 1)
+        assert err == CLUSTER and epoch == -1, (err, epoch)
+        err, epoch = register(lp, cluster, 1)
+        assert err == NONE and epoch >= 0, (err, epoch)
+        assert FAKE_ID not in listed(leader), "a new registration must start fenced"
+        err, _ = register(lp, cluster, 2)
+        assert err == DUPLICATE, err
+        print("registration: NOT_CONTROLLER off the leader, INCONSISTENT_CLUSTER_ID, epoch %d "
+              "fenced, DUPLICATE_BROKER_REGISTRATION for another incarnation" % epoch)
+
+        err, _, fenced, _ = heartbeat(lp, epoch + 1, epoch)
+        assert err == STALE_EPOCH and fenced, err
+        err, caught_up, fenced, _ = heartbeat(lp, epoch, epoch)
+        stopped = time.monotonic()  # its last heartbeat
+        assert err == NONE and caught_up and not fenced, (err, caught_up, fenced)
+        b = wait_for(lambda: listed(leader).get(FAKE_ID), TIMEOUT)
+        assert b and b["port"] == FAKE_PORT and b["rack"] == "rack-r", b
+        print("heartbeat: STALE_BROKER_EPOCH for another epoch; caught up, unfenced, listed")
+
+        gone = wait_for(lambda: FAKE_ID not in listed(leader), TIMEOUT, step=0.05)
+        took = (time.monotonic() - stopped) * 1000
+        assert gone, "broker %d still listed after its session" % FAKE_ID
+        assert took >= SESSION_MS * 0.9, "fenced after %.0f ms, before its session ended" % took
+        print("fenced %.0f ms after its last heartbeat (session %d ms)" % (took, SESSION_MS))
+        err, _, fenced, _ = heartbeat(lp, epoch, epoch + 1000)
+        assert err == NONE and not fenced, (err, fenced)
+        assert wait_for(lambda: FAKE_ID in listed(leader), TIMEOUT), "not back after a heartbeat"
+        print("back after a new heartbeat")
+        for n in nodes:
+            assert n.stop() == 0, n.tail()
+            assert not n.sanitizer_report(), n.sanitizer_report()
+    finally:
+        for n in nodes:
+            n.kill()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main():
+    run(sys.argv[1])
+    print("broker-registration: OK")
+
+
+if __name__ == "__main__":
+    main()
