@@ -15,6 +15,7 @@
 #include "skein/errors.h"
 #include "skein/kclient.h"
 #include "skein/logging.h"
+#include "skein/meta_quorum.h"
 #include "skein/net.h"
 #include "skein/partition.h"
 #include "skein/raft_wire.h"
@@ -118,16 +119,8 @@ static int32_t setting(const struct sk_config *cfg, const char *name)
     return sk_config_describe_broker(cfg, name, &v) == 0 ? (int32_t)strtol(v.value, NULL, 10) : 0;
 }
 
-/* The one place that picks the core's log and quorum-state store: an
- * in-memory log and store until __cluster_metadata is the core's log. */
-static void bind_storage(struct sk_raftnet *rn, struct sk_raft_config *rc)
-{
-    sk_raft_memlog_bind(rn->log, rc);
-    sk_raft_memstore_bind(&rn->store, rc);
-}
-
 static int raft_config(struct sk_raftnet *rn, const struct sk_broker *b, struct sk_raft_config *rc,
-                       char *err, size_t errlen)
+                       const struct sk_raft_qstate **restored, char *err, size_t errlen)
 {
     const struct sk_config *cfg = b->node->cfg;
     memset(rc, 0, sizeof(*rc));
@@ -150,7 +143,11 @@ static int raft_config(struct sk_raftnet *rn, const struct sk_broker *b, struct 
     rn->rng = (uint64_t)sk_wall_ms() * 1000003u + (uint64_t)cfg->node_id;
     rc->rand = random_u64;
     rc->rand_ctx = &rn->rng;
-    bind_storage(rn, rc);
+    /* __cluster_metadata-0 and its quorum-state file, as a sole voter's. */
+    if (sk_meta_quorum_bind(b->node, rc, restored) < 0) {
+        snprintf(err, errlen, "the metadata quorum's storage is not open");
+        return -EINVAL;
+    }
     return 0;
 }
 
@@ -203,20 +200,20 @@ static int listen_controller(struct sk_broker *b, char *err, size_t errlen)
 int sk_raftnet_start(struct sk_broker *b, char *err, size_t errlen)
 {
     struct sk_raftnet *rn = calloc(1, sizeof(*rn));
-    if (!rn || !(rn->log = sk_raft_memlog_new())) {
-        free(rn);
+    if (!rn) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
     rn->b = b;
-    rn->store.state = (struct sk_raft_qstate){0, SK_RAFT_NO_ID, SK_RAFT_NO_ID};
     b->node->raftnet = rn;
-    int rc = raft_config(rn, b, &rn->cfg, err, errlen);
-    if (rc == 0 && (rc = sk_quorum_new(b->shard, &rn->cfg, &rn->store.state, &rn->q)) < 0)
+    const struct sk_raft_qstate *restored = NULL;
+    int rc = raft_config(rn, b, &rn->cfg, &restored, err, errlen);
+    if (rc == 0 && (rc = sk_quorum_new(b->shard, &rn->cfg, restored, &rn->q)) < 0)
         snprintf(err, errlen, rc == -EINVAL ? "node.id %d is not one of controller.quorum.voters"
                                             : "out of memory", rn->cfg.node_id);
     if (rc == 0) {
         sk_quorum_set_transport(rn->q, &(struct sk_quorum_transport){transport_send, rn});
+        sk_meta_quorum_attach(b->node, rn->q);
         rc = listen_controller(b, err, errlen);
     }
     if (rc == 0)
@@ -236,7 +233,6 @@ void sk_raftnet_close(struct sk_broker *b)
     for (int i = 0; i < rn->n_peers; i++)
         sk_kclient_close(rn->peers[i].kc);
     sk_quorum_free(rn->q);
-    sk_raft_memlog_free(rn->log);
     free(rn);
     b->node->raftnet = NULL;
 }

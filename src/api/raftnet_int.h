@@ -19,8 +19,6 @@ struct sk_raftnet {
     struct sk_broker *b;
     struct sk_quorum *q;
     struct sk_raft_config cfg;
-    struct sk_raft_memlog *log;
-    struct sk_raft_memstore store;
     uint64_t rng;
     struct sk_raftnet_peer peers[SK_RAFT_MAX_VOTERS];
     int n_peers;

@@ -354,6 +354,11 @@ const struct sk_meta_image *sk_controller_image(struct sk_broker *b)
     return sk_ctl_working(b);
 }
 
+bool sk_ctl_quorum_active(const struct sk_node *n)
+{
+    return n->ctlq && n->ctlq->has_quorum && n->ctlq->active;
+}
+
 int sk_ctl_in_flight(const struct sk_node *n)
 {
     return n->ctlq ? n->ctlq->n : 0;
