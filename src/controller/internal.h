@@ -16,6 +16,12 @@ int64_t sk_ctl_now_ms(void);
 /* What a change is checked against: the controller's working state, which
  * includes the changes still in flight (skein/submit.h), not the image its
  * shard last published. Only on the controller's shard. */
+/* NOT_CONTROLLER, with Kafka's message, when b's controller commits through
+ * a quorum it is not the active controller of: checked before any
+ * validation, since a standby's image may lag (as Kafka's controller
+ * rejects every write event while inactive). 0 otherwise. */
+int16_t sk_ctl_check_active(struct sk_broker *b, char *msg, size_t msglen);
+
 static inline struct sk_meta_image *sk_ctl_working(struct sk_broker *b)
 {
     return &b->node->image;
