@@ -12,7 +12,10 @@ the new leader's high watermark is at least the old one and every
 acknowledged topic is still there. Last, two of three are killed: with no
 majority CreateTopics fails (NOT_CONTROLLER once the leader has resigned for
 lack of a quorum, REQUEST_TIMED_OUT while a change waits), and succeeds again
-once one of them is back.
+once one of them is back. Last, SIGTERM of the leader: it resigns
+(EndQuorumEpoch) before it exits, so another is elected well before the
+fetch timeout (set long here, FETCH_TIMEOUT_MS) would have let the others
+notice its absence.
 
 usage: quorum_meta_test.py SKEIN_BIN [ROUNDS]"""
 import os
@@ -31,6 +34,13 @@ from quorum_test import Controller, NOT_LEADER, settled, views  # noqa: E402
 TIMEOUT = 60  # generous: the machine may be loaded and the election jittered
 NONE, REQUEST_TIMED_OUT, NOT_CONTROLLER = 0, 7, 41
 UNAVAILABLE = (REQUEST_TIMED_OUT, NOT_CONTROLLER)
+FETCH_TIMEOUT_MS = 6000  # a leader that vanishes without a word is missed after this
+
+
+class Node(Controller):
+    def argv(self):
+        return super().argv() + ["--override",
+                                 "controller.quorum.fetch.timeout.ms=%d" % FETCH_TIMEOUT_MS]
 
 
 def leader_of(nodes):
@@ -126,13 +136,32 @@ def kill_majority(nodes, acked):
           % sorted(seen))
 
 
+def resign(nodes):
+    v = wait_for(lambda: settled(nodes), TIMEOUT)
+    assert v, views(nodes)
+    old = next(n for n in nodes if n.node_id == v["leader"])
+    stopped_at = time.monotonic()
+    assert old.stop() == 0, old.tail()
+    rest = [n for n in nodes if n is not old]
+    nv = wait_for(lambda: settled(rest, v["epoch"]), TIMEOUT, step=0.02)
+    ms = (time.monotonic() - stopped_at) * 1000
+    assert nv, "no new leader after SIGTERM of %d: %r" % (old.node_id, views(rest))
+    assert ms < FETCH_TIMEOUT_MS * 2 / 3, \
+        "the next leader took %.0f ms: the old one did not resign" % ms
+    old.start(timeout=TIMEOUT)
+    assert wait_for(lambda: settled(nodes, v["epoch"]), TIMEOUT), views(nodes)
+    print("SIGTERM of leader %d: it resigned; leader %d in epoch %d committed %.0f ms after "
+          "the signal (fetch timeout %d ms)" % (old.node_id, nv["leader"], nv["epoch"], ms,
+                                                FETCH_TIMEOUT_MS))
+
+
 def run(skein, rounds):
     root = tempfile.mkdtemp(prefix="skein-quorum-meta-")
     ports = {i: free_port() for i in (1, 2, 3)}
     voters = ",".join("%d@127.0.0.1:%d" % (i, p) for i, p in sorted(ports.items()))
     cluster = subprocess.run([skein, "random-uuid"], capture_output=True, text=True,
                              timeout=TIMEOUT).stdout.strip()
-    nodes = [Controller(skein, root, i, voters, ports, combined=True) for i in (1, 2, 3)]
+    nodes = [Node(skein, root, i, voters, ports, combined=True) for i in (1, 2, 3)]
     acked = set()
     try:
         for n in nodes:
@@ -168,6 +197,7 @@ def run(skein, rounds):
               "%d topics kept" % (before["hw"], after["hw"], len(acked)))
         kill_majority(nodes, acked)
         assert wait_for(lambda: converged(nodes, acked), TIMEOUT), [topics(n) for n in nodes]
+        resign(nodes)
         for n in nodes:
             assert n.stop() == 0, n.tail()
             assert not n.sanitizer_report(), n.sanitizer_report()

@@ -42,10 +42,32 @@ static void out_free(struct out_req *o)
     free(o);
 }
 
+/* The resignation's wait is over: its successors heard of it, or the bound
+ * passed. */
+static void resign_done(struct sk_raftnet *rn)
+{
+    void (*then)(void *) = rn->resigned;
+    if (!then)
+        return;
+    rn->resigned = NULL;
+    if (rn->resign_timer)
+        sk_timer_cancel(rn->b->shard, rn->resign_timer);
+    rn->resign_timer = 0;
+    then(rn->resigned_arg);
+}
+
+static void resign_timeout(void *arg)
+{
+    struct sk_raftnet *rn = arg;
+    rn->resign_timer = 0;
+    resign_done(rn);
+}
+
 static void on_answer(void *arg, int16_t err, int16_t version, const void *resp)
 {
     struct out_req *o = arg;
     struct sk_raftnet *rn = o->rn;
+    bool ending = o->type == SK_RAFT_END_EPOCH_REQ;
     if (err == SK_ERR_NONE && !rn->closing) {
         struct sk_raft_msg m;
         int16_t rc = sk_raft_wire_response_in(o->type, version, resp, o->peer->id,
@@ -57,6 +79,8 @@ static void on_answer(void *arg, int16_t err, int16_t version, const void *resp)
             sk_debug("raft: dropped a response from voter %d: %s", o->peer->id, sk_err_name(rc));
     }
     out_free(o);
+    if (ending && --rn->ending == 0)
+        resign_done(rn);
 }
 
 static struct sk_raftnet_peer *peer_of(struct sk_raftnet *rn, int32_t id)
@@ -91,6 +115,8 @@ static void send_request(struct sk_raftnet *rn, const struct sk_raft_msg *m)
     if (sk_raft_wire_request_out(m, version, o->body, &o->arena) != 0 ||
         sk_kclient_send(p->kc, key, version, o->body, on_answer, o) != 0)
         out_free(o);
+    else if (m->type == SK_RAFT_END_EPOCH_REQ)
+        rn->ending++;
 }
 
 static void transport_send(void *arg, struct sk_raft_msg *m)
@@ -224,12 +250,39 @@ int sk_raftnet_start(struct sk_broker *b, char *err, size_t errlen)
     return rc;
 }
 
+/* Bounds the wait for the other voters to hear of the resignation: a live
+ * one answers at once, a hung one must not hold the stop. */
+#define RESIGN_WAIT_MS 1000
+
+void sk_raftnet_resign(struct sk_broker *b, void (*then)(void *arg), void *arg)
+{
+    struct sk_raftnet *rn = b->node->raftnet;
+    if (!rn || rn->closing || sk_raft_role(sk_quorum_raft(rn->q)) != SK_RAFT_LEADER) {
+        then(arg);
+        return;
+    }
+    rn->resigned = then;
+    rn->resigned_arg = arg;
+    int rc = sk_quorum_resign(rn->q);
+    if (rc)
+        sk_warn("raft: cannot resign: Kafka error %d", rc);
+    if (rn->ending == 0 || !(rn->resign_timer = sk_timer_add(b->shard, RESIGN_WAIT_MS,
+                                                             resign_timeout, rn)))
+        resign_done(rn);
+    else
+        sk_info("raft: resigned the leadership of epoch %d before stopping",
+                sk_raft_epoch(sk_quorum_raft(rn->q)));
+}
+
 void sk_raftnet_close(struct sk_broker *b)
 {
     struct sk_raftnet *rn = b->node->raftnet;
     if (!rn)
         return;
     rn->closing = true;
+    rn->resigned = NULL;
+    if (rn->resign_timer)
+        sk_timer_cancel(b->shard, rn->resign_timer);
     for (int i = 0; i < rn->n_peers; i++)
         sk_kclient_close(rn->peers[i].kc);
     sk_quorum_free(rn->q);

@@ -7,6 +7,7 @@
 #include "skein/quorum.h"
 #include "skein/raft.h"
 #include "skein/raftnet.h"
+#include "skein/timer.h"
 
 struct sk_kclient;
 
@@ -28,6 +29,12 @@ struct sk_raftnet {
     uint32_t parked_corr;
     uint32_t next_corr;
     bool closing;
+    /* A graceful stop's resignation: EndQuorumEpoch requests unanswered,
+     * and what runs once they are answered or the wait is over. */
+    int ending;
+    void (*resigned)(void *arg);
+    void *resigned_arg;
+    sk_timer_id resign_timer;
 };
 
 /* The core's response m: answers the parked request it belongs to. */
