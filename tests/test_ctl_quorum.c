@@ -14,6 +14,7 @@
 #include "gen/kp_all.h"
 #include "skein/broker.h"
 #include "skein/buf.h"
+#include "skein/controller.h"
 #include "skein/errors.h"
 #include "skein/meta_raftlog.h"
 #include "skein/metalog.h"
@@ -325,6 +326,24 @@ Test(ctl_quorum, a_standby_answers_not_controller_and_replays_what_was_committed
     cr_assert_gt(sk_raft_high_watermark(v[0].r), off);
     cr_expect(shard_has("from-2"), "the standby published what the quorum committed");
     cr_expect_eq(sk_ctl_in_flight(&node), 0);
+}
+
+/* A standby's image may lag, even hold no broker: judged on it, a creation
+ * would get INVALID_REPLICATION_FACTOR, where the client must be sent on to
+ * the active controller. */
+Test(ctl_quorum, a_standby_refuses_a_creation_as_not_controller_before_judging_it,
+     .init = start_three, .fini = teardown)
+{
+    elect(1);
+    cr_assert_eq(shard.image->nbrokers, 0, "no broker is registered");
+    struct sk_topic_spec spec = {.name = kp_str_c("lagging"), .partitions = 1,
+                                 .replication_factor = 1};
+    char msg[256] = "";
+    cr_expect_eq(sk_topic_create(&shard, &spec, false, msg, sizeof msg), SK_ERR_NOT_CONTROLLER,
+                 "%s", msg);
+    cr_expect_str_eq(msg, "This is not the correct controller for this cluster.");
+    cr_expect_eq(sk_topic_create(&shard, &spec, true, msg, sizeof msg), SK_ERR_NOT_CONTROLLER,
+                 "validate-only too");
 }
 
 Test(ctl_quorum, a_standby_does_not_apply_what_is_not_committed, .init = start_three,

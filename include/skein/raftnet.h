@@ -24,6 +24,11 @@ bool sk_raftnet_wanted(const struct sk_config *cfg);
  * the quorum, listens on the controller listener and connects to the other
  * voters. 0, or a negative errno with err set. */
 int sk_raftnet_start(struct sk_broker *b, char *err, size_t errlen);
+/* On shard 0, on a graceful stop: a leader resigns (EndQuorumEpoch to the
+ * others, as Kafka's raft client does on shutdown), so that the next leader
+ * is elected at once rather than after the fetch timeout; then(arg) runs
+ * once the others answered or a second passed, at once on a non-leader. */
+void sk_raftnet_resign(struct sk_broker *b, void (*then)(void *arg), void *arg);
 /* On shard 0, once its loop has ended: closes the connections, frees the
  * quorum. */
 void sk_raftnet_close(struct sk_broker *b);

@@ -61,6 +61,10 @@ void sk_ctl_quorum_changed(struct sk_broker *ctl);
  * is taken until a restart. */
 void sk_ctl_quorum_failed(struct sk_broker *ctl, int err);
 
+/* Whether n's controller is the quorum's active one: leader, with
+ * everything up to its epoch's start applied. */
+bool sk_ctl_quorum_active(const struct sk_node *n);
+
 /* Batches submitted and not yet committed or failed. */
 int sk_ctl_in_flight(const struct sk_node *n);
 

@@ -15,6 +15,7 @@
 #include "skein/errors.h"
 #include "skein/kclient.h"
 #include "skein/logging.h"
+#include "skein/meta_quorum.h"
 #include "skein/net.h"
 #include "skein/partition.h"
 #include "skein/raft_wire.h"
@@ -41,10 +42,32 @@ static void out_free(struct out_req *o)
     free(o);
 }
 
+/* The resignation's wait is over: its successors heard of it, or the bound
+ * passed. */
+static void resign_done(struct sk_raftnet *rn)
+{
+    void (*then)(void *) = rn->resigned;
+    if (!then)
+        return;
+    rn->resigned = NULL;
+    if (rn->resign_timer)
+        sk_timer_cancel(rn->b->shard, rn->resign_timer);
+    rn->resign_timer = 0;
+    then(rn->resigned_arg);
+}
+
+static void resign_timeout(void *arg)
+{
+    struct sk_raftnet *rn = arg;
+    rn->resign_timer = 0;
+    resign_done(rn);
+}
+
 static void on_answer(void *arg, int16_t err, int16_t version, const void *resp)
 {
     struct out_req *o = arg;
     struct sk_raftnet *rn = o->rn;
+    bool ending = o->type == SK_RAFT_END_EPOCH_REQ;
     if (err == SK_ERR_NONE && !rn->closing) {
         struct sk_raft_msg m;
         int16_t rc = sk_raft_wire_response_in(o->type, version, resp, o->peer->id,
@@ -56,6 +79,8 @@ static void on_answer(void *arg, int16_t err, int16_t version, const void *resp)
             sk_debug("raft: dropped a response from voter %d: %s", o->peer->id, sk_err_name(rc));
     }
     out_free(o);
+    if (ending && --rn->ending == 0)
+        resign_done(rn);
 }
 
 static struct sk_raftnet_peer *peer_of(struct sk_raftnet *rn, int32_t id)
@@ -90,6 +115,8 @@ static void send_request(struct sk_raftnet *rn, const struct sk_raft_msg *m)
     if (sk_raft_wire_request_out(m, version, o->body, &o->arena) != 0 ||
         sk_kclient_send(p->kc, key, version, o->body, on_answer, o) != 0)
         out_free(o);
+    else if (m->type == SK_RAFT_END_EPOCH_REQ)
+        rn->ending++;
 }
 
 static void transport_send(void *arg, struct sk_raft_msg *m)
@@ -118,16 +145,8 @@ static int32_t setting(const struct sk_config *cfg, const char *name)
     return sk_config_describe_broker(cfg, name, &v) == 0 ? (int32_t)strtol(v.value, NULL, 10) : 0;
 }
 
-/* The one place that picks the core's log and quorum-state store: an
- * in-memory log and store until __cluster_metadata is the core's log. */
-static void bind_storage(struct sk_raftnet *rn, struct sk_raft_config *rc)
-{
-    sk_raft_memlog_bind(rn->log, rc);
-    sk_raft_memstore_bind(&rn->store, rc);
-}
-
 static int raft_config(struct sk_raftnet *rn, const struct sk_broker *b, struct sk_raft_config *rc,
-                       char *err, size_t errlen)
+                       const struct sk_raft_qstate **restored, char *err, size_t errlen)
 {
     const struct sk_config *cfg = b->node->cfg;
     memset(rc, 0, sizeof(*rc));
@@ -150,7 +169,11 @@ static int raft_config(struct sk_raftnet *rn, const struct sk_broker *b, struct 
     rn->rng = (uint64_t)sk_wall_ms() * 1000003u + (uint64_t)cfg->node_id;
     rc->rand = random_u64;
     rc->rand_ctx = &rn->rng;
-    bind_storage(rn, rc);
+    /* __cluster_metadata-0 and its quorum-state file, as a sole voter's. */
+    if (sk_meta_quorum_bind(b->node, rc, restored) < 0) {
+        snprintf(err, errlen, "the metadata quorum's storage is not open");
+        return -EINVAL;
+    }
     return 0;
 }
 
@@ -203,20 +226,20 @@ static int listen_controller(struct sk_broker *b, char *err, size_t errlen)
 int sk_raftnet_start(struct sk_broker *b, char *err, size_t errlen)
 {
     struct sk_raftnet *rn = calloc(1, sizeof(*rn));
-    if (!rn || !(rn->log = sk_raft_memlog_new())) {
-        free(rn);
+    if (!rn) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
     rn->b = b;
-    rn->store.state = (struct sk_raft_qstate){0, SK_RAFT_NO_ID, SK_RAFT_NO_ID};
     b->node->raftnet = rn;
-    int rc = raft_config(rn, b, &rn->cfg, err, errlen);
-    if (rc == 0 && (rc = sk_quorum_new(b->shard, &rn->cfg, &rn->store.state, &rn->q)) < 0)
+    const struct sk_raft_qstate *restored = NULL;
+    int rc = raft_config(rn, b, &rn->cfg, &restored, err, errlen);
+    if (rc == 0 && (rc = sk_quorum_new(b->shard, &rn->cfg, restored, &rn->q)) < 0)
         snprintf(err, errlen, rc == -EINVAL ? "node.id %d is not one of controller.quorum.voters"
                                             : "out of memory", rn->cfg.node_id);
     if (rc == 0) {
         sk_quorum_set_transport(rn->q, &(struct sk_quorum_transport){transport_send, rn});
+        sk_meta_quorum_attach(b->node, rn->q);
         rc = listen_controller(b, err, errlen);
     }
     if (rc == 0)
@@ -227,16 +250,42 @@ int sk_raftnet_start(struct sk_broker *b, char *err, size_t errlen)
     return rc;
 }
 
+/* Bounds the wait for the other voters to hear of the resignation: a live
+ * one answers at once, a hung one must not hold the stop. */
+#define RESIGN_WAIT_MS 1000
+
+void sk_raftnet_resign(struct sk_broker *b, void (*then)(void *arg), void *arg)
+{
+    struct sk_raftnet *rn = b->node->raftnet;
+    if (!rn || rn->closing || sk_raft_role(sk_quorum_raft(rn->q)) != SK_RAFT_LEADER) {
+        then(arg);
+        return;
+    }
+    rn->resigned = then;
+    rn->resigned_arg = arg;
+    int rc = sk_quorum_resign(rn->q);
+    if (rc)
+        sk_warn("raft: cannot resign: Kafka error %d", rc);
+    if (rn->ending == 0 || !(rn->resign_timer = sk_timer_add(b->shard, RESIGN_WAIT_MS,
+                                                             resign_timeout, rn)))
+        resign_done(rn);
+    else
+        sk_info("raft: resigned the leadership of epoch %d before stopping",
+                sk_raft_epoch(sk_quorum_raft(rn->q)));
+}
+
 void sk_raftnet_close(struct sk_broker *b)
 {
     struct sk_raftnet *rn = b->node->raftnet;
     if (!rn)
         return;
     rn->closing = true;
+    rn->resigned = NULL;
+    if (rn->resign_timer)
+        sk_timer_cancel(b->shard, rn->resign_timer);
     for (int i = 0; i < rn->n_peers; i++)
         sk_kclient_close(rn->peers[i].kc);
     sk_quorum_free(rn->q);
-    sk_raft_memlog_free(rn->log);
     free(rn);
     b->node->raftnet = NULL;
 }

@@ -7,6 +7,7 @@
 #include "skein/quorum.h"
 #include "skein/raft.h"
 #include "skein/raftnet.h"
+#include "skein/timer.h"
 
 struct sk_kclient;
 
@@ -19,8 +20,6 @@ struct sk_raftnet {
     struct sk_broker *b;
     struct sk_quorum *q;
     struct sk_raft_config cfg;
-    struct sk_raft_memlog *log;
-    struct sk_raft_memstore store;
     uint64_t rng;
     struct sk_raftnet_peer peers[SK_RAFT_MAX_VOTERS];
     int n_peers;
@@ -30,6 +29,12 @@ struct sk_raftnet {
     uint32_t parked_corr;
     uint32_t next_corr;
     bool closing;
+    /* A graceful stop's resignation: EndQuorumEpoch requests unanswered,
+     * and what runs once they are answered or the wait is over. */
+    int ending;
+    void (*resigned)(void *arg);
+    void *resigned_arg;
+    sk_timer_id resign_timer;
 };
 
 /* The core's response m: answers the parked request it belongs to. */

@@ -86,7 +86,8 @@ int32_t sk_brokers_session_ms(const struct sk_node *n)
 static bool active_now(struct sk_broker *ctl, int64_t now_ms)
 {
     struct sk_broker_sessions *s = sessions_of(ctl->node);
-    bool active = sk_ctl_is_active(ctl);
+    char why[128];
+    bool active = sk_ctl_check_active(ctl, why, sizeof why) == SK_ERR_NONE;
     if (active && !s->was_active)
         for (int i = 0; i < s->n; i++)
             s->v[i].last_ms = now_ms;

@@ -17,6 +17,12 @@ int64_t sk_ctl_now_ms(void);
 /* What a change is checked against: the controller's working state, which
  * includes the changes still in flight (skein/submit.h), not the image its
  * shard last published. Only on the controller's shard. */
+/* NOT_CONTROLLER, with Kafka's message, when b's controller commits through
+ * a quorum it is not the active controller of: checked before any
+ * validation, since a standby's image may lag (as Kafka's controller
+ * rejects every write event while inactive). 0 otherwise. */
+int16_t sk_ctl_check_active(struct sk_broker *b, char *msg, size_t msglen);
+
 static inline struct sk_meta_image *sk_ctl_working(struct sk_broker *b)
 {
     return &b->node->image;
@@ -42,10 +48,6 @@ int16_t sk_ctl_commit_parked(struct sk_broker *b, const struct sk_meta_rec *recs
 struct sk_syncer;
 void sk_ctl_submit_via(struct sk_broker *b, const struct sk_syncer *syncer,
                        const struct sk_meta_rec *recs, int n, sk_ctl_done_fn done, void *arg);
-
-/* Whether ctl takes changes: always without a quorum, on the leader that
- * claimed its epoch with one (skein/submit.h). */
-bool sk_ctl_is_active(struct sk_broker *ctl);
 
 /* sk_ctl_submit's hand-off to the controller's shard; 0 once posted. */
 int sk_ctl_post_submit(struct sk_broker *b, const struct sk_meta_rec *recs, int n,

@@ -50,6 +50,9 @@ int16_t sk_partitions_add(struct sk_broker *b, kp_str topic, int32_t count,
                           const kp_arr_i32 *assignments, int32_t nassignments, bool validate_only,
                           char *msg, size_t msglen)
 {
+    int16_t active = sk_ctl_check_active(b, msg, msglen);
+    if (active)
+        return active;
     const struct sk_topic_meta *t = sk_meta_topic(sk_ctl_working(b), topic.ptr, (size_t)topic.len);
     if (!t || t->npartitions == 0) {
         snprintf(msg, msglen, "%s", sk_err_message(SK_ERR_UNKNOWN_TOPIC_OR_PARTITION));

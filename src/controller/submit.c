@@ -354,10 +354,18 @@ const struct sk_meta_image *sk_controller_image(struct sk_broker *b)
     return sk_ctl_working(b);
 }
 
-bool sk_ctl_is_active(struct sk_broker *ctl)
+int16_t sk_ctl_check_active(struct sk_broker *b, char *msg, size_t msglen)
 {
-    struct sk_ctl_queue *q = queue_of(ctl);
-    return !q->has_quorum || q->active;
+    struct sk_ctl_queue *q = b->node->ctlq;
+    if (!q || !q->has_quorum || q->active)
+        return SK_ERR_NONE;
+    snprintf(msg, msglen, "%s", not_controller);
+    return SK_ERR_NOT_CONTROLLER;
+}
+
+bool sk_ctl_quorum_active(const struct sk_node *n)
+{
+    return n->ctlq && n->ctlq->has_quorum && n->ctlq->active;
 }
 
 int sk_ctl_in_flight(const struct sk_node *n)

@@ -318,7 +318,9 @@ int16_t sk_topic_create_ex(struct sk_broker *b, const struct sk_topic_spec *s, b
         return SK_ERR_NOT_CONTROLLER;
     }
     struct sk_topic_spec w;
-    int16_t err = sk_topic_check_identity(b, s, msg, msglen);
+    int16_t err = sk_ctl_check_active(b, msg, msglen);
+    if (!err)
+        err = sk_topic_check_identity(b, s, msg, msglen);
     if (!err)
         err = read_configs(s, &w, msg, msglen);
     if (err)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "server-int.h"
 #include "skein/broker.h"
 #include "skein/config.h"
 #include "skein/logging.h"
@@ -20,12 +21,17 @@
 
 struct sk_meta_quorum {
     struct sk_quorum *q;
+    bool owns_q; /* the sole voter's; a larger quorum's is its transport's */
     struct sk_raft_qstate restored;
     sk_timer_id start_timer;
     struct sk_meta_raftlog *log;
     struct sk_quorum_store store;
     struct sk_broker *ctl;
     uint64_t rng;
+    int64_t applied_end; /* where the replayed image's log ends */
+    bool broker;         /* combined: registers as a broker */
+    bool registered;     /* this start's registration is committed */
+    bool writing;        /* start-up records are in flight */
 };
 
 /* splitmix64: the election jitter needs spread, not secrecy. */
@@ -52,11 +58,49 @@ static void flushed(void *arg, uint64_t token, int64_t end, int err)
         sk_warn("metadata quorum stopped: Kafka error %d", rc);
 }
 
+static void written(void *arg, int16_t err, const char *msg)
+{
+    struct sk_meta_quorum *mq = arg;
+    mq->writing = false;
+    if (err == 0)
+        mq->registered = true;
+    else
+        sk_info("metadata quorum: start-up records not committed (%s); retried when this "
+                "node next leads", msg ? msg : "no reason given");
+}
+
+/* A larger quorum's active controller commits what a fresh cluster and a
+ * new start need: metadata.version's bootstrap if the image has none (as
+ * Kafka's controller does on the first activation of an empty log) and
+ * its own registration. Other nodes' registrations need Kafka's
+ * BrokerRegistration request, which Skein does not send yet. */
+static void startup_writes(struct sk_meta_quorum *mq)
+{
+    struct sk_broker *b = mq->ctl;
+    if (mq->owns_q || mq->writing || !sk_ctl_quorum_active(b->node))
+        return;
+    bool reg = mq->broker && !mq->registered;
+    struct sk_startup_records st;
+    struct sk_meta_rec recs[2];
+    int n = sk_startup_records(b, reg, &st, recs);
+    if (n < 0) {
+        sk_warn("metadata quorum: cannot build the start-up records");
+        return;
+    }
+    if (n == 0) {
+        mq->registered = true;
+        return;
+    }
+    mq->writing = true;
+    sk_ctl_submit(b, recs, n, written, mq);
+}
+
 static void changed(void *arg, struct sk_quorum *q)
 {
     (void)q;
     struct sk_meta_quorum *mq = arg;
     sk_ctl_quorum_changed(mq->ctl);
+    startup_writes(mq);
 }
 
 static int q_append(void *ctx, const uint8_t *data, size_t len, int32_t count, int64_t *offset)
@@ -85,35 +129,50 @@ static void raft_config(struct sk_meta_quorum *mq, const struct sk_node *n,
     sk_quorum_store_bind(&mq->store, rc);
 }
 
+static int new_log(struct sk_meta_quorum *mq, const struct sk_node *n)
+{
+    struct sk_meta_raftlog_config lc = {.node_id = n->node_id, .n_voters = mq->store.n_voters,
+                                        .flushed = flushed, .arg = mq};
+    memcpy(lc.voters, mq->store.voters, sizeof lc.voters);
+    return sk_meta_raftlog_new(n->metalog, &lc, &mq->log);
+}
+
+/* The controller commits through q from now on. */
+static void attach(struct sk_meta_quorum *mq, struct sk_quorum *q)
+{
+    struct sk_broker *b = mq->ctl;
+    mq->q = q;
+    sk_quorum_set_listener(q, &(struct sk_quorum_listener){changed, mq});
+    sk_meta_raftlog_set_syncer(mq->log, &b->syncer);
+    sk_ctl_set_quorum(b, &(struct sk_ctl_quorum){q_append, q_raft, q}, mq->applied_end);
+    sk_ctl_quorum_changed(b);
+}
+
 static int start(struct sk_meta_quorum *mq, struct sk_broker *b)
 {
     struct sk_node *n = b->node;
     int rc;
     /* Blocking until the core is up: the sole voter's LeaderChange is
      * durable, so committed, before the first request. */
-    struct sk_meta_raftlog_config lc = {.node_id = n->node_id, .voters = {n->node_id},
-                                        .n_voters = 1, .flushed = flushed, .arg = mq};
-    if ((rc = sk_meta_raftlog_new(n->metalog, &lc, &mq->log)) < 0)
+    if ((rc = new_log(mq, n)) < 0)
         return rc;
     if (getrandom(&mq->rng, sizeof mq->rng, 0) != sizeof mq->rng)
         mq->rng = (uint64_t)n->node_id;
     struct sk_raft_config rcfg;
     raft_config(mq, n, &rcfg);
-    int64_t applied_end = sk_metalog_end_offset(n->metalog);
-    if ((rc = sk_quorum_new(b->shard, &rcfg, &mq->restored, &mq->q)) < 0)
+    mq->applied_end = sk_metalog_end_offset(n->metalog);
+    struct sk_quorum *q;
+    if ((rc = sk_quorum_new(b->shard, &rcfg, &mq->restored, &q)) < 0)
         return rc;
     /* A sole voter that is not leader now failed to write its vote or its
      * LeaderChange: it never will be, and the controller would refuse
      * every change. */
-    if (sk_raft_role(sk_quorum_raft(mq->q)) != SK_RAFT_LEADER) {
-        sk_quorum_free(mq->q);
-        mq->q = NULL;
+    if (sk_raft_role(sk_quorum_raft(q)) != SK_RAFT_LEADER) {
+        sk_quorum_free(q);
         return -EIO;
     }
-    sk_quorum_set_listener(mq->q, &(struct sk_quorum_listener){changed, mq});
-    sk_meta_raftlog_set_syncer(mq->log, &b->syncer);
-    sk_ctl_set_quorum(b, &(struct sk_ctl_quorum){q_append, q_raft, mq->q}, applied_end);
-    sk_ctl_quorum_changed(b);
+    mq->owns_q = true;
+    attach(mq, q);
     return 0;
 }
 
@@ -136,27 +195,58 @@ static void start_later(void *arg)
                 strerror(-rc));
 }
 
-int sk_meta_quorum_open(struct sk_broker *b, const struct sk_config *cfg, char *err,
-                        size_t errlen)
+/* The voters' ids, as controller.quorum.voters lists them. */
+static int32_t voter_ids(const struct sk_config *cfg, int32_t *ids)
 {
-    if (cfg->n_voters != 1 || cfg->voters[0].id != cfg->node_id)
+    int32_t n = 0;
+    for (size_t i = 0; i < cfg->n_voters && n < SK_RAFT_MAX_VOTERS; i++)
+        ids[n++] = cfg->voters[i].id;
+    return n;
+}
+
+int sk_meta_quorum_open(struct sk_broker *b, const struct sk_config *cfg, int64_t applied_end,
+                        char *err, size_t errlen)
+{
+    bool sole = cfg->n_voters == 1 && cfg->voters[0].id == cfg->node_id;
+    if (!sole && cfg->n_voters <= 1)
         return 0;
     struct sk_meta_quorum *mq = calloc(1, sizeof *mq);
     if (!mq)
         return -ENOMEM;
     mq->ctl = b;
+    mq->applied_end = applied_end;
+    mq->broker = !cfg->process_roles || (cfg->process_roles & SK_ROLE_BROKER);
     b->node->mquorum = mq;
     const char *dir = sk_plog_dir(sk_metalog_plog(b->node->metalog));
     int rc = sk_quorum_state_read(dir, &mq->restored, err, errlen);
     if (rc < 0 && rc != -ENOENT)
         return rc;
-    if ((rc = sk_quorum_store_init(&mq->store, dir, &b->node->node_id, 1)) < 0 ||
-        !(mq->start_timer = sk_timer_add(b->shard, 0, start_later, mq))) {
-        snprintf(err, errlen, "cannot start the metadata quorum: %s",
-                 strerror(rc < 0 ? -rc : ENOMEM));
-        return rc < 0 ? rc : -ENOMEM;
-    }
+    int32_t ids[SK_RAFT_MAX_VOTERS];
+    int32_t nv = voter_ids(cfg, ids);
+    if ((rc = sk_quorum_store_init(&mq->store, dir, ids, nv)) == 0 && !sole)
+        rc = new_log(mq, b->node);
+    if (rc == 0 && sole && !(mq->start_timer = sk_timer_add(b->shard, 0, start_later, mq)))
+        rc = -ENOMEM;
+    if (rc < 0)
+        snprintf(err, errlen, "cannot start the metadata quorum: %s", strerror(-rc));
+    return rc;
+}
+
+int sk_meta_quorum_bind(struct sk_node *n, struct sk_raft_config *rc,
+                        const struct sk_raft_qstate **restored)
+{
+    struct sk_meta_quorum *mq = n->mquorum;
+    if (!mq || !mq->log)
+        return -EINVAL;
+    sk_meta_raftlog_bind(mq->log, rc);
+    sk_quorum_store_bind(&mq->store, rc);
+    *restored = &mq->restored;
     return 0;
+}
+
+void sk_meta_quorum_attach(struct sk_node *n, struct sk_quorum *q)
+{
+    attach(n->mquorum, q);
 }
 
 void sk_meta_quorum_close(struct sk_node *n)
@@ -166,7 +256,8 @@ void sk_meta_quorum_close(struct sk_node *n)
         return;
     if (mq->start_timer)
         sk_timer_cancel(mq->ctl->shard, mq->start_timer);
-    sk_quorum_free(mq->q);
+    if (mq->owns_q)
+        sk_quorum_free(mq->q);
     sk_meta_raftlog_free(mq->log);
     free(mq);
     n->mquorum = NULL;

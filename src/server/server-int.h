@@ -3,9 +3,12 @@
 #ifndef SKEIN_SERVER_INT_H
 #define SKEIN_SERVER_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
+#include "gen/kp_all.h"
 #include "skein/broker.h"
+#include "skein/metalog.h"
 
 struct sk_config;
 struct sk_net_config;
@@ -38,5 +41,19 @@ int sk_shards_join(struct sk_node *n);
 void sk_shards_stop(struct sk_node *n);
 /* Closes what is left of shards 1.. and frees their contexts and reactors. */
 void sk_shards_free(struct sk_node *n);
+
+/* startup_records.c: what a node's start writes to the metadata log */
+
+struct sk_startup_records {
+    kp_feature_level_record fl;
+    kp_register_broker_record reg;
+    kp_register_broker_record_broker_endpoint ep;
+    kp_register_broker_record_broker_feature feat;
+};
+/* Fills recs (room for 2, backed by st) with metadata.version's bootstrap
+ * when b's image has none, and, with reg, b's broker registration. The
+ * count, or -EIO. */
+int sk_startup_records(const struct sk_broker *b, bool reg, struct sk_startup_records *st,
+                       struct sk_meta_rec *recs);
 
 #endif

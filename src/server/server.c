@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,11 +37,6 @@ static int64_t wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int16_t latest(int16_t type)
-{
-    return kp_metadata_record_get(type)->max_version;
 }
 
 /* The client listener: the first one that is not a controller listener. */
@@ -115,46 +111,19 @@ static int format_dirs(struct sk_broker *b, const struct sk_config *cfg, char *e
                                 errlen);
 }
 
-/* A new cluster starts at the highest metadata.version this build knows. */
-static int bootstrap(struct sk_broker *b)
+/* A one-voter node's start-up writes, before its quorum starts. */
+static int startup_writes(struct sk_broker *b, bool broker)
 {
-    if (sk_meta_feature(b->image, "metadata.version") > 0)
-        return 0;
-    kp_feature_level_record fl;
-    kp_feature_level_record_init(&fl);
-    fl.name = kp_str_c("metadata.version");
-    fl.feature_level = SK_METADATA_VERSION_MAX;
-    struct sk_meta_rec rec = {SK_META_FEATURE_LEVEL, latest(SK_META_FEATURE_LEVEL), &fl};
-    return sk_metalog_append(b->node->metalog, &b->node->image, &rec, 1, wall_ms());
-}
-
-/* Every start registers the broker anew, with a new epoch (the metadata log
- * offset, as in KRaft) and its current endpoints. */
-static int register_broker(struct sk_broker *b)
-{
-    kp_register_broker_record r;
-    kp_register_broker_record_init(&r);
-    r.broker_id = b->node->node_id;
-    r.broker_epoch = sk_metalog_end_offset(b->node->metalog);
-    if (getrandom(r.incarnation_id.b, 16, 0) != 16)
+    struct sk_startup_records st;
+    struct sk_meta_rec recs[2];
+    int n = sk_startup_records(b, false, &st, recs);
+    if (n > 0 && sk_metalog_append(b->node->metalog, &b->node->image, recs, n, wall_ms()) < 0)
         return -EIO;
-    kp_register_broker_record_broker_endpoint ep;
-    kp_register_broker_record_broker_endpoint_init(&ep);
-    ep.name = kp_str_c(b->node->listener_name);
-    ep.host = kp_str_c(b->node->advertised_host);
-    ep.port = b->node->advertised_port;
-    ep.security_protocol = 0; /* PLAINTEXT */
-    r.end_points = (kp_register_broker_record_broker_endpoint_arr){1, &ep};
-    kp_register_broker_record_broker_feature feat;
-    kp_register_broker_record_broker_feature_init(&feat);
-    feat.name = kp_str_c("metadata.version");
-    feat.min_supported_version = SK_METADATA_VERSION_MIN;
-    feat.max_supported_version = SK_METADATA_VERSION_MAX;
-    r.features = (kp_register_broker_record_broker_feature_arr){1, &feat};
-    r.rack = kp_str_c(b->cfg->rack);
-    r.fenced = false;
-    struct sk_meta_rec rec = {SK_META_REGISTER_BROKER, latest(SK_META_REGISTER_BROKER), &r};
-    return sk_metalog_append(b->node->metalog, &b->node->image, &rec, 1, wall_ms());
+    /* Apart: the registration's epoch is the log offset after the bootstrap. */
+    if (broker && ((n = sk_startup_records(b, true, &st, recs)) < 0 ||
+                   sk_metalog_append(b->node->metalog, &b->node->image, recs, n, wall_ms()) < 0))
+        return -EIO;
+    return 0;
 }
 
 /* ip_limits has room for cfg's overrides; the shard copies it. */
@@ -328,8 +297,13 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
         return rc;
     const char *md = cfg->metadata_log_dir ? cfg->metadata_log_dir : cfg->log_dirs[0];
     struct sk_metalog_failure why;
-    rc = sk_metalog_open_ex(md, b->image, wall_ms(), cfg->admission.metadata_truncate_unloadable,
-                            &why, &b->node->metalog);
+    /* A member of a larger quorum replays only its snapshot, which holds
+     * only what was committed: its log may end in batches a new leader
+     * truncates, so the rest is applied as the high watermark passes it. */
+    bool many = sk_raftnet_wanted(cfg);
+    int64_t applied_end = 0;
+    rc = sk_metalog_open_upto(md, b->image, wall_ms(), cfg->admission.metadata_truncate_unloadable,
+                              many ? 0 : INT64_MAX, &why, &applied_end, &b->node->metalog);
     if (rc < 0) {
         metalog_problem(md, &why, rc, err, errlen);
         return rc;
@@ -353,18 +327,19 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
     if ((rc = shards_open(node, b, cfg, count, err, errlen)) < 0)
         return rc;
     sk_metalog_set_syncer(b->node->metalog, &b->syncer);
-    if (sk_raftnet_wanted(cfg) && (rc = sk_raftnet_start(b, err, errlen)) < 0)
-        return rc;
     if (l && (rc = listen_client(b, l, err, errlen)) < 0)
         return rc;
     /* The only metadata written outside the controller's submit queue:
-     * nothing is served yet, so the synchronous append blocks no one. */
-    if (bootstrap(b) < 0 || (l && register_broker(b) < 0)) {
+     * nothing is served yet, so the synchronous append blocks no one. A
+     * larger quorum's leader writes them through the quorum instead. */
+    if (!many && startup_writes(b, l != NULL) < 0) {
         snprintf(err, errlen, "cannot write the metadata log in %s", md);
         return -EIO;
     }
     /* From here on every metadata change is committed by the quorum. */
-    if ((rc = sk_meta_quorum_open(b, cfg, err, errlen)) < 0)
+    if ((rc = sk_meta_quorum_open(b, cfg, many ? applied_end : -1, err, errlen)) < 0)
+        return rc;
+    if (many && (rc = sk_raftnet_start(b, err, errlen)) < 0)
         return rc;
     if (sk_checkpoints_open(node) < 0) {
         snprintf(err, errlen, "cannot read the offset checkpoints in %s: out of memory",
@@ -420,8 +395,8 @@ void sk_server_close(struct sk_broker *b)
     sk_checkpoints_close(n);
     sk_node_quotas_close(n);
     sk_producer_ids_free(b);
-    sk_meta_quorum_close(n);
     sk_raftnet_close(b);
+    sk_meta_quorum_close(n);
     if (b->shard)
         sk_shard_destroy(b->shard);
     sk_ctl_submit_close(n);

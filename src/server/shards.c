@@ -30,10 +30,12 @@
 #include "skein/group.h"
 #include "skein/logging.h"
 #include "skein/net.h"
+#include "skein/node.h"
 #include "skein/partition.h"
 #include "skein/publisher.h"
 #include "skein/quota.h"
 #include "skein/server.h"
+#include "skein/raftnet.h"
 #include "server-int.h"
 
 struct sk_shard_threads {
@@ -62,6 +64,21 @@ int sk_shard_count(const struct sk_config *cfg)
 
 /* ---- contexts ------------------------------------------------------------------ */
 
+static void stop_all(void *arg)
+{
+    struct sk_node *n = arg;
+    int served = atomic_load(&n->nserved);
+    for (int i = 0; i < served; i++)
+        sk_shard_stop(n->shards[i]->shard);
+}
+
+/* On shard 0, whose thread runs the quorum: its outbound connections and
+ * timers still run while quiet. */
+static void resign_then_stop(struct sk_broker *b, void *arg)
+{
+    sk_raftnet_resign(b, stop_all, arg);
+}
+
 static void on_quiet(void *arg)
 {
     struct sk_broker *b = arg;
@@ -69,8 +86,12 @@ static void on_quiet(void *arg)
     int served = atomic_load(&n->nserved);
     if (atomic_fetch_add(&n->nquiet, 1) + 1 < served)
         return;
-    for (int i = 0; i < served; i++)
-        sk_shard_stop(n->shards[i]->shard);
+    if (!n->raftnet)
+        stop_all(n);
+    else if (b->index == 0)
+        resign_then_stop(b, n);
+    else if (sk_node_post(n, 0, resign_then_stop, n) < 0)
+        stop_all(n);
 }
 
 int sk_shard_reactor_new(struct sk_broker *b, const struct sk_net_config *nc)
