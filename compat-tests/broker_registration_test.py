@@ -5,6 +5,8 @@ on free loopback ports), driven with hand-encoded BrokerRegistration v4 and
 BrokerHeartbeat v1 on the CONTROLLER listeners, as a Kafka 3.9 broker sends
 them:
 
+- each node registers itself with the active controller and heartbeats, so
+  Metadata on every node lists all three brokers;
 - a standby controller answers NOT_CONTROLLER;
 - a foreign cluster id gets INCONSISTENT_CLUSTER_ID;
 - a registration gets an epoch and starts fenced (Metadata does not list it);
@@ -101,6 +103,17 @@ def run(skein):
             n.start(timeout=TIMEOUT)
         v = wait_for(lambda: settled(nodes), TIMEOUT)
         assert v, "no agreed leader: %r" % views(nodes)
+        ids = {n.node_id for n in nodes}
+
+        def everyone_listed():
+            try:
+                return all(ids <= set(listed(n)) for n in nodes)
+            except (OSError, wire.Closed, wire.DecodeError):
+                return False
+        assert wait_for(everyone_listed, TIMEOUT), \
+            "not every node lists brokers %r: %r" % (sorted(ids), [sorted(listed(n)) for n in nodes])
+        print("every node lists brokers %r: registered and unfenced through the active "
+              "controller" % sorted(ids))
         leader = next(n for n in nodes if n.node_id == v["leader"])
         standby = next(n for n in nodes if n is not leader)
         lp = leader.controller_port

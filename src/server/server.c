@@ -28,6 +28,7 @@
 #include "skein/quota.h"
 #include "skein/raftnet.h"
 #include "skein/server.h"
+#include "skein/broker_lifecycle.h"
 #include "skein/broker_sessions.h"
 #include "skein/checkpoints.h"
 #include "server-int.h"
@@ -341,6 +342,10 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
         return rc;
     if (many && (rc = sk_raftnet_start(b, err, errlen)) < 0)
         return rc;
+    if (many && sk_broker_lifecycle_start(b) < 0) {
+        snprintf(err, errlen, "cannot start the broker's registration: out of memory");
+        return -ENOMEM;
+    }
     if (sk_checkpoints_open(node) < 0) {
         snprintf(err, errlen, "cannot read the offset checkpoints in %s: out of memory",
                  cfg->log_dirs[0]);
@@ -395,6 +400,7 @@ void sk_server_close(struct sk_broker *b)
     sk_checkpoints_close(n);
     sk_node_quotas_close(n);
     sk_producer_ids_free(b);
+    sk_broker_lifecycle_close(b);
     sk_raftnet_close(b);
     sk_meta_quorum_close(n);
     if (b->shard)

@@ -1,0 +1,15 @@
+/* A broker's registration and heartbeats with the active controller of a
+ * multi-voter quorum (src/server/broker_lifecycle.c), as Kafka's
+ * BrokerLifecycleManager. On shard 0; a sole voter registers locally. */
+#ifndef SKEIN_BROKER_LIFECYCLE_H
+#define SKEIN_BROKER_LIFECYCLE_H
+
+#include "skein/broker.h"
+
+/* Starts registering if b's node has the broker role in a quorum of more
+ * than one voter (nothing otherwise). 0 or -ENOMEM / -EIO. */
+int sk_broker_lifecycle_start(struct sk_broker *b);
+/* Stops it; before the shard's reactor is destroyed. */
+void sk_broker_lifecycle_close(struct sk_broker *b);
+
+#endif

@@ -1,0 +1,233 @@
+/* The broker's side of its registration with the active controller, as
+ * Kafka 3.9's BrokerLifecycleManager does it, for a node with the broker
+ * role in a multi-voter quorum (a sole voter registers itself locally):
+ * BrokerRegistration with an incarnation id made at start, then
+ * BrokerHeartbeat every broker.heartbeat.interval.ms with the offset of the
+ * metadata this node has applied, which is what unfences it. A controller
+ * that answers NOT_CONTROLLER, or none at all, is left for the next voter
+ * of controller.quorum.voters; STALE_BROKER_EPOCH means the controller no
+ * longer knows this registration, so the broker registers again.
+ *
+ * One request is in flight at a time, on shard 0 (the quorum's shard),
+ * through one Kafka client connection to the voter tried. */
+#include "skein/broker_lifecycle.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "gen/kp_all.h"
+#include "skein/config.h"
+#include "skein/controller.h"
+#include "skein/errors.h"
+#include "skein/kclient.h"
+#include "skein/logging.h"
+#include "skein/timer.h"
+
+#define SK_LIFECYCLE_RETRY_MS 200 /* before the next voter after a refusal */
+#define SK_LIFECYCLE_MAX_FEATURES 8
+
+struct sk_broker_lifecycle {
+    struct sk_broker *b;
+    struct sk_kclient *kc;
+    int voter; /* index in cfg->voters of the one kc talks to */
+    kp_uuid incarnation;
+    int64_t epoch; /* -1 until registered */
+    bool in_flight, closing;
+    sk_timer_id timer;
+    uint32_t interval_ms;
+    /* Request bodies stay valid until their answer (skein/kclient.h). */
+    kp_broker_registration_request reg;
+    kp_broker_registration_request_listener listener;
+    kp_broker_registration_request_feature features[SK_LIFECYCLE_MAX_FEATURES];
+    kp_broker_heartbeat_request hb;
+};
+
+static void tick(void *arg);
+
+static void schedule(struct sk_broker_lifecycle *lc, uint32_t ms)
+{
+    if (lc->timer)
+        sk_timer_cancel(lc->b->shard, lc->timer);
+    lc->timer = sk_timer_add(lc->b->shard, ms, tick, lc);
+}
+
+/* The voter tried last did not answer as the active controller. */
+static void next_voter(struct sk_broker_lifecycle *lc)
+{
+    if (lc->kc)
+        sk_kclient_close(lc->kc);
+    lc->kc = NULL;
+    lc->voter = (lc->voter + 1) % (int)lc->b->node->cfg->n_voters;
+}
+
+static bool connect_voter(struct sk_broker_lifecycle *lc)
+{
+    if (lc->kc)
+        return true;
+    const struct sk_voter *v = &lc->b->node->cfg->voters[lc->voter];
+    struct sk_kclient_config kc;
+    sk_kclient_config_defaults(&kc);
+    /* A dead voter must not hold the broker past its session. */
+    kc.request_timeout_ms = lc->interval_ms;
+    kc.client_id = "broker-lifecycle";
+    struct sk_kclient_handler h = {0};
+    return sk_kclient_new(lc->b->shard, v->host, v->port, &kc, &h, &lc->kc) == 0;
+}
+
+static void fill_registration(struct sk_broker_lifecycle *lc)
+{
+    const struct sk_node *n = lc->b->node;
+    kp_broker_registration_request *r = &lc->reg;
+    kp_broker_registration_request_init(r);
+    r->broker_id = n->node_id;
+    r->cluster_id = kp_str_c(n->cluster_id);
+    r->incarnation_id = lc->incarnation;
+    kp_broker_registration_request_listener_init(&lc->listener);
+    lc->listener.name = kp_str_c(n->listener_name);
+    lc->listener.host = kp_str_c(n->advertised_host);
+    lc->listener.port = n->advertised_port;
+    lc->listener.security_protocol = 0; /* PLAINTEXT, the only one Skein serves */
+    r->listeners = (kp_broker_registration_request_listener_arr){1, &lc->listener};
+    size_t nf;
+    const struct sk_feature_range *f = sk_features_supported(&nf);
+    if (nf > SK_LIFECYCLE_MAX_FEATURES)
+        nf = SK_LIFECYCLE_MAX_FEATURES;
+    for (size_t i = 0; i < nf; i++) {
+        kp_broker_registration_request_feature_init(&lc->features[i]);
+        lc->features[i].name = kp_str_c(f[i].name);
+        lc->features[i].min_supported_version = f[i].min;
+        lc->features[i].max_supported_version = f[i].max;
+    }
+    r->features = (kp_broker_registration_request_feature_arr){(int32_t)nf, lc->features};
+    r->rack = lc->b->cfg->rack ? kp_str_c(lc->b->cfg->rack) : KP_STR_NULL;
+    r->log_dirs = (kp_arr_uuid){0, NULL};
+    r->previous_broker_epoch = -1;
+}
+
+/* A refusal or silence that another voter may not give. */
+static bool try_elsewhere(int16_t err)
+{
+    return err == SK_ERR_NOT_CONTROLLER || err == SK_ERR_NETWORK_EXCEPTION ||
+           err == SK_ERR_REQUEST_TIMED_OUT || err == SK_ERR_UNSUPPORTED_VERSION;
+}
+
+static void registered(void *arg, int16_t err, int16_t version, const void *resp)
+{
+    (void)version;
+    struct sk_broker_lifecycle *lc = arg;
+    lc->in_flight = false;
+    if (lc->closing)
+        return;
+    const kp_broker_registration_response *r = resp;
+    int16_t code = err ? err : r->error_code;
+    if (code == SK_ERR_NONE) {
+        lc->epoch = r->broker_epoch;
+        sk_info("broker %d registered with epoch %lld", lc->b->node->node_id,
+                (long long)lc->epoch);
+        schedule(lc, 0);
+        return;
+    }
+    if (try_elsewhere(code))
+        next_voter(lc);
+    else
+        sk_warn("broker registration refused: %s", sk_err_name(code));
+    schedule(lc, SK_LIFECYCLE_RETRY_MS);
+}
+
+static void heartbeat_answered(void *arg, int16_t err, int16_t version, const void *resp)
+{
+    (void)version;
+    struct sk_broker_lifecycle *lc = arg;
+    lc->in_flight = false;
+    if (lc->closing)
+        return;
+    const kp_broker_heartbeat_response *r = resp;
+    int16_t code = err ? err : r->error_code;
+    if (code == SK_ERR_STALE_BROKER_EPOCH) {
+        lc->epoch = -1; /* the controller lost or replaced the registration */
+        schedule(lc, 0);
+        return;
+    }
+    if (try_elsewhere(code)) {
+        next_voter(lc);
+        schedule(lc, SK_LIFECYCLE_RETRY_MS);
+        return;
+    }
+    schedule(lc, lc->interval_ms);
+}
+
+static void send_heartbeat(struct sk_broker_lifecycle *lc)
+{
+    kp_broker_heartbeat_request_init(&lc->hb);
+    lc->hb.broker_id = lc->b->node->node_id;
+    lc->hb.broker_epoch = lc->epoch;
+    /* What this shard applied: the image it serves from. */
+    lc->hb.current_metadata_offset = lc->b->image ? lc->b->image->last_offset : -1;
+    lc->in_flight = sk_kclient_send(lc->kc, 63, -1, &lc->hb, heartbeat_answered, lc) == 0;
+}
+
+static void tick(void *arg)
+{
+    struct sk_broker_lifecycle *lc = arg;
+    lc->timer = 0;
+    if (lc->in_flight || lc->closing)
+        return;
+    if (!connect_voter(lc)) {
+        next_voter(lc);
+        schedule(lc, SK_LIFECYCLE_RETRY_MS);
+        return;
+    }
+    if (lc->epoch < 0) {
+        fill_registration(lc);
+        lc->in_flight = sk_kclient_send(lc->kc, 62, -1, &lc->reg, registered, lc) == 0;
+    } else {
+        send_heartbeat(lc);
+    }
+    if (!lc->in_flight)
+        schedule(lc, SK_LIFECYCLE_RETRY_MS);
+}
+
+static uint32_t setting(const struct sk_config *cfg, const char *name, uint32_t dflt)
+{
+    struct sk_config_value v;
+    if (sk_config_describe_broker(cfg, name, &v) != 0 || !v.value)
+        return dflt;
+    long ms = strtol(v.value, NULL, 10);
+    return ms > 0 ? (uint32_t)ms : dflt;
+}
+
+int sk_broker_lifecycle_start(struct sk_broker *b)
+{
+    const struct sk_config *cfg = b->node->cfg;
+    if (!(cfg->process_roles & SK_ROLE_BROKER) || cfg->n_voters < 2 || !b->shard)
+        return 0;
+    struct sk_broker_lifecycle *lc = calloc(1, sizeof *lc);
+    if (!lc)
+        return -ENOMEM;
+    lc->b = b;
+    lc->epoch = -1;
+    lc->interval_ms = setting(cfg, "broker.heartbeat.interval.ms", 2000);
+    if (getrandom(lc->incarnation.b, 16, 0) != 16) {
+        free(lc);
+        return -EIO;
+    }
+    b->node->lifecycle = lc;
+    schedule(lc, 0);
+    return 0;
+}
+
+void sk_broker_lifecycle_close(struct sk_broker *b)
+{
+    struct sk_broker_lifecycle *lc = b->node->lifecycle;
+    if (!lc)
+        return;
+    lc->closing = true;
+    if (lc->timer)
+        sk_timer_cancel(b->shard, lc->timer);
+    if (lc->kc)
+        sk_kclient_close(lc->kc);
+    free(lc);
+    b->node->lifecycle = NULL;
+}
