@@ -6,7 +6,9 @@ BrokerHeartbeat v1 on the CONTROLLER listeners, as a Kafka 3.9 broker sends
 them:
 
 - each node registers itself with the active controller and heartbeats, so
-  Metadata on every node lists all three brokers;
+  Metadata on every node lists all three brokers and names the active
+  controller as controller id; a topic of 6 partitions created there has
+  leaders on all three;
 - a standby controller answers NOT_CONTROLLER;
 - a foreign cluster id gets INCONSISTENT_CLUSTER_ID;
 - a registration gets an epoch and starts fenced (Metadata does not list it);
@@ -115,6 +117,22 @@ def run(skein):
         print("every node lists brokers %r: registered and unfenced through the active "
               "controller" % sorted(ids))
         leader = next(n for n in nodes if n.node_id == v["leader"])
+
+        def controller_named():
+            return all(wire.metadata(n.port, topics=[], version=12, timeout=TIMEOUT)
+                       ["controller_id"] == leader.node_id for n in nodes)
+        assert wait_for(controller_named, TIMEOUT), "Metadata does not name controller %d" \
+            % leader.node_id
+        err, m = wire.create_topic(leader.port, "spread", partitions=6, timeout=TIMEOUT)
+        assert err == NONE, (err, m)
+
+        def leaders():
+            md = wire.metadata(leader.port, topics=["spread"], version=12, timeout=TIMEOUT)
+            return sorted(p["leader"] for p in md["topics"][0]["partitions"])
+        got = wait_for(lambda: set(leaders()) == ids and leaders(), TIMEOUT)
+        assert got, "6 partitions' leaders %r not spread over %r" % (leaders(), sorted(ids))
+        print("Metadata names controller %d on every node; CreateTopics of 6 partitions there "
+              "puts leaders %r" % (leader.node_id, got))
         standby = next(n for n in nodes if n is not leader)
         lp = leader.controller_port
 

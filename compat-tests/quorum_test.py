@@ -94,12 +94,12 @@ def api_versions(port):
 
 
 def check_listeners(nodes):
-    """The CONTROLLER listener serves the quorum's APIs and nothing of a
-    broker's: a Metadata request there closes the connection, as Kafka's
+    """The CONTROLLER listener serves the quorum's APIs and the brokers'
+    registration and heartbeats, and nothing of a broker's: a Metadata request there closes the connection, as Kafka's
     socket server does with an API the listener does not enable. A combined
     node answers DescribeQuorum on its client listener too."""
     ctl = nodes[0]
-    assert set(api_versions(ctl.controller_port)) == {1, 18, 52, 53, 54, 55}, \
+    assert set(api_versions(ctl.controller_port)) == {1, 18, 52, 53, 54, 55, 62, 63}, \
         api_versions(ctl.controller_port)
     conn = wire.Conn(ctl.controller_port, timeout=TIMEOUT)
     try:

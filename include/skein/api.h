@@ -100,6 +100,8 @@ struct sk_live_broker {
 };
 /* The live brokers, in the request's arena; returns how many. */
 int sk_api_live_brokers(struct sk_request *req, struct sk_live_broker **out);
+/* The controller id Metadata and DescribeCluster give, among lb[n]. */
+int32_t sk_api_controller_id(const struct sk_request *req, const struct sk_live_broker *lb, int n);
 
 /* Handlers. */
 void sk_api_produce(struct sk_request *req);

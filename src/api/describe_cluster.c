@@ -21,9 +21,9 @@ void sk_api_describe_cluster(struct sk_request *req)
     }
     resp->endpoint_type = SK_ENDPOINT_TYPE_BROKER;
     resp->cluster_id = kp_str_c(req->broker->node->cluster_id);
-    resp->controller_id = req->broker->node->node_id;
     struct sk_live_broker *lb;
     int n = sk_api_live_brokers(req, &lb);
+    resp->controller_id = sk_api_controller_id(req, lb, n);
     resp->brokers.n = n;
     resp->brokers.v = sk_request_alloc(req, sizeof *resp->brokers.v * (size_t)(n + 1));
     for (int i = 0; i < n; i++)

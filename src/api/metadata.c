@@ -32,6 +32,7 @@ static void fill_brokers(struct sk_request *req, kp_metadata_response *resp)
         resp->brokers.v[i] = (kp_metadata_response_metadata_response_broker){
             lb[i].id, lb[i].host, lb[i].port, lb[i].rack};
     }
+    resp->controller_id = sk_api_controller_id(req, lb, n);
 }
 
 static void fill_partitions(struct sk_request *req, md_topic *o, const struct sk_topic_meta *t)
@@ -224,7 +225,6 @@ static void answer(struct sk_request *req, const bool *wanted, bool with_ops)
     kp_metadata_response *resp = req->resp;
     fill_brokers(req, resp);
     resp->cluster_id = kp_str_c(req->broker->node->cluster_id);
-    resp->controller_id = req->broker->node->node_id;
     /* v0: an empty list means all topics; v1+: null means all, empty none. */
     bool all = body->topics.n < 0 || (req->version == 0 && body->topics.n == 0);
     if (all)

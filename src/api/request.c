@@ -10,6 +10,7 @@
 #include "skein/errors.h"
 #include "skein/forward.h"
 #include "skein/logging.h"
+#include "skein/submit.h"
 #include "skein/net.h"
 
 /* Decoding may allocate at most this much per request: struct sizes exceed
@@ -290,6 +291,23 @@ void sk_api_on_frame(void *arg, struct sk_conn *conn, struct sk_frame *frame)
     sk_debug("%s: api %d v%d correlation %d", sk_conn_peer(conn), key, req->version,
              req->correlation_id);
     dispatch(req, e->handler);
+}
+
+/* Kafka names a random live broker and forwards to the active controller;
+ * Skein does not forward yet, so it names the active controller when that
+ * is a live broker (a combined node), which can commit what admin clients
+ * send "to the controller"; otherwise a live broker, this one first. */
+int32_t sk_api_controller_id(const struct sk_request *req, const struct sk_live_broker *lb, int n)
+{
+    int32_t self = req->broker->node->node_id, leader = sk_ctl_quorum_leader(req->broker->node);
+    int32_t pick = n > 0 ? lb[0].id : self;
+    for (int i = 0; i < n; i++) {
+        if (lb[i].id == leader)
+            return leader;
+        if (lb[i].id == self)
+            pick = self;
+    }
+    return pick;
 }
 
 int sk_api_live_brokers(struct sk_request *req, struct sk_live_broker **out)

@@ -368,6 +368,11 @@ bool sk_ctl_quorum_active(const struct sk_node *n)
     return n->ctlq && n->ctlq->has_quorum && n->ctlq->active;
 }
 
+int32_t sk_ctl_quorum_leader(const struct sk_node *n)
+{
+    return atomic_load(&((struct sk_node *)n)->quorum_leader_1) - 1;
+}
+
 int sk_ctl_in_flight(const struct sk_node *n)
 {
     return n->ctlq ? n->ctlq->n : 0;
@@ -447,6 +452,8 @@ void sk_ctl_quorum_changed(struct sk_broker *ctl)
     const struct sk_raft *r = q->quorum.raft(q->quorum.ctx);
     bool leader = sk_raft_role(r) == SK_RAFT_LEADER;
     int32_t epoch = sk_raft_epoch(r);
+    /* Every shard's Metadata names the active controller (skein/submit.h). */
+    atomic_store(&ctl->node->quorum_leader_1, sk_raft_leader(r) + 1);
     if (q->active && (!leader || epoch != q->epoch)) {
         q->active = false;
         fail_batches(q, SK_ERR_NOT_CONTROLLER, not_controller);
