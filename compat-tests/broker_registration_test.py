@@ -18,7 +18,9 @@ them:
 - a heartbeat caught up to the registration unfences it (Metadata lists it
   with its endpoint and rack);
 - once its heartbeats stop for broker.session.timeout.ms it is fenced
-  (Metadata drops it), and a new heartbeat brings it back.
+  (Metadata drops it), and a new heartbeat brings it back;
+- kill -9 of a node: after its session its partitions have no leader and
+  Metadata drops it; restarted, it registers again and leads them again.
 
 usage: broker_registration_test.py SKEIN_BIN"""
 import os
@@ -88,6 +90,37 @@ def heartbeat(port, epoch, offset, broker_id=FAKE_ID):
 def listed(node):
     md = wire.metadata(node.port, topics=[], version=12, timeout=TIMEOUT)
     return {b["node_id"]: b for b in md["brokers"]}
+
+
+def spread_leaders(node):
+    md = wire.metadata(node.port, topics=["spread"], version=12, timeout=TIMEOUT)
+    return {p["partition"]: p["leader"] for p in md["topics"][0]["partitions"]}
+
+
+def check_kill(leader, victim):
+    """kill -9 of a broker: once its session lapses the active controller
+    fences it, Metadata drops it and its partitions have no leader; started
+    again, it registers anew, is unfenced and leads them again."""
+    led = sorted(p for p, b in spread_leaders(leader).items() if b == victim.node_id)
+    assert led, "broker %d leads no partition of spread" % victim.node_id
+    victim.kill()
+    killed = time.monotonic()
+
+    def fenced():
+        lead = spread_leaders(leader)
+        return victim.node_id not in listed(leader) and all(lead[p] == -1 for p in led)
+    assert wait_for(fenced, TIMEOUT, step=0.05), \
+        "broker %d not fenced after kill -9: %r" % (victim.node_id, spread_leaders(leader))
+    took = (time.monotonic() - killed) * 1000
+    victim.start(timeout=TIMEOUT)
+
+    def back():
+        lead = spread_leaders(leader)
+        return victim.node_id in listed(leader) and all(lead[p] == victim.node_id for p in led)
+    assert wait_for(back, TIMEOUT), \
+        "broker %d not back after restart: %r" % (victim.node_id, spread_leaders(leader))
+    print("kill -9 of broker %d: fenced %.0f ms later, its partitions %r without leader; "
+          "restarted, it registered again and leads them" % (victim.node_id, took, led))
 
 
 def run(skein):
@@ -167,6 +200,7 @@ def run(skein):
         assert err == NONE and not fenced, (err, fenced)
         assert wait_for(lambda: FAKE_ID in listed(leader), TIMEOUT), "not back after a heartbeat"
         print("back after a new heartbeat")
+        check_kill(leader, standby)
         for n in nodes:
             assert n.stop() == 0, n.tail()
             assert not n.sanitizer_report(), n.sanitizer_report()
