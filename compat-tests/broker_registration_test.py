@@ -19,6 +19,8 @@ them:
   with its endpoint and rack);
 - once its heartbeats stop for broker.session.timeout.ms it is fenced
   (Metadata drops it), and a new heartbeat brings it back;
+- FindCoordinator on any node names the leader of the group's
+  __consumer_offsets partition;
 - kill -9 of a node: after its session its partitions have no leader and
   Metadata drops it; restarted, it registers again and leads them again.
 
@@ -123,6 +125,49 @@ def check_kill(leader, victim):
           "restarted, it registered again and leads them" % (victim.node_id, took, led))
 
 
+def find_coordinator(port, group):
+    """FindCoordinator v1 for a group: (error, node id)."""
+    conn = wire.Conn(port, timeout=TIMEOUT)
+    try:
+        conn.send(wire.frame(wire.header(10, 1, 4) + wire.string(group) + b"\x00"))
+        got, resp = conn.recv_frame(timeout=TIMEOUT)
+        assert got == 4, got
+        r = wire.Reader(resp)
+        r.i32()
+        err = r.i16()
+        r.string()
+        return err, r.i32()
+    finally:
+        conn.close()
+
+
+def group_partition(group, n):
+    """Kafka's Utils.abs(group.hashCode()) % n."""
+    h = 0
+    for ch in group:
+        h = (31 * h + ord(ch)) & 0xffffffff
+    h = h - (1 << 32) if h >= 1 << 31 else h
+    return (0 if h == -(1 << 31) else abs(h)) % n
+
+
+def check_coordinators(nodes, leader):
+    """Every node names the leader of a group's __consumer_offsets
+    partition as its coordinator, so groups spread over the brokers."""
+    groups = ["group-%d" % i for i in range(12)]
+    assert wait_for(lambda: find_coordinator(leader.port, groups[0])[0] == NONE, TIMEOUT)
+    md = wire.metadata(leader.port, topics=["__consumer_offsets"], version=12, timeout=TIMEOUT)
+    parts = {p["partition"]: p["leader"] for p in md["topics"][0]["partitions"]}
+    want = {g: parts[group_partition(g, len(parts))] for g in groups}
+
+    def agreed():
+        return all(find_coordinator(n.port, g) == (NONE, want[g]) for n in nodes for g in groups)
+    assert wait_for(agreed, TIMEOUT), "coordinators %r, partition leaders say %r" % (
+        {n.node_id: [find_coordinator(n.port, g) for g in groups] for n in nodes}, want)
+    assert len(set(want.values())) > 1, want
+    print("FindCoordinator on every node names the leader of the group's partition: %r"
+          % sorted(set(want.values())))
+
+
 def run(skein):
     root = tempfile.mkdtemp(prefix="skein-brokerreg-")
     ports = {i: free_port() for i in (1, 2, 3)}
@@ -166,6 +211,7 @@ def run(skein):
         assert got, "6 partitions' leaders %r not spread over %r" % (leaders(), sorted(ids))
         print("Metadata names controller %d on every node; CreateTopics of 6 partitions there "
               "puts leaders %r" % (leader.node_id, got))
+        check_coordinators(nodes, leader)
         standby = next(n for n in nodes if n is not leader)
         lp = leader.controller_port
 

@@ -1,6 +1,8 @@
-/* FindCoordinator (key 10): this node coordinates every group and
- * transactional id. Creates __consumer_offsets on first use, as Kafka does,
- * and answers once the controller has committed it. */
+/* FindCoordinator (key 10): a group's coordinator is the leader of its
+ * __consumer_offsets partition, as in Kafka, so in a cluster each node
+ * coordinates the groups whose partition it leads; this node coordinates
+ * every transactional id. Creates __consumer_offsets on first use, as
+ * Kafka does, and answers once the controller has committed it. */
 #include <stdio.h>
 
 #include "gen/kp_all.h"
@@ -28,10 +30,47 @@ struct answer {
     int32_t node, port;
 };
 
-static struct answer answer_for(struct sk_request *req, int8_t key_type)
+/* The leader of the group's __consumer_offsets partition as the image
+ * says: this node (self), another live broker, or -1 while none leads it
+ * (fenced, or the topic not there yet, when this node answers as before). */
+static int32_t group_leader(const struct sk_broker *b, kp_str group)
+{
+    static const char topic[] = "__consumer_offsets";
+    const struct sk_topic_meta *t = sk_meta_topic(b->image, topic, sizeof topic - 1);
+    if (!t || t->npartitions <= 0)
+        return b->node->node_id;
+    int32_t p = sk_group_partition_for(group, t->npartitions);
+    return t->partitions[p].leader;
+}
+
+/* Another broker coordinates the group: its endpoint on this listener. */
+static bool remote_answer(struct sk_request *req, kp_str group, struct answer *a)
+{
+    const struct sk_broker *b = req->broker;
+    int32_t leader = group_leader(b, group);
+    if (leader == b->node->node_id)
+        return false;
+    const struct sk_broker_meta *bm = leader < 0 ? NULL : sk_meta_broker(b->image, leader);
+    const struct sk_endpoint_meta *ep =
+        bm && !bm->fenced ? sk_meta_endpoint(bm, b->node->listener_name) : NULL;
+    if (!ep) {
+        a->err = SK_ERR_COORDINATOR_NOT_AVAILABLE;
+        a->msg = kp_str_c(sk_err_name(a->err));
+        return true;
+    }
+    a->node = leader;
+    a->host = kp_str_c(ep->host);
+    a->port = ep->port;
+    return true;
+}
+
+static struct answer answer_for(struct sk_request *req, int8_t key_type, kp_str key)
 {
     struct sk_broker *b = req->broker;
-    struct answer a = {coordinator_error(req, key_type), KP_STR_NULL, kp_str_c(""), -1, -1};
+    struct answer a = {SK_ERR_NONE, KP_STR_NULL, kp_str_c(""), -1, -1};
+    if (key_type == SK_KEY_TYPE_GROUP && remote_answer(req, key, &a))
+        return a;
+    a.err = coordinator_error(req, key_type);
     if (a.err) {
         a.msg = kp_str_c(sk_err_name(a.err));
         return a;
@@ -47,7 +86,7 @@ static void answer(struct sk_request *req)
     const kp_find_coordinator_request *body = req->body;
     kp_find_coordinator_response *resp = req->resp;
     if (req->version < 4) {
-        struct answer a = answer_for(req, body->key_type);
+        struct answer a = answer_for(req, body->key_type, body->key);
         resp->error_code = a.err;
         resp->error_message = a.msg;
         resp->node_id = a.node;
@@ -62,7 +101,7 @@ static void answer(struct sk_request *req)
     for (int32_t i = 0; i < n; i++) {
         kp_find_coordinator_response_coordinator *c = &resp->coordinators.v[i];
         kp_find_coordinator_response_coordinator_init(c);
-        struct answer a = answer_for(req, body->key_type);
+        struct answer a = answer_for(req, body->key_type, body->coordinator_keys.v[i]);
         c->key = body->coordinator_keys.v[i];
         c->error_code = a.err;
         c->error_message = a.msg;
