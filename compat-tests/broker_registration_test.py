@@ -21,6 +21,8 @@ them:
   (Metadata drops it), and a new heartbeat brings it back;
 - FindCoordinator on any node names the leader of the group's
   __consumer_offsets partition;
+- librdkafka produces 1,000 records to it and a consumer group reads them
+  all back across the three brokers;
 - kill -9 of a node: after its session its partitions have no leader and
   Metadata drops it; restarted, it registers again and leads them again.
 
@@ -99,12 +101,27 @@ def spread_leaders(node):
     return {p["partition"]: p["leader"] for p in md["topics"][0]["partitions"]}
 
 
+def high_watermarks(node, parts):
+    """librdkafka's view of the partitions' high watermarks (through any
+    node's Metadata to their leaders), or None while one has no leader."""
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+    c = Consumer({"bootstrap.servers": "127.0.0.1:%d" % node.port, "group.id": "hw"})
+    try:
+        return [c.get_watermark_offsets(TopicPartition("spread", p), timeout=10)[1]
+                for p in parts]
+    except KafkaException:
+        return None
+    finally:
+        c.close()
+
+
 def check_kill(leader, victim):
     """kill -9 of a broker: once its session lapses the active controller
     fences it, Metadata drops it and its partitions have no leader; started
     again, it registers anew, is unfenced and leads them again."""
     led = sorted(p for p, b in spread_leaders(leader).items() if b == victim.node_id)
     assert led, "broker %d leads no partition of spread" % victim.node_id
+    before = high_watermarks(leader, led)
     victim.kill()
     killed = time.monotonic()
 
@@ -121,8 +138,12 @@ def check_kill(leader, victim):
         return victim.node_id in listed(leader) and all(lead[p] == victim.node_id for p in led)
     assert wait_for(back, TIMEOUT), \
         "broker %d not back after restart: %r" % (victim.node_id, spread_leaders(leader))
+    after = wait_for(lambda: high_watermarks(leader, led) == before and before, TIMEOUT)
+    assert after, "data of %r: %r before kill -9, %r after" % (
+        led, before, high_watermarks(leader, led))
     print("kill -9 of broker %d: fenced %.0f ms later, its partitions %r without leader; "
-          "restarted, it registered again and leads them" % (victim.node_id, took, led))
+          "restarted, it registered again and leads them with their records %r"
+          % (victim.node_id, took, led, before))
 
 
 def find_coordinator(port, group):
@@ -166,6 +187,39 @@ def check_coordinators(nodes, leader):
     assert len(set(want.values())) > 1, want
     print("FindCoordinator on every node names the leader of the group's partition: %r"
           % sorted(set(want.values())))
+
+
+def check_clients(nodes):
+    """librdkafka (confluent-kafka) produces 1,000 records to the spread
+    topic, each partition to its own leader, and a consumer group reads them
+    all back across the three brokers."""
+    from confluent_kafka import Consumer, Producer
+    bootstrap = ",".join("127.0.0.1:%d" % n.port for n in nodes)
+    failed = []
+    prod = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
+    for i in range(1000):
+        prod.produce("spread", value=b"v%d" % i, key=b"k%d" % i,
+                     on_delivery=lambda err, msg: err and failed.append(err))
+        prod.poll(0)
+    assert prod.flush(TIMEOUT) == 0, "records still unacknowledged"
+    assert not failed, failed[:5]
+    cons = Consumer({"bootstrap.servers": bootstrap, "group.id": "spread-readers",
+                     "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    cons.subscribe(["spread"])
+    seen, parts = set(), set()
+    deadline = time.monotonic() + TIMEOUT
+    while len(seen) < 1000 and time.monotonic() < deadline:
+        m = cons.poll(0.5)
+        if m is None or m.error():
+            continue
+        seen.add(m.value())
+        parts.add(m.partition())
+    cons.commit(asynchronous=False)
+    cons.close()
+    assert len(seen) == 1000, "consumed %d of 1000 records" % len(seen)
+    assert parts == set(range(6)), parts
+    print("librdkafka: 1000 records produced to 6 partitions on 3 brokers, all read back by "
+          "a consumer group")
 
 
 def run(skein):
@@ -212,6 +266,7 @@ def run(skein):
         print("Metadata names controller %d on every node; CreateTopics of 6 partitions there "
               "puts leaders %r" % (leader.node_id, got))
         check_coordinators(nodes, leader)
+        check_clients(nodes)
         standby = next(n for n in nodes if n is not leader)
         lp = leader.controller_port
 
