@@ -46,6 +46,19 @@ int sk_replica_io_defer(struct sk_broker *b, sk_defer_fn cb, void *arg);
 sk_timer_id sk_replica_io_timer_add(struct sk_broker *b, uint64_t ms, sk_timer_fn cb, void *arg);
 void sk_replica_io_timer_cancel(struct sk_broker *b, sk_timer_id id);
 
+/* durability.c: from this many partitions wanting a sync in one group
+ * commit on, one syncfs of the log dir's file system replaces their
+ * fdatasyncs: N fdatasyncs cost N syscalls, N io-wq wake-ups and N journal
+ * commits (each file's own transaction), one syncfs a single journal commit.
+ * Below it the per-file syncs stay: syncfs also writes back whatever else on
+ * the file system is dirty, which one partition's sync need not wait for. */
+#define SK_SYNCFS_MIN_PARTITIONS 8
+
+/* durability.c: the shard's syncfs thread, started before its first
+ * partition opens and stopped (its syncs completed) before they close. */
+void sk_replica_fs_syncer_open(struct sk_broker *b);
+void sk_replica_fs_syncer_close(struct sk_broker *b);
+
 /* Where the oldest running sync started, or -1: its segments' fds are held. */
 int64_t sk_replica_oldest_sync_start(const struct sk_partition *p);
 
