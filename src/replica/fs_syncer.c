@@ -95,6 +95,7 @@ static void finish(struct sk_fs_syncer *s, struct fs_list *batch, int res)
 static void *run(void *arg)
 {
     struct sk_fs_syncer *s = arg;
+    pthread_setname_np(pthread_self(), "skein-syncfs"); /* for top -H, perf */
     for (;;) {
         pthread_mutex_lock(&s->mu);
         while (!s->queued.head && !s->stop)
