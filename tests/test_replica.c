@@ -401,6 +401,8 @@ Test(replica, sync_without_fds_is_retried_when_fds_free_up)
     sk_timer_fn retry = io.timer_cb;
     io.timer_cb = NULL;
     retry(io.timer_arg);
+    cr_assert_eq(nsyncs(), 0, "the retry synced outside the group commit");
+    run_deferred();
     cr_assert_eq(nsyncs(), 1);
     complete_sync(0, 0);
     cr_assert_eq(a.n, 1);

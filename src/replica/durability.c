@@ -171,12 +171,15 @@ static void sync_push(struct sk_partition *p, struct sk_sync_op *op)
     p->flush_in_flight = true;
 }
 
+/* Through the group commit, not a sync of its own: thousands of new
+ * partitions retried together then share one syncfs instead of each taking
+ * an fdatasync whose completion re-queues it alone. */
 static void sync_retry(void *arg)
 {
     struct sk_partition *p = arg;
     p->sync_retry = 0;
     p->flush_in_flight = p->syncs != NULL;
-    sk_partition_flush_async(p);
+    sk_replica_mark_dirty(p);
 }
 
 /* The files a sync needs (directories and small files of a new partition, an

@@ -52,7 +52,7 @@ void sk_replica_io_timer_cancel(struct sk_broker *b, sk_timer_id id);
  * commits (each file's own transaction), one syncfs a single journal commit.
  * Below it the per-file syncs stay: syncfs also writes back whatever else on
  * the file system is dirty, which one partition's sync need not wait for. */
-#define SK_SYNCFS_MIN_PARTITIONS 8
+#define SK_SYNCFS_MIN_PARTITIONS 4
 
 /* durability.c: the shard's syncfs thread, started before its first
  * partition opens and stopped (its syncs completed) before they close. */
