@@ -1058,3 +1058,22 @@ Test(fs_syncer, a_missing_directory_is_an_error)
     cr_assert_null(sk_fs_syncer_start("/nonexistent/skein", owner_post, NULL, &err));
     cr_assert_eq(err, -ENOENT);
 }
+
+Test(replica_syncfs, a_lone_new_partition_waits_for_the_running_syncs_then_syncs)
+{
+    append_wide(SK_SYNCFS_MIN_PARTITIONS);
+    run_deferred();
+    cr_assert_eq(io.nsyncfs, 1);
+    struct sk_partition *p = part("wide", SK_SYNCFS_MIN_PARTITIONS);
+    sk_partition_when_durable(p, append(p, 1, SK_ERR_NONE), on_durable, &later);
+    run_deferred();
+    cr_assert_eq(io.nsyncfs, 1, "a syncfs for one partition");
+    cr_assert_eq(nsyncs(), 0, "a lone fdatasync while the shard's syncfs runs");
+    complete_syncfs(0, 0);
+    cr_assert_eq(later.n, 0, "covered by a syncfs that started before its append");
+    run_deferred();
+    cr_assert_eq(nsyncs(), 1, "held past the end of the running sync");
+    complete_sync(0, 0);
+    cr_assert_eq(later.n, 1);
+    cr_assert_eq(later.err[0], SK_ERR_NONE);
+}

@@ -90,6 +90,7 @@ struct sk_broker {
     struct sk_partition *dirty; /* waiting for the next group commit */
     bool commit_scheduled;
     struct sk_fs_syncer *fs_syncer; /* syncfs off the shard thread (src/replica/) */
+    int syncs_running;              /* partition syncs in flight on this shard */
 
     struct sk_group_coordinator *groups; /* src/group/ */
     struct sk_fetch_state *fetch;        /* src/api/fetch*.c: sessions, parked fetches */

@@ -99,6 +99,8 @@ static bool sync_wanted(const struct sk_partition *p)
     return p->nsyncs < SK_SYNC_DEPTH && sk_replica_waiting_past(p, sync_covered(p));
 }
 
+static void schedule_commit(struct sk_broker *b);
+
 /* Applies one finished sync. A failed fdatasync also fails the later ones of
  * the partition: they may have been told nothing of pages the kernel dropped
  * (the error is reported once per file), so they prove nothing. */
@@ -133,11 +135,13 @@ static void sync_done(void *arg, int res)
         return;
     op->done = true;
     struct sk_partition *p = op->p;
+    struct sk_broker *b = p->broker;
     bool ok = true;
     while (p->syncs && p->syncs->done) {
         struct sk_sync_op *head = p->syncs;
         p->syncs = head->next;
         p->nsyncs--;
+        b->syncs_running--;
         ok = head->err == 0;
         sync_retire(p, head);
         sync_op_free(head);
@@ -147,12 +151,14 @@ static void sync_done(void *arg, int res)
     p->flush_in_flight = p->syncs != NULL || p->sync_retry;
     if (p->unhosted && !p->flush_in_flight) {
         sk_replica_close_if_unhosted(p);
-        return;
-    }
-    /* Appends that came while the sync ran need another one. The partition
-     * may already be queued by them: mark_dirty keeps it in the list once. */
-    if (ok && !p->relaxed && needs_sync(p))
+    } else if (ok && !p->relaxed && needs_sync(p)) {
+        /* Appends that came while the sync ran need another one. The partition
+         * may already be queued by them: mark_dirty keeps it in the list once. */
         sk_replica_mark_dirty(p);
+    }
+    /* Partitions held back while this sync ran (group_commit) go now. */
+    if (b->dirty)
+        schedule_commit(b);
 }
 
 int64_t sk_replica_oldest_sync_start(const struct sk_partition *p)
@@ -231,6 +237,7 @@ static struct sk_sync_op *sync_start(struct sk_partition *p)
     op->upto = sync.upto;
     op->pending = 1;
     sync_push(p, op);
+    p->broker->syncs_running++;
     return op;
 }
 
@@ -341,12 +348,26 @@ static void group_commit(void *arg)
     b->commit_scheduled = false;
     struct sk_partition *list = b->dirty;
     b->dirty = NULL;
-    int wanted = 0;
+    int wanted = 0, fresh = 0;
     /* Otherwise sync_done re-queues it when the oldest sync ends. */
     for (struct sk_partition *p = list; p; p = p->next_dirty)
-        wanted += sync_wanted(p);
+        if (sync_wanted(p)) {
+            wanted++;
+            fresh += p->nsyncs == 0;
+        }
     if (wanted >= SK_SYNCFS_MIN_PARTITIONS && syncfs_usable(b)) {
         cover_start(b, list, wanted);
+        return;
+    }
+    /* A few partitions none of whose own syncs runs, while other syncs of
+     * the shard do: they wait for one of those to end, and with what comes
+     * meanwhile share a syncfs then. With thousands of partitions each batch
+     * lands on a partition of its own; started at once, each would take an
+     * fdatasync alone. A partition whose own sync runs is not held: its
+     * overlapping sync (SK_SYNC_DEPTH) is what keeps one busy partition's
+     * acks=all latency down. */
+    if (wanted > 0 && fresh == wanted && b->syncs_running > 0 && syncfs_usable(b)) {
+        b->dirty = list;
         return;
     }
     for (struct sk_partition *p = list, *next; p; p = next) {
