@@ -42,6 +42,7 @@ struct srv {
 	unsigned handler_errors;
 	pthread_t loop_thread;       /* set by the loop: frames must run there */
 	unsigned wrong_thread;
+	unsigned tagged_frames;      /* frames on a connection with tag 7 */
 };
 
 struct parked {
@@ -101,6 +102,8 @@ static void on_frame(void *arg, struct sk_conn *c, struct sk_frame *f)
 		v->wrong_thread++;
 	if (++v->inflight > v->peak)
 		v->peak = v->inflight;
+	if (sk_conn_tag(c) == 7)
+		v->tagged_frames++;
 	if (v->mode == FILE_BODY) {
 		v->inflight--;
 		respond_file(v, c, f);
@@ -1460,6 +1463,43 @@ Test(net, acceptor_hands_connections_to_its_shards_in_turn, .timeout = 30)
 		close(fd[i]);
 	wait_for(&b, get_open, 0);
 	pair_stop(&a, &b);
+}
+
+/* A tagged listener's connections stay on its shard and carry its tag,
+ * while the shard still hands the connections of its other listeners on. */
+Test(net, tagged_listener_keeps_its_connections_on_its_shard, .timeout = 30)
+{
+	struct srv a = { 0 }, b = { 0 };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	srv_new(&b, &cfg, ECHO);
+	srv_new(&a, &cfg, ECHO);
+	struct sk_shard *targets[2] = { a.s, b.s };
+	cr_assert_eq(sk_shard_distribute(a.s, targets, 2), 0);
+	cr_assert_eq(sk_shard_listen(a.s, "127.0.0.1", 0, &a.port), 0);
+	uint16_t tagged;
+	cr_assert_eq(sk_shard_listen_tagged(a.s, "127.0.0.1", 0, 7, &tagged), 0);
+	cr_assert_eq(pthread_create(&b.th, NULL, run_thread, &b), 0);
+	cr_assert_eq(pthread_create(&a.th, NULL, run_thread, &a), 0);
+	int fd[4];
+	for (unsigned i = 0; i < 4; i++) {
+		fd[i] = cli_connect(tagged);
+		roundtrip(fd[i], i);
+	}
+	cr_assert_eq(stats(&a).conns_open, 4);
+	cr_assert_eq(stats(&b).conns_open, 0);
+	int other[2] = { cli_connect(a.port), cli_connect(a.port) };
+	roundtrip(other[0], 1);
+	roundtrip(other[1], 1);
+	cr_assert_eq(stats(&b).conns_open, 1, "the untagged listener hands on no more");
+	for (unsigned i = 0; i < 4; i++)
+		close(fd[i]);
+	close(other[0]);
+	close(other[1]);
+	wait_for(&b, get_open, 0);
+	pair_stop(&a, &b);
+	cr_assert_eq(a.tagged_frames, 4);
+	cr_assert_eq(b.tagged_frames, 0);
 }
 
 /* max.connections holds for the node, not per shard: a connection the

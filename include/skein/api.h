@@ -45,6 +45,11 @@ struct sk_api_entry {
 /* The APIs this broker serves: exactly what ApiVersions advertises. */
 const struct sk_api_entry *sk_api_entry(int16_t key);
 const struct sk_api_entry *sk_api_entries(int *n);
+/* What req's listener serves: the CONTROLLER listener its own table. */
+const struct sk_api_entry *sk_api_entry_for(const struct sk_request *req, int16_t key);
+/* Those entries for ApiVersions: *out[n], and *extra (or NULL) beside them. */
+int sk_api_entries_for(const struct sk_request *req, const struct sk_api_entry **out,
+                       const struct sk_api_entry **extra);
 
 /* The reactor's on_frame: decodes and dispatches one request. */
 void sk_api_on_frame(void *broker, struct sk_conn *conn, struct sk_frame *frame);

@@ -14,6 +14,7 @@ struct sk_shard;
 struct sk_broker;
 struct sk_metalog;
 struct sk_ctl_queue;
+struct sk_meta_quorum;
 struct sk_config_shared;
 struct sk_ctl_park;
 struct sk_config;
@@ -52,6 +53,7 @@ struct sk_node {
     int (*subscriber)(struct sk_broker *b, const struct sk_meta_image *old);
     struct sk_metalog *metalog;
     struct sk_ctl_queue *ctlq; /* batches in flight (skein/submit.h); controller's */
+    struct sk_meta_quorum *mquorum; /* the Raft quorum it commits through (meta_quorum.h) */
     int *dir_locks; /* `.lock` descriptors of the log and metadata dirs */
     size_t n_dir_locks;
     struct sk_txn_state *txn;          /* src/txn/: producer ids */
@@ -66,6 +68,7 @@ struct sk_node {
     struct sk_shard_threads *threads;
     struct sk_checkpoints *checkpoints; /* the log dir's checkpoint files, on shard 0 */
     struct sk_quotas *quotas; /* client quota sensors, every shard's (skein/quota.h) */
+    struct sk_raftnet *raftnet; /* the Raft quorum on the wire, on shard 0 (skein/raftnet.h) */
 };
 
 /* One shard's context: the node it belongs to and the state only this

@@ -51,6 +51,21 @@ int sk_metalog_open(const char *dir, struct sk_meta_image *img, int64_t now_ms,
 int sk_metalog_open_ex(const char *dir, struct sk_meta_image *img, int64_t now_ms,
                        bool truncate_unloadable, struct sk_metalog_failure *why,
                        struct sk_metalog **out);
+/* Same, replaying only the batches that end at or below upto (INT64_MAX:
+ * all; 0 or below: the snapshot alone). A member of a multi-voter quorum
+ * opens so: its log may end in batches no quorum committed, which a new
+ * leader can truncate, so they are applied only once the high watermark
+ * passes them (sk_metalog_apply_range). *applied_end (may be NULL) gets
+ * the offset after what the image holds. */
+int sk_metalog_open_upto(const char *dir, struct sk_meta_image *img, int64_t now_ms,
+                         bool truncate_unloadable, int64_t upto, struct sk_metalog_failure *why,
+                         int64_t *applied_end, struct sk_metalog **out);
+/* Applies the batches from the one at from that end at or below upto, in
+ * order, control batches skipped: a standby controller's replay of what the
+ * quorum committed. *next gets the offset after the last one applied. 0, or
+ * -EBADMSG (a record does not apply: img is then partly changed), -errno. */
+int sk_metalog_apply_range(struct sk_metalog *ml, struct sk_meta_image *img, int64_t from,
+                           int64_t upto, int64_t *next);
 void sk_metalog_close(struct sk_metalog *ml);
 
 /* Appends recs as one batch, syncs, then applies them to img. On error
@@ -81,6 +96,18 @@ void sk_metalog_committed(struct sk_metalog *ml, const struct sk_meta_image *img
  * completion, not a sync that could not be submitted) the log also goes
  * offline (writes fail with err) until it is reopened. */
 int sk_metalog_discard(struct sk_metalog *ml, int64_t from, int err, bool sync_failed);
+
+/* The pieces the Raft log (skein/meta_raftlog.h) is made of. encode makes
+ * recs one batch at base (-EMSGSIZE over the bounds above); append_batch
+ * appends whole batches that start at the log end, counting them toward
+ * the next snapshot. */
+struct sk_buf;
+struct sk_plog;
+int sk_metalog_encode(const struct sk_meta_rec *recs, int n, int64_t base, int64_t now_ms,
+                      struct sk_buf *out);
+int sk_metalog_append_batch(struct sk_metalog *ml, const uint8_t *p, size_t len, int64_t now_ms);
+/* The log's files: reads, truncation and leader epochs go straight to them. */
+struct sk_plog *sk_metalog_plog(struct sk_metalog *ml);
 
 /* Snapshot the image after `bytes` of records (0: never). */
 void sk_metalog_set_snapshot_policy(struct sk_metalog *ml, int32_t node_id, int64_t bytes);

@@ -23,6 +23,11 @@ void sk_shard_destroy(struct sk_shard *s);
 int sk_shard_listen(struct sk_shard *s, const char *host, uint16_t port,
 		    uint16_t *bound_port);
 
+/* The same for a listener whose connections carry tag (non-zero, see
+ * sk_conn_tag) and are always served on s, never handed to other shards. */
+int sk_shard_listen_tagged(struct sk_shard *s, const char *host, uint16_t port, int tag,
+			   uint16_t *bound_port);
+
 /* Makes s the acceptor of a group of shards: every connection its listeners
  * accept goes to the next of targets in turn (s may be one of them), handed
  * to that shard's thread, which serves it as its own. max.connections and
@@ -92,6 +97,8 @@ const char *sk_conn_peer(const struct sk_conn *c);   /* "1.2.3.4:5678" */
 struct sk_shard *sk_conn_shard(const struct sk_conn *c);
 void sk_conn_set_user(struct sk_conn *c, void *user);  /* handler's per-conn state */
 void *sk_conn_user(const struct sk_conn *c);
+/* The tag of the listener that accepted c (sk_shard_listen_tagged), else 0. */
+int sk_conn_tag(const struct sk_conn *c);
 
 /* Outbound connections (outconn.c): a client connection owned by one shard
  * that keeps itself connected to host:port. A numeric host is used as is;

@@ -8,6 +8,7 @@
 #ifndef SKEIN_SUBMIT_H
 #define SKEIN_SUBMIT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "skein/broker.h"
@@ -27,6 +28,38 @@ typedef void (*sk_ctl_done_fn)(void *arg, int16_t err, const char *msg);
  * once that change has committed. */
 void sk_ctl_submit(struct sk_broker *b, const struct sk_meta_rec *recs, int n,
                    sk_ctl_done_fn done, void *arg);
+
+/* The Raft quorum the controller commits through: the driver (skein/quorum.h)
+ * on the node, the bare core in unit tests. append is sk_quorum_append. */
+struct sk_raft;
+struct sk_ctl_quorum {
+    int (*append)(void *ctx, const uint8_t *data, size_t len, int32_t count, int64_t *offset);
+    const struct sk_raft *(*raft)(const void *ctx);
+    void *ctx;
+};
+
+/* From now on ctl's batches go through q: appended on the leader and
+ * committed in order as the quorum's high watermark passes their end; off
+ * the leader, changes answer NOT_CONTROLLER and the batches the quorum
+ * committed are applied from the log and published, as a standby
+ * controller does. applied_end is where the image's log ends (what
+ * sk_metalog_open_upto replayed). Without a quorum, batches commit on the
+ * metadata log's own syncs (the path tools and start-up writes take). */
+void sk_ctl_set_quorum(struct sk_broker *ctl, const struct sk_ctl_quorum *q, int64_t applied_end);
+
+/* The quorum's on_change, on ctl's shard: commits what the high watermark
+ * passed, replays what other leaders wrote, and on a lost leadership fails
+ * the batches in flight with NOT_CONTROLLER and rolls the image back to the
+ * committed one (the new leader decides what stays in the log). A leader
+ * takes changes once it has applied everything up to its own epoch's start,
+ * as Kafka's controller claims leadership only then. */
+void sk_ctl_quorum_changed(struct sk_broker *ctl);
+
+/* A flush of the quorum's log failed (err): the log is offline, as after
+ * any failed fdatasync, so the batches in flight fail with
+ * KAFKA_STORAGE_ERROR, are cut from the log and rolled back, and no change
+ * is taken until a restart. */
+void sk_ctl_quorum_failed(struct sk_broker *ctl, int err);
 
 /* Batches submitted and not yet committed or failed. */
 int sk_ctl_in_flight(const struct sk_node *n);

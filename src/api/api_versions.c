@@ -52,16 +52,17 @@ static bool software_name_valid(kp_str s)
 void sk_api_versions_fill(struct sk_request *req)
 {
     kp_api_versions_response *resp = req->resp;
-    int n;
-    const struct sk_api_entry *e = sk_api_entries(&n);
+    const struct sk_api_entry *e, *extra;
+    int n = sk_api_entries_for(req, &e, &extra);
     resp->error_code = SK_ERR_NONE;
-    resp->api_keys.n = n;
-    resp->api_keys.v = sk_request_alloc(req, sizeof *resp->api_keys.v * (size_t)n);
-    for (int i = 0; i < n; i++) {
+    resp->api_keys.n = n + (extra != NULL);
+    resp->api_keys.v = sk_request_alloc(req, sizeof *resp->api_keys.v * (size_t)(n + 1));
+    for (int i = 0; i < resp->api_keys.n; i++) {
+        const struct sk_api_entry *one = i < n ? &e[i] : extra;
         kp_api_versions_response_api_version_init(&resp->api_keys.v[i]);
-        resp->api_keys.v[i].api_key = e[i].key;
-        resp->api_keys.v[i].min_version = e[i].min_version;
-        resp->api_keys.v[i].max_version = e[i].max_version;
+        resp->api_keys.v[i].api_key = one->key;
+        resp->api_keys.v[i].min_version = one->min_version;
+        resp->api_keys.v[i].max_version = one->max_version;
     }
     if (req->version >= 3)
         fill_features(req, resp);

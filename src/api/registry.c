@@ -4,6 +4,8 @@
 #include <stddef.h>
 
 #include "skein/api.h"
+#include "skein/net.h"
+#include "skein/raftnet.h"
 
 static const struct sk_api_entry entries[] = {
     {0, 0, 11, sk_api_produce},
@@ -50,6 +52,55 @@ static const struct sk_api_entry entries[] = {
     {17, 0, 1, sk_api_sasl_handshake},
     {36, 0, 2, sk_api_sasl_authenticate},
 };
+
+/* The CONTROLLER listener: what Kafka's ControllerApis serves that Skein
+ * has, the Raft quorum's APIs. Anything else there is refused as an API the
+ * listener does not enable. */
+static const struct sk_api_entry controller_entries[] = {
+    {18, 0, 4, sk_api_versions},
+    {1, 0, 17, sk_api_raft},
+    {52, 0, 1, sk_api_raft},
+    {53, 0, 1, sk_api_raft},
+    {54, 0, 1, sk_api_raft},
+    {55, 0, 2, sk_api_describe_quorum},
+};
+
+/* A combined node answers DescribeQuorum on its client listener too, as
+ * Kafka's broker forwards it to the quorum. */
+static const struct sk_api_entry describe_quorum = {55, 0, 2, sk_api_describe_quorum};
+
+static bool on_controller_listener(const struct sk_request *req)
+{
+    return req->conn && sk_conn_tag(req->conn) == SK_LISTENER_CONTROLLER;
+}
+
+const struct sk_api_entry *sk_api_entry_for(const struct sk_request *req, int16_t key)
+{
+    if (on_controller_listener(req)) {
+        for (size_t i = 0; i < sizeof controller_entries / sizeof controller_entries[0]; i++)
+            if (controller_entries[i].key == key)
+                return &controller_entries[i];
+        return NULL;
+    }
+    if (key == describe_quorum.key)
+        return req->broker->node->raftnet ? &describe_quorum : NULL;
+    return sk_api_entry(key);
+}
+
+int sk_api_entries_for(const struct sk_request *req, const struct sk_api_entry **out,
+                       const struct sk_api_entry **extra)
+{
+    int n;
+    *extra = NULL;
+    if (on_controller_listener(req)) {
+        *out = controller_entries;
+        return (int)(sizeof controller_entries / sizeof controller_entries[0]);
+    }
+    *out = sk_api_entries(&n);
+    if (req->broker->node->raftnet)
+        *extra = &describe_quorum;
+    return n;
+}
 
 const struct sk_api_entry *sk_api_entries(int *n)
 {

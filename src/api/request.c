@@ -264,7 +264,7 @@ void sk_api_on_frame(void *arg, struct sk_conn *conn, struct sk_frame *frame)
     int16_t key = (int16_t)kp_be16(frame->data);
     req->version = (int16_t)kp_be16(frame->data + 2);
     req->correlation_id = (int32_t)kp_be32(frame->data + 4);
-    const struct sk_api_entry *e = sk_api_entry(key);
+    const struct sk_api_entry *e = sk_api_entry_for(req, key);
     req->api = kp_api_get(key);
     if (!e || !req->api) {
         request_fail(req, "unknown or unsupported api key", KP_E_UNKNOWN);

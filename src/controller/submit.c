@@ -1,6 +1,7 @@
 /* The asynchronous commit (skein/submit.h): batches in flight, committed in
- * order as their syncs complete, all failed and rolled back when one sync
- * fails. */
+ * order as their syncs complete or, through a Raft quorum, as its high
+ * watermark passes them; all failed and rolled back when one sync fails or
+ * the leadership is lost. */
 #include "skein/submit.h"
 
 #include <errno.h>
@@ -11,11 +12,15 @@
 
 #include "internal.h"
 #include "skein/admission.h"
+#include "skein/buf.h"
 #include "skein/controller.h"
 #include "skein/errors.h"
 #include "skein/logging.h"
+#include "skein/meta_snapshot.h"
 #include "skein/node.h"
 #include "skein/publisher.h"
+#include "skein/raft.h"
+#include "skein/record.h"
 
 struct ctl_batch {
     struct ctl_batch *next;
@@ -35,7 +40,17 @@ struct sk_ctl_queue {
     struct sk_meta_image *committed; /* the image to roll back to */
     int64_t committed_end;           /* and where its log ends */
     int n;
+    /* Through a quorum: active once this node, leader in epoch, has applied
+     * everything up to claim_at (the end of its LeaderChange). */
+    bool has_quorum, active;
+    bool log_failed; /* a flush failed: no claim until a restart */
+    struct sk_ctl_quorum quorum;
+    int32_t epoch;
+    int64_t claim_at;
 };
+
+/* Kafka's message for NOT_CONTROLLER. */
+static const char not_controller[] = "This is not the correct controller for this cluster.";
 
 /* A done for another shard: runs there, after the image posted before it. */
 struct remote_done {
@@ -110,6 +125,17 @@ static void retire(struct ctl_batch *bt)
 
 /* Every batch in flight fails: none may commit after one before it did not,
  * since each was checked against a working state that included it. */
+static void fail_batches(struct sk_ctl_queue *q, int16_t code, const char *msg)
+{
+    if (q->head)
+        sk_meta_image_reset_to(&q->ctl->node->image, q->committed);
+    while (q->head) {
+        struct ctl_batch *bt = pop(q);
+        deliver(q, bt, code, msg);
+        retire(bt);
+    }
+}
+
 static void fail_all(struct sk_ctl_queue *q, int err, bool sync_failed)
 {
     struct sk_node *n = q->ctl->node;
@@ -120,17 +146,12 @@ static void fail_all(struct sk_ctl_queue *q, int err, bool sync_failed)
         if (rc < 0)
             sk_warn("metadata log: cannot cut off the failed changes from offset %lld: %s",
                     (long long)q->committed_end, strerror(-rc));
-        sk_meta_image_reset_to(&n->image, q->committed);
     }
-    while (q->head) {
-        struct ctl_batch *bt = pop(q);
-        deliver(q, bt, SK_ERR_KAFKA_STORAGE_ERROR, msg);
-        retire(bt);
-    }
+    fail_batches(q, SK_ERR_KAFKA_STORAGE_ERROR, msg);
 }
 
-/* The commit: where the Raft quorum will decide once there is one. The
- * batch is durable; its image becomes the committed one and is published. */
+/* The commit: the batch is durable, or the quorum committed it; its image
+ * becomes the committed one and is published. */
 static void commit(struct sk_ctl_queue *q, struct ctl_batch *bt)
 {
     struct sk_node *n = q->ctl->node;
@@ -191,6 +212,38 @@ static bool applies(const struct sk_meta_image *working, const struct sk_meta_re
     return ok;
 }
 
+/* The batch goes to the quorum's leader, which appends and flushes it; it
+ * applies to the working state as sk_metalog_write would apply it. */
+static int16_t quorum_write(struct sk_ctl_queue *q, const struct sk_meta_rec *recs, int n,
+                            int64_t *end, char *msg, size_t msglen)
+{
+    struct sk_node *node = q->ctl->node;
+    struct sk_buf batch = {0};
+    int64_t offset = 0;
+    int rc = sk_metalog_encode(recs, n, 0, sk_ctl_now_ms(), &batch);
+    int16_t err = SK_ERR_NONE;
+    if (rc == -EMSGSIZE)
+        err = sk_admit_records(SK_MAX_RECORDS_PER_USER_OP + 1, msg, msglen);
+    else if (rc < 0)
+        err = SK_ERR_KAFKA_STORAGE_ERROR;
+    if (!err)
+        err = (int16_t)q->quorum.append(q->quorum.ctx, batch.data, batch.len, n, &offset);
+    if (err == SK_ERR_NOT_LEADER_OR_FOLLOWER)
+        err = SK_ERR_NOT_CONTROLLER;
+    /* The image records the offset of what it applied, which names its
+     * snapshots: the batch is applied as the log holds it. */
+    if (!err)
+        sk_batch_set_base_offset(batch.data, offset);
+    if (!err && sk_meta_apply_batches(&node->image, batch.data, batch.len, false) < 0)
+        err = SK_ERR_KAFKA_STORAGE_ERROR; /* applies() said it would: the image is broken */
+    if (err && !msg[0])
+        snprintf(msg, msglen, "%s", err == SK_ERR_NOT_CONTROLLER ? not_controller
+                 : "The metadata log could not be written.");
+    *end = offset + n;
+    sk_buf_free(&batch);
+    return err;
+}
+
 /* Appends and applies the batch; a Kafka error with msg set if it could not. */
 static int16_t append(struct sk_ctl_queue *q, struct ctl_batch *bt, const struct sk_meta_rec *recs,
                       int n, char *msg, size_t msglen)
@@ -199,7 +252,15 @@ static int16_t append(struct sk_ctl_queue *q, struct ctl_batch *bt, const struct
     int16_t err = sk_admit_records(n, msg, msglen);
     if (err)
         return err;
-    if (!q->head) {
+    if (q->log_failed) { /* as the log itself refuses writes after a failed sync */
+        snprintf(msg, msglen, "The metadata log could not be written: a sync failed.");
+        return SK_ERR_KAFKA_STORAGE_ERROR;
+    }
+    if (q->has_quorum && !q->active) {
+        snprintf(msg, msglen, "%s", not_controller);
+        return SK_ERR_NOT_CONTROLLER;
+    }
+    if (!q->head && !q->has_quorum) {
         /* Nothing in flight: the working state is the committed image. */
         sk_meta_image_release(q->committed);
         q->committed = sk_meta_image_clone(&node->image);
@@ -208,6 +269,12 @@ static int16_t append(struct sk_ctl_queue *q, struct ctl_batch *bt, const struct
     if (!applies(&node->image, recs, n)) {
         snprintf(msg, msglen, "The change contradicts the cluster metadata.");
         return SK_ERR_INVALID_REQUEST;
+    }
+    if (q->has_quorum) {
+        err = quorum_write(q, recs, n, &bt->end, msg, msglen);
+        if (!err)
+            bt->img = sk_meta_image_clone(&node->image);
+        return err;
     }
     int rc = sk_metalog_write(node->metalog, &node->image, recs, n, sk_ctl_now_ms(), &bt->end);
     if (rc == -EMSGSIZE)
@@ -245,6 +312,8 @@ static void submit_here(struct sk_broker *b, const struct sk_syncer *syncer, int
         bt->synced = true;
         return;
     }
+    if (q->has_quorum)
+        return; /* it commits when the high watermark passes it */
     bt->syncing = true;
     int rc = sk_metalog_sync(b->node->metalog, syncer, synced, bt);
     if (rc < 0) {
@@ -300,4 +369,93 @@ void sk_ctl_submit_close(struct sk_node *n)
     sk_meta_image_release(n->ctlq->committed);
     free(n->ctlq);
     n->ctlq = NULL;
+}
+
+void sk_ctl_set_quorum(struct sk_broker *ctl, const struct sk_ctl_quorum *quorum,
+                       int64_t applied_end)
+{
+    struct sk_ctl_queue *q = queue_of(ctl);
+    q->has_quorum = true;
+    q->active = false;
+    q->quorum = *quorum;
+    q->epoch = -1;
+    sk_meta_image_release(q->committed);
+    q->committed = sk_meta_image_clone(&ctl->node->image);
+    q->committed_end = applied_end;
+}
+
+/* Batches other leaders wrote, or that this one wrote before a restart,
+ * come from the log once committed; the image is published as each
+ * commit's is. A committed batch that does not apply leaves the image as
+ * it was, and the node stays behind: said loudly, since its metadata is
+ * then stale. */
+static void replay_committed(struct sk_ctl_queue *q, int64_t hw)
+{
+    struct sk_node *n = q->ctl->node;
+    if (hw <= q->committed_end)
+        return;
+    int64_t next = q->committed_end, before = n->image.last_offset;
+    int rc = sk_metalog_apply_range(n->metalog, &n->image, q->committed_end, hw, &next);
+    if (rc < 0) {
+        sk_warn("metadata log: a committed batch from offset %lld does not apply: %s",
+                (long long)q->committed_end, strerror(-rc));
+        sk_meta_image_reset_to(&n->image, q->committed);
+        return;
+    }
+    if (next <= q->committed_end)
+        return;
+    q->committed_end = next;
+    if (n->image.last_offset == before)
+        return; /* control batches only */
+    struct sk_meta_image *img = sk_meta_image_clone(&n->image);
+    sk_meta_image_release(q->committed);
+    q->committed = img;
+    sk_metalog_committed(n->metalog, img, next, sk_ctl_now_ms());
+    rc = sk_publish_image(q->ctl, sk_meta_image_ref(img));
+    if (rc < 0)
+        sk_warn("cannot publish the metadata image at offset %lld: %s", (long long)next,
+                strerror(-rc));
+}
+
+static void commit_upto(struct sk_ctl_queue *q, int64_t hw)
+{
+    for (struct ctl_batch *bt = q->head; bt; bt = bt->next)
+        if (bt->img && bt->end <= hw)
+            bt->synced = true;
+    commit_ready(q);
+}
+
+void sk_ctl_quorum_changed(struct sk_broker *ctl)
+{
+    struct sk_ctl_queue *q = queue_of(ctl);
+    if (!q->has_quorum)
+        return;
+    const struct sk_raft *r = q->quorum.raft(q->quorum.ctx);
+    bool leader = sk_raft_role(r) == SK_RAFT_LEADER;
+    int32_t epoch = sk_raft_epoch(r);
+    if (q->active && (!leader || epoch != q->epoch)) {
+        q->active = false;
+        fail_batches(q, SK_ERR_NOT_CONTROLLER, not_controller);
+    }
+    if (leader && epoch != q->epoch) {
+        /* The core appended its LeaderChange before telling us. */
+        q->epoch = epoch;
+        q->claim_at = sk_metalog_end_offset(ctl->node->metalog);
+    }
+    int64_t hw = sk_raft_high_watermark(r);
+    if (q->head)
+        commit_upto(q, hw);
+    else
+        replay_committed(q, hw);
+    if (leader && !q->active && !q->log_failed && q->epoch == epoch &&
+        q->committed_end >= q->claim_at)
+        q->active = true;
+}
+
+void sk_ctl_quorum_failed(struct sk_broker *ctl, int err)
+{
+    struct sk_ctl_queue *q = queue_of(ctl);
+    q->active = false;
+    q->log_failed = true;
+    fail_all(q, err, true);
 }

@@ -41,10 +41,11 @@ static int apply_value(struct sk_meta_image *img, const uint8_t *v, int32_t len,
     return rc;
 }
 
-/* Applies whole batches; *next gets the offset after the last one read and,
- * on failure, *failed the base offset of the batch that did not apply. */
+/* Applies whole batches that end at or below upto; *next gets the offset
+ * after the last one read and, on failure, *failed the base offset of the
+ * batch that did not apply. */
 static int apply_batches(struct sk_meta_image *img, const uint8_t *p, size_t len,
-                         bool skip_control, int64_t *next, int64_t *failed)
+                         bool skip_control, int64_t upto, int64_t *next, int64_t *failed)
 {
     struct sk_buf scratch = {0};
     int rc = 0;
@@ -54,6 +55,8 @@ static int apply_batches(struct sk_meta_image *img, const uint8_t *p, size_t len
             rc = -EBADMSG;
             break;
         }
+        if (h.base_offset + h.last_offset_delta + 1 > upto)
+            break;
         if (failed)
             *failed = h.base_offset;
         struct sk_record_iter it;
@@ -77,7 +80,7 @@ static int apply_batches(struct sk_meta_image *img, const uint8_t *p, size_t len
 int sk_meta_apply_batches(struct sk_meta_image *img, const uint8_t *p, size_t len,
                           bool skip_control)
 {
-    return apply_batches(img, p, len, skip_control, NULL, NULL);
+    return apply_batches(img, p, len, skip_control, INT64_MAX, NULL, NULL);
 }
 
 static void fail(struct sk_metalog_failure *why, int64_t offset, int rc, const char *what)
@@ -105,11 +108,13 @@ static int grow(uint8_t **buf, size_t *cap)
 }
 
 static int replay_log(struct sk_plog *plog, struct sk_meta_image *img, int64_t off,
-                      struct sk_metalog_failure *why)
+                      int64_t upto, struct sk_metalog_failure *why, int64_t *next_out)
 {
     size_t cap = SK_METALOG_READ_CHUNK;
     uint8_t *buf = malloc(cap);
     int64_t end = sk_plog_log_end_offset(plog);
+    if (end > upto)
+        end = upto;
     int rc = buf ? 0 : -ENOMEM;
     while (rc == 0 && off < end) {
         size_t len = 0;
@@ -126,16 +131,19 @@ static int replay_log(struct sk_plog *plog, struct sk_meta_image *img, int64_t o
             break;
         }
         int64_t failed = off, next = off;
-        rc = apply_batches(img, buf, len, true, &next, &failed);
+        rc = apply_batches(img, buf, len, true, upto, &next, &failed);
         if (rc < 0)
             fail(why, failed, rc, "a record of the batch there does not decode or apply");
+        if (next_out && next > off)
+            *next_out = next;
         off = next > off ? next : end;
     }
     free(buf);
     return rc;
 }
 
-static int replay(struct sk_plog *plog, struct sk_meta_image *img, struct sk_metalog_failure *why)
+static int replay(struct sk_plog *plog, struct sk_meta_image *img, int64_t upto,
+                  struct sk_metalog_failure *why, int64_t *next)
 {
     int64_t off = sk_plog_log_start_offset(plog), end = sk_plog_log_end_offset(plog);
     /* Start from the newest snapshot the log continues; a log that starts
@@ -154,13 +162,14 @@ static int replay(struct sk_plog *plog, struct sk_meta_image *img, struct sk_met
         why->in_snapshot = true;
         return -EBADMSG;
     }
-    return replay_log(plog, img, off, why);
+    *next = off;
+    return replay_log(plog, img, off, upto, why, next);
 }
 
 /* The way out an operator chose: drop the batch that does not load and
  * everything after it, then rebuild the image from what is left. */
-static int truncate_and_replay(struct sk_plog *plog, struct sk_meta_image *img,
-                               struct sk_metalog_failure *why)
+static int truncate_and_replay(struct sk_plog *plog, struct sk_meta_image *img, int64_t upto,
+                               struct sk_metalog_failure *why, int64_t *next)
 {
     int64_t at = why->offset, end = sk_plog_log_end_offset(plog);
     int rc = sk_plog_truncate_to(plog, at);
@@ -171,16 +180,17 @@ static int truncate_and_replay(struct sk_plog *plog, struct sk_meta_image *img,
     sk_meta_image_free(img);
     sk_meta_image_init(img);
     struct sk_metalog_failure again = {0};
-    rc = replay(plog, img, &again);
+    rc = replay(plog, img, upto, &again, next);
     if (rc < 0)
         *why = again;
     return rc;
 }
 
-int sk_metalog_open_ex(const char *dir, struct sk_meta_image *img, int64_t now_ms,
-                       bool truncate_unloadable, struct sk_metalog_failure *why,
-                       struct sk_metalog **out)
+int sk_metalog_open_upto(const char *dir, struct sk_meta_image *img, int64_t now_ms,
+                         bool truncate_unloadable, int64_t upto, struct sk_metalog_failure *why,
+                         int64_t *applied_end, struct sk_metalog **out)
 {
+    int64_t next = 0;
     struct sk_plog_config cfg;
     sk_plog_config_default(&cfg);
     cfg.retention_ms = -1; /* the log is the state: nothing expires without a snapshot */
@@ -199,17 +209,35 @@ int sk_metalog_open_ex(const char *dir, struct sk_meta_image *img, int64_t now_m
     if (rc < 0)
         fail(why, -1, rc, "the log files cannot be opened");
     if (rc == 0)
-        rc = replay(ml->plog, img, why);
+        rc = replay(ml->plog, img, upto, why, &next);
     if (rc < 0 && ml->plog && truncate_unloadable && why->offset >= 0 && !why->in_snapshot)
-        rc = truncate_and_replay(ml->plog, img, why);
+        rc = truncate_and_replay(ml->plog, img, upto, why, &next);
     if (rc < 0) {
         if (ml->plog)
             sk_plog_close(ml->plog);
         free(ml);
         return rc;
     }
+    if (applied_end)
+        *applied_end = next;
     *out = ml;
     return 0;
+}
+
+int sk_metalog_open_ex(const char *dir, struct sk_meta_image *img, int64_t now_ms,
+                       bool truncate_unloadable, struct sk_metalog_failure *why,
+                       struct sk_metalog **out)
+{
+    return sk_metalog_open_upto(dir, img, now_ms, truncate_unloadable, INT64_MAX, why, NULL,
+                                out);
+}
+
+int sk_metalog_apply_range(struct sk_metalog *ml, struct sk_meta_image *img, int64_t from,
+                           int64_t upto, int64_t *next)
+{
+    struct sk_metalog_failure why = {0};
+    *next = from;
+    return replay_log(ml->plog, img, from, upto, &why, next);
 }
 
 int sk_metalog_open(const char *dir, struct sk_meta_image *img, int64_t now_ms,
@@ -310,21 +338,39 @@ static int encode_batch(const struct sk_meta_rec *recs, int n, int64_t base, int
     return rc < 0 ? rc : 0;
 }
 
+int sk_metalog_encode(const struct sk_meta_rec *recs, int n, int64_t base, int64_t now_ms,
+                      struct sk_buf *out)
+{
+    if (n > SK_METALOG_MAX_BATCH_RECORDS)
+        return -EMSGSIZE;
+    int rc = encode_batch(recs, n, base, now_ms, out);
+    /* Checked before anything is written: a batch the loader would refuse
+     * must never reach the log. */
+    if (rc == 0 && out->len > SK_METALOG_MAX_BATCH_BYTES)
+        rc = -EMSGSIZE;
+    return rc;
+}
+
+int sk_metalog_append_batch(struct sk_metalog *ml, const uint8_t *p, size_t len, int64_t now_ms)
+{
+    int rc = sk_plog_append(ml->plog, p, len, now_ms, NULL);
+    if (rc == 0)
+        ml->since_snapshot += (int64_t)len;
+    return rc;
+}
+
+struct sk_plog *sk_metalog_plog(struct sk_metalog *ml)
+{
+    return ml->plog;
+}
+
 /* Encodes and appends one batch; *batch keeps its bytes for the caller. */
 static int write_batch(struct sk_metalog *ml, const struct sk_meta_rec *recs, int n,
                        int64_t now_ms, struct sk_buf *batch)
 {
-    if (n > SK_METALOG_MAX_BATCH_RECORDS)
-        return -EMSGSIZE;
-    int rc = encode_batch(recs, n, sk_plog_next_offset(ml->plog), now_ms, batch);
-    /* Checked before anything is written: a batch the loader would refuse
-     * must never reach the log. */
-    if (rc == 0 && batch->len > SK_METALOG_MAX_BATCH_BYTES)
-        rc = -EMSGSIZE;
+    int rc = sk_metalog_encode(recs, n, sk_plog_next_offset(ml->plog), now_ms, batch);
     if (rc == 0)
-        rc = sk_plog_append(ml->plog, batch->data, batch->len, now_ms, NULL);
-    if (rc == 0)
-        ml->since_snapshot += (int64_t)batch->len;
+        rc = sk_metalog_append_batch(ml, batch->data, batch->len, now_ms);
     return rc;
 }
 

@@ -219,3 +219,4 @@ const char *sk_conn_peer(const struct sk_conn *c) { return c->peer; }
 struct sk_shard *sk_conn_shard(const struct sk_conn *c) { return c->shard; }
 void sk_conn_set_user(struct sk_conn *c, void *user) { c->user = user; }
 void *sk_conn_user(const struct sk_conn *c) { return c->user; }
+int sk_conn_tag(const struct sk_conn *c) { return c->tag; }

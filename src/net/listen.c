@@ -107,6 +107,12 @@ static int bind_waiting(const struct addrinfo *ai, uint32_t wait_ms, const char 
 int sk_shard_listen(struct sk_shard *s, const char *host, uint16_t port,
 		    uint16_t *bound_port)
 {
+	return sk_shard_listen_tagged(s, host, port, 0, bound_port);
+}
+
+int sk_shard_listen_tagged(struct sk_shard *s, const char *host, uint16_t port, int tag,
+			   uint16_t *bound_port)
+{
 	char service[8];
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE },
 			*res;
@@ -129,6 +135,7 @@ int sk_shard_listen(struct sk_shard *s, const char *host, uint16_t port,
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	l->shard = s;
 	l->fd = fd;
+	l->tag = tag;
 	l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	l->next = s->listeners;
 	s->listeners = l;
@@ -197,7 +204,8 @@ static void refuse(struct sk_shard *s, int fd)
 	close(fd);
 }
 
-static void serve_here(struct sk_shard *s, int fd, const uint8_t *addr, const char *peer)
+static void serve_here(struct sk_shard *s, int fd, const uint8_t *addr, const char *peer,
+		       int tag)
 {
 	sk_net_tune_socket(s, fd);
 	struct sk_conn *c = NULL;
@@ -209,6 +217,7 @@ static void serve_here(struct sk_shard *s, int fd, const uint8_t *addr, const ch
 		return;
 	}
 	c->counted_by = s;
+	c->tag = tag;
 	memcpy(c->addr, addr, 16);
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	sk_debug("net: connection from %s", peer);
@@ -217,7 +226,7 @@ static void serve_here(struct sk_shard *s, int fd, const uint8_t *addr, const ch
 
 /* The limits are checked here for every shard the acceptor serves
  * (handoff.c): those it handed off count as open until they close. */
-static void accept_one(struct sk_shard *s, int fd)
+static void accept_one(struct sk_shard *s, int fd, int tag)
 {
 	char peer[64];
 	uint8_t addr[16];
@@ -236,9 +245,11 @@ static void accept_one(struct sk_shard *s, int fd)
 		refuse(s, fd);
 		return;
 	}
-	struct sk_shard *to = sk_handoff_next(s);
+	/* A tagged listener's connections stay on its shard: they are served
+	 * by what runs there alone (the Raft quorum). */
+	struct sk_shard *to = tag ? s : sk_handoff_next(s);
 	if (to == s) {
-		serve_here(s, fd, addr, peer);
+		serve_here(s, fd, addr, peer, tag);
 		return;
 	}
 	int rc = sk_handoff(s, to, fd, addr, peer);
@@ -287,7 +298,7 @@ void sk_listener_complete(struct sk_listener *l, struct io_uring_cqe *cqe)
 	bool out_of_fds = cqe->res == -EMFILE || cqe->res == -ENFILE;
 	bool reserve_back = false;
 	if (cqe->res >= 0)
-		accept_one(s, cqe->res);
+		accept_one(s, cqe->res, l->tag);
 	else if (out_of_fds)
 		reserve_back = shed(l);
 	else if (cqe->res != -ECANCELED && cqe->res != -EINVAL)

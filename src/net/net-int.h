@@ -72,6 +72,7 @@ struct sk_conn {
 	int fd;
 	unsigned ops;                    /* SQEs in flight that point at this conn */
 	void *user;
+	int tag;                         /* its listener's, 0 for a handed-off one */
 	uint64_t last_active_ms;
 	char peer[64];
 	uint8_t addr[16];                /* peer address, IPv6 form (ip_count.c) */
@@ -118,6 +119,7 @@ struct sk_listener {
 	int reserve_fd;                  /* given up to shed a connection on EMFILE */
 	uint64_t shed;                   /* connections shed since the last report */
 	uint64_t shed_reported_ms;
+	int tag;                         /* given to its connections (sk_conn_tag) */
 };
 
 struct sk_timer_slot {

@@ -194,6 +194,12 @@ struct sk_raft *sk_raft_new(const struct sk_raft_config *cfg, const struct sk_ra
     /* Whatever survived the restart was flushed. */
     r->flushed_end = r->cfg.log.end_offset(r->cfg.log_ctx);
     restore(r, restored, now_ms);
+    /* Kafka's raft client makes a sole voter a candidate at once rather than
+     * after an election timeout: its one vote elects it, and it starts its
+     * LeaderChange's flush so that a blocking log commits it on return. A
+     * failure stops the core, which says so at the next call. */
+    if (r->cfg.n_voters == 1 && sk_raft_start_election(r, now_ms) == SK_ERR_NONE)
+        (void)sk_raft_flush(r);
     return r;
 }
 

@@ -17,6 +17,7 @@
 #include "skein/controller.h"
 #include "skein/fetch.h"
 #include "skein/logging.h"
+#include "skein/meta_quorum.h"
 #include "skein/metalog.h"
 #include "skein/net.h"
 #include "skein/partition.h"
@@ -24,6 +25,7 @@
 #include "skein/publisher.h"
 #include "skein/submit.h"
 #include "skein/quota.h"
+#include "skein/raftnet.h"
 #include "skein/server.h"
 #include "skein/checkpoints.h"
 #include "server-int.h"
@@ -275,6 +277,18 @@ static int listen_client(struct sk_broker *b, const struct sk_listener *l, char 
     return 0;
 }
 
+/* What Metadata tells clients to reach this broker at on listener l. */
+static void advertise(struct sk_node *n, const struct sk_config *cfg, const struct sk_listener *l)
+{
+    snprintf(n->listener_name, sizeof n->listener_name, "%s", l->name);
+    const struct sk_listener *adv = sk_config_advertised(cfg, l->name);
+    const char *host = adv && adv->host[0] ? adv->host : l->host;
+    if (!host[0])
+        host = "localhost";
+    snprintf(n->advertised_host, sizeof n->advertised_host, "%s", host);
+    n->advertised_port = adv && adv->port ? adv->port : l->port;
+}
+
 int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *cfg, char *err,
                    size_t errlen)
 {
@@ -297,18 +311,16 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
     node->group_partitions = cfg->offsets.num_partitions;
     b->node->node_id = cfg->node_id;
     sk_meta_image_init(b->image);
-    const struct sk_listener *l = client_listener(cfg);
-    if (!l) {
+    /* A controller-only node serves clients nothing: only a broker needs a
+     * client listener. */
+    bool broker = !cfg->process_roles || (cfg->process_roles & SK_ROLE_BROKER);
+    const struct sk_listener *l = broker ? client_listener(cfg) : NULL;
+    if (broker && !l) {
         snprintf(err, errlen, "listeners has no listener for clients (only controller listeners)");
         return -EINVAL;
     }
-    snprintf(b->node->listener_name, sizeof b->node->listener_name, "%s", l->name);
-    const struct sk_listener *adv = sk_config_advertised(cfg, l->name);
-    const char *host = adv && adv->host[0] ? adv->host : l->host;
-    if (!host[0])
-        host = "localhost";
-    snprintf(b->node->advertised_host, sizeof b->node->advertised_host, "%s", host);
-    b->node->advertised_port = adv && adv->port ? adv->port : l->port;
+    if (l)
+        advertise(b->node, cfg, l);
 
     int rc = format_dirs(b, cfg, err, errlen);
     if (rc < 0)
@@ -340,14 +352,19 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
     if ((rc = shards_open(node, b, cfg, count, err, errlen)) < 0)
         return rc;
     sk_metalog_set_syncer(b->node->metalog, &b->syncer);
-    if ((rc = listen_client(b, l, err, errlen)) < 0)
+    if (sk_raftnet_wanted(cfg) && (rc = sk_raftnet_start(b, err, errlen)) < 0)
+        return rc;
+    if (l && (rc = listen_client(b, l, err, errlen)) < 0)
         return rc;
     /* The only metadata written outside the controller's submit queue:
      * nothing is served yet, so the synchronous append blocks no one. */
-    if (bootstrap(b) < 0 || register_broker(b) < 0) {
+    if (bootstrap(b) < 0 || (l && register_broker(b) < 0)) {
         snprintf(err, errlen, "cannot write the metadata log in %s", md);
         return -EIO;
     }
+    /* From here on every metadata change is committed by the quorum. */
+    if ((rc = sk_meta_quorum_open(b, cfg, err, errlen)) < 0)
+        return rc;
     if (sk_checkpoints_open(node) < 0) {
         snprintf(err, errlen, "cannot read the offset checkpoints in %s: out of memory",
                  cfg->log_dirs[0]);
@@ -402,6 +419,8 @@ void sk_server_close(struct sk_broker *b)
     sk_checkpoints_close(n);
     sk_node_quotas_close(n);
     sk_producer_ids_free(b);
+    sk_meta_quorum_close(n);
+    sk_raftnet_close(b);
     if (b->shard)
         sk_shard_destroy(b->shard);
     sk_ctl_submit_close(n);

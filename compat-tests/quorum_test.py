@@ -1,0 +1,289 @@
+#!/usr/bin/python3
+"""Three Skein controllers (two process.roles=controller, one combined with a
+broker) as a KRaft quorum over the wire: each formatted with one cluster id, on its own free loopback port.
+They elect one leader that all three name in one epoch, and the leader's
+LeaderChange batch commits (DescribeQuorum shows a high watermark and every
+voter's log end offset past it). Bad Vote requests get Kafka's errors and do
+not disturb the quorum: a foreign cluster id (INCONSISTENT_CLUSTER_ID), a
+stale epoch (FENCED_LEADER_EPOCH), a node that is no voter
+(INCONSISTENT_VOTER_SET), a v1 Vote meant for another voter
+(INVALID_VOTER_KEY). DescribeQuorum off the leader answers
+NOT_LEADER_OR_FOLLOWER. kill -9 of the leader: the other two elect a new
+leader in a higher epoch; the killed one restarts and rejoins as a follower
+whose log end offset catches up on the leader.
+
+usage: quorum_test.py SKEIN_BIN [ROUNDS]"""
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from skeinlib import wire  # noqa: E402
+from skeinlib.broker import Broker, free_port  # noqa: E402
+from skeinlib.poll import wait_for  # noqa: E402
+
+TIMEOUT = 60  # generous: the machine may be loaded and the election jittered
+TOPIC = "__cluster_metadata"
+NONE, NOT_LEADER, FENCED, VOTER_SET, CLUSTER, VOTER_KEY = 0, 6, 74, 94, 104, 125
+
+
+class Controller(Broker):
+    """A controller-only node: its CONTROLLER listener and nothing else; with
+    combined, a broker too, with a client listener beside it."""
+
+    def __init__(self, skein, root, node_id, voters, ports, combined=False):
+        super().__init__(skein, data_dir=os.path.join(root, "n%d" % node_id), node_id=node_id,
+                         name="controller-%d" % node_id)
+        self.controller_port = ports[node_id]
+        self.voters = voters
+        self.combined = combined
+
+    def argv(self):
+        ctrl = "CONTROLLER://127.0.0.1:%d" % self.controller_port
+        client = "PLAINTEXT://127.0.0.1:%d" % self.port
+        return [self.skein,
+                "--override", "process.roles=" + ("broker,controller" if self.combined
+                                                  else "controller"),
+                "--override", "node.id=%d" % self.node_id,
+                "--override", "controller.listener.names=CONTROLLER",
+                "--override", "listeners=" + (client + "," + ctrl if self.combined else ctrl),
+                "--override", "listener.security.protocol.map="
+                "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                "--override", "controller.quorum.voters=" + self.voters,
+                "--override", "log.dirs=" + os.path.join(self.data_dir, "logs")] + self.shards()
+
+    @staticmethod
+    def shards():
+        n = os.environ.get("SKEIN_TEST_SHARDS")
+        return ["--override", "skein.num.shards=%d" % int(n)] if n else []
+
+
+def request(port, api, version, body, corr=1):
+    conn = wire.Conn(port, timeout=TIMEOUT)
+    try:
+        conn.send(wire.frame(wire.header(api, version, corr, flexible=True) + body))
+        got, resp = conn.recv_frame(timeout=TIMEOUT)
+        assert got == corr, (got, corr)
+        r = wire.Reader(resp)
+        r.tags()  # response header v1
+        return r
+    finally:
+        conn.close()
+
+
+def one_partition(fields):
+    """Topics [__cluster_metadata [partition 0 + fields]] (compact, tagged)."""
+    part = struct.pack(">i", 0) + fields + wire.uvarint(0)
+    return (wire.uvarint(2) + wire.compact_string(TOPIC) + wire.uvarint(2) + part
+            + wire.uvarint(0))
+
+
+def api_versions(port):
+    conn = wire.Conn(port, timeout=TIMEOUT)
+    try:
+        conn.send(wire.api_versions_request(3, 5))
+        corr, body = conn.recv_frame(timeout=TIMEOUT)
+        assert corr == 5
+        return wire.decode_api_versions(body, 3)["apis"]
+    finally:
+        conn.close()
+
+
+def check_listeners(nodes):
+    """The CONTROLLER listener serves the quorum's APIs and nothing of a
+    broker's: a Metadata request there closes the connection, as Kafka's
+    socket server does with an API the listener does not enable. A combined
+    node answers DescribeQuorum on its client listener too."""
+    ctl = nodes[0]
+    assert set(api_versions(ctl.controller_port)) == {1, 18, 52, 53, 54, 55}, \
+        api_versions(ctl.controller_port)
+    conn = wire.Conn(ctl.controller_port, timeout=TIMEOUT)
+    try:
+        conn.send(wire.metadata_request(0, 9))
+        assert conn.closed_by_peer(TIMEOUT), "Metadata answered on the CONTROLLER listener"
+    finally:
+        conn.close()
+    combined = next(n for n in nodes if n.combined)
+    assert 55 in api_versions(combined.port) and 3 in api_versions(combined.port)
+    via_client = describe_quorum(combined.port)
+    via_ctl = describe_quorum(combined.controller_port)
+    assert via_client["leader"] == via_ctl["leader"] and via_client["error"] == via_ctl["error"], \
+        (via_client, via_ctl)
+    print("listeners: controller APIs only on CONTROLLER; DescribeQuorum on a combined "
+          "node's client listener")
+
+
+def describe_quorum(port):
+    """DescribeQuorum v1: (error, leader, epoch, hw, {voter: log end offset})."""
+    r = request(port, 55, 1, one_partition(b"") + wire.uvarint(0))
+    top = r.i16()
+
+    def replica():
+        rid, leo = r.i32(), r.i64()
+        r.i64()
+        r.i64()
+        r.tags()
+        return rid, leo
+
+    def part():
+        p = {"index": r.i32(), "error": r.i16(), "leader": r.i32(), "epoch": r.i32(),
+             "hw": r.i64()}
+        p["voters"] = dict(r.carray(replica) or [])
+        r.carray(replica)
+        r.tags()
+        return p
+
+    def topic():
+        name = r.cstring()
+        ps = r.carray(part)
+        r.tags()
+        return name, ps
+
+    topics = r.carray(topic)
+    assert top == NONE, top
+    name, ps = topics[0]
+    assert name == TOPIC and len(ps) == 1, topics
+    return ps[0]
+
+
+def vote(port, cluster, candidate, epoch, last_epoch=0, last_offset=0, voter=None):
+    """Vote v0, or v1 (KIP-853) naming voter: (top-level error, partition
+    error, vote granted)."""
+    if voter is None:
+        fields = struct.pack(">iiiq", epoch, candidate, last_epoch, last_offset)
+        body = wire.compact_string(cluster) + one_partition(fields) + wire.uvarint(0)
+    else:
+        fields = (struct.pack(">ii", epoch, candidate) + bytes(32)
+                  + struct.pack(">iq", last_epoch, last_offset))
+        body = (wire.compact_string(cluster) + struct.pack(">i", voter) + one_partition(fields)
+                + wire.uvarint(0))
+    r = request(port, 52, 0 if voter is None else 1, body)
+    top = r.i16()
+
+    def part():
+        p = (r.i32(), r.i16(), r.i32(), r.i32(), r.i8())
+        r.tags()
+        return p
+
+    def topic():
+        r.cstring()
+        ps = r.carray(part)
+        r.tags()
+        return ps
+
+    topics = r.carray(topic)
+    if top != NONE:
+        return top, None, False
+    _, err, _, _, granted = topics[0][0]
+    return top, err, bool(granted)
+
+
+def views(nodes):
+    out = {}
+    for n in nodes:
+        try:
+            out[n.node_id] = describe_quorum(n.controller_port)
+        except (OSError, wire.Closed, AssertionError):
+            pass
+    return out
+
+
+def settled(nodes, min_epoch=0):
+    """The leader's view when every node in nodes agrees on one leader in one
+    epoch above min_epoch, and the leader has committed its LeaderChange
+    batch with every live voter caught up to it; else None."""
+    vs = views(nodes)
+    if len(vs) != len(nodes):
+        return None
+    lead = [v for v in vs.values() if v["error"] == NONE]
+    if len(lead) != 1:
+        return None
+    v = lead[0]
+    if v["epoch"] <= min_epoch or v["hw"] < 1:
+        return None
+    if any(o["leader"] != v["leader"] or o["epoch"] != v["epoch"] for o in vs.values()):
+        return None
+    if any(v["voters"].get(n.node_id, -1) < v["hw"] for n in nodes):
+        return None
+    return v
+
+
+def check_bad_votes(nodes, cluster, v):
+    leader = next(n for n in nodes if n.node_id == v["leader"])
+    follower = next(n for n in nodes if n.node_id != v["leader"])
+    other = "AAAAAAAAAAAAAAAAAAAAAA" if cluster != "AAAAAAAAAAAAAAAAAAAAAA" else "AQAAAAAAAAAAAAAAAAAAAA"
+    top, _, granted = vote(follower.controller_port, other, leader.node_id, v["epoch"] + 5)
+    assert top == CLUSTER and not granted, top
+    top, err, granted = vote(follower.controller_port, cluster, leader.node_id, v["epoch"] - 1)
+    assert top == NONE and err == FENCED and not granted, (top, err)
+    top, err, granted = vote(follower.controller_port, cluster, 99, v["epoch"] + 5, 99, 1 << 40)
+    assert top == NONE and err == VOTER_SET and not granted, (top, err)
+    top, err, granted = vote(follower.controller_port, cluster, leader.node_id, v["epoch"] + 5,
+                             99, 1 << 40, voter=leader.node_id)
+    assert top == NONE and err == VOTER_KEY and not granted, (top, err)
+    p = describe_quorum(follower.controller_port)
+    assert p["error"] == NOT_LEADER and p["leader"] == v["leader"], p
+    after = describe_quorum(leader.controller_port)
+    assert after["error"] == NONE and after["epoch"] == v["epoch"], after
+    print("bad votes: foreign cluster, stale epoch, no voter, another voter's key refused; "
+          "quorum undisturbed")
+
+
+def round_trip(skein, rounds):
+    root = tempfile.mkdtemp(prefix="skein-quorum-")
+    ports = {i: free_port() for i in (1, 2, 3)}
+    voters = ",".join("%d@127.0.0.1:%d" % (i, p) for i, p in sorted(ports.items()))
+    cluster = subprocess.run([skein, "random-uuid"], capture_output=True, text=True,
+                             timeout=TIMEOUT).stdout.strip()
+    nodes = [Controller(skein, root, i, voters, ports, combined=i == 3) for i in (1, 2, 3)]
+    try:
+        for n in nodes:
+            p = subprocess.run([skein, "format", "-t", cluster] + n.argv()[1:],
+                               capture_output=True, text=True, timeout=TIMEOUT)
+            assert p.returncode == 0, p.stderr
+            n.start(timeout=TIMEOUT)
+        v = wait_for(lambda: settled(nodes), TIMEOUT)
+        assert v, "no agreed leader: %r\n%s" % (views(nodes), nodes[0].tail())
+        print("elected: leader %d in epoch %d, high watermark %d" % (v["leader"], v["epoch"], v["hw"]))
+        check_bad_votes(nodes, cluster, v)
+        check_listeners(nodes)
+        for i in range(rounds):
+            old = next(n for n in nodes if n.node_id == v["leader"])
+            old.kill()
+            killed_at = time.monotonic()
+            rest = [n for n in nodes if n is not old]
+            nv = wait_for(lambda: settled(rest, v["epoch"]), TIMEOUT, step=0.02)
+            assert nv, "no new leader after kill -9 of %d: %r" % (old.node_id, views(rest))
+            assert nv["leader"] != old.node_id
+            elected_ms = (time.monotonic() - killed_at) * 1000
+            old.start(timeout=TIMEOUT)
+            back = wait_for(lambda: settled(nodes, v["epoch"]), TIMEOUT)
+            assert back, "node %d did not rejoin: %r" % (old.node_id, views(nodes))
+            assert back["voters"][old.node_id] >= back["hw"]
+            print("round %d: killed leader %d, new leader %d in epoch %d committed %.0f ms "
+                  "after the kill; %d rejoined, log end offset %d"
+                  % (i + 1, old.node_id, nv["leader"], nv["epoch"], elected_ms, old.node_id,
+                     back["voters"][old.node_id]))
+            v = back
+        for n in nodes:
+            assert n.stop() == 0, n.tail()
+            assert not n.sanitizer_report(), n.sanitizer_report()
+    finally:
+        for n in nodes:
+            n.kill()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main():
+    skein = sys.argv[1]
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+    round_trip(skein, rounds)
+    print("quorum: OK")
+
+
+if __name__ == "__main__":
+    main()

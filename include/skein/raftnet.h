@@ -1,0 +1,36 @@
+/* The KRaft quorum of a node on the network (src/api/raftnet.c): the quorum
+ * driver (skein/quorum.h) on the controller's shard 0, the CONTROLLER
+ * listener it is served on, and one Kafka client connection to each other
+ * voter of controller.quorum.voters. Only a node whose quorum has more than
+ * one voter has one; a one-voter node commits as it always did. */
+#ifndef SKEIN_RAFTNET_H
+#define SKEIN_RAFTNET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct sk_broker;
+struct sk_config;
+struct sk_request;
+struct sk_raftnet;
+
+/* The tag of the CONTROLLER listener's connections (sk_conn_tag). */
+#define SK_LISTENER_CONTROLLER 1
+
+/* Whether cfg names a quorum of more than one voter. */
+bool sk_raftnet_wanted(const struct sk_config *cfg);
+/* On shard 0 before it runs: builds the Raft config from cfg (node.id, the
+ * voters, the cluster id of meta.properties, controller.quorum.*), starts
+ * the quorum, listens on the controller listener and connects to the other
+ * voters. 0, or a negative errno with err set. */
+int sk_raftnet_start(struct sk_broker *b, char *err, size_t errlen);
+/* On shard 0, once its loop has ended: closes the connections, frees the
+ * quorum. */
+void sk_raftnet_close(struct sk_broker *b);
+
+/* Handlers of the CONTROLLER listener (and DescribeQuorum on a combined
+ * node's client listener), on shard 0. */
+void sk_api_raft(struct sk_request *req);
+void sk_api_describe_quorum(struct sk_request *req);
+
+#endif

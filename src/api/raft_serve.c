@@ -1,0 +1,166 @@
+/* The CONTROLLER listener's Raft requests and DescribeQuorum. A Raft
+ * request is converted and delivered to the core, parked meanwhile; the
+ * core's response with the same corr answers it. DescribeQuorum answers
+ * from the leader's view, as KafkaRaftClient does. */
+#include <string.h>
+
+#include "gen/kp_all.h"
+#include "raftnet_int.h"
+#include "skein/config.h"
+#include "skein/errors.h"
+#include "skein/net.h"
+#include "skein/partition.h"
+#include "skein/raft_wire.h"
+
+void sk_raftnet_answer(struct sk_raftnet *rn, const struct sk_raft_msg *m)
+{
+    struct sk_request *req = rn->parked;
+    if (!req || m->corr != rn->parked_corr)
+        return;
+    rn->parked = NULL;
+    if (sk_raft_wire_response_out(m, req->version, req->resp, &req->arena) != 0)
+        sk_raft_wire_error_response(req->api->key, SK_ERR_UNKNOWN_SERVER_ERROR, req->resp);
+    sk_request_respond(req);
+}
+
+static void refuse(struct sk_request *req, int16_t err)
+{
+    sk_raft_wire_error_response(req->api->key, err, req->resp);
+    sk_request_respond(req);
+}
+
+/* A Vote or BeginQuorumEpoch refused before the core saw it, answered as
+ * the core would: the error where Kafka puts it, with this node's epoch and
+ * leader (and no vote granted). */
+static void refuse_as_core(struct sk_request *req, const struct sk_raftnet *rn,
+                           const struct sk_raft_msg *in, int16_t err)
+{
+    const struct sk_raft *raft = sk_quorum_raft(rn->q);
+    struct sk_raft_msg m = {.type = (enum sk_raft_msg_type)(in->type + 1), .src = rn->cfg.node_id,
+                            .dst = in->src, .error = err, .epoch = sk_raft_epoch(raft),
+                            .leader_id = sk_raft_leader(raft)};
+    m.cluster_id.len = -1;
+    if (sk_raft_wire_response_out(&m, req->version, req->resp, &req->arena) != 0)
+        sk_raft_wire_error_response(req->api->key, SK_ERR_UNKNOWN_SERVER_ERROR, req->resp);
+    sk_request_respond(req);
+}
+
+void sk_api_raft(struct sk_request *req)
+{
+    struct sk_raftnet *rn = req->broker->node->raftnet;
+    if (!rn) {
+        refuse(req, SK_ERR_UNKNOWN_SERVER_ERROR);
+        return;
+    }
+    struct sk_raft_msg m;
+    int16_t err = sk_raft_wire_request_in(req->api->key, req->version, req->body,
+                                          rn->cfg.node_id, &m);
+    if (err == SK_ERR_INVALID_VOTER_KEY) {
+        refuse_as_core(req, rn, &m, err);
+        return;
+    }
+    if (err != SK_ERR_NONE) {
+        refuse(req, err);
+        return;
+    }
+    if (++rn->next_corr == 0)
+        ++rn->next_corr;
+    m.corr = rn->next_corr;
+    rn->parked = req;
+    rn->parked_corr = m.corr;
+    int rc = sk_quorum_deliver(rn->q, &m);
+    /* The core answers every request it takes at once; one it did not
+     * answer was refused by a stopped core. */
+    if (rn->parked == req) {
+        rn->parked = NULL;
+        refuse(req, rc != SK_ERR_NONE ? (int16_t)rc : SK_ERR_UNKNOWN_SERVER_ERROR);
+    }
+}
+
+/* ---- DescribeQuorum ------------------------------------------------------ */
+
+#define NOT_LEADER_MSG                                                                          \
+    "For requests intended only for the leader, this error indicates that the broker is not "   \
+    "the current leader. For requests intended for any replica, this error indicates that the " \
+    "broker is not a replica of the topic partition."
+
+/* The core keeps the shard's monotonic clock; Kafka reports wall time. */
+static int64_t wall_of(int64_t mono, int64_t mono_now, int64_t wall_now)
+{
+    return mono < 0 ? -1 : wall_now - (mono_now - mono);
+}
+
+static void fill_voters(struct sk_request *req, const struct sk_raft_quorum_view *v,
+                        int64_t mono_now, kp_describe_quorum_response_partition_data *p)
+{
+    int64_t wall_now = sk_wall_ms();
+    kp_describe_quorum_response_replica_state *rs =
+        sk_request_alloc(req, sizeof(*rs) * (size_t)(v->n_voters + 1));
+    for (int32_t i = 0; i < v->n_voters; i++) {
+        kp_describe_quorum_response_replica_state_init(&rs[i]);
+        rs[i].replica_id = v->voters[i].id;
+        rs[i].log_end_offset = v->voters[i].log_end_offset;
+        rs[i].last_fetch_timestamp = wall_of(v->voters[i].last_fetch_ms, mono_now, wall_now);
+        rs[i].last_caught_up_timestamp =
+            wall_of(v->voters[i].last_caught_up_ms, mono_now, wall_now);
+    }
+    p->current_voters = (kp_describe_quorum_response_replica_state_arr){v->n_voters, rs};
+}
+
+/* v2: each voter's controller listener, from controller.quorum.voters. */
+static void fill_nodes(struct sk_request *req, kp_describe_quorum_response *r)
+{
+    const struct sk_config *cfg = req->broker->node->cfg;
+    int32_t n = (int32_t)cfg->n_voters;
+    kp_describe_quorum_response_node *nodes = sk_request_alloc(req, sizeof(*nodes) * (size_t)(n + 1));
+    kp_describe_quorum_response_listener *ls = sk_request_alloc(req, sizeof(*ls) * (size_t)(n + 1));
+    for (int32_t i = 0; i < n; i++) {
+        kp_describe_quorum_response_node_init(&nodes[i]);
+        kp_describe_quorum_response_listener_init(&ls[i]);
+        ls[i].name = kp_str_c(cfg->controller_listener);
+        ls[i].host = kp_str_c(cfg->voters[i].host);
+        ls[i].port = cfg->voters[i].port;
+        nodes[i].node_id = cfg->voters[i].id;
+        nodes[i].listeners = (kp_describe_quorum_response_listener_arr){1, &ls[i]};
+    }
+    r->nodes = (kp_describe_quorum_response_node_arr){n, nodes};
+}
+
+void sk_api_describe_quorum(struct sk_request *req)
+{
+    kp_describe_quorum_response *r = req->resp;
+    struct sk_raftnet *rn = req->broker->node->raftnet;
+    const kp_describe_quorum_request *q = req->body;
+    if (!rn || !SK_RAFT_NAMES_OURS(q)) {
+        r->error_code = SK_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        sk_request_respond(req);
+        return;
+    }
+    kp_describe_quorum_response_topic_data *t = sk_request_alloc(req, sizeof(*t));
+    kp_describe_quorum_response_partition_data *p = sk_request_alloc(req, sizeof(*p));
+    kp_describe_quorum_response_topic_data_init(t);
+    kp_describe_quorum_response_partition_data_init(p);
+    t->topic_name = kp_str_c(SK_RAFT_TOPIC);
+    t->partitions = (kp_describe_quorum_response_partition_data_arr){1, p};
+    r->topics = (kp_describe_quorum_response_topic_data_arr){1, t};
+    const struct sk_raft *raft = sk_quorum_raft(rn->q);
+    int64_t now = (int64_t)sk_shard_now_ms(req->broker->shard);
+    struct sk_raft_quorum_view v;
+    int rc = sk_raft_describe(raft, now, &v);
+    if (rc != SK_ERR_NONE) {
+        p->error_code = (int16_t)rc;
+        if (rc == SK_ERR_NOT_LEADER_OR_FOLLOWER)
+            p->error_message = kp_str_c(NOT_LEADER_MSG);
+        p->leader_id = sk_raft_leader(raft);
+        p->leader_epoch = sk_raft_epoch(raft);
+        sk_request_respond(req);
+        return;
+    }
+    p->leader_id = v.leader_id;
+    p->leader_epoch = v.epoch;
+    p->high_watermark = v.high_watermark;
+    fill_voters(req, &v, now, p);
+    if (req->version >= 2)
+        fill_nodes(req, r);
+    sk_request_respond(req);
+}

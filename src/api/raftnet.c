@@ -1,0 +1,242 @@
+/* The quorum's transport (skein/raftnet.h). What the core sends goes out in
+ * one of two ways: a response answers the request parked on the CONTROLLER
+ * listener with the same corr; a request is encoded for its voter's client
+ * connection, whose answer comes back to the core with that corr. A request
+ * that cannot go (no connection yet, a timeout, a drop) is simply lost: the
+ * core times it out and retries, as it would after a lost packet. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gen/kp_all.h"
+#include "raftnet_int.h"
+#include "skein/config.h"
+#include "skein/errors.h"
+#include "skein/kclient.h"
+#include "skein/logging.h"
+#include "skein/net.h"
+#include "skein/partition.h"
+#include "skein/raft_wire.h"
+
+/* One request to a voter in flight; its body lives in its arena until the
+ * client calls back. */
+struct out_req {
+    struct sk_raftnet *rn;
+    struct sk_raftnet_peer *peer;
+    enum sk_raft_msg_type type;
+    uint32_t corr;
+    kp_arena arena;
+    void *body;
+};
+
+bool sk_raftnet_wanted(const struct sk_config *cfg)
+{
+    return cfg->n_voters > 1;
+}
+
+static void out_free(struct out_req *o)
+{
+    kp_arena_free(&o->arena);
+    free(o);
+}
+
+static void on_answer(void *arg, int16_t err, int16_t version, const void *resp)
+{
+    struct out_req *o = arg;
+    struct sk_raftnet *rn = o->rn;
+    if (err == SK_ERR_NONE && !rn->closing) {
+        struct sk_raft_msg m;
+        int16_t rc = sk_raft_wire_response_in(o->type, version, resp, o->peer->id,
+                                              rn->cfg.node_id, &m, &o->arena);
+        m.corr = o->corr;
+        if (rc == SK_ERR_NONE)
+            sk_quorum_deliver(rn->q, &m);
+        else
+            sk_debug("raft: dropped a response from voter %d: %s", o->peer->id, sk_err_name(rc));
+    }
+    out_free(o);
+}
+
+static struct sk_raftnet_peer *peer_of(struct sk_raftnet *rn, int32_t id)
+{
+    for (int i = 0; i < rn->n_peers; i++)
+        if (rn->peers[i].id == id)
+            return &rn->peers[i];
+    return NULL;
+}
+
+/* The version is fixed here, once the connection knows its peer's, since
+ * the fields a request carries depend on it. */
+static void send_request(struct sk_raftnet *rn, const struct sk_raft_msg *m)
+{
+    struct sk_raftnet_peer *p = peer_of(rn, m->dst);
+    int16_t key = sk_raft_wire_api(m->type);
+    int16_t version = p && sk_kclient_ready(p->kc) ? sk_kclient_version(p->kc, key) : -1;
+    if (version < 0)
+        return;
+    struct out_req *o = calloc(1, sizeof(*o));
+    if (!o)
+        return;
+    *o = (struct out_req){.rn = rn, .peer = p, .type = m->type, .corr = m->corr};
+    kp_arena_init(&o->arena, 0);
+    const kp_api_info *api = kp_api_get(key);
+    o->body = kp_arena_alloc(&o->arena, api->request.struct_size);
+    if (!o->body) {
+        out_free(o);
+        return;
+    }
+    api->request.init(o->body);
+    if (sk_raft_wire_request_out(m, version, o->body, &o->arena) != 0 ||
+        sk_kclient_send(p->kc, key, version, o->body, on_answer, o) != 0)
+        out_free(o);
+}
+
+static void transport_send(void *arg, struct sk_raft_msg *m)
+{
+    struct sk_raftnet *rn = arg;
+    if (m->type % 2 == 1)
+        sk_raftnet_answer(rn, m);
+    else if (!rn->closing)
+        send_request(rn, m);
+    sk_raft_msg_release(m);
+}
+
+static uint64_t random_u64(void *ctx)
+{
+    uint64_t *s = ctx;
+    /* splitmix64: jitter only, seeded from the clock and the node id. */
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static int32_t setting(const struct sk_config *cfg, const char *name)
+{
+    struct sk_config_value v;
+    return sk_config_describe_broker(cfg, name, &v) == 0 ? (int32_t)strtol(v.value, NULL, 10) : 0;
+}
+
+/* The one place that picks the core's log and quorum-state store: an
+ * in-memory log and store until __cluster_metadata is the core's log. */
+static void bind_storage(struct sk_raftnet *rn, struct sk_raft_config *rc)
+{
+    sk_raft_memlog_bind(rn->log, rc);
+    sk_raft_memstore_bind(&rn->store, rc);
+}
+
+static int raft_config(struct sk_raftnet *rn, const struct sk_broker *b, struct sk_raft_config *rc,
+                       char *err, size_t errlen)
+{
+    const struct sk_config *cfg = b->node->cfg;
+    memset(rc, 0, sizeof(*rc));
+    rc->node_id = cfg->node_id;
+    if (cfg->n_voters > SK_RAFT_MAX_VOTERS) {
+        snprintf(err, errlen, "controller.quorum.voters names %zu voters; at most %d are supported",
+                 cfg->n_voters, SK_RAFT_MAX_VOTERS);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < cfg->n_voters; i++)
+        rc->voters[rc->n_voters++] = cfg->voters[i].id;
+    size_t n = strlen(b->node->cluster_id);
+    rc->cluster_id.len = (int16_t)n;
+    memcpy(rc->cluster_id.bytes, b->node->cluster_id, n);
+    rc->election_timeout_ms = setting(cfg, "controller.quorum.election.timeout.ms");
+    rc->fetch_timeout_ms = setting(cfg, "controller.quorum.fetch.timeout.ms");
+    rc->election_backoff_max_ms = setting(cfg, "controller.quorum.election.backoff.max.ms");
+    rc->request_timeout_ms = setting(cfg, "controller.quorum.request.timeout.ms");
+    rc->retry_backoff_ms = setting(cfg, "controller.quorum.retry.backoff.ms");
+    rn->rng = (uint64_t)sk_wall_ms() * 1000003u + (uint64_t)cfg->node_id;
+    rc->rand = random_u64;
+    rc->rand_ctx = &rn->rng;
+    bind_storage(rn, rc);
+    return 0;
+}
+
+static int connect_voters(struct sk_raftnet *rn, const struct sk_config *cfg, char *err,
+                          size_t errlen)
+{
+    struct sk_kclient_config kc;
+    sk_kclient_config_defaults(&kc);
+    kc.request_timeout_ms = (uint32_t)rn->cfg.request_timeout_ms;
+    kc.client_id = "raft-client";
+    struct sk_kclient_handler h = {0};
+    for (size_t i = 0; i < cfg->n_voters; i++) {
+        const struct sk_voter *v = &cfg->voters[i];
+        if (v->id == cfg->node_id)
+            continue;
+        struct sk_raftnet_peer *p = &rn->peers[rn->n_peers];
+        p->id = v->id;
+        int rc = sk_kclient_new(rn->b->shard, v->host, v->port, &kc, &h, &p->kc);
+        if (rc < 0) {
+            snprintf(err, errlen, "cannot connect to voter %d at %s:%u: %s", v->id, v->host,
+                     v->port, strerror(-rc));
+            return rc;
+        }
+        rn->n_peers++;
+    }
+    return 0;
+}
+
+static int listen_controller(struct sk_broker *b, char *err, size_t errlen)
+{
+    const struct sk_config *cfg = b->node->cfg;
+    const struct sk_listener *l = sk_config_listener(cfg, cfg->controller_listener);
+    if (!l) {
+        snprintf(err, errlen, "controller.listener.names names %s, which listeners does not list",
+                 cfg->controller_listener);
+        return -EINVAL;
+    }
+    const char *host = l->host[0] ? l->host : "0.0.0.0";
+    uint16_t bound = 0;
+    int rc = sk_shard_listen_tagged(b->shard, host, l->port, SK_LISTENER_CONTROLLER, &bound);
+    if (rc < 0) {
+        snprintf(err, errlen, "Socket server failed to bind to %s:%u: %s.", host, l->port,
+                 strerror(-rc));
+        return rc;
+    }
+    sk_info("listening on %s://%s:%u (the Raft quorum)", l->name, host, bound);
+    return 0;
+}
+
+int sk_raftnet_start(struct sk_broker *b, char *err, size_t errlen)
+{
+    struct sk_raftnet *rn = calloc(1, sizeof(*rn));
+    if (!rn || !(rn->log = sk_raft_memlog_new())) {
+        free(rn);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    rn->b = b;
+    rn->store.state = (struct sk_raft_qstate){0, SK_RAFT_NO_ID, SK_RAFT_NO_ID};
+    b->node->raftnet = rn;
+    int rc = raft_config(rn, b, &rn->cfg, err, errlen);
+    if (rc == 0 && (rc = sk_quorum_new(b->shard, &rn->cfg, &rn->store.state, &rn->q)) < 0)
+        snprintf(err, errlen, rc == -EINVAL ? "node.id %d is not one of controller.quorum.voters"
+                                            : "out of memory", rn->cfg.node_id);
+    if (rc == 0) {
+        sk_quorum_set_transport(rn->q, &(struct sk_quorum_transport){transport_send, rn});
+        rc = listen_controller(b, err, errlen);
+    }
+    if (rc == 0)
+        rc = connect_voters(rn, b->node->cfg, err, errlen);
+    if (rc == 0)
+        sk_info("Raft quorum of %d voters: node %d, cluster %s", rn->cfg.n_voters,
+                rn->cfg.node_id, b->node->cluster_id);
+    return rc;
+}
+
+void sk_raftnet_close(struct sk_broker *b)
+{
+    struct sk_raftnet *rn = b->node->raftnet;
+    if (!rn)
+        return;
+    rn->closing = true;
+    for (int i = 0; i < rn->n_peers; i++)
+        sk_kclient_close(rn->peers[i].kc);
+    sk_quorum_free(rn->q);
+    sk_raft_memlog_free(rn->log);
+    free(rn);
+    b->node->raftnet = NULL;
+}

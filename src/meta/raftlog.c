@@ -1,0 +1,304 @@
+/* The Raft core's log over __cluster_metadata-0 (skein/meta_raftlog.h). */
+#include "skein/meta_raftlog.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "skein/buf.h"
+#include "skein/metalog.h"
+#include "skein/plog.h"
+#include "skein/record.h"
+
+#define READ_CHUNK (64u * 1024)
+
+/* One flush in flight. Detached (l NULL) when the log is freed first. */
+struct flush {
+    struct flush *next;
+    struct sk_meta_raftlog *l;
+    uint64_t token;
+    uint64_t gen;
+    int64_t end;
+    bool in_call; /* the syncer may complete before sk_metalog_sync returns */
+    bool done;
+    int err;
+};
+
+struct sk_meta_raftlog {
+    struct sk_metalog *ml;
+    struct sk_meta_raftlog_config cfg;
+    struct flush *flushes;
+    uint64_t gen; /* truncations so far */
+    struct sk_buf scratch; /* the batch being appended */
+    uint8_t *rbuf;         /* what the last read returned */
+    size_t rcap;
+};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct sk_plog *plog_of(const struct sk_meta_raftlog *l)
+{
+    return sk_metalog_plog(l->ml);
+}
+
+int sk_meta_raftlog_new(struct sk_metalog *ml, const struct sk_meta_raftlog_config *cfg,
+                        struct sk_meta_raftlog **out)
+{
+    struct sk_meta_raftlog *l = calloc(1, sizeof *l);
+    if (!l)
+        return -ENOMEM;
+    l->ml = ml;
+    l->cfg = *cfg;
+    *out = l;
+    return 0;
+}
+
+void sk_meta_raftlog_set_syncer(struct sk_meta_raftlog *l, const struct sk_syncer *syncer)
+{
+    l->cfg.syncer = syncer;
+}
+
+void sk_meta_raftlog_free(struct sk_meta_raftlog *l)
+{
+    if (!l)
+        return;
+    for (struct flush *f = l->flushes; f; f = f->next)
+        f->l = NULL;
+    sk_buf_free(&l->scratch);
+    free(l->rbuf);
+    free(l);
+}
+
+static int64_t end_offset(void *ctx)
+{
+    return sk_plog_log_end_offset(plog_of(ctx));
+}
+
+/* The bytes of a batch someone else encoded must be one whole batch of
+ * count records, of the kind the core says, intact. */
+static int check_batch(const struct sk_raft_batch *b)
+{
+    struct sk_batch_header h;
+    if (sk_batch_header_read(b->data, b->len, &h) < 0 || sk_batch_size(&h) != b->len ||
+        h.last_offset_delta + 1 != b->count || !sk_batch_crc_ok(b->data, &h))
+        return -EBADMSG;
+    bool control = (h.attributes & SK_BATCH_CONTROL) != 0;
+    return control == (b->kind == SK_RAFT_BATCH_LEADER_CHANGE) ? 0 : -EBADMSG;
+}
+
+/* The leader's own LeaderChange: the core does not say who granted its
+ * votes, so the message names the leader alone among GrantingVoters. */
+static int encode_leader_change(struct sk_meta_raftlog *l, const struct sk_raft_batch *b)
+{
+    const struct sk_meta_raftlog_config *c = &l->cfg;
+    return sk_leader_change_encode(b->base_offset, b->epoch, wall_ms(), c->node_id, c->voters,
+                                   c->n_voters, &c->node_id, 1, &l->scratch);
+}
+
+static int append(void *ctx, const struct sk_raft_batch *b)
+{
+    struct sk_meta_raftlog *l = ctx;
+    if (b->base_offset != end_offset(l) || b->count <= 0)
+        return -EINVAL;
+    l->scratch.len = 0;
+    int rc;
+    if (b->kind == SK_RAFT_BATCH_LEADER_CHANGE && b->len == 0) {
+        rc = encode_leader_change(l, b);
+    } else {
+        rc = check_batch(b);
+        if (rc == 0)
+            rc = sk_buf_append(&l->scratch, b->data, b->len);
+    }
+    if (rc < 0)
+        return rc;
+    /* Neither field is under the batch's CRC, so stamping them keeps it. */
+    sk_batch_set_base_offset(l->scratch.data, b->base_offset);
+    sk_batch_set_leader_epoch(l->scratch.data, b->epoch);
+    return sk_metalog_append_batch(l->ml, l->scratch.data, l->scratch.len, wall_ms());
+}
+
+static int truncate_to(void *ctx, int64_t offset)
+{
+    struct sk_meta_raftlog *l = ctx;
+    l->gen++;
+    return sk_plog_truncate_to(plog_of(l), offset);
+}
+
+/* The recovery point moves with each flush, so a restart trusts what is
+ * durable; not after a truncation, past which the flush covered batches
+ * that are gone while their offsets now hold new, unsynced ones. */
+static int flush_result(struct sk_meta_raftlog *l, const struct flush *f, int err)
+{
+    if (err < 0) {
+        sk_plog_sync_failed(plog_of(l), err);
+        return err;
+    }
+    return f->gen == l->gen ? sk_plog_mark_flushed(plog_of(l), f->end, 0) : 0;
+}
+
+static void unlink_flush(struct sk_meta_raftlog *l, struct flush *f)
+{
+    for (struct flush **pp = &l->flushes; *pp; pp = &(*pp)->next)
+        if (*pp == f) {
+            *pp = f->next;
+            return;
+        }
+}
+
+static void flush_done(void *arg, int res)
+{
+    struct flush *f = arg;
+    f->done = true;
+    f->err = res;
+    if (f->in_call)
+        return; /* flush() answers for it */
+    struct sk_meta_raftlog *l = f->l;
+    if (l) {
+        unlink_flush(l, f);
+        res = flush_result(l, f, res);
+        if (l->cfg.flushed)
+            l->cfg.flushed(l->cfg.arg, f->token, f->end, res);
+    }
+    free(f);
+}
+
+static int flush(void *ctx, uint64_t token)
+{
+    struct sk_meta_raftlog *l = ctx;
+    struct flush *f = calloc(1, sizeof *f);
+    if (!f)
+        return -ENOMEM;
+    *f = (struct flush){.next = l->flushes, .l = l, .token = token, .gen = l->gen,
+                        .end = end_offset(l), .in_call = true};
+    int rc = sk_metalog_sync(l->ml, l->cfg.syncer, flush_done, f);
+    f->in_call = false;
+    if (rc < 0 || f->done) {
+        if (rc == 0)
+            rc = flush_result(l, f, f->err);
+        free(f);
+        return rc;
+    }
+    l->flushes = f;
+    return 1;
+}
+
+static int32_t last_epoch(void *ctx)
+{
+    int32_t e = sk_plog_latest_epoch(plog_of(ctx));
+    return e > 0 ? e : 0;
+}
+
+/* The checkpoint answers as Kafka's OffsetForLeaderEpoch does, which gives
+ * the requested epoch itself when no epoch at or below it is in the log; the
+ * core wants -1 then. The two cases differ in the epoch below: with no epoch
+ * <= epoch there is none <= epoch - 1 either, and the answer for it ends at
+ * the same offset, while a real entry for epoch starts before its end. */
+static void end_for_epoch(void *ctx, int32_t epoch, int32_t *out_epoch, int64_t *out_end)
+{
+    struct sk_plog *p = plog_of(ctx);
+    int32_t latest = sk_plog_latest_epoch(p);
+    *out_epoch = -1;
+    *out_end = 0;
+    /* No leader appends in epoch 0: the first election makes epoch 1. */
+    if (latest < 0 || epoch <= 0)
+        return;
+    if (epoch >= latest) {
+        *out_epoch = latest;
+        *out_end = sk_plog_log_end_offset(p);
+        return;
+    }
+    int32_t e, below_e;
+    int64_t end, below_end;
+    sk_plog_epoch_end_offset(p, epoch, &e, &end);
+    if (e < 0)
+        return;
+    sk_plog_epoch_end_offset(p, epoch - 1, &below_e, &below_end);
+    if (e == epoch && below_end == end) {
+        *out_end = end > sk_plog_log_start_offset(p) ? end : 0;
+        return;
+    }
+    *out_epoch = e;
+    *out_end = end;
+}
+
+static int grow_read(struct sk_meta_raftlog *l, size_t want)
+{
+    if (l->rcap >= want)
+        return 0;
+    uint8_t *nb = realloc(l->rbuf, want);
+    if (!nb)
+        return -ENOMEM;
+    l->rbuf = nb;
+    l->rcap = want;
+    return 0;
+}
+
+/* Whole batches into l->rbuf: at least one, however big, as KIP-74's
+ * fetches do, up to the loader's bound. */
+static int read_bytes(struct sk_meta_raftlog *l, int64_t offset, size_t max_bytes, size_t *len)
+{
+    size_t want = max_bytes > READ_CHUNK ? max_bytes : READ_CHUNK;
+    for (;;) {
+        int rc = grow_read(l, want);
+        if (rc == 0)
+            rc = sk_plog_read_copy(plog_of(l), offset, (uint32_t)want, INT64_MAX, l->rbuf,
+                                   l->rcap, len);
+        if (rc < 0 && rc != -ENOBUFS)
+            return rc;
+        if (rc == 0 && *len > 0)
+            return 0;
+        if (want >= SK_METALOG_MAX_LOAD_BYTES)
+            return -EMSGSIZE;
+        want *= 2;
+    }
+}
+
+static int read_from(void *ctx, int64_t offset, size_t max_bytes, struct sk_raft_batch *out,
+                     size_t max_out, size_t *n_out)
+{
+    struct sk_meta_raftlog *l = ctx;
+    *n_out = 0;
+    /* Below the log start only a snapshot holds the records, and Raft's
+     * FetchSnapshot is not served yet: nothing to send. */
+    if (offset < sk_plog_log_start_offset(plog_of(l)) || offset >= end_offset(l))
+        return 0;
+    size_t len = 0;
+    int rc = read_bytes(l, offset, max_bytes, &len);
+    const uint8_t *p = l->rbuf;
+    while (rc == 0 && len > 0 && *n_out < max_out) {
+        struct sk_batch_header h;
+        if (sk_batch_header_read(p, len, &h) < 0 || sk_batch_size(&h) > len)
+            return -EBADMSG;
+        if (*n_out > 0 && (size_t)(p - l->rbuf) + sk_batch_size(&h) > max_bytes)
+            break;
+        out[(*n_out)++] = (struct sk_raft_batch){
+            .base_offset = h.base_offset, .epoch = h.partition_leader_epoch,
+            .count = h.last_offset_delta + 1,
+            .kind = (h.attributes & SK_BATCH_CONTROL) ? SK_RAFT_BATCH_LEADER_CHANGE
+                                                      : SK_RAFT_BATCH_DATA,
+            .data = p, .len = sk_batch_size(&h)};
+        p += sk_batch_size(&h);
+        len -= sk_batch_size(&h);
+    }
+    return rc;
+}
+
+void sk_meta_raftlog_bind(struct sk_meta_raftlog *l, struct sk_raft_config *cfg)
+{
+    cfg->log = (struct sk_raft_log_ops){
+        .append = append,
+        .truncate = truncate_to,
+        .flush = flush,
+        .end_offset = end_offset,
+        .last_epoch = last_epoch,
+        .end_for_epoch = end_for_epoch,
+        .read = read_from,
+    };
+    cfg->log_ctx = l;
+}
