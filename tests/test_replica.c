@@ -3,6 +3,9 @@
  * the high watermark waiters, and the partition hash tables. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <time.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +14,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "../src/replica/fs_syncer.h"
 #include "../src/replica/replica_int.h"
 #include "../src/meta/topic_table.h"
 #include "skein/broker.h"
@@ -23,7 +27,8 @@
 
 /* ---- a reactor the test drives -------------------------------------------------------- */
 
-#define MAX_FSYNCS 64
+#define MAX_FSYNCS 256
+#define MAX_SYNCFS 8
 
 struct fake_fsync {
     int fd;
@@ -32,9 +37,17 @@ struct fake_fsync {
     bool done;
 };
 
+struct fake_syncfs {
+    sk_fsync_fn cb;
+    void *arg;
+    bool done;
+};
+
 struct fake_io {
     struct fake_fsync fsyncs[MAX_FSYNCS];
     int nfsyncs;
+    struct fake_syncfs syncfs[MAX_SYNCFS];
+    int nsyncfs;
     sk_defer_fn defer_cb;
     void *defer_arg;
     sk_timer_fn timer_cb;
@@ -47,6 +60,14 @@ static int f_fsync(void *ctx, int fd, sk_fsync_fn cb, void *arg)
     struct fake_io *io = ctx;
     cr_assert_lt(io->nfsyncs, MAX_FSYNCS);
     io->fsyncs[io->nfsyncs++] = (struct fake_fsync){fd, cb, arg, false};
+    return 0;
+}
+
+static int f_syncfs(void *ctx, sk_fsync_fn cb, void *arg)
+{
+    struct fake_io *io = ctx;
+    cr_assert_lt(io->nsyncfs, MAX_SYNCFS);
+    io->syncfs[io->nsyncfs++] = (struct fake_syncfs){cb, arg, false};
     return 0;
 }
 
@@ -75,7 +96,8 @@ static void f_timer_cancel(void *ctx, sk_timer_id id)
 }
 
 static struct fake_io io;
-static const struct sk_replica_io fake = {f_fsync, f_defer, f_timer_add, f_timer_cancel, &io};
+static const struct sk_replica_io fake = {f_fsync, f_defer, f_timer_add, f_timer_cancel, &io,
+                                          f_syncfs};
 
 /* The end of a loop iteration: the group commit runs. */
 static void run_deferred(void)
@@ -196,6 +218,11 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 static void teardown(void)
 {
     /* Syncs still held by the test end as the reactor would end them. */
+    for (int i = 0; i < io.nsyncfs; i++)
+        if (!io.syncfs[i].done) {
+            io.syncfs[i].done = true;
+            io.syncfs[i].cb(io.syncfs[i].arg, -ECANCELED);
+        }
     for (int i = 0; i < io.nfsyncs; i++)
         if (!io.fsyncs[i].done) {
             io.fsyncs[i].done = true;
@@ -374,6 +401,8 @@ Test(replica, sync_without_fds_is_retried_when_fds_free_up)
     sk_timer_fn retry = io.timer_cb;
     io.timer_cb = NULL;
     retry(io.timer_arg);
+    cr_assert_eq(nsyncs(), 0, "the retry synced outside the group commit");
+    run_deferred();
     cr_assert_eq(nsyncs(), 1);
     complete_sync(0, 0);
     cr_assert_eq(a.n, 1);
@@ -808,4 +837,243 @@ Test(replica_table, another_shards_partition_is_not_not_leader)
     sk_topic_table_free(&n.image.by_name);
     sk_topic_table_free(&n.image.by_id);
     sk_config_free(&c);
+}
+
+/* ---- many partitions dirty at once: one syncfs ----------------------------------------- */
+
+#define WIDE 20
+static struct sk_topic_meta topic_wide;
+static struct sk_partition_meta parts_wide[WIDE];
+static struct sk_topic_meta *topics_wide[3];
+/* Outlive the test body: teardown answers the waiters still parked. */
+static struct acks a[WIDE], later;
+
+static void setup_wide(void)
+{
+    setup();
+    topic_init(&topic_wide, "wide", 3, parts_wide, WIDE);
+    topics_wide[0] = &topic_a;
+    topics_wide[1] = &topic_relaxed;
+    topics_wide[2] = &topic_wide;
+    set_topics(&node.image, topics_wide, 3);
+    cr_assert_eq(sk_partitions_sync(&shard), 0);
+    cr_assert_eq(shard.nparts, 3 + WIDE);
+    memset(a, 0, sizeof a);
+    memset(&later, 0, sizeof later);
+}
+
+/* Completes the k-th syncfs (a real one first on success). */
+static void complete_syncfs(int k, int res)
+{
+    cr_assert_lt(k, io.nsyncfs);
+    cr_assert(!io.syncfs[k].done);
+    io.syncfs[k].done = true;
+    if (res == 0) {
+        int fd = open(root, O_RDONLY | O_DIRECTORY);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(syncfs(fd), 0);
+        close(fd);
+    }
+    io.syncfs[k].cb(io.syncfs[k].arg, res);
+}
+
+/* Appends to the first n partitions of "wide", each with an acks=all waiter. */
+static void append_wide(int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct sk_partition *p = part("wide", i);
+        sk_partition_when_durable(p, append(p, 2, SK_ERR_NONE), on_durable, &a[i]);
+    }
+}
+
+TestSuite(replica_syncfs, .init = setup_wide, .fini = teardown);
+
+Test(replica_syncfs, many_dirty_partitions_share_one_syncfs_acked_only_after_it)
+{
+    append_wide(WIDE);
+    run_deferred();
+    cr_assert_eq(io.nsyncfs, 1, "one syncfs for the iteration");
+    cr_assert_eq(io.nfsyncs, 0, "no fdatasync beside it");
+    for (int i = 0; i < WIDE; i++)
+        cr_assert_eq(a[i].n, 0, "wide-%d acknowledged before the syncfs ended", i);
+    complete_syncfs(0, 0);
+    for (int i = 0; i < WIDE; i++) {
+        cr_assert_eq(a[i].n, 1, "wide-%d not acknowledged", i);
+        cr_assert_eq(a[i].err[0], SK_ERR_NONE);
+        cr_assert_eq(sk_plog_recovery_point(part("wide", i)->log), 2);
+    }
+}
+
+Test(replica_syncfs, fewer_dirty_partitions_fdatasync_each)
+{
+    append_wide(SK_SYNCFS_MIN_PARTITIONS - 1);
+    run_deferred();
+    cr_assert_eq(io.nsyncfs, 0);
+    cr_assert_eq(nsyncs(), SK_SYNCFS_MIN_PARTITIONS - 1);
+}
+
+Test(replica_syncfs, a_failed_syncfs_finds_the_failing_partition_by_fdatasync)
+{
+    append_wide(WIDE);
+    run_deferred();
+    complete_syncfs(0, -EIO);
+    cr_assert_eq(nsyncs(), WIDE, "each partition fdatasyncs its own files");
+    for (int i = 0; i < WIDE; i++)
+        cr_assert_eq(a[i].n, 0, "wide-%d answered on a failed syncfs", i);
+    /* The syncs were started in list order; find the one of wide-3. */
+    struct sk_partition *bad = part("wide", 3);
+    for (int k = 0; k < WIDE; k++) {
+        bool is_bad = sync_arg(k) == (void *)bad->syncs;
+        complete_sync(k, is_bad ? -EIO : 0);
+    }
+    for (int i = 0; i < WIDE; i++) {
+        cr_assert_eq(a[i].n, 1, "wide-%d not answered", i);
+        cr_assert_eq(a[i].err[0], i == 3 ? SK_ERR_KAFKA_STORAGE_ERROR : SK_ERR_NONE, "wide-%d", i);
+        cr_assert_eq(sk_partition_sync_failed(part("wide", i)), i == 3);
+    }
+    cr_assert_eq(shard.offline_sync_failed, 1);
+    cr_assert_eq(sk_plog_recovery_point(bad->log), 0);
+}
+
+Test(replica_syncfs, an_append_during_the_syncfs_waits_for_a_sync_of_its_own)
+{
+    append_wide(WIDE);
+    run_deferred();
+    struct sk_partition *p = part("wide", 0);
+    sk_partition_when_durable(p, append(p, 1, SK_ERR_NONE), on_durable, &later);
+    run_deferred();
+    cr_assert_eq(io.nsyncfs, 1);
+    cr_assert_eq(nsyncs(), 1, "one partition: an fdatasync beside the syncfs");
+    complete_syncfs(0, 0);
+    cr_assert_eq(a[0].n, 1);
+    cr_assert_eq(later.n, 0, "acknowledged by a syncfs that started before its append");
+    complete_sync(0, 0);
+    cr_assert_eq(later.n, 1);
+    cr_assert_eq(later.err[0], SK_ERR_NONE);
+    cr_assert_eq(sk_plog_recovery_point(p->log), 3);
+}
+
+/* ---- the syncfs thread ----------------------------------------------------------------- */
+
+/* The owner's side: posts land here, and the test thread runs them. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    sk_defer_fn fn;
+    void *arg;
+    int posts;
+    bool refuse;
+} owner = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, false};
+
+static int owner_post(void *ctx, sk_defer_fn fn, void *arg)
+{
+    (void)ctx;
+    pthread_mutex_lock(&owner.mu);
+    int rc = owner.refuse ? -ESHUTDOWN : 0;
+    if (rc == 0) {
+        owner.fn = fn;
+        owner.arg = arg;
+        owner.posts++;
+        pthread_cond_signal(&owner.cv);
+    }
+    pthread_mutex_unlock(&owner.mu);
+    return rc;
+}
+
+/* Waits (at most 30 s, however loaded the machine) for a post, and runs it. */
+static void owner_run_post(void)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 30;
+    pthread_mutex_lock(&owner.mu);
+    while (!owner.fn && pthread_cond_timedwait(&owner.cv, &owner.mu, &until) == 0)
+        ;
+    sk_defer_fn fn = owner.fn;
+    void *arg = owner.arg;
+    owner.fn = NULL;
+    pthread_mutex_unlock(&owner.mu);
+    cr_assert_not_null(fn, "no completion posted within 30 s");
+    fn(arg);
+}
+
+struct fs_done {
+    int n;
+    int res[8];
+};
+
+static void on_fs_done(void *arg, int res)
+{
+    struct fs_done *d = arg;
+    cr_assert_lt(d->n, 8);
+    d->res[d->n++] = res;
+}
+
+static void fs_setup(void)
+{
+    owner.fn = NULL;
+    owner.posts = 0;
+    owner.refuse = false;
+}
+
+TestSuite(fs_syncer, .init = fs_setup);
+
+Test(fs_syncer, requests_are_answered_on_the_owners_thread_after_a_syncfs)
+{
+    int err = 0;
+    struct sk_fs_syncer *s = sk_fs_syncer_start("/tmp", owner_post, NULL, &err);
+    cr_assert_not_null(s, "start: %s", strerror(-err));
+    struct fs_done d = {0};
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(sk_fs_syncer_submit(s, on_fs_done, &d), 0);
+    while (d.n < 3)
+        owner_run_post();
+    cr_assert_eq(d.n, 3, "answered outside a post");
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(d.res[i], 0);
+    unsigned long calls = sk_fs_syncer_calls(s);
+    cr_assert(calls >= 1 && calls <= 3, "%lu syncfs calls for 3 requests", calls);
+    sk_fs_syncer_stop(s);
+}
+
+Test(fs_syncer, completions_a_stopping_owner_refuses_are_delivered_by_stop)
+{
+    int err = 0;
+    owner.refuse = true;
+    struct sk_fs_syncer *s = sk_fs_syncer_start("/tmp", owner_post, NULL, &err);
+    cr_assert_not_null(s, "start: %s", strerror(-err));
+    struct fs_done d = {0};
+    cr_assert_eq(sk_fs_syncer_submit(s, on_fs_done, &d), 0);
+    cr_assert_eq(sk_fs_syncer_submit(s, on_fs_done, &d), 0);
+    sk_fs_syncer_stop(s);
+    cr_assert_eq(d.n, 2);
+    cr_assert_eq(d.res[0], 0);
+    cr_assert_eq(d.res[1], 0);
+    cr_assert_eq(owner.posts, 0);
+}
+
+Test(fs_syncer, a_missing_directory_is_an_error)
+{
+    int err = 0;
+    cr_assert_null(sk_fs_syncer_start("/nonexistent/skein", owner_post, NULL, &err));
+    cr_assert_eq(err, -ENOENT);
+}
+
+Test(replica_syncfs, a_lone_new_partition_waits_for_the_running_syncs_then_syncs)
+{
+    append_wide(SK_SYNCFS_MIN_PARTITIONS);
+    run_deferred();
+    cr_assert_eq(io.nsyncfs, 1);
+    struct sk_partition *p = part("wide", SK_SYNCFS_MIN_PARTITIONS);
+    sk_partition_when_durable(p, append(p, 1, SK_ERR_NONE), on_durable, &later);
+    run_deferred();
+    cr_assert_eq(io.nsyncfs, 1, "a syncfs for one partition");
+    cr_assert_eq(nsyncs(), 0, "a lone fdatasync while the shard's syncfs runs");
+    complete_syncfs(0, 0);
+    cr_assert_eq(later.n, 0, "covered by a syncfs that started before its append");
+    run_deferred();
+    cr_assert_eq(nsyncs(), 1, "held past the end of the running sync");
+    complete_sync(0, 0);
+    cr_assert_eq(later.n, 1);
+    cr_assert_eq(later.err[0], SK_ERR_NONE);
 }

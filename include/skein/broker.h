@@ -19,6 +19,7 @@ struct sk_config_shared;
 struct sk_ctl_park;
 struct sk_config;
 struct sk_partition;
+struct sk_fs_syncer;
 struct sk_group_coordinator;
 struct sk_txn_state;
 struct sk_fetch_state;
@@ -94,6 +95,8 @@ struct sk_broker {
     const struct sk_replica_io *replica_io; /* NULL: the reactor's (skein/partition.h) */
     struct sk_partition *dirty; /* waiting for the next group commit */
     bool commit_scheduled;
+    struct sk_fs_syncer *fs_syncer; /* syncfs off the shard thread (src/replica/) */
+    int syncs_running;              /* partition syncs in flight on this shard */
 
     struct sk_group_coordinator *groups; /* src/group/ */
     struct sk_fetch_state *fetch;        /* src/api/fetch*.c: sessions, parked fetches */

@@ -49,14 +49,17 @@ enum sk_replica_role { SK_REPLICA_LEADER, SK_REPLICA_FOLLOWER };
 
 /* How the durability pipeline reaches the reactor: fdatasyncs, the deferred
  * group commit and the fd-exhaustion retry timer. A shard with none set
- * (b->replica_io NULL) uses its own reactor; tests substitute one that
- * completes syncs in any order, fails them, and fires timers at will. */
+ * (b->replica_io NULL) uses its own reactor and its syncfs thread; tests
+ * substitute one that completes syncs in any order, fails them, and fires
+ * timers at will. syncfs (may be NULL: never used) syncs the log dir's
+ * whole file system, cb(arg, 0 or -errno) once done. */
 struct sk_replica_io {
     int (*fsync)(void *ctx, int fd, sk_fsync_fn cb, void *arg);
     int (*defer)(void *ctx, sk_defer_fn cb, void *arg);
     sk_timer_id (*timer_add)(void *ctx, uint64_t ms, sk_timer_fn cb, void *arg);
     void (*timer_cancel)(void *ctx, sk_timer_id id);
     void *ctx;
+    int (*syncfs)(void *ctx, sk_fsync_fn cb, void *arg);
 };
 
 /* Not a Kafka error code: the partition belongs to another shard of this

@@ -1,16 +1,19 @@
 /* The durability pipeline of the default mode: an append joins the shard's
  * group commit; once per loop iteration each dirty partition gets an io_uring
- * fdatasync (two may overlap); completions are applied in the order the syncs
- * started, move the recovery point and answer acks=all waiters. A sync that
- * cannot get fds is retried shortly; a failed one takes the partition offline
- * and acknowledges nothing it covered. */
+ * fdatasync (two may overlap), or, when many are dirty at once, one syncfs
+ * covers them all (see cover_start); completions are applied in the order the
+ * syncs started, move the recovery point and answer acks=all waiters. A sync
+ * that cannot get fds is retried shortly; a failed one takes the partition
+ * offline and acknowledges nothing it covered. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "fs_syncer.h"
 #include "replica_int.h"
+#include "skein/fault.h"
 #include "skein/errors.h"
 #include "skein/logging.h"
 #include "skein/net.h"
@@ -96,6 +99,8 @@ static bool sync_wanted(const struct sk_partition *p)
     return p->nsyncs < SK_SYNC_DEPTH && sk_replica_waiting_past(p, sync_covered(p));
 }
 
+static void schedule_commit(struct sk_broker *b);
+
 /* Applies one finished sync. A failed fdatasync also fails the later ones of
  * the partition: they may have been told nothing of pages the kernel dropped
  * (the error is reported once per file), so they prove nothing. */
@@ -130,11 +135,13 @@ static void sync_done(void *arg, int res)
         return;
     op->done = true;
     struct sk_partition *p = op->p;
+    struct sk_broker *b = p->broker;
     bool ok = true;
     while (p->syncs && p->syncs->done) {
         struct sk_sync_op *head = p->syncs;
         p->syncs = head->next;
         p->nsyncs--;
+        b->syncs_running--;
         ok = head->err == 0;
         sync_retire(p, head);
         sync_op_free(head);
@@ -144,12 +151,14 @@ static void sync_done(void *arg, int res)
     p->flush_in_flight = p->syncs != NULL || p->sync_retry;
     if (p->unhosted && !p->flush_in_flight) {
         sk_replica_close_if_unhosted(p);
-        return;
-    }
-    /* Appends that came while the sync ran need another one. The partition
-     * may already be queued by them: mark_dirty keeps it in the list once. */
-    if (ok && !p->relaxed && needs_sync(p))
+    } else if (ok && !p->relaxed && needs_sync(p)) {
+        /* Appends that came while the sync ran need another one. The partition
+         * may already be queued by them: mark_dirty keeps it in the list once. */
         sk_replica_mark_dirty(p);
+    }
+    /* Partitions held back while this sync ran (group_commit) go now. */
+    if (b->dirty)
+        schedule_commit(b);
 }
 
 int64_t sk_replica_oldest_sync_start(const struct sk_partition *p)
@@ -168,12 +177,15 @@ static void sync_push(struct sk_partition *p, struct sk_sync_op *op)
     p->flush_in_flight = true;
 }
 
+/* Through the group commit, not a sync of its own: thousands of new
+ * partitions retried together then share one syncfs instead of each taking
+ * an fdatasync whose completion re-queues it alone. */
 static void sync_retry(void *arg)
 {
     struct sk_partition *p = arg;
     p->sync_retry = 0;
     p->flush_in_flight = p->syncs != NULL;
-    sk_partition_flush_async(p);
+    sk_replica_mark_dirty(p);
 }
 
 /* The files a sync needs (directories and small files of a new partition, an
@@ -190,62 +202,180 @@ static bool sync_later(struct sk_partition *p)
     return true;
 }
 
-void sk_partition_flush_async(struct sk_partition *p)
+/* Takes the files p's next sync needs and queues the sync, held once
+ * (pending 1) so nothing retires it before it is submitted; NULL when there
+ * is nothing to sync or it was failed or put off. */
+static struct sk_sync_op *sync_start(struct sk_partition *p)
 {
     struct sk_plog_sync sync;
     int n = sk_plog_sync_fds(p->log, &sync);
     if ((n == -EAGAIN || n == -EMFILE || n == -ENFILE) && sync_later(p))
-        return;
+        return NULL;
     if (n < 0) {
         /* A file to sync could not be opened: as a failed sync, nothing
          * waiting can be told the data is on disk. */
         sk_error("cannot sync %s-%d: %s", p->topic, p->id, strerror(-n));
         sk_replica_fail_waiters(p, SK_ERR_KAFKA_STORAGE_ERROR);
-        return;
+        return NULL;
     }
     if (n == 0)
-        return;
+        return NULL;
     struct sk_sync_op *op = calloc(1, sizeof *op);
     if (!op)
-        return;
+        return NULL;
     int r = sync_op_take_fds(op, &sync, n);
     if (r < 0) {
         free(op);
         if ((r == -EMFILE || r == -ENFILE) && sync_later(p))
-            return;
+            return NULL;
         sk_error("cannot sync %s-%d: %s", p->topic, p->id, strerror(-r));
         sk_replica_fail_waiters(p, SK_ERR_KAFKA_STORAGE_ERROR);
-        return;
+        return NULL;
     }
     op->p = p;
     op->from = sk_plog_recovery_point(p->log);
     op->upto = sync.upto;
-    /* Held while submitting so that an inline failure cannot retire it
-     * before every fd has its fdatasync. */
-    op->pending = n + 1;
+    op->pending = 1;
     sync_push(p, op);
+    p->broker->syncs_running++;
+    return op;
+}
+
+/* An fdatasync of each of the op's files, then the hold taken by
+ * sync_start is let go: an inline failure cannot retire the op before
+ * every fd has its fdatasync. */
+static void sync_files(struct sk_sync_op *op)
+{
+    struct sk_broker *b = op->p->broker;
+    int n = op->nfds;
+    op->pending += n;
     for (int i = 0; i < n; i++)
-        if (sk_replica_io_fsync(p->broker, op->fds[i], sync_done, op) < 0)
+        if (sk_replica_io_fsync(b, op->fds[i], sync_done, op) < 0)
             sync_done(op, -EIO);
     sync_done(op, 0);
 }
 
-/* One fdatasync per dirty partition per loop iteration, however many
- * produce requests appended to it in that iteration. */
+void sk_partition_flush_async(struct sk_partition *p)
+{
+    struct sk_sync_op *op = sync_start(p);
+    if (op)
+        sync_files(op);
+}
+
+/* The partitions' syncs one syncfs stands in for. */
+struct sk_sync_cover {
+    int nops;
+    struct sk_sync_op *ops[];
+};
+
+/* A syncfs that succeeded covers every file the ops took, directories and
+ * index files included: it reports any writeback error on the file system
+ * since the syncfs fd was opened (the per-superblock errseq, Linux >= 5.8),
+ * so 0 means no page of theirs was dropped. A failed one does not say whose
+ * page failed; each op then fdatasyncs its own files, and as every open file
+ * keeps its own writeback-error cursor (f_wb_err, which syncfs does not
+ * advance), the file whose writeback failed still reports it there and only
+ * its partition goes offline. */
+static void cover_done(void *arg, int res)
+{
+    struct sk_sync_cover *c = arg;
+    if (res < 0)
+        sk_warn("a syncfs of the log dir failed: %s; syncing each partition's files",
+                strerror(-res));
+    for (int i = 0; i < c->nops; i++) {
+        if (res == 0)
+            sync_done(c->ops[i], 0);
+        else
+            sync_files(c->ops[i]);
+    }
+    free(c);
+}
+
+static int io_syncfs(struct sk_broker *b, sk_fsync_fn cb, void *arg)
+{
+    if (b->replica_io)
+        return b->replica_io->syncfs(b->replica_io->ctx, cb, arg);
+    return sk_fs_syncer_submit(b->fs_syncer, cb, arg);
+}
+
+static bool syncfs_usable(const struct sk_broker *b)
+{
+    return b->replica_io ? b->replica_io->syncfs != NULL : b->fs_syncer != NULL;
+}
+
+/* Starts the syncs of the n partitions of list that want one under one
+ * syncfs. The fault harness sees every file as if it were fdatasynced (it
+ * records synced sizes, or fails the sync: then each op syncs its own). */
+static void cover_start(struct sk_broker *b, struct sk_partition *list, int n)
+{
+    struct sk_sync_cover *c = malloc(sizeof *c + sizeof c->ops[0] * (size_t)n);
+    int fault = 0;
+    if (c)
+        c->nops = 0;
+    /* Each leaves the list as it is handled, as in the per-file loop: a
+     * partition still queued stays in it if something marks it meanwhile. */
+    for (struct sk_partition *p = list, *next; p; p = next) {
+        next = p->next_dirty;
+        p->flush_queued = false;
+        p->next_dirty = NULL;
+        if (!sync_wanted(p))
+            continue;
+        struct sk_sync_op *op = sync_start(p);
+        if (!op)
+            continue;
+        if (!c || c->nops == n) {
+            sync_files(op);
+            continue;
+        }
+        for (int i = 0; i < op->nfds; i++)
+            if (sk_fault_sync(op->fds[i]) < 0)
+                fault = -EIO;
+        c->ops[c->nops++] = op;
+    }
+    if (!c)
+        return;
+    int r = fault < 0 ? fault : c->nops > 0 ? io_syncfs(b, cover_done, c) : 0;
+    if (r < 0 || c->nops == 0)
+        cover_done(c, r);
+}
+
+/* One sync per dirty partition per loop iteration, however many produce
+ * requests appended to it in that iteration; one syncfs for all of them when
+ * many are dirty. */
 static void group_commit(void *arg)
 {
     struct sk_broker *b = arg;
     b->commit_scheduled = false;
-    struct sk_partition *p = b->dirty;
+    struct sk_partition *list = b->dirty;
     b->dirty = NULL;
-    while (p) {
-        struct sk_partition *next = p->next_dirty;
+    int wanted = 0, fresh = 0;
+    /* Otherwise sync_done re-queues it when the oldest sync ends. */
+    for (struct sk_partition *p = list; p; p = p->next_dirty)
+        if (sync_wanted(p)) {
+            wanted++;
+            fresh += p->nsyncs == 0;
+        }
+    if (wanted >= SK_SYNCFS_MIN_PARTITIONS && syncfs_usable(b)) {
+        cover_start(b, list, wanted);
+        return;
+    }
+    /* A few partitions none of whose own syncs runs, while other syncs of
+     * the shard do: they wait for one of those to end, and with what comes
+     * meanwhile share a syncfs then. With thousands of partitions each batch
+     * lands on a partition of its own; started at once, each would take an
+     * fdatasync alone. A partition whose own sync runs is not held: its
+     * overlapping sync (SK_SYNC_DEPTH) is what keeps one busy partition's
+     * acks=all latency down. */
+    if (wanted > 0 && fresh == wanted && b->syncs_running > 0 && syncfs_usable(b)) {
+        b->dirty = list;
+        return;
+    }
+    for (struct sk_partition *p = list, *next; p; p = next) {
+        next = p->next_dirty;
         p->flush_queued = false;
         p->next_dirty = NULL;
-        /* Otherwise sync_done re-queues it when the oldest sync ends. */
         if (sync_wanted(p))
             sk_partition_flush_async(p);
-        p = next;
     }
 }
 
@@ -279,6 +409,33 @@ void sk_replica_unmark_dirty(struct sk_partition *p)
         *pp = p->next_dirty;
     p->flush_queued = false;
     p->next_dirty = NULL;
+}
+
+static int post_to_shard(void *ctx, sk_defer_fn fn, void *arg)
+{
+    return sk_shard_post(ctx, fn, arg);
+}
+
+/* Before the shard's first partition opens, so that the syncfs fd is open
+ * before any data it covers is written (fs_syncer.h). Without it (no thread,
+ * no fd) every sync stays a per-file fdatasync, which is only slower. */
+void sk_replica_fs_syncer_open(struct sk_broker *b)
+{
+    if (b->fs_syncer || b->replica_io || !b->shard)
+        return;
+    int err = 0;
+    b->fs_syncer = sk_fs_syncer_start(b->cfg->log_dirs[0], post_to_shard, b->shard, &err);
+    if (!b->fs_syncer)
+        sk_warn("no syncfs thread for %s (%s): partitions sync one by one",
+                b->cfg->log_dirs[0], strerror(-err));
+}
+
+/* Once the shard's loop has ended: the syncs it still runs complete here,
+ * before the partitions they cover are closed. */
+void sk_replica_fs_syncer_close(struct sk_broker *b)
+{
+    sk_fs_syncer_stop(b->fs_syncer);
+    b->fs_syncer = NULL;
 }
 
 /* ---- the reactor, or a substitute --------------------------------------------------- */

@@ -120,6 +120,7 @@ static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_
                                            const struct sk_topic_config *tc,
                                            struct sk_checkpoints *cp, int *err)
 {
+    sk_replica_fs_syncer_open(b);
     bool existed = log_exists(b, t, pm->id);
     if (existed)
         checkpoints_load(b, cp);
@@ -496,6 +497,7 @@ static int close_chunk(struct sk_partition **parts, size_t n)
 void sk_partitions_close_all(struct sk_broker *b)
 {
     int rc = 0;
+    sk_replica_fs_syncer_close(b);
     for (int i = 0; i < b->nparts && rc == 0; i += CLOSE_CHUNK) {
         size_t n = (size_t)(b->nparts - i < CLOSE_CHUNK ? b->nparts - i : CLOSE_CHUNK);
         rc = close_chunk(b->parts + i, n);

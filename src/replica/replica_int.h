@@ -46,6 +46,22 @@ int sk_replica_io_defer(struct sk_broker *b, sk_defer_fn cb, void *arg);
 sk_timer_id sk_replica_io_timer_add(struct sk_broker *b, uint64_t ms, sk_timer_fn cb, void *arg);
 void sk_replica_io_timer_cancel(struct sk_broker *b, sk_timer_id id);
 
+/* durability.c: from this many partitions wanting a sync in one group
+ * commit on, one syncfs of the log dir's file system replaces their
+ * fdatasyncs: N fdatasyncs cost N syscalls, N io-wq wake-ups and N journal
+ * commits (without a journal, N inode writes and N device cache flushes),
+ * one syncfs one of each. Below it the per-file syncs stay: syncfs also
+ * writes back whatever else on the file system is dirty, which one
+ * partition's sync need not wait for. syncfs has the kernel's flusher
+ * threads write the pages, so part of the saving in the broker's CPU is
+ * spent there (bench/results/2026-12-04-b61912b-scale.md). */
+#define SK_SYNCFS_MIN_PARTITIONS 4
+
+/* durability.c: the shard's syncfs thread, started before its first
+ * partition opens and stopped (its syncs completed) before they close. */
+void sk_replica_fs_syncer_open(struct sk_broker *b);
+void sk_replica_fs_syncer_close(struct sk_broker *b);
+
 /* Where the oldest running sync started, or -1: its segments' fds are held. */
 int64_t sk_replica_oldest_sync_start(const struct sk_partition *p);
 
