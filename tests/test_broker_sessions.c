@@ -242,3 +242,25 @@ Test(broker_sessions, want_shut_down_lets_an_unfenced_broker_go)
     cr_assert(out.fenced);
     cr_assert(sk_meta_broker(b.image, 5)->fenced);
 }
+
+Test(broker_sessions, a_new_registration_fences_the_partitions_the_broker_led)
+{
+    struct sk_heartbeat_reply out;
+    int64_t epoch = register_ok(6, 1, 1000);
+    cr_assert_eq(beat(6, epoch, epoch, 1000, &out), SK_ERR_NONE, "%s", msg);
+    int32_t on6 = 6;
+    struct sk_replica_assignment a = {0, {1, &on6}};
+    struct sk_topic_spec s = {.name = kp_str_c("on-six"), .partitions = -1,
+                              .replication_factor = -1, .assignments = &a, .nassignments = 1};
+    cr_assert_eq(sk_topic_create(&b, &s, false, msg, sizeof msg), SK_ERR_NONE, "%s", msg);
+    cr_assert_eq(partition0("on-six")->leader, 6);
+
+    /* Registered again (a restart whose session had lapsed): fenced, leading nothing. */
+    int64_t again = register_ok(6, 2, 1000 + SESSION_MS + 1);
+    cr_assert(sk_meta_broker(b.image, 6)->fenced);
+    cr_assert_eq(partition0("on-six")->leader, -1);
+    int64_t end = sk_metalog_end_offset(bnode.metalog);
+    cr_assert_eq(beat(6, again, end, 1000 + SESSION_MS + 2, &out), SK_ERR_NONE, "%s", msg);
+    cr_assert_not(out.fenced);
+    cr_assert_eq(partition0("on-six")->leader, 6);
+}

@@ -165,6 +165,18 @@ static int count_partitions(const struct sk_meta_image *img)
     return n;
 }
 
+/* recs in as few batches as KRaft's bound allows, the first record first. */
+static int16_t commit_batches(struct sk_broker *ctl, const struct sk_meta_rec *recs, int n,
+                              char *msg, size_t msglen)
+{
+    int16_t err = SK_ERR_NONE;
+    for (int at = 0; at < n && !err; at += SK_MAX_RECORDS_PER_USER_OP) {
+        int k = n - at < SK_MAX_RECORDS_PER_USER_OP ? n - at : SK_MAX_RECORDS_PER_USER_OP;
+        err = sk_ctl_commit(ctl, recs + at, k, msg, msglen);
+    }
+    return err;
+}
+
 /* The fencing change (fence: 1 fences, -1 unfences; shutdown marks a
  * controlled shutdown) and the leader changes it brings, committed through
  * the controller. Kafka bounds a batch; a change that moves more leaders
@@ -189,12 +201,7 @@ static int16_t commit_change(struct sk_broker *ctl, const struct sk_broker_meta 
                                    latest(SK_META_BROKER_REGISTRATION_CHANGE), &rc};
     for (int i = 0; i < nch; i++)
         recs[1 + i] = (struct sk_meta_rec){SK_META_PARTITION_CHANGE, 0, &ch[i]};
-    int16_t err = SK_ERR_NONE;
-    for (int at = 0; at < nch + 1 && !err; at += SK_MAX_RECORDS_PER_USER_OP) {
-        int n = nch + 1 - at < SK_MAX_RECORDS_PER_USER_OP ? nch + 1 - at
-                                                          : SK_MAX_RECORDS_PER_USER_OP;
-        err = sk_ctl_commit(ctl, recs + at, n, msg, msglen);
-    }
+    int16_t err = commit_batches(ctl, recs, nch + 1, msg, msglen);
     free(recs);
     free(ch);
     return err;
@@ -317,8 +324,21 @@ int16_t sk_brokers_register(struct sk_broker *ctl, const kp_broker_registration_
     /* Kafka's broker epoch is the offset the record is written at: the
      * log's next offset, since the batch is appended before anything else. */
     rec.broker_epoch = sk_metalog_end_offset(ctl->node->metalog);
-    struct sk_meta_rec mr = {SK_META_REGISTER_BROKER, latest(SK_META_REGISTER_BROKER), &rec};
-    err = sk_ctl_commit(ctl, &mr, 1, msg, msglen);
+    /* A new registration starts fenced, so, as Kafka's handling of an
+     * unclean shutdown does, the partitions it led lose their leader until
+     * it is unfenced. */
+    const struct sk_meta_image *img = sk_ctl_working(ctl);
+    kp_partition_change_record *ch = calloc((size_t)count_partitions(img) + 1, sizeof *ch);
+    struct sk_meta_rec *recs = calloc((size_t)count_partitions(img) + 1, sizeof *recs);
+    if (!ch || !recs)
+        abort();
+    int nch = leader_changes(img, r->broker_id, true, ch);
+    recs[0] = (struct sk_meta_rec){SK_META_REGISTER_BROKER, latest(SK_META_REGISTER_BROKER), &rec};
+    for (int i = 0; i < nch; i++)
+        recs[1 + i] = (struct sk_meta_rec){SK_META_PARTITION_CHANGE, 0, &ch[i]};
+    err = commit_batches(ctl, recs, nch + 1, msg, msglen);
+    free(recs);
+    free(ch);
     free(eps);
     free(fs);
     if (err)
