@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from skeinlib.broker import Broker  # noqa: E402
 from skeinlib import wire  # noqa: E402
 from skeinlib.checks import check, run  # noqa: E402
+from skeinlib.poll import wait_for  # noqa: E402
 
 import confluent_kafka  # noqa: E402
 from confluent_kafka.admin import (AdminClient, ConfigResource as CRes,  # noqa: E402
@@ -82,6 +83,14 @@ def k_describe(kadmin, topic, keys=None):
 def partitions_of(kadmin, topic):
     md = kadmin.describe_topics([topic])
     return len(md[0]["partitions"])
+
+
+def partitions_reach(kadmin, topic, n):
+    """A committed change reaches every shard's image a moment after the
+    answer (the publisher posts it to each), and a client's next request may
+    land on another shard's connection: wait, bounded, as Kafka's tests wait
+    for metadata to propagate."""
+    return wait_for(lambda: partitions_of(kadmin, topic) == n, 30)
 
 
 # ---- scenarios -----------------------------------------------------------------
@@ -205,9 +214,9 @@ def broker_configs(admin, port):
 
 def partitions_and_delete(admin, kadmin):
     kadmin.create_partitions({"cfg-topic": NewPartitions(5)})
-    check(partitions_of(kadmin, "cfg-topic") == 5, "kafka-python create_partitions to 5")
+    check(partitions_reach(kadmin, "cfg-topic", 5), "kafka-python create_partitions to 5")
     fs = admin.create_partitions([CNewPartitions("cfg-topic", 7)])
-    check(c_error(fs["cfg-topic"]) is None and partitions_of(kadmin, "cfg-topic") == 7,
+    check(c_error(fs["cfg-topic"]) is None and partitions_reach(kadmin, "cfg-topic", 7),
           "confluent create_partitions to 7")
     fs = admin.create_partitions([CNewPartitions("cfg-topic", 2)])
     e = c_error(fs["cfg-topic"])
