@@ -27,18 +27,15 @@ them:
   Metadata drops it; restarted, it registers again and leads them again.
 
 usage: broker_registration_test.py SKEIN_BIN"""
+import functools
 import os
-import shutil
 import struct
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from quorum_test import TIMEOUT, Controller, settled, views  # noqa: E402
+from quorum_test import cluster, request, TIMEOUT, Controller  # noqa: E402
 from skeinlib import wire  # noqa: E402
-from skeinlib.broker import free_port  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
 
 SESSION_MS = 3000
@@ -53,19 +50,6 @@ class Node(Controller):
         return super().argv() + ["--override", "broker.session.timeout.ms=%d" % SESSION_MS]
 
 
-def call(port, api, version, body):
-    conn = wire.Conn(port, timeout=TIMEOUT)
-    try:
-        conn.send(wire.frame(wire.header(api, version, 9, flexible=True) + body))
-        got, resp = conn.recv_frame(timeout=TIMEOUT)
-        assert got == 9, got
-        r = wire.Reader(resp)
-        r.tags()
-        return r
-    finally:
-        conn.close()
-
-
 def register(port, cluster, incarnation, broker_id=FAKE_ID):
     """BrokerRegistration v4: (error, broker epoch)."""
     listener = (wire.compact_string("PLAINTEXT") + wire.compact_string("127.0.0.1")
@@ -78,7 +62,7 @@ def register(port, cluster, incarnation, broker_id=FAKE_ID):
             + wire.compact_string("rack-r") + b"\x00"  # IsMigratingZkBroker
             + wire.uvarint(2) + bytes([0x5a] * 16)    # LogDirs
             + struct.pack(">q", -1) + wire.uvarint(0))
-    r = call(port, 62, 4, body)
+    r = request(port, 62, 4, body, corr=9)
     r.i32()
     return r.i16(), r.i64()
 
@@ -86,7 +70,7 @@ def register(port, cluster, incarnation, broker_id=FAKE_ID):
 def heartbeat(port, epoch, offset, broker_id=FAKE_ID):
     """BrokerHeartbeat v1: (error, caught up, fenced, shut down)."""
     body = struct.pack(">iqq??", broker_id, epoch, offset, False, False) + wire.uvarint(0)
-    r = call(port, 63, 1, body)
+    r = request(port, 63, 1, body, corr=9)
     r.i32()
     return r.i16(), bool(r.i8()), bool(r.i8()), bool(r.i8())
 
@@ -223,20 +207,8 @@ def check_clients(nodes):
 
 
 def run(skein):
-    root = tempfile.mkdtemp(prefix="skein-brokerreg-")
-    ports = {i: free_port() for i in (1, 2, 3)}
-    voters = ",".join("%d@127.0.0.1:%d" % (i, p) for i, p in sorted(ports.items()))
-    cluster = subprocess.run([skein, "random-uuid"], capture_output=True, text=True,
-                             timeout=TIMEOUT).stdout.strip()
-    nodes = [Node(skein, root, i, voters, ports, combined=True) for i in (1, 2, 3)]
-    try:
-        for n in nodes:
-            p = subprocess.run([skein, "format", "-t", cluster] + n.argv()[1:],
-                               capture_output=True, text=True, timeout=TIMEOUT)
-            assert p.returncode == 0, p.stderr
-            n.start(timeout=TIMEOUT)
-        v = wait_for(lambda: settled(nodes), TIMEOUT)
-        assert v, "no agreed leader: %r" % views(nodes)
+    make = functools.partial(Node, combined=True)
+    with cluster(skein, "skein-brokerreg-", make) as (nodes, cluster_id, v):
         ids = {n.node_id for n in nodes}
 
         def everyone_listed():
@@ -270,15 +242,15 @@ def run(skein):
         standby = next(n for n in nodes if n is not leader)
         lp = leader.controller_port
 
-        err, epoch = register(standby.controller_port, cluster, 1)
+        err, epoch = register(standby.controller_port, cluster_id, 1)
         assert err == NOT_CONTROLLER and epoch == -1, (err, epoch)
-        other = "AAAAAAAAAAAAAAAAAAAAAA" if cluster != "AAAAAAAAAAAAAAAAAAAAAA" else "AQAAAAAAAAAAAAAAAAAAAA"
+        other = "AAAAAAAAAAAAAAAAAAAAAA" if cluster_id != "AAAAAAAAAAAAAAAAAAAAAA" else "AQAAAAAAAAAAAAAAAAAAAA"
         err, epoch = register(lp, other, 1)
         assert err == CLUSTER and epoch == -1, (err, epoch)
-        err, epoch = register(lp, cluster, 1)
+        err, epoch = register(lp, cluster_id, 1)
         assert err == NONE and epoch >= 0, (err, epoch)
         assert FAKE_ID not in listed(leader), "a new registration must start fenced"
-        err, _ = register(lp, cluster, 2)
+        err, _ = register(lp, cluster_id, 2)
         assert err == DUPLICATE, err
         print("registration: NOT_CONTROLLER off the leader, INCONSISTENT_CLUSTER_ID, epoch %d "
               "fenced, DUPLICATE_BROKER_REGISTRATION for another incarnation" % epoch)
@@ -302,13 +274,6 @@ def run(skein):
         assert wait_for(lambda: FAKE_ID in listed(leader), TIMEOUT), "not back after a heartbeat"
         print("back after a new heartbeat")
         check_kill(leader, standby)
-        for n in nodes:
-            assert n.stop() == 0, n.tail()
-            assert not n.sanitizer_report(), n.sanitizer_report()
-    finally:
-        for n in nodes:
-            n.kill()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def main():

@@ -18,18 +18,15 @@ fetch timeout (set long here, FETCH_TIMEOUT_MS) would have let the others
 notice its absence.
 
 usage: quorum_meta_test.py SKEIN_BIN [ROUNDS]"""
+import functools
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from skeinlib import wire  # noqa: E402
-from skeinlib.broker import free_port  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
-from quorum_test import Controller, NOT_LEADER, settled, views  # noqa: E402
+from quorum_test import cluster, Controller, NOT_LEADER, settled, views  # noqa: E402
 
 TIMEOUT = 60  # generous: the machine may be loaded and the election jittered
 NONE, REQUEST_TIMED_OUT, NOT_CONTROLLER = 0, 7, 41
@@ -156,21 +153,9 @@ def resign(nodes):
 
 
 def run(skein, rounds):
-    root = tempfile.mkdtemp(prefix="skein-quorum-meta-")
-    ports = {i: free_port() for i in (1, 2, 3)}
-    voters = ",".join("%d@127.0.0.1:%d" % (i, p) for i, p in sorted(ports.items()))
-    cluster = subprocess.run([skein, "random-uuid"], capture_output=True, text=True,
-                             timeout=TIMEOUT).stdout.strip()
-    nodes = [Node(skein, root, i, voters, ports, combined=True) for i in (1, 2, 3)]
     acked = set()
-    try:
-        for n in nodes:
-            p = subprocess.run([skein, "format", "-t", cluster] + n.argv()[1:],
-                               capture_output=True, text=True, timeout=TIMEOUT)
-            assert p.returncode == 0, p.stderr
-            n.start(timeout=TIMEOUT)
-        v = wait_for(lambda: settled(nodes), TIMEOUT)
-        assert v, "no agreed leader: %r" % views(nodes)
+    make = functools.partial(Node, combined=True)
+    with cluster(skein, "skein-quorum-meta-", make) as (nodes, cluster_id, v):
         for r in range(rounds):
             ms = stream(nodes, acked, "r%d" % r, 12, kill_after=5)
             dead = next(n for n in nodes if n.proc.poll() is not None)
@@ -198,13 +183,6 @@ def run(skein, rounds):
         kill_majority(nodes, acked)
         assert wait_for(lambda: converged(nodes, acked), TIMEOUT), [topics(n) for n in nodes]
         resign(nodes)
-        for n in nodes:
-            assert n.stop() == 0, n.tail()
-            assert not n.sanitizer_report(), n.sanitizer_report()
-    finally:
-        for n in nodes:
-            n.kill()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def main():

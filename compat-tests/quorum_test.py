@@ -13,6 +13,7 @@ leader in a higher epoch; the killed one restarts and rejoins as a follower
 whose log end offset catches up on the leader.
 
 usage: quorum_test.py SKEIN_BIN [ROUNDS]"""
+import contextlib
 import os
 import shutil
 import struct
@@ -233,23 +234,42 @@ def check_bad_votes(nodes, cluster, v):
           "quorum undisturbed")
 
 
-def round_trip(skein, rounds):
-    root = tempfile.mkdtemp(prefix="skein-quorum-")
+@contextlib.contextmanager
+def cluster(skein, prefix, make):
+    """Three nodes made by make(skein, root, id, voters, ports), formatted
+    with one new cluster id and started; yields (nodes, cluster id, the
+    settled quorum view). On a normal exit every node must stop cleanly with
+    no sanitizer report; every node is killed and its data removed anyway."""
+    root = tempfile.mkdtemp(prefix=prefix)
     ports = {i: free_port() for i in (1, 2, 3)}
     voters = ",".join("%d@127.0.0.1:%d" % (i, p) for i, p in sorted(ports.items()))
-    cluster = subprocess.run([skein, "random-uuid"], capture_output=True, text=True,
-                             timeout=TIMEOUT).stdout.strip()
-    nodes = [Controller(skein, root, i, voters, ports, combined=i == 3) for i in (1, 2, 3)]
+    cluster_id = subprocess.run([skein, "random-uuid"], capture_output=True, text=True,
+                                timeout=TIMEOUT).stdout.strip()
+    nodes = [make(skein, root, i, voters, ports) for i in (1, 2, 3)]
     try:
         for n in nodes:
-            p = subprocess.run([skein, "format", "-t", cluster] + n.argv()[1:],
+            p = subprocess.run([skein, "format", "-t", cluster_id] + n.argv()[1:],
                                capture_output=True, text=True, timeout=TIMEOUT)
             assert p.returncode == 0, p.stderr
             n.start(timeout=TIMEOUT)
         v = wait_for(lambda: settled(nodes), TIMEOUT)
         assert v, "no agreed leader: %r\n%s" % (views(nodes), nodes[0].tail())
+        yield nodes, cluster_id, v
+        for n in nodes:
+            assert n.stop() == 0, n.tail()
+            assert not n.sanitizer_report(), n.sanitizer_report()
+    finally:
+        for n in nodes:
+            n.kill()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def round_trip(skein, rounds):
+    def make(skein, root, i, voters, ports):
+        return Controller(skein, root, i, voters, ports, combined=i == 3)
+    with cluster(skein, "skein-quorum-", make) as (nodes, cluster_id, v):
         print("elected: leader %d in epoch %d, high watermark %d" % (v["leader"], v["epoch"], v["hw"]))
-        check_bad_votes(nodes, cluster, v)
+        check_bad_votes(nodes, cluster_id, v)
         check_listeners(nodes)
         for i in range(rounds):
             old = next(n for n in nodes if n.node_id == v["leader"])
@@ -269,13 +289,6 @@ def round_trip(skein, rounds):
                   % (i + 1, old.node_id, nv["leader"], nv["epoch"], elected_ms, old.node_id,
                      back["voters"][old.node_id]))
             v = back
-        for n in nodes:
-            assert n.stop() == 0, n.tail()
-            assert not n.sanitizer_report(), n.sanitizer_report()
-    finally:
-        for n in nodes:
-            n.kill()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def main():
