@@ -424,10 +424,26 @@ class Nemesis:
             else:
                 self.skipped[n] = why
 
+    def target(self):
+        """One node: any, or in a quorum the active controller or a follower
+        (a minority of one either way), chosen by the seed."""
+        if not self.cluster.multi:
+            return self.rng.choice(self.cluster.nodes), "node"
+        role = self.rng.choice(("leader", "follower"))
+        from .metaload import find_leader
+        leader, _ = find_leader(self.cluster)
+        if leader is None:
+            return self.rng.choice(self.cluster.nodes), "any"
+        if role == "leader":
+            return leader, role
+        return self.rng.choice([n for n in self.cluster.nodes if n is not leader]), role
+
     def round(self, i, fault, hold, producers, recover_timeout):
-        node = self.rng.choice(self.cluster.nodes)
-        self.log("round %d: %s on node%d for %.1fs" % (i, fault.name, node.index, hold))
-        self.h.record(type="fault", phase="start", fault=fault.name, node=node.index, round=i)
+        node, role = self.target()
+        self.log("round %d: %s on node%d (%s) for %.1fs" % (i, fault.name, node.index, role,
+                                                             hold))
+        self.h.record(type="fault", phase="start", fault=fault.name, node=node.index, round=i,
+                      role=role)
         fault.inject(node, self.h)
         time.sleep(hold)
         try:
@@ -438,10 +454,16 @@ class Nemesis:
         self.h.record(type="fault", phase="end", fault=fault.name, node=node.index, round=i)
         # recovered once every producer got an acknowledgement after the heal
         healed = time.monotonic()
-        ok = wait_for(lambda: all(p.last_ok > healed or p.error for p in producers),
-                      recover_timeout, 0.2)
+        ok = True
+        if self.cluster.multi:
+            # the next round only once a leader is named by all and every
+            # broker is registered and unfenced again
+            from .metaload import healthy
+            ok = wait_for(lambda: healthy(self.cluster), recover_timeout, 0.2)
+        ok = ok and wait_for(lambda: all(p.last_ok > healed or p.error for p in producers),
+                             recover_timeout, 0.2)
         self.h.record(type="recovered", round=i, ok=bool(ok),
                       seconds=round(time.monotonic() - healed, 3))
         if not ok:
-            self.log("round %d: producers did not recover within %ds" % (i, recover_timeout))
+            self.log("round %d: no recovery within %ds" % (i, recover_timeout))
         return ok
