@@ -8,7 +8,7 @@ syncs of the node; then a checker over the recorded history.
   tests/faults/harness.py --rounds 120 --minutes 30 # a long run
   tests/faults/harness.py --relaxed --rounds 10     # flush.messages: loss expected
   tests/faults/harness.py --seed 1234 ...           # replay a schedule
-  tests/faults/harness.py --nodes 3 --ci            # a three-node KRaft quorum
+  tests/faults/harness.py --nodes 3 --ci            # a three-node KRaft quorum (metadata)
   tests/faults/harness.py --nodes 3 --faults kill --rounds 50  # minority kills
 
 See tests/faults/README.md."""
@@ -65,9 +65,10 @@ def parse_args(argv):
     ap.add_argument("--nodes", type=int, default=1,
                     help="1, or a quorum of 3 or 5 combined nodes (default faults: %s)"
                     % ",".join(CLUSTER_FAULTS))
-    ap.add_argument("--no-data", action="store_true",
-                    help="with --nodes 3-5: only the metadata workload, no producers or "
-                         "consumers")
+    ap.add_argument("--data", action="store_true",
+                    help="with --nodes 3-5: the producers and consumers too, beside the "
+                         "metadata workload (today idempotent producers get no producer id "
+                         "from a broker that is not the active controller)")
     ap.add_argument("--faults", default=None, help="comma list of " + ",".join(nemesis.ALL))
     ap.add_argument("--ci", action="store_true",
                     help="the bounded CI run: %s, a few minutes" % ",".join(CI_FAULTS))
@@ -223,7 +224,7 @@ def run(a):
         h.record(type="node", event="start", node=n.index, gen=n.generation, pid=n.proc.pid)
     if cluster.multi and not node.wait_for(lambda: metaload.healthy(cluster), 120, 0.5):
         raise SystemExit("the quorum named no leader or not every broker within 120 s")
-    data = not (cluster.multi and a.no_data)
+    data = not cluster.multi or a.data
     stop = threading.Event()
     cleanup.stop = stop
     producers, consumers = [], []
