@@ -34,8 +34,9 @@ CI_FAULTS = ["kill", "pause", "disk", "fsync", "resource", "powerloss", "term", 
              "clock"]
 # On a quorum each fault hits one node (a minority): the active controller
 # or a follower, chosen by the seed; a partition cuts it off from the other
-# nodes and the clients.
-CLUSTER_FAULTS = ["kill", "term", "pause", "partition"]
+# nodes and the clients; "majority" kills it and enough others to leave a
+# minority, then restarts them.
+CLUSTER_FAULTS = ["kill", "term", "pause", "partition", "majority"]
 LONG_FAULTS = ["kill", "powerloss", "term", "pause", "disk", "fsync", "write", "resource",
                "partition", "loss", "delay", "oneway", "clock"]
 

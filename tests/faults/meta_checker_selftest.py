@@ -3,7 +3,7 @@
 histories with one planted anomaly each (an acknowledged creation missing
 after the heal, an acknowledged deletion back, two nodes with different
 topic sets, the quorum's high watermark going back, a node with no final
-view) are each caught, by name, while unknown outcomes are accepted either
+view, an acknowledgement while a majority was dead) are each caught, by name, while unknown outcomes are accepted either
 way. Runs in the unit suite."""
 import os
 import sys
@@ -82,6 +82,18 @@ class MetaCheckerSelfTest(unittest.TestCase):
         ops = clean_history()
         ops.insert(5, {"type": "quorum-hw", "leader": 3, "epoch": 3, "hw": 1, "t": 0.25})
         self.assertCaught(ops, "hw_back")
+
+    def test_acked_without_majority(self):
+        ops = clean_history()
+        ops.insert(3, {"type": "majority-down", "nodes": [0, 1], "t": 0.1})
+        ops.insert(8, {"type": "majority-back", "nodes": [0, 1], "t": 0.35})
+        self.assertCaught(ops, "acked_without_majority")
+
+    def test_acked_around_majority_window_passes(self):
+        ops = clean_history()
+        ops.insert(3, {"type": "majority-down", "nodes": [0, 1], "t": 0.105})
+        ops.insert(4, {"type": "majority-back", "nodes": [0, 1], "t": 0.2})
+        self.assertTrue(metaload.check(ops, NODES)["valid"])
 
     def test_missing_final_view(self):
         ops = [o for o in clean_history() if not (o["type"] == "meta-final" and o["node"] == 2)]

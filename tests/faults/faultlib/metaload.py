@@ -11,7 +11,8 @@ high watermark.
 
 After the final heal every live node's Metadata must list every
 acknowledged creation that was not deleted, no acknowledged deletion, and
-all nodes the same set; the sampled high watermark never goes back."""
+all nodes the same set; the sampled high watermark never goes back; and
+while a majority is dead (the "majority" fault) nothing is acknowledged."""
 import threading
 import time
 
@@ -88,6 +89,12 @@ class MetaWorkload(threading.Thread):
     def step(self):
         leader, view = find_leader(self.cluster)
         if leader is None:
+            # no leader (an election, or no majority): a creation at any
+            # live node must not be acknowledged until there is one
+            live = [n for n in self.cluster.nodes if n.alive()]
+            if live:
+                self.attempt("create", "%s%d" % (PREFIX, self.seq), live[self.seq % len(live)])
+                self.seq += 1
             self.stop.wait(0.2)
             return
         self.h.record(type="quorum-hw", leader=view["leader"], epoch=view["epoch"],
@@ -169,6 +176,14 @@ def check(ops, nodes):
                              "examples": back[:5]})
     if len({frozenset(s) for s in finals.values()}) > 1:
         problems.append({"kind": "diverged", "sizes": {k: len(v) for k, v in finals.items()}})
+    windows = _majority_windows(ops)
+    in_windows = [o for o in attempts for down, up in windows if down <= o["t0"] <= up]
+    for down, up in windows:
+        for o in attempts:
+            if o["status"] == "ok" and down <= o["t0"] and o["t"] <= up:
+                problems.append({"kind": "acked_without_majority", "action": o["action"],
+                                 "topic": o["topic"], "t0": o["t0"], "t": o["t"],
+                                 "window": [down, up]})
     hws = [o for o in ops if o["type"] == "quorum-hw" and o["hw"] >= 0]
     for a, b in zip(hws, hws[1:]):
         if b["hw"] < a["hw"]:
@@ -179,9 +194,22 @@ def check(ops, nodes):
               "unknown": sum(o["status"] == "unknown" for o in attempts),
               "hw_samples": len(hws), "hw_max": max((o["hw"] for o in hws), default=-1),
               "epochs": len({o["epoch"] for o in hws}),
-              "final_topics": {k: len(v) for k, v in sorted(finals.items())}}
+              "final_topics": {k: len(v) for k, v in sorted(finals.items())},
+              "majority_windows": len(windows), "tried_without_majority": len(in_windows)}
     return {"valid": not problems and bool(created), "counts": counts,
             "problems": problems[:20]}
+
+
+def _majority_windows(ops):
+    """(from, to): a majority of the nodes dead, before any came back."""
+    out, down = [], None
+    for o in ops:
+        if o["type"] == "majority-down":
+            down = o["t"]
+        elif o["type"] == "majority-back" and down is not None:
+            out.append((down, o["t"]))
+            down = None
+    return out
 
 
 def summary(result):
@@ -191,6 +219,9 @@ def summary(result):
             % ("PASS" if result["valid"] else "FAIL", c["attempts"], c["created_acked"],
                c["deleted_acked"], c["unknown"], c["final_topics"], c["hw_samples"],
                c["hw_max"], c["epochs"]))
+    if c["majority_windows"]:
+        text += ("; %d requests while a majority was dead (%d windows), none may be "
+                 "acknowledged" % (c["tried_without_majority"], c["majority_windows"]))
     for p in result["problems"]:
         text += "\n  %s" % p
     return text

@@ -202,6 +202,35 @@ class ClockJump(Fault):
         node.set_clock(0)
 
 
+class MajorityKill(Fault):
+    """On a quorum: kill -9 of the target and of enough others to leave a
+    minority. With no majority nothing can commit, so no admin request may
+    be acknowledged until one returns (the checker holds the window between
+    the "majority-down" and "majority-back" records to that); the heal
+    restarts them all."""
+    name = "majority"
+
+    def __init__(self):
+        self.killed = []
+
+    def available(self, cluster):
+        self.cluster = cluster
+        return cluster.multi, "needs a quorum (--nodes 3 or 5)"
+
+    def inject(self, node, h):
+        others = [n for n in self.cluster.nodes if n is not node]
+        self.killed = [node] + self.rng.sample(others, len(self.cluster.nodes) // 2)
+        for n in self.killed:
+            kill9(n, h)
+        h.record(type="majority-down", nodes=[n.index for n in self.killed])
+
+    def heal(self, node, h):
+        h.record(type="majority-back", nodes=[n.index for n in self.killed])
+        for n in self.killed:
+            restart(n, h)
+        self.killed = []
+
+
 class OneWay(Fault):
     name = "oneway"
 
@@ -403,7 +432,7 @@ ALL = {
     "kill": Kill, "powerloss": PowerLoss, "term": Terminate, "pause": Pause,
     "partition": Partition,
     "loss": Loss, "delay": Delay, "clock": ClockJump,
-    "oneway": OneWay, "disk": FullDisk, "fsync": SyncError, "write": WriteError,
+    "oneway": OneWay, "majority": MajorityKill, "disk": FullDisk, "fsync": SyncError, "write": WriteError,
     "resource": Resource,
 }
 
