@@ -293,6 +293,7 @@ def run(a):
     if cluster.multi:
         result["metadata"] = metaload.check(ops, [n.node_id for n in cluster.nodes])
         result["valid"] = result["valid"] and result["metadata"]["valid"]
+        result["recovery"] = metaload.recovery(ops)
     result.update(seed=a.seed, rounds=rounds_done, stalls=stalls, client_errors=errors,
                   faults_skipped=nem.skipped, network=cluster.describe(),
                   fault_rounds={f.name: sum(1 for o in ops if o["type"] == "fault" and
@@ -307,6 +308,9 @@ def run(a):
         "PASS" if result["valid"] else "FAIL")
     if cluster.multi:
         text += "\n" + metaload.summary(result["metadata"])
+        text += "\nhealthy and acknowledged again after the heal (median / max s): " + \
+            ", ".join("%s %s / %s (%d rounds)" % (k, v["median_s"], v["max_s"], v["rounds"])
+                      for k, v in result["recovery"].items())
     text += "\nrounds %d (%s), stalled recoveries %d, seed %d\n%s" % (
         rounds_done, ", ".join("%s %d" % kv for kv in result["fault_rounds"].items()),
         stalls, a.seed, result["plot"])

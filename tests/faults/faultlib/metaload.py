@@ -200,6 +200,26 @@ def check(ops, nodes):
             "problems": problems[:20]}
 
 
+def recovery(ops):
+    """Seconds from each heal until the quorum was healthy and every client
+    acknowledged again, by fault and target role: median and max."""
+    role = {}
+    for o in ops:
+        if o["type"] == "fault" and o["phase"] == "start":
+            role[o["round"]] = "%s/%s" % (o["fault"], o.get("role", "node"))
+    by = {}
+    for o in ops:
+        if o["type"] == "recovered" and o["round"] in role:
+            by.setdefault(role[o["round"]], []).append(o["seconds"] if o["ok"] else None)
+    out = {}
+    for k, v in sorted(by.items()):
+        done = sorted(x for x in v if x is not None)
+        out[k] = {"rounds": len(v), "stalled": len(v) - len(done),
+                  "median_s": done[len(done) // 2] if done else None,
+                  "max_s": done[-1] if done else None}
+    return out
+
+
 def _majority_windows(ops):
     """(from, to): a majority of the nodes dead, before any came back."""
     out, down = [], None
