@@ -342,8 +342,11 @@ def start_data(a, cluster, h, stop, faketime):
     if faketime:
         configs.update(CLOCK_TOPIC)
     workload.create_topic(cluster.bootstrap, a.partitions, configs)
+    # librdkafka's idempotent producers need a producer id, which a quorum's
+    # brokers other than the active controller cannot hand out yet
+    rdkafka = 0 if cluster.multi else a.producers
     producers = [workload.RdkafkaProducer("rdkafka%d" % i, h, stop, cluster.bootstrap,
-                                          a.partitions, a.rate) for i in range(a.producers)]
+                                          a.partitions, a.rate) for i in range(rdkafka)]
     producers.append(workload.KafkaPythonProducer("kpython0", h, stop, cluster.bootstrap,
                                                   a.partitions, 50))
     consumers = [workload.GroupConsumer("consumer%d" % i, h, stop, cluster.bootstrap,
