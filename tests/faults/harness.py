@@ -8,6 +8,8 @@ syncs of the node; then a checker over the recorded history.
   tests/faults/harness.py --rounds 120 --minutes 30 # a long run
   tests/faults/harness.py --relaxed --rounds 10     # flush.messages: loss expected
   tests/faults/harness.py --seed 1234 ...           # replay a schedule
+  tests/faults/harness.py --nodes 3 --ci            # a three-node KRaft quorum (metadata)
+  tests/faults/harness.py --nodes 3 --faults kill --rounds 50  # minority kills
 
 See tests/faults/README.md."""
 import argparse
@@ -25,11 +27,16 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from faultlib import checker, history, nemesis, net, node, plot, workload  # noqa: E402
+from faultlib import checker, history, metaload, nemesis, net, node, plot, workload  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CI_FAULTS = ["kill", "pause", "disk", "fsync", "resource", "powerloss", "term", "loss", "delay",
              "clock"]
+# On a quorum each fault hits one node (a minority): the active controller
+# or a follower, chosen by the seed; a partition cuts it off from the other
+# nodes and the clients; "majority" kills it and enough others to leave a
+# minority, then restarts them.
+CLUSTER_FAULTS = ["kill", "term", "pause", "partition", "majority"]
 LONG_FAULTS = ["kill", "powerloss", "term", "pause", "disk", "fsync", "write", "resource",
                "partition", "loss", "delay", "oneway", "clock"]
 
@@ -56,7 +63,13 @@ def parse_args(argv):
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--rounds", type=int, default=None, help="fault rounds (default 20)")
     ap.add_argument("--minutes", type=float, default=None, help="stop after this long")
-    ap.add_argument("--nodes", type=int, default=1)
+    ap.add_argument("--nodes", type=int, default=1,
+                    help="1, or a quorum of 3 or 5 combined nodes (default faults: %s)"
+                    % ",".join(CLUSTER_FAULTS))
+    ap.add_argument("--data", action="store_true",
+                    help="with --nodes 3-5: the producers and consumers too, beside the "
+                         "metadata workload (today idempotent producers get no producer id "
+                         "from a broker that is not the active controller)")
     ap.add_argument("--faults", default=None, help="comma list of " + ",".join(nemesis.ALL))
     ap.add_argument("--ci", action="store_true",
                     help="the bounded CI run: %s, a few minutes" % ",".join(CI_FAULTS))
@@ -78,9 +91,10 @@ def parse_args(argv):
     a = ap.parse_args(argv)
     if a.check:
         return a
-    if a.nodes != 1:
-        ap.error("--nodes %d: Skein has no replication or Raft quorum yet, so a run has one "
-                 "node; the harness's Cluster takes 3-5 once they land" % a.nodes)
+    if a.nodes not in (1, 3, 5):
+        ap.error("--nodes %d: one node, or a quorum of 3 or 5" % a.nodes)
+    if a.relaxed and a.nodes > 1:
+        ap.error("--relaxed runs one node")
     if a.seed is None:
         a.seed = random.SystemRandom().randrange(1, 2**31)
     if a.faults:
@@ -90,6 +104,8 @@ def parse_args(argv):
             ap.error("unknown faults %s; known: %s" % (bad, ",".join(nemesis.ALL)))
     elif a.relaxed:
         a.faults = ["powerloss"]
+    elif a.nodes > 1:
+        a.faults = CLUSTER_FAULTS
     else:
         a.faults = CI_FAULTS if a.ci else LONG_FAULTS
     if a.rounds is None:
@@ -207,26 +223,23 @@ def run(a):
     cluster.start(120)
     for n in cluster.nodes:
         h.record(type="node", event="start", node=n.index, gen=n.generation, pid=n.proc.pid)
-    configs = {"min.insync.replicas": "1"}
-    if a.relaxed:
-        configs.update({"flush.messages": "100000", "flush.ms": "60000"})
-    if faketime:
-        configs.update(CLOCK_TOPIC)
-    workload.create_topic(cluster.bootstrap, a.partitions, configs)
+    if cluster.multi and not node.wait_for(lambda: metaload.healthy(cluster), 120, 0.5):
+        raise SystemExit("the quorum named no leader or not every broker within 120 s")
+    data = not cluster.multi or a.data
     stop = threading.Event()
     cleanup.stop = stop
-    producers = [workload.RdkafkaProducer("rdkafka%d" % i, h, stop, cluster.bootstrap,
-                                          a.partitions, a.rate) for i in range(a.producers)]
-    producers.append(workload.KafkaPythonProducer("kpython0", h, stop, cluster.bootstrap,
-                                                  a.partitions, 50))
-    consumers = [workload.GroupConsumer("consumer%d" % i, h, stop, cluster.bootstrap,
-                                        a.partitions) for i in range(a.consumers)]
-    for w in producers + consumers:
+    producers, consumers = [], []
+    if data:
+        producers, consumers = start_data(a, cluster, h, stop, faketime)
+    # on a quorum the metadata workload counts as a producer: a round has
+    # recovered once it got an acknowledgement after the heal too
+    meta = [metaload.MetaWorkload(cluster, h, stop)] if cluster.multi else []
+    for w in meta:
         w.start()
     started = time.monotonic()
-    if not node.wait_for(lambda: all(p.last_ok for p in producers), 90, 0.2):
+    if not node.wait_for(lambda: all(p.last_ok for p in producers + meta), 90, 0.2):
         raise SystemExit("producers got no acknowledgement within 90 s: %s" %
-                         [p.error for p in producers])
+                         [p.error for p in producers + meta])
     nem = nemesis.Nemesis(cluster, h, a.faults, rng, log)
     for name, why in nem.skipped.items():
         log("fault %s skipped: %s" % (name, why))
@@ -241,8 +254,10 @@ def run(a):
             schedule = list(nem.faults)
             rng.shuffle(schedule)
         fault = schedule.pop()
-        hold = rng.uniform(1.0, 3.0)
-        if not nem.round(rounds_done, fault, hold, producers, 90):
+        # on a quorum some holds outlast the fetch timeout (2 s), so a cut-off
+        # or paused leader is replaced
+        hold = rng.uniform(2.0, 5.0) if cluster.multi else rng.uniform(1.0, 3.0)
+        if not nem.round(rounds_done, fault, hold, producers + meta, 90):
             stalls += 1
         rounds_done += 1
         time.sleep(rng.uniform(0.5, 1.5))
@@ -250,12 +265,16 @@ def run(a):
                                                              time.monotonic() - started))
     time.sleep(3)
     stop.set()
-    for w in producers + consumers:
+    for w in producers + consumers + meta:
         w.join(90)
     for n in cluster.nodes:
         if not n.alive():
             nemesis.restart(n, h)
-    highs = workload.final_read(cluster.bootstrap, a.partitions, h)
+    # without replication a partition is back only with its broker: every
+    # one is up again before the final read
+    highs = workload.final_read(cluster.bootstrap, a.partitions, h) if data else None
+    if cluster.multi:
+        metaload.final_views(cluster, h)
     # The run ends with a clean stop: its exit status is checked, and an
     # ASan broker's leak check runs at exit (a SIGKILL would skip it).
     for n in cluster.nodes:
@@ -263,14 +282,18 @@ def run(a):
         h.record(type="node", event="stopped", node=n.index, gen=n.generation, rc=rc)
     h.record(type="end", rounds=rounds_done, stalls=stalls, highs=highs)
     h.close()
-    errors = [w.error for w in producers + consumers if w.error]
+    errors = [w.error for w in producers + consumers + meta if w.error]
     sanitizer = ["node%d %s" % (n.index, n.sanitized) for n in cluster.nodes if n.sanitized]
     cluster.close()
     ops = history.load(os.path.join(a.out, "history.jsonl"))
     # a clean stop exits 0 (SIGTERM, and the stop before the fsync fault's restart)
     errors += ["node%d generation %d stopped with status %s" % (o["node"], o["gen"], o["rc"])
                for o in ops if o["type"] == "node" and o["event"] == "stopped" and o["rc"] != 0]
-    result = checker.check(ops, relaxed=a.relaxed)
+    result = checker.check(ops, relaxed=a.relaxed) if data else {"valid": True}
+    if cluster.multi:
+        result["metadata"] = metaload.check(ops, [n.node_id for n in cluster.nodes])
+        result["valid"] = result["valid"] and result["metadata"]["valid"]
+        result["recovery"] = metaload.recovery(ops)
     result.update(seed=a.seed, rounds=rounds_done, stalls=stalls, client_errors=errors,
                   faults_skipped=nem.skipped, network=cluster.describe(),
                   fault_rounds={f.name: sum(1 for o in ops if o["type"] == "fault" and
@@ -278,10 +301,16 @@ def run(a):
                                 for f in nem.faults},
                   notes=[o for o in ops if o["type"] == "fault-note"][:50],
                   clock=clock_evidence(ops))
-    result["plot"] = plot.timeline(ops, os.path.join(a.out, "timeline.png"))
+    result["plot"] = plot.timeline(ops, os.path.join(a.out, "timeline.png")) if data else ""
     with open(os.path.join(a.out, "report.json"), "w") as f:
         json.dump(result, f, indent=1)
-    text = checker.summary(result)
+    text = checker.summary(result) if data else "verdict: %s" % (
+        "PASS" if result["valid"] else "FAIL")
+    if cluster.multi:
+        text += "\n" + metaload.summary(result["metadata"])
+        text += "\nhealthy and acknowledged again after the heal (median / max s): " + \
+            ", ".join("%s %s / %s (%d rounds)" % (k, v["median_s"], v["max_s"], v["rounds"])
+                      for k, v in result["recovery"].items())
     text += "\nrounds %d (%s), stalled recoveries %d, seed %d\n%s" % (
         rounds_done, ", ".join("%s %d" % kv for kv in result["fault_rounds"].items()),
         stalls, a.seed, result["plot"])
@@ -305,6 +334,28 @@ def run(a):
     return 0 if ok else 1
 
 
+def start_data(a, cluster, h, stop, faketime):
+    """The topic, producers and consumers of the data workload, started."""
+    configs = {"min.insync.replicas": "1"}
+    if a.relaxed:
+        configs.update({"flush.messages": "100000", "flush.ms": "60000"})
+    if faketime:
+        configs.update(CLOCK_TOPIC)
+    workload.create_topic(cluster.bootstrap, a.partitions, configs)
+    # librdkafka's idempotent producers need a producer id, which a quorum's
+    # brokers other than the active controller cannot hand out yet
+    rdkafka = 0 if cluster.multi else a.producers
+    producers = [workload.RdkafkaProducer("rdkafka%d" % i, h, stop, cluster.bootstrap,
+                                          a.partitions, a.rate) for i in range(rdkafka)]
+    producers.append(workload.KafkaPythonProducer("kpython0", h, stop, cluster.bootstrap,
+                                                  a.partitions, 50))
+    consumers = [workload.GroupConsumer("consumer%d" % i, h, stop, cluster.bootstrap,
+                                        a.partitions) for i in range(a.consumers)]
+    for w in producers + consumers:
+        w.start()
+    return producers, consumers
+
+
 def clock_evidence(ops):
     """How far the broker's LogAppendTime stamps strayed from the harness's
     own clock: proof that the clock jumps reached the broker's records (the
@@ -320,9 +371,18 @@ def clock_evidence(ops):
 
 
 def recheck(a):
-    result = checker.check(history.load(a.check), relaxed=a.relaxed)
-    print(checker.summary(result))
-    return 0 if result["valid"] else 1
+    ops = history.load(a.check)
+    run_op = next((o for o in ops if o["type"] == "run"), {})
+    ok = True
+    if any(o["type"] == "produce" for o in ops) or run_op.get("nodes", 1) == 1:
+        result = checker.check(ops, relaxed=a.relaxed)
+        print(checker.summary(result))
+        ok = result["valid"]
+    if run_op.get("nodes", 1) > 1:
+        meta = metaload.check(ops, list(range(1, run_op["nodes"] + 1)))
+        print(metaload.summary(meta))
+        ok = ok and meta["valid"]
+    return 0 if ok else 1
 
 
 def main(argv=None):

@@ -202,6 +202,35 @@ class ClockJump(Fault):
         node.set_clock(0)
 
 
+class MajorityKill(Fault):
+    """On a quorum: kill -9 of the target and of enough others to leave a
+    minority. With no majority nothing can commit, so no admin request may
+    be acknowledged until one returns (the checker holds the window between
+    the "majority-down" and "majority-back" records to that); the heal
+    restarts them all."""
+    name = "majority"
+
+    def __init__(self):
+        self.killed = []
+
+    def available(self, cluster):
+        self.cluster = cluster
+        return cluster.multi, "needs a quorum (--nodes 3 or 5)"
+
+    def inject(self, node, h):
+        others = [n for n in self.cluster.nodes if n is not node]
+        self.killed = [node] + self.rng.sample(others, len(self.cluster.nodes) // 2)
+        for n in self.killed:
+            kill9(n, h)
+        h.record(type="majority-down", nodes=[n.index for n in self.killed])
+
+    def heal(self, node, h):
+        h.record(type="majority-back", nodes=[n.index for n in self.killed])
+        for n in self.killed:
+            restart(n, h)
+        self.killed = []
+
+
 class OneWay(Fault):
     name = "oneway"
 
@@ -403,7 +432,7 @@ ALL = {
     "kill": Kill, "powerloss": PowerLoss, "term": Terminate, "pause": Pause,
     "partition": Partition,
     "loss": Loss, "delay": Delay, "clock": ClockJump,
-    "oneway": OneWay, "disk": FullDisk, "fsync": SyncError, "write": WriteError,
+    "oneway": OneWay, "majority": MajorityKill, "disk": FullDisk, "fsync": SyncError, "write": WriteError,
     "resource": Resource,
 }
 
@@ -424,10 +453,26 @@ class Nemesis:
             else:
                 self.skipped[n] = why
 
+    def target(self):
+        """One node: any, or in a quorum the active controller or a follower
+        (a minority of one either way), chosen by the seed."""
+        if not self.cluster.multi:
+            return self.rng.choice(self.cluster.nodes), "node"
+        role = self.rng.choice(("leader", "follower"))
+        from .metaload import find_leader
+        leader, _ = find_leader(self.cluster)
+        if leader is None:
+            return self.rng.choice(self.cluster.nodes), "any"
+        if role == "leader":
+            return leader, role
+        return self.rng.choice([n for n in self.cluster.nodes if n is not leader]), role
+
     def round(self, i, fault, hold, producers, recover_timeout):
-        node = self.rng.choice(self.cluster.nodes)
-        self.log("round %d: %s on node%d for %.1fs" % (i, fault.name, node.index, hold))
-        self.h.record(type="fault", phase="start", fault=fault.name, node=node.index, round=i)
+        node, role = self.target()
+        self.log("round %d: %s on node%d (%s) for %.1fs" % (i, fault.name, node.index, role,
+                                                             hold))
+        self.h.record(type="fault", phase="start", fault=fault.name, node=node.index, round=i,
+                      role=role)
         fault.inject(node, self.h)
         time.sleep(hold)
         try:
@@ -438,10 +483,16 @@ class Nemesis:
         self.h.record(type="fault", phase="end", fault=fault.name, node=node.index, round=i)
         # recovered once every producer got an acknowledgement after the heal
         healed = time.monotonic()
-        ok = wait_for(lambda: all(p.last_ok > healed or p.error for p in producers),
-                      recover_timeout, 0.2)
+        ok = True
+        if self.cluster.multi:
+            # the next round only once a leader is named by all and every
+            # broker is registered and unfenced again
+            from .metaload import healthy
+            ok = wait_for(lambda: healthy(self.cluster), recover_timeout, 0.2)
+        ok = ok and wait_for(lambda: all(p.last_ok > healed or p.error for p in producers),
+                             recover_timeout, 0.2)
         self.h.record(type="recovered", round=i, ok=bool(ok),
                       seconds=round(time.monotonic() - healed, 3))
         if not ok:
-            self.log("round %d: producers did not recover within %ds" % (i, recover_timeout))
+            self.log("round %d: no recovery within %ds" % (i, recover_timeout))
         return ok

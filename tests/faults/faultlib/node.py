@@ -1,10 +1,11 @@
 """A node: one Skein process with its own data dir on its own small tmpfs
 (so the disk can be filled), in its own network namespace when there is one.
 
-A Cluster is the list of nodes of a run. One node is all there is today;
-when replication and the Raft quorum exist, a Cluster of 3-5 gives every
-node the same controller.quorum.voters and the nemesis picks its targets
-(a minority, the leader) from cluster.nodes: nothing else changes."""
+A Cluster is the list of nodes of a run: one node, or 3-5 combined nodes
+(process.roles=broker,controller) sharing one controller.quorum.voters, each
+formatted with the run's cluster id before its first start, as
+`kafka-storage format` does for a KRaft cluster. Partitions have one replica
+(no replication yet), spread over the brokers by the active controller."""
 import os
 import signal
 import subprocess
@@ -54,6 +55,7 @@ class Node(Broker):
         self.stderr_path = os.path.join(self.root, "stderr.log")
         self.sanitized = None  # the first sanitizer line of any generation
         self.faketime = None  # libfaketime's timestamp file when preloaded
+        self.voters = None  # controller.quorum.voters of a multi-node cluster
         if "FAKETIME_TIMESTAMP_FILE" in self.env:
             self.faketime = self.env["FAKETIME_TIMESTAMP_FILE"]
             self.set_clock(0, wait=False)
@@ -67,8 +69,26 @@ class Node(Broker):
         return "%s:%d" % (self.host, self.port)
 
     def argv(self):
+        return self._netns(self.node_argv())
+
+    def node_argv(self):
+        """The broker's own command line, outside any namespace."""
         args = super().argv()
         args = [a.replace("127.0.0.1", self.host) for a in args]
+        if self.voters:
+            args = ["controller.quorum.voters=" + self.voters
+                    if a.startswith("controller.quorum.voters=") else a for a in args]
+        return args
+
+    def format(self, cluster_id):
+        """`skein format` of the data dir with the cluster's id (a multi-voter
+        node refuses to start on an unformatted dir)."""
+        p = subprocess.run([self.skein, "format", "-t", cluster_id] + self.node_argv()[1:],
+                           capture_output=True, text=True, timeout=120)
+        if p.returncode != 0:
+            raise BrokerError("skein format of node%d: %s" % (self.index, p.stderr.strip()))
+
+    def _netns(self, args):
         if self.namespace:
             args = ["ip", "netns", "exec", self.namespace] + args
         return args
@@ -191,10 +211,8 @@ class Cluster:
 
     def __init__(self, skein, nodes, root, run_id, shim=None, overrides=(), disk_mb=0,
                  use_netns=True, faketime=None):
-        if nodes != 1:
-            raise ValueError("--nodes %d: Skein has no replication or Raft quorum yet, so "
-                             "only a single node can run; the harness takes 3-5 nodes once "
-                             "they exist" % nodes)
+        if nodes not in (1, 3, 5):
+            raise ValueError("--nodes %d: a run has 1 node or a quorum of 3 or 5" % nodes)
         self.root = root
         self.shim = shim
         self.network = None
@@ -226,6 +244,19 @@ class Cluster:
                            FAKETIME_CACHE_DURATION=str(FAKETIME_CACHE_S))
             self.nodes.append(Node(skein, i, root, addr, port, cport, ns, veth,
                                    overrides, env, disk_mb))
+        if nodes > 1:
+            self._make_quorum(skein)
+
+    def _make_quorum(self, skein):
+        voters = ",".join("%d@%s:%d" % (n.node_id, n.host, n.controller_port)
+                          for n in self.nodes)
+        p = subprocess.run([skein, "random-uuid"], capture_output=True, text=True, timeout=60)
+        if p.returncode != 0 or not p.stdout.strip():
+            raise BrokerError("skein random-uuid: %s" % p.stderr.strip())
+        self.cluster_id = p.stdout.strip()
+        for n in self.nodes:
+            n.voters = voters
+            n.format(self.cluster_id)
 
     @property
     def bootstrap(self):
@@ -241,6 +272,10 @@ class Cluster:
     def start(self, timeout=60):
         for n in self.nodes:
             n.start(timeout)
+
+    @property
+    def multi(self):
+        return len(self.nodes) > 1
 
     def close(self):
         for n in self.nodes:
