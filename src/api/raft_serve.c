@@ -1,6 +1,7 @@
 /* The CONTROLLER listener's Raft requests and DescribeQuorum. A Raft
  * request is converted and delivered to the core, parked meanwhile; the
- * core's response with the same corr answers it. DescribeQuorum answers
+ * core's response with the same corr answers it, at once or, for a voter's
+ * fetch the leader holds, when the log moves or the fetch's wait is over. DescribeQuorum answers
  * from the leader's view, as KafkaRaftClient does. */
 #include <string.h>
 
@@ -12,12 +13,29 @@
 #include "skein/partition.h"
 #include "skein/raft_wire.h"
 
+static struct sk_raftnet_parked *find_parked(struct sk_raftnet *rn, uint32_t corr)
+{
+    for (int i = 0; i < SK_RAFTNET_MAX_PARKED; i++)
+        if (rn->parked[i].req && rn->parked[i].corr == corr)
+            return &rn->parked[i];
+    return NULL;
+}
+
+static struct sk_raftnet_parked *free_slot(struct sk_raftnet *rn)
+{
+    for (int i = 0; i < SK_RAFTNET_MAX_PARKED; i++)
+        if (!rn->parked[i].req)
+            return &rn->parked[i];
+    return NULL;
+}
+
 void sk_raftnet_answer(struct sk_raftnet *rn, const struct sk_raft_msg *m)
 {
-    struct sk_request *req = rn->parked;
-    if (!req || m->corr != rn->parked_corr)
+    struct sk_raftnet_parked *slot = find_parked(rn, m->corr);
+    if (!slot)
         return;
-    rn->parked = NULL;
+    struct sk_request *req = slot->req;
+    slot->req = NULL;
     if (sk_raft_wire_response_out(m, req->version, req->resp, &req->arena) != 0)
         sk_raft_wire_error_response(req->api->key, SK_ERR_UNKNOWN_SERVER_ERROR, req->resp);
     sk_request_respond(req);
@@ -63,17 +81,32 @@ void sk_api_raft(struct sk_request *req)
         refuse(req, err);
         return;
     }
+    struct sk_raftnet_parked *slot = free_slot(rn);
+    if (!slot) {
+        refuse(req, SK_ERR_REQUEST_TIMED_OUT);
+        return;
+    }
     if (++rn->next_corr == 0)
         ++rn->next_corr;
     m.corr = rn->next_corr;
-    rn->parked = req;
-    rn->parked_corr = m.corr;
+    *slot = (struct sk_raftnet_parked){.req = req, .corr = m.corr};
     int rc = sk_quorum_deliver(rn->q, &m);
-    /* The core answers every request it takes at once; one it did not
-     * answer was refused by a stopped core. */
-    if (rn->parked == req) {
-        rn->parked = NULL;
+    /* The core answers every request it takes at once but a voter's fetch
+     * it holds; one it did not take was refused by a stopped core. */
+    bool held = rc == SK_ERR_NONE && m.type == SK_RAFT_FETCH_REQ;
+    if (slot->req == req && !held) {
+        slot->req = NULL;
         refuse(req, rc != SK_ERR_NONE ? (int16_t)rc : SK_ERR_UNKNOWN_SERVER_ERROR);
+    }
+}
+
+void sk_raftnet_unpark_all(struct sk_raftnet *rn)
+{
+    for (int i = 0; i < SK_RAFTNET_MAX_PARKED; i++) {
+        struct sk_request *req = rn->parked[i].req;
+        rn->parked[i].req = NULL;
+        if (req)
+            refuse(req, SK_ERR_NOT_LEADER_OR_FOLLOWER);
     }
 }
 
