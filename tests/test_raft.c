@@ -758,3 +758,18 @@ Test(raft, follower_fetches_again_at_once_after_an_empty_answer)
     cr_assert_eq(fetch.u.fetch.fetch_offset, 3);
     fix_free(&f);
 }
+
+Test(raft, held_fetches_are_released_for_a_stop)
+{
+    struct fix f;
+    leader_with_caught_up_voter(&f);
+    struct sk_raft_msg req = long_fetch(2, 28, 1, 1);
+    cr_assert_eq(sk_raft_receive(f.r, &req, f.now), SK_ERR_NONE);
+    nothing_out(&f, "held");
+    cr_assert_eq(sk_raft_release_fetches(f.r), SK_ERR_NONE);
+    struct sk_raft_msg resp = one_out(&f);
+    cr_assert_eq(resp.corr, 28, "answered before its wait is over");
+    cr_assert_eq(resp.error, SK_ERR_NONE);
+    cr_assert_eq(sk_raft_role(f.r), SK_RAFT_LEADER, "still the leader until it resigns");
+    fix_free(&f);
+}

@@ -3,6 +3,7 @@
  * core's response with the same corr answers it, at once or, for a voter's
  * fetch the leader holds, when the log moves or the fetch's wait is over. DescribeQuorum answers
  * from the leader's view, as KafkaRaftClient does. */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "gen/kp_all.h"
@@ -39,6 +40,34 @@ void sk_raftnet_answer(struct sk_raftnet *rn, const struct sk_raft_msg *m)
     if (sk_raft_wire_response_out(m, req->version, req->resp, &req->arena) != 0)
         sk_raft_wire_error_response(req->api->key, SK_ERR_UNKNOWN_SERVER_ERROR, req->resp);
     sk_request_respond(req);
+}
+
+static bool stop_asked(const struct sk_raftnet *rn)
+{
+    return atomic_load(&rn->b->node->stop_asked) != 0;
+}
+
+static bool holds_any(const struct sk_raftnet *rn)
+{
+    for (int i = 0; i < SK_RAFTNET_MAX_PARKED; i++)
+        if (rn->parked[i].req)
+            return true;
+    return false;
+}
+
+/* Checks every STOP_WATCH_MS whether a stop was asked; the held fetches are
+ * then answered, so the stop (and with it the resignation that hands the
+ * leadership on) does not wait out their MaxWaitMs. */
+#define STOP_WATCH_MS 20
+
+static void watch_stop(void *arg)
+{
+    struct sk_raftnet *rn = arg;
+    rn->stop_watch = 0;
+    if (stop_asked(rn))
+        sk_quorum_release_fetches(rn->q);
+    else if (holds_any(rn))
+        rn->stop_watch = sk_timer_add(rn->b->shard, STOP_WATCH_MS, watch_stop, rn);
 }
 
 static void refuse(struct sk_request *req, int16_t err)
@@ -89,6 +118,8 @@ void sk_api_raft(struct sk_request *req)
     if (++rn->next_corr == 0)
         ++rn->next_corr;
     m.corr = rn->next_corr;
+    if (m.type == SK_RAFT_FETCH_REQ && stop_asked(rn))
+        m.u.fetch.max_wait_ms = 0;
     *slot = (struct sk_raftnet_parked){.req = req, .corr = m.corr};
     int rc = sk_quorum_deliver(rn->q, &m);
     /* The core answers every request it takes at once but a voter's fetch
@@ -98,10 +129,15 @@ void sk_api_raft(struct sk_request *req)
         slot->req = NULL;
         refuse(req, rc != SK_ERR_NONE ? (int16_t)rc : SK_ERR_UNKNOWN_SERVER_ERROR);
     }
+    if (slot->req == req && !rn->stop_watch)
+        rn->stop_watch = sk_timer_add(rn->b->shard, STOP_WATCH_MS, watch_stop, rn);
 }
 
 void sk_raftnet_unpark_all(struct sk_raftnet *rn)
 {
+    if (rn->stop_watch)
+        sk_timer_cancel(rn->b->shard, rn->stop_watch);
+    rn->stop_watch = 0;
     for (int i = 0; i < SK_RAFTNET_MAX_PARKED; i++) {
         struct sk_request *req = rn->parked[i].req;
         rn->parked[i].req = NULL;

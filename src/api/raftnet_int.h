@@ -34,6 +34,9 @@ struct sk_raftnet {
     /* Requests the core has not answered yet: the one being delivered, and
      * the voters' fetches the leader holds (one per voter at most). */
     struct sk_raftnet_parked parked[SK_RAFTNET_MAX_PARKED];
+    /* Runs while fetches are held: a stop waits for every request read,
+     * and the stop is asked from a signal handler, which cannot post. */
+    sk_timer_id stop_watch;
     uint32_t next_corr;
     bool closing;
     /* A graceful stop's resignation: EndQuorumEpoch requests unanswered,

@@ -406,6 +406,15 @@ int sk_raft_describe(const struct sk_raft *r, int64_t now, struct sk_raft_quorum
     return SK_ERR_NONE;
 }
 
+int sk_raft_release_fetches(struct sk_raft *r)
+{
+    if (r->failed)
+        return r->failed;
+    for (int32_t i = 0; i < r->cfg.n_voters; i++)
+        r->peers[i].park_until_ms = INT64_MIN;
+    return sk_raft_wake_fetches(r, INT64_MIN);
+}
+
 /* A new batch is what a held fetch waits for. */
 int sk_raft_append(struct sk_raft *r, const uint8_t *data, size_t len, int32_t count,
                    int64_t *offset)
