@@ -1,8 +1,8 @@
 /* The CONTROLLER listener's Raft requests and DescribeQuorum. A Raft
  * request is converted and delivered to the core, parked meanwhile; the
  * core's response with the same corr answers it, at once or, for a voter's
- * fetch the leader holds, when the log moves or the fetch's wait is over. DescribeQuorum answers
- * from the leader's view, as KafkaRaftClient does. */
+ * fetch the leader holds, when the log moves or the fetch's wait is over.
+ * DescribeQuorum answers from the leader's view, as KafkaRaftClient does. */
 #include <stdatomic.h>
 #include <string.h>
 
