@@ -119,7 +119,7 @@ static void start_node(struct net *n, int32_t id)
         .election_backoff_max_ms = 100,
         .request_timeout_ms = 100,
         .retry_backoff_ms = 20,
-        .fetch_idle_ms = 20,
+        .fetch_max_wait_ms = 20,
         .rand = lcg,
         .rand_ctx = &nd->rng,
     };

@@ -596,3 +596,180 @@ Test(raft, a_hopeless_candidate_does_not_hold_off_elections)
     cr_assert_eq(sk_raft_role(f.r), SK_RAFT_CANDIDATE);
     fix_free(&f);
 }
+
+/* ---- The leader's long poll (Kafka's fetch purgatory) ------------------- */
+
+static struct sk_raft_msg long_fetch(int32_t from, uint32_t corr, int64_t offset, int32_t last_epoch)
+{
+    struct sk_raft_msg m = fetch_from(from, 1, offset, last_epoch);
+    m.corr = corr;
+    m.u.fetch.max_wait_ms = 500;
+    return m;
+}
+
+static void nothing_out(struct fix *f, const char *why)
+{
+    struct sk_raft_msg m;
+    bool sent = sk_raft_poll_out(f->r, &m);
+    if (sent)
+        sk_raft_msg_release(&m);
+    cr_assert_not(sent, "%s", why);
+}
+
+/* elect(), the LeaderChange flushed, node 2 caught up to it: its first
+ * fetch moved the high watermark to 1 and was answered at once. */
+static void leader_with_caught_up_voter(struct fix *f)
+{
+    elect(f);
+    cr_assert_eq(sk_raft_tick(f->r, f->now), SK_ERR_NONE);
+    drain(f);
+    struct sk_raft_msg resp = answer(f, long_fetch(2, 20, 1, 1));
+    cr_assert_eq(resp.u.fetch_resp.high_watermark, 1, "a fetch that commits is not held");
+    sk_raft_msg_release(&resp);
+}
+
+Test(raft, leader_holds_an_empty_fetch_until_a_batch_arrives)
+{
+    struct fix f;
+    leader_with_caught_up_voter(&f);
+    struct sk_raft_msg req = long_fetch(2, 21, 1, 1);
+    cr_assert_eq(sk_raft_receive(f.r, &req, f.now), SK_ERR_NONE);
+    nothing_out(&f, "a fetch with nothing to read waits at the leader");
+    cr_assert_leq(sk_raft_next_deadline(f.r), f.now + 500, "its wait is a deadline");
+    f.now += 10;
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    nothing_out(&f, "still waiting");
+    int64_t off;
+    cr_assert_eq(sk_raft_append(f.r, (const uint8_t *)"x", 1, 1, &off), SK_ERR_NONE);
+    struct sk_raft_msg resp = one_out(&f);
+    cr_assert_eq(resp.type, SK_RAFT_FETCH_RESP);
+    cr_assert_eq(resp.corr, 21);
+    cr_assert_eq(resp.error, SK_ERR_NONE);
+    cr_assert_eq(resp.u.fetch_resp.n_batches, 1, "the new batch, at once");
+    cr_assert_eq(resp.u.fetch_resp.batches[0].base_offset, 1);
+    sk_raft_msg_release(&resp);
+    fix_free(&f);
+}
+
+Test(raft, held_fetch_is_answered_empty_when_its_wait_is_over)
+{
+    struct fix f;
+    leader_with_caught_up_voter(&f);
+    struct sk_raft_msg req = long_fetch(2, 22, 1, 1);
+    cr_assert_eq(sk_raft_receive(f.r, &req, f.now), SK_ERR_NONE);
+    f.now += 499;
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    nothing_out(&f, "MaxWaitMs is not over");
+    f.now += 1;
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    struct sk_raft_msg resp = one_out(&f);
+    cr_assert_eq(resp.corr, 22);
+    cr_assert_eq(resp.error, SK_ERR_NONE);
+    cr_assert_eq(resp.u.fetch_resp.n_batches, 0);
+    cr_assert_eq(resp.u.fetch_resp.high_watermark, 1);
+    fix_free(&f);
+}
+
+Test(raft, held_fetch_learns_the_commit)
+{
+    struct fix f;
+    leader_with_caught_up_voter(&f);
+    sk_raft_memlog_set_async(f.log, true);
+    int64_t off;
+    cr_assert_eq(sk_raft_append(f.r, (const uint8_t *)"x", 1, 1, &off), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    drain(&f);
+    struct sk_raft_msg resp = answer(&f, long_fetch(2, 23, 1, 1));
+    cr_assert_eq(resp.u.fetch_resp.n_batches, 1);
+    sk_raft_msg_release(&resp);
+    /* Node 2 has offset 1; the leader has not flushed it: no majority yet. */
+    struct sk_raft_msg req = long_fetch(2, 24, 2, 1);
+    cr_assert_eq(sk_raft_receive(f.r, &req, f.now), SK_ERR_NONE);
+    nothing_out(&f, "nothing new to read, nothing committed");
+    cr_assert_eq(sk_raft_high_watermark(f.r), 1);
+    uint64_t token;
+    int64_t end;
+    cr_assert(sk_raft_memlog_complete_flush(f.log, &token, &end));
+    cr_assert_eq(sk_raft_flushed(f.r, token, end), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_high_watermark(f.r), 2);
+    resp = one_out(&f);
+    cr_assert_eq(resp.corr, 24, "the held fetch carries the new high watermark");
+    cr_assert_eq(resp.u.fetch_resp.high_watermark, 2);
+    cr_assert_eq(resp.u.fetch_resp.n_batches, 0);
+    fix_free(&f);
+}
+
+Test(raft, held_fetch_is_answered_when_the_leader_steps_down)
+{
+    struct fix f;
+    leader_with_caught_up_voter(&f);
+    struct sk_raft_msg req = long_fetch(2, 25, 1, 1);
+    cr_assert_eq(sk_raft_receive(f.r, &req, f.now), SK_ERR_NONE);
+    nothing_out(&f, "held");
+    struct sk_raft_msg vote = vote_req(3, 2, 1, 1);
+    cr_assert_eq(sk_raft_receive(f.r, &vote, f.now), SK_ERR_NONE);
+    cr_assert_neq(sk_raft_role(f.r), SK_RAFT_LEADER);
+    struct sk_raft_msg m;
+    bool answered = false;
+    while (sk_raft_poll_out(f.r, &m)) {
+        if (m.type == SK_RAFT_FETCH_RESP) {
+            cr_assert_eq(m.corr, 25);
+            cr_assert_eq(m.error, SK_ERR_FENCED_LEADER_EPOCH, "got %d", m.error);
+            cr_assert_eq(m.epoch, 2, "the answer names the new epoch");
+            answered = true;
+        }
+        sk_raft_msg_release(&m);
+    }
+    cr_assert(answered, "a fetch held by a former leader is answered, not left to time out");
+    fix_free(&f);
+}
+
+Test(raft, newer_fetch_replaces_the_held_one)
+{
+    struct fix f;
+    leader_with_caught_up_voter(&f);
+    struct sk_raft_msg first = long_fetch(2, 26, 1, 1), second = long_fetch(2, 27, 1, 1);
+    cr_assert_eq(sk_raft_receive(f.r, &first, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_receive(f.r, &second, f.now), SK_ERR_NONE);
+    struct sk_raft_msg resp = one_out(&f);
+    cr_assert_eq(resp.corr, 26, "the replaced fetch is answered as it stands");
+    int64_t off;
+    cr_assert_eq(sk_raft_append(f.r, (const uint8_t *)"x", 1, 1, &off), SK_ERR_NONE);
+    resp = one_out(&f);
+    cr_assert_eq(resp.corr, 27);
+    sk_raft_msg_release(&resp);
+    fix_free(&f);
+}
+
+Test(raft, follower_fetches_again_at_once_after_an_empty_answer)
+{
+    struct fix f;
+    voter_with_log(&f);
+    struct sk_raft_msg fetch = follow(&f, 4);
+    cr_assert_eq(fetch.u.fetch.max_wait_ms, 500, "Kafka's fetch.max.wait for the leader to hold it");
+    struct sk_raft_msg resp = {.type = SK_RAFT_FETCH_RESP, .src = 2, .dst = 1, .corr = fetch.corr,
+                               .cluster_id = cluster, .epoch = 4, .leader_id = 2,
+                               .u.fetch_resp = {.high_watermark = 3, .diverging_epoch = -1,
+                                                .diverging_end_offset = -1}};
+    cr_assert_eq(sk_raft_receive(f.r, &resp, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    fetch = one_out(&f);
+    cr_assert_eq(fetch.type, SK_RAFT_FETCH_REQ, "the leader waited already: no idle wait here");
+    cr_assert_eq(fetch.u.fetch.fetch_offset, 3);
+    fix_free(&f);
+}
+
+Test(raft, held_fetches_are_released_for_a_stop)
+{
+    struct fix f;
+    leader_with_caught_up_voter(&f);
+    struct sk_raft_msg req = long_fetch(2, 28, 1, 1);
+    cr_assert_eq(sk_raft_receive(f.r, &req, f.now), SK_ERR_NONE);
+    nothing_out(&f, "held");
+    cr_assert_eq(sk_raft_release_fetches(f.r), SK_ERR_NONE);
+    struct sk_raft_msg resp = one_out(&f);
+    cr_assert_eq(resp.corr, 28, "answered before its wait is over");
+    cr_assert_eq(resp.error, SK_ERR_NONE);
+    cr_assert_eq(sk_raft_role(f.r), SK_RAFT_LEADER, "still the leader until it resigns");
+    fix_free(&f);
+}

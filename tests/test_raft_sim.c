@@ -122,7 +122,7 @@ static void start_node(struct sim *s, struct node *nd)
         .election_backoff_max_ms = 200,
         .request_timeout_ms = 100,
         .retry_backoff_ms = 10,
-        .fetch_idle_ms = 20,
+        .fetch_max_wait_ms = 20,
         .fetch_max_bytes = 256,
         .rand = node_rand,
         .rand_ctx = &nd->rng,

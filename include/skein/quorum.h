@@ -61,6 +61,8 @@ int sk_quorum_append(struct sk_quorum *q, const uint8_t *data, size_t len, int32
 int sk_quorum_flushed(struct sk_quorum *q, uint64_t token, int64_t end);
 /* Graceful shutdown: a leader resigns (EndQuorumEpoch) before it stops. */
 int sk_quorum_resign(struct sk_quorum *q);
+/* sk_raft_release_fetches, and what it answers goes out. */
+int sk_quorum_release_fetches(struct sk_quorum *q);
 
 /* For reads: role, epoch, leader, high watermark, DescribeQuorum's view. */
 const struct sk_raft *sk_quorum_raft(const struct sk_quorum *q);

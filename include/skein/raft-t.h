@@ -65,6 +65,9 @@ struct sk_raft_end_epoch_req {
 struct sk_raft_fetch_req {
     int64_t fetch_offset;
     int32_t last_fetched_epoch;
+    /* MaxWaitMs: how long the leader may hold a fetch it has nothing new
+     * for; 0 answers at once. */
+    int32_t max_wait_ms;
 };
 
 struct sk_raft_fetch_resp {
@@ -156,9 +159,10 @@ struct sk_raft_config {
     int32_t election_backoff_max_ms; /* controller.quorum.election.backoff.max.ms */
     int32_t request_timeout_ms;      /* controller.quorum.request.timeout.ms */
     int32_t retry_backoff_ms;        /* controller.quorum.retry.backoff.ms */
-    /* How long a follower waits before fetching again after an empty answer
-     * (the leader answers at once; the long poll belongs to the wiring). */
-    int32_t fetch_idle_ms;
+    /* The MaxWaitMs of a follower's fetch (Kafka's fetch.max.wait, 500 ms in
+     * KafkaRaftClient): the leader parks a fetch it has nothing new for that
+     * long, so the follower fetches again at once after every answer. */
+    int32_t fetch_max_wait_ms;
     size_t fetch_max_bytes;
     struct sk_raft_log_ops log;
     void *log_ctx;

@@ -34,6 +34,10 @@ int sk_raft_flushed(struct sk_raft *r, uint64_t token, int64_t end_offset);
  * the most caught-up ones as successors (EndQuorumEpoch). */
 int sk_raft_resign(struct sk_raft *r, int64_t now_ms);
 
+/* A node about to stop answers the fetches its leader holds now, as if
+ * their wait were over: its stop waits for every request it read. */
+int sk_raft_release_fetches(struct sk_raft *r);
+
 /* Takes the next message to send, oldest first; false when none. The caller
  * owns it and gives it back with sk_raft_msg_release. */
 bool sk_raft_poll_out(struct sk_raft *r, struct sk_raft_msg *out);

@@ -1,7 +1,9 @@
 /* The CONTROLLER listener's Raft requests and DescribeQuorum. A Raft
  * request is converted and delivered to the core, parked meanwhile; the
- * core's response with the same corr answers it. DescribeQuorum answers
- * from the leader's view, as KafkaRaftClient does. */
+ * core's response with the same corr answers it, at once or, for a voter's
+ * fetch the leader holds, when the log moves or the fetch's wait is over.
+ * DescribeQuorum answers from the leader's view, as KafkaRaftClient does. */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "gen/kp_all.h"
@@ -12,15 +14,60 @@
 #include "skein/partition.h"
 #include "skein/raft_wire.h"
 
+static struct sk_raftnet_parked *find_parked(struct sk_raftnet *rn, uint32_t corr)
+{
+    for (int i = 0; i < SK_RAFTNET_MAX_PARKED; i++)
+        if (rn->parked[i].req && rn->parked[i].corr == corr)
+            return &rn->parked[i];
+    return NULL;
+}
+
+static struct sk_raftnet_parked *free_slot(struct sk_raftnet *rn)
+{
+    for (int i = 0; i < SK_RAFTNET_MAX_PARKED; i++)
+        if (!rn->parked[i].req)
+            return &rn->parked[i];
+    return NULL;
+}
+
 void sk_raftnet_answer(struct sk_raftnet *rn, const struct sk_raft_msg *m)
 {
-    struct sk_request *req = rn->parked;
-    if (!req || m->corr != rn->parked_corr)
+    struct sk_raftnet_parked *slot = find_parked(rn, m->corr);
+    if (!slot)
         return;
-    rn->parked = NULL;
+    struct sk_request *req = slot->req;
+    slot->req = NULL;
     if (sk_raft_wire_response_out(m, req->version, req->resp, &req->arena) != 0)
         sk_raft_wire_error_response(req->api->key, SK_ERR_UNKNOWN_SERVER_ERROR, req->resp);
     sk_request_respond(req);
+}
+
+static bool stop_asked(const struct sk_raftnet *rn)
+{
+    return atomic_load(&rn->b->node->stop_asked) != 0;
+}
+
+static bool holds_any(const struct sk_raftnet *rn)
+{
+    for (int i = 0; i < SK_RAFTNET_MAX_PARKED; i++)
+        if (rn->parked[i].req)
+            return true;
+    return false;
+}
+
+/* Checks every STOP_WATCH_MS whether a stop was asked; the held fetches are
+ * then answered, so the stop (and with it the resignation that hands the
+ * leadership on) does not wait out their MaxWaitMs. */
+#define STOP_WATCH_MS 20
+
+static void watch_stop(void *arg)
+{
+    struct sk_raftnet *rn = arg;
+    rn->stop_watch = 0;
+    if (stop_asked(rn))
+        sk_quorum_release_fetches(rn->q);
+    else if (holds_any(rn))
+        rn->stop_watch = sk_timer_add(rn->b->shard, STOP_WATCH_MS, watch_stop, rn);
 }
 
 static void refuse(struct sk_request *req, int16_t err)
@@ -63,17 +110,39 @@ void sk_api_raft(struct sk_request *req)
         refuse(req, err);
         return;
     }
+    struct sk_raftnet_parked *slot = free_slot(rn);
+    if (!slot) {
+        refuse(req, SK_ERR_REQUEST_TIMED_OUT);
+        return;
+    }
     if (++rn->next_corr == 0)
         ++rn->next_corr;
     m.corr = rn->next_corr;
-    rn->parked = req;
-    rn->parked_corr = m.corr;
+    if (m.type == SK_RAFT_FETCH_REQ && stop_asked(rn))
+        m.u.fetch.max_wait_ms = 0;
+    *slot = (struct sk_raftnet_parked){.req = req, .corr = m.corr};
     int rc = sk_quorum_deliver(rn->q, &m);
-    /* The core answers every request it takes at once; one it did not
-     * answer was refused by a stopped core. */
-    if (rn->parked == req) {
-        rn->parked = NULL;
+    /* The core answers every request it takes at once but a voter's fetch
+     * it holds; one it did not take was refused by a stopped core. */
+    bool held = rc == SK_ERR_NONE && m.type == SK_RAFT_FETCH_REQ;
+    if (slot->req == req && !held) {
+        slot->req = NULL;
         refuse(req, rc != SK_ERR_NONE ? (int16_t)rc : SK_ERR_UNKNOWN_SERVER_ERROR);
+    }
+    if (slot->req == req && !rn->stop_watch)
+        rn->stop_watch = sk_timer_add(rn->b->shard, STOP_WATCH_MS, watch_stop, rn);
+}
+
+void sk_raftnet_unpark_all(struct sk_raftnet *rn)
+{
+    if (rn->stop_watch)
+        sk_timer_cancel(rn->b->shard, rn->stop_watch);
+    rn->stop_watch = 0;
+    for (int i = 0; i < SK_RAFTNET_MAX_PARKED; i++) {
+        struct sk_request *req = rn->parked[i].req;
+        rn->parked[i].req = NULL;
+        if (req)
+            refuse(req, SK_ERR_NOT_LEADER_OR_FOLLOWER);
     }
 }
 

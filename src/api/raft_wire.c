@@ -119,6 +119,7 @@ static int16_t fetch_in(const kp_fetch_request *q, int16_t version, struct sk_ra
     m->leader_id = SK_RAFT_NO_ID;
     m->u.fetch.fetch_offset = p->fetch_offset;
     m->u.fetch.last_fetched_epoch = p->last_fetched_epoch;
+    m->u.fetch.max_wait_ms = q->max_wait_ms > 0 ? q->max_wait_ms : 0;
     return SK_ERR_NONE;
 }
 
@@ -503,7 +504,7 @@ static int fetch_req_out(const struct sk_raft_msg *m, int16_t version, kp_fetch_
         q->replica_state.replica_id = m->src;
     else
         q->replica_id = m->src;
-    q->max_wait_ms = 500;
+    q->max_wait_ms = m->u.fetch.max_wait_ms;
     q->min_bytes = 0;
     q->max_bytes = 8 * 1024 * 1024;
     if (version >= 13)

@@ -286,6 +286,7 @@ void sk_raftnet_close(struct sk_broker *b)
     for (int i = 0; i < rn->n_peers; i++)
         sk_kclient_close(rn->peers[i].kc);
     sk_quorum_free(rn->q);
+    sk_raftnet_unpark_all(rn);
     free(rn);
     b->node->raftnet = NULL;
 }

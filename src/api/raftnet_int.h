@@ -16,6 +16,14 @@ struct sk_raftnet_peer {
     struct sk_kclient *kc;
 };
 
+/* One per voter's held fetch, and one for the request being delivered. */
+#define SK_RAFTNET_MAX_PARKED (SK_RAFT_MAX_VOTERS + 1)
+
+struct sk_raftnet_parked {
+    struct sk_request *req; /* NULL: a free slot */
+    uint32_t corr;
+};
+
 struct sk_raftnet {
     struct sk_broker *b;
     struct sk_quorum *q;
@@ -23,10 +31,12 @@ struct sk_raftnet {
     uint64_t rng;
     struct sk_raftnet_peer peers[SK_RAFT_MAX_VOTERS];
     int n_peers;
-    /* The request being delivered to the core, which answers it before
-     * sk_quorum_deliver returns (the leader does not long-poll yet). */
-    struct sk_request *parked;
-    uint32_t parked_corr;
+    /* Requests the core has not answered yet: the one being delivered, and
+     * the voters' fetches the leader holds (one per voter at most). */
+    struct sk_raftnet_parked parked[SK_RAFTNET_MAX_PARKED];
+    /* Runs while fetches are held: a stop waits for every request read,
+     * and the stop is asked from a signal handler, which cannot post. */
+    sk_timer_id stop_watch;
     uint32_t next_corr;
     bool closing;
     /* A graceful stop's resignation: EndQuorumEpoch requests unanswered,
@@ -39,5 +49,8 @@ struct sk_raftnet {
 
 /* The core's response m: answers the parked request it belongs to. */
 void sk_raftnet_answer(struct sk_raftnet *rn, const struct sk_raft_msg *m);
+/* At close: the held requests get NOT_LEADER_OR_FOLLOWER, as a leader that
+ * stops answers them. */
+void sk_raftnet_unpark_all(struct sk_raftnet *rn);
 
 #endif

@@ -204,6 +204,13 @@ int sk_quorum_resign(struct sk_quorum *q)
     return settle(q, sk_raft_resign(q->raft, now_ms(q)));
 }
 
+int sk_quorum_release_fetches(struct sk_quorum *q)
+{
+    if (q->err)
+        return q->err;
+    return settle(q, sk_raft_release_fetches(q->raft));
+}
+
 const struct sk_raft *sk_quorum_raft(const struct sk_quorum *q)
 {
     return q->raft;

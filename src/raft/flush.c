@@ -41,7 +41,7 @@ int sk_raft_flush(struct sk_raft *r)
     return SK_ERR_NONE;
 }
 
-int sk_raft_flushed(struct sk_raft *r, uint64_t token, int64_t end)
+static int flushed(struct sk_raft *r, uint64_t token, int64_t end)
 {
     if (r->failed)
         return r->failed;
@@ -65,4 +65,11 @@ int sk_raft_truncate_log(struct sk_raft *r, int64_t offset)
 bool sk_raft_all_flushed(const struct sk_raft *r)
 {
     return r->flushed_end >= log_end(r);
+}
+
+int sk_raft_flushed(struct sk_raft *r, uint64_t token, int64_t end)
+{
+    int err = flushed(r, token, end);
+    int woke = sk_raft_wake_fetches(r, INT64_MIN);
+    return err ? err : woke;
 }

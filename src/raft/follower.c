@@ -14,6 +14,7 @@ static int send_fetch(struct sk_raft *r, int64_t now)
         return r->failed;
     m->u.fetch.fetch_offset = r->cfg.log.end_offset(r->cfg.log_ctx);
     m->u.fetch.last_fetched_epoch = r->cfg.log.last_epoch(r->cfg.log_ctx);
+    m->u.fetch.max_wait_ms = r->cfg.fetch_max_wait_ms;
     r->fetch_corr = m->corr;
     r->fetch_retry_ms = now + r->cfg.request_timeout_ms;
     return SK_ERR_NONE;
@@ -92,7 +93,9 @@ int sk_raft_on_fetch_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_
     if (err)
         return err;
     sk_raft_learn_hw(r);
-    r->fetch_at_ms = f->n_batches ? now : now + r->cfg.fetch_idle_ms;
+    /* The leader held the fetch until it had something or MaxWaitMs passed:
+     * no reason to wait before the next one. */
+    r->fetch_at_ms = now;
     return SK_ERR_NONE;
 }
 

@@ -3,7 +3,9 @@
  * in the epoch), serves their fetches and moves the high watermark. It counts
  * its own log only as far as it has flushed. Kafka 3.9's check-quorum: a
  * leader that has not heard a fetch from a majority within 1.5 fetch
- * timeouts resigns, so a partitioned leader cannot hold the epoch forever. */
+ * timeouts resigns, so a partitioned leader cannot hold the epoch forever.
+ * A voter's fetch with nothing to read is held until there is, or until its
+ * MaxWaitMs passes, as Kafka's leader does. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,8 +117,8 @@ int sk_raft_tick_leader(struct sk_raft *r, int64_t now)
     return SK_ERR_NONE;
 }
 
-int sk_raft_append(struct sk_raft *r, const uint8_t *data, size_t len, int32_t count,
-                   int64_t *offset)
+static int append_data(struct sk_raft *r, const uint8_t *data, size_t len, int32_t count,
+                       int64_t *offset)
 {
     if (r->failed)
         return r->failed;
@@ -208,14 +210,10 @@ static void record_fetch(struct sk_raft *r, const struct sk_raft_msg *m, int64_t
     sk_raft_update_hw(r);
 }
 
-int sk_raft_on_fetch_req(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
+/* The answer to a valid fetch: what the log holds from its offset. */
+static int answer_fetch(struct sk_raft *r, const struct sk_raft_msg *m, int16_t bad, bool diverged,
+                        int32_t div_epoch, int64_t div_end)
 {
-    int16_t bad = check_fetch(r, m);
-    int32_t div_epoch = -1;
-    int64_t div_end = -1;
-    bool diverged = !bad && diverges(r, &m->u.fetch, &div_epoch, &div_end);
-    if (!bad && !diverged)
-        record_fetch(r, m, now);
     struct sk_raft_msg *resp = sk_raft_reply(r, m, bad);
     if (!resp)
         return r->failed;
@@ -225,6 +223,84 @@ int sk_raft_on_fetch_req(struct sk_raft *r, const struct sk_raft_msg *m, int64_t
     if (bad || diverged)
         return SK_ERR_NONE;
     return fill_records(r, resp, m->u.fetch.fetch_offset);
+}
+
+/* Kafka's fetch purgatory: a voter asking for nothing the log has yet waits
+ * here, so that a new batch reaches it at once rather than at its next
+ * poll. A fetch that moved the high watermark is answered at once: the
+ * fetcher learns the commit without waiting. A voter has one fetch out at a
+ * time; a newer one replaces the held one, which is answered as it stands. */
+static int maybe_park(struct sk_raft *r, const struct sk_raft_msg *m, int64_t hw_before,
+                      int64_t now, bool *parked)
+{
+    struct sk_raft_peer *p = sk_raft_peer(r, m->src);
+    *parked = false;
+    if (!p || m->u.fetch.max_wait_ms <= 0 || r->hw != hw_before ||
+        m->u.fetch.fetch_offset < r->cfg.log.end_offset(r->cfg.log_ctx))
+        return SK_ERR_NONE;
+    if (p->parked) {
+        p->parked = false;
+        int err = answer_fetch(r, &p->park, check_fetch(r, &p->park), false, -1, -1);
+        if (err)
+            return err;
+    }
+    p->parked = true;
+    p->park = *m;
+    p->park.owned = NULL;
+    p->park_until_ms = now + m->u.fetch.max_wait_ms;
+    p->park_hw = r->hw;
+    *parked = true;
+    return SK_ERR_NONE;
+}
+
+int sk_raft_on_fetch_req(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
+{
+    int16_t bad = check_fetch(r, m);
+    int32_t div_epoch = -1;
+    int64_t div_end = -1;
+    int64_t hw_before = r->hw;
+    bool diverged = !bad && diverges(r, &m->u.fetch, &div_epoch, &div_end);
+    if (!bad && !diverged) {
+        record_fetch(r, m, now);
+        bool parked;
+        int err = maybe_park(r, m, hw_before, now, &parked);
+        if (err || parked)
+            return err;
+    }
+    return answer_fetch(r, m, bad, diverged, div_epoch, div_end);
+}
+
+/* A held fetch is due when its wait is over, when the log has something
+ * past its offset or the high watermark moved, and when this node stopped
+ * leading its epoch (then the answer carries the error that says so). */
+static bool fetch_due(const struct sk_raft *r, const struct sk_raft_peer *p, int64_t now)
+{
+    return now >= p->park_until_ms || r->role != SK_RAFT_LEADER ||
+           p->park.epoch != r->q.epoch || r->hw != p->park_hw ||
+           r->cfg.log.end_offset(r->cfg.log_ctx) > p->park.u.fetch.fetch_offset;
+}
+
+int sk_raft_wake_fetches(struct sk_raft *r, int64_t now)
+{
+    for (int32_t i = 0; i < r->cfg.n_voters && !r->failed; i++) {
+        struct sk_raft_peer *p = &r->peers[i];
+        if (!p->parked || !fetch_due(r, p, now))
+            continue;
+        p->parked = false;
+        int err = answer_fetch(r, &p->park, check_fetch(r, &p->park), false, -1, -1);
+        if (err)
+            return err;
+    }
+    return r->failed;
+}
+
+int64_t sk_raft_parked_deadline(const struct sk_raft *r)
+{
+    int64_t t = INT64_MAX;
+    for (int32_t i = 0; i < r->cfg.n_voters; i++)
+        if (r->peers[i].parked && r->peers[i].park_until_ms < t)
+            t = r->peers[i].park_until_ms;
+    return t;
 }
 
 static int send_end(struct sk_raft *r, struct sk_raft_peer *p,
@@ -281,7 +357,7 @@ int sk_raft_to_resigned(struct sk_raft *r, int64_t now)
     return broadcast_end(r, now, true);
 }
 
-int sk_raft_resign(struct sk_raft *r, int64_t now)
+static int resign(struct sk_raft *r, int64_t now)
 {
     if (r->failed)
         return r->failed;
@@ -328,4 +404,29 @@ int sk_raft_describe(const struct sk_raft *r, int64_t now, struct sk_raft_quorum
         v->last_caught_up_ms = p->caught_up_ms;
     }
     return SK_ERR_NONE;
+}
+
+int sk_raft_release_fetches(struct sk_raft *r)
+{
+    if (r->failed)
+        return r->failed;
+    for (int32_t i = 0; i < r->cfg.n_voters; i++)
+        r->peers[i].park_until_ms = INT64_MIN;
+    return sk_raft_wake_fetches(r, INT64_MIN);
+}
+
+/* A new batch is what a held fetch waits for. */
+int sk_raft_append(struct sk_raft *r, const uint8_t *data, size_t len, int32_t count,
+                   int64_t *offset)
+{
+    int err = append_data(r, data, len, count, offset);
+    int woke = sk_raft_wake_fetches(r, INT64_MIN);
+    return err ? err : woke;
+}
+
+int sk_raft_resign(struct sk_raft *r, int64_t now)
+{
+    int err = resign(r, now);
+    int woke = sk_raft_wake_fetches(r, now);
+    return err ? err : woke;
 }

@@ -23,6 +23,13 @@ struct sk_raft_peer {
     int64_t caught_up_ms;
     bool fetched;
     int64_t retry_at_ms;
+    /* Leader: the voter's fetch it holds (Kafka's fetch purgatory), until
+     * park_until_ms or until the log end or the high watermark moves past
+     * what it was when parked (park_hw). */
+    bool parked;
+    struct sk_raft_msg park;
+    int64_t park_until_ms;
+    int64_t park_hw;
 };
 
 struct sk_raft_outq {
@@ -77,6 +84,11 @@ int64_t sk_raft_random_timeout(struct sk_raft *r);
 struct sk_raft_peer *sk_raft_peer(struct sk_raft *r, int32_t id);
 int32_t sk_raft_majority(const struct sk_raft *r);
 int16_t sk_raft_fail(struct sk_raft *r, int16_t err);
+/* leader.c: answers the parked fetches that are due (now = INT64_MIN when
+ * no timer fired); every entry point ends with it. */
+int sk_raft_wake_fetches(struct sk_raft *r, int64_t now);
+/* When the first held fetch runs out of wait; INT64_MAX for none. */
+int64_t sk_raft_parked_deadline(const struct sk_raft *r);
 
 /* flush.c */
 int sk_raft_flush(struct sk_raft *r);

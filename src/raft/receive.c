@@ -54,7 +54,7 @@ static int on_response(struct sk_raft *r, const struct sk_raft_msg *m, int64_t n
     }
 }
 
-int sk_raft_receive(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
+static int receive(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
 {
     if (r->failed)
         return r->failed;
@@ -72,4 +72,11 @@ int sk_raft_receive(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
     default:
         return on_response(r, m, now);
     }
+}
+
+int sk_raft_receive(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
+{
+    int err = receive(r, m, now);
+    int woke = sk_raft_wake_fetches(r, now);
+    return err ? err : woke;
 }

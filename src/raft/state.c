@@ -21,8 +21,8 @@ static void apply_defaults(struct sk_raft_config *c)
         c->request_timeout_ms = 2000;
     if (c->retry_backoff_ms <= 0)
         c->retry_backoff_ms = 20;
-    if (c->fetch_idle_ms <= 0)
-        c->fetch_idle_ms = 50;
+    if (c->fetch_max_wait_ms <= 0)
+        c->fetch_max_wait_ms = 500;
     if (c->fetch_max_bytes == 0)
         c->fetch_max_bytes = 8u << 20;
 }
@@ -211,7 +211,7 @@ void sk_raft_free(struct sk_raft *r)
     free(r);
 }
 
-int sk_raft_tick(struct sk_raft *r, int64_t now)
+static int tick(struct sk_raft *r, int64_t now)
 {
     if (r->failed)
         return r->failed;
@@ -268,7 +268,9 @@ static bool awaits(const struct sk_raft *r, const struct sk_raft_peer *p)
 int64_t sk_raft_next_deadline(const struct sk_raft *r)
 {
     if (r->role == SK_RAFT_LEADER)
-        return r->unflushed && !r->flush_pending ? INT64_MIN : sk_raft_leader_deadline(r);
+        return r->unflushed && !r->flush_pending
+                   ? INT64_MIN
+                   : min64(sk_raft_leader_deadline(r), sk_raft_parked_deadline(r));
     int64_t t = r->election_at_ms;
     if (r->role == SK_RAFT_CANDIDATE && r->backoff_until_ms)
         t = r->backoff_until_ms;
@@ -280,4 +282,11 @@ int64_t sk_raft_next_deadline(const struct sk_raft *r)
         if (i != r->self && awaits(r, &r->peers[i]))
             t = min64(t, r->peers[i].retry_at_ms);
     return t;
+}
+
+int sk_raft_tick(struct sk_raft *r, int64_t now)
+{
+    int err = tick(r, now);
+    int woke = sk_raft_wake_fetches(r, now);
+    return err ? err : woke;
 }
