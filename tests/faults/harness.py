@@ -215,11 +215,13 @@ def run(a):
     cleanup.cluster = cluster
     for n in cluster.nodes:
         n.stderr_path = os.path.join(a.out, "node%d-stderr.log" % n.index)
-    log("nodes: %s" % cluster.describe())
+    # described now: close() tears the namespaces down before the report is written
+    network = cluster.describe()
+    log("nodes: %s" % network)
     workload.log_clients_to(os.path.join(a.out, "clients.log"))
     h = history.History(os.path.join(a.out, "history.jsonl"))
     h.record(type="run", seed=a.seed, faults=a.faults, relaxed=a.relaxed, nodes=a.nodes,
-             network=cluster.describe(), wall=h.wall0)
+             network=network, wall=h.wall0)
     cluster.start(120)
     for n in cluster.nodes:
         h.record(type="node", event="start", node=n.index, gen=n.generation, pid=n.proc.pid)
@@ -295,7 +297,7 @@ def run(a):
         result["valid"] = result["valid"] and result["metadata"]["valid"]
         result["recovery"] = metaload.recovery(ops)
     result.update(seed=a.seed, rounds=rounds_done, stalls=stalls, client_errors=errors,
-                  faults_skipped=nem.skipped, network=cluster.describe(),
+                  faults_skipped=nem.skipped, network=network,
                   fault_rounds={f.name: sum(1 for o in ops if o["type"] == "fault" and
                                             o["phase"] == "start" and o["fault"] == f.name)
                                 for f in nem.faults},
