@@ -303,7 +303,8 @@ def run(a):
                                 for f in nem.faults},
                   notes=[o for o in ops if o["type"] == "fault-note"][:50],
                   clock=clock_evidence(ops))
-    result["plot"] = plot.timeline(ops, os.path.join(a.out, "timeline.png")) if data else ""
+    result["plot"] = plot.timeline(ops, os.path.join(a.out, "timeline.png"),
+                                   "produce" if data else "meta")
     with open(os.path.join(a.out, "report.json"), "w") as f:
         json.dump(result, f, indent=1)
     text = checker.summary(result) if data else "verdict: %s" % (
