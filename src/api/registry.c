@@ -66,6 +66,9 @@ static const struct sk_api_entry controller_entries[] = {
     {55, 0, 2, sk_api_describe_quorum},
     {62, 0, 4, sk_api_broker_registration},
     {63, 0, 1, sk_api_broker_heartbeat},
+    /* As ControllerApis: an admin client bootstrapped to the controllers
+     * (KIP-919) creates topics at the active one. */
+    {19, 0, 7, sk_api_create_topics},
 };
 
 /* A combined node answers DescribeQuorum on its client listener too, as

@@ -23,6 +23,7 @@
 #include "skein/errors.h"
 #include "skein/kclient.h"
 #include "skein/logging.h"
+#include "skein/raftnet.h"
 #include "skein/timer.h"
 
 #define SK_LIFECYCLE_RETRY_MS 200 /* before the next voter after a refusal */
@@ -201,7 +202,7 @@ static uint32_t setting(const struct sk_config *cfg, const char *name, uint32_t 
 int sk_broker_lifecycle_start(struct sk_broker *b)
 {
     const struct sk_config *cfg = b->node->cfg;
-    if (!(cfg->process_roles & SK_ROLE_BROKER) || cfg->n_voters < 2 || !b->shard)
+    if (!(cfg->process_roles & SK_ROLE_BROKER) || !sk_raftnet_wanted(cfg) || !b->shard)
         return 0;
     struct sk_broker_lifecycle *lc = calloc(1, sizeof *lc);
     if (!lc)
