@@ -15,7 +15,9 @@ id on free loopback ports.
   acknowledged creation lost, every broker converges on the same topics;
   the killed controller restarts and rejoins as a follower.
 - librdkafka produces through the brokers and a consumer group reads every
-  record back.
+  record back. __consumer_offsets is created at the active controller first:
+  a broker would create it through its own controller, which it is not, and
+  does not forward admin requests yet.
 
 usage: split_roles_test.py SKEIN_BIN [ROUNDS]"""
 import os
@@ -37,6 +39,7 @@ NONE, REQUEST_TIMED_OUT, NOT_CONTROLLER = 0, 7, 41
 # jittered election timeout (at most twice controller.quorum.election.timeout.ms).
 FETCH_TIMEOUT_MS, ELECTION_TIMEOUT_MS = 2000, 1000
 ELECTION_BOUND_MS = FETCH_TIMEOUT_MS + 2 * ELECTION_TIMEOUT_MS
+OFFSETS, OFFSETS_PARTITIONS = "__consumer_offsets", 50  # offsets.topic.num.partitions
 
 
 class BrokerNode(Controller):
@@ -129,7 +132,7 @@ def converged(brokers, acked):
     return sets if all(s == sets[0] for s in sets) else None
 
 
-def create(ctls, name, deadline):
+def create(ctls, name, deadline, **kw):
     """CreateTopics at the active controller's CONTROLLER listener until one
     answers other than NOT_CONTROLLER / REQUEST_TIMED_OUT: that error, or
     None when none answered."""
@@ -139,7 +142,7 @@ def create(ctls, name, deadline):
         order = ([v["node"]] if v else []) + [n for n in alive(ctls) if not v or n is not v["node"]]
         for n in order:
             try:
-                err, _ = wire.create_topic(n.controller_port, name, timeout=TIMEOUT)
+                err, _ = wire.create_topic(n.controller_port, name, timeout=TIMEOUT, **kw)
             except (OSError, wire.Closed, wire.DecodeError):
                 continue
             last = err
@@ -250,9 +253,15 @@ def run(skein, rounds):
         acked = set()
         for r in range(rounds):
             kill_round(ctls, brokers, acked, r)
-        err = create(ctls, "rt", time.monotonic() + TIMEOUT)
+        err = create(ctls, "rt", time.monotonic() + TIMEOUT, partitions=3)
         assert err == NONE, err
-        assert wait_for(lambda: converged(brokers, acked | {"rt"}), TIMEOUT)
+        # A broker creates __consumer_offsets through its local controller,
+        # which is not the active one; with no forwarding yet it is created
+        # at the active controller, as forwarding would.
+        err = create(ctls, OFFSETS, time.monotonic() + TIMEOUT, partitions=OFFSETS_PARTITIONS,
+                     configs={"cleanup.policy": "compact"})
+        assert err == NONE, err
+        assert wait_for(lambda: converged(brokers, acked | {"rt", OFFSETS}), TIMEOUT)
         clients(brokers)
         for n in nodes:
             assert n.stop() == 0, n.tail()
