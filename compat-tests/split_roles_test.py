@@ -15,7 +15,9 @@ id on free loopback ports.
   acknowledged creation lost, every broker converges on the same topics;
   the killed controller restarts and rejoins as a follower.
 - librdkafka produces through the brokers and a consumer group reads every
-  record back. __consumer_offsets is created at the active controller first:
+  record back and commits; every broker is killed -9 and restarted, and the
+  group's committed offsets read back as they were (a restarted coordinator
+  answers COORDINATOR_LOAD_IN_PROGRESS until its metadata caught up). __consumer_offsets is created at the active controller first:
   a broker would create it through its own controller, which it is not, and
   does not forward admin requests yet.
 
@@ -219,9 +221,39 @@ def clients(brokers):
         m = cons.poll(0.5)
         if m is not None and not m.error():
             seen.add(m.value())
-    cons.close()
     assert len(seen) == 300, "consumed %d of 300 records" % len(seen)
-    print("librdkafka: 300 records produced through the brokers, all read back by a group")
+    cons.commit(asynchronous=False)
+    committed = {tp.partition: tp.offset for tp in cons.committed(rt_partitions(), timeout=TIMEOUT)}
+    cons.close()
+    assert sum(committed.values()) == 300, committed
+    print("librdkafka: 300 records produced through the brokers, all read back by a group, "
+          "offsets committed %r" % committed)
+    return committed
+
+
+def rt_partitions():
+    from confluent_kafka import TopicPartition
+    return [TopicPartition("rt", p) for p in range(3)]
+
+
+def restarted_offsets(brokers, committed):
+    """kill -9 of every broker and a restart: each starts from its (empty)
+    snapshot and learns the metadata from the quorum. The group's
+    coordinator must not serve before it has __consumer_offsets again: the
+    committed offsets read back as they were, never as none."""
+    from confluent_kafka import Consumer
+    for b in brokers:
+        b.kill()
+    for b in brokers:
+        b.start(timeout=TIMEOUT)
+    bootstrap = ",".join("127.0.0.1:%d" % b.port for b in brokers)
+    cons = Consumer({"bootstrap.servers": bootstrap, "group.id": "rt-readers"})
+    try:
+        got = {tp.partition: tp.offset for tp in cons.committed(rt_partitions(), timeout=TIMEOUT)}
+    finally:
+        cons.close()
+    assert got == committed, "committed offsets after the restart: %r, were %r" % (got, committed)
+    print("every broker killed and restarted: the group's committed offsets read back %r" % got)
 
 
 def run(skein, rounds):
@@ -262,7 +294,8 @@ def run(skein, rounds):
                      configs={"cleanup.policy": "compact"})
         assert err == NONE, err
         assert wait_for(lambda: converged(brokers, acked | {"rt", OFFSETS}), TIMEOUT)
-        clients(brokers)
+        committed = clients(brokers)
+        restarted_offsets(brokers, committed)
         for n in nodes:
             assert n.stop() == 0, n.tail()
             assert not n.sanitizer_report(), n.sanitizer_report()

@@ -71,6 +71,10 @@ struct sk_node {
     struct sk_raftnet *raftnet; /* the Raft quorum on the wire, on shard 0 (skein/raftnet.h) */
     struct sk_broker_sessions *broker_sessions; /* controller's (skein/broker_sessions.h) */
     struct sk_broker_lifecycle *lifecycle; /* broker's registration (skein/broker_lifecycle.h) */
+    /* Set before the shards' threads start, read-only after: this start's
+     * registration, which the group coordinators wait to see unfenced. */
+    bool registers;
+    kp_uuid incarnation;
     atomic_int quorum_leader_1; /* the quorum's leader + 1, 0 if none (sk_ctl_quorum_leader) */
 };
 

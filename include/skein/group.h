@@ -150,6 +150,7 @@ struct sk_group_coordinator {
     struct sk_group **buckets;
     size_t nbuckets, ngroups;
     bool loading;        /* COORDINATOR_LOAD_IN_PROGRESS */
+    bool awaiting_catch_up; /* loads once the node's metadata caught up */
     bool available;      /* __consumer_offsets exists: otherwise COORDINATOR_NOT_AVAILABLE */
     uint64_t expiry_timer;
     struct sk_broker *broker; /* NULL in unit tests */

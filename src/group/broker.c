@@ -70,8 +70,46 @@ static bool topic_exists(struct sk_broker *b)
     return sk_meta_topic(b->image, SK_GROUP_OFFSETS_TOPIC, strlen(SK_GROUP_OFFSETS_TOPIC)) != NULL;
 }
 
+/* A member of a larger quorum starts from its snapshot and learns the rest
+ * of the metadata from the leader: __consumer_offsets and its partitions
+ * may not be in its image yet. As Kafka's broker waits for the controller
+ * to call it caught up before it serves groups, the coordinator loads only
+ * once the image shows this start's registration unfenced, which the
+ * controller grants when the broker applied everything up to it. */
+static bool caught_up(const struct sk_broker *b)
+{
+    const struct sk_node *n = b->node;
+    if (!n->registers)
+        return true;
+    const struct sk_broker_meta *bm = sk_meta_broker(b->image, n->node_id);
+    return bm && !bm->fenced && memcmp(bm->incarnation.b, n->incarnation.b, 16) == 0;
+}
+
+static int load_all(struct sk_broker *b, struct sk_group_coordinator *co);
+
+static int load_caught_up(struct sk_broker *b, struct sk_group_coordinator *co)
+{
+    co->awaiting_catch_up = false;
+    int rc = load_all(b, co);
+    co->loading = false;
+    co->available = topic_exists(b);
+    if (rc < 0) {
+        sk_error("cannot load %s: %s", SK_GROUP_OFFSETS_TOPIC, strerror(-rc));
+        return rc;
+    }
+    sk_info("group coordinator: %zu groups loaded", co->ngroups);
+    sk_group_schedule_expiry(co);
+    return 0;
+}
+
 void sk_groups_image_changed(struct sk_broker *b)
 {
+    if (b->groups && b->groups->awaiting_catch_up && caught_up(b)) {
+        /* A failed load leaves the coordinator refusing, as at start. */
+        if (load_caught_up(b, b->groups) < 0)
+            b->groups->loading = true;
+        return;
+    }
     /* Another shard (the controller's) may have created the topic: this
      * shard's coordinator serves from the image that has it, its new
      * partitions being empty and open by now. */
@@ -228,16 +266,12 @@ int sk_groups_open(struct sk_broker *b)
     co->broker = b;
     co->loading = true;
     b->groups = co;
-    int rc = load_all(b, co);
-    co->loading = false;
-    co->available = topic_exists(b);
-    if (rc < 0) {
-        sk_error("cannot load %s: %s", SK_GROUP_OFFSETS_TOPIC, strerror(-rc));
-        return rc;
+    if (!caught_up(b)) {
+        co->awaiting_catch_up = true;
+        sk_info("group coordinator: waiting for the metadata to catch up with the quorum");
+        return 0;
     }
-    sk_info("group coordinator: %zu groups loaded", co->ngroups);
-    sk_group_schedule_expiry(co);
-    return 0;
+    return load_caught_up(b, co);
 }
 
 void sk_groups_close(struct sk_broker *b)
