@@ -27,6 +27,7 @@
 #include "skein/submit.h"
 #include "skein/quota.h"
 #include "skein/raftnet.h"
+#include "skein/forward_ctl.h"
 #include "skein/server.h"
 #include "skein/broker_lifecycle.h"
 #include "skein/broker_sessions.h"
@@ -400,6 +401,7 @@ void sk_server_close(struct sk_broker *b)
     sk_checkpoints_close(n);
     sk_node_quotas_close(n);
     sk_producer_ids_free(b);
+    sk_ctl_channel_close(b);
     sk_broker_lifecycle_close(b);
     sk_raftnet_close(b);
     sk_meta_quorum_close(n);
