@@ -156,6 +156,8 @@ void sk_api_broker_registration(struct sk_request *req);
 void sk_api_broker_heartbeat(struct sk_request *req);
 /* Forwarded admin requests, on the active controller (src/api/envelope_serve.c). */
 void sk_api_envelope(struct sk_request *req);
+/* Producer-id blocks for brokers, on the active controller. */
+void sk_api_allocate_producer_ids(struct sk_request *req);
 void sk_api_describe_topic_partitions(struct sk_request *req);
 /* Groups and committed offsets (src/api/group_*.c, offsets_*.c). */
 void sk_api_find_coordinator(struct sk_request *req);

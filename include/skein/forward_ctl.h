@@ -39,6 +39,11 @@ void sk_forward_ctl_fail(struct sk_request *req, int16_t err);
  * Kafka's AbstractResponse.errorCounts sees it. */
 bool sk_forward_ctl_has_error(int16_t api_key, const void *resp, int16_t err);
 
+/* A producer-id block source for sk_producer_ids_set_source: asks the
+ * active controller with AllocateProducerIds (src/api/producer_ids_remote.c). */
+#include "skein/producer_ids.h"
+void sk_producer_ids_remote(struct sk_broker *b, sk_producer_id_block_fn got);
+
 /* ---- the channel to the active controller, on shard 0 ---------------------- */
 
 /* err SK_ERR_NONE with resp the decoded answer, or REQUEST_TIMED_OUT (no
