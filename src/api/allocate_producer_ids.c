@@ -23,7 +23,7 @@ static void allocated(void *arg, int16_t err, const char *msg, int64_t start, in
 void sk_api_allocate_producer_ids(struct sk_request *req)
 {
     const kp_allocate_producer_ids_request *body = req->body;
-    if (req->broker->index != 0 || !sk_ctl_quorum_active(req->broker->node)) {
+    if (req->broker->index != 0 || !sk_ctl_decides(req->broker->node)) {
         allocated(req, SK_ERR_NOT_CONTROLLER, NULL, -1, 0);
         return;
     }

@@ -74,7 +74,7 @@ static void captured(struct sk_request *inner, const struct sk_seg *segs, unsign
 void sk_api_envelope(struct sk_request *req)
 {
     const kp_envelope_request *env = req->body;
-    if (!sk_ctl_quorum_active(req->broker->node)) {
+    if (req->broker->index != 0 || !sk_ctl_decides(req->broker->node)) {
         answer(req, SK_ERR_NOT_CONTROLLER);
         return;
     }

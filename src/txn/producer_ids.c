@@ -60,10 +60,11 @@ static void advance(struct sk_txn_state *t)
     t->pre_start = t->pre_end = 0;
 }
 
+/* As Kafka's: once the id just handed out is at 90% of the block or past. */
 static bool wants_prefetch(const struct sk_txn_state *t)
 {
-    return t->source && !t->claiming && t->pre_start == t->pre_end && t->end > t->start &&
-           (t->next - t->start) * 100 >= (t->end - t->start) * PREFETCH_PERCENT;
+    return t->source && !t->claiming && t->pre_start == t->pre_end && t->next > t->start &&
+           (t->next - 1 - t->start) * 100 >= (t->end - t->start) * PREFETCH_PERCENT;
 }
 
 static void serve(struct sk_broker *b, struct sk_txn_state *t)
