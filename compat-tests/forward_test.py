@@ -6,6 +6,8 @@ formatted with one cluster id (quorum_test.cluster):
 - CreateTopics, IncrementalAlterConfigs, CreatePartitions and DeleteTopics,
   hand-encoded and sent to a node that is NOT the active controller,
   succeed and are committed on every node (Metadata, DescribeConfigs);
+- a Metadata request that auto-creates a topic, sent to a non-controller
+  node, creates it through the active controller;
 - confluent-kafka's AdminClient bootstrapped at a non-controller node only
   creates and deletes topics;
 - kill -9 of the active controller while topics keep being created through
@@ -169,6 +171,20 @@ def check_admin(nodes, other):
           "CreatePartitions and DeleteTopics committed on all three" % other.node_id)
 
 
+def check_auto_create(nodes, other):
+    """Metadata with auto-creation on a non-controller node: LEADER_NOT_AVAILABLE
+    at first (the node asked the controller), then the topic, on every node."""
+    def created():
+        md = wire.metadata(other.port, topics=["fwd-auto"], auto_create=True, version=9,
+                           timeout=TIMEOUT)
+        return md["topics"][0]["error"] == NONE
+    assert wait_for(created, TIMEOUT), "fwd-auto not auto-created through node %d" \
+        % other.node_id
+    assert on_all(nodes, lambda t: "fwd-auto" in t), [topics(n) for n in nodes]
+    print("Metadata through non-controller node %d auto-created a topic on all three"
+          % other.node_id)
+
+
 def check_admin_client(nodes, other):
     from confluent_kafka.admin import AdminClient, NewTopic
     admin = AdminClient({"bootstrap.servers": "127.0.0.1:%d" % other.port})
@@ -286,6 +302,7 @@ def run(skein):
         lead = leader_of(nodes)
         other = next(n for n in nodes if n is not lead)
         check_admin(nodes, other)
+        check_auto_create(nodes, other)
         check_admin_client(nodes, other)
         check_producers(nodes)
         check_failover(nodes, other)

@@ -39,6 +39,15 @@ void sk_forward_ctl_fail(struct sk_request *req, int16_t err);
  * Kafka's AbstractResponse.errorCounts sees it. */
 bool sk_forward_ctl_has_error(int16_t api_key, const void *resp, int16_t err);
 
+/* On shard 0 of a node that is not the active controller: sends one
+ * CreateTopics for names[n] (the controller's defaults) to the active
+ * controller without waiting for it, as Kafka's broker auto-creates.
+ * 0 or a negative code (nothing sent). */
+int sk_forward_ctl_auto_create(struct sk_broker *b, const kp_str *names, int n);
+/* Whether b's node must auto-create through the active controller: a node
+ * of a multi-voter quorum that is not the active one. */
+bool sk_forward_ctl_creates_remotely(const struct sk_broker *b);
+
 /* A producer-id block source for sk_producer_ids_set_source: asks the
  * active controller with AllocateProducerIds (src/api/producer_ids_remote.c). */
 #include "skein/producer_ids.h"

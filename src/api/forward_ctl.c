@@ -36,6 +36,11 @@ bool sk_forward_ctl_wanted(const struct sk_request *req)
            sk_forward_ctl_forwardable(req->api->key);
 }
 
+bool sk_forward_ctl_creates_remotely(const struct sk_broker *b)
+{
+    return b->node->cfg->n_voters > 1 && !sk_ctl_quorum_active(b->node);
+}
+
 /* One forwarded request: the Envelope and the bytes it points to live here
  * until the channel is done with them, which may be after the client was
  * answered (a deadline passed while the Envelope was on its way). */
