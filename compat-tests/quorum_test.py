@@ -10,7 +10,9 @@ stale epoch (FENCED_LEADER_EPOCH), a node that is no voter
 (INVALID_VOTER_KEY). DescribeQuorum off the leader answers
 NOT_LEADER_OR_FOLLOWER. kill -9 of the leader: the other two elect a new
 leader in a higher epoch; the killed one restarts and rejoins as a follower
-whose log end offset catches up on the leader.
+whose log end offset catches up on the leader. kill -9 of a follower: it
+restarts and follows the same leader in the same epoch, with no election
+(its first fetch reaches the leader before its fetch timeout).
 
 usage: quorum_test.py SKEIN_BIN [ROUNDS]"""
 import contextlib
@@ -264,6 +266,27 @@ def cluster(skein, prefix, make):
         shutil.rmtree(root, ignore_errors=True)
 
 
+def follower_restart(nodes, v):
+    """A restarted follower must not unseat a healthy leader: the epoch stays
+    the same through its restart and for three fetch timeouts after it
+    (controller.quorum.fetch.timeout.ms, 2 s), the window in which a
+    follower that never reached its leader would stand for election."""
+    f = next(n for n in nodes if n.node_id != v["leader"])
+    f.kill()
+    f.start(timeout=TIMEOUT)
+    back = wait_for(lambda: settled(nodes), TIMEOUT)
+    assert back, "follower %d did not rejoin: %r" % (f.node_id, views(nodes))
+    until = time.monotonic() + 6
+    while time.monotonic() < until:
+        now = views(nodes)
+        assert all(o["epoch"] == v["epoch"] and o["leader"] == v["leader"] for o in now.values()), \
+            "restarted follower %d disturbed the quorum: %r, was leader %d in epoch %d\n%s" % (
+                f.node_id, now, v["leader"], v["epoch"], f.tail())
+        time.sleep(0.1)
+    print("follower %d killed and restarted: leader %d kept epoch %d" % (
+        f.node_id, v["leader"], v["epoch"]))
+
+
 def round_trip(skein, rounds):
     def make(skein, root, i, voters, ports):
         return Controller(skein, root, i, voters, ports, combined=i == 3)
@@ -271,6 +294,7 @@ def round_trip(skein, rounds):
         print("elected: leader %d in epoch %d, high watermark %d" % (v["leader"], v["epoch"], v["hw"]))
         check_bad_votes(nodes, cluster_id, v)
         check_listeners(nodes)
+        follower_restart(nodes, v)
         for i in range(rounds):
             old = next(n for n in nodes if n.node_id == v["leader"])
             old.kill()

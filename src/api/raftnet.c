@@ -2,8 +2,9 @@
  * one of two ways: a response answers the request parked on the CONTROLLER
  * listener with the same corr; a request is encoded for its voter's client
  * connection, whose answer comes back to the core with that corr. A request
- * that cannot go (no connection yet, a timeout, a drop) is simply lost: the
- * core times it out and retries, as it would after a lost packet. */
+ * that finds its connection not ready waits for it (the latest one per
+ * voter); one that cannot go (a timeout, a drop) is simply lost: the core
+ * times it out and retries, as it would after a lost packet. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,11 +94,10 @@ static struct sk_raftnet_peer *peer_of(struct sk_raftnet *rn, int32_t id)
 
 /* The version is fixed here, once the connection knows its peer's, since
  * the fields a request carries depend on it. */
-static void send_request(struct sk_raftnet *rn, const struct sk_raft_msg *m)
+static void send_to(struct sk_raftnet *rn, struct sk_raftnet_peer *p, const struct sk_raft_msg *m)
 {
-    struct sk_raftnet_peer *p = peer_of(rn, m->dst);
     int16_t key = sk_raft_wire_api(m->type);
-    int16_t version = p && sk_kclient_ready(p->kc) ? sk_kclient_version(p->kc, key) : -1;
+    int16_t version = sk_kclient_version(p->kc, key);
     if (version < 0)
         return;
     struct out_req *o = calloc(1, sizeof(*o));
@@ -119,13 +119,52 @@ static void send_request(struct sk_raftnet *rn, const struct sk_raft_msg *m)
         rn->ending++;
 }
 
+static void drop_pending(struct sk_raftnet_peer *p)
+{
+    if (p->has_pending)
+        sk_raft_msg_release(&p->pending);
+    p->has_pending = false;
+}
+
+/* Takes m: sent now, or kept until the connection is ready. */
+static void send_request(struct sk_raftnet *rn, struct sk_raft_msg *m)
+{
+    struct sk_raftnet_peer *p = peer_of(rn, m->dst);
+    if (!p) {
+        sk_raft_msg_release(m);
+        return;
+    }
+    if (!sk_kclient_ready(p->kc)) {
+        drop_pending(p);
+        p->pending = *m;
+        p->has_pending = true;
+        return;
+    }
+    send_to(rn, p, m);
+    sk_raft_msg_release(m);
+}
+
+static void peer_ready(void *arg, struct sk_kclient *kc)
+{
+    struct sk_raftnet_peer *p = arg;
+    (void)kc;
+    if (!p->has_pending || p->rn->closing)
+        return;
+    struct sk_raft_msg m = p->pending;
+    p->has_pending = false;
+    send_to(p->rn, p, &m);
+    sk_raft_msg_release(&m);
+}
+
 static void transport_send(void *arg, struct sk_raft_msg *m)
 {
     struct sk_raftnet *rn = arg;
+    if (m->type % 2 == 0 && !rn->closing) {
+        send_request(rn, m);
+        return;
+    }
     if (m->type % 2 == 1)
         sk_raftnet_answer(rn, m);
-    else if (!rn->closing)
-        send_request(rn, m);
     sk_raft_msg_release(m);
 }
 
@@ -184,13 +223,14 @@ static int connect_voters(struct sk_raftnet *rn, const struct sk_config *cfg, ch
     sk_kclient_config_defaults(&kc);
     kc.request_timeout_ms = (uint32_t)rn->cfg.request_timeout_ms;
     kc.client_id = "raft-client";
-    struct sk_kclient_handler h = {0};
     for (size_t i = 0; i < cfg->n_voters; i++) {
         const struct sk_voter *v = &cfg->voters[i];
         if (v->id == cfg->node_id)
             continue;
         struct sk_raftnet_peer *p = &rn->peers[rn->n_peers];
+        p->rn = rn;
         p->id = v->id;
+        struct sk_kclient_handler h = {.on_ready = peer_ready, .arg = p};
         int rc = sk_kclient_new(rn->b->shard, v->host, v->port, &kc, &h, &p->kc);
         if (rc < 0) {
             snprintf(err, errlen, "cannot connect to voter %d at %s:%u: %s", v->id, v->host,
@@ -283,8 +323,10 @@ void sk_raftnet_close(struct sk_broker *b)
     rn->resigned = NULL;
     if (rn->resign_timer)
         sk_timer_cancel(b->shard, rn->resign_timer);
-    for (int i = 0; i < rn->n_peers; i++)
+    for (int i = 0; i < rn->n_peers; i++) {
         sk_kclient_close(rn->peers[i].kc);
+        drop_pending(&rn->peers[i]);
+    }
     sk_quorum_free(rn->q);
     sk_raftnet_unpark_all(rn);
     free(rn);

@@ -12,8 +12,17 @@
 struct sk_kclient;
 
 struct sk_raftnet_peer {
+    struct sk_raftnet *rn;
     int32_t id;
     struct sk_kclient *kc;
+    /* The latest request the core sent while the connection was not ready
+     * (a restart, a reconnect): sent once it is. Dropping it would leave
+     * the core waiting out controller.quorum.request.timeout.ms, as long as
+     * the fetch timeout, so a restarted follower stood for election before
+     * its first fetch ever reached the leader and unseated it. Raft
+     * requests supersede one another, so only the latest is kept. */
+    struct sk_raft_msg pending;
+    bool has_pending;
 };
 
 /* One per voter's held fetch, and one for the request being delivered. */

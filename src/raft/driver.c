@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "skein/errors.h"
+#include "skein/logging.h"
 #include "skein/net.h"
 #include "skein/quorum.h"
 #include "skein/timer.h"
@@ -26,6 +27,11 @@ struct sk_quorum {
     enum sk_raft_role seen_role;
     int32_t seen_epoch;
     int32_t seen_leader;
+    /* What the log last said, apart from the listener's view: a candidacy
+     * that lasts one event is logged though the listener never sees it. */
+    enum sk_raft_role logged_role;
+    int32_t logged_epoch;
+    int32_t logged_leader;
     /* A timer the driver could not arm leaves it unable to keep time: it
      * stops as the core stops after a failed write, and says so at every
      * call. */
@@ -99,9 +105,32 @@ static int arm_notify(struct sk_quorum *q)
     return q->notify_timer ? 0 : -1;
 }
 
+static const char *role_name(enum sk_raft_role role)
+{
+    static const char *const names[] = {"unattached", "voted", "candidate",
+                                        "leader", "follower", "resigned"};
+    return (unsigned)role < sizeof(names) / sizeof(names[0]) ? names[role] : "unknown";
+}
+
+/* Every transition at INFO, as Kafka's QuorumState logs them: elections that
+ * do not settle are otherwise invisible in an operator's log. */
+static void log_transition(struct sk_quorum *q)
+{
+    const struct sk_raft *r = q->raft;
+    enum sk_raft_role role = sk_raft_role(r);
+    int32_t epoch = sk_raft_epoch(r), leader = sk_raft_leader(r);
+    if (role == q->logged_role && epoch == q->logged_epoch && leader == q->logged_leader)
+        return;
+    q->logged_role = role;
+    q->logged_epoch = epoch;
+    q->logged_leader = leader;
+    sk_log(SK_LOG_INFO, "raft: %s in epoch %d, leader %d", role_name(role), epoch, leader);
+}
+
 /* Ends every event; rc is what the core answered to it. */
 static int settle(struct sk_quorum *q, int rc)
 {
+    log_transition(q);
     send_out(q);
     if (arm_tick(q) || arm_notify(q))
         q->err = SK_ERR_UNKNOWN_SERVER_ERROR;
@@ -142,6 +171,7 @@ int sk_quorum_new(struct sk_shard *s, const struct sk_raft_config *cfg,
         return voter ? -ENOMEM : -EINVAL;
     }
     remember(q);
+    q->logged_epoch = -1;
     if (settle(q, SK_ERR_NONE)) {
         sk_quorum_free(q);
         return -ENOMEM;

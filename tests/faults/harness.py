@@ -215,11 +215,13 @@ def run(a):
     cleanup.cluster = cluster
     for n in cluster.nodes:
         n.stderr_path = os.path.join(a.out, "node%d-stderr.log" % n.index)
-    log("nodes: %s" % cluster.describe())
+    # described now: close() tears the namespaces down before the report is written
+    network = cluster.describe()
+    log("nodes: %s" % network)
     workload.log_clients_to(os.path.join(a.out, "clients.log"))
     h = history.History(os.path.join(a.out, "history.jsonl"))
     h.record(type="run", seed=a.seed, faults=a.faults, relaxed=a.relaxed, nodes=a.nodes,
-             network=cluster.describe(), wall=h.wall0)
+             network=network, wall=h.wall0)
     cluster.start(120)
     for n in cluster.nodes:
         h.record(type="node", event="start", node=n.index, gen=n.generation, pid=n.proc.pid)
@@ -295,13 +297,14 @@ def run(a):
         result["valid"] = result["valid"] and result["metadata"]["valid"]
         result["recovery"] = metaload.recovery(ops)
     result.update(seed=a.seed, rounds=rounds_done, stalls=stalls, client_errors=errors,
-                  faults_skipped=nem.skipped, network=cluster.describe(),
+                  faults_skipped=nem.skipped, network=network,
                   fault_rounds={f.name: sum(1 for o in ops if o["type"] == "fault" and
                                             o["phase"] == "start" and o["fault"] == f.name)
                                 for f in nem.faults},
                   notes=[o for o in ops if o["type"] == "fault-note"][:50],
                   clock=clock_evidence(ops))
-    result["plot"] = plot.timeline(ops, os.path.join(a.out, "timeline.png")) if data else ""
+    result["plot"] = plot.timeline(ops, os.path.join(a.out, "timeline.png"),
+                                   "produce" if data else "meta")
     with open(os.path.join(a.out, "report.json"), "w") as f:
         json.dump(result, f, indent=1)
     text = checker.summary(result) if data else "verdict: %s" % (

@@ -1,5 +1,7 @@
 """The timeline picture: acknowledged writes per second and their latency
 (p50, p99, max per second) over the run, fault windows shaded and named.
+The writes are the producers' records, or on a metadata-only quorum run the
+metadata workload's topic creations and deletions.
 Drawn by gnuplot (Debian's gnuplot-nox), as bench/ draws its plots."""
 import math
 import os
@@ -8,13 +10,13 @@ import subprocess
 from collections import defaultdict
 
 
-def timeline(ops, png):
+def timeline(ops, png, op_type="produce"):
     gp = shutil.which("gnuplot")
     if not gp:
         return "timeline skipped: gnuplot not found (apt-get install gnuplot-nox)"
     buckets = defaultdict(list)
     for o in ops:
-        if o["type"] == "produce" and o["status"] == "ok" and "t0" in o:
+        if o["type"] == op_type and o["status"] == "ok" and "t0" in o:
             buckets[int(o["t"])].append((o["t"] - o["t0"]) * 1000.0)
     if not buckets:
         return "timeline skipped: no acknowledged writes"
@@ -52,7 +54,7 @@ set terminal pngcairo size 1400,800 font ",10"
 set output "%(png)s"
 set multiplot layout 2,1 title "Skein fault run: shaded = fault windows (%(legend)s)"
 %(objs)s
-set ylabel "acknowledged writes/s"
+set ylabel "acknowledged %(what)s/s"
 set xrange [0:%(end)d]
 set grid
 plot "%(dat)s" using 1:2 with steps lw 1.5 title "acks/s"
@@ -63,7 +65,8 @@ plot "%(dat)s" using 1:3 with lines title "p50", "" using 1:4 with lines title "
      "" using 1:5 with points pt 7 ps 0.3 title "max"
 unset multiplot
 """ % {"png": png, "dat": base + "-timeline.dat", "end": end, "objs": "\n".join(objs),
-       "legend": legend}
+       "legend": legend,
+       "what": "writes" if op_type == "produce" else "metadata changes"}
     p = subprocess.run([gp], input=script, text=True, capture_output=True)
     if p.returncode != 0:
         # pngcairo missing: the plain png terminal draws the same
