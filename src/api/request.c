@@ -347,10 +347,11 @@ void sk_request_run(struct sk_request *req)
     sk_api_entry(req->api->key)->handler(req);
 }
 
-/* Kafka names a random live broker and forwards to the active controller;
- * Skein does not forward yet, so it names the active controller when that
- * is a live broker (a combined node), which can commit what admin clients
- * send "to the controller"; otherwise a live broker, this one first. */
+/* Kafka names a random live broker, which forwards admin requests to the
+ * active controller. Skein names the active controller when that is a live
+ * broker (a combined node), saving admin clients the forwarding hop;
+ * otherwise a live broker, this one first, which forwards them
+ * (skein/forward_ctl.h). */
 int32_t sk_api_controller_id(const struct sk_request *req, const struct sk_live_broker *lb, int n)
 {
     int32_t self = req->broker->node->node_id, leader = sk_ctl_quorum_leader(req->broker->node);
