@@ -122,9 +122,8 @@ static void forwarded(void *arg, int16_t err, int16_t version, const void *resp)
     if (err) {
         /* Kafka's ForwardingManager: the request's own error response,
          * REQUEST_TIMED_OUT once no controller answered in time. */
-        sk_forward_ctl_fail(req, err == SK_ERR_REQUEST_TIMED_OUT || err == SK_ERR_UNSUPPORTED_VERSION
-                                     ? err
-                                     : SK_ERR_UNKNOWN_SERVER_ERROR);
+        bool as_is = err == SK_ERR_REQUEST_TIMED_OUT || err == SK_ERR_UNSUPPORTED_VERSION;
+        sk_forward_ctl_fail(req, as_is ? err : SK_ERR_UNKNOWN_SERVER_ERROR);
         return;
     }
     const kp_envelope_response *r = resp;
