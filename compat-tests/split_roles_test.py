@@ -8,18 +8,19 @@ id on free loopback ports.
   Metadata lists the three brokers.
 - DescribeQuorum at the active controller lists the three brokers as
   observers, with log end offsets at the high watermark once caught up.
-- A stream of CreateTopics at the active controller's CONTROLLER listener
-  (as an admin client bootstrapped to the controllers does, KIP-919: Skein
-  does not forward admin requests from brokers yet), with kill -9 of the
-  active controller mid-stream: a new leader within the bound, no
-  acknowledged creation lost, every broker converges on the same topics;
-  the killed controller restarts and rejoins as a follower.
+- A stream of CreateTopics at the brokers in turn (each forwards it to the
+  active controller in an Envelope), with kill -9 of the active controller
+  mid-stream: a new leader within the bound, no acknowledged creation lost,
+  every broker converges on the same topics; the killed controller restarts
+  and rejoins as a follower. The client test's topics are created at the
+  active controller's CONTROLLER listener, as an admin client bootstrapped
+  to the controllers (KIP-919) does.
 - librdkafka produces through the brokers and a consumer group reads every
   record back and commits; every broker is killed -9 and restarted, and the
   group's committed offsets read back as they were (a restarted coordinator
-  answers COORDINATOR_LOAD_IN_PROGRESS until its metadata caught up). __consumer_offsets is created at the active controller first:
-  a broker would create it through its own controller, which it is not, and
-  does not forward admin requests yet.
+  answers COORDINATOR_LOAD_IN_PROGRESS until its metadata caught up).
+  __consumer_offsets is created first: a broker that is not the active
+  controller does not create it from FindCoordinator yet.
 
 usage: split_roles_test.py SKEIN_BIN [ROUNDS]"""
 import os
@@ -134,6 +135,26 @@ def converged(brokers, acked):
     return sets if all(s == sets[0] for s in sets) else None
 
 
+def create_at_broker(brokers, name, deadline, first=0):
+    """CreateTopics at the brokers in turn, from the first-th, until one
+    answers other than NOT_CONTROLLER / REQUEST_TIMED_OUT (the forwarded
+    request found no active controller in time): that error, or None when
+    none answered."""
+    last, i = None, first
+    while time.monotonic() < deadline:
+        b = brokers[i % len(brokers)]
+        i += 1
+        try:
+            err, _ = wire.create_topic(b.port, name, timeout=TIMEOUT)
+        except (OSError, wire.Closed, wire.DecodeError):
+            continue
+        last = err
+        if err not in (NOT_CONTROLLER, REQUEST_TIMED_OUT):
+            return err
+        time.sleep(0.05)
+    return last
+
+
 def create(ctls, name, deadline, **kw):
     """CreateTopics at the active controller's CONTROLLER listener until one
     answers other than NOT_CONTROLLER / REQUEST_TIMED_OUT: that error, or
@@ -181,7 +202,7 @@ def kill_round(ctls, brokers, acked, r):
             assert nv, "no new leader after kill -9 of %d: %r" % (old.node_id, views(rest))
             elected_ms = (time.monotonic() - killed_at) * 1000
         name = "r%d-t%d" % (r, i)
-        err = create(ctls, name, time.monotonic() + TIMEOUT)
+        err = create_at_broker(brokers, name, time.monotonic() + TIMEOUT, first=i)
         assert err == NONE, "CreateTopics %s: %r %r" % (name, err, views(alive(ctls)))
         acked.add(name)
     assert wait_for(lambda: converged(brokers, acked), TIMEOUT), \
@@ -287,9 +308,8 @@ def run(skein, rounds):
             kill_round(ctls, brokers, acked, r)
         err = create(ctls, "rt", time.monotonic() + TIMEOUT, partitions=3)
         assert err == NONE, err
-        # A broker creates __consumer_offsets through its local controller,
-        # which is not the active one; with no forwarding yet it is created
-        # at the active controller, as forwarding would.
+        # FindCoordinator on a broker that is not the active controller does
+        # not create __consumer_offsets yet.
         err = create(ctls, OFFSETS, time.monotonic() + TIMEOUT, partitions=OFFSETS_PARTITIONS,
                      configs={"cleanup.policy": "compact"})
         assert err == NONE, err

@@ -12,8 +12,7 @@
 #                                       controllers; waits for each to exit
 #   deploy/cluster-split/run.sh status  which nodes run
 #
-# Admin requests (CreateTopics) go to the active controller's CONTROLLER
-# listener for now: brokers do not forward them yet.
+# Admin requests reaching a broker are forwarded to the active controller.
 # SKEIN names the binary (default: build-release/src/skein).
 set -eu
 
