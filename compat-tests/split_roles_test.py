@@ -18,9 +18,7 @@ id on free loopback ports.
 - librdkafka produces through the brokers and a consumer group reads every
   record back and commits; every broker is killed -9 and restarted, and the
   group's committed offsets read back as they were (a restarted coordinator
-  answers COORDINATOR_LOAD_IN_PROGRESS until its metadata caught up).
-  __consumer_offsets is created first: a broker that is not the active
-  controller does not create it from FindCoordinator yet.
+  loads each __consumer_offsets partition's groups as it comes to lead it).
 
 usage: split_roles_test.py SKEIN_BIN [ROUNDS]"""
 import os
@@ -42,7 +40,6 @@ NONE, REQUEST_TIMED_OUT, NOT_CONTROLLER = 0, 7, 41
 # jittered election timeout (at most twice controller.quorum.election.timeout.ms).
 FETCH_TIMEOUT_MS, ELECTION_TIMEOUT_MS = 2000, 1000
 ELECTION_BOUND_MS = FETCH_TIMEOUT_MS + 2 * ELECTION_TIMEOUT_MS
-OFFSETS, OFFSETS_PARTITIONS = "__consumer_offsets", 50  # offsets.topic.num.partitions
 
 
 class BrokerNode(Controller):
@@ -308,12 +305,7 @@ def run(skein, rounds):
             kill_round(ctls, brokers, acked, r)
         err = create(ctls, "rt", time.monotonic() + TIMEOUT, partitions=3)
         assert err == NONE, err
-        # FindCoordinator on a broker that is not the active controller does
-        # not create __consumer_offsets yet.
-        err = create(ctls, OFFSETS, time.monotonic() + TIMEOUT, partitions=OFFSETS_PARTITIONS,
-                     configs={"cleanup.policy": "compact"})
-        assert err == NONE, err
-        assert wait_for(lambda: converged(brokers, acked | {"rt", OFFSETS}), TIMEOUT)
+        assert wait_for(lambda: converged(brokers, acked | {"rt"}), TIMEOUT)
         committed = clients(brokers)
         restarted_offsets(brokers, committed)
         for n in nodes:

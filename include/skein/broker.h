@@ -72,10 +72,6 @@ struct sk_node {
     struct sk_broker_sessions *broker_sessions; /* controller's (skein/broker_sessions.h) */
     struct sk_broker_lifecycle *lifecycle; /* broker's registration (skein/broker_lifecycle.h) */
     struct sk_ctl_channel *ctl_channel; /* calls to the active controller (skein/forward_ctl.h) */
-    /* Set before the shards' threads start, read-only after: this start's
-     * registration, which the group coordinators wait to see unfenced. */
-    bool registers;
-    kp_uuid incarnation;
     atomic_int quorum_leader_1; /* the quorum's leader + 1, 0 if none (sk_ctl_quorum_leader) */
 };
 

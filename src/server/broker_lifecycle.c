@@ -220,8 +220,6 @@ int sk_broker_lifecycle_start(struct sk_broker *b)
         return -EIO;
     }
     b->node->lifecycle = lc;
-    b->node->incarnation = lc->incarnation;
-    b->node->registers = true;
     schedule(lc, 0);
     return 0;
 }
