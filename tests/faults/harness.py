@@ -79,6 +79,16 @@ def parse_args(argv):
                     help="with --relaxed: fail unless some acknowledged loss was seen (proves "
                          "the power-loss model and the checker see it)")
     ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--rf", type=int, default=1,
+                    help="replication factor of the data topic (a quorum of at least that "
+                         "many nodes)")
+    ap.add_argument("--min-insync", type=int, default=None,
+                    help="min.insync.replicas of the data topic (default: 2 when --rf is "
+                         "above 1, else 1)")
+    ap.add_argument("--acks", choices=("all", "1"), default="all",
+                    help="the producers' acks; with 1 the librdkafka producers run without "
+                         "idempotence and one request in flight, and the checker reports the "
+                         "loss that acks=1 allows (an unreplicated tail) as expected")
     ap.add_argument("--rate", type=float, default=300, help="writes/s per librdkafka producer")
     ap.add_argument("--producers", type=int, default=2, help="librdkafka producers")
     ap.add_argument("--consumers", type=int, default=2)
@@ -94,6 +104,12 @@ def parse_args(argv):
         ap.error("--nodes %d: one node, or a quorum of 3 or 5" % a.nodes)
     if a.relaxed and a.nodes > 1:
         ap.error("--relaxed runs one node")
+    if a.rf < 1 or a.rf > a.nodes:
+        ap.error("--rf %d: between 1 and --nodes (%d)" % (a.rf, a.nodes))
+    if a.min_insync is None:
+        a.min_insync = min(2, a.rf)
+    if not 1 <= a.min_insync <= a.rf:
+        ap.error("--min-insync %d: between 1 and --rf (%d)" % (a.min_insync, a.rf))
     if a.seed is None:
         a.seed = random.SystemRandom().randrange(1, 2**31)
     if a.faults:
@@ -220,7 +236,7 @@ def run(a):
     workload.log_clients_to(os.path.join(a.out, "clients.log"))
     h = history.History(os.path.join(a.out, "history.jsonl"))
     h.record(type="run", seed=a.seed, faults=a.faults, relaxed=a.relaxed, nodes=a.nodes,
-             network=network, wall=h.wall0)
+             rf=a.rf, min_insync=a.min_insync, acks=a.acks, network=network, wall=h.wall0)
     cluster.start(120)
     for n in cluster.nodes:
         h.record(type="node", event="start", node=n.index, gen=n.generation, pid=n.proc.pid)
@@ -290,7 +306,7 @@ def run(a):
     # a clean stop exits 0 (SIGTERM, and the stop before the fsync fault's restart)
     errors += ["node%d generation %d stopped with status %s" % (o["node"], o["gen"], o["rc"])
                for o in ops if o["type"] == "node" and o["event"] == "stopped" and o["rc"] != 0]
-    result = checker.check(ops, relaxed=a.relaxed) if data else {"valid": True}
+    result = checker.check(ops, relaxed=loss_allowed(a)) if data else {"valid": True}
     if cluster.multi:
         result["metadata"] = metaload.check(ops, [n.node_id for n in cluster.nodes])
         result["valid"] = result["valid"] and result["metadata"]["valid"]
@@ -306,8 +322,10 @@ def run(a):
                                    "produce" if data else "meta")
     with open(os.path.join(a.out, "report.json"), "w") as f:
         json.dump(result, f, indent=1)
-    text = checker.summary(result) if data else "verdict: %s" % (
-        "PASS" if result["valid"] else "FAIL")
+    if data:
+        text = checker.summary(result, loss_reason(a.relaxed, a.acks))
+    else:
+        text = "verdict: %s" % ("PASS" if result["valid"] else "FAIL")
     if cluster.multi:
         text += "\n" + metaload.summary(result["metadata"])
         text += "\nhealthy and acknowledged again after the heal (median / max s): " + \
@@ -327,27 +345,39 @@ def run(a):
         f.write(text + "\n")
     print(text, flush=True)
     ok = result["valid"] and not errors and not sanitizer
-    if a.relaxed:
-        print("relaxed durability: %d acknowledged writes lost, reported as expected" %
-              result["counts"]["lost_expected"])
+    if loss_allowed(a) and data:
+        print("%s: %d acknowledged writes lost, reported as expected" %
+              (loss_reason(a.relaxed, a.acks), result["counts"]["lost_expected"]))
         if a.expect_loss and not result["counts"]["lost_expected"]:
             print("FAIL: --expect-loss, and no loss was seen")
             ok = False
     return 0 if ok else 1
 
 
+def loss_allowed(a):
+    """Runs whose promise lets a crash take acknowledged writes: a relaxed
+    flush policy on one node, or acks=1, acknowledged before any follower
+    has the record (Kafka allows the same)."""
+    return a.relaxed or a.acks == "1"
+
+
+def loss_reason(relaxed, acks):
+    return "relaxed durability" if relaxed else "acks=1, an unreplicated tail"
+
+
 def start_data(a, cluster, h, stop, faketime):
     """The topic, producers and consumers of the data workload, started."""
-    configs = {"min.insync.replicas": "1"}
+    configs = {"min.insync.replicas": str(a.min_insync)}
     if a.relaxed:
         configs.update({"flush.messages": "100000", "flush.ms": "60000"})
     if faketime:
         configs.update(CLOCK_TOPIC)
-    workload.create_topic(cluster.bootstrap, a.partitions, configs)
+    workload.create_topic(cluster.bootstrap, a.partitions, configs, rf=a.rf)
     producers = [workload.RdkafkaProducer("rdkafka%d" % i, h, stop, cluster.bootstrap,
-                                          a.partitions, a.rate) for i in range(a.producers)]
+                                          a.partitions, a.rate, a.acks)
+                 for i in range(a.producers)]
     producers.append(workload.KafkaPythonProducer("kpython0", h, stop, cluster.bootstrap,
-                                                  a.partitions, 50))
+                                                  a.partitions, 50, a.acks))
     consumers = [workload.GroupConsumer("consumer%d" % i, h, stop, cluster.bootstrap,
                                         a.partitions) for i in range(a.consumers)]
     for w in producers + consumers:
@@ -374,8 +404,8 @@ def recheck(a):
     run_op = next((o for o in ops if o["type"] == "run"), {})
     ok = True
     if any(o["type"] == "produce" for o in ops) or run_op.get("nodes", 1) == 1:
-        result = checker.check(ops, relaxed=a.relaxed)
-        print(checker.summary(result))
+        result = checker.check(ops, relaxed=a.relaxed or run_op.get("acks") == "1")
+        print(checker.summary(result, loss_reason(a.relaxed, run_op.get("acks"))))
         ok = result["valid"]
     if run_op.get("nodes", 1) > 1:
         meta = metaload.check(ops, list(range(1, run_op["nodes"] + 1)))

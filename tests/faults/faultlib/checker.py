@@ -235,10 +235,11 @@ def _check_failed_syncs(ops, acked, found):
         start = None
 
 
-def summary(result):
+def summary(result, why="relaxed durability"):
+    """`why` names what lets a crash take acknowledged writes in this run."""
     c = result["counts"]
     lines = ["verdict: %s%s" % ("PASS" if result["valid"] else "FAIL",
-                                " (relaxed durability)" if result["relaxed"] else ""),
+                                " (%s)" % why if result["relaxed"] else ""),
              "faults %d, produced %d, acknowledged %d, unknown %d, failed %d, reads %d, "
              "final records %d, hw samples %d" % (c["faults"], c["produced"], c["acknowledged"],
                                                   c["unknown"], c["failed"], c["reads"],
@@ -249,8 +250,8 @@ def summary(result):
                           c["commit_regression"], c["read_past_hw"],
                           c["acked_after_failed_sync"])]
     if result["relaxed"] or c["lost_expected"]:
-        lines.append("expected under relaxed durability: lost %d, offset conflicts %d"
-                     % (c["lost_expected"], c["offset_conflict_after_loss"]))
+        lines.append("expected under %s: lost %d, offset conflicts %d"
+                     % (why, c["lost_expected"], c["offset_conflict_after_loss"]))
     lines.append("unacknowledged writes present %d; after a crash took unacknowledged data "
                  "that had been read: offsets reused %d, values rewritten elsewhere %d"
                  % (c["unacknowledged_present"], c["offset_reused_after_crash_unacknowledged"],

@@ -1,7 +1,9 @@
 """Real clients against the cluster, every operation into the history.
 
 - librdkafka (confluent-kafka-python) producers: enable.idempotence, acks=all,
-  each producing unique values "<client>-<seq>" round-robin over partitions.
+  each producing unique values "<client>-<seq>" round-robin over partitions
+  (with --acks 1: acks=1 without idempotence, one request in flight, no
+  retries).
 - a kafka-python producer: acks=all, retries=0 and one request in flight, so
   it neither duplicates nor reorders on its own (it has no idempotence).
 - librdkafka consumers in one group, committing synchronously as they go,
@@ -35,11 +37,11 @@ def log_clients_to(path):
         logging.getLogger(name).propagate = False
 
 
-def create_topic(bootstrap, partitions, configs, timeout=60):
+def create_topic(bootstrap, partitions, configs, timeout=60, rf=1):
     admin = AdminClient({"bootstrap.servers": bootstrap, "logger": CLIENT_LOG})
     deadline = time.monotonic() + timeout
     while True:
-        fs = admin.create_topics([NewTopic(TOPIC, partitions, 1, config=configs)],
+        fs = admin.create_topics([NewTopic(TOPIC, partitions, rf, config=configs)],
                                  request_timeout=15)
         try:
             fs[TOPIC].result(20)
@@ -72,11 +74,12 @@ class Worker(threading.Thread):
 class ProducerWorker(Worker):
     """A producer of unique values at a rate over the given partitions."""
 
-    def __init__(self, name, history, stop, bootstrap, partitions, rate):
+    def __init__(self, name, history, stop, bootstrap, partitions, rate, acks="all"):
         super().__init__(name, history, stop)
         self.bootstrap = bootstrap
         self.partitions = partitions
         self.rate = rate
+        self.acks = acks
         self.seq = 0
 
 
@@ -85,12 +88,18 @@ class RdkafkaProducer(ProducerWorker):
     the broker lost acknowledged state) is recorded and a new producer made."""
 
     def make(self):
-        return Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": True,
-                         "logger": CLIENT_LOG,
-                         "acks": "all", "linger.ms": 2, "message.timeout.ms": 20000,
-                         "request.timeout.ms": 5000, "retry.backoff.ms": 100,
-                         "socket.timeout.ms": 5000, "reconnect.backoff.max.ms": 500,
-                         "topic.metadata.refresh.interval.ms": 2000})
+        conf = {"bootstrap.servers": self.bootstrap, "enable.idempotence": True,
+                "logger": CLIENT_LOG,
+                "acks": "all", "linger.ms": 2, "message.timeout.ms": 20000,
+                "request.timeout.ms": 5000, "retry.backoff.ms": 100,
+                "socket.timeout.ms": 5000, "reconnect.backoff.max.ms": 500,
+                "topic.metadata.refresh.interval.ms": 2000}
+        if self.acks == "1":
+            # idempotence needs acks=all; without it, one request in flight
+            # and no retries keep each producer's order and add no duplicate
+            conf.update({"enable.idempotence": False, "acks": "1", "retries": 0,
+                         "max.in.flight.requests.per.connection": 1})
+        return Producer(conf)
 
     def work(self):
         p = self.make()
@@ -161,8 +170,12 @@ class RdkafkaProducer(ProducerWorker):
             # A timeout or any broker error may follow a write that happened.
             status = "failed" if err.code() in (KafkaError._QUEUE_FULL,
                                                 KafkaError.MSG_SIZE_TOO_LARGE) else "unknown"
+            # without idempotence the request given up on may still land
+            # after later ones
+            late = {"may_land_late": True} if status == "unknown" and self.acks == "1" else {}
             self.h.record(type="produce", client=self.client, value=value, seq=seq,
-                          partition=part, status=status, error=err.name(), t0=t0, t=t1)
+                          partition=part, status=status, error=err.name(), t0=t0, t=t1,
+                          **late)
             if err.fatal() and not pending:
                 pending.append("fatal")
         return cb
@@ -177,7 +190,8 @@ class KafkaPythonProducer(ProducerWorker):
         while not self.stop.is_set():
             if p is None:
                 try:
-                    p = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", retries=0,
+                    p = KafkaProducer(bootstrap_servers=self.bootstrap,
+                                      acks="all" if self.acks == "all" else 1, retries=0,
                                       max_in_flight_requests_per_connection=1,
                                       request_timeout_ms=5000, max_block_ms=5000,
                                       reconnect_backoff_max_ms=500)
