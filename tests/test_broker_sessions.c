@@ -264,3 +264,58 @@ Test(broker_sessions, a_new_registration_fences_the_partitions_the_broker_led)
     cr_assert_not(out.fenced);
     cr_assert_eq(partition0("on-six")->leader, 6);
 }
+
+/* A controller that becomes active knows only the image: its sessions are
+ * gone with the old controller's memory (sk_brokers_close stands for that). */
+static void new_active_controller(void)
+{
+    sk_brokers_close(&bnode);
+}
+
+Test(broker_sessions, a_new_active_controller_keeps_the_epochs_the_image_holds)
+{
+    struct sk_heartbeat_reply out;
+    int64_t epoch = register_ok(7, 1, 1000);
+    cr_assert_eq(beat(7, epoch, epoch, 1000, &out), SK_ERR_NONE, "%s", msg);
+    cr_assert_not(out.fenced);
+    int64_t fenced_epoch = register_ok(8, 1, 1000); /* never caught up: stays fenced */
+
+    new_active_controller();
+    int64_t now = 100000;
+    cr_assert_eq(beat(8, fenced_epoch, fenced_epoch - 1, now, &out), SK_ERR_NONE, "%s", msg);
+    cr_assert(out.fenced, "a fenced broker stays fenced until it catches up");
+    /* Broker 7 has not reached the new controller yet, but its session
+     * lives: another incarnation may not take its id. */
+    kp_broker_registration_request r = request(7, 2);
+    int64_t e;
+    cr_assert_eq(sk_brokers_register(&b, &r, now + 1, &e, msg, sizeof msg),
+                 SK_ERR_DUPLICATE_BROKER_REGISTRATION);
+    cr_assert_eq(beat(7, epoch, epoch, now + 2, &out), SK_ERR_NONE, "%s", msg);
+    cr_assert_not(out.fenced, "a live broker is not fenced by a change of controller");
+    cr_assert_eq(beat(8, fenced_epoch, fenced_epoch, now, &out), SK_ERR_NONE, "%s", msg);
+    cr_assert_not(out.fenced);
+}
+
+Test(broker_sessions, a_broker_silent_after_a_change_of_controller_is_fenced_a_session_later)
+{
+    struct sk_heartbeat_reply out;
+    int64_t epoch = register_ok(9, 1, 1000);
+    cr_assert_eq(beat(9, epoch, epoch, 1000, &out), SK_ERR_NONE, "%s", msg);
+    int32_t on9 = 9;
+    struct sk_replica_assignment a = {0, {1, &on9}};
+    struct sk_topic_spec s = {.name = kp_str_c("on-nine"), .partitions = -1,
+                              .replication_factor = -1, .assignments = &a, .nassignments = 1};
+    cr_assert_eq(sk_topic_create(&b, &s, false, msg, sizeof msg), SK_ERR_NONE, "%s", msg);
+
+    /* Active from `at`, long after the broker's last heartbeat to the old
+     * controller: its session is counted from then, not from that heartbeat. */
+    new_active_controller();
+    int64_t at = 100000;
+    cr_assert_eq(sk_brokers_expire(&b, at), 0);
+    cr_assert_eq(sk_brokers_expire(&b, at + SESSION_MS), 0, "a fresh session from activation");
+    cr_assert_not(sk_meta_broker(b.image, 9)->fenced);
+    cr_assert_eq(sk_brokers_expire(&b, at + SESSION_MS + 1), 1,
+                 "a broker that never heartbeats to the new controller is fenced");
+    cr_assert(sk_meta_broker(b.image, 9)->fenced);
+    cr_assert_eq(partition0("on-nine")->leader, -1);
+}

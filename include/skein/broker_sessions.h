@@ -9,12 +9,12 @@
  * there is no other replica to elect).
  *
  * The sessions (last heartbeat per broker) are the active controller's
- * memory only, as in Kafka: a controller that becomes active treats every
- * broker it tracks as having heartbeated at that moment, so a failover
- * does not fence anyone. Only brokers that registered or heartbeated over
- * the wire are tracked: a node's own start-up registration, written
- * locally, is never fenced by time. Everything here runs on the controller
- * shard. */
+ * memory only, as in Kafka: a controller that becomes active rebuilds them
+ * from the image, every unfenced broker keeping its epoch with a session
+ * that starts then, so a failover fences no live broker and a broker that
+ * died with the old controller is fenced a session later. A sole voter's
+ * own registration, written locally, is never fenced by time. Everything
+ * here runs on the controller shard. */
 #ifndef SKEIN_BROKER_SESSIONS_H
 #define SKEIN_BROKER_SESSIONS_H
 
@@ -53,6 +53,11 @@ int16_t sk_brokers_heartbeat(struct sk_broker *ctl, const kp_broker_heartbeat_re
  * the session timeout before now_ms. Returns how many it fenced. Only the
  * active controller fences. */
 int sk_brokers_expire(struct sk_broker *ctl, int64_t now_ms);
+
+/* After the quorum's role changed (skein/submit.h): a controller that has
+ * just become active takes its sessions from the image and starts looking
+ * for lapsed ones, whether or not any broker has reached it yet. */
+void sk_brokers_quorum_changed(struct sk_broker *ctl);
 
 /* broker.session.timeout.ms as the controller reads it. */
 int32_t sk_brokers_session_ms(const struct sk_node *n);

@@ -80,19 +80,46 @@ int32_t sk_brokers_session_ms(const struct sk_node *n)
     return (int32_t)strtol(v.value, NULL, 10);
 }
 
-/* A controller that just became active restarts every session's clock, as
- * Kafka's ClusterControlManager.activate does: it cannot know when the
- * brokers last heartbeated to its predecessor. */
+static void arm(struct sk_broker *ctl);
+
+/* The sessions a controller starts with when it becomes active, rebuilt
+ * from the image as Kafka's BrokerHeartbeatManager is on activation: every
+ * registered, unfenced broker keeps its epoch (the image holds it) and gets
+ * a session that starts now, since no one can know when it last
+ * heartbeated to the predecessor; so one that died with the old controller
+ * is fenced a session after this one took over, and no live one registers
+ * again. Fenced brokers get none: they stay fenced until a heartbeat
+ * catches up. A sole voter's own registration, written locally by a node
+ * that never heartbeats, is left out so that time never fences it. */
+static void seed_from_image(struct sk_broker *ctl, struct sk_broker_sessions *s, int64_t now_ms)
+{
+    const struct sk_meta_image *img = sk_ctl_working(ctl);
+    s->n = 0;
+    for (int i = 0; i < img->nbrokers; i++) {
+        const struct sk_broker_meta *bm = &img->brokers[i];
+        bool local_only = bm->id == ctl->node->node_id && !ctl->node->lifecycle;
+        if (!bm->fenced && !local_only)
+            touch(s, bm->id, now_ms);
+    }
+    if (s->n)
+        arm(ctl);
+}
+
 static bool active_now(struct sk_broker *ctl, int64_t now_ms)
 {
     struct sk_broker_sessions *s = sessions_of(ctl->node);
     char why[128];
     bool active = sk_ctl_check_active(ctl, why, sizeof why) == SK_ERR_NONE;
     if (active && !s->was_active)
-        for (int i = 0; i < s->n; i++)
-            s->v[i].last_ms = now_ms;
+        seed_from_image(ctl, s, now_ms);
     s->was_active = active;
     return active;
+}
+
+void sk_brokers_quorum_changed(struct sk_broker *ctl)
+{
+    if (ctl->shard)
+        (void)active_now(ctl, (int64_t)sk_shard_now_ms(ctl->shard));
 }
 
 /* ---- the expiry timer ---------------------------------------------------- */

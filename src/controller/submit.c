@@ -12,6 +12,7 @@
 
 #include "internal.h"
 #include "skein/admission.h"
+#include "skein/broker_sessions.h"
 #include "skein/buf.h"
 #include "skein/controller.h"
 #include "skein/errors.h"
@@ -476,6 +477,7 @@ void sk_ctl_quorum_changed(struct sk_broker *ctl)
     if (leader && !q->active && !q->log_failed && q->epoch == epoch &&
         q->committed_end >= q->claim_at)
         q->active = true;
+    sk_brokers_quorum_changed(ctl);
 }
 
 void sk_ctl_quorum_failed(struct sk_broker *ctl, int err)

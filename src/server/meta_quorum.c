@@ -29,8 +29,7 @@ struct sk_meta_quorum {
     struct sk_broker *ctl;
     uint64_t rng;
     int64_t applied_end; /* where the replayed image's log ends */
-    bool broker;         /* combined: registers as a broker */
-    bool registered;     /* this start's registration is committed */
+    bool registered;     /* this start's records are committed */
     bool writing;        /* start-up records are in flight */
 };
 
@@ -69,20 +68,21 @@ static void written(void *arg, int16_t err, const char *msg)
                 "node next leads", msg ? msg : "no reason given");
 }
 
-/* A larger quorum's active controller commits what a fresh cluster and a
- * new start need: metadata.version's bootstrap if the image has none (as
- * Kafka's controller does on the first activation of an empty log) and
- * its own registration. Other nodes' registrations need Kafka's
- * BrokerRegistration request, which Skein does not send yet. */
+/* A larger quorum's active controller commits what a fresh cluster needs:
+ * metadata.version's bootstrap if the image has none, as Kafka's controller
+ * does on the first activation of an empty log. Its own broker registers
+ * as every other does, through its lifecycle (broker_lifecycle.c): a
+ * registration written here would take a new epoch, so the broker's next
+ * heartbeat would be refused as stale and it would register again, fenced,
+ * its partitions losing their leader on every change of controller. */
 static void startup_writes(struct sk_meta_quorum *mq)
 {
     struct sk_broker *b = mq->ctl;
-    if (mq->owns_q || mq->writing || !sk_ctl_quorum_active(b->node))
+    if (mq->owns_q || mq->writing || mq->registered || !sk_ctl_quorum_active(b->node))
         return;
-    bool reg = mq->broker && !mq->registered;
     struct sk_startup_records st;
     struct sk_meta_rec recs[2];
-    int n = sk_startup_records(b, reg, &st, recs);
+    int n = sk_startup_records(b, false, &st, recs);
     if (n < 0) {
         sk_warn("metadata quorum: cannot build the start-up records");
         return;
@@ -215,7 +215,6 @@ int sk_meta_quorum_open(struct sk_broker *b, const struct sk_config *cfg, int64_
         return -ENOMEM;
     mq->ctl = b;
     mq->applied_end = applied_end;
-    mq->broker = !cfg->process_roles || (cfg->process_roles & SK_ROLE_BROKER);
     b->node->mquorum = mq;
     const char *dir = sk_plog_dir(sk_metalog_plog(b->node->metalog));
     int rc = sk_quorum_state_read(dir, &mq->restored, err, errlen);
