@@ -24,17 +24,23 @@ them:
 - librdkafka produces 1,000 records to it and a consumer group reads them
   all back across the three brokers;
 - kill -9 of a node: after its session its partitions have no leader and
-  Metadata drops it; restarted, it registers again and leads them again.
+  Metadata drops it; restarted, it registers again and leads them again;
+- kill -9 of the active controller: the new one takes the brokers' sessions
+  from the image, so no surviving broker registers again and none drops out
+  of Metadata or loses its partitions' leadership (polled at 10 Hz), while
+  the killed node's broker, which never reaches the new controller, is
+  fenced a session after it took over.
 
 usage: broker_registration_test.py SKEIN_BIN"""
 import functools
 import os
 import struct
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from quorum_test import cluster, request, TIMEOUT, Controller  # noqa: E402
+from quorum_test import cluster, request, settled, TIMEOUT, Controller  # noqa: E402
 from skeinlib import wire  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
 
@@ -128,6 +134,94 @@ def check_kill(leader, victim):
     print("kill -9 of broker %d: fenced %.0f ms later, its partitions %r without leader; "
           "restarted, it registered again and leads them with their records %r"
           % (victim.node_id, took, led, before))
+
+
+REGISTERED = "registered with epoch"
+
+
+def registrations(node):
+    """How many times this run of the node's broker registered."""
+    return node.stderr_text().count(REGISTERED)
+
+
+class Watch(threading.Thread):
+    """Metadata of each survivor polled at 10 Hz: every time one of them
+    does not list a survivor's broker, or shows a partition of spread it led
+    without a leader."""
+
+    def __init__(self, survivors, led):
+        super().__init__(daemon=True)
+        self.survivors, self.led = survivors, led
+        self.stop = threading.Event()
+        self.gaps, self.polls = [], 0
+
+    def run(self):
+        ids = {n.node_id for n in self.survivors}
+        while not self.stop.wait(0.1):
+            for n in self.survivors:
+                try:
+                    md = wire.metadata(n.port, topics=["spread"], version=12, timeout=5)
+                except (OSError, wire.Closed, wire.DecodeError):
+                    continue  # busy, not a fencing
+                self.polls += 1
+                brokers = {b["node_id"] for b in md["brokers"]}
+                lead = {p["partition"]: p["leader"] for p in md["topics"][0]["partitions"]}
+                if not ids <= brokers:
+                    self.gaps.append("node %d lists %r" % (n.node_id, sorted(brokers)))
+                lost = [p for p in self.led if lead.get(p) == -1]
+                if lost:
+                    self.gaps.append("node %d: partitions %r without leader" % (n.node_id, lost))
+
+
+def check_failover(nodes, leader):
+    """kill -9 of the active controller: the new one keeps every broker's
+    epoch from the image, so no survivor registers again or is fenced on
+    the way; the dead node's broker is fenced a session after the new
+    controller took over, since it never heartbeats to it."""
+    survivors = [n for n in nodes if n is not leader]
+    ids = {n.node_id for n in nodes}
+
+    def steady():
+        # Every node has seen the last restart through: all three listed,
+        # every partition of spread led.
+        return all(ids <= set(listed(n)) and -1 not in spread_leaders(n).values()
+                   for n in nodes)
+    assert wait_for(steady, TIMEOUT), "not steady before the failover"
+    lead = spread_leaders(survivors[0])
+    led = sorted(p for p, b in lead.items() if b in {n.node_id for n in survivors})
+    before = {n.node_id: registrations(n) for n in survivors}
+    watch = Watch(survivors, led)
+    watch.start()
+    try:
+        leader.kill()
+        killed = time.monotonic()
+        v = wait_for(lambda: settled(survivors), TIMEOUT)
+        assert v, "no new leader among %r" % [n.node_id for n in survivors]
+        gone = wait_for(lambda: all(leader.node_id not in listed(n) for n in survivors),
+                        TIMEOUT, step=0.05)
+        took = (time.monotonic() - killed) * 1000
+        # A few heartbeats more: a survivor told its epoch is stale would
+        # register again within one interval.
+        settle_until = time.monotonic() + 3
+        while time.monotonic() < settle_until and not watch.gaps:
+            watch.stop.wait(0.1)
+    finally:
+        watch.stop.set()
+        watch.join(10)
+    after = {n.node_id: registrations(n) for n in survivors}
+    assert after == before, "survivors registered again after the failover: %r, were %r\n%s" % (
+        after, before, "\n".join(n.tail(15) for n in survivors))
+    assert not watch.gaps, "fenced on the way: %s\n%s" % (
+        watch.gaps[:5], "\n".join(n.tail(15) for n in survivors))
+    assert watch.polls >= 20, "only %d Metadata polls answered" % watch.polls
+    assert gone, "broker %d of the killed controller never fenced: %r" % (
+        leader.node_id, [sorted(listed(n)) for n in survivors])
+    print("kill -9 of active controller %d: controller %d took over; no survivor registered "
+          "again or left Metadata (%d polls at 10 Hz); broker %d fenced %.0f ms after the kill"
+          % (leader.node_id, v["leader"], watch.polls, leader.node_id, took))
+    leader.start(timeout=TIMEOUT)
+    assert wait_for(lambda: all(ids <= set(listed(n)) for n in nodes), TIMEOUT), \
+        "node %d not back after restart" % leader.node_id
 
 
 def find_coordinator(port, group):
@@ -274,6 +368,7 @@ def run(skein):
         assert wait_for(lambda: FAKE_ID in listed(leader), TIMEOUT), "not back after a heartbeat"
         print("back after a new heartbeat")
         check_kill(leader, standby)
+        check_failover(nodes, leader)
 
 
 def main():
