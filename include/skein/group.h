@@ -195,6 +195,12 @@ int sk_groups_open(struct sk_broker *b);
 void sk_groups_close(struct sk_broker *b);
 /* After a new image: the coordinator serves once __consumer_offsets exists. */
 void sk_groups_image_changed(struct sk_broker *b);
+/* The error a request for group_id gets before it reaches the group:
+ * sk_group_coordinator_error's, or, in a broker, NOT_COORDINATOR when this
+ * shard does not lead the group's __consumer_offsets partition (its groups
+ * are not in memory here), COORDINATOR_NOT_AVAILABLE when it leads it but
+ * could not open it. */
+int16_t sk_group_owner_error(const struct sk_group_coordinator *co, kp_str group_id);
 /* Creates __consumer_offsets with the offsets.topic.* settings if missing. */
 int sk_groups_ensure_topic(struct sk_broker *b);
 /* __consumer_offsets as Kafka creates it (offsets.topic.* settings, compacted,

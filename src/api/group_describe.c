@@ -61,7 +61,6 @@ void sk_api_describe_groups(struct sk_request *req)
 {
     const kp_describe_groups_request *body = req->body;
     kp_describe_groups_response *resp = req->resp;
-    int16_t err = sk_group_coordinator_error(req->broker->groups);
     int32_t n = body->groups.n > 0 ? body->groups.n : 0;
     bool with_ops = req->version >= 3 && body->include_authorized_operations;
     /* Relayed over several shards (skein/forward.h): the first run lays out
@@ -74,7 +73,9 @@ void sk_api_describe_groups(struct sk_request *req)
         bool here = sk_request_group_here(req, body->groups.v[i]);
         if (here || req->relay_hops == 0)
             describe_one(req, &resp->groups.v[i], body->groups.v[i],
-                         here ? err : SK_ERR_COORDINATOR_NOT_AVAILABLE, with_ops);
+                         here ? sk_group_owner_error(req->broker->groups, body->groups.v[i])
+                              : SK_ERR_COORDINATOR_NOT_AVAILABLE,
+                         with_ops);
     }
     sk_request_respond(req);
 }

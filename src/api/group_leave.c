@@ -30,7 +30,7 @@ void sk_api_leave_group(struct sk_request *req)
     const kp_leave_group_request *body = req->body;
     kp_leave_group_response *resp = req->resp;
     struct sk_group_coordinator *co = req->broker->groups;
-    int16_t err = sk_group_coordinator_error(co);
+    int16_t err = sk_group_owner_error(co, body->group_id);
     struct sk_group *g = err ? NULL : sk_group_find(co, body->group_id);
     if (!err && !g)
         err = SK_ERR_UNKNOWN_MEMBER_ID;

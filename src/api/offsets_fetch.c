@@ -86,7 +86,7 @@ static struct topic_out *fetch_group(struct sk_request *req, kp_str group_id,
                                      const struct topics_in *in, int16_t *err, int32_t *nt)
 {
     struct sk_group_coordinator *co = req->broker->groups;
-    *err = sk_group_coordinator_error(co);
+    *err = sk_group_owner_error(co, group_id);
     const struct sk_group *g = *err ? NULL : sk_group_find(co, group_id);
     if (in->n < 0) {
         if (*err) {

@@ -87,14 +87,59 @@ static bool track(struct sk_group_coordinator *co, int32_t n)
     return true;
 }
 
-/* Loads the groups of every __consumer_offsets partition this shard hosts
- * as its leader and has not loaded yet. A group's coordinator is the leader
- * of its partition (FindCoordinator), so a partition led here must have its
- * groups in memory before a request for them is answered: a restarted
- * quorum member starts from its snapshot, learns the topic only as it
- * catches up, and would otherwise answer a group's committed offsets as
- * none. Partitions are opened before the image reaches the groups. */
-static int load_new(struct sk_broker *b, struct sk_group_coordinator *co)
+/* Leading the partition is what makes this node a group's coordinator
+ * (FindCoordinator names the leader): one it hosts here, open. */
+static bool leads(struct sk_broker *b, const struct sk_topic_meta *t, int32_t i)
+{
+    return t->partitions[i].leader == b->node->node_id &&
+           sk_partition_get(b, kp_str_c(SK_GROUP_OFFSETS_TOPIC), i) != NULL;
+}
+
+struct unload {
+    int32_t partition;
+    struct sk_group **v;
+    size_t n;
+};
+
+static void collect(struct sk_group *g, void *arg)
+{
+    struct unload *u = arg;
+    if (g->partition == u->partition)
+        u->v[u->n++] = g;
+}
+
+/* Kafka's GroupCoordinator.onResignation: a partition no longer led here
+ * takes its groups out of memory, their parked joins and syncs answered,
+ * so that none is served from what this node knew before: while another
+ * node leads the partition, or none does, the group's state may move on
+ * without it, and when it leads again it reads the log anew. Commits in
+ * flight are failed by the partition's close or are in its log. */
+static int unload_partition(struct sk_group_coordinator *co, int32_t i)
+{
+    struct unload u = {i, calloc(co->ngroups + 1, sizeof *u.v), 0};
+    if (!u.v)
+        return -ENOMEM;
+    sk_group_each(co, collect, &u);
+    for (size_t k = 0; k < u.n; k++)
+        sk_group_remove(u.v[k]);
+    free(u.v);
+    co->loaded[i] = false;
+    if (u.n)
+        sk_info("group coordinator: %zu groups of %s-%d unloaded: no longer its leader", u.n,
+                SK_GROUP_OFFSETS_TOPIC, i);
+    return 0;
+}
+
+/* Brings the groups in memory in line with the partitions this shard
+ * leads: those of a partition led anew are loaded from its log (marked in
+ * fresh, when given), those of one led no more are unloaded. A group's
+ * coordinator is the leader of its partition (FindCoordinator), so a
+ * partition led here must have its groups in memory before a request for
+ * them is answered: a restarted quorum member starts from its snapshot,
+ * learns the topic only as it catches up, and would otherwise answer a
+ * group's committed offsets as none. Partitions are opened before the
+ * image reaches the groups. */
+static int sync_led(struct sk_broker *b, struct sk_group_coordinator *co, bool *fresh)
 {
     const struct sk_topic_meta *t =
         sk_meta_topic(b->image, SK_GROUP_OFFSETS_TOPIC, strlen(SK_GROUP_OFFSETS_TOPIC));
@@ -103,19 +148,27 @@ static int load_new(struct sk_broker *b, struct sk_group_coordinator *co)
     if (!track(co, t->npartitions))
         return -ENOMEM;
     co->lim.num_partitions = t->npartitions;
-    int32_t self = b->node->node_id;
     for (int32_t i = 0; i < t->npartitions; i++) {
-        if (co->loaded[i] || t->partitions[i].leader != self)
-            continue;
-        struct sk_partition *p = sk_partition_get(b, kp_str_c(SK_GROUP_OFFSETS_TOPIC), i);
-        if (!p)
-            continue;
-        int rc = load_partition(co, p);
+        bool led = leads(b, t, i);
+        int rc = 0;
+        if (co->loaded[i] && !led)
+            rc = unload_partition(co, i);
+        else if (!co->loaded[i] && led)
+            rc = load_partition(co, sk_partition_get(b, kp_str_c(SK_GROUP_OFFSETS_TOPIC), i));
         if (rc < 0)
             return rc;
-        co->loaded[i] = true;
+        if (!co->loaded[i] && led && fresh)
+            fresh[i] = true;
+        co->loaded[i] = led;
     }
     return 0;
+}
+
+static void start_fresh(struct sk_group *g, void *arg)
+{
+    const bool *fresh = arg;
+    if (fresh[g->partition])
+        start_sessions(g, NULL);
 }
 
 void sk_groups_image_changed(struct sk_broker *b)
@@ -123,19 +176,44 @@ void sk_groups_image_changed(struct sk_broker *b)
     struct sk_group_coordinator *co = b->groups;
     if (!co || co->loading || !topic_exists(b))
         return;
+    int32_t np = co->lim.num_partitions > co->nloaded ? co->lim.num_partitions : co->nloaded;
+    const struct sk_topic_meta *t =
+        sk_meta_topic(b->image, SK_GROUP_OFFSETS_TOPIC, strlen(SK_GROUP_OFFSETS_TOPIC));
+    if (t && t->npartitions > np)
+        np = t->npartitions;
+    bool *fresh = calloc((size_t)np + 1, sizeof *fresh);
     size_t before = co->ngroups;
     co->loading = true;
-    int rc = load_new(b, co);
+    int rc = fresh ? sync_led(b, co, fresh) : -ENOMEM;
     co->loading = false;
     if (rc < 0) {
+        free(fresh);
         sk_error("cannot load %s: %s", SK_GROUP_OFFSETS_TOPIC, strerror(-rc));
         return;
     }
-    if (co->ngroups != before) {
-        sk_group_each(co, start_sessions, NULL);
+    sk_group_each(co, start_fresh, fresh);
+    free(fresh);
+    if (co->ngroups > before)
         sk_info("group coordinator: %zu groups loaded", co->ngroups - before);
-    }
     co->available = true;
+}
+
+int16_t sk_group_owner_error(const struct sk_group_coordinator *co, kp_str group_id)
+{
+    int16_t err = sk_group_coordinator_error(co);
+    if (err || !co->broker || group_id.len <= 0)
+        return err;
+    int32_t p = sk_group_partition_for(group_id, co->lim.num_partitions);
+    if (p >= 0 && p < co->nloaded && co->loaded[p])
+        return SK_ERR_NONE;
+    /* Led here but not open (its log could not be opened): Kafka's
+     * coordinator is not available then; led elsewhere or by none, the
+     * client must look for the coordinator again. */
+    const struct sk_topic_meta *t = sk_meta_topic(co->broker->image, SK_GROUP_OFFSETS_TOPIC,
+                                                  strlen(SK_GROUP_OFFSETS_TOPIC));
+    if (t && p >= 0 && p < t->npartitions && t->partitions[p].leader == co->broker->node->node_id)
+        return SK_ERR_COORDINATOR_NOT_AVAILABLE;
+    return SK_ERR_NOT_COORDINATOR;
 }
 
 void sk_groups_offsets_topic(const struct sk_broker *b, struct sk_offsets_topic *os)
@@ -255,7 +333,7 @@ static void start_sessions(struct sk_group *g, void *arg)
 
 static int load_all(struct sk_broker *b, struct sk_group_coordinator *co)
 {
-    int rc = load_new(b, co);
+    int rc = sync_led(b, co, NULL);
     if (rc == 0)
         sk_group_each(co, start_sessions, NULL);
     return rc;

@@ -35,7 +35,7 @@ int16_t sk_group_commit_check(struct sk_group_coordinator *co, kp_str group_id,
                               int32_t generation, kp_str member_id, kp_str instance_id,
                               struct sk_group **out)
 {
-    int16_t err = sk_group_coordinator_error(co);
+    int16_t err = sk_group_owner_error(co, group_id);
     if (err)
         return err;
     if (group_id.len <= 0)

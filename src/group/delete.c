@@ -46,7 +46,7 @@ static void write_set(struct sk_rec_set *s, struct sk_group_coordinator *co, int
 int16_t sk_group_delete(struct sk_group_coordinator *co, kp_str group_id, sk_group_done_fn done,
                         void *arg)
 {
-    int16_t err = sk_group_coordinator_error(co);
+    int16_t err = sk_group_owner_error(co, group_id);
     if (err)
         return err;
     if (group_id.len <= 0)
@@ -141,7 +141,7 @@ int16_t sk_group_offsets_delete(struct sk_group_coordinator *co, kp_str group_id
                                 struct sk_offset_delete_in *items, int n, sk_group_done_fn done,
                                 void *arg)
 {
-    int16_t err = sk_group_coordinator_error(co);
+    int16_t err = sk_group_owner_error(co, group_id);
     if (err)
         return err;
     struct sk_group *g = group_id.len > 0 ? sk_group_find(co, group_id) : NULL;

@@ -5,7 +5,7 @@
 int16_t sk_group_heartbeat(struct sk_group_coordinator *co, kp_str group_id, kp_str member_id,
                            kp_str instance_id, int32_t generation)
 {
-    int16_t err = sk_group_coordinator_error(co);
+    int16_t err = sk_group_owner_error(co, group_id);
     if (err)
         return err;
     struct sk_group *g = sk_group_find(co, group_id);

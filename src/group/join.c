@@ -394,7 +394,7 @@ static int16_t check_params(const struct sk_group_coordinator *co, const struct 
 void sk_group_join(struct sk_group_coordinator *co, const struct sk_join_params *p,
                    sk_join_fn cb, void *arg)
 {
-    int16_t err = sk_group_coordinator_error(co);
+    int16_t err = sk_group_owner_error(co, p->group_id);
     if (!err)
         err = check_params(co, p);
     bool known = p->member_id.len > 0;

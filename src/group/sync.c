@@ -93,7 +93,7 @@ static void leader_assigns(struct sk_group *g, const struct sk_sync_params *p)
 void sk_group_sync(struct sk_group_coordinator *co, const struct sk_sync_params *p,
                    sk_sync_fn cb, void *arg)
 {
-    int16_t err = sk_group_coordinator_error(co);
+    int16_t err = sk_group_owner_error(co, p->group_id);
     struct sk_group *g = err ? NULL : sk_group_find(co, p->group_id);
     struct sk_member *m = NULL;
     if (!err && !g)
