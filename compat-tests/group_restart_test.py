@@ -9,14 +9,25 @@ snapshot and learns the rest of the metadata, __consumer_offsets included,
 only as it catches up with the leader, so its coordinator must load the
 groups of a partition it comes to lead then, not only at start-up.
 
+A third round fences the coordinator without stopping it (a hand-encoded
+BrokerHeartbeat with WantFence to the active controller, as a session
+expiry would): while its __consumer_offsets partition has no leader the
+node is no one's coordinator, and, as Kafka's GroupCoordinator after
+onResignation, answers the group's OffsetFetch with NOT_COORDINATOR rather
+than from what it knew; once its own heartbeat unfences it, it loads the
+group from the log again and answers the latest commit.
+
 usage: group_restart_test.py SKEIN_BIN"""
 import os
+import re
+import struct
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from broker_registration_test import find_coordinator  # noqa: E402
+from broker_registration_test import find_coordinator, group_partition  # noqa: E402
 from forward_test import registered  # noqa: E402
-from quorum_test import cluster, TIMEOUT, Controller  # noqa: E402
+from quorum_test import cluster, request, settled, TIMEOUT, Controller  # noqa: E402
 from skeinlib import wire  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
 
@@ -25,6 +36,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition  # noqa: E4
 GROUP = "restart-group"
 TOPIC = "restart-topic"
 PARTITIONS = 3
+NOT_COORDINATOR = 16
 
 
 def make(skein, root, i, voters, ports):
@@ -96,7 +108,92 @@ def main():
                 how, cid, back, want, node.tail())
             print("round %d: %s of coordinator %d; committed offsets %r read back from it" % (
                 round_ + 1, how, cid, back))
+        fence_round(nodes, bootstrap)
     print("group-restart: OK")
+
+
+def offset_fetch(port, group, topic, parts):
+    """OffsetFetch v1, hand-encoded: {partition: (error, offset)}."""
+    body = (wire.string(group) + struct.pack(">i", 1) + wire.string(topic)
+            + struct.pack(">i", len(parts)) + b"".join(struct.pack(">i", p) for p in parts))
+    conn = wire.Conn(port, timeout=TIMEOUT)
+    try:
+        conn.send(wire.frame(wire.header(9, 1, 3) + body))
+        corr, resp = conn.recv_frame(timeout=TIMEOUT)
+        assert corr == 3, corr
+        r = wire.Reader(resp)
+        out = {}
+        for _ in range(r.i32()):
+            r.string()
+            for _ in range(r.i32()):
+                p, off = r.i32(), r.i64()
+                r.string()
+                out[p] = (r.i16(), off)
+        return out
+    finally:
+        conn.close()
+
+
+def broker_epoch(node):
+    """The epoch of the node's last registration, from its log."""
+    found = re.findall(r"broker %d registered with epoch (\d+)" % node.node_id,
+                       node.stderr_text())
+    return int(found[-1]) if found else None
+
+
+def want_fence(port, broker_id, epoch):
+    """BrokerHeartbeat v1 with WantFence, as if from the broker: the error."""
+    body = struct.pack(">iqq??", broker_id, epoch, 1 << 40, True, False) + wire.uvarint(0)
+    r = request(port, 63, 1, body, corr=9)
+    r.i32()  # throttle
+    return r.i16()
+
+
+def offsets_leader(node, p):
+    md = wire.metadata(node.port, topics=["__consumer_offsets"], version=12, timeout=TIMEOUT)
+    return {q["partition"]: q["leader"] for q in md["topics"][0]["partitions"]}.get(p)
+
+
+def fenced_answer(nodes, node, p):
+    """Fences node and asks it for the group's offsets while its partition p
+    has no leader (before and after the question, so the answer is from the
+    window); None if its own heartbeat unfenced it too soon each time."""
+    # A restarted node registers once its previous run's session is over.
+    assert wait_for(lambda: broker_epoch(node), TIMEOUT), "node %d never registered" % (
+        node.node_id)
+    for _ in range(10):
+        v = wait_for(lambda: settled(nodes), TIMEOUT)
+        ctl = next(n for n in nodes if n.node_id == v["leader"])
+        assert want_fence(ctl.controller_port, node.node_id, broker_epoch(node)) == 0
+        if not wait_for(lambda: offsets_leader(node, p) == -1, 5, step=0.01):
+            continue
+        got = offset_fetch(node.port, GROUP, TOPIC, list(range(PARTITIONS)))
+        if offsets_leader(node, p) == -1:
+            return got
+        time.sleep(0.2)  # let its own heartbeat unfence it before the next try
+    return None
+
+
+def fence_round(nodes, bootstrap):
+    want = {p: 500 + 7 * p for p in range(PARTITIONS)}
+    c = consumer(bootstrap)
+    ok = wait_for(lambda: _commit(c, want), TIMEOUT)
+    c.close()
+    assert ok, "the group's new offsets were never committed"
+    cid = wait_for(lambda: coordinator(nodes), TIMEOUT)
+    node = next(n for n in nodes if n.node_id == cid)
+    md = wire.metadata(node.port, topics=["__consumer_offsets"], version=12, timeout=TIMEOUT)
+    p = group_partition(GROUP, len(md["topics"][0]["partitions"]))
+    got = fenced_answer(nodes, node, p)
+    assert got is not None, "coordinator %d never seen fenced" % cid
+    assert all(err == NOT_COORDINATOR for err, _ in got.values()), \
+        "fenced coordinator %d answered OffsetFetch %r; want NOT_COORDINATOR" % (cid, got)
+    back = wait_for(lambda: coordinator(nodes) == cid and committed(bootstrap) == want
+                    and want, TIMEOUT)
+    assert back == want, "after the fencing of coordinator %d: %r, want %r\n%s" % (
+        cid, committed(bootstrap), want, node.tail())
+    print("round 3: coordinator %d fenced: NOT_COORDINATOR while its partition %d had no "
+          "leader; unfenced, it loaded the group again and answers %r" % (cid, p, back))
 
 
 def _create(node):
