@@ -146,6 +146,35 @@ class CheckerSelfTest(unittest.TestCase):
                     "offset": 2, "status": "ok", "t0": 50, "t": 50.1})
         self.assertCaught(ops, "commit_regression")
 
+    def test_a_resent_commit_may_land_late(self):
+        # A commit that took longer than the client's request timeout was
+        # sent twice; the first copy reaching the coordinator after later
+        # commits is what Kafka does too, and is reported, not failed.
+        ops = clean_history()
+        ops.append({"type": "commit", "client": "consumer0", "group": "g", "partition": 0,
+                    "offset": 900, "status": "ok", "t0": 50, "t": 55.5})
+        ops.append({"type": "commit", "client": "consumer0", "group": "g", "partition": 0,
+                    "offset": 950, "status": "ok", "t0": 55.6, "t": 55.7})
+        ops.append({"type": "committed", "client": "consumer0", "group": "g", "partition": 0,
+                    "offset": 900, "t0": 60, "t": 60.1})
+        r = self.verdict(ops)
+        self.assertTrue(r["valid"], r["failures"])
+        self.assertEqual(r["counts"]["commit_landed_late"], 1, r["counts"])
+        # ... but going back further than that copy is still a regression.
+        ops.append({"type": "committed", "client": "consumer0", "group": "g", "partition": 0,
+                    "offset": 899, "t0": 61, "t": 61.1})
+        self.assertCaught(ops, "commit_regression")
+
+    def test_a_quick_commit_does_not_land_late(self):
+        ops = clean_history()
+        ops.append({"type": "commit", "client": "consumer0", "group": "g", "partition": 0,
+                    "offset": 900, "status": "ok", "t0": 50, "t": 50.5})
+        ops.append({"type": "commit", "client": "consumer0", "group": "g", "partition": 0,
+                    "offset": 950, "status": "ok", "t0": 55.6, "t": 55.7})
+        ops.append({"type": "committed", "client": "consumer0", "group": "g", "partition": 0,
+                    "offset": 900, "t0": 60, "t": 60.1})
+        self.assertCaught(ops, "commit_regression")
+
     def test_read_past_high_watermark(self):
         ops = clean_history()
         hw = find(ops, type="hw", partition=0, high=4)
