@@ -164,10 +164,15 @@ static int sync_led(struct sk_broker *b, struct sk_group_coordinator *co, bool *
     return 0;
 }
 
+struct fresh {
+    bool *v;
+    int32_t n;
+};
+
 static void start_fresh(struct sk_group *g, void *arg)
 {
-    const bool *fresh = arg;
-    if (fresh[g->partition])
+    const struct fresh *f = arg;
+    if (g->partition >= 0 && g->partition < f->n && f->v[g->partition])
         start_sessions(g, NULL);
 }
 
@@ -176,23 +181,20 @@ void sk_groups_image_changed(struct sk_broker *b)
     struct sk_group_coordinator *co = b->groups;
     if (!co || co->loading || !topic_exists(b))
         return;
-    int32_t np = co->lim.num_partitions > co->nloaded ? co->lim.num_partitions : co->nloaded;
     const struct sk_topic_meta *t =
         sk_meta_topic(b->image, SK_GROUP_OFFSETS_TOPIC, strlen(SK_GROUP_OFFSETS_TOPIC));
-    if (t && t->npartitions > np)
-        np = t->npartitions;
-    bool *fresh = calloc((size_t)np + 1, sizeof *fresh);
+    struct fresh f = {calloc((size_t)t->npartitions + 1, sizeof *f.v), t->npartitions};
     size_t before = co->ngroups;
     co->loading = true;
-    int rc = fresh ? sync_led(b, co, fresh) : -ENOMEM;
+    int rc = f.v ? sync_led(b, co, f.v) : -ENOMEM;
     co->loading = false;
     if (rc < 0) {
-        free(fresh);
+        free(f.v);
         sk_error("cannot load %s: %s", SK_GROUP_OFFSETS_TOPIC, strerror(-rc));
         return;
     }
-    sk_group_each(co, start_fresh, fresh);
-    free(fresh);
+    sk_group_each(co, start_fresh, &f);
+    free(f.v);
     if (co->ngroups > before)
         sk_info("group coordinator: %zu groups loaded", co->ngroups - before);
     co->available = true;
