@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from skeinlib import wire  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
 from quorum_test import cluster, Controller, NOT_LEADER, settled, views  # noqa: E402
+from forward_test import registered  # noqa: E402
 
 TIMEOUT = 60  # generous: the machine may be loaded and the election jittered
 NONE, REQUEST_TIMED_OUT, NOT_CONTROLLER = 0, 7, 41
@@ -156,6 +157,9 @@ def run(skein, rounds):
     acked = set()
     make = functools.partial(Node, combined=True)
     with cluster(skein, "skein-quorum-meta-", make) as (nodes, cluster_id, v):
+        # As in Kafka, a topic is placed on registered brokers: none is
+        # before each has registered through its lifecycle.
+        registered(nodes)
         for r in range(rounds):
             ms = stream(nodes, acked, "r%d" % r, 12, kill_after=5)
             dead = next(n for n in nodes if n.proc.poll() is not None)
