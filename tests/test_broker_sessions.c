@@ -319,3 +319,23 @@ Test(broker_sessions, a_broker_silent_after_a_change_of_controller_is_fenced_a_s
     cr_assert(sk_meta_broker(b.image, 9)->fenced);
     cr_assert_eq(partition0("on-nine")->leader, -1);
 }
+
+Test(broker_sessions, a_sole_voters_own_registration_is_never_fenced_by_time)
+{
+    /* The node registers itself locally and never heartbeats (no lifecycle):
+     * a session seeded for it on activation would fence it. */
+    struct sk_heartbeat_reply out;
+    int32_t self = bnode.node_id;
+    int64_t epoch = register_ok(self, 1, 1000);
+    cr_assert_eq(beat(self, epoch, epoch, 1000, &out), SK_ERR_NONE, "%s", msg);
+    cr_assert_not(out.fenced);
+    int64_t other = register_ok(10, 1, 1000);
+    cr_assert_eq(beat(10, other, other, 1000, &out), SK_ERR_NONE, "%s", msg);
+
+    new_active_controller();
+    int64_t at = 100000;
+    cr_assert_eq(sk_brokers_expire(&b, at), 0);
+    cr_assert_eq(sk_brokers_expire(&b, at + 10 * SESSION_MS), 1, "only broker 10 lapses");
+    cr_assert_not(sk_meta_broker(b.image, self)->fenced);
+    cr_assert(sk_meta_broker(b.image, 10)->fenced);
+}
