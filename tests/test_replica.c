@@ -177,13 +177,16 @@ static void set_topics(struct sk_meta_image *img, struct sk_topic_meta **v, int 
     }
 }
 
+/* Replica lists: this node (1) alone, or node 2 alone. */
+static int32_t on_one[] = {1}, on_two[] = {2};
+
 static void topic_init(struct sk_topic_meta *t, const char *name, uint8_t id,
                        struct sk_partition_meta *pm, int n)
 {
     *t = (struct sk_topic_meta){.name = (char *)name, .name_len = (int32_t)strlen(name), .partitions = pm, .npartitions = n};
     memset(t->id.b, id, 16);
     for (int i = 0; i < n; i++)
-        pm[i] = (struct sk_partition_meta){.id = i, .leader = 1};
+        pm[i] = (struct sk_partition_meta){.id = i, .leader = 1, .replicas = on_one, .nreplicas = 1};
 }
 
 static void setup(void)
@@ -541,7 +544,8 @@ Test(replica, topic_changes_open_close_and_reconfigure_one_topic)
     struct sk_topic_meta grown = topic_a;
     memcpy(more, parts_a, sizeof parts_a);
     for (int i = 2; i < 4; i++)
-        more[i] = (struct sk_partition_meta){.id = i, .leader = 1};
+        more[i] = (struct sk_partition_meta){.id = i, .leader = 1, .replicas = on_one,
+                                             .nreplicas = 1};
     grown.partitions = more;
     grown.npartitions = 4;
     topics[0] = &grown;
@@ -549,11 +553,12 @@ Test(replica, topic_changes_open_close_and_reconfigure_one_topic)
     cr_assert_eq(sk_replicas_topic_changed(&shard, &topic_a, &grown), 0);
     cr_assert_eq(shard.nparts, 5);
     cr_assert_not_null(sk_partition_get(&shard, kp_str_c("orders"), 3));
-    /* Led elsewhere now: closed, its data kept. */
+    /* Moved to another node: closed, its data kept. */
     struct sk_topic_meta moved = grown;
     struct sk_partition_meta away[4];
     memcpy(away, more, sizeof more);
     away[3].leader = 2;
+    away[3].replicas = on_two;
     moved.partitions = away;
     topics[0] = &moved;
     set_topics(&node.image, topics, node.image.ntopics);
@@ -567,6 +572,40 @@ Test(replica, topic_changes_open_close_and_reconfigure_one_topic)
     moved.configs = (struct sk_kvlist){&kv, 1, 1};
     cr_assert_eq(sk_replicas_topic_changed(&shard, &moved, &moved), 0);
     cr_assert(part("orders", 0)->relaxed);
+    topics[0] = &topic_a;
+    set_topics(&node.image, topics, node.image.ntopics);
+}
+
+static int32_t two_then_one[] = {2, 1};
+
+/* A leader that becomes a follower keeps its log and stops answering as
+ * leader: what waited for acks=all hears NOT_LEADER_OR_FOLLOWER. */
+Test(replica, a_leader_made_follower_stays_open_and_fails_its_waiters)
+{
+    struct sk_partition *p = part("orders", 0);
+    struct acks a = {0};
+    sk_partition_when_durable(p, append(p, 2, SK_ERR_NONE), on_durable, &a);
+    struct sk_topic_meta moved = topic_a;
+    struct sk_partition_meta away[2];
+    memcpy(away, parts_a, sizeof parts_a);
+    away[0] = (struct sk_partition_meta){.id = 0, .leader = 2, .leader_epoch = 1,
+                                         .replicas = two_then_one, .nreplicas = 2,
+                                         .isr = two_then_one, .nisr = 2};
+    moved.partitions = away;
+    topics[0] = &moved;
+    set_topics(&node.image, topics, node.image.ntopics);
+    cr_assert_eq(sk_replicas_topic_changed(&shard, &topic_a, &moved), 0);
+    cr_assert_eq(part("orders", 0), p, "a follower keeps its log open");
+    cr_assert_eq(p->role, SK_REPLICA_FOLLOWER);
+    cr_assert_eq(p->leader_epoch, 1);
+    cr_assert_eq(a.n, 1);
+    cr_assert_eq(a.err[0], SK_ERR_NOT_LEADER_OR_FOLLOWER);
+    int16_t err;
+    cr_assert_null(sk_partition_lookup(&shard, kp_str_c("orders"), 0, true, &err));
+    cr_assert_eq(err, SK_ERR_NOT_LEADER_OR_FOLLOWER);
+    run_deferred();
+    for (int k = 0; k < nsyncs(); k++)
+        complete_sync(k, 0);
     topics[0] = &topic_a;
     set_topics(&node.image, topics, node.image.ntopics);
 }
@@ -600,15 +639,18 @@ struct images {
 
 static void images_init(struct images *im)
 {
-    /* Led by another node, so the test opens no 10,000 logs; a full pass
+    /* Hosted by another node, so the test opens no 10,000 logs; a full pass
      * still has to look at every one to know that. */
     topic_init(&im->big, "big", 3, big_parts, BIG_PARTITIONS);
-    for (int i = 0; i < BIG_PARTITIONS; i++)
+    for (int i = 0; i < BIG_PARTITIONS; i++) {
         big_parts[i].leader = 2;
+        big_parts[i].replicas = on_two;
+    }
     im->grown = topic_a;
     memcpy(im->more, parts_a, sizeof parts_a);
     for (int i = 2; i < 4; i++)
-        im->more[i] = (struct sk_partition_meta){.id = i, .leader = 1};
+        im->more[i] = (struct sk_partition_meta){.id = i, .leader = 1, .replicas = on_one,
+                                                 .nreplicas = 1};
     im->grown.partitions = im->more;
     im->grown.npartitions = 4;
     struct sk_topic_meta *v1[3] = {&topic_a, &topic_relaxed, &im->big};

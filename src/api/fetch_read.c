@@ -53,8 +53,9 @@ static struct sk_partition *resolve(struct sk_broker *b, const struct sk_fetch_o
         return NULL;
     }
     struct sk_partition *p = sk_partition_get(b, kp_str_c(t->name), fp->partition);
-    /* A single node has no followers: a replica fetch is from a stranger. */
-    if (!p || op->follower) {
+    /* Followers serve no consumer here (no KIP-392 yet), and no replica
+     * fetch is served yet: a replica fetch is answered as from a stranger. */
+    if (!p || p->role != SK_REPLICA_LEADER || op->follower) {
         sk_fetch_result_error(r, SK_ERR_NOT_LEADER_OR_FOLLOWER);
         point_to_leader(r, t, fp->partition);
         return NULL;

@@ -39,7 +39,7 @@ static void env_append(void *ctx, int32_t partition, const struct sk_record_in *
 {
     struct sk_broker *b = ctx;
     struct sk_partition *p = sk_partition_get(b, kp_str_c(SK_GROUP_OFFSETS_TOPIC), partition);
-    if (!p) {
+    if (!p || p->role != SK_REPLICA_LEADER) {
         done(arg, SK_ERR_UNKNOWN_TOPIC_OR_PARTITION);
         return;
     }
@@ -195,7 +195,8 @@ static int load_all(struct sk_broker *b, struct sk_group_coordinator *co)
     co->lim.num_partitions = t->npartitions;
     for (int32_t i = 0; i < t->npartitions; i++) {
         struct sk_partition *p = sk_partition_get(b, kp_str_c(SK_GROUP_OFFSETS_TOPIC), i);
-        if (!p)
+        /* Only the leader of a group's partition coordinates the group. */
+        if (!p || p->role != SK_REPLICA_LEADER)
             continue;
         int rc = load_partition(co, p);
         if (rc < 0)
