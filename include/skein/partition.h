@@ -1,4 +1,4 @@
-/* Partitions this broker leads: their logs, high watermarks, durability and
+/* Partitions this broker hosts, as leader or follower: their logs, high watermarks, durability and
  * the requests waiting on them.
  *
  * Durability model (DESIGN.md: "durable by default"): an append goes to the
@@ -95,7 +95,7 @@ struct sk_partition {
 };
 
 /* Opens logs for every partition of this shard the image says this node
- * leads, applies topic configs, and closes (and deletes the data of)
+ * is a replica of (leader or follower), applies topic configs, and closes (and deletes the data of)
  * partitions whose topic was removed: O(partitions) with hash lookups. Called
  * for a shard's first image and by the retry of logs that did not open; later
  * images come as topic deltas (sk_broker_image_changed). */
