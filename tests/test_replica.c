@@ -1119,3 +1119,42 @@ Test(replica_syncfs, a_lone_new_partition_waits_for_the_running_syncs_then_syncs
     cr_assert_eq(later.n, 1);
     cr_assert_eq(later.err[0], SK_ERR_NONE);
 }
+
+/* ---- min.insync.replicas -------------------------------------------------------------------- */
+
+static int32_t one_two_three[] = {1, 2, 3};
+static struct sk_kv min_isr_two = {"min.insync.replicas", "2", 19, 1};
+
+/* orders-0 led here with the given in-sync set and min.insync.replicas=2. */
+static void orders0_with_isr(struct sk_topic_meta *t, struct sk_partition_meta *pm, int32_t nisr)
+{
+    const struct sk_topic_meta *old = topics[0];
+    *t = topic_a;
+    memcpy(pm, parts_a, sizeof parts_a);
+    pm[0] = (struct sk_partition_meta){.id = 0, .leader = 1, .replicas = one_two_three,
+                                       .nreplicas = 3, .isr = one_two_three, .nisr = nisr};
+    t->partitions = pm;
+    t->configs = (struct sk_kvlist){&min_isr_two, 1, 1};
+    topics[0] = t;
+    set_topics(&node.image, topics, node.image.ntopics);
+    cr_assert_eq(sk_replicas_topic_changed(&shard, old, t), 0);
+}
+
+Test(replica, acks_all_is_refused_before_the_append_when_the_isr_is_below_min_insync_replicas)
+{
+    struct sk_topic_meta alone, two;
+    struct sk_partition_meta alone_parts[2], two_parts[2];
+    orders0_with_isr(&alone, alone_parts, 1);
+    struct sk_partition *p = part("orders", 0);
+    cr_assert_eq(p->cfg.min_insync_replicas, 2);
+    cr_assert_eq(sk_partition_check_min_isr(p, -1), SK_ERR_NOT_ENOUGH_REPLICAS);
+    cr_assert_eq(sk_partition_check_min_isr(p, 1), SK_ERR_NONE, "acks=1 needs no ISR");
+    cr_assert_eq(sk_partition_check_min_isr(p, 0), SK_ERR_NONE);
+    orders0_with_isr(&two, two_parts, 2);
+    cr_assert_eq(part("orders", 0), p);
+    cr_assert_eq(sk_partition_check_min_isr(p, -1), SK_ERR_NONE, "the ISR grew to two");
+    cr_assert_eq(sk_partition_check_min_isr(part("orders", 1), -1), SK_ERR_NOT_ENOUGH_REPLICAS,
+                 "a one-replica partition of the topic can never have two in sync");
+    topics[0] = &topic_a;
+    set_topics(&node.image, topics, node.image.ntopics);
+}

@@ -87,6 +87,7 @@ struct sk_partition {
     struct sk_broker *broker;
     struct sk_partition *next_dirty;
     enum sk_replica_role role;
+    int32_t nisr; /* in-sync replicas, as the image says */
     struct sk_hw_waiter hw_waiters; /* fetches parked on this partition */
     int slot;                       /* in broker->parts */
     bool marked;                    /* a full reconciliation found it in the image */
@@ -157,6 +158,11 @@ int16_t sk_partition_append(struct sk_partition *p, uint8_t *batches, size_t len
  * mode). */
 void sk_partition_when_durable(struct sk_partition *p, int64_t offset, sk_durable_fn cb,
                                void *arg);
+
+/* acks=all refused before the append (NOT_ENOUGH_REPLICAS) when the ISR is
+ * smaller than the topic's min.insync.replicas, as Kafka's Partition
+ * refuses it; any other acks passes. */
+int16_t sk_partition_check_min_isr(const struct sk_partition *p, int16_t acks);
 
 /* Retention may delete the segments wholly below this offset: the high
  * watermark, or lower where a running fdatasync still holds segment fds. */

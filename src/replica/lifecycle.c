@@ -162,6 +162,7 @@ static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_
     p->leader_epoch = pm->leader_epoch;
     p->broker = b;
     p->role = role_in(b, pm);
+    p->nisr = pm->nisr;
     p->hw_waiters.prev = p->hw_waiters.next = &p->hw_waiters;
     apply_config(p, tc);
     /* Whatever survived on disk is made durable before anyone reads it, so the
@@ -318,6 +319,7 @@ static void sync_one(struct sk_broker *b, const struct sk_topic_meta *t,
     if (p) {
         apply_config(p, tc);
         set_role(p, role_in(b, pm), pm->leader_epoch);
+        p->nisr = pm->nisr;
         return;
     }
     if (b->node->budget.set && b->nparts >= b->node->budget.limit) {
