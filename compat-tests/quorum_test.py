@@ -98,11 +98,13 @@ def api_versions(port):
 
 def check_listeners(nodes):
     """The CONTROLLER listener serves the quorum's APIs and the brokers'
-    registration and heartbeats, and nothing of a broker's: a Metadata request there closes the connection, as Kafka's
+    registration and heartbeats, forwarded admin requests (Envelope) and
+    producer-id blocks (AllocateProducerIds), and nothing of a broker's: a
+    Metadata request there closes the connection, as Kafka's
     socket server does with an API the listener does not enable. A combined
     node answers DescribeQuorum on its client listener too."""
     ctl = nodes[0]
-    assert set(api_versions(ctl.controller_port)) == {1, 18, 52, 53, 54, 55, 62, 63}, \
+    assert set(api_versions(ctl.controller_port)) == {1, 18, 52, 53, 54, 55, 58, 62, 63, 67}, \
         api_versions(ctl.controller_port)
     conn = wire.Conn(ctl.controller_port, timeout=TIMEOUT)
     try:

@@ -580,6 +580,26 @@ Test(raft, leader_counts_its_own_tail_once_flushed)
     fix_free(&f);
 }
 
+/* A leader that appended and lost its epoch before its next tick flushed:
+ * the append is still flushed, or the new follower, which fetches only once
+ * its log is durable, would never fetch and would stand for election every
+ * fetch timeout (seen after a SIGSTOP of an active controller). */
+Test(raft, appends_made_just_before_losing_the_lead_are_flushed)
+{
+    struct fix f;
+    elect(&f);
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    drain(&f);
+    int64_t off;
+    cr_assert_eq(sk_raft_append(f.r, (const uint8_t *)"x", 1, 1, &off), SK_ERR_NONE);
+    cr_assert_eq(off, 1);
+    cr_assert_eq(sk_raft_next_deadline(f.r), INT64_MIN, "the append wants its flush");
+    struct sk_raft_msg fetch = follow(&f, 2);
+    cr_assert_eq(fetch.u.fetch.fetch_offset, 2);
+    cr_assert_eq(fetch.u.fetch.last_fetched_epoch, 1);
+    fix_free(&f);
+}
+
 Test(raft, a_hopeless_candidate_does_not_hold_off_elections)
 {
     struct fix f;

@@ -433,7 +433,18 @@ static void step(struct sim *s)
         check(s, true);
 }
 
-/* After the heal: every node up, one network, no loss. */
+/* Every node has learned that offset off is committed. */
+static struct node *behind(struct sim *s, int64_t off)
+{
+    for (int i = 0; i < s->n; i++)
+        if (!s->nodes[i].up || sk_raft_high_watermark(s->nodes[i].raft) <= off)
+            return &s->nodes[i];
+    return NULL;
+}
+
+/* After the heal: every node up, one network, no loss. A leader must commit
+ * a new append and every node must learn of it: a node that can no longer
+ * follow is a liveness failure too, even while the others commit. */
 static void liveness(struct sim *s)
 {
     for (int i = 0; i < s->n; i++) {
@@ -462,7 +473,7 @@ static void liveness(struct sim *s)
             epoch = sk_raft_epoch(l->raft);
             check_rc(s, l, append_one(s, l, &off), "append");
         }
-        if (sk_raft_high_watermark(l->raft) > off)
+        if (sk_raft_high_watermark(l->raft) > off && !behind(s, off))
             return;
     }
     if (getenv("SKEIN_RAFT_TRACE"))
@@ -473,7 +484,11 @@ static void liveness(struct sim *s)
                     s->nodes[i].up ? sk_raft_leader(s->nodes[i].raft) : -1,
                     s->nodes[i].up ? sk_raft_high_watermark(s->nodes[i].raft) : -1,
                     sk_raft_memlog_count(s->nodes[i].log));
-    failf(s, "no leader committed a new append within %d ms of the heal", HEAL_BOUND_MS);
+    if (by && sk_raft_high_watermark(by->raft) > off)
+        failf(s, "node %d did not learn of the commit at %" PRId64 " within %d ms of the heal",
+              behind(s, off)->id, off, HEAL_BOUND_MS);
+    else
+        failf(s, "no leader committed a new append within %d ms of the heal", HEAL_BOUND_MS);
 }
 
 static const char *run_seed(uint64_t seed, int n, char *why, size_t why_len)

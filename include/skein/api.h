@@ -14,6 +14,7 @@
 
 struct sk_conn;
 struct sk_frame;
+struct sk_seg;
 
 struct sk_request {
     struct sk_broker *broker;
@@ -32,6 +33,11 @@ struct sk_request {
     struct sk_broker *home; /* forwarded (skein/forward.h): the connection's shard */
     uint64_t relay;         /* shards still to run it (skein/forward.h), a bit each */
     int relay_hops;         /* shards that ran it before this one */
+    /* A request with no connection of its own (an Envelope's, skein/envelope.h):
+     * its answer, encoded as for a client, goes to captured instead, which
+     * takes the segments; the request is freed after the call. */
+    void (*captured)(struct sk_request *req, const struct sk_seg *segs, unsigned n, bool close);
+    void *capture_arg;
 };
 
 typedef void (*sk_handler_fn)(struct sk_request *req);
@@ -53,6 +59,17 @@ int sk_api_entries_for(const struct sk_request *req, const struct sk_api_entry *
 
 /* The reactor's on_frame: decodes and dispatches one request. */
 void sk_api_on_frame(void *broker, struct sk_conn *conn, struct sk_frame *frame);
+/* A request embedded in another (an Envelope's): frame is its header and
+ * body as a client sent them (copied), run on b's shard against the client
+ * listener's table, its answer handed to captured(arg). NULL with *err the
+ * Kafka error for a frame that does not decode or an api or version this
+ * broker does not serve. Run it with sk_request_run. */
+struct sk_request *sk_request_embedded(struct sk_broker *b, const uint8_t *frame, size_t len,
+                                       void (*captured)(struct sk_request *, const struct sk_seg *,
+                                                        unsigned, bool),
+                                       void *arg, int16_t *err);
+/* Runs req's handler here; it answers through captured. */
+void sk_request_run(struct sk_request *req);
 
 /* Encodes req->resp at req->version, sends it, frees the request. */
 void sk_request_respond(struct sk_request *req);
@@ -137,6 +154,10 @@ void sk_api_update_features(struct sk_request *req);
 /* The CONTROLLER listener's broker lifecycle (src/api/broker_registration.c). */
 void sk_api_broker_registration(struct sk_request *req);
 void sk_api_broker_heartbeat(struct sk_request *req);
+/* Forwarded admin requests, on the active controller (src/api/envelope_serve.c). */
+void sk_api_envelope(struct sk_request *req);
+/* Producer-id blocks for brokers, on the active controller. */
+void sk_api_allocate_producer_ids(struct sk_request *req);
 void sk_api_describe_topic_partitions(struct sk_request *req);
 /* Groups and committed offsets (src/api/group_*.c, offsets_*.c). */
 void sk_api_find_coordinator(struct sk_request *req);

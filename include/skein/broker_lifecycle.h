@@ -9,6 +9,9 @@
 /* Starts registering if b's node has the broker role in a quorum of more
  * than one voter (nothing otherwise). 0 or -ENOMEM / -EIO. */
 int sk_broker_lifecycle_start(struct sk_broker *b);
+/* The epoch of the broker's current registration, -1 until it is
+ * registered (or with no lifecycle, lc NULL). */
+int64_t sk_broker_lifecycle_epoch(const struct sk_broker_lifecycle *lc);
 /* Stops it; before the shard's reactor is destroyed. */
 void sk_broker_lifecycle_close(struct sk_broker *b);
 

@@ -157,4 +157,19 @@ int16_t sk_topics_auto_create(struct sk_broker *b, const kp_str *names, int n, i
  * flight, what an admin request is decided against (skein/submit.h). */
 const struct sk_meta_image *sk_controller_image(struct sk_broker *b);
 
+/* AllocateProducerIds on the active controller (src/controller/
+ * producer_id_blocks.c): err a Kafka error code with msg (NULL or valid for
+ * the call), else the block [start, start + len), committed. */
+typedef void (*sk_ctl_block_fn)(void *arg, int16_t err, const char *msg, int64_t start,
+                                int32_t len);
+/* STALE_BROKER_EPOCH unless img registers broker_id with broker_epoch, as
+ * Kafka's ClusterControlManager.checkBrokerEpoch; msg gets Kafka's text. */
+int16_t sk_ctl_broker_epoch_check(const struct sk_meta_image *img, int32_t broker_id,
+                                  int64_t broker_epoch, char *msg, size_t msglen);
+/* On the controller's shard: checks the broker's epoch and claims the next
+ * block of SK_PRODUCER_ID_BLOCK ids for it through the quorum; done runs
+ * once (maybe before the call returns). */
+void sk_ctl_allocate_producer_ids(struct sk_broker *ctl, int32_t broker_id, int64_t broker_epoch,
+                                  sk_ctl_block_fn done, void *arg);
+
 #endif

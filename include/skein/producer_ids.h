@@ -32,4 +32,15 @@ void sk_producer_id_request(struct sk_broker *b, struct sk_producer_id_wait *w,
                             sk_producer_id_fn done, void *arg);
 void sk_producer_ids_free(struct sk_broker *b);
 
+/* Where blocks come from. By default the node claims them through its own
+ * controller's submit queue (a sole voter); a node of a larger quorum asks
+ * the active controller instead (AllocateProducerIds), and then fetches the
+ * next block once 90% of the current one is out, as Kafka's
+ * RPCProducerIdManager does, so producers rarely wait for a round trip. */
+typedef void (*sk_producer_id_block_fn)(struct sk_broker *b, int16_t err, int64_t start,
+                                        int32_t len);
+typedef void (*sk_producer_id_source_fn)(struct sk_broker *b, sk_producer_id_block_fn got);
+/* On the controller's shard, before any id is asked for. 0 or -ENOMEM. */
+int sk_producer_ids_set_source(struct sk_broker *b, sk_producer_id_source_fn source);
+
 #endif

@@ -65,6 +65,10 @@ void sk_ctl_quorum_failed(struct sk_broker *ctl, int err);
  * everything up to its epoch's start applied. */
 bool sk_ctl_quorum_active(const struct sk_node *n);
 
+/* Whether n's controller decides changes: the active one of its quorum, or
+ * a controller bound to no quorum (tools, unit tests). */
+bool sk_ctl_decides(const struct sk_node *n);
+
 /* The quorum's leader as the controller last heard it, -1 if none or no
  * quorum; any shard. */
 int32_t sk_ctl_quorum_leader(const struct sk_node *n);

@@ -7,6 +7,7 @@
 #include "skein/config.h"
 #include "skein/controller.h"
 #include "skein/errors.h"
+#include "skein/forward_ctl.h"
 #include "skein/logging.h"
 #include "skein/net.h"
 #include "skein/partition.h"
@@ -153,6 +154,13 @@ static bool auto_create(struct sk_request *req, const bool *wanted, bool with_op
     int16_t *errs = sk_request_alloc(req, sizeof *errs * (size_t)n);
     struct md_park *p = sk_request_alloc(req, sizeof *p);
     *p = (struct md_park){req, wanted, with_ops};
+    if (sk_forward_ctl_creates_remotely(req->broker)) {
+        int rc = sk_forward_ctl_auto_create(req->broker, names, n);
+        if (rc < 0)
+            sk_warn("auto-creation of %d topic(s) for a Metadata request from %s not sent: %d",
+                    n, sk_conn_peer(req->conn), rc);
+        return false; /* LEADER_NOT_AVAILABLE for them now, as Kafka answers */
+    }
     char msg[256] = "";
     int16_t err = sk_topics_auto_create(req->broker, names, n, errs, msg, sizeof msg, created, p);
     if (err)

@@ -66,6 +66,8 @@ static const struct sk_api_entry controller_entries[] = {
     {55, 0, 2, sk_api_describe_quorum},
     {62, 0, 4, sk_api_broker_registration},
     {63, 0, 1, sk_api_broker_heartbeat},
+    {58, 0, 0, sk_api_envelope},
+    {67, 0, 0, sk_api_allocate_producer_ids},
 };
 
 /* A combined node answers DescribeQuorum on its client listener too, as

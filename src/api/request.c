@@ -9,6 +9,7 @@
 #include "skein/quota.h"
 #include "skein/errors.h"
 #include "skein/forward.h"
+#include "skein/forward_ctl.h"
 #include "skein/logging.h"
 #include "skein/submit.h"
 #include "skein/net.h"
@@ -31,6 +32,10 @@ static bool client_throttles(const struct sk_request *req);
  * when the request was forwarded. Takes segs. */
 static void deliver(struct sk_request *req, const struct sk_seg *segs, unsigned n, bool close)
 {
+    if (req->captured) {
+        req->captured(req, segs, n, close);
+        return;
+    }
     uint32_t mute = !close && req->throttle_ms > 0 ? (uint32_t)req->throttle_ms : 0;
     bool hold = mute && !client_throttles(req);
     if (sk_forward_reply(req, segs, n, mute, hold, close))
@@ -45,10 +50,15 @@ static void deliver(struct sk_request *req, const struct sk_seg *segs, unsigned 
         sk_conn_respond_none(req->conn, req->slot);
 }
 
+static const char *peer(const struct sk_request *req)
+{
+    return req->conn ? sk_conn_peer(req->conn) : "an envelope";
+}
+
 static void request_fail(struct sk_request *req, const char *what, int rc)
 {
     sk_warn("closing connection from %s: %s (api %d v%d, correlation %d): %s",
-            sk_conn_peer(req->conn), what, req->api ? req->api->key : -1, req->version,
+            peer(req), what, req->api ? req->api->key : -1, req->version,
             req->correlation_id, kp_strerror(rc));
     deliver(req, NULL, 0, true);
     request_free(req);
@@ -235,7 +245,7 @@ static void dispatch(struct sk_request *req, sk_handler_fn fn)
                                        : sk_forward_request(req, owner, fn);
     if (rc < 0) {
         sk_warn("closing connection from %s: shard %d cannot take api %d (correlation %d): %s",
-                sk_conn_peer(req->conn), owner, req->api->key, req->correlation_id,
+                peer(req), owner, req->api->key, req->correlation_id,
                 strerror(-rc));
         deliver(req, NULL, 0, true);
         request_free(req);
@@ -290,13 +300,58 @@ void sk_api_on_frame(void *arg, struct sk_conn *conn, struct sk_frame *frame)
     req->api->response.init(req->resp);
     sk_debug("%s: api %d v%d correlation %d", sk_conn_peer(conn), key, req->version,
              req->correlation_id);
-    dispatch(req, e->handler);
+    dispatch(req, sk_forward_ctl_wanted(req) ? sk_forward_ctl_run : e->handler);
 }
 
-/* Kafka names a random live broker and forwards to the active controller;
- * Skein does not forward yet, so it names the active controller when that
- * is a live broker (a combined node), which can commit what admin clients
- * send "to the controller"; otherwise a live broker, this one first. */
+struct sk_request *sk_request_embedded(struct sk_broker *b, const uint8_t *frame, size_t len,
+                                       void (*captured)(struct sk_request *, const struct sk_seg *,
+                                                        unsigned, bool),
+                                       void *arg, int16_t *err)
+{
+    *err = SK_ERR_INVALID_REQUEST;
+    if (len < 8 || len > INT32_MAX)
+        return NULL;
+    struct sk_request *req = calloc(1, sizeof *req);
+    uint8_t *copy = malloc(len);
+    if (!req || !copy) {
+        free(req);
+        free(copy);
+        *err = SK_ERR_UNKNOWN_SERVER_ERROR;
+        return NULL;
+    }
+    memcpy(copy, frame, len);
+    *req = (struct sk_request){.broker = b, .frame = copy, .frame_len = (uint32_t)len,
+                               .captured = captured, .capture_arg = arg};
+    kp_arena_init(&req->arena, len * SK_ARENA_FACTOR + SK_ARENA_SLACK);
+    int16_t key = (int16_t)kp_be16(copy);
+    req->version = (int16_t)kp_be16(copy + 2);
+    req->correlation_id = (int32_t)kp_be32(copy + 4);
+    const struct sk_api_entry *e = sk_api_entry(key);
+    req->api = kp_api_get(key);
+    if (e && req->api && (req->version < e->min_version || req->version > e->max_version))
+        *err = SK_ERR_UNSUPPORTED_VERSION;
+    else if (e && req->api && decode_request(req) == 0)
+        *err = SK_ERR_NONE;
+    if (*err) {
+        request_free(req);
+        return NULL;
+    }
+    req->arena.limit = 0;
+    req->resp = sk_request_alloc(req, req->api->response.struct_size);
+    req->api->response.init(req->resp);
+    return req;
+}
+
+void sk_request_run(struct sk_request *req)
+{
+    sk_api_entry(req->api->key)->handler(req);
+}
+
+/* Kafka names a random live broker, which forwards admin requests to the
+ * active controller. Skein names the active controller when that is a live
+ * broker (a combined node), saving admin clients the forwarding hop;
+ * otherwise a live broker, this one first, which forwards them
+ * (skein/forward_ctl.h). */
 int32_t sk_api_controller_id(const struct sk_request *req, const struct sk_live_broker *lb, int n)
 {
     int32_t self = req->broker->node->node_id, leader = sk_ctl_quorum_leader(req->broker->node);

@@ -368,6 +368,11 @@ bool sk_ctl_quorum_active(const struct sk_node *n)
     return n->ctlq && n->ctlq->has_quorum && n->ctlq->active;
 }
 
+bool sk_ctl_decides(const struct sk_node *n)
+{
+    return !n->ctlq || !n->ctlq->has_quorum || n->ctlq->active;
+}
+
 int32_t sk_ctl_quorum_leader(const struct sk_node *n)
 {
     return atomic_load(&((struct sk_node *)n)->quorum_leader_1) - 1;

@@ -215,6 +215,14 @@ static int tick(struct sk_raft *r, int64_t now)
 {
     if (r->failed)
         return r->failed;
+    /* A leader's appends are flushed at its tick; one that lost its epoch
+     * first still owes that flush, and as a follower it fetches only once
+     * its log is durable. */
+    if (r->role != SK_RAFT_LEADER) {
+        int err = sk_raft_flush(r);
+        if (err)
+            return err;
+    }
     switch (r->role) {
     case SK_RAFT_LEADER:
         return sk_raft_tick_leader(r, now);
@@ -267,10 +275,10 @@ static bool awaits(const struct sk_raft *r, const struct sk_raft_peer *p)
 
 int64_t sk_raft_next_deadline(const struct sk_raft *r)
 {
+    if (r->unflushed && !r->flush_pending)
+        return INT64_MIN;
     if (r->role == SK_RAFT_LEADER)
-        return r->unflushed && !r->flush_pending
-                   ? INT64_MIN
-                   : min64(sk_raft_leader_deadline(r), sk_raft_parked_deadline(r));
+        return min64(sk_raft_leader_deadline(r), sk_raft_parked_deadline(r));
     int64_t t = r->election_at_ms;
     if (r->role == SK_RAFT_CANDIDATE && r->backoff_until_ms)
         t = r->backoff_until_ms;

@@ -198,6 +198,11 @@ static uint32_t setting(const struct sk_config *cfg, const char *name, uint32_t 
     return ms > 0 ? (uint32_t)ms : dflt;
 }
 
+int64_t sk_broker_lifecycle_epoch(const struct sk_broker_lifecycle *lc)
+{
+    return lc ? lc->epoch : -1;
+}
+
 int sk_broker_lifecycle_start(struct sk_broker *b)
 {
     const struct sk_config *cfg = b->node->cfg;

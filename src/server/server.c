@@ -27,6 +27,7 @@
 #include "skein/submit.h"
 #include "skein/quota.h"
 #include "skein/raftnet.h"
+#include "skein/forward_ctl.h"
 #include "skein/server.h"
 #include "skein/broker_lifecycle.h"
 #include "skein/broker_sessions.h"
@@ -342,6 +343,12 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
         return rc;
     if (many && (rc = sk_raftnet_start(b, err, errlen)) < 0)
         return rc;
+    /* Kafka's brokers get producer ids from the active controller. */
+    if (many && (cfg->process_roles & SK_ROLE_BROKER) &&
+        sk_producer_ids_set_source(b, sk_producer_ids_remote) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
     if (many && sk_broker_lifecycle_start(b) < 0) {
         snprintf(err, errlen, "cannot start the broker's registration: out of memory");
         return -ENOMEM;
@@ -400,6 +407,7 @@ void sk_server_close(struct sk_broker *b)
     sk_checkpoints_close(n);
     sk_node_quotas_close(n);
     sk_producer_ids_free(b);
+    sk_ctl_channel_close(b);
     sk_broker_lifecycle_close(b);
     sk_raftnet_close(b);
     sk_meta_quorum_close(n);
