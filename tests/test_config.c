@@ -590,6 +590,13 @@ Test(load, broker_only_node)
     cr_assert_eq(cfg.process_roles, SK_ROLE_BROKER);
     cr_assert_eq(cfg.n_listeners, 1);
     sk_config_free(&cfg);
+    /* A voter without the controller role would serve no CONTROLLER
+     * listener: refused as Kafka refuses it. */
+    const char *voter[] = {"process.roles=broker", "node.id=2", "listeners=PLAINTEXT://:0",
+                           "controller.quorum.voters=1@h:9093,2@h:9093,3@h:9093"};
+    load_fails_with(voter, 4,
+                    "If process.roles contains just the 'broker' role, the node id 2 must not be "
+                    "included in the set of voters controller.quorum.voters=Set(1, 2, 3)");
 }
 
 /* ---- topics ---- */

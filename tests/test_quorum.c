@@ -308,7 +308,9 @@ Test(quorum, an_append_off_the_leader_is_refused)
     net_free(&n);
 }
 
-Test(quorum, a_node_id_that_is_no_voter_is_refused)
+/* A node id outside the voters is an observer (a broker following the
+ * quorum); only an invalid one is refused. */
+Test(quorum, a_node_id_that_is_no_voter_observes)
 {
     struct sk_net_config cfg;
     sk_net_config_defaults(&cfg);
@@ -317,11 +319,18 @@ Test(quorum, a_node_id_that_is_no_voter_is_refused)
     cr_assert_eq(sk_shard_new(&cfg, &h, &s), 0);
     struct sk_raft_memlog *log = sk_raft_memlog_new();
     struct sk_raft_memstore store = {0};
-    struct sk_raft_config rc = {.node_id = 9, .n_voters = 1, .voters = {1}};
+    uint64_t rng = 1;
+    struct sk_raft_config rc = {.node_id = 9, .n_voters = 1, .voters = {1}, .rand = lcg,
+                                .rand_ctx = &rng};
     sk_raft_memlog_bind(log, &rc);
     sk_raft_memstore_bind(&store, &rc);
     struct sk_raft_qstate st = {0, SK_RAFT_NO_ID, SK_RAFT_NO_ID};
     struct sk_quorum *q;
+    cr_assert_eq(sk_quorum_new(s, &rc, &st, &q), 0);
+    cr_assert(sk_raft_is_observer(sk_quorum_raft(q)));
+    cr_assert_neq(sk_raft_role(sk_quorum_raft(q)), SK_RAFT_LEADER, "an observer never elects itself");
+    sk_quorum_free(q);
+    rc.node_id = -1;
     cr_assert_eq(sk_quorum_new(s, &rc, &st, &q), -EINVAL);
     sk_raft_memlog_free(log);
     sk_shard_destroy(s);

@@ -793,3 +793,225 @@ Test(raft, held_fetches_are_released_for_a_stop)
     cr_assert_eq(sk_raft_role(f.r), SK_RAFT_LEADER, "still the leader until it resigns");
     fix_free(&f);
 }
+
+/* ---- Observers (nodes outside the voter set, such as brokers) ----------- */
+
+/* Node 4, outside voters 1-3: an observer. */
+static void observer(struct fix *f)
+{
+    memset(f, 0, sizeof(*f));
+    fix_start(f, 4, 3, fresh);
+    cr_assert(sk_raft_is_observer(f->r));
+}
+
+/* The observer's one outstanding fetch, checked and taken. */
+static struct sk_raft_msg observer_fetch(struct fix *f, int32_t to)
+{
+    struct sk_raft_msg m = one_out(f);
+    cr_assert_eq(m.type, SK_RAFT_FETCH_REQ);
+    cr_assert_eq(m.dst, to);
+    cr_assert_eq(m.src, 4, "an observer fetches with its own replica id");
+    return m;
+}
+
+static struct sk_raft_msg fetch_answer(const struct sk_raft_msg *req, int16_t err, int32_t epoch,
+                                       int32_t leader)
+{
+    return (struct sk_raft_msg){.type = SK_RAFT_FETCH_RESP, .src = req->dst, .dst = 4,
+                                .corr = req->corr, .cluster_id = cluster, .error = err,
+                                .epoch = epoch, .leader_id = leader,
+                                .u.fetch_resp = {.high_watermark = -1, .diverging_epoch = -1,
+                                                 .diverging_end_offset = -1}};
+}
+
+Test(raft, observer_never_stands_and_asks_the_voters_in_turn)
+{
+    struct fix f;
+    observer(&f);
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    struct sk_raft_msg req = observer_fetch(&f, 1);
+    /* Voter 1 does not answer: after the request timeout, voter 2. */
+    f.now += 2000;
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    req = observer_fetch(&f, 2);
+    /* Voter 2 knows no leader either: after the retry backoff, voter 3. */
+    struct sk_raft_msg resp = fetch_answer(&req, SK_ERR_NOT_LEADER_OR_FOLLOWER, 0, -1);
+    cr_assert_eq(sk_raft_receive(f.r, &resp, f.now), SK_ERR_NONE);
+    nothing_out(&f, "the next voter is asked after a backoff");
+    f.now += 20;
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    req = observer_fetch(&f, 3);
+    /* However long there is no leader, no election. */
+    for (int i = 0; i < 50; i++) {
+        f.now += 1000;
+        cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+        drain(&f);
+        cr_assert_eq(sk_raft_role(f.r), SK_RAFT_UNATTACHED);
+        cr_assert_eq(sk_raft_epoch(f.r), 0, "an observer never bumps the epoch");
+    }
+    cr_assert_eq(f.store.state.voted_id, SK_RAFT_NO_ID);
+    /* A candidate's request: the epoch is learned, the vote not granted. */
+    struct sk_raft_msg vote = vote_req(2, 3, 9, 99);
+    vote.dst = 4;
+    cr_assert_eq(sk_raft_receive(f.r, &vote, f.now), SK_ERR_NONE);
+    resp = one_out(&f);
+    cr_assert_eq(resp.type, SK_RAFT_VOTE_RESP);
+    cr_assert_not(resp.u.vote_granted, "an observer has no vote");
+    cr_assert_eq(sk_raft_epoch(f.r), 3);
+    cr_assert_eq(f.store.state.voted_id, SK_RAFT_NO_ID);
+    fix_free(&f);
+}
+
+Test(raft, observer_follows_the_leader_a_voter_names)
+{
+    struct fix f;
+    observer(&f);
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    struct sk_raft_msg req = observer_fetch(&f, 1);
+    /* Voter 1 follows 2 in epoch 5: our epoch 0 is fenced, the hint names 2. */
+    struct sk_raft_msg resp = fetch_answer(&req, SK_ERR_FENCED_LEADER_EPOCH, 5, 2);
+    cr_assert_eq(sk_raft_receive(f.r, &resp, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_role(f.r), SK_RAFT_FOLLOWER);
+    cr_assert_eq(sk_raft_leader(f.r), 2);
+    cr_assert_eq(sk_raft_epoch(f.r), 5);
+    f.now += 20;
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    req = observer_fetch(&f, 2);
+    cr_assert_eq(req.epoch, 5);
+    cr_assert_eq(req.u.fetch.fetch_offset, 0);
+    /* The leader's batches and high watermark, as a voter takes them. */
+    struct sk_raft_batch b[2] = {{.base_offset = 0, .epoch = 5, .count = 1,
+                                  .kind = SK_RAFT_BATCH_LEADER_CHANGE},
+                                 {.base_offset = 1, .epoch = 5, .count = 2,
+                                  .data = (const uint8_t *)"ab", .len = 2}};
+    resp = fetch_answer(&req, SK_ERR_NONE, 5, 2);
+    resp.u.fetch_resp.batches = b;
+    resp.u.fetch_resp.n_batches = 2;
+    resp.u.fetch_resp.high_watermark = 1;
+    cr_assert_eq(sk_raft_receive(f.r, &resp, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_memlog_count(f.log), 2);
+    cr_assert_eq(sk_raft_high_watermark(f.r), 1);
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    req = observer_fetch(&f, 2);
+    cr_assert_eq(req.u.fetch.fetch_offset, 3, "the next fetch goes on at once");
+    /* The leader goes silent for the fetch timeout: back to asking the
+     * voters, in the same epoch, without standing. */
+    int64_t silent_since = f.now;
+    while (sk_raft_role(f.r) == SK_RAFT_FOLLOWER) {
+        f.now += 100;
+        cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+        drain(&f);
+    }
+    cr_assert_eq(f.now - silent_since, 2000, "after fetch.timeout.ms");
+    cr_assert_eq(sk_raft_role(f.r), SK_RAFT_UNATTACHED);
+    cr_assert_eq(sk_raft_epoch(f.r), 5);
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    req = observer_fetch(&f, 2);
+    f.now += 2000;
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    req = observer_fetch(&f, 3);
+    /* Voter 3 leads epoch 6 and answers the fetch itself: it is followed. */
+    resp = fetch_answer(&req, SK_ERR_FENCED_LEADER_EPOCH, 6, 3);
+    cr_assert_eq(sk_raft_receive(f.r, &resp, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_leader(f.r), 3);
+    cr_assert_eq(sk_raft_high_watermark(f.r), 1, "the high watermark never goes back");
+    cr_assert_eq(f.store.state.voted_id, SK_RAFT_NO_ID);
+    fix_free(&f);
+}
+
+Test(raft, observer_truncates_on_a_diverging_epoch)
+{
+    struct fix f;
+    memset(&f, 0, sizeof(f));
+    f.log = sk_raft_memlog_new();
+    log_batch(&f, 1, "a");
+    log_batch(&f, 2, "b");
+    fix_start(&f, 4, 3, (struct sk_raft_qstate){3, 1, SK_RAFT_NO_ID});
+    cr_assert_eq(sk_raft_role(f.r), SK_RAFT_FOLLOWER, "a restarted observer follows again");
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    struct sk_raft_msg req = observer_fetch(&f, 1);
+    cr_assert_eq(req.u.fetch.last_fetched_epoch, 2);
+    struct sk_raft_msg resp = fetch_answer(&req, SK_ERR_NONE, 3, 1);
+    resp.u.fetch_resp.diverging_epoch = 1;
+    resp.u.fetch_resp.diverging_end_offset = 1;
+    cr_assert_eq(sk_raft_receive(f.r, &resp, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_memlog_count(f.log), 1, "epoch 2's batch is cut");
+    fix_free(&f);
+}
+
+Test(raft, restarted_observer_never_resumes_a_vote_or_a_leadership)
+{
+    struct fix f;
+    memset(&f, 0, sizeof(f));
+    fix_start(&f, 4, 3, (struct sk_raft_qstate){3, 4, 4});
+    cr_assert_eq(sk_raft_role(f.r), SK_RAFT_UNATTACHED);
+    sk_raft_free(f.r);
+    fix_start(&f, 4, 3, (struct sk_raft_qstate){3, SK_RAFT_NO_ID, 2});
+    cr_assert_eq(sk_raft_role(f.r), SK_RAFT_UNATTACHED);
+    fix_free(&f);
+}
+
+Test(raft, leader_serves_observers_without_counting_them)
+{
+    struct fix f;
+    elect(&f);
+    f.now += 10;
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    drain(&f);
+    /* Observers 7 and 8 have everything: the high watermark does not move. */
+    struct sk_raft_msg resp = answer(&f, fetch_from(7, 1, 1, 1));
+    cr_assert_eq(resp.error, SK_ERR_NONE);
+    resp = answer(&f, fetch_from(8, 1, 0, 0));
+    cr_assert_eq(resp.u.fetch_resp.n_batches, 1);
+    sk_raft_msg_release(&resp);
+    resp = answer(&f, fetch_from(8, 1, 1, 1));
+    cr_assert_eq(sk_raft_high_watermark(f.r), -1, "observers are no majority");
+    /* Voter 2 is. */
+    resp = answer(&f, fetch_from(2, 1, 1, 1));
+    cr_assert_eq(sk_raft_high_watermark(f.r), 1);
+    struct sk_raft_quorum_view v;
+    f.now += 5;
+    cr_assert_eq(sk_raft_describe(f.r, f.now, &v), SK_ERR_NONE);
+    cr_assert_eq(v.n_voters, 3);
+    cr_assert_eq(v.n_observers, 2);
+    cr_assert_eq(v.observers[0].id, 7);
+    cr_assert_eq(v.observers[0].log_end_offset, 1);
+    cr_assert_eq(v.observers[0].last_fetch_ms, 2010);
+    cr_assert_eq(v.observers[1].id, 8);
+    /* An observer's empty fetch is held like a voter's. */
+    struct sk_raft_msg held = long_fetch(7, 31, 1, 1);
+    cr_assert_eq(sk_raft_receive(f.r, &held, f.now), SK_ERR_NONE);
+    nothing_out(&f, "the observer's fetch waits at the leader");
+    int64_t off;
+    cr_assert_eq(sk_raft_append(f.r, (const uint8_t *)"x", 1, 1, &off), SK_ERR_NONE);
+    resp = one_out(&f);
+    cr_assert_eq(resp.corr, 31);
+    cr_assert_eq(resp.dst, 7);
+    cr_assert_eq(resp.u.fetch_resp.n_batches, 1);
+    sk_raft_msg_release(&resp);
+    /* A fetch with no replica id is served, not listed. */
+    resp = answer(&f, fetch_from(-1, 1, 0, 0));
+    cr_assert_eq(resp.error, SK_ERR_NONE);
+    sk_raft_msg_release(&resp);
+    /* Forgotten after Kafka's observer session of five minutes. */
+    cr_assert_eq(sk_raft_describe(f.r, f.now + 300001, &v), SK_ERR_NONE);
+    cr_assert_eq(v.n_observers, 0);
+    fix_free(&f);
+}
+
+Test(raft, leader_tracks_at_most_its_observer_slots)
+{
+    struct fix f;
+    elect(&f);
+    for (int32_t id = 100; id < 100 + SK_RAFT_MAX_OBSERVERS + 5; id++) {
+        f.now++;
+        struct sk_raft_msg resp = answer(&f, fetch_from(id, 1, 0, 0));
+        sk_raft_msg_release(&resp);
+    }
+    struct sk_raft_quorum_view v;
+    cr_assert_eq(sk_raft_describe(f.r, f.now, &v), SK_ERR_NONE);
+    cr_assert_eq(v.n_observers, SK_RAFT_MAX_OBSERVERS);
+    for (int32_t i = 0; i < v.n_observers; i++)
+        cr_assert_geq(v.observers[i].id, 105, "the least recently heard are forgotten");
+    fix_free(&f);
+}

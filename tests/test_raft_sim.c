@@ -5,6 +5,9 @@
  * quorum-state store wrote), every choice drawn from one seed. After every
  * event the invariants are checked; then the network heals and a leader must
  * be elected and commit a new append within a bounded simulated time.
+ * Up to three observers (nodes outside the voter set, as Kafka's brokers)
+ * follow the same network: they must never vote, stand or lead, and once
+ * the network heals each must reach the leader's new commit.
  *
  * SKEIN_RAFT_SEED=n replays one seed; SKEIN_RAFT_SEEDS=n runs n seeds per
  * cluster size instead of the default. */
@@ -18,7 +21,9 @@
 #include "skein/errors.h"
 #include "skein/raft.h"
 
-#define MAX_NODES 5
+#define MAX_VOTERS 5
+#define MAX_OBSERVERS 3
+#define MAX_NODES (MAX_VOTERS + MAX_OBSERVERS)
 #define STEP_MS 5
 #define CHAOS_MS 8000
 #define HEAL_BOUND_MS 15000
@@ -66,7 +71,8 @@ struct entry {
 struct sim {
     uint64_t seed;
     uint64_t rng;
-    int n;
+    int n; /* nodes: the voters first, then the observers */
+    int n_voters;
     int64_t now;
     struct node nodes[MAX_NODES];
     struct flight *flights;
@@ -84,7 +90,7 @@ struct sim {
 
 /* What the seeds exercised, to show the runs are not vacuous. */
 static struct {
-    uint64_t epochs, restarts, partitions, committed, truncations, delivered;
+    uint64_t epochs, restarts, partitions, committed, truncations, delivered, observers;
 } stats;
 
 static uint64_t rnd(struct sim *s, uint64_t n)
@@ -115,7 +121,7 @@ static void start_node(struct sim *s, struct node *nd)
 {
     struct sk_raft_config cfg = {
         .node_id = nd->id,
-        .n_voters = s->n,
+        .n_voters = s->n_voters,
         .cluster_id = {.len = 4, .bytes = "simc"},
         .election_timeout_ms = 200,
         .fetch_timeout_ms = 400,
@@ -127,7 +133,7 @@ static void start_node(struct sim *s, struct node *nd)
         .rand = node_rand,
         .rand_ctx = &nd->rng,
     };
-    for (int i = 0; i < s->n; i++)
+    for (int i = 0; i < s->n_voters; i++)
         cfg.voters[i] = s->nodes[i].id;
     sk_raft_memlog_bind(nd->log, &cfg);
     sk_raft_memstore_bind(&nd->store, &cfg);
@@ -142,7 +148,10 @@ static void sim_init(struct sim *s, uint64_t seed, int n)
     memset(s, 0, sizeof(*s));
     s->seed = seed;
     s->rng = seed * 0x2545f4914f6cdd1dull + 1;
-    s->n = n;
+    s->n_voters = n;
+    s->n = n + (int)rnd(s, MAX_OBSERVERS + 1);
+    stats.observers += (uint64_t)(s->n - n);
+    n = s->n;
     s->flights = calloc(MAX_FLIGHTS, sizeof(*s->flights));
     s->committed = calloc(MAX_OFFSETS, sizeof(*s->committed));
     cr_assert(s->flights && s->committed);
@@ -301,6 +310,12 @@ static void check(struct sim *s, bool full)
                   nd->last_hw, hw);
         check_log(s, nd, full ? 0 : nd->last_hw);
         nd->last_hw = hw;
+        enum sk_raft_role role = sk_raft_role(nd->raft);
+        if (i >= s->n_voters &&
+            ((role != SK_RAFT_UNATTACHED && role != SK_RAFT_FOLLOWER) ||
+             nd->store.state.voted_id != SK_RAFT_NO_ID))
+            failf(s, "observer %d: role %d, voted for %d", nd->id, (int)role,
+                  nd->store.state.voted_id);
     }
 }
 
@@ -536,15 +551,17 @@ static void run_many(int n)
         if (one && *one && (seed % 2 == 1) != (n == 5))
             return;
         const char *err = run_seed(seed, n, why, sizeof(why));
+        if (err)
+            fprintf(stderr, "SKEIN_RAFT_SEED=%" PRIu64 ": %s\n", seed, err);
         cr_assert_null(err, "SKEIN_RAFT_SEED=%" PRIu64 " (%d voters) fails: %s", seed, n, err);
         if (one && *one)
             return;
     }
     cr_log_info("%d voters, %" PRIu64 " seeds: %" PRIu64 " leader epochs, %" PRIu64
                 " committed entries, %" PRIu64 " restarts, %" PRIu64 " partitions, %" PRIu64
-                " truncations, %" PRIu64 " messages delivered",
+                " truncations, %" PRIu64 " messages delivered, %" PRIu64 " observers",
                 n, count, stats.epochs, stats.committed, stats.restarts, stats.partitions,
-                stats.truncations, stats.delivered);
+                stats.truncations, stats.delivered, stats.observers);
 }
 
 Test(raft_sim, three_voters, .timeout = 600)

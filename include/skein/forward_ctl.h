@@ -44,6 +44,10 @@ bool sk_forward_ctl_has_error(int16_t api_key, const void *resp, int16_t err);
  * controller without waiting for it, as Kafka's broker auto-creates.
  * 0 or a negative code (nothing sent). */
 int sk_forward_ctl_auto_create(struct sk_broker *b, const kp_str *names, int n);
+/* The same for one topic made as spec says (partitions, replication factor,
+ * configs; no manual placement), as Kafka creates its internal topics. */
+struct sk_topic_spec;
+int sk_forward_ctl_create_topic(struct sk_broker *b, const struct sk_topic_spec *spec);
 /* Whether b's node must auto-create through the active controller: a node
  * of a multi-voter quorum that is not the active one. */
 bool sk_forward_ctl_creates_remotely(const struct sk_broker *b);

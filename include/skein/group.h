@@ -27,6 +27,7 @@
 
 #include "kp_rt.h"
 #include "skein/broker.h"
+#include "skein/controller.h" /* sk_topic_spec */
 #include "skein/java_hash.h" /* sk_group_partition_for */
 #include "skein/wire_str.h"
 
@@ -153,6 +154,11 @@ struct sk_group_coordinator {
     bool available;      /* __consumer_offsets exists: otherwise COORDINATOR_NOT_AVAILABLE */
     uint64_t expiry_timer;
     struct sk_broker *broker; /* NULL in unit tests */
+    /* Which __consumer_offsets partitions' groups are in memory: a partition
+     * this node comes to lead after start-up (a restarted quorum member's
+     * image catching up, a topic created later) is loaded then. */
+    bool *loaded;
+    int32_t nloaded;
 };
 
 /* ---- the coordinator ------------------------------------------------------ */
@@ -191,6 +197,14 @@ void sk_groups_close(struct sk_broker *b);
 void sk_groups_image_changed(struct sk_broker *b);
 /* Creates __consumer_offsets with the offsets.topic.* settings if missing. */
 int sk_groups_ensure_topic(struct sk_broker *b);
+/* __consumer_offsets as Kafka creates it (offsets.topic.* settings, compacted,
+ * the replication factor capped to the live brokers); spec points into os. */
+struct sk_offsets_topic {
+    struct sk_topic_spec spec;
+    char segment_bytes[32];
+    kp_str names[3], values[3];
+};
+void sk_groups_offsets_topic(const struct sk_broker *b, struct sk_offsets_topic *os);
 
 /* ---- members ---------------------------------------------------------------- */
 

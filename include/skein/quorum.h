@@ -42,7 +42,8 @@ struct sk_quorum_listener {
 };
 
 /* Starts the core on shard s with cfg (copied) and what the store held.
- * 0, or -ENOMEM / -EINVAL (node id not a voter). */
+ * 0, or -ENOMEM / -EINVAL (no valid node id). A node id outside the voters
+ * makes an observer. */
 int sk_quorum_new(struct sk_shard *s, const struct sk_raft_config *cfg,
                   const struct sk_raft_qstate *restored, struct sk_quorum **out);
 /* Stops timers and frees the core; messages not yet sent are released. */

@@ -12,6 +12,10 @@
 
 /* Static voters only for now (controller.quorum.voters); KIP-853 later. */
 #define SK_RAFT_MAX_VOTERS 9
+/* The observers (nodes outside the voter set, such as brokers) a leader
+ * tracks for DescribeQuorum and whose fetches it may hold; past it the one
+ * heard from least recently is forgotten. */
+#define SK_RAFT_MAX_OBSERVERS 64
 /* Kafka's cluster ids are 22 base64 characters; room for any sane one. */
 #define SK_RAFT_CLUSTER_ID_MAX 64
 #define SK_RAFT_NO_ID (-1)
@@ -187,6 +191,9 @@ struct sk_raft_quorum_view {
     int64_t high_watermark;
     int32_t n_voters;
     struct sk_raft_replica_view voters[SK_RAFT_MAX_VOTERS];
+    /* The observers that fetched in this epoch, in no set order. */
+    int32_t n_observers;
+    struct sk_raft_replica_view observers[SK_RAFT_MAX_OBSERVERS];
 };
 
 enum sk_raft_role {

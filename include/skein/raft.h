@@ -13,7 +13,9 @@
 #include "skein/raft-t.h"
 
 /* restored is what the quorum-state store holds (zeroes and NO_ID for a
- * fresh node). NULL on ENOMEM or a config whose node id is not a voter. */
+ * fresh node). A node id outside the voters makes an observer, as Kafka's
+ * brokers are: it never votes or stands, finds the leader by fetching from
+ * the voters in turn and follows it. NULL on ENOMEM or a bad config. */
 struct sk_raft *sk_raft_new(const struct sk_raft_config *cfg, const struct sk_raft_qstate *restored,
                             int64_t now_ms);
 void sk_raft_free(struct sk_raft *r);
@@ -51,6 +53,8 @@ int sk_raft_describe(const struct sk_raft *r, int64_t now_ms, struct sk_raft_quo
  * lifetime. Never goes back. */
 int64_t sk_raft_high_watermark(const struct sk_raft *r);
 enum sk_raft_role sk_raft_role(const struct sk_raft *r);
+/* True for a node outside the voter set. */
+bool sk_raft_is_observer(const struct sk_raft *r);
 int32_t sk_raft_epoch(const struct sk_raft *r);
 int32_t sk_raft_leader(const struct sk_raft *r);
 /* When to tick next: the earliest time a timer is due (in the past when

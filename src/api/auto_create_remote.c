@@ -11,6 +11,7 @@
 #include "gen/kp_all.h"
 #include "kp_tables.h"
 #include "skein/config.h"
+#include "skein/controller.h"
 #include "skein/envelope.h"
 #include "skein/errors.h"
 #include "skein/forward_ctl.h"
@@ -51,18 +52,9 @@ static void answered(void *arg, int16_t err, int16_t version, const void *resp)
         sk_warn("auto-creation sent to the active controller: %s", sk_err_name(err));
 }
 
-/* header + CreateTopics as a client frames it, in the arena. */
-static int encode(kp_arena *a, const kp_str *names, int n, kp_bytes *out)
+/* header + CreateTopics of t[n] as a client frames it, in the arena. */
+static int encode(kp_arena *a, kp_create_topics_request_creatable_topic *t, int n, kp_bytes *out)
 {
-    kp_create_topics_request_creatable_topic *t = kp_arena_calloc(a, (size_t)n + 1, sizeof *t);
-    if (!t)
-        return KP_E_NOMEM;
-    for (int i = 0; i < n; i++) {
-        kp_create_topics_request_creatable_topic_init(&t[i]);
-        t[i].name = names[i];
-        t[i].num_partitions = -1;
-        t[i].replication_factor = -1;
-    }
     kp_create_topics_request q;
     kp_create_topics_request_init(&q);
     q.topics = (kp_create_topics_request_creatable_topic_arr){n, t};
@@ -87,25 +79,25 @@ static int encode(kp_arena *a, const kp_str *names, int n, kp_bytes *out)
     return rc;
 }
 
-int sk_forward_ctl_auto_create(struct sk_broker *b, const kp_str *names, int n)
+/* A copy in the arena: the caller's strings live in a request answered at
+ * once. */
+static bool copy_str(kp_arena *a, kp_str in, kp_str *out)
 {
-    struct auto_create *ac = calloc(1, sizeof *ac);
-    if (!ac)
-        return KP_E_NOMEM;
-    kp_arena_init(&ac->arena, 0);
-    /* The names live in the Metadata request, which is answered at once. */
-    kp_str *copy = kp_arena_calloc(&ac->arena, (size_t)n + 1, sizeof *copy);
-    for (int i = 0; copy && i < n; i++) {
-        char *p = kp_arena_alloc(&ac->arena, (size_t)names[i].len + 1);
-        if (!p) {
-            copy = NULL;
-            break;
-        }
-        memcpy(p, names[i].ptr, (size_t)names[i].len);
-        copy[i] = (kp_str){p, names[i].len};
-    }
+    char *p = kp_arena_alloc(a, (size_t)(in.len > 0 ? in.len : 0) + 1);
+    if (!p)
+        return false;
+    if (in.len > 0)
+        memcpy(p, in.ptr, (size_t)in.len);
+    *out = (kp_str){p, in.len};
+    return true;
+}
+
+/* Wraps t[n] (in ac's arena) in an Envelope and sends it; takes ac. */
+static int send_create(struct sk_broker *b, struct auto_create *ac,
+                       kp_create_topics_request_creatable_topic *t, int n)
+{
     kp_bytes frame, principal;
-    int rc = copy ? encode(&ac->arena, copy, n, &frame) : KP_E_NOMEM;
+    int rc = t ? encode(&ac->arena, t, n, &frame) : KP_E_NOMEM;
     if (rc == 0)
         rc = sk_envelope_principal(&ac->arena, kp_str_c("User"),
                                    kp_str_c(SK_PRINCIPAL_ANONYMOUS), &principal);
@@ -123,4 +115,52 @@ int sk_forward_ctl_auto_create(struct sk_broker *b, const kp_str *names, int n)
     if (rc < 0)
         release(ac);
     return rc;
+}
+
+static struct auto_create *new_create(void)
+{
+    struct auto_create *ac = calloc(1, sizeof *ac);
+    if (ac)
+        kp_arena_init(&ac->arena, 0);
+    return ac;
+}
+
+int sk_forward_ctl_auto_create(struct sk_broker *b, const kp_str *names, int n)
+{
+    struct auto_create *ac = new_create();
+    if (!ac)
+        return KP_E_NOMEM;
+    kp_create_topics_request_creatable_topic *t = kp_arena_calloc(&ac->arena, (size_t)n + 1,
+                                                                  sizeof *t);
+    for (int i = 0; t && i < n; i++) {
+        kp_create_topics_request_creatable_topic_init(&t[i]);
+        if (!copy_str(&ac->arena, names[i], &t[i].name))
+            t = NULL;
+        else
+            t[i].num_partitions = t[i].replication_factor = -1;
+    }
+    return send_create(b, ac, t, n);
+}
+
+int sk_forward_ctl_create_topic(struct sk_broker *b, const struct sk_topic_spec *spec)
+{
+    struct auto_create *ac = new_create();
+    if (!ac)
+        return KP_E_NOMEM;
+    kp_create_topics_request_creatable_topic *t = kp_arena_calloc(&ac->arena, 1, sizeof *t);
+    kp_create_topics_request_creatable_topic_config *c =
+        kp_arena_calloc(&ac->arena, (size_t)spec->nconfigs + 1, sizeof *c);
+    if (t && c) {
+        kp_create_topics_request_creatable_topic_init(t);
+        t->num_partitions = spec->partitions;
+        t->replication_factor = spec->replication_factor;
+        t->configs = (kp_create_topics_request_creatable_topic_config_arr){spec->nconfigs, c};
+        bool ok = copy_str(&ac->arena, spec->name, &t->name);
+        for (int i = 0; ok && i < spec->nconfigs; i++)
+            ok = copy_str(&ac->arena, spec->config_names[i], &c[i].name) &&
+                 copy_str(&ac->arena, spec->config_values[i], &c[i].value);
+        if (!ok)
+            t = NULL;
+    }
+    return send_create(b, ac, c ? t : NULL, 1);
 }

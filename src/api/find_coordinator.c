@@ -9,6 +9,7 @@
 #include "group_api.h"
 #include "skein/ctl_park.h"
 #include "skein/errors.h"
+#include "skein/forward_ctl.h"
 #include "skein/logging.h"
 
 #define SK_KEY_TYPE_GROUP 0
@@ -132,6 +133,18 @@ void sk_api_find_coordinator(struct sk_request *req)
     const kp_find_coordinator_request *body = req->body;
     const struct sk_group_coordinator *co = req->broker->groups;
     if (body->key_type != SK_KEY_TYPE_GROUP || !co || co->available || co->loading) {
+        answer(req);
+        return;
+    }
+    if (sk_forward_ctl_creates_remotely(req->broker)) {
+        /* As Kafka's broker: the active controller creates the topic, and
+         * the client asks again after COORDINATOR_NOT_AVAILABLE. */
+        struct sk_offsets_topic os;
+        sk_groups_offsets_topic(req->broker, &os);
+        int rc = sk_forward_ctl_create_topic(req->broker, &os.spec);
+        if (rc < 0)
+            sk_warn("creation of %s not sent to the active controller: %d",
+                    SK_GROUP_OFFSETS_TOPIC, rc);
         answer(req);
         return;
     }

@@ -159,21 +159,30 @@ static int64_t wall_of(int64_t mono, int64_t mono_now, int64_t wall_now)
     return mono < 0 ? -1 : wall_now - (mono_now - mono);
 }
 
-static void fill_voters(struct sk_request *req, const struct sk_raft_quorum_view *v,
-                        int64_t mono_now, kp_describe_quorum_response_partition_data *p)
+static kp_describe_quorum_response_replica_state_arr
+replica_states(struct sk_request *req, const struct sk_raft_replica_view *views, int32_t n,
+               int64_t mono_now)
 {
     int64_t wall_now = sk_wall_ms();
     kp_describe_quorum_response_replica_state *rs =
-        sk_request_alloc(req, sizeof(*rs) * (size_t)(v->n_voters + 1));
-    for (int32_t i = 0; i < v->n_voters; i++) {
+        sk_request_alloc(req, sizeof(*rs) * (size_t)(n + 1));
+    for (int32_t i = 0; i < n; i++) {
         kp_describe_quorum_response_replica_state_init(&rs[i]);
-        rs[i].replica_id = v->voters[i].id;
-        rs[i].log_end_offset = v->voters[i].log_end_offset;
-        rs[i].last_fetch_timestamp = wall_of(v->voters[i].last_fetch_ms, mono_now, wall_now);
-        rs[i].last_caught_up_timestamp =
-            wall_of(v->voters[i].last_caught_up_ms, mono_now, wall_now);
+        rs[i].replica_id = views[i].id;
+        rs[i].log_end_offset = views[i].log_end_offset;
+        rs[i].last_fetch_timestamp = wall_of(views[i].last_fetch_ms, mono_now, wall_now);
+        rs[i].last_caught_up_timestamp = wall_of(views[i].last_caught_up_ms, mono_now, wall_now);
     }
-    p->current_voters = (kp_describe_quorum_response_replica_state_arr){v->n_voters, rs};
+    return (kp_describe_quorum_response_replica_state_arr){n, rs};
+}
+
+/* Observers are the nodes outside the voter set that fetch from the leader:
+ * brokers following the metadata log, as Kafka lists them. */
+static void fill_voters(struct sk_request *req, const struct sk_raft_quorum_view *v,
+                        int64_t mono_now, kp_describe_quorum_response_partition_data *p)
+{
+    p->current_voters = replica_states(req, v->voters, v->n_voters, mono_now);
+    p->observers = replica_states(req, v->observers, v->n_observers, mono_now);
 }
 
 /* v2: each voter's controller listener, from controller.quorum.voters. */

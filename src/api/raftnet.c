@@ -32,9 +32,11 @@ struct out_req {
     void *body;
 };
 
+/* A quorum of several voters, or a broker-only node following any quorum
+ * (an observer, even of a sole controller). */
 bool sk_raftnet_wanted(const struct sk_config *cfg)
 {
-    return cfg->n_voters > 1;
+    return cfg->n_voters > 1 || (cfg->n_voters == 1 && cfg->voters[0].id != cfg->node_id);
 }
 
 static void out_free(struct out_req *o)
@@ -275,18 +277,22 @@ int sk_raftnet_start(struct sk_broker *b, char *err, size_t errlen)
     const struct sk_raft_qstate *restored = NULL;
     int rc = raft_config(rn, b, &rn->cfg, &restored, err, errlen);
     if (rc == 0 && (rc = sk_quorum_new(b->shard, &rn->cfg, restored, &rn->q)) < 0)
-        snprintf(err, errlen, rc == -EINVAL ? "node.id %d is not one of controller.quorum.voters"
+        snprintf(err, errlen, rc == -EINVAL ? "node.id %d is not a valid Raft replica id"
                                             : "out of memory", rn->cfg.node_id);
+    /* A broker-only node is an observer: it fetches from the controllers
+     * and serves no CONTROLLER listener, as Kafka's brokers. */
+    bool controller = b->node->cfg->process_roles & SK_ROLE_CONTROLLER;
     if (rc == 0) {
         sk_quorum_set_transport(rn->q, &(struct sk_quorum_transport){transport_send, rn});
         sk_meta_quorum_attach(b->node, rn->q);
-        rc = listen_controller(b, err, errlen);
+        if (controller)
+            rc = listen_controller(b, err, errlen);
     }
     if (rc == 0)
         rc = connect_voters(rn, b->node->cfg, err, errlen);
     if (rc == 0)
-        sk_info("Raft quorum of %d voters: node %d, cluster %s", rn->cfg.n_voters,
-                rn->cfg.node_id, b->node->cluster_id);
+        sk_info("Raft quorum of %d voters: node %d (%s), cluster %s", rn->cfg.n_voters,
+                rn->cfg.node_id, controller ? "voter" : "observer", b->node->cluster_id);
     return rc;
 }
 

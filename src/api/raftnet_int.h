@@ -25,8 +25,9 @@ struct sk_raftnet_peer {
     bool has_pending;
 };
 
-/* One per voter's held fetch, and one for the request being delivered. */
-#define SK_RAFTNET_MAX_PARKED (SK_RAFT_MAX_VOTERS + 1)
+/* One per voter's or observer's held fetch, and one for the request being
+ * delivered: past it a fetch is refused (REQUEST_TIMED_OUT) and retried. */
+#define SK_RAFTNET_MAX_PARKED (SK_RAFT_MAX_VOTERS + SK_RAFT_MAX_OBSERVERS + 1)
 
 struct sk_raftnet_parked {
     struct sk_request *req; /* NULL: a free slot */
@@ -41,7 +42,7 @@ struct sk_raftnet {
     struct sk_raftnet_peer peers[SK_RAFT_MAX_VOTERS];
     int n_peers;
     /* Requests the core has not answered yet: the one being delivered, and
-     * the voters' fetches the leader holds (one per voter at most). */
+     * the fetches the leader holds (one per voter or observer at most). */
     struct sk_raftnet_parked parked[SK_RAFTNET_MAX_PARKED];
     /* Runs while fetches are held: a stop waits for every request read,
      * and the stop is asked from a signal handler, which cannot post. */

@@ -68,6 +68,9 @@ static const struct sk_api_entry controller_entries[] = {
     {63, 0, 1, sk_api_broker_heartbeat},
     {58, 0, 0, sk_api_envelope},
     {67, 0, 0, sk_api_allocate_producer_ids},
+    /* As ControllerApis: an admin client bootstrapped to the controllers
+     * (KIP-919) creates topics at the active one. */
+    {19, 0, 7, sk_api_create_topics},
 };
 
 /* A combined node answers DescribeQuorum on its client listener too, as

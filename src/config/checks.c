@@ -74,6 +74,20 @@ static bool node_is_voter(const struct sk_config *cfg)
     return false;
 }
 
+/* A voter must serve the CONTROLLER listener, which a broker-only node
+ * does not: Kafka's message, the voter ids as its Scala Set prints them. */
+static int refuse_broker_voter(const struct sk_config *cfg, char *err, size_t errlen)
+{
+    int k = snprintf(err, errlen, "If process.roles contains just the 'broker' role, the node "
+                     "id %d must not be included in the set of voters "
+                     "controller.quorum.voters=Set(", (int)cfg->node_id);
+    for (size_t i = 0; i < cfg->n_voters && k > 0 && (size_t)k < errlen; i++)
+        k += snprintf(err + k, errlen - (size_t)k, "%s%d", i ? ", " : "", (int)cfg->voters[i].id);
+    if (k > 0 && (size_t)k < errlen)
+        snprintf(err + k, errlen - (size_t)k, ")");
+    return SK_ERR_INVALID_CONFIG;
+}
+
 static int check_quorum(const struct sk_config *cfg, char *err, size_t errlen)
 {
     enum sk_config_source src;
@@ -98,6 +112,8 @@ static int check_quorum(const struct sk_config *cfg, char *err, size_t errlen)
                  (int)cfg->node_id);
         return SK_ERR_INVALID_CONFIG;
     }
+    if (!controller && node_is_voter(cfg))
+        return refuse_broker_voter(cfg, err, errlen);
     if (!controller && controllers_in_listeners(cfg) > 0)
         return refuse(err, errlen, "controller.listener.names must not contain a value "
                                    "appearing in the 'listeners' configuration when running "

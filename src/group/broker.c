@@ -39,7 +39,7 @@ static void env_append(void *ctx, int32_t partition, const struct sk_record_in *
 {
     struct sk_broker *b = ctx;
     struct sk_partition *p = sk_partition_get(b, kp_str_c(SK_GROUP_OFFSETS_TOPIC), partition);
-    if (!p || p->role != SK_REPLICA_LEADER) {
+    if (!p) {
         done(arg, SK_ERR_UNKNOWN_TOPIC_OR_PARTITION);
         return;
     }
@@ -70,13 +70,97 @@ static bool topic_exists(struct sk_broker *b)
     return sk_meta_topic(b->image, SK_GROUP_OFFSETS_TOPIC, strlen(SK_GROUP_OFFSETS_TOPIC)) != NULL;
 }
 
+static int load_partition(struct sk_group_coordinator *co, struct sk_partition *p);
+static void start_sessions(struct sk_group *g, void *arg);
+
+/* Sized to the topic's partition count; false when out of memory. */
+static bool track(struct sk_group_coordinator *co, int32_t n)
+{
+    if (n <= co->nloaded)
+        return true;
+    bool *l = realloc(co->loaded, (size_t)n * sizeof *l);
+    if (!l)
+        return false;
+    memset(l + co->nloaded, 0, (size_t)(n - co->nloaded) * sizeof *l);
+    co->loaded = l;
+    co->nloaded = n;
+    return true;
+}
+
+/* Loads the groups of every __consumer_offsets partition this shard hosts
+ * as its leader and has not loaded yet. A group's coordinator is the leader
+ * of its partition (FindCoordinator), so a partition led here must have its
+ * groups in memory before a request for them is answered: a restarted
+ * quorum member starts from its snapshot, learns the topic only as it
+ * catches up, and would otherwise answer a group's committed offsets as
+ * none. Partitions are opened before the image reaches the groups. */
+static int load_new(struct sk_broker *b, struct sk_group_coordinator *co)
+{
+    const struct sk_topic_meta *t =
+        sk_meta_topic(b->image, SK_GROUP_OFFSETS_TOPIC, strlen(SK_GROUP_OFFSETS_TOPIC));
+    if (!t)
+        return 0;
+    if (!track(co, t->npartitions))
+        return -ENOMEM;
+    co->lim.num_partitions = t->npartitions;
+    int32_t self = b->node->node_id;
+    for (int32_t i = 0; i < t->npartitions; i++) {
+        if (co->loaded[i] || t->partitions[i].leader != self)
+            continue;
+        struct sk_partition *p = sk_partition_get(b, kp_str_c(SK_GROUP_OFFSETS_TOPIC), i);
+        if (!p)
+            continue;
+        int rc = load_partition(co, p);
+        if (rc < 0)
+            return rc;
+        co->loaded[i] = true;
+    }
+    return 0;
+}
+
 void sk_groups_image_changed(struct sk_broker *b)
 {
-    /* Another shard (the controller's) may have created the topic: this
-     * shard's coordinator serves from the image that has it, its new
-     * partitions being empty and open by now. */
-    if (b->groups && !b->groups->available && !b->groups->loading && topic_exists(b))
-        b->groups->available = true;
+    struct sk_group_coordinator *co = b->groups;
+    if (!co || co->loading || !topic_exists(b))
+        return;
+    size_t before = co->ngroups;
+    co->loading = true;
+    int rc = load_new(b, co);
+    co->loading = false;
+    if (rc < 0) {
+        sk_error("cannot load %s: %s", SK_GROUP_OFFSETS_TOPIC, strerror(-rc));
+        return;
+    }
+    if (co->ngroups != before) {
+        sk_group_each(co, start_sessions, NULL);
+        sk_info("group coordinator: %zu groups loaded", co->ngroups - before);
+    }
+    co->available = true;
+}
+
+void sk_groups_offsets_topic(const struct sk_broker *b, struct sk_offsets_topic *os)
+{
+    const struct sk_config *cfg = b->cfg;
+    snprintf(os->segment_bytes, sizeof os->segment_bytes, "%d", cfg->offsets.segment_bytes);
+    os->names[0] = kp_str_c("cleanup.policy");
+    os->values[0] = kp_str_c("compact");
+    os->names[1] = kp_str_c("segment.bytes");
+    os->values[1] = kp_str_c(os->segment_bytes);
+    os->names[2] = kp_str_c("compression.type");
+    os->values[2] = kp_str_c("producer");
+    int16_t rf = cfg->offsets.replication_factor;
+    /* A cluster smaller than the configured factor still gets its offsets
+     * topic, as a single-node Kafka set up for development would be. */
+    if (rf > b->image->nbrokers)
+        rf = (int16_t)(b->image->nbrokers > 0 ? b->image->nbrokers : 1);
+    os->spec = (struct sk_topic_spec){
+        .name = kp_str_c(SK_GROUP_OFFSETS_TOPIC),
+        .partitions = cfg->offsets.num_partitions,
+        .replication_factor = rf,
+        .config_names = os->names,
+        .config_values = os->values,
+        .nconfigs = 3,
+    };
 }
 
 int sk_groups_ensure_topic(struct sk_broker *b)
@@ -87,27 +171,10 @@ int sk_groups_ensure_topic(struct sk_broker *b)
             co->available = true;
         return 0;
     }
-    const struct sk_config *cfg = b->cfg;
-    char seg[32];
-    snprintf(seg, sizeof seg, "%d", cfg->offsets.segment_bytes);
-    const kp_str names[] = {kp_str_c("cleanup.policy"), kp_str_c("segment.bytes"),
-                            kp_str_c("compression.type")};
-    const kp_str values[] = {kp_str_c("compact"), kp_str_c(seg), kp_str_c("producer")};
-    int16_t rf = cfg->offsets.replication_factor;
-    /* A cluster smaller than the configured factor still gets its offsets
-     * topic, as a single-node Kafka set up for development would be. */
-    if (rf > b->image->nbrokers)
-        rf = (int16_t)(b->image->nbrokers > 0 ? b->image->nbrokers : 1);
-    struct sk_topic_spec spec = {
-        .name = kp_str_c(SK_GROUP_OFFSETS_TOPIC),
-        .partitions = cfg->offsets.num_partitions,
-        .replication_factor = rf,
-        .config_names = names,
-        .config_values = values,
-        .nconfigs = 3,
-    };
+    struct sk_offsets_topic os;
+    sk_groups_offsets_topic(b, &os);
     char msg[256];
-    int16_t err = sk_topic_create(b, &spec, false, msg, sizeof msg);
+    int16_t err = sk_topic_create(b, &os.spec, false, msg, sizeof msg);
     if (err && err != SK_ERR_TOPIC_ALREADY_EXISTS) {
         sk_warn("cannot create %s: %s %s", SK_GROUP_OFFSETS_TOPIC, sk_err_name(err), msg);
         return -EIO;
@@ -188,22 +255,10 @@ static void start_sessions(struct sk_group *g, void *arg)
 
 static int load_all(struct sk_broker *b, struct sk_group_coordinator *co)
 {
-    const struct sk_topic_meta *t =
-        sk_meta_topic(b->image, SK_GROUP_OFFSETS_TOPIC, strlen(SK_GROUP_OFFSETS_TOPIC));
-    if (!t)
-        return 0;
-    co->lim.num_partitions = t->npartitions;
-    for (int32_t i = 0; i < t->npartitions; i++) {
-        struct sk_partition *p = sk_partition_get(b, kp_str_c(SK_GROUP_OFFSETS_TOPIC), i);
-        /* Only the leader of a group's partition coordinates the group. */
-        if (!p || p->role != SK_REPLICA_LEADER)
-            continue;
-        int rc = load_partition(co, p);
-        if (rc < 0)
-            return rc;
-    }
-    sk_group_each(co, start_sessions, NULL);
-    return 0;
+    int rc = load_new(b, co);
+    if (rc == 0)
+        sk_group_each(co, start_sessions, NULL);
+    return rc;
 }
 
 static void limits(const struct sk_config *cfg, struct sk_group_limits *lim)

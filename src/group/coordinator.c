@@ -207,5 +207,6 @@ void sk_group_coordinator_free(struct sk_group_coordinator *co)
         while (co->buckets[i])
             sk_group_remove(co->buckets[i]);
     free(co->buckets);
+    free(co->loaded);
     free(co);
 }

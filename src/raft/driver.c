@@ -164,11 +164,8 @@ int sk_quorum_new(struct sk_shard *s, const struct sk_raft_config *cfg,
     q->cfg = *cfg;
     q->raft = sk_raft_new(&q->cfg, restored, (int64_t)sk_shard_now_ms(s));
     if (!q->raft) {
-        bool voter = false;
-        for (int32_t i = 0; i < cfg->n_voters; i++)
-            voter |= cfg->voters[i] == cfg->node_id;
         free(q);
-        return voter ? -ENOMEM : -EINVAL;
+        return cfg->node_id < 0 ? -EINVAL : -ENOMEM;
     }
     remember(q);
     q->logged_epoch = -1;

@@ -27,6 +27,8 @@ static int32_t count(const struct sk_raft *r, bool granted)
 
 int sk_raft_start_election(struct sk_raft *r, int64_t now)
 {
+    if (sk_raft_observer(r))
+        return SK_ERR_NONE;
     int32_t retries = r->election_retries + 1;
     int err = sk_raft_to_voted(r, r->q.epoch + 1, r->cfg.node_id, now);
     if (err)
@@ -86,8 +88,11 @@ static bool log_up_to_date(struct sk_raft *r, const struct sk_raft_vote_req *v)
     return v->last_offset >= r->cfg.log.end_offset(r->cfg.log_ctx);
 }
 
+/* An observer has no vote: it answers, granting nothing. */
 static bool may_grant(struct sk_raft *r, const struct sk_raft_msg *m)
 {
+    if (sk_raft_observer(r))
+        return false;
     if (r->role == SK_RAFT_VOTED)
         return r->q.voted_id == m->src;
     return r->role == SK_RAFT_UNATTACHED && log_up_to_date(r, &m->u.vote);

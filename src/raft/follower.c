@@ -4,12 +4,17 @@
  * offset is its acknowledgement, so it must be durable), and takes the high
  * watermark from the answer. A leader silent for fetch.timeout.ms starts an
  * election. BeginQuorumEpoch makes a voter a follower; EndQuorumEpoch
- * hastens the election, soonest for the first preferred successor. */
+ * hastens the election, soonest for the first preferred successor.
+ * An observer (a node outside the voters, such as a broker) follows the same
+ * way, but never stands: without a leader, or when its leader goes silent
+ * for fetch.timeout.ms, it fetches from each voter in turn until an answer
+ * names the leader of the epoch (Kafka's observers ask the bootstrap
+ * servers the same way). */
 #include "raft_int.h"
 
-static int send_fetch(struct sk_raft *r, int64_t now)
+static int send_fetch(struct sk_raft *r, int32_t dst, int64_t now)
 {
-    struct sk_raft_msg *m = sk_raft_request(r, SK_RAFT_FETCH_REQ, r->q.leader_id);
+    struct sk_raft_msg *m = sk_raft_request(r, SK_RAFT_FETCH_REQ, dst);
     if (!m)
         return r->failed;
     m->u.fetch.fetch_offset = r->cfg.log.end_offset(r->cfg.log_ctx);
@@ -23,10 +28,22 @@ static int send_fetch(struct sk_raft *r, int64_t now)
 int sk_raft_tick_follower(struct sk_raft *r, int64_t now)
 {
     if (now >= r->election_at_ms)
-        return sk_raft_start_election(r, now);
+        return sk_raft_observer(r) ? sk_raft_to_unattached(r, r->q.epoch, now)
+                                   : sk_raft_start_election(r, now);
     if (r->fetch_corr ? now >= r->fetch_retry_ms : now >= r->fetch_at_ms && sk_raft_all_flushed(r))
-        return send_fetch(r, now);
+        return send_fetch(r, r->q.leader_id, now);
     return SK_ERR_NONE;
+}
+
+/* An observer with no leader: the next voter in turn, once the last one
+ * answered without naming a leader or did not answer in time. */
+int sk_raft_tick_observer(struct sk_raft *r, int64_t now)
+{
+    if (r->fetch_corr ? now < r->fetch_retry_ms : now < r->fetch_at_ms)
+        return SK_ERR_NONE;
+    int32_t dst = r->cfg.voters[r->bootstrap_next % r->cfg.n_voters];
+    r->bootstrap_next = (r->bootstrap_next + 1) % r->cfg.n_voters;
+    return send_fetch(r, dst, now);
 }
 
 /* Never below the high watermark: that would drop a committed entry, a
@@ -69,12 +86,21 @@ void sk_raft_learn_hw(struct sk_raft *r)
         r->hw = hw;
 }
 
+/* A follower's fetch, or an observer's asking a voter for the leader. */
+static bool awaited(const struct sk_raft *r, const struct sk_raft_msg *m)
+{
+    bool fetching = r->role == SK_RAFT_FOLLOWER || sk_raft_observer(r);
+    return fetching && r->fetch_corr && m->corr == r->fetch_corr;
+}
+
 int sk_raft_on_fetch_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
 {
-    if (r->role != SK_RAFT_FOLLOWER || !r->fetch_corr || m->corr != r->fetch_corr)
+    if (!awaited(r, m))
         return SK_ERR_NONE;
     r->fetch_corr = 0;
     int err = sk_raft_observe(r, m->epoch, m->leader_id, now);
+    if (!err && r->role != SK_RAFT_FOLLOWER)
+        r->fetch_at_ms = now + r->cfg.retry_backoff_ms;
     if (err || r->role != SK_RAFT_FOLLOWER)
         return err;
     if (m->error || m->epoch != r->q.epoch || m->src != r->q.leader_id) {

@@ -5,7 +5,9 @@
  * leader that has not heard a fetch from a majority within 1.5 fetch
  * timeouts resigns, so a partitioned leader cannot hold the epoch forever.
  * A voter's fetch with nothing to read is held until there is, or until its
- * MaxWaitMs passes, as Kafka's leader does. */
+ * MaxWaitMs passes, as Kafka's leader does. Observers' fetches are served
+ * and held the same way, but never count toward the high watermark or the
+ * check-quorum; the leader lists them for DescribeQuorum. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +39,27 @@ static int append(struct sk_raft *r, enum sk_raft_batch_kind kind, const uint8_t
     return SK_ERR_NONE;
 }
 
+/* Kafka's LeaderState forgets an observer it has not heard from in five
+ * minutes (OBSERVER_SESSION_TIMEOUT_MS). */
+#define OBSERVER_SESSION_MS 300000
+
+/* A new epoch starts with no observers known, as Kafka's new LeaderState
+ * does; a fetch still held keeps its place so it is answered. */
+static void forget_observers(struct sk_raft *r)
+{
+    int32_t kept = 0;
+    for (int32_t i = 0; i < r->n_observers; i++) {
+        if (!r->observers[i].parked)
+            continue;
+        r->observers[kept] = r->observers[i];
+        r->observers[kept].fetched = false;
+        r->observers[kept].end_offset = -1;
+        r->observers[kept].caught_up_ms = -1;
+        kept++;
+    }
+    r->n_observers = kept;
+}
+
 int sk_raft_to_leader(struct sk_raft *r, int64_t now)
 {
     int err = sk_raft_persist(r, r->q.epoch, r->cfg.node_id, r->q.voted_id);
@@ -54,6 +77,7 @@ int sk_raft_to_leader(struct sk_raft *r, int64_t now)
         p->fetched = false;
         p->retry_at_ms = now;
     }
+    forget_observers(r);
     err = append(r, SK_RAFT_BATCH_LEADER_CHANGE, NULL, 0, 1, &r->epoch_start_offset);
     for (int32_t i = 0; !err && i < r->cfg.n_voters; i++)
         if (i != r->self)
@@ -193,20 +217,66 @@ static int16_t check_fetch(const struct sk_raft *r, const struct sk_raft_msg *m)
     return SK_ERR_NONE;
 }
 
+static struct sk_raft_peer *find_observer(struct sk_raft *r, int32_t id)
+{
+    for (int32_t i = 0; i < r->n_observers; i++)
+        if (r->observers[i].id == id)
+            return &r->observers[i];
+    return NULL;
+}
+
+/* The slot of an observer heard from for the first time: a free one, or
+ * the one heard from least recently whose fetch is not held. NULL when
+ * every slot holds a fetch; the observer is then served, not tracked. */
+static struct sk_raft_peer *add_observer(struct sk_raft *r, int32_t id)
+{
+    struct sk_raft_peer *p = NULL;
+    if (r->n_observers < SK_RAFT_MAX_OBSERVERS) {
+        p = &r->observers[r->n_observers++];
+    } else {
+        for (int32_t i = 0; i < r->n_observers; i++) {
+            struct sk_raft_peer *o = &r->observers[i];
+            if (!o->parked && (!p || o->last_fetch_ms < p->last_fetch_ms))
+                p = o;
+        }
+        if (!p)
+            return NULL;
+    }
+    memset(p, 0, sizeof(*p));
+    p->id = id;
+    p->end_offset = -1;
+    p->caught_up_ms = -1;
+    return p;
+}
+
+/* Whoever sent the fetch: a voter, a known observer or (when create) a new
+ * one. A fetch with no replica id (-1, a plain consumer of the log) has
+ * none. */
+static struct sk_raft_peer *fetcher(struct sk_raft *r, int32_t id, bool create)
+{
+    struct sk_raft_peer *p = sk_raft_peer(r, id);
+    if (p || id < 0)
+        return p;
+    p = find_observer(r, id);
+    return p || !create ? p : add_observer(r, id);
+}
+
 /* A valid fetch from a voter is its acknowledgement of everything below the
- * fetch offset, and of the epoch. Observers may fetch; they do not count. */
+ * fetch offset, and of the epoch. An observer's is only recorded. */
 static void record_fetch(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
 {
-    struct sk_raft_peer *p = sk_raft_peer(r, m->src);
+    struct sk_raft_peer *p = fetcher(r, m->src, true);
     if (!p)
         return;
     p->end_offset = m->u.fetch.fetch_offset;
     p->last_fetch_ms = now;
     p->fetched = true;
-    p->acked = true;
     /* Caught up: it asked for nothing we had not yet given it. */
     if (p->end_offset >= r->cfg.log.end_offset(r->cfg.log_ctx))
         p->caught_up_ms = now;
+    if (!sk_raft_peer(r, m->src))
+        return;
+    p->acked = true;
     sk_raft_update_hw(r);
 }
 
@@ -233,7 +303,7 @@ static int answer_fetch(struct sk_raft *r, const struct sk_raft_msg *m, int16_t 
 static int maybe_park(struct sk_raft *r, const struct sk_raft_msg *m, int64_t hw_before,
                       int64_t now, bool *parked)
 {
-    struct sk_raft_peer *p = sk_raft_peer(r, m->src);
+    struct sk_raft_peer *p = fetcher(r, m->src, false);
     *parked = false;
     if (!p || m->u.fetch.max_wait_ms <= 0 || r->hw != hw_before ||
         m->u.fetch.fetch_offset < r->cfg.log.end_offset(r->cfg.log_ctx))
@@ -280,10 +350,10 @@ static bool fetch_due(const struct sk_raft *r, const struct sk_raft_peer *p, int
            r->cfg.log.end_offset(r->cfg.log_ctx) > p->park.u.fetch.fetch_offset;
 }
 
-int sk_raft_wake_fetches(struct sk_raft *r, int64_t now)
+static int wake(struct sk_raft *r, struct sk_raft_peer *ps, int32_t n, int64_t now)
 {
-    for (int32_t i = 0; i < r->cfg.n_voters && !r->failed; i++) {
-        struct sk_raft_peer *p = &r->peers[i];
+    for (int32_t i = 0; i < n && !r->failed; i++) {
+        struct sk_raft_peer *p = &ps[i];
         if (!p->parked || !fetch_due(r, p, now))
             continue;
         p->parked = false;
@@ -294,13 +364,23 @@ int sk_raft_wake_fetches(struct sk_raft *r, int64_t now)
     return r->failed;
 }
 
+int sk_raft_wake_fetches(struct sk_raft *r, int64_t now)
+{
+    int err = wake(r, r->peers, r->cfg.n_voters, now);
+    return err ? err : wake(r, r->observers, r->n_observers, now);
+}
+
+static int64_t first_due(const struct sk_raft_peer *ps, int32_t n, int64_t t)
+{
+    for (int32_t i = 0; i < n; i++)
+        if (ps[i].parked && ps[i].park_until_ms < t)
+            t = ps[i].park_until_ms;
+    return t;
+}
+
 int64_t sk_raft_parked_deadline(const struct sk_raft *r)
 {
-    int64_t t = INT64_MAX;
-    for (int32_t i = 0; i < r->cfg.n_voters; i++)
-        if (r->peers[i].parked && r->peers[i].park_until_ms < t)
-            t = r->peers[i].park_until_ms;
-    return t;
+    return first_due(r->observers, r->n_observers, first_due(r->peers, r->cfg.n_voters, INT64_MAX));
 }
 
 static int send_end(struct sk_raft *r, struct sk_raft_peer *p,
@@ -382,6 +462,23 @@ int sk_raft_on_end_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_t 
     return err;
 }
 
+static void describe_observers(const struct sk_raft *r, int64_t now,
+                               struct sk_raft_quorum_view *out)
+{
+    out->n_observers = 0;
+    for (int32_t i = 0; i < r->n_observers; i++) {
+        const struct sk_raft_peer *p = &r->observers[i];
+        if (!p->fetched || now - p->last_fetch_ms > OBSERVER_SESSION_MS)
+            continue;
+        out->observers[out->n_observers++] = (struct sk_raft_replica_view){
+            .id = p->id,
+            .log_end_offset = p->end_offset,
+            .last_fetch_ms = p->last_fetch_ms,
+            .last_caught_up_ms = p->caught_up_ms,
+        };
+    }
+}
+
 int sk_raft_describe(const struct sk_raft *r, int64_t now, struct sk_raft_quorum_view *out)
 {
     if (r->role != SK_RAFT_LEADER)
@@ -403,6 +500,7 @@ int sk_raft_describe(const struct sk_raft *r, int64_t now, struct sk_raft_quorum
         v->last_fetch_ms = p->fetched ? p->last_fetch_ms : -1;
         v->last_caught_up_ms = p->caught_up_ms;
     }
+    describe_observers(r, now, out);
     return SK_ERR_NONE;
 }
 
@@ -412,6 +510,8 @@ int sk_raft_release_fetches(struct sk_raft *r)
         return r->failed;
     for (int32_t i = 0; i < r->cfg.n_voters; i++)
         r->peers[i].park_until_ms = INT64_MIN;
+    for (int32_t i = 0; i < r->n_observers; i++)
+        r->observers[i].park_until_ms = INT64_MIN;
     return sk_raft_wake_fetches(r, INT64_MIN);
 }
 

@@ -44,7 +44,12 @@ struct sk_raft {
     enum sk_raft_role role;
     struct sk_raft_qstate q;
     struct sk_raft_peer peers[SK_RAFT_MAX_VOTERS];
-    int32_t self; /* index of this node in peers */
+    int32_t self; /* index of this node in peers; -1 for an observer */
+    /* Leader: the observers that fetch from it (leader.c). */
+    struct sk_raft_peer observers[SK_RAFT_MAX_OBSERVERS];
+    int32_t n_observers;
+    /* Observer without a leader: the voter it asks next (follower.c). */
+    int32_t bootstrap_next;
     int64_t hw;
     /* Durability of the log (flush.c): below flushed_end survives a crash.
      * A truncation bumps flush_gen so that a flush started before it does
@@ -83,6 +88,7 @@ int sk_raft_observe(struct sk_raft *r, int32_t epoch, int32_t leader, int64_t no
 int64_t sk_raft_random_timeout(struct sk_raft *r);
 struct sk_raft_peer *sk_raft_peer(struct sk_raft *r, int32_t id);
 int32_t sk_raft_majority(const struct sk_raft *r);
+bool sk_raft_observer(const struct sk_raft *r);
 int16_t sk_raft_fail(struct sk_raft *r, int16_t err);
 /* leader.c: answers the parked fetches that are due (now = INT64_MIN when
  * no timer fired); every entry point ends with it. */
@@ -118,6 +124,7 @@ int sk_raft_tick_follower(struct sk_raft *r, int64_t now);
 int sk_raft_on_begin_req(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now);
 int sk_raft_on_end_req(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now);
 int sk_raft_on_fetch_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now);
+int sk_raft_tick_observer(struct sk_raft *r, int64_t now);
 
 /* receive.c */
 int16_t sk_raft_check_cluster(const struct sk_raft *r, const struct sk_raft_msg *m);

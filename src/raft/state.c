@@ -68,12 +68,24 @@ int32_t sk_raft_majority(const struct sk_raft *r)
     return r->cfg.n_voters / 2 + 1;
 }
 
+bool sk_raft_observer(const struct sk_raft *r)
+{
+    return r->self < 0;
+}
+
+bool sk_raft_is_observer(const struct sk_raft *r)
+{
+    return sk_raft_observer(r);
+}
+
 static void enter(struct sk_raft *r, enum sk_raft_role role, int64_t now)
 {
     r->role = role;
     r->election_at_ms = now + sk_raft_random_timeout(r);
     r->backoff_until_ms = 0;
     r->fetch_corr = 0;
+    /* An observer without a leader asks the voters for one at once. */
+    r->fetch_at_ms = now;
     for (int32_t i = 0; i < r->cfg.n_voters; i++) {
         struct sk_raft_peer *p = &r->peers[i];
         p->answered = p->granted = p->acked = false;
@@ -152,11 +164,12 @@ int sk_raft_observe(struct sk_raft *r, int32_t epoch, int32_t leader, int64_t no
 }
 
 /* As Kafka restarts: a former leader comes back resigned, a follower follows
- * again (if its leader is still a voter), a voter keeps its vote. */
+ * again (if its leader is still a voter), a voter keeps its vote; an
+ * observer has no vote to keep and no epoch to resign. */
 static int restore(struct sk_raft *r, const struct sk_raft_qstate *s, int64_t now)
 {
     r->q = *s;
-    if (s->leader_id == r->cfg.node_id) {
+    if (s->leader_id == r->cfg.node_id && !sk_raft_observer(r)) {
         enter(r, SK_RAFT_RESIGNED, now);
         return SK_ERR_NONE;
     }
@@ -167,7 +180,8 @@ static int restore(struct sk_raft *r, const struct sk_raft_qstate *s, int64_t no
         r->leader_hw = -1;
         return SK_ERR_NONE;
     }
-    enter(r, s->voted_id >= 0 ? SK_RAFT_VOTED : SK_RAFT_UNATTACHED, now);
+    bool voted = s->voted_id >= 0 && !sk_raft_observer(r);
+    enter(r, voted ? SK_RAFT_VOTED : SK_RAFT_UNATTACHED, now);
     return SK_ERR_NONE;
 }
 
@@ -176,9 +190,9 @@ struct sk_raft *sk_raft_new(const struct sk_raft_config *cfg, const struct sk_ra
 {
     if (cfg->n_voters <= 0 || cfg->n_voters > SK_RAFT_MAX_VOTERS || !cfg->rand)
         return NULL;
-    int32_t self = index_of(cfg, cfg->node_id);
-    if (self < 0)
+    if (cfg->node_id < 0)
         return NULL;
+    int32_t self = index_of(cfg, cfg->node_id);
     struct sk_raft *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
@@ -198,7 +212,7 @@ struct sk_raft *sk_raft_new(const struct sk_raft_config *cfg, const struct sk_ra
      * after an election timeout: its one vote elects it, and it starts its
      * LeaderChange's flush so that a blocking log commits it on return. A
      * failure stops the core, which says so at the next call. */
-    if (r->cfg.n_voters == 1 && sk_raft_start_election(r, now_ms) == SK_ERR_NONE)
+    if (r->cfg.n_voters == 1 && self >= 0 && sk_raft_start_election(r, now_ms) == SK_ERR_NONE)
         (void)sk_raft_flush(r);
     return r;
 }
@@ -236,6 +250,8 @@ static int tick(struct sk_raft *r, int64_t now)
     case SK_RAFT_VOTED:
         break;
     }
+    if (sk_raft_observer(r))
+        return sk_raft_tick_observer(r, now);
     return now >= r->election_at_ms ? sk_raft_start_election(r, now) : SK_ERR_NONE;
 }
 
@@ -279,6 +295,10 @@ int64_t sk_raft_next_deadline(const struct sk_raft *r)
         return INT64_MIN;
     if (r->role == SK_RAFT_LEADER)
         return min64(sk_raft_leader_deadline(r), sk_raft_parked_deadline(r));
+    /* An observer never stands: its only timers are its fetches and, when
+     * following, the fetch timeout after which it looks for a leader. */
+    if (sk_raft_observer(r) && r->role != SK_RAFT_FOLLOWER)
+        return r->fetch_corr ? r->fetch_retry_ms : r->fetch_at_ms;
     int64_t t = r->election_at_ms;
     if (r->role == SK_RAFT_CANDIDATE && r->backoff_until_ms)
         t = r->backoff_until_ms;

@@ -23,6 +23,7 @@
 #include "skein/errors.h"
 #include "skein/kclient.h"
 #include "skein/logging.h"
+#include "skein/raftnet.h"
 #include "skein/timer.h"
 
 #define SK_LIFECYCLE_RETRY_MS 200 /* before the next voter after a refusal */
@@ -206,7 +207,7 @@ int64_t sk_broker_lifecycle_epoch(const struct sk_broker_lifecycle *lc)
 int sk_broker_lifecycle_start(struct sk_broker *b)
 {
     const struct sk_config *cfg = b->node->cfg;
-    if (!(cfg->process_roles & SK_ROLE_BROKER) || cfg->n_voters < 2 || !b->shard)
+    if (!(cfg->process_roles & SK_ROLE_BROKER) || !sk_raftnet_wanted(cfg) || !b->shard)
         return 0;
     struct sk_broker_lifecycle *lc = calloc(1, sizeof *lc);
     if (!lc)

@@ -208,7 +208,7 @@ int sk_meta_quorum_open(struct sk_broker *b, const struct sk_config *cfg, int64_
                         char *err, size_t errlen)
 {
     bool sole = cfg->n_voters == 1 && cfg->voters[0].id == cfg->node_id;
-    if (!sole && cfg->n_voters <= 1)
+    if (cfg->n_voters == 0)
         return 0;
     struct sk_meta_quorum *mq = calloc(1, sizeof *mq);
     if (!mq)

@@ -93,6 +93,31 @@ class CheckerSelfTest(unittest.TestCase):
                                       o["value"] in ("rdkafka0-2", "rdkafka0-4"))]
         self.assertCaught(ops, "reorder")
 
+    def _late(self, client):
+        """client's write 2, unknown to it, landed after its write 4."""
+        ops = clean_history()
+        a = find(ops, type="final", value="%s-2" % client)
+        b = find(ops, type="final", value="%s-4" % client)
+        a["value"], b["value"] = b["value"], a["value"]
+        pb = find(ops, type="produce", value="%s-4" % client)
+        pb["offset"] = a["offset"]
+        pa = find(ops, type="produce", value="%s-2" % client)
+        pa.update(status="unknown", error="RequestTimedOutError")
+        del pa["offset"]
+        ops = [o for o in ops if not (o["type"] == "read" and
+                                      o["value"] in ("%s-2" % client, "%s-4" % client))]
+        return ops, pa
+
+    def test_unknown_write_without_idempotence_may_land_late(self):
+        ops, pa = self._late("kpython0")
+        pa["may_land_late"] = True
+        r = self.verdict(ops)
+        self.assertTrue(r["valid"], checker.summary(r))
+
+    def test_unknown_idempotent_write_landing_late_is_a_reorder(self):
+        ops, _ = self._late("rdkafka0")
+        self.assertCaught(ops, "reorder")
+
     def test_offset_given_to_two_values(self):
         ops = clean_history()
         ack = find(ops, type="produce", value="kpython0-5")

@@ -68,8 +68,7 @@ def parse_args(argv):
                     % ",".join(CLUSTER_FAULTS))
     ap.add_argument("--data", action="store_true",
                     help="with --nodes 3-5: the producers and consumers too, beside the "
-                         "metadata workload (today idempotent producers get no producer id "
-                         "from a broker that is not the active controller)")
+                         "metadata workload")
     ap.add_argument("--faults", default=None, help="comma list of " + ",".join(nemesis.ALL))
     ap.add_argument("--ci", action="store_true",
                     help="the bounded CI run: %s, a few minutes" % ",".join(CI_FAULTS))
@@ -345,11 +344,8 @@ def start_data(a, cluster, h, stop, faketime):
     if faketime:
         configs.update(CLOCK_TOPIC)
     workload.create_topic(cluster.bootstrap, a.partitions, configs)
-    # librdkafka's idempotent producers need a producer id, which a quorum's
-    # brokers other than the active controller cannot hand out yet
-    rdkafka = 0 if cluster.multi else a.producers
     producers = [workload.RdkafkaProducer("rdkafka%d" % i, h, stop, cluster.bootstrap,
-                                          a.partitions, a.rate) for i in range(rdkafka)]
+                                          a.partitions, a.rate) for i in range(a.producers)]
     producers.append(workload.KafkaPythonProducer("kpython0", h, stop, cluster.bootstrap,
                                                   a.partitions, 50))
     consumers = [workload.GroupConsumer("consumer%d" % i, h, stop, cluster.bootstrap,

@@ -203,9 +203,12 @@ class KafkaPythonProducer(ProducerWorker):
                               seq=self.seq - 1, partition=md.partition, offset=md.offset,
                               status="ok", t0=t0)
             except Exception as e:  # noqa: BLE001 - any error leaves the write unknown
+                # Without idempotence nothing stops a request the client gave
+                # up on (its bytes still in a socket's queue behind a cut
+                # network) from landing after later writes: late is allowed.
                 self.h.record(type="produce", client=self.client, value=value,
                               seq=self.seq - 1, partition=part, status="unknown",
-                              error=type(e).__name__, t0=t0)
+                              error=type(e).__name__, t0=t0, may_land_late=True)
             time.sleep(interval)
         if p is not None:
             p.close(5)

@@ -1,0 +1,328 @@
+#!/usr/bin/python3
+"""Controllers and brokers as separate roles: three process.roles=controller
+nodes (the KRaft quorum) and three process.roles=broker nodes (observers of
+__cluster_metadata, no CONTROLLER listener), all formatted with one cluster
+id on free loopback ports.
+
+- Every broker registers and is unfenced once caught up: each broker's
+  Metadata lists the three brokers.
+- DescribeQuorum at the active controller lists the three brokers as
+  observers, with log end offsets at the high watermark once caught up.
+- A stream of CreateTopics at the brokers in turn (each forwards it to the
+  active controller in an Envelope), with kill -9 of the active controller
+  mid-stream: a new leader within the bound, no acknowledged creation lost,
+  every broker converges on the same topics; the killed controller restarts
+  and rejoins as a follower. The client test's topics are created at the
+  active controller's CONTROLLER listener, as an admin client bootstrapped
+  to the controllers (KIP-919) does.
+- librdkafka produces through the brokers and a consumer group reads every
+  record back and commits; every broker is killed -9 and restarted, and the
+  group's committed offsets read back as they were (a restarted coordinator
+  loads each __consumer_offsets partition's groups as it comes to lead it).
+
+usage: split_roles_test.py SKEIN_BIN [ROUNDS]"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from quorum_test import Controller, describe_quorum, settled, views  # noqa: E402
+from skeinlib import wire  # noqa: E402
+from skeinlib.broker import free_port  # noqa: E402
+from skeinlib.poll import wait_for  # noqa: E402
+
+TIMEOUT = 60  # generous: the machine may be loaded and the election jittered
+NONE, REQUEST_TIMED_OUT, NOT_CONTROLLER = 0, 7, 41
+# A controller whose leader vanished stands after its fetch timeout plus a
+# jittered election timeout (at most twice controller.quorum.election.timeout.ms).
+FETCH_TIMEOUT_MS, ELECTION_TIMEOUT_MS = 2000, 1000
+ELECTION_BOUND_MS = FETCH_TIMEOUT_MS + 2 * ELECTION_TIMEOUT_MS
+
+
+class BrokerNode(Controller):
+    """process.roles=broker: a client listener only; the controllers are
+    named by controller.quorum.voters."""
+
+    def argv(self):
+        return [self.skein,
+                "--override", "process.roles=broker",
+                "--override", "node.id=%d" % self.node_id,
+                "--override", "controller.listener.names=CONTROLLER",
+                "--override", "listeners=PLAINTEXT://127.0.0.1:%d" % self.port,
+                "--override", "listener.security.protocol.map="
+                "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                "--override", "controller.quorum.voters=" + self.voters,
+                "--override", "log.dirs=" + os.path.join(self.data_dir, "logs")] + self.shards()
+
+
+def alive(nodes):
+    return [n for n in nodes if n.proc and n.proc.poll() is None]
+
+
+def quorum_view(ctls):
+    """The active controller's DescribeQuorum answer (with observers), or
+    None while no live controller leads."""
+    for n in alive(ctls):
+        try:
+            v = describe_quorum_full(n.controller_port)
+        except (OSError, wire.Closed, wire.DecodeError, AssertionError):
+            continue
+        if v["error"] == NONE:
+            v["node"] = n
+            return v
+    return None
+
+
+def describe_quorum_full(port):
+    """DescribeQuorum v1 with the observers: quorum_test's reader sees only
+    the voters."""
+    from quorum_test import one_partition, request
+    r = request(port, 55, 1, one_partition(b"") + wire.uvarint(0))
+    top = r.i16()
+
+    def replica():
+        rid, leo = r.i32(), r.i64()
+        r.i64()
+        r.i64()
+        r.tags()
+        return rid, leo
+
+    def part():
+        p = {"index": r.i32(), "error": r.i16(), "leader": r.i32(), "epoch": r.i32(),
+             "hw": r.i64()}
+        p["voters"] = dict(r.carray(replica) or [])
+        p["observers"] = dict(r.carray(replica) or [])
+        r.tags()
+        return p
+
+    def topic():
+        r.cstring()
+        ps = r.carray(part)
+        r.tags()
+        return ps
+
+    topics = r.carray(topic)
+    assert top == NONE, top
+    return topics[0][0]
+
+
+def brokers_listed(node):
+    try:
+        md = wire.metadata(node.port, topics=[], version=12, timeout=TIMEOUT)
+    except (OSError, wire.Closed, wire.DecodeError):
+        return None
+    return sorted(b["node_id"] for b in md["brokers"])
+
+
+def topics(node):
+    try:
+        md = wire.metadata(node.port, version=9, timeout=TIMEOUT)
+    except (OSError, wire.Closed, wire.DecodeError):
+        return None
+    return {t["name"] for t in md["topics"] if t["error"] == NONE}
+
+
+def converged(brokers, acked):
+    sets = [topics(b) for b in brokers]
+    if any(s is None or not acked <= s for s in sets):
+        return None
+    return sets if all(s == sets[0] for s in sets) else None
+
+
+def create_at_broker(brokers, name, deadline, first=0):
+    """CreateTopics at the brokers in turn, from the first-th, until one
+    answers other than NOT_CONTROLLER / REQUEST_TIMED_OUT (the forwarded
+    request found no active controller in time): that error, or None when
+    none answered."""
+    last, i = None, first
+    while time.monotonic() < deadline:
+        b = brokers[i % len(brokers)]
+        i += 1
+        try:
+            err, _ = wire.create_topic(b.port, name, timeout=TIMEOUT)
+        except (OSError, wire.Closed, wire.DecodeError):
+            continue
+        last = err
+        if err not in (NOT_CONTROLLER, REQUEST_TIMED_OUT):
+            return err
+        time.sleep(0.05)
+    return last
+
+
+def create(ctls, name, deadline, **kw):
+    """CreateTopics at the active controller's CONTROLLER listener until one
+    answers other than NOT_CONTROLLER / REQUEST_TIMED_OUT: that error, or
+    None when none answered."""
+    last = None
+    while time.monotonic() < deadline:
+        v = quorum_view(ctls)
+        order = ([v["node"]] if v else []) + [n for n in alive(ctls) if not v or n is not v["node"]]
+        for n in order:
+            try:
+                err, _ = wire.create_topic(n.controller_port, name, timeout=TIMEOUT, **kw)
+            except (OSError, wire.Closed, wire.DecodeError):
+                continue
+            last = err
+            if err not in (NOT_CONTROLLER, REQUEST_TIMED_OUT):
+                return err
+        time.sleep(0.05)
+    return last
+
+
+def observers_caught_up(ctls, brokers):
+    v = quorum_view(ctls)
+    if not v or v["hw"] < 1:
+        return None
+    obs = v["observers"]
+    if sorted(obs) != sorted(b.node_id for b in brokers):
+        return None
+    return v if all(obs[b.node_id] >= v["hw"] for b in brokers) else None
+
+
+def kill_round(ctls, brokers, acked, r):
+    """12 creations; kill -9 of the active controller after the fifth."""
+    killed_at = elected_ms = None
+    old = None
+    for i in range(12):
+        if i == 5:
+            v = quorum_view(ctls)
+            assert v, "no active controller: %r" % views(ctls)
+            old = v["node"]
+            epoch = v["epoch"]
+            old.kill()
+            killed_at = time.monotonic()
+            rest = [n for n in ctls if n is not old]
+            nv = wait_for(lambda: settled(rest, epoch), TIMEOUT, step=0.02)
+            assert nv, "no new leader after kill -9 of %d: %r" % (old.node_id, views(rest))
+            elected_ms = (time.monotonic() - killed_at) * 1000
+        name = "r%d-t%d" % (r, i)
+        err = create_at_broker(brokers, name, time.monotonic() + TIMEOUT, first=i)
+        assert err == NONE, "CreateTopics %s: %r %r" % (name, err, views(alive(ctls)))
+        acked.add(name)
+    assert wait_for(lambda: converged(brokers, acked), TIMEOUT), \
+        "brokers differ: %r" % [topics(b) for b in brokers]
+    old.start(timeout=TIMEOUT)
+    back = wait_for(lambda: settled(ctls, 0), TIMEOUT)
+    assert back and back["leader"] != old.node_id and back["voters"][old.node_id] >= back["hw"], \
+        "controller %d did not rejoin as a follower: %r" % (old.node_id, views(ctls))
+    assert wait_for(lambda: converged(brokers, acked), TIMEOUT)
+    print("round %d: killed the active controller %d mid-stream, leader %d elected %.0f ms "
+          "later (bound %d ms); %d topics on every broker; %d rejoined as a follower"
+          % (r + 1, old.node_id, back["leader"], elected_ms, ELECTION_BOUND_MS, len(acked),
+             old.node_id))
+    assert elected_ms < ELECTION_BOUND_MS + 3000, "election took %.0f ms" % elected_ms
+
+
+def clients(brokers):
+    """librdkafka through the brokers: 300 records to a 3-partition topic
+    (one partition per broker), all read back by a consumer group."""
+    from confluent_kafka import Consumer, Producer
+    bootstrap = ",".join("127.0.0.1:%d" % b.port for b in brokers)
+    failed = []
+    prod = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
+                     "enable.idempotence": False})
+    for i in range(300):
+        prod.produce("rt", value=b"v%d" % i, key=b"k%d" % i,
+                     on_delivery=lambda err, msg: err and failed.append(err))
+        prod.poll(0)
+    assert prod.flush(TIMEOUT) == 0, "records still unacknowledged"
+    assert not failed, failed[:5]
+    cons = Consumer({"bootstrap.servers": bootstrap, "group.id": "rt-readers",
+                     "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    cons.subscribe(["rt"])
+    seen = set()
+    deadline = time.monotonic() + TIMEOUT
+    while len(seen) < 300 and time.monotonic() < deadline:
+        m = cons.poll(0.5)
+        if m is not None and not m.error():
+            seen.add(m.value())
+    assert len(seen) == 300, "consumed %d of 300 records" % len(seen)
+    cons.commit(asynchronous=False)
+    committed = {tp.partition: tp.offset for tp in cons.committed(rt_partitions(), timeout=TIMEOUT)}
+    cons.close()
+    assert sum(committed.values()) == 300, committed
+    print("librdkafka: 300 records produced through the brokers, all read back by a group, "
+          "offsets committed %r" % committed)
+    return committed
+
+
+def rt_partitions():
+    from confluent_kafka import TopicPartition
+    return [TopicPartition("rt", p) for p in range(3)]
+
+
+def restarted_offsets(brokers, committed):
+    """kill -9 of every broker and a restart: each starts from its (empty)
+    snapshot and learns the metadata from the quorum. The group's
+    coordinator must not serve before it has __consumer_offsets again: the
+    committed offsets read back as they were, never as none."""
+    from confluent_kafka import Consumer
+    for b in brokers:
+        b.kill()
+    for b in brokers:
+        b.start(timeout=TIMEOUT)
+    bootstrap = ",".join("127.0.0.1:%d" % b.port for b in brokers)
+    cons = Consumer({"bootstrap.servers": bootstrap, "group.id": "rt-readers"})
+    try:
+        got = {tp.partition: tp.offset for tp in cons.committed(rt_partitions(), timeout=TIMEOUT)}
+    finally:
+        cons.close()
+    assert got == committed, "committed offsets after the restart: %r, were %r" % (got, committed)
+    print("every broker killed and restarted: the group's committed offsets read back %r" % got)
+
+
+def run(skein, rounds):
+    root = tempfile.mkdtemp(prefix="skein-split-")
+    ports = {i: free_port() for i in (1, 2, 3)}
+    voters = ",".join("%d@127.0.0.1:%d" % (i, p) for i, p in sorted(ports.items()))
+    cluster_id = subprocess.run([skein, "random-uuid"], capture_output=True, text=True,
+                                timeout=TIMEOUT).stdout.strip()
+    ctls = [Controller(skein, root, i, voters, ports) for i in (1, 2, 3)]
+    brokers = [BrokerNode(skein, root, i, voters, {i: None})
+               for i in (4, 5, 6)]
+    nodes = ctls + brokers
+    try:
+        for n in nodes:
+            p = subprocess.run([skein, "format", "-t", cluster_id] + n.argv()[1:],
+                               capture_output=True, text=True, timeout=TIMEOUT)
+            assert p.returncode == 0, p.stderr
+            n.start(timeout=TIMEOUT)
+        v = wait_for(lambda: settled(ctls), TIMEOUT)
+        assert v, "no agreed leader: %r\n%s" % (views(ctls), ctls[0].tail())
+        for b in brokers:
+            assert wait_for(lambda: brokers_listed(b) == [4, 5, 6], TIMEOUT), \
+                "broker %d lists %r\n%s" % (b.node_id, brokers_listed(b), b.tail())
+        ov = wait_for(lambda: observers_caught_up(ctls, brokers), TIMEOUT)
+        assert ov, "observers: %r" % quorum_view(ctls)
+        print("controllers 1-3 elected %d in epoch %d; brokers 4-6 registered and listed by "
+              "every broker; DescribeQuorum observers %r at high watermark %d"
+              % (v["leader"], v["epoch"], ov["observers"], ov["hw"]))
+        acked = set()
+        for r in range(rounds):
+            kill_round(ctls, brokers, acked, r)
+        err = create(ctls, "rt", time.monotonic() + TIMEOUT, partitions=3)
+        assert err == NONE, err
+        assert wait_for(lambda: converged(brokers, acked | {"rt"}), TIMEOUT)
+        committed = clients(brokers)
+        restarted_offsets(brokers, committed)
+        for n in nodes:
+            assert n.stop() == 0, n.tail()
+            assert not n.sanitizer_report(), n.sanitizer_report()
+    finally:
+        for n in nodes:
+            n.kill()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main():
+    skein = sys.argv[1]
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+    run(skein, rounds)
+    print("split roles: OK")
+
+
+if __name__ == "__main__":
+    main()
