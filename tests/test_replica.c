@@ -186,7 +186,8 @@ static void topic_init(struct sk_topic_meta *t, const char *name, uint8_t id,
     *t = (struct sk_topic_meta){.name = (char *)name, .name_len = (int32_t)strlen(name), .partitions = pm, .npartitions = n};
     memset(t->id.b, id, 16);
     for (int i = 0; i < n; i++)
-        pm[i] = (struct sk_partition_meta){.id = i, .leader = 1, .replicas = on_one, .nreplicas = 1};
+        pm[i] = (struct sk_partition_meta){.id = i, .leader = 1, .replicas = on_one, .nreplicas = 1,
+                                           .isr = on_one, .nisr = 1};
 }
 
 static void setup(void)
@@ -545,7 +546,7 @@ Test(replica, topic_changes_open_close_and_reconfigure_one_topic)
     memcpy(more, parts_a, sizeof parts_a);
     for (int i = 2; i < 4; i++)
         more[i] = (struct sk_partition_meta){.id = i, .leader = 1, .replicas = on_one,
-                                             .nreplicas = 1};
+                                             .nreplicas = 1, .isr = on_one, .nisr = 1};
     grown.partitions = more;
     grown.npartitions = 4;
     topics[0] = &grown;
@@ -650,7 +651,7 @@ static void images_init(struct images *im)
     memcpy(im->more, parts_a, sizeof parts_a);
     for (int i = 2; i < 4; i++)
         im->more[i] = (struct sk_partition_meta){.id = i, .leader = 1, .replicas = on_one,
-                                                 .nreplicas = 1};
+                                                 .nreplicas = 1, .isr = on_one, .nisr = 1};
     im->grown.partitions = im->more;
     im->grown.npartitions = 4;
     struct sk_topic_meta *v1[3] = {&topic_a, &topic_relaxed, &im->big};
@@ -1120,41 +1121,106 @@ Test(replica_syncfs, a_lone_new_partition_waits_for_the_running_syncs_then_syncs
     cr_assert_eq(later.err[0], SK_ERR_NONE);
 }
 
-/* ---- min.insync.replicas -------------------------------------------------------------------- */
+/* ---- in-sync replicas and the high watermark ------------------------------------------------ */
 
-static int32_t one_two_three[] = {1, 2, 3};
+static int32_t three[] = {1, 2, 3};
 static struct sk_kv min_isr_two = {"min.insync.replicas", "2", 19, 1};
+static struct sk_topic_meta replicated;
+static struct sk_partition_meta replicated_parts[2];
 
-/* orders-0 led here with the given in-sync set and min.insync.replicas=2. */
-static void orders0_with_isr(struct sk_topic_meta *t, struct sk_partition_meta *pm, int32_t nisr)
+/* orders-0 on nodes 1 (this one, leading), 2 and 3, in sync as isr says,
+ * with min.insync.replicas=2: applied as a metadata change. */
+static void replicate_orders0(int32_t *isr, int32_t nisr)
 {
     const struct sk_topic_meta *old = topics[0];
-    *t = topic_a;
-    memcpy(pm, parts_a, sizeof parts_a);
-    pm[0] = (struct sk_partition_meta){.id = 0, .leader = 1, .replicas = one_two_three,
-                                       .nreplicas = 3, .isr = one_two_three, .nisr = nisr};
-    t->partitions = pm;
-    t->configs = (struct sk_kvlist){&min_isr_two, 1, 1};
-    topics[0] = t;
+    replicated = topic_a;
+    memcpy(replicated_parts, parts_a, sizeof parts_a);
+    replicated_parts[0] = (struct sk_partition_meta){.id = 0, .leader = 1, .replicas = three,
+                                                     .nreplicas = 3, .isr = isr, .nisr = nisr};
+    replicated.partitions = replicated_parts;
+    replicated.configs = (struct sk_kvlist){&min_isr_two, 1, 1};
+    topics[0] = &replicated;
     set_topics(&node.image, topics, node.image.ntopics);
-    cr_assert_eq(sk_replicas_topic_changed(&shard, old, t), 0);
+    cr_assert_eq(sk_replicas_topic_changed(&shard, old, &replicated), 0);
 }
 
-Test(replica, acks_all_is_refused_before_the_append_when_the_isr_is_below_min_insync_replicas)
+static void sync_all(void)
 {
-    struct sk_topic_meta alone, two;
-    struct sk_partition_meta alone_parts[2], two_parts[2];
-    orders0_with_isr(&alone, alone_parts, 1);
+    run_deferred();
+    for (int k = 0; k < nsyncs(); k++)
+        complete_sync(k, 0);
+}
+
+static void restore_orders(void)
+{
+    sync_all();
+    topics[0] = &topic_a;
+    set_topics(&node.image, topics, node.image.ntopics);
+}
+
+Test(replica, the_high_watermark_is_the_least_log_end_over_the_isr_and_acks_all_waits_for_it)
+{
+    replicate_orders0(three, 3);
     struct sk_partition *p = part("orders", 0);
     cr_assert_eq(p->cfg.min_insync_replicas, 2);
+    struct acks a = {0};
+    int64_t end = append(p, 3, SK_ERR_NONE);
+    cr_assert_eq(p->high_watermark, 0, "no follower has the records");
+    sk_partition_when_durable(p, end, on_durable, &a);
+    sync_all();
+    cr_assert_eq(sk_plog_recovery_point(p->log), 3);
+    cr_assert_eq(a.n, 0, "durable here, but not in the ISR");
+
+    cr_assert_eq(sk_partition_follower_fetched(p, 2, 3, 100), SK_ERR_NONE);
+    cr_assert_eq(p->high_watermark, 0, "follower 3 has not fetched");
+    cr_assert_eq(sk_partition_follower_fetched(p, 3, 2, 100), SK_ERR_NONE);
+    cr_assert_eq(p->high_watermark, 2);
+    cr_assert_eq(a.n, 0);
+    cr_assert_eq(sk_partition_follower_fetched(p, 3, 3, 100), SK_ERR_NONE);
+    cr_assert_eq(p->high_watermark, 3);
+    cr_assert_eq(a.n, 1);
+    cr_assert_eq(a.err[0], SK_ERR_NONE);
+
+    cr_assert_eq(sk_partition_follower_fetched(p, 2, 1, 200), SK_ERR_NONE);
+    cr_assert_eq(p->high_watermark, 3, "the high watermark never goes back");
+    cr_assert_eq(sk_partition_follower_fetched(p, 9, 3, 200), SK_ERR_NOT_LEADER_OR_FOLLOWER,
+                 "not a replica");
+    cr_assert_eq(sk_partition_follower_fetched(p, 1, 3, 200), SK_ERR_NOT_LEADER_OR_FOLLOWER,
+                 "the leader is not its own follower");
+    cr_assert_eq(sk_partition_follower_fetched(p, 3, 4, 200), SK_ERR_OFFSET_OUT_OF_RANGE);
+    restore_orders();
+}
+
+Test(replica, a_replica_out_of_the_isr_does_not_hold_the_high_watermark)
+{
+    int32_t two[] = {1, 2};
+    replicate_orders0(two, 2);
+    struct sk_partition *p = part("orders", 0);
+    append(p, 2, SK_ERR_NONE);
+    cr_assert_eq(sk_partition_follower_fetched(p, 2, 2, 100), SK_ERR_NONE);
+    cr_assert_eq(p->high_watermark, 2, "node 3 is out of the ISR");
+    restore_orders();
+}
+
+Test(replica, min_insync_replicas_refuses_acks_all_before_and_after_the_append)
+{
+    int32_t alone[] = {1}, two[] = {1, 2};
+    replicate_orders0(alone, 1);
+    struct sk_partition *p = part("orders", 0);
     cr_assert_eq(sk_partition_check_min_isr(p, -1), SK_ERR_NOT_ENOUGH_REPLICAS);
     cr_assert_eq(sk_partition_check_min_isr(p, 1), SK_ERR_NONE, "acks=1 needs no ISR");
     cr_assert_eq(sk_partition_check_min_isr(p, 0), SK_ERR_NONE);
-    orders0_with_isr(&two, two_parts, 2);
-    cr_assert_eq(part("orders", 0), p);
-    cr_assert_eq(sk_partition_check_min_isr(p, -1), SK_ERR_NONE, "the ISR grew to two");
-    cr_assert_eq(sk_partition_check_min_isr(part("orders", 1), -1), SK_ERR_NOT_ENOUGH_REPLICAS,
-                 "a one-replica partition of the topic can never have two in sync");
-    topics[0] = &topic_a;
-    set_topics(&node.image, topics, node.image.ntopics);
+
+    replicate_orders0(two, 2);
+    cr_assert_eq(sk_partition_check_min_isr(p, -1), SK_ERR_NONE);
+    struct acks a = {0};
+    sk_partition_when_durable(p, append(p, 2, SK_ERR_NONE), on_durable, &a);
+    sync_all();
+    cr_assert_eq(a.n, 0, "node 2 has not fetched");
+    /* Node 2 dropped out of the ISR while the producer waited. */
+    replicate_orders0(alone, 1);
+    cr_assert_eq(p->high_watermark, 2, "the leader alone is the ISR now");
+    cr_assert_eq(a.n, 1);
+    cr_assert_eq(a.err[0], SK_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND);
+    restore_orders();
 }

@@ -162,8 +162,9 @@ static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_
     p->leader_epoch = pm->leader_epoch;
     p->broker = b;
     p->role = role_in(b, pm);
-    p->nisr = pm->nisr;
     p->hw_waiters.prev = p->hw_waiters.next = &p->hw_waiters;
+    if (sk_replica_set_replicas(p, pm, b->node->node_id) < 0)
+        abort(); /* as the image does: a half-known ISR would ack too early */
     apply_config(p, tc);
     /* Whatever survived on disk is made durable before anyone reads it, so the
      * high watermark can start at the log end. A new or cleanly closed log has
@@ -201,6 +202,7 @@ static void partition_free(struct sk_partition *p, bool delete_data)
         sk_producer_state_snapshot(p);
     }
     sk_producer_state_free(p);
+    sk_replica_clear_replicas(p);
     sk_plog_close(p->log);
     if (counted)
         p->broker->offline_sync_failed--;
@@ -319,7 +321,11 @@ static void sync_one(struct sk_broker *b, const struct sk_topic_meta *t,
     if (p) {
         apply_config(p, tc);
         set_role(p, role_in(b, pm), pm->leader_epoch);
-        p->nisr = pm->nisr;
+        if (sk_replica_set_replicas(p, pm, b->node->node_id) < 0)
+            abort();
+        /* A smaller ISR may let the high watermark move. */
+        if (p->role == SK_REPLICA_LEADER)
+            sk_replica_update_hw(p);
         return;
     }
     if (b->node->budget.set && b->nparts >= b->node->budget.limit) {

@@ -190,13 +190,6 @@ struct sk_partition *sk_partition_lookup(struct sk_broker *b, kp_str topic, int3
     return p;
 }
 
-int16_t sk_partition_check_min_isr(const struct sk_partition *p, int16_t acks)
-{
-    if (acks != -1 || p->nisr >= p->cfg.min_insync_replicas)
-        return SK_ERR_NONE;
-    return SK_ERR_NOT_ENOUGH_REPLICAS;
-}
-
 bool sk_partition_sync_failed(const struct sk_partition *p)
 {
     return sk_plog_sync_error(p->log) != 0;
