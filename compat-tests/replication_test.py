@@ -126,7 +126,12 @@ def run(skein):
                 "of 4 cannot be reached because only 3 broker(s) are registered.")
         assert err == INVALID_REPLICATION_FACTOR and msg == want, (err, msg)
         print("replication factor 4 on 3 brokers: INVALID_REPLICATION_FACTOR, %r" % msg)
-        check_clients(nodes)
+        try:
+            check_clients(nodes)
+        except AssertionError:
+            for n in nodes:
+                print("--- node %d:\n%s" % (n.node_id, n.tail(60)))
+            raise
 
 
 def main():

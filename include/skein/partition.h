@@ -186,6 +186,20 @@ bool sk_partition_is_follower(const struct sk_partition *p, int32_t replica_id);
 int16_t sk_partition_follower_fetched(struct sk_partition *p, int32_t replica_id,
                                       int64_t fetch_offset, int64_t now_ms);
 
+/* A follower's append of its leader's batches as they are: each whole,
+ * with its CRC, continuing the log's offsets; nothing is assigned. The
+ * producer state and the epoch cache follow; the data joins the group
+ * commit. A Kafka error code. */
+int16_t sk_partition_append_replica(struct sk_partition *p, const uint8_t *buf, size_t len);
+/* Drops everything at and past offset (a follower whose log diverged);
+ * producer state is rebuilt, the high watermark capped at the new end. */
+int16_t sk_partition_truncate(struct sk_partition *p, int64_t offset);
+
+/* The shard's replica fetchers (src/replica/fetcher.c), started with its
+ * state and stopped before its partitions close. 0 or -ENOMEM. */
+int sk_replica_fetchers_start(struct sk_broker *b);
+void sk_replica_fetchers_stop(struct sk_broker *b);
+
 /* Retention may delete the segments wholly below this offset: the high
  * watermark, or lower where a running fdatasync still holds segment fds. */
 int64_t sk_partition_retention_limit(const struct sk_partition *p);

@@ -21,6 +21,9 @@ int64_t sk_replica_ack_offset(const struct sk_partition *p)
 
 void sk_replica_update_hw(struct sk_partition *p)
 {
+    /* A follower takes its high watermark from its leader's answers. */
+    if (p->role != SK_REPLICA_LEADER)
+        return;
     int64_t hw = sk_replica_isr_end(p);
     if (hw <= p->high_watermark)
         return;

@@ -47,6 +47,11 @@ int16_t sk_replica_after_append_error(const struct sk_partition *p);
  * the high watermark. */
 int64_t sk_replica_ack_offset(const struct sk_partition *p);
 
+/* follower.c: where a follower cuts its log after a DivergingEpoch answer
+ * (the leader's largest shared epoch and its end there). */
+int64_t sk_replica_truncation_offset(const struct sk_partition *p, int32_t leader_epoch,
+                                     int64_t leader_end);
+
 /* lifecycle.c: a partition left without a host while its sync ran is closed
  * (or deleted) once the sync ends. p may be freed. */
 void sk_replica_close_if_unhosted(struct sk_partition *p);
