@@ -1,7 +1,6 @@
 #!/usr/bin/python3
-"""Replica placement and hosting on a three-node KRaft cluster (combined
-nodes, as in quorum_test.py): what replication has so far, before any
-follower fetches.
+"""Replication on a three-node KRaft cluster (combined nodes, as in
+quorum_test.py).
 
 - CreateTopics with replication factor 3 on the active controller: every
   node's Metadata gives each partition three distinct replicas, all in the
@@ -10,16 +9,25 @@ follower fetches.
   or follower (its directory is in the node's log dir);
 - replication factor 4 on three brokers gets INVALID_REPLICATION_FACTOR with
   Kafka's message;
-- librdkafka produces with acks=all to the leaders and a consumer group
-  reads every record back.
+- an idempotent librdkafka producer writes with acks=all to the leaders
+  (min.insync.replicas=2) and a consumer group reads every record back;
+  every replica's log then holds the same bytes (segment files compared);
+- hand-encoded follower fetches: an id that is no replica gets
+  NOT_LEADER_OR_FOLLOWER, a newer leader epoch UNKNOWN_LEADER_EPOCH;
+- kill -9 of a follower of partition 0: with no ISR shrink yet (AlterPartition
+  is not built) acks=all to partition 0 waits, and a consumer's fetch sees
+  nothing past the high watermark while a follower's fetch reads the leader's
+  newer records; the follower restarted catches up byte for byte and the
+  producer's records are acknowledged.
 
-Not yet here (no replica fetcher): followers' logs holding the records, a
-leader's kill -9 with a new leader from the ISR, and NOT_ENOUGH_REPLICAS
-with two brokers down.
+Not yet here: a leader's kill -9 with a new leader from the ISR, and
+NOT_ENOUGH_REPLICAS with two brokers down.
 
 usage: replication_test.py SKEIN_BIN"""
 import functools
+import glob
 import os
+import struct
 import sys
 import time
 
@@ -28,8 +36,13 @@ from quorum_test import cluster, TIMEOUT, Controller  # noqa: E402
 from skeinlib import wire  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
 
-NONE, INVALID_REPLICATION_FACTOR = 0, 38
+NONE, NOT_LEADER_OR_FOLLOWER, INVALID_REPLICATION_FACTOR = 0, 6, 38
+UNKNOWN_LEADER_EPOCH = 75
 TOPIC, PARTITIONS, RECORDS = "r3", 3, 300
+# How long a write to a partition whose follower is down stays unacknowledged
+# before the test calls it waiting: an observation window, not a wait for a
+# condition.
+HELD_S = 3
 
 
 def partitions(node, topic):
@@ -76,11 +89,18 @@ def check_hosting(nodes):
           "follower" % PARTITIONS)
 
 
+def producer(nodes):
+    from confluent_kafka import Producer
+    bootstrap = ",".join("127.0.0.1:%d" % n.port for n in nodes)
+    return Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
+                     "enable.idempotence": True})
+
+
 def check_clients(nodes):
-    from confluent_kafka import Consumer, Producer
+    from confluent_kafka import Consumer
     bootstrap = ",".join("127.0.0.1:%d" % n.port for n in nodes)
     failed = []
-    prod = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
+    prod = producer(nodes)
     for i in range(RECORDS):
         prod.produce(TOPIC, value=b"v%d" % i, key=b"k%d" % i,
                      on_delivery=lambda err, msg: err and failed.append(err))
@@ -98,8 +118,132 @@ def check_clients(nodes):
             seen.add(m.value())
     cons.close()
     assert len(seen) == RECORDS, "consumed %d of %d records" % (len(seen), RECORDS)
-    print("librdkafka: %d records produced with acks=all to the leaders, all read back by a "
-          "consumer group" % RECORDS)
+    print("librdkafka: %d records produced idempotently with acks=all to the leaders, all read "
+          "back by a consumer group" % RECORDS)
+
+
+def log_bytes(node, partition):
+    """The partition's records as node's segment files hold them."""
+    files = sorted(glob.glob(os.path.join(node.data_dir, "logs", "%s-%d" % (TOPIC, partition),
+                                          "*.log")))
+    out = b""
+    for f in files:
+        with open(f, "rb") as fh:
+            out += fh.read()
+    return out
+
+
+def record_count(data):
+    """Records in a run of v2 batches (the count is the batch's last field)."""
+    n, off = 0, 0
+    while off + 61 <= len(data):
+        length = struct.unpack(">i", data[off + 8:off + 12])[0]
+        n += struct.unpack(">i", data[off + 57:off + 61])[0]
+        off += 12 + length
+    return n
+
+
+def logs_alike(nodes, partition, want=None):
+    """Every node's log of the partition byte for byte the same (and holding
+    want records), or None."""
+    logs = [log_bytes(n, partition) for n in nodes]
+    if any(lg != logs[0] for lg in logs) or (want is not None and record_count(logs[0]) != want):
+        return None
+    return logs[0]
+
+
+def check_logs_alike(nodes):
+    total = 0
+    for p in range(PARTITIONS):
+        data = wait_for(lambda: logs_alike(nodes, p), TIMEOUT)
+        assert data, "partition %d: the replicas' logs differ: %r" % (
+            p, [len(log_bytes(n, p)) for n in nodes])
+        total += record_count(data)
+    assert total == RECORDS, "the logs hold %d records, %d were produced" % (total, RECORDS)
+    print("every replica's log of the %d partitions holds the same bytes (%d records)"
+          % (PARTITIONS, total))
+
+
+def fetch_v11(port, replica_id, partition, offset, leader_epoch=-1, max_wait=0):
+    """One Fetch v11 by hand, as a follower (replica_id >= 0) or a consumer
+    (-1). Returns (error, high watermark, record bytes)."""
+    body = struct.pack(">iiiibii", replica_id, max_wait, 1, 1 << 20, 0, 0, -1)
+    body += struct.pack(">i", 1) + wire.string(TOPIC) + struct.pack(">i", 1)
+    body += struct.pack(">iiqqi", partition, leader_epoch, offset, -1, 1 << 20)
+    body += struct.pack(">i", 0) + wire.string("")
+    c = wire.Conn(port)
+    try:
+        c.send(wire.frame(wire.header(1, 11, 7) + body))
+        corr, resp = c.recv_frame(timeout=TIMEOUT)
+    finally:
+        c.close()
+    assert corr == 7, corr
+    r = wire.Reader(resp)
+    _, err, _, nt = struct.unpack(">ihii", r.take(14))
+    assert err == 0 and nt == 1, (err, nt)
+    r.take(struct.unpack(">h", r.take(2))[0])
+    assert struct.unpack(">i", r.take(4))[0] == 1
+    _, perr, hw, _, _, naborted = struct.unpack(">ihqqqi", r.take(34))
+    r.take(16 * max(naborted, 0))
+    r.take(4)  # preferred read replica
+    n = struct.unpack(">i", r.take(4))[0]
+    return perr, hw, r.take(max(n, 0))
+
+
+def leader_of(nodes, partition):
+    ps = partitions(nodes[0], TOPIC)
+    return next(n for n in nodes if n.node_id == ps[partition]["leader"]), ps[partition]
+
+
+def check_follower_fetch_errors(nodes):
+    leader, pm = leader_of(nodes, 0)
+    err, _, _ = fetch_v11(leader.port, 99, 0, 0)
+    assert err == NOT_LEADER_OR_FOLLOWER, "replica id 99 (no replica): error %d" % err
+    follower = next(i for i in pm["replicas"] if i != leader.node_id)
+    err, _, _ = fetch_v11(leader.port, follower, 0, 0, leader_epoch=pm["leader_epoch"] + 5)
+    assert err == UNKNOWN_LEADER_EPOCH, "a newer leader epoch: error %d" % err
+    other = next(n for n in nodes if n is not leader)
+    err, _, _ = fetch_v11(other.port, follower, 0, 0)
+    assert err == NOT_LEADER_OR_FOLLOWER, "a follower fetch from a non-leader: error %d" % err
+    print("follower fetches: replica id 99 and a fetch from a follower get NOT_LEADER_OR_FOLLOWER, "
+          "a newer leader epoch UNKNOWN_LEADER_EPOCH")
+
+
+def check_follower_down(nodes):
+    """kill -9 of a follower of partition 0, writes held, restart, catch-up."""
+    leader, pm = leader_of(nodes, 0)
+    victim = next(n for n in nodes if n.node_id != leader.node_id)
+    hw_before = fetch_v11(leader.port, -1, 0, 0)[1]
+    victim.kill()
+    acked, failed = [], []
+    prod = producer([n for n in nodes if n is not victim])
+    extra = 50
+    for i in range(extra):
+        prod.produce(TOPIC, value=b"late%d" % i, partition=0,
+                     on_delivery=lambda err, msg: (failed if err else acked).append(msg))
+    prod.poll(0)
+    end = time.monotonic() + HELD_S
+    while time.monotonic() < end:
+        prod.poll(0.2)
+    assert not acked and not failed, "acks=all answered with a follower of the ISR down: %d/%d" % (
+        len(acked), len(failed))
+    # The leader holds the records: a follower's fetch reads them, a consumer's does not.
+    err, hw, got = fetch_v11(leader.port, -1, 0, hw_before)
+    assert err == NONE and hw == hw_before and not got, (err, hw, hw_before, len(got))
+    live = next(i for i in pm["replicas"] if i not in (leader.node_id, victim.node_id))
+    err, _, ahead = fetch_v11(leader.port, live, 0, hw_before)
+    assert err == NONE and record_count(ahead) == extra, (err, record_count(ahead))
+    print("follower %d killed: %d acks=all records to partition 0 held for %d s; a consumer's "
+          "fetch stops at the high watermark %d, a follower's reads the %d records past it"
+          % (victim.node_id, extra, HELD_S, hw_before, extra))
+    victim.start(timeout=TIMEOUT)
+    assert prod.flush(TIMEOUT) == 0, "records still unacknowledged after the follower's restart"
+    assert len(acked) == extra and not failed, (len(acked), failed[:3])
+    want = record_count(log_bytes(leader, 0))
+    data = wait_for(lambda: logs_alike(nodes, 0, want), TIMEOUT)
+    assert data, "partition 0 after the restart: %r" % [len(log_bytes(n, 0)) for n in nodes]
+    print("follower %d restarted: caught up byte for byte (%d records), the %d held records "
+          "acknowledged" % (victim.node_id, want, extra))
 
 
 def run(skein):
@@ -116,6 +260,7 @@ def run(skein):
                 return False
         assert wait_for(all_listed, TIMEOUT), "the three brokers are not all unfenced"
         err, msg = wire.create_topic(leader.port, TOPIC, partitions=PARTITIONS,
+                                     configs={"min.insync.replicas": "2"},
                                      replication_factor=3, timeout=TIMEOUT)
         assert err == NONE, (err, msg)
         check_placement(nodes, ids)
@@ -128,6 +273,9 @@ def run(skein):
         print("replication factor 4 on 3 brokers: INVALID_REPLICATION_FACTOR, %r" % msg)
         try:
             check_clients(nodes)
+            check_logs_alike(nodes)
+            check_follower_fetch_errors(nodes)
+            check_follower_down(nodes)
         except AssertionError:
             for n in nodes:
                 print("--- node %d:\n%s" % (n.node_id, n.tail(60)))
