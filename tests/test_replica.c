@@ -22,6 +22,7 @@
 #include "skein/config.h"
 #include "skein/errors.h"
 #include "skein/partition.h"
+#include "skein/producer_state.h"
 #include "skein/plog.h"
 #include "skein/record.h"
 
@@ -1223,4 +1224,117 @@ Test(replica, min_insync_replicas_refuses_acks_all_before_and_after_the_append)
     cr_assert_eq(a.n, 1);
     cr_assert_eq(a.err[0], SK_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND);
     restore_orders();
+}
+
+/* ---- a follower's log: the leader's batches as they are, truncation -------------------------- */
+
+static int32_t two_one_three[] = {2, 1, 3};
+static struct sk_topic_meta followed;
+static struct sk_partition_meta followed_parts[2];
+
+/* orders-0 led by node 2 in epoch 3, this node (1) a follower. */
+static struct sk_partition *follow_orders0(void)
+{
+    const struct sk_topic_meta *old = topics[0];
+    followed = topic_a;
+    memcpy(followed_parts, parts_a, sizeof parts_a);
+    followed_parts[0] = (struct sk_partition_meta){.id = 0, .leader = 2, .leader_epoch = 3,
+                                                   .replicas = two_one_three, .nreplicas = 3,
+                                                   .isr = two_one_three, .nisr = 3};
+    followed.partitions = followed_parts;
+    topics[0] = &followed;
+    set_topics(&node.image, topics, node.image.ntopics);
+    cr_assert_eq(sk_replicas_topic_changed(&shard, old, &followed), 0);
+    struct sk_partition *p = part("orders", 0);
+    cr_assert_eq(p->role, SK_REPLICA_FOLLOWER);
+    return p;
+}
+
+/* A batch of n records as a leader wrote it: its offsets, its epoch, a
+ * producer id and sequence. */
+static void leader_batch(struct sk_buf *b, int64_t base, int32_t epoch, int n, int32_t seq)
+{
+    struct sk_batch_spec spec = sk_batch_spec_default();
+    spec.producer_id = 4242;
+    spec.producer_epoch = 0;
+    spec.base_sequence = seq;
+    struct sk_record_in recs[16];
+    for (int i = 0; i < n; i++)
+        recs[i] = (struct sk_record_in){.timestamp = 5000 + i, .key_len = -1, .value = "x",
+                                        .value_len = 1};
+    cr_assert_eq(sk_batch_build(b, &spec, recs, (size_t)n), 0);
+    sk_batch_set_base_offset(b->data, base);
+    sk_batch_set_leader_epoch(b->data, epoch);
+}
+
+static void restore_followed(void)
+{
+    run_deferred();
+    for (int k = 0; k < nsyncs(); k++)
+        complete_sync(k, 0);
+    topics[0] = &topic_a;
+    set_topics(&node.image, topics, node.image.ntopics);
+    cr_assert_eq(sk_replicas_topic_changed(&shard, &followed, &topic_a), 0);
+}
+
+Test(replica, a_follower_appends_the_leaders_batches_as_they_are)
+{
+    struct sk_partition *p = follow_orders0();
+    struct sk_buf b = {0};
+    leader_batch(&b, 0, 2, 3, 0);
+    cr_assert_eq(sk_partition_append_replica(p, b.data, b.len), SK_ERR_NONE);
+    cr_assert_eq(sk_plog_log_end_offset(p->log), 3);
+    cr_assert_eq(sk_plog_latest_epoch(p->log), 2, "the epoch cache follows the leader's batches");
+    uint8_t got[4096];
+    size_t len = 0;
+    cr_assert_eq(sk_plog_read_copy(p->log, 0, sizeof got, 3, got, sizeof got, &len), 0);
+    cr_assert_eq(len, b.len);
+    cr_assert(memcmp(got, b.data, len) == 0, "the batch is stored byte for byte");
+    cr_assert_eq(sk_producer_count(p), 1, "the producer state knows producer 4242");
+    cr_assert_eq(p->flush_queued, true, "follower data joins the group commit");
+    sk_buf_free(&b);
+
+    leader_batch(&b, 5, 2, 1, 3);
+    cr_assert_neq(sk_partition_append_replica(p, b.data, b.len), SK_ERR_NONE, "a gap");
+    sk_buf_free(&b);
+    leader_batch(&b, 2, 2, 1, 3);
+    cr_assert_neq(sk_partition_append_replica(p, b.data, b.len), SK_ERR_NONE, "an overlap");
+    sk_buf_free(&b);
+    leader_batch(&b, 3, 2, 1, 3);
+    b.data[b.len - 1] ^= 0xff;
+    cr_assert_eq(sk_partition_append_replica(p, b.data, b.len), SK_ERR_CORRUPT_MESSAGE);
+    cr_assert_eq(sk_plog_log_end_offset(p->log), 3, "nothing refused was written");
+    sk_buf_free(&b);
+    restore_followed();
+    cr_assert_eq(sk_partition_append_replica(p, b.data, 0), SK_ERR_NOT_LEADER_OR_FOLLOWER,
+                 "a leader takes no replica appends");
+}
+
+Test(replica, a_diverged_follower_truncates_to_the_end_of_the_epoch_both_logs_hold)
+{
+    struct sk_partition *p = follow_orders0();
+    struct sk_buf b = {0};
+    leader_batch(&b, 0, 1, 3, 0); /* epoch 1: offsets 0-2 */
+    cr_assert_eq(sk_partition_append_replica(p, b.data, b.len), SK_ERR_NONE);
+    sk_buf_free(&b);
+    leader_batch(&b, 3, 2, 3, 3); /* epoch 2: offsets 3-5, which the new leader never had */
+    cr_assert_eq(sk_partition_append_replica(p, b.data, b.len), SK_ERR_NONE);
+    sk_buf_free(&b);
+    p->high_watermark = 2;
+    cr_assert_eq(sk_replica_truncation_offset(p, 1, 2), 2, "the leader's epoch 1 ends first");
+    cr_assert_eq(sk_replica_truncation_offset(p, 1, 5), 3, "ours ends first");
+    cr_assert_eq(sk_replica_truncation_offset(p, 2, 9), 6, "never past our own end");
+    cr_assert_eq(sk_replica_truncation_offset(p, -1, -1), 2, "nothing shared: the high watermark");
+    cr_assert_eq(sk_partition_truncate(p, 3), SK_ERR_NONE);
+    cr_assert_eq(sk_plog_log_end_offset(p->log), 3);
+    cr_assert_eq(sk_plog_latest_epoch(p->log), 1, "epoch 2 left with its batches");
+    cr_assert_eq(p->high_watermark, 2);
+    cr_assert_eq(sk_partition_truncate(p, 1), SK_ERR_NONE, "below the high watermark: as Kafka");
+    cr_assert_eq(sk_plog_log_end_offset(p->log), 0, "the batch holding offset 1 goes whole");
+    cr_assert_eq(p->high_watermark, 0);
+    leader_batch(&b, 0, 3, 2, 0);
+    cr_assert_eq(sk_partition_append_replica(p, b.data, b.len), SK_ERR_NONE,
+                 "the leader's records go where the diverged ones were");
+    sk_buf_free(&b);
+    restore_followed();
 }
