@@ -1338,3 +1338,26 @@ Test(replica, a_diverged_follower_truncates_to_the_end_of_the_epoch_both_logs_ho
     sk_buf_free(&b);
     restore_followed();
 }
+
+/* Kafka's makeLeader: what an earlier leadership heard of the followers
+ * says nothing of their logs now (they may have truncated since). */
+Test(replica, a_follower_made_leader_again_waits_for_the_followers_fetches)
+{
+    replicate_orders0(three, 3);
+    struct sk_partition *p = part("orders", 0);
+    append(p, 3, SK_ERR_NONE);
+    cr_assert_eq(sk_partition_follower_fetched(p, 2, 3, 100), SK_ERR_NONE);
+    cr_assert_eq(sk_partition_follower_fetched(p, 3, 3, 100), SK_ERR_NONE);
+    cr_assert_eq(p->high_watermark, 3);
+    follow_orders0();
+    cr_assert_eq(sk_partition_truncate(p, 1), SK_ERR_NONE);
+    cr_assert_eq(sk_plog_log_end_offset(p->log), 0);
+    replicate_orders0(three, 3);
+    cr_assert_eq(p->role, SK_REPLICA_LEADER);
+    append(p, 2, SK_ERR_NONE);
+    cr_assert_eq(p->high_watermark, 0, "the followers have not fetched in this leadership");
+    cr_assert_eq(sk_partition_follower_fetched(p, 2, 2, 200), SK_ERR_NONE);
+    cr_assert_eq(sk_partition_follower_fetched(p, 3, 2, 200), SK_ERR_NONE);
+    cr_assert_eq(p->high_watermark, 2);
+    restore_orders();
+}

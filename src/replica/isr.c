@@ -64,6 +64,17 @@ int sk_replica_set_replicas(struct sk_partition *p, const struct sk_partition_me
     return 0;
 }
 
+/* Kafka's makeLeader resets the remote replicas' state: what an earlier
+ * leadership heard of them may have been truncated since, and the high
+ * watermark must wait for their fetches in this epoch. */
+void sk_replica_forget_followers(struct sk_partition *p)
+{
+    for (int32_t i = 0; i < p->nfollowers; i++) {
+        p->followers[i].log_end = -1;
+        p->followers[i].caught_up_ms = -1;
+    }
+}
+
 void sk_replica_clear_replicas(struct sk_partition *p)
 {
     free(p->isr);

@@ -308,6 +308,8 @@ static void set_role(struct sk_partition *p, enum sk_replica_role role, int32_t 
         sk_replica_fail_waiters(p, SK_ERR_NOT_LEADER_OR_FOLLOWER);
         sk_replica_wake_hw_waiters(p);
     }
+    if (was != SK_REPLICA_LEADER && role == SK_REPLICA_LEADER)
+        sk_replica_forget_followers(p);
 }
 
 /* One partition this node is a replica of: kept in line with the image, or opened. A

@@ -37,6 +37,8 @@ struct sk_partition_meta;
 int sk_replica_set_replicas(struct sk_partition *p, const struct sk_partition_meta *pm,
                             int32_t self);
 void sk_replica_clear_replicas(struct sk_partition *p);
+/* A follower made leader knows nothing of the others until they fetch. */
+void sk_replica_forget_followers(struct sk_partition *p);
 bool sk_replica_in_isr(const struct sk_partition *p, int32_t id);
 /* The least log end over the ISR, the leader's own included; -1 while an
  * in-sync follower has not fetched yet. */
