@@ -18,7 +18,10 @@ quorum_test.py).
   is not built) acks=all to partition 0 waits, and a consumer's fetch sees
   nothing past the high watermark while a follower's fetch reads the leader's
   newer records; the follower restarted catches up byte for byte and the
-  producer's records are acknowledged.
+  producer's records are acknowledged;
+- a follower restarted without its log after DeleteRecords moved the
+  leader's start: OFFSET_OUT_OF_RANGE, then it starts afresh at the
+  leader's log start and holds the same batches from there.
 
 Not yet here: a leader's kill -9 with a new leader from the ISR, and
 NOT_ENOUGH_REPLICAS with two brokers down.
@@ -27,6 +30,7 @@ usage: replication_test.py SKEIN_BIN"""
 import functools
 import glob
 import os
+import shutil
 import struct
 import sys
 import time
@@ -143,6 +147,17 @@ def record_count(data):
     return n
 
 
+def batches_from(data, start):
+    """The bytes of the v2 batches in data whose base offset is start or more."""
+    out, off = b"", 0
+    while off + 12 <= len(data):
+        base, length = struct.unpack(">qi", data[off:off + 12])
+        if base >= start:
+            out += data[off:off + 12 + length]
+        off += 12 + length
+    return out
+
+
 def logs_alike(nodes, partition, want=None):
     """Every node's log of the partition byte for byte the same (and holding
     want records), or None."""
@@ -221,18 +236,24 @@ def check_follower_down(nodes):
     for i in range(extra):
         prod.produce(TOPIC, value=b"late%d" % i, partition=0,
                      on_delivery=lambda err, msg: (failed if err else acked).append(msg))
-    prod.poll(0)
+    # The producer may first need a producer id and metadata from the two
+    # live nodes (the killed one may have been the active controller): the
+    # records are on the leader once a follower's fetch past the high
+    # watermark reads them all.
+    live = next(i for i in pm["replicas"] if i not in (leader.node_id, victim.node_id))
+
+    def appended():
+        prod.poll(0.1)
+        err, _, ahead = fetch_v11(leader.port, live, 0, hw_before)
+        return err == NONE and record_count(ahead) == extra
+    assert wait_for(appended, TIMEOUT), "the leader did not get the %d records" % extra
     end = time.monotonic() + HELD_S
     while time.monotonic() < end:
         prod.poll(0.2)
     assert not acked and not failed, "acks=all answered with a follower of the ISR down: %d/%d" % (
         len(acked), len(failed))
-    # The leader holds the records: a follower's fetch reads them, a consumer's does not.
     err, hw, got = fetch_v11(leader.port, -1, 0, hw_before)
     assert err == NONE and hw == hw_before and not got, (err, hw, hw_before, len(got))
-    live = next(i for i in pm["replicas"] if i not in (leader.node_id, victim.node_id))
-    err, _, ahead = fetch_v11(leader.port, live, 0, hw_before)
-    assert err == NONE and record_count(ahead) == extra, (err, record_count(ahead))
     print("follower %d killed: %d acks=all records to partition 0 held for %d s; a consumer's "
           "fetch stops at the high watermark %d, a follower's reads the %d records past it"
           % (victim.node_id, extra, HELD_S, hw_before, extra))
@@ -276,10 +297,65 @@ def run(skein):
             check_logs_alike(nodes)
             check_follower_fetch_errors(nodes)
             check_follower_down(nodes)
+            check_follower_starts_afresh(nodes)
         except AssertionError:
             for n in nodes:
                 print("--- node %d:\n%s" % (n.node_id, n.tail(60)))
             raise
+
+
+def delete_records(port, partition, offset):
+    """DeleteRecords v1 by hand: (error, low watermark)."""
+    body = struct.pack(">i", 1) + wire.string(TOPIC) + struct.pack(">iiq", 1, partition, offset)
+    body += struct.pack(">i", int(TIMEOUT * 1000))
+    c = wire.Conn(port)
+    try:
+        c.send(wire.frame(wire.header(21, 1, 9) + body))
+        corr, resp = c.recv_frame(timeout=TIMEOUT)
+    finally:
+        c.close()
+    assert corr == 9, corr
+    r = wire.Reader(resp)
+    r.take(4)
+    assert struct.unpack(">i", r.take(4))[0] == 1
+    r.take(struct.unpack(">h", r.take(2))[0])
+    assert struct.unpack(">i", r.take(4))[0] == 1
+    _, low, err = struct.unpack(">iqh", r.take(14))
+    return err, low
+
+
+def check_follower_starts_afresh(nodes):
+    """A follower that lost its log while the leader's start moved past
+    offset 0 is answered OFFSET_OUT_OF_RANGE, asks the leader's log end and
+    start, and starts its log afresh at the leader's start."""
+    leader, _ = leader_of(nodes, 0)
+    victim = next(n for n in nodes if n.node_id != leader.node_id)
+    _, hw, _ = fetch_v11(leader.port, -1, 0, 0)
+    err, low = delete_records(leader.port, 0, hw)
+    assert err == NONE and low == hw, (err, low, hw)
+    victim.kill()
+    shutil.rmtree(os.path.join(victim.data_dir, "logs", "%s-0" % TOPIC))
+    victim.start(timeout=TIMEOUT)
+    prod, failed, more = producer(nodes), [], 20
+    for i in range(more):
+        prod.produce(TOPIC, value=b"after%d" % i, partition=0,
+                     on_delivery=lambda err, msg: err and failed.append(err))
+    assert prod.flush(TIMEOUT) == 0 and not failed, "records after the restart: %r" % failed[:3]
+
+    def restarted_at_start():
+        ours = log_bytes(victim, 0)
+        theirs = batches_from(log_bytes(leader, 0), hw)
+        return ours and ours == theirs and record_count(ours) == more
+    assert wait_for(restarted_at_start, TIMEOUT), \
+        "follower %d with an empty log: %d bytes, the leader's from %d: %d" % (
+            victim.node_id, len(log_bytes(victim, 0)), hw,
+            len(batches_from(log_bytes(leader, 0), hw)))
+    first = os.path.basename(sorted(glob.glob(os.path.join(victim.data_dir, "logs",
+                                                           "%s-0" % TOPIC, "*.log")))[0])
+    assert first == "%020d.log" % hw, "the follower's first segment is %s" % first
+    print("follower %d restarted without its log, the leader's starting at %d: it started "
+          "afresh there (%s) and holds the leader's batches from it byte for byte"
+          % (victim.node_id, hw, first))
 
 
 def main():

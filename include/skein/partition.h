@@ -194,6 +194,9 @@ int16_t sk_partition_append_replica(struct sk_partition *p, const uint8_t *buf, 
 /* Drops everything at and past offset (a follower whose log diverged);
  * producer state is rebuilt, the high watermark capped at the new end. */
 int16_t sk_partition_truncate(struct sk_partition *p, int64_t offset);
+/* Drops the whole log and starts it empty at offset (a follower whose
+ * leader no longer holds what it lacks). */
+int16_t sk_partition_truncate_fully(struct sk_partition *p, int64_t offset);
 
 /* The shard's replica fetchers (src/replica/fetcher.c), started with its
  * state and stopped before its partitions close. 0 or -ENOMEM. */

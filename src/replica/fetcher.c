@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fetcher_int.h"
 #include "gen/kp_all.h"
 #include "replica_int.h"
 #include "skein/broker.h"
@@ -63,6 +64,8 @@ struct sk_replica_fetcher {
     kp_fetch_request_fetch_partition *parts;
     struct asked *asked;
     int nasked;
+    struct sk_range_item *out_of_range; /* this round's OFFSET_OUT_OF_RANGE answers */
+    int nout_of_range;
     struct sk_replica_fetcher *next;
 };
 
@@ -157,10 +160,12 @@ static void free_round(struct sk_replica_fetcher *f)
     free(f->topics);
     free(f->parts);
     free(f->asked);
+    free(f->out_of_range);
     f->topics = NULL;
     f->parts = NULL;
     f->asked = NULL;
-    f->nasked = 0;
+    f->out_of_range = NULL;
+    f->nasked = f->nout_of_range = 0;
 }
 
 static int count_served(const struct sk_replica_fetcher *f)
@@ -232,7 +237,8 @@ static void send_round(struct sk_replica_fetcher *f)
     f->topics = calloc((size_t)n, sizeof *f->topics);
     f->parts = calloc((size_t)n, sizeof *f->parts);
     f->asked = calloc((size_t)n, sizeof *f->asked);
-    if (!f->topics || !f->parts || !f->asked) {
+    f->out_of_range = calloc((size_t)n, sizeof *f->out_of_range);
+    if (!f->topics || !f->parts || !f->asked || !f->out_of_range) {
         free_round(f);
         return;
     }
@@ -297,8 +303,13 @@ static void take_high_watermark(struct sk_partition *p, int64_t leader_hw)
 }
 
 static int16_t on_partition(struct sk_replica_fetcher *f, struct sk_partition *p,
-                            const kp_fetch_response_partition_data *d)
+                            const struct asked *a, const kp_fetch_response_partition_data *d)
 {
+    if (d->error_code == SK_ERR_OFFSET_OUT_OF_RANGE) {
+        f->out_of_range[f->nout_of_range++] =
+            (struct sk_range_item){a->topic_id, a->partition, a->leader_epoch, a->offset};
+        return SK_ERR_NONE;
+    }
     if (d->error_code != SK_ERR_NONE)
         return d->error_code;
     if (d->diverging_epoch.epoch >= 0 || d->diverging_epoch.end_offset >= 0) {
@@ -316,7 +327,6 @@ static int16_t on_partition(struct sk_replica_fetcher *f, struct sk_partition *p
             return err;
     }
     take_high_watermark(p, d->high_watermark);
-    (void)f;
     return SK_ERR_NONE;
 }
 
@@ -335,7 +345,7 @@ static bool on_response(struct sk_replica_fetcher *f, const kp_fetch_response *r
             struct sk_partition *p = a ? still_following(f, a) : NULL;
             if (!p)
                 continue;
-            int16_t err = on_partition(f, p, d);
+            int16_t err = on_partition(f, p, a, d);
             if (err != SK_ERR_NONE) {
                 failed = true;
                 sk_debug("replica fetch of %s-%d from %d: error %d", p->topic, p->id, f->source,
@@ -347,12 +357,26 @@ static bool on_response(struct sk_replica_fetcher *f, const kp_fetch_response *r
     return progressed || !failed;
 }
 
+/* The probe is over: the next tick fetches from where the log now ends. */
+static void probed(void *arg)
+{
+    struct sk_replica_fetcher *f = arg;
+    f->in_flight = false;
+}
+
 static void on_answer(void *arg, int16_t err, int16_t version, const void *resp)
 {
     struct sk_replica_fetcher *f = arg;
     (void)version;
     f->in_flight = false;
     bool ok = err == SK_ERR_NONE && on_response(f, resp);
+    if (ok && f->nout_of_range > 0 &&
+        sk_replica_range_probe(f->set->b, f->kc, f->out_of_range, f->nout_of_range, probed,
+                               f) == 0) {
+        f->in_flight = true;
+        free_round(f);
+        return;
+    }
     free_round(f);
     if (!ok) {
         f->resume_ms = now_ms(f) + (uint64_t)cfg_of(f)->log.replica_fetch_backoff_ms;

@@ -83,6 +83,17 @@ int64_t sk_replica_truncation_offset(const struct sk_partition *p, int32_t leade
     return to < end ? to : end;
 }
 
+int16_t sk_partition_truncate_fully(struct sk_partition *p, int64_t offset)
+{
+    int rc = sk_plog_truncate_fully(p->log, offset, sk_wall_ms());
+    if (rc < 0)
+        return sk_plog_err_to_kafka(rc);
+    sk_producer_state_free(p);
+    sk_producer_state_load(p);
+    p->high_watermark = offset;
+    return SK_ERR_NONE;
+}
+
 int16_t sk_partition_truncate(struct sk_partition *p, int64_t offset)
 {
     if (offset >= sk_plog_log_end_offset(p->log))
