@@ -271,12 +271,32 @@ def restart_keeps_configs(broker):
     check(e.value == "86400000", "dynamic broker config survives a restart")
 
 
+def min_insync(admin, bootstrap):
+    """min.insync.replicas above the ISR: acks=all refused before the append
+    (NOT_ENOUGH_REPLICAS, 19), acks=1 written, as Kafka's Partition does."""
+    fs = admin.create_topics([CNewTopic("min-isr", 1, 1, config={"min.insync.replicas": "2"})])
+    check(c_error(fs["min-isr"]) is None, "min-isr created")
+    got = {}
+
+    def produce(acks):
+        p = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "acks": acks, "retries": 0,
+                                      "message.timeout.ms": 20000})
+        p.produce("min-isr", b"v", on_delivery=lambda err, msg: got.__setitem__(acks, err))
+        p.flush(30)
+        return got.get(acks, "no delivery report")
+
+    e = produce("all")
+    check(e is not None and e.code() == 19, "acks=all with one in sync of 2: %r" % e)
+    check(produce("1") is None, "acks=1 needs no ISR")
+
+
 def scenario(broker):
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     kadmin = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=10000)
     create_and_describe(admin, kadmin)
     alter_both_ways(admin, kadmin, broker.port)
     bad_input(admin, broker.port)
+    min_insync(admin, broker.bootstrap)
     broker_configs(admin, broker.port)
     partitions_and_delete(admin, kadmin)
     acls_without_authorizer(kadmin)

@@ -12,6 +12,7 @@
 #include "gen/kp_all.h"
 #include "skein/broker.h"
 #include "skein/broker_sessions.h"
+#include "skein/checkpoints.h"
 #include "skein/config.h"
 #include "skein/controller.h"
 #include "skein/errors.h"
@@ -53,10 +54,15 @@ static void setup(void)
     kp_str mv = kp_str_c("metadata.version");
     cr_assert_eq(sk_feature_update(&b, mv, SK_METADATA_VERSION_MAX, 1, false, msg, sizeof msg),
                  SK_ERR_NONE, "%s", msg);
+    cr_assert_eq(sk_checkpoints_open(&bnode), 0);
 }
 
 static void teardown(void)
 {
+    sk_partitions_close_all(&b);
+    cr_assert_eq(sk_checkpoints_write_final(&bnode), 0);
+    sk_checkpoints_close(&bnode);
+    free(b.parts);
     sk_brokers_close(&bnode);
     sk_ctl_submit_close(&bnode);
     sk_metalog_close(bnode.metalog);
@@ -338,4 +344,100 @@ Test(broker_sessions, a_sole_voters_own_registration_is_never_fenced_by_time)
     cr_assert_eq(sk_brokers_expire(&b, at + 10 * SESSION_MS), 1, "only broker 10 lapses");
     cr_assert_not(sk_meta_broker(b.image, self)->fenced);
     cr_assert(sk_meta_broker(b.image, 10)->fenced);
+
+/* Registered and unfenced, as a broker that caught up. */
+static int64_t live_broker(int32_t id)
+{
+    struct sk_heartbeat_reply out;
+    int64_t epoch = register_ok(id, 1, 1000);
+    cr_assert_eq(beat(id, epoch, sk_metalog_end_offset(bnode.metalog), 1000, &out), SK_ERR_NONE,
+                 "%s", msg);
+    cr_assert_not(out.fenced);
+    return epoch;
+}
+
+/* This test's shard is not sent the images the controller publishes: it
+ * catches up with the image itself, as a shard does with each new one. */
+static struct sk_partition *hosted(const char *topic, int32_t id)
+{
+    cr_assert_eq(sk_partitions_sync(&b), 0);
+    return sk_partition_get(&b, kp_str_c(topic), id);
+}
+
+Test(broker_sessions, a_replica_that_does_not_lead_is_hosted_as_a_follower_and_serves_no_client)
+{
+    int64_t mine = live_broker(cfg.node_id);
+    live_broker(4);
+    int32_t four_then_me[] = {4, cfg.node_id};
+    struct sk_replica_assignment a = {0, {2, four_then_me}};
+    struct sk_topic_spec s = {.name = kp_str_c("follow"), .partitions = -1,
+                              .replication_factor = -1, .assignments = &a, .nassignments = 1};
+    cr_assert_eq(sk_topic_create(&b, &s, false, msg, sizeof msg), SK_ERR_NONE, "%s", msg);
+    cr_assert_eq(partition0("follow")->leader, 4);
+    struct sk_partition *p = hosted("follow", 0);
+    cr_assert_not_null(p, "a follower replica has its log here");
+    cr_assert_eq(p->role, SK_REPLICA_FOLLOWER);
+    int16_t err = SK_ERR_NONE;
+    cr_assert_null(sk_partition_lookup(&b, kp_str_c("follow"), 0, true, &err));
+    cr_assert_eq(err, SK_ERR_NOT_LEADER_OR_FOLLOWER);
+    cr_assert_null(sk_partition_lookup(&b, kp_str_c("follow"), 0, false, &err));
+    cr_assert_eq(err, SK_ERR_NOT_LEADER_OR_FOLLOWER);
+
+    /* Its leader fenced, the partition has none: the replica stays, its records with it. */
+    struct sk_heartbeat_reply out;
+    cr_assert_eq(beat(cfg.node_id, mine, sk_metalog_end_offset(bnode.metalog), 1000 + SESSION_MS,
+                      &out), SK_ERR_NONE, "%s", msg);
+    cr_assert_eq(sk_brokers_expire(&b, 1000 + SESSION_MS + 1), 1);
+    cr_assert_eq(partition0("follow")->leader, -1);
+    cr_assert_eq(hosted("follow", 0), p);
+    cr_assert_eq(p->role, SK_REPLICA_FOLLOWER);
+
+    int32_t me_then_four[] = {cfg.node_id, 4};
+    struct sk_replica_assignment l = {0, {2, me_then_four}};
+    s.name = kp_str_c("lead");
+    s.assignments = &l;
+    cr_assert_eq(sk_topic_create(&b, &s, false, msg, sizeof msg), SK_ERR_NONE, "%s", msg);
+    cr_assert_eq(hosted("lead", 0)->role, SK_REPLICA_LEADER);
+    cr_assert_eq(sk_partition_lookup(&b, kp_str_c("lead"), 0, true, &err), hosted("lead", 0));
+    cr_assert_eq(err, SK_ERR_NONE);
+}
+
+Test(broker_sessions, replicas_are_striped_over_the_live_brokers_and_each_hosts_its_own)
+{
+    live_broker(cfg.node_id);
+    live_broker(2);
+    live_broker(3);
+    struct sk_topic_spec s = {.name = kp_str_c("rf3"), .partitions = 3, .replication_factor = 3};
+    cr_assert_eq(sk_topic_create(&b, &s, false, msg, sizeof msg), SK_ERR_NONE, "%s", msg);
+    const struct sk_topic_meta *t = sk_meta_topic(b.image, "rf3", 3);
+    int led_here = 0, leaders = 0;
+    for (int32_t i = 0; i < 3; i++) {
+        const struct sk_partition_meta *pm = &t->partitions[i];
+        cr_assert_eq(pm->nreplicas, 3);
+        cr_assert_eq(pm->nisr, 3, "every replica starts in sync");
+        int seen = 0;
+        for (int r = 0; r < 3; r++) {
+            cr_assert_eq(pm->isr[r], pm->replicas[r]);
+            seen |= 1 << pm->replicas[r];
+        }
+        cr_assert_eq(seen, (1 << cfg.node_id) | (1 << 2) | (1 << 3), "three distinct brokers");
+        cr_assert_eq(pm->leader, pm->replicas[0], "the first replica leads");
+        cr_assert_eq(pm->leader_epoch, 0);
+        cr_assert_eq(pm->partition_epoch, 0);
+        leaders |= 1 << pm->leader;
+        struct sk_partition *p = hosted("rf3", i);
+        cr_assert_not_null(p, "this node is a replica of every partition");
+        cr_assert_eq(p->role, pm->leader == cfg.node_id ? SK_REPLICA_LEADER : SK_REPLICA_FOLLOWER);
+        led_here += p->role == SK_REPLICA_LEADER;
+    }
+    cr_assert_eq(leaders, (1 << cfg.node_id) | (1 << 2) | (1 << 3), "leadership rotates");
+    cr_assert_eq(led_here, 1);
+
+    s.name = kp_str_c("rf4");
+    s.replication_factor = 4;
+    cr_assert_eq(sk_topic_create(&b, &s, false, msg, sizeof msg),
+                 SK_ERR_INVALID_REPLICATION_FACTOR);
+    cr_assert_str_eq(msg, "Unable to replicate the partition 4 time(s): The target replication "
+                          "factor of 4 cannot be reached because only 3 broker(s) are "
+                          "registered.");
 }

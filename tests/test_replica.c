@@ -22,6 +22,7 @@
 #include "skein/config.h"
 #include "skein/errors.h"
 #include "skein/partition.h"
+#include "skein/producer_state.h"
 #include "skein/plog.h"
 #include "skein/record.h"
 
@@ -177,13 +178,17 @@ static void set_topics(struct sk_meta_image *img, struct sk_topic_meta **v, int 
     }
 }
 
+/* Replica lists: this node (1) alone, or node 2 alone. */
+static int32_t on_one[] = {1}, on_two[] = {2};
+
 static void topic_init(struct sk_topic_meta *t, const char *name, uint8_t id,
                        struct sk_partition_meta *pm, int n)
 {
     *t = (struct sk_topic_meta){.name = (char *)name, .name_len = (int32_t)strlen(name), .partitions = pm, .npartitions = n};
     memset(t->id.b, id, 16);
     for (int i = 0; i < n; i++)
-        pm[i] = (struct sk_partition_meta){.id = i, .leader = 1};
+        pm[i] = (struct sk_partition_meta){.id = i, .leader = 1, .replicas = on_one, .nreplicas = 1,
+                                           .isr = on_one, .nisr = 1};
 }
 
 static void setup(void)
@@ -541,7 +546,8 @@ Test(replica, topic_changes_open_close_and_reconfigure_one_topic)
     struct sk_topic_meta grown = topic_a;
     memcpy(more, parts_a, sizeof parts_a);
     for (int i = 2; i < 4; i++)
-        more[i] = (struct sk_partition_meta){.id = i, .leader = 1};
+        more[i] = (struct sk_partition_meta){.id = i, .leader = 1, .replicas = on_one,
+                                             .nreplicas = 1, .isr = on_one, .nisr = 1};
     grown.partitions = more;
     grown.npartitions = 4;
     topics[0] = &grown;
@@ -549,11 +555,12 @@ Test(replica, topic_changes_open_close_and_reconfigure_one_topic)
     cr_assert_eq(sk_replicas_topic_changed(&shard, &topic_a, &grown), 0);
     cr_assert_eq(shard.nparts, 5);
     cr_assert_not_null(sk_partition_get(&shard, kp_str_c("orders"), 3));
-    /* Led elsewhere now: closed, its data kept. */
+    /* Moved to another node: closed, its data kept. */
     struct sk_topic_meta moved = grown;
     struct sk_partition_meta away[4];
     memcpy(away, more, sizeof more);
     away[3].leader = 2;
+    away[3].replicas = on_two;
     moved.partitions = away;
     topics[0] = &moved;
     set_topics(&node.image, topics, node.image.ntopics);
@@ -567,6 +574,40 @@ Test(replica, topic_changes_open_close_and_reconfigure_one_topic)
     moved.configs = (struct sk_kvlist){&kv, 1, 1};
     cr_assert_eq(sk_replicas_topic_changed(&shard, &moved, &moved), 0);
     cr_assert(part("orders", 0)->relaxed);
+    topics[0] = &topic_a;
+    set_topics(&node.image, topics, node.image.ntopics);
+}
+
+static int32_t two_then_one[] = {2, 1};
+
+/* A leader that becomes a follower keeps its log and stops answering as
+ * leader: what waited for acks=all hears NOT_LEADER_OR_FOLLOWER. */
+Test(replica, a_leader_made_follower_stays_open_and_fails_its_waiters)
+{
+    struct sk_partition *p = part("orders", 0);
+    struct acks a = {0};
+    sk_partition_when_durable(p, append(p, 2, SK_ERR_NONE), on_durable, &a);
+    struct sk_topic_meta moved = topic_a;
+    struct sk_partition_meta away[2];
+    memcpy(away, parts_a, sizeof parts_a);
+    away[0] = (struct sk_partition_meta){.id = 0, .leader = 2, .leader_epoch = 1,
+                                         .replicas = two_then_one, .nreplicas = 2,
+                                         .isr = two_then_one, .nisr = 2};
+    moved.partitions = away;
+    topics[0] = &moved;
+    set_topics(&node.image, topics, node.image.ntopics);
+    cr_assert_eq(sk_replicas_topic_changed(&shard, &topic_a, &moved), 0);
+    cr_assert_eq(part("orders", 0), p, "a follower keeps its log open");
+    cr_assert_eq(p->role, SK_REPLICA_FOLLOWER);
+    cr_assert_eq(p->leader_epoch, 1);
+    cr_assert_eq(a.n, 1);
+    cr_assert_eq(a.err[0], SK_ERR_NOT_LEADER_OR_FOLLOWER);
+    int16_t err;
+    cr_assert_null(sk_partition_lookup(&shard, kp_str_c("orders"), 0, true, &err));
+    cr_assert_eq(err, SK_ERR_NOT_LEADER_OR_FOLLOWER);
+    run_deferred();
+    for (int k = 0; k < nsyncs(); k++)
+        complete_sync(k, 0);
     topics[0] = &topic_a;
     set_topics(&node.image, topics, node.image.ntopics);
 }
@@ -600,15 +641,18 @@ struct images {
 
 static void images_init(struct images *im)
 {
-    /* Led by another node, so the test opens no 10,000 logs; a full pass
+    /* Hosted by another node, so the test opens no 10,000 logs; a full pass
      * still has to look at every one to know that. */
     topic_init(&im->big, "big", 3, big_parts, BIG_PARTITIONS);
-    for (int i = 0; i < BIG_PARTITIONS; i++)
+    for (int i = 0; i < BIG_PARTITIONS; i++) {
         big_parts[i].leader = 2;
+        big_parts[i].replicas = on_two;
+    }
     im->grown = topic_a;
     memcpy(im->more, parts_a, sizeof parts_a);
     for (int i = 2; i < 4; i++)
-        im->more[i] = (struct sk_partition_meta){.id = i, .leader = 1};
+        im->more[i] = (struct sk_partition_meta){.id = i, .leader = 1, .replicas = on_one,
+                                                 .nreplicas = 1, .isr = on_one, .nisr = 1};
     im->grown.partitions = im->more;
     im->grown.npartitions = 4;
     struct sk_topic_meta *v1[3] = {&topic_a, &topic_relaxed, &im->big};
@@ -1076,4 +1120,244 @@ Test(replica_syncfs, a_lone_new_partition_waits_for_the_running_syncs_then_syncs
     complete_sync(0, 0);
     cr_assert_eq(later.n, 1);
     cr_assert_eq(later.err[0], SK_ERR_NONE);
+}
+
+/* ---- in-sync replicas and the high watermark ------------------------------------------------ */
+
+static int32_t three[] = {1, 2, 3};
+static struct sk_kv min_isr_two = {"min.insync.replicas", "2", 19, 1};
+static struct sk_topic_meta replicated;
+static struct sk_partition_meta replicated_parts[2];
+
+/* orders-0 on nodes 1 (this one, leading), 2 and 3, in sync as isr says,
+ * with min.insync.replicas=2: applied as a metadata change. */
+static void replicate_orders0(int32_t *isr, int32_t nisr)
+{
+    const struct sk_topic_meta *old = topics[0];
+    replicated = topic_a;
+    memcpy(replicated_parts, parts_a, sizeof parts_a);
+    replicated_parts[0] = (struct sk_partition_meta){.id = 0, .leader = 1, .replicas = three,
+                                                     .nreplicas = 3, .isr = isr, .nisr = nisr};
+    replicated.partitions = replicated_parts;
+    replicated.configs = (struct sk_kvlist){&min_isr_two, 1, 1};
+    topics[0] = &replicated;
+    set_topics(&node.image, topics, node.image.ntopics);
+    cr_assert_eq(sk_replicas_topic_changed(&shard, old, &replicated), 0);
+}
+
+static void sync_all(void)
+{
+    run_deferred();
+    for (int k = 0; k < nsyncs(); k++)
+        complete_sync(k, 0);
+}
+
+static void restore_orders(void)
+{
+    sync_all();
+    topics[0] = &topic_a;
+    set_topics(&node.image, topics, node.image.ntopics);
+}
+
+Test(replica, the_high_watermark_is_the_least_log_end_over_the_isr_and_acks_all_waits_for_it)
+{
+    replicate_orders0(three, 3);
+    struct sk_partition *p = part("orders", 0);
+    cr_assert_eq(p->cfg.min_insync_replicas, 2);
+    struct acks a = {0};
+    int64_t end = append(p, 3, SK_ERR_NONE);
+    cr_assert_eq(p->high_watermark, 0, "no follower has the records");
+    sk_partition_when_durable(p, end, on_durable, &a);
+    sync_all();
+    cr_assert_eq(sk_plog_recovery_point(p->log), 3);
+    cr_assert_eq(a.n, 0, "durable here, but not in the ISR");
+
+    cr_assert_eq(sk_partition_follower_fetched(p, 2, 3, 100), SK_ERR_NONE);
+    cr_assert_eq(p->high_watermark, 0, "follower 3 has not fetched");
+    cr_assert_eq(sk_partition_follower_fetched(p, 3, 2, 100), SK_ERR_NONE);
+    cr_assert_eq(p->high_watermark, 2);
+    cr_assert_eq(a.n, 0);
+    cr_assert_eq(sk_partition_follower_fetched(p, 3, 3, 100), SK_ERR_NONE);
+    cr_assert_eq(p->high_watermark, 3);
+    cr_assert_eq(a.n, 1);
+    cr_assert_eq(a.err[0], SK_ERR_NONE);
+
+    cr_assert_eq(sk_partition_follower_fetched(p, 2, 1, 200), SK_ERR_NONE);
+    cr_assert_eq(p->high_watermark, 3, "the high watermark never goes back");
+    cr_assert_eq(sk_partition_follower_fetched(p, 9, 3, 200), SK_ERR_NOT_LEADER_OR_FOLLOWER,
+                 "not a replica");
+    cr_assert_eq(sk_partition_follower_fetched(p, 1, 3, 200), SK_ERR_NOT_LEADER_OR_FOLLOWER,
+                 "the leader is not its own follower");
+    cr_assert_eq(sk_partition_follower_fetched(p, 3, 4, 200), SK_ERR_OFFSET_OUT_OF_RANGE);
+    restore_orders();
+}
+
+Test(replica, a_replica_out_of_the_isr_does_not_hold_the_high_watermark)
+{
+    int32_t two[] = {1, 2};
+    replicate_orders0(two, 2);
+    struct sk_partition *p = part("orders", 0);
+    append(p, 2, SK_ERR_NONE);
+    cr_assert_eq(sk_partition_follower_fetched(p, 2, 2, 100), SK_ERR_NONE);
+    cr_assert_eq(p->high_watermark, 2, "node 3 is out of the ISR");
+    restore_orders();
+}
+
+Test(replica, min_insync_replicas_refuses_acks_all_before_and_after_the_append)
+{
+    int32_t alone[] = {1}, two[] = {1, 2};
+    replicate_orders0(alone, 1);
+    struct sk_partition *p = part("orders", 0);
+    cr_assert_eq(sk_partition_check_min_isr(p, -1), SK_ERR_NOT_ENOUGH_REPLICAS);
+    cr_assert_eq(sk_partition_check_min_isr(p, 1), SK_ERR_NONE, "acks=1 needs no ISR");
+    cr_assert_eq(sk_partition_check_min_isr(p, 0), SK_ERR_NONE);
+
+    replicate_orders0(two, 2);
+    cr_assert_eq(sk_partition_check_min_isr(p, -1), SK_ERR_NONE);
+    struct acks a = {0};
+    sk_partition_when_durable(p, append(p, 2, SK_ERR_NONE), on_durable, &a);
+    sync_all();
+    cr_assert_eq(a.n, 0, "node 2 has not fetched");
+    /* Node 2 dropped out of the ISR while the producer waited. */
+    replicate_orders0(alone, 1);
+    cr_assert_eq(p->high_watermark, 2, "the leader alone is the ISR now");
+    cr_assert_eq(a.n, 1);
+    cr_assert_eq(a.err[0], SK_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND);
+    restore_orders();
+}
+
+/* ---- a follower's log: the leader's batches as they are, truncation -------------------------- */
+
+static int32_t two_one_three[] = {2, 1, 3};
+static struct sk_topic_meta followed;
+static struct sk_partition_meta followed_parts[2];
+
+/* orders-0 led by node 2 in epoch 3, this node (1) a follower. */
+static struct sk_partition *follow_orders0(void)
+{
+    const struct sk_topic_meta *old = topics[0];
+    followed = topic_a;
+    memcpy(followed_parts, parts_a, sizeof parts_a);
+    followed_parts[0] = (struct sk_partition_meta){.id = 0, .leader = 2, .leader_epoch = 3,
+                                                   .replicas = two_one_three, .nreplicas = 3,
+                                                   .isr = two_one_three, .nisr = 3};
+    followed.partitions = followed_parts;
+    topics[0] = &followed;
+    set_topics(&node.image, topics, node.image.ntopics);
+    cr_assert_eq(sk_replicas_topic_changed(&shard, old, &followed), 0);
+    struct sk_partition *p = part("orders", 0);
+    cr_assert_eq(p->role, SK_REPLICA_FOLLOWER);
+    return p;
+}
+
+/* A batch of n records as a leader wrote it: its offsets, its epoch, a
+ * producer id and sequence. */
+static void leader_batch(struct sk_buf *b, int64_t base, int32_t epoch, int n, int32_t seq)
+{
+    struct sk_batch_spec spec = sk_batch_spec_default();
+    spec.producer_id = 4242;
+    spec.producer_epoch = 0;
+    spec.base_sequence = seq;
+    struct sk_record_in recs[16];
+    for (int i = 0; i < n; i++)
+        recs[i] = (struct sk_record_in){.timestamp = 5000 + i, .key_len = -1, .value = "x",
+                                        .value_len = 1};
+    cr_assert_eq(sk_batch_build(b, &spec, recs, (size_t)n), 0);
+    sk_batch_set_base_offset(b->data, base);
+    sk_batch_set_leader_epoch(b->data, epoch);
+}
+
+static void restore_followed(void)
+{
+    run_deferred();
+    for (int k = 0; k < nsyncs(); k++)
+        complete_sync(k, 0);
+    topics[0] = &topic_a;
+    set_topics(&node.image, topics, node.image.ntopics);
+    cr_assert_eq(sk_replicas_topic_changed(&shard, &followed, &topic_a), 0);
+}
+
+Test(replica, a_follower_appends_the_leaders_batches_as_they_are)
+{
+    struct sk_partition *p = follow_orders0();
+    struct sk_buf b = {0};
+    leader_batch(&b, 0, 2, 3, 0);
+    cr_assert_eq(sk_partition_append_replica(p, b.data, b.len), SK_ERR_NONE);
+    cr_assert_eq(sk_plog_log_end_offset(p->log), 3);
+    cr_assert_eq(sk_plog_latest_epoch(p->log), 2, "the epoch cache follows the leader's batches");
+    uint8_t got[4096];
+    size_t len = 0;
+    cr_assert_eq(sk_plog_read_copy(p->log, 0, sizeof got, 3, got, sizeof got, &len), 0);
+    cr_assert_eq(len, b.len);
+    cr_assert(memcmp(got, b.data, len) == 0, "the batch is stored byte for byte");
+    cr_assert_eq(sk_producer_count(p), 1, "the producer state knows producer 4242");
+    cr_assert_eq(p->flush_queued, true, "follower data joins the group commit");
+    sk_buf_free(&b);
+
+    leader_batch(&b, 5, 2, 1, 3);
+    cr_assert_neq(sk_partition_append_replica(p, b.data, b.len), SK_ERR_NONE, "a gap");
+    sk_buf_free(&b);
+    leader_batch(&b, 2, 2, 1, 3);
+    cr_assert_neq(sk_partition_append_replica(p, b.data, b.len), SK_ERR_NONE, "an overlap");
+    sk_buf_free(&b);
+    leader_batch(&b, 3, 2, 1, 3);
+    b.data[b.len - 1] ^= 0xff;
+    cr_assert_eq(sk_partition_append_replica(p, b.data, b.len), SK_ERR_CORRUPT_MESSAGE);
+    cr_assert_eq(sk_plog_log_end_offset(p->log), 3, "nothing refused was written");
+    sk_buf_free(&b);
+    restore_followed();
+    cr_assert_eq(sk_partition_append_replica(p, b.data, 0), SK_ERR_NOT_LEADER_OR_FOLLOWER,
+                 "a leader takes no replica appends");
+}
+
+Test(replica, a_diverged_follower_truncates_to_the_end_of_the_epoch_both_logs_hold)
+{
+    struct sk_partition *p = follow_orders0();
+    struct sk_buf b = {0};
+    leader_batch(&b, 0, 1, 3, 0); /* epoch 1: offsets 0-2 */
+    cr_assert_eq(sk_partition_append_replica(p, b.data, b.len), SK_ERR_NONE);
+    sk_buf_free(&b);
+    leader_batch(&b, 3, 2, 3, 3); /* epoch 2: offsets 3-5, which the new leader never had */
+    cr_assert_eq(sk_partition_append_replica(p, b.data, b.len), SK_ERR_NONE);
+    sk_buf_free(&b);
+    p->high_watermark = 2;
+    cr_assert_eq(sk_replica_truncation_offset(p, 1, 2), 2, "the leader's epoch 1 ends first");
+    cr_assert_eq(sk_replica_truncation_offset(p, 1, 5), 3, "ours ends first");
+    cr_assert_eq(sk_replica_truncation_offset(p, 2, 9), 6, "never past our own end");
+    cr_assert_eq(sk_replica_truncation_offset(p, -1, -1), 2, "nothing shared: the high watermark");
+    cr_assert_eq(sk_partition_truncate(p, 3), SK_ERR_NONE);
+    cr_assert_eq(sk_plog_log_end_offset(p->log), 3);
+    cr_assert_eq(sk_plog_latest_epoch(p->log), 1, "epoch 2 left with its batches");
+    cr_assert_eq(p->high_watermark, 2);
+    cr_assert_eq(sk_partition_truncate(p, 1), SK_ERR_NONE, "below the high watermark: as Kafka");
+    cr_assert_eq(sk_plog_log_end_offset(p->log), 0, "the batch holding offset 1 goes whole");
+    cr_assert_eq(p->high_watermark, 0);
+    leader_batch(&b, 0, 3, 2, 0);
+    cr_assert_eq(sk_partition_append_replica(p, b.data, b.len), SK_ERR_NONE,
+                 "the leader's records go where the diverged ones were");
+    sk_buf_free(&b);
+    restore_followed();
+}
+
+/* Kafka's makeLeader: what an earlier leadership heard of the followers
+ * says nothing of their logs now (they may have truncated since). */
+Test(replica, a_follower_made_leader_again_waits_for_the_followers_fetches)
+{
+    replicate_orders0(three, 3);
+    struct sk_partition *p = part("orders", 0);
+    append(p, 3, SK_ERR_NONE);
+    cr_assert_eq(sk_partition_follower_fetched(p, 2, 3, 100), SK_ERR_NONE);
+    cr_assert_eq(sk_partition_follower_fetched(p, 3, 3, 100), SK_ERR_NONE);
+    cr_assert_eq(p->high_watermark, 3);
+    follow_orders0();
+    cr_assert_eq(sk_partition_truncate(p, 1), SK_ERR_NONE);
+    cr_assert_eq(sk_plog_log_end_offset(p->log), 0);
+    replicate_orders0(three, 3);
+    cr_assert_eq(p->role, SK_REPLICA_LEADER);
+    append(p, 2, SK_ERR_NONE);
+    cr_assert_eq(p->high_watermark, 0, "the followers have not fetched in this leadership");
+    cr_assert_eq(sk_partition_follower_fetched(p, 2, 2, 200), SK_ERR_NONE);
+    cr_assert_eq(sk_partition_follower_fetched(p, 3, 2, 200), SK_ERR_NONE);
+    cr_assert_eq(p->high_watermark, 2);
+    restore_orders();
 }

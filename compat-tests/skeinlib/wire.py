@@ -342,10 +342,11 @@ def metadata(port, topics=None, auto_create=False, version=9, timeout=10):
         c.close()
 
 
-def create_topic(port, name, partitions=1, configs=None, timeout=10):
-    """CreateTopics v2 for one topic (replication factor 1); returns (error, message).
+def create_topic(port, name, partitions=1, configs=None, timeout=10, replication_factor=1):
+    """CreateTopics v2 for one topic; returns (error, message).
     For setting up a topic a client cannot create itself (kcat has no admin)."""
-    body = struct.pack(">i", 1) + string(name) + struct.pack(">ihi", partitions, 1, 0)
+    body = (struct.pack(">i", 1) + string(name)
+            + struct.pack(">ihi", partitions, replication_factor, 0))
     cfg = list((configs or {}).items())
     body += struct.pack(">i", len(cfg))
     for k, v in cfg:

@@ -103,6 +103,7 @@ struct sk_broker {
     struct sk_fetch_state *fetch;        /* src/api/fetch*.c: sessions, parked fetches */
     struct sk_quotas *quotas;            /* the node's (src/quota/): client rates */
     void *maintenance;                   /* periodic tasks (src/server/maintenance.c) */
+    struct sk_replica_fetchers *fetchers; /* followers' fetchers (src/replica/fetcher.c) */
     uint64_t sync_retry;                 /* timer retrying partition logs that did not open */
     int offline_failed;                  /* partitions led here whose logs did not open */
     int offline_over_budget;             /* and those left closed beyond the budget */

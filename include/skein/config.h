@@ -146,6 +146,12 @@ struct sk_config {
         int64_t cleaner_backoff_ms;
         int64_t cleaner_dedupe_buffer_size;
         int64_t replica_lag_time_max_ms;
+        /* The follower's replica fetcher (src/replica/fetcher.c). */
+        int32_t replica_fetch_min_bytes;
+        int32_t replica_fetch_response_max_bytes;
+        int32_t replica_fetch_wait_max_ms;
+        int32_t replica_fetch_backoff_ms;
+        int32_t num_replica_fetchers;
     } log;
 
     struct {

@@ -183,6 +183,8 @@ const struct sk_topic_meta *sk_meta_topic(const struct sk_meta_image *img, const
 const struct sk_topic_meta *sk_meta_topic_by_id(const struct sk_meta_image *img,
                                                 const kp_uuid *id);
 const struct sk_broker_meta *sk_meta_broker(const struct sk_meta_image *img, int32_t id);
+/* Whether broker id is in the partition's replica list. */
+bool sk_partition_meta_has_replica(const struct sk_partition_meta *pm, int32_t id);
 /* The broker's endpoint on the named listener, NULL if it has none. */
 const struct sk_endpoint_meta *sk_meta_endpoint(const struct sk_broker_meta *b,
                                                 const char *listener);

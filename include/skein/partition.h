@@ -1,4 +1,4 @@
-/* Partitions this broker leads: their logs, high watermarks, durability and
+/* Partitions this broker hosts, as leader or follower: their logs, high watermarks, durability and
  * the requests waiting on them.
  *
  * Durability model (DESIGN.md: "durable by default"): an append goes to the
@@ -43,9 +43,16 @@ struct sk_hw_waiter {
     void *arg;
 };
 
-/* A single node leads every partition today; the role stays explicit so that
- * followers can be added without guessing where leadership is assumed. */
+/* Every replica of a partition hosts its log; one leads (src/replica/). */
 enum sk_replica_role { SK_REPLICA_LEADER, SK_REPLICA_FOLLOWER };
+
+/* Another replica as the leader sees it (Kafka's Replica state): what its
+ * fetches said it holds. */
+struct sk_follower {
+    int32_t id;
+    int64_t log_end;      /* -1 until its first fetch */
+    int64_t caught_up_ms; /* last fetch that reached the leader's end; -1 never */
+};
 
 /* How the durability pipeline reaches the reactor: fdatasyncs, the deferred
  * group commit and the fd-exhaustion retry timer. A shard with none set
@@ -87,6 +94,11 @@ struct sk_partition {
     struct sk_broker *broker;
     struct sk_partition *next_dirty;
     enum sk_replica_role role;
+    /* The image's in-sync set and the other replicas (isr.c). */
+    int32_t *isr;
+    int32_t nisr;
+    struct sk_follower *followers;
+    int32_t nfollowers;
     struct sk_hw_waiter hw_waiters; /* fetches parked on this partition */
     int slot;                       /* in broker->parts */
     bool marked;                    /* a full reconciliation found it in the image */
@@ -95,7 +107,7 @@ struct sk_partition {
 };
 
 /* Opens logs for every partition of this shard the image says this node
- * leads, applies topic configs, and closes (and deletes the data of)
+ * is a replica of (leader or follower), applies topic configs, and closes (and deletes the data of)
  * partitions whose topic was removed: O(partitions) with hash lookups. Called
  * for a shard's first image and by the retry of logs that did not open; later
  * images come as topic deltas (sk_broker_image_changed). */
@@ -154,9 +166,42 @@ int16_t sk_partition_append(struct sk_partition *p, uint8_t *batches, size_t len
                             int64_t *log_append_time);
 
 /* Calls cb once everything below `offset` is durable (at once in relaxed
- * mode). */
+ * mode) and, with other in-sync replicas, below the high watermark: the
+ * error is then NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below
+ * min.insync.replicas meanwhile, as Kafka answers acks=all. */
 void sk_partition_when_durable(struct sk_partition *p, int64_t offset, sk_durable_fn cb,
                                void *arg);
+
+/* acks=all refused before the append (NOT_ENOUGH_REPLICAS) when the ISR is
+ * smaller than the topic's min.insync.replicas; any other acks passes. */
+int16_t sk_partition_check_min_isr(const struct sk_partition *p, int16_t acks);
+
+/* Whether replica_id is one of p's replicas other than this node. */
+bool sk_partition_is_follower(const struct sk_partition *p, int32_t replica_id);
+
+/* The leader hears a follower's fetch at fetch_offset: its log end is
+ * recorded and the high watermark moves if the ISR now allows (waking
+ * fetches and acks=all producers). NOT_LEADER_OR_FOLLOWER when p is not
+ * led here or replica_id is not one of its followers. */
+int16_t sk_partition_follower_fetched(struct sk_partition *p, int32_t replica_id,
+                                      int64_t fetch_offset, int64_t now_ms);
+
+/* A follower's append of its leader's batches as they are: each whole,
+ * with its CRC, continuing the log's offsets; nothing is assigned. The
+ * producer state and the epoch cache follow; the data joins the group
+ * commit. A Kafka error code. */
+int16_t sk_partition_append_replica(struct sk_partition *p, const uint8_t *buf, size_t len);
+/* Drops everything at and past offset (a follower whose log diverged);
+ * producer state is rebuilt, the high watermark capped at the new end. */
+int16_t sk_partition_truncate(struct sk_partition *p, int64_t offset);
+/* Drops the whole log and starts it empty at offset (a follower whose
+ * leader no longer holds what it lacks). */
+int16_t sk_partition_truncate_fully(struct sk_partition *p, int64_t offset);
+
+/* The shard's replica fetchers (src/replica/fetcher.c), started with its
+ * state and stopped before its partitions close. 0 or -ENOMEM. */
+int sk_replica_fetchers_start(struct sk_broker *b);
+void sk_replica_fetchers_stop(struct sk_broker *b);
 
 /* Retention may delete the segments wholly below this offset: the high
  * watermark, or lower where a running fdatasync still holds segment fds. */

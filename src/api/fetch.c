@@ -195,7 +195,8 @@ static struct sk_fetch_op *op_new(struct sk_request *req)
         return NULL;
     op->req = req;
     op->by_id = req->version >= 13;
-    op->follower = replica_id(req) >= 0;
+    op->replica_id = replica_id(req);
+    op->follower = op->replica_id >= 0;
     op->isolation_level = req->version >= 4 ? body->isolation_level : 0;
     op->max_bytes = response_limit(req);
     /* One response never exceeds what the quota allows in its whole window,

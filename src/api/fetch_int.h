@@ -49,7 +49,8 @@ struct sk_fetch_op {
     int32_t session_id;     /* incremental: the session */
     int32_t session_epoch;  /* incremental: its epoch once this request is in */
     bool by_id;             /* v13+: topics by id */
-    bool follower;
+    bool follower;          /* a replica's fetch: replica_id >= 0 */
+    int32_t replica_id;
     int8_t isolation_level;
     int32_t min_bytes;
     uint32_t max_bytes;     /* for the whole response */

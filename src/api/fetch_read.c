@@ -53,8 +53,11 @@ static struct sk_partition *resolve(struct sk_broker *b, const struct sk_fetch_o
         return NULL;
     }
     struct sk_partition *p = sk_partition_get(b, kp_str_c(t->name), fp->partition);
-    /* A single node has no followers: a replica fetch is from a stranger. */
-    if (!p || op->follower) {
+    /* Followers serve no consumer here (no KIP-392 yet); a replica fetches
+     * from the leader only, and only if it is one of the partition's
+     * replicas (Kafka's Partition.followerReplicaOrThrow). */
+    if (!p || p->role != SK_REPLICA_LEADER ||
+        (op->follower && !sk_partition_is_follower(p, op->replica_id))) {
         sk_fetch_result_error(r, SK_ERR_NOT_LEADER_OR_FOLLOWER);
         point_to_leader(r, t, fp->partition);
         return NULL;
@@ -87,13 +90,23 @@ static bool diverged(const struct sk_partition *p, const struct sk_fetch_part *f
     return true;
 }
 
-static int16_t read_records(struct sk_partition *p, const struct sk_fetch_part *fp,
-                            int16_t version, uint32_t *budget, bool *min_one, struct sk_fetch_result *r)
+/* Consumers read below the high watermark; a follower reads to the log end
+ * (Kafka's FetchIsolation.LOG_END), or the high watermark could never pass
+ * what only the leader holds. */
+static int64_t read_limit(const struct sk_partition *p, const struct sk_fetch_op *op)
 {
+    return op->follower ? sk_plog_log_end_offset(p->log) : p->high_watermark;
+}
+
+static int16_t read_records(struct sk_partition *p, const struct sk_fetch_op *op,
+                            const struct sk_fetch_part *fp, uint32_t *budget, bool *min_one,
+                            struct sk_fetch_result *r)
+{
+    int16_t version = op->req->version;
     uint32_t max = fp->max_bytes < 0 ? 0 : (uint32_t)fp->max_bytes;
     if (max > *budget)
         max = *budget;
-    int rc = sk_plog_read(p->log, fp->fetch_offset, max, p->high_watermark, *min_one, &r->slice);
+    int rc = sk_plog_read(p->log, fp->fetch_offset, max, read_limit(p, op), *min_one, &r->slice);
     if (rc < 0) {
         r->slice.len = 0;
         if (rc != -ERANGE)
@@ -140,7 +153,16 @@ void sk_fetch_read_one(struct sk_broker *b, const struct sk_fetch_op *op, int i,
         ro->must_answer = true;
         return;
     }
-    r->data.error_code = read_records(p, fp, op->req->version, budget, min_one, r);
+    /* Kafka's updateFollowerFetchState, for a fetch that did not diverge:
+     * the offset asked for is what the follower holds, and may move the
+     * high watermark this answer carries. */
+    if (op->follower) {
+        r->data.error_code = sk_partition_follower_fetched(p, op->replica_id, fp->fetch_offset,
+                                                           (int64_t)sk_shard_now_ms(b->shard));
+        r->data.high_watermark = r->data.last_stable_offset = p->high_watermark;
+    }
+    if (r->data.error_code == SK_ERR_NONE)
+        r->data.error_code = read_records(p, op, fp, budget, min_one, r);
     if (r->data.error_code != SK_ERR_NONE) {
         r->data.aborted_transactions.n = -1;
         ro->must_answer = true;

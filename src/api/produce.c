@@ -274,6 +274,8 @@ static void append_one(struct sk_request *req, void *ctx, kp_str topic,
     }
     struct sk_partition *p = sk_partition_lookup(req->broker, topic, pd->index, true, &o->error_code);
     if (p)
+        o->error_code = sk_partition_check_min_isr(p, body->acks);
+    if (p && o->error_code == SK_ERR_NONE)
         o->error_code = produce_partition(req->version, &req->arena, p, pd->records, o);
     if (!p || o->error_code != SK_ERR_NONE || !w)
         return;
@@ -372,6 +374,8 @@ static void split_run(void *ctx, struct sk_split_item *it)
     struct sk_partition *p = sk_partition_lookup(it->owner, si->topic, si->pd->index, true,
                                                  &o->error_code);
     if (p)
+        o->error_code = sk_partition_check_min_isr(p, ps->acks);
+    if (p && o->error_code == SK_ERR_NONE)
         o->error_code = produce_partition(ps->version, it->arena, p, si->pd->records, o);
     if (!p || o->error_code != SK_ERR_NONE || ps->acks != -1) {
         sk_split_item_done(it);

@@ -180,6 +180,10 @@ static int check_socket_server(const struct sk_config *cfg, char *err, size_t er
     if (cfg->net.max_connections_per_ip == 0 && cfg->net.n_ip_overrides == 0)
         return refuse(err, errlen, "max.connections.per.ip can be set to zero only if "
                                    "max.connections.per.ip.overrides property is set.");
+    if (cfg->log.replica_fetch_wait_max_ms > cfg->log.replica_lag_time_max_ms)
+        return refuse(err, errlen, "replica.fetch.wait.max.ms should always be less than or "
+                                   "equal to replica.lag.time.max.ms to prevent frequent changes "
+                                   "in ISR");
     return SK_ERR_NONE;
 }
 

@@ -159,6 +159,14 @@ const struct sk_broker_meta *sk_meta_broker(const struct sk_meta_image *img, int
     return NULL;
 }
 
+bool sk_partition_meta_has_replica(const struct sk_partition_meta *pm, int32_t id)
+{
+    for (int32_t i = 0; i < pm->nreplicas; i++)
+        if (pm->replicas[i] == id)
+            return true;
+    return false;
+}
+
 int16_t sk_meta_feature(const struct sk_meta_image *img, const char *name)
 {
     for (int i = 0; i < img->nfeatures; i++)

@@ -59,7 +59,7 @@ int16_t sk_partition_append(struct sk_partition *p, uint8_t *batches, size_t len
         sk_warn("%s-%d: cannot write a producer state snapshot", p->topic, p->id);
     if (log_append_time)
         *log_append_time = p->cfg.timestamp_type == SK_TIMESTAMP_LOG_APPEND_TIME ? now : -1;
-    sk_replica_update_hw(p);
+    sk_replica_log_grew(p);
     if (!p->relaxed) {
         sk_replica_mark_dirty(p);
         return SK_ERR_NONE;

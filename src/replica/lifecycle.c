@@ -1,7 +1,8 @@
 /* A partition's lifecycle on this shard, as the metadata image says: opened
- * when this node leads it and this shard owns it, its topic config and leader
- * epoch kept current, closed when it is led elsewhere and deleted with its
- * topic; checkpoints and the closing of everything at shutdown. */
+ * when this node is one of its replicas and this shard owns it, as leader or
+ * follower, its topic config, role and leader epoch kept current, closed
+ * when the node is no longer a replica and deleted with its topic;
+ * checkpoints and the closing of everything at shutdown. */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -24,6 +25,11 @@
 static const char *data_dir(const struct sk_broker *b)
 {
     return b->cfg->log_dirs[0];
+}
+
+static enum sk_replica_role role_in(const struct sk_broker *b, const struct sk_partition_meta *pm)
+{
+    return pm->leader == b->node->node_id ? SK_REPLICA_LEADER : SK_REPLICA_FOLLOWER;
 }
 
 /* ---- configuration ----------------------------------------------------------- */
@@ -155,8 +161,10 @@ static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_
     p->id = pm->id;
     p->leader_epoch = pm->leader_epoch;
     p->broker = b;
-    p->role = SK_REPLICA_LEADER;
+    p->role = role_in(b, pm);
     p->hw_waiters.prev = p->hw_waiters.next = &p->hw_waiters;
+    if (sk_replica_set_replicas(p, pm, b->node->node_id) < 0)
+        abort(); /* as the image does: a half-known ISR would ack too early */
     apply_config(p, tc);
     /* Whatever survived on disk is made durable before anyone reads it, so the
      * high watermark can start at the log end. A new or cleanly closed log has
@@ -194,6 +202,7 @@ static void partition_free(struct sk_partition *p, bool delete_data)
         sk_producer_state_snapshot(p);
     }
     sk_producer_state_free(p);
+    sk_replica_clear_replicas(p);
     sk_plog_close(p->log);
     if (counted)
         p->broker->offline_sync_failed--;
@@ -203,11 +212,13 @@ static void partition_free(struct sk_partition *p, bool delete_data)
     free(p);
 }
 
-/* This node leads it and this shard owns it. */
+/* This node is one of its replicas and this shard owns it. A replica the
+ * image gives no leader (its leader fenced) stays open as a follower, so its
+ * records are there when leadership comes back. */
 static bool hosted_here(const struct sk_broker *b, const struct sk_topic_meta *t,
                         const struct sk_partition_meta *pm)
 {
-    return pm->leader == b->node->node_id &&
+    return sk_partition_meta_has_replica(pm, b->node->node_id) &&
            sk_partition_is_mine(b, kp_str_c(t->name), pm->id);
 }
 
@@ -284,7 +295,24 @@ static void note_failure(struct sync_pass *sp, const struct sk_topic_meta *t, in
     sp->out_of_fds = sp->out_of_fds || err == -EMFILE || err == -ENFILE;
 }
 
-/* One partition this node leads: kept in line with the image, or opened. A
+/* A leader that becomes a follower answers nothing more as leader: its
+ * acks=all producers get NOT_LEADER_OR_FOLLOWER, as from Kafka's
+ * ReplicaManager on makeFollower, and its parked fetches are woken to find
+ * it no longer led. */
+static void set_role(struct sk_partition *p, enum sk_replica_role role, int32_t leader_epoch)
+{
+    enum sk_replica_role was = p->role;
+    p->role = role;
+    p->leader_epoch = leader_epoch;
+    if (was == SK_REPLICA_LEADER && role == SK_REPLICA_FOLLOWER) {
+        sk_replica_fail_waiters(p, SK_ERR_NOT_LEADER_OR_FOLLOWER);
+        sk_replica_wake_hw_waiters(p);
+    }
+    if (was != SK_REPLICA_LEADER && role == SK_REPLICA_LEADER)
+        sk_replica_forget_followers(p);
+}
+
+/* One partition this node is a replica of: kept in line with the image, or opened. A
  * partition that cannot be opened, or would take the node past its budget,
  * stays offline; the others go on. */
 static void sync_one(struct sk_broker *b, const struct sk_topic_meta *t,
@@ -294,7 +322,12 @@ static void sync_one(struct sk_broker *b, const struct sk_topic_meta *t,
     struct sk_partition *p = sk_partition_get_by_id(b, &t->id, pm->id);
     if (p) {
         apply_config(p, tc);
-        p->leader_epoch = pm->leader_epoch;
+        set_role(p, role_in(b, pm), pm->leader_epoch);
+        if (sk_replica_set_replicas(p, pm, b->node->node_id) < 0)
+            abort();
+        /* A smaller ISR may let the high watermark move. */
+        if (p->role == SK_REPLICA_LEADER)
+            sk_replica_update_hw(p);
         return;
     }
     if (b->node->budget.set && b->nparts >= b->node->budget.limit) {

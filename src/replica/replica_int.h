@@ -25,8 +25,34 @@ void sk_replica_detach_hw_waiters(struct sk_partition *p);
 /* hwm.c: applies the high watermark rule after the log or the durable offset
  * moved, waking the fetches watching the partition if it rose. */
 void sk_replica_update_hw(struct sk_partition *p);
+/* The leader appended: the rule above, and parked fetches (followers'
+ * among them) woken even if the high watermark stayed. */
+void sk_replica_log_grew(struct sk_partition *p);
 /* What survives a crash: acks=all waits for it. */
 int64_t sk_replica_durable_offset(const struct sk_partition *p);
+
+/* isr.c: the in-sync set and followers from the image's partition (self
+ * left out); known follower log ends kept. -1 out of memory. */
+struct sk_partition_meta;
+int sk_replica_set_replicas(struct sk_partition *p, const struct sk_partition_meta *pm,
+                            int32_t self);
+void sk_replica_clear_replicas(struct sk_partition *p);
+/* A follower made leader knows nothing of the others until they fetch. */
+void sk_replica_forget_followers(struct sk_partition *p);
+bool sk_replica_in_isr(const struct sk_partition *p, int32_t id);
+/* The least log end over the ISR, the leader's own included; -1 while an
+ * in-sync follower has not fetched yet. */
+int64_t sk_replica_isr_end(const struct sk_partition *p);
+/* What a waiting acks=all hears once the ISR has its records. */
+int16_t sk_replica_after_append_error(const struct sk_partition *p);
+/* Below this acks=all is answered: durable here and, with followers, below
+ * the high watermark. */
+int64_t sk_replica_ack_offset(const struct sk_partition *p);
+
+/* follower.c: where a follower cuts its log after a DivergingEpoch answer
+ * (the leader's largest shared epoch and its end there). */
+int64_t sk_replica_truncation_offset(const struct sk_partition *p, int32_t leader_epoch,
+                                     int64_t leader_end);
 
 /* lifecycle.c: a partition left without a host while its sync ran is closed
  * (or deleted) once the sync ends. p may be freed. */

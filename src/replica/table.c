@@ -175,6 +175,11 @@ struct sk_partition *sk_partition_lookup(struct sk_broker *b, kp_str topic, int3
         return NULL;
     }
     struct sk_partition *p = sk_partition_get(b, topic, index);
+    /* A follower serves no client, whatever its log's state. */
+    if (p && p->role != SK_REPLICA_LEADER) {
+        *err = SK_ERR_NOT_LEADER_OR_FOLLOWER;
+        return NULL;
+    }
     /* Led here but its log did not open, or offline after a failed sync: as
      * from a Kafka broker whose log dir is offline. */
     if ((!p && led) || (p && sk_partition_sync_failed(p))) {

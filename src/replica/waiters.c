@@ -14,15 +14,15 @@ struct sk_waiter {
     struct sk_waiter *next;
 };
 
-/* ---- producers: the durable offset ------------------------------------------------- */
+/* ---- producers: the durable offset and the high watermark ------------------------------------------------- */
 
 void sk_replica_complete_waiters(struct sk_partition *p)
 {
-    int64_t durable = sk_replica_durable_offset(p);
-    while (p->waiters && p->waiters->offset <= durable) {
+    int64_t acked = sk_replica_ack_offset(p);
+    while (p->waiters && p->waiters->offset <= acked) {
         struct sk_waiter *w = p->waiters;
         p->waiters = w->next;
-        w->cb(w->arg, SK_ERR_NONE);
+        w->cb(w->arg, sk_replica_after_append_error(p));
         free(w);
     }
     if (!p->waiters)
@@ -71,8 +71,8 @@ void sk_partition_when_durable(struct sk_partition *p, int64_t offset, sk_durabl
         cb(arg, SK_ERR_KAFKA_STORAGE_ERROR);
         return;
     }
-    if (offset <= sk_replica_durable_offset(p)) {
-        cb(arg, SK_ERR_NONE);
+    if (offset <= sk_replica_ack_offset(p)) {
+        cb(arg, sk_replica_after_append_error(p));
         return;
     }
     struct sk_waiter *w = malloc(sizeof *w);
