@@ -79,7 +79,7 @@ size_t sk_raft_memlog_count(const struct sk_raft_memlog *l);
 const struct sk_raft_batch *sk_raft_memlog_at(const struct sk_raft_memlog *l, size_t i);
 /* Takes a snapshot of data ending at end (a batch boundary in the log) and
  * deletes the log below it, as a node does once a snapshot is written.
- * Call it with no flush pending. 0 or a negative errno. */
+ * 0 or a negative errno. */
 int sk_raft_memlog_snapshot(struct sk_raft_memlog *l, int64_t end, const uint8_t *data,
                             size_t len);
 /* The latest snapshot's bytes, NULL when none; and where the log starts. */

@@ -349,6 +349,9 @@ int sk_raft_on_fetch_req(struct sk_raft *r, const struct sk_raft_msg *m, int64_t
     if (!bad && m->u.fetch.fetch_offset < sk_raft_log_start(r))
         return answer_below_start(r, m, now);
     bool diverged = !bad && diverges(r, &m->u.fetch, &div_epoch, &div_end);
+    /* Where they part is gone into the snapshot: the follower takes it. */
+    if (diverged && div_end < sk_raft_log_start(r))
+        return answer_below_start(r, m, now);
     if (!bad && !diverged) {
         record_fetch(r, m, now);
         bool parked;

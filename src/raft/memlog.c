@@ -203,6 +203,12 @@ static void end_for_epoch(void *ctx, int32_t epoch, int32_t *out_epoch, int64_t 
         *out_end = l->batches[i].base_offset + l->batches[i].count;
         return;
     }
+    /* The epochs below the log start end where the snapshot does, as in
+     * Kafka's KafkaMetadataLog.endOffsetForEpoch. */
+    if (l->snap.held && l->snap.id.epoch <= epoch) {
+        *out_epoch = l->snap.id.epoch;
+        *out_end = l->snap.id.end_offset;
+    }
 }
 
 static int read_from(void *ctx, int64_t offset, size_t max_bytes, struct sk_raft_batch *out,
@@ -307,6 +313,8 @@ int sk_raft_memlog_snapshot(struct sk_raft_memlog *l, int64_t end, const uint8_t
     memmove(l->batches, l->batches + i, (l->n - i) * sizeof(*l->batches));
     l->n -= i;
     l->flushed = l->flushed > i ? l->flushed - i : 0;
+    for (size_t j = 0; j < l->n_pending; j++)
+        l->pending[j].batches = l->pending[j].batches > i ? l->pending[j].batches - i : 0;
     l->start = end;
     return 0;
 }
