@@ -138,6 +138,25 @@ Test(raft_snapshot, fetch_below_the_log_start_names_the_snapshot)
     fix_free(&f);
 }
 
+/* Kafka's validateOffsetAndEpoch: a fetcher whose last epoch ends below the
+ * log start cannot be told where to truncate (the entries are gone), so it
+ * takes the snapshot too. */
+Test(raft_snapshot, divergence_below_the_log_start_names_the_snapshot)
+{
+    struct fix f;
+    leader_with_snapshot(&f);
+    struct sk_raft_msg fetch = {.type = SK_RAFT_FETCH_REQ, .src = 3, .dst = 1, .corr = 4,
+                                .cluster_id = cluster, .epoch = 1, .leader_id = 1,
+                                .u.fetch = {.fetch_offset = 3, .last_fetched_epoch = 0}};
+    struct sk_raft_msg resp = ask(&f, fetch, SK_RAFT_FETCH_RESP);
+    cr_assert_eq(resp.error, SK_ERR_NONE);
+    cr_assert_eq(resp.u.fetch_resp.snapshot.end_offset, 3);
+    cr_assert_lt(resp.u.fetch_resp.diverging_epoch, 0);
+    cr_assert_lt(resp.u.fetch_resp.diverging_end_offset, 0);
+    sk_raft_msg_release(&resp);
+    fix_free(&f);
+}
+
 Test(raft_snapshot, leader_serves_the_snapshot_in_chunks)
 {
     struct fix f;
