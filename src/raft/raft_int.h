@@ -1,8 +1,9 @@
 /* The Raft core's private state, shared by its files: state.c (the epoch
  * states and the quorum-state writes), election.c (candidates and votes),
  * leader.c (BeginQuorumEpoch, appends, the high watermark, check-quorum,
- * resignation), follower.c (fetching and truncation), receive.c (request
- * validation) and outbox.c (the messages the caller drains). */
+ * resignation), follower.c (fetching and truncation), snapshot.c
+ * (FetchSnapshot on both sides), receive.c (request validation) and
+ * outbox.c (the messages the caller drains). */
 #ifndef SKEIN_RAFT_INT_H
 #define SKEIN_RAFT_INT_H
 
