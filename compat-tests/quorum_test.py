@@ -8,7 +8,10 @@ not disturb the quorum: a foreign cluster id (INCONSISTENT_CLUSTER_ID), a
 stale epoch (FENCED_LEADER_EPOCH), a node that is no voter
 (INCONSISTENT_VOTER_SET), a v1 Vote meant for another voter
 (INVALID_VOTER_KEY). DescribeQuorum off the leader answers
-NOT_LEADER_OR_FOLLOWER. kill -9 of the leader: the other two elect a new
+NOT_LEADER_OR_FOLLOWER. FetchSnapshot (api 59) gets Kafka's errors: a
+snapshot the leader does not hold (SNAPSHOT_NOT_FOUND), a stale epoch
+(FENCED_LEADER_EPOCH), a follower asked (NOT_LEADER_OR_FOLLOWER), a foreign
+cluster id (INCONSISTENT_CLUSTER_ID, top level). kill -9 of the leader: the other two elect a new
 leader in a higher epoch; the killed one restarts and rejoins as a follower
 whose log end offset catches up on the leader. kill -9 of a follower: it
 restarts and follows the same leader in the same epoch, with no election
@@ -32,6 +35,7 @@ from skeinlib.poll import wait_for  # noqa: E402
 TIMEOUT = 60  # generous: the machine may be loaded and the election jittered
 TOPIC = "__cluster_metadata"
 NONE, NOT_LEADER, FENCED, VOTER_SET, CLUSTER, VOTER_KEY = 0, 6, 74, 94, 104, 125
+SNAPSHOT_NOT_FOUND = 98
 
 
 class Controller(Broker):
@@ -104,7 +108,7 @@ def check_listeners(nodes):
     socket server does with an API the listener does not enable. A combined
     node answers DescribeQuorum on its client listener too."""
     ctl = nodes[0]
-    assert set(api_versions(ctl.controller_port)) == {1, 18, 19, 52, 53, 54, 55, 58, 62, 63, 67}, \
+    assert set(api_versions(ctl.controller_port)) == {1, 18, 19, 52, 53, 54, 55, 58, 59, 62, 63, 67}, \
         api_versions(ctl.controller_port)
     conn = wire.Conn(ctl.controller_port, timeout=TIMEOUT)
     try:
@@ -185,6 +189,44 @@ def vote(port, cluster, candidate, epoch, last_epoch=0, last_offset=0, voter=Non
         return top, None, False
     _, err, _, _, granted = topics[0][0]
     return top, err, bool(granted)
+
+
+def fetch_snapshot(port, cluster, replica, epoch, end_offset, snap_epoch, position=0):
+    """FetchSnapshot v1 for __cluster_metadata-0: (top-level error,
+    partition error); ClusterId is a tagged field (tag 0)."""
+    snap = (struct.pack(">iiqi", 0, epoch, end_offset, snap_epoch) + wire.uvarint(0)
+            + struct.pack(">q", position) + wire.uvarint(0))
+    topics = (wire.uvarint(2) + wire.compact_string(TOPIC) + wire.uvarint(2) + snap
+              + wire.uvarint(0))
+    cid = wire.compact_string(cluster)
+    tags = wire.uvarint(1) + wire.uvarint(0) + wire.uvarint(len(cid)) + cid
+    r = request(port, 59, 1, struct.pack(">ii", replica, 1 << 20) + topics + tags)
+    r.i32()
+    top = r.i16()
+    if top != NONE:
+        return top, None
+    assert r.uvarint() == 2 and r.cstring() == TOPIC
+    assert r.uvarint() == 2
+    r.i32()
+    return top, r.i16()
+
+
+def check_fetch_snapshot(nodes, cluster, v):
+    leader = next(n for n in nodes if n.node_id == v["leader"])
+    follower = next(n for n in nodes if n.node_id != v["leader"])
+    other = "AAAAAAAAAAAAAAAAAAAAAA" if cluster != "AAAAAAAAAAAAAAAAAAAAAA" else "AQAAAAAAAAAAAAAAAAAAAA"
+    rid = follower.node_id
+    got = fetch_snapshot(leader.controller_port, cluster, rid, v["epoch"], 1 << 40, 99)
+    assert got == (NONE, SNAPSHOT_NOT_FOUND), got
+    got = fetch_snapshot(leader.controller_port, cluster, rid, v["epoch"] - 1, 1 << 40, 99)
+    assert got == (NONE, FENCED), got
+    got = fetch_snapshot(follower.controller_port, cluster, rid, v["epoch"], 1 << 40, 99)
+    assert got == (NONE, NOT_LEADER), got
+    got = fetch_snapshot(leader.controller_port, other, rid, v["epoch"], 1 << 40, 99)
+    assert got == (CLUSTER, None), got
+    after = describe_quorum(leader.controller_port)
+    assert after["error"] == NONE and after["epoch"] == v["epoch"], after
+    print("FetchSnapshot: missing snapshot, stale epoch, follower, foreign cluster refused")
 
 
 def views(nodes):
@@ -295,6 +337,7 @@ def round_trip(skein, rounds):
     with cluster(skein, "skein-quorum-", make) as (nodes, cluster_id, v):
         print("elected: leader %d in epoch %d, high watermark %d" % (v["leader"], v["epoch"], v["hw"]))
         check_bad_votes(nodes, cluster_id, v)
+        check_fetch_snapshot(nodes, cluster_id, v)
         check_listeners(nodes)
         follower_restart(nodes, v)
         for i in range(rounds):

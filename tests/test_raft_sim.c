@@ -8,6 +8,10 @@
  * Up to three observers (nodes outside the voter set, as Kafka's brokers)
  * follow the same network: they must never vote, stand or lead, and once
  * the network heals each must reach the leader's new commit.
+ * Nodes snapshot what they know committed and delete their log below it
+ * now and then, so restarted and lagging nodes must take a snapshot over
+ * the network (FetchSnapshot); every snapshot must hold the committed
+ * prefix.
  *
  * SKEIN_RAFT_SEED=n replays one seed; SKEIN_RAFT_SEEDS=n runs n seeds per
  * cluster size instead of the default. */
@@ -91,6 +95,7 @@ struct sim {
 /* What the seeds exercised, to show the runs are not vacuous. */
 static struct {
     uint64_t epochs, restarts, partitions, committed, truncations, delivered, observers;
+    uint64_t snapshots, installs;
 } stats;
 
 static uint64_t rnd(struct sim *s, uint64_t n)
@@ -268,18 +273,54 @@ static void check_rc(struct sim *s, struct node *nd, int rc, const char *what)
         failf(s, "node %d: %s returned %d", nd->id, what, rc);
 }
 
+/* A snapshot's content here: the hash of every committed entry below its
+ * end, so a snapshot taken over the network can be checked byte for byte
+ * against what was committed. NULL when one is not known committed. */
+static uint8_t *snapshot_of(struct sim *s, int64_t end, size_t *len)
+{
+    uint8_t *d = malloc((size_t)end * 8 + 1);
+    cr_assert(d);
+    for (int64_t off = 0; off < end; off++) {
+        if (!s->committed[off].set) {
+            free(d);
+            return NULL;
+        }
+        memcpy(d + off * 8, &s->committed[off].hash, 8);
+    }
+    *len = (size_t)end * 8;
+    return d;
+}
+
+/* What lies below a node's log start must be the committed prefix. */
+static void check_snapshot(struct sim *s, struct node *nd)
+{
+    int64_t start = sk_raft_memlog_start(nd->log);
+    size_t len, want_len = 0;
+    const uint8_t *got = sk_raft_memlog_snapshot_data(nd->log, &len);
+    if (start == 0)
+        return;
+    uint8_t *want = snapshot_of(s, start, &want_len);
+    if (!got || !want || len != want_len || memcmp(got, want, len) != 0)
+        failf(s, "node %d: its snapshot to %" PRId64 " is not the committed prefix", nd->id, start);
+    free(want);
+}
+
 /* Every entry below a node's high watermark is committed: it must equal what
  * any node ever reported committed at that offset. */
 static void check_log(struct sim *s, struct node *nd, int64_t from)
 {
     int64_t hw = sk_raft_high_watermark(nd->raft);
+    int64_t start = sk_raft_memlog_start(nd->log);
     size_t count = sk_raft_memlog_count(nd->log);
-    if (hw > (int64_t)count) {
-        failf(s, "node %d: high watermark %" PRId64 " past its log end %zu", nd->id, hw, count);
+    if (hw > start + (int64_t)count) {
+        failf(s, "node %d: high watermark %" PRId64 " past its log end %" PRId64, nd->id, hw,
+              start + (int64_t)count);
         return;
     }
-    for (int64_t off = from < 0 ? 0 : from; off < hw && off < MAX_OFFSETS; off++) {
-        const struct sk_raft_batch *b = sk_raft_memlog_at(nd->log, (size_t)off);
+    if (from < start)
+        from = start;
+    for (int64_t off = from; off < hw && off < MAX_OFFSETS; off++) {
+        const struct sk_raft_batch *b = sk_raft_memlog_at(nd->log, (size_t)(off - start));
         struct entry *e = &s->committed[off];
         uint64_t h = hash_bytes(b->data, b->len);
         if (!e->set) {
@@ -290,6 +331,23 @@ static void check_log(struct sim *s, struct node *nd, int64_t from)
             return;
         }
     }
+}
+
+/* A node snapshots what it knows committed and deletes its log below, as
+ * KRaft does past metadata.log.max.record.bytes.between.snapshots. */
+static void take_snapshot(struct sim *s, struct node *nd)
+{
+    int64_t hw = sk_raft_high_watermark(nd->raft);
+    if (hw <= sk_raft_memlog_start(nd->log) || hw >= MAX_OFFSETS)
+        return;
+    size_t len;
+    uint8_t *data = snapshot_of(s, hw, &len);
+    if (!data)
+        return;
+    if (sk_raft_memlog_snapshot(nd->log, hw, data, len) != 0)
+        failf(s, "node %d: snapshot at %" PRId64 " refused", nd->id, hw);
+    free(data);
+    stats.snapshots++;
 }
 
 static void check(struct sim *s, bool full)
@@ -309,6 +367,8 @@ static void check(struct sim *s, bool full)
             failf(s, "node %d: high watermark went back %" PRId64 " -> %" PRId64, nd->id,
                   nd->last_hw, hw);
         check_log(s, nd, full ? 0 : nd->last_hw);
+        if (full)
+            check_snapshot(s, nd);
         nd->last_hw = hw;
         enum sk_raft_role role = sk_raft_role(nd->raft);
         if (i >= s->n_voters &&
@@ -331,11 +391,17 @@ static void deliver_due(struct sim *s)
                     m.dst, (int)m.type, m.epoch, m.error, m.corr);
         if (to->up && to->group == from->group) {
             size_t before = sk_raft_memlog_count(to->log);
+            int64_t start = sk_raft_memlog_start(to->log);
             stats.delivered++;
             check_rc(s, to, sk_raft_receive(to->raft, &m, s->now), "receive");
             send_out(s, to);
             check(s, false);
-            stats.truncations += sk_raft_memlog_count(to->log) < before;
+            if (sk_raft_memlog_start(to->log) != start) {
+                stats.installs++;
+                check_snapshot(s, to);
+            } else {
+                stats.truncations += sk_raft_memlog_count(to->log) < before;
+            }
         }
         sk_raft_msg_release(&m);
     }
@@ -396,6 +462,11 @@ static void chaos_events(struct sim *s)
         check_rc(s, l, sk_raft_resign(l->raft, s->now), "resign");
     if (rnd(s, 1000) < 5)
         repartition(s);
+    if (rnd(s, 1000) < 4) {
+        struct node *nd = &s->nodes[rnd(s, (uint64_t)s->n)];
+        if (nd->up)
+            take_snapshot(s, nd);
+    }
     if ((int)rnd(s, 1000) < s->crash_permille) {
         struct node *nd = &s->nodes[rnd(s, (uint64_t)s->n)];
         if (nd->up)
@@ -559,9 +630,11 @@ static void run_many(int n)
     }
     cr_log_info("%d voters, %" PRIu64 " seeds: %" PRIu64 " leader epochs, %" PRIu64
                 " committed entries, %" PRIu64 " restarts, %" PRIu64 " partitions, %" PRIu64
-                " truncations, %" PRIu64 " messages delivered, %" PRIu64 " observers",
+                " truncations, %" PRIu64 " messages delivered, %" PRIu64 " observers, %" PRIu64
+                " snapshots taken, %" PRIu64 " snapshots installed over the network",
                 n, count, stats.epochs, stats.committed, stats.restarts, stats.partitions,
-                stats.truncations, stats.delivered, stats.observers);
+                stats.truncations, stats.delivered, stats.observers, stats.snapshots,
+                stats.installs);
 }
 
 Test(raft_sim, three_voters, .timeout = 600)

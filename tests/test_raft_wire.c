@@ -210,3 +210,80 @@ Test(raft_wire, a_vote_for_another_voter_is_an_invalid_voter_key)
     cr_assert_eq(sk_raft_wire_request_in(SK_RAFT_API_VOTE, 0, q, 1, &in), SK_ERR_NONE);
     kp_arena_free(&a);
 }
+
+Test(raft_wire, fetch_snapshot_at_every_version)
+{
+    for (int16_t v = KP_FETCH_SNAPSHOT_REQUEST_MIN_VERSION; v <= KP_FETCH_SNAPSHOT_REQUEST_MAX_VERSION;
+         v++) {
+        kp_arena a;
+        kp_arena_init(&a, 0);
+        struct sk_raft_msg req = {.type = SK_RAFT_FETCH_SNAPSHOT_REQ, .src = 2, .dst = 1,
+                                  .cluster_id = cluster, .epoch = 7,
+                                  .u.snap = {.id = {120, 6}, .position = 4096, .max_bytes = 1000}};
+        struct sk_raft_msg in = request_round_trip(&req, v, &a);
+        cr_assert_eq(sk_raft_wire_api(req.type), 59);
+        cr_assert_eq(in.type, SK_RAFT_FETCH_SNAPSHOT_REQ);
+        cr_assert_eq(in.src, 2);
+        cr_assert_eq(in.epoch, 7);
+        cr_assert_eq(in.cluster_id.len, 5);
+        cr_assert_eq(in.u.snap.id.end_offset, 120);
+        cr_assert_eq(in.u.snap.id.epoch, 6);
+        cr_assert_eq(in.u.snap.position, 4096);
+        cr_assert_eq(in.u.snap.max_bytes, 1000);
+        const uint8_t chunk[] = {0, 1, 2, 0, 255};
+        struct sk_raft_msg resp = {.type = SK_RAFT_FETCH_SNAPSHOT_RESP, .src = 1, .dst = 2,
+                                   .epoch = 7, .leader_id = 1,
+                                   .u.snap_resp = {.id = {120, 6}, .size = 5000, .position = 4096,
+                                                   .data = chunk, .len = sizeof(chunk)}};
+        struct sk_raft_msg got = response_round_trip(&resp, v, &a);
+        cr_assert_eq(got.type, SK_RAFT_FETCH_SNAPSHOT_RESP);
+        cr_assert_eq(got.error, SK_ERR_NONE);
+        cr_assert_eq(got.epoch, 7);
+        cr_assert_eq(got.leader_id, 1);
+        cr_assert_eq(got.u.snap_resp.size, 5000);
+        cr_assert_eq(got.u.snap_resp.position, 4096);
+        cr_assert_eq(got.u.snap_resp.id.end_offset, 120);
+        cr_assert_eq(got.u.snap_resp.len, sizeof(chunk));
+        cr_assert_eq(memcmp(got.u.snap_resp.data, chunk, sizeof(chunk)), 0);
+        resp.error = SK_ERR_SNAPSHOT_NOT_FOUND;
+        resp.u.snap_resp.len = 0;
+        got = response_round_trip(&resp, v, &a);
+        cr_assert_eq(got.error, SK_ERR_SNAPSHOT_NOT_FOUND);
+        kp_arena_free(&a);
+    }
+}
+
+Test(raft_wire, fetch_names_the_snapshot_below_the_log_start)
+{
+    for (int16_t v = 12; v <= KP_FETCH_RESPONSE_MAX_VERSION; v++) {
+        kp_arena a;
+        kp_arena_init(&a, 0);
+        struct sk_raft_msg resp = {.type = SK_RAFT_FETCH_RESP, .src = 1, .dst = 2, .epoch = 3,
+                                   .leader_id = 1,
+                                   .u.fetch_resp = {.high_watermark = 50, .diverging_epoch = -1,
+                                                    .diverging_end_offset = -1,
+                                                    .snapshot = {40, 2}}};
+        struct sk_raft_msg got = response_round_trip(&resp, v, &a);
+        cr_assert_eq(got.u.fetch_resp.snapshot.end_offset, 40, "v%d", v);
+        cr_assert_eq(got.u.fetch_resp.snapshot.epoch, 2);
+        cr_assert_eq(got.u.fetch_resp.diverging_epoch, -1);
+        resp.u.fetch_resp.snapshot = (struct sk_raft_snapshot_id){0, 0};
+        got = response_round_trip(&resp, v, &a);
+        cr_assert_leq(got.u.fetch_resp.snapshot.end_offset, 0, "no snapshot named");
+        kp_arena_free(&a);
+    }
+}
+
+Test(raft_wire, fetch_snapshot_of_another_topic_is_an_invalid_request)
+{
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    struct sk_raft_msg req = {.type = SK_RAFT_FETCH_SNAPSHOT_REQ, .src = 2, .dst = 1,
+                              .cluster_id = cluster, .epoch = 7, .u.snap = {.id = {120, 6}}};
+    kp_fetch_snapshot_request *body = new_struct(59, true, &a);
+    cr_assert_eq(sk_raft_wire_request_out(&req, 1, body, &a), 0);
+    body->topics.v[0].name = kp_str_c("other");
+    struct sk_raft_msg in;
+    cr_assert_eq(sk_raft_wire_request_in(59, 1, body, 1, &in), SK_ERR_INVALID_REQUEST);
+    kp_arena_free(&a);
+}

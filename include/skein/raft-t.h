@@ -54,6 +54,15 @@ enum sk_raft_msg_type {
     SK_RAFT_END_EPOCH_RESP,
     SK_RAFT_FETCH_REQ,
     SK_RAFT_FETCH_RESP,
+    SK_RAFT_FETCH_SNAPSHOT_REQ,
+    SK_RAFT_FETCH_SNAPSHOT_RESP,
+};
+
+/* A snapshot is named by the offset it ends at (everything below it) and
+ * the epoch of its last entry, as KRaft's <offset>-<epoch>.checkpoint. */
+struct sk_raft_snapshot_id {
+    int64_t end_offset;
+    int32_t epoch;
 };
 
 struct sk_raft_vote_req {
@@ -81,6 +90,25 @@ struct sk_raft_fetch_resp {
     int64_t diverging_end_offset;
     const struct sk_raft_batch *batches;
     size_t n_batches;
+    /* SnapshotId: the fetch offset is below the leader's log start, so the
+     * follower must take this snapshot first. Absent when end_offset <= 0
+     * (no fetch offset is below 0, so a zeroed message means none). */
+    struct sk_raft_snapshot_id snapshot;
+};
+
+/* FetchSnapshot (KIP-630): a chunk of the snapshot from position. */
+struct sk_raft_fetch_snapshot_req {
+    struct sk_raft_snapshot_id id;
+    int64_t position;
+    int32_t max_bytes;
+};
+
+struct sk_raft_fetch_snapshot_resp {
+    struct sk_raft_snapshot_id id;
+    int64_t size; /* of the whole snapshot */
+    int64_t position;
+    const uint8_t *data;
+    size_t len;
 };
 
 /* A decoded request or response. src and dst are node ids: a request's src is
@@ -104,6 +132,8 @@ struct sk_raft_msg {
         struct sk_raft_end_epoch_req end;
         struct sk_raft_fetch_req fetch;
         struct sk_raft_fetch_resp fetch_resp;
+        struct sk_raft_fetch_snapshot_req snap;
+        struct sk_raft_fetch_snapshot_resp snap_resp;
     } u;
     void *owned; /* outgoing messages: the copy of the batches, see release */
 };
@@ -134,6 +164,24 @@ struct sk_raft_log_ops {
      * least one batch); pointers valid until the next log call. */
     int (*read)(void *ctx, int64_t offset, size_t max_bytes, struct sk_raft_batch *out,
                 size_t max_out, size_t *n_out);
+    /* Snapshots (KIP-630); a log without them leaves all five NULL and
+     * starts at 0. The offset of the first entry still held: below it
+     * only the latest snapshot has the data. */
+    int64_t (*start_offset)(void *ctx);
+    /* The latest snapshot; -ENOENT when there is none. */
+    int (*snapshot_latest)(void *ctx, struct sk_raft_snapshot_id *id);
+    /* Copies up to max bytes of snapshot id from pos into buf and sets *n
+     * and the snapshot's *size; -ENOENT when id is not held. */
+    int (*snapshot_read)(void *ctx, const struct sk_raft_snapshot_id *id, int64_t pos,
+                         uint8_t *buf, size_t max, size_t *n, int64_t *size);
+    /* A follower taking a snapshot: writes a chunk at pos of a partial
+     * snapshot (a .checkpoint.part); pos 0 starts it afresh. */
+    int (*snapshot_write)(void *ctx, const struct sk_raft_snapshot_id *id, int64_t pos,
+                          const uint8_t *data, size_t len);
+    /* The partial snapshot is whole: makes it durable and the latest, and
+     * replaces the log by it, which then starts and ends at id->end_offset
+     * with last epoch id->epoch (KRaft's truncateToLatestSnapshot). */
+    int (*snapshot_install)(void *ctx, const struct sk_raft_snapshot_id *id);
 };
 
 /* What Kafka keeps in the quorum-state file (QuorumStateData v1). */

@@ -77,6 +77,14 @@ void sk_raft_memlog_set_async(struct sk_raft_memlog *l, bool async);
 bool sk_raft_memlog_complete_flush(struct sk_raft_memlog *l, uint64_t *token, int64_t *end);
 size_t sk_raft_memlog_count(const struct sk_raft_memlog *l);
 const struct sk_raft_batch *sk_raft_memlog_at(const struct sk_raft_memlog *l, size_t i);
+/* Takes a snapshot of data ending at end (a batch boundary in the log) and
+ * deletes the log below it, as a node does once a snapshot is written.
+ * 0 or a negative errno. */
+int sk_raft_memlog_snapshot(struct sk_raft_memlog *l, int64_t end, const uint8_t *data,
+                            size_t len);
+/* The latest snapshot's bytes, NULL when none; and where the log starts. */
+const uint8_t *sk_raft_memlog_snapshot_data(const struct sk_raft_memlog *l, size_t *len);
+int64_t sk_raft_memlog_start(const struct sk_raft_memlog *l);
 /* Fills cfg->log and cfg->log_ctx. */
 void sk_raft_memlog_bind(struct sk_raft_memlog *l, struct sk_raft_config *cfg);
 

@@ -1,6 +1,6 @@
 /* The Raft messages on the wire (src/api/raft_wire.c): conversion between
- * the generated Kafka structs of Vote, BeginQuorumEpoch, EndQuorumEpoch and
- * the Raft form of Fetch (topic __cluster_metadata partition 0, by name
+ * the generated Kafka structs of Vote, BeginQuorumEpoch, EndQuorumEpoch,
+ * FetchSnapshot and the Raft form of Fetch (topic __cluster_metadata partition 0, by name
  * before Fetch v13 and by Kafka's METADATA_TOPIC_ID from v13) and the
  * core's struct sk_raft_msg, at every version the specs list.
  *
@@ -23,6 +23,7 @@
 #define SK_RAFT_API_BEGIN_EPOCH 53
 #define SK_RAFT_API_END_EPOCH 54
 #define SK_RAFT_API_DESCRIBE_QUORUM 55
+#define SK_RAFT_API_FETCH_SNAPSHOT 59
 
 #define SK_RAFT_TOPIC "__cluster_metadata"
 /* Kafka's Uuid.METADATA_TOPIC_ID, AAAAAAAAAAAAAAAAAAAAAQ in base64. */

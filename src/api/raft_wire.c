@@ -28,6 +28,9 @@ int16_t sk_raft_wire_api(enum sk_raft_msg_type t)
     case SK_RAFT_END_EPOCH_REQ:
     case SK_RAFT_END_EPOCH_RESP:
         return SK_RAFT_API_END_EPOCH;
+    case SK_RAFT_FETCH_SNAPSHOT_REQ:
+    case SK_RAFT_FETCH_SNAPSHOT_RESP:
+        return SK_RAFT_API_FETCH_SNAPSHOT;
     default:
         return SK_RAFT_API_FETCH;
     }
@@ -123,6 +126,25 @@ static int16_t fetch_in(const kp_fetch_request *q, int16_t version, struct sk_ra
     return SK_ERR_NONE;
 }
 
+static int16_t snap_in(const kp_fetch_snapshot_request *q, struct sk_raft_msg *m)
+{
+    if (q->topics.n != 1 || q->topics.v[0].partitions.n != 1 ||
+        !kp_str_eq_c(q->topics.v[0].name, SK_RAFT_TOPIC) ||
+        q->topics.v[0].partitions.v[0].partition != 0)
+        return SK_ERR_INVALID_REQUEST;
+    const kp_fetch_snapshot_request_partition_snapshot *p = &q->topics.v[0].partitions.v[0];
+    m->type = SK_RAFT_FETCH_SNAPSHOT_REQ;
+    cluster_in(q->cluster_id, &m->cluster_id);
+    m->src = q->replica_id;
+    m->epoch = p->current_leader_epoch;
+    m->leader_id = SK_RAFT_NO_ID;
+    m->u.snap.id.end_offset = p->snapshot_id.end_offset;
+    m->u.snap.id.epoch = p->snapshot_id.epoch;
+    m->u.snap.position = p->position;
+    m->u.snap.max_bytes = q->max_bytes;
+    return SK_ERR_NONE;
+}
+
 /* KIP-853 (v1) names the voter a Vote or BeginQuorumEpoch is meant for:
  * one that reached another node is refused, as KafkaRaftClient refuses a
  * voter key that is not its own. */
@@ -152,6 +174,8 @@ int16_t sk_raft_wire_request_in(int16_t key, int16_t version, const void *body, 
         return end_in(body, version, m);
     case SK_RAFT_API_FETCH:
         return fetch_in(body, version, m);
+    case SK_RAFT_API_FETCH_SNAPSHOT:
+        return snap_in(body, m);
     default:
         return SK_ERR_INVALID_REQUEST;
     }
@@ -369,8 +393,37 @@ static int fetch_out(const struct sk_raft_msg *m, int16_t version, kp_fetch_resp
         p->diverging_epoch.epoch = f->diverging_epoch;
         p->diverging_epoch.end_offset = f->diverging_end_offset;
     }
+    if (version >= 12 && f->snapshot.end_offset > 0) {
+        p->snapshot_id.end_offset = f->snapshot.end_offset;
+        p->snapshot_id.epoch = f->snapshot.epoch;
+    }
     r->responses = (kp_fetch_response_fetchable_topic_response_arr){1, t};
     return batches_out(f, m->src, a, &p->records);
+}
+
+static int snap_out(const struct sk_raft_msg *m, kp_fetch_snapshot_response *r, kp_arena *a)
+{
+    kp_fetch_snapshot_response_topic_snapshot *t = ONE(a, kp_fetch_snapshot_response_topic_snapshot);
+    kp_fetch_snapshot_response_partition_snapshot *p =
+        ONE(a, kp_fetch_snapshot_response_partition_snapshot);
+    if (!t || !p)
+        return KP_E_NOMEM;
+    kp_fetch_snapshot_response_topic_snapshot_init(t);
+    kp_fetch_snapshot_response_partition_snapshot_init(p);
+    t->name = kp_str_c(SK_RAFT_TOPIC);
+    t->partitions = (kp_fetch_snapshot_response_partition_snapshot_arr){1, p};
+    const struct sk_raft_fetch_snapshot_resp *s = &m->u.snap_resp;
+    p->index = 0;
+    p->error_code = m->error;
+    p->snapshot_id.end_offset = s->id.end_offset;
+    p->snapshot_id.epoch = s->id.epoch;
+    p->current_leader.leader_id = m->leader_id;
+    p->current_leader.leader_epoch = m->epoch;
+    p->size = s->size;
+    p->position = s->position;
+    p->unaligned_records = (kp_bytes){s->data, (int32_t)s->len};
+    r->topics = (kp_fetch_snapshot_response_topic_snapshot_arr){1, t};
+    return 0;
 }
 
 int sk_raft_wire_response_out(const struct sk_raft_msg *m, int16_t version, void *resp,
@@ -389,6 +442,8 @@ int sk_raft_wire_response_out(const struct sk_raft_msg *m, int16_t version, void
         return end_out(m, resp, a);
     case SK_RAFT_FETCH_RESP:
         return fetch_out(m, version, resp, a);
+    case SK_RAFT_FETCH_SNAPSHOT_RESP:
+        return snap_out(m, resp, a);
     default:
         return KP_E_INVALID;
     }
@@ -408,6 +463,9 @@ void sk_raft_wire_error_response(int16_t key, int16_t err, void *resp)
         break;
     case SK_RAFT_API_DESCRIBE_QUORUM:
         ((kp_describe_quorum_response *)resp)->error_code = err;
+        break;
+    case SK_RAFT_API_FETCH_SNAPSHOT:
+        ((kp_fetch_snapshot_response *)resp)->error_code = err;
         break;
     default:
         ((kp_fetch_response *)resp)->error_code = err;
@@ -524,6 +582,29 @@ static int fetch_req_out(const struct sk_raft_msg *m, int16_t version, kp_fetch_
     return 0;
 }
 
+static int snap_req_out(const struct sk_raft_msg *m, kp_fetch_snapshot_request *q, kp_arena *a)
+{
+    kp_fetch_snapshot_request_topic_snapshot *t = ONE(a, kp_fetch_snapshot_request_topic_snapshot);
+    kp_fetch_snapshot_request_partition_snapshot *p =
+        ONE(a, kp_fetch_snapshot_request_partition_snapshot);
+    if (!t || !p)
+        return KP_E_NOMEM;
+    kp_fetch_snapshot_request_topic_snapshot_init(t);
+    kp_fetch_snapshot_request_partition_snapshot_init(p);
+    q->cluster_id = cluster_out(&m->cluster_id);
+    q->replica_id = m->src;
+    q->max_bytes = m->u.snap.max_bytes;
+    t->name = kp_str_c(SK_RAFT_TOPIC);
+    t->partitions = (kp_fetch_snapshot_request_partition_snapshot_arr){1, p};
+    p->partition = 0;
+    p->current_leader_epoch = m->epoch;
+    p->snapshot_id.end_offset = m->u.snap.id.end_offset;
+    p->snapshot_id.epoch = m->u.snap.id.epoch;
+    p->position = m->u.snap.position;
+    q->topics = (kp_fetch_snapshot_request_topic_snapshot_arr){1, t};
+    return 0;
+}
+
 int sk_raft_wire_request_out(const struct sk_raft_msg *m, int16_t version, void *body,
                              kp_arena *a)
 {
@@ -536,6 +617,8 @@ int sk_raft_wire_request_out(const struct sk_raft_msg *m, int16_t version, void 
         return end_req_out(m, version, body, a);
     case SK_RAFT_FETCH_REQ:
         return fetch_req_out(m, version, body, a);
+    case SK_RAFT_FETCH_SNAPSHOT_REQ:
+        return snap_req_out(m, body, a);
     default:
         return KP_E_INVALID;
     }
@@ -574,7 +657,33 @@ static int16_t fetch_resp_in(const kp_fetch_response *r, struct sk_raft_msg *m, 
         m->u.fetch_resp.diverging_epoch = p->diverging_epoch.epoch;
         m->u.fetch_resp.diverging_end_offset = p->diverging_epoch.end_offset;
     }
+    if (p->snapshot_id.end_offset > 0) {
+        m->u.fetch_resp.snapshot.end_offset = p->snapshot_id.end_offset;
+        m->u.fetch_resp.snapshot.epoch = p->snapshot_id.epoch;
+    }
     return batches_in(p->records, a, &m->u.fetch_resp);
+}
+
+static int16_t snap_resp_in(const kp_fetch_snapshot_response *r, struct sk_raft_msg *m)
+{
+    if (r->error_code || r->topics.n != 1 || r->topics.v[0].partitions.n != 1) {
+        m->error = r->error_code ? r->error_code : SK_ERR_INVALID_REQUEST;
+        return SK_ERR_NONE;
+    }
+    const kp_fetch_snapshot_response_partition_snapshot *p = &r->topics.v[0].partitions.v[0];
+    struct sk_raft_fetch_snapshot_resp *s = &m->u.snap_resp;
+    m->error = p->error_code;
+    m->leader_id = p->current_leader.leader_id;
+    m->epoch = p->current_leader.leader_epoch;
+    s->id.end_offset = p->snapshot_id.end_offset;
+    s->id.epoch = p->snapshot_id.epoch;
+    s->size = p->size;
+    s->position = p->position;
+    if (p->unaligned_records.len > 0) {
+        s->data = p->unaligned_records.ptr;
+        s->len = (size_t)p->unaligned_records.len;
+    }
+    return SK_ERR_NONE;
 }
 
 int16_t sk_raft_wire_response_in(enum sk_raft_msg_type t, int16_t version, const void *resp,
@@ -610,6 +719,8 @@ int16_t sk_raft_wire_response_in(enum sk_raft_msg_type t, int16_t version, const
     }
     case SK_RAFT_FETCH_REQ:
         return fetch_resp_in(resp, m, a);
+    case SK_RAFT_FETCH_SNAPSHOT_REQ:
+        return snap_resp_in(resp, m);
     default:
         return SK_ERR_INVALID_REQUEST;
     }

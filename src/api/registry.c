@@ -63,6 +63,7 @@ static const struct sk_api_entry controller_entries[] = {
     {52, 0, 1, sk_api_raft},
     {53, 0, 1, sk_api_raft},
     {54, 0, 1, sk_api_raft},
+    {59, 0, 1, sk_api_raft},
     {55, 0, 2, sk_api_describe_quorum},
     {62, 0, 4, sk_api_broker_registration},
     {63, 0, 1, sk_api_broker_heartbeat},

@@ -14,6 +14,8 @@
 
 static int send_fetch(struct sk_raft *r, int32_t dst, int64_t now)
 {
+    if (r->snap_fetching)
+        return sk_raft_send_fetch_snapshot(r, dst, now);
     struct sk_raft_msg *m = sk_raft_request(r, SK_RAFT_FETCH_REQ, dst);
     if (!m)
         return r->failed;
@@ -87,7 +89,7 @@ void sk_raft_learn_hw(struct sk_raft *r)
 }
 
 /* A follower's fetch, or an observer's asking a voter for the leader. */
-static bool awaited(const struct sk_raft *r, const struct sk_raft_msg *m)
+bool sk_raft_awaited(const struct sk_raft *r, const struct sk_raft_msg *m)
 {
     bool fetching = r->role == SK_RAFT_FOLLOWER || sk_raft_observer(r);
     return fetching && r->fetch_corr && m->corr == r->fetch_corr;
@@ -95,7 +97,7 @@ static bool awaited(const struct sk_raft *r, const struct sk_raft_msg *m)
 
 int sk_raft_on_fetch_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
 {
-    if (!awaited(r, m))
+    if (!sk_raft_awaited(r, m))
         return SK_ERR_NONE;
     r->fetch_corr = 0;
     int err = sk_raft_observe(r, m->epoch, m->leader_id, now);
@@ -115,6 +117,8 @@ int sk_raft_on_fetch_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_
     }
     if (f->high_watermark > r->leader_hw)
         r->leader_hw = f->high_watermark;
+    if (f->snapshot.end_offset > 0)
+        return sk_raft_start_snapshot(r, &f->snapshot, now);
     err = append_all(r, f);
     if (err)
         return err;

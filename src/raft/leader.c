@@ -203,7 +203,7 @@ static int fill_records(struct sk_raft *r, struct sk_raft_msg *resp, int64_t off
 }
 
 /* Kafka's validateLeaderOnlyRequest. */
-static int16_t check_fetch(const struct sk_raft *r, const struct sk_raft_msg *m)
+int16_t sk_raft_check_fetch(const struct sk_raft *r, const struct sk_raft_msg *m)
 {
     int16_t err = sk_raft_check_cluster(r, m);
     if (err)
@@ -310,7 +310,7 @@ static int maybe_park(struct sk_raft *r, const struct sk_raft_msg *m, int64_t hw
         return SK_ERR_NONE;
     if (p->parked) {
         p->parked = false;
-        int err = answer_fetch(r, &p->park, check_fetch(r, &p->park), false, -1, -1);
+        int err = answer_fetch(r, &p->park, sk_raft_check_fetch(r, &p->park), false, -1, -1);
         if (err)
             return err;
     }
@@ -323,13 +323,35 @@ static int maybe_park(struct sk_raft *r, const struct sk_raft_msg *m, int64_t hw
     return SK_ERR_NONE;
 }
 
+/* Kafka's validateOffsetAndEpoch finds the offset gone into a snapshot:
+ * the answer names the latest one. A voter taking it is still following
+ * this leader, which check-quorum must count. */
+static int answer_below_start(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
+{
+    struct sk_raft_peer *p = sk_raft_peer(r, m->src);
+    if (p)
+        p->last_fetch_ms = now;
+    struct sk_raft_msg *resp = sk_raft_reply(r, m, SK_ERR_NONE);
+    if (!resp)
+        return r->failed;
+    resp->u.fetch_resp.high_watermark = r->hw;
+    resp->u.fetch_resp.diverging_epoch = -1;
+    resp->u.fetch_resp.diverging_end_offset = -1;
+    return sk_raft_answer_snapshot_id(r, resp);
+}
+
 int sk_raft_on_fetch_req(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
 {
-    int16_t bad = check_fetch(r, m);
+    int16_t bad = sk_raft_check_fetch(r, m);
     int32_t div_epoch = -1;
     int64_t div_end = -1;
     int64_t hw_before = r->hw;
+    if (!bad && m->u.fetch.fetch_offset < sk_raft_log_start(r))
+        return answer_below_start(r, m, now);
     bool diverged = !bad && diverges(r, &m->u.fetch, &div_epoch, &div_end);
+    /* Where they part is gone into the snapshot: the follower takes it. */
+    if (diverged && div_end < sk_raft_log_start(r))
+        return answer_below_start(r, m, now);
     if (!bad && !diverged) {
         record_fetch(r, m, now);
         bool parked;
@@ -357,7 +379,7 @@ static int wake(struct sk_raft *r, struct sk_raft_peer *ps, int32_t n, int64_t n
         if (!p->parked || !fetch_due(r, p, now))
             continue;
         p->parked = false;
-        int err = answer_fetch(r, &p->park, check_fetch(r, &p->park), false, -1, -1);
+        int err = answer_fetch(r, &p->park, sk_raft_check_fetch(r, &p->park), false, -1, -1);
         if (err)
             return err;
     }

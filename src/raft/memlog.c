@@ -26,6 +26,15 @@ struct sk_raft_memlog {
     } pending[64];
     size_t n_pending;
     uint64_t gen;
+    /* Offsets below start live only in the snapshot; part is the one a
+     * follower is taking. Both own their data. */
+    int64_t start;
+    struct mem_snapshot {
+        struct sk_raft_snapshot_id id;
+        uint8_t *data;
+        size_t len;
+        bool held;
+    } snap, part;
 };
 
 struct sk_raft_memlog *sk_raft_memlog_new(void)
@@ -47,6 +56,8 @@ void sk_raft_memlog_free(struct sk_raft_memlog *l)
     if (!l)
         return;
     drop_from(l, 0);
+    free(l->snap.data);
+    free(l->part.data);
     free(l->batches);
     free(l);
 }
@@ -103,7 +114,7 @@ static int64_t end_offset(void *ctx)
 {
     struct sk_raft_memlog *l = ctx;
     if (l->n == 0)
-        return 0;
+        return l->start;
     return l->batches[l->n - 1].base_offset + l->batches[l->n - 1].count;
 }
 
@@ -175,7 +186,9 @@ static int flush(void *ctx, uint64_t token)
 static int32_t last_epoch(void *ctx)
 {
     struct sk_raft_memlog *l = ctx;
-    return l->n ? l->batches[l->n - 1].epoch : 0;
+    if (l->n)
+        return l->batches[l->n - 1].epoch;
+    return l->snap.held ? l->snap.id.epoch : 0;
 }
 
 static void end_for_epoch(void *ctx, int32_t epoch, int32_t *out_epoch, int64_t *out_end)
@@ -189,6 +202,12 @@ static void end_for_epoch(void *ctx, int32_t epoch, int32_t *out_epoch, int64_t 
         *out_epoch = l->batches[i].epoch;
         *out_end = l->batches[i].base_offset + l->batches[i].count;
         return;
+    }
+    /* The epochs below the log start end where the snapshot does, as in
+     * Kafka's KafkaMetadataLog.endOffsetForEpoch. */
+    if (l->snap.held && l->snap.id.epoch <= epoch) {
+        *out_epoch = l->snap.id.epoch;
+        *out_end = l->snap.id.end_offset;
     }
 }
 
@@ -207,6 +226,110 @@ static int read_from(void *ctx, int64_t offset, size_t max_bytes, struct sk_raft
     return 0;
 }
 
+static int64_t start_offset(void *ctx)
+{
+    return ((struct sk_raft_memlog *)ctx)->start;
+}
+
+static int snapshot_latest(void *ctx, struct sk_raft_snapshot_id *id)
+{
+    struct sk_raft_memlog *l = ctx;
+    if (!l->snap.held)
+        return -ENOENT;
+    *id = l->snap.id;
+    return 0;
+}
+
+static int snapshot_read(void *ctx, const struct sk_raft_snapshot_id *id, int64_t pos,
+                         uint8_t *buf, size_t max, size_t *n, int64_t *size)
+{
+    struct sk_raft_memlog *l = ctx;
+    if (!l->snap.held || l->snap.id.end_offset != id->end_offset || l->snap.id.epoch != id->epoch)
+        return -ENOENT;
+    *size = (int64_t)l->snap.len;
+    *n = 0;
+    if (pos >= *size)
+        return 0;
+    *n = l->snap.len - (size_t)pos < max ? l->snap.len - (size_t)pos : max;
+    memcpy(buf, l->snap.data + pos, *n);
+    return 0;
+}
+
+static int snapshot_write(void *ctx, const struct sk_raft_snapshot_id *id, int64_t pos,
+                          const uint8_t *data, size_t len)
+{
+    struct sk_raft_memlog *l = ctx;
+    if (failing(l))
+        return -EIO;
+    if (pos == 0) {
+        free(l->part.data);
+        l->part = (struct mem_snapshot){.id = *id};
+    }
+    if (pos != (int64_t)l->part.len)
+        return -EINVAL;
+    uint8_t *d = realloc(l->part.data, l->part.len + len + 1);
+    if (!d)
+        return -ENOMEM;
+    if (len)
+        memcpy(d + l->part.len, data, len);
+    l->part.data = d;
+    l->part.len += len;
+    l->part.held = true;
+    return 0;
+}
+
+/* The snapshot replaces everything: a follower takes one only when its
+ * log ends below the leader's start. */
+static int snapshot_install(void *ctx, const struct sk_raft_snapshot_id *id)
+{
+    struct sk_raft_memlog *l = ctx;
+    if (!l->part.held || l->part.id.end_offset != id->end_offset)
+        return -EINVAL;
+    free(l->snap.data);
+    l->snap = l->part;
+    l->part = (struct mem_snapshot){0};
+    drop_from(l, 0);
+    l->n_pending = 0;
+    l->gen++;
+    l->start = id->end_offset;
+    return 0;
+}
+
+int sk_raft_memlog_snapshot(struct sk_raft_memlog *l, int64_t end, const uint8_t *data,
+                            size_t len)
+{
+    size_t i = find(l, end);
+    if (end <= l->start || end > end_offset(l) || (i < l->n && l->batches[i].base_offset != end))
+        return -EINVAL;
+    uint8_t *copy = malloc(len + 1);
+    if (!copy)
+        return -ENOMEM;
+    if (len)
+        memcpy(copy, data, len);
+    free(l->snap.data);
+    l->snap = (struct mem_snapshot){{end, l->batches[i - 1].epoch}, copy, len, true};
+    for (size_t j = 0; j < i; j++)
+        free((void *)l->batches[j].data);
+    memmove(l->batches, l->batches + i, (l->n - i) * sizeof(*l->batches));
+    l->n -= i;
+    l->flushed = l->flushed > i ? l->flushed - i : 0;
+    for (size_t j = 0; j < l->n_pending; j++)
+        l->pending[j].batches = l->pending[j].batches > i ? l->pending[j].batches - i : 0;
+    l->start = end;
+    return 0;
+}
+
+const uint8_t *sk_raft_memlog_snapshot_data(const struct sk_raft_memlog *l, size_t *len)
+{
+    *len = l->snap.len;
+    return l->snap.held ? l->snap.data : NULL;
+}
+
+int64_t sk_raft_memlog_start(const struct sk_raft_memlog *l)
+{
+    return l->start;
+}
+
 void sk_raft_memlog_bind(struct sk_raft_memlog *l, struct sk_raft_config *cfg)
 {
     cfg->log = (struct sk_raft_log_ops){
@@ -217,6 +340,11 @@ void sk_raft_memlog_bind(struct sk_raft_memlog *l, struct sk_raft_config *cfg)
         .last_epoch = last_epoch,
         .end_for_epoch = end_for_epoch,
         .read = read_from,
+        .start_offset = start_offset,
+        .snapshot_latest = snapshot_latest,
+        .snapshot_read = snapshot_read,
+        .snapshot_write = snapshot_write,
+        .snapshot_install = snapshot_install,
     };
     cfg->log_ctx = l;
 }

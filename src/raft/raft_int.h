@@ -1,8 +1,9 @@
 /* The Raft core's private state, shared by its files: state.c (the epoch
  * states and the quorum-state writes), election.c (candidates and votes),
  * leader.c (BeginQuorumEpoch, appends, the high watermark, check-quorum,
- * resignation), follower.c (fetching and truncation), receive.c (request
- * validation) and outbox.c (the messages the caller drains). */
+ * resignation), follower.c (fetching and truncation), snapshot.c
+ * (FetchSnapshot on both sides), receive.c (request validation) and
+ * outbox.c (the messages the caller drains). */
 #ifndef SKEIN_RAFT_INT_H
 #define SKEIN_RAFT_INT_H
 
@@ -74,6 +75,11 @@ struct sk_raft {
     uint32_t fetch_corr;
     int64_t fetch_retry_ms;
     int64_t fetch_at_ms;
+    /* Follower: the snapshot it is taking (snapshot.c) in place of fetching,
+     * and how much of it it holds. */
+    bool snap_fetching;
+    struct sk_raft_snapshot_id snap_id;
+    int64_t snap_pos;
     uint32_t next_corr;
     int16_t failed; /* a storage error stops the core */
     struct sk_raft_outq out;
@@ -126,9 +132,19 @@ int sk_raft_on_end_req(struct sk_raft *r, const struct sk_raft_msg *m, int64_t n
 int sk_raft_on_fetch_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now);
 int sk_raft_tick_observer(struct sk_raft *r, int64_t now);
 
+/* snapshot.c */
+int64_t sk_raft_log_start(const struct sk_raft *r);
+int sk_raft_answer_snapshot_id(struct sk_raft *r, struct sk_raft_msg *resp);
+int sk_raft_send_fetch_snapshot(struct sk_raft *r, int32_t dst, int64_t now);
+int sk_raft_on_fetch_snapshot_req(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now);
+int sk_raft_on_fetch_snapshot_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now);
+int sk_raft_start_snapshot(struct sk_raft *r, const struct sk_raft_snapshot_id *id, int64_t now);
+
 /* receive.c */
 int16_t sk_raft_check_cluster(const struct sk_raft *r, const struct sk_raft_msg *m);
 int16_t sk_raft_check_voter_request(const struct sk_raft *r, const struct sk_raft_msg *m);
+int16_t sk_raft_check_fetch(const struct sk_raft *r, const struct sk_raft_msg *m);
+bool sk_raft_awaited(const struct sk_raft *r, const struct sk_raft_msg *m);
 
 /* outbox.c: each returns NULL on ENOMEM, which the core reports as
  * UNKNOWN_SERVER_ERROR. */

@@ -49,6 +49,8 @@ static int on_response(struct sk_raft *r, const struct sk_raft_msg *m, int64_t n
         return sk_raft_on_end_resp(r, m, now);
     case SK_RAFT_FETCH_RESP:
         return sk_raft_on_fetch_resp(r, m, now);
+    case SK_RAFT_FETCH_SNAPSHOT_RESP:
+        return sk_raft_on_fetch_snapshot_resp(r, m, now);
     default:
         return SK_ERR_NONE;
     }
@@ -69,6 +71,8 @@ static int receive(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
         return sk_raft_on_end_req(r, m, now);
     case SK_RAFT_FETCH_REQ:
         return sk_raft_on_fetch_req(r, m, now);
+    case SK_RAFT_FETCH_SNAPSHOT_REQ:
+        return sk_raft_on_fetch_snapshot_req(r, m, now);
     default:
         return on_response(r, m, now);
     }

@@ -84,6 +84,9 @@ static void enter(struct sk_raft *r, enum sk_raft_role role, int64_t now)
     r->election_at_ms = now + sk_raft_random_timeout(r);
     r->backoff_until_ms = 0;
     r->fetch_corr = 0;
+    /* A snapshot is taken from the leader that named it; a new one may
+     * name another (Kafka's FollowerState starts without one). */
+    r->snap_fetching = false;
     /* An observer without a leader asks the voters for one at once. */
     r->fetch_at_ms = now;
     for (int32_t i = 0; i < r->cfg.n_voters; i++) {
