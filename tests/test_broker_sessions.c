@@ -344,6 +344,7 @@ Test(broker_sessions, a_sole_voters_own_registration_is_never_fenced_by_time)
     cr_assert_eq(sk_brokers_expire(&b, at + 10 * SESSION_MS), 1, "only broker 10 lapses");
     cr_assert_not(sk_meta_broker(b.image, self)->fenced);
     cr_assert(sk_meta_broker(b.image, 10)->fenced);
+}
 
 /* Registered and unfenced, as a broker that caught up. */
 static int64_t live_broker(int32_t id)
