@@ -6,7 +6,14 @@ client's scenarios in order (each a subprocess with a timeout), then SIGTERM, wh
 end the broker with status 0. Writes compat-tests/MATRIX.md; exits 1 if any cell the
 client supports and the broker serves fails.
 
+With --cluster 3 each client gets three combined nodes (broker + controller, a 3-voter
+quorum) instead of one broker: all three are the bootstrap servers, the clients create
+topics with replication factor 3, auto-created topics get 3 replicas too, and
+min.insync.replicas is 2; the restart scenarios stop and start node 3. The result is the
+"3-broker cluster" section of MATRIX.md.
+
   /usr/bin/python3 compat-tests/run.py [--client NAME] [--scenario NAME] [--skein PATH]
+                                       [--cluster 3]
 """
 import argparse
 import json
@@ -24,6 +31,7 @@ sys.path.insert(0, HERE)
 
 from skeinlib import records, wire  # noqa: E402
 from skeinlib.broker import Broker, BrokerError, default_skein  # noqa: E402
+from skeinlib.cluster import Cluster  # noqa: E402
 from skeinlib.sarama import build_sarama  # noqa: E402
 
 PY = "/usr/bin/python3"
@@ -375,7 +383,69 @@ def print_cell(client, s, c, verbose):
         print("      note: %s" % n)
 
 
+class ClusterTarget:
+    """A cluster seen through the single broker's interface the runner uses: clients
+    bootstrap from every node, restarts and signals go to one node (RESTARTED), and
+    stopping means SIGTERM to all with each node's exit status checked."""
+    RESTARTED = 3
+    CONFIG = ("default.replication.factor=%d", "min.insync.replicas=2")
+
+    def __init__(self, skein, size):
+        self.cl = Cluster(skein, size, [c % size if "%" in c else c for c in self.CONFIG],
+                          prefix="skein-compat-cluster-")
+        self.node_id = 1
+        self.problems = None
+
+    @property
+    def victim(self):
+        return self.cl.node(min(self.RESTARTED, len(self.cl.nodes)))
+
+    @property
+    def bootstrap(self):
+        return self.cl.bootstrap
+
+    @property
+    def port(self):
+        return self.cl.nodes[0].port
+
+    def start(self, timeout=60):
+        if self.cl.cluster_id is None:
+            self.cl.start()
+            return self
+        self.victim.start(timeout=timeout)
+        self.cl.wait_ready()
+        return self
+
+    def signal(self, sig):
+        self.victim.signal(sig)
+
+    def wait(self, timeout=30):
+        return self.victim.wait(timeout)
+
+    def kill(self):
+        self.victim.kill()
+
+    def tail(self, n=25):
+        if self.problems:
+            return "; ".join("node %d: %s" % kv for kv in sorted(self.problems.items()))
+        return self.victim.tail(n)
+
+    def stop(self):
+        self.problems = self.cl.stop()
+        return 0 if not self.problems else 1
+
+    def sanitizer_report(self):
+        return "\n".join(r for r in (n.sanitizer_report() for n in self.cl.nodes) if r) or None
+
+    def cleanup(self):
+        self.cl.cleanup()
+
+
 def start_broker(name):
+    return start_cluster() if CLUSTER > 1 else start_single(name)
+
+
+def start_single(name):
     broker = Broker(SKEIN, name=name)
     broker.start()
     apis, md = probe(broker)
@@ -387,6 +457,25 @@ def start_broker(name):
         print("  raw Metadata v9 disagrees with the configuration: brokers %r "
               "controller %r cluster %r" % (brokers, md["controller_id"], md["cluster_id"]))
     return broker, apis, md, expect
+
+
+def start_cluster():
+    target = ClusterTarget(SKEIN, CLUSTER)
+    try:
+        target.start()
+        apis, md = probe(target)
+    except Exception:
+        target.cleanup()
+        raise
+    brokers = sorted([b["node_id"], b["host"], b["port"]] for b in md["brokers"])
+    want = sorted([n.node_id, "127.0.0.1", n.port] for n in target.cl.nodes)
+    if brokers != want:
+        print("  raw Metadata v9 lists brokers %r, expected %r" % (brokers, want))
+    expect = {"cluster_id": md["cluster_id"], "node_id": target.node_id,
+              "controller_id": md["controller_id"], "host": "127.0.0.1", "port": target.port,
+              "brokers": want, "broker_count": len(want), "replication_factor": CLUSTER,
+              "min_insync_replicas": 2}
+    return target, apis, md, expect
 
 
 def stop_problem(broker):
@@ -513,8 +602,36 @@ def xc_compare(exp, got, has_ts):
     return None
 
 
+CLUSTER_SECTION = "## 3-broker cluster"
+
+
+def splice_matrix(path, lines):
+    """MATRIX.md holds the single-broker matrix and, after CLUSTER_SECTION, the
+    cluster's; a run replaces its own part and keeps the other."""
+    try:
+        with open(path) as f:
+            old = f.read()
+    except OSError:
+        old = ""
+    mark = "\n" + CLUSTER_SECTION
+    head, _, tail = old.partition(mark)
+    if CLUSTER > 1:
+        # The cluster's tables go one heading level down, under its section.
+        body = [("#" + ln if ln.startswith("## ") else ln) for ln in lines[1:]]
+        text = (head.rstrip("\n") + "\n\n" + CLUSTER_SECTION + " (`run.py --cluster %d`)\n"
+                % CLUSTER + "\n".join(body) + "\n")
+    else:
+        text = "\n".join(lines) + "\n" + (mark + tail if tail else "")
+    with open(path, "w") as f:
+        f.write(text)
+
+
 def write_matrix(path, clients, scenarios, results, extra, pairs, seconds):
     lines = ["# Skein client compatibility matrix", "",
+             ("Three combined nodes (broker + controller, 3-voter quorum), all three as "
+              "bootstrap servers; topics with replication factor 3 and min.insync.replicas "
+              "2; restart-term / restart-kill stop and start node 3 (no leader election "
+              "yet: its partitions wait for it). " if CLUSTER > 1 else "") +
              "Written by `compat-tests/run.py` (%d records per codec and acks, %d per "
              "cross-client topic; %.0f s in all). `pending` cells wait for the broker to "
              "advertise the APIs named (read from ApiVersions); `skip` cells lack something "
@@ -550,16 +667,16 @@ def write_matrix(path, clients, scenarios, results, extra, pairs, seconds):
             details.append("- **%s broker**: %s" % (c, e["problem"].replace("\n", " ")[:1500]))
     if details:
         lines += ["", "## Details", ""] + details
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
+    splice_matrix(path, lines)
 
 
 SKEIN = None
 APIS = {}
+CLUSTER = 1  # nodes per target; > 1 runs each client against a replicated cluster
 
 
 def main():
-    global SKEIN, APIS
+    global SKEIN, APIS, CLUSTER
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--client", action="append", choices=sorted(CLIENTS),
                     help="run only this client (repeatable)")
@@ -570,12 +687,16 @@ def main():
                     help="the built compat-tests/c program (default: next to the broker's "
                          "build folder); the one on librdkafka %s is beside it, its name "
                          "ending in -%s" % (RDKAFKA_NEW, RDKAFKA_NEW))
+    ap.add_argument("--cluster", type=int, choices=(1, 3), default=1,
+                    help="nodes per target: 3 runs every client against a 3-node cluster "
+                         "with replication factor 3 topics")
     ap.add_argument("--matrix", default=os.path.join(HERE, "MATRIX.md"))
     ap.add_argument("-v", "--verbose", action="store_true", help="print client stderr on failure")
     args = ap.parse_args()
     clients = args.client or list(CLIENTS)
     scenarios = [s for s in SCENARIOS if not args.scenario or s in args.scenario]
     SKEIN = os.path.abspath(args.skein)
+    CLUSTER = args.cluster
     if not os.access(SKEIN, os.X_OK):
         print("broker binary %s is missing or not executable (meson setup build && "
               "ninja -C build)" % SKEIN)
@@ -593,7 +714,7 @@ def main():
         if os.access(prog + "-" + RDKAFKA_NEW, os.X_OK):
             BUILT["librdkafka-" + RDKAFKA_NEW] = prog + "-" + RDKAFKA_NEW
         # What the broker serves decides pending cells; read it once from a scratch broker.
-        b, APIS, _, _ = start_broker("probe")
+        b, APIS, _, _ = start_single("probe")
         b.stop()
         b.cleanup()
         results, extra = {}, {}

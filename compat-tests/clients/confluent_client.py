@@ -31,7 +31,7 @@ def check_orig_broker(ctx, a, md):
     too. The id the broker gives itself is checked on the first answer that comes
     through a learned handle, which librdkafka prefers once one is up."""
     if md.orig_broker_id != -1 or libversion()[1] < 0x020a0000:
-        ctx.eq("orig_broker_id", ctx.expect["node_id"], md.orig_broker_id)
+        ctx.check_broker_id("orig_broker_id", md.orig_broker_id)
         return
     ctx.check(md.orig_broker_name.endswith("/bootstrap"), "orig_broker_id -1 from",
               "the bootstrap connection", md.orig_broker_name)
@@ -40,8 +40,7 @@ def check_orig_broker(ctx, a, md):
     while md.orig_broker_id == -1 and time.monotonic() < deadline:
         time.sleep(0.1)
         md = a.list_topics(timeout=10)
-    ctx.eq("orig_broker_id through the learned broker", ctx.expect["node_id"],
-           md.orig_broker_id)
+    ctx.check_broker_id("orig_broker_id through the learned broker", md.orig_broker_id)
 
 
 def base(ctx):
@@ -56,7 +55,7 @@ def metadata(ctx):
     ctx.eq("cluster_id", ctx.expect["cluster_id"], md.cluster_id)
     ctx.eq("controller_id", ctx.expect["controller_id"], md.controller_id)
     got = sorted((b.id, b.host, b.port) for b in md.brokers.values())
-    ctx.eq("brokers", [(ctx.expect["node_id"], ctx.expect["host"], ctx.expect["port"])], got)
+    ctx.eq("brokers", ctx.brokers(), got)
     check_orig_broker(ctx, a, md)
     ctx.step("list_topics(topic) auto-create")
     name = "confluent-auto"
@@ -71,13 +70,13 @@ def metadata(ctx):
     ctx.check(t is not None and t.error is None, "metadata of auto-created " + name,
               "no error", t and t.error)
     ctx.eq("partitions of " + name, [0], sorted(t.partitions))
-    ctx.eq("leader of %s/0" % name, ctx.expect["node_id"], t.partitions[0].leader)
+    ctx.check_broker_id("leader of %s/0" % name, t.partitions[0].leader)
     ctx.step("list_topics after auto-create")
     ctx.check(name in a.list_topics(timeout=10).topics, "all topics", "contains " + name, None)
 
 
 def create(ctx, a, name, partitions):
-    fs = a.create_topics([NewTopic(name, partitions, 1)], request_timeout=15)
+    fs = a.create_topics([NewTopic(name, partitions, ctx.rf)], request_timeout=15)
     fs[name].result(20)
 
 
@@ -90,7 +89,7 @@ def create_topic(ctx):
     t = a.list_topics(topic=name, timeout=10).topics[name]
     ctx.eq("error of " + name, None, t.error)
     ctx.eq("partitions of " + name, [0, 1, 2], sorted(t.partitions))
-    ctx.eq("leaders", [ctx.expect["node_id"]] * 3, [t.partitions[i].leader for i in range(3)])
+    ctx.check_leaders("leaders", [t.partitions[i].leader for i in range(3)])
     ctx.step("create_topics %s again" % name)
     try:
         create(ctx, a, name, 3)
@@ -177,7 +176,7 @@ def admin(ctx):
 
 def new_topic(ctx, name, partitions=1, config=None):
     a = admin(ctx)
-    fs = a.create_topics([NewTopic(name, partitions, 1, config=config or {})],
+    fs = a.create_topics([NewTopic(name, partitions, ctx.rf, config=config or {})],
                          request_timeout=15)
     fs[name].result(20)
     return a

@@ -21,8 +21,7 @@ CODEC_MODULE = {"snappy": ("python-snappy", kcodec.has_snappy),
 
 def check_brokers(ctx, what, brokers):
     """brokers: list of (node_id, host, port)."""
-    exp = [(ctx.expect["node_id"], ctx.expect["host"], ctx.expect["port"])]
-    ctx.eq(what, exp, sorted(brokers))
+    ctx.eq(what, ctx.brokers(), sorted(brokers))
 
 
 def metadata(ctx):
@@ -67,7 +66,7 @@ def metadata(ctx):
 
 
 def create_topic(ctx, admin, name, partitions):
-    admin.create_topics([NewTopic(name, partitions, 1)], timeout_ms=10000)
+    admin.create_topics([NewTopic(name, partitions, ctx.rf)], timeout_ms=10000)
 
 
 def create_topic_scenario(ctx):
@@ -81,8 +80,7 @@ def create_topic_scenario(ctx):
         ctx.eq("error_code of %s" % name, 0, t["error_code"])
         ctx.eq("partitions of %s" % name, [0, 1, 2],
                sorted(p["partition"] for p in t["partitions"]))
-        ctx.eq("leaders of %s" % name, [ctx.expect["node_id"]] * 3,
-               [p["leader"] for p in t["partitions"]])
+        ctx.check_leaders("leaders of %s" % name, [p["leader"] for p in t["partitions"]])
         ctx.step("create_topics %s again" % name)
         try:
             create_topic(ctx, admin, name, 3)
@@ -175,7 +173,7 @@ def admin_client(ctx):
 def new_topic(ctx, name, partitions=1, config=None):
     a = admin_client(ctx)
     try:
-        a.create_topics([NewTopic(name, partitions, 1, topic_configs=config or {})],
+        a.create_topics([NewTopic(name, partitions, ctx.rf, topic_configs=config or {})],
                         timeout_ms=10000)
     finally:
         a.close()

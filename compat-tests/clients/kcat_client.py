@@ -54,7 +54,7 @@ def check_originating_broker(ctx, md):
         ctx.check(orig.get("name", "").endswith("/bootstrap"), "originating broker -1",
                   "the bootstrap connection", orig)
         return
-    ctx.eq("originating broker id", ctx.expect["node_id"], orig.get("id"))
+    ctx.check_broker_id("originating broker id", orig.get("id"))
 
 
 def list_metadata(ctx, extra=()):
@@ -69,8 +69,7 @@ def metadata(ctx):
     ctx.step("kcat -L -J")
     md = list_metadata(ctx)
     brokers = sorted((b["id"], b["name"]) for b in md.get("brokers", []))
-    ctx.eq("brokers", [(ctx.expect["node_id"], "%s:%d" % (ctx.expect["host"],
-                                                          ctx.expect["port"]))], brokers)
+    ctx.eq("brokers", [(i, "%s:%d" % (h, p)) for i, h, p in ctx.brokers()], brokers)
     ctx.eq("controllerid", ctx.expect["controller_id"], md.get("controllerid"))
     # kcat -L prints no cluster id; the other clients check it.
     check_originating_broker(ctx, md)
@@ -83,7 +82,7 @@ def metadata(ctx):
     if "error" in t:
         raise Fail("metadata of auto-created %s: error %s" % (name, t["error"]))
     ctx.eq("partitions of " + name, [0], [p["partition"] for p in t["partitions"]])
-    ctx.eq("leader of %s/0" % name, ctx.expect["node_id"], t["partitions"][0]["leader"])
+    ctx.check_broker_id("leader of %s/0" % name, t["partitions"][0]["leader"])
 
 
 def create_topic(ctx):
@@ -242,7 +241,8 @@ def large(ctx):
     t = "kcat-large"
     ctx.step("CreateTopics %s max.message.bytes=%d (raw request)" % (t, records.TOPIC_MAX_MESSAGE))
     err, msg = wire.create_topic(ctx.port, t, 1, {"max.message.bytes":
-                                                  str(records.TOPIC_MAX_MESSAGE)})
+                                                  str(records.TOPIC_MAX_MESSAGE)},
+                                 replication_factor=ctx.rf)
     ctx.eq("CreateTopics error", (0, None), (err, msg))
     big = bytes(range(256)) * (records.LARGE // 256)
     limits = ["-X", "message.max.bytes=%d" % (4 << 20)]

@@ -78,6 +78,13 @@ var step = "start"
 var notes = []string{}
 var bootstrap string
 
+// replicationFactor is the one topics are created with: 3 against the runner's
+// 3-node cluster (--expect replication_factor), else 1.
+var replicationFactor int16 = 1
+
+// brokerList is the bootstrap servers, one or (a cluster) several.
+func brokerList() []string { return strings.Split(bootstrap, ",") }
+
 func setStep(s string)                 { step = s; fmt.Println("step:", s) }
 func note(s string)                    { notes = append(notes, s); fmt.Println("note:", s) }
 func failf(f string, a ...interface{}) { panic(fail{fmt.Sprintf(f, a...)}) }
@@ -108,7 +115,7 @@ func config() *sarama.Config {
 }
 
 func admin() sarama.ClusterAdmin {
-	a, err := sarama.NewClusterAdmin([]string{bootstrap}, config())
+	a, err := sarama.NewClusterAdmin(brokerList(), config())
 	must(err, "NewClusterAdmin")
 	return a
 }
@@ -121,7 +128,7 @@ func newTopic(name string, parts int32, cfg map[string]string) {
 		v := v
 		entries[k] = &v
 	}
-	must(a.CreateTopic(name, &sarama.TopicDetail{NumPartitions: parts, ReplicationFactor: 1,
+	must(a.CreateTopic(name, &sarama.TopicDetail{NumPartitions: parts, ReplicationFactor: replicationFactor,
 		ConfigEntries: entries}, false), "CreateTopic "+name)
 }
 
@@ -134,7 +141,7 @@ type rec struct {
 
 // produceAll sends through an AsyncProducer and returns (partition, offset) per record.
 func produceAll(cfg *sarama.Config, t string, recs []rec) [][2]int64 {
-	p, err := sarama.NewAsyncProducer([]string{bootstrap}, cfg)
+	p, err := sarama.NewAsyncProducer(brokerList(), cfg)
 	must(err, "NewAsyncProducer")
 	out := make([][2]int64, len(recs))
 	done := make(chan error, 1)
@@ -185,7 +192,7 @@ func stdRecs(t string, n int, ts bool) []rec {
 }
 
 func consumeN(cfg *sarama.Config, t string, part int32, from int64, n int) []*sarama.ConsumerMessage {
-	c, err := sarama.NewConsumer([]string{bootstrap}, cfg)
+	c, err := sarama.NewConsumer(brokerList(), cfg)
 	must(err, "NewConsumer")
 	defer c.Close()
 	pc, err := c.ConsumePartition(t, part, from)
@@ -248,10 +255,21 @@ func metadata(expect map[string]interface{}) {
 	for _, b := range bs {
 		got = append(got, fmt.Sprintf("%d %s", b.ID(), b.Addr()))
 	}
-	eq("brokers", []string{fmt.Sprintf("%v %v:%v", expect["node_id"], expect["host"], expect["port"])}, got)
+	sort.Strings(got)
+	want := []string{}
+	if bl, ok := expect["brokers"].([]interface{}); ok {
+		for _, b := range bl {
+			f := b.([]interface{})
+			want = append(want, fmt.Sprintf("%v %v:%v", f[0], f[1], f[2]))
+		}
+	} else {
+		want = append(want, fmt.Sprintf("%v %v:%v", expect["node_id"], expect["host"], expect["port"]))
+	}
+	sort.Strings(want)
+	eq("brokers", want, got)
 	setStep("client.Partitions (auto-create)")
 	cfg := config()
-	c, err := sarama.NewClient([]string{bootstrap}, cfg)
+	c, err := sarama.NewClient(brokerList(), cfg)
 	must(err, "NewClient")
 	defer c.Close()
 	var ps []int32
@@ -282,7 +300,7 @@ func createTopic() {
 	must(err, "DescribeTopics")
 	eq("partitions", 3, len(md[0].Partitions))
 	setStep("CreateTopic " + name + " again")
-	err = a.CreateTopic(name, &sarama.TopicDetail{NumPartitions: 3, ReplicationFactor: 1}, false)
+	err = a.CreateTopic(name, &sarama.TopicDetail{NumPartitions: 3, ReplicationFactor: replicationFactor}, false)
 	if err == nil || !strings.Contains(err.Error(), "already exists") {
 		failf("second create: expected TOPIC_ALREADY_EXISTS, got %v", err)
 	}
@@ -401,7 +419,7 @@ func group() {
 		cfg.Consumer.Group.Session.Timeout = 10 * time.Second
 		cfg.Consumer.Group.Heartbeat.Interval = 500 * time.Millisecond
 		cfg.Consumer.Offsets.CommitInterval = 200 * time.Millisecond
-		g, err := sarama.NewConsumerGroup([]string{bootstrap}, gid, cfg)
+		g, err := sarama.NewConsumerGroup(brokerList(), gid, cfg)
 		must(err, "NewConsumerGroup")
 		ctx, cancel := context.WithCancel(context.Background())
 		m := &member{g, &handler{mu: mu, seen: seen, name: cfg.ClientID}, cancel, make(chan struct{})}
@@ -498,7 +516,7 @@ func offsets() {
 		recs[i].ts = baseTS + int64(i)*st
 	}
 	produceAll(config(), t, recs)
-	c, err := sarama.NewClient([]string{bootstrap}, config())
+	c, err := sarama.NewClient(brokerList(), config())
 	must(err, "NewClient")
 	defer c.Close()
 	setStep("GetOffset by timestamp")
@@ -570,7 +588,7 @@ func adminScenario() {
 	produceAll(config(), t, recs)
 	setStep("DeleteRecords before offset 40")
 	// ClusterAdmin.DeleteRecords drops the partition errors: send it on the leader.
-	c, err := sarama.NewClient([]string{bootstrap}, config())
+	c, err := sarama.NewClient(brokerList(), config())
 	must(err, "NewClient")
 	leader, err := c.Leader(t, 0)
 	must(err, "Leader")
@@ -617,7 +635,7 @@ func large() {
 		failf("large record did not come back")
 	}
 	setStep("produce a 2.5 MiB record over the topic's limit")
-	p, err := sarama.NewSyncProducer([]string{bootstrap}, cfg)
+	p, err := sarama.NewSyncProducer(brokerList(), cfg)
 	must(err, "NewSyncProducer")
 	defer p.Close()
 	_, _, err = p.SendMessage(&sarama.ProducerMessage{Topic: t, Partition: 0,
@@ -640,11 +658,11 @@ func restart(name string) {
 	cfg.Producer.Retry.Backoff = 100 * time.Millisecond
 	cfg.Metadata.Retry.Max = 100
 	cfg.Net.MaxOpenRequests = 1
-	p, err := sarama.NewAsyncProducer([]string{bootstrap}, cfg)
+	p, err := sarama.NewAsyncProducer(brokerList(), cfg)
 	must(err, "NewAsyncProducer")
 	ccfg := config()
 	ccfg.Consumer.Retry.Backoff = 100 * time.Millisecond
-	cons, err := sarama.NewConsumer([]string{bootstrap}, ccfg)
+	cons, err := sarama.NewConsumer(brokerList(), ccfg)
 	must(err, "NewConsumer")
 	pc, err := cons.ConsumePartition(t, 0, sarama.OffsetOldest)
 	must(err, "ConsumePartition")
@@ -812,6 +830,9 @@ func main() {
 	bootstrap = *bs
 	expect := map[string]interface{}{}
 	json.Unmarshal([]byte(*ex), &expect)
+	if rf, ok := expect["replication_factor"].(float64); ok {
+		replicationFactor = int16(rf)
+	}
 	sarama.MaxRequestSize = 100 << 20
 	defer func() {
 		if r := recover(); r != nil {

@@ -20,8 +20,8 @@ async function metadata (ctx) {
     const md = await a.metadata({ topics: [] })
     ctx.eq('cluster id', ctx.expect.cluster_id, md.id)
     ctx.eq('controllerId', ctx.expect.controller_id, md.controllerId)
-    ctx.eq('brokers', [[ctx.expect.node_id, ctx.expect.host, ctx.expect.port]],
-      [...md.brokers.entries()].map(([id, b]) => [id, b.host, b.port]))
+    ctx.eq('brokers', ctx.brokers(),
+      [...md.brokers.entries()].map(([id, b]) => [id, b.host, b.port]).sort((x, y) => x[0] - y[0]))
     const name = 'platformatic-auto'
     ctx.step(`metadata ${name} autocreateTopics`)
     const t = (await a.metadata({ topics: [name], autocreateTopics: true, forceUpdate: true })).topics.get(name)
@@ -40,7 +40,7 @@ async function createTopic (ctx) {
   try {
     const name = 'platformatic-created'
     ctx.step(`createTopics ${name} partitions=3`)
-    await a.createTopics({ topics: [name], partitions: 3, replicas: 1 })
+    await a.createTopics({ topics: [name], partitions: 3, replicas: ctx.rf })
     ctx.step(`metadata ${name}`)
     const t = (await a.metadata({ topics: [name], forceUpdate: true })).topics.get(name)
     ctx.eq('partitionsCount', 3, t.partitionsCount)
@@ -52,7 +52,7 @@ async function createTopic (ctx) {
 async function newTopic (ctx, name, partitions = 1, config = {}) {
   const a = admin(ctx)
   try {
-    await a.createTopics({ topics: [name], partitions, replicas: 1, configs: Object.entries(config).map(([name, value]) => ({ name, value })) })
+    await a.createTopics({ topics: [name], partitions, replicas: ctx.rf, configs: Object.entries(config).map(([name, value]) => ({ name, value })) })
   } finally {
     await a.close()
   }
@@ -300,7 +300,7 @@ async function adminScenario (ctx) {
   const a = admin(ctx)
   try {
     ctx.step(`createTopics ${t} retention.ms=86400000`)
-    await a.createTopics({ topics: [t], partitions: 1, replicas: 1, configs: [{ name: 'retention.ms', value: '86400000' }] })
+    await a.createTopics({ topics: [t], partitions: 1, replicas: ctx.rf, configs: [{ name: 'retention.ms', value: '86400000' }] })
     const topicConfig = async () => {
       const d = await a.describeConfigs({ resources: [{ resourceType: TOPIC_TYPE, resourceName: t }] })
       return Object.fromEntries(d[0].configs.map(e => [e.name, e.value]))

@@ -41,6 +41,20 @@ export async function run (scenarios) {
     },
     check (cond, what, expected, got) {
       if (!cond) throw new Fail(`${what}: expected ${expected}, got ${JSON.stringify(got)}`)
+    },
+    // One broker or a cluster: the runner's --cluster mode sends brokers and
+    // replication_factor in --expect.
+    get rf () { return this.expect.replication_factor || 1 },
+    // [[node id, host, port]] sorted by id.
+    brokers () {
+      const bs = this.expect.brokers || [[this.expect.node_id, this.expect.host, this.expect.port]]
+      return [...bs].sort((x, y) => x[0] - y[0])
+    },
+    // Each leader is a broker of the cluster (the broker itself when there is one).
+    checkLeaders (what, got) {
+      const ids = this.brokers().map(b => b[0])
+      if (ids.length === 1) this.eq(what, got.map(() => ids[0]), got)
+      else this.check(got.every(x => ids.includes(x)), what, `leaders among ${JSON.stringify(ids)}`, got)
     }
   }
   const emit = (status, step = '', detail = '') =>

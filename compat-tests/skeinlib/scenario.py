@@ -70,6 +70,35 @@ class Context:
     def has(self, api_key):
         return api_key in self.apis
 
+    # A single broker or a cluster (the runner's --cluster mode sends "brokers",
+    # "replication_factor" and "min_insync_replicas" in --expect).
+    @property
+    def rf(self):
+        """The replication factor topics are created with."""
+        return self.expect.get("replication_factor", 1)
+
+    def brokers(self):
+        """[(node id, host, port)] the cluster's Metadata must list, sorted."""
+        bs = self.expect.get("brokers")
+        if bs:
+            return sorted(tuple(b) for b in bs)
+        return [(self.expect["node_id"], self.expect["host"], self.expect["port"])]
+
+    def broker_ids(self):
+        return [b[0] for b in self.brokers()]
+
+    def check_leaders(self, what, got):
+        """Each leader in got is a broker of the cluster (the broker itself when
+        there is one)."""
+        ids = self.broker_ids()
+        if len(ids) == 1:
+            self.eq(what, ids * len(got), list(got))
+        else:
+            self.check(all(x in ids for x in got), what, "leaders among %r" % ids, got)
+
+    def check_broker_id(self, what, got):
+        self.check_leaders(what, [got])
+
 
 def row(default):
     """The matrix row this run is for: one program may serve several rows (the same
