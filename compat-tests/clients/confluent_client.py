@@ -86,8 +86,15 @@ def create_topic(ctx):
     ctx.step("create_topics %s partitions=3" % name)
     create(ctx, a, name, 3)
     ctx.step("list_topics %s" % name)
-    t = a.list_topics(topic=name, timeout=10).topics[name]
-    ctx.eq("error of " + name, None, t.error)
+    # In a cluster the node asked may not have applied the new topic yet (as with
+    # Kafka, metadata reaches the brokers after CreateTopics is answered).
+    deadline = time.monotonic() + 15
+    while True:
+        t = a.list_topics(topic=name, timeout=10).topics[name]
+        if (t.error is None and len(t.partitions) == 3) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    ctx.eq("error of " + name, None, t.error and str(t.error))
     ctx.eq("partitions of " + name, [0, 1, 2], sorted(t.partitions))
     ctx.check_leaders("leaders", [t.partitions[i].leader for i in range(3)])
     ctx.step("create_topics %s again" % name)
