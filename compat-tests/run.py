@@ -388,7 +388,11 @@ class ClusterTarget:
     bootstrap from every node, restarts and signals go to one node (RESTARTED), and
     stopping means SIGTERM to all with each node's exit status checked."""
     RESTARTED = 3
-    CONFIG = ("default.replication.factor=%d", "min.insync.replicas=2")
+    # What a production cluster's properties say (Skein's built-in defaults, like
+    # Kafka's config/kraft/server.properties, are for one node).
+    CONFIG = ("default.replication.factor=%d", "min.insync.replicas=2",
+              "offsets.topic.replication.factor=%d", "transaction.state.log.replication.factor=%d",
+              "transaction.state.log.min.isr=2")
 
     def __init__(self, skein, size):
         self.cl = Cluster(skein, size, [c % size if "%" in c else c for c in self.CONFIG],
