@@ -711,8 +711,9 @@ def main():
     try:
         if "sarama" in clients:
             BUILT["sarama"] = build_sarama(work)
-        prog = args.rdkafka_program or os.path.join(
-            os.path.dirname(os.path.dirname(SKEIN)), "compat-tests", "rdkafka_compat")
+        # Absolute: the client programs run in compat-tests/.
+        prog = os.path.abspath(args.rdkafka_program or os.path.join(
+            os.path.dirname(os.path.dirname(SKEIN)), "compat-tests", "rdkafka_compat"))
         if os.access(prog, os.X_OK):
             BUILT["librdkafka"] = prog
         if os.access(prog + "-" + RDKAFKA_NEW, os.X_OK):

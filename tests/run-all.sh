@@ -63,6 +63,13 @@ for shards in 1 4; do
     --num-processes 1 $quick
 done
 
+# The client matrix against a 3-node cluster (replication factor 3) takes about
+# 20 minutes on 2 cores, so it runs only when asked: SKEIN_CLUSTER_MATRIX=1.
+if [ "${SKEIN_CLUSTER_MATRIX:-0}" = 1 ]; then
+  step "real-client matrix against a 3-node cluster (run.py --cluster 3)"
+  /usr/bin/python3 compat-tests/run.py --cluster 3 --skein build/src/skein
+fi
+
 step "compatibility tests against the ASan + UBSan broker (2 shards)"
 # A leak or UB report makes the broker's exit status non-zero, and each test requires
 # status 0 from SIGTERM (and greps stderr for reports).
