@@ -12,7 +12,7 @@ import tempfile
 import time
 
 from . import wire
-from .broker import free_port
+from .broker import BrokerError, free_port
 from .poll import wait_for
 
 TIMEOUT = 60  # a loaded 2-core machine: elections and registrations are slow
@@ -72,7 +72,7 @@ class Cluster:
             p = subprocess.run([self.skein, "format", "-t", self.cluster_id] + n.argv()[1:],
                                capture_output=True, text=True, timeout=TIMEOUT)
             if p.returncode != 0:
-                raise RuntimeError("format of node %d failed: %s" % (n.node_id, p.stderr))
+                raise BrokerError("format of node %d failed: %s" % (n.node_id, p.stderr))
         # Launched together: each node's broker waits for the quorum, which
         # needs a majority up.
         for n in self.nodes:
@@ -86,7 +86,7 @@ class Cluster:
     def _ready(n):
         if not wait_for(lambda: n._ready.is_set() or n.proc.poll() is not None, TIMEOUT) \
                 or not n._ready.is_set():
-            raise RuntimeError("node %d did not start:\n%s" % (n.node_id, n.tail()))
+            raise BrokerError("node %d did not start:\n%s" % (n.node_id, n.tail()))
 
     def wait_ready(self, timeout=TIMEOUT):
         """Every live node agrees on a committed quorum leader and lists every
@@ -94,7 +94,7 @@ class Cluster:
         from quorum_test import settled
         live = self.live()
         if not wait_for(lambda: settled(live), timeout):
-            raise RuntimeError("the quorum did not settle")
+            raise BrokerError("the quorum did not settle:\n" + self.tails())
         ids = {n.node_id for n in live}
 
         def listed():
@@ -104,7 +104,10 @@ class Cluster:
             except (OSError, wire.Closed, wire.DecodeError):
                 return False
         if not wait_for(listed, timeout):
-            raise RuntimeError("not every node lists brokers %r" % sorted(ids))
+            raise BrokerError("not every node lists brokers %r:\n%s" % (sorted(ids), self.tails()))
+
+    def tails(self, n=8):
+        return "\n".join("node %d: %s" % (x.node_id, x.tail(n)) for x in self.nodes)
 
     def controller(self):
         """The node leading the metadata quorum, or None."""
