@@ -1073,6 +1073,10 @@ static void s_admin(void) {
         rd_kafka_conf_t *c = conf_new();
         set(c, "topic.metadata.refresh.interval.ms", "1000");
         rd_kafka_t *p = producer(c);
+        /* In a cluster the broker this producer asks may not have applied the
+         * new partition yet (as with Kafka, brokers learn it after the answer). */
+        for (double until = now() + 10; topic_partitions(p, t, NULL) != 3 && now() < until;)
+            usleep(200000);
         struct dr d[10];
         memset(d, 0, sizeof d);
         for (int i = 0; i < 10; i++) {

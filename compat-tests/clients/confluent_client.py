@@ -186,6 +186,7 @@ def new_topic(ctx, name, partitions=1, config=None):
     fs = a.create_topics([NewTopic(name, partitions, ctx.rf, config=config or {})],
                          request_timeout=15)
     fs[name].result(20)
+    ctx.wait_topic(name, partitions)
     return a
 
 
@@ -381,6 +382,7 @@ def admin_scenario(ctx):
               "log.retention.*", sorted(bc)[:10])
     ctx.step("create_partitions to 3")
     a.create_partitions([NewPartitions(t, 3)])[t].result(15)
+    ctx.wait_topic(t, 3)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         md = a.list_topics(topic=t, timeout=10).topics[t]

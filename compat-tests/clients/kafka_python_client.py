@@ -177,6 +177,7 @@ def new_topic(ctx, name, partitions=1, config=None):
                         timeout_ms=10000)
     finally:
         a.close()
+    ctx.wait_topic(name, partitions)
 
 
 def producer(ctx, **kw):
@@ -351,6 +352,7 @@ def admin_scenario(ctx):
         ctx.eq("segment.bytes after alter", "10485760", cfg.get("segment.bytes"))
         ctx.step("create_partitions to 3")
         a.create_partitions({t: NewPartitions(3)})
+        ctx.wait_topic(t, 3)
         ctx.step("produce to the new partition 2")
         p = producer(ctx)
         deadline = time.monotonic() + 10

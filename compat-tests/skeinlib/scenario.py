@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import threading
+import time
 import traceback
 
 
@@ -95,6 +96,27 @@ class Context:
             self.eq(what, ids * len(got), list(got))
         else:
             self.check(all(x in ids for x in got), what, "leaders among %r" % ids, got)
+
+    def wait_topic(self, name, partitions, timeout=30):
+        """Waits until every broker's Metadata has topic name with this many
+        partitions, each with a leader: in a cluster, brokers apply a new topic
+        or partition shortly after the controller answered, as Kafka's do."""
+        from . import wire
+
+        def seen(port):
+            try:
+                md = wire.metadata(port, topics=[name], version=9, timeout=10)
+            except (OSError, wire.Closed, wire.DecodeError):
+                return False
+            t = md["topics"][0] if md["topics"] else None
+            return (t is not None and not t["error"] and len(t["partitions"]) == partitions
+                    and all(p["leader"] >= 0 for p in t["partitions"]))
+        deadline = time.monotonic() + timeout
+        while not all(seen(port) for _, _, port in self.brokers()):
+            if time.monotonic() > deadline:
+                raise Fail("%s with %d partitions not on every broker after %ss"
+                           % (name, partitions, timeout))
+            time.sleep(0.1)
 
     def check_broker_id(self, what, got):
         self.check_leaders(what, [got])
