@@ -15,7 +15,7 @@ const { Kafka, logLevel, AssignerProtocol } = require('kafkajs')
 
 const [mode, bootstrap, group, topic, instance, sessionMs] = process.argv.slice(2)
 const emit = (ev, o = {}) => process.stdout.write(JSON.stringify({ ...o, ev, t: Date.now() / 1000 }) + '\n')
-const kafka = new Kafka({ clientId: 'skein-group-member', brokers: [bootstrap], logLevel: logLevel.NOTHING })
+const kafka = new Kafka({ clientId: 'skein-group-member', brokers: bootstrap.split(','), logLevel: logLevel.NOTHING })
 
 async function member () {
   if (instance !== '-') {

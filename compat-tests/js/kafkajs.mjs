@@ -16,7 +16,7 @@ try { const Z = require('@kafkajs/zstd'); CompressionCodecs[CompressionTypes.ZST
 const TYPE = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP, snappy: CompressionTypes.Snappy, lz4: CompressionTypes.LZ4, zstd: CompressionTypes.ZSTD }
 
 const kafka = (ctx) => new Kafka({
-  clientId: 'skein-compat', brokers: [ctx.bootstrap], logLevel: logLevel.ERROR,
+  clientId: 'skein-compat', brokers: ctx.bootstrap.split(','), logLevel: logLevel.ERROR,
   connectionTimeout: 5000, requestTimeout: 15000, retry: { retries: 3 }
 })
 
@@ -456,7 +456,7 @@ async function restart (ctx, name) {
   ctx.step(`admin.createTopics ${t}`)
   await newTopic(ctx, t)
   const k = new Kafka({
-    clientId: 'skein-compat', brokers: [ctx.bootstrap], logLevel: logLevel.NOTHING,
+    clientId: 'skein-compat', brokers: ctx.bootstrap.split(','), logLevel: logLevel.NOTHING,
     connectionTimeout: 3000, requestTimeout: 10000, retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 1000 }
   })
   const producer = k.producer({ maxInFlightRequests: 1 })

@@ -9,7 +9,7 @@ const CLIENT = 'platformatic-kafka'
 const PREFIX = 'platformatic'
 const TOPIC_TYPE = 2; const BROKER_TYPE = 4 // ConfigResourceTypes
 
-const base = (ctx) => ({ clientId: 'skein-compat', bootstrapBrokers: [ctx.bootstrap], timeout: 10000, retries: 2 })
+const base = (ctx) => ({ clientId: 'skein-compat', bootstrapBrokers: ctx.bootstrap.split(','), timeout: 10000, retries: 2 })
 const admin = (ctx) => new Admin(base(ctx))
 const sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms))
 
