@@ -628,7 +628,11 @@ static void s_create_topic(void) {
     create_topic(a, name, 3, NULL);
     step("metadata of %s", name);
     int32_t leaders[3] = {-1, -1, -1};
-    eq_ll("partitions of librdkafka-created", 3, topic_partitions(a, name, leaders));
+    /* A cluster's broker may answer before it applied the new topic. */
+    int parts = -1;
+    for (double until = now() + 10; (parts = topic_partitions(a, name, leaders)) != 3 && now() < until;)
+        usleep(200000);
+    eq_ll("partitions of librdkafka-created", 3, parts);
     for (int i = 0; i < 3; i++)
         check_broker_id("leader", leaders[i]);
     step("CreateTopics %s again", name);

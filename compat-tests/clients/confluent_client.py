@@ -396,6 +396,7 @@ def admin_scenario(ctx):
     ctx.eq("offsets in partition 2", [(2, i) for i in range(10)], offs)
     ctx.step("delete_topics " + t)
     a.delete_topics([t], request_timeout=15)[t].result(20)
+    ctx.wait_topic_gone(t)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if t not in a.list_topics(timeout=10).topics:

@@ -364,6 +364,7 @@ def admin_scenario(ctx):
         p.close(10)
         ctx.step("delete_topics " + t)
         a.delete_topics([t], timeout_ms=10000)
+        ctx.wait_topic_gone(t)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and t in a.list_topics():
             time.sleep(0.2)

@@ -111,11 +111,26 @@ class Context:
             t = md["topics"][0] if md["topics"] else None
             return (t is not None and not t["error"] and len(t["partitions"]) == partitions
                     and all(p["leader"] >= 0 for p in t["partitions"]))
+        self._wait_brokers(seen, "%s with %d partitions on every broker" % (name, partitions),
+                           timeout)
+
+    def wait_topic_gone(self, name, timeout=30):
+        """Waits until no broker's Metadata lists topic name (deleted)."""
+        from . import wire
+
+        def gone(port):
+            try:
+                md = wire.metadata(port, topics=[name], version=9, timeout=10)
+            except (OSError, wire.Closed, wire.DecodeError):
+                return False
+            return all(t["error"] for t in md["topics"])
+        self._wait_brokers(gone, "%s gone from every broker" % name, timeout)
+
+    def _wait_brokers(self, cond, what, timeout):
         deadline = time.monotonic() + timeout
-        while not all(seen(port) for _, _, port in self.brokers()):
+        while not all(cond(port) for _, _, port in self.brokers()):
             if time.monotonic() > deadline:
-                raise Fail("%s with %d partitions not on every broker after %ss"
-                           % (name, partitions, timeout))
+                raise Fail("%s: not reached after %ss" % (what, timeout))
             time.sleep(0.1)
 
     def check_broker_id(self, what, got):
