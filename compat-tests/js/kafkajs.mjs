@@ -20,6 +20,30 @@ const kafka = (ctx) => new Kafka({
   connectionTimeout: 5000, requestTimeout: 15000, retry: { retries: 3 }
 })
 
+// In a cluster each broker applies a new partition shortly after the controller
+// answered (as Kafka's do): waits until each broker, asked alone, lists n partitions
+// of t with leaders.
+async function waitPartitions (ctx, t, n) {
+  for (const [, host, port] of ctx.brokers()) {
+    const a = new Kafka({ clientId: 'skein-compat-wait', brokers: [`${host}:${port}`], logLevel: logLevel.NOTHING }).admin()
+    await a.connect()
+    try {
+      for (const until = Date.now() + 10000; ;) {
+        let ok = false
+        try {
+          const ps = (await a.fetchTopicMetadata({ topics: [t] })).topics[0].partitions
+          ok = ps.length === n && ps.every(p => p.leader >= 0)
+        } catch (e) {}
+        if (ok) break
+        if (Date.now() > until) throw new Fail(`${t} with ${n} partitions not on broker ${host}:${port} after 10 s`)
+        await new Promise(resolve => setTimeout(resolve, 200))
+      }
+    } finally {
+      await a.disconnect()
+    }
+  }
+}
+
 async function metadata (ctx) {
   const admin = kafka(ctx).admin()
   ctx.step('admin.connect')
@@ -396,6 +420,7 @@ async function admin (ctx) {
     ctx.check(names.includes('log.retention.hours') || names.includes('log.retention.ms'), 'broker configs', 'log.retention.*', names.slice(0, 10))
     ctx.step('admin.createPartitions to 3')
     await a.createPartitions({ topicPartitions: [{ topic: t, count: 3 }] })
+    await waitPartitions(ctx, t, 3)
     const md = await a.fetchTopicMetadata({ topics: [t] })
     ctx.eq('partitions after createPartitions', [0, 1, 2], md.topics[0].partitions.map(p => p.partitionId).sort())
     ctx.step('produce 10 records to the new partition 2')
