@@ -78,6 +78,7 @@ def metadata(ctx):
 def create(ctx, a, name, partitions):
     fs = a.create_topics([NewTopic(name, partitions, ctx.rf)], request_timeout=15)
     fs[name].result(20)
+    ctx.wait_topic(name, partitions)
 
 
 def create_topic(ctx):

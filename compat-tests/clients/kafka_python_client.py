@@ -67,6 +67,7 @@ def metadata(ctx):
 
 def create_topic(ctx, admin, name, partitions):
     admin.create_topics([NewTopic(name, partitions, ctx.rf)], timeout_ms=10000)
+    ctx.wait_topic(name, partitions)
 
 
 def create_topic_scenario(ctx):
