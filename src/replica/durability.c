@@ -18,6 +18,7 @@
 #include "skein/logging.h"
 #include "skein/net.h"
 #include "skein/plog.h"
+#include "skein/sync_stats.h"
 #include "skein/timer.h"
 
 /* Counted once per partition, so that metadata answers can tell offline
@@ -51,6 +52,7 @@ struct sk_sync_op {
     int64_t from, upto;
     int nfds;
     int fds[SK_PLOG_SYNC_MAX];
+    unsigned char kinds[SK_PLOG_SYNC_MAX];
 };
 
 static void sync_op_free(struct sk_sync_op *op)
@@ -73,6 +75,7 @@ static int sync_op_take_fds(struct sk_sync_op *op, const struct sk_plog_sync *sy
             return err;
         }
         op->fds[op->nfds] = fd;
+        op->kinds[op->nfds] = sync->kinds[op->nfds];
     }
     return 0;
 }
@@ -249,9 +252,11 @@ static void sync_files(struct sk_sync_op *op)
     struct sk_broker *b = op->p->broker;
     int n = op->nfds;
     op->pending += n;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
+        sk_sync_count(op->kinds[i], 1);
         if (sk_replica_io_fsync(b, op->fds[i], sync_done, op) < 0)
             sync_done(op, -EIO);
+    }
     sync_done(op, 0);
 }
 
@@ -327,9 +332,11 @@ static void cover_start(struct sk_broker *b, struct sk_partition *list, int n)
             sync_files(op);
             continue;
         }
-        for (int i = 0; i < op->nfds; i++)
+        for (int i = 0; i < op->nfds; i++) {
             if (sk_fault_sync(op->fds[i]) < 0)
                 fault = -EIO;
+            sk_sync_count_covered(op->kinds[i], 1);
+        }
         c->ops[c->nops++] = op;
     }
     if (!c)

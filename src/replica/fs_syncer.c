@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "fs_syncer.h"
+#include "skein/sync_stats.h"
 
 struct fs_req {
     struct fs_req *next;
@@ -107,6 +108,7 @@ static void *run(void *arg)
             return NULL; /* stopping, nothing queued */
         int res = syncfs(s->fd) < 0 ? -errno : 0;
         __atomic_add_fetch(&s->calls, 1, __ATOMIC_RELAXED);
+        sk_sync_count_syncfs();
         finish(s, &batch, res);
     }
 }
