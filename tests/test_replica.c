@@ -979,19 +979,23 @@ Test(replica_syncfs, a_failed_syncfs_finds_the_failing_partition_by_fdatasync)
     cr_assert_eq(sk_plog_recovery_point(bad->log), 0);
 }
 
-Test(replica_syncfs, an_append_during_the_syncfs_waits_for_a_sync_of_its_own)
+/* While a syncfs is in flight the shard stays with syncfs: a partition
+ * dirtied meanwhile, even one whose own sync runs, joins the syncfs queue
+ * (the thread runs one syncfs for all that queued during the last) rather
+ * than taking an fdatasync of its own. */
+Test(replica_syncfs, an_append_during_the_syncfs_joins_the_next_syncfs)
 {
     append_wide(WIDE);
     run_deferred();
     struct sk_partition *p = part("wide", 0);
     sk_partition_when_durable(p, append(p, 1, SK_ERR_NONE), on_durable, &later);
     run_deferred();
-    cr_assert_eq(io.nsyncfs, 1);
-    cr_assert_eq(nsyncs(), 1, "one partition: an fdatasync beside the syncfs");
+    cr_assert_eq(io.nsyncfs, 2, "the append queued a second syncfs");
+    cr_assert_eq(nsyncs(), 0, "no fdatasync beside the syncfs");
     complete_syncfs(0, 0);
     cr_assert_eq(a[0].n, 1);
     cr_assert_eq(later.n, 0, "acknowledged by a syncfs that started before its append");
-    complete_sync(0, 0);
+    complete_syncfs(1, 0);
     cr_assert_eq(later.n, 1);
     cr_assert_eq(later.err[0], SK_ERR_NONE);
     cr_assert_eq(sk_plog_recovery_point(p->log), 3);
@@ -1103,7 +1107,7 @@ Test(fs_syncer, a_missing_directory_is_an_error)
     cr_assert_eq(err, -ENOENT);
 }
 
-Test(replica_syncfs, a_lone_new_partition_waits_for_the_running_syncs_then_syncs)
+Test(replica_syncfs, a_lone_new_partition_joins_a_running_syncfs)
 {
     append_wide(SK_SYNCFS_MIN_PARTITIONS);
     run_deferred();
@@ -1111,15 +1115,56 @@ Test(replica_syncfs, a_lone_new_partition_waits_for_the_running_syncs_then_syncs
     struct sk_partition *p = part("wide", SK_SYNCFS_MIN_PARTITIONS);
     sk_partition_when_durable(p, append(p, 1, SK_ERR_NONE), on_durable, &later);
     run_deferred();
-    cr_assert_eq(io.nsyncfs, 1, "a syncfs for one partition");
+    cr_assert_eq(io.nsyncfs, 2, "one partition queued for the next syncfs");
     cr_assert_eq(nsyncs(), 0, "a lone fdatasync while the shard's syncfs runs");
     complete_syncfs(0, 0);
     cr_assert_eq(later.n, 0, "covered by a syncfs that started before its append");
-    run_deferred();
-    cr_assert_eq(nsyncs(), 1, "held past the end of the running sync");
-    complete_sync(0, 0);
+    complete_syncfs(1, 0);
     cr_assert_eq(later.n, 1);
     cr_assert_eq(later.err[0], SK_ERR_NONE);
+}
+
+/* No syncfs in flight, a few partitions fdatasync each; new partitions
+ * dirtied meanwhile wait for one of those syncs to end, and then share one
+ * syncfs from two on (one alone takes an fdatasync). */
+Test(replica_syncfs, partitions_held_for_running_fdatasyncs_share_a_syncfs)
+{
+    append_wide(2);
+    run_deferred();
+    cr_assert_eq(io.nsyncfs, 0);
+    cr_assert_eq(nsyncs(), 2);
+    for (int i = 2; i < 4; i++) {
+        struct sk_partition *p = part("wide", i);
+        sk_partition_when_durable(p, append(p, 1, SK_ERR_NONE), on_durable, &a[i]);
+    }
+    run_deferred();
+    cr_assert_eq(nsyncs(), 2, "held while the two fdatasyncs run");
+    cr_assert_eq(io.nsyncfs, 0);
+    complete_sync(0, 0);
+    run_deferred();
+    cr_assert_eq(io.nsyncfs, 1, "the two held partitions share one syncfs when a sync ends");
+    cr_assert_eq(nsyncs(), 2, "and take no fdatasync");
+    complete_sync(1, 0);
+    run_deferred();
+    cr_assert_eq(a[0].n + a[1].n, 2);
+    cr_assert_eq(io.nsyncfs, 1);
+    cr_assert_eq(a[2].n + a[3].n, 0);
+    complete_syncfs(0, 0);
+    cr_assert_eq(a[2].n, 1);
+    cr_assert_eq(a[3].n, 1);
+    /* the syncfs ended: one new partition alone takes an fdatasync again */
+    struct sk_partition *p = part("wide", 4);
+    int before = io.nfsyncs;
+    sk_partition_when_durable(p, append(p, 1, SK_ERR_NONE), on_durable, &later);
+    run_deferred();
+    cr_assert_eq(io.nsyncfs, 1);
+    cr_assert_gt(io.nfsyncs, before, "no fdatasync for the lone partition");
+    for (int i = before; i < io.nfsyncs; i++) { /* its files, by hand: a freed op's */
+        io.fsyncs[i].done = true;               /* address may be reused */
+        cr_assert_eq(fdatasync(io.fsyncs[i].fd), 0);
+        io.fsyncs[i].cb(io.fsyncs[i].arg, 0);
+    }
+    cr_assert_eq(later.n, 1);
 }
 
 /* ---- in-sync replicas and the high watermark ------------------------------------------------ */

@@ -284,6 +284,8 @@ struct sk_sync_cover {
 static void cover_done(void *arg, int res)
 {
     struct sk_sync_cover *c = arg;
+    if (c->nops > 0)
+        c->ops[0]->p->broker->syncfs_covers--;
     if (res < 0)
         sk_warn("a syncfs of the log dir failed: %s; syncing each partition's files",
                 strerror(-res));
@@ -341,6 +343,8 @@ static void cover_start(struct sk_broker *b, struct sk_partition *list, int n)
     }
     if (!c)
         return;
+    if (c->nops > 0)
+        b->syncfs_covers++;
     int r = fault < 0 ? fault : c->nops > 0 ? io_syncfs(b, cover_done, c) : 0;
     if (r < 0 || c->nops == 0)
         cover_done(c, r);
@@ -348,13 +352,24 @@ static void cover_start(struct sk_broker *b, struct sk_partition *list, int n)
 
 /* One sync per dirty partition per loop iteration, however many produce
  * requests appended to it in that iteration; one syncfs for all of them when
- * many are dirty. */
+ * many are dirty.
+ *
+ * With thousands of partitions a produce request (librdkafka sends one per
+ * partition) often brings a loop iteration one or two dirty partitions, and
+ * a threshold alone would give each its own fdatasync: a device cache flush
+ * each, where one syncfs flushes once for all. So once the shard is in the
+ * syncfs regime it stays there while it lasts: a partition dirtied while a
+ * syncfs is in flight joins the syncfs thread's queue, where everything that
+ * arrives during one syncfs shares the next; and partitions held back while
+ * fdatasyncs ran (below) go as a syncfs from two on. */
 static void group_commit(void *arg)
 {
     struct sk_broker *b = arg;
     b->commit_scheduled = false;
     struct sk_partition *list = b->dirty;
+    bool held = b->dirty_held;
     b->dirty = NULL;
+    b->dirty_held = false;
     int wanted = 0, fresh = 0;
     /* Otherwise sync_done re-queues it when the oldest sync ends. */
     for (struct sk_partition *p = list; p; p = p->next_dirty)
@@ -362,7 +377,9 @@ static void group_commit(void *arg)
             wanted++;
             fresh += p->nsyncs == 0;
         }
-    if (wanted >= SK_SYNCFS_MIN_PARTITIONS && syncfs_usable(b)) {
+    bool grouped = wanted >= SK_SYNCFS_MIN_PARTITIONS || (held && wanted >= 2) ||
+                   (wanted > 0 && b->syncfs_covers > 0);
+    if (grouped && syncfs_usable(b)) {
         cover_start(b, list, wanted);
         return;
     }
@@ -375,6 +392,7 @@ static void group_commit(void *arg)
      * acks=all latency down. */
     if (wanted > 0 && fresh == wanted && b->syncs_running > 0 && syncfs_usable(b)) {
         b->dirty = list;
+        b->dirty_held = true;
         return;
     }
     for (struct sk_partition *p = list, *next; p; p = next) {
