@@ -284,8 +284,18 @@ struct sk_sync_cover {
 static void cover_done(void *arg, int res)
 {
     struct sk_sync_cover *c = arg;
-    if (c->nops > 0)
-        c->ops[0]->p->broker->syncfs_covers--;
+    if (c->nops > 0) {
+        struct sk_broker *b = c->ops[0]->p->broker;
+        /* a lone partition synced since the last time no syncfs was in
+         * flight, and nothing queued behind it: the load is light, and
+         * fdatasync serves it sooner */
+        b->syncfs_streak += c->nops;
+        if (--b->syncfs_covers == 0) {
+            if (b->syncfs_streak < 2)
+                b->syncfs_regime = false;
+            b->syncfs_streak = 0;
+        }
+    }
     if (res < 0)
         sk_warn("a syncfs of the log dir failed: %s; syncing each partition's files",
                 strerror(-res));
@@ -298,11 +308,11 @@ static void cover_done(void *arg, int res)
     free(c);
 }
 
-static int io_syncfs(struct sk_broker *b, sk_fsync_fn cb, void *arg)
+static int io_syncfs(struct sk_broker *b, unsigned parts, sk_fsync_fn cb, void *arg)
 {
     if (b->replica_io)
         return b->replica_io->syncfs(b->replica_io->ctx, cb, arg);
-    return sk_fs_syncer_submit(b->fs_syncer, cb, arg);
+    return sk_fs_syncer_submit(b->fs_syncer, parts, cb, arg);
 }
 
 static bool syncfs_usable(const struct sk_broker *b)
@@ -345,7 +355,9 @@ static void cover_start(struct sk_broker *b, struct sk_partition *list, int n)
         return;
     if (c->nops > 0)
         b->syncfs_covers++;
-    int r = fault < 0 ? fault : c->nops > 0 ? io_syncfs(b, cover_done, c) : 0;
+    if (c->nops >= 2)
+        b->syncfs_regime = true;
+    int r = fault < 0 ? fault : c->nops > 0 ? io_syncfs(b, (unsigned)c->nops, cover_done, c) : 0;
     if (r < 0 || c->nops == 0)
         cover_done(c, r);
 }
@@ -360,8 +372,10 @@ static void cover_start(struct sk_broker *b, struct sk_partition *list, int n)
  * each, where one syncfs flushes once for all. So once the shard is in the
  * syncfs regime it stays there while it lasts: a partition dirtied while a
  * syncfs is in flight joins the syncfs thread's queue, where everything that
- * arrives during one syncfs shares the next; and partitions held back while
- * fdatasyncs ran (below) go as a syncfs from two on. */
+ * arrives during one syncfs shares the next, and when nothing is in flight,
+ * the next dirty partition still goes by syncfs, until syncfs covered a
+ * lone partition with nothing queued behind it (cover_done). Partitions held
+ * back while fdatasyncs ran (below) go as a syncfs from two on. */
 static void group_commit(void *arg)
 {
     struct sk_broker *b = arg;
@@ -378,7 +392,7 @@ static void group_commit(void *arg)
             fresh += p->nsyncs == 0;
         }
     bool grouped = wanted >= SK_SYNCFS_MIN_PARTITIONS || (held && wanted >= 2) ||
-                   (wanted > 0 && b->syncfs_covers > 0);
+                   (wanted > 0 && (b->syncfs_covers > 0 || b->syncfs_regime));
     if (grouped && syncfs_usable(b)) {
         cover_start(b, list, wanted);
         return;
