@@ -1390,8 +1390,8 @@ Test(log, index_entries_written_by_the_page)
 {
     struct sk_plog_config cfg = small_cfg();
     cfg.segment_bytes = 1 << 20;
-    cfg.segment_index_bytes = 1 << 20;
-    cfg.index_interval_bytes = 0; /* an entry per batch */
+    cfg.segment_index_bytes = 1 << 16; /* read whole by slurp, which holds < 1 MiB */
+    cfg.index_interval_bytes = 0;      /* an entry per batch */
     struct sk_plog *p = open_log(&cfg, -1, -1, NULL);
     append_many(p, 400, 1000);
     cr_assert_eq(sk_plog_segment_count(p), 1);
@@ -1411,7 +1411,8 @@ Test(log, index_entries_written_by_the_page)
     cr_assert_eq(sk_plog_truncate_to(p, ex.base[300]), 0);
     cr_assert_eq(index_entries_present(".timeindex", 12, 299, 400), 0, "truncated entries stay");
     cr_assert_eq(index_entries_present(".timeindex", 12, 0, 299), 299);
-    ex.n = 300;
+    while (ex.n > 300)
+        free(ex.bytes[--ex.n]);
     check_all_offsets(p, 0);
     cr_assert_eq(sk_plog_offset_for_time(p, ex.ts[250], &tr), 0);
     cr_assert_eq(tr.offset, ex.last[250]);
