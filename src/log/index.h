@@ -18,9 +18,10 @@
  * partitions, that is a fault per index per batch. So new entries collect in a
  * small buffer and reach the file with one pwrite per page of entries, when the
  * index is trimmed (a roll or a clean close) or by sk_index_flush; lookups read
- * the file's entries through the mapping and the newest from the buffer. A
- * crash loses at most the buffered entries of the active segment, whose index
- * recovery rebuilds anyway; the file holds a valid prefix at every moment.
+ * the file's entries through the mapping and the newest from the buffer. The
+ * file holds a valid prefix at every moment, so a crash loses at most the
+ * buffered entries: a load trusts the prefix and reads the batches past its
+ * last entry from the log, or recovery rebuilds the index.
  *
  * Blocks are still reserved with fallocate a chunk ahead of the entries, so a
  * full disk shows up as -ENOSPC from an append, not from a later flush.
