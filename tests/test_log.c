@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "skein/atomic_writer.h"
@@ -1358,5 +1359,120 @@ Test(log, durable_epoch_checkpoint_rewritten_through_the_syncer)
     cr_assert_eq(ds_pending(&ds), 1, "the failed rewrite was not retried by the next flush");
     ds_complete_all(&ds, 0);
     cr_assert_str_eq(file_text(dir, "leader-epoch-checkpoint"), "0\n2\n4 0\n6 3\n");
+    sk_plog_close(p);
+}
+
+/* Entries [from, to) of an index file, as big-endian words: whether each
+ * holds an entry (non-zero) or is still the file's zeros. */
+static int index_entries_present(const char *suffix, size_t esize, size_t from, size_t to)
+{
+    char name[64];
+    size_t len;
+    int present = 0;
+    seg_name(name, sizeof(name), 0, suffix);
+    uint8_t *ix = (uint8_t *)slurp(name, &len);
+    for (size_t e = from; e < to && (e + 1) * esize <= len; e++) {
+        bool zero = true;
+        for (size_t k = 0; k < esize; k++)
+            zero &= ix[e * esize + k] == 0;
+        present += !zero;
+    }
+    free(ix);
+    return present;
+}
+
+/* New index entries are written a page of them at a time (pwrite), not
+ * stored through the mapping on every append: lookups still see every entry,
+ * truncation drops buffered and written ones alike, a close writes the rest,
+ * and a crash loses only buffered ones, leaving a valid prefix the next open
+ * trusts. */
+Test(log, index_entries_written_by_the_page)
+{
+    struct sk_plog_config cfg = small_cfg();
+    cfg.segment_bytes = 1 << 20;
+    cfg.segment_index_bytes = 1 << 16; /* read whole by slurp, which holds < 1 MiB */
+    cfg.index_interval_bytes = 0;      /* an entry per batch */
+    struct sk_plog *p = open_log(&cfg, -1, -1, NULL);
+    append_many(p, 400, 1000);
+    cr_assert_eq(sk_plog_segment_count(p), 1);
+    /* 399 entries each (none for the batch at position 0), written once a
+     * page's worth (4,096 bytes) is buffered: 342 time index entries of 12
+     * bytes, and none of the offset index (512 entries of 8 bytes) */
+    cr_assert_eq(index_entries_present(".timeindex", 12, 0, 400), 342);
+    cr_assert_eq(index_entries_present(".index", 8, 0, 400), 0);
+    check_all_offsets(p, 0);
+    struct sk_plog_time_result tr;
+    cr_assert_eq(sk_plog_offset_for_time(p, ex.ts[380], &tr), 0);
+    cr_assert_eq(tr.offset, ex.last[380]);
+
+    /* truncation inside the buffer, then below what the file holds */
+    cr_assert_eq(sk_plog_truncate_to(p, ex.base[390]), 0);
+    check_all_offsets(p, 0);
+    cr_assert_eq(sk_plog_truncate_to(p, ex.base[300]), 0);
+    cr_assert_eq(index_entries_present(".timeindex", 12, 299, 400), 0, "truncated entries stay");
+    cr_assert_eq(index_entries_present(".timeindex", 12, 0, 299), 299);
+    while (ex.n > 300)
+        free(ex.bytes[--ex.n]);
+    check_all_offsets(p, 0);
+    cr_assert_eq(sk_plog_offset_for_time(p, ex.ts[250], &tr), 0);
+    cr_assert_eq(tr.offset, ex.last[250]);
+    append_many(p, 50, 100000);
+    int64_t leo = sk_plog_log_end_offset(p);
+    cr_assert_eq(sk_plog_flush(p, NOW), 0);
+    sk_plog_close(p);
+    cr_assert_eq(file_size("00000000000000000000.index"), 349 * 8);
+
+    struct sk_plog_open_report rep;
+    p = open_log(&cfg, leo, -1, &rep);
+    cr_assert_eq(rep.segments_recovered + rep.indexes_rebuilt, 0, "the index was not trusted");
+    check_all_offsets(p, 0);
+
+    sk_plog_close(p);
+
+    /* a crash: a child process opens the log, appends, syncs the data and
+     * dies without closing it, so its buffered index entries are lost */
+    int before = ex.n;
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        struct sk_plog_open_opts o = {.log_dir = root, .topic = "orders", .partition = 3,
+                                      .recovery_point = leo, .log_start_offset = -1, .now_ms = NOW};
+        struct sk_plog *c = NULL;
+        if (sk_plog_open(&o, &cfg, &c, NULL) < 0)
+            _exit(2);
+        for (int i = 0; i < 60; i++) {
+            struct sk_buf b = {0};
+            build(&b, sk_plog_next_offset(c), 2, 200000 + 10 * i, 0, 60);
+            if (sk_plog_append(c, b.data, b.len, NOW, NULL) < 0 || sk_plog_flush(c, NOW) < 0)
+                _exit(1);
+            free(b.data);
+        }
+        _exit(0);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: %d", status);
+    for (int i = 0; i < 60; i++) { /* what the child appended, for check_all_offsets */
+        cr_assert_lt(ex.n, MAXB);
+        struct sk_buf b = {0};
+        int64_t base = ex.last[ex.n - 1] + 1;
+        build(&b, base, 2, 200000 + 10 * i, 0, 60);
+        ex.base[ex.n] = base;
+        ex.last[ex.n] = base + 1;
+        ex.ts[ex.n] = 200000 + 10 * i + 1;
+        ex.bytes[ex.n] = b.data;
+        ex.size[ex.n] = b.len;
+        ex.n++;
+    }
+    leo = ex.last[ex.n - 1] + 1;
+    /* the files hold the entries of the clean close, a valid prefix, and the
+     * open trusts it and finds the rest by reading past its last entry */
+    p = open_log(&cfg, leo, -1, &rep);
+    cr_assert_eq(sk_plog_log_end_offset(p), leo, "after the crash: %" PRId64 " of %" PRId64,
+                 sk_plog_log_end_offset(p), leo);
+    cr_assert_eq(rep.segments_recovered + rep.indexes_rebuilt, 0, "the index prefix was not trusted");
+    check_all_offsets(p, ex.base[before]);
+    cr_assert_eq(sk_plog_offset_for_time(p, ex.ts[ex.n - 5], &tr), 0);
+    cr_assert_eq(tr.offset, ex.last[ex.n - 5]);
     sk_plog_close(p);
 }

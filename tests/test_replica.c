@@ -979,19 +979,23 @@ Test(replica_syncfs, a_failed_syncfs_finds_the_failing_partition_by_fdatasync)
     cr_assert_eq(sk_plog_recovery_point(bad->log), 0);
 }
 
-Test(replica_syncfs, an_append_during_the_syncfs_waits_for_a_sync_of_its_own)
+/* While a syncfs is in flight the shard stays with syncfs: a partition
+ * dirtied meanwhile, even one whose own sync runs, joins the syncfs queue
+ * (the thread runs one syncfs for all that queued during the last) rather
+ * than taking an fdatasync of its own. */
+Test(replica_syncfs, an_append_during_the_syncfs_joins_the_next_syncfs)
 {
     append_wide(WIDE);
     run_deferred();
     struct sk_partition *p = part("wide", 0);
     sk_partition_when_durable(p, append(p, 1, SK_ERR_NONE), on_durable, &later);
     run_deferred();
-    cr_assert_eq(io.nsyncfs, 1);
-    cr_assert_eq(nsyncs(), 1, "one partition: an fdatasync beside the syncfs");
+    cr_assert_eq(io.nsyncfs, 2, "the append queued a second syncfs");
+    cr_assert_eq(nsyncs(), 0, "no fdatasync beside the syncfs");
     complete_syncfs(0, 0);
     cr_assert_eq(a[0].n, 1);
     cr_assert_eq(later.n, 0, "acknowledged by a syncfs that started before its append");
-    complete_sync(0, 0);
+    complete_syncfs(1, 0);
     cr_assert_eq(later.n, 1);
     cr_assert_eq(later.err[0], SK_ERR_NONE);
     cr_assert_eq(sk_plog_recovery_point(p->log), 3);
@@ -1069,7 +1073,7 @@ Test(fs_syncer, requests_are_answered_on_the_owners_thread_after_a_syncfs)
     cr_assert_not_null(s, "start: %s", strerror(-err));
     struct fs_done d = {0};
     for (int i = 0; i < 3; i++)
-        cr_assert_eq(sk_fs_syncer_submit(s, on_fs_done, &d), 0);
+        cr_assert_eq(sk_fs_syncer_submit(s, SK_FS_GATHER_PARTS, on_fs_done, &d), 0);
     while (d.n < 3)
         owner_run_post();
     cr_assert_eq(d.n, 3, "answered outside a post");
@@ -1087,13 +1091,38 @@ Test(fs_syncer, completions_a_stopping_owner_refuses_are_delivered_by_stop)
     struct sk_fs_syncer *s = sk_fs_syncer_start("/tmp", owner_post, NULL, &err);
     cr_assert_not_null(s, "start: %s", strerror(-err));
     struct fs_done d = {0};
-    cr_assert_eq(sk_fs_syncer_submit(s, on_fs_done, &d), 0);
-    cr_assert_eq(sk_fs_syncer_submit(s, on_fs_done, &d), 0);
+    cr_assert_eq(sk_fs_syncer_submit(s, SK_FS_GATHER_PARTS, on_fs_done, &d), 0);
+    cr_assert_eq(sk_fs_syncer_submit(s, SK_FS_GATHER_PARTS, on_fs_done, &d), 0);
     sk_fs_syncer_stop(s);
     cr_assert_eq(d.n, 2);
     cr_assert_eq(d.res[0], 0);
     cr_assert_eq(d.res[1], 0);
     cr_assert_eq(owner.posts, 0);
+}
+
+static double mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* A request for fewer partitions than SK_FS_GATHER_PARTS waits for company
+ * up to SK_FS_GATHER_MS before its syncfs starts (the requests above, with
+ * enough partitions each, do not), and is answered by one syncfs then. */
+Test(fs_syncer, few_partitions_wait_for_company_then_share_a_syncfs)
+{
+    int err = 0;
+    struct sk_fs_syncer *s = sk_fs_syncer_start("/tmp", owner_post, NULL, &err);
+    cr_assert_not_null(s, "start: %s", strerror(-err));
+    struct fs_done d = {0};
+    double t0 = mono_ms();
+    cr_assert_eq(sk_fs_syncer_submit(s, 1, on_fs_done, &d), 0);
+    while (d.n < 1)
+        owner_run_post();
+    cr_assert_geq(mono_ms() - t0, SK_FS_GATHER_MS, "a lone partition's syncfs did not wait");
+    cr_assert_eq(sk_fs_syncer_calls(s), 1);
+    sk_fs_syncer_stop(s);
 }
 
 Test(fs_syncer, a_missing_directory_is_an_error)
@@ -1103,7 +1132,7 @@ Test(fs_syncer, a_missing_directory_is_an_error)
     cr_assert_eq(err, -ENOENT);
 }
 
-Test(replica_syncfs, a_lone_new_partition_waits_for_the_running_syncs_then_syncs)
+Test(replica_syncfs, a_lone_new_partition_joins_a_running_syncfs)
 {
     append_wide(SK_SYNCFS_MIN_PARTITIONS);
     run_deferred();
@@ -1111,15 +1140,64 @@ Test(replica_syncfs, a_lone_new_partition_waits_for_the_running_syncs_then_syncs
     struct sk_partition *p = part("wide", SK_SYNCFS_MIN_PARTITIONS);
     sk_partition_when_durable(p, append(p, 1, SK_ERR_NONE), on_durable, &later);
     run_deferred();
-    cr_assert_eq(io.nsyncfs, 1, "a syncfs for one partition");
+    cr_assert_eq(io.nsyncfs, 2, "one partition queued for the next syncfs");
     cr_assert_eq(nsyncs(), 0, "a lone fdatasync while the shard's syncfs runs");
     complete_syncfs(0, 0);
     cr_assert_eq(later.n, 0, "covered by a syncfs that started before its append");
-    run_deferred();
-    cr_assert_eq(nsyncs(), 1, "held past the end of the running sync");
-    complete_sync(0, 0);
+    complete_syncfs(1, 0);
     cr_assert_eq(later.n, 1);
     cr_assert_eq(later.err[0], SK_ERR_NONE);
+}
+
+/* No syncfs in flight, a few partitions fdatasync each; new partitions
+ * dirtied meanwhile wait for one of those syncs to end, and then share one
+ * syncfs from two on; the shard then stays with syncfs until a syncfs
+ * covered a lone partition. */
+Test(replica_syncfs, partitions_held_for_running_fdatasyncs_share_a_syncfs)
+{
+    append_wide(2);
+    run_deferred();
+    cr_assert_eq(io.nsyncfs, 0);
+    cr_assert_eq(nsyncs(), 2);
+    for (int i = 2; i < 4; i++) {
+        struct sk_partition *p = part("wide", i);
+        sk_partition_when_durable(p, append(p, 1, SK_ERR_NONE), on_durable, &a[i]);
+    }
+    run_deferred();
+    cr_assert_eq(nsyncs(), 2, "held while the two fdatasyncs run");
+    cr_assert_eq(io.nsyncfs, 0);
+    complete_sync(0, 0);
+    run_deferred();
+    cr_assert_eq(io.nsyncfs, 1, "the two held partitions share one syncfs when a sync ends");
+    cr_assert_eq(nsyncs(), 2, "and take no fdatasync");
+    complete_sync(1, 0);
+    run_deferred();
+    cr_assert_eq(a[0].n + a[1].n, 2);
+    cr_assert_eq(io.nsyncfs, 1);
+    cr_assert_eq(a[2].n + a[3].n, 0);
+    complete_syncfs(0, 0);
+    cr_assert_eq(a[2].n, 1);
+    cr_assert_eq(a[3].n, 1);
+    /* the shard stays with syncfs: the next lone partition goes by syncfs,
+     * and once that one covered it alone, the one after takes an fdatasync */
+    struct sk_partition *p = part("wide", 4);
+    sk_partition_when_durable(p, append(p, 1, SK_ERR_NONE), on_durable, &a[4]);
+    run_deferred();
+    cr_assert_eq(io.nsyncfs, 2, "a lone partition in the syncfs regime");
+    complete_syncfs(1, 0);
+    cr_assert_eq(a[4].n, 1);
+    p = part("wide", 5);
+    int before = io.nfsyncs;
+    sk_partition_when_durable(p, append(p, 1, SK_ERR_NONE), on_durable, &later);
+    run_deferred();
+    cr_assert_eq(io.nsyncfs, 2);
+    cr_assert_gt(io.nfsyncs, before, "no fdatasync for the lone partition");
+    for (int i = before; i < io.nfsyncs; i++) { /* its files, by hand: a freed op's */
+        io.fsyncs[i].done = true;               /* address may be reused */
+        cr_assert_eq(fdatasync(io.fsyncs[i].fd), 0);
+        io.fsyncs[i].cb(io.fsyncs[i].arg, 0);
+    }
+    cr_assert_eq(later.n, 1);
 }
 
 /* ---- in-sync replicas and the high watermark ------------------------------------------------ */

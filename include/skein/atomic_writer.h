@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "skein/sync_stats.h"
 #include "skein/syncer.h"
 
 /* err is 0 or -errno. */
@@ -27,6 +28,8 @@ struct sk_atomic_writer;
 
 /* The syncer must outlive the writer; NULL means the blocking one. */
 struct sk_atomic_writer *sk_atomic_writer_new(const struct sk_syncer *syncer, const char *dir);
+/* What its file syncs count as in skein/sync_stats.h (default: checkpoint). */
+void sk_atomic_writer_count_as(struct sk_atomic_writer *w, enum sk_sync_kind kind);
 /* Replaces <dir>/<name> with a copy of data[0..len). 0: done will run
  * (perhaps before this returns); -errno: nothing was started, done never runs. */
 int sk_atomic_writer_write(struct sk_atomic_writer *w, const char *name, const void *data,

@@ -98,6 +98,10 @@ struct sk_broker {
     bool commit_scheduled;
     struct sk_fs_syncer *fs_syncer; /* syncfs off the shard thread (src/replica/) */
     int syncs_running;              /* partition syncs in flight on this shard */
+    int syncfs_covers;              /* of them, syncfs groups not yet complete */
+    bool syncfs_regime;             /* group commits go to syncfs (durability.c) */
+    int syncfs_streak;              /* partitions covered since none was in flight */
+    bool dirty_held;                /* dirty was held back for running syncs */
 
     struct sk_group_coordinator *groups; /* src/group/ */
     struct sk_fetch_state *fetch;        /* src/api/fetch*.c: sessions, parked fetches */

@@ -181,6 +181,7 @@ struct sk_plog_sync {
     int64_t upto;
     int nfds;
     int fds[SK_PLOG_SYNC_MAX];
+    unsigned char kinds[SK_PLOG_SYNC_MAX]; /* enum sk_sync_kind of each fd */
 };
 
 /* Fills sync; returns the number of fds (0: nothing to flush), or -errno if a

@@ -97,8 +97,8 @@ static int append_undo(struct sk_segment *seg, const struct sk_segment *saved, i
 {
     struct sk_index o = seg->oidx, t = seg->tidx;
 
-    o.entries = saved->oidx.entries;
-    t.entries = saved->tidx.entries;
+    sk_index_forget(&o, saved->oidx.entries);
+    sk_index_forget(&t, saved->tidx.entries);
     *seg = *saved;
     seg->oidx = o;
     seg->tidx = t;

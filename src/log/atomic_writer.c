@@ -31,6 +31,7 @@ struct sk_atomic_writer {
     struct op *cur;  /* in flight */
     struct op *next; /* waiting for cur; the newest request */
     bool orphaned;   /* freed by its owner while cur was in flight */
+    enum sk_sync_kind kind; /* what the file syncs count as */
 };
 
 static void op_free(struct op *op)
@@ -133,6 +134,7 @@ static void data_synced(void *arg, int res)
         finish(w, -errno);
         return;
     }
+    sk_sync_count(SK_SYNC_DIR, 1);
     int r = w->syncer->sync(w->syncer->ctx, op->fd, false, dir_synced, w);
     if (r < 0) {
         close(op->fd);
@@ -163,12 +165,19 @@ static void start(struct sk_atomic_writer *w)
         return;
     }
     int r = write_all(op->fd, op->data, op->len);
-    if (r == 0)
+    if (r == 0) {
+        sk_sync_count(w->kind, 1);
         r = w->syncer->sync(w->syncer->ctx, op->fd, true, data_synced, w);
+    }
     if (r < 0) {
         close(op->fd);
         fail(w, r);
     }
+}
+
+void sk_atomic_writer_count_as(struct sk_atomic_writer *w, enum sk_sync_kind kind)
+{
+    w->kind = kind;
 }
 
 struct sk_atomic_writer *sk_atomic_writer_new(const struct sk_syncer *syncer, const char *dir)
@@ -177,6 +186,7 @@ struct sk_atomic_writer *sk_atomic_writer_new(const struct sk_syncer *syncer, co
     if (!w)
         return NULL;
     w->syncer = sk_syncer_or_blocking(syncer);
+    w->kind = SK_SYNC_CHECKPOINT;
     if (!(w->dir = strdup(dir))) {
         free(w);
         return NULL;

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "skein/sync_stats.h"
 #include "skein/syncer.h"
 
 #include "atomic_file.h"
@@ -162,8 +163,10 @@ static void data_synced(void *arg, int res)
         r = rename_state(s->dir, s->base, ".cleaned", ".swap");
     if (r == 0 && (s->dirfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         r = -errno;
-    if (r == 0)
+    if (r == 0) {
+        sk_sync_count(SK_SYNC_DIR, 1);
         r = s->syncer->sync(s->syncer->ctx, s->dirfd, false, dir_synced, s);
+    }
     if (r < 0)
         sync_end(s, r);
 }
@@ -201,6 +204,7 @@ int sk_clean_sync_start(const char *dir, struct sk_segment *seg, const struct sk
     s->running = true;
     s->pending = 4; /* the three syncs and this submission, so none ends it early */
     *out = s;
+    sk_sync_count(SK_SYNC_CLEANER, 3);
     for (int i = 0; i < 3; i++) {
         r = s->syncer->sync(s->syncer->ctx, s->fds[i], true, data_synced, s);
         if (r < 0)

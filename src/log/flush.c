@@ -18,11 +18,13 @@
 
 #include "plog-int.h"
 #include "skein/fault.h"
+#include "skein/sync_stats.h"
 
-static bool sync_add(struct sk_plog_sync *s, int fd)
+static bool sync_add(struct sk_plog_sync *s, int fd, enum sk_sync_kind kind)
 {
     if (s->nfds >= SK_PLOG_SYNC_MAX)
         return false;
+    s->kinds[s->nfds] = (unsigned char)kind;
     s->fds[s->nfds++] = fd;
     return true;
 }
@@ -36,7 +38,8 @@ static atomic_int sync_fds_open;
 /* Opens path into *fd (unless open) and adds it to the sync. A blocking flush
  * (start-up, shutdown) is outside the budget: it closes its files before it
  * returns, and must not wait for asynchronous syncs that may never complete. */
-static int sync_open(struct sk_plog_sync *s, int *fd, const char *path, int flags, bool budget)
+static int sync_open(struct sk_plog_sync *s, int *fd, const char *path, int flags, bool budget,
+                     enum sk_sync_kind kind)
 {
     if (*fd < 0) {
         if (atomic_fetch_add(&sync_fds_open, 1) >= SYNC_FD_BUDGET && budget) {
@@ -48,7 +51,7 @@ static int sync_open(struct sk_plog_sync *s, int *fd, const char *path, int flag
             return -errno;
         }
     }
-    sync_add(s, *fd);
+    sync_add(s, *fd, kind);
     return 0;
 }
 
@@ -64,18 +67,18 @@ static int sync_meta(struct sk_plog *p, struct sk_plog_sync *s, bool budget)
     /* the flags are cleared only once every file is open: a failed open (fds
      * exhausted) leaves them for the retry, and keeps what it did open */
     if (p->parent_dirty)
-        r = sync_open(s, &p->parent_fd, p->log_dir, O_DIRECTORY, budget);
+        r = sync_open(s, &p->parent_fd, p->log_dir, O_DIRECTORY, budget, SK_SYNC_DIR);
     if (r == 0 && p->meta_dirty) {
         snprintf(path, sizeof(path), "%s/%s", p->dir, SK_PARTITION_META_FILE);
-        r = sync_open(s, &p->meta_fd, path, 0, budget);
+        r = sync_open(s, &p->meta_fd, path, 0, budget, SK_SYNC_META);
     }
     if (r == 0 && epoch) {
         /* renamed into place, so its directory goes too */
         snprintf(path, sizeof(path), "%s/%s", p->dir, SK_EPOCH_CHECKPOINT);
-        r = sync_open(s, &p->epoch_fd, path, 0, budget);
+        r = sync_open(s, &p->epoch_fd, path, 0, budget, SK_SYNC_META);
     }
     if (r == 0 && dir)
-        r = sync_open(s, &p->dir_fd, p->dir, O_DIRECTORY, budget);
+        r = sync_open(s, &p->dir_fd, p->dir, O_DIRECTORY, budget, SK_SYNC_DIR);
     if (r < 0) {
         s->nfds = n;
         return r;
@@ -139,10 +142,10 @@ static int plog_sync_fds(struct sk_plog *p, struct sk_plog_sync *s, bool budget)
         /* held until mark_flushed: the fds must outlive the sync */
         if ((r = active ? sk_segment_log_fd(seg) : sk_segment_hold(seg)) < 0)
             return s->nfds > 0 ? s->nfds : r;
-        sync_add(s, seg->fd);
+        sync_add(s, seg->fd, SK_SYNC_DATA);
         if (!active) {
-            sync_add(s, seg->oidx.fd);
-            sync_add(s, seg->tidx.fd);
+            sync_add(s, seg->oidx.fd, SK_SYNC_INDEX);
+            sync_add(s, seg->tidx.fd, SK_SYNC_INDEX);
         }
         s->upto = active ? leo : p->segs[i + 1]->base;
     }
@@ -204,6 +207,7 @@ int sk_plog_flush(struct sk_plog *p, int64_t now_ms)
             int r = sk_fault_sync(s.fds[i]);
             if (r == 0 && fdatasync(s.fds[i]) < 0)
                 r = -errno;
+            sk_sync_count(s.kinds[i], 1);
             if (r < 0) {
                 sk_plog_sync_failed(p, r);
                 return r;
@@ -244,6 +248,8 @@ static int flush_round(struct sk_plog **logs, size_t n, struct sk_plog_sync *s, 
         }
         memcpy(fds + nf, s[i].fds, sizeof *fds * (size_t)s[i].nfds);
         nf += (size_t)s[i].nfds;
+        for (int k = 0; k < s[i].nfds; k++)
+            sk_sync_count(s[i].kinds[k], 1);
     }
     int r = sk_sync_many(fds, nf, true);
     if (r < 0) {

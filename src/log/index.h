@@ -12,10 +12,19 @@
  * need one (resizing, disk reservation) open the file for the moment, unless the
  * segment holds the fd because a sync of it is pending (sk_index_hold_fd).
  *
- * Entries are stored through the mapping. A store into a hole of a sparse file
- * needs a disk block, and on a full disk the kernel answers that with SIGBUS, not
- * an error; so blocks are reserved with fallocate a chunk ahead of the entries,
- * and a full disk shows up as -ENOSPC from an append instead.
+ * Appended entries are not stored through the mapping: once writeback has
+ * cleaned a page of it, the kernel write-protects the page again, and the next
+ * store faults (page_mkwrite). With one index entry per batch and thousands of
+ * partitions, that is a fault per index per batch. So new entries collect in a
+ * small buffer and reach the file with one pwrite per page of entries, when the
+ * index is trimmed (a roll or a clean close) or by sk_index_flush; lookups read
+ * the file's entries through the mapping and the newest from the buffer. The
+ * file holds a valid prefix at every moment, so a crash loses at most the
+ * buffered entries: a load trusts the prefix and reads the batches past its
+ * last entry from the log, or recovery rebuilds the index.
+ *
+ * Blocks are still reserved with fallocate a chunk ahead of the entries, so a
+ * full disk shows up as -ENOSPC from an append, not from a later flush.
  *
  *   .index      int32 offset - base, int32 file position     (8 bytes)
  *   .timeindex  int64 timestamp, int32 offset - base          (12 bytes)
@@ -37,6 +46,9 @@ struct sk_index {
     uint32_t entries;      /* valid entries, a prefix of the file */
     uint32_t max_entries;  /* what the file has room for */
     uint8_t *map;          /* shared read-write view of the whole file */
+    uint32_t flushed;      /* entries [0, flushed) are in the file ... */
+    uint8_t *pend;         /* ... and [flushed, entries) only here */
+    uint32_t pend_cap;     /* entries pend has room for */
     size_t map_len;
     size_t reserved;       /* bytes from 0 known to have disk blocks */
     int64_t base;          /* the segment's base offset */
@@ -59,10 +71,24 @@ int sk_index_trim(struct sk_index *ix);
 /* Drops entries from n on, zeroing them on disk so a later load cannot mistake
  * stale entries for live ones. */
 int sk_index_truncate(struct sk_index *ix, uint32_t n);
+/* Drops entries from n on in memory only (entries past n that reached the
+ * file stay there, unreachable: a load's sanity check stops at them). */
+void sk_index_forget(struct sk_index *ix, uint32_t n);
 int sk_index_append(struct sk_index *ix, const uint8_t *entry);
-static inline const uint8_t *sk_index_at(const struct sk_index *ix, uint32_t i)
+/* Writes the buffered entries to the file. */
+int sk_index_flush(struct sk_index *ix);
+/* After a load read the file's valid prefix of n entries. */
+void sk_index_loaded(struct sk_index *ix, uint32_t n);
+/* Entry i as stored in the file (for loading), and as the index sees it. */
+static inline const uint8_t *sk_index_file_at(const struct sk_index *ix, uint32_t i)
 {
     return ix->map + (size_t)i * ix->esize;
+}
+static inline const uint8_t *sk_index_at(const struct sk_index *ix, uint32_t i)
+{
+    if (i < ix->flushed)
+        return sk_index_file_at(ix, i);
+    return ix->pend + (size_t)(i - ix->flushed) * ix->esize;
 }
 
 /* offset index */

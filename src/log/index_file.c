@@ -1,5 +1,6 @@
-/* The file underneath both indexes: preallocation, trimming, the shared map, and
- * the fd that is open only while something needs it. */
+/* The file underneath both indexes: preallocation, trimming, the shared map,
+ * the buffer of entries not yet written (index.h), and the fd that is open
+ * only while something needs it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -13,6 +14,11 @@
 /* Disk blocks are reserved this far at a time: one open and one fallocate per
  * 8,192 offset index entries (~32 MiB of log at the default interval). */
 #define INDEX_RESERVE_CHUNK (64u << 10)
+
+/* Buffered entries are written once they fill a page's worth: one open, pwrite
+ * and close per 512 offset index entries, and no more memory per partition
+ * than the page of the mapping they would otherwise have dirtied. */
+#define INDEX_PEND_BYTES 4096u
 
 static void index_unmap(struct sk_index *ix)
 {
@@ -120,8 +126,15 @@ int sk_index_create(struct sk_index *ix, const char *path, uint32_t esize, int64
     return r;
 }
 
+/* Buffered entries are dropped, not written: a closed index may belong to a
+ * file that was deleted and whose name a new segment took meanwhile. A clean
+ * close trims first (sk_segment_close), which writes them. */
 void sk_index_close(struct sk_index *ix)
 {
+    free(ix->pend);
+    ix->pend = NULL;
+    ix->pend_cap = 0;
+    ix->flushed = ix->entries = 0;
     index_unmap(ix);
     sk_index_drop_fd(ix);
     free(ix->path);
@@ -167,6 +180,13 @@ int sk_index_resize(struct sk_index *ix, uint64_t bytes)
 
 int sk_index_trim(struct sk_index *ix)
 {
+    int r = sk_index_flush(ix);
+    if (r < 0)
+        return r;
+    /* a trimmed index is a rolled segment's: it takes no more appends */
+    free(ix->pend);
+    ix->pend = NULL;
+    ix->pend_cap = 0;
     return sk_index_resize(ix, (uint64_t)ix->entries * ix->esize);
 }
 
@@ -174,9 +194,75 @@ int sk_index_truncate(struct sk_index *ix, uint32_t n)
 {
     if (n >= ix->entries)
         return 0;
-    /* those bytes held entries, so their blocks exist: no SIGBUS here */
-    memset(ix->map + (size_t)n * ix->esize, 0, (size_t)(ix->entries - n) * ix->esize);
+    if (n < ix->flushed) {
+        /* those bytes held entries, so their blocks exist: no SIGBUS here */
+        memset(ix->map + (size_t)n * ix->esize, 0, (size_t)(ix->flushed - n) * ix->esize);
+        ix->flushed = n;
+    }
     ix->entries = n;
+    return 0;
+}
+
+void sk_index_forget(struct sk_index *ix, uint32_t n)
+{
+    if (n >= ix->entries)
+        return;
+    ix->entries = n;
+    if (ix->flushed > n)
+        ix->flushed = n;
+}
+
+void sk_index_loaded(struct sk_index *ix, uint32_t n)
+{
+    ix->entries = ix->flushed = n;
+}
+
+static int pwrite_all(int fd, const uint8_t *buf, size_t len, off_t at)
+{
+    while (len > 0) {
+        ssize_t w = pwrite(fd, buf, len, at);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        buf += w;
+        len -= (size_t)w;
+        at += w;
+    }
+    return 0;
+}
+
+int sk_index_flush(struct sk_index *ix)
+{
+    if (ix->entries == ix->flushed)
+        return 0;
+    bool tmp;
+    int fd = index_fd(ix, &tmp);
+    if (fd < 0)
+        return fd;
+    int r = pwrite_all(fd, ix->pend, (size_t)(ix->entries - ix->flushed) * ix->esize,
+                       (off_t)ix->flushed * ix->esize);
+    index_fd_done(fd, tmp);
+    if (r == 0)
+        ix->flushed = ix->entries;
+    return r;
+}
+
+/* Room in the buffer for one more entry, grown by doubling up to a page. */
+static int pend_reserve(struct sk_index *ix)
+{
+    uint32_t need = ix->entries - ix->flushed + 1;
+    if (need <= ix->pend_cap)
+        return 0;
+    uint32_t cap = ix->pend_cap ? ix->pend_cap * 2 : 4;
+    uint32_t max = INDEX_PEND_BYTES / ix->esize;
+    if (cap > max)
+        cap = max > need ? max : need;
+    uint8_t *p = realloc(ix->pend, (size_t)cap * ix->esize);
+    if (!p)
+        return -ENOMEM;
+    ix->pend = p;
+    ix->pend_cap = cap;
     return 0;
 }
 
@@ -219,7 +305,11 @@ int sk_index_append(struct sk_index *ix, const uint8_t *entry)
         return -ENOSPC;
     if (at + ix->esize > ix->reserved && (r = index_reserve(ix, at + ix->esize)) < 0)
         return r;
-    memcpy(ix->map + at, entry, ix->esize);
+    if ((r = pend_reserve(ix)) < 0)
+        return r;
+    memcpy(ix->pend + (size_t)(ix->entries - ix->flushed) * ix->esize, entry, ix->esize);
     ix->entries++;
+    if ((ix->entries - ix->flushed) * ix->esize >= INDEX_PEND_BYTES)
+        return sk_index_flush(ix);
     return 0;
 }

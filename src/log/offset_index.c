@@ -65,7 +65,7 @@ void sk_oidx_load(struct sk_index *ix)
     uint32_t n = 0;
 
     while (n < ix->max_entries) {
-        const uint8_t *e = sk_index_at(ix, n);
+        const uint8_t *e = sk_index_file_at(ix, n);
         int32_t rel = (int32_t)sk_be32(e);
         if (rel < 0)
             break;
@@ -74,7 +74,7 @@ void sk_oidx_load(struct sk_index *ix)
             break;
         n++;
     }
-    ix->entries = n;
+    sk_index_loaded(ix, n);
 }
 
 int sk_oidx_truncate_to(struct sk_index *ix, int64_t offset)

@@ -101,7 +101,8 @@ static int recover_reset(struct sk_segment *seg, struct sk_recover_ctx *ctx)
 {
     int r;
 
-    seg->oidx.entries = seg->tidx.entries = 0;
+    sk_index_forget(&seg->oidx, 0);
+    sk_index_forget(&seg->tidx, 0);
     seg->nbad = 0;
     seg->next_offset = seg->base;
     seg->max_ts = seg->first_ts = -1;

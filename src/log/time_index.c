@@ -78,7 +78,7 @@ void sk_tidx_load(struct sk_index *ix)
     uint32_t n = 0;
 
     while (n < ix->max_entries) {
-        const uint8_t *e = sk_index_at(ix, n);
+        const uint8_t *e = sk_index_file_at(ix, n);
         int64_t ts = (int64_t)sk_be64(e);
         int32_t rel = (int32_t)sk_be32(e + 8);
         if (ts < 0 || rel < 0)
@@ -88,7 +88,7 @@ void sk_tidx_load(struct sk_index *ix)
             break;
         n++;
     }
-    ix->entries = n;
+    sk_index_loaded(ix, n);
 }
 
 int sk_tidx_truncate_to(struct sk_index *ix, int64_t offset)

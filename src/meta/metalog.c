@@ -464,6 +464,7 @@ static int sync_round(struct metalog_sync *s)
     int rc = 0, submitted = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         s->pending++;
+        sk_sync_count(SK_SYNC_METALOG, 1);
         rc = s->syncer->sync(s->syncer->ctx, fds.fds[i], true, sync_fd_done, s);
         if (rc < 0)
             s->pending--;

@@ -18,6 +18,7 @@
 #include "skein/logging.h"
 #include "skein/net.h"
 #include "skein/plog.h"
+#include "skein/sync_stats.h"
 #include "skein/timer.h"
 
 /* Counted once per partition, so that metadata answers can tell offline
@@ -51,6 +52,7 @@ struct sk_sync_op {
     int64_t from, upto;
     int nfds;
     int fds[SK_PLOG_SYNC_MAX];
+    unsigned char kinds[SK_PLOG_SYNC_MAX];
 };
 
 static void sync_op_free(struct sk_sync_op *op)
@@ -73,6 +75,7 @@ static int sync_op_take_fds(struct sk_sync_op *op, const struct sk_plog_sync *sy
             return err;
         }
         op->fds[op->nfds] = fd;
+        op->kinds[op->nfds] = sync->kinds[op->nfds];
     }
     return 0;
 }
@@ -249,9 +252,11 @@ static void sync_files(struct sk_sync_op *op)
     struct sk_broker *b = op->p->broker;
     int n = op->nfds;
     op->pending += n;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
+        sk_sync_count(op->kinds[i], 1);
         if (sk_replica_io_fsync(b, op->fds[i], sync_done, op) < 0)
             sync_done(op, -EIO);
+    }
     sync_done(op, 0);
 }
 
@@ -279,6 +284,18 @@ struct sk_sync_cover {
 static void cover_done(void *arg, int res)
 {
     struct sk_sync_cover *c = arg;
+    if (c->nops > 0) {
+        struct sk_broker *b = c->ops[0]->p->broker;
+        /* a lone partition synced since the last time no syncfs was in
+         * flight, and nothing queued behind it: the load is light, and
+         * fdatasync serves it sooner */
+        b->syncfs_streak += c->nops;
+        if (--b->syncfs_covers == 0) {
+            if (b->syncfs_streak < 2)
+                b->syncfs_regime = false;
+            b->syncfs_streak = 0;
+        }
+    }
     if (res < 0)
         sk_warn("a syncfs of the log dir failed: %s; syncing each partition's files",
                 strerror(-res));
@@ -291,11 +308,11 @@ static void cover_done(void *arg, int res)
     free(c);
 }
 
-static int io_syncfs(struct sk_broker *b, sk_fsync_fn cb, void *arg)
+static int io_syncfs(struct sk_broker *b, unsigned parts, sk_fsync_fn cb, void *arg)
 {
     if (b->replica_io)
         return b->replica_io->syncfs(b->replica_io->ctx, cb, arg);
-    return sk_fs_syncer_submit(b->fs_syncer, cb, arg);
+    return sk_fs_syncer_submit(b->fs_syncer, parts, cb, arg);
 }
 
 static bool syncfs_usable(const struct sk_broker *b)
@@ -327,27 +344,46 @@ static void cover_start(struct sk_broker *b, struct sk_partition *list, int n)
             sync_files(op);
             continue;
         }
-        for (int i = 0; i < op->nfds; i++)
+        for (int i = 0; i < op->nfds; i++) {
             if (sk_fault_sync(op->fds[i]) < 0)
                 fault = -EIO;
+            sk_sync_count_covered(op->kinds[i], 1);
+        }
         c->ops[c->nops++] = op;
     }
     if (!c)
         return;
-    int r = fault < 0 ? fault : c->nops > 0 ? io_syncfs(b, cover_done, c) : 0;
+    if (c->nops > 0)
+        b->syncfs_covers++;
+    if (c->nops >= 2)
+        b->syncfs_regime = true;
+    int r = fault < 0 ? fault : c->nops > 0 ? io_syncfs(b, (unsigned)c->nops, cover_done, c) : 0;
     if (r < 0 || c->nops == 0)
         cover_done(c, r);
 }
 
 /* One sync per dirty partition per loop iteration, however many produce
  * requests appended to it in that iteration; one syncfs for all of them when
- * many are dirty. */
+ * many are dirty.
+ *
+ * With thousands of partitions a produce request (librdkafka sends one per
+ * partition) often brings a loop iteration one or two dirty partitions, and
+ * a threshold alone would give each its own fdatasync: a device cache flush
+ * each, where one syncfs flushes once for all. So once the shard is in the
+ * syncfs regime it stays there while it lasts: a partition dirtied while a
+ * syncfs is in flight joins the syncfs thread's queue, where everything that
+ * arrives during one syncfs shares the next, and when nothing is in flight,
+ * the next dirty partition still goes by syncfs, until syncfs covered a
+ * lone partition with nothing queued behind it (cover_done). Partitions held
+ * back while fdatasyncs ran (below) go as a syncfs from two on. */
 static void group_commit(void *arg)
 {
     struct sk_broker *b = arg;
     b->commit_scheduled = false;
     struct sk_partition *list = b->dirty;
+    bool held = b->dirty_held;
     b->dirty = NULL;
+    b->dirty_held = false;
     int wanted = 0, fresh = 0;
     /* Otherwise sync_done re-queues it when the oldest sync ends. */
     for (struct sk_partition *p = list; p; p = p->next_dirty)
@@ -355,7 +391,9 @@ static void group_commit(void *arg)
             wanted++;
             fresh += p->nsyncs == 0;
         }
-    if (wanted >= SK_SYNCFS_MIN_PARTITIONS && syncfs_usable(b)) {
+    bool grouped = wanted >= SK_SYNCFS_MIN_PARTITIONS || (held && wanted >= 2) ||
+                   (wanted > 0 && (b->syncfs_covers > 0 || b->syncfs_regime));
+    if (grouped && syncfs_usable(b)) {
         cover_start(b, list, wanted);
         return;
     }
@@ -368,6 +406,7 @@ static void group_commit(void *arg)
      * acks=all latency down. */
     if (wanted > 0 && fresh == wanted && b->syncs_running > 0 && syncfs_usable(b)) {
         b->dirty = list;
+        b->dirty_held = true;
         return;
     }
     for (struct sk_partition *p = list, *next; p; p = next) {

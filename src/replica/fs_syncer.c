@@ -6,9 +6,11 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fs_syncer.h"
+#include "skein/sync_stats.h"
 
 struct fs_req {
     struct fs_req *next;
@@ -30,6 +32,7 @@ struct sk_fs_syncer {
     sk_fs_post_fn post;
     void *post_ctx;
     struct fs_list queued;   /* waiting for the next syncfs */
+    unsigned queued_parts;   /* partitions they cover */
     struct fs_list finished; /* synced, not yet delivered */
     bool posted;             /* a delivery is on its way to the owner */
     bool stop;
@@ -92,6 +95,22 @@ static void finish(struct sk_fs_syncer *s, struct fs_list *batch, int res)
     }
 }
 
+/* Under the lock: waits up to SK_FS_GATHER_MS while few partitions are
+ * queued (fs_syncer.h). */
+static void gather(struct sk_fs_syncer *s)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += SK_FS_GATHER_MS * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (!s->stop && s->queued_parts < SK_FS_GATHER_PARTS)
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT)
+            break;
+}
+
 static void *run(void *arg)
 {
     struct sk_fs_syncer *s = arg;
@@ -100,13 +119,17 @@ static void *run(void *arg)
         pthread_mutex_lock(&s->mu);
         while (!s->queued.head && !s->stop)
             pthread_cond_wait(&s->cv, &s->mu);
+        if (s->queued.head)
+            gather(s);
         struct fs_list batch = s->queued;
         s->queued = (struct fs_list){0};
+        s->queued_parts = 0;
         pthread_mutex_unlock(&s->mu);
         if (!batch.head)
             return NULL; /* stopping, nothing queued */
         int res = syncfs(s->fd) < 0 ? -errno : 0;
         __atomic_add_fetch(&s->calls, 1, __ATOMIC_RELAXED);
+        sk_sync_count_syncfs();
         finish(s, &batch, res);
     }
 }
@@ -128,7 +151,11 @@ struct sk_fs_syncer *sk_fs_syncer_start(const char *dir, sk_fs_post_fn post, voi
         return NULL;
     }
     pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* gather's deadline */
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
     int r = pthread_create(&s->thread, NULL, run, s);
     if (r != 0) {
         *err = -r;
@@ -141,7 +168,7 @@ struct sk_fs_syncer *sk_fs_syncer_start(const char *dir, sk_fs_post_fn post, voi
     return s;
 }
 
-int sk_fs_syncer_submit(struct sk_fs_syncer *s, sk_fsync_fn done, void *arg)
+int sk_fs_syncer_submit(struct sk_fs_syncer *s, unsigned parts, sk_fsync_fn done, void *arg)
 {
     struct fs_req *r = calloc(1, sizeof *r);
     if (!r)
@@ -150,8 +177,10 @@ int sk_fs_syncer_submit(struct sk_fs_syncer *s, sk_fsync_fn done, void *arg)
     r->arg = arg;
     pthread_mutex_lock(&s->mu);
     bool stopping = s->stop;
-    if (!stopping)
+    if (!stopping) {
         list_push(&s->queued, r);
+        s->queued_parts += parts;
+    }
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
     if (stopping) {

@@ -76,9 +76,10 @@ void sk_replica_io_timer_cancel(struct sk_broker *b, sk_timer_id id);
  * commit on, one syncfs of the log dir's file system replaces their
  * fdatasyncs: N fdatasyncs cost N syscalls, N io-wq wake-ups and N journal
  * commits (without a journal, N inode writes and N device cache flushes),
- * one syncfs one of each. Below it the per-file syncs stay: syncfs also
- * writes back whatever else on the file system is dirty, which one
- * partition's sync need not wait for. syncfs has the kernel's flusher
+ * one syncfs one of each. Below it the per-file syncs stay, unless the
+ * shard is in the syncfs regime (group_commit): syncfs also writes back
+ * whatever else on the file system is dirty, which one partition's sync
+ * need not wait for when the load is light. syncfs has the kernel's flusher
  * threads write the pages, so part of the saving in the broker's CPU is
  * spent there (bench/results/2026-12-04-b61912b-scale.md). */
 #define SK_SYNCFS_MIN_PARTITIONS 4

@@ -125,6 +125,8 @@ int sk_producer_snapshot_write(struct sk_partition *p, struct sk_snapshot_write 
         return -ENOMEM;
     int fd = open(sw->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int rc = fd < 0 ? -errno : 0;
+    if (rc == 0 && sync)
+        sk_sync_count(SK_SYNC_SNAPSHOT, 1);
     if (rc == 0 && (write(fd, buf, len) != (ssize_t)len || (sync && fdatasync(fd) < 0)))
         rc = -EIO;
     free(buf);
@@ -169,8 +171,11 @@ int sk_producer_snapshot_async(struct sk_partition *p, const struct sk_syncer *s
     snprintf(path, sizeof path, "%s/%s", dir, name);
     if (access(path, F_OK) == 0)
         return 0;
-    if (!p->snapshots && !(p->snapshots = sk_atomic_writer_new(syncer, dir)))
-        return -ENOMEM;
+    if (!p->snapshots) {
+        if (!(p->snapshots = sk_atomic_writer_new(syncer, dir)))
+            return -ENOMEM;
+        sk_atomic_writer_count_as(p->snapshots, SK_SYNC_SNAPSHOT);
+    }
     uint8_t *buf;
     size_t len = snapshot_encode(p, &buf);
     if (len == 0)
