@@ -13,9 +13,14 @@
  * offset + 1, through w (a blocking one if its syncer is): done(arg, err)
  * once it is durable or failed. 0, or -errno when nothing was started. */
 int sk_meta_snapshot_write_async(struct sk_atomic_writer *w, const struct sk_meta_image *img,
-                                 int32_t node, int64_t now_ms, sk_atomic_done_fn done, void *arg);
+                                 int32_t node, int32_t epoch, int64_t now_ms,
+                                 sk_atomic_done_fn done, void *arg);
 /* End offset of the newest snapshot at or below max_end, -1 if none. */
 int64_t sk_meta_snapshot_latest(const char *dir, int64_t max_end);
+/* The same, with the epoch its name carries in *epoch (may be NULL). */
+int64_t sk_meta_snapshot_latest_id(const char *dir, int64_t max_end, int32_t *epoch);
+/* The path of the snapshot ending at end, whatever its epoch; -ENOENT. */
+int sk_meta_snapshot_path(const char *dir, int64_t end, char *path, size_t len);
 /* Applies the snapshot ending at end to a fresh image. */
 int sk_meta_snapshot_load(const char *dir, int64_t end, struct sk_meta_image *img);
 /* Removes snapshots older than keep_end. */

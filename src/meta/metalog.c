@@ -287,6 +287,22 @@ static void snapshot_written(void *arg, int err)
     sk_info("metadata snapshot at offset %lld written", (long long)end);
 }
 
+/* The Raft epoch that wrote offset, which names a snapshot ending after
+ * it as KRaft's do: each epoch starts where the one before it ended. */
+static int32_t epoch_at(const struct sk_plog *p, int64_t offset)
+{
+    int32_t e = sk_plog_latest_epoch(p);
+    while (e > 0) {
+        int32_t below;
+        int64_t start;
+        sk_plog_epoch_end_offset(p, e - 1, &below, &start);
+        if (below < 0 || start <= offset)
+            return e;
+        e = below;
+    }
+    return 0;
+}
+
 /* Once enough has been appended, the image is written as a snapshot and the
  * log below it deleted: start-up then reads the snapshot and a short tail.
  * The write goes through the syncer and is not waited for; one at a time. */
@@ -303,7 +319,9 @@ static void maybe_snapshot(struct sk_metalog *ml, const struct sk_meta_image *im
         return;
     ml->since_snapshot = 0;
     ml->snapshot_end = img->last_offset + 1;
-    int rc = sk_meta_snapshot_write_async(ml->snapper, img, ml->node_id, now, snapshot_written, ml);
+    int rc = sk_meta_snapshot_write_async(ml->snapper, img, ml->node_id,
+                                          epoch_at(ml->plog, img->last_offset), now,
+                                          snapshot_written, ml);
     if (rc < 0)
         snapshot_written(ml, rc);
 }
