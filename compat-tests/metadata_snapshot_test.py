@@ -100,6 +100,8 @@ def run(skein, rounds):
             assert log_start(lagging) >= start, (log_start(lagging), start)
             assert "taken from the leader" in lagging.stderr_text(), lagging.tail()
             assert not [f for f in os.listdir(lagging.metadata_dir) if f.endswith(".part")]
+            ends = [c[:20] for c in checkpoints(lagging)]
+            assert len(ends) == len(set(ends)), "one end, two epochs: %r" % checkpoints(lagging)
             print("round %d: node %d ended at %d, the leader's log started at %d; it took the "
                   "snapshot %s, its log starts at %d; %d topics on all three"
                   % (r + 1, lagging.node_id, behind, start, took[-1], log_start(lagging),

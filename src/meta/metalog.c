@@ -316,6 +316,12 @@ static void snapshot_written(void *arg, int err)
  * it as KRaft's do: each epoch starts where the one before it ended. */
 static int32_t epoch_at(const struct sk_plog *p, int64_t offset)
 {
+    /* Below the log start (a log that is an installed snapshot and no more)
+     * the epochs are the snapshot's. */
+    int32_t snap_epoch = 0;
+    if (offset < sk_plog_log_start_offset(p) &&
+        sk_meta_snapshot_latest_id(sk_plog_dir(p), offset + 1, &snap_epoch) == offset + 1)
+        return snap_epoch;
     int32_t e = sk_plog_latest_epoch(p);
     while (e > 0) {
         int32_t below;
@@ -343,6 +349,9 @@ static void maybe_snapshot(struct sk_metalog *ml, const struct sk_meta_image *im
     if (sk_atomic_writer_busy(ml->snapper))
         return;
     ml->since_snapshot = 0;
+    /* A snapshot installed from the leader may already end there. */
+    if (sk_meta_snapshot_latest(dir, img->last_offset + 1) == img->last_offset + 1)
+        return;
     ml->snapshot_end = img->last_offset + 1;
     int rc = sk_meta_snapshot_write_async(ml->snapper, img, ml->node_id,
                                           epoch_at(ml->plog, img->last_offset), now,
