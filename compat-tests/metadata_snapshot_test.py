@@ -12,7 +12,6 @@ starts at the snapshot's end) and its controller loads the image from it.
 Its Metadata then lists every created topic, as the others' do.
 
 usage: metadata_snapshot_test.py SKEIN_BIN [ROUNDS]"""
-import functools
 import os
 import sys
 import time
@@ -80,8 +79,21 @@ def lag_behind_snapshot(nodes, lagging, acked, prefix):
 
 
 def run(skein, rounds):
+    made = []
+
+    def make(*args):
+        made.append(Node(*args, combined=True))
+        return made[-1]
+    try:
+        run_on(skein, rounds, make)
+    except AssertionError:
+        for n in made:
+            print("---- node %d\n%s" % (n.node_id, n.tail(40)))
+        raise
+
+
+def run_on(skein, rounds, make):
     acked = set()
-    make = functools.partial(Node, combined=True)
     with cluster(skein, "skein-meta-snapshot-", make) as (nodes, cluster_id, v):
         registered(nodes)
         for r in range(rounds):
