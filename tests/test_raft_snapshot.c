@@ -305,3 +305,31 @@ Test(raft_snapshot, follower_ignores_a_chunk_out_of_place)
     cr_assert_null(sk_raft_memlog_snapshot_data(f.log, &(size_t){0}));
     fix_free(&f);
 }
+
+Test(raft_snapshot, follower_drops_a_corrupt_snapshot_and_takes_it_again)
+{
+    struct fix f;
+    struct sk_raft_msg fetch = empty_follower(&f);
+    struct sk_raft_msg named = snapshot_named(&fetch);
+    cr_assert_eq(sk_raft_receive(f.r, &named, f.now), SK_ERR_NONE);
+    sk_raft_memlog_corrupt_next(f.log, 1);
+    struct sk_raft_msg req = next_out(&f, SK_RAFT_FETCH_SNAPSHOT_REQ);
+    struct sk_raft_msg whole = chunk(&req, SK_ERR_NONE, 0, 8);
+    cr_assert_eq(sk_raft_receive(f.r, &whole, f.now), SK_ERR_NONE, "not a storage failure");
+    cr_assert_eq(sk_raft_role(f.r), SK_RAFT_FOLLOWER);
+    cr_assert_eq(sk_raft_memlog_start(f.log), 0, "a corrupt snapshot is never installed");
+    cr_assert_null(sk_raft_memlog_snapshot_data(f.log, &(size_t){0}));
+    /* It fetches the log again, learns the snapshot anew, and takes it
+     * from its first byte. */
+    f.now += 1000;
+    fetch = next_out(&f, SK_RAFT_FETCH_REQ);
+    cr_assert_eq(fetch.u.fetch.fetch_offset, 0);
+    named = snapshot_named(&fetch);
+    cr_assert_eq(sk_raft_receive(f.r, &named, f.now), SK_ERR_NONE);
+    req = next_out(&f, SK_RAFT_FETCH_SNAPSHOT_REQ);
+    cr_assert_eq(req.u.snap.position, 0);
+    whole = chunk(&req, SK_ERR_NONE, 0, 8);
+    cr_assert_eq(sk_raft_receive(f.r, &whole, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_memlog_start(f.log), 5);
+    fix_free(&f);
+}

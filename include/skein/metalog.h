@@ -111,6 +111,12 @@ struct sk_plog *sk_metalog_plog(struct sk_metalog *ml);
 
 /* Snapshot the image after `bytes` of records (0: never). */
 void sk_metalog_set_snapshot_policy(struct sk_metalog *ml, int32_t node_id, int64_t bytes);
+/* metadata.log.segment.bytes / .ms for the log's segments, and
+ * metadata.max.retention.bytes / .ms for deleting it below snapshots
+ * (sk_meta_snapshot_clean). Until called, limits of 0: the log below the
+ * newest snapshot and every older snapshot go once it is written. */
+void sk_metalog_set_retention(struct sk_metalog *ml, int32_t segment_bytes, int64_t segment_ms,
+                              int64_t max_bytes, int64_t max_ms);
 /* Snapshots are then synced through syncer (the shard's), not waited for;
  * until this is called they block. The syncer must outlive ml. */
 void sk_metalog_set_syncer(struct sk_metalog *ml, const struct sk_syncer *syncer);

@@ -180,7 +180,9 @@ struct sk_raft_log_ops {
                           const uint8_t *data, size_t len);
     /* The partial snapshot is whole: makes it durable and the latest, and
      * replaces the log by it, which then starts and ends at id->end_offset
-     * with last epoch id->epoch (KRaft's truncateToLatestSnapshot). */
+     * with last epoch id->epoch (KRaft's truncateToLatestSnapshot).
+     * -EBADMSG: the snapshot is corrupt and was dropped; the log is as it
+     * was and the core fetches again. */
     int (*snapshot_install)(void *ctx, const struct sk_raft_snapshot_id *id);
 };
 

@@ -70,6 +70,9 @@ void sk_raft_memlog_free(struct sk_raft_memlog *l);
 void sk_raft_memlog_crash(struct sk_raft_memlog *l);
 /* Makes the next flush (n = 1) or appends fail, to test error returns. */
 void sk_raft_memlog_fail_next(struct sk_raft_memlog *l, int n);
+/* Makes the next n snapshot installs find the snapshot corrupt (-EBADMSG):
+ * the part is dropped and the log kept, as the on-disk log does. */
+void sk_raft_memlog_corrupt_next(struct sk_raft_memlog *l, int n);
 /* Asynchronous flushes: each one waits until completed, oldest first. */
 void sk_raft_memlog_set_async(struct sk_raft_memlog *l, bool async);
 /* Completes the oldest pending flush; false when none. *token and *end are

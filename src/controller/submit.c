@@ -18,6 +18,8 @@
 #include "skein/errors.h"
 #include "skein/logging.h"
 #include "skein/meta_snapshot.h"
+#include "skein/metalog.h"
+#include "skein/plog.h"
 #include "skein/node.h"
 #include "skein/publisher.h"
 #include "skein/raft.h"
@@ -409,6 +411,31 @@ void sk_ctl_set_quorum(struct sk_broker *ctl, const struct sk_ctl_quorum *quorum
     q->committed_end = applied_end;
 }
 
+/* A snapshot the quorum installed replaced the log below its end: the
+ * image is rebuilt from it as at start-up, and the log above it applies
+ * on top. *loaded says whether that happened. */
+static int load_installed(struct sk_ctl_queue *q, bool *loaded)
+{
+    struct sk_node *n = q->ctl->node;
+    struct sk_plog *p = sk_metalog_plog(n->metalog);
+    int64_t start = sk_plog_log_start_offset(p);
+    *loaded = false;
+    if (q->committed_end >= start)
+        return 0;
+    struct sk_meta_image fresh;
+    sk_meta_image_init(&fresh);
+    int rc = sk_meta_snapshot_load(sk_plog_dir(p), start, &fresh);
+    if (rc == 0) {
+        sk_meta_image_reset_to(&n->image, &fresh);
+        q->committed_end = start;
+        *loaded = true;
+        sk_info("metadata: loaded the snapshot at offset %lld taken from the leader",
+                (long long)start);
+    }
+    sk_meta_image_free(&fresh);
+    return rc;
+}
+
 /* Batches other leaders wrote, or that this one wrote before a restart,
  * come from the log once committed; the image is published as each
  * commit's is. A committed batch that does not apply leaves the image as
@@ -419,18 +446,24 @@ static void replay_committed(struct sk_ctl_queue *q, int64_t hw)
     struct sk_node *n = q->ctl->node;
     if (hw <= q->committed_end)
         return;
+    bool loaded;
+    int rc = load_installed(q, &loaded);
+    if (rc < 0) {
+        sk_warn("metadata log: the snapshot at its start does not load: %s", strerror(-rc));
+        return;
+    }
     int64_t next = q->committed_end, before = n->image.last_offset;
-    int rc = sk_metalog_apply_range(n->metalog, &n->image, q->committed_end, hw, &next);
+    rc = sk_metalog_apply_range(n->metalog, &n->image, q->committed_end, hw, &next);
     if (rc < 0) {
         sk_warn("metadata log: a committed batch from offset %lld does not apply: %s",
                 (long long)q->committed_end, strerror(-rc));
         sk_meta_image_reset_to(&n->image, q->committed);
         return;
     }
-    if (next <= q->committed_end)
+    if (next <= q->committed_end && !loaded)
         return;
     q->committed_end = next;
-    if (n->image.last_offset == before)
+    if (n->image.last_offset == before && !loaded)
         return; /* control batches only */
     struct sk_meta_image *img = sk_meta_image_clone(&n->image);
     sk_meta_image_release(q->committed);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "skein/atomic_writer.h"
 #include "skein/buf.h"
@@ -22,6 +23,8 @@ struct sk_metalog {
     const struct sk_syncer *syncer;   /* snapshots' syncs (the shard's); NULL: blocking */
     struct sk_atomic_writer *snapper; /* made at the first snapshot */
     int64_t snapshot_end;             /* of the snapshot in flight */
+    int64_t retention_bytes;          /* metadata.max.retention.bytes, -1: none */
+    int64_t retention_ms;             /* metadata.max.retention.ms, -1: none */
 };
 
 #define SK_METALOG_READ_CHUNK (1u << 20)
@@ -262,11 +265,33 @@ void sk_metalog_set_snapshot_policy(struct sk_metalog *ml, int32_t node_id, int6
     ml->snapshot_bytes = bytes;
 }
 
+void sk_metalog_set_retention(struct sk_metalog *ml, int32_t segment_bytes, int64_t segment_ms,
+                              int64_t max_bytes, int64_t max_ms)
+{
+    struct sk_plog_config cfg;
+    sk_plog_config_default(&cfg);
+    cfg.retention_ms = -1;
+    if (segment_bytes > 0)
+        cfg.segment_bytes = segment_bytes;
+    if (segment_ms > 0)
+        cfg.segment_ms = segment_ms;
+    sk_plog_set_config(ml->plog, &cfg);
+    ml->retention_bytes = max_bytes;
+    ml->retention_ms = max_ms;
+}
+
 void sk_metalog_set_syncer(struct sk_metalog *ml, const struct sk_syncer *syncer)
 {
     ml->syncer = syncer;
     sk_atomic_writer_free(ml->snapper); /* made on the blocking syncer */
     ml->snapper = NULL;
+}
+
+static int64_t wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The log below a snapshot goes only once the snapshot is durable; a failed
@@ -281,10 +306,32 @@ static void snapshot_written(void *arg, int err)
         ml->since_snapshot += ml->snapshot_bytes;
         return;
     }
-    sk_meta_snapshot_prune(dir, end);
-    if (sk_plog_delete_records(ml->plog, end) < 0)
-        sk_warn("cannot delete metadata log segments below offset %lld", (long long)end);
     sk_info("metadata snapshot at offset %lld written", (long long)end);
+    int rc = sk_meta_snapshot_clean(ml->plog, ml->retention_bytes, ml->retention_ms, wall_now());
+    if (rc < 0)
+        sk_warn("cannot delete the metadata log below its snapshots: %s", strerror(-rc));
+}
+
+/* The Raft epoch that wrote offset, which names a snapshot ending after
+ * it as KRaft's do: each epoch starts where the one before it ended. */
+static int32_t epoch_at(const struct sk_plog *p, int64_t offset)
+{
+    /* Below the log start (a log that is an installed snapshot and no more)
+     * the epochs are the snapshot's. */
+    int32_t snap_epoch = 0;
+    if (offset < sk_plog_log_start_offset(p) &&
+        sk_meta_snapshot_latest_id(sk_plog_dir(p), offset + 1, &snap_epoch) == offset + 1)
+        return snap_epoch;
+    int32_t e = sk_plog_latest_epoch(p);
+    while (e > 0) {
+        int32_t below;
+        int64_t start;
+        sk_plog_epoch_end_offset(p, e - 1, &below, &start);
+        if (below < 0 || start <= offset)
+            return e;
+        e = below;
+    }
+    return 0;
 }
 
 /* Once enough has been appended, the image is written as a snapshot and the
@@ -302,8 +349,13 @@ static void maybe_snapshot(struct sk_metalog *ml, const struct sk_meta_image *im
     if (sk_atomic_writer_busy(ml->snapper))
         return;
     ml->since_snapshot = 0;
+    /* A snapshot installed from the leader may already end there. */
+    if (sk_meta_snapshot_latest(dir, img->last_offset + 1) == img->last_offset + 1)
+        return;
     ml->snapshot_end = img->last_offset + 1;
-    int rc = sk_meta_snapshot_write_async(ml->snapper, img, ml->node_id, now, snapshot_written, ml);
+    int rc = sk_meta_snapshot_write_async(ml->snapper, img, ml->node_id,
+                                          epoch_at(ml->plog, img->last_offset), now,
+                                          snapshot_written, ml);
     if (rc < 0)
         snapshot_written(ml, rc);
 }

@@ -7,9 +7,12 @@
 #include <time.h>
 
 #include "skein/buf.h"
+#include "skein/meta_snapshot.h"
 #include "skein/metalog.h"
 #include "skein/plog.h"
 #include "skein/record.h"
+
+#include "raftlog_snapshot.h"
 
 #define READ_CHUNK (64u * 1024)
 
@@ -33,6 +36,7 @@ struct sk_meta_raftlog {
     struct sk_buf scratch; /* the batch being appended */
     uint8_t *rbuf;         /* what the last read returned */
     size_t rcap;
+    struct sk_snap_part part; /* a snapshot being fetched */
 };
 
 static int64_t wall_ms(void)
@@ -47,6 +51,11 @@ static struct sk_plog *plog_of(const struct sk_meta_raftlog *l)
     return sk_metalog_plog(l->ml);
 }
 
+static const char *dir_of(const struct sk_meta_raftlog *l)
+{
+    return sk_plog_dir(plog_of(l));
+}
+
 int sk_meta_raftlog_new(struct sk_metalog *ml, const struct sk_meta_raftlog_config *cfg,
                         struct sk_meta_raftlog **out)
 {
@@ -55,6 +64,7 @@ int sk_meta_raftlog_new(struct sk_metalog *ml, const struct sk_meta_raftlog_conf
         return -ENOMEM;
     l->ml = ml;
     l->cfg = *cfg;
+    l->part.fd = -1;
     *out = l;
     return 0;
 }
@@ -70,6 +80,7 @@ void sk_meta_raftlog_free(struct sk_meta_raftlog *l)
         return;
     for (struct flush *f = l->flushes; f; f = f->next)
         f->l = NULL;
+    sk_snap_part_drop(dir_of(l), &l->part);
     sk_buf_free(&l->scratch);
     free(l->rbuf);
     free(l);
@@ -188,10 +199,27 @@ static int flush(void *ctx, uint64_t token)
     return 1;
 }
 
+/* A log emptied by an installed snapshot goes on from the snapshot's
+ * epoch, as Kafka's KafkaMetadataLog.lastFetchedEpoch does. */
 static int32_t last_epoch(void *ctx)
 {
     int32_t e = sk_plog_latest_epoch(plog_of(ctx));
+    struct sk_raft_snapshot_id id;
+    if (e < 0 && sk_snap_file_latest(dir_of(ctx), &id) == 0)
+        return id.epoch;
     return e > 0 ? e : 0;
+}
+
+/* Epochs below the log start end where the latest snapshot does, as in
+ * Kafka's KafkaMetadataLog.endOffsetForEpoch. */
+static void below_start(void *ctx, int32_t epoch, int32_t *out_epoch, int64_t *out_end)
+{
+    struct sk_raft_snapshot_id id;
+    if (sk_snap_file_latest(dir_of(ctx), &id) == 0 && id.epoch <= epoch &&
+        id.end_offset >= sk_plog_log_start_offset(plog_of(ctx))) {
+        *out_epoch = id.epoch;
+        *out_end = id.end_offset;
+    }
 }
 
 /* The checkpoint answers as Kafka's OffsetForLeaderEpoch does, which gives
@@ -206,8 +234,12 @@ static void end_for_epoch(void *ctx, int32_t epoch, int32_t *out_epoch, int64_t 
     *out_epoch = -1;
     *out_end = 0;
     /* No leader appends in epoch 0: the first election makes epoch 1. */
-    if (latest < 0 || epoch <= 0)
+    if (epoch < 0)
         return;
+    if (latest < 0 || epoch == 0) {
+        below_start(ctx, epoch, out_epoch, out_end);
+        return;
+    }
     if (epoch >= latest) {
         *out_epoch = latest;
         *out_end = sk_plog_log_end_offset(p);
@@ -216,11 +248,14 @@ static void end_for_epoch(void *ctx, int32_t epoch, int32_t *out_epoch, int64_t 
     int32_t e, below_e;
     int64_t end, below_end;
     sk_plog_epoch_end_offset(p, epoch, &e, &end);
-    if (e < 0)
+    if (e < 0) {
+        below_start(ctx, epoch, out_epoch, out_end);
         return;
+    }
     sk_plog_epoch_end_offset(p, epoch - 1, &below_e, &below_end);
     if (e == epoch && below_end == end) {
         *out_end = end > sk_plog_log_start_offset(p) ? end : 0;
+        below_start(ctx, epoch, out_epoch, out_end);
         return;
     }
     *out_epoch = e;
@@ -264,8 +299,8 @@ static int read_from(void *ctx, int64_t offset, size_t max_bytes, struct sk_raft
 {
     struct sk_meta_raftlog *l = ctx;
     *n_out = 0;
-    /* Below the log start only a snapshot holds the records, and Raft's
-     * FetchSnapshot is not served yet: nothing to send. */
+    /* Below the log start only a snapshot holds the records: the core
+     * answers such a fetch with the snapshot's id, never from here. */
     if (offset < sk_plog_log_start_offset(plog_of(l)) || offset >= end_offset(l))
         return 0;
     size_t len = 0;
@@ -289,6 +324,47 @@ static int read_from(void *ctx, int64_t offset, size_t max_bytes, struct sk_raft
     return rc;
 }
 
+static int64_t start_offset(void *ctx)
+{
+    return sk_plog_log_start_offset(plog_of(ctx));
+}
+
+static int snapshot_latest(void *ctx, struct sk_raft_snapshot_id *id)
+{
+    return sk_snap_file_latest(dir_of(ctx), id);
+}
+
+static int snapshot_read(void *ctx, const struct sk_raft_snapshot_id *id, int64_t pos,
+                         uint8_t *buf, size_t max, size_t *n, int64_t *size)
+{
+    return sk_snap_file_read(dir_of(ctx), id, pos, buf, max, n, size);
+}
+
+static int snapshot_write(void *ctx, const struct sk_raft_snapshot_id *id, int64_t pos,
+                          const uint8_t *data, size_t len)
+{
+    struct sk_meta_raftlog *l = ctx;
+    return sk_snap_part_write(dir_of(l), &l->part, id, pos, data, len);
+}
+
+/* The snapshot replaces the whole log: a follower takes one only when its
+ * log ends below the leader's start. Flushes in flight then cover batches
+ * that are gone, so they no longer move the recovery point. */
+static int snapshot_install(void *ctx, const struct sk_raft_snapshot_id *id)
+{
+    struct sk_meta_raftlog *l = ctx;
+    int rc = sk_snap_part_install(dir_of(l), &l->part, id);
+    if (rc < 0)
+        return rc;
+    l->gen++;
+    rc = sk_plog_truncate_fully(plog_of(l), id->end_offset, wall_ms());
+    if (rc == 0)
+        rc = sk_plog_flush(plog_of(l), wall_ms());
+    if (rc == 0)
+        sk_meta_snapshot_prune(dir_of(l), id->end_offset);
+    return rc;
+}
+
 void sk_meta_raftlog_bind(struct sk_meta_raftlog *l, struct sk_raft_config *cfg)
 {
     cfg->log = (struct sk_raft_log_ops){
@@ -299,6 +375,11 @@ void sk_meta_raftlog_bind(struct sk_meta_raftlog *l, struct sk_raft_config *cfg)
         .last_epoch = last_epoch,
         .end_for_epoch = end_for_epoch,
         .read = read_from,
+        .start_offset = start_offset,
+        .snapshot_latest = snapshot_latest,
+        .snapshot_read = snapshot_read,
+        .snapshot_write = snapshot_write,
+        .snapshot_install = snapshot_install,
     };
     cfg->log_ctx = l;
 }

@@ -219,15 +219,31 @@ static void write_image(struct snap_writer *w, const struct sk_meta_image *img, 
     }
 }
 
-static void snapshot_path(char *out, size_t len, const char *dir, int64_t end)
+static void snapshot_path(char *out, size_t len, const char *dir, int64_t end, int32_t epoch)
 {
-    snprintf(out, len, "%s/%020" PRId64 "-%010d" SNAP_SUFFIX, dir, end, 0);
+    snprintf(out, len, "%s/%020" PRId64 "-%010d" SNAP_SUFFIX, dir, end, epoch);
+}
+
+/* <20 digits>-<10 digits>.checkpoint, and nothing else (not a .part). */
+static bool parse_name(const char *name, int64_t *end, int32_t *epoch)
+{
+    size_t n = strlen(name);
+    if (n != 20 + 1 + 10 + strlen(SNAP_SUFFIX) || name[20] != '-' ||
+        strcmp(name + 31, SNAP_SUFFIX) != 0)
+        return false;
+    for (int i = 0; i < 31; i++)
+        if (i != 20 && (name[i] < '0' || name[i] > '9'))
+            return false;
+    *end = strtoll(name, NULL, 10);
+    *epoch = (int32_t)strtol(name + 21, NULL, 10);
+    return true;
 }
 
 /* The file is put in place by the atomic writer: written, synced, renamed,
  * its directory synced, so a snapshot by its final name is always whole. */
 int sk_meta_snapshot_write_async(struct sk_atomic_writer *aw, const struct sk_meta_image *img,
-                                 int32_t node, int64_t now_ms, sk_atomic_done_fn done, void *arg)
+                                 int32_t node, int32_t epoch, int64_t now_ms,
+                                 sk_atomic_done_fn done, void *arg)
 {
     struct snap_writer w = {.now = now_ms};
     int64_t end = img->last_offset + 1;
@@ -236,7 +252,7 @@ int sk_meta_snapshot_write_async(struct sk_atomic_writer *aw, const struct sk_me
     flush_batch(&w);
     add_control(&w, CONTROL_SNAPSHOT_FOOTER, now_ms);
     char name[64];
-    snapshot_path(name, sizeof name, "", end);
+    snapshot_path(name, sizeof name, "", end, epoch);
     int rc = w.err;
     if (rc == 0)
         rc = sk_atomic_writer_write(aw, name + 1, w.out.data, w.out.len, done, arg);
@@ -245,7 +261,7 @@ int sk_meta_snapshot_write_async(struct sk_atomic_writer *aw, const struct sk_me
 }
 
 
-int64_t sk_meta_snapshot_latest(const char *dir, int64_t max_end)
+int64_t sk_meta_snapshot_latest_id(const char *dir, int64_t max_end, int32_t *epoch)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -253,28 +269,44 @@ int64_t sk_meta_snapshot_latest(const char *dir, int64_t max_end)
     int64_t best = -1;
     struct dirent *de;
     while ((de = readdir(d))) {
-        size_t n = strlen(de->d_name);
-        if (n != 20 + 1 + 10 + strlen(SNAP_SUFFIX) || strcmp(de->d_name + 31, SNAP_SUFFIX) != 0)
-            continue;
-        int64_t end = strtoll(de->d_name, NULL, 10);
-        if (end <= max_end && end > best)
+        int64_t end;
+        int32_t e;
+        if (parse_name(de->d_name, &end, &e) && end <= max_end && end > best) {
             best = end;
+            if (epoch)
+                *epoch = e;
+        }
     }
     closedir(d);
     return best;
 }
 
+int64_t sk_meta_snapshot_latest(const char *dir, int64_t max_end)
+{
+    return sk_meta_snapshot_latest_id(dir, max_end, NULL);
+}
+
+int sk_meta_snapshot_path(const char *dir, int64_t end, char *path, size_t len)
+{
+    int32_t epoch = 0;
+    if (sk_meta_snapshot_latest_id(dir, end, &epoch) != end)
+        return -ENOENT;
+    snapshot_path(path, len, dir, end, epoch);
+    return 0;
+}
+
 int sk_meta_snapshot_load(const char *dir, int64_t end, struct sk_meta_image *img)
 {
     char path[4400];
-    snapshot_path(path, sizeof path, dir, end);
+    int rc = sk_meta_snapshot_path(dir, end, path, sizeof path);
+    if (rc < 0)
+        return rc;
     FILE *f = fopen(path, "rb");
     if (!f)
         return -errno;
     struct sk_buf buf = {0};
     uint8_t chunk[65536];
     size_t n;
-    int rc = 0;
     while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
         rc = sk_buf_append(&buf, chunk, n);
     fclose(f);

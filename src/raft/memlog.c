@@ -14,6 +14,7 @@ struct sk_raft_memlog {
     size_t cap;
     size_t flushed; /* batches below this survive a crash */
     int fail_next;
+    int corrupt_next; /* installs to refuse as a corrupt snapshot */
     bool async;
     /* Flushes started and not yet completed, oldest first. A truncation
      * bumps gen: a flush of an older generation completes without making
@@ -90,6 +91,11 @@ bool sk_raft_memlog_complete_flush(struct sk_raft_memlog *l, uint64_t *token, in
 void sk_raft_memlog_fail_next(struct sk_raft_memlog *l, int n)
 {
     l->fail_next = n;
+}
+
+void sk_raft_memlog_corrupt_next(struct sk_raft_memlog *l, int n)
+{
+    l->corrupt_next = n;
 }
 
 size_t sk_raft_memlog_count(const struct sk_raft_memlog *l)
@@ -285,6 +291,12 @@ static int snapshot_install(void *ctx, const struct sk_raft_snapshot_id *id)
     struct sk_raft_memlog *l = ctx;
     if (!l->part.held || l->part.id.end_offset != id->end_offset)
         return -EINVAL;
+    if (l->corrupt_next > 0) {
+        l->corrupt_next--;
+        free(l->part.data);
+        l->part = (struct mem_snapshot){0};
+        return -EBADMSG;
+    }
     free(l->snap.data);
     l->snap = l->part;
     l->part = (struct mem_snapshot){0};

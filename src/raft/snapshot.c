@@ -106,9 +106,18 @@ int sk_raft_on_fetch_snapshot_req(struct sk_raft *r, const struct sk_raft_msg *m
 
 /* The whole snapshot is here: it replaces the log, and what it covers is
  * durable and committed. */
-static int install(struct sk_raft *r)
+static int install(struct sk_raft *r, int64_t now)
 {
-    if (r->cfg.log.snapshot_install(r->cfg.log_ctx, &r->snap_id) < 0)
+    int rc = r->cfg.log.snapshot_install(r->cfg.log_ctx, &r->snap_id);
+    /* A snapshot that arrived corrupt is dropped, never installed: the
+     * follower fetches the log again, learns the leader's snapshot anew
+     * and takes it from the start. */
+    if (rc == -EBADMSG) {
+        r->snap_fetching = false;
+        r->fetch_at_ms = now + r->cfg.retry_backoff_ms;
+        return SK_ERR_NONE;
+    }
+    if (rc < 0)
         return sk_raft_fail(r, SK_ERR_KAFKA_STORAGE_ERROR);
     r->snap_fetching = false;
     r->flush_gen++;
@@ -153,5 +162,5 @@ int sk_raft_on_fetch_snapshot_resp(struct sk_raft *r, const struct sk_raft_msg *
         return sk_raft_fail(r, SK_ERR_KAFKA_STORAGE_ERROR);
     r->snap_pos += (int64_t)s->len;
     r->fetch_at_ms = now;
-    return r->snap_pos == s->size ? install(r) : SK_ERR_NONE;
+    return r->snap_pos == s->size ? install(r, now) : SK_ERR_NONE;
 }

@@ -323,6 +323,9 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
     struct sk_config_value snap;
     if (sk_config_describe_broker(cfg, "metadata.log.max.record.bytes.between.snapshots", &snap) == 0)
         sk_metalog_set_snapshot_policy(b->node->metalog, b->node->node_id, strtoll(snap.value, NULL, 10));
+    sk_metalog_set_retention(b->node->metalog, cfg->metadata.log_segment_bytes,
+                             cfg->metadata.log_segment_ms, cfg->metadata.max_retention_bytes,
+                             cfg->metadata.max_retention_ms);
     sk_info("metadata log replayed: %d topics, %d brokers, last offset %lld", b->image->ntopics,
             b->image->nbrokers, (long long)b->image->last_offset);
 
