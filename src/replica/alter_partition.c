@@ -207,7 +207,7 @@ static void free_request(struct sk_isr_sender *s)
 }
 
 /* Fills s->req from s->sent, one topic entry per run of the same topic. */
-static int build_request(struct sk_isr_sender *s, int64_t broker_epoch)
+static int build_request(struct sk_isr_sender *s, int64_t broker_epoch, int16_t version)
 {
     int n = 0, nstates = 0;
     for (struct item *it = s->sent; it; it = it->next) {
@@ -225,22 +225,30 @@ static int build_request(struct sk_isr_sender *s, int64_t broker_epoch)
     s->req.broker_id = s->b->node->node_id;
     s->req.broker_epoch = broker_epoch;
     int nt = 0, np = 0, ns = 0;
-    for (struct item *it = s->sent; it; it = it->next, np++) {
+    for (struct item *it = s->sent; it; it = it->next) {
+        int at = np++;
         kp_alter_partition_request_topic_data *t = nt ? &s->topics[nt - 1] : NULL;
         if (!t || memcmp(t->topic_id.b, it->topic_id.b, 16) != 0) {
             t = &s->topics[nt++];
             kp_alter_partition_request_topic_data_init(t);
-            t->topic_name = kp_str_c(it->topic);
-            t->topic_id = it->topic_id;
-            t->partitions.v = &s->parts[np];
+            /* Names up to v1, ids from v2 (a field a version lacks must
+             * stay at its default to encode). */
+            if (version >= 2)
+                t->topic_id = it->topic_id;
+            else
+                t->topic_name = kp_str_c(it->topic);
+            t->partitions.v = &s->parts[at];
         }
         t->partitions.n++;
-        kp_alter_partition_request_partition_data *pd = &s->parts[np];
+        kp_alter_partition_request_partition_data *pd = &s->parts[at];
         kp_alter_partition_request_partition_data_init(pd);
         pd->partition_index = it->partition;
         pd->leader_epoch = it->leader_epoch;
         pd->partition_epoch = it->partition_epoch;
-        pd->new_isr = (kp_arr_i32){it->nisr, it->isr};
+        if (version < 3) {
+            pd->new_isr = (kp_arr_i32){it->nisr, it->isr};
+            continue;
+        }
         pd->new_isr_with_epochs.v = &s->states[ns];
         for (int32_t i = 0; i < it->nisr; i++, ns++) {
             kp_alter_partition_request_broker_state_init(&s->states[ns]);
@@ -284,15 +292,24 @@ static void send_now(void *arg)
         schedule_send(s, RETRY_MS); /* not registered yet, or no connection */
         return;
     }
+    /* The version decides which fields carry the ISR and the topic. */
+    int16_t version = sk_kclient_version(s->kc, ALTER_PARTITION_API_KEY);
+    if (!sk_kclient_ready(s->kc) || version < 0) {
+        if (sk_kclient_ready(s->kc))
+            next_voter(s); /* a voter without AlterPartition */
+        schedule_send(s, RETRY_MS);
+        return;
+    }
     s->sent = s->queue;
     s->queue = NULL;
-    if (build_request(s, self->epoch) < 0) {
+    if (build_request(s, self->epoch, version) < 0) {
         s->queue = s->sent;
         s->sent = NULL;
         schedule_send(s, RETRY_MS);
         return;
     }
-    s->in_flight = sk_kclient_send(s->kc, ALTER_PARTITION_API_KEY, -1, &s->req, answered, s) == 0;
+    s->in_flight =
+        sk_kclient_send(s->kc, ALTER_PARTITION_API_KEY, version, &s->req, answered, s) == 0;
     if (!s->in_flight) {
         free_request(s);
         s->queue = s->sent;
