@@ -14,6 +14,11 @@ is fenced meanwhile (fencing is not what is tested here).
   while it shrank may get NOT_ENOUGH_REPLICAS_AFTER_APPEND instead.
 - SIGCONT of both: they catch up and rejoin the ISR; acks=all goes on.
 - Every acknowledged record is read back.
+- The same shrink and rejoin on three combined nodes, where each leader
+  reaches the controller over its own node's CONTROLLER listener or
+  another's: a paused follower (not the quorum's leader, so the quorum
+  keeps its majority) leaves the ISR under acks=all writes and rejoins
+  after SIGCONT.
 
 usage: isr_test.py SKEIN_BIN"""
 import os
@@ -25,7 +30,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from quorum_test import Controller, settled, views  # noqa: E402
+from quorum_test import Controller, cluster, settled, views  # noqa: E402
 from split_roles_test import BrokerNode, brokers_listed, create  # noqa: E402
 from skeinlib import wire  # noqa: E402
 from skeinlib.broker import free_port  # noqa: E402
@@ -45,6 +50,14 @@ class LagBroker(BrokerNode):
 class LongSessionController(Controller):
     def argv(self):
         return super().argv() + ["--override", "broker.session.timeout.ms=120000"]
+
+
+class CombinedNode(LongSessionController):
+    def __init__(self, skein, root, node_id, voters, ports):
+        super().__init__(skein, root, node_id, voters, ports, combined=True)
+
+    def argv(self):
+        return super().argv() + ["--override", "replica.lag.time.max.ms=%d" % LAG_MS]
 
 
 def partition0(broker):
@@ -213,8 +226,50 @@ def run(skein):
         shutil.rmtree(root, ignore_errors=True)
 
 
+def run_combined(skein):
+    with cluster(skein, "skein-isr-combined-", CombinedNode) as (nodes, _, v):
+        ids = sorted(n.node_id for n in nodes)
+        assert wait_for(lambda: all(brokers_listed(n) == ids for n in nodes), TIMEOUT), \
+            "the three brokers are not all unfenced"
+        quorum_leader = next(n for n in nodes if n.node_id == v["leader"])
+        err, msg = wire.create_topic(quorum_leader.port, TOPIC, partitions=1,
+                                     configs={"min.insync.replicas": "2"},
+                                     replication_factor=3, timeout=TIMEOUT)
+        assert err == NONE, (err, msg)
+        try:
+            p = wait_for(lambda: isr_is(nodes, ids) and partition0(nodes[0]), TIMEOUT)
+            assert p, "the topic is not in sync everywhere: %r" % partition0(nodes[0])
+            leader = next(n for n in nodes if n.node_id == p["leader"])
+            victim = next(n for n in nodes if n is not leader and n is not quorum_leader)
+            rest = [n for n in nodes if n is not victim]
+            acked = [b"c-%d" % i for i in range(50)]
+            produce(nodes, acked)
+            victim.signal(signal.SIGSTOP)
+            more = [b"c-down-%d" % i for i in range(50)]
+            produce(rest, more)
+            acked += more
+            want = [n.node_id for n in rest]
+            assert wait_for(lambda: isr_is(rest, want), TIMEOUT), \
+                "the ISR did not shrink without node %d: %r" % (victim.node_id, partition0(leader))
+            victim.signal(signal.SIGCONT)
+            assert wait_for(lambda: isr_is(nodes, ids), TIMEOUT), \
+                "node %d did not rejoin the ISR: %r" % (victim.node_id, partition0(leader))
+            got = set(read_all(nodes))
+            missing = [x for x in acked if x not in got]
+            assert not missing, "%d acknowledged records lost" % len(missing)
+        except AssertionError:
+            for n in nodes:
+                n.signal(signal.SIGCONT)
+                print("--- node %d:\n%s" % (n.node_id, n.tail(40)))
+            raise
+        print("combined nodes: leader %d, quorum leader %d; node %d paused: the ISR shrank to %r "
+              "and acks=all went on; resumed, it rejoined; all %d records read back"
+              % (leader.node_id, quorum_leader.node_id, victim.node_id, want, len(acked)))
+
+
 def main():
     run(sys.argv[1])
+    run_combined(sys.argv[1])
     print("isr: OK")
 
 

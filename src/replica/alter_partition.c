@@ -32,6 +32,9 @@
 
 #define ALTER_PARTITION_API_KEY 56
 #define RETRY_MS 100 /* Kafka's retry backoff before the next attempt */
+/* A voter whose connection is not ready by then is left for the next: a
+ * paused process still accepts connections but never answers. */
+#define CONNECT_WAIT_MS 2000
 
 /* One partition's proposed change, as sent. */
 struct item {
@@ -49,6 +52,7 @@ struct sk_isr_sender {
     struct sk_broker *b;
     struct sk_kclient *kc;
     int voter;
+    uint64_t connect_ms; /* when kc was made */
     struct item *queue; /* proposed, not yet sent */
     struct item *sent;  /* in the request in flight */
     bool in_flight, closing;
@@ -184,6 +188,7 @@ static bool connect_voter(struct sk_isr_sender *s)
     kc.request_timeout_ms = 5000;
     kc.client_id = "alter-partition";
     struct sk_kclient_handler h = {0};
+    s->connect_ms = sk_shard_now_ms(s->b->shard);
     return sk_kclient_new(s->b->shard, v->host, v->port, &kc, &h, &s->kc) == 0;
 }
 
@@ -295,8 +300,10 @@ static void send_now(void *arg)
     /* The version decides which fields carry the ISR and the topic. */
     int16_t version = sk_kclient_version(s->kc, ALTER_PARTITION_API_KEY);
     if (!sk_kclient_ready(s->kc) || version < 0) {
-        if (sk_kclient_ready(s->kc))
-            next_voter(s); /* a voter without AlterPartition */
+        /* A voter without AlterPartition, or one that does not answer. */
+        if (sk_kclient_ready(s->kc) ||
+            sk_shard_now_ms(s->b->shard) - s->connect_ms > CONNECT_WAIT_MS)
+            next_voter(s);
         schedule_send(s, RETRY_MS);
         return;
     }
