@@ -14,8 +14,8 @@ quorum_test.py).
   every replica's log then holds the same bytes (segment files compared);
 - hand-encoded follower fetches: an id that is no replica gets
   NOT_LEADER_OR_FOLLOWER, a newer leader epoch UNKNOWN_LEADER_EPOCH;
-- kill -9 of a follower of partition 0: with no ISR shrink yet (AlterPartition
-  is not built) acks=all to partition 0 waits, and a consumer's fetch sees
+- kill -9 of a follower of partition 0: within replica.lag.time.max.ms
+  (30 s, so no ISR shrink: isr_test.py shows that) acks=all to partition 0 waits, and a consumer's fetch sees
   nothing past the high watermark while a follower's fetch reads the leader's
   newer records; the follower restarted catches up byte for byte and the
   producer's records are acknowledged;
@@ -23,8 +23,8 @@ quorum_test.py).
   leader's start: OFFSET_OUT_OF_RANGE, then it starts afresh at the
   leader's log start and holds the same batches from there.
 
-Not yet here: a leader's kill -9 with a new leader from the ISR, and
-NOT_ENOUGH_REPLICAS with two brokers down.
+Not yet here: a leader's kill -9 with a new leader from the ISR
+(NOT_ENOUGH_REPLICAS with two brokers down is in isr_test.py).
 
 usage: replication_test.py SKEIN_BIN"""
 import functools
@@ -44,6 +44,7 @@ NONE, NOT_LEADER_OR_FOLLOWER, INVALID_REPLICATION_FACTOR = 0, 6, 38
 UNKNOWN_LEADER_EPOCH = 75
 TOPIC, PARTITIONS, RECORDS = "r3", 3, 300
 # How long a write to a partition whose follower is down stays unacknowledged
+# (well within replica.lag.time.max.ms, so the ISR keeps the follower)
 # before the test calls it waiting: an observation window, not a wait for a
 # condition.
 HELD_S = 3

@@ -11,6 +11,7 @@
 
 #include "gen/kp_all.h"
 #include "skein/broker.h"
+#include "skein/alter_partition.h"
 #include "skein/broker_sessions.h"
 #include "skein/checkpoints.h"
 #include "skein/config.h"
@@ -441,4 +442,137 @@ Test(broker_sessions, replicas_are_striped_over_the_live_brokers_and_each_hosts_
     cr_assert_str_eq(msg, "Unable to replicate the partition 4 time(s): The target replication "
                           "factor of 4 cannot be reached because only 3 broker(s) are "
                           "registered.");
+}
+
+/* ---- AlterPartition (skein/alter_partition.h) ---------------------------- */
+
+static kp_alter_partition_request_broker_state ap_states[4];
+static kp_alter_partition_request_partition_data ap_part;
+static kp_alter_partition_request_topic_data ap_topic;
+static kp_alter_partition_response ap_resp;
+static kp_arena ap_arena;
+
+/* A leader's request for partition 0 of topic: isr with the epochs given
+ * (v3), or ids only (earlier versions). */
+static kp_alter_partition_request ap_request(int32_t sender, int64_t sender_epoch,
+                                             const kp_uuid *topic, int32_t leader_epoch,
+                                             int32_t partition_epoch, const int32_t *isr,
+                                             const int64_t *epochs, int32_t n)
+{
+    kp_alter_partition_request r;
+    kp_alter_partition_request_init(&r);
+    r.broker_id = sender;
+    r.broker_epoch = sender_epoch;
+    kp_alter_partition_request_partition_data_init(&ap_part);
+    ap_part.partition_index = 0;
+    ap_part.leader_epoch = leader_epoch;
+    ap_part.partition_epoch = partition_epoch;
+    for (int32_t i = 0; i < n; i++) {
+        kp_alter_partition_request_broker_state_init(&ap_states[i]);
+        ap_states[i].broker_id = isr[i];
+        ap_states[i].broker_epoch = epochs[i];
+    }
+    ap_part.new_isr_with_epochs = (kp_alter_partition_request_broker_state_arr){n, ap_states};
+    ap_part.new_isr = (kp_arr_i32){n, (int32_t *)isr};
+    kp_alter_partition_request_topic_data_init(&ap_topic);
+    ap_topic.topic_id = *topic;
+    ap_topic.topic_name = kp_str_c("ap");
+    ap_topic.partitions = (kp_alter_partition_request_partition_data_arr){1, &ap_part};
+    r.topics = (kp_alter_partition_request_topic_data_arr){1, &ap_topic};
+    return r;
+}
+
+/* The answer's error for the one partition (the top-level error if set). */
+static int16_t alter(const kp_alter_partition_request *r, int16_t version)
+{
+    kp_arena_free(&ap_arena);
+    kp_arena_init(&ap_arena, 1 << 20);
+    kp_alter_partition_response_init(&ap_resp);
+    int16_t top = sk_ctl_alter_partition(&b, r, version, &ap_resp, &ap_arena, msg, sizeof msg);
+    if (top)
+        return top;
+    cr_assert_eq(ap_resp.topics.n, 1);
+    cr_assert_eq(ap_resp.topics.v[0].partitions.n, 1);
+    return ap_resp.topics.v[0].partitions.v[0].error_code;
+}
+
+Test(broker_sessions, alter_partition_is_checked_as_kafkas_controller_checks_it)
+{
+    kp_arena_init(&ap_arena, 1 << 20);
+    int64_t e[5] = {0};
+    for (int32_t id = 2; id <= 4; id++)
+        e[id] = live_broker(id);
+    int32_t replicas[] = {2, 3, 4};
+    struct sk_replica_assignment a = {0, {3, replicas}};
+    struct sk_topic_spec s = {.name = kp_str_c("ap"), .partitions = -1,
+                              .replication_factor = -1, .assignments = &a, .nassignments = 1};
+    cr_assert_eq(sk_topic_create(&b, &s, false, msg, sizeof msg), SK_ERR_NONE, "%s", msg);
+    const kp_uuid id = sk_meta_topic(b.image, "ap", 2)->id;
+    int32_t two_three[] = {2, 3}, three_four[] = {3, 4}, two_nine[] = {2, 9};
+    int64_t ok_epochs[] = {e[2], e[3]}, any[] = {-1, -1};
+
+    kp_alter_partition_request r = ap_request(2, e[2] + 100, &id, 0, 0, two_three, ok_epochs, 2);
+    cr_assert_eq(alter(&r, 3), SK_ERR_STALE_BROKER_EPOCH);
+    cr_assert(strstr(msg, "Expected broker epoch"), "%s", msg);
+    r = ap_request(2, e[2], &id, 1, 0, two_three, ok_epochs, 2);
+    cr_assert_eq(alter(&r, 3), SK_ERR_FENCED_LEADER_EPOCH);
+    r = ap_request(3, e[3], &id, 0, 0, two_three, ok_epochs, 2);
+    cr_assert_eq(alter(&r, 3), SK_ERR_INVALID_REQUEST, "only the leader alters the ISR");
+    r = ap_request(2, e[2], &id, 0, 5, two_three, ok_epochs, 2);
+    cr_assert_eq(alter(&r, 3), SK_ERR_INVALID_UPDATE_VERSION);
+    r = ap_request(2, e[2], &id, 0, 0, three_four, any, 2);
+    cr_assert_eq(alter(&r, 3), SK_ERR_INVALID_REQUEST, "the leader must stay in the ISR");
+    r = ap_request(2, e[2], &id, 0, 0, two_nine, any, 2);
+    cr_assert_eq(alter(&r, 3), SK_ERR_INVALID_REQUEST, "9 is no replica");
+    int64_t stale3[] = {e[2], e[3] - 1};
+    r = ap_request(2, e[2], &id, 0, 0, two_three, stale3, 2);
+    cr_assert_eq(alter(&r, 3), SK_ERR_INELIGIBLE_REPLICA, "KIP-903: another incarnation of 3");
+    kp_uuid unknown = id;
+    unknown.b[0] ^= 0xff;
+    r = ap_request(2, e[2], &unknown, 0, 0, two_three, ok_epochs, 2);
+    cr_assert_eq(alter(&r, 3), SK_ERR_UNKNOWN_TOPIC_ID);
+    ap_topic.topic_name = kp_str_c("nope");
+    cr_assert_eq(alter(&r, 1), SK_ERR_UNKNOWN_TOPIC_OR_PARTITION, "by name up to v1");
+    cr_assert_eq(partition0("ap")->partition_epoch, 0, "nothing refused was written");
+
+    /* A shrink, committed: a new partition epoch, the leader epoch kept. */
+    r = ap_request(2, e[2], &id, 0, 0, two_three, ok_epochs, 2);
+    cr_assert_eq(alter(&r, 3), SK_ERR_NONE, "%s", msg);
+    const kp_alter_partition_response_partition_data *pd = &ap_resp.topics.v[0].partitions.v[0];
+    cr_assert_eq(pd->leader_id, 2);
+    cr_assert_eq(pd->leader_epoch, 0);
+    cr_assert_eq(pd->partition_epoch, 1);
+    cr_assert_eq(pd->isr.n, 2);
+    const struct sk_partition_meta *pm = partition0("ap");
+    cr_assert_eq(pm->nisr, 2);
+    cr_assert_eq(pm->isr[0], 2);
+    cr_assert_eq(pm->isr[1], 3);
+    cr_assert_eq(pm->partition_epoch, 1);
+    cr_assert_eq(pm->leader_epoch, 0);
+    cr_assert_eq(alter(&r, 3), SK_ERR_INVALID_UPDATE_VERSION, "the same request again is stale");
+
+    /* A fenced broker may not come back in (KIP-841); v0 says so as
+     * OPERATION_NOT_ATTEMPTED. */
+    kp_broker_heartbeat_request h;
+    kp_broker_heartbeat_request_init(&h);
+    h.broker_id = 4;
+    h.broker_epoch = e[4];
+    h.current_metadata_offset = sk_metalog_end_offset(bnode.metalog);
+    h.want_fence = true;
+    struct sk_heartbeat_reply out;
+    cr_assert_eq(sk_brokers_heartbeat(&b, &h, 1100, &out, msg, sizeof msg), SK_ERR_NONE, "%s",
+                 msg);
+    cr_assert(sk_meta_broker(b.image, 4)->fenced);
+    int32_t all[] = {2, 3, 4};
+    int64_t all_epochs[] = {e[2], e[3], e[4]};
+    r = ap_request(2, e[2], &id, 0, 1, all, all_epochs, 3);
+    cr_assert_eq(alter(&r, 3), SK_ERR_INELIGIBLE_REPLICA);
+    cr_assert_eq(alter(&r, 0), SK_ERR_OPERATION_NOT_ATTEMPTED);
+
+    /* The ISR it has already: answered as it is, nothing written. */
+    r = ap_request(2, e[2], &id, 0, 1, two_three, ok_epochs, 2);
+    cr_assert_eq(alter(&r, 3), SK_ERR_NONE);
+    cr_assert_eq(ap_resp.topics.v[0].partitions.v[0].partition_epoch, 1);
+    cr_assert_eq(partition0("ap")->partition_epoch, 1);
+    kp_arena_free(&ap_arena);
 }

@@ -1304,6 +1304,139 @@ Test(replica, min_insync_replicas_refuses_acks_all_before_and_after_the_append)
     restore_orders();
 }
 
+/* ---- ISR changes: the leader's decisions and the maximal ISR --------------------------------- */
+
+static bool all_eligible(void *arg, int32_t id)
+{
+    (void)arg;
+    (void)id;
+    return true;
+}
+
+static bool none_eligible(void *arg, int32_t id)
+{
+    (void)arg;
+    (void)id;
+    return false;
+}
+
+Test(replica, a_follower_behind_for_the_lag_bound_is_proposed_out_and_counts_until_committed)
+{
+    replicate_orders0(three, 3);
+    struct sk_partition *p = part("orders", 0);
+    struct acks a = {0};
+    sk_partition_when_durable(p, append(p, 3, SK_ERR_NONE), on_durable, &a);
+    sync_all();
+    cr_assert_eq(sk_partition_follower_fetched(p, 2, 3, 100), SK_ERR_NONE);
+    cr_assert_eq(sk_partition_follower_fetched(p, 3, 1, 100), SK_ERR_NONE);
+    int32_t want[4];
+    cr_assert_eq(sk_replica_isr_proposal(p, 100, 3000, all_eligible, NULL, want), 0,
+                 "never caught up in this leadership: its clock starts at the first look");
+    cr_assert_eq(sk_replica_isr_proposal(p, 3000, 3000, all_eligible, NULL, want), 0,
+                 "node 3 is behind for less than the bound");
+    cr_assert_eq(sk_replica_isr_proposal(p, 3101, 3000, all_eligible, NULL, want), 2);
+    cr_assert_eq(want[0], 1);
+    cr_assert_eq(want[1], 2, "node 2 reached the log end: in sync however long ago");
+
+    sk_replica_isr_propose(p, want, 2);
+    cr_assert_eq(p->high_watermark, 1, "a shrink counts only once committed");
+    cr_assert_eq(sk_replica_isr_proposal(p, 9000, 3000, all_eligible, NULL, want), 0,
+                 "one change in flight at a time");
+    cr_assert_eq(a.n, 0);
+    int32_t committed[] = {1, 2};
+    cr_assert_eq(sk_replica_isr_committed(p, p->leader_epoch, 1, committed, 2), 0);
+    cr_assert_eq(p->nisr, 2);
+    cr_assert_eq(p->partition_epoch, 1);
+    cr_assert_not(p->isr_pending);
+    cr_assert_eq(p->high_watermark, 3, "node 3 no longer holds it back");
+    cr_assert_eq(a.n, 1);
+    cr_assert_eq(a.err[0], SK_ERR_NONE, "two in sync meet min.insync.replicas=2");
+
+    /* An answer for an older partition epoch changes nothing. */
+    cr_assert_eq(sk_replica_isr_committed(p, p->leader_epoch, 1, three, 3), 0);
+    cr_assert_eq(p->nisr, 2);
+    restore_orders();
+}
+
+Test(replica, a_follower_at_the_high_watermark_is_proposed_back_if_eligible)
+{
+    int32_t two[] = {1, 2};
+    replicate_orders0(two, 2);
+    struct sk_partition *p = part("orders", 0);
+    append(p, 3, SK_ERR_NONE);
+    sync_all();
+    cr_assert_eq(sk_partition_follower_fetched(p, 2, 3, 100), SK_ERR_NONE);
+    cr_assert_eq(p->high_watermark, 3);
+    int32_t want[4];
+    cr_assert_eq(sk_partition_follower_fetched(p, 3, 2, 100), SK_ERR_NONE);
+    cr_assert_eq(sk_replica_isr_proposal(p, 200, 3000, all_eligible, NULL, want), 0,
+                 "below the high watermark");
+    cr_assert_eq(sk_partition_follower_fetched(p, 3, 3, 200), SK_ERR_NONE);
+    cr_assert_eq(sk_replica_isr_proposal(p, 200, 3000, none_eligible, NULL, want), 0,
+                 "a fenced or shutting-down broker is not proposed (KIP-841)");
+    int64_t start = p->epoch_start_offset;
+    p->epoch_start_offset = 4;
+    cr_assert_eq(sk_replica_isr_proposal(p, 200, 3000, all_eligible, NULL, want), 0,
+                 "not yet at the start of this leadership");
+    p->epoch_start_offset = start;
+    cr_assert_eq(sk_replica_isr_proposal(p, 200, 3000, all_eligible, NULL, want), 3);
+    cr_assert_eq(want[2], 3);
+
+    /* A pending expansion counts its member at once (the maximal ISR). */
+    struct acks a = {0};
+    sk_partition_when_durable(p, append(p, 1, SK_ERR_NONE), on_durable, &a);
+    sync_all();
+    sk_replica_isr_propose(p, want, 3);
+    cr_assert_eq(sk_replica_maximal_isr_size(p), 3);
+    cr_assert_eq(sk_partition_follower_fetched(p, 2, 4, 300), SK_ERR_NONE);
+    cr_assert_eq(p->high_watermark, 3, "node 3, pending, holds it too");
+    cr_assert_eq(sk_partition_follower_fetched(p, 3, 4, 300), SK_ERR_NONE);
+    cr_assert_eq(p->high_watermark, 4);
+    cr_assert_eq(a.n, 1);
+    restore_orders();
+}
+
+Test(replica, acks_all_waiting_when_the_isr_shrinks_below_min_insync_gets_after_append)
+{
+    int32_t two[] = {1, 2}, alone[] = {1};
+    replicate_orders0(two, 2);
+    struct sk_partition *p = part("orders", 0);
+    struct acks a = {0};
+    sk_partition_when_durable(p, append(p, 2, SK_ERR_NONE), on_durable, &a);
+    sync_all();
+    cr_assert_eq(sk_partition_follower_fetched(p, 2, 0, 100), SK_ERR_NONE);
+    int32_t want[4];
+    cr_assert_eq(sk_replica_isr_proposal(p, 200, 3000, all_eligible, NULL, want), 0);
+    cr_assert_eq(sk_replica_isr_proposal(p, 3201, 3000, all_eligible, NULL, want), 1);
+    sk_replica_isr_propose(p, want, 1);
+    cr_assert_eq(a.n, 0, "pending: node 2 still counts");
+    cr_assert_eq(sk_replica_isr_committed(p, p->leader_epoch, 1, alone, 1), 0);
+    cr_assert_eq(a.n, 1);
+    cr_assert_eq(a.err[0], SK_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND);
+    cr_assert_eq(sk_partition_check_min_isr(p, -1), SK_ERR_NOT_ENOUGH_REPLICAS);
+
+    /* The image, still at partition epoch 0, does not undo the answer. */
+    replicate_orders0(two, 2);
+    cr_assert_eq(p->nisr, 1);
+    cr_assert_eq(p->partition_epoch, 1);
+    restore_orders();
+}
+
+Test(replica, a_newer_image_drops_the_pending_change)
+{
+    replicate_orders0(three, 3);
+    struct sk_partition *p = part("orders", 0);
+    int32_t two[] = {1, 2};
+    sk_replica_isr_propose(p, two, 2);
+    uint32_t gen = p->isr_gen;
+    replicated_parts[0].partition_epoch = 2;
+    cr_assert_eq(sk_replicas_topic_changed(&shard, &replicated, &replicated), 0);
+    cr_assert_not(p->isr_pending, "the partition moved on without it");
+    cr_assert_neq(p->isr_gen, gen, "its answer will be ignored");
+    cr_assert_eq(p->partition_epoch, 2);
+    restore_orders();
+}
+
 /* ---- a follower's log: the leader's batches as they are, truncation -------------------------- */
 
 static int32_t two_one_three[] = {2, 1, 3};

@@ -108,6 +108,7 @@ struct sk_broker {
     struct sk_quotas *quotas;            /* the node's (src/quota/): client rates */
     void *maintenance;                   /* periodic tasks (src/server/maintenance.c) */
     struct sk_replica_fetchers *fetchers; /* followers' fetchers (src/replica/fetcher.c) */
+    struct sk_isr_sender *isr_sender;     /* leaders' ISR changes (src/replica/alter_partition.c) */
     uint64_t sync_retry;                 /* timer retrying partition logs that did not open */
     int offline_failed;                  /* partitions led here whose logs did not open */
     int offline_over_budget;             /* and those left closed beyond the budget */

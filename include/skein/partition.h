@@ -52,6 +52,12 @@ struct sk_follower {
     int32_t id;
     int64_t log_end;      /* -1 until its first fetch */
     int64_t caught_up_ms; /* last fetch that reached the leader's end; -1 never */
+    /* Kafka's lastFetchLeaderLogEndOffset and lastFetchTimeMs: a fetch that
+     * reaches where the leader ended at the previous fetch shows the follower
+     * was caught up then, so a steady stream of appends never makes a
+     * keeping-up follower look behind. */
+    int64_t last_fetch_leader_end;
+    int64_t last_fetch_ms;
 };
 
 /* How the durability pipeline reaches the reactor: fdatasyncs, the deferred
@@ -99,6 +105,15 @@ struct sk_partition {
     int32_t nisr;
     struct sk_follower *followers;
     int32_t nfollowers;
+    int32_t partition_epoch;    /* of the ISR above (image or AlterPartition answer) */
+    int64_t epoch_start_offset; /* log end when this leadership began */
+    /* An ISR change sent to the controller and not yet answered (Kafka's
+     * PendingExpandIsr / PendingShrinkIsr): the high watermark counts the
+     * union of both sets meanwhile (KIP-497's maximal ISR). */
+    int32_t *pending_isr;
+    int32_t npending;
+    bool isr_pending;
+    uint32_t isr_gen;           /* bumped whenever a pending change is dropped */
     struct sk_hw_waiter hw_waiters; /* fetches parked on this partition */
     int slot;                       /* in broker->parts */
     bool marked;                    /* a full reconciliation found it in the image */
@@ -186,6 +201,26 @@ bool sk_partition_is_follower(const struct sk_partition *p, int32_t replica_id);
 int16_t sk_partition_follower_fetched(struct sk_partition *p, int32_t replica_id,
                                       int64_t fetch_offset, int64_t now_ms);
 
+/* Whether the controller could take broker id into an ISR (KIP-841:
+ * registered, unfenced, not shutting down), as the leader's image says. */
+typedef bool (*sk_replica_eligible_fn)(void *arg, int32_t id);
+/* The ISR the leader of p wants now, as Kafka's Partition decides it: the
+ * ISR without the followers that have not reached the leader's log end for
+ * lag_ms (replica.lag.time.max.ms), or, when none has fallen behind, with
+ * the eligible followers not in it that reached the high watermark and the
+ * start of this leadership. Written to out (room for every replica);
+ * returns its size, 0 when no change is wanted or one is pending. */
+int32_t sk_replica_isr_proposal(struct sk_partition *p, int64_t now_ms, int64_t lag_ms,
+                                sk_replica_eligible_fn eligible, void *arg, int32_t *out);
+/* isr becomes p's pending change: the high watermark counts the union of
+ * it and the committed ISR until an answer or a newer image. */
+void sk_replica_isr_propose(struct sk_partition *p, const int32_t *isr, int32_t n);
+/* The controller committed isr at partition_epoch: p takes it (unless its
+ * leader epoch moved or its ISR is newer already), its high watermark and
+ * acks=all producers follow. The pending change is dropped either way.
+ * 0, or -1 out of memory. */
+int sk_replica_isr_committed(struct sk_partition *p, int32_t leader_epoch,
+                             int32_t partition_epoch, const int32_t *isr, int32_t n);
 /* A follower's append of its leader's batches as they are: each whole,
  * with its CRC, continuing the log's offsets; nothing is assigned. The
  * producer state and the epoch cache follow; the data joins the group
@@ -203,6 +238,12 @@ int16_t sk_partition_truncate_fully(struct sk_partition *p, int64_t offset);
 int sk_replica_fetchers_start(struct sk_broker *b);
 void sk_replica_fetchers_stop(struct sk_broker *b);
 
+/* The shard's AlterPartition sender (src/replica/alter_partition.c): checks
+ * its led partitions' ISR every replica.lag.time.max.ms / 2 and sends the
+ * changes to the active controller. Only in a multi-voter quorum. 0 or
+ * -ENOMEM. */
+int sk_replica_isr_sender_start(struct sk_broker *b);
+void sk_replica_isr_sender_stop(struct sk_broker *b);
 /* Retention may delete the segments wholly below this offset: the high
  * watermark, or lower where a running fdatasync still holds segment fds. */
 int64_t sk_partition_retention_limit(const struct sk_partition *p);

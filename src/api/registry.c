@@ -67,6 +67,7 @@ static const struct sk_api_entry controller_entries[] = {
     {55, 0, 2, sk_api_describe_quorum},
     {62, 0, 4, sk_api_broker_registration},
     {63, 0, 1, sk_api_broker_heartbeat},
+    {56, 0, 3, sk_api_alter_partition},
     {58, 0, 0, sk_api_envelope},
     {67, 0, 0, sk_api_allocate_producer_ids},
     /* As ControllerApis: an admin client bootstrapped to the controllers

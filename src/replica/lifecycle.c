@@ -175,6 +175,7 @@ static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_
     if (rc < 0 && sk_plog_sync_error(p->log))
         sk_replica_note_sync_failed(p, rc, true);
     p->high_watermark = sk_plog_log_end_offset(p->log);
+    p->epoch_start_offset = p->high_watermark;
     sk_producer_state_load(p);
     return p;
 }

@@ -49,6 +49,16 @@ int16_t sk_replica_after_append_error(const struct sk_partition *p);
  * the high watermark. */
 int64_t sk_replica_ack_offset(const struct sk_partition *p);
 
+/* isr.c: the maximal ISR (committed plus a pending change) and its size. */
+bool sk_replica_in_maximal_isr(const struct sk_partition *p, int32_t id);
+int32_t sk_replica_maximal_isr_size(const struct sk_partition *p);
+/* Forgets a pending ISR change (its answer, if one comes, is ignored). */
+void sk_replica_isr_drop_pending(struct sk_partition *p);
+
+/* alter_partition.c: looks at p's ISR now (after a fetch of a follower out
+ * of it) and sends the change it wants, if any. */
+void sk_replica_isr_check(struct sk_partition *p, int64_t now_ms);
+
 /* follower.c: where a follower cuts its log after a DivergingEpoch answer
  * (the leader's largest shared epoch and its end there). */
 int64_t sk_replica_truncation_offset(const struct sk_partition *p, int32_t leader_epoch,

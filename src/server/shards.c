@@ -174,6 +174,10 @@ int sk_shard_state_open(struct sk_broker *b, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start the replica fetchers");
         return -ENOMEM;
     }
+    if (sk_replica_isr_sender_start(b) < 0) {
+        snprintf(err, errlen, "cannot start the ISR change sender");
+        return -ENOMEM;
+    }
     return 0;
 }
 
@@ -188,6 +192,7 @@ void sk_shard_state_close(struct sk_broker *b)
     /* Partitions first: their parked requests are answered (and dropped by
      * the stopped reactor) before the shard's connections are freed. */
     sk_replica_fetchers_stop(b);
+    sk_replica_isr_sender_stop(b);
     sk_fetch_close(b);
     sk_broker_sync_retry_stop(b);
     sk_log_cleaner_stop(b);
