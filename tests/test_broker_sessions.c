@@ -621,3 +621,100 @@ Test(broker_sessions, a_broker_in_controlled_shutdown_is_never_elected)
     cr_assert_eq(shut_down_beat(4, 1400, &out), SK_ERR_NONE, "%s", msg);
     cr_assert(out.shut_down);
 }
+
+/* ---- ElectLeaders on the controller (src/controller/elect_leaders.c) ------ */
+
+static int16_t elect(const char *topic, int8_t type)
+{
+    const struct sk_topic_meta *t = sk_meta_topic(b.image, topic, strlen(topic));
+    cr_assert_not_null(t);
+    return sk_ctl_elect_leader(&b, t, 0, type, msg, sizeof msg);
+}
+
+static void two_replicas(const char *name, int32_t first, int32_t second)
+{
+    int32_t list[] = {first, second};
+    struct sk_replica_assignment as = {0, {2, list}};
+    struct sk_topic_spec s = {.name = kp_str_c(name), .partitions = -1, .replication_factor = -1,
+                              .assignments = &as, .nassignments = 1};
+    cr_assert_eq(sk_topic_create(&b, &s, false, msg, sizeof msg), SK_ERR_NONE, "%s", msg);
+}
+
+static void submitted(void *arg, int16_t err, const char *m)
+{
+    cr_assert_eq(err, SK_ERR_NONE, "%s", m ? m : "");
+    *(bool *)arg = true;
+}
+
+Test(broker_sessions, a_preferred_election_makes_the_first_replica_lead_once_it_is_in_sync)
+{
+    epochs[2] = live_broker(2);
+    epochs[3] = live_broker(3);
+    two_replicas("pref", 2, 3);
+    cr_assert_eq(elect("pref", SK_ELECTION_PREFERRED), SK_ERR_ELECTION_NOT_NEEDED);
+    cr_assert_eq(elect("pref", SK_ELECTION_UNCLEAN), SK_ERR_ELECTION_NOT_NEEDED);
+    cr_assert_str_eq(msg, "Leader election not needed for topic partition.");
+
+    fence_by_time(2, 1000 + SESSION_MS + 1);
+    cr_assert_eq(partition_of("pref", 0)->leader, 3);
+    struct sk_heartbeat_reply out;
+    cr_assert_eq(beat(2, epochs[2], sk_metalog_end_offset(bnode.metalog), 1000 + SESSION_MS + 2,
+                      &out), SK_ERR_NONE, "%s", msg);
+    cr_assert_not(out.fenced);
+    /* Live but out of the ISR: it may not lead. */
+    cr_assert_eq(elect("pref", SK_ELECTION_PREFERRED), SK_ERR_PREFERRED_LEADER_NOT_AVAILABLE);
+    cr_assert_eq(partition_of("pref", 0)->leader, 3);
+
+    /* Back in the ISR (as the leader's AlterPartition would put it). */
+    const struct sk_topic_meta *t = sk_meta_topic(b.image, "pref", 4);
+    kp_partition_change_record ch;
+    kp_partition_change_record_init(&ch);
+    ch.topic_id = t->id;
+    ch.partition_id = 0;
+    int32_t both[] = {3, 2};
+    ch.isr = (kp_arr_i32){2, both};
+    struct sk_meta_rec rec = {SK_META_PARTITION_CHANGE, 0, &ch};
+    bool done = false;
+    sk_ctl_submit(&b, &rec, 1, submitted, &done);
+    cr_assert(done);
+    int32_t epoch = partition_of("pref", 0)->leader_epoch;
+
+    cr_assert_eq(elect("pref", SK_ELECTION_PREFERRED), SK_ERR_NONE, "%s", msg);
+    const struct sk_partition_meta *pm = partition_of("pref", 0);
+    cr_assert_eq(pm->leader, 2);
+    cr_assert_eq(pm->leader_epoch, epoch + 1);
+    assert_isr(pm, 2, both);
+    cr_assert_eq(elect("pref", SK_ELECTION_PREFERRED), SK_ERR_ELECTION_NOT_NEEDED);
+}
+
+Test(broker_sessions, an_unclean_election_gives_a_leaderless_partition_a_live_replica)
+{
+    epochs[2] = live_broker(2);
+    epochs[3] = live_broker(3);
+    two_replicas("dark", 2, 3);
+    fence_by_time(3, 1000 + SESSION_MS + 1);
+    fence_by_time(2, 1000 + 2 * SESSION_MS + 2);
+    struct sk_heartbeat_reply out;
+    cr_assert_eq(beat(3, epochs[3], sk_metalog_end_offset(bnode.metalog), 1000 + 2 * SESSION_MS + 3,
+                      &out), SK_ERR_NONE, "%s", msg);
+    cr_assert_not(out.fenced);
+    cr_assert_eq(partition_of("dark", 0)->leader, -1, "3 is not in the ISR, unclean is off");
+
+    cr_assert_eq(elect("dark", SK_ELECTION_PREFERRED), SK_ERR_PREFERRED_LEADER_NOT_AVAILABLE);
+    cr_assert_eq(elect("dark", SK_ELECTION_UNCLEAN), SK_ERR_NONE, "%s", msg);
+    const struct sk_partition_meta *pm = partition_of("dark", 0);
+    cr_assert_eq(pm->leader, 3);
+    assert_isr(pm, 1, (int32_t[]){3});
+    cr_assert_eq(elect("dark", SK_ELECTION_UNCLEAN), SK_ERR_ELECTION_NOT_NEEDED);
+}
+
+Test(broker_sessions, an_unclean_election_with_no_live_replica_is_refused)
+{
+    epochs[2] = live_broker(2);
+    epochs[3] = live_broker(3);
+    two_replicas("gone", 2, 3);
+    fence_by_time(3, 1000 + SESSION_MS + 1);
+    fence_by_time(2, 1000 + 2 * SESSION_MS + 2);
+    cr_assert_eq(elect("gone", SK_ELECTION_UNCLEAN), SK_ERR_ELIGIBLE_LEADERS_NOT_AVAILABLE);
+    cr_assert_eq(partition_of("gone", 0)->leader, -1);
+}
