@@ -15,20 +15,34 @@ min.insync.replicas 2:
   in-sync replicas and takes it out of the ISRs, and only then answers
   ShouldShutDown (its log says so); it exits 0, the partitions it led
   have new leaders, the producer sees no error, and every acknowledged
-  record is read back as above.
+  record is read back as above;
+- ElectLeaders (v2, hand-encoded) to every broker, forwarded to the active
+  controller by those that are not it: PREFERRED on a partition its first
+  replica leads is ELECTION_NOT_NEEDED; on the partition whose first
+  replica was shut down (live again, but out of the ISR until it is
+  caught up and added back) PREFERRED_LEADER_NOT_AVAILABLE; UNCLEAN on a
+  partition with a leader ELECTION_NOT_NEEDED; an unknown topic
+  UNKNOWN_TOPIC_OR_PARTITION. (Successful preferred and unclean elections
+  are unit tests: here no broker leaves the ISR without also being unfit
+  to lead.)
 
 usage: leader_election_test.py SKEIN_BIN"""
 import os
+import signal
+import struct
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from quorum_test import cluster, TIMEOUT, Controller  # noqa: E402
+from quorum_test import cluster, request, TIMEOUT, Controller  # noqa: E402
 from skeinlib import wire  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
 
-NONE = 0
+NONE, UNKNOWN_TOPIC_OR_PARTITION = 0, 3
+PREFERRED_LEADER_NOT_AVAILABLE, ELECTION_NOT_NEEDED = 80, 84
+ELECT_LEADERS = 43
+PREFERRED, UNCLEAN = 0, 1
 PARTITIONS = 3
 SESSION_MS = 6000
 # A new leader must be in place within this long of a kill -9: the session
@@ -148,9 +162,13 @@ class Writer:
                 return sum(len(v) for v in self.acked.values())
             return len(self.acked[partition])
 
-    def wait_more(self, n, partition=None):
+    def wait_more(self, n, partition=None, nodes=()):
         start = self.count(partition)
         ok = wait_for(lambda: self.count(partition) >= start + n or self.fatal, TIMEOUT * 2)
+        if not (ok and not self.fatal):
+            print("acknowledged per partition: %r" % {p: len(v) for p, v in self.acked.items()})
+            for node in nodes:
+                print("node %d: %r" % (node.node_id, view(node, self.topic)))
         assert ok and not self.fatal, "the producer did not resume: %d acknowledged (%r)" % (
             self.count(partition) - start, self.fatal)
 
@@ -220,7 +238,7 @@ def check_kill_leader(nodes):
     assert victim.node_id not in new["isr"], new
     assert new["leader"] in old["isr"], (new, old)
     assert new["leader_epoch"] > old["leader_epoch"], (new, old)
-    writer.wait_more(AFTER, partition=0)
+    writer.wait_more(AFTER, partition=0, nodes=others)
     print("kill -9 of %d, leader of %s-0: %d elected from the ISR %r in %.1f s (leader epoch "
           "%d -> %d), the producer resumed" % (victim.node_id, topic, new["leader"], new["isr"],
                                               took, old["leader_epoch"], new["leader_epoch"]))
@@ -242,7 +260,7 @@ def check_controlled_shutdown(nodes):
     victim = next(n for n in nodes if n.node_id == ps[0]["leader"])
     led = [p["partition"] for p in ps if p["leader"] == victim.node_id]
     others = [n for n in nodes if n is not victim]
-    victim.signal(__import__("signal").SIGTERM)
+    victim.signal(signal.SIGTERM)
     rc = victim.wait(TIMEOUT)
     assert rc == 0, "exit status %r after SIGTERM\n%s" % (rc, victim.tail())
     log = victim.stderr_text()
@@ -266,13 +284,56 @@ def check_controlled_shutdown(nodes):
     n = check_read_back(nodes, writer, produced)
     print("%s: %d records acknowledged, every one read back once, in order, at its offset"
           % (topic, n))
+    return victim.node_id
+
+
+def elect_leaders(node, election, topic, partitions):
+    """ElectLeaders v2 for topic's partitions: {partition: (error, message)}."""
+    body = struct.pack(">b", election) + wire.uvarint(2) + wire.compact_string(topic)
+    body += wire.uvarint(len(partitions) + 1) + b"".join(struct.pack(">i", p) for p in partitions)
+    body += wire.uvarint(0) + struct.pack(">i", TIMEOUT * 1000) + wire.uvarint(0)
+    r = request(node.port, ELECT_LEADERS, 2, body)
+    r.i32()  # throttle
+    top = r.i16()
+    assert top == NONE, "ElectLeaders top-level error %d" % top
+    out = {}
+    for _ in range(r.uvarint() - 1):
+        got = r.cstring()
+        assert got == topic, got
+        for _ in range(r.uvarint() - 1):
+            p, err, msg = r.i32(), r.i16(), r.cstring()
+            r.tags()
+            out[p] = (err, msg)
+        r.tags()
+    return out
+
+
+def check_elect_leaders(nodes, topic, down):
+    ps = metadata(nodes[0], topic)
+    moved = [p["partition"] for p in ps if p["replicas"][0] == down]
+    kept = [p["partition"] for p in ps if p["leader"] == p["replicas"][0]]
+    assert moved and kept, ps
+    for n in nodes:
+        got = elect_leaders(n, PREFERRED, topic, [kept[0], moved[0]])
+        assert got[kept[0]] == (ELECTION_NOT_NEEDED,
+                                "Leader election not needed for topic partition."), got
+        assert got[moved[0]][0] == PREFERRED_LEADER_NOT_AVAILABLE, got
+        got = elect_leaders(n, UNCLEAN, topic, [moved[0]])
+        assert got[moved[0]][0] == ELECTION_NOT_NEEDED, got
+        got = elect_leaders(n, PREFERRED, "no-such-topic", [0])
+        assert got[0][0] == UNKNOWN_TOPIC_OR_PARTITION, got
+    assert metadata(nodes[0], topic) == ps, "a refused election changed %s" % topic
+    print("ElectLeaders through every broker: ELECTION_NOT_NEEDED where the preferred replica "
+          "leads, PREFERRED_LEADER_NOT_AVAILABLE where it is out of the ISR, "
+          "UNKNOWN_TOPIC_OR_PARTITION for an unknown topic")
 
 
 def run(skein):
     with cluster(skein, "skein-elect-", lambda *a: Node(*a, combined=True)) as (nodes, _, v):
         try:
             check_kill_leader(nodes)
-            check_controlled_shutdown(nodes)
+            down = check_controlled_shutdown(nodes)
+            check_elect_leaders(nodes, "elect-term", down)
         except BaseException:
             for n in nodes:
                 print("---- node %d\n%s" % (n.node_id, n.tail(40)))
