@@ -14,7 +14,8 @@ quorum_test.py).
   every replica's log then holds the same bytes (segment files compared);
 - hand-encoded follower fetches: an id that is no replica gets
   NOT_LEADER_OR_FOLLOWER, a newer leader epoch UNKNOWN_LEADER_EPOCH;
-- kill -9 of a follower of partition 0: with no ISR shrink yet (AlterPartition
+- kill -9 of a follower of partition 0: until its session lapses and the
+  controller takes it out of the ISR (the leader's own shrink, AlterPartition,
   is not built) acks=all to partition 0 waits, and a consumer's fetch sees
   nothing past the high watermark while a follower's fetch reads the leader's
   newer records; the follower restarted catches up byte for byte and the
@@ -23,7 +24,7 @@ quorum_test.py).
   leader's start: OFFSET_OUT_OF_RANGE, then it starts afresh at the
   leader's log start and holds the same batches from there.
 
-Not yet here: a leader's kill -9 with a new leader from the ISR, and
+A leader's kill -9 and SIGTERM are leader_election_test.py's. Not yet here:
 NOT_ENOUGH_REPLICAS with two brokers down.
 
 usage: replication_test.py SKEIN_BIN"""
