@@ -23,8 +23,8 @@ quorum_test.py).
   leader's start: OFFSET_OUT_OF_RANGE, then it starts afresh at the
   leader's log start and holds the same batches from there.
 
-Not yet here: a leader's kill -9 with a new leader from the ISR
-(NOT_ENOUGH_REPLICAS with two brokers down is in isr_test.py).
+A leader's kill -9 and SIGTERM are leader_election_test.py's;
+NOT_ENOUGH_REPLICAS with two brokers down is isr_test.py's.
 
 usage: replication_test.py SKEIN_BIN"""
 import functools

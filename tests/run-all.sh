@@ -55,7 +55,7 @@ SKEIN_TEST_SHARDS=2 meson test -C build --suite compat --print-errorlogs --num-p
 
 quick="broker-process durability admin broker-configs fetch group-admin idempotence snapshot-crash
   retention full-disk compaction downconvert wire-strings bounds limits quorum broker-registration
-  forward split-roles replication metadata-snapshot isr"
+  forward split-roles replication metadata-snapshot isr leader-election"
 for shards in 1 4; do
   step "quicker compatibility tests with $shards shard(s)"
   # shellcheck disable=SC2086
@@ -77,7 +77,7 @@ SKEIN_TEST_SHARDS=2 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:pr
   meson test -C build-asan --suite compat --print-errorlogs --num-processes 1 \
   broker-process admin groups group-admin fetch idempotence retention quotas full-disk compaction \
   limits broker-configs wire-strings bounds clock-jump quorum broker-registration forward group-restart split-roles \
-  replication metadata-snapshot isr faults-asan
+  replication metadata-snapshot isr leader-election faults-asan
 
 step "benchmark smoke run (the tools work; speed is not judged here)"
 meson test -C build --suite bench --print-errorlogs --num-processes 1

@@ -238,10 +238,9 @@ Test(broker_sessions, want_shut_down_lets_an_unfenced_broker_go)
     h.want_shut_down = true;
     cr_assert_eq(sk_brokers_heartbeat(&b, &h, 1100, &out, msg, sizeof msg), SK_ERR_NONE, "%s",
                  msg);
-    cr_assert(out.shut_down);
+    cr_assert(out.shut_down, "it leads nothing: let go at once");
     cr_assert(out.fenced);
     cr_assert(sk_meta_broker(b.image, 5)->fenced);
-    cr_assert(sk_meta_broker(b.image, 5)->in_controlled_shutdown);
     /* WantFence keeps a fenced broker fenced, caught up or not. */
     h.want_shut_down = false;
     h.want_fence = true;
@@ -385,14 +384,16 @@ Test(broker_sessions, a_replica_that_does_not_lead_is_hosted_as_a_follower_and_s
     cr_assert_null(sk_partition_lookup(&b, kp_str_c("follow"), 0, false, &err));
     cr_assert_eq(err, SK_ERR_NOT_LEADER_OR_FOLLOWER);
 
-    /* Its leader fenced, the partition has none: the replica stays, its records with it. */
+    /* Its leader fenced, the in-sync follower here is elected and serves,
+     * the same replica with its records. */
     struct sk_heartbeat_reply out;
     cr_assert_eq(beat(cfg.node_id, mine, sk_metalog_end_offset(bnode.metalog), 1000 + SESSION_MS,
                       &out), SK_ERR_NONE, "%s", msg);
     cr_assert_eq(sk_brokers_expire(&b, 1000 + SESSION_MS + 1), 1);
-    cr_assert_eq(partition0("follow")->leader, -1);
+    cr_assert_eq(partition0("follow")->leader, cfg.node_id);
     cr_assert_eq(hosted("follow", 0), p);
-    cr_assert_eq(p->role, SK_REPLICA_FOLLOWER);
+    cr_assert_eq(p->role, SK_REPLICA_LEADER);
+    cr_assert_eq(sk_partition_lookup(&b, kp_str_c("follow"), 0, true, &err), p);
 
     int32_t me_then_four[] = {cfg.node_id, 4};
     struct sk_replica_assignment l = {0, {2, me_then_four}};
@@ -575,4 +576,279 @@ Test(broker_sessions, alter_partition_is_checked_as_kafkas_controller_checks_it)
     cr_assert_eq(ap_resp.topics.v[0].partitions.v[0].partition_epoch, 1);
     cr_assert_eq(partition0("ap")->partition_epoch, 1);
     kp_arena_free(&ap_arena);
+}
+
+/* ---- leader election (src/controller/elect.c) ---------------------------- */
+
+static const struct sk_partition_meta *partition_of(const char *topic, int32_t id)
+{
+    const struct sk_topic_meta *t = sk_meta_topic(b.image, topic, strlen(topic));
+    cr_assert_not_null(t);
+    return &t->partitions[id];
+}
+
+static void assert_isr(const struct sk_partition_meta *pm, int n, const int32_t *want)
+{
+    cr_assert_eq(pm->nisr, n, "ISR of %d members, got %d", n, pm->nisr);
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(pm->isr[i], want[i], "ISR[%d]: %d expected, got %d", i, want[i], pm->isr[i]);
+}
+
+/* One partition on replicas (a, b, c), all live and in sync. */
+static void three_replicas(const char *name, int32_t a, int32_t bb, int32_t c, const char *unclean)
+{
+    int32_t list[] = {a, bb, c};
+    struct sk_replica_assignment as = {0, {3, list}};
+    kp_str cn = kp_str_c("unclean.leader.election.enable"), cv = kp_str_c(unclean ? unclean : "");
+    struct sk_topic_spec s = {.name = kp_str_c(name), .partitions = -1, .replication_factor = -1,
+                              .assignments = &as, .nassignments = 1,
+                              .config_names = &cn, .config_values = &cv, .nconfigs = unclean ? 1 : 0};
+    cr_assert_eq(sk_topic_create(&b, &s, false, msg, sizeof msg), SK_ERR_NONE, "%s", msg);
+}
+
+static int64_t epochs[16];
+
+static void fence_by_time(int32_t id, int64_t now)
+{
+    /* Everyone else heartbeats; id does not. */
+    struct sk_heartbeat_reply out;
+    for (int32_t o = 1; o < 16; o++)
+        if (o != id && epochs[o] > 0 && !sk_meta_broker(b.image, o)->fenced)
+            cr_assert_eq(beat(o, epochs[o], sk_metalog_end_offset(bnode.metalog), now - 1, &out),
+                         SK_ERR_NONE, "%s", msg);
+    cr_assert_eq(sk_brokers_expire(&b, now), 1);
+    cr_assert(sk_meta_broker(b.image, id)->fenced);
+}
+
+Test(broker_sessions, a_fenced_leader_is_replaced_by_the_next_in_sync_replica)
+{
+    for (int32_t id = 2; id <= 4; id++)
+        epochs[id] = live_broker(id);
+    three_replicas("elect", 2, 3, 4, NULL);
+    const struct sk_partition_meta *pm = partition_of("elect", 0);
+    cr_assert_eq(pm->leader, 2);
+    int32_t le = pm->leader_epoch, pe = pm->partition_epoch;
+
+    fence_by_time(2, 1000 + SESSION_MS + 1);
+    pm = partition_of("elect", 0);
+    cr_assert_eq(pm->leader, 3, "the first in-sync replica in assignment order");
+    cr_assert_eq(pm->leader_epoch, le + 1);
+    cr_assert_eq(pm->partition_epoch, pe + 1);
+    assert_isr(pm, 2, (int32_t[]){3, 4});
+
+    /* A fenced follower leaves the ISR; the leader stays, with its epoch. */
+    fence_by_time(4, 1000 + 2 * SESSION_MS + 2);
+    pm = partition_of("elect", 0);
+    cr_assert_eq(pm->leader, 3);
+    cr_assert_eq(pm->leader_epoch, le + 1, "an ISR change alone keeps the leader epoch");
+    assert_isr(pm, 1, (int32_t[]){3});
+
+    /* The last in-sync replica stays in the ISR when it goes: no one else may lead. */
+    fence_by_time(3, 1000 + 3 * SESSION_MS + 3);
+    pm = partition_of("elect", 0);
+    cr_assert_eq(pm->leader, -1);
+    assert_isr(pm, 1, (int32_t[]){3});
+
+    /* 2 comes back: not in the ISR, it may not lead (unclean election is off). */
+    struct sk_heartbeat_reply out;
+    int64_t end = sk_metalog_end_offset(bnode.metalog);
+    cr_assert_eq(beat(2, epochs[2], end, 1000 + 3 * SESSION_MS + 4, &out), SK_ERR_NONE, "%s", msg);
+    cr_assert_not(out.fenced);
+    cr_assert_eq(partition_of("elect", 0)->leader, -1);
+    /* 3, the last in-sync replica, comes back and leads again. */
+    end = sk_metalog_end_offset(bnode.metalog);
+    cr_assert_eq(beat(3, epochs[3], end, 1000 + 3 * SESSION_MS + 5, &out), SK_ERR_NONE, "%s", msg);
+    pm = partition_of("elect", 0);
+    cr_assert_eq(pm->leader, 3);
+    assert_isr(pm, 1, (int32_t[]){3});
+}
+
+Test(broker_sessions, unclean_election_lets_a_live_replica_outside_the_isr_lead_alone)
+{
+    for (int32_t id = 2; id <= 4; id++)
+        epochs[id] = live_broker(id);
+    three_replicas("unclean", 2, 3, 4, "true");
+    fence_by_time(3, 1000 + SESSION_MS + 1);
+    fence_by_time(4, 1000 + 2 * SESSION_MS + 2);
+    assert_isr(partition_of("unclean", 0), 1, (int32_t[]){2});
+    fence_by_time(2, 1000 + 3 * SESSION_MS + 3);
+    cr_assert_eq(partition_of("unclean", 0)->leader, -1);
+
+    /* 4 comes back first: out of the ISR, but the topic allows it. */
+    struct sk_heartbeat_reply out;
+    int64_t end = sk_metalog_end_offset(bnode.metalog);
+    cr_assert_eq(beat(4, epochs[4], end, 1000 + 3 * SESSION_MS + 4, &out), SK_ERR_NONE, "%s", msg);
+    const struct sk_partition_meta *pm = partition_of("unclean", 0);
+    cr_assert_eq(pm->leader, 4);
+    assert_isr(pm, 1, (int32_t[]){4});
+}
+
+static int16_t shut_down_beat(int32_t id, int64_t now, struct sk_heartbeat_reply *out)
+{
+    kp_broker_heartbeat_request h;
+    kp_broker_heartbeat_request_init(&h);
+    h.broker_id = id;
+    h.broker_epoch = epochs[id];
+    h.current_metadata_offset = sk_metalog_end_offset(bnode.metalog);
+    h.want_shut_down = true;
+    return sk_brokers_heartbeat(&b, &h, now, out, msg, sizeof msg);
+}
+
+Test(broker_sessions, controlled_shutdown_moves_leadership_before_letting_the_broker_go)
+{
+    for (int32_t id = 2; id <= 4; id++)
+        epochs[id] = live_broker(id);
+    three_replicas("moves", 2, 3, 4, NULL);
+    three_replicas("follows", 3, 2, 4, NULL);
+
+    struct sk_heartbeat_reply out;
+    cr_assert_eq(shut_down_beat(2, 1100, &out), SK_ERR_NONE, "%s", msg);
+    cr_assert_not(out.shut_down, "it led a partition: it must wait for the move");
+    cr_assert_not(out.fenced);
+    const struct sk_broker_meta *bm = sk_meta_broker(b.image, 2);
+    cr_assert(bm->in_controlled_shutdown);
+    cr_assert_not(bm->fenced);
+    const struct sk_partition_meta *pm = partition_of("moves", 0);
+    cr_assert_eq(pm->leader, 3);
+    assert_isr(pm, 2, (int32_t[]){3, 4});
+    assert_isr(partition_of("follows", 0), 2, (int32_t[]){3, 4});
+    cr_assert_eq(partition_of("follows", 0)->leader, 3);
+
+    /* It leads nothing now: the next heartbeat lets it go, fenced. */
+    cr_assert_eq(shut_down_beat(2, 1200, &out), SK_ERR_NONE, "%s", msg);
+    cr_assert(out.shut_down);
+    cr_assert(out.fenced);
+    cr_assert(sk_meta_broker(b.image, 2)->fenced);
+
+    /* Back with a new registration, it is not elected while out of the ISR. */
+    int64_t at = 1200 + SESSION_MS + 1;
+    int64_t again = register_ok(2, 2, at);
+    cr_assert_eq(beat(2, again, sk_metalog_end_offset(bnode.metalog), at, &out), SK_ERR_NONE,
+                 "%s", msg);
+    cr_assert_not(out.fenced);
+    cr_assert_not(sk_meta_broker(b.image, 2)->in_controlled_shutdown);
+    cr_assert_eq(partition_of("moves", 0)->leader, 3);
+}
+
+Test(broker_sessions, a_broker_in_controlled_shutdown_is_never_elected)
+{
+    for (int32_t id = 2; id <= 4; id++)
+        epochs[id] = live_broker(id);
+    three_replicas("twice", 2, 3, 4, NULL);
+    struct sk_heartbeat_reply out;
+    /* 3 shuts down (leading nothing, it goes at once, leaving the ISR). */
+    cr_assert_eq(shut_down_beat(3, 1100, &out), SK_ERR_NONE, "%s", msg);
+    cr_assert(out.shut_down);
+    assert_isr(partition_of("twice", 0), 2, (int32_t[]){2, 4});
+    /* 2 shuts down: 4 takes over, the only other in-sync replica. */
+    cr_assert_eq(shut_down_beat(2, 1200, &out), SK_ERR_NONE, "%s", msg);
+    cr_assert_not(out.shut_down);
+    const struct sk_partition_meta *pm = partition_of("twice", 0);
+    cr_assert_eq(pm->leader, 4);
+    assert_isr(pm, 1, (int32_t[]){4});
+    /* 4 shuts down too: the last in-sync replica keeps its place, no leader. */
+    cr_assert_eq(shut_down_beat(4, 1300, &out), SK_ERR_NONE, "%s", msg);
+    cr_assert_not(out.shut_down);
+    pm = partition_of("twice", 0);
+    cr_assert_eq(pm->leader, -1);
+    assert_isr(pm, 1, (int32_t[]){4});
+    cr_assert_eq(shut_down_beat(4, 1400, &out), SK_ERR_NONE, "%s", msg);
+    cr_assert(out.shut_down);
+}
+
+/* ---- ElectLeaders on the controller (src/controller/elect_leaders.c) ------ */
+
+static int16_t elect(const char *topic, int8_t type)
+{
+    const struct sk_topic_meta *t = sk_meta_topic(b.image, topic, strlen(topic));
+    cr_assert_not_null(t);
+    return sk_ctl_elect_leader(&b, t, 0, type, msg, sizeof msg);
+}
+
+static void two_replicas(const char *name, int32_t first, int32_t second)
+{
+    int32_t list[] = {first, second};
+    struct sk_replica_assignment as = {0, {2, list}};
+    struct sk_topic_spec s = {.name = kp_str_c(name), .partitions = -1, .replication_factor = -1,
+                              .assignments = &as, .nassignments = 1};
+    cr_assert_eq(sk_topic_create(&b, &s, false, msg, sizeof msg), SK_ERR_NONE, "%s", msg);
+}
+
+static void submitted(void *arg, int16_t err, const char *m)
+{
+    cr_assert_eq(err, SK_ERR_NONE, "%s", m ? m : "");
+    *(bool *)arg = true;
+}
+
+Test(broker_sessions, a_preferred_election_makes_the_first_replica_lead_once_it_is_in_sync)
+{
+    epochs[2] = live_broker(2);
+    epochs[3] = live_broker(3);
+    two_replicas("pref", 2, 3);
+    cr_assert_eq(elect("pref", SK_ELECTION_PREFERRED), SK_ERR_ELECTION_NOT_NEEDED);
+    cr_assert_eq(elect("pref", SK_ELECTION_UNCLEAN), SK_ERR_ELECTION_NOT_NEEDED);
+    cr_assert_str_eq(msg, "Leader election not needed for topic partition.");
+
+    fence_by_time(2, 1000 + SESSION_MS + 1);
+    cr_assert_eq(partition_of("pref", 0)->leader, 3);
+    struct sk_heartbeat_reply out;
+    cr_assert_eq(beat(2, epochs[2], sk_metalog_end_offset(bnode.metalog), 1000 + SESSION_MS + 2,
+                      &out), SK_ERR_NONE, "%s", msg);
+    cr_assert_not(out.fenced);
+    /* Live but out of the ISR: it may not lead. */
+    cr_assert_eq(elect("pref", SK_ELECTION_PREFERRED), SK_ERR_PREFERRED_LEADER_NOT_AVAILABLE);
+    cr_assert_eq(partition_of("pref", 0)->leader, 3);
+
+    /* Back in the ISR (as the leader's AlterPartition would put it). */
+    const struct sk_topic_meta *t = sk_meta_topic(b.image, "pref", 4);
+    kp_partition_change_record ch;
+    kp_partition_change_record_init(&ch);
+    ch.topic_id = t->id;
+    ch.partition_id = 0;
+    int32_t both[] = {3, 2};
+    ch.isr = (kp_arr_i32){2, both};
+    struct sk_meta_rec rec = {SK_META_PARTITION_CHANGE, 0, &ch};
+    bool done = false;
+    sk_ctl_submit(&b, &rec, 1, submitted, &done);
+    cr_assert(done);
+    int32_t epoch = partition_of("pref", 0)->leader_epoch;
+
+    cr_assert_eq(elect("pref", SK_ELECTION_PREFERRED), SK_ERR_NONE, "%s", msg);
+    const struct sk_partition_meta *pm = partition_of("pref", 0);
+    cr_assert_eq(pm->leader, 2);
+    cr_assert_eq(pm->leader_epoch, epoch + 1);
+    assert_isr(pm, 2, both);
+    cr_assert_eq(elect("pref", SK_ELECTION_PREFERRED), SK_ERR_ELECTION_NOT_NEEDED);
+}
+
+Test(broker_sessions, an_unclean_election_gives_a_leaderless_partition_a_live_replica)
+{
+    epochs[2] = live_broker(2);
+    epochs[3] = live_broker(3);
+    two_replicas("dark", 2, 3);
+    fence_by_time(3, 1000 + SESSION_MS + 1);
+    fence_by_time(2, 1000 + 2 * SESSION_MS + 2);
+    struct sk_heartbeat_reply out;
+    cr_assert_eq(beat(3, epochs[3], sk_metalog_end_offset(bnode.metalog), 1000 + 2 * SESSION_MS + 3,
+                      &out), SK_ERR_NONE, "%s", msg);
+    cr_assert_not(out.fenced);
+    cr_assert_eq(partition_of("dark", 0)->leader, -1, "3 is not in the ISR, unclean is off");
+
+    cr_assert_eq(elect("dark", SK_ELECTION_PREFERRED), SK_ERR_PREFERRED_LEADER_NOT_AVAILABLE);
+    cr_assert_eq(elect("dark", SK_ELECTION_UNCLEAN), SK_ERR_NONE, "%s", msg);
+    const struct sk_partition_meta *pm = partition_of("dark", 0);
+    cr_assert_eq(pm->leader, 3);
+    assert_isr(pm, 1, (int32_t[]){3});
+    cr_assert_eq(elect("dark", SK_ELECTION_UNCLEAN), SK_ERR_ELECTION_NOT_NEEDED);
+}
+
+Test(broker_sessions, an_unclean_election_with_no_live_replica_is_refused)
+{
+    epochs[2] = live_broker(2);
+    epochs[3] = live_broker(3);
+    two_replicas("gone", 2, 3);
+    fence_by_time(3, 1000 + SESSION_MS + 1);
+    fence_by_time(2, 1000 + 2 * SESSION_MS + 2);
+    cr_assert_eq(elect("gone", SK_ELECTION_UNCLEAN), SK_ERR_ELIGIBLE_LEADERS_NOT_AVAILABLE);
+    cr_assert_eq(partition_of("gone", 0)->leader, -1);
 }

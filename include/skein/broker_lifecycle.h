@@ -4,6 +4,8 @@
 #ifndef SKEIN_BROKER_LIFECYCLE_H
 #define SKEIN_BROKER_LIFECYCLE_H
 
+#include <stdbool.h>
+
 #include "skein/broker.h"
 
 /* Starts registering if b's node has the broker role in a quorum of more
@@ -12,6 +14,11 @@ int sk_broker_lifecycle_start(struct sk_broker *b);
 /* The epoch of the broker's current registration, -1 until it is
  * registered (or with no lifecycle, lc NULL). */
 int64_t sk_broker_lifecycle_epoch(const struct sk_broker_lifecycle *lc);
+/* A SIGTERM's request for a controlled shutdown (async-signal-safe: sets
+ * a flag shard 0 looks at): true if the broker now shuts down under
+ * control and stops by itself later; false when there is no lifecycle (lc
+ * NULL) or one was asked already, so the caller stops at once. */
+bool sk_broker_lifecycle_begin_shutdown(struct sk_broker_lifecycle *lc);
 /* Stops it; before the shard's reactor is destroyed. */
 void sk_broker_lifecycle_close(struct sk_broker *b);
 

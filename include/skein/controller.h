@@ -15,6 +15,8 @@
 #include "skein/submit.h"
 
 struct sk_config_shared;
+struct sk_partition_meta;
+struct sk_topic_meta;
 
 /* Kafka's rule: 1-249 characters of [a-zA-Z0-9._-], not "." or "..". */
 bool sk_topic_name_valid(kp_str name);
@@ -152,6 +154,20 @@ const char *sk_err_message(int16_t code);
  * was rolled back. done may run before the return. */
 int16_t sk_topics_auto_create(struct sk_broker *b, const kp_str *names, int n, int16_t *errs,
                               char *msg, size_t msglen, sk_ctl_done_fn done, void *arg);
+
+/* ElectLeaders' election types (the wire's ElectionType). */
+#define SK_ELECTION_PREFERRED 0
+#define SK_ELECTION_UNCLEAN 1
+/* Whether a partition needs the election: its first replica does not lead
+ * (preferred), it has no leader (unclean). */
+bool sk_ctl_election_needed(const struct sk_partition_meta *pm, int8_t type);
+/* ElectLeaders for one partition of tm (in the controller's working image)
+ * on the active controller: ELECTION_NOT_NEEDED, PREFERRED_LEADER_NOT_
+ * AVAILABLE (the first replica is not in sync or not live),
+ * ELIGIBLE_LEADERS_NOT_AVAILABLE (no live replica may lead), or the change
+ * committed (parked in an admin handler); msg gets Kafka's message. */
+int16_t sk_ctl_elect_leader(struct sk_broker *b, const struct sk_topic_meta *tm, int32_t partition,
+                            int8_t type, char *msg, size_t msglen);
 
 /* The controller's working state: the committed image plus the changes in
  * flight, what an admin request is decided against (skein/submit.h). */

@@ -53,6 +53,28 @@ static void fail_create_partitions(struct sk_request *req, int16_t err)
     }
 }
 
+/* Kafka's ElectLeadersRequest.getErrorResponse: the error at the top (v1+)
+ * and on every partition asked for. */
+static void fail_elect_leaders(struct sk_request *req, int16_t err)
+{
+    const kp_elect_leaders_request *q = req->body;
+    kp_elect_leaders_response *r = req->resp;
+    r->error_code = err;
+    ALLOC_ARR(req, r->replica_election_results, q->topic_partitions.n);
+    for (int32_t i = 0; i < r->replica_election_results.n; i++) {
+        kp_elect_leaders_response_replica_election_result *t = &r->replica_election_results.v[i];
+        const kp_elect_leaders_request_topic_partitions *tp = &q->topic_partitions.v[i];
+        kp_elect_leaders_response_replica_election_result_init(t);
+        t->topic = tp->topic;
+        ALLOC_ARR(req, t->partition_result, tp->partitions.n);
+        for (int32_t k = 0; k < t->partition_result.n; k++) {
+            kp_elect_leaders_response_partition_result_init(&t->partition_result.v[k]);
+            t->partition_result.v[k].partition_id = tp->partitions.v[k];
+            t->partition_result.v[k].error_code = err;
+        }
+    }
+}
+
 static void fail_alter_configs(struct sk_request *req, int16_t err)
 {
     const kp_alter_configs_request *q = req->body;
@@ -87,6 +109,7 @@ void sk_forward_ctl_fail(struct sk_request *req, int16_t err)
     case 20: fail_delete_topics(req, err); break;
     case 33: fail_alter_configs(req, err); break;
     case 37: fail_create_partitions(req, err); break;
+    case 43: fail_elect_leaders(req, err); break;
     case 44: fail_incremental_alter_configs(req, err); break;
     case 57: ((kp_update_features_response *)req->resp)->error_code = err; break;
     }
@@ -108,6 +131,15 @@ DEFINE_ANY(altered, kp_alter_configs_response_alter_configs_resource_response_ar
 DEFINE_ANY(added, kp_create_partitions_response_create_partitions_topic_result_arr)
 DEFINE_ANY(incremented, kp_incremental_alter_configs_response_alter_configs_resource_response_arr)
 DEFINE_ANY(features, kp_update_features_response_updatable_feature_result_arr)
+DEFINE_ANY(elected, kp_elect_leaders_response_partition_result_arr)
+
+static bool any_election(const kp_elect_leaders_response *r, int16_t err)
+{
+    for (int32_t i = 0; i < r->replica_election_results.n; i++)
+        if (any_elected(r->replica_election_results.v[i].partition_result, err))
+            return true;
+    return r->error_code == err;
+}
 
 bool sk_forward_ctl_has_error(int16_t api_key, const void *resp, int16_t err)
 {
@@ -116,6 +148,7 @@ bool sk_forward_ctl_has_error(int16_t api_key, const void *resp, int16_t err)
     case 20: return any_deleted(((const kp_delete_topics_response *)resp)->responses, err);
     case 33: return any_altered(((const kp_alter_configs_response *)resp)->responses, err);
     case 37: return any_added(((const kp_create_partitions_response *)resp)->results, err);
+    case 43: return any_election(resp, err);
     case 44:
         return any_incremented(((const kp_incremental_alter_configs_response *)resp)->responses,
                                err);

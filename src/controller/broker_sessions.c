@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "gen/kp_all.h"
+#include "elect.h"
 #include "internal.h"
 #include "kp_tables.h"
 #include "skein/config.h"
@@ -157,39 +158,15 @@ static int16_t latest(int16_t type)
     return kp_metadata_record_get(type)->max_version;
 }
 
-/* Partition changes that follow b's fencing (fenced) or unfencing: with one
- * replica there is no one else to elect, so its partitions lose their
- * leader and get it back, as Kafka's election from the ISR does. Returns
- * how many it wrote into ch (room for all of img's partitions). */
-static int leader_changes(const struct sk_meta_image *img, int32_t broker, bool fenced,
-                          kp_partition_change_record *ch)
+/* The leader and ISR changes a broker event brings (skein/elect.h): a
+ * fenced or shutting-down broker leaves the ISRs and its leaderships move
+ * to the next in-sync replica; an unfenced one leads what had no leader. */
+static void broker_elections(struct sk_broker *ctl, int32_t removed, int32_t added,
+                             struct sk_elect_batch *out)
 {
-    int n = 0;
-    for (int t = 0; t < img->ntopics; t++) {
-        const struct sk_topic_meta *tm = img->topics[t];
-        for (int32_t p = 0; p < tm->npartitions; p++) {
-            const struct sk_partition_meta *pm = &tm->partitions[p];
-            bool in_isr = false;
-            for (int32_t i = 0; i < pm->nisr; i++)
-                in_isr |= pm->isr[i] == broker;
-            if (fenced ? pm->leader != broker : (pm->leader != -1 || !in_isr))
-                continue;
-            kp_partition_change_record_init(&ch[n]);
-            ch[n].topic_id = tm->id;
-            ch[n].partition_id = pm->id;
-            ch[n].leader = fenced ? -1 : broker;
-            n++;
-        }
-    }
-    return n;
-}
-
-static int count_partitions(const struct sk_meta_image *img)
-{
-    int n = 0;
-    for (int t = 0; t < img->ntopics; t++)
-        n += img->topics[t]->npartitions;
-    return n;
+    struct sk_elect_event ev = {.type = SK_ELECT_ONLINE, .removed = removed, .added = added};
+    bool unclean = ctl->node->cfg && ctl->node->cfg->topic_defaults.unclean_leader_election;
+    sk_elect_all(sk_ctl_working(ctl), &ev, unclean, out);
 }
 
 /* recs in as few batches as KRaft's bound allows, the first record first. */
@@ -211,26 +188,27 @@ static int16_t commit_batches(struct sk_broker *ctl, const struct sk_meta_rec *r
 static int16_t commit_change(struct sk_broker *ctl, const struct sk_broker_meta *bm, int8_t fence,
                              bool shutdown, char *msg, size_t msglen)
 {
-    const struct sk_meta_image *img = sk_ctl_working(ctl);
-    int np = count_partitions(img);
     kp_broker_registration_change_record rc;
     kp_broker_registration_change_record_init(&rc);
     rc.broker_id = bm->id;
     rc.broker_epoch = bm->epoch;
     rc.fenced = fence;
     rc.in_controlled_shutdown = shutdown ? 1 : 0;
-    kp_partition_change_record *ch = calloc((size_t)np + 1, sizeof *ch);
-    struct sk_meta_rec *recs = calloc((size_t)np + 1, sizeof *recs);
-    if (!ch || !recs)
+    struct sk_elect_batch eb = {0};
+    if (fence == 1 || shutdown)
+        broker_elections(ctl, bm->id, -1, &eb);
+    else if (fence == -1)
+        broker_elections(ctl, -1, bm->id, &eb);
+    struct sk_meta_rec *recs = calloc((size_t)eb.n + 1, sizeof *recs);
+    if (!recs)
         abort();
-    int nch = fence == 0 ? 0 : leader_changes(img, bm->id, fence == 1, ch);
     recs[0] = (struct sk_meta_rec){SK_META_BROKER_REGISTRATION_CHANGE,
                                    latest(SK_META_BROKER_REGISTRATION_CHANGE), &rc};
-    for (int i = 0; i < nch; i++)
-        recs[1 + i] = (struct sk_meta_rec){SK_META_PARTITION_CHANGE, 0, &ch[i]};
-    int16_t err = commit_batches(ctl, recs, nch + 1, msg, msglen);
+    for (int i = 0; i < eb.n; i++)
+        recs[1 + i] = (struct sk_meta_rec){SK_META_PARTITION_CHANGE, 0, &eb.ch[i]};
+    int16_t err = commit_batches(ctl, recs, eb.n + 1, msg, msglen);
     free(recs);
-    free(ch);
+    sk_elect_batch_free(&eb);
     return err;
 }
 
@@ -352,20 +330,19 @@ int16_t sk_brokers_register(struct sk_broker *ctl, const kp_broker_registration_
      * log's next offset, since the batch is appended before anything else. */
     rec.broker_epoch = sk_metalog_end_offset(ctl->node->metalog);
     /* A new registration starts fenced, so, as Kafka's handling of an
-     * unclean shutdown does, the partitions it led lose their leader until
-     * it is unfenced. */
-    const struct sk_meta_image *img = sk_ctl_working(ctl);
-    kp_partition_change_record *ch = calloc((size_t)count_partitions(img) + 1, sizeof *ch);
-    struct sk_meta_rec *recs = calloc((size_t)count_partitions(img) + 1, sizeof *recs);
-    if (!ch || !recs)
+     * unclean shutdown does, the partitions it led move to the next in-sync
+     * replica (or lose their leader) until it is unfenced. */
+    struct sk_elect_batch eb = {0};
+    broker_elections(ctl, r->broker_id, -1, &eb);
+    struct sk_meta_rec *recs = calloc((size_t)eb.n + 1, sizeof *recs);
+    if (!recs)
         abort();
-    int nch = leader_changes(img, r->broker_id, true, ch);
     recs[0] = (struct sk_meta_rec){SK_META_REGISTER_BROKER, latest(SK_META_REGISTER_BROKER), &rec};
-    for (int i = 0; i < nch; i++)
-        recs[1 + i] = (struct sk_meta_rec){SK_META_PARTITION_CHANGE, 0, &ch[i]};
-    err = commit_batches(ctl, recs, nch + 1, msg, msglen);
+    for (int i = 0; i < eb.n; i++)
+        recs[1 + i] = (struct sk_meta_rec){SK_META_PARTITION_CHANGE, 0, &eb.ch[i]};
+    err = commit_batches(ctl, recs, eb.n + 1, msg, msglen);
     free(recs);
-    free(ch);
+    sk_elect_batch_free(&eb);
     free(eps);
     free(fs);
     if (err)
@@ -393,6 +370,45 @@ static int16_t check_epoch(const struct sk_broker_meta *bm, int32_t id, int64_t 
     return SK_ERR_NONE;
 }
 
+/* Kafka's BrokerHeartbeatManager states: a fenced broker is unfenced once
+ * caught up, or let go at once when it wants to shut down; an unfenced one
+ * asking to shut down enters controlled shutdown while it leads anything
+ * (its leaderships move away and it leaves the ISRs), and is let go, fenced,
+ * once it leads nothing in both the working and the committed image, so
+ * that what moved is in the log before it stops serving. */
+static bool leads_nothing(struct sk_broker *ctl, int32_t id)
+{
+    return !sk_elect_leads_any(sk_ctl_working(ctl), id) &&
+           (!ctl->image || !sk_elect_leads_any(ctl->image, id));
+}
+
+static int16_t heartbeat_state(struct sk_broker *ctl, const struct sk_broker_meta *bm,
+                               const kp_broker_heartbeat_request *r,
+                               struct sk_heartbeat_reply *out, char *msg, size_t msglen)
+{
+    int8_t fence = 0;
+    bool enter_shutdown = false;
+    if (bm->fenced) {
+        out->shut_down = r->want_shut_down;
+        if (!r->want_shut_down && !r->want_fence && out->caught_up)
+            fence = -1;
+    } else if (r->want_fence) {
+        fence = 1;
+        out->shut_down = r->want_shut_down;
+    } else if (r->want_shut_down || bm->in_controlled_shutdown) {
+        if (leads_nothing(ctl, bm->id)) {
+            fence = 1;
+            out->shut_down = true;
+        } else if (!bm->in_controlled_shutdown) {
+            enter_shutdown = true;
+        }
+    }
+    out->fenced = fence == 0 ? bm->fenced : fence == 1;
+    if (fence == 0 && !enter_shutdown)
+        return SK_ERR_NONE;
+    return commit_change(ctl, bm, fence, enter_shutdown, msg, msglen);
+}
+
 int16_t sk_brokers_heartbeat(struct sk_broker *ctl, const kp_broker_heartbeat_request *r,
                              int64_t now_ms, struct sk_heartbeat_reply *out, char *msg,
                              size_t msglen)
@@ -411,21 +427,7 @@ int16_t sk_brokers_heartbeat(struct sk_broker *ctl, const kp_broker_heartbeat_re
     /* The epoch is the registration's offset: a broker that replayed up to
      * it knows at least its own registration. */
     out->caught_up = r->current_metadata_offset >= bm->epoch;
-    int8_t fence = 0;
-    if (bm->fenced) {
-        out->shut_down = r->want_shut_down;
-        if (!r->want_shut_down && !r->want_fence && out->caught_up)
-            fence = -1;
-    } else if (r->want_fence || r->want_shut_down) {
-        /* Kafka moves leaderships away first; with one replica there is
-         * nowhere to move them, so a shutting-down broker goes at once. */
-        fence = 1;
-        out->shut_down = r->want_shut_down;
-    }
-    out->fenced = fence == 0 ? bm->fenced : fence == 1;
-    if (fence == 0)
-        return SK_ERR_NONE;
-    return commit_change(ctl, bm, fence, fence == 1 && r->want_shut_down, msg, msglen);
+    return heartbeat_state(ctl, bm, r, out, msg, msglen);
 }
 
 /* ---- expiry -------------------------------------------------------------- */

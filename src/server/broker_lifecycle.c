@@ -8,11 +8,19 @@
  * of controller.quorum.voters; STALE_BROKER_EPOCH means the controller no
  * longer knows this registration, so the broker registers again.
  *
+ * On SIGTERM the broker shuts down under control, as Kafka's does: it
+ * keeps serving while its heartbeats carry WantShutDown, so the controller
+ * moves its leaderships to other in-sync replicas before it stops, and it
+ * stops once the controller answers ShouldShutDown, or after
+ * broker.session.timeout.ms in any case (the controller would fence it by
+ * then anyway).
+ *
  * One request is in flight at a time, on shard 0 (the quorum's shard),
  * through one Kafka client connection to the voter tried. */
 #include "skein/broker_lifecycle.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -23,11 +31,16 @@
 #include "skein/errors.h"
 #include "skein/kclient.h"
 #include "skein/logging.h"
+#include "skein/net.h"
 #include "skein/raftnet.h"
 #include "skein/timer.h"
+#include "server-int.h"
 
 #define SK_LIFECYCLE_RETRY_MS 200 /* before the next voter after a refusal */
 #define SK_LIFECYCLE_MAX_FEATURES 8
+/* How often shard 0 looks whether a signal asked for a controlled
+ * shutdown: a signal handler can only set a flag. */
+#define SK_LIFECYCLE_WATCH_MS 50
 
 struct sk_broker_lifecycle {
     struct sk_broker *b;
@@ -38,6 +51,11 @@ struct sk_broker_lifecycle {
     bool in_flight, closing;
     sk_timer_id timer;
     uint32_t interval_ms;
+    atomic_int shutdown_asked; /* set by the signal handler */
+    bool shutting_down;        /* heartbeats carry WantShutDown */
+    uint64_t shutdown_deadline_ms;
+    uint32_t session_ms;
+    sk_timer_id watch;
     /* Request bodies stay valid until their answer (skein/kclient.h). */
     kp_broker_registration_request reg;
     kp_broker_registration_request_listener listener;
@@ -146,6 +164,11 @@ static void heartbeat_answered(void *arg, int16_t err, int16_t version, const vo
         return;
     const kp_broker_heartbeat_response *r = resp;
     int16_t code = err ? err : r->error_code;
+    if (lc->shutting_down && code == SK_ERR_NONE && r->should_shut_down) {
+        sk_info("the controller let broker %d go: shutting down", lc->b->node->node_id);
+        sk_shards_stop(lc->b->node);
+        return;
+    }
     if (code == SK_ERR_STALE_BROKER_EPOCH) {
         lc->epoch = -1; /* the controller lost or replaced the registration */
         schedule(lc, 0);
@@ -166,6 +189,7 @@ static void send_heartbeat(struct sk_broker_lifecycle *lc)
     lc->hb.broker_epoch = lc->epoch;
     /* What this shard applied: the image it serves from. */
     lc->hb.current_metadata_offset = lc->b->image ? lc->b->image->last_offset : -1;
+    lc->hb.want_shut_down = lc->shutting_down;
     lc->in_flight = sk_kclient_send(lc->kc, 63, -1, &lc->hb, heartbeat_answered, lc) == 0;
 }
 
@@ -188,6 +212,43 @@ static void tick(void *arg)
     }
     if (!lc->in_flight)
         schedule(lc, SK_LIFECYCLE_RETRY_MS);
+}
+
+/* Shard 0's side of a SIGTERM: heartbeat WantShutDown now, and stop at the
+ * bound whatever the controller says. A broker not registered leads
+ * nothing and stops at once. */
+static void watch(void *arg)
+{
+    struct sk_broker_lifecycle *lc = arg;
+    lc->watch = 0;
+    uint64_t now = sk_shard_now_ms(lc->b->shard);
+    if (atomic_load(&lc->shutdown_asked) && !lc->shutting_down) {
+        lc->shutting_down = true;
+        lc->shutdown_deadline_ms = now + lc->session_ms;
+        sk_info("broker %d shutting down under control: moving its leaderships away",
+                lc->b->node->node_id);
+        if (lc->epoch < 0) {
+            sk_shards_stop(lc->b->node);
+            return;
+        }
+        if (!lc->in_flight)
+            schedule(lc, 0);
+    }
+    if (lc->shutting_down && now >= lc->shutdown_deadline_ms) {
+        sk_warn("controlled shutdown of broker %d not confirmed within %u ms: stopping anyway",
+                lc->b->node->node_id, lc->session_ms);
+        sk_shards_stop(lc->b->node);
+        return;
+    }
+    lc->watch = sk_timer_add(lc->b->shard, SK_LIFECYCLE_WATCH_MS, watch, lc);
+}
+
+bool sk_broker_lifecycle_begin_shutdown(struct sk_broker_lifecycle *lc)
+{
+    if (!lc)
+        return false;
+    /* A second signal stops at once. */
+    return atomic_exchange(&lc->shutdown_asked, 1) == 0;
 }
 
 static uint32_t setting(const struct sk_config *cfg, const char *name, uint32_t dflt)
@@ -215,12 +276,15 @@ int sk_broker_lifecycle_start(struct sk_broker *b)
     lc->b = b;
     lc->epoch = -1;
     lc->interval_ms = setting(cfg, "broker.heartbeat.interval.ms", 2000);
+    lc->session_ms = setting(cfg, "broker.session.timeout.ms", 9000);
+    atomic_init(&lc->shutdown_asked, 0);
     if (getrandom(lc->incarnation.b, 16, 0) != 16) {
         free(lc);
         return -EIO;
     }
     b->node->lifecycle = lc;
     schedule(lc, 0);
+    lc->watch = sk_timer_add(b->shard, SK_LIFECYCLE_WATCH_MS, watch, lc);
     return 0;
 }
 
@@ -229,11 +293,13 @@ void sk_broker_lifecycle_close(struct sk_broker *b)
     struct sk_broker_lifecycle *lc = b->node->lifecycle;
     if (!lc)
         return;
+    b->node->lifecycle = NULL; /* before the free: a late signal must not see it */
     lc->closing = true;
     if (lc->timer)
         sk_timer_cancel(b->shard, lc->timer);
+    if (lc->watch)
+        sk_timer_cancel(b->shard, lc->watch);
     if (lc->kc)
         sk_kclient_close(lc->kc);
     free(lc);
-    b->node->lifecycle = NULL;
 }

@@ -386,7 +386,8 @@ int sk_server_run(struct sk_broker *b)
 
 void sk_server_stop(struct sk_broker *b)
 {
-    if (b->node)
+    /* A broker of a larger cluster first hands its leaderships over. */
+    if (b->node && !sk_broker_lifecycle_begin_shutdown(b->node->lifecycle))
         sk_shards_stop(b->node);
 }
 

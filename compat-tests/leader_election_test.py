@@ -1,0 +1,376 @@
+#!/usr/bin/python3
+"""Leader election on a three-node KRaft cluster (combined nodes, as in
+replication_test.py), with a librdkafka idempotent acks=all producer
+running throughout, on topics of replication factor 3 and
+min.insync.replicas 2:
+
+- kill -9 of the leader of partition 0: once its session lapses the
+  controller fences it, takes it out of the ISRs and elects the next
+  in-sync replica (a new leader epoch), within a bounded time; the
+  producer resumes on the new leader, a consumer reads every acknowledged
+  record exactly once, in order, at the offsets it was acknowledged at,
+  and nothing else; then the killed node is started again (after the
+  producer is done: a restarted node serves its stale image until it has
+  caught up, which the README lists as not yet handled);
+- SIGTERM of the leader of a partition of a fresh topic: the broker
+  heartbeats WantShutDown, the controller moves its leaderships to other
+  in-sync replicas and takes it out of the ISRs, and only then answers
+  ShouldShutDown (its log says so); it exits 0, the partitions it led
+  have new leaders, the producer sees no error, and every acknowledged
+  record is read back as above;
+- ElectLeaders (v2, hand-encoded) to every broker, forwarded to the active
+  controller by those that are not it: PREFERRED on a partition its first
+  replica leads is ELECTION_NOT_NEEDED; on the partition whose first
+  replica was shut down (live again, but out of the ISR until it is
+  caught up and added back) PREFERRED_LEADER_NOT_AVAILABLE; UNCLEAN on a
+  partition with a leader ELECTION_NOT_NEEDED; an unknown topic
+  UNKNOWN_TOPIC_OR_PARTITION. (Successful preferred and unclean elections
+  are unit tests: here no broker leaves the ISR without also being unfit
+  to lead.)
+
+usage: leader_election_test.py SKEIN_BIN"""
+import os
+import signal
+import struct
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from quorum_test import cluster, request, TIMEOUT, Controller  # noqa: E402
+from skeinlib import wire  # noqa: E402
+from skeinlib.poll import wait_for  # noqa: E402
+
+NONE, UNKNOWN_TOPIC_OR_PARTITION = 0, 3
+PREFERRED_LEADER_NOT_AVAILABLE, ELECTION_NOT_NEEDED = 80, 84
+ELECT_LEADERS = 43
+PREFERRED, UNCLEAN = 0, 1
+PARTITIONS = 3
+SESSION_MS = 6000
+# A new leader must be in place within this long of a kill -9: the session
+# (the controller can only tell a dead broker by silence), a controller
+# failover if the victim was the active controller, and a loaded machine's
+# slack.
+ELECTION_BOUND_S = 45
+# Records acknowledged before a fault, and after it to call the producer
+# resumed.
+BEFORE, AFTER = 200, 200
+
+
+class Node(Controller):
+    """A combined node whose session and heartbeats are short enough for a
+    test, the same for every node of the cluster."""
+
+    def argv(self):
+        return super().argv() + ["--override", "broker.session.timeout.ms=%d" % SESSION_MS,
+                                 "--override", "broker.heartbeat.interval.ms=500"]
+
+
+def metadata(node, topic):
+    md = wire.metadata(node.port, topics=[topic], version=12, timeout=TIMEOUT)
+    t = md["topics"][0]
+    return [] if t["error"] else sorted(t["partitions"], key=lambda p: p["partition"])
+
+
+def view(node, topic):
+    try:
+        return metadata(node, topic)
+    except (OSError, wire.Closed, wire.DecodeError):
+        return None
+
+
+def live_ids(node):
+    try:
+        md = wire.metadata(node.port, topics=[], version=12, timeout=TIMEOUT)
+        return {b["node_id"] for b in md["brokers"]}
+    except (OSError, wire.Closed, wire.DecodeError):
+        return set()
+
+
+def create(nodes, topic):
+    ids = {n.node_id for n in nodes}
+    assert wait_for(lambda: live_ids(nodes[0]) == ids, TIMEOUT), \
+        "the three brokers are not all unfenced: %r" % live_ids(nodes[0])
+    err, msg = wire.create_topic(nodes[0].port, topic, partitions=PARTITIONS,
+                                 configs={"min.insync.replicas": "2"}, replication_factor=3,
+                                 timeout=TIMEOUT)
+    assert err == NONE, (err, msg)
+
+    def placed():
+        vs = [view(n, topic) for n in nodes]
+        if any(not v or len(v) != PARTITIONS for v in vs):
+            return None
+        if any(p["leader"] < 0 or len(p["isr"]) != 3 for p in vs[0]):
+            return None
+        return vs[0] if all(v == vs[0] for v in vs) else None
+    ps = wait_for(placed, TIMEOUT)
+    assert ps, "%s not placed on every node: %r" % (topic, [view(n, topic) for n in nodes])
+    return ps
+
+
+def probe(nodes, topic, partition):
+    """What a plain (not idempotent) produce to the partition gets now."""
+    from kafka import KafkaProducer
+    bootstrap = ["127.0.0.1:%d" % n.port for n in nodes]
+    for acks in (1, "all"):
+        prod = KafkaProducer(bootstrap_servers=bootstrap, acks=acks, retries=0,
+                             request_timeout_ms=10000)
+        try:
+            md = prod.send(topic, b"probe", partition=partition or 0).get(timeout=15)
+            print("probe acks=%s: offset %d" % (acks, md.offset))
+        except Exception as e:  # noqa: BLE001 - any answer is the diagnosis
+            print("probe acks=%s: %r" % (acks, e))
+        finally:
+            prod.close(5)
+
+
+class Writer:
+    """An idempotent acks=all producer writing numbered values to every
+    partition in turn, from its own thread, until stopped."""
+
+    def __init__(self, nodes, topic):
+        from confluent_kafka import Producer
+        self.topic = topic
+        self.acked = {p: [] for p in range(PARTITIONS)}  # (offset, value) in ack order
+        self.failed = []
+        self.fatal = []
+        self.lock = threading.Lock()
+        bootstrap = ",".join("127.0.0.1:%d" % n.port for n in nodes)
+        self.prod = Producer({"bootstrap.servers": bootstrap, "acks": "all",
+                              "enable.idempotence": True, "linger.ms": 5,
+                              "message.timeout.ms": 300000, "retry.backoff.ms": 100,
+                              "topic.metadata.refresh.interval.ms": 1000,
+                              "error_cb": self.on_error})
+        self.stopping = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def on_error(self, err):
+        # Connection losses during a fault are expected and retried; a
+        # fatal error (idempotence broken) is not.
+        if err.fatal():
+            self.fatal.append(err)
+
+    def delivered(self, err, msg):
+        with self.lock:
+            if err:
+                self.failed.append(err)
+            else:
+                self.acked[msg.partition()].append((msg.offset(), msg.value()))
+
+    def run(self):
+        seq = [0] * PARTITIONS
+        p = 0
+        while not self.stopping:
+            value = b"p%d-%07d" % (p, seq[p])
+            try:
+                self.prod.produce(self.topic, value=value, partition=p, on_delivery=self.delivered)
+                seq[p] += 1
+                p = (p + 1) % PARTITIONS
+            except BufferError:
+                self.prod.poll(0.1)
+                continue
+            self.prod.poll(0)
+            time.sleep(0.002)
+        self.produced = seq
+
+    def count(self, partition=None):
+        with self.lock:
+            if partition is None:
+                return sum(len(v) for v in self.acked.values())
+            return len(self.acked[partition])
+
+    def wait_more(self, n, partition=None, nodes=()):
+        start = self.count(partition)
+        ok = wait_for(lambda: self.count(partition) >= start + n or self.fatal, TIMEOUT * 2)
+        if not (ok and not self.fatal):
+            print("acknowledged per partition: %r" % {p: len(v) for p, v in self.acked.items()})
+            for node in nodes:
+                print("node %d: %r" % (node.node_id, view(node, self.topic)))
+            probe(nodes, self.topic, partition)
+        assert ok and not self.fatal, "the producer did not resume: %d acknowledged (%r)" % (
+            self.count(partition) - start, self.fatal)
+
+    def finish(self):
+        self.stopping = True
+        self.thread.join(TIMEOUT)
+        left = self.prod.flush(TIMEOUT * 2)
+        assert left == 0, "%d records still unacknowledged" % left
+        assert not self.fatal, self.fatal
+        assert not self.failed, "delivery errors: %r" % self.failed[:5]
+        return self.produced
+
+
+def check_read_back(nodes, writer, produced):
+    """Every acknowledged record exactly once, in order, at its offset."""
+    from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
+    bootstrap = ",".join("127.0.0.1:%d" % n.port for n in nodes)
+    cons = Consumer({"bootstrap.servers": bootstrap, "group.id": "elect-check",
+                     "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    try:
+        for p in range(PARTITIONS):
+            acked = sorted(writer.acked[p])
+            want = [b"p%d-%07d" % (p, i) for i in range(produced[p])]
+            assert [v for _, v in acked] == want, \
+                "partition %d: acknowledged values out of order or missing" % p
+            assert [o for o, _ in acked] == list(range(len(acked))), \
+                "partition %d: acknowledged offsets are not 0..%d" % (p, len(acked) - 1)
+            cons.assign([TopicPartition(writer.topic, p, OFFSET_BEGINNING)])
+            got = []
+            deadline = time.monotonic() + TIMEOUT * 2
+            while len(got) < len(want) and time.monotonic() < deadline:
+                m = cons.poll(0.5)
+                if m is not None and not m.error():
+                    got.append((m.offset(), m.value()))
+            assert got == acked, "partition %d: read %d records, %d acknowledged; first " \
+                "difference %r" % (p, len(got), len(acked),
+                                   next(((g, a) for g, a in zip(got, acked) if g != a), None))
+            low, high = cons.get_watermark_offsets(TopicPartition(writer.topic, p),
+                                                   timeout=TIMEOUT)
+            assert high == len(acked), "partition %d: high watermark %d, %d records" % (
+                p, high, len(acked))
+    finally:
+        cons.close()
+    return sum(produced)
+
+
+def check_kill_leader(nodes):
+    topic = "elect-kill"
+    ps = create(nodes, topic)
+    writer = Writer(nodes, topic)
+    writer.wait_more(BEFORE)
+    old = ps[0]
+    victim = next(n for n in nodes if n.node_id == old["leader"])
+    others = [n for n in nodes if n is not victim]
+    victim.kill()
+    killed = time.monotonic()
+
+    def elected():
+        v = view(others[0], topic)
+        if not v or v[0]["leader"] in (-1, victim.node_id):
+            return None
+        return v[0]
+    new = wait_for(elected, ELECTION_BOUND_S)
+    took = time.monotonic() - killed
+    assert new, "no new leader for %s-0 %d s after its leader %d was killed: %r\n%s" % (
+        topic, ELECTION_BOUND_S, victim.node_id, view(others[0], topic), others[0].tail())
+    assert victim.node_id not in new["isr"], new
+    assert new["leader"] in old["isr"], (new, old)
+    assert new["leader_epoch"] > old["leader_epoch"], (new, old)
+    writer.wait_more(AFTER, partition=0, nodes=others)
+    print("kill -9 of %d, leader of %s-0: %d elected from the ISR %r in %.1f s (leader epoch "
+          "%d -> %d), the producer resumed" % (victim.node_id, topic, new["leader"], new["isr"],
+                                              took, old["leader_epoch"], new["leader_epoch"]))
+    produced = writer.finish()
+    n = check_read_back(others, writer, produced)
+    print("%s: %d records acknowledged, every one read back once, in order, at its offset"
+          % (topic, n))
+    # Back only once the producer is done: a restarted node serves the image
+    # its own log holds before it has caught up (see README, Replication).
+    victim.start(timeout=TIMEOUT)
+    ids = {n.node_id for n in nodes}
+    assert wait_for(lambda: live_ids(others[0]) == ids, TIMEOUT), \
+        "%d did not come back: %s" % (victim.node_id, victim.tail())
+
+
+def check_controlled_shutdown(nodes):
+    topic = "elect-term"
+    ps = create(nodes, topic)
+    writer = Writer(nodes, topic)
+    writer.wait_more(BEFORE)
+    victim = next(n for n in nodes if n.node_id == ps[0]["leader"])
+    led = [p["partition"] for p in ps if p["leader"] == victim.node_id]
+    others = [n for n in nodes if n is not victim]
+    victim.signal(signal.SIGTERM)
+    rc = victim.wait(TIMEOUT)
+    assert rc == 0, "exit status %r after SIGTERM\n%s" % (rc, victim.tail())
+    log = victim.stderr_text()
+    assert "the controller let broker %d go" % victim.node_id in log, \
+        "%d stopped without the controller's ShouldShutDown\n%s" % (victim.node_id, victim.tail())
+    after = view(others[0], topic)
+    for p in led:
+        assert after[p]["leader"] not in (-1, victim.node_id), after[p]
+        assert after[p]["leader_epoch"] > ps[p]["leader_epoch"], (after[p], ps[p])
+    for p in after:
+        assert victim.node_id not in p["isr"], p
+    writer.wait_more(AFTER, partition=0)
+    print("SIGTERM of %d, leader of %s %r: leadership moved to %r before it exited 0, out of "
+          "every ISR; the producer went on" % (
+              victim.node_id, topic, led, [after[p]["leader"] for p in led]))
+    produced = writer.finish()
+    n = check_read_back(others, writer, produced)
+    print("%s: %d records acknowledged, every one read back once, in order, at its offset"
+          % (topic, n))
+    # Back only once the producer is done: a restarted node serves the image
+    # its own log holds before it has caught up (see README, Replication).
+    victim.start(timeout=TIMEOUT)
+    ids = {n.node_id for n in nodes}
+    assert wait_for(lambda: live_ids(others[0]) == ids, TIMEOUT), \
+        "%d did not come back: %s" % (victim.node_id, victim.tail())
+    return victim.node_id
+
+
+def elect_leaders(node, election, topic, partitions):
+    """ElectLeaders v2 for topic's partitions: {partition: (error, message)}."""
+    body = struct.pack(">b", election) + wire.uvarint(2) + wire.compact_string(topic)
+    body += wire.uvarint(len(partitions) + 1) + b"".join(struct.pack(">i", p) for p in partitions)
+    body += wire.uvarint(0) + struct.pack(">i", TIMEOUT * 1000) + wire.uvarint(0)
+    r = request(node.port, ELECT_LEADERS, 2, body)
+    r.i32()  # throttle
+    top = r.i16()
+    assert top == NONE, "ElectLeaders top-level error %d" % top
+    out = {}
+    for _ in range(r.uvarint() - 1):
+        got = r.cstring()
+        assert got == topic, got
+        for _ in range(r.uvarint() - 1):
+            p, err, msg = r.i32(), r.i16(), r.cstring()
+            r.tags()
+            out[p] = (err, msg)
+        r.tags()
+    return out
+
+
+def check_elect_leaders(nodes, topic, down):
+    ps = metadata(nodes[0], topic)
+    moved = [p["partition"] for p in ps if p["replicas"][0] == down]
+    kept = [p["partition"] for p in ps if p["leader"] == p["replicas"][0]]
+    assert moved and kept, ps
+    for n in nodes:
+        got = elect_leaders(n, PREFERRED, topic, [kept[0], moved[0]])
+        assert got[kept[0]] == (ELECTION_NOT_NEEDED,
+                                "Leader election not needed for topic partition."), got
+        assert got[moved[0]][0] == PREFERRED_LEADER_NOT_AVAILABLE, got
+        got = elect_leaders(n, UNCLEAN, topic, [moved[0]])
+        assert got[moved[0]][0] == ELECTION_NOT_NEEDED, got
+        got = elect_leaders(n, PREFERRED, "no-such-topic", [0])
+        assert got[0][0] == UNKNOWN_TOPIC_OR_PARTITION, got
+    assert metadata(nodes[0], topic) == ps, "a refused election changed %s" % topic
+    print("ElectLeaders through every broker: ELECTION_NOT_NEEDED where the preferred replica "
+          "leads, PREFERRED_LEADER_NOT_AVAILABLE where it is out of the ISR, "
+          "UNKNOWN_TOPIC_OR_PARTITION for an unknown topic")
+
+
+def run(skein):
+    with cluster(skein, "skein-elect-", lambda *a: Node(*a, combined=True)) as (nodes, _, v):
+        try:
+            check_kill_leader(nodes)
+            down = check_controlled_shutdown(nodes)
+            check_elect_leaders(nodes, "elect-term", down)
+        except BaseException:
+            for n in nodes:
+                print("---- node %d\n%s" % (n.node_id, n.tail(40)))
+            raise
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__)
+        return 2
+    run(sys.argv[1])
+    print("leader election: OK")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
