@@ -4,6 +4,7 @@
  * the core's next deadline, and a change the owner must hear of is posted on
  * a zero timer, so the listener never runs inside its owner's own call. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,7 @@ struct sk_quorum {
     enum sk_raft_role logged_role;
     int32_t logged_epoch;
     int32_t logged_leader;
+    bool logged_failure;
     /* A timer the driver could not arm leaves it unable to keep time: it
      * stops as the core stops after a failed write, and says so at every
      * call. */
@@ -127,10 +129,26 @@ static void log_transition(struct sk_quorum *q)
     sk_log(SK_LOG_INFO, "raft: %s in epoch %d, leader %d", role_name(role), epoch, leader);
 }
 
+/* A stopped core no longer votes, fetches or leads, and nothing else would
+ * show it: the node's broker side goes on serving from a frozen image. */
+static void log_failure(struct sk_quorum *q)
+{
+    const struct sk_raft *r = q->raft;
+    int16_t err = sk_raft_failure(r);
+    if (!err || q->logged_failure)
+        return;
+    q->logged_failure = true;
+    sk_error("raft: the quorum core stopped (%s) as %s in epoch %d, high watermark %" PRId64
+             "; this node takes no part in the quorum until it restarts",
+             sk_err_name(err), role_name(sk_raft_role(r)), sk_raft_epoch(r),
+             sk_raft_high_watermark(r));
+}
+
 /* Ends every event; rc is what the core answered to it. */
 static int settle(struct sk_quorum *q, int rc)
 {
     log_transition(q);
+    log_failure(q);
     send_out(q);
     if (arm_tick(q) || arm_notify(q))
         q->err = SK_ERR_UNKNOWN_SERVER_ERROR;
@@ -147,6 +165,7 @@ static void on_tick(void *arg)
      * owner's next call, and ticking it again would only spin. */
     int rc = sk_raft_tick(q->raft, now_ms(q));
     if (rc == SK_ERR_UNKNOWN_SERVER_ERROR || rc == SK_ERR_KAFKA_STORAGE_ERROR) {
+        log_failure(q);
         send_out(q);
         q->err = (int16_t)rc;
         return;

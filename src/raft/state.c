@@ -263,6 +263,11 @@ int64_t sk_raft_high_watermark(const struct sk_raft *r)
     return r->hw;
 }
 
+int16_t sk_raft_failure(const struct sk_raft *r)
+{
+    return r->failed;
+}
+
 enum sk_raft_role sk_raft_role(const struct sk_raft *r)
 {
     return r->role;
