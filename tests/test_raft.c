@@ -263,10 +263,9 @@ Test(raft, no_truncation_below_the_high_watermark)
 }
 
 /* Node 1 of three wins epoch 1 with node 2's vote. */
-static void elect(struct fix *f)
+/* Node 1 stands at its first election timeout and node 2 grants it. */
+static void win_election(struct fix *f, int32_t epoch)
 {
-    memset(f, 0, sizeof(*f));
-    fix_start(f, 1, 3, fresh);
     f->now = 2000;
     cr_assert_eq(sk_raft_tick(f->r, f->now), SK_ERR_NONE);
     cr_assert_eq(sk_raft_role(f->r), SK_RAFT_CANDIDATE);
@@ -279,13 +278,21 @@ static void elect(struct fix *f)
             corr = m.corr;
     }
     struct sk_raft_msg grant = {.type = SK_RAFT_VOTE_RESP, .src = 2, .dst = 1, .corr = corr,
-                                .cluster_id = cluster, .epoch = 1, .leader_id = -1,
+                                .cluster_id = cluster, .epoch = epoch, .leader_id = -1,
                                 .u.vote_granted = true};
     cr_assert_eq(sk_raft_receive(f->r, &grant, f->now), SK_ERR_NONE);
     cr_assert_eq(sk_raft_role(f->r), SK_RAFT_LEADER);
+    cr_assert_eq(sk_raft_epoch(f->r), epoch);
+    drain(f);
+}
+
+static void elect(struct fix *f)
+{
+    memset(f, 0, sizeof(*f));
+    fix_start(f, 1, 3, fresh);
+    win_election(f, 1);
     cr_assert_eq(sk_raft_memlog_count(f->log), 1, "the epoch opens with a LeaderChange batch");
     cr_assert_eq(sk_raft_memlog_at(f->log, 0)->kind, SK_RAFT_BATCH_LEADER_CHANGE);
-    drain(f);
 }
 
 static struct sk_raft_msg fetch_from(int32_t from, int32_t epoch, int64_t offset, int32_t last_epoch)
@@ -359,6 +366,53 @@ Test(raft, high_watermark_needs_a_majority_and_the_leaders_epoch)
     cr_assert_eq(resp.u.fetch_resp.diverging_end_offset, 2);
     cr_assert_eq(resp.u.fetch_resp.n_batches, 0);
     fix_free(&f);
+}
+
+/* A node that led epoch 1 alone (its LeaderChange on no other log) follows
+ * the leader of epoch 2, whose log holds no epoch at or below 1. */
+Test(raft, a_fetcher_whose_epoch_the_leader_never_had_is_told_to_truncate)
+{
+    struct fix leader;
+    memset(&leader, 0, sizeof(leader));
+    leader.log = sk_raft_memlog_new();
+    log_batch(&leader, 2, "lc");
+    log_batch(&leader, 2, "x");
+    fix_start(&leader, 1, 3, (struct sk_raft_qstate){2, SK_RAFT_NO_ID, SK_RAFT_NO_ID});
+    win_election(&leader, 3);
+
+    struct sk_raft_msg resp = answer(&leader, fetch_from(2, 3, 1, 1));
+    cr_assert_eq(resp.error, SK_ERR_NONE);
+    cr_assert_eq(resp.u.fetch_resp.diverging_epoch, 1,
+                 "the fetcher's own epoch: -1 on the wire would mean no divergence");
+    cr_assert_eq(resp.u.fetch_resp.diverging_end_offset, 0);
+    cr_assert_eq(resp.u.fetch_resp.n_batches, 0);
+
+    /* The fetcher truncates its epoch-1 batch and fetches from 0. */
+    struct fix f;
+    memset(&f, 0, sizeof(f));
+    f.log = sk_raft_memlog_new();
+    log_batch(&f, 1, "mine");
+    fix_start(&f, 2, 3, (struct sk_raft_qstate){3, 1, SK_RAFT_NO_ID});
+    struct sk_raft_msg m;
+    uint32_t corr = 0;
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    while (sk_raft_poll_out(f.r, &m)) {
+        if (m.type == SK_RAFT_FETCH_REQ) {
+            corr = m.corr;
+            cr_assert_eq(m.u.fetch.fetch_offset, 1);
+            cr_assert_eq(m.u.fetch.last_fetched_epoch, 1);
+        }
+        sk_raft_msg_release(&m);
+    }
+    cr_assert_neq(corr, 0, "the follower fetched");
+    resp.src = 1;
+    resp.dst = 2;
+    resp.corr = corr;
+    cr_assert_eq(sk_raft_receive(f.r, &resp, f.now), SK_ERR_NONE);
+    cr_assert_eq(sk_raft_memlog_count(f.log), 0, "its epoch-1 batch is gone");
+    sk_raft_msg_release(&resp);
+    fix_free(&f);
+    fix_free(&leader);
 }
 
 Test(raft, old_epoch_entries_commit_only_under_the_leaders_own)

@@ -249,10 +249,19 @@ static void enqueue(struct sim *s, struct sk_raft_msg *m, int64_t at)
     s->flights[i] = (struct flight){.m = *m, .at = at, .seq = s->seq++};
 }
 
+/* What Kafka's Fetch response can carry: its DivergingEpoch with epoch -1
+ * is the field's default, read as no divergence at all. */
+static void as_on_the_wire(struct sk_raft_msg *m)
+{
+    if (m->type == SK_RAFT_FETCH_RESP && m->u.fetch_resp.diverging_epoch < 0)
+        m->u.fetch_resp.diverging_end_offset = -1;
+}
+
 static void send_out(struct sim *s, struct node *nd)
 {
     struct sk_raft_msg m;
     while (sk_raft_poll_out(nd->raft, &m)) {
+        as_on_the_wire(&m);
         struct node *to = node_by_id(s, m.dst);
         if (!to || to->group != nd->group || (int)rnd(s, 100) < s->loss_pct) {
             sk_raft_msg_release(&m);

@@ -163,14 +163,23 @@ int sk_raft_on_begin_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_
 
 /* Kafka's validateOffsetAndEpoch: the fetch is valid when our log holds the
  * fetcher's last epoch up to at least its fetch offset; otherwise the answer
- * names the largest epoch we share and where it ends. */
+ * names the largest epoch we share and where it ends. When we share none
+ * (the fetcher led an epoch that left nothing in our log, as a leader of a
+ * split first election does), the answer names the fetcher's own epoch
+ * ending where ours begin, as Kafka's OffsetForLeaderEpoch does: on the wire
+ * an epoch of -1 means no divergence at all, so the fetcher would fetch the
+ * same offset again forever. */
 static bool diverges(struct sk_raft *r, const struct sk_raft_fetch_req *f, int32_t *epoch,
                      int64_t *end)
 {
     if (f->fetch_offset == 0)
         return false;
     r->cfg.log.end_for_epoch(r->cfg.log_ctx, f->last_fetched_epoch, epoch, end);
-    return *epoch != f->last_fetched_epoch || *end < f->fetch_offset;
+    if (*epoch == f->last_fetched_epoch && *end >= f->fetch_offset)
+        return false;
+    if (*epoch < 0)
+        *epoch = f->last_fetched_epoch > 0 ? f->last_fetched_epoch : 0;
+    return true;
 }
 
 /* Copies the batches into one block the message owns. */
