@@ -22,18 +22,14 @@ is fenced meanwhile (fencing is not what is tested here).
 
 usage: isr_test.py SKEIN_BIN"""
 import os
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from quorum_test import Controller, cluster, settled, views  # noqa: E402
-from split_roles_test import BrokerNode, brokers_listed, create  # noqa: E402
+from quorum_test import Controller, cluster  # noqa: E402
+from split_roles_test import BrokerNode, brokers_listed, create, split_cluster  # noqa: E402
 from skeinlib import wire  # noqa: E402
-from skeinlib.broker import free_port  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
 
 TIMEOUT = 60  # generous: the machine may be loaded
@@ -188,42 +184,18 @@ def scenario(brokers):
 
 
 def run(skein):
-    root = tempfile.mkdtemp(prefix="skein-isr-")
-    ports = {i: free_port() for i in (1, 2, 3)}
-    voters = ",".join("%d@127.0.0.1:%d" % (i, p) for i, p in sorted(ports.items()))
-    cluster_id = subprocess.run([skein, "random-uuid"], capture_output=True, text=True,
-                                timeout=TIMEOUT).stdout.strip()
-    ctls = [LongSessionController(skein, root, i, voters, ports) for i in (1, 2, 3)]
-    brokers = [LagBroker(skein, root, i, voters, {i: None}) for i in (4, 5, 6)]
-    nodes = ctls + brokers
-    try:
-        for n in nodes:
-            p = subprocess.run([skein, "format", "-t", cluster_id] + n.argv()[1:],
-                               capture_output=True, text=True, timeout=TIMEOUT)
-            assert p.returncode == 0, p.stderr
-            n.start(timeout=TIMEOUT)
-        v = wait_for(lambda: settled(ctls), TIMEOUT)
-        assert v, "no agreed leader: %r" % views(ctls)
-        for b in brokers:
-            assert wait_for(lambda: brokers_listed(b) == [4, 5, 6], TIMEOUT), \
-                "broker %d lists %r\n%s" % (b.node_id, brokers_listed(b), b.tail())
+    with split_cluster(skein, "skein-isr-", LongSessionController, LagBroker) as \
+            (ctls, brokers, _):
         err = create(ctls, TOPIC, time.monotonic() + TIMEOUT, partitions=1,
                      replication_factor=3, configs={"min.insync.replicas": "2"})
         assert err == NONE, err
         try:
             scenario(brokers)
         except AssertionError:
-            for n in nodes:
+            for n in ctls + brokers:
                 n.signal(signal.SIGCONT)
                 print("--- node %d:\n%s" % (n.node_id, n.tail(40)))
             raise
-        for n in nodes:
-            assert n.stop() == 0, n.tail()
-            assert not n.sanitizer_report(), n.sanitizer_report()
-    finally:
-        for n in nodes:
-            n.kill()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def run_combined(skein):

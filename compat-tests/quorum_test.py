@@ -281,7 +281,7 @@ def check_bad_votes(nodes, cluster, v):
           "quorum undisturbed")
 
 
-def stop_all(nodes, grace=20):
+def stop_all(nodes, grace=10):
     """SIGTERM to every node, then each must exit 0 with no sanitizer report.
     A broker shuts down under control, which needs a quorum: one still
     waiting after grace seconds (its quorum gone with the others) gets the
@@ -299,32 +299,50 @@ def stop_all(nodes, grace=20):
 
 
 @contextlib.contextmanager
-def cluster(skein, prefix, make):
-    """Three nodes made by make(skein, root, id, voters, ports), formatted
-    with one new cluster id and started; yields (nodes, cluster id, the
-    settled quorum view). On a normal exit every node must stop cleanly with
-    no sanitizer report; every node is killed and its data removed anyway."""
+def started(skein, prefix, make_nodes):
+    """The nodes make_nodes(root, voters, ports) returns (three voters on
+    ports 1-3 first, any brokers after), formatted with one new cluster id
+    and started; yields (nodes, cluster id). On a normal exit every node
+    must stop cleanly with no sanitizer report; every node is killed and its
+    data removed anyway."""
     root = tempfile.mkdtemp(prefix=prefix)
     ports = {i: free_port() for i in (1, 2, 3)}
     voters = ",".join("%d@127.0.0.1:%d" % (i, p) for i, p in sorted(ports.items()))
     cluster_id = subprocess.run([skein, "random-uuid"], capture_output=True, text=True,
                                 timeout=TIMEOUT).stdout.strip()
-    nodes = [make(skein, root, i, voters, ports) for i in (1, 2, 3)]
+    nodes = make_nodes(root, voters, ports)
     try:
         for n in nodes:
             p = subprocess.run([skein, "format", "-t", cluster_id] + n.argv()[1:],
                                capture_output=True, text=True, timeout=TIMEOUT)
             assert p.returncode == 0, p.stderr
             n.start(timeout=TIMEOUT)
-        v = wait_for(lambda: settled(nodes), TIMEOUT)
-        assert v, "no agreed leader: %r\n%s" % (
-            views(nodes), "\n".join("node %d:\n%s" % (n.node_id, n.tail()) for n in nodes))
-        yield nodes, cluster_id, v
-        stop_all(nodes)
+        yield nodes, cluster_id
+        # Brokers first: their controlled shutdown needs the controllers.
+        stop_all(nodes[3:])
+        stop_all(nodes[:3])
     finally:
         for n in nodes:
             n.kill()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def settle(voters):
+    """The agreed quorum view, or an assertion with every voter's log."""
+    v = wait_for(lambda: settled(voters), TIMEOUT)
+    assert v, "no agreed leader: %r\n%s" % (
+        views(voters), "\n".join("node %d:\n%s" % (n.node_id, n.tail()) for n in voters))
+    return v
+
+
+@contextlib.contextmanager
+def cluster(skein, prefix, make):
+    """Three nodes made by make(skein, root, id, voters, ports), started
+    (see started()); yields (nodes, cluster id, the settled quorum view)."""
+    def make_nodes(root, voters, ports):
+        return [make(skein, root, i, voters, ports) for i in (1, 2, 3)]
+    with started(skein, prefix, make_nodes) as (nodes, cluster_id):
+        yield nodes, cluster_id, settle(nodes)
 
 
 def follower_restart(nodes, v):

@@ -21,17 +21,14 @@ id on free loopback ports.
   loads each __consumer_offsets partition's groups as it comes to lead it).
 
 usage: split_roles_test.py SKEIN_BIN [ROUNDS]"""
+import contextlib
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from quorum_test import Controller, describe_quorum, settled, views  # noqa: E402
+from quorum_test import Controller, describe_quorum, settle, settled, started, views  # noqa: E402
 from skeinlib import wire  # noqa: E402
-from skeinlib.broker import free_port  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
 
 TIMEOUT = 60  # generous: the machine may be loaded and the election jittered
@@ -274,27 +271,25 @@ def restarted_offsets(brokers, committed):
     print("every broker killed and restarted: the group's committed offsets read back %r" % got)
 
 
-def run(skein, rounds):
-    root = tempfile.mkdtemp(prefix="skein-split-")
-    ports = {i: free_port() for i in (1, 2, 3)}
-    voters = ",".join("%d@127.0.0.1:%d" % (i, p) for i, p in sorted(ports.items()))
-    cluster_id = subprocess.run([skein, "random-uuid"], capture_output=True, text=True,
-                                timeout=TIMEOUT).stdout.strip()
-    ctls = [Controller(skein, root, i, voters, ports) for i in (1, 2, 3)]
-    brokers = [BrokerNode(skein, root, i, voters, {i: None})
-               for i in (4, 5, 6)]
-    nodes = ctls + brokers
-    try:
-        for n in nodes:
-            p = subprocess.run([skein, "format", "-t", cluster_id] + n.argv()[1:],
-                               capture_output=True, text=True, timeout=TIMEOUT)
-            assert p.returncode == 0, p.stderr
-            n.start(timeout=TIMEOUT)
-        v = wait_for(lambda: settled(ctls), TIMEOUT)
-        assert v, "no agreed leader: %r\n%s" % (views(ctls), ctls[0].tail())
+@contextlib.contextmanager
+def split_cluster(skein, prefix, make_ctl=Controller, make_broker=BrokerNode):
+    """Controllers 1-3 and brokers 4-6 (process.roles split), started as
+    quorum_test.started() does; yields (controllers, brokers, quorum view)
+    once the quorum agrees and every broker lists all three."""
+    def make_nodes(root, voters, ports):
+        return ([make_ctl(skein, root, i, voters, ports) for i in (1, 2, 3)] +
+                [make_broker(skein, root, i, voters, {i: None}) for i in (4, 5, 6)])
+    with started(skein, prefix, make_nodes) as (nodes, _):
+        ctls, brokers = nodes[:3], nodes[3:]
+        v = settle(ctls)
         for b in brokers:
             assert wait_for(lambda: brokers_listed(b) == [4, 5, 6], TIMEOUT), \
                 "broker %d lists %r\n%s" % (b.node_id, brokers_listed(b), b.tail())
+        yield ctls, brokers, v
+
+
+def run(skein, rounds):
+    with split_cluster(skein, "skein-split-") as (ctls, brokers, v):
         ov = wait_for(lambda: observers_caught_up(ctls, brokers), TIMEOUT)
         assert ov, "observers: %r" % quorum_view(ctls)
         print("controllers 1-3 elected %d in epoch %d; brokers 4-6 registered and listed by "
@@ -308,13 +303,6 @@ def run(skein, rounds):
         assert wait_for(lambda: converged(brokers, acked | {"rt"}), TIMEOUT)
         committed = clients(brokers)
         restarted_offsets(brokers, committed)
-        for n in nodes:
-            assert n.stop() == 0, n.tail()
-            assert not n.sanitizer_report(), n.sanitizer_report()
-    finally:
-        for n in nodes:
-            n.kill()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def main():

@@ -43,6 +43,9 @@ struct srv {
 	pthread_t loop_thread;       /* set by the loop: frames must run there */
 	unsigned wrong_thread;
 	unsigned tagged_frames;      /* frames on a connection with tag 7 */
+	bool (*may_overtake)(const uint8_t *frame, uint32_t len);
+	unsigned overtaken;          /* frames handed over while one was in flight */
+	unsigned waited_wrongly;     /* a waiting frame handed over too early */
 };
 
 struct parked {
@@ -100,6 +103,12 @@ static void on_frame(void *arg, struct sk_conn *c, struct sk_frame *f)
 	struct srv *v = arg;
 	if (!pthread_equal(pthread_self(), v->loop_thread))
 		v->wrong_thread++;
+	if (v->may_overtake && v->inflight > 0) {
+		if (v->may_overtake(f->data, f->len))
+			v->overtaken++;
+		else
+			v->waited_wrongly++;
+	}
 	if (++v->inflight > v->peak)
 		v->peak = v->inflight;
 	if (sk_conn_tag(c) == 7)
@@ -159,7 +168,8 @@ static void srv_new(struct srv *v, const struct sk_net_config *cfg, enum mode mo
 {
 	v->mode = mode;
 	v->delay_ms = v->delay_ms ? v->delay_ms : 5;
-	struct sk_net_handler h = { .on_frame = on_frame, .on_quiet = on_quiet, .arg = v };
+	struct sk_net_handler h = { .on_frame = on_frame, .on_quiet = on_quiet,
+				    .may_overtake = v->may_overtake, .arg = v };
 	cr_assert_eq(sk_shard_new(cfg, &h, &v->s), 0);
 }
 
@@ -311,6 +321,37 @@ Test(net, pipelined_out_of_order_completion_answers_in_order, .timeout = 30)
 	wait_for(&v, get_open, 0);
 	srv_stop(&v);
 	cr_assert_gt(v.out_of_order, 0, "handler never completed out of order");
+}
+
+/* Frames "frame-<even>" may overtake, odd ones wait their turn. */
+static bool even_overtakes(const uint8_t *frame, uint32_t len)
+{
+	return len > 6 && (frame[len - 1] - '0') % 2 == 0;
+}
+
+Test(net, a_frame_that_may_not_overtake_waits_for_the_earlier_answers, .timeout = 30)
+{
+	struct srv v = { .may_overtake = even_overtakes };
+	struct sk_net_config cfg;
+	small_config(&cfg);
+	srv_start(&v, &cfg, DELAY_ALL);
+	int fd = cli_connect(v.port);
+	enum { N = 200 };
+	uint8_t *all = malloc(N * 64);
+	size_t len = 0;
+	for (unsigned i = 0; i < N; i++)
+		len += make_frame(all + len, i);
+	cr_assert_eq(send_all(fd, all, len), 0);
+	free(all);
+	for (unsigned i = 0; i < N; i++)
+		expect_frame(fd, i);
+	cr_assert_eq(stats(&v).frames_in, N);
+	close(fd);
+	wait_for(&v, get_open, 0);
+	srv_stop(&v);
+	cr_assert_eq(v.waited_wrongly, 0, "%u frames handed over before their turn",
+		     v.waited_wrongly);
+	cr_assert_gt(v.overtaken, 0, "no frame ever overtook: the test proves nothing");
 }
 
 Test(net, no_response_slots_keep_order, .timeout = 30)

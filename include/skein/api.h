@@ -59,6 +59,9 @@ int sk_api_entries_for(const struct sk_request *req, const struct sk_api_entry *
 
 /* The reactor's on_frame: decodes and dispatches one request. */
 void sk_api_on_frame(void *broker, struct sk_conn *conn, struct sk_frame *frame);
+/* Whether a frame may be handled before the connection's earlier ones are
+ * answered: Produce only. */
+bool sk_api_may_overtake(const uint8_t *frame, uint32_t len);
 /* A request embedded in another (an Envelope's): frame is its header and
  * body as a client sent them (copied), run on b's shard against the client
  * listener's table, its answer handed to captured(arg). NULL with *err the

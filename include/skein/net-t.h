@@ -3,6 +3,7 @@
 #ifndef SKEIN_NET_T_H
 #define SKEIN_NET_T_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -61,6 +62,11 @@ struct sk_net_handler {
 	 * closed (their requests answered, or the stop deadline passed). Runs
 	 * once, on the shard's thread. */
 	void (*on_quiet)(void *arg);
+	/* Optional: whether a whole frame may be handed over while the
+	 * connection's earlier requests are still unanswered. Without it,
+	 * every frame may (pipelining); a frame refused waits, and reading
+	 * pauses, until the connection has no unanswered request. */
+	bool (*may_overtake)(const uint8_t *frame, uint32_t len);
 	void *arg;
 };
 

@@ -252,6 +252,21 @@ static void dispatch(struct sk_request *req, sk_handler_fn fn)
     }
 }
 
+/* Kafka serves a connection's requests one at a time (its socket server
+ * mutes the channel until the answer has left), so an answer describes the
+ * cluster as it is when it is sent. Answering out of order and sending in
+ * order would break that: a Metadata request behind an acks=all Produce
+ * parked for seconds would be answered at once and reach the client
+ * seconds later, naming a leader that has since changed (librdkafka then
+ * moves the partition back to the dead leader). So only Produce overtakes:
+ * pipelined produces share one group commit, and a produce answer
+ * describes nothing but its own append. */
+bool sk_api_may_overtake(const uint8_t *frame, uint32_t len)
+{
+    enum { PRODUCE = 0 };
+    return len >= 2 && (frame[0] << 8 | frame[1]) == PRODUCE;
+}
+
 void sk_api_on_frame(void *arg, struct sk_conn *conn, struct sk_frame *frame)
 {
     struct sk_request *req = calloc(1, sizeof *req);

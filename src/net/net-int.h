@@ -91,6 +91,7 @@ struct sk_conn {
 	unsigned hdr_have;
 	uint8_t *frame;                  /* body being filled, NULL between frames */
 	uint32_t frame_len, frame_have;
+	bool frame_waits;                /* frame is whole, held until earlier answers */
 	uint8_t *stash;                  /* bytes received while reading was paused */
 	size_t stash_len, stash_cap;
 

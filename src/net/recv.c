@@ -19,6 +19,7 @@
 #include "net-int.h"
 #include "skein/logging.h"
 
+
 /* A 1 MiB produce costs more to copy out of 16 KiB buffers than a few
  * extra trips through the ring cost; small requests, many to a recv, stay
  * on the provided buffers. */
@@ -52,7 +53,7 @@ static void direct_arm(struct sk_conn *c)
 
 void sk_recv_arm(struct sk_conn *c)
 {
-	if (c->recv_armed || c->direct_armed || !c->open)
+	if (c->recv_armed || c->direct_armed || !c->open || c->frame_waits)
 		return;
 	if (frame_direct(c)) {
 		direct_arm(c);
@@ -108,7 +109,17 @@ static bool at_cap(struct sk_conn *c)
 	if (c->outbound)
 		return false;
 	return c->slot_next - c->slot_head + c->sq_count >= c->shard->cfg.max_inflight ||
-	       sk_conn_muted(c) || sk_queue_full(c);
+	       sk_conn_muted(c) || sk_queue_full(c) || c->frame_waits;
+}
+
+/* The handler may have a frame wait for the connection's earlier answers
+ * (Kafka's one request at a time per connection, src/api/request.c). */
+static bool waits_its_turn(const struct sk_conn *c)
+{
+	const struct sk_net_handler *h = &c->shard->h;
+	if (c->outbound || c->pending == 0 || !h->may_overtake)
+		return false;
+	return !h->may_overtake(c->frame, c->frame_len);
 }
 
 bool sk_recv_paused(struct sk_conn *c)
@@ -127,6 +138,11 @@ static void deliver(struct sk_conn *c)
 		sk_outconn_frame(c, data, c->frame_len);
 		return;
 	}
+	if (waits_its_turn(c)) {
+		c->frame_waits = true;
+		return;
+	}
+	c->frame_waits = false;
 	struct sk_frame f = { .slot = c->slot_next++, .data = c->frame, .len = c->frame_len };
 	struct sk_slot *sl = sk_conn_slot(c, f.slot);
 	*sl = (struct sk_slot){ SK_SLOT_PENDING, NULL, 0 };
@@ -170,7 +186,7 @@ static int start_frame(struct sk_conn *c)
 static size_t feed(struct sk_conn *c, const uint8_t *p, size_t n)
 {
 	size_t i = 0;
-	while (i < n && c->open) {
+	while (i < n && c->open && !c->frame_waits) {
 		if (!c->frame) {
 			if (c->hdr_have == 0 && at_cap(c))
 				break;
@@ -289,6 +305,11 @@ void sk_recv_direct_complete(struct sk_conn *c, struct io_uring_cqe *cqe)
 
 void sk_recv_resume(struct sk_conn *c)
 {
+	if (c->frame_waits && c->pending == 0) {
+		deliver(c);
+		if (!c->open)
+			return;
+	}
 	if (at_cap(c))
 		return;
 	if (c->stash_len) {

@@ -96,7 +96,8 @@ static void on_quiet(void *arg)
 
 int sk_shard_reactor_new(struct sk_broker *b, const struct sk_net_config *nc)
 {
-    struct sk_net_handler h = {.on_frame = sk_api_on_frame, .on_quiet = on_quiet, .arg = b};
+    struct sk_net_handler h = {.on_frame = sk_api_on_frame, .on_quiet = on_quiet,
+                              .may_overtake = sk_api_may_overtake, .arg = b};
     int rc = sk_shard_new(nc, &h, &b->shard);
     if (rc == 0)
         b->syncer = sk_shard_syncer(b->shard);
