@@ -21,12 +21,13 @@ min.insync.replicas 2:
 - ElectLeaders (v2, hand-encoded) to every broker, forwarded to the active
   controller by those that are not it: PREFERRED on a partition its first
   replica leads is ELECTION_NOT_NEEDED; on the partition whose first
-  replica was shut down (live again, but out of the ISR until it is
-  caught up and added back) PREFERRED_LEADER_NOT_AVAILABLE; UNCLEAN on a
-  partition with a leader ELECTION_NOT_NEEDED; an unknown topic
-  UNKNOWN_TOPIC_OR_PARTITION. (Successful preferred and unclean elections
-  are unit tests: here no broker leaves the ISR without also being unfit
-  to lead.)
+  replica was shut down (still down, so out of the ISR)
+  PREFERRED_LEADER_NOT_AVAILABLE; UNCLEAN on a partition with a leader
+  ELECTION_NOT_NEEDED; an unknown topic UNKNOWN_TOPIC_OR_PARTITION. Then
+  the shut-down broker is started again; once its leader has added it
+  back to the ISR, PREFERRED makes it lead its partition again with a new
+  epoch, and a second PREFERRED is ELECTION_NOT_NEEDED. (Unclean elections
+  that elect are unit tests.)
 
 usage: leader_election_test.py SKEIN_BIN"""
 import os
@@ -301,13 +302,7 @@ def check_controlled_shutdown(nodes):
     n = check_read_back(others, writer, produced)
     print("%s: %d records acknowledged, every one read back once, in order, at its offset"
           % (topic, n))
-    # Back only once the producer is done: a restarted node serves the image
-    # its own log holds before it has caught up (see README, Replication).
-    victim.start(timeout=TIMEOUT)
-    ids = {n.node_id for n in nodes}
-    assert wait_for(lambda: live_ids(others[0]) == ids, TIMEOUT), \
-        "%d did not come back: %s" % (victim.node_id, victim.tail())
-    return victim.node_id
+    return victim
 
 
 def elect_leaders(node, election, topic, partitions):
@@ -331,12 +326,14 @@ def elect_leaders(node, election, topic, partitions):
     return out
 
 
-def check_elect_leaders(nodes, topic, down):
-    ps = metadata(nodes[0], topic)
-    moved = [p["partition"] for p in ps if p["replicas"][0] == down]
+def check_elect_leaders(nodes, topic, victim):
+    """victim, the first replica of some partitions of topic, is stopped."""
+    others = [n for n in nodes if n is not victim]
+    ps = metadata(others[0], topic)
+    moved = [p["partition"] for p in ps if p["replicas"][0] == victim.node_id]
     kept = [p["partition"] for p in ps if p["leader"] == p["replicas"][0]]
     assert moved and kept, ps
-    for n in nodes:
+    for n in others:
         got = elect_leaders(n, PREFERRED, topic, [kept[0], moved[0]])
         assert got[kept[0]] == (ELECTION_NOT_NEEDED,
                                 "Leader election not needed for topic partition."), got
@@ -345,18 +342,43 @@ def check_elect_leaders(nodes, topic, down):
         assert got[moved[0]][0] == ELECTION_NOT_NEEDED, got
         got = elect_leaders(n, PREFERRED, "no-such-topic", [0])
         assert got[0][0] == UNKNOWN_TOPIC_OR_PARTITION, got
-    assert metadata(nodes[0], topic) == ps, "a refused election changed %s" % topic
+    assert metadata(others[0], topic) == ps, "a refused election changed %s" % topic
+
+    # Back, caught up and in the ISR again (AlterPartition), the preferred
+    # replica may lead once more: once, then the election is not needed.
+    victim.start(timeout=TIMEOUT)
+    ids = {n.node_id for n in nodes}
+    assert wait_for(lambda: live_ids(others[0]) == ids, TIMEOUT), \
+        "%d did not come back: %s" % (victim.node_id, victim.tail())
+
+    def back_in_isr():
+        p = (view(others[0], topic) or [None] * PARTITIONS)[moved[0]]
+        return p if p and victim.node_id in p["isr"] else None
+    before = wait_for(back_in_isr, TIMEOUT)
+    assert before, "%d did not rejoin the ISR: %r" % (victim.node_id, view(others[0], topic))
+    got = elect_leaders(others[0], PREFERRED, topic, [moved[0]])
+    assert got[moved[0]] == (NONE, None), got
+    after = wait_for(lambda: all((view(n, topic) or [None] * PARTITIONS)[moved[0]] and
+                                 view(n, topic)[moved[0]]["leader"] == victim.node_id
+                                 for n in nodes) and view(others[0], topic)[moved[0]], TIMEOUT)
+    assert after, "preferred leader not in place: %r" % view(others[0], topic)
+    assert after["leader_epoch"] > before["leader_epoch"], (before, after)
+    for n in nodes:
+        got = elect_leaders(n, PREFERRED, topic, [moved[0]])
+        assert got[moved[0]][0] == ELECTION_NOT_NEEDED, got
     print("ElectLeaders through every broker: ELECTION_NOT_NEEDED where the preferred replica "
-          "leads, PREFERRED_LEADER_NOT_AVAILABLE where it is out of the ISR, "
-          "UNKNOWN_TOPIC_OR_PARTITION for an unknown topic")
+          "leads, PREFERRED_LEADER_NOT_AVAILABLE while it is down, "
+          "UNKNOWN_TOPIC_OR_PARTITION for an unknown topic; back in the ISR, PREFERRED made "
+          "%d lead %s-%d again (epoch %d -> %d)" % (
+              victim.node_id, topic, moved[0], before["leader_epoch"], after["leader_epoch"]))
 
 
 def run(skein):
     with cluster(skein, "skein-elect-", lambda *a: Node(*a, combined=True)) as (nodes, _, v):
         try:
             check_kill_leader(nodes)
-            down = check_controlled_shutdown(nodes)
-            check_elect_leaders(nodes, "elect-term", down)
+            stopped = check_controlled_shutdown(nodes)
+            check_elect_leaders(nodes, "elect-term", stopped)
         except BaseException:
             for n in nodes:
                 print("---- node %d\n%s" % (n.node_id, n.tail(40)))
