@@ -780,6 +780,22 @@ static void submitted(void *arg, int16_t err, const char *m)
     *(bool *)arg = true;
 }
 
+/* What AlterPartition would commit when the leader takes a replica back. */
+static void set_isr(const char *topic, int32_t a, int32_t bb)
+{
+    const struct sk_topic_meta *t = sk_meta_topic(b.image, topic, strlen(topic));
+    kp_partition_change_record ch;
+    kp_partition_change_record_init(&ch);
+    ch.topic_id = t->id;
+    ch.partition_id = 0;
+    int32_t both[] = {a, bb};
+    ch.isr = (kp_arr_i32){2, both};
+    struct sk_meta_rec rec = {SK_META_PARTITION_CHANGE, 0, &ch};
+    bool done = false;
+    sk_ctl_submit(&b, &rec, 1, submitted, &done);
+    cr_assert(done);
+}
+
 Test(broker_sessions, a_preferred_election_makes_the_first_replica_lead_once_it_is_in_sync)
 {
     epochs[2] = live_broker(2);
@@ -800,17 +816,8 @@ Test(broker_sessions, a_preferred_election_makes_the_first_replica_lead_once_it_
     cr_assert_eq(partition_of("pref", 0)->leader, 3);
 
     /* Back in the ISR (as the leader's AlterPartition would put it). */
-    const struct sk_topic_meta *t = sk_meta_topic(b.image, "pref", 4);
-    kp_partition_change_record ch;
-    kp_partition_change_record_init(&ch);
-    ch.topic_id = t->id;
-    ch.partition_id = 0;
+    set_isr("pref", 3, 2);
     int32_t both[] = {3, 2};
-    ch.isr = (kp_arr_i32){2, both};
-    struct sk_meta_rec rec = {SK_META_PARTITION_CHANGE, 0, &ch};
-    bool done = false;
-    sk_ctl_submit(&b, &rec, 1, submitted, &done);
-    cr_assert(done);
     int32_t epoch = partition_of("pref", 0)->leader_epoch;
 
     cr_assert_eq(elect("pref", SK_ELECTION_PREFERRED), SK_ERR_NONE, "%s", msg);
@@ -819,6 +826,32 @@ Test(broker_sessions, a_preferred_election_makes_the_first_replica_lead_once_it_
     cr_assert_eq(pm->leader_epoch, epoch + 1);
     assert_isr(pm, 2, both);
     cr_assert_eq(elect("pref", SK_ELECTION_PREFERRED), SK_ERR_ELECTION_NOT_NEEDED);
+}
+
+Test(broker_sessions, the_leader_balance_moves_leaders_back_to_in_sync_preferred_replicas)
+{
+    epochs[2] = live_broker(2);
+    epochs[3] = live_broker(3);
+    two_replicas("bal", 2, 3);
+    two_replicas("lagging", 2, 3);
+    fence_by_time(2, 1000 + SESSION_MS + 1);
+    cr_assert_eq(partition_of("bal", 0)->leader, 3);
+    cr_assert_eq(partition_of("lagging", 0)->leader, 3);
+    struct sk_heartbeat_reply out;
+    cr_assert_eq(beat(2, epochs[2], sk_metalog_end_offset(bnode.metalog), 1000 + SESSION_MS + 2,
+                      &out), SK_ERR_NONE, "%s", msg);
+    cr_assert_not(out.fenced);
+    cr_assert_eq(sk_ctl_balance_leaders(&b, msg, sizeof msg), 0, "2 is in no ISR yet: %s", msg);
+
+    set_isr("bal", 3, 2);
+    int32_t epoch = partition_of("bal", 0)->leader_epoch;
+    cr_assert_eq(sk_ctl_balance_leaders(&b, msg, sizeof msg), 1, "%s", msg);
+    const struct sk_partition_meta *pm = partition_of("bal", 0);
+    cr_assert_eq(pm->leader, 2, "the preferred replica leads again");
+    cr_assert_eq(pm->leader_epoch, epoch + 1);
+    assert_isr(pm, 2, (int32_t[]){3, 2});
+    cr_assert_eq(partition_of("lagging", 0)->leader, 3, "out of the ISR: not moved");
+    cr_assert_eq(sk_ctl_balance_leaders(&b, msg, sizeof msg), 0, "balanced");
 }
 
 Test(broker_sessions, an_unclean_election_gives_a_leaderless_partition_a_live_replica)

@@ -166,6 +166,13 @@ bool sk_ctl_election_needed(const struct sk_partition_meta *pm, int8_t type);
  * AVAILABLE (the first replica is not in sync or not live),
  * ELIGIBLE_LEADERS_NOT_AVAILABLE (no live replica may lead), or the change
  * committed (parked in an admin handler); msg gets Kafka's message. */
+/* The leader balance (src/controller/leader_balance.c): makes the preferred
+ * replica lead wherever it may and does not, up to 1,000 partitions, as one
+ * commit. Returns how many, or -error with msg set. */
+int sk_ctl_balance_leaders(struct sk_broker *ctl, char *msg, size_t msglen);
+/* Runs the balance on the active controller when auto.leader.rebalance.enable
+ * and *next_ms (0: not yet scheduled) has come; schedules the next. */
+void sk_ctl_balance_tick(struct sk_broker *ctl, int64_t now_ms, int64_t *next_ms);
 int16_t sk_ctl_elect_leader(struct sk_broker *b, const struct sk_topic_meta *tm, int32_t partition,
                             int8_t type, char *msg, size_t msglen);
 

@@ -15,6 +15,7 @@
 #include "internal.h"
 #include "kp_tables.h"
 #include "skein/config.h"
+#include "skein/controller.h"
 #include "skein/errors.h"
 #include "skein/logging.h"
 #include "skein/net.h"
@@ -34,6 +35,7 @@ struct sk_broker_sessions {
     int n, cap;
     bool was_active;  /* the controller was active at the last look */
     sk_timer_id timer; /* the expiry check, 0 when not armed */
+    int64_t next_balance_ms; /* the leader balance's next run, 0 unscheduled */
 };
 
 static struct sk_broker_sessions *sessions_of(struct sk_node *n)
@@ -138,7 +140,9 @@ static void expiry_tick(void *arg)
     struct sk_broker *ctl = arg;
     struct sk_broker_sessions *s = ctl->node->broker_sessions;
     s->timer = 0;
-    sk_brokers_expire(ctl, (int64_t)sk_shard_now_ms(ctl->shard));
+    int64_t now = (int64_t)sk_shard_now_ms(ctl->shard);
+    sk_brokers_expire(ctl, now);
+    sk_ctl_balance_tick(ctl, now, &s->next_balance_ms);
     s->timer = sk_timer_add(ctl->shard, check_period_ms(ctl->node), expiry_tick, ctl);
 }
 

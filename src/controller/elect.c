@@ -153,6 +153,8 @@ static int count_replicas(const struct sk_meta_image *img)
  * election asked for by name (the caller filters). */
 static bool concerned(const struct sk_partition_meta *pm, const struct sk_elect_event *ev)
 {
+    if (ev->type == SK_ELECT_PREFERRED)
+        return pm->nreplicas > 0 && pm->leader != pm->replicas[0];
     if (ev->removed >= 0)
         return pm->leader == ev->removed || in_list(pm->isr, pm->nisr, ev->removed);
     if (ev->added >= 0)
@@ -180,10 +182,14 @@ int sk_elect_all(const struct sk_meta_image *img, const struct sk_elect_event *e
             const struct sk_partition_meta *pm = &tm->partitions[p];
             if (!concerned(pm, &e))
                 continue;
-            if (sk_elect_partition(img, &tm->id, pm, &e, next, &out->ch[out->n])) {
-                out->n++;
-                next += pm->nreplicas;
-            }
+            if (!sk_elect_partition(img, &tm->id, pm, &e, next, &out->ch[out->n]))
+                continue;
+            /* A balance moves leaders to their preferred replica, nothing else. */
+            if (e.type == SK_ELECT_PREFERRED && out->ch[out->n].leader != pm->replicas[0])
+                continue;
+            next += pm->nreplicas;
+            if (++out->n == ev->max_changes)
+                return out->n;
         }
     }
     return out->n;

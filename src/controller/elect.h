@@ -19,6 +19,7 @@ struct sk_elect_event {
     int32_t removed; /* broker leaving (fenced, shutting down), -1 if none */
     int32_t added;   /* broker being unfenced: acceptable already, -1 if none */
     bool unclean;    /* a live replica outside the ISR may lead as a last resort */
+    int max_changes; /* sk_elect_all stops after this many, 0 for no bound */
 };
 
 /* A broker that may lead after ev: registered, unfenced and not in
@@ -35,7 +36,9 @@ bool sk_elect_partition(const struct sk_meta_image *img, const kp_uuid *topic_id
                         const struct sk_partition_meta *pm, const struct sk_elect_event *ev,
                         int32_t *isr, kp_partition_change_record *out);
 
-/* Every change a broker event (removed or added set) makes across img. */
+/* Every change a broker event (removed or added set) makes across img; for
+ * SK_ELECT_PREFERRED, every partition whose first replica may lead and
+ * does not (the leader balance). */
 struct sk_elect_batch {
     kp_partition_change_record *ch;
     int n;
