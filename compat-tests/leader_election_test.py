@@ -45,9 +45,10 @@ from quorum_test import cluster, request, TIMEOUT, Controller  # noqa: E402
 from skeinlib import wire  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
 
-NONE, UNKNOWN_TOPIC_OR_PARTITION = 0, 3
+NONE, UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER = 0, 3, 6
 PREFERRED_LEADER_NOT_AVAILABLE, ELECTION_NOT_NEEDED = 80, 84
 ELECT_LEADERS = 43
+PRODUCE = 0
 PREFERRED, UNCLEAN = 0, 1
 PARTITIONS = 3
 SESSION_MS = 6000
@@ -267,6 +268,15 @@ def check_kill_leader(nodes):
     assert new["leader"] in old["isr"], (new, old)
     assert new["leader_epoch"] > old["leader_epoch"], (new, old)
     writer.wait_more(AFTER, partition=0, nodes=others)
+    # KIP-951: a produce to a broker that no longer leads names the new leader.
+    follower = next(n for n in others if n.node_id != new["leader"])
+    err, hint, endpoints = produce_hint(follower, topic, 0)
+    assert err == NOT_LEADER_OR_FOLLOWER, err
+    assert hint == (new["leader"], new["leader_epoch"]), (hint, new)
+    leader_node = next(n for n in others if n.node_id == new["leader"])
+    assert endpoints == {new["leader"]: leader_node.port}, endpoints
+    print("Produce v10 to %d: NOT_LEADER_OR_FOLLOWER with the current leader %r and its "
+          "endpoint (KIP-951)" % (follower.node_id, hint))
     print("kill -9 of %d, leader of %s-0: %d elected from the ISR %r in %.1f s (leader epoch "
           "%d -> %d), the producer resumed" % (victim.node_id, topic, new["leader"], new["isr"],
                                               took, old["leader_epoch"], new["leader_epoch"]))
@@ -290,6 +300,50 @@ def check_kill_leader(nodes):
                                                           view(others[0], topic))
     print("restarted, %d leads %s-0 again after %.1f s (the leader balance, every %d s)"
           % (victim.node_id, topic, time.monotonic() - back, BALANCE_S))
+
+
+def tagged(r):
+    """A tagged-field section: {tag: a Reader over its bytes}."""
+    out = {}
+    for _ in range(r.uvarint()):
+        tag = r.uvarint()
+        out[tag] = wire.Reader(r.take(r.uvarint()))
+    return out
+
+
+def produce_hint(node, topic, partition):
+    """Produce v10 (no records) for topic's partition to node: the partition
+    error, its KIP-951 CurrentLeader (id, epoch) or None, and the answer's
+    NodeEndpoints {id: port}."""
+    part = struct.pack(">i", partition) + wire.uvarint(0) + wire.uvarint(0)  # null records
+    body = (wire.uvarint(0) + struct.pack(">hi", -1, 10000) + wire.uvarint(2)
+            + wire.compact_string(topic) + wire.uvarint(2) + part + wire.uvarint(0)
+            + wire.uvarint(0))
+    r = request(node.port, PRODUCE, 10, body)
+    err, leader = None, None
+    for _ in range(r.uvarint() - 1):
+        r.cstring()
+        for _ in range(r.uvarint() - 1):
+            r.i32()
+            err = r.i16()
+            r.i64(), r.i64(), r.i64()
+            for _ in range(r.uvarint() - 1):
+                r.i32(), r.cstring(), r.tags()
+            r.cstring()
+            tags = tagged(r)
+            if 0 in tags:
+                leader = (tags[0].i32(), tags[0].i32())
+        r.tags()
+    r.i32()  # throttle
+    endpoints = {}
+    tags = tagged(r)
+    if 0 in tags:
+        t = tags[0]
+        for _ in range(t.uvarint() - 1):
+            nid, _host, port, _rack = t.i32(), t.cstring(), t.i32(), t.cstring()
+            t.tags()
+            endpoints[nid] = port
+    return err, leader, endpoints
 
 
 def check_controlled_shutdown(nodes):

@@ -120,6 +120,26 @@ struct sk_live_broker {
 };
 /* The live brokers, in the request's arena; returns how many. */
 int sk_api_live_brokers(struct sk_request *req, struct sk_live_broker **out);
+/* KIP-951's current-leader hints (src/api/leader_hints.c): the leaders named
+ * in one answer, whose endpoints the answer lists. */
+#define SK_HINTS_MAX 64
+struct sk_leader_hints {
+    struct sk_live_broker *lb; /* the live brokers, looked up once */
+    int nlb;
+    int32_t ids[SK_HINTS_MAX];
+    int n;
+};
+struct sk_topic_meta;
+void sk_hints_init(struct sk_leader_hints *h);
+/* Whether a partition error carries a hint (FENCED_LEADER_EPOCH: Fetch). */
+bool sk_hints_wanted(int16_t err, bool fenced_too);
+/* The current leader and epoch of t's partition (-1 if unknown), noting the
+ * leader's endpoint for the answer. */
+void sk_hints_leader(struct sk_request *req, struct sk_leader_hints *h,
+                     const struct sk_topic_meta *t, int32_t partition, int32_t *leader,
+                     int32_t *epoch);
+/* The endpoint of the i-th noted leader (NULL if it went away). */
+const struct sk_live_broker *sk_hints_endpoint(const struct sk_leader_hints *h, int i);
 /* The controller id Metadata and DescribeCluster give, among lb[n]. */
 int32_t sk_api_controller_id(const struct sk_request *req, const struct sk_live_broker *lb, int n);
 

@@ -189,13 +189,55 @@ static int16_t produce_partition(int16_t version, kp_arena *a, struct sk_partiti
     return err;
 }
 
+/* KIP-951 (v10+): where a partition went to another leader, say which. */
+static void add_leader_hints(struct sk_request *req)
+{
+    kp_produce_response *resp = req->resp;
+    if (req->version < 10)
+        return;
+    struct sk_leader_hints h;
+    sk_hints_init(&h);
+    for (int32_t i = 0; i < resp->responses.n; i++) {
+        kp_produce_response_topic_produce_response *t = &resp->responses.v[i];
+        const struct sk_topic_meta *tm = NULL;
+        bool looked = false;
+        for (int32_t j = 0; j < t->partition_responses.n; j++) {
+            presp_t *o = &t->partition_responses.v[j];
+            if (!sk_hints_wanted(o->error_code, false))
+                continue;
+            if (!looked) {
+                tm = sk_meta_topic(req->broker->image, t->name.ptr, (size_t)t->name.len);
+                looked = true;
+            }
+            sk_hints_leader(req, &h, tm, o->index, &o->current_leader.leader_id,
+                            &o->current_leader.leader_epoch);
+        }
+    }
+    resp->node_endpoints.n = h.n;
+    resp->node_endpoints.v = sk_request_alloc(req, sizeof *resp->node_endpoints.v * (size_t)(h.n + 1));
+    int n = 0;
+    for (int i = 0; i < h.n; i++) {
+        const struct sk_live_broker *lb = sk_hints_endpoint(&h, i);
+        if (lb)
+            resp->node_endpoints.v[n++] = (kp_produce_response_node_endpoint){
+                lb->id, lb->host, lb->port, lb->rack};
+    }
+    resp->node_endpoints.n = n;
+}
+
+static void respond(struct sk_request *req)
+{
+    add_leader_hints(req);
+    sk_request_respond(req);
+}
+
 static void finish(struct produce_wait *w)
 {
     if (!w->answered) {
         w->answered = true;
         if (w->timer)
             sk_timer_cancel(w->req->broker->shard, w->timer);
-        sk_request_respond(w->req);
+        respond(w->req);
     }
     if (w->pending == 0) {
         free(w->pws);
@@ -401,7 +443,7 @@ static void split_answer(struct produce_split *ps)
     if (ps->acks == 0)
         answer_acks0(ps->req);
     else
-        sk_request_respond(ps->req);
+        respond(ps->req);
     sk_split_release(ps->sp);
 }
 
@@ -489,7 +531,7 @@ void sk_api_produce(struct sk_request *req)
         if (body->acks == 0)
             answer_acks0(req);
         else
-            sk_request_respond(req);
+            respond(req);
         return;
     }
     struct produce_wait *w = calloc(1, sizeof *w);
