@@ -297,6 +297,23 @@ static void send_size(int fd, uint32_t size)
 	cr_assert_eq(send_all(fd, &be, 4), 0);
 }
 
+/* n frames sent in one go on a new connection: every answer in order. */
+static void pipeline(struct srv *v, unsigned n)
+{
+	int fd = cli_connect(v->port);
+	uint8_t *all = malloc((size_t)n * 64);
+	size_t len = 0;
+	for (unsigned i = 0; i < n; i++)
+		len += make_frame(all + len, i);
+	cr_assert_eq(send_all(fd, all, len), 0);
+	free(all);
+	for (unsigned i = 0; i < n; i++)
+		expect_frame(fd, i);
+	cr_assert_eq(stats(v).frames_in, n);
+	close(fd);
+	wait_for(v, get_open, 0);
+}
+
 TestSuite(net, .init = NULL);
 
 Test(net, pipelined_out_of_order_completion_answers_in_order, .timeout = 30)
@@ -305,20 +322,7 @@ Test(net, pipelined_out_of_order_completion_answers_in_order, .timeout = 30)
 	struct sk_net_config cfg;
 	small_config(&cfg);
 	srv_start(&v, &cfg, DELAY_EVEN);
-	int fd = cli_connect(v.port);
-	enum { N = 1000 };
-	uint8_t *all = malloc(N * 64);
-	size_t len = 0;
-	for (unsigned i = 0; i < N; i++)
-		len += make_frame(all + len, i);
-	cr_assert_eq(send_all(fd, all, len), 0);
-	free(all);
-	for (unsigned i = 0; i < N; i++)
-		expect_frame(fd, i);
-	struct sk_net_stats st = stats(&v);
-	cr_assert_eq(st.frames_in, N);
-	close(fd);
-	wait_for(&v, get_open, 0);
+	pipeline(&v, 1000);
 	srv_stop(&v);
 	cr_assert_gt(v.out_of_order, 0, "handler never completed out of order");
 }
@@ -335,19 +339,7 @@ Test(net, a_frame_that_may_not_overtake_waits_for_the_earlier_answers, .timeout 
 	struct sk_net_config cfg;
 	small_config(&cfg);
 	srv_start(&v, &cfg, DELAY_ALL);
-	int fd = cli_connect(v.port);
-	enum { N = 200 };
-	uint8_t *all = malloc(N * 64);
-	size_t len = 0;
-	for (unsigned i = 0; i < N; i++)
-		len += make_frame(all + len, i);
-	cr_assert_eq(send_all(fd, all, len), 0);
-	free(all);
-	for (unsigned i = 0; i < N; i++)
-		expect_frame(fd, i);
-	cr_assert_eq(stats(&v).frames_in, N);
-	close(fd);
-	wait_for(&v, get_open, 0);
+	pipeline(&v, 200);
 	srv_stop(&v);
 	cr_assert_eq(v.waited_wrongly, 0, "%u frames handed over before their turn",
 		     v.waited_wrongly);

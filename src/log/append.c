@@ -74,21 +74,6 @@ static bool should_roll(const struct sk_plog *p, const struct sk_segment *seg, s
            a->last - seg->base > INT32_MAX;
 }
 
-static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t at)
-{
-    while (len > 0) {
-        ssize_t w = pwrite(fd, buf, len, (off_t)at);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        buf += w;
-        len -= (size_t)w;
-        at += (uint64_t)w;
-    }
-    return 0;
-}
-
 /* Puts the segment back as before a failed append. A short write may have left
  * bytes past size; they are cut so that a crash cannot make them look appended.
  * Index entries past the restored counts are stale but unreachable, and a load
@@ -113,7 +98,7 @@ static int append_write(struct sk_plog *p, struct sk_segment *seg, const uint8_t
     struct sk_peek h;
     int r;
 
-    if ((r = pwrite_all(seg->fd, buf, len, seg->size)) < 0)
+    if ((r = sk_pwrite_all(seg->fd, buf, len, (off_t)seg->size)) < 0)
         return append_undo(seg, &saved, r);
     while (pos < len) {
         (void)sk_peek_read(buf + pos, len - pos, &h); /* checked by append_plan */

@@ -34,6 +34,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <stddef.h>
 
 #define SK_OIDX_ENTRY 8
@@ -55,6 +56,9 @@ struct sk_index {
 };
 
 /* Maps an existing (or new, empty) file; entries stays 0 until sk_*idx_load. */
+/* pwrite of all len bytes at `at`, retried on EINTR and short writes;
+ * 0 or -errno. */
+int sk_pwrite_all(int fd, const uint8_t *buf, size_t len, off_t at);
 int sk_index_open(struct sk_index *ix, const char *path, uint32_t esize, int64_t base);
 /* Creates the file empty (truncating any leftover) and sizes it for bytes. */
 int sk_index_create(struct sk_index *ix, const char *path, uint32_t esize, int64_t base,

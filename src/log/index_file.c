@@ -217,7 +217,7 @@ void sk_index_loaded(struct sk_index *ix, uint32_t n)
     ix->entries = ix->flushed = n;
 }
 
-static int pwrite_all(int fd, const uint8_t *buf, size_t len, off_t at)
+int sk_pwrite_all(int fd, const uint8_t *buf, size_t len, off_t at)
 {
     while (len > 0) {
         ssize_t w = pwrite(fd, buf, len, at);
@@ -240,7 +240,7 @@ int sk_index_flush(struct sk_index *ix)
     int fd = index_fd(ix, &tmp);
     if (fd < 0)
         return fd;
-    int r = pwrite_all(fd, ix->pend, (size_t)(ix->entries - ix->flushed) * ix->esize,
+    int r = sk_pwrite_all(fd, ix->pend, (size_t)(ix->entries - ix->flushed) * ix->esize,
                        (off_t)ix->flushed * ix->esize);
     index_fd_done(fd, tmp);
     if (r == 0)
