@@ -211,6 +211,22 @@ class Writer:
         return self.produced
 
 
+def high_watermark(cons, tp):
+    """The partition's high watermark from its leader. The leader balance may
+    move the leadership meanwhile: librdkafka's ListOffsets then reports
+    NOT_LEADER_OR_FOLLOWER rather than refreshing and asking again, so ask
+    again here, as an application would."""
+    from confluent_kafka import KafkaException
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        try:
+            return cons.get_watermark_offsets(tp, timeout=TIMEOUT)[1]
+        except KafkaException as e:
+            if e.args[0].code() != NOT_LEADER_OR_FOLLOWER or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def check_read_back(nodes, writer, produced):
     """Every acknowledged record exactly once, in order, at its offset."""
     from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
@@ -235,8 +251,7 @@ def check_read_back(nodes, writer, produced):
             assert got == acked, "partition %d: read %d records, %d acknowledged; first " \
                 "difference %r" % (p, len(got), len(acked),
                                    next(((g, a) for g, a in zip(got, acked) if g != a), None))
-            low, high = cons.get_watermark_offsets(TopicPartition(writer.topic, p),
-                                                   timeout=TIMEOUT)
+            high = high_watermark(cons, TopicPartition(writer.topic, p))
             assert high == len(acked), "partition %d: high watermark %d, %d records" % (
                 p, high, len(acked))
     finally:

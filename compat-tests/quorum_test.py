@@ -294,8 +294,9 @@ def stop_all(nodes, grace=10):
         if rc is None:
             n.signal(signal.SIGTERM)
             rc = n.wait(TIMEOUT)
-        assert rc == 0, "exit status %r\n%s" % (rc, n.tail())
-        assert not n.sanitizer_report(), n.sanitizer_report()
+        report = n.sanitizer_report()
+        assert rc == 0 and not report, "node %d: exit status %r\n%s" % (
+            n.node_id, rc, report or n.tail())
 
 
 @contextlib.contextmanager

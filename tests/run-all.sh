@@ -49,20 +49,23 @@ if [ -x tests/fuzz/run.sh ] && command -v clang >/dev/null; then
 fi
 
 # Partitions and groups are spread over the broker's shards: the whole
-# suite runs with two, the quicker tests again with one and with four
-# (isr, about 100 s, only with two: here and under the sanitizers).
+# suite runs with two, the quicker tests again with one, and the
+# single-node ones (plus replication) with four; isr runs only with two,
+# here and under the sanitizers.
 step "real-client compatibility suite (a real broker per test, 2 shards)"
 SKEIN_TEST_SHARDS=2 meson test -C build --suite compat --print-errorlogs --num-processes 1
 
-quick="broker-process durability admin broker-configs fetch group-admin idempotence snapshot-crash
-  retention full-disk compaction downconvert wire-strings bounds limits quorum broker-registration
-  forward split-roles replication metadata-snapshot leader-election"
-for shards in 1 4; do
-  step "quicker compatibility tests with $shards shard(s)"
-  # shellcheck disable=SC2086
-  SKEIN_TEST_SHARDS=$shards meson test -C build --suite compat --print-errorlogs \
-    --num-processes 1 $quick
-done
+single="broker-process durability admin broker-configs fetch group-admin idempotence snapshot-crash
+  retention full-disk compaction downconvert wire-strings bounds limits"
+cluster="quorum broker-registration forward split-roles replication metadata-snapshot leader-election"
+step "quicker compatibility tests with 1 shard"
+# shellcheck disable=SC2086
+SKEIN_TEST_SHARDS=1 meson test -C build --suite compat --print-errorlogs --num-processes 1 \
+  $single $cluster
+step "quicker compatibility tests with 4 shards (of the cluster tests, replication)"
+# shellcheck disable=SC2086
+SKEIN_TEST_SHARDS=4 meson test -C build --suite compat --print-errorlogs --num-processes 1 \
+  $single replication
 
 # The client matrix against a 3-node cluster (replication factor 3) takes about
 # 20 minutes on 2 cores, so it runs only when asked: SKEIN_CLUSTER_MATRIX=1.

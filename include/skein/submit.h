@@ -76,6 +76,13 @@ int32_t sk_ctl_quorum_leader(const struct sk_node *n);
 /* Batches submitted and not yet committed or failed. */
 int sk_ctl_in_flight(const struct sk_node *n);
 
+/* At stop, once the controller shard's reactor has closed every
+ * connection: what is still in flight will not commit in this process (a
+ * larger quorum may have lost its majority as the other nodes stopped), so
+ * each batch fails with NOT_CONTROLLER and its done runs, letting the
+ * requests parked on it go (Kafka's controller fails its pending events at
+ * close). */
+void sk_ctl_submit_abandon(struct sk_node *n);
 /* Frees the submit state at shutdown, once the shard's reactor is gone;
  * batches still in flight are dropped without their done. */
 void sk_ctl_submit_close(struct sk_node *n);

@@ -386,6 +386,12 @@ int sk_ctl_in_flight(const struct sk_node *n)
     return n->ctlq ? n->ctlq->n : 0;
 }
 
+void sk_ctl_submit_abandon(struct sk_node *n)
+{
+    if (n->ctlq && n->ctlq->head)
+        fail_batches(n->ctlq, SK_ERR_NOT_CONTROLLER, not_controller);
+}
+
 void sk_ctl_submit_close(struct sk_node *n)
 {
     if (!n->ctlq)

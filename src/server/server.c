@@ -381,6 +381,7 @@ int sk_server_run(struct sk_broker *b)
                 n->nshards);
         rc = sk_shard_run(b->shard);
     }
+    sk_ctl_submit_abandon(n);
     sk_shard_state_close(b);
     int other = sk_shards_join(n);
     return rc < 0 ? rc : other;
