@@ -346,38 +346,6 @@ Test(net, a_frame_that_may_not_overtake_waits_for_the_earlier_answers, .timeout 
 	cr_assert_gt(v.overtaken, 0, "no frame ever overtook: the test proves nothing");
 }
 
-static void release_accepts(void *arg)
-{
-	sk_shard_release_accepts(arg);
-}
-
-Test(net, a_held_listener_queues_connections_until_released, .timeout = 30)
-{
-	struct srv v = { 0 };
-	struct sk_net_config cfg;
-	small_config(&cfg);
-	srv_new(&v, &cfg, DELAY_ALL);
-	sk_shard_hold_accepts(v.s);
-	cr_assert_eq(sk_shard_listen(v.s, "127.0.0.1", 0, &v.port), 0);
-	cr_assert_eq(pthread_create(&v.th, NULL, run_thread, &v), 0);
-	int fd = cli_connect(v.port); /* the kernel's queue takes it */
-	uint8_t buf[64];
-	cr_assert_eq(send_all(fd, buf, make_frame(buf, 0)), 0);
-	struct timeval tv = { .tv_usec = 300000 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	cr_assert_lt(recv(fd, buf, sizeof buf, 0), 0, "answered while held");
-	cr_assert_eq(stats(&v).conns_open, 0, "accepted while held");
-	tv.tv_sec = 5;
-	tv.tv_usec = 0;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	cr_assert_eq(sk_shard_post(v.s, release_accepts, v.s), 0);
-	expect_frame(fd, 0);
-	roundtrip(fd, 1);
-	close(fd);
-	wait_for(&v, get_open, 0);
-	srv_stop(&v);
-}
-
 Test(net, no_response_slots_keep_order, .timeout = 30)
 {
 	struct srv v = { 0 };

@@ -8,15 +8,8 @@
 
 #include "skein/broker.h"
 
-/* Whether a node with cfg registers with a controller (the broker role in
- * a quorum of more than one voter). Such a broker accepts clients only once
- * a heartbeat answer says it has caught up with the metadata (Kafka's
- * initial catch-up): before that its image may name it leader of
- * partitions that moved while it was down. */
-struct sk_config;
-bool sk_broker_lifecycle_wanted(const struct sk_config *cfg);
-/* Starts registering if sk_broker_lifecycle_wanted (nothing otherwise).
- * 0 or -ENOMEM / -EIO. */
+/* Starts registering if b's node has the broker role in a quorum of more
+ * than one voter (nothing otherwise). 0 or -ENOMEM / -EIO. */
 int sk_broker_lifecycle_start(struct sk_broker *b);
 /* The epoch of the broker's current registration, -1 until it is
  * registered (or with no lifecycle, lc NULL). */

@@ -28,13 +28,6 @@ int sk_shard_listen(struct sk_shard *s, const char *host, uint16_t port,
 int sk_shard_listen_tagged(struct sk_shard *s, const char *host, uint16_t port, int tag,
 			   uint16_t *bound_port);
 
-/* Untagged listeners made after sk_shard_hold_accepts are bound and listen
- * (the kernel queues connections) but accept nothing until
- * sk_shard_release_accepts, on s's thread: a broker serves no client before
- * it has caught up with the cluster's metadata. */
-void sk_shard_hold_accepts(struct sk_shard *s);
-void sk_shard_release_accepts(struct sk_shard *s);
-
 /* Makes s the acceptor of a group of shards: every connection its listeners
  * accept goes to the next of targets in turn (s may be one of them), handed
  * to that shard's thread, which serves it as its own. max.connections and

@@ -58,7 +58,7 @@ static void accept_rearm(void *arg)
 	struct sk_listener *l = arg;
 	if (l->reserve_fd < 0)
 		l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (!l->shard->closing && !l->armed && !l->polling && !l->held)
+	if (!l->shard->closing && !l->armed && !l->polling)
 		accept_arm(l);
 }
 
@@ -139,9 +139,7 @@ int sk_shard_listen_tagged(struct sk_shard *s, const char *host, uint16_t port, 
 	l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	l->next = s->listeners;
 	s->listeners = l;
-	l->held = s->hold_accepts && tag == 0;
-	if (!l->held)
-		accept_arm(l);
+	accept_arm(l);
 	if (bound_port)
 		*bound_port = got;
 	return 0;
@@ -358,27 +356,6 @@ void sk_listeners_stop(struct sk_shard *s)
 			cancel(s, l, SK_OP_ACCEPT);
 		if (l->polling)
 			cancel(s, l, SK_OP_ACCEPT_POLL);
-		if (l->held && l->fd >= 0) {
-			close(l->fd); /* what waits in its queue fails fast */
-			l->fd = -1;
-		}
-	}
-}
-
-void sk_shard_hold_accepts(struct sk_shard *s)
-{
-	s->hold_accepts = true;
-}
-
-void sk_shard_release_accepts(struct sk_shard *s)
-{
-	s->hold_accepts = false;
-	for (struct sk_listener *l = s->listeners; l; l = l->next) {
-		if (!l->held)
-			continue;
-		l->held = false;
-		if (!s->closing && l->fd >= 0)
-			accept_arm(l);
 	}
 }
 

@@ -121,7 +121,6 @@ struct sk_listener {
 	uint64_t shed;                   /* connections shed since the last report */
 	uint64_t shed_reported_ms;
 	int tag;                         /* given to its connections (sk_conn_tag) */
-	bool held;                       /* not accepting until sk_shard_release_accepts */
 };
 
 struct sk_timer_slot {
@@ -170,7 +169,6 @@ struct sk_shard {
 	struct sk_net_config cfg;
 	struct sk_net_handler h;
 	uint64_t now_ms;
-	bool hold_accepts;               /* new untagged listeners start held */
 
 	struct io_uring_buf_ring *br;
 	uint8_t *bufs;

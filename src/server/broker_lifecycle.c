@@ -53,7 +53,6 @@ struct sk_broker_lifecycle {
     uint32_t interval_ms;
     atomic_int shutdown_asked; /* set by the signal handler */
     bool shutting_down;        /* heartbeats carry WantShutDown */
-    bool caught_up;            /* a heartbeat answer said so: clients accepted */
     uint64_t shutdown_deadline_ms;
     uint32_t session_ms;
     sk_timer_id watch;
@@ -165,12 +164,6 @@ static void heartbeat_answered(void *arg, int16_t err, int16_t version, const vo
         return;
     const kp_broker_heartbeat_response *r = resp;
     int16_t code = err ? err : r->error_code;
-    if (code == SK_ERR_NONE && r->is_caught_up && !lc->caught_up) {
-        lc->caught_up = true;
-        sk_info("broker %d has caught up with the metadata (offset %lld): accepting clients",
-                lc->b->node->node_id, (long long)lc->hb.current_metadata_offset);
-        sk_shard_release_accepts(lc->b->shard);
-    }
     if (lc->shutting_down && code == SK_ERR_NONE && r->should_shut_down) {
         sk_info("the controller let broker %d go: shutting down", lc->b->node->node_id);
         sk_shards_stop(lc->b->node);
@@ -272,15 +265,10 @@ int64_t sk_broker_lifecycle_epoch(const struct sk_broker_lifecycle *lc)
     return lc ? lc->epoch : -1;
 }
 
-bool sk_broker_lifecycle_wanted(const struct sk_config *cfg)
-{
-    return (cfg->process_roles & SK_ROLE_BROKER) && sk_raftnet_wanted(cfg);
-}
-
 int sk_broker_lifecycle_start(struct sk_broker *b)
 {
     const struct sk_config *cfg = b->node->cfg;
-    if (!sk_broker_lifecycle_wanted(cfg) || !b->shard)
+    if (!(cfg->process_roles & SK_ROLE_BROKER) || !sk_raftnet_wanted(cfg) || !b->shard)
         return 0;
     struct sk_broker_lifecycle *lc = calloc(1, sizeof *lc);
     if (!lc)

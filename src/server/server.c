@@ -332,8 +332,6 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
     if ((rc = shards_open(node, b, cfg, count, err, errlen)) < 0)
         return rc;
     sk_metalog_set_syncer(b->node->metalog, &b->syncer);
-    if (sk_broker_lifecycle_wanted(cfg))
-        sk_shard_hold_accepts(b->shard);
     if (l && (rc = listen_client(b, l, err, errlen)) < 0)
         return rc;
     /* The only metadata written outside the controller's submit queue:
