@@ -9,11 +9,12 @@ min.insync.replicas 2:
   in-sync replica (a new leader epoch), within a bounded time; the
   producer resumes on the new leader, a consumer reads every acknowledged
   record exactly once, in order, at the offsets it was acknowledged at,
-  and nothing else; then the killed node is started again (after the
-  producer is done: a restarted node serves its stale image until it has
-  caught up, which the README lists as not yet handled); back in the ISR,
-  it leads its partition again through the leader balance
-  (auto.leader.rebalance.enable, every leader.imbalance.check.interval.seconds);
+  and nothing else; the killed node is started again under the producer:
+  its own log has it leading at the old epoch, and it must not act on that
+  before it has caught up with the quorum (it never leads at an epoch up
+  to the new leader's); back in the ISR, it leads its partition again
+  through the leader balance (auto.leader.rebalance.enable, every
+  leader.imbalance.check.interval.seconds), and the producer goes on;
 - SIGTERM of the leader of a partition of a fresh topic: the broker
   heartbeats WantShutDown, the controller moves its leaderships to other
   in-sync replicas and takes it out of the ISRs, and only then answers
@@ -294,12 +295,9 @@ def check_kill_leader(nodes):
     print("kill -9 of %d, leader of %s-0: %d elected from the ISR %r in %.1f s (leader epoch "
           "%d -> %d), the producer resumed" % (victim.node_id, topic, new["leader"], new["isr"],
                                               took, old["leader_epoch"], new["leader_epoch"]))
-    produced = writer.finish()
-    n = check_read_back(others, writer, produced)
-    print("%s: %d records acknowledged, every one read back once, in order, at its offset"
-          % (topic, n))
-    # Back only once the producer is done: a restarted node serves the image
-    # its own log holds before it has caught up (see README, Replication).
+    # Back while the producer runs: its log still has it leading the
+    # partition at the old epoch, an image it must not act on before it has
+    # caught up with the quorum (Kafka's MetadataLoader waits the same way).
     victim.start(timeout=TIMEOUT)
     back = time.monotonic()
     ids = {n.node_id for n in nodes}
@@ -311,8 +309,25 @@ def check_kill_leader(nodes):
                                      for n in nodes), TIMEOUT + BALANCE_S)
     assert led_again, "%d does not lead %s-0 again: %r" % (victim.node_id, topic,
                                                           view(others[0], topic))
-    print("restarted, %d leads %s-0 again after %.1f s (the leader balance, every %d s)"
-          % (victim.node_id, topic, time.monotonic() - back, BALANCE_S))
+    print("restarted under the producer, %d leads %s-0 again after %.1f s (the leader "
+          "balance, every %d s)" % (victim.node_id, topic, time.monotonic() - back, BALANCE_S))
+    writer.wait_more(AFTER, partition=0, nodes=nodes)
+    stale = [e for e in leader_epochs(victim, topic, 0) if e <= new["leader_epoch"]]
+    assert not stale, "restarted %d led %s-0 at epoch(s) %r, not above %d:\n%s" % (
+        victim.node_id, topic, stale, new["leader_epoch"], victim.tail(60))
+    assert "caught up with the quorum" in victim.stderr_text(), victim.tail(60)
+    produced = writer.finish()
+    n = check_read_back(nodes, writer, produced)
+    print("%s: %d records acknowledged, every one read back once, in order, at its offset"
+          % (topic, n))
+
+
+def leader_epochs(node, topic, partition):
+    """The leader epochs the node's replica layer says it led the partition
+    at, in this run of the process."""
+    mark = "%s-%d starts at leader epoch " % (topic, partition)
+    return [int(line.split(mark, 1)[1].split()[0])
+            for line in node.stderr_text().splitlines() if mark in line]
 
 
 def tagged(r):

@@ -177,7 +177,7 @@ static void start(int voters)
         voter_start(&v[i]);
     }
     struct sk_ctl_quorum q = {.append = q_append, .raft = q_raft, .ctx = v[0].r};
-    sk_ctl_set_quorum(&shard, &q, applied);
+    sk_ctl_set_quorum(&shard, &q, applied, true);
 }
 
 static void start_one(void)

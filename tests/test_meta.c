@@ -140,14 +140,14 @@ Test(meta, snapshot_rebuilds_the_image_and_replay_continues_after_it, .init = se
     struct sk_metalog *ml;
     sk_meta_image_init(&img);
     cr_assert_eq(sk_metalog_open(dir, &img, 1000, &ml), 0);
-    sk_metalog_set_snapshot_policy(ml, 1, 1); /* snapshot after every append */
+    sk_metalog_set_snapshot_policy(ml, 1, 1, 0); /* snapshot after every append */
     populate(ml, &img);
     /* One more change after the snapshot: a removed topic. */
     kp_remove_topic_record rt;
     kp_remove_topic_record_init(&rt);
     rt.topic_id.b[0] = 42;
     struct sk_meta_rec rec = {SK_META_REMOVE_TOPIC, 0, &rt};
-    sk_metalog_set_snapshot_policy(ml, 1, 0);
+    sk_metalog_set_snapshot_policy(ml, 1, 0, 0);
     cr_assert_eq(sk_metalog_append(ml, &img, &rec, 1, 2000), 0);
     sk_metalog_close(ml);
     sk_meta_image_free(&img);
@@ -166,6 +166,40 @@ Test(meta, snapshot_rebuilds_the_image_and_replay_continues_after_it, .init = se
     cr_assert_eq(sk_metalog_open(dir, &img, 3000, &ml), 0);
     cr_assert_null(sk_meta_topic(&img, "orders", 6), "the removal after the snapshot is replayed");
     cr_assert_eq(img.last_offset, 10);
+    sk_metalog_close(ml);
+    sk_meta_image_free(&img);
+}
+
+/* metadata.log.max.snapshot.interval.ms: a snapshot once the last is that
+ * old and records came since; none by time while nothing changes. */
+static void feature(struct sk_metalog *ml, struct sk_meta_image *img, int16_t level, int64_t now)
+{
+    kp_feature_level_record fl;
+    kp_feature_level_record_init(&fl);
+    fl.name = kp_str_c("metadata.version");
+    fl.feature_level = level;
+    struct sk_meta_rec rec = {SK_META_FEATURE_LEVEL, 0, &fl};
+    cr_assert_eq(sk_metalog_append(ml, img, &rec, 1, now), 0);
+}
+
+Test(meta, snapshot_by_time_once_the_interval_passes_with_records_since, .init = setup,
+     .fini = teardown)
+{
+    struct sk_meta_image img;
+    struct sk_metalog *ml;
+    char part[400];
+    snprintf(part, sizeof part, "%s/__cluster_metadata-0", dir);
+    sk_meta_image_init(&img);
+    cr_assert_eq(sk_metalog_open(dir, &img, 1000, &ml), 0);
+    sk_metalog_set_snapshot_policy(ml, 1, 0, 60000);
+    feature(ml, &img, 20, 2000);
+    cr_assert_lt(sk_meta_snapshot_latest(part, INT64_MAX), 0, "not yet: the interval runs");
+    feature(ml, &img, 21, 61000);
+    cr_assert_eq(sk_meta_snapshot_latest(part, INT64_MAX), 2, "the interval passed");
+    feature(ml, &img, 21, 62000);
+    cr_assert_eq(sk_meta_snapshot_latest(part, INT64_MAX), 2, "the interval starts again");
+    feature(ml, &img, 20, 122000);
+    cr_assert_eq(sk_meta_snapshot_latest(part, INT64_MAX), 4);
     sk_metalog_close(ml);
     sk_meta_image_free(&img);
 }
@@ -381,7 +415,7 @@ Test(meta, wire_strings_survive_replay_and_snapshot, .init = setup, .fini = tear
     struct sk_metalog *ml;
     sk_meta_image_init(&img);
     cr_assert_eq(sk_metalog_open(dir, &img, 1000, &ml), 0);
-    sk_metalog_set_snapshot_policy(ml, 1, 1);
+    sk_metalog_set_snapshot_policy(ml, 1, 1, 0);
     kp_topic_record tr;
     kp_topic_record_init(&tr);
     tr.name = kp_str_c("ws");
@@ -492,7 +526,7 @@ Test(meta, snapshot_through_the_syncer_deletes_the_log_only_once_durable, .init 
     sk_meta_image_init(&img);
     cr_assert_eq(sk_metalog_open(dir, &img, 1000, &ml), 0);
     sk_metalog_set_syncer(ml, &ds.syncer);
-    sk_metalog_set_snapshot_policy(ml, 1, 1);
+    sk_metalog_set_snapshot_policy(ml, 1, 1, 0);
     kp_feature_level_record fl;
     kp_feature_level_record_init(&fl);
     fl.name = kp_str_c("metadata.version");

@@ -109,8 +109,10 @@ int sk_metalog_append_batch(struct sk_metalog *ml, const uint8_t *p, size_t len,
 /* The log's files: reads, truncation and leader epochs go straight to them. */
 struct sk_plog *sk_metalog_plog(struct sk_metalog *ml);
 
-/* Snapshot the image after `bytes` of records (0: never). */
-void sk_metalog_set_snapshot_policy(struct sk_metalog *ml, int32_t node_id, int64_t bytes);
+/* Snapshot the image after `bytes` of records (0: never by size), or when
+ * records came since a snapshot interval_ms old (0: never by time). */
+void sk_metalog_set_snapshot_policy(struct sk_metalog *ml, int32_t node_id, int64_t bytes,
+                                    int64_t interval_ms);
 /* metadata.log.segment.bytes / .ms for the log's segments, and
  * metadata.max.retention.bytes / .ms for deleting it below snapshots
  * (sk_meta_snapshot_clean). Until called, limits of 0: the log below the

@@ -33,8 +33,11 @@ int sk_publish_image(struct sk_broker *b, struct sk_meta_image *img);
 int sk_publish_apply(struct sk_broker *b, struct sk_meta_image *img);
 
 /* Every shard's first image and configuration, before any thread runs
- * (start-up): the others' are set, b's applied. 0 or -ENOMEM. */
-int sk_publish_first(struct sk_broker *b);
+ * (start-up): the others' are set, b's applied. empty: an image with
+ * nothing in it rather than the node's, for a member of a larger quorum,
+ * whose snapshot may be far behind and which publishes once caught up
+ * (submit.c). 0 or -ENOMEM. */
+int sk_publish_first(struct sk_broker *b, bool empty);
 
 /* Swaps b->cfg to s (the caller's reference passes to b), releasing the
  * old one once the running handler is done, like an image. */

@@ -52,6 +52,11 @@ int sk_raft_describe(const struct sk_raft *r, int64_t now_ms, struct sk_raft_quo
 /* Offsets below it are committed; -1 until this node has learned one in its
  * lifetime. Never goes back. */
 int64_t sk_raft_high_watermark(const struct sk_raft *r);
+/* The quorum's high watermark as the leader last told it (the leader's own
+ * on the leader); -1 while this epoch's leader has not said. A follower's
+ * own high watermark stops at its log end, so only this one says whether
+ * the follower has caught up. */
+int64_t sk_raft_leader_high_watermark(const struct sk_raft *r);
 /* The error that stopped the core, 0 while it runs. */
 int16_t sk_raft_failure(const struct sk_raft *r);
 enum sk_raft_role sk_raft_role(const struct sk_raft *r);

@@ -43,9 +43,12 @@ struct sk_ctl_quorum {
  * the leader, changes answer NOT_CONTROLLER and the batches the quorum
  * committed are applied from the log and published, as a standby
  * controller does. applied_end is where the image's log ends (what
- * sk_metalog_open_upto replayed). Without a quorum, batches commit on the
+ * sk_metalog_open_upto replayed); published says whether the shards hold
+ * that image (a sole voter's) or are waiting for this node to catch up
+ * with the quorum (sk_publish_first's empty image). Without a quorum, batches commit on the
  * metadata log's own syncs (the path tools and start-up writes take). */
-void sk_ctl_set_quorum(struct sk_broker *ctl, const struct sk_ctl_quorum *q, int64_t applied_end);
+void sk_ctl_set_quorum(struct sk_broker *ctl, const struct sk_ctl_quorum *q, int64_t applied_end,
+                       bool published);
 
 /* The quorum's on_change, on ctl's shard: commits what the high watermark
  * passed, replays what other leaders wrote, and on a lost leadership fails

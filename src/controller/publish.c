@@ -120,10 +120,13 @@ int sk_publish_image(struct sk_broker *b, struct sk_meta_image *img)
     return sk_publish_apply(b, img);
 }
 
-int sk_publish_first(struct sk_broker *b)
+int sk_publish_first(struct sk_broker *b, bool empty)
 {
     struct sk_node *n = b->node;
-    struct sk_meta_image *img = sk_meta_image_clone(&n->image);
+    struct sk_meta_image none;
+    sk_meta_image_init(&none);
+    struct sk_meta_image *img = sk_meta_image_clone(empty ? &none : &n->image);
+    sk_meta_image_free(&none);
     struct sk_config_shared *cfg = config_for(n, img);
     if (!cfg) {
         release(img);

@@ -50,6 +50,12 @@ struct sk_ctl_queue {
     struct sk_ctl_quorum quorum;
     int32_t epoch;
     int64_t claim_at;
+    /* A member of a larger quorum publishes nothing from its log until it
+     * has applied up to the high watermark the leader tells it, as Kafka's
+     * MetadataLoader waits: a restarted node's log ends where it stopped,
+     * and an image of that would have it lead partitions that moved while
+     * it was down. unpublished: the image has changes no shard has seen. */
+    bool catching_up, unpublished;
 };
 
 /* Kafka's message for NOT_CONTROLLER. */
@@ -161,6 +167,7 @@ static void commit(struct sk_ctl_queue *q, struct ctl_batch *bt)
     sk_meta_image_release(q->committed);
     q->committed = sk_meta_image_ref(bt->img);
     q->committed_end = bt->end;
+    q->catching_up = q->unpublished = false; /* only the leader commits its own */
     sk_metalog_committed(n->metalog, bt->img, bt->end, sk_ctl_now_ms());
     int rc = sk_publish_image(q->ctl, sk_meta_image_ref(bt->img));
     if (rc < 0 && bt->submitter == q->ctl->index) {
@@ -405,7 +412,7 @@ void sk_ctl_submit_close(struct sk_node *n)
 }
 
 void sk_ctl_set_quorum(struct sk_broker *ctl, const struct sk_ctl_quorum *quorum,
-                       int64_t applied_end)
+                       int64_t applied_end, bool published)
 {
     struct sk_ctl_queue *q = queue_of(ctl);
     q->has_quorum = true;
@@ -415,6 +422,8 @@ void sk_ctl_set_quorum(struct sk_broker *ctl, const struct sk_ctl_quorum *quorum
     sk_meta_image_release(q->committed);
     q->committed = sk_meta_image_clone(&ctl->node->image);
     q->committed_end = applied_end;
+    q->catching_up = true;
+    q->unpublished = !published;
 }
 
 /* A snapshot the quorum installed replaced the log below its end: the
@@ -442,6 +451,28 @@ static int load_installed(struct sk_ctl_queue *q, bool *loaded)
     return rc;
 }
 
+static bool still_catching_up(struct sk_ctl_queue *q, int64_t applied_end)
+{
+    if (!q->catching_up)
+        return false;
+    int64_t target = sk_raft_leader_high_watermark(q->quorum.raft(q->quorum.ctx));
+    if (target < 0 || applied_end < target)
+        return true;
+    q->catching_up = false;
+    sk_info("metadata: caught up with the quorum at offset %lld; publishing",
+            (long long)applied_end);
+    return false;
+}
+
+static void publish_committed(struct sk_ctl_queue *q)
+{
+    q->unpublished = false;
+    int rc = sk_publish_image(q->ctl, sk_meta_image_ref(q->committed));
+    if (rc < 0)
+        sk_warn("cannot publish the metadata image at offset %lld: %s",
+                (long long)q->committed_end, strerror(-rc));
+}
+
 /* Batches other leaders wrote, or that this one wrote before a restart,
  * come from the log once committed; the image is published as each
  * commit's is. A committed batch that does not apply leaves the image as
@@ -450,8 +481,11 @@ static int load_installed(struct sk_ctl_queue *q, bool *loaded)
 static void replay_committed(struct sk_ctl_queue *q, int64_t hw)
 {
     struct sk_node *n = q->ctl->node;
-    if (hw <= q->committed_end)
+    if (hw <= q->committed_end) {
+        if (q->unpublished && !still_catching_up(q, q->committed_end))
+            publish_committed(q);
         return;
+    }
     bool loaded;
     int rc = load_installed(q, &loaded);
     if (rc < 0) {
@@ -466,19 +500,20 @@ static void replay_committed(struct sk_ctl_queue *q, int64_t hw)
         sk_meta_image_reset_to(&n->image, q->committed);
         return;
     }
-    if (next <= q->committed_end && !loaded)
+    if (next <= q->committed_end && !loaded && !q->unpublished)
         return;
-    q->committed_end = next;
-    if (n->image.last_offset == before && !loaded)
-        return; /* control batches only */
-    struct sk_meta_image *img = sk_meta_image_clone(&n->image);
-    sk_meta_image_release(q->committed);
-    q->committed = img;
-    sk_metalog_committed(n->metalog, img, next, sk_ctl_now_ms());
-    rc = sk_publish_image(q->ctl, sk_meta_image_ref(img));
-    if (rc < 0)
-        sk_warn("cannot publish the metadata image at offset %lld: %s", (long long)next,
-                strerror(-rc));
+    bool changed = n->image.last_offset != before || loaded;
+    if (next > q->committed_end)
+        q->committed_end = next;
+    if (changed) {
+        struct sk_meta_image *img = sk_meta_image_clone(&n->image);
+        sk_meta_image_release(q->committed);
+        q->committed = img;
+        sk_metalog_committed(n->metalog, img, next, sk_ctl_now_ms());
+        q->unpublished = true;
+    }
+    if (q->unpublished && !still_catching_up(q, next))
+        publish_committed(q);
 }
 
 static void commit_upto(struct sk_ctl_queue *q, int64_t hw)

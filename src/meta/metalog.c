@@ -20,6 +20,8 @@ struct sk_metalog {
     int32_t node_id;
     int64_t snapshot_bytes;   /* metadata.log.max.record.bytes.between.snapshots */
     int64_t since_snapshot;   /* bytes appended since the last snapshot */
+    int64_t snapshot_ms;      /* metadata.log.max.snapshot.interval.ms, 0: none */
+    int64_t last_snapshot_ms; /* when the last one was started (or the log opened) */
     const struct sk_syncer *syncer;   /* snapshots' syncs (the shard's); NULL: blocking */
     struct sk_atomic_writer *snapper; /* made at the first snapshot */
     int64_t snapshot_end;             /* of the snapshot in flight */
@@ -223,6 +225,7 @@ int sk_metalog_open_upto(const char *dir, struct sk_meta_image *img, int64_t now
     }
     if (applied_end)
         *applied_end = next;
+    ml->last_snapshot_ms = now_ms;
     *out = ml;
     return 0;
 }
@@ -259,10 +262,22 @@ void sk_metalog_close(struct sk_metalog *ml)
     free(ml);
 }
 
-void sk_metalog_set_snapshot_policy(struct sk_metalog *ml, int32_t node_id, int64_t bytes)
+void sk_metalog_set_snapshot_policy(struct sk_metalog *ml, int32_t node_id, int64_t bytes,
+                                    int64_t interval_ms)
 {
     ml->node_id = node_id;
     ml->snapshot_bytes = bytes;
+    ml->snapshot_ms = interval_ms;
+}
+
+/* Kafka's SnapshotGenerator: after so many bytes of records, or once the
+ * last snapshot is older than the interval and records came since. */
+static bool snapshot_due(const struct sk_metalog *ml, int64_t now)
+{
+    if (ml->snapshot_bytes > 0 && ml->since_snapshot >= ml->snapshot_bytes)
+        return true;
+    return ml->snapshot_ms > 0 && ml->since_snapshot > 0 &&
+           now - ml->last_snapshot_ms >= ml->snapshot_ms;
 }
 
 void sk_metalog_set_retention(struct sk_metalog *ml, int32_t segment_bytes, int64_t segment_ms,
@@ -303,7 +318,8 @@ static void snapshot_written(void *arg, int err)
     int64_t end = ml->snapshot_end;
     if (err < 0) {
         sk_warn("cannot write a metadata snapshot in %s: %s", dir, strerror(-err));
-        ml->since_snapshot += ml->snapshot_bytes;
+        ml->since_snapshot += ml->snapshot_bytes > 0 ? ml->snapshot_bytes : 1;
+        ml->last_snapshot_ms = 0;
         return;
     }
     sk_info("metadata snapshot at offset %lld written", (long long)end);
@@ -339,7 +355,7 @@ static int32_t epoch_at(const struct sk_plog *p, int64_t offset)
  * The write goes through the syncer and is not waited for; one at a time. */
 static void maybe_snapshot(struct sk_metalog *ml, const struct sk_meta_image *img, int64_t now)
 {
-    if (ml->snapshot_bytes <= 0 || ml->since_snapshot < ml->snapshot_bytes)
+    if (!snapshot_due(ml, now))
         return;
     const char *dir = sk_plog_dir(ml->plog);
     if (!ml->snapper && !(ml->snapper = sk_atomic_writer_new(ml->syncer, dir))) {
@@ -349,6 +365,7 @@ static void maybe_snapshot(struct sk_metalog *ml, const struct sk_meta_image *im
     if (sk_atomic_writer_busy(ml->snapper))
         return;
     ml->since_snapshot = 0;
+    ml->last_snapshot_ms = now;
     /* A snapshot installed from the leader may already end there. */
     if (sk_meta_snapshot_latest(dir, img->last_offset + 1) == img->last_offset + 1)
         return;

@@ -203,6 +203,7 @@ struct sk_raft *sk_raft_new(const struct sk_raft_config *cfg, const struct sk_ra
     apply_defaults(&r->cfg);
     r->self = self;
     r->hw = -1;
+    r->leader_hw = -1;
     /* Like a fresh connection's: answers meant for a former life of this
      * node must not pair with the new one's requests. */
     r->next_corr = (uint32_t)r->cfg.rand(r->cfg.rand_ctx);
@@ -261,6 +262,11 @@ static int tick(struct sk_raft *r, int64_t now)
 int64_t sk_raft_high_watermark(const struct sk_raft *r)
 {
     return r->hw;
+}
+
+int64_t sk_raft_leader_high_watermark(const struct sk_raft *r)
+{
+    return r->role == SK_RAFT_LEADER ? r->hw : r->leader_hw;
 }
 
 int16_t sk_raft_failure(const struct sk_raft *r)

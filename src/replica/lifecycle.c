@@ -121,6 +121,17 @@ static bool log_exists(const struct sk_broker *b, const struct sk_topic_meta *t,
     return stat(dir, &st) == 0;
 }
 
+/* As Kafka's Partition.makeLeader says it: which image this node leads
+ * from is what an operator (and a test) reads after a restart or a move.
+ * Partitions of one replica have no one to take over from, so are not
+ * logged (a node may create thousands at once). */
+static void note_leader(const struct sk_partition *p, const struct sk_partition_meta *pm)
+{
+    if (pm->nreplicas > 1)
+        sk_info("%s-%d starts at leader epoch %d from offset %lld", p->topic, p->id,
+                pm->leader_epoch, (long long)sk_plog_log_end_offset(p->log));
+}
+
 static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_topic_meta *t,
                                            const struct sk_partition_meta *pm,
                                            const struct sk_topic_config *tc,
@@ -162,6 +173,8 @@ static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_
     p->leader_epoch = pm->leader_epoch;
     p->broker = b;
     p->role = role_in(b, pm);
+    if (p->role == SK_REPLICA_LEADER)
+        note_leader(p, pm);
     p->hw_waiters.prev = p->hw_waiters.next = &p->hw_waiters;
     if (sk_replica_set_replicas(p, pm, b->node->node_id) < 0)
         abort(); /* as the image does: a half-known ISR would ack too early */
@@ -300,9 +313,13 @@ static void note_failure(struct sync_pass *sp, const struct sk_topic_meta *t, in
  * acks=all producers get NOT_LEADER_OR_FOLLOWER, as from Kafka's
  * ReplicaManager on makeFollower, and its parked fetches are woken to find
  * it no longer led. */
-static void set_role(struct sk_partition *p, enum sk_replica_role role, int32_t leader_epoch)
+static void set_role(struct sk_partition *p, enum sk_replica_role role,
+                     const struct sk_partition_meta *pm)
 {
     enum sk_replica_role was = p->role;
+    int32_t leader_epoch = pm->leader_epoch;
+    if (role == SK_REPLICA_LEADER && (was != role || leader_epoch != p->leader_epoch))
+        note_leader(p, pm);
     p->role = role;
     p->leader_epoch = leader_epoch;
     if (was == SK_REPLICA_LEADER && role == SK_REPLICA_FOLLOWER) {
@@ -323,7 +340,7 @@ static void sync_one(struct sk_broker *b, const struct sk_topic_meta *t,
     struct sk_partition *p = sk_partition_get_by_id(b, &t->id, pm->id);
     if (p) {
         apply_config(p, tc);
-        set_role(p, role_in(b, pm), pm->leader_epoch);
+        set_role(p, role_in(b, pm), pm);
         if (sk_replica_set_replicas(p, pm, b->node->node_id) < 0)
             abort();
         /* A smaller ISR may let the high watermark move. */

@@ -144,7 +144,8 @@ static void attach(struct sk_meta_quorum *mq, struct sk_quorum *q)
     mq->q = q;
     sk_quorum_set_listener(q, &(struct sk_quorum_listener){changed, mq});
     sk_meta_raftlog_set_syncer(mq->log, &b->syncer);
-    sk_ctl_set_quorum(b, &(struct sk_ctl_quorum){q_append, q_raft, q}, mq->applied_end);
+    sk_ctl_set_quorum(b, &(struct sk_ctl_quorum){q_append, q_raft, q}, mq->applied_end,
+                      mq->owns_q);
     sk_ctl_quorum_changed(b);
 }
 

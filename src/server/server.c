@@ -42,6 +42,14 @@ static int64_t wall_ms(void)
 }
 
 /* The client listener: the first one that is not a controller listener. */
+/* A broker key of LONG type, as described (its value or default); 0 if
+ * unknown, which the snapshot policy reads as "never". */
+static int64_t broker_long(const struct sk_config *cfg, const char *key)
+{
+    struct sk_config_value v;
+    return sk_config_describe_broker(cfg, key, &v) == 0 ? strtoll(v.value, NULL, 10) : 0;
+}
+
 static const struct sk_listener *client_listener(const struct sk_config *cfg)
 {
     for (size_t i = 0; i < cfg->n_listeners; i++)
@@ -320,9 +328,9 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
     char line[512];
     sk_partition_budget_describe(&b->node->budget, line, sizeof line);
     sk_info("%s", line);
-    struct sk_config_value snap;
-    if (sk_config_describe_broker(cfg, "metadata.log.max.record.bytes.between.snapshots", &snap) == 0)
-        sk_metalog_set_snapshot_policy(b->node->metalog, b->node->node_id, strtoll(snap.value, NULL, 10));
+    sk_metalog_set_snapshot_policy(b->node->metalog, b->node->node_id,
+                                   broker_long(cfg, "metadata.log.max.record.bytes.between.snapshots"),
+                                   broker_long(cfg, "metadata.log.max.snapshot.interval.ms"));
     sk_metalog_set_retention(b->node->metalog, cfg->metadata.log_segment_bytes,
                              cfg->metadata.log_segment_ms, cfg->metadata.max_retention_bytes,
                              cfg->metadata.max_retention_ms);
@@ -363,7 +371,7 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
     }
     /* Every shard gets its first image before any serves: shard 0 applies
      * it here, the others on their threads as they start (shards.c). */
-    if (sk_publish_first(b) < 0) {
+    if (sk_publish_first(b, many) < 0) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
