@@ -181,29 +181,10 @@ def check_logs_alike(nodes):
 
 
 def fetch_v11(port, replica_id, partition, offset, leader_epoch=-1, max_wait=0):
-    """One Fetch v11 by hand, as a follower (replica_id >= 0) or a consumer
-    (-1). Returns (error, high watermark, record bytes)."""
-    body = struct.pack(">iiiibii", replica_id, max_wait, 1, 1 << 20, 0, 0, -1)
-    body += struct.pack(">i", 1) + wire.string(TOPIC) + struct.pack(">i", 1)
-    body += struct.pack(">iiqqi", partition, leader_epoch, offset, -1, 1 << 20)
-    body += struct.pack(">i", 0) + wire.string("")
-    c = wire.Conn(port)
-    try:
-        c.send(wire.frame(wire.header(1, 11, 7) + body))
-        corr, resp = c.recv_frame(timeout=TIMEOUT)
-    finally:
-        c.close()
-    assert corr == 7, corr
-    r = wire.Reader(resp)
-    _, err, _, nt = struct.unpack(">ihii", r.take(14))
-    assert err == 0 and nt == 1, (err, nt)
-    r.take(struct.unpack(">h", r.take(2))[0])
-    assert struct.unpack(">i", r.take(4))[0] == 1
-    _, perr, hw, _, _, naborted = struct.unpack(">ihqqqi", r.take(34))
-    r.take(16 * max(naborted, 0))
-    r.take(4)  # preferred read replica
-    n = struct.unpack(">i", r.take(4))[0]
-    return perr, hw, r.take(max(n, 0))
+    """One Fetch v11 by hand: (error, high watermark, record bytes)."""
+    r = wire.fetch_v11(port, TOPIC, partition, offset, replica_id=replica_id,
+                       leader_epoch=leader_epoch, max_wait=max_wait, timeout=TIMEOUT)
+    return r["error"], r["hw"], r["records"]
 
 
 def leader_of(nodes, partition):

@@ -1270,6 +1270,38 @@ Test(replica, the_high_watermark_is_the_least_log_end_over_the_isr_and_acks_all_
     restore_orders();
 }
 
+/* KIP-392's rack-aware choice: the in-sync follower in the consumer's rack
+ * that holds the offset, the longest log first; none when the leader is in
+ * that rack or the rack is unknown or empty. Racks are bytes. */
+Test(replica, the_read_replica_is_an_in_sync_follower_in_the_consumers_rack)
+{
+    int32_t isr12[] = {1, 2};
+    replicate_orders0(isr12, 2);
+    struct sk_partition *p = part("orders", 0);
+    append(p, 5, SK_ERR_NONE);
+    struct sk_broker_meta bm[3] = {{.id = 1, .rack = "east"}, {.id = 2, .rack = "west"},
+                                   {.id = 3, .rack = "west"}};
+    struct sk_meta_image img;
+    sk_meta_image_init(&img);
+    img.brokers = bm;
+    img.nbrokers = 3;
+    const uint8_t *west = (const uint8_t *)"west";
+    cr_assert_eq(sk_partition_read_replica(p, &img, west, 4, 0), -1, "no follower fetched yet");
+    cr_assert_eq(sk_partition_follower_fetched(p, 2, 3, 100), SK_ERR_NONE);
+    cr_assert_eq(sk_partition_follower_fetched(p, 3, 5, 100), SK_ERR_NONE);
+    cr_assert_eq(sk_partition_read_replica(p, &img, west, 4, 0), 2, "3 is out of the ISR");
+    cr_assert_eq(sk_partition_read_replica(p, &img, west, 4, 4), -1, "2 does not hold 4 yet");
+    cr_assert_eq(sk_partition_read_replica(p, &img, (const uint8_t *)"east", 4, 0), -1,
+                 "the leader's own rack");
+    cr_assert_eq(sk_partition_read_replica(p, &img, (const uint8_t *)"west\0x", 6, 0), -1,
+                 "a rack with a zero byte is another rack");
+    cr_assert_eq(sk_partition_read_replica(p, &img, west, 0, 0), -1, "no rack");
+    img.brokers = NULL;
+    img.nbrokers = 0;
+    sk_meta_image_free(&img);
+    restore_orders();
+}
+
 Test(replica, a_replica_out_of_the_isr_does_not_hold_the_high_watermark)
 {
     int32_t two[] = {1, 2};

@@ -369,3 +369,39 @@ def create_topic(port, name, partitions=1, configs=None, timeout=10, replication
         return err, msg
     finally:
         c.close()
+
+
+def fetch_v11(port, topic, partition, offset, replica_id=-1, leader_epoch=-1, max_wait=0,
+              rack="", version=11, timeout=10):
+    """One Fetch of one partition by hand (v4-v11 share this layout up to
+    the rack id, which v11 adds), as a follower (replica_id >= 0) or a
+    consumer (-1). Returns a dict: error (the partition's), hw, log_start,
+    preferred (the preferred read replica, v11; -1 before) and records (the
+    record bytes)."""
+    body = struct.pack(">iiiibii", replica_id, max_wait, 1, 1 << 20, 0, 0, -1)
+    body += struct.pack(">i", 1) + string(topic) + struct.pack(">i", 1)
+    body += struct.pack(">iiqqi", partition, leader_epoch, offset, -1, 1 << 20)
+    body += struct.pack(">i", 0)
+    if version >= 11:
+        body += string(rack)
+    c = Conn(port, timeout=timeout)
+    try:
+        c.send(frame(header(1, version, 7) + body))
+        corr, resp = c.recv_frame(timeout)
+    finally:
+        c.close()
+    if corr != 7:
+        raise DecodeError("Fetch response has correlation id %d, expected 7" % corr)
+    r = Reader(resp)
+    _, err, _, nt = struct.unpack(">ihii", r.take(14))
+    if err or nt != 1:
+        raise DecodeError("Fetch answered error %d with %d topics" % (err, nt))
+    r.take(struct.unpack(">h", r.take(2))[0])
+    if struct.unpack(">i", r.take(4))[0] != 1:
+        raise DecodeError("Fetch answered other than one partition")
+    _, perr, hw, _, log_start, naborted = struct.unpack(">ihqqqi", r.take(34))
+    r.take(16 * max(naborted, 0))
+    preferred = struct.unpack(">i", r.take(4))[0] if version >= 11 else -1
+    n = struct.unpack(">i", r.take(4))[0]
+    return {"error": perr, "hw": hw, "log_start": log_start, "preferred": preferred,
+            "records": r.take(max(n, 0))}

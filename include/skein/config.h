@@ -100,6 +100,7 @@ struct sk_config {
     unsigned process_roles; /* SK_ROLE_* */
     char *cluster_id;       /* NULL: generate when formatting */
     char *rack;             /* NULL: none */
+    bool rack_aware_reads;  /* replica.selector.class is RackAwareReplicaSelector */
     int32_t num_shards;     /* 0: one per CPU */
     enum sk_log_level log_level;
 

@@ -191,6 +191,14 @@ void sk_partition_when_durable(struct sk_partition *p, int64_t offset, sk_durabl
  * smaller than the topic's min.insync.replicas; any other acks passes. */
 int16_t sk_partition_check_min_isr(const struct sk_partition *p, int16_t acks);
 
+/* KIP-392: the in-sync follower in the consumer's rack (rack: bytes, not a
+ * C string) that a leader points a Fetch v11+ at, the longest log first;
+ * -1 to read here (not led here, no rack, the leader in that rack, or no
+ * follower there that holds fetch_offset). */
+struct sk_meta_image;
+int32_t sk_partition_read_replica(const struct sk_partition *p, const struct sk_meta_image *img,
+                                  const uint8_t *rack, size_t rack_len, int64_t fetch_offset);
+
 /* Whether replica_id is one of p's replicas other than this node. */
 bool sk_partition_is_follower(const struct sk_partition *p, int32_t replica_id);
 

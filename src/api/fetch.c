@@ -198,6 +198,8 @@ static struct sk_fetch_op *op_new(struct sk_request *req)
     op->replica_id = replica_id(req);
     op->follower = op->replica_id >= 0;
     op->isolation_level = req->version >= 4 ? body->isolation_level : 0;
+    op->client_metadata = req->version >= 11 && !op->follower;
+    op->rack = op->client_metadata ? body->rack_id : KP_STR_NULL;
     op->max_bytes = response_limit(req);
     /* One response never exceeds what the quota allows in its whole window,
      * or it would be throttled however long the client waited. */

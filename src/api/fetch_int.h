@@ -52,6 +52,10 @@ struct sk_fetch_op {
     bool follower;          /* a replica's fetch: replica_id >= 0 */
     int32_t replica_id;
     int8_t isolation_level;
+    /* v11+ (Kafka's ClientMetadata): a consumer may read from a follower,
+     * and a leader may point it at one in its rack (KIP-392). */
+    bool client_metadata;
+    kp_str rack;
     int32_t min_bytes;
     uint32_t max_bytes;     /* for the whole response */
     struct sk_fetch_part *parts;

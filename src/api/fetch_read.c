@@ -53,11 +53,12 @@ static struct sk_partition *resolve(struct sk_broker *b, const struct sk_fetch_o
         return NULL;
     }
     struct sk_partition *p = sk_partition_get(b, kp_str_c(t->name), fp->partition);
-    /* Followers serve no consumer here (no KIP-392 yet); a replica fetches
-     * from the leader only, and only if it is one of the partition's
-     * replicas (Kafka's Partition.followerReplicaOrThrow). */
-    if (!p || p->role != SK_REPLICA_LEADER ||
-        (op->follower && !sk_partition_is_follower(p, op->replica_id))) {
+    /* A replica fetches from the leader only, and only if it is one of the
+     * partition's replicas (Kafka's Partition.followerReplicaOrThrow); a
+     * consumer of v11+ may read from a follower too (KIP-392), below the
+     * high watermark the follower learned. */
+    bool here = p && (p->role == SK_REPLICA_LEADER || op->client_metadata);
+    if (!here || (op->follower && !sk_partition_is_follower(p, op->replica_id))) {
         sk_fetch_result_error(r, SK_ERR_NOT_LEADER_OR_FOLLOWER);
         point_to_leader(r, t, fp->partition);
         return NULL;
@@ -71,6 +72,21 @@ static struct sk_partition *resolve(struct sk_broker *b, const struct sk_fetch_o
         return NULL;
     }
     return p;
+}
+
+/* KIP-392: with the rack-aware selector, a leader answers a consumer whose
+ * rack has an in-sync follower holding the offset with that follower's id
+ * and no records, as Kafka skips the read. */
+static bool points_elsewhere(struct sk_broker *b, const struct sk_fetch_op *op,
+                             const struct sk_partition *p, const struct sk_fetch_part *fp,
+                             struct sk_fetch_result *r)
+{
+    if (!op->client_metadata || !b->cfg->rack_aware_reads || op->rack.len <= 0)
+        return false;
+    int32_t id = sk_partition_read_replica(p, b->image, (const uint8_t *)op->rack.ptr,
+                                           (size_t)op->rack.len, fp->fetch_offset);
+    r->data.preferred_read_replica = id;
+    return id >= 0;
 }
 
 /* KIP-320: a fetcher whose last fetched epoch ends earlier here than its
@@ -149,6 +165,10 @@ void sk_fetch_read_one(struct sk_broker *b, const struct sk_fetch_op *op, int i,
     r->data.last_stable_offset = p->high_watermark;
     r->data.log_start_offset = sk_plog_log_start_offset(p->log);
     r->data.aborted_transactions.n = op->isolation_level == 1 ? 0 : -1;
+    if (points_elsewhere(b, op, p, fp, r)) {
+        ro->must_answer = true;
+        return;
+    }
     if (op->req->version >= 12 && diverged(p, fp, r)) {
         ro->must_answer = true;
         return;
@@ -200,7 +220,7 @@ static bool news(struct sk_fetch_session_part *sp, const part_t *d)
         sp->high_watermark = -1; /* resend once the error clears */
         must = true;
     }
-    return must || d->diverging_epoch.epoch != -1;
+    return must || d->diverging_epoch.epoch != -1 || d->preferred_read_replica != -1;
 }
 
 static int session_slot(const struct sk_fetch_op *op, const struct sk_fetch_session *s, int i)

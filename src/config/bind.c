@@ -179,6 +179,9 @@ static int bind_strings(struct sk_config *cfg)
         rc = dup_or_null(&cfg->cluster_id, value_of(cfg, "skein.cluster.id"));
     if (rc == 0)
         rc = dup_or_null(&cfg->rack, value_of(cfg, "broker.rack"));
+    const char *sel = value_of(cfg, "replica.selector.class");
+    cfg->rack_aware_reads =
+        sel && strcmp(sel, "org.apache.kafka.common.replica.RackAwareReplicaSelector") == 0;
     return rc;
 }
 

@@ -25,6 +25,10 @@ static const char *const roles[] = {"broker", "controller", NULL};
 static const char *const protocols[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL", NULL};
 static const char *const log_levels[] = {"DEBUG", "INFO", "WARN", "ERROR", NULL};
 static const char *const client_auth[] = {"required", "requested", "none", NULL};
+/* Kafka loads any class; these are the selectors it ships. */
+static const char *const replica_selectors[] = {
+    "org.apache.kafka.common.replica.RackAwareReplicaSelector",
+    "org.apache.kafka.common.replica.LeaderSelector", NULL};
 /* Kafka 3.9 lists them in this order in its error message. */
 static const char *const rebalance_protocols[] = {"consumer", "classic", "share", "unknown", NULL};
 
@@ -585,8 +589,11 @@ static const struct sk_config_def defs[] = {
       .doc = "How often high watermarks are checkpointed."),
     D("replica.lag.time.max.ms", LONG, "30000", HIGH, READ_ONLY,
       .doc = "A follower that has not caught up for this long leaves the ISR."),
-    D("replica.selector.class", STRING, NULL, MEDIUM, READ_ONLY, IGNORED,
-      .doc = "Java class choosing a read replica for fetches. Accepted and ignored."),
+    D("replica.selector.class", STRING, NULL, MEDIUM, READ_ONLY, ONE_OF(replica_selectors),
+      .doc = "How a leader chooses the replica a consumer reads from (KIP-392). "
+             "org.apache.kafka.common.replica.RackAwareReplicaSelector points a Fetch v11+ "
+             "with a rack id at an in-sync follower in that rack; LeaderSelector, or none, "
+             "keeps every consumer on the leader. Followers serve Fetch v11+ either way."),
     D("replica.socket.receive.buffer.bytes", INT, "65536", HIGH, READ_ONLY,
       .doc = "Socket receive buffer of follower fetches."),
     D("replica.socket.timeout.ms", INT, "30000", HIGH, READ_ONLY,

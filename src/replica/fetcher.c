@@ -296,10 +296,16 @@ static size_t whole_batches(const uint8_t *buf, size_t len)
     return off;
 }
 
+/* Consumers may read from a follower (KIP-392): one parked on it wakes
+ * when the high watermark it reads below moves. */
 static void take_high_watermark(struct sk_partition *p, int64_t leader_hw)
 {
     int64_t end = sk_plog_log_end_offset(p->log);
-    p->high_watermark = leader_hw < end ? leader_hw : end;
+    int64_t hw = leader_hw < end ? leader_hw : end;
+    bool moved = hw > p->high_watermark;
+    p->high_watermark = hw;
+    if (moved)
+        sk_replica_wake_hw_waiters(p);
 }
 
 static int16_t on_partition(struct sk_replica_fetcher *f, struct sk_partition *p,

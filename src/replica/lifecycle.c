@@ -189,6 +189,12 @@ static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_
         sk_replica_note_sync_failed(p, rc, true);
     p->high_watermark = sk_plog_log_end_offset(p->log);
     p->epoch_start_offset = p->high_watermark;
+    /* A follower's log may end in records no quorum of replicas holds (its
+     * leader's truncation comes at its first fetch), and consumers read
+     * followers (KIP-392): it reads nothing until its leader tells it the
+     * high watermark (Kafka starts it at the last checkpointed one). */
+    if (p->role == SK_REPLICA_FOLLOWER)
+        p->high_watermark = sk_plog_log_start_offset(p->log);
     sk_producer_state_load(p);
     return p;
 }
