@@ -74,6 +74,15 @@ class CheckerSelfTest(unittest.TestCase):
         self.assertEqual(r["counts"]["lost_expected"], 1, "the loss must still be reported")
         self.assertIn("lost 1", checker.summary(r))
 
+    def test_an_implicit_ack_without_an_offset_counts_by_value(self):
+        # librdkafka's idempotent producer: delivered, offset unknown
+        ops = clean_history()
+        find(ops, type="produce", value="rdkafka0-5")["offset"] = None
+        r = self.verdict(ops)
+        self.assertTrue(r["valid"], checker.summary(r))
+        ops.remove(find(ops, type="final", value="rdkafka0-5"))
+        self.assertCaught(ops, "lost")
+
     def test_duplicate(self):
         ops = clean_history()
         # the same value again at the end of its partition
