@@ -83,7 +83,7 @@ SKEIN_TEST_SHARDS=2 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:pr
   meson test -C build-asan --suite compat --print-errorlogs --num-processes 1 \
   broker-process admin groups group-admin fetch idempotence retention quotas full-disk compaction \
   limits broker-configs wire-strings bounds clock-jump quorum broker-registration forward group-restart split-roles \
-  replication metadata-snapshot isr leader-election follower-fetch faults-asan
+  replication metadata-snapshot isr leader-election follower-fetch reassign faults-asan
 
 step "benchmark smoke run (the tools work; speed is not judged here)"
 meson test -C build --suite bench --print-errorlogs --num-processes 1

@@ -885,3 +885,91 @@ Test(broker_sessions, an_unclean_election_with_no_live_replica_is_refused)
     cr_assert_eq(elect("gone", SK_ELECTION_UNCLEAN), SK_ERR_ELIGIBLE_LEADERS_NOT_AVAILABLE);
     cr_assert_eq(partition_of("gone", 0)->leader, -1);
 }
+
+/* ---- Reassignment on the controller (src/controller/reassign.c) ------------ */
+
+static void assert_list(const int32_t *got, int32_t ngot, int n, const int32_t *want,
+                        const char *what)
+{
+    cr_assert_eq(ngot, n, "%s: %d members, got %d", what, n, ngot);
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(got[i], want[i], "%s[%d]: %d, got %d", what, i, want[i], got[i]);
+}
+
+static int16_t reassign(const char *topic, int32_t n, int32_t *target)
+{
+    const struct sk_topic_meta *t = sk_meta_topic(b.image, topic, strlen(topic));
+    cr_assert_not_null(t);
+    return sk_ctl_reassign(&b, t, 0, (kp_arr_i32){n, target}, msg, sizeof msg);
+}
+
+/* The leader's AlterPartition with the partition's current epochs. */
+static int16_t leader_alters(const char *topic, const int64_t *e, int32_t n, const int32_t *isr)
+{
+    const struct sk_partition_meta *pm = partition0(topic);
+    int64_t epochs[4] = {-1, -1, -1, -1};
+    kp_alter_partition_request r =
+        ap_request(pm->leader, e[pm->leader], &sk_meta_topic(b.image, topic, strlen(topic))->id,
+                   pm->leader_epoch, pm->partition_epoch, isr, epochs, n);
+    return alter(&r, 3);
+}
+
+Test(broker_sessions, a_reassignment_adds_the_targets_then_completes_when_they_are_in_sync)
+{
+    kp_arena_init(&ap_arena, 1 << 20);
+    int64_t e[5] = {0};
+    for (int32_t id = 2; id <= 4; id++)
+        e[id] = live_broker(id);
+    int32_t two[] = {2};
+    struct sk_replica_assignment a = {0, {1, two}};
+    struct sk_topic_spec s = {.name = kp_str_c("rs"), .partitions = -1, .replication_factor = -1,
+                              .assignments = &a, .nassignments = 1};
+    cr_assert_eq(sk_topic_create(&b, &s, false, msg, sizeof msg), SK_ERR_NONE, "%s", msg);
+    cr_assert_eq(reassign("rs", -1, NULL), SK_ERR_NO_REASSIGNMENT_IN_PROGRESS);
+    int32_t bad[] = {3, 9};
+    cr_assert_eq(reassign("rs", 2, bad), SK_ERR_INVALID_REPLICA_ASSIGNMENT);
+
+    int32_t three_four[] = {3, 4};
+    cr_assert_eq(reassign("rs", 2, three_four), SK_ERR_NONE, "%s", msg);
+    const struct sk_partition_meta *pm = partition0("rs");
+    int32_t moving[] = {3, 4, 2};
+    assert_list(pm->replicas, pm->nreplicas, 3, moving, "replicas");
+    assert_list(pm->adding, pm->nadding, 2, three_four, "adding");
+    assert_list(pm->removing, pm->nremoving, 1, two, "removing");
+    assert_list(pm->isr, pm->nisr, 1, two, "isr");
+    cr_assert_eq(pm->leader, 2);
+
+    int32_t two_three[] = {2, 3}, all[] = {2, 3, 4};
+    cr_assert_eq(leader_alters("rs", e, 2, two_three), SK_ERR_NONE, "%s", msg);
+    pm = partition0("rs");
+    cr_assert_eq(pm->nadding, 2, "4 is not in sync yet");
+    int32_t epoch = pm->leader_epoch;
+    cr_assert_eq(leader_alters("rs", e, 3, all), SK_ERR_NONE, "%s", msg);
+    const kp_alter_partition_response_partition_data *pd = &ap_resp.topics.v[0].partitions.v[0];
+    cr_assert_eq(pd->leader_id, 3, "the answer names the new leader");
+    pm = partition0("rs");
+    assert_list(pm->replicas, pm->nreplicas, 2, three_four, "completed replicas");
+    assert_list(pm->isr, pm->nisr, 2, three_four, "completed isr");
+    cr_assert_eq(pm->nadding + pm->nremoving, 0);
+    cr_assert_eq(pm->leader, 3, "2 was removed: the first target in sync leads");
+    cr_assert_eq(pm->leader_epoch, epoch + 1);
+
+    /* A pure removal completes at once; the leader stays. */
+    int32_t three[] = {3};
+    cr_assert_eq(reassign("rs", 1, three), SK_ERR_NONE, "%s", msg);
+    pm = partition0("rs");
+    assert_list(pm->replicas, pm->nreplicas, 1, three, "after the removal");
+    assert_list(pm->isr, pm->nisr, 1, three, "isr after the removal");
+    cr_assert_eq(pm->leader, 3);
+
+    /* A cancel goes back to the replicas without the adding ones. */
+    int32_t four[] = {4};
+    cr_assert_eq(reassign("rs", 1, four), SK_ERR_NONE, "%s", msg);
+    cr_assert_eq(partition0("rs")->nadding, 1);
+    cr_assert_eq(reassign("rs", -1, NULL), SK_ERR_NONE, "%s", msg);
+    pm = partition0("rs");
+    assert_list(pm->replicas, pm->nreplicas, 1, three, "reverted");
+    assert_list(pm->isr, pm->nisr, 1, three, "reverted isr");
+    cr_assert_eq(pm->nadding + pm->nremoving, 0);
+    kp_arena_free(&ap_arena);
+}

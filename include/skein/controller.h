@@ -176,6 +176,23 @@ void sk_ctl_balance_tick(struct sk_broker *ctl, int64_t now_ms, int64_t *next_ms
 int16_t sk_ctl_elect_leader(struct sk_broker *b, const struct sk_topic_meta *tm, int32_t partition,
                             int8_t type, char *msg, size_t msglen);
 
+/* NOT_CONTROLLER, with Kafka's message, when b's controller commits through
+ * a quorum it is not the active controller of: checked before any
+ * validation, since a standby's image may lag (as Kafka's controller
+ * rejects every write event while inactive). 0 otherwise. */
+int16_t sk_ctl_check_active(struct sk_broker *b, char *msg, size_t msglen);
+
+/* AlterPartitionReassignments for one partition of tm (in the controller's
+ * working image) on the active controller (KIP-455, src/controller/
+ * reassign.c): to target's replicas, or a cancel when target is null
+ * (n < 0). NO_REASSIGNMENT_IN_PROGRESS, INVALID_REPLICA_ASSIGNMENT
+ * (Kafka's checks and messages), or the change committed (parked in an
+ * admin handler). */
+int16_t sk_ctl_reassign(struct sk_broker *b, const struct sk_topic_meta *tm, int32_t partition,
+                        kp_arr_i32 target, char *msg, size_t msglen);
+/* Replicas are being added or removed. */
+bool sk_reassign_in_progress(const struct sk_partition_meta *pm);
+
 /* The controller's working state: the committed image plus the changes in
  * flight, what an admin request is decided against (skein/submit.h). */
 const struct sk_meta_image *sk_controller_image(struct sk_broker *b);

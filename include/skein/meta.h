@@ -63,6 +63,12 @@ struct sk_partition_meta {
     int32_t nreplicas;
     int32_t *isr;
     int32_t nisr;
+    /* A reassignment in progress (KIP-455): replicas holds the target ones
+     * first, then those being removed; adding are target replicas not yet
+     * in sync, removing the ones to drop once they are. Both empty (NULL,
+     * 0) otherwise. */
+    int32_t *adding, *removing;
+    int32_t nadding, nremoving;
 };
 
 /* A topic may be shared by several images (copy-on-write): refs counts

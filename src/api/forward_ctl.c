@@ -19,7 +19,7 @@
 #include "skein/submit.h"
 
 /* Admin APIs Kafka 3.9 marks forwardable and Skein's controller decides. */
-static const int16_t forwardable_apis[] = {19, 20, 33, 37, 43, 44, 57};
+static const int16_t forwardable_apis[] = {19, 20, 33, 37, 43, 44, 45, 57};
 
 bool sk_forward_ctl_forwardable(int16_t api_key)
 {
@@ -59,6 +59,7 @@ static uint32_t timeout_of(const struct sk_request *req)
     case 20: ms = ((const kp_delete_topics_request *)req->body)->timeout_ms; break;
     case 37: ms = ((const kp_create_partitions_request *)req->body)->timeout_ms; break;
     case 43: ms = ((const kp_elect_leaders_request *)req->body)->timeout_ms; break;
+    case 45: ms = ((const kp_alter_partition_reassignments_request *)req->body)->timeout_ms; break;
     case 57: ms = ((const kp_update_features_request *)req->body)->timeout_ms; break;
     }
     return ms > 0 ? (uint32_t)ms : SK_FORWARD_CTL_RETRY_MS;

@@ -75,6 +75,29 @@ static void fail_elect_leaders(struct sk_request *req, int16_t err)
     }
 }
 
+/* Kafka's AlterPartitionReassignmentsRequest.getErrorResponse: the error
+ * at the top and on every partition asked for. */
+static void fail_reassignments(struct sk_request *req, int16_t err)
+{
+    const kp_alter_partition_reassignments_request *q = req->body;
+    kp_alter_partition_reassignments_response *r = req->resp;
+    r->error_code = err;
+    ALLOC_ARR(req, r->responses, q->topics.n);
+    for (int32_t i = 0; i < r->responses.n; i++) {
+        kp_alter_partition_reassignments_response_reassignable_topic_response *t =
+            &r->responses.v[i];
+        kp_alter_partition_reassignments_response_reassignable_topic_response_init(t);
+        t->name = q->topics.v[i].name;
+        ALLOC_ARR(req, t->partitions, q->topics.v[i].partitions.n);
+        for (int32_t k = 0; k < t->partitions.n; k++) {
+            kp_alter_partition_reassignments_response_reassignable_partition_response_init(
+                &t->partitions.v[k]);
+            t->partitions.v[k].partition_index = q->topics.v[i].partitions.v[k].partition_index;
+            t->partitions.v[k].error_code = err;
+        }
+    }
+}
+
 static void fail_alter_configs(struct sk_request *req, int16_t err)
 {
     const kp_alter_configs_request *q = req->body;
@@ -111,6 +134,7 @@ void sk_forward_ctl_fail(struct sk_request *req, int16_t err)
     case 37: fail_create_partitions(req, err); break;
     case 43: fail_elect_leaders(req, err); break;
     case 44: fail_incremental_alter_configs(req, err); break;
+    case 45: fail_reassignments(req, err); break;
     case 57: ((kp_update_features_response *)req->resp)->error_code = err; break;
     }
     sk_request_respond(req);
@@ -132,6 +156,16 @@ DEFINE_ANY(added, kp_create_partitions_response_create_partitions_topic_result_a
 DEFINE_ANY(incremented, kp_incremental_alter_configs_response_alter_configs_resource_response_arr)
 DEFINE_ANY(features, kp_update_features_response_updatable_feature_result_arr)
 DEFINE_ANY(elected, kp_elect_leaders_response_partition_result_arr)
+DEFINE_ANY(reassigned,
+           kp_alter_partition_reassignments_response_reassignable_partition_response_arr)
+
+static bool any_reassignment(const kp_alter_partition_reassignments_response *r, int16_t err)
+{
+    for (int32_t i = 0; i < r->responses.n; i++)
+        if (any_reassigned(r->responses.v[i].partitions, err))
+            return true;
+    return r->error_code == err;
+}
 
 static bool any_election(const kp_elect_leaders_response *r, int16_t err)
 {
@@ -149,6 +183,7 @@ bool sk_forward_ctl_has_error(int16_t api_key, const void *resp, int16_t err)
     case 33: return any_altered(((const kp_alter_configs_response *)resp)->responses, err);
     case 37: return any_added(((const kp_create_partitions_response *)resp)->results, err);
     case 43: return any_election(resp, err);
+    case 45: return any_reassignment(resp, err);
     case 44:
         return any_incremented(((const kp_incremental_alter_configs_response *)resp)->responses,
                                err);

@@ -13,6 +13,7 @@
 
 #include "gen/kp_all.h"
 #include "internal.h"
+#include "skein/controller.h"
 #include "skein/errors.h"
 #include "skein/meta.h"
 
@@ -125,6 +126,32 @@ static void answer_state(kp_alter_partition_response_partition_data *out,
     out->partition_epoch = partition_epoch;
 }
 
+/* An ISR change that brings the last adding replica in completes a
+ * reassignment in the same record (Kafka's PartitionChangeBuilder): the
+ * removed replicas leave, and the leader too if it was one of them. */
+static void complete_reassignment(const struct sk_meta_image *img,
+                                  const struct sk_partition_meta *pm, const int32_t *ids,
+                                  int32_t n, kp_arena *arena, struct change *c)
+{
+    struct sk_reassign_step s = {0};
+    s.replicas = kp_arena_alloc(arena, sizeof *s.replicas * (size_t)(pm->nreplicas + 1));
+    s.isr = kp_arena_alloc(arena, sizeof *s.isr * (size_t)(n + 1));
+    if (!s.replicas || !s.isr ||
+        !sk_reassign_complete(img, pm, pm->replicas, pm->nreplicas, pm->adding, pm->nadding,
+                              pm->removing, pm->nremoving, ids, n, &s))
+        return;
+    c->rec.replicas = (kp_arr_i32){s.nreplicas, s.replicas};
+    c->rec.isr = (kp_arr_i32){s.nisr, s.isr};
+    c->rec.adding_replicas = (kp_arr_i32){0, NULL};
+    c->rec.removing_replicas = (kp_arr_i32){0, NULL};
+    c->rec.leader = s.leader;
+    c->out->isr = c->rec.isr;
+    if (s.leader != -2) {
+        c->out->leader_id = s.leader;
+        c->out->leader_epoch = pm->leader_epoch + 1;
+    }
+}
+
 /* One partition: answered, and its change (if any) added to ch. */
 static void decide(const struct sk_meta_image *img, const struct sk_topic_meta *tm, int32_t sender,
                    const kp_alter_partition_request_partition_data *pd, int16_t version,
@@ -159,6 +186,8 @@ static void decide(const struct sk_meta_image *img, const struct sk_topic_meta *
     c->rec.partition_id = pm->id;
     c->rec.isr = (kp_arr_i32){n, ids};
     c->out = out;
+    if (sk_reassign_in_progress(pm))
+        complete_reassignment(img, pm, ids, n, arena, c);
 }
 
 static int16_t check_sender(const struct sk_meta_image *img, const kp_alter_partition_request *r,

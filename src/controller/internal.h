@@ -17,11 +17,6 @@ int64_t sk_ctl_now_ms(void);
 /* What a change is checked against: the controller's working state, which
  * includes the changes still in flight (skein/submit.h), not the image its
  * shard last published. Only on the controller's shard. */
-/* NOT_CONTROLLER, with Kafka's message, when b's controller commits through
- * a quorum it is not the active controller of: checked before any
- * validation, since a standby's image may lag (as Kafka's controller
- * rejects every write event while inactive). 0 otherwise. */
-int16_t sk_ctl_check_active(struct sk_broker *b, char *msg, size_t msglen);
 
 static inline struct sk_meta_image *sk_ctl_working(struct sk_broker *b)
 {
@@ -56,6 +51,23 @@ int sk_ctl_post_submit(struct sk_broker *b, const struct sk_meta_rec *recs, int 
 void sk_ctl_submit_on_controller(struct sk_broker *ctl, int submitter,
                                  const struct sk_meta_rec *recs, int n, sk_ctl_done_fn done,
                                  void *arg);
+
+/* One partition's replicas, ISR and reassignment lists after a change
+ * (reassign.c); leader -2 when it stays. */
+struct sk_reassign_step {
+    int32_t *replicas, *isr, *adding, *removing;
+    int32_t nreplicas, nisr, nadding, nremoving;
+    int32_t leader;
+};
+/* Whether an ISR of isr completes the reassignment (replicas, adding,
+ * removing): every adding replica in it, something left once the removing
+ * ones are out. If so s (replicas and isr with room for nrep and nisr) gets
+ * the replicas and ISR without the removed ones, empty lists, and a leader
+ * if pm's must change. */
+bool sk_reassign_complete(const struct sk_meta_image *img, const struct sk_partition_meta *pm,
+                          const int32_t *replicas, int32_t nrep, const int32_t *adding,
+                          int32_t nadding, const int32_t *removing, int32_t nremoving,
+                          const int32_t *isr, int32_t nisr, struct sk_reassign_step *s);
 
 struct sk_topic_spec;
 /* A fresh random topic id (never zero, never the metadata topic's). */

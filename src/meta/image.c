@@ -181,6 +181,19 @@ static void partition_free(struct sk_partition_meta *p)
 {
     free(p->replicas);
     free(p->isr);
+    free(p->adding);
+    free(p->removing);
+}
+
+/* A nullable list of a record: left as it is when null (a change record's
+ * "unchanged"), else replaced; empty lists are held as NULL. */
+static void set_list(int32_t **dst, int32_t *n, kp_arr_i32 a)
+{
+    if (a.n < 0)
+        return;
+    free(*dst);
+    *dst = a.n > 0 ? dup_i32(a, n) : NULL;
+    *n = a.n;
 }
 
 void sk_meta_topic_release(struct sk_topic_meta *t)
@@ -239,6 +252,10 @@ static int apply_partition(struct sk_meta_image *img, const kp_partition_record 
     p->partition_epoch = r->partition_epoch;
     p->replicas = dup_i32(r->replicas, &p->nreplicas);
     p->isr = dup_i32(r->isr, &p->nisr);
+    p->adding = p->removing = NULL;
+    p->nadding = p->nremoving = 0;
+    set_list(&p->adding, &p->nadding, r->adding_replicas);
+    set_list(&p->removing, &p->nremoving, r->removing_replicas);
     return 0;
 }
 
@@ -264,6 +281,8 @@ static int apply_partition_change(struct sk_meta_image *img, const kp_partition_
         free(p->replicas);
         p->replicas = dup_i32(r->replicas, &p->nreplicas);
     }
+    set_list(&p->adding, &p->nadding, r->adding_replicas);
+    set_list(&p->removing, &p->nremoving, r->removing_replicas);
     p->partition_epoch++;
     return 0;
 }

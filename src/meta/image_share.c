@@ -61,6 +61,11 @@ struct sk_topic_meta *sk_meta_topic_copy(const struct sk_topic_meta *t)
         c->partitions[i].replicas =
             memdup_or_die(p->replicas, sizeof *p->replicas * (size_t)p->nreplicas);
         c->partitions[i].isr = memdup_or_die(p->isr, sizeof *p->isr * (size_t)p->nisr);
+        c->partitions[i].adding =
+            p->nadding ? memdup_or_die(p->adding, sizeof *p->adding * (size_t)p->nadding) : NULL;
+        c->partitions[i].removing =
+            p->nremoving ? memdup_or_die(p->removing, sizeof *p->removing * (size_t)p->nremoving)
+                         : NULL;
     }
     kvlist_copy(&c->configs, &t->configs);
     return c;

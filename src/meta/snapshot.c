@@ -169,6 +169,8 @@ static void write_topic(struct snap_writer *w, const struct sk_topic_meta *t)
         pr.topic_id = t->id;
         pr.replicas = (kp_arr_i32){p->nreplicas, p->replicas};
         pr.isr = (kp_arr_i32){p->nisr, p->isr};
+        pr.adding_replicas = (kp_arr_i32){p->nadding, p->adding};
+        pr.removing_replicas = (kp_arr_i32){p->nremoving, p->removing};
         pr.leader = p->leader;
         pr.leader_epoch = p->leader_epoch;
         pr.partition_epoch = p->partition_epoch;

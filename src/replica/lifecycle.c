@@ -440,7 +440,11 @@ static void close_unhosted(struct sk_broker *b, const struct sk_topic_meta *old,
             continue;
         if (new && j < new->npartitions && hosted_here(b, new, &new->partitions[j]))
             continue;
-        close_partition(b, p, new == NULL);
+        /* A replica moved off this node (a reassignment) goes with its
+         * data, as Kafka's broker deletes a partition it no longer hosts. */
+        bool gone = !new || j >= new->npartitions ||
+                    !sk_partition_meta_has_replica(&new->partitions[j], b->node->node_id);
+        close_partition(b, p, gone);
     }
 }
 
