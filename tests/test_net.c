@@ -660,11 +660,13 @@ Test(net, idle_connections_are_reaped, .timeout = 30)
 	struct srv v = { 0 };
 	struct sk_net_config cfg;
 	small_config(&cfg);
-	cfg.idle_ms = 300;
+	/* The busy connection talks every 50 ms, 30 times less than the idle
+	 * bound, so only a stall of 1.5 s on a loaded machine could reap it. */
+	cfg.idle_ms = 1500;
 	srv_start(&v, &cfg, ECHO);
 	int idle = cli_connect(v.port), busy = cli_connect(v.port);
 	roundtrip(idle, 1);
-	for (unsigned i = 0; i < 16; i++) {   /* ~800 ms of chatter */
+	for (unsigned i = 0; i < 50; i++) {   /* ~2.5 s of chatter */
 		roundtrip(busy, i);
 		usleep(50000);
 	}
