@@ -27,7 +27,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from quorum_test import cluster, TIMEOUT, Controller  # noqa: E402
+from quorum_test import cluster, create_everywhere, TIMEOUT, Controller  # noqa: E402
 from skeinlib import wire  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
 
@@ -48,31 +48,8 @@ class Node(Controller):
                                  "--override", "replica.selector.class=" + RACK_AWARE]
 
 
-def placement(node):
-    md = wire.metadata(node.port, topics=[TOPIC], version=12, timeout=TIMEOUT)
-    t = md["topics"][0]
-    return None if t["error"] or not t["partitions"] else t["partitions"][0]
-
-
 def create(nodes):
-    ids = {n.node_id for n in nodes}
-
-    def live():
-        md = wire.metadata(nodes[0].port, topics=[], version=12, timeout=TIMEOUT)
-        return {b["node_id"] for b in md["brokers"]} == ids
-    assert wait_for(live, TIMEOUT), "the three brokers are not all unfenced"
-    err, msg = wire.create_topic(nodes[0].port, TOPIC, partitions=1, replication_factor=3,
-                                 configs={"min.insync.replicas": "2"}, timeout=TIMEOUT)
-    assert err == NONE, (err, msg)
-
-    def placed():
-        ps = [placement(n) for n in nodes]
-        if any(p is None or p["leader"] < 0 or len(p["isr"]) != 3 for p in ps):
-            return None
-        return ps[0] if all(p == ps[0] for p in ps) else None
-    pm = wait_for(placed, TIMEOUT)
-    assert pm, "%s not placed on every node" % TOPIC
-    return pm
+    return create_everywhere(nodes, TOPIC, 1, 3, {"min.insync.replicas": "2"})[0]
 
 
 def produce(nodes, n, start=0):
@@ -85,17 +62,6 @@ def produce(nodes, n, start=0):
                      on_delivery=lambda err, _: err and failed.append(err))
         prod.poll(0)
     assert prod.flush(TIMEOUT * 2) == 0 and not failed, failed[:3]
-
-
-def record_count(data):
-    """Records in v2 batches (the count field of each batch header)."""
-    import struct
-    n, off = 0, 0
-    while off + 61 <= len(data):
-        length = struct.unpack(">i", data[off + 8:off + 12])[0]
-        n += struct.unpack(">i", data[off + 57:off + 61])[0]
-        off += 12 + length
-    return n
 
 
 def fetch(node, offset=0, **kw):
@@ -112,7 +78,7 @@ def check_leader_points(leader, followers):
                       ("no rack", "")):
         r = fetch(leader, rack=rk)
         assert r["error"] == NONE and r["preferred"] == -1, (label, r["error"], r["preferred"])
-        assert record_count(r["records"]) == RECORDS, (label, record_count(r["records"]))
+        assert wire.record_count(r["records"]) == RECORDS, (label, wire.record_count(r["records"]))
     print("leader %d: a consumer in a follower's rack is pointed at that follower (no records); "
           "in its own rack, an unknown one or none it reads from the leader" % leader.node_id)
 
@@ -122,8 +88,8 @@ def check_follower_serves(follower):
     r = wait_for(lambda: (lambda x: x if x["hw"] == RECORDS else None)(fetch(follower)), TIMEOUT)
     assert r, "follower %d never learned the high watermark %d: %r" % (
         follower.node_id, RECORDS, fetch(follower)["hw"])
-    assert r["error"] == NONE and record_count(r["records"]) == RECORDS, \
-        (r["error"], record_count(r["records"]))
+    assert r["error"] == NONE and wire.record_count(r["records"]) == RECORDS, \
+        (r["error"], wire.record_count(r["records"]))
     r = fetch(follower, offset=RECORDS + 1000)
     assert r["error"] == OFFSET_OUT_OF_RANGE, "past the log end: %d" % r["error"]
     r = fetch(follower, version=10)

@@ -41,7 +41,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from quorum_test import cluster, request, TIMEOUT, Controller  # noqa: E402
+from quorum_test import cluster, create_everywhere, request, TIMEOUT, Controller  # noqa: E402
 from skeinlib import wire  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
 
@@ -98,24 +98,7 @@ def live_ids(node):
 
 
 def create(nodes, topic):
-    ids = {n.node_id for n in nodes}
-    assert wait_for(lambda: live_ids(nodes[0]) == ids, TIMEOUT), \
-        "the three brokers are not all unfenced: %r" % live_ids(nodes[0])
-    err, msg = wire.create_topic(nodes[0].port, topic, partitions=PARTITIONS,
-                                 configs={"min.insync.replicas": "2"}, replication_factor=3,
-                                 timeout=TIMEOUT)
-    assert err == NONE, (err, msg)
-
-    def placed():
-        vs = [view(n, topic) for n in nodes]
-        if any(not v or len(v) != PARTITIONS for v in vs):
-            return None
-        if any(p["leader"] < 0 or len(p["isr"]) != 3 for p in vs[0]):
-            return None
-        return vs[0] if all(v == vs[0] for v in vs) else None
-    ps = wait_for(placed, TIMEOUT)
-    assert ps, "%s not placed on every node: %r" % (topic, [view(n, topic) for n in nodes])
-    return ps
+    return create_everywhere(nodes, topic, PARTITIONS, 3, {"min.insync.replicas": "2"})
 
 
 def probe(nodes, topic, partition):

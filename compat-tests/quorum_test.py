@@ -328,6 +328,44 @@ def started(skein, prefix, make_nodes):
         shutil.rmtree(root, ignore_errors=True)
 
 
+def partitions_of(node, topic):
+    """The topic's partitions in the node's Metadata (v12), [] if unknown,
+    None if the node does not answer."""
+    try:
+        md = wire.metadata(node.port, topics=[topic], version=12, timeout=TIMEOUT)
+    except (OSError, wire.Closed, wire.DecodeError):
+        return None
+    t = md["topics"][0]
+    return [] if t["error"] else sorted(t["partitions"], key=lambda p: p["partition"])
+
+
+def create_everywhere(nodes, topic, partitions, rf, configs=None):
+    """Once every node's broker is unfenced, CreateTopics at the first node,
+    then waits until every node's Metadata shows the same placement, every
+    partition led and its ISR whole; returns that placement."""
+    ids = {n.node_id for n in nodes}
+
+    def live():
+        md = wire.metadata(nodes[0].port, topics=[], version=12, timeout=TIMEOUT)
+        return {b["node_id"] for b in md["brokers"]} == ids
+    assert wait_for(live, TIMEOUT), "the brokers are not all unfenced"
+    err, msg = wire.create_topic(nodes[0].port, topic, partitions=partitions, configs=configs,
+                                 replication_factor=rf, timeout=TIMEOUT)
+    assert err == 0, (err, msg)
+
+    def placed():
+        vs = [partitions_of(n, topic) for n in nodes]
+        if any(not v or len(v) != partitions for v in vs):
+            return None
+        if any(p["leader"] < 0 or len(p["isr"]) != rf for p in vs[0]):
+            return None
+        return vs[0] if all(v == vs[0] for v in vs) else None
+    ps = wait_for(placed, TIMEOUT)
+    assert ps, "%s not placed on every node: %r" % (topic, [partitions_of(n, topic)
+                                                          for n in nodes])
+    return ps
+
+
 def settle(voters):
     """The agreed quorum view, or an assertion with every voter's log."""
     v = wait_for(lambda: settled(voters), TIMEOUT)

@@ -26,7 +26,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from quorum_test import cluster, request, TIMEOUT, Controller  # noqa: E402
+from quorum_test import (cluster, create_everywhere, partitions_of, request,  # noqa: E402
+                         TIMEOUT, Controller)
 from skeinlib import wire  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
 
@@ -77,12 +78,15 @@ def alter(node, topic, replicas):
 
 
 def placement(node):
+    ps = partitions_of(node, TOPIC)
+    return ps[0] if ps else None
+
+
+def controller_of(node):
     try:
-        md = wire.metadata(node.port, topics=[TOPIC], version=12, timeout=TIMEOUT)
+        return wire.metadata(node.port, topics=[], version=12, timeout=TIMEOUT)["controller_id"]
     except (OSError, wire.Closed, wire.DecodeError):
         return None
-    t = md["topics"][0]
-    return None if t["error"] or not t["partitions"] else t["partitions"][0]
 
 
 def log_dir(node):
@@ -126,24 +130,15 @@ def settled(nodes, live, want_replicas, want_isr):
 
 
 def create(nodes):
-    ids = {n.node_id for n in nodes}
-
-    def live():
-        md = wire.metadata(nodes[0].port, topics=[], version=12, timeout=TIMEOUT)
-        return {b["node_id"] for b in md["brokers"]} == ids
-    assert wait_for(live, TIMEOUT), "the three brokers are not all unfenced"
-    err, msg = wire.create_topic(nodes[0].port, TOPIC, partitions=1, replication_factor=1,
-                                 timeout=TIMEOUT)
-    assert err == NONE, (err, msg)
-    pm = wait_for(lambda: (lambda ps: ps[0] if all(p and p == ps[0] for p in ps) else None)(
-        [placement(n) for n in nodes]), TIMEOUT)
-    assert pm and len(pm["replicas"]) == 1, pm
-    return pm
+    return create_everywhere(nodes, TOPIC, 1, 1)[0]
 
 
 def check_in_progress_and_cancel(nodes, n_old, a, b):
     b.kill()
     live = [n for n in nodes if n is not b]
+    # kafkajs sends to the controller Metadata names: once b is not it.
+    assert wait_for(lambda: controller_of(n_old) in {n.node_id for n in live}, TIMEOUT), \
+        "no live controller named after %d was killed" % b.node_id
     r = kafkajs("alter", n_old.bootstrap, TOPIC, "0", "%d,%d" % (a.node_id, b.node_id))
     assert "ok" in r, r
     moving = [a.node_id, b.node_id, n_old.node_id]

@@ -138,16 +138,6 @@ def log_bytes(node, partition):
     return out
 
 
-def record_count(data):
-    """Records in a run of v2 batches (the count is the batch's last field)."""
-    n, off = 0, 0
-    while off + 61 <= len(data):
-        length = struct.unpack(">i", data[off + 8:off + 12])[0]
-        n += struct.unpack(">i", data[off + 57:off + 61])[0]
-        off += 12 + length
-    return n
-
-
 def batches_from(data, start):
     """The bytes of the v2 batches in data whose base offset is start or more."""
     out, off = b"", 0
@@ -163,7 +153,7 @@ def logs_alike(nodes, partition, want=None):
     """Every node's log of the partition byte for byte the same (and holding
     want records), or None."""
     logs = [log_bytes(n, partition) for n in nodes]
-    if any(lg != logs[0] for lg in logs) or (want is not None and record_count(logs[0]) != want):
+    if any(lg != logs[0] for lg in logs) or (want is not None and wire.record_count(logs[0]) != want):
         return None
     return logs[0]
 
@@ -174,7 +164,7 @@ def check_logs_alike(nodes):
         data = wait_for(lambda: logs_alike(nodes, p), TIMEOUT)
         assert data, "partition %d: the replicas' logs differ: %r" % (
             p, [len(log_bytes(n, p)) for n in nodes])
-        total += record_count(data)
+        total += wire.record_count(data)
     assert total == RECORDS, "the logs hold %d records, %d were produced" % (total, RECORDS)
     print("every replica's log of the %d partitions holds the same bytes (%d records)"
           % (PARTITIONS, total))
@@ -227,7 +217,7 @@ def check_follower_down(nodes):
     def appended():
         prod.poll(0.1)
         err, _, ahead = fetch_v11(leader.port, live, 0, hw_before)
-        return err == NONE and record_count(ahead) == extra
+        return err == NONE and wire.record_count(ahead) == extra
     assert wait_for(appended, TIMEOUT), "the leader did not get the %d records" % extra
     end = time.monotonic() + HELD_S
     while time.monotonic() < end:
@@ -242,7 +232,7 @@ def check_follower_down(nodes):
     victim.start(timeout=TIMEOUT)
     assert prod.flush(TIMEOUT) == 0, "records still unacknowledged after the follower's restart"
     assert len(acked) == extra and not failed, (len(acked), failed[:3])
-    want = record_count(log_bytes(leader, 0))
+    want = wire.record_count(log_bytes(leader, 0))
     data = wait_for(lambda: logs_alike(nodes, 0, want), TIMEOUT)
     assert data, "partition 0 after the restart: %r" % [len(log_bytes(n, 0)) for n in nodes]
     print("follower %d restarted: caught up byte for byte (%d records), the %d held records "
@@ -327,7 +317,7 @@ def check_follower_starts_afresh(nodes):
     def restarted_at_start():
         ours = log_bytes(victim, 0)
         theirs = batches_from(log_bytes(leader, 0), hw)
-        return ours and ours == theirs and record_count(ours) == more
+        return ours and ours == theirs and wire.record_count(ours) == more
     assert wait_for(restarted_at_start, TIMEOUT), \
         "follower %d with an empty log: %d bytes, the leader's from %d: %d" % (
             victim.node_id, len(log_bytes(victim, 0)), hw,

@@ -405,3 +405,13 @@ def fetch_v11(port, topic, partition, offset, replica_id=-1, leader_epoch=-1, ma
     n = struct.unpack(">i", r.take(4))[0]
     return {"error": perr, "hw": hw, "log_start": log_start, "preferred": preferred,
             "records": r.take(max(n, 0))}
+
+
+def record_count(data):
+    """Records in a run of v2 batches (the count is the batch's last field)."""
+    n, off = 0, 0
+    while off + 61 <= len(data):
+        length = struct.unpack(">i", data[off + 8:off + 12])[0]
+        n += struct.unpack(">i", data[off + 57:off + 61])[0]
+        off += 12 + length
+    return n

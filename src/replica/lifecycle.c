@@ -179,9 +179,10 @@ static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_
     if (sk_replica_set_replicas(p, pm, b->node->node_id) < 0)
         abort(); /* as the image does: a half-known ISR would ack too early */
     apply_config(p, tc);
-    /* Whatever survived on disk is made durable before anyone reads it, so the
-     * high watermark can start at the log end. A new or cleanly closed log has
-     * nothing to flush, and its directory is synced with its first data. */
+    /* Whatever survived on disk is made durable before anyone reads it, so a
+     * partition of one replica can start its high watermark at the log end.
+     * A new or cleanly closed log has nothing to flush, and its directory is
+     * synced with its first data. */
     rc = 0;
     if (sk_plog_recovery_point(p->log) < sk_plog_log_end_offset(p->log))
         rc = sk_plog_flush(p->log, sk_wall_ms());
@@ -189,13 +190,18 @@ static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_
         sk_replica_note_sync_failed(p, rc, true);
     p->high_watermark = sk_plog_log_end_offset(p->log);
     p->epoch_start_offset = p->high_watermark;
-    /* A follower's log may end in records no quorum of replicas holds (its
-     * leader's truncation comes at its first fetch), and consumers read
-     * followers (KIP-392): it reads nothing until its leader tells it the
-     * high watermark (Kafka starts it at the last checkpointed one). */
-    if (p->role == SK_REPLICA_FOLLOWER)
+    /* A replicated log may end in records no other replica holds: appended
+     * just before a crash, never acknowledged, and cut by the next leader.
+     * Its high watermark starts at the log start (Kafka starts it at the
+     * last checkpointed one, which Skein does not keep): a leader moves it
+     * once its in-sync followers have fetched, a follower takes its
+     * leader's. Starting at the log end, a restarted leader acknowledged a
+     * producer's retry of such a record as a duplicate at once, and a
+     * replica without it was elected next (the fault harness's lost write). */
+    if (pm->nreplicas > 1)
         p->high_watermark = sk_plog_log_start_offset(p->log);
     sk_producer_state_load(p);
+    sk_replica_update_hw(p); /* an ISR of the leader alone: its log end */
     return p;
 }
 
