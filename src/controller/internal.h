@@ -61,9 +61,9 @@ struct sk_reassign_step {
 };
 /* Whether an ISR of isr completes the reassignment (replicas, adding,
  * removing): every adding replica in it, something left once the removing
- * ones are out. If so s (replicas and isr with room for nrep and nisr) gets
- * the replicas and ISR without the removed ones, empty lists, and a leader
- * if pm's must change. */
+ * ones are out. If so s (replicas and isr with room for nrep and nisr;
+ * they may be the inputs themselves) gets the replicas and ISR without the
+ * removed ones, empty lists, and a leader if pm's must change. */
 bool sk_reassign_complete(const struct sk_meta_image *img, const struct sk_partition_meta *pm,
                           const int32_t *replicas, int32_t nrep, const int32_t *adding,
                           int32_t nadding, const int32_t *removing, int32_t nremoving,

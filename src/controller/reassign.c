@@ -66,20 +66,30 @@ static void keep_or_elect(const struct sk_meta_image *img, const struct sk_parti
         s->leader = l;
 }
 
+/* Whether every adding replica is in isr less the removing ones, and that
+ * set is not empty. */
+static bool completes(const int32_t *adding, int32_t nadding, const int32_t *removing,
+                      int32_t nremoving, const int32_t *isr, int32_t nisr)
+{
+    bool left = false;
+    for (int32_t i = 0; i < nisr; i++)
+        left |= !has(removing, nremoving, isr[i]);
+    for (int32_t i = 0; i < nadding; i++)
+        if (!has(isr, nisr, adding[i]) || has(removing, nremoving, adding[i]))
+            return false;
+    return left;
+}
+
 bool sk_reassign_complete(const struct sk_meta_image *img, const struct sk_partition_meta *pm,
                           const int32_t *replicas, int32_t nrep, const int32_t *adding,
                           int32_t nadding, const int32_t *removing, int32_t nremoving,
                           const int32_t *isr, int32_t nisr, struct sk_reassign_step *s)
 {
-    if (nadding == 0 && nremoving == 0)
+    if ((nadding == 0 && nremoving == 0) ||
+        !completes(adding, nadding, removing, nremoving, isr, nisr))
         return false;
-    int32_t n = minus(isr, nisr, removing, nremoving, s->isr);
-    if (n == 0)
-        return false; /* nothing of the target in sync yet */
-    for (int32_t i = 0; i < nadding; i++)
-        if (!has(s->isr, n, adding[i]))
-            return false;
-    s->nisr = n;
+    /* minus() filters forward, so s may hold the inputs themselves. */
+    s->nisr = minus(isr, nisr, removing, nremoving, s->isr);
     s->nreplicas = minus(replicas, nrep, removing, nremoving, s->replicas);
     s->nadding = s->nremoving = 0;
     s->leader = -2;
@@ -114,23 +124,8 @@ static void start(const struct sk_meta_image *img, const struct sk_partition_met
     memcpy(s->isr, pm->isr, sizeof *s->isr * (size_t)pm->nisr);
     s->nisr = pm->nisr;
     s->leader = -2;
-    struct sk_reassign_step done;
-    int32_t cap = s->nreplicas + pm->nisr + 1;
-    done.replicas = calloc((size_t)cap, sizeof *done.replicas);
-    done.isr = calloc((size_t)cap, sizeof *done.isr);
-    if (!done.replicas || !done.isr)
-        abort(); /* as the image: out of memory never half-decides a change */
-    if (sk_reassign_complete(img, pm, s->replicas, s->nreplicas, s->adding, s->nadding,
-                             s->removing, s->nremoving, s->isr, s->nisr, &done)) {
-        memcpy(s->replicas, done.replicas, sizeof *s->replicas * (size_t)done.nreplicas);
-        memcpy(s->isr, done.isr, sizeof *s->isr * (size_t)done.nisr);
-        s->nreplicas = done.nreplicas;
-        s->nisr = done.nisr;
-        s->nadding = s->nremoving = 0;
-        s->leader = done.leader;
-    }
-    free(done.replicas);
-    free(done.isr);
+    (void)sk_reassign_complete(img, pm, s->replicas, s->nreplicas, s->adding, s->nadding,
+                               s->removing, s->nremoving, s->isr, s->nisr, s);
 }
 
 /* Kafka's PartitionReassignmentRevert: back to the replicas without the
