@@ -725,6 +725,32 @@ Test(raft, leader_holds_an_empty_fetch_until_a_batch_arrives)
     fix_free(&f);
 }
 
+/* Node 3 had the LeaderChange before node 2's fetch committed it: its own
+ * empty fetch moves nothing, but it was never told high watermark 1, so it
+ * is answered at once rather than after its whole wait. */
+Test(raft, a_voter_outside_the_commit_learns_it_at_once)
+{
+    struct fix f;
+    elect(&f);
+    cr_assert_eq(sk_raft_tick(f.r, f.now), SK_ERR_NONE);
+    drain(&f);
+    struct sk_raft_msg resp = answer(&f, long_fetch(3, 40, 0, 0));
+    cr_assert_eq(resp.u.fetch_resp.n_batches, 1);
+    cr_assert_eq(resp.u.fetch_resp.high_watermark, -1);
+    sk_raft_msg_release(&resp);
+    resp = answer(&f, long_fetch(2, 41, 1, 1));
+    cr_assert_eq(resp.u.fetch_resp.high_watermark, 1);
+    sk_raft_msg_release(&resp);
+    resp = answer(&f, long_fetch(3, 42, 1, 1));
+    cr_assert_eq(resp.corr, 42);
+    cr_assert_eq(resp.u.fetch_resp.high_watermark, 1, "learnt without waiting");
+    sk_raft_msg_release(&resp);
+    struct sk_raft_msg req = long_fetch(3, 43, 1, 1);
+    cr_assert_eq(sk_raft_receive(f.r, &req, f.now), SK_ERR_NONE);
+    nothing_out(&f, "told, it waits for something new");
+    fix_free(&f);
+}
+
 Test(raft, held_fetch_is_answered_empty_when_its_wait_is_over)
 {
     struct fix f;
@@ -1032,7 +1058,13 @@ Test(raft, leader_serves_observers_without_counting_them)
     cr_assert_eq(v.observers[0].log_end_offset, 1);
     cr_assert_eq(v.observers[0].last_fetch_ms, 2010);
     cr_assert_eq(v.observers[1].id, 8);
-    /* An observer's empty fetch is held like a voter's. */
+    /* Observer 7 was last told high watermark -1: its long fetch is answered
+     * at once with the commit voter 2 made, not held until its wait ends. */
+    resp = answer(&f, long_fetch(7, 30, 1, 1));
+    cr_assert_eq(resp.u.fetch_resp.high_watermark, 1);
+    cr_assert_eq(resp.u.fetch_resp.n_batches, 0);
+    sk_raft_msg_release(&resp);
+    /* Told it, its next empty fetch is held like a voter's. */
     struct sk_raft_msg held = long_fetch(7, 31, 1, 1);
     cr_assert_eq(sk_raft_receive(f.r, &held, f.now), SK_ERR_NONE);
     nothing_out(&f, "the observer's fetch waits at the leader");

@@ -55,6 +55,7 @@ static void forget_observers(struct sk_raft *r)
         r->observers[kept].fetched = false;
         r->observers[kept].end_offset = -1;
         r->observers[kept].caught_up_ms = -1;
+        r->observers[kept].told_hw = -1;
         kept++;
     }
     r->n_observers = kept;
@@ -76,6 +77,7 @@ int sk_raft_to_leader(struct sk_raft *r, int64_t now)
         p->caught_up_ms = -1;
         p->fetched = false;
         p->retry_at_ms = now;
+        p->told_hw = -1;
     }
     forget_observers(r);
     err = append(r, SK_RAFT_BATCH_LEADER_CHANGE, NULL, 0, 1, &r->epoch_start_offset);
@@ -255,6 +257,7 @@ static struct sk_raft_peer *add_observer(struct sk_raft *r, int32_t id)
     p->id = id;
     p->end_offset = -1;
     p->caught_up_ms = -1;
+    p->told_hw = -1;
     return p;
 }
 
@@ -289,6 +292,15 @@ static void record_fetch(struct sk_raft *r, const struct sk_raft_msg *m, int64_t
     sk_raft_update_hw(r);
 }
 
+/* A fetch answer's high watermark, remembered for its fetcher. */
+static void tell_hw(struct sk_raft *r, const struct sk_raft_msg *m, struct sk_raft_msg *resp)
+{
+    struct sk_raft_peer *p = fetcher(r, m->src, false);
+    if (p)
+        p->told_hw = r->hw;
+    resp->u.fetch_resp.high_watermark = r->hw;
+}
+
 /* The answer to a valid fetch: what the log holds from its offset. */
 static int answer_fetch(struct sk_raft *r, const struct sk_raft_msg *m, int16_t bad, bool diverged,
                         int32_t div_epoch, int64_t div_end)
@@ -296,7 +308,7 @@ static int answer_fetch(struct sk_raft *r, const struct sk_raft_msg *m, int16_t 
     struct sk_raft_msg *resp = sk_raft_reply(r, m, bad);
     if (!resp)
         return r->failed;
-    resp->u.fetch_resp.high_watermark = r->hw;
+    tell_hw(r, m, resp);
     resp->u.fetch_resp.diverging_epoch = diverged ? div_epoch : -1;
     resp->u.fetch_resp.diverging_end_offset = diverged ? div_end : -1;
     if (bad || diverged)
@@ -306,15 +318,16 @@ static int answer_fetch(struct sk_raft *r, const struct sk_raft_msg *m, int16_t 
 
 /* Kafka's fetch purgatory: a voter asking for nothing the log has yet waits
  * here, so that a new batch reaches it at once rather than at its next
- * poll. A fetch that moved the high watermark is answered at once: the
- * fetcher learns the commit without waiting. A voter has one fetch out at a
- * time; a newer one replaces the held one, which is answered as it stands. */
+ * poll. A fetch that moved the high watermark, or whose fetcher was not yet
+ * told the current one, is answered at once: the fetcher learns the commit
+ * without waiting. A voter has one fetch out at a time; a newer one
+ * replaces the held one, which is answered as it stands. */
 static int maybe_park(struct sk_raft *r, const struct sk_raft_msg *m, int64_t hw_before,
                       int64_t now, bool *parked)
 {
     struct sk_raft_peer *p = fetcher(r, m->src, false);
     *parked = false;
-    if (!p || m->u.fetch.max_wait_ms <= 0 || r->hw != hw_before ||
+    if (!p || m->u.fetch.max_wait_ms <= 0 || r->hw != hw_before || p->told_hw != r->hw ||
         m->u.fetch.fetch_offset < r->cfg.log.end_offset(r->cfg.log_ctx))
         return SK_ERR_NONE;
     if (p->parked) {
@@ -343,7 +356,7 @@ static int answer_below_start(struct sk_raft *r, const struct sk_raft_msg *m, in
     struct sk_raft_msg *resp = sk_raft_reply(r, m, SK_ERR_NONE);
     if (!resp)
         return r->failed;
-    resp->u.fetch_resp.high_watermark = r->hw;
+    tell_hw(r, m, resp);
     resp->u.fetch_resp.diverging_epoch = -1;
     resp->u.fetch_resp.diverging_end_offset = -1;
     return sk_raft_answer_snapshot_id(r, resp);

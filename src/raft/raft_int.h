@@ -31,6 +31,12 @@ struct sk_raft_peer {
     struct sk_raft_msg park;
     int64_t park_until_ms;
     int64_t park_hw;
+    /* Leader: the high watermark its last answer carried (-1: none yet in
+     * this epoch). A fetch is not held while the fetcher lacks the current
+     * one, so every node learns a commit within a round trip (the problem
+     * Kafka's KIP-1166 names: a voter outside the committing majority
+     * otherwise learns it only when its held fetch times out). */
+    int64_t told_hw;
 };
 
 struct sk_raft_outq {
