@@ -22,6 +22,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -405,6 +406,43 @@ def follower_restart(nodes, v):
         f.node_id, v["leader"], v["epoch"]))
 
 
+def clients_wait_for_catch_up(nodes):
+    """A member of a larger quorum restarted while no majority runs cannot
+    catch up: it takes no client connection (they wait in the backlog, as at
+    a Kafka broker whose request processing is not enabled) rather than
+    answer Metadata from an empty image; once the quorum is back the waiting
+    connection is served, and Metadata has the topics."""
+    broker = next(n for n in nodes if n.combined)
+    err, msg = wire.create_topic(broker.port, "catch-up", timeout=TIMEOUT)
+    assert err == 0, (err, msg)
+    assert wait_for(lambda: [p["leader"] for p in partitions_of(broker, "catch-up")] ==
+                    [broker.node_id], TIMEOUT), partitions_of(broker, "catch-up")
+    for n in nodes:
+        n.kill()
+    broker.start(timeout=TIMEOUT)
+    c = wire.Conn(broker.port, timeout=TIMEOUT)
+    try:
+        c.send(wire.api_versions_request(3, 7))
+        try:
+            c.recv_frame(timeout=3)
+            raise AssertionError("a node that has not caught up answered a client:\n"
+                                 + broker.tail())
+        except socket.timeout:
+            pass
+        for n in nodes:
+            if n is not broker:
+                n.start(timeout=TIMEOUT)
+        corr, _ = c.recv_frame(timeout=TIMEOUT)
+        assert corr == 7, corr
+    finally:
+        c.close()
+    assert any("accepting client connections" in line for line in broker.lines), broker.tail()
+    md = wire.metadata(broker.port, topics=["catch-up"], version=9, timeout=TIMEOUT)
+    assert [t["error"] for t in md["topics"]] == [0], md["topics"]
+    print("restarted alone, node %d answered no client until the quorum came back; then "
+          "the waiting ApiVersions was answered and Metadata has the topic" % broker.node_id)
+
+
 def round_trip(skein, rounds):
     def make(skein, root, i, voters, ports):
         return Controller(skein, root, i, voters, ports, combined=i == 3)
@@ -432,6 +470,7 @@ def round_trip(skein, rounds):
                   % (i + 1, old.node_id, nv["leader"], nv["epoch"], elected_ms, old.node_id,
                      back["voters"][old.node_id]))
             v = back
+        clients_wait_for_catch_up(nodes)
 
 
 def main():

@@ -73,6 +73,9 @@ struct sk_node {
     struct sk_broker_lifecycle *lifecycle; /* broker's registration (skein/broker_lifecycle.h) */
     struct sk_ctl_channel *ctl_channel; /* calls to the active controller (skein/forward_ctl.h) */
     atomic_int quorum_leader_1; /* the quorum's leader + 1, 0 if none (sk_ctl_quorum_leader) */
+    /* Shard 0's client listener is held until the first image published
+     * after the start-up one, the quorum's caught up (server.c). */
+    bool clients_wait_catch_up;
 };
 
 /* One shard's context: the node it belongs to and the state only this

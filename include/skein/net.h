@@ -28,6 +28,13 @@ int sk_shard_listen(struct sk_shard *s, const char *host, uint16_t port,
 int sk_shard_listen_tagged(struct sk_shard *s, const char *host, uint16_t port, int tag,
 			   uint16_t *bound_port);
 
+/* While held, untagged listeners (the clients') take no connection: they
+ * wait in the kernel's backlog, as at a Kafka broker whose request
+ * processing is not enabled yet. Released once, for good. */
+void sk_shard_hold_clients(struct sk_shard *s);
+void sk_shard_release_clients(struct sk_shard *s);
+bool sk_shard_clients_held(const struct sk_shard *s);
+
 /* Makes s the acceptor of a group of shards: every connection its listeners
  * accept goes to the next of targets in turn (s may be one of them), handed
  * to that shard's thread, which serves it as its own. max.connections and

@@ -53,13 +53,37 @@ static void poll_arm(struct sk_listener *l)
 	l->shard->misc_ops++;
 }
 
+static bool held(const struct sk_listener *l)
+{
+	return l->tag == 0 && l->shard->clients_held;
+}
+
 static void accept_rearm(void *arg)
 {
 	struct sk_listener *l = arg;
 	if (l->reserve_fd < 0)
 		l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (!l->shard->closing && !l->armed && !l->polling)
+	if (!l->shard->closing && !l->armed && !l->polling && !held(l))
 		accept_arm(l);
+}
+
+void sk_shard_hold_clients(struct sk_shard *s)
+{
+	s->clients_held = true;
+}
+
+void sk_shard_release_clients(struct sk_shard *s)
+{
+	if (!s->clients_held)
+		return;
+	s->clients_held = false;
+	for (struct sk_listener *l = s->listeners; l; l = l->next)
+		accept_rearm(l);
+}
+
+bool sk_shard_clients_held(const struct sk_shard *s)
+{
+	return s->clients_held;
 }
 
 static int bind_socket(const struct addrinfo *ai, uint16_t *bound_port)
@@ -139,7 +163,8 @@ int sk_shard_listen_tagged(struct sk_shard *s, const char *host, uint16_t port, 
 	l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	l->next = s->listeners;
 	s->listeners = l;
-	accept_arm(l);
+	if (!held(l))
+		accept_arm(l);
 	if (bound_port)
 		*bound_port = got;
 	return 0;

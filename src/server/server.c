@@ -197,6 +197,11 @@ static int image_changed(struct sk_broker *b, const struct sk_meta_image *old)
 {
     int rc = sk_broker_image_changed(b, old);
     sk_groups_image_changed(b);
+    if (b->index == 0 && b->node->clients_wait_catch_up) {
+        b->node->clients_wait_catch_up = false;
+        sk_shard_release_clients(b->shard);
+        sk_info("metadata caught up: accepting client connections");
+    }
     return rc;
 }
 
@@ -252,8 +257,10 @@ static int listen_client(struct sk_broker *b, const struct sk_listener *l, char 
     }
     if (n->advertised_port == 0)
         n->advertised_port = bound;
-    sk_info("listening on %s://%s:%u (advertised as %s:%u)", l->name, host, bound,
-            n->advertised_host, n->advertised_port);
+    sk_info("listening on %s://%s:%u (advertised as %s:%u)%s", l->name, host, bound,
+            n->advertised_host, n->advertised_port,
+            sk_shard_clients_held(b->shard) ? "; clients are taken once the metadata has "
+                                              "caught up with the quorum" : "");
     return 0;
 }
 
@@ -340,6 +347,12 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
     if ((rc = shards_open(node, b, cfg, count, err, errlen)) < 0)
         return rc;
     sk_metalog_set_syncer(b->node->metalog, &b->syncer);
+    /* As Kafka's broker enables request processing only once its metadata
+     * has caught up: until then a member of a larger quorum has only an
+     * empty image, and a client told its topics do not exist would drop
+     * its partitions (librdkafka even its idempotent sequences). */
+    if (l && many)
+        sk_shard_hold_clients(b->shard);
     if (l && (rc = listen_client(b, l, err, errlen)) < 0)
         return rc;
     /* The only metadata written outside the controller's submit queue:
@@ -375,6 +388,7 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
+    node->clients_wait_catch_up = sk_shard_clients_held(b->shard);
     return sk_shard_state_open(b, err, errlen);
 }
 
