@@ -108,6 +108,22 @@ static bool in_sequence(int32_t last, int32_t next)
     return next == (last == INT32_MAX ? 0 : last + 1);
 }
 
+/* A refused batch is rare between a well-behaved client and a broker that
+ * kept its state, and the client may act on it by starting a new epoch,
+ * where no broker can catch a duplicate any more: so each refusal is said,
+ * with what this partition knew of the producer. */
+static int16_t refuse(const struct sk_partition *p, const struct sk_batch_header *h,
+                      const struct sk_pentry *e, int16_t err)
+{
+    const struct sk_pbatch *b = e && e->nbatches ? &e->batches[e->nbatches - 1] : NULL;
+    sk_info("%s-%d: producer %lld epoch %d sequences %d..%d refused (%s); known epoch %d, "
+            "last sequences %d..%d at offset %lld", p->topic, p->id, (long long)h->producer_id,
+            h->producer_epoch, h->base_sequence, last_seq_of(h), sk_err_name(err),
+            e ? e->epoch : -1, b ? b->first_seq : -1, b ? b->last_seq : -1,
+            (long long)(b ? b->first_offset : -1));
+    return err;
+}
+
 /* Kafka's order of checks: a stale epoch is fenced, a retried batch is a
  * duplicate, a new epoch (or an unknown producer) must start at sequence 0,
  * and otherwise the batch must continue the last sequence. */
@@ -117,11 +133,16 @@ int16_t sk_producer_check(struct sk_partition *p, const struct sk_batch_header *
     const struct sk_pentry *e = find(p, h->producer_id);
     int16_t cur_epoch = e ? e->epoch : -1;
     if (h->producer_epoch < cur_epoch)
-        return SK_ERR_INVALID_PRODUCER_EPOCH;
+        return refuse(p, h, e, SK_ERR_INVALID_PRODUCER_EPOCH);
     if (h->producer_epoch != cur_epoch) {
+        if (h->base_sequence == 0 && cur_epoch >= 0)
+            sk_info("%s-%d: producer %lld moves from epoch %d to %d", p->topic, p->id,
+                    (long long)h->producer_id, cur_epoch, h->producer_epoch);
         if (h->base_sequence == 0)
             return SK_ERR_NONE;
-        return cur_epoch >= 0 ? SK_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER : SK_ERR_UNKNOWN_PRODUCER_ID;
+        return refuse(p, h, e,
+                      cur_epoch >= 0 ? SK_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER
+                                     : SK_ERR_UNKNOWN_PRODUCER_ID);
     }
     int32_t last = last_seq_of(h);
     for (int i = 0; i < e->nbatches; i++) {
@@ -132,7 +153,7 @@ int16_t sk_producer_check(struct sk_partition *p, const struct sk_batch_header *
         }
     }
     if (e->nbatches && !in_sequence(e->batches[e->nbatches - 1].last_seq, h->base_sequence))
-        return SK_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+        return refuse(p, h, e, SK_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
     return SK_ERR_NONE;
 }
 

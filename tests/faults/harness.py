@@ -90,6 +90,9 @@ def parse_args(argv):
                          "idempotence and one request in flight, and the checker reports the "
                          "loss that acks=1 allows (an unreplicated tail) as expected")
     ap.add_argument("--rate", type=float, default=300, help="writes/s per librdkafka producer")
+    ap.add_argument("--client-debug", default=None, metavar="CONTEXTS",
+                    help="librdkafka debug contexts for the producers (e.g. eos,msg), "
+                         "logged to clients.log")
     ap.add_argument("--producers", type=int, default=2, help="librdkafka producers")
     ap.add_argument("--consumers", type=int, default=2)
     ap.add_argument("--disk-mb", type=int, default=192)
@@ -233,7 +236,7 @@ def run(a):
     # described now: close() tears the namespaces down before the report is written
     network = cluster.describe()
     log("nodes: %s" % network)
-    workload.log_clients_to(os.path.join(a.out, "clients.log"))
+    workload.log_clients_to(os.path.join(a.out, "clients.log"), a.client_debug)
     h = history.History(os.path.join(a.out, "history.jsonl"))
     h.record(type="run", seed=a.seed, faults=a.faults, relaxed=a.relaxed, nodes=a.nodes,
              rf=a.rf, min_insync=a.min_insync, acks=a.acks, network=network, wall=h.wall0)

@@ -23,15 +23,20 @@ TOPIC = "skf-data"
 GROUP = "skf-group"
 CLIENT_LOG = logging.getLogger("skf.clients")
 CLIENT_LOG.propagate = False
+# librdkafka debug contexts (harness --client-debug), into clients.log
+RDKAFKA_DEBUG = None
 
 
-def log_clients_to(path):
+def log_clients_to(path, debug=None):
     """librdkafka's own log lines (disconnects while the node is down are
-    expected by the thousand) go to a file beside the history."""
+    expected by the thousand) go to a file beside the history, with the
+    producers' debug contexts if asked for."""
+    global RDKAFKA_DEBUG
+    RDKAFKA_DEBUG = debug
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     CLIENT_LOG.addHandler(handler)
-    CLIENT_LOG.setLevel(logging.INFO)
+    CLIENT_LOG.setLevel(logging.DEBUG if RDKAFKA_DEBUG else logging.INFO)
     for name in ("kafka", "kafka.conn", "kafka.client"):
         logging.getLogger(name).addHandler(handler)
         logging.getLogger(name).propagate = False
@@ -94,6 +99,8 @@ class RdkafkaProducer(ProducerWorker):
                 "request.timeout.ms": 5000, "retry.backoff.ms": 100,
                 "socket.timeout.ms": 5000, "reconnect.backoff.max.ms": 500,
                 "topic.metadata.refresh.interval.ms": 2000}
+        if RDKAFKA_DEBUG:
+            conf["debug"] = RDKAFKA_DEBUG
         if self.acks == "1":
             # idempotence needs acks=all; without it, one request in flight
             # and no retries keep each producer's order and add no duplicate
