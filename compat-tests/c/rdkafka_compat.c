@@ -1274,7 +1274,10 @@ static void s_restart(const char *name) {
         int acked = 0;
         for (int i = 0; i < produced; i++)
             acked += d[i].done && !d[i].err;
-        if (acked < RESTART_ACKS * 3 && produced < RMAX &&
+        /* Until the restart is over up to 3 x RESTART_ACKS (a cluster goes on
+         * acknowledging while one node restarts), then RESTART_ACKS more. */
+        int want = after < 0 ? RESTART_ACKS * 3 : after + RESTART_ACKS;
+        if (acked < want && produced < RMAX &&
             produced - acked < 200) {
             char vb[16];
             int vl = sprintf(vb, "r%d", produced);

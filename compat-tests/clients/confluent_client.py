@@ -464,7 +464,7 @@ def restart(ctx, name):
     ctx.step("produce and consume in a loop; the broker restarts in the middle")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if len(acked) < records.RESTART_ACKS * 3:
+        if records.restart_wants_more(len(acked), after):
             try:
                 p.produce(t, partition=0, value=b"r%d" % i, on_delivery=dr)
                 i += 1

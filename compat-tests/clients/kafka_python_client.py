@@ -418,7 +418,7 @@ def restart(ctx, name):
     ctx.step("produce and consume in a loop; the broker restarts in the middle")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if len(acked) < records.RESTART_ACKS * 3 and len(futs) < 200:
+        if records.restart_wants_more(len(acked), after) and len(futs) < 200:
             futs.append((i, p.send(t, partition=0, value=b"r%d" % i)))
             i += 1
         keep = []

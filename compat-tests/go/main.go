@@ -674,7 +674,13 @@ func restart(name string) {
 	setStep("produce and consume in a loop; the broker restarts in the middle")
 	deadline := time.Now().Add(120 * time.Second)
 	for time.Now().Before(deadline) {
-		if len(acked) < 900 && inflight < 100 {
+		// Until the restart is over up to 900 (a cluster goes on acknowledging
+		// while one node restarts), then 300 more than when it was.
+		want := 900
+		if after >= 0 {
+			want = after + 300
+		}
+		if len(acked) < want && inflight < 100 {
 			p.Input() <- &sarama.ProducerMessage{Topic: t, Partition: 0, Value: sarama.StringEncoder(fmt.Sprintf("r%d", i))}
 			i++
 			inflight++

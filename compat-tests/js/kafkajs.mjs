@@ -496,7 +496,7 @@ async function restart (ctx, name) {
   const deadline = Date.now() + 120000
   try {
     while (Date.now() < deadline) {
-      if (acked.size < R.RESTART_ACKS * 3) {
+      if (R.restartWantsMore(acked.size, after)) {
         const batch = Array.from({ length: 10 }, () => ({ partition: 0, value: `r${i++}` }))
         try {
           const [r] = await producer.send({ topic: t, acks: -1, messages: batch })

@@ -47,3 +47,8 @@ export const GROUP_PARTITIONS = 6; export const GROUP_FIRST = 600; export const 
 export const TIMES_N = 1000; export const TIMES_STEP = 10
 export const LARGE = 1 << 20; export const TOPIC_MAX_MESSAGE = 2 << 20; export const TOO_LARGE = (5 << 20) / 2
 export const RESTART_ACKS = 300
+// The restart scenarios' producing rule: until the restart is over (after < 0),
+// up to 3 x RESTART_ACKS (a cluster goes on acknowledging while one node
+// restarts), then RESTART_ACKS more than when it was.
+export const restartWantsMore = (acked, after) =>
+  acked < (after < 0 ? RESTART_ACKS * 3 : after + RESTART_ACKS)

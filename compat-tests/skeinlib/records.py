@@ -76,3 +76,10 @@ LARGE = 1 << 20                     # scenario large: accepted with raised limit
 TOPIC_MAX_MESSAGE = 2 << 20         # the topic's max.message.bytes
 TOO_LARGE = (5 << 20) // 2          # over the topic's limit, under the client's
 RESTART_ACKS = 300                  # acknowledged records before and after the restart
+
+
+def restart_wants_more(acked, after):
+    """The restart scenarios' producing rule: until the restart is over, up
+    to 3 x RESTART_ACKS (a cluster goes on acknowledging while one node
+    restarts), then RESTART_ACKS more than when it was (after: None before)."""
+    return acked < (RESTART_ACKS * 3 if after is None else after + RESTART_ACKS)
