@@ -112,9 +112,10 @@ def read_all(nodes, n):
     got = []
     try:
         cons.assign([TopicPartition(TOPIC, 0, OFFSET_BEGINNING)])
-        wait_for(lambda: [got.append(m.value()) for m in [cons.poll(0.5)]
-                          if m is not None and not m.error()] is not None and len(got) >= n,
-                 TIMEOUT * 2)
+        # Everything a poll hands back at once, with no pause between polls.
+        wait_for(lambda: [got.append(m.value()) for m in cons.consume(1000, 0.5)
+                          if not m.error()] is not None and len(got) >= n,
+                 TIMEOUT * 2, step=0)
     finally:
         cons.close()
     assert got == [b"m%06d" % i for i in range(n)], "read %d of %d" % (len(got), n)

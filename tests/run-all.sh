@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
-step() { printf '\n=== %s\n' "$*"; }
+# Each step says when it starts and how long the run has taken so far.
+start_s=$(date +%s)
+step() { printf '\n=== %s (%s, %d s in)\n' "$*" "$(date +%H:%M:%S)" $(($(date +%s) - start_s)); }
 
 specs=../shared/kafka-protocol
 if [ -d "$specs" ]; then
@@ -90,4 +92,4 @@ SKEIN_TEST_SHARDS=2 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:pr
 step "benchmark smoke run (the tools work; speed is not judged here)"
 meson test -C build --suite bench --print-errorlogs --num-processes 1
 echo
-echo "all tests passed"
+echo "all tests passed in $(($(date +%s) - start_s)) s"
