@@ -19,6 +19,7 @@ struct sk_config_shared;
 struct sk_ctl_park;
 struct sk_config;
 struct sk_partition;
+struct sk_replica_checkpoints;
 struct sk_fs_syncer;
 struct sk_group_coordinator;
 struct sk_txn_state;
@@ -98,6 +99,7 @@ struct sk_broker {
     size_t nbuckets;
     const struct sk_replica_io *replica_io; /* NULL: the reactor's (skein/partition.h) */
     struct sk_partition *dirty; /* waiting for the next group commit */
+    struct sk_replica_checkpoints *cp_held; /* during an image change (src/replica/) */
     bool commit_scheduled;
     struct sk_fs_syncer *fs_syncer; /* syncfs off the shard thread (src/replica/) */
     int syncs_running;              /* partition syncs in flight on this shard */

@@ -127,6 +127,12 @@ struct sk_partition {
  * for a shard's first image and by the retry of logs that did not open; later
  * images come as topic deltas (sk_broker_image_changed). */
 int sk_partitions_sync(struct sk_broker *b);
+/* Around the topics of one image change: the offset checkpoint files are
+ * read once for all the partitions it opens, not once per topic (a node
+ * restarted with thousands hosted would otherwise parse them thousands of
+ * times on its shard thread, O(hosted^2)). */
+void sk_replicas_change_begin(struct sk_broker *b);
+void sk_replicas_change_end(struct sk_broker *b);
 /* One topic changed (created: old NULL; deleted: new NULL; partitions added,
  * configs or leaders changed): costs O(the topic's partitions), whatever the
  * node hosts. The image must already be the new one. */

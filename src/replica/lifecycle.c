@@ -85,13 +85,13 @@ static void apply_config(struct sk_partition *p, const struct sk_topic_config *t
 
 /* The log dir's checkpoints, read once per sync rather than once per
  * partition: opening thousands of partitions must not re-read them each time. */
-struct sk_checkpoints {
+struct sk_replica_checkpoints {
     struct sk_offset_checkpoint_entry *rp, *ls;
     size_t nrp, nls;
     bool loaded;
 };
 
-static void checkpoints_load(struct sk_broker *b, struct sk_checkpoints *c)
+static void checkpoints_load(struct sk_broker *b, struct sk_replica_checkpoints *c)
 {
     if (c->loaded)
         return;
@@ -102,7 +102,7 @@ static void checkpoints_load(struct sk_broker *b, struct sk_checkpoints *c)
         c->nls = 0;
 }
 
-static void checkpoints_free(struct sk_checkpoints *c)
+static void checkpoints_free(struct sk_replica_checkpoints *c)
 {
     free(c->rp);
     free(c->ls);
@@ -135,7 +135,7 @@ static void note_leader(const struct sk_partition *p, const struct sk_partition_
 static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_topic_meta *t,
                                            const struct sk_partition_meta *pm,
                                            const struct sk_topic_config *tc,
-                                           struct sk_checkpoints *cp, int *err)
+                                           struct sk_replica_checkpoints *cp, int *err)
 {
     sk_replica_fs_syncer_open(b);
     bool existed = log_exists(b, t, pm->id);
@@ -305,12 +305,38 @@ void sk_replica_close_if_unhosted(struct sk_partition *p)
 
 /* What one pass over the image left undone. */
 struct sync_pass {
-    struct sk_checkpoints cp;
+    struct sk_replica_checkpoints own, *cp; /* cp: the change's (b->cp_held), else own */
     int failed, over_budget;
     int first_err;
     char first[300]; /* the first partition that failed, "topic-p" */
     bool out_of_fds; /* once EMFILE/ENFILE, the pass stops trying */
 };
+
+static void pass_init(struct sk_broker *b, struct sync_pass *sp)
+{
+    memset(sp, 0, sizeof *sp);
+    sp->cp = b->cp_held ? b->cp_held : &sp->own;
+}
+
+static void pass_done(struct sync_pass *sp)
+{
+    checkpoints_free(&sp->own);
+}
+
+void sk_replicas_change_begin(struct sk_broker *b)
+{
+    if (!b->cp_held)
+        b->cp_held = calloc(1, sizeof *b->cp_held); /* NULL: each pass reads its own */
+}
+
+void sk_replicas_change_end(struct sk_broker *b)
+{
+    if (!b->cp_held)
+        return;
+    checkpoints_free(b->cp_held);
+    free(b->cp_held);
+    b->cp_held = NULL;
+}
 
 static void note_failure(struct sync_pass *sp, const struct sk_topic_meta *t, int32_t id, int err)
 {
@@ -371,7 +397,7 @@ static void sync_one(struct sk_broker *b, const struct sk_topic_meta *t,
     }
     int err = -EMFILE;
     if (!sp->out_of_fds)
-        p = partition_open(b, t, pm, tc, &sp->cp, &err);
+        p = partition_open(b, t, pm, tc, sp->cp, &err);
     if (p && sk_replica_table_add(b, p) < 0) {
         partition_free(p, false);
         p = NULL;
@@ -420,11 +446,12 @@ static void sync_topic(struct sk_broker *b, const struct sk_topic_meta *t, struc
 
 int sk_partitions_sync_ex(struct sk_broker *b, bool quiet)
 {
-    struct sync_pass sp = {0};
+    struct sync_pass sp;
+    pass_init(b, &sp);
     drop_removed(b);
     for (int i = 0; i < b->image->ntopics; i++)
         sync_topic(b, b->image->topics[i], &sp, quiet);
-    checkpoints_free(&sp.cp);
+    pass_done(&sp);
     report(b, &sp);
     return sp.failed ? -EIO : 0;
 }
@@ -466,9 +493,10 @@ int sk_replicas_topic_changed(struct sk_broker *b, const struct sk_topic_meta *o
         close_unhosted(b, old, new);
     if (!new)
         return 0;
-    struct sync_pass sp = {0};
+    struct sync_pass sp;
+    pass_init(b, &sp);
     sync_topic(b, new, &sp, false);
-    checkpoints_free(&sp.cp);
+    pass_done(&sp);
     /* Counts of a delta add to the node's; the retry's full pass recounts. */
     if (sp.failed || sp.over_budget) {
         sp.failed += b->offline_failed;

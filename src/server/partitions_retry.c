@@ -70,7 +70,9 @@ int sk_broker_image_changed(struct sk_broker *b, const struct sk_meta_image *old
     if (old->configs_version != b->image->configs_version)
         (void)sk_replicas_broker_config_changed(b);
     struct delta d = {b, 0};
+    sk_replicas_change_begin(b);
     sk_meta_topics_diff(old, b->image, topic_changed, &d);
+    sk_replicas_change_end(b);
     if (d.rc < 0)
         schedule(b);
     return d.rc < 0 ? d.rc : net;
