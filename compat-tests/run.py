@@ -16,6 +16,7 @@ min.insync.replicas is 2; the restart scenarios stop and start node 3. The resul
                                        [--cluster 3]
 """
 import argparse
+import concurrent.futures
 import json
 import os
 import shutil
@@ -373,14 +374,27 @@ def gate(client, scenario, apis):
     return None
 
 
+# With --jobs > 1 each client runs on its own thread, and what it says is kept
+# (per thread) and printed whole when its turn in the list comes.
+_OUT = threading.local()
+
+
+def say(text):
+    lines = getattr(_OUT, "lines", None)
+    if lines is None:
+        print(text, flush=True)
+    else:
+        lines.append(text)
+
+
 def print_cell(client, s, c, verbose):
-    print("  %-22s %-14s %6.1fs  %s" % (client, s, c.seconds, c.short()), flush=True)
+    say("  %-22s %-14s %6.1fs  %s" % (client, s, c.seconds, c.short()))
     if c.failed():
-        print("      %s" % c.detail)
+        say("      %s" % c.detail)
         if verbose and getattr(c, "stderr", ""):
-            print("      client stderr:\n" + c.stderr)
+            say("      client stderr:\n" + c.stderr)
     for n in c.notes:
-        print("      note: %s" % n)
+        say("      note: %s" % n)
 
 
 class ClusterTarget:
@@ -458,8 +472,8 @@ def start_single(name):
     brokers = [(b["node_id"], b["host"], b["port"]) for b in md["brokers"]]
     if brokers != [(1, "127.0.0.1", broker.port)] or md["controller_id"] != 1 \
             or not md["cluster_id"]:
-        print("  raw Metadata v9 disagrees with the configuration: brokers %r "
-              "controller %r cluster %r" % (brokers, md["controller_id"], md["cluster_id"]))
+        say("  raw Metadata v9 disagrees with the configuration: brokers %r "
+            "controller %r cluster %r" % (brokers, md["controller_id"], md["cluster_id"]))
     return broker, apis, md, expect
 
 
@@ -474,7 +488,7 @@ def start_cluster():
     brokers = sorted([b["node_id"], b["host"], b["port"]] for b in md["brokers"])
     want = sorted([n.node_id, "127.0.0.1", n.port] for n in target.cl.nodes)
     if brokers != want:
-        print("  raw Metadata v9 lists brokers %r, expected %r" % (brokers, want))
+        say("  raw Metadata v9 lists brokers %r, expected %r" % (brokers, want))
     expect = {"cluster_id": md["cluster_id"], "node_id": target.node_id,
               "controller_id": md["controller_id"], "host": "127.0.0.1", "port": target.port,
               "brokers": want, "broker_count": len(want), "replication_factor": CLUSTER,
@@ -515,7 +529,7 @@ def run_client(client, scenarios, verbose):
         except (BrokerError, OSError, wire.DecodeError, wire.Closed) as e:
             for s in own:
                 cells[s] = Cell("fail", "broker start", str(e).replace("\n", " | ")[:600])
-            print("  broker did not start: %s" % e)
+            say("  broker did not start: %s" % e)
             return cells, {"cluster_id": None, "problem": "broker did not start: %s" % e}
         for s in own:
             cells[s] = gate(client, s, apis) or run_scenario(client, s, broker, expect, apis)
@@ -524,6 +538,32 @@ def run_client(client, scenarios, verbose):
     finally:
         if broker:
             broker.cleanup()
+
+
+def run_clients(clients, scenarios, verbose, jobs):
+    """Every client's cells and broker summary; with jobs > 1 that many
+    clients at a time, their output printed whole in the list's order."""
+    results, extra = {}, {}
+    if jobs <= 1:
+        for c in clients:
+            print("%s:" % c, flush=True)
+            results[c], extra[c] = run_client(c, scenarios, verbose)
+        return results, extra
+
+    def one(c):
+        _OUT.lines = []
+        try:
+            return run_client(c, scenarios, verbose), _OUT.lines
+        finally:
+            _OUT.lines = None
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [(c, pool.submit(one, c)) for c in clients]
+        for c, f in futures:
+            (results[c], extra[c]), lines = f.result()
+            print("%s:" % c, flush=True)
+            for line in lines:
+                print(line, flush=True)
+    return results, extra
 
 
 def cluster_summary(md, problem):
@@ -696,6 +736,8 @@ def main():
                          "with replication factor 3 topics")
     ap.add_argument("--matrix", default=os.path.join(HERE, "MATRIX.md"))
     ap.add_argument("-v", "--verbose", action="store_true", help="print client stderr on failure")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="clients run at once, each against its own broker (or cluster)")
     args = ap.parse_args()
     clients = args.client or list(CLIENTS)
     scenarios = [s for s in SCENARIOS if not args.scenario or s in args.scenario]
@@ -722,10 +764,7 @@ def main():
         b, APIS, _, _ = start_single("probe")
         b.stop()
         b.cleanup()
-        results, extra = {}, {}
-        for c in clients:
-            print("%s:" % c, flush=True)
-            results[c], extra[c] = run_client(c, scenarios, args.verbose)
+        results, extra = run_clients(clients, scenarios, args.verbose, args.jobs)
         pairs = {}
         if "cross-client" in scenarios:
             print("cross-client:", flush=True)

@@ -75,23 +75,33 @@ def metadata(ctx):
     check_originating_broker(ctx, md)
     ctx.step("kcat -L -J -t (auto-create)")
     name = "kcat-auto"
-    md = list_metadata(ctx, ["-t", name, "-X", "allow.auto.create.topics=true"])
-    ts = [t for t in md.get("topics", []) if t.get("topic") == name]
-    ctx.check(len(ts) == 1, "topics in kcat -L -t " + name, "one entry", md.get("topics"))
-    t = ts[0]
+    t = auto_created(ctx, name)
     if "error" in t:
         raise Fail("metadata of auto-created %s: error %s" % (name, t["error"]))
     ctx.eq("partitions of " + name, [0], [p["partition"] for p in t["partitions"]])
     ctx.check_broker_id("leader of %s/0" % name, t["partitions"][0]["leader"])
 
 
+def auto_created(ctx, name):
+    """kcat -L -t name, auto-creating it: the topic's entry. As Kafka, a
+    cluster may answer the first ask LEADER_NOT_AVAILABLE while the topic is
+    being placed; kcat does not ask again, so this does (for up to 30 s)."""
+    deadline = time.monotonic() + 30
+    while True:
+        md = list_metadata(ctx, ["-t", name, "-X", "allow.auto.create.topics=true"])
+        ts = [t for t in md.get("topics", []) if t.get("topic") == name]
+        ctx.check(len(ts) == 1, "topics in kcat -L -t " + name, "one entry", md.get("topics"))
+        if "Leader not available" not in ts[0].get("error", "") or time.monotonic() > deadline:
+            return ts[0]
+        time.sleep(0.2)
+
+
 def create_topic(ctx):
     # kcat has no admin commands: a topic comes into being by auto-creation.
     name = "kcat-created"
     ctx.step("kcat -L -t %s (auto-create)" % name)
-    md = list_metadata(ctx, ["-t", name, "-X", "allow.auto.create.topics=true"])
-    ts = [t for t in md.get("topics", []) if t.get("topic") == name]
-    ctx.check(len(ts) == 1 and "error" not in ts[0], "metadata of " + name, "no error", ts)
+    t = auto_created(ctx, name)
+    ctx.check("error" not in t, "metadata of " + name, "no error", t)
     ctx.step("kcat -L (all topics)")
     names = [t["topic"] for t in list_metadata(ctx).get("topics", [])]
     ctx.check(name in names, "all topics", "contains " + name, names)

@@ -108,6 +108,11 @@ func config() *sarama.Config {
 	c.Metadata.Retry.Backoff = 100 * time.Millisecond
 	c.Producer.Return.Successes = true
 	c.Producer.Partitioner = sarama.NewManualPartitioner
+	// acks=all (sarama's default is the leader's ack): what a scenario reads back
+	// at once (offsets by timestamp, DeleteRecords) is bounded by the high
+	// watermark, which an acks=1 answer from a replicated leader may not have
+	// reached yet. The acks=1 cells set WaitForLocal themselves.
+	c.Producer.RequiredAcks = sarama.WaitForAll
 	c.Producer.Flush.Frequency = 5 * time.Millisecond
 	c.Consumer.Offsets.Initial = sarama.OffsetOldest
 	c.Consumer.Return.Errors = true

@@ -12,6 +12,14 @@ const TOPIC_TYPE = 2; const BROKER_TYPE = 4 // ConfigResourceTypes
 const base = (ctx) => ({ clientId: 'skein-compat', bootstrapBrokers: ctx.bootstrap.split(','), timeout: 10000, retries: 2 })
 const admin = (ctx) => new Admin(base(ctx))
 const sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms))
+// A change committed through one broker reaches the others' metadata a moment
+// later (as on Kafka): read back until ok(value) holds, for up to 10 s.
+async function settled (read, ok) {
+  const deadline = Date.now() + 10000
+  let v = await read()
+  while (!ok(v) && Date.now() < deadline) { await sleep(100); v = await read() }
+  return v
+}
 
 async function metadata (ctx) {
   const a = admin(ctx)
@@ -315,13 +323,13 @@ async function adminScenario (ctx) {
     ctx.eq('cleanup.policy', 'delete', cfg['cleanup.policy'])
     ctx.step('alterConfigs retention.ms, segment.bytes')
     await a.alterConfigs({ resources: [{ resourceType: TOPIC_TYPE, resourceName: t, configs: [{ name: 'retention.ms', value: '123456789' }, { name: 'segment.bytes', value: '10485760' }] }] })
-    cfg = await topicConfig()
+    cfg = await settled(topicConfig, c => c['retention.ms'] === '123456789')
     ctx.eq('retention.ms after alter', '123456789', cfg['retention.ms'])
     ctx.eq('segment.bytes after alter', '10485760', cfg['segment.bytes'])
     ctx.step('incrementalAlterConfigs retention.ms (SET)')
     if (ctx.has(44)) {
       await a.incrementalAlterConfigs({ resources: [{ resourceType: TOPIC_TYPE, resourceName: t, configs: [{ name: 'retention.ms', configOperation: 0, value: '3600000' }] }] })
-      cfg = await topicConfig()
+      cfg = await settled(topicConfig, c => c['retention.ms'] === '3600000')
       ctx.eq('retention.ms after incremental alter', '3600000', cfg['retention.ms'])
       ctx.eq('segment.bytes after incremental alter', '10485760', cfg['segment.bytes'])
     } else {
@@ -333,7 +341,8 @@ async function adminScenario (ctx) {
     ctx.check(names.includes('log.retention.hours') || names.includes('log.retention.ms'), 'broker configs', 'log.retention.*', names.slice(0, 10))
     ctx.step('createPartitions to 3')
     await a.createPartitions({ topics: [{ name: t, count: 3 }] })
-    const md = (await a.metadata({ topics: [t], forceUpdate: true })).topics.get(t)
+    const md = await settled(async () => (await a.metadata({ topics: [t], forceUpdate: true })).topics.get(t),
+      m => m.partitionsCount === 3)
     ctx.eq('partitions after createPartitions', 3, md.partitionsCount)
     ctx.step('produce 10 records to the new partition 2')
     const producer = new Producer(base(ctx))
