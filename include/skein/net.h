@@ -28,9 +28,9 @@ int sk_shard_listen(struct sk_shard *s, const char *host, uint16_t port,
 int sk_shard_listen_tagged(struct sk_shard *s, const char *host, uint16_t port, int tag,
 			   uint16_t *bound_port);
 
-/* While held, untagged listeners (the clients') take no connection: they
- * wait in the kernel's backlog, as at a Kafka broker whose request
- * processing is not enabled yet. Released once, for good. */
+/* While held, untagged listeners (the clients') are bound but do not listen:
+ * connections are refused, as by a broker not yet up, so clients go to
+ * another broker rather than wait. Released once, for good. */
 void sk_shard_hold_clients(struct sk_shard *s);
 void sk_shard_release_clients(struct sk_shard *s);
 bool sk_shard_clients_held(const struct sk_shard *s);

@@ -72,13 +72,26 @@ void sk_shard_hold_clients(struct sk_shard *s)
 	s->clients_held = true;
 }
 
+/* Bound but not listening, a port refuses connections at once: clients
+ * try another broker, as when this one is down, and probes fail fast. */
+static int start_listening(struct sk_listener *l)
+{
+	if (listen(l->fd, 1024) < 0)
+		return -errno;
+	accept_arm(l);
+	return 0;
+}
+
 void sk_shard_release_clients(struct sk_shard *s)
 {
 	if (!s->clients_held)
 		return;
 	s->clients_held = false;
-	for (struct sk_listener *l = s->listeners; l; l = l->next)
-		accept_rearm(l);
+	for (struct sk_listener *l = s->listeners; l; l = l->next) {
+		int rc = l->tag == 0 && !l->armed && !l->polling ? start_listening(l) : 0;
+		if (rc < 0)
+			sk_error("net: cannot listen for clients: %s", strerror(-rc));
+	}
 }
 
 bool sk_shard_clients_held(const struct sk_shard *s)
@@ -93,7 +106,7 @@ static int bind_socket(const struct addrinfo *ai, uint16_t *bound_port)
 	if (fd < 0)
 		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 1024))
+	    bind(fd, ai->ai_addr, ai->ai_addrlen))
 		goto fail;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -163,8 +176,8 @@ int sk_shard_listen_tagged(struct sk_shard *s, const char *host, uint16_t port, 
 	l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	l->next = s->listeners;
 	s->listeners = l;
-	if (!held(l))
-		accept_arm(l);
+	if (!held(l) && (rc = start_listening(l)) < 0)
+		return rc; /* freed with the shard's other listeners */
 	if (bound_port)
 		*bound_port = got;
 	return 0;

@@ -350,7 +350,8 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
     /* As Kafka's broker enables request processing only once its metadata
      * has caught up: until then a member of a larger quorum has only an
      * empty image, and a client told its topics do not exist would drop
-     * its partitions (librdkafka even its idempotent sequences). */
+     * its partitions (librdkafka even its idempotent sequences). The port
+     * is bound but refuses connections, so clients use another broker. */
     if (l && many)
         sk_shard_hold_clients(b->shard);
     if (l && (rc = listen_client(b, l, err, errlen)) < 0)
