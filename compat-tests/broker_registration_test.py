@@ -82,7 +82,12 @@ def heartbeat(port, epoch, offset, broker_id=FAKE_ID):
 
 
 def listed(node):
-    md = wire.metadata(node.port, topics=[], version=12, timeout=TIMEOUT)
+    """The brokers node's Metadata lists; none while it refuses clients (a
+    restarted node listens only once its metadata has caught up)."""
+    try:
+        md = wire.metadata(node.port, topics=[], version=12, timeout=TIMEOUT)
+    except ConnectionRefusedError:
+        return {}
     return {b["node_id"]: b for b in md["brokers"]}
 
 
