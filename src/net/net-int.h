@@ -203,7 +203,7 @@ struct sk_shard {
 	atomic_int quiesce_requested;
 	struct sk_inbox inbox;
 	bool closing;                    /* quiescing or stopping: no new input */
-	bool clients_held;               /* untagged listeners not armed yet */
+	bool clients_held;               /* untagged listeners bound, not listening yet */
 	bool quiescing;                  /* no new input; the loop and inbox go on */
 	bool quiet;                      /* and every accepted connection is closed */
 	bool stopping;

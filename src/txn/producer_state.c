@@ -135,11 +135,12 @@ int16_t sk_producer_check(struct sk_partition *p, const struct sk_batch_header *
     if (h->producer_epoch < cur_epoch)
         return refuse(p, h, e, SK_ERR_INVALID_PRODUCER_EPOCH);
     if (h->producer_epoch != cur_epoch) {
-        if (h->base_sequence == 0 && cur_epoch >= 0)
-            sk_info("%s-%d: producer %lld moves from epoch %d to %d", p->topic, p->id,
-                    (long long)h->producer_id, cur_epoch, h->producer_epoch);
-        if (h->base_sequence == 0)
+        if (h->base_sequence == 0) {
+            if (cur_epoch >= 0)
+                sk_info("%s-%d: producer %lld moves from epoch %d to %d", p->topic, p->id,
+                        (long long)h->producer_id, cur_epoch, h->producer_epoch);
             return SK_ERR_NONE;
+        }
         return refuse(p, h, e,
                       cur_epoch >= 0 ? SK_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER
                                      : SK_ERR_UNKNOWN_PRODUCER_ID);
