@@ -15,6 +15,11 @@ min.insync.replicas 2:
   to the new leader's); back in the ISR, it leads its partition again
   through the leader balance (auto.leader.rebalance.enable, every
   leader.imbalance.check.interval.seconds), and the producer goes on;
+- kill -9 of a leader and a restart at once, within its session: it
+  answers no client until the controller has taken its new registration
+  (after the old session lapsed and its leaderships moved), so it never
+  serves its caught-up image in which it still leads at the old epoch;
+  the producer goes on and every acknowledged record is read back;
 - SIGTERM of the leader of a partition of a fresh topic: the broker
   heartbeats WantShutDown, the controller moves its leaderships to other
   in-sync replicas and takes it out of the ISRs, and only then answers
@@ -409,6 +414,43 @@ def elect_leaders(node, election, topic, partitions):
     return out
 
 
+def check_restart_at_once(nodes):
+    """kill -9 of a leader and a restart well within its session: the
+    controller refuses the new registration while the old session lives
+    (DUPLICATE_BROKER_REGISTRATION) and until it takes it, after fencing
+    the old one and moving its leaderships, the node answers no client. Its
+    caught-up image still has it leading at the old epoch, which it must
+    never serve (a producer sent there would write past a tail the others
+    have, and librdkafka's idempotent sequences break)."""
+    topic = "elect-bounce"
+    old = create(nodes, topic)[0]
+    victim = next(n for n in nodes if n.node_id == old["leader"])
+    writer = Writer(nodes, topic)
+    writer.wait_more(BEFORE)
+    victim.kill()
+    killed = time.monotonic()
+    victim.start(timeout=TIMEOUT)
+    restarted = time.monotonic() - killed
+    first = wait_for(lambda: view(victim, topic), TIMEOUT + SESSION_MS / 1000)
+    answered = time.monotonic() - killed
+    assert first, "restarted %d never answered: %s" % (victim.node_id, victim.tail(40))
+    p = first[0]
+    assert p["leader"] != victim.node_id or p["leader_epoch"] > old["leader_epoch"], \
+        "restarted %d answered leading %s-0 at its old epoch: %r, was %r\n%s" % (
+            victim.node_id, topic, p, old, victim.tail(40))
+    refused = "DUPLICATE_BROKER_REGISTRATION" in victim.stderr_text()
+    writer.wait_more(AFTER, partition=0, nodes=nodes)
+    produced = writer.finish()
+    n = check_read_back(nodes, writer, produced)
+    print("kill -9 of %d, leader of %s-0, restarted %.1f s later (%s): first answered "
+          "clients %.1f s after the kill, %s-0 led by %d at epoch %d (was %d at %d); %d records "
+          "acknowledged, every one read back once, in order" % (
+              victim.node_id, topic, restarted,
+              "its registration refused while the old session lived" if refused
+              else "after the old session had lapsed", answered, topic, p["leader"],
+              p["leader_epoch"], old["leader"], old["leader_epoch"], n))
+
+
 def check_elect_leaders(nodes, topic, victim):
     """victim, the first replica of some partitions of topic, is stopped."""
     others = [n for n in nodes if n is not victim]
@@ -466,6 +508,7 @@ def run(skein):
     with cluster(skein, "skein-elect-", lambda *a: Node(*a, combined=True)) as (nodes, _, v):
         try:
             check_kill_leader(nodes)
+            check_restart_at_once(nodes)
             stopped = check_controlled_shutdown(nodes)
             check_elect_leaders(nodes, "elect-term", stopped)
         except BaseException:

@@ -50,6 +50,9 @@ class Controller(Broker):
         self.voters = voters
         self.combined = combined
 
+    def serves_clients(self):
+        return self.combined
+
     def argv(self):
         ctrl = "CONTROLLER://127.0.0.1:%d" % self.controller_port
         client = "PLAINTEXT://127.0.0.1:%d" % self.port
@@ -318,6 +321,9 @@ def started(skein, prefix, make_nodes):
                                capture_output=True, text=True, timeout=TIMEOUT)
             assert p.returncode == 0, p.stderr
             n.start(timeout=TIMEOUT)
+        for n in nodes:
+            assert not n.serves_clients() or n.wait_serving(TIMEOUT), \
+                "node %d takes no client connection: %s" % (n.node_id, n.tail())
         yield nodes, cluster_id
         # Brokers first: their controlled shutdown needs the controllers.
         stop_all(nodes[3:])
@@ -420,6 +426,7 @@ def clients_wait_for_catch_up(nodes):
     answer Metadata from an empty image; once the quorum is back it answers,
     and Metadata has the topics."""
     broker = next(n for n in nodes if n.combined)
+    assert broker.wait_serving(TIMEOUT), broker.tail()
     err, msg = wire.create_topic(broker.port, "catch-up", timeout=TIMEOUT)
     assert err == 0, (err, msg)
     assert wait_for(lambda: [p["leader"] for p in partitions_of(broker, "catch-up")] ==

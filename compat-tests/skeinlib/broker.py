@@ -98,6 +98,28 @@ class Broker:
     def bootstrap(self):
         return "127.0.0.1:%d" % self.port
 
+    def serves_clients(self):
+        return True
+
+    def accepting(self):
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=5).close()
+            return True
+        except OSError:
+            return False
+
+    def wait_serving(self, timeout=60):
+        """Whether the client listener accepts connections within timeout: a
+        node of a larger quorum refuses them until it has caught up and the
+        controller has taken its registration (after a kill -9, once the
+        previous process's session has lapsed)."""
+        deadline = time.monotonic() + timeout
+        while not self.accepting():
+            if time.monotonic() >= deadline or (self.proc and self.proc.poll() is not None):
+                return False
+            time.sleep(0.1)
+        return True
+
     def _read(self):
         for raw in self.proc.stderr:
             line = raw.decode("utf-8", "replace").rstrip("\n")

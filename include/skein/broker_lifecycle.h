@@ -14,6 +14,14 @@ int sk_broker_lifecycle_start(struct sk_broker *b);
 /* The epoch of the broker's current registration, -1 until it is
  * registered (or with no lifecycle, lc NULL). */
 int64_t sk_broker_lifecycle_epoch(const struct sk_broker_lifecycle *lc);
+/* Whether img holds the registration this process made (its incarnation
+ * id), unfenced: the controller takes one only once the previous process's
+ * session has lapsed and its leaderships have moved away, and unfences it
+ * once this node has applied the metadata up to it; from such an image on
+ * the node acts on nothing its previous life led, and clients may use it.
+ * True with no lifecycle (lc NULL). */
+bool sk_broker_lifecycle_unfenced_in(const struct sk_broker_lifecycle *lc,
+                                     const struct sk_meta_image *img);
 /* A SIGTERM's request for a controlled shutdown (async-signal-safe: sets
  * a flag shard 0 looks at): true if the broker now shuts down under
  * control and stops by itself later; false when there is no lifecycle (lc

@@ -31,6 +31,7 @@
 #include "skein/errors.h"
 #include "skein/kclient.h"
 #include "skein/logging.h"
+#include "skein/meta.h"
 #include "skein/net.h"
 #include "skein/raftnet.h"
 #include "skein/timer.h"
@@ -48,6 +49,7 @@ struct sk_broker_lifecycle {
     int voter; /* index in cfg->voters of the one kc talks to */
     kp_uuid incarnation;
     int64_t epoch; /* -1 until registered */
+    int16_t refused; /* the last refusal logged, so a repeated one is not */
     bool in_flight, closing;
     sk_timer_id timer;
     uint32_t interval_ms;
@@ -143,15 +145,21 @@ static void registered(void *arg, int16_t err, int16_t version, const void *resp
     int16_t code = err ? err : r->error_code;
     if (code == SK_ERR_NONE) {
         lc->epoch = r->broker_epoch;
+        lc->refused = SK_ERR_NONE;
         sk_info("broker %d registered with epoch %lld", lc->b->node->node_id,
                 (long long)lc->epoch);
         schedule(lc, 0);
         return;
     }
-    if (try_elsewhere(code))
+    if (try_elsewhere(code)) {
         next_voter(lc);
-    else
-        sk_warn("broker registration refused: %s", sk_err_name(code));
+    } else if (code != lc->refused) {
+        /* DUPLICATE_BROKER_REGISTRATION lasts until the previous process's
+         * session lapses: said once, not every retry. */
+        lc->refused = code;
+        sk_warn("broker registration refused: %s (asking again every %d ms)",
+                sk_err_name(code), SK_LIFECYCLE_RETRY_MS);
+    }
     schedule(lc, SK_LIFECYCLE_RETRY_MS);
 }
 
@@ -263,6 +271,16 @@ static uint32_t setting(const struct sk_config *cfg, const char *name, uint32_t 
 int64_t sk_broker_lifecycle_epoch(const struct sk_broker_lifecycle *lc)
 {
     return lc ? lc->epoch : -1;
+}
+
+bool sk_broker_lifecycle_unfenced_in(const struct sk_broker_lifecycle *lc,
+                                  const struct sk_meta_image *img)
+{
+    if (!lc)
+        return true;
+    const struct sk_broker_meta *bm = img ? sk_meta_broker(img, lc->b->node->node_id) : NULL;
+    return bm && !bm->fenced &&
+           memcmp(bm->incarnation.b, lc->incarnation.b, sizeof bm->incarnation.b) == 0;
 }
 
 int sk_broker_lifecycle_start(struct sk_broker *b)

@@ -197,10 +197,12 @@ static int image_changed(struct sk_broker *b, const struct sk_meta_image *old)
 {
     int rc = sk_broker_image_changed(b, old);
     sk_groups_image_changed(b);
-    if (b->index == 0 && b->node->clients_wait_catch_up) {
+    if (b->index == 0 && b->node->clients_wait_catch_up &&
+        sk_broker_lifecycle_unfenced_in(b->node->lifecycle, b->image)) {
         b->node->clients_wait_catch_up = false;
         sk_shard_release_clients(b->shard);
-        sk_info("metadata caught up: accepting client connections");
+        sk_info("metadata caught up and broker %d unfenced: accepting client connections",
+                b->node->node_id);
     }
     return rc;
 }
@@ -348,10 +350,14 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
         return rc;
     sk_metalog_set_syncer(b->node->metalog, &b->syncer);
     /* As Kafka's broker enables request processing only once its metadata
-     * has caught up: until then a member of a larger quorum has only an
-     * empty image, and a client told its topics do not exist would drop
-     * its partitions (librdkafka even its idempotent sequences). The port
-     * is bound but refuses connections, so clients use another broker. */
+     * has caught up and the controller has unfenced its new registration:
+     * until then a member of a larger quorum has only an empty image, and a
+     * client told its topics do not exist would drop its partitions
+     * (librdkafka even its idempotent sequences); and until its previous
+     * life's session lapses (a kill -9 and a quick restart) the caught-up
+     * image still has it leading at epochs whose log tail it may have
+     * lost. The port is bound but refuses connections, so clients use
+     * another broker. */
     if (l && many)
         sk_shard_hold_clients(b->shard);
     if (l && (rc = listen_client(b, l, err, errlen)) < 0)
