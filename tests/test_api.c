@@ -185,7 +185,7 @@ static int16_t alter(int8_t type, const char *res, const char *k, int8_t op, con
                      bool replace, bool validate_only)
 {
     struct sk_config_op o = {kp_str_c(k), op, kp_str_c(v)};
-    return sk_configs_alter(&b, type, kp_str_c(res), &o, 1, replace, validate_only, msg,
+    return sk_configs_alter(&b, type, kp_str_c(res), &o, 1, replace, validate_only, false, msg,
                             sizeof msg);
 }
 
@@ -241,7 +241,7 @@ Test(admin, broker_configs_follow_kafka_rules)
 {
     const char *k = "sasl.kerberos.min.time.before.relogin";
     cr_assert_eq(alter(4, "1", k, SK_CONFIG_OP_SET, "30000", false, false), 0, "%s", msg);
-    cr_assert_str_eq(sk_kvlist_get(&b.image->broker_configs, k), "30000");
+    cr_assert_str_eq(sk_kvlist_get(sk_meta_broker_configs(b.image, b.node->node_id), k), "30000");
     cr_assert_eq(alter(4, "", k, SK_CONFIG_OP_SET, "30000", false, false),
                  SK_ERR_INVALID_REQUEST);
     cr_assert_str_eq(msg, "Cannot update these configs at default cluster level, broker id must "
@@ -267,13 +267,13 @@ Test(admin, broker_configs_follow_kafka_rules)
                                   kp_str_c("2000000")},
                                  {kp_str_c("listeners"), SK_CONFIG_OP_SET,
                                   kp_str_c("PLAINTEXT://:1")}};
-    cr_assert_eq(sk_configs_alter(&b, 4, kp_str_c(""), two, 2, false, false, msg, sizeof msg),
+    cr_assert_eq(sk_configs_alter(&b, 4, kp_str_c(""), two, 2, false, false, false, msg, sizeof msg),
                  SK_ERR_INVALID_REQUEST);
     cr_assert_null(sk_kvlist_get(&b.image->cluster_configs, "message.max.bytes"));
 
     close_broker();
     open_broker();
-    cr_assert_str_eq(sk_kvlist_get(&b.image->broker_configs, k), "30000");
+    cr_assert_str_eq(sk_kvlist_get(sk_meta_broker_configs(b.image, b.node->node_id), k), "30000");
     cr_assert_str_eq(sk_config_list_get(&cfg.dynamic_broker, k), "30000",
                      "re-applied from the metadata log");
     cr_assert_str_eq(sk_config_list_get(&cfg.dynamic_default, "acme.plugin.mode"), "fast");
@@ -356,7 +356,7 @@ Test(admin, quotas_and_features)
 static int16_t alter_ws(int8_t type, kp_str res, kp_str k, kp_str v)
 {
     struct sk_config_op o = {k, SK_CONFIG_OP_SET, v};
-    return sk_configs_alter(&b, type, res, &o, 1, false, false, msg, sizeof msg);
+    return sk_configs_alter(&b, type, res, &o, 1, false, false, false, msg, sizeof msg);
 }
 
 Test(admin, config_zero_bytes_are_not_cut)
@@ -417,7 +417,7 @@ Test(admin, throttled_list_keeps_its_zero_byte)
     cr_assert(strstr(msg, "my.plugin\\x00key"), "%s", msg);
     cr_assert_eq(alter_ws(4, kp_str_c("1"), kp_str_c("my.plugin.key"), WS("x\0")),
                  SK_ERR_INVALID_REQUEST);
-    cr_assert_null(sk_kvlist_get(&b.image->broker_configs, "my.plugin.key"));
+    cr_assert_null(sk_kvlist_get(sk_meta_broker_configs(b.image, b.node->node_id), "my.plugin.key"));
     cr_assert_eq(alter_ws(4, kp_str_c("1"), kp_str_c("my.plugin.key"), kp_str_c("x")), 0, "%s",
                  msg);
     /* Free-form text cannot hold one: refused rather than cut. */

@@ -103,7 +103,7 @@ static void check_image(const struct sk_meta_image *img)
     cr_assert_eq(t->npartitions, 3);
     cr_assert_eq(t->partitions[2].leader_epoch, 2);
     cr_assert_str_eq(sk_kvlist_get(&t->configs, "retention.ms"), "1234");
-    cr_assert_str_eq(sk_kvlist_get(&img->broker_configs, "log.retention.ms"), "5678");
+    cr_assert_str_eq(sk_kvlist_get(sk_meta_broker_configs(img, 1), "log.retention.ms"), "5678");
     const struct sk_broker_meta *b = sk_meta_broker(img, 1);
     cr_assert_not_null(b);
     cr_assert_eq(b->endpoints[0].port, 9092);
@@ -140,14 +140,14 @@ Test(meta, snapshot_rebuilds_the_image_and_replay_continues_after_it, .init = se
     struct sk_metalog *ml;
     sk_meta_image_init(&img);
     cr_assert_eq(sk_metalog_open(dir, &img, 1000, &ml), 0);
-    sk_metalog_set_snapshot_policy(ml, 1, 1, 0); /* snapshot after every append */
+    sk_metalog_set_snapshot_policy(ml, 1, 0); /* snapshot after every append */
     populate(ml, &img);
     /* One more change after the snapshot: a removed topic. */
     kp_remove_topic_record rt;
     kp_remove_topic_record_init(&rt);
     rt.topic_id.b[0] = 42;
     struct sk_meta_rec rec = {SK_META_REMOVE_TOPIC, 0, &rt};
-    sk_metalog_set_snapshot_policy(ml, 1, 0, 0);
+    sk_metalog_set_snapshot_policy(ml, 0, 0);
     cr_assert_eq(sk_metalog_append(ml, &img, &rec, 1, 2000), 0);
     sk_metalog_close(ml);
     sk_meta_image_free(&img);
@@ -191,7 +191,7 @@ Test(meta, snapshot_by_time_once_the_interval_passes_with_records_since, .init =
     snprintf(part, sizeof part, "%s/__cluster_metadata-0", dir);
     sk_meta_image_init(&img);
     cr_assert_eq(sk_metalog_open(dir, &img, 1000, &ml), 0);
-    sk_metalog_set_snapshot_policy(ml, 1, 0, 60000);
+    sk_metalog_set_snapshot_policy(ml, 0, 60000);
     feature(ml, &img, 20, 2000);
     cr_assert_lt(sk_meta_snapshot_latest(part, INT64_MAX), 0, "not yet: the interval runs");
     feature(ml, &img, 21, 61000);
@@ -415,7 +415,7 @@ Test(meta, wire_strings_survive_replay_and_snapshot, .init = setup, .fini = tear
     struct sk_metalog *ml;
     sk_meta_image_init(&img);
     cr_assert_eq(sk_metalog_open(dir, &img, 1000, &ml), 0);
-    sk_metalog_set_snapshot_policy(ml, 1, 1, 0);
+    sk_metalog_set_snapshot_policy(ml, 1, 0);
     kp_topic_record tr;
     kp_topic_record_init(&tr);
     tr.name = kp_str_c("ws");
@@ -526,7 +526,7 @@ Test(meta, snapshot_through_the_syncer_deletes_the_log_only_once_durable, .init 
     sk_meta_image_init(&img);
     cr_assert_eq(sk_metalog_open(dir, &img, 1000, &ml), 0);
     sk_metalog_set_syncer(ml, &ds.syncer);
-    sk_metalog_set_snapshot_policy(ml, 1, 1, 0);
+    sk_metalog_set_snapshot_policy(ml, 1, 0);
     kp_feature_level_record fl;
     kp_feature_level_record_init(&fl);
     fl.name = kp_str_c("metadata.version");

@@ -159,7 +159,7 @@ Test(meta_image, a_clone_copies_the_node_wide_parts)
     cr_assert_eq(sk_meta_apply(v2, SK_META_CONFIG, &bc), 0);
     /* The older image is released first: the clone must own its copies. */
     sk_meta_image_release(v1);
-    cr_assert_str_eq(sk_kvlist_get(&v2->broker_configs, "log.retention.ms"), "9");
+    cr_assert_str_eq(sk_kvlist_get(sk_meta_broker_configs(v2, 1), "log.retention.ms"), "9");
     cr_assert_str_eq(sk_meta_endpoint(sk_meta_broker(v2, 1), "PLAINTEXT")->host, "127.0.0.1");
     sk_meta_image_release(v2);
 }
@@ -264,5 +264,36 @@ Test(meta_image, registration_changes_fence_and_unfence_one_epoch)
     ch.broker_epoch = 40;
     cr_assert_eq(sk_meta_apply(&img, SK_META_BROKER_REGISTRATION_CHANGE, &ch), -EINVAL);
     cr_assert(sk_meta_broker(&img, 2)->fenced);
+    sk_meta_image_free(&img);
+}
+
+Test(meta_image, each_broker_keeps_its_own_dynamic_configs)
+{
+    struct sk_meta_image img;
+    sk_meta_image_init(&img);
+    kp_config_record r;
+    kp_config_record_init(&r);
+    r.resource_type = SK_RESOURCE_BROKER;
+    r.name = kp_str_c("leader.replication.throttled.rate");
+    r.resource_name = kp_str_c("2");
+    r.value = kp_str_c("1000");
+    cr_assert_eq(sk_meta_apply(&img, SK_META_CONFIG, &r), 0);
+    r.resource_name = kp_str_c("");
+    r.value = kp_str_c("5000");
+    cr_assert_eq(sk_meta_apply(&img, SK_META_CONFIG, &r), 0);
+    r.resource_name = kp_str_c("3");
+    r.value = kp_str_c("3000");
+    cr_assert_eq(sk_meta_apply(&img, SK_META_CONFIG, &r), 0);
+    const char *k = "leader.replication.throttled.rate";
+    cr_assert_str_eq(sk_kvlist_get(sk_meta_broker_configs(&img, 2), k), "1000");
+    cr_assert_str_eq(sk_kvlist_get(sk_meta_broker_configs(&img, 3), k), "3000");
+    cr_assert_null(sk_kvlist_get(sk_meta_broker_configs(&img, 1), k), "not broker 2's or 3's");
+    cr_assert_str_eq(sk_kvlist_get(&img.cluster_configs, k), "5000");
+    /* A removal is a null value. */
+    r.resource_name = kp_str_c("2");
+    r.value = KP_STR_NULL;
+    cr_assert_eq(sk_meta_apply(&img, SK_META_CONFIG, &r), 0);
+    cr_assert_null(sk_kvlist_get(sk_meta_broker_configs(&img, 2), k));
+    cr_assert_str_eq(sk_kvlist_get(sk_meta_broker_configs(&img, 3), k), "3000");
     sk_meta_image_free(&img);
 }

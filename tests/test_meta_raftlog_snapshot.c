@@ -112,7 +112,7 @@ static void leader_with_snapshot(struct node *l)
     cr_assert_eq(l->img.last_offset, 5);
     struct sk_atomic_writer *aw = sk_atomic_writer_new(NULL, mdir(l));
     int err = 1;
-    cr_assert_eq(sk_meta_snapshot_write_async(aw, &l->img, 1, 3, 1000, written, &err), 0);
+    cr_assert_eq(sk_meta_snapshot_write_async(aw, &l->img, 3, 1000, written, &err), 0);
     cr_assert_eq(err, 0);
     sk_atomic_writer_free(aw);
     cr_assert_eq(sk_meta_snapshot_clean(sk_metalog_plog(l->ml), 0, -1, 1000), 1);
@@ -277,7 +277,7 @@ Test(meta_raftlog_snapshot, the_log_goes_below_snapshots_by_the_retention_limits
     struct sk_plog *p = sk_metalog_plog(l.ml);
     struct sk_atomic_writer *aw = sk_atomic_writer_new(NULL, mdir(&l));
     int err = 1;
-    cr_assert_eq(sk_meta_snapshot_write_async(aw, &l.img, 1, 1, 1000, written, &err), 0);
+    cr_assert_eq(sk_meta_snapshot_write_async(aw, &l.img, 1, 1000, written, &err), 0);
     cr_assert_eq(err, 0);
     /* Within the byte limit, and no age limit: everything is kept. */
     cr_expect_eq(sk_meta_snapshot_clean(p, 1 << 30, -1, 1000), 0);
@@ -288,7 +288,7 @@ Test(meta_raftlog_snapshot, the_log_goes_below_snapshots_by_the_retention_limits
     node_close(&l);
     node_open(&l, "leader");
     p = sk_metalog_plog(l.ml);
-    cr_assert_eq(sk_meta_snapshot_write_async(aw, &l.img, 1, 1, 2000, written, &err), 0);
+    cr_assert_eq(sk_meta_snapshot_write_async(aw, &l.img, 1, 2000, written, &err), 0);
     cr_assert_eq(err, 0);
     cr_expect_eq(count_suffix(mdir(&l), ".checkpoint"), 2);
     /* Over the byte limit: the log below the first snapshot goes, then the

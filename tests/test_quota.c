@@ -6,6 +6,7 @@
 #include "gen/kp_all.h"
 #include "skein/meta.h"
 #include "skein/quota.h"
+#include "skein/repl_quota.h"
 
 #define W 1000u /* quota.window.size.seconds=1 */
 
@@ -195,4 +196,53 @@ Test(quota, client_ids_are_bytes)
     cr_assert_eq(q.count, 2);
     sk_quotas_free(&q);
     sk_meta_image_free(&img);
+}
+
+/* ---- replication quotas (skein/repl_quota.h) ---------------------------------- */
+
+static bool throttled(const char *list, int32_t partition, int32_t broker)
+{
+    return sk_repl_throttled(list ? kp_str_c(list) : (kp_str){NULL, -1}, partition, broker);
+}
+
+Test(repl_quota, throttled_replica_lists_name_partition_broker_pairs_or_every_replica)
+{
+    cr_assert(!throttled(NULL, 0, 1));
+    cr_assert(!throttled("", 0, 1));
+    cr_assert(throttled("*", 7, 3));
+    cr_assert(throttled(" * ", 7, 3));
+    /* Only the pairs naming this broker count here. */
+    cr_assert(throttled("0:1,1:2", 0, 1));
+    cr_assert(!throttled("0:1,1:2", 0, 2));
+    cr_assert(throttled("0:1,1:2", 1, 2));
+    cr_assert(!throttled("0:1,1:2", 2, 1));
+    cr_assert(throttled("0:1, 12 : 3", 12, 3), "items are trimmed, as Kafka trims them");
+    cr_assert(!throttled("10:1", 1, 1));
+    cr_assert(!throttled("1:10", 1, 1));
+    cr_assert(!throttled("1:", 1, 1));
+}
+
+Test(repl_quota, a_throttled_list_is_bytes_with_a_length)
+{
+    static const char raw[] = "0:1,5\0:5";
+    kp_str s = {raw, (int32_t)sizeof raw - 1};
+    cr_assert(sk_repl_throttled(s, 0, 1));
+    cr_assert(!sk_repl_throttled(s, 5, 5), "a zero byte is not a blank");
+    cr_assert(sk_repl_throttled((kp_str){raw, 3}, 0, 1));
+    cr_assert(!sk_repl_throttled((kp_str){raw, 2}, 0, 1), "nothing past the length is read");
+}
+
+Test(repl_quota, exceeded_once_the_measured_rate_is_over_the_bound)
+{
+    struct sk_repl_quota q;
+    cr_assert_eq(sk_repl_quota_init(&q, 2, W), 0);
+    cr_assert(!sk_repl_quota_exceeded(&q, 1000, 5000));
+    sk_repl_quota_record(&q, 1000, 5000);
+    cr_assert(!sk_repl_quota_exceeded(&q, 1000, 5000), "1000 B over the 1 s minimum span");
+    sk_repl_quota_record(&q, 1, 5000);
+    cr_assert(sk_repl_quota_exceeded(&q, 1000, 5000));
+    cr_assert(!sk_repl_quota_exceeded(&q, INT64_MAX, 5000), "INT64_MAX is no throttle");
+    /* Two samples of a second: once both have aged out the rate is 0. */
+    cr_assert(!sk_repl_quota_exceeded(&q, 1000, 8000));
+    sk_repl_quota_free(&q);
 }

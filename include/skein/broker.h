@@ -69,6 +69,7 @@ struct sk_node {
     struct sk_shard_threads *threads;
     struct sk_checkpoints *checkpoints; /* the log dir's checkpoint files, on shard 0 */
     struct sk_quotas *quotas; /* client quota sensors, every shard's (skein/quota.h) */
+    struct sk_repl_quota *repl_quotas; /* SK_REPL_DIRECTIONS (skein/repl_quota.h) */
     struct sk_raftnet *raftnet; /* the Raft quorum on the wire, on shard 0 (skein/raftnet.h) */
     struct sk_broker_sessions *broker_sessions; /* controller's (skein/broker_sessions.h) */
     struct sk_broker_lifecycle *lifecycle; /* broker's registration (skein/broker_lifecycle.h) */

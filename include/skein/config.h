@@ -178,6 +178,13 @@ struct sk_config {
     } quota;
 
     struct {
+        int64_t leader_rate;         /* leader.replication.throttled.rate */
+        int64_t follower_rate;       /* follower.replication.throttled.rate */
+        int32_t window_num;          /* replication.quota.window.num */
+        int32_t window_size_seconds; /* replication.quota.window.size.seconds */
+    } replication_quota;
+
+    struct {
         int32_t log_num_partitions;
         int16_t log_replication_factor;
         int32_t log_min_isr;

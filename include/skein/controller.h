@@ -90,10 +90,12 @@ struct sk_config_op {
 
 /* Alters a TOPIC or BROKER resource (AlterConfigs when replace is true: the
  * ops become the full set of overrides; IncrementalAlterConfigs otherwise).
- * Validated as Kafka does, written as ConfigRecords, and applied live. */
+ * Validated as Kafka does, written as ConfigRecords, and applied live (on
+ * this node; a broker resource naming another broker, which only a
+ * forwarded request may do, is applied by that broker from the image). */
 int16_t sk_configs_alter(struct sk_broker *b, int8_t resource_type, kp_str resource_name,
                          const struct sk_config_op *ops, int nops, bool replace,
-                         bool validate_only, char *msg, size_t msglen);
+                         bool validate_only, bool forwarded, char *msg, size_t msglen);
 
 /* Re-applies the dynamic broker configs of b's image to the node's working
  * configuration (start-up,

@@ -54,6 +54,12 @@ struct sk_kvlist {
     int n, cap;
 };
 
+/* One broker's dynamic configs: the ConfigRecords of resource BROKER "id". */
+struct sk_broker_configs {
+    int32_t id;
+    struct sk_kvlist kv;
+};
+
 struct sk_partition_meta {
     int32_t id;
     int32_t leader;
@@ -141,7 +147,8 @@ struct sk_meta_image {
     int nbrokers;
     struct sk_feature_level *features;
     int nfeatures;
-    struct sk_kvlist broker_configs;  /* this node's dynamic configs */
+    struct sk_broker_configs *broker_configs; /* each broker's dynamic configs, by id */
+    int nbroker_configs;
     struct sk_kvlist cluster_configs; /* dynamic cluster-wide defaults */
     uint64_t configs_version;         /* moves with every broker ConfigRecord applied */
     struct sk_quota_entry *quotas;
@@ -198,6 +205,8 @@ int16_t sk_meta_feature(const struct sk_meta_image *img, const char *name);
 const char *sk_kvlist_get(const struct sk_kvlist *l, const char *key);
 /* The value's bytes; null if the key is not set. */
 kp_str sk_kvlist_bytes(const struct sk_kvlist *l, const char *key);
+/* Broker id's dynamic configs in img (an empty list if it has none). */
+const struct sk_kvlist *sk_meta_broker_configs(const struct sk_meta_image *img, int32_t id);
 
 /* The record framing of __cluster_metadata values (Kafka's MetadataRecordSerde):
  * uvarint frame version (1), uvarint record type, uvarint record version, then

@@ -13,7 +13,7 @@
  * offset + 1, through w (a blocking one if its syncer is): done(arg, err)
  * once it is durable or failed. 0, or -errno when nothing was started. */
 int sk_meta_snapshot_write_async(struct sk_atomic_writer *w, const struct sk_meta_image *img,
-                                 int32_t node, int32_t epoch, int64_t now_ms,
+                                 int32_t epoch, int64_t now_ms,
                                  sk_atomic_done_fn done, void *arg);
 /* End offset of the newest snapshot at or below max_end, -1 if none. */
 int64_t sk_meta_snapshot_latest(const char *dir, int64_t max_end);

@@ -111,7 +111,7 @@ struct sk_plog *sk_metalog_plog(struct sk_metalog *ml);
 
 /* Snapshot the image after `bytes` of records (0: never by size), or when
  * records came since a snapshot interval_ms old (0: never by time). */
-void sk_metalog_set_snapshot_policy(struct sk_metalog *ml, int32_t node_id, int64_t bytes,
+void sk_metalog_set_snapshot_policy(struct sk_metalog *ml, int64_t bytes,
                                     int64_t interval_ms);
 /* metadata.log.segment.bytes / .ms for the log's segments, and
  * metadata.max.retention.bytes / .ms for deleting it below snapshots

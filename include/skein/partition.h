@@ -118,6 +118,12 @@ struct sk_partition {
     int slot;                       /* in broker->parts */
     bool marked;                    /* a full reconciliation found it in the image */
     bool unhosted;                  /* to close once its sync ends */
+    /* The topic's throttled-replicas lists name this replica (skein/repl_quota.h). */
+    bool throttle_leader, throttle_follower;
+    /* Follower: the leader's last high watermark was within this log
+     * (Kafka's PartitionFetchState.isReplicaInSync); a follower catching
+     * up is the one a throttle holds back. */
+    bool fetch_in_sync;
     struct sk_partition *hnext_name, *hnext_id; /* hash chains (src/replica/table.c) */
 };
 
@@ -207,6 +213,8 @@ int32_t sk_partition_read_replica(const struct sk_partition *p, const struct sk_
 
 /* Whether replica_id is one of p's replicas other than this node. */
 bool sk_partition_is_follower(const struct sk_partition *p, int32_t replica_id);
+/* Whether replica_id is in the partition's ISR (the image's). */
+bool sk_partition_in_isr(const struct sk_partition *p, int32_t replica_id);
 
 /* The leader hears a follower's fetch at fetch_offset: its log end is
  * recorded and the high watermark moves if the ISR now allows (waking

@@ -162,7 +162,7 @@ static int16_t incremental_one(struct sk_request *req, const iac_resource *r, bo
         ops[i] = (struct sk_config_op){r->configs.v[i].name, r->configs.v[i].config_operation,
                                        r->configs.v[i].value};
     return sk_configs_alter(req->broker, r->resource_type, r->resource_name, ops, n, false,
-                            validate_only, msg, msglen);
+                            validate_only, req->captured != NULL, msg, msglen);
 }
 
 static int32_t incremental_prepare(struct sk_request *req)
@@ -222,7 +222,7 @@ static int16_t legacy_one(struct sk_request *req, const ac_resource *r, bool val
         ops[i] = (struct sk_config_op){r->configs.v[i].name, SK_CONFIG_OP_SET,
                                        r->configs.v[i].value};
     return sk_configs_alter(req->broker, r->resource_type, r->resource_name, ops, n, true,
-                            validate_only, msg, msglen);
+                            validate_only, req->captured != NULL, msg, msglen);
 }
 
 static int32_t legacy_prepare(struct sk_request *req)

@@ -40,6 +40,7 @@ struct sk_fetch_result {
     uint8_t *converted;  /* v0-3: down-converted records (malloc'd), sent instead of slice */
     int16_t refused;     /* per-topic refusal at this version (sk_fetch_topic_check) */
     bool metadata_error; /* unknown topic or id: does not make the fetch wait less */
+    bool throttled;      /* a follower's read of a leader-throttled replica */
 };
 
 struct sk_fetch_op {

@@ -14,6 +14,7 @@
 #include "skein/net.h"
 #include "skein/partition.h"
 #include "skein/quota.h"
+#include "skein/repl_quota.h"
 
 typedef kp_fetch_response_partition_data part_t;
 
@@ -140,6 +141,20 @@ static int16_t read_records(struct sk_partition *p, const struct sk_fetch_op *op
     return SK_ERR_NONE;
 }
 
+/* Kafka's ReplicaManager.shouldLeaderThrottle: a follower outside the ISR
+ * reading a throttled replica gets no records while what this node sent
+ * for throttled replicas is over leader.replication.throttled.rate (an
+ * in-sync follower is never held back, or acks=all would wait on it). */
+static bool leader_throttles(struct sk_broker *b, const struct sk_fetch_op *op,
+                             const struct sk_partition *p, struct sk_fetch_result *r)
+{
+    r->throttled = op->follower && p->throttle_leader && b->node->repl_quotas;
+    return r->throttled && !sk_partition_in_isr(p, op->replica_id) &&
+           sk_repl_quota_exceeded(&b->node->repl_quotas[SK_REPL_LEADER],
+                                  b->cfg->replication_quota.leader_rate,
+                                  sk_shard_now_ms(b->shard));
+}
+
 void sk_fetch_read_one(struct sk_broker *b, const struct sk_fetch_op *op, int i, uint32_t *budget,
                        bool *min_one, struct sk_fetch_readout *ro)
 {
@@ -151,6 +166,7 @@ void sk_fetch_read_one(struct sk_broker *b, const struct sk_fetch_op *op, int i,
     r->converted = NULL;
     r->refused = SK_ERR_NONE;
     r->metadata_error = false;
+    r->throttled = false;
     r->data.partition_index = fp->partition;
     struct sk_partition *p = resolve(b, op, fp, r);
     if (!p) {
@@ -181,7 +197,7 @@ void sk_fetch_read_one(struct sk_broker *b, const struct sk_fetch_op *op, int i,
                                                            (int64_t)sk_shard_now_ms(b->shard));
         r->data.high_watermark = r->data.last_stable_offset = p->high_watermark;
     }
-    if (r->data.error_code == SK_ERR_NONE)
+    if (r->data.error_code == SK_ERR_NONE && !leader_throttles(b, op, p, r))
         r->data.error_code = read_records(p, op, fp, budget, min_one, r);
     if (r->data.error_code != SK_ERR_NONE) {
         r->data.aborted_transactions.n = -1;
@@ -377,6 +393,21 @@ static void fill_response(struct sk_fetch_op *op, bool *keep, kp_fetch_response 
         resp->session_id = open_session(op);
 }
 
+/* What a follower's answer carries for throttled replicas counts against
+ * the leader's replication rate (Kafka's sizeOfThrottledPartitions), read
+ * once the answer is final: a parked fetch reads again before it goes. */
+static void record_replication(const struct sk_fetch_op *op, const bool *keep)
+{
+    struct sk_broker *b = op->req->broker;
+    uint64_t bytes = 0;
+    for (int i = 0; i < op->nparts; i++)
+        if (keep[i] && op->results[i].throttled)
+            bytes += op->results[i].slice.len;
+    if (bytes && b->node->repl_quotas)
+        sk_repl_quota_record(&b->node->repl_quotas[SK_REPL_LEADER], bytes,
+                             sk_shard_now_ms(b->shard));
+}
+
 /* A consumer over its quota gets an empty answer and its throttle time;
  * the bytes it did not get are taken back off its rate (as Kafka does). */
 static size_t apply_quota(struct sk_fetch_op *op, struct sk_fetch_file *files, size_t nfiles,
@@ -411,6 +442,8 @@ void sk_fetch_answer(struct sk_fetch_op *op)
     } else {
         fill_response(op, keep, resp);
         sk_fetch_convert(op, keep);
+        if (op->follower)
+            record_replication(op, keep);
         /* Files first: a failed dup empties a partition's records. */
         nfiles = take_files(op, keep, files);
         group_topics(op, keep, resp);

@@ -166,9 +166,9 @@ static const struct sk_config_def defs[] = {
     D("fetch.purgatory.purge.interval.requests", INT, "1000", MEDIUM, READ_ONLY, IGNORED,
       .doc = "Kafka purgatory housekeeping interval. Accepted and ignored."),
     D("follower.replication.throttled.rate", LONG, LONG_MAX_S, MEDIUM, CLUSTER_WIDE, AT_LEAST(0),
-      .flags = SK_CONFIG_F_IGNORED | SK_CONFIG_F_DYNAMIC_ONLY,
+      .flags = SK_CONFIG_F_DYNAMIC_ONLY,
       .doc = "Bytes per second a follower may fetch for throttled replicas (set by reassignment "
-             "tools; dynamic only). Accepted and ignored."),
+             "tools; dynamic only)."),
     D("group.consumer.assignors", LIST,
       "org.apache.kafka.coordinator.group.assignor.UniformAssignor,"
       "org.apache.kafka.coordinator.group.assignor.RangeAssignor",
@@ -267,9 +267,9 @@ static const struct sk_config_def defs[] = {
     D("leader.imbalance.per.broker.percentage", INT, "10", HIGH, READ_ONLY, IGNORED,
       .doc = "ZooKeeper-era leader imbalance threshold. Accepted and ignored."),
     D("leader.replication.throttled.rate", LONG, LONG_MAX_S, MEDIUM, CLUSTER_WIDE, AT_LEAST(0),
-      .flags = SK_CONFIG_F_IGNORED | SK_CONFIG_F_DYNAMIC_ONLY,
-      .doc = "Bytes per second a leader may send for throttled replicas (set by reassignment "
-             "tools; dynamic only). Accepted and ignored."),
+      .flags = SK_CONFIG_F_DYNAMIC_ONLY,
+      .doc = "Bytes per second a leader may send to followers for throttled replicas (set by "
+             "reassignment tools; dynamic only)."),
     D("listener.security.protocol.map", STRING,
       "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT",
       LOW, PER_BROKER,
@@ -599,11 +599,9 @@ static const struct sk_config_def defs[] = {
     D("replica.socket.timeout.ms", INT, "30000", HIGH, READ_ONLY,
       .doc = "Socket timeout of follower fetches."),
     D("replication.quota.window.num", INT, "11", LOW, READ_ONLY, AT_LEAST(1),
-      .flags = SK_CONFIG_F_IGNORED,
-      .doc = "Samples kept for replication quotas. Accepted and ignored."),
+      .doc = "Samples kept for replication quotas."),
     D("replication.quota.window.size.seconds", INT, "1", LOW, READ_ONLY, AT_LEAST(1),
-      .flags = SK_CONFIG_F_IGNORED,
-      .doc = "Length of one replication quota sample. Accepted and ignored."),
+      .doc = "Length of one replication quota sample."),
     D("request.timeout.ms", INT, "30000", HIGH, READ_ONLY,
       .doc = "Timeout for requests this node sends to other nodes."),
     D("reserved.broker.max.id", INT, "1000", MEDIUM, READ_ONLY, AT_LEAST(0),

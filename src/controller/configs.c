@@ -32,6 +32,7 @@ struct plan {
     enum sk_config_scope scope;
     const struct sk_topic_meta *topic;
     const struct sk_kvlist *current;
+    bool elsewhere; /* another broker's own configs: nothing live here changes */
     struct change *v;
     int n;
 };
@@ -70,12 +71,13 @@ static bool has_zero(kp_str s)
 
 /* ---- resource ---------------------------------------------------------- */
 
-static int16_t broker_resource(struct sk_broker *b, kp_str name, struct plan *p, char *msg,
-                               size_t msglen)
+/* any: an Envelope's request, whose broker resource may name any broker
+ * (Kafka's broker checks it names itself before it forwards). */
+static int16_t broker_resource(struct sk_broker *b, kp_str name, bool any, struct plan *p,
+                               char *msg, size_t msglen)
 {
     p->scope = name.len <= 0 ? SK_CONFIG_SCOPE_DEFAULT : SK_CONFIG_SCOPE_BROKER;
-    p->current = name.len <= 0 ? &sk_ctl_working(b)->cluster_configs
-                             : &sk_ctl_working(b)->broker_configs;
+    p->current = &sk_ctl_working(b)->cluster_configs;
     if (name.len <= 0)
         return SK_ERR_NONE;
     char shown[128];
@@ -85,12 +87,14 @@ static int16_t broker_resource(struct sk_broker *b, kp_str name, struct plan *p,
         snprintf(msg, msglen, "Node id must be an integer, but it is: %s", shown);
         return SK_ERR_INVALID_REQUEST;
     }
-    if (id != b->node->node_id) {
+    if (id != b->node->node_id && !any) {
         /* ConfigAdminManager's words; DescribeConfigs answers "or empty string". */
         snprintf(msg, msglen, "Unexpected broker id, expected %d, but received %s", b->node->node_id,
                  shown);
         return SK_ERR_INVALID_REQUEST;
     }
+    p->current = sk_meta_broker_configs(sk_ctl_working(b), id);
+    p->elsewhere = id != b->node->node_id;
     return SK_ERR_NONE;
 }
 
@@ -337,6 +341,8 @@ static int16_t validate_topic(struct sk_broker *b, const struct plan *p, char *m
 /* Puts the broker layers back as the plan found them (first k changes). */
 static void broker_rollback(struct sk_broker *b, const struct plan *p, int k)
 {
+    if (p->elsewhere)
+        return;
     char err[256];
     for (int i = k - 1; i >= 0; i--)
         if (sk_config_set_dynamic(b->node->cfg, p->scope, p->v[i].name, p->v[i].old.ptr, err,
@@ -366,24 +372,48 @@ static int16_t broker_check(const struct plan *p, char *msg, size_t msglen)
     return rc == SK_ERR_NONE ? SK_ERR_NONE : SK_ERR_INVALID_REQUEST;
 }
 
+/* The changes made to cfg one by one, then checked together; returns how
+ * many were made in *made. */
+static int try_changes(struct sk_config *cfg, const struct plan *p, int *made, char *msg,
+                       size_t msglen)
+{
+    struct sk_config_snapshot before;
+    sk_config_snapshot(cfg, &before);
+    int rc = SK_ERR_NONE, i;
+    for (i = 0; i < p->n && rc == SK_ERR_NONE; i++)
+        rc = sk_config_set_dynamic(cfg, p->scope, p->v[i].name, p->v[i].value.ptr, msg, msglen);
+    if (rc == SK_ERR_NONE)
+        rc = sk_config_check_reconfigure(&before, cfg, msg, msglen);
+    else
+        i--; /* the failed change was not made */
+    *made = i;
+    return rc;
+}
+
 static int16_t broker_apply(struct sk_broker *b, const struct plan *p, char *msg, size_t msglen)
 {
     int16_t err = broker_check(p, msg, msglen);
     if (err)
         return err;
-    struct sk_config_snapshot before;
-    sk_config_snapshot(b->node->cfg, &before);
-    int rc = SK_ERR_NONE, i;
-    for (i = 0; i < p->n && rc == SK_ERR_NONE; i++)
-        rc = sk_config_set_dynamic(b->node->cfg, p->scope, p->v[i].name, p->v[i].value.ptr, msg,
-                                   msglen);
-    if (rc == SK_ERR_NONE)
-        rc = sk_config_check_reconfigure(&before, b->node->cfg, msg, msglen);
-    else
-        i--; /* the failed change was not made */
+    int rc, made;
+    if (p->elsewhere) {
+        /* Another broker's static layer is its own, unknown here: the
+         * changes are tried on a copy of this node's, for their types,
+         * ranges and each other, and the broker applies them itself. */
+        struct sk_config_shared *s = sk_config_shared_static(b->node->cfg);
+        if (!s) {
+            snprintf(msg, msglen, "out of memory");
+            return SK_ERR_UNKNOWN_SERVER_ERROR;
+        }
+        rc = try_changes(&s->cfg, p, &made, msg, msglen);
+        sk_config_shared_release(s);
+    } else {
+        rc = try_changes(b->node->cfg, p, &made, msg, msglen);
+        if (rc != SK_ERR_NONE)
+            broker_rollback(b, p, made);
+    }
     if (rc == SK_ERR_NONE)
         return SK_ERR_NONE;
-    broker_rollback(b, p, i);
     return rc == SK_ERR_INVALID_CONFIG ? SK_ERR_INVALID_REQUEST : SK_ERR_UNKNOWN_SERVER_ERROR;
 }
 
@@ -421,7 +451,7 @@ static int16_t write_records(struct sk_broker *b, const struct plan *p, kp_str r
 
 int16_t sk_configs_alter(struct sk_broker *b, int8_t type, kp_str resource,
                          const struct sk_config_op *ops, int nops, bool replace,
-                         bool validate_only, char *msg, size_t msglen)
+                         bool validate_only, bool forwarded, char *msg, size_t msglen)
 {
     struct plan p = {.type = type};
     msg[0] = 0;
@@ -429,7 +459,7 @@ int16_t sk_configs_alter(struct sk_broker *b, int8_t type, kp_str resource,
     if (type == SK_RESOURCE_TOPIC)
         err = topic_resource(b, resource, &p, msg, msglen);
     else if (type == SK_RESOURCE_BROKER)
-        err = broker_resource(b, resource, &p, msg, msglen);
+        err = broker_resource(b, resource, forwarded, &p, msg, msglen);
     else {
         snprintf(msg, msglen, "Unknown resource type %d", type);
         return SK_ERR_INVALID_REQUEST;
@@ -481,7 +511,8 @@ static int apply_layers(struct sk_config *cfg, const struct sk_meta_image *img, 
     int rc = apply_layer(cfg, &img->cluster_configs, SK_CONFIG_SCOPE_DEFAULT, quiet);
     if (rc == -ENOMEM)
         return rc;
-    int rc2 = apply_layer(cfg, &img->broker_configs, SK_CONFIG_SCOPE_BROKER, quiet);
+    int rc2 = apply_layer(cfg, sk_meta_broker_configs(img, cfg->node_id), SK_CONFIG_SCOPE_BROKER,
+                          quiet);
     return rc2 ? rc2 : rc;
 }
 

@@ -91,6 +91,29 @@ static void kvlist_set(struct sk_kvlist *l, kp_str key, kp_str value)
     l->v[l->n++] = (struct sk_kv){dup_str(key), dup_str(value), key.len, value.len};
 }
 
+const struct sk_kvlist *sk_meta_broker_configs(const struct sk_meta_image *img, int32_t id)
+{
+    static const struct sk_kvlist none;
+    for (int i = 0; i < img->nbroker_configs; i++)
+        if (img->broker_configs[i].id == id)
+            return &img->broker_configs[i].kv;
+    return &none;
+}
+
+static struct sk_kvlist *broker_configs_mut(struct sk_meta_image *img, int32_t id)
+{
+    for (int i = 0; i < img->nbroker_configs; i++)
+        if (img->broker_configs[i].id == id)
+            return &img->broker_configs[i].kv;
+    struct sk_broker_configs *v = realloc(
+        img->broker_configs, sizeof *v * (size_t)(img->nbroker_configs + 1));
+    if (!v)
+        abort(); /* as kvlist_set: a half-applied record would fork the image */
+    img->broker_configs = v;
+    v[img->nbroker_configs] = (struct sk_broker_configs){.id = id};
+    return &v[img->nbroker_configs++].kv;
+}
+
 static void kvlist_free(struct sk_kvlist *l)
 {
     for (int i = 0; i < l->n; i++) {
@@ -408,12 +431,18 @@ static int apply_config(struct sk_meta_image *img, const kp_config_record *r)
         kvlist_set(&t->configs, r->name, r->value);
         return 0;
     }
-    case SK_RESOURCE_BROKER:
-        /* An empty resource name is the cluster-wide default. */
-        kvlist_set(r->resource_name.len == 0 ? &img->cluster_configs : &img->broker_configs,
-                   r->name, r->value);
+    case SK_RESOURCE_BROKER: {
+        /* An empty resource name is the cluster-wide default; every node
+         * keeps every broker's, so the active controller can plan a change
+         * to any broker, and each node applies its own. */
+        int32_t id = -1;
+        if (r->resource_name.len > 0 && sk_wire_str_to_i32(r->resource_name, &id) < 0)
+            return 0; /* refused when written; nothing a broker could apply */
+        kvlist_set(id < 0 ? &img->cluster_configs : broker_configs_mut(img, id), r->name,
+                   r->value);
         img->configs_version++;
         return 0;
+    }
     default:
         return 0; /* other resource types carry nothing a single node applies */
     }
@@ -533,7 +562,9 @@ void sk_meta_image_free(struct sk_meta_image *img)
         kvlist_free(&img->quotas[i].values);
     }
     free(img->quotas);
-    kvlist_free(&img->broker_configs);
+    for (int i = 0; i < img->nbroker_configs; i++)
+        kvlist_free(&img->broker_configs[i].kv);
+    free(img->broker_configs);
     kvlist_free(&img->cluster_configs);
     sk_meta_image_init(img);
 }

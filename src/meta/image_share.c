@@ -123,7 +123,14 @@ struct sk_meta_image *sk_meta_image_clone(const struct sk_meta_image *img)
     sk_topic_table_copy(&c->by_id, &img->by_id);
     brokers_copy(c, img);
     features_copy(c, img);
-    kvlist_copy(&c->broker_configs, &img->broker_configs);
+    c->nbroker_configs = img->nbroker_configs;
+    c->broker_configs = img->nbroker_configs
+                            ? memdup_or_die(img->broker_configs,
+                                            sizeof *img->broker_configs *
+                                                (size_t)img->nbroker_configs)
+                            : NULL;
+    for (int i = 0; i < img->nbroker_configs; i++)
+        kvlist_copy(&c->broker_configs[i].kv, &img->broker_configs[i].kv);
     kvlist_copy(&c->cluster_configs, &img->cluster_configs);
     c->configs_version = img->configs_version;
     quotas_copy(c, img);

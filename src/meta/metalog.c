@@ -17,7 +17,6 @@
 
 struct sk_metalog {
     struct sk_plog *plog;
-    int32_t node_id;
     int64_t snapshot_bytes;   /* metadata.log.max.record.bytes.between.snapshots */
     int64_t since_snapshot;   /* bytes appended since the last snapshot */
     int64_t snapshot_ms;      /* metadata.log.max.snapshot.interval.ms, 0: none */
@@ -262,10 +261,8 @@ void sk_metalog_close(struct sk_metalog *ml)
     free(ml);
 }
 
-void sk_metalog_set_snapshot_policy(struct sk_metalog *ml, int32_t node_id, int64_t bytes,
-                                    int64_t interval_ms)
+void sk_metalog_set_snapshot_policy(struct sk_metalog *ml, int64_t bytes, int64_t interval_ms)
 {
-    ml->node_id = node_id;
     ml->snapshot_bytes = bytes;
     ml->snapshot_ms = interval_ms;
 }
@@ -370,9 +367,8 @@ static void maybe_snapshot(struct sk_metalog *ml, const struct sk_meta_image *im
     if (sk_meta_snapshot_latest(dir, img->last_offset + 1) == img->last_offset + 1)
         return;
     ml->snapshot_end = img->last_offset + 1;
-    int rc = sk_meta_snapshot_write_async(ml->snapper, img, ml->node_id,
-                                          epoch_at(ml->plog, img->last_offset), now,
-                                          snapshot_written, ml);
+    int rc = sk_meta_snapshot_write_async(ml->snapper, img, epoch_at(ml->plog, img->last_offset),
+                                          now, snapshot_written, ml);
     if (rc < 0)
         snapshot_written(ml, rc);
 }

@@ -198,16 +198,17 @@ static void write_quota(struct snap_writer *w, const struct sk_quota_entry *q)
     }
 }
 
-static void write_image(struct snap_writer *w, const struct sk_meta_image *img, int32_t node)
+static void write_image(struct snap_writer *w, const struct sk_meta_image *img)
 {
-    char id[16];
-    snprintf(id, sizeof id, "%d", node);
     write_features(w, img);
     for (int i = 0; i < img->nbrokers; i++)
         write_broker(w, &img->brokers[i]);
     write_config(w, SK_RESOURCE_BROKER, "", &img->cluster_configs);
-    /* The image keeps only this node's dynamic broker configs. */
-    write_config(w, SK_RESOURCE_BROKER, id, &img->broker_configs);
+    for (int i = 0; i < img->nbroker_configs; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "%d", img->broker_configs[i].id);
+        write_config(w, SK_RESOURCE_BROKER, id, &img->broker_configs[i].kv);
+    }
     for (int i = 0; i < img->ntopics; i++)
         write_topic(w, img->topics[i]);
     for (int i = 0; i < img->nquotas; i++)
@@ -244,13 +245,13 @@ static bool parse_name(const char *name, int64_t *end, int32_t *epoch)
 /* The file is put in place by the atomic writer: written, synced, renamed,
  * its directory synced, so a snapshot by its final name is always whole. */
 int sk_meta_snapshot_write_async(struct sk_atomic_writer *aw, const struct sk_meta_image *img,
-                                 int32_t node, int32_t epoch, int64_t now_ms,
+                                 int32_t epoch, int64_t now_ms,
                                  sk_atomic_done_fn done, void *arg)
 {
     struct snap_writer w = {.now = now_ms};
     int64_t end = img->last_offset + 1;
     add_control(&w, CONTROL_SNAPSHOT_HEADER, now_ms);
-    write_image(&w, img, node);
+    write_image(&w, img);
     flush_batch(&w);
     add_control(&w, CONTROL_SNAPSHOT_FOOTER, now_ms);
     char name[64];

@@ -37,6 +37,7 @@
 #include "skein/plog.h"
 #include "skein/producer_state.h"
 #include "skein/record.h"
+#include "skein/repl_quota.h"
 #include "skein/timer.h"
 
 #define FETCH_API_KEY 1
@@ -168,12 +169,29 @@ static void free_round(struct sk_replica_fetcher *f)
     f->nasked = f->nout_of_range = 0;
 }
 
-static int count_served(const struct sk_replica_fetcher *f)
+/* Whether this node's fetches for throttled replicas are over
+ * follower.replication.throttled.rate: decided once per round. */
+static bool follower_over(const struct sk_replica_fetcher *f)
+{
+    const struct sk_broker *b = f->set->b;
+    return b->node->repl_quotas &&
+           sk_repl_quota_exceeded(&b->node->repl_quotas[SK_REPL_FOLLOWER],
+                                  b->cfg->replication_quota.follower_rate, now_ms(f));
+}
+
+/* Kafka's ReplicaFetcherThread.shouldFollowerThrottle: a throttled replica
+ * still catching up is left out of the round while the rate is over. */
+static bool asks(const struct sk_replica_fetcher *f, const struct sk_partition *p, bool over)
+{
+    return p && serves(f, p) && !(over && p->throttle_follower && !p->fetch_in_sync);
+}
+
+static int count_asked(const struct sk_replica_fetcher *f, bool over)
 {
     const struct sk_broker *b = f->set->b;
     int n = 0;
     for (int i = 0; i < b->nparts; i++)
-        n += b->parts[i] && serves(f, b->parts[i]);
+        n += asks(f, b->parts[i], over);
     return n;
 }
 
@@ -226,7 +244,8 @@ static void on_answer(void *arg, int16_t err, int16_t version, const void *resp)
 
 static void send_round(struct sk_replica_fetcher *f)
 {
-    int n = count_served(f);
+    bool over = follower_over(f);
+    int n = count_asked(f, over);
     if (n == 0 || !connect_source(f))
         return;
     /* The version is chosen before the request is filled: until the
@@ -244,7 +263,7 @@ static void send_round(struct sk_replica_fetcher *f)
     }
     const struct sk_broker *b = f->set->b;
     for (int i = 0; i < b->nparts && f->nasked < n; i++)
-        if (b->parts[i] && serves(f, b->parts[i]))
+        if (asks(f, b->parts[i], over))
             add_partition(f, b->parts[i], f->nasked++, version);
     build_request(f, version);
     if (sk_kclient_send(f->kc, FETCH_API_KEY, version, &f->req, on_answer, f) < 0) {
@@ -327,11 +346,15 @@ static int16_t on_partition(struct sk_replica_fetcher *f, struct sk_partition *p
         return err;
     }
     size_t len = d->records.len > 0 ? whole_batches(d->records.ptr, (size_t)d->records.len) : 0;
+    if (d->records.len > 0 && p->throttle_follower && f->set->b->node->repl_quotas)
+        sk_repl_quota_record(&f->set->b->node->repl_quotas[SK_REPL_FOLLOWER],
+                             (uint64_t)d->records.len, now_ms(f));
     if (len > 0) {
         int16_t err = sk_partition_append_replica(p, d->records.ptr, len);
         if (err != SK_ERR_NONE)
             return err;
     }
+    p->fetch_in_sync = d->high_watermark <= sk_plog_log_end_offset(p->log);
     take_high_watermark(p, d->high_watermark);
     return SK_ERR_NONE;
 }

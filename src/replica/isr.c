@@ -125,6 +125,11 @@ static bool in_set(const int32_t *v, int32_t n, int32_t id)
     return false;
 }
 
+bool sk_partition_in_isr(const struct sk_partition *p, int32_t replica_id)
+{
+    return sk_replica_in_isr(p, replica_id);
+}
+
 bool sk_replica_in_maximal_isr(const struct sk_partition *p, int32_t id)
 {
     return sk_replica_in_isr(p, id) ||

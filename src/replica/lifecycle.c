@@ -18,6 +18,7 @@
 #include "skein/errors.h"
 #include "skein/logging.h"
 #include "skein/plog.h"
+#include "skein/repl_quota.h"
 #include "skein/producer_state.h"
 #include "skein/net.h"
 #include "skein/timer.h"
@@ -70,9 +71,15 @@ static void plog_config(const struct sk_topic_config *tc, struct sk_plog_config 
     pc->file_delete_delay_ms = tc->file_delete_delay_ms;
 }
 
-static void apply_config(struct sk_partition *p, const struct sk_topic_config *tc)
+static void apply_config(const struct sk_broker *b, struct sk_partition *p,
+                         const struct sk_topic_meta *t, const struct sk_topic_config *tc)
 {
     struct sk_plog_config pc;
+    int32_t me = b->node->node_id;
+    p->throttle_leader = sk_repl_throttled(
+        sk_kvlist_bytes(&t->configs, "leader.replication.throttled.replicas"), p->id, me);
+    p->throttle_follower = sk_repl_throttled(
+        sk_kvlist_bytes(&t->configs, "follower.replication.throttled.replicas"), p->id, me);
     p->cfg = *tc;
     plog_config(tc, &pc);
     sk_plog_set_config(p->log, &pc);
@@ -178,7 +185,7 @@ static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_
     p->hw_waiters.prev = p->hw_waiters.next = &p->hw_waiters;
     if (sk_replica_set_replicas(p, pm, b->node->node_id) < 0)
         abort(); /* as the image does: a half-known ISR would ack too early */
-    apply_config(p, tc);
+    apply_config(b, p, t, tc);
     /* Whatever survived on disk is made durable before anyone reads it, so a
      * partition of one replica can start its high watermark at the log end.
      * A new or cleanly closed log has nothing to flush, and its directory is
@@ -377,7 +384,7 @@ static void sync_one(struct sk_broker *b, const struct sk_topic_meta *t,
 {
     struct sk_partition *p = sk_partition_get_by_id(b, &t->id, pm->id);
     if (p) {
-        apply_config(p, tc);
+        apply_config(b, p, t, tc);
         set_role(p, role_in(b, pm), pm);
         if (sk_replica_set_replicas(p, pm, b->node->node_id) < 0)
             abort();
@@ -517,7 +524,7 @@ int sk_replicas_broker_config_changed(struct sk_broker *b)
         struct sk_topic_config tc;
         if (!t || resolve_config(b, t, &tc) < 0)
             continue;
-        apply_config(p, &tc);
+        apply_config(b, p, t, &tc);
     }
     return 0;
 }

@@ -337,7 +337,7 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
     char line[512];
     sk_partition_budget_describe(&b->node->budget, line, sizeof line);
     sk_info("%s", line);
-    sk_metalog_set_snapshot_policy(b->node->metalog, b->node->node_id,
+    sk_metalog_set_snapshot_policy(b->node->metalog,
                                    broker_long(cfg, "metadata.log.max.record.bytes.between.snapshots"),
                                    broker_long(cfg, "metadata.log.max.snapshot.interval.ms"));
     sk_metalog_set_retention(b->node->metalog, cfg->metadata.log_segment_bytes,

@@ -34,6 +34,7 @@
 #include "skein/partition.h"
 #include "skein/publisher.h"
 #include "skein/quota.h"
+#include "skein/repl_quota.h"
 #include "skein/server.h"
 #include "skein/raftnet.h"
 #include "server-int.h"
@@ -126,6 +127,28 @@ int sk_shards_create(struct sk_node *n, int count, const struct sk_net_config *n
 
 /* ---- one shard's state -------------------------------------------------------- */
 
+/* The node's replication sensors, made with its client quota table. */
+static int repl_quotas_open(struct sk_broker *b)
+{
+    struct sk_node *n = b->node;
+    if (n->repl_quotas)
+        return 0;
+    struct sk_repl_quota *q = calloc(SK_REPL_DIRECTIONS, sizeof *q);
+    if (!q)
+        return -ENOMEM;
+    uint64_t window_ms = (uint64_t)b->cfg->replication_quota.window_size_seconds * 1000;
+    for (int i = 0; i < SK_REPL_DIRECTIONS; i++) {
+        if (sk_repl_quota_init(&q[i], b->cfg->replication_quota.window_num, window_ms) < 0) {
+            while (i-- > 0)
+                sk_repl_quota_free(&q[i]);
+            free(q);
+            return -ENOMEM;
+        }
+    }
+    n->repl_quotas = q;
+    return 0;
+}
+
 /* The node's one table of quota sensors (skein/quota.h), made by the first
  * shard to open (shard 0, before the others' threads start). */
 static int quotas_open(struct sk_broker *b)
@@ -141,7 +164,7 @@ static int quotas_open(struct sk_broker *b)
         n->quotas = q;
     }
     b->quotas = n->quotas;
-    return 0;
+    return repl_quotas_open(b);
 }
 
 void sk_node_quotas_close(struct sk_node *n)
@@ -150,6 +173,10 @@ void sk_node_quotas_close(struct sk_node *n)
         sk_quotas_free(n->quotas);
     free(n->quotas);
     n->quotas = NULL;
+    for (int i = 0; n->repl_quotas && i < SK_REPL_DIRECTIONS; i++)
+        sk_repl_quota_free(&n->repl_quotas[i]);
+    free(n->repl_quotas);
+    n->repl_quotas = NULL;
 }
 
 int sk_shard_state_open(struct sk_broker *b, char *err, size_t errlen)

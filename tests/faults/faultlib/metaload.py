@@ -48,20 +48,27 @@ def find_leader(cluster):
 def healthy(cluster):
     """A leader that every live node names, and every live node's Metadata
     listing every live broker (registered and unfenced)."""
+    return not unhealthy(cluster)
+
+
+def unhealthy(cluster):
+    """What keeps the cluster from being healthy(), or "" when nothing does
+    (said when a recovery does not come)."""
     leader, _ = find_leader(cluster)
     if leader is None:
-        return False
+        return "no leader named by every answering node"
     live = {n.node_id for n in cluster.nodes if n.alive()}
     for n in cluster.nodes:
         if not n.alive():
             continue
         try:
             brokers, _, _ = quorum.metadata(n.host, n.port)
-        except Exception:  # noqa: BLE001 - not answering yet
-            return False
+        except Exception as e:  # noqa: BLE001 - not answering yet
+            return "node %d: Metadata not answered: %r" % (n.node_id, e)
         if not live <= brokers:
-            return False
-    return True
+            return "node %d lists brokers %s, not every live one of %s" % (
+                n.node_id, sorted(brokers), sorted(live))
+    return ""
 
 
 class MetaWorkload(threading.Thread):

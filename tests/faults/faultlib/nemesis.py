@@ -494,5 +494,12 @@ class Nemesis:
         self.h.record(type="recovered", round=i, ok=bool(ok),
                       seconds=round(time.monotonic() - healed, 3))
         if not ok:
-            self.log("round %d: no recovery within %ds" % (i, recover_timeout))
+            why = ""
+            if self.cluster.multi:
+                from .metaload import unhealthy
+                why = unhealthy(self.cluster)
+            stuck = [p.name for p in producers if not (p.last_ok > healed or p.error)]
+            self.log("round %d: no recovery within %ds (%s; producers with no acknowledgement "
+                     "since the heal: %s)" % (i, recover_timeout, why or "cluster healthy",
+                                              stuck or "none"))
         return ok
