@@ -24,17 +24,14 @@ of 1 s, and followers fetch at most FETCH_BYTES per partition, so the
 throttle acts in small steps and the burst is about a second's worth.
 
 usage: throttle_test.py SKEIN_BIN"""
-import json
 import os
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from quorum_test import cluster, create_everywhere, partitions_of, TIMEOUT, Controller  # noqa: E402
-from skeinlib.poll import wait_for  # noqa: E402
+from reassign_test import kafkajs  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 TOPIC = "thr"
 RATE = 250_000          # bytes/s
 DATA = 3 * 1024 * 1024  # bytes per partition
@@ -52,17 +49,6 @@ class Node(Controller):
                                  "--override", "replica.fetch.max.bytes=%d" % FETCH_BYTES]
 
 
-def kafkajs(*args):
-    out = subprocess.run(["node", os.path.join(HERE, "js", "reassign.mjs"), *args],
-                         capture_output=True, timeout=90)
-    lines = out.stdout.decode().strip().splitlines()
-    assert out.returncode == 0 and lines, "reassign.mjs %s: %s %s" % (
-        args, out.stdout.decode(), out.stderr.decode()[-2000:])
-    r = json.loads(lines[-1])
-    assert "ok" in r, (args, r)
-    return r["ok"]
-
-
 def alter_configs(nodes, resources):
     """AlterConfigs through confluent-kafka's AdminClient, which sends a
     broker's resource to that broker, as Kafka requires (one per call)."""
@@ -77,7 +63,8 @@ def alter_configs(nodes, resources):
 
 
 def move(node, partition, replicas):
-    kafkajs("alter", node.bootstrap, TOPIC, str(partition), ",".join(map(str, replicas)))
+    r = kafkajs("alter", node.bootstrap, TOPIC, str(partition), ",".join(map(str, replicas)))
+    assert "ok" in r, r
 
 
 def fill(nodes, partitions):
