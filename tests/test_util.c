@@ -57,3 +57,24 @@ Test(logging, control_bytes_cannot_split_a_line, .init = cr_redirect_stderr)
               "%s", out);
     cr_assert_eq(strchr(out, '\n'), out + n - 1, "one event, one line: %s", out);
 }
+
+Test(logging, a_limited_call_site_sends_a_burst_then_counts_what_it_holds_back)
+{
+    struct sk_log_limit l = {0};
+    unsigned long held = 99;
+    /* Within one second (the loop is far shorter, bar a second boundary,
+     * which only lets more through). */
+    int passed = 0;
+    for (int i = 0; i < 3; i++)
+        passed += sk_log_limit_pass(&l, 3, &held);
+    cr_assert_eq(passed, 3);
+    cr_assert_eq(held, 0);
+    if (sk_log_limit_pass(&l, 3, &held))
+        cr_skip_test("a second boundary fell inside the burst");
+    cr_assert(!sk_log_limit_pass(&l, 3, &held));
+    cr_assert_eq(l.held, 2);
+    l.second--; /* the next second */
+    cr_assert(sk_log_limit_pass(&l, 3, &held));
+    cr_assert_eq(held, 2, "the line that goes out tells how many were held back");
+    cr_assert_eq(l.held, 0);
+}

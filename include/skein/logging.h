@@ -3,6 +3,8 @@
 #ifndef SKEIN_LOGGING_H
 #define SKEIN_LOGGING_H
 
+#include <stdbool.h>
+
 enum sk_log_level { SK_LOG_DEBUG, SK_LOG_INFO, SK_LOG_WARN, SK_LOG_ERROR };
 
 void sk_log_set_level(enum sk_log_level level);
@@ -12,6 +14,19 @@ int sk_log_level_parse(const char *name);
 
 void sk_log(enum sk_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* A call site that may fire for every request a misbehaving client sends:
+ * at most `burst` lines per second go out, the rest are counted and the
+ * count is told with the next line that does. Not shared between threads
+ * (a shard's own, _Thread_local). */
+struct sk_log_limit {
+    long second;
+    int sent;
+    unsigned long held; /* lines held back since the last that went out */
+};
+/* Whether a line may go out now; *held gets how many were held back
+ * before it (0 when none). */
+bool sk_log_limit_pass(struct sk_log_limit *l, int burst, unsigned long *held);
 
 #define sk_debug(...) do { if (sk_log_get_level() <= SK_LOG_DEBUG) sk_log(SK_LOG_DEBUG, __VA_ARGS__); } while (0)
 #define sk_info(...)  sk_log(SK_LOG_INFO, __VA_ARGS__)

@@ -110,18 +110,47 @@ static bool in_sequence(int32_t last, int32_t next)
 
 /* A refused batch is rare between a well-behaved client and a broker that
  * kept its state, and the client may act on it by starting a new epoch,
- * where no broker can catch a duplicate any more: so each refusal is said,
- * with what this partition knew of the producer. */
+ * where no broker can catch a duplicate any more: so refusals are said,
+ * with what this partition knew of the producer, a few a second per shard
+ * (a client that keeps sending out of order must not fill the log). */
+#define SK_PRODUCER_LOG_BURST 5
+
+static _Thread_local struct sk_log_limit refusals, epoch_moves;
+
+static void held_note(char *out, size_t len, unsigned long held)
+{
+    if (held)
+        snprintf(out, len, " (and %lu like it before, not shown)", held);
+    else
+        out[0] = 0;
+}
+
 static int16_t refuse(const struct sk_partition *p, const struct sk_batch_header *h,
                       const struct sk_pentry *e, int16_t err)
 {
+    unsigned long held;
+    if (!sk_log_limit_pass(&refusals, SK_PRODUCER_LOG_BURST, &held))
+        return err;
     const struct sk_pbatch *b = e && e->nbatches ? &e->batches[e->nbatches - 1] : NULL;
+    char more[64];
+    held_note(more, sizeof more, held);
     sk_info("%s-%d: producer %lld epoch %d sequences %d..%d refused (%s); known epoch %d, "
-            "last sequences %d..%d at offset %lld", p->topic, p->id, (long long)h->producer_id,
+            "last sequences %d..%d at offset %lld%s", p->topic, p->id, (long long)h->producer_id,
             h->producer_epoch, h->base_sequence, last_seq_of(h), sk_err_name(err),
             e ? e->epoch : -1, b ? b->first_seq : -1, b ? b->last_seq : -1,
-            (long long)(b ? b->first_offset : -1));
+            (long long)(b ? b->first_offset : -1), more);
     return err;
+}
+
+static void epoch_moved(const struct sk_partition *p, int64_t id, int16_t from, int16_t to)
+{
+    unsigned long held;
+    if (!sk_log_limit_pass(&epoch_moves, SK_PRODUCER_LOG_BURST, &held))
+        return;
+    char more[64];
+    held_note(more, sizeof more, held);
+    sk_info("%s-%d: producer %lld moves from epoch %d to %d%s", p->topic, p->id, (long long)id,
+            from, to, more);
 }
 
 /* Kafka's order of checks: a stale epoch is fenced, a retried batch is a
@@ -137,8 +166,7 @@ int16_t sk_producer_check(struct sk_partition *p, const struct sk_batch_header *
     if (h->producer_epoch != cur_epoch) {
         if (h->base_sequence == 0) {
             if (cur_epoch >= 0)
-                sk_info("%s-%d: producer %lld moves from epoch %d to %d", p->topic, p->id,
-                        (long long)h->producer_id, cur_epoch, h->producer_epoch);
+                epoch_moved(p, h->producer_id, cur_epoch, h->producer_epoch);
             return SK_ERR_NONE;
         }
         return refuse(p, h, e,

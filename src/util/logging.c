@@ -64,3 +64,21 @@ void sk_log(enum sk_log_level level, const char *fmt, ...)
     /* One fputs per line keeps lines from different shards whole. */
     fprintf(stderr, "%s\n", line);
 }
+
+bool sk_log_limit_pass(struct sk_log_limit *l, int burst, unsigned long *held)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (ts.tv_sec != l->second) {
+        l->second = ts.tv_sec;
+        l->sent = 0;
+    }
+    if (l->sent >= burst) {
+        l->held++;
+        return false;
+    }
+    l->sent++;
+    *held = l->held;
+    l->held = 0;
+    return true;
+}
