@@ -131,18 +131,25 @@ Test(meta_image, a_clone_shares_the_topics_it_did_not_change)
     sk_meta_image_release(v2);
 }
 
+/* A ConfigRecord of resource BROKER id ("" for the cluster default). */
+static kp_config_record broker_config(const char *id, const char *key, kp_str value)
+{
+    kp_config_record r;
+    kp_config_record_init(&r);
+    r.resource_type = SK_RESOURCE_BROKER;
+    r.resource_name = kp_str_c(id);
+    r.name = kp_str_c(key);
+    r.value = value;
+    return r;
+}
+
 Test(meta_image, a_clone_copies_the_node_wide_parts)
 {
     struct sk_meta_image *v1 = malloc(sizeof *v1);
     cr_assert_not_null(v1);
     sk_meta_image_init(v1);
     atomic_init(&v1->refs, 1);
-    kp_config_record bc;
-    kp_config_record_init(&bc);
-    bc.resource_type = SK_RESOURCE_BROKER;
-    bc.resource_name = kp_str_c("1");
-    bc.name = kp_str_c("log.retention.ms");
-    bc.value = kp_str_c("5678");
+    kp_config_record bc = broker_config("1", "log.retention.ms", kp_str_c("5678"));
     cr_assert_eq(sk_meta_apply(v1, SK_META_CONFIG, &bc), 0);
     kp_register_broker_record rb;
     kp_register_broker_record_init(&rb);
@@ -271,27 +278,18 @@ Test(meta_image, each_broker_keeps_its_own_dynamic_configs)
 {
     struct sk_meta_image img;
     sk_meta_image_init(&img);
-    kp_config_record r;
-    kp_config_record_init(&r);
-    r.resource_type = SK_RESOURCE_BROKER;
-    r.name = kp_str_c("leader.replication.throttled.rate");
-    r.resource_name = kp_str_c("2");
-    r.value = kp_str_c("1000");
-    cr_assert_eq(sk_meta_apply(&img, SK_META_CONFIG, &r), 0);
-    r.resource_name = kp_str_c("");
-    r.value = kp_str_c("5000");
-    cr_assert_eq(sk_meta_apply(&img, SK_META_CONFIG, &r), 0);
-    r.resource_name = kp_str_c("3");
-    r.value = kp_str_c("3000");
-    cr_assert_eq(sk_meta_apply(&img, SK_META_CONFIG, &r), 0);
     const char *k = "leader.replication.throttled.rate";
+    const char *sets[][2] = {{"2", "1000"}, {"", "5000"}, {"3", "3000"}};
+    for (size_t i = 0; i < 3; i++) {
+        kp_config_record r = broker_config(sets[i][0], k, kp_str_c(sets[i][1]));
+        cr_assert_eq(sk_meta_apply(&img, SK_META_CONFIG, &r), 0);
+    }
     cr_assert_str_eq(sk_kvlist_get(sk_meta_broker_configs(&img, 2), k), "1000");
     cr_assert_str_eq(sk_kvlist_get(sk_meta_broker_configs(&img, 3), k), "3000");
     cr_assert_null(sk_kvlist_get(sk_meta_broker_configs(&img, 1), k), "not broker 2's or 3's");
     cr_assert_str_eq(sk_kvlist_get(&img.cluster_configs, k), "5000");
     /* A removal is a null value. */
-    r.resource_name = kp_str_c("2");
-    r.value = KP_STR_NULL;
+    kp_config_record r = broker_config("2", k, KP_STR_NULL);
     cr_assert_eq(sk_meta_apply(&img, SK_META_CONFIG, &r), 0);
     cr_assert_null(sk_kvlist_get(sk_meta_broker_configs(&img, 2), k));
     cr_assert_str_eq(sk_kvlist_get(sk_meta_broker_configs(&img, 3), k), "3000");
