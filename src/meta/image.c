@@ -91,20 +91,26 @@ static void kvlist_set(struct sk_kvlist *l, kp_str key, kp_str value)
     l->v[l->n++] = (struct sk_kv){dup_str(key), dup_str(value), key.len, value.len};
 }
 
+static int broker_configs_index(const struct sk_meta_image *img, int32_t id)
+{
+    for (int i = 0; i < img->nbroker_configs; i++)
+        if (img->broker_configs[i].id == id)
+            return i;
+    return -1;
+}
+
 const struct sk_kvlist *sk_meta_broker_configs(const struct sk_meta_image *img, int32_t id)
 {
     static const struct sk_kvlist none;
-    for (int i = 0; i < img->nbroker_configs; i++)
-        if (img->broker_configs[i].id == id)
-            return &img->broker_configs[i].kv;
-    return &none;
+    int i = broker_configs_index(img, id);
+    return i >= 0 ? &img->broker_configs[i].kv : &none;
 }
 
 static struct sk_kvlist *broker_configs_mut(struct sk_meta_image *img, int32_t id)
 {
-    for (int i = 0; i < img->nbroker_configs; i++)
-        if (img->broker_configs[i].id == id)
-            return &img->broker_configs[i].kv;
+    int i = broker_configs_index(img, id);
+    if (i >= 0)
+        return &img->broker_configs[i].kv;
     struct sk_broker_configs *v = realloc(
         img->broker_configs, sizeof *v * (size_t)(img->nbroker_configs + 1));
     if (!v)

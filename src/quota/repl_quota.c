@@ -8,6 +8,8 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "skein/wire_str.h"
+
 int sk_repl_quota_init(struct sk_repl_quota *q, int samples, uint64_t window_ms)
 {
     if (pthread_mutex_init(&q->lock, NULL) != 0)
@@ -56,15 +58,8 @@ static void trim(const char **s, const char **e)
 static bool number_is(const char *s, const char *e, int32_t want)
 {
     trim(&s, &e);
-    if (s == e || e - s > 10)
-        return false;
-    int64_t v = 0;
-    for (; s < e; s++) {
-        if (!isdigit((unsigned char)*s))
-            return false;
-        v = v * 10 + (*s - '0');
-    }
-    return v == want;
+    int32_t v;
+    return sk_wire_str_to_i32((kp_str){s, (int32_t)(e - s)}, &v) == 0 && v == want;
 }
 
 static bool item_names(const char *s, const char *e, int32_t partition, int32_t broker)
