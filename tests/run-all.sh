@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds Skein and runs every test: the generated code check, unit tests,
-# the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer,
-# a short fuzz run, and the real-client compatibility suite.
+# a short fuzz run, the real-client compatibility suite, and the unit tests and
+# part of that suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -32,23 +32,22 @@ ninja -C build -j "$jobs"
 step "unit tests"
 meson test -C build --suite unit --print-errorlogs --num-processes "$jobs"
 
-step "unit tests under ASan + UBSan"
-[ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
-ninja -C build-asan -j "$jobs"
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp" \
-  meson test -C build-asan --suite unit --print-errorlogs --num-processes "$jobs"
-# Criterion runs each test in a child process whose sanitizer report does not
-# always reach the exit code: a report anywhere in the log is a failure.
-if grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" build-asan/meson-logs/testlog.txt; then
-  echo "sanitizer reports in the unit tests (see build-asan/meson-logs/testlog.txt)" >&2
-  exit 1
-fi
-
 if [ -x tests/fuzz/run.sh ] && command -v clang >/dev/null; then
   step "fuzz (short run; see README for longer runs)"
   tests/fuzz/run.sh 30
 fi
+
+# The ASan + UBSan build is compiled while the 2-shard compatibility suite runs:
+# that suite mostly waits (on sessions, rebalances, elections), and the compiler
+# runs at the lowest priority, so the brokers and clients under test are not
+# held up by it.
+[ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
+nice -n 19 ninja -C build-asan -j "$jobs" >build-asan/skein-build.log 2>&1 &
+asan_build=$!
+trap 'kill "$asan_build" 2>/dev/null || true' EXIT
+wait_asan_build() {
+  wait "$asan_build" || { cat build-asan/skein-build.log >&2; echo "ASan + UBSan build failed" >&2; exit 1; }
+}
 
 # Partitions and groups are spread over the broker's shards: the whole
 # suite runs with two (the default on a 2-core machine), and again with one
@@ -58,6 +57,18 @@ fi
 # formats and crash loops do not depend on the shard count and run once.
 step "real-client compatibility suite (a real broker per test, 2 shards)"
 SKEIN_TEST_SHARDS=2 meson test -C build --suite compat --print-errorlogs --num-processes 1
+
+step "unit tests under ASan + UBSan"
+wait_asan_build
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp" \
+  meson test -C build-asan --suite unit --print-errorlogs --num-processes "$jobs"
+# Criterion runs each test in a child process whose sanitizer report does not
+# always reach the exit code: a report anywhere in the log is a failure.
+if grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" build-asan/meson-logs/testlog.txt; then
+  echo "sanitizer reports in the unit tests (see build-asan/meson-logs/testlog.txt)" >&2
+  exit 1
+fi
 
 single="broker-process admin broker-configs fetch group-admin idempotence snapshot-crash
   retention full-disk compaction wire-strings"
