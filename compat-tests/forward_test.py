@@ -3,7 +3,8 @@
 and producer ids from it (AllocateProducerIds), on three combined nodes
 formatted with one cluster id (quorum_test.cluster):
 
-- CreateTopics, IncrementalAlterConfigs, CreatePartitions and DeleteTopics,
+- CreateTopics, IncrementalAlterConfigs, CreatePartitions, DeleteTopics and
+  AlterClientQuotas,
   hand-encoded and sent to a node that is NOT the active controller,
   succeed and are committed on every node (Metadata, DescribeConfigs);
 - a Metadata request that auto-creates a topic, sent to a non-controller
@@ -112,6 +113,37 @@ def topic_config(port, name, key):
     return found
 
 
+def alter_client_quota(port, client_id, key, value):
+    """AlterClientQuotas v0 setting one quota of one client id: the entry's error code."""
+    body = (struct.pack(">i", 1) + struct.pack(">i", 1) + wire.string("client-id")
+            + wire.string(client_id) + struct.pack(">i", 1) + wire.string(key)
+            + struct.pack(">db", value, 0) + struct.pack(">b", 0))
+    r = call(port, 49, 0, body)
+    r.i32()
+    assert r.i32() == 1
+    err = r.i16()
+    r.string()
+    return err
+
+
+def client_quotas(port, client_id):
+    """DescribeClientQuotas v0 of one client id: {key: value}."""
+    body = (struct.pack(">i", 1) + wire.string("client-id") + struct.pack(">b", 0)
+            + wire.string(client_id) + struct.pack(">b", 1))
+    r = call(port, 48, 0, body)
+    r.i32()
+    assert r.i16() == NONE
+    r.string()
+    got = {}
+    for _ in range(max(r.i32(), 0)):
+        for _ in range(r.i32()):
+            r.string(), r.string()
+        for _ in range(r.i32()):
+            k = r.string()
+            got[k] = struct.unpack(">d", r.take(8))[0]
+    return got
+
+
 def init_producer_id(port):
     """InitProducerId v0 without a transactional id: (error, producer id)."""
     r = call(port, 22, 0, struct.pack(">hi", -1, 60000))
@@ -167,8 +199,14 @@ def check_admin(nodes, other):
     err = delete_topic(other.port, "fwd-a")
     assert err == NONE, "DeleteTopics through node %d: %d" % (other.node_id, err)
     assert on_all(nodes, lambda t: "fwd-a" not in t), [topics(n) for n in nodes]
+    err = alter_client_quota(other.port, "fwd-client", "producer_byte_rate", 4096.0)
+    assert err == NONE, "AlterClientQuotas through node %d: %d" % (other.node_id, err)
+    assert wait_for(lambda: all(client_quotas(n.port, "fwd-client")
+                                == {"producer_byte_rate": 4096.0} for n in nodes), TIMEOUT), \
+        [client_quotas(n.port, "fwd-client") for n in nodes]
     print("through non-controller node %d: CreateTopics, IncrementalAlterConfigs, "
-          "CreatePartitions and DeleteTopics committed on all three" % other.node_id)
+          "CreatePartitions, DeleteTopics and AlterClientQuotas committed on all three"
+          % other.node_id)
 
 
 def check_auto_create(nodes, other):

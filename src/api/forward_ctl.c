@@ -19,7 +19,7 @@
 #include "skein/submit.h"
 
 /* Admin APIs Kafka 3.9 marks forwardable and Skein's controller decides. */
-static const int16_t forwardable_apis[] = {19, 20, 33, 37, 43, 44, 45, 57};
+static const int16_t forwardable_apis[] = {19, 20, 33, 37, 43, 44, 45, 49, 57};
 
 bool sk_forward_ctl_forwardable(int16_t api_key)
 {

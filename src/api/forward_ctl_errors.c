@@ -125,6 +125,27 @@ static void fail_incremental_alter_configs(struct sk_request *req, int16_t err)
     }
 }
 
+/* Kafka's AlterClientQuotasRequest.getErrorResponse: every entry, its
+ * entity as asked, with the error. */
+static void fail_alter_client_quotas(struct sk_request *req, int16_t err)
+{
+    const kp_alter_client_quotas_request *q = req->body;
+    kp_alter_client_quotas_response *r = req->resp;
+    ALLOC_ARR(req, r->entries, q->entries.n);
+    for (int32_t i = 0; i < r->entries.n; i++) {
+        const kp_alter_client_quotas_request_entry_data *e = &q->entries.v[i];
+        kp_alter_client_quotas_response_entry_data *o = &r->entries.v[i];
+        kp_alter_client_quotas_response_entry_data_init(o);
+        o->error_code = err;
+        ALLOC_ARR(req, o->entity, e->entity.n);
+        for (int32_t k = 0; k < o->entity.n; k++) {
+            kp_alter_client_quotas_response_entity_data_init(&o->entity.v[k]);
+            o->entity.v[k].entity_type = e->entity.v[k].entity_type;
+            o->entity.v[k].entity_name = e->entity.v[k].entity_name;
+        }
+    }
+}
+
 void sk_forward_ctl_fail(struct sk_request *req, int16_t err)
 {
     switch (req->api->key) {
@@ -135,6 +156,7 @@ void sk_forward_ctl_fail(struct sk_request *req, int16_t err)
     case 43: fail_elect_leaders(req, err); break;
     case 44: fail_incremental_alter_configs(req, err); break;
     case 45: fail_reassignments(req, err); break;
+    case 49: fail_alter_client_quotas(req, err); break;
     case 57: ((kp_update_features_response *)req->resp)->error_code = err; break;
     }
     sk_request_respond(req);
@@ -156,6 +178,7 @@ DEFINE_ANY(added, kp_create_partitions_response_create_partitions_topic_result_a
 DEFINE_ANY(incremented, kp_incremental_alter_configs_response_alter_configs_resource_response_arr)
 DEFINE_ANY(features, kp_update_features_response_updatable_feature_result_arr)
 DEFINE_ANY(elected, kp_elect_leaders_response_partition_result_arr)
+DEFINE_ANY(quotas_altered, kp_alter_client_quotas_response_entry_data_arr)
 DEFINE_ANY(reassigned,
            kp_alter_partition_reassignments_response_reassignable_partition_response_arr)
 
@@ -184,6 +207,8 @@ bool sk_forward_ctl_has_error(int16_t api_key, const void *resp, int16_t err)
     case 37: return any_added(((const kp_create_partitions_response *)resp)->results, err);
     case 43: return any_election(resp, err);
     case 45: return any_reassignment(resp, err);
+    case 49:
+        return any_quotas_altered(((const kp_alter_client_quotas_response *)resp)->entries, err);
     case 44:
         return any_incremented(((const kp_incremental_alter_configs_response *)resp)->responses,
                                err);
