@@ -13,7 +13,9 @@ quorum_test.py).
   (min.insync.replicas=2) and a consumer group reads every record back;
   every replica's log then holds the same bytes (segment files compared);
 - hand-encoded follower fetches: an id that is no replica gets
-  NOT_LEADER_OR_FOLLOWER, a newer leader epoch UNKNOWN_LEADER_EPOCH;
+  NOT_LEADER_OR_FOLLOWER, a newer leader epoch UNKNOWN_LEADER_EPOCH, a v15
+  fetch whose ReplicaState names a broker epoch older than the follower's
+  registration NOT_LEADER_OR_FOLLOWER (KIP-903);
 - kill -9 of a follower of partition 0: within replica.lag.time.max.ms
   (30 s, so no ISR shrink: isr_test.py shows that) acks=all to partition 0 waits, and a consumer's fetch sees
   nothing past the high watermark while a follower's fetch reads the leader's
@@ -177,6 +179,39 @@ def fetch_v11(port, replica_id, partition, offset, leader_epoch=-1, max_wait=0):
     return r["error"], r["hw"], r["records"]
 
 
+def fetch_v15(port, topic_id, replica_id, replica_epoch, partition, offset):
+    """One follower Fetch v15 by hand, naming its broker epoch in the tagged
+    ReplicaState (KIP-903): the partition's error."""
+    state = struct.pack(">iq", replica_id, replica_epoch) + wire.uvarint(0)
+    part = struct.pack(">iiqiqi", partition, -1, offset, -1, -1, 1 << 20) + wire.uvarint(0)
+    body = struct.pack(">iiibii", 0, 1, 1 << 20, 0, 0, -1)
+    body += wire.uvarint(2) + topic_id + wire.uvarint(2) + part + wire.uvarint(0)
+    body += wire.uvarint(1) + wire.compact_string("")
+    body += wire.uvarint(1) + wire.uvarint(1) + wire.uvarint(len(state)) + state
+    c = wire.Conn(port, timeout=TIMEOUT)
+    try:
+        c.send(wire.frame(wire.header(1, 15, 9, flexible=True) + body))
+        corr, resp = c.recv_frame(TIMEOUT)
+    finally:
+        c.close()
+    assert corr == 9, corr
+    r = wire.Reader(resp)
+    r.tags()
+    r.i32()
+    assert r.i16() == NONE
+    r.i32()
+    assert r.uvarint() == 2
+    assert r.take(16) == topic_id
+    assert r.uvarint() == 2
+    assert r.i32() == partition
+    return r.i16()
+
+
+def topic_id_of(node):
+    md = wire.metadata(node.port, topics=[TOPIC], version=12, timeout=TIMEOUT)
+    return md["topics"][0]["topic_id"]
+
+
 def leader_of(nodes, partition):
     ps = partitions(nodes[0], TOPIC)
     return next(n for n in nodes if n.node_id == ps[partition]["leader"]), ps[partition]
@@ -192,8 +227,14 @@ def check_follower_fetch_errors(nodes):
     other = next(n for n in nodes if n is not leader)
     err, _, _ = fetch_v11(other.port, follower, 0, 0)
     assert err == NOT_LEADER_OR_FOLLOWER, "a follower fetch from a non-leader: error %d" % err
+    tid = topic_id_of(leader)
+    err = fetch_v15(leader.port, tid, follower, 0, 0, 0)
+    assert err == NOT_LEADER_OR_FOLLOWER, "broker epoch 0, below its registration: error %d" % err
+    err = fetch_v15(leader.port, tid, follower, -1, 0, 0)
+    assert err == NONE, "no broker epoch (-1): error %d" % err
     print("follower fetches: replica id 99 and a fetch from a follower get NOT_LEADER_OR_FOLLOWER, "
-          "a newer leader epoch UNKNOWN_LEADER_EPOCH")
+          "a newer leader epoch UNKNOWN_LEADER_EPOCH; a v15 fetch naming a broker epoch older "
+          "than the follower's registration NOT_LEADER_OR_FOLLOWER (KIP-903), none (-1) is served")
 
 
 def check_follower_down(nodes):

@@ -1237,6 +1237,14 @@ static void restore_orders(void)
     set_topics(&node.image, topics, node.image.ntopics);
 }
 
+
+/* A follower's fetch of no broker epoch, as a fetch before v15 names it. */
+static int16_t follower_fetched(struct sk_partition *p, int32_t id, int64_t offset, int64_t now)
+{
+    struct sk_follower_fetch ff = {id, -1, -1, offset};
+    return sk_partition_follower_fetched(p, &ff, now);
+}
+
 Test(replica, the_high_watermark_is_the_least_log_end_over_the_isr_and_acks_all_waits_for_it)
 {
     replicate_orders0(three, 3);
@@ -1250,23 +1258,23 @@ Test(replica, the_high_watermark_is_the_least_log_end_over_the_isr_and_acks_all_
     cr_assert_eq(sk_plog_recovery_point(p->log), 3);
     cr_assert_eq(a.n, 0, "durable here, but not in the ISR");
 
-    cr_assert_eq(sk_partition_follower_fetched(p, 2, 3, 100), SK_ERR_NONE);
+    cr_assert_eq(follower_fetched(p, 2, 3, 100), SK_ERR_NONE);
     cr_assert_eq(p->high_watermark, 0, "follower 3 has not fetched");
-    cr_assert_eq(sk_partition_follower_fetched(p, 3, 2, 100), SK_ERR_NONE);
+    cr_assert_eq(follower_fetched(p, 3, 2, 100), SK_ERR_NONE);
     cr_assert_eq(p->high_watermark, 2);
     cr_assert_eq(a.n, 0);
-    cr_assert_eq(sk_partition_follower_fetched(p, 3, 3, 100), SK_ERR_NONE);
+    cr_assert_eq(follower_fetched(p, 3, 3, 100), SK_ERR_NONE);
     cr_assert_eq(p->high_watermark, 3);
     cr_assert_eq(a.n, 1);
     cr_assert_eq(a.err[0], SK_ERR_NONE);
 
-    cr_assert_eq(sk_partition_follower_fetched(p, 2, 1, 200), SK_ERR_NONE);
+    cr_assert_eq(follower_fetched(p, 2, 1, 200), SK_ERR_NONE);
     cr_assert_eq(p->high_watermark, 3, "the high watermark never goes back");
-    cr_assert_eq(sk_partition_follower_fetched(p, 9, 3, 200), SK_ERR_NOT_LEADER_OR_FOLLOWER,
+    cr_assert_eq(follower_fetched(p, 9, 3, 200), SK_ERR_NOT_LEADER_OR_FOLLOWER,
                  "not a replica");
-    cr_assert_eq(sk_partition_follower_fetched(p, 1, 3, 200), SK_ERR_NOT_LEADER_OR_FOLLOWER,
+    cr_assert_eq(follower_fetched(p, 1, 3, 200), SK_ERR_NOT_LEADER_OR_FOLLOWER,
                  "the leader is not its own follower");
-    cr_assert_eq(sk_partition_follower_fetched(p, 3, 4, 200), SK_ERR_OFFSET_OUT_OF_RANGE);
+    cr_assert_eq(follower_fetched(p, 3, 4, 200), SK_ERR_OFFSET_OUT_OF_RANGE);
     restore_orders();
 }
 
@@ -1287,8 +1295,8 @@ Test(replica, the_read_replica_is_an_in_sync_follower_in_the_consumers_rack)
     img.nbrokers = 3;
     const uint8_t *west = (const uint8_t *)"west";
     cr_assert_eq(sk_partition_read_replica(p, &img, west, 4, 0), -1, "no follower fetched yet");
-    cr_assert_eq(sk_partition_follower_fetched(p, 2, 3, 100), SK_ERR_NONE);
-    cr_assert_eq(sk_partition_follower_fetched(p, 3, 5, 100), SK_ERR_NONE);
+    cr_assert_eq(follower_fetched(p, 2, 3, 100), SK_ERR_NONE);
+    cr_assert_eq(follower_fetched(p, 3, 5, 100), SK_ERR_NONE);
     cr_assert_eq(sk_partition_read_replica(p, &img, west, 4, 0), 2, "3 is out of the ISR");
     cr_assert_eq(sk_partition_read_replica(p, &img, west, 4, 4), -1, "2 does not hold 4 yet");
     cr_assert_eq(sk_partition_read_replica(p, &img, (const uint8_t *)"east", 4, 0), -1,
@@ -1308,7 +1316,7 @@ Test(replica, a_replica_out_of_the_isr_does_not_hold_the_high_watermark)
     replicate_orders0(two, 2);
     struct sk_partition *p = part("orders", 0);
     append(p, 2, SK_ERR_NONE);
-    cr_assert_eq(sk_partition_follower_fetched(p, 2, 2, 100), SK_ERR_NONE);
+    cr_assert_eq(follower_fetched(p, 2, 2, 100), SK_ERR_NONE);
     cr_assert_eq(p->high_watermark, 2, "node 3 is out of the ISR");
     restore_orders();
 }
@@ -1338,18 +1346,27 @@ Test(replica, min_insync_replicas_refuses_acks_all_before_and_after_the_append)
 
 /* ---- ISR changes: the leader's decisions and the maximal ISR --------------------------------- */
 
-static bool all_eligible(void *arg, int32_t id)
+static bool all_eligible(void *arg, int32_t id, int64_t fetch_epoch)
 {
     (void)arg;
     (void)id;
+    (void)fetch_epoch;
     return true;
 }
 
-static bool none_eligible(void *arg, int32_t id)
+static bool none_eligible(void *arg, int32_t id, int64_t fetch_epoch)
 {
     (void)arg;
     (void)id;
+    (void)fetch_epoch;
     return false;
+}
+
+/* The image registers every broker at the epoch *arg. */
+static bool registered_at(void *arg, int32_t id, int64_t fetch_epoch)
+{
+    (void)id;
+    return fetch_epoch == -1 || fetch_epoch == *(const int64_t *)arg;
 }
 
 Test(replica, a_follower_behind_for_the_lag_bound_is_proposed_out_and_counts_until_committed)
@@ -1359,8 +1376,8 @@ Test(replica, a_follower_behind_for_the_lag_bound_is_proposed_out_and_counts_unt
     struct acks a = {0};
     sk_partition_when_durable(p, append(p, 3, SK_ERR_NONE), on_durable, &a);
     sync_all();
-    cr_assert_eq(sk_partition_follower_fetched(p, 2, 3, 100), SK_ERR_NONE);
-    cr_assert_eq(sk_partition_follower_fetched(p, 3, 1, 100), SK_ERR_NONE);
+    cr_assert_eq(follower_fetched(p, 2, 3, 100), SK_ERR_NONE);
+    cr_assert_eq(follower_fetched(p, 3, 1, 100), SK_ERR_NONE);
     int32_t want[4];
     cr_assert_eq(sk_replica_isr_proposal(p, 100, 3000, all_eligible, NULL, want), 0,
                  "never caught up in this leadership: its clock starts at the first look");
@@ -1397,13 +1414,13 @@ Test(replica, a_follower_at_the_high_watermark_is_proposed_back_if_eligible)
     struct sk_partition *p = part("orders", 0);
     append(p, 3, SK_ERR_NONE);
     sync_all();
-    cr_assert_eq(sk_partition_follower_fetched(p, 2, 3, 100), SK_ERR_NONE);
+    cr_assert_eq(follower_fetched(p, 2, 3, 100), SK_ERR_NONE);
     cr_assert_eq(p->high_watermark, 3);
     int32_t want[4];
-    cr_assert_eq(sk_partition_follower_fetched(p, 3, 2, 100), SK_ERR_NONE);
+    cr_assert_eq(follower_fetched(p, 3, 2, 100), SK_ERR_NONE);
     cr_assert_eq(sk_replica_isr_proposal(p, 200, 3000, all_eligible, NULL, want), 0,
                  "below the high watermark");
-    cr_assert_eq(sk_partition_follower_fetched(p, 3, 3, 200), SK_ERR_NONE);
+    cr_assert_eq(follower_fetched(p, 3, 3, 200), SK_ERR_NONE);
     cr_assert_eq(sk_replica_isr_proposal(p, 200, 3000, none_eligible, NULL, want), 0,
                  "a fenced or shutting-down broker is not proposed (KIP-841)");
     int64_t start = p->epoch_start_offset;
@@ -1420,11 +1437,40 @@ Test(replica, a_follower_at_the_high_watermark_is_proposed_back_if_eligible)
     sync_all();
     sk_replica_isr_propose(p, want, 3);
     cr_assert_eq(sk_replica_maximal_isr_size(p), 3);
-    cr_assert_eq(sk_partition_follower_fetched(p, 2, 4, 300), SK_ERR_NONE);
+    cr_assert_eq(follower_fetched(p, 2, 4, 300), SK_ERR_NONE);
     cr_assert_eq(p->high_watermark, 3, "node 3, pending, holds it too");
-    cr_assert_eq(sk_partition_follower_fetched(p, 3, 4, 300), SK_ERR_NONE);
+    cr_assert_eq(follower_fetched(p, 3, 4, 300), SK_ERR_NONE);
     cr_assert_eq(p->high_watermark, 4);
     cr_assert_eq(a.n, 1);
+    restore_orders();
+}
+
+/* KIP-903: the leader keeps the broker epoch each follower's fetches name;
+ * a fetch from an earlier registration than the image holds is refused and
+ * changes nothing, and a follower whose fetch state came from another
+ * registration than the image's is not proposed into the ISR. */
+Test(replica, follower_fetch_state_belongs_to_one_broker_registration)
+{
+    int32_t two[] = {1, 2};
+    replicate_orders0(two, 2);
+    struct sk_partition *p = part("orders", 0);
+    append(p, 3, SK_ERR_NONE);
+    sync_all();
+    cr_assert_eq(follower_fetched(p, 2, 3, 100), SK_ERR_NONE);
+    struct sk_follower_fetch stale = {3, 5, 7, 3};
+    cr_assert_eq(sk_partition_follower_fetched(p, &stale, 100), SK_ERR_NOT_LEADER_OR_FOLLOWER);
+    cr_assert_eq(p->followers[1].log_end, -1, "a stale fetch records nothing");
+    struct sk_follower_fetch fenced = {3, 5, -1, 3};
+    cr_assert_eq(sk_partition_follower_fetched(p, &fenced, 100), SK_ERR_NONE,
+                 "no registered epoch to compare with (fenced): taken");
+    int64_t image_epoch = 7;
+    int32_t want[4];
+    cr_assert_eq(sk_replica_isr_proposal(p, 200, 3000, registered_at, &image_epoch, want), 0,
+                 "caught up, but as registration 5 while the image holds 7");
+    struct sk_follower_fetch current = {3, 7, 7, 3};
+    cr_assert_eq(sk_partition_follower_fetched(p, &current, 200), SK_ERR_NONE);
+    cr_assert_eq(sk_replica_isr_proposal(p, 200, 3000, registered_at, &image_epoch, want), 3);
+    cr_assert_eq(want[2], 3);
     restore_orders();
 }
 
@@ -1436,7 +1482,7 @@ Test(replica, acks_all_waiting_when_the_isr_shrinks_below_min_insync_gets_after_
     struct acks a = {0};
     sk_partition_when_durable(p, append(p, 2, SK_ERR_NONE), on_durable, &a);
     sync_all();
-    cr_assert_eq(sk_partition_follower_fetched(p, 2, 0, 100), SK_ERR_NONE);
+    cr_assert_eq(follower_fetched(p, 2, 0, 100), SK_ERR_NONE);
     int32_t want[4];
     cr_assert_eq(sk_replica_isr_proposal(p, 200, 3000, all_eligible, NULL, want), 0);
     cr_assert_eq(sk_replica_isr_proposal(p, 3201, 3000, all_eligible, NULL, want), 1);
@@ -1589,8 +1635,8 @@ Test(replica, a_follower_made_leader_again_waits_for_the_followers_fetches)
     replicate_orders0(three, 3);
     struct sk_partition *p = part("orders", 0);
     append(p, 3, SK_ERR_NONE);
-    cr_assert_eq(sk_partition_follower_fetched(p, 2, 3, 100), SK_ERR_NONE);
-    cr_assert_eq(sk_partition_follower_fetched(p, 3, 3, 100), SK_ERR_NONE);
+    cr_assert_eq(follower_fetched(p, 2, 3, 100), SK_ERR_NONE);
+    cr_assert_eq(follower_fetched(p, 3, 3, 100), SK_ERR_NONE);
     cr_assert_eq(p->high_watermark, 3);
     follow_orders0();
     cr_assert_eq(sk_partition_truncate(p, 1), SK_ERR_NONE);
@@ -1599,8 +1645,8 @@ Test(replica, a_follower_made_leader_again_waits_for_the_followers_fetches)
     cr_assert_eq(p->role, SK_REPLICA_LEADER);
     append(p, 2, SK_ERR_NONE);
     cr_assert_eq(p->high_watermark, 0, "the followers have not fetched in this leadership");
-    cr_assert_eq(sk_partition_follower_fetched(p, 2, 2, 200), SK_ERR_NONE);
-    cr_assert_eq(sk_partition_follower_fetched(p, 3, 2, 200), SK_ERR_NONE);
+    cr_assert_eq(follower_fetched(p, 2, 2, 200), SK_ERR_NONE);
+    cr_assert_eq(follower_fetched(p, 3, 2, 200), SK_ERR_NONE);
     cr_assert_eq(p->high_watermark, 2);
     restore_orders();
 }

@@ -14,6 +14,11 @@ int sk_broker_lifecycle_start(struct sk_broker *b);
 /* The epoch of the broker's current registration, -1 until it is
  * registered (or with no lifecycle, lc NULL). */
 int64_t sk_broker_lifecycle_epoch(const struct sk_broker_lifecycle *lc);
+/* The epoch of the registration this process made (its incarnation id) as
+ * img holds it, -1 while img holds none (or with no lifecycle, lc NULL).
+ * Any shard may ask: only the incarnation id, fixed at start, is read. */
+int64_t sk_broker_lifecycle_epoch_in(const struct sk_broker_lifecycle *lc,
+                                     const struct sk_meta_image *img);
 /* Whether img holds the registration this process made (its incarnation
  * id), unfenced: the controller takes one only once the previous process's
  * session has lapsed and its leaderships have moved away, and unfences it

@@ -58,6 +58,10 @@ struct sk_follower {
      * keeping-up follower look behind. */
     int64_t last_fetch_leader_end;
     int64_t last_fetch_ms;
+    /* The broker epoch its last fetch named (KIP-903's ReplicaState
+     * ReplicaEpoch; -1 from a fetch without one): the registration whose log
+     * the fetch state describes. */
+    int64_t broker_epoch;
 };
 
 /* How the durability pipeline reaches the reactor: fdatasyncs, the deferred
@@ -216,16 +220,30 @@ bool sk_partition_is_follower(const struct sk_partition *p, int32_t replica_id);
 /* Whether replica_id is in the partition's ISR (the image's). */
 bool sk_partition_in_isr(const struct sk_partition *p, int32_t replica_id);
 
-/* The leader hears a follower's fetch at fetch_offset: its log end is
- * recorded and the high watermark moves if the ISR now allows (waking
- * fetches and acks=all producers). NOT_LEADER_OR_FOLLOWER when p is not
- * led here or replica_id is not one of its followers. */
-int16_t sk_partition_follower_fetched(struct sk_partition *p, int32_t replica_id,
-                                      int64_t fetch_offset, int64_t now_ms);
+/* A follower's fetch as the leader hears it: who, the broker epoch the
+ * fetch names (-1: none), the epoch the leader's image registers for that
+ * broker while unfenced (-1: fenced or unknown), and where it fetches. */
+struct sk_follower_fetch {
+    int32_t replica_id;
+    int64_t broker_epoch;
+    int64_t registered_epoch;
+    int64_t fetch_offset;
+};
+
+/* The leader hears a follower's fetch: its log end is recorded and the
+ * high watermark moves if the ISR now allows (waking fetches and acks=all
+ * producers). NOT_LEADER_OR_FOLLOWER when p is not led here, replica_id is
+ * not one of its followers, or the fetch comes from an older registration
+ * of that broker than the image holds (Kafka's stale fetch state: the
+ * process that held that log is gone). */
+int16_t sk_partition_follower_fetched(struct sk_partition *p, const struct sk_follower_fetch *ff,
+                                      int64_t now_ms);
 
 /* Whether the controller could take broker id into an ISR (KIP-841:
- * registered, unfenced, not shutting down), as the leader's image says. */
-typedef bool (*sk_replica_eligible_fn)(void *arg, int32_t id);
+ * registered, unfenced, not shutting down; KIP-903: fetch_epoch, the epoch
+ * its fetches named, is the registration the image holds, or -1), as the
+ * leader's image says. */
+typedef bool (*sk_replica_eligible_fn)(void *arg, int32_t id, int64_t fetch_epoch);
 /* The ISR the leader of p wants now, as Kafka's Partition decides it: the
  * ISR without the followers that have not reached the leader's log end for
  * lag_ms (replica.lag.time.max.ms), or, when none has fallen behind, with

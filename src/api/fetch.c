@@ -196,6 +196,7 @@ static struct sk_fetch_op *op_new(struct sk_request *req)
     op->req = req;
     op->by_id = req->version >= 13;
     op->replica_id = replica_id(req);
+    op->replica_epoch = req->version >= 15 ? body->replica_state.replica_epoch : -1;
     op->follower = op->replica_id >= 0;
     op->isolation_level = req->version >= 4 ? body->isolation_level : 0;
     op->client_metadata = req->version >= 11 && !op->follower;

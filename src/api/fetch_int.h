@@ -52,6 +52,7 @@ struct sk_fetch_op {
     bool by_id;             /* v13+: topics by id */
     bool follower;          /* a replica's fetch: replica_id >= 0 */
     int32_t replica_id;
+    int64_t replica_epoch;  /* its broker epoch (v15+ ReplicaState), else -1 */
     int8_t isolation_level;
     /* v11+ (Kafka's ClientMetadata): a consumer may read from a follower,
      * and a leader may point it at one in its rack (KIP-392). */

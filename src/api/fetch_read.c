@@ -193,8 +193,11 @@ void sk_fetch_read_one(struct sk_broker *b, const struct sk_fetch_op *op, int i,
      * the offset asked for is what the follower holds, and may move the
      * high watermark this answer carries. */
     if (op->follower) {
-        r->data.error_code = sk_partition_follower_fetched(p, op->replica_id, fp->fetch_offset,
-                                                           (int64_t)sk_shard_now_ms(b->shard));
+        const struct sk_broker_meta *bm = sk_meta_broker(b->image, op->replica_id);
+        struct sk_follower_fetch ff = {op->replica_id, op->replica_epoch,
+                                       bm && !bm->fenced ? bm->epoch : -1, fp->fetch_offset};
+        r->data.error_code =
+            sk_partition_follower_fetched(p, &ff, (int64_t)sk_shard_now_ms(b->shard));
         r->data.high_watermark = r->data.last_stable_offset = p->high_watermark;
     }
     if (r->data.error_code == SK_ERR_NONE && !leader_throttles(b, op, p, r))

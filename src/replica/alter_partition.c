@@ -44,6 +44,10 @@ struct item {
     int32_t leader_epoch, partition_epoch;
     uint32_t gen; /* the partition's isr_gen when proposed */
     int32_t *isr;
+    /* The broker epoch each follower's fetches named when the change was
+     * decided (KIP-903), -1 where none; the sender's own is filled in when
+     * sent. The controller refuses a member whose registration moved on. */
+    int64_t *epochs;
     int32_t nisr;
     struct item *next;
 };
@@ -70,6 +74,7 @@ static void item_free(struct item *it)
 {
     free(it->topic);
     free(it->isr);
+    free(it->epochs);
     free(it);
 }
 
@@ -90,29 +95,44 @@ static void schedule_send(struct sk_isr_sender *s, uint64_t ms)
 
 /* ---- proposals ------------------------------------------------------------ */
 
-/* KIP-841: the leader does not propose a broker the controller would refuse. */
-static bool eligible(void *arg, int32_t id)
+/* KIP-841: the leader does not propose a broker the controller would
+ * refuse; KIP-903: nor one whose fetches came from an earlier registration,
+ * whose log the broker may have lost in a crash since. */
+static bool eligible(void *arg, int32_t id, int64_t fetch_epoch)
 {
     const struct sk_broker *b = arg;
     const struct sk_broker_meta *bm = sk_meta_broker(b->image, id);
-    return bm && !bm->fenced && !bm->in_controlled_shutdown;
+    return bm && !bm->fenced && !bm->in_controlled_shutdown &&
+           (fetch_epoch == -1 || fetch_epoch == bm->epoch);
+}
+
+static int64_t follower_epoch(const struct sk_partition *p, int32_t id)
+{
+    for (int32_t i = 0; i < p->nfollowers; i++)
+        if (p->followers[i].id == id)
+            return p->followers[i].broker_epoch;
+    return -1;
 }
 
 static void enqueue(struct sk_isr_sender *s, struct sk_partition *p)
 {
     struct item *it = calloc(1, sizeof *it);
     int32_t *isr = malloc(sizeof *isr * (size_t)(p->npending + 1));
+    int64_t *epochs = malloc(sizeof *epochs * (size_t)(p->npending + 1));
     char *topic = strdup(p->topic);
-    if (!it || !isr || !topic) {
+    if (!it || !isr || !epochs || !topic) {
         free(it);
         free(isr);
+        free(epochs);
         free(topic);
         sk_replica_isr_drop_pending(p); /* proposed again at the next check */
         return;
     }
     memcpy(isr, p->pending_isr, sizeof *isr * (size_t)p->npending);
+    for (int32_t i = 0; i < p->npending; i++)
+        epochs[i] = follower_epoch(p, isr[i]);
     *it = (struct item){p->topic_id, topic, p->id, p->leader_epoch, p->partition_epoch,
-                        p->isr_gen, isr, p->npending, NULL};
+                        p->isr_gen, isr, epochs, p->npending, NULL};
     struct item **tail = &s->queue;
     while (*tail)
         tail = &(*tail)->next;
@@ -258,8 +278,8 @@ static int build_request(struct sk_isr_sender *s, int64_t broker_epoch, int16_t 
         for (int32_t i = 0; i < it->nisr; i++, ns++) {
             kp_alter_partition_request_broker_state_init(&s->states[ns]);
             s->states[ns].broker_id = it->isr[i];
-            const struct sk_broker_meta *bm = sk_meta_broker(s->b->image, it->isr[i]);
-            s->states[ns].broker_epoch = bm ? bm->epoch : -1;
+            s->states[ns].broker_epoch =
+                it->isr[i] == s->b->node->node_id ? broker_epoch : it->epochs[i];
         }
         pd->new_isr_with_epochs.n = it->nisr;
     }

@@ -26,6 +26,7 @@
 #include "gen/kp_all.h"
 #include "replica_int.h"
 #include "skein/broker.h"
+#include "skein/broker_lifecycle.h"
 #include "skein/config.h"
 #include "skein/errors.h"
 #include "skein/java_hash.h"
@@ -227,7 +228,10 @@ static void build_request(struct sk_replica_fetcher *f, int16_t version)
     kp_fetch_request_init(r);
     if (version >= 15) {
         r->replica_state.replica_id = b->node->node_id;
-        r->replica_state.replica_epoch = -1;
+        /* KIP-903: the leader takes this fetch's state as that of this
+         * registration only. */
+        r->replica_state.replica_epoch =
+            sk_broker_lifecycle_epoch_in(b->node->lifecycle, b->image);
     } else {
         r->replica_id = b->node->node_id;
     }

@@ -70,7 +70,7 @@ int sk_replica_set_replicas(struct sk_partition *p, const struct sk_partition_me
         if (pm->replicas[i] == self)
             continue;
         const struct sk_follower *old = follower(p, pm->replicas[i]);
-        f[n++] = old ? *old : (struct sk_follower){pm->replicas[i], -1, -1, -1, -1};
+        f[n++] = old ? *old : (struct sk_follower){pm->replicas[i], -1, -1, -1, -1, -1};
     }
     free(p->isr);
     free(p->followers);
@@ -92,6 +92,7 @@ void sk_replica_forget_followers(struct sk_partition *p)
         p->followers[i].caught_up_ms = -1;
         p->followers[i].last_fetch_leader_end = -1;
         p->followers[i].last_fetch_ms = -1;
+        p->followers[i].broker_epoch = -1;
     }
     p->epoch_start_offset = sk_plog_log_end_offset(p->log);
     sk_replica_isr_drop_pending(p);
@@ -167,12 +168,15 @@ int16_t sk_replica_after_append_error(const struct sk_partition *p)
                                                  : SK_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND;
 }
 
-int16_t sk_partition_follower_fetched(struct sk_partition *p, int32_t replica_id,
-                                      int64_t fetch_offset, int64_t now_ms)
+int16_t sk_partition_follower_fetched(struct sk_partition *p, const struct sk_follower_fetch *ff,
+                                      int64_t now_ms)
 {
-    struct sk_follower *f = p->role == SK_REPLICA_LEADER ? follower(p, replica_id) : NULL;
+    struct sk_follower *f = p->role == SK_REPLICA_LEADER ? follower(p, ff->replica_id) : NULL;
     if (!f)
         return SK_ERR_NOT_LEADER_OR_FOLLOWER;
+    if (ff->broker_epoch != -1 && ff->registered_epoch > ff->broker_epoch)
+        return SK_ERR_NOT_LEADER_OR_FOLLOWER;
+    int64_t fetch_offset = ff->fetch_offset;
     int64_t end = sk_plog_log_end_offset(p->log);
     /* Past our end the fetch reads nothing (OFFSET_OUT_OF_RANGE, as Kafka's
      * read answers it) and tells nothing of what the follower holds. */
@@ -186,8 +190,9 @@ int16_t sk_partition_follower_fetched(struct sk_partition *p, int32_t replica_id
         f->caught_up_ms = f->last_fetch_ms > f->caught_up_ms ? f->last_fetch_ms : f->caught_up_ms;
     f->last_fetch_leader_end = end;
     f->last_fetch_ms = now_ms;
+    f->broker_epoch = ff->broker_epoch;
     sk_replica_update_hw(p);
-    if (!sk_replica_in_maximal_isr(p, replica_id))
+    if (!sk_replica_in_maximal_isr(p, ff->replica_id))
         sk_replica_isr_check(p, now_ms);
     return SK_ERR_NONE;
 }
@@ -232,7 +237,8 @@ int32_t sk_replica_isr_proposal(struct sk_partition *p, int64_t now_ms, int64_t 
     bool expand = false;
     for (int32_t i = 0; i < p->nfollowers; i++) {
         const struct sk_follower *f = &p->followers[i];
-        if (sk_replica_in_isr(p, f->id) || !caught_up(p, f) || (eligible && !eligible(arg, f->id)))
+        if (sk_replica_in_isr(p, f->id) || !caught_up(p, f) ||
+            (eligible && !eligible(arg, f->id, f->broker_epoch)))
             continue;
         out[n++] = f->id;
         expand = true;

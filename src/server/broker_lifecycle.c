@@ -273,14 +273,30 @@ int64_t sk_broker_lifecycle_epoch(const struct sk_broker_lifecycle *lc)
     return lc ? lc->epoch : -1;
 }
 
+/* This process's registration in img, NULL when img holds another or none. */
+static const struct sk_broker_meta *own_registration(const struct sk_broker_lifecycle *lc,
+                                                     const struct sk_meta_image *img)
+{
+    const struct sk_broker_meta *bm = img ? sk_meta_broker(img, lc->b->node->node_id) : NULL;
+    if (!bm || memcmp(bm->incarnation.b, lc->incarnation.b, sizeof bm->incarnation.b) != 0)
+        return NULL;
+    return bm;
+}
+
+int64_t sk_broker_lifecycle_epoch_in(const struct sk_broker_lifecycle *lc,
+                                     const struct sk_meta_image *img)
+{
+    const struct sk_broker_meta *bm = lc ? own_registration(lc, img) : NULL;
+    return bm ? bm->epoch : -1;
+}
+
 bool sk_broker_lifecycle_unfenced_in(const struct sk_broker_lifecycle *lc,
                                   const struct sk_meta_image *img)
 {
     if (!lc)
         return true;
-    const struct sk_broker_meta *bm = img ? sk_meta_broker(img, lc->b->node->node_id) : NULL;
-    return bm && !bm->fenced &&
-           memcmp(bm->incarnation.b, lc->incarnation.b, sizeof bm->incarnation.b) == 0;
+    const struct sk_broker_meta *bm = own_registration(lc, img);
+    return bm && !bm->fenced;
 }
 
 int sk_broker_lifecycle_start(struct sk_broker *b)
