@@ -35,6 +35,7 @@ from skeinlib import wire  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
 
 NONE, REQUEST_TIMED_OUT, LOAD_IN_PROGRESS, TOPIC_EXISTS = 0, 7, 14, 36
+INVALID_REQUEST = 42
 NO_MAJORITY_TIMEOUT_MS = 3000
 
 
@@ -78,17 +79,27 @@ def delete_topic(port, name):
     return r.i16()
 
 
+def alter_configs(port, resources):
+    """IncrementalAlterConfigs v0 of [(type, name, key, value)], each a SET:
+    [(error code, message)] in the order asked."""
+    body = struct.pack(">i", len(resources))
+    for rtype, name, key, value in resources:
+        body += (struct.pack(">b", rtype) + wire.string(name) + struct.pack(">i", 1)
+                 + wire.string(key) + struct.pack(">b", 0) + wire.string(value))
+    r = call(port, 44, 0, body + b"\x00")
+    r.i32()
+    assert r.i32() == len(resources)
+    out = []
+    for rtype, name, _, _ in resources:
+        err, msg = r.i16(), r.string()
+        assert r.i8() == rtype and r.string() == name, "answers out of order"
+        out.append((err, msg))
+    return out
+
+
 def set_topic_config(port, name, key, value):
     """IncrementalAlterConfigs v0, SET key=value on the topic: its error code."""
-    body = (struct.pack(">ib", 1, 2) + wire.string(name) + struct.pack(">i", 1)
-            + wire.string(key) + struct.pack(">b", 0) + wire.string(value) + b"\x00")
-    r = call(port, 44, 0, body)
-    r.i32()
-    assert r.i32() == 1
-    err = r.i16()
-    r.string()
-    assert r.i8() == 2 and r.string() == name
-    return err
+    return alter_configs(port, [(2, name, key, value)])[0][0]
 
 
 def topic_config(port, name, key):
@@ -196,6 +207,7 @@ def check_admin(nodes, other):
     err = create_partitions(other.port, "fwd-a", 5)
     assert err == NONE, "CreatePartitions through node %d: %d" % (other.node_id, err)
     assert on_all(nodes, lambda t: t.get("fwd-a") == 5), [topics(n) for n in nodes]
+    check_preprocessed(nodes, other)
     err = delete_topic(other.port, "fwd-a")
     assert err == NONE, "DeleteTopics through node %d: %d" % (other.node_id, err)
     assert on_all(nodes, lambda t: "fwd-a" not in t), [topics(n) for n in nodes]
@@ -207,6 +219,31 @@ def check_admin(nodes, other):
     print("through non-controller node %d: CreateTopics, IncrementalAlterConfigs, "
           "CreatePartitions, DeleteTopics and AlterClientQuotas committed on all three"
           % other.node_id)
+
+
+def check_preprocessed(nodes, other):
+    """What Kafka's broker decides itself before forwarding the rest
+    (ConfigAdminManager.preprocess): its own log level (BROKER_LOGGER, never
+    persisted), another broker's config and unknown resource types refused;
+    a request mixing them with a topic change forwards only that."""
+    me, peer = str(other.node_id), str(next(n.node_id for n in nodes if n is not other))
+    got = alter_configs(other.port, [(8, me, "root", "INFO")])
+    assert got == [(NONE, None)], "BROKER_LOGGER of node %s through it: %r" % (me, got)
+    got = alter_configs(other.port, [(4, peer, "log.cleaner.threads", "2"),
+                                     (8, me, "root", "INFO"),
+                                     (2, "fwd-a", "retention.ms", "654321"),
+                                     (99, "x", "k", "v"),
+                                     (8, peer, "root", "INFO")])
+    unexpected = "Unexpected broker id, expected %s, but received %s" % (me, peer)
+    want = [(INVALID_REQUEST, unexpected), (NONE, None), (NONE, None),
+            (INVALID_REQUEST, "Unknown resource type 99"), (INVALID_REQUEST, unexpected)]
+    assert got == want, "mixed IncrementalAlterConfigs through node %s: %r" % (me, got)
+    assert wait_for(lambda: all(topic_config(n.port, "fwd-a", "retention.ms") == "654321"
+                                for n in nodes), TIMEOUT), \
+        [topic_config(n.port, "fwd-a", "retention.ms") for n in nodes]
+    print("through non-controller node %s: its own log level set there, another broker's config "
+          "and an unknown resource type refused as Kafka's broker refuses them, the topic change "
+          "in the same request committed on all three" % me)
 
 
 def check_auto_create(nodes, other):

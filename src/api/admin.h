@@ -15,4 +15,21 @@ kp_str sk_admin_msg(struct sk_request *req, const char *msg);
  * the last has committed (or failed into the result slot set for it). */
 struct sk_ctl_park *sk_admin_park(struct sk_request *req);
 
+/* AlterConfigs and IncrementalAlterConfigs on a node that is not the active
+ * controller, before forwarding (Kafka's ConfigAdminManager.preprocess):
+ * answers in req->resp every resource this node decides itself (see
+ * alter_configs.c), marks in keep[] those the controller must, and returns
+ * how many those are, of *total. */
+int32_t sk_alter_configs_preprocess(struct sk_request *req, bool **keep, int32_t *total);
+/* A copy of req's body naming only the n resources keep[] marks. */
+void *sk_alter_configs_select(struct sk_request *req, const bool *keep, int32_t n, kp_arena *a);
+/* The controller's answer (a decoded response to the selected request)
+ * fills the kept resources' answers, in order; false if it is short. */
+bool sk_alter_configs_merge(struct sk_request *req, const bool *keep, int32_t total,
+                            const void *resp);
+/* The forwarded resources' answers when the controller gave none (Kafka
+ * answers the forwarded part's error response beside the rest). */
+void sk_alter_configs_fail_kept(struct sk_request *req, const bool *keep, int32_t total,
+                                int16_t err);
+
 #endif

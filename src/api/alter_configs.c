@@ -27,6 +27,12 @@ struct alter_api {
     int16_t (*alter)(struct sk_request *req, int32_t i, char *msg, size_t msglen);
     void (*answer)(struct sk_request *req, int32_t i, int8_t type, kp_str name, int16_t err,
                    kp_str msg);
+    /* Before forwarding: a copy of the request body with only the resources
+     * keep[] marks (n of them), in the arena; and the answer of the i-th
+     * resource taken from the j-th of the controller's answer to it. */
+    void *(*select)(struct sk_request *req, const bool *keep, int32_t n, kp_arena *a);
+    bool (*take)(struct sk_request *req, int32_t i, const void *resp, int32_t j);
+    bool incremental; /* BROKER_LOGGER is known to it */
 };
 
 /* Kafka answers every copy of a resource named twice with INVALID_REQUEST. */
@@ -122,22 +128,31 @@ static int16_t logger_op(const kp_incremental_alter_configs_request_alterable_co
     return SK_ERR_NONE;
 }
 
-static int16_t alter_logger(struct sk_request *req, const iac_resource *r, bool validate_only,
-                            char *msg, size_t msglen)
+/* ConfigAdminManager.validateResourceNameIsCurrentNodeId, in its words
+ * (DescribeConfigs answers "or empty string"). */
+static int16_t own_broker_id(struct sk_request *req, kp_str name, char *msg, size_t msglen)
 {
     char node[128];
     int32_t id;
-    sk_wire_str_escape(r->resource_name, node, sizeof node);
-    if (sk_wire_str_to_i32(r->resource_name, &id) < 0) {
+    sk_wire_str_escape(name, node, sizeof node);
+    if (sk_wire_str_to_i32(name, &id) < 0) {
         snprintf(msg, msglen, "Node id must be an integer, but it is: %s", node);
         return SK_ERR_INVALID_REQUEST;
     }
     if (id != req->broker->node->node_id) {
-        /* ConfigAdminManager's words; DescribeConfigs answers "or empty string". */
         snprintf(msg, msglen, "Unexpected broker id, expected %d, but received %s",
                  req->broker->node->node_id, node);
         return SK_ERR_INVALID_REQUEST;
     }
+    return SK_ERR_NONE;
+}
+
+static int16_t alter_logger(struct sk_request *req, const iac_resource *r, bool validate_only,
+                            char *msg, size_t msglen)
+{
+    int16_t err = own_broker_id(req, r->resource_name, msg, msglen);
+    if (err)
+        return err;
     /* Checked whole before anything changes. */
     for (int32_t i = 0; i < r->configs.n; i++) {
         int16_t err = logger_op(&r->configs.v[i], true, msg, msglen);
@@ -147,6 +162,48 @@ static int16_t alter_logger(struct sk_request *req, const iac_resource *r, bool 
     for (int32_t i = 0; i < r->configs.n && !validate_only; i++)
         logger_op(&r->configs.v[i], false, msg, msglen);
     return SK_ERR_NONE;
+}
+
+/* ---- before forwarding (Kafka's ConfigAdminManager.preprocess) ----------- */
+
+/* A node that is not the active controller decides some resources itself,
+ * as Kafka's broker does before it forwards the rest: a repeated resource,
+ * an unknown type, a BROKER resource naming another broker (a broker
+ * changes only its own or the cluster default), and BROKER_LOGGER, this
+ * node's own log level, never persisted. false: the controller decides. */
+static bool decided_here(struct sk_request *req, const struct alter_api *api, int32_t i,
+                         const int8_t *types, const kp_str *names, int32_t n)
+{
+    char msg[1024] = "";
+    int16_t err = SK_ERR_INVALID_REQUEST;
+    int8_t type = types[i];
+    if (repeated(type, names[i], types, names, n, i))
+        snprintf(msg, sizeof msg, "Each resource must appear at most once.");
+    else if (type == SK_RESOURCE_BROKER_LOGGER && api->incremental)
+        err = api->alter(req, i, msg, sizeof msg);
+    else if (type == SK_RESOURCE_TOPIC || (type == SK_RESOURCE_BROKER && names[i].len <= 0))
+        return false;
+    else if (type != SK_RESOURCE_BROKER)
+        snprintf(msg, sizeof msg, "Unknown resource type %d", type);
+    else if ((err = own_broker_id(req, names[i], msg, sizeof msg)) == SK_ERR_NONE)
+        return false;
+    api->answer(req, i, type, names[i], err, sk_admin_msg(req, msg));
+    return true;
+}
+
+static int32_t preprocess(struct sk_request *req, const struct alter_api *api, bool **keep_out,
+                          int32_t *total)
+{
+    int32_t n = api->prepare(req), kept = 0;
+    int8_t *types = sk_request_alloc(req, (size_t)n + 1);
+    kp_str *names = sk_request_alloc(req, sizeof *names * (size_t)(n + 1));
+    bool *keep = *keep_out = sk_request_alloc(req, sizeof *keep * (size_t)(n + 1));
+    for (int32_t i = 0; i < n; i++)
+        api->key(req, i, &types[i], &names[i]);
+    for (int32_t i = 0; i < n; i++)
+        kept += keep[i] = !decided_here(req, api, i, types, names, n);
+    *total = n;
+    return kept;
 }
 
 /* ---- IncrementalAlterConfigs --------------------------------------------- */
@@ -200,11 +257,40 @@ static void incremental_answer(struct sk_request *req, int32_t i, int8_t type, k
     o->error_message = msg;
 }
 
+static void *incremental_select(struct sk_request *req, const bool *keep, int32_t n,
+                                kp_arena *a)
+{
+    const kp_incremental_alter_configs_request *body = req->body;
+    kp_incremental_alter_configs_request *q = kp_arena_alloc(a, sizeof *q);
+    iac_resource *v = kp_arena_alloc(a, sizeof *v * (size_t)(n + 1));
+    if (!q || !v)
+        return NULL;
+    *q = *body;
+    q->resources = (kp_incremental_alter_configs_request_alter_configs_resource_arr){n, v};
+    for (int32_t i = 0, k = 0; i < body->resources.n; i++)
+        if (keep[i])
+            v[k++] = body->resources.v[i];
+    return q;
+}
+
+static bool incremental_take(struct sk_request *req, int32_t i, const void *resp, int32_t j)
+{
+    const kp_incremental_alter_configs_response *r = resp;
+    if (j >= r->responses.n)
+        return false;
+    const iac_result *got = &r->responses.v[j];
+    incremental_answer(req, i, got->resource_type, got->resource_name, got->error_code,
+                       got->error_message);
+    return true;
+}
+
+static const struct alter_api incremental_api = {
+    incremental_prepare, incremental_key, incremental_alter, incremental_answer,
+    incremental_select, incremental_take, true};
+
 void sk_api_incremental_alter_configs(struct sk_request *req)
 {
-    static const struct alter_api api = {incremental_prepare, incremental_key, incremental_alter,
-                                         incremental_answer};
-    alter_each(req, &api);
+    alter_each(req, &incremental_api);
 }
 
 /* ---- AlterConfigs ---------------------------------------------------------- */
@@ -259,8 +345,75 @@ static void legacy_answer(struct sk_request *req, int32_t i, int8_t type, kp_str
     o->error_message = msg;
 }
 
+static void *legacy_select(struct sk_request *req, const bool *keep, int32_t n, kp_arena *a)
+{
+    const kp_alter_configs_request *body = req->body;
+    kp_alter_configs_request *q = kp_arena_alloc(a, sizeof *q);
+    ac_resource *v = kp_arena_alloc(a, sizeof *v * (size_t)(n + 1));
+    if (!q || !v)
+        return NULL;
+    *q = *body;
+    q->resources = (kp_alter_configs_request_alter_configs_resource_arr){n, v};
+    for (int32_t i = 0, k = 0; i < body->resources.n; i++)
+        if (keep[i])
+            v[k++] = body->resources.v[i];
+    return q;
+}
+
+static bool legacy_take(struct sk_request *req, int32_t i, const void *resp, int32_t j)
+{
+    const kp_alter_configs_response *r = resp;
+    if (j >= r->responses.n)
+        return false;
+    const ac_result *got = &r->responses.v[j];
+    legacy_answer(req, i, got->resource_type, got->resource_name, got->error_code,
+                  got->error_message);
+    return true;
+}
+
+static const struct alter_api legacy_api = {legacy_prepare, legacy_key,    legacy_alter,
+                                            legacy_answer,  legacy_select, legacy_take,
+                                            false};
+
 void sk_api_alter_configs(struct sk_request *req)
 {
-    static const struct alter_api api = {legacy_prepare, legacy_key, legacy_alter, legacy_answer};
-    alter_each(req, &api);
+    alter_each(req, &legacy_api);
+}
+
+static const struct alter_api *api_of(const struct sk_request *req)
+{
+    return req->api->key == 44 ? &incremental_api : &legacy_api; /* IncrementalAlterConfigs */
+}
+
+int32_t sk_alter_configs_preprocess(struct sk_request *req, bool **keep, int32_t *total)
+{
+    return preprocess(req, api_of(req), keep, total);
+}
+
+void *sk_alter_configs_select(struct sk_request *req, const bool *keep, int32_t n, kp_arena *a)
+{
+    return api_of(req)->select(req, keep, n, a);
+}
+
+bool sk_alter_configs_merge(struct sk_request *req, const bool *keep, int32_t total,
+                            const void *resp)
+{
+    const struct alter_api *api = api_of(req);
+    for (int32_t i = 0, j = 0; i < total; i++)
+        if (keep[i] && !api->take(req, i, resp, j++))
+            return false;
+    return true;
+}
+
+void sk_alter_configs_fail_kept(struct sk_request *req, const bool *keep, int32_t total,
+                                int16_t err)
+{
+    const struct alter_api *api = api_of(req);
+    for (int32_t i = 0; i < total; i++) {
+        int8_t type;
+        kp_str name;
+        api->key(req, i, &type, &name);
+        if (keep[i])
+            api->answer(req, i, type, name, err, KP_STR_NULL);
+    }
 }

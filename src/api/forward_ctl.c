@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
 #include "gen/kp_all.h"
 #include "skein/config.h"
 #include "skein/envelope.h"
@@ -48,6 +49,10 @@ struct fwd {
     kp_arena arena;
     kp_envelope_request env;
     struct sk_request *req; /* NULL once answered */
+    /* AlterConfigs and IncrementalAlterConfigs of which this node decided
+     * some resources itself: those forwarded (in req's arena), of total. */
+    const bool *keep;
+    int32_t total;
 };
 
 /* The request's own timeout where it has one. */
@@ -94,14 +99,53 @@ static bool envelope_not_controller(const void *resp)
     return ((const kp_envelope_response *)resp)->error_code == SK_ERR_NOT_CONTROLLER;
 }
 
+/* The request's error answer; only its forwarded part's when this node
+ * answered the rest itself. */
+static void fail(struct sk_request *req, const struct fwd *f, int16_t err)
+{
+    if (!f->keep) {
+        sk_forward_ctl_fail(req, err);
+        return;
+    }
+    sk_alter_configs_fail_kept(req, f->keep, f->total, err);
+    sk_request_respond(req);
+}
+
+/* The answers to the resources this node forwarded, beside its own. */
+static void merge(struct sk_request *req, const struct fwd *f, kp_bytes body)
+{
+    const kp_msg_info *m = &req->api->response;
+    void *resp = kp_arena_alloc((kp_arena *)&f->arena, m->struct_size);
+    kp_reader r;
+    if (resp) {
+        m->init(resp);
+        kp_reader_init(&r, body.ptr, (size_t)body.len, (kp_arena *)&f->arena);
+    }
+    if (!resp || m->decode(resp, &r, req->version) != 0 ||
+        !sk_alter_configs_merge(req, f->keep, f->total, resp)) {
+        fail(req, f, SK_ERR_UNKNOWN_SERVER_ERROR);
+        return;
+    }
+    sk_request_respond(req);
+}
+
 /* The controller's answer: its body under our header (the client's
  * correlation id, which the embedded request carried). */
-static void relay(struct sk_request *req, const kp_envelope_response *r, kp_arena *a)
+static void relay(struct sk_request *req, const struct fwd *f, const kp_envelope_response *r,
+                  kp_arena *a)
 {
     int32_t corr;
     kp_bytes body;
     int16_t err = sk_envelope_open_response(r->response_data, req->api->key, req->version, a,
                                             &corr, &body);
+    if (err == SK_ERR_NONE && corr == req->correlation_id && f->keep) {
+        merge(req, f, body);
+        return;
+    }
+    if (f->keep) {
+        fail(req, f, SK_ERR_UNKNOWN_SERVER_ERROR);
+        return;
+    }
     uint8_t *copy = err == SK_ERR_NONE && corr == req->correlation_id
                         ? malloc(body.len > 0 ? (size_t)body.len : 1)
                         : NULL;
@@ -125,17 +169,17 @@ static void forwarded(void *arg, int16_t err, int16_t version, const void *resp)
         /* Kafka's ForwardingManager: the request's own error response,
          * REQUEST_TIMED_OUT once no controller answered in time. */
         bool as_is = err == SK_ERR_REQUEST_TIMED_OUT || err == SK_ERR_UNSUPPORTED_VERSION;
-        sk_forward_ctl_fail(req, as_is ? err : SK_ERR_UNKNOWN_SERVER_ERROR);
+        fail(req, f, as_is ? err : SK_ERR_UNKNOWN_SERVER_ERROR);
         return;
     }
     const kp_envelope_response *r = resp;
     /* An Envelope refused as such means a misconfigured controller, which
      * the client would not expect to hear of (ForwardingManager). */
     if (r->error_code != SK_ERR_NONE) {
-        sk_forward_ctl_fail(req, SK_ERR_UNKNOWN_SERVER_ERROR);
+        fail(req, f, SK_ERR_UNKNOWN_SERVER_ERROR);
         return;
     }
-    relay(req, r, &f->arena);
+    relay(req, f, r, &f->arena);
 }
 
 static void release(void *arg)
@@ -143,6 +187,53 @@ static void release(void *arg)
     struct fwd *f = arg;
     kp_arena_free(&f->arena);
     free(f);
+}
+
+/* The request as the client framed it, with only the resources f->keep
+ * marks: its header (tagged fields dropped) and the selected body. */
+static int frame_selected(struct sk_request *req, struct fwd *f, int32_t n, kp_bytes *out)
+{
+    const void *body = sk_alter_configs_select(req, f->keep, n, &f->arena);
+    kp_request_header h;
+    kp_request_header_init(&h);
+    h.request_api_key = req->api->key;
+    h.request_api_version = req->version;
+    h.correlation_id = req->correlation_id;
+    h.client_id = req->client_id;
+    int16_t hv = kp_request_header_version(req->api, req->version);
+    const kp_msg_info *m = &req->api->request;
+    size_t len = body ? kp_request_header_size(&h, hv) + m->size(body, req->version) : 0;
+    uint8_t *buf = len ? kp_arena_alloc(&f->arena, len) : NULL;
+    if (!buf)
+        return -1;
+    kp_writer w;
+    kp_writer_init(&w, buf, len);
+    if (kp_request_header_encode(&h, &w, hv) != 0 || m->encode(body, &w, req->version) != 0)
+        return -1;
+    *out = (kp_bytes){buf, (int32_t)len};
+    return 0;
+}
+
+/* The request's bytes, copied: they outlive it when its deadline passes
+ * first. Whole as received, unless this node decided part of it. */
+static int frame_of(struct sk_request *req, struct fwd *f, kp_bytes *out)
+{
+    if (req->api->key == 33 || req->api->key == 44) {
+        bool *keep;
+        int32_t n = sk_alter_configs_preprocess(req, &keep, &f->total);
+        if (n == 0)
+            return 1; /* answered here */
+        if (n < f->total) {
+            f->keep = keep;
+            return frame_selected(req, f, n, out);
+        }
+    }
+    uint8_t *frame = kp_arena_alloc(&f->arena, req->frame_len);
+    if (!frame)
+        return -1;
+    memcpy(frame, req->frame, req->frame_len);
+    *out = (kp_bytes){frame, (int32_t)req->frame_len};
+    return 0;
 }
 
 void sk_forward_ctl_run(struct sk_request *req)
@@ -159,18 +250,20 @@ void sk_forward_ctl_run(struct sk_request *req)
     }
     kp_arena_init(&f->arena, 0);
     f->req = req;
-    /* The request's bytes outlive it when its deadline passes first. */
-    uint8_t *frame = kp_arena_alloc(&f->arena, req->frame_len);
-    kp_bytes principal = {NULL, 0};
-    if (!frame || sk_envelope_principal(&f->arena, kp_str_c("User"),
+    kp_bytes frame = {NULL, 0}, principal = {NULL, 0};
+    int rc = frame_of(req, f, &frame);
+    if (rc == 1) {
+        release(f);
+        sk_request_respond(req);
+        return;
+    }
+    if (rc < 0 || sk_envelope_principal(&f->arena, kp_str_c("User"),
                                         kp_str_c(SK_PRINCIPAL_ANONYMOUS), &principal) < 0) {
         release(f);
         sk_forward_ctl_fail(req, SK_ERR_UNKNOWN_SERVER_ERROR);
         return;
     }
-    memcpy(frame, req->frame, req->frame_len);
-    sk_envelope_wrap(&f->env, (kp_bytes){frame, (int32_t)req->frame_len}, principal,
-                     client_address(req, &f->arena));
+    sk_envelope_wrap(&f->env, frame, principal, client_address(req, &f->arena));
     struct sk_ctl_call_spec spec = {
         .api_key = SK_API_ENVELOPE, .max_version = 0, .body = &f->env,
         .timeout_ms = timeout_of(req), .not_controller = envelope_not_controller,
