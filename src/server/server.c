@@ -312,6 +312,8 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
         advertise(b->node, cfg, l);
 
     int rc = format_dirs(b, cfg, err, errlen);
+    if (rc == 0)
+        rc = sk_storage_bootstrap_voters(cfg, err, errlen);
     if (rc < 0)
         return rc;
     const char *md = cfg->metadata_log_dir ? cfg->metadata_log_dir : cfg->log_dirs[0];
