@@ -12,7 +12,9 @@
 #include "skein/dynamic_voters.h"
 #include "skein/errors.h"
 #include "skein/format.h"
+#include "skein/meta.h"
 #include "skein/meta_props.h"
+#include "skein/meta_snapshot.h"
 #include "skein/server.h"
 #include "skein/record.h"
 #include "skein/uuid.h"
@@ -607,6 +609,44 @@ Test(voters_snapshot, names_and_hosts_are_bytes_and_the_crc_is_checked)
     cr_assert_eq(sk_voters_snapshot_decode(buf.data, buf.len, back, NULL), -ENOENT);
     sk_buf_free(&buf);
     free(vs), free(back);
+}
+
+static void written(void *arg, int e)
+{
+    *(int *)arg = e;
+}
+
+/* A later metadata snapshot carries the voter set, so deleting the
+ * bootstrap one loses nothing; its image still loads. */
+Test(voters_snapshot, metadata_snapshots_carry_the_voter_set)
+{
+    char *root = temp_dir();
+    struct sk_voter_set *vs = calloc(1, sizeof *vs), *back = calloc(1, sizeof *back);
+    vs->n = 1;
+    vs->v[0] = (struct sk_voter_node){.id = 3, .n_ep = 1, .max_kraft = 1};
+    memcpy(vs->v[0].ep[0].name, "CONTROLLER", 10);
+    vs->v[0].ep[0].name_len = 10;
+    vs->v[0].ep[0].port = 9093;
+    struct sk_meta_image img, loaded;
+    sk_meta_image_init(&img);
+    img.last_offset = 9;
+    struct sk_atomic_writer *aw = sk_atomic_writer_new(NULL, root);
+    int e = 1;
+    cr_assert_eq(sk_meta_snapshot_write_voters_async(aw, &img, vs, 2, 1000, written, &e), 0);
+    cr_assert_eq(e, 0);
+    sk_atomic_writer_free(aw);
+    cr_assert(file_exists(root, "00000000000000000010-0000000002.checkpoint"));
+    cr_assert_eq(sk_voters_snapshot_read(root, back), 0);
+    cr_assert_eq(back->n, 1);
+    cr_assert_eq(back->v[0].id, 3);
+    cr_assert_eq(back->v[0].ep[0].port, 9093);
+    sk_meta_image_init(&loaded);
+    cr_assert_eq(sk_meta_snapshot_load(root, 10, &loaded), 0);
+    cr_assert_eq(loaded.last_offset, 9);
+    sk_meta_image_free(&loaded);
+    sk_meta_image_free(&img);
+    remove_tree(root);
+    free(root), free(vs), free(back);
 }
 
 Test(voters_snapshot, no_initial_controllers_is_checked_as_kafka_checks_it)
