@@ -6,6 +6,14 @@ Kafka's message; a node of a 3-voter quorum on unformatted dirs refuses to
 start with a one-line hint, and starts once formatted; random-uuid prints
 ids that parse as Kafka's Uuid.
 
+KIP-853: `format --standalone` writes the bootstrap snapshot and the node,
+started with controller.quorum.bootstrap.servers and no
+controller.quorum.voters, runs as the sole voter and serves a real client;
+`--no-initial-controllers` formats a controller that refuses to start (it
+would have to join as a new voter); three controllers formatted with one
+`--initial-controllers` list form a 3-voter quorum that elects one leader
+and creates a topic.
+
 usage: format_test.py SKEIN_BIN"""
 import base64
 import os
@@ -13,10 +21,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from skeinlib import wire  # noqa: E402
-from skeinlib.broker import Broker, free_port  # noqa: E402
+from skeinlib.broker import Broker, BrokerError, free_port  # noqa: E402
+from skeinlib.cluster import Cluster, _controller_class  # noqa: E402
+from skeinlib.poll import wait_for  # noqa: E402
 
 TIMEOUT = 60  # generous: the machine may be loaded
 
@@ -174,11 +185,141 @@ def check_config_refusals(skein, root):
     print("format: configs without node.id or process.roles, a bad id: refused")
 
 
+BOOTSTRAP_SNAPSHOT = os.path.join("__cluster_metadata-0",
+                                  "00000000000000000000-0000000000.checkpoint")
+
+
+def dynamic(b):
+    """b found through its CONTROLLER listener as a bootstrap server, with no
+    static voters: Kafka 3.9's dynamic-quorum quickstart."""
+    b.extra += ["controller.quorum.voters=",
+                "controller.quorum.bootstrap.servers=127.0.0.1:%d" % b.controller_port]
+    return b
+
+
+def produce_consume(bootstrap):
+    import confluent_kafka
+    p = confluent_kafka.Producer({"bootstrap.servers": bootstrap})
+    p.produce("kip853", key=b"k", value=b"standalone\x00voter")
+    assert p.flush(TIMEOUT) == 0, "produce not acknowledged"
+    c = confluent_kafka.Consumer({"bootstrap.servers": bootstrap, "group.id": "kip853",
+                                  "auto.offset.reset": "earliest"})
+    try:
+        c.subscribe(["kip853"])
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            m = c.poll(1.0)
+            if m is not None and not m.error():
+                assert m.value() == b"standalone\x00voter", m.value()
+                return
+        raise AssertionError("the record was not consumed")
+    finally:
+        c.close()
+
+
+def check_standalone(skein, root):
+    cluster = run([skein, "random-uuid"]).stdout.strip()
+    b = dynamic(Broker(skein, data_dir=root))
+    p = run([skein, "format", "-t", cluster] + storage_args(b))
+    assert p.returncode == 1 and "you must specify one of the following: --standalone, " \
+        "--initial-controllers, or --no-initial-controllers." in p.stderr, p
+    p = run([skein, "format", "-t", cluster, "--standalone"] + storage_args(b))
+    assert p.returncode == 0, p.stderr
+    assert "Formatting dynamic metadata voter directory" in p.stdout, p.stdout
+    snap = os.path.join(root, "logs", BOOTSTRAP_SNAPSHOT)
+    assert os.path.getsize(snap) > 61 * 2, snap
+    b.start(timeout=TIMEOUT)
+    try:
+        want = "voter set: 1@127.0.0.1:%d" % b.controller_port
+        assert any(want in ln for ln in b.lines), b.tail()
+        produce_consume(b.bootstrap)
+        assert describe_cluster_id(b.port) == cluster
+    finally:
+        assert b.stop() == 0, b.tail()
+        assert not b.sanitizer_report(), b.sanitizer_report()
+    b.start(timeout=TIMEOUT)  # and again, from its log
+    try:
+        produce_consume(b.bootstrap)
+    finally:
+        assert b.stop() == 0, b.tail()
+    print("format --standalone: the node starts from the bootstrap snapshot as the sole "
+          "voter, a real client produces and consumes, twice")
+
+
+def check_no_initial_controllers(skein, root):
+    cluster = run([skein, "random-uuid"]).stdout.strip()
+    b = dynamic(Broker(skein, data_dir=root))
+    p = run([skein, "format", "-t", cluster, "-N", "-s"] + storage_args(b))
+    assert p.returncode == 1 and "--no-initial-controllers/-N: not allowed with argument " \
+        "--standalone/-s" in p.stderr, p
+    p = run([skein, "format", "-t", cluster, "--no-initial-controllers"] + storage_args(b))
+    assert p.returncode == 0, p.stderr
+    assert not os.path.exists(os.path.join(root, "logs", BOOTSTRAP_SNAPSHOT))
+    rc, err = start_refused(b)
+    lines = [ln for ln in err.splitlines() if "dynamic voter changes (AddRaftVoter) are not "
+             "supported yet" in ln]
+    assert len(lines) == 1, err
+    print("format --no-initial-controllers: formatted; the controller refuses to start, "
+          "since it would join as a new voter")
+
+
+class DynamicCluster(Cluster):
+    """Three combined nodes with no controller.quorum.voters, found through
+    controller.quorum.bootstrap.servers, formatted with one
+    --initial-controllers list."""
+
+    def __init__(self, skein):
+        self.skein = skein
+        self.root = tempfile.mkdtemp(prefix="skein-kip853-")
+        ports = {i: free_port() for i in range(1, 4)}
+        boot = ",".join("127.0.0.1:%d" % p for p in ports.values())
+        make = _controller_class()
+        over = ["controller.quorum.voters=", "controller.quorum.bootstrap.servers=" + boot]
+        self.nodes = [make(skein, self.root, i, "", ports, over) for i in range(1, 4)]
+        self.cluster_id = None
+
+    def start(self):
+        skein = self.skein
+        self.cluster_id = run([skein, "random-uuid"]).stdout.strip()
+        initial = ",".join("%d@127.0.0.1:%d:%s" % (n.node_id, n.controller_port,
+                                                   run([skein, "random-uuid"]).stdout.strip())
+                           for n in self.nodes)
+        for n in self.nodes:
+            p = run([skein, "format", "-t", self.cluster_id, "--initial-controllers", initial]
+                    + n.argv()[1:])
+            if p.returncode != 0:
+                raise BrokerError("format of node %d failed: %s" % (n.node_id, p.stderr))
+        for n in self.nodes:
+            n.launch()
+        for n in self.nodes:
+            self._ready(n)
+        self.wait_ready()
+        return self
+
+
+def check_initial_controllers(skein, root):
+    from quorum_test import views
+    c = DynamicCluster(skein)
+    try:
+        c.start()
+        vs = views(c.live())
+        leaders = {v["leader"] for v in vs.values()}
+        assert len(leaders) == 1 and sorted(vs[next(iter(leaders))]["voters"]) == [1, 2, 3], vs
+        assert c.create_topic("kip853-quorum", partitions=2, rf=3) == 0, c.tails()
+        print("format --initial-controllers: three nodes started with bootstrap servers elect "
+              "one leader of voters 1, 2, 3 and create a topic")
+        problems = c.stop()
+        assert not problems, problems
+    finally:
+        c.cleanup()
+
+
 def main():
     skein = sys.argv[1]
     check_random_uuid(skein)
     for check in (check_config_refusals, check_format_and_start,
-                  check_quorum_node_needs_format):
+                  check_quorum_node_needs_format, check_standalone,
+                  check_no_initial_controllers, check_initial_controllers):
         root = tempfile.mkdtemp(prefix="skein-format-")
         try:
             check(skein, root)

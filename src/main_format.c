@@ -56,6 +56,8 @@ static int one_arg(int argc, char **argv, int *i, struct format_args *f)
         f->opts.release_version = v;
     else if (!missing && flag(a, "--standalone", "-s"))
         f->opts.standalone = true;
+    else if (!missing && flag(a, "--no-initial-controllers", "-N"))
+        f->opts.no_initial_controllers = true;
     else if (!missing && flag(a, "--ignore-formatted", "-g"))
         f->opts.ignore_formatted = true;
     else if (!missing && a[0] != '-' && !f->path)

@@ -12,9 +12,13 @@
 #include "skein/dynamic_voters.h"
 #include "skein/errors.h"
 #include "skein/format.h"
+#include "skein/meta.h"
 #include "skein/meta_props.h"
+#include "skein/meta_snapshot.h"
 #include "skein/server.h"
+#include "skein/record.h"
 #include "skein/uuid.h"
+#include "skein/voters_snapshot.h"
 
 static char err[2048];
 
@@ -452,6 +456,226 @@ Test(format_cmd, the_voter_directory_takes_the_voters_directory_id)
     cr_assert(props_of(m).has_dir_id);
     remove_tree(root);
     free(root), free(m), free(a);
+}
+
+/* ---- the KIP-853 bootstrap snapshot ---- */
+
+static uint8_t *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    static uint8_t buf[65536];
+    *len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    return buf;
+}
+
+static int16_t be16(const uint8_t *p) { return (int16_t)((uint16_t)p[0] << 8 | p[1]); }
+
+/* One control batch as Kafka's ControlRecordsBuilder makes it. */
+static void check_control_batch(const uint8_t *p, size_t len, int64_t base, int32_t count,
+                                struct sk_batch_header *h)
+{
+    cr_assert_eq(sk_batch_header_read(p, len, h), 0);
+    cr_assert_eq(h->base_offset, base);
+    cr_assert_eq(h->partition_leader_epoch, 0);
+    cr_assert_eq(h->magic, 2);
+    cr_assert_eq(h->attributes, SK_BATCH_CONTROL, "attributes %x", h->attributes);
+    cr_assert_eq(h->record_count, count);
+    cr_assert_eq(h->last_offset_delta, count - 1);
+    cr_assert_eq(h->producer_id, -1);
+    cr_assert_eq(h->producer_epoch, -1);
+    cr_assert_eq(h->base_sequence, -1);
+    cr_assert_eq(sk_crc32c(0, p + 21, sk_batch_size(h) - 21), h->crc, "CRC");
+}
+
+/* The records' control types in order, and their values checked where
+ * they are fixed: KRaftVersion {version 0, kraft.version 1}, the footer's
+ * {version 0}, the header's version 0. */
+static void check_records(const uint8_t *p, size_t len, const int16_t *types, int n)
+{
+    struct sk_buf scratch = {0};
+    struct sk_record_iter it;
+    struct sk_record r;
+    cr_assert_eq(sk_record_iter_init(&it, p, len, &scratch), 0);
+    for (int i = 0; i < n; i++) {
+        cr_assert_eq(sk_record_iter_next(&it, &r), 1);
+        cr_assert_eq(r.key_len, 4);
+        cr_assert_eq(be16(r.key), 0, "control key version");
+        cr_assert_eq(be16(r.key + 2), types[i]);
+        cr_assert_eq(be16(r.value), 0, "record version");
+        if (types[i] == SK_CONTROL_KRAFT_VERSION) {
+            cr_assert_eq(r.value_len, 5);
+            cr_assert_eq(be16(r.value + 2), 1);
+        }
+        if (types[i] == SK_CONTROL_SNAPSHOT_FOOTER)
+            cr_assert_eq(r.value_len, 3);
+        if (types[i] == SK_CONTROL_SNAPSHOT_HEADER)
+            cr_assert_eq(r.value_len, 2 + 8 + 1);
+    }
+    cr_assert_eq(sk_record_iter_next(&it, &r), 0);
+    sk_buf_free(&scratch);
+}
+
+static void check_endpoint(const struct sk_voter_node *v, int32_t id, const char *host,
+                           uint16_t port, const char *dir_id)
+{
+    uint8_t want[16];
+    cr_assert_eq(v->id, id);
+    cr_assert_eq(sk_uuid_parse(dir_id, 22, want, err, sizeof err), 0);
+    cr_assert_arr_eq(v->dir_id, want, 16);
+    cr_assert_eq(v->n_ep, 1);
+    cr_assert_eq(v->ep[0].name_len, 10);
+    cr_assert_arr_eq(v->ep[0].name, "CONTROLLER", 10);
+    cr_assert_eq(v->ep[0].host_len, strlen(host));
+    cr_assert_arr_eq(v->ep[0].host, host, strlen(host));
+    cr_assert_eq(v->ep[0].port, port);
+    cr_assert_eq(v->min_kraft, 0);
+    cr_assert_eq(v->max_kraft, 1);
+}
+
+Test(voters_snapshot, format_writes_kafkas_bootstrap_checkpoint)
+{
+    char *root = temp_dir(), *m = sub(root, "m"), *a = sub(root, "a");
+    const char *voters = "2@[::1]:9094:MkU3OEVBNTcwNTJENDM2Qk,"
+                         "1@localhost:9093:ABEiM0RVZneImaq7zN3u_w";
+    cr_assert_eq(format_dynamic(root, (struct sk_format_opts){.cluster_id = ID,
+                                                              .initial_controllers = voters}),
+                 0, "%s", err);
+    char part[400], path[500];
+    snprintf(part, sizeof part, "%s/__cluster_metadata-0", m);
+    snprintf(path, sizeof path, "%s/" SK_BOOTSTRAP_SNAPSHOT_NAME, part);
+    size_t len;
+    const uint8_t *p = read_all(path, &len);
+    struct sk_batch_header h1, h2;
+    check_control_batch(p, len, 0, 3, &h1);
+    check_records(p, sk_batch_size(&h1),
+                  (int16_t[]){SK_CONTROL_SNAPSHOT_HEADER, SK_CONTROL_KRAFT_VERSION,
+                              SK_CONTROL_KRAFT_VOTERS}, 3);
+    const uint8_t *p2 = p + sk_batch_size(&h1);
+    check_control_batch(p2, len - sk_batch_size(&h1), 3, 1, &h2);
+    check_records(p2, sk_batch_size(&h2), (int16_t[]){SK_CONTROL_SNAPSHOT_FOOTER}, 1);
+    cr_assert_eq(sk_batch_size(&h1) + sk_batch_size(&h2), len, "nothing after the footer");
+
+    struct sk_voter_set *vs = malloc(sizeof *vs);
+    int16_t kv = -1;
+    cr_assert_eq(sk_voters_snapshot_decode(p, len, vs, &kv), 0);
+    cr_assert_eq(kv, 1);
+    cr_assert_eq(vs->n, 2);
+    check_endpoint(&vs->v[0], 1, "localhost", 9093, "ABEiM0RVZneImaq7zN3u_w");
+    check_endpoint(&vs->v[1], 2, "::1", 9094, "MkU3OEVBNTcwNTJENDM2Qk");
+    memset(vs, 0, sizeof *vs);
+    cr_assert_eq(sk_voters_snapshot_read(part, vs), 0);
+    cr_assert_eq(vs->n, 2);
+    cr_assert_not(file_exists(part, SK_BOOTSTRAP_SNAPSHOT_NAME ".tmp"));
+    cr_assert_not(file_exists(a, "__cluster_metadata-0"), "a data dir got the snapshot");
+    cr_assert(props_of(m).has_dir_id);
+    free(vs);
+    remove_tree(root);
+    free(root), free(m), free(a);
+}
+
+Test(voters_snapshot, names_and_hosts_are_bytes_and_the_crc_is_checked)
+{
+    struct sk_voter_set *vs = calloc(1, sizeof *vs), *back = calloc(1, sizeof *back);
+    vs->n = 1;
+    struct sk_voter_node *v = &vs->v[0];
+    v->id = 7;
+    v->n_ep = 2;
+    v->max_kraft = 1;
+    memcpy(v->ep[0].name, "CON\0TROLLER", 11);
+    v->ep[0].name_len = 11;
+    memcpy(v->ep[0].host, "h\0st", 4);
+    v->ep[0].host_len = 4;
+    v->ep[0].port = 65535;
+    memcpy(v->ep[1].name, "B", 1);
+    v->ep[1].name_len = 1;
+    struct sk_buf buf = {0};
+    cr_assert_eq(sk_voters_snapshot_encode(vs, 1234, &buf), 0);
+    cr_assert_eq(sk_voters_snapshot_decode(buf.data, buf.len, back, NULL), 0);
+    cr_assert_eq(back->n, 1);
+    cr_assert_eq(back->v[0].ep[0].name_len, 11);
+    cr_assert_arr_eq(back->v[0].ep[0].name, "CON\0TROLLER", 11);
+    cr_assert_eq(back->v[0].ep[0].host_len, 4);
+    cr_assert_arr_eq(back->v[0].ep[0].host, "h\0st", 4);
+    cr_assert_eq(back->v[0].ep[0].port, 65535);
+    cr_assert_eq(back->v[0].n_ep, 2);
+    cr_assert_eq(back->v[0].ep[1].host_len, 0);
+    buf.data[buf.len / 2] ^= 1;
+    cr_assert_eq(sk_voters_snapshot_decode(buf.data, buf.len, back, NULL), -EBADMSG);
+    sk_buf_free(&buf);
+    /* a snapshot without a Voters record has no voter set */
+    cr_assert_eq(sk_voters_snapshot_close(0, 0, 1, &buf), 0);
+    cr_assert_eq(sk_voters_snapshot_decode(buf.data, buf.len, back, NULL), -ENOENT);
+    sk_buf_free(&buf);
+    free(vs), free(back);
+}
+
+static void written(void *arg, int e)
+{
+    *(int *)arg = e;
+}
+
+/* A later metadata snapshot carries the voter set, so deleting the
+ * bootstrap one loses nothing; its image still loads. */
+Test(voters_snapshot, metadata_snapshots_carry_the_voter_set)
+{
+    char *root = temp_dir();
+    struct sk_voter_set *vs = calloc(1, sizeof *vs), *back = calloc(1, sizeof *back);
+    vs->n = 1;
+    vs->v[0] = (struct sk_voter_node){.id = 3, .n_ep = 1, .max_kraft = 1};
+    memcpy(vs->v[0].ep[0].name, "CONTROLLER", 10);
+    vs->v[0].ep[0].name_len = 10;
+    vs->v[0].ep[0].port = 9093;
+    struct sk_meta_image img, loaded;
+    sk_meta_image_init(&img);
+    img.last_offset = 9;
+    struct sk_atomic_writer *aw = sk_atomic_writer_new(NULL, root);
+    int e = 1;
+    cr_assert_eq(sk_meta_snapshot_write_voters_async(aw, &img, vs, 2, 1000, written, &e), 0);
+    cr_assert_eq(e, 0);
+    sk_atomic_writer_free(aw);
+    cr_assert(file_exists(root, "00000000000000000010-0000000002.checkpoint"));
+    cr_assert_eq(sk_voters_snapshot_read(root, back), 0);
+    cr_assert_eq(back->n, 1);
+    cr_assert_eq(back->v[0].id, 3);
+    cr_assert_eq(back->v[0].ep[0].port, 9093);
+    sk_meta_image_init(&loaded);
+    cr_assert_eq(sk_meta_snapshot_load(root, 10, &loaded), 0);
+    cr_assert_eq(loaded.last_offset, 9);
+    sk_meta_image_free(&loaded);
+    sk_meta_image_free(&img);
+    remove_tree(root);
+    free(root), free(vs), free(back);
+}
+
+Test(voters_snapshot, no_initial_controllers_is_checked_as_kafka_checks_it)
+{
+    char *root = temp_dir(), *m = sub(root, "m");
+    cr_assert_eq(format_dynamic(root, (struct sk_format_opts){.cluster_id = ID}), -EINVAL);
+    cr_assert(strstr(err, "Because controller.quorum.voters is not set on this controller, you "
+                          "must specify one of the following: --standalone, "
+                          "--initial-controllers, or --no-initial-controllers."), "%s", err);
+    cr_assert_eq(format_dynamic(root, (struct sk_format_opts){.cluster_id = ID,
+                                                              .standalone = true,
+                                                              .no_initial_controllers = true}),
+                 -EINVAL);
+    cr_assert(strstr(err, "argument --no-initial-controllers/-N: not allowed with argument "
+                          "--standalone/-s"), "%s", err);
+    cr_assert_eq(format_dynamic(root, (struct sk_format_opts){.cluster_id = ID,
+                                                              .initial_controllers = "1@h:1:"
+                                                              "ABEiM0RVZneImaq7zN3u_w",
+                                                              .no_initial_controllers = true}),
+                 -EINVAL);
+    cr_assert(strstr(err, "not allowed with argument --initial-controllers/-I"), "%s", err);
+    cr_assert_not(file_exists(m, "meta.properties"));
+    cr_assert_eq(format_dynamic(root, (struct sk_format_opts){.cluster_id = ID,
+                                                              .no_initial_controllers = true}),
+                 0, "%s", err);
+    cr_assert(props_of(m).has_dir_id);
+    cr_assert_not(file_exists(m, "__cluster_metadata-0/" SK_BOOTSTRAP_SNAPSHOT_NAME));
+    remove_tree(root);
+    free(root), free(m);
 }
 
 /* ---- initial controllers ---- */

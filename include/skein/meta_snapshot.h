@@ -15,6 +15,13 @@
 int sk_meta_snapshot_write_async(struct sk_atomic_writer *w, const struct sk_meta_image *img,
                                  int32_t epoch, int64_t now_ms,
                                  sk_atomic_done_fn done, void *arg);
+struct sk_voter_set;
+/* The same, opening with KIP-853's KRaftVersion and Voters records after
+ * the header when voters is not NULL. */
+int sk_meta_snapshot_write_voters_async(struct sk_atomic_writer *w,
+                                        const struct sk_meta_image *img,
+                                        const struct sk_voter_set *voters, int32_t epoch,
+                                        int64_t now_ms, sk_atomic_done_fn done, void *arg);
 /* End offset of the newest snapshot at or below max_end, -1 if none. */
 int64_t sk_meta_snapshot_latest(const char *dir, int64_t max_end);
 /* The same, with the epoch its name carries in *epoch (may be NULL). */

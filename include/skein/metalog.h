@@ -111,6 +111,12 @@ struct sk_plog *sk_metalog_plog(struct sk_metalog *ml);
 
 /* Snapshot the image after `bytes` of records (0: never by size), or when
  * records came since a snapshot interval_ms old (0: never by time). */
+struct sk_voter_set;
+/* The KIP-853 voter set every snapshot from now on carries (KRaftVersion 1
+ * and the VotersRecord after its header), as Kafka's snapshots of a
+ * kraft.version 1 quorum do: deleting older snapshots then never loses it.
+ * 0 or -ENOMEM. */
+int sk_metalog_set_voters(struct sk_metalog *ml, const struct sk_voter_set *vs);
 void sk_metalog_set_snapshot_policy(struct sk_metalog *ml, int64_t bytes,
                                     int64_t interval_ms);
 /* metadata.log.segment.bytes / .ms for the log's segments, and

@@ -26,6 +26,16 @@ bool sk_storage_may_self_format(const struct sk_config *cfg);
 /* Creates dir and its missing parents; 0 or -errno. */
 int sk_storage_mkdirs(const char *dir);
 
+/* A node with an empty controller.quorum.voters that finds its quorum
+ * through controller.quorum.bootstrap.servers takes the voters (ids and
+ * CONTROLLER endpoints) of the KIP-853 voter set its metadata log's
+ * snapshots hold (the bootstrap one `skein format --standalone` or
+ * `--initial-controllers` wrote) as if controller.quorum.voters named them.
+ * 0 (cfg->voters filled, or nothing to do), or a negative errno with why in
+ * err: a controller without a voter set or outside it would have to join
+ * as a new voter, which Skein does not do yet. */
+int sk_storage_bootstrap_voters(struct sk_config *cfg, char *err, size_t errlen);
+
 /* Takes the `.lock` file lock in dir (created if missing) and returns the
  * descriptor holding it, to be kept open while the directory is in use.
  * Returns -EAGAIN with Kafka's message in err when another process holds it. */

@@ -14,6 +14,7 @@
 #include "skein/plog.h"
 #include "skein/record.h"
 #include "skein/syncer.h"
+#include "skein/voters_snapshot.h"
 
 struct sk_metalog {
     struct sk_plog *plog;
@@ -26,6 +27,7 @@ struct sk_metalog {
     int64_t snapshot_end;             /* of the snapshot in flight */
     int64_t retention_bytes;          /* metadata.max.retention.bytes, -1: none */
     int64_t retention_ms;             /* metadata.max.retention.ms, -1: none */
+    struct sk_voter_set *voters;      /* KIP-853's, carried into every snapshot; or NULL */
 };
 
 #define SK_METALOG_READ_CHUNK (1u << 20)
@@ -258,7 +260,16 @@ void sk_metalog_close(struct sk_metalog *ml)
     sk_atomic_writer_free(ml->snapper); /* one in flight completes alone */
     sk_plog_flush(ml->plog, 0);
     sk_plog_close(ml->plog);
+    free(ml->voters);
     free(ml);
+}
+
+int sk_metalog_set_voters(struct sk_metalog *ml, const struct sk_voter_set *vs)
+{
+    if (!ml->voters && !(ml->voters = malloc(sizeof *ml->voters)))
+        return -ENOMEM;
+    *ml->voters = *vs;
+    return 0;
 }
 
 void sk_metalog_set_snapshot_policy(struct sk_metalog *ml, int64_t bytes, int64_t interval_ms)
@@ -367,8 +378,9 @@ static void maybe_snapshot(struct sk_metalog *ml, const struct sk_meta_image *im
     if (sk_meta_snapshot_latest(dir, img->last_offset + 1) == img->last_offset + 1)
         return;
     ml->snapshot_end = img->last_offset + 1;
-    int rc = sk_meta_snapshot_write_async(ml->snapper, img, epoch_at(ml->plog, img->last_offset),
-                                          now, snapshot_written, ml);
+    int rc = sk_meta_snapshot_write_voters_async(ml->snapper, img, ml->voters,
+                                                 epoch_at(ml->plog, img->last_offset), now,
+                                                 snapshot_written, ml);
     if (rc < 0)
         snapshot_written(ml, rc);
 }

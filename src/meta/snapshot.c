@@ -21,6 +21,7 @@
 #include "skein/buf.h"
 #include "skein/meta_snapshot.h"
 #include "skein/record.h"
+#include "skein/voters_snapshot.h"
 
 #define SNAP_SUFFIX ".checkpoint"
 #define CONTROL_SNAPSHOT_HEADER 3
@@ -248,9 +249,29 @@ int sk_meta_snapshot_write_async(struct sk_atomic_writer *aw, const struct sk_me
                                  int32_t epoch, int64_t now_ms,
                                  sk_atomic_done_fn done, void *arg)
 {
+    return sk_meta_snapshot_write_voters_async(aw, img, NULL, epoch, now_ms, done, arg);
+}
+
+/* The header batch, with the voter set when there is one: Kafka's
+ * RecordsSnapshotWriter puts them in one control batch. */
+static void open_snapshot(struct snap_writer *w, const struct sk_voter_set *voters)
+{
+    if (!voters) {
+        add_control(w, CONTROL_SNAPSHOT_HEADER, w->now);
+        return;
+    }
+    w->err = sk_voters_snapshot_open(voters, 0, 0, w->now, w->now, &w->out);
+    w->next_offset += 3;
+}
+
+int sk_meta_snapshot_write_voters_async(struct sk_atomic_writer *aw,
+                                        const struct sk_meta_image *img,
+                                        const struct sk_voter_set *voters, int32_t epoch,
+                                        int64_t now_ms, sk_atomic_done_fn done, void *arg)
+{
     struct snap_writer w = {.now = now_ms};
     int64_t end = img->last_offset + 1;
-    add_control(&w, CONTROL_SNAPSHOT_HEADER, now_ms);
+    open_snapshot(&w, voters);
     write_image(&w, img);
     flush_batch(&w);
     add_control(&w, CONTROL_SNAPSHOT_FOOTER, now_ms);

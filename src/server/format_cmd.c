@@ -1,15 +1,14 @@
 /* `skein format` (skein/format.h), as Kafka's StorageTool and Formatter do it:
  * the same checks in the same order, the same messages, meta.properties in
- * every directory not yet formatted.
- *
- * KIP-853's bootstrap snapshot (VotersRecord, KRaftVersionRecord in
- * __cluster_metadata-0/00000000000000000000-0000000000.checkpoint) is not
- * written: nothing in Skein would read it until the Raft quorum does, and a
- * snapshot the node does not apply would make the flags lie. The flags are
- * checked as Kafka checks them, and the voter's directory id is used. */
+ * every directory not yet formatted, and with --standalone or
+ * --initial-controllers KIP-853's bootstrap snapshot (KRaftVersion 1 and the
+ * VotersRecord) in the metadata directory, written before its
+ * meta.properties as Kafka's formatter writes it. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "skein/broker.h"
 #include "skein/config.h"
@@ -18,6 +17,7 @@
 #include "skein/meta_props.h"
 #include "skein/server.h"
 #include "skein/uuid.h"
+#include "skein/voters_snapshot.h"
 
 /* Kafka's MetadataVersion names up to this build's level; "3.7" means the
  * last of 3.7's. */
@@ -73,6 +73,12 @@ static int check_args(const struct sk_config *cfg, const struct sk_format_opts *
     if (o->standalone && o->initial_controllers)
         return fail(err, errlen, -EINVAL, "argument --initial-controllers/-I: not allowed with "
                                           "argument --standalone/-s");
+    if (o->standalone && o->no_initial_controllers)
+        return fail(err, errlen, -EINVAL, "argument --no-initial-controllers/-N: not allowed "
+                                          "with argument --standalone/-s");
+    if (o->initial_controllers && o->no_initial_controllers)
+        return fail(err, errlen, -EINVAL, "argument --no-initial-controllers/-N: not allowed "
+                                          "with argument --initial-controllers/-I");
     if (!o->cluster_id)
         return fail(err, errlen, -EINVAL, "argument --cluster-id/-t is required");
     if (!cfg->process_roles)
@@ -112,6 +118,11 @@ static int initial_voters(const struct sk_config *cfg, const struct sk_format_op
                           struct sk_dynamic_voters *vs, char *err, size_t errlen)
 {
     vs->n = 0;
+    if (!o->standalone && !o->initial_controllers && !o->no_initial_controllers &&
+        (cfg->process_roles & SK_ROLE_CONTROLLER) && !cfg->n_voters)
+        return fail(err, errlen, -EINVAL, "Because controller.quorum.voters is not set on this "
+                    "controller, you must specify one of the following: --standalone, "
+                    "--initial-controllers, or --no-initial-controllers.");
     if (!o->standalone && !o->initial_controllers)
         return 0;
     if (o->standalone && !(cfg->process_roles & SK_ROLE_CONTROLLER))
@@ -141,7 +152,7 @@ static const char *dir_kind(const struct sk_config *cfg, const struct sk_meta_di
     if (!vs->n)
         return "metadata directory";
     return sk_dynamic_voters_find(vs, cfg->node_id) ? "dynamic metadata voter directory"
-                                                    : "dynamic metadata non-voter directory";
+                                                    : "dynamic metadata directory";
 }
 
 static void choose_dir_id(const struct sk_config *cfg, const struct sk_meta_dirs *d,
@@ -154,6 +165,57 @@ static void choose_dir_id(const struct sk_config *cfg, const struct sk_meta_dirs
         return;
     }
     sk_meta_dirs_new_dir_id(d, id);
+}
+
+/* Each voter at its CONTROLLER endpoint, supporting kraft.version 0-1, as
+ * DynamicVoters.toVoterSet makes them. */
+static int voter_set(const struct sk_config *cfg, const struct sk_dynamic_voters *dv,
+                     struct sk_voter_set *vs)
+{
+    size_t name_len = strlen(cfg->controller_listener);
+    if (dv->n > SK_VOTER_SET_MAX || name_len > SK_VOTER_STR_MAX)
+        return -EINVAL;
+    for (size_t i = 0; i < dv->n; i++) {
+        struct sk_voter_node *v = &vs->v[i];
+        size_t host_len = strlen(dv->v[i].host);
+        if (host_len > SK_VOTER_STR_MAX)
+            return -EINVAL;
+        *v = (struct sk_voter_node){.id = dv->v[i].id, .n_ep = 1, .max_kraft = 1};
+        memcpy(v->dir_id, dv->v[i].dir_id, 16);
+        memcpy(v->ep[0].name, cfg->controller_listener, name_len);
+        v->ep[0].name_len = (uint16_t)name_len;
+        memcpy(v->ep[0].host, dv->v[i].host, host_len);
+        v->ep[0].host_len = (uint16_t)host_len;
+        v->ep[0].port = dv->v[i].port;
+    }
+    vs->n = dv->n;
+    return 0;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The metadata directory of a dynamic quorum gets the bootstrap snapshot,
+ * voter or not, as Kafka writes it into every dynamic metadata directory. */
+static int write_voters(const struct sk_config *cfg, const struct sk_meta_dir *dir,
+                        const struct sk_dynamic_voters *dv, char *err, size_t errlen)
+{
+    if (!dv->n || strcmp(dir->path, metadata_dir(cfg)) != 0)
+        return 0;
+    struct sk_voter_set *vs = malloc(sizeof *vs);
+    int rc = vs ? voter_set(cfg, dv, vs) : -ENOMEM;
+    if (rc == 0)
+        rc = sk_voters_snapshot_write(dir->path, vs, wall_ms());
+    free(vs);
+    if (rc < 0)
+        snprintf(err, errlen, "Error while writing the bootstrap snapshot %s/%s/%s: %s",
+                 dir->path, SK_METADATA_PARTITION_DIR, SK_BOOTSTRAP_SNAPSHOT_NAME,
+                 strerror(-rc));
+    return rc;
 }
 
 static int format_dir(const struct sk_config *cfg, const struct sk_format_opts *o,
@@ -171,6 +233,8 @@ static int format_dir(const struct sk_config *cfg, const struct sk_format_opts *
                  strerror(-rc));
         return rc;
     }
+    if ((rc = write_voters(cfg, dir, vs, err, errlen)) < 0)
+        return rc;
     rc = sk_meta_props_write(dir->path, &p, err, errlen);
     if (rc == 0) {
         dir->props = p;

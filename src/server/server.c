@@ -20,6 +20,7 @@
 #include "skein/logging.h"
 #include "skein/meta_quorum.h"
 #include "skein/metalog.h"
+#include "skein/plog.h"
 #include "skein/net.h"
 #include "skein/partition.h"
 #include "skein/producer_ids.h"
@@ -29,6 +30,7 @@
 #include "skein/raftnet.h"
 #include "skein/forward_ctl.h"
 #include "skein/server.h"
+#include "skein/voters_snapshot.h"
 #include "skein/broker_lifecycle.h"
 #include "skein/broker_sessions.h"
 #include "skein/checkpoints.h"
@@ -119,6 +121,25 @@ static int format_dirs(struct sk_broker *b, const struct sk_config *cfg, char *e
     }
     return sk_storage_open_dirs(cfg, b->node->cluster_id, sizeof b->node->cluster_id, err,
                                 errlen);
+}
+
+/* A KIP-853 voter set, once in a snapshot, stays in every later one. */
+static int keep_voter_set(struct sk_metalog *ml, char *err, size_t errlen)
+{
+    struct sk_voter_set *vs = malloc(sizeof *vs);
+    if (!vs)
+        return -ENOMEM;
+    const char *dir = sk_plog_dir(sk_metalog_plog(ml));
+    int rc = sk_voters_snapshot_read(dir, vs);
+    if (rc == 0)
+        rc = sk_metalog_set_voters(ml, vs);
+    else if (rc == -ENOENT)
+        rc = 0;
+    if (rc < 0)
+        snprintf(err, errlen, "cannot read the KIP-853 voter set in %s: %s", dir,
+                 strerror(-rc));
+    free(vs);
+    return rc;
 }
 
 /* A one-voter node's start-up writes, before its quorum starts. */
@@ -312,6 +333,8 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
         advertise(b->node, cfg, l);
 
     int rc = format_dirs(b, cfg, err, errlen);
+    if (rc == 0)
+        rc = sk_storage_bootstrap_voters(cfg, err, errlen);
     if (rc < 0)
         return rc;
     const char *md = cfg->metadata_log_dir ? cfg->metadata_log_dir : cfg->log_dirs[0];
@@ -327,6 +350,8 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
         metalog_problem(md, &why, rc, err, errlen);
         return rc;
     }
+    if ((rc = keep_voter_set(b->node->metalog, err, errlen)) < 0)
+        return rc;
     if (sk_controller_apply_dynamic_configs(b) == -ENOMEM) { /* stale keys were logged */
         snprintf(err, errlen, "cannot load the metadata log in %s: %s", md, strerror(ENOMEM));
         return -ENOMEM;
