@@ -649,6 +649,43 @@ Test(voters_snapshot, metadata_snapshots_carry_the_voter_set)
     free(root), free(vs), free(back);
 }
 
+/* A metadata snapshot of a static quorum: its header and footer control
+ * records carry their values as Kafka's readers take them (the record,
+ * its own Version field first), the header alone in the first batch and
+ * the footer alone in the last. */
+Test(voters_snapshot, metadata_snapshot_control_records_are_kafkas)
+{
+    char *root = temp_dir();
+    struct sk_meta_image img;
+    sk_meta_image_init(&img);
+    img.last_offset = 9;
+    struct sk_atomic_writer *aw = sk_atomic_writer_new(NULL, root);
+    int e = 1;
+    cr_assert_eq(sk_meta_snapshot_write_async(aw, &img, 2, 1000, written, &e), 0);
+    cr_assert_eq(e, 0);
+    sk_atomic_writer_free(aw);
+    char path[600];
+    snprintf(path, sizeof path, "%s/00000000000000000010-0000000002.checkpoint", root);
+    size_t len;
+    const uint8_t *p = read_all(path, &len);
+    struct sk_batch_header h, last;
+    cr_assert_eq(sk_batch_header_read(p, len, &h), 0);
+    cr_assert_eq(h.attributes, SK_BATCH_CONTROL);
+    check_records(p, sk_batch_size(&h), (int16_t[]){SK_CONTROL_SNAPSHOT_HEADER}, 1);
+    size_t at = 0;
+    while (at + sk_batch_size(&h) < len) {
+        at += sk_batch_size(&h);
+        cr_assert_eq(sk_batch_header_read(p + at, len - at, &h), 0);
+    }
+    last = h;
+    cr_assert_eq(at + sk_batch_size(&last), len);
+    cr_assert_eq(last.attributes, SK_BATCH_CONTROL);
+    check_records(p + at, sk_batch_size(&last), (int16_t[]){SK_CONTROL_SNAPSHOT_FOOTER}, 1);
+    sk_meta_image_free(&img);
+    remove_tree(root);
+    free(root);
+}
+
 Test(voters_snapshot, no_initial_controllers_is_checked_as_kafka_checks_it)
 {
     char *root = temp_dir(), *m = sub(root, "m");

@@ -84,9 +84,11 @@ static void add_record(struct snap_writer *w, int16_t type, const void *rec)
 static void add_control(struct snap_writer *w, int16_t type, int64_t now_ms)
 {
     uint8_t key[4] = {0, 0, (uint8_t)(type >> 8), (uint8_t)type};
+    /* The value is the record itself (Kafka's MessageUtil.toByteBuffer):
+     * its own Version field comes first, with no prefix before it. */
     uint8_t v[16] = {0};
     kp_writer wr;
-    kp_writer_init(&wr, v + 2, sizeof v - 2);
+    kp_writer_init(&wr, v, sizeof v);
     int rc;
     if (type == CONTROL_SNAPSHOT_HEADER) {
         kp_snapshot_header_record h;
