@@ -11,7 +11,8 @@ quorum_test.py).
   Kafka's message;
 - an idempotent librdkafka producer writes with acks=all to the leaders
   (min.insync.replicas=2) and a consumer group reads every record back;
-  every replica's log then holds the same bytes (segment files compared);
+  every replica's log then holds the same bytes (segment files compared),
+  and every node's replication-offset-checkpoint the high watermarks;
 - hand-encoded follower fetches: an id that is no replica gets
   NOT_LEADER_OR_FOLLOWER, a newer leader epoch UNKNOWN_LEADER_EPOCH, a v15
   fetch whose ReplicaState names a broker epoch older than the follower's
@@ -179,6 +180,33 @@ def fetch_v11(port, replica_id, partition, offset, leader_epoch=-1, max_wait=0):
     return r["error"], r["hw"], r["records"]
 
 
+def checkpointed_hws(node):
+    """{partition: offset} of TOPIC in node's replication-offset-checkpoint."""
+    try:
+        with open(os.path.join(node.data_dir, "logs", "replication-offset-checkpoint")) as f:
+            lines = f.read().split("\n")
+    except OSError:
+        return {}
+    out = {}
+    for line in lines[2:]:
+        parts = line.split(" ")
+        if len(parts) == 3 and parts[0] == TOPIC:
+            out[int(parts[1])] = int(parts[2])
+    return out
+
+
+def check_hw_checkpoints(nodes):
+    """Every replica checkpoints its high watermark (Kafka's
+    replication-offset-checkpoint, every 5 s by default): once the records
+    are on all three, each node's lines add up to them."""
+    def done():
+        return all(sum(checkpointed_hws(n).values()) == RECORDS
+                   and len(checkpointed_hws(n)) == PARTITIONS for n in nodes)
+    assert wait_for(done, TIMEOUT), [checkpointed_hws(n) for n in nodes]
+    print("every node's replication-offset-checkpoint holds the %d partitions' high watermarks "
+          "(%d records)" % (PARTITIONS, RECORDS))
+
+
 def fetch_v15(port, topic_id, replica_id, replica_epoch, partition, offset):
     """One follower Fetch v15 by hand, naming its broker epoch in the tagged
     ReplicaState (KIP-903): the partition's error."""
@@ -308,6 +336,7 @@ def run(skein):
         try:
             check_clients(nodes)
             check_logs_alike(nodes)
+            check_hw_checkpoints(nodes)
             check_follower_fetch_errors(nodes)
             check_follower_down(nodes)
             check_follower_starts_afresh(nodes)

@@ -1474,6 +1474,42 @@ Test(replica, follower_fetch_state_belongs_to_one_broker_registration)
     restore_orders();
 }
 
+/* A replicated partition opened again (a restart) starts its high
+ * watermark at the replication-offset-checkpoint's line, within its log,
+ * or at its log start without one: below the line every in-sync replica
+ * held the records; above it the log may hold what no other replica has. */
+Test(replica, a_reopened_replicated_partition_starts_at_its_checkpointed_high_watermark)
+{
+    int32_t two[] = {1, 2};
+    replicate_orders0(two, 2);
+    struct sk_partition *p = part("orders", 0);
+    append(p, 5, SK_ERR_NONE);
+    sync_all();
+    cr_assert_eq(follower_fetched(p, 2, 5, 100), SK_ERR_NONE);
+    cr_assert_eq(p->high_watermark, 5);
+    sync_all();
+    struct sk_offset_checkpoint_entry line = {.partition = 0, .offset = 3};
+    snprintf(line.topic, sizeof line.topic, "orders");
+    int64_t want[] = {3, 5, 0}; /* the line; one past the log end; none */
+    int64_t lines[] = {3, 9, -1};
+    for (int i = 0; i < 3; i++) {
+        char path[300];
+        snprintf(path, sizeof path, "%s/%s", root, SK_REPLICATION_OFFSET_CHECKPOINT);
+        remove(path);
+        line.offset = lines[i];
+        if (lines[i] >= 0)
+            cr_assert_eq(sk_offset_checkpoint_write(root, SK_REPLICATION_OFFSET_CHECKPOINT,
+                                                    &line, 1), 0);
+        sk_partitions_close_all(&shard);
+        cr_assert_eq(sk_partitions_sync(&shard), 0);
+        p = part("orders", 0);
+        cr_assert_eq(sk_plog_log_end_offset(p->log), 5);
+        cr_assert_eq(p->high_watermark, want[i], "line %lld: high watermark %lld, want %lld",
+                     (long long)lines[i], (long long)p->high_watermark, (long long)want[i]);
+    }
+    restore_orders();
+}
+
 Test(replica, acks_all_waiting_when_the_isr_shrinks_below_min_insync_gets_after_append)
 {
     int32_t two[] = {1, 2}, alone[] = {1};

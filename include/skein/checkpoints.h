@@ -1,5 +1,5 @@
-/* The node's checkpoint files: recovery points, log start offsets and the
- * cleaner's first dirty offsets of the log dir, one file each in Kafka's
+/* The node's checkpoint files: recovery points, log start offsets, high
+ * watermarks and the cleaner's first dirty offsets of the log dir, one file each in Kafka's
  * format and place, whatever the number of shards.
  *
  * Each shard knows only its own partitions, and two shards writing one file
@@ -23,7 +23,8 @@ struct sk_offset_checkpoint_entry;
 enum sk_checkpoint_kind {
     SK_CHECKPOINT_RECOVERY_POINT,
     SK_CHECKPOINT_LOG_START,
-    SK_CHECKPOINT_CLEANER,
+    SK_CHECKPOINT_HIGH_WATERMARK,
+    SK_CHECKPOINT_CLEANER, /* the cleaner's own; the partitions' kinds are those before it */
     SK_CHECKPOINT_KINDS
 };
 

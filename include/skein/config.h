@@ -142,6 +142,7 @@ struct sk_config {
         int64_t retention_check_interval_ms;
         int64_t flush_scheduler_interval_ms;
         int32_t flush_offset_checkpoint_interval_ms;
+        int64_t replica_high_watermark_checkpoint_interval_ms;
         bool cleaner_enable;
         int32_t cleaner_threads;
         int64_t cleaner_backoff_ms;

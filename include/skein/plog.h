@@ -249,6 +249,7 @@ struct sk_offset_checkpoint_entry {
 
 #define SK_RECOVERY_POINT_CHECKPOINT "recovery-point-offset-checkpoint"
 #define SK_LOG_START_OFFSET_CHECKPOINT "log-start-offset-checkpoint"
+#define SK_REPLICATION_OFFSET_CHECKPOINT "replication-offset-checkpoint"
 
 /* Writes <dir>/<name> atomically (temp file, fsync, rename, fsync dir). */
 int sk_offset_checkpoint_write(const char *dir, const char *name,

@@ -42,6 +42,8 @@ static const struct binding bindings[] = {
     B("log.retention.check.interval.ms", log.retention_check_interval_ms, I64),
     B("log.flush.scheduler.interval.ms", log.flush_scheduler_interval_ms, I64),
     B("log.flush.offset.checkpoint.interval.ms", log.flush_offset_checkpoint_interval_ms, I32),
+    B("replica.high.watermark.checkpoint.interval.ms",
+      log.replica_high_watermark_checkpoint_interval_ms, I64),
     B("log.cleaner.enable", log.cleaner_enable, BOOL),
     B("log.cleaner.threads", log.cleaner_threads, I32),
     B("log.cleaner.backoff.ms", log.cleaner_backoff_ms, I64),

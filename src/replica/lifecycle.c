@@ -93,8 +93,8 @@ static void apply_config(const struct sk_broker *b, struct sk_partition *p,
 /* The log dir's checkpoints, read once per sync rather than once per
  * partition: opening thousands of partitions must not re-read them each time. */
 struct sk_replica_checkpoints {
-    struct sk_offset_checkpoint_entry *rp, *ls;
-    size_t nrp, nls;
+    struct sk_offset_checkpoint_entry *rp, *ls, *hw;
+    size_t nrp, nls, nhw;
     bool loaded;
 };
 
@@ -107,12 +107,16 @@ static void checkpoints_load(struct sk_broker *b, struct sk_replica_checkpoints 
         c->nrp = 0;
     if (sk_offset_checkpoint_read(data_dir(b), SK_LOG_START_OFFSET_CHECKPOINT, &c->ls, &c->nls) < 0)
         c->nls = 0;
+    if (sk_offset_checkpoint_read(data_dir(b), SK_REPLICATION_OFFSET_CHECKPOINT, &c->hw,
+                                  &c->nhw) < 0)
+        c->nhw = 0;
 }
 
 static void checkpoints_free(struct sk_replica_checkpoints *c)
 {
     free(c->rp);
     free(c->ls);
+    free(c->hw);
 }
 
 /* A partition without a directory is new, as in Kafka, whose checkpoints
@@ -137,6 +141,23 @@ static void note_leader(const struct sk_partition *p, const struct sk_partition_
     if (pm->nreplicas > 1)
         sk_info("%s-%d starts at leader epoch %d from offset %lld", p->topic, p->id,
                 pm->leader_epoch, (long long)sk_plog_log_end_offset(p->log));
+}
+
+/* A replicated log may end in records no other replica holds: appended just
+ * before a crash, never acknowledged, and cut by the next leader. So its
+ * high watermark starts where the last checkpoint put it (Kafka's
+ * replication-offset-checkpoint: below it every in-sync replica held the
+ * records), within the log, or at the log start without one; a leader moves
+ * it once its in-sync followers have fetched, a follower takes its
+ * leader's. Starting at the log end, a restarted leader acknowledged a
+ * producer's retry of such a record as a duplicate at once, and a replica
+ * without it was elected next (the fault harness's lost write). */
+static int64_t replicated_start_hw(const struct sk_partition *p,
+                                   const struct sk_replica_checkpoints *cp, const char *topic)
+{
+    int64_t start = sk_plog_log_start_offset(p->log), end = sk_plog_log_end_offset(p->log);
+    int64_t hw = cp && cp->nhw ? sk_offset_checkpoint_find(cp->hw, cp->nhw, topic, p->id) : -1;
+    return hw < start ? start : hw > end ? end : hw;
 }
 
 static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_topic_meta *t,
@@ -197,16 +218,8 @@ static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_
         sk_replica_note_sync_failed(p, rc, true);
     p->high_watermark = sk_plog_log_end_offset(p->log);
     p->epoch_start_offset = p->high_watermark;
-    /* A replicated log may end in records no other replica holds: appended
-     * just before a crash, never acknowledged, and cut by the next leader.
-     * Its high watermark starts at the log start (Kafka starts it at the
-     * last checkpointed one, which Skein does not keep): a leader moves it
-     * once its in-sync followers have fetched, a follower takes its
-     * leader's. Starting at the log end, a restarted leader acknowledged a
-     * producer's retry of such a record as a duplicate at once, and a
-     * replica without it was elected next (the fault harness's lost write). */
     if (pm->nreplicas > 1)
-        p->high_watermark = sk_plog_log_start_offset(p->log);
+        p->high_watermark = replicated_start_hw(p, existed ? cp : NULL, t->name);
     sk_producer_state_load(p);
     sk_replica_update_hw(p); /* an ISR of the leader alone: its log end */
     return p;
@@ -529,7 +542,17 @@ int sk_replicas_broker_config_changed(struct sk_broker *b)
     return 0;
 }
 
-/* This shard's lines of a checkpoint: recovery points or log start offsets. */
+static int64_t checkpoint_offset(const struct sk_partition *p, enum sk_checkpoint_kind kind)
+{
+    switch (kind) {
+    case SK_CHECKPOINT_RECOVERY_POINT: return sk_plog_recovery_point(p->log);
+    case SK_CHECKPOINT_HIGH_WATERMARK: return p->high_watermark;
+    default: return sk_plog_log_start_offset(p->log);
+    }
+}
+
+/* This shard's lines of a checkpoint: recovery points, log start offsets
+ * or high watermarks. */
 static struct sk_offset_checkpoint_entry *checkpoint_lines(struct sk_broker *b,
                                                            enum sk_checkpoint_kind kind)
 {
@@ -538,8 +561,7 @@ static struct sk_offset_checkpoint_entry *checkpoint_lines(struct sk_broker *b,
         const struct sk_partition *p = b->parts[i];
         snprintf(e[i].topic, sizeof e[i].topic, "%s", p->topic);
         e[i].partition = p->id;
-        e[i].offset = kind == SK_CHECKPOINT_RECOVERY_POINT ? sk_plog_recovery_point(p->log)
-                                                           : sk_plog_log_start_offset(p->log);
+        e[i].offset = checkpoint_offset(p, kind);
     }
     return e;
 }

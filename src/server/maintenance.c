@@ -27,7 +27,7 @@ struct sk_maint_task {
     void (*run)(struct sk_broker *b);
 };
 
-enum { NTASKS = 4 };
+enum { NTASKS = 5 };
 
 struct sk_maintenance {
     struct sk_maint_task tasks[NTASKS];
@@ -62,14 +62,27 @@ static void flush_due(struct sk_broker *b)
     }
 }
 
+static void checkpoint(struct sk_broker *b, enum sk_checkpoint_kind k, int64_t every_ms)
+{
+    int rc = sk_partitions_checkpoint(b, k, NULL, NULL);
+    if (rc < 0)
+        sk_warn("cannot hand over this shard's offset checkpoint: %s; retried in %lld ms",
+                strerror(-rc), (long long)every_ms);
+}
+
 void sk_maintenance_checkpoint(struct sk_broker *b)
 {
-    for (int k = 0; k < SK_CHECKPOINT_CLEANER; k++) {
-        int rc = sk_partitions_checkpoint(b, (enum sk_checkpoint_kind)k, NULL, NULL);
-        if (rc < 0)
-            sk_warn("cannot hand over this shard's offset checkpoint: %s; retried in %lld ms",
-                    strerror(-rc), (long long)b->cfg->log.flush_offset_checkpoint_interval_ms);
-    }
+    int64_t every = b->cfg->log.flush_offset_checkpoint_interval_ms;
+    checkpoint(b, SK_CHECKPOINT_RECOVERY_POINT, every);
+    checkpoint(b, SK_CHECKPOINT_LOG_START, every);
+}
+
+/* Kafka checkpoints high watermarks on a clock of their own, more often:
+ * they bound what a restarted replica serves before its leader speaks. */
+static void checkpoint_high_watermarks(struct sk_broker *b)
+{
+    checkpoint(b, SK_CHECKPOINT_HIGH_WATERMARK,
+               b->cfg->log.replica_high_watermark_checkpoint_interval_ms);
 }
 
 static void expire_producers(struct sk_broker *b)
@@ -113,6 +126,8 @@ int sk_maintenance_start(struct sk_broker *b)
                                       sk_maintenance_checkpoint};
     tasks[3] = (struct sk_maint_task){b, b->cfg->txn.producer_id_expiration_check_ms,
                                       expire_producers};
+    int64_t hw_every = b->cfg->log.replica_high_watermark_checkpoint_interval_ms;
+    tasks[4] = (struct sk_maint_task){b, hw_every > 0 ? hw_every : 5000, checkpoint_high_watermarks};
     for (int i = 0; i < NTASKS; i++)
         if (!sk_timer_add(b->shard, (uint64_t)tasks[i].interval_ms, tick, &tasks[i]))
             return -1;
