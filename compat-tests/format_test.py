@@ -25,7 +25,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from skeinlib import wire  # noqa: E402
-from skeinlib.broker import Broker, BrokerError, free_port  # noqa: E402
+from skeinlib.broker import Broker, free_port  # noqa: E402
 from skeinlib.cluster import Cluster, _controller_class  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
 
@@ -278,23 +278,12 @@ class DynamicCluster(Cluster):
         self.nodes = [make(skein, self.root, i, "", ports, over) for i in range(1, 4)]
         self.cluster_id = None
 
-    def start(self):
+    def format_args(self):
         skein = self.skein
-        self.cluster_id = run([skein, "random-uuid"]).stdout.strip()
         initial = ",".join("%d@127.0.0.1:%d:%s" % (n.node_id, n.controller_port,
                                                    run([skein, "random-uuid"]).stdout.strip())
                            for n in self.nodes)
-        for n in self.nodes:
-            p = run([skein, "format", "-t", self.cluster_id, "--initial-controllers", initial]
-                    + n.argv()[1:])
-            if p.returncode != 0:
-                raise BrokerError("format of node %d failed: %s" % (n.node_id, p.stderr))
-        for n in self.nodes:
-            n.launch()
-        for n in self.nodes:
-            self._ready(n)
-        self.wait_ready()
-        return self
+        return ["--initial-controllers", initial]
 
 
 def check_initial_controllers(skein, root):

@@ -1407,15 +1407,23 @@ Test(replica, a_follower_behind_for_the_lag_bound_is_proposed_out_and_counts_unt
     restore_orders();
 }
 
-Test(replica, a_follower_at_the_high_watermark_is_proposed_back_if_eligible)
+/* orders-0 replicated on 1, 2 and 3 with ISR {1, 2}, led here, holding n
+ * records that follower 2 has fetched. */
+static struct sk_partition *replicated_with(int n)
 {
-    int32_t two[] = {1, 2};
+    static int32_t two[] = {1, 2}; /* the image points at it */
     replicate_orders0(two, 2);
     struct sk_partition *p = part("orders", 0);
-    append(p, 3, SK_ERR_NONE);
+    append(p, n, SK_ERR_NONE);
     sync_all();
-    cr_assert_eq(follower_fetched(p, 2, 3, 100), SK_ERR_NONE);
-    cr_assert_eq(p->high_watermark, 3);
+    cr_assert_eq(follower_fetched(p, 2, n, 100), SK_ERR_NONE);
+    cr_assert_eq(p->high_watermark, n);
+    return p;
+}
+
+Test(replica, a_follower_at_the_high_watermark_is_proposed_back_if_eligible)
+{
+    struct sk_partition *p = replicated_with(3);
     int32_t want[4];
     cr_assert_eq(follower_fetched(p, 3, 2, 100), SK_ERR_NONE);
     cr_assert_eq(sk_replica_isr_proposal(p, 200, 3000, all_eligible, NULL, want), 0,
@@ -1451,12 +1459,7 @@ Test(replica, a_follower_at_the_high_watermark_is_proposed_back_if_eligible)
  * registration than the image's is not proposed into the ISR. */
 Test(replica, follower_fetch_state_belongs_to_one_broker_registration)
 {
-    int32_t two[] = {1, 2};
-    replicate_orders0(two, 2);
-    struct sk_partition *p = part("orders", 0);
-    append(p, 3, SK_ERR_NONE);
-    sync_all();
-    cr_assert_eq(follower_fetched(p, 2, 3, 100), SK_ERR_NONE);
+    struct sk_partition *p = replicated_with(3);
     struct sk_follower_fetch stale = {3, 5, 7, 3};
     cr_assert_eq(sk_partition_follower_fetched(p, &stale, 100), SK_ERR_NOT_LEADER_OR_FOLLOWER);
     cr_assert_eq(p->followers[1].log_end, -1, "a stale fetch records nothing");
@@ -1480,13 +1483,7 @@ Test(replica, follower_fetch_state_belongs_to_one_broker_registration)
  * held the records; above it the log may hold what no other replica has. */
 Test(replica, a_reopened_replicated_partition_starts_at_its_checkpointed_high_watermark)
 {
-    int32_t two[] = {1, 2};
-    replicate_orders0(two, 2);
-    struct sk_partition *p = part("orders", 0);
-    append(p, 5, SK_ERR_NONE);
-    sync_all();
-    cr_assert_eq(follower_fetched(p, 2, 5, 100), SK_ERR_NONE);
-    cr_assert_eq(p->high_watermark, 5);
+    struct sk_partition *p = replicated_with(5);
     sync_all();
     struct sk_offset_checkpoint_entry line = {.partition = 0, .offset = 3};
     snprintf(line.topic, sizeof line.topic, "orders");

@@ -65,12 +65,18 @@ class Cluster:
     def live(self):
         return [n for n in self.nodes if n.proc and n.proc.poll() is None]
 
+    def format_args(self):
+        """What `skein format` is given beyond the cluster id and the node's
+        own configuration."""
+        return []
+
     def start(self):
         self.cluster_id = subprocess.run([self.skein, "random-uuid"], capture_output=True,
                                          text=True, timeout=TIMEOUT).stdout.strip()
+        extra = self.format_args()
         for n in self.nodes:
-            p = subprocess.run([self.skein, "format", "-t", self.cluster_id] + n.argv()[1:],
-                               capture_output=True, text=True, timeout=TIMEOUT)
+            p = subprocess.run([self.skein, "format", "-t", self.cluster_id] + extra
+                               + n.argv()[1:], capture_output=True, text=True, timeout=TIMEOUT)
             if p.returncode != 0:
                 raise BrokerError("format of node %d failed: %s" % (n.node_id, p.stderr))
         # Launched together: each node's broker waits for the quorum, which

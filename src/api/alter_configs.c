@@ -206,6 +206,24 @@ static int32_t preprocess(struct sk_request *req, const struct alter_api *api, b
     return kept;
 }
 
+/* name(req, keep, n, a): a copy of req's body (a req_t) in a whose
+ * resources are the n that keep[] marks, in their order. */
+#define DEFINE_SELECT(name, req_t, res_t, arr_t)                                               \
+    static void *name(struct sk_request *req, const bool *keep, int32_t n, kp_arena *a)        \
+    {                                                                                          \
+        const req_t *body = req->body;                                                         \
+        req_t *q = kp_arena_alloc(a, sizeof *q);                                               \
+        res_t *v = kp_arena_alloc(a, sizeof *v * (size_t)(n + 1));                             \
+        if (!q || !v)                                                                          \
+            return NULL;                                                                       \
+        *q = *body;                                                                            \
+        q->resources = (arr_t){n, v};                                                          \
+        for (int32_t i = 0, k = 0; i < body->resources.n; i++)                                 \
+            if (keep[i])                                                                       \
+                v[k++] = body->resources.v[i];                                                 \
+        return q;                                                                              \
+    }
+
 /* ---- IncrementalAlterConfigs --------------------------------------------- */
 
 static int16_t incremental_one(struct sk_request *req, const iac_resource *r, bool validate_only,
@@ -257,21 +275,8 @@ static void incremental_answer(struct sk_request *req, int32_t i, int8_t type, k
     o->error_message = msg;
 }
 
-static void *incremental_select(struct sk_request *req, const bool *keep, int32_t n,
-                                kp_arena *a)
-{
-    const kp_incremental_alter_configs_request *body = req->body;
-    kp_incremental_alter_configs_request *q = kp_arena_alloc(a, sizeof *q);
-    iac_resource *v = kp_arena_alloc(a, sizeof *v * (size_t)(n + 1));
-    if (!q || !v)
-        return NULL;
-    *q = *body;
-    q->resources = (kp_incremental_alter_configs_request_alter_configs_resource_arr){n, v};
-    for (int32_t i = 0, k = 0; i < body->resources.n; i++)
-        if (keep[i])
-            v[k++] = body->resources.v[i];
-    return q;
-}
+DEFINE_SELECT(incremental_select, kp_incremental_alter_configs_request, iac_resource,
+              kp_incremental_alter_configs_request_alter_configs_resource_arr)
 
 static bool incremental_take(struct sk_request *req, int32_t i, const void *resp, int32_t j)
 {
@@ -345,20 +350,8 @@ static void legacy_answer(struct sk_request *req, int32_t i, int8_t type, kp_str
     o->error_message = msg;
 }
 
-static void *legacy_select(struct sk_request *req, const bool *keep, int32_t n, kp_arena *a)
-{
-    const kp_alter_configs_request *body = req->body;
-    kp_alter_configs_request *q = kp_arena_alloc(a, sizeof *q);
-    ac_resource *v = kp_arena_alloc(a, sizeof *v * (size_t)(n + 1));
-    if (!q || !v)
-        return NULL;
-    *q = *body;
-    q->resources = (kp_alter_configs_request_alter_configs_resource_arr){n, v};
-    for (int32_t i = 0, k = 0; i < body->resources.n; i++)
-        if (keep[i])
-            v[k++] = body->resources.v[i];
-    return q;
-}
+DEFINE_SELECT(legacy_select, kp_alter_configs_request, ac_resource,
+              kp_alter_configs_request_alter_configs_resource_arr)
 
 static bool legacy_take(struct sk_request *req, int32_t i, const void *resp, int32_t j)
 {
