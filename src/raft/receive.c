@@ -29,28 +29,29 @@ int16_t sk_raft_check_voter_request(const struct sk_raft *r, const struct sk_raf
         return SK_ERR_FENCED_LEADER_EPOCH;
     if (m->src < 0)
         return SK_ERR_INVALID_REQUEST;
-    if (sk_raft_peer((struct sk_raft *)r, m->src))
-        return SK_ERR_NONE;
-    /* A leader that removed itself (KIP-853) resigns once the removal
-     * commits and tells its followers, who then stand at once rather than
-     * after the fetch timeout. */
-    if (m->type == SK_RAFT_END_EPOCH_REQ && m->epoch == r->q.epoch && m->src == r->q.leader_id)
+    /* Kafka 3.9 checks the sender's membership only for a static quorum:
+     * under KIP-853 either side may not have the latest set yet (a voter
+     * just added, or one removed that does not know it and stands until a
+     * higher epoch tells it of the leader). Votes are still granted only by
+     * voters and counted only from the candidate's own set. */
+    if (r->cfg.kraft_version >= 1 || sk_raft_peer((struct sk_raft *)r, m->src))
         return SK_ERR_NONE;
     return SK_ERR_INCONSISTENT_VOTER_SET;
 }
 
-/* Responses from nodes outside the voter set are dropped: nothing in them
- * can be trusted to move our epoch. Fetch answers are the exception: they
- * pair with our one outstanding fetch, and a leader that removed itself
- * (KIP-853) leads on until the removal commits. */
-static bool fetch_answer(const struct sk_raft_msg *m)
+/* Responses from nodes outside a static voter set are dropped: nothing in
+ * them can be trusted to move our epoch. Fetch answers are the exception:
+ * they pair with our one outstanding fetch. Under KIP-853 the sender may be
+ * a voter our log does not know of yet, as above. */
+static bool trusted(const struct sk_raft *r, const struct sk_raft_msg *m)
 {
-    return m->type == SK_RAFT_FETCH_RESP || m->type == SK_RAFT_FETCH_SNAPSHOT_RESP;
+    return r->cfg.kraft_version >= 1 || m->type == SK_RAFT_FETCH_RESP ||
+           m->type == SK_RAFT_FETCH_SNAPSHOT_RESP || sk_raft_peer((struct sk_raft *)r, m->src);
 }
 
 static int on_response(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
 {
-    if ((!fetch_answer(m) && !sk_raft_peer(r, m->src)) || sk_raft_check_cluster(r, m))
+    if (!trusted(r, m) || sk_raft_check_cluster(r, m))
         return SK_ERR_NONE;
     switch (m->type) {
     case SK_RAFT_VOTE_RESP:

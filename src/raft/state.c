@@ -156,11 +156,21 @@ void sk_raft_to_nonvoter(struct sk_raft *r, int64_t now)
     r->election_retries = 0;
 }
 
+/* A node this one may follow: a static voter, or under KIP-853 any node,
+ * since a leader may be a voter our log does not know of yet, or one that
+ * removed itself and leads until that commits. */
+static bool may_lead(struct sk_raft *r, int32_t id)
+{
+    if (id < 0)
+        return false;
+    return r->cfg.kraft_version >= 1 || sk_raft_peer(r, id);
+}
+
 /* What any message tells of the quorum: a higher epoch ends ours, and a
  * leader named for our epoch ends an election we were waiting on. */
 int sk_raft_observe(struct sk_raft *r, int32_t epoch, int32_t leader, int64_t now)
 {
-    bool known = leader >= 0 && leader != r->cfg.node_id && sk_raft_peer(r, leader);
+    bool known = leader != r->cfg.node_id && may_lead(r, leader);
     if (epoch > r->q.epoch)
         return known ? sk_raft_to_follower(r, epoch, leader, now)
                      : sk_raft_to_unattached(r, epoch, now);
@@ -179,7 +189,7 @@ static int restore(struct sk_raft *r, const struct sk_raft_qstate *s, int64_t no
         enter(r, SK_RAFT_RESIGNED, now);
         return SK_ERR_NONE;
     }
-    if (s->leader_id >= 0 && sk_raft_peer(r, s->leader_id)) {
+    if (s->leader_id != r->cfg.node_id && may_lead(r, s->leader_id)) {
         enter(r, SK_RAFT_FOLLOWER, now);
         r->election_at_ms = now + r->cfg.fetch_timeout_ms;
         r->fetch_at_ms = now;
