@@ -445,7 +445,7 @@ static void implied_set(struct sim *s, struct node *nd, struct sk_raft_voter_set
     *out = cfg.initial_voters;
 }
 
-/* Only voters stand or vote. */
+/* Only voters stand (any replica may vote under KIP-853, see election.c). */
 static void check_voters(struct sim *s, struct node *nd)
 {
     struct sk_raft_voter_set want;
@@ -455,7 +455,7 @@ static void check_voters(struct sim *s, struct node *nd)
               sk_raft_voters(nd->raft)->n, want.n);
     enum sk_raft_role role = sk_raft_role(nd->raft);
     bool voter = !sk_raft_is_observer(nd->raft);
-    if (!voter && (role == SK_RAFT_CANDIDATE || role == SK_RAFT_VOTED))
+    if (!voter && role == SK_RAFT_CANDIDATE)
         failf(s, "node %d: outside the voter set, yet role %d", nd->id, (int)role);
 }
 

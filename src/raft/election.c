@@ -93,10 +93,15 @@ static bool log_up_to_date(struct sk_raft *r, const struct sk_raft_vote_req *v)
     return v->last_offset >= r->cfg.log.end_offset(r->cfg.log_ctx);
 }
 
-/* An observer has no vote: it answers, granting nothing. */
+/* An observer of a static quorum has no vote: it answers, granting
+ * nothing. Under KIP-853 a replica may not know yet that it votes (its log
+ * lacks the set that added it), and a candidate counts only the votes of its
+ * own set, so any replica grants to an up-to-date log, once per epoch, as
+ * Kafka 3.9's UnattachedState does; without that a quorum whose members lag
+ * behind the latest set could elect no one. */
 static bool may_grant(struct sk_raft *r, const struct sk_raft_msg *m)
 {
-    if (sk_raft_observer(r))
+    if (sk_raft_observer(r) && r->cfg.kraft_version < 1)
         return false;
     /* One vote per epoch whatever the role: a replica that left the set
      * and joined again in this epoch keeps the vote it gave. */
