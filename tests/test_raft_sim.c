@@ -110,7 +110,7 @@ struct sim {
 static struct {
     uint64_t epochs, restarts, partitions, committed, truncations, delivered, observers;
     uint64_t snapshots, installs;
-    uint64_t adds, removes, self_removes, updates, not_caught_up;
+    uint64_t adds, removes, self_removes, updates, not_caught_up, stranded;
 } stats;
 
 static uint64_t rnd(struct sim *s, uint64_t n)
@@ -727,11 +727,24 @@ static void trace_set(struct node *nd)
     fprintf(stderr, "\n");
 }
 
+/* A removed voter whose log lacks its removal still believes it votes and
+ * stands, asking only the voters of its stale set; none of them is bound to
+ * name it the leader of a lower epoch. Kafka 3.9 leaves such a replica
+ * stranded the same way (operators stop removed controllers), so the heal
+ * does not wait for it. */
+static bool stranded(struct sim *s, struct node *nd)
+{
+    struct node *l = a_leader(s);
+    return s->dynamic && l && !sk_raft_is_observer(nd->raft) &&
+           sk_raft_voters_find(sk_raft_voters(l->raft), nd->id) < 0;
+}
+
 /* Every node has learned that offset off is committed. */
 static struct node *behind(struct sim *s, int64_t off)
 {
     for (int i = 0; i < s->n; i++)
-        if (!s->nodes[i].up || sk_raft_high_watermark(s->nodes[i].raft) <= off)
+        if (!s->nodes[i].up ||
+            (sk_raft_high_watermark(s->nodes[i].raft) <= off && !stranded(s, &s->nodes[i])))
             return &s->nodes[i];
     return NULL;
 }

@@ -112,12 +112,21 @@ static bool may_grant(struct sk_raft *r, const struct sk_raft_msg *m)
     return r->role == SK_RAFT_UNATTACHED && log_up_to_date(r, &m->u.vote);
 }
 
+/* A replica outside its own set (KIP-853) takes a candidate's epoch only
+ * with its vote: a removed voter that does not know it stands again and
+ * again with a log behind, and an observer that took its epochs could no
+ * longer follow the leader of a lower one. */
+static bool stays_out(struct sk_raft *r, const struct sk_raft_msg *m)
+{
+    return sk_raft_observer(r) && !log_up_to_date(r, &m->u.vote);
+}
+
 int sk_raft_on_vote_req(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
 {
     int16_t bad = sk_raft_check_voter_request(r, m);
     int err = SK_ERR_NONE;
     bool granted = false;
-    if (!bad && m->epoch > r->q.epoch)
+    if (!bad && m->epoch > r->q.epoch && !stays_out(r, m))
         err = sk_raft_to_unattached(r, m->epoch, now);
     if (!bad && !err && may_grant(r, m)) {
         granted = true;
