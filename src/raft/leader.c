@@ -213,6 +213,13 @@ static int fill_records(struct sk_raft *r, struct sk_raft_msg *resp, int64_t off
         return SK_ERR_NONE;
     if (r->cfg.log.read(r->cfg.log_ctx, offset, r->cfg.fetch_max_bytes, got, 64, &n) < 0)
         return sk_raft_fail(r, SK_ERR_KAFKA_STORAGE_ERROR);
+    /* A VOTERS batch leaves only once durable here (Kafka's leader flushes
+     * before it serves): a follower that a new set removes must never hold
+     * a set its leader could lose in a crash, or each would wait for the
+     * other's vote under a different set. */
+    int64_t vo = sk_raft_voters_offset(r);
+    while (n > 0 && vo >= r->flushed_end && got[n - 1].base_offset >= vo)
+        n--;
     for (size_t i = 0; i < n; i++)
         bytes += got[i].len;
     uint8_t *block = malloc(n * sizeof(got[0]) + bytes + 1);
