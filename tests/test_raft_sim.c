@@ -82,7 +82,7 @@ struct entry {
 /* Dynamic-quorum seeds live above this, so a seed names one run. */
 #define DYN_SEED_BASE 1000000
 #define DYN_NODES 5
-#define DYN_SEEDS 500
+#define DYN_SEEDS 1000
 
 struct sim {
     bool dynamic; /* kraft.version 1 with voter changes */
