@@ -13,6 +13,13 @@
  * the network (FetchSnapshot); every snapshot must hold the committed
  * prefix.
  *
+ * KIP-853 (kraft.version 1): five nodes of which one or three start as
+ * voters, the others observers; the leader adds caught-up observers and
+ * removes voters (itself included) at random while the faults run. Every
+ * node's voter set must be the one its log implies (the latest VOTERS
+ * batch, else its snapshot's, else the initial set), only voters may stand,
+ * and the heal must still end in a commit every node learns.
+ *
  * SKEIN_RAFT_SEED=n replays one seed; SKEIN_RAFT_SEEDS=n runs n seeds per
  * cluster size instead of the default. */
 #include <criterion/criterion.h>
@@ -72,7 +79,14 @@ struct entry {
     uint64_t hash;
 };
 
+/* Dynamic-quorum seeds live above this, so a seed names one run. */
+#define DYN_SEED_BASE 1000000
+#define DYN_NODES 5
+#define DYN_SEEDS 1000
+
 struct sim {
+    bool dynamic; /* kraft.version 1 with voter changes */
+    int n_init;   /* dynamic: the initial voters, nodes 1..n_init */
     uint64_t seed;
     uint64_t rng;
     int n; /* nodes: the voters first, then the observers */
@@ -96,6 +110,7 @@ struct sim {
 static struct {
     uint64_t epochs, restarts, partitions, committed, truncations, delivered, observers;
     uint64_t snapshots, installs;
+    uint64_t adds, removes, self_removes, updates, not_caught_up, stranded;
 } stats;
 
 static uint64_t rnd(struct sim *s, uint64_t n)
@@ -122,6 +137,35 @@ static uint64_t hash_bytes(const uint8_t *p, size_t n)
     return h;
 }
 
+static void node_dir(int32_t id, uint8_t *dir)
+{
+    memset(dir, 0, SK_RAFT_DIR_ID_LEN);
+    dir[0] = (uint8_t)id;
+    dir[15] = 0xd1;
+}
+
+static void make_voter(int32_t id, uint16_t port, struct sk_raft_voter *v)
+{
+    memset(v, 0, sizeof(*v));
+    v->id = id;
+    node_dir(id, v->directory_id);
+    v->max_kraft_version = 1;
+    v->n_endpoints = 1;
+    struct sk_raft_endpoint *e = &v->endpoints[0];
+    e->name_len = (uint8_t)snprintf((char *)e->name, sizeof(e->name), "CONTROLLER");
+    e->host_len = (uint8_t)snprintf((char *)e->host, sizeof(e->host), "node-%d", (int)id);
+    e->port = port;
+}
+
+static void dynamic_config(struct sim *s, struct node *nd, struct sk_raft_config *cfg)
+{
+    cfg->kraft_version = 1;
+    node_dir(nd->id, cfg->directory_id);
+    cfg->initial_voters.n = s->n_init;
+    for (int i = 0; i < s->n_init; i++)
+        make_voter(i + 1, 9093, &cfg->initial_voters.voters[i]);
+}
+
 static void start_node(struct sim *s, struct node *nd)
 {
     struct sk_raft_config cfg = {
@@ -140,6 +184,8 @@ static void start_node(struct sim *s, struct node *nd)
     };
     for (int i = 0; i < s->n_voters; i++)
         cfg.voters[i] = s->nodes[i].id;
+    if (s->dynamic)
+        dynamic_config(s, nd, &cfg);
     sk_raft_memlog_bind(nd->log, &cfg);
     sk_raft_memstore_bind(&nd->store, &cfg);
     nd->raft = sk_raft_new(&cfg, &nd->store.state, s->now);
@@ -148,14 +194,17 @@ static void start_node(struct sim *s, struct node *nd)
     nd->last_hw = -1;
 }
 
-static void sim_init(struct sim *s, uint64_t seed, int n)
+/* n: the voters; dynamic: n_init the initial voters of DYN_NODES. */
+static void sim_init(struct sim *s, uint64_t seed, int n, int n_init)
 {
     memset(s, 0, sizeof(*s));
     s->seed = seed;
     s->rng = seed * 0x2545f4914f6cdd1dull + 1;
+    s->dynamic = n_init > 0;
+    s->n_init = n_init;
     s->n_voters = n;
-    s->n = n + (int)rnd(s, MAX_OBSERVERS + 1);
-    stats.observers += (uint64_t)(s->n - n);
+    s->n = s->dynamic ? DYN_NODES : n + (int)rnd(s, MAX_OBSERVERS + 1);
+    stats.observers += (uint64_t)(s->n - (s->dynamic ? n_init : n));
     n = s->n;
     s->flights = calloc(MAX_FLIGHTS, sizeof(*s->flights));
     s->committed = calloc(MAX_OFFSETS, sizeof(*s->committed));
@@ -175,6 +224,8 @@ static void sim_init(struct sim *s, uint64_t seed, int n)
         nd->rng = seed ^ ((uint64_t)(i + 1) << 48);
         nd->log = sk_raft_memlog_new();
         sk_raft_memlog_set_async(nd->log, s->flush_pct < 100);
+        if (s->dynamic)
+            sk_raft_memlog_keep_voters(nd->log);
         nd->store.state = (struct sk_raft_qstate){0, SK_RAFT_NO_ID, SK_RAFT_NO_ID};
         start_node(s, nd);
     }
@@ -359,6 +410,55 @@ static void take_snapshot(struct sim *s, struct node *nd)
     stats.snapshots++;
 }
 
+static bool same_set(const struct sk_raft_voter_set *a, const struct sk_raft_voter_set *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (int32_t i = 0; i < a->n; i++)
+        if (a->voters[i].id != b->voters[i].id ||
+            memcmp(a->voters[i].directory_id, b->voters[i].directory_id, SK_RAFT_DIR_ID_LEN) ||
+            a->voters[i].endpoints[0].port != b->voters[i].endpoints[0].port)
+            return false;
+    return true;
+}
+
+/* The set a node's log implies: its latest VOTERS batch, else its
+ * snapshot's, else the initial one. */
+static void implied_set(struct sim *s, struct node *nd, struct sk_raft_voter_set *out)
+{
+    for (size_t i = sk_raft_memlog_count(nd->log); i-- > 0;) {
+        const struct sk_raft_batch *b = sk_raft_memlog_at(nd->log, i);
+        if (b->kind == SK_RAFT_BATCH_VOTERS) {
+            if (sk_raft_voters_decode(b->data, b->len, out) != 0)
+                failf(s, "node %d: a VOTERS batch at %" PRId64 " does not decode", nd->id,
+                      b->base_offset);
+            return;
+        }
+    }
+    struct sk_raft_config cfg = {0};
+    struct sk_raft_snapshot_id id;
+    sk_raft_memlog_bind(nd->log, &cfg);
+    if (cfg.log.snapshot_latest(cfg.log_ctx, &id) == 0 &&
+        cfg.log.snapshot_voters(cfg.log_ctx, &id, out) == 0)
+        return;
+    dynamic_config(s, nd, &cfg);
+    *out = cfg.initial_voters;
+}
+
+/* Only voters stand (any replica may vote under KIP-853, see election.c). */
+static void check_voters(struct sim *s, struct node *nd)
+{
+    struct sk_raft_voter_set want;
+    implied_set(s, nd, &want);
+    if (!same_set(&want, sk_raft_voters(nd->raft)))
+        failf(s, "node %d: voter set of %d is not the one its log implies (%d)", nd->id,
+              sk_raft_voters(nd->raft)->n, want.n);
+    enum sk_raft_role role = sk_raft_role(nd->raft);
+    bool voter = !sk_raft_is_observer(nd->raft);
+    if (!voter && role == SK_RAFT_CANDIDATE)
+        failf(s, "node %d: outside the voter set, yet role %d", nd->id, (int)role);
+}
+
 static void check(struct sim *s, bool full)
 {
     for (int i = 0; i < s->n && !s->fail[0]; i++) {
@@ -380,6 +480,10 @@ static void check(struct sim *s, bool full)
             check_snapshot(s, nd);
         nd->last_hw = hw;
         enum sk_raft_role role = sk_raft_role(nd->raft);
+        if (s->dynamic) {
+            check_voters(s, nd);
+            continue;
+        }
         if (i >= s->n_voters &&
             ((role != SK_RAFT_UNATTACHED && role != SK_RAFT_FOLLOWER) ||
              nd->store.state.voted_id != SK_RAFT_NO_ID))
@@ -461,6 +565,89 @@ static void repartition(struct sim *s)
     }
 }
 
+static void expect_rc(struct sim *s, struct node *l, int rc, const char *what, int ok1, int ok2)
+{
+    if (rc != SK_ERR_NONE && rc != SK_ERR_REQUEST_TIMED_OUT && rc != ok1 && rc != ok2)
+        failf(s, "leader %d: %s returned %d", l->id, what, rc);
+}
+
+/* An observer the leader may add; its id in *id. */
+static bool pick_outsider(struct sim *s, const struct sk_raft_voter_set *vs, int32_t *id)
+{
+    int32_t cand[DYN_NODES], n = 0;
+    for (int i = 0; i < s->n; i++)
+        if (sk_raft_voters_find(vs, s->nodes[i].id) < 0)
+            cand[n++] = s->nodes[i].id;
+    if (n == 0)
+        return false;
+    *id = cand[rnd(s, (uint64_t)n)];
+    return true;
+}
+
+static void add_voter(struct sim *s, struct node *l, const struct sk_raft_voter_set *vs)
+{
+    int32_t id;
+    int64_t off;
+    struct sk_raft_voter v;
+    if (!pick_outsider(s, vs, &id))
+        return;
+    make_voter(id, 9093, &v);
+    int rc = sk_raft_add_voter(l->raft, &v, s->now, &off);
+    stats.adds += rc == SK_ERR_NONE;
+    stats.not_caught_up += rc == SK_RAFT_NOT_CAUGHT_UP;
+    expect_rc(s, l, rc, "add voter", SK_RAFT_NOT_CAUGHT_UP, SK_RAFT_NOT_CAUGHT_UP);
+    if (rc == SK_ERR_NONE && sk_raft_voters_find(sk_raft_voters(l->raft), id) < 0)
+        failf(s, "leader %d: added %d, not in its set", l->id, id);
+}
+
+/* The last voter cannot go (VOTER_NOT_FOUND, as Kafka's VoterSet). A
+ * leader of two does not remove itself: should it fail before the other
+ * voter has the new set, the other needs its vote under the old set, and
+ * a replica outside its own latest set never stands while its longer log
+ * refuses the other its vote; Kafka 3.9's quorum is stuck the same way. */
+static void remove_voter(struct sim *s, struct node *l, const struct sk_raft_voter_set *vs)
+{
+    const struct sk_raft_voter *v = &vs->voters[rnd(s, (uint64_t)vs->n)];
+    int32_t id = v->id;
+    if (vs->n == 2 && id == l->id)
+        return;
+    int64_t off;
+    int rc = sk_raft_remove_voter(l->raft, id, v->directory_id, s->now, &off);
+    stats.removes += rc == SK_ERR_NONE;
+    stats.self_removes += rc == SK_ERR_NONE && id == l->id;
+    expect_rc(s, l, rc, "remove voter", vs->n == 1 ? SK_ERR_VOTER_NOT_FOUND : 0, 0);
+    if (rc == SK_ERR_NONE && sk_raft_voters_find(sk_raft_voters(l->raft), id) >= 0)
+        failf(s, "leader %d: removed %d, still in its set", l->id, id);
+}
+
+static void update_voter(struct sim *s, struct node *l, const struct sk_raft_voter_set *vs)
+{
+    struct sk_raft_voter v = vs->voters[rnd(s, (uint64_t)vs->n)];
+    int64_t off;
+    v.endpoints[0].port = (uint16_t)(9000 + rnd(s, 100));
+    int rc = sk_raft_update_voter(l->raft, &v, s->now, &off);
+    stats.updates += rc == SK_ERR_NONE;
+    expect_rc(s, l, rc, "update voter", 0, 0);
+}
+
+/* The leader's voter changes, now and then, more adds than removes when
+ * the set is small. */
+static void reconfigure(struct sim *s, struct node *l)
+{
+    if (sk_raft_role(l->raft) != SK_RAFT_LEADER) /* it resigned just now */
+        return;
+    struct sk_raft_voter_set vs = *sk_raft_voters(l->raft);
+    uint64_t r = rnd(s, 10);
+    if (r == 0)
+        update_voter(s, l, &vs);
+    else if (r < 6 - (vs.n >= 3) * 2)
+        add_voter(s, l, &vs);
+    else
+        remove_voter(s, l, &vs);
+    send_out(s, l);
+    check(s, false);
+}
+
 static void chaos_events(struct sim *s)
 {
     struct node *l = a_leader(s);
@@ -469,6 +656,8 @@ static void chaos_events(struct sim *s)
         check_rc(s, l, append_one(s, l, &off), "append");
     if (l && rnd(s, 1000) < 2)
         check_rc(s, l, sk_raft_resign(l->raft, s->now), "resign");
+    if (l && s->dynamic && rnd(s, 1000) < 25)
+        reconfigure(s, l);
     if (rnd(s, 1000) < 5)
         repartition(s);
     if (rnd(s, 1000) < 4) {
@@ -528,11 +717,34 @@ static void step(struct sim *s)
         check(s, true);
 }
 
+static void trace_set(struct node *nd)
+{
+    const struct sk_raft_voter_set *vs = sk_raft_voters(nd->raft);
+    fprintf(stderr, "  node %d voters at %" PRId64 " hw %" PRId64 ":", nd->id,
+            sk_raft_voters_offset(nd->raft), sk_raft_high_watermark(nd->raft));
+    for (int32_t i = 0; i < vs->n; i++)
+        fprintf(stderr, " %d", vs->voters[i].id);
+    fprintf(stderr, "\n");
+}
+
+/* A removed voter whose log lacks its removal still believes it votes and
+ * stands, asking only the voters of its stale set; none of them is bound to
+ * name it the leader of a lower epoch. Kafka 3.9 leaves such a replica
+ * stranded the same way (operators stop removed controllers), so the heal
+ * does not wait for it. */
+static bool stranded(struct sim *s, struct node *nd)
+{
+    struct node *l = a_leader(s);
+    return s->dynamic && l && !sk_raft_is_observer(nd->raft) &&
+           sk_raft_voters_find(sk_raft_voters(l->raft), nd->id) < 0;
+}
+
 /* Every node has learned that offset off is committed. */
 static struct node *behind(struct sim *s, int64_t off)
 {
     for (int i = 0; i < s->n; i++)
-        if (!s->nodes[i].up || sk_raft_high_watermark(s->nodes[i].raft) <= off)
+        if (!s->nodes[i].up ||
+            (sk_raft_high_watermark(s->nodes[i].raft) <= off && !stranded(s, &s->nodes[i])))
             return &s->nodes[i];
     return NULL;
 }
@@ -560,6 +772,10 @@ static void liveness(struct sim *s)
                     fprintf(stderr, "t=%" PRId64 " node %d role %d epoch %d next %" PRId64 " log %zu\n", s->now,
                             s->nodes[i].id, (int)sk_raft_role(s->nodes[i].raft), sk_raft_epoch(s->nodes[i].raft),
                             sk_raft_next_deadline(s->nodes[i].raft), sk_raft_memlog_count(s->nodes[i].log));
+        if (getenv("SKEIN_RAFT_TRACE") && getenv("SKEIN_RAFT_TRACE")[0] == '3' && s->now % 250 == 0)
+            for (int i = 0; i < s->n; i++)
+                if (s->nodes[i].up)
+                    trace_set(&s->nodes[i]);
         struct node *l = a_leader(s);
         if (!l)
             continue;
@@ -586,11 +802,11 @@ static void liveness(struct sim *s)
         failf(s, "no leader committed a new append within %d ms of the heal", HEAL_BOUND_MS);
 }
 
-static const char *run_seed(uint64_t seed, int n, char *why, size_t why_len)
+static const char *run_seed(uint64_t seed, int n, int n_init, char *why, size_t why_len)
 {
     struct sim *s = malloc(sizeof(*s));
     cr_assert(s);
-    sim_init(s, seed, n);
+    sim_init(s, seed, n, n_init);
     while (s->now < CHAOS_MS && !s->fail[0]) {
         chaos_events(s);
         step(s);
@@ -620,17 +836,20 @@ static uint64_t env_u64(const char *name, uint64_t dflt)
 }
 
 /* Seeds of one cluster size: 3 voters take the even ones, 5 the odd, so a
- * seed names one run whatever the size. */
-static void run_many(int n)
+ * seed names one run whatever the size; the dynamic quorums the same above
+ * DYN_SEED_BASE, 1 initial voter the even ones, 3 the odd. */
+static void run_many(int n, int n_init, uint64_t dflt)
 {
     const char *one = getenv("SKEIN_RAFT_SEED");
-    uint64_t count = env_u64("SKEIN_RAFT_SEEDS", 1500);
+    uint64_t count = env_u64("SKEIN_RAFT_SEEDS", dflt);
+    uint64_t base = n_init ? DYN_SEED_BASE : 0;
+    bool odd = n_init ? n_init == 3 : n == 5;
     char why[300];
     for (uint64_t i = 0; i < count; i++) {
-        uint64_t seed = one && *one ? strtoull(one, NULL, 10) : 2 * i + (n == 5);
-        if (one && *one && (seed % 2 == 1) != (n == 5))
+        uint64_t seed = one && *one ? strtoull(one, NULL, 10) : base + 2 * i + odd;
+        if (one && *one && ((seed % 2 == 1) != odd || (seed >= DYN_SEED_BASE) != (n_init > 0)))
             return;
-        const char *err = run_seed(seed, n, why, sizeof(why));
+        const char *err = run_seed(seed, n, n_init, why, sizeof(why));
         if (err)
             fprintf(stderr, "SKEIN_RAFT_SEED=%" PRIu64 ": %s\n", seed, err);
         cr_assert_null(err, "SKEIN_RAFT_SEED=%" PRIu64 " (%d voters) fails: %s", seed, n, err);
@@ -640,18 +859,31 @@ static void run_many(int n)
     cr_log_info("%d voters, %" PRIu64 " seeds: %" PRIu64 " leader epochs, %" PRIu64
                 " committed entries, %" PRIu64 " restarts, %" PRIu64 " partitions, %" PRIu64
                 " truncations, %" PRIu64 " messages delivered, %" PRIu64 " observers, %" PRIu64
-                " snapshots taken, %" PRIu64 " snapshots installed over the network",
-                n, count, stats.epochs, stats.committed, stats.restarts, stats.partitions,
-                stats.truncations, stats.delivered, stats.observers, stats.snapshots,
-                stats.installs);
+                " snapshots taken, %" PRIu64 " snapshots installed over the network; %" PRIu64
+                " voters added, %" PRIu64 " removed (%" PRIu64 " leaders themselves), %" PRIu64
+                " updated, %" PRIu64 " adds refused as not caught up",
+                n_init ? n_init : n, count, stats.epochs, stats.committed, stats.restarts,
+                stats.partitions, stats.truncations, stats.delivered, stats.observers,
+                stats.snapshots, stats.installs, stats.adds, stats.removes, stats.self_removes,
+                stats.updates, stats.not_caught_up);
 }
 
 Test(raft_sim, three_voters, .timeout = 600)
 {
-    run_many(3);
+    run_many(3, 0, 1500);
 }
 
 Test(raft_sim, five_voters, .timeout = 600)
 {
-    run_many(5);
+    run_many(5, 0, 1500);
+}
+
+Test(raft_sim, dynamic_from_one_voter, .timeout = 600)
+{
+    run_many(5, 1, DYN_SEEDS);
+}
+
+Test(raft_sim, dynamic_from_three_voters, .timeout = 600)
+{
+    run_many(5, 3, DYN_SEEDS);
 }

@@ -10,7 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Static voters only for now (controller.quorum.voters); KIP-853 later. */
+/* The most voters a set holds, static (controller.quorum.voters) or
+ * dynamic (KIP-853). */
 #define SK_RAFT_MAX_VOTERS 9
 /* The observers (nodes outside the voter set, such as brokers) a leader
  * tracks for DescribeQuorum and whose fetches it may hold; past it the one
@@ -27,11 +28,50 @@ struct sk_raft_cluster_id {
     uint8_t bytes[SK_RAFT_CLUSTER_ID_MAX];
 };
 
+/* KIP-853: a replica is named by its node id and the 16-byte id of its
+ * metadata log directory (Kafka's ReplicaKey), so a node whose disk was
+ * wiped and reformatted is a different replica. An all-zero directory id is
+ * Kafka's "none": a kraft.version 0 voter, matched by node id alone. */
+#define SK_RAFT_DIR_ID_LEN 16
+#define SK_RAFT_MAX_ENDPOINTS 4
+#define SK_RAFT_LISTENER_MAX 64
+#define SK_RAFT_HOST_MAX 255
+
+/* One listener of a voter, as VotersRecord's Endpoints: wire bytes with a
+ * length, never NUL-terminated. */
+struct sk_raft_endpoint {
+    uint8_t name_len;
+    uint8_t host_len;
+    uint16_t port;
+    uint8_t name[SK_RAFT_LISTENER_MAX];
+    uint8_t host[SK_RAFT_HOST_MAX];
+};
+
+struct sk_raft_voter {
+    int32_t id;
+    uint8_t directory_id[SK_RAFT_DIR_ID_LEN];
+    /* The kraft.version range it supports (VotersRecord KRaftVersionFeature). */
+    int16_t min_kraft_version;
+    int16_t max_kraft_version;
+    int32_t n_endpoints;
+    struct sk_raft_endpoint endpoints[SK_RAFT_MAX_ENDPOINTS];
+};
+
+/* A whole voter set, as one VotersRecord carries it. Ids are unique. */
+struct sk_raft_voter_set {
+    int32_t n;
+    struct sk_raft_voter voters[SK_RAFT_MAX_VOTERS];
+};
+
 enum sk_raft_batch_kind {
     SK_RAFT_BATCH_DATA,
     /* The control batch a leader writes first in its epoch, as Kafka's
      * LeaderChange record: the log adapter encodes it, data is empty. */
     SK_RAFT_BATCH_LEADER_CHANGE,
+    /* KIP-853's VotersRecord control batch: the whole voter set from its
+     * offset on. data is the core's encoding (sk_raft_voters_encode), which
+     * the log adapter translates to and from the VotersRecord on disk. */
+    SK_RAFT_BATCH_VOTERS,
 };
 
 /* One record batch of the log: records opaque to the core, counted in
@@ -81,6 +121,9 @@ struct sk_raft_fetch_req {
     /* MaxWaitMs: how long the leader may hold a fetch it has nothing new
      * for; 0 answers at once. */
     int32_t max_wait_ms;
+    /* ReplicaDirectoryId (Fetch v17): the fetcher's directory id, all zero
+     * when it has none; a leader adds an observer only with this one. */
+    uint8_t replica_directory_id[SK_RAFT_DIR_ID_LEN];
 };
 
 struct sk_raft_fetch_resp {
@@ -184,6 +227,11 @@ struct sk_raft_log_ops {
      * -EBADMSG: the snapshot is corrupt and was dropped; the log is as it
      * was and the core fetches again. */
     int (*snapshot_install)(void *ctx, const struct sk_raft_snapshot_id *id);
+    /* KIP-853, optional: the voter set at the end of snapshot id (the
+     * VotersRecord among its control records); -ENOENT when it has none,
+     * and the core then takes the configured initial set. */
+    int (*snapshot_voters)(void *ctx, const struct sk_raft_snapshot_id *id,
+                           struct sk_raft_voter_set *out);
 };
 
 /* What Kafka keeps in the quorum-state file (QuorumStateData v1). */
@@ -205,8 +253,17 @@ typedef uint64_t (*sk_raft_rand_fn)(void *ctx);
 /* Kafka's controller.quorum.* settings; 0 takes Kafka's default. */
 struct sk_raft_config {
     int32_t node_id;
+    /* kraft.version 0: the static voters (controller.quorum.voters). */
     int32_t voters[SK_RAFT_MAX_VOTERS];
     int32_t n_voters;
+    /* kraft.version 1 (KIP-853) takes its voters from the log instead: the
+     * latest VOTERS batch, else the latest snapshot's set, else this initial
+     * set (what `format --standalone/--initial-controllers` wrote; the same
+     * on every node). voters/n_voters are then unused. */
+    int16_t kraft_version;
+    struct sk_raft_voter_set initial_voters;
+    /* This node's metadata log directory id (meta.properties directory.id). */
+    uint8_t directory_id[SK_RAFT_DIR_ID_LEN];
     struct sk_raft_cluster_id cluster_id;
     int32_t election_timeout_ms;     /* controller.quorum.election.timeout.ms */
     int32_t fetch_timeout_ms;        /* controller.quorum.fetch.timeout.ms */
@@ -230,6 +287,7 @@ struct sk_raft_config {
  * heard from it in this epoch. */
 struct sk_raft_replica_view {
     int32_t id;
+    uint8_t directory_id[SK_RAFT_DIR_ID_LEN];
     int64_t log_end_offset;
     int64_t last_fetch_ms;
     int64_t last_caught_up_ms;
@@ -244,6 +302,8 @@ struct sk_raft_quorum_view {
     /* The observers that fetched in this epoch, in no set order. */
     int32_t n_observers;
     struct sk_raft_replica_view observers[SK_RAFT_MAX_OBSERVERS];
+    /* The current voter set with endpoints (DescribeQuorum v2's Nodes). */
+    struct sk_raft_voter_set nodes;
 };
 
 enum sk_raft_role {

@@ -49,6 +49,48 @@ void sk_raft_msg_release(struct sk_raft_msg *m);
  * as Kafka answers. */
 int sk_raft_describe(const struct sk_raft *r, int64_t now_ms, struct sk_raft_quorum_view *out);
 
+/* KIP-853 voter changes on the leader, for the driver's AddRaftVoter,
+ * RemoveRaftVoter and UpdateRaftVoter. Each checks in the order of Kafka
+ * 3.9's handlers: NOT_LEADER_OR_FOLLOWER off the leader; REQUEST_TIMED_OUT
+ * before the leader committed an entry of its epoch; UNSUPPORTED_VERSION at
+ * kraft.version 0; REQUEST_TIMED_OUT while the latest voter set is not yet
+ * committed; then DUPLICATE_VOTER (an add of an id already voting) or
+ * VOTER_NOT_FOUND (a remove or update of a replica key not voting, or a
+ * remove that would leave no voter); INVALID_REQUEST for a voter whose
+ * kraft.version range excludes the cluster's or that has no endpoint. On
+ * success the new set is appended as a VOTERS batch at *offset: an add or
+ * remove is answered once the high watermark passes it, an update at once,
+ * as Kafka does. A leader that removed itself resigns once that commits. */
+int sk_raft_add_voter(struct sk_raft *r, const struct sk_raft_voter *v, int64_t now_ms,
+                      int64_t *offset);
+/* Not an error: the replica to add is not an observer that fetched with its
+ * directory id up to the high watermark within the fetch timeout. The driver
+ * retries until the request's timeout, then answers REQUEST_TIMED_OUT. */
+#define SK_RAFT_NOT_CAUGHT_UP 0x7f00
+int sk_raft_remove_voter(struct sk_raft *r, int32_t id, const uint8_t *directory_id,
+                         int64_t now_ms, int64_t *offset);
+int sk_raft_update_voter(struct sk_raft *r, const struct sk_raft_voter *v, int64_t now_ms,
+                         int64_t *offset);
+/* The voter set this node uses: the latest in its log, committed or not. */
+const struct sk_raft_voter_set *sk_raft_voters(const struct sk_raft *r);
+/* Where that set entered the log; -1 for the initial set. */
+int64_t sk_raft_voters_offset(const struct sk_raft *r);
+
+/* The core's encoding of a VOTERS batch (little-endian, versioned by its
+ * first byte). encode returns the length, or 0 when cap is too small;
+ * decode returns 0 or -EBADMSG. */
+size_t sk_raft_voters_encode(const struct sk_raft_voter_set *s, uint8_t *buf, size_t cap);
+int sk_raft_voters_decode(const uint8_t *buf, size_t len, struct sk_raft_voter_set *out);
+/* Enough for any set. */
+#define SK_RAFT_VOTERS_MAX_ENCODED                                                            \
+    (2 + SK_RAFT_MAX_VOTERS * (29 + SK_RAFT_MAX_ENDPOINTS *                                   \
+                                       (4 + SK_RAFT_LISTENER_MAX + SK_RAFT_HOST_MAX)))
+/* The voter in s with the node id; -1 when none. */
+int32_t sk_raft_voters_find(const struct sk_raft_voter_set *s, int32_t id);
+/* Whether replica (id, directory id) votes in s: same id, and the same
+ * directory id unless the voter has none (kraft.version 0). */
+bool sk_raft_voters_has(const struct sk_raft_voter_set *s, int32_t id, const uint8_t *dir);
+
 /* Offsets below it are committed; -1 until this node has learned one in its
  * lifetime. Never goes back. */
 int64_t sk_raft_high_watermark(const struct sk_raft *r);
@@ -95,6 +137,11 @@ int sk_raft_memlog_snapshot(struct sk_raft_memlog *l, int64_t end, const uint8_t
 /* The latest snapshot's bytes, NULL when none; and where the log starts. */
 const uint8_t *sk_raft_memlog_snapshot_data(const struct sk_raft_memlog *l, size_t *len);
 int64_t sk_raft_memlog_start(const struct sk_raft_memlog *l);
+/* KIP-853: every snapshot the log takes or installs from now on carries
+ * the voter set at its end (its bytes start with it, as a KRaft snapshot's
+ * control records do); off by default, so kraft.version 0 snapshots stay
+ * exactly the bytes given. */
+void sk_raft_memlog_keep_voters(struct sk_raft_memlog *l);
 /* Fills cfg->log and cfg->log_ctx. */
 void sk_raft_memlog_bind(struct sk_raft_memlog *l, struct sk_raft_config *cfg);
 

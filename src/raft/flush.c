@@ -59,6 +59,7 @@ int sk_raft_truncate_log(struct sk_raft *r, int64_t offset)
     r->flush_gen++;
     if (r->flushed_end > offset)
         r->flushed_end = offset;
+    sk_raft_voters_truncated(r, offset);
     return SK_ERR_NONE;
 }
 

@@ -10,6 +10,8 @@
  * for fetch.timeout.ms, it fetches from each voter in turn until an answer
  * names the leader of the epoch (Kafka's observers ask the bootstrap
  * servers the same way). */
+#include <string.h>
+
 #include "raft_int.h"
 
 static int send_fetch(struct sk_raft *r, int32_t dst, int64_t now)
@@ -22,6 +24,7 @@ static int send_fetch(struct sk_raft *r, int32_t dst, int64_t now)
     m->u.fetch.fetch_offset = r->cfg.log.end_offset(r->cfg.log_ctx);
     m->u.fetch.last_fetched_epoch = r->cfg.log.last_epoch(r->cfg.log_ctx);
     m->u.fetch.max_wait_ms = r->cfg.fetch_max_wait_ms;
+    memcpy(m->u.fetch.replica_directory_id, r->cfg.directory_id, SK_RAFT_DIR_ID_LEN);
     r->fetch_corr = m->corr;
     r->fetch_retry_ms = now + r->cfg.request_timeout_ms;
     return SK_ERR_NONE;
@@ -43,8 +46,8 @@ int sk_raft_tick_observer(struct sk_raft *r, int64_t now)
 {
     if (r->fetch_corr ? now < r->fetch_retry_ms : now < r->fetch_at_ms)
         return SK_ERR_NONE;
-    int32_t dst = r->cfg.voters[r->bootstrap_next % r->cfg.n_voters];
-    r->bootstrap_next = (r->bootstrap_next + 1) % r->cfg.n_voters;
+    int32_t dst = r->peers[r->bootstrap_next % r->n_peers].id;
+    r->bootstrap_next = (r->bootstrap_next + 1) % r->n_peers;
     return send_fetch(r, dst, now);
 }
 
@@ -75,6 +78,9 @@ static int append_all(struct sk_raft *r, const struct sk_raft_fetch_resp *f)
         if (r->cfg.log.append(r->cfg.log_ctx, b) < 0)
             return sk_raft_fail(r, SK_ERR_KAFKA_STORAGE_ERROR);
         r->unflushed = true;
+        int err = sk_raft_voters_on_batch(r, b);
+        if (err)
+            return err;
     }
     return sk_raft_flush(r);
 }

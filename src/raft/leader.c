@@ -39,6 +39,19 @@ static int append(struct sk_raft *r, enum sk_raft_batch_kind kind, const uint8_t
     return SK_ERR_NONE;
 }
 
+int sk_raft_leader_append(struct sk_raft *r, enum sk_raft_batch_kind kind, const uint8_t *data,
+                          size_t len, int32_t count, int64_t *offset)
+{
+    return append(r, kind, data, len, count, offset);
+}
+
+/* Kafka's RemoveVoterHandler: a leader outside the voter set leads on
+ * until the set that removed it is committed, then resigns. */
+bool sk_raft_leader_must_resign(const struct sk_raft *r)
+{
+    return r->role == SK_RAFT_LEADER && sk_raft_observer(r) && r->hw > sk_raft_voters_offset(r);
+}
+
 /* Kafka's LeaderState forgets an observer it has not heard from in five
  * minutes (OBSERVER_SESSION_TIMEOUT_MS). */
 #define OBSERVER_SESSION_MS 300000
@@ -69,7 +82,7 @@ int sk_raft_to_leader(struct sk_raft *r, int64_t now)
     r->role = SK_RAFT_LEADER;
     r->backoff_until_ms = 0;
     r->election_retries = 0;
-    for (int32_t i = 0; i < r->cfg.n_voters; i++) {
+    for (int32_t i = 0; i < r->n_peers; i++) {
         struct sk_raft_peer *p = &r->peers[i];
         p->acked = i == r->self;
         p->end_offset = -1;
@@ -81,7 +94,7 @@ int sk_raft_to_leader(struct sk_raft *r, int64_t now)
     }
     forget_observers(r);
     err = append(r, SK_RAFT_BATCH_LEADER_CHANGE, NULL, 0, 1, &r->epoch_start_offset);
-    for (int32_t i = 0; !err && i < r->cfg.n_voters; i++)
+    for (int32_t i = 0; !err && i < r->n_peers; i++)
         if (i != r->self)
             err = send_begin(r, &r->peers[i], now);
     return err;
@@ -99,9 +112,9 @@ static int cmp_desc(const void *a, const void *b)
 void sk_raft_update_hw(struct sk_raft *r)
 {
     int64_t ends[SK_RAFT_MAX_VOTERS];
-    for (int32_t i = 0; i < r->cfg.n_voters; i++)
+    for (int32_t i = 0; i < r->n_peers; i++)
         ends[i] = i == r->self ? r->flushed_end : r->peers[i].end_offset;
-    qsort(ends, (size_t)r->cfg.n_voters, sizeof(ends[0]), cmp_desc);
+    qsort(ends, (size_t)r->n_peers, sizeof(ends[0]), cmp_desc);
     int64_t hw = ends[sk_raft_majority(r) - 1];
     if (hw > r->epoch_start_offset && hw > r->hw)
         r->hw = hw;
@@ -112,9 +125,9 @@ void sk_raft_update_hw(struct sk_raft *r)
 static int64_t quorum_expiry(const struct sk_raft *r)
 {
     int64_t seen[SK_RAFT_MAX_VOTERS];
-    for (int32_t i = 0; i < r->cfg.n_voters; i++)
+    for (int32_t i = 0; i < r->n_peers; i++)
         seen[i] = i == r->self ? INT64_MAX : r->peers[i].last_fetch_ms;
-    qsort(seen, (size_t)r->cfg.n_voters, sizeof(seen[0]), cmp_desc);
+    qsort(seen, (size_t)r->n_peers, sizeof(seen[0]), cmp_desc);
     int64_t last = seen[sk_raft_majority(r) - 1];
     return last == INT64_MAX ? INT64_MAX : last + (int64_t)r->cfg.fetch_timeout_ms * 3 / 2;
 }
@@ -122,7 +135,7 @@ static int64_t quorum_expiry(const struct sk_raft *r)
 int64_t sk_raft_leader_deadline(const struct sk_raft *r)
 {
     int64_t t = quorum_expiry(r);
-    for (int32_t i = 0; i < r->cfg.n_voters; i++)
+    for (int32_t i = 0; i < r->n_peers; i++)
         if (!r->peers[i].acked && r->peers[i].retry_at_ms < t)
             t = r->peers[i].retry_at_ms;
     return t;
@@ -133,9 +146,9 @@ int sk_raft_tick_leader(struct sk_raft *r, int64_t now)
     int err = sk_raft_flush(r);
     if (err)
         return err;
-    if (now > quorum_expiry(r))
+    if (now > quorum_expiry(r) || sk_raft_leader_must_resign(r))
         return sk_raft_to_resigned(r, now);
-    for (int32_t i = 0; i < r->cfg.n_voters; i++) {
+    for (int32_t i = 0; i < r->n_peers; i++) {
         struct sk_raft_peer *p = &r->peers[i];
         if (!p->acked && now >= p->retry_at_ms && (err = send_begin(r, p, now)))
             return err;
@@ -155,11 +168,18 @@ static int append_data(struct sk_raft *r, const uint8_t *data, size_t len, int32
     return append(r, SK_RAFT_BATCH_DATA, data, len, count, offset);
 }
 
+static void ack(struct sk_raft *r, int32_t id)
+{
+    struct sk_raft_peer *p = sk_raft_peer(r, id);
+    if (p)
+        p->acked = true;
+}
+
 int sk_raft_on_begin_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
 {
     int err = sk_raft_observe(r, m->epoch, m->leader_id, now);
     if (!err && r->role == SK_RAFT_LEADER && m->epoch == r->q.epoch && !m->error)
-        sk_raft_peer(r, m->src)->acked = true;
+        ack(r, m->src);
     return err;
 }
 
@@ -193,6 +213,13 @@ static int fill_records(struct sk_raft *r, struct sk_raft_msg *resp, int64_t off
         return SK_ERR_NONE;
     if (r->cfg.log.read(r->cfg.log_ctx, offset, r->cfg.fetch_max_bytes, got, 64, &n) < 0)
         return sk_raft_fail(r, SK_ERR_KAFKA_STORAGE_ERROR);
+    /* A VOTERS batch leaves only once durable here (Kafka's leader flushes
+     * before it serves): a follower that a new set removes must never hold
+     * a set its leader could lose in a crash, or each would wait for the
+     * other's vote under a different set. */
+    int64_t vo = sk_raft_voters_offset(r);
+    while (n > 0 && vo >= r->flushed_end && got[n - 1].base_offset >= vo)
+        n--;
     for (size_t i = 0; i < n; i++)
         bytes += got[i].len;
     uint8_t *block = malloc(n * sizeof(got[0]) + bytes + 1);
@@ -236,6 +263,23 @@ static struct sk_raft_peer *find_observer(struct sk_raft *r, int32_t id)
     return NULL;
 }
 
+const struct sk_raft_peer *sk_raft_find_observer(const struct sk_raft *r, int32_t id)
+{
+    return find_observer((struct sk_raft *)r, id);
+}
+
+bool sk_raft_adopt_observer(struct sk_raft *r, int32_t id, struct sk_raft_peer *out)
+{
+    struct sk_raft_peer *p = find_observer(r, id);
+    if (!p)
+        return false;
+    *out = *p;
+    out->acked = false; /* it learns of the epoch with BeginQuorumEpoch */
+    out->retry_at_ms = r->now;
+    *p = r->observers[--r->n_observers];
+    return true;
+}
+
 /* The slot of an observer heard from for the first time: a free one, or
  * the one heard from least recently whose fetch is not held. NULL when
  * every slot holds a fetch; the observer is then served, not tracked. */
@@ -261,6 +305,24 @@ static struct sk_raft_peer *add_observer(struct sk_raft *r, int32_t id)
     return p;
 }
 
+static int answer_fetch(struct sk_raft *r, const struct sk_raft_msg *m, int16_t bad, bool diverged,
+                        int32_t div_epoch, int64_t div_end);
+
+/* A voter that left the set: only a leader tracks observers, but a fetch
+ * it holds must be answered whatever the role. */
+void sk_raft_keep_observer(struct sk_raft *r, const struct sk_raft_peer *p)
+{
+    if (r->role != SK_RAFT_LEADER && !p->parked)
+        return;
+    struct sk_raft_peer *o = find_observer(r, p->id);
+    if (!o)
+        o = add_observer(r, p->id);
+    if (o)
+        *o = *p;
+    else if (p->parked)
+        (void)answer_fetch(r, &p->park, sk_raft_check_fetch(r, &p->park), false, -1, -1);
+}
+
 /* Whoever sent the fetch: a voter, a known observer or (when create) a new
  * one. A fetch with no replica id (-1, a plain consumer of the log) has
  * none. */
@@ -283,6 +345,7 @@ static void record_fetch(struct sk_raft *r, const struct sk_raft_msg *m, int64_t
     p->end_offset = m->u.fetch.fetch_offset;
     p->last_fetch_ms = now;
     p->fetched = true;
+    memcpy(p->dir, m->u.fetch.replica_directory_id, SK_RAFT_DIR_ID_LEN);
     /* Caught up: it asked for nothing we had not yet given it. */
     if (p->end_offset >= r->cfg.log.end_offset(r->cfg.log_ctx))
         p->caught_up_ms = now;
@@ -410,7 +473,7 @@ static int wake(struct sk_raft *r, struct sk_raft_peer *ps, int32_t n, int64_t n
 
 int sk_raft_wake_fetches(struct sk_raft *r, int64_t now)
 {
-    int err = wake(r, r->peers, r->cfg.n_voters, now);
+    int err = wake(r, r->peers, r->n_peers, now);
     return err ? err : wake(r, r->observers, r->n_observers, now);
 }
 
@@ -424,7 +487,7 @@ static int64_t first_due(const struct sk_raft_peer *ps, int32_t n, int64_t t)
 
 int64_t sk_raft_parked_deadline(const struct sk_raft *r)
 {
-    return first_due(r->observers, r->n_observers, first_due(r->peers, r->cfg.n_voters, INT64_MAX));
+    return first_due(r->observers, r->n_observers, first_due(r->peers, r->n_peers, INT64_MAX));
 }
 
 static int send_end(struct sk_raft *r, struct sk_raft_peer *p,
@@ -443,7 +506,7 @@ static int send_end(struct sk_raft *r, struct sk_raft_peer *p,
 static void successors(struct sk_raft *r, struct sk_raft_end_epoch_req *e)
 {
     e->n_preferred = 0;
-    for (int32_t i = 0; i < r->cfg.n_voters; i++) {
+    for (int32_t i = 0; i < r->n_peers; i++) {
         if (i == r->self)
             continue;
         int32_t j = e->n_preferred++;
@@ -459,7 +522,7 @@ static int broadcast_end(struct sk_raft *r, int64_t now, bool all)
 {
     struct sk_raft_end_epoch_req e;
     successors(r, &e);
-    for (int32_t i = 0; i < r->cfg.n_voters; i++) {
+    for (int32_t i = 0; i < r->n_peers; i++) {
         struct sk_raft_peer *p = &r->peers[i];
         if (i == r->self || p->acked || (!all && now < p->retry_at_ms))
             continue;
@@ -476,7 +539,7 @@ int sk_raft_to_resigned(struct sk_raft *r, int64_t now)
 {
     r->role = SK_RAFT_RESIGNED;
     r->election_at_ms = now + sk_raft_random_timeout(r);
-    for (int32_t i = 0; i < r->cfg.n_voters; i++)
+    for (int32_t i = 0; i < r->n_peers; i++)
         r->peers[i].acked = i == r->self;
     return broadcast_end(r, now, true);
 }
@@ -502,7 +565,7 @@ int sk_raft_on_end_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_t 
 {
     int err = sk_raft_observe(r, m->epoch, m->leader_id, now);
     if (!err && r->role == SK_RAFT_RESIGNED && m->epoch == r->q.epoch && !m->error)
-        sk_raft_peer(r, m->src)->acked = true;
+        ack(r, m->src);
     return err;
 }
 
@@ -514,12 +577,14 @@ static void describe_observers(const struct sk_raft *r, int64_t now,
         const struct sk_raft_peer *p = &r->observers[i];
         if (!p->fetched || now - p->last_fetch_ms > OBSERVER_SESSION_MS)
             continue;
-        out->observers[out->n_observers++] = (struct sk_raft_replica_view){
+        struct sk_raft_replica_view *v = &out->observers[out->n_observers++];
+        *v = (struct sk_raft_replica_view){
             .id = p->id,
             .log_end_offset = p->end_offset,
             .last_fetch_ms = p->last_fetch_ms,
             .last_caught_up_ms = p->caught_up_ms,
         };
+        memcpy(v->directory_id, p->dir, SK_RAFT_DIR_ID_LEN);
     }
 }
 
@@ -530,11 +595,12 @@ int sk_raft_describe(const struct sk_raft *r, int64_t now, struct sk_raft_quorum
     out->leader_id = r->cfg.node_id;
     out->epoch = r->q.epoch;
     out->high_watermark = r->hw;
-    out->n_voters = r->cfg.n_voters;
-    for (int32_t i = 0; i < r->cfg.n_voters; i++) {
+    out->n_voters = r->n_peers;
+    for (int32_t i = 0; i < r->n_peers; i++) {
         const struct sk_raft_peer *p = &r->peers[i];
         struct sk_raft_replica_view *v = &out->voters[i];
         v->id = p->id;
+        memcpy(v->directory_id, sk_raft_voters(r)->voters[i].directory_id, SK_RAFT_DIR_ID_LEN);
         if (i == r->self) {
             v->log_end_offset = r->cfg.log.end_offset(r->cfg.log_ctx);
             v->last_fetch_ms = v->last_caught_up_ms = now;
@@ -545,6 +611,7 @@ int sk_raft_describe(const struct sk_raft *r, int64_t now, struct sk_raft_quorum
         v->last_caught_up_ms = p->caught_up_ms;
     }
     describe_observers(r, now, out);
+    out->nodes = *sk_raft_voters(r);
     return SK_ERR_NONE;
 }
 
@@ -552,7 +619,7 @@ int sk_raft_release_fetches(struct sk_raft *r)
 {
     if (r->failed)
         return r->failed;
-    for (int32_t i = 0; i < r->cfg.n_voters; i++)
+    for (int32_t i = 0; i < r->n_peers; i++)
         r->peers[i].park_until_ms = INT64_MIN;
     for (int32_t i = 0; i < r->n_observers; i++)
         r->observers[i].park_until_ms = INT64_MIN;

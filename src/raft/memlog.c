@@ -36,6 +36,10 @@ struct sk_raft_memlog {
         size_t len;
         bool held;
     } snap, part;
+    /* KIP-853: snapshots start with a header holding the voter set at
+     * their end: a 4-byte little-endian length (0: none), then the set in
+     * the core's encoding. */
+    bool keep_voters;
 };
 
 struct sk_raft_memlog *sk_raft_memlog_new(void)
@@ -284,6 +288,9 @@ static int snapshot_write(void *ctx, const struct sk_raft_snapshot_id *id, int64
     return 0;
 }
 
+static int header_voters(const struct mem_snapshot *s, struct sk_raft_voter_set *out,
+                         size_t *header_len);
+
 /* The snapshot replaces everything: a follower takes one only when its
  * log ends below the leader's start. */
 static int snapshot_install(void *ctx, const struct sk_raft_snapshot_id *id)
@@ -291,8 +298,11 @@ static int snapshot_install(void *ctx, const struct sk_raft_snapshot_id *id)
     struct sk_raft_memlog *l = ctx;
     if (!l->part.held || l->part.id.end_offset != id->end_offset)
         return -EINVAL;
-    if (l->corrupt_next > 0) {
-        l->corrupt_next--;
+    struct sk_raft_voter_set vs;
+    size_t hl;
+    bool bad_header = l->keep_voters && header_voters(&l->part, &vs, &hl) == -EBADMSG;
+    if (l->corrupt_next > 0 || bad_header) {
+        l->corrupt_next -= l->corrupt_next > 0 && !bad_header;
         free(l->part.data);
         l->part = (struct mem_snapshot){0};
         return -EBADMSG;
@@ -307,17 +317,83 @@ static int snapshot_install(void *ctx, const struct sk_raft_snapshot_id *id)
     return 0;
 }
 
+void sk_raft_memlog_keep_voters(struct sk_raft_memlog *l)
+{
+    l->keep_voters = true;
+}
+
+/* The voter set in a snapshot's header: 0, -ENOENT for none, -EBADMSG. */
+static int header_voters(const struct mem_snapshot *s, struct sk_raft_voter_set *out,
+                         size_t *header_len)
+{
+    if (s->len < 4)
+        return -EBADMSG;
+    size_t n = (size_t)s->data[0] | (size_t)s->data[1] << 8 | (size_t)s->data[2] << 16 |
+               (size_t)s->data[3] << 24;
+    if (n > s->len - 4)
+        return -EBADMSG;
+    *header_len = 4 + n;
+    if (n == 0)
+        return -ENOENT;
+    return sk_raft_voters_decode(s->data + 4, n, out);
+}
+
+static int snapshot_voters(void *ctx, const struct sk_raft_snapshot_id *id,
+                           struct sk_raft_voter_set *out)
+{
+    struct sk_raft_memlog *l = ctx;
+    size_t hl;
+    if (!l->keep_voters || !l->snap.held || l->snap.id.end_offset != id->end_offset ||
+        l->snap.id.epoch != id->epoch)
+        return -ENOENT;
+    return header_voters(&l->snap, out, &hl);
+}
+
+/* The set in force below batch i: the latest VOTERS batch before it, else
+ * the previous snapshot's. */
+static bool voters_below(const struct sk_raft_memlog *l, size_t i, struct sk_raft_voter_set *out)
+{
+    size_t hl;
+    while (i-- > 0)
+        if (l->batches[i].kind == SK_RAFT_BATCH_VOTERS &&
+            sk_raft_voters_decode(l->batches[i].data, l->batches[i].len, out) == 0)
+            return true;
+    return l->snap.held && header_voters(&l->snap, out, &hl) == 0;
+}
+
+/* The snapshot's bytes: the header when voters are kept, then data. */
+static uint8_t *snapshot_bytes(const struct sk_raft_memlog *l, size_t i, const uint8_t *data,
+                               size_t *len)
+{
+    uint8_t enc[SK_RAFT_VOTERS_MAX_ENCODED];
+    struct sk_raft_voter_set vs;
+    size_t hl = 0;
+    if (l->keep_voters)
+        hl = voters_below(l, i, &vs) ? sk_raft_voters_encode(&vs, enc, sizeof(enc)) : 0;
+    size_t head = l->keep_voters ? 4 + hl : 0;
+    uint8_t *copy = malloc(head + *len + 1);
+    if (!copy)
+        return NULL;
+    if (l->keep_voters) {
+        for (int b = 0; b < 4; b++)
+            copy[b] = (uint8_t)(hl >> (8 * b));
+        memcpy(copy + 4, enc, hl);
+    }
+    if (*len)
+        memcpy(copy + head, data, *len);
+    *len += head;
+    return copy;
+}
+
 int sk_raft_memlog_snapshot(struct sk_raft_memlog *l, int64_t end, const uint8_t *data,
                             size_t len)
 {
     size_t i = find(l, end);
     if (end <= l->start || end > end_offset(l) || (i < l->n && l->batches[i].base_offset != end))
         return -EINVAL;
-    uint8_t *copy = malloc(len + 1);
+    uint8_t *copy = snapshot_bytes(l, i, data, &len);
     if (!copy)
         return -ENOMEM;
-    if (len)
-        memcpy(copy, data, len);
     free(l->snap.data);
     l->snap = (struct mem_snapshot){{end, l->batches[i - 1].epoch}, copy, len, true};
     for (size_t j = 0; j < i; j++)
@@ -333,8 +409,15 @@ int sk_raft_memlog_snapshot(struct sk_raft_memlog *l, int64_t end, const uint8_t
 
 const uint8_t *sk_raft_memlog_snapshot_data(const struct sk_raft_memlog *l, size_t *len)
 {
+    struct sk_raft_voter_set vs;
+    size_t hl = 0;
     *len = l->snap.len;
-    return l->snap.held ? l->snap.data : NULL;
+    if (!l->snap.held)
+        return NULL;
+    if (l->keep_voters && header_voters(&l->snap, &vs, &hl) == -EBADMSG)
+        return NULL;
+    *len -= hl;
+    return l->snap.data + hl;
 }
 
 int64_t sk_raft_memlog_start(const struct sk_raft_memlog *l)
@@ -357,6 +440,7 @@ void sk_raft_memlog_bind(struct sk_raft_memlog *l, struct sk_raft_config *cfg)
         .snapshot_read = snapshot_read,
         .snapshot_write = snapshot_write,
         .snapshot_install = snapshot_install,
+        .snapshot_voters = snapshot_voters,
     };
     cfg->log_ctx = l;
 }

@@ -3,7 +3,9 @@
  * leader.c (BeginQuorumEpoch, appends, the high watermark, check-quorum,
  * resignation), follower.c (fetching and truncation), snapshot.c
  * (FetchSnapshot on both sides), receive.c (request validation) and
- * outbox.c (the messages the caller drains). */
+ * outbox.c (the messages the caller drains), voters.c (the voter set and
+ * its history in the log, KIP-853) and reconfig.c (the leader's voter
+ * changes). */
 #ifndef SKEIN_RAFT_INT_H
 #define SKEIN_RAFT_INT_H
 
@@ -16,6 +18,8 @@
  * acked (EndQuorumEpoch). */
 struct sk_raft_peer {
     int32_t id;
+    /* An observer's ReplicaDirectoryId, as its last fetch named it. */
+    uint8_t dir[SK_RAFT_DIR_ID_LEN];
     bool answered;
     bool granted;
     bool acked;
@@ -46,12 +50,30 @@ struct sk_raft_outq {
     size_t cap;
 };
 
+/* One voter set and the offset of the VOTERS batch that made it (-1 for
+ * the configured initial set, the snapshot's end - 1 for a snapshot's). */
+struct sk_raft_voter_hist {
+    int64_t offset;
+    struct sk_raft_voter_set set;
+};
+
 struct sk_raft {
     struct sk_raft_config cfg;
     enum sk_raft_role role;
     struct sk_raft_qstate q;
+    /* The current voter set (the last of hist), one peer per voter in the
+     * set's order. */
     struct sk_raft_peer peers[SK_RAFT_MAX_VOTERS];
+    int32_t n_peers;
     int32_t self; /* index of this node in peers; -1 for an observer */
+    /* Kafka's VoterSetHistory: every VOTERS batch in the log above the
+     * newest one known committed, which stays first. The last is the set in
+     * use, committed or not; a truncation drops the ones above it. */
+    struct sk_raft_voter_hist *hist;
+    size_t n_hist;
+    size_t cap_hist;
+    /* The time of the entry point running, for peers a set change adds. */
+    int64_t now;
     /* Leader: the observers that fetch from it (leader.c). */
     struct sk_raft_peer observers[SK_RAFT_MAX_OBSERVERS];
     int32_t n_observers;
@@ -145,6 +167,26 @@ int sk_raft_send_fetch_snapshot(struct sk_raft *r, int32_t dst, int64_t now);
 int sk_raft_on_fetch_snapshot_req(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now);
 int sk_raft_on_fetch_snapshot_resp(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now);
 int sk_raft_start_snapshot(struct sk_raft *r, const struct sk_raft_snapshot_id *id, int64_t now);
+
+/* voters.c */
+int sk_raft_voters_load(struct sk_raft *r);
+int sk_raft_voters_push(struct sk_raft *r, int64_t offset, const struct sk_raft_voter_set *s);
+int sk_raft_voters_on_batch(struct sk_raft *r, const struct sk_raft_batch *b);
+void sk_raft_voters_truncated(struct sk_raft *r, int64_t end);
+int sk_raft_voters_installed(struct sk_raft *r, const struct sk_raft_snapshot_id *id);
+void sk_raft_voters_free(struct sk_raft *r);
+/* leader.c: a replica leaving or joining the set keeps what the leader
+ * knows of it (a held fetch above all) by moving between the voters' and
+ * the observers' tables. */
+bool sk_raft_adopt_observer(struct sk_raft *r, int32_t id, struct sk_raft_peer *out);
+void sk_raft_keep_observer(struct sk_raft *r, const struct sk_raft_peer *p);
+const struct sk_raft_peer *sk_raft_find_observer(const struct sk_raft *r, int32_t id);
+int sk_raft_leader_append(struct sk_raft *r, enum sk_raft_batch_kind kind, const uint8_t *data,
+                          size_t len, int32_t count, int64_t *offset);
+bool sk_raft_leader_must_resign(const struct sk_raft *r);
+/* state.c: a voter that left the set and may not stand goes back to
+ * looking for a leader, its vote of this epoch kept. */
+void sk_raft_to_nonvoter(struct sk_raft *r, int64_t now);
 
 /* receive.c */
 int16_t sk_raft_check_cluster(const struct sk_raft *r, const struct sk_raft_msg *m);

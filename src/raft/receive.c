@@ -29,16 +29,29 @@ int16_t sk_raft_check_voter_request(const struct sk_raft *r, const struct sk_raf
         return SK_ERR_FENCED_LEADER_EPOCH;
     if (m->src < 0)
         return SK_ERR_INVALID_REQUEST;
-    if (!sk_raft_peer((struct sk_raft *)r, m->src))
-        return SK_ERR_INCONSISTENT_VOTER_SET;
-    return SK_ERR_NONE;
+    /* Kafka 3.9 checks the sender's membership only for a static quorum:
+     * under KIP-853 either side may not have the latest set yet (a voter
+     * just added, or one removed that does not know it and stands until a
+     * higher epoch tells it of the leader). Votes are still granted only by
+     * voters and counted only from the candidate's own set. */
+    if (r->cfg.kraft_version >= 1 || sk_raft_peer((struct sk_raft *)r, m->src))
+        return SK_ERR_NONE;
+    return SK_ERR_INCONSISTENT_VOTER_SET;
 }
 
-/* Responses from nodes outside the voter set are dropped: nothing in them
- * can be trusted to move our epoch. */
+/* Responses from nodes outside a static voter set are dropped: nothing in
+ * them can be trusted to move our epoch. Fetch answers are the exception:
+ * they pair with our one outstanding fetch. Under KIP-853 the sender may be
+ * a voter our log does not know of yet, as above. */
+static bool trusted(const struct sk_raft *r, const struct sk_raft_msg *m)
+{
+    return r->cfg.kraft_version >= 1 || m->type == SK_RAFT_FETCH_RESP ||
+           m->type == SK_RAFT_FETCH_SNAPSHOT_RESP || sk_raft_peer((struct sk_raft *)r, m->src);
+}
+
 static int on_response(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
 {
-    if (!sk_raft_peer(r, m->src) || sk_raft_check_cluster(r, m))
+    if (!trusted(r, m) || sk_raft_check_cluster(r, m))
         return SK_ERR_NONE;
     switch (m->type) {
     case SK_RAFT_VOTE_RESP:
@@ -60,6 +73,7 @@ static int receive(struct sk_raft *r, const struct sk_raft_msg *m, int64_t now)
 {
     if (r->failed)
         return r->failed;
+    r->now = now;
     if (m->dst != r->cfg.node_id)
         return SK_ERR_NONE;
     switch (m->type) {

@@ -126,7 +126,8 @@ static int install(struct sk_raft *r, int64_t now)
     if (r->leader_hw < r->snap_id.end_offset)
         r->leader_hw = r->snap_id.end_offset;
     sk_raft_learn_hw(r);
-    return SK_ERR_NONE;
+    /* The log is gone: the voter set is the snapshot's. */
+    return sk_raft_voters_installed(r, &r->snap_id);
 }
 
 /* Kafka gives up on the snapshot when the leader no longer has it or the

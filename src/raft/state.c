@@ -27,14 +27,6 @@ static void apply_defaults(struct sk_raft_config *c)
         c->fetch_max_bytes = 8u << 20;
 }
 
-static int32_t index_of(const struct sk_raft_config *c, int32_t id)
-{
-    for (int32_t i = 0; i < c->n_voters; i++)
-        if (c->voters[i] == id)
-            return i;
-    return -1;
-}
-
 int16_t sk_raft_fail(struct sk_raft *r, int16_t err)
 {
     if (!r->failed)
@@ -59,13 +51,16 @@ int64_t sk_raft_random_timeout(struct sk_raft *r)
 
 struct sk_raft_peer *sk_raft_peer(struct sk_raft *r, int32_t id)
 {
-    int32_t i = index_of(&r->cfg, id);
-    return i < 0 ? NULL : &r->peers[i];
+    for (int32_t i = 0; i < r->n_peers; i++)
+        if (r->peers[i].id == id)
+            return &r->peers[i];
+    return NULL;
 }
 
+/* Of the voter set in use, which the leader may not be part of. */
 int32_t sk_raft_majority(const struct sk_raft *r)
 {
-    return r->cfg.n_voters / 2 + 1;
+    return r->n_peers / 2 + 1;
 }
 
 bool sk_raft_observer(const struct sk_raft *r)
@@ -89,7 +84,7 @@ static void enter(struct sk_raft *r, enum sk_raft_role role, int64_t now)
     r->snap_fetching = false;
     /* An observer without a leader asks the voters for one at once. */
     r->fetch_at_ms = now;
-    for (int32_t i = 0; i < r->cfg.n_voters; i++) {
+    for (int32_t i = 0; i < r->n_peers; i++) {
         struct sk_raft_peer *p = &r->peers[i];
         p->answered = p->granted = p->acked = false;
         p->end_offset = -1;
@@ -153,11 +148,29 @@ int sk_raft_to_follower(struct sk_raft *r, int32_t epoch, int32_t leader, int64_
     return SK_ERR_NONE;
 }
 
+/* Not persisted: the vote of this epoch stays written, so a replica that
+ * leaves the set and joins again in the same epoch cannot vote twice. */
+void sk_raft_to_nonvoter(struct sk_raft *r, int64_t now)
+{
+    enter(r, SK_RAFT_UNATTACHED, now);
+    r->election_retries = 0;
+}
+
+/* A node this one may follow: a static voter, or under KIP-853 any node,
+ * since a leader may be a voter our log does not know of yet, or one that
+ * removed itself and leads until that commits. */
+static bool may_lead(struct sk_raft *r, int32_t id)
+{
+    if (id < 0)
+        return false;
+    return r->cfg.kraft_version >= 1 || sk_raft_peer(r, id);
+}
+
 /* What any message tells of the quorum: a higher epoch ends ours, and a
  * leader named for our epoch ends an election we were waiting on. */
 int sk_raft_observe(struct sk_raft *r, int32_t epoch, int32_t leader, int64_t now)
 {
-    bool known = leader >= 0 && leader != r->cfg.node_id && sk_raft_peer(r, leader);
+    bool known = leader != r->cfg.node_id && may_lead(r, leader);
     if (epoch > r->q.epoch)
         return known ? sk_raft_to_follower(r, epoch, leader, now)
                      : sk_raft_to_unattached(r, epoch, now);
@@ -176,7 +189,7 @@ static int restore(struct sk_raft *r, const struct sk_raft_qstate *s, int64_t no
         enter(r, SK_RAFT_RESIGNED, now);
         return SK_ERR_NONE;
     }
-    if (s->leader_id >= 0 && sk_raft_peer(r, s->leader_id)) {
+    if (s->leader_id != r->cfg.node_id && may_lead(r, s->leader_id)) {
         enter(r, SK_RAFT_FOLLOWER, now);
         r->election_at_ms = now + r->cfg.fetch_timeout_ms;
         r->fetch_at_ms = now;
@@ -188,35 +201,59 @@ static int restore(struct sk_raft *r, const struct sk_raft_qstate *s, int64_t no
     return SK_ERR_NONE;
 }
 
+static bool valid_set(const int32_t *ids, int32_t n)
+{
+    if (n <= 0 || n > SK_RAFT_MAX_VOTERS)
+        return false;
+    for (int32_t i = 0; i < n; i++)
+        for (int32_t j = 0; j < i; j++)
+            if (ids[i] < 0 || ids[i] == ids[j])
+                return false;
+    return true;
+}
+
+static bool valid_config(const struct sk_raft_config *c)
+{
+    if (!c->rand || c->node_id < 0 || c->kraft_version < 0 || c->kraft_version > 1)
+        return false;
+    if (c->kraft_version == 0)
+        return valid_set(c->voters, c->n_voters);
+    const struct sk_raft_voter_set *s = &c->initial_voters;
+    int32_t ids[SK_RAFT_MAX_VOTERS];
+    for (int32_t i = 0; i < s->n && i < SK_RAFT_MAX_VOTERS; i++)
+        ids[i] = s->voters[i].id;
+    return valid_set(ids, s->n);
+}
+
 struct sk_raft *sk_raft_new(const struct sk_raft_config *cfg, const struct sk_raft_qstate *restored,
                             int64_t now_ms)
 {
-    if (cfg->n_voters <= 0 || cfg->n_voters > SK_RAFT_MAX_VOTERS || !cfg->rand)
+    if (!valid_config(cfg))
         return NULL;
-    if (cfg->node_id < 0)
-        return NULL;
-    int32_t self = index_of(cfg, cfg->node_id);
     struct sk_raft *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
     r->cfg = *cfg;
     apply_defaults(&r->cfg);
-    r->self = self;
+    r->self = -1;
+    r->now = now_ms;
     r->hw = -1;
     r->leader_hw = -1;
     /* Like a fresh connection's: answers meant for a former life of this
      * node must not pair with the new one's requests. */
     r->next_corr = (uint32_t)r->cfg.rand(r->cfg.rand_ctx);
-    for (int32_t i = 0; i < cfg->n_voters; i++)
-        r->peers[i].id = cfg->voters[i];
     /* Whatever survived the restart was flushed. */
     r->flushed_end = r->cfg.log.end_offset(r->cfg.log_ctx);
+    if (sk_raft_voters_load(r)) {
+        sk_raft_free(r);
+        return NULL;
+    }
     restore(r, restored, now_ms);
     /* Kafka's raft client makes a sole voter a candidate at once rather than
      * after an election timeout: its one vote elects it, and it starts its
      * LeaderChange's flush so that a blocking log commits it on return. A
      * failure stops the core, which says so at the next call. */
-    if (r->cfg.n_voters == 1 && self >= 0 && sk_raft_start_election(r, now_ms) == SK_ERR_NONE)
+    if (r->n_peers == 1 && r->self >= 0 && sk_raft_start_election(r, now_ms) == SK_ERR_NONE)
         (void)sk_raft_flush(r);
     return r;
 }
@@ -226,6 +263,7 @@ void sk_raft_free(struct sk_raft *r)
     if (!r)
         return;
     sk_raft_outq_free(&r->out);
+    sk_raft_voters_free(r);
     free(r);
 }
 
@@ -233,6 +271,7 @@ static int tick(struct sk_raft *r, int64_t now)
 {
     if (r->failed)
         return r->failed;
+    r->now = now;
     /* A leader's appends are flushed at its tick; one that lost its epoch
      * first still owes that flush, and as a follower it fetches only once
      * its log is durable. */
@@ -307,6 +346,8 @@ int64_t sk_raft_next_deadline(const struct sk_raft *r)
 {
     if (r->unflushed && !r->flush_pending)
         return INT64_MIN;
+    if (r->role == SK_RAFT_LEADER && sk_raft_leader_must_resign(r))
+        return INT64_MIN;
     if (r->role == SK_RAFT_LEADER)
         return min64(sk_raft_leader_deadline(r), sk_raft_parked_deadline(r));
     /* An observer never stands: its only timers are its fetches and, when
@@ -320,7 +361,7 @@ int64_t sk_raft_next_deadline(const struct sk_raft *r)
      * completion is the caller's event, not a timer. */
     if (r->role == SK_RAFT_FOLLOWER && (r->fetch_corr || sk_raft_all_flushed(r)))
         t = min64(t, r->fetch_corr ? r->fetch_retry_ms : r->fetch_at_ms);
-    for (int32_t i = 0; i < r->cfg.n_voters; i++)
+    for (int32_t i = 0; i < r->n_peers; i++)
         if (i != r->self && awaits(r, &r->peers[i]))
             t = min64(t, r->peers[i].retry_at_ms);
     return t;
