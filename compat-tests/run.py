@@ -674,8 +674,10 @@ def write_matrix(path, clients, scenarios, results, extra, pairs, seconds):
     lines = ["# Skein client compatibility matrix", "",
              ("Three combined nodes (broker + controller, 3-voter quorum), all three as "
               "bootstrap servers; topics with replication factor 3 and min.insync.replicas "
-              "2; restart-term / restart-kill stop and start node 3 (no leader election "
-              "yet: its partitions wait for it). " if CLUSTER > 1 else "") +
+              "2; restart-term / restart-kill stop node 3 while the client produces and "
+              "consumes, and start it again: its leaderships move to the other nodes (at "
+              "once on SIGTERM, a controlled shutdown; when its session lapses on SIGKILL) "
+              "and the clients follow the leader moves. " if CLUSTER > 1 else "") +
              "Written by `compat-tests/run.py` (%d records per codec and acks, %d per "
              "cross-client topic; %.0f s in all). `pending` cells wait for the broker to "
              "advertise the APIs named (read from ApiVersions); `skip` cells lack something "

@@ -15,6 +15,9 @@ id on free loopback ports.
   and rejoins as a follower. The client test's topics are created at the
   active controller's CONTROLLER listener, as an admin client bootstrapped
   to the controllers (KIP-919) does.
+- offsets.topic.replication.factor holds: with one broker up, FindCoordinator
+  answers COORDINATOR_NOT_AVAILABLE and __consumer_offsets is not made;
+  with three it is made with three replicas.
 - librdkafka produces through the brokers and a consumer group reads every
   record back and commits; every broker is killed -9 and restarted, and the
   group's committed offsets read back as they were (a restarted coordinator
@@ -32,7 +35,7 @@ from skeinlib import wire  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
 
 TIMEOUT = 60  # generous: the machine may be loaded and the election jittered
-NONE, REQUEST_TIMED_OUT, NOT_CONTROLLER = 0, 7, 41
+NONE, REQUEST_TIMED_OUT, COORDINATOR_NOT_AVAILABLE, NOT_CONTROLLER = 0, 7, 15, 41
 # A controller whose leader vanished stands after its fetch timeout plus a
 # jittered election timeout (at most twice controller.quorum.election.timeout.ms).
 FETCH_TIMEOUT_MS, ELECTION_TIMEOUT_MS = 2000, 1000
@@ -52,6 +55,8 @@ class BrokerNode(Controller):
                 "--override", "listener.security.protocol.map="
                 "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
                 "--override", "controller.quorum.voters=" + self.voters,
+                # A production cluster's setting, not the single-node default.
+                "--override", "offsets.topic.replication.factor=3",
                 "--override", "log.dirs=" + os.path.join(self.data_dir, "logs")] + self.shards()
 
 
@@ -213,6 +218,51 @@ def kill_round(ctls, brokers, acked, r):
     assert elected_ms < ELECTION_BOUND_MS + 3000, "election took %.0f ms" % elected_ms
 
 
+def find_coordinator(port, group):
+    """FindCoordinator v1 for a group: its error code."""
+    conn = wire.Conn(port, timeout=TIMEOUT)
+    try:
+        conn.send(wire.frame(wire.header(10, 1, 4) + wire.string(group) + b"\x00"))
+        _, resp = conn.recv_frame(timeout=TIMEOUT)
+        r = wire.Reader(resp)
+        r.i32()
+        return r.i16()
+    finally:
+        conn.close()
+
+
+def offsets_replicas(broker):
+    md = wire.metadata(broker.port, topics=["__consumer_offsets"], version=12, timeout=TIMEOUT)
+    t = md["topics"][0]
+    return None if t["error"] else {len(p["replicas"]) for p in t["partitions"]}
+
+
+def check_offsets_factor(brokers):
+    """offsets.topic.replication.factor (3) holds as in Kafka: with one broker
+    up, groups get COORDINATOR_NOT_AVAILABLE and no __consumer_offsets is
+    made on fewer replicas; once three are up it is made with three."""
+    first, rest = brokers[0], brokers[1:]
+    for b in rest:
+        assert b.stop() == 0, b.tail()
+    assert wait_for(lambda: brokers_listed(first) == [first.node_id], TIMEOUT), \
+        brokers_listed(first)
+    # An observation window, not a wait: the answer must stay the same.
+    until = time.monotonic() + 3
+    while time.monotonic() < until:
+        err = find_coordinator(first.port, "rt-readers")
+        assert err == COORDINATOR_NOT_AVAILABLE, "one broker up: FindCoordinator error %d" % err
+        time.sleep(0.2)
+    assert offsets_replicas(first) is None, offsets_replicas(first)
+    for b in rest:
+        b.launch()
+    for b in rest:
+        b.wait_serving(TIMEOUT)
+    assert wait_for(lambda: find_coordinator(first.port, "rt-readers") == NONE, TIMEOUT)
+    assert offsets_replicas(first) == {3}, offsets_replicas(first)
+    print("one broker up: FindCoordinator COORDINATOR_NOT_AVAILABLE and no __consumer_offsets "
+          "for 3 s; three up: created with 3 replicas per partition")
+
+
 def clients(brokers):
     """librdkafka through the brokers: 300 records to a 3-partition topic
     (one partition per broker), all read back by a consumer group."""
@@ -301,6 +351,7 @@ def run(skein, rounds):
         err = create(ctls, "rt", time.monotonic() + TIMEOUT, partitions=3)
         assert err == NONE, err
         assert wait_for(lambda: converged(brokers, acked | {"rt"}), TIMEOUT)
+        check_offsets_factor(brokers)
         committed = clients(brokers)
         restarted_offsets(brokers, committed)
 

@@ -118,11 +118,16 @@ static void answer_parked(void *ctx)
     answer(ctx);
 }
 
+/* Clients ask again and again while a cluster starts up with fewer brokers
+ * than offsets.topic.replication.factor: a line a second tells it. */
 static void creation_failed(void *arg, int16_t err, kp_str msg)
 {
     (void)arg;
-    sk_warn("cannot create %s: %s %.*s", SK_GROUP_OFFSETS_TOPIC, sk_err_name(err),
-            msg.len > 0 ? (int)msg.len : 0, msg.ptr ? msg.ptr : "");
+    static _Thread_local struct sk_log_limit limit;
+    unsigned long held;
+    if (sk_log_limit_pass(&limit, 1, &held))
+        sk_warn("cannot create %s: %s %.*s (%lu more like it)", SK_GROUP_OFFSETS_TOPIC,
+                sk_err_name(err), msg.len > 0 ? (int)msg.len : 0, msg.ptr ? msg.ptr : "", held);
 }
 
 /* Without __consumer_offsets the request parks while the controller

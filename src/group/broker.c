@@ -229,9 +229,13 @@ void sk_groups_offsets_topic(const struct sk_broker *b, struct sk_offsets_topic 
     os->names[2] = kp_str_c("compression.type");
     os->values[2] = kp_str_c("producer");
     int16_t rf = cfg->offsets.replication_factor;
-    /* A cluster smaller than the configured factor still gets its offsets
-     * topic, as a single-node Kafka set up for development would be. */
-    if (rf > b->image->nbrokers)
+    /* A node that is its own quorum is a cluster of one broker for good, so
+     * it gets its offsets topic as a single-node Kafka set up for development
+     * (offsets.topic.replication.factor=1) would. In a larger quorum the
+     * factor holds, as in Kafka (KIP-115): the creation is refused until that
+     * many brokers are registered and groups wait (COORDINATOR_NOT_AVAILABLE),
+     * rather than keeping their offsets on fewer replicas forever. */
+    if (cfg->n_voters <= 1 && rf > b->image->nbrokers)
         rf = (int16_t)(b->image->nbrokers > 0 ? b->image->nbrokers : 1);
     os->spec = (struct sk_topic_spec){
         .name = kp_str_c(SK_GROUP_OFFSETS_TOPIC),
