@@ -223,8 +223,12 @@ def run(a):
     root = "/tmp/skein-faults-%d" % os.getpid()
     os.makedirs(root, exist_ok=True)
     cleanup.root = root
+    # The groups' offsets are replicated as the data is (the built-in
+    # single-node configuration keeps them on one replica), so a killed
+    # coordinator's groups move to the new leader of their partition.
     overrides = ["log.segment.bytes=1048576", "group.initial.rebalance.delay.ms=0",
-                 "offsets.topic.num.partitions=4", "auto.create.topics.enable=false"]
+                 "offsets.topic.num.partitions=4", "auto.create.topics.enable=false",
+                 "offsets.topic.replication.factor=%d" % a.rf]
     faketime = node.faketime_library() if "clock" in a.faults else None
     if "clock" in a.faults and not faketime:
         log("no libfaketime (apt-get install libfaketime): clock jumps not injected")
