@@ -36,6 +36,9 @@ min.insync.replicas 2:
   back to the ISR, PREFERRED makes it lead its partition again with a new
   epoch, and a second PREFERRED is ELECTION_NOT_NEEDED. (Unclean elections
   that elect are unit tests.)
+- __consumer_offsets with three replicas: kill -9 of a group's coordinator
+  moves the group to the new leader of its partition, which answers its
+  committed offsets while the killed node is down.
 
 usage: leader_election_test.py SKEIN_BIN"""
 import os
@@ -46,6 +49,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from broker_registration_test import find_coordinator  # noqa: E402
 from quorum_test import cluster, create_everywhere, request, TIMEOUT, Controller  # noqa: E402
 from skeinlib import wire  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
@@ -78,7 +82,8 @@ class Node(Controller):
         return super().argv() + ["--override", "broker.session.timeout.ms=%d" % SESSION_MS,
                                  "--override", "broker.heartbeat.interval.ms=500",
                                  "--override", "leader.imbalance.check.interval.seconds=%d"
-                                 % BALANCE_S]
+                                 % BALANCE_S,
+                                 "--override", "offsets.topic.replication.factor=3"]
 
 
 def metadata(node, topic):
@@ -504,6 +509,76 @@ def check_elect_leaders(nodes, topic, victim):
               moved[0], down["leader_epoch"], after["leader_epoch"]))
 
 
+def group_offsets(bootstrap, group, topic):
+    """The group's committed offsets as a new member asks for them, or None
+    while no coordinator answers."""
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                  "enable.auto.commit": False})
+    try:
+        tps = c.committed([TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=10)
+        return {tp.partition: tp.offset for tp in tps if not tp.error}
+    except KafkaException:
+        return None
+    finally:
+        c.close()
+
+
+def commit_offsets(bootstrap, group, topic, want):
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                  "enable.auto.commit": False})
+    try:
+        c.commit(offsets=[TopicPartition(topic, p, o) for p, o in want.items()],
+                 asynchronous=False)
+        return True
+    except KafkaException:
+        return False
+    finally:
+        c.close()
+
+
+def coordinator_of(nodes, group):
+    """The group's coordinator as every node given names it, or None."""
+    try:
+        seen = {find_coordinator(n.port, group) for n in nodes}
+    except (OSError, wire.Closed, wire.DecodeError):
+        return None
+    err, node = seen.pop() if len(seen) == 1 else (-1, -1)
+    return node if err == 0 else None
+
+
+def check_coordinator_moves(nodes):
+    """__consumer_offsets replicated three times: kill -9 of a group's
+    coordinator moves the group, once the controller has fenced the node
+    and elected a new leader of the group's partition, to that leader, which
+    loads it from its replica and answers the committed offsets while the
+    killed node is still down."""
+    topic, group = "moving-offsets", "moving-group"
+    assert create(nodes, topic)
+    bootstrap = ",".join("127.0.0.1:%d" % n.port for n in nodes)
+    want = {p: 10 + 7 * p for p in range(PARTITIONS)}
+    assert wait_for(lambda: commit_offsets(bootstrap, group, topic, want), TIMEOUT)
+    cid = wait_for(lambda: coordinator_of(nodes, group), TIMEOUT)
+    assert cid, "no coordinator for %s" % group
+    victim = next(n for n in nodes if n.node_id == cid)
+    live = [n for n in nodes if n is not victim]
+    t0 = time.monotonic()
+    victim.kill()
+    moved = wait_for(lambda: coordinator_of(live, group) not in (None, cid)
+                     and coordinator_of(live, group), TIMEOUT)
+    assert moved, "the group stayed with killed coordinator %d" % cid
+    took = time.monotonic() - t0
+    live_bootstrap = ",".join("127.0.0.1:%d" % n.port for n in live)
+    got = wait_for(lambda: group_offsets(live_bootstrap, group, topic), TIMEOUT)
+    assert got == want, "from new coordinator %d: %r, want %r" % (moved, got, want)
+    victim.start(timeout=TIMEOUT)
+    victim.wait_serving(TIMEOUT)
+    print("kill -9 of coordinator %d: group %s moved to %d after %.1f s (session %d ms), which "
+          "answered its committed offsets %r with %d still down" % (
+              cid, group, moved, took, SESSION_MS, got, cid))
+
+
 def run(skein):
     with cluster(skein, "skein-elect-", lambda *a: Node(*a, combined=True)) as (nodes, _, v):
         try:
@@ -511,6 +586,7 @@ def run(skein):
             check_restart_at_once(nodes)
             stopped = check_controlled_shutdown(nodes)
             check_elect_leaders(nodes, "elect-term", stopped)
+            check_coordinator_moves(nodes)
         except BaseException:
             for n in nodes:
                 print("---- node %d\n%s" % (n.node_id, n.tail(40)))
