@@ -36,6 +36,8 @@ min.insync.replicas 2:
   back to the ISR, PREFERRED makes it lead its partition again with a new
   epoch, and a second PREFERRED is ELECTION_NOT_NEEDED. (Unclean elections
   that elect are unit tests.)
+- a follower fetch naming the leader epoch before an election:
+  FENCED_LEADER_EPOCH;
 - __consumer_offsets with three replicas: kill -9 of a group's coordinator
   moves the group to the new leader of its partition, which answers its
   committed offsets while the killed node is down.
@@ -55,6 +57,7 @@ from skeinlib import wire  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
 
 NONE, UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER = 0, 3, 6
+FENCED_LEADER_EPOCH = 74
 PREFERRED_LEADER_NOT_AVAILABLE, ELECTION_NOT_NEEDED = 80, 84
 ELECT_LEADERS = 43
 PRODUCE = 0
@@ -285,6 +288,12 @@ def check_kill_leader(nodes):
     assert endpoints == {new["leader"]: leader_node.port}, endpoints
     print("Produce v10 to %d: NOT_LEADER_OR_FOLLOWER with the current leader %r and its "
           "endpoint (KIP-951)" % (follower.node_id, hint))
+    # A follower's fetch naming the epoch before the election is fenced.
+    r = wire.fetch_v11(leader_node.port, topic, 0, 0, replica_id=follower.node_id,
+                       leader_epoch=old["leader_epoch"], timeout=TIMEOUT)
+    assert r["error"] == FENCED_LEADER_EPOCH, r["error"]
+    print("a follower fetch at the old leader epoch %d: FENCED_LEADER_EPOCH"
+          % old["leader_epoch"])
     print("kill -9 of %d, leader of %s-0: %d elected from the ISR %r in %.1f s (leader epoch "
           "%d -> %d), the producer resumed" % (victim.node_id, topic, new["leader"], new["isr"],
                                               took, old["leader_epoch"], new["leader_epoch"]))
