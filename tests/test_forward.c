@@ -65,12 +65,12 @@ static void setup(void)
     other.groups->available = true;
     /* ... and shard 1's leads every __consumer_offsets partition. */
     int32_t np = other.groups->lim.num_partitions;
-    free(other.groups->loaded);
-    other.groups->loaded = malloc((size_t)np * sizeof *other.groups->loaded);
-    cr_assert_not_null(other.groups->loaded);
+    free(other.groups->loads);
+    other.groups->loads = malloc((size_t)np * sizeof *other.groups->loads);
+    cr_assert_not_null(other.groups->loads);
     for (int32_t i = 0; i < np; i++)
-        other.groups->loaded[i] = true;
-    other.groups->nloaded = np;
+        other.groups->loads[i] = (struct sk_group_load){SK_GROUP_LOADED, 0};
+    other.groups->nloads = np;
     node.shards[1] = &other;
     node.nshards = 2;
     cr_assert_eq(pthread_create(&other_th, NULL, run_other, NULL), 0);

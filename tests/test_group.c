@@ -96,7 +96,8 @@ static struct sk_group_coordinator *co;
 static struct sk_group_coordinator *new_co(int32_t delay)
 {
     struct sk_group_env env = {NULL, t_add, t_cancel, t_now, s_append};
-    struct sk_group_limits lim = {delay, 6000, 300000, 3, 4096, 7LL * 24 * 3600 * 1000, 600000, 50};
+    struct sk_group_limits lim = {delay, 6000, 300000, 3, 4096, 7LL * 24 * 3600 * 1000, 600000, 50,
+                                  5242880};
     return sk_group_coordinator_new(&env, &lim);
 }
 

@@ -1336,12 +1336,30 @@ Test(replica, min_insync_replicas_refuses_acks_all_before_and_after_the_append)
     sk_partition_when_durable(p, append(p, 2, SK_ERR_NONE), on_durable, &a);
     sync_all();
     cr_assert_eq(a.n, 0, "node 2 has not fetched");
-    /* Node 2 dropped out of the ISR while the producer waited. */
+    /* Node 2 dropped out of the ISR while the producer waited: an ISR below
+     * min.insync.replicas commits nothing (Kafka 3.7+), so the producer
+     * keeps waiting rather than hearing of an append no replica shares. */
     replicate_orders0(alone, 1);
-    cr_assert_eq(p->high_watermark, 2, "the leader alone is the ISR now");
+    cr_assert_eq(p->high_watermark, 0, "the leader alone is under min.insync.replicas");
+    cr_assert_eq(a.n, 0);
+    replicate_orders0(two, 2);
+    cr_assert_eq(follower_fetched(p, 2, 2, 100), SK_ERR_NONE);
+    cr_assert_eq(p->high_watermark, 2);
     cr_assert_eq(a.n, 1);
-    cr_assert_eq(a.err[0], SK_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND);
+    cr_assert_eq(a.err[0], SK_ERR_NONE);
     restore_orders();
+}
+
+/* Kafka's effectiveMinIsr: a partition with fewer replicas than
+ * min.insync.replicas needs all of them, not more. */
+Test(replica, min_insync_replicas_above_the_replica_count_needs_every_replica)
+{
+    struct sk_partition *p = part("orders", 1);
+    p->cfg.min_insync_replicas = 3;
+    cr_assert_eq(sk_partition_check_min_isr(p, -1), SK_ERR_NONE, "one replica, in the ISR");
+    append(p, 2, SK_ERR_NONE);
+    sync_all();
+    cr_assert_eq(p->high_watermark, 2);
 }
 
 /* ---- ISR changes: the leader's decisions and the maximal ISR --------------------------------- */
@@ -1507,7 +1525,10 @@ Test(replica, a_reopened_replicated_partition_starts_at_its_checkpointed_high_wa
     restore_orders();
 }
 
-Test(replica, acks_all_waiting_when_the_isr_shrinks_below_min_insync_gets_after_append)
+/* The ISR shrinks below min.insync.replicas under a waiting acks=all
+ * producer: nothing more is committed, so it waits (for the ISR to grow back
+ * or its request's timeout), and new acks=all appends are refused. */
+Test(replica, acks_all_waiting_when_the_isr_shrinks_below_min_insync_waits)
 {
     int32_t two[] = {1, 2}, alone[] = {1};
     replicate_orders0(two, 2);
@@ -1522,8 +1543,8 @@ Test(replica, acks_all_waiting_when_the_isr_shrinks_below_min_insync_gets_after_
     sk_replica_isr_propose(p, want, 1);
     cr_assert_eq(a.n, 0, "pending: node 2 still counts");
     cr_assert_eq(sk_replica_isr_committed(p, p->leader_epoch, 1, alone, 1), 0);
-    cr_assert_eq(a.n, 1);
-    cr_assert_eq(a.err[0], SK_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND);
+    cr_assert_eq(a.n, 0);
+    cr_assert_eq(p->high_watermark, 0);
     cr_assert_eq(sk_partition_check_min_isr(p, -1), SK_ERR_NOT_ENOUGH_REPLICAS);
 
     /* The image, still at partition epoch 0, does not undo the answer. */

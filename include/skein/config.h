@@ -164,6 +164,7 @@ struct sk_config {
         int64_t retention_check_interval_ms;
         int32_t metadata_max_bytes;
         int32_t commit_timeout_ms;
+        int32_t load_buffer_size;
     } offsets;
 
     struct {

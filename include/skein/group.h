@@ -74,6 +74,7 @@ struct sk_group_limits {
     int64_t retention_ms;               /* offsets.retention.minutes */
     int64_t retention_check_ms;         /* offsets.retention.check.interval.ms */
     int32_t num_partitions;             /* offsets.topic.num.partitions */
+    int32_t load_buffer_size;           /* offsets.load.buffer.size */
 };
 
 /* Every string below is an owned wire string (skein/wire_str.h): bytes with a
@@ -145,20 +146,32 @@ struct sk_group {
     struct sk_group *hnext;
 };
 
+/* Where one __consumer_offsets partition's groups stand on this node: not
+ * in memory (another node leads it), being read from its log in slices
+ * (its groups' requests get COORDINATOR_LOAD_IN_PROGRESS), or in memory. */
+enum sk_group_load_state { SK_GROUP_UNLOADED, SK_GROUP_LOADING, SK_GROUP_LOADED };
+
+struct sk_group_load {
+    enum sk_group_load_state state;
+    int64_t next; /* LOADING: the next offset of the log to read */
+};
+
 struct sk_group_coordinator {
     struct sk_group_env env;
     struct sk_group_limits lim;
     struct sk_group **buckets;
     size_t nbuckets, ngroups;
-    bool loading;        /* COORDINATOR_LOAD_IN_PROGRESS */
     bool available;      /* __consumer_offsets exists: otherwise COORDINATOR_NOT_AVAILABLE */
     uint64_t expiry_timer;
     struct sk_broker *broker; /* NULL in unit tests */
-    /* Which __consumer_offsets partitions' groups are in memory: a partition
-     * this node comes to lead after start-up (a restarted quorum member's
-     * image catching up, a topic created later) is loaded then. */
-    bool *loaded;
-    int32_t nloaded;
+    /* Each __consumer_offsets partition's groups: a partition this node
+     * comes to lead (at start-up, a restarted quorum member's image
+     * catching up, a topic created later, a leader moved here) is loaded
+     * then, a slice at a time so the shard serves everything else meanwhile
+     * (Kafka loads on a scheduler thread). */
+    struct sk_group_load *loads;
+    int32_t nloads;
+    uint64_t load_timer;
 };
 
 /* ---- the coordinator ------------------------------------------------------ */
@@ -169,9 +182,12 @@ struct sk_group_coordinator *sk_group_coordinator_new(const struct sk_group_env 
  * timers, frees everything. */
 void sk_group_coordinator_free(struct sk_group_coordinator *co);
 
-/* The error every group request gets before it reaches a group: load in
- * progress or no __consumer_offsets yet; SK_ERR_NONE when ready. */
+/* The error every group request gets before it reaches a group: no
+ * __consumer_offsets yet; SK_ERR_NONE when ready. */
 int16_t sk_group_coordinator_error(const struct sk_group_coordinator *co);
+/* False while the partition's groups are being read from its log: they are
+ * not whole yet, so nothing may be decided from them (offset expiry). */
+bool sk_group_partition_ready(const struct sk_group_coordinator *co, int32_t partition);
 
 
 struct sk_group *sk_group_find(struct sk_group_coordinator *co, kp_str id);

@@ -137,7 +137,7 @@ void sk_api_find_coordinator(struct sk_request *req)
 {
     const kp_find_coordinator_request *body = req->body;
     const struct sk_group_coordinator *co = req->broker->groups;
-    if (body->key_type != SK_KEY_TYPE_GROUP || !co || co->available || co->loading) {
+    if (body->key_type != SK_KEY_TYPE_GROUP || !co || co->available) {
         answer(req);
         return;
     }

@@ -60,6 +60,7 @@ static const struct binding bindings[] = {
     B("offsets.retention.check.interval.ms", offsets.retention_check_interval_ms, I64),
     B("offset.metadata.max.bytes", offsets.metadata_max_bytes, I32),
     B("offsets.commit.timeout.ms", offsets.commit_timeout_ms, I32),
+    B("offsets.load.buffer.size", offsets.load_buffer_size, I32),
     B("group.initial.rebalance.delay.ms", group.initial_rebalance_delay_ms, I32),
     B("group.min.session.timeout.ms", group.min_session_timeout_ms, I32),
     B("group.max.session.timeout.ms", group.max_session_timeout_ms, I32),

@@ -70,21 +70,26 @@ static bool topic_exists(struct sk_broker *b)
     return sk_meta_topic(b->image, SK_GROUP_OFFSETS_TOPIC, strlen(SK_GROUP_OFFSETS_TOPIC)) != NULL;
 }
 
-static int load_partition(struct sk_group_coordinator *co, struct sk_partition *p);
-static void start_sessions(struct sk_group *g, void *arg);
+static void begin_load(struct sk_group_coordinator *co, int32_t i, const struct sk_partition *p);
+static void schedule_load(struct sk_group_coordinator *co);
 
 /* Sized to the topic's partition count; false when out of memory. */
 static bool track(struct sk_group_coordinator *co, int32_t n)
 {
-    if (n <= co->nloaded)
+    if (n <= co->nloads)
         return true;
-    bool *l = realloc(co->loaded, (size_t)n * sizeof *l);
+    struct sk_group_load *l = realloc(co->loads, (size_t)n * sizeof *l);
     if (!l)
         return false;
-    memset(l + co->nloaded, 0, (size_t)(n - co->nloaded) * sizeof *l);
-    co->loaded = l;
-    co->nloaded = n;
+    memset(l + co->nloads, 0, (size_t)(n - co->nloads) * sizeof *l);
+    co->loads = l;
+    co->nloads = n;
     return true;
+}
+
+static struct sk_partition *offsets_partition(struct sk_group_coordinator *co, int32_t i)
+{
+    return sk_partition_get(co->broker, kp_str_c(SK_GROUP_OFFSETS_TOPIC), i);
 }
 
 /* Leading the partition is what makes this node a group's coordinator
@@ -123,7 +128,7 @@ static int unload_partition(struct sk_group_coordinator *co, int32_t i)
     for (size_t k = 0; k < u.n; k++)
         sk_group_remove(u.v[k]);
     free(u.v);
-    co->loaded[i] = false;
+    co->loads[i].state = SK_GROUP_UNLOADED;
     if (u.n)
         sk_info("group coordinator: %zu groups of %s-%d unloaded: no longer its leader", u.n,
                 SK_GROUP_OFFSETS_TOPIC, i);
@@ -131,15 +136,15 @@ static int unload_partition(struct sk_group_coordinator *co, int32_t i)
 }
 
 /* Brings the groups in memory in line with the partitions this shard
- * leads: those of a partition led anew are loaded from its log (marked in
- * fresh, when given), those of one led no more are unloaded. A group's
- * coordinator is the leader of its partition (FindCoordinator), so a
- * partition led here must have its groups in memory before a request for
- * them is answered: a restarted quorum member starts from its snapshot,
- * learns the topic only as it catches up, and would otherwise answer a
- * group's committed offsets as none. Partitions are opened before the
- * image reaches the groups. */
-static int sync_led(struct sk_broker *b, struct sk_group_coordinator *co, bool *fresh)
+ * leads: those of a partition led anew start loading from its log, those of
+ * one led no more are unloaded. A group's coordinator is the leader of its
+ * partition (FindCoordinator), so a partition led here must have its groups
+ * in memory before a request for them is answered (until then they get
+ * COORDINATOR_LOAD_IN_PROGRESS): a restarted quorum member starts from its
+ * snapshot, learns the topic only as it catches up, and would otherwise
+ * answer a group's committed offsets as none. Partitions are opened before
+ * the image reaches the groups. */
+static int sync_led(struct sk_broker *b, struct sk_group_coordinator *co)
 {
     const struct sk_topic_meta *t =
         sk_meta_topic(b->image, SK_GROUP_OFFSETS_TOPIC, strlen(SK_GROUP_OFFSETS_TOPIC));
@@ -151,53 +156,34 @@ static int sync_led(struct sk_broker *b, struct sk_group_coordinator *co, bool *
     for (int32_t i = 0; i < t->npartitions; i++) {
         bool led = leads(b, t, i);
         int rc = 0;
-        if (co->loaded[i] && !led)
+        if (co->loads[i].state != SK_GROUP_UNLOADED && !led)
             rc = unload_partition(co, i);
-        else if (!co->loaded[i] && led)
-            rc = load_partition(co, sk_partition_get(b, kp_str_c(SK_GROUP_OFFSETS_TOPIC), i));
+        else if (co->loads[i].state == SK_GROUP_UNLOADED && led)
+            begin_load(co, i, offsets_partition(co, i));
         if (rc < 0)
             return rc;
-        if (!co->loaded[i] && led && fresh)
-            fresh[i] = true;
-        co->loaded[i] = led;
     }
+    schedule_load(co);
     return 0;
-}
-
-struct fresh {
-    bool *v;
-    int32_t n;
-};
-
-static void start_fresh(struct sk_group *g, void *arg)
-{
-    const struct fresh *f = arg;
-    if (g->partition >= 0 && g->partition < f->n && f->v[g->partition])
-        start_sessions(g, NULL);
 }
 
 void sk_groups_image_changed(struct sk_broker *b)
 {
     struct sk_group_coordinator *co = b->groups;
-    if (!co || co->loading || !topic_exists(b))
+    if (!co || !topic_exists(b))
         return;
-    const struct sk_topic_meta *t =
-        sk_meta_topic(b->image, SK_GROUP_OFFSETS_TOPIC, strlen(SK_GROUP_OFFSETS_TOPIC));
-    struct fresh f = {calloc((size_t)t->npartitions + 1, sizeof *f.v), t->npartitions};
-    size_t before = co->ngroups;
-    co->loading = true;
-    int rc = f.v ? sync_led(b, co, f.v) : -ENOMEM;
-    co->loading = false;
+    int rc = sync_led(b, co);
     if (rc < 0) {
-        free(f.v);
         sk_error("cannot load %s: %s", SK_GROUP_OFFSETS_TOPIC, strerror(-rc));
         return;
     }
-    sk_group_each(co, start_fresh, &f);
-    free(f.v);
-    if (co->ngroups > before)
-        sk_info("group coordinator: %zu groups loaded", co->ngroups - before);
     co->available = true;
+}
+
+bool sk_group_partition_ready(const struct sk_group_coordinator *co, int32_t partition)
+{
+    return partition < 0 || partition >= co->nloads ||
+           co->loads[partition].state != SK_GROUP_LOADING;
 }
 
 int16_t sk_group_owner_error(const struct sk_group_coordinator *co, kp_str group_id)
@@ -206,8 +192,10 @@ int16_t sk_group_owner_error(const struct sk_group_coordinator *co, kp_str group
     if (err || !co->broker || group_id.len <= 0)
         return err;
     int32_t p = sk_group_partition_for(group_id, co->lim.num_partitions);
-    if (p >= 0 && p < co->nloaded && co->loaded[p])
+    if (p >= 0 && p < co->nloads && co->loads[p].state == SK_GROUP_LOADED)
         return SK_ERR_NONE;
+    if (p >= 0 && p < co->nloads && co->loads[p].state == SK_GROUP_LOADING)
+        return SK_ERR_COORDINATOR_LOAD_IN_PROGRESS;
     /* Led here but not open (its log could not be opened): Kafka's
      * coordinator is not available then; led elsewhere or by none, the
      * client must look for the coordinator again. */
@@ -299,50 +287,121 @@ static int load_batches(struct sk_group_coordinator *co, const uint8_t *buf, siz
     return 0;
 }
 
-static int load_partition(struct sk_group_coordinator *co, struct sk_partition *p)
+/* What one turn of the loader reads at most, over every partition loading
+ * (offsets.load.buffer.size, Kafka's read size when loading, capped): the
+ * shard answers other requests between turns. */
+#define SK_GROUP_LOAD_SLICE_MAX (1u << 20)
+
+static void begin_load(struct sk_group_coordinator *co, int32_t i, const struct sk_partition *p)
 {
-    size_t cap = 1 << 20;
-    uint8_t *buf = malloc(cap);
-    struct sk_buf scratch = {.limit = 64u << 20};
-    int64_t off = sk_plog_log_start_offset(p->log), end = sk_plog_log_end_offset(p->log);
-    int rc = buf ? 0 : -ENOMEM;
-    while (rc == 0 && off < end) {
-        size_t len = 0;
-        rc = sk_plog_read_copy(p->log, off, (uint32_t)cap, INT64_MAX, buf, cap, &len);
-        if (rc == 0 && len == 0)
-            break; /* nothing left below the end: compaction removed the tail */
-        if (rc == -ENOBUFS) { /* one batch larger than the buffer */
-            uint8_t *nb = realloc(buf, cap * 2);
-            rc = nb ? 0 : -ENOMEM;
-            buf = nb ? nb : buf;
-            cap *= 2;
-            continue;
-        }
-        int64_t next = off;
-        if (rc == 0)
-            rc = load_batches(co, buf, len, &next, &scratch);
-        off = next > off ? next : end;
-    }
-    free(buf);
-    sk_buf_free(&scratch);
-    return rc;
+    co->loads[i] = (struct sk_group_load){SK_GROUP_LOADING, sk_plog_log_start_offset(p->log)};
 }
 
-static void start_sessions(struct sk_group *g, void *arg)
+static void start_partition_sessions(struct sk_group *g, void *arg)
 {
-    (void)arg;
+    if (g->partition != *(const int32_t *)arg)
+        return;
     /* Members loaded from the log get a fresh session: they either
      * heartbeat this broker in time or expire and trigger a rebalance. */
     for (struct sk_member *m = g->members; m; m = m->next)
         sk_member_schedule_session(m, m->session_timeout_ms);
 }
 
+static size_t count_groups(const struct sk_group_coordinator *co, int32_t i)
+{
+    size_t n = 0;
+    for (size_t b = 0; b < co->nbuckets; b++)
+        for (const struct sk_group *g = co->buckets[b]; g; g = g->hnext)
+            n += g->partition == i;
+    return n;
+}
+
+static void finish_load(struct sk_group_coordinator *co, int32_t i)
+{
+    co->loads[i].state = SK_GROUP_LOADED;
+    sk_group_each(co, start_partition_sessions, &i);
+    size_t n = count_groups(co, i);
+    if (n)
+        sk_info("group coordinator: %zu groups of %s-%d loaded", n, SK_GROUP_OFFSETS_TOPIC, i);
+}
+
+/* Reads the next batches of partition i, at most *budget bytes (a batch
+ * larger than that alone); true once its log end is reached. */
+static int load_slice(struct sk_group_coordinator *co, int32_t i, struct sk_partition *p,
+                      size_t *budget, struct sk_buf *buf, struct sk_buf *scratch)
+{
+    struct sk_group_load *l = &co->loads[i];
+    int64_t end = sk_plog_log_end_offset(p->log);
+    if (l->next < sk_plog_log_start_offset(p->log))
+        l->next = sk_plog_log_start_offset(p->log); /* retention moved past it */
+    if (l->next >= end)
+        return 1;
+    size_t want = *budget;
+    for (;;) {
+        if (sk_buf_reserve(buf, want) < 0)
+            return -ENOMEM;
+        size_t len = 0;
+        int rc = sk_plog_read_copy(p->log, l->next, (uint32_t)want, INT64_MAX, buf->data, want,
+                                   &len);
+        if (rc == -ENOBUFS) { /* one batch larger than the slice */
+            want *= 2;
+            continue;
+        }
+        if (rc < 0)
+            return rc;
+        if (len == 0)
+            return 1; /* nothing left below the end: compaction removed the tail */
+        int64_t next = l->next;
+        rc = load_batches(co, buf->data, len, &next, scratch);
+        if (rc < 0)
+            return rc;
+        l->next = next > l->next ? next : end;
+        *budget = len < *budget ? *budget - len : 0;
+        return l->next >= end;
+    }
+}
+
+static void load_turn(void *arg)
+{
+    struct sk_group_coordinator *co = arg;
+    co->load_timer = 0;
+    size_t budget = co->lim.load_buffer_size > 0 &&
+                            (size_t)co->lim.load_buffer_size < SK_GROUP_LOAD_SLICE_MAX
+                        ? (size_t)co->lim.load_buffer_size
+                        : SK_GROUP_LOAD_SLICE_MAX;
+    struct sk_buf buf = {0}, scratch = {.limit = 64u << 20};
+    for (int32_t i = 0; i < co->nloads && budget > 0; i++) {
+        if (co->loads[i].state != SK_GROUP_LOADING)
+            continue;
+        struct sk_partition *p = offsets_partition(co, i);
+        int rc = p ? load_slice(co, i, p, &budget, &buf, &scratch) : 1;
+        if (rc < 0) {
+            sk_error("cannot load %s-%d: %s; retried", SK_GROUP_OFFSETS_TOPIC, i, strerror(-rc));
+            break;
+        }
+        if (rc == 1)
+            finish_load(co, i);
+    }
+    sk_buf_free(&buf);
+    sk_buf_free(&scratch);
+    schedule_load(co);
+}
+
+static void schedule_load(struct sk_group_coordinator *co)
+{
+    if (co->load_timer)
+        return;
+    for (int32_t i = 0; i < co->nloads; i++) {
+        if (co->loads[i].state == SK_GROUP_LOADING) {
+            co->load_timer = co->env.timer_add(co->env.ctx, 0, load_turn, co);
+            return;
+        }
+    }
+}
+
 static int load_all(struct sk_broker *b, struct sk_group_coordinator *co)
 {
-    int rc = sync_led(b, co, NULL);
-    if (rc == 0)
-        sk_group_each(co, start_sessions, NULL);
-    return rc;
+    return sync_led(b, co);
 }
 
 static void limits(const struct sk_config *cfg, struct sk_group_limits *lim)
@@ -355,6 +414,7 @@ static void limits(const struct sk_config *cfg, struct sk_group_limits *lim)
     lim->retention_ms = cfg->offsets.retention_ms;
     lim->retention_check_ms = cfg->offsets.retention_check_interval_ms;
     lim->num_partitions = cfg->offsets.num_partitions;
+    lim->load_buffer_size = cfg->offsets.load_buffer_size;
 }
 
 int sk_groups_open(struct sk_broker *b)
@@ -366,16 +426,13 @@ int sk_groups_open(struct sk_broker *b)
     if (!co)
         return -ENOMEM;
     co->broker = b;
-    co->loading = true;
     b->groups = co;
     int rc = load_all(b, co);
-    co->loading = false;
     co->available = topic_exists(b);
     if (rc < 0) {
         sk_error("cannot load %s: %s", SK_GROUP_OFFSETS_TOPIC, strerror(-rc));
         return rc;
     }
-    sk_info("group coordinator: %zu groups loaded", co->ngroups);
     sk_group_schedule_expiry(co);
     return 0;
 }

@@ -53,8 +53,6 @@ int16_t sk_group_coordinator_error(const struct sk_group_coordinator *co)
 {
     if (!co)
         return SK_ERR_COORDINATOR_NOT_AVAILABLE;
-    if (co->loading)
-        return SK_ERR_COORDINATOR_LOAD_IN_PROGRESS;
     return co->available ? SK_ERR_NONE : SK_ERR_COORDINATOR_NOT_AVAILABLE;
 }
 
@@ -203,10 +201,12 @@ void sk_group_coordinator_free(struct sk_group_coordinator *co)
         return;
     if (co->expiry_timer)
         co->env.timer_cancel(co->env.ctx, co->expiry_timer);
+    if (co->load_timer)
+        co->env.timer_cancel(co->env.ctx, co->load_timer);
     for (size_t i = 0; i < co->nbuckets; i++)
         while (co->buckets[i])
             sk_group_remove(co->buckets[i]);
     free(co->buckets);
-    free(co->loaded);
+    free(co->loads);
     free(co);
 }

@@ -72,18 +72,19 @@ static int expire_group(struct sk_group *g, int64_t now)
 struct collect {
     struct sk_group **v;
     size_t n;
+    const struct sk_group_coordinator *co;
 };
 
 static void collect(struct sk_group *g, void *arg)
 {
     struct collect *c = arg;
-    if (c->v)
+    if (c->v && sk_group_partition_ready(c->co, g->partition))
         c->v[c->n++] = g;
 }
 
 int sk_group_expire_offsets(struct sk_group_coordinator *co, int64_t now_ms)
 {
-    struct collect c = {calloc(co->ngroups + 1, sizeof *c.v), 0};
+    struct collect c = {calloc(co->ngroups + 1, sizeof *c.v), 0, co};
     if (!c.v)
         return 0;
     sk_group_each(co, collect, &c);

@@ -21,8 +21,11 @@ int64_t sk_replica_ack_offset(const struct sk_partition *p)
 
 void sk_replica_update_hw(struct sk_partition *p)
 {
-    /* A follower takes its high watermark from its leader's answers. */
-    if (p->role != SK_REPLICA_LEADER)
+    /* A follower takes its high watermark from its leader's answers. An
+     * ISR smaller than min.insync.replicas commits nothing more (Kafka's
+     * maybeIncrementLeaderHW since 3.7): records on fewer replicas than that
+     * are not shown to consumers as written, acks=1 ones included. */
+    if (p->role != SK_REPLICA_LEADER || p->nisr < sk_replica_min_isr(p))
         return;
     int64_t hw = sk_replica_isr_end(p);
     if (hw <= p->high_watermark)

@@ -154,9 +154,18 @@ int64_t sk_replica_isr_end(const struct sk_partition *p)
     return end;
 }
 
+/* Kafka's effectiveMinIsr: min.insync.replicas is not bounded by the
+ * replication factor, and a partition with fewer replicas than it asks for
+ * counts all of them. */
+int32_t sk_replica_min_isr(const struct sk_partition *p)
+{
+    int32_t replicas = p->nfollowers + 1;
+    return p->cfg.min_insync_replicas < replicas ? p->cfg.min_insync_replicas : replicas;
+}
+
 int16_t sk_partition_check_min_isr(const struct sk_partition *p, int16_t acks)
 {
-    if (acks != -1 || p->nisr >= p->cfg.min_insync_replicas)
+    if (acks != -1 || p->nisr >= sk_replica_min_isr(p))
         return SK_ERR_NONE;
     return SK_ERR_NOT_ENOUGH_REPLICAS;
 }
@@ -164,8 +173,9 @@ int16_t sk_partition_check_min_isr(const struct sk_partition *p, int16_t acks)
 int16_t sk_replica_after_append_error(const struct sk_partition *p)
 {
     /* Kafka's checkEnoughReplicasReachOffset counts the maximal ISR. */
-    return sk_replica_maximal_isr_size(p) >= p->cfg.min_insync_replicas ? SK_ERR_NONE
-                                                 : SK_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND;
+    return sk_replica_maximal_isr_size(p) >= sk_replica_min_isr(p)
+               ? SK_ERR_NONE
+               : SK_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND;
 }
 
 int16_t sk_partition_follower_fetched(struct sk_partition *p, const struct sk_follower_fetch *ff,

@@ -43,6 +43,8 @@ bool sk_replica_in_isr(const struct sk_partition *p, int32_t id);
 /* The least log end over the ISR, the leader's own included; -1 while an
  * in-sync follower has not fetched yet. */
 int64_t sk_replica_isr_end(const struct sk_partition *p);
+/* min.insync.replicas as it applies to p: at most its replica count. */
+int32_t sk_replica_min_isr(const struct sk_partition *p);
 /* What a waiting acks=all hears once the ISR has its records. */
 int16_t sk_replica_after_append_error(const struct sk_partition *p);
 /* Below this acks=all is answered: durable here and, with followers, below
