@@ -292,9 +292,14 @@ static int load_batches(struct sk_group_coordinator *co, const uint8_t *buf, siz
  * shard answers other requests between turns. */
 #define SK_GROUP_LOAD_SLICE_MAX (1u << 20)
 
+static void finish_load(struct sk_group_coordinator *co, int32_t i);
+
+/* An empty log (a topic just created) has nothing to wait for. */
 static void begin_load(struct sk_group_coordinator *co, int32_t i, const struct sk_partition *p)
 {
     co->loads[i] = (struct sk_group_load){SK_GROUP_LOADING, sk_plog_log_start_offset(p->log)};
+    if (co->loads[i].next >= sk_plog_log_end_offset(p->log))
+        finish_load(co, i);
 }
 
 static void start_partition_sessions(struct sk_group *g, void *arg)
