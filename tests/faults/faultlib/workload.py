@@ -93,9 +93,17 @@ class RdkafkaProducer(ProducerWorker):
     the broker lost acknowledged state) is recorded and a new producer made."""
 
     def make(self):
+        # message.timeout.ms above the longest recovery (a killed majority
+        # waits out its old broker sessions, ~9 s, before it rejoins the
+        # ISR): when a message times out, librdkafka bumps its producer
+        # epoch and sends the messages queued behind it again under new
+        # sequence numbers, and one of them that a leader had already
+        # written before it died is then written twice; no broker can tell
+        # (Kafka neither: sequences start over with each epoch). The
+        # default is 300 s; 20 s gave such a duplicate in a 100-round run.
         conf = {"bootstrap.servers": self.bootstrap, "enable.idempotence": True,
                 "logger": CLIENT_LOG,
-                "acks": "all", "linger.ms": 2, "message.timeout.ms": 20000,
+                "acks": "all", "linger.ms": 2, "message.timeout.ms": 60000,
                 "request.timeout.ms": 5000, "retry.backoff.ms": 100,
                 "socket.timeout.ms": 5000, "reconnect.backoff.max.ms": 500,
                 "topic.metadata.refresh.interval.ms": 2000}
