@@ -38,6 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from broker_registration_test import find_coordinator, group_partition  # noqa: E402
 from forward_test import registered  # noqa: E402
 from quorum_test import cluster, request, settled, TIMEOUT, Controller  # noqa: E402
+from skeinlib.groups import committed_offsets  # noqa: E402
 from skeinlib import wire  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
 
@@ -61,14 +62,7 @@ def consumer(bootstrap):
 def committed(bootstrap):
     """The group's committed offsets, or None while the coordinator cannot
     answer (a restarted node still loading, not yet registered)."""
-    c = consumer(bootstrap)
-    try:
-        tps = c.committed([TopicPartition(TOPIC, p) for p in range(PARTITIONS)], timeout=10)
-        return {tp.partition: tp.offset for tp in tps if not tp.error}
-    except KafkaException:
-        return None
-    finally:
-        c.close()
+    return committed_offsets(bootstrap, GROUP, TOPIC, PARTITIONS, {"session.timeout.ms": 6000})
 
 
 def coordinator(nodes):

@@ -54,6 +54,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from broker_registration_test import find_coordinator  # noqa: E402
 from quorum_test import cluster, create_everywhere, request, TIMEOUT, Controller  # noqa: E402
 from skeinlib import wire  # noqa: E402
+from skeinlib.groups import committed_offsets  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
 
 NONE, UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER = 0, 3, 6
@@ -518,21 +519,6 @@ def check_elect_leaders(nodes, topic, victim):
               moved[0], down["leader_epoch"], after["leader_epoch"]))
 
 
-def group_offsets(bootstrap, group, topic):
-    """The group's committed offsets as a new member asks for them, or None
-    while no coordinator answers."""
-    from confluent_kafka import Consumer, KafkaException, TopicPartition
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                  "enable.auto.commit": False})
-    try:
-        tps = c.committed([TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=10)
-        return {tp.partition: tp.offset for tp in tps if not tp.error}
-    except KafkaException:
-        return None
-    finally:
-        c.close()
-
-
 def commit_offsets(bootstrap, group, topic, want):
     from confluent_kafka import Consumer, KafkaException, TopicPartition
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
@@ -579,7 +565,7 @@ def check_coordinator_moves(nodes):
     assert moved, "the group stayed with killed coordinator %d" % cid
     took = time.monotonic() - t0
     live_bootstrap = ",".join("127.0.0.1:%d" % n.port for n in live)
-    got = wait_for(lambda: group_offsets(live_bootstrap, group, topic), TIMEOUT)
+    got = wait_for(lambda: committed_offsets(live_bootstrap, group, topic, PARTITIONS), TIMEOUT)
     assert got == want, "from new coordinator %d: %r, want %r" % (moved, got, want)
     victim.start(timeout=TIMEOUT)
     victim.wait_serving(TIMEOUT)
