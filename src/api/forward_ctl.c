@@ -32,14 +32,16 @@ bool sk_forward_ctl_forwardable(int16_t api_key)
 
 bool sk_forward_ctl_wanted(const struct sk_request *req)
 {
-    return req->conn && req->broker->node->cfg->n_voters > 1 &&
+    const struct sk_config *cfg = req->broker->node->cfg;
+    return req->conn && (cfg->n_voters > 1 || cfg->dynamic_quorum) &&
            sk_conn_tag(req->conn) != SK_LISTENER_CONTROLLER &&
            sk_forward_ctl_forwardable(req->api->key);
 }
 
 bool sk_forward_ctl_creates_remotely(const struct sk_broker *b)
 {
-    return b->node->cfg->n_voters > 1 && !sk_ctl_quorum_active(b->node);
+    const struct sk_config *cfg = b->node->cfg;
+    return (cfg->n_voters > 1 || cfg->dynamic_quorum) && !sk_ctl_quorum_active(b->node);
 }
 
 /* One forwarded request: the Envelope and the bytes it points to live here
