@@ -44,5 +44,10 @@ void sk_raftnet_close(struct sk_broker *b);
  * node's client listener), on shard 0. */
 void sk_api_raft(struct sk_request *req);
 void sk_api_describe_quorum(struct sk_request *req);
+/* KIP-853's voter changes: on the CONTROLLER listener, and forwarded by a
+ * broker (AddRaftVoter, RemoveRaftVoter) as Kafka 3.9's brokers do. */
+void sk_api_add_raft_voter(struct sk_request *req);
+void sk_api_remove_raft_voter(struct sk_request *req);
+void sk_api_update_raft_voter(struct sk_request *req);
 
 #endif

@@ -404,6 +404,7 @@ void sk_raftnet_close(struct sk_broker *b)
     if (rn->resign_timer)
         sk_timer_cancel(b->shard, rn->resign_timer);
     sk_raftnet_close_peers(rn);
+    sk_raftnet_changes_close(rn);
     sk_quorum_free(rn->q);
     sk_raftnet_unpark_all(rn);
     free(rn);

@@ -62,6 +62,10 @@ struct sk_raftnet {
     int n_bootstrap;
     struct sk_raftnet_addr learned[SK_RAFTNET_MAX_LEARNED];
     int n_learned;
+    /* AddRaftVoter and RemoveRaftVoter waiting for their commit
+     * (raft_voters_serve.c), checked every few milliseconds. */
+    struct sk_raftnet_change *changes;
+    sk_timer_id change_timer;
     /* Requests the core has not answered yet: the one being delivered, and
      * the fetches the leader holds (one per voter or observer at most). */
     struct sk_raftnet_parked parked[SK_RAFTNET_MAX_PARKED];
@@ -92,6 +96,10 @@ void sk_raftnet_learn(struct sk_raftnet *rn, int32_t id, const char *host, size_
 int sk_raftnet_parse_bootstrap(struct sk_raftnet *rn, const char *list, char *err,
                                size_t errlen);
 void sk_raftnet_close_peers(struct sk_raftnet *rn);
+/* raft_voters_serve.c: at close, the voter changes waiting get
+ * NOT_LEADER_OR_FOLLOWER. */
+struct sk_raftnet_change;
+void sk_raftnet_changes_close(struct sk_raftnet *rn);
 
 /* The core's response m: answers the parked request it belongs to. */
 void sk_raftnet_answer(struct sk_raftnet *rn, const struct sk_raft_msg *m);

@@ -1,0 +1,373 @@
+#!/usr/bin/python3
+"""KIP-853 end to end: a quorum that grows from one controller by
+AddRaftVoter and shrinks by RemoveRaftVoter, on real processes.
+
+Controller 1 (combined with a broker) is formatted --standalone and started
+with controller.quorum.bootstrap.servers naming its own CONTROLLER listener;
+topics are created until its metadata log starts above 0 (small snapshot
+interval, segments and retention), so a node joining later must take a
+snapshot with FetchSnapshot. Controllers 2 and 3 are formatted
+--no-initial-controllers with the same cluster id: they start as observers
+(DescribeQuorum v2 lists them with their directory ids), take the snapshot
+(a .checkpoint in their __cluster_metadata-0, their log starting at its
+end), and a hand-encoded AddRaftVoter for each (its directory id from its
+meta.properties, its CONTROLLER endpoint) answers NONE, after which
+DescribeQuorum shows three voters with their listeners. Errors: an
+existing voter again (DUPLICATE_VOTER), a RemoveRaftVoter of an unknown id
+(VOTER_NOT_FOUND), an AddRaftVoter to a non-leader (NOT_LEADER_OR_FOLLOWER)
+and to a static quorum (UNSUPPORTED_VERSION). kill -9 of the leader: one of
+the others is elected, topics created at its CONTROLLER listener commit on
+all three voters, and the killed node restarted rejoins as a voter and lists
+them. RemoveRaftVoter of a follower: DescribeQuorum shows two voters.
+
+usage: dynamic_quorum_test.py SKEIN_BIN"""
+import base64
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from quorum_test import Controller, request, one_partition, stop_all  # noqa: E402
+from skeinlib import wire  # noqa: E402
+from skeinlib.broker import Broker, free_port  # noqa: E402
+from skeinlib.poll import wait_for  # noqa: E402
+
+TIMEOUT = 90  # generous: the machine may be loaded
+NONE, NOT_LEADER, UNSUPPORTED = 0, 6, 35
+DUPLICATE_VOTER, VOTER_NOT_FOUND = 126, 127
+SNAPSHOT_BYTES = 2048
+SEGMENT_BYTES = 4096
+
+
+class Node(Controller):
+    """A KIP-853 controller: no controller.quorum.voters, controller 1 as
+    its bootstrap server, and a metadata log that snapshots and drops its
+    old segments quickly."""
+
+    def __init__(self, skein, root, node_id, ports, combined):
+        super().__init__(skein, root, node_id, "", ports, combined=combined)
+        self.quorum_bootstrap = "127.0.0.1:%d" % ports[1]
+
+    def argv(self):
+        return super().argv() + [
+            "--override", "controller.quorum.bootstrap.servers=" + self.quorum_bootstrap,
+            "--override", "metadata.log.max.record.bytes.between.snapshots=%d" % SNAPSHOT_BYTES,
+            "--override", "metadata.log.segment.bytes=%d" % SEGMENT_BYTES,
+            "--override", "metadata.max.retention.bytes=1"]
+
+    @property
+    def metadata_dir(self):
+        return os.path.join(self.data_dir, "logs", "__cluster_metadata-0")
+
+    def directory_id(self):
+        with open(os.path.join(self.data_dir, "logs", "meta.properties")) as f:
+            for line in f:
+                if line.startswith("directory.id="):
+                    return base64.urlsafe_b64decode(line.strip().split("=", 1)[1] + "==")
+        raise AssertionError("no directory.id in node %d's meta.properties" % self.node_id)
+
+
+def format_node(skein, node, cluster, how):
+    p = subprocess.run([skein, "format", "-t", cluster, how] + node.argv()[1:],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert p.returncode == 0, p.stderr
+
+
+def describe(port):
+    """DescribeQuorum v2: the partition's fields, voters and observers as
+    {id: (directory id, log end offset)}, and nodes {id: [(listener, host,
+    port)]}; None when the port does not answer."""
+    try:
+        r = request(port, 55, 2, one_partition(b"") + wire.uvarint(0))
+    except (OSError, wire.Closed, wire.DecodeError, AssertionError):
+        return None
+    top = r.i16()
+    r.cstring()
+
+    def replica():
+        rid, dir_id, leo = r.i32(), r.take(16), r.i64()
+        r.i64()
+        r.i64()
+        r.tags()
+        return rid, (dir_id, leo)
+
+    def part():
+        p = {"index": r.i32(), "error": r.i16()}
+        r.cstring()
+        p.update(leader=r.i32(), epoch=r.i32(), hw=r.i64())
+        p["voters"] = dict(r.carray(replica) or [])
+        p["observers"] = dict(r.carray(replica) or [])
+        r.tags()
+        return p
+
+    def topic():
+        r.cstring()
+        ps = r.carray(part)
+        r.tags()
+        return ps
+
+    def listener():
+        name, host, port_ = r.cstring(), r.cstring(), struct.unpack(">H", r.take(2))[0]
+        r.tags()
+        return name, host, port_
+
+    def node():
+        nid = r.i32()
+        ls = r.carray(listener) or []
+        r.tags()
+        return nid, ls
+
+    topics = r.carray(topic)
+    nodes = dict(r.carray(node) or [])
+    if top != NONE or not topics:
+        return None
+    p = topics[0][0]
+    p["nodes"] = nodes
+    return p
+
+
+def leader_view(nodes):
+    """The view of the node that answers as the leader, or None."""
+    for n in nodes:
+        if n.proc is None or n.proc.poll() is not None:
+            continue
+        v = describe(n.controller_port)
+        if v and v["error"] == NONE:
+            return v
+    return None
+
+
+def add_voter(port, cluster, node, timeout_ms=30000):
+    listener = (wire.compact_string("CONTROLLER") + wire.compact_string("127.0.0.1")
+                + struct.pack(">H", node.controller_port) + wire.uvarint(0))
+    body = (wire.compact_string(cluster) + struct.pack(">ii", timeout_ms, node.node_id)
+            + node.directory_id() + wire.uvarint(2) + listener + wire.uvarint(0))
+    return voter_change(port, 80, body)
+
+
+def remove_voter(port, cluster, node_id, directory_id):
+    body = (wire.compact_string(cluster) + struct.pack(">i", node_id) + directory_id
+            + wire.uvarint(0))
+    return voter_change(port, 81, body)
+
+
+def voter_change(port, api, body):
+    """(error, message) of an AddRaftVoter or RemoveRaftVoter v0."""
+    conn = wire.Conn(port, timeout=TIMEOUT)
+    try:
+        conn.send(wire.frame(wire.header(api, 0, 3, flexible=True) + body))
+        corr, resp = conn.recv_frame(timeout=TIMEOUT)
+        assert corr == 3, corr
+        r = wire.Reader(resp)
+        r.tags()
+        r.i32()
+        return r.i16(), r.cstring()
+    finally:
+        conn.close()
+
+
+def log_start(node):
+    try:
+        bases = [int(f[:-4]) for f in os.listdir(node.metadata_dir) if f.endswith(".log")]
+    except OSError:
+        return None
+    return min(bases) if bases else None
+
+
+def snapshots(node):
+    try:
+        return sorted(int(f[:20]) for f in os.listdir(node.metadata_dir)
+                      if f.endswith(".checkpoint"))
+    except OSError:
+        return []
+
+
+def topics_of(node):
+    try:
+        md = wire.metadata(node.port, version=9, timeout=10)
+    except (OSError, wire.Closed, wire.DecodeError):
+        return None
+    return {t["name"] for t in md["topics"] if t["error"] == NONE}
+
+
+def create(port, name):
+    """CreateTopics until the node answers anything but a retriable error."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            err, msg = wire.create_topic(port, name, timeout=TIMEOUT)
+        except (OSError, wire.Closed, wire.DecodeError):
+            err, msg = None, "no answer"
+        if err == NONE:
+            return
+        time.sleep(0.1)
+    raise AssertionError("CreateTopics %s at %d: %r %r" % (name, port, err, msg))
+
+
+def grow_log_past_zero(n1, acked):
+    i = 0
+    deadline = time.monotonic() + TIMEOUT * 2
+    while time.monotonic() < deadline:
+        start = log_start(n1)
+        if start and [s for s in snapshots(n1) if s > 0]:
+            return start
+        name = "before-%d" % i
+        create(n1.port, name)
+        acked.add(name)
+        i += 1
+    raise AssertionError("node 1's metadata log never started above 0: %r" % snapshots(n1))
+
+
+def check_observers(nodes, joiners):
+    def seen():
+        v = leader_view(nodes)
+        if not v or v["leader"] != 1:
+            return None
+        obs = v["observers"]
+        if all(j.node_id in obs and obs[j.node_id][0] == j.directory_id()
+               and obs[j.node_id][1] >= v["hw"] for j in joiners):
+            return v
+        return None
+    v = wait_for(seen, TIMEOUT)
+    assert v, "observers not caught up: %r\n%s" % (
+        leader_view(nodes), "\n".join(j.tail() for j in joiners))
+    print("observers: controllers %s follow leader 1 with their directory ids, caught up "
+          "to the high watermark %d" % ([j.node_id for j in joiners], v["hw"]))
+
+
+def check_joined(nodes, joiners, start):
+    v = wait_for(lambda: (lambda x: x if x and sorted(x["voters"]) == [1, 2, 3] and all(
+        leo >= x["hw"] for _, leo in x["voters"].values()) else None)(leader_view(nodes)),
+        TIMEOUT)
+    assert v, leader_view(nodes)
+    for j in joiners:
+        assert v["voters"][j.node_id][0] == j.directory_id(), v
+        assert v["nodes"][j.node_id] == [("CONTROLLER", "127.0.0.1", j.controller_port)], v
+        took = [s for s in snapshots(j) if s >= start]
+        assert took, "node %d holds no snapshot at or above %d: %r" % (
+            j.node_id, start, snapshots(j))
+        assert log_start(j) is None or log_start(j) >= took[0], (log_start(j), took)
+        assert not [f for f in os.listdir(j.metadata_dir) if f.endswith(".part")]
+        assert "taken from the leader" in j.stderr_text(), j.tail()
+    print("AddRaftVoter 2 and 3: NONE; three voters with their directory ids and listeners; "
+          "each new voter's log starts at the snapshot it took (%r, %r)"
+          % (snapshots(joiners[0]), snapshots(joiners[1])))
+    return v
+
+
+def check_errors(nodes, cluster, v, skein, root):
+    leader = next(n for n in nodes if n.node_id == v["leader"])
+    other = next(n for n in nodes if n.node_id != v["leader"])
+    got = add_voter(leader.controller_port, cluster, other)
+    assert got[0] == DUPLICATE_VOTER, got
+    got = remove_voter(leader.controller_port, cluster, 99, uuid.uuid4().bytes)
+    assert got[0] == VOTER_NOT_FOUND, got
+    got = add_voter(other.controller_port, cluster, other)
+    assert got[0] == NOT_LEADER, got
+    static = Broker(skein, data_dir=os.path.join(root, "static"))
+    static.start(timeout=TIMEOUT)
+    try:
+        got = add_voter(static.port, cluster, other)
+        assert got[0] == UNSUPPORTED, got
+    finally:
+        assert static.stop() == 0, static.tail()
+    print("errors: DUPLICATE_VOTER, VOTER_NOT_FOUND, NOT_LEADER_OR_FOLLOWER off the leader, "
+          "UNSUPPORTED_VERSION on a static quorum")
+
+
+def check_failover(nodes, v, acked):
+    old = next(n for n in nodes if n.node_id == v["leader"])
+    old.kill()
+    live = [n for n in nodes if n is not old]
+    nv = wait_for(lambda: (lambda x: x if x and x["epoch"] > v["epoch"] else None)(
+        leader_view(live)), TIMEOUT)
+    assert nv, "no new leader after killing %d: %r" % (old.node_id, [describe(n.controller_port)
+                                                                    for n in live])
+    leader = next(n for n in live if n.node_id == nv["leader"])
+    after = {"after-%d" % i for i in range(3)}
+    for name in sorted(after):
+        create(leader.controller_port, name)
+    acked |= after
+    old.start(timeout=TIMEOUT)
+
+    def rejoined():
+        x = leader_view(nodes)
+        if not x or sorted(x["voters"]) != [1, 2, 3]:
+            return None
+        return x if all(leo >= x["hw"] for _, leo in x["voters"].values()) else None
+    back = wait_for(rejoined, TIMEOUT)
+    assert back, "node %d did not rejoin: %r\n%s" % (old.node_id, leader_view(nodes), old.tail())
+    assert wait_for(lambda: old.combined is False or (topics_of(old) or set()) >= acked,
+                    TIMEOUT), "node %d lists %r" % (old.node_id, topics_of(old))
+    print("kill -9 of leader %d: %d leads epoch %d, %d topics created after it commit on all "
+          "three voters; node %d restarted rejoins and lists all %d topics"
+          % (old.node_id, nv["leader"], nv["epoch"], len(after), old.node_id, len(acked)))
+    return back
+
+
+def check_remove(nodes, cluster, v):
+    gone = next(n for n in nodes if n.node_id != v["leader"])
+    leader = next(n for n in nodes if n.node_id == v["leader"])
+    got = remove_voter(leader.controller_port, cluster, gone.node_id, gone.directory_id())
+    assert got[0] == NONE, got
+    two = wait_for(lambda: (lambda x: x if x and len(x["voters"]) == 2 else None)(
+        leader_view(nodes)), TIMEOUT)
+    assert two and gone.node_id not in two["voters"], leader_view(nodes)
+    assert gone.node_id not in two["nodes"], two
+    print("RemoveRaftVoter %d: NONE; two voters %s" % (gone.node_id, sorted(two["voters"])))
+
+
+def run(skein, root):
+    ports = {i: free_port() for i in (1, 2, 3)}
+    nodes = [Node(skein, root, i, ports, combined=(i == 1)) for i in (1, 2, 3)]
+    n1, joiners = nodes[0], nodes[1:]
+    cluster = subprocess.run([skein, "random-uuid"], capture_output=True, text=True,
+                             timeout=TIMEOUT).stdout.strip()
+    format_node(skein, n1, cluster, "--standalone")
+    for j in joiners:
+        format_node(skein, j, cluster, "--no-initial-controllers")
+    try:
+        n1.start(timeout=TIMEOUT)
+        assert n1.wait_serving(TIMEOUT), n1.tail()
+        acked = set()
+        start = grow_log_past_zero(n1, acked)
+        print("controller 1 alone (--standalone): %d topics, its metadata log starts at %d"
+              % (len(acked), start))
+        for j in joiners:
+            j.start(timeout=TIMEOUT)
+        check_observers(nodes, joiners)
+        for j in joiners:
+            got = add_voter(n1.controller_port, cluster, j)
+            assert got[0] == NONE, (j.node_id, got, leader_view(nodes), j.tail())
+        v = check_joined(nodes, joiners, start)
+        check_errors(nodes, cluster, v, skein, root)
+        v = check_failover(nodes, v, acked)
+        check_remove(nodes, cluster, v)
+        problems = stop_all(nodes)
+        assert not problems, problems
+    except AssertionError:
+        for n in nodes:
+            print("---- node %d\n%s" % (n.node_id, n.tail(40)))
+        raise
+    finally:
+        for n in nodes:
+            n.kill()
+
+
+def main():
+    skein = sys.argv[1]
+    root = tempfile.mkdtemp(prefix="skein-kip853-dyn-")
+    try:
+        run(skein, root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print("dynamic quorum: OK")
+
+
+if __name__ == "__main__":
+    main()
