@@ -18,7 +18,9 @@ existing voter again (DUPLICATE_VOTER), a RemoveRaftVoter of an unknown id
 and to a static quorum (UNSUPPORTED_VERSION). kill -9 of the leader: one of
 the others is elected, topics created at its CONTROLLER listener commit on
 all three voters, and the killed node restarted rejoins as a voter and lists
-them. RemoveRaftVoter of a follower: DescribeQuorum shows two voters.
+them. A voter restarted on another CONTROLLER port sends UpdateRaftVoter to
+its leader, and the set then names its new endpoint. RemoveRaftVoter of a
+follower: DescribeQuorum shows two voters.
 
 usage: dynamic_quorum_test.py SKEIN_BIN"""
 import base64
@@ -310,6 +312,30 @@ def check_failover(nodes, v, acked):
     return back
 
 
+def check_update(nodes, v):
+    """A voter restarted on another CONTROLLER port sends UpdateRaftVoter
+    to its leader, as Kafka 3.9's voters do: the set then names the new
+    endpoint and the voter follows on."""
+    moved = next(n for n in nodes if n.node_id != v["leader"] and not n.combined)
+    moved.stop()
+    moved.controller_port = free_port()
+    moved.start(timeout=TIMEOUT)
+
+    def updated():
+        x = leader_view(nodes)
+        if not x or x["nodes"].get(moved.node_id) != [("CONTROLLER", "127.0.0.1",
+                                                       moved.controller_port)]:
+            return None
+        return x if all(leo >= x["hw"] for _, leo in x["voters"].values()) else None
+    x = wait_for(updated, TIMEOUT)
+    assert x, "voter %d's endpoint not updated: %r\n%s" % (moved.node_id, leader_view(nodes),
+                                                           moved.tail())
+    assert any("UpdateRaftVoter to leader" in ln for ln in moved.lines), moved.tail()
+    print("voter %d restarted on port %d: UpdateRaftVoter, the set names its new endpoint"
+          % (moved.node_id, moved.controller_port))
+    return x
+
+
 def check_remove(nodes, cluster, v):
     gone = next(n for n in nodes if n.node_id != v["leader"])
     leader = next(n for n in nodes if n.node_id == v["leader"])
@@ -347,6 +373,7 @@ def run(skein, root):
         v = check_joined(nodes, joiners, start)
         check_errors(nodes, cluster, v, skein, root)
         v = check_failover(nodes, v, acked)
+        v = check_update(nodes, v)
         check_remove(nodes, cluster, v)
         problems = stop_all(nodes)
         assert not problems, problems

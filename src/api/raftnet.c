@@ -345,6 +345,8 @@ int sk_raftnet_start(struct sk_broker *b, char *err, size_t errlen)
     if (rc == 0)
         rc = connect_voters(rn, b->node->cfg, err, errlen);
     if (rc == 0)
+        sk_raftnet_update_start(rn);
+    if (rc == 0)
         sk_info("Raft quorum of %d voters%s: node %d (%s), cluster %s",
                 sk_raft_voters(sk_quorum_raft(rn->q))->n,
                 rn->cfg.kraft_version ? " (kraft.version 1)" : "", rn->cfg.node_id,
@@ -403,6 +405,7 @@ void sk_raftnet_close(struct sk_broker *b)
     rn->resigned = NULL;
     if (rn->resign_timer)
         sk_timer_cancel(b->shard, rn->resign_timer);
+    sk_raftnet_update_stop(rn);
     sk_raftnet_close_peers(rn);
     sk_raftnet_changes_close(rn);
     sk_quorum_free(rn->q);

@@ -66,6 +66,9 @@ struct sk_raftnet {
      * (raft_voters_serve.c), checked every few milliseconds. */
     struct sk_raftnet_change *changes;
     sk_timer_id change_timer;
+    /* raftnet_update.c: this voter's UpdateRaftVoter to its leader. */
+    sk_timer_id update_timer;
+    bool update_in_flight;
     /* Requests the core has not answered yet: the one being delivered, and
      * the fetches the leader holds (one per voter or observer at most). */
     struct sk_raftnet_parked parked[SK_RAFTNET_MAX_PARKED];
@@ -100,6 +103,10 @@ void sk_raftnet_close_peers(struct sk_raftnet *rn);
  * NOT_LEADER_OR_FOLLOWER. */
 struct sk_raftnet_change;
 void sk_raftnet_changes_close(struct sk_raftnet *rn);
+/* raftnet_update.c: a KIP-853 voter checks now and then that the set holds
+ * its own endpoints, and asks the leader to update them if not. */
+void sk_raftnet_update_start(struct sk_raftnet *rn);
+void sk_raftnet_update_stop(struct sk_raftnet *rn);
 
 /* The core's response m: answers the parked request it belongs to. */
 void sk_raftnet_answer(struct sk_raftnet *rn, const struct sk_raft_msg *m);
