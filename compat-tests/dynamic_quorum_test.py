@@ -12,8 +12,9 @@ snapshot with FetchSnapshot. Controllers 2 and 3 are formatted
 (a .checkpoint in their __cluster_metadata-0, their log starting at its
 end), and a hand-encoded AddRaftVoter for each (its directory id from its
 meta.properties, its CONTROLLER endpoint) answers NONE, after which
-DescribeQuorum shows three voters with their listeners. Errors: an
-existing voter again (DUPLICATE_VOTER), a RemoveRaftVoter of an unknown id
+DescribeQuorum shows three voters with their listeners. A broker-only node
+with only the bootstrap servers observes the quorum, registers and lists the
+topics. Errors: an existing voter again (DUPLICATE_VOTER), a RemoveRaftVoter of an unknown id
 (VOTER_NOT_FOUND), an AddRaftVoter to a non-leader (NOT_LEADER_OR_FOLLOWER)
 and to a static quorum (UNSUPPORTED_VERSION). kill -9 of the leader: one of
 the others is elected, topics created at its CONTROLLER listener commit on
@@ -74,8 +75,26 @@ class Node(Controller):
         raise AssertionError("no directory.id in node %d's meta.properties" % self.node_id)
 
 
+class BrokerNode(Node):
+    """A broker-only node that finds the quorum through
+    controller.quorum.bootstrap.servers alone, as Kafka's brokers do."""
+
+    def __init__(self, skein, root, node_id, ports):
+        super().__init__(skein, root, node_id, {**ports, node_id: 0}, combined=True)
+
+    def argv(self):
+        argv = super().argv()
+        for i, a in enumerate(argv):
+            if a.startswith("process.roles="):
+                argv[i] = "process.roles=broker"
+            elif a.startswith("listeners="):
+                argv[i] = "listeners=PLAINTEXT://127.0.0.1:%d" % self.port
+        return argv
+
+
 def format_node(skein, node, cluster, how):
-    p = subprocess.run([skein, "format", "-t", cluster, how] + node.argv()[1:],
+    flags = [how] if how else []
+    p = subprocess.run([skein, "format", "-t", cluster] + flags + node.argv()[1:],
                        capture_output=True, text=True, timeout=TIMEOUT)
     assert p.returncode == 0, p.stderr
 
@@ -262,6 +281,19 @@ def check_joined(nodes, joiners, start):
     return v
 
 
+def check_broker(nodes, broker, acked):
+    """A broker-only node observes through the bootstrap servers, registers
+    with the active controller it finds there and serves the metadata."""
+    broker.start(timeout=TIMEOUT)
+    assert broker.wait_serving(TIMEOUT), broker.tail()
+    v = wait_for(lambda: (lambda x: x if x and broker.node_id in x["observers"] else None)(
+        leader_view(nodes)), TIMEOUT)
+    assert v, leader_view(nodes)
+    assert wait_for(lambda: (topics_of(broker) or set()) >= acked, TIMEOUT), topics_of(broker)
+    print("broker 4 (bootstrap servers only): an observer of the quorum, registered, lists "
+          "all %d topics" % len(acked))
+
+
 def check_errors(nodes, cluster, v, skein, root):
     leader = next(n for n in nodes if n.node_id == v["leader"])
     other = next(n for n in nodes if n.node_id != v["leader"])
@@ -363,11 +395,13 @@ def run(skein, root):
     ports = {i: free_port() for i in (1, 2, 3)}
     nodes = [Node(skein, root, i, ports, combined=(i == 1)) for i in (1, 2, 3)]
     n1, joiners = nodes[0], nodes[1:]
+    broker = BrokerNode(skein, root, 4, ports)
     cluster = subprocess.run([skein, "random-uuid"], capture_output=True, text=True,
                              timeout=TIMEOUT).stdout.strip()
     format_node(skein, n1, cluster, "--standalone")
     for j in joiners:
         format_node(skein, j, cluster, "--no-initial-controllers")
+    format_node(skein, broker, cluster, None)
     try:
         n1.start(timeout=TIMEOUT)
         assert n1.wait_serving(TIMEOUT), n1.tail()
@@ -382,18 +416,19 @@ def run(skein, root):
             got = add_voter(n1.controller_port, cluster, j)
             assert got[0] == NONE, (j.node_id, got, leader_view(nodes), j.tail())
         v = check_joined(nodes, joiners, start)
+        check_broker(nodes, broker, acked)
         check_errors(nodes, cluster, v, skein, root)
         v = check_failover(nodes, cluster, v, acked)
         v = check_update(nodes, v)
         check_remove(nodes, cluster, v)
-        problems = stop_all(nodes)
+        problems = stop_all(nodes + [broker])
         assert not problems, problems
     except AssertionError:
-        for n in nodes:
+        for n in nodes + [broker]:
             print("---- node %d\n%s" % (n.node_id, n.tail(40)))
         raise
     finally:
-        for n in nodes:
+        for n in nodes + [broker]:
             n.kill()
 
 

@@ -10,8 +10,8 @@
  * address (the broker's registration, forwarding) use as a starting point.
  * A controller formatted without a set, or whose set lacks it, starts as an
  * observer and fetches from the bootstrap servers until AddRaftVoter makes
- * it a voter. A broker-only node keeps the set, if any, as its voter list,
- * as before. */
+ * it a voter; a broker-only node is such an observer for good, as Kafka's
+ * brokers with controller.quorum.bootstrap.servers are. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,14 +112,14 @@ int sk_storage_bootstrap_voters(struct sk_config *cfg, char *err, size_t errlen)
         return -ENOMEM;
     int rc = sk_voters_snapshot_read(dir, vs);
     if (rc == -ENOENT)
-        rc = 0, vs->n = 0; /* formatted -N: it observes until added */
+        rc = 0, vs->n = 0; /* formatted -N, or a broker: it observes */
     else if (rc < 0)
         snprintf(err, errlen, "cannot read the KIP-853 voter set in %s: %s", dir,
                  strerror(-rc));
     else
         rc = take_voters(cfg, vs, err, errlen);
     free(vs);
-    cfg->dynamic_quorum = rc == 0 && controller;
+    cfg->dynamic_quorum = rc == 0;
     if (rc == 0 && controller)
         log_voters(cfg);
     return rc;
