@@ -16,10 +16,10 @@
 #include "skein/errors.h"
 #include "skein/kclient.h"
 #include "skein/logging.h"
+#include "skein/meta_props.h"
 #include "skein/meta_quorum.h"
 #include "skein/net.h"
 #include "skein/partition.h"
-#include "skein/meta_props.h"
 #include "skein/raft_voters_batch.h"
 #include "skein/raft_wire.h"
 #include "skein/voters_snapshot.h"
@@ -28,7 +28,6 @@
  * client calls back. */
 struct out_req {
     struct sk_raftnet *rn;
-    struct sk_raftnet_peer *peer;
     int32_t dst;
     enum sk_raft_msg_type type;
     uint32_t corr;
@@ -118,7 +117,7 @@ static void send_to(struct sk_raftnet *rn, struct sk_raftnet_peer *p, const stru
     struct out_req *o = calloc(1, sizeof(*o));
     if (!o)
         return;
-    *o = (struct out_req){.rn = rn, .peer = p, .dst = m->dst, .type = m->type, .corr = m->corr};
+    *o = (struct out_req){.rn = rn, .dst = m->dst, .type = m->type, .corr = m->corr};
     kp_arena_init(&o->arena, 0);
     const kp_api_info *api = kp_api_get(key);
     o->body = kp_arena_alloc(&o->arena, api->request.struct_size);

@@ -99,6 +99,8 @@ void sk_raftnet_learn(struct sk_raftnet *rn, int32_t id, const char *host, size_
 int sk_raftnet_parse_bootstrap(struct sk_raftnet *rn, const char *list, char *err,
                                size_t errlen);
 void sk_raftnet_close_peers(struct sk_raftnet *rn);
+/* raftnet.c: a peer's connection is ready: its pending request goes. */
+void sk_raftnet_peer_ready(void *arg, struct sk_kclient *kc);
 /* raft_voters_serve.c: at close, the voter changes waiting get
  * NOT_LEADER_OR_FOLLOWER. */
 struct sk_raftnet_change;

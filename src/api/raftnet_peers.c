@@ -111,8 +111,6 @@ void sk_raftnet_close_peers(struct sk_raftnet *rn)
         close_peer(&rn->peers[i]);
 }
 
-void sk_raftnet_peer_ready(void *arg, struct sk_kclient *kc);
-
 static int connect_peer(struct sk_raftnet *rn, struct sk_raftnet_peer *p,
                         const struct sk_raftnet_addr *a)
 {
