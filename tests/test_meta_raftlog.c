@@ -283,6 +283,13 @@ Test(meta_raftlog, voter_sets_are_kafkas_control_records, .init = setup, .fini =
     cr_assert_eq(append_voters(&o, 2, 1, &two), 0);
     cr_assert(sk_voter_history_at(vh, 5, &at));
     cr_expect_eq(at.n, 2);
+    /* A LeaderChange names the set in the log as its Voters, not the
+     * configured three. */
+    cr_assert_eq(append_leader_change(&o, 3), 0);
+    cr_assert_eq(o.cfg.log.read(o.cfg.log_ctx, 5, 1 << 20, got, 8, &n), 0);
+    int32_t leader, nv;
+    cr_assert_eq(sk_leader_change_decode(got[0].data, got[0].len, &leader, &nv), 0);
+    cr_expect_eq(nv, 2);
     one_close(&o);
 }
 

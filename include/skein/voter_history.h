@@ -35,6 +35,8 @@ void sk_voter_history_truncate(struct sk_voter_history *h, int64_t offset);
  * false when there is none. Sets below it are folded into the base: a
  * snapshot's end only grows. */
 bool sk_voter_history_at(struct sk_voter_history *h, int64_t end, struct sk_raft_voter_set *out);
+/* The set in force at the log's end; false when there is none. */
+bool sk_voter_history_latest(const struct sk_voter_history *h, struct sk_raft_voter_set *out);
 /* The log was replaced by a snapshot whose set is s (NULL: none). */
 void sk_voter_history_reset(struct sk_voter_history *h, const struct sk_raft_voter_set *s);
 

@@ -108,14 +108,6 @@ static int check_batch(const struct sk_raft_batch *b)
     return control == (b->kind != SK_RAFT_BATCH_DATA) ? 0 : -EBADMSG;
 }
 
-/* The leader's own LeaderChange: the core does not say who granted its
- * votes, so the message names the leader alone among GrantingVoters. */
-static int encode_leader_change(struct sk_meta_raftlog *l, const struct sk_raft_batch *b)
-{
-    const struct sk_meta_raftlog_config *c = &l->cfg;
-    return sk_leader_change_encode(b->base_offset, b->epoch, wall_ms(), c->node_id, c->voters,
-                                   c->n_voters, &c->node_id, 1, &l->scratch);
-}
 
 static struct sk_voter_history *history(struct sk_meta_raftlog *l)
 {
@@ -129,6 +121,26 @@ static int note_voters(struct sk_meta_raftlog *l, int64_t offset, const uint8_t 
     if (sk_raft_voters_decode(enc, len, &s) < 0)
         return -EBADMSG;
     return sk_voter_history_note(history(l), offset, &s);
+}
+
+/* The leader's own LeaderChange: the core does not say who granted its
+ * votes, so the message names the leader alone among GrantingVoters. Its
+ * Voters are the KIP-853 set the log holds, else the configured ones. */
+static int encode_leader_change(struct sk_meta_raftlog *l, const struct sk_raft_batch *b)
+{
+    const struct sk_meta_raftlog_config *c = &l->cfg;
+    struct sk_raft_voter_set s;
+    int32_t ids[SK_RAFT_MAX_VOTERS];
+    const int32_t *voters = c->voters;
+    int32_t n = c->n_voters;
+    if (sk_voter_history_latest(history(l), &s)) {
+        for (int32_t i = 0; i < s.n; i++)
+            ids[i] = s.voters[i].id;
+        voters = ids;
+        n = s.n;
+    }
+    return sk_leader_change_encode(b->base_offset, b->epoch, wall_ms(), c->node_id, voters, n,
+                                   &c->node_id, 1, &l->scratch);
 }
 
 /* The core's VOTERS batch in Kafka's form: its Voters control record. */

@@ -57,6 +57,15 @@ bool sk_voter_history_at(struct sk_voter_history *h, int64_t end, struct sk_raft
     return h->has_base;
 }
 
+bool sk_voter_history_latest(const struct sk_voter_history *h, struct sk_raft_voter_set *out)
+{
+    if (h->n > 0)
+        *out = h->v[h->n - 1].set;
+    else if (h->has_base)
+        *out = h->base;
+    return h->n > 0 || h->has_base;
+}
+
 void sk_voter_history_reset(struct sk_voter_history *h, const struct sk_raft_voter_set *s)
 {
     h->n = 0;
