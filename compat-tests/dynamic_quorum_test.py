@@ -15,8 +15,9 @@ meta.properties, its CONTROLLER endpoint) answers NONE, after which
 DescribeQuorum shows three voters with their listeners. A broker-only node
 with only the bootstrap servers observes the quorum, registers and lists the
 topics. Errors: an existing voter again (DUPLICATE_VOTER), a RemoveRaftVoter of an unknown id
-(VOTER_NOT_FOUND), an AddRaftVoter to a non-leader (NOT_LEADER_OR_FOLLOWER)
-and to a static quorum (UNSUPPORTED_VERSION). kill -9 of the leader: one of
+(VOTER_NOT_FOUND), an AddRaftVoter to a non-leader (NOT_LEADER_OR_FOLLOWER),
+with another cluster id (INCONSISTENT_CLUSTER_ID) and to a static quorum
+(UNSUPPORTED_VERSION). kill -9 of the leader: one of
 the others is elected, topics created at its CONTROLLER listener commit on
 all three voters, and the killed node restarted rejoins as a voter and lists
 them. A voter restarted on another CONTROLLER port sends UpdateRaftVoter to
@@ -41,7 +42,7 @@ from skeinlib.broker import Broker, free_port  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
 
 TIMEOUT = 90  # generous: the machine may be loaded
-NONE, NOT_LEADER, TIMED_OUT, UNSUPPORTED = 0, 6, 7, 35
+NONE, NOT_LEADER, TIMED_OUT, UNSUPPORTED, CLUSTER = 0, 6, 7, 35, 104
 DUPLICATE_VOTER, VOTER_NOT_FOUND = 126, 127
 SNAPSHOT_BYTES = 2048
 SEGMENT_BYTES = 4096
@@ -303,6 +304,9 @@ def check_errors(nodes, cluster, v, skein, root):
     assert got[0] == VOTER_NOT_FOUND, got
     got = add_voter(other.controller_port, cluster, other)
     assert got[0] == NOT_LEADER, got
+    foreign = "AAAAAAAAAAAAAAAAAAAAAA" if cluster != "AAAAAAAAAAAAAAAAAAAAAA" else "AQAAAAAAAAAAAAAAAAAAAA"
+    got = add_voter(leader.controller_port, foreign, other)
+    assert got[0] == CLUSTER, got
     static = Broker(skein, data_dir=os.path.join(root, "static"))
     static.start(timeout=TIMEOUT)
     try:
@@ -311,7 +315,7 @@ def check_errors(nodes, cluster, v, skein, root):
     finally:
         assert static.stop() == 0, static.tail()
     print("errors: DUPLICATE_VOTER, VOTER_NOT_FOUND, NOT_LEADER_OR_FOLLOWER off the leader, "
-          "UNSUPPORTED_VERSION on a static quorum")
+          "INCONSISTENT_CLUSTER_ID, UNSUPPORTED_VERSION on a static quorum")
 
 
 def check_failover(nodes, cluster, v, acked):
