@@ -22,7 +22,8 @@ the others is elected, topics created at its CONTROLLER listener commit on
 all three voters, and the killed node restarted rejoins as a voter and lists
 them. A voter restarted on another CONTROLLER port sends UpdateRaftVoter to
 its leader, and the set then names its new endpoint. RemoveRaftVoter of a
-follower: DescribeQuorum shows two voters.
+follower: DescribeQuorum shows two voters; of the leader itself: it resigns
+and the other leads alone.
 
 usage: dynamic_quorum_test.py SKEIN_BIN"""
 import base64
@@ -377,22 +378,42 @@ def check_update(nodes, v):
     return x
 
 
-def check_remove(nodes, cluster, v):
-    gone = next(n for n in nodes if n.node_id != v["leader"])
-    leader = next(n for n in nodes if n.node_id == v["leader"])
-    # REQUEST_TIMED_OUT while the last change (the update above) is not yet
-    # committed, as Kafka answers: asked again, as its admin client would.
+def remove(leader, cluster, gone):
+    """RemoveRaftVoter, asked again on REQUEST_TIMED_OUT, which Kafka answers
+    while the last change is not yet committed, as its admin client would."""
     deadline = time.monotonic() + TIMEOUT
     got = (TIMED_OUT, None)
     while got[0] == TIMED_OUT and time.monotonic() < deadline:
         got = remove_voter(leader.controller_port, cluster, gone.node_id, gone.directory_id())
         time.sleep(0.1 if got[0] == TIMED_OUT else 0)
+    return got
+
+
+def check_remove(nodes, cluster, v):
+    gone = next(n for n in nodes if n.node_id != v["leader"])
+    leader = next(n for n in nodes if n.node_id == v["leader"])
+    got = remove(leader, cluster, gone)
     assert got[0] == NONE, got
     two = wait_for(lambda: (lambda x: x if x and len(x["voters"]) == 2 else None)(
         leader_view(nodes)), TIMEOUT)
     assert two and gone.node_id not in two["voters"], leader_view(nodes)
     assert gone.node_id not in two["nodes"], two
     print("RemoveRaftVoter %d: NONE; two voters %s" % (gone.node_id, sorted(two["voters"])))
+    return two
+
+
+def check_remove_leader(nodes, cluster, v):
+    """The leader removes itself: answered NONE once committed, it resigns
+    and the voter left leads alone, as Kafka's RemoveVoterHandler does."""
+    leader = next(n for n in nodes if n.node_id == v["leader"])
+    got = remove(leader, cluster, leader)
+    assert got[0] == NONE, got
+    left = next(i for i in v["voters"] if i != leader.node_id)
+    one = wait_for(lambda: (lambda x: x if x and x["leader"] == left and
+                            sorted(x["voters"]) == [left] else None)(leader_view(nodes)), TIMEOUT)
+    assert one, leader_view(nodes)
+    print("RemoveRaftVoter %d (the leader): NONE; it resigned, %d leads alone in epoch %d"
+          % (leader.node_id, left, one["epoch"]))
 
 
 def run(skein, root):
@@ -424,7 +445,8 @@ def run(skein, root):
         check_errors(nodes, cluster, v, skein, root)
         v = check_failover(nodes, cluster, v, acked)
         v = check_update(nodes, v)
-        check_remove(nodes, cluster, v)
+        v = check_remove(nodes, cluster, v)
+        check_remove_leader(nodes, cluster, v)
         problems = stop_all(nodes + [broker])
         assert not problems, problems
     except AssertionError:

@@ -226,7 +226,8 @@ static kp_str wire_str(struct sk_request *req, const uint8_t *p, size_t n)
 static void fill_dynamic_nodes(struct sk_request *req, const struct sk_raft_voter_set *s,
                                kp_describe_quorum_response *r)
 {
-    kp_describe_quorum_response_node *nodes = sk_request_alloc(req, sizeof(*nodes) * (size_t)(s->n + 1));
+    kp_describe_quorum_response_node *nodes =
+        sk_request_alloc(req, sizeof(*nodes) * (size_t)(s->n + 1));
     for (int32_t i = 0; i < s->n; i++) {
         const struct sk_raft_voter *v = &s->voters[i];
         kp_describe_quorum_response_listener *ls =

@@ -12,6 +12,7 @@
  * own (0-1): Kafka asks it with ApiVersions first. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "gen/kp_all.h"
 #include "raftnet_int.h"
@@ -116,7 +117,9 @@ static int16_t endpoints_in(const struct sk_raftnet *rn, int32_t n, const kp_str
         memcpy(e->name, names[i].ptr, e->name_len);
         memcpy(e->host, hosts[i].ptr, e->host_len);
         e->port = ports[i];
-        found |= e->name_len == strlen(ours) && memcmp(e->name, ours, e->name_len) == 0;
+        /* Listener names are case-blind, as Kafka normalises them. */
+        found |= e->name_len == strlen(ours) &&
+                 strncasecmp((const char *)e->name, ours, e->name_len) == 0;
     }
     v->n_endpoints = n;
     return found ? SK_ERR_NONE : SK_ERR_INVALID_REQUEST;
@@ -187,12 +190,15 @@ static bool progress(struct sk_raftnet *rn, struct sk_raftnet_change *c)
         }
         c->epoch = sk_raft_epoch(r);
     }
-    if (sk_raft_role(r) != SK_RAFT_LEADER || sk_raft_epoch(r) != c->epoch) {
-        answer(c->req, SK_ERR_NOT_LEADER_OR_FOLLOWER);
+    /* Within the epoch the batch was appended in, nothing truncates it: a
+     * high watermark past it is its commit, even once a leader that removed
+     * itself has resigned. */
+    if (sk_raft_epoch(r) == c->epoch && sk_raft_high_watermark(r) > c->offset) {
+        answer(c->req, SK_ERR_NONE);
         return true;
     }
-    if (sk_raft_high_watermark(r) > c->offset) {
-        answer(c->req, SK_ERR_NONE);
+    if (sk_raft_role(r) != SK_RAFT_LEADER || sk_raft_epoch(r) != c->epoch) {
+        answer(c->req, SK_ERR_NOT_LEADER_OR_FOLLOWER);
         return true;
     }
     if (now < c->deadline_ms)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "raftnet_int.h"
 #include "skein/config.h"
@@ -38,7 +39,8 @@ static bool from_set(const struct sk_raftnet *rn, int32_t id, struct sk_raftnet_
     const struct sk_raft_voter *v = &s->voters[i];
     for (int32_t e = 0; e < v->n_endpoints; e++) {
         const struct sk_raft_endpoint *ep = &v->endpoints[e];
-        if (ep->name_len == strlen(name) && memcmp(ep->name, name, ep->name_len) == 0)
+        if (ep->name_len == strlen(name) &&
+            strncasecmp((const char *)ep->name, name, ep->name_len) == 0)
             return fill(out, id, ep->host, ep->host_len, ep->port);
     }
     return false;
