@@ -16,6 +16,7 @@ DescribeQuorum shows three voters with their listeners. A broker-only node
 with only the bootstrap servers observes the quorum, registers and lists the
 topics. Errors: an existing voter again (DUPLICATE_VOTER), a RemoveRaftVoter of an unknown id
 (VOTER_NOT_FOUND), an AddRaftVoter to a non-leader (NOT_LEADER_OR_FOLLOWER),
+of a voter that does not answer the leader's ApiVersions (REQUEST_TIMED_OUT),
 with another cluster id (INCONSISTENT_CLUSTER_ID) and to a static quorum
 (UNSUPPORTED_VERSION). kill -9 of the leader: one of
 the others is elected, topics created at its CONTROLLER listener commit on
@@ -305,6 +306,15 @@ def check_errors(nodes, cluster, v, skein, root):
     assert got[0] == VOTER_NOT_FOUND, got
     got = add_voter(other.controller_port, cluster, other)
     assert got[0] == NOT_LEADER, got
+    # The leader asks a new voter ApiVersions first (Kafka's AddVoterHandler):
+    # one that does not answer is REQUEST_TIMED_OUT.
+    ghost = Node(other.skein, root, 9, {1: 0, 9: free_port()}, combined=False)
+    os.makedirs(os.path.join(ghost.data_dir, "logs"), exist_ok=True)
+    with open(os.path.join(ghost.data_dir, "logs", "meta.properties"), "w") as f:
+        f.write("directory.id=%s\n" % base64.urlsafe_b64encode(uuid.uuid4().bytes)
+                .decode().rstrip("="))
+    got = add_voter(leader.controller_port, cluster, ghost, timeout_ms=2000)
+    assert got[0] == TIMED_OUT, got
     foreign = "AAAAAAAAAAAAAAAAAAAAAA" if cluster != "AAAAAAAAAAAAAAAAAAAAAA" else "AQAAAAAAAAAAAAAAAAAAAA"
     got = add_voter(leader.controller_port, foreign, other)
     assert got[0] == CLUSTER, got
@@ -316,6 +326,7 @@ def check_errors(nodes, cluster, v, skein, root):
     finally:
         assert static.stop() == 0, static.tail()
     print("errors: DUPLICATE_VOTER, VOTER_NOT_FOUND, NOT_LEADER_OR_FOLLOWER off the leader, "
+          "REQUEST_TIMED_OUT for a new voter that does not answer ApiVersions, "
           "INCONSISTENT_CLUSTER_ID, UNSUPPORTED_VERSION on a static quorum")
 
 

@@ -8,8 +8,10 @@
  * add whose replica is not yet following caught up is tried again until
  * its TimeoutMs (REQUEST_TIMED_OUT then); a leadership lost meanwhile
  * answers NOT_LEADER_OR_FOLLOWER. An update is answered at once, as Kafka
- * does. The new voter's supported kraft.version range is taken as Skein's
- * own (0-1): Kafka asks it with ApiVersions first. */
+ * does. Before an add, as Kafka's AddVoterHandler, the leader asks the new
+ * voter ApiVersions at its endpoint on the controller listener: no answer
+ * is REQUEST_TIMED_OUT, a kraft.version range without the cluster's level
+ * INVALID_REQUEST, and the range it gives is the one the set records. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -18,6 +20,7 @@
 #include "raftnet_int.h"
 #include "skein/config.h"
 #include "skein/errors.h"
+#include "skein/kclient.h"
 #include "skein/net.h"
 #include "skein/raft_wire.h"
 
@@ -32,6 +35,12 @@ struct sk_raftnet_change {
     int64_t deadline_ms;
     int64_t offset; /* of the VOTERS batch; -1 while an add waits for catch-up */
     int32_t epoch;
+    /* An add's ApiVersions to the new voter: under way on probe, then
+     * probed, or probe_err to answer. */
+    struct sk_kclient *probe;
+    bool probed;
+    bool closing; /* the probe's callback, run by its close, does nothing */
+    int16_t probe_err;
 };
 
 static int64_t now_of(const struct sk_raftnet *rn)
@@ -168,11 +177,104 @@ static void park(struct sk_raftnet *rn, struct sk_request *req, const struct sk_
     arm(rn);
 }
 
+static void free_change(struct sk_raftnet_change *c)
+{
+    c->closing = true;
+    if (c->probe)
+        sk_kclient_close(c->probe);
+    free(c);
+}
+
+/* Kafka's validVersionRange: the voter names kraft.version and its range
+ * holds the cluster's level (1). */
+static int16_t kraft_range(struct sk_raftnet_change *c, const kp_api_versions_response *r)
+{
+    for (int32_t i = 0; i < r->supported_features.n; i++) {
+        const kp_api_versions_response_supported_feature_key *f = &r->supported_features.v[i];
+        if (!kp_str_eq_c(f->name, "kraft.version"))
+            continue;
+        if (f->min_version > 1 || f->max_version < 1)
+            return SK_ERR_INVALID_REQUEST;
+        c->voter.min_kraft_version = f->min_version;
+        c->voter.max_kraft_version = f->max_version;
+        return SK_ERR_NONE;
+    }
+    return SK_ERR_INVALID_REQUEST;
+}
+
+static void probed(void *arg, int16_t err, int16_t version, const void *resp)
+{
+    (void)version;
+    struct sk_raftnet_change *c = arg;
+    if (c->closing)
+        return;
+    const kp_api_versions_response *r = resp;
+    if (err || r->error_code)
+        c->probe_err = SK_ERR_REQUEST_TIMED_OUT;
+    else
+        c->probe_err = kraft_range(c, r);
+    c->probed = true;
+}
+
+/* The new voter's endpoint on the listener the voters reach each other on
+ * (endpoints_in made sure it has one). */
+static const struct sk_raft_endpoint *controller_endpoint(const struct sk_raftnet *rn,
+                                                          const struct sk_raft_voter *v)
+{
+    const char *ours = rn->b->node->cfg->controller_listener;
+    for (int32_t i = 0; i < v->n_endpoints; i++)
+        if (v->endpoints[i].name_len == strlen(ours) &&
+            strncasecmp((const char *)v->endpoints[i].name, ours, v->endpoints[i].name_len) == 0)
+            return &v->endpoints[i];
+    return NULL;
+}
+
+static void start_probe(struct sk_raftnet *rn, struct sk_raftnet_change *c)
+{
+    static const kp_api_versions_request body = {{"skein", 5}, {"1", 1}};
+    const struct sk_raft_endpoint *ep = controller_endpoint(rn, &c->voter);
+    char host[SK_RAFT_HOST_MAX + 1];
+    struct sk_kclient_config kc;
+    sk_kclient_config_defaults(&kc);
+    int64_t left = c->deadline_ms - now_of(rn);
+    kc.request_timeout_ms = (uint32_t)(left > 1000 ? left : 1000);
+    kc.client_id = "raft-add-voter";
+    c->probed = true;
+    c->probe_err = SK_ERR_REQUEST_TIMED_OUT;
+    if (!ep || memchr(ep->host, 0, ep->host_len))
+        return;
+    memcpy(host, ep->host, ep->host_len);
+    host[ep->host_len] = 0;
+    if (sk_kclient_new(rn->b->shard, host, ep->port, &kc, &(struct sk_kclient_handler){0},
+                       &c->probe) < 0)
+        return;
+    c->probed = false;
+    if (sk_kclient_send(c->probe, 18, -1, &body, probed, c) < 0)
+        c->probed = true;
+}
+
 /* Where an add stands: answered (true) or still waiting. */
 static bool progress(struct sk_raftnet *rn, struct sk_raftnet_change *c)
 {
     const struct sk_raft *r = sk_quorum_raft(rn->q);
     int64_t now = now_of(rn);
+    if (c->offset < 0 && !c->probe && !c->probed) {
+        int rc = sk_quorum_check_add_voter(rn->q, &c->voter);
+        if (rc != SK_ERR_NONE) {
+            answer(c->req, (int16_t)rc);
+            return true;
+        }
+        start_probe(rn, c);
+    }
+    if (c->offset < 0 && !c->probed)
+        return false;
+    if (c->offset < 0 && c->probe_err) {
+        set_error(c->req, c->probe_err, c->probe_err == SK_ERR_INVALID_REQUEST
+                  ? "The new voter's kraft.version range does not hold the finalized version 1"
+                  : "The new voter did not answer ApiVersions");
+        sk_request_respond(c->req);
+        return true;
+    }
     if (c->offset < 0) {
         int rc = sk_quorum_add_voter(rn->q, &c->voter, &c->offset);
         if (rc == SK_RAFT_NOT_CAUGHT_UP) {
@@ -215,7 +317,7 @@ static void poll_changes(void *arg)
         struct sk_raftnet_change *c = *pp;
         if (progress(rn, c)) {
             *pp = c->next;
-            free(c);
+            free_change(c);
         } else {
             pp = &c->next;
         }
@@ -238,7 +340,7 @@ void sk_raftnet_changes_close(struct sk_raftnet *rn)
         struct sk_raftnet_change *c = rn->changes;
         rn->changes = c->next;
         answer(c->req, SK_ERR_NOT_LEADER_OR_FOLLOWER);
-        free(c);
+        free_change(c);
     }
 }
 
@@ -281,7 +383,7 @@ void sk_api_add_raft_voter(struct sk_request *req)
     struct sk_raftnet_change *c = rn->changes;
     if (progress(rn, c)) {
         rn->changes = c->next;
-        free(c);
+        free_change(c);
     }
 }
 

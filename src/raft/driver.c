@@ -264,6 +264,13 @@ int sk_quorum_add_voter(struct sk_quorum *q, const struct sk_raft_voter *v, int6
     return settle(q, sk_raft_add_voter(q->raft, v, now_ms(q), offset));
 }
 
+int sk_quorum_check_add_voter(struct sk_quorum *q, const struct sk_raft_voter *v)
+{
+    if (q->err)
+        return q->err;
+    return sk_raft_check_add_voter(q->raft, v, now_ms(q));
+}
+
 int sk_quorum_remove_voter(struct sk_quorum *q, int32_t id, const uint8_t *directory_id,
                            int64_t *offset)
 {

@@ -82,20 +82,29 @@ int sk_raft_voters_rewrite_initial(struct sk_raft *r)
     return err ? err : sk_raft_voters_push(r, offset, &s);
 }
 
-int sk_raft_add_voter(struct sk_raft *r, const struct sk_raft_voter *v, int64_t now_ms,
-                      int64_t *offset)
+int sk_raft_check_add_voter(struct sk_raft *r, const struct sk_raft_voter *v, int64_t now_ms)
 {
     r->now = now_ms;
     int16_t err = may_change(r);
     if (err)
         return err;
-    struct sk_raft_voter_set s = *sk_raft_voters(r);
-    if (sk_raft_voters_find(&s, v->id) >= 0)
+    const struct sk_raft_voter_set *s = sk_raft_voters(r);
+    if (sk_raft_voters_find(s, v->id) >= 0)
         return SK_ERR_DUPLICATE_VOTER;
-    if (!valid_voter(r, v) || s.n == SK_RAFT_MAX_VOTERS)
+    if (!valid_voter(r, v) || s->n == SK_RAFT_MAX_VOTERS)
         return SK_ERR_INVALID_REQUEST;
+    return SK_ERR_NONE;
+}
+
+int sk_raft_add_voter(struct sk_raft *r, const struct sk_raft_voter *v, int64_t now_ms,
+                      int64_t *offset)
+{
+    int err = sk_raft_check_add_voter(r, v, now_ms);
+    if (err)
+        return err;
     if (!caught_up(r, v))
         return SK_RAFT_NOT_CAUGHT_UP;
+    struct sk_raft_voter_set s = *sk_raft_voters(r);
     s.voters[s.n++] = *v;
     return append_set(r, &s, offset);
 }
