@@ -178,7 +178,7 @@ def test_features(b):
     finally:
         c.close()
     r = wire.decode_api_versions(body, 3)
-    want = {"metadata.version": (1, 21), "kraft.version": (0, 0), "group.version": (0, 0),
+    want = {"metadata.version": (1, 21), "kraft.version": (0, 1), "group.version": (0, 0),
             "transaction.version": (0, 0)}
     expect(r["supported_features"] == want, "ApiVersions v3 supported features", want,
            r["supported_features"])

@@ -112,7 +112,8 @@ def check_listeners(nodes):
     socket server does with an API the listener does not enable. A combined
     node answers DescribeQuorum on its client listener too."""
     ctl = nodes[0]
-    assert set(api_versions(ctl.controller_port)) == {1, 18, 19, 52, 53, 54, 55, 56, 58, 59, 62, 63, 67}, \
+    assert set(api_versions(ctl.controller_port)) == {1, 18, 19, 52, 53, 54, 55, 56, 58, 59, 62, 63, 67,
+                                                      80, 81, 82}, \
         api_versions(ctl.controller_port)
     conn = wire.Conn(ctl.controller_port, timeout=TIMEOUT)
     try:

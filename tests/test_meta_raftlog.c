@@ -22,6 +22,7 @@
 #include "skein/quorum_state.h"
 #include "skein/raft.h"
 #include "skein/record.h"
+#include "skein/voter_history.h"
 
 static char base[256];
 
@@ -177,6 +178,118 @@ Test(meta_raftlog, batches_carry_the_raft_epoch_as_kafka_writes_them, .init = se
     one_open(&o, false);
     cr_expect_eq(o.img.next_producer_id, 40);
     cr_expect_eq(o.cfg.log.last_epoch(o.cfg.log_ctx), 3);
+    one_close(&o);
+}
+
+static void raft_voter(int32_t id, uint16_t port, struct sk_raft_voter *v)
+{
+    memset(v, 0, sizeof *v);
+    v->id = id;
+    memset(v->directory_id, id, SK_RAFT_DIR_ID_LEN);
+    v->max_kraft_version = 1;
+    v->n_endpoints = 1;
+    v->endpoints[0].name_len = 10;
+    memcpy(v->endpoints[0].name, "CONTROLLER", 10);
+    v->endpoints[0].host_len = 3;
+    memcpy(v->endpoints[0].host, "h\0x", 3); /* bytes with a length, a zero among them */
+    v->endpoints[0].port = port;
+}
+
+static int append_voters(struct one *o, int32_t epoch, int32_t count,
+                         const struct sk_raft_voter_set *s)
+{
+    uint8_t enc[SK_RAFT_VOTERS_MAX_ENCODED];
+    size_t len = sk_raft_voters_encode(s, enc, sizeof enc);
+    cr_assert_gt(len, 0);
+    struct sk_raft_batch rb = {.base_offset = o->cfg.log.end_offset(o->cfg.log_ctx),
+                               .epoch = epoch, .count = count, .kind = SK_RAFT_BATCH_VOTERS,
+                               .data = enc, .len = len};
+    return o->cfg.log.append(o->cfg.log_ctx, &rb);
+}
+
+/* Kafka's control record types of the batch at p. */
+static int control_types(const uint8_t *p, size_t len, int16_t *types, int max)
+{
+    struct sk_buf scratch = {0};
+    struct sk_record_iter it;
+    struct sk_record r;
+    int n = 0;
+    cr_assert_eq(sk_record_iter_init(&it, p, len, &scratch), 0);
+    while (n < max && sk_record_iter_next(&it, &r) > 0)
+        types[n++] = (int16_t)(r.key[2] << 8 | r.key[3]);
+    sk_buf_free(&scratch);
+    return n;
+}
+
+/* KIP-853: a VOTERS batch is stored as Kafka's leader writes it (a control
+ * batch of KRaftVersion and Voters records, or Voters alone), read back as
+ * a VOTERS batch with the same set for the core, and a truncation takes it
+ * away from what a snapshot would carry. */
+Test(meta_raftlog, voter_sets_are_kafkas_control_records, .init = setup, .fini = teardown)
+{
+    struct one o;
+    one_open(&o, false);
+    struct sk_raft_voter_set one = {.n = 1}, two = {.n = 2};
+    raft_voter(1, 9093, &one.voters[0]);
+    two.voters[0] = one.voters[0];
+    raft_voter(2, 9094, &two.voters[1]);
+    cr_assert_eq(append_leader_change(&o, 1), 0);
+    cr_assert_eq(append_voters(&o, 1, 2, &one), 0); /* offsets 1-2 */
+    cr_assert_eq(append_data(&o, 1, 10), 0);
+    cr_assert_eq(append_voters(&o, 1, 1, &two), 0); /* offset 4 */
+    cr_assert_eq(o.cfg.log.end_offset(o.cfg.log_ctx), 5);
+    struct sk_raft_batch got[8];
+    size_t n = 0;
+    cr_assert_eq(o.cfg.log.read(o.cfg.log_ctx, 0, 1 << 20, got, 8, &n), 0);
+    cr_assert_eq(n, 4);
+    cr_expect_eq(got[0].kind, SK_RAFT_BATCH_LEADER_CHANGE);
+    cr_expect_eq(got[2].kind, SK_RAFT_BATCH_DATA);
+    struct sk_raft_voter_set back;
+    cr_assert_eq(got[1].kind, SK_RAFT_BATCH_VOTERS);
+    cr_expect_eq(got[1].count, 2);
+    cr_assert_eq(sk_raft_voters_decode(got[1].data, got[1].len, &back), 0);
+    cr_expect_eq(back.n, 1);
+    cr_assert_eq(got[3].kind, SK_RAFT_BATCH_VOTERS);
+    cr_assert_eq(sk_raft_voters_decode(got[3].data, got[3].len, &back), 0);
+    cr_expect_eq(back.n, 2);
+    cr_expect_eq(back.voters[1].endpoints[0].port, 9094);
+    cr_expect_eq(memcmp(back.voters[1].endpoints[0].host, "h\0x", 3), 0);
+    cr_expect_eq(back.voters[1].directory_id[0], 2);
+    /* On disk: control batches of Kafka's record types 5 and 6. */
+    size_t len = 0;
+    uint8_t buf[8192];
+    cr_assert_eq(sk_plog_read_copy(sk_metalog_plog(o.ml), 1, sizeof buf, INT64_MAX, buf,
+                                   sizeof buf, &len), 0);
+    struct sk_batch_header h;
+    cr_assert_eq(sk_batch_header_read(buf, len, &h), 0);
+    cr_expect(h.attributes & SK_BATCH_CONTROL);
+    int16_t types[4];
+    cr_assert_eq(control_types(buf, sk_batch_size(&h), types, 4), 2);
+    cr_expect_eq(types[0], 5);
+    cr_expect_eq(types[1], 6);
+    /* The loader skips them: the image has the data record alone. */
+    one_close(&o);
+    one_open(&o, false);
+    cr_expect_eq(o.img.next_producer_id, 10);
+    /* What a snapshot at 5 would carry: the set read back at start-up,
+     * reverted by a truncation (snapshots are taken only of committed
+     * offsets, which no truncation reaches), then appended again. */
+    struct sk_voter_history *vh = sk_metalog_voter_history(o.ml);
+    cr_assert_eq(o.cfg.log.read(o.cfg.log_ctx, 0, 1 << 20, got, 8, &n), 0);
+    cr_assert_eq(o.cfg.log.truncate(o.cfg.log_ctx, 4), 0);
+    struct sk_raft_voter_set at;
+    cr_assert(sk_voter_history_at(vh, 4, &at));
+    cr_expect_eq(at.n, 1);
+    cr_assert_eq(append_voters(&o, 2, 1, &two), 0);
+    cr_assert(sk_voter_history_at(vh, 5, &at));
+    cr_expect_eq(at.n, 2);
+    /* A LeaderChange names the set in the log as its Voters, not the
+     * configured three. */
+    cr_assert_eq(append_leader_change(&o, 3), 0);
+    cr_assert_eq(o.cfg.log.read(o.cfg.log_ctx, 5, 1 << 20, got, 8, &n), 0);
+    int32_t leader, nv;
+    cr_assert_eq(sk_leader_change_decode(got[0].data, got[0].len, &leader, &nv), 0);
+    cr_expect_eq(nv, 2);
     one_close(&o);
 }
 

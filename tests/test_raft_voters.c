@@ -44,6 +44,7 @@ static void start(struct fix *f, int16_t kraft_version)
     f->cfg.voters[0] = 1;
     f->cfg.n_voters = 1;
     f->cfg.kraft_version = kraft_version;
+    f->cfg.write_initial_voters = true;
     f->cfg.directory_id[0] = 1;
     f->cfg.initial_voters.n = 1;
     voter(1, 9093, &f->cfg.initial_voters.voters[0]);
@@ -74,7 +75,12 @@ Test(raft_voters, errors_in_kafkas_order)
     struct fix f = {0};
     start(&f, 1);
     cr_assert_eq(sk_raft_role(f.r), SK_RAFT_LEADER);
-    cr_assert_eq(sk_raft_high_watermark(f.r), 1); /* its LeaderChange */
+    /* Its LeaderChange, then the bootstrap set written into the log as
+     * Kafka's leader does (KRaftVersion and Voters: two offsets). */
+    cr_assert_eq(sk_raft_high_watermark(f.r), 3);
+    cr_assert_eq(sk_raft_voters_offset(f.r), 1);
+    cr_assert_eq(sk_raft_memlog_at(f.log, 1)->kind, SK_RAFT_BATCH_VOTERS);
+    cr_assert_eq(sk_raft_memlog_at(f.log, 1)->count, 2);
     struct sk_raft_voter v;
     int64_t off = -1;
     voter(1, 9093, &v);
@@ -92,12 +98,12 @@ Test(raft_voters, errors_in_kafkas_order)
     /* An update appends the new set; until it commits, no other change. */
     voter(1, 19093, &v);
     cr_assert_eq(sk_raft_update_voter(f.r, &v, 0, &off), SK_ERR_NONE);
-    cr_assert_eq(off, 1);
-    cr_assert_eq(sk_raft_voters_offset(f.r), 1);
+    cr_assert_eq(off, 3);
+    cr_assert_eq(sk_raft_voters_offset(f.r), 3);
     cr_assert_eq(sk_raft_voters(f.r)->voters[0].endpoints[0].port, 19093);
     cr_assert_eq(sk_raft_update_voter(f.r, &v, 0, &off), SK_ERR_REQUEST_TIMED_OUT);
     cr_assert_eq(sk_raft_tick(f.r, 1), SK_ERR_NONE); /* flushes: committed */
-    cr_assert_eq(sk_raft_high_watermark(f.r), 2);
+    cr_assert_eq(sk_raft_high_watermark(f.r), 4);
     cr_assert_eq(sk_raft_update_voter(f.r, &v, 1, &off), SK_ERR_NONE);
     struct sk_raft_quorum_view view;
     cr_assert_eq(sk_raft_describe(f.r, 1, &view), SK_ERR_NONE);
@@ -146,7 +152,7 @@ Test(raft_voters, restart_rebuilds_from_log_and_snapshot)
     cr_assert_eq(sk_raft_tick(f.r, 1), SK_ERR_NONE);
     stop(&f);
     start(&f, 1);
-    cr_assert_eq(sk_raft_voters_offset(f.r), 1);
+    cr_assert_eq(sk_raft_voters_offset(f.r), 3);
     cr_assert_eq(sk_raft_voters(f.r)->voters[0].endpoints[0].port, 19093);
     int64_t end = sk_raft_high_watermark(f.r);
     stop(&f);

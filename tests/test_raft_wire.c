@@ -7,6 +7,7 @@
 
 #include "gen/kp_all.h"
 #include "skein/errors.h"
+#include "skein/raft.h"
 #include "skein/raft_wire.h"
 
 static const struct sk_raft_cluster_id cluster = {.len = 5, .bytes = "abcde"};
@@ -161,6 +162,56 @@ Test(raft_wire, fetch_carries_batches_and_divergence_at_every_version)
         }
         kp_arena_free(&a);
     }
+}
+
+/* KIP-853: a VOTERS batch travels as Kafka's control batch of a Voters
+ * record (after a KRaftVersion record for one of two offsets) and comes
+ * back as the same set; Fetch v17 carries the fetcher's directory id. */
+Test(raft_wire, voter_sets_and_directory_ids_cross_the_wire)
+{
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    struct sk_raft_voter_set s = {.n = 1};
+    struct sk_raft_voter *v = &s.voters[0];
+    v->id = 3;
+    memset(v->directory_id, 7, SK_RAFT_DIR_ID_LEN);
+    v->max_kraft_version = 1;
+    v->n_endpoints = 1;
+    v->endpoints[0] = (struct sk_raft_endpoint){.name_len = 10, .host_len = 9, .port = 9093};
+    memcpy(v->endpoints[0].name, "CONTROLLER", 10);
+    memcpy(v->endpoints[0].host, "127.0.0.1", 9);
+    uint8_t enc[SK_RAFT_VOTERS_MAX_ENCODED];
+    size_t len = sk_raft_voters_encode(&s, enc, sizeof enc);
+    cr_assert_gt(len, 0);
+    struct sk_raft_batch b[2] = {
+        {.base_offset = 1, .epoch = 2, .count = 2, .kind = SK_RAFT_BATCH_VOTERS, .data = enc,
+         .len = len},
+        {.base_offset = 3, .epoch = 2, .count = 1, .kind = SK_RAFT_BATCH_VOTERS, .data = enc,
+         .len = len},
+    };
+    struct sk_raft_msg r = {.type = SK_RAFT_FETCH_RESP, .src = 1, .dst = 3, .epoch = 2,
+                            .leader_id = 1,
+                            .u.fetch_resp = {.high_watermark = 1, .diverging_epoch = -1,
+                                             .batches = b, .n_batches = 2}};
+    struct sk_raft_msg back = response_round_trip(&r, 17, &a);
+    cr_assert_eq(back.u.fetch_resp.n_batches, 2);
+    for (int i = 0; i < 2; i++) {
+        const struct sk_raft_batch *g = &back.u.fetch_resp.batches[i];
+        cr_expect_eq(g->kind, SK_RAFT_BATCH_VOTERS);
+        cr_expect_eq(g->base_offset, b[i].base_offset);
+        cr_expect_eq(g->count, b[i].count);
+        cr_expect_eq(g->epoch, 2);
+        cr_assert_eq(g->len, len);
+        cr_expect_eq(memcmp(g->data, enc, len), 0);
+    }
+    struct sk_raft_msg f = {.type = SK_RAFT_FETCH_REQ, .src = 3, .dst = 1, .cluster_id = cluster,
+                            .epoch = 2, .leader_id = SK_RAFT_NO_ID, .u.fetch = {.fetch_offset = 5}};
+    memset(f.u.fetch.replica_directory_id, 9, SK_RAFT_DIR_ID_LEN);
+    struct sk_raft_msg in = request_round_trip(&f, 17, &a);
+    cr_expect_eq(in.u.fetch.replica_directory_id[15], 9);
+    in = request_round_trip(&f, 16, &a);
+    cr_expect_eq(in.u.fetch.replica_directory_id[15], 0, "v16 has no directory id");
+    kp_arena_free(&a);
 }
 
 Test(raft_wire, another_topic_is_an_invalid_request)

@@ -112,6 +112,10 @@ struct sk_config {
     char inter_broker_listener[SK_CONFIG_NAME_MAX];
     struct sk_voter voters[SK_CONFIG_MAX_VOTERS];
     size_t n_voters;
+    /* A node of a KIP-853 quorum (controller.quorum.bootstrap.servers
+     * without controller.quorum.voters): its voters are the log's, and
+     * voters above only the set its metadata log held at start-up. */
+    bool dynamic_quorum;
 
     char **log_dirs;
     size_t n_log_dirs;

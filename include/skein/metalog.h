@@ -117,6 +117,10 @@ struct sk_voter_set;
  * kraft.version 1 quorum do: deleting older snapshots then never loses it.
  * 0 or -ENOMEM. */
 int sk_metalog_set_voters(struct sk_metalog *ml, const struct sk_voter_set *vs);
+/* The voter sets the Raft log adapter notes as it appends, reads and
+ * truncates VOTERS batches; each snapshot carries the one at its end. */
+struct sk_voter_history;
+struct sk_voter_history *sk_metalog_voter_history(struct sk_metalog *ml);
 void sk_metalog_set_snapshot_policy(struct sk_metalog *ml, int64_t bytes,
                                     int64_t interval_ms);
 /* metadata.log.segment.bytes / .ms for the log's segments, and

@@ -65,6 +65,14 @@ int sk_quorum_resign(struct sk_quorum *q);
 /* sk_raft_release_fetches, and what it answers goes out. */
 int sk_quorum_release_fetches(struct sk_quorum *q);
 
+/* KIP-853 voter changes on the leader (skein/raft.h: sk_raft_add_voter and
+ * the others), with what they send going out at once. */
+int sk_quorum_add_voter(struct sk_quorum *q, const struct sk_raft_voter *v, int64_t *offset);
+int sk_quorum_check_add_voter(struct sk_quorum *q, const struct sk_raft_voter *v);
+int sk_quorum_remove_voter(struct sk_quorum *q, int32_t id, const uint8_t *directory_id,
+                           int64_t *offset);
+int sk_quorum_update_voter(struct sk_quorum *q, const struct sk_raft_voter *v, int64_t *offset);
+
 /* For reads: role, epoch, leader, high watermark, DescribeQuorum's view. */
 const struct sk_raft *sk_quorum_raft(const struct sk_quorum *q);
 

@@ -20,6 +20,8 @@
 /* Kafka's cluster ids are 22 base64 characters; room for any sane one. */
 #define SK_RAFT_CLUSTER_ID_MAX 64
 #define SK_RAFT_NO_ID (-1)
+#define SK_RAFT_BOOTSTRAP_ID(i) (-2 - (int32_t)(i))
+#define SK_RAFT_MAX_BOOTSTRAP 16
 
 /* Wire bytes with a length; len < 0 is the null of a nullable string (old
  * request versions carry no cluster id, and Kafka then skips the check). */
@@ -259,9 +261,23 @@ struct sk_raft_config {
     /* kraft.version 1 (KIP-853) takes its voters from the log instead: the
      * latest VOTERS batch, else the latest snapshot's set, else this initial
      * set (what `format --standalone/--initial-controllers` wrote; the same
-     * on every node). voters/n_voters are then unused. */
+     * on every node; empty on a node formatted without one, which observes
+     * until a VOTERS batch naming it reaches its log). voters/n_voters are
+     * then unused. */
     int16_t kraft_version;
     struct sk_raft_voter_set initial_voters;
+    /* A leader whose set is still initial_voters writes it into the log
+     * after its LeaderChange, as a VOTERS batch of two offsets (Kafka's
+     * KRaftVersion and Voters records), so that replicas formatted without
+     * the bootstrap checkpoint learn it from the log, as Kafka's leader
+     * does. Off, the set stays in the checkpoints alone (the simulation's
+     * replicas are all configured with it). */
+    bool write_initial_voters;
+    /* controller.quorum.bootstrap.servers (KIP-853): an observer without a
+     * leader asks these in turn, as Kafka's observers do, addressing the
+     * i-th as node id SK_RAFT_BOOTSTRAP_ID(i) (negative, as Kafka names
+     * them); the transport knows their addresses. 0: it asks the voters. */
+    int32_t n_bootstrap;
     /* This node's metadata log directory id (meta.properties directory.id). */
     uint8_t directory_id[SK_RAFT_DIR_ID_LEN];
     struct sk_raft_cluster_id cluster_id;

@@ -67,6 +67,9 @@ int sk_raft_add_voter(struct sk_raft *r, const struct sk_raft_voter *v, int64_t 
  * directory id up to the high watermark within the fetch timeout. The driver
  * retries until the request's timeout, then answers REQUEST_TIMED_OUT. */
 #define SK_RAFT_NOT_CAUGHT_UP 0x7f00
+/* The checks of sk_raft_add_voter up to its catch-up test, appending
+ * nothing: what a leader answers before it asks the new voter anything. */
+int sk_raft_check_add_voter(struct sk_raft *r, const struct sk_raft_voter *v, int64_t now_ms);
 int sk_raft_remove_voter(struct sk_raft *r, int32_t id, const uint8_t *directory_id,
                          int64_t now_ms, int64_t *offset);
 int sk_raft_update_voter(struct sk_raft *r, const struct sk_raft_voter *v, int64_t now_ms,

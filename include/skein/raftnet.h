@@ -17,6 +17,13 @@ struct sk_raftnet;
 /* The tag of the CONTROLLER listener's connections (sk_conn_tag). */
 #define SK_LISTENER_CONTROLLER 1
 
+struct sk_node;
+struct sk_voter;
+/* Where controller id takes requests, on shard 0: under KIP-853 from the
+ * voter set in use (it changes at run time) or what a leader told; else
+ * from controller.quorum.voters. False when unknown. */
+bool sk_raftnet_controller(struct sk_node *n, int32_t id, struct sk_voter *out);
+
 /* Whether cfg names a quorum of more than one voter. */
 bool sk_raftnet_wanted(const struct sk_config *cfg);
 /* On shard 0 before it runs: builds the Raft config from cfg (node.id, the
@@ -37,5 +44,10 @@ void sk_raftnet_close(struct sk_broker *b);
  * node's client listener), on shard 0. */
 void sk_api_raft(struct sk_request *req);
 void sk_api_describe_quorum(struct sk_request *req);
+/* KIP-853's voter changes: on the CONTROLLER listener, and forwarded by a
+ * broker (AddRaftVoter, RemoveRaftVoter) as Kafka 3.9's brokers do. */
+void sk_api_add_raft_voter(struct sk_request *req);
+void sk_api_remove_raft_voter(struct sk_request *req);
+void sk_api_update_raft_voter(struct sk_request *req);
 
 #endif

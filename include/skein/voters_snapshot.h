@@ -8,6 +8,7 @@
 #ifndef SKEIN_VOTERS_SNAPSHOT_H
 #define SKEIN_VOTERS_SNAPSHOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +56,12 @@ struct sk_voter_set {
 int sk_voters_snapshot_open(const struct sk_voter_set *vs, int64_t base, int32_t epoch,
                             int64_t last_ts, int64_t now_ms, struct sk_buf *out);
 
+/* A voter change as Kafka's leader writes it in the log: one control batch
+ * (base, epoch) of the Voters record, after the KRaftVersion (1) record
+ * when with_kraft_version. Appended to out. */
+int sk_voters_control_batch(const struct sk_voter_set *vs, bool with_kraft_version, int64_t base,
+                            int32_t epoch, int64_t now_ms, struct sk_buf *out);
+
 /* The SnapshotFooter control batch at base offset base. */
 int sk_voters_snapshot_close(int64_t base, int32_t epoch, int64_t now_ms, struct sk_buf *out);
 
@@ -79,5 +86,9 @@ int sk_voters_snapshot_write(const char *metadata_dir, const struct sk_voter_set
  * (…/__cluster_metadata-0) that holds one: 0, -ENOENT when none does, or
  * another -errno / -EBADMSG. */
 int sk_voters_snapshot_read(const char *dir, struct sk_voter_set *out);
+
+/* The voter set of the snapshot of dir ending at end: 0, -ENOENT (no such
+ * snapshot, or none in it), -EBADMSG. */
+int sk_voters_snapshot_read_at(const char *dir, int64_t end, struct sk_voter_set *out);
 
 #endif

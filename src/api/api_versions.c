@@ -1,6 +1,7 @@
 /* ApiVersions (key 18): the versions this broker serves, and its features. */
 #include "gen/kp_all.h"
 #include "skein/api.h"
+#include "skein/config.h"
 #include "skein/controller.h"
 #include "skein/errors.h"
 
@@ -22,6 +23,9 @@ static void fill_features(struct sk_request *req, kp_api_versions_response *resp
         sf->min_version = f[i].min;
         sf->max_version = f[i].max;
         int16_t level = sk_meta_feature(img, f[i].name);
+        /* The quorum's own level, as Kafka's raft client reports it. */
+        if (kp_str_eq_c(sf->name, "kraft.version"))
+            level = req->broker->node->cfg->dynamic_quorum ? 1 : 0;
         if (level <= 0)
             continue;
         kp_api_versions_response_finalized_feature_key *ff =

@@ -94,7 +94,8 @@ int sk_forward_owner(const struct sk_request *req)
     case 3:
     case 10:
         return would_create(req) ? 0 : -1;
-    case 55: return 0; /* DescribeQuorum: the quorum runs on shard 0 */
+    /* DescribeQuorum and the voter changes: the quorum runs on shard 0. */
+    case 55: case 80: case 81: return 0;
     case 11: return group_owner(req, ((const kp_join_group_request *)req->body)->group_id);
     case 14: return group_owner(req, ((const kp_sync_group_request *)req->body)->group_id);
     case 12: return group_owner(req, ((const kp_heartbeat_request *)req->body)->group_id);

@@ -20,7 +20,7 @@
 #include "skein/submit.h"
 
 /* Admin APIs Kafka 3.9 marks forwardable and Skein's controller decides. */
-static const int16_t forwardable_apis[] = {19, 20, 33, 37, 43, 44, 45, 49, 57};
+static const int16_t forwardable_apis[] = {19, 20, 33, 37, 43, 44, 45, 49, 57, 80, 81};
 
 bool sk_forward_ctl_forwardable(int16_t api_key)
 {
@@ -32,14 +32,16 @@ bool sk_forward_ctl_forwardable(int16_t api_key)
 
 bool sk_forward_ctl_wanted(const struct sk_request *req)
 {
-    return req->conn && req->broker->node->cfg->n_voters > 1 &&
+    const struct sk_config *cfg = req->broker->node->cfg;
+    return req->conn && (cfg->n_voters > 1 || cfg->dynamic_quorum) &&
            sk_conn_tag(req->conn) != SK_LISTENER_CONTROLLER &&
            sk_forward_ctl_forwardable(req->api->key);
 }
 
 bool sk_forward_ctl_creates_remotely(const struct sk_broker *b)
 {
-    return b->node->cfg->n_voters > 1 && !sk_ctl_quorum_active(b->node);
+    const struct sk_config *cfg = b->node->cfg;
+    return (cfg->n_voters > 1 || cfg->dynamic_quorum) && !sk_ctl_quorum_active(b->node);
 }
 
 /* One forwarded request: the Envelope and the bytes it points to live here
@@ -66,6 +68,7 @@ static uint32_t timeout_of(const struct sk_request *req)
     case 43: ms = ((const kp_elect_leaders_request *)req->body)->timeout_ms; break;
     case 45: ms = ((const kp_alter_partition_reassignments_request *)req->body)->timeout_ms; break;
     case 57: ms = ((const kp_update_features_request *)req->body)->timeout_ms; break;
+    case 80: ms = ((const kp_add_raft_voter_request *)req->body)->timeout_ms; break;
     }
     return ms > 0 ? (uint32_t)ms : SK_FORWARD_CTL_RETRY_MS;
 }

@@ -17,6 +17,7 @@
 #include "skein/logging.h"
 #include "skein/net.h"
 #include "skein/node.h"
+#include "skein/raftnet.h"
 #include "skein/submit.h"
 #include "skein/timer.h"
 
@@ -109,14 +110,6 @@ static void answered(void *arg, int16_t err, int16_t version, const void *resp)
     unlink_call(ch, c);
 }
 
-static const struct sk_voter *voter(const struct sk_node *n, int32_t id)
-{
-    for (size_t i = 0; i < n->cfg->n_voters; i++)
-        if (n->cfg->voters[i].id == id)
-            return &n->cfg->voters[i];
-    return NULL;
-}
-
 /* A connection to the leader, or false while there is none. */
 static bool connect_leader(struct sk_ctl_channel *ch)
 {
@@ -124,9 +117,10 @@ static bool connect_leader(struct sk_ctl_channel *ch)
     if (ch->kc && ch->kc_node == leader)
         return true;
     drop_connection(ch);
-    const struct sk_voter *v = leader >= 0 ? voter(ch->b->node, leader) : NULL;
-    if (!v)
+    struct sk_voter addr;
+    if (leader < 0 || !sk_raftnet_controller(ch->b->node, leader, &addr))
         return false;
+    const struct sk_voter *v = &addr;
     struct sk_kclient_config kc;
     sk_kclient_config_defaults(&kc);
     kc.request_timeout_ms = ATTEMPT_TIMEOUT_MS;

@@ -158,6 +158,8 @@ void sk_forward_ctl_fail(struct sk_request *req, int16_t err)
     case 45: fail_reassignments(req, err); break;
     case 49: fail_alter_client_quotas(req, err); break;
     case 57: ((kp_update_features_response *)req->resp)->error_code = err; break;
+    case 80: ((kp_add_raft_voter_response *)req->resp)->error_code = err; break;
+    case 81: ((kp_remove_raft_voter_response *)req->resp)->error_code = err; break;
     }
     sk_request_respond(req);
 }
@@ -216,6 +218,8 @@ bool sk_forward_ctl_has_error(int16_t api_key, const void *resp, int16_t err)
         const kp_update_features_response *r = resp;
         return r->error_code == err || any_features(r->results, err);
     }
+    case 80: return ((const kp_add_raft_voter_response *)resp)->error_code == err;
+    case 81: return ((const kp_remove_raft_voter_response *)resp)->error_code == err;
     }
     return false;
 }

@@ -30,6 +30,30 @@ static struct sk_raftnet_parked *free_slot(struct sk_raftnet *rn)
     return NULL;
 }
 
+/* Fetch v17's NodeEndpoints: where the leader the answer names listens,
+ * as Kafka's leader and followers tell fetchers (KIP-853), so an observer
+ * that knows no voter set yet can follow it. */
+static void leader_endpoint(struct sk_raftnet *rn, struct sk_request *req,
+                            const struct sk_raft_msg *m)
+{
+    struct sk_raftnet_addr a;
+    if (req->api->key != SK_RAFT_API_FETCH || req->version < 17 || m->leader_id < 0 ||
+        !sk_raftnet_address(rn, m->leader_id, &a))
+        return;
+    kp_fetch_response *r = req->resp;
+    kp_fetch_response_node_endpoint *e = sk_request_alloc(req, sizeof(*e));
+    size_t len = strlen(a.host);
+    char *host = sk_request_alloc(req, len + 1);
+    if (!e || !host)
+        return;
+    memcpy(host, a.host, len + 1);
+    kp_fetch_response_node_endpoint_init(e);
+    e->node_id = m->leader_id;
+    e->host = (kp_str){host, (int32_t)len};
+    e->port = a.port;
+    r->node_endpoints = (kp_fetch_response_node_endpoint_arr){1, e};
+}
+
 void sk_raftnet_answer(struct sk_raftnet *rn, const struct sk_raft_msg *m)
 {
     struct sk_raftnet_parked *slot = find_parked(rn, m->corr);
@@ -39,6 +63,8 @@ void sk_raftnet_answer(struct sk_raftnet *rn, const struct sk_raft_msg *m)
     slot->req = NULL;
     if (sk_raft_wire_response_out(m, req->version, req->resp, &req->arena) != 0)
         sk_raft_wire_error_response(req->api->key, SK_ERR_UNKNOWN_SERVER_ERROR, req->resp);
+    else
+        leader_endpoint(rn, req, m);
     sk_request_respond(req);
 }
 
@@ -169,6 +195,8 @@ replica_states(struct sk_request *req, const struct sk_raft_replica_view *views,
     for (int32_t i = 0; i < n; i++) {
         kp_describe_quorum_response_replica_state_init(&rs[i]);
         rs[i].replica_id = views[i].id;
+        if (req->version >= 2)
+            memcpy(rs[i].replica_directory_id.b, views[i].directory_id, SK_RAFT_DIR_ID_LEN);
         rs[i].log_end_offset = views[i].log_end_offset;
         rs[i].last_fetch_timestamp = wall_of(views[i].last_fetch_ms, mono_now, wall_now);
         rs[i].last_caught_up_timestamp = wall_of(views[i].last_caught_up_ms, mono_now, wall_now);
@@ -183,6 +211,39 @@ static void fill_voters(struct sk_request *req, const struct sk_raft_quorum_view
 {
     p->current_voters = replica_states(req, v->voters, v->n_voters, mono_now);
     p->observers = replica_states(req, v->observers, v->n_observers, mono_now);
+}
+
+static kp_str wire_str(struct sk_request *req, const uint8_t *p, size_t n)
+{
+    char *s = sk_request_alloc(req, n + 1);
+    if (s)
+        memcpy(s, p, n);
+    return (kp_str){s, s ? (int32_t)n : 0};
+}
+
+/* v2 under KIP-853: every voter of the set in use with all its endpoints,
+ * as the VotersRecord names them. */
+static void fill_dynamic_nodes(struct sk_request *req, const struct sk_raft_voter_set *s,
+                               kp_describe_quorum_response *r)
+{
+    kp_describe_quorum_response_node *nodes =
+        sk_request_alloc(req, sizeof(*nodes) * (size_t)(s->n + 1));
+    for (int32_t i = 0; i < s->n; i++) {
+        const struct sk_raft_voter *v = &s->voters[i];
+        kp_describe_quorum_response_listener *ls =
+            sk_request_alloc(req, sizeof(*ls) * (size_t)(v->n_endpoints + 1));
+        for (int32_t e = 0; e < v->n_endpoints; e++) {
+            const struct sk_raft_endpoint *ep = &v->endpoints[e];
+            kp_describe_quorum_response_listener_init(&ls[e]);
+            ls[e].name = wire_str(req, ep->name, ep->name_len);
+            ls[e].host = wire_str(req, ep->host, ep->host_len);
+            ls[e].port = ep->port;
+        }
+        kp_describe_quorum_response_node_init(&nodes[i]);
+        nodes[i].node_id = v->id;
+        nodes[i].listeners = (kp_describe_quorum_response_listener_arr){v->n_endpoints, ls};
+    }
+    r->nodes = (kp_describe_quorum_response_node_arr){s->n, nodes};
 }
 
 /* v2: each voter's controller listener, from controller.quorum.voters. */
@@ -238,7 +299,9 @@ void sk_api_describe_quorum(struct sk_request *req)
     p->leader_epoch = v.epoch;
     p->high_watermark = v.high_watermark;
     fill_voters(req, &v, now, p);
-    if (req->version >= 2)
+    if (req->version >= 2 && req->broker->node->cfg->dynamic_quorum)
+        fill_dynamic_nodes(req, &v.nodes, r);
+    else if (req->version >= 2)
         fill_nodes(req, r);
     sk_request_respond(req);
 }

@@ -8,6 +8,8 @@
 
 #include "gen/kp_all.h"
 #include "skein/errors.h"
+#include "skein/raft.h"
+#include "skein/raft_voters_batch.h"
 #include "skein/raft_wire.h"
 #include "skein/record.h"
 
@@ -123,6 +125,8 @@ static int16_t fetch_in(const kp_fetch_request *q, int16_t version, struct sk_ra
     m->u.fetch.fetch_offset = p->fetch_offset;
     m->u.fetch.last_fetched_epoch = p->last_fetched_epoch;
     m->u.fetch.max_wait_ms = q->max_wait_ms > 0 ? q->max_wait_ms : 0;
+    if (version >= 17)
+        memcpy(m->u.fetch.replica_directory_id, p->replica_directory_id.b, SK_RAFT_DIR_ID_LEN);
     return SK_ERR_NONE;
 }
 
@@ -258,10 +262,15 @@ static int batches_out(const struct sk_raft_fetch_resp *f, int32_t leader, kp_ar
 {
     struct sk_buf buf = {0};
     int rc = 0;
-    for (size_t i = 0; i < f->n_batches && !rc; i++)
-        rc = f->batches[i].kind == SK_RAFT_BATCH_LEADER_CHANGE
-                 ? control_batch(&f->batches[i], leader, a, &buf)
-                 : data_batch(&f->batches[i], &buf);
+    for (size_t i = 0; i < f->n_batches && !rc; i++) {
+        const struct sk_raft_batch *b = &f->batches[i];
+        if (b->kind == SK_RAFT_BATCH_VOTERS)
+            rc = sk_raft_voters_batch_build(b, 0, &buf) < 0 ? KP_E_INVALID : 0;
+        else if (b->kind == SK_RAFT_BATCH_LEADER_CHANGE)
+            rc = control_batch(b, leader, a, &buf);
+        else
+            rc = data_batch(b, &buf);
+    }
     uint8_t *p = rc || !buf.len ? NULL : kp_arena_alloc(a, buf.len);
     if (p)
         memcpy(p, buf.data, buf.len);
@@ -270,6 +279,27 @@ static int batches_out(const struct sk_raft_fetch_resp *f, int32_t leader, kp_ar
     *records = (kp_bytes){p, p ? (int32_t)buf.len : 0};
     sk_buf_free(&buf);
     return rc;
+}
+
+/* A control batch with a Voters record is a VOTERS batch: 1 with *b
+ * filled (its encoding in the arena), 0 for another control batch. */
+static int voters_in(const uint8_t *p, size_t len, kp_arena *a, struct sk_raft_batch *b)
+{
+    uint8_t enc[SK_RAFT_VOTERS_MAX_ENCODED];
+    size_t n = 0;
+    int rc = sk_raft_voters_batch_parse(p, len, enc, sizeof enc, &n);
+    if (rc <= 0)
+        return rc;
+    uint8_t *d = kp_arena_alloc(a, n);
+    if (!d)
+        return -ENOMEM;
+    memcpy(d, enc, n);
+    struct sk_batch_header h;
+    sk_batch_header_read(p, len, &h);
+    *b = (struct sk_raft_batch){.base_offset = h.base_offset, .epoch = h.partition_leader_epoch,
+                                .count = h.last_offset_delta + 1, .kind = SK_RAFT_BATCH_VOTERS,
+                                .data = d, .len = n};
+    return 1;
 }
 
 /* Whole batches only: a fetch may end inside one, as Kafka's do. */
@@ -293,6 +323,16 @@ static int16_t batches_in(kp_bytes rec, kp_arena *a, struct sk_raft_fetch_resp *
             v = nv;
         }
         bool control = h.attributes & SK_BATCH_CONTROL;
+        if (control) {
+            int err = voters_in(rec.ptr + at, sk_batch_size(&h), a, &v[n]);
+            if (err < 0)
+                return SK_ERR_CORRUPT_MESSAGE;
+            if (err > 0) {
+                n++;
+                at += sk_batch_size(&h);
+                continue;
+            }
+        }
         v[n++] = (struct sk_raft_batch){
             .base_offset = h.base_offset,
             .epoch = h.partition_leader_epoch,
@@ -577,6 +617,8 @@ static int fetch_req_out(const struct sk_raft_msg *m, int16_t version, kp_fetch_
     p->fetch_offset = m->u.fetch.fetch_offset;
     if (version >= 12)
         p->last_fetched_epoch = m->u.fetch.last_fetched_epoch;
+    if (version >= 17)
+        memcpy(p->replica_directory_id.b, m->u.fetch.replica_directory_id, SK_RAFT_DIR_ID_LEN);
     p->partition_max_bytes = 8 * 1024 * 1024;
     q->topics = (kp_fetch_request_fetch_topic_arr){1, t};
     return 0;

@@ -16,27 +16,32 @@
 #include "skein/errors.h"
 #include "skein/kclient.h"
 #include "skein/logging.h"
+#include "skein/meta_props.h"
 #include "skein/meta_quorum.h"
 #include "skein/net.h"
 #include "skein/partition.h"
+#include "skein/raft_voters_batch.h"
 #include "skein/raft_wire.h"
+#include "skein/voters_snapshot.h"
 
 /* One request to a voter in flight; its body lives in its arena until the
  * client calls back. */
 struct out_req {
     struct sk_raftnet *rn;
-    struct sk_raftnet_peer *peer;
+    int32_t dst;
     enum sk_raft_msg_type type;
     uint32_t corr;
     kp_arena arena;
     void *body;
 };
 
-/* A quorum of several voters, or a broker-only node following any quorum
- * (an observer, even of a sole controller). */
+/* A quorum of several voters, a broker-only node following any quorum (an
+ * observer, even of a sole controller), or a KIP-853 controller, whose set
+ * may grow from one at any time. */
 bool sk_raftnet_wanted(const struct sk_config *cfg)
 {
-    return cfg->n_voters > 1 || (cfg->n_voters == 1 && cfg->voters[0].id != cfg->node_id);
+    return cfg->dynamic_quorum || cfg->n_voters > 1 ||
+           (cfg->n_voters == 1 && cfg->voters[0].id != cfg->node_id);
 }
 
 static void out_free(struct out_req *o)
@@ -66,6 +71,20 @@ static void resign_timeout(void *arg)
     resign_done(rn);
 }
 
+/* KIP-853: a Fetch answer names where its leader listens (NodeEndpoints),
+ * which an observer that knows no voter set yet needs to follow it. */
+static void learn_endpoints(struct sk_raftnet *rn, enum sk_raft_msg_type t, const void *resp)
+{
+    if (t != SK_RAFT_FETCH_REQ)
+        return;
+    const kp_fetch_response *r = resp;
+    for (int32_t i = 0; i < r->node_endpoints.n; i++) {
+        const kp_fetch_response_node_endpoint *e = &r->node_endpoints.v[i];
+        if (e->host.len > 0)
+            sk_raftnet_learn(rn, e->node_id, e->host.ptr, (size_t)e->host.len, e->port);
+    }
+}
+
 static void on_answer(void *arg, int16_t err, int16_t version, const void *resp)
 {
     struct out_req *o = arg;
@@ -73,25 +92,18 @@ static void on_answer(void *arg, int16_t err, int16_t version, const void *resp)
     bool ending = o->type == SK_RAFT_END_EPOCH_REQ;
     if (err == SK_ERR_NONE && !rn->closing) {
         struct sk_raft_msg m;
-        int16_t rc = sk_raft_wire_response_in(o->type, version, resp, o->peer->id,
+        learn_endpoints(rn, o->type, resp);
+        int16_t rc = sk_raft_wire_response_in(o->type, version, resp, o->dst,
                                               rn->cfg.node_id, &m, &o->arena);
         m.corr = o->corr;
         if (rc == SK_ERR_NONE)
             sk_quorum_deliver(rn->q, &m);
         else
-            sk_debug("raft: dropped a response from voter %d: %s", o->peer->id, sk_err_name(rc));
+            sk_debug("raft: dropped a response from node %d: %s", o->dst, sk_err_name(rc));
     }
     out_free(o);
     if (ending && --rn->ending == 0)
         resign_done(rn);
-}
-
-static struct sk_raftnet_peer *peer_of(struct sk_raftnet *rn, int32_t id)
-{
-    for (int i = 0; i < rn->n_peers; i++)
-        if (rn->peers[i].id == id)
-            return &rn->peers[i];
-    return NULL;
 }
 
 /* The version is fixed here, once the connection knows its peer's, since
@@ -105,7 +117,7 @@ static void send_to(struct sk_raftnet *rn, struct sk_raftnet_peer *p, const stru
     struct out_req *o = calloc(1, sizeof(*o));
     if (!o)
         return;
-    *o = (struct out_req){.rn = rn, .peer = p, .type = m->type, .corr = m->corr};
+    *o = (struct out_req){.rn = rn, .dst = m->dst, .type = m->type, .corr = m->corr};
     kp_arena_init(&o->arena, 0);
     const kp_api_info *api = kp_api_get(key);
     o->body = kp_arena_alloc(&o->arena, api->request.struct_size);
@@ -121,23 +133,17 @@ static void send_to(struct sk_raftnet *rn, struct sk_raftnet_peer *p, const stru
         rn->ending++;
 }
 
-static void drop_pending(struct sk_raftnet_peer *p)
-{
-    if (p->has_pending)
-        sk_raft_msg_release(&p->pending);
-    p->has_pending = false;
-}
-
 /* Takes m: sent now, or kept until the connection is ready. */
 static void send_request(struct sk_raftnet *rn, struct sk_raft_msg *m)
 {
-    struct sk_raftnet_peer *p = peer_of(rn, m->dst);
+    struct sk_raftnet_peer *p = sk_raftnet_peer_for(rn, m->dst);
     if (!p) {
         sk_raft_msg_release(m);
         return;
     }
     if (!sk_kclient_ready(p->kc)) {
-        drop_pending(p);
+        if (p->has_pending)
+            sk_raft_msg_release(&p->pending);
         p->pending = *m;
         p->has_pending = true;
         return;
@@ -146,11 +152,10 @@ static void send_request(struct sk_raftnet *rn, struct sk_raft_msg *m)
     sk_raft_msg_release(m);
 }
 
-static void peer_ready(void *arg, struct sk_kclient *kc)
+void sk_raftnet_peer_ready(void *arg, struct sk_kclient *kc)
 {
     struct sk_raftnet_peer *p = arg;
-    (void)kc;
-    if (!p->has_pending || p->rn->closing)
+    if (!p->has_pending || p->rn->closing || p->kc != kc)
         return;
     struct sk_raft_msg m = p->pending;
     p->has_pending = false;
@@ -186,6 +191,60 @@ static int32_t setting(const struct sk_config *cfg, const char *name)
     return sk_config_describe_broker(cfg, name, &v) == 0 ? (int32_t)strtol(v.value, NULL, 10) : 0;
 }
 
+static const char *metadata_dir(const struct sk_config *cfg)
+{
+    return cfg->metadata_log_dir ? cfg->metadata_log_dir : cfg->log_dirs[0];
+}
+
+/* The set the metadata log's newest snapshot holding one has (the core
+ * goes on from there with the VOTERS batches in the log); none for a
+ * controller formatted without one. */
+static int initial_voters(const struct sk_config *cfg, struct sk_raft_voter_set *out, char *err,
+                          size_t errlen)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/%s", metadata_dir(cfg), SK_METADATA_PARTITION_DIR);
+    struct sk_voter_set *vs = malloc(sizeof *vs);
+    if (!vs)
+        return -ENOMEM;
+    int rc = sk_voters_snapshot_read(dir, vs);
+    if (rc == 0 && sk_raft_voters_from_kafka(vs, out) < 0)
+        rc = -E2BIG;
+    free(vs);
+    if (rc == -ENOENT) {
+        out->n = 0;
+        return 0;
+    }
+    if (rc < 0)
+        snprintf(err, errlen, "cannot take the KIP-853 voter set in %s: %s", dir,
+                 rc == -E2BIG ? "more voters or endpoints than Skein's quorum takes"
+                              : strerror(-rc));
+    return rc;
+}
+
+/* KIP-853: kraft.version 1, the log's voter set, this node's replica key
+ * (its metadata directory's directory.id) and the bootstrap servers. */
+static int dynamic_config(struct sk_raftnet *rn, const struct sk_config *cfg,
+                          struct sk_raft_config *rc, char *err, size_t errlen)
+{
+    struct sk_config_value v;
+    struct sk_meta_props props;
+    rc->kraft_version = 1;
+    rc->write_initial_voters = true;
+    int r = initial_voters(cfg, &rc->initial_voters, err, errlen);
+    if (r == 0 && (r = sk_meta_props_read(metadata_dir(cfg), &props, err, errlen)) == 0 &&
+        !props.has_dir_id) {
+        snprintf(err, errlen, "%s/meta.properties has no directory.id", metadata_dir(cfg));
+        r = -EINVAL;
+    }
+    if (r == 0)
+        memcpy(rc->directory_id, props.dir_id, SK_RAFT_DIR_ID_LEN);
+    if (r == 0 && sk_config_describe_broker(cfg, "controller.quorum.bootstrap.servers", &v) == 0)
+        r = sk_raftnet_parse_bootstrap(rn, v.value, err, errlen);
+    rc->n_bootstrap = rn->n_bootstrap;
+    return r;
+}
+
 static int raft_config(struct sk_raftnet *rn, const struct sk_broker *b, struct sk_raft_config *rc,
                        const struct sk_raft_qstate **restored, char *err, size_t errlen)
 {
@@ -197,7 +256,10 @@ static int raft_config(struct sk_raftnet *rn, const struct sk_broker *b, struct 
                  cfg->n_voters, SK_RAFT_MAX_VOTERS);
         return -EINVAL;
     }
-    for (size_t i = 0; i < cfg->n_voters; i++)
+    int r = cfg->dynamic_quorum ? dynamic_config(rn, cfg, rc, err, errlen) : 0;
+    if (r < 0)
+        return r;
+    for (size_t i = 0; !cfg->dynamic_quorum && i < cfg->n_voters; i++)
         rc->voters[rc->n_voters++] = cfg->voters[i].id;
     size_t n = strlen(b->node->cluster_id);
     rc->cluster_id.len = (int16_t)n;
@@ -218,28 +280,19 @@ static int raft_config(struct sk_raftnet *rn, const struct sk_broker *b, struct 
     return 0;
 }
 
+/* The voters known at start-up are connected to at once, so the first
+ * requests do not wait for a handshake; others as the core first
+ * addresses them. */
 static int connect_voters(struct sk_raftnet *rn, const struct sk_config *cfg, char *err,
                           size_t errlen)
 {
-    struct sk_kclient_config kc;
-    sk_kclient_config_defaults(&kc);
-    kc.request_timeout_ms = (uint32_t)rn->cfg.request_timeout_ms;
-    kc.client_id = "raft-client";
     for (size_t i = 0; i < cfg->n_voters; i++) {
         const struct sk_voter *v = &cfg->voters[i];
-        if (v->id == cfg->node_id)
-            continue;
-        struct sk_raftnet_peer *p = &rn->peers[rn->n_peers];
-        p->rn = rn;
-        p->id = v->id;
-        struct sk_kclient_handler h = {.on_ready = peer_ready, .arg = p};
-        int rc = sk_kclient_new(rn->b->shard, v->host, v->port, &kc, &h, &p->kc);
-        if (rc < 0) {
-            snprintf(err, errlen, "cannot connect to voter %d at %s:%u: %s", v->id, v->host,
-                     v->port, strerror(-rc));
-            return rc;
+        if (v->id != cfg->node_id && !sk_raftnet_peer_for(rn, v->id)) {
+            snprintf(err, errlen, "cannot connect to voter %d at %s:%u", v->id, v->host,
+                     v->port);
+            return -EINVAL;
         }
-        rn->n_peers++;
     }
     return 0;
 }
@@ -291,9 +344,31 @@ int sk_raftnet_start(struct sk_broker *b, char *err, size_t errlen)
     if (rc == 0)
         rc = connect_voters(rn, b->node->cfg, err, errlen);
     if (rc == 0)
-        sk_info("Raft quorum of %d voters: node %d (%s), cluster %s", rn->cfg.n_voters,
-                rn->cfg.node_id, controller ? "voter" : "observer", b->node->cluster_id);
+        sk_raftnet_update_start(rn);
+    if (rc == 0)
+        sk_info("Raft quorum of %d voters%s: node %d (%s), cluster %s",
+                sk_raft_voters(sk_quorum_raft(rn->q))->n,
+                rn->cfg.kraft_version ? " (kraft.version 1)" : "", rn->cfg.node_id,
+                sk_raft_is_observer(sk_quorum_raft(rn->q)) ? "observer" : "voter",
+                b->node->cluster_id);
     return rc;
+}
+
+bool sk_raftnet_controller(struct sk_node *n, int32_t id, struct sk_voter *out)
+{
+    struct sk_raftnet_addr a;
+    if (n->raftnet && sk_raftnet_address(n->raftnet, id, &a)) {
+        out->id = id;
+        memcpy(out->host, a.host, sizeof out->host);
+        out->port = a.port;
+        return true;
+    }
+    for (size_t i = 0; i < n->cfg->n_voters; i++)
+        if (n->cfg->voters[i].id == id) {
+            *out = n->cfg->voters[i];
+            return true;
+        }
+    return false;
 }
 
 /* Bounds the wait for the other voters to hear of the resignation: a live
@@ -329,10 +404,9 @@ void sk_raftnet_close(struct sk_broker *b)
     rn->resigned = NULL;
     if (rn->resign_timer)
         sk_timer_cancel(b->shard, rn->resign_timer);
-    for (int i = 0; i < rn->n_peers; i++) {
-        sk_kclient_close(rn->peers[i].kc);
-        drop_pending(&rn->peers[i]);
-    }
+    sk_raftnet_update_stop(rn);
+    sk_raftnet_close_peers(rn);
+    sk_raftnet_changes_close(rn);
     sk_quorum_free(rn->q);
     sk_raftnet_unpark_all(rn);
     free(rn);

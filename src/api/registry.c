@@ -43,6 +43,9 @@ static const struct sk_api_entry entries[] = {
     {49, 0, 1, sk_api_alter_client_quotas},
     {57, 0, 1, sk_api_update_features},
     {75, 0, 0, sk_api_describe_topic_partitions},
+    /* Forwarded to the quorum's leader, as Kafka 3.9's brokers do. */
+    {80, 0, 0, sk_api_add_raft_voter},
+    {81, 0, 0, sk_api_remove_raft_voter},
     {23, 0, 4, sk_api_offset_for_leader_epoch},
     /* No authorizer yet: answered SECURITY_DISABLED, as Kafka does. */
     {29, 0, 3, sk_api_describe_acls},
@@ -73,6 +76,9 @@ static const struct sk_api_entry controller_entries[] = {
     /* As ControllerApis: an admin client bootstrapped to the controllers
      * (KIP-919) creates topics at the active one. */
     {19, 0, 7, sk_api_create_topics},
+    {80, 0, 0, sk_api_add_raft_voter},
+    {81, 0, 0, sk_api_remove_raft_voter},
+    {82, 0, 0, sk_api_update_raft_voter},
 };
 
 /* A combined node answers DescribeQuorum on its client listener too, as

@@ -8,9 +8,11 @@
 #include "skein/errors.h"
 #include "skein/wire_str.h"
 
-/* Kafka 3.9's features. Skein implements level 0 of the three besides
- * metadata.version: kraft.version 0 is the static voter set of
- * controller.quorum.voters (1 is KIP-853's dynamic quorum), group.version 0
+/* Kafka 3.9's features. kraft.version 0 is the static voter set of
+ * controller.quorum.voters, 1 KIP-853's dynamic quorum (a cluster formatted
+ * with its bootstrap voter set runs at 1 from the start, as Kafka 3.9's; the
+ * level is the quorum's, not an UpdateFeatures change). Of the other two
+ * Skein implements level 0: group.version 0
  * the classic group protocol (1 adds KIP-848's consumer protocol), and
  * transaction.version 0 the transaction protocol before KIP-890's epoch bumps.
  * Kafka leaves a feature out of ApiVersions when it supports level 0 only;
@@ -18,7 +20,7 @@
  * this node lacks instead of leaving the feature unmentioned. */
 static const struct sk_feature_range supported[] = {
     {"metadata.version", SK_METADATA_VERSION_MIN, SK_METADATA_VERSION_MAX},
-    {"kraft.version", 0, 0},
+    {"kraft.version", 0, 1},
     {"group.version", 0, 0},
     {"transaction.version", 0, 0},
 };

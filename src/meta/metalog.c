@@ -14,6 +14,8 @@
 #include "skein/plog.h"
 #include "skein/record.h"
 #include "skein/syncer.h"
+#include "skein/raft_voters_batch.h"
+#include "skein/voter_history.h"
 #include "skein/voters_snapshot.h"
 
 struct sk_metalog {
@@ -28,6 +30,7 @@ struct sk_metalog {
     int64_t retention_bytes;          /* metadata.max.retention.bytes, -1: none */
     int64_t retention_ms;             /* metadata.max.retention.ms, -1: none */
     struct sk_voter_set *voters;      /* KIP-853's, carried into every snapshot; or NULL */
+    struct sk_voter_history vh;       /* the sets above the start, as the Raft log saw them */
 };
 
 #define SK_METALOG_READ_CHUNK (1u << 20)
@@ -261,6 +264,7 @@ void sk_metalog_close(struct sk_metalog *ml)
     sk_plog_flush(ml->plog, 0);
     sk_plog_close(ml->plog);
     free(ml->voters);
+    sk_voter_history_free(&ml->vh);
     free(ml);
 }
 
@@ -269,7 +273,27 @@ int sk_metalog_set_voters(struct sk_metalog *ml, const struct sk_voter_set *vs)
     if (!ml->voters && !(ml->voters = malloc(sizeof *ml->voters)))
         return -ENOMEM;
     *ml->voters = *vs;
+    struct sk_raft_voter_set s;
+    if (sk_raft_voters_from_kafka(vs, &s) == 0)
+        sk_voter_history_reset(&ml->vh, &s);
     return 0;
+}
+
+struct sk_voter_history *sk_metalog_voter_history(struct sk_metalog *ml)
+{
+    return &ml->vh;
+}
+
+/* The set in force at the snapshot's end, when the log has seen one. */
+static const struct sk_voter_set *voters_at(struct sk_metalog *ml, int64_t end)
+{
+    struct sk_raft_voter_set s;
+    if (!sk_voter_history_at(&ml->vh, end, &s))
+        return ml->voters;
+    if (!ml->voters && !(ml->voters = malloc(sizeof *ml->voters)))
+        return NULL;
+    sk_raft_voters_to_kafka(&s, ml->voters);
+    return ml->voters;
 }
 
 void sk_metalog_set_snapshot_policy(struct sk_metalog *ml, int64_t bytes, int64_t interval_ms)
@@ -378,7 +402,7 @@ static void maybe_snapshot(struct sk_metalog *ml, const struct sk_meta_image *im
     if (sk_meta_snapshot_latest(dir, img->last_offset + 1) == img->last_offset + 1)
         return;
     ml->snapshot_end = img->last_offset + 1;
-    int rc = sk_meta_snapshot_write_voters_async(ml->snapper, img, ml->voters,
+    int rc = sk_meta_snapshot_write_voters_async(ml->snapper, img, voters_at(ml, ml->snapshot_end),
                                                  epoch_at(ml->plog, img->last_offset), now,
                                                  snapshot_written, ml);
     if (rc < 0)

@@ -10,7 +10,10 @@
 #include "skein/meta_snapshot.h"
 #include "skein/metalog.h"
 #include "skein/plog.h"
+#include "skein/raft.h"
+#include "skein/raft_voters_batch.h"
 #include "skein/record.h"
+#include "skein/voter_history.h"
 
 #include "raftlog_snapshot.h"
 
@@ -36,6 +39,7 @@ struct sk_meta_raftlog {
     struct sk_buf scratch; /* the batch being appended */
     uint8_t *rbuf;         /* what the last read returned */
     size_t rcap;
+    struct sk_buf venc;    /* the core's encodings of the VOTERS batches it returned */
     struct sk_snap_part part; /* a snapshot being fetched */
 };
 
@@ -82,6 +86,7 @@ void sk_meta_raftlog_free(struct sk_meta_raftlog *l)
         f->l = NULL;
     sk_snap_part_drop(dir_of(l), &l->part);
     sk_buf_free(&l->scratch);
+    sk_buf_free(&l->venc);
     free(l->rbuf);
     free(l);
 }
@@ -100,16 +105,49 @@ static int check_batch(const struct sk_raft_batch *b)
         h.last_offset_delta + 1 != b->count || !sk_batch_crc_ok(b->data, &h))
         return -EBADMSG;
     bool control = (h.attributes & SK_BATCH_CONTROL) != 0;
-    return control == (b->kind == SK_RAFT_BATCH_LEADER_CHANGE) ? 0 : -EBADMSG;
+    return control == (b->kind != SK_RAFT_BATCH_DATA) ? 0 : -EBADMSG;
+}
+
+
+static struct sk_voter_history *history(struct sk_meta_raftlog *l)
+{
+    return sk_metalog_voter_history(l->ml);
+}
+
+/* A voter set the log now holds at offset: its snapshots carry it. */
+static int note_voters(struct sk_meta_raftlog *l, int64_t offset, const uint8_t *enc, size_t len)
+{
+    struct sk_raft_voter_set s;
+    if (sk_raft_voters_decode(enc, len, &s) < 0)
+        return -EBADMSG;
+    return sk_voter_history_note(history(l), offset, &s);
 }
 
 /* The leader's own LeaderChange: the core does not say who granted its
- * votes, so the message names the leader alone among GrantingVoters. */
+ * votes, so the message names the leader alone among GrantingVoters. Its
+ * Voters are the KIP-853 set the log holds, else the configured ones. */
 static int encode_leader_change(struct sk_meta_raftlog *l, const struct sk_raft_batch *b)
 {
     const struct sk_meta_raftlog_config *c = &l->cfg;
-    return sk_leader_change_encode(b->base_offset, b->epoch, wall_ms(), c->node_id, c->voters,
-                                   c->n_voters, &c->node_id, 1, &l->scratch);
+    struct sk_raft_voter_set s;
+    int32_t ids[SK_RAFT_MAX_VOTERS];
+    const int32_t *voters = c->voters;
+    int32_t n = c->n_voters;
+    if (sk_voter_history_latest(history(l), &s)) {
+        for (int32_t i = 0; i < s.n; i++)
+            ids[i] = s.voters[i].id;
+        voters = ids;
+        n = s.n;
+    }
+    return sk_leader_change_encode(b->base_offset, b->epoch, wall_ms(), c->node_id, voters, n,
+                                   &c->node_id, 1, &l->scratch);
+}
+
+/* The core's VOTERS batch in Kafka's form: its Voters control record. */
+static int encode_voters(struct sk_meta_raftlog *l, const struct sk_raft_batch *b)
+{
+    int rc = sk_raft_voters_batch_build(b, wall_ms(), &l->scratch);
+    return rc < 0 ? rc : note_voters(l, b->base_offset, b->data, b->len);
 }
 
 static int append(void *ctx, const struct sk_raft_batch *b)
@@ -121,6 +159,8 @@ static int append(void *ctx, const struct sk_raft_batch *b)
     int rc;
     if (b->kind == SK_RAFT_BATCH_LEADER_CHANGE && b->len == 0) {
         rc = encode_leader_change(l, b);
+    } else if (b->kind == SK_RAFT_BATCH_VOTERS) {
+        rc = encode_voters(l, b);
     } else {
         rc = check_batch(b);
         if (rc == 0)
@@ -138,6 +178,7 @@ static int truncate_to(void *ctx, int64_t offset)
 {
     struct sk_meta_raftlog *l = ctx;
     l->gen++;
+    sk_voter_history_truncate(history(l), offset);
     return sk_plog_truncate_to(plog_of(l), offset);
 }
 
@@ -294,11 +335,29 @@ static int read_bytes(struct sk_meta_raftlog *l, int64_t offset, size_t max_byte
     }
 }
 
+/* A control batch holding a Voters record is the core's VOTERS batch: its
+ * data becomes the set in the core's encoding, kept in l->venc. */
+static int voters_in(struct sk_meta_raftlog *l, struct sk_raft_batch *b)
+{
+    uint8_t enc[SK_RAFT_VOTERS_MAX_ENCODED];
+    size_t n = 0;
+    int rc = sk_raft_voters_batch_parse(b->data, b->len, enc, sizeof enc, &n);
+    if (rc <= 0)
+        return rc;
+    if ((rc = sk_buf_append(&l->venc, enc, n)) < 0 ||
+        (rc = note_voters(l, b->base_offset, enc, n)) < 0)
+        return rc;
+    b->kind = SK_RAFT_BATCH_VOTERS;
+    b->len = n;
+    return 0;
+}
+
 static int read_from(void *ctx, int64_t offset, size_t max_bytes, struct sk_raft_batch *out,
                      size_t max_out, size_t *n_out)
 {
     struct sk_meta_raftlog *l = ctx;
     *n_out = 0;
+    l->venc.len = 0;
     /* Below the log start only a snapshot holds the records: the core
      * answers such a fetch with the snapshot's id, never from here. */
     if (offset < sk_plog_log_start_offset(plog_of(l)) || offset >= end_offset(l))
@@ -312,15 +371,24 @@ static int read_from(void *ctx, int64_t offset, size_t max_bytes, struct sk_raft
             return -EBADMSG;
         if (*n_out > 0 && (size_t)(p - l->rbuf) + sk_batch_size(&h) > max_bytes)
             break;
-        out[(*n_out)++] = (struct sk_raft_batch){
+        struct sk_raft_batch *b = &out[(*n_out)++];
+        *b = (struct sk_raft_batch){
             .base_offset = h.base_offset, .epoch = h.partition_leader_epoch,
             .count = h.last_offset_delta + 1,
             .kind = (h.attributes & SK_BATCH_CONTROL) ? SK_RAFT_BATCH_LEADER_CHANGE
                                                       : SK_RAFT_BATCH_DATA,
             .data = p, .len = sk_batch_size(&h)};
+        if (b->kind != SK_RAFT_BATCH_DATA && (rc = voters_in(l, b)) < 0)
+            return rc;
         p += sk_batch_size(&h);
         len -= sk_batch_size(&h);
     }
+    /* The encodings are placed once venc stops growing. */
+    for (size_t i = 0, at = 0; i < *n_out; i++)
+        if (out[i].kind == SK_RAFT_BATCH_VOTERS) {
+            out[i].data = l->venc.data + at;
+            at += out[i].len;
+        }
     return rc;
 }
 
@@ -347,6 +415,20 @@ static int snapshot_write(void *ctx, const struct sk_raft_snapshot_id *id, int64
     return sk_snap_part_write(dir_of(l), &l->part, id, pos, data, len);
 }
 
+/* KIP-853: the set among the checkpoint's control records. */
+static int snapshot_voters(void *ctx, const struct sk_raft_snapshot_id *id,
+                           struct sk_raft_voter_set *out)
+{
+    struct sk_voter_set *vs = malloc(sizeof *vs);
+    if (!vs)
+        return -ENOMEM;
+    int rc = sk_voters_snapshot_read_at(dir_of(ctx), id->end_offset, vs);
+    if (rc == 0 && sk_raft_voters_from_kafka(vs, out) < 0)
+        rc = -EBADMSG;
+    free(vs);
+    return rc;
+}
+
 /* The snapshot replaces the whole log: a follower takes one only when its
  * log ends below the leader's start. Flushes in flight then cover batches
  * that are gone, so they no longer move the recovery point. */
@@ -362,6 +444,10 @@ static int snapshot_install(void *ctx, const struct sk_raft_snapshot_id *id)
         rc = sk_plog_flush(plog_of(l), wall_ms());
     if (rc == 0)
         sk_meta_snapshot_prune(dir_of(l), id->end_offset);
+    if (rc == 0) {
+        struct sk_raft_voter_set s;
+        sk_voter_history_reset(history(l), snapshot_voters(l, id, &s) == 0 ? &s : NULL);
+    }
     return rc;
 }
 
@@ -380,6 +466,7 @@ void sk_meta_raftlog_bind(struct sk_meta_raftlog *l, struct sk_raft_config *cfg)
         .snapshot_read = snapshot_read,
         .snapshot_write = snapshot_write,
         .snapshot_install = snapshot_install,
+        .snapshot_voters = snapshot_voters,
     };
     cfg->log_ctx = l;
 }

@@ -12,6 +12,7 @@
 #include "skein/voters_snapshot.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +149,32 @@ int sk_voters_snapshot_open(const struct sk_voter_set *vs, int64_t base, int32_t
         rc = control_of(SK_CONTROL_KRAFT_VOTERS, &v, enc_voters, sz_voters, &a, &c[2]);
     if (rc == 0)
         rc = control_batch(c, 3, base, epoch, now_ms, out);
+    kp_arena_free(&a);
+    return rc;
+}
+
+/* The leader's control batch of a voter change: the Voters record alone,
+ * or after the KRaftVersion record when the set enters the log for the
+ * first time (Kafka's leader writes both at its epoch's start then). */
+int sk_voters_control_batch(const struct sk_voter_set *vs, bool with_kraft_version, int64_t base,
+                            int32_t epoch, int64_t now_ms, struct sk_buf *out)
+{
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    kp_k_raft_version_record k;
+    kp_k_raft_version_record_init(&k);
+    k.k_raft_version = KRAFT_VERSION_1;
+    kp_voters_record v;
+    struct control c[2];
+    int n = 0, rc = 0;
+    if (with_kraft_version)
+        rc = control_of(SK_CONTROL_KRAFT_VERSION, &k, enc_kraft, sz_kraft, &a, &c[n++]);
+    if (rc == 0)
+        rc = voters_record(vs, &a, &v);
+    if (rc == 0)
+        rc = control_of(SK_CONTROL_KRAFT_VOTERS, &v, enc_voters, sz_voters, &a, &c[n++]);
+    if (rc == 0)
+        rc = control_batch(c, n, base, epoch, now_ms, out);
     kp_arena_free(&a);
     return rc;
 }
@@ -344,6 +371,11 @@ static int read_snapshot(const char *dir, int64_t end, struct sk_voter_set *out)
         rc = sk_voters_snapshot_decode(buf.data, buf.len, out, NULL);
     sk_buf_free(&buf);
     return rc;
+}
+
+int sk_voters_snapshot_read_at(const char *dir, int64_t end, struct sk_voter_set *out)
+{
+    return read_snapshot(dir, end, out);
 }
 
 /* Newest first: a later snapshot's voter set is the later one. */

@@ -257,6 +257,35 @@ int sk_quorum_release_fetches(struct sk_quorum *q)
     return settle(q, sk_raft_release_fetches(q->raft));
 }
 
+int sk_quorum_add_voter(struct sk_quorum *q, const struct sk_raft_voter *v, int64_t *offset)
+{
+    if (q->err)
+        return q->err;
+    return settle(q, sk_raft_add_voter(q->raft, v, now_ms(q), offset));
+}
+
+int sk_quorum_check_add_voter(struct sk_quorum *q, const struct sk_raft_voter *v)
+{
+    if (q->err)
+        return q->err;
+    return sk_raft_check_add_voter(q->raft, v, now_ms(q));
+}
+
+int sk_quorum_remove_voter(struct sk_quorum *q, int32_t id, const uint8_t *directory_id,
+                           int64_t *offset)
+{
+    if (q->err)
+        return q->err;
+    return settle(q, sk_raft_remove_voter(q->raft, id, directory_id, now_ms(q), offset));
+}
+
+int sk_quorum_update_voter(struct sk_quorum *q, const struct sk_raft_voter *v, int64_t *offset)
+{
+    if (q->err)
+        return q->err;
+    return settle(q, sk_raft_update_voter(q->raft, v, now_ms(q), offset));
+}
+
 const struct sk_raft *sk_quorum_raft(const struct sk_quorum *q)
 {
     return q->raft;

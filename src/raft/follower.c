@@ -46,9 +46,12 @@ int sk_raft_tick_observer(struct sk_raft *r, int64_t now)
 {
     if (r->fetch_corr ? now < r->fetch_retry_ms : now < r->fetch_at_ms)
         return SK_ERR_NONE;
-    int32_t dst = r->peers[r->bootstrap_next % r->n_peers].id;
-    r->bootstrap_next = (r->bootstrap_next + 1) % r->n_peers;
-    return send_fetch(r, dst, now);
+    int32_t n = r->cfg.n_bootstrap > 0 ? r->cfg.n_bootstrap : r->n_peers;
+    if (n == 0)
+        return SK_ERR_NONE;
+    int32_t i = r->bootstrap_next % n;
+    r->bootstrap_next = (i + 1) % n;
+    return send_fetch(r, r->cfg.n_bootstrap > 0 ? SK_RAFT_BOOTSTRAP_ID(i) : r->peers[i].id, now);
 }
 
 /* Never below the high watermark: that would drop a committed entry, a

@@ -94,6 +94,8 @@ int sk_raft_to_leader(struct sk_raft *r, int64_t now)
     }
     forget_observers(r);
     err = append(r, SK_RAFT_BATCH_LEADER_CHANGE, NULL, 0, 1, &r->epoch_start_offset);
+    if (!err)
+        err = sk_raft_voters_rewrite_initial(r);
     for (int32_t i = 0; !err && i < r->n_peers; i++)
         if (i != r->self)
             err = send_begin(r, &r->peers[i], now);

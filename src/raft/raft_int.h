@@ -181,6 +181,11 @@ void sk_raft_voters_free(struct sk_raft *r);
 bool sk_raft_adopt_observer(struct sk_raft *r, int32_t id, struct sk_raft_peer *out);
 void sk_raft_keep_observer(struct sk_raft *r, const struct sk_raft_peer *p);
 const struct sk_raft_peer *sk_raft_find_observer(const struct sk_raft *r, int32_t id);
+/* reconfig.c: a leader whose set is still the configured initial one
+ * (the bootstrap checkpoint's) writes it into the log after its
+ * LeaderChange, as Kafka's leader does, so that replicas formatted without
+ * it learn it. */
+int sk_raft_voters_rewrite_initial(struct sk_raft *r);
 int sk_raft_leader_append(struct sk_raft *r, enum sk_raft_batch_kind kind, const uint8_t *data,
                           size_t len, int32_t count, int64_t *offset);
 bool sk_raft_leader_must_resign(const struct sk_raft *r);

@@ -67,20 +67,44 @@ static int append_set(struct sk_raft *r, const struct sk_raft_voter_set *s, int6
     return err ? err : woke;
 }
 
-int sk_raft_add_voter(struct sk_raft *r, const struct sk_raft_voter *v, int64_t now_ms,
-                      int64_t *offset)
+/* Two records on disk, KRaftVersion and Voters, as Kafka writes them. */
+int sk_raft_voters_rewrite_initial(struct sk_raft *r)
+{
+    if (r->cfg.kraft_version < 1 || !r->cfg.write_initial_voters || sk_raft_voters_offset(r) >= 0)
+        return SK_ERR_NONE;
+    struct sk_raft_voter_set s = *sk_raft_voters(r);
+    uint8_t buf[SK_RAFT_VOTERS_MAX_ENCODED];
+    size_t len = sk_raft_voters_encode(&s, buf, sizeof(buf));
+    int64_t offset;
+    if (len == 0)
+        return sk_raft_fail(r, SK_ERR_UNKNOWN_SERVER_ERROR);
+    int err = sk_raft_leader_append(r, SK_RAFT_BATCH_VOTERS, buf, len, 2, &offset);
+    return err ? err : sk_raft_voters_push(r, offset, &s);
+}
+
+int sk_raft_check_add_voter(struct sk_raft *r, const struct sk_raft_voter *v, int64_t now_ms)
 {
     r->now = now_ms;
     int16_t err = may_change(r);
     if (err)
         return err;
-    struct sk_raft_voter_set s = *sk_raft_voters(r);
-    if (sk_raft_voters_find(&s, v->id) >= 0)
+    const struct sk_raft_voter_set *s = sk_raft_voters(r);
+    if (sk_raft_voters_find(s, v->id) >= 0)
         return SK_ERR_DUPLICATE_VOTER;
-    if (!valid_voter(r, v) || s.n == SK_RAFT_MAX_VOTERS)
+    if (!valid_voter(r, v) || s->n == SK_RAFT_MAX_VOTERS)
         return SK_ERR_INVALID_REQUEST;
+    return SK_ERR_NONE;
+}
+
+int sk_raft_add_voter(struct sk_raft *r, const struct sk_raft_voter *v, int64_t now_ms,
+                      int64_t *offset)
+{
+    int err = sk_raft_check_add_voter(r, v, now_ms);
+    if (err)
+        return err;
     if (!caught_up(r, v))
         return SK_RAFT_NOT_CAUGHT_UP;
+    struct sk_raft_voter_set s = *sk_raft_voters(r);
     s.voters[s.n++] = *v;
     return append_set(r, &s, offset);
 }

@@ -219,6 +219,11 @@ static bool valid_config(const struct sk_raft_config *c)
     if (c->kraft_version == 0)
         return valid_set(c->voters, c->n_voters);
     const struct sk_raft_voter_set *s = &c->initial_voters;
+    if (c->n_bootstrap < 0 || c->n_bootstrap > SK_RAFT_MAX_BOOTSTRAP)
+        return false;
+    /* No set yet: an observer that learns one from the log it fetches. */
+    if (s->n == 0)
+        return c->n_bootstrap > 0;
     int32_t ids[SK_RAFT_MAX_VOTERS];
     for (int32_t i = 0; i < s->n && i < SK_RAFT_MAX_VOTERS; i++)
         ids[i] = s->voters[i].id;

@@ -1,10 +1,17 @@
-/* The voters of a dynamic (KIP-853) quorum, read at start-up from the
- * metadata log's snapshots (skein/server.h: sk_storage_bootstrap_voters).
+/* The voters of a dynamic (KIP-853) quorum at start-up (skein/server.h:
+ * sk_storage_bootstrap_voters).
  *
- * Skein's Raft core knows a fixed voter list. A voter set bootstrapped by
- * `skein format` is one until AddRaftVoter or RemoveRaftVoter change it, and
- * Skein serves neither, so taking it as controller.quorum.voters gives the
- * quorum Kafka would run. */
+ * A controller with controller.quorum.bootstrap.servers and no
+ * controller.quorum.voters runs the Raft core at kraft.version 1: its voter
+ * set is the metadata log's (the bootstrap checkpoint `skein format` wrote,
+ * or a later snapshot's, and the VOTERS batches above it), read again by
+ * the core itself. The set found here is also copied into the static voter
+ * list, which the parts of the node that look for the active controller by
+ * address (the broker's registration, forwarding) use as a starting point.
+ * A controller formatted without a set, or whose set lacks it, starts as an
+ * observer and fetches from the bootstrap servers until AddRaftVoter makes
+ * it a voter; a broker-only node is such an observer for good, as Kafka's
+ * brokers with controller.quorum.bootstrap.servers are. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,15 +88,6 @@ static bool is_voter(const struct sk_config *cfg)
     return false;
 }
 
-static int cannot_join(const char *dir, const char *what, char *err, size_t errlen)
-{
-    snprintf(err, errlen, "%s %s: this controller would join the quorum as a new voter, and "
-             "dynamic voter changes (AddRaftVoter) are not supported yet. Format it with "
-             "--standalone or --initial-controllers, or name the quorum in "
-             "controller.quorum.voters.", dir, what);
-    return -ENOTSUP;
-}
-
 static void log_voters(const struct sk_config *cfg)
 {
     char line[512];
@@ -97,7 +95,8 @@ static void log_voters(const struct sk_config *cfg)
     for (size_t i = 0; i < cfg->n_voters && k >= 0 && (size_t)k < sizeof line; i++)
         k += snprintf(line + k, sizeof line - (size_t)k, "%s%d@%s:%u", i ? "," : "",
                       (int)cfg->voters[i].id, cfg->voters[i].host, cfg->voters[i].port);
-    sk_info("voters from the metadata log's KIP-853 voter set: %s", line);
+    sk_info("KIP-853 voter set: %s (the metadata log's at start-up)%s", k ? line : "none",
+            is_voter(cfg) ? "" : " (this controller observes until it is added)");
 }
 
 int sk_storage_bootstrap_voters(struct sk_config *cfg, char *err, size_t errlen)
@@ -112,20 +111,16 @@ int sk_storage_bootstrap_voters(struct sk_config *cfg, char *err, size_t errlen)
     if (!vs)
         return -ENOMEM;
     int rc = sk_voters_snapshot_read(dir, vs);
-    if (rc == -ENOENT && !controller)
-        rc = 0, vs->n = 0; /* a broker finds no quorum either way: as before */
-    else if (rc == -ENOENT)
-        rc = cannot_join(dir, "holds no KIP-853 voter set (formatted with "
-                         "--no-initial-controllers?)", err, errlen);
+    if (rc == -ENOENT)
+        rc = 0, vs->n = 0; /* formatted -N, or a broker: it observes */
     else if (rc < 0)
         snprintf(err, errlen, "cannot read the KIP-853 voter set in %s: %s", dir,
                  strerror(-rc));
     else
         rc = take_voters(cfg, vs, err, errlen);
     free(vs);
-    if (rc == 0 && controller && !is_voter(cfg))
-        rc = cannot_join(dir, "has a voter set without this node", err, errlen);
-    if (rc == 0 && cfg->n_voters)
+    cfg->dynamic_quorum = rc == 0;
+    if (rc == 0 && controller)
         log_voters(cfg);
     return rc;
 }

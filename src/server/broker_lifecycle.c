@@ -34,6 +34,7 @@
 #include "skein/meta.h"
 #include "skein/net.h"
 #include "skein/raftnet.h"
+#include "skein/submit.h"
 #include "skein/timer.h"
 #include "server-int.h"
 
@@ -47,6 +48,7 @@ struct sk_broker_lifecycle {
     struct sk_broker *b;
     struct sk_kclient *kc;
     int voter; /* index in cfg->voters of the one kc talks to */
+    int32_t tried_leader; /* the quorum leader last tried, -1: the voters' turn */
     kp_uuid incarnation;
     int64_t epoch; /* -1 until registered */
     int16_t refused; /* the last refusal logged, so a repeated one is not */
@@ -80,14 +82,35 @@ static void next_voter(struct sk_broker_lifecycle *lc)
     if (lc->kc)
         sk_kclient_close(lc->kc);
     lc->kc = NULL;
-    lc->voter = (lc->voter + 1) % (int)lc->b->node->cfg->n_voters;
+    size_t n = lc->b->node->cfg->n_voters;
+    lc->voter = n ? (lc->voter + 1) % (int)n : 0;
+}
+
+/* The quorum's leader, where the quorum knows one and where it listens
+ * (under KIP-853 the voters change at run time); else the voters in turn. */
+static bool controller_address(struct sk_broker_lifecycle *lc, struct sk_voter *out)
+{
+    struct sk_node *n = lc->b->node;
+    int32_t leader = sk_ctl_quorum_leader(n);
+    if (leader >= 0 && leader != lc->tried_leader && sk_raftnet_controller(n, leader, out)) {
+        lc->tried_leader = leader;
+        return true;
+    }
+    lc->tried_leader = -1;
+    if (n->cfg->n_voters == 0)
+        return false;
+    *out = n->cfg->voters[lc->voter % (int)n->cfg->n_voters];
+    return true;
 }
 
 static bool connect_voter(struct sk_broker_lifecycle *lc)
 {
     if (lc->kc)
         return true;
-    const struct sk_voter *v = &lc->b->node->cfg->voters[lc->voter];
+    struct sk_voter addr;
+    if (!controller_address(lc, &addr))
+        return false;
+    const struct sk_voter *v = &addr;
     struct sk_kclient_config kc;
     sk_kclient_config_defaults(&kc);
     /* A dead voter must not hold the broker past its session. */
@@ -178,7 +201,8 @@ static void heartbeat_answered(void *arg, int16_t err, int16_t version, const vo
         return;
     }
     if (code == SK_ERR_STALE_BROKER_EPOCH) {
-        lc->epoch = -1; /* the controller lost or replaced the registration */
+        lc->epoch = -1;
+    lc->tried_leader = -1; /* the controller lost or replaced the registration */
         schedule(lc, 0);
         return;
     }

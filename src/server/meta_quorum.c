@@ -24,6 +24,7 @@ struct sk_meta_quorum {
     bool owns_q; /* the sole voter's; a larger quorum's is its transport's */
     struct sk_raft_qstate restored;
     sk_timer_id start_timer;
+    sk_timer_id changed_timer;
     struct sk_meta_raftlog *log;
     struct sk_quorum_store store;
     struct sk_broker *ctl;
@@ -137,7 +138,17 @@ static int new_log(struct sk_meta_quorum *mq, const struct sk_node *n)
     return sk_meta_raftlog_new(n->metalog, &lc, &mq->log);
 }
 
-/* The controller commits through q from now on. */
+static void changed_later(void *arg)
+{
+    struct sk_meta_quorum *mq = arg;
+    mq->changed_timer = 0;
+    changed(mq, mq->q);
+}
+
+/* The controller commits through q from now on. A networked quorum is
+ * attached before the shards run, and a KIP-853 voter alone in its set is
+ * leader already then: what that changes is taken on the shard's first
+ * pass, once every shard has its first image (server.c). */
 static void attach(struct sk_meta_quorum *mq, struct sk_quorum *q)
 {
     struct sk_broker *b = mq->ctl;
@@ -146,7 +157,8 @@ static void attach(struct sk_meta_quorum *mq, struct sk_quorum *q)
     sk_meta_raftlog_set_syncer(mq->log, &b->syncer);
     sk_ctl_set_quorum(b, &(struct sk_ctl_quorum){q_append, q_raft, q}, mq->applied_end,
                       mq->owns_q);
-    sk_ctl_quorum_changed(b);
+    if (mq->owns_q || !(mq->changed_timer = sk_timer_add(b->shard, 0, changed_later, mq)))
+        sk_ctl_quorum_changed(b);
 }
 
 static int start(struct sk_meta_quorum *mq, struct sk_broker *b)
@@ -208,8 +220,8 @@ static int32_t voter_ids(const struct sk_config *cfg, int32_t *ids)
 int sk_meta_quorum_open(struct sk_broker *b, const struct sk_config *cfg, int64_t applied_end,
                         char *err, size_t errlen)
 {
-    bool sole = cfg->n_voters == 1 && cfg->voters[0].id == cfg->node_id;
-    if (cfg->n_voters == 0)
+    bool sole = !cfg->dynamic_quorum && cfg->n_voters == 1 && cfg->voters[0].id == cfg->node_id;
+    if (cfg->n_voters == 0 && !cfg->dynamic_quorum)
         return 0;
     struct sk_meta_quorum *mq = calloc(1, sizeof *mq);
     if (!mq)
@@ -256,6 +268,8 @@ void sk_meta_quorum_close(struct sk_node *n)
         return;
     if (mq->start_timer)
         sk_timer_cancel(mq->ctl->shard, mq->start_timer);
+    if (mq->changed_timer)
+        sk_timer_cancel(mq->ctl->shard, mq->changed_timer);
     if (mq->owns_q)
         sk_quorum_free(mq->q);
     sk_meta_raftlog_free(mq->log);
