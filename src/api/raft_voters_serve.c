@@ -253,12 +253,12 @@ static void start_probe(struct sk_raftnet *rn, struct sk_raftnet_change *c)
         c->probed = true;
 }
 
-/* Where an add stands: answered (true) or still waiting. */
-static bool progress(struct sk_raftnet *rn, struct sk_raftnet_change *c)
+/* An add before its VOTERS batch: the core's checks that need no answer,
+ * the probe, then the append once the replica has caught up. True when
+ * answered; otherwise waiting, or appended at c->offset. */
+static bool add_step(struct sk_raftnet *rn, struct sk_raftnet_change *c)
 {
-    const struct sk_raft *r = sk_quorum_raft(rn->q);
-    int64_t now = now_of(rn);
-    if (c->offset < 0 && !c->probe && !c->probed) {
+    if (!c->probe && !c->probed) {
         int rc = sk_quorum_check_add_voter(rn->q, &c->voter);
         if (rc != SK_ERR_NONE) {
             answer(c->req, (int16_t)rc);
@@ -266,31 +266,42 @@ static bool progress(struct sk_raftnet *rn, struct sk_raftnet_change *c)
         }
         start_probe(rn, c);
     }
-    if (c->offset < 0 && !c->probed)
+    if (!c->probed)
         return false;
-    if (c->offset < 0 && c->probe_err) {
+    if (c->probe_err) {
         set_error(c->req, c->probe_err, c->probe_err == SK_ERR_INVALID_REQUEST
                   ? "The new voter's kraft.version range does not hold the finalized version 1"
                   : "The new voter did not answer ApiVersions");
         sk_request_respond(c->req);
         return true;
     }
+    int rc = sk_quorum_add_voter(rn->q, &c->voter, &c->offset);
+    if (rc == SK_RAFT_NOT_CAUGHT_UP) {
+        c->offset = -1;
+        if (now_of(rn) < c->deadline_ms)
+            return false;
+        set_error(c->req, SK_ERR_REQUEST_TIMED_OUT, "The new voter is not caught up to "
+                  "the leader's high watermark");
+        sk_request_respond(c->req);
+        return true;
+    }
+    if (rc != SK_ERR_NONE) {
+        answer(c->req, (int16_t)rc);
+        return true;
+    }
+    c->epoch = sk_raft_epoch(sk_quorum_raft(rn->q));
+    return false;
+}
+
+/* Where a change stands: answered (true) or still waiting. */
+static bool progress(struct sk_raftnet *rn, struct sk_raftnet_change *c)
+{
+    const struct sk_raft *r = sk_quorum_raft(rn->q);
     if (c->offset < 0) {
-        int rc = sk_quorum_add_voter(rn->q, &c->voter, &c->offset);
-        if (rc == SK_RAFT_NOT_CAUGHT_UP) {
-            c->offset = -1;
-            if (now < c->deadline_ms)
-                return false;
-            set_error(c->req, SK_ERR_REQUEST_TIMED_OUT, "The new voter is not caught up to "
-                      "the leader's high watermark");
-            sk_request_respond(c->req);
+        if (add_step(rn, c))
             return true;
-        }
-        if (rc != SK_ERR_NONE) {
-            answer(c->req, (int16_t)rc);
-            return true;
-        }
-        c->epoch = sk_raft_epoch(r);
+        if (c->offset < 0)
+            return false;
     }
     /* Within the epoch the batch was appended in, nothing truncates it: a
      * high watermark past it is its commit, even once a leader that removed
@@ -303,7 +314,7 @@ static bool progress(struct sk_raftnet *rn, struct sk_raftnet_change *c)
         answer(c->req, SK_ERR_NOT_LEADER_OR_FOLLOWER);
         return true;
     }
-    if (now < c->deadline_ms)
+    if (now_of(rn) < c->deadline_ms)
         return false;
     answer(c->req, SK_ERR_REQUEST_TIMED_OUT);
     return true;
