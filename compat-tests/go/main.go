@@ -288,7 +288,17 @@ func metadata(expect map[string]interface{}) {
 	must(err, "partitions of "+client+"-auto")
 	eq("partitions", []int32{0}, ps)
 	setStep("ListTopics")
-	ts, err := a.ListTopics()
+	// The admin client's own connection may reach another shard (or, in a
+	// cluster, another broker) whose metadata is a moment behind the one
+	// that answered above: as with Kafka's brokers, it follows shortly.
+	var ts map[string]sarama.TopicDetail
+	for i := 0; i < 25; i++ {
+		ts, err = a.ListTopics()
+		if _, ok := ts[client+"-auto"]; err == nil && ok {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	must(err, "ListTopics")
 	if _, ok := ts[client+"-auto"]; !ok {
 		failf("ListTopics has no %s-auto", client)
