@@ -13,7 +13,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from skeinlib.broker import Broker  # noqa: E402
 from skeinlib import wire  # noqa: E402
 from skeinlib.checks import check, run  # noqa: E402
-from skeinlib.poll import wait_for  # noqa: E402
 
 import confluent_kafka  # noqa: E402
 from confluent_kafka.admin import (AdminClient, ConfigResource as CRes,  # noqa: E402
@@ -83,14 +82,6 @@ def k_describe(kadmin, topic, keys=None):
 def partitions_of(kadmin, topic):
     md = kadmin.describe_topics([topic])
     return len(md[0]["partitions"])
-
-
-def partitions_reach(kadmin, topic, n):
-    """A committed change reaches every shard's image a moment after the
-    answer (the publisher posts it to each), and a client's next request may
-    land on another shard's connection: wait, bounded, as Kafka's tests wait
-    for metadata to propagate."""
-    return wait_for(lambda: partitions_of(kadmin, topic) == n, 30)
 
 
 # ---- scenarios -----------------------------------------------------------------
@@ -214,9 +205,9 @@ def broker_configs(admin, port):
 
 def partitions_and_delete(admin, kadmin):
     kadmin.create_partitions({"cfg-topic": NewPartitions(5)})
-    check(partitions_reach(kadmin, "cfg-topic", 5), "kafka-python create_partitions to 5")
+    check(partitions_of(kadmin, "cfg-topic") == 5, "kafka-python create_partitions to 5")
     fs = admin.create_partitions([CNewPartitions("cfg-topic", 7)])
-    check(c_error(fs["cfg-topic"]) is None and partitions_reach(kadmin, "cfg-topic", 7),
+    check(c_error(fs["cfg-topic"]) is None and partitions_of(kadmin, "cfg-topic") == 7,
           "confluent create_partitions to 7")
     fs = admin.create_partitions([CNewPartitions("cfg-topic", 2)])
     e = c_error(fs["cfg-topic"])
@@ -230,6 +221,31 @@ def partitions_and_delete(admin, kadmin):
     check(all(t[1] == 0 for t in resp.topic_errors), "kafka-python create_topics: %r" % (resp,))
     resp = kadmin.delete_topics(["kp-topic"])
     check(all(t[1] == 0 for t in resp.topic_error_codes), "kafka-python delete_topics")
+
+
+def every_connection_sees_a_change(port, rounds=20, conns=8):
+    """A topic answered as created is in the next Metadata answer of every
+    connection, whichever shard serves it (connections are spread over the
+    shards): each shard takes what the controller's shard published before
+    it handles a request that arrived after it, as one Kafka broker's
+    metadata cache serves all its connections."""
+    cs = [wire.Conn(port) for _ in range(conns)]
+    try:
+        for i in range(rounds):
+            name = "seen-%d" % i
+            err, msg = wire.create_topic(port, name, partitions=2)
+            check(err == 0, "create %s: %s %s" % (name, err, msg))
+            for c in cs:
+                c.send(wire.metadata_request(9, i, [name]))
+            for n, c in enumerate(cs):
+                corr, body = c.recv_frame()
+                t = wire.decode_metadata(body, 9)["topics"][0]
+                got = (t["error"], len(t["partitions"]))
+                check(corr == i and got == (0, 2),
+                      "connection %d's Metadata right after %s was created: %r" % (n, name, got))
+    finally:
+        for c in cs:
+            c.close()
 
 
 def acls_without_authorizer(kadmin):
@@ -301,6 +317,7 @@ def scenario(broker):
     min_insync(admin, broker.bootstrap)
     broker_configs(admin, broker.port)
     partitions_and_delete(admin, kadmin)
+    every_connection_sees_a_change(broker.port)
     acls_without_authorizer(kadmin)
     kadmin.close()
     restart_keeps_configs(broker)

@@ -419,6 +419,27 @@ static int wait_events(struct sk_shard *s)
 	return 0;
 }
 
+/* What another shard posted before a completion arrived runs before that
+ * completion is handled: a client that heard one connection's answer (a
+ * topic created, on the controller's shard) and asks on another connection
+ * must find this shard's image as new. Hence the count of ready completions
+ * is taken first, the inbox run next, and only those completions handled;
+ * later ones wait for the next turn, which runs the inbox again. */
+static void dispatch_ready(struct sk_shard *s)
+{
+	unsigned ready = io_uring_cq_ready(&s->ring);
+	sk_inbox_run(s);
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+	io_uring_for_each_cqe(&s->ring, head, cqe) {
+		if (n == ready)
+			break;
+		dispatch(s, cqe);
+		n++;
+	}
+	io_uring_cq_advance(&s->ring, n);
+}
+
 static int loop(struct sk_shard *s)
 {
 	for (;;) {
@@ -426,13 +447,7 @@ static int loop(struct sk_shard *s)
 		if (rc)
 			return rc;
 		s->now_ms = sk_clock_ms();
-		struct io_uring_cqe *cqe;
-		unsigned head, n = 0;
-		io_uring_for_each_cqe(&s->ring, head, cqe) {
-			dispatch(s, cqe);
-			n++;
-		}
-		io_uring_cq_advance(&s->ring, n);
+		dispatch_ready(s);
 		sk_timers_run(s);
 		sk_inbox_run(s);
 		run_deferred(s);
