@@ -302,36 +302,36 @@ static void begin_load(struct sk_group_coordinator *co, int32_t i, const struct 
         finish_load(co, i);
 }
 
+struct loaded {
+    int32_t partition;
+    size_t groups;
+};
+
 static void start_partition_sessions(struct sk_group *g, void *arg)
 {
-    if (g->partition != *(const int32_t *)arg)
+    struct loaded *l = arg;
+    if (g->partition != l->partition)
         return;
+    l->groups++;
     /* Members loaded from the log get a fresh session: they either
      * heartbeat this broker in time or expire and trigger a rebalance. */
     for (struct sk_member *m = g->members; m; m = m->next)
         sk_member_schedule_session(m, m->session_timeout_ms);
 }
 
-static size_t count_groups(const struct sk_group_coordinator *co, int32_t i)
-{
-    size_t n = 0;
-    for (size_t b = 0; b < co->nbuckets; b++)
-        for (const struct sk_group *g = co->buckets[b]; g; g = g->hnext)
-            n += g->partition == i;
-    return n;
-}
-
 static void finish_load(struct sk_group_coordinator *co, int32_t i)
 {
     co->loads[i].state = SK_GROUP_LOADED;
-    sk_group_each(co, start_partition_sessions, &i);
-    size_t n = count_groups(co, i);
-    if (n)
-        sk_info("group coordinator: %zu groups of %s-%d loaded", n, SK_GROUP_OFFSETS_TOPIC, i);
+    struct loaded l = {i, 0};
+    sk_group_each(co, start_partition_sessions, &l);
+    if (l.groups)
+        sk_info("group coordinator: %zu groups of %s-%d loaded", l.groups, SK_GROUP_OFFSETS_TOPIC,
+                i);
 }
 
 /* Reads the next batches of partition i, at most *budget bytes (a batch
- * larger than that alone); true once its log end is reached. */
+ * larger than that alone). 1 once its log end is reached, 0 while more
+ * remains, or -errno. */
 static int load_slice(struct sk_group_coordinator *co, int32_t i, struct sk_partition *p,
                       size_t *budget, struct sk_buf *buf, struct sk_buf *scratch)
 {
