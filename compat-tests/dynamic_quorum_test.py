@@ -38,8 +38,8 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from quorum_test import Controller, request, one_partition, stop_all  # noqa: E402
-from skeinlib import wire  # noqa: E402
+from quorum_test import Controller, stop_all  # noqa: E402
+from skeinlib import quorum, wire  # noqa: E402
 from skeinlib.broker import Broker, free_port  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
 
@@ -103,56 +103,17 @@ def format_node(skein, node, cluster, how):
 
 
 def describe(port):
-    """DescribeQuorum v2: the partition's fields, voters and observers as
-    {id: (directory id, log end offset)}, and nodes {id: [(listener, host,
-    port)]}; None when the port does not answer."""
+    """DescribeQuorum v2 of the metadata partition (see skeinlib.quorum);
+    None when the port does not answer it."""
     try:
-        r = request(port, 55, 2, one_partition(b"") + wire.uvarint(0))
+        return quorum.describe(port, 2, timeout=TIMEOUT)
     except (OSError, wire.Closed, wire.DecodeError, AssertionError):
         return None
-    top = r.i16()
-    r.cstring()
 
-    def replica():
-        rid, dir_id, leo = r.i32(), r.take(16), r.i64()
-        r.i64()
-        r.i64()
-        r.tags()
-        return rid, (dir_id, leo)
 
-    def part():
-        p = {"index": r.i32(), "error": r.i16()}
-        r.cstring()
-        p.update(leader=r.i32(), epoch=r.i32(), hw=r.i64())
-        p["voters"] = dict(r.carray(replica) or [])
-        p["observers"] = dict(r.carray(replica) or [])
-        r.tags()
-        return p
-
-    def topic():
-        r.cstring()
-        ps = r.carray(part)
-        r.tags()
-        return ps
-
-    def listener():
-        name, host, port_ = r.cstring(), r.cstring(), struct.unpack(">H", r.take(2))[0]
-        r.tags()
-        return name, host, port_
-
-    def node():
-        nid = r.i32()
-        ls = r.carray(listener) or []
-        r.tags()
-        return nid, ls
-
-    topics = r.carray(topic)
-    nodes = dict(r.carray(node) or [])
-    if top != NONE or not topics:
-        return None
-    p = topics[0][0]
-    p["nodes"] = nodes
-    return p
+def caught_up(v):
+    """v when every voter's log end offset has reached its high watermark."""
+    return v if all(r.log_end_offset >= v["hw"] for r in v["voters"].values()) else None
 
 
 def leader_view(nodes):
@@ -182,17 +143,9 @@ def remove_voter(port, cluster, node_id, directory_id):
 
 def voter_change(port, api, body):
     """(error, message) of an AddRaftVoter or RemoveRaftVoter v0."""
-    conn = wire.Conn(port, timeout=TIMEOUT)
-    try:
-        conn.send(wire.frame(wire.header(api, 0, 3, flexible=True) + body))
-        corr, resp = conn.recv_frame(timeout=TIMEOUT)
-        assert corr == 3, corr
-        r = wire.Reader(resp)
-        r.tags()
-        r.i32()
-        return r.i16(), r.cstring()
-    finally:
-        conn.close()
+    r = wire.request(port, api, 0, body, corr=3, timeout=TIMEOUT)
+    r.i32()
+    return r.i16(), r.cstring()
 
 
 def log_start(node):
@@ -253,8 +206,8 @@ def check_observers(nodes, joiners):
         if not v or v["leader"] != 1:
             return None
         obs = v["observers"]
-        if all(j.node_id in obs and obs[j.node_id][0] == j.directory_id()
-               and obs[j.node_id][1] >= v["hw"] for j in joiners):
+        if all(j.node_id in obs and obs[j.node_id].directory_id == j.directory_id()
+               and obs[j.node_id].log_end_offset >= v["hw"] for j in joiners):
             return v
         return None
     v = wait_for(seen, TIMEOUT)
@@ -265,12 +218,11 @@ def check_observers(nodes, joiners):
 
 
 def check_joined(nodes, joiners, start):
-    v = wait_for(lambda: (lambda x: x if x and sorted(x["voters"]) == [1, 2, 3] and all(
-        leo >= x["hw"] for _, leo in x["voters"].values()) else None)(leader_view(nodes)),
-        TIMEOUT)
+    v = wait_for(lambda: (lambda x: caught_up(x) if x and sorted(x["voters"]) == [1, 2, 3]
+                          else None)(leader_view(nodes)), TIMEOUT)
     assert v, leader_view(nodes)
     for j in joiners:
-        assert v["voters"][j.node_id][0] == j.directory_id(), v
+        assert v["voters"][j.node_id].directory_id == j.directory_id(), v
         assert v["nodes"][j.node_id] == [("CONTROLLER", "127.0.0.1", j.controller_port)], v
         took = [s for s in snapshots(j) if s >= start]
         assert took, "node %d holds no snapshot at or above %d: %r" % (
@@ -349,7 +301,7 @@ def check_failover(nodes, cluster, v, acked):
         x = leader_view(nodes)
         if not x or sorted(x["voters"]) != [1, 2, 3]:
             return None
-        return x if all(leo >= x["hw"] for _, leo in x["voters"].values()) else None
+        return caught_up(x)
     back = wait_for(rejoined, TIMEOUT)
     assert back, "node %d did not rejoin: %r\n%s" % (old.node_id, leader_view(nodes), old.tail())
     assert wait_for(lambda: old.combined is False or (topics_of(old) or set()) >= acked,
@@ -379,7 +331,7 @@ def check_update(nodes, v):
         if not x or x["nodes"].get(moved.node_id) != [("CONTROLLER", "127.0.0.1",
                                                        moved.controller_port)]:
             return None
-        return x if all(leo >= x["hw"] for _, leo in x["voters"].values()) else None
+        return caught_up(x)
     x = wait_for(updated, TIMEOUT)
     assert x, "voter %d's endpoint not updated: %r\n%s" % (moved.node_id, leader_view(nodes),
                                                            moved.tail())

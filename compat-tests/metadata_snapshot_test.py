@@ -61,7 +61,7 @@ def lag_behind_snapshot(nodes, lagging, acked, prefix):
     live = [n for n in nodes if n is not lagging]
     v = wait_for(lambda: settled(live), TIMEOUT)
     assert v, views(live)
-    behind = v["voters"].get(lagging.node_id, 0)
+    behind = v["voters"][lagging.node_id].log_end_offset if lagging.node_id in v["voters"] else 0
     leader = next(n for n in nodes if n.node_id == v["leader"])
     deadline = time.monotonic() + TIMEOUT * 2
     i = 0
