@@ -23,13 +23,12 @@ import os
 import shutil
 import signal
 import struct
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from skeinlib import quorum, wire  # noqa: E402
+from skeinlib import kraft, quorum, wire  # noqa: E402
 from skeinlib.broker import Broker, free_port  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
 from skeinlib.quorum import TOPIC, one_partition  # noqa: E402
@@ -270,14 +269,11 @@ def started(skein, prefix, make_nodes):
     root = tempfile.mkdtemp(prefix=prefix)
     ports = {i: free_port() for i in (1, 2, 3)}
     voters = ",".join("%d@127.0.0.1:%d" % (i, p) for i, p in sorted(ports.items()))
-    cluster_id = subprocess.run([skein, "random-uuid"], capture_output=True, text=True,
-                                timeout=TIMEOUT).stdout.strip()
+    cluster_id = kraft.random_uuid(skein)
     nodes = make_nodes(root, voters, ports)
     try:
         for n in nodes:
-            p = subprocess.run([skein, "format", "-t", cluster_id] + n.argv()[1:],
-                               capture_output=True, text=True, timeout=TIMEOUT)
-            assert p.returncode == 0, p.stderr
+            kraft.format_storage(skein, n, cluster_id)
             n.start(timeout=TIMEOUT)
         for n in nodes:
             assert not n.serves_clients() or n.wait_serving(TIMEOUT), \
