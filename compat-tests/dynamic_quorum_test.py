@@ -29,28 +29,24 @@ and the other leads alone.
 usage: dynamic_quorum_test.py SKEIN_BIN"""
 import base64
 import os
-import shutil
 import struct
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from quorum_test import Controller, request, one_partition, stop_all  # noqa: E402
-from skeinlib import wire  # noqa: E402
+from quorum_test import Controller, stop_all  # noqa: E402
+from skeinlib import kraft, quorum, wire  # noqa: E402
 from skeinlib.broker import Broker, free_port  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
 
 TIMEOUT = 90  # generous: the machine may be loaded
 NONE, NOT_LEADER, TIMED_OUT, UNSUPPORTED, CLUSTER = 0, 6, 7, 35, 104
 DUPLICATE_VOTER, VOTER_NOT_FOUND = 126, 127
-SNAPSHOT_BYTES = 2048
-SEGMENT_BYTES = 4096
 
 
-class Node(Controller):
+class Node(kraft.SnapshotsOften, Controller):
     """A KIP-853 controller: no controller.quorum.voters, controller 1 as
     its bootstrap server, and a metadata log that snapshots and drops its
     old segments quickly."""
@@ -61,14 +57,7 @@ class Node(Controller):
 
     def argv(self):
         return super().argv() + [
-            "--override", "controller.quorum.bootstrap.servers=" + self.quorum_bootstrap,
-            "--override", "metadata.log.max.record.bytes.between.snapshots=%d" % SNAPSHOT_BYTES,
-            "--override", "metadata.log.segment.bytes=%d" % SEGMENT_BYTES,
-            "--override", "metadata.max.retention.bytes=1"]
-
-    @property
-    def metadata_dir(self):
-        return os.path.join(self.data_dir, "logs", "__cluster_metadata-0")
+            "--override", "controller.quorum.bootstrap.servers=" + self.quorum_bootstrap]
 
     def directory_id(self):
         with open(os.path.join(self.data_dir, "logs", "meta.properties")) as f:
@@ -95,64 +84,18 @@ class BrokerNode(Node):
         return argv
 
 
-def format_node(skein, node, cluster, how):
-    flags = [how] if how else []
-    p = subprocess.run([skein, "format", "-t", cluster] + flags + node.argv()[1:],
-                       capture_output=True, text=True, timeout=TIMEOUT)
-    assert p.returncode == 0, p.stderr
-
-
 def describe(port):
-    """DescribeQuorum v2: the partition's fields, voters and observers as
-    {id: (directory id, log end offset)}, and nodes {id: [(listener, host,
-    port)]}; None when the port does not answer."""
+    """DescribeQuorum v2 of the metadata partition (see skeinlib.quorum);
+    None when the port does not answer it."""
     try:
-        r = request(port, 55, 2, one_partition(b"") + wire.uvarint(0))
+        return quorum.describe(port, 2, timeout=TIMEOUT)
     except (OSError, wire.Closed, wire.DecodeError, AssertionError):
         return None
-    top = r.i16()
-    r.cstring()
 
-    def replica():
-        rid, dir_id, leo = r.i32(), r.take(16), r.i64()
-        r.i64()
-        r.i64()
-        r.tags()
-        return rid, (dir_id, leo)
 
-    def part():
-        p = {"index": r.i32(), "error": r.i16()}
-        r.cstring()
-        p.update(leader=r.i32(), epoch=r.i32(), hw=r.i64())
-        p["voters"] = dict(r.carray(replica) or [])
-        p["observers"] = dict(r.carray(replica) or [])
-        r.tags()
-        return p
-
-    def topic():
-        r.cstring()
-        ps = r.carray(part)
-        r.tags()
-        return ps
-
-    def listener():
-        name, host, port_ = r.cstring(), r.cstring(), struct.unpack(">H", r.take(2))[0]
-        r.tags()
-        return name, host, port_
-
-    def node():
-        nid = r.i32()
-        ls = r.carray(listener) or []
-        r.tags()
-        return nid, ls
-
-    topics = r.carray(topic)
-    nodes = dict(r.carray(node) or [])
-    if top != NONE or not topics:
-        return None
-    p = topics[0][0]
-    p["nodes"] = nodes
-    return p
+def caught_up(v):
+    """v when every voter's log end offset has reached its high watermark."""
+    return v if all(r.log_end_offset >= v["hw"] for r in v["voters"].values()) else None
 
 
 def leader_view(nodes):
@@ -182,33 +125,9 @@ def remove_voter(port, cluster, node_id, directory_id):
 
 def voter_change(port, api, body):
     """(error, message) of an AddRaftVoter or RemoveRaftVoter v0."""
-    conn = wire.Conn(port, timeout=TIMEOUT)
-    try:
-        conn.send(wire.frame(wire.header(api, 0, 3, flexible=True) + body))
-        corr, resp = conn.recv_frame(timeout=TIMEOUT)
-        assert corr == 3, corr
-        r = wire.Reader(resp)
-        r.tags()
-        r.i32()
-        return r.i16(), r.cstring()
-    finally:
-        conn.close()
-
-
-def log_start(node):
-    try:
-        bases = [int(f[:-4]) for f in os.listdir(node.metadata_dir) if f.endswith(".log")]
-    except OSError:
-        return None
-    return min(bases) if bases else None
-
-
-def snapshots(node):
-    try:
-        return sorted(int(f[:20]) for f in os.listdir(node.metadata_dir)
-                      if f.endswith(".checkpoint"))
-    except OSError:
-        return []
+    r = wire.request(port, api, 0, body, corr=3, timeout=TIMEOUT)
+    r.i32()
+    return r.i16(), r.cstring()
 
 
 def topics_of(node):
@@ -234,17 +153,11 @@ def create(port, name):
 
 
 def grow_log_past_zero(n1, acked):
-    i = 0
-    deadline = time.monotonic() + TIMEOUT * 2
-    while time.monotonic() < deadline:
-        start = log_start(n1)
-        if start and [s for s in snapshots(n1) if s > 0]:
-            return start
+    def create_one(i):
         name = "before-%d" % i
         create(n1.port, name)
         acked.add(name)
-        i += 1
-    raise AssertionError("node 1's metadata log never started above 0: %r" % snapshots(n1))
+    return kraft.snapshot_past(n1, 0, create_one, TIMEOUT * 2)
 
 
 def check_observers(nodes, joiners):
@@ -253,8 +166,8 @@ def check_observers(nodes, joiners):
         if not v or v["leader"] != 1:
             return None
         obs = v["observers"]
-        if all(j.node_id in obs and obs[j.node_id][0] == j.directory_id()
-               and obs[j.node_id][1] >= v["hw"] for j in joiners):
+        if all(j.node_id in obs and obs[j.node_id].directory_id == j.directory_id()
+               and obs[j.node_id].log_end_offset >= v["hw"] for j in joiners):
             return v
         return None
     v = wait_for(seen, TIMEOUT)
@@ -265,22 +178,18 @@ def check_observers(nodes, joiners):
 
 
 def check_joined(nodes, joiners, start):
-    v = wait_for(lambda: (lambda x: x if x and sorted(x["voters"]) == [1, 2, 3] and all(
-        leo >= x["hw"] for _, leo in x["voters"].values()) else None)(leader_view(nodes)),
-        TIMEOUT)
+    v = wait_for(lambda: (lambda x: caught_up(x) if x and sorted(x["voters"]) == [1, 2, 3]
+                          else None)(leader_view(nodes)), TIMEOUT)
     assert v, leader_view(nodes)
     for j in joiners:
-        assert v["voters"][j.node_id][0] == j.directory_id(), v
+        assert v["voters"][j.node_id].directory_id == j.directory_id(), v
         assert v["nodes"][j.node_id] == [("CONTROLLER", "127.0.0.1", j.controller_port)], v
-        took = [s for s in snapshots(j) if s >= start]
-        assert took, "node %d holds no snapshot at or above %d: %r" % (
-            j.node_id, start, snapshots(j))
-        assert log_start(j) is None or log_start(j) >= took[0], (log_start(j), took)
-        assert not [f for f in os.listdir(j.metadata_dir) if f.endswith(".part")]
-        assert "taken from the leader" in j.stderr_text(), j.tail()
+        took = kraft.took_snapshot(j, start)
+        start_j = kraft.log_start(j)
+        assert start_j is None or start_j >= kraft.snapshot_end(took[0]), (start_j, took)
     print("AddRaftVoter 2 and 3: NONE; three voters with their directory ids and listeners; "
           "each new voter's log starts at the snapshot it took (%r, %r)"
-          % (snapshots(joiners[0]), snapshots(joiners[1])))
+          % (kraft.checkpoints(joiners[0]), kraft.checkpoints(joiners[1])))
     return v
 
 
@@ -349,7 +258,7 @@ def check_failover(nodes, cluster, v, acked):
         x = leader_view(nodes)
         if not x or sorted(x["voters"]) != [1, 2, 3]:
             return None
-        return x if all(leo >= x["hw"] for _, leo in x["voters"].values()) else None
+        return caught_up(x)
     back = wait_for(rejoined, TIMEOUT)
     assert back, "node %d did not rejoin: %r\n%s" % (old.node_id, leader_view(nodes), old.tail())
     assert wait_for(lambda: old.combined is False or (topics_of(old) or set()) >= acked,
@@ -379,7 +288,7 @@ def check_update(nodes, v):
         if not x or x["nodes"].get(moved.node_id) != [("CONTROLLER", "127.0.0.1",
                                                        moved.controller_port)]:
             return None
-        return x if all(leo >= x["hw"] for _, leo in x["voters"].values()) else None
+        return caught_up(x)
     x = wait_for(updated, TIMEOUT)
     assert x, "voter %d's endpoint not updated: %r\n%s" % (moved.node_id, leader_view(nodes),
                                                            moved.tail())
@@ -432,12 +341,11 @@ def run(skein, root):
     nodes = [Node(skein, root, i, ports, combined=(i == 1)) for i in (1, 2, 3)]
     n1, joiners = nodes[0], nodes[1:]
     broker = BrokerNode(skein, root, 4, ports)
-    cluster = subprocess.run([skein, "random-uuid"], capture_output=True, text=True,
-                             timeout=TIMEOUT).stdout.strip()
-    format_node(skein, n1, cluster, "--standalone")
+    cluster = kraft.random_uuid(skein)
+    kraft.format_storage(skein, n1, cluster, "--standalone")
     for j in joiners:
-        format_node(skein, j, cluster, "--no-initial-controllers")
-    format_node(skein, broker, cluster, None)
+        kraft.format_storage(skein, j, cluster, "--no-initial-controllers")
+    kraft.format_storage(skein, broker, cluster)
     try:
         n1.start(timeout=TIMEOUT)
         assert n1.wait_serving(TIMEOUT), n1.tail()
@@ -471,11 +379,9 @@ def run(skein, root):
 
 def main():
     skein = sys.argv[1]
-    root = tempfile.mkdtemp(prefix="skein-kip853-dyn-")
-    try:
+    with tempfile.TemporaryDirectory(prefix="skein-kip853-dyn-",
+                                     ignore_cleanup_errors=True) as root:
         run(skein, root)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
     print("dynamic quorum: OK")
 
 

@@ -19,14 +19,13 @@ and creates a topic.
 usage: format_test.py SKEIN_BIN"""
 import base64
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from skeinlib import wire  # noqa: E402
+from skeinlib import kraft, wire  # noqa: E402
 from skeinlib.broker import Broker, free_port  # noqa: E402
 from skeinlib.cluster import Cluster, _controller_class  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
@@ -66,16 +65,16 @@ def describe_cluster_id(port):
 
 
 def storage_args(b):
-    """The broker's own config arguments, for skein format to read the same config."""
+    """The broker's own config arguments, for skein format to read the same
+    config where the test spells format's options itself (kraft.format_storage
+    passes -t)."""
     return b.argv()[1:]
 
 
 def check_random_uuid(skein):
     seen = set()
     for _ in range(20):
-        p = run([skein, "random-uuid"])
-        assert p.returncode == 0, p.stderr
-        text = p.stdout.strip()
+        text = kraft.random_uuid(skein)
         raw = kafka_uuid(text)
         assert not text.startswith("-"), text
         assert raw not in (bytes(16), bytes(15) + b"\x01"), text
@@ -86,7 +85,7 @@ def check_random_uuid(skein):
 
 
 def check_format_and_start(skein, root):
-    cluster = run([skein, "random-uuid"]).stdout.strip()
+    cluster = kraft.random_uuid(skein)
     dirs = [os.path.join(root, "a"), os.path.join(root, "b")]
     b = Broker(skein, data_dir=root, overrides=["log.dirs=" + ",".join(dirs)])
     p = run([skein, "format", "--cluster-id", cluster] + storage_args(b))
@@ -107,7 +106,7 @@ def check_format_and_start(skein, root):
         assert not b.sanitizer_report(), b.sanitizer_report()
     print("format: two dirs formatted, DescribeCluster answers the given id")
 
-    other = run([skein, "random-uuid"]).stdout.strip()
+    other = kraft.random_uuid(skein)
     p = run([skein, "format", "--cluster-id", other] + storage_args(b))
     assert p.returncode == 1, p
     assert "Invalid cluster.id in: " in p.stderr and other in p.stderr, p.stderr
@@ -147,9 +146,8 @@ def check_quorum_node_needs_format(skein, root):
         "a 3-voter node formatted its own dir"
     print("start-up: a 3-voter node on unformatted dirs refuses with the hint")
 
-    cluster = run([skein, "random-uuid"]).stdout.strip()
-    p = run([skein, "format", "-t", cluster] + storage_args(b))
-    assert p.returncode == 0, p.stderr
+    cluster = kraft.random_uuid(skein)
+    kraft.format_storage(skein, b, cluster)
     b.start(timeout=TIMEOUT)
     try:
         # Alone, it never catches up with a quorum, so its client listener
@@ -165,7 +163,7 @@ def check_quorum_node_needs_format(skein, root):
 
 def check_config_refusals(skein, root):
     """A config without node.id or process.roles cannot be formatted."""
-    cluster = run([skein, "random-uuid"]).stdout.strip()
+    cluster = kraft.random_uuid(skein)
     base = ("controller.listener.names=CONTROLLER\n"
             "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n"
             "listeners=PLAINTEXT://127.0.0.1:1,CONTROLLER://127.0.0.1:2\n"
@@ -220,13 +218,12 @@ def produce_consume(bootstrap):
 
 
 def check_standalone(skein, root):
-    cluster = run([skein, "random-uuid"]).stdout.strip()
+    cluster = kraft.random_uuid(skein)
     b = dynamic(Broker(skein, data_dir=root))
-    p = run([skein, "format", "-t", cluster] + storage_args(b))
+    p = kraft.format_storage(skein, b, cluster, check=False)
     assert p.returncode == 1 and "you must specify one of the following: --standalone, " \
         "--initial-controllers, or --no-initial-controllers." in p.stderr, p
-    p = run([skein, "format", "-t", cluster, "--standalone"] + storage_args(b))
-    assert p.returncode == 0, p.stderr
+    p = kraft.format_storage(skein, b, cluster, "--standalone")
     assert "Formatting dynamic metadata voter directory" in p.stdout, p.stdout
     snap = os.path.join(root, "logs", BOOTSTRAP_SNAPSHOT)
     assert os.path.getsize(snap) > 61 * 2, snap
@@ -249,13 +246,12 @@ def check_standalone(skein, root):
 
 
 def check_no_initial_controllers(skein, root):
-    cluster = run([skein, "random-uuid"]).stdout.strip()
+    cluster = kraft.random_uuid(skein)
     b = dynamic(Broker(skein, data_dir=root))
-    p = run([skein, "format", "-t", cluster, "-N", "-s"] + storage_args(b))
+    p = kraft.format_storage(skein, b, cluster, "-N", "-s", check=False)
     assert p.returncode == 1 and "--no-initial-controllers/-N: not allowed with argument " \
         "--standalone/-s" in p.stderr, p
-    p = run([skein, "format", "-t", cluster, "--no-initial-controllers"] + storage_args(b))
-    assert p.returncode == 0, p.stderr
+    kraft.format_storage(skein, b, cluster, "--no-initial-controllers")
     assert not os.path.exists(os.path.join(root, "logs", BOOTSTRAP_SNAPSHOT))
     b.start(timeout=TIMEOUT)
     try:
@@ -284,9 +280,8 @@ class DynamicCluster(Cluster):
         self.cluster_id = None
 
     def format_args(self):
-        skein = self.skein
         initial = ",".join("%d@127.0.0.1:%d:%s" % (n.node_id, n.controller_port,
-                                                   run([skein, "random-uuid"]).stdout.strip())
+                                                   kraft.random_uuid(self.skein))
                            for n in self.nodes)
         return ["--initial-controllers", initial]
 
@@ -314,11 +309,9 @@ def main():
     for check in (check_config_refusals, check_format_and_start,
                   check_quorum_node_needs_format, check_standalone,
                   check_no_initial_controllers, check_initial_controllers):
-        root = tempfile.mkdtemp(prefix="skein-format-")
-        try:
+        with tempfile.TemporaryDirectory(prefix="skein-format-",
+                                         ignore_cleanup_errors=True) as root:
             check(skein, root)
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
     print("format_test: OK")
 
 

@@ -20,39 +20,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from quorum_test import cluster, Controller, settled, views  # noqa: E402
 from quorum_meta_test import create, converged, topics, NONE  # noqa: E402
 from forward_test import registered  # noqa: E402
+from skeinlib import kraft  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
 
 TIMEOUT = 90  # generous: the machine may be loaded
-SNAPSHOT_BYTES = 2048
-SEGMENT_BYTES = 4096
 
 
-class Node(Controller):
-    def argv(self):
-        return super().argv() + [
-            "--override", "metadata.log.max.record.bytes.between.snapshots=%d" % SNAPSHOT_BYTES,
-            "--override", "metadata.log.segment.bytes=%d" % SEGMENT_BYTES,
-            "--override", "metadata.max.retention.bytes=1"]
-
-    @property
-    def metadata_dir(self):
-        return os.path.join(self.data_dir, "logs", "__cluster_metadata-0")
-
-
-def log_start(node):
-    """The base offset of the oldest metadata log segment, None if none."""
-    try:
-        bases = [int(f[:-4]) for f in os.listdir(node.metadata_dir) if f.endswith(".log")]
-    except OSError:
-        return None
-    return min(bases) if bases else None
-
-
-def checkpoints(node):
-    try:
-        return sorted(f for f in os.listdir(node.metadata_dir) if f.endswith(".checkpoint"))
-    except OSError:
-        return []
+class Node(kraft.SnapshotsOften, Controller):
+    """A combined node that a follower killed for a while falls behind."""
 
 
 def lag_behind_snapshot(nodes, lagging, acked, prefix):
@@ -61,21 +36,15 @@ def lag_behind_snapshot(nodes, lagging, acked, prefix):
     live = [n for n in nodes if n is not lagging]
     v = wait_for(lambda: settled(live), TIMEOUT)
     assert v, views(live)
-    behind = v["voters"].get(lagging.node_id, 0)
+    behind = v["voters"][lagging.node_id].log_end_offset if lagging.node_id in v["voters"] else 0
     leader = next(n for n in nodes if n.node_id == v["leader"])
-    deadline = time.monotonic() + TIMEOUT * 2
-    i = 0
-    while time.monotonic() < deadline:
-        start = log_start(leader)
-        if start is not None and start > behind and checkpoints(leader):
-            return behind, start
+
+    def create_one(i):
         name = "%s-%d" % (prefix, i)
         err, _ = create(live, name, time.monotonic() + TIMEOUT)
         assert err == NONE, "CreateTopics %s: %r\n%r" % (name, err, views(live))
         acked.add(name)
-        i += 1
-    raise AssertionError("the leader's log never started above %d: start %r, %r" % (
-        behind, log_start(leader), checkpoints(leader)))
+    return behind, kraft.snapshot_past(leader, behind, create_one, TIMEOUT * 2)
 
 
 def run(skein, rounds):
@@ -106,17 +75,11 @@ def run_on(skein, rounds, make):
             assert wait_for(lambda: converged(nodes, acked), TIMEOUT), \
                 "node %d did not converge: %r\n%s" % (
                     lagging.node_id, [len(topics(n) or ()) for n in nodes], lagging.tail())
-            took = [c for c in checkpoints(lagging) if int(c[:20]) >= start]
-            assert took, "node %d holds no snapshot at or above %d: %r" % (
-                lagging.node_id, start, checkpoints(lagging))
-            assert log_start(lagging) >= start, (log_start(lagging), start)
-            assert "taken from the leader" in lagging.stderr_text(), lagging.tail()
-            assert not [f for f in os.listdir(lagging.metadata_dir) if f.endswith(".part")]
-            ends = [c[:20] for c in checkpoints(lagging)]
-            assert len(ends) == len(set(ends)), "one end, two epochs: %r" % checkpoints(lagging)
+            took = kraft.took_snapshot(lagging, start)
+            assert kraft.log_start(lagging) >= start, (kraft.log_start(lagging), start)
             print("round %d: node %d ended at %d, the leader's log started at %d; it took the "
                   "snapshot %s, its log starts at %d; %d topics on all three"
-                  % (r + 1, lagging.node_id, behind, start, took[-1], log_start(lagging),
+                  % (r + 1, lagging.node_id, behind, start, took[-1], kraft.log_start(lagging),
                      len(acked)))
 
 

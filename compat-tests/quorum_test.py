@@ -23,18 +23,17 @@ import os
 import shutil
 import signal
 import struct
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from skeinlib import wire  # noqa: E402
+from skeinlib import kraft, quorum, wire  # noqa: E402
 from skeinlib.broker import Broker, free_port  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
+from skeinlib.quorum import TOPIC, one_partition  # noqa: E402
 
 TIMEOUT = 60  # generous: the machine may be loaded and the election jittered
-TOPIC = "__cluster_metadata"
 NONE, NOT_LEADER, FENCED, VOTER_SET, CLUSTER, VOTER_KEY = 0, 6, 74, 94, 104, 125
 SNAPSHOT_NOT_FOUND = 98
 
@@ -74,23 +73,7 @@ class Controller(Broker):
 
 
 def request(port, api, version, body, corr=1):
-    conn = wire.Conn(port, timeout=TIMEOUT)
-    try:
-        conn.send(wire.frame(wire.header(api, version, corr, flexible=True) + body))
-        got, resp = conn.recv_frame(timeout=TIMEOUT)
-        assert got == corr, (got, corr)
-        r = wire.Reader(resp)
-        r.tags()  # response header v1
-        return r
-    finally:
-        conn.close()
-
-
-def one_partition(fields):
-    """Topics [__cluster_metadata [partition 0 + fields]] (compact, tagged)."""
-    part = struct.pack(">i", 0) + fields + wire.uvarint(0)
-    return (wire.uvarint(2) + wire.compact_string(TOPIC) + wire.uvarint(2) + part
-            + wire.uvarint(0))
+    return wire.request(port, api, version, body, corr, timeout=TIMEOUT)
 
 
 def api_versions(port):
@@ -132,36 +115,8 @@ def check_listeners(nodes):
 
 
 def describe_quorum(port):
-    """DescribeQuorum v1: (error, leader, epoch, hw, {voter: log end offset})."""
-    r = request(port, 55, 1, one_partition(b"") + wire.uvarint(0))
-    top = r.i16()
-
-    def replica():
-        rid, leo = r.i32(), r.i64()
-        r.i64()
-        r.i64()
-        r.tags()
-        return rid, leo
-
-    def part():
-        p = {"index": r.i32(), "error": r.i16(), "leader": r.i32(), "epoch": r.i32(),
-             "hw": r.i64()}
-        p["voters"] = dict(r.carray(replica) or [])
-        r.carray(replica)
-        r.tags()
-        return p
-
-    def topic():
-        name = r.cstring()
-        ps = r.carray(part)
-        r.tags()
-        return name, ps
-
-    topics = r.carray(topic)
-    assert top == NONE, top
-    name, ps = topics[0]
-    assert name == TOPIC and len(ps) == 1, topics
-    return ps[0]
+    """DescribeQuorum v1 of the metadata partition (see skeinlib.quorum)."""
+    return quorum.describe(port, 1, timeout=TIMEOUT)
 
 
 def vote(port, cluster, candidate, epoch, last_epoch=0, last_offset=0, voter=None):
@@ -259,7 +214,8 @@ def settled(nodes, min_epoch=0):
         return None
     if any(o["leader"] != v["leader"] or o["epoch"] != v["epoch"] for o in vs.values()):
         return None
-    if any(v["voters"].get(n.node_id, -1) < v["hw"] for n in nodes):
+    if any(n.node_id not in v["voters"] or v["voters"][n.node_id].log_end_offset < v["hw"]
+           for n in nodes):
         return None
     return v
 
@@ -313,14 +269,11 @@ def started(skein, prefix, make_nodes):
     root = tempfile.mkdtemp(prefix=prefix)
     ports = {i: free_port() for i in (1, 2, 3)}
     voters = ",".join("%d@127.0.0.1:%d" % (i, p) for i, p in sorted(ports.items()))
-    cluster_id = subprocess.run([skein, "random-uuid"], capture_output=True, text=True,
-                                timeout=TIMEOUT).stdout.strip()
+    cluster_id = kraft.random_uuid(skein)
     nodes = make_nodes(root, voters, ports)
     try:
         for n in nodes:
-            p = subprocess.run([skein, "format", "-t", cluster_id] + n.argv()[1:],
-                               capture_output=True, text=True, timeout=TIMEOUT)
-            assert p.returncode == 0, p.stderr
+            kraft.format_storage(skein, n, cluster_id)
             n.start(timeout=TIMEOUT)
         for n in nodes:
             assert not n.serves_clients() or n.wait_serving(TIMEOUT), \
@@ -475,11 +428,11 @@ def round_trip(skein, rounds):
             old.start(timeout=TIMEOUT)
             back = wait_for(lambda: settled(nodes, v["epoch"]), TIMEOUT)
             assert back, "node %d did not rejoin: %r" % (old.node_id, views(nodes))
-            assert back["voters"][old.node_id] >= back["hw"]
+            assert back["voters"][old.node_id].log_end_offset >= back["hw"]
             print("round %d: killed leader %d, new leader %d in epoch %d committed %.0f ms "
                   "after the kill; %d rejoined, log end offset %d"
                   % (i + 1, old.node_id, nv["leader"], nv["epoch"], elected_ms, old.node_id,
-                     back["voters"][old.node_id]))
+                     back["voters"][old.node_id].log_end_offset))
             v = back
         clients_wait_for_catch_up(nodes)
 

@@ -30,8 +30,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from quorum_test import Controller, describe_quorum, settle, settled, started, views  # noqa: E402
-from skeinlib import wire  # noqa: E402
+from quorum_test import Controller, settle, settled, started, views  # noqa: E402
+from skeinlib import quorum, wire  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
 
 TIMEOUT = 60  # generous: the machine may be loaded and the election jittered
@@ -69,46 +69,13 @@ def quorum_view(ctls):
     None while no live controller leads."""
     for n in alive(ctls):
         try:
-            v = describe_quorum_full(n.controller_port)
+            v = quorum.describe(n.controller_port, 1, timeout=TIMEOUT)
         except (OSError, wire.Closed, wire.DecodeError, AssertionError):
             continue
         if v["error"] == NONE:
             v["node"] = n
             return v
     return None
-
-
-def describe_quorum_full(port):
-    """DescribeQuorum v1 with the observers: quorum_test's reader sees only
-    the voters."""
-    from quorum_test import one_partition, request
-    r = request(port, 55, 1, one_partition(b"") + wire.uvarint(0))
-    top = r.i16()
-
-    def replica():
-        rid, leo = r.i32(), r.i64()
-        r.i64()
-        r.i64()
-        r.tags()
-        return rid, leo
-
-    def part():
-        p = {"index": r.i32(), "error": r.i16(), "leader": r.i32(), "epoch": r.i32(),
-             "hw": r.i64()}
-        p["voters"] = dict(r.carray(replica) or [])
-        p["observers"] = dict(r.carray(replica) or [])
-        r.tags()
-        return p
-
-    def topic():
-        r.cstring()
-        ps = r.carray(part)
-        r.tags()
-        return ps
-
-    topics = r.carray(topic)
-    assert top == NONE, top
-    return topics[0][0]
 
 
 def brokers_listed(node):
@@ -181,7 +148,7 @@ def observers_caught_up(ctls, brokers):
     obs = v["observers"]
     if sorted(obs) != sorted(b.node_id for b in brokers):
         return None
-    return v if all(obs[b.node_id] >= v["hw"] for b in brokers) else None
+    return v if all(obs[b.node_id].log_end_offset >= v["hw"] for b in brokers) else None
 
 
 def kill_round(ctls, brokers, acked, r):
@@ -208,7 +175,8 @@ def kill_round(ctls, brokers, acked, r):
         "brokers differ: %r" % [topics(b) for b in brokers]
     old.start(timeout=TIMEOUT)
     back = wait_for(lambda: settled(ctls, 0), TIMEOUT)
-    assert back and back["leader"] != old.node_id and back["voters"][old.node_id] >= back["hw"], \
+    assert back and back["leader"] != old.node_id and \
+        back["voters"][old.node_id].log_end_offset >= back["hw"], \
         "controller %d did not rejoin as a follower: %r" % (old.node_id, views(ctls))
     assert wait_for(lambda: converged(brokers, acked), TIMEOUT)
     print("round %d: killed the active controller %d mid-stream, leader %d elected %.0f ms "
@@ -344,7 +312,8 @@ def run(skein, rounds):
         assert ov, "observers: %r" % quorum_view(ctls)
         print("controllers 1-3 elected %d in epoch %d; brokers 4-6 registered and listed by "
               "every broker; DescribeQuorum observers %r at high watermark %d"
-              % (v["leader"], v["epoch"], ov["observers"], ov["hw"]))
+              % (v["leader"], v["epoch"],
+                 {i: o.log_end_offset for i, o in ov["observers"].items()}, ov["hw"]))
         acked = set()
         for r in range(rounds):
             kill_round(ctls, brokers, acked, r)

@@ -7,11 +7,10 @@ quorum has one committed leader and every node lists every broker, so topics
 with replication factor 3 can be placed."""
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 
-from . import wire
+from . import kraft, wire
 from .broker import BrokerError, free_port
 from .poll import wait_for
 
@@ -71,12 +70,10 @@ class Cluster:
         return []
 
     def start(self):
-        self.cluster_id = subprocess.run([self.skein, "random-uuid"], capture_output=True,
-                                         text=True, timeout=TIMEOUT).stdout.strip()
+        self.cluster_id = kraft.random_uuid(self.skein)
         extra = self.format_args()
         for n in self.nodes:
-            p = subprocess.run([self.skein, "format", "-t", self.cluster_id] + extra
-                               + n.argv()[1:], capture_output=True, text=True, timeout=TIMEOUT)
+            p = kraft.format_storage(self.skein, n, self.cluster_id, *extra, check=False)
             if p.returncode != 0:
                 raise BrokerError("format of node %d failed: %s" % (n.node_id, p.stderr))
         # Launched together: each node's broker waits for the quorum, which

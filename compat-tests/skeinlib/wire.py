@@ -320,6 +320,21 @@ class Conn:
             pass
 
 
+def request(port, api, version, body, corr=1, timeout=10):
+    """One request in a flexible version (request header v2) on its own
+    connection: a Reader past the response header (v1)."""
+    conn = Conn(port, timeout=timeout)
+    try:
+        conn.send(frame(header(api, version, corr, flexible=True) + body))
+        got, resp = conn.recv_frame(timeout=timeout)
+        assert got == corr, (got, corr)
+        r = Reader(resp)
+        r.tags()
+        return r
+    finally:
+        conn.close()
+
+
 def api_versions(port, version=3, timeout=10):
     c = Conn(port, timeout=timeout)
     try:
