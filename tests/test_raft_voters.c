@@ -70,6 +70,21 @@ static void stop(struct fix *f)
     f->r = NULL;
 }
 
+/* The end of a test: the node stopped and its log gone. */
+static void finish(struct fix *f)
+{
+    stop(f);
+    sk_raft_memlog_free(f->log);
+}
+
+/* A fresh node, and in *v node 2: a replica it has never heard fetch. */
+static void start_with_stranger(struct fix *f, int16_t kraft_version, struct sk_raft_voter *v)
+{
+    *f = (struct fix){0};
+    start(f, kraft_version);
+    voter(2, 9093, v);
+}
+
 Test(raft_voters, errors_in_kafkas_order)
 {
     struct fix f = {0};
@@ -109,34 +124,29 @@ Test(raft_voters, errors_in_kafkas_order)
     cr_assert_eq(sk_raft_describe(f.r, 1, &view), SK_ERR_NONE);
     cr_assert_eq(view.nodes.n, 1);
     cr_assert_eq(view.voters[0].directory_id[0], 1);
-    stop(&f);
-    sk_raft_memlog_free(f.log);
+    finish(&f);
 }
 
 Test(raft_voters, static_quorum_refuses_changes)
 {
-    struct fix f = {0};
-    start(&f, 0);
+    struct fix f;
     struct sk_raft_voter v;
     int64_t off;
-    voter(2, 9093, &v);
+    start_with_stranger(&f, 0, &v);
     cr_assert_eq(sk_raft_add_voter(f.r, &v, 0, &off), SK_ERR_UNSUPPORTED_VERSION);
     cr_assert_eq(sk_raft_remove_voter(f.r, 1, v.directory_id, 0, &off), SK_ERR_UNSUPPORTED_VERSION);
-    stop(&f);
-    sk_raft_memlog_free(f.log);
+    finish(&f);
 }
 
 Test(raft_voters, off_the_leader)
 {
-    struct fix f = {0};
-    start(&f, 1);
-    cr_assert_eq(sk_raft_resign(f.r, 0), SK_ERR_NONE);
+    struct fix f;
     struct sk_raft_voter v;
     int64_t off;
-    voter(2, 9093, &v);
+    start_with_stranger(&f, 1, &v);
+    cr_assert_eq(sk_raft_resign(f.r, 0), SK_ERR_NONE);
     cr_assert_eq(sk_raft_add_voter(f.r, &v, 0, &off), SK_ERR_NOT_LEADER_OR_FOLLOWER);
-    stop(&f);
-    sk_raft_memlog_free(f.log);
+    finish(&f);
 }
 
 /* The set is the log's: a restart finds the update, and so does one whose
@@ -163,6 +173,5 @@ Test(raft_voters, restart_rebuilds_from_log_and_snapshot)
     start(&f, 1);
     cr_assert_eq(sk_raft_voters_offset(f.r), end - 1);
     cr_assert_eq(sk_raft_voters(f.r)->voters[0].endpoints[0].port, 19093);
-    stop(&f);
-    sk_raft_memlog_free(f.log);
+    finish(&f);
 }

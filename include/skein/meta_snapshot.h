@@ -28,6 +28,10 @@ int64_t sk_meta_snapshot_latest(const char *dir, int64_t max_end);
 int64_t sk_meta_snapshot_latest_id(const char *dir, int64_t max_end, int32_t *epoch);
 /* The path of the snapshot ending at end, whatever its epoch; -ENOENT. */
 int sk_meta_snapshot_path(const char *dir, int64_t end, char *path, size_t len);
+struct sk_buf;
+/* Appends the bytes of the snapshot ending at end to out: 0, -ENOENT when
+ * there is none, -errno or -EIO when it cannot be read. */
+int sk_meta_snapshot_read(const char *dir, int64_t end, struct sk_buf *out);
 /* Applies the snapshot ending at end to a fresh image. */
 int sk_meta_snapshot_load(const char *dir, int64_t end, struct sk_meta_image *img);
 struct sk_plog;

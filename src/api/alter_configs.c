@@ -224,6 +224,21 @@ static int32_t preprocess(struct sk_request *req, const struct alter_api *api, b
         return q;                                                                              \
     }
 
+/* name(req, i, resp, j): answers req's resource i with the j-th result of
+ * resp (a resp_t, the reply to a select()ed copy) through answer; false
+ * when resp holds fewer results than were sent. */
+#define DEFINE_TAKE(name, resp_t, result_t, answer)                                            \
+    static bool name(struct sk_request *req, int32_t i, const void *resp, int32_t j)           \
+    {                                                                                          \
+        const resp_t *r = resp;                                                                \
+        if (j >= r->responses.n)                                                               \
+            return false;                                                                      \
+        const result_t *got = &r->responses.v[j];                                              \
+        answer(req, i, got->resource_type, got->resource_name, got->error_code,                \
+               got->error_message);                                                            \
+        return true;                                                                           \
+    }
+
 /* ---- IncrementalAlterConfigs --------------------------------------------- */
 
 static int16_t incremental_one(struct sk_request *req, const iac_resource *r, bool validate_only,
@@ -278,16 +293,8 @@ static void incremental_answer(struct sk_request *req, int32_t i, int8_t type, k
 DEFINE_SELECT(incremental_select, kp_incremental_alter_configs_request, iac_resource,
               kp_incremental_alter_configs_request_alter_configs_resource_arr)
 
-static bool incremental_take(struct sk_request *req, int32_t i, const void *resp, int32_t j)
-{
-    const kp_incremental_alter_configs_response *r = resp;
-    if (j >= r->responses.n)
-        return false;
-    const iac_result *got = &r->responses.v[j];
-    incremental_answer(req, i, got->resource_type, got->resource_name, got->error_code,
-                       got->error_message);
-    return true;
-}
+DEFINE_TAKE(incremental_take, kp_incremental_alter_configs_response, iac_result,
+            incremental_answer)
 
 static const struct alter_api incremental_api = {
     incremental_prepare, incremental_key, incremental_alter, incremental_answer,
@@ -353,16 +360,7 @@ static void legacy_answer(struct sk_request *req, int32_t i, int8_t type, kp_str
 DEFINE_SELECT(legacy_select, kp_alter_configs_request, ac_resource,
               kp_alter_configs_request_alter_configs_resource_arr)
 
-static bool legacy_take(struct sk_request *req, int32_t i, const void *resp, int32_t j)
-{
-    const kp_alter_configs_response *r = resp;
-    if (j >= r->responses.n)
-        return false;
-    const ac_result *got = &r->responses.v[j];
-    legacy_answer(req, i, got->resource_type, got->resource_name, got->error_code,
-                  got->error_message);
-    return true;
-}
+DEFINE_TAKE(legacy_take, kp_alter_configs_response, ac_result, legacy_answer)
 
 static const struct alter_api legacy_api = {legacy_prepare, legacy_key,    legacy_alter,
                                             legacy_answer,  legacy_select, legacy_take,

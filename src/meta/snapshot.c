@@ -321,21 +321,33 @@ int sk_meta_snapshot_path(const char *dir, int64_t end, char *path, size_t len)
     return 0;
 }
 
-int sk_meta_snapshot_load(const char *dir, int64_t end, struct sk_meta_image *img)
+static int read_file(const char *path, struct sk_buf *buf)
 {
-    char path[4400];
-    int rc = sk_meta_snapshot_path(dir, end, path, sizeof path);
-    if (rc < 0)
-        return rc;
     FILE *f = fopen(path, "rb");
     if (!f)
         return -errno;
-    struct sk_buf buf = {0};
     uint8_t chunk[65536];
     size_t n;
+    int rc = 0;
     while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        rc = sk_buf_append(&buf, chunk, n);
+        rc = sk_buf_append(buf, chunk, n);
+    if (rc == 0 && ferror(f))
+        rc = -EIO;
     fclose(f);
+    return rc;
+}
+
+int sk_meta_snapshot_read(const char *dir, int64_t end, struct sk_buf *out)
+{
+    char path[4400];
+    int rc = sk_meta_snapshot_path(dir, end, path, sizeof path);
+    return rc < 0 ? rc : read_file(path, out);
+}
+
+int sk_meta_snapshot_load(const char *dir, int64_t end, struct sk_meta_image *img)
+{
+    struct sk_buf buf = {0};
+    int rc = sk_meta_snapshot_read(dir, end, &buf);
     if (rc == 0)
         rc = sk_meta_apply_batches(img, buf.data, buf.len, true);
     if (rc == 0)

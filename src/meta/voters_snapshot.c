@@ -127,47 +127,24 @@ static int voters_record(const struct sk_voter_set *vs, kp_arena *a, kp_voters_r
     return 0;
 }
 
-int sk_voters_snapshot_open(const struct sk_voter_set *vs, int64_t base, int32_t epoch,
-                            int64_t last_ts, int64_t now_ms, struct sk_buf *out)
+/* One control batch of the voter set: the Voters record, after the
+ * KRaftVersion record when with_kraft_version, after the SnapshotHeader
+ * when header is not NULL (the order Kafka writes them in). */
+static int voters_batch(const struct sk_voter_set *vs, const kp_snapshot_header_record *header,
+                        bool with_kraft_version, int64_t base, int32_t epoch, int64_t now_ms,
+                        struct sk_buf *out)
 {
     kp_arena a;
     kp_arena_init(&a, 0);
-    kp_snapshot_header_record h;
-    kp_snapshot_header_record_init(&h);
-    h.last_contained_log_timestamp = last_ts;
     kp_k_raft_version_record k;
     kp_k_raft_version_record_init(&k);
     k.k_raft_version = KRAFT_VERSION_1;
     kp_voters_record v;
     struct control c[CONTROL_RECORDS_MAX];
-    int rc = control_of(SK_CONTROL_SNAPSHOT_HEADER, &h, enc_header, sz_header, &a, &c[0]);
-    if (rc == 0)
-        rc = control_of(SK_CONTROL_KRAFT_VERSION, &k, enc_kraft, sz_kraft, &a, &c[1]);
-    if (rc == 0)
-        rc = voters_record(vs, &a, &v);
-    if (rc == 0)
-        rc = control_of(SK_CONTROL_KRAFT_VOTERS, &v, enc_voters, sz_voters, &a, &c[2]);
-    if (rc == 0)
-        rc = control_batch(c, 3, base, epoch, now_ms, out);
-    kp_arena_free(&a);
-    return rc;
-}
-
-/* The leader's control batch of a voter change: the Voters record alone,
- * or after the KRaftVersion record when the set enters the log for the
- * first time (Kafka's leader writes both at its epoch's start then). */
-int sk_voters_control_batch(const struct sk_voter_set *vs, bool with_kraft_version, int64_t base,
-                            int32_t epoch, int64_t now_ms, struct sk_buf *out)
-{
-    kp_arena a;
-    kp_arena_init(&a, 0);
-    kp_k_raft_version_record k;
-    kp_k_raft_version_record_init(&k);
-    k.k_raft_version = KRAFT_VERSION_1;
-    kp_voters_record v;
-    struct control c[2];
     int n = 0, rc = 0;
-    if (with_kraft_version)
+    if (header)
+        rc = control_of(SK_CONTROL_SNAPSHOT_HEADER, header, enc_header, sz_header, &a, &c[n++]);
+    if (rc == 0 && with_kraft_version)
         rc = control_of(SK_CONTROL_KRAFT_VERSION, &k, enc_kraft, sz_kraft, &a, &c[n++]);
     if (rc == 0)
         rc = voters_record(vs, &a, &v);
@@ -177,6 +154,23 @@ int sk_voters_control_batch(const struct sk_voter_set *vs, bool with_kraft_versi
         rc = control_batch(c, n, base, epoch, now_ms, out);
     kp_arena_free(&a);
     return rc;
+}
+
+int sk_voters_snapshot_open(const struct sk_voter_set *vs, int64_t base, int32_t epoch,
+                            int64_t last_ts, int64_t now_ms, struct sk_buf *out)
+{
+    kp_snapshot_header_record h;
+    kp_snapshot_header_record_init(&h);
+    h.last_contained_log_timestamp = last_ts;
+    return voters_batch(vs, &h, true, base, epoch, now_ms, out);
+}
+
+/* Kafka's leader writes the KRaftVersion record too when the set enters
+ * the log for the first time, at its epoch's start. */
+int sk_voters_control_batch(const struct sk_voter_set *vs, bool with_kraft_version, int64_t base,
+                            int32_t epoch, int64_t now_ms, struct sk_buf *out)
+{
+    return voters_batch(vs, NULL, with_kraft_version, base, epoch, now_ms, out);
 }
 
 int sk_voters_snapshot_close(int64_t base, int32_t epoch, int64_t now_ms, struct sk_buf *out)
@@ -344,29 +338,10 @@ int sk_voters_snapshot_write(const char *metadata_dir, const struct sk_voter_set
     return rc;
 }
 
-static int read_file(const char *path, struct sk_buf *buf)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -errno;
-    uint8_t chunk[65536];
-    size_t n;
-    int rc = 0;
-    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        rc = sk_buf_append(buf, chunk, n);
-    if (rc == 0 && ferror(f))
-        rc = -EIO;
-    fclose(f);
-    return rc;
-}
-
 static int read_snapshot(const char *dir, int64_t end, struct sk_voter_set *out)
 {
-    char path[4400];
-    int rc = sk_meta_snapshot_path(dir, end, path, sizeof path);
     struct sk_buf buf = {0};
-    if (rc == 0)
-        rc = read_file(path, &buf);
+    int rc = sk_meta_snapshot_read(dir, end, &buf);
     if (rc == 0)
         rc = sk_voters_snapshot_decode(buf.data, buf.len, out, NULL);
     sk_buf_free(&buf);
