@@ -20,14 +20,15 @@ notice its absence.
 usage: quorum_meta_test.py SKEIN_BIN [ROUNDS]"""
 import functools
 import os
+import resource
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from skeinlib import wire  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
-from quorum_test import cluster, Controller, NOT_LEADER, settled, views  # noqa: E402
-from forward_test import registered  # noqa: E402
+from quorum_test import cluster, Controller, describe_quorum, NOT_LEADER, settled, views  # noqa: E402
+from forward_test import delete_topic, registered  # noqa: E402
 
 TIMEOUT = 60  # generous: the machine may be loaded and the election jittered
 NONE, REQUEST_TIMED_OUT, NOT_CONTROLLER = 0, 7, 41
@@ -153,6 +154,78 @@ def resign(nodes):
                                                 FETCH_TIMEOUT_MS))
 
 
+def big_partitions():
+    """Partitions of the big topic: thousands, within what one node's
+    open-file limit takes (a partition holds one fd) with room to spare."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return 8000 if hard == resource.RLIM_INFINITY else max(1000, min(8000, hard - 4000))
+
+
+def all_led(node, name, n):
+    try:
+        md = wire.metadata(node.port, [name], timeout=TIMEOUT)
+    except (OSError, wire.Closed, wire.DecodeError):
+        return False
+    ps = md["topics"][0]["partitions"]
+    return len(ps) == n and all(p["error"] == NONE and p["leader"] >= 0 for p in ps)
+
+
+def gone(node, name):
+    names = topics(node)
+    return names is not None and name not in names
+
+
+def big_topic(nodes):
+    """A topic of thousands of partitions on all three nodes (replication
+    factor 3): each node opens thousands of logs, a millisecond or more
+    each. Opened in one go they would hold shard 0, and the Raft voter on
+    it, for seconds, long enough for a leader to be deposed; a shard opens
+    for 50 ms a turn and answers between turns. So while the logs open,
+    every node answers DescribeQuorum promptly, the leader and epoch stay,
+    and every partition gets its leader."""
+    v = wait_for(lambda: settled(nodes), TIMEOUT)
+    assert v, views(nodes)
+    n = big_partitions()
+    lead = next(x for x in nodes if x.node_id == v["leader"])
+    t0 = time.monotonic()
+    err, msg = wire.create_topic(lead.port, "big", partitions=n, replication_factor=3,
+                                 timeout=TIMEOUT)
+    assert err == NONE, "CreateTopics big (%d partitions): %r %r" % (n, err, msg)
+    opened = quorum_steady(nodes, v, lambda: all(all_led(x, "big", n) for x in nodes),
+                           "%d logs opened" % n)
+    err = delete_topic(leader_of(nodes).port, "big")
+    assert err == NONE, "DeleteTopics big: %r" % err
+    deleted = quorum_steady(nodes, v, lambda: all(gone(x, "big") for x in nodes),
+                            "%d logs were deleted" % n)
+    print("a topic of %d partitions on all three: led everywhere after %.1f s, deleted "
+          "everywhere %.1f s after DeleteTopics; the quorum kept epoch %d and its slowest "
+          "DescribeQuorum answer took %.0f ms" % (n, opened[0], deleted[0], v["epoch"],
+                                                  max(opened[1], deleted[1]) * 1000))
+
+
+def quorum_steady(nodes, v, done, what):
+    """Polls every node's DescribeQuorum until done() and 5 s more (the
+    work may go on once a Metadata answer shows it done): the leader and
+    epoch of v must stay and each answer come within 2.5 s. (seconds until
+    done, slowest answer in seconds)."""
+    t0 = time.monotonic()
+    slowest, epochs, took = 0.0, set(), None
+    while took is None or time.monotonic() - t0 < took + 5:
+        assert time.monotonic() - t0 < 240, "not done after 240 s: %s" % what
+        if took is None and done():
+            took = time.monotonic() - t0
+        for x in nodes:
+            a = time.monotonic()
+            got = describe_quorum(x.controller_port)
+            slowest = max(slowest, time.monotonic() - a)
+            epochs.add((got["leader"], got["epoch"]))
+        time.sleep(0.1)
+    assert epochs <= {(v["leader"], v["epoch"])}, \
+        "the quorum changed leader or epoch while %s: %r" % (what, sorted(epochs))
+    assert slowest < 2.5, "a node took %.1f s to answer DescribeQuorum while %s" % (slowest, what)
+    return took, slowest
+
+
 def run(skein, rounds):
     acked = set()
     make = functools.partial(Node, combined=True)
@@ -160,6 +233,7 @@ def run(skein, rounds):
         # As in Kafka, a topic is placed on registered brokers: none is
         # before each has registered through its lifecycle.
         registered(nodes)
+        big_topic(nodes)
         for r in range(rounds):
             ms = stream(nodes, acked, "r%d" % r, 12, kill_after=5)
             dead = next(n for n in nodes if n.proc.poll() is not None)

@@ -119,6 +119,8 @@ struct sk_broker {
     int offline_failed;                  /* partitions led here whose logs did not open */
     int offline_over_budget;             /* and those left closed beyond the budget */
     int offline_sync_failed;             /* and open ones a failed sync took offline */
+    int open_deferred;                   /* hosted partitions not opened yet: next turn's */
+    uint64_t open_until_ms;              /* this turn's opens stop here (0: no bound) */
     uint64_t parts_visited; /* image partitions reconciliation looked at: what a change costs */
     struct sk_log_cleaner *cleaner;      /* compaction (src/server/log_cleaner.c) */
     bool state_open;                     /* the above are set up (src/server/shards.c) */

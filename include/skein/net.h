@@ -73,6 +73,8 @@ int sk_shard_defer(struct sk_shard *s, sk_defer_fn cb, void *arg);
 int sk_shard_post(struct sk_shard *s, sk_defer_fn cb, void *arg);
 /* The shard whose loop runs on the calling thread, or NULL. */
 struct sk_shard *sk_shard_current(void);
+/* Monotonic milliseconds, read now (a shard's own now_ms is its turn's). */
+uint64_t sk_clock_ms(void);
 /* fsync (datasync: fdatasync) via the ring; cb(arg, res) on completion.
  * -EIO without submitting when the fault harness asks (skein/fault.h). */
 int sk_shard_fsync(struct sk_shard *s, int fd, int datasync, sk_fsync_fn cb, void *arg);

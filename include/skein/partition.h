@@ -135,7 +135,9 @@ struct sk_partition {
  * is a replica of (leader or follower), applies topic configs, and closes (and deletes the data of)
  * partitions whose topic was removed: O(partitions) with hash lookups. Called
  * for a shard's first image and by the retry of logs that did not open; later
- * images come as topic deltas (sk_broker_image_changed). */
+ * images come as topic deltas (sk_broker_image_changed). On its shard's
+ * running loop a pass opens logs for SK_OPEN_SLICE_MS at most (lifecycle.c):
+ * -EAGAIN says some were left for a later turn, -EIO that some failed. */
 int sk_partitions_sync(struct sk_broker *b);
 /* Around the topics of one image change: the offset checkpoint files are
  * read once for all the partitions it opens, not once per topic (a node
@@ -151,9 +153,14 @@ int sk_replicas_topic_changed(struct sk_broker *b, const struct sk_topic_meta *o
 /* Broker-level configs changed: every partition's topic config is derived
  * again (the topic overrides stay). */
 int sk_replicas_broker_config_changed(struct sk_broker *b);
-/* Same; quiet leaves out the line per partition that stays offline (retries
- * report counts only). */
-int sk_partitions_sync_ex(struct sk_broker *b, bool quiet);
+/* Same, for the retries, which report counts only, not a line per partition
+ * that stays offline: SK_SYNC_QUIET the whole pass, SK_SYNC_OPEN_MISSING only
+ * the logs not open yet (those a turn left for later, and failed ones). */
+enum sk_sync_mode { SK_SYNC_ALL, SK_SYNC_QUIET, SK_SYNC_OPEN_MISSING };
+int sk_partitions_sync_ex(struct sk_broker *b, enum sk_sync_mode mode);
+/* True if this node leads partition index of t and its log is among those
+ * a later turn opens (the turn's time for opens ran out). */
+bool sk_partition_opening(struct sk_broker *b, const struct sk_topic_meta *t, int32_t index);
 /* True if this node leads partition index of t but its log is not open (it
  * could not be opened, or is beyond the node's budget), or a failed sync took
  * it offline. */

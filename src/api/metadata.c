@@ -53,7 +53,10 @@ static void fill_partitions(struct sk_request *req, md_topic *o, const struct sk
         op->error_code = p->leader < 0 ? SK_ERR_LEADER_NOT_AVAILABLE : SK_ERR_NONE;
         /* A log that did not open is an offline replica; with no other one
          * to lead, Kafka's controller leaves the partition without a leader. */
-        if (sk_partition_offline(req->broker, t, p->id)) {
+        if (sk_partition_opening(req->broker, t, p->id)) {
+            op->leader_id = -1; /* led here, its log opens in a later turn */
+            op->error_code = SK_ERR_LEADER_NOT_AVAILABLE;
+        } else if (sk_partition_offline(req->broker, t, p->id)) {
             op->leader_id = -1;
             op->offline_replicas = copy_ids(req, &p->leader, 1);
             op->error_code = SK_ERR_LEADER_NOT_AVAILABLE;

@@ -223,7 +223,6 @@ void sk_shard_set_current(struct sk_shard *s);
 size_t sk_inbox_run(struct sk_shard *s);
 /* After stop: waits out posters in flight, then runs what they left. */
 void sk_inbox_drain_final(struct sk_shard *s);
-uint64_t sk_clock_ms(void);
 void sk_stat_add(_Atomic uint64_t *c, uint64_t n);
 void sk_stat_sub(_Atomic uint64_t *c, uint64_t n);
 

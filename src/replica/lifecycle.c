@@ -330,6 +330,8 @@ struct sync_pass {
     int first_err;
     char first[300]; /* the first partition that failed, "topic-p" */
     bool out_of_fds; /* once EMFILE/ENFILE, the pass stops trying */
+    int deferred;    /* left for a later turn: the turn's time for opens ran out */
+    bool open_only;  /* a later turn's: what is open was synced by its change */
 };
 
 static void pass_init(struct sk_broker *b, struct sync_pass *sp)
@@ -343,14 +345,38 @@ static void pass_done(struct sync_pass *sp)
     checkpoints_free(&sp->own);
 }
 
+/* Opening a log costs a millisecond or two (files, index blocks, producer
+ * state), so an image that brings thousands would hold the shard, its
+ * clients and, on shard 0, the Raft voter for seconds: a shard's turn opens
+ * for at most SK_OPEN_SLICE_MS and leaves the rest to the next turns
+ * (partitions_retry.c), answering for them as for a leader not ready yet.
+ * Only on the shard's own running loop: at start-up, before any loop runs,
+ * everything opens before the node serves, as Kafka recovers logs first. */
+#define SK_OPEN_SLICE_MS 50
+
+static bool open_window_begin(struct sk_broker *b)
+{
+    if (b->open_until_ms || !b->shard || sk_shard_current() != b->shard)
+        return false;
+    b->open_until_ms = sk_clock_ms() + SK_OPEN_SLICE_MS;
+    return true;
+}
+
+static bool open_time_left(const struct sk_broker *b)
+{
+    return !b->open_until_ms || sk_clock_ms() < b->open_until_ms;
+}
+
 void sk_replicas_change_begin(struct sk_broker *b)
 {
     if (!b->cp_held)
         b->cp_held = calloc(1, sizeof *b->cp_held); /* NULL: each pass reads its own */
+    (void)open_window_begin(b);
 }
 
 void sk_replicas_change_end(struct sk_broker *b)
 {
+    b->open_until_ms = 0;
     if (!b->cp_held)
         return;
     checkpoints_free(b->cp_held);
@@ -396,6 +422,8 @@ static void sync_one(struct sk_broker *b, const struct sk_topic_meta *t,
                      struct sync_pass *sp, bool quiet)
 {
     struct sk_partition *p = sk_partition_get_by_id(b, &t->id, pm->id);
+    if (p && sp->open_only)
+        return;
     if (p) {
         apply_config(b, p, t, tc);
         set_role(p, role_in(b, pm), pm);
@@ -408,6 +436,10 @@ static void sync_one(struct sk_broker *b, const struct sk_topic_meta *t,
     }
     if (b->node->budget.set && b->nparts >= b->node->budget.limit) {
         sp->over_budget++;
+        return;
+    }
+    if (!open_time_left(b)) {
+        sp->deferred++;
         return;
     }
     /* A stop asked for ends the pass: shutdown must not wait on opens. */
@@ -464,21 +496,34 @@ static void sync_topic(struct sk_broker *b, const struct sk_topic_meta *t, struc
     }
 }
 
-int sk_partitions_sync_ex(struct sk_broker *b, bool quiet)
+/* -EIO if a log did not open, -EAGAIN if some were left for later turns. */
+static int pass_result(const struct sync_pass *sp)
+{
+    return sp->failed ? -EIO : sp->deferred ? -EAGAIN : 0;
+}
+
+int sk_partitions_sync_ex(struct sk_broker *b, enum sk_sync_mode mode)
 {
     struct sync_pass sp;
     pass_init(b, &sp);
-    drop_removed(b);
+    sp.open_only = mode == SK_SYNC_OPEN_MISSING;
+    bool quiet = mode != SK_SYNC_ALL;
+    bool window = open_window_begin(b);
+    if (!sp.open_only)
+        drop_removed(b);
     for (int i = 0; i < b->image->ntopics; i++)
         sync_topic(b, b->image->topics[i], &sp, quiet);
+    if (window)
+        b->open_until_ms = 0;
     pass_done(&sp);
     report(b, &sp);
-    return sp.failed ? -EIO : 0;
+    b->open_deferred = sp.deferred;
+    return pass_result(&sp);
 }
 
 int sk_partitions_sync(struct sk_broker *b)
 {
-    return sk_partitions_sync_ex(b, false);
+    return sk_partitions_sync_ex(b, SK_SYNC_ALL);
 }
 
 /* The old topic's partitions this shard hosts that the new one does not
@@ -518,12 +563,13 @@ int sk_replicas_topic_changed(struct sk_broker *b, const struct sk_topic_meta *o
     sync_topic(b, new, &sp, false);
     pass_done(&sp);
     /* Counts of a delta add to the node's; the retry's full pass recounts. */
+    b->open_deferred += sp.deferred;
     if (sp.failed || sp.over_budget) {
         sp.failed += b->offline_failed;
         sp.over_budget += b->offline_over_budget;
         report(b, &sp);
     }
-    return sp.failed ? -EIO : 0;
+    return pass_result(&sp);
 }
 
 int sk_replicas_broker_config_changed(struct sk_broker *b)

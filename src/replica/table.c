@@ -181,9 +181,10 @@ struct sk_partition *sk_partition_lookup(struct sk_broker *b, kp_str topic, int3
         return NULL;
     }
     /* Led here but its log did not open, or offline after a failed sync: as
-     * from a Kafka broker whose log dir is offline. */
+     * from a Kafka broker whose log dir is offline. One a later turn opens
+     * (lifecycle.c) is a leader not ready yet. */
     if ((!p && led) || (p && sk_partition_sync_failed(p))) {
-        *err = SK_ERR_KAFKA_STORAGE_ERROR;
+        *err = !p && b->open_deferred ? SK_ERR_NOT_LEADER_OR_FOLLOWER : SK_ERR_KAFKA_STORAGE_ERROR;
         return NULL;
     }
     *err = p ? SK_ERR_NONE : SK_ERR_NOT_LEADER_OR_FOLLOWER;
@@ -193,6 +194,15 @@ struct sk_partition *sk_partition_lookup(struct sk_broker *b, kp_str topic, int3
 bool sk_partition_sync_failed(const struct sk_partition *p)
 {
     return sk_plog_sync_error(p->log) != 0;
+}
+
+bool sk_partition_opening(struct sk_broker *b, const struct sk_topic_meta *t, int32_t index)
+{
+    if (!b->open_deferred || index < 0 || index >= t->npartitions ||
+        t->partitions[index].leader != b->node->node_id ||
+        !sk_partition_is_mine(b, kp_str_c(t->name), index))
+        return false;
+    return !sk_partition_get_by_id(b, &t->id, index);
 }
 
 bool sk_partition_offline(struct sk_broker *b, const struct sk_topic_meta *t, int32_t index)

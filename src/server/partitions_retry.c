@@ -2,6 +2,7 @@
  * is durable before the broker acts on it, so when a log cannot be created
  * (the disk is full) the image already holds the partition: it is retried
  * here until it opens, instead of waiting for a restart. */
+#include <errno.h>
 #include <string.h>
 
 #include "skein/broker.h"
@@ -14,30 +15,47 @@
 
 static void retry(void *arg);
 
+/* Partitions left for later turns (-EAGAIN: the turn's time for opens ran
+ * out, lifecycle.c) go on at the next turn; logs that failed, a second on. */
 static void schedule(struct sk_broker *b)
 {
     /* A stopping node does not retry: shutdown must not wait on opens. */
-    if (!b->sync_retry && b->shard && !sk_server_stopping(b))
-        b->sync_retry = sk_timer_add(b->shard, SK_SYNC_RETRY_MS, retry, b);
+    if (!b->shard || sk_server_stopping(b))
+        return;
+    /* 1 ms, not 0: a timer due now would run again in this same turn. */
+    uint64_t ms = b->open_deferred ? 1 : SK_SYNC_RETRY_MS;
+    if (b->sync_retry && ms == 1)
+        sk_broker_sync_retry_stop(b);
+    if (!b->sync_retry)
+        b->sync_retry = sk_timer_add(b->shard, ms, retry, b);
 }
 
 static void retry(void *arg)
 {
     struct sk_broker *b = arg;
     b->sync_retry = 0;
-    if (sk_partitions_sync_ex(b, true) < 0) {
+    bool had_failed = b->offline_failed > 0;
+    if (sk_partitions_sync_ex(b, b->open_deferred ? SK_SYNC_OPEN_MISSING : SK_SYNC_QUIET) < 0) {
         schedule(b);
         return;
     }
-    sk_info("partition logs that could not be opened before are open now");
+    if (had_failed)
+        sk_info("partition logs that could not be opened before are open now");
+}
+
+/* The client that made the change hears only of logs that failed: the ones
+ * left for later turns open shortly, as a new leader becomes ready. */
+static int settle(struct sk_broker *b, int rc)
+{
+    if (rc < 0)
+        schedule(b);
+    return rc == -EAGAIN ? 0 : rc;
 }
 
 int sk_broker_metadata_changed(struct sk_broker *b)
 {
     int net = sk_broker_net_limits_apply(b);
-    int rc = sk_partitions_sync(b);
-    if (rc < 0)
-        schedule(b);
+    int rc = settle(b, sk_partitions_sync(b));
     return rc < 0 ? rc : net;
 }
 
@@ -51,7 +69,7 @@ static void topic_changed(void *arg, const struct sk_topic_meta *was,
 {
     struct delta *d = arg;
     int rc = sk_replicas_topic_changed(d->b, was, now);
-    if (rc < 0 && d->rc == 0)
+    if (rc < 0 && (d->rc == 0 || d->rc == -EAGAIN))
         d->rc = rc;
 }
 
@@ -73,9 +91,8 @@ int sk_broker_image_changed(struct sk_broker *b, const struct sk_meta_image *old
     sk_replicas_change_begin(b);
     sk_meta_topics_diff(old, b->image, topic_changed, &d);
     sk_replicas_change_end(b);
-    if (d.rc < 0)
-        schedule(b);
-    return d.rc < 0 ? d.rc : net;
+    int rc = settle(b, d.rc);
+    return rc < 0 ? rc : net;
 }
 
 void sk_broker_sync_retry_stop(struct sk_broker *b)
