@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "skein/broker.h"
+#include "skein/group.h"
 #include "skein/logging.h"
 #include "skein/partition.h"
 #include "skein/server.h"
@@ -35,7 +36,10 @@ static void retry(void *arg)
     struct sk_broker *b = arg;
     b->sync_retry = 0;
     bool had_failed = b->offline_failed > 0;
-    if (sk_partitions_sync_ex(b, b->open_deferred ? SK_SYNC_OPEN_MISSING : SK_SYNC_QUIET) < 0) {
+    int rc = sk_partitions_sync_ex(b, b->open_deferred ? SK_SYNC_OPEN_MISSING : SK_SYNC_QUIET);
+    /* A __consumer_offsets partition led here loads once its log is open. */
+    sk_groups_image_changed(b);
+    if (rc < 0) {
         schedule(b);
         return;
     }
