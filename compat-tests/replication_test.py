@@ -24,7 +24,14 @@ quorum_test.py).
   producer's records are acknowledged;
 - a follower restarted without its log after DeleteRecords moved the
   leader's start: OFFSET_OUT_OF_RANGE, then it starts afresh at the
-  leader's log start and holds the same batches from there.
+  leader's log start and holds the same batches from there;
+- followers fetch in incremental fetch sessions (KIP-227): with 300 idle
+  partitions in sync, what each connection to a node's client listener
+  sends (a replica fetcher's rounds; the quorum and registrations use the
+  controller listener) comes, once the partitions are open and named,
+  below what one round naming 100 partitions would take in 3 s (Linux's
+  per-socket byte counts, `ss -ti`); a full round each time (500 ms, the
+  leader's wait) would send that many times over.
 
 A leader's kill -9 and SIGTERM are leader_election_test.py's;
 NOT_ENOUGH_REPLICAS with two brokers down is isr_test.py's.
@@ -33,8 +40,10 @@ usage: replication_test.py SKEIN_BIN"""
 import functools
 import glob
 import os
+import re
 import shutil
 import struct
+import subprocess
 import sys
 import time
 
@@ -308,19 +317,84 @@ def check_follower_down(nodes):
           "acknowledged" % (victim.node_id, want, extra))
 
 
+IDLE_TOPIC, IDLE_PARTITIONS, IDLE_WINDOW_S = "idle", 300, 3
+
+
+def bytes_sent_to(ports):
+    """Bytes each established loopback connection to one of ports has sent
+    (Linux's tcp_info bytes_sent), by (local, remote) address."""
+    out = subprocess.run(["ss", "-tinH", "state", "established"], capture_output=True,
+                         text=True, check=True).stdout
+    sent, conn = {}, None
+    for line in out.splitlines():
+        if not line.startswith((" ", "\t")):
+            f = line.split()
+            conn = (f[-2], f[-1]) if int(f[-1].rsplit(":", 1)[1]) in ports else None
+            continue
+        m = re.search(r"bytes_sent:(\d+)", line)
+        if conn and m:
+            sent[conn] = int(m.group(1))
+    return sent
+
+
+def all_listed(nodes, via):
+    """Whether via's Metadata lists every node as a broker (a restarted
+    node takes clients once its registration is back)."""
+    try:
+        md = wire.metadata(via.port, topics=[], version=12, timeout=TIMEOUT)
+        return {b["node_id"] for b in md["brokers"]} == {n.node_id for n in nodes}
+    except (OSError, wire.Closed, wire.DecodeError):
+        return False
+
+
+def check_idle_sessions(nodes):
+    assert wait_for(lambda: all(all_listed(nodes, n) for n in nodes), TIMEOUT), \
+        "not every node serves clients and lists the three brokers"
+    leader = nodes[0]
+    err, msg = wire.create_topic(leader.port, IDLE_TOPIC, partitions=IDLE_PARTITIONS,
+                                 replication_factor=3, timeout=TIMEOUT)
+    assert err == NONE, (err, msg)
+
+    def in_sync():
+        try:
+            ps = partitions(leader, IDLE_TOPIC)
+        except (OSError, wire.Closed, wire.DecodeError):
+            return False
+        return len(ps) == IDLE_PARTITIONS and all(len(p["isr"]) == 3 for p in ps)
+    assert wait_for(in_sync, TIMEOUT), "the idle topic's replicas did not all join the ISR"
+    ports = {n.port for n in nodes}
+    # One partition takes at least 30 bytes in a Fetch v13+ round (topic id,
+    # partition, offsets, epochs, sizes).
+    bound = 100 * 30
+    windows = []
+
+    def quiet_window():
+        """A window in which no connection sent a round's worth: partitions
+        still opening (in turns) and followers' first rounds name theirs
+        once, so windows are taken until one is quiet."""
+        before = bytes_sent_to(ports)
+        time.sleep(IDLE_WINDOW_S)
+        after = bytes_sent_to(ports)
+        deltas = {c: after[c] - before[c] for c in after if c in before}
+        windows.append(sorted(deltas.values()))
+        return deltas and any(d > 0 for d in deltas.values()) and \
+            all(d < bound for d in deltas.values())
+    assert wait_for(quiet_window, TIMEOUT), \
+        "idle rounds kept naming partitions: bytes sent per connection in each %d s " \
+        "window (bound %d): %r" % (IDLE_WINDOW_S, bound, windows)
+    print("%d idle partitions in sync: followers sent %s bytes in %d s over %d connections "
+          "(%d window(s))" % (IDLE_PARTITIONS, windows[-1], IDLE_WINDOW_S, len(windows[-1]),
+                              len(windows)))
+
+
 def run(skein):
     make = functools.partial(Controller, combined=True)
     with cluster(skein, "skein-repl-", make) as (nodes, cluster_id, v):
         ids = [n.node_id for n in nodes]
         leader = next(n for n in nodes if n.node_id == v["leader"])
 
-        def all_listed():
-            try:
-                md = wire.metadata(leader.port, topics=[], version=12, timeout=TIMEOUT)
-                return {b["node_id"] for b in md["brokers"]} == set(ids)
-            except (OSError, wire.Closed, wire.DecodeError):
-                return False
-        assert wait_for(all_listed, TIMEOUT), "the three brokers are not all unfenced"
+        assert wait_for(lambda: all_listed(nodes, leader), TIMEOUT), \
+            "the three brokers are not all unfenced"
         err, msg = wire.create_topic(leader.port, TOPIC, partitions=PARTITIONS,
                                      configs={"min.insync.replicas": "2"},
                                      replication_factor=3, timeout=TIMEOUT)
@@ -340,7 +414,8 @@ def run(skein):
             check_follower_fetch_errors(nodes)
             check_follower_down(nodes)
             check_follower_starts_afresh(nodes)
-        except AssertionError:
+            check_idle_sessions(nodes)
+        except (AssertionError, OSError):
             for n in nodes:
                 print("--- node %d:\n%s" % (n.node_id, n.tail(60)))
             raise

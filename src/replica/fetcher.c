@@ -9,9 +9,12 @@
  * no list of its partitions: each round it takes the shard's follower
  * partitions whose image leader is its source, so a leadership change
  * (new leader, new epoch, this node made leader) needs no hook; a tick of
- * the shard reconciles which fetchers exist. Each round is one sessionless
- * Fetch carrying ReplicaState (v15+) or ReplicaId, the partition's leader
+ * the shard reconciles which fetchers exist. Each round is one Fetch
+ * carrying ReplicaState (v15+) or ReplicaId and, per partition, its leader
  * epoch, its log end as FetchOffset and its last epoch as LastFetchedEpoch.
+ * From v7 the rounds run in an incremental fetch session with the leader
+ * (fetcher_session.c), as Kafka's fetchers do: a round names only the
+ * partitions whose state changed, and the answer only those with news.
  *
  * Durability: the follower appends what it fetched and marks it for the
  * shard's group commit, then fetches again at once, before its fdatasync,
@@ -45,14 +48,6 @@
 /* How often a shard looks for fetchers to start or stop. */
 #define TICK_MS 100
 
-/* What one round asked for a partition, to match and check the answer. */
-struct asked {
-    kp_uuid topic_id;
-    int32_t partition;
-    int32_t leader_epoch;
-    int64_t offset;
-};
-
 struct sk_replica_fetcher {
     struct sk_replica_fetchers *set;
     int32_t source;
@@ -61,11 +56,14 @@ struct sk_replica_fetcher {
     bool in_flight;
     bool used;            /* a follower partition wants it (this tick) */
     uint64_t resume_ms;   /* backing off until then (replica.fetch.backoff.ms) */
-    kp_fetch_request req; /* the round in flight, and what it asked */
+    struct sk_fetch_handler sess; /* what the leader's session holds */
+    kp_fetch_request req;         /* the round in flight */
     kp_fetch_request_fetch_topic *topics;
     kp_fetch_request_fetch_partition *parts;
-    struct asked *asked;
-    int nasked;
+    int nsend;
+    kp_fetch_request_forgotten_topic *forgot;
+    int32_t *forgot_parts;
+    int nforgot;
     struct sk_range_item *out_of_range; /* this round's OFFSET_OUT_OF_RANGE answers */
     int nout_of_range;
     struct sk_replica_fetcher *next;
@@ -161,13 +159,15 @@ static void free_round(struct sk_replica_fetcher *f)
 {
     free(f->topics);
     free(f->parts);
-    free(f->asked);
+    free(f->forgot);
+    free(f->forgot_parts);
     free(f->out_of_range);
     f->topics = NULL;
     f->parts = NULL;
-    f->asked = NULL;
+    f->forgot = NULL;
+    f->forgot_parts = NULL;
     f->out_of_range = NULL;
-    f->nasked = f->nout_of_range = 0;
+    f->nsend = f->nforgot = f->nout_of_range = 0;
 }
 
 /* Whether this node's fetches for throttled replicas are over
@@ -196,20 +196,35 @@ static int count_asked(const struct sk_replica_fetcher *f, bool over)
     return n;
 }
 
+/* The fetch state of p as this round asks for it. */
+static struct sk_fsess_entry entry_of(const struct sk_replica_fetcher *f,
+                                      const struct sk_partition *p)
+{
+    return (struct sk_fsess_entry){
+        .topic_id = p->topic_id,
+        .partition = p->id,
+        .leader_epoch = p->leader_epoch,
+        .last_fetched_epoch = sk_plog_latest_epoch(p->log),
+        .offset = sk_plog_log_end_offset(p->log),
+        .log_start = sk_plog_log_start_offset(p->log),
+        .max_bytes = cfg_of(f)->log.replica_fetch_max_bytes,
+    };
+}
+
 /* One topic entry per partition, matched in the answer by topic id (v13+)
  * or name. The encoder refuses a field the version lacks, so each is set
  * only where the negotiated version carries it. */
-static void add_partition(struct sk_replica_fetcher *f, const struct sk_partition *p, int k,
-                          int16_t version)
+static void add_partition(struct sk_replica_fetcher *f, const struct sk_partition *p,
+                          const struct sk_fsess_entry *e, int k, int16_t version)
 {
     kp_fetch_request_fetch_partition *fp = &f->parts[k];
     kp_fetch_request_fetch_partition_init(fp);
-    fp->partition = p->id;
-    fp->current_leader_epoch = p->leader_epoch;
-    fp->fetch_offset = sk_plog_log_end_offset(p->log);
-    fp->last_fetched_epoch = sk_plog_latest_epoch(p->log);
-    fp->log_start_offset = sk_plog_log_start_offset(p->log);
-    fp->partition_max_bytes = cfg_of(f)->log.replica_fetch_max_bytes;
+    fp->partition = e->partition;
+    fp->current_leader_epoch = e->leader_epoch;
+    fp->fetch_offset = e->offset;
+    fp->last_fetched_epoch = e->last_fetched_epoch;
+    fp->log_start_offset = e->log_start;
+    fp->partition_max_bytes = e->max_bytes;
     kp_fetch_request_fetch_topic *t = &f->topics[k];
     kp_fetch_request_fetch_topic_init(t);
     if (version >= 13)
@@ -217,7 +232,45 @@ static void add_partition(struct sk_replica_fetcher *f, const struct sk_partitio
     else
         t->topic = kp_str_c(p->topic);
     t->partitions = (kp_fetch_request_fetch_partition_arr){1, fp};
-    f->asked[k] = (struct asked){p->topic_id, p->id, p->leader_epoch, fp->fetch_offset};
+}
+
+/* The session's partitions this round does not name, as forgotten topics
+ * (one entry each). A topic of a name-based session (v7-12) that the image
+ * no longer names cannot be forgotten by name: the next round is full. */
+static int forget_round(struct sk_replica_fetcher *f, int16_t version)
+{
+    struct sk_fsess_entry *gone;
+    int ngone;
+    if (sk_fetch_handler_forget(&f->sess, &gone, &ngone) < 0)
+        return -ENOMEM;
+    if (ngone == 0)
+        return 0;
+    f->forgot = calloc((size_t)ngone, sizeof *f->forgot);
+    f->forgot_parts = calloc((size_t)ngone, sizeof *f->forgot_parts);
+    if (!f->forgot || !f->forgot_parts) {
+        free(gone);
+        return -ENOMEM;
+    }
+    for (int i = 0; i < ngone; i++) {
+        kp_fetch_request_forgotten_topic *t = &f->forgot[f->nforgot];
+        kp_fetch_request_forgotten_topic_init(t);
+        if (version >= 13) {
+            t->topic_id = gone[i].topic_id;
+        } else {
+            const struct sk_topic_meta *tm = sk_meta_topic_by_id(f->set->b->image,
+                                                                 &gone[i].topic_id);
+            if (!tm) {
+                sk_fetch_handler_failed(&f->sess);
+                continue;
+            }
+            t->topic = (kp_str){tm->name, tm->name_len};
+        }
+        f->forgot_parts[f->nforgot] = gone[i].partition;
+        t->partitions = (kp_arr_i32){1, &f->forgot_parts[f->nforgot]};
+        f->nforgot++;
+    }
+    free(gone);
+    return 0;
 }
 
 static void build_request(struct sk_replica_fetcher *f, int16_t version)
@@ -239,9 +292,37 @@ static void build_request(struct sk_replica_fetcher *f, int16_t version)
     r->min_bytes = cfg->log.replica_fetch_min_bytes;
     r->max_bytes = cfg->log.replica_fetch_response_max_bytes;
     r->isolation_level = 0;
-    r->session_id = 0;
-    r->session_epoch = -1; /* sessionless: FINAL_EPOCH */
-    r->topics = (kp_fetch_request_fetch_topic_arr){f->nasked, f->topics};
+    sk_fetch_handler_request(&f->sess, &r->session_id, &r->session_epoch);
+    r->topics = (kp_fetch_request_fetch_topic_arr){f->nsend, f->topics};
+    r->forgotten_topics_data = (kp_fetch_request_forgotten_topic_arr){f->nforgot, f->forgot};
+}
+
+/* Fills the round's request with the n partitions it fetches, of which
+ * only the session's news are named. */
+static int fill_round(struct sk_replica_fetcher *f, int n, bool over, int16_t version)
+{
+    f->topics = calloc((size_t)n, sizeof *f->topics);
+    f->parts = calloc((size_t)n, sizeof *f->parts);
+    if (!f->topics || !f->parts)
+        return -ENOMEM;
+    const struct sk_broker *b = f->set->b;
+    sk_fetch_handler_use_sessions(&f->sess, version >= 7);
+    sk_fetch_handler_begin(&f->sess);
+    for (int i = 0; i < b->nparts; i++) {
+        const struct sk_partition *p = b->parts[i];
+        if (!asks(f, p, over))
+            continue;
+        struct sk_fsess_entry e = entry_of(f, p);
+        bool send;
+        if (sk_fetch_handler_want(&f->sess, &e, &send) < 0)
+            return -ENOMEM;
+        if (send && f->nsend < n)
+            add_partition(f, p, &e, f->nsend++, version);
+    }
+    if (forget_round(f, version) < 0)
+        return -ENOMEM;
+    build_request(f, version);
+    return 0;
 }
 
 static void on_answer(void *arg, int16_t err, int16_t version, const void *resp);
@@ -257,20 +338,10 @@ static void send_round(struct sk_replica_fetcher *f)
     int16_t version = sk_kclient_version(f->kc, FETCH_API_KEY);
     if (version < 0)
         return;
-    f->topics = calloc((size_t)n, sizeof *f->topics);
-    f->parts = calloc((size_t)n, sizeof *f->parts);
-    f->asked = calloc((size_t)n, sizeof *f->asked);
-    f->out_of_range = calloc((size_t)n, sizeof *f->out_of_range);
-    if (!f->topics || !f->parts || !f->asked || !f->out_of_range) {
-        free_round(f);
-        return;
-    }
-    const struct sk_broker *b = f->set->b;
-    for (int i = 0; i < b->nparts && f->nasked < n; i++)
-        if (asks(f, b->parts[i], over))
-            add_partition(f, b->parts[i], f->nasked++, version);
-    build_request(f, version);
-    if (sk_kclient_send(f->kc, FETCH_API_KEY, version, &f->req, on_answer, f) < 0) {
+    if (fill_round(f, n, over, version) < 0 ||
+        sk_kclient_send(f->kc, FETCH_API_KEY, version, &f->req, on_answer, f) < 0) {
+        /* What the table holds may not be what the leader's session holds. */
+        sk_fetch_handler_failed(&f->sess);
         free_round(f);
         return;
     }
@@ -279,27 +350,22 @@ static void send_round(struct sk_replica_fetcher *f)
 
 /* ---- the answer ---------------------------------------------------------------------- */
 
-static const struct asked *asked_for(const struct sk_replica_fetcher *f, const kp_uuid *id,
-                                     kp_str name, int32_t partition)
+/* What the leader's session holds for an answered partition, named by id
+ * (v13+) or by name. */
+static const struct sk_fsess_entry *asked_for(const struct sk_replica_fetcher *f,
+                                              const kp_uuid *id, kp_str name, int32_t partition)
 {
-    const struct sk_broker *b = f->set->b;
-    for (int i = 0; i < f->nasked; i++) {
-        const struct asked *a = &f->asked[i];
-        if (a->partition != partition)
-            continue;
-        if (memcmp(a->topic_id.b, id->b, 16) == 0)
-            return a;
-        const struct sk_topic_meta *t = sk_meta_topic_by_id(b->image, &a->topic_id);
-        if (name.len > 0 && t && strlen(t->name) == (size_t)name.len &&
-            memcmp(t->name, name.ptr, (size_t)name.len) == 0)
-            return a;
-    }
-    return NULL;
+    const struct sk_fsess_entry *e = sk_fetch_handler_find(&f->sess, id, partition);
+    if (e || name.len <= 0)
+        return e;
+    const struct sk_topic_meta *t = sk_meta_topic(f->set->b->image, name.ptr, (size_t)name.len);
+    return t ? sk_fetch_handler_find(&f->sess, &t->id, partition) : NULL;
 }
 
 /* The partition the answer is for, if it still follows the same leader in
  * the same epoch at the same log end: anything else is stale. */
-static struct sk_partition *still_following(struct sk_replica_fetcher *f, const struct asked *a)
+static struct sk_partition *still_following(struct sk_replica_fetcher *f,
+                                            const struct sk_fsess_entry *a)
 {
     struct sk_partition *p = sk_partition_get_by_id(f->set->b, &a->topic_id, a->partition);
     if (!p || !serves(f, p) || p->leader_epoch != a->leader_epoch ||
@@ -332,7 +398,8 @@ static void take_high_watermark(struct sk_partition *p, int64_t leader_hw)
 }
 
 static int16_t on_partition(struct sk_replica_fetcher *f, struct sk_partition *p,
-                            const struct asked *a, const kp_fetch_response_partition_data *d)
+                            const struct sk_fsess_entry *a,
+                            const kp_fetch_response_partition_data *d)
 {
     if (d->error_code == SK_ERR_OFFSET_OUT_OF_RANGE) {
         f->out_of_range[f->nout_of_range++] =
@@ -367,14 +434,19 @@ static int16_t on_partition(struct sk_replica_fetcher *f, struct sk_partition *p
  * one fetcher here backs off whole when a round moved nothing. */
 static bool on_response(struct sk_replica_fetcher *f, const kp_fetch_response *r)
 {
-    if (r->error_code != SK_ERR_NONE)
+    int total = 0;
+    for (int32_t i = 0; i < r->responses.n; i++)
+        total += r->responses.v[i].partitions.n;
+    f->out_of_range = calloc((size_t)total + 1, sizeof *f->out_of_range);
+    if (!f->out_of_range)
         return false;
     bool progressed = false, failed = false;
     for (int32_t i = 0; i < r->responses.n; i++) {
         const kp_fetch_response_fetchable_topic_response *t = &r->responses.v[i];
         for (int32_t j = 0; j < t->partitions.n; j++) {
             const kp_fetch_response_partition_data *d = &t->partitions.v[j];
-            const struct asked *a = asked_for(f, &t->topic_id, t->topic, d->partition_index);
+            const struct sk_fsess_entry *a = asked_for(f, &t->topic_id, t->topic,
+                                                       d->partition_index);
             struct sk_partition *p = a ? still_following(f, a) : NULL;
             if (!p)
                 continue;
@@ -397,12 +469,30 @@ static void probed(void *arg)
     f->in_flight = false;
 }
 
+/* Kafka's fetcher takes a session error as an empty answer: the next
+ * round, full, goes at once. */
+static bool session_error(int16_t err)
+{
+    return err == SK_ERR_FETCH_SESSION_ID_NOT_FOUND || err == SK_ERR_INVALID_FETCH_SESSION_EPOCH;
+}
+
+static bool take_answer(struct sk_replica_fetcher *f, int16_t err, const kp_fetch_response *r)
+{
+    if (err != SK_ERR_NONE) {
+        sk_fetch_handler_failed(&f->sess);
+        return false;
+    }
+    if (!sk_fetch_handler_answered(&f->sess, r->error_code, r->session_id))
+        return session_error(r->error_code);
+    return r->error_code == SK_ERR_NONE && on_response(f, r);
+}
+
 static void on_answer(void *arg, int16_t err, int16_t version, const void *resp)
 {
     struct sk_replica_fetcher *f = arg;
     (void)version;
     f->in_flight = false;
-    bool ok = err == SK_ERR_NONE && on_response(f, resp);
+    bool ok = take_answer(f, err, resp);
     if (ok && f->nout_of_range > 0 &&
         sk_replica_range_probe(f->set->b, f->kc, f->out_of_range, f->nout_of_range, probed,
                                f) == 0) {
@@ -458,6 +548,7 @@ static void fetcher_free(struct sk_replica_fetcher *f)
     if (f->kc)
         sk_kclient_close(f->kc); /* fails the round in flight: on_answer frees it */
     free_round(f);
+    sk_fetch_handler_free(&f->sess);
     free(f);
 }
 
@@ -519,6 +610,7 @@ void sk_replica_fetchers_stop(struct sk_broker *b)
         if (kc)
             sk_kclient_close(kc);
         free_round(f);
+        sk_fetch_handler_free(&f->sess);
         free(f);
     }
     free(s);
