@@ -271,6 +271,47 @@ Test(fetch_session, upsert_keeps_sent_state_and_forget_removes)
     sk_fetch_sessions_free(&c);
 }
 
+Test(fetch_session, a_followers_thousands_of_partitions_are_found_through_the_index)
+{
+    struct sk_fetch_sessions c;
+    sk_fetch_sessions_init(&c, 10, SK_FETCH_SESSION_EVICTION_MS, 5);
+    enum { N = 6000 };
+    struct sk_fetch_session_part *parts = calloc(N, sizeof *parts);
+    for (int i = 0; i < N; i++) {
+        parts[i].topic_id.b[0] = (uint8_t)(i % 3);
+        parts[i].partition = i / 3;
+        parts[i].fetch_offset = i;
+    }
+    struct sk_fetch_session *s =
+        sk_fetch_session_get(&c, sk_fetch_session_create(&c, 0, true, true, parts, N / 2));
+    for (int i = N / 2; i < N; i++)
+        cr_assert_eq(sk_fetch_session_upsert(s, &parts[i]), 0);
+    cr_assert_eq(s->nparts, N);
+    for (int i = 0; i < N; i += 2) /* forget the even ones, in one request */
+        sk_fetch_session_mark_forgotten(s, true, KP_STR_NULL, &parts[i].topic_id,
+                                        parts[i].partition);
+    cr_assert_eq(sk_fetch_session_find(s, true, KP_STR_NULL, &parts[0].topic_id, 0), -1,
+                 "a marked part is no longer found");
+    sk_fetch_session_compact(s);
+    cr_assert_eq(s->nparts, N / 2);
+    bool *sent = calloc(N, sizeof *sent);
+    sent[0] = sent[7] = true;
+    sk_fetch_session_rotate(s, sent);
+    for (int i = 0; i < N; i++) {
+        int k = sk_fetch_session_find(s, true, KP_STR_NULL, &parts[i].topic_id,
+                                      parts[i].partition);
+        if (i % 2 == 0) {
+            cr_assert_eq(k, -1);
+            continue;
+        }
+        cr_assert_geq(k, 0, "part %d lost", i);
+        cr_assert_eq(s->parts[k].fetch_offset, i);
+    }
+    free(sent);
+    free(parts);
+    sk_fetch_sessions_free(&c);
+}
+
 Test(fetch_session, rotate_moves_sent_partitions_last)
 {
     struct sk_fetch_sessions c;

@@ -33,6 +33,7 @@ struct sk_fetch_session_part {
                            sent it, unknown ones too; null in sessions by topic id */
     kp_uuid topic_id;
     int32_t partition;
+    bool forgotten; /* marked by sk_fetch_session_mark_forgotten, until compacted */
     int64_t fetch_offset;
     int32_t max_bytes;
     int32_t current_leader_epoch;
@@ -49,6 +50,11 @@ struct sk_fetch_session {
     int64_t created_ms, last_used_ms;
     struct sk_fetch_session_part *parts;
     int nparts, cap;
+    /* parts by (topic, partition): open addressing over positions in parts
+     * (-1 empty), at most half full; NULL if it could not be allocated,
+     * and then lookups scan. Rebuilt whenever parts move. */
+    int32_t *index;
+    uint32_t nindex;
 };
 
 struct sk_fetch_sessions {
@@ -85,6 +91,11 @@ int sk_fetch_session_upsert(struct sk_fetch_session *s, const struct sk_fetch_se
 /* Drops a part (forgotten topics); no-op if absent. */
 void sk_fetch_session_forget(struct sk_fetch_session *s, bool by_id, kp_str topic,
                              const kp_uuid *id, int32_t partition);
+/* The same for many: each marked (no longer found), then all dropped at
+ * once by sk_fetch_session_compact, keeping the others' order. */
+void sk_fetch_session_mark_forgotten(struct sk_fetch_session *s, bool by_id, kp_str topic,
+                                     const kp_uuid *id, int32_t partition);
+void sk_fetch_session_compact(struct sk_fetch_session *s);
 /* Moves the parts flagged in `sent` (indexed as s->parts) behind the others,
  * keeping order within both groups, so they are read last next time. */
 void sk_fetch_session_rotate(struct sk_fetch_session *s, const bool *sent);

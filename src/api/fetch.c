@@ -118,8 +118,10 @@ static int update_session(struct sk_fetch_op *op, struct sk_fetch_session *s)
     for (int32_t i = 0; i < body->forgotten_topics_data.n; i++) {
         const kp_fetch_request_forgotten_topic *f = &body->forgotten_topics_data.v[i];
         for (int32_t j = 0; j < f->partitions.n; j++)
-            sk_fetch_session_forget(s, op->by_id, f->topic, &f->topic_id, f->partitions.v[j]);
+            sk_fetch_session_mark_forgotten(s, op->by_id, f->topic, &f->topic_id,
+                                            f->partitions.v[j]);
     }
+    sk_fetch_session_compact(s);
     return 0;
 }
 

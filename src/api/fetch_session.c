@@ -1,6 +1,7 @@
 /* The fetch session cache: sessions by id, with Kafka's eviction rules. A
  * shard owns its cache; there is no locking. Sessions are few (1000 by
- * default), so lookups scan. */
+ * default), so lookups of a session scan; a session's partitions may be
+ * thousands (a follower's), so they are found through a hash index. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,62 @@ static void session_free(struct sk_fetch_session *s)
     for (int i = 0; i < s->nparts; i++)
         part_free(&s->parts[i]);
     free(s->parts);
+    free(s->index);
     free(s);
+}
+
+/* ---- the index of a session's parts ----------------------------------------------- */
+
+static uint64_t mix(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+static uint32_t key_hash(bool by_id, kp_str topic, const kp_uuid *id, int32_t partition)
+{
+    uint64_t h = 1469598103934665603ull;
+    if (by_id)
+        h = mix(h, id->b, 16);
+    else if (topic.len > 0)
+        h = mix(h, topic.ptr, (size_t)topic.len);
+    h = mix(h, &partition, sizeof partition);
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static uint32_t part_hash(const struct sk_fetch_session *s, const struct sk_fetch_session_part *p)
+{
+    return key_hash(s->uses_topic_ids, p->topic, &p->topic_id, p->partition);
+}
+
+static void index_put(struct sk_fetch_session *s, int pos)
+{
+    uint32_t mask = s->nindex - 1;
+    uint32_t i = part_hash(s, &s->parts[pos]) & mask;
+    while (s->index[i] >= 0)
+        i = (i + 1) & mask;
+    s->index[i] = pos;
+}
+
+/* Rebuilds the index for parts as they stand, sized for at least want
+ * parts. Without memory there is no index, and lookups scan. */
+static void reindex(struct sk_fetch_session *s, int want)
+{
+    uint32_t n = 16;
+    while (n < (uint32_t)want * 2)
+        n *= 2;
+    if (n != s->nindex) {
+        free(s->index);
+        s->index = malloc(sizeof *s->index * n);
+        s->nindex = s->index ? n : 0;
+    }
+    if (!s->index)
+        return;
+    memset(s->index, 0xff, sizeof *s->index * n); /* -1: empty */
+    for (int i = 0; i < s->nparts; i++)
+        index_put(s, i);
 }
 
 void sk_fetch_sessions_free(struct sk_fetch_sessions *c)
@@ -194,6 +250,7 @@ int32_t sk_fetch_session_create(struct sk_fetch_sessions *c, int64_t now, bool p
     s->epoch = sk_fetch_next_epoch(SK_FETCH_INITIAL_EPOCH);
     s->privileged = privileged;
     s->uses_topic_ids = uses_topic_ids;
+    reindex(s, s->nparts);
     s->created_ms = s->last_used_ms = now;
     c->v[c->n++] = s;
     return s->id;
@@ -209,12 +266,24 @@ static bool part_is(const struct sk_fetch_session_part *p, bool by_id, kp_str to
     return p->topic.len >= 0 && kp_str_eq(topic, p->topic);
 }
 
+/* A part marked forgotten is no longer found: each key is in a session at
+ * most once, so none other can match. */
 int sk_fetch_session_find(const struct sk_fetch_session *s, bool by_id, kp_str topic,
                           const kp_uuid *id, int32_t partition)
 {
-    for (int i = 0; i < s->nparts; i++)
-        if (part_is(&s->parts[i], by_id, topic, id, partition))
-            return i;
+    if (!s->index || by_id != s->uses_topic_ids) {
+        for (int i = 0; i < s->nparts; i++)
+            if (part_is(&s->parts[i], by_id, topic, id, partition))
+                return s->parts[i].forgotten ? -1 : i;
+        return -1;
+    }
+    uint32_t mask = s->nindex - 1;
+    for (uint32_t i = key_hash(by_id, topic, id, partition) & mask; s->index[i] >= 0;
+         i = (i + 1) & mask) {
+        const struct sk_fetch_session_part *p = &s->parts[s->index[i]];
+        if (part_is(p, by_id, topic, id, partition))
+            return p->forgotten ? -1 : s->index[i];
+    }
     return -1;
 }
 
@@ -242,19 +311,43 @@ int sk_fetch_session_upsert(struct sk_fetch_session *s, const struct sk_fetch_se
     /* Never sent: the next answer must include it. */
     s->parts[s->nparts].high_watermark = -1;
     s->parts[s->nparts].log_start_offset = -1;
+    s->parts[s->nparts].forgotten = false;
     s->nparts++;
+    if ((uint32_t)s->nparts * 2 > s->nindex)
+        reindex(s, s->nparts);
+    else if (s->index)
+        index_put(s, s->nparts - 1);
     return 0;
+}
+
+void sk_fetch_session_mark_forgotten(struct sk_fetch_session *s, bool by_id, kp_str topic,
+                                     const kp_uuid *id, int32_t partition)
+{
+    int i = sk_fetch_session_find(s, by_id, topic, id, partition);
+    if (i >= 0)
+        s->parts[i].forgotten = true;
+}
+
+void sk_fetch_session_compact(struct sk_fetch_session *s)
+{
+    int k = 0;
+    for (int i = 0; i < s->nparts; i++) {
+        if (s->parts[i].forgotten)
+            part_free(&s->parts[i]);
+        else
+            s->parts[k++] = s->parts[i];
+    }
+    if (k == s->nparts)
+        return;
+    s->nparts = k;
+    reindex(s, k);
 }
 
 void sk_fetch_session_forget(struct sk_fetch_session *s, bool by_id, kp_str topic,
                              const kp_uuid *id, int32_t partition)
 {
-    int i = sk_fetch_session_find(s, by_id, topic, id, partition);
-    if (i < 0)
-        return;
-    part_free(&s->parts[i]);
-    memmove(&s->parts[i], &s->parts[i + 1], sizeof *s->parts * (size_t)(s->nparts - i - 1));
-    s->nparts--;
+    sk_fetch_session_mark_forgotten(s, by_id, topic, id, partition);
+    sk_fetch_session_compact(s);
 }
 
 void sk_fetch_session_rotate(struct sk_fetch_session *s, const bool *sent)
@@ -269,4 +362,5 @@ void sk_fetch_session_rotate(struct sk_fetch_session *s, const bool *sent)
                 tmp[k++] = s->parts[i];
     memcpy(s->parts, tmp, sizeof *tmp * (size_t)s->nparts);
     free(tmp);
+    reindex(s, s->nparts);
 }
