@@ -85,6 +85,7 @@ struct sk_replica_io {
 
 struct sk_partition {
     char *topic;
+    int32_t topic_hash; /* Java's String.hashCode of topic: which replica fetcher serves it */
     kp_uuid topic_id;
     int32_t id;
     int32_t leader_epoch;

@@ -53,7 +53,8 @@ static struct sk_partition *resolve(struct sk_broker *b, const struct sk_fetch_o
                                         : SK_ERR_UNKNOWN_TOPIC_OR_PARTITION);
         return NULL;
     }
-    struct sk_partition *p = sk_partition_get(b, kp_str_c(t->name), fp->partition);
+    /* By the image's topic id: a namesake of a deleted topic is not it. */
+    struct sk_partition *p = sk_partition_get_by_id(b, &t->id, fp->partition);
     /* A replica fetches from the leader only, and only if it is one of the
      * partition's replicas (Kafka's Partition.followerReplicaOrThrow); a
      * consumer of v11+ may read from a follower too (KIP-392), below the

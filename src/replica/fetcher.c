@@ -32,7 +32,6 @@
 #include "skein/broker_lifecycle.h"
 #include "skein/config.h"
 #include "skein/errors.h"
-#include "skein/java_hash.h"
 #include "skein/kclient.h"
 #include "skein/logging.h"
 #include "skein/meta.h"
@@ -73,6 +72,13 @@ struct sk_replica_fetchers {
     struct sk_broker *b;
     struct sk_replica_fetcher *list;
     sk_timer_id tick;
+    /* What the fetchers' sources were last derived from: which fetchers
+     * exist changes only with the image, the shard's partitions (opened in
+     * turns, closed) or a partition a failed sync took offline. */
+    bool seen_valid;
+    const struct sk_meta_image *seen_image;
+    int64_t seen_offset;
+    int seen_nparts, seen_failed;
 };
 
 static const struct sk_config *cfg_of(const struct sk_replica_fetcher *f)
@@ -98,8 +104,7 @@ static const struct sk_partition_meta *image_of(const struct sk_broker *b,
 static int32_t fetcher_index(const struct sk_broker *b, const struct sk_partition *p)
 {
     int32_t n = b->cfg->log.num_replica_fetchers > 0 ? b->cfg->log.num_replica_fetchers : 1;
-    uint32_t h = (uint32_t)(31 * (uint32_t)sk_java_string_hash(kp_str_c(p->topic)) +
-                            (uint32_t)p->id);
+    uint32_t h = (uint32_t)(31 * (uint32_t)p->topic_hash + (uint32_t)p->id);
     return (int32_t)((h & 0x7fffffffu) % (uint32_t)n);
 }
 
@@ -555,12 +560,32 @@ static void fetcher_free(struct sk_replica_fetcher *f)
 /* Starts the fetchers new followers need, stops the idle ones (none of
  * their partitions follows their source any more) and sends a round on
  * every fetcher that is neither waiting for an answer nor backing off. */
+/* Whether the fetchers' sources may have moved since the last tick; a
+ * tick that finds nothing moved skips the walk over every partition. */
+static bool sources_may_have_moved(struct sk_replica_fetchers *s)
+{
+    const struct sk_broker *b = s->b;
+    bool same = s->seen_valid && s->seen_image == b->image &&
+                s->seen_offset == b->image->last_offset && s->seen_nparts == b->nparts &&
+                s->seen_failed == b->offline_sync_failed;
+    s->seen_valid = true;
+    s->seen_image = b->image;
+    s->seen_offset = b->image->last_offset;
+    s->seen_nparts = b->nparts;
+    s->seen_failed = b->offline_sync_failed;
+    return !same;
+}
+
 static void reconcile(struct sk_replica_fetchers *s)
 {
-    for (struct sk_replica_fetcher *f = s->list; f; f = f->next)
-        f->used = false;
-    if (mark_used(s) < 0)
-        sk_warn("replica fetchers: out of memory");
+    if (sources_may_have_moved(s)) {
+        for (struct sk_replica_fetcher *f = s->list; f; f = f->next)
+            f->used = false;
+        if (mark_used(s) < 0) {
+            s->seen_valid = false;
+            sk_warn("replica fetchers: out of memory");
+        }
+    }
     uint64_t now = sk_shard_now_ms(s->b->shard);
     for (struct sk_replica_fetcher **pp = &s->list; *pp;) {
         struct sk_replica_fetcher *f = *pp;

@@ -16,6 +16,7 @@
 #include "skein/checkpoints.h"
 #include "skein/controller.h"
 #include "skein/errors.h"
+#include "skein/java_hash.h"
 #include "skein/logging.h"
 #include "skein/plog.h"
 #include "skein/repl_quota.h"
@@ -196,6 +197,7 @@ static struct sk_partition *partition_open(struct sk_broker *b, const struct sk_
                 "ranges", t->name, pm->id, (unsigned long long)rep.truncated_bytes,
                 rep.indexes_rebuilt, rep.corrupt_ranges);
     p->topic = strdup(t->name);
+    p->topic_hash = sk_java_string_hash((kp_str){t->name, t->name_len});
     p->topic_id = t->id;
     p->id = pm->id;
     p->leader_epoch = pm->leader_epoch;
