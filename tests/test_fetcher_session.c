@@ -71,7 +71,7 @@ Test(fetcher_session, the_first_round_is_full_then_only_changes_are_named)
     request_is(&h, 77, 1);
     cr_assert(sk_fetch_handler_answered(&h, SK_ERR_NONE, 77));
 
-    int64_t moved[] = {10, 25, 10};
+    int64_t moved[] = {10, 25, 10, 10}; /* the fourth for the round with a new partition */
     cr_assert_eq(round_of(&h, 3, moved), 1, "only the partition whose log end moved");
     request_is(&h, 77, 2);
     cr_assert_eq(held(&h, 1, 1)->offset, 25);
