@@ -58,6 +58,17 @@ static int forgotten(struct sk_fetch_handler *h)
     return n;
 }
 
+/* A handler whose first (full) round over n partitions the leader
+ * answered with session id. */
+static struct sk_fetch_handler opened(int n, int32_t id)
+{
+    struct sk_fetch_handler h = {0};
+    sk_fetch_handler_use_sessions(&h, true);
+    round_of(&h, n, NULL);
+    cr_assert(sk_fetch_handler_answered(&h, SK_ERR_NONE, id));
+    return h;
+}
+
 Test(fetcher_session, the_first_round_is_full_then_only_changes_are_named)
 {
     struct sk_fetch_handler h = {0};
@@ -83,10 +94,7 @@ Test(fetcher_session, the_first_round_is_full_then_only_changes_are_named)
 
 Test(fetcher_session, a_leader_epoch_or_fetch_size_change_is_named)
 {
-    struct sk_fetch_handler h = {0};
-    sk_fetch_handler_use_sessions(&h, true);
-    round_of(&h, 2, NULL);
-    sk_fetch_handler_answered(&h, SK_ERR_NONE, 5);
+    struct sk_fetch_handler h = opened(2, 5);
     sk_fetch_handler_begin(&h);
     struct sk_fsess_entry a = entry(1, 0, 10), b = entry(1, 1, 10);
     a.leader_epoch = 4;
@@ -100,10 +108,7 @@ Test(fetcher_session, a_leader_epoch_or_fetch_size_change_is_named)
 
 Test(fetcher_session, partitions_no_longer_fetched_are_forgotten_once)
 {
-    struct sk_fetch_handler h = {0};
-    sk_fetch_handler_use_sessions(&h, true);
-    round_of(&h, 5, NULL);
-    sk_fetch_handler_answered(&h, SK_ERR_NONE, 9);
+    struct sk_fetch_handler h = opened(5, 9);
     round_of(&h, 3, NULL);
     struct sk_fsess_entry *gone;
     int n;
@@ -122,10 +127,7 @@ Test(fetcher_session, partitions_no_longer_fetched_are_forgotten_once)
 
 Test(fetcher_session, an_unknown_session_starts_afresh_other_errors_close_and_reopen)
 {
-    struct sk_fetch_handler h = {0};
-    sk_fetch_handler_use_sessions(&h, true);
-    round_of(&h, 2, NULL);
-    sk_fetch_handler_answered(&h, SK_ERR_NONE, 40);
+    struct sk_fetch_handler h = opened(2, 40);
     round_of(&h, 2, NULL);
     cr_assert_not(sk_fetch_handler_answered(&h, SK_ERR_INVALID_FETCH_SESSION_EPOCH, 0));
     cr_assert_eq(round_of(&h, 2, NULL), 2, "the next round is full");

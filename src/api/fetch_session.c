@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "skein/fetch_session.h"
+#include "skein/fnv.h"
 #include "skein/wire_str.h"
 
 void sk_fetch_sessions_init(struct sk_fetch_sessions *c, int max_slots, int64_t eviction_ms,
@@ -32,23 +33,14 @@ static void session_free(struct sk_fetch_session *s)
 
 /* ---- the index of a session's parts ----------------------------------------------- */
 
-static uint64_t mix(uint64_t h, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
-
 static uint32_t key_hash(bool by_id, kp_str topic, const kp_uuid *id, int32_t partition)
 {
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = SK_FNV1A_INIT;
     if (by_id)
-        h = mix(h, id->b, 16);
+        h = sk_fnv1a(h, id->b, 16);
     else if (topic.len > 0)
-        h = mix(h, topic.ptr, (size_t)topic.len);
-    h = mix(h, &partition, sizeof partition);
-    return (uint32_t)(h ^ (h >> 32));
+        h = sk_fnv1a(h, topic.ptr, (size_t)topic.len);
+    return sk_fnv1a_fold(sk_fnv1a(h, &partition, sizeof partition));
 }
 
 static uint32_t part_hash(const struct sk_fetch_session *s, const struct sk_fetch_session_part *p)

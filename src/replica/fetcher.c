@@ -557,9 +557,6 @@ static void fetcher_free(struct sk_replica_fetcher *f)
     free(f);
 }
 
-/* Starts the fetchers new followers need, stops the idle ones (none of
- * their partitions follows their source any more) and sends a round on
- * every fetcher that is neither waiting for an answer nor backing off. */
 /* Whether the fetchers' sources may have moved since the last tick; a
  * tick that finds nothing moved skips the walk over every partition. */
 static bool sources_may_have_moved(struct sk_replica_fetchers *s)
@@ -576,6 +573,9 @@ static bool sources_may_have_moved(struct sk_replica_fetchers *s)
     return !same;
 }
 
+/* Starts the fetchers new followers need, stops the idle ones (none of
+ * their partitions follows their source any more) and sends a round on
+ * every fetcher that is neither waiting for an answer nor backing off. */
 static void reconcile(struct sk_replica_fetchers *s)
 {
     if (sources_may_have_moved(s)) {

@@ -23,14 +23,12 @@
 #include "fetcher_int.h"
 #include "skein/errors.h"
 #include "skein/fetch_session.h"
+#include "skein/fnv.h"
 
 static uint32_t hash_of(const kp_uuid *id, int32_t partition)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (int i = 0; i < 16; i++)
-        h = (h ^ id->b[i]) * 1099511628211ull;
-    h = (h ^ (uint32_t)partition) * 1099511628211ull;
-    return (uint32_t)(h ^ (h >> 32));
+    return sk_fnv1a_fold(sk_fnv1a(sk_fnv1a(SK_FNV1A_INIT, id->b, 16), &partition,
+                                  sizeof partition));
 }
 
 static bool same_key(const struct sk_fsess_entry *e, const kp_uuid *id, int32_t partition)
