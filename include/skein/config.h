@@ -313,4 +313,11 @@ const struct sk_listener *sk_config_listener(const struct sk_config *cfg, const 
 const struct sk_listener *sk_config_advertised(const struct sk_config *cfg, const char *name);
 bool sk_config_is_controller_listener(const struct sk_config *cfg, const char *name);
 
+/* Whether the node's metadata quorum runs on the wire: every quorum but that
+ * of a combined node (broker and controller) that is its static quorum's
+ * only voter, which commits locally and serves no one else's Raft. A
+ * controller-only sole voter serves its brokers, a broker follows its
+ * controllers, and a KIP-853 quorum may grow at any time. */
+bool sk_config_quorum_on_wire(const struct sk_config *cfg);
+
 #endif

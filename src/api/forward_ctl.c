@@ -33,7 +33,7 @@ bool sk_forward_ctl_forwardable(int16_t api_key)
 bool sk_forward_ctl_wanted(const struct sk_request *req)
 {
     const struct sk_config *cfg = req->broker->node->cfg;
-    return req->conn && (cfg->n_voters > 1 || cfg->dynamic_quorum) &&
+    return req->conn && sk_config_quorum_on_wire(cfg) &&
            sk_conn_tag(req->conn) != SK_LISTENER_CONTROLLER &&
            sk_forward_ctl_forwardable(req->api->key);
 }
@@ -41,7 +41,7 @@ bool sk_forward_ctl_wanted(const struct sk_request *req)
 bool sk_forward_ctl_creates_remotely(const struct sk_broker *b)
 {
     const struct sk_config *cfg = b->node->cfg;
-    return (cfg->n_voters > 1 || cfg->dynamic_quorum) && !sk_ctl_quorum_active(b->node);
+    return sk_config_quorum_on_wire(cfg) && !sk_ctl_quorum_active(b->node);
 }
 
 /* One forwarded request: the Envelope and the bytes it points to live here

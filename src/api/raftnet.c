@@ -36,12 +36,12 @@ struct out_req {
 };
 
 /* A quorum of several voters, a broker-only node following any quorum (an
- * observer, even of a sole controller), or a KIP-853 controller, whose set
- * may grow from one at any time. */
+ * observer, even of a sole controller), a controller-only sole voter (its
+ * brokers follow it), or a KIP-853 controller, whose set may grow from one
+ * at any time. */
 bool sk_raftnet_wanted(const struct sk_config *cfg)
 {
-    return cfg->dynamic_quorum || cfg->n_voters > 1 ||
-           (cfg->n_voters == 1 && cfg->voters[0].id != cfg->node_id);
+    return sk_config_quorum_on_wire(cfg);
 }
 
 static void out_free(struct out_req *o)

@@ -202,3 +202,13 @@ int sk_config_check_cross(const struct sk_config *cfg, char *err, size_t errlen)
         rc = refuse(err, errlen, "log.dirs must name at least one directory");
     return rc;
 }
+
+bool sk_config_quorum_on_wire(const struct sk_config *cfg)
+{
+    if (cfg->dynamic_quorum || cfg->n_voters > 1)
+        return true;
+    if (cfg->n_voters == 0)
+        return false;
+    bool broker = !cfg->process_roles || (cfg->process_roles & SK_ROLE_BROKER);
+    return cfg->voters[0].id != cfg->node_id || !broker;
+}

@@ -223,7 +223,7 @@ void sk_groups_offsets_topic(const struct sk_broker *b, struct sk_offsets_topic 
      * factor holds, as in Kafka (KIP-115): the creation is refused until that
      * many brokers are registered and groups wait (COORDINATOR_NOT_AVAILABLE),
      * rather than keeping their offsets on fewer replicas forever. */
-    if (cfg->n_voters <= 1 && rf > b->image->nbrokers)
+    if (!sk_config_quorum_on_wire(cfg) && rf > b->image->nbrokers)
         rf = (int16_t)(b->image->nbrokers > 0 ? b->image->nbrokers : 1);
     os->spec = (struct sk_topic_spec){
         .name = kp_str_c(SK_GROUP_OFFSETS_TOPIC),

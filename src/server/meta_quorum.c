@@ -220,7 +220,7 @@ static int32_t voter_ids(const struct sk_config *cfg, int32_t *ids)
 int sk_meta_quorum_open(struct sk_broker *b, const struct sk_config *cfg, int64_t applied_end,
                         char *err, size_t errlen)
 {
-    bool sole = !cfg->dynamic_quorum && cfg->n_voters == 1 && cfg->voters[0].id == cfg->node_id;
+    bool sole = cfg->n_voters == 1 && !sk_config_quorum_on_wire(cfg);
     if (cfg->n_voters == 0 && !cfg->dynamic_quorum)
         return 0;
     struct sk_meta_quorum *mq = calloc(1, sizeof *mq);
