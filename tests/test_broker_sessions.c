@@ -681,6 +681,59 @@ Test(broker_sessions, unclean_election_lets_a_live_replica_outside_the_isr_lead_
     const struct sk_partition_meta *pm = partition_of("unclean", 0);
     cr_assert_eq(pm->leader, 4);
     assert_isr(pm, 1, (int32_t[]){4});
+    cr_assert_eq(pm->leader_recovery_state, SK_LEADER_RECOVERING, "KIP-704");
+}
+
+/* KIP-704: the uncleanly elected leader marks its partition RECOVERED
+ * through AlterPartition, alone in its ISR; ReplicationControlManager's
+ * checks refuse a larger ISR while recovering and a way back. */
+Test(broker_sessions, an_unclean_leader_marks_its_partition_recovered)
+{
+    kp_arena_init(&ap_arena, 1 << 20);
+    for (int32_t id = 2; id <= 4; id++)
+        epochs[id] = live_broker(id);
+    three_replicas("unclean", 2, 3, 4, "true");
+    fence_by_time(3, 1000 + SESSION_MS + 1);
+    fence_by_time(4, 1000 + 2 * SESSION_MS + 2);
+    fence_by_time(2, 1000 + 3 * SESSION_MS + 3);
+    struct sk_heartbeat_reply out;
+    int64_t end = sk_metalog_end_offset(bnode.metalog);
+    cr_assert_eq(beat(4, epochs[4], end, 1000 + 3 * SESSION_MS + 4, &out), SK_ERR_NONE, "%s", msg);
+    const struct sk_partition_meta *pm = partition_of("unclean", 0);
+    cr_assert_eq(pm->leader, 4);
+    cr_assert_eq(pm->leader_recovery_state, SK_LEADER_RECOVERING);
+    const kp_uuid id = sk_meta_topic(b.image, "unclean", 7)->id;
+    int32_t le = pm->leader_epoch, pe = pm->partition_epoch;
+    int32_t four[] = {4}, four_three[] = {4, 3};
+    int64_t e4[] = {epochs[4]}, any[] = {-1, -1};
+
+    kp_alter_partition_request r = ap_request(4, epochs[4], &id, le, pe, four_three, any, 2);
+    ap_part.leader_recovery_state = SK_LEADER_RECOVERING;
+    cr_assert_eq(alter(&r, 3), SK_ERR_INVALID_REQUEST, "recovering with two in the ISR");
+    r = ap_request(4, epochs[4], &id, le, pe, four, e4, 1);
+    ap_part.leader_recovery_state = 2;
+    cr_assert_eq(alter(&r, 3), SK_ERR_INVALID_REQUEST, "no such state");
+    ap_part.leader_recovery_state = SK_LEADER_RECOVERING;
+    cr_assert_eq(alter(&r, 3), SK_ERR_NONE, "%s", msg);
+    cr_assert_eq(ap_resp.topics.v[0].partitions.v[0].partition_epoch, pe, "nothing to write");
+    cr_assert_eq(partition_of("unclean", 0)->leader_recovery_state, SK_LEADER_RECOVERING);
+
+    ap_part.leader_recovery_state = SK_LEADER_RECOVERED;
+    cr_assert_eq(alter(&r, 3), SK_ERR_NONE, "%s", msg);
+    const kp_alter_partition_response_partition_data *pd = &ap_resp.topics.v[0].partitions.v[0];
+    cr_assert_eq(pd->leader_recovery_state, SK_LEADER_RECOVERED);
+    cr_assert_eq(pd->partition_epoch, pe + 1);
+    cr_assert_eq(pd->isr.n, 1);
+    pm = partition_of("unclean", 0);
+    cr_assert_eq(pm->leader_recovery_state, SK_LEADER_RECOVERED);
+    cr_assert_eq(pm->partition_epoch, pe + 1);
+    cr_assert_eq(pm->leader_epoch, le, "the same leadership");
+    assert_isr(pm, 1, (int32_t[]){4});
+
+    r = ap_request(4, epochs[4], &id, le, pe + 1, four, e4, 1);
+    ap_part.leader_recovery_state = SK_LEADER_RECOVERING;
+    cr_assert_eq(alter(&r, 3), SK_ERR_INVALID_REQUEST, "RECOVERED never goes back");
+    kp_arena_free(&ap_arena);
 }
 
 static int16_t shut_down_beat(int32_t id, int64_t now, struct sk_heartbeat_reply *out)

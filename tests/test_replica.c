@@ -1569,6 +1569,30 @@ Test(replica, a_newer_image_drops_the_pending_change)
     restore_orders();
 }
 
+/* KIP-704: led after an unclean election, the partition proposes its ISR
+ * as it is, which every proposal sends marked RECOVERED, until an image
+ * or an answer says it recovered. */
+Test(replica, a_leader_elected_uncleanly_proposes_its_isr_to_mark_it_recovered)
+{
+    int32_t alone[] = {1};
+    replicate_orders0(alone, 1);
+    struct sk_partition *p = part("orders", 0);
+    int32_t want[4];
+    cr_assert_eq(sk_replica_isr_proposal(p, 100, 3000, all_eligible, NULL, want), 0);
+    replicated_parts[0].leader_recovery_state = SK_LEADER_RECOVERING;
+    replicated_parts[0].partition_epoch = 1;
+    cr_assert_eq(sk_replicas_topic_changed(&shard, &replicated, &replicated), 0);
+    cr_assert(p->recovering);
+    cr_assert_eq(sk_replica_isr_proposal(p, 100, 3000, all_eligible, NULL, want), 1);
+    cr_assert_eq(want[0], 1, "the same ISR");
+    replicated_parts[0].leader_recovery_state = SK_LEADER_RECOVERED;
+    replicated_parts[0].partition_epoch = 2;
+    cr_assert_eq(sk_replicas_topic_changed(&shard, &replicated, &replicated), 0);
+    cr_assert_not(p->recovering);
+    cr_assert_eq(sk_replica_isr_proposal(p, 100, 3000, all_eligible, NULL, want), 0);
+    restore_orders();
+}
+
 /* ---- a follower's log: the leader's batches as they are, truncation -------------------------- */
 
 static int32_t two_one_three[] = {2, 1, 3};

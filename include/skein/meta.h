@@ -75,7 +75,13 @@ struct sk_partition_meta {
      * 0) otherwise. */
     int32_t *adding, *removing;
     int32_t nadding, nremoving;
+    /* KIP-704: SK_LEADER_RECOVERING after an unclean election until the
+     * leader tells the controller it recovered (AlterPartition). */
+    int8_t leader_recovery_state;
 };
+
+#define SK_LEADER_RECOVERED 0
+#define SK_LEADER_RECOVERING 1
 
 /* A topic may be shared by several images (copy-on-write): refs counts
  * them, atomically since images are released on any shard. A shared topic

@@ -111,6 +111,7 @@ struct sk_partition {
     struct sk_follower *followers;
     int32_t nfollowers;
     int32_t partition_epoch;    /* of the ISR above (image or AlterPartition answer) */
+    bool recovering;            /* KIP-704: led after an unclean election, not yet marked */
     int64_t epoch_start_offset; /* log end when this leadership began */
     /* An ISR change sent to the controller and not yet answered (Kafka's
      * PendingExpandIsr / PendingShrinkIsr): the high watermark counts the

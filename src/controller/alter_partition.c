@@ -80,8 +80,14 @@ static int16_t check_partition(const struct sk_meta_image *img, const struct sk_
         return SK_ERR_INVALID_UPDATE_VERSION;
     if (!valid_isr(pm, ids, n) || !contains(ids, n, pm->leader))
         return SK_ERR_INVALID_REQUEST;
-    /* Skein elects no leader uncleanly, so no partition is recovering. */
-    if (pd->leader_recovery_state != 0)
+    /* KIP-704: a leader still recovering from an unclean election leads
+     * alone, and a recovered partition never goes back. */
+    int8_t lrs = pd->leader_recovery_state;
+    if (lrs != SK_LEADER_RECOVERED && lrs != SK_LEADER_RECOVERING)
+        return SK_ERR_INVALID_REQUEST;
+    if (lrs == SK_LEADER_RECOVERING && n > 1)
+        return SK_ERR_INVALID_REQUEST;
+    if (pm->leader_recovery_state == SK_LEADER_RECOVERED && lrs == SK_LEADER_RECOVERING)
         return SK_ERR_INVALID_REQUEST;
     for (int32_t i = 0; i < n; i++)
         if (!eligible(img, ids[i], epochs[i]))
@@ -117,12 +123,12 @@ struct change {
 
 static void answer_state(kp_alter_partition_response_partition_data *out,
                          const struct sk_partition_meta *pm, int32_t *ids, int32_t n,
-                         int32_t partition_epoch)
+                         int8_t recovery, int32_t partition_epoch)
 {
     out->leader_id = pm->leader;
     out->leader_epoch = pm->leader_epoch;
     out->isr = (kp_arr_i32){n, ids};
-    out->leader_recovery_state = 0;
+    out->leader_recovery_state = recovery;
     out->partition_epoch = partition_epoch;
 }
 
@@ -174,17 +180,22 @@ static void decide(const struct sk_meta_image *img, const struct sk_topic_meta *
     out->error_code = check_partition(img, pm, sender, pd, version, ids, epochs, n);
     if (out->error_code)
         return;
-    if (same_set(pm, ids, n)) {
+    int8_t lrs = pd->leader_recovery_state;
+    bool same = same_set(pm, ids, n);
+    if (same && lrs == pm->leader_recovery_state) {
         /* Nothing to write: Kafka answers with the partition as it is. */
-        answer_state(out, pm, pm->isr, pm->nisr, pm->partition_epoch);
+        answer_state(out, pm, pm->isr, pm->nisr, lrs, pm->partition_epoch);
         return;
     }
-    answer_state(out, pm, ids, n, pm->partition_epoch + 1);
+    answer_state(out, pm, ids, n, lrs, pm->partition_epoch + 1);
     struct change *c = &ch[(*nch)++];
     kp_partition_change_record_init(&c->rec);
     c->rec.topic_id = tm->id;
     c->rec.partition_id = pm->id;
-    c->rec.isr = (kp_arr_i32){n, ids};
+    if (!same)
+        c->rec.isr = (kp_arr_i32){n, ids};
+    if (lrs != pm->leader_recovery_state)
+        c->rec.leader_recovery_state = lrs;
     c->out = out;
     if (sk_reassign_in_progress(pm))
         complete_reassignment(img, pm, ids, n, arena, c);

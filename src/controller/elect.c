@@ -19,10 +19,6 @@
 #include "elect.h"
 #include "skein/meta.h"
 
-/* Kafka's LeaderRecoveryState: an uncleanly elected leader starts
- * RECOVERING (KIP-704). */
-#define SK_LEADER_RECOVERING 1
-
 static bool in_list(const int32_t *v, int32_t n, int32_t id)
 {
     for (int32_t i = 0; i < n; i++)
@@ -134,7 +130,8 @@ bool sk_elect_partition(const struct sk_meta_image *img, const kp_uuid *topic_id
         out->leader = leader;
     if (isr_changed)
         out->isr = (kp_arr_i32){nisr, isr};
-    if (unclean)
+    /* KIP-704: an uncleanly elected leader starts RECOVERING. */
+    if (unclean && pm->leader_recovery_state != SK_LEADER_RECOVERING)
         out->leader_recovery_state = SK_LEADER_RECOVERING;
     return true;
 }

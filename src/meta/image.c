@@ -285,6 +285,7 @@ static int apply_partition(struct sk_meta_image *img, const kp_partition_record 
     p->nadding = p->nremoving = 0;
     set_list(&p->adding, &p->nadding, r->adding_replicas);
     set_list(&p->removing, &p->nremoving, r->removing_replicas);
+    p->leader_recovery_state = r->leader_recovery_state;
     return 0;
 }
 
@@ -312,6 +313,8 @@ static int apply_partition_change(struct sk_meta_image *img, const kp_partition_
     }
     set_list(&p->adding, &p->nadding, r->adding_replicas);
     set_list(&p->removing, &p->nremoving, r->removing_replicas);
+    if (r->leader_recovery_state != -1) /* -1: unchanged */
+        p->leader_recovery_state = r->leader_recovery_state;
     p->partition_epoch++;
     return 0;
 }

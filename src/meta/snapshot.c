@@ -177,6 +177,7 @@ static void write_topic(struct snap_writer *w, const struct sk_topic_meta *t)
         pr.leader = p->leader;
         pr.leader_epoch = p->leader_epoch;
         pr.partition_epoch = p->partition_epoch;
+        pr.leader_recovery_state = p->leader_recovery_state;
         add_record(w, SK_META_PARTITION, &pr);
     }
     write_config(w, SK_RESOURCE_TOPIC, t->name, &t->configs);

@@ -410,6 +410,8 @@ static void apply_partition(struct sk_isr_sender *s, struct item *it,
     else
         sk_info("%s-%d: ISR now %d replicas at partition epoch %d", p->topic, p->id, p->nisr,
                 p->partition_epoch);
+    if (p->partition_epoch == pd->partition_epoch)
+        p->recovering = pd->leader_recovery_state == SK_LEADER_RECOVERING;
     item_free(it);
 }
 
@@ -467,8 +469,11 @@ static void answered(void *arg, int16_t err, int16_t version, const void *resp)
 
 int sk_replica_isr_sender_start(struct sk_broker *b)
 {
-    /* A sole voter's partitions have one replica: no ISR ever changes. */
-    if (!b->shard || b->node->cfg->n_voters < 2)
+    /* A combined sole voter is a cluster of one broker: no ISR ever
+     * changes. The controllers are found among controller.quorum.voters
+     * (a KIP-853 quorum's, known on shard 0 alone, are not reached). */
+    const struct sk_config *cfg = b->node->cfg;
+    if (!b->shard || cfg->n_voters == 0 || !sk_config_quorum_on_wire(cfg))
         return 0;
     struct sk_isr_sender *s = calloc(1, sizeof *s);
     if (!s)

@@ -76,6 +76,8 @@ int sk_replica_set_replicas(struct sk_partition *p, const struct sk_partition_me
     free(p->followers);
     p->isr = isr;
     p->nisr = pm->nisr;
+    if (pm != &kept)
+        p->recovering = pm->leader_recovery_state == SK_LEADER_RECOVERING;
     p->partition_epoch = pm->partition_epoch;
     p->followers = f;
     p->nfollowers = n;
@@ -253,7 +255,11 @@ int32_t sk_replica_isr_proposal(struct sk_partition *p, int64_t now_ms, int64_t 
         out[n++] = f->id;
         expand = true;
     }
-    return expand ? n : 0;
+    /* KIP-704: a leader elected uncleanly has nothing to recover here (no
+     * transactions), so, as Kafka's leader does at once, it tells the
+     * controller it recovered: its ISR as it is, marked RECOVERED, which
+     * every proposal carries. */
+    return expand || p->recovering ? n : 0;
 }
 
 void sk_replica_isr_propose(struct sk_partition *p, const int32_t *isr, int32_t n)

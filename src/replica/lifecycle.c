@@ -434,6 +434,8 @@ static void sync_one(struct sk_broker *b, const struct sk_topic_meta *t,
         /* A smaller ISR may let the high watermark move. */
         if (p->role == SK_REPLICA_LEADER)
             sk_replica_update_hw(p);
+        if (p->role == SK_REPLICA_LEADER && p->recovering && b->shard)
+            sk_replica_isr_check(p, (int64_t)sk_shard_now_ms(b->shard));
         return;
     }
     if (b->node->budget.set && b->nparts >= b->node->budget.limit) {
