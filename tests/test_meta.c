@@ -66,6 +66,7 @@ static void populate(struct sk_metalog *ml, struct sk_meta_image *img)
         pr[i].leader_epoch = i;
         recs[3 + i] = (struct sk_meta_rec){SK_META_PARTITION, 0, &pr[i]};
     }
+    pr[1].leader_recovery_state = SK_LEADER_RECOVERING; /* an unclean election's (KIP-704) */
     kp_config_record tc, bc;
     kp_config_record_init(&tc);
     tc.resource_type = SK_RESOURCE_TOPIC;
@@ -102,6 +103,8 @@ static void check_image(const struct sk_meta_image *img)
     cr_assert_not_null(t);
     cr_assert_eq(t->npartitions, 3);
     cr_assert_eq(t->partitions[2].leader_epoch, 2);
+    cr_assert_eq(t->partitions[1].leader_recovery_state, SK_LEADER_RECOVERING);
+    cr_assert_eq(t->partitions[2].leader_recovery_state, SK_LEADER_RECOVERED);
     cr_assert_str_eq(sk_kvlist_get(&t->configs, "retention.ms"), "1234");
     cr_assert_str_eq(sk_kvlist_get(sk_meta_broker_configs(img, 1), "log.retention.ms"), "5678");
     const struct sk_broker_meta *b = sk_meta_broker(img, 1);
