@@ -9,6 +9,7 @@
 #include "skein/errors.h"
 #include "skein/raft.h"
 #include "skein/raft_wire.h"
+#include "skein/record.h"
 
 static const struct sk_raft_cluster_id cluster = {.len = 5, .bytes = "abcde"};
 
@@ -111,9 +112,54 @@ Test(raft_wire, end_quorum_epoch_keeps_the_successors_in_order)
     }
 }
 
+/* Three records as the metadata log stores them: one whole v2 batch. */
+static struct sk_buf stored_batch(int64_t base_offset, int32_t epoch)
+{
+    struct sk_record_in r[3];
+    for (int i = 0; i < 3; i++)
+        r[i] = (struct sk_record_in){.timestamp = 1000 + i, .key_len = -1, .value = "rec",
+                                     .value_len = 3};
+    struct sk_batch_spec spec = sk_batch_spec_default();
+    spec.base_offset = base_offset;
+    spec.partition_leader_epoch = epoch;
+    struct sk_buf out = {0};
+    cr_assert_eq(sk_batch_build(&out, &spec, r, 3), 0);
+    return out;
+}
+
+/* A Fetch answer's Records are the leader's batches as stored, as Kafka's
+ * follower reads them (no envelope of Skein's own). */
+Test(raft_wire, fetch_answers_carry_the_stored_batches_as_they_are)
+{
+    kp_arena a;
+    kp_arena_init(&a, 0);
+    struct sk_buf stored = stored_batch(0, 0);
+    struct sk_raft_batch b = {.base_offset = 11, .epoch = 5, .count = 3,
+                              .kind = SK_RAFT_BATCH_DATA, .data = stored.data, .len = stored.len};
+    struct sk_raft_msg r = {.type = SK_RAFT_FETCH_RESP, .src = 1, .dst = 2, .epoch = 5,
+                            .leader_id = 1,
+                            .u.fetch_resp = {.high_watermark = 14, .diverging_epoch = -1,
+                                             .batches = &b, .n_batches = 1}};
+    kp_fetch_response *resp = new_struct(1, false, &a);
+    cr_assert_eq(sk_raft_wire_response_out(&r, 13, resp, &a), 0);
+    kp_bytes recs = resp->responses.v[0].partitions.v[0].records;
+    cr_assert_eq((size_t)recs.len, stored.len, "one batch, no envelope");
+    struct sk_batch_header h;
+    cr_assert_eq(sk_batch_header_read(recs.ptr, (size_t)recs.len, &h), 0);
+    cr_assert_eq(h.base_offset, 11, "the core's offset");
+    cr_assert_eq(h.partition_leader_epoch, 5, "the core's epoch");
+    cr_assert_eq(h.last_offset_delta, 2);
+    cr_assert(sk_batch_crc_ok(recs.ptr, &h));
+    cr_assert_eq(memcmp(recs.ptr + 17, stored.data + 17, stored.len - 17), 0,
+                 "from the magic byte on, the stored bytes");
+    sk_buf_free(&stored);
+    kp_arena_free(&a);
+}
+
 Test(raft_wire, fetch_carries_batches_and_divergence_at_every_version)
 {
-    static const uint8_t recs[] = "opaque records section";
+    struct sk_buf stored = stored_batch(11, 5);
+    const uint8_t *recs = stored.data;
     for (int16_t v = 4; v <= KP_FETCH_REQUEST_MAX_VERSION; v++) {
         kp_arena a;
         kp_arena_init(&a, 0);
@@ -131,7 +177,7 @@ Test(raft_wire, fetch_carries_batches_and_divergence_at_every_version)
         struct sk_raft_batch b[2] = {
             {.base_offset = 10, .epoch = 5, .count = 1, .kind = SK_RAFT_BATCH_LEADER_CHANGE},
             {.base_offset = 11, .epoch = 5, .count = 3, .kind = SK_RAFT_BATCH_DATA, .data = recs,
-             .len = sizeof recs},
+             .len = stored.len},
         };
         struct sk_raft_msg r = {.type = SK_RAFT_FETCH_RESP, .src = 1, .dst = 2, .epoch = 5, .leader_id = 1,
                                 .u.fetch_resp = {.high_watermark = 11, .diverging_epoch = -1,
@@ -149,8 +195,8 @@ Test(raft_wire, fetch_carries_batches_and_divergence_at_every_version)
         cr_assert_eq(g[1].kind, SK_RAFT_BATCH_DATA);
         cr_assert_eq(g[1].base_offset, 11);
         cr_assert_eq(g[1].count, 3);
-        cr_assert_eq(g[1].len, sizeof recs);
-        cr_assert_eq(memcmp(g[1].data, recs, sizeof recs), 0);
+        cr_assert_eq(g[1].len, stored.len);
+        cr_assert_eq(memcmp(g[1].data, recs, stored.len), 0);
         if (v >= 12) {
             r.u.fetch_resp = (struct sk_raft_fetch_resp){.high_watermark = 3, .diverging_epoch = 2,
                                                          .diverging_end_offset = 8};
@@ -162,6 +208,7 @@ Test(raft_wire, fetch_carries_batches_and_divergence_at_every_version)
         }
         kp_arena_free(&a);
     }
+    sk_buf_free(&stored);
 }
 
 /* KIP-853: a VOTERS batch travels as Kafka's control batch of a Voters

@@ -187,20 +187,6 @@ int16_t sk_raft_wire_request_in(int16_t key, int16_t version, const void *body, 
 
 /* ---- batches ------------------------------------------------------------- */
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    put32(p, (uint32_t)(v >> 32));
-    put32(p + 4, (uint32_t)v);
-}
-
 /* The LeaderChange control record: key (version 0, type), value the
  * LeaderChangeMessage naming the leader that sent the batch. */
 static int leader_change_record(int32_t leader, kp_arena *a, struct sk_record_in *r)
@@ -221,25 +207,19 @@ static int leader_change_record(int32_t leader, kp_arena *a, struct sk_record_in
     return rc;
 }
 
-/* A data batch: the v2 header around its records section. */
+/* A data batch is a whole record batch, as the log stores it, and goes on
+ * the wire as it is: a Kafka peer reads the Records field as the leader's
+ * batches. Its base offset and epoch, outside the CRC, are the core's. */
 static int data_batch(const struct sk_raft_batch *b, struct sk_buf *out)
 {
-    uint8_t h[SK_BATCH_HEADER_SIZE] = {0};
-    put64(h, (uint64_t)b->base_offset);
-    put32(h + 8, (uint32_t)(SK_BATCH_HEADER_SIZE - SK_BATCH_LOG_OVERHEAD + b->len));
-    put32(h + 12, (uint32_t)b->epoch);
-    h[16] = 2;
-    put32(h + 23, (uint32_t)(b->count - 1));
-    put64(h + 27, (uint64_t)SK_NO_TIMESTAMP);
-    put64(h + 35, (uint64_t)SK_NO_TIMESTAMP);
-    put64(h + 43, (uint64_t)SK_NO_PRODUCER_ID);
-    h[51] = h[52] = 0xff;
-    put32(h + 53, UINT32_MAX);
-    put32(h + 57, (uint32_t)b->count);
+    struct sk_batch_header h;
+    if (sk_batch_header_read(b->data, b->len, &h) < 0 || sk_batch_size(&h) != b->len)
+        return KP_E_INVALID;
     size_t at = out->len;
-    if (sk_buf_append(out, h, sizeof h) || sk_buf_append(out, b->data, b->len))
+    if (sk_buf_append(out, b->data, b->len))
         return KP_E_NOMEM;
-    sk_batch_update_crc(out->data + at);
+    sk_batch_set_base_offset(out->data + at, b->base_offset);
+    sk_batch_set_leader_epoch(out->data + at, b->epoch);
     return 0;
 }
 
@@ -338,8 +318,8 @@ static int16_t batches_in(kp_bytes rec, kp_arena *a, struct sk_raft_fetch_resp *
             .epoch = h.partition_leader_epoch,
             .count = h.last_offset_delta + 1,
             .kind = control ? SK_RAFT_BATCH_LEADER_CHANGE : SK_RAFT_BATCH_DATA,
-            .data = control ? NULL : rec.ptr + at + SK_BATCH_HEADER_SIZE,
-            .len = control ? 0 : sk_batch_size(&h) - SK_BATCH_HEADER_SIZE,
+            .data = control ? NULL : rec.ptr + at,
+            .len = control ? 0 : sk_batch_size(&h),
         };
         at += sk_batch_size(&h);
     }
