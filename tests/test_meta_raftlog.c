@@ -487,6 +487,22 @@ Test(meta_raftlog, quorum_state_round_trips_in_kafkas_json, .init = setup, .fini
     cr_expect_eq(back.epoch, 5);
     cr_expect_eq(back.leader_id, 2);
     cr_expect_eq(back.voted_id, 2);
+
+    /* A KIP-853 quorum's, as Kafka 3.9 writes it at kraft.version 1. */
+    st.data_version = 1;
+    s = (struct sk_raft_qstate){.epoch = 6, .leader_id = -1, .voted_id = 3};
+    cr_assert_eq(sk_quorum_state_write(&st, &s), 0);
+    f = fopen(path, "r");
+    cr_assert_not_null(f);
+    n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    cr_expect_str_eq(text, "{\"leaderId\":-1,\"leaderEpoch\":6,\"votedId\":3,"
+                           "\"votedDirectoryId\":\"AAAAAAAAAAAAAAAAAAAAAA\",\"data_version\":1}");
+    cr_assert_eq(sk_quorum_state_read(base, &back, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(back.epoch, 6);
+    cr_expect_eq(back.leader_id, -1);
+    cr_expect_eq(back.voted_id, 3);
 }
 
 Test(meta_raftlog, quorum_state_reads_what_kafka_writes, .init = setup, .fini = teardown)

@@ -1,11 +1,15 @@
 /* __cluster_metadata-0/quorum-state: the Raft core's election state as
  * Kafka's FileQuorumStateStore keeps it, one line of QuorumStateData JSON
- * with a data_version field. Skein writes version 0, the form Kafka 3.9
- * writes for a static quorum (controller.quorum.voters):
+ * with a data_version field. As Kafka 3.9, Skein writes version 0 for a
+ * static quorum (controller.quorum.voters, kraft.version 0):
  *   {"clusterId":"","leaderId":1,"leaderEpoch":2,"votedId":-1,
  *    "appliedOffset":0,"currentVoters":[{"voterId":1}],"data_version":0}
- * and reads versions 0 and 1 (KIP-853's, which Kafka writes for a dynamic
- * quorum). Each write replaces the file atomically and is durable on return,
+ * and version 1 for a KIP-853 quorum (kraft.version 1), whose voter set
+ * lives in the log:
+ *   {"leaderId":1,"leaderEpoch":2,"votedId":-1,
+ *    "votedDirectoryId":"AAAAAAAAAAAAAAAAAAAAAA","data_version":1}
+ * (the core votes by id: the directory id is Kafka's zero uuid, which
+ * Kafka writes for a vote that named none). It reads both. Each write replaces the file atomically and is durable on return,
  * as the core requires before a message that depends on it leaves. */
 #ifndef SKEIN_QUORUM_STATE_H
 #define SKEIN_QUORUM_STATE_H
@@ -24,6 +28,7 @@ struct sk_quorum_store {
     char dir[4096];
     int32_t voters[SK_RAFT_MAX_VOTERS];
     int32_t n_voters;
+    int data_version; /* 0 after init; 1 for a KIP-853 quorum */
 };
 
 /* 0 or -errno (-ENAMETOOLONG for a dir that does not fit). */
@@ -43,8 +48,8 @@ int sk_quorum_state_read(const char *dir, struct sk_raft_qstate *out, char *err,
 
 /* The JSON itself, for the file and its tests: parse takes bytes with a
  * length. */
-int sk_quorum_state_format(const struct sk_raft_qstate *s, const int32_t *voters,
-                           int32_t n_voters, char *buf, size_t cap);
+int sk_quorum_state_format(const struct sk_quorum_store *st, const struct sk_raft_qstate *s,
+                           char *buf, size_t cap);
 int sk_quorum_state_parse(const uint8_t *p, size_t len, struct sk_raft_qstate *out, char *err,
                           size_t errlen);
 

@@ -32,16 +32,25 @@ int sk_quorum_store_init(struct sk_quorum_store *s, const char *dir, const int32
     return 0;
 }
 
-int sk_quorum_state_format(const struct sk_raft_qstate *s, const int32_t *voters,
-                           int32_t n_voters, char *buf, size_t cap)
+/* Kafka's Uuid.ZERO_UUID as its JSON converter writes a uuid (base64url). */
+#define ZERO_UUID_JSON "AAAAAAAAAAAAAAAAAAAAAA"
+
+int sk_quorum_state_format(const struct sk_quorum_store *st, const struct sk_raft_qstate *s,
+                           char *buf, size_t cap)
 {
+    if (st->data_version == 1) {
+        int n = snprintf(buf, cap, "{\"leaderId\":%" PRId32 ",\"leaderEpoch\":%" PRId32
+                         ",\"votedId\":%" PRId32 ",\"votedDirectoryId\":\"" ZERO_UUID_JSON
+                         "\",\"data_version\":1}", s->leader_id, s->epoch, s->voted_id);
+        return n >= 0 && (size_t)n < cap ? n : -ENOBUFS;
+    }
     size_t n = (size_t)snprintf(buf, cap, "{\"clusterId\":\"\",\"leaderId\":%" PRId32
                                 ",\"leaderEpoch\":%" PRId32 ",\"votedId\":%" PRId32
                                 ",\"appliedOffset\":0,\"currentVoters\":[",
                                 s->leader_id, s->epoch, s->voted_id);
-    for (int32_t i = 0; i < n_voters && n < cap; i++)
+    for (int32_t i = 0; i < st->n_voters && n < cap; i++)
         n += (size_t)snprintf(buf + n, cap - n, "%s{\"voterId\":%" PRId32 "}", i ? "," : "",
-                              voters[i]);
+                              st->voters[i]);
     if (n < cap)
         n += (size_t)snprintf(buf + n, cap - n, "],\"data_version\":0}");
     return n < cap ? (int)n : -ENOBUFS;
@@ -50,7 +59,7 @@ int sk_quorum_state_format(const struct sk_raft_qstate *s, const int32_t *voters
 int sk_quorum_state_write(const struct sk_quorum_store *st, const struct sk_raft_qstate *s)
 {
     char buf[1024];
-    int n = sk_quorum_state_format(s, st->voters, st->n_voters, buf, sizeof buf);
+    int n = sk_quorum_state_format(st, s, buf, sizeof buf);
     if (n < 0)
         return n;
     return sk_atomic_write(st->dir, SK_QUORUM_STATE_FILE, buf, (size_t)n);

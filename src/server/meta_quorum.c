@@ -235,7 +235,9 @@ int sk_meta_quorum_open(struct sk_broker *b, const struct sk_config *cfg, int64_
         return rc;
     int32_t ids[SK_RAFT_MAX_VOTERS];
     int32_t nv = voter_ids(cfg, ids);
-    if ((rc = sk_quorum_store_init(&mq->store, dir, ids, nv)) == 0 && !sole)
+    rc = sk_quorum_store_init(&mq->store, dir, ids, nv);
+    mq->store.data_version = cfg->dynamic_quorum ? 1 : 0; /* kraft.version's, as Kafka 3.9 */
+    if (rc == 0 && !sole)
         rc = new_log(mq, b->node);
     if (rc == 0 && sole && !(mq->start_timer = sk_timer_add(b->shard, 0, start_later, mq)))
         rc = -ENOMEM;
