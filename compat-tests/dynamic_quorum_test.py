@@ -14,7 +14,8 @@ end), and a hand-encoded AddRaftVoter for each (its directory id from its
 meta.properties, its CONTROLLER endpoint) answers NONE, after which
 DescribeQuorum shows three voters with their listeners. A broker-only node
 with only the bootstrap servers observes the quorum, registers and lists the
-topics. Errors: an existing voter again (DUPLICATE_VOTER), a RemoveRaftVoter of an unknown id
+topics; it replicates a topic with node 1, leaves its ISR by a controlled
+shutdown and is taken back after a restart. Errors: an existing voter again (DUPLICATE_VOTER), a RemoveRaftVoter of an unknown id
 (VOTER_NOT_FOUND), an AddRaftVoter to a non-leader (NOT_LEADER_OR_FOLLOWER),
 of a voter that does not answer the leader's ApiVersions (REQUEST_TIMED_OUT),
 with another cluster id (INCONSISTENT_CLUSTER_ID) and to a static quorum
@@ -206,6 +207,48 @@ def check_broker(nodes, broker, acked):
           "all %d topics" % len(acked))
 
 
+def isr_of(node, topic):
+    """{partition: sorted ISR} in node's Metadata, None if it does not answer
+    or know the topic."""
+    try:
+        md = wire.metadata(node.port, topics=[topic], version=9, timeout=TIMEOUT)
+    except (OSError, wire.Closed, wire.DecodeError):
+        return None
+    t = md["topics"][0]
+    return None if t["error"] else {p["partition"]: sorted(p["isr"]) for p in t["partitions"]}
+
+
+def check_broker_isr(n1, broker):
+    """Replication under a KIP-853 quorum: broker 4 leaves the ISR of a
+    replication-factor-2 topic by its controlled shutdown and, restarted,
+    is taken back by its leader's AlterPartition, which finds the active
+    controller through the quorum (no controller.quorum.voters)."""
+    err, msg = wire.create_topic(n1.port, "replicated", partitions=2, replication_factor=2,
+                                 timeout=TIMEOUT)
+    assert err == NONE, (err, msg)
+    both, alone = {0: [1, 4], 1: [1, 4]}, {0: [1], 1: [1]}
+    assert wait_for(lambda: isr_of(n1, "replicated") == both, TIMEOUT), isr_of(n1, "replicated")
+    assert broker.stop() == 0, broker.tail()
+    assert wait_for(lambda: isr_of(n1, "replicated") == alone, TIMEOUT), \
+        isr_of(n1, "replicated")
+    broker.start(timeout=TIMEOUT)
+    assert broker.wait_serving(TIMEOUT), broker.tail()
+    assert wait_for(lambda: isr_of(n1, "replicated") == both, TIMEOUT), isr_of(n1, "replicated")
+    print("a replication-factor-2 topic on nodes 1 and 4: broker 4 left the ISR by its "
+          "controlled shutdown and, restarted, was taken back through AlterPartition")
+
+
+def check_isr_after_failover(broker):
+    """Node 1's kill -9 moved its leaderships to broker 4 with an ISR of 4
+    alone; node 1, restarted, is taken back by broker 4's AlterPartition: a
+    broker-only node of a KIP-853 quorum, which knows no voter from its
+    configuration, finds the active controller through the quorum."""
+    both = {0: [1, 4], 1: [1, 4]}
+    assert wait_for(lambda: isr_of(broker, "replicated") == both, TIMEOUT), \
+        "%r\n%s" % (isr_of(broker, "replicated"), broker.tail())
+    print("after node 1's kill -9 and restart, both replicas are in the ISR again")
+
+
 def check_errors(nodes, cluster, v, skein, root):
     leader = next(n for n in nodes if n.node_id == v["leader"])
     other = next(n for n in nodes if n.node_id != v["leader"])
@@ -361,8 +404,10 @@ def run(skein, root):
             assert got[0] == NONE, (j.node_id, got, leader_view(nodes), j.tail())
         v = check_joined(nodes, joiners, start)
         check_broker(nodes, broker, acked)
+        check_broker_isr(n1, broker)
         check_errors(nodes, cluster, v, skein, root)
         v = check_failover(nodes, cluster, v, acked)
+        check_isr_after_failover(broker)
         v = check_update(nodes, v)
         v = check_remove(nodes, cluster, v)
         check_remove_leader(nodes, cluster, v)

@@ -12,7 +12,9 @@
  * connection: the request is per controller and shard, not per broker.
  * The controller is reached as the broker's lifecycle reaches it: the
  * quorum's known leader first, then the voters in turn on NOT_CONTROLLER
- * or silence. */
+ * or silence. A KIP-853 quorum names no voters in the configuration, and
+ * where its leader listens is known on shard 0 alone: the shard asks it by
+ * a message. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,7 @@
 #include "skein/meta.h"
 #include "skein/net.h"
 #include "skein/node.h"
+#include "skein/raftnet.h"
 #include "skein/submit.h"
 #include "skein/timer.h"
 
@@ -56,6 +59,9 @@ struct sk_isr_sender {
     struct sk_broker *b;
     struct sk_kclient *kc;
     int voter;
+    /* A KIP-853 quorum's active controller, as shard 0 resolved it. */
+    struct sk_voter addr;
+    bool addr_ok, resolving;
     uint64_t connect_ms; /* when kc was made */
     struct item *queue; /* proposed, not yet sent */
     struct item *sent;  /* in the request in flight */
@@ -185,23 +191,82 @@ static int voter_index(const struct sk_node *n, int32_t id)
 }
 
 /* The voter tried last did not answer as the active controller: the
- * quorum's leader as this node knows it, or the next voter. */
+ * quorum's leader as this node knows it, or the next voter; under KIP-853,
+ * the leader's address asked anew. */
 static void next_voter(struct sk_isr_sender *s)
 {
     if (s->kc)
         sk_kclient_close(s->kc);
     s->kc = NULL;
+    s->addr_ok = false;
     const struct sk_node *n = s->b->node;
+    if (n->cfg->dynamic_quorum || n->cfg->n_voters == 0)
+        return;
     int leader = voter_index(n, sk_ctl_quorum_leader(n));
     s->voter = leader >= 0 && leader != s->voter ? leader
                                                  : (s->voter + 1) % (int)n->cfg->n_voters;
+}
+
+struct resolve {
+    int from; /* the asking shard */
+    int32_t id;
+    bool ok;
+    struct sk_voter v;
+};
+
+static void resolved(struct sk_broker *b, void *arg)
+{
+    struct resolve *r = arg;
+    struct sk_isr_sender *s = b->isr_sender;
+    if (s) {
+        s->resolving = false;
+        s->addr_ok = r->ok;
+        s->addr = r->v;
+    }
+    free(r);
+}
+
+static void resolve_on_shard0(struct sk_broker *zero, void *arg)
+{
+    struct resolve *r = arg;
+    r->ok = sk_raftnet_controller(zero->node, r->id, &r->v);
+    if (sk_node_post(zero->node, r->from, resolved, r) < 0)
+        free(r);
+}
+
+/* Where to send: a configured voter, or the KIP-853 leader's address once
+ * shard 0 told it (false meanwhile; the next attempt finds it): such a
+ * node's voters are the set of its log at start-up, which may have moved. */
+static bool controller_addr(struct sk_isr_sender *s, struct sk_voter *out)
+{
+    struct sk_node *n = s->b->node;
+    if (!n->cfg->dynamic_quorum && n->cfg->n_voters > 0) {
+        *out = n->cfg->voters[s->voter];
+        return true;
+    }
+    if (s->addr_ok) {
+        *out = s->addr;
+        return true;
+    }
+    int32_t leader = sk_ctl_quorum_leader(n);
+    struct resolve *r = s->resolving || leader < 0 ? NULL : calloc(1, sizeof *r);
+    if (r) {
+        *r = (struct resolve){.from = s->b->index, .id = leader};
+        s->resolving = sk_node_post(n, 0, resolve_on_shard0, r) == 0;
+        if (!s->resolving)
+            free(r);
+    }
+    return false;
 }
 
 static bool connect_voter(struct sk_isr_sender *s)
 {
     if (s->kc)
         return true;
-    const struct sk_voter *v = &s->b->node->cfg->voters[s->voter];
+    struct sk_voter addr;
+    if (!controller_addr(s, &addr))
+        return false;
+    const struct sk_voter *v = &addr;
     struct sk_kclient_config kc;
     sk_kclient_config_defaults(&kc);
     /* A dead voter must not hold ISR changes for a whole request timeout. */
@@ -470,16 +535,15 @@ static void answered(void *arg, int16_t err, int16_t version, const void *resp)
 int sk_replica_isr_sender_start(struct sk_broker *b)
 {
     /* A combined sole voter is a cluster of one broker: no ISR ever
-     * changes. The controllers are found among controller.quorum.voters
-     * (a KIP-853 quorum's, known on shard 0 alone, are not reached). */
+     * changes. */
     const struct sk_config *cfg = b->node->cfg;
-    if (!b->shard || cfg->n_voters == 0 || !sk_config_quorum_on_wire(cfg))
+    if (!b->shard || !sk_config_quorum_on_wire(cfg))
         return 0;
     struct sk_isr_sender *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
     s->b = b;
-    s->voter = b->index % (int)b->node->cfg->n_voters;
+    s->voter = cfg->n_voters ? b->index % (int)cfg->n_voters : 0;
     s->check_timer = sk_timer_add(b->shard, (uint64_t)lag_ms(b) / 2, check_all, s);
     b->isr_sender = s;
     return 0;
