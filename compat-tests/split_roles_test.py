@@ -23,25 +23,15 @@ id on free loopback ports.
   group's committed offsets read back as they were (a restarted coordinator
   loads each __consumer_offsets partition's groups as it comes to lead it).
 
-- A sole controller: one process.roles=controller node whose static
-  controller.quorum.voters names only itself serves its CONTROLLER listener
-  (the Raft quorum of one on the wire), and three brokers follow it,
-  register, forward CreateTopics to it and carry librdkafka's records and
-  group; kill -9 of the controller and a restart keep every topic, and a
-  creation through a broker commits again.
-
 usage: split_roles_test.py SKEIN_BIN [ROUNDS]"""
 import contextlib
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from quorum_test import Controller, settle, settled, started, stop_all, views  # noqa: E402
-from skeinlib import kraft, quorum, wire  # noqa: E402
-from skeinlib.broker import free_port  # noqa: E402
+from quorum_test import Controller, settle, settled, started, views  # noqa: E402
+from skeinlib import quorum, wire  # noqa: E402
 from skeinlib.poll import wait_for  # noqa: E402
 
 TIMEOUT = 60  # generous: the machine may be loaded and the election jittered
@@ -242,10 +232,6 @@ def check_offsets_factor(brokers):
 
 
 def clients(brokers):
-    return clients_on(brokers, "rt")
-
-
-def clients_on(brokers, topic):
     """librdkafka through the brokers: 300 records to a 3-partition topic
     (one partition per broker), all read back by a consumer group."""
     from confluent_kafka import Consumer, Producer
@@ -254,14 +240,14 @@ def clients_on(brokers, topic):
     prod = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
                      "enable.idempotence": False})
     for i in range(300):
-        prod.produce(topic, value=b"v%d" % i, key=b"k%d" % i,
+        prod.produce("rt", value=b"v%d" % i, key=b"k%d" % i,
                      on_delivery=lambda err, msg: err and failed.append(err))
         prod.poll(0)
     assert prod.flush(TIMEOUT) == 0, "records still unacknowledged"
     assert not failed, failed[:5]
     cons = Consumer({"bootstrap.servers": bootstrap, "group.id": "rt-readers",
                      "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    cons.subscribe([topic])
+    cons.subscribe(["rt"])
     seen = set()
     deadline = time.monotonic() + TIMEOUT
     while len(seen) < 300 and time.monotonic() < deadline:
@@ -270,17 +256,17 @@ def clients_on(brokers, topic):
             seen.add(m.value())
     assert len(seen) == 300, "consumed %d of 300 records" % len(seen)
     cons.commit(asynchronous=False)
-    committed = {tp.partition: tp.offset for tp in cons.committed(rt_partitions(topic), timeout=TIMEOUT)}
+    committed = {tp.partition: tp.offset for tp in cons.committed(rt_partitions(), timeout=TIMEOUT)}
     cons.close()
     assert sum(committed.values()) == 300, committed
-    print("librdkafka: 300 records produced to %s through the brokers, all read back by a "
-          "group, offsets committed %r" % (topic, committed))
+    print("librdkafka: 300 records produced through the brokers, all read back by a group, "
+          "offsets committed %r" % committed)
     return committed
 
 
-def rt_partitions(topic="rt"):
+def rt_partitions():
     from confluent_kafka import TopicPartition
-    return [TopicPartition(topic, p) for p in range(3)]
+    return [TopicPartition("rt", p) for p in range(3)]
 
 
 def restarted_offsets(brokers, committed):
@@ -339,56 +325,9 @@ def run(skein, rounds):
         restarted_offsets(brokers, committed)
 
 
-def sole_controller(skein):
-    """A static quorum of one controller-only voter, followed by brokers 2-4."""
-    root = tempfile.mkdtemp(prefix="skein-sole-ctl-")
-    ports = {1: free_port()}
-    voters = "1@127.0.0.1:%d" % ports[1]
-    ctl = Controller(skein, root, 1, voters, ports)
-    brokers = [BrokerNode(skein, root, i, voters, {i: None}) for i in (2, 3, 4)]
-    cluster_id = kraft.random_uuid(skein)
-    try:
-        for n in [ctl] + brokers:
-            kraft.format_storage(skein, n, cluster_id)
-            n.start(timeout=TIMEOUT)
-        for b in brokers:
-            assert b.wait_serving(TIMEOUT), "broker %d: %s" % (b.node_id, b.tail())
-            assert wait_for(lambda: brokers_listed(b) == [2, 3, 4], TIMEOUT), \
-                "broker %d lists %r\n%s" % (b.node_id, brokers_listed(b), b.tail())
-        v = wait_for(lambda: observers_caught_up([ctl], brokers), TIMEOUT)
-        assert v and v["leader"] == 1, "DescribeQuorum: %r" % quorum_view([ctl])
-        err = create_at_broker(brokers, "rt", time.monotonic() + TIMEOUT)
-        assert err is not None and err == NONE, "CreateTopics rt through a broker: %r" % err
-        err, _ = wire.create_topic(brokers[0].port, "rt3", partitions=3, replication_factor=3,
-                                   timeout=TIMEOUT)
-        assert err == NONE, "CreateTopics rt3 (RF3) through broker 2: %r" % err
-        clients_on(brokers, "rt3")
-        hw = v["hw"]
-        ctl.kill()
-        ctl.start(timeout=TIMEOUT)
-        back = wait_for(lambda: observers_caught_up([ctl], brokers), TIMEOUT)
-        assert back and back["leader"] == 1 and back["hw"] > hw, \
-            "after the restart: %r" % quorum_view([ctl])
-        err = create_at_broker(brokers, "after", time.monotonic() + TIMEOUT, first=1)
-        assert err == NONE, "CreateTopics after the controller's restart: %r" % err
-        assert wait_for(lambda: converged(brokers, {"rt", "rt3", "after"}), TIMEOUT), \
-            "brokers differ: %r" % [topics(b) for b in brokers]
-        print("sole controller 1 (static voters %s) leads epoch %d; brokers 2-4 observe it at "
-              "high watermark %d, forward creations, carry librdkafka's records and group; "
-              "after its kill -9 and restart, epoch %d, every topic kept and a new one created"
-              % (voters, v["epoch"], hw, back["epoch"]))
-        stop_all(brokers)
-        stop_all([ctl])
-    finally:
-        for n in [ctl] + brokers:
-            n.kill()
-        shutil.rmtree(root, ignore_errors=True)
-
-
 def main():
     skein = sys.argv[1]
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 2
-    sole_controller(skein)
     run(skein, rounds)
     print("split roles: OK")
 

@@ -1,6 +1,9 @@
 #!/usr/bin/python3
-"""Unclean leader election end to end, as Kafka 3.9 does it: a sole
-controller and brokers 2-4; a topic of replication factor 3 with
+"""A sole controller and an unclean leader election end to end, as Kafka
+3.9 does them: one process.roles=controller node whose static
+controller.quorum.voters names only itself (its quorum of one runs on the
+wire, so brokers can follow it) and brokers 2-4, which register with it and
+forward CreateTopics to it; a topic of replication factor 3 with
 unclean.leader.election.enable=true and min.insync.replicas=1.
 
 - librdkafka writes records with acks=all; one follower is killed -9 and
@@ -18,6 +21,9 @@ unclean.leader.election.enable=true and min.insync.replicas=1.
   consumer reads the records written before the first kill and after the
   election: the records acknowledged in between are lost, which is what an
   unclean election trades for availability; the test counts them.
+- Last, the controller is killed -9 and restarted: it leads its quorum of
+  one again with every topic, and a creation through a broker commits and
+  reaches every broker.
 
 usage: unclean_election_test.py SKEIN_BIN"""
 import os
@@ -112,6 +118,38 @@ def batches(skein, node):
     return keep
 
 
+def topics(node):
+    try:
+        md = wire.metadata(node.port, version=9, timeout=TIMEOUT)
+    except (OSError, wire.Closed, wire.DecodeError):
+        return None
+    return {t["name"] for t in md["topics"] if t["error"] == 0}
+
+
+def controller_restart(ctl, nodes):
+    """kill -9 of the sole controller and a restart: its log holds every
+    change; a creation through a broker (forwarded) commits again."""
+    before = topics(nodes[0])
+    ctl.kill()
+    ctl.start(timeout=TIMEOUT)
+    err = None
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            err, _ = wire.create_topic(nodes[1].port, "after-restart", timeout=TIMEOUT)
+        except (OSError, wire.Closed, wire.DecodeError):
+            err = None
+        if err == 0:
+            break
+        time.sleep(0.1)
+    assert err == 0, "CreateTopics after the controller's restart: %r" % err
+    want = before | {"after-restart"}
+    assert wait_for(lambda: all(topics(b) == want for b in nodes), TIMEOUT), \
+        {b.node_id: topics(b) for b in nodes}
+    print("controller 1 killed -9 and restarted: every broker lists the %d topics, one "
+          "created through broker %d after the restart" % (len(want), nodes[1].node_id))
+
+
 def recovery_states(ctl, topic_id):
     return [(c["leader"], c["leader_recovery_state"])
             for c in metalog.partition_changes(os.path.join(ctl.data_dir, "logs",
@@ -187,6 +225,7 @@ def main():
             assert b.wait_serving(TIMEOUT), b.tail()
             assert wait_for(lambda: brokers_listed(b) == [2, 3, 4], TIMEOUT), brokers_listed(b)
         scenario(skein, ctl, nodes)
+        controller_restart(ctl, nodes)
         stop_all(nodes)
         stop_all([ctl])
     finally:
