@@ -89,14 +89,15 @@ def api_versions(port):
 
 def check_listeners(nodes):
     """The CONTROLLER listener serves the quorum's APIs and the brokers'
-    registration and heartbeats, forwarded admin requests (Envelope) and
-    producer-id blocks (AllocateProducerIds), and nothing of a broker's: a
+    registration and heartbeats, forwarded admin requests (Envelope),
+    producer-id blocks (AllocateProducerIds) and the controllers' own
+    registration and DescribeCluster (KIP-919), and nothing of a broker's: a
     Metadata request there closes the connection, as Kafka's
     socket server does with an API the listener does not enable. A combined
     node answers DescribeQuorum on its client listener too."""
     ctl = nodes[0]
-    assert set(api_versions(ctl.controller_port)) == {1, 18, 19, 52, 53, 54, 55, 56, 58, 59, 62, 63, 67,
-                                                      80, 81, 82}, \
+    assert set(api_versions(ctl.controller_port)) == {1, 18, 19, 52, 53, 54, 55, 56, 58, 59, 60, 62,
+                                                      63, 67, 70, 80, 81, 82}, \
         api_versions(ctl.controller_port)
     conn = wire.Conn(ctl.controller_port, timeout=TIMEOUT)
     try:

@@ -5,7 +5,8 @@ __cluster_metadata, no CONTROLLER listener), all formatted with one cluster
 id on free loopback ports.
 
 - Every broker registers and is unfenced once caught up: each broker's
-  Metadata lists the three brokers.
+  Metadata lists the three brokers. Every controller registers (KIP-919):
+  DescribeCluster at a CONTROLLER listener lists the three controllers.
 - DescribeQuorum at the active controller lists the three brokers as
   observers, with log end offsets at the high watermark once caught up.
 - A stream of CreateTopics at the brokers in turn (each forwards it to the
@@ -36,6 +37,7 @@ from skeinlib.poll import wait_for  # noqa: E402
 
 TIMEOUT = 60  # generous: the machine may be loaded and the election jittered
 NONE, REQUEST_TIMED_OUT, COORDINATOR_NOT_AVAILABLE, NOT_CONTROLLER = 0, 7, 15, 41
+MISMATCHED_ENDPOINT_TYPE, UNSUPPORTED_ENDPOINT_TYPE = 114, 115
 # A controller whose leader vanished stands after its fetch timeout plus a
 # jittered election timeout (at most twice controller.quorum.election.timeout.ms).
 FETCH_TIMEOUT_MS, ELECTION_TIMEOUT_MS = 2000, 1000
@@ -306,6 +308,38 @@ def split_cluster(skein, prefix, make_ctl=Controller, make_broker=BrokerNode):
         yield ctls, brokers, v
 
 
+def controllers_described(ctl):
+    try:
+        d = wire.describe_cluster(ctl.controller_port, endpoint_type=2, timeout=TIMEOUT)
+    except (OSError, wire.Closed, wire.DecodeError):
+        return None
+    return d if d["error"] == NONE else None
+
+
+def check_controller_registrations(ctls, brokers):
+    """KIP-919: every controller registers with the active one (a
+    RegisterControllerRecord), so DescribeCluster at any CONTROLLER
+    listener, asking for controllers, lists the three at their CONTROLLER
+    endpoints with the quorum's leader; asking a controller for brokers, or
+    a broker for controllers, is MISMATCHED_ENDPOINT_TYPE, as from Kafka."""
+    want = {c.node_id: ("127.0.0.1", c.controller_port) for c in ctls}
+    for c in ctls:
+        d = wait_for(lambda: (lambda x: x if x and x["nodes"] == want else None)(
+            controllers_described(c)), TIMEOUT)
+        assert d, "controller %d describes %r" % (c.node_id, controllers_described(c))
+        v = quorum_view(ctls)
+        assert d["endpoint_type"] == 2 and v and d["controller_id"] == v["leader"], (d, v)
+    d = wire.describe_cluster(ctls[0].controller_port, endpoint_type=1, timeout=TIMEOUT)
+    assert d["error"] == MISMATCHED_ENDPOINT_TYPE, d
+    d = wire.describe_cluster(brokers[0].port, endpoint_type=2, timeout=TIMEOUT)
+    assert d["error"] == MISMATCHED_ENDPOINT_TYPE, d
+    d = wire.describe_cluster(brokers[0].port, endpoint_type=7, timeout=TIMEOUT)
+    assert d["error"] == UNSUPPORTED_ENDPOINT_TYPE, d
+    print("DescribeCluster for controllers at each CONTROLLER listener: %r, controller %d; "
+          "the wrong endpoint type MISMATCHED_ENDPOINT_TYPE, an unknown one "
+          "UNSUPPORTED_ENDPOINT_TYPE" % (sorted(want), v["leader"]))
+
+
 def run(skein, rounds):
     with split_cluster(skein, "skein-split-") as (ctls, brokers, v):
         ov = wait_for(lambda: observers_caught_up(ctls, brokers), TIMEOUT)
@@ -314,6 +348,7 @@ def run(skein, rounds):
               "every broker; DescribeQuorum observers %r at high watermark %d"
               % (v["leader"], v["epoch"],
                  {i: o.log_end_offset for i, o in ov["observers"].items()}, ov["hw"]))
+        check_controller_registrations(ctls, brokers)
         acked = set()
         for r in range(rounds):
             kill_round(ctls, brokers, acked, r)

@@ -1026,3 +1026,42 @@ Test(broker_sessions, a_reassignment_adds_the_targets_then_completes_when_they_a
     cr_assert_eq(pm->nadding + pm->nremoving, 0);
     kp_arena_free(&ap_arena);
 }
+
+/* KIP-919: ControllerRegistration on the active controller, as
+ * ClusterControlManager.registerController takes it. */
+static int16_t register_controller(int32_t id, uint8_t incarnation, int16_t mv_max)
+{
+    kp_controller_registration_request r;
+    kp_controller_registration_request_init(&r);
+    r.controller_id = id;
+    r.incarnation_id.b[0] = incarnation;
+    kp_controller_registration_request_listener l;
+    kp_controller_registration_request_listener_init(&l);
+    l.name = kp_str_c("CONTROLLER");
+    l.host = kp_str_c("127.0.0.1");
+    l.port = 9093;
+    r.listeners = (kp_controller_registration_request_listener_arr){1, &l};
+    kp_controller_registration_request_feature f;
+    kp_controller_registration_request_feature_init(&f);
+    f.name = kp_str_c("metadata.version");
+    f.min_supported_version = 1;
+    f.max_supported_version = mv_max;
+    r.features = (kp_controller_registration_request_feature_arr){1, &f};
+    msg[0] = 0;
+    return sk_controllers_register(&b, &r, msg, sizeof msg);
+}
+
+Test(broker_sessions, controllers_register_with_the_features_in_force)
+{
+    cr_assert_eq(register_controller(7, 1, 1), SK_ERR_UNSUPPORTED_VERSION,
+                 "metadata.version 1 at most, below the finalized level");
+    cr_assert(strstr(msg, "the controller does not support version"), "%s", msg);
+    cr_assert_null(sk_meta_controller(b.image, 7));
+    cr_assert_eq(register_controller(7, 1, 100), SK_ERR_NONE, "%s", msg);
+    cr_assert_eq(register_controller(7, 2, 100), SK_ERR_NONE, "a new incarnation: %s", msg);
+    const struct sk_broker_meta *c = sk_meta_controller(b.image, 7);
+    cr_assert_not_null(c);
+    cr_assert_eq(c->incarnation.b[0], 2);
+    cr_assert_eq(c->endpoints[0].port, 9093);
+    cr_assert_null(sk_meta_broker(b.image, 7), "not a broker");
+}

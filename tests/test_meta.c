@@ -556,3 +556,56 @@ Test(meta, snapshot_through_the_syncer_deletes_the_log_only_once_durable, .init 
     sk_metalog_close(ml);
     sk_meta_image_free(&img);
 }
+
+/* KIP-919: a controller's registration is kept by id, replaced by its next
+ * incarnation's, and carried by snapshots. */
+static void register_controller(struct sk_metalog *ml, struct sk_meta_image *img, int32_t id,
+                                uint8_t incarnation, uint16_t port, int64_t now)
+{
+    kp_register_controller_record r;
+    kp_register_controller_record_init(&r);
+    r.controller_id = id;
+    r.incarnation_id.b[0] = incarnation;
+    kp_register_controller_record_controller_endpoint ep;
+    kp_register_controller_record_controller_endpoint_init(&ep);
+    ep.name = kp_str_c("CONTROLLER");
+    ep.host = kp_str_c("127.0.0.1");
+    ep.port = port;
+    r.end_points = (kp_register_controller_record_controller_endpoint_arr){1, &ep};
+    struct sk_meta_rec rec = {SK_META_REGISTER_CONTROLLER, 0, &r};
+    cr_assert_eq(sk_metalog_append(ml, img, &rec, 1, now), 0);
+}
+
+Test(meta, controller_registrations_replace_by_id_and_survive_snapshots, .init = setup,
+     .fini = teardown)
+{
+    struct sk_meta_image img;
+    struct sk_metalog *ml;
+    sk_meta_image_init(&img);
+    cr_assert_eq(sk_metalog_open(dir, &img, 1000, &ml), 0);
+    register_controller(ml, &img, 1, 7, 9093, 1000);
+    register_controller(ml, &img, 2, 7, 9094, 1000);
+    sk_metalog_set_snapshot_policy(ml, 1, 0); /* snapshot after the next append */
+    register_controller(ml, &img, 1, 8, 9095, 2000);
+    cr_assert_eq(img.ncontrollers, 2);
+    cr_assert_eq(img.nbrokers, 0, "controllers are not brokers");
+    sk_metalog_close(ml);
+    sk_meta_image_free(&img);
+
+    char part[400];
+    snprintf(part, sizeof part, "%s/__cluster_metadata-0", dir);
+    struct sk_meta_image snap;
+    sk_meta_image_init(&snap);
+    cr_assert_eq(sk_meta_snapshot_load(part, sk_meta_snapshot_latest(part, INT64_MAX), &snap), 0);
+    const struct sk_broker_meta *c = sk_meta_controller(&snap, 1);
+    cr_assert_not_null(c);
+    cr_assert_eq(c->incarnation.b[0], 8, "the later incarnation's");
+    cr_assert_eq(c->nendpoints, 1);
+    cr_assert_str_eq(c->endpoints[0].listener, "CONTROLLER");
+    cr_assert_eq(c->endpoints[0].port, 9095);
+    cr_assert_not_null(sk_meta_controller(&snap, 2));
+    struct sk_meta_image *copy = sk_meta_image_clone(&snap);
+    cr_assert_eq(sk_meta_controller(copy, 2)->endpoints[0].port, 9094, "a clone keeps them");
+    sk_meta_image_release(copy);
+    sk_meta_image_free(&snap);
+}

@@ -357,6 +357,23 @@ def metadata(port, topics=None, auto_create=False, version=9, timeout=10):
         c.close()
 
 
+def describe_cluster(port, endpoint_type=1, timeout=10):
+    """DescribeCluster v1 asking for brokers (1) or controllers (2, KIP-919):
+    a dict of error, message, endpoint_type, cluster_id, controller_id and
+    nodes {id: (host, port)}."""
+    body = b"\x00" + struct.pack(">b", endpoint_type) + uvarint(0)
+    r = request(port, 60, 1, body, corr=11, timeout=timeout)
+    out = {"throttle": r.i32(), "error": r.i16(), "message": r.cstring(),
+           "endpoint_type": r.i8(), "cluster_id": r.cstring(), "controller_id": r.i32()}
+
+    def node():
+        n = (r.i32(), r.cstring(), r.i32(), r.cstring())
+        r.tags()
+        return n
+    out["nodes"] = {i: (h, p) for i, h, p, _ in r.carray(node)}
+    return out
+
+
 def create_topic(port, name, partitions=1, configs=None, timeout=10, replication_factor=1):
     """CreateTopics v2 for one topic; returns (error, message).
     For setting up a topic a client cannot create itself (kcat has no admin)."""

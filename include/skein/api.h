@@ -176,6 +176,7 @@ void sk_api_alter_client_quotas(struct sk_request *req);
 void sk_api_update_features(struct sk_request *req);
 /* The CONTROLLER listener's broker lifecycle (src/api/broker_registration.c). */
 void sk_api_broker_registration(struct sk_request *req);
+void sk_api_controller_registration(struct sk_request *req);
 void sk_api_broker_heartbeat(struct sk_request *req);
 void sk_api_alter_partition(struct sk_request *req);
 /* Forwarded admin requests, on the active controller (src/api/envelope_serve.c). */

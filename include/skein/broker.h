@@ -73,6 +73,7 @@ struct sk_node {
     struct sk_raftnet *raftnet; /* the Raft quorum on the wire, on shard 0 (skein/raftnet.h) */
     struct sk_broker_sessions *broker_sessions; /* controller's (skein/broker_sessions.h) */
     struct sk_broker_lifecycle *lifecycle; /* broker's registration (skein/broker_lifecycle.h) */
+    struct sk_controller_registration *ctl_registration; /* KIP-919 (controller_registration.h) */
     struct sk_ctl_channel *ctl_channel; /* calls to the active controller (skein/forward_ctl.h) */
     atomic_int quorum_leader_1; /* the quorum's leader + 1, 0 if none (sk_ctl_quorum_leader) */
     /* Shard 0's client listener is held until the first image published

@@ -26,6 +26,7 @@
 
 typedef struct kp_broker_registration_request kp_broker_registration_request;
 typedef struct kp_broker_heartbeat_request kp_broker_heartbeat_request;
+typedef struct kp_controller_registration_request kp_controller_registration_request;
 
 /* What a heartbeat answer says besides its error. */
 struct sk_heartbeat_reply {
@@ -38,6 +39,10 @@ struct sk_heartbeat_reply {
  * incarnation, feature levels) and the fenced RegisterBrokerRecord, whose
  * epoch (*epoch) is the log offset it is written at. In a parked handler
  * (skein/ctl_park.h) the commit's late failure goes to the park's slot. */
+/* ControllerRegistration on the active controller (KIP-919): checked and
+ * committed as a RegisterControllerRecord. Kafka's error code, msg set. */
+int16_t sk_controllers_register(struct sk_broker *ctl, const kp_controller_registration_request *r,
+                                char *msg, size_t msglen);
 int16_t sk_brokers_register(struct sk_broker *ctl, const kp_broker_registration_request *req,
                             int64_t now_ms, int64_t *epoch, char *msg, size_t msglen);
 

@@ -30,6 +30,7 @@ enum sk_meta_type {
     SK_META_PRODUCER_IDS = 15,
     SK_META_BROKER_REGISTRATION_CHANGE = 17,
     SK_META_NO_OP = 20,
+    SK_META_REGISTER_CONTROLLER = 27,
 };
 
 /* ConfigRecord resource types (Kafka's ConfigResource.Type). */
@@ -151,6 +152,10 @@ struct sk_meta_image {
     struct sk_topic_table by_name, by_id;
     struct sk_broker_meta *brokers;
     int nbrokers;
+    /* KIP-919's controller registrations: id, incarnation and endpoints
+     * (no epoch, rack or fencing: a controller has none). */
+    struct sk_broker_meta *controllers;
+    int ncontrollers;
     struct sk_feature_level *features;
     int nfeatures;
     struct sk_broker_configs *broker_configs; /* each broker's dynamic configs, by id */
@@ -202,6 +207,8 @@ const struct sk_topic_meta *sk_meta_topic(const struct sk_meta_image *img, const
 const struct sk_topic_meta *sk_meta_topic_by_id(const struct sk_meta_image *img,
                                                 const kp_uuid *id);
 const struct sk_broker_meta *sk_meta_broker(const struct sk_meta_image *img, int32_t id);
+/* A controller's registration (KIP-919), NULL if it has none. */
+const struct sk_broker_meta *sk_meta_controller(const struct sk_meta_image *img, int32_t id);
 /* Whether broker id is in the partition's replica list. */
 bool sk_partition_meta_has_replica(const struct sk_partition_meta *pm, int32_t id);
 /* The broker's endpoint on the named listener, NULL if it has none. */

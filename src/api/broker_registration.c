@@ -1,5 +1,6 @@
-/* BrokerRegistration (key 62) v0-4 and BrokerHeartbeat (key 63) v0-1 on
- * the CONTROLLER listener, as Kafka's ControllerApis serves them: decided
+/* BrokerRegistration (key 62) v0-4, BrokerHeartbeat (key 63) v0-1 and
+ * ControllerRegistration (key 70) v0 (KIP-919) on the CONTROLLER listener,
+ * as Kafka's ControllerApis serves them: decided
  * by the active controller (skein/broker_sessions.h), answered once what
  * they changed is committed. A controller that is not the quorum's leader
  * answers NOT_CONTROLLER, so the broker tries the next voter. */
@@ -64,5 +65,23 @@ void sk_api_broker_heartbeat(struct sk_request *req)
     resp->is_caught_up = out.caught_up;
     resp->is_fenced = out.fenced;
     resp->should_shut_down = out.shut_down;
+    sk_ctl_park_end(park);
+}
+
+void sk_api_controller_registration(struct sk_request *req)
+{
+    const kp_controller_registration_request *body = req->body;
+    kp_controller_registration_response *resp = req->resp;
+    if (not_controller(req)) {
+        resp->error_code = SK_ERR_NOT_CONTROLLER;
+        sk_request_respond(req);
+        return;
+    }
+    char msg[512] = "";
+    struct sk_ctl_park *park = sk_admin_park(req);
+    sk_ctl_park_slot(park, &resp->error_code, &resp->error_message);
+    resp->error_code = sk_controllers_register(req->broker, body, msg, sizeof msg);
+    if (resp->error_code && msg[0])
+        resp->error_message = sk_request_strdup(req, msg);
     sk_ctl_park_end(park);
 }

@@ -69,6 +69,8 @@ static const struct sk_api_entry controller_entries[] = {
     {59, 0, 1, sk_api_raft},
     {55, 0, 2, sk_api_describe_quorum},
     {62, 0, 4, sk_api_broker_registration},
+    {70, 0, 0, sk_api_controller_registration},
+    {60, 0, 1, sk_api_describe_cluster},
     {63, 0, 1, sk_api_broker_heartbeat},
     {56, 0, 3, sk_api_alter_partition},
     {58, 0, 0, sk_api_envelope},

@@ -218,8 +218,8 @@ static int16_t commit_change(struct sk_broker *ctl, const struct sk_broker_meta 
 
 /* ---- registration ---------------------------------------------------------- */
 
-static int16_t check_feature(const struct sk_meta_image *img, kp_str name, int16_t min,
-                             int16_t max, char *msg, size_t msglen)
+static int16_t check_feature(const struct sk_meta_image *img, const char *who, kp_str name,
+                             int16_t min, int16_t max, char *msg, size_t msglen)
 {
     for (int i = 0; i < img->nfeatures; i++) {
         const struct sk_feature_level *f = &img->features[i];
@@ -227,9 +227,9 @@ static int16_t check_feature(const struct sk_meta_image *img, kp_str name, int16
             continue;
         if (f->level < min || f->level > max) {
             snprintf(msg, msglen,
-                     "Unable to register because the broker does not support version %d of "
+                     "Unable to register because the %s does not support version %d of "
                      "%s. It wants a version between %d and %d, inclusive.",
-                     f->level, f->name, min, max);
+                     who, f->level, f->name, min, max);
             return SK_ERR_UNSUPPORTED_VERSION;
         }
         return SK_ERR_NONE;
@@ -244,14 +244,14 @@ static int16_t check_features(const struct sk_meta_image *img,
     for (int32_t i = 0; i < r->features.n; i++) {
         const kp_broker_registration_request_feature *f = &r->features.v[i];
         has_mv |= kp_str_eq_c(f->name, "metadata.version");
-        int16_t err = check_feature(img, f->name, f->min_supported_version,
+        int16_t err = check_feature(img, "broker", f->name, f->min_supported_version,
                                     f->max_supported_version, msg, msglen);
         if (err)
             return err;
     }
     if (has_mv)
         return SK_ERR_NONE;
-    return check_feature(img, kp_str_c("metadata.version"), SK_MV_MINIMUM_KRAFT,
+    return check_feature(img, "broker", kp_str_c("metadata.version"), SK_MV_MINIMUM_KRAFT,
                          SK_MV_MINIMUM_KRAFT, msg, msglen);
 }
 
@@ -355,6 +355,43 @@ int16_t sk_brokers_register(struct sk_broker *ctl, const kp_broker_registration_
     arm(ctl);
     *epoch = rec.broker_epoch;
     return SK_ERR_NONE;
+}
+
+/* KIP-919, as ClusterControlManager.registerController: the features the
+ * controller supports must hold the finalized levels; the registration
+ * replaces the controller's previous one. */
+int16_t sk_controllers_register(struct sk_broker *ctl, const kp_controller_registration_request *r,
+                                char *msg, size_t msglen)
+{
+    const struct sk_meta_image *img = sk_ctl_working(ctl);
+    for (int32_t i = 0; i < r->features.n; i++) {
+        const kp_controller_registration_request_feature *f = &r->features.v[i];
+        int16_t err = check_feature(img, "controller", f->name, f->min_supported_version,
+                                    f->max_supported_version, msg, msglen);
+        if (err)
+            return err;
+    }
+    int32_t nl = r->listeners.n < 0 ? 0 : r->listeners.n;
+    kp_register_controller_record_controller_endpoint *eps = calloc((size_t)nl + 1, sizeof *eps);
+    if (!eps)
+        abort();
+    kp_register_controller_record rec;
+    kp_register_controller_record_init(&rec);
+    rec.controller_id = r->controller_id;
+    rec.incarnation_id = r->incarnation_id;
+    rec.zk_migration_ready = r->zk_migration_ready;
+    for (int32_t i = 0; i < nl; i++) {
+        kp_register_controller_record_controller_endpoint_init(&eps[i]);
+        eps[i].name = r->listeners.v[i].name;
+        eps[i].host = r->listeners.v[i].host;
+        eps[i].port = r->listeners.v[i].port;
+        eps[i].security_protocol = r->listeners.v[i].security_protocol;
+    }
+    rec.end_points = (kp_register_controller_record_controller_endpoint_arr){nl, eps};
+    struct sk_meta_rec mr = {SK_META_REGISTER_CONTROLLER, latest(SK_META_REGISTER_CONTROLLER), &rec};
+    int16_t err = sk_ctl_commit(ctl, &mr, 1, msg, msglen);
+    free(eps);
+    return err;
 }
 
 /* ---- heartbeats ------------------------------------------------------------ */

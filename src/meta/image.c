@@ -180,12 +180,23 @@ static struct sk_topic_meta *topic_mut_by_id(struct sk_meta_image *img, const kp
     return t ? topic_mut(img, t) : NULL;
 }
 
+static const struct sk_broker_meta *registration(const struct sk_broker_meta *v, int n,
+                                                  int32_t id)
+{
+    for (int i = 0; i < n; i++)
+        if (v[i].id == id)
+            return &v[i];
+    return NULL;
+}
+
 const struct sk_broker_meta *sk_meta_broker(const struct sk_meta_image *img, int32_t id)
 {
-    for (int i = 0; i < img->nbrokers; i++)
-        if (img->brokers[i].id == id)
-            return &img->brokers[i];
-    return NULL;
+    return registration(img->brokers, img->nbrokers, id);
+}
+
+const struct sk_broker_meta *sk_meta_controller(const struct sk_meta_image *img, int32_t id)
+{
+    return registration(img->controllers, img->ncontrollers, id);
 }
 
 bool sk_partition_meta_has_replica(const struct sk_partition_meta *pm, int32_t id)
@@ -347,19 +358,25 @@ static void broker_clear(struct sk_broker_meta *b)
     memset(b, 0, sizeof *b);
 }
 
-static struct sk_broker_meta *broker_slot(struct sk_meta_image *img, int32_t id)
+/* The registration of id in *v (n of them), added if new. */
+static struct sk_broker_meta *registration_slot(struct sk_broker_meta **v, int *n, int32_t id)
 {
-    struct sk_broker_meta *b = (struct sk_broker_meta *)sk_meta_broker(img, id);
+    struct sk_broker_meta *b = (struct sk_broker_meta *)registration(*v, *n, id);
     if (b)
         return b;
-    struct sk_broker_meta *nb = realloc(img->brokers, sizeof *nb * (size_t)(img->nbrokers + 1));
+    struct sk_broker_meta *nb = realloc(*v, sizeof *nb * (size_t)(*n + 1));
     if (!nb)
         abort();
-    img->brokers = nb;
-    b = &img->brokers[img->nbrokers++];
+    *v = nb;
+    b = &nb[(*n)++];
     memset(b, 0, sizeof *b);
     b->id = id;
     return b;
+}
+
+static struct sk_broker_meta *broker_slot(struct sk_meta_image *img, int32_t id)
+{
+    return registration_slot(&img->brokers, &img->nbrokers, id);
 }
 
 static int apply_register_broker(struct sk_meta_image *img, const kp_register_broker_record *r)
@@ -382,6 +399,29 @@ static int apply_register_broker(struct sk_meta_image *img, const kp_register_br
                                                     e->security_protocol};
     }
     b->nendpoints = n;
+    return 0;
+}
+
+/* KIP-919: a controller's registration replaces its previous one. */
+static int apply_register_controller(struct sk_meta_image *img,
+                                     const kp_register_controller_record *r)
+{
+    struct sk_broker_meta *c =
+        registration_slot(&img->controllers, &img->ncontrollers, r->controller_id);
+    broker_clear(c);
+    c->id = r->controller_id;
+    c->epoch = -1;
+    c->incarnation = r->incarnation_id;
+    int n = r->end_points.n < 0 ? 0 : r->end_points.n;
+    c->endpoints = calloc((size_t)(n ? n : 1), sizeof *c->endpoints);
+    if (!c->endpoints)
+        abort();
+    for (int i = 0; i < n; i++) {
+        const kp_register_controller_record_controller_endpoint *e = &r->end_points.v[i];
+        c->endpoints[i] = (struct sk_endpoint_meta){dup_str(e->name), dup_str(e->host), e->port,
+                                                    e->security_protocol};
+    }
+    c->nendpoints = n;
     return 0;
 }
 
@@ -535,6 +575,7 @@ int sk_meta_apply(struct sk_meta_image *img, int16_t type, const void *rec)
     case SK_META_UNFENCE_BROKER:
         return apply_fence(img, ((const kp_unfence_broker_record *)rec)->id, false);
     case SK_META_BROKER_REGISTRATION_CHANGE: return apply_registration_change(img, rec);
+    case SK_META_REGISTER_CONTROLLER: return apply_register_controller(img, rec);
     case SK_META_REMOVE_TOPIC: return apply_remove_topic(img, rec);
     case SK_META_FEATURE_LEVEL: return apply_feature(img, rec);
     case SK_META_CLIENT_QUOTA: return apply_quota(img, rec);
@@ -560,6 +601,9 @@ void sk_meta_image_free(struct sk_meta_image *img)
     for (int i = 0; i < img->nbrokers; i++)
         broker_clear(&img->brokers[i]);
     free(img->brokers);
+    for (int i = 0; i < img->ncontrollers; i++)
+        broker_clear(&img->controllers[i]);
+    free(img->controllers);
     for (int i = 0; i < img->nfeatures; i++)
         free(img->features[i].name);
     free(img->features);

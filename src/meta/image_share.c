@@ -71,13 +71,13 @@ struct sk_topic_meta *sk_meta_topic_copy(const struct sk_topic_meta *t)
     return c;
 }
 
-static void brokers_copy(struct sk_meta_image *dst, const struct sk_meta_image *src)
+/* Registrations (brokers' or controllers'), deep. */
+static struct sk_broker_meta *registrations_copy(const struct sk_broker_meta *src, int n)
 {
-    dst->nbrokers = src->nbrokers;
-    dst->brokers = memdup_or_die(src->brokers, sizeof *src->brokers * (size_t)src->nbrokers);
-    for (int i = 0; i < src->nbrokers; i++) {
-        struct sk_broker_meta *b = &dst->brokers[i];
-        const struct sk_broker_meta *s = &src->brokers[i];
+    struct sk_broker_meta *dst = memdup_or_die(src, sizeof *src * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        struct sk_broker_meta *b = &dst[i];
+        const struct sk_broker_meta *s = &src[i];
         b->rack = strdup_c(s->rack);
         b->endpoints = memdup_or_die(s->endpoints, sizeof *s->endpoints * (size_t)s->nendpoints);
         for (int e = 0; e < s->nendpoints; e++) {
@@ -85,6 +85,15 @@ static void brokers_copy(struct sk_meta_image *dst, const struct sk_meta_image *
             b->endpoints[e].host = strdup_c(s->endpoints[e].host);
         }
     }
+    return dst;
+}
+
+static void brokers_copy(struct sk_meta_image *dst, const struct sk_meta_image *src)
+{
+    dst->nbrokers = src->nbrokers;
+    dst->brokers = registrations_copy(src->brokers, src->nbrokers);
+    dst->ncontrollers = src->ncontrollers;
+    dst->controllers = registrations_copy(src->controllers, src->ncontrollers);
 }
 
 static void features_copy(struct sk_meta_image *dst, const struct sk_meta_image *src)

@@ -143,6 +143,30 @@ static void write_broker(struct snap_writer *w, const struct sk_broker_meta *b)
     free(ep);
 }
 
+static void write_controller(struct snap_writer *w, const struct sk_broker_meta *c)
+{
+    kp_register_controller_record r;
+    kp_register_controller_record_init(&r);
+    r.controller_id = c->id;
+    r.incarnation_id = c->incarnation;
+    kp_register_controller_record_controller_endpoint *ep =
+        calloc((size_t)c->nendpoints + 1, sizeof *ep);
+    if (!ep) {
+        w->err = -ENOMEM;
+        return;
+    }
+    for (int i = 0; i < c->nendpoints; i++) {
+        kp_register_controller_record_controller_endpoint_init(&ep[i]);
+        ep[i].name = kp_str_c(c->endpoints[i].listener);
+        ep[i].host = kp_str_c(c->endpoints[i].host);
+        ep[i].port = c->endpoints[i].port;
+        ep[i].security_protocol = c->endpoints[i].security_protocol;
+    }
+    r.end_points = (kp_register_controller_record_controller_endpoint_arr){c->nendpoints, ep};
+    add_record(w, SK_META_REGISTER_CONTROLLER, &r);
+    free(ep);
+}
+
 static void write_config(struct snap_writer *w, int8_t type, const char *resource,
                          const struct sk_kvlist *l)
 {
@@ -207,6 +231,8 @@ static void write_image(struct snap_writer *w, const struct sk_meta_image *img)
     write_features(w, img);
     for (int i = 0; i < img->nbrokers; i++)
         write_broker(w, &img->brokers[i]);
+    for (int i = 0; i < img->ncontrollers; i++)
+        write_controller(w, &img->controllers[i]);
     write_config(w, SK_RESOURCE_BROKER, "", &img->cluster_configs);
     for (int i = 0; i < img->nbroker_configs; i++) {
         char id[16];

@@ -32,6 +32,7 @@
 #include "skein/server.h"
 #include "skein/voters_snapshot.h"
 #include "skein/broker_lifecycle.h"
+#include "skein/controller_registration.h"
 #include "skein/broker_sessions.h"
 #include "skein/checkpoints.h"
 #include "server-int.h"
@@ -409,6 +410,10 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
         snprintf(err, errlen, "cannot start the broker's registration: out of memory");
         return -ENOMEM;
     }
+    if ((rc = sk_controller_registration_start(b)) < 0) {
+        snprintf(err, errlen, "cannot start the controller's registration: %s", strerror(-rc));
+        return rc;
+    }
     if (sk_checkpoints_open(node) < 0) {
         snprintf(err, errlen, "cannot read the offset checkpoints in %s: out of memory",
                  cfg->log_dirs[0]);
@@ -468,6 +473,7 @@ void sk_server_close(struct sk_broker *b)
     sk_producer_ids_free(b);
     sk_ctl_channel_close(b);
     sk_broker_lifecycle_close(b);
+    sk_controller_registration_close(b);
     sk_raftnet_close(b);
     sk_meta_quorum_close(n);
     if (b->shard)
