@@ -94,12 +94,14 @@ step "compatibility tests against the ASan + UBSan broker (2 shards)"
 # A leak or UB report makes the broker's exit status non-zero, and each test requires
 # status 0 from SIGTERM (and greps stderr for reports). Left out for time: quotas,
 # clock jumps and the limits test (thousands of partitions and connections: two
-# minutes under the sanitizers; bounds covers malformed and oversized input), and
+# minutes under the sanitizers; bounds covers malformed and oversized input),
 # registration and forwarding, which every cluster test listed goes through at
-# start-up and for its admin calls.
+# start-up and for its admin calls, and the multi-client group test (a minute
+# and a half of session timeouts; group-admin and group-restart drive the
+# coordinator under the sanitizers).
 SKEIN_TEST_SHARDS=2 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C build-asan --suite compat --print-errorlogs --num-processes 1 \
-  broker-process admin groups group-admin fetch idempotence retention full-disk compaction \
+  broker-process admin group-admin fetch idempotence retention full-disk compaction \
   broker-configs wire-strings bounds quorum group-restart split-roles \
   replication metadata-snapshot isr leader-election follower-fetch reassign faults-asan
 
