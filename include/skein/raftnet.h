@@ -24,8 +24,6 @@ struct sk_voter;
  * from controller.quorum.voters. False when unknown. */
 bool sk_raftnet_controller(struct sk_node *n, int32_t id, struct sk_voter *out);
 
-/* Whether the node's quorum runs on the wire (sk_config_quorum_on_wire). */
-bool sk_raftnet_wanted(const struct sk_config *cfg);
 /* On shard 0 before it runs: builds the Raft config from cfg (node.id, the
  * voters, the cluster id of meta.properties, controller.quorum.*), starts
  * the quorum, listens on the controller listener and connects to the other

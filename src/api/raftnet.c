@@ -35,15 +35,6 @@ struct out_req {
     void *body;
 };
 
-/* A quorum of several voters, a broker-only node following any quorum (an
- * observer, even of a sole controller), a controller-only sole voter (its
- * brokers follow it), or a KIP-853 controller, whose set may grow from one
- * at any time. */
-bool sk_raftnet_wanted(const struct sk_config *cfg)
-{
-    return sk_config_quorum_on_wire(cfg);
-}
-
 static void out_free(struct out_req *o)
 {
     kp_arena_free(&o->arena);

@@ -326,7 +326,7 @@ bool sk_broker_lifecycle_unfenced_in(const struct sk_broker_lifecycle *lc,
 int sk_broker_lifecycle_start(struct sk_broker *b)
 {
     const struct sk_config *cfg = b->node->cfg;
-    if (!(cfg->process_roles & SK_ROLE_BROKER) || !sk_raftnet_wanted(cfg) || !b->shard)
+    if (!(cfg->process_roles & SK_ROLE_BROKER) || !sk_config_quorum_on_wire(cfg) || !b->shard)
         return 0;
     struct sk_broker_lifecycle *lc = calloc(1, sizeof *lc);
     if (!lc)

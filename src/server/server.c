@@ -343,7 +343,7 @@ int sk_server_open(struct sk_node *node, struct sk_broker *b, struct sk_config *
     /* A member of a larger quorum replays only its snapshot, which holds
      * only what was committed: its log may end in batches a new leader
      * truncates, so the rest is applied as the high watermark passes it. */
-    bool many = sk_raftnet_wanted(cfg);
+    bool many = sk_config_quorum_on_wire(cfg);
     int64_t applied_end = 0;
     rc = sk_metalog_open_upto(md, b->image, wall_ms(), cfg->admission.metadata_truncate_unloadable,
                               many ? 0 : INT64_MAX, &why, &applied_end, &b->node->metalog);
