@@ -207,11 +207,13 @@ static bool sync_later(struct sk_partition *p)
 
 /* Takes the files p's next sync needs and queues the sync, held once
  * (pending 1) so nothing retires it before it is submitted; NULL when there
- * is nothing to sync or it was failed or put off. */
-static struct sk_sync_op *sync_start(struct sk_partition *p)
+ * is nothing to sync or it was failed or put off. A sync a syncfs covers
+ * (covered) keeps no duplicates: the syncfs needs no fds, and only its
+ * failure, rare, has the op take them (cover_refill); *sync tells the files. */
+static struct sk_sync_op *sync_start(struct sk_partition *p, struct sk_plog_sync *sync,
+                                     bool covered)
 {
-    struct sk_plog_sync sync;
-    int n = sk_plog_sync_fds(p->log, &sync);
+    int n = sk_plog_sync_fds(p->log, sync);
     if ((n == -EAGAIN || n == -EMFILE || n == -ENFILE) && sync_later(p))
         return NULL;
     if (n < 0) {
@@ -226,7 +228,7 @@ static struct sk_sync_op *sync_start(struct sk_partition *p)
     struct sk_sync_op *op = calloc(1, sizeof *op);
     if (!op)
         return NULL;
-    int r = sync_op_take_fds(op, &sync, n);
+    int r = covered ? 0 : sync_op_take_fds(op, sync, n);
     if (r < 0) {
         free(op);
         if ((r == -EMFILE || r == -ENFILE) && sync_later(p))
@@ -237,7 +239,7 @@ static struct sk_sync_op *sync_start(struct sk_partition *p)
     }
     op->p = p;
     op->from = sk_plog_recovery_point(p->log);
-    op->upto = sync.upto;
+    op->upto = sync->upto;
     op->pending = 1;
     sync_push(p, op);
     p->broker->syncs_running++;
@@ -262,7 +264,8 @@ static void sync_files(struct sk_sync_op *op)
 
 void sk_partition_flush_async(struct sk_partition *p)
 {
-    struct sk_sync_op *op = sync_start(p);
+    struct sk_plog_sync sync;
+    struct sk_sync_op *op = sync_start(p, &sync, false);
     if (op)
         sync_files(op);
 }
@@ -273,7 +276,23 @@ struct sk_sync_cover {
     struct sk_sync_op *ops[];
 };
 
-/* A syncfs that succeeded covers every file the ops took, directories and
+/* After a failed syncfs: the op takes the files its partition needs synced
+ * now and fdatasyncs them. Its own range is among them, since nothing at or
+ * above its start is durable yet (syncs retire in order), unless more files
+ * are needed than one sync holds; it then fails as the syncfs did. */
+static void cover_refill(struct sk_sync_op *op)
+{
+    struct sk_plog_sync sync;
+    int n = sk_plog_sync_fds(op->p->log, &sync);
+    int r = n < 0 ? n : sync.upto < op->upto ? -EIO : sync_op_take_fds(op, &sync, n);
+    if (r < 0) {
+        sync_done(op, r);
+        return;
+    }
+    sync_files(op);
+}
+
+/* A syncfs that succeeded covers every file the ops' partitions needed, directories and
  * index files included: it reports any writeback error on the file system
  * since the syncfs fd was opened (the per-superblock errseq, Linux >= 5.8),
  * so 0 means no page of theirs was dropped. A failed one does not say whose
@@ -303,7 +322,7 @@ static void cover_done(void *arg, int res)
         if (res == 0)
             sync_done(c->ops[i], 0);
         else
-            sync_files(c->ops[i]);
+            cover_refill(c->ops[i]);
     }
     free(c);
 }
@@ -337,17 +356,19 @@ static void cover_start(struct sk_broker *b, struct sk_partition *list, int n)
         p->next_dirty = NULL;
         if (!sync_wanted(p))
             continue;
-        struct sk_sync_op *op = sync_start(p);
+        bool covered = c && c->nops < n;
+        struct sk_plog_sync sync;
+        struct sk_sync_op *op = sync_start(p, &sync, covered);
         if (!op)
             continue;
-        if (!c || c->nops == n) {
+        if (!covered) {
             sync_files(op);
             continue;
         }
-        for (int i = 0; i < op->nfds; i++) {
-            if (sk_fault_sync(op->fds[i]) < 0)
+        for (int i = 0; i < sync.nfds; i++) {
+            if (sk_fault_sync(sync.fds[i]) < 0)
                 fault = -EIO;
-            sk_sync_count_covered(op->kinds[i], 1);
+            sk_sync_count_covered(sync.kinds[i], 1);
         }
         c->ops[c->nops++] = op;
     }

@@ -177,11 +177,17 @@ int sk_fs_syncer_submit(struct sk_fs_syncer *s, unsigned parts, sk_fsync_fn done
     r->arg = arg;
     pthread_mutex_lock(&s->mu);
     bool stopping = s->stop;
+    /* The thread waits for a first request, or gathers until enough
+     * partitions are queued: any other wake-up would only send it back to
+     * sleep, a context switch each way for every request under load. */
+    bool wake = !s->queued.head;
     if (!stopping) {
         list_push(&s->queued, r);
         s->queued_parts += parts;
+        wake |= s->queued_parts >= SK_FS_GATHER_PARTS && s->queued_parts - parts < SK_FS_GATHER_PARTS;
     }
-    pthread_cond_signal(&s->cv);
+    if (wake)
+        pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
     if (stopping) {
         free(r);
