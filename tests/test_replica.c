@@ -2,6 +2,7 @@
  * reactor (syncs completed in any order or failed, timers fired at will),
  * the high watermark waiters, and the partition hash tables. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -977,6 +978,44 @@ Test(replica_syncfs, a_failed_syncfs_finds_the_failing_partition_by_fdatasync)
     }
     cr_assert_eq(shard.offline_sync_failed, 1);
     cr_assert_eq(sk_plog_recovery_point(bad->log), 0);
+}
+
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    cr_assert_not_null(d);
+    int n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* A syncfs needs no fds of the partitions it covers, so their syncs take no
+ * duplicates (two syscalls a batch at thousands of partitions); only when it
+ * fails does each take its files, for its own fdatasyncs, and let them go. */
+Test(replica_syncfs, a_syncfs_holds_no_fds_and_a_failed_one_takes_them_for_fdatasync)
+{
+    /* A new partition's first sync opens its directory and small files;
+     * the steady state is from the second on. */
+    append_wide(WIDE);
+    run_deferred();
+    complete_syncfs(0, 0);
+    for (int i = 0; i < WIDE; i++)
+        a[i].n = 0;
+    append_wide(WIDE);
+    int before = open_fds();
+    run_deferred();
+    cr_assert_eq(io.nsyncfs, 2);
+    cr_assert_eq(open_fds(), before, "fds taken for a syncfs");
+    complete_syncfs(1, -EIO);
+    cr_assert_eq(nsyncs(), WIDE);
+    cr_assert_geq(open_fds(), before + WIDE, "each fdatasync holds its partition's files");
+    for (int k = 0; k < WIDE; k++)
+        complete_sync(k, 0);
+    cr_assert_eq(open_fds(), before, "files kept after the fdatasyncs");
+    for (int i = 0; i < WIDE; i++)
+        cr_assert_eq(a[i].n, 1, "wide-%d not answered", i);
 }
 
 /* While a syncfs is in flight the shard stays with syncfs: a partition
