@@ -1,6 +1,7 @@
-/* FNV-1a over bytes, 64-bit: the hash of the small in-memory tables keyed
- * by wire bytes (topic names, topic ids, partitions). Not stable across
- * versions; never written anywhere. */
+/* FNV-1a over bytes: the hash of the in-memory tables keyed by wire bytes
+ * (topic names, topic ids, partitions, group ids, addresses), 64-bit, and
+ * the 32-bit one that places partitions on shards (node.c). Never written
+ * anywhere. */
 #ifndef SKEIN_FNV_H
 #define SKEIN_FNV_H
 
@@ -14,6 +15,16 @@ static inline uint64_t sk_fnv1a(uint64_t h, const void *p, size_t n)
     const uint8_t *b = p;
     for (size_t i = 0; i < n; i++)
         h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+#define SK_FNV1A32_INIT 2166136261u
+
+static inline uint32_t sk_fnv1a32(uint32_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 16777619u;
     return h;
 }
 

@@ -8,6 +8,7 @@
 #include "skein/group.h"
 #include "skein/java_hash.h"
 #include "skein/group_offsets.h"
+#include "skein/fnv.h"
 
 static const char *const state_names[] = {
     [SK_GROUP_EMPTY] = "Empty",
@@ -58,10 +59,7 @@ int16_t sk_group_coordinator_error(const struct sk_group_coordinator *co)
 
 static uint64_t fnv(kp_str s)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (int32_t i = 0; i < s.len; i++)
-        h = (h ^ (uint8_t)s.ptr[i]) * 1099511628211ULL;
-    return h;
+    return sk_fnv1a(SK_FNV1A_INIT, s.ptr, (size_t)s.len);
 }
 
 struct sk_group *sk_group_find(struct sk_group_coordinator *co, kp_str id)

@@ -4,12 +4,11 @@
 #include <string.h>
 
 #include "skein/group_offsets.h"
+#include "skein/fnv.h"
 
 static uint64_t key_hash(kp_str topic, int32_t partition)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (int32_t i = 0; i < topic.len; i++)
-        h = (h ^ (uint8_t)topic.ptr[i]) * 1099511628211ULL;
+    uint64_t h = sk_fnv1a(SK_FNV1A_INIT, topic.ptr, (size_t)topic.len);
     return (h ^ (uint32_t)partition) * 1099511628211ULL;
 }
 

@@ -2,6 +2,7 @@
  * that sees many creates and deletes never degrades, and lookups stay one
  * probe sequence long. */
 #include "topic_table.h"
+#include "skein/fnv.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -9,13 +10,7 @@
 /* FNV-1a: the same cheap, well-spread hash the node uses for shard ownership. */
 static uint64_t hash_bytes(const void *p, size_t len)
 {
-    const uint8_t *s = p;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++) {
-        h ^= s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
+    return sk_fnv1a(SK_FNV1A_INIT, p, len);
 }
 
 static uint64_t hash_of(const struct sk_topic_table *t, const struct sk_topic_meta *topic)

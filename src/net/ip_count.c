@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "net-int.h"
+#include "skein/fnv.h"
 
 struct sk_ip_entry {
 	struct sk_ip_entry *next;
@@ -17,10 +18,7 @@ struct sk_ip_entry {
 
 static size_t hash(const uint8_t *a, size_t nbuckets)
 {
-	uint64_t h = 1469598103934665603ull;      /* FNV-1a */
-	for (int i = 0; i < 16; i++)
-		h = (h ^ a[i]) * 1099511628211ull;
-	return (size_t)(h & (nbuckets - 1));
+	return (size_t)(sk_fnv1a(SK_FNV1A_INIT, a, 16) & (nbuckets - 1));
 }
 
 static struct sk_ip_entry **find(struct sk_ip_counts *t, const uint8_t *addr)

@@ -11,6 +11,7 @@
 #include "skein/java_hash.h"
 #include "skein/net.h"
 #include "skein/node.h"
+#include "skein/fnv.h"
 
 struct node_task {
     struct sk_broker *shard;
@@ -49,12 +50,7 @@ int sk_node_post(struct sk_node *n, int shard, sk_node_task_fn fn, void *arg)
  * (a restarted node finds each partition where its data was opened). */
 static uint32_t name_hash(kp_str s)
 {
-    uint32_t h = 2166136261u;
-    for (int32_t i = 0; i < s.len; i++) {
-        h ^= (uint8_t)s.ptr[i];
-        h *= 16777619u;
-    }
-    return h;
+    return sk_fnv1a32(SK_FNV1A32_INIT, s.ptr, (size_t)s.len);
 }
 
 int sk_shard_of_partition(const struct sk_node *n, kp_str topic, int32_t partition)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "skein/quota.h"
+#include "skein/fnv.h"
 
 /* Sensors idle this long are dropped (Kafka: one hour). */
 #define SK_QUOTA_IDLE_MS 3600000ull
@@ -133,10 +134,7 @@ static size_t sensor_key(char *buf, size_t cap, enum sk_quota_type t, struct sk_
 
 static unsigned hash(const char *s, size_t n)
 {
-    unsigned h = 2166136261u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
+    return sk_fnv1a32(SK_FNV1A32_INIT, s, n);
 }
 
 static void purge_idle(struct sk_quotas *q, uint64_t now_ms)

@@ -9,29 +9,22 @@
 #include "replica_int.h"
 #include "skein/controller.h"
 #include "skein/errors.h"
+#include "skein/fnv.h"
 #include "skein/node.h"
 #include "skein/plog.h"
 
 #define SK_TABLE_MIN_BUCKETS 64
 
-static uint64_t fnv_bytes(uint64_t h, const void *data, size_t n)
-{
-    const uint8_t *s = data;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ s[i]) * 1099511628211ULL;
-    return h;
-}
-
 static size_t name_bucket(const struct sk_broker *b, const char *name, size_t len, int32_t id)
 {
-    uint64_t h = fnv_bytes(1469598103934665603ULL, name, len);
-    return (size_t)(fnv_bytes(h, &id, sizeof id) % b->nbuckets);
+    uint64_t h = sk_fnv1a(SK_FNV1A_INIT, name, len);
+    return (size_t)(sk_fnv1a(h, &id, sizeof id) % b->nbuckets);
 }
 
 static size_t id_bucket(const struct sk_broker *b, const uint8_t *topic_id, int32_t id)
 {
-    uint64_t h = fnv_bytes(1469598103934665603ULL, topic_id, 16);
-    return (size_t)(fnv_bytes(h, &id, sizeof id) % b->nbuckets);
+    uint64_t h = sk_fnv1a(SK_FNV1A_INIT, topic_id, 16);
+    return (size_t)(sk_fnv1a(h, &id, sizeof id) % b->nbuckets);
 }
 
 static void link_partition(struct sk_broker *b, struct sk_partition *p)
