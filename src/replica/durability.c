@@ -292,8 +292,8 @@ static void cover_refill(struct sk_sync_op *op)
     sync_files(op);
 }
 
-/* A syncfs that succeeded covers every file the ops' partitions needed, directories and
- * index files included: it reports any writeback error on the file system
+/* A syncfs that succeeded covers every file the ops' partitions needed,
+ * directories and index files included: it reports any writeback error on the file system
  * since the syncfs fd was opened (the per-superblock errseq, Linux >= 5.8),
  * so 0 means no page of theirs was dropped. A failed one does not say whose
  * page failed; each op then fdatasyncs its own files, and as every open file
