@@ -293,13 +293,13 @@ static void cover_refill(struct sk_sync_op *op)
 }
 
 /* A syncfs that succeeded covers every file the ops' partitions needed,
- * directories and index files included: it reports any writeback error on the file system
- * since the syncfs fd was opened (the per-superblock errseq, Linux >= 5.8),
- * so 0 means no page of theirs was dropped. A failed one does not say whose
- * page failed; each op then fdatasyncs its own files, and as every open file
- * keeps its own writeback-error cursor (f_wb_err, which syncfs does not
- * advance), the file whose writeback failed still reports it there and only
- * its partition goes offline. */
+ * directories and index files included: it reports any writeback error on
+ * the file system since the syncfs fd was opened (the per-superblock errseq,
+ * Linux >= 5.8), so 0 means no page of theirs was dropped. A failed one does
+ * not say whose page failed; each op then fdatasyncs its own files
+ * (cover_refill), and as every open file keeps its own writeback-error
+ * cursor (f_wb_err, which syncfs does not advance), the file whose writeback
+ * failed still reports it there and only its partition goes offline. */
 static void cover_done(void *arg, int res)
 {
     struct sk_sync_cover *c = arg;
